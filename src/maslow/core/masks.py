@@ -1,0 +1,95 @@
+"""Masks as COCO run-length encoding, through pycocotools.
+
+Glossary: an RLE is ``{"size": [height, width], "counts": bytes}`` (compressed, column-major, as pycocotools
+writes it); an *uncompressed* RLE has ``counts`` as a list of ints; a polygon is a list of flat
+``[x0, y0, x1, y1, ...]`` float arrays in pixel coordinates, unioned when rasterised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as _mask
+
+from maslow.core.types import FloatArray
+
+
+def encode(binary: np.ndarray) -> dict[str, Any]:
+    """RLE of an (h, w) boolean mask."""
+    return _mask.encode(np.asfortranarray(np.asarray(binary, dtype=np.uint8)))  # type: ignore[no-any-return]
+
+
+def decode(rle: dict[str, Any]) -> np.ndarray:
+    """(h, w) bool mask of an RLE."""
+    return _mask.decode(compress(rle)).astype(bool)
+
+
+def compress(rle: dict[str, Any]) -> dict[str, Any]:
+    """Compressed RLE (bytes counts) from a compressed (bytes or str) or uncompressed (list) RLE."""
+    counts = rle["counts"]
+    h, w = (int(v) for v in rle["size"])
+    if isinstance(counts, list):
+        return _mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)  # type: ignore[no-any-return]
+    if isinstance(counts, str):
+        counts = counts.encode("ascii")
+    return {"size": [h, w], "counts": counts}
+
+
+def to_json(rle: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe RLE (counts as str)."""
+    c = rle["counts"]
+    return {"size": [int(v) for v in rle["size"]], "counts": c.decode("ascii") if isinstance(c, bytes) else c}
+
+
+def uncompressed(rle: dict[str, Any]) -> dict[str, Any]:
+    """RLE with counts as a list of run lengths (the form COCO uses for iscrowd in files)."""
+    m = decode(rle)
+    flat = m.ravel(order="F").astype(np.int8)
+    change = np.flatnonzero(np.diff(flat)) + 1
+    bounds = np.concatenate([[0], change, [flat.size]])
+    runs = np.diff(bounds).tolist()
+    if flat.size and flat[0] == 1:
+        runs = [0, *runs]
+    return {"size": [int(v) for v in rle["size"]], "counts": runs}
+
+
+def from_polygons(polygons: Sequence[Sequence[float]], height: int, width: int) -> dict[str, Any]:
+    """One RLE, the union of the polygons, rasterised as pycocotools does."""
+    polys = [list(map(float, p)) for p in polygons if len(p) >= 6]
+    if not polys:
+        return encode(np.zeros((height, width), bool))
+    rles = _mask.frPyObjects(polys, height, width)
+    return _mask.merge(rles)  # type: ignore[no-any-return]
+
+
+def area(rles: Sequence[dict[str, Any]]) -> FloatArray:
+    """(n,) pixel counts."""
+    if not len(rles):
+        return np.zeros(0)
+    return np.asarray(_mask.area([compress(r) for r in rles]), dtype=np.float64)
+
+
+def to_box(rles: Sequence[dict[str, Any]]) -> FloatArray:
+    """(n, 4) xyxy boxes around RLE masks (pycocotools' toBbox, converted from xywh)."""
+    if not len(rles):
+        return np.zeros((0, 4))
+    b = np.asarray(_mask.toBbox([compress(r) for r in rles]), dtype=np.float64).reshape(-1, 4)
+    b[:, 2:] += b[:, :2]
+    return b
+
+
+def polygon_area(poly: Sequence[float]) -> float:
+    """Shoelace area of one flat polygon."""
+    p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    x, y = p[:, 0], p[:, 1]
+    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def polygon_box(polys: Sequence[Sequence[float]]) -> FloatArray:
+    """(4,) xyxy box around the vertices of one or more polygons."""
+    pts = np.concatenate([np.asarray(p, np.float64).reshape(-1, 2) for p in polys]) if polys else np.zeros((0, 2))
+    if not len(pts):
+        return np.full(4, np.nan)
+    return np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()])

@@ -1,0 +1,245 @@
+"""The label schema: task, classes and attributes.
+
+A label id is its position in ``LabelSchema.names``. Classes and attributes are frozen dataclasses so a
+schema can be hashed, diffed and serialised (``to_dict``/``from_dict``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from maslow.errors import SchemaError, UnknownLabelError
+
+
+class Task(str, enum.Enum):
+    """What the annotations of a dataset are for."""
+
+    DETECTION = "detection"
+    INSTANCE_SEGMENTATION = "instance_segmentation"
+    SEMANTIC_SEGMENTATION = "semantic_segmentation"
+    KEYPOINTS = "keypoints"
+    CLASSIFICATION = "classification"
+    MULTILABEL = "multilabel"
+
+
+class LabelType(str, enum.Enum):
+    """The geometry an annotation carries."""
+
+    BOX = "box"
+    MASK = "mask"
+    POLYGON = "polygon"
+    KEYPOINTS = "keypoints"
+    TAG = "tag"  # no geometry: a classification or tagging label
+
+
+@dataclass(frozen=True)
+class ClassDef:
+    """One class of the schema.
+
+    Attributes:
+        name: unique class name.
+        kind: ``"object"`` (countable instances) or ``"semantic"`` (stuff, one region per image).
+        label_types: allowed label types; empty means any.
+        supercategory: optional parent name (COCO's supercategory).
+        keypoints: keypoint names, in order, for pose classes.
+        skeleton: pairs of 0-based keypoint indices.
+        color: display colour, ``#rrggbb``.
+        id: the id a source format gave the class (COCO category id, label-map value), kept for round trips.
+    """
+
+    name: str
+    kind: str = "object"
+    label_types: tuple[str, ...] = ()
+    supercategory: str = ""
+    keypoints: tuple[str, ...] = ()
+    skeleton: tuple[tuple[int, int], ...] = ()
+    color: str = ""
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SchemaError(f"class name must be a non-empty str, got {self.name!r}")
+        if self.kind not in ("object", "semantic"):
+            raise SchemaError(f"class {self.name!r}: kind must be 'object' or 'semantic', got {self.kind!r}")
+        bad = [t for t in self.label_types if t not in {lt.value for lt in LabelType}]
+        if bad:
+            raise SchemaError(f"class {self.name!r}: unknown label type {bad[0]!r}")
+        k = len(self.keypoints)
+        for a, b in self.skeleton:
+            if not (0 <= a < k and 0 <= b < k):
+                raise SchemaError(
+                    f"class {self.name!r}: skeleton pair ({a}, {b}) must index keypoints 0..{k - 1}"
+                )
+
+
+@dataclass(frozen=True)
+class AttributeDef:
+    """One attribute: a property of an annotation (e.g. ``occluded``, ``crack_type``)."""
+
+    name: str
+    type: str = "text"  # bool | enum | number | text
+    values: tuple[str, ...] = ()
+    required: bool = False
+    classes: tuple[str, ...] = ()  # empty: applies to every class
+    default: Any = None
+
+    def __post_init__(self) -> None:
+        if self.type not in ("bool", "enum", "number", "text"):
+            raise SchemaError(
+                f"attribute {self.name!r}: type must be bool|enum|number|text, got {self.type!r}"
+            )
+
+
+@dataclass(frozen=True)
+class LabelSchema:
+    """Task, classes and attributes of a dataset."""
+
+    classes: tuple[ClassDef, ...]
+    tasks: tuple[Task, ...] = (Task.DETECTION,)
+    attributes: tuple[AttributeDef, ...] = ()
+    guidelines: str = ""
+    version: int = 1
+    _index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        classes = tuple(self.classes)
+        object.__setattr__(self, "classes", classes)
+        object.__setattr__(self, "tasks", tuple(Task(t) for t in self.tasks))
+        object.__setattr__(self, "attributes", tuple(self.attributes))
+        index: dict[str, int] = {}
+        for i, c in enumerate(classes):
+            if c.name in index:
+                raise SchemaError(f"schema.classes[{i}]: name {c.name!r} must be unique, it repeats class {index[c.name]}")
+            index[c.name] = i
+        object.__setattr__(self, "_index", index)
+        names = [a.name for a in self.attributes]
+        if len(set(names)) != len(names):
+            raise SchemaError(f"schema.attributes: names must be unique, got {names}")
+        if not self.tasks:
+            raise SchemaError("schema.tasks: must name at least one task")
+
+    @classmethod
+    def from_names(
+        cls, names: Iterable[str], *, task: Task | str = Task.DETECTION, ids: Iterable[int] | None = None
+    ) -> LabelSchema:
+        """A schema of plain object classes."""
+        idl = list(ids) if ids is not None else None
+        names = list(names)
+        return cls(
+            classes=tuple(
+                ClassDef(name=n, id=None if idl is None else int(idl[i])) for i, n in enumerate(names)
+            ),
+            tasks=(Task(task),),
+        )
+
+    @property
+    def task(self) -> Task:
+        """The primary task."""
+        return self.tasks[0]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.classes)
+
+    def index(self, name: str) -> int:
+        """The label id of a class name."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise UnknownLabelError(
+                f"class {name!r} is not in the schema; known: {', '.join(self.names[:20])}"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    def attribute(self, name: str) -> AttributeDef:
+        for a in self.attributes:
+            if a.name == name:
+                return a
+        raise UnknownLabelError(f"attribute {name!r} is not in the schema")
+
+    def with_classes(self, classes: Iterable[ClassDef]) -> LabelSchema:
+        return replace(self, classes=tuple(classes))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form, the inverse of ``from_dict``."""
+        return {
+            "version": self.version,
+            "tasks": [t.value for t in self.tasks],
+            "classes": [_class_to_dict(c) for c in self.classes],
+            "attributes": [_attr_to_dict(a) for a in self.attributes],
+            "guidelines": self.guidelines,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LabelSchema:
+        try:
+            return cls(
+                classes=tuple(
+                    ClassDef(
+                        name=c["name"],
+                        kind=c.get("kind", "object"),
+                        label_types=tuple(c.get("label_types", ())),
+                        supercategory=c.get("supercategory", "") or "",
+                        keypoints=tuple(c.get("keypoints", ())),
+                        skeleton=tuple((int(a), int(b)) for a, b in c.get("skeleton", ())),
+                        color=c.get("color", "") or "",
+                        id=None if c.get("id") is None else int(c["id"]),
+                    )
+                    for c in d["classes"]
+                ),
+                tasks=tuple(Task(t) for t in d.get("tasks", ["detection"])),
+                attributes=tuple(
+                    AttributeDef(
+                        name=a["name"],
+                        type=a.get("type", "text"),
+                        values=tuple(a.get("values", ())),
+                        required=bool(a.get("required", False)),
+                        classes=tuple(a.get("classes", ())),
+                        default=a.get("default"),
+                    )
+                    for a in d.get("attributes", ())
+                ),
+                guidelines=d.get("guidelines", ""),
+                version=int(d.get("version", 1)),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, SchemaError):
+                raise
+            raise SchemaError(f"schema: malformed ({type(e).__name__}: {e})") from None
+
+
+def _class_to_dict(c: ClassDef) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": c.name}
+    if c.kind != "object":
+        d["kind"] = c.kind
+    if c.label_types:
+        d["label_types"] = list(c.label_types)
+    if c.supercategory:
+        d["supercategory"] = c.supercategory
+    if c.keypoints:
+        d["keypoints"] = list(c.keypoints)
+    if c.skeleton:
+        d["skeleton"] = [list(p) for p in c.skeleton]
+    if c.color:
+        d["color"] = c.color
+    if c.id is not None:
+        d["id"] = c.id
+    return d
+
+
+def _attr_to_dict(a: AttributeDef) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": a.name, "type": a.type}
+    if a.values:
+        d["values"] = list(a.values)
+    if a.required:
+        d["required"] = True
+    if a.classes:
+        d["classes"] = list(a.classes)
+    if a.default is not None:
+        d["default"] = a.default
+    return d

@@ -1,0 +1,80 @@
+"""Seeded, class-stratified, group-aware assignment of images to splits.
+
+Images that share a group value (frames of one video sequence) form one unit. Units are placed one at a time,
+those holding the rarest class first (iterative stratification, Sechidis et al. 2011): each goes to the split
+that most lacks that class, ties broken by which split most lacks images, then at random.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from maslow.core.types import Rng, StrArray, as_generator, obj_array
+from maslow.errors import InvalidDatasetError
+
+if TYPE_CHECKING:
+    from maslow.core.dataset import Dataset
+
+
+def assign_splits(
+    ds: Dataset,
+    fractions: Mapping[str, float],
+    *,
+    rng: Rng = None,
+    stratify: bool = True,
+    groups: np.ndarray | None = None,
+) -> StrArray:
+    """(m,) split name per image; see the module docstring for the method."""
+    names = list(fractions)
+    frac = np.asarray([fractions[s] for s in names], dtype=np.float64)
+    if not names or np.any(frac < 0) or not np.isclose(frac.sum(), 1.0):
+        raise InvalidDatasetError(f"split: fractions must be >= 0 and sum to 1, got {dict(fractions)}")
+    gen = as_generator(rng)
+    m = ds.n_images
+    if groups is None:
+        unit = np.arange(m)
+    else:
+        _, unit = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    n_units = int(unit.max()) + 1 if m else 0
+    k = len(ds.schema.classes)
+    counts = np.zeros((n_units, k), np.int64)
+    ann = ds.annotations
+    if stratify and len(ann):
+        np.add.at(counts, (unit[ann.image], ann.label), 1)
+    size = np.bincount(unit, minlength=n_units).astype(np.float64)
+
+    total = counts.sum(0).astype(np.float64)
+    want_cls = frac[:, None] * total[None, :]  # (s, k)
+    want_img = frac * m
+    have_cls = np.zeros_like(want_cls)
+    have_img = np.zeros(len(names))
+
+    order = gen.permutation(n_units)
+    rarest = np.full(n_units, k, np.int64)
+    if stratify and k:
+        rank = np.argsort(np.argsort(np.where(total > 0, total, np.inf), kind="stable"), kind="stable")
+        has = counts[order] > 0
+        r = np.where(has, rank[None, :], k)
+        rarest[order] = r.min(1)
+        order = order[np.argsort(rarest[order], kind="stable")]
+
+    out = np.zeros(n_units, np.int64)
+    for u in order.tolist():
+        if stratify and rarest[u] < k:
+            cls = counts[u] > 0
+            lack = (want_cls[:, cls] - have_cls[:, cls]).sum(1) / max(counts[u, cls].sum(), 1)
+        else:
+            lack = np.zeros(len(names))
+        img_lack = (want_img - have_img) / max(size[u], 1)
+        noise = gen.random(len(names)) * 1e-9
+        key = np.lexsort((noise, img_lack, lack))  # last key is primary
+        best = int(key[-1])
+        if want_img[best] <= 0:  # a zero fraction never receives images
+            best = int(np.argmax(np.where(frac > 0, img_lack + lack, -np.inf)))
+        out[u] = best
+        have_cls[best] += counts[u]
+        have_img[best] += size[u]
+    return obj_array(np.asarray(names, dtype=object)[out[unit]] if m else [])

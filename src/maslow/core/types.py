@@ -1,0 +1,54 @@
+"""Type aliases and small helpers shared by every package."""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray: TypeAlias = npt.NDArray[np.float64]
+IntArray: TypeAlias = npt.NDArray[np.int64]
+BoolArray: TypeAlias = npt.NDArray[np.bool_]
+ObjArray: TypeAlias = npt.NDArray[np.object_]
+#: (n,) object array of str
+StrArray: TypeAlias = npt.NDArray[np.object_]
+#: (n,) object array of COCO RLE dicts ``{"size": [h, w], "counts": bytes}`` or None
+RleArray: TypeAlias = npt.NDArray[np.object_]
+Rng: TypeAlias = "np.random.Generator | int | None"
+JSON: TypeAlias = Any
+
+
+def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """Normalise a seed or generator to a ``np.random.Generator``."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+def frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a``; the caller's array stays writeable."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def str_array(values: Any, n: int | None = None) -> StrArray:
+    """An (n,) object array of Python str (None kept as None)."""
+    if n is not None and isinstance(values, str):
+        out = np.empty(n, dtype=object)
+        out[:] = values
+        return out
+    seq = list(values)
+    out = np.empty(len(seq), dtype=object)
+    out[:] = seq
+    return out
+
+
+def obj_array(values: Any) -> ObjArray:
+    """An (n,) object array that keeps each element as it is (lists, dicts, None)."""
+    seq = list(values)
+    out = np.empty(len(seq), dtype=object)
+    for i, v in enumerate(seq):
+        out[i] = v
+    return out

@@ -1,0 +1,110 @@
+"""Reading and writing datasets in every common annotation format, with technical import checks.
+
+Formats: ``coco``, ``coco-results``, ``yolo``, ``voc``, ``cvat``, ``labelstudio``, ``imagefolder``, ``masks``
+(semantic PNG label maps), ``parquet`` (maslow's own) and ``mnist`` (IDX). ``read(src, fmt)`` and
+``write(ds, dst, fmt)`` dispatch by name; each format also has ``read_<fmt>``/``write_<fmt>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from maslow.core.dataset import Dataset
+from maslow.core.issues import Report
+from maslow.errors import FormatError
+from maslow.io._common import ExportReport
+from maslow.io.checks import check_boxes, check_dataset, check_images, fill_sizes
+from maslow.io.images import image_info, load, load_path
+from maslow.io.registry import FORMATS, get_format, warn_issues
+
+
+@dataclass(frozen=True)
+class Imported:
+    """A dataset read from files, with everything found wrong on the way."""
+
+    dataset: Dataset
+    report: Report
+    source: str
+    format: str
+
+
+def import_dataset(
+    src: str | Path,
+    fmt: str,
+    *,
+    images_root: str | Path | None = None,
+    strict: bool = False,
+    check_files: bool = True,
+    decode: bool = False,
+    progress: Any = None,
+    **options: Any,
+) -> Imported:
+    """Read ``src`` in format ``fmt`` and run every technical check on it.
+
+    Args:
+        strict: turn the first error or warning into a FormatError instead of a reported issue.
+        check_files: open every image header (missing, unreadable, size and EXIF checks).
+        decode: also decode every image (finds truncated files).
+
+    Raises:
+        FormatError: the file can't be parsed, or (strict) any issue was found.
+    """
+    spec = get_format(fmt)
+    root = None if images_root is None else Path(images_root)
+    ds, report = spec.parse(Path(src), images_root=root, strict=strict, **options)
+    checks = check_dataset(ds, files=check_files, decode=decode, progress=progress)
+    if strict:
+        bad = [i for i in checks if i.severity in ("error", "warning")]
+        if bad:
+            i = bad[0]
+            raise FormatError(f"{i.message} [{i.type}; strict mode; {len(bad)} issues]", path=i.file,
+                              record=i.record, field=i.field)
+    return Imported(dataset=ds, report=report + checks, source=str(src), format=spec.name)
+
+
+def read(src: str | Path, fmt: str, **options: Any) -> Dataset:
+    """Read ``src`` in format ``fmt`` (a MaslowWarning summarises any issues found while parsing)."""
+    spec = get_format(fmt)
+    ds, report = spec.parse(Path(src), **options)
+    return warn_issues(ds, report, source=src)
+
+
+def write(ds: Dataset, dst: str | Path, fmt: str, **options: Any) -> ExportReport:
+    """Write ``ds`` to ``dst`` in format ``fmt``; the report counts what the format could not express."""
+    return get_format(fmt).write(ds, Path(dst), **options)  # type: ignore[no-any-return]
+
+
+def __getattr__(name: str) -> Any:
+    # read_coco, write_yolo, ... live in their format modules; import them on first use.
+    for prefix in ("read_", "write_"):
+        if name.startswith(prefix):
+            fmt = name[len(prefix):]
+            modules = {"coco_predictions": "coco_results", "coco_results": "coco_results", "mnist": "idx",
+                       "masks": "semantic", "semantic": "semantic"}
+            mod = modules.get(fmt) or get_format(fmt.replace("_", "-")).module
+            import importlib
+
+            m = importlib.import_module(f"maslow.io.{mod}")
+            if hasattr(m, name):
+                return getattr(m, name)
+    raise AttributeError(f"module 'maslow.io' has no attribute {name!r}")
+
+
+__all__ = [
+    "FORMATS",
+    "ExportReport",
+    "Imported",
+    "check_boxes",
+    "check_dataset",
+    "check_images",
+    "fill_sizes",
+    "get_format",
+    "image_info",
+    "import_dataset",
+    "load",
+    "load_path",
+    "read",
+    "write",
+]

@@ -1,0 +1,185 @@
+"""Shared plumbing of the format modules: safe paths, atomic writes, issue collection, export reports."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+from maslow.core.issues import Issue, Report
+from maslow.errors import FormatError
+
+
+class Collector:
+    """Collects the issues a reader finds; in strict mode the first error raises FormatError."""
+
+    def __init__(self, *, strict: bool = False) -> None:
+        self.strict = strict
+        self.issues: list[Issue] = []
+
+    def add(
+        self,
+        type_: str,
+        message: str,
+        *,
+        severity: str = "warning",
+        file: str | Path | None = None,
+        record: str | None = None,
+        field: str | None = None,
+        image: int | None = None,
+        annotation: int | None = None,
+    ) -> None:
+        issue = Issue(
+            type=type_, severity=severity, message=message, file=None if file is None else str(file),
+            record=record, field=field, image=image, annotation=annotation,
+        )
+        if self.strict and severity in ("error", "warning"):
+            raise FormatError(f"{message} [{type_}; strict mode]", path=file, record=record, field=field)
+        self.issues.append(issue)
+
+    def report(self) -> Report:
+        return Report(tuple(self.issues))
+
+
+def safe_relpath(name: str, *, root: Path | None, file: str | Path | None = None, record: str | None = None,
+                 field: str | None = None) -> str:
+    """Normalise an image path from an annotation file to a POSIX path relative to the dataset root.
+
+    Absolute paths inside ``root`` are made relative; anything that would escape the root (``..``, an
+    absolute path elsewhere, a drive letter) raises FormatError.
+    """
+    raw = str(name).strip()
+    if not raw:
+        raise FormatError("image path must be non-empty", path=file, record=record, field=field)
+    if "\x00" in raw:
+        raise FormatError("image path must not contain NUL bytes", path=file, record=record, field=field)
+    p = raw.replace("\\", "/")
+    if PureWindowsPath(raw).drive or p.startswith("/"):
+        if root is not None:
+            with contextlib.suppress(ValueError):
+                return Path(p).resolve().relative_to(Path(root).resolve()).as_posix()
+        raise FormatError(
+            f"image path must be relative to the dataset root, got absolute {raw!r}",
+            path=file, record=record, field=field,
+        )
+    parts: list[str] = []
+    for part in PurePosixPath(p).parts:
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise FormatError(
+                    f"image path must stay inside the dataset root, got {raw!r}",
+                    path=file, record=record, field=field,
+                )
+            parts.pop()
+        else:
+            parts.append(part)
+    if not parts:
+        raise FormatError(f"image path must name a file, got {raw!r}", path=file, record=record, field=field)
+    return "/".join(parts)
+
+
+def load_json(path: str | Path) -> Any:
+    """Parse a JSON file; errors name the file, line and column."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FormatError("file not found", path=path) from None
+    except IsADirectoryError:
+        raise FormatError("must be a file, got a directory", path=path) from None
+    except json.JSONDecodeError as e:
+        raise FormatError(f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}", path=path) from None
+    except UnicodeDecodeError as e:
+        raise FormatError(f"must be UTF-8 text: {e}", path=path) from None
+
+
+def dump_json(obj: Any, path: str | Path, *, indent: int | None = None) -> None:
+    """Write JSON atomically (temp file, then rename)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=indent, separators=None if indent else (",", ":"), ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed over ``path``, on failure removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory; on success it replaces ``path`` (old contents removed), else it is removed.
+
+    A format that writes many files (YOLO, VOC) fills the temp directory, so a failure halfway leaves the
+    previous output untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@dataclass
+class ExportReport:
+    """What a writer wrote and what the target format could not express.
+
+    Attributes:
+        path: where the output went.
+        format: the format name.
+        n_images, n_annotations: rows written.
+        lost: what was not written, e.g. ``{"attributes": 120, "mask": 40}`` (annotations or values per field).
+        notes: other remarks (e.g. masks written as polygons).
+    """
+
+    path: str
+    format: str
+    n_images: int = 0
+    n_annotations: int = 0
+    lost: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def lossless(self) -> bool:
+        return not any(self.lost.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "n_images": self.n_images,
+            "n_annotations": self.n_annotations,
+            "lossless": self.lossless,
+            "lost": dict(self.lost),
+            "notes": list(self.notes),
+        }

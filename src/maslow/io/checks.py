@@ -1,0 +1,127 @@
+"""Technical checks of an imported dataset: the errors made when importing or exporting.
+
+Format-specific findings (YOLO values above 1, COCO boxes that look like xyxy, duplicate ids, ...) come from
+each reader's ``parse``. The checks here need only the Dataset: image files (missing, unreadable, truncated,
+wrong declared size, EXIF rotation) and boxes (out of bounds, degenerate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+from maslow.core.issues import Issue, Report
+from maslow.errors import FormatError
+from maslow.io.images import MAX_PIXELS, image_info, image_path, load_path
+
+Progress = Callable[[int, int], None]
+
+
+def check_images(
+    ds: Dataset, *, decode: bool = False, max_pixels: int = MAX_PIXELS, progress: Progress | None = None
+) -> Report:
+    """Missing or unreadable files, declared sizes that disagree with the file (EXIF rotation included).
+
+    Args:
+        decode: also decode every image to find truncated files (slower: headers only otherwise).
+        progress: called as ``progress(done, total)``.
+    """
+    out: list[Issue] = []
+    m = ds.n_images
+    if ds.root is None:
+        return Report(())
+    seen: dict[str, int] = {}
+    for i in range(m):
+        rel = str(ds.images.path[i])
+        if rel in seen:
+            out.append(Issue("duplicate_image", "warning",
+                             f"image path repeats image row {seen[rel]}", file=rel, record=f"images[{i}]",
+                             field="path", image=i))
+        seen.setdefault(rel, i)
+        path = image_path(ds, i)
+        try:
+            info = image_info(path, max_pixels=max_pixels)
+            if decode:
+                load_path(path, max_pixels=max_pixels)
+        except FormatError as e:
+            kind = "missing_image" if "not found" in str(e) else "unreadable_image"
+            out.append(Issue(kind, "error", str(e), file=rel, record=f"images[{i}]", field="path", image=i))
+            continue
+        w, h = int(ds.images.width[i]), int(ds.images.height[i])
+        if (w, h) == (0, 0):
+            out.append(Issue("unknown_size", "info", f"size not declared; the file is {info.width}x{info.height}",
+                             file=rel, record=f"images[{i}]", field="width", image=i))
+        elif (w, h) != (info.width, info.height):
+            if info.orientation != 1 and (w, h) == (info.stored_width, info.stored_height):
+                out.append(Issue(
+                    "exif_rotated", "error",
+                    f"declared size {w}x{h} is the stored size, but EXIF orientation {info.orientation} displays "
+                    f"the image as {info.width}x{info.height}: annotations may be drawn on the unrotated image",
+                    file=rel, record=f"images[{i}]", field="width", image=i))
+            else:
+                out.append(Issue(
+                    "size_mismatch", "error",
+                    f"declared size must match the file, got {w}x{h} declared and {info.width}x{info.height} in the file",
+                    file=rel, record=f"images[{i}]", field="width", image=i))
+        if progress is not None:
+            progress(i + 1, m)
+    return Report(tuple(out))
+
+
+def check_boxes(ds: Dataset) -> Report:
+    """Boxes outside their image (beyond half a pixel) or with zero width or height."""
+    a = ds.annotations
+    out: list[Issue] = []
+    if not len(a):
+        return Report(())
+    box = a.box
+    assert box is not None
+    has = a.has_box
+    w = ds.images.width[a.image].astype(np.float64)
+    h = ds.images.height[a.image].astype(np.float64)
+    known = (w > 0) & (h > 0)
+    tol = 0.5
+    with np.errstate(invalid="ignore"):
+        oob = has & known & ((box[:, 0] < -tol) | (box[:, 1] < -tol) | (box[:, 2] > w + tol) | (box[:, 3] > h + tol))
+        degenerate = has & ((box[:, 2] - box[:, 0] <= 0) | (box[:, 3] - box[:, 1] <= 0))
+    paths = ds.images.path
+    for r in np.flatnonzero(oob).tolist():
+        i = int(a.image[r])
+        out.append(Issue("box_out_of_bounds", "warning",
+                         f"box must lie inside the {w[r]:.0f}x{h[r]:.0f} image, got xyxy {np.round(box[r], 2).tolist()}",
+                         file=str(paths[i]), record=f"annotations[{r}]", field="box", image=i, annotation=r))
+    for r in np.flatnonzero(degenerate).tolist():
+        i = int(a.image[r])
+        out.append(Issue("degenerate_box", "warning",
+                         f"box must have positive width and height, got xyxy {np.round(box[r], 2).tolist()}",
+                         file=str(paths[i]), record=f"annotations[{r}]", field="box", image=i, annotation=r))
+    return Report(tuple(out))
+
+
+def check_dataset(
+    ds: Dataset, *, files: bool = True, decode: bool = False, progress: Progress | None = None
+) -> Report:
+    """All technical checks: images (when ``files``) and boxes."""
+    rep = check_images(ds, decode=decode, progress=progress) if files else Report(())
+    return rep + check_boxes(ds)
+
+
+def fill_sizes(ds: Dataset, *, progress: Progress | None = None) -> Dataset:
+    """Fill unknown (0) image sizes from the files' headers; files that can't be read keep 0."""
+    zero = np.flatnonzero((ds.images.width == 0) | (ds.images.height == 0))
+    if not len(zero) or ds.root is None:
+        return ds
+    w, h = ds.images.width.copy(), ds.images.height.copy()
+    for n, i in enumerate(zero.tolist()):
+        try:
+            info = image_info(Path(image_path(ds, i)))
+        except FormatError:
+            continue
+        w[i], h[i] = info.width, info.height
+        if progress is not None:
+            progress(n + 1, len(zero))
+    return ds.replace(images=replace(ds.images, width=w, height=h))

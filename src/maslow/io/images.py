@@ -1,0 +1,164 @@
+"""Image files: sizes (EXIF-aware), pixels, and the safety checks around opening them.
+
+Glossary: the *stored* size is what the file's pixel grid holds; the *displayed* size applies the EXIF
+orientation tag (values 5-8 swap width and height). maslow's ``Images.width/height`` are displayed sizes,
+which is what annotation tools draw on. A path ``file.idx3-ubyte.gz#17`` names image 17 of an IDX file.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from maslow.core.dataset import Dataset
+from maslow.errors import FormatError
+
+#: Images with more pixels than this are refused as decompression bombs (Pillow's own default limit).
+MAX_PIXELS = 178_956_970
+_ROTATING = {5, 6, 7, 8}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """Header facts of one image file."""
+
+    width: int  # displayed (after EXIF orientation)
+    height: int
+    stored_width: int
+    stored_height: int
+    orientation: int  # EXIF orientation tag, 1 when absent
+    format: str
+
+
+def _split_member(path: Path) -> tuple[Path, int | None]:
+    name = path.name
+    if "#" in name and ".idx" in name:
+        base, _, idx = name.rpartition("#")
+        if idx.isdigit():
+            return path.with_name(base), int(idx)
+    return path, None
+
+
+@functools.lru_cache(maxsize=4)
+def read_idx(path: Path) -> np.ndarray:
+    """The array stored in an IDX file (MNIST's format), gzip or plain."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise FormatError("file not found", path=path) from None
+    except (OSError, EOFError) as e:
+        raise FormatError(f"unreadable IDX file: {e}", path=path) from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise FormatError("IDX magic number must start with two zero bytes", path=path, record="header")
+    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    code, ndim = data[2], data[3]
+    if code not in dtypes:
+        raise FormatError(f"IDX type code must be one of {sorted(dtypes)}, got {code:#x}", path=path, record="header")
+    if len(data) < 4 + 4 * ndim:
+        raise FormatError("IDX header is truncated", path=path, record="header")
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    dt = np.dtype(dtypes[code])
+    expected = int(np.prod(shape)) * dt.itemsize
+    body = data[4 + 4 * ndim :]
+    if len(body) != expected:
+        raise FormatError(f"IDX body must hold {expected} bytes for shape {shape}, got {len(body)}", path=path)
+    arr = np.frombuffer(body, dtype=dt).reshape(shape)
+    arr.flags.writeable = False
+    return arr
+
+
+def _open(path: Path, max_pixels: int) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except FileNotFoundError:
+        raise FormatError("image file not found", path=path) from None
+    except Image.DecompressionBombError as e:
+        raise FormatError(f"refused as a decompression bomb: {e}", path=path) from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise FormatError(f"unreadable image: {e}", path=path) from None
+    w, h = im.size
+    if w * h > max_pixels:
+        im.close()
+        raise FormatError(
+            f"image must have at most {max_pixels} pixels, got {w}x{h} = {w * h}: refused as a decompression bomb",
+            path=path,
+        )
+    return im
+
+
+def image_info(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
+    """Width, height and EXIF orientation from the header (no pixel decoding).
+
+    Raises:
+        FormatError: the file is missing, unreadable or a decompression bomb.
+    """
+    path = Path(path)
+    base, member = _split_member(path)
+    if member is not None:
+        arr = read_idx(base)
+        if member >= len(arr):
+            raise FormatError(f"IDX member must be < {len(arr)}, got {member}", path=base)
+        h, w = arr.shape[1:3]
+        return ImageInfo(w, h, w, h, 1, "IDX")
+    im = _open(path, max_pixels)
+    with im:
+        w, h = im.size
+        try:
+            orientation = int(im.getexif().get(0x0112, 1) or 1)
+        except Exception:  # noqa: BLE001 - a broken EXIF block must not hide the image size
+            orientation = 1
+        fmt = im.format or ""
+    if orientation in _ROTATING:
+        return ImageInfo(h, w, w, h, orientation, fmt)
+    return ImageInfo(w, h, w, h, orientation, fmt)
+
+
+def load_path(path: str | Path, *, max_pixels: int = MAX_PIXELS, exif: bool = True) -> np.ndarray:
+    """Pixels of an image file as (h, w, 3) uint8 RGB, or (h, w) for grey/label maps, EXIF-rotated.
+
+    Raises:
+        FormatError: missing, unreadable, truncated, or a decompression bomb.
+    """
+    path = Path(path)
+    base, member = _split_member(path)
+    if member is not None:
+        return np.array(read_idx(base)[member])
+    im = _open(path, max_pixels)
+    with im:
+        try:
+            im.load()
+        except (OSError, ValueError, SyntaxError) as e:
+            raise FormatError(f"truncated or corrupt image data: {e}", path=path) from None
+        if exif:
+            im = ImageOps.exif_transpose(im)
+        if im.mode in ("L", "P", "I", "I;16", "1"):
+            return np.asarray(im)
+        return np.asarray(im.convert("RGB"))
+
+
+def image_path(ds: Dataset, i: int) -> Path:
+    """Absolute path of image row ``i``."""
+    rel = str(ds.images.path[i])
+    return (ds.root / rel) if ds.root is not None else Path(rel)
+
+
+def load(ds: Dataset, i: int, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Pixels of image row ``i`` of ``ds`` (see ``load_path``)."""
+    return load_path(image_path(ds, i), max_pixels=max_pixels)
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Image files under ``folder``, sorted, by suffix."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

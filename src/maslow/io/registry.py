@@ -1,0 +1,82 @@
+"""The format registry: one entry per file format, mapping a name to its reader and writer.
+
+Every format module defines
+  ``parse(src, *, images_root=None, strict=False, **options) -> tuple[Dataset, Report]`` and
+  ``write(ds, dst, **options) -> ExportReport``,
+and the public ``read_<format>``/``write_<format>`` functions on top of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from maslow.core.dataset import Dataset
+from maslow.core.issues import Report
+from maslow.errors import FormatError, MaslowWarning
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    name: str
+    module: str
+    description: str
+    can_write: bool = True
+    aliases: tuple[str, ...] = ()
+
+    def _mod(self) -> Any:
+        return importlib.import_module(f"maslow.io.{self.module}")
+
+    @property
+    def parse(self) -> Callable[..., tuple[Dataset, Report]]:
+        return self._mod().parse  # type: ignore[no-any-return]
+
+    @property
+    def write(self) -> Callable[..., Any]:
+        if not self.can_write:
+            raise FormatError(f"format {self.name!r} can be read, not written")
+        return self._mod().write  # type: ignore[no-any-return]
+
+
+FORMATS: dict[str, FormatSpec] = {
+    f.name: f
+    for f in (
+        FormatSpec("coco", "coco", "COCO instances/keypoints JSON (boxes, polygons, RLE, crowd)"),
+        FormatSpec("coco-results", "coco_results", "COCO results JSON: scored predictions (needs like=truth)"),
+        FormatSpec("yolo", "yolo", "YOLO detect/segment/pose txt files plus data.yaml", aliases=("ultralytics",)),
+        FormatSpec("voc", "voc", "Pascal VOC XML, one file per image", aliases=("pascal-voc", "pascalvoc")),
+        FormatSpec("cvat", "cvat", "CVAT for images 1.1 XML (boxes, polygons, points, tags, attributes)"),
+        FormatSpec("labelstudio", "labelstudio", "Label Studio JSON export (with predictions)",
+                   aliases=("label-studio", "ls")),
+        FormatSpec("imagefolder", "imagefolder", "classification: one folder per class", aliases=("folder",)),
+        FormatSpec("masks", "semantic", "semantic segmentation: PNG label maps", aliases=("semantic",)),
+        FormatSpec("parquet", "parquet", "maslow's own columnar format (fast, lossless)", aliases=("maslow",)),
+        FormatSpec("mnist", "idx", "IDX images + labels (MNIST)", aliases=("idx",)),
+    )
+}
+
+
+def get_format(name: str) -> FormatSpec:
+    """The spec of a format name or alias."""
+    key = name.lower().replace("_", "-")
+    for f in FORMATS.values():
+        if key == f.name or key in f.aliases:
+            return f
+    raise FormatError(f"format must be one of {', '.join(FORMATS)}, got {name!r}")
+
+
+def warn_issues(ds: Dataset, report: Report, *, source: str | Path) -> Dataset:
+    """Return ``ds``; emit one MaslowWarning summarising the report when it has issues."""
+    if len(report):
+        counts = ", ".join(f"{k}: {v}" for k, v in report.counts().items())
+        first = report.issues[0]
+        warnings.warn(
+            f"{source}: {len(report)} import issues ({counts}); first: {first.where()}: {first.message}",
+            MaslowWarning,
+            stacklevel=3,
+        )
+    return ds
