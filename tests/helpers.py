@@ -1,0 +1,84 @@
+"""Comparison helpers for tests: datasets equal column by column, with clear failure messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from maslow.core import masks as M
+from maslow.core.dataset import Dataset
+
+
+def _same_obj(a: object, b: object) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, dict) and "counts" in a:
+        return bool(np.array_equal(M.decode(a), M.decode(b)))  # type: ignore[arg-type]
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same_obj(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.allclose(np.asarray(a, float), np.asarray(b, float), atol=1e-6))
+    if isinstance(a, float) or isinstance(b, float):
+        return bool(np.isclose(float(a), float(b)))  # type: ignore[arg-type]
+    return a == b
+
+
+def assert_datasets_equal(
+    a: Dataset,
+    b: Dataset,
+    *,
+    fields: Iterable[str] = ("path", "size", "label", "box"),
+    atol: float = 1e-6,
+    attributes: Iterable[str] = (),
+) -> None:
+    """Assert two datasets hold the same images and annotations in the listed fields.
+
+    Fields: ``path``, ``size``, ``split``, ``label`` (compared by class name), ``box``, ``score``, ``mask``,
+    ``polygon``, ``keypoints``, ``iscrowd``; ``attributes`` names attribute columns to compare.
+    Images are matched by path, annotations in row order within each image.
+    """
+    fields = set(fields)
+    assert a.n_images == b.n_images, f"n_images {a.n_images} != {b.n_images}"
+    assert a.n_annotations == b.n_annotations, f"n_annotations {a.n_annotations} != {b.n_annotations}"
+    pa, pb = a.images.path.astype(str), b.images.path.astype(str)
+    order_b = np.argsort(pb, kind="stable")
+    order_a = np.argsort(pa, kind="stable")
+    if "path" in fields:
+        np.testing.assert_array_equal(pa[order_a], pb[order_b], err_msg="image paths differ")
+    b_of_a = np.empty(a.n_images, np.int64)
+    b_of_a[order_a] = order_b
+    if "size" in fields:
+        np.testing.assert_array_equal(a.images.width, b.images.width[b_of_a], err_msg="widths differ")
+        np.testing.assert_array_equal(a.images.height, b.images.height[b_of_a], err_msg="heights differ")
+    if "split" in fields:
+        np.testing.assert_array_equal(a.images.split, b.images.split[b_of_a], err_msg="splits differ")
+    sa, sb = a.image_slices(), b.image_slices()
+    rows_b = np.concatenate([np.arange(sb[j], sb[j + 1]) for j in b_of_a]) if a.n_images else np.zeros(0, int)
+    rows_a = np.arange(a.n_annotations)
+    assert len(rows_b) == len(rows_a)
+    for i in range(a.n_images):
+        assert sa[i + 1] - sa[i] == sb[b_of_a[i] + 1] - sb[b_of_a[i]], f"image {pa[i]}: annotation counts differ"
+    aa, ab = a.annotations, b.annotations
+    if "label" in fields:
+        na = np.asarray(a.schema.names, dtype=object)[aa.label]
+        nb = np.asarray(b.schema.names, dtype=object)[ab.label[rows_b]]
+        np.testing.assert_array_equal(na, nb, err_msg="labels differ")
+    for name in ("box", "score", "keypoints"):
+        if name in fields:
+            x, y = getattr(aa, name), getattr(ab, name)
+            assert (x is None) == (y is None), f"{name}: present in one dataset only"
+            if x is not None:
+                np.testing.assert_allclose(x, y[rows_b], atol=atol, equal_nan=True, err_msg=f"{name} differs")
+    if "iscrowd" in fields:
+        np.testing.assert_array_equal(aa.iscrowd, ab.iscrowd[rows_b], err_msg="iscrowd differs")
+    for name in ("mask", "polygon"):
+        if name in fields:
+            x, y = getattr(aa, name), getattr(ab, name)
+            assert x is not None and y is not None, f"{name}: missing"
+            for r in rows_a:
+                assert _same_obj(x[r], y[rows_b[r]]), f"{name} differs at annotation row {r}"
+    for k in attributes:
+        x, y = aa.attributes[k], ab.attributes[k]
+        for r in rows_a:
+            assert _same_obj(x[r], y[rows_b[r]]), f"attribute {k!r} differs at row {r}: {x[r]!r} != {y[rows_b[r]]!r}"
