@@ -1,0 +1,100 @@
+"""Rendering for the CLI: rich tables for people, JSON for scripts, progress bars for long work."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return None if math.isnan(o) else float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, bytes):
+        return o.decode("ascii", "replace")
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _nan_to_none(o: Any) -> Any:
+    if isinstance(o, float) and math.isnan(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _nan_to_none(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_nan_to_none(v) for v in o]
+    return o
+
+
+def print_json(obj: Any) -> None:
+    """JSON on stdout (NaN becomes null), nothing else."""
+    text = json.dumps(_nan_to_none(obj), default=_jsonable, indent=2, ensure_ascii=False)
+    console.file.write(text + "\n")
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, justify_numbers: bool = True) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for j, c in enumerate(columns):
+        numeric = justify_numbers and rows and all(isinstance(r[j], int | float) for r in rows)
+        t.add_column(c, justify="right" if numeric else "left")
+    for r in rows:
+        t.add_row(*[f"{v:.3g}" if isinstance(v, float) else str(v) for v in r])
+    return t
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback drawing a rich bar on stderr (silent when disabled)."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err_console, transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def render_report(report: Any, *, limit: int = 20) -> None:
+    """Issue counts and the first issues of a Report."""
+    if not len(report):
+        console.print("[green]No technical issues found.[/green]")
+        return
+    counts = report.counts()
+    sev = {}
+    for i in report.issues:
+        sev.setdefault(i.type, i.severity)
+    console.print(table(f"Issues ({len(report)})", ["type", "severity", "count"],
+                        [(k, sev[k], v) for k, v in counts.items()]))
+    rows = [(i.severity, i.type, i.where(), i.message) for i in report.issues[:limit]]
+    console.print(table(f"First {len(rows)} issues", ["severity", "type", "where", "message"], rows))
+
+
+def render_export(rep: Any) -> None:
+    d = rep.to_dict()
+    console.print(f"Wrote {d['n_images']} images, {d['n_annotations']} annotations as {d['format']} to {d['path']}")
+    if not d["lossless"]:
+        console.print(table("Not expressible in this format (not written)", ["field", "count"],
+                            sorted(d["lost"].items())))
+    for note in d["notes"]:
+        console.print(f"[dim]note: {note}[/dim]")

@@ -1,0 +1,176 @@
+"""Descriptive statistics of a Dataset: what is in it, per class and split.
+
+Size buckets follow COCO's thresholds on box area (width x height in pixels): small < 32², medium < 96²,
+large otherwise. Label types count the geometry each annotation carries (an annotation with a polygon and a
+box counts in both); ``tag`` is an annotation without geometry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from maslow.core import boxes as B
+from maslow.core.dataset import Dataset
+from maslow.core.types import IntArray
+
+#: Upper bounds (inclusive) of the annotations-per-image histogram bins.
+PER_IMAGE_BINS = (0, 1, 2, 5, 10, 20, 50, 100)
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    """Counts of a dataset.
+
+    Attributes:
+        names: class names, aligned with every ``*_per_class`` array.
+        splits: split names (``""`` = unassigned), aligned with the split axis.
+        n_images, n_annotations: totals.
+        images_per_split: (s,) images in each split.
+        annotations_per_class: (k,) annotations of each class.
+        images_per_class: (k,) images holding at least one annotation of the class.
+        annotations_per_class_split: (k, s).
+        per_image_bins: histogram bin labels; ``per_image_hist``: images per bin.
+        per_image_mean, per_image_median, per_image_max: annotations per image.
+        n_empty_images: images without annotations.
+        size_buckets: ("small", "medium", "large"); ``size_per_class``: (k, 3) boxes per class and bucket.
+        label_types: label type -> annotations carrying it (box, polygon, mask, keypoints, tag, crowd, scored).
+        attributes: attribute -> value -> count (values as str; unset values not counted).
+        sources: annotation source -> count.
+    """
+
+    names: tuple[str, ...]
+    splits: tuple[str, ...]
+    n_images: int
+    n_annotations: int
+    images_per_split: IntArray
+    annotations_per_class: IntArray
+    images_per_class: IntArray
+    annotations_per_class_split: IntArray
+    per_image_bins: tuple[str, ...]
+    per_image_hist: IntArray
+    per_image_mean: float
+    per_image_median: float
+    per_image_max: int
+    n_empty_images: int
+    size_buckets: tuple[str, ...]
+    size_per_class: IntArray
+    label_types: dict[str, int]
+    attributes: dict[str, dict[str, int]]
+    sources: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (used by ``--json``)."""
+        return {
+            "n_images": self.n_images,
+            "n_annotations": self.n_annotations,
+            "n_empty_images": self.n_empty_images,
+            "splits": {s or "(none)": int(n) for s, n in zip(self.splits, self.images_per_split, strict=True)},
+            "classes": [
+                {
+                    "name": name,
+                    "annotations": int(self.annotations_per_class[k]),
+                    "images": int(self.images_per_class[k]),
+                    "per_split": {
+                        s or "(none)": int(self.annotations_per_class_split[k, j]) for j, s in enumerate(self.splits)
+                    },
+                    "sizes": {b: int(self.size_per_class[k, j]) for j, b in enumerate(self.size_buckets)},
+                }
+                for k, name in enumerate(self.names)
+            ],
+            "annotations_per_image": {
+                "mean": self.per_image_mean,
+                "median": self.per_image_median,
+                "max": self.per_image_max,
+                "histogram": dict(zip(self.per_image_bins, self.per_image_hist.tolist(), strict=True)),
+            },
+            "label_types": dict(self.label_types),
+            "attributes": {k: dict(v) for k, v in self.attributes.items()},
+            "sources": dict(self.sources),
+        }
+
+
+def _bin_labels() -> tuple[str, ...]:
+    out, lo = [], 0
+    for hi in PER_IMAGE_BINS:
+        out.append(str(hi) if hi == lo else f"{lo}-{hi}")
+        lo = hi + 1
+    out.append(f">{PER_IMAGE_BINS[-1]}")
+    return tuple(out)
+
+
+def dataset_stats(ds: Dataset) -> DatasetStats:
+    """Counts per class and split, annotations per image, box size buckets and label types in use.
+
+    Example:
+        >>> from maslow.sample import shapes
+        >>> s = dataset_stats(shapes(8, seed=0))
+        >>> int(s.annotations_per_class.sum()) == s.n_annotations
+        True
+    """
+    a, im = ds.annotations, ds.images
+    k = len(ds.schema.classes)
+    split = im.split.astype(str) if im.split is not None else np.full(len(im), "")
+    splits, split_idx = np.unique(split, return_inverse=True)
+    n_s = len(splits)
+    per_class = np.bincount(a.label, minlength=k)
+    pairs = np.unique(a.image * k + a.label) if len(a) else np.zeros(0, np.int64)
+    images_per_class = np.bincount(pairs % k, minlength=k) if k else np.zeros(0, np.int64)
+    cs = np.zeros((k, n_s), np.int64)
+    if len(a):
+        np.add.at(cs, (a.label, split_idx[a.image]), 1)
+    per_image = np.bincount(a.image, minlength=len(im))
+    edges = np.asarray(PER_IMAGE_BINS)
+    hist = np.bincount(np.searchsorted(edges, per_image, side="left"), minlength=len(edges) + 1)
+    assert a.box is not None
+    has_box = a.has_box
+    bucket = B.size_bucket(B.area(a.box))
+    buckets = ("small", "medium", "large")
+    size = np.zeros((k, 3), np.int64)
+    for j, b in enumerate(buckets):
+        sel = has_box & (bucket == b)
+        size[:, j] = np.bincount(a.label[sel], minlength=k)
+    label_types = {
+        "box": int(has_box.sum()),
+        "polygon": 0 if a.polygon is None else int(sum(p is not None and len(p) > 0 for p in a.polygon)),
+        "mask": 0 if a.mask is None else int(sum(m is not None for m in a.mask)),
+        "keypoints": 0 if a.keypoints is None else int(
+            (~np.isnan(a.keypoints[:, :, 2]) & (np.nan_to_num(a.keypoints[:, :, 2]) > 0)).any(1).sum()),
+        "crowd": int(a.iscrowd.sum()) if a.iscrowd is not None else 0,
+        "scored": 0 if a.score is None else int((~np.isnan(a.score)).sum()),
+    }
+    geom = has_box.copy()
+    if a.polygon is not None:
+        geom |= np.array([p is not None and len(p) > 0 for p in a.polygon], bool)
+    if a.mask is not None:
+        geom |= np.array([m is not None for m in a.mask], bool)
+    label_types["tag"] = int((~geom).sum())
+    attributes = {}
+    for name, col in a.attributes.items():
+        vals = [str(v) for v in col.tolist() if v is not None]
+        u, c = np.unique(np.asarray(vals, dtype=str), return_counts=True) if vals else ([], [])
+        attributes[name] = {str(x): int(n) for x, n in zip(u, c, strict=True)}
+    src_u, src_c = np.unique(a.source.astype(str), return_counts=True) if len(a) and a.source is not None else ([], [])
+    return DatasetStats(
+        names=ds.schema.names,
+        splits=tuple(str(s) for s in splits),
+        n_images=len(im),
+        n_annotations=len(a),
+        images_per_split=np.bincount(split_idx, minlength=n_s),
+        annotations_per_class=per_class,
+        images_per_class=images_per_class,
+        annotations_per_class_split=cs,
+        per_image_bins=_bin_labels(),
+        per_image_hist=hist,
+        per_image_mean=float(per_image.mean()) if len(im) else float("nan"),
+        per_image_median=float(np.median(per_image)) if len(im) else float("nan"),
+        per_image_max=int(per_image.max()) if len(im) else 0,
+        n_empty_images=int((per_image == 0).sum()),
+        size_buckets=buckets,
+        size_per_class=size,
+        label_types=label_types,
+        attributes=attributes,
+        sources={str(s): int(c) for s, c in zip(src_u, src_c, strict=True)},
+    )

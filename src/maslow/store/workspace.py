@@ -1,0 +1,224 @@
+"""A maslow workspace: ``maslow.yaml`` plus ``.maslow/``, holding versioned dataset snapshots.
+
+Layout::
+
+    maslow.yaml                      settings (database URL, ...) and the datasets imported
+    .maslow/versions/<id>/           one snapshot: images.parquet, annotations.parquet (maslow's Parquet format)
+    .maslow/versions/<id>/version.json   parent, dataset name, message, source, technical-check report, changes
+    .maslow/refs/<dataset>           the id of the dataset's newest version
+
+A version id is the first 16 hex digits of the SHA-256 of the snapshot's Parquet files and its parent id (as a
+git commit hashes its tree and parent), so the same content on the same parent always gets the same id and the
+history can never loop. Every change (an import, a migration, a cleaning) commits a new version whose parent is
+the previous head; nothing is rewritten in place.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from maslow.core.dataset import Dataset
+from maslow.core.issues import Report
+from maslow.errors import FormatError, MaslowError
+from maslow.io import parquet
+from maslow.io._common import atomic_path
+
+CONFIG = "maslow.yaml"
+STATE = ".maslow"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One snapshot of a dataset."""
+
+    id: str
+    dataset: str
+    parent: str | None
+    created: str
+    message: str
+    n_images: int
+    n_annotations: int
+    source: str = ""
+    format: str = ""
+    changes: tuple[dict[str, Any], ...] = ()
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["changes"] = list(self.changes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Version:
+        d = dict(d)
+        d["changes"] = tuple(d.get("changes", ()))
+        return cls(**d)
+
+
+def init_workspace(path: str | Path = ".", *, database: str | None = None) -> Workspace:
+    """Create ``maslow.yaml`` and ``.maslow/`` in ``path`` (an existing workspace is left as it is)."""
+    root = Path(path).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = root / CONFIG
+    if not cfg.exists():
+        settings = {
+            "version": 1,
+            "database": database or f"sqlite:///{STATE}/maslow.db",
+            "datasets": {},
+        }
+        with atomic_path(cfg) as tmp:
+            tmp.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    for sub in ("versions", "refs", "cache", "reports"):
+        (root / STATE / sub).mkdir(parents=True, exist_ok=True)
+    return Workspace(root)
+
+
+class Workspace:
+    """A workspace folder. Methods read and write its snapshots; every write is atomic."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        if not (self.root / CONFIG).is_file():
+            raise MaslowError(f"{self.root}: not a maslow workspace (no {CONFIG}). Run `maslow init` first")
+        self.state = self.root / STATE
+
+    @classmethod
+    def find(cls, start: str | Path = ".") -> Workspace:
+        """The workspace containing ``start`` (searching parent folders)."""
+        here = Path(start).resolve()
+        for p in (here, *here.parents):
+            if (p / CONFIG).is_file():
+                return cls(p)
+        raise MaslowError(f"{here}: not inside a maslow workspace (no {CONFIG} here or above). Run `maslow init`")
+
+    # -- settings ----------------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        try:
+            data = yaml.safe_load((self.root / CONFIG).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise FormatError(f"malformed YAML: {e}", path=self.root / CONFIG) from None
+        if not isinstance(data, dict):
+            raise FormatError("must be a mapping of settings", path=self.root / CONFIG)
+        return data
+
+    def _save_settings(self, data: dict[str, Any]) -> None:
+        with atomic_path(self.root / CONFIG) as tmp:
+            tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+    # -- refs --------------------------------------------------------------------------------------
+    def datasets(self) -> list[str]:
+        return sorted(p.name for p in (self.state / "refs").iterdir() if p.is_file())
+
+    def head(self, dataset: str) -> str | None:
+        ref = self.state / "refs" / dataset
+        return ref.read_text().strip() if ref.is_file() else None
+
+    def default_dataset(self) -> str:
+        names = self.datasets()
+        if len(names) == 1:
+            return names[0]
+        if not names:
+            raise MaslowError(f"{self.root}: the workspace has no dataset yet. Run `maslow import SRC --from FORMAT`")
+        raise MaslowError(f"{self.root}: the workspace has several datasets ({', '.join(names)}); name one")
+
+    # -- versions ----------------------------------------------------------------------------------
+    def commit(
+        self,
+        ds: Dataset,
+        *,
+        dataset: str,
+        message: str,
+        report: Report | None = None,
+        changes: Sequence[dict[str, Any]] = (),
+        source: str = "",
+        format: str = "",
+    ) -> Version:
+        """Store ``ds`` as the new head of ``dataset``; returns the version (an existing one if unchanged)."""
+        _check_name(dataset)
+        parent = self.head(dataset)
+        with tempfile.TemporaryDirectory(dir=self.state) as tmpdir:
+            snap = Path(tmpdir) / "snapshot"
+            parquet.write(ds, snap)
+            vid = _content_id(snap, parent)
+            if (self.state / "versions" / vid).is_dir():  # committed before: nothing changed
+                return self.version(vid)
+            version = Version(
+                id=vid, dataset=dataset, parent=parent,
+                created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                message=message, n_images=ds.n_images, n_annotations=ds.n_annotations,
+                source=source, format=format, changes=tuple(changes),
+                report={} if report is None else report.to_dict(),
+            )
+            (snap / "version.json").write_text(json.dumps(version.to_dict(), indent=1), encoding="utf-8")
+            os.replace(snap, self.state / "versions" / vid)
+        with atomic_path(self.state / "refs" / dataset) as tmp:
+            tmp.write_text(vid + "\n")
+        settings = self.settings()
+        settings.setdefault("datasets", {})
+        settings["datasets"] = settings["datasets"] or {}
+        settings["datasets"].setdefault(dataset, {"source": source, "format": format})
+        self._save_settings(settings)
+        return version
+
+    def resolve(self, ref: str | None = None) -> str:
+        """A version id from a ref: None (the only dataset's head), a dataset name, or an id prefix."""
+        if ref is None:
+            ref = self.default_dataset()
+        head = self.head(ref)
+        if head is not None:
+            return head
+        ids = [p.name for p in (self.state / "versions").iterdir() if p.name.startswith(ref)]
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise MaslowError(f"version {ref!r}: must be a dataset name or a version id; see `maslow log`")
+        raise MaslowError(f"version {ref!r} is ambiguous: matches {', '.join(sorted(ids))}")
+
+    def version(self, ref: str | None = None) -> Version:
+        vid = self.resolve(ref)
+        path = self.state / "versions" / vid / "version.json"
+        try:
+            return Version.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError, TypeError) as e:
+            raise FormatError(f"unreadable version record: {e}", path=path) from None
+
+    def load(self, ref: str | None = None) -> Dataset:
+        """The dataset stored in a version (see ``resolve`` for refs)."""
+        return parquet.read_parquet(self.state / "versions" / self.resolve(ref))
+
+    def log(self, dataset: str | None = None) -> list[Version]:
+        """Versions of a dataset, newest first, following parents from its head."""
+        name = dataset or self.default_dataset()
+        out, vid = [], self.head(name)
+        if vid is None:
+            raise MaslowError(f"dataset {name!r} is not in the workspace; known: {', '.join(self.datasets())}")
+        while vid is not None:
+            v = self.version(vid)
+            out.append(v)
+            vid = v.parent
+        return out
+
+
+def _check_name(name: str) -> None:
+    ok = name and all(c.isalnum() or c in "-_." for c in name) and not name.startswith(".")
+    if not ok:
+        raise MaslowError(f"dataset name must use letters, digits, '-', '_' or '.', got {name!r}")
+
+
+def _content_id(folder: Path, parent: str | None) -> str:
+    h = hashlib.sha256((parent or "").encode())
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(folder).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]

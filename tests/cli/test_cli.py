@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from maslow.cli.main import app
+
+runner = CliRunner()
+
+
+def _run(args: list[str], cwd: Path | None = None, monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[int, str]:
+    if cwd is not None and monkeypatch is not None:
+        monkeypatch.chdir(cwd)
+    res = runner.invoke(app, args)
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.output
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    code, out = _run(["sample", str(tmp_path / "shapes"), "-n", "12", "--seed", "3"])
+    assert code == 0, out
+    return tmp_path / "shapes"
+
+
+def test_workspace_flow(tmp_path: Path, sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = tmp_path / "ws"
+    assert _run(["init", str(ws)])[0] == 0
+    monkeypatch.chdir(ws)
+    code, out = _run(["import", str(sample / "annotations.json"), "--from", "coco", "--name", "shapes", "--json"])
+    assert code == 0, out
+    imported = json.loads(out)
+    assert imported["version"]["dataset"] == "shapes"
+    assert imported["report"]["n_errors"] == 0
+    vid = imported["version"]["id"]
+
+    code, out = _run(["stats", "--json"])
+    assert code == 0, out
+    stats = json.loads(out)
+    assert stats["n_images"] == 12
+    assert stats["n_annotations"] == imported["version"]["n_annotations"]
+
+    code, out = _run(["export", vid[:6], str(tmp_path / "yolo"), "--to", "yolo", "--json"])
+    assert code == 0, out
+    rep = json.loads(out)
+    assert rep["n_annotations"] > 0 and rep["lost"]["attributes"] > 0  # YOLO can't hold attributes: counted
+    assert (tmp_path / "yolo" / "data.yaml").is_file()
+
+    code, out = _run(["log", "--json"])
+    assert code == 0 and [v["id"] for v in json.loads(out)] == [vid]
+
+
+def test_convert_reports_what_the_target_cannot_hold(tmp_path: Path, sample: Path) -> None:
+    code, out = _run(["convert", str(sample / "annotations.json"), str(tmp_path / "voc"), "--from", "coco",
+                      "--to", "voc", "--json"])
+    assert code == 0, out
+    d = json.loads(out)
+    assert d["export"]["lost"].get("mask", 0) > 0 or d["export"]["lost"].get("polygon", 0) > 0
+    assert len(list((tmp_path / "voc").rglob("*.xml"))) == 12
+
+
+def test_stats_on_a_file_without_workspace(sample: Path) -> None:
+    code, out = _run(["stats", str(sample / "annotations.json"), "--from", "coco"])
+    assert code == 0 and "Per class" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        pytest.param("{not json", "line 1", id="malformed-json"),
+        pytest.param(json.dumps({"images": [{"id": 1, "file_name": "../../etc/passwd", "width": 5, "height": 5}],
+                                 "annotations": [], "categories": []}), "dataset root", id="path-traversal"),
+        pytest.param(json.dumps({"images": "nope", "annotations": [], "categories": []}), "images", id="wrong-type"),
+    ],
+)
+def test_bad_input_exits_2_with_a_located_message(tmp_path: Path, content: str, match: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    code, out = _run(["convert", str(bad), str(tmp_path / "out"), "--from", "coco", "--to", "yolo"])
+    assert code == 2
+    assert "bad.json" in out and match in out
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_unknown_format_and_strict_mode(tmp_path: Path, sample: Path) -> None:
+    code, out = _run(["convert", str(sample / "annotations.json"), str(tmp_path / "o"), "--from", "nope", "--to", "yolo"])
+    assert code == 2 and "format must be one of" in out
+    coco = json.loads((sample / "annotations.json").read_text())
+    coco["annotations"][0]["category_id"] = 999
+    bad = sample / "bad.json"
+    bad.write_text(json.dumps(coco))
+    code, out = _run(["convert", str(bad), str(tmp_path / "o"), "--from", "coco", "--to", "yolo", "--strict"])
+    assert code == 2 and "strict" in out
+    code, out = _run(["convert", str(bad), str(tmp_path / "o"), "--from", "coco", "--to", "yolo", "--json"])
+    assert code == 0
+    assert json.loads(out)["report"]["n_errors"] >= 1
+
+
+def test_commands_outside_a_workspace_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out = _run(["log"])
+    assert code == 2 and "maslow init" in out
