@@ -55,7 +55,15 @@ def shapes(n_images: int = 24, *, width: int = 160, height: int = 120, seed: Rng
            frames_per_sequence: int = 4) -> Dataset:
     """The shapes dataset, in memory (``root`` None)."""
     rng = as_generator(seed)
-    img, label, box, poly, mask, kps, crowd, colour, occl = [], [], [], [], [], [], [], [], []
+    img: list[int] = []
+    label: list[int] = []
+    box: list[list[float]] = []
+    poly: list[list[np.ndarray] | None] = []
+    mask: list[dict[str, object]] = []
+    kps: list[np.ndarray] = []
+    crowd: list[bool] = []
+    colour: list[str] = []
+    occl: list[bool | None] = []
     for i in range(n_images):
         n = int(rng.integers(0, 5)) if i % 7 else 0  # every 7th image is empty
         for _ in range(n):
@@ -67,9 +75,9 @@ def shapes(n_images: int = 24, *, width: int = 160, height: int = 120, seed: Rng
             xy = p.reshape(-1, 2)
             img.append(i)
             label.append(kind)
-            box.append([xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()])
+            box.append([float(xy[:, 0].min()), float(xy[:, 1].min()), float(xy[:, 0].max()), float(xy[:, 1].max())])
             poly.append([p])
-            mask.append(M.from_polygons([p], height, width))
+            mask.append(M.from_polygons([p.tolist()], height, width))
             kp = np.full((3, 3), 0.0)
             if kind == 2:
                 kp = np.concatenate([xy, np.full((3, 1), 2.0)], 1)
@@ -116,6 +124,7 @@ def write_shapes(dst: str | Path, n_images: int = 24, *, seed: Rng = 0, **kwargs
     rng = as_generator(seed)
     slices = ds.image_slices()
     a = ds.annotations
+    assert a.iscrowd is not None and a.box is not None and a.polygon is not None
     for i in range(ds.n_images):
         w, h = int(ds.images.width[i]), int(ds.images.height[i])
         base = rng.integers(200, 256, size=3)

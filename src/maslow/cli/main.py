@@ -6,13 +6,14 @@ import sys
 from typing import Any
 
 import typer
+from typer._click.core import Context
 from typer.core import TyperGroup
 
 from maslow.errors import MaslowError
 
 
 class _Group(TyperGroup):
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Context) -> Any:
         try:
             return super().invoke(ctx)
         except MaslowError as e:
@@ -21,7 +22,7 @@ class _Group(TyperGroup):
             err_console.print(f"[bold red]error:[/bold red] {e}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:  # keep the order they were added in
+    def list_commands(self, ctx: Context) -> list[str]:  # keep the order they were added in
         return list(self.commands)
 
 

@@ -81,7 +81,7 @@ def render_report(report: Any, *, limit: int = 20) -> None:
         console.print("[green]No technical issues found.[/green]")
         return
     counts = report.counts()
-    sev = {}
+    sev: dict[str, str] = {}
     for i in report.issues:
         sev.setdefault(i.type, i.severity)
     console.print(table(f"Issues ({len(report)})", ["type", "severity", "count"],

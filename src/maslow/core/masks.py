@@ -23,7 +23,8 @@ def encode(binary: np.ndarray) -> dict[str, Any]:
 
 def decode(rle: dict[str, Any]) -> np.ndarray:
     """(h, w) bool mask of an RLE."""
-    return _mask.decode(compress(rle)).astype(bool)
+    out: np.ndarray = _mask.decode(compress(rle)).astype(bool)
+    return out
 
 
 def compress(rle: dict[str, Any]) -> dict[str, Any]:

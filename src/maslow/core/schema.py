@@ -14,7 +14,7 @@ from typing import Any
 from maslow.errors import SchemaError, UnknownLabelError
 
 
-class Task(str, enum.Enum):
+class Task(enum.StrEnum):
     """What the annotations of a dataset are for."""
 
     DETECTION = "detection"
@@ -25,7 +25,7 @@ class Task(str, enum.Enum):
     MULTILABEL = "multilabel"
 
 
-class LabelType(str, enum.Enum):
+class LabelType(enum.StrEnum):
     """The geometry an annotation carries."""
 
     BOX = "box"
@@ -68,7 +68,10 @@ class ClassDef:
         if bad:
             raise SchemaError(f"class {self.name!r}: unknown label type {bad[0]!r}")
         k = len(self.keypoints)
-        for a, b in self.skeleton:
+        for pair in self.skeleton:
+            if len(pair) != 2:
+                raise SchemaError(f"class {self.name!r}: skeleton entries must be pairs, got {pair!r}")
+            a, b = pair
             if not (0 <= a < k and 0 <= b < k):
                 raise SchemaError(
                     f"class {self.name!r}: skeleton pair ({a}, {b}) must index keypoints 0..{k - 1}"
@@ -87,6 +90,8 @@ class AttributeDef:
     default: Any = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SchemaError(f"attribute name must be a non-empty str, got {self.name!r}")
         if self.type not in ("bool", "enum", "number", "text"):
             raise SchemaError(
                 f"attribute {self.name!r}: type must be bool|enum|number|text, got {self.type!r}"
@@ -107,10 +112,16 @@ class LabelSchema:
     def __post_init__(self) -> None:
         classes = tuple(self.classes)
         object.__setattr__(self, "classes", classes)
+        known = [t.value for t in Task]
+        bad_tasks = [t for t in self.tasks if t not in known]  # Task members compare equal to their values
+        if bad_tasks:
+            raise SchemaError(f"schema.tasks: each must be one of {', '.join(known)}, got {bad_tasks[0]!r}")
         object.__setattr__(self, "tasks", tuple(Task(t) for t in self.tasks))
         object.__setattr__(self, "attributes", tuple(self.attributes))
         index: dict[str, int] = {}
         for i, c in enumerate(classes):
+            if not isinstance(c, ClassDef):
+                raise SchemaError(f"schema.classes[{i}]: must be a ClassDef, got {type(c).__name__}")
             if c.name in index:
                 raise SchemaError(f"schema.classes[{i}]: name {c.name!r} must be unique, it repeats class {index[c.name]}")
             index[c.name] = i
@@ -207,7 +218,7 @@ class LabelSchema:
                 guidelines=d.get("guidelines", ""),
                 version=int(d.get("version", 1)),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             if isinstance(e, SchemaError):
                 raise
             raise SchemaError(f"schema: malformed ({type(e).__name__}: {e})") from None

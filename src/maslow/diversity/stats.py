@@ -150,9 +150,7 @@ def dataset_stats(ds: Dataset) -> DatasetStats:
     attributes = {}
     for name, col in a.attributes.items():
         vals = [str(v) for v in col.tolist() if v is not None]
-        u, c = np.unique(np.asarray(vals, dtype=str), return_counts=True) if vals else ([], [])
-        attributes[name] = {str(x): int(n) for x, n in zip(u, c, strict=True)}
-    src_u, src_c = np.unique(a.source.astype(str), return_counts=True) if len(a) and a.source is not None else ([], [])
+        attributes[name] = _value_counts(vals)
     return DatasetStats(
         names=ds.schema.names,
         splits=tuple(str(s) for s in splits),
@@ -172,5 +170,12 @@ def dataset_stats(ds: Dataset) -> DatasetStats:
         size_per_class=size,
         label_types=label_types,
         attributes=attributes,
-        sources={str(s): int(c) for s, c in zip(src_u, src_c, strict=True)},
+        sources=_value_counts([] if a.source is None else a.source.tolist()),
     )
+
+
+def _value_counts(values: list[Any]) -> dict[str, int]:
+    if not values:
+        return {}
+    u, c = np.unique(np.asarray([str(v) for v in values], dtype=str), return_counts=True)
+    return {str(x): int(n) for x, n in zip(u.tolist(), c.tolist(), strict=True)}

@@ -194,7 +194,8 @@ class Workspace:
 
     def load(self, ref: str | None = None) -> Dataset:
         """The dataset stored in a version (see ``resolve`` for refs)."""
-        return parquet.read_parquet(self.state / "versions" / self.resolve(ref))
+        ds: Dataset = parquet.read_parquet(self.state / "versions" / self.resolve(ref))
+        return ds
 
     def log(self, dataset: str | None = None) -> list[Version]:
         """Versions of a dataset, newest first, following parents from its head."""
