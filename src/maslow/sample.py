@@ -78,7 +78,7 @@ def shapes(n_images: int = 24, *, width: int = 160, height: int = 120, seed: Rng
             box.append([float(xy[:, 0].min()), float(xy[:, 1].min()), float(xy[:, 0].max()), float(xy[:, 1].max())])
             poly.append([p])
             mask.append(M.from_polygons([p.tolist()], height, width))
-            kp = np.full((3, 3), 0.0)
+            kp = np.full((3, 3), np.nan)  # NaN row: no keypoints (circles, squares)
             if kind == 2:
                 kp = np.concatenate([xy, np.full((3, 1), 2.0)], 1)
             kps.append(kp)
@@ -95,7 +95,7 @@ def shapes(n_images: int = 24, *, width: int = 160, height: int = 120, seed: Rng
             box.append(M.to_box([rle])[0].tolist())
             poly.append(None)
             mask.append(rle)
-            kps.append(np.zeros((3, 3)))
+            kps.append(np.full((3, 3), np.nan))
             crowd.append(True)
             colour.append("blue")
             occl.append(None)

@@ -88,17 +88,20 @@ class Dataset:
         return replace(self, annotations=self.annotations.take(idx))
 
     def select_images(self, rows: BoolArray | IntArray | Sequence[int]) -> Dataset:
-        """Keep the images given by a mask or indexes (in that order), with their annotations."""
+        """Keep the images given by a mask or indexes (in that order), with their annotations.
+
+        Each image keeps its annotation rows in their order; an index listed twice (bootstrap resampling)
+        repeats the image with its annotations.
+        """
         idx = _as_index(rows, self.n_images, "select_images")
-        new_of_old = np.full(self.n_images, -1, np.int64)
-        new_of_old[idx] = np.arange(len(idx))
-        img = new_of_old[self.annotations.image]
-        keep = np.flatnonzero(img >= 0)
-        order = keep[np.argsort(img[keep], kind="stable")]
+        s = self.image_slices()
+        count = s[idx + 1] - s[idx]
+        offset = np.cumsum(count) - count
+        order = np.repeat(s[idx] - offset, count) + np.arange(int(count.sum()), dtype=np.int64)
         return replace(
             self,
             images=self.images.take(idx),
-            annotations=self.annotations.take(order, image=img[order]),
+            annotations=self.annotations.take(order, image=np.repeat(np.arange(len(idx), dtype=np.int64), count)),
         )
 
     def concat(self, other: Dataset) -> Dataset:
@@ -133,7 +136,7 @@ class Dataset:
         """
         from maslow.core.split import assign_splits
 
-        fractions = dict(fractions or {"train": 0.8, "val": 0.2})
+        fractions = {"train": 0.8, "val": 0.2} if fractions is None else dict(fractions)
         groups = self.images.extra.get(group) if group else None
         names = assign_splits(self, fractions, rng=rng, stratify=stratify, groups=groups)
         return replace(self, images=replace(self.images, split=names))
@@ -148,6 +151,8 @@ class Dataset:
 
 def _as_index(rows: Any, n: int, where: str) -> IntArray:
     arr = np.asarray(rows)
+    if arr.ndim != 1:
+        raise InvalidDatasetError(f"{where}: rows must be 1-D, got shape {arr.shape}")
     if arr.dtype == bool:
         if arr.shape != (n,):
             raise InvalidDatasetError(f"{where}: a boolean mask must have shape ({n},), got {arr.shape}")
@@ -162,8 +167,10 @@ def _as_index(rows: Any, n: int, where: str) -> IntArray:
 
 
 def _merge_schemas(a: LabelSchema, b: LabelSchema) -> tuple[LabelSchema, IntArray]:
+    attrs = list(a.attributes) + [x for x in b.attributes if x.name not in {y.name for y in a.attributes}]
+    tasks = a.tasks + tuple(t for t in b.tasks if t not in a.tasks)
     if a.names == b.names:
-        return a, np.arange(len(b.classes))
+        return replace(a, attributes=tuple(attrs), tasks=tasks), np.arange(len(b.classes))
     classes = list(a.classes)
     remap = np.zeros(len(b.classes), np.int64)
     for i, c in enumerate(b.classes):
@@ -172,8 +179,7 @@ def _merge_schemas(a: LabelSchema, b: LabelSchema) -> tuple[LabelSchema, IntArra
         else:
             remap[i] = len(classes)
             classes.append(c)
-    attrs = list(a.attributes) + [x for x in b.attributes if x.name not in {y.name for y in a.attributes}]
-    return replace(a, classes=tuple(classes), attributes=tuple(attrs)), remap
+    return replace(a, classes=tuple(classes), attributes=tuple(attrs), tasks=tasks), remap
 
 
 def _rebase(paths: np.ndarray, src: Path | None, dst: Path | None) -> np.ndarray:
@@ -184,14 +190,17 @@ def _rebase(paths: np.ndarray, src: Path | None, dst: Path | None) -> np.ndarray
 
 
 def _fill(a: np.ndarray | None, n: int, like: np.ndarray) -> np.ndarray:
-    """Column ``a`` of length n, or a filler shaped like ``like`` (NaN for floats, None otherwise)."""
+    """Column ``a`` of length n, or a filler shaped like ``like``: NaN (floats), -1 (ints), False, None."""
     if a is not None:
         return a
-    if like.dtype.kind == "f":
-        return np.full((n,) + like.shape[1:], np.nan)
-    if like.dtype.kind in "iub":
-        return np.full(n, -1 if like.dtype.kind in "iu" else False, like.dtype)
-    return np.full(n, None, dtype=object)
+    shape = (n, *like.shape[1:])
+    if like.dtype.kind in "fc":
+        return np.full(shape, np.nan, like.dtype)
+    if like.dtype.kind == "b":
+        return np.full(shape, False)
+    if like.dtype.kind in "iu":
+        return np.full(shape, -1, like.dtype if like.dtype.kind == "i" else np.int64)
+    return np.full(shape, None, dtype=object)
 
 
 def _cat(a: np.ndarray | None, b: np.ndarray | None, na: int, nb: int) -> np.ndarray | None:

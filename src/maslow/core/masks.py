@@ -7,6 +7,7 @@ writes it); an *uncompressed* RLE has ``counts`` as a list of ints; a polygon is
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,11 @@ def encode(binary: np.ndarray) -> dict[str, Any]:
 
 def decode(rle: dict[str, Any]) -> np.ndarray:
     """(h, w) bool mask of an RLE."""
-    out: np.ndarray = _mask.decode(compress(rle)).astype(bool)
+    with warnings.catch_warnings():
+        # pycocotools 2.0.11's decode calls np.array(copy=False) on an object whose __array__ predates numpy 2
+        warnings.filterwarnings("ignore", message=r"__array__ implementation doesn't accept a copy keyword",
+                                category=DeprecationWarning)
+        out: np.ndarray = _mask.decode(compress(rle)).astype(bool)
     return out
 
 
@@ -31,6 +36,8 @@ def compress(rle: dict[str, Any]) -> dict[str, Any]:
     """Compressed RLE (bytes counts) from a compressed (bytes or str) or uncompressed (list) RLE."""
     counts = rle["counts"]
     h, w = (int(v) for v in rle["size"])
+    if isinstance(counts, np.ndarray):
+        counts = counts.tolist()
     if isinstance(counts, list):
         return _mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)  # type: ignore[no-any-return]
     if isinstance(counts, str):

@@ -203,7 +203,7 @@ class LabelSchema:
                     )
                     for c in d["classes"]
                 ),
-                tasks=tuple(Task(t) for t in d.get("tasks", ["detection"])),
+                tasks=tuple(d.get("tasks", ["detection"])),  # validated by __post_init__
                 attributes=tuple(
                     AttributeDef(
                         name=a["name"],

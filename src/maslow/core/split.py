@@ -37,7 +37,7 @@ def assign_splits(
     if groups is None:
         unit = np.arange(m)
     else:
-        _, unit = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+        unit = _units(np.asarray(groups))
     n_units = int(unit.max()) + 1 if m else 0
     k = len(ds.schema.classes)
     counts = np.zeros((n_units, k), np.int64)
@@ -53,19 +53,21 @@ def assign_splits(
     have_img = np.zeros(len(names))
 
     order = gen.permutation(n_units)
-    rarest = np.full(n_units, k, np.int64)
+    rarest = np.full(n_units, k, np.int64)  # rank of each unit's rarest class (k: none)
+    class_of_rank = np.arange(k)
     if stratify and k:
         rank = np.argsort(np.argsort(np.where(total > 0, total, np.inf), kind="stable"), kind="stable")
         has = counts[order] > 0
         r = np.where(has, rank[None, :], k)
         rarest[order] = r.min(1)
         order = order[np.argsort(rarest[order], kind="stable")]
+        class_of_rank = np.argsort(rank)
 
     out = np.zeros(n_units, np.int64)
     for u in order.tolist():
         if stratify and rarest[u] < k:
-            cls = counts[u] > 0
-            lack = (want_cls[:, cls] - have_cls[:, cls]).sum(1) / max(counts[u, cls].sum(), 1)
+            c = int(class_of_rank[rarest[u]])  # the unit's rarest class decides
+            lack = want_cls[:, c] - have_cls[:, c]
         else:
             lack = np.zeros(len(names))
         img_lack = (want_img - have_img) / max(size[u], 1)
@@ -78,3 +80,16 @@ def assign_splits(
         have_cls[best] += counts[u]
         have_img[best] += size[u]
     return obj_array(np.asarray(names, dtype=object)[out[unit]] if m else [])
+
+
+def _units(groups: np.ndarray) -> np.ndarray:
+    """(m,) unit id per image: equal group values share a unit; a missing value (None, NaN) is its own unit."""
+    m = len(groups)
+    missing = np.fromiter((g is None or (isinstance(g, float) and g != g) for g in groups.tolist()), bool, m)
+    keys = groups.astype(str)
+    _, unit = np.unique(keys[~missing], return_inverse=True)
+    out = np.empty(m, np.int64)
+    out[~missing] = unit.reshape(-1)
+    n_known = int(unit.max()) + 1 if unit.size else 0
+    out[missing] = n_known + np.arange(int(missing.sum()))
+    return out

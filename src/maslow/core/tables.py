@@ -47,17 +47,30 @@ def _int_col(table: str, name: str, a: Any, n: int | None = None) -> IntArray:
     if arr.ndim != 1:
         raise InvalidDatasetError(f"{table}.{name}: must be 1-D, got shape {arr.shape}")
     if arr.dtype.kind not in "iub":
-        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-            pass
-        else:
+        if arr.dtype.kind != "f":
             raise InvalidDatasetError(f"{table}.{name}: must be integers, got dtype {arr.dtype}")
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
+        if bad.size:
+            raise InvalidDatasetError(
+                f"{table}.{name} row {bad[0]}: must be an integer, got {arr[bad[0]]} ({bad.size} rows)"
+            )
     if n is not None:
         _check_len(table, name, arr, n)
     return frozen(arr.astype(np.int64, copy=False))
 
 
+def _float_col(name: str, a: Any) -> FloatArray:
+    try:
+        return np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidDatasetError(f"annotations.{name}: must be numbers, got {type(e).__name__}: {e}") from None
+
+
 def _str_col(table: str, name: str, a: Any, n: int) -> StrArray:
     arr = a if isinstance(a, np.ndarray) and a.dtype == object else str_array(a if not isinstance(a, str) else [a] * n)
+    if arr.ndim != 1:
+        raise InvalidDatasetError(f"{table}.{name}: must be 1-D, got shape {arr.shape}")
     _check_len(table, name, arr, n)
     return frozen(arr)
 
@@ -159,7 +172,7 @@ class Annotations:
             raise InvalidDatasetError(f"annotations.label row {r}: must be >= 0, got {label[r]}")
         set_(self, "box", frozen(self._box(n)))
         if self.score is not None:
-            score = np.asarray(self.score, dtype=np.float64)
+            score = _float_col("score", self.score)
             if score.shape != (n,):
                 raise InvalidDatasetError(f"annotations.score: shape must be ({n},), got {score.shape}")
             set_(self, "score", frozen(score))
@@ -170,7 +183,7 @@ class Annotations:
                 _check_len("annotations", name, arr, n)
                 set_(self, name, frozen(arr))
         if self.keypoints is not None:
-            kp = np.asarray(self.keypoints, dtype=np.float64)
+            kp = _float_col("keypoints", self.keypoints)
             if kp.ndim != 3 or kp.shape[0] != n or kp.shape[2] != 3:
                 raise InvalidDatasetError(
                     f"annotations.keypoints: shape must be ({n}, K, 3), got {kp.shape}"
@@ -189,10 +202,11 @@ class Annotations:
             set_(self, "annotator", _str_col("annotations", "annotator", self.annotator, n))
         source = _str_col("annotations", "source", "human" if self.source is None else self.source, n)
         if n:
-            uniq = set(np.unique(source.astype(str)).tolist())
-            if not uniq <= set(SOURCES):
+            bad = np.flatnonzero(~np.isin(source.astype(str), SOURCES))
+            if bad.size:
                 raise InvalidDatasetError(
-                    f"annotations.source: must be one of {SOURCES}, got {sorted(uniq - set(SOURCES))[0]!r}"
+                    f"annotations.source row {bad[0]}: must be one of {SOURCES}, got {source[bad[0]]!r} "
+                    f"({bad.size} rows)"
                 )
         set_(self, "source", source)
         set_(self, "extra", _extra("annotations", self.extra, n))
@@ -200,7 +214,7 @@ class Annotations:
     def _box(self, n: int) -> FloatArray:
         if self.box is None:
             return np.full((n, 4), np.nan)
-        box = np.asarray(self.box, dtype=np.float64)
+        box = _float_col("box", self.box)
         if box.size == 0 and n == 0:
             return box.reshape(0, 4)
         if box.shape != (n, 4):

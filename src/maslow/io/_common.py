@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -62,9 +62,12 @@ def safe_relpath(name: str, *, root: Path | None, file: str | Path | None = None
         raise FormatError("image path must not contain NUL bytes", path=file, record=record, field=field)
     p = raw.replace("\\", "/")
     if PureWindowsPath(raw).drive or p.startswith("/"):
-        if root is not None:
+        # A drive path ("C:/x") is not absolute on POSIX: resolving it would land inside the working directory.
+        if root is not None and Path(p).is_absolute():
             with contextlib.suppress(ValueError):
-                return Path(p).resolve().relative_to(Path(root).resolve()).as_posix()
+                rel = Path(p).resolve().relative_to(Path(root).resolve()).as_posix()
+                if rel != ".":
+                    return rel
         raise FormatError(
             f"image path must be relative to the dataset root, got absolute {raw!r}",
             path=file, record=record, field=field,
@@ -101,6 +104,10 @@ def load_json(path: str | Path) -> Any:
         raise FormatError(f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}", path=path) from None
     except UnicodeDecodeError as e:
         raise FormatError(f"must be UTF-8 text: {e}", path=path) from None
+    except RecursionError:
+        raise FormatError("malformed JSON: nested too deeply to parse", path=path) from None
+    except OSError as e:
+        raise FormatError(f"unreadable file: {e.strerror or e}", path=path) from None
 
 
 def dump_json(obj: Any, path: str | Path, *, indent: int | None = None) -> None:
@@ -115,10 +122,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed over ``path``, on failure removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _sibling(path, "tmp")
+    # os.open applies the umask (mkstemp would leave the output readable by its owner only)
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -135,19 +143,32 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = _sibling(path, "tmp")
+    os.mkdir(tmp, 0o777)  # the umask applies (mkdtemp would make it owner-only)
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        if path.exists() or path.is_symlink():
+            old = _sibling(path, "old")
             os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old, path)  # put the previous output back
+                raise
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink()
         else:
             os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _sibling(path: Path, kind: str) -> Path:
+    """A fresh hidden name beside ``path`` (``.name.<random>.tmp``), for atomic replacement."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.{kind}")
 
 
 @dataclass

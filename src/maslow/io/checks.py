@@ -48,8 +48,11 @@ def check_images(
             if decode:
                 load_path(path, max_pixels=max_pixels)
         except FormatError as e:
-            kind = "missing_image" if "not found" in str(e) else "unreadable_image"
+            # the message ends with the reason; the path itself may contain any words
+            kind = "missing_image" if str(e).endswith("file not found") else "unreadable_image"
             out.append(Issue(kind, "error", str(e), file=rel, record=f"images[{i}]", field="path", image=i))
+            if progress is not None:
+                progress(i + 1, m)
             continue
         w, h = int(ds.images.width[i]), int(ds.images.height[i])
         if (w, h) == (0, 0):
@@ -119,9 +122,9 @@ def fill_sizes(ds: Dataset, *, progress: Progress | None = None) -> Dataset:
     for n, i in enumerate(zero.tolist()):
         try:
             info = image_info(Path(image_path(ds, i)))
+            w[i], h[i] = info.width, info.height
         except FormatError:
-            continue
-        w[i], h[i] = info.width, info.height
+            pass
         if progress is not None:
             progress(n + 1, len(zero))
     return ds.replace(images=replace(ds.images, width=w, height=h))

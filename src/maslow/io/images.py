@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,16 +49,32 @@ def _split_member(path: Path) -> tuple[Path, int | None]:
     return path, None
 
 
+def read_idx(path: str | Path) -> np.ndarray:
+    """The array stored in an IDX file (MNIST's format), gzip or plain; read-only, cached per file version.
+
+    Raises:
+        FormatError: the file is missing, unreadable, or its header or body is malformed.
+    """
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise FormatError("file not found", path=path) from None
+    except OSError as e:
+        raise FormatError(f"unreadable IDX file: {e}", path=path) from None
+    return _read_idx(path, st.st_mtime_ns, st.st_size)
+
+
 @functools.lru_cache(maxsize=4)
-def read_idx(path: Path) -> np.ndarray:
-    """The array stored in an IDX file (MNIST's format), gzip or plain."""
+def _read_idx(path: Path, mtime_ns: int, size: int) -> np.ndarray:
+    # mtime and size are part of the cache key so a rewritten file is read again
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         raise FormatError("file not found", path=path) from None
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise FormatError(f"unreadable IDX file: {e}", path=path) from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise FormatError("IDX magic number must start with two zero bytes", path=path, record="header")
@@ -68,12 +86,22 @@ def read_idx(path: Path) -> np.ndarray:
         raise FormatError("IDX header is truncated", path=path, record="header")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     dt = np.dtype(dtypes[code])
-    expected = int(np.prod(shape)) * dt.itemsize
+    expected = math.prod(shape) * dt.itemsize
     body = data[4 + 4 * ndim :]
     if len(body) != expected:
         raise FormatError(f"IDX body must hold {expected} bytes for shape {shape}, got {len(body)}", path=path)
     arr = np.frombuffer(body, dtype=dt).reshape(shape)
     arr.flags.writeable = False
+    return arr
+
+
+def _idx_images(base: Path, member: int) -> np.ndarray:
+    """The (n, h, w[, c]) array of an IDX image file, after checking that image ``member`` exists."""
+    arr = read_idx(base)
+    if arr.ndim not in (3, 4):
+        raise FormatError(f"IDX file must hold images (n, h, w[, c]), got shape {arr.shape}", path=base)
+    if member >= len(arr):
+        raise FormatError(f"IDX member must be < {len(arr)}, got {member}", path=base)
     return arr
 
 
@@ -107,9 +135,7 @@ def image_info(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     path = Path(path)
     base, member = _split_member(path)
     if member is not None:
-        arr = read_idx(base)
-        if member >= len(arr):
-            raise FormatError(f"IDX member must be < {len(arr)}, got {member}", path=base)
+        arr = _idx_images(base, member)
         h, w = arr.shape[1:3]
         return ImageInfo(w, h, w, h, 1, "IDX")
     im = _open(path, max_pixels)
@@ -134,7 +160,7 @@ def load_path(path: str | Path, *, max_pixels: int = MAX_PIXELS, exif: bool = Tr
     path = Path(path)
     base, member = _split_member(path)
     if member is not None:
-        return np.array(read_idx(base)[member])
+        return np.array(_idx_images(base, member)[member])
     im = _open(path, max_pixels)
     with im:
         try:

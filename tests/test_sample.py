@@ -1,0 +1,118 @@
+"""The generated shapes dataset: deterministic, every column kind, clean, and its files match its tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from maslow.core import Dataset, Task
+from maslow.core import masks as M
+from maslow.io import check_boxes, check_dataset, check_images, load
+from maslow.sample import CLASSES, COLOURS, shapes, write_shapes
+from tests.helpers import assert_datasets_equal
+
+ALL_FIELDS = ("path", "size", "split", "label", "box", "mask", "polygon", "keypoints", "iscrowd")
+
+
+def test_shapes_is_deterministic_per_seed() -> None:
+    a, b, c = shapes(30, seed=4), shapes(30, seed=4), shapes(30, seed=5)
+    assert_datasets_equal(a, b, fields=ALL_FIELDS, attributes=("colour", "occluded"))
+    assert a.n_annotations != c.n_annotations or not np.allclose(a.annotations.box, c.annotations.box)  # type: ignore[arg-type]
+    g1, g2 = shapes(10, seed=np.random.default_rng(9)), shapes(10, seed=np.random.default_rng(9))
+    assert_datasets_equal(g1, g2, fields=ALL_FIELDS)
+
+
+def test_shapes_holds_every_column_kind(shapes_ds: Dataset) -> None:
+    ds = shapes_ds
+    a = ds.annotations
+    assert ds.schema.names == CLASSES and ds.schema.task is Task.INSTANCE_SEGMENTATION
+    assert {Task.DETECTION, Task.KEYPOINTS} <= set(ds.schema.tasks)
+    assert ds.root is None and ds.n_images == 24 and ds.n_annotations > 20
+    assert a.box is not None and a.has_box.all()
+    assert a.mask is not None and all(isinstance(r, dict) and isinstance(r["counts"], bytes) for r in a.mask)
+    assert a.polygon is not None and a.keypoints is not None and a.keypoints.shape[1:] == (3, 3)
+    assert a.iscrowd is not None and a.iscrowd.any() and not a.iscrowd.all()
+    assert set(np.unique(a.label).tolist()) == {0, 1, 2}
+    assert set(a.attributes) == {"colour", "occluded"}
+    assert set(a.attributes["colour"].tolist()) <= set(COLOURS)
+    assert {True, False} <= set(a.attributes["occluded"].tolist())
+    assert set(ds.images.extra) == {"sequence", "frame"}
+    assert set(ds.images.split.tolist()) == {"train", "val"}  # type: ignore[union-attr]
+    counts = np.diff(ds.image_slices())
+    assert counts[0] == 0 and counts[7] == 0  # every 7th image is empty
+
+
+def test_shapes_geometry_is_consistent(shapes_ds: Dataset) -> None:
+    a = shapes_ds.annotations
+    assert a.polygon is not None and a.mask is not None and a.keypoints is not None and a.iscrowd is not None
+    for r in range(len(a)):
+        if a.iscrowd[r]:
+            assert a.polygon[r] is None
+            np.testing.assert_allclose(M.to_box([a.mask[r]])[0], a.box[r])  # type: ignore[index]
+            assert np.isnan(a.keypoints[r]).all()
+            continue
+        np.testing.assert_allclose(M.polygon_box(a.polygon[r]), a.box[r])  # type: ignore[index]
+        rle = M.from_polygons(a.polygon[r], 120, 160)
+        assert rle["counts"] == M.compress(a.mask[r])["counts"]
+        if a.label[r] == 2:  # triangles: 3 visible keypoints on the vertices
+            np.testing.assert_allclose(a.keypoints[r, :, :2], a.polygon[r][0].reshape(-1, 2))
+            assert a.keypoints[r, :, 2].tolist() == [2.0, 2.0, 2.0]
+        else:  # no keypoints: a NaN row, as the tables define it
+            assert np.isnan(a.keypoints[r]).all()
+
+
+def test_shapes_passes_the_box_checks_and_keeps_sequences_in_one_split() -> None:
+    for seed in range(3):
+        ds = shapes(40, seed=seed, width=90, height=200)
+        assert check_boxes(ds).issues == ()
+        seq, split = ds.images.extra["sequence"], ds.images.split
+        assert all(len(set(split[seq == s].tolist())) == 1 for s in set(seq.tolist()))  # type: ignore[index]
+
+
+@pytest.mark.parametrize("frames", [1, 5])
+def test_shapes_sequences_and_frames(frames: int) -> None:
+    ds = shapes(10, seed=0, frames_per_sequence=frames)
+    assert ds.images.extra["frame"].tolist() == [i % frames for i in range(10)]
+    assert len(set(ds.images.extra["sequence"].tolist())) == -(-10 // frames)
+
+
+def test_write_shapes_writes_pngs_of_the_declared_sizes(tmp_path: Path) -> None:
+    ds = write_shapes(tmp_path / "out", 9, seed=2, width=70, height=50)
+    assert ds.root == tmp_path / "out"
+    assert_datasets_equal(ds, shapes(9, seed=2, width=70, height=50), fields=ALL_FIELDS)
+    files = sorted((tmp_path / "out" / "images").iterdir())
+    assert [f"images/{p.name}" for p in files] == ds.images.path.tolist()
+    for i, p in enumerate(files):
+        with Image.open(p) as im:
+            assert im.format == "PNG" and im.size == (int(ds.images.width[i]), int(ds.images.height[i]))
+    assert check_images(ds, decode=True).issues == ()
+    assert check_dataset(ds, decode=True).issues == ()
+
+
+def test_write_shapes_draws_the_shapes_in_their_colour(tmp_path: Path) -> None:
+    ds = write_shapes(tmp_path, 8, seed=3)
+    a = ds.annotations
+    s = ds.image_slices()
+    checked = 0
+    for i in range(ds.n_images):
+        rows = [r for r in range(s[i], s[i + 1]) if not a.iscrowd[r]]  # type: ignore[index]
+        if len(rows) != 1:
+            continue  # overlaps would make the colour ambiguous
+        r = rows[0]
+        px = load(ds, i)
+        inside = M.decode(a.mask[r])  # type: ignore[index]
+        mean = px[inside].mean(0)
+        np.testing.assert_allclose(mean, COLOURS[str(a.attributes["colour"][r])], atol=25)
+        assert px[~inside].mean() > 180  # a light, noisy background
+        checked += 1
+    assert checked >= 1
+
+
+def test_write_shapes_is_deterministic(tmp_path: Path) -> None:
+    write_shapes(tmp_path / "a", 4, seed=1)
+    write_shapes(tmp_path / "b", 4, seed=1)
+    for name in sorted(p.name for p in (tmp_path / "a" / "images").iterdir()):
+        assert (tmp_path / "a" / "images" / name).read_bytes() == (tmp_path / "b" / "images" / name).read_bytes()
