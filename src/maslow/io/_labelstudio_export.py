@@ -1,0 +1,336 @@
+"""Internals of the Label Studio format: the brush RLE codec and the task/config builders (see labelstudio.py)."""
+
+from __future__ import annotations
+
+import math
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import numpy as np
+
+from maslow.core import masks as M
+from maslow.core.dataset import Dataset
+from maslow.core.schema import AttributeDef
+from maslow.core.tables import Annotations
+from maslow.io._common import ExportReport
+
+EXTRA = ("ls_result_id", "ls_from_name", "ls_to_name", "ls_annotation_id", "ls_model_version", "ls_rotation")
+
+
+# -- Label Studio's brush RLE (thi.ng rle-pack: 32-bit count, 5-bit word size, four 4-bit run-length sizes) ----
+def brush_decode(rle: list[int], h: int, w: int) -> np.ndarray | None:
+    """(h, w) bool mask (alpha > 0), or None when the RLE is malformed or not h*w*4 values."""
+    try:
+        bits = (np.unpackbits(np.asarray(rle, dtype=np.uint8)) + ord("0")).tobytes().decode("ascii")
+    except (ValueError, OverflowError, TypeError):
+        return None
+    pos = 0
+
+    def read(n: int) -> int:
+        nonlocal pos
+        if pos + n > len(bits):
+            raise IndexError
+        v = int(bits[pos:pos + n], 2)
+        pos += n
+        return v
+
+    try:
+        num = read(32)
+        word = read(5) + 1
+        sizes = [read(4) + 1 for _ in range(4)]
+        if num != h * w * 4:
+            return None
+        out = np.zeros(num, np.uint32)
+        i = 0
+        while i < num:
+            repeat = read(1)
+            j = min(i + 1 + read(sizes[read(2)]), num)
+            if repeat:
+                out[i:j] = read(word)
+                i = j
+            else:
+                while i < j:
+                    out[i] = read(word)
+                    i += 1
+    except IndexError:
+        return None
+    return out.reshape(h, w, 4)[:, :, 3] > 0
+
+
+def _brush_encode(binary: np.ndarray) -> list[int]:
+    flat = np.repeat(np.asarray(binary, bool).ravel().astype(np.uint8) * 255, 4)
+    parts = [f"{flat.size:032b}", f"{7:05b}", "".join(f"{s - 1:04b}" for s in (3, 4, 8, 16))]
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1, [flat.size]]).astype(np.int64)
+    for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        value, left = int(flat[start]), stop - start
+        while left:
+            n = min(left, 1 << 16)
+            idx, bits = next((k, s) for k, s in enumerate((3, 4, 8, 16)) if n <= 1 << s)
+            parts.append(f"1{idx:02b}{n - 1:0{bits}b}{value:08b}")
+            left -= n
+    s = "".join(parts)
+    s += "0" * (-len(s) % 8)
+    return np.packbits(np.frombuffer(s.encode(), np.uint8) - ord("0")).tolist()
+
+
+# -- writing (tasks and config) ---------------------------------------------------------------------------------------------------
+@dataclass
+class _Controls:
+    regions: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (control tag, name) -> labels
+    choices: dict[str, list[str]] = field(default_factory=dict)
+    attributes: dict[str, AttributeDef] = field(default_factory=dict)
+    multiple: bool = False
+    to_names: set[str] = field(default_factory=set)
+
+    def use(self, tag: str, name: str, label: str) -> None:
+        labels = self.regions.setdefault((tag, name), [])
+        if label not in labels:
+            labels.append(label)
+
+
+def _lose(report: ExportReport, key: str, n: int | bool) -> None:
+    if n:
+        report.lost[key] += int(n)
+
+
+def _has_geometry(a: Annotations, r: int) -> bool:
+    assert a.box is not None
+    return bool(not np.isnan(a.box[r, 0]) or (a.polygon is not None and a.polygon[r])
+                or (a.mask is not None and a.mask[r] is not None)
+                or (a.keypoints is not None and np.any(np.nan_to_num(a.keypoints[r, :, 2]) > 0)))
+
+
+def _pct(v: float, size: int) -> float:
+    return float(v) / size * 100.0
+
+
+class _Writer:
+    def __init__(self, ds: Dataset, report: ExportReport) -> None:
+        self.ds, self.report, self.ctl = ds, report, _Controls()
+        self.specs = {a.name: a for a in ds.schema.attributes}
+
+    def region(self, r: int, rid: str, w: int, h: int, to: str) -> list[dict[str, Any]]:
+        a, name = self.ds.annotations, self.ds.schema.names[self.ds.annotations.label[r]]
+        assert a.box is not None
+        ex = {k: v[r] for k, v in a.extra.items()}
+        polys = [np.asarray(p, np.float64) for p in (a.polygon[r] or [])] if a.polygon is not None else []
+        mask = a.mask[r] if a.mask is not None else None
+        box = a.box[r]
+        base = {"id": rid, "to_name": to, "original_width": w, "original_height": h, "image_rotation": 0}
+        fn = str(ex.get("ls_from_name") or "")
+        if polys:
+            xy = polys[0].reshape(-1, 2)
+            _lose(self.report, "polygon_parts", len(polys) > 1)
+            _lose(self.report, "mask", mask is not None and M.compress(mask)["counts"] != M.from_polygons(
+                [p.tolist() for p in polys], h, w)["counts"])
+            _lose(self.report, "box", bool(not np.isnan(box[0]) and not np.allclose(box, M.polygon_box(
+                [p.tolist() for p in polys]))))
+            value: dict[str, Any]
+            tag, rtype, value = "PolygonLabels", "polygonlabels", {
+                "points": [[_pct(x, w), _pct(y, h)] for x, y in xy], "closed": True}
+        elif mask is not None and [int(x) for x in mask["size"]] != [h, w]:
+            _lose(self.report, "mask_size", 1)
+            return []
+        elif mask is not None:
+            _lose(self.report, "box", bool(not np.isnan(box[0]) and not np.allclose(box, M.to_box([mask])[0])))
+            tag, rtype, value = "BrushLabels", "brushlabels", {"format": "rle", "rle": _brush_encode(M.decode(mask))}
+        elif not np.isnan(box[0]):
+            tag, rtype = "RectangleLabels", "rectanglelabels"
+            value = {"x": _pct(box[0], w), "y": _pct(box[1], h), "width": _pct(box[2] - box[0], w),
+                     "height": _pct(box[3] - box[1], h), "rotation": float(ex.get("ls_rotation") or 0.0)}
+        else:
+            return []
+        if not fn or any(n == fn and t != tag for t, n in self.ctl.regions):
+            fn = {"PolygonLabels": "polygon", "BrushLabels": "brush", "RectangleLabels": "label"}[tag]
+        self.ctl.use(tag, fn, name)
+        value[rtype] = [name]
+        return [{**base, "type": rtype, "from_name": fn, "value": value}]
+
+    def keypoints(self, r: int, rid: str, w: int, h: int, to: str, parent: bool) -> list[dict[str, Any]]:
+        a, ds = self.ds.annotations, self.ds
+        if a.keypoints is None:
+            return []
+        kp, cls = a.keypoints[r], ds.schema.classes[a.label[r]]
+        vis = np.nan_to_num(kp[:, 2])
+        if not np.any(vis > 0):
+            return []
+        _lose(self.report, "keypoint_visibility", int(np.sum(vis == 1)))
+        if not parent:
+            _lose(self.report, "keypoint_grouping", int(np.sum(vis > 0)) > 1)
+        out = []
+        for j in np.flatnonzero(vis > 0).tolist():
+            label = (cls.keypoints[j] if len(cls.keypoints) > j else f"{cls.name}_{j}") if parent else cls.name
+            self.ctl.use("KeyPointLabels", "keypoint", label)
+            res = {"id": f"{rid}_k{j}" if parent or j else rid, "type": "keypointlabels", "from_name": "keypoint",
+                   "to_name": to, "original_width": w, "original_height": h, "image_rotation": 0,
+                   "value": {"x": _pct(kp[j, 0], w), "y": _pct(kp[j, 1], h), "width": 0.5,
+                             "keypointlabels": [label]}}
+            if parent:
+                res["parentID"] = rid
+            out.append(res)
+        return out
+
+    def attributes(self, r: int, rid: str, to: str, region: bool) -> list[dict[str, Any]]:
+        out = []
+        for name, col in self.ds.annotations.attributes.items():
+            v = col[r]
+            if v is None:
+                continue
+            if not region:
+                _lose(self.report, "attributes", 1)
+                continue
+            spec = self.specs.get(name, AttributeDef(name, type="bool" if isinstance(v, bool | np.bool_) else
+                                                     "number" if isinstance(v, int | float) else "text"))
+            self.ctl.attributes.setdefault(name, spec)
+            value: dict[str, Any]
+            if spec.type in ("bool", "enum"):
+                rtype, value = "choices", {"choices": [("true" if v else "false") if spec.type == "bool" else str(v)]}
+            elif spec.type == "number":
+                rtype, value = "number", {"number": float(v)}
+            else:
+                rtype, value = "textarea", {"text": [str(v)]}
+            out.append({"id": rid, "type": rtype, "from_name": name, "to_name": to, "value": value})
+        return out
+
+    def task(self, i: int, url_prefix: str) -> dict[str, Any]:
+        ds, a = self.ds, self.ds.annotations
+        assert a.source is not None and a.iscrowd is not None
+        w, h = int(ds.images.width[i]), int(ds.images.height[i])
+        s = ds.image_slices()[i:i + 2]
+        groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+        meta: dict[tuple[str, str | None], dict[str, Any]] = {}
+        tags: dict[tuple[tuple[str, str | None], str, str], list[str]] = {}
+        used: set[str] = set()
+        tag_ids: dict[tuple[tuple[str, str | None], str, str], str] = {}
+        for r in range(s[0], s[1]):
+            ex = {k: v[r] for k, v in a.extra.items()}
+            src = str(a.source[r])
+            pred = src in ("model", "pseudo")
+            key = ("prediction", ex.get("ls_model_version")) if pred else (
+                "annotation", None if a.annotator is None else a.annotator[r])
+            meta.setdefault(key, {"ids": set(), "scores": []})["ids"].add(ex.get("ls_annotation_id"))
+            score = float(a.score[r]) if a.score is not None else math.nan
+            _lose(self.report, "score", not pred and math.isfinite(score))
+            _lose(self.report, "source", src in ("pseudo", "synthetic"))
+            _lose(self.report, "iscrowd", bool(a.iscrowd[r]))
+            _lose(self.report, "annotator", pred and a.annotator is not None and a.annotator[r] is not None)
+            rid = str(ex.get("ls_result_id") or "")
+            rid = rid if rid and rid not in used else f"m{r}"
+            used.add(rid)
+            to = str(ex.get("ls_to_name") or "image")
+            self.ctl.to_names.add(to)
+            self.report.n_annotations += 1
+            if w <= 0 or h <= 0:
+                if _has_geometry(a, r):
+                    _lose(self.report, "unknown_size", 1)
+                    continue
+            results = self.region(r, rid, w, h, to)
+            results += self.keypoints(r, rid, w, h, to, parent=bool(results))
+            if not results:
+                fn = str(ex.get("ls_from_name") or "choice")
+                tags.setdefault((key, fn, to), []).append(ds.schema.names[a.label[r]])
+                tag_ids.setdefault((key, fn, to), rid)
+                _lose(self.report, "attributes", sum(c[r] is not None for c in a.attributes.values()))
+            else:
+                results += self.attributes(r, results[0]["id"], to, region=True)
+            if pred and math.isfinite(score):
+                for res in results:
+                    res["score"] = score
+                meta[key]["scores"].append(score)
+            groups.setdefault(key, []).extend(results)
+        for (key, fn, to), labels in tags.items():
+            self.ctl.multiple |= len(labels) > 1
+            known = self.ctl.choices.setdefault(fn, [])
+            known.extend(x for x in labels if x not in known)
+            groups.setdefault(key, []).append({"id": tag_ids[(key, fn, to)], "type": "choices", "from_name": fn,
+                                               "to_name": to, "value": {"choices": labels}})
+        task: dict[str, Any] = {"data": {"image": self._url(i, url_prefix)}, "annotations": [], "predictions": []}
+        tid = ds.images.extra.get("ls_task_id")
+        if tid is not None and int(tid[i]) >= 0:
+            task["id"] = int(tid[i])
+        for key, results in groups.items():
+            ids = meta[key]["ids"]
+            gid = next(iter(ids)) if len(ids) == 1 else None
+            if key[0] == "prediction":
+                pred_d: dict[str, Any] = {"model_version": key[1] or "maslow", "result": results}
+                if meta[key]["scores"]:
+                    pred_d["score"] = float(np.mean(meta[key]["scores"]))
+                if gid is not None:
+                    pred_d["id"] = gid
+                task["predictions"].append(pred_d)
+            else:
+                by = key[1]
+                ann: dict[str, Any] = {"result": results, "was_cancelled": False, "ground_truth": False}
+                if gid is not None:
+                    ann["id"] = gid
+                if by is not None:
+                    ann["completed_by"] = int(by) if str(by).isdigit() else str(by)
+                task["annotations"].append(ann)
+        return task
+
+    def _url(self, i: int, url_prefix: str) -> str:
+        urls = self.ds.images.extra.get("ls_url")
+        if urls is not None and urls[i]:
+            return str(urls[i])
+        return url_prefix + urllib.parse.quote(str(self.ds.images.path[i]), safe="/")
+
+
+def config_xml(ds: Dataset, ctl: _Controls) -> str:
+    view = ET.Element("View")
+    for to in sorted(ctl.to_names or {"image"}):
+        ET.SubElement(view, "Image", {"name": to, "value": "$image"})
+    to = sorted(ctl.to_names or {"image"})[0]
+    regions, choices = dict(ctl.regions), {k: list(v) for k, v in ctl.choices.items()}
+    placed = {x for (t, _), labels in regions.items() if t != "KeyPointLabels" for x in labels}
+    placed |= {x for labels in choices.values() for x in labels} | set(regions.get(("KeyPointLabels", "keypoint"), []))
+    missing = [c for c in ds.schema.classes if c.name not in placed]
+    tag_only = [c.name for c in missing if c.label_types == ("tag",)]
+    if tag_only:
+        choices.setdefault(next(iter(choices), "choice"), []).extend(tag_only)
+    others = [c.name for c in missing if c.name not in tag_only]
+    if others or not (regions or choices):
+        regions.setdefault(next((k for k in regions if k[0] != "KeyPointLabels"), ("RectangleLabels", "label")), [])
+    colors = {c.name: c.color for c in ds.schema.classes}
+    for (tag, name), labels in regions.items():
+        if tag != "KeyPointLabels":
+            labels = [c.name for c in ds.schema.classes if c.name in labels or c.name in others]
+            others = []
+        el = ET.SubElement(view, tag, {"name": name, "toName": to})
+        for lab in labels:
+            ET.SubElement(el, "Label", {"value": lab, **({"background": colors[lab]} if colors.get(lab) else {})})
+    for name, labels in choices.items():
+        el = ET.SubElement(view, "Choices", {"name": name, "toName": to,
+                                            "choice": "multiple" if ctl.multiple else "single"})
+        for lab in [c.name for c in ds.schema.classes if c.name in labels]:
+            ET.SubElement(el, "Choice", {"value": lab})
+    for name, spec in ctl.attributes.items():
+        attrs = {"name": name, "toName": to, "perRegion": "true"}
+        if spec.type in ("bool", "enum"):
+            el = ET.SubElement(view, "Choices", attrs)
+            for v in ("true", "false") if spec.type == "bool" else spec.values:
+                ET.SubElement(el, "Choice", {"value": v})
+        else:
+            ET.SubElement(view, "Number" if spec.type == "number" else "TextArea", attrs)
+    ET.indent(view, "  ")
+    return ET.tostring(view, encoding="unicode") + "\n"
+
+
+def export(ds: Dataset, url_prefix: str, dst: str) -> tuple[list[dict[str, Any]], _Controls, ExportReport]:
+    report = ExportReport(path=dst, format="labelstudio", n_images=ds.n_images)
+    wr = _Writer(ds, report)
+    tasks = [wr.task(i, url_prefix) for i in range(ds.n_images)]
+    for c in ds.schema.classes:
+        _lose(report, "class_skeleton", bool(c.skeleton))
+        _lose(report, "class_id", c.id is not None)
+        _lose(report, "supercategory", bool(c.supercategory))
+    for k, col in ds.images.extra.items():
+        if k not in ("ls_task_id", "ls_url"):
+            _lose(report, f"images.extra.{k}", int(sum(v is not None for v in col.tolist())))
+    for k, col in ds.annotations.extra.items():
+        if k not in EXTRA:
+            _lose(report, f"extra.{k}", int(sum(v is not None for v in col.tolist())))
+    if ds.images.split is not None:
+        _lose(report, "split", int(sum(bool(x) for x in ds.images.split.tolist())))
+    return tasks, wr.ctl, report

@@ -1,0 +1,485 @@
+"""Label Studio JSON export (a list of tasks): read and write, plus a matching labeling config.
+
+Glossary of the format:
+
+- A task is ``{"id", "data": {"image": url}, "annotations": [...], "predictions": [...]}``; each annotation
+  (one per annotator: ``completed_by``, ``was_cancelled``) and each prediction (``model_version``, ``score``)
+  holds a ``result`` list.
+- A result is ``{"id", "type", "from_name", "to_name", "original_width", "original_height", "value"}``.
+  Geometry is in **percent** of ``original_width``/``original_height``: ``rectanglelabels`` ``x, y, width,
+  height`` (top-left corner, plus ``rotation`` in degrees around it), ``polygonlabels`` ``points: [[x, y], ...]``,
+  ``keypointlabels`` ``x, y`` (one point per result; ``parentID`` names the region it belongs to),
+  ``brushlabels`` ``rle`` (Label Studio's bit-packed RLE of the RGBA canvas, decoded exactly here; a pixel
+  belongs to the mask when its alpha is > 0) and ``choices`` (image-level classes).
+- Results sharing a region's ``id`` (``choices``, ``textarea``, ``number``, ``rating``) are per-region
+  attributes; the attribute name is their ``from_name``.
+- Image URLs map to relative paths: ``/data/upload/<project>/<file>`` -> ``upload/<project>/<file>`` (the layout
+  of Label Studio's media folder), ``/data/local-files/?d=<path>`` -> ``<path>`` (relative to the local-files
+  document root), ``s3://bucket/key`` (also ``gs://``, ``azure-blob://``) -> ``bucket/key``, plain relative
+  paths as they are. Other URLs (``http(s)://``, ``data:``, absolute paths outside ``images_root``) keep only
+  their basename and are reported (``unmappable_url``). The original URL is kept in ``images.extra["ls_url"]``.
+
+Mapping to maslow: one annotation row per region, per keypoint without ``parentID`` (K = 1) and per chosen class
+(a tag: NaN box). Keypoints with a ``parentID`` become the keypoints (v = 2) of their parent region; their
+labels become the class's keypoint names. Predictions become rows with ``source="model"`` and ``score`` (the
+result's, else the prediction's); ``completed_by`` becomes ``annotator``; cancelled annotations are skipped
+(info). ``from_name``/``to_name``, result ids and box ``rotation`` are kept in ``annotations.extra``.
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import numpy as np
+from defusedxml import ElementTree as SafeET
+
+from maslow.core import masks as M
+from maslow.core.dataset import Dataset
+from maslow.core.issues import Report
+from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
+from maslow.core.tables import Annotations, Images
+from maslow.core.types import obj_array
+from maslow.errors import FormatError
+from maslow.io._common import Collector, ExportReport, atomic_path, dump_json, load_json, safe_relpath
+from maslow.io._labelstudio_export import EXTRA, brush_decode, config_xml, export
+from maslow.io.images import image_info
+from maslow.io.registry import warn_issues
+
+_REGION = {"rectanglelabels": "box", "rectangle": "box", "polygonlabels": "polygon", "polygon": "polygon",
+           "keypointlabels": "keypoint", "keypoint": "keypoint", "brushlabels": "brush", "brush": "brush"}
+_ATTR_TYPES = ("choices", "textarea", "number", "rating")
+_CONTROLS = {"RectangleLabels": "box", "PolygonLabels": "polygon", "KeyPointLabels": "keypoint",
+             "BrushLabels": "brush", "Labels": "any", "Choices": "choices"}
+_LABEL_TYPE = {"box": "box", "polygon": "polygon", "keypoint": "keypoints", "brush": "mask", "choices": "tag"}
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+@dataclass
+class _Config:
+    classes: dict[str, set[str]] = field(default_factory=dict)  # name -> label types
+    colors: dict[str, str] = field(default_factory=dict)
+    kp_labels: set[str] = field(default_factory=set)
+    attributes: dict[str, AttributeDef] = field(default_factory=dict)
+    declared: bool = False
+
+
+def _read_config(cfg: str | Path | None, src: Path) -> _Config:
+    out = _Config()
+    if cfg is None:
+        cfg = src.parent / "label_config.xml"
+        if not cfg.is_file():
+            return out
+    try:
+        text = cfg if isinstance(cfg, str) and cfg.lstrip().startswith("<") else Path(cfg).read_text("utf-8")
+        top = SafeET.fromstring(text)
+    except (OSError, ET.ParseError, ValueError) as e:
+        raise FormatError(f"label config must be readable XML: {e}", path=None if isinstance(cfg, str)
+                          and cfg.lstrip().startswith("<") else cfg, record="label_config") from None
+    out.declared = True
+    for el in top.iter():
+        kind = _CONTROLS.get(el.tag)
+        per_region = el.get("perRegion", "").lower() == "true"
+        if el.tag in ("Number", "Rating", "TextArea") or (kind == "choices" and per_region):
+            vals = tuple(c.get("value", "") for c in el.iter("Choice"))
+            atype = ("number" if el.tag in ("Number", "Rating") else "text" if el.tag == "TextArea"
+                     else "bool" if set(vals) == {"true", "false"} else "enum")
+            out.attributes[el.get("name", "")] = AttributeDef(el.get("name", ""), type=atype,
+                                                              values=vals if atype == "enum" else ())
+        elif kind is not None:
+            for lab in el.iter("Choice" if kind == "choices" else "Label"):
+                name = lab.get("value", "")
+                if kind == "keypoint":
+                    out.kp_labels.add(name)
+                    continue
+                out.classes.setdefault(name, set()).add(kind)
+                if lab.get("background"):
+                    out.colors.setdefault(name, lab.get("background", ""))
+    return out
+
+
+def _url_to_path(url: str) -> tuple[str, bool]:
+    """(relative path, mappable) for an image URL (see the module glossary)."""
+    u = urllib.parse.urlsplit(url)
+    if u.scheme in ("http", "https") and u.path.startswith(("/data/upload/", "/data/local-files")):
+        u = urllib.parse.urlsplit(u.path + ("?" + u.query if u.query else ""))
+    if u.path.startswith("/data/local-files"):
+        d = urllib.parse.parse_qs(u.query).get("d", [""])[0]
+        return d, bool(d)
+    if u.path.startswith("/data/upload/"):
+        return "upload/" + urllib.parse.unquote(u.path[len("/data/upload/"):]), True
+    if u.scheme in ("s3", "gs", "gcs", "azure-blob"):
+        return f"{u.netloc}/{urllib.parse.unquote(u.path.lstrip('/'))}", True
+    if u.scheme in ("http", "https", "data") or (u.scheme and len(u.scheme) > 1):
+        return PurePosixPath(u.path).name if u.scheme != "data" else "", False
+    return url, True
+
+
+@dataclass
+class _Row:
+    image: int
+    label: str
+    box: list[float]
+    polygon: list[np.ndarray] | None = None
+    mask: dict[str, Any] | None = None
+    kps: list[tuple[str, float, float]] = field(default_factory=list)
+    standalone_kp: bool = False
+    score: float = math.nan
+    attrs: dict[str, Any] = field(default_factory=dict)
+    annotator: str | None = None
+    source: str = "human"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Reader:
+    def __init__(self, src: Path, root: Path, col: Collector, cfg: _Config) -> None:
+        self.src, self.root, self.col, self.cfg = src, root, col, cfg
+        self.rows: list[_Row] = []
+        self.classes: dict[str, set[str]] = {k: set(v) for k, v in cfg.classes.items()}
+        self.attributes: dict[str, AttributeDef] = dict(cfg.attributes)
+
+    def num(self, value: dict[str, Any], key: str, rec: str) -> float:
+        v = value.get(key)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise FormatError(f"value.{key} must be a finite number, got {v!r}", path=self.src, record=rec,
+                              field=f"value.{key}")
+        return float(v)
+
+    def percent(self, vals: list[float], rec: str, key: str) -> None:
+        bad = [v for v in vals if v < -1e-3 or v > 100 + 1e-3]
+        if bad:
+            self.col.add("labelstudio_not_percent", f"value.{key} must be in percent (0..100), got {bad[0]}; "
+                         "pixels where percent was expected?", severity="error", file=self.src, record=rec,
+                         field=f"value.{key}")
+
+    def label_of(self, res: dict[str, Any], rtype: str, rec: str) -> list[str]:
+        value = res["value"]
+        labels = value.get(rtype, value.get("labels"))
+        if labels is None:
+            return []
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise FormatError(f"value.{rtype} must be a list of strings, got {labels!r}", path=self.src, record=rec,
+                              field=f"value.{rtype}")
+        return labels
+
+    def note_class(self, name: str, kind: str, rec: str, image: int) -> None:
+        if self.cfg.declared and name not in self.cfg.classes and name not in self.classes and not (
+                kind == "keypoint" and name in self.cfg.kp_labels):
+            self.col.add("unknown_label", f"label {name!r} is not in the labeling config; added to the schema",
+                         severity="error", file=self.src, record=rec, field="value", image=image)
+        self.classes.setdefault(name, set()).add(kind)
+
+    def results(self, results: Any, image: int, size: tuple[int, int], rec: str, common: dict[str, Any]) -> None:
+        if not isinstance(results, list):
+            raise FormatError(f"result must be a list, got {type(results).__name__}", path=self.src, record=rec,
+                              field="result")
+        regions: dict[str, _Row] = {}
+        new: list[_Row] = []
+        pending: list[tuple[dict[str, Any], str]] = []
+        for j, res in enumerate(results):
+            r_rec = f"{rec}, result {res.get('id', j) if isinstance(res, dict) else j}"
+            if not isinstance(res, dict) or not isinstance(res.get("value"), dict) or "type" not in res:
+                if isinstance(res, dict) and res.get("type") == "relation":
+                    self.col.add("unsupported_result", "relations are not imported", severity="error",
+                                 file=self.src, record=r_rec, image=image)
+                    continue
+                raise FormatError("result must be an object with 'type' and 'value'", path=self.src,
+                                  record=r_rec, field="value")
+            rtype = str(res["type"]).lower()
+            if rtype in _REGION:
+                for row in self.region(res, rtype, image, size, r_rec, common):
+                    regions.setdefault(str(row.extra.get("ls_result_id")), row)
+                    new.append(row)
+            else:
+                pending.append((res, r_rec))
+        for row in list(new):  # keypoints with a parentID become keypoints of their (non-keypoint) parent
+            parent = regions.get(str(row.extra.pop("_parent", None)))
+            if row.standalone_kp and parent is not None and not parent.standalone_kp:
+                parent.kps.extend(row.kps)
+                new.remove(row)
+            elif row.standalone_kp:
+                self.note_class(row.label, "keypoint", rec, image)
+        self.rows.extend(new)
+        for res, r_rec in pending:
+            rtype, rid = str(res["type"]).lower(), str(res.get("id", ""))
+            if rtype in _ATTR_TYPES and rid in regions:
+                self.attribute(regions[rid], res, rtype, r_rec)
+            elif rtype == "choices":
+                for name in self.label_of(res, "choices", r_rec):
+                    self.note_class(name, "choices", r_rec, image)
+                    self.rows.append(_Row(image, name, [math.nan] * 4, score=self.score(res, common),
+                                          **self.base(res, common)))
+            else:
+                self.col.add("unsupported_result", f"result type {rtype!r} is not imported", severity="error",
+                             file=self.src, record=r_rec, field="type", image=image)
+
+    def base(self, res: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
+        extra = dict(common["extra"], ls_result_id=res.get("id"), ls_from_name=res.get("from_name"),
+                     ls_to_name=res.get("to_name"))
+        return {"annotator": common["annotator"], "source": common["source"], "extra": extra}
+
+    def score(self, res: dict[str, Any], common: dict[str, Any]) -> float:
+        s = res.get("score", common["score"])
+        return float(s) if isinstance(s, int | float) and not isinstance(s, bool) else math.nan
+
+    def region(self, res: dict[str, Any], rtype: str, image: int, size: tuple[int, int], rec: str,
+               common: dict[str, Any]) -> list[_Row]:
+        value, kind = res["value"], _REGION[rtype]
+        labels = self.label_of(res, rtype, rec)
+        w, h = res.get("original_width", size[0]), res.get("original_height", size[1])
+        if not isinstance(w, int | float) or not isinstance(h, int | float) or w <= 0 or h <= 0:
+            self.col.add("missing_size", "original_width/original_height are missing and the image size is "
+                         "unknown; the region was not imported", severity="error", file=self.src, record=rec,
+                         field="original_width", image=image)
+            return []
+        if not labels:
+            self.col.add("missing_label", f"region has no {rtype} label; it was not imported", severity="error",
+                         file=self.src, record=rec, field=f"value.{rtype}", image=image)
+            return []
+        sx, sy = float(w) / 100.0, float(h) / 100.0
+        row = _Row(image, labels[0], [math.nan] * 4, score=self.score(res, common), **self.base(res, common))
+        if kind == "box":
+            x, y, bw, bh = (self.num(value, k, rec) for k in ("x", "y", "width", "height"))
+            self.percent([x, y, x + bw, y + bh], rec, "x")
+            if bw < 0 or bh < 0:
+                self.col.add("invalid_box", f"width and height must be >= 0, got {bw}, {bh}; corners swapped",
+                             severity="error", file=self.src, record=rec, field="value.width", image=image)
+            xs, ys = sorted([x, x + bw]), sorted([y, y + bh])
+            row.box = [xs[0] * sx, ys[0] * sy, xs[1] * sx, ys[1] * sy]
+            rot = value.get("rotation", 0) or 0
+            if rot:
+                row.extra["ls_rotation"] = float(rot)
+                self.col.add("rotated_box", f"rotation {rot}; maslow boxes are axis-aligned, the unrotated box "
+                             "was imported (rotation kept in extra['ls_rotation'])", file=self.src, record=rec,
+                             field="value.rotation", image=image)
+        elif kind == "polygon":
+            pts = value.get("points")
+            try:
+                xy = np.asarray(pts, np.float64).reshape(-1, 2)
+                ok = pts is not None and bool(np.isfinite(xy).all()) and xy.size == 2 * len(pts)
+            except (ValueError, TypeError):
+                ok = False
+            if not ok:
+                raise FormatError("value.points must be a list of [x, y] percent pairs", path=self.src,
+                                  record=rec, field="value.points")
+            self.percent(xy.ravel().tolist(), rec, "points")
+            if len(xy) < 3:
+                self.col.add("degenerate_polygon", f"polygon must have at least 3 points, got {len(xy)}",
+                             severity="error", file=self.src, record=rec, field="value.points", image=image)
+            flat = (xy * [sx, sy]).ravel()
+            row.polygon = [flat]
+            row.box = M.polygon_box([flat.tolist()]).tolist()
+        elif kind == "keypoint":
+            x, y = self.num(value, "x", rec), self.num(value, "y", rec)
+            self.percent([x, y], rec, "x")
+            row.kps, row.standalone_kp = [(labels[0], x * sx, y * sy)], True
+            row.extra["_parent"] = res.get("parentID")
+            return [row]
+        else:
+            binary = brush_decode(value.get("rle", []), int(h), int(w)) if value.get("format", "rle") == "rle" \
+                and isinstance(value.get("rle"), list) else None
+            if binary is None:
+                self.col.add("unsupported_brush", f"brush must be Label Studio RLE of {int(w)}x{int(h)}x4 values; "
+                             "the region was not imported", severity="error", file=self.src, record=rec,
+                             field="value.rle", image=image)
+                return []
+            row.mask = M.encode(binary)
+            row.box = M.to_box([row.mask])[0].tolist()
+        self.note_class(row.label, kind, rec, image)
+        return [row]
+
+    def attribute(self, row: _Row, res: dict[str, Any], rtype: str, rec: str) -> None:
+        name, value = str(res.get("from_name", rtype)), res["value"]
+        spec = self.attributes.get(name)
+        key = {"choices": "choices", "textarea": "text", "number": "number", "rating": "rating"}[rtype]
+        v = value.get(key)
+        if isinstance(v, list):
+            v = v[0] if len(v) == 1 else ",".join(map(str, v))
+        if spec is None:
+            spec = AttributeDef(name, type="number" if rtype in ("number", "rating") else "text")
+            self.attributes[name] = spec
+        if spec.type == "bool" and v in ("true", "false"):
+            v = v == "true"
+        elif spec.type == "enum" and spec.values and v not in spec.values:
+            self.col.add("attribute_value", f"attribute {name!r} must be one of {list(spec.values)}, got {v!r}",
+                         severity="error", file=self.src, record=rec, field=name, image=row.image)
+        row.attrs[name] = v
+
+
+def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
+          label_config: str | Path | None = None, image_key: str = "image") -> tuple[Dataset, Report]:
+    """Read a Label Studio JSON export.
+
+    Args:
+        src: the JSON file (a list of tasks).
+        images_root: base folder of the mapped image paths (default ``src.parent``).
+        strict: raise FormatError on the first error or warning instead of reporting it.
+        label_config: the labeling config (XML text or a path); default ``label_config.xml`` beside ``src``.
+            With a config, labels it does not declare are reported (``unknown_label``) and added.
+        image_key: the ``data`` key holding the image URL.
+
+    Returns:
+        The Dataset and the Report of import findings.
+
+    Raises:
+        FormatError: the file is not a task list, or a result is malformed (names task, result and field).
+    """
+    src = Path(src)
+    col = Collector(strict=strict)
+    tasks = load_json(src)
+    if not isinstance(tasks, list):
+        raise FormatError(f"must be a JSON list of tasks, got {type(tasks).__name__}", path=src, record="root")
+    root = Path(images_root) if images_root is not None else src.parent
+    reader = _Reader(src, root, col, _read_config(label_config, src))
+    paths, widths, heights, urls, task_ids = [], [], [], [], []
+    for t, task in enumerate(tasks):
+        tid = task.get("id") if isinstance(task, dict) else None
+        rec = f"task {t} (id={tid})"
+        data = task.get("data") if isinstance(task, dict) else None
+        url = data.get(image_key) if isinstance(data, dict) else None
+        if not isinstance(url, str) or not url:
+            raise FormatError(f"data.{image_key} must be an image URL string, got {url!r}", path=src, record=rec,
+                              field=f"data.{image_key}")
+        path, ok = _url_to_path(url)
+        if ok and path.startswith("/") and not path.startswith(str(root.resolve())):
+            path, ok = PurePosixPath(path).name, False
+        if not ok:
+            path = path or f"task_{tid if tid is not None else t}"
+            col.add("unmappable_url", f"image URL {url[:80]!r} does not map to a local path; kept the name "
+                    f"{path!r}", file=src, record=rec, field=f"data.{image_key}", image=t)
+        path = safe_relpath(path, root=root, file=src, record=rec, field=f"data.{image_key}")
+        groups = [("annotation", a) for a in task.get("annotations") or []] + \
+                 [("prediction", p) for p in task.get("predictions") or []]
+        size = next(((int(r["original_width"]), int(r["original_height"])) for _, g in groups
+                     if isinstance(g, dict) for r in g.get("result") or []
+                     if isinstance(r, dict) and isinstance(r.get("original_width"), int | float)
+                     and isinstance(r.get("original_height"), int | float)), None)
+        if size is None:
+            try:
+                info = image_info(root / path)
+                size = (info.width, info.height)
+            except FormatError:
+                size = (0, 0)
+        paths.append(path)
+        widths.append(size[0])
+        heights.append(size[1])
+        urls.append(url)
+        task_ids.append(int(tid) if isinstance(tid, int) else -1)
+        for kind, g in groups:
+            g_rec = f"{rec}, {kind} id={g.get('id') if isinstance(g, dict) else g}"
+            if not isinstance(g, dict):
+                col.add("unsupported_result", f"{kind} must be an object, got {type(g).__name__}; skipped",
+                        severity="info", file=src, record=g_rec, image=t)
+                continue
+            if g.get("was_cancelled"):
+                col.add("cancelled_annotation", "cancelled annotation skipped", severity="info", file=src,
+                        record=g_rec, image=t)
+                continue
+            by = g.get("completed_by")
+            by = by.get("email", by.get("id")) if isinstance(by, dict) else by
+            common = {"annotator": None if by is None or kind == "prediction" else str(by),
+                      "source": "model" if kind == "prediction" else "human",
+                      "score": g.get("score") if kind == "prediction" else None,
+                      "extra": {"ls_annotation_id": g.get("id"),
+                                "ls_model_version": g.get("model_version") if kind == "prediction" else None}}
+            reader.results(g.get("result", []), t, size, g_rec, common)
+    images = Images(path=obj_array(paths), width=np.asarray(widths, np.int64), height=np.asarray(heights, np.int64),
+                    extra={"ls_task_id": np.asarray(task_ids, np.int64), "ls_url": obj_array(urls)})
+    return _build(reader, images), col.report()
+
+
+def _build(reader: _Reader, images: Images) -> Dataset:
+    rows = sorted(reader.rows, key=lambda r: r.image)
+    kp_names: dict[str, list[str]] = {}
+    for r in rows:
+        if r.kps and not r.standalone_kp:
+            names = kp_names.setdefault(r.label, [])
+            names.extend(n for n, _, _ in r.kps if n not in names)
+    k = max([len(v) for v in kp_names.values()] + [1 if any(r.kps for r in rows) else 0])
+    n = len(rows)
+    kps = np.full((n, k, 3), np.nan)
+    for i, r in enumerate(rows):
+        if r.kps:
+            kps[i] = 0.0
+            for name, x, y in r.kps:
+                kps[i, 0 if r.standalone_kp else kp_names[r.label].index(name)] = (x, y, 2.0)
+    classes = [ClassDef(name, label_types=tuple(sorted({_LABEL_TYPE[t] for t in types if t in _LABEL_TYPE})),
+                        color=reader.cfg.colors.get(name, ""), keypoints=tuple(kp_names.get(name, ())))
+               for name, types in reader.classes.items()]
+    index = {c.name: i for i, c in enumerate(classes)}
+    kinds = set().union(*reader.classes.values()) if reader.classes else set()
+    tasks = [t for t, ks in ((Task.INSTANCE_SEGMENTATION, {"polygon", "brush"}),
+                             (Task.DETECTION, {"box", "polygon", "brush"}), (Task.KEYPOINTS, {"keypoint"}))
+             if kinds & ks or (t is Task.KEYPOINTS and k)]
+    if "choices" in kinds:
+        per = Counter((r.image, r.annotator, r.source) for r in rows if np.isnan(r.box[0]) and not r.kps)
+        tasks.append(Task.MULTILABEL if per and max(per.values()) > 1 else Task.CLASSIFICATION)
+    extra_names = [e for e in EXTRA if any(r.extra.get(e) is not None for r in rows)]
+    ann = Annotations(
+        image=np.asarray([r.image for r in rows], np.int64),
+        label=np.asarray([index[r.label] for r in rows], np.int64),
+        box=np.asarray([r.box for r in rows], np.float64).reshape(n, 4),
+        score=np.asarray([r.score for r in rows], np.float64) if any(r.source == "model" for r in rows) else None,
+        polygon=obj_array([r.polygon for r in rows]) if any(r.polygon for r in rows) else None,
+        mask=obj_array([r.mask for r in rows]) if any(r.mask is not None for r in rows) else None,
+        keypoints=kps if k else None,
+        attributes={a: obj_array([r.attrs.get(a) for r in rows]) for a in reader.attributes},
+        annotator=obj_array([r.annotator for r in rows]) if any(r.annotator for r in rows) else None,
+        source=obj_array([r.source for r in rows]),
+        extra={e: (np.asarray([float(r.extra.get(e) or 0.0) for r in rows]) if e == "ls_rotation"
+                   else obj_array([r.extra.get(e) for r in rows])) for e in extra_names},
+    )
+    schema = LabelSchema(classes=tuple(classes), tasks=tuple(tasks) or (Task.DETECTION,),
+                         attributes=tuple(reader.attributes.values()))
+    return Dataset(schema=schema, images=images, annotations=ann, root=reader.root)
+
+
+def read_labelstudio(src: str | Path, **options: Any) -> Dataset:
+    """Read a Label Studio JSON export (see ``parse``); a MaslowWarning summarises import findings."""
+    return warn_issues(*parse(Path(src), **options), source=src)
+
+
+def labeling_config(ds: Dataset) -> str:
+    """A Label Studio labeling config (XML) that matches what ``write`` produces for ``ds``.
+
+    Region controls (``RectangleLabels``, ``PolygonLabels``, ``BrushLabels``, ``KeyPointLabels``) list the classes,
+    ``Choices`` the image-level classes, and each attribute becomes a per-region ``Choices`` (enum; bool as
+    ``true``/``false``), ``Number`` or ``TextArea``.
+    """
+    _, ctl, _ = export(ds, "/data/local-files/?d=", "")
+    return config_xml(ds, ctl)
+
+
+def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=") -> ExportReport:
+    """Write ``ds`` as a Label Studio task list (JSON) with ``label_config.xml`` beside it.
+
+    Annotations with source ``model``/``pseudo`` become predictions (pre-annotations, with their score), the
+    others annotations grouped per annotator. Masks are written as brush RLE. Counted in ``ExportReport.lost``:
+    scores of human annotations, ``iscrowd``, sources pseudo/synthetic (read back as model/human), extra polygon
+    parts, masks or boxes beside a polygon that differ from it, keypoint visibility 1 (read back as 2), keypoint
+    sets without an object to hang on (``keypoint_grouping``), attributes of image-level tags, splits, skeletons,
+    class ids, supercategories and non-Label-Studio ``extra`` columns.
+
+    Args:
+        ds: the dataset.
+        dst: the JSON file to write (atomically); ``label_config.xml`` is written in the same folder.
+        url_prefix: prefix of ``data.image`` for images without an original URL (``images.extra["ls_url"]``).
+
+    Returns:
+        What was written and what was lost.
+    """
+    dst = Path(dst)
+    tasks, ctl, report = export(ds, url_prefix, str(dst))
+    dump_json(tasks, dst, indent=1)
+    with atomic_path(dst.parent / "label_config.xml") as tmp:
+        tmp.write_text(config_xml(ds, ctl), encoding="utf-8")
+    report.notes.append(f"labeling config: {dst.parent / 'label_config.xml'}")
+    return report
+
+
+write_labelstudio = write

@@ -1,0 +1,330 @@
+"""Semantic segmentation label maps: a folder of single-channel PNGs whose pixel values are class ids.
+
+Glossary:
+
+- A *label map* is an (h, w) uint8 or uint16 PNG (modes ``L``, ``P`` as palette indices, ``I;16``); pixel value
+  = class id. It belongs to the image with the same relative path and stem under ``images_root`` (default: the
+  ``images/`` folder beside the labels folder), e.g. ``annotations/0016E5_07959.png`` <-> ``images/0016E5_07959.png``.
+- Colour-coded (RGB) maps need ``palette={(r, g, b): id}``; without one they are refused.
+- Class names come from ``classes`` (a list, ``{id: name}``, or a text file), else ``classes.txt`` or
+  ``labelmap.txt`` beside the label maps, else ``class_<id>``. Text files hold one class per line: ``name`` (id =
+  line number from 0), ``id name``, or CVAT's ``name:r,g,b::`` (which also gives the palette); ``#`` starts a comment.
+- The *ignore* value (``ignore_index``; default 255 when it occurs) is kept as a class of its own (its name from
+  the class list, else ``ignore``) whose annotations have ``iscrowd`` True (an ignored region), so a round trip
+  gives back the same pixels.
+
+Mapping to maslow: one annotation per class present in an image: ``mask`` (COCO RLE of that class's pixels), NaN
+box; ``ClassDef(kind="semantic", id=<pixel value>)``; task ``semantic_segmentation``. Image stems of the form
+``<sequence>_<digits>`` (CamVid's ``0016E5_07959``) fill ``images.extra["sequence"]`` (str) and
+``images.extra["frame"]`` (int; -1 where the stem does not match).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from maslow.core import masks as M
+from maslow.core.dataset import Dataset
+from maslow.core.issues import Report
+from maslow.core.schema import ClassDef, LabelSchema, Task
+from maslow.core.tables import Annotations, Images
+from maslow.core.types import obj_array
+from maslow.errors import FormatError
+from maslow.io._common import Collector, ExportReport, atomic_dir
+from maslow.io.images import IMAGE_SUFFIXES, image_info, load_path
+from maslow.io.registry import warn_issues
+
+_SEQ = re.compile(r"^(.+)_(\d+)$")
+Classes = Sequence[str] | Mapping[int, str] | str | Path
+
+
+def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, int], int]]:
+    names: dict[int, str] = {}
+    palette: dict[tuple[int, int, int], int] = {}
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise FormatError(f"class list must be a readable UTF-8 text file: {e}", path=path) from None
+    k = 0
+    for n, raw in enumerate(lines, 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = re.match(r"^(\d+)\s+(.+)$", line)
+        if ":" in line:  # CVAT/Datumaro labelmap: name:r,g,b:parts:actions
+            name, _, rest = line.partition(":")
+            rgb = rest.split(":", 1)[0]
+            if rgb:
+                try:
+                    r, g, b = (int(c) for c in rgb.split(","))
+                except ValueError:
+                    raise FormatError(f"colour must be 'r,g,b', got {rgb!r}", path=path, record=f"line {n}") from None
+                palette[(r, g, b)] = k
+            names[k] = name.strip()
+        elif m:
+            k = int(m.group(1))
+            names[k] = m.group(2).strip()
+        else:
+            names[k] = line
+        k += 1
+    return names, palette
+
+
+def _class_names(classes: Classes | None, src: Path) -> tuple[dict[int, str] | None, dict[tuple[int, int, int], int]]:
+    if classes is None:
+        for d in (src, src.parent):
+            for name in ("classes.txt", "labelmap.txt"):
+                if (d / name).is_file():
+                    return _read_class_file(d / name)
+        return None, {}
+    if isinstance(classes, str | Path):
+        return _read_class_file(Path(classes))
+    if isinstance(classes, Mapping):
+        return {int(k): str(v) for k, v in classes.items()}, {}
+    return {i: str(n) for i, n in enumerate(classes)}, {}
+
+
+def _find_image(images_root: Path, rel: Path, by_stem: dict[str, list[Path]]) -> Path | None:
+    for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
+        p = images_root / rel.with_suffix(suffix)
+        if p.is_file():
+            return p
+    hits = by_stem.get(rel.stem, [])
+    return hits[0] if len(hits) == 1 else None
+
+
+def _to_ids(arr: np.ndarray, palette: Mapping[tuple[int, int, int], int] | None, file: Path,
+            unknown_colours: Counter[tuple[int, int, int]]) -> np.ndarray:
+    if arr.ndim == 2:
+        return arr.astype(np.int64)
+    if not palette:
+        raise FormatError(f"label map must be single-channel (class ids), got shape {arr.shape}; pass "
+                          "palette={(r, g, b): id} for colour-coded maps", path=file)
+    rgb = arr[..., :3].astype(np.int64)
+    code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    out = np.full(code.shape, -1, np.int64)
+    for (r, g, b), v in palette.items():
+        out[code == ((r << 16) | (g << 8) | b)] = int(v)
+    if (out < 0).any():
+        codes, counts = np.unique(code[out < 0], return_counts=True)
+        for c, n in zip(codes.tolist(), counts.tolist(), strict=True):
+            unknown_colours[((c >> 16) & 255, (c >> 8) & 255, c & 255)] += n
+    return out
+
+
+def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, classes: Classes | None = None,
+          ignore_index: int | None = None,
+          palette: Mapping[tuple[int, int, int], int] | None = None) -> tuple[Dataset, Report]:
+    """Read a folder of PNG label maps.
+
+    Args:
+        src: the folder of label maps (searched recursively for ``*.png``).
+        images_root: the image folder; default ``src.parent / "images"``. Images are matched by relative path
+            and stem (any image suffix), else by a unique stem anywhere under it.
+        strict: raise FormatError on the first error or warning instead of reporting it.
+        classes: class names: a list (id = position), ``{id: name}``, or a text file (see the glossary).
+        ignore_index: the ignore value, kept as its own class with ``iscrowd`` True; default 255 when present.
+        palette: ``{(r, g, b): id}`` for colour-coded label maps.
+
+    Returns:
+        The Dataset (one semantic annotation per class present in each image) and the Report: label values
+        not in the class list (``unknown_label``, with pixel and image counts), colours not in the palette,
+        label maps whose size differs from their image, missing images.
+
+    Raises:
+        FormatError: ``src`` is not a folder of PNGs, a map is unreadable, or a colour map has no palette.
+    """
+    src = Path(src)
+    col = Collector(strict=strict)
+    if not src.is_dir():
+        raise FormatError("must be a folder of PNG label maps", path=src)
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() == ".png")
+    if not files:
+        raise FormatError("folder holds no PNG label maps", path=src)
+    root = Path(images_root) if images_root is not None else src.parent / "images"
+    names, file_palette = _class_names(classes, src)
+    palette = dict(palette) if palette is not None else file_palette
+    by_stem: dict[str, list[Path]] = {}
+    if root.is_dir():
+        for p in root.rglob("*"):
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+                by_stem.setdefault(p.stem, []).append(p)
+    paths, widths, heights = [], [], []
+    per_image: list[list[tuple[int, dict[str, Any]]]] = []
+    pixels: Counter[int] = Counter()
+    images_with: Counter[int] = Counter()
+    colours: Counter[tuple[int, int, int]] = Counter()
+    for i, f in enumerate(files):
+        rel = f.relative_to(src)
+        arr = _to_ids(load_path(f, exif=False), palette, f, colours)
+        h, w = arr.shape
+        img = _find_image(root, rel, by_stem)
+        if img is None:
+            col.add("missing_image", f"no image with stem {rel.stem!r} under {root}", severity="error", file=f,
+                    record=rel.as_posix(), image=i)
+            path = rel.as_posix()
+        else:
+            path = img.relative_to(root).as_posix()
+            info = image_info(img)
+            if (info.width, info.height) != (w, h):
+                col.add("size_mismatch", f"label map size must equal the image size {info.width}x{info.height}, "
+                        f"got {w}x{h}", severity="error", file=f, record=rel.as_posix(), image=i)
+            w, h = info.width, info.height
+        paths.append(path)
+        widths.append(w)
+        heights.append(h)
+        values, counts = np.unique(arr[arr >= 0], return_counts=True)
+        per_image.append([(int(v), M.encode(arr == v)) for v in values.tolist()])
+        for v, n in zip(values.tolist(), counts.tolist(), strict=True):
+            pixels[int(v)] += n
+            images_with[int(v)] += 1
+    for (r, g, b), n in colours.items():
+        col.add("unknown_colour", f"colour ({r}, {g}, {b}) is not in the palette: {n} pixels left unlabelled",
+                severity="error", file=src, field="palette")
+    if ignore_index is None and 255 in pixels:
+        ignore_index = 255
+    known = dict(names) if names is not None else {}
+    for v in sorted(pixels):
+        if v in known:
+            continue
+        if names is not None and v != ignore_index:
+            col.add("unknown_label", f"label value {v} is not in the class list: {pixels[v]} pixels in "
+                    f"{images_with[v]} images; added as class_{v}", severity="error", file=src, field="classes")
+        known[v] = "ignore" if v == ignore_index else f"class_{v}"
+    ids = sorted(known) if names is None else [*names, *sorted(set(known) - set(names))]
+    classes_out = tuple(ClassDef(known[v], kind="semantic", label_types=("mask",), id=v) for v in ids)
+    label_of = {v: k for k, v in enumerate(ids)}
+    rows = [(i, v, rle) for i, items in enumerate(per_image) for v, rle in items]
+    n = len(rows)
+    ann = Annotations(
+        image=np.asarray([r[0] for r in rows], np.int64),
+        label=np.asarray([label_of[r[1]] for r in rows], np.int64),
+        box=np.full((n, 4), np.nan),
+        mask=obj_array([r[2] for r in rows]),
+        iscrowd=np.asarray([r[1] == ignore_index for r in rows], bool),
+    )
+    extra: dict[str, np.ndarray] = {}
+    matches = [_SEQ.match(Path(p).stem) for p in paths]
+    if any(matches):
+        extra["sequence"] = obj_array([m.group(1) if m else "" for m in matches])
+        extra["frame"] = np.asarray([int(m.group(2)) if m else -1 for m in matches], np.int64)
+    images = Images(path=obj_array(paths), width=np.asarray(widths, np.int64), height=np.asarray(heights, np.int64),
+                    extra=extra)
+    schema = LabelSchema(classes=classes_out, tasks=(Task.SEMANTIC_SEGMENTATION,))
+    return Dataset(schema=schema, images=images, annotations=ann, root=root), col.report()
+
+
+def read_semantic(src: str | Path, **options: Any) -> Dataset:
+    """Read a folder of PNG label maps (see ``parse``); a MaslowWarning summarises import findings."""
+    return warn_issues(*parse(Path(src), **options), source=src)
+
+
+read_masks = read_semantic
+
+
+def _class_ids(ds: Dataset) -> list[int]:
+    given = [c.id for c in ds.schema.classes]
+    valid = {i for i in given if i is not None and i >= 0 and given.count(i) == 1}
+    out, nxt = [], 0
+    for i in given:
+        if i is not None and i in valid:
+            out.append(i)
+            continue
+        while nxt in valid or nxt in out:
+            nxt += 1
+        out.append(nxt)
+        nxt += 1
+    return out
+
+
+def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> ExportReport:
+    """Write one PNG label map per image, plus ``classes.txt`` (``id name`` per line), into the folder ``dst``.
+
+    A pixel takes the id (``ClassDef.id``, else the smallest free id) of the last annotation in row order whose
+    mask (or rasterised polygon) covers it; overlapped pixels are counted in ``lost["overlap_pixels"]``.
+    Uncovered pixels get ``background_index`` (default: the id of a class named ``ignore`` or ``void``, else 0).
+    Maps are uint8 when every id is < 256, else uint16; each is named after its image's relative path with a
+    ``.png`` suffix. Lost: annotations with only a box (``box``) or no geometry (``tag``), scores, attributes,
+    annotators, and images of unknown size without masks (``unknown_size``).
+
+    Args:
+        ds: the dataset.
+        dst: the output folder (replaced atomically).
+        background_index: the value of pixels no annotation covers.
+
+    Returns:
+        What was written and what was lost.
+    """
+    dst = Path(dst)
+    report = ExportReport(path=str(dst), format="masks", n_images=ds.n_images)
+    ids = _class_ids(ds)
+    if background_index is None:
+        bg = [ids[k] for k, c in enumerate(ds.schema.classes) if c.name.lower() in ("ignore", "void")]
+        background_index = bg[0] if bg else 0
+    dtype = np.uint8 if max([*ids, background_index]) < 256 else np.uint16
+    a = ds.annotations
+    assert a.box is not None
+    lost: Counter[str] = Counter()
+    if a.score is not None:
+        lost["score"] += int(np.isfinite(a.score).sum())
+    lost["attributes"] += sum(int(sum(v is not None for v in c.tolist())) for c in a.attributes.values())
+    if a.annotator is not None:
+        lost["annotator"] += int(sum(v is not None for v in a.annotator.tolist()))
+    slices = ds.image_slices()
+    with atomic_dir(dst) as tmp:
+        for i in range(ds.n_images):
+            h, w = int(ds.images.height[i]), int(ds.images.width[i])
+            rows = range(slices[i], slices[i + 1])
+            if (h, w) == (0, 0):
+                sizes = [tuple(a.mask[r]["size"]) for r in rows if a.mask is not None and a.mask[r] is not None]
+                if not sizes:
+                    lost["unknown_size"] += 1
+                    continue
+                h, w = (int(x) for x in sizes[0])
+            canvas = np.full((h, w), background_index, dtype)
+            painted = np.zeros((h, w), bool)
+            overlap = 0
+            for r in rows:
+                binary = _binary(ds, r, h, w, lost)
+                if binary is None:
+                    continue
+                overlap += int((binary & painted).sum())
+                canvas[binary] = ids[a.label[r]]
+                painted |= binary
+                report.n_annotations += 1
+            lost["overlap_pixels"] += overlap
+            out = tmp / Path(str(ds.images.path[i])).with_suffix(".png")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(canvas).save(out, format="PNG")
+        (tmp / "classes.txt").write_text(
+            "".join(f"{v} {c.name}\n" for v, c in sorted(zip(ids, ds.schema.classes, strict=True),
+                                                         key=lambda t: t[0])), encoding="utf-8")
+    report.lost.update({k: v for k, v in lost.items() if v})
+    if lost["overlap_pixels"]:
+        report.notes.append(f"{lost['overlap_pixels']} pixels covered by several annotations: the later one won")
+    return report
+
+
+def _binary(ds: Dataset, r: int, h: int, w: int, lost: Counter[str]) -> np.ndarray | None:
+    a = ds.annotations
+    assert a.box is not None
+    if a.mask is not None and a.mask[r] is not None:
+        if [int(x) for x in a.mask[r]["size"]] != [h, w]:
+            lost["size_mismatch"] += 1
+            return None
+        return M.decode(a.mask[r])
+    if a.polygon is not None and a.polygon[r]:
+        return M.decode(M.from_polygons([np.asarray(p, np.float64).tolist() for p in a.polygon[r]], h, w))
+    lost["box" if not np.isnan(a.box[r, 0]) else "tag"] += 1
+    return None
+
+
+write_semantic = write
+write_masks = write

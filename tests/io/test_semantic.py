@@ -1,0 +1,221 @@
+"""Semantic segmentation label maps: golden files, round trips, findings, CamVid."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image
+
+from maslow import io
+from maslow.core import masks as M
+from maslow.core.dataset import Dataset
+from maslow.core.schema import ClassDef, LabelSchema
+from maslow.core.tables import Annotations, Images
+from maslow.core.types import obj_array
+from maslow.errors import FormatError, MaslowWarning
+from maslow.io import semantic
+from tests.conftest import shared_path
+from tests.helpers import assert_datasets_equal
+
+GOLDEN = Path(__file__).parents[1] / "data" / "semantic"
+CAMVID = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
+          "Bicyclist", "Unlabelled")
+
+
+def _maps(folder: Path) -> dict[str, np.ndarray]:
+    return {p.relative_to(folder).as_posix(): np.asarray(Image.open(p)) for p in sorted(folder.rglob("*.png"))}
+
+
+def _layout(tmp_path: Path, maps: dict[str, np.ndarray], sizes: dict[str, tuple[int, int]] | None = None) -> Path:
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "images").mkdir()
+    for name, arr in maps.items():
+        Image.fromarray(arr).save(tmp_path / "labels" / name)
+        w, h = (sizes or {}).get(name, (arr.shape[1], arr.shape[0]))
+        Image.new("RGB", (w, h)).save(tmp_path / "images" / name)
+    return tmp_path / "labels"
+
+
+# -- golden files ----------------------------------------------------------------------------------------------
+def test_golden_label_maps() -> None:
+    ds, report = semantic.parse(GOLDEN / "labels")
+    assert len(report) == 0
+    assert ds.root == GOLDEN / "images"
+    assert ds.images.path.tolist() == ["seqA_0001.png", "seqA_0002.jpg"]  # matched by stem
+    assert ds.images.width.tolist() == [8, 8] and ds.images.height.tolist() == [6, 6]
+    assert ds.images.extra["sequence"].tolist() == ["seqA", "seqA"]
+    assert ds.images.extra["frame"].tolist() == [1, 2]
+    assert ds.schema.names == ("background", "road", "parked car", "ignore")
+    assert [c.id for c in ds.schema.classes] == [0, 1, 2, 255]
+    assert all(c.kind == "semantic" for c in ds.schema.classes)
+    assert ds.schema.task.value == "semantic_segmentation"
+    a = ds.annotations
+    assert a.image.tolist() == [0, 0, 0, 0, 1, 1]  # one annotation per class present
+    assert a.label.tolist() == [0, 1, 2, 3, 0, 2]
+    assert M.area(list(a.mask)).tolist() == [17, 20, 7, 4, 33, 15]
+    assert np.isnan(a.box).all()
+    assert a.iscrowd.tolist() == [False, False, False, True, False, False]  # the ignore region
+
+
+def test_golden_round_trip_is_pixel_exact(tmp_path: Path) -> None:
+    ds, _ = semantic.parse(GOLDEN / "labels")
+    report = semantic.write(ds, tmp_path / "labels")
+    assert report.lossless and report.n_annotations == 6
+    written, original = _maps(tmp_path / "labels"), _maps(GOLDEN / "labels")
+    assert written.keys() == original.keys()
+    for k, arr in original.items():
+        assert written[k].dtype == arr.dtype and np.array_equal(written[k], arr), k
+    back, rep = semantic.parse(tmp_path / "labels", images_root=GOLDEN / "images")
+    assert len(rep) == 0
+    assert back.schema.classes == ds.schema.classes
+    assert_datasets_equal(ds, back, fields=("path", "size", "label", "mask", "iscrowd"))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 6), st.integers(1, 6)),
+                  elements=st.sampled_from([0, 1, 2, 5, 255])))
+def test_label_maps_round_trip(tmp_path: Path, arr: np.ndarray) -> None:
+    root = Path(tempfile.mkdtemp(dir=tmp_path))
+    labels = _layout(root, {"f_1.png": arr})
+    ds = io.read_semantic(labels)
+    semantic.write(ds, root / "out")
+    assert np.array_equal(np.asarray(Image.open(root / "out" / "f_1.png")), arr)
+
+
+# -- options ---------------------------------------------------------------------------------------------------
+def test_class_sources_and_ignore_index(tmp_path: Path) -> None:
+    arr = np.array([[0, 1], [3, 3]], np.uint8)
+    labels = _layout(tmp_path, {"a.png": arr})
+    ds, _ = semantic.parse(labels)
+    assert ds.schema.names == ("class_0", "class_1", "class_3")
+    ds, _ = semantic.parse(labels, classes=["sky", "road", "car", "void"], ignore_index=3)
+    assert ds.schema.names == ("sky", "road", "car", "void")
+    assert ds.annotations.iscrowd.tolist() == [False, False, True]
+    ds, _ = semantic.parse(labels, classes={3: "void", 0: "sky", 1: "road"})
+    assert [(c.id, c.name) for c in ds.schema.classes] == [(3, "void"), (0, "sky"), (1, "road")]
+    (labels / "labelmap.txt").write_text("# label:color_rgb:parts:actions\nsky:0,0,0::\nroad:9,9,9::\n")
+    ds, report = semantic.parse(labels)
+    assert ds.schema.names == ("sky", "road", "class_3")
+    assert report.counts() == {"unknown_label": 1}
+    issue = report.issues[0]
+    assert issue.severity == "error" and "label value 3" in issue.message and "2 pixels in 1 images" in issue.message
+
+
+def test_colour_maps_need_a_palette(tmp_path: Path) -> None:
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[0, :] = (128, 64, 128)
+    rgb[1, 2] = (1, 2, 3)
+    labels = _layout(tmp_path, {"c.png": rgb})
+    with pytest.raises(FormatError, match=r"c\.png.*single-channel.*palette"):
+        semantic.parse(labels)
+    ds, report = semantic.parse(labels, palette={(128, 64, 128): 3, (0, 0, 0): 0})
+    assert report.counts() == {"unknown_colour": 1}
+    assert "(1, 2, 3)" in report.issues[0].message and "1 pixels" in report.issues[0].message
+    assert [c.id for c in ds.schema.classes] == [0, 3]
+    assert M.area(list(ds.annotations.mask)).tolist() == [2, 3]
+    (labels / "labelmap.txt").write_text("background:0,0,0::\nroad:128,64,128::\nthing:1,2,3::\n")
+    ds, report = semantic.parse(labels)  # the CVAT labelmap also gives the palette
+    assert len(report) == 0 and ds.schema.names == ("background", "road", "thing")
+
+
+# -- findings and bad input ------------------------------------------------------------------------------------
+def test_planted_findings(tmp_path: Path) -> None:
+    labels = _layout(tmp_path, {"a.png": np.zeros((4, 5), np.uint8), "b.png": np.full((4, 5), 7, np.uint8)},
+                     sizes={"a.png": (6, 4)})
+    (labels / "orphan.png").write_bytes((labels / "a.png").read_bytes())
+    ds, report = semantic.parse(labels, classes=["bg"])
+    assert report.counts() == {"size_mismatch": 1, "missing_image": 1, "unknown_label": 1}
+    assert report.n_errors == 3
+    mismatch = report.of_type("size_mismatch")[0]
+    assert "6x4" in mismatch.message and "5x4" in mismatch.message and mismatch.record == "a.png"
+    assert ds.n_images == 3 and ds.images.path.tolist() == ["a.png", "b.png", "orphan.png"]
+    assert ds.schema.names == ("bg", "class_7")
+    with pytest.warns(MaslowWarning, match="import issues"):
+        io.read_semantic(labels, classes=["bg"])
+    with pytest.raises(FormatError, match="strict mode"):
+        semantic.parse(labels, classes=["bg"], strict=True)
+
+
+def test_bad_input_raises(tmp_path: Path) -> None:
+    with pytest.raises(FormatError, match="folder of PNG"):
+        semantic.parse(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FormatError, match="no PNG"):
+        semantic.parse(tmp_path / "empty")
+    labels = _layout(tmp_path, {"a.png": np.zeros((40, 50), np.uint8)})
+    data = (labels / "a.png").read_bytes()
+    (labels / "a.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(FormatError, match=r"a\.png"):
+        semantic.parse(labels)
+    bad = tmp_path / "classes.txt"
+    bad.write_text("road:1,2::\n")
+    with pytest.raises(FormatError, match=r"line 1.*'r,g,b'"):
+        semantic.parse(labels, classes=bad)
+
+
+# -- writing instance annotations -----------------------------------------------------------------------------
+def test_write_rasterises_objects(shapes_ds: Dataset, tmp_path: Path) -> None:
+    ds = shapes_ds.select_images(np.arange(6))
+    report = semantic.write(ds, tmp_path / "maps")
+    assert report.lost.get("box", 0) == 0 and report.n_annotations == ds.n_annotations
+    maps = _maps(tmp_path / "maps" / "images")
+    assert len(maps) == 6
+    lines = (tmp_path / "maps" / "classes.txt").read_text().splitlines()
+    assert lines == ["1 circle", "2 square", "3 triangle"]  # ClassDef.id is the pixel value
+    a = ds.annotations
+    for i in range(ds.n_images):
+        got = maps[Path(str(ds.images.path[i])).name]
+        want = np.zeros((ds.images.height[i], ds.images.width[i]), np.uint8)
+        for r in np.flatnonzero(a.image == i):
+            want[M.decode(a.mask[r])] = ds.schema.classes[a.label[r]].id
+        assert np.array_equal(got, want)
+
+
+def test_write_options_and_losses(tmp_path: Path) -> None:
+    full = np.ones((3, 4), bool)
+    left = np.zeros((3, 4), bool)
+    left[:, :2] = True
+    ds = Dataset(
+        schema=LabelSchema(classes=(ClassDef("a", id=300), ClassDef("b"), ClassDef("void"))),
+        images=Images(path=obj_array(["x.jpg", "y.jpg"]), width=np.array([4, 4]), height=np.array([3, 3])),
+        annotations=Annotations(image=np.array([0, 0, 1, 1]), label=np.array([0, 1, 1, 0]),
+                                mask=obj_array([M.encode(full), M.encode(left), None, None]),
+                                box=np.array([[np.nan] * 4, [np.nan] * 4, [0, 0, 1, 1], [np.nan] * 4]),
+                                score=np.array([np.nan, 0.5, np.nan, np.nan])),
+    )
+    report = semantic.write(ds, tmp_path / "o")
+    assert report.lost == {"overlap_pixels": 6, "box": 1, "tag": 1, "score": 1}
+    x, y = np.asarray(Image.open(tmp_path / "o" / "x.png")), np.asarray(Image.open(tmp_path / "o" / "y.png"))
+    assert x.dtype == np.uint16  # an id >= 256
+    assert x[:, :2].tolist() == [[0, 0]] * 3 and (x[:, 2:] == 300).all()  # later class wins; b gets id 0
+    assert (y == 1).all()  # uncovered: the id of the class named void
+    semantic.write(ds, tmp_path / "o", background_index=7)
+    assert (np.asarray(Image.open(tmp_path / "o" / "y.png")) == 7).all()
+
+
+# -- real data -------------------------------------------------------------------------------------------------
+@pytest.mark.shared
+def test_camvid_imports_and_reexports_identical_maps(tmp_path: Path) -> None:
+    base = shared_path("camvid_val")
+    ds, report = semantic.parse(base / "annotations", classes=list(CAMVID), ignore_index=11)
+    assert len(report) == 0
+    assert (ds.n_images, ds.n_annotations) == (101, 101 * 12)  # every class, void included, in every frame
+    assert ds.schema.names == CAMVID and ds.root == base / "images"
+    assert np.bincount(ds.annotations.label).tolist() == [101] * 12
+    assert int(ds.annotations.iscrowd.sum()) == 101  # Unlabelled is the ignore class
+    assert set(ds.images.extra["sequence"].tolist()) == {"0016E5"}
+    assert ds.images.extra["frame"].tolist() == list(range(7959, 8160, 2))
+    assert (ds.images.width == 480).all() and (ds.images.height == 360).all()
+    few = ds.select_images(np.arange(5))
+    out = tmp_path / "annotations"
+    assert semantic.write(few, out).lossless
+    for p in few.images.path.tolist():
+        assert (out / p).read_bytes() == (base / "annotations" / p).read_bytes(), p
+    back, _ = semantic.parse(out, images_root=base / "images")
+    assert back.schema.names == CAMVID
