@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gzip
 import math
+import re
 import struct
 import warnings
 import zlib
@@ -40,9 +41,11 @@ class ImageInfo:
     format: str
 
 
-def _split_member(path: Path) -> tuple[Path, int | None]:
+def idx_member(path: str | Path) -> tuple[Path, int | None]:
+    """(IDX file, member index) for ``file-idx3-ubyte.gz#17``; (path, None) for any other path."""
+    path = Path(path)
     name = path.name
-    if "#" in name and ".idx" in name:
+    if "#" in name and re.search(r"idx\d", name):
         base, _, idx = name.rpartition("#")
         if idx.isdigit():
             return path.with_name(base), int(idx)
@@ -133,7 +136,7 @@ def image_info(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
         FormatError: the file is missing, unreadable or a decompression bomb.
     """
     path = Path(path)
-    base, member = _split_member(path)
+    base, member = idx_member(path)
     if member is not None:
         arr = _idx_images(base, member)
         h, w = arr.shape[1:3]
@@ -158,7 +161,7 @@ def load_path(path: str | Path, *, max_pixels: int = MAX_PIXELS, exif: bool = Tr
         FormatError: missing, unreadable, truncated, or a decompression bomb.
     """
     path = Path(path)
-    base, member = _split_member(path)
+    base, member = idx_member(path)
     if member is not None:
         return np.array(_idx_images(base, member)[member])
     im = _open(path, max_pixels)

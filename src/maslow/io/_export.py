@@ -1,0 +1,142 @@
+"""Helpers shared by the folder-based writers (YOLO, VOC, image folders, IDX): loss accounting, output file
+names, and placing image files (symlink, hardlink, copy, or PNG for IDX members)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from maslow.core.dataset import Dataset
+from maslow.errors import FormatError
+from maslow.io.images import idx_member, image_info, image_path, load_path
+
+LINK_MODES = ("symlink", "hardlink", "copy")
+
+
+def count_lost(ds: Dataset, *, keep: Iterable[str] = (), rows: np.ndarray | None = None) -> Counter[str]:
+    """Per column, how many values the target format can't express.
+
+    Args:
+        keep: columns the writer does express: ``box``, ``score``, ``mask``, ``polygon``, ``keypoints``,
+            ``iscrowd``, ``annotator``, ``source``, ``attributes`` or ``attributes:<name>``, ``extra``,
+            ``images.extra``.
+        rows: (n,) bool, the annotations actually written (default all).
+    """
+    keep = set(keep)
+    a = ds.annotations
+    sel = np.ones(len(a), bool) if rows is None else np.asarray(rows, bool)
+    out: Counter[str] = Counter()
+
+    def put(name: str, flags: Any) -> None:
+        n = int(np.count_nonzero(flags & sel))
+        if n and name not in keep:
+            out[name] += n
+
+    assert a.box is not None and a.iscrowd is not None and a.source is not None
+    put("box", a.has_box)
+    if a.score is not None:
+        put("score", ~np.isnan(a.score))
+    for name in ("mask", "polygon", "annotator"):
+        col = getattr(a, name)
+        if col is not None:
+            put(name, np.array([v is not None and v != "" for v in col.tolist()], bool))
+    if a.keypoints is not None:
+        put("keypoints", ~np.isnan(a.keypoints).all(axis=(1, 2)) if a.keypoints.shape[1] else np.zeros(len(a), bool))
+    put("iscrowd", a.iscrowd)
+    put("source", a.source != "human")
+    for k, col in a.attributes.items():
+        if "attributes" not in keep and f"attributes:{k}" not in keep:
+            n = sum(v is not None for v, s in zip(col.tolist(), sel.tolist(), strict=True) if s)
+            if n:
+                out["attributes"] += n
+    if "extra" not in keep:
+        for col in a.extra.values():
+            n = sum(_present(v) for v, s in zip(col.tolist(), sel.tolist(), strict=True) if s)
+            if n:
+                out["annotations.extra"] += n
+    if "images.extra" not in keep:
+        for col in ds.images.extra.values():
+            n = sum(_present(v) for v in col.tolist())
+            if n:
+                out["images.extra"] += n
+    return out
+
+
+def _present(v: object) -> bool:
+    return v is not None and not (isinstance(v, float) and np.isnan(v)) and v != ""
+
+
+def output_names(paths: Sequence[str]) -> list[str]:
+    """A file name per image path, unique by stem: the base name, or the whole relative path joined with ``__``
+    where base names collide. IDX members (``t10k-images-idx3-ubyte.gz#17``) become
+    ``t10k-images-idx3-ubyte_000017.png``."""
+    base: list[str] = []
+    for p in paths:
+        path, member = idx_member(p)
+        base.append(f"{path.name.split('.')[0]}_{member:06d}.png" if member is not None else PurePosixPath(p).name)
+    stems = Counter(PurePosixPath(b).stem for b in base)
+    out = []
+    for p, b in zip(paths, base, strict=True):
+        if stems[PurePosixPath(b).stem] > 1:
+            flat = str(p).replace("/", "__").replace("#", "_")
+            b = flat if "#" not in str(p) else flat + ".png"
+        out.append(b)
+    return out
+
+
+def place_image(src: Path, dst: Path, mode: str) -> bool:
+    """Put the image ``src`` at ``dst``: ``symlink`` (absolute target), ``hardlink`` or ``copy``.
+
+    IDX members are decoded and written as PNG whatever the mode. Returns False when ``src`` is missing.
+    A hardlink that the file system refuses (another device) falls back to a copy.
+    """
+    if mode not in LINK_MODES:
+        raise FormatError(f"image mode must be one of {LINK_MODES}, got {mode!r}")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    base, member = idx_member(src)
+    if member is not None:
+        if not base.exists():
+            return False
+        Image.fromarray(load_path(src)).save(dst, format="PNG")
+        return True
+    if not src.is_file():
+        return False
+    if mode == "symlink":
+        os.symlink(src.resolve(), dst)
+    elif mode == "hardlink":
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+    else:
+        shutil.copy2(src, dst)
+    return True
+
+
+def known_sizes(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(m,) widths and heights, with unknown (0) sizes read from the image headers where the file exists."""
+    w, h = ds.images.width.copy(), ds.images.height.copy()
+    for i in np.flatnonzero((w == 0) | (h == 0)).tolist():
+        try:
+            info = image_info(image_path(ds, i))
+        except FormatError:
+            continue
+        w[i], h[i] = info.width, info.height
+    return w, h
+
+
+def fmt_num(v: float, decimals: int | None = None) -> str:
+    """A number as text: integers without a decimal point, others shortest (or rounded to ``decimals``)."""
+    if decimals is not None:
+        s = f"{v:.{decimals}f}"
+        return "0" + s[2:] if s.startswith("-0") and float(s) == 0 else s
+    if float(v).is_integer():
+        return str(int(v))
+    return repr(float(v))

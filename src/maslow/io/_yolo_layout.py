@@ -1,0 +1,282 @@
+"""Where the files of a YOLO dataset are: the Ultralytics layout (data.yaml), the darknet layout (obj.data)
+or a bare folder; which images each split holds and which label file belongs to each image.
+
+Private to ``maslow.io.yolo``; see its module docstring for the conventions.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from maslow.errors import FormatError
+from maslow.io._common import Collector, safe_relpath
+from maslow.io.images import IMAGE_SUFFIXES, find_images
+
+_DARKNET_SPLITS = {"train": "train", "valid": "val", "val": "val", "test": "test"}
+_NAME_FILES = {"classes.txt", "obj.names"}
+
+
+@dataclass
+class Layout:
+    root: Path  # image paths in label lists and folders are relative to this
+    config: Path | None  # data.yaml or obj.data
+    sources: list[tuple[str, Path]]  # (split, folder of images or txt list)
+    names: dict[int, str] | None = None
+    kpt_shape: tuple[int, int] | None = None
+    kpt_names: dict[int, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Entry:
+    split: str
+    rel: str  # image path relative to the layout root
+    label: Path | None  # its label file
+    guessed: bool = False  # image path guessed from an orphan label file
+
+
+def _swap(rel: str, old: str, new: str) -> PurePosixPath:
+    """``rel`` with its last folder named ``old`` renamed ``new``."""
+    parts = list(PurePosixPath(rel).parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == old:
+            parts[i] = new
+            break
+    return PurePosixPath(*parts)
+
+
+def label_for(rel: str) -> str:
+    """The label file of an image path (Ultralytics' rule): last ``images`` folder -> ``labels``, ``.txt``."""
+    return str(_swap(rel, "images", "labels").with_suffix(".txt"))
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FormatError("file not found", path=path) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        raise FormatError(f"malformed YAML: {getattr(e, 'problem', e)}", path=path, record=where) from None
+    except UnicodeDecodeError as e:
+        raise FormatError(f"must be UTF-8 text: {e}", path=path) from None
+    if not isinstance(data, dict):
+        raise FormatError(f"must be a YAML mapping, got {type(data).__name__}", path=path)
+    return data
+
+
+def class_names(value: Any, path: Path, field_: str = "names") -> dict[int, str]:
+    if isinstance(value, list):
+        return {i: str(n) for i, n in enumerate(value)}
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            try:
+                out[int(k)] = str(v)
+            except (TypeError, ValueError):
+                raise FormatError(f"class ids must be integers, got {k!r}", path=path, field=field_) from None
+        return out
+    raise FormatError(f"must be a list or an {{id: name}} mapping, got {type(value).__name__}", path=path,
+                      field=field_)
+
+
+def _ultralytics(cfg: Path, col: Collector) -> Layout:
+    data = _load_yaml(cfg)
+    base = cfg.parent
+    if data.get("path"):
+        p = Path(str(data["path"]))
+        cand = p if p.is_absolute() else base / p
+        if cand.is_dir():
+            base = cand
+        else:
+            col.add("yolo_path_not_found", f"data.yaml 'path' {str(p)!r} is not a folder; using the YAML's folder",
+                    severity="info", file=cfg, field="path")
+    listed = [str(v) for k in ("train", "val", "test") for v in _as_list(data.get(k))]
+    if not data.get("path") and listed and all(Path(v).is_absolute() for v in listed):
+        # absolute split folders and no 'path': the dataset root is their common folder
+        common = Path(os.path.commonpath([os.path.abspath(v) for v in listed]))
+        parts = common.parts
+        base = Path(*parts[:len(parts) - parts[::-1].index("images") - 1]) if "images" in parts else common.parent
+    sources: list[tuple[str, Path]] = []
+    for key in ("train", "val", "test"):
+        for v in _as_list(data.get(key)):
+            s = str(v)
+            p = Path(s) if Path(s).is_absolute() else base / s
+            if not p.exists() and s.startswith("../") and (base / s[3:]).exists():
+                p = base / s[3:]  # Roboflow's "../train/images", as Ultralytics reads it
+            if not _inside(p, base):
+                raise FormatError(f"must stay inside the dataset root {base}, got {s!r}", path=cfg, field=key)
+            sources.append((key, p))
+    if not sources:
+        raise FormatError("must name at least one of train, val, test", path=cfg, field="train")
+    names = class_names(data["names"], cfg) if data.get("names") is not None else None
+    if names is None and data.get("nc") is not None:
+        names = {i: str(i) for i in range(int(data["nc"]))}
+    lay = Layout(root=base, config=cfg, sources=sources, names=names)
+    if data.get("kpt_shape") is not None:
+        ks = data["kpt_shape"]
+        if not (isinstance(ks, list) and len(ks) == 2 and all(isinstance(v, int) for v in ks) and ks[1] in (2, 3)):
+            raise FormatError(f"must be [K, 2] or [K, 3], got {ks!r}", path=cfg, field="kpt_shape")
+        lay.kpt_shape = (ks[0], ks[1])
+        flip = data.get("flip_idx")
+        if flip is not None and sorted(flip) != list(range(ks[0])):
+            col.add("yolo_bad_flip_idx", f"flip_idx must be a permutation of 0..{ks[0] - 1}, got {flip}",
+                    file=cfg, field="flip_idx")
+        kn = data.get("kpt_names")
+        if isinstance(kn, dict):
+            lay.kpt_names = {int(k): [str(x) for x in v] for k, v in kn.items()}
+    return lay
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value] if value else []
+
+
+def _inside(p: Path, root: Path) -> bool:
+    return not os.path.relpath(os.path.abspath(p), os.path.abspath(root)).startswith("..")
+
+
+def _darknet(cfg: Path) -> Layout:
+    base = cfg.parent
+    try:
+        text = cfg.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise FormatError(f"must be UTF-8 text: {e}", path=cfg) from None
+    data: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if "=" not in line:
+            raise FormatError(f"must be 'key = value', got {line!r}", path=cfg, record=f"line {n}")
+        k, v = line.split("=", 1)
+        data[k.strip()] = v.strip()
+    sources = []
+    for key, split in _DARKNET_SPLITS.items():
+        if data.get(key):
+            found = _existing(data[key], base)
+            if found is None:
+                raise FormatError(f"file {data[key]!r} not found under {base}", path=cfg, field=key)
+            sources.append((split, base / found))
+    if not sources:
+        raise FormatError("must name a train, valid or test list", path=cfg, field="train")
+    names_file = _existing(data["names"], base) if data.get("names") else None
+    names_path = base / names_file if names_file else base / "obj.names"
+    names = _read_names(names_path) if names_path.is_file() else None
+    if names is None and data.get("classes", "").isdigit():
+        names = {i: str(i) for i in range(int(data["classes"]))}
+    return Layout(root=base, config=cfg, sources=sources, names=names)
+
+
+def _existing(raw: str, base: Path, also: Any = None) -> str | None:
+    """The first of ``raw`` and ``raw`` without its leading folders that exists under ``base`` (or satisfies
+    ``also``)."""
+    parts = PurePosixPath(raw.replace("\\", "/")).parts
+    for i in range(len(parts)):
+        cand = str(PurePosixPath(*parts[i:]))
+        if (base / cand).exists() or (also is not None and also(cand)):
+            return cand
+    return None
+
+
+def _read_names(path: Path) -> dict[int, str]:
+    lines = [x.strip() for x in path.read_text(encoding="utf-8-sig").splitlines()]
+    return {i: n for i, n in enumerate(x for x in lines if x)}
+
+
+def _bare(folder: Path) -> Layout:
+    names = None
+    for cand in (folder / "classes.txt", folder / "obj.names", folder / "labels" / "classes.txt"):
+        if cand.is_file():
+            names = _read_names(cand)
+            break
+    images, labels = folder / "images", folder / "labels"
+    top = images if images.is_dir() else labels if labels.is_dir() else None
+    if top is None:
+        return Layout(root=folder, config=None, sources=[("", folder)], names=names)
+    sources = [(d.name, images / d.name) for d in sorted(top.iterdir()) if d.is_dir()]
+    if (images.is_dir() and any(p.is_file() for p in images.iterdir())) or not sources:
+        sources.insert(0, ("", images))
+    return Layout(root=folder, config=None, sources=sources, names=names)
+
+
+def find_layout(src: Path, col: Collector) -> Layout:
+    """The layout of ``src``: a data.yaml, an obj.data, or a folder holding one of them or a bare tree."""
+    if not src.exists():
+        raise FormatError("not found: must be a data.yaml, an obj.data or a folder", path=src)
+    if src.is_file():
+        if src.suffix in (".yaml", ".yml"):
+            return _ultralytics(src, col)
+        if src.suffix == ".data":
+            return _darknet(src)
+        raise FormatError("must be a data.yaml, an obj.data or a folder", path=src)
+    yamls = [src / n for n in ("data.yaml", "dataset.yaml") if (src / n).is_file()] or sorted(src.glob("*.yaml"))
+    if len(yamls) == 1 or (yamls and yamls[0].name in ("data.yaml", "dataset.yaml")):
+        return _ultralytics(yamls[0], col)
+    if (src / "obj.data").is_file():
+        return _darknet(src / "obj.data")
+    return _bare(src)
+
+
+def entries(lay: Layout, col: Collector) -> list[Entry]:
+    """Every image of every split with its label file, then label files whose image is missing."""
+    root = lay.root
+    out: list[Entry] = []
+    seen: dict[str, str] = {}
+    label_dirs: list[tuple[str, Path]] = []
+
+    def add(split: str, rel: str, file: Path | None, record: str | None) -> None:
+        if rel in seen:
+            col.add("duplicate_image", f"image is listed in split {seen[rel]!r} and again in {split!r}; kept in "
+                    f"{seen[rel]!r}", file=file, record=record)
+            return
+        seen[rel] = split
+        lab = root / label_for(rel)
+        out.append(Entry(split, rel, lab if lab.is_file() else None))
+        if (split, lab.parent) not in label_dirs:
+            label_dirs.append((split, lab.parent))
+
+    for split, source in lay.sources:
+        if source.suffix == ".txt" and source.is_file():
+            list_dir = os.path.relpath(os.path.abspath(source.parent), os.path.abspath(root))
+            text = source.read_text(encoding="utf-8-sig")
+            for n, line in enumerate(text.splitlines(), 1):
+                raw = line.strip()
+                if not raw:
+                    continue
+                rec = f"line {n}"
+                if Path(raw).is_absolute():
+                    rel = safe_relpath(raw, root=root, file=source, record=rec)
+                else:
+                    rel = safe_relpath(f"{list_dir}/{raw}", root=root, file=source, record=rec)
+                    alt = _existing(raw, root, also=lambda c: (root / label_for(c)).is_file())
+                    if not (root / rel).exists() and alt is not None:
+                        rel = safe_relpath(alt, root=root, file=source, record=rec)
+                add(split, rel, source, rec)
+        else:
+            for p in find_images(source) if source.is_dir() else []:
+                add(split, Path(os.path.relpath(os.path.abspath(p), os.path.abspath(root))).as_posix(), None, None)
+            lab_dir = root / label_for(os.path.relpath(os.path.abspath(source / "x"), os.path.abspath(root)))
+            if (split, lab_dir.parent) not in label_dirs:
+                label_dirs.append((split, lab_dir.parent))
+    used = {e.label for e in out if e.label is not None}
+    for split, d in label_dirs:
+        if not d.is_dir():
+            continue
+        for lab in sorted(d.rglob("*.txt")):
+            if lab in used or lab.name in _NAME_FILES:
+                continue
+            if any(lab == s for _, s in lay.sources):
+                continue
+            stem = _swap(Path(os.path.relpath(lab, root)).as_posix(), "labels", "images").with_suffix("")
+            rel = next((f"{stem}{s}" for s in IMAGE_SUFFIXES if (root / f"{stem}{s}").exists()), f"{stem}.jpg")
+            if rel not in seen:
+                seen[rel] = split
+                out.append(Entry(split, rel, lab, guessed=not (root / rel).exists()))
+                used.add(lab)
+    return out
