@@ -1,0 +1,403 @@
+"""COCO evaluation benchmark: maslow against pycocotools and its faster peers, end to end, each in a fresh process.
+
+Cases (generated, seeded; ``--scale`` shrinks them):
+
+- ``bbox``: COCO val2017 scale: 5,000 images, 80 categories, ~36,000 truth boxes (1% crowd; ``area`` field
+  smaller than the box, as a mask area is), up to 100 scored detections per image (jittered copies of truth,
+  wrong classes, background boxes; scores on 3 decimals, so ties occur);
+- ``segm``: 500 images, polygon truth (and uncompressed-RLE crowds), RLE detections;
+- ``keypoints``: 1,000 images of people with 17 keypoints (some unlabelled), up to 20 detections each.
+
+Each tool runs in its own subprocess: import, load both JSON files, evaluate, accumulate, summarise. The parent
+reads the child's CPU seconds (user + system, all threads) and peak RSS from ``wait4``, and compares the 12
+(10) stats and the full precision and recall arrays with pycocotools' (``exact`` = every cell bit-equal).
+A peer that is not installed is skipped with a note. ``--json`` prints the table as JSON. Columns: ``cpu_s``
+(whole child process), ``wall_s``, ``rss_MB`` (the child's VmHWM), ``x_best_peer`` (cpu_s over the fastest
+peer's), ``eval_s`` (maslow only: ``coco_map``/``coco_matches`` alone, after reading the files with
+``maslow.io.read_coco`` and ``read_coco_predictions``). ``maslow-matches`` also builds the per-object table.
+
+    python benchmarks/metrics_bench.py [--scale 0.2] [--cases bbox,segm,keypoints] [--tools ...] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TOOLS = ("pycocotools", "maslow", "maslow-matches", "faster-coco-eval", "hotcoco", "ultrafast-pycocotools")
+MODULE = {"pycocotools": "pycocotools", "maslow": "maslow", "maslow-matches": "maslow",
+          "faster-coco-eval": "faster_coco_eval", "hotcoco": "hotcoco", "ultrafast-pycocotools": "ultrafast_pycocotools"}
+
+
+# -- generated data ----------------------------------------------------------------------------------------
+
+def _dump(obj: Any, path: Path) -> None:
+    try:
+        import orjson
+
+        path.write_bytes(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY))
+    except ImportError:
+        path.write_text(json.dumps(obj))
+
+
+def make_bbox(n_images: int, seed: int = 0, n_cats: int = 80) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    rng = np.random.default_rng(seed)
+    cat_ids = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)][:n_cats]
+    cats = [{"id": c, "name": f"class{c}", "supercategory": "thing"} for c in cat_ids]
+    freq = rng.dirichlet(np.full(n_cats, 0.6))
+    images, anns, dets = [], [], []
+    for i in range(n_images):
+        w, h = int(rng.choice([640, 480, 500, 427])), int(rng.choice([480, 640, 375, 333]))
+        img_id = int(rng.integers(1, 600_000) * 1000 + i)  # sparse ids, not sorted by position
+        images.append({"id": img_id, "width": w, "height": h, "file_name": f"{img_id:012d}.jpg"})
+        n_gt = int(rng.poisson(7.3))
+        side = np.exp(rng.uniform(np.log(4), np.log(0.9 * min(w, h)), (n_gt, 2)))
+        xy = rng.uniform(0, 1, (n_gt, 2)) * (np.array([w, h]) - side)
+        cls = rng.choice(n_cats, n_gt, p=freq)
+        crowd = rng.random(n_gt) < 0.01
+        for j in range(n_gt):
+            bb = [round(float(v), 2) for v in (*xy[j], *side[j])]
+            anns.append({"id": len(anns) + 1, "image_id": img_id, "category_id": cat_ids[cls[j]], "bbox": bb,
+                         "area": round(bb[2] * bb[3] * float(rng.uniform(0.45, 0.95)), 2),
+                         "iscrowd": int(crowd[j]), "segmentation": []})
+        n_dt = min(100, int(rng.integers(40, 160)))
+        src = rng.integers(0, max(n_gt, 1), n_dt)
+        jit = rng.normal(0, 0.12, (n_dt, 4))
+        for j in range(n_dt):
+            if n_gt and rng.random() < 0.5:
+                x, y, bw, bh = xy[src[j], 0], xy[src[j], 1], side[src[j], 0], side[src[j], 1]
+                x, y = x + jit[j, 0] * bw, y + jit[j, 1] * bh
+                bw, bh = bw * np.exp(jit[j, 2]), bh * np.exp(jit[j, 3])
+                c = cls[src[j]] if rng.random() < 0.8 else rng.choice(n_cats, p=freq)
+                s = rng.beta(4, 2)
+            else:
+                bw, bh = np.exp(rng.uniform(np.log(4), np.log(0.9 * min(w, h)), 2))
+                x, y = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+                c = rng.choice(n_cats, p=freq)
+                s = rng.beta(1.2, 5)
+            dets.append({"image_id": img_id, "category_id": cat_ids[c],
+                         "bbox": [round(float(v), 2) for v in (x, y, bw, bh)], "score": round(float(s), 3)})
+    return {"info": {}, "images": images, "annotations": anns, "categories": cats}, dets
+
+
+def _poly(rng: np.random.Generator, cx: float, cy: float, r: float, n: int) -> list[float]:
+    t = np.sort(rng.uniform(0, 2 * np.pi, n))
+    rad = r * rng.uniform(0.6, 1.0, n)
+    return [round(float(v), 2) for v in np.stack([cx + rad * np.cos(t), cy + rad * np.sin(t)], 1).ravel()]
+
+
+def make_segm(n_images: int, seed: int = 1, n_cats: int = 20) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from pycocotools import mask as mask_utils
+
+    rng = np.random.default_rng(seed)
+    cats = [{"id": c + 1, "name": f"class{c + 1}"} for c in range(n_cats)]
+    images, anns, dets = [], [], []
+    for i in range(n_images):
+        w, h = 640, 480
+        images.append({"id": i + 1, "width": w, "height": h, "file_name": f"{i + 1:012d}.jpg"})
+        objs = []
+        for _ in range(int(rng.poisson(7))):
+            cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), float(np.exp(rng.uniform(np.log(3), np.log(150))))
+            c = int(rng.integers(1, n_cats + 1))
+            poly = _poly(rng, cx, cy, r, int(rng.integers(5, 16)))
+            rle = mask_utils.merge(mask_utils.frPyObjects([poly], h, w))
+            crowd = rng.random() < 0.02
+            seg: Any = [poly]
+            if crowd:
+                m = mask_utils.decode(rle).ravel(order="F")
+                runs = np.diff(np.r_[0, np.flatnonzero(np.diff(m)) + 1, m.size]).tolist()
+                seg = {"size": [h, w], "counts": [0, *runs] if m[0] else runs}
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": c, "segmentation": seg,
+                         "area": float(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+                         "iscrowd": int(crowd)})
+            objs.append((cx, cy, r, c))
+        for _ in range(int(rng.integers(10, 50))):
+            if objs and rng.random() < 0.6:
+                cx, cy, r, c = objs[int(rng.integers(len(objs)))]
+                cx, cy, r = cx + rng.normal(0, r * 0.1), cy + rng.normal(0, r * 0.1), r * np.exp(rng.normal(0, 0.1))
+            else:
+                cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), float(np.exp(rng.uniform(np.log(3), np.log(150))))
+                c = int(rng.integers(1, n_cats + 1))
+            rle = mask_utils.merge(mask_utils.frPyObjects([_poly(rng, cx, cy, r, 10)], h, w))
+            dets.append({"image_id": i + 1, "category_id": c, "score": round(float(rng.random()), 3),
+                         "segmentation": {"size": [h, w], "counts": rle["counts"].decode()}})
+    return {"info": {}, "images": images, "annotations": anns, "categories": cats}, dets
+
+
+def make_keypoints(n_images: int, seed: int = 2) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    rng = np.random.default_rng(seed)
+    cats = [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)], "skeleton": []}]
+    images, anns, dets = [], [], []
+    for i in range(n_images):
+        w, h = 640, 480
+        images.append({"id": i + 1, "width": w, "height": h, "file_name": f"{i + 1:012d}.jpg"})
+        people = []
+        for _ in range(int(rng.poisson(3))):
+            bw, bh = rng.uniform(10, 300), rng.uniform(20, 400)
+            x, y = rng.uniform(0, w - min(bw, w - 1)), rng.uniform(0, h - min(bh, h - 1))
+            kx, ky = np.round(rng.uniform(x, x + bw, 17), 2), np.round(rng.uniform(y, y + bh, 17), 2)
+            v = rng.choice([0, 1, 2], 17, p=[0.3, 0.1, 0.6])
+            if rng.random() < 0.15:
+                v[:] = 0
+            kx[v == 0], ky[v == 0] = 0, 0
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1,
+                         "keypoints": np.stack([kx, ky, v], 1).ravel().tolist(), "num_keypoints": int((v > 0).sum()),
+                         "bbox": [round(float(b), 2) for b in (x, y, bw, bh)],
+                         "area": round(float(bw * bh * 0.6), 2), "iscrowd": int(rng.random() < 0.02)})
+            people.append((kx, ky, bw + bh))
+        for _ in range(int(rng.integers(0, 21))):
+            if people and rng.random() < 0.7:
+                kx, ky, s = people[int(rng.integers(len(people)))]
+                dx, dy = kx + rng.normal(0, 0.03 * s, 17), ky + rng.normal(0, 0.03 * s, 17)
+            else:
+                dx, dy = rng.uniform(0, w, 17), rng.uniform(0, h, 17)
+            dets.append({"image_id": i + 1, "category_id": 1, "score": round(float(rng.random()), 3),
+                         "keypoints": np.stack([np.round(dx, 2), np.round(dy, 2), np.ones(17)], 1).ravel().tolist()})
+    return {"info": {}, "images": images, "annotations": anns, "categories": cats}, dets
+
+
+# -- child processes -----------------------------------------------------------------------------------------
+
+_CHILD = r'''
+import sys, time, json, numpy as np
+tool, iou_type, gt_path, dt_path, out_path = sys.argv[1:6]
+sys.path.insert(0, sys.argv[6])
+t0 = time.perf_counter()
+extra = {}
+if tool in ("pycocotools", "faster-coco-eval", "hotcoco", "ultrafast-pycocotools"):
+    import contextlib, io
+    if tool == "pycocotools":
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    elif tool == "faster-coco-eval":
+        from faster_coco_eval import COCO
+        from faster_coco_eval import COCOeval_faster as COCOeval
+    elif tool == "hotcoco":
+        from hotcoco import COCO, COCOeval
+    else:
+        from ultrafast_pycocotools import COCO, COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(gt_path)
+        dt = gt.loadRes(dt_path)
+        ev = COCOeval(gt, dt, iou_type)
+        ev.evaluate(); ev.accumulate(); ev.summarize()
+    stats = np.asarray(ev.stats, dtype=np.float64)
+    e = ev.eval
+    precision, recall = np.asarray(e["precision"], np.float64), np.asarray(e["recall"], np.float64)
+else:
+    from metrics_bench import load_maslow
+    from maslow.metrics import coco_map, coco_matches
+    truth, pred = load_maslow(gt_path, dt_path, iou_type)
+    t1 = time.perf_counter()
+    if tool == "maslow-matches":
+        r = coco_matches(truth, pred, iou_type=iou_type).result
+    else:
+        r = coco_map(truth, pred, iou_type=iou_type)
+    extra = {"load_s": t1 - t0, "eval_s": time.perf_counter() - t1}
+    stats, precision, recall = r.stats, r.precision, r.recall
+wall = time.perf_counter() - t0
+np.savez(out_path, stats=stats, precision=precision, recall=recall)
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")]
+rss = int(hwm[0].split()[1]) / 1024 if hwm else None
+print(json.dumps({"wall_in_child": wall, "peak_rss_mb": rss, **extra}))
+'''
+
+
+def load_maslow(gt_path: str, dt_path: str, iou_type: str) -> Any:
+    """maslow's COCO readers when they exist, else a minimal loader (orjson) building the same Datasets."""
+    if importlib.util.find_spec("maslow.io.coco") is not None and importlib.util.find_spec("maslow.io.coco_results"):
+        from maslow.io.coco import read_coco
+        from maslow.io.coco_results import read_coco_predictions
+
+        truth = read_coco(gt_path)
+        return truth, read_coco_predictions(dt_path, like=truth)
+    return _fallback_load(gt_path, dt_path, iou_type)
+
+
+def _fallback_load(gt_path: str, dt_path: str, iou_type: str) -> Any:
+    try:
+        import orjson
+
+        loads: Any = orjson.loads
+    except ImportError:
+        loads = json.loads
+    import gc
+
+    from pycocotools import mask as mask_utils
+
+    from maslow.core.dataset import Dataset
+    from maslow.core.schema import ClassDef, LabelSchema
+    from maslow.core.tables import Annotations, Images
+
+    gc.disable()  # JSON parsing builds millions of acyclic containers: the cyclic collector only slows it
+    gt = loads(Path(gt_path).read_bytes())
+    res = loads(Path(dt_path).read_bytes())
+    cats = gt["categories"]
+    schema = LabelSchema(classes=tuple(ClassDef(name=c["name"], id=c["id"]) for c in cats))
+    ims = gt["images"]
+    img_ids = np.asarray([im["id"] for im in ims], np.int64)
+    id_order = np.argsort(img_ids)
+    images = Images(path=np.asarray([im["file_name"] for im in ims], dtype=object),
+                    width=np.asarray([im["width"] for im in ims]), height=np.asarray([im["height"] for im in ims]),
+                    extra={"coco_id": img_ids})
+    lab_of = np.full(max(c["id"] for c in cats) + 1, -1, np.int64)
+    lab_of[[c["id"] for c in cats]] = np.arange(len(cats))
+
+    def rows(anns: list[dict[str, Any]], truth: bool) -> Annotations:
+        n = len(anns)
+        iid = np.fromiter((a["image_id"] for a in anns), np.int64, n)
+        image = id_order[np.searchsorted(img_ids[id_order], iid)]
+        label = lab_of[np.fromiter((a["category_id"] for a in anns), np.int64, n)]
+        cols: dict[str, Any] = {"image": image, "label": label, "extra": {}}
+        if n and "bbox" in anns[0]:
+            bb = np.asarray([a["bbox"] for a in anns], np.float64).reshape(n, 4)
+            cols["box"] = np.concatenate([bb[:, :2], bb[:, :2] + bb[:, 2:]], 1)
+            cols["extra"]["coco_bbox"] = bb
+        if truth:
+            cols["extra"]["area"] = np.fromiter((a["area"] for a in anns), np.float64, n)
+            cols["extra"]["coco_id"] = np.fromiter((a["id"] for a in anns), np.int64, n)
+            cols["iscrowd"] = np.fromiter((a.get("iscrowd", 0) for a in anns), bool, n)
+        else:
+            cols["score"] = np.fromiter((a["score"] for a in anns), np.float64, n)
+            cols["source"] = "model"
+        if iou_type == "segm":
+            poly = np.empty(n, dtype=object)
+            mask = np.empty(n, dtype=object)
+            for i, a in enumerate(anns):
+                s = a["segmentation"]
+                if isinstance(s, list):
+                    poly[i] = [np.asarray(p, np.float64) for p in s]
+                elif isinstance(s["counts"], list):
+                    mask[i] = mask_utils.frPyObjects(s, *s["size"])
+                else:
+                    mask[i] = {"size": s["size"], "counts": s["counts"].encode()}
+            cols["polygon"], cols["mask"] = poly, mask
+        if iou_type == "keypoints":
+            cols["keypoints"] = np.asarray([a["keypoints"] for a in anns], np.float64).reshape(n, -1, 3)
+            if truth:
+                cols["extra"]["num_keypoints"] = np.fromiter((a["num_keypoints"] for a in anns), np.float64, n)
+        return Annotations.sort_rows(**cols)
+
+    truth = Dataset(schema=schema, images=images, annotations=rows(gt["annotations"], True))
+    pred = Dataset(schema=schema, images=images, annotations=rows(res, False))
+    del gt, res
+    gc.enable()
+    return truth, pred
+
+
+def run_tool(tool: str, iou_type: str, gt: Path, dt: Path, out: Path) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, tool, iou_type, str(gt), str(dt), str(out),
+                             str(Path(__file__).resolve().parent)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    stdout = proc.stdout.read().decode() if proc.stdout else ""
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        return {"tool": tool, "error": stderr.strip().splitlines()[-1] if stderr.strip() else "failed"}
+    info = json.loads(stdout.strip().splitlines()[-1])
+    # peak RSS: the child's own high-water mark (VmHWM); ru_maxrss would count the parent it was forked from
+    info["peak_rss_mb"] = info.get("peak_rss_mb") or usage.ru_maxrss / 1024
+    return {"tool": tool, "cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": wall, **info}
+
+
+def compare(ref: Path, other: Path) -> dict[str, Any]:
+    a, b = np.load(ref), np.load(other)
+    out: dict[str, Any] = {}
+    exact = True
+    for name in ("stats", "precision", "recall"):
+        x, y = a[name], b[name]
+        if x.shape != y.shape:
+            out[f"{name}_max_diff"] = None
+            exact = False
+            continue
+        diff = np.abs(x - y)
+        out[f"{name}_max_diff"] = float(diff.max()) if diff.size else 0.0
+        out[f"{name}_cells_off"] = int((x != y).sum())
+        exact &= bool(np.array_equal(x, y))
+    out["exact"] = exact
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="fraction of the image counts (default 1.0)")
+    ap.add_argument("--cases", default="bbox,segm,keypoints")
+    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--json", action="store_true", help="print the rows as JSON")
+    ap.add_argument("--keep", type=Path, default=None, help="write the generated files here and keep them")
+    args = ap.parse_args(argv)
+    makers = {"bbox": (make_bbox, 5000), "segm": (make_segm, 500), "keypoints": (make_keypoints, 1000)}
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    tools = [t for t in args.tools.split(",") if t]
+    for t in tools:
+        if t == "torchmetrics":
+            notes.append("torchmetrics: needs torch, not benchmarked here")
+        elif t not in MODULE:
+            notes.append(f"{t}: unknown tool (known: {', '.join(TOOLS)}), skipped")
+        elif importlib.util.find_spec(MODULE[t]) is None:
+            notes.append(f"{t}: not installed (pip install {t}), skipped")
+    tools = [t for t in tools if t in MODULE and importlib.util.find_spec(MODULE[t]) is not None]
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = args.keep or Path(tmp_s)
+        tmp.mkdir(parents=True, exist_ok=True)
+        for case in args.cases.split(","):
+            make, n = makers[case]
+            gt, dt = make(max(1, round(n * args.scale)))
+            gt_path, dt_path = tmp / f"{case}_gt.json", tmp / f"{case}_dt.json"
+            _dump(gt, gt_path)
+            _dump(dt, dt_path)
+            size = {"images": len(gt["images"]), "truth": len(gt["annotations"]), "predictions": len(dt),
+                    "dt_mb": round(dt_path.stat().st_size / 2**20, 1)}
+            del gt, dt
+            ref = None
+            case_rows = []
+            for t in tools:
+                out = tmp / f"{case}_{t}.npz"
+                r = run_tool(t, case, gt_path, dt_path, out)
+                r.update(case=case, **size)
+                if "error" not in r:
+                    if t == "pycocotools":
+                        ref = out
+                    elif ref is not None:
+                        r.update(compare(ref, out))
+                case_rows.append(r)
+            ok = [r for r in case_rows if "cpu_s" in r]
+            peers = [r["cpu_s"] for r in ok if not r["tool"].startswith("maslow")]
+            best = min(peers) if peers else None
+            for r in ok:
+                r["x_fastest_peer"] = None if best is None else round(r["cpu_s"] / best, 2)
+            rows += case_rows
+    if args.json:
+        print(json.dumps({"rows": rows, "notes": notes}, indent=1))
+        return 0
+    head = f"{'case':<10}{'tool':<23}{'cpu_s':>8}{'wall_s':>8}{'rss_MB':>8}{'x_best_peer':>12}{'eval_s':>8}  agreement"
+    print(head)
+    for r in rows:
+        if "error" in r:
+            print(f"{r['case']:<10}{r['tool']:<23}  error: {r['error']}")
+            continue
+        agree = "reference" if r["tool"] == "pycocotools" else (
+            "bit-exact" if r.get("exact") else
+            f"stats off {r.get('stats_max_diff')}, precision cells off {r.get('precision_cells_off')}")
+        ev = f"{r['eval_s']:>8.2f}" if "eval_s" in r else f"{'':>8}"
+        print(f"{r['case']:<10}{r['tool']:<23}{r['cpu_s']:>8.2f}{r['wall_s']:>8.2f}{r['peak_rss_mb']:>8.0f}"
+              f"{r['x_fastest_peer'] or 0:>12.2f}{ev}  {agree}")
+    for n in notes:
+        print("note:", n)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

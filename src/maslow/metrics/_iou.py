@@ -1,0 +1,271 @@
+"""Overlaps between predictions and truth objects of the same group, and the areas used for area ranges.
+
+- ``bbox``: pycocotools' C ``bbIou`` on ``[x, y, w, h]`` boxes, vectorised with the same operations in the
+  same order (``min(w_d + x_d, w_g + x_g) - max(x_d, x_g)``, ``u = d_area + g_area - i``; crowd: ``u = d_area``),
+  so every value is the same float64.
+- ``segm``: pycocotools' own ``mask.iou`` on RLEs; polygons are rasterised with ``frPyObjects`` + ``merge``
+  exactly as ``COCO.annToRLE`` does (5x supersampling, union of parts, its own quirks included).
+- ``keypoints``: OKS as ``COCOeval.computeOks``: ``e = (dx**2 + dy**2) / (2 sigma)**2 / (area + eps) / 2``
+  over the labelled keypoints (or, with none labelled, distances to a box twice the truth box), then
+  ``sum(exp(-e)) / len(e)``, summed in numpy's pairwise order so the float64 values match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as _mask
+
+from maslow.core.dataset import Dataset
+from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.errors import InvalidDatasetError
+from maslow.metrics._prepare import AREA_COLUMN, Groups, _float_column, coco_xywh
+
+#: COCO's 17 person keypoint sigmas, computed as pycocotools does (the literals divided by 10.0).
+COCO_KEYPOINT_SIGMAS: FloatArray = np.array(
+    [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]
+) / 10.0
+COCO_KEYPOINT_SIGMAS.flags.writeable = False
+
+
+# -- geometry -------------------------------------------------------------------------------------------
+
+def rles(ds: Dataset, rows: IntArray, side: str) -> list[dict[str, Any]]:
+    """COCO RLEs of ``rows``: polygons rasterised as ``COCO.annToRLE`` does, else the stored mask."""
+    a = ds.annotations
+    out: list[dict[str, Any]] = []
+    polys = a.polygon
+    masks = a.mask
+    h_all, w_all = ds.images.height, ds.images.width
+    for r in rows.tolist():
+        poly = None if polys is None else polys[r]
+        if poly is not None:
+            h, w = int(h_all[a.image[r]]), int(w_all[a.image[r]])
+            segm = [np.asarray(p, dtype=np.float64).tolist() for p in poly]
+            if segm and len(segm[0]) == 4:
+                raise InvalidDatasetError(
+                    f"{side}.annotations.polygon row {r}: the first polygon must have 3 or more points, got 2 "
+                    "(pycocotools reads it as a box and fails)"
+                )
+            if not segm:
+                out.append(_mask.encode(np.zeros((h, w, 1), np.uint8, order="F"))[0])
+            else:
+                out.append(_mask.merge(_mask.frPyObjects(segm, h, w)))
+            continue
+        m = None if masks is None else masks[r]
+        if m is None:
+            raise InvalidDatasetError(
+                f"{side}.annotations row {r}: iou_type 'segm' needs a polygon or a mask, got neither"
+            )
+        out.append(_rle(m))
+    return out
+
+
+def _rle(m: dict[str, Any]) -> dict[str, Any]:
+    counts = m["counts"]
+    h, w = (int(v) for v in m["size"])
+    if isinstance(counts, list | np.ndarray):
+        return _mask.frPyObjects({"size": [h, w], "counts": list(map(int, counts))}, h, w)  # type: ignore[no-any-return]
+    if isinstance(counts, str):
+        counts = counts.encode("ascii")
+    return {"size": [h, w], "counts": counts}
+
+
+def mask_areas(masks: list[dict[str, Any]]) -> FloatArray:
+    """Pixel counts of RLEs, in chunks of 255 (pycocotools' ``area`` sizes a uint8 array by the count)."""
+    out = np.zeros(len(masks))
+    for i in range(0, len(masks), 255):
+        out[i:i + 255] = _mask.area(masks[i:i + 255])
+    return out
+
+
+def box_areas(xywh: FloatArray) -> FloatArray:
+    """``w * h`` as pycocotools computes box areas."""
+    return xywh[:, 2] * xywh[:, 3]
+
+
+def keypoint_extent_areas(kp: FloatArray) -> FloatArray:
+    """Area of the box around all keypoints of each prediction, as ``COCO.loadRes`` computes it."""
+    x, y = kp[:, :, 0], kp[:, :, 1]
+    out: FloatArray = (np.max(x, axis=1) - np.min(x, axis=1)) * (np.max(y, axis=1) - np.min(y, axis=1))
+    return out
+
+
+def boxes(ds: Dataset, rows: IntArray, side: str) -> FloatArray:
+    """(len(rows), 4) ``[x, y, w, h]`` boxes as pycocotools reads them; every row must have a box."""
+    assert ds.annotations.box is not None
+    bad = np.flatnonzero(np.isnan(ds.annotations.box[rows, 0]))
+    if bad.size:
+        raise InvalidDatasetError(
+            f"{side}.annotations.box row {rows[bad[0]]}: must be a box for this evaluation, got none ({bad.size} rows)"
+        )
+    return coco_xywh(ds.annotations, rows)
+
+
+def truth_areas(truth: Dataset, rows: IntArray, masks: list[dict[str, Any]] | None,
+                xywh: FloatArray | None) -> FloatArray:
+    """The COCO ``area`` field when present (pycocotools compares it to the area ranges), else a fallback:
+    mask pixel count (segm) or box ``w * h`` (bbox, keypoints)."""
+    given = _float_column(truth.annotations, AREA_COLUMN)
+    out = np.full(len(rows), np.nan) if given is None else given[rows].copy()
+    missing = np.isnan(out)
+    if missing.any():
+        idx = np.flatnonzero(missing)
+        if masks is not None:
+            out[idx] = mask_areas([masks[i] for i in idx.tolist()])
+        else:
+            out[idx] = box_areas(xywh[idx] if xywh is not None else boxes(truth, rows[idx], "truth"))
+    return out
+
+
+def pred_areas(pred: Dataset, rows: IntArray, iou_type: str, masks: list[dict[str, Any]] | None,
+               xywh: FloatArray | None) -> FloatArray:
+    """Areas of the evaluated predictions: of the box when ``xywh`` is given, else of the mask or keypoints."""
+    if xywh is not None:
+        return box_areas(xywh)
+    if iou_type == "segm":
+        assert masks is not None
+        return mask_areas(masks)
+    return keypoint_extent_areas(_keypoints(pred, rows, "pred"))
+
+
+def _keypoints(ds: Dataset, rows: IntArray, side: str) -> FloatArray:
+    kp = ds.annotations.keypoints
+    if kp is None:
+        raise InvalidDatasetError(f"{side}.annotations.keypoints: iou_type 'keypoints' needs keypoints, got none")
+    out = kp[rows]
+    if side == "pred":
+        bad = np.flatnonzero(np.isnan(out[:, :, :2]).any(axis=(1, 2)))
+        if bad.size:
+            raise InvalidDatasetError(
+                f"pred.annotations.keypoints row {rows[bad[0]]}: must be numbers, got nan ({bad.size} rows)"
+            )
+    return out
+
+
+# -- overlaps -------------------------------------------------------------------------------------------
+
+def box_iou_pairs(d: FloatArray, g: FloatArray, crowd: BoolArray) -> FloatArray:
+    """IoU of aligned xywh box pairs, bit-equal to pycocotools' ``bbIou``."""
+    dx, dy, dw, dh = d[:, 0], d[:, 1], d[:, 2], d[:, 3]
+    gx, gy, gw, gh = g[:, 0], g[:, 1], g[:, 2], g[:, 3]
+    da = dw * dh
+    ga = gw * gh
+    w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
+    h = np.minimum(dh + dy, gh + gy) - np.maximum(dy, gy)
+    i = w * h
+    u = np.where(crowd, da, (da + ga) - i)
+    ok = (w > 0) & (h > 0)
+    out = np.zeros(len(d))
+    np.divide(i, u, out=out, where=ok)
+    return out
+
+
+def segm_iou_pairs(d_rles: list[dict[str, Any]], g_rles: list[dict[str, Any]], d_group: IntArray,
+                   g_group: IntArray, crowd: BoolArray) -> FloatArray:
+    """Mask IoU of all pairs, in the order of ``pairs()``, with pycocotools' ``mask.iou`` (one call per group)."""
+    g_start = np.searchsorted(g_group, d_group, side="left")
+    g_count = np.searchsorted(g_group, d_group, side="right") - g_start
+    out = np.empty(int(g_count.sum()))
+    firsts = np.flatnonzero(np.r_[True, d_group[1:] != d_group[:-1]]) if len(d_group) else np.zeros(0, np.int64)
+    bounds = np.r_[firsts, len(d_group)]
+    pos = 0
+    for d0, d1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        ng = int(g_count[d0])
+        if ng == 0:
+            continue
+        g0 = int(g_start[d0])
+        ious = _mask.iou(d_rles[d0:d1], g_rles[g0:g0 + ng], crowd[g0:g0 + ng].astype(np.uint8).tolist())
+        size = (d1 - d0) * ng
+        out[pos:pos + size] = np.asarray(ious, dtype=np.float64).reshape(d1 - d0, ng).ravel()
+        pos += size
+    return out
+
+
+def oks_pairs(d_kp: FloatArray, g_kp: FloatArray, g_xywh: FloatArray, g_area: FloatArray, sigmas: FloatArray,
+              p_idx: IntArray, t_idx: IntArray) -> FloatArray:
+    """OKS of the pairs, bit-equal to ``COCOeval.computeOks`` (same operations, numpy's summation order)."""
+    n_pairs = len(p_idx)
+    out = np.empty(n_pairs)
+    if not n_pairs:
+        return out
+    var = (sigmas * 2) ** 2
+    vg = g_kp[:, :, 2] > 0
+    k1 = vg.sum(axis=1)
+    bb = g_xywh
+    x0 = bb[:, 0] - bb[:, 2]
+    x1 = bb[:, 0] + bb[:, 2] * 2
+    y0 = bb[:, 1] - bb[:, 3]
+    y1 = bb[:, 1] + bb[:, 3] * 2
+    xd, yd = d_kp[p_idx, :, 0], d_kp[p_idx, :, 1]
+    pk1 = k1[t_idx]
+    vis = pk1 > 0
+    dx = np.empty_like(xd)
+    dy = np.empty_like(yd)
+    with np.errstate(invalid="ignore"):
+        dx[vis] = xd[vis] - g_kp[t_idx[vis], :, 0]
+        dy[vis] = yd[vis] - g_kp[t_idx[vis], :, 1]
+        nv = ~vis
+        tn = t_idx[nv]
+        z = 0.0
+        dx[nv] = np.maximum(z, x0[tn, None] - xd[nv]) + np.maximum(z, xd[nv] - x1[tn, None])
+        dy[nv] = np.maximum(z, y0[tn, None] - yd[nv]) + np.maximum(z, yd[nv] - y1[tn, None])
+        e = (dx**2 + dy**2) / var / (g_area[t_idx, None] + np.spacing(1)) / 2
+        ex = np.exp(-e)
+    for n_vis in np.unique(pk1).tolist():
+        sel = np.flatnonzero(pk1 == n_vis)
+        if n_vis == 0:
+            vals = ex[sel]
+        else:
+            cols = np.argsort(~vg[t_idx[sel]], axis=1, kind="stable")[:, :n_vis]
+            vals = np.take_along_axis(ex[sel], cols, axis=1)
+        out[sel] = pairwise_sum_rows(vals) / vals.shape[1]
+    return out
+
+
+def pairwise_sum_rows(a: FloatArray) -> FloatArray:
+    """Row sums in the order of numpy's 1-D ``np.sum`` (pairwise, 8 accumulators, blocks of 128)."""
+    n = a.shape[1]
+    if n < 8:
+        res = np.zeros(a.shape[0])
+        for j in range(n):
+            res = res + a[:, j]
+        return res
+    if n <= 128:
+        r = a[:, :8].copy()
+        i = 8
+        while i < n - (n % 8):
+            r += a[:, i:i + 8]
+            i += 8
+        res = ((r[:, 0] + r[:, 1]) + (r[:, 2] + r[:, 3])) + ((r[:, 4] + r[:, 5]) + (r[:, 6] + r[:, 7]))
+        while i < n:
+            res = res + a[:, i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return pairwise_sum_rows(a[:, :n2]) + pairwise_sum_rows(a[:, n2:])
+
+
+def pair_ious(truth: Dataset, pred: Dataset, groups: Groups, p_idx: IntArray, t_idx: IntArray, iou_type: str,
+              sigmas: FloatArray | None, t_masks: list[dict[str, Any]] | None,
+              p_masks: list[dict[str, Any]] | None, t_xywh: FloatArray | None,
+              p_xywh: FloatArray | None) -> FloatArray:
+    """IoU (or OKS) of every (prediction, truth) pair."""
+    crowd = groups.crowd
+    if iou_type == "bbox":
+        assert t_xywh is not None and p_xywh is not None
+        return box_iou_pairs(p_xywh[p_idx], t_xywh[t_idx], crowd[t_idx])
+    if iou_type == "segm":
+        assert t_masks is not None and p_masks is not None
+        return segm_iou_pairs(p_masks, t_masks, groups.pred.group, groups.truth.group, crowd)
+    assert sigmas is not None and t_xywh is not None
+    g_kp = _keypoints(truth, groups.truth.row, "truth")
+    d_kp = _keypoints(pred, groups.pred.row, "pred")
+    if g_kp.shape[1] != len(sigmas) or d_kp.shape[1] != len(sigmas):
+        raise InvalidDatasetError(
+            f"annotations.keypoints: must have {len(sigmas)} keypoints (one per sigma), got truth {g_kp.shape[1]}, "
+            f"pred {d_kp.shape[1]}. Pass kpt_sigmas"
+        )
+    return oks_pairs(d_kp, g_kp, t_xywh, groups.truth.area, sigmas, p_idx, t_idx)

@@ -1,0 +1,261 @@
+"""Preparation of a COCO evaluation: evaluation order of classes and images, groups, areas, geometry.
+
+Everything here reproduces how pycocotools 2.0.11 orders and reads its input, so that the matching and the
+accumulation downstream see the same sequences:
+
+- classes (the K axis) are sorted by their COCO category id (``ClassDef.id``) when every class has one, else
+  they keep the schema order; images are sorted by ``images.extra["coco_id"]`` when present, else row order;
+- a *group* is one (image, class) pair (one image when ``use_cats`` is False); truth objects of a group keep
+  their row order (the file order), grouped by class first when ``use_cats`` is False;
+- predictions of a group are sorted by score, highest first, ties in row order (a stable sort, as
+  pycocotools' ``argsort(-score, kind="mergesort")``), and only the first ``max(max_dets)`` are evaluated.
+
+Boxes: COCO boxes are ``[x, y, w, h]``; maslow stores xyxy. pycocotools computes box IoU and box area from
+``w`` and ``h`` as read, and ``x2 = x + w`` (rounded) never gives back ``w`` exactly, so the COCO reader keeps
+the boxes it read in ``annotations.extra["coco_bbox"]`` (``(n, 4)`` xywh). A row of it is used only when it is
+consistent with the xyxy box (``x1 == x``, ``y1 == y``, ``x + w == x2``, ``y + h == y2``); otherwise (no such
+column, or a box edited since) ``w = x2 - x1`` and ``h = y2 - y1``, which is what pycocotools reads from the
+COCO file maslow would write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+from maslow.core.tables import Annotations
+from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.errors import InvalidDatasetError
+
+COCO_BBOX_COLUMN = "coco_bbox"
+AREA_COLUMN = "area"
+
+
+@dataclass(frozen=True)
+class Side:
+    """The evaluated rows of one dataset, sorted by group (truth: file order; predictions: score order)."""
+
+    row: IntArray  # (n,) annotation row in the dataset
+    group: IntArray  # (n,) image position * n_groups_per_image + class position
+    k: IntArray  # (n,) class position on the K axis (0 when use_cats is False)
+    area: FloatArray  # (n,) area used for the area ranges
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Truth and prediction rows with their groups; predictions truncated to the largest maxDets."""
+
+    truth: Side
+    pred: Side
+    rank: IntArray  # (n_pred,) position of each prediction inside its group (score order)
+    acc_order: IntArray  # (n_pred,) predictions by (class, -score, image, rank): pycocotools' accumulation order
+    score: FloatArray  # (n_pred,)
+    crowd: BoolArray  # (n_truth,)
+    ignore: BoolArray  # (n_truth,) crowd, or (keypoints) no labelled keypoint
+    id_zero: BoolArray  # (n_truth,) COCO annotation id 0: pycocotools records its matches as "no match"
+    class_labels: IntArray  # (K,) truth schema label of each K position (or [-1] when use_cats is False)
+
+
+def class_order(ds: Dataset) -> IntArray:
+    """Schema labels in evaluation order: sorted by COCO category id when every class has one."""
+    ids = [c.id for c in ds.schema.classes]
+    if ids and all(i is not None for i in ids):
+        return np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
+    return np.arange(len(ids), dtype=np.int64)
+
+
+def image_positions(ds: Dataset) -> IntArray:
+    """(m,) position of each image in evaluation order (sorted ``coco_id`` when present, else row order)."""
+    m = ds.n_images
+    ids = ds.images.extra.get("coco_id")
+    if ids is None:
+        return np.arange(m, dtype=np.int64)
+    arr = np.asarray(ids)
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.int64)
+        except (TypeError, ValueError):
+            arr = arr.astype(str)
+    order = np.argsort(arr, kind="stable")
+    pos = np.empty(m, np.int64)
+    pos[order] = np.arange(m, dtype=np.int64)
+    return pos
+
+
+def _float_column(ann: Annotations, name: str, width: int | None = None) -> FloatArray | None:
+    col = ann.extra.get(name)
+    if col is None:
+        return None
+    n = len(ann)
+    if col.dtype != object:
+        out = np.asarray(col, dtype=np.float64)
+    else:
+        shape = (n,) if width is None else (n, width)
+        out = np.full(shape, np.nan)
+        for i, v in enumerate(col.tolist()):
+            if v is not None:
+                out[i] = v
+    if out.shape != ((n,) if width is None else (n, width)):
+        raise InvalidDatasetError(f"annotations.extra[{name!r}]: shape must be ({n}{'' if width is None else f', {width}'}),"
+                                  f" got {out.shape}")
+    return out
+
+
+def coco_xywh(ann: Annotations, rows: IntArray) -> FloatArray:
+    """(len(rows), 4) boxes as pycocotools reads them: ``[x, y, w, h]`` (see the module docstring)."""
+    assert ann.box is not None
+    box = ann.box[rows]
+    out = np.empty((len(rows), 4))
+    out[:, :2] = box[:, :2]
+    out[:, 2:] = box[:, 2:] - box[:, :2]
+    raw_all = _float_column(ann, COCO_BBOX_COLUMN, 4)
+    if raw_all is not None:
+        raw = raw_all[rows]
+        with np.errstate(invalid="ignore"):
+            ok = (
+                (raw[:, 0] == box[:, 0]) & (raw[:, 1] == box[:, 1])
+                & (raw[:, 0] + raw[:, 2] == box[:, 2]) & (raw[:, 1] + raw[:, 3] == box[:, 3])
+            )
+        out[ok, 2:] = raw[ok, 2:]
+    return out
+
+
+def _need(cond: BoolArray, rows: IntArray, where: str, what: str) -> None:
+    bad = np.flatnonzero(~cond)
+    if bad.size:
+        raise InvalidDatasetError(f"{where} row {rows[bad[0]]}: {what} ({bad.size} rows)")
+
+
+def build_groups(
+    truth: Dataset, pred: Dataset, *, use_cats: bool, max_det: int, iou_type: str
+) -> Groups:
+    """Group, order and truncate the rows of both datasets as pycocotools does (areas filled by the caller)."""
+    if pred.n_images != truth.n_images:
+        raise InvalidDatasetError(
+            f"pred.images: must be the images table of truth ({truth.n_images} rows), got {pred.n_images} rows. "
+            "Read predictions with like=truth"
+        )
+    if pred.images is not truth.images and not np.array_equal(pred.images.path, truth.images.path):
+        i = int(np.flatnonzero(pred.images.path != truth.images.path)[0])
+        raise InvalidDatasetError(
+            f"pred.images.path row {i}: must equal truth's ({truth.images.path[i]!r}), got {pred.images.path[i]!r}"
+        )
+    order = class_order(truth)
+    n_cls = len(order)
+    k_of_label = np.empty(n_cls, np.int64)
+    k_of_label[order] = np.arange(n_cls, dtype=np.int64)
+    if pred.schema.names == truth.schema.names:
+        pred_k_of_label = k_of_label
+    else:
+        known = {name: k_of_label[i] for i, name in enumerate(truth.schema.names)}
+        pred_k_of_label = np.asarray([known.get(name, -1) for name in pred.schema.names], dtype=np.int64)
+    img_pos = image_positions(truth)
+    kg = n_cls if use_cats else 1
+    ta, pa = truth.annotations, pred.annotations
+    if pa.score is None:
+        raise InvalidDatasetError("pred.annotations.score: predictions must carry scores, got no score column")
+
+    t_rows = np.arange(len(ta), dtype=np.int64)
+    t_k = k_of_label[ta.label] if len(ta) else np.zeros(0, np.int64)
+    t_img = img_pos[ta.image]
+    t_group = t_img * kg + (t_k if use_cats else 0)
+    t_order = np.lexsort((t_rows, t_k, t_group))
+
+    p_k_all = pred_k_of_label[pa.label] if len(pa) else np.zeros(0, np.int64)
+    known_rows = np.flatnonzero(p_k_all >= 0)
+    score_all = pa.score
+    nan = np.flatnonzero(np.isnan(score_all[known_rows]))
+    if nan.size:
+        raise InvalidDatasetError(
+            f"pred.annotations.score row {known_rows[nan[0]]}: must be a number, got nan ({nan.size} rows)"
+        )
+    p_k = p_k_all[known_rows]
+    p_img = img_pos[pa.image[known_rows]]
+    p_group = p_img * kg + (p_k if use_cats else 0)
+    p_score = score_all[known_rows]
+    # one score sort serves both orders: by_score is (-score, image, class, row)
+    base = np.argsort(small_ints(p_k), kind="stable")
+    base = base[np.argsort(p_img[base], kind="stable")]
+    by_score = base[np.argsort(-p_score[base], kind="stable")]
+    p_order = by_score[np.argsort(p_group[by_score], kind="stable")]  # (group, -score, class, row)
+    acc_order = by_score[np.argsort(small_ints(p_k[by_score]), kind="stable")] if use_cats else by_score
+    p_rows = known_rows[p_order]
+    p_group = p_group[p_order]
+    n_p = len(p_rows)
+    first = np.flatnonzero(np.r_[True, p_group[1:] != p_group[:-1]]) if n_p else np.zeros(0, np.int64)
+    starts = np.repeat(first, np.diff(np.r_[first, n_p]))
+    rank = np.arange(n_p, dtype=np.int64) - starts
+    keep = rank < max_det
+    # the accumulation order, as positions in the kept, group-sorted prediction side
+    side_pos = np.full(n_p, -1, np.int64)
+    side_pos[p_order[keep]] = np.arange(int(keep.sum()), dtype=np.int64)
+    acc = side_pos[acc_order]
+    acc = acc[acc >= 0]
+
+    t_r = t_rows[t_order]
+    p_r = p_rows[keep]
+    crowd = ta.iscrowd[t_r] if ta.iscrowd is not None else np.zeros(len(t_r), bool)
+    ignore = crowd.copy()
+    if iou_type == "keypoints":
+        nk = _float_column(ta, "num_keypoints")
+        if ta.keypoints is None:
+            n_kp = np.zeros(len(t_r))
+        else:
+            with np.errstate(invalid="ignore"):
+                n_kp = np.sum(ta.keypoints[t_r, :, 2] > 0, axis=1).astype(np.float64)
+        if nk is not None:
+            given = nk[t_r]
+            n_kp = np.where(np.isnan(given), n_kp, given)
+        ignore |= n_kp == 0
+    coco_ids = ta.extra.get("coco_id")
+    if coco_ids is not None and len(t_r):
+        ids = np.asarray(coco_ids)[t_r]
+        id_zero = np.asarray([v is not None and not isinstance(v, str) and v == 0 for v in ids.tolist()], bool)
+    else:
+        id_zero = np.zeros(len(t_r), bool)
+    empty = np.zeros(0)
+    return Groups(
+        truth=Side(row=t_r, group=t_group[t_order], k=t_k[t_order] if use_cats else np.zeros(len(t_r), np.int64),
+                   area=empty),
+        pred=Side(row=p_r, group=p_group[keep], k=p_k[p_order][keep] if use_cats else np.zeros(len(p_r), np.int64),
+                  area=empty),
+        rank=rank[keep],
+        acc_order=acc,
+        score=p_score[p_order][keep],
+        crowd=np.asarray(crowd, bool),
+        ignore=ignore,
+        id_zero=id_zero,
+        class_labels=order if use_cats else np.full(1, -1, np.int64),
+    )
+
+
+def pairs(groups: Groups) -> tuple[IntArray, IntArray]:
+    """All (prediction, truth) index pairs that share a group, prediction-major, truth in group order."""
+    tg, pg = groups.truth.group, groups.pred.group
+    n_groups = int(max(tg.max(initial=-1), pg.max(initial=-1))) + 1
+    t_count = np.bincount(tg, minlength=n_groups)
+    t_start = np.cumsum(t_count) - t_count
+    g_start, g_count = t_start[pg], t_count[pg]
+    total = int(g_count.sum())
+    p_idx = np.repeat(np.arange(len(pg), dtype=np.int64), g_count)
+    first = np.cumsum(g_count) - g_count
+    offset = np.arange(total, dtype=np.int64) - np.repeat(first, g_count)
+    t_idx = np.repeat(g_start, g_count) + offset
+    return p_idx, t_idx
+
+
+def with_areas(groups: Groups, truth_area: FloatArray, pred_area: FloatArray) -> Groups:
+    """``groups`` with the area columns set (aligned with the sorted truth and prediction rows)."""
+    from dataclasses import replace
+
+    return replace(groups, truth=replace(groups.truth, area=truth_area), pred=replace(groups.pred, area=pred_area))
+
+
+def small_ints(a: IntArray) -> np.ndarray:
+    """``a`` as int16 when it fits (numpy's stable sort is then a radix sort)."""
+    if not len(a) or (a.min() >= -(2**15) and a.max() < 2**15):
+        return a.astype(np.int16)
+    return a
+
