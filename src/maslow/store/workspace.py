@@ -7,9 +7,9 @@ Layout::
     .maslow/versions/<id>/version.json   parent, dataset name, message, source, technical-check report, changes
     .maslow/refs/<dataset>           the id of the dataset's newest version
 
-A version id is the first 16 hex digits of the SHA-256 of the snapshot's Parquet files and its parent id (as a
-git commit hashes its tree and parent), so the same content on the same parent always gets the same id and the
-history can never loop. Every change (an import, a migration, a cleaning) commits a new version whose parent is
+A version id is the first 16 hex digits of the SHA-256 of its parent id and the hash of the snapshot's Parquet
+files (as a git commit hashes its tree and parent): the same content on the same parent always gets the same id,
+committing unchanged content makes no new version, and the history can never loop. Every change (an import, a migration, a cleaning) commits a new version whose parent is
 the previous head; nothing is rewritten in place.
 """
 
@@ -50,6 +50,7 @@ class Version:
     n_annotations: int
     source: str = ""
     format: str = ""
+    content: str = ""
     changes: tuple[dict[str, Any], ...] = ()
     report: dict[str, Any] = field(default_factory=dict)
 
@@ -149,14 +150,15 @@ class Workspace:
         with tempfile.TemporaryDirectory(dir=self.state) as tmpdir:
             snap = Path(tmpdir) / "snapshot"
             parquet.write(ds, snap)
-            vid = _content_id(snap, parent)
-            if (self.state / "versions" / vid).is_dir():  # committed before: nothing changed
-                return self.version(vid)
+            content = _content_hash(snap)
+            if parent is not None and self.version(parent).content == content:  # nothing changed
+                return self.version(parent)
+            vid = hashlib.sha256(f"{parent or ''}:{content}".encode()).hexdigest()[:16]
             version = Version(
                 id=vid, dataset=dataset, parent=parent,
                 created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                 message=message, n_images=ds.n_images, n_annotations=ds.n_annotations,
-                source=source, format=format, changes=tuple(changes),
+                source=source, format=format, content=content, changes=tuple(changes),
                 report={} if report is None else report.to_dict(),
             )
             (snap / "version.json").write_text(json.dumps(version.to_dict(), indent=1), encoding="utf-8")
@@ -216,10 +218,10 @@ def _check_name(name: str) -> None:
         raise MaslowError(f"dataset name must use letters, digits, '-', '_' or '.', got {name!r}")
 
 
-def _content_id(folder: Path, parent: str | None) -> str:
-    h = hashlib.sha256((parent or "").encode())
+def _content_hash(folder: Path) -> str:
+    h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
         if p.is_file():
             h.update(p.relative_to(folder).as_posix().encode())
             h.update(p.read_bytes())
-    return h.hexdigest()[:16]
+    return h.hexdigest()

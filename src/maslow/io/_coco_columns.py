@@ -1,0 +1,376 @@
+"""COCO annotation records (JSON dicts) to numpy columns, a chunk at a time, with per-record findings.
+
+Shared by ``coco`` (instances files) and ``coco_results`` (prediction lists). Fast paths convert a whole chunk
+with numpy; a chunk that fails them (a missing field, a wrong type) is redone record by record so each bad
+record gets its own finding. Boxes stay COCO ``xywh`` here; the callers convert.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from itertools import chain, islice
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from maslow.core import masks as M
+from maslow.core.types import BoolArray, FloatArray, IntArray, ObjArray
+
+#: Annotation keys with a column of their own; any other key goes to ``annotations.extra``.
+KNOWN_KEYS = frozenset({"id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd", "keypoints",
+                        "num_keypoints", "score", "attributes", "annotator", "source"})
+
+
+@dataclass
+class Finding:
+    """A problem with one record, reported once rows are known."""
+
+    record: int
+    type: str
+    severity: str
+    field: str
+    message: str
+
+
+def _is_num(v: Any) -> bool:
+    return type(v) is float or type(v) is int
+
+
+def _as_int(v: Any) -> int | None:
+    if type(v) is int:
+        return v if -(2**63) <= v < 2**63 else None
+    if type(v) is float and v.is_integer():
+        return int(v)
+    return None
+
+
+def int_field(vals: list[Any]) -> tuple[IntArray, BoolArray]:
+    """(n,) int64 (-1 where invalid) and (n,) valid flags; integral floats count as ints."""
+    n = len(vals)
+    try:
+        arr = np.array(vals)
+    except (ValueError, OverflowError):
+        arr = np.zeros(0)
+    if arr.shape == (n,) and arr.dtype.kind == "i":
+        return arr.astype(np.int64, copy=False), np.ones(n, bool)
+    conv = [_as_int(v) for v in vals]
+    ok = np.fromiter((c is not None for c in conv), bool, n)
+    return np.fromiter((-1 if c is None else c for c in conv), np.int64, n), ok
+
+
+def float_field(vals: list[Any]) -> tuple[FloatArray, BoolArray]:
+    """(n,) float64, NaN where absent, and (n,) flags: False where a value is present but not a number."""
+    n = len(vals)
+    try:
+        arr = np.array(vals, dtype=np.float64)
+        if arr.shape == (n,):
+            return arr, np.ones(n, bool)
+    except (TypeError, ValueError):
+        pass
+    ok = np.fromiter((v is None or _is_num(v) for v in vals), bool, n)
+    return np.fromiter((float(v) if _is_num(v) else np.nan for v in vals), np.float64, n), ok
+
+
+def box_field(vals: list[Any]) -> tuple[FloatArray, BoolArray]:
+    """(n, 4) xywh (NaN rows where invalid) and (n,) flags: True where a 4-number list was given."""
+    n = len(vals)
+    try:
+        if set(map(len, vals)) <= {4}:
+            return np.fromiter(chain.from_iterable(vals), np.float64, 4 * n).reshape(n, 4), np.ones(n, bool)
+    except (TypeError, ValueError):
+        pass
+    ok = np.fromiter((type(v) is list and len(v) == 4 and all(map(_is_num, v)) for v in vals), bool, n)
+    out = np.full((n, 4), np.nan)
+    rows = np.flatnonzero(ok)
+    if rows.size:
+        out[rows] = np.array([vals[j] for j in rows.tolist()], dtype=np.float64)
+    return out, ok
+
+
+def values(items: list[dict[str, Any]], key: str) -> list[Any]:
+    """``item.get(key)`` for every item (fast when every item has the key)."""
+    try:
+        return list(map(itemgetter(key), items))
+    except KeyError:
+        return [a.get(key) for a in items]
+
+
+def obj_column(values: list[Any]) -> ObjArray:
+    """An (n,) object array holding each value as it is (lists stay lists)."""
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+def _run_lengths(counts: list[Any]) -> bool:
+    arr = np.array(counts)
+    return arr.ndim == 1 and arr.dtype.kind == "i" and bool((arr >= 0).all())
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    s = repr(v)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+@dataclass
+class AnnColumns:
+    """Annotation records in file order, as columns (see ``add``)."""
+
+    bbox_optional: bool = False  # results: a segmentation or keypoints may stand in for the box
+    n: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
+    _parts: dict[str, list[np.ndarray]] = field(default_factory=lambda: defaultdict(list))
+    _rle_rows: list[int] = field(default_factory=list)
+    _rles: list[dict[str, Any]] = field(default_factory=list)
+    _kp: list[tuple[IntArray, FloatArray]] = field(default_factory=list)
+    _attrs: dict[str, dict[int, Any]] = field(default_factory=dict)
+    _extra: dict[str, list[tuple[int, list[Any]]]] = field(default_factory=lambda: defaultdict(list))
+
+    def bad(self, record: int, type_: str, field_: str, message: str, severity: str = "error") -> None:
+        self.findings.append(Finding(record, type_, severity, field_, message))
+
+    def add(self, items: list[Any], first: int) -> None:
+        """Convert records ``first .. first + len(items) - 1``; ``items`` must all be dicts."""
+        n = len(items)
+        if not n:
+            return
+        keys: set[str] = set().union(*items)
+        self.keys |= keys
+        part = self._parts
+        for name in ("id", "image_id", "category_id"):
+            vals, ok = int_field(values(items, name))
+            part[name].append(vals)
+            part[f"{name}_ok"].append(ok)
+        raw = values(items, "bbox")
+        box, ok = box_field(raw)
+        part["bbox"].append(box)
+        part["bbox_ok"].append(ok)
+        for j in np.flatnonzero(~ok).tolist():
+            if raw[j] is None and self.bbox_optional:
+                continue
+            self.bad(first + j, "coco_bad_bbox", "bbox",
+                     f"bbox must be [x, y, width, height] (4 numbers), got {_short(raw[j])}")
+        for name in ("area", "score"):  # every chunk gets both columns (NaN where absent): chunks stay aligned
+            raw = values(items, name) if name in keys else [None] * n
+            vals_f, ok = float_field(raw)
+            part[name].append(vals_f)
+            for j in np.flatnonzero(~ok).tolist():
+                self.bad(first + j, f"coco_bad_{name}", name, f"{name} must be a number, got {_short(raw[j])}")
+        if "iscrowd" in keys:
+            raw = [a.get("iscrowd", 0) for a in items]
+            crowd = np.array(raw) if set(map(type, raw)) <= {int, bool} else None
+            if crowd is None:
+                crowd = np.array([bool(v) if type(v) in (int, bool) else False for v in raw])
+                for j, v in enumerate(raw):
+                    if type(v) not in (int, bool):
+                        self.bad(first + j, "coco_bad_iscrowd", "iscrowd", f"iscrowd must be 0 or 1, got {_short(v)}")
+            part["iscrowd"].append(crowd.astype(bool))
+        else:
+            part["iscrowd"].append(np.zeros(n, bool))
+        part["polygon"].append(self._segmentation(values(items, "segmentation"), first)
+                               if "segmentation" in keys else np.full(n, None, object))
+        if "keypoints" in keys:
+            self._keypoints(values(items, "keypoints"), first)
+        if "attributes" in keys:
+            for j, d in enumerate(a.get("attributes") for a in items):
+                if d is None:
+                    continue
+                if type(d) is not dict:
+                    self.bad(first + j, "coco_bad_attributes", "attributes",
+                             f"attributes must be an object of name: value, got {_short(d)}")
+                    continue
+                for k, v in d.items():
+                    self._attrs.setdefault(k, {})[first + j] = v
+        for k in keys - KNOWN_KEYS:
+            self._extra[k].append((first, [a.get(k) for a in items]))
+        for name in ("annotator", "source"):
+            if name in keys:
+                raw = [a.get(name) for a in items]
+                for j, v in enumerate(raw):
+                    if v is not None and type(v) is not str:
+                        self.bad(first + j, f"coco_bad_{name}", name, f"{name} must be a string, got {_short(v)}",
+                                 severity="warning")
+                        raw[j] = None
+                self._extra[f"\0{name}"].append((first, raw))
+        self.n += n
+
+    # -- segmentation ------------------------------------------------------------------------------
+    def _segmentation(self, segs: list[Any], first: int) -> np.ndarray:
+        n = len(segs)
+        out: list[Any] = [None] * n
+        pidx = [j for j, s in enumerate(segs) if type(s) is list and s]
+        for j, s in enumerate(segs):
+            if type(s) is dict:
+                self._rle(s, first + j)
+            elif s is not None and type(s) is not list:
+                self.bad(first + j, "coco_bad_segmentation", "segmentation",
+                         f"segmentation must be a list of polygons or an RLE object, got {_short(s)}")
+        if not pidx:
+            return np.full(n, None, object)
+        rings = [r for j in pidx for r in segs[j]]
+        try:
+            lens = np.fromiter(map(len, rings), np.int64, len(rings))
+            coords = np.fromiter(chain.from_iterable(rings), np.float64, int(lens.sum()))
+        except (TypeError, ValueError):
+            for j in pidx:
+                out[j] = self._polygon_slow(segs[j], first + j)
+            return obj_column(out)
+        bounds = np.concatenate([[0], np.cumsum(lens)]).tolist()
+        views = list(map(coords.__getitem__, map(slice, bounds, islice(bounds, 1, None))))  # C-level: hot path
+        nring = [len(segs[j]) for j in pidx]
+        odd = (lens % 2 == 1) | (lens == 0)
+        if odd.any() or (lens < 6).any():
+            owner = np.repeat(np.asarray(pidx), nring)
+            for r in np.flatnonzero(odd | (lens < 6)).tolist():
+                self._ring_finding(first + int(owner[r]), int(lens[r]))
+        if len(nring) == len(views) and not odd.any():
+            if len(pidx) == n:
+                return obj_column(list(map(list, zip(views))))
+            for j, v in zip(pidx, views, strict=True):
+                out[j] = [v]
+            return obj_column(out)
+        k = 0
+        for j, c in zip(pidx, nring, strict=True):
+            kept = [views[r] for r in range(k, k + c) if not odd[r]]
+            out[j] = kept or None
+            k += c
+        return obj_column(out)
+
+    def _ring_finding(self, record: int, length: int) -> None:
+        if length == 0:
+            self.bad(record, "coco_bad_polygon", "segmentation", "polygon must not be empty; polygon dropped")
+        elif length % 2 == 1:
+            self.bad(record, "coco_bad_polygon", "segmentation",
+                     f"polygon must have an even number of coordinates (x, y pairs), got {length}; polygon dropped")
+        else:
+            self.bad(record, "coco_degenerate_polygon", "segmentation",
+                     f"polygon must have at least 3 points, got {length // 2}", severity="warning")
+
+    def _polygon_slow(self, seg: list[Any], record: int) -> list[np.ndarray] | None:
+        if all(map(_is_num, seg)):
+            self.bad(record, "coco_flat_polygon", "segmentation",
+                     "segmentation must be a list of polygons [[x0, y0, x1, y1, ...]], got one flat list; "
+                     "read as one polygon", severity="warning")
+            seg = [seg]
+        kept = []
+        for ring in seg:
+            if type(ring) is not list or not all(map(_is_num, ring)):
+                self.bad(record, "coco_bad_polygon", "segmentation",
+                         f"polygon must be a flat list of numbers [x0, y0, x1, y1, ...], got {_short(ring)}; "
+                         "polygon dropped")
+                continue
+            if len(ring) % 2 == 1 or len(ring) < 6:
+                self._ring_finding(record, len(ring))
+                if len(ring) % 2 == 1 or not ring:
+                    continue
+            kept.append(np.asarray(ring, dtype=np.float64))
+        return kept or None
+
+    def _rle(self, s: dict[str, Any], record: int) -> None:
+        size, counts = s.get("size"), s.get("counts")
+        if not (type(size) is list and len(size) == 2 and all(type(v) is int and v >= 0 for v in size)):
+            self.bad(record, "coco_bad_rle", "segmentation",
+                     f"RLE size must be [height, width], got {_short(size)}; mask dropped")
+            return
+        h, w = size
+        if type(counts) is str:
+            rle: dict[str, Any] = {"size": [h, w], "counts": counts.encode("ascii", "replace")}
+        elif type(counts) is list and _run_lengths(counts):
+            total = int(np.sum(counts, dtype=np.int64))
+            if total != h * w:
+                self.bad(record, "coco_bad_rle", "segmentation",
+                         f"RLE counts must sum to height*width = {h * w}, got {total}; mask dropped")
+                return
+            rle = M.compress({"size": [h, w], "counts": counts})
+        else:
+            self.bad(record, "coco_bad_rle", "segmentation",
+                     f"RLE counts must be a string or a list of run lengths, got {_short(counts)}; mask dropped")
+            return
+        self._rle_rows.append(record)
+        self._rles.append(rle)
+
+    # -- keypoints ---------------------------------------------------------------------------------
+    def _keypoints(self, vals: list[Any], first: int) -> None:
+        by_len: dict[int, list[int]] = defaultdict(list)
+        for j, v in enumerate(vals):
+            if v is None:
+                continue
+            if type(v) is not list or len(v) % 3:
+                self.bad(first + j, "coco_bad_keypoints", "keypoints",
+                         f"keypoints must be a flat list [x1, y1, v1, ...] of 3*K numbers, got {_short(v)}")
+                continue
+            by_len[len(v)].append(j)
+        for length, rows in by_len.items():
+            try:
+                arr = np.array([vals[j] for j in rows], dtype=np.float64).reshape(len(rows), length)
+                good = rows
+            except (TypeError, ValueError):
+                good = [j for j in rows if all(map(_is_num, vals[j]))]
+                for j in sorted(set(rows) - set(good)):
+                    self.bad(first + j, "coco_bad_keypoints", "keypoints",
+                             f"keypoints must be numbers, got {_short(vals[j])}")
+                arr = np.array([vals[j] for j in good], dtype=np.float64).reshape(len(good), length)
+            self._kp.append((np.asarray(good, np.int64) + first, arr))
+
+    # -- results -----------------------------------------------------------------------------------
+    def column(self, name: str) -> np.ndarray:
+        parts = self._parts.get(name)
+        if not parts:
+            raise KeyError(name)
+        return np.concatenate(parts)
+
+    def masks(self) -> tuple[ObjArray | None, IntArray]:
+        """(N,) RLE dicts or None (None when no record has an RLE), and (N, 2) RLE sizes (-1 where none)."""
+        hw = np.full((self.n, 2), -1, np.int64)
+        if not self._rles:
+            return None, hw
+        out = np.full(self.n, None, object)
+        for r, rle in zip(self._rle_rows, self._rles, strict=True):
+            out[r] = rle
+        hw[self._rle_rows] = [rle["size"] for rle in self._rles]
+        return out, hw
+
+    def keypoints(self) -> tuple[FloatArray | None, IntArray]:
+        """(N, K, 3) with NaN rows where absent (None when no record has keypoints), and (N,) K per record."""
+        k_of = np.zeros(self.n, np.int64)
+        if not self._kp:
+            return None, k_of
+        width = max(a.shape[1] for _, a in self._kp) // 3
+        out = np.full((self.n, width, 3), np.nan)
+        for rows, arr in self._kp:
+            k = arr.shape[1] // 3
+            out[rows, :k] = arr.reshape(len(rows), k, 3)
+            k_of[rows] = k
+        return out, k_of
+
+    def attributes(self) -> dict[str, ObjArray]:
+        out = {}
+        for k, vals in self._attrs.items():
+            col = np.full(self.n, None, object)
+            for r, v in vals.items():
+                col[r] = v
+            out[k] = col
+        return out
+
+    def extras(self) -> dict[str, np.ndarray]:
+        """Unknown keys (and ``\\0annotator``/``\\0source``), numeric where every record has a number."""
+        out: dict[str, np.ndarray] = {}
+        for k, parts in self._extra.items():
+            vals: list[Any] = [None] * self.n
+            for first, chunk in parts:
+                vals[first:first + len(chunk)] = chunk
+            out[k] = to_column(vals)
+        return out
+
+
+def to_column(vals: list[Any]) -> np.ndarray:
+    """int64, float64 or bool array when every value is of that one type (no None), else an object array."""
+    types = set(map(type, vals))
+    if types == {int} and all(-(2**63) <= v < 2**63 for v in vals):
+        return np.array(vals, dtype=np.int64)
+    if types == {float}:
+        return np.array(vals, dtype=np.float64)
+    if types == {bool}:
+        return np.array(vals, dtype=bool)
+    return obj_column(vals)

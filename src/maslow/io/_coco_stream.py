@@ -1,0 +1,142 @@
+"""Streaming parse of large COCO JSON files: the ``annotations`` array is parsed in chunks of a few MB.
+
+``json.load`` on a 1M-annotation file holds every annotation as Python dicts and lists at once (about 2 GB for
+1M polygon annotations) and spends most of its time in the cyclic garbage collector. Here the file is read in
+blocks; the ``annotations`` array is cut at element boundaries (``}`` followed by ``, {`` or ``]``), each piece
+is parsed with the C JSON parser and handed to a callback that turns it into numpy columns, then freed. The
+rest of the file (``images``, ``categories``, ...) is parsed once with the annotations replaced by a
+sentinel. Cutting is sound: a piece parses as a JSON array only if it ends on an element boundary (parsing is
+deterministic and a cut inside a string or a nested value leaves it unbalanced); a failed trial moves to the
+next candidate. Anything unusual (no top-level ``annotations`` array, malformed JSON, odd nesting) makes
+``stream_coco`` return None, and the caller falls back to ``json.load`` of the whole file, which also gives
+the precise error message for malformed files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+_ANN_KEY = re.compile(rb'"annotations"\s*:\s*\[')
+_BOUNDARY = re.compile(rb"\}\s*(?:,\s*(?=\{)|(?=\]))")
+_END = re.compile(rb"\}(?=\s*\])")
+_WS = re.compile(rb"\s*")
+_SENTINEL = "<maslow:annotations streamed>"
+_BLOCK = 4 << 20
+_MAX_FAILED_CUTS = 16
+
+ChunkCallback = Callable[[list[Any], int], None]
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (JSON parsing builds millions of acyclic containers)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+class _Fallback(Exception):
+    """The streaming path can't handle this file; parse it whole."""
+
+
+def stream_coco(path: Path, on_chunk: ChunkCallback, *, chunk_bytes: int = 8 << 20) -> dict[str, Any] | None:
+    """Parse a COCO file, passing ``annotations`` to ``on_chunk(items, first_index)`` a chunk at a time.
+
+    Returns the top-level object without its ``annotations`` key, or None when the file must be parsed whole
+    (``on_chunk`` may then have been called for some chunks: the caller discards what it built).
+    """
+    try:
+        with open(path, "rb") as f:
+            return _stream(f, on_chunk, chunk_bytes)
+    except (_Fallback, OSError):
+        return None  # a missing or unreadable file gets its error from the whole-file reader
+
+
+def _stream(f: Any, on_chunk: ChunkCallback, chunk_bytes: int) -> dict[str, Any]:
+    head = b""
+    while True:
+        block = f.read(_BLOCK)
+        start = max(0, len(head) - 64)
+        head += block
+        m = _ANN_KEY.search(head, start)
+        if m is not None:
+            break
+        if not block:
+            raise _Fallback
+    prefix = head[: m.start()]
+    buf = head[m.end():]
+    del head
+    eof = False
+
+    def fill(need: int) -> None:
+        nonlocal buf, eof
+        parts = [buf]
+        size = len(buf)
+        while size < need and not eof:
+            block = f.read(max(_BLOCK, need - size))
+            if not block:
+                eof = True
+            parts.append(block)
+            size += len(block)
+        if len(parts) > 1:
+            buf = b"".join(parts)
+
+    index = 0
+    while True:
+        fill(chunk_bytes + _BLOCK)
+        i = _WS.match(buf).end()  # type: ignore[union-attr]
+        if i == len(buf):
+            raise _Fallback  # truncated file
+        if buf[i:i + 1] == b"]":
+            rest = buf[i + 1:]
+            break
+        near_end = eof and len(buf) - i <= chunk_bytes
+        pattern, search_from = (_END, i) if near_end else (_BOUNDARY, i + chunk_bytes)
+        failed = 0
+        while True:
+            cut = pattern.search(buf, search_from)
+            if cut is None:
+                if not eof:
+                    fill(len(buf) + chunk_bytes)
+                elif pattern is _BOUNDARY:
+                    pattern, search_from = _END, i
+                else:
+                    raise _Fallback
+                continue
+            end = cut.start() + 1
+            try:
+                piece = bytearray(b"[")
+                piece += memoryview(buf)[i:end]
+                piece += b"]"
+                items = json.loads(piece)
+                del piece
+            except ValueError:
+                failed += 1
+                if failed > _MAX_FAILED_CUTS:
+                    raise _Fallback from None
+                search_from = end
+                continue
+            break
+        on_chunk(items, index)
+        index += len(items)
+        del items
+        buf = buf[cut.end():]
+    rest += f.read()
+    try:
+        top = json.loads(prefix + b'"annotations":"' + _SENTINEL.encode() + b'"' + rest)
+    except ValueError:
+        raise _Fallback from None
+    if not isinstance(top, dict) or top.get("annotations") != _SENTINEL:
+        raise _Fallback
+    del top["annotations"]
+    return top

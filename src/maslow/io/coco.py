@@ -1,0 +1,412 @@
+"""COCO instances and person-keypoints JSON: read and write.
+
+Glossary of COCO's conventions (converted here, nowhere else):
+
+- ``bbox``: ``[x, y, width, height]`` in absolute pixels, x/y the top-left corner (maslow: xyxy).
+- ``segmentation``: either polygons, a list of flat ``[x0, y0, x1, y1, ...]`` lists (one object may have
+  several parts), or an RLE ``{"size": [h, w], "counts": ...}`` whose counts are a compressed string or, for
+  crowd regions (``iscrowd: 1``), an uncompressed list of column-major run lengths.
+- ``area``: the object's pixel area as the file states it (COCO evaluation uses it for the small/medium/large
+  ranges, so it is kept in ``annotations.extra["area"]`` rather than recomputed).
+- ``keypoints``: flat ``[x1, y1, v1, ...]``, 3*K numbers, ``v`` 0 (not labelled), 1 (labelled, hidden),
+  2 (visible); ``num_keypoints`` counts ``v > 0`` (recomputed on write).
+- ``categories[].skeleton``: 1-based keypoint index pairs (maslow: 0-based).
+- ids: images, annotations and categories carry integer ids; annotations point at them with ``image_id`` and
+  ``category_id``. maslow keeps them in ``images.extra["coco_id"]``, ``annotations.extra["coco_id"]`` and
+  ``ClassDef.id``, so a written file keeps the ids of the file read.
+
+Read: polygons go to ``annotations.polygon`` and RLE segmentations (compressed or not) to
+``annotations.mask``; polygons are not rasterised. ``attributes`` (CVAT's COCO export) become attribute
+columns; ``score``, ``annotator`` and ``source`` keys are read when present; other annotation and image keys
+go to ``extra`` columns. An image key ``split`` fills ``images.split``.
+
+Image folder (``Dataset.root``): ``images_root`` when given; otherwise the first of the JSON's folder,
+``<json folder>/images``, ``<json folder>/../images`` and ``<json folder>/../<split>`` (``val2017`` for
+``instances_val2017.json``) that holds one of the first three ``file_name``\\ s; the JSON's folder when none does.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maslow.core import boxes as B
+from maslow.core.dataset import Dataset
+from maslow.core.issues import Report
+from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
+from maslow.core.tables import SOURCES, Annotations, Images
+from maslow.core.types import FloatArray, IntArray, ObjArray
+from maslow.errors import FormatError
+from maslow.io._coco_columns import AnnColumns, int_field, obj_column, to_column
+from maslow.io._coco_stream import no_gc, stream_coco
+from maslow.io._coco_write import category_ids, image_ids, to_xywh, write, write_coco
+from maslow.io._common import Collector, load_json, safe_relpath
+from maslow.io.images import image_info
+from maslow.io.registry import warn_issues
+
+#: A relative POSIX path that ``safe_relpath`` returns unchanged (no empty, "." or ".." parts, no drive).
+__all__ = ["category_ids", "image_ids", "parse", "read_coco", "to_xywh", "write", "write_coco"]
+
+_SIMPLE_PATH = re.compile(r"[^./\\\x00:\s][^/\\\x00:]*(?:/[^./\\\x00:][^/\\\x00:]*)*(?<!\s)")
+
+
+
+# -- reading -----------------------------------------------------------------------------------------
+def parse(
+    src: Path,
+    *,
+    images_root: Path | None = None,
+    strict: bool = False,
+    chunk_bytes: int = 8 << 20,
+    **options: Any,
+) -> tuple[Dataset, Report]:
+    """Read a COCO instances or keypoints file and report the technical problems found in it.
+
+    Args:
+        src: the JSON file.
+        images_root: base folder of ``file_name`` (default: see the module docstring).
+        strict: raise FormatError at the first error or warning instead of reporting it.
+        chunk_bytes: size of the pieces the ``annotations`` array is parsed in (memory vs speed).
+
+    Returns:
+        The Dataset (annotations that can't be represented are left out, each with an ``error`` issue) and
+        the Report of findings.
+
+    Raises:
+        FormatError: the file is not COCO JSON (malformed, wrong types in ``images`` or ``categories``, an
+            image path escaping the root).
+    """
+    if options:
+        raise TypeError(f"coco.parse: unknown options {sorted(options)}")
+    src = Path(src)
+    col = Collector(strict=strict)
+    acc = AnnColumns()
+    with no_gc():
+        top = stream_coco(src, lambda items, first: _add(acc, items, first, src), chunk_bytes=chunk_bytes)
+        if top is None:
+            acc = AnnColumns()
+            top = load_json(src)
+            if not isinstance(top, dict):
+                raise FormatError(f"must be a COCO object with images/annotations/categories, got a JSON "
+                                  f"{type(top).__name__}", path=src)
+            anns = top.pop("annotations", [])
+            if not isinstance(anns, list):
+                raise FormatError(f"must be a list, got {type(anns).__name__}", path=src, field="annotations")
+            for s in range(0, len(anns), 20_000):
+                _add(acc, anns[s:s + 20_000], s, src)
+            del anns
+        images, root = _images(top, src, images_root)
+        classes, cat_ids = _categories(top, src, col)
+        ds = _assemble(acc, images, classes, cat_ids, root, src, col)
+    return ds, col.report()
+
+
+def read_coco(src: str | Path, **options: Any) -> Dataset:
+    """Read a COCO instances or keypoints JSON file (a MaslowWarning summarises any issues found).
+
+    Example:
+        >>> from maslow.io import read_coco  # doctest: +SKIP
+        >>> ds = read_coco("annotations/instances_val2017.json")  # doctest: +SKIP
+    """
+    return warn_issues(*parse(Path(src), **options), source=src)
+
+
+def _add(acc: AnnColumns, items: list[Any], first: int, src: Path) -> None:
+    if set(map(type, items)) - {dict}:
+        j = next(j for j, a in enumerate(items) if type(a) is not dict)
+        raise FormatError(f"must be an object, got {type(items[j]).__name__}", path=src,
+                          record=f"annotations[{first + j}]")
+    acc.add(items, first)
+
+
+def _list(top: dict[str, Any], key: str, src: Path) -> list[dict[str, Any]]:
+    vals = top.get(key, [])
+    if not isinstance(vals, list):
+        raise FormatError(f"must be a list, got {type(vals).__name__}", path=src, field=key)
+    for i, v in enumerate(vals):
+        if type(v) is not dict:
+            raise FormatError(f"must be an object, got {type(v).__name__}", path=src, record=f"{key}[{i}]")
+    return vals
+
+
+def _images(top: dict[str, Any], src: Path, images_root: Path | None) -> tuple[Images, Path]:
+    imgs = _list(top, "images", src)
+    m = len(imgs)
+    ids, ok = int_field([im.get("id") for im in imgs])
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise FormatError(f"id must be an integer, got {imgs[i].get('id')!r}", path=src, record=f"images[{i}]",
+                          field="id")
+    raw_names = [im.get("file_name") for im in imgs]
+    for i, n in enumerate(raw_names):
+        if type(n) is not str:
+            raise FormatError(f"file_name must be a string, got {n!r}", path=src, record=f"images[{i}] (id={ids[i]})",
+                              field="file_name")
+    names: list[str] = raw_names  # type: ignore[assignment]  # checked above
+    root = Path(images_root) if images_root is not None else _guess_root(src, names)
+    simple = _SIMPLE_PATH.fullmatch
+    paths: list[str] = [n if simple(n) else
+             safe_relpath(n, root=root, file=src, record=f"images[{i}] (id={ids[i]})", field="file_name")
+             for i, n in enumerate(names)]
+    size = {}
+    for key in ("width", "height"):
+        vals, ok = int_field([0 if im.get(key) is None else im.get(key) for im in imgs])
+        bad = np.flatnonzero(~ok | (vals < 0))
+        if bad.size:
+            i = int(bad[0])
+            raise FormatError(f"{key} must be an integer >= 0, got {imgs[i].get(key)!r} ({bad.size} images)",
+                              path=src, record=f"images[{i}] (id={ids[i]})", field=key)
+        size[key] = vals
+    for i in np.flatnonzero((size["width"] == 0) | (size["height"] == 0)).tolist():
+        try:
+            info = image_info(root / paths[i])
+        except FormatError:
+            continue  # missing or unreadable: the import checks report it
+        size["width"][i], size["height"][i] = info.width, info.height
+    split = [im.get("split", "") for im in imgs]
+    keys: set[str] = set().union(*imgs) if imgs else set()
+    skip = {"id", "file_name", "width", "height"}
+    if all(type(s) is str for s in split):
+        skip.add("split")
+    else:
+        split = [""] * m
+    extra: dict[str, np.ndarray] = {"coco_id": ids}
+    for k in sorted(keys - skip):
+        extra[k] = to_column([im.get(k) for im in imgs])
+    return Images(path=obj_column(paths), width=size["width"], height=size["height"], split=obj_column(split),
+                  extra=extra), root
+
+
+def _guess_root(src: Path, names: list[str]) -> Path:
+    folder = src.parent
+    candidates = [folder, folder / "images", folder.parent / "images"]
+    if "_" in src.stem:
+        candidates.append(folder.parent / src.stem.rsplit("_", 1)[-1])
+    probe = [n for n in names[:3] if not Path(n).is_absolute()]
+    for c in candidates:
+        if any((c / n).is_file() for n in probe):
+            return c
+    return folder
+
+
+def _categories(top: dict[str, Any], src: Path, col: Collector) -> tuple[list[ClassDef], IntArray]:
+    cats = _list(top, "categories", src)
+    classes: list[ClassDef] = []
+    seen_id: dict[int, int] = {}
+    seen_name: set[str] = set()
+    for i, c in enumerate(cats):
+        rec = f"categories[{i}]"
+        cid = c.get("id")
+        if type(cid) is not int:
+            raise FormatError(f"id must be an integer, got {cid!r}", path=src, record=rec, field="id")
+        name = c.get("name")
+        if type(name) is not str or not name:
+            raise FormatError(f"name must be a non-empty string, got {name!r}", path=src, record=f"{rec} (id={cid})",
+                              field="name")
+        rec = f"{rec} (id={cid})"
+        if cid in seen_id:
+            col.add("coco_duplicate_category_id", f"category id must be unique, it repeats categories[{seen_id[cid]}]; "
+                    "this category is ignored", severity="error", file=src, record=rec, field="id")
+            continue
+        seen_id[cid] = i
+        if name in seen_name:
+            col.add("coco_duplicate_category_name", f"category name must be unique, got {name!r} again; read as "
+                    f"'{name} ({cid})'", severity="error", file=src, record=rec, field="name")
+            name = f"{name} ({cid})"
+        seen_name.add(name)
+        kps = c.get("keypoints") or []
+        if not (type(kps) is list and all(type(k) is str for k in kps)):
+            col.add("coco_bad_keypoint_names", f"keypoints must be a list of names, got {kps!r}; ignored",
+                    severity="error", file=src, record=rec, field="keypoints")
+            kps = []
+        skel = c.get("skeleton") or []
+        pairs: list[tuple[int, int]] = []
+        if type(skel) is list and all(type(p) is list and len(p) == 2 and all(type(v) is int for v in p)
+                                      for p in skel):
+            pairs = [(p[0] - 1, p[1] - 1) for p in skel]
+        if len(pairs) != len(skel) or any(not (0 <= a < len(kps) and 0 <= b < len(kps)) for a, b in pairs):
+            col.add("coco_bad_skeleton", f"skeleton must be pairs of 1-based keypoint indexes (1..{len(kps)}), got "
+                    f"{skel!r}; ignored", severity="error", file=src, record=rec, field="skeleton")
+            pairs = []
+        sup, color = c.get("supercategory"), c.get("color")
+        classes.append(ClassDef(name=name, supercategory=sup if type(sup) is str else "", keypoints=tuple(kps),
+                                skeleton=tuple(pairs), color=color if type(color) is str else "", id=cid))
+    return classes, np.asarray([c.id for c in classes], np.int64)
+
+
+def _lookup(keys: IntArray, query: IntArray) -> IntArray:
+    """Row of each query id in ``keys`` (first occurrence), -1 where absent."""
+    if not len(keys):
+        return np.full(len(query), -1, np.int64)
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    first = np.concatenate([[True], sk[1:] != sk[:-1]])
+    sk, rows = sk[first], order[first]
+    pos = np.minimum(np.searchsorted(sk, query), len(sk) - 1)
+    return np.where(sk[pos] == query, rows[pos], -1).astype(np.int64)
+
+
+def _duplicates(ids: IntArray, valid: np.ndarray) -> IntArray:
+    """Positions whose (valid) id already appeared earlier."""
+    pos = np.flatnonzero(valid)
+    if not pos.size:
+        return pos
+    order = np.argsort(ids[pos], kind="stable")
+    s = ids[pos][order]
+    rep = np.concatenate([[False], s[1:] == s[:-1]])
+    return np.sort(pos[order][rep])
+
+
+def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids: IntArray, root: Path, src: Path,
+              col: Collector) -> Dataset:
+    n = acc.n
+    img_ids = images.extra["coco_id"]
+    for i in _duplicates(img_ids, np.ones(len(images), bool)).tolist():
+        col.add("coco_duplicate_image_id", f"image id must be unique, got {img_ids[i]} again; its annotations go to "
+                "the first image with that id", severity="error", file=src, record=f"images[{i}] (id={img_ids[i]})",
+                field="id", image=i)
+    if n == 0:
+        schema = LabelSchema(classes=tuple(classes), tasks=_tasks(classes, False))
+        return Dataset(schema=schema, images=images, annotations=Annotations.empty(), root=root)
+    ann_id, id_ok = acc.column("id"), acc.column("id_ok")
+    image_id, image_ok = acc.column("image_id"), acc.column("image_id_ok")
+    cat_id, cat_ok = acc.column("category_id"), acc.column("category_id_ok")
+    image = np.where(image_ok, _lookup(img_ids, image_id), -1)
+    label = np.where(cat_ok, _lookup(cat_ids, cat_id), -1)
+    for name, ok, ids, row, table in (("image_id", image_ok, image_id, image, "images"),
+                                      ("category_id", cat_ok, cat_id, label, "categories")):
+        for r in np.flatnonzero(row < 0).tolist():
+            got = ids[r] if ok[r] else "a missing or non-integer value"
+            acc.bad(r, "coco_unknown_image" if table == "images" else "coco_unknown_category", name,
+                    f"{name} must be the id of one of the file's {table}, got {got}; annotation not imported")
+    for r in _duplicates(ann_id, id_ok).tolist():
+        acc.bad(r, "coco_duplicate_annotation_id", "id", f"annotation id must be unique, got {ann_id[r]} again")
+    keep = (image >= 0) & (label >= 0)
+    box = _boxes(acc, images, image, keep, src, col)
+    mask, rle_hw = acc.masks()
+    if mask is not None:
+        h, w = images.height[np.maximum(image, 0)], images.width[np.maximum(image, 0)]
+        has = rle_hw[:, 0] >= 0
+        for r in np.flatnonzero(keep & has & ((rle_hw[:, 0] != h) | (rle_hw[:, 1] != w))).tolist():
+            acc.bad(r, "coco_rle_size_mismatch", "segmentation", f"RLE size must be the image size [{h[r]}, {w[r]}] "
+                    f"(height, width), got {rle_hw[r].tolist()}")
+    kp, k_of = acc.keypoints()
+    if kp is not None:
+        k_cls = np.asarray([len(c.keypoints) for c in classes] + [0], np.int64)[label]
+        wrong = keep & (k_of > 0) & (k_of != k_cls)
+        for r in np.flatnonzero(wrong).tolist():
+            acc.bad(r, "coco_bad_keypoints", "keypoints", f"keypoints must hold 3*K = {3 * k_cls[r]} numbers for "
+                    f"the category's {k_cls[r]} keypoints, got {3 * k_of[r]}; keypoints not imported")
+        kp[wrong] = np.nan
+    area = acc.column("area")
+    missing_area = keep & np.isnan(area)
+    if missing_area.any():
+        first = int(np.flatnonzero(missing_area)[0])
+        col.add("coco_missing_area", f"area must be given for every annotation (COCO evaluation uses it), "
+                f"{int(missing_area.sum())} annotations have none", severity="warning", file=src,
+                record=_record(first, ann_id, id_ok), field="area")
+    if not id_ok.all():
+        first = int(np.flatnonzero(~id_ok)[0])
+        col.add("coco_missing_id", f"id must be an integer for every annotation, {int((~id_ok).sum())} annotations "
+                "have none (new ids are assigned on write)", severity="warning", file=src,
+                record=_record(first, ann_id, id_ok), field="id")
+    extras = acc.extras()
+    annotator = extras.pop("\0annotator", None)
+    source = extras.pop("\0source", None)
+    if source is not None:
+        source = source.astype(object)
+        bad_src = np.flatnonzero([s is not None and s not in SOURCES for s in source.tolist()])
+        for r in bad_src.tolist():
+            acc.bad(r, "coco_bad_source", "source", f"source must be one of {SOURCES}, got {source[r]!r}; read as "
+                    "'human'", severity="warning")
+        source = obj_column([s if s in SOURCES else "human" for s in source.tolist()])
+    polygon = acc.column("polygon")
+    has_poly = any(p is not None for p in polygon.tolist())
+    score = acc.column("score") if "score" in acc.keys else None
+    attrs = acc.attributes()
+    sel = np.flatnonzero(keep)
+    ann = Annotations.sort_rows(
+        image=image[sel], label=label[sel], box=box[sel], score=None if score is None else score[sel],
+        mask=None if mask is None else mask[sel], polygon=polygon[sel] if has_poly else None,
+        keypoints=None if kp is None else kp[sel], iscrowd=acc.column("iscrowd")[sel],
+        attributes={k: v[sel] for k, v in attrs.items()},
+        annotator=None if annotator is None else annotator.astype(object)[sel],
+        source=None if source is None else source[sel],
+        extra={"coco_id": ann_id[sel], "area": area[sel], **{k: v[sel] for k, v in extras.items()}},
+    )
+    _emit(acc, ann_id, id_ok, image, sel, src, col)
+    attr_defs = tuple(AttributeDef(k, type=_attr_type(v)) for k, v in attrs.items())
+    tasks = _tasks(classes, has_poly or mask is not None, keypoints=kp is not None)
+    schema = LabelSchema(classes=tuple(classes), tasks=tasks, attributes=attr_defs)
+    return Dataset(schema=schema, images=images, annotations=ann, root=root)
+
+
+def _boxes(acc: AnnColumns, images: Images, image: IntArray, keep: np.ndarray, src: Path,
+           col: Collector) -> FloatArray:
+    xywh = acc.column("bbox")
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(xywh).all(1)
+        neg = finite & ((xywh[:, 2] < 0) | (xywh[:, 3] < 0))
+    for r in np.flatnonzero(acc.column("bbox_ok") & ~finite).tolist():
+        acc.bad(r, "coco_bad_bbox", "bbox", f"bbox must be finite numbers, got {xywh[r].tolist()}")
+    for r in np.flatnonzero(neg).tolist():
+        acc.bad(r, "coco_negative_box_size", "bbox", f"bbox width and height must be >= 0, got {xywh[r].tolist()}; "
+                "box not imported")
+    xywh = np.where((finite & ~neg)[:, None], xywh, np.nan)
+    w_img = images.width[np.maximum(image, 0)].astype(np.float64)
+    h_img = images.height[np.maximum(image, 0)].astype(np.float64)
+    known = keep & finite & ~neg & (w_img > 0) & (h_img > 0)
+    x, y, w, h = xywh.T
+    with np.errstate(invalid="ignore"):
+        over = (x + w > w_img + 1) | (y + h > h_img + 1)
+        like = known & over & (w <= w_img) & (h <= h_img) & (w > x) & (h > y)
+    n_like, n_known = int(like.sum()), int(known.sum())
+    if n_like >= 2 and n_like >= 0.1 * n_known:
+        r = int(np.flatnonzero(like)[0])
+        col.add("coco_bbox_looks_xyxy",
+                f"bbox must be [x, y, width, height]: {n_like} of {n_known} boxes end beyond their image while their "
+                f"width and height fit, as if written [x1, y1, x2, y2]; first: {xywh[r].tolist()} in a "
+                f"{int(w_img[r])}x{int(h_img[r])} image. Convert the boxes to xywh", severity="error", file=src,
+                record=_record(r, acc.column("id"), acc.column("id_ok")), field="bbox", image=int(image[r]))
+    return B.xywh_to_xyxy(xywh)
+
+
+def _record(r: int, ids: IntArray, ok: np.ndarray) -> str:
+    return f"annotations[{r}] (id={ids[r]})" if ok[r] else f"annotations[{r}]"
+
+
+def _emit(acc: AnnColumns, ids: IntArray, ok: np.ndarray, image: IntArray, sel: IntArray, src: Path,
+          col: Collector) -> None:
+    """Report the per-record findings in file order, with image and annotation rows where kept."""
+    if not acc.findings:
+        return
+    img_sel = image[sel]
+    order = np.argsort(img_sel, kind="stable")
+    row_of = np.full(acc.n, -1, np.int64)
+    row_of[sel[order]] = np.arange(len(sel))
+    for f in sorted(acc.findings, key=lambda f: f.record):
+        row, img = int(row_of[f.record]), int(image[f.record])
+        col.add(f.type, f.message, severity=f.severity, file=src, record=_record(f.record, ids, ok), field=f.field,
+                image=img if img >= 0 else None, annotation=row if row >= 0 else None)
+
+
+def _tasks(classes: list[ClassDef], segmentation: bool, *, keypoints: bool = False) -> tuple[Task, ...]:
+    tasks = []
+    if keypoints or any(c.keypoints for c in classes):
+        tasks.append(Task.KEYPOINTS)
+    if segmentation:
+        tasks.append(Task.INSTANCE_SEGMENTATION)
+    return (*tasks, Task.DETECTION)
+
+
+def _attr_type(col: ObjArray) -> str:
+    types = {type(v) for v in col.tolist() if v is not None}
+    if types == {bool}:
+        return "bool"
+    if types and types <= {int, float}:
+        return "number"
+    return "text"
+

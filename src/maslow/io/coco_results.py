@@ -1,0 +1,331 @@
+"""COCO results files: scored predictions for the images and categories of a ground-truth dataset.
+
+Glossary:
+
+- A results file is a JSON list of ``{"image_id", "category_id", "score"}`` records with ``bbox``
+  (``[x, y, width, height]``, absolute pixels), ``segmentation`` (an RLE, as pycocotools' ``loadRes``
+  expects) or ``keypoints`` (flat ``[x1, y1, v1, ...]``). Ids are those of the truth file: predictions carry
+  no images or categories of their own.
+- Some tools write a whole COCO file (``images``, ``categories``, ``annotations`` with ``score``) instead;
+  that is read too, and its ``file_name``\\ s and category names can be matched to the truth.
+- Off-by-one ids: a model's 0-based class index written as ``category_id`` (or 0-based image ids) against a
+  1-based truth silently pairs predictions with the wrong images and classes. maslow checks the ids and
+  reports ``ids_off_by_one`` with the fix (``id_offset=1``).
+
+Read: ``read_coco_predictions(path, like=truth)`` returns a Dataset with the truth's images, schema and root,
+``source="model"``. Write: ``write_coco_results(pred, path)`` writes the results list pycocotools'
+``COCO.loadRes`` accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from maslow.core import masks as M
+from maslow.core.dataset import Dataset
+from maslow.core.issues import Report
+from maslow.core.tables import Annotations
+from maslow.core.types import FloatArray, IntArray
+from maslow.errors import FormatError
+from maslow.io._coco_columns import AnnColumns
+from maslow.io._coco_stream import no_gc
+from maslow.io._coco_write import category_ids, image_ids, to_xywh
+from maslow.io._common import Collector, ExportReport, atomic_path, load_json
+from maslow.io._export import count_lost
+from maslow.io.coco import _boxes, _emit, _lookup
+from maslow.io.registry import warn_issues
+
+__all__ = ["parse", "read_coco_predictions", "read_coco_results", "write", "write_coco_predictions",
+           "write_coco_results"]
+
+MATCHES = ("auto", "id", "name")
+
+
+def parse(
+    src: Path,
+    *,
+    images_root: Path | None = None,
+    strict: bool = False,
+    like: Dataset | None = None,
+    id_offset: int = 0,
+    category_offset: int | None = None,
+    match: str = "auto",
+) -> tuple[Dataset, Report]:
+    """Read COCO results (predictions) against the ground truth ``like``.
+
+    Args:
+        src: a results list, or a COCO file whose annotations carry scores.
+        images_root: ignored (the images are ``like``'s); accepted for the common reader signature.
+        strict: raise FormatError at the first error or warning instead of reporting it.
+        like: the ground truth: its images (``images.extra["coco_id"]``) and classes (``ClassDef.id``) are
+            what the ids point at, and the returned Dataset shares its images, schema and root.
+        id_offset: added to every ``image_id`` (and ``category_id``, unless ``category_offset`` is given)
+            before matching, e.g. 1 for 0-based predictions against 1-based truth.
+        category_offset: added to every ``category_id``; defaults to ``id_offset``.
+        match: ``"id"`` matches ids; ``"name"`` matches the file's own ``images[].file_name`` and
+            ``categories[].name`` to the truth's paths and class names (a whole COCO file only);
+            ``"auto"`` (default) matches by name where the file lists images/categories and no offset is
+            given for them, by id otherwise.
+
+    Returns:
+        The predictions Dataset (predictions for unknown images or categories are left out, counted in one
+        ``error`` issue each) and the Report.
+
+    Raises:
+        FormatError: the file is not a results list or COCO object, or ``like`` is missing.
+    """
+    if not isinstance(like, Dataset):
+        raise FormatError("coco results need the ground truth: pass like=<truth Dataset>", path=src)
+    if match not in MATCHES:
+        raise FormatError(f"match must be one of {MATCHES}, got {match!r}", path=src)
+    src = Path(src)
+    col = Collector(strict=strict)
+    cat_offset = id_offset if category_offset is None else category_offset
+    acc = AnnColumns(bbox_optional=True)
+    with no_gc():
+        top = load_json(src)
+        images, cats = None, None
+        if isinstance(top, dict):
+            records = top.get("annotations")
+            images, cats = top.get("images"), top.get("categories")
+        else:
+            records = top
+        if not isinstance(records, list):
+            raise FormatError(f"must be a results list (or a COCO object with annotations), got {type(top).__name__}",
+                              path=src)
+        for s in range(0, len(records), 20_000):
+            chunk = records[s:s + 20_000]
+            bad = [j for j, r in enumerate(chunk) if type(r) is not dict]
+            if bad:
+                raise FormatError(f"must be an object, got {type(chunk[bad[0]]).__name__}", path=src,
+                                  record=f"[{s + bad[0]}]")
+            acc.add(chunk, s)
+        del records, top
+        ds = _assemble(acc, like, images, cats, id_offset, cat_offset, match, src, col)
+    return ds, col.report()
+
+
+def read_coco_predictions(src: str | Path, *, like: Dataset, id_offset: int = 0, **options: Any) -> Dataset:
+    """Read a COCO results file against ``like`` (a MaslowWarning summarises any issues found).
+
+    Example:
+        >>> from maslow.io import read_coco, read_coco_predictions  # doctest: +SKIP
+        >>> truth = read_coco("instances_val2017.json")  # doctest: +SKIP
+        >>> pred = read_coco_predictions("detections.json", like=truth)  # doctest: +SKIP
+    """
+    return warn_issues(*parse(Path(src), like=like, id_offset=id_offset, **options), source=src)
+
+
+read_coco_results = read_coco_predictions
+
+
+def _names_map(ids: IntArray, names: list[str], truth_paths: list[str]) -> dict[int, int]:
+    """File image id -> truth row, by path, then by base name where that is unique in the truth."""
+    exact = {p: i for i, p in enumerate(truth_paths)}
+    base: dict[str, int] = {}
+    for i, p in enumerate(truth_paths):
+        b = PurePosixPath(p).name
+        base[b] = -1 if b in base else i
+    out = {}
+    for iid, n in zip(ids.tolist(), names, strict=True):
+        norm = str(n).replace("\\", "/").removeprefix("./")
+        row = exact.get(norm, base.get(PurePosixPath(norm).name, -1))
+        if row >= 0:
+            out[iid] = row
+    return out
+
+
+def _listed(table: Any, key: str) -> tuple[IntArray, list[str]] | None:
+    """Ids and ``key`` values of a file's images/categories, or None when it lists none usable."""
+    if not isinstance(table, list) or not table:
+        return None
+    if not all(type(t) is dict and type(t.get("id")) is int and type(t.get(key)) is str for t in table):
+        return None
+    return np.asarray([t["id"] for t in table], np.int64), [t[key] for t in table]
+
+
+def _map(kind: str, raw: IntArray, ok: np.ndarray, truth_ids: IntArray, truth_names: list[str],
+         listed: tuple[IntArray, list[str]] | None, offset: int, match: str, src: Path,
+         col: Collector) -> IntArray:
+    """Row in the truth of every prediction's image (kind "image") or category (kind "category"); -1: none."""
+    field, what, plural = (("image_id", "file_name", "images") if kind == "image" else
+                           ("category_id", "name", "categories"))
+    by_id = np.where(ok, _lookup(truth_ids, raw + offset), -1)
+    by_name = None
+    if listed is not None:
+        ids, names = listed
+        if kind == "image":
+            table = _names_map(ids, names, truth_names)
+        else:
+            index = {n: i for i, n in enumerate(truth_names)}
+            table = {i: index[n] for i, n in zip(ids.tolist(), names, strict=True) if n in index}
+        by_name = np.asarray([table.get(v, -1) if o else -1 for v, o in zip(raw.tolist(), ok.tolist(), strict=True)],
+                             np.int64)
+    use_name = by_name is not None and (match == "name" or (match == "auto" and offset == 0))
+    if match == "name" and by_name is None:
+        raise FormatError(f"match='name' needs the file to list its {kind}s with ids and {what}s", path=src)
+    rows = by_name if use_name and by_name is not None else by_id
+    uniq = np.unique(raw[ok])
+    hint = None
+    if (~np.isin(uniq + offset, truth_ids)).any():
+        hint = next((offset + d for d in (1, -1) if np.isin(uniq + offset + d, truth_ids).all()), None)
+    if hint is not None:
+        fix = f"id_offset={hint}" if kind == "image" else \
+            f"category_offset={hint} (or id_offset={hint} when the image ids are off by one too)"
+        if use_name:
+            col.add("ids_off_by_one", f"{field} values are off by one against the truth ({field} + {hint - offset} "
+                    f"would all be truth ids); matched by {what} instead, which is what counts. Do not use "
+                    "these ids with the truth file", severity="info", file=src, field=field)
+        else:
+            col.add("ids_off_by_one", f"{field} must be the truth's ids, got ids off by one: {field} + "
+                    f"{hint - offset} would all be truth ids. Pass {fix}", severity="error", file=src,
+                    field=field)
+    if by_name is not None and not use_name:
+        valid = (by_id >= 0) & (by_name >= 0)
+        disagree = valid & (by_id != by_name)
+        if disagree.any():
+            r = int(np.flatnonzero(disagree)[0])
+            shift = f" (+{offset})" if offset > 0 else f" ({offset})" if offset else ""
+            col.add(f"ids_disagree_with_{kind}_{what}s".replace("image_file", "file"),
+                    f"{field} must point at the truth {kind} with the file's {what}, but {int(disagree.sum())} of "
+                    f"{int(valid.sum())} predictions don't (first: [{r}] {field} {raw[r]}{shift} is "
+                    f"{truth_names[by_id[r]]!r} in the truth, {truth_names[by_name[r]]!r} in the file). "
+                    "Match by name (match='name')", severity="error", file=src, record=f"[{r}]", field=field)
+    missing = ok & (rows < 0)
+    if missing.any() or not ok.all():
+        bad = np.flatnonzero(missing | ~ok)
+        shown = ", ".join(str(v) for v in np.unique(raw[bad][ok[bad]])[:5].tolist())
+        col.add(f"coco_unknown_{kind}", f"{field} must be one of the truth's {plural}: {bad.size} predictions point "
+                f"at none (ids {shown or 'missing'}); not imported", severity="error", file=src,
+                record=f"[{int(bad[0])}]", field=field)
+    return rows
+
+
+def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset: int, cat_offset: int, match: str,
+              src: Path, col: Collector) -> Dataset:
+    n = acc.n
+    if n == 0:
+        return Dataset(schema=like.schema, images=like.images, annotations=Annotations.empty(), root=like.root)
+    names = list(like.schema.names)
+    paths = like.images.path.tolist()
+    image = _map("image", acc.column("image_id"), acc.column("image_id_ok"), image_ids(like), paths,
+                 _listed(images, "file_name"), id_offset, match, src, col)
+    label = _map("category", acc.column("category_id"), acc.column("category_id_ok"), category_ids(like.schema),
+                 names, _listed(cats, "name"), cat_offset, match, src, col)
+    keep = (image >= 0) & (label >= 0)
+    ids = acc.column("id") if "id" in acc.keys else np.full(n, -1, np.int64)
+    ids_ok = acc.column("id_ok") if "id" in acc.keys else np.zeros(n, bool)
+    box = _boxes(acc, like.images, image, keep, src, col)
+    mask, _ = acc.masks()
+    kp, _ = acc.keypoints()
+    _fill_boxes(box, mask, kp)
+    score = acc.column("score")
+    unscored = keep & np.isnan(score)
+    if unscored.any():
+        col.add("missing_score", f"score must be a number for every prediction, {int(unscored.sum())} have none",
+                severity="error", file=src, record=f"[{int(np.flatnonzero(unscored)[0])}]", field="score")
+    polygon = acc.column("polygon")
+    has_poly = any(p is not None for p in polygon.tolist())
+    k_like = like.annotations.keypoints.shape[1] if like.annotations.keypoints is not None else 0
+    if kp is not None and kp.shape[1] < k_like:
+        kp = np.concatenate([kp, np.full((n, k_like - kp.shape[1], 3), np.nan)], axis=1)
+    extra = {k: v for k, v in acc.extras().items() if not k.startswith("\0")}
+    if "id" in acc.keys:
+        extra["coco_id"] = ids
+    if "area" in acc.keys:
+        extra["area"] = acc.column("area")
+    sel = np.flatnonzero(keep)
+    ann = Annotations.sort_rows(
+        image=image[sel], label=label[sel], box=box[sel], score=score[sel],
+        mask=None if mask is None else mask[sel], polygon=polygon[sel] if has_poly else None,
+        keypoints=None if kp is None else kp[sel], iscrowd=acc.column("iscrowd")[sel],
+        attributes={k: v[sel] for k, v in acc.attributes().items()}, source="model",
+        extra={k: v[sel] for k, v in extra.items()},
+    )
+    _emit(acc, ids, ids_ok, image, sel, src, col)
+    return Dataset(schema=like.schema, images=like.images, annotations=ann, root=like.root)
+
+
+def _fill_boxes(box: FloatArray, mask: np.ndarray | None, kp: FloatArray | None) -> None:
+    """Boxes of predictions without one, from the mask or the keypoints' extent (as ``loadRes`` does)."""
+    for r in np.flatnonzero(np.isnan(box[:, 0])).tolist():
+        if mask is not None and mask[r] is not None:
+            box[r] = M.to_box([mask[r]])[0]
+        elif kp is not None and not np.isnan(kp[r]).all():
+            x, y = kp[r, :, 0], kp[r, :, 1]
+            box[r] = [np.nanmin(x), np.nanmin(y), np.nanmax(x), np.nanmax(y)]
+
+
+def write(ds: Dataset, dst: Path) -> ExportReport:
+    """Write the scored annotations of ``ds`` as a COCO results list (what ``COCO.loadRes`` reads), atomically.
+
+    Every record has ``image_id``, ``category_id`` (the ids ``coco.write`` gives the truth), ``bbox`` and
+    ``score``; ``segmentation`` (compressed RLE; polygons are rasterised) where the dataset has masks or
+    polygons, ``keypoints`` where it has keypoints.
+
+    Returns:
+        ExportReport; ``lost["unscored"]`` counts annotations without a score (not written), ``lost["tags"]``
+        those without geometry, and the other counts what results can't hold (attributes, crowd flags, extras).
+    """
+    dst = Path(dst)
+    a = ds.annotations
+    n = len(a)
+    rep = ExportReport(path=str(dst), format="coco-results", n_images=ds.n_images)
+    score = a.score if a.score is not None else np.full(n, np.nan)
+    scored = np.isfinite(score)
+    box = a.box.copy() if a.box is not None else np.full((n, 4), np.nan)
+    _fill_boxes(box, a.mask, a.keypoints)
+    for r in np.flatnonzero(np.isnan(box[:, 0]) & scored).tolist():
+        if a.polygon is not None and a.polygon[r]:
+            box[r] = M.polygon_box(a.polygon[r])
+    geometry = np.isfinite(box[:, 0])
+    written = scored & geometry
+    if (~scored).any():
+        rep.lost["unscored"] += int((~scored).sum())
+    if (scored & ~geometry).any():
+        rep.lost["tags"] += int((scored & ~geometry).sum())
+    rep.lost.update(count_lost(ds, keep=("box", "score", "mask", "polygon", "keypoints", "source",
+                                                  "images.extra"), rows=written))
+    img = image_ids(ds)[a.image].tolist()
+    cat = category_ids(ds.schema)[a.label].tolist()
+    xywh = to_xywh(np.where(geometry[:, None], box, 0.0)).tolist()
+    k_cls = np.asarray([len(c.keypoints) for c in ds.schema.classes] + [0], np.int64)
+    records: list[dict[str, Any]] = []
+    for r in np.flatnonzero(written).tolist():
+        rec: dict[str, Any] = {"image_id": img[r], "category_id": cat[r], "bbox": xywh[r], "score": float(score[r])}
+        seg = _rle(ds, r)
+        if seg is not None:
+            rec["segmentation"] = seg
+        if a.keypoints is not None and not np.isnan(a.keypoints[r]).all():
+            k = int(k_cls[a.label[r]]) or a.keypoints.shape[1]
+            rec["keypoints"] = np.nan_to_num(a.keypoints[r, :k]).ravel().tolist()
+        records.append(rec)
+    if a.polygon is not None:
+        masks = a.mask.tolist() if a.mask is not None else [None] * n
+        rasterised = sum(a.polygon[r] is not None and masks[r] is None for r in np.flatnonzero(written).tolist())
+        if rasterised:
+            rep.notes.append(f"{rasterised} polygons written as RLE segmentations (what loadRes reads)")
+    with no_gc(), atomic_path(dst) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(records, separators=(",", ":")))  # dumps, not dump: the C encoder
+    rep.n_annotations = len(records)
+    return rep
+
+
+write_coco_results = write
+write_coco_predictions = write
+
+
+def _rle(ds: Dataset, r: int) -> dict[str, Any] | None:
+    a = ds.annotations
+    if a.mask is not None and a.mask[r] is not None:
+        return M.to_json(M.compress(a.mask[r]))
+    if a.polygon is not None and a.polygon[r]:
+        i = int(a.image[r])
+        h, w = int(ds.images.height[i]), int(ds.images.width[i])
+        if h > 0 and w > 0:
+            return M.to_json(M.from_polygons(a.polygon[r], h, w))
+    return None

@@ -1,0 +1,396 @@
+"""maslow's own file format: a folder with two Parquet tables and a JSON header, fast and lossless.
+
+Layout of ``DST/``:
+
+- ``dataset.json``: format name and version, the label schema (``LabelSchema.to_dict``), ``root``, the row
+  counts, and for each table the ordered list of its columns with the field each one holds and its *kind*.
+- ``images.parquet``: one row per image: ``path``, ``width``, ``height``, ``split``, ``extra:<name>``.
+- ``annotations.parquet``: one row per annotation: ``image``, ``label``, ``box``, ``score``, ``mask.size``,
+  ``mask.counts``, ``polygon``, ``keypoints``, ``iscrowd``, ``annotator``, ``source``, ``attr:<name>``,
+  ``extra:<name>`` (absent optional columns are not stored).
+
+Column kinds (glossary):
+
+- ``numpy``: a numeric, bool, string (``U``/``S``) or datetime numpy column, stored natively; trailing
+  dimensions (box (n, 4), keypoints (n, K, 3)) as a fixed-size list; the exact dtype and shape are in the
+  header. NaN stays NaN.
+- ``str``, ``bool``, ``int``, ``float``, ``bytes``: an object column whose values are all of that Python type
+  or None (stored as nulls). ``json``: an object column of any other JSON values (lists, dicts, mixed
+  types), one JSON text per row; tuples come back as lists and numpy scalars as Python scalars. ``null``:
+  all None. Other objects can't be stored and raise FormatError.
+- ``mask``: COCO RLE as ``mask.size`` (h, w) and ``mask.counts`` (compressed bytes), null where no mask.
+- ``polygon``: ``list<list<float64>>``, null where no polygon.
+
+Files are written deterministically (same dataset, same pyarrow: same bytes), so a version can be
+identified by a content hash.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from maslow.core import masks as M
+from maslow.core.dataset import Dataset
+from maslow.core.issues import Report
+from maslow.core.schema import LabelSchema
+from maslow.core.tables import Annotations, Images
+from maslow.errors import FormatError
+from maslow.io._coco_columns import obj_column
+from maslow.io._coco_stream import no_gc
+from maslow.io._common import ExportReport, atomic_dir
+from maslow.io.registry import warn_issues
+
+__all__ = ["parse", "read_parquet", "write", "write_parquet"]
+
+FORMAT = "maslow-parquet"
+VERSION = 1
+_HEADER = "dataset.json"
+_OBJ_KINDS = {str: "str", bool: "bool", int: "int", float: "float", bytes: "bytes"}
+_ARROW = {"str": pa.string(), "bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "bytes": pa.binary()}
+
+
+# -- writing -----------------------------------------------------------------------------------------
+def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: int = 1 << 17) -> ExportReport:
+    """Write ``ds`` to the folder ``dst`` (replaced atomically), every column losslessly.
+
+    Args:
+        ds: the dataset.
+        dst: the output folder (``dataset.json``, ``images.parquet``, ``annotations.parquet``).
+        compression: Parquet compression codec.
+        row_group_size: rows per Parquet row group (row groups are decoded in parallel).
+
+    Returns:
+        ExportReport (nothing is ever lost).
+
+    Raises:
+        FormatError: an object column holds values that are neither JSON nor bytes (e.g. numpy arrays).
+
+    Example:
+        >>> import tempfile, maslow.sample
+        >>> from maslow.io.parquet import read_parquet, write_parquet
+        >>> ds = maslow.sample.shapes(4)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = write_parquet(ds, f"{tmp}/shapes")
+        ...     read_parquet(f"{tmp}/shapes").n_annotations == ds.n_annotations
+        True
+    """
+    dst = Path(dst)
+    with no_gc():
+        img_cols, img_spec = _images_columns(ds.images)
+        ann_cols, ann_spec = _annotation_columns(ds.annotations)
+        header = {
+            "format": FORMAT, "version": VERSION, "root": None if ds.root is None else str(ds.root),
+            "n_images": ds.n_images, "n_annotations": ds.n_annotations, "schema": ds.schema.to_dict(),
+            "images": img_spec, "annotations": ann_spec,
+        }
+        text = json.dumps(header, indent=1, ensure_ascii=False)
+        with atomic_dir(dst) as tmp:
+            (tmp / _HEADER).write_text(text + "\n", encoding="utf-8")
+            for name, cols, n in (("images", img_cols, ds.n_images), ("annotations", ann_cols, ds.n_annotations)):
+                table = pa.table(cols) if cols else pa.table({"_": pa.nulls(n)})
+                pq.write_table(table, tmp / f"{name}.parquet", compression=compression, write_statistics=False,
+                               row_group_size=row_group_size)
+    return ExportReport(path=str(dst), format="parquet", n_images=ds.n_images, n_annotations=ds.n_annotations)
+
+
+write_parquet = write
+
+
+def _images_columns(im: Images) -> tuple[dict[str, pa.Array], list[dict[str, Any]]]:
+    cols: dict[str, pa.Array] = {}
+    spec: list[dict[str, Any]] = []
+    for name in ("path", "width", "height", "split"):
+        _put(cols, spec, name, name, getattr(im, name))
+    for k, v in im.extra.items():
+        _put(cols, spec, f"extra:{k}", "extra", v, key=k)
+    return cols, spec
+
+
+def _annotation_columns(a: Annotations) -> tuple[dict[str, pa.Array], list[dict[str, Any]]]:
+    cols: dict[str, pa.Array] = {}
+    spec: list[dict[str, Any]] = []
+    for f in fields(a):
+        value = getattr(a, f.name)
+        if value is None:
+            continue
+        if f.name == "mask":
+            size, counts = _mask_arrays(value)
+            cols["mask.size"], cols["mask.counts"] = size, counts
+            spec.append({"field": "mask", "kind": "mask", "column": "mask"})
+        elif f.name == "polygon":
+            cols["polygon"] = _polygon_array(value)
+            spec.append({"field": "polygon", "kind": "polygon", "column": "polygon"})
+        elif f.name in ("attributes", "extra"):
+            prefix = "attr" if f.name == "attributes" else "extra"
+            for k, v in value.items():
+                _put(cols, spec, f"{prefix}:{k}", f.name, v, key=k)
+        else:
+            _put(cols, spec, f.name, f.name, value)
+    return cols, spec
+
+
+def _put(cols: dict[str, pa.Array], spec: list[dict[str, Any]], column: str, field: str, arr: np.ndarray,
+         key: str | None = None) -> None:
+    entry: dict[str, Any] = {"field": field, "column": column}
+    if key is not None:
+        entry["key"] = key
+    if arr.dtype == object:
+        kind, data = _object_array(arr, column)
+        entry["kind"] = kind
+    else:
+        entry.update(kind="numpy", dtype=arr.dtype.str, shape=list(arr.shape[1:]))
+        data = _numpy_array(arr, column)
+    spec.append(entry)
+    if data is not None:
+        cols[column] = data
+
+
+def _numpy_array(arr: np.ndarray, column: str) -> pa.Array | None:
+    width = int(np.prod(arr.shape[1:], dtype=np.int64)) if arr.ndim > 1 else 1
+    if width == 0:
+        return None
+    flat = np.ascontiguousarray(arr).reshape(-1)
+    try:
+        values = pa.array(flat)
+    except (pa.ArrowException, TypeError, ValueError) as e:
+        raise FormatError(f"column {column!r} of dtype {arr.dtype} can't be stored in Parquet: {e}") from None
+    return values if arr.ndim == 1 else pa.FixedSizeListArray.from_arrays(values, width)
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _object_array(arr: np.ndarray, column: str) -> tuple[str, pa.Array]:
+    vals = [_plain(v) for v in arr.tolist()]
+    types = set(map(type, vals)) - {type(None)}
+    if not types:
+        return "null", pa.nulls(len(vals))
+    if len(types) == 1:
+        kind = _OBJ_KINDS.get(next(iter(types)))
+        if kind is not None and not (kind == "int" and any(v is not None and not -(2**63) <= v < 2**63 for v in vals)):
+            return kind, pa.array(vals, type=_ARROW[kind])
+    try:
+        text = [None if v is None else json.dumps(v, ensure_ascii=False) for v in vals]
+    except (TypeError, ValueError) as e:
+        raise FormatError(f"column {column!r} holds values that are not JSON ({e}); convert them to JSON values "
+                          "(lists, dicts, numbers, strings) or to a numeric column") from None
+    return "json", pa.array(text, type=pa.string())
+
+
+def _mask_arrays(col: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    n = len(col)
+    size = np.zeros((n, 2), np.int64)
+    counts: list[bytes | None] = [None] * n
+    for r, rle in enumerate(col.tolist()):
+        if rle is None:
+            continue
+        c = M.compress(rle)
+        size[r] = c["size"]
+        counts[r] = c["counts"]
+    valid = np.asarray([c is not None for c in counts], bool)
+    size_arr = pa.FixedSizeListArray.from_arrays(pa.array(size.reshape(-1)), 2, mask=pa.array(~valid))
+    return size_arr, pa.array(counts, type=pa.binary())
+
+
+def _list_array(offsets: np.ndarray, values: pa.Array, mask: np.ndarray | None = None) -> pa.Array:
+    big = offsets[-1] >= 2**31
+    off = pa.array(offsets, pa.int64() if big else pa.int32())
+    cls = pa.LargeListArray if big else pa.ListArray
+    return cls.from_arrays(off, values, mask=None if mask is None else pa.array(mask))
+
+
+def _polygon_array(col: np.ndarray) -> pa.Array:
+    vals = col.tolist()
+    null = np.asarray([p is None for p in vals], bool)
+    rings = [np.asarray(r, np.float64).reshape(-1) for p in vals if p is not None for r in p]
+    n_rings = np.asarray([0 if p is None else len(p) for p in vals], np.int64)
+    ring_len = np.asarray([len(r) for r in rings], np.int64)
+    flat = np.concatenate(rings) if rings else np.zeros(0)
+    inner = _list_array(np.concatenate([[0], np.cumsum(ring_len)]), pa.array(flat, pa.float64()))
+    return _list_array(np.concatenate([[0], np.cumsum(n_rings)]), inner, null)
+
+
+# -- reading -----------------------------------------------------------------------------------------
+def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -> tuple[Dataset, Report]:
+    """Read a folder written by ``write_parquet``.
+
+    Args:
+        src: the folder.
+        images_root: overrides the stored ``root``.
+        strict: accepted for the common reader signature (the format has nothing to report).
+
+    Raises:
+        FormatError: a file is missing or corrupt, or the folder is not maslow Parquet.
+    """
+    src = Path(src)
+    head_path = src / _HEADER
+    try:
+        header = json.loads(head_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FormatError(f"must be a maslow Parquet folder with {_HEADER}, which is missing", path=src) from None
+    except (OSError, ValueError) as e:
+        raise FormatError(f"unreadable header: {e}", path=head_path) from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise FormatError(f"format must be {FORMAT!r}", path=head_path, field="format")
+    if header.get("version") != VERSION:
+        raise FormatError(f"version must be {VERSION}, got {header.get('version')!r} (written by another maslow)",
+                          path=head_path, field="version")
+    try:
+        schema = LabelSchema.from_dict(header["schema"])
+        n_img, n_ann = int(header["n_images"]), int(header["n_annotations"])
+        img_spec, ann_spec = list(header["images"]), list(header["annotations"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise FormatError(f"malformed header ({type(e).__name__}: {e})", path=head_path) from None
+    with no_gc():
+        images = Images(**_load(src / "images.parquet", img_spec, n_img))
+        annotations = Annotations(**_load(src / "annotations.parquet", ann_spec, n_ann))
+    root = Path(images_root) if images_root is not None else (None if header.get("root") is None
+                                                               else Path(header["root"]))
+    return Dataset(schema=schema, images=images, annotations=annotations, root=root), Report(())
+
+
+def read_parquet(src: str | Path, **options: Any) -> Dataset:
+    """Read a maslow Parquet folder (see ``write_parquet``)."""
+    return warn_issues(*parse(Path(src), **options), source=src)
+
+
+def _load(path: Path, spec: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """Read one table and decode its columns: Arrow reads row group i + 1 (without the GIL) while Python
+    decodes row group i, so the two overlap."""
+    pieces: list[list[np.ndarray]] = [[] for _ in spec]
+    rows = 0
+    try:
+        f = pq.ParquetFile(path)  # not read_table: no dataset API
+        groups = f.num_row_groups
+        if groups <= 1:
+            rows = _decode_into(pieces, f.read(), spec, path)
+        else:
+            with ThreadPoolExecutor(1) as pool:
+                ahead = pool.submit(f.read_row_group, 0)
+                for i in range(groups):
+                    table = ahead.result()
+                    if i + 1 < groups:  # read one row group ahead, no more: bounded memory
+                        ahead = pool.submit(f.read_row_group, i + 1)
+                    rows += _decode_into(pieces, table, spec, path)
+                    del table
+    except FileNotFoundError:
+        raise FormatError("file not found", path=path) from None
+    except (pa.ArrowException, OSError) as err:
+        raise FormatError(f"unreadable Parquet: {err}", path=path) from None
+    if rows != n:
+        raise FormatError(f"must have {n} rows (dataset.json), got {rows}", path=path)
+    out: dict[str, Any] = {}
+    for entry, parts in zip(spec, pieces, strict=True):
+        value = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else _empty(entry, n)
+        if entry["field"] in ("attributes", "extra"):
+            out.setdefault(entry["field"], {})[entry["key"]] = value
+        else:
+            out[entry["field"]] = value
+    return out
+
+
+def _empty(e: dict[str, Any], n: int) -> np.ndarray:
+    if e["kind"] == "numpy":
+        return np.zeros((n, *e["shape"]), np.dtype(e["dtype"]))
+    return np.full(n, None, object)
+
+
+def _decode_into(pieces: list[list[np.ndarray]], table: pa.Table, spec: list[dict[str, Any]], path: Path) -> int:
+    """Append the decoded columns of ``table`` (a row group) to ``pieces``; returns its row count."""
+    table = table.combine_chunks() if any(c.num_chunks > 1 for c in table.columns) else table
+    n = int(table.num_rows)
+    if n == 0:
+        return 0
+    for e, parts in zip(spec, pieces, strict=True):
+        try:
+            kind, column = e["kind"], e["column"]
+            if kind == "numpy":
+                value = _numpy_column(table, column, np.dtype(e["dtype"]), tuple(e["shape"]), n)
+            elif kind == "mask":
+                value = _mask_column(_col(table, "mask.size"), _col(table, "mask.counts"))
+            elif kind == "polygon":
+                value = _polygon_column(_col(table, column))
+            else:
+                value = _object_column(_col(table, column), kind)
+        except (KeyError, TypeError, ValueError, pa.ArrowException) as err:
+            raise FormatError(f"column {e.get('column')!r} can't be decoded ({type(err).__name__}: {err})",
+                              path=path) from None
+        parts.append(value)
+    return n
+
+
+def _col(table: pa.Table, name: str) -> pa.Array:
+    return table.column(name).chunk(0)
+
+
+def _numpy_column(table: pa.Table, column: str, dtype: np.dtype[Any], shape: tuple[int, ...], n: int) -> np.ndarray:
+    if shape and int(np.prod(shape)) == 0:
+        return np.zeros((n, *shape), dtype)
+    arr = _col(table, column)
+    values = (arr.flatten() if shape else arr).to_numpy(zero_copy_only=False)
+    if dtype.kind in "US":
+        values = values.astype(dtype)
+    return np.asarray(values, dtype=dtype).reshape((n, *shape))
+
+
+def _object_column(arr: pa.Array, kind: str) -> np.ndarray:
+    if kind == "null":
+        return np.full(len(arr), None, object)
+    if kind in ("str", "bytes"):
+        enc = arr.dictionary_encode()
+        uniq = obj_column([*enc.dictionary.to_pylist(), None])
+        indices = enc.indices.fill_null(len(enc.dictionary)) if enc.indices.null_count else enc.indices
+        out: np.ndarray = uniq[np.asarray(indices.to_numpy(zero_copy_only=False), np.int64)]
+        return out
+    vals = arr.to_pylist()
+    if kind == "json":
+        vals = [None if v is None else json.loads(v) for v in vals]
+    elif kind not in ("bool", "int", "float"):
+        raise ValueError(f"unknown column kind {kind!r}")
+    return obj_column(vals)
+
+
+def _mask_column(size: pa.Array, counts: pa.Array) -> np.ndarray:
+    out = np.full(len(counts), None, object)
+    rows = np.flatnonzero(~counts.is_null().to_numpy(zero_copy_only=False))
+    if rows.size:
+        child = size.values.fill_null(0) if size.values.null_count else size.values  # nulls under null masks
+        hw = np.asarray(child.to_numpy(zero_copy_only=False), np.int64).reshape(-1, 2)[rows].tolist()
+        cnt = counts.to_numpy(zero_copy_only=False)[rows].tolist()
+        for r, (h, w), c in zip(rows.tolist(), hw, cnt, strict=True):
+            out[r] = {"size": [h, w], "counts": c}
+    return out
+
+
+def _views(flat: np.ndarray, bounds: np.ndarray) -> list[np.ndarray]:
+    """Views ``flat[bounds[i]:bounds[i + 1]]`` (built by C-level maps: this is the hot loop of a load)."""
+    b = bounds.tolist()
+    return list(map(flat.__getitem__, map(slice, b, islice(b, 1, None))))
+
+
+def _polygon_column(arr: pa.Array) -> np.ndarray:
+    n = len(arr)
+    null = arr.is_null().to_numpy(zero_copy_only=False)
+    outer = arr.offsets.to_numpy().astype(np.int64)
+    inner_arr = arr.values
+    inner = inner_arr.offsets.to_numpy().astype(np.int64)
+    flat = inner_arr.values.to_numpy(zero_copy_only=False)
+    if n and not null.any() and np.all(np.diff(outer) == 1):  # one ring each: the common case
+        ring = inner[outer[0]:outer[-1] + 1]
+        return obj_column(list(map(list, zip(_views(flat, ring)))))
+    rings = _views(flat, inner)
+    out: list[Any] = [None] * n
+    lo, hi = outer[:-1].tolist(), outer[1:].tolist()
+    for i in np.flatnonzero(~null).tolist():
+        out[i] = rings[lo[i]:hi[i]]
+    return obj_column(out)
