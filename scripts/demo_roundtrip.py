@@ -12,7 +12,6 @@ from maslow import io
 from maslow.store import Workspace
 
 
-
 def box_error(a, b):
     """Largest box coordinate difference, images matched by file name, annotations in order within an image."""
     name = lambda p: Path(str(p)).name  # noqa: E731

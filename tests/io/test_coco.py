@@ -309,6 +309,18 @@ def test_boxes_written_as_xyxy_are_reported_once(tmp_path: Path) -> None:
     assert "3 of 4 boxes" in issue.message
 
 
+def test_a_few_boxes_written_as_xyxy_among_many_give_a_warning(tmp_path: Path) -> None:
+    d = base_file()
+    d["images"][0].update(width=100, height=100)
+    boxes = [[10 + i, 10, 5, 5] for i in range(30)] + [[60, 50, 90, 95], [70, 10, 95, 60]]
+    d["annotations"] = [{"id": i + 1, "image_id": 1, "category_id": 1, "bbox": b, "area": 1.0}
+                        for i, b in enumerate(boxes)]
+    _, report = parse(dump(tmp_path / "xyxy.json", d))
+    (issue,) = report.issues
+    assert issue.type == "coco_bbox_looks_xyxy" and issue.severity == "warning"
+    assert "2 of 32 boxes" in issue.message and issue.record == "annotations[30] (id=31)"
+
+
 def test_keypoints_of_the_wrong_length_are_reported(tmp_path: Path) -> None:
     d = base_file()
     d["categories"][0]["keypoints"] = ["a", "b"]
@@ -399,7 +411,7 @@ def test_missing_sizes_are_read_from_the_image_files(tmp_path: Path) -> None:
     d["images"][1].update(width=None, height=None)  # b.jpg does not exist: size unknown (0)
     ds, report = parse(dump(tmp_path / "sizes.json", d))
     assert ds.images.width.tolist() == [33, 0] and ds.images.height.tolist() == [21, 0]
-    assert len(report) == 0
+    assert len(report) == 0  # one box beyond its image is check_boxes' finding, not a convention
 
 
 def test_registry_dispatches_to_coco(tmp_path: Path) -> None:

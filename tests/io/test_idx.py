@@ -34,8 +34,8 @@ def _pair(folder: Path, n: int = 6, prefix: str = "train") -> tuple[np.ndarray, 
 
 
 def _pixels(ds: Dataset) -> list[tuple[str, bytes]]:
-    from maslow.io.images import load_path as load_pixels
     from maslow.io.images import image_path
+    from maslow.io.images import load_path as load_pixels
 
     return sorted((ds.schema.names[ds.annotations.label[i]], load_pixels(image_path(ds, i)).tobytes())
                   for i in range(ds.n_images))

@@ -152,7 +152,7 @@ def test_parse_reports_planted_errors(tmp_path: Path) -> None:
     (root / "ImageSets/Main/train.txt").write_text("a\nb\nzzz\n")
     ds, report = voc.parse(root, classes=["cat"])
     by = {i.type: i for i in report}
-    assert report.counts() == {"voc_zero_size": 1, "voc_inverted_box": 2, "voc_bad_value": 1, "voc_missing_name": 1,
+    assert report.counts() == {"voc_zero_size": 1, "voc_inverted_box": 1, "voc_bad_value": 1, "voc_missing_name": 1,
                                "voc_zero_based": 1, "voc_filename_mismatch": 1, "voc_nested_tag": 1,
                                "voc_missing_xml": 1, "voc_unknown_class": 1}
     assert "read 10x8 from the image" in by["voc_zero_size"].message
@@ -160,12 +160,14 @@ def test_parse_reports_planted_errors(tmp_path: Path) -> None:
     assert "1 boxes" in by["voc_zero_based"].message and by["voc_zero_based"].file.endswith("a.xml")
     assert by["voc_bad_value"].field == "ymin" and by["voc_bad_value"].record == "object[4]"
     inverted = report.of_type("voc_inverted_box")
-    assert [(i.record, i.severity) for i in inverted] == [("object[2]", "error"), ("object[3]", "warning")]
+    assert [(i.record, i.severity, i.field) for i in inverted] == [("object[2]", "error", "xmax")]
     assert by["voc_unknown_class"].file.endswith("b.xml")
     assert by["voc_missing_xml"].record == "line 3"
-    # kept: the 0-based box, the fine one, the empty one (xmax = xmin - 1) and the one with a <part>
-    assert ds.annotations.image.tolist() == [0, 0, 0, 0]
-    assert ds.annotations.box[:3].tolist() == [[-1, -1, 4, 4], [0, 4, 3, 6], [2, 0, 2, 2]]
+    # kept: the 0-based box, the fine one, the inverted one (swapped), the empty one (xmax = xmin - 1), the one
+    # with a bad value (without a box) and the one with a <part>; only the object without a name can't be kept
+    assert ds.annotations.image.tolist() == [0, 0, 0, 0, 0, 0]
+    assert ds.annotations.box[:4].tolist() == [[-1, -1, 4, 4], [0, 4, 3, 6], [2, 0, 3, 2], [2, 0, 2, 2]]
+    assert np.isnan(ds.annotations.box[4]).all()
 
 
 def test_missing_bndbox_is_a_boxless_annotation(tmp_path: Path) -> None:

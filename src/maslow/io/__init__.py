@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
@@ -76,20 +76,47 @@ def write(ds: Dataset, dst: str | Path, fmt: str, **options: Any) -> ExportRepor
     return get_format(fmt).write(ds, Path(dst), **options)  # type: ignore[no-any-return]
 
 
-def __getattr__(name: str) -> Any:
-    # read_coco, write_yolo, ... live in their format modules; import them on first use.
-    for prefix in ("read_", "write_"):
-        if name.startswith(prefix):
-            fmt = name[len(prefix):]
-            modules = {"coco_predictions": "coco_results", "coco_results": "coco_results", "mnist": "idx",
-                       "masks": "semantic", "semantic": "semantic"}
-            mod = modules.get(fmt) or get_format(fmt.replace("_", "-")).module
-            import importlib
+# read_<format>/write_<format> live in their format modules, imported on first use so that `import maslow`
+# stays light (pyarrow loads only for Parquet).
+_LAZY = {
+    "read_coco": "coco", "write_coco": "coco",
+    "read_coco_predictions": "coco_results", "read_coco_results": "coco_results",
+    "write_coco_results": "coco_results", "write_coco_predictions": "coco_results",
+    "read_yolo": "yolo", "write_yolo": "yolo",
+    "read_voc": "voc", "write_voc": "voc",
+    "read_cvat": "cvat", "write_cvat": "cvat",
+    "read_labelstudio": "labelstudio", "write_labelstudio": "labelstudio",
+    "read_imagefolder": "imagefolder", "write_imagefolder": "imagefolder",
+    "read_masks": "semantic", "write_masks": "semantic", "read_semantic": "semantic", "write_semantic": "semantic",
+    "read_parquet": "parquet", "write_parquet": "parquet",
+    "read_mnist": "idx", "write_mnist": "idx", "read_idx": "idx", "write_idx": "idx",
+}
 
-            m = importlib.import_module(f"maslow.io.{mod}")
-            if hasattr(m, name):
-                return getattr(m, name)
-    raise AttributeError(f"module 'maslow.io' has no attribute {name!r}")
+if TYPE_CHECKING:
+    from maslow.io.coco import read_coco, write_coco
+    from maslow.io.coco_results import (
+        read_coco_predictions,
+        read_coco_results,
+        write_coco_predictions,
+        write_coco_results,
+    )
+    from maslow.io.cvat import read_cvat, write_cvat
+    from maslow.io.idx import read_idx, read_mnist, write_idx, write_mnist
+    from maslow.io.imagefolder import read_imagefolder, write_imagefolder
+    from maslow.io.labelstudio import read_labelstudio, write_labelstudio
+    from maslow.io.parquet import read_parquet, write_parquet
+    from maslow.io.semantic import read_masks, read_semantic, write_masks, write_semantic
+    from maslow.io.voc import read_voc, write_voc
+    from maslow.io.yolo import read_yolo, write_yolo
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'maslow.io' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"maslow.io.{mod}"), name)
 
 
 __all__ = [
@@ -107,4 +134,5 @@ __all__ = [
     "load_path",
     "read",
     "write",
+    *_LAZY,
 ]

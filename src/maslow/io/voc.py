@@ -251,20 +251,22 @@ def _bndbox(obj: Any, xml: Path, rec: str, i: int, col: Collector) -> tuple[bool
         except ValueError:
             v = math.nan
         if not math.isfinite(v):
-            col.add("voc_bad_value", f"<bndbox><{tag}> must be a number, got {t!r}; object not imported",
+            col.add("voc_bad_value", f"<bndbox><{tag}> must be a number, got {t!r}; imported without a box",
                     severity="error", file=xml, record=rec, field=tag, image=i)
-            return False, None
+            return True, None
         vals.append(v)
-    if vals[2] < vals[0] or vals[3] < vals[1]:
-        # xmax = xmin - 1 is an empty box (x2 = x1 in maslow): kept; anything less can't be a box
-        empty = vals[2] >= vals[0] - 1 and vals[3] >= vals[1] - 1
-        col.add("voc_inverted_box", f"bndbox must have xmax >= xmin and ymax >= ymin, got {fmt_num(vals[0])}, "
-                f"{fmt_num(vals[1])}, {fmt_num(vals[2])}, {fmt_num(vals[3])}"
-                + ("; kept as an empty box" if empty else "; object not imported"),
-                severity="warning" if empty else "error", file=xml, record=rec, field="bndbox", image=i)
-        if not empty:
-            return False, None
+    for lo, hi in ((0, 2), (1, 3)):
+        if vals[hi] >= vals[lo] - 1 or math.isclose(vals[hi], vals[lo] - 1, rel_tol=0, abs_tol=1e-9):
+            vals[hi] = max(vals[hi], vals[lo] - 1)  # xmax = xmin - 1 is an empty box (x2 = x1 in maslow)
+            continue
+        col.add("voc_inverted_box", f"bndbox must have xmax >= xmin - 1, got <{_TAGS[lo]}> {fmt_num(vals[lo])} and "
+                f"<{_TAGS[hi]}> {fmt_num(vals[hi])}; kept with the two swapped",
+                severity="error", file=xml, record=rec, field=_TAGS[hi], image=i)
+        vals[lo], vals[hi] = vals[hi] + 1, vals[lo] - 1
     return True, vals
+
+
+_TAGS = ("xmin", "ymin", "xmax", "ymax")
 
 
 def _attributes(obj: Any, nested: set[str]) -> dict[str, Any]:

@@ -1,0 +1,284 @@
+"""Metrics per slice of a dataset (site, camera, time of day, split) with bootstrap confidence intervals.
+
+Glossary:
+
+- *slice*: the images sharing one value of an image column: ``images.extra[by]``, or ``split``, ``width``,
+  ``height`` (missing values, None or NaN, form one slice, ``None``). A slice holds its images' truth objects
+  and predictions.
+- *bootstrap*: ``n_boot`` times, draw a slice's images with replacement (as many as it has) and compute the
+  metric on the drawn images (a drawn image counts as often as it is drawn); the confidence interval is the
+  percentile interval of those values (nan values, e.g. a draw without truth objects, are left out).
+  Drawn indexes are sorted before use, so copies of an image sit together as if the image were listed twice.
+- *significant*: a slice is ``below`` the overall value when the upper bound of its interval is below it
+  (``above`` likewise), so a weak slice stands out; with many slices, expect some by chance (5% each at
+  ``ci=0.95``).
+- *default metric*: COCO mAP@[.5:.95] (``coco_map(...).map_50_95``). It is computed from one match table of the
+  whole dataset: COCO matches each image on its own, so a draw changes only the accumulation, which is redone
+  with each image's predictions repeated as often as the image is drawn. The values are those ``coco_map``
+  gives on ``truth.select_images(idx)`` (bit for bit), at a fraction of the cost, so ``n_boot=1000`` stays
+  fast. A custom metric is called on each draw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+from maslow.core.types import BoolArray, FloatArray, IntArray, Rng, as_generator
+from maslow.errors import InvalidDatasetError
+from maslow.metrics._prepare import image_positions
+from maslow.metrics._result import MatchTable
+from maslow.metrics.coco import coco_matches
+
+Metric = Callable[[Dataset, Dataset], float]
+_EPS = np.spacing(1)
+
+
+@dataclass(frozen=True, eq=False)
+class SliceResult:
+    """A metric per slice with bootstrap confidence intervals (see the module docstring).
+
+    Attributes:
+        by: the image column sliced on.
+        metric: the metric's name (``"map_50_95"`` for the default).
+        values: (S,) the column values, sorted (``None`` for missing).
+        n_images: (S,) images per slice.
+        value: (S,) the metric on each slice.
+        lower, upper: (S,) confidence interval bounds (nan when no draw gave a value).
+        below, above: (S,) the interval lies wholly below / above ``overall``.
+        samples: (S, n_boot) the bootstrap values.
+        overall: the metric on the whole dataset.
+        n_boot, ci: the options used.
+    """
+
+    by: str
+    metric: str
+    values: tuple[Any, ...]
+    n_images: IntArray
+    value: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    below: BoolArray
+    above: BoolArray
+    samples: FloatArray
+    overall: float
+    n_boot: int
+    ci: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (nan -> None); the bootstrap samples are left out."""
+        def f(x: float) -> float | None:
+            return None if math.isnan(x) else float(x)
+        slices = [
+            {"value": v, "n_images": int(self.n_images[s]), "metric": f(float(self.value[s])),
+             "lower": f(float(self.lower[s])), "upper": f(float(self.upper[s])), "below": bool(self.below[s]),
+             "above": bool(self.above[s])}
+            for s, v in enumerate(self.values)
+        ]
+        return {"by": self.by, "metric": self.metric, "overall": f(self.overall), "n_boot": self.n_boot,
+                "ci": self.ci, "slices": slices}
+
+    def to_pandas(self) -> Any:
+        """One row per slice: value, n_images, metric, lower, upper, below, above."""
+        import pandas as pd
+
+        return pd.DataFrame({self.by: list(self.values), "n_images": self.n_images, self.metric: self.value,
+                             "lower": self.lower, "upper": self.upper, "below": self.below, "above": self.above})
+
+
+def _column(ds: Dataset, by: str) -> np.ndarray:
+    im = ds.images
+    if by in im.extra:
+        col = im.extra[by]
+    elif by in ("split", "width", "height"):
+        col = getattr(im, by)
+    else:
+        known = ", ".join(["split", "width", "height", *sorted(im.extra)])
+        raise InvalidDatasetError(f"slice_metrics: by must be an image column ({known}), got {by!r}")
+    if col.ndim != 1:
+        raise InvalidDatasetError(f"images.extra[{by!r}]: must be one value per image, got shape {col.shape}")
+    return col
+
+
+def _norm(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def _groups(col: np.ndarray) -> tuple[tuple[Any, ...], IntArray]:
+    """Sorted distinct values and the slice index of each image."""
+    vals = [_norm(v) for v in col.tolist()]
+    uniq = list(dict.fromkeys(vals))
+    try:
+        ordered = sorted(uniq, key=lambda v: (v is None, v if v is not None else 0))
+    except TypeError:
+        ordered = sorted(uniq, key=lambda v: (v is None, str(v)))
+    pos = {v: i for i, v in enumerate(ordered)}
+    return tuple(ordered), np.asarray([pos[v] for v in vals], dtype=np.int64)
+
+
+def slice_metrics(
+    truth: Dataset,
+    pred: Dataset,
+    *,
+    by: str,
+    metric: Metric | None = None,
+    n_boot: int = 200,
+    ci: float = 0.95,
+    rng: Rng = None,
+    iou_type: str = "bbox",
+) -> SliceResult:
+    """A metric per value of an image column, with bootstrap confidence intervals.
+
+    Args:
+        truth: ground truth.
+        pred: predictions on the same images table.
+        by: an ``images.extra`` column (site, camera, time of day, ...), or ``"split"``, ``"width"``,
+            ``"height"``.
+        metric: ``(truth, pred) -> float`` on a subset of images; default COCO mAP@[.5:.95] of ``iou_type``
+            (computed exactly without re-matching, see the module docstring).
+        n_boot: bootstrap draws per slice (0: no intervals). 200 gives the 2.5% and 97.5% percentiles from 5
+            draws each; raise it for steadier bounds (the default metric costs little per draw, a custom
+            metric one call per draw).
+        ci: confidence level of the intervals, in (0, 1).
+        rng: seed or generator for the draws.
+        iou_type: ``"bbox"``, ``"segm"`` or ``"keypoints"`` for the default metric.
+
+    Returns:
+        SliceResult with the value, interval and significance of each slice, and the overall value.
+
+    Raises:
+        InvalidDatasetError: ``by`` is not an image column (the message lists them), or as ``coco_map``.
+        ValueError: ``n_boot`` or ``ci`` out of range.
+
+    Example:
+        >>> from maslow.sample import shapes
+        >>> truth = shapes(16, seed=0)
+        >>> pred = truth.replace(annotations=truth.annotations.with_columns(score=np.ones(truth.n_annotations)))
+        >>> res = slice_metrics(truth, pred, by="split", n_boot=20, rng=0)
+        >>> res.values, res.value.tolist(), res.overall
+        (('train', 'val'), [1.0, 1.0], 1.0)
+    """
+    if int(n_boot) < 0:
+        raise ValueError(f"slice_metrics: n_boot must be >= 0, got {n_boot!r}")
+    if not (0 < ci < 1):
+        raise ValueError(f"slice_metrics: ci must be in (0, 1), got {ci!r}")
+    gen = as_generator(rng)
+    values, of_image = _groups(_column(truth, by))
+    m = truth.n_images
+    if metric is None:
+        fast = _MapAccumulator(truth, pred, iou_type)
+        name = "map_50_95"
+
+        def on(idx: IntArray) -> float:
+            return fast.map(np.bincount(idx, minlength=m))
+    else:
+        name = getattr(metric, "__name__", type(metric).__name__)
+        user = metric
+
+        def on(idx: IntArray) -> float:
+            return float(user(truth.select_images(idx), pred.select_images(idx)))
+
+    overall = on(np.arange(m, dtype=np.int64))
+    n_s = len(values)
+    value = np.full(n_s, np.nan)
+    samples = np.full((n_s, int(n_boot)), np.nan)
+    n_images = np.bincount(of_image, minlength=n_s).astype(np.int64)
+    for s in range(n_s):
+        members = np.flatnonzero(of_image == s)
+        value[s] = on(members)
+        for b in range(int(n_boot)):
+            samples[s, b] = on(np.sort(members[gen.integers(0, len(members), len(members))]))
+    lower, upper = np.full(n_s, np.nan), np.full(n_s, np.nan)
+    alpha = (1 - ci) / 2
+    for s in range(n_s):
+        ok = samples[s][~np.isnan(samples[s])]
+        if len(ok):
+            lower[s], upper[s] = np.quantile(ok, [alpha, 1 - alpha])
+    with np.errstate(invalid="ignore"):
+        below = upper < overall
+        above = lower > overall
+    for arr in (n_images, value, lower, upper, below, above, samples):
+        arr.flags.writeable = False
+    return SliceResult(by=by, metric=name, values=values, n_images=n_images, value=value, lower=lower, upper=upper,
+                       below=below, above=above, samples=samples, overall=overall, n_boot=int(n_boot), ci=float(ci))
+
+
+class _MapAccumulator:
+    """COCO mAP@[.5:.95] of any multiset of images, from one match table (pycocotools' accumulate)."""
+
+    def __init__(self, truth: Dataset, pred: Dataset, iou_type: str) -> None:
+        table = coco_matches(truth, pred, iou_type=iou_type, max_dets=[100], area_ranges={"all": (0.0, 1e5**2)})
+        res = table.result
+        self.recall_thresholds = res.recall_thresholds
+        n_k = len(res.class_labels)
+        self.n_k = n_k
+        k_of_label = np.full(len(truth.schema.names), -1, np.int64)
+        k_of_label[res.class_labels] = np.arange(n_k, dtype=np.int64)
+        by_name = {truth.schema.names[int(lab)]: k for k, lab in enumerate(res.class_labels.tolist())}
+        p_k_of = np.asarray([by_name.get(n, -1) for n in pred.schema.names], dtype=np.int64)
+        # truth objects counted (not ignored), per image and class
+        t_ok = table.truth_status[:, 0] != MatchTable.IGNORED
+        t_k = k_of_label[truth.annotations.label] if truth.n_annotations else np.zeros(0, np.int64)
+        self.n_pos = np.zeros((truth.n_images, n_k), np.int64)
+        np.add.at(self.n_pos, (truth.annotations.image[t_ok], t_k[t_ok]), 1)
+        # evaluated predictions in accumulation order: (class, -score, image position, row)
+        status = table.pred_status
+        ev = np.flatnonzero(status[:, 0] != MatchTable.SKIPPED) if pred.n_annotations else np.zeros(0, np.int64)
+        score = pred.annotations.score
+        assert score is not None
+        p_k = p_k_of[pred.annotations.label[ev]]
+        img = pred.annotations.image[ev]
+        pos = image_positions(truth)[img]
+        order = np.lexsort((ev, pos, -score[ev], p_k))
+        ev, p_k, img, sc = ev[order], p_k[order], img[order], score[ev][order]
+        self.tp = (status[ev] == MatchTable.TP).T  # (T, n)
+        self.fp = (status[ev] == MatchTable.FP).T
+        # blocks of equal (class, score, image): a repeated image repeats its block as a whole
+        n = len(ev)
+        new = np.r_[True, (p_k[1:] != p_k[:-1]) | (sc[1:] != sc[:-1]) | (img[1:] != img[:-1])] if n else np.zeros(0, bool)
+        self.b_start = np.flatnonzero(new)
+        self.b_len = np.diff(np.r_[self.b_start, n]).astype(np.int64)
+        self.b_image = img[self.b_start]
+        self.b_k = p_k[self.b_start]
+
+    def map(self, weight: IntArray) -> float:
+        """mAP@[.5:.95] with image i counted ``weight[i]`` times."""
+        reps = weight[self.b_image]
+        c_start = np.repeat(self.b_start, reps)
+        c_len = np.repeat(self.b_len, reps)
+        c_k = np.repeat(self.b_k, reps)
+        total = int(c_len.sum())
+        first = np.cumsum(c_len) - c_len
+        seq = np.repeat(c_start - first, c_len) + np.arange(total, dtype=np.int64)
+        seq_k = np.repeat(c_k, c_len)
+        n_pos = weight @ self.n_pos
+        rec_thr = self.recall_thresholds
+        n_t, n_r = self.tp.shape[0], len(rec_thr)
+        precision = np.full((n_t, n_r, self.n_k), -1.0)
+        bounds = np.searchsorted(seq_k, np.arange(self.n_k + 1), side="left")
+        for k in range(self.n_k):
+            npig = int(n_pos[k])
+            if npig == 0:
+                continue
+            rows = seq[bounds[k]:bounds[k + 1]]
+            q = np.zeros((n_t, n_r))
+            if len(rows):
+                tp_sum = np.cumsum(self.tp[:, rows], axis=1).astype(dtype=float)
+                fp_sum = np.cumsum(self.fp[:, rows], axis=1).astype(dtype=float)
+                rc = tp_sum / npig
+                pr = tp_sum / (fp_sum + tp_sum + _EPS)
+                env = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+                for t in range(n_t):
+                    idx = np.searchsorted(rc[t], rec_thr, side="left")
+                    reach = idx < len(rows)
+                    q[t] = np.where(reach, env[t][np.minimum(idx, len(rows) - 1)], 0.0)
+            precision[:, :, k] = q
+        cells = precision[precision > -1]
+        return float(np.mean(cells)) if len(cells) else math.nan
