@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from maslow.io._common import json_loads
 
 _ANN_KEY = re.compile(rb'"annotations"\s*:\s*\[')
 _BOUNDARY = re.compile(rb"\}\s*(?:,\s*(?=\{)|(?=\]))")
@@ -118,7 +119,7 @@ def _stream(f: Any, on_chunk: ChunkCallback, chunk_bytes: int) -> dict[str, Any]
                 piece = bytearray(b"[")
                 piece += memoryview(buf)[i:end]
                 piece += b"]"
-                items = json.loads(piece)
+                items = json_loads(piece)
                 del piece
             except ValueError:
                 failed += 1
@@ -133,7 +134,7 @@ def _stream(f: Any, on_chunk: ChunkCallback, chunk_bytes: int) -> dict[str, Any]
         buf = buf[cut.end():]
     rest += f.read()
     try:
-        top = json.loads(prefix + b'"annotations":"' + _SENTINEL.encode() + b'"' + rest)
+        top = json_loads(prefix + b'"annotations":"' + _SENTINEL.encode() + b'"' + rest)
     except ValueError:
         raise _Fallback from None
     if not isinstance(top, dict) or top.get("annotations") != _SENTINEL:

@@ -168,8 +168,7 @@ def _write_row(ds: Dataset, r: int, img: ET.Element, names: tuple[str, ...], att
         kind = "polyline" if ex.get("cvat_shape") == "polyline" else "polygon"
         for p in polys:
             shapes.append((kind, {"points": ";".join(f"{_fmt(x)},{_fmt(y)}" for x, y in p.reshape(-1, 2))}))
-        if len(polys) > 1:
-            _lose(report, "polygon_parts", 1)
+        if len(polys) > 1:  # the parts of one object share a group_id (read back as one annotation)
             group = group or next_group
         h, w = int(ds.images.height[a.image[r]]), int(ds.images.width[a.image[r]])
         _lose(report, "mask", mask is not None and M.compress(mask)["counts"] != M.from_polygons(

@@ -24,7 +24,9 @@ box ``rotation`` are kept in ``annotations.extra`` (``cvat_group_id``, ``cvat_z_
 boxes are axis-aligned, so a rotated box is reported). Polygons, polylines and masks also get their bounding box
 in ``box``; polylines are stored as polygons with ``extra["cvat_shape"] == "polyline"``. A ``<points>`` shape is
 one keypoint set (K = its number of points, v = 2, or v = 1 when the shape is occluded); a ``<points>`` shape that
-shares label and ``group_id`` with exactly one other shape of the image becomes that shape's keypoints.
+shares label and ``group_id`` with exactly one other shape of the image becomes that shape's keypoints. Polygons
+that share label and ``group_id`` are the parts of one object: they become one annotation with several polygons
+(and a multi-part polygon is written that way).
 """
 
 from __future__ import annotations
@@ -268,6 +270,27 @@ class _Reader:
         s.attrs[name] = value
 
 
+def _merge_parts(shapes: list[_Shape]) -> list[_Shape]:
+    """Join <polygon> shapes sharing label and group_id into one multi-part polygon (one object, as written)."""
+    out: list[_Shape] = []
+    first: dict[tuple[str, int], _Shape] = {}
+    for s in shapes:
+        g = int(s.extra.get("cvat_group_id", 0) or 0)
+        key = (s.label, g)
+        if s.kind != "polygon" or not g or s.polygon is None:
+            out.append(s)
+        elif key in first:
+            head = first[key]
+            assert head.polygon is not None
+            head.polygon = [*head.polygon, *s.polygon]
+            head.box = [min(head.box[0], s.box[0]), min(head.box[1], s.box[1]),
+                        max(head.box[2], s.box[2]), max(head.box[3], s.box[3])]
+        else:
+            first[key] = s
+            out.append(s)
+    return out
+
+
 def _merge_points(shapes: list[_Shape]) -> list[_Shape]:
     """Attach a <points> shape to the one other shape sharing its label and group_id."""
     out = list(shapes)
@@ -357,7 +380,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
             s = reader.shape(child, k, record, h, w, specs, declared)
             if s is not None:
                 shapes.append(s)
-        per_image.append(_merge_points(shapes))
+        per_image.append(_merge_points(_merge_parts(shapes)))
     return _build(src, classes, specs, per_image, col, root,
                   Images(path=obj_array(paths), width=np.asarray(widths, np.int64),
                          height=np.asarray(heights, np.int64), split=obj_array(splits),

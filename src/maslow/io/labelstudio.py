@@ -58,6 +58,14 @@ _CONTROLS = {"RectangleLabels": "box", "PolygonLabels": "polygon", "KeyPointLabe
              "BrushLabels": "brush", "Labels": "any", "Choices": "choices"}
 _LABEL_TYPE = {"box": "box", "polygon": "polygon", "keypoint": "keypoints", "brush": "mask", "choices": "tag"}
 
+#: Pixel coordinates computed from percentages are rounded to this many decimals: percent -> pixel conversion
+#: leaves float noise (x / w * 100 * w / 100 != x) that would move a rasterised boundary pixel.
+_PX_DECIMALS = 9
+
+
+def _px(values: list[float]) -> list[float]:
+    return [round(v, _PX_DECIMALS) for v in values]
+
 
 # -- reading ---------------------------------------------------------------------------------------------------
 @dataclass
@@ -250,7 +258,7 @@ class _Reader:
                 self.col.add("invalid_box", f"width and height must be >= 0, got {bw}, {bh}; corners swapped",
                              severity="error", file=self.src, record=rec, field="value.width", image=image)
             xs, ys = sorted([x, x + bw]), sorted([y, y + bh])
-            row.box = [xs[0] * sx, ys[0] * sy, xs[1] * sx, ys[1] * sy]
+            row.box = _px([xs[0] * sx, ys[0] * sy, xs[1] * sx, ys[1] * sy])
             rot = value.get("rotation", 0) or 0
             if rot:
                 row.extra["ls_rotation"] = float(rot)
@@ -271,13 +279,14 @@ class _Reader:
             if len(xy) < 3:
                 self.col.add("degenerate_polygon", f"polygon must have at least 3 points, got {len(xy)}",
                              severity="error", file=self.src, record=rec, field="value.points", image=image)
-            flat = (xy * [sx, sy]).ravel()
+            flat = np.round((xy * [sx, sy]).ravel(), _PX_DECIMALS)
             row.polygon = [flat]
             row.box = M.polygon_box([flat.tolist()]).tolist()
         elif kind == "keypoint":
             x, y = self.num(value, "x", rec), self.num(value, "y", rec)
             self.percent([x, y], rec, "x")
-            row.kps, row.standalone_kp = [(labels[0], x * sx, y * sy)], True
+            kx, ky = _px([x * sx, y * sy])
+            row.kps, row.standalone_kp = [(labels[0], kx, ky)], True
             row.extra["_parent"] = res.get("parentID")
             return [row]
         else:
