@@ -28,7 +28,9 @@ python scripts/demo_broken.py "$OUT/shapes/annotations.json" "$OUT/broken.json"
 (cd "$OUT/ws" && maslow import ../broken.json --from coco --name broken --images-root ../shapes --strict) \
   || echo "(--strict refused the file with exit code $?, as asked)"
 
-step "7. The version log"
+DEMO_OUT="$OUT" bash scripts/demo_eval.sh  # 7. evaluate a detector (level 5)
+
+step "8. The version log"
 (cd "$OUT/ws" && maslow log shapes && maslow log broken)
 
 printf '\nDone. Everything is under %s/\n' "$OUT"

@@ -38,6 +38,9 @@ app = typer.Typer(
 from maslow.cli import data as _data  # noqa: E402  (registers the commands)
 
 _data.register(app)
+from maslow.cli import metrics as _metrics  # noqa: E402
+
+_metrics.register(app)
 
 
 def main() -> None:

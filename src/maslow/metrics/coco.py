@@ -282,7 +282,8 @@ def _match_table(truth: Dataset, pred: Dataset, ev: _Evaluation, result: MapResu
     t_rows = g.truth.row
     tp_partner = m.truth_partner.T  # (n_truth_eval, T) prediction index
     matched = tp_partner >= 0
-    truth_match[t_rows] = np.where(matched, g.pred.row[np.where(matched, tp_partner, 0)], -1)
+    if len(g.pred.row):  # else nothing was evaluated on the prediction side: every partner stays -1
+        truth_match[t_rows] = np.where(matched, g.pred.row[np.where(matched, tp_partner, 0)], -1)
     ignored = ev.truth_ignored[a]
     truth_status[t_rows] = np.where(ignored[:, None], MatchTable.IGNORED,
                                     np.where(matched, MatchTable.TP, MatchTable.FN)).astype(np.int8)

@@ -12,6 +12,10 @@ Glossary:
   threshold only removes the lowest-scored predictions of a class, which pycocotools matches last, so the
   matches of the kept ones never change: TP(threshold) and FP(threshold) are counts over one match table, and
   every threshold is evaluated exactly (``FN = n_truth - TP``).
+- *classification* (the truth schema's task is ``classification``): one-vs-rest per class. Each image is a
+  candidate for every class, scored by its predicted probability (``pred.annotations.extra["probs"]``, (n, K_pred),
+  column j for ``pred.schema.names[j]``, one prediction per image, as ``classification_scores`` reads it); an image
+  of class c at or above c's threshold is a TP, another image an FP, an image of class c below it an FN.
 - *cost*: ``cost_fp * FP + cost_fn * FN``; with ``cost_fn = 5`` a missed object costs five false alarms.
 - *F-beta*: ``(1 + b²) TP / ((1 + b²) TP + b² FN + FP)``; nan when the class has neither truth nor kept
   predictions. Precision is nan when nothing is kept, recall is nan without truth objects.
@@ -32,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.core.schema import ClassDef
+from maslow.core.schema import ClassDef, Task
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.metrics._result import MatchTable
 from maslow.metrics.coco import coco_matches
@@ -181,6 +185,7 @@ def operating_point(
     beta: float = 1.0,
     iou_type: str = "bbox",
     max_dets: int = 100,
+    kpt_sigmas: Sequence[float] | FloatArray | None = None,
 ) -> OperatingPoints:
     """Per-class score thresholds minimising a cost, or meeting a target precision or recall.
 
@@ -195,17 +200,21 @@ def operating_point(
             A class without truth objects keeps nothing.
         iou_threshold: IoU (OKS for keypoints) a match needs.
         beta: the F-beta weight of recall.
-        iou_type: ``"bbox"``, ``"segm"`` or ``"keypoints"``.
+        iou_type: ``"bbox"``, ``"segm"`` or ``"keypoints"`` (ignored for classification).
         max_dets: predictions evaluated per image and class (highest scores first), as COCO's maxDets.
+        kpt_sigmas: OKS sigmas, one per keypoint (keypoints only; default COCO's 17).
 
     In cost mode, ties between thresholds of equal cost go to the highest threshold (fewest predictions).
+    When ``truth.schema.task`` is classification, the thresholds apply to per-class probabilities, one-vs-rest
+    (module docstring); ``iou_type`` is then ``"classification"`` and ``iou_threshold`` nan in the result.
 
     Returns:
         OperatingPoints, per class (``MapResult``'s class order) and overall.
 
     Raises:
         ValueError: an option out of range, or both targets given.
-        InvalidDatasetError: as ``coco_map`` (predictions without scores, another images table, ...).
+        InvalidDatasetError: as ``coco_map`` (predictions without scores, another images table, ...); for
+            classification, predictions without a ``probs`` column or not one per image.
 
     Example:
         >>> from maslow.sample import shapes
@@ -227,34 +236,40 @@ def operating_point(
         raise ValueError(f"operating_point: beta must be a finite number > 0, got {beta!r}")
     if int(max_dets) < 1:
         raise ValueError(f"operating_point: max_dets must be >= 1, got {max_dets!r}")
-    table = coco_matches(truth, pred, iou_type=iou_type, iou_thresholds=[iou_threshold], max_dets=[int(max_dets)],
-                         area_ranges=_ALL)
-    labels = table.result.class_labels
-    n_k = len(labels)
-    t_k, p_k = _class_positions(truth, pred, labels)
-    t_status, p_status = table.truth_status[:, 0], table.pred_status[:, 0]
-    counted = t_status != MatchTable.IGNORED
-    n_truth = np.bincount(t_k[counted], minlength=n_k).astype(np.int64)
-    evaluated = (p_status == MatchTable.TP) | (p_status == MatchTable.FP)
-    score = pred.annotations.score
-    assert score is not None  # coco_matches refuses predictions without scores
     mode = "precision" if target_precision is not None else "recall" if target_recall is not None else "cost"
     target = target_precision if target_precision is not None else target_recall
+    candidates: list[tuple[FloatArray, BoolArray]] = []  # per class: (scores, is a TP) of its candidates
+    if truth.schema.task is Task.CLASSIFICATION:
+        names, labels, n_truth = _classification_candidates(truth, pred, candidates)
+        iou_type, iou_threshold = "classification", math.nan
+    else:
+        table = coco_matches(truth, pred, iou_type=iou_type, iou_thresholds=[iou_threshold],
+                              max_dets=[int(max_dets)], area_ranges=_ALL, kpt_sigmas=kpt_sigmas)
+        names, labels = table.result.class_names, table.result.class_labels
+        t_k, p_k = _class_positions(truth, pred, labels)
+        t_status, p_status = table.truth_status[:, 0], table.pred_status[:, 0]
+        n_truth = np.bincount(t_k[t_status != MatchTable.IGNORED], minlength=len(labels)).astype(np.int64)
+        evaluated = (p_status == MatchTable.TP) | (p_status == MatchTable.FP)
+        score = pred.annotations.score
+        assert score is not None  # coco_matches refuses predictions without scores
+        for k in range(len(labels)):
+            rows = np.flatnonzero(evaluated & (p_k == k))
+            candidates.append((score[rows], p_status[rows] == MatchTable.TP))
+    n_k = len(labels)
     out_thr = np.full(n_k, np.inf)
     out_met = np.ones(n_k, bool)
     tp = np.zeros(n_k, np.int64)
     fp = np.zeros(n_k, np.int64)
     n_pred = np.zeros(n_k, np.int64)
-    for k in range(n_k):
-        rows = np.flatnonzero(evaluated & (p_k == k))
-        n_pred[k] = len(rows)
-        thr, ctp, cfp = _curve(score[rows], p_status[rows] == MatchTable.TP)
+    for k, (cand_score, cand_tp) in enumerate(candidates):
+        n_pred[k] = len(cand_score)
+        thr, ctp, cfp = _curve(cand_score, cand_tp)
         j = _choose(mode, target, thr, ctp, cfp, int(n_truth[k]), cost_fp, cost_fn)
         out_thr[k], tp[k], fp[k] = thr[j], ctp[j], cfp[j]
         if mode == "precision":
-            out_met[k] = j > 0 and ctp[j] / (ctp[j] + cfp[j]) >= target  # type: ignore[operator]
+            out_met[k] = j > 0 and ctp[j] / (ctp[j] + cfp[j]) >= target
         elif mode == "recall":
-            out_met[k] = n_truth[k] > 0 and ctp[j] / n_truth[k] >= target  # type: ignore[operator]
+            out_met[k] = n_truth[k] > 0 and ctp[j] / n_truth[k] >= target
     fn = n_truth - tp
     cost = cost_fp * fp + cost_fn * fn.astype(np.float64)
     s_tp, s_fp, s_fn = int(tp.sum()), int(fp.sum()), int(fn.sum())
@@ -266,11 +281,50 @@ def operating_point(
     return OperatingPoints(
         mode=mode, target=math.nan if target is None else float(target), cost_fp=float(cost_fp),
         cost_fn=float(cost_fn), beta=float(beta), iou_threshold=float(iou_threshold), iou_type=iou_type,
-        max_dets=int(max_dets), class_names=table.result.class_names, class_labels=labels, **arrays,
+        max_dets=int(max_dets), class_names=tuple(names), class_labels=labels, **arrays,
         overall_tp=s_tp, overall_fp=s_fp, overall_fn=s_fn, overall_precision=float(_ratio(s_tp, s_tp + s_fp)),
         overall_recall=float(_ratio(s_tp, s_tp + s_fn)), overall_fbeta=float(_fbeta(s_tp, s_fp, s_fn, beta)),
         overall_cost=float(cost.sum()),
     )
+
+
+def _classification_candidates(truth: Dataset, pred: Dataset, out: list[tuple[FloatArray, BoolArray]]
+                                ) -> tuple[tuple[str, ...], IntArray, IntArray]:
+    """One-vs-rest candidates of each truth class (appended to ``out``): every image, scored by its probability."""
+    from maslow.errors import InvalidDatasetError
+    from maslow.metrics.classification import PROBS_COLUMN
+
+    where = "operating_point"
+    if pred.n_images != truth.n_images or not np.array_equal(pred.images.path, truth.images.path):
+        raise InvalidDatasetError(f"{where}: pred.images must be truth's images table ({truth.n_images} rows)")
+    for side, ds in (("truth", truth), ("pred", pred)):
+        count = np.bincount(ds.annotations.image, minlength=ds.n_images)
+        bad = np.flatnonzero(count != 1)
+        if bad.size:
+            raise InvalidDatasetError(f"{where}: {side} image {bad[0]} must have exactly one label, got "
+                                      f"{count[bad[0]]} ({bad.size} images)")
+    probs = pred.annotations.extra.get(PROBS_COLUMN)
+    raw = None if probs is None else np.asarray(probs.tolist() if probs.dtype == object else probs, np.float64)
+    if raw is None or raw.ndim != 2 or raw.shape != (pred.n_annotations, len(pred.schema.names)):
+        got = "no such column" if raw is None else f"shape {raw.shape}"
+        raise InvalidDatasetError(f"pred.annotations.extra[{PROBS_COLUMN!r}]: per-class probabilities must be an "
+                                  f"({pred.n_annotations}, {len(pred.schema.names)}) array, got {got}")
+    nan = np.flatnonzero(np.isnan(raw).any(axis=1))
+    if nan.size:
+        raise InvalidDatasetError(f"pred.annotations.extra[{PROBS_COLUMN!r}] row {nan[0]}: must be numbers, got nan "
+                                  f"({nan.size} rows)")
+    probs_of_image = raw[np.argsort(pred.annotations.image, kind="stable")]
+    truth_label = truth.annotations.label[np.argsort(truth.annotations.image, kind="stable")]
+    col = {n: j for j, n in enumerate(pred.schema.names)}
+    names = truth.schema.names
+    for c, name in enumerate(names):
+        j = col.get(name)
+        if j is None:
+            out.append((np.zeros(0), np.zeros(0, bool)))
+        else:
+            out.append((probs_of_image[:, j], truth_label == c))
+    n_truth = np.bincount(truth_label, minlength=len(names)).astype(np.int64)
+    return names, np.arange(len(names), dtype=np.int64), n_truth
 
 
 def _choose(mode: str, target: float | None, thr: FloatArray, ctp: IntArray, cfp: IntArray, n_truth: int,
@@ -373,7 +427,7 @@ def detection_confusion_matrix(
     per_image = np.bincount(kept.annotations.image, minlength=1).max(initial=1) if kept.n_annotations else 1
     dets = int(per_image) if max_dets is None else int(max_dets)
     table = coco_matches(truth_m, pred_m, iou_type=iou_type, iou_thresholds=[iou_threshold],
-                         max_dets=[max(dets, 1)], area_ranges=_ALL, use_cats=False)
+                          max_dets=[max(dets, 1)], area_ranges=_ALL, use_cats=False)
     n = len(names)
     matrix = np.zeros((n + 1, n + 1), np.int64)
     t_lab, p_lab = truth_m.annotations.label, pred_m.annotations.label

@@ -248,12 +248,12 @@ def plot_slices(result: SliceResult, path: str | Path, *, title: str | None = No
         ax.errorbar(result.value[i], y[i], xerr=[[max(lo[i], 0)], [max(hi[i], 0)]], fmt="o", color=colour[i],
                     capsize=3)
     if not math.isnan(result.overall):
-        ax.axvline(result.overall, color="black", lw=1, ls="--", label=f"overall {result.overall:.3f}")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.axvline(result.overall, color="black", lw=1, ls="--")
     ax.set_yticks(y, [f"{v} ({n})" for v, n in zip(result.values, result.n_images.tolist(), strict=True)])
     ax.set_xlabel(f"{result.metric} ({result.ci:.0%} bootstrap interval, {result.n_boot} draws)")
     ax.set_ylabel(f"{result.by} (images)")
-    ax.invert_yaxis()  # first slice on top
+    ax.set_ylim(s - 0.5, -0.5)  # first slice on top
     ax.grid(axis="x", alpha=0.3)
-    ax.set_title(title or f"{result.metric} per {result.by}")
+    ax.set_title(title or f"{result.metric} per {result.by} (dashed: overall {_fmt(result.overall)}; red: "
+                          "significantly below, green: above)", fontsize=10)
     return _save(fig, path)

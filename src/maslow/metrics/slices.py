@@ -22,7 +22,7 @@ Glossary:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +133,7 @@ def slice_metrics(
     ci: float = 0.95,
     rng: Rng = None,
     iou_type: str = "bbox",
+    kpt_sigmas: Sequence[float] | FloatArray | None = None,
 ) -> SliceResult:
     """A metric per value of an image column, with bootstrap confidence intervals.
 
@@ -149,6 +150,7 @@ def slice_metrics(
         ci: confidence level of the intervals, in (0, 1).
         rng: seed or generator for the draws.
         iou_type: ``"bbox"``, ``"segm"`` or ``"keypoints"`` for the default metric.
+        kpt_sigmas: OKS sigmas for the default metric with keypoints (default COCO's 17).
 
     Returns:
         SliceResult with the value, interval and significance of each slice, and the overall value.
@@ -173,7 +175,7 @@ def slice_metrics(
     values, of_image = _groups(_column(truth, by))
     m = truth.n_images
     if metric is None:
-        fast = _MapAccumulator(truth, pred, iou_type)
+        fast = _MapAccumulator(truth, pred, iou_type, kpt_sigmas)
         name = "map_50_95"
 
         def on(idx: IntArray) -> float:
@@ -213,8 +215,11 @@ def slice_metrics(
 class _MapAccumulator:
     """COCO mAP@[.5:.95] of any multiset of images, from one match table (pycocotools' accumulate)."""
 
-    def __init__(self, truth: Dataset, pred: Dataset, iou_type: str) -> None:
-        table = coco_matches(truth, pred, iou_type=iou_type, max_dets=[100], area_ranges={"all": (0.0, 1e5**2)})
+    def __init__(self, truth: Dataset, pred: Dataset, iou_type: str,
+                 kpt_sigmas: Sequence[float] | FloatArray | None) -> None:
+        dets = 20 if iou_type == "keypoints" else 100  # the maxDets COCO's AP reads
+        table = coco_matches(truth, pred, iou_type=iou_type, max_dets=[dets], area_ranges={"all": (0.0, 1e5**2)},
+                              kpt_sigmas=kpt_sigmas)
         res = table.result
         self.recall_thresholds = res.recall_thresholds
         n_k = len(res.class_labels)

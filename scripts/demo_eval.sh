@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Demo step: evaluate simulated predictions on the demo's shapes dataset (called from demo.sh after step 1;
+# runs alone too: DEMO_OUT=demo-out bash scripts/demo_eval.sh). Writes $OUT/predictions.json, $OUT/eval.json
+# and the plots under $OUT/eval-plots/.
+set -euo pipefail
+OUT=${DEMO_OUT:-demo-out}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
+
+if [[ ! -f "$OUT/shapes/annotations.json" ]]; then
+  maslow sample "$OUT/shapes" --n-images 48
+fi
+
+step "7. Evaluate a detector: simulated predictions (jittered boxes, misses, wrong classes, false alarms), COCO mAP, \
+per-class AP, per-class score thresholds when a miss costs 5 false alarms, mAP per split, plots"
+python "$HERE/demo_predictions.py" "$OUT/shapes/annotations.json" "$OUT/predictions.json" --seed 0
+maslow eval --gt "$OUT/shapes/annotations.json" --pred "$OUT/predictions.json" \
+  --cost-fp 1 --cost-fn 5 --slice-by split --plot "$OUT/eval-plots" --json "$OUT/eval.json"

@@ -1,0 +1,276 @@
+"""Metrics commands: eval (COCO summary, per-class AP, operating points, slices, plots)."""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from maslow import io
+from maslow.cli.render import _jsonable, _nan_to_none, console, err_console, render_report, table
+from maslow.core.dataset import Dataset
+from maslow.core.issues import Report
+from maslow.errors import FormatError, MaslowError
+from maslow.metrics import MapResult, coco_map
+from maslow.metrics.operating import OperatingPoints, detection_confusion_matrix, operating_point
+from maslow.metrics.slices import SliceResult, slice_metrics
+
+
+class IouType(enum.StrEnum):
+    bbox = "bbox"
+    segm = "segm"
+    keypoints = "keypoints"
+
+
+def _read_truth(src: Path, fmt: str, images_root: Path | None) -> tuple[Dataset, Report]:
+    imp = io.import_dataset(src, fmt, images_root=images_root, check_files=False)
+    return imp.dataset, imp.report
+
+
+def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int) -> tuple[Dataset, Report, list[str]]:
+    spec = io.get_format(fmt)
+    if spec.name == "coco-results":
+        ds, report = spec.parse(src, like=truth, id_offset=id_offset)
+        return ds, report, []
+    if id_offset:
+        raise MaslowError(f"eval: --id-offset applies to --pred-format coco-results only, got --pred-format {fmt}")
+    imp = io.import_dataset(src, spec.name, check_files=False)
+    pred, notes = _align(truth, imp.dataset, src)
+    return pred, imp.report, notes
+
+
+def _align(truth: Dataset, pred: Dataset, src: Path) -> tuple[Dataset, list[str]]:
+    """Predictions read from another format, moved onto truth's images table (images matched by path)."""
+    notes: list[str] = []
+    a = pred.annotations
+    if a.score is None or not np.any(~np.isnan(a.score)):
+        raise FormatError("predictions must carry scores, got none (this format or file holds no scores)", path=src)
+    scored = ~np.isnan(a.score)
+    if not scored.all():
+        notes.append(f"{int((~scored).sum())} annotations without a score (ground truth in the same file) are "
+                     "not evaluated")
+        pred = pred.select(scored)
+        a = pred.annotations
+    t_rows = {str(p): i for i, p in enumerate(truth.images.path.tolist())}
+    base: dict[str, int] = {}
+    for p, i in t_rows.items():
+        name = Path(p).name
+        base[name] = -2 if name in base else i  # -2: ambiguous file name
+    image_row = np.asarray([t_rows.get(str(p), base.get(Path(str(p)).name, -1))
+                            for p in pred.images.path.tolist()], dtype=np.int64)
+    image_row[image_row == -2] = -1
+    new = image_row[a.image] if len(a) else np.zeros(0, np.int64)
+    lost = new < 0
+    if lost.any():
+        first = str(pred.images.path[a.image[np.flatnonzero(lost)[0]]])
+        if lost.all():
+            raise FormatError(f"predictions must be on the truth's images, got none on them (first image: {first!r})",
+                              path=src)
+        notes.append(f"{int(lost.sum())} predictions on images the truth lacks are not evaluated (first: {first!r})")
+    keep = np.flatnonzero(~lost)
+    order = keep[np.argsort(new[keep], kind="stable")]
+    ann = a.take(order, image=new[order])
+    return Dataset(schema=pred.schema, images=truth.images, annotations=ann, root=truth.root), notes
+
+
+# -- rendering ----------------------------------------------------------------------------------------------
+def _f(v: float) -> str:
+    return "-" if math.isnan(v) else f"{v:.3f}"
+
+
+def _stat_rows(r: MapResult) -> list[tuple[str, ...]]:
+    thr = r.iou_thresholds
+    all_t = f"{thr.min():.2f}:{thr.max():.2f}"
+    d = r.max_dets
+    def md(i: int) -> str:
+        return str(d[i]) if i < len(d) else "-"
+    if r.iou_type == "keypoints":
+        spec = [("map_50_95", "AP", all_t, "all"), ("map_50", "AP", "0.50", "all"), ("map_75", "AP", "0.75", "all"),
+                ("map_medium", "AP", all_t, "medium"), ("map_large", "AP", all_t, "large"),
+                ("mar_20", "AR", all_t, "all"), ("mar_50", "AR", "0.50", "all"), ("mar_75", "AR", "0.75", "all"),
+                ("mar_medium", "AR", all_t, "medium"), ("mar_large", "AR", all_t, "large")]
+        return [(n, k, t, a, "20", _f(getattr(r, n))) for n, k, t, a in spec]
+    rows = [("map_50_95", "AP", all_t, "all", "100"), ("map_50", "AP", "0.50", "all", md(2)),
+            ("map_75", "AP", "0.75", "all", md(2)), ("map_small", "AP", all_t, "small", md(2)),
+            ("map_medium", "AP", all_t, "medium", md(2)), ("map_large", "AP", all_t, "large", md(2)),
+            ("mar_1", "AR", all_t, "all", md(0)), ("mar_10", "AR", all_t, "all", md(1)),
+            ("mar_100", "AR", all_t, "all", md(2)), ("mar_small", "AR", all_t, "small", md(2)),
+            ("mar_medium", "AR", all_t, "medium", md(2)), ("mar_large", "AR", all_t, "large", md(2))]
+    return [(n, k, t, a, m, _f(getattr(r, n))) for n, k, t, a, m in rows]
+
+
+def _per_class(r: MapResult, truth: Dataset) -> list[dict[str, Any]]:
+    a = truth.annotations
+    assert a.iscrowd is not None
+    counts = np.bincount(a.label[~a.iscrowd], minlength=len(truth.schema.names))
+    cols = {f"ap_{round(t * 100)}": i for i, t in enumerate(r.iou_thresholds.tolist())
+            if np.isclose(t, 0.5) or np.isclose(t, 0.75)}
+    out = []
+    for k, name in enumerate(r.class_names):
+        row: dict[str, Any] = {"class": name, "n_truth": int(counts[r.class_labels[k]]) if r.class_labels[k] >= 0
+                               else int(counts.sum()), "ap": float(np.mean(r.ap_per_class[k]))}
+        row.update({c: float(r.ap_per_class[k, i]) for c, i in cols.items()})
+        out.append(row)
+    return out
+
+
+def _render_map(r: MapResult, per_class: list[dict[str, Any]]) -> None:
+    console.print(table(f"COCO {r.iou_type} evaluation", ["stat", "", "IoU", "area", "maxDets", "value"],
+                        _stat_rows(r)))
+    extra = [c for c in ("ap_50", "ap_75") if per_class and c in per_class[0]]
+    rows = [(c["class"], c["n_truth"], _f(c["ap"]), *[_f(c[x]) for x in extra]) for c in per_class]
+    console.print(table("AP per class", ["class", "truth", "AP", *[x.upper().replace("_", "") for x in extra]], rows))
+
+
+def _render_ops(op: OperatingPoints) -> None:
+    what = {"cost": f"minimum cost {op.cost_fp:g} x FP + {op.cost_fn:g} x FN",
+            "precision": f"lowest threshold with precision >= {op.target:g}",
+            "recall": f"highest threshold with recall >= {op.target:g}"}[op.mode]
+    fb = f"F{op.beta:g}"
+    rows = []
+    for k, name in enumerate(op.class_names):
+        thr = float(op.threshold[k])
+        rows.append((name, "keep none" if math.isinf(thr) else f">= {thr:.4g}",
+                     *([] if op.mode == "cost" else ["yes" if op.met[k] else "NO"]),
+                     int(op.tp[k]), int(op.fp[k]), int(op.fn[k]), _f(float(op.precision[k])),
+                     _f(float(op.recall[k])), _f(float(op.fbeta[k])), f"{float(op.cost[k]):g}"))
+    rows.append(("overall", "", *([] if op.mode == "cost" else [""]), op.overall_tp, op.overall_fp, op.overall_fn,
+                 _f(op.overall_precision), _f(op.overall_recall), _f(op.overall_fbeta), f"{op.overall_cost:g}"))
+    cols = ["class", "score", *([] if op.mode == "cost" else ["met"]), "TP", "FP", "FN", "precision", "recall",
+            fb, "cost"]
+    console.print(table(f"Operating points at IoU {op.iou_threshold:g} ({what})", cols, rows, justify_numbers=False))
+
+
+def _render_slices(s: SliceResult) -> None:
+    rows = [(str(v), int(s.n_images[i]), _f(float(s.value[i])),
+             f"{_f(float(s.lower[i]))} - {_f(float(s.upper[i]))}",
+             "BELOW overall" if s.below[i] else "above overall" if s.above[i] else "")
+            for i, v in enumerate(s.values)]
+    console.print(table(f"{s.metric} per {s.by} (overall {_f(s.overall)}; {s.ci:.0%} bootstrap interval, "
+                        f"{s.n_boot} draws)", [s.by, "images", s.metric, "interval", ""], rows))
+
+
+def _render_issues(label: str, report: Report, notes: list[str]) -> None:
+    for n in notes:
+        err_console.print(f"[yellow]{label}:[/yellow] {n}", highlight=False)
+    if len(report):
+        err_console.print(f"[yellow]{label}: {len(report)} import issues ({report.n_errors} errors)[/yellow]")
+        render_report(report, limit=5)
+
+
+def _write_json(obj: Any, path: Path) -> None:
+    from maslow.io._common import atomic_path
+
+    text = json.dumps(_nan_to_none(obj), default=_jsonable, indent=2, ensure_ascii=False)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
+
+
+# -- the command --------------------------------------------------------------------------------------------
+def eval_(
+    gt: Annotated[Path, typer.Option("--gt", exists=True, help="Ground truth file or folder.")],
+    pred: Annotated[Path, typer.Option("--pred", exists=True, help="Predictions file or folder (with scores).")],
+    gt_format: Annotated[str, typer.Option("--gt-format", help="Format of --gt (see `maslow formats`).")] = "coco",
+    pred_format: Annotated[str, typer.Option("--pred-format", help="Format of --pred.")] = "coco-results",
+    iou_type: Annotated[IouType, typer.Option("--iou-type", help="What is matched.")] = IouType.bbox,
+    images_root: Annotated[Path | None, typer.Option("--images-root", help="Image folder of --gt.")] = None,
+    id_offset: Annotated[int, typer.Option("--id-offset", help="Added to the results' image and category ids "
+                                           "(1 for 0-based ids against 1-based truth).")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full result as JSON here.")] = None,
+    plot_dir: Annotated[Path | None, typer.Option("--plot", help="Write PNG plots into this folder.")] = None,
+    cost_fp: Annotated[float | None, typer.Option("--cost-fp", min=0, help="Cost of a false positive.")] = None,
+    cost_fn: Annotated[float | None, typer.Option("--cost-fn", min=0, help="Cost of a missed object.")] = None,
+    target_precision: Annotated[float | None, typer.Option("--target-precision", min=0, max=1,
+                                                           help="Per-class threshold reaching this precision.")] = None,
+    target_recall: Annotated[float | None, typer.Option("--target-recall", min=0, max=1,
+                                                        help="Per-class threshold reaching this recall.")] = None,
+    iou_threshold: Annotated[float, typer.Option("--iou-threshold", min=0, max=1,
+                                                 help="IoU of a match for operating points and the confusion "
+                                                      "matrix.")] = 0.5,
+    score_threshold: Annotated[float, typer.Option("--score-threshold",
+                                                   help="Predictions kept in the confusion matrix.")] = 0.5,
+    slice_by: Annotated[str | None, typer.Option("--slice-by", help="Image column to slice on (split, or an "
+                                                 "images.extra column).")] = None,
+    kpt_sigmas: Annotated[str | None, typer.Option("--kpt-sigmas", help="OKS sigmas, one per keypoint, comma "
+                                                   "separated (keypoints; default COCO's 17).")] = None,
+    n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap draws per slice.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Evaluate predictions: COCO summary, per-class AP, operating points, slices, plots."""
+    kind = iou_type.value
+    sigmas = _sigmas(kpt_sigmas)
+    truth, gt_report = _read_truth(gt, gt_format, images_root)
+    preds, pred_report, notes = _read_pred(pred, pred_format, truth, id_offset)
+    # compute everything first, so bad options fail before anything is printed
+    result = coco_map(truth, preds, iou_type=kind, kpt_sigmas=sigmas)
+    op = None
+    if any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)):
+        op = operating_point(truth, preds, cost_fp=1.0 if cost_fp is None else cost_fp,
+                             cost_fn=1.0 if cost_fn is None else cost_fn, target_precision=target_precision,
+                             target_recall=target_recall, iou_threshold=iou_threshold, iou_type=kind,
+                             kpt_sigmas=sigmas)
+    sl = None
+    if slice_by is not None:
+        sl = slice_metrics(truth, preds, by=slice_by, n_boot=n_boot, rng=seed, iou_type=kind, kpt_sigmas=sigmas)
+    cm = None
+    if kind != "keypoints":  # class-agnostic matching needs IoU; OKS is defined per class
+        cm = detection_confusion_matrix(truth, preds, iou_threshold=iou_threshold, score_threshold=score_threshold,
+                                        iou_type=kind)
+    written: dict[str, Path] = {}
+    if plot_dir is not None:
+        from maslow.metrics import plots
+
+        written["pr_curves"] = plots.plot_pr_curves(result, plot_dir / "pr_curves.png")
+        written["ap_per_class"] = plots.plot_ap_per_class(result, plot_dir / "ap_per_class.png")
+        if cm is not None:
+            written["confusion_matrix"] = plots.plot_confusion_matrix(cm, plot_dir / "confusion_matrix.png")
+        if sl is not None:
+            written["slices"] = plots.plot_slices(sl, plot_dir / f"slices_{_safe(sl.by)}.png")
+
+    _render_issues(f"{gt}", gt_report, [])
+    _render_issues(f"{pred}", pred_report, notes)
+    per_class = _per_class(result, truth)
+    _render_map(result, per_class)
+    if op is not None:
+        _render_ops(op)
+    if sl is not None:
+        _render_slices(sl)
+    if written:
+        console.print(f"Wrote {len(written)} plots to {plot_dir}: " + ", ".join(p.name for p in written.values()))
+    if json_out is not None:
+        _write_json({
+            "gt": str(gt), "pred": str(pred), "gt_format": gt_format, "pred_format": pred_format, "iou_type": kind,
+            "n_images": truth.n_images, "n_truth": truth.n_annotations, "n_pred": preds.n_annotations,
+            "map": result.to_dict(), "per_class": per_class,
+            "operating_points": None if op is None else op.to_dict(),
+            "slices": None if sl is None else sl.to_dict(),
+            "confusion_matrix": None if cm is None else cm.to_dict(),
+            "plots": {k: str(v) for k, v in written.items()},
+            "import_issues": {"gt": gt_report.to_dict(), "pred": pred_report.to_dict()}, "notes": notes,
+        }, json_out)
+        console.print(f"Wrote {json_out}")
+
+
+def _sigmas(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise MaslowError(f"eval: --kpt-sigmas must be positive numbers separated by commas, got {text!r}")
+    return values
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip(".-") or "column"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_)

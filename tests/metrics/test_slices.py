@@ -1,0 +1,133 @@
+"""Slice metrics: the default mAP equals coco_map on every slice and bootstrap draw; weak slices stand out."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from maslow.core.dataset import Dataset
+from maslow.core.tables import Annotations, Images
+from maslow.core.types import obj_array
+from maslow.errors import InvalidDatasetError
+from maslow.metrics import coco_map, slice_metrics
+from maslow.sample import shapes
+from tests.metrics.cocodata import datasets, random_case, random_keypoint_case, random_segm_case
+from tests.metrics.simulated import simulate
+
+
+def _with_column(ds: Dataset, name: str, values: list[object]) -> Dataset:
+    im = ds.images
+    return ds.replace(images=Images(path=im.path, width=im.width, height=im.height, split=im.split,
+                                    extra={**im.extra, name: obj_array(values)}))
+
+
+@pytest.mark.parametrize(("case", "iou_type"), [
+    pytest.param(lambda: (shapes(40, seed=1), simulate(shapes(40, seed=1), seed=1, score_decimals=1)), "bbox",
+                 id="shapes-score-ties-crowds"),
+    pytest.param(lambda: datasets(*random_case(3, n_images=20)), "bbox", id="coco-ids-unsorted-id-zero"),
+    pytest.param(lambda: datasets(*random_segm_case(4, n_images=12)), "segm", id="segm"),
+    pytest.param(lambda: datasets(*random_keypoint_case(5, n_images=14)), "keypoints", id="keypoints-maxdets-20"),
+])
+def test_default_metric_equals_coco_map_on_every_draw(case: object, iou_type: str) -> None:
+    truth, pred = case()  # type: ignore[operator]
+    col = [("a", "b", "c")[i % 3] for i in range(truth.n_images)]
+    truth = _with_column(truth, "site", col)
+    pred = pred.replace(images=truth.images)
+
+    def slow_map(t: Dataset, p: Dataset) -> float:
+        return coco_map(t, p, iou_type=iou_type).map_50_95
+
+    fast = slice_metrics(truth, pred, by="site", n_boot=15, rng=7, iou_type=iou_type)
+    slow = slice_metrics(truth, pred, by="site", metric=slow_map, n_boot=15, rng=7)
+    assert fast.metric == "map_50_95" and slow.metric == "slow_map"
+    np.testing.assert_array_equal(fast.samples, slow.samples)  # bit for bit, draws included
+    np.testing.assert_array_equal(fast.value, slow.value)
+    assert fast.overall == slow.overall == slow_map(truth, pred)
+    for s, v in enumerate(fast.values):
+        idx = np.flatnonzero(np.asarray(col, dtype=object) == v)
+        assert fast.value[s] == slow_map(truth.select_images(idx), pred.select_images(idx))
+        assert fast.n_images[s] == len(idx)
+
+
+def test_a_weak_slice_is_flagged_below() -> None:
+    truth = shapes(60, seed=4)
+    good = simulate(truth, seed=4, p_miss=0.05, jitter=0.03, fp_per_image=0.2)
+    bad = simulate(truth, seed=5, p_miss=0.5, jitter=0.2, fp_per_image=2.0)
+    site = ["north" if i % 3 else "south" for i in range(truth.n_images)]
+    truth = _with_column(truth, "site", site)
+    south = np.asarray(site, dtype=object) == "south"
+    # south images get the bad detector
+    g = good.annotations.take(np.flatnonzero(~south[good.annotations.image]))
+    b = bad.annotations.take(np.flatnonzero(south[bad.annotations.image]))
+    ann = Annotations.sort_rows(image=np.r_[g.image, b.image], label=np.r_[g.label, b.label],
+                                box=np.r_[g.box, b.box], score=np.r_[g.score, b.score])
+    pred = truth.replace(annotations=ann)
+    assert 0 < (south[ann.image]).sum() < len(ann)
+    res = slice_metrics(truth, pred, by="site", n_boot=200, rng=0)
+    by = dict(zip(res.values, range(len(res.values)), strict=True))
+    assert res.values == ("north", "south")
+    assert res.below[by["south"]] and not res.below[by["north"]]
+    assert res.above[by["north"]]
+    assert (res.lower <= res.value).all() and (res.value <= res.upper).all()
+
+
+def test_draws_are_seeded_and_intervals_narrow_with_more_images() -> None:
+    truth = shapes(80, seed=2)
+    pred = simulate(truth, seed=2)
+    a = slice_metrics(truth, pred, by="split", n_boot=50, rng=3)
+    b = slice_metrics(truth, pred, by="split", n_boot=50, rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(a.samples, b.samples)
+    assert a.values == ("train", "val")
+    width = a.upper - a.lower
+    assert a.n_images[0] > a.n_images[1] and width[0] < width[1]  # the larger slice is pinned down better
+
+
+def test_custom_metric_missing_values_and_no_bootstrap() -> None:
+    truth = shapes(12, seed=0)
+    pred = simulate(truth, seed=0)
+    cam = [None if i % 4 == 0 else float("nan") if i % 4 == 1 else f"cam{i % 2}" for i in range(12)]
+    truth = _with_column(truth, "camera", cam)
+
+    def n_images(t: Dataset, p: Dataset) -> float:
+        return float(t.n_images)
+
+    res = slice_metrics(truth, pred.replace(images=truth.images), by="camera", metric=n_images, n_boot=0)
+    assert res.values == ("cam0", "cam1", None)  # None and NaN are one "missing" slice, last
+    assert res.value.tolist() == [3.0, 3.0, 6.0] and res.overall == 12.0
+    assert np.isnan(res.lower).all() and not res.below.any() and res.samples.shape == (3, 0)
+
+
+def test_numeric_column_and_result_forms() -> None:
+    truth = shapes(16, seed=3)
+    pred = simulate(truth, seed=3)
+    res = slice_metrics(truth, pred, by="frame", n_boot=10, rng=0)
+    assert res.values == (0, 1, 2, 3)  # sorted numerically
+    d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert d["by"] == "frame" and [s["value"] for s in d["slices"]] == [0, 1, 2, 3]
+    df = res.to_pandas()
+    assert list(df["frame"]) == [0, 1, 2, 3] and list(df.columns)[2] == "map_50_95"
+    with pytest.raises(ValueError, match="read-only"):
+        res.value[0] = 1.0
+
+
+def test_no_predictions_score_zero_everywhere() -> None:
+    truth = shapes(12, seed=0)
+    none = truth.select(np.zeros(truth.n_annotations, bool))
+    none = none.replace(annotations=none.annotations.with_columns(score=np.zeros(0)))
+    res = slice_metrics(truth, none, by="split", n_boot=5, rng=0)
+    assert res.overall == coco_map(truth, none).map_50_95 == 0.0
+    assert res.value.tolist() == [0.0, 0.0] and (res.samples == 0.0).all()
+
+
+def test_bad_column_and_options_are_refused() -> None:
+    truth = shapes(6, seed=0)
+    pred = simulate(truth)
+    with pytest.raises(InvalidDatasetError, match=r"by must be an image column \(split, width, height, frame, "
+                                                  r"sequence\), got 'site'"):
+        slice_metrics(truth, pred, by="site")
+    with pytest.raises(ValueError, match="ci must be in"):
+        slice_metrics(truth, pred, by="split", ci=1.0)
+    with pytest.raises(ValueError, match="n_boot must be"):
+        slice_metrics(truth, pred, by="split", n_boot=-1)
