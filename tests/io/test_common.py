@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from maslow.core import Issue, Report
+from maslow.core.atomic import atomic_dir, atomic_path
 from maslow.errors import FormatError
-from maslow.io._common import Collector, ExportReport, atomic_dir, atomic_path, dump_json, load_json, safe_relpath
+from maslow.io._common import Collector, ExportReport, dump_json, load_json, safe_relpath
 
 # -- safe_relpath -----------------------------------------------------------------------------------
 

@@ -164,7 +164,7 @@ def _render_issues(label: str, report: Report, notes: list[str]) -> None:
 
 
 def _write_json(obj: Any, path: Path) -> None:
-    from maslow.io._common import atomic_path
+    from maslow.core.atomic import atomic_path
 
     text = json.dumps(_nan_to_none(obj), default=_jsonable, indent=2, ensure_ascii=False)
     with atomic_path(path) as tmp:

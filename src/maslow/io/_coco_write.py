@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 
 from maslow.core import masks as M
+from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema
 from maslow.core.types import FloatArray, IntArray
 from maslow.io._coco_stream import no_gc
-from maslow.io._common import ExportReport, atomic_path
+from maslow.io._common import ExportReport
 
 _ANN_KEYS = frozenset({"id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd", "keypoints",
                        "num_keypoints", "score", "attributes", "annotator", "source"})

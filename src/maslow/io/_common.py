@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import secrets
-import shutil
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from maslow.core.atomic import atomic_path
 from maslow.core.issues import Issue, Report
 from maslow.errors import FormatError
 
@@ -134,60 +131,6 @@ def dump_json(obj: Any, path: str | Path, *, indent: int | None = None) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=indent, separators=None if indent else (",", ":"), ensure_ascii=False)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed over ``path``, on failure removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _sibling(path, "tmp")
-    # os.open applies the umask (mkstemp would leave the output readable by its owner only)
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory; on success it replaces ``path`` (old contents removed), else it is removed.
-
-    A format that writes many files (YOLO, VOC) fills the temp directory, so a failure halfway leaves the
-    previous output untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _sibling(path, "tmp")
-    os.mkdir(tmp, 0o777)  # the umask applies (mkdtemp would make it owner-only)
-    try:
-        yield tmp
-        if path.exists() or path.is_symlink():
-            old = _sibling(path, "old")
-            os.replace(path, old)
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                os.replace(old, path)  # put the previous output back
-                raise
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                old.unlink()
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _sibling(path: Path, kind: str) -> Path:
-    """A fresh hidden name beside ``path`` (``.name.<random>.tmp``), for atomic replacement."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.{kind}")
 
 
 @dataclass

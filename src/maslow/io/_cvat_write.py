@@ -9,9 +9,10 @@ from xml.etree import ElementTree as ET
 import numpy as np
 
 from maslow.core import masks as M
+from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef
-from maslow.io._common import ExportReport, atomic_path
+from maslow.io._common import ExportReport
 
 _SOURCE_IN = {"manual": "human", "semi-auto": "human", "file": "human", "consensus": "human", "auto": "model"}
 _SOURCE_OUT = {"human": "manual", "model": "auto", "pseudo": "auto", "synthetic": "auto"}

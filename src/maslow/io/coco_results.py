@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core import masks as M
+from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.tables import Annotations
@@ -34,7 +35,7 @@ from maslow.errors import FormatError
 from maslow.io._coco_columns import AnnColumns
 from maslow.io._coco_stream import no_gc
 from maslow.io._coco_write import category_ids, image_ids, to_xywh
-from maslow.io._common import Collector, ExportReport, atomic_path, load_json
+from maslow.io._common import Collector, ExportReport, load_json
 from maslow.io._export import count_lost
 from maslow.io.coco import _boxes, _emit, _lookup
 from maslow.io.registry import warn_issues

@@ -25,13 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import str_array
 from maslow.errors import FormatError
-from maslow.io._common import Collector, ExportReport, atomic_dir, safe_relpath
+from maslow.io._common import Collector, ExportReport, safe_relpath
 from maslow.io._export import count_lost
 from maslow.io.images import image_path, load_path
 from maslow.io.images import read_idx as _read_array

@@ -22,13 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import str_array
 from maslow.errors import FormatError
-from maslow.io._common import Collector, ExportReport, atomic_dir
+from maslow.io._common import Collector, ExportReport
 from maslow.io._export import LINK_MODES, count_lost, output_names, place_image
 from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path
 from maslow.io.registry import warn_issues

@@ -40,13 +40,14 @@ import numpy as np
 from defusedxml import ElementTree as SafeET
 
 from maslow.core import masks as M
+from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError
-from maslow.io._common import Collector, ExportReport, atomic_path, dump_json, load_json, safe_relpath
+from maslow.io._common import Collector, ExportReport, dump_json, load_json, safe_relpath
 from maslow.io._labelstudio_export import EXTRA, brush_decode, config_xml, export
 from maslow.io.images import image_info
 from maslow.io.registry import warn_issues

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from maslow.core import masks as M
+from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import LabelSchema
@@ -46,7 +47,7 @@ from maslow.core.tables import Annotations, Images
 from maslow.errors import FormatError
 from maslow.io._coco_columns import obj_column
 from maslow.io._coco_stream import no_gc
-from maslow.io._common import ExportReport, atomic_dir
+from maslow.io._common import ExportReport
 from maslow.io.registry import warn_issues
 
 __all__ = ["parse", "read_parquet", "write", "write_parquet"]

@@ -31,13 +31,14 @@ import numpy as np
 from PIL import Image
 
 from maslow.core import masks as M
+from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError
-from maslow.io._common import Collector, ExportReport, atomic_dir
+from maslow.io._common import Collector, ExportReport
 from maslow.io.images import IMAGE_SUFFIXES, image_info, load_path
 from maslow.io.registry import warn_issues
 

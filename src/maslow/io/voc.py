@@ -34,13 +34,14 @@ import defusedxml.ElementTree as DET
 import numpy as np
 from defusedxml import DefusedXmlException
 
+from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array, str_array
 from maslow.errors import FormatError
-from maslow.io._common import Collector, ExportReport, atomic_dir, safe_relpath
+from maslow.io._common import Collector, ExportReport, safe_relpath
 from maslow.io._export import count_lost, fmt_num, known_sizes, output_names, place_image
 from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path
 from maslow.io.registry import warn_issues

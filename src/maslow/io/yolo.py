@@ -35,13 +35,14 @@ import numpy as np
 import yaml
 
 from maslow.core import masks as M
+from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array, str_array
 from maslow.errors import FormatError
-from maslow.io._common import Collector, ExportReport, atomic_dir
+from maslow.io._common import Collector, ExportReport
 from maslow.io._export import count_lost, fmt_num, known_sizes, output_names, place_image
 from maslow.io._yolo_layout import Layout, class_names, find_layout
 from maslow.io._yolo_layout import entries as find_entries

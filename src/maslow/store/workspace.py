@@ -27,11 +27,11 @@ from typing import Any
 
 import yaml
 
+from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.errors import FormatError, MaslowError
 from maslow.io import parquet
-from maslow.io._common import atomic_path
 
 CONFIG = "maslow.yaml"
 STATE = ".maslow"

@@ -1,0 +1,64 @@
+"""Atomic writes: every output file or folder appears whole or not at all (write to a temp name, then rename)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed over ``path``, on failure removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(path, "tmp")
+    # os.open applies the umask (mkstemp would leave the output readable by its owner only)
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory; on success it replaces ``path`` (old contents removed), else it is removed.
+
+    A format that writes many files (YOLO, VOC) fills the temp directory, so a failure halfway leaves the
+    previous output untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(path, "tmp")
+    os.mkdir(tmp, 0o777)  # the umask applies (mkdtemp would make it owner-only)
+    try:
+        yield tmp
+        if path.exists() or path.is_symlink():
+            old = _sibling(path, "old")
+            os.replace(path, old)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old, path)  # put the previous output back
+                raise
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink()
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _sibling(path: Path, kind: str) -> Path:
+    """A fresh hidden name beside ``path`` (``.name.<random>.tmp``), for atomic replacement."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.{kind}")
