@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from maslow.core.atomic import atomic_path
+from maslow.core.atomic import atomic_dir as atomic_dir  # re-exported for format modules
+from maslow.core.atomic import atomic_path as atomic_path
 from maslow.core.issues import Issue, Report
 from maslow.errors import FormatError
 
