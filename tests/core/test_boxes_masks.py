@@ -221,3 +221,9 @@ def test_area_and_to_box_of_many_masks_and_of_none() -> None:
     np.testing.assert_array_equal(M.area(rles), [15, 1, 0])
     np.testing.assert_array_equal(M.to_box(rles), [[2, 1, 7, 4], [9, 9, 10, 10], [0, 0, 0, 0]])
     assert M.area([]).shape == (0,) and M.to_box([]).shape == (0, 4)
+
+
+def test_area_of_more_than_255_masks() -> None:
+    """pycocotools' area() overflows a uint8 count past 255 masks under numpy 2; maslow's must not."""
+    rles = [M.encode(np.ones((4, 4 + i % 3), bool)) for i in range(600)]
+    np.testing.assert_array_equal(M.area(rles), [16.0 + 4 * (i % 3) for i in range(600)])

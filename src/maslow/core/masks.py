@@ -73,10 +73,15 @@ def from_polygons(polygons: Sequence[Sequence[float]], height: int, width: int) 
 
 
 def area(rles: Sequence[dict[str, Any]]) -> FloatArray:
-    """(n,) pixel counts."""
-    if not len(rles):
-        return np.zeros(0)
-    return np.asarray(_mask.area([compress(r) for r in rles]), dtype=np.float64)
+    """(n,) pixel counts.
+
+    pycocotools 2.0.11 sizes its count array by the number of masks with a uint8 under numpy 2, so it overflows
+    past 255 masks: it is called in chunks of 255.
+    """
+    out = np.zeros(len(rles))
+    for s in range(0, len(rles), 255):
+        out[s:s + 255] = _mask.area([compress(r) for r in rles[s:s + 255]])
+    return out
 
 
 def to_box(rles: Sequence[dict[str, Any]]) -> FloatArray:

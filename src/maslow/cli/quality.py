@@ -1,0 +1,77 @@
+"""Quality commands: check (rule checks, annotator agreement, bias) with a table, JSON or an HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from maslow import io
+from maslow.cli.render import console, print_json, progress_bar, table
+from maslow.core.dataset import Dataset
+from maslow.core.schema import LabelSchema
+from maslow.errors import MaslowError
+
+
+def _load(src: str | None, fmt: str | None, images_root: Path | None) -> Dataset:
+    if fmt is not None:
+        if src is None:
+            raise MaslowError("check: DATASET is required with --from FORMAT")
+        return io.import_dataset(Path(src), fmt, images_root=images_root, check_files=False).dataset
+    from maslow.store import Workspace
+
+    return Workspace.find().load(src)
+
+
+def _read_schema(path: Path) -> LabelSchema:
+    from maslow.ontology.schema_file import load_schema
+
+    return load_schema(path)
+
+
+def check_command(
+    dataset: Annotated[str | None, typer.Argument(help="File or folder with --from; else a workspace version or dataset.")] = None,
+    fmt: Annotated[str | None, typer.Option("--from", "-f", help="Format of DATASET (see `maslow formats`).")] = None,
+    schema_path: Annotated[Path | None, typer.Option("--schema", help="Schema YAML to check attributes against.")] = None,
+    images_root: Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
+    top: Annotated[int, typer.Option("--top", "-n", help="How many issues to list.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")] = False,
+) -> None:
+    """Rule checks without a model: geometry, duplicates, consistency, annotator agreement, bias."""
+    from maslow import quality
+
+    ds = _load(dataset, fmt, images_root)
+    schema = _read_schema(schema_path) if schema_path is not None else None
+    with progress_bar("checking", enabled=not as_json) as progress:
+        issues = quality.check(ds, schema=schema, progress=progress)
+    if html is not None:
+        quality.write_html(issues, ds, html, top=max(top, 100))
+    if as_json:
+        d = issues.to_dict(limit=top)
+        if html is not None:
+            d["html"] = str(html)
+        print_json(d)
+        return
+    if not len(issues):
+        console.print(f"[green]No quality issues found[/green] in {ds!r}.")
+    else:
+        sev = issues.severity_of()
+        console.print(table(f"Quality issues ({len(issues)})", ["type", "severity", "count"],
+                            [(t, sev[t], c) for t, c in issues.counts().items()]))
+        names = ds.schema.names
+        rows = []
+        for r in issues.top(top).rows():
+            ann = r["annotation"]
+            where = "(dataset)" if r["image"] < 0 else str(ds.images.path[r["image"]])
+            rows.append((f"{r['score']:.2f}", r["severity"], r["type"], where,
+                         "" if ann < 0 else f"{ann} {names[ds.annotations.label[ann]]}", r["reason"]))
+        console.print(table(f"Top {len(rows)} issues", ["score", "severity", "type", "image", "annotation", "reason"],
+                            rows, justify_numbers=False))
+    if html is not None:
+        console.print(f"Report written to {html}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check_command)

@@ -1,0 +1,186 @@
+"""Bias: associations between labels and image metadata, attributes or the annotator.
+
+Glossary: for a *variable* (an ``images.extra`` column, an attribute ``attr:NAME`` or ``annotator``) the
+contingency table counts annotations per (class, value); unset values are left out, and so are classes and values
+with no annotation. Chi-square is Pearson's without continuity correction (``scipy.stats.chi2_contingency(...,
+correction=False)``), Cramér's V is ``sqrt(chi2 / (n (min(rows, cols) - 1)))`` in [0, 1]. An association is
+flagged when V >= ``CheckConfig.bias_cramers_v`` and p < ``bias_p``. Each annotator's class distribution is also
+tested against the rest of the team (a 2 x k table), flagged when V >= ``annotator_bias_v`` and p < ``bias_p``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+from maslow.core.types import IntArray
+from maslow.quality.config import CheckConfig
+from maslow.quality.issues import QualityIssues
+
+
+@dataclass(frozen=True, eq=False)
+class Association:
+    """One variable tested against the class.
+
+    Attributes:
+        variable: ``images.extra`` column name, ``attr:NAME``, ``annotator`` or ``annotator=NAME`` (one vs rest).
+        classes: row names of ``table``; values: column names.
+        table: (rows, cols) int64 annotation counts.
+        chi2, p_value, cramers_v, dof: the test (p is NaN without scipy).
+        flagged: above the thresholds.
+    """
+
+    variable: str
+    classes: tuple[str, ...]
+    values: tuple[str, ...]
+    table: IntArray
+    chi2: float
+    p_value: float
+    cramers_v: float
+    dof: int
+    flagged: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"variable": self.variable, "classes": list(self.classes), "values": list(self.values),
+                "table": self.table.tolist(), "chi2": self.chi2, "p_value": self.p_value,
+                "cramers_v": self.cramers_v, "dof": self.dof, "flagged": self.flagged}
+
+
+def chi_square(table: Any) -> tuple[float, float, float, int]:
+    """(chi2, p, Cramér's V, dof) of a contingency table without continuity correction; p NaN without scipy."""
+    t = np.asarray(table, dtype=np.float64)
+    t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
+    if t.ndim != 2 or min(t.shape) < 2:
+        return 0.0, 1.0, 0.0, 0
+    n = t.sum()
+    exp = t.sum(axis=1, keepdims=True) * t.sum(axis=0, keepdims=True) / n
+    chi2 = float(((t - exp) ** 2 / exp).sum())
+    dof = (t.shape[0] - 1) * (t.shape[1] - 1)
+    try:
+        from scipy.stats import chi2 as chi2_dist
+
+        p = float(chi2_dist.sf(chi2, dof))
+    except ImportError:
+        p = float("nan")
+    v = float(np.sqrt(chi2 / (n * (min(t.shape) - 1))))
+    return chi2, p, v, dof
+
+
+def _factorize(values: np.ndarray) -> tuple[IntArray, list[str]]:
+    """(codes, names): codes index names, -1 where the value is unset (None or NaN); values compared as str."""
+    seen: dict[str, int] = {}
+    codes = np.fromiter(
+        (-1 if v is None or (isinstance(v, float) and v != v) else seen.setdefault(str(v), len(seen))
+         for v in values.tolist()), dtype=np.int64, count=len(values))
+    return codes, list(seen)
+
+
+def _variables(ds: Dataset, config: CheckConfig) -> list[tuple[str, IntArray, list[str]]]:
+    """(name, (n,) codes aligned with annotations (-1 unset), value names) per candidate variable."""
+    a = ds.annotations
+    out: list[tuple[str, IntArray, list[str]]] = []
+    wanted = config.bias_columns
+
+    def want(name: str) -> bool:
+        return wanted is None or name in wanted
+
+    for name, col in ds.images.extra.items():
+        if np.asarray(col).ndim != 1 or not want(name):
+            continue
+        codes, names = _factorize(np.asarray(col, dtype=object))  # per image, then broadcast
+        out.append((name, codes[a.image], names))
+    for name, col in a.attributes.items():
+        if want(f"attr:{name}"):
+            out.append((f"attr:{name}", *_factorize(np.asarray(col, dtype=object))))
+    if a.annotator is not None and want("annotator"):
+        out.append(("annotator", *_factorize(np.asarray(a.annotator, dtype=object))))
+    return out
+
+
+def _table(label: IntArray, codes: IntArray, names: list[str], k: int, max_categories: int
+           ) -> tuple[IntArray, list[str], IntArray] | None:
+    keep = codes >= 0
+    if keep.sum() < 2 or not 2 <= len(names) <= max_categories:
+        return None
+    order = sorted(range(len(names)), key=lambda i: names[i])
+    remap = np.empty(len(names), np.int64)
+    remap[order] = np.arange(len(names))
+    v = len(names)
+    t = np.bincount(label[keep] * v + remap[codes[keep]], minlength=k * v).reshape(k, v)
+    t = t[:, t.sum(axis=0) > 0]
+    cols = [names[i] for i in order if np.any(codes == i)]
+    rows = np.flatnonzero(t.sum(axis=1) > 0)
+    if t.shape[1] < 2:
+        return None
+    return t[rows], cols, rows
+
+
+def label_associations(ds: Dataset, *, config: CheckConfig = CheckConfig()) -> list[Association]:
+    """Class vs every metadata column, attribute and the annotator; plus each annotator vs the rest of the team.
+
+    Args:
+        ds: the dataset.
+        config: ``bias_cramers_v``, ``bias_p``, ``annotator_bias_v``, ``max_categories``, ``bias_columns``.
+
+    Returns:
+        One ``Association`` per variable that has at least two values and two classes, in variable order.
+    """
+    a = ds.annotations
+    k = len(ds.schema.classes)
+    names = ds.schema.names
+    out: list[Association] = []
+    for var, codes, values in _variables(ds, config):
+        built = _table(a.label, codes, values, k, config.max_categories)
+        if built is None:
+            continue
+        t, cols, rows = built
+        if len(rows) < 2:
+            continue
+        chi2, p, v, dof = chi_square(t)
+        out.append(Association(var, tuple(names[r] for r in rows), tuple(cols), t, chi2, p, v, dof,
+                               bool(v >= config.bias_cramers_v and p < config.bias_p)))
+    if a.annotator is not None:
+        who = np.asarray([str(x) for x in a.annotator.tolist()], dtype=object)
+        team = np.bincount(a.label, minlength=k)
+        present = np.flatnonzero(team > 0)
+        for name in sorted(set(who.tolist())):
+            mine = np.bincount(a.label[who == name], minlength=k)
+            t = np.stack([mine, team - mine])[:, present]
+            if t[1].sum() == 0 or len(present) < 2:
+                continue
+            chi2, p, v, dof = chi_square(t)
+            out.append(Association(f"annotator={name}", (name, "rest of the team"),
+                                   tuple(names[c] for c in present), t.astype(np.int64), chi2, p, v, dof,
+                                   bool(v >= config.annotator_bias_v and p < config.bias_p)))
+    return out
+
+
+def bias_issues(associations: list[Association]) -> QualityIssues:
+    """One dataset-level row per flagged association."""
+    parts = []
+    for s in associations:
+        if not s.flagged:
+            continue
+        if s.variable.startswith("annotator="):
+            frac = s.table / np.maximum(s.table.sum(axis=1, keepdims=True), 1)
+            diff = frac[0] - frac[1]
+            j = int(np.argmax(np.abs(diff)))
+            reason = (f"{s.classes[0]} labels {s.values[j]} {100 * frac[0, j]:.0f}% of the time, the rest of the team "
+                      f"{100 * frac[1, j]:.0f}% (Cramér's V {s.cramers_v:.2f}, p {s.p_value:.2g})")
+            typ, sug = "annotator_label_bias", "review this annotator's labels of the classes that differ"
+        else:
+            reason = (f"class depends on {s.variable} (Cramér's V {s.cramers_v:.2f}, chi2 {s.chi2:.1f}, dof {s.dof}, "
+                      f"p {s.p_value:.2g}, {int(s.table.sum())} annotations)")
+            typ, sug = "label_bias", (f"check whether {s.variable} leaks into the labels; collect or rebalance data "
+                                      "so each class appears across its values")
+        parts.append(QualityIssues.block(typ, "warning", image=-1, score=min(1.0, 0.5 + 0.5 * s.cramers_v),
+                                         reason=reason, suggestion=sug))
+    return QualityIssues.build(parts)
+
+
+def check_bias(ds: Dataset, config: CheckConfig = CheckConfig()) -> QualityIssues:
+    """Flagged associations as issues."""
+    return bias_issues(label_associations(ds, config=config))

@@ -1,0 +1,162 @@
+"""The ranked issues table every quality check returns (rule checks now, model-based consensus scoring later).
+
+One row per finding, as parallel columns:
+
+- ``image``: row of ``Dataset.images``, or -1 for a finding about the whole dataset (a bias, an annotator);
+- ``annotation``: row of ``Dataset.annotations``, or -1 for an image-level or dataset-level finding;
+- ``other``: the second annotation of a pair (duplicate, class conflict, disagreement), or -1;
+- ``type``: machine-readable kind (``zero_area_box``, ``duplicate_box``, ...); ``severity``: error/warning/info;
+- ``score``: in [0, 1], higher = more likely a real error; rows are sorted by it (descending, stable);
+- ``reason``: what is wrong, for a person; ``suggestion``: what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from maslow.core.issues import SEVERITIES
+from maslow.core.types import FloatArray, IntArray, StrArray, frozen, str_array
+
+COLUMNS = ("image", "annotation", "other", "type", "severity", "score", "reason", "suggestion")
+
+
+def _col(values: Any, n: int, *, dtype: Any) -> np.ndarray:
+    if dtype is object:
+        if isinstance(values, str):
+            return str_array(values, n)
+        return str_array(values)
+    return np.broadcast_to(np.asarray(values, dtype=dtype), (n,)).copy()
+
+
+@dataclass(frozen=True, eq=False)
+class QualityIssues:
+    """Findings of the quality checks, ranked by ``score`` (descending; ties keep the order found).
+
+    Attributes:
+        image: (n,) int64 image row, -1 for dataset-level findings.
+        annotation: (n,) int64 annotation row, -1 for image- or dataset-level findings.
+        other: (n,) int64 second annotation of a pair, -1 otherwise.
+        type: (n,) str issue kind. severity: (n,) str ``error``/``warning``/``info``.
+        score: (n,) float64 in [0, 1], higher = more likely an error.
+        reason: (n,) str explanation. suggestion: (n,) str what to do.
+    """
+
+    image: IntArray
+    annotation: IntArray
+    other: IntArray
+    type: StrArray
+    severity: StrArray
+    score: FloatArray
+    reason: StrArray
+    suggestion: StrArray
+
+    def __post_init__(self) -> None:
+        n = len(self.image)
+        for name in COLUMNS:
+            col = getattr(self, name)
+            if len(col) != n:
+                raise ValueError(f"QualityIssues.{name}: length must be {n}, got {len(col)}")
+            object.__setattr__(self, name, frozen(col))
+        if n and (np.any(~np.isfinite(self.score)) or self.score.min() < 0 or self.score.max() > 1):
+            raise ValueError("QualityIssues.score: must be in [0, 1]")
+
+    @classmethod
+    def empty(cls) -> QualityIssues:
+        return cls.build([])
+
+    @classmethod
+    def block(
+        cls,
+        type: str,
+        severity: str,
+        *,
+        image: Any,
+        score: Any,
+        reason: Sequence[str] | str,
+        suggestion: Sequence[str] | str = "",
+        annotation: Any = -1,
+        other: Any = -1,
+    ) -> QualityIssues:
+        """Rows of one issue type (vectorised): array columns, or scalars broadcast to the length of ``image``."""
+        if severity not in SEVERITIES:
+            raise ValueError(f"issue severity must be one of {SEVERITIES}, got {severity!r}")
+        img = np.atleast_1d(np.asarray(image, dtype=np.int64))
+        n = len(img)
+        return cls(
+            image=img,
+            annotation=_col(annotation, n, dtype=np.int64),
+            other=_col(other, n, dtype=np.int64),
+            type=_col(type, n, dtype=object),
+            severity=_col(severity, n, dtype=object),
+            score=np.clip(_col(score, n, dtype=np.float64), 0.0, 1.0),
+            reason=_col(reason, n, dtype=object),
+            suggestion=_col(suggestion, n, dtype=object),
+        )
+
+    @classmethod
+    def build(cls, parts: Iterable[QualityIssues]) -> QualityIssues:
+        """Concatenate and rank (score descending, stable)."""
+        parts = list(parts)
+        cols: dict[str, np.ndarray] = {}
+        for name in COLUMNS:
+            arrs = [getattr(p, name) for p in parts]
+            if name in ("image", "annotation", "other"):
+                cols[name] = np.concatenate(arrs) if arrs else np.zeros(0, np.int64)
+            elif name == "score":
+                cols[name] = np.concatenate(arrs) if arrs else np.zeros(0, np.float64)
+            else:
+                cols[name] = np.concatenate(arrs) if arrs else np.zeros(0, dtype=object)
+        order = np.argsort(-cols["score"], kind="stable")
+        return cls(**{k: v[order] for k, v in cols.items()})
+
+    def __len__(self) -> int:
+        return len(self.image)
+
+    def take(self, idx: IntArray | np.ndarray) -> QualityIssues:
+        """Rows ``idx`` (a boolean mask or indexes), order kept."""
+        return QualityIssues(**{k: getattr(self, k)[idx] for k in COLUMNS})
+
+    def top(self, n: int) -> QualityIssues:
+        """The ``n`` highest-scored rows."""
+        return self.take(np.arange(min(max(n, 0), len(self))))
+
+    def of_type(self, type_: str) -> QualityIssues:
+        """Rows of one issue type."""
+        return self.take(self.type == type_)
+
+    def counts(self) -> dict[str, int]:
+        """Number of rows per type, most frequent first."""
+        return dict(Counter(self.type.tolist()).most_common())
+
+    def severity_of(self) -> dict[str, str]:
+        """Issue type -> its severity (the first row's)."""
+        out: dict[str, str] = {}
+        for t, s in zip(self.type.tolist(), self.severity.tolist(), strict=True):
+            out.setdefault(t, s)
+        return out
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One JSON-safe dict per row."""
+        cols = {k: getattr(self, k).tolist() for k in COLUMNS}
+        return [dict(zip(COLUMNS, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
+
+    def to_dict(self, *, limit: int | None = None) -> dict[str, Any]:
+        """JSON-safe: counts per type and severity, and the rows (the first ``limit`` when given)."""
+        rows = self.top(limit).rows() if limit is not None else self.rows()
+        return {
+            "n_issues": len(self),
+            "counts": self.counts(),
+            "severity": dict(Counter(self.severity.tolist()).most_common()),
+            "issues": rows,
+        }
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame with one row per issue (lazy import)."""
+        import pandas as pd
+
+        return pd.DataFrame({k: getattr(self, k) for k in COLUMNS})
