@@ -1,5 +1,21 @@
-"""Level 1 of the pyramid: diverse raw data (counts and balance so far)."""
+"""Level 1 of the pyramid: diverse raw data (counts, balance and remedies, duplicates, coverage)."""
 
+from maslow.diversity.balance import BalanceReport, balance, plot_balance
+from maslow.diversity.coverage import CoverageReport, coverage, plot_coverage
+from maslow.diversity.duplicates import DuplicateReport, find_duplicates, plot_duplicates, semantic_pairs
 from maslow.diversity.stats import DatasetStats, dataset_stats
 
-__all__ = ["DatasetStats", "dataset_stats"]
+__all__ = [
+    "BalanceReport",
+    "CoverageReport",
+    "DatasetStats",
+    "DuplicateReport",
+    "balance",
+    "coverage",
+    "dataset_stats",
+    "find_duplicates",
+    "plot_balance",
+    "plot_coverage",
+    "plot_duplicates",
+    "semantic_pairs",
+]

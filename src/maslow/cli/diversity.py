@@ -1,0 +1,174 @@
+"""Diversity commands (`maslow diversity ...`): balance, duplicates, coverage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from maslow.cli.render import console, print_json, progress_bar, table
+from maslow.core.dataset import Dataset
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+DatasetArg = Annotated[
+    str | None,
+    typer.Argument(help="File or folder (with --from), or a workspace version / dataset (default: the head)."),
+]
+FromOpt = Annotated[str | None, typer.Option("--from", "-f", help="Format of DATASET; omit to load a workspace version.")]
+ImagesRootOpt = Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")]
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write PNG plots into this folder.")]
+
+diversity_app = typer.Typer(help="Level 1, diverse data: class balance, duplicates, coverage.", no_args_is_help=True)
+
+
+def _load(dataset: str | None, fmt: str | None, images_root: Path | None) -> Dataset:
+    if fmt is not None:
+        from maslow import io
+        from maslow.errors import MaslowError
+
+        if dataset is None:
+            raise MaslowError("diversity: DATASET (a file or folder) is required with --from")
+        return io.import_dataset(Path(dataset), fmt, images_root=images_root, check_files=False).dataset
+    from maslow.store import Workspace
+
+    return Workspace.find().load(dataset)
+
+
+@diversity_app.command("balance")
+def balance_cmd(
+    dataset: DatasetArg = None,
+    fmt: FromOpt = None,
+    images_root: ImagesRootOpt = None,
+    split: Annotated[str | None, typer.Option("--split", help="Compute remedies on this split (e.g. train).")] = None,
+    beta: Annotated[float, typer.Option(help="Effective-number beta.")] = 0.999,
+    rare_share: Annotated[float | None, typer.Option(help="Rare below this share (default 0.5 / classes).")] = None,
+    target_share: Annotated[float | None, typer.Option(help="Share `needed` aims at (default rare-share).")] = None,
+    repeat_threshold: Annotated[float, typer.Option(help="LVIS repeat-factor threshold t.")] = 0.001,
+    plot: PlotOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Counts per class and split, imbalance, effective numbers, rare classes, and the remedies."""
+    from maslow.diversity.balance import balance, plot_balance
+
+    r = balance(_load(dataset, fmt, images_root), split=split, beta=beta, rare_share=rare_share,
+                target_share=target_share, repeat_threshold=repeat_threshold)
+    written = plot_balance(r, plot) if plot is not None else []
+    if as_json:
+        print_json({**r.to_dict(), "plots": [str(p) for p in written]})
+        return
+    d = r.to_dict()
+    splits = [s or "(none)" for s in r.splits]
+    rows = [(c["name"], c["annotations"], *[c["per_split"][s] for s in splits], c["images"],
+             "-" if c["share"] is None else f"{c['share']:.1%}", round(c["effective_number"], 1),
+             "yes" if c["rare"] else "", round(c["weight_inverse"], 3), round(c["weight_effective"], 3),
+             round(c["repeat_factor"], 3), c["needed"]) for c in d["classes"]]
+    console.print(table(f"Class balance (remedies on {r.split or 'all images'})",
+                        ["class", "annotations", *[f"in {s}" for s in splits], "images", "share", "eff. n",
+                         "rare", "w inv", "w eff", "repeat", "needed"], rows))
+    ratio = d["imbalance_ratio"]
+    console.print(f"Imbalance ratio (max/min): {'-' if ratio is None else f'{ratio:.2f}'}; rare (< "
+                  f"{r.rare_share:.1%} of annotations): {', '.join(r.rare_classes) or 'none'}; "
+                  f"to reach {r.target_share:.1%}: "
+                  + (", ".join(f"{c['name']} +{c['needed']}" for c in d["classes"] if c["needed"]) or "nothing"))
+    console.print(f"Repeat-factor sampling (t={r.repeat_threshold:g}): {d['n_repeated_images']} of "
+                  f"{d['n_images']} images repeated, epoch of {d['epoch_size']:.1f} images")
+    for p in written:
+        console.print(f"wrote {p}")
+
+
+@diversity_app.command("duplicates")
+def duplicates_cmd(
+    dataset: DatasetArg = None,
+    fmt: FromOpt = None,
+    images_root: ImagesRootOpt = None,
+    threshold: Annotated[int, typer.Option(help="Hamming distance (bits of 64) for near duplicates.")] = 8,
+    exact_only: Annotated[bool, typer.Option("--exact-only", help="Compare file bytes only (no decoding).")] = False,
+    features: Annotated[Path | None, typer.Option(
+        "--features", help=".npy (m, d) embeddings aligned with the images: adds semantic duplicates.")] = None,
+    cosine: Annotated[float, typer.Option(help="Cosine similarity for semantic duplicates.")] = 0.95,
+    limit: Annotated[int, typer.Option(help="Clusters shown.")] = 20,
+    plot: PlotOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Exact and near-duplicate images (re-encodes, resizes, crops, mirrors), clusters, and split leakage."""
+    import numpy as np
+
+    from maslow.diversity.duplicates import find_duplicates, plot_duplicates
+    from maslow.errors import FormatError
+
+    ds = _load(dataset, fmt, images_root)
+    feats = None
+    if features is not None:
+        try:
+            feats = np.load(features, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise FormatError(f"features must be a .npy (m, d) array: {e}", path=features) from None
+    with progress_bar("hashing images", enabled=not as_json) as progress:
+        r = find_duplicates(ds, threshold=threshold, near=not exact_only, features=feats, cosine=cosine,
+                            progress=progress)
+    written = plot_duplicates(r, ds, plot) if plot is not None else []
+    if as_json:
+        print_json({**r.to_dict(), "plots": [str(p) for p in written]})
+        return
+    d = r.to_dict()
+    console.print(f"{d['n_pairs']} duplicate pairs in {d['n_clusters']} clusters; "
+                  f"{d['n_duplicate_images']} images could be dropped (one copy kept per cluster)")
+    rows = [(len(c.images), c.kind, ", ".join(c.splits) or "-", r.paths[c.keep],
+             ", ".join(r.paths[i] for i in c.drop)) for c in r.clusters[:limit]]
+    if rows:
+        console.print(table(f"Clusters (first {len(rows)})", ["size", "kind", "splits", "keep", "drop"], rows))
+    leaks = r.leaks
+    if leaks:
+        leak_rows = [(", ".join(c.splits), c.kind, ", ".join(r.paths[i] for i in c.images)) for c in leaks[:limit]]
+        console.print(table(f"[bold red]Leakage across splits: {len(leaks)} clusters[/bold red]",
+                            ["splits", "kind", "images"], leak_rows))
+    else:
+        console.print("[green]No duplicate crosses a split.[/green]")
+    if r.unreadable:
+        console.print(f"[yellow]{len(r.unreadable)} images could not be read (first: {r.unreadable[0][1]})[/yellow]")
+    for p in written:
+        console.print(f"wrote {p}")
+
+
+@diversity_app.command("coverage")
+def coverage_cmd(
+    dataset: DatasetArg = None,
+    fmt: FromOpt = None,
+    images_root: ImagesRootOpt = None,
+    no_pixels: Annotated[bool, typer.Option("--no-pixels", help="Skip decoding (no brightness/contrast/sharpness).")]
+    = False,
+    rel_share: Annotated[float, typer.Option(help="Under-covered below this x the uniform share.")] = 0.25,
+    grid: Annotated[int, typer.Option(help="Cells per side of the box-centre heatmap.")] = 4,
+    plot: PlotOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Distributions of image, object and metadata properties, with the under-covered values named."""
+    from maslow.diversity.coverage import coverage, plot_coverage
+
+    ds = _load(dataset, fmt, images_root)
+    with progress_bar("measuring images", enabled=not as_json and not no_pixels) as progress:
+        r = coverage(ds, pixels=not no_pixels, rel_share=rel_share, grid=grid, progress=progress)
+    written = plot_coverage(r, plot) if plot is not None else []
+    if as_json:
+        print_json({**r.to_dict(), "plots": [str(p) for p in written]})
+        return
+    d = r.to_dict()
+    rows = [(k, *(("-" if v is None else round(v, 3)) for v in s.values())) for k, s in d["image_summary"].items()]
+    console.print(table("Image properties", ["property", "mean", "p05", "median", "p95"], rows))
+    for group, dists in (("objects", r.objects), ("metadata", r.metadata)):
+        for name, dist in dists.items():
+            if name == "position":
+                continue
+            console.print(table(f"{group}: {name}", ["value", "count"],
+                                [(lab + (" (under)" if lab in dist.under else ""), n)
+                                 for lab, n in zip(dist.labels, dist.counts, strict=True)]))
+    under = r.under_covered()
+    console.print(table(f"Under-covered ({d['rule']})", ["group", "property", "value"], under) if under
+                  else "[green]Nothing under-covered.[/green]")
+    for p in written:
+        console.print(f"wrote {p}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(diversity_app, name="diversity")

@@ -1,0 +1,48 @@
+"""Fast greyscale decoding for image statistics and hashing (JPEG draft mode: DCT-domain downscaling).
+
+Pillow's ``draft`` asks libjpeg to decode at 1/2, 1/4 or 1/8 scale, which skips most of the inverse DCT work;
+the result is at least the requested size. Other formats are decoded in full and then reduced. EXIF
+orientation is not applied: statistics and hashes are computed on the stored pixel grid.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from maslow.errors import FormatError
+from maslow.io.images import MAX_PIXELS, idx_member, read_idx
+
+
+def open_grey(path: str | Path, min_side: int, *, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, int, int]:
+    """(greyscale image at least ``min_side`` pixels on each side when the file allows, stored width, height).
+
+    Raises:
+        FormatError: the file is missing, unreadable, truncated or a decompression bomb.
+    """
+    path = Path(path)
+    base, member = idx_member(path)
+    if member is not None:
+        arr = np.asarray(read_idx(base)[member])
+        if arr.ndim == 3:
+            arr = arr.mean(axis=2).astype(np.uint8)
+        return Image.fromarray(arr.astype(np.uint8)), arr.shape[1], arr.shape[0]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise FormatError(f"image must have at most {max_pixels} pixels, got {w}x{h}", path=path)
+                if im.format == "JPEG":
+                    im.draft("L", (min_side, min_side))
+                grey = im.convert("L")
+                grey.load()
+    except FileNotFoundError:
+        raise FormatError("image file not found", path=path) from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise FormatError(f"unreadable image: {e}", path=path) from None
+    return grey, w, h

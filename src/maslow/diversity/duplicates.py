@@ -1,0 +1,529 @@
+"""Exact, perceptual and semantic duplicate images, their clusters, and leakage across splits.
+
+Glossary:
+- *exact* duplicates: identical file bytes (blake2b content hash, 128 bits).
+- *pHash*: the 64-bit perceptual hash of Zauner (2010): the greyscale image reduced to 32x32, its 2-D DCT-II,
+  the 8x8 lowest frequencies, one bit per coefficient (above their median). JPEG files are decoded at 1/8
+  scale (Pillow's draft mode), which is where the speed comes from.
+- *variants*: per image maslow stores 11 hashes: the full image, its horizontal mirror (computed from the
+  same DCT: mirroring flips the sign of odd horizontal frequencies) and 9 crops keeping 90% of each side, at
+  a 3 x 3 grid of offsets (pHash is shift-sensitive: one central crop finds a third of 10% crops, the grid
+  95%). Two images are *near* duplicates when the full hash of one is within ``threshold`` bits (Hamming
+  distance) of any variant of the other, so re-encodes, resizes, brightness changes, mirror images and crops
+  of up to about 10% match while each hash stays 64 bits.
+- *search*: a multi-index (Norouzi et al. 2012): the 64 bits are cut into ``b`` blocks; when two hashes are
+  within ``threshold`` bits, by pigeonhole one block differs in at most ``r`` bits with
+  ``b * (r + 1) > threshold``. Each block is a dense lookup table; candidates are verified with XOR+popcount.
+- *semantic* duplicates: pairs of images whose embeddings have cosine similarity >= a threshold.
+- *cluster*: connected components of the duplicate pairs (union-find). The copy to *keep* is the one with
+  the most pixels, then the largest file, then the first row.
+- *leak*: a cluster whose images lie in more than one split (e.g. train and test): it inflates metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from maslow.core.dataset import Dataset
+from maslow.core.types import FloatArray, IntArray
+from maslow.diversity._decode import open_grey
+from maslow.errors import FormatError, MaslowError
+
+Progress = Callable[[int, int], None]
+
+_HASH_SIDE = 32
+_LOW = 8
+# mirror: DCT coefficient (u, v) of the flipped image is (-1)^v times the original (v: horizontal frequency)
+_MIRROR_SIGN = np.where(np.arange(_LOW) % 2 == 0, 1.0, -1.0)[None, :]
+_BITS = (np.uint64(1) << np.arange(64, dtype=np.uint64)).astype(np.uint64)
+
+
+def file_digest(path: str | Path) -> str:
+    """blake2b (128-bit) hex digest of a file's bytes (of the pixels for an IDX member ``file#17``).
+
+    Raises:
+        OSError: the file can't be read. FormatError: a malformed IDX file.
+    """
+    from maslow.io.images import idx_member, read_idx
+
+    h = hashlib.blake2b(digest_size=16)
+    base, member = idx_member(path)
+    if member is not None:
+        arr = read_idx(base)
+        if member >= len(arr):
+            raise FormatError(f"IDX member must be < {len(arr)}, got {member}", path=base)
+        h.update(np.ascontiguousarray(arr[member]).tobytes())
+        return h.hexdigest()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _pack(bits: np.ndarray) -> np.ndarray:
+    """(..., 64) bool -> (...) uint64."""
+    out: np.ndarray = (bits.astype(np.uint64) * _BITS).sum(axis=-1, dtype=np.uint64)
+    return out
+
+
+def phash_arrays(grey32: np.ndarray) -> np.ndarray:
+    """(..., 2) uint64 pHashes (plain, mirrored) of (..., 32, 32) greyscale arrays."""
+    from scipy.fft import dctn
+
+    coef = dctn(np.asarray(grey32, np.float64), type=2, axes=(-2, -1), norm="ortho")[..., :_LOW, :_LOW]
+    out = np.zeros((*coef.shape[:-2], 2), np.uint64)
+    for j, c in enumerate((coef, coef * _MIRROR_SIGN)):
+        flat = c.reshape(*c.shape[:-2], -1)
+        med = np.median(flat, axis=-1, keepdims=True)
+        out[..., j] = _pack(flat > med)
+    return out
+
+
+def variant_names(grid: int = 3) -> tuple[str, ...]:
+    """Column names of ``HashTable.hashes``: full, mirror, then crop_<row>_<col> over the crop grid."""
+    return ("full", "mirror", *[f"crop_{r}_{c}" for r in range(grid) for c in range(grid)])
+
+
+def _crop_boxes(crop: float, grid: int) -> list[tuple[float, float, float, float]]:
+    steps = [(1 - crop) / 2] if grid == 1 else [(1 - crop) * k / (grid - 1) for k in range(grid)]
+    return [(x, y, x + crop, y + crop) for y in steps for x in steps]
+
+
+@dataclass(frozen=True, eq=False)
+class HashTable:
+    """Perceptual hashes of images.
+
+    Attributes:
+        hashes: (m, v) uint64, columns ``variant_names(grid)``: the full image, its mirror, then crops keeping
+            ``crop`` of each side at ``grid`` x ``grid`` offsets. Rows of unreadable files are 0.
+        valid: (m,) bool, False where the file could not be decoded.
+        pixels: (m,) int64 stored width x height (0 when unreadable).
+        errors: (row, message) of the unreadable files.
+    """
+
+    hashes: np.ndarray
+    valid: np.ndarray
+    pixels: IntArray
+    errors: tuple[tuple[int, str], ...]
+
+
+def image_hashes(
+    paths: Sequence[str | Path], *, crop: float = 0.9, grid: int = 3, progress: Progress | None = None,
+    batch: int = 256,
+) -> HashTable:
+    """pHash variants of image files (see the module glossary); unreadable files are flagged, not raised.
+
+    Args:
+        paths: image files.
+        crop: side share kept by the crop variants (a 10% crop of an image matches one of them).
+        grid: crop offsets per axis (``grid`` x ``grid`` crops; 0 for none).
+        progress: ``progress(done, total)`` callback.
+        batch: images per DCT batch (bounds memory).
+    """
+    if not 0 < crop <= 1:
+        raise MaslowError(f"image_hashes: crop must be in (0, 1], got {crop}")
+    m = len(paths)
+    boxes = _crop_boxes(crop, grid) if grid > 0 else []
+    hashes = np.zeros((m, 2 + len(boxes)), np.uint64)
+    valid = np.zeros(m, bool)
+    pixels = np.zeros(m, np.int64)
+    errors: list[tuple[int, str]] = []
+    side = (_HASH_SIDE, _HASH_SIDE)
+    box_ = Image.Resampling.BOX
+    for s in range(0, m, batch):
+        chunk = paths[s:s + batch]
+        grey = np.zeros((len(chunk), 1 + len(boxes), _HASH_SIDE, _HASH_SIDE))
+        for k, p in enumerate(chunk):
+            try:
+                im, w, h = open_grey(p, _HASH_SIDE)
+                with im:
+                    iw, ih = im.size
+                    grey[k, 0] = np.asarray(im.resize(side, box_))
+                    for b, (x0, y0, x1, y1) in enumerate(boxes, 1):
+                        grey[k, b] = np.asarray(im.resize(side, box_, box=(x0 * iw, y0 * ih, x1 * iw, y1 * ih)))
+                valid[s + k], pixels[s + k] = True, w * h
+            except (FormatError, OSError, ValueError) as e:
+                errors.append((s + k, str(e)))
+        ph = phash_arrays(grey)  # (k, 1 + crops, 2)
+        hashes[s:s + len(chunk), 0:2] = ph[:, 0]
+        hashes[s:s + len(chunk), 2:] = ph[:, 1:, 0]
+        if progress is not None:
+            progress(s + len(chunk), m)
+    hashes[~valid] = 0
+    return HashTable(hashes=hashes, valid=valid, pixels=pixels, errors=tuple(errors))
+
+
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bit differences between uint64 hashes (broadcasting)."""
+    return np.bitwise_count(np.bitwise_xor(np.asarray(a, np.uint64), np.asarray(b, np.uint64))).astype(np.int64)
+
+
+def _flip_masks(width: int, radius: int) -> np.ndarray:
+    masks = [0]
+    for r in range(1, radius + 1):
+        for bits in itertools.combinations(range(width), r):
+            masks.append(sum(1 << b for b in bits))
+    return np.asarray(masks, np.int64)
+
+
+def search_hashes(queries: np.ndarray, stored: np.ndarray, threshold: int) -> tuple[IntArray, IntArray, IntArray]:
+    """All (query, stored) index pairs whose hashes differ in at most ``threshold`` bits.
+
+    Args:
+        queries: (q,) uint64.
+        stored: (s,) uint64.
+        threshold: maximum Hamming distance (0..32).
+
+    Returns:
+        (query index, stored index, distance), each (p,) int64, sorted by query then stored index.
+    """
+    q = np.asarray(queries, np.uint64)
+    s = np.asarray(stored, np.uint64)
+    if not 0 <= threshold <= 32:
+        raise MaslowError(f"search_hashes: threshold must be in 0..32, got {threshold}")
+    empty = np.zeros(0, np.int64)
+    if not len(q) or not len(s):
+        return empty, empty, empty
+    if len(q) * len(s) <= 4_000_000:  # small: brute force
+        d = hamming(q[:, None], s[None, :])
+        qi, si = np.nonzero(d <= threshold)
+        return qi.astype(np.int64), si.astype(np.int64), d[qi, si]
+    radius = 2 if threshold >= 5 else (1 if threshold >= 1 else 0)
+    n_blocks = max(-(-(threshold + 1) // (radius + 1)), 3)  # more blocks keep the pigeonhole; <= 22 bits each
+    widths = [64 // n_blocks + (1 if b < 64 % n_blocks else 0) for b in range(n_blocks)]
+    found_q, found_s = [], []
+    start = 0
+    for width in widths:
+        mask = np.uint64((1 << width) - 1)
+        kq = ((q >> np.uint64(start)) & mask).astype(np.int64)
+        ks = ((s >> np.uint64(start)) & mask).astype(np.int64)
+        start += width
+        order = np.argsort(ks, kind="stable")
+        count = np.bincount(ks, minlength=1 << width)
+        offsets = np.zeros((1 << width) + 1, np.int64)
+        np.cumsum(count, out=offsets[1:])
+        occupied = count > 0  # a 4 MB table: cache-friendly first filter
+        all_flips = _flip_masks(width, radius).astype(np.int32)
+        kq32 = kq.astype(np.int32)
+        for flips in np.array_split(all_flips, max(1, -(-len(q) * len(all_flips) // 4_000_000))):
+            probe = (kq32[:, None] ^ flips[None, :]).ravel()
+            hit = np.flatnonzero(occupied[probe])
+            if not hit.size:
+                continue
+            bucket = probe[hit]
+            reps = count[bucket]
+            qi = np.repeat(hit // len(flips), reps)
+            first = np.repeat(offsets[bucket] - np.cumsum(reps) + reps, reps)
+            si = order[first + np.arange(reps.sum())]
+            keep = hamming(q[qi], s[si]) <= threshold
+            found_q.append(qi[keep])
+            found_s.append(si[keep])
+    if not found_q:
+        return empty, empty, empty
+    key = np.unique(np.concatenate(found_q) * len(s) + np.concatenate(found_s))
+    qi, si = key // len(s), key % len(s)
+    return qi, si, hamming(q[qi], s[si])
+
+
+def near_pairs(table: HashTable, threshold: int = 8) -> tuple[IntArray, IntArray]:
+    """(i, j) image pairs with i < j whose full hash is within ``threshold`` of any variant of the other.
+
+    Returns:
+        (pairs (p, 2) int64, distance (p,) int64): the smallest distance over the variants.
+    """
+    rows = np.flatnonzero(table.valid)
+    if len(rows) < 2:
+        return np.zeros((0, 2), np.int64), np.zeros(0, np.int64)
+    h = table.hashes[rows]
+    qi, si, d = search_hashes(h[:, 0], h.ravel(), threshold)
+    a, b = rows[qi], rows[si // h.shape[1]]
+    keep = a != b
+    a, b, d = a[keep], b[keep], d[keep]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    m = max(int(hi.max(initial=0)) + 1, 1)
+    key = lo * m + hi
+    order = np.lexsort((d, key))
+    key, d = key[order], d[order]
+    first = np.ones(len(key), bool)
+    first[1:] = key[1:] != key[:-1]
+    key, d = key[first], d[first]
+    return np.stack([key // m, key % m], axis=1), d
+
+
+def semantic_pairs(features: np.ndarray, *, threshold: float = 0.95, chunk: int = 2048) -> tuple[IntArray, FloatArray]:
+    """(i, j) pairs (i < j) of rows of ``features`` (m, d) with cosine similarity >= ``threshold``.
+
+    Rows are aligned with the images of a dataset; zero or non-finite rows never match.
+
+    Returns:
+        (pairs (p, 2) int64, similarity (p,) float64), sorted by i then j.
+    """
+    x = np.asarray(features, np.float64)
+    if x.ndim != 2:
+        raise MaslowError(f"semantic_pairs: features must be (m, d), got shape {x.shape}")
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    ok = np.isfinite(x).all(axis=1) & (norm[:, 0] > 0)
+    x = np.where(ok[:, None], x / np.where(norm > 0, norm, 1), 0.0)
+    out_i, out_j, out_s = [], [], []
+    for s in range(0, len(x), chunk):
+        sim = x[s:s + chunk] @ x.T
+        i, j = np.nonzero(sim >= threshold)
+        i = i + s
+        keep = (i < j) & ok[i] & ok[j]
+        out_i.append(i[keep])
+        out_j.append(j[keep])
+        out_s.append(sim[i[keep] - s, j[keep]])
+    if not out_i:
+        return np.zeros((0, 2), np.int64), np.zeros(0)
+    return np.stack([np.concatenate(out_i), np.concatenate(out_j)], axis=1).astype(np.int64), np.concatenate(out_s)
+
+
+def clusters_of(m: int, pairs: np.ndarray) -> list[IntArray]:
+    """Connected components with 2+ members of the graph on ``m`` nodes with edges ``pairs`` (union-find)."""
+    parent = np.arange(m)
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = int(parent[root])
+        while parent[x] != root:
+            parent[x], x = root, int(parent[x])
+        return root
+
+    for a, b in np.asarray(pairs, np.int64).reshape(-1, 2).tolist():
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    roots = np.asarray([find(i) for i in range(m)], np.int64)
+    groups: dict[int, list[int]] = {}
+    for i, r in enumerate(roots.tolist()):
+        groups.setdefault(r, []).append(i)
+    return [np.asarray(g, np.int64) for g in groups.values() if len(g) > 1]
+
+
+@dataclass(frozen=True)
+class DuplicateCluster:
+    """A group of duplicate images.
+
+    Attributes:
+        images: image rows, ascending. ``keep``: the row to keep (most pixels, then largest file, then first).
+        kind: "exact" when every member has the same bytes, else "near" (or "semantic").
+        splits: the splits its members are in (sorted); a leak when there are several.
+    """
+
+    images: tuple[int, ...]
+    keep: int
+    kind: str
+    splits: tuple[str, ...]
+
+    @property
+    def leak(self) -> bool:
+        return len(self.splits) > 1
+
+    @property
+    def drop(self) -> tuple[int, ...]:
+        return tuple(i for i in self.images if i != self.keep)
+
+
+@dataclass(frozen=True, eq=False)
+class DuplicateReport:
+    """Duplicate pairs and clusters of a dataset's images.
+
+    Attributes:
+        paths: image paths (``images.path``), for display.
+        pairs: (p, 2) image rows i < j; ``kind``: (p,) "exact" / "near" / "semantic"; ``distance``: (p,)
+            Hamming bits for exact/near pairs (0 for exact), 1 - cosine for semantic ones.
+        clusters: groups, largest first. ``threshold``: Hamming threshold used.
+        unreadable: (row, message) of files that could not be hashed.
+    """
+
+    paths: tuple[str, ...]
+    pairs: IntArray
+    kind: tuple[str, ...]
+    distance: FloatArray
+    clusters: tuple[DuplicateCluster, ...]
+    threshold: int
+    unreadable: tuple[tuple[int, str], ...]
+
+    @property
+    def leaks(self) -> tuple[DuplicateCluster, ...]:
+        """Clusters spanning several splits."""
+        return tuple(c for c in self.clusters if c.leak)
+
+    @property
+    def to_drop(self) -> IntArray:
+        """Image rows to remove to keep one copy per cluster."""
+        return np.asarray(sorted(i for c in self.clusters for i in c.drop), np.int64)
+
+    def to_dict(self) -> dict[str, Any]:
+        def cl(c: DuplicateCluster) -> dict[str, Any]:
+            return {"images": [self.paths[i] for i in c.images], "keep": self.paths[c.keep], "kind": c.kind,
+                    "splits": list(c.splits)}
+
+        return {
+            "threshold": self.threshold,
+            "n_pairs": len(self.pairs),
+            "n_clusters": len(self.clusters),
+            "n_duplicate_images": int(sum(len(c.images) - 1 for c in self.clusters)),
+            "clusters": [cl(c) for c in self.clusters],
+            "leaks": [cl(c) for c in self.leaks],
+            "pairs": [{"a": self.paths[a], "b": self.paths[b], "kind": k, "distance": float(d)}
+                      for (a, b), k, d in zip(self.pairs.tolist(), self.kind, self.distance.tolist(), strict=True)],
+            "unreadable": [{"image": self.paths[i], "error": e} for i, e in self.unreadable],
+        }
+
+    def to_pandas(self) -> Any:
+        """One row per pair: a, b (paths), kind, distance."""
+        import pandas as pd
+
+        return pd.DataFrame({"a": [self.paths[a] for a in self.pairs[:, 0]],
+                             "b": [self.paths[b] for b in self.pairs[:, 1]],
+                             "kind": list(self.kind), "distance": self.distance})
+
+
+def find_duplicates(
+    ds: Dataset,
+    *,
+    threshold: int = 8,
+    near: bool = True,
+    crop: float = 0.9,
+    grid: int = 3,
+    features: np.ndarray | None = None,
+    cosine: float = 0.95,
+    progress: Progress | None = None,
+) -> DuplicateReport:
+    """Exact (file bytes), near (pHash variants) and, given ``features``, semantic duplicates of ``ds``'s images.
+
+    Args:
+        ds: the dataset; its image files are read from ``ds.root``.
+        threshold: Hamming distance (bits of 64) for near duplicates.
+        near: hash pixels; False finds exact duplicates only (no decoding).
+        crop, grid: crop variants hashed for crop robustness (see ``image_hashes``).
+        features: optional (m, d) embeddings aligned with ``ds.images`` for semantic duplicates.
+        cosine: cosine-similarity threshold for semantic duplicates.
+        progress: ``progress(done, total)`` over the images (called during hashing).
+    """
+    from maslow.io.images import image_path
+
+    m = ds.n_images
+    paths = [image_path(ds, i) for i in range(m)]
+    unreadable: dict[int, str] = {}
+    digests: list[str | None] = []
+    sizes = np.zeros(m, np.int64)
+    for i, p in enumerate(paths):
+        try:
+            digests.append(file_digest(p))
+            sizes[i] = p.stat().st_size if p.exists() else 0
+        except OSError as e:
+            digests.append(None)
+            unreadable[i] = f"{p}: {e.strerror or e}"
+        except FormatError as e:
+            digests.append(None)
+            unreadable[i] = str(e)
+        if progress is not None and not near and (i % 64 == 63 or i == m - 1):
+            progress(i + 1, m)
+    by_digest: dict[str, list[int]] = {}
+    for i, dg in enumerate(digests):
+        if dg is not None:
+            by_digest.setdefault(dg, []).append(i)
+    pair_kind: dict[tuple[int, int], tuple[str, float]] = {}
+    for group in by_digest.values():
+        for a, b in itertools.combinations(group, 2):
+            pair_kind[(a, b)] = ("exact", 0.0)
+    pixels = (ds.images.width * ds.images.height).astype(np.int64)
+    if near and m:
+        readable = [i for i in range(m) if i not in unreadable]
+        table = image_hashes([paths[i] for i in readable], crop=crop, grid=grid, progress=progress)
+        rows = np.asarray(readable, np.int64)
+        for r, msg in table.errors:
+            unreadable[int(rows[r])] = msg
+        px = np.where(pixels[rows] > 0, pixels[rows], table.pixels)
+        pixels[rows] = px
+        pr, dist = near_pairs(table, threshold)
+        for (a, b), d in zip(rows[pr].tolist(), dist.tolist(), strict=True):
+            pair_kind.setdefault((a, b), ("near", float(d)))
+    if features is not None:
+        f = np.asarray(features)
+        if len(f) != m:
+            raise MaslowError(f"find_duplicates: features must have one row per image ({m}), got {len(f)}")
+        sp, sim = semantic_pairs(f, threshold=cosine)
+        for (a, b), s in zip(sp.tolist(), sim.tolist(), strict=True):
+            pair_kind.setdefault((a, b), ("semantic", 1.0 - float(s)))
+    keys = sorted(pair_kind)
+    pairs = np.asarray(keys, np.int64).reshape(-1, 2)
+    split = ds.images.split.astype(str) if ds.images.split is not None else np.full(m, "")
+    clusters = []
+    groups = clusters_of(m, pairs)
+    cluster_of = np.full(m, -1, np.int64)
+    for c, members in enumerate(groups):
+        cluster_of[members] = c
+    all_semantic = np.ones(len(groups), bool)
+    for k in keys:
+        if pair_kind[k][0] != "semantic":
+            all_semantic[cluster_of[k[0]]] = False
+    for c, members in enumerate(groups):
+        keep = int(sorted(members.tolist(), key=lambda i: (-pixels[i], -sizes[i], i))[0])
+        same = len({digests[i] for i in members.tolist()}) == 1
+        kind = "exact" if same else ("semantic" if all_semantic[c] else "near")
+        clusters.append(DuplicateCluster(images=tuple(members.tolist()), keep=keep, kind=kind,
+                                         splits=tuple(sorted({str(split[i]) for i in members.tolist()}))))
+    clusters.sort(key=lambda c: (-len(c.images), c.images[0]))
+    return DuplicateReport(
+        paths=tuple(str(p) for p in ds.images.path.tolist()),
+        pairs=pairs,
+        kind=tuple(pair_kind[k][0] for k in keys),
+        distance=np.asarray([pair_kind[k][1] for k in keys], np.float64),
+        clusters=tuple(clusters),
+        threshold=threshold,
+        unreadable=tuple(sorted(unreadable.items())),
+    )
+
+
+def plot_duplicates(report: DuplicateReport, ds: Dataset, out_dir: str | Path, *, max_clusters: int = 12,
+                    max_per_cluster: int = 6) -> list[Path]:
+    """Write ``duplicates.png`` into ``out_dir`` (atomically): thumbnails of the first clusters, one per row.
+
+    The copy to keep is framed in green, leaks are titled in red with their splits. Nothing is written when
+    there is no cluster.
+
+    Raises:
+        MissingDependencyError: matplotlib is not installed (extra ``reports``).
+    """
+    from maslow.diversity.coverage import _figure, _save
+    from maslow.io.images import image_path, load_path
+
+    clusters = list(report.clusters[:max_clusters])
+    if not clusters:
+        return []
+    cols = min(max(len(c.images) for c in clusters), max_per_cluster)
+    fig = _figure(2.2 * cols, 2.0 * len(clusters))
+    axes = fig.subplots(len(clusters), cols, squeeze=False)
+    for row, c in enumerate(clusters):
+        for j in range(cols):
+            ax = axes[row, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j >= len(c.images):
+                ax.set_axis_off()
+                continue
+            i = c.images[j]
+            try:
+                ax.imshow(load_path(image_path(ds, i)), cmap="gray")
+            except (FormatError, OSError, ValueError):
+                ax.text(0.5, 0.5, "unreadable", ha="center", va="center")
+            split = str(ds.images.split[i]) if ds.images.split is not None else ""
+            ax.set_title(f"{Path(report.paths[i]).name}\n{split}", fontsize=7,
+                         color="tab:red" if c.leak else "black")
+            if i == c.keep:
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("tab:green")
+                    spine.set_linewidth(3)
+    return [_save(fig, Path(out_dir) / "duplicates.png")]

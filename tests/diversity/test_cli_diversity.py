@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageOps
+from typer.testing import CliRunner
+
+from maslow import io
+from maslow.cli.main import app
+from maslow.sample import write_shapes
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def planted(tmp_path: Path) -> Path:
+    """Shapes sample where a train image is copied (bytes) and mirrored into val."""
+    ds = write_shapes(tmp_path / "s", 12, seed=4)
+    split = ds.images.split.tolist()
+    train = [i for i, s in enumerate(split) if s == "train"]
+    src = tmp_path / "s" / str(ds.images.path[train[0]])
+    shutil.copy(src, tmp_path / "s" / "images" / "copy.png")
+    ImageOps.mirror(Image.open(src)).save(tmp_path / "s" / "images" / "mirror.png")
+    from maslow.core import Images
+
+    im = ds.images
+    images = Images(path=[*im.path.tolist(), "images/copy.png", "images/mirror.png"],
+                    width=[*im.width.tolist(), 160, 160], height=[*im.height.tolist(), 120, 120],
+                    split=[*split, "val", "val"])
+    io.write(ds.replace(images=images), tmp_path / "s" / "annotations.json", "coco")
+    return tmp_path / "s" / "annotations.json"
+
+
+def _run(args: list[str]) -> tuple[int, str]:
+    res = runner.invoke(app, args)
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.output
+
+
+def test_duplicates_json_reports_leak(planted: Path) -> None:
+    code, out = _run(["diversity", "duplicates", str(planted), "--from", "coco", "--json"])
+    assert code == 0, out
+    d = json.loads(out)
+    assert d["n_clusters"] == 1
+    (c,) = d["leaks"]
+    assert sorted(c["splits"]) == ["train", "val"] and len(c["images"]) == 3
+    assert {"images/copy.png", "images/mirror.png"} <= set(c["images"])
+    plots = planted.parent / "plots"
+    code, out = _run(["diversity", "duplicates", str(planted), "--from", "coco", "--plot", str(plots)])
+    assert code == 0 and "Leakage across splits" in out and (plots / "duplicates.png").stat().st_size > 1000
+
+
+def test_balance_and_coverage_commands(planted: Path, tmp_path: Path) -> None:
+    code, out = _run(["diversity", "balance", str(planted), "--from", "coco", "--split", "train", "--json"])
+    assert code == 0, out
+    d = json.loads(out)
+    assert d["split"] == "train" and [c["name"] for c in d["classes"]] == ["circle", "square", "triangle"]
+    code, out = _run(["diversity", "balance", str(planted), "--from", "coco", "--plot", str(tmp_path / "b")])
+    assert code == 0 and "Imbalance ratio" in out and (tmp_path / "b" / "balance.png").stat().st_size > 1000
+    code, out = _run(["diversity", "coverage", str(planted), "--from", "coco", "--plot", str(tmp_path / "p"),
+                      "--json"])
+    assert code == 0, out
+    d = json.loads(out)
+    assert len(d["plots"]) == 3 and all(Path(p).exists() for p in d["plots"])
+    code, out = _run(["diversity", "coverage", str(planted), "--from", "coco", "--no-pixels"])
+    assert code == 0 and "Under-covered" in out
+
+
+def test_errors_exit_2(planted: Path) -> None:
+    code, out = _run(["diversity", "balance", str(planted), "--from", "coco", "--split", "nope"])
+    assert code == 2 and "split must be one of" in out
+
+
+def test_workspace_version_without_from(planted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _run(["init", "ws"])[0] == 0
+    monkeypatch.chdir(tmp_path / "ws")
+    code, out = _run(["import", str(planted), "--from", "coco", "--name", "planted", "--json"])
+    assert code == 0, out
+    code, out = _run(["diversity", "duplicates", "planted", "--json"])
+    assert code == 0, out
+    assert json.loads(out)["n_clusters"] == 1
+
+
+def test_semantic_features_option(planted: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    feats = np.eye(14)
+    feats[5] = feats[6]  # two distinct drawings declared semantically identical
+    np.save(tmp_path / "f.npy", feats)
+    code, out = _run(["diversity", "duplicates", str(planted), "--from", "coco", "--exact-only",
+                      "--features", str(tmp_path / "f.npy"), "--json"])
+    assert code == 0, out
+    d = json.loads(out)
+    assert [p["kind"] for p in d["pairs"]].count("semantic") == 1
+    (tmp_path / "bad.npy").write_text("nope")
+    code, out = _run(["diversity", "duplicates", str(planted), "--from", "coco", "--features",
+                      str(tmp_path / "bad.npy")])
+    assert code == 2 and "features must be" in out
