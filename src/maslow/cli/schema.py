@@ -1,0 +1,270 @@
+"""Schema commands (``maslow schema ...``): infer, validate, diff, migrate, cost, json-schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from maslow import io
+from maslow.cli.render import console, print_json, render_report, table
+from maslow.core.dataset import Dataset
+from maslow.errors import MaslowError
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+FromOpt = Annotated[str | None, typer.Option("--from", "-f", help="Format of DATASET; omit it to name a "
+                                                                  "workspace version or dataset instead.")]
+DatasetArg = Annotated[str | None, typer.Argument(help="File or folder (with --from), or a workspace version or "
+                                                       "dataset name (default: the workspace head).")]
+
+schema_app = typer.Typer(help="The label schema: infer, validate, diff, migrate, annotation cost.",
+                         no_args_is_help=True)
+
+
+def _load(src: str | None, fmt: str | None) -> Dataset:
+    if fmt is not None:
+        if src is None:
+            raise MaslowError("schema: DATASET is required with --from")
+        return io.import_dataset(Path(src), fmt, check_files=False).dataset
+    from maslow.store import Workspace
+
+    return Workspace.find().load(src)
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        old, sep, new = v.partition("=")
+        if not sep or not old or not new:
+            raise MaslowError(f"{what}: must be OLD=NEW, got {v!r}")
+        out[old] = new
+    return out
+
+
+@schema_app.command("infer")
+def infer(
+    dataset: DatasetArg = None,
+    fmt: FromOpt = None,
+    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write schema.yaml here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Draft a schema from the annotations: label types per class, attribute types and values, keypoints."""
+    from maslow.ontology import infer_schema, save_schema
+    from maslow.ontology.schema_file import schema_to_dict
+
+    schema = infer_schema(_load(dataset, fmt))
+    if out is not None:
+        save_schema(schema, out)
+    if as_json:
+        print_json(schema_to_dict(schema))
+    elif out is None:
+        import yaml
+
+        console.file.write(yaml.safe_dump(schema_to_dict(schema), sort_keys=False, allow_unicode=True))
+    else:
+        console.print(f"Wrote a draft schema ({len(schema.classes)} classes, {len(schema.attributes)} attributes) "
+                      f"to {out}")
+
+
+@schema_app.command("validate")
+def validate(
+    dataset: DatasetArg = None,
+    fmt: FromOpt = None,
+    schema_path: Annotated[Path, typer.Option("--schema", "-s", help="The schema.yaml to hold the data to.")] = Path(
+        "schema.yaml"),
+    strict: Annotated[bool, typer.Option("--strict", help="Exit with code 2 when any violation is found.")] = False,
+    limit: Annotated[int, typer.Option(help="Violations to list (tables only).")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every annotation against the schema; each violation with its location, counts per rule."""
+    from maslow.ontology import load_schema
+    from maslow.ontology import validate as run
+
+    report = run(_load(dataset, fmt), load_schema(schema_path))
+    if as_json:
+        print_json(report)
+    elif len(report):
+        render_report(report, limit=limit)
+    else:
+        console.print("[green]Every annotation fits the schema.[/green]")
+    if strict and len(report):
+        raise typer.Exit(2)
+
+
+@schema_app.command("diff")
+def diff(
+    old: Annotated[Path, typer.Argument(help="The old schema.yaml.")],
+    new: Annotated[Path, typer.Argument(help="The new schema.yaml.")],
+    rename: Annotated[list[str] | None, typer.Option("--rename", help="OLD=NEW class rename hint.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What changed between two schemas, and the migration steps it implies."""
+    from maslow.ontology import diff_schemas, load_schema, plan_migration
+
+    a, b = load_schema(old), load_schema(new)
+    d = diff_schemas(a, b)
+    plan = plan_migration(a, b, renames=_pairs(rename or [], "--rename"))
+    if as_json:
+        print_json({"diff": d, "migration": plan})
+        return
+    dd = d.to_dict()
+    rows: list[tuple[str, str, str]] = [("class", "added", n) for n in dd["added_classes"]]
+    rows += [("class", "removed", n) for n in dd["removed_classes"]]
+    rows += [("class", "changed", f"{n}: " + ", ".join(f"{f} {v['old']!r} -> {v['new']!r}" for f, v in ch.items()))
+             for n, ch in dd["changed_classes"].items()]
+    rows += [("attribute", "added", n) for n in dd["added_attributes"]]
+    rows += [("attribute", "removed", n) for n in dd["removed_attributes"]]
+    rows += [("attribute", "changed", f"{n}: " + ", ".join(f"{f} {v['old']!r} -> {v['new']!r}" for f, v in ch.items()))
+             for n, ch in dd["changed_attributes"].items()]
+    if dd["order_changed"]:
+        rows.append(("classes", "reordered", "label ids change"))
+    if d.empty:
+        console.print("The schemas are the same.")
+    else:
+        console.print(table(f"Schema v{d.versions[0]} -> v{d.versions[1]}", ["what", "change", "name"], rows))
+    console.print(table("Planned migration", ["#", "step"], [(i, s.describe()) for i, s in enumerate(plan.steps)]))
+
+
+@schema_app.command("migrate")
+def migrate(
+    dataset: DatasetArg = None,
+    fmt: FromOpt = None,
+    to: Annotated[Path | None, typer.Option("--to", help="The target schema.yaml (the plan is derived).")] = None,
+    migration: Annotated[Path | None, typer.Option("--migration", "-m", help="A migration file to replay.")] = None,
+    current: Annotated[Path | None, typer.Option(
+        "--current", help="The schema.yaml the data follows now (default: what its format carries).")] = None,
+    rename: Annotated[list[str] | None, typer.Option("--rename", help="OLD=NEW class rename hint.")] = None,
+    allow_lossy: Annotated[bool, typer.Option("--allow-lossy", help="Allow steps that lose information.")] = False,
+    any_version: Annotated[bool, typer.Option(
+        "--any-version", help="Replay --migration whatever the data's schema version (formats without one).")] = False,
+    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write the migrated dataset here.")] = None,
+    to_format: Annotated[str | None, typer.Option("--to-format", "-t", help="Format of the output.")] = None,
+    commit: Annotated[bool, typer.Option("--commit", help="Commit a new workspace version.")] = False,
+    message: Annotated[str, typer.Option("--message")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Migrate a dataset to a new schema; writes the dataset, the change log and the replayable migration file.
+
+    Beside OUT it writes OUT's stem + ``.changes.json`` (the change log), ``.migration.yaml`` (replay it with
+    ``--migration``) and ``.schema.yaml`` (the migrated schema).
+    """
+    from maslow.ontology import load_migration, load_schema, plan_migration, save_migration, save_schema
+    from maslow.ontology import migrate as run
+
+    if (to is None) == (migration is None):
+        raise MaslowError("schema migrate: give exactly one of --to NEW.yaml and --migration FILE")
+    if out is None and not commit:
+        raise MaslowError("schema migrate: give -o OUT --to-format FMT, or --commit (in a workspace)")
+    if out is not None and to_format is None:
+        raise MaslowError("schema migrate: --to-format FMT is required with -o OUT")
+    ds = _load(dataset, fmt)
+    if migration is not None:
+        plan = load_migration(migration)
+    else:
+        assert to is not None
+        old = ds.schema if current is None else load_schema(current)
+        if current is not None:  # the data follows that schema, version included
+            from dataclasses import replace
+
+            ds = ds.replace(schema=replace(ds.schema, version=old.version))
+        plan = plan_migration(old, load_schema(to), renames=_pairs(rename or [], "--rename"))
+    result = run(ds, plan, allow_lossy=allow_lossy, check_version=not any_version)
+    written: dict[str, Any] = {}
+    if out is not None:
+        assert to_format is not None
+        written["export"] = io.write(result.dataset, out, to_format)
+        stem = out.parent / (out.stem if out.suffix else out.name)
+        log_path = stem.with_name(stem.name + ".changes.json")
+        from maslow.io._common import atomic_path
+
+        with atomic_path(log_path) as tmp:
+            tmp.write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
+        mig_path = stem.with_name(stem.name + ".migration.yaml")
+        save_migration(plan, mig_path)
+        schema_path = stem.with_name(stem.name + ".schema.yaml")
+        save_schema(result.dataset.schema, schema_path)
+        written.update(changes=str(log_path), migration=str(mig_path), schema=str(schema_path))
+    if commit:
+        if fmt is not None:
+            raise MaslowError("schema migrate: --commit applies to workspace versions (omit --from)")
+        from maslow.store import Workspace
+
+        ws = Workspace.find()
+        base = ws.version(dataset)
+        v = ws.commit(result.dataset, dataset=base.dataset, message=message or f"schema migration ({len(plan.steps)} "
+                      f"steps) to v{result.dataset.schema.version}", changes=list(result.changes))
+        written["version"] = v.to_dict()
+    if as_json:
+        print_json({"result": result, **written})
+        return
+    console.print(table(f"Change log (schema v{ds.schema.version} -> v{result.dataset.schema.version})",
+                        ["#", "step", "touched", "lost", "annotations after"],
+                        [(c["step"], c["description"], c["touched"], c["lost"], c["n_annotations"])
+                         for c in result.changes]))
+    if result.lossy:
+        console.print("[yellow]This migration lost information (allowed by --allow-lossy).[/yellow]")
+    for k in ("changes", "migration", "schema"):
+        if k in written:
+            console.print(f"{k}: {written[k]}")
+    if "export" in written:
+        d = written["export"].to_dict()
+        console.print(f"Wrote {d['n_annotations']} annotations as {d['format']} to {d['path']}")
+    if "version" in written:
+        console.print(f"Committed {written['version']['dataset']}@{written['version']['id']}")
+
+
+@schema_app.command("cost")
+def cost(
+    dataset: DatasetArg = None,
+    fmt: FromOpt = None,
+    rates: Annotated[Path | None, typer.Option("--rates", help="YAML mapping of rates (seconds), e.g. box: 34.5")] = None,
+    strategy: Annotated[list[str] | None, typer.Option(
+        "--strategy", help="NAME=TYPE[+TYPE...] to price, e.g. boxes=box or seg=polygon+box (repeatable).")] = None,
+    time_field: Annotated[str, typer.Option(help="annotations.extra column with annotation timestamps.")] = "created",
+    as_json: JsonOpt = False,
+) -> None:
+    """Estimated labelling time per class and label type, per strategy; measured throughput per annotator."""
+    import yaml
+
+    from maslow.ontology import CostRates, annotator_throughput, compare_strategies
+
+    ds = _load(dataset, fmt)
+    r = CostRates()
+    if rates is not None:
+        try:
+            r = CostRates.from_dict(yaml.safe_load(rates.read_text(encoding="utf-8")) or {})
+        except (OSError, yaml.YAMLError) as e:
+            raise MaslowError(f"{rates}: can't read the rates file: {e}") from None
+    strategies: dict[str, Any] = {"as annotated": None}
+    for name, types in _pairs(strategy or [], "--strategy").items():
+        strategies[name] = [t for t in types.split("+") if t]
+    results = compare_strategies(ds, strategies, rates=r)
+    tp = annotator_throughput(ds, time_field=time_field)
+    if as_json:
+        print_json({"strategies": results, "throughput": tp})
+        return
+    console.print(table("Annotation cost per strategy", ["strategy", "label types", "hours"],
+                        [(n, est.strategy, round(est.total_hours, 3)) for n, est in results.items()]))
+    for name, est in results.items():
+        rows = [(c, *[round(float(x) / 60, 2) for x in est.seconds[i]], round(float(est.seconds[i].sum()) / 60, 2))
+                for i, c in enumerate(est.names)]
+        console.print(table(f"{name}: minutes per class", ["class", "box", "mask", "polygon", "keypoints", "tag",
+                                                            "attributes", "total"], rows))
+    if tp.annotators:
+        console.print(table("Throughput per annotator", ["annotator", "annotations", "active hours", "per hour"],
+                            [(a, int(tp.n_annotations[i]), round(float(tp.active_seconds[i]) / 3600, 2),
+                              round(float(tp.per_hour[i]), 1)) for i, a in enumerate(tp.annotators)]))
+
+
+@schema_app.command("json-schema")
+def json_schema() -> None:
+    """Print the JSON Schema of schema.yaml (for editor validation and completion)."""
+    from maslow.ontology import schema_json_schema
+
+    print_json(schema_json_schema())
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(schema_app, name="schema")

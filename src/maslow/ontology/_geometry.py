@@ -1,0 +1,50 @@
+"""Which label types each annotation row carries, as boolean columns (shared by validate, infer and cost)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from maslow.core.tables import Annotations
+from maslow.core.types import BoolArray, IntArray
+
+LABEL_TYPES = ("box", "mask", "polygon", "keypoints", "tag")
+
+
+def _present(col: np.ndarray | None, n: int) -> BoolArray:
+    if col is None:
+        return np.zeros(n, bool)
+    return np.fromiter((v is not None for v in col), bool, count=n)
+
+
+def label_type_columns(ann: Annotations) -> dict[str, BoolArray]:
+    """Label type -> (n,) bool: the row carries that geometry; ``tag`` means no geometry at all."""
+    n = len(ann)
+    out = {
+        "box": ann.has_box,
+        "mask": _present(ann.mask, n),
+        "polygon": _present(ann.polygon, n),
+        "keypoints": keypoint_present(ann),
+    }
+    out["tag"] = ~(out["box"] | out["mask"] | out["polygon"] | out["keypoints"])
+    return out
+
+
+def keypoint_present(ann: Annotations) -> BoolArray:
+    """(n,) True where the row has at least one keypoint coordinate."""
+    if ann.keypoints is None or ann.keypoints.shape[1] == 0:
+        return np.zeros(len(ann), bool)
+    out: BoolArray = np.logical_not(np.isnan(ann.keypoints[:, :, 0]).all(axis=1))
+    return out
+
+
+def attribute_present(col: np.ndarray) -> BoolArray:
+    """(n,) True where an attribute column holds a value (None = unset)."""
+    return np.fromiter((v is not None for v in col), bool, count=len(col))
+
+
+def polygon_vertices(ann: Annotations) -> IntArray:
+    """(n,) number of polygon vertices per row (0 without a polygon)."""
+    if ann.polygon is None:
+        return np.zeros(len(ann), np.int64)
+    return np.fromiter((0 if p is None else sum(len(part) // 2 for part in p) for p in ann.polygon),
+                       np.int64, count=len(ann))

@@ -1,0 +1,99 @@
+"""Migration steps that change geometry: ``SetLabelTypes`` (box-only targets) and ``BoxesFromMasks``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+import numpy as np
+
+from maslow.core import masks as M
+from maslow.core.dataset import Dataset
+from maslow.core.types import obj_array
+from maslow.ontology._geometry import keypoint_present
+from maslow.ontology._step import Step, StepResult, need_class
+
+
+@dataclass(frozen=True)
+class SetLabelTypes(Step):
+    """Set a class's allowed label types; geometry of other types is cleared (lossy when any is)."""
+
+    class_: str
+    label_types: tuple[str, ...]
+    op: ClassVar[str] = "set_label_types"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        i = need_class(ds, self.class_, self.describe())
+        classes = list(ds.schema.classes)
+        classes[i] = replace(classes[i], label_types=tuple(self.label_types))
+        ann = ds.annotations
+        rows = ann.label == i
+        allowed = set(self.label_types) or {"box", "mask", "polygon", "keypoints", "tag"}
+        changes: dict[str, Any] = {}
+        lost = np.zeros(len(ann), bool)
+        if "box" not in allowed and ann.box is not None:
+            hit = rows & ann.has_box
+            box = ann.box.copy()
+            box[hit] = np.nan
+            changes["box"], lost = box, lost | hit
+        for name in ("mask", "polygon"):
+            col = getattr(ann, name)
+            if name not in allowed and col is not None:
+                hit = rows & np.fromiter((v is not None for v in col), bool, count=len(ann))
+                new = col.copy()
+                new[hit] = None
+                changes[name], lost = new, lost | hit
+        if "keypoints" not in allowed and ann.keypoints is not None:
+            hit = rows & keypoint_present(ann)
+            kp = ann.keypoints.copy()
+            kp[hit] = np.nan
+            changes["keypoints"], lost = kp, lost | hit
+        n = int(lost.sum())
+        return StepResult(ds.replace(schema=replace(ds.schema, classes=tuple(classes)),
+                                     annotations=ann.with_columns(**changes)), n, n)
+
+
+@dataclass(frozen=True)
+class BoxesFromMasks(Step):
+    """Derive boxes from masks (pycocotools' toBbox) or polygons (vertex extent) where a row has no box.
+
+    ``classes`` limits it (empty: all); ``overwrite`` recomputes existing boxes too; ``keep_geometry=False``
+    clears the masks and polygons afterwards (a box-only target: lossy).
+    """
+
+    classes: tuple[str, ...] = ()
+    overwrite: bool = False
+    keep_geometry: bool = True
+    op: ClassVar[str] = "boxes_from_masks"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        ann = ds.annotations
+        n = len(ann)
+        sel = np.isin(ann.label, [need_class(ds, c, self.describe()) for c in self.classes]) if self.classes \
+            else np.ones(n, bool)
+        box = ann.box.copy() if ann.box is not None else np.full((n, 4), np.nan)
+        target = sel & (np.ones(n, bool) if self.overwrite else ~ann.has_box)
+        done = np.zeros(n, bool)
+        if ann.mask is not None:
+            rows = np.flatnonzero(target & np.fromiter((m is not None for m in ann.mask), bool, count=n))
+            if rows.size:
+                box[rows] = M.to_box(list(ann.mask[rows]))
+                done[rows] = True
+        if ann.polygon is not None:
+            rows = np.flatnonzero(target & ~done & np.fromiter((p is not None and len(p) > 0 for p in ann.polygon),
+                                                                bool, count=n))
+            for r in rows.tolist():
+                box[r] = M.polygon_box(ann.polygon[r])
+                done[r] = True
+        changes: dict[str, Any] = {"box": box}
+        lost = 0
+        if not self.keep_geometry:
+            for name in ("mask", "polygon"):
+                col = getattr(ann, name)
+                if col is not None:
+                    hit = sel & np.fromiter((v is not None for v in col), bool, count=n)
+                    lost = max(lost, int(hit.sum()))
+                    new = col.copy()
+                    new[hit] = None
+                    changes[name] = None if all(v is None for v in new) else obj_array(new)
+        return StepResult(ds.replace(annotations=ann.with_columns(**changes)), int(done.sum()), lost)

@@ -1,0 +1,213 @@
+"""Compare two label schemas and plan the migration between them.
+
+``diff_schemas(old, new)`` lists added, removed and changed classes and attributes (by name).
+``plan_migration(old, new, renames=...)`` turns the differences into migration steps: renames only come from
+the hints you give (a removed class and an added class are never guessed to be the same), then removed classes
+and attributes are dropped (lossy steps), added ones are added, changed kinds, label types and class fields are
+set, and the classes are put in the new order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from maslow.core.schema import AttributeDef, ClassDef, LabelSchema
+from maslow.errors import MigrationError
+from maslow.ontology.migrate import (
+    AddClass,
+    AttributeToClass,
+    ChangeKind,
+    ClassesToAttribute,
+    DropAttribute,
+    DropClass,
+    Migration,
+    RenameAttribute,
+    RenameClass,
+    ReorderClasses,
+    SetAttribute,
+    SetLabelTypes,
+    Step,
+    UpdateClass,
+)
+
+
+def _fields_changed(a: Any, b: Any, skip: set[str]) -> dict[str, tuple[Any, Any]]:
+    return {f.name: (getattr(a, f.name), getattr(b, f.name)) for f in fields(a)
+            if f.name not in skip and getattr(a, f.name) != getattr(b, f.name)}
+
+
+@dataclass(frozen=True)
+class SchemaDiff:
+    """What differs between two schemas, by name.
+
+    Attributes:
+        added_classes, removed_classes: class names only in the new / the old schema.
+        changed_classes: class name -> {field: (old, new)}.
+        added_attributes, removed_attributes, changed_attributes: the same for attributes.
+        order_changed: the common classes come in another order (label ids differ).
+        tasks: (old, new) when the tasks differ, else None.
+        versions: (old, new) schema versions.
+    """
+
+    added_classes: tuple[str, ...]
+    removed_classes: tuple[str, ...]
+    changed_classes: Mapping[str, Mapping[str, tuple[Any, Any]]]
+    added_attributes: tuple[str, ...]
+    removed_attributes: tuple[str, ...]
+    changed_attributes: Mapping[str, Mapping[str, tuple[Any, Any]]]
+    order_changed: bool
+    tasks: tuple[tuple[str, ...], tuple[str, ...]] | None
+    versions: tuple[int, int]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added_classes or self.removed_classes or self.changed_classes or self.added_attributes
+                    or self.removed_attributes or self.changed_attributes or self.order_changed or self.tasks)
+
+    def to_dict(self) -> dict[str, Any]:
+        def ch(m: Mapping[str, Mapping[str, tuple[Any, Any]]]) -> dict[str, Any]:
+            return {k: {f: {"old": _plain(o), "new": _plain(n)} for f, (o, n) in v.items()} for k, v in m.items()}
+        return {"added_classes": list(self.added_classes), "removed_classes": list(self.removed_classes),
+                "changed_classes": ch(self.changed_classes), "added_attributes": list(self.added_attributes),
+                "removed_attributes": list(self.removed_attributes),
+                "changed_attributes": ch(self.changed_attributes), "order_changed": self.order_changed,
+                "tasks": None if self.tasks is None else [list(t) for t in self.tasks],
+                "versions": list(self.versions), "empty": self.empty}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+def diff_schemas(old: LabelSchema, new: LabelSchema) -> SchemaDiff:
+    """The differences between two schemas (classes and attributes matched by name).
+
+    Example:
+        >>> from maslow.core import LabelSchema
+        >>> d = diff_schemas(LabelSchema.from_names(["a", "b"]), LabelSchema.from_names(["a", "c"]))
+        >>> d.added_classes, d.removed_classes
+        (('c',), ('b',))
+    """
+    on, nn = old.names, new.names
+    common = [n for n in on if n in new]
+    changed = {n: c for n in common if (c := _fields_changed(old.classes[old.index(n)], new.classes[new.index(n)],
+                                                                {"name"}))}
+    oa = {a.name: a for a in old.attributes}
+    na = {a.name: a for a in new.attributes}
+    achanged = {n: c for n in oa if n in na and (c := _fields_changed(oa[n], na[n], {"name"}))}
+    tasks = None if old.tasks == new.tasks else (tuple(t.value for t in old.tasks), tuple(t.value for t in new.tasks))
+    return SchemaDiff(
+        added_classes=tuple(n for n in nn if n not in old), removed_classes=tuple(n for n in on if n not in new),
+        changed_classes=changed, added_attributes=tuple(n for n in na if n not in oa),
+        removed_attributes=tuple(n for n in oa if n not in na), changed_attributes=achanged,
+        order_changed=common != [n for n in nn if n in old], tasks=tasks, versions=(old.version, new.version))
+
+
+def _attr_dict(a: AttributeDef) -> dict[str, Any]:
+    return {"name": a.name, "type": a.type, "values": list(a.values), "required": a.required,
+            "classes": list(a.classes), "default": a.default}
+
+
+def _structural_steps(old: LabelSchema, new: LabelSchema, renames: Mapping[str, str]) -> list[Step]:
+    """Merges into an attribute and splits out of one, recognised from the attribute's enum values."""
+    steps: list[Step] = []
+    oa = {a.name: a for a in old.attributes}
+    na = {a.name: a for a in new.attributes}
+    for a in new.attributes:  # classes -> one class + attribute
+        if a.name in oa or a.type != "enum" or len(a.classes) != 1 or a.classes[0] in old:
+            continue
+        if a.values and all(v in old and v not in new and v not in renames for v in a.values):
+            steps.append(ClassesToAttribute(tuple(a.values), a.classes[0], a.name))
+    for a in old.attributes:  # one class + attribute -> classes
+        if a.name in na or a.type != "enum" or len(a.classes) != 1 or a.classes[0] in new:
+            continue
+        if a.values and all(v in new and v not in old for v in a.values):
+            steps.append(AttributeToClass(a.classes[0], a.name))
+    return steps
+
+
+def _after_splits(old: LabelSchema, new: LabelSchema, splits: Mapping[str, AttributeToClass]) -> LabelSchema:
+    """The old schema as it is after the AttributeToClass steps (so the split classes are not re-added)."""
+    if not splits:
+        return old
+    classes: list[ClassDef] = []
+    for c in old.classes:
+        st = splits.get(c.name)
+        if st is None:
+            classes.append(c)
+            continue
+        values = old.attribute(st.attribute).values
+        classes += [replace(c, name=v, id=None) for v in values]
+    attrs = tuple(a for a in old.attributes if all(a.name != st.attribute for st in splits.values()))
+    return replace(old, classes=tuple(classes), attributes=attrs)
+
+
+def plan_migration(old: LabelSchema, new: LabelSchema, *, renames: Mapping[str, str] | None = None,
+                   attribute_renames: Mapping[str, str] | None = None) -> Migration:
+    """The steps that take data in schema ``old`` to schema ``new``.
+
+    Args:
+        renames: old class name -> new class name (a rename is never guessed).
+        attribute_renames: old attribute name -> new attribute name.
+
+    Returns:
+        A Migration from ``old.version`` to ``old.version + 1``. Drops of removed classes/attributes are lossy
+        when the data holds them; ``migrate`` then needs ``allow_lossy``.
+
+    Raises:
+        MigrationError: a rename hint names a class that is not in ``old`` or not in ``new``.
+    """
+    renames = dict(renames or {})
+    arenames = dict(attribute_renames or {})
+    for o, n in renames.items():
+        if o not in old or n not in new:
+            raise MigrationError(f"plan_migration: rename {o}={n} must map a class of the old schema to a class "
+                                 f"of the new one")
+    steps: list[Step] = [RenameClass(o, n) for o, n in renames.items() if o != n]
+    oa = {a.name for a in old.attributes}
+    for o, n in arenames.items():
+        if o not in oa or n not in {a.name for a in new.attributes}:
+            raise MigrationError(f"plan_migration: attribute rename {o}={n} must map an old attribute to a new one")
+        steps.append(RenameAttribute(o, n))
+    steps += _structural_steps(old, new, renames)
+    for st in steps:  # classes folded into an attribute (or split out of one) are neither dropped nor added
+        if isinstance(st, ClassesToAttribute):
+            renames.update({c: st.into for c in st.classes})
+    split_from = {st.class_: st for st in steps if isinstance(st, AttributeToClass)}
+    old = _after_splits(old, new, split_from)
+    renamed = [renames.get(c.name, c.name) for c in old.classes]
+    steps += [DropClass(c.name) for c, r in zip(old.classes, renamed, strict=True) if r not in new]
+    kept = [r for r in renamed if r in new]
+    for c in new.classes:
+        if c.name not in kept:
+            steps.append(AddClass(c.name, kind=c.kind, label_types=c.label_types))
+    for c in new.classes:
+        base: ClassDef | None = None
+        for oc, r in zip(old.classes, renamed, strict=True):
+            if r == c.name:
+                base = oc
+        if base is None:
+            base = ClassDef(c.name, kind=c.kind, label_types=c.label_types)
+        if base.kind != c.kind:
+            steps.append(ChangeKind(c.name, c.kind))
+        if base.label_types != c.label_types:
+            steps.append(SetLabelTypes(c.name, c.label_types))
+        upd = {k: _plain(v[1]) for k, v in _fields_changed(base, c, {"name", "kind", "label_types"}).items()}
+        if upd:
+            steps.append(UpdateClass(c.name, upd))
+    oa = {a.name for a in old.attributes}
+    arenamed = {arenames.get(a, a) for a in oa}
+    steps += [DropAttribute(a.name) for a in old.attributes if arenames.get(a.name, a.name) not in
+              {x.name for x in new.attributes}]
+    olda = {arenames.get(a.name, a.name): a for a in old.attributes}
+    for a in new.attributes:
+        prev = olda.get(a.name)
+        if a.name not in arenamed or prev is None or _fields_changed(prev, a, {"name"}):
+            steps.append(SetAttribute(_attr_dict(a)))
+    steps.append(ReorderClasses(new.names))
+    return Migration(steps=tuple(steps), from_version=old.version, to_version=old.version + 1,
+                     description=f"planned from schema v{old.version} to the new schema")

@@ -1,0 +1,474 @@
+"""Schema migrations: frozen, serialisable steps that change the schema and carry the annotations along.
+
+A ``Migration`` is a list of steps plus the schema versions it goes from and to. ``migrate(ds, migration)``
+applies the steps in order and returns the new dataset (schema version + 1), a change log (annotations each step
+touched and lost) and whether anything was lost. Steps that lose information (dropping a class or an attribute,
+merging classes without keeping the original class, clearing geometry for a box-only target) raise
+``MigrationError`` unless ``allow_lossy=True``; lossiness is measured on the data, so dropping a class that has
+no annotations is not lossy.
+
+Inverses: ``RenameClass(a, b)`` / ``RenameClass(b, a)``; ``ClassesToAttribute`` (several classes become one class
+plus an enum attribute holding the old class name: lossless) / ``AttributeToClass`` (each value of the attribute
+becomes a class again). ``MergeClasses`` without ``keep_as`` forgets which class an annotation had (lossy); with
+``keep_as="attr"`` it is ``ClassesToAttribute`` and can be undone. Class metadata of merged classes (ids,
+colours) is not restored by the inverse: the class of every annotation is.
+
+The migration file (YAML)::
+
+    from_version: 1
+    to_version: 2
+    steps:
+      - {op: rename_class, old: RBC, new: red_cell}
+      - {op: classes_to_attribute, classes: [circle, square], into: shape, attribute: shape_type}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import yaml
+
+from maslow.core.dataset import Dataset
+from maslow.core.schema import AttributeDef, ClassDef
+from maslow.errors import FormatError, MigrationError
+from maslow.ontology._files import write_text_atomic
+from maslow.ontology._geometry import attribute_present
+from maslow.ontology._geometry_steps import BoxesFromMasks, SetLabelTypes
+from maslow.ontology._step import Step, StepResult, attr_defs, need_class, remap_classes
+
+
+@dataclass(frozen=True)
+class RenameClass(Step):
+    """Rename a class; annotations keep their rows (touched: the class's annotations)."""
+
+    old: str
+    new: str
+    op: ClassVar[str] = "rename_class"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        i = need_class(ds, self.old, self.describe())
+        if self.new in ds.schema and self.new != self.old:
+            raise MigrationError(f"{self.describe()}: class {self.new!r} exists already; use merge_classes")
+        classes = list(ds.schema.classes)
+        classes[i] = replace(classes[i], name=self.new)
+        attrs = tuple(replace(a, classes=tuple(self.new if c == self.old else c for c in a.classes))
+                      for a in ds.schema.attributes)
+        out = remap_classes(ds, classes, np.arange(len(classes)), attributes=attrs)
+        return StepResult(out, int((ds.annotations.label == i).sum()))
+
+
+@dataclass(frozen=True)
+class MergeClasses(Step):
+    """Merge classes into one (``into`` may be one of them or a new name, placed where the first one was).
+
+    Lossy (which class each annotation had is forgotten) unless ``keep_as`` names an enum attribute to hold it.
+    """
+
+    classes: tuple[str, ...]
+    into: str
+    keep_as: str | None = None
+    op: ClassVar[str] = "merge_classes"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        where = self.describe()
+        merged = [n for n in ds.schema.names if n in set(self.classes) or n == self.into]
+        for n in self.classes:
+            need_class(ds, n, where)
+        idx = [ds.schema.index(n) for n in merged]
+        first = min(idx)
+        base = ds.schema.classes[ds.schema.index(self.into)] if self.into in ds.schema else ds.schema.classes[first]
+        classes: list[ClassDef] = []
+        old_to_new = np.zeros(len(ds.schema.classes), np.int64)
+        for i, c in enumerate(ds.schema.classes):
+            if i in idx and i != first:
+                continue
+            old_to_new[i] = len(classes)
+            classes.append(replace(base, name=self.into) if i == first else c)
+        old_to_new[idx] = old_to_new[first]
+        ann = ds.annotations
+        rows = np.isin(ann.label, idx)
+        attrs = tuple(replace(a, classes=tuple(dict.fromkeys(self.into if c in merged else c for c in a.classes)))
+                      for a in ds.schema.attributes)
+        lost = 0
+        if self.keep_as is not None:
+            if self.keep_as in ann.attributes and attribute_present(ann.attributes[self.keep_as]).any():
+                raise MigrationError(f"{where}: attribute {self.keep_as!r} must be new, it already holds values")
+            col = np.full(len(ann), None, dtype=object)
+            col[rows] = np.asarray(ds.schema.names, dtype=object)[ann.label[rows]]
+            ann = ann.with_columns(attributes={**ann.attributes, self.keep_as: col})
+            attrs = (*tuple(a for a in attrs if a.name != self.keep_as), AttributeDef(self.keep_as, type="enum", values=tuple(merged), required=True, classes=(self.into,)))
+        elif len(np.unique(ann.label[rows])) > 1:
+            lost = int(rows.sum())
+        out = remap_classes(ds.replace(annotations=ann), classes, old_to_new, attributes=attrs)
+        return StepResult(out, int(rows.sum()), lost)
+
+
+@dataclass(frozen=True)
+class ClassesToAttribute(Step):
+    """Several classes become one class plus an enum attribute holding the old class name (lossless).
+
+    The inverse is ``AttributeToClass(class_=into, attribute=attribute)``.
+    """
+
+    classes: tuple[str, ...]
+    into: str
+    attribute: str
+    op: ClassVar[str] = "classes_to_attribute"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        return MergeClasses(self.classes, self.into, keep_as=self.attribute).apply(ds)
+
+
+@dataclass(frozen=True)
+class AttributeToClass(Step):
+    """Split a class by an attribute: annotations of ``class_`` with value v become class v (or ``names[v]``).
+
+    The attribute is cleared on those rows (and dropped from the schema when no value is left). Annotations
+    without a value stay in ``class_``; ``class_`` is removed when none stays. The inverse of
+    ``ClassesToAttribute``.
+    """
+
+    class_: str
+    attribute: str
+    names: Mapping[str, str] = field(default_factory=dict)
+    op: ClassVar[str] = "attribute_to_class"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        where = self.describe()
+        src = need_class(ds, self.class_, where)
+        ann = ds.annotations
+        if self.attribute not in ann.attributes:
+            raise MigrationError(f"{where}: attribute {self.attribute!r} must be a column of the annotations")
+        col = ann.attributes[self.attribute]
+        rows = (ann.label == src) & attribute_present(col)
+        values = [str(v) for v in col[rows]]
+        adef = next((a for a in ds.schema.attributes if a.name == self.attribute), None)
+        order = list(adef.values) if adef is not None and adef.values else []
+        order += sorted(set(values) - set(order))
+        order = [v for v in order if v in set(values)] if not (adef and adef.values) else order
+        targets = [self.names.get(v, v) for v in order]
+        if self.class_ in targets:
+            raise MigrationError(f"{where}: a value must not map to the class being split, {self.class_!r}")
+        stays = bool(((ann.label == src) & ~rows).any())
+        base = ds.schema.classes[src]
+        classes: list[ClassDef] = []
+        old_to_new = np.zeros(len(ds.schema.classes), np.int64)
+        new_index: dict[str, int] = {}
+        for i, c in enumerate(ds.schema.classes):
+            if i == src:
+                if stays:
+                    old_to_new[i] = len(classes)
+                    classes.append(c)
+                for t in targets:
+                    if t not in new_index and t not in ds.schema:
+                        new_index[t] = len(classes)
+                        classes.append(replace(base, name=t, id=None))
+                continue
+            old_to_new[i] = len(classes)
+            classes.append(c)
+        for i, c in enumerate(ds.schema.classes):
+            if c.name in set(targets) and i != src:
+                new_index[c.name] = int(old_to_new[i])
+        label = old_to_new[ann.label].copy() if len(ann) else ann.label.copy()
+        if rows.any():
+            per_value = np.array([new_index[self.names.get(v, v)] for v in values], np.int64)
+            label[rows] = per_value
+        new_col = col.copy()
+        new_col[rows] = None
+        attrs_cols = {**ann.attributes, self.attribute: new_col}
+        keep_attr = attribute_present(new_col).any()
+        if not keep_attr:
+            del attrs_cols[self.attribute]
+        new_ann = ann.with_columns(label=label, attributes=attrs_cols)
+        attrs = tuple(replace(a, classes=tuple(dict.fromkeys(
+            [x for c in a.classes for x in ([c] if c != self.class_ or stays else [])]
+            + (targets if self.class_ in a.classes else []))))
+            for a in ds.schema.attributes if a.name != self.attribute or keep_attr)
+        schema = replace(ds.schema, classes=tuple(classes), attributes=attrs)
+        return StepResult(Dataset(schema=schema, images=ds.images, annotations=new_ann, root=ds.root),
+                          int(rows.sum()))
+
+
+@dataclass(frozen=True)
+class DropClass(Step):
+    """Remove a class and its annotations (lossy when it has any)."""
+
+    name: str
+    op: ClassVar[str] = "drop_class"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        i = need_class(ds, self.name, self.describe())
+        classes = [c for j, c in enumerate(ds.schema.classes) if j != i]
+        old_to_new = np.arange(len(ds.schema.classes)) - (np.arange(len(ds.schema.classes)) > i)
+        keep = ds.annotations.label != i
+        attrs = tuple(replace(a, classes=tuple(c for c in a.classes if c != self.name)) for a in ds.schema.attributes)
+        n = int((~keep).sum())
+        return StepResult(remap_classes(ds, classes, old_to_new, keep, attributes=attrs), n, n)
+
+
+@dataclass(frozen=True)
+class DropAttribute(Step):
+    """Remove an attribute column and its definition (lossy when it holds values)."""
+
+    name: str
+    op: ClassVar[str] = "drop_attribute"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        ann = ds.annotations
+        col = ann.attributes.get(self.name)
+        n = int(attribute_present(col).sum()) if col is not None else 0
+        cols = {k: v for k, v in ann.attributes.items() if k != self.name}
+        schema = replace(ds.schema, attributes=attr_defs(ds.schema, drop=self.name))
+        return StepResult(ds.replace(schema=schema, annotations=ann.with_columns(attributes=cols)), n, n)
+
+
+@dataclass(frozen=True)
+class RenameAttribute(Step):
+    """Rename an attribute column and its definition."""
+
+    old: str
+    new: str
+    op: ClassVar[str] = "rename_attribute"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        ann = ds.annotations
+        if self.old not in ann.attributes and all(a.name != self.old for a in ds.schema.attributes):
+            raise MigrationError(f"{self.describe()}: attribute {self.old!r} must be in the dataset")
+        if self.new in ann.attributes or any(a.name == self.new for a in ds.schema.attributes):
+            raise MigrationError(f"{self.describe()}: attribute {self.new!r} exists already")
+        cols = {(self.new if k == self.old else k): v for k, v in ann.attributes.items()}
+        attrs = tuple(replace(a, name=self.new) if a.name == self.old else a for a in ds.schema.attributes)
+        col = ann.attributes.get(self.old)
+        n = int(attribute_present(col).sum()) if col is not None else 0
+        return StepResult(ds.replace(schema=replace(ds.schema, attributes=attrs),
+                                     annotations=ann.with_columns(attributes=cols)), n)
+
+
+@dataclass(frozen=True)
+class ChangeKind(Step):
+    """Set a class's kind (``object`` or ``semantic``); annotations are unchanged (touched: the class's)."""
+
+    class_: str
+    kind: str
+    op: ClassVar[str] = "change_kind"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        i = need_class(ds, self.class_, self.describe())
+        if self.kind not in ("object", "semantic"):
+            raise MigrationError(f"{self.describe()}: kind must be 'object' or 'semantic', got {self.kind!r}")
+        classes = list(ds.schema.classes)
+        classes[i] = replace(classes[i], kind=self.kind)
+        return StepResult(ds.replace(schema=replace(ds.schema, classes=tuple(classes))),
+                          int((ds.annotations.label == i).sum()))
+
+
+@dataclass(frozen=True)
+class UpdateClass(Step):
+    """Set fields of a class definition (``supercategory``, ``color``, ``keypoints``, ``skeleton``, ``id``)."""
+
+    class_: str
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    op: ClassVar[str] = "update_class"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        i = need_class(ds, self.class_, self.describe())
+        allowed = {"supercategory", "color", "keypoints", "skeleton", "id"}
+        bad = set(self.changes) - allowed
+        if bad:
+            raise MigrationError(f"{self.describe()}: changes must be among {sorted(allowed)}, got {sorted(bad)}")
+        ch = dict(self.changes)
+        if "keypoints" in ch:
+            ch["keypoints"] = tuple(ch["keypoints"])
+        if "skeleton" in ch:
+            ch["skeleton"] = tuple(tuple(p) for p in ch["skeleton"])
+        classes = list(ds.schema.classes)
+        classes[i] = replace(classes[i], **ch)
+        return StepResult(ds.replace(schema=replace(ds.schema, classes=tuple(classes))), 0)
+
+
+@dataclass(frozen=True)
+class AddClass(Step):
+    """Append a class (no annotation changes)."""
+
+    name: str
+    kind: str = "object"
+    label_types: tuple[str, ...] = ()
+    op: ClassVar[str] = "add_class"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        if self.name in ds.schema:
+            raise MigrationError(f"{self.describe()}: class {self.name!r} exists already")
+        c = ClassDef(self.name, kind=self.kind, label_types=tuple(self.label_types))
+        return StepResult(ds.replace(schema=replace(ds.schema, classes=(*ds.schema.classes, c))), 0)
+
+
+@dataclass(frozen=True)
+class SetAttribute(Step):
+    """Add or replace an attribute definition (``definition`` as in schema.yaml); values are not changed."""
+
+    definition: Mapping[str, Any]
+    op: ClassVar[str] = "set_attribute"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        d = dict(self.definition)
+        a = AttributeDef(name=d["name"], type=d.get("type", "text"), values=tuple(d.get("values", ())),
+                         required=bool(d.get("required", False)), classes=tuple(d.get("classes", ())),
+                         default=d.get("default"))
+        return StepResult(ds.replace(schema=replace(ds.schema, attributes=attr_defs(ds.schema, add=a))), 0)
+
+
+@dataclass(frozen=True)
+class ReorderClasses(Step):
+    """Put the classes in the given order (every class named once)."""
+
+    names: tuple[str, ...]
+    op: ClassVar[str] = "reorder_classes"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        if sorted(self.names) != sorted(ds.schema.names):
+            raise MigrationError(f"{self.describe()}: must name each class once, got {list(self.names)} for "
+                                 f"{list(ds.schema.names)}")
+        old_to_new = np.array([self.names.index(n) for n in ds.schema.names], np.int64)
+        classes = [ds.schema.classes[ds.schema.index(n)] for n in self.names]
+        return StepResult(remap_classes(ds, classes, old_to_new), int((old_to_new != np.arange(len(classes)))[
+            ds.annotations.label].sum()) if len(ds.annotations) else 0)
+
+
+__all__ = [
+    "STEPS", "AddClass", "AttributeToClass", "BoxesFromMasks", "ChangeKind", "ClassesToAttribute", "DropAttribute",
+    "DropClass", "MergeClasses", "Migration", "MigrationResult", "RenameAttribute", "RenameClass", "ReorderClasses",
+    "SetAttribute", "SetLabelTypes", "Step", "StepResult", "UpdateClass", "load_migration", "migrate",
+    "save_migration",
+]
+
+STEPS: dict[str, type[Step]] = {s.op: s for s in (
+    RenameClass, MergeClasses, ClassesToAttribute, AttributeToClass, DropClass, DropAttribute, RenameAttribute,
+    ChangeKind, UpdateClass, AddClass, SetAttribute, ReorderClasses, SetLabelTypes, BoxesFromMasks)}
+
+
+@dataclass(frozen=True)
+class Migration:
+    """Steps to apply in order, from one schema version to the next."""
+
+    steps: tuple[Step, ...]
+    from_version: int | None = None
+    to_version: int | None = None
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from_version": self.from_version, "to_version": self.to_version, "description": self.description,
+                "steps": [s.to_dict() for s in self.steps]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, path: str | Path = "<migration>") -> Migration:
+        if not isinstance(d, Mapping) or not isinstance(d.get("steps"), list):
+            raise FormatError("must be a mapping with a list of steps", path=path, record="steps")
+        steps = []
+        for i, s in enumerate(d["steps"]):
+            where = f"steps[{i}]"
+            if not isinstance(s, Mapping) or s.get("op") not in STEPS:
+                op = s.get("op") if isinstance(s, Mapping) else s
+                raise FormatError(f"op must be one of {', '.join(STEPS)}, got {op!r}", path=path, record=where)
+            kind = STEPS[s["op"]]
+            names = {f.name for f in fields(kind)}
+            args = {k: v for k, v in s.items() if k != "op"}
+            bad = sorted(set(args) - names)
+            if bad:
+                raise FormatError(f"unknown field; {s['op']} takes {', '.join(sorted(names))}", path=path,
+                                  record=f"{where}.{bad[0]}")
+            for f in fields(kind):
+                if f.name in args and isinstance(args[f.name], list):
+                    args[f.name] = tuple(args[f.name])
+            try:
+                steps.append(kind(**args))
+            except TypeError as e:
+                raise FormatError(f"bad arguments: {e}", path=path, record=where) from None
+        def version(key: str) -> int | None:
+            v = d.get(key)
+            if v is not None and type(v) is not int:
+                raise FormatError(f"must be an integer, got {v!r}", path=path, record=key)
+            return v
+        return cls(steps=tuple(steps), from_version=version("from_version"), to_version=version("to_version"),
+                   description=str(d.get("description") or ""))
+
+
+def save_migration(migration: Migration, path: str | Path) -> None:
+    """Write the migration file (YAML), atomically."""
+    write_text_atomic(path, yaml.safe_dump(migration.to_dict(), sort_keys=False, allow_unicode=True))
+
+
+def load_migration(path: str | Path) -> Migration:
+    """Read a migration file written by ``save_migration`` (or by hand)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise FormatError(f"can't read the migration file: {e.strerror}", path=path) from None
+    except yaml.YAMLError as e:
+        raise FormatError(f"malformed YAML: {e}", path=path) from None
+    return Migration.from_dict(data, path=path)
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """The migrated dataset, the change log (one dict per step) and whether anything was lost."""
+
+    dataset: Dataset
+    changes: tuple[dict[str, Any], ...]
+    lossy: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"changes": list(self.changes), "lossy": self.lossy, "version": self.dataset.schema.version,
+                "n_images": self.dataset.n_images, "n_annotations": self.dataset.n_annotations}
+
+
+def migrate(ds: Dataset, migration: Migration | Sequence[Step], *, allow_lossy: bool = False,
+            check_version: bool = True) -> MigrationResult:
+    """Apply a migration to a dataset.
+
+    Args:
+        ds: the dataset (not modified).
+        migration: a Migration, or a list of steps.
+        allow_lossy: let steps that lose annotations, attribute values, geometry or class identity run.
+        check_version: require ``ds.schema.version == migration.from_version`` (when set). Turn it off for data
+            read from a format that does not store schema versions (COCO, YOLO, VOC...; Parquet does).
+
+    Returns:
+        MigrationResult: the new dataset (schema version + 1), the per-step change log
+        (``{"step", "op", "touched", "lost"}``) and ``lossy``.
+
+    Raises:
+        MigrationError: a step does not apply (unknown class, name clash), the dataset's schema version is not
+            ``migration.from_version``, or a step would lose information and ``allow_lossy`` is False.
+
+    Example:
+        >>> from maslow.sample import shapes
+        >>> r = migrate(shapes(8, seed=0), [RenameClass("circle", "disc")])
+        >>> r.dataset.schema.names, r.dataset.schema.version
+        (('disc', 'square', 'triangle'), 2)
+    """
+    mig = migration if isinstance(migration, Migration) else Migration(tuple(migration))
+    if check_version and mig.from_version is not None and ds.schema.version != mig.from_version:
+        raise MigrationError(f"migration: the dataset's schema version must be {mig.from_version}, "
+                             f"got {ds.schema.version}. Formats other than Parquet and workspaces do not store "
+                             f"it: pass check_version=False (CLI --any-version)")
+    changes: list[dict[str, Any]] = []
+    lossy = False
+    cur = ds
+    for i, step in enumerate(mig.steps):
+        res = step.apply(cur)
+        if res.lost and not allow_lossy:
+            raise MigrationError(f"migration step {i} {step.describe()}: would lose {res.lost} annotations' "
+                                 f"information; pass allow_lossy=True (CLI --allow-lossy) to apply it")
+        lossy = lossy or res.lost > 0
+        changes.append({"step": i, "op": step.op, "description": step.describe(), "touched": res.touched,
+                        "lost": res.lost, "n_annotations": res.dataset.n_annotations})
+        cur = res.dataset
+    version = ds.schema.version + 1
+    cur = cur.replace(schema=replace(cur.schema, version=version))
+    return MigrationResult(dataset=cur, changes=tuple(changes), lossy=lossy)
+

@@ -1,0 +1,161 @@
+"""`maslow schema ...` through CliRunner: exit codes and --json output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from maslow import io
+from maslow.cli.main import app
+from maslow.ontology import load_migration, load_schema
+from maslow.sample import shapes
+
+runner = CliRunner()
+
+
+def run(args: list[str]) -> tuple[int, str]:
+    res = runner.invoke(app, args)
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.output
+
+
+@pytest.fixture
+def coco(tmp_path: Path) -> Path:
+    io.write(shapes(16, seed=2), tmp_path / "shapes.json", "coco")
+    return tmp_path / "shapes.json"
+
+
+def test_infer_validate_strict(tmp_path: Path, coco: Path) -> None:
+    schema = tmp_path / "schema.yaml"
+    code, out = run(["schema", "infer", str(coco), "--from", "coco", "-o", str(schema), "--json"])
+    assert code == 0, out
+    assert json.loads(out)["classes"][0]["name"] == "circle"
+    assert load_schema(schema).names == ("circle", "square", "triangle")
+    code, out = run(["schema", "validate", str(coco), "--from", "coco", "--schema", str(schema), "--json", "--strict"])
+    assert code == 0 and json.loads(out)["n_issues"] == 0
+    d = yaml.safe_load(schema.read_text())
+    d["attributes"][0]["values"] = ["red"]
+    schema.write_text(yaml.safe_dump(d))
+    code, out = run(["schema", "validate", str(coco), "--from", "coco", "--schema", str(schema), "--json"])
+    assert code == 0
+    rep = json.loads(out)
+    assert set(rep["counts"]) == {"value_not_allowed"} and rep["issues"][0]["record"].startswith("annotations[")
+    code, _ = run(["schema", "validate", str(coco), "--from", "coco", "--schema", str(schema), "--strict"])
+    assert code == 2
+
+
+def test_bad_schema_file_exits_2(tmp_path: Path, coco: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("classes: [{name: a, kind: blob}]")
+    res = runner.invoke(app, ["schema", "validate", str(coco), "--from", "coco", "--schema", str(tmp_path / "bad.yaml")])
+    assert res.exit_code == 2
+    assert "classes[0].kind" in res.output
+
+
+def _v2(tmp_path: Path, coco: Path) -> Path:
+    run(["schema", "infer", str(coco), "--from", "coco", "-o", str(tmp_path / "v1.yaml")])
+    d = yaml.safe_load((tmp_path / "v1.yaml").read_text())
+    d["classes"][0]["name"] = "disc"
+    d["classes"] = [c for c in d["classes"] if c["name"] != "triangle"]
+    (tmp_path / "v2.yaml").write_text(yaml.safe_dump(d))
+    return tmp_path / "v2.yaml"
+
+
+def test_diff_and_migrate(tmp_path: Path, coco: Path) -> None:
+    v2 = _v2(tmp_path, coco)
+    code, out = run(["schema", "diff", str(tmp_path / "v1.yaml"), str(v2), "--rename", "circle=disc", "--json"])
+    assert code == 0, out
+    d = json.loads(out)
+    assert d["diff"]["removed_classes"] == ["circle", "triangle"]
+    assert [s["op"] for s in d["migration"]["steps"]][:2] == ["rename_class", "drop_class"]
+    args = ["schema", "migrate", str(coco), "--from", "coco", "--to", str(v2), "--rename", "circle=disc",
+            "-o", str(tmp_path / "out" / "v2.json"), "--to-format", "coco", "--json"]
+    code, out = run(args)
+    assert code == 2  # dropping triangles is lossy
+    code, out = run([*args, "--allow-lossy"])
+    assert code == 0, out
+    res = json.loads(out)
+    assert res["result"]["lossy"] and res["result"]["version"] == 2
+    before = io.read_coco(coco)
+    n_tri = int((before.annotations.label == 2).sum())
+    after = io.read_coco(tmp_path / "out" / "v2.json")
+    assert after.n_annotations == before.n_annotations - n_tri
+    assert after.schema.names == ("disc", "square")
+    log = json.loads((tmp_path / "out" / "v2.changes.json").read_text())
+    assert log["changes"][0]["touched"] == int((before.annotations.label == 0).sum())
+    mig = load_migration(tmp_path / "out" / "v2.migration.yaml")
+    assert mig.steps[0].op == "rename_class"
+    # replay the migration file on the same data: same result
+    code, out = run(["schema", "migrate", str(coco), "--from", "coco", "--migration",
+                     str(tmp_path / "out" / "v2.migration.yaml"), "--allow-lossy", "-o", str(tmp_path / "r.json"),
+                     "--to-format", "coco", "--json"])
+    assert code == 0, out
+    assert json.loads(out)["result"]["changes"] == res["result"]["changes"]
+    assert io.read_coco(tmp_path / "r.json").n_annotations == after.n_annotations
+
+
+def test_migrate_needs_one_target(tmp_path: Path, coco: Path) -> None:
+    code, _ = run(["schema", "migrate", str(coco), "--from", "coco", "-o", str(tmp_path / "x"), "--to-format", "coco"])
+    assert code == 2
+
+
+def test_workspace_migrate_commit(tmp_path: Path, coco: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    v2 = _v2(tmp_path, coco)
+    assert run(["init", str(tmp_path / "ws")])[0] == 0
+    monkeypatch.chdir(tmp_path / "ws")
+    code, out = run(["import", str(coco), "--from", "coco", "--name", "shapes", "--no-check-files"])
+    assert code == 0, out
+    code, out = run(["schema", "validate", "--schema", str(tmp_path / "v1.yaml"), "--json"])
+    assert code == 0 and json.loads(out)["n_issues"] == 0
+    code, out = run(["schema", "migrate", "--to", str(v2), "--rename", "circle=disc", "--allow-lossy", "--commit",
+                     "--json"])
+    assert code == 0, out
+    v = json.loads(out)["version"]
+    assert v["parent"] is not None and v["changes"][0]["op"] == "rename_class"
+    code, out = run(["log", "--json"])
+    assert json.loads(out)[0]["id"] == v["id"]
+
+
+def test_cost_and_json_schema(tmp_path: Path, coco: Path) -> None:
+    (tmp_path / "rates.yaml").write_text("box: 34.5\n")
+    code, out = run(["schema", "cost", str(coco), "--from", "coco", "--rates", str(tmp_path / "rates.yaml"),
+                     "--strategy", "boxes=box", "--strategy", "seg=polygon+box", "--json"])
+    assert code == 0, out
+    d = json.loads(out)["strategies"]
+    assert list(d) == ["as annotated", "boxes", "seg"]
+    assert d["boxes"]["rates"]["box"] == 34.5
+    assert d["boxes"]["total_seconds"] < d["seg"]["total_seconds"]
+    code, out = run(["schema", "cost", str(coco), "--from", "coco"])
+    assert code == 0 and "as annotated" in out
+    code, out = run(["schema", "json-schema"])
+    assert code == 0 and json.loads(out)["required"] == ["classes"]
+
+
+def test_migrate_to_attribute_and_back_through_coco(tmp_path: Path, coco: Path) -> None:
+    run(["schema", "infer", str(coco), "--from", "coco", "-o", str(tmp_path / "v1.yaml")])
+    d = yaml.safe_load((tmp_path / "v1.yaml").read_text())
+    d["classes"] = [dict(d["classes"][0], name="shape", label_types=["box", "mask", "polygon"]), d["classes"][2]]
+    d["attributes"].append({"name": "shape_type", "type": "enum", "values": ["circle", "square"], "required": True,
+                            "classes": ["shape"]})
+    d["version"] = 2
+    (tmp_path / "v2.yaml").write_text(yaml.safe_dump(d))
+    code, out = run(["schema", "migrate", str(coco), "--from", "coco", "--to", str(tmp_path / "v2.yaml"),
+                     "-o", str(tmp_path / "v2" / "a.json"), "--to-format", "coco", "--json"])
+    assert code == 0, out
+    assert json.loads(out)["result"]["changes"][0]["op"] == "classes_to_attribute"
+    code, out = run(["schema", "migrate", str(tmp_path / "v2" / "a.json"), "--from", "coco", "--current",
+                     str(tmp_path / "v2.yaml"), "--to", str(tmp_path / "v1.yaml"), "-o", str(tmp_path / "back.json"),
+                     "--to-format", "coco", "--json"])
+    assert code == 0, out
+    res = json.loads(out)["result"]
+    assert res["changes"][0]["op"] == "attribute_to_class" and not res["lossy"] and res["version"] == 3
+    a, b = io.read_coco(coco), io.read_coco(tmp_path / "back.json")
+    assert b.schema.names == a.schema.names
+    assert b.annotations.label.tolist() == a.annotations.label.tolist()
+    code, out = run(["schema", "validate", str(tmp_path / "back.json"), "--from", "coco", "--schema",
+                     str(tmp_path / "v1.yaml"), "--json"])
+    assert code == 0 and json.loads(out)["n_issues"] == 0
