@@ -16,6 +16,16 @@ maslow init "$OUT/ws"
 step "3. Statistics: per class and split, annotations per image, box sizes, label types"
 (cd "$OUT/ws" && maslow stats)
 
+# Level 1: diverse raw data (balance and remedies, near-duplicates and split leakage, coverage, diverse ordering)
+DEMO_OUT="$OUT" bash scripts/demo_diversity.sh
+if [[ -f scripts/demo_select.sh ]]; then DEMO_OUT="$OUT" bash scripts/demo_select.sh; fi
+
+# Level 2: annotation strategy (schema, validation, migration, cost)
+DEMO_OUT="$OUT" bash scripts/demo_schema.sh
+
+# Level 3: clean ground truth without a model (rule checks, overlaps, agreement, bias, HTML report)
+DEMO_OUT="$OUT" bash scripts/demo_quality.sh
+
 step "4. Export the version to every format and read each back: what survives, what each format can't hold"
 (cd "$OUT/ws" && python ../../scripts/demo_roundtrip.py shapes ../exports)
 

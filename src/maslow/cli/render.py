@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -52,8 +53,8 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, 
     for j, c in enumerate(columns):
         numeric = justify_numbers and rows and all(isinstance(r[j], int | float) for r in rows)
         t.add_column(c, justify="right" if numeric else "left")
-    for r in rows:
-        t.add_row(*[f"{v:.3g}" if isinstance(v, float) else str(v) for v in r])
+    for r in rows:  # cells quote data ("[x, y, w, h]"): escaped so rich does not read them as markup
+        t.add_row(*[f"{v:.3g}" if isinstance(v, float) else escape(str(v)) for v in r])
     return t
 
 
