@@ -17,9 +17,12 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except MaslowError as e:
+            from rich.markup import escape
+
             from maslow.cli.render import err_console
 
-            err_console.print(f"[bold red]error:[/bold red] {e}", markup=True, highlight=False, soft_wrap=True)
+            # messages quote data ("[x, y, w, h]"): escape them so rich does not read them as markup
+            err_console.print(f"[bold red]error:[/bold red] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     def list_commands(self, ctx: Context) -> list[str]:  # keep the order they were added in
@@ -35,12 +38,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from maslow.cli import data as _data  # noqa: E402  (registers the commands)
-
-_data.register(app)
+# each command group registers itself; modules are parse -> call -> render
+from maslow.cli import data as _data  # noqa: E402
+from maslow.cli import diversity as _diversity  # noqa: E402
 from maslow.cli import metrics as _metrics  # noqa: E402
+from maslow.cli import quality as _quality  # noqa: E402
+from maslow.cli import schema as _schema  # noqa: E402
+from maslow.cli import select as _select  # noqa: E402
 
-_metrics.register(app)
+for _group in (_data, _diversity, _select, _schema, _quality, _metrics):
+    _group.register(app)
 
 
 def main() -> None:

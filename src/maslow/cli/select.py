@@ -1,0 +1,158 @@
+"""Selection commands: select (diverse ordering of what to label first), embed, outliers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from maslow import io
+from maslow.cli.render import console, print_json, progress_bar, table
+from maslow.core.dataset import Dataset
+
+DatasetArg = Annotated[str | None, typer.Argument(
+    help="An image folder (no --from needed), a file/folder with --from, or a workspace version.")]
+FromOpt = Annotated[str | None, typer.Option("--from", "-f", help="Format of DATASET (see `maslow formats`).")]
+EmbedderOpt = Annotated[str, typer.Option(
+    "--embedder", "-e", help="auto (EfficientNet-Lite0 with torch, else light), light, efficientnet-lite0, "
+    "torchvision:<arch> (local weights only).")]
+CacheOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Embedding cache folder.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+ImagesRootOpt = Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")]
+
+
+def _load(src: str | None, fmt: str | None, images_root: Path | None) -> Dataset:
+    if fmt is not None:
+        if src is None:
+            from maslow.errors import MaslowError
+
+            raise MaslowError("DATASET is required with --from FORMAT")
+        return io.import_dataset(Path(src), fmt, images_root=images_root, check_files=False).dataset
+    if src is not None and Path(src).is_dir():
+        from maslow.diversity.select import folder_dataset
+
+        return folder_dataset(src)
+    from maslow.store import Workspace
+
+    return Workspace.find().load(src)
+
+
+def select_command(
+    dataset: DatasetArg = None,
+    fmt: FromOpt = None,
+    budget: Annotated[int, typer.Option("--budget", "-n", help="How many images to pick.")] = 100,
+    strategy: Annotated[str, typer.Option(
+        "--strategy", "-s", help="auto, typicality, kcenter, kmeans, random or stratified.")] = "auto",
+    embedder: EmbedderOpt = "auto",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    no_gate: Annotated[bool, typer.Option("--no-gate", help="Do not hold back glitch/blank/outlier images.")] = False,
+    cache_dir: CacheOpt = None,
+    images_root: ImagesRootOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the image paths, one a line.")] = None,
+    top: Annotated[int, typer.Option("--top", help="Rows to show in the table.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Order images most informative first (diverse and representative; frames spread over the videos)."""
+    from maslow.core.atomic import atomic_path
+    from maslow.diversity.select import select
+
+    ds = _load(dataset, fmt, images_root)
+    with progress_bar("embedding", enabled=not as_json) as progress:
+        sel = select(ds, budget=budget, strategy=strategy, rng=seed, quality_gate=not no_gate,  # type: ignore[arg-type]
+                     embedder=embedder, cache_dir=cache_dir, progress=progress)
+    if output is not None:
+        with atomic_path(output) as tmp:
+            tmp.write_text("".join(f"{ds.images.path[i]}\n" for i in sel.order))
+    if as_json:
+        print_json(sel)
+        return
+    seq = ds.images.extra.get("sequence")
+    rows = [(r, str(ds.images.path[i]), "-" if seq is None else str(seq[i]),
+             "-" if np.isnan(s) else float(s), str(why))
+            for r, (i, s, why) in enumerate(zip(sel.order[:top], sel.score[:top], sel.reason[:top], strict=True))]
+    console.print(table(f"First {len(rows)} of {len(sel)} picks ({sel.strategy}) among {sel.n_images} images",
+                        ["rank", "image", "sequence", "score", "reason"], rows))
+    if seq is not None:
+        n_seq = len({str(s) for s in seq})
+        gated = set(sel.gated.tolist())
+        n_ok = len({str(s) for i, s in enumerate(seq) if i not in gated})
+        first = {str(seq[i]) for i in sel.order[:n_ok]}
+        console.print(f"The first {n_ok} picks cover {len(first)} of the {n_ok} sequences with an image that passes "
+                      f"the quality gate ({n_seq} sequences in all).")
+    if len(sel.gated):
+        console.print(f"Held back by the quality gate: {len(sel.gated)} images, e.g. "
+                      f"{ds.images.path[sel.gated[0]]} ({sel.gate_reason[0]})")
+    if output is not None:
+        console.print(f"Wrote {len(sel)} paths to {output}")
+
+
+def embed_command(
+    dataset: DatasetArg = None,
+    fmt: FromOpt = None,
+    embedder: EmbedderOpt = "auto",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the (m, d) float32 .npy.")] = Path(
+        "features.npy"),
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
+    cache_dir: CacheOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")] = False,
+    images_root: ImagesRootOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Embed every image (row i = image row i) into a .npy file, using the on-disk cache."""
+    import time
+
+    from maslow.core.atomic import atomic_path
+    from maslow.embed import embed_dataset, get_embedder
+
+    ds = _load(dataset, fmt, images_root)
+    emb = get_embedder(embedder)
+    t0 = time.perf_counter()
+    with progress_bar(f"embedding ({emb.name})", enabled=not as_json) as progress:
+        feats = embed_dataset(ds, embedder=emb, cache_dir=cache_dir, use_cache=not no_cache, batch_size=batch_size,
+                              progress=progress)
+    seconds = time.perf_counter() - t0
+    with atomic_path(output) as tmp, open(tmp, "wb") as f:
+        np.save(f, feats)
+    info = {"embedder": emb.name, "n_images": int(feats.shape[0]), "dim": int(feats.shape[1]),
+            "output": str(output), "seconds": round(seconds, 3)}
+    if as_json:
+        print_json(info)
+    else:
+        console.print(f"Embedded {info['n_images']} images with {emb.name} ({info['dim']}-d) in {seconds:.1f} s "
+                      f"-> {output}")
+
+
+def outliers_command(
+    dataset: DatasetArg = None,
+    fmt: FromOpt = None,
+    embedder: EmbedderOpt = "auto",
+    k: Annotated[int, typer.Option("--k", help="Neighbours averaged per image.")] = 10,
+    n_mads: Annotated[float, typer.Option("--mads", help="Threshold: median + this many scaled MADs.")] = 3.0,
+    top: Annotated[int, typer.Option("--top", help="How many outliers to list.")] = 20,
+    cache_dir: CacheOpt = None,
+    images_root: ImagesRootOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Images far from the rest in embedding space (mean distance to the k nearest neighbours), ranked."""
+    from maslow.diversity.outliers import dataset_outliers
+
+    ds = _load(dataset, fmt, images_root)
+    with progress_bar("embedding", enabled=not as_json) as progress:
+        res = dataset_outliers(ds, embedder=embedder, k=k, n_mads=n_mads, cache_dir=cache_dir, progress=progress)
+    if as_json:
+        print_json(res.to_dict(limit=top))
+        return
+    if not res.n_outliers:
+        console.print(f"No outliers among {ds.n_images} images (threshold {res.threshold:.3g}, k={res.k}).")
+        return
+    rows = [(int(i), str(ds.images.path[i]), float(res.score[i])) for i in res.top(top)]
+    console.print(table(f"{res.n_outliers} outliers of {ds.n_images} images (threshold {res.threshold:.3g}, k={res.k})",
+                        ["image", "path", "score"], rows))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("select")(select_command)
+    app.command("embed")(embed_command)
+    app.command("outliers")(outliers_command)

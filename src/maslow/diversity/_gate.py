@@ -1,0 +1,40 @@
+"""Pixel checks of the selection quality gate: blank/uniform and very blurry images (small greyscale decode)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+
+
+def image_quality_flags(ds: Dataset, *, size: int = 64, min_std: float = 4.0,
+                        blur_factor: float = 0.05) -> dict[int, str]:
+    """Image rows to hold back: {row: reason}. Unreadable images are held back too.
+
+    Blank/uniform: grey standard deviation below ``min_std`` (0-255 scale). Very blurry: variance of the
+    Laplacian below ``blur_factor`` times the dataset's median (relative, so a soft dataset is not all flagged).
+    """
+    from maslow.embed.light import load_small_rgb
+    from maslow.errors import FormatError
+    from maslow.io.images import image_path
+
+    flags: dict[int, str] = {}
+    sharp = np.full(ds.n_images, np.nan)
+    for i in range(ds.n_images):
+        try:
+            rgb = load_small_rgb(image_path(ds, i), size)
+        except FormatError as e:
+            flags[i] = f"unreadable: {e}"
+            continue
+        g = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        std = float(g.std())
+        if std < min_std:
+            flags[i] = f"blank: grey std {std:.2g} < {min_std:g}"
+            continue
+        lap = 4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
+        sharp[i] = float(lap.var())
+    if np.isfinite(sharp).sum() >= 5:
+        med = float(np.nanmedian(sharp))
+        for j in np.flatnonzero(sharp < blur_factor * med):
+            flags[int(j)] = f"blurry: Laplacian variance {sharp[j]:.3g} < {blur_factor:g} x median {med:.3g}"
+    return flags

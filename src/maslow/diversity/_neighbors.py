@@ -1,0 +1,116 @@
+"""Numpy building blocks for embedding-space analyses: PCA, chunked k-nearest-neighbour distances, k-means.
+
+Everything works on (m, d) float32 features and in chunks, so 10^4-10^5 images fit in memory without scikit-learn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from maslow.core.types import FloatArray, IntArray
+
+
+def as_features(features: np.ndarray, *, where: str) -> np.ndarray:
+    """(m, d) float32 copy of ``features``; refuses NaN/inf and a wrong rank."""
+    from maslow.errors import InvalidDatasetError
+
+    x = np.asarray(features, dtype=np.float32)
+    if x.ndim != 2:
+        raise InvalidDatasetError(f"{where}: features must be a 2-d (m, d) array, got shape {x.shape}")
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if bad.size:
+        raise InvalidDatasetError(f"{where}: features row {bad[0]} must be finite, got NaN or inf ({bad.size} rows)")
+    return x
+
+
+def reduce_dims(x: np.ndarray, *, n_components: int = 64) -> np.ndarray:
+    """Centre and project onto the top principal components (identity-like when d is already small)."""
+    x = x - x.mean(axis=0, keepdims=True)
+    if x.shape[1] <= n_components or x.shape[0] <= n_components:
+        return np.ascontiguousarray(x, dtype=np.float32)
+    # eigen-decomposition of the d x d covariance: cheap for d up to a few thousand
+    cov = (x.T.astype(np.float64) @ x.astype(np.float64)) / max(len(x) - 1, 1)
+    _, vecs = np.linalg.eigh(cov)
+    return np.ascontiguousarray(x @ vecs[:, ::-1][:, :n_components].astype(np.float32))
+
+
+def sq_dists(a: np.ndarray, b: np.ndarray, b_norms: np.ndarray | None = None) -> np.ndarray:
+    """(len(a), len(b)) squared Euclidean distances, clipped at 0."""
+    bn = (b * b).sum(axis=1) if b_norms is None else b_norms
+    d = (a * a).sum(axis=1)[:, None] + bn[None, :] - 2.0 * (a @ b.T)
+    np.maximum(d, 0.0, out=d)
+    return np.asarray(d)
+
+
+def knn(x: np.ndarray, *, k: int, chunk: int = 2048) -> tuple[FloatArray, IntArray]:
+    """Distances (m, k) and indices (m, k) of each row's k nearest other rows, nearest first."""
+    m = len(x)
+    k = min(k, m - 1)
+    if k <= 0:
+        return np.zeros((m, 0)), np.zeros((m, 0), dtype=np.int64)
+    norms = (x * x).sum(axis=1)
+    dist = np.empty((m, k))
+    idx = np.empty((m, k), dtype=np.int64)
+    for s in range(0, m, chunk):
+        d = sq_dists(x[s : s + chunk], x, norms)
+        rows = np.arange(d.shape[0])
+        d[rows, s + rows] = np.inf  # not its own neighbour
+        part = np.argpartition(d, k - 1, axis=1)[:, :k]
+        pd = np.take_along_axis(d, part, axis=1)
+        order = np.argsort(pd, axis=1, kind="stable")
+        idx[s : s + chunk] = np.take_along_axis(part, order, axis=1)
+        dist[s : s + chunk] = np.sqrt(np.take_along_axis(pd, order, axis=1))
+    return dist, idx
+
+
+def nearest(x: np.ndarray, centres: np.ndarray, *, chunk: int = 4096) -> tuple[IntArray, FloatArray]:
+    """Index of the nearest centre of each row and the squared distance to it."""
+    cn = (centres * centres).sum(axis=1)
+    lab = np.empty(len(x), dtype=np.int64)
+    dd = np.empty(len(x))
+    for s in range(0, len(x), chunk):
+        d = sq_dists(x[s : s + chunk], centres, cn)
+        lab[s : s + chunk] = d.argmin(axis=1)
+        dd[s : s + chunk] = d[np.arange(len(d)), lab[s : s + chunk]]
+    return lab, dd
+
+
+def kmeans(x: np.ndarray, k: int, *, rng: np.random.Generator, n_iter: int = 20,
+           weights: np.ndarray | None = None, fixed: np.ndarray | None = None) -> tuple[IntArray, np.ndarray]:
+    """Lloyd's k-means with k-means++ seeding; returns (labels (m,), centres (k, d)).
+
+    ``fixed`` (f, d) centres are kept as the first f centres and never move (k-means around earlier picks).
+    """
+    m = len(x)
+    n_fixed = 0 if fixed is None else len(fixed)
+    k = max(1, min(k, m), n_fixed)
+    w = np.ones(m) if weights is None else np.asarray(weights, dtype=np.float64)
+    centres = np.empty((k, x.shape[1]), dtype=x.dtype)
+    if fixed is not None and n_fixed:
+        centres[:n_fixed] = fixed
+        closest = nearest(x, centres[:n_fixed])[1]
+        start = n_fixed
+    else:
+        first = int(rng.choice(m, p=w / w.sum()))
+        centres[0] = x[first]
+        closest = sq_dists(x, x[first : first + 1])[:, 0]
+        start = 1
+    for j in range(start, k):
+        p = closest * w
+        tot = p.sum()
+        pick = int(rng.choice(m, p=p / tot)) if tot > 0 else int(rng.integers(m))
+        centres[j] = x[pick]
+        np.minimum(closest, sq_dists(x, x[pick : pick + 1])[:, 0], out=closest)
+    labels = np.full(m, -1, dtype=np.int64)
+    for _ in range(n_iter):
+        new, _ = nearest(x, centres)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        sums = np.zeros_like(centres, dtype=np.float64)
+        np.add.at(sums, labels, x * w[:, None])
+        cnt = np.bincount(labels, weights=w, minlength=k)
+        ok = cnt > 0
+        ok[:n_fixed] = False
+        centres[ok] = (sums[ok] / cnt[ok, None]).astype(x.dtype)
+    return labels, centres

