@@ -38,14 +38,19 @@ def check_command(
     html: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
     top: Annotated[int, typer.Option("--top", "-n", help="How many issues to list.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")] = False,
+    outliers: Annotated[bool, typer.Option("--outliers", help="Also embed every box crop and flag objects far "
+                                           "from their class or among another class (reads the images).")] = False,
 ) -> None:
-    """Rule checks without a model: geometry, duplicates, consistency, annotator agreement, bias."""
+    """Rule checks without a model: geometry, duplicates, consistency, annotator agreement, bias, crop outliers."""
     from maslow import quality
 
     ds = _load(dataset, fmt, images_root)
     schema = _read_schema(schema_path) if schema_path is not None else None
     with progress_bar("checking", enabled=not as_json) as progress:
         issues = quality.check(ds, schema=schema, progress=progress)
+    if outliers:
+        with progress_bar("embedding crops", enabled=not as_json) as progress:
+            issues = quality.QualityIssues.build([issues, quality.crop_outliers(ds, progress=progress)])
     if html is not None:
         quality.write_html(issues, ds, html, top=max(top, 100))
     if as_json:

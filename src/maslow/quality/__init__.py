@@ -24,7 +24,7 @@ from maslow.quality.bias import Association, chi_square, label_associations
 from maslow.quality.check import CHECKS, check
 from maslow.quality.config import FAMILIES, CheckConfig
 from maslow.quality.issues import QualityIssues
-from maslow.quality.outliers import embedding_outliers
+from maslow.quality.outliers import crop_outliers, embedding_outliers
 from maslow.quality.report import write_html
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "check",
     "chi_square",
     "cohen_kappa",
+    "crop_outliers",
     "embedding_outliers",
     "fleiss_kappa",
     "krippendorff_alpha",

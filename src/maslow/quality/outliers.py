@@ -9,6 +9,8 @@ are computed brute force in blocks (O(n_c^2 d) per class), fine up to ~100,000 a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from maslow.core.dataset import Dataset
@@ -31,7 +33,8 @@ def _knn_mean(x: FloatArray, y: FloatArray, k: int, *, same: bool, block: int = 
     return out
 
 
-def embedding_outliers(ds: Dataset, features: FloatArray, *, k: int = 10, z: float = 3.0) -> QualityIssues:
+def embedding_outliers(ds: Dataset, features: FloatArray, *, k: int = 10, z: float = 3.0,
+                       closer: float = 0.8) -> QualityIssues:
     """Annotations whose features are far from their class (``embedding_outlier``), ranked.
 
     Args:
@@ -39,6 +42,8 @@ def embedding_outliers(ds: Dataset, features: FloatArray, *, k: int = 10, z: flo
         features: (n, d) float, one row per annotation (NaN rows: no features).
         k: neighbours per annotation.
         z: robust z of the log kNN distance, within the class, above which a row is reported.
+        closer: a row is also reported when its kNN distance to another class is below ``closer`` times the
+            distance to its own class (it sits among another class's objects: a likely wrong class).
 
     Returns:
         One row per outlier; ``score`` is the rank of its kNN distance within its class, and the suggestion names
@@ -85,15 +90,29 @@ def embedding_outliers(ds: Dataset, features: FloatArray, *, k: int = 10, z: flo
     for c in classes:
         rows = rows_of[c]
         zz = robust_z(np.log(np.maximum(dist[rows], 1e-12)))
-        hit = zz > z
+        among_other = (near_cls[rows] >= 0) & (near_other[rows] < closer * dist[rows])
+        hit = (zz > z) | among_other
         if not hit.any():
             continue
         r = rows[hit]
-        closer = (near_cls[r] >= 0) & (near_other[r] < dist[r])
+        is_closer = (near_cls[r] >= 0) & (near_other[r] < dist[r])
         parts.append(QualityIssues.block(
             "embedding_outlier", "warning", image=a.image[r], annotation=r, score=rank[r],
-            reason=[f"far from the other {names[c]} objects (kNN distance {d:.3f}, robust z {v:+.1f})"
-                    for d, v in zip(dist[r], zz[hit], strict=True)],
+            reason=[f"far from the other {names[c]} objects (kNN distance {d:.3f}, robust z {v:+.1f}"
+                    + (f"; {o:.3f} to the {names[n]} objects)" if n >= 0 else ")")
+                    for d, v, o, n in zip(dist[r], zz[hit], near_other[r], near_cls[r], strict=True)],
             suggestion=[f"looks more like a {names[n]}: check the class" if cl else "check the class, or whether it is an object"
-                        for n, cl in zip(near_cls[r], closer, strict=True)]))
+                        for n, cl in zip(near_cls[r], is_closer, strict=True)]))
     return QualityIssues.build(parts)
+
+
+def crop_outliers(ds: Dataset, *, k: int = 10, z: float = 3.0, closer: float = 0.8,
+                  progress: Callable[[int, int], None] | None = None) -> QualityIssues:
+    """``embedding_outliers`` on the light embeddings of every annotation's box crop (``maslow.embed.crops``).
+
+    Needs the image files (``ds.root``); annotations whose image can't be read are skipped (the technical import
+    checks report those).
+    """
+    from maslow.embed.crops import embed_crops
+
+    return embedding_outliers(ds, embed_crops(ds, progress=progress), k=k, z=z, closer=closer)
