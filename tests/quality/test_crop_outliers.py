@@ -33,8 +33,9 @@ def test_embed_crops_shape_and_missing_rows(shapes80: Dataset) -> None:
     assert f.shape == (a.image.size, CROP_DIM)
     ok = ~np.isnan(f).any(1)
     assert ok[a.has_box].all()
-    np.testing.assert_allclose(np.linalg.norm(f[ok], axis=1), 1.0, atol=1e-5)
-    # the same crop gives the same features; different shapes of one colour differ
+    norms = np.linalg.norm(f[ok], axis=1)
+    assert np.all(np.isclose(norms, 1.0, atol=1e-5) | (norms == 0))  # unit length, or 0 for a flat crop
+    assert (norms > 0).mean() > 0.95
     np.testing.assert_array_equal(f, embed_crops(shapes80))
 
 
@@ -46,7 +47,7 @@ def test_crops_separate_the_classes(shapes80: Dataset) -> None:
     np.fill_diagonal(sim, -np.inf)
     label = a.label[keep]
     agreement = float((label[sim.argmax(1)] == label).mean())
-    assert agreement > 0.85  # nearest crop has the same class for most objects
+    assert agreement > 0.95  # nearest crop has the same class for almost every object
 
 
 def test_planted_wrong_classes_are_found(shapes80: Dataset) -> None:
@@ -58,7 +59,7 @@ def test_planted_wrong_classes_are_found(shapes80: Dataset) -> None:
         found += len(set(rows.tolist()) & set(res.annotation.tolist()))
         planted += len(rows)
         assert set(res.type.tolist()) <= {"embedding_outlier"}
-    assert found / planted >= 0.6  # the light embedder finds most relabelled shapes
+    assert found / planted >= 0.8  # shape features find most relabelled shapes
 
 
 def test_check_cli_with_outliers(shapes80: Dataset, tmp_path: Path) -> None:

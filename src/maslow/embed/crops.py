@@ -1,7 +1,10 @@
 """Embeddings of annotation crops: what each box shows, for outlier and label-error finding.
 
-Each annotation with a box is cut from its image (with a margin), resized to a square and described with the
-light embedder's features (colour, layout and gradient histograms; numpy only). Images are decoded once each.
+Each annotation with a box is cut from its image (with a margin), resized to a square and described by its
+shape: a histogram of oriented gradients on a 4x4 grid (the light embedder's HOG; numpy only). Colour is left
+out on purpose: objects of one class come in many colours, and on the shapes sample colour halves how often a
+crop's nearest neighbour has its class (1-NN class agreement 0.71 for colour alone, 0.89 for the whole light
+vector, 0.99 for HOG). Images are decoded once each.
 """
 
 from __future__ import annotations
@@ -12,18 +15,19 @@ import numpy as np
 from PIL import Image
 
 from maslow.core.dataset import Dataset
-from maslow.embed.light import features_from_rgb
+from maslow.embed.light import hog
 from maslow.errors import FormatError
 from maslow.io.images import load
 
-#: Feature length of ``embed_crops``.
-CROP_DIM = 256
+#: Feature length of ``embed_crops``: 4 x 4 cells x 9 orientations.
+CROP_DIM = 144
 
 
 def embed_crops(
     ds: Dataset, *, size: int = 64, margin: float = 0.1, progress: Callable[[int, int], None] | None = None
 ) -> np.ndarray:
-    """(n, 256) float32 features of every annotation's box crop, aligned with ``ds.annotations``.
+    """(n, 144) float32 shape features (L2-normalised HOG) of every annotation's box crop, aligned with
+    ``ds.annotations``.
 
     Args:
         size: crops are resized to ``size`` x ``size`` pixels.
@@ -58,7 +62,9 @@ def embed_crops(
                     if c[2] - c[0] < 1 or c[3] - c[1] < 1:
                         continue
                     crop = Image.fromarray(np.ascontiguousarray(rgb[c[1]:c[3], c[0]:c[2]]))
-                    out[r] = features_from_rgb(np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR)))
+                    grey = np.asarray(crop.convert("L").resize((size, size), Image.Resampling.BILINEAR))
+                    v = np.sqrt(hog(grey.astype(np.float32)))
+                    out[r] = v / (np.linalg.norm(v) + 1e-12)
         if progress is not None:
             progress(n + 1, len(todo))
     return out
