@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from maslow import io
-from maslow.cli.render import console, print_json, progress_bar, render_export, render_report, table
+from maslow.cli.render import (
+    console,
+    load_dataset,
+    print_json,
+    progress_bar,
+    render_export,
+    render_report,
+    table,
+)
 from maslow.core.dataset import Dataset
 from maslow.errors import MaslowError
 
@@ -160,14 +168,11 @@ def convert(
     render_export(rep)
 
 
-def _load_for_stats(src: Path | None, fmt: str | None, version: str | None, images_root: Path | None) -> Dataset:
-    if src is not None:
-        if fmt is None:
-            raise MaslowError("stats: --from FORMAT is required with SRC")
-        return io.import_dataset(src, fmt, images_root=images_root, check_files=False).dataset
-    from maslow.store import Workspace
-
-    return Workspace.find().load(version)
+def _stats_dataset(src: Path | None, fmt: str | None, version: str | None, images_root: Path | None) -> Dataset:
+    if src is not None and fmt is None:
+        raise MaslowError("stats: --from FORMAT is required with SRC")
+    ds: Dataset = load_dataset(src, fmt, images_root=images_root) if src is not None else load_dataset(version, None)
+    return ds
 
 
 def stats(
@@ -180,7 +185,7 @@ def stats(
     """Images and annotations per class and split, annotations per image, box sizes, label types."""
     from maslow.diversity import dataset_stats
 
-    s = dataset_stats(_load_for_stats(src, fmt, version, images_root))
+    s = dataset_stats(_stats_dataset(src, fmt, version, images_root))
     if as_json:
         print_json(s)
         return

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from maslow.cli.render import console, print_json, progress_bar, table
-from maslow.core.dataset import Dataset
+from maslow.cli.render import console, load_dataset, print_json, progress_bar, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 DatasetArg = Annotated[
@@ -20,19 +19,6 @@ ImagesRootOpt = Annotated[Path | None, typer.Option("--images-root", help="Folde
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write PNG plots into this folder.")]
 
 diversity_app = typer.Typer(help="Level 1, diverse data: class balance, duplicates, coverage.", no_args_is_help=True)
-
-
-def _load(dataset: str | None, fmt: str | None, images_root: Path | None) -> Dataset:
-    if fmt is not None:
-        from maslow import io
-        from maslow.errors import MaslowError
-
-        if dataset is None:
-            raise MaslowError("diversity: DATASET (a file or folder) is required with --from")
-        return io.import_dataset(Path(dataset), fmt, images_root=images_root, check_files=False).dataset
-    from maslow.store import Workspace
-
-    return Workspace.find().load(dataset)
 
 
 @diversity_app.command("balance")
@@ -51,7 +37,7 @@ def balance_cmd(
     """Counts per class and split, imbalance, effective numbers, rare classes, and the remedies."""
     from maslow.diversity.balance import balance, plot_balance
 
-    r = balance(_load(dataset, fmt, images_root), split=split, beta=beta, rare_share=rare_share,
+    r = balance(load_dataset(dataset, fmt, images_root=images_root), split=split, beta=beta, rare_share=rare_share,
                 target_share=target_share, repeat_threshold=repeat_threshold)
     written = plot_balance(r, plot) if plot is not None else []
     if as_json:
@@ -97,7 +83,7 @@ def duplicates_cmd(
     from maslow.diversity.duplicates import find_duplicates, plot_duplicates
     from maslow.errors import FormatError
 
-    ds = _load(dataset, fmt, images_root)
+    ds = load_dataset(dataset, fmt, images_root=images_root)
     feats = None
     if features is not None:
         try:
@@ -146,7 +132,7 @@ def coverage_cmd(
     """Distributions of image, object and metadata properties, with the under-covered values named."""
     from maslow.diversity.coverage import coverage, plot_coverage
 
-    ds = _load(dataset, fmt, images_root)
+    ds = load_dataset(dataset, fmt, images_root=images_root)
     with progress_bar("measuring images", enabled=not as_json and not no_pixels) as progress:
         r = coverage(ds, pixels=not no_pixels, rel_share=rel_share, grid=grid, progress=progress)
     written = plot_coverage(r, plot) if plot is not None else []

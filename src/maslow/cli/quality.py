@@ -7,21 +7,8 @@ from typing import Annotated
 
 import typer
 
-from maslow import io
-from maslow.cli.render import console, print_json, progress_bar, table
-from maslow.core.dataset import Dataset
+from maslow.cli.render import console, load_dataset, print_json, progress_bar, table
 from maslow.core.schema import LabelSchema
-from maslow.errors import MaslowError
-
-
-def _load(src: str | None, fmt: str | None, images_root: Path | None) -> Dataset:
-    if fmt is not None:
-        if src is None:
-            raise MaslowError("check: DATASET is required with --from FORMAT")
-        return io.import_dataset(Path(src), fmt, images_root=images_root, check_files=False).dataset
-    from maslow.store import Workspace
-
-    return Workspace.find().load(src)
 
 
 def _read_schema(path: Path) -> LabelSchema:
@@ -44,7 +31,7 @@ def check_command(
     """Rule checks without a model: geometry, duplicates, consistency, annotator agreement, bias, crop outliers."""
     from maslow import quality
 
-    ds = _load(dataset, fmt, images_root)
+    ds = load_dataset(dataset, fmt, images_root=images_root)
     schema = _read_schema(schema_path) if schema_path is not None else None
     with progress_bar("checking", enabled=not as_json) as progress:
         issues = quality.check(ds, schema=schema, progress=progress)

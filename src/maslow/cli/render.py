@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -99,3 +100,26 @@ def render_export(rep: Any) -> None:
                             sorted(d["lost"].items())))
     for note in d["notes"]:
         console.print(f"[dim]note: {note}[/dim]")
+
+
+def load_dataset(src: str | Path | None, fmt: str | None, *, images_root: Path | None = None,
+                 folders: bool = False) -> Any:
+    """The Dataset a command works on: ``src`` read as ``fmt``; else (no ``--from``) a plain image folder when
+    ``folders``; else a workspace version or dataset name (the only dataset's head when ``src`` is None)."""
+    from pathlib import Path as _Path
+
+    from maslow.errors import MaslowError
+
+    if fmt is not None:
+        if src is None:
+            raise MaslowError("DATASET (a file or folder) is required with --from FORMAT")
+        from maslow import io
+
+        return io.import_dataset(_Path(src), fmt, images_root=images_root, check_files=False).dataset
+    if folders and src is not None and _Path(src).is_dir():
+        from maslow.diversity.select import folder_dataset
+
+        return folder_dataset(src)
+    from maslow.store import Workspace
+
+    return Workspace.find().load(None if src is None else str(src))

@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from maslow import io
-from maslow.cli.render import console, print_json, render_report, table
-from maslow.core.dataset import Dataset
+from maslow.cli.render import console, load_dataset, print_json, render_report, table
 from maslow.errors import MaslowError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
@@ -21,16 +20,6 @@ DatasetArg = Annotated[str | None, typer.Argument(help="File or folder (with --f
 
 schema_app = typer.Typer(help="The label schema: infer, validate, diff, migrate, annotation cost.",
                          no_args_is_help=True)
-
-
-def _load(src: str | None, fmt: str | None) -> Dataset:
-    if fmt is not None:
-        if src is None:
-            raise MaslowError("schema: DATASET is required with --from")
-        return io.import_dataset(Path(src), fmt, check_files=False).dataset
-    from maslow.store import Workspace
-
-    return Workspace.find().load(src)
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:
@@ -54,7 +43,7 @@ def infer(
     from maslow.ontology import infer_schema, save_schema
     from maslow.ontology.schema_file import schema_to_dict
 
-    schema = infer_schema(_load(dataset, fmt))
+    schema = infer_schema(load_dataset(dataset, fmt))
     if out is not None:
         save_schema(schema, out)
     if as_json:
@@ -82,7 +71,7 @@ def validate(
     from maslow.ontology import load_schema
     from maslow.ontology import validate as run
 
-    report = run(_load(dataset, fmt), load_schema(schema_path))
+    report = run(load_dataset(dataset, fmt), load_schema(schema_path))
     if as_json:
         print_json(report)
     elif len(report):
@@ -159,7 +148,7 @@ def migrate(
         raise MaslowError("schema migrate: give -o OUT --to-format FMT, or --commit (in a workspace)")
     if out is not None and to_format is None:
         raise MaslowError("schema migrate: --to-format FMT is required with -o OUT")
-    ds = _load(dataset, fmt)
+    ds = load_dataset(dataset, fmt)
     if migration is not None:
         plan = load_migration(migration)
     else:
@@ -177,7 +166,7 @@ def migrate(
         written["export"] = io.write(result.dataset, out, to_format)
         stem = out.parent / (out.stem if out.suffix else out.name)
         log_path = stem.with_name(stem.name + ".changes.json")
-        from maslow.io._common import atomic_path
+        from maslow.core.atomic import atomic_path
 
         with atomic_path(log_path) as tmp:
             tmp.write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
@@ -230,7 +219,7 @@ def cost(
 
     from maslow.ontology import CostRates, annotator_throughput, compare_strategies
 
-    ds = _load(dataset, fmt)
+    ds = load_dataset(dataset, fmt)
     r = CostRates()
     if rates is not None:
         try:

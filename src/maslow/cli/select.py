@@ -8,9 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from maslow import io
-from maslow.cli.render import console, print_json, progress_bar, table
-from maslow.core.dataset import Dataset
+from maslow.cli.render import console, load_dataset, print_json, progress_bar, table
 
 DatasetArg = Annotated[str | None, typer.Argument(
     help="An image folder (no --from needed), a file/folder with --from, or a workspace version.")]
@@ -21,22 +19,6 @@ EmbedderOpt = Annotated[str, typer.Option(
 CacheOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Embedding cache folder.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 ImagesRootOpt = Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")]
-
-
-def _load(src: str | None, fmt: str | None, images_root: Path | None) -> Dataset:
-    if fmt is not None:
-        if src is None:
-            from maslow.errors import MaslowError
-
-            raise MaslowError("DATASET is required with --from FORMAT")
-        return io.import_dataset(Path(src), fmt, images_root=images_root, check_files=False).dataset
-    if src is not None and Path(src).is_dir():
-        from maslow.diversity.select import folder_dataset
-
-        return folder_dataset(src)
-    from maslow.store import Workspace
-
-    return Workspace.find().load(src)
 
 
 def select_command(
@@ -58,7 +40,7 @@ def select_command(
     from maslow.core.atomic import atomic_path
     from maslow.diversity.select import select
 
-    ds = _load(dataset, fmt, images_root)
+    ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
     with progress_bar("embedding", enabled=not as_json) as progress:
         sel = select(ds, budget=budget, strategy=strategy, rng=seed, quality_gate=not no_gate,  # type: ignore[arg-type]
                      embedder=embedder, cache_dir=cache_dir, progress=progress)
@@ -106,7 +88,7 @@ def embed_command(
     from maslow.core.atomic import atomic_path
     from maslow.embed import embed_dataset, get_embedder
 
-    ds = _load(dataset, fmt, images_root)
+    ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
     emb = get_embedder(embedder)
     t0 = time.perf_counter()
     with progress_bar(f"embedding ({emb.name})", enabled=not as_json) as progress:
@@ -138,7 +120,7 @@ def outliers_command(
     """Images far from the rest in embedding space (mean distance to the k nearest neighbours), ranked."""
     from maslow.diversity.outliers import dataset_outliers
 
-    ds = _load(dataset, fmt, images_root)
+    ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
     with progress_bar("embedding", enabled=not as_json) as progress:
         res = dataset_outliers(ds, embedder=embedder, k=k, n_mads=n_mads, cache_dir=cache_dir, progress=progress)
     if as_json:

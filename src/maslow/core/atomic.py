@@ -62,3 +62,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 def _sibling(path: Path, kind: str) -> Path:
     """A fresh hidden name beside ``path`` (``.name.<random>.tmp``), for atomic replacement."""
     return path.with_name(f".{path.name}.{secrets.token_hex(6)}.{kind}")
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")

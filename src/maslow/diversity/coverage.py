@@ -30,12 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from maslow._plot import figure
 from maslow.core import boxes as B
 from maslow.core.dataset import Dataset
 from maslow.core.types import FloatArray
 from maslow.diversity._decode import open_grey
 from maslow.diversity.stats import dataset_stats
-from maslow.errors import FormatError, MissingDependencyError
+from maslow.errors import FormatError
 
 Progress = Callable[[int, int], None]
 
@@ -260,17 +261,11 @@ def coverage(
 
 
 def _figure(width: float, height: float) -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as e:
-        raise MissingDependencyError(
-            f"plots need matplotlib, which is not installed ({e}): pip install 'maslow[reports]'"
-        ) from None
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return figure(width, height, dpi=100)
 
 
 def _save(fig: Any, path: Path) -> Path:
-    from maslow.io._common import atomic_path
+    from maslow.core.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from maslow._plot import figure
 from maslow.core.atomic import atomic_path
 from maslow.core.types import FloatArray
-from maslow.errors import MissingDependencyError
 from maslow.metrics._result import MapResult
 from maslow.metrics.operating import DetectionConfusion
 from maslow.metrics.slices import SliceResult
@@ -29,13 +29,7 @@ _LEGEND_MAX = 20  # classes named in a legend or drawn one by one; past it, only
 
 
 def _figure(width: float, height: float) -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as e:
-        raise MissingDependencyError(
-            f"plots need matplotlib, which is not installed ({e}): pip install 'maslow[reports]'"
-        ) from None
-    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+    return figure(width, height, dpi=110)
 
 
 def _save(fig: Any, path: str | Path) -> Path:

@@ -32,10 +32,10 @@ from typing import Any, ClassVar
 import numpy as np
 import yaml
 
+from maslow.core.atomic import write_text as write_text_atomic
 from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef, ClassDef
 from maslow.errors import FormatError, MigrationError
-from maslow.ontology._files import write_text_atomic
 from maslow.ontology._geometry import attribute_present
 from maslow.ontology._geometry_steps import BoxesFromMasks, SetLabelTypes
 from maslow.ontology._step import Step, StepResult, attr_defs, need_class, remap_classes

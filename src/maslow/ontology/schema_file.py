@@ -40,9 +40,9 @@ from typing import Any
 
 import yaml
 
+from maslow.core.atomic import write_text as write_text_atomic
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, LabelType, Task
 from maslow.errors import FormatError, SchemaError
-from maslow.ontology._files import write_text_atomic
 
 _CLASS_KEYS = {"name", "kind", "label_types", "supercategory", "keypoints", "skeleton", "color", "id"}
 _ATTR_KEYS = {"name", "type", "values", "required", "classes", "default"}
