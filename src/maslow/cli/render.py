@@ -53,7 +53,8 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, 
     t = Table(title=title, title_justify="left", header_style="bold")
     for j, c in enumerate(columns):
         numeric = justify_numbers and rows and all(isinstance(r[j], int | float) for r in rows)
-        t.add_column(c, justify="right" if numeric else "left")
+        # the first column names the row (a class, a version id): never cut it
+        t.add_column(c, justify="right" if numeric else "left", no_wrap=j == 0)
     for r in rows:  # cells quote data ("[x, y, w, h]"): escaped so rich does not read them as markup
         t.add_row(*[f"{v:.3g}" if isinstance(v, float) else escape(str(v)) for v in r])
     return t
