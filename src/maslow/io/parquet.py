@@ -6,7 +6,7 @@ Layout of ``DST/``:
   counts, and for each table the ordered list of its columns with the field each one holds and its *kind*.
 - ``images.parquet``: one row per image: ``path``, ``width``, ``height``, ``split``, ``extra:<name>``.
 - ``annotations.parquet``: one row per annotation: ``image``, ``label``, ``box``, ``score``, ``mask.size``,
-  ``mask.counts``, ``polygon.n_rings``, ``keypoints``, ``iscrowd``, ``annotator``, ``source``, ``attr:<name>``,
+  ``mask.counts``, ``polygon``, ``keypoints``, ``iscrowd``, ``annotator``, ``source``, ``attr:<name>``,
   ``extra:<name>`` (absent optional columns are not stored).
 
 Column kinds (glossary):
@@ -19,11 +19,7 @@ Column kinds (glossary):
   types), one JSON text per row; tuples come back as lists and numpy scalars as Python scalars. ``null``:
   all None. Other objects can't be stored and raise FormatError.
 - ``mask``: COCO RLE as ``mask.size`` (h, w) and ``mask.counts`` (compressed bytes), null where no mask.
-- ``polygon_flat`` (written since this format's first release too; ``polygon`` is still read): the column
-  ``polygon.n_rings`` (int32, -1 where no polygon) plus two side tables, ``polygon_rings.parquet`` (``length``:
-  coordinates per ring, one row per ring) and ``polygon_coords.parquet`` (``xy``: every coordinate, flat
-  float64). Flat columns decode about 4x faster than Parquet's nested ``list<list<float64>>`` (``polygon``
-  kind, still read), which was a third of the load time of a polygon-heavy dataset.
+- ``polygon``: ``list<list<float64>>``, null where no polygon.
 
 Files are written deterministically (same dataset, same pyarrow: same bytes), so a version can be
 identified by a content hash.
@@ -59,7 +55,6 @@ __all__ = ["parse", "read_parquet", "write", "write_parquet"]
 FORMAT = "maslow-parquet"
 VERSION = 1
 _HEADER = "dataset.json"
-_RINGS, _COORDS = "polygon_rings", "polygon_coords"
 _OBJ_KINDS = {str: "str", bool: "bool", int: "int", float: "float", bytes: "bytes"}
 _ARROW = {"str": pa.string(), "bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "bytes": pa.binary()}
 
@@ -101,15 +96,10 @@ def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: 
         text = json.dumps(header, indent=1, ensure_ascii=False)
         with atomic_dir(dst) as tmp:
             (tmp / _HEADER).write_text(text + "\n", encoding="utf-8")
-            tables = {"images": (img_cols, ds.n_images), "annotations": (ann_cols, ds.n_annotations)}
-            if ds.annotations.polygon is not None:
-                _, ring_len, coords = _polygon_flat(ds.annotations.polygon)
-                tables[_RINGS] = ({"length": pa.array(ring_len)}, len(ring_len))
-                tables[_COORDS] = ({"xy": pa.array(coords)}, len(coords))
-            for name, (cols, n) in tables.items():
+            for name, cols, n in (("images", img_cols, ds.n_images), ("annotations", ann_cols, ds.n_annotations)):
                 table = pa.table(cols) if cols else pa.table({"_": pa.nulls(n)})
                 pq.write_table(table, tmp / f"{name}.parquet", compression=compression, write_statistics=False,
-                               row_group_size=row_group_size if name in ("images", "annotations") else 1 << 22)
+                               row_group_size=row_group_size)
     return ExportReport(path=str(dst), format="parquet", n_images=ds.n_images, n_annotations=ds.n_annotations)
 
 
@@ -138,9 +128,8 @@ def _annotation_columns(a: Annotations) -> tuple[dict[str, pa.Array], list[dict[
             cols["mask.size"], cols["mask.counts"] = size, counts
             spec.append({"field": "mask", "kind": "mask", "column": "mask"})
         elif f.name == "polygon":
-            n_rings, _, _ = _polygon_flat(value)
-            cols["polygon.n_rings"] = pa.array(n_rings)
-            spec.append({"field": "polygon", "kind": "polygon_flat", "column": "polygon.n_rings"})
+            cols["polygon"] = _polygon_array(value)
+            spec.append({"field": "polygon", "kind": "polygon", "column": "polygon"})
         elif f.name in ("attributes", "extra"):
             prefix = "attr" if f.name == "attributes" else "extra"
             for k, v in value.items():
@@ -214,14 +203,22 @@ def _mask_arrays(col: np.ndarray) -> tuple[pa.Array, pa.Array]:
     return size_arr, pa.array(counts, type=pa.binary())
 
 
-def _polygon_flat(col: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(n,) int32 rings per annotation (-1: no polygon), (r,) int32 coordinates per ring, flat float64 coordinates."""
+def _list_array(offsets: np.ndarray, values: pa.Array, mask: np.ndarray | None = None) -> pa.Array:
+    big = offsets[-1] >= 2**31
+    off = pa.array(offsets, pa.int64() if big else pa.int32())
+    cls = pa.LargeListArray if big else pa.ListArray
+    return cls.from_arrays(off, values, mask=None if mask is None else pa.array(mask))
+
+
+def _polygon_array(col: np.ndarray) -> pa.Array:
     vals = col.tolist()
+    null = np.asarray([p is None for p in vals], bool)
     rings = [np.asarray(r, np.float64).reshape(-1) for p in vals if p is not None for r in p]
-    n_rings = np.asarray([-1 if p is None else len(p) for p in vals], np.int32)
-    ring_len = np.asarray([len(r) for r in rings], np.int32)
+    n_rings = np.asarray([0 if p is None else len(p) for p in vals], np.int64)
+    ring_len = np.asarray([len(r) for r in rings], np.int64)
     flat = np.concatenate(rings) if rings else np.zeros(0)
-    return n_rings, ring_len, flat
+    inner = _list_array(np.concatenate([[0], np.cumsum(ring_len)]), pa.array(flat, pa.float64()))
+    return _list_array(np.concatenate([[0], np.cumsum(n_rings)]), inner, null)
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -257,10 +254,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
         raise FormatError(f"malformed header ({type(e).__name__}: {e})", path=head_path) from None
     with no_gc():
         images = Images(**_load(src / "images.parquet", img_spec, n_img))
-        columns = _load(src / "annotations.parquet", ann_spec, n_ann)
-        if any(e.get("kind") == "polygon_flat" for e in ann_spec):
-            columns["polygon"] = _polygons_from_flat(src, columns["polygon"])
-        annotations = Annotations(**columns)
+        annotations = Annotations(**_load(src / "annotations.parquet", ann_spec, n_ann))
     root = Path(images_root) if images_root is not None else (None if header.get("root") is None
                                                                else Path(header["root"]))
     return Dataset(schema=schema, images=images, annotations=annotations, root=root), Report(())
@@ -327,8 +321,6 @@ def _decode_into(pieces: list[list[np.ndarray]], table: pa.Table, spec: list[dic
                 value = _mask_column(_col(table, "mask.size"), _col(table, "mask.counts"))
             elif kind == "polygon":
                 value = _polygon_column(_col(table, column))
-            elif kind == "polygon_flat":
-                value = _col(table, column).to_numpy(zero_copy_only=False).astype(np.int64)
             else:
                 value = _object_column(_col(table, column), kind)
         except (KeyError, TypeError, ValueError, pa.ArrowException) as err:
@@ -385,37 +377,6 @@ def _views(flat: np.ndarray, bounds: np.ndarray) -> list[np.ndarray]:
     """Views ``flat[bounds[i]:bounds[i + 1]]`` (built by C-level maps: this is the hot loop of a load)."""
     b = bounds.tolist()
     return list(map(flat.__getitem__, map(slice, b, islice(b, 1, None))))
-
-
-def _read_flat(path: Path, column: str, dtype: Any) -> np.ndarray:
-    try:
-        table = pq.read_table(path, columns=[column])
-        return np.asarray(table.column(column).to_numpy(), dtype=dtype)
-    except FileNotFoundError:
-        raise FormatError("file not found", path=path) from None
-    except (pa.ArrowException, OSError, KeyError) as err:
-        raise FormatError(f"unreadable Parquet: {err}", path=path) from None
-
-
-def _polygons_from_flat(src: Path, n_rings: np.ndarray) -> np.ndarray:
-    """The polygon column from ``polygon.n_rings`` and the two side tables (see the module docstring)."""
-    ring_len = _read_flat(src / f"{_RINGS}.parquet", "length", np.int64)
-    flat = _read_flat(src / f"{_COORDS}.parquet", "xy", np.float64)
-    has = n_rings >= 0
-    outer = np.concatenate([[0], np.cumsum(np.where(has, n_rings, 0))])
-    inner = np.concatenate([[0], np.cumsum(ring_len)])
-    if outer[-1] != len(ring_len) or inner[-1] != len(flat):
-        raise FormatError(f"polygon side tables must hold {outer[-1]} rings, got {len(ring_len)}, and "
-                          f"{inner[-1]} coordinates, got {len(flat)}", path=src)
-    n = len(n_rings)
-    if n and has.all() and np.all(n_rings == 1):  # one ring each: the common case
-        return obj_column(list(map(list, zip(_views(flat, inner)))))
-    rings = _views(flat, inner)
-    out: list[Any] = [None] * n
-    lo, hi = outer[:-1].tolist(), outer[1:].tolist()
-    for i in np.flatnonzero(has).tolist():
-        out[i] = rings[lo[i]:hi[i]]
-    return obj_column(out)
 
 
 def _polygon_column(arr: pa.Array) -> np.ndarray:
