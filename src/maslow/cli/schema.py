@@ -10,6 +10,7 @@ import typer
 
 from maslow import io
 from maslow.cli.render import console, load_dataset, print_json, render_report, table
+from maslow.core.yamlfile import read_yaml
 from maslow.errors import MaslowError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
@@ -215,17 +216,13 @@ def cost(
     as_json: JsonOpt = False,
 ) -> None:
     """Estimated labelling time per class and label type, per strategy; measured throughput per annotator."""
-    import yaml
 
     from maslow.ontology import CostRates, annotator_throughput, compare_strategies
 
     ds = load_dataset(dataset, fmt)
     r = CostRates()
     if rates is not None:
-        try:
-            r = CostRates.from_dict(yaml.safe_load(rates.read_text(encoding="utf-8")) or {})
-        except (OSError, yaml.YAMLError) as e:
-            raise MaslowError(f"{rates}: can't read the rates file: {e}") from None
+        r = CostRates.from_dict(read_yaml(rates, what="rates file") or {})
     strategies: dict[str, Any] = {"as annotated": None}
     for name, types in _pairs(strategy or [], "--strategy").items():
         strategies[name] = [t for t in types.split("+") if t]

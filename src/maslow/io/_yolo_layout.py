@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
+from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError
 from maslow.io._common import Collector, safe_relpath
 from maslow.io.images import IMAGE_SUFFIXES, find_images
@@ -55,16 +54,7 @@ def label_for(rel: str) -> str:
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FormatError("file not found", path=path) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        raise FormatError(f"malformed YAML: {getattr(e, 'problem', e)}", path=path, record=where) from None
-    except UnicodeDecodeError as e:
-        raise FormatError(f"must be UTF-8 text: {e}", path=path) from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise FormatError(f"must be a YAML mapping, got {type(data).__name__}", path=path)
     return data

@@ -35,6 +35,7 @@ import yaml
 from maslow.core.atomic import write_text as write_text_atomic
 from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef, ClassDef
+from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, MigrationError
 from maslow.ontology._geometry import attribute_present
 from maslow.ontology._geometry_steps import BoxesFromMasks, SetLabelTypes
@@ -404,13 +405,7 @@ def save_migration(migration: Migration, path: str | Path) -> None:
 def load_migration(path: str | Path) -> Migration:
     """Read a migration file written by ``save_migration`` (or by hand)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise FormatError(f"can't read the migration file: {e.strerror}", path=path) from None
-    except yaml.YAMLError as e:
-        raise FormatError(f"malformed YAML: {e}", path=path) from None
-    return Migration.from_dict(data, path=path)
+    return Migration.from_dict(read_yaml(path, what="migration file"), path=path)
 
 
 @dataclass(frozen=True)

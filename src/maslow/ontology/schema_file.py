@@ -42,6 +42,7 @@ import yaml
 
 from maslow.core.atomic import write_text as write_text_atomic
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, LabelType, Task
+from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, SchemaError
 
 _CLASS_KEYS = {"name", "kind", "label_types", "supercategory", "keypoints", "skeleton", "color", "id"}
@@ -216,14 +217,7 @@ def parse_schema(data: Any, *, path: str | Path = "<schema>") -> SchemaDocument:
 def read_schema_document(path: str | Path) -> SchemaDocument:
     """Read a schema file with its per-class notes (see the module docstring for the layout)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise FormatError(f"can't read the schema file: {e.strerror}", path=path) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = None if mark is None else f"line {mark.line + 1}"
-        raise FormatError(f"malformed YAML: {getattr(e, 'problem', e)}", path=path, record=where) from None
+    data = read_yaml(path, what="schema file")
     return parse_schema(data, path=path)
 
 

@@ -30,6 +30,7 @@ import yaml
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
+from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, MaslowError
 from maslow.io import parquet
 
@@ -104,10 +105,7 @@ class Workspace:
 
     # -- settings ----------------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
-        try:
-            data = yaml.safe_load((self.root / CONFIG).read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise FormatError(f"malformed YAML: {e}", path=self.root / CONFIG) from None
+        data = read_yaml(self.root / CONFIG, what="settings file") or {}
         if not isinstance(data, dict):
             raise FormatError("must be a mapping of settings", path=self.root / CONFIG)
         return data
