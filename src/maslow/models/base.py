@@ -49,7 +49,7 @@ ADAPTERS: dict[str, str] = {
 # the key metric each task is judged (and early-stopped) on, as named by maslow.metrics results
 DEFAULT_METRIC: dict[Task, str] = {
     Task.CLASSIFICATION: "accuracy",
-    Task.MULTILABEL: "f1",
+    Task.MULTILABEL: "f1_micro",
     Task.DETECTION: "map_50_95",
     Task.INSTANCE_SEGMENTATION: "map_50_95",
     Task.KEYPOINTS: "map_50_95",

@@ -1,0 +1,43 @@
+"""One call from (truth, predictions) to the flat ``{metric: value}`` dict that training, tuning and tracking use."""
+
+from __future__ import annotations
+
+import math
+
+from maslow.core.dataset import Dataset
+from maslow.core.schema import Task
+
+
+def task_of(ds: Dataset) -> Task:
+    """The dataset's main task (the first of its schema's tasks)."""
+    return Task(ds.schema.tasks[0])
+
+
+def evaluate(truth: Dataset, pred: Dataset, *, task: Task | str | None = None) -> dict[str, float]:
+    """The task's headline metrics of ``pred`` against ``truth`` (same images), scalar values only.
+
+    detection / keypoints: ``map_50_95``, ``map_50``, ``map_75``, ``mar_100`` (COCO, bit-identical to pycocotools);
+    instance segmentation: the same on masks; semantic segmentation: ``miou``, ``mean_dice``, ``pixel_accuracy``;
+    classification: ``accuracy``, ``balanced_accuracy``, ``f1_macro``; multi-label: ``f1_micro``, ``f1_macro``,
+    ``hamming_score``, ``subset_accuracy``. Metrics with nothing to average are left out (no NaN in the dict).
+    """
+    from maslow import metrics
+
+    task = Task(task) if task is not None else task_of(truth)
+    out: dict[str, float]
+    if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION, Task.KEYPOINTS):
+        iou_type = {Task.DETECTION: "bbox", Task.INSTANCE_SEGMENTATION: "segm", Task.KEYPOINTS: "keypoints"}[task]
+        r = metrics.coco_map(truth, pred, iou_type=iou_type)
+        names = ("map_50_95", "map_50", "map_75", "mar_20" if task == Task.KEYPOINTS else "mar_100")
+        out = {n: float(getattr(r, n)) for n in names}
+    elif task == Task.SEMANTIC_SEGMENTATION:
+        s = metrics.semantic_scores(truth, pred)
+        out = {"miou": s.miou, "mean_dice": s.mean_dice, "pixel_accuracy": s.pixel_accuracy}
+    elif task == Task.CLASSIFICATION:
+        c = metrics.classification_scores(truth, pred)
+        out = {"accuracy": c.accuracy, "balanced_accuracy": c.balanced_accuracy, "f1_macro": c.fbeta_macro}
+    else:
+        m = metrics.multilabel_scores(truth, pred)
+        out = {"f1_micro": m.f1_micro, "f1_macro": m.f1_macro, "hamming_score": m.hamming_score,
+               "subset_accuracy": m.subset_accuracy}
+    return {k: float(v) for k, v in out.items() if not math.isnan(float(v))}
