@@ -198,8 +198,9 @@ def _mask_arrays(col: np.ndarray) -> tuple[pa.Array, pa.Array]:
         c = M.compress(rle)
         size[r] = c["size"]
         counts[r] = c["counts"]
-    valid = np.asarray([c is not None for c in counts], bool)
-    size_arr = pa.FixedSizeListArray.from_arrays(pa.array(size.reshape(-1)), 2, mask=pa.array(~valid))
+    # size is never null ([0, 0] under a null mask; counts carries the nullness): pyarrow 25 can't read back a
+    # fixed-size list column with nulls from Parquet
+    size_arr = pa.FixedSizeListArray.from_arrays(pa.array(size.reshape(-1)), 2)
     return size_arr, pa.array(counts, type=pa.binary())
 
 
@@ -287,7 +288,11 @@ def _load(path: Path, spec: list[dict[str, Any]], n: int) -> dict[str, Any]:
     except FileNotFoundError:
         raise FormatError("file not found", path=path) from None
     except (pa.ArrowException, OSError) as err:
-        raise FormatError(f"unreadable Parquet: {err}", path=path) from None
+        hint = ""
+        if "Expected all lists to be of size=2" in str(err):
+            hint = (" (a folder written before maslow stored mask sizes without nulls; pyarrow >= 25 can't read "
+                    "those, apache/arrow#35692: read it with pyarrow < 25 and write it again)")
+        raise FormatError(f"unreadable Parquet: {err}{hint}", path=path) from None
     if rows != n:
         raise FormatError(f"must have {n} rows (dataset.json), got {rows}", path=path)
     out: dict[str, Any] = {}
