@@ -11,6 +11,9 @@ model-based consensus scoring will also fill). The families, also callable one b
 - ``bias``: class vs metadata/attributes/annotator associations (``maslow.quality.bias``).
 
 ``embedding_outliers(ds, features)`` scores annotations far from their class in any feature space.
+
+``find_label_issues(truth, pred)`` (``maslow.quality.consensus``) ranks label errors from out-of-fold model
+predictions (wrong class, missing, extra, low IoU, ambiguous) into the same table.
 """
 
 from maslow.quality.agreement import (
@@ -23,6 +26,7 @@ from maslow.quality.agreement import (
 from maslow.quality.bias import Association, chi_square, label_associations
 from maslow.quality.check import CHECKS, check
 from maslow.quality.config import FAMILIES, CheckConfig
+from maslow.quality.consensus import ConsensusSummary, estimate_error_rates, find_label_issues, summarize
 from maslow.quality.issues import QualityIssues
 from maslow.quality.outliers import crop_outliers, embedding_outliers
 from maslow.quality.report import write_html
@@ -33,6 +37,7 @@ __all__ = [
     "AgreementResult",
     "Association",
     "CheckConfig",
+    "ConsensusSummary",
     "QualityIssues",
     "annotator_agreement",
     "check",
@@ -40,8 +45,11 @@ __all__ = [
     "cohen_kappa",
     "crop_outliers",
     "embedding_outliers",
+    "estimate_error_rates",
+    "find_label_issues",
     "fleiss_kappa",
     "krippendorff_alpha",
     "label_associations",
+    "summarize",
     "write_html",
 ]

@@ -7,7 +7,9 @@ One row per finding, as parallel columns:
 - ``other``: the second annotation of a pair (duplicate, class conflict, disagreement), or -1;
 - ``type``: machine-readable kind (``zero_area_box``, ``duplicate_box``, ...); ``severity``: error/warning/info;
 - ``score``: in [0, 1], higher = more likely a real error; rows are sorted by it (descending, stable);
-- ``reason``: what is wrong, for a person; ``suggestion``: what to do about it.
+- ``reason``: what is wrong, for a person; ``suggestion``: what to do about it;
+- optional, for model-based findings (``maslow.quality.consensus``): ``box``, (n, 4) xyxy suggested box (NaN rows:
+  none), and ``label``, the suggested class (a row of the dataset's schema, -1: none).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from maslow.core.issues import SEVERITIES
 from maslow.core.types import FloatArray, IntArray, StrArray, frozen, str_array
 
 COLUMNS = ("image", "annotation", "other", "type", "severity", "score", "reason", "suggestion")
+SUGGESTION_COLUMNS = ("box", "label")
 
 
 def _col(values: Any, n: int, *, dtype: Any) -> np.ndarray:
@@ -44,6 +47,8 @@ class QualityIssues:
         type: (n,) str issue kind. severity: (n,) str ``error``/``warning``/``info``.
         score: (n,) float64 in [0, 1], higher = more likely an error.
         reason: (n,) str explanation. suggestion: (n,) str what to do.
+        box: (n, 4) float64 suggested xyxy box, NaN rows where none (filled when not given).
+        label: (n,) int64 suggested class (schema row), -1 where none (filled when not given).
     """
 
     image: IntArray
@@ -54,10 +59,18 @@ class QualityIssues:
     score: FloatArray
     reason: StrArray
     suggestion: StrArray
+    box: FloatArray | None = None
+    label: IntArray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.image)
-        for name in COLUMNS:
+        if self.box is None:
+            object.__setattr__(self, "box", np.full((n, 4), np.nan))
+        if self.label is None:
+            object.__setattr__(self, "label", np.full(n, -1, np.int64))
+        object.__setattr__(self, "box", np.asarray(self.box, dtype=np.float64).reshape(-1, 4))
+        object.__setattr__(self, "label", np.asarray(self.label, dtype=np.int64))
+        for name in COLUMNS + SUGGESTION_COLUMNS:
             col = getattr(self, name)
             if len(col) != n:
                 raise ValueError(f"QualityIssues.{name}: length must be {n}, got {len(col)}")
@@ -81,6 +94,8 @@ class QualityIssues:
         suggestion: Sequence[str] | str = "",
         annotation: Any = -1,
         other: Any = -1,
+        box: Any = None,
+        label: Any = -1,
     ) -> QualityIssues:
         """Rows of one issue type (vectorised): array columns, or scalars broadcast to the length of ``image``."""
         if severity not in SEVERITIES:
@@ -96,6 +111,8 @@ class QualityIssues:
             score=np.clip(_col(score, n, dtype=np.float64), 0.0, 1.0),
             reason=_col(reason, n, dtype=object),
             suggestion=_col(suggestion, n, dtype=object),
+            box=None if box is None else np.broadcast_to(np.asarray(box, dtype=np.float64), (n, 4)).copy(),
+            label=_col(label, n, dtype=np.int64),
         )
 
     @classmethod
@@ -111,6 +128,8 @@ class QualityIssues:
                 cols[name] = np.concatenate(arrs) if arrs else np.zeros(0, np.float64)
             else:
                 cols[name] = np.concatenate(arrs) if arrs else np.zeros(0, dtype=object)
+        cols["box"] = np.concatenate([p.box for p in parts]) if parts else np.zeros((0, 4))
+        cols["label"] = np.concatenate([p.label for p in parts]) if parts else np.zeros(0, np.int64)
         order = np.argsort(-cols["score"], kind="stable")
         return cls(**{k: v[order] for k, v in cols.items()})
 
@@ -119,7 +138,7 @@ class QualityIssues:
 
     def take(self, idx: IntArray | np.ndarray) -> QualityIssues:
         """Rows ``idx`` (a boolean mask or indexes), order kept."""
-        return QualityIssues(**{k: getattr(self, k)[idx] for k in COLUMNS})
+        return QualityIssues(**{k: getattr(self, k)[idx] for k in COLUMNS + SUGGESTION_COLUMNS})
 
     def top(self, n: int) -> QualityIssues:
         """The ``n`` highest-scored rows."""

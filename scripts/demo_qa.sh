@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Level 4: consensus scoring. Plant label errors in the shapes sample, make "out-of-fold" predictions from the
+# clean truth (perturbed, as a model would see it), and let `maslow qa` find the planted errors.
+set -euo pipefail
+OUT=${DEMO_OUT:-demo-out}
+step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
+if [[ ! -f "$OUT/shapes/annotations.json" ]]; then maslow sample "$OUT/shapes" --n-images 48 >/dev/null; fi
+mkdir -p "$OUT/qa"
+
+step "QA 1. Plant errors in a copy of the truth (a swapped class, a dropped box, a spurious box, a shifted box) and simulate predictions"
+python - "$OUT/shapes/annotations.json" "$OUT/qa" <<'PY'
+import json, sys, random
+src, dst = sys.argv[1], sys.argv[2]
+coco = json.load(open(src))
+rng = random.Random(0)
+anns = [a for a in coco["annotations"] if not a.get("iscrowd")]
+preds = []
+for a in anns:  # the model sees the clean truth, a little off, with a high score
+    x, y, w, h = a["bbox"]
+    preds.append({"image_id": a["image_id"], "category_id": a["category_id"], "score": round(rng.uniform(0.6, 0.99), 3),
+                  "bbox": [x + rng.uniform(-1, 1), y + rng.uniform(-1, 1), w * rng.uniform(0.95, 1.05), h * rng.uniform(0.95, 1.05)]})
+for img in coco["images"][:10]:  # and a few weak false positives
+    preds.append({"image_id": img["id"], "category_id": 1, "score": round(rng.uniform(0.05, 0.3), 3), "bbox": [2, 2, 12, 12]})
+json.dump(preds, open(f"{dst}/predictions.json", "w"))
+planted = {}
+by_size = sorted(anns, key=lambda a: -a["bbox"][2] * a["bbox"][3])
+swap, drop, shift = by_size[0], by_size[1], by_size[2]
+swap["category_id"] = 2 if swap["category_id"] != 2 else 1
+shift["bbox"] = [shift["bbox"][0] + 0.45 * shift["bbox"][2], shift["bbox"][1] + 0.45 * shift["bbox"][3], shift["bbox"][2], shift["bbox"][3]]
+coco["annotations"] = [a for a in coco["annotations"] if a is not drop]
+img = coco["images"][-1]
+coco["annotations"].append({"id": 99999, "image_id": img["id"], "category_id": 3, "bbox": [img["width"] - 30, 2, 25, 25],
+                            "area": 625, "iscrowd": 0})
+json.dump(coco, open(f"{dst}/noisy.json", "w"))
+print(f"planted: wrong_class annotation {swap['id']}, missing object of annotation {drop['id']} (image {drop['image_id']}), "
+      f"low_iou annotation {shift['id']}, extra annotation 99999")
+PY
+
+step "QA 2. maslow qa: rank the annotations most likely wrong, with the model's suggested fix"
+maslow qa --gt "$OUT/qa/noisy.json" --images-root "$OUT/shapes" --pred "$OUT/qa/predictions.json" \
+  --out "$OUT/qa/issues.json" --html "$OUT/qa/issues.html" --top 8
+
+step "QA 3. The same as JSON for scripts (the first 2 issues)"
+maslow qa --gt "$OUT/qa/noisy.json" --pred "$OUT/qa/predictions.json" --out "$OUT/qa/issues.json" --json --top 2 \
+  | python -c "import json,sys; d=json.load(sys.stdin); print(json.dumps({k: d[k] for k in ('n_issues', 'counts', 'top')}, indent=1))"

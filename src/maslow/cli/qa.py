@@ -1,0 +1,173 @@
+"""``maslow qa``: consensus scoring of a ground truth against out-of-fold predictions (given, or made here)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from maslow.cli.render import console, load_dataset, print_json, progress_bar, table
+from maslow.core.dataset import Dataset
+from maslow.errors import FormatError, MaslowError
+
+_RESULTS_FORMATS = ("coco_predictions", "coco-predictions", "coco_results", "coco-results")
+
+
+def read_predictions(path: Path, fmt: str, truth: Dataset) -> Dataset:
+    """Predictions for ``truth``'s images: a COCO results file matched by ids, or any format matched by path.
+
+    Raises:
+        FormatError: unreadable file, predictions on unknown images or of unknown classes (names the place).
+    """
+    if fmt in _RESULTS_FORMATS:
+        from maslow.io.coco_results import parse
+
+        pred, report = parse(path, like=truth)
+        errors = [i for i in report if i.severity == "error"]
+        if errors:
+            i = errors[0]
+            raise FormatError(f"{i.message} [{i.type}; {len(errors)} errors]", path=i.file or path, record=i.record,
+                              field=i.field)
+        return pred
+    from maslow import io
+
+    pred = io.read(path, fmt)
+    pos = {p: r for r, p in enumerate(truth.images.path.tolist())}
+    unknown = [p for p in pred.images.path.tolist() if p not in pos]
+    if unknown:
+        raise FormatError(f"image {unknown[0]!r} is not in the ground truth ({len(unknown)} such images)", path=path,
+                          field="images")
+    rows = np.asarray([pos[p] for p in pred.images.path.tolist()], np.int64)
+    # the truth's images table; each prediction moved to its image's truth row (rows sorted by image, stable)
+    a = pred.annotations
+    image = rows[a.image]
+    order = np.argsort(image, kind="stable")
+    return Dataset(schema=pred.schema, images=truth.images, annotations=a.take(order, image=image[order]),
+                   root=truth.root)
+
+
+def _ids(ds: Dataset, table: str, rows: np.ndarray) -> list[Any]:
+    extra = (ds.images if table == "images" else ds.annotations).extra
+    col = extra.get("coco_id")
+    out: list[Any] = []
+    for r in rows.tolist():
+        if r < 0:
+            out.append(None)
+        elif col is not None and col[r] is not None:
+            v = col[r]
+            out.append(int(v) if isinstance(v, int | np.integer) or (isinstance(v, float) and v.is_integer()) else v)
+        else:
+            out.append(int(r))
+    return out
+
+
+def issue_records(issues: Any, truth: Dataset, *, xywh: bool = True) -> list[dict[str, Any]]:
+    """ISSUES.json entries: ids from the input file, names, score, reason and the suggested fix."""
+    names = truth.schema.names
+    ta = truth.annotations
+    img_ids = _ids(truth, "images", issues.image)
+    ann_ids = _ids(truth, "annotations", issues.annotation)
+    out = []
+    for k in range(len(issues)):
+        ann = int(issues.annotation[k])
+        img = int(issues.image[k])
+        lab = int(issues.label[k])
+        box = issues.box[k]
+        sug: dict[str, Any] | None = None
+        if lab >= 0 or not math.isnan(float(box[0])) or str(issues.suggestion[k]):
+            sug = {"class": names[lab] if lab >= 0 else None, "box": None, "box_xyxy": None,
+                   "text": str(issues.suggestion[k])}
+            if not math.isnan(float(box[0])):
+                x1, y1, x2, y2 = (round(float(v), 2) for v in box)
+                sug["box_xyxy"] = [x1, y1, x2, y2]
+                sug["box"] = [x1, y1, round(x2 - x1, 2), round(y2 - y1, 2)] if xywh else [x1, y1, x2, y2]
+        out.append({
+            "rank": k + 1, "image_id": img_ids[k], "annotation_id": ann_ids[k], "type": str(issues.type[k]),
+            "score": round(float(issues.score[k]), 6), "severity": str(issues.severity[k]),
+            "file_name": str(truth.images.path[img]) if img >= 0 else None,
+            "class": names[int(ta.label[ann])] if ann >= 0 else (names[lab] if lab >= 0 else None),
+            "reason": str(issues.reason[k]), "suggestion": sug,
+            "image_row": img, "annotation_row": ann if ann >= 0 else None,
+        })
+    return out
+
+
+def write_issues_json(records: list[dict[str, Any]], path: Path) -> Path:
+    """Write the list atomically."""
+    from maslow.core.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def qa_command(
+    gt: Annotated[str, typer.Option("--gt", help="Ground-truth file or folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Write the ranked issues here (ISSUES.json).")],
+    pred: Annotated[Path | None, typer.Option("--pred", help="Out-of-fold predictions (e.g. a COCO results file).")] = None,
+    gt_format: Annotated[str, typer.Option("--gt-format", help="Format of --gt (see `maslow formats`).")] = "coco",
+    pred_format: Annotated[str, typer.Option("--pred-format", help="Format of --pred: coco_predictions (a COCO "
+                                             "results list) or any dataset format, matched by image path.")] = "coco_predictions",
+    model: Annotated[Path | None, typer.Option("--model", help="Training config (YAML): make out-of-fold predictions "
+                                               "here instead of --pred.")] = None,
+    folds: Annotated[int, typer.Option("--folds", help="Folds for --model.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fold assignment (--model).")] = 0,
+    images_root: Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")] = None,
+    iou_type: Annotated[str, typer.Option("--iou-type", help="auto, bbox or segm (instance masks).")] = "auto",
+    min_score: Annotated[float, typer.Option("--min-score", help="Leave out findings scored below this.")] = 0.05,
+    html: Annotated[Path | None, typer.Option("--html", help="Write an HTML report with crops of the top issues.")] = None,
+    top: Annotated[int, typer.Option("--top", "-n", help="How many issues to show.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary for scripts instead of tables.")] = False,
+) -> None:
+    """Find label errors (wrong class, missing, extra, low IoU, ambiguous) from out-of-fold model predictions."""
+    from maslow.quality.consensus import find_label_issues, summarize
+
+    if (pred is None) == (model is None):
+        raise MaslowError("give exactly one of --pred PREDICTIONS or --model CONFIG")
+    truth = load_dataset(gt, gt_format, images_root=images_root)
+    if pred is not None:
+        predictions = read_predictions(pred, pred_format, truth)
+    else:
+        assert model is not None
+        try:
+            from maslow.models.crossval import out_of_fold
+        except ImportError as e:
+            raise MaslowError(f"--model needs maslow.models.crossval: {e}") from None
+        from maslow.models import read_config
+
+        cfg = read_config(model)
+        with progress_bar("out-of-fold predictions", enabled=not as_json) as progress:
+            predictions = out_of_fold(truth, cfg, folds=folds, seed=seed, progress=progress)
+    issues = find_label_issues(truth, predictions, iou_type=iou_type, min_score=min_score)
+    records = issue_records(issues, truth, xywh=gt_format.startswith("coco"))
+    write_issues_json(records, out)
+    summary = summarize(issues, truth)
+    if html is not None:
+        from maslow.quality.consensus_report import write_consensus_html
+
+        write_consensus_html(issues, truth, html)
+    if as_json:
+        print_json({"n_issues": len(issues), "counts": issues.counts(), "out": str(out),
+                    "html": None if html is None else str(html), **summary.to_dict(), "top": records[:top]})
+        return
+    if not len(issues):
+        console.print(f"[green]No label issues found[/green] in {truth!r}.")
+    else:
+        console.print(table(f"Label issues ({len(issues)})", ["type", "count"], list(issues.counts().items())))
+        rows = [(f"{r['score']:.3f}", r["type"], r["file_name"] or "", "" if r["annotation_id"] is None
+                 else str(r["annotation_id"]), r["class"] or "", (r["suggestion"] or {}).get("text", ""))
+                for r in records[:top]]
+        console.print(table(f"Top {len(rows)} issues", ["score", "type", "image", "annotation", "class",
+                                                        "suggestion"], rows, justify_numbers=False))
+        rate_rows = [(c, *(f"{100 * v:.1f}%" for v in r.values())) for c, r in summary.error_rate.items()]
+        console.print(table("Estimated error rate per class (sum of scores / annotations)",
+                            ["class", *next(iter(summary.error_rate.values())).keys()], rate_rows))
+    console.print(f"Issues written to {out}" + ("" if html is None else f"; report: {html}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("qa")(qa_command)

@@ -1,0 +1,317 @@
+"""Consensus scoring of objects (boxes or masks) against out-of-fold predictions, vectorised over all pairs.
+
+Every (prediction, truth) pair of an image is formed at once (numpy over image groups, no loop per box), its IoU
+computed (box IoU, or pycocotools' mask IoU per image for ``iou_type="segm"``), and per-truth and per-prediction
+reductions give the evidence behind each issue type. Confidences enter only through ``q``: the per-class
+percentile of a prediction's score among the reference predictions of its class, so a monotone squeeze of the
+confidences changes nothing and no confidence gate is hard-coded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+from maslow.core.types import BoolArray, FloatArray, IntArray
+
+#: pairs formed per chunk (bounds memory on millions of annotations)
+_CHUNK_PAIRS = 4_000_000
+#: the least IoU that pairs a prediction with an annotation both ways (below it they are unrelated)
+_MIN_LINK = 0.1
+#: pseudo-counts pulling a calibration block toward its class's hit rate
+_PRIOR = 3.0
+
+
+@dataclass(frozen=True)
+class ObjectEvidence:
+    """Per-truth and per-prediction evidence (all arrays aligned with the dataset rows)."""
+
+    wrong_class: FloatArray  # (n_truth,)
+    wrong_class_label: IntArray  # (n_truth,) suggested class, -1
+    ambiguous: FloatArray  # (n_truth,)
+    extra: FloatArray  # (n_truth,)
+    low_iou: FloatArray  # (n_truth,)
+    low_iou_box: FloatArray  # (n_truth, 4) suggested box, NaN
+    best_iou: FloatArray  # (n_truth,) IoU of the best same-class prediction
+    scored: BoolArray  # (n_truth,) rows that were scored (a box/mask, not crowd)
+    missing: FloatArray  # (n_pred,) 0 where explained or suppressed
+    pred_max_iou: FloatArray  # (n_pred,) best IoU with any truth
+    q: FloatArray  # (n_pred,) per-class percentile of each prediction's score
+    match_iou: FloatArray  # (n_classes,) typical IoU of a good same-class match (median over owned pairs)
+
+
+def _pairs(t_img: IntArray, p_img: IntArray, n_images: int) -> tuple[IntArray, IntArray]:
+    """All (pred, truth) pairs on the same image, pred-major (each image's block is the d x g matrix ravelled)."""
+    ts = np.searchsorted(t_img, np.arange(n_images + 1))
+    nt = np.diff(ts)
+    cnt = nt[p_img]
+    total = int(cnt.sum())
+    p_idx = np.repeat(np.arange(len(p_img), dtype=np.int64), cnt)
+    start = np.cumsum(cnt) - cnt
+    t_idx = ts[p_img][p_idx] + (np.arange(total, dtype=np.int64) - start[p_idx])
+    return p_idx, t_idx
+
+
+def _box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
+    w = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    h = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    out = np.zeros(len(a))
+    np.divide(inter, union, out=out, where=union > 0)
+    return out
+
+
+def _mask_iou(p_rles: list[dict[str, Any]], t_rles: list[dict[str, Any]], p_img: IntArray, t_img: IntArray,
+              n_images: int) -> FloatArray:
+    """pycocotools' mask IoU of every pair, in ``_pairs`` order (one ``mask.iou`` call per image)."""
+    from pycocotools import mask as _mask
+
+    ps = np.searchsorted(p_img, np.arange(n_images + 1))
+    ts = np.searchsorted(t_img, np.arange(n_images + 1))
+    parts = []
+    for i in np.flatnonzero((np.diff(ps) > 0) & (np.diff(ts) > 0)).tolist():
+        d, g = p_rles[ps[i]:ps[i + 1]], t_rles[ts[i]:ts[i + 1]]
+        parts.append(np.asarray(_mask.iou(d, g, [0] * len(g)), dtype=np.float64).reshape(-1))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _group_max(group: IntArray, value: FloatArray, n: int) -> tuple[FloatArray, IntArray]:
+    """Max of ``value`` per group (0 for empty groups) and the position of the (first) max, -1 when empty."""
+    best = np.zeros(n)
+    arg = np.full(n, -1, np.int64)
+    if not len(group):
+        return best, arg
+    order = np.lexsort((-np.arange(len(value)), value, group))  # last of each group = max, ties: first position
+    g = group[order]
+    last = np.flatnonzero(np.r_[g[1:] != g[:-1], True])
+    best[g[last]] = value[order[last]]
+    arg[g[last]] = order[last]
+    return best, arg
+
+
+@dataclass(frozen=True)
+class Overlaps:
+    """The overlapping (prediction, truth) pairs of every image, and what is needed around them."""
+
+    p_idx: IntArray
+    t_idx: IntArray
+    iou: FloatArray
+    scored: BoolArray  # (n_truth,)
+
+
+def overlaps(truth: Dataset, pred_box: FloatArray, pred_img: IntArray, *, iou_type: str,
+             t_rles: list[dict[str, Any]] | None = None, p_rles: list[dict[str, Any]] | None = None) -> Overlaps:
+    """Every (prediction, truth) pair of an image with IoU > 0 (box IoU, or pycocotools mask IoU)."""
+    ta = truth.annotations
+    assert ta.box is not None and ta.iscrowd is not None
+    n_t = len(ta)
+    t_box = ta.box
+    has = ~np.isnan(t_box[:, 0]) if iou_type == "bbox" else np.ones(n_t, bool)
+    p_idx, t_idx = _pairs(ta.image, pred_img, truth.n_images)
+    if iou_type == "segm":
+        assert t_rles is not None and p_rles is not None
+        iou = _mask_iou(p_rles, t_rles, pred_img, ta.image, truth.n_images)
+    else:
+        iou = np.zeros(len(p_idx))
+        for s in range(0, len(p_idx), _CHUNK_PAIRS):
+            sl = slice(s, s + _CHUNK_PAIRS)
+            iou[sl] = _box_iou(pred_box[p_idx[sl]], t_box[t_idx[sl]])
+    iou[~has[t_idx]] = 0.0
+    keep = iou > 0
+    return Overlaps(p_idx=p_idx[keep], t_idx=t_idx[keep], iou=iou[keep], scored=has & ~ta.iscrowd)
+
+
+def true_positives(ov: Overlaps, truth: Dataset, pred_label: IntArray, tau: float) -> BoolArray:
+    """(n_pred,) the prediction overlaps a truth object of its class with IoU >= tau."""
+    same = (pred_label[ov.p_idx] == truth.annotations.label[ov.t_idx]) & (ov.iou >= tau)
+    tp = np.zeros(len(pred_label), bool)
+    tp[ov.p_idx[same]] = True
+    return tp
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per class: the reference scores (sorted) and the share of true positives along their ranks.
+
+    ``q(score)`` is the precision of the class's predictions at that score's rank: isotonic regression of the
+    hits on the ranks, shrunk toward the class's hit rate by ``_PRIOR`` pseudo-counts. It depends on the ranks
+    only, so any monotone squeeze of the confidences leaves it unchanged. Given the scored predictions' own hits,
+    each one is left out of its block (leave-one-out), so an unmatched prediction does not lower its own ``q``.
+    """
+
+    scores: tuple[FloatArray, ...]
+    ends: tuple[IntArray, ...]  # per distinct reference score: how many reference scores are <= it
+    mean: tuple[FloatArray, ...]  # isotonic fit per distinct score
+    weight: tuple[FloatArray, ...]  # number of predictions in its isotonic block
+    rate: FloatArray  # (K,) hit rate per class
+    match_iou: FloatArray  # (K,) typical IoU of a good match per class
+
+    def q(self, score: FloatArray, label: IntArray, hit: BoolArray | None = None) -> FloatArray:
+        """Calibrated confidence of each prediction (NaN scores count as the class's best); ``hit``: whether each
+        scored prediction is itself a hit of the reference (left out of its block)."""
+        out = np.zeros(len(score))
+        for c in range(len(self.scores)):
+            rows = np.flatnonzero(label == c)
+            ref = self.scores[c]
+            if not len(rows) or not len(ref):
+                continue
+            s = score[rows]
+            # the number of reference scores <= s: the fit of the distinct score at or below it (a step function)
+            below = np.searchsorted(ref, s, side="right")
+            below[np.isnan(s)] = len(ref)
+            idx = np.clip(np.searchsorted(self.ends[c], below, side="right") - 1, 0, len(self.ends[c]) - 1)
+            num = self.mean[c][idx] * self.weight[c][idx]
+            den = self.weight[c][idx].copy()
+            if hit is not None:
+                num = num - hit[rows]
+                den = den - 1.0
+            out[rows] = np.clip((num + _PRIOR * self.rate[c]) / (den + _PRIOR), 0.0, 1.0)
+        return out
+
+
+def calibrate(score: FloatArray, label: IntArray, tp: BoolArray, n_classes: int,
+              match_iou: FloatArray) -> Calibration:
+    """Fit the per-class rank -> precision curves (see ``Calibration``); ties share their mean."""
+    scores, ends, means, weights = [], [], [], []
+    rate = np.zeros(n_classes)
+    for c in range(n_classes):
+        rows = np.flatnonzero((label == c) & ~np.isnan(score))
+        order = np.argsort(score[rows], kind="stable")
+        s, t = score[rows][order], tp[rows][order].astype(np.float64)
+        n = len(s)
+        scores.append(s)
+        if not n:
+            ends.append(np.zeros(1, np.int64))
+            means.append(np.zeros(1))
+            weights.append(np.ones(1))
+            continue
+        rate[c] = t.mean()
+        # equal scores: one point (their mean), so the fit depends on the ranks only
+        first = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+        counts = np.diff(np.r_[first, n])
+        fit, weight = _isotonic_weighted(np.add.reduceat(t, first) / counts, counts)
+        ends.append(first + counts)
+        means.append(fit)
+        weights.append(weight)
+    return Calibration(scores=tuple(scores), ends=tuple(ends), mean=tuple(means), weight=tuple(weights),
+                       rate=rate, match_iou=match_iou)
+
+
+def _isotonic_weighted(y: FloatArray, w: IntArray) -> tuple[FloatArray, FloatArray]:
+    """Weighted pool-adjacent-violators (non-decreasing): the fit and its block's weight, per element of ``y``."""
+    means: list[float] = []
+    sizes: list[int] = []
+    counts: list[int] = []
+    for v, n in zip(y.tolist(), w.tolist(), strict=True):
+        m, k, c = v, n, 1
+        while means and means[-1] >= m:
+            pm, pk, pc = means.pop(), sizes.pop(), counts.pop()
+            m = (pm * pk + m * k) / (pk + k)
+            k += pk
+            c += pc
+        means.append(m)
+        sizes.append(k)
+        counts.append(c)
+    reps = np.asarray(counts, np.int64)
+    return np.repeat(np.asarray(means), reps), np.repeat(np.asarray(sizes, np.float64), reps)
+
+
+def typical_iou(ov: Overlaps, truth: Dataset, pred_label: IntArray, n_pred: int, k: int,
+                match_iou: float | None) -> FloatArray:
+    """Per class: the median IoU of good matches (owned, same class, IoU >= 0.5), or ``match_iou``."""
+    typical = np.full(k, 0.5 if match_iou is None else match_iou)
+    if match_iou is not None:
+        return typical
+    p_best, _ = _group_max(ov.p_idx, ov.iou, n_pred)
+    t_lab = truth.annotations.label
+    good = (ov.iou >= p_best[ov.p_idx]) & (pred_label[ov.p_idx] == t_lab[ov.t_idx]) & (ov.iou >= 0.5)
+    lab = t_lab[ov.t_idx[good]]
+    for c in np.unique(lab).tolist():
+        typical[c] = float(np.median(ov.iou[good][lab == c]))
+    return typical
+
+
+def object_evidence(truth: Dataset, ov: Overlaps, pred_label: IntArray, pred_box: FloatArray, pred_img: IntArray,
+                    q: FloatArray, typical: FloatArray, tau: float,
+                    p_rles: list[dict[str, Any]] | None = None) -> ObjectEvidence:
+    """The evidence for every issue type (see ``maslow.quality.consensus`` for the formulas)."""
+    ta = truth.annotations
+    assert ta.iscrowd is not None
+    n_t, n_p = len(ta), len(pred_label)
+    scored = ov.scored
+    t_lab = ta.label
+    p_idx, t_idx, iou = ov.p_idx, ov.t_idx, ov.iou
+    crowd_pair = ta.iscrowd[t_idx]
+    # every prediction belongs to the truth object it overlaps most (class-agnostic): it votes only there
+    p_best, _ = _group_max(p_idx, iou, n_p)
+    owned = (iou >= p_best[p_idx]) & ~crowd_pair
+    same = pred_label[p_idx] == t_lab[t_idx]
+    on_object = owned & (iou >= tau)
+    qp = q[p_idx]
+    # wrong class / ambiguous: support of the truth's class and of the best other class on the object
+    sel = on_object & same
+    sup_same, _ = _group_max(t_idx[sel], qp[sel], n_t)
+    sel = on_object & ~same
+    sup_other, arg = _group_max(t_idx[sel], qp[sel], n_t)
+    other_lab = np.where(arg >= 0, pred_label[p_idx[sel]][np.maximum(arg, 0)] if sel.any() else -1, -1)
+    wrong = sup_other * (1.0 - sup_same)
+    ambiguous = np.minimum(sup_same, sup_other)
+    # extra: nothing the model sees is on the annotation (a prediction of any class it owns); a prediction that
+    # is already another annotation's object explains nothing here
+    # (a same-class prediction paired with it both ways, each the other's best overlap, says an object is there:
+    # a loose box is a low-IoU issue, not an extra one)
+    t_best, _ = _group_max(t_idx, iou, n_t)
+    mutual = (iou >= t_best[t_idx]) & (iou >= p_best[p_idx]) & (iou >= _MIN_LINK)
+    support = np.where(mutual & same, 1.0, np.minimum(1.0, iou / tau))
+    expl, _ = _group_max(t_idx[owned], qp[owned] * support[owned], n_t)
+    extra = 1.0 - expl
+    # low IoU: a same-class prediction owned by this annotation, overlapping it worse than the class's typical match
+    sel = owned & same
+    t_typ = typical[t_lab[t_idx[sel]]]
+    li = qp[sel] * np.clip((t_typ - iou[sel]) / t_typ, 0.0, 1.0)
+    # the evidence of the best-overlapping same-class prediction (the one that would be the box's match)
+    best_iou, arg = _group_max(t_idx[sel], iou[sel], n_t)
+    low = np.zeros(n_t)
+    box = np.full((n_t, 4), np.nan)
+    hit = arg >= 0
+    low[hit] = li[arg[hit]]
+    box[hit] = pred_box[p_idx[sel][arg[hit]]]
+    # missing: a prediction no annotation explains, the best of each cluster of such predictions
+    # a prediction is explained by the annotation it is paired with both ways (each the other's best overlap):
+    # their disagreement is that annotation's issue (low IoU), not a missing object; else by its overlaps
+    expl_p, _ = _group_max(p_idx, np.where(mutual, 1.0, np.minimum(1.0, iou / tau) ** 2), n_p)
+    miss = q * (1.0 - np.minimum(1.0, expl_p))
+    miss = _suppress(miss, pred_box, pred_img, truth.n_images, tau, p_rles)
+    for arr in (wrong, ambiguous, extra, low):
+        arr[~scored] = 0.0
+    other_lab[~scored] = -1
+    return ObjectEvidence(wrong_class=wrong, wrong_class_label=other_lab.astype(np.int64), ambiguous=ambiguous,
+                          extra=extra, low_iou=low, low_iou_box=box, best_iou=best_iou, scored=scored,
+                          missing=miss, pred_max_iou=p_best, q=q, match_iou=typical)
+
+
+def _suppress(score: FloatArray, box: FloatArray, img: IntArray, n_images: int, tau: float,
+              rles: list[dict[str, Any]] | None) -> FloatArray:
+    """Class-agnostic NMS among candidate predictions: a candidate overlapping a better one (IoU >= tau) -> 0."""
+    cand = np.flatnonzero(score > 0)
+    if len(cand) < 2:
+        return score
+    p_idx, o_idx = _pairs(img[cand], img[cand], n_images)
+    keep = p_idx != o_idx
+    p_idx, o_idx = p_idx[keep], o_idx[keep]
+    a, b = cand[p_idx], cand[o_idx]
+    if rles is None:
+        iou = _box_iou(box[a], box[b])
+    else:
+        from pycocotools import mask as _mask
+
+        iou = np.asarray([_mask.iou([rles[x]], [rles[y]], [0])[0][0] for x, y in zip(a.tolist(), b.tolist(),
+                                                                                      strict=True)])
+    beaten = (iou >= tau) & ((score[b] > score[a]) | ((score[b] == score[a]) & (b < a)))
+    out = score.copy()
+    out[np.unique(a[beaten])] = 0.0
+    return out

@@ -1,0 +1,549 @@
+"""Consensus scoring: rank the annotations most likely wrong by comparing them with out-of-fold predictions.
+
+``find_label_issues(truth, pred)`` returns the same ranked ``QualityIssues`` table the rule checks return, with
+five issue types, each with a score in [0, 1] (higher = more likely an error) and the model's suggestion
+(``suggestion`` text, plus the ``box`` and ``label`` columns):
+
+- ``wrong_class``: a confident prediction of another class sits on the object (suggested class);
+- ``missing``: an object the model sees that no annotation covers (``annotation`` -1; suggested box and class);
+- ``extra``: an annotation where the model sees nothing, of any class;
+- ``low_iou``: a prediction of the same class overlaps the annotation worse than the class's typical match
+  (suggested box);
+- ``ambiguous``: the model supports both the annotated class and another one.
+
+How the scores are built (objects: detection boxes, or instance masks with ``iou_type="segm"``):
+
+- Every prediction's confidence becomes ``q``, the **precision of its class's predictions at its score's rank**,
+  learnt from the data: a prediction is a hit when it overlaps an annotation of its class (IoU >= tau); the
+  class's hits are fitted against the score ranks by isotonic regression (shrunk toward the class's hit rate by
+  3 pseudo-counts; each scored prediction left out of its own block, so a prediction no annotation matches does
+  not lower its own ``q``), read at each prediction's rank. Only ranks enter, so a monotone squeeze of the
+  confidences (a badly calibrated detector) leaves every ``q`` and every score unchanged, and no confidence
+  threshold exists: what counts as confident is learnt per class.
+- Each prediction votes only for the truth object it overlaps most (class-agnostic IoU). With ``tau`` the
+  match IoU (``match_iou``, default 0.5): ``same`` = the best ``q`` of same-class votes with IoU >= tau,
+  ``other`` = the best ``q`` of other-class votes with IoU >= tau (its class is the suggestion);
+  ``wrong_class = other * (1 - same)``, ``ambiguous = min(same, other)``.
+- ``extra = 1 - max(q * min(1, IoU / tau))`` over the votes of any class (a prediction that is another
+  annotation's object explains nothing here; a same-class prediction paired with the annotation both ways,
+  each the other's best overlap, counts as IoU >= tau: a loose box is ``low_iou``, not ``extra``).
+- ``low_iou = q * clip((typical_c - IoU) / typical_c, 0, 1)`` for the best-overlapping same-class vote, where
+  ``typical_c`` is the median IoU of the class's good matches (the detector's own localisation quality, learnt
+  from the data); the suggested box is that prediction's.
+- ``missing = q * (1 - e)`` for each prediction, ``e`` how well the annotations explain it: 1 when it and an
+  annotation are each other's best overlap (IoU >= 0.1; their disagreement is that annotation's ``low_iou``),
+  else ``min(1, IoU_max / tau) ** 2``. Of overlapping candidates (IoU >= tau) only the best is kept
+  (class-agnostic NMS).
+
+Comparable across types: each score is a product of factors in [0, 1] with the same meaning everywhere: the
+model's precision at that confidence (``q``) and the geometric evidence (1 = outright), so a 0.9 ``missing``
+and a 0.9 ``wrong_class`` both say "predictions this confident are right 90% of the time, and this one
+contradicts the label outright", and one ranked table is meaningful.
+
+Batches: an image's scores depend only on its own annotations and predictions, and on two documented per-class
+statistics: the calibration curve ``q`` and ``typical_c``, fitted on ``reference`` (the whole ``(truth, pred)``,
+by default the data scored). Scoring parts of a dataset with ``reference=(whole_truth, whole_pred)`` gives
+the rows of the whole run exactly.
+
+Classification (``annotations.extra["probs"]``, an (n_images, K) matrix, or scored tag annotations): with ``R`` the
+rank of a probability among all the reference probabilities, a label is wrong as far as the best other class
+outranks it (``(1 + R[alt] - R[y]) / 2``: a rank margin, squeeze-invariant); multi-label tags and boolean
+attribute values get ``extra``/``missing`` (a set tag the model denies, an unset one it sees) and ``wrong_class`` (attributes).
+Semantic segmentation: per image and class, the share of the region's pixels the model labels otherwise.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+from maslow.core.schema import Task
+from maslow.core.types import FloatArray, IntArray
+from maslow.errors import InvalidDatasetError
+from maslow.quality._consensus_cls import label_evidence, region_evidence, tag_evidence
+from maslow.quality._consensus_det import (
+    ObjectEvidence,
+    Overlaps,
+    calibrate,
+    object_evidence,
+    overlaps,
+    true_positives,
+    typical_iou,
+)
+from maslow.quality.issues import QualityIssues
+
+__all__ = ["ISSUE_TYPES", "ConsensusSummary", "estimate_error_rates", "find_label_issues", "object_scores",
+           "summarize"]
+
+ISSUE_TYPES = ("wrong_class", "missing", "extra", "low_iou", "ambiguous")
+_SEVERITY = {"wrong_class": "warning", "missing": "warning", "extra": "warning", "low_iou": "info",
+             "ambiguous": "info"}
+PROBS = "probs"
+
+
+def _remap(truth: Dataset, pred: Dataset, side: str = "pred") -> IntArray:
+    """Pred class index -> truth class index, by name."""
+    names = truth.schema.names
+    pos = {n: i for i, n in enumerate(names)}
+    unknown = [n for n in pred.schema.names if n not in pos]
+    used = set(np.unique(pred.annotations.label).tolist())
+    bad = [n for i, n in enumerate(pred.schema.names) if n in unknown and i in used]
+    if bad:
+        raise InvalidDatasetError(f"{side}.schema: class {bad[0]!r} is not a truth class ({', '.join(names)})")
+    return np.asarray([pos.get(n, -1) for n in pred.schema.names], np.int64)
+
+
+def _check_images(truth: Dataset, pred: Dataset, side: str = "pred") -> None:
+    if pred.n_images != truth.n_images or not np.array_equal(pred.images.path, truth.images.path):
+        raise InvalidDatasetError(
+            f"{side}.images: must be the truth's images table ({truth.n_images} images, same paths), got "
+            f"{pred.n_images} images; read predictions with like=truth")
+
+
+def _xyxy_text(b: FloatArray) -> str:
+    return "[" + ", ".join(f"{v:.1f}" for v in b.tolist()) + "]"
+
+
+def _iou_type(truth: Dataset, pred: Dataset, iou_type: str) -> str:
+    if iou_type != "auto":
+        if iou_type not in ("bbox", "segm"):
+            raise InvalidDatasetError(f"iou_type must be 'auto', 'bbox' or 'segm', got {iou_type!r}")
+        return iou_type
+    pa = pred.annotations
+    masks_ok = len(pa) > 0 and pa.mask is not None and all(m is not None for m in pa.mask.tolist())
+    return "segm" if truth.schema.task == Task.INSTANCE_SEGMENTATION and masks_ok else "bbox"
+
+
+@dataclass(frozen=True)
+class ObjectScores:
+    """Raw per-type scores of every truth object and every prediction (objects only; see the module docstring).
+
+    Attributes:
+        annotation: type -> (n_truth,) score of each truth row (0 for rows not scored: crowd, no geometry).
+        suggested_label: (n_truth,) the class suggested for ``wrong_class`` (truth schema row), -1.
+        suggested_box: (n_truth, 4) xyxy box suggested for ``low_iou``, NaN.
+        missing: (n_pred,) ``missing`` score of each prediction (0 when explained or suppressed).
+        pred_label: (n_pred,) prediction class as a truth schema row. pred_box: (n_pred, 4) xyxy.
+        q: (n_pred,) calibrated confidence of each prediction (per-class precision at its score's rank).
+        match_iou: (K,) the typical IoU of a good match per class (``typical_c``).
+    """
+
+    annotation: dict[str, FloatArray]
+    suggested_label: IntArray
+    suggested_box: FloatArray
+    missing: FloatArray
+    pred_label: IntArray
+    pred_box: FloatArray
+    q: FloatArray
+    match_iou: FloatArray
+
+
+def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", match_iou: float | None = None,
+                  reference: tuple[Dataset, Dataset] | None = None) -> ObjectScores:
+    """Per-type scores of every truth object and prediction (the raw material of ``find_label_issues``).
+
+    Args:
+        truth: ground-truth objects (boxes, or masks/polygons for ``iou_type="segm"``).
+        pred: scored predictions on the same images table (``read_coco_predictions(..., like=truth)``).
+        iou_type: ``"bbox"``, ``"segm"`` (pycocotools mask IoU) or ``"auto"`` (segm for instance segmentation
+            predictions with masks).
+        match_iou: IoU at which a prediction is on the object, and the typical IoU of a good match; None: 0.5
+            for the first, the per-class median of the data for the second.
+        reference: ``(truth, pred)`` of the whole set whose per-class statistics (calibration, typical match
+            IoU) are used (default: ``(truth, pred)``); pass the whole set when scoring a part of it.
+
+    Returns:
+        ObjectScores.
+
+    Raises:
+        InvalidDatasetError: other images, unknown classes, or predictions without the geometry needed.
+    """
+    _check_images(truth, pred)
+    kind = _iou_type(truth, pred, iou_type)
+    k = len(truth.schema.classes)
+    tau = 0.5 if match_iou is None else match_iou
+    ov, plab, pbox, score, p_rles = _prepare(truth, pred, kind)
+    if reference is None:
+        r_ov, r_lab, r_score, r_truth = ov, plab, score, truth
+    else:
+        r_truth, r_pred = reference
+        _check_images(r_truth, r_pred, "reference pred")
+        r_ov, r_lab, _, r_score, _ = _prepare(r_truth, r_pred, kind)
+        if r_truth.schema.names != truth.schema.names:
+            raise InvalidDatasetError("reference truth: must have the truth's classes, in the same order")
+    typical = typical_iou(r_ov, r_truth, r_lab, len(r_lab), k, match_iou)
+    cal = calibrate(r_score, r_lab, true_positives(r_ov, r_truth, r_lab, tau), k, typical)
+    q = cal.q(score, plab, true_positives(ov, truth, plab, tau))
+    ev: ObjectEvidence = object_evidence(truth, ov, plab, pbox, pred.annotations.image, q, typical, tau, p_rles)
+    return ObjectScores(
+        annotation={"wrong_class": ev.wrong_class, "extra": ev.extra, "low_iou": ev.low_iou,
+                    "ambiguous": ev.ambiguous},
+        suggested_label=ev.wrong_class_label, suggested_box=ev.low_iou_box, missing=ev.missing,
+        pred_label=plab, pred_box=pbox, q=q, match_iou=ev.match_iou)
+
+
+def _prepare(truth: Dataset, pred: Dataset, kind: str) -> tuple[Overlaps, IntArray, FloatArray, FloatArray,
+                                                                  list[dict[str, Any]] | None]:
+    pa = pred.annotations
+    remap = _remap(truth, pred)
+    plab = remap[pa.label] if len(pa) else np.zeros(0, np.int64)
+    assert pa.box is not None
+    pbox = np.asarray(pa.box, dtype=np.float64)
+    t_rles = p_rles = None
+    if kind == "bbox":
+        bad = np.flatnonzero(np.isnan(pbox[:, 0]))
+        if bad.size:
+            raise InvalidDatasetError(f"pred.annotations.box row {bad[0]}: must be a box, got none ({bad.size} rows)")
+    else:
+        from maslow.metrics._iou import rles
+
+        t_rles = rles(truth, np.arange(truth.n_annotations), "truth")
+        p_rles = rles(pred, np.arange(len(pa)), "pred")
+        nobox = np.isnan(pbox[:, 0])
+        if nobox.any():
+            pbox = pbox.copy()
+            for r in np.flatnonzero(nobox).tolist():
+                x, y, w, h = _rle_bbox(p_rles[r])
+                pbox[r] = [x, y, x + w, y + h]
+    # predictions without a confidence tie above every scored one (q: the hit rate of that tie)
+    score = np.full(len(pa), np.inf) if pa.score is None else np.nan_to_num(
+        np.asarray(pa.score, np.float64), nan=np.inf, posinf=np.inf)
+    ov = overlaps(truth, pbox, pa.image, iou_type=kind, t_rles=t_rles, p_rles=p_rles)
+    return ov, plab, pbox, score, p_rles
+
+
+def _rle_bbox(rle: dict[str, Any]) -> list[float]:
+    from pycocotools import mask as _mask
+
+    return [float(v) for v in _mask.toBbox(rle)]
+
+
+def _pick(scores: dict[str, FloatArray], one_per_annotation: bool, min_score: float) -> dict[str, np.ndarray]:
+    """Rows of each type to report: score >= min_score (> 0), and only each row's best type when asked."""
+    names = list(scores)
+    mat = np.stack([scores[t] for t in names]) if names else np.zeros((0, 0))
+    keep = (mat >= min_score) & (mat > 0)
+    if one_per_annotation and len(names):
+        best = np.argmax(mat, axis=0)
+        keep &= np.arange(len(names))[:, None] == best[None, :]
+    return {t: np.flatnonzero(keep[j]) for j, t in enumerate(names)}
+
+
+def _objects(truth: Dataset, pred: Dataset, *, iou_type: str, match_iou: float | None,
+             reference: tuple[Dataset, Dataset] | None, min_score: float,
+             one_per_annotation: bool) -> QualityIssues:
+    s = object_scores(truth, pred, iou_type=iou_type, match_iou=match_iou, reference=reference)
+    ta = truth.annotations
+    names = truth.schema.names
+    rows = _pick(s.annotation, one_per_annotation, min_score)
+    parts = []
+    r = rows["wrong_class"]
+    sug = s.suggested_label[r]
+    parts.append(QualityIssues.block(
+        "wrong_class", _SEVERITY["wrong_class"], image=ta.image[r], annotation=r, score=s.annotation["wrong_class"][r],
+        reason=[f"labelled {names[a]!r}; the model sees a {names[b]!r} here" for a, b in
+                zip(ta.label[r].tolist(), sug.tolist(), strict=True)],
+        suggestion=[f"relabel as {names[b]!r}" for b in sug.tolist()], label=sug))
+    r = rows["ambiguous"]
+    sug = s.suggested_label[r]
+    parts.append(QualityIssues.block(
+        "ambiguous", _SEVERITY["ambiguous"], image=ta.image[r], annotation=r, score=s.annotation["ambiguous"][r],
+        reason=[f"the model sees both {names[a]!r} and {names[b]!r} here" for a, b in
+                zip(ta.label[r].tolist(), sug.tolist(), strict=True)],
+        suggestion=[f"check the class ({names[a]!r} or {names[b]!r})" for a, b in
+                    zip(ta.label[r].tolist(), sug.tolist(), strict=True)], label=sug))
+    r = rows["extra"]
+    parts.append(QualityIssues.block(
+        "extra", _SEVERITY["extra"], image=ta.image[r], annotation=r, score=s.annotation["extra"][r],
+        reason=[f"{names[a]!r}: the model sees no object of any class here" for a in ta.label[r].tolist()],
+        suggestion="remove the annotation if there is no object"))
+    r = rows["low_iou"]
+    assert ta.box is not None
+    parts.append(QualityIssues.block(
+        "low_iou", _SEVERITY["low_iou"], image=ta.image[r], annotation=r, score=s.annotation["low_iou"][r],
+        reason=[f"{names[a]!r}: the model's {names[a]!r} box overlaps it poorly" for a in ta.label[r].tolist()],
+        suggestion=[f"move the box to xyxy {_xyxy_text(b)}" for b in s.suggested_box[r]],
+        box=s.suggested_box[r], label=ta.label[r]))
+    m = np.flatnonzero((s.missing >= min_score) & (s.missing > 0))
+    pa = pred.annotations
+    parts.append(QualityIssues.block(
+        "missing", _SEVERITY["missing"], image=pa.image[m], annotation=-1, score=s.missing[m],
+        reason=[f"the model sees a {names[c]!r} no annotation covers" for c in s.pred_label[m].tolist()],
+        suggestion=[f"add a {names[c]!r} box at xyxy {_xyxy_text(b)}" for c, b in
+                    zip(s.pred_label[m].tolist(), s.pred_box[m], strict=True)],
+        box=s.pred_box[m], label=s.pred_label[m]))
+    return QualityIssues.build(parts)
+
+
+def _prob_matrix(truth: Dataset, pred: Dataset) -> FloatArray:
+    """(n_images, K_truth) probabilities: ``extra["probs"]`` of each image's row, else scored tag annotations."""
+    pa = pred.annotations
+    k = len(truth.schema.classes)
+    remap = _remap(truth, pred)
+    out = np.zeros((truth.n_images, k))
+    probs = pa.extra.get(PROBS)
+    if probs is not None:
+        mat = np.asarray(np.stack(list(probs)) if probs.dtype == object else probs, dtype=np.float64)
+        if mat.ndim != 2 or mat.shape[1] != len(pred.schema.classes):
+            raise InvalidDatasetError(f"pred.annotations.extra[{PROBS!r}]: must be (n, {len(pred.schema.classes)}) "
+                                      f"floats (one column per pred class), got shape {mat.shape}")
+        cols = np.flatnonzero(remap >= 0)
+        out[pa.image[:, None], remap[cols][None, :]] = mat[:, cols]
+        return out
+    score = np.ones(len(pa)) if pa.score is None else np.nan_to_num(np.asarray(pa.score, np.float64), nan=1.0)
+    np.maximum.at(out, (pa.image, remap[pa.label]), score)
+    return out
+
+
+def _single(ds: Dataset) -> tuple[IntArray, IntArray]:
+    """Labelled images and their label (one label per image)."""
+    ta = ds.annotations
+    has = np.zeros(ds.n_images, bool)
+    has[ta.image] = True
+    y = np.full(ds.n_images, -1, np.int64)
+    y[ta.image] = ta.label
+    img = np.flatnonzero(has)
+    return img, y[img]
+
+
+def _labels(truth: Dataset, pred: Dataset, *, reference: tuple[Dataset, Dataset] | None, min_score: float,
+            one_per_annotation: bool) -> QualityIssues:
+    ta = truth.annotations
+    names = truth.schema.names
+    probs = _prob_matrix(truth, pred)
+    r_truth, r_pred = (truth, pred) if reference is None else reference
+    if r_truth.schema.names != names:
+        raise InvalidDatasetError("reference truth: must have the truth's classes, in the same order")
+    ref = probs if reference is None else _prob_matrix(r_truth, r_pred)
+    multi = truth.schema.task == Task.MULTILABEL or np.any(np.bincount(ta.image, minlength=truth.n_images) > 1)
+    if not multi:
+        img, yi = _single(truth)
+        r_img, _ = _single(r_truth)
+        y = np.full(truth.n_images, -1, np.int64)
+        y[img] = yi
+        ev = label_evidence(probs[img], yi, ref[r_img])
+        row_of = np.full(truth.n_images, -1, np.int64)
+        row_of[ta.image] = np.arange(len(ta))
+        rows = _pick({"wrong_class": ev.wrong, "ambiguous": ev.ambiguous}, one_per_annotation, min_score)
+        parts = []
+        for t, sc in (("wrong_class", ev.wrong), ("ambiguous", ev.ambiguous)):
+            r = rows[t]
+            lab, sug = y[img[r]], ev.suggested[r]
+            verb = "the model says" if t == "wrong_class" else "the model hesitates with"
+            parts.append(QualityIssues.block(
+                t, _SEVERITY[t], image=img[r], annotation=row_of[img[r]], score=sc[r],
+                reason=[f"labelled {names[a]!r}; {verb} {names[b]!r}" for a, b in
+                        zip(lab.tolist(), sug.tolist(), strict=True)],
+                suggestion=[f"relabel as {names[b]!r}" if t == "wrong_class" else f"check: {names[a]!r} or "
+                            f"{names[b]!r}" for a, b in zip(lab.tolist(), sug.tolist(), strict=True)], label=sug))
+        return QualityIssues.build(parts)
+    tags = np.zeros_like(probs, dtype=bool)
+    tags[ta.image, ta.label] = True
+    row_of = np.full(probs.shape, -1, np.int64)
+    row_of[ta.image, ta.label] = np.arange(len(ta))
+    ref_tags = np.zeros_like(ref, dtype=bool)
+    ref_tags[r_truth.annotations.image, r_truth.annotations.label] = True
+    tev = tag_evidence(probs, tags, ref, ref_tags)
+    i, j = np.nonzero(tev.present_wrong >= max(min_score, 1e-12))
+    parts = [QualityIssues.block(
+        "extra", _SEVERITY["extra"], image=i, annotation=row_of[i, j], score=tev.present_wrong[i, j],
+        reason=[f"tagged {names[c]!r}; the model does not see it" for c in j.tolist()],
+        suggestion=[f"remove the tag {names[c]!r}" for c in j.tolist()])]
+    i, j = np.nonzero(tev.absent_wrong >= max(min_score, 1e-12))
+    parts.append(QualityIssues.block(
+        "missing", _SEVERITY["missing"], image=i, annotation=-1, score=tev.absent_wrong[i, j],
+        reason=[f"not tagged {names[c]!r}; the model sees it" for c in j.tolist()],
+        suggestion=[f"add the tag {names[c]!r}" for c in j.tolist()], label=j))
+    return QualityIssues.build(parts)
+
+
+def _attribute_issues(truth: Dataset, pred: Dataset, attributes: list[str], min_score: float) -> QualityIssues:
+    from maslow.metrics.multilabel import _attribute_values
+
+    ta, pa = truth.annotations, pred.annotations
+    if len(ta) != len(pa) or not np.array_equal(ta.image, pa.image):
+        raise InvalidDatasetError(f"pred.annotations: attribute scoring needs one prediction row per truth row "
+                                  f"({len(ta)} rows, same images), got {len(pa)}")
+    parts = []
+    for name in attributes:
+        for side, a in (("truth", ta), ("pred", pa)):
+            if name not in a.attributes:
+                raise InvalidDatasetError(f"{side}.annotations.attributes must have {name!r}, got {sorted(a.attributes)}")
+        t = _attribute_values(ta.attributes[name], 0.5, f"truth.annotations.attributes[{name!r}]")
+        raw = [np.nan if v is None else float(v) for v in pa.attributes[name].tolist()]
+        p = np.asarray(raw, np.float64)
+        known = ~np.isnan(p) & np.asarray([v is not None for v in ta.attributes[name].tolist()])
+        rows = np.flatnonzero(known)
+        ev = tag_evidence(p[rows, None], t[rows, None], p[rows, None], t[rows, None])
+        wrong = np.maximum(ev.present_wrong[:, 0], ev.absent_wrong[:, 0])
+        k = wrong >= max(min_score, 1e-12)
+        r = rows[k]
+        parts.append(QualityIssues.block(
+            "wrong_class", "warning", image=ta.image[r], annotation=r, score=wrong[k],
+            reason=[f"attribute {name!r} is {bool(v)}; the model says {pv:.2f}" for v, pv in
+                    zip(t[r].tolist(), p[r].tolist(), strict=True)],
+            suggestion=[f"set {name}={not bool(v)}" for v in t[r].tolist()]))
+    return QualityIssues.build(parts)
+
+
+def _semantic(truth: Dataset, pred: Dataset, min_score: float) -> QualityIssues:
+    from maslow.metrics.segmentation import _paint
+
+    k = len(truth.schema.classes)
+    remap = _remap(truth, pred)
+    code = np.arange(k, dtype=np.int64)
+    ts, ps = truth.image_slices(), pred.image_slices()
+    t_maps, p_maps, t_rows = [], [], []
+    fill = 255
+    for i in range(truth.n_images):
+        h, w = int(truth.images.height[i]), int(truth.images.width[i])
+        t_maps.append(_paint(truth.annotations, range(ts[i], ts[i + 1]), code, h, w, fill, "truth", i, crowd=True))
+        p_maps.append(_paint(pred.annotations, range(ps[i], ps[i + 1]), remap, h, w, fill, "pred", i, crowd=False))
+        t_rows.append({int(truth.annotations.label[r]): r for r in range(ts[i], ts[i + 1])
+                       if not truth.annotations.iscrowd[r]})  # type: ignore[index]
+    ev = region_evidence(t_maps, p_maps, t_rows, k, fill)
+    names = truth.schema.names
+    keep = ev.score >= max(min_score, 1e-12)
+    parts = []
+    for t in ("wrong_class", "extra", "missing"):
+        sel = np.flatnonzero(keep & (np.asarray(ev.type, object) == t))
+        lab, sug = ev.label[sel], ev.suggested[sel]
+        if t == "missing":
+            reason = [f"the model labels {n} pixels {names[c]!r}; the truth has no {names[c]!r} here"
+                      for c, n in zip(lab.tolist(), ev.pixels[sel].tolist(), strict=True)]
+            suggestion = [f"label the {names[c]!r} region at xyxy {_xyxy_text(b)}" for c, b in
+                          zip(lab.tolist(), ev.box[sel], strict=True)]
+        else:
+            reason = [f"{100 * s:.0f}% of the {names[c]!r} pixels ({n}) are {names[g]!r} for the model"
+                      for c, g, s, n in zip(lab.tolist(), sug.tolist(), ev.score[sel].tolist(),
+                                            ev.pixels[sel].tolist(), strict=True)]
+            suggestion = [f"relabel the region xyxy {_xyxy_text(b)} as {names[g]!r}" for g, b in
+                          zip(sug.tolist(), ev.box[sel], strict=True)]
+        parts.append(QualityIssues.block(t, _SEVERITY[t], image=ev.image[sel], annotation=ev.annotation[sel],
+                                         score=ev.score[sel], reason=reason, suggestion=suggestion,
+                                         box=ev.box[sel], label=sug))
+    return QualityIssues.build(parts)
+
+
+def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", match_iou: float | None = None,
+                      reference: tuple[Dataset, Dataset] | None = None, min_score: float = 0.05,
+                      one_per_annotation: bool = True,
+                      attributes: list[str] | None = None) -> QualityIssues:
+    """Rank the annotations most likely wrong, with the model's suggested fix (see the module docstring).
+
+    Args:
+        truth: the ground truth.
+        pred: out-of-fold predictions on the same images table: scored objects (detection, instance
+            segmentation), ``extra["probs"]`` or scored tags (classification, multi-label), class masks
+            (semantic segmentation).
+        iou_type: objects: ``"bbox"``, ``"segm"`` or ``"auto"``.
+        match_iou: objects: IoU at which a prediction is on an object (None: 0.5, and the per-class typical
+            match IoU learnt from the data).
+        reference: ``(truth, pred)`` whose per-class statistics (calibration, ranks, typical IoU) are used
+            (default: the data scored); pass the whole set when scoring a part of it, to get exactly the rows of
+            the whole run.
+        min_score: leave out findings scored below this (an argument, not a confidence gate: scores are ranks).
+        one_per_annotation: report each annotation once, under its highest-scored type.
+        attributes: also score these attribute values (pred rows paired with truth rows; numeric probabilities).
+
+    Returns:
+        QualityIssues ranked by score, with ``box`` (suggested xyxy) and ``label`` (suggested class) columns.
+
+    Raises:
+        InvalidDatasetError: predictions on other images, of unknown classes, or without what the task needs.
+
+    Example:
+        >>> from maslow.sample import shapes
+        >>> truth = shapes(8, seed=0)
+        >>> pred = truth.replace(annotations=truth.annotations.with_columns(score=np.full(truth.n_annotations, .9)))
+        >>> len(find_label_issues(truth, pred, iou_type="bbox"))
+        0
+    """
+    _check_images(truth, pred)
+    task = truth.schema.task
+    if attributes:
+        return QualityIssues.build([_attribute_issues(truth, pred, list(attributes), min_score)])
+    if task == Task.SEMANTIC_SEGMENTATION:
+        return _semantic(truth, pred, min_score)
+    if task in (Task.CLASSIFICATION, Task.MULTILABEL):
+        return _labels(truth, pred, reference=reference, min_score=min_score, one_per_annotation=one_per_annotation)
+    return _objects(truth, pred, iou_type=iou_type, match_iou=match_iou, reference=reference, min_score=min_score,
+                    one_per_annotation=one_per_annotation)
+
+
+# -- summaries ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsensusSummary:
+    """Per-image and per-class view of the issues, and an estimate of the error rate per class and type.
+
+    Attributes:
+        image_score: (n_images,) highest issue score of each image (0: none).
+        image_counts: type -> (n_images,) issues of that type with score >= ``threshold``.
+        class_counts: class -> type -> issues with score >= ``threshold`` (a missing object counts for its
+            suggested class).
+        class_totals: class -> number of truth annotations.
+        error_rate: class -> type -> ``expected / total``, where ``expected`` is the sum of the scores (each
+            score read as the chance the finding is real: an estimate, exact only for calibrated scores).
+        flagged_rate: class -> type -> ``count / total`` (findings over ``threshold``).
+        threshold: the score a finding needs to be counted.
+    """
+
+    image_score: FloatArray
+    image_counts: dict[str, IntArray]
+    class_counts: dict[str, dict[str, int]]
+    class_totals: dict[str, int]
+    error_rate: dict[str, dict[str, float]]
+    flagged_rate: dict[str, dict[str, float]]
+    threshold: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe (per-image arrays summarised by the images with any counted issue)."""
+        flagged = {t: int((c > 0).sum()) for t, c in self.image_counts.items()}
+        return {"threshold": self.threshold, "images_with_issue": flagged, "class_counts": self.class_counts,
+                "class_totals": self.class_totals, "error_rate": self.error_rate, "flagged_rate": self.flagged_rate}
+
+
+def _issue_class(issues: QualityIssues, truth: Dataset) -> IntArray:
+    assert issues.label is not None
+    ann = issues.annotation
+    cls = np.where(ann >= 0, truth.annotations.label[np.maximum(ann, 0)] if truth.n_annotations else -1,
+                   issues.label)
+    return np.asarray(cls, np.int64)
+
+
+def summarize(issues: QualityIssues, truth: Dataset, *, threshold: float = 0.5) -> ConsensusSummary:
+    """Per-image and per-class summaries and the estimated error rates (see ``ConsensusSummary``)."""
+    names = truth.schema.names
+    m = truth.n_images
+    img_score = np.zeros(m)
+    on = issues.image >= 0
+    np.maximum.at(img_score, issues.image[on], issues.score[on])
+    counted = on & (issues.score >= threshold)
+    image_counts = {t: np.bincount(issues.image[counted & (issues.type == t)], minlength=m).astype(np.int64)
+                    for t in ISSUE_TYPES}
+    cls = _issue_class(issues, truth)
+    totals = np.bincount(truth.annotations.label, minlength=len(names))
+    class_counts: dict[str, dict[str, int]] = {}
+    rate: dict[str, dict[str, float]] = {}
+    flagged: dict[str, dict[str, float]] = {}
+    for c, name in enumerate(names):
+        sel = cls == c
+        cnt = Counter(issues.type[sel & (issues.score >= threshold)].tolist())
+        class_counts[name] = {t: int(cnt.get(t, 0)) for t in ISSUE_TYPES}
+        n = max(int(totals[c]), 1)
+        rate[name] = {t: float(issues.score[sel & (issues.type == t)].sum()) / n for t in ISSUE_TYPES}
+        flagged[name] = {t: class_counts[name][t] / n for t in ISSUE_TYPES}
+    return ConsensusSummary(image_score=img_score, image_counts=image_counts, class_counts=class_counts,
+                            class_totals={n: int(totals[c]) for c, n in enumerate(names)}, error_rate=rate,
+                            flagged_rate=flagged, threshold=threshold)
+
+
+def estimate_error_rates(issues: QualityIssues, truth: Dataset) -> dict[str, dict[str, float]]:
+    """Estimated share of wrong annotations per class and issue type: ``summarize(...).error_rate``."""
+    return summarize(issues, truth).error_rate

@@ -1,0 +1,118 @@
+"""An HTML page to judge consensus findings: the top issues of each type, each with a crop of its image.
+
+Each crop shows the annotation's box in red and the model's suggested box in green (a ``missing`` object has
+only the green one). Crops are inline PNGs, so the page is one self-contained file; an image that cannot be read
+gets no crop (the row still lists the finding).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+
+from maslow.core.atomic import atomic_path
+from maslow.core.dataset import Dataset
+from maslow.quality.issues import QualityIssues
+
+TRUTH_COLOUR = (220, 30, 30)
+SUGGESTED_COLOUR = (20, 170, 60)
+
+_STYLE = """body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; } .t { color: #dc1e1e; } .s { color: #14aa3c; }"""
+
+
+def _crop(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, tuple[int, int, int]]],
+          size: int) -> str | None:
+    """A base64 PNG of the region around ``boxes`` (xyxy, colour), or None when the image cannot be read."""
+    if ds.root is None:
+        return None
+    try:
+        from PIL import Image, ImageDraw
+
+        with Image.open(Path(ds.root) / str(ds.images.path[image])) as im:
+            img = im.convert("RGB")
+    except (OSError, ValueError):
+        return None
+    good = [b for b, _ in boxes if not np.isnan(b[0])]
+    if not good:
+        return None
+    arr = np.asarray(good)
+    x1, y1 = arr[:, 0].min(), arr[:, 1].min()
+    x2, y2 = arr[:, 2].max(), arr[:, 3].max()
+    pad = 0.5 * max(x2 - x1, y2 - y1, 8.0)
+    left, top = max(int(x1 - pad), 0), max(int(y1 - pad), 0)
+    right, bottom = min(int(x2 + pad) + 1, img.width), min(int(y2 + pad) + 1, img.height)
+    if right <= left or bottom <= top:
+        return None
+    crop = img.crop((left, top, right, bottom))
+    scale = size / max(crop.width, crop.height)
+    crop = crop.resize((max(int(crop.width * scale), 1), max(int(crop.height * scale), 1)))
+    draw = ImageDraw.Draw(crop)
+    for b, colour in boxes:
+        if np.isnan(b[0]):
+            continue
+        xy = [(b[0] - left) * scale, (b[1] - top) * scale, (b[2] - left) * scale, (b[3] - top) * scale]
+        draw.rectangle(xy, outline=colour, width=2)
+    buf = io.BytesIO()
+    crop.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: int = 12, crop_size: int = 160,
+                          title: str = "maslow label issues") -> str:
+    """The page as a string: counts per type, then the ``per_type`` highest-scored issues of each type."""
+    names = truth.schema.names
+    ta = truth.annotations
+    assert ta.box is not None and issues.box is not None and issues.label is not None
+    e = html.escape
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
+             f"<style>{_STYLE}</style></head><body><h1>{e(title)}</h1>",
+             f"<p>{truth.n_images} images, {truth.n_annotations} annotations: <b>{len(issues)}</b> issues. "
+             "<span class='t'>red</span>: the annotation; <span class='s'>green</span>: the model's suggestion.</p>",
+             "<table><tr><th>type</th><th>count</th></tr>"]
+    parts += [f"<tr><td>{e(t)}</td><td>{c}</td></tr>" for t, c in issues.counts().items()]
+    parts.append("</table>")
+    for t, _ in issues.counts().items():
+        sel = issues.of_type(t).top(per_type)
+        parts.append(f"<h2>{e(t)}: top {len(sel)}</h2><table><tr><th>#</th><th>crop</th><th>score</th><th>image</th>"
+                     "<th>class</th><th>reason</th><th>suggestion</th></tr>")
+        assert sel.box is not None and sel.label is not None
+        sel_box, sel_label = sel.box, sel.label
+        for k in range(len(sel)):
+            ann, img = int(sel.annotation[k]), int(sel.image[k])
+            truth_box = ta.box[ann] if ann >= 0 else np.full(4, np.nan)
+            png = _crop(truth, img, [(truth_box, TRUTH_COLOUR), (sel_box[k], SUGGESTED_COLOUR)], crop_size) \
+                if img >= 0 else None
+            cell = f"<img src='data:image/png;base64,{png}' alt='crop'>" if png else "(no image)"
+            cls = names[int(ta.label[ann])] if ann >= 0 else (names[int(sel_label[k])] if sel_label[k] >= 0 else "")
+            parts.append(f"<tr><td>{k + 1}</td><td>{cell}</td><td>{sel.score[k]:.3f}</td>"
+                         f"<td>{e(str(truth.images.path[img]) if img >= 0 else '')}</td><td>{e(cls)}</td>"
+                         f"<td>{e(str(sel.reason[k]))}</td><td>{e(str(sel.suggestion[k]))}</td></tr>")
+        parts.append("</table>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def write_consensus_html(issues: QualityIssues, truth: Dataset, path: str | Path, *, per_type: int = 12,
+                         crop_size: int = 160, title: str = "maslow label issues") -> Path:
+    """Write the page atomically (see ``render_consensus_html``); returns the path.
+
+    Args:
+        issues: ``find_label_issues(truth, pred)``.
+        truth: the dataset the issues point into; crops read its images under ``truth.root``.
+        path: the HTML file.
+        per_type: issues shown per type (highest scores).
+        crop_size: longest side of a crop, pixels.
+        title: page title.
+    """
+    text = render_consensus_html(issues, truth, per_type=per_type, crop_size=crop_size, title=title)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path

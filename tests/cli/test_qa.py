@@ -1,0 +1,150 @@
+"""`maslow qa`: planted errors found end to end, the ISSUES.json schema, the HTML report, bad input -> exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from maslow import io
+from maslow.cli.main import app
+from maslow.sample import write_shapes
+
+runner = CliRunner()
+
+
+def _run(args: list[str]) -> tuple[int, str]:
+    res = runner.invoke(app, args)
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.output
+
+
+@pytest.fixture
+def qa_files(tmp_path: Path) -> dict[str, Any]:
+    ds = write_shapes(tmp_path / "shapes", 24, seed=2)
+    io.write_coco(ds, tmp_path / "shapes" / "annotations.json")
+    coco = json.loads((tmp_path / "shapes" / "annotations.json").read_text())
+    anns = [a for a in coco["annotations"] if not a.get("iscrowd")]
+    preds = []
+    for k, a in enumerate(anns):
+        x, y, w, h = a["bbox"]
+        preds.append({"image_id": a["image_id"], "category_id": a["category_id"], "score": 0.6 + 0.35 * (k % 7) / 6,
+                      "bbox": [x + 0.5, y - 0.5, w, h]})
+    by_size = sorted(anns, key=lambda a: -a["bbox"][2] * a["bbox"][3])
+    swap, drop = by_size[0], by_size[1]
+    swap["category_id"] = 2 if swap["category_id"] != 2 else 1
+    coco["annotations"] = [a for a in coco["annotations"] if a is not drop]
+    img = coco["images"][-1]
+    coco["annotations"].append({"id": 99999, "image_id": img["id"], "category_id": 3, "bbox": [3, 3, 20, 20],
+                                "area": 400, "iscrowd": 0})
+    gt = tmp_path / "shapes" / "noisy.json"
+    gt.write_text(json.dumps(coco))
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps(preds))
+    return {"gt": gt, "pred": pred, "root": tmp_path / "shapes", "swap": swap["id"], "drop": drop,
+            "tmp": tmp_path, "preds": preds}
+
+
+def test_qa_finds_planted_errors_and_writes_issues_json(qa_files: dict[str, Any]) -> None:
+    out = qa_files["tmp"] / "issues.json"
+    html = qa_files["tmp"] / "report.html"
+    code, text = _run(["qa", "--gt", str(qa_files["gt"]), "--images-root", str(qa_files["root"]), "--pred",
+                       str(qa_files["pred"]), "--out", str(out), "--html", str(html), "--top", "5"])
+    assert code == 0, text
+    assert "Top 5 issues" in text and "wrong_class" in text
+    issues = json.loads(out.read_text())
+    assert isinstance(issues, list) and issues
+    for r in issues:
+        assert {"image_id", "annotation_id", "type", "score", "suggestion", "file_name", "class", "reason"} <= set(r)
+        assert r["type"] in {"wrong_class", "missing", "extra", "low_iou", "ambiguous"}
+        assert 0 <= r["score"] <= 1
+        assert (r["annotation_id"] is None) == (r["type"] == "missing")
+    firsts = {}
+    for r in issues:
+        firsts.setdefault(r["type"], r)
+    assert firsts["extra"]["annotation_id"] == 99999
+    assert firsts["wrong_class"]["annotation_id"] == qa_files["swap"]
+    assert firsts["wrong_class"]["suggestion"]["class"] in ("circle", "square", "triangle")
+    miss = firsts["missing"]
+    drop = qa_files["drop"]
+    assert miss["image_id"] == drop["image_id"]
+    assert miss["suggestion"]["box"] == pytest.approx([drop["bbox"][0] + 0.5, drop["bbox"][1] - 0.5,
+                                                       *drop["bbox"][2:]], abs=0.02)
+    assert [r["rank"] for r in issues] == list(range(1, len(issues) + 1))
+    page = html.read_text()
+    assert "data:image/png;base64," in page and "missing" in page
+
+
+def test_qa_json_summary(qa_files: dict[str, Any]) -> None:
+    out = qa_files["tmp"] / "issues.json"
+    code, text = _run(["qa", "--gt", str(qa_files["gt"]), "--pred", str(qa_files["pred"]), "--out", str(out),
+                       "--json", "--top", "3"])
+    assert code == 0, text
+    d = json.loads(text)
+    assert d["n_issues"] == len(json.loads(out.read_text())) and len(d["top"]) == 3
+    assert set(d["error_rate"]) == {"circle", "square", "triangle"}
+    assert d["top"][0]["score"] >= d["top"][1]["score"]
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda p: "not a list", "results list"),
+    (lambda p: [{**p[0], "image_id": 123456}, *p[1:]], "image"),
+    (lambda p: [{**p[0], "category_id": 77}, *p[1:]], "categor"),
+])
+def test_qa_bad_predictions_exit_2(qa_files: dict[str, Any], edit: Any, match: str) -> None:
+    bad = qa_files["tmp"] / "bad.json"
+    bad.write_text(json.dumps(edit(qa_files["preds"])))
+    code, text = _run(["qa", "--gt", str(qa_files["gt"]), "--pred", str(bad), "--out", str(qa_files["tmp"] / "o.json")])
+    assert code == 2
+    assert "bad.json" in text and match in text
+    assert not (qa_files["tmp"] / "o.json").exists()
+
+
+def test_qa_needs_one_source_of_predictions(qa_files: dict[str, Any]) -> None:
+    out = str(qa_files["tmp"] / "o.json")
+    code, text = _run(["qa", "--gt", str(qa_files["gt"]), "--out", out])
+    assert code == 2 and "--pred" in text
+    code, text = _run(["qa", "--gt", str(qa_files["gt"]), "--out", out, "--model", str(qa_files["tmp"] / "no.yaml")])
+    assert code == 2 and "no.yaml" in text
+
+
+def test_qa_model_makes_out_of_fold_predictions(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    pytest.importorskip("maslow.models.crossval")
+    from tests.models.tiny_data import colour_squares
+
+    ds = colour_squares(tmp_path / "data", 30, seed=3)
+    a = ds.annotations
+    label = a.label.copy()
+    label[4] = (label[4] + 1) % len(ds.schema.classes)  # one flipped label
+    io.write(ds.replace(annotations=a.with_columns(label=label)), tmp_path / "data" / "ds.parquet", "parquet")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"data: data/ds.parquet\nformat: parquet\nbackbone: light\nparams:\n  cache_dir: {tmp_path / 'cache'}\n")
+    out = tmp_path / "issues.json"
+    code, text = _run(["qa", "--gt", str(tmp_path / "data" / "ds.parquet"), "--gt-format", "parquet",
+                       "--images-root", str(tmp_path / "data"), "--model", str(cfg), "--folds", "3",
+                       "--out", str(out), "--json"])
+    assert code == 0, text
+    issues = json.loads(out.read_text())
+    assert issues[0]["type"] == "wrong_class" and issues[0]["image_row"] == int(a.image[4])
+    assert issues[0]["suggestion"]["class"] == ds.schema.names[int(a.label[4])]
+
+
+def test_qa_reads_predictions_in_another_format_by_image_path(qa_files: dict[str, Any]) -> None:
+    truth = io.read_coco(qa_files["gt"])
+    pred = io.read_coco_predictions(qa_files["pred"], like=truth)
+    order = np.arange(truth.n_images)[::-1]  # another image order: matched by path
+    io.write(pred.select_images(order), qa_files["tmp"] / "pred.parquet", "parquet")
+    out = qa_files["tmp"] / "issues.json"
+    code, text = _run(["qa", "--gt", str(qa_files["gt"]), "--pred", str(qa_files["tmp"] / "pred.parquet"),
+                       "--pred-format", "parquet", "--out", str(out)])
+    assert code == 0, text
+    firsts: dict[str, Any] = {}
+    for r in json.loads(out.read_text()):
+        firsts.setdefault(r["type"], r)
+    assert firsts["extra"]["annotation_id"] == 99999 and firsts["wrong_class"]["annotation_id"] == qa_files["swap"]
