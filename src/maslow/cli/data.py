@@ -134,12 +134,21 @@ def log(
 
 def export(
     args: Annotated[list[str], typer.Argument(help="[VERSION] DST: version (default: head) and destination.")],
-    fmt: Annotated[str, typer.Option("--to", "-t", help="Output format.")],
+    fmt: Annotated[str | None, typer.Option("--to", "-t", help="Output format.")] = None,
+    onnx: Annotated[bool, typer.Option("--onnx", help="ARGS are MODEL [DST]: export a trained model folder to "
+                                                      "ONNX (DST default MODEL/model.onnx), checked with onnxruntime.")]
+    = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a workspace version out in any format."""
+    """Write a workspace version out in any format (or, with --onnx, a trained model as ONNX)."""
     from maslow.store import Workspace
 
+    if onnx:
+        from maslow.cli.train import export_onnx_command
+
+        return export_onnx_command(args, as_json=as_json)
+    if fmt is None:
+        raise MaslowError("export: --to FORMAT is required (or --onnx to export a model)")
     if len(args) not in (1, 2):
         raise MaslowError(f"export: arguments must be [VERSION] DST, got {len(args)} arguments")
     ref, dst = (None, args[0]) if len(args) == 1 else (args[0], args[1])

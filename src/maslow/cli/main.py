@@ -53,3 +53,16 @@ for _group in (_data, _diversity, _select, _schema, _quality, _metrics):
 def main() -> None:
     """Entry point of the ``maslow`` script."""
     sys.exit(app())
+
+
+from maslow.cli import models as _models  # noqa: E402
+
+_models.register(app)
+
+from maslow.cli import qa as _qa  # noqa: E402
+
+_qa.register(app)
+
+from maslow.cli import train as _train  # noqa: E402
+
+_train.register(app)

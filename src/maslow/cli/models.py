@@ -1,0 +1,129 @@
+"""Model commands: predict (a saved model on images), crossval (out-of-fold predictions of a config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from maslow.cli.render import console, load_dataset, print_json, progress_bar, render_export, table
+from maslow.core.dataset import Dataset
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+ToOpt = Annotated[str, typer.Option("--to", "-t", help="Output format (parquet keeps everything, probabilities "
+                                                       "included; coco-results for detections).")]
+
+
+def _summary(pred: Dataset) -> dict[str, Any]:
+    a = pred.annotations
+    names = pred.schema.names
+    counts = np.bincount(a.label, minlength=len(names)) if len(a) else np.zeros(len(names), np.int64)
+    score = a.score if a.score is not None else np.full(len(a), np.nan)
+    per_class = []
+    for j, name in enumerate(names):
+        s = score[a.label == j]
+        s = s[~np.isnan(s)]
+        per_class.append({"name": name, "predictions": int(counts[j]),
+                          "mean_score": float(s.mean()) if s.size else float("nan")})
+    return {"n_images": pred.n_images, "n_predictions": len(a), "task": pred.schema.task.value,
+            "per_class": per_class}
+
+
+def _render_summary(d: dict[str, Any], title: str) -> None:
+    console.print(f"[bold]{d['n_predictions']}[/bold] predictions on [bold]{d['n_images']}[/bold] images "
+                  f"(task {d['task']})")
+    console.print(table(title, ["class", "predictions", "mean score"],
+                        [(c["name"], c["predictions"], c["mean_score"]) for c in d["per_class"]]))
+
+
+def predict(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model folder (maslow train's output).")],
+    images: Annotated[Path, typer.Argument(metavar="IMAGES", help="A folder of images, or a dataset read with "
+                                                                  "--from (its annotations are ignored).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the predictions.")],
+    fmt_in: Annotated[str | None, typer.Option("--from", "-f", help="Format of IMAGES when it is a dataset.")] = None,
+    images_root: Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are "
+                                                                            "relative to.")] = None,
+    fmt_out: ToOpt = "parquet",
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Images per forward pass "
+                                                                                "(default: the model's).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Predict with a saved model on a folder of images or a dataset; writes a predictions dataset."""
+    from maslow import io
+    from maslow.models import load_model
+
+    model = load_model(model_path)
+    ds = load_dataset(images, fmt_in, images_root=images_root, folders=True)
+    with progress_bar("predicting", enabled=not as_json) as progress:
+        pred = model.predict(ds, batch_size=batch_size, progress=progress)
+    rep = io.write(pred, out, fmt_out)
+    d = {"model": str(model_path), "adapter": model.config.model, "weights": model.history.weights,
+         **_summary(pred), "export": rep.to_dict()}
+    if as_json:
+        print_json(d)
+        return
+    console.print(f"Model {model_path} ({model.config.model}; {model.history.weights or 'weights not recorded'})")
+    _render_summary(d, "Predictions per class")
+    render_export(rep)
+
+
+def crossval(
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Training config (YAML).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the out-of-fold predictions.")],
+    folds: Annotated[int, typer.Option("--folds", "-k", min=2, help="Number of folds.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fold assignment.")] = 0,
+    dedupe: Annotated[bool, typer.Option("--dedupe/--no-dedupe", help="Keep near-duplicate images (pHash) in one "
+                                                                       "fold too.")] = False,
+    fmt_out: ToOpt = "parquet",
+    as_json: JsonOpt = False,
+) -> None:
+    """Out-of-fold predictions: every image predicted by a model that did not train on it; metrics per fold.
+
+    Frames of one sequence (images.extra "sequence") always share a fold. For classification a probs.npy
+    ((n_images, K) probabilities, rows in image order) is written beside OUT.
+    """
+    from maslow import io
+    from maslow.errors import FormatError, MaslowError, MissingDependencyError
+    from maslow.models import read_config
+    from maslow.models.base import build_model, load_data
+    from maslow.models.classify import probabilities
+    from maslow.models.crossval import crossval_scores, out_of_fold
+
+    cfg = read_config(config)
+    try:  # adapter settings (params) are checked when the adapter is built: before any data is read
+        build_model(cfg)
+    except MissingDependencyError:
+        raise
+    except MaslowError as e:
+        raise FormatError(str(e), path=config) from None
+    truth = load_data(cfg)
+    with progress_bar(f"crossval ({cfg.model}, {folds} folds)", enabled=not as_json) as progress:
+        oof = out_of_fold(truth, cfg, folds=folds, seed=seed, progress=progress, dedupe=dedupe)
+    scores = crossval_scores(truth, oof)
+    rep = io.write(oof, out, fmt_out)
+    probs_path = None
+    if oof.schema.task.value in ("classification", "multilabel"):
+        probs_path = out.parent / "probs.npy"
+        np.save(probs_path, probabilities(oof))
+    d = {"config": str(config), "model": cfg.model, "folds": folds, "seed": seed, "n_images": truth.n_images,
+         "scores": scores.to_dict(), "probs": None if probs_path is None else str(probs_path),
+         "export": rep.to_dict()}
+    if as_json:
+        print_json(d)
+        return
+    metrics = list(scores.overall)
+    rows: list[list[Any]] = [[f"fold {f}", n, *[s.get(k, float("nan")) for k in metrics]]
+                             for f, (n, s) in enumerate(zip(scores.n_images, scores.per_fold, strict=True))]
+    rows.append(["all (out of fold)", truth.n_images, *[scores.overall[k] for k in metrics]])
+    console.print(table(f"Cross-validation of {cfg.model} on {cfg.data}", ["fold", "images", *metrics], rows))
+    render_export(rep)
+    if probs_path is not None:
+        console.print(f"Probabilities ({truth.n_images} x {len(oof.schema.classes)}) written to {probs_path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict)
+    app.command("crossval")(crossval)

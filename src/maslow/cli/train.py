@@ -1,0 +1,248 @@
+"""Training commands: train (a YAML config), tune (Optuna search), runs (MLflow), and ONNX export of a model."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from maslow.cli.render import console, err_console, print_json, progress_bar, table
+from maslow.errors import MaslowError
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+ConfigArg = Annotated[Path, typer.Argument(metavar="CONFIG", help="Training config (YAML; see docs/models.md).")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", metavar="KEY=VALUE",
+                                                  help="Override a config setting (repeatable): --set epochs=5, "
+                                                       "--set params.C=0.5.")]
+
+
+def apply_sets(cfg: Any, sets: Sequence[str] | None) -> Any:
+    """The config with ``key=value`` overrides applied (values parsed as YAML; ``params.X`` sets a param)."""
+    import yaml
+
+    from maslow.models.base import TrainConfig
+
+    if not sets:
+        return cfg
+    d = cfg.to_dict()
+    for item in sets:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise MaslowError(f"--set {item!r}: must be KEY=VALUE, e.g. --set epochs=5")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as e:
+            raise MaslowError(f"--set {key}: value {text!r} is not valid YAML: {e}") from None
+        if key.startswith("params."):
+            d["params"] = {**d["params"], key.removeprefix("params."): value}
+        else:
+            d[key] = value
+    try:
+        return TrainConfig.from_dict(d, where="--set")
+    except TypeError as e:
+        raise MaslowError(f"--set: {e}") from None
+
+
+@contextlib.contextmanager
+def _epoch_bar(epochs: int, metric: str, *, enabled: bool) -> Iterator[Callable[[Any], None]]:
+    """An ``on_epoch`` callback drawing a bar with the loss and the key metric of each epoch."""
+    if not enabled:
+        yield lambda e: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=err_console) as bar:
+        task = bar.add_task("train", total=epochs, info="")
+
+        def on_epoch(e: Any) -> None:
+            value = e.metrics.get(metric)
+            info = f"loss {e.loss:.4f}" + (f"  {metric} {value:.4f}" if value is not None else "")
+            bar.update(task, completed=e.epoch + 1, info=info)
+
+        yield on_epoch
+
+
+def _quiet_libraries(cfg: Any) -> None:
+    """The bars and tables say what happens: keep MLflow's and Optuna's info lines out of the terminal (both
+    reset their loggers when imported, so they are imported here first, when they will be used anyway)."""
+    import importlib.util
+    import logging
+
+    from maslow.models.tracking import tracking_uri
+
+    if tracking_uri(cfg.tracking) is not None and importlib.util.find_spec("mlflow") is not None:
+        import mlflow  # noqa: F401
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+    if importlib.util.find_spec("optuna") is not None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _tracking_line(run_id: str | None, uri: str | None) -> str:
+    if run_id is None:
+        return "MLflow: tracking off (tracking: off, or mlflow not installed)"
+    return f"MLflow run {run_id} in {uri}"
+
+
+def train_command(
+    config: ConfigArg,
+    sets: SetOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Model folder (default: the config's out).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a model from a YAML config: progress per epoch, final metrics, the model folder and the MLflow run."""
+    from maslow.models.base import DEFAULT_METRIC, load_data
+    from maslow.models.evaluate import task_of
+    from maslow.models.train import train
+    from maslow.models.tune import read_tune_config
+
+    cfg = apply_sets(read_tune_config(config)[0], sets)
+    _quiet_libraries(cfg)
+    if out is not None:
+        cfg = cfg.with_overrides(out=str(out))
+    ds = load_data(cfg)
+    metric = cfg.metric or DEFAULT_METRIC[task_of(ds)]
+    with _epoch_bar(cfg.epochs, metric, enabled=not as_json) as on_epoch:
+        result = train(cfg, on_epoch=on_epoch, dataset=ds)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    h = result.history
+    console.print(f"Trained [bold]{cfg.model}[/bold] on {result.n_train} images ({result.n_val} val, "
+                  f"{result.n_test} test) for {len(h.epochs)} epochs"
+                  + (" (stopped early)" if h.stopped_early else "")
+                  + (f"; best epoch {h.best_epoch + 1}" if h.best_epoch >= 0 else ""))
+    console.print(f"weights: {result.weights}")
+    names = sorted(set(result.metrics) | set(result.test_metrics))
+    parts = [(name, d) for name, d in (("val", result.metrics), ("test", result.test_metrics)) if d]
+    if names:
+        console.print(table("Final metrics", ["metric", *[p for p, _ in parts]],
+                            [(n, *[d.get(n, float("nan")) for _, d in parts]) for n in names]))
+    else:
+        console.print("[dim]no validation or test images: no metrics (add a val split or val_fraction)[/dim]")
+    console.print(f"model: {result.path.resolve()}")
+    console.print(_tracking_line(result.run_id, result.tracking_uri))
+
+
+def tune_command(
+    config: ConfigArg,
+    trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Trials to run now (added to the study).")],
+    metric: Annotated[str | None, typer.Option("--metric", help="Key metric to maximise (default: the task's).")]
+    = None,
+    storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage URL (default: SQLite in "
+                                                                  ".maslow/ or ./optuna.db).")] = None,
+    study: Annotated[str | None, typer.Option("--study", help="Study name (default: EXPERIMENT-MODEL).")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop starting trials after SECONDS.")] = None,
+    sets: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search hyperparameters with Optuna (TPE, median pruning); resumable, shareable SQLite study."""
+    from maslow.models.tune import read_tune_config, tune
+
+    cfg, space = read_tune_config(config)
+    cfg = apply_sets(cfg, sets)
+    _quiet_libraries(cfg)
+    with progress_bar("trials", enabled=not as_json) as progress:
+        result = tune(cfg, trials=trials, metric=metric, space=space, storage=storage, study_name=study,
+                      timeout=timeout, progress=progress)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    param_names = sorted({k for t in result.trials for k in t["params"]})
+    rows = [(t["number"], t["state"], float("nan") if t["value"] is None else t["value"],
+             *[_fmt(t["params"].get(k)) for k in param_names]) for t in result.trials]
+    console.print(table(f"Study {result.study_name} ({result.n_trials} trials, {result.metric})",
+                        ["trial", "state", result.metric, *param_names], rows))
+    if result.best_trial is None:
+        console.print("[yellow]no trial completed[/yellow]")
+        return
+    console.print(f"best: trial {result.best_trial}, {result.metric} = {result.best_value:.4g}, "
+                  + ", ".join(f"{k} = {_fmt(v)}" for k, v in result.best_params.items()))
+    console.print(f"best model: {result.best_model}\nbest config: {result.best_config}\nstorage: {result.storage}")
+
+
+def _fmt(v: Any) -> Any:
+    return f"{v:.3g}" if isinstance(v, float) else ("-" if v is None else v)
+
+
+def runs_command(
+    experiment: Annotated[str, typer.Option("--experiment", "-e", help="MLflow experiment.")] = "maslow",
+    tracking: Annotated[str | None, typer.Option("--tracking", help="Tracking URI or folder (default: the "
+                                                                    "workspace's .maslow/mlruns).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Newest runs to show.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """List and compare tracked training runs: key settings and final metrics side by side."""
+    from maslow.models.tracking import list_runs
+
+    runs = list_runs(experiment=experiment, tracking=tracking, max_results=limit)
+    if as_json:
+        print_json([r.to_dict() for r in runs])
+        return
+    if not runs:
+        console.print(f"no runs in experiment {experiment!r}")
+        return
+    # compare what differs: the settings whose values vary between the runs, and the key metric on val and test
+    skip = {"data", "out", "tracking", "experiment", "format", "images_root", "params.cache_dir"}
+    first = ("lr", "batch_size", "weight_decay", "model", "backbone", "epochs", "image_size")
+    keys = sorted({k for r in runs for k in r.params} - skip,
+                  key=lambda k: (not k.startswith("params."), first.index(k) if k in first else len(first), k))
+    varying = [k for k in keys if len({r.params.get(k) for r in runs}) > 1][:5]
+    present = {k.removeprefix("final_val_") for r in runs for k in r.metrics if k.startswith("final_val_")}
+    key: str | None = next((m for m in ("map_50_95", "miou", "accuracy", "f1_micro") if m in present), None)
+    if key is None and present:
+        key = sorted(present)[0]
+    metric_cols = [f"{p}{key}" for p in ("final_val_", "test_")
+                   if key is not None and any(f"{p}{key}" in r.metrics for r in runs)]
+    rows = [(r.run_id[:8], r.name or "-", _short_weights(r.tags.get("maslow.weights", "")),
+             *[_short_param(r.params.get(p, "-")) for p in varying],
+             *[r.metrics.get(m, float("nan")) for m in metric_cols]) for r in runs]
+    console.print(table(f"Runs of {experiment} ({len(runs)}, newest first)",
+                        ["run", "name", "weights", *varying,
+                         *[m.replace("final_val_", "val ").replace("test_", "test ") for m in metric_cols]], rows))
+    failed = [r.run_id[:8] for r in runs if r.status != "FINISHED"]
+    if failed:
+        console.print(f"[yellow]not finished (failed, pruned or running): {', '.join(failed)}[/yellow]")
+
+
+def _short_param(v: str) -> str:
+    try:
+        f = float(v)
+    except ValueError:
+        return v
+    return v if f.is_integer() and "." not in v and "e" not in v.lower() else f"{f:.3g}"
+
+
+def _short_weights(w: str) -> str:
+    return "scratch" if w.startswith("from scratch") else w.split(" (")[0] or "-"
+
+
+def export_onnx_command(args: Sequence[str], *, as_json: bool) -> None:
+    """``maslow export MODEL [DST] --onnx``: the model folder to ONNX (DST default MODEL/model.onnx), checked."""
+    from maslow.models.onnx import export_onnx
+
+    if len(args) not in (1, 2):
+        raise MaslowError(f"export --onnx: arguments must be MODEL [DST], got {len(args)} arguments")
+    model = Path(args[0])
+    dst = Path(args[1]) if len(args) == 2 else model / "model.onnx"
+    rep = export_onnx(model, dst)
+    if as_json:
+        print_json(rep)
+        return
+    console.print(f"Wrote {rep.path} ({rep.size_bytes / 1e6:.1f} MB, opset {rep.opset}): inputs "
+                  f"{', '.join(rep.input_names)} {list(rep.input_shape)}, outputs {', '.join(rep.output_names)}")
+    console.print(f"onnxruntime vs torch: max |diff| {rep.max_abs_diff:.3g} (bound {rep.tolerance:.3g}) on "
+                  f"batch sizes {', '.join(map(str, rep.batch_sizes))}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("tune")(tune_command)
+    app.command("runs")(runs_command)

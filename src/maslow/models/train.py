@@ -1,0 +1,155 @@
+"""``train(cfg)``: the one library entry point that trains, saves, evaluates and tracks a model.
+
+Splits: the images whose ``images.split`` is ``cfg.train_split`` train the model (all images that are not in
+the validation or test split when no image has that split); ``cfg.val_split`` images validate it (early
+stopping, final metrics); without them, ``cfg.val_fraction`` of the training images is held out (seeded);
+images of a ``test`` split are evaluated once at the end, never used for training or stopping.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+from maslow.errors import MaslowError
+from maslow.models.base import EpochResult, Model, TrainConfig, TrainHistory, build_model, load_data
+from maslow.models.evaluate import evaluate, task_of
+
+log = logging.getLogger(__name__)
+
+TEST_SPLIT = "test"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A trained model and what is known about it.
+
+    Attributes:
+        model: the trained model (best epoch when validated).
+        path: the saved model folder.
+        metric: the key metric's name; ``metrics[metric]`` is the value tuning optimises.
+        metrics: final validation metrics of the saved model (empty without validation).
+        test_metrics: metrics on the ``test`` split (empty without one).
+        run_id: the MLflow run id (None when tracking is off); ``tracking_uri`` where it is stored.
+        n_train, n_val, n_test: images in each part.
+    """
+
+    model: Model
+    path: Path
+    metric: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    test_metrics: Mapping[str, float] = field(default_factory=dict)
+    run_id: str | None = None
+    tracking_uri: str | None = None
+    n_train: int = 0
+    n_val: int = 0
+    n_test: int = 0
+
+    @property
+    def history(self) -> TrainHistory:
+        return self.model.history
+
+    @property
+    def weights(self) -> str:
+        """What the model started from (pretrained weights or from scratch)."""
+        return self.model.history.weights
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "adapter": self.model.config.model, "weights": self.weights,
+                "metric": self.metric, "metrics": dict(self.metrics), "test_metrics": dict(self.test_metrics),
+                "run_id": self.run_id, "tracking_uri": self.tracking_uri, "n_train": self.n_train,
+                "n_val": self.n_val, "n_test": self.n_test, "history": self.history.to_dict()}
+
+
+def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset | None, Dataset | None]:
+    """(train, val, test) parts of ``ds`` as the module docstring says; val/test are None when empty.
+
+    Raises:
+        MaslowError: no image left to train on.
+    """
+    split = ds.images.split if ds.images.split is not None else np.full(ds.n_images, "", dtype=object)
+    split = np.asarray(split).astype(str)
+    is_val, is_test = split == cfg.val_split, split == TEST_SPLIT
+    is_train = split == cfg.train_split
+    if not is_train.any():
+        is_train = ~is_val & ~is_test
+    train_rows, val_rows = np.flatnonzero(is_train), np.flatnonzero(is_val)
+    if not val_rows.size and cfg.val_fraction > 0 and train_rows.size > 1:
+        order = np.random.default_rng(cfg.seed).permutation(train_rows.size)
+        n_val = min(max(1, round(cfg.val_fraction * train_rows.size)), train_rows.size - 1)
+        val_rows, train_rows = np.sort(train_rows[order[:n_val]]), np.sort(train_rows[order[n_val:]])
+    if not train_rows.size:
+        raise MaslowError(f"train: no image to train on: no image has split {cfg.train_split!r} and every image is "
+                          f"in {cfg.val_split!r} or {TEST_SPLIT!r} (config fields train_split / val_split)")
+    test_rows = np.flatnonzero(is_test)
+    val = ds.select_images(val_rows) if val_rows.size else None
+    test = ds.select_images(test_rows) if test_rows.size else None
+    return ds.select_images(train_rows), val, test
+
+
+def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = None,
+          progress: Callable[[int, int], None] | None = None, dataset: Dataset | None = None,
+          out: str | Path | None = None, run_name: str | None = None) -> TrainResult:
+    """Train the model ``cfg`` describes, save it to ``out`` (default ``cfg.out``), evaluate and track it.
+
+    Args:
+        cfg: the training config (``read_config``).
+        on_epoch: called after each epoch (progress bars, tuning's pruning; may raise to stop the run).
+        progress: ``progress(epochs_done, epochs)`` after each epoch.
+        dataset: the data, when already loaded (else ``load_data(cfg)``).
+        out: the model folder (default ``cfg.out``); written atomically.
+        run_name: the MLflow run name.
+
+    Returns:
+        TrainResult with the model, its folder, validation/test metrics and the tracked run id.
+
+    Raises:
+        MaslowError: bad data or config (the message names the field); ModelError: the adapter failed.
+    """
+    from maslow.models.tracking import start_run
+
+    ds = load_data(cfg) if dataset is None else dataset
+    train_ds, val, test = split_for_training(ds, cfg)
+    task = task_of(ds)
+    metric = cfg.key_metric(task)
+    model = build_model(cfg)
+    folder = Path(out if out is not None else cfg.out)
+    run = start_run(cfg, run_name=run_name or f"{cfg.model}-{folder.name}",
+                    tags={"maslow.adapter": cfg.model, "maslow.task": task.value,
+                          "maslow.model_path": str(folder.resolve())})
+    log.info("training %s on %d images (%d val, %d test)%s", cfg.model, train_ds.n_images,
+             0 if val is None else val.n_images, 0 if test is None else test.n_images,
+             f"; MLflow run {run.run_id}" if run.active else "; tracking off")
+
+    def epoch_done(e: EpochResult) -> None:
+        run.log_epoch(e)
+        if progress is not None:
+            progress(e.epoch + 1, cfg.epochs)
+        if on_epoch is not None:
+            on_epoch(e)
+
+    status = "FAILED"
+    try:
+        model.fit(train_ds, val=val, on_epoch=epoch_done)
+        run.set_tags({"maslow.weights": model.history.weights})
+        model.save(folder)
+        val_metrics = evaluate(val, model.predict(val, batch_size=cfg.batch_size)) if val is not None else {}
+        test_metrics = evaluate(test, model.predict(test, batch_size=cfg.batch_size)) if test is not None else {}
+        run.log_metrics(val_metrics, prefix="final_val_")
+        run.log_metrics(test_metrics, prefix="test_")
+        run.log_metrics({"best_epoch": float(model.history.best_epoch)})
+        run.log_folder(folder, "model")
+        status = "FINISHED"
+    except BaseException as e:
+        status = "KILLED" if type(e).__name__ == "TrialPruned" or isinstance(e, KeyboardInterrupt) else "FAILED"
+        raise
+    finally:
+        run.end(status)
+    return TrainResult(model, folder, metric, val_metrics, test_metrics, run.run_id, run.uri, train_ds.n_images,
+                       0 if val is None else val.n_images, 0 if test is None else test.n_images)

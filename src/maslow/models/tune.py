@@ -1,0 +1,267 @@
+"""Hyperparameter search with Optuna: TPE sampling, median pruning, a resumable SQLite study.
+
+Glossary:
+    study: the named search (``study_name``, default ``<experiment>-<model>``) kept in ``storage`` (default
+        ``sqlite:///.maslow/optuna.db`` in the workspace, ``./optuna.db`` outside one). Calling ``tune`` again with
+        the same name adds trials to it; several processes can share it (``load_if_exists``).
+    trial: one ``train()`` run with sampled settings, its own model folder ``<cfg.out>/trial-<number>`` and its
+        own tracked MLflow run (``<study>-trial-<number>``). Its value is the key metric on the validation set
+        (higher is better), so tuning needs validation (a ``val`` split or ``val_fraction``).
+    pruning: each epoch reports the key metric; a trial below the median of earlier trials at the same epoch
+        stops (``MedianPruner``: after 2 complete trials and from epoch 1 on).
+    search space: ``{name: spec}``; ``name`` is a ``TrainConfig`` field (``lr``, ``batch_size``, ``image_size``,
+        ...) or else an adapter ``params`` entry (``C``); ``spec`` is ``{low, high}`` (floats: uniform, ints:
+        integers) with optional ``log: true`` and ``step``, a list (one of these values) or a scalar (fixed).
+        YAML, in the training config under ``search:`` (``read_tune_config``)::
+
+            search:
+              lr: {low: 1.0e-4, high: 1.0e-1, log: true}
+              batch_size: [8, 16]
+              C: {low: 0.01, high: 100, log: true}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from maslow.core.atomic import write_text
+from maslow.core.yamlfile import read_yaml
+from maslow.errors import FormatError, MaslowError, MissingDependencyError
+from maslow.models.base import EpochResult, TrainConfig, load_data
+from maslow.models.evaluate import task_of
+
+log = logging.getLogger(__name__)
+
+_LR = {"low": 1e-4, "high": 1e-2, "log": True}
+_WD = {"low": 1e-6, "high": 1e-2, "log": True}
+#: the search space used when none is given, per adapter
+DEFAULT_SPACES: dict[str, dict[str, Any]] = {
+    "embed-logreg": {"C": {"low": 1e-3, "high": 1e2, "log": True}},
+    "torchvision-classifier": {"lr": _LR, "weight_decay": _WD, "batch_size": [8, 16, 32]},
+    **{m: {"lr": {"low": 1e-4, "high": 2e-2, "log": True}, "weight_decay": _WD, "batch_size": [2, 4]}
+       for m in ("fasterrcnn", "retinanet", "fcos", "ssdlite", "maskrcnn")},
+    **{m: {"lr": _LR, "weight_decay": _WD, "batch_size": [4, 8]} for m in ("deeplabv3", "fcn", "lraspp")},
+}
+_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """The outcome of a search.
+
+    Attributes:
+        study_name, storage: where the study lives (resume with the same values).
+        metric: the key metric maximised.
+        best_params: the best trial's sampled settings; ``best_value`` its metric; ``best_trial`` its number.
+        best_model: the best trial's model folder; ``best_config``: the YAML config that retrains it.
+        trials: every trial of the study (this call's and earlier ones): number, state, value, params, seconds.
+    """
+
+    study_name: str
+    storage: str
+    metric: str
+    best_params: Mapping[str, Any]
+    best_value: float | None
+    best_trial: int | None
+    best_model: Path | None
+    best_config: Path | None
+    trials: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.trials)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"study_name": self.study_name, "storage": self.storage, "metric": self.metric,
+                "best_params": dict(self.best_params), "best_value": self.best_value, "best_trial": self.best_trial,
+                "best_model": None if self.best_model is None else str(self.best_model),
+                "best_config": None if self.best_config is None else str(self.best_config),
+                "trials": [dict(t) for t in self.trials]}
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise MissingDependencyError("optuna is not installed: pip install 'maslow[models]'") from None
+    return optuna
+
+
+def default_storage(start: str | Path = ".") -> str:
+    """``sqlite:///<workspace>/.maslow/optuna.db``, or ``sqlite:///./optuna.db`` outside a workspace."""
+    from maslow.store import Workspace
+
+    try:
+        folder = Workspace.find(start).state
+    except MaslowError:
+        folder = Path(start).resolve()
+    return f"sqlite:///{folder / 'optuna.db'}"
+
+
+def read_tune_config(path: str | Path, **overrides: Any) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """A training config YAML that may carry a ``search:`` mapping: (config, search space or None).
+
+    Raises:
+        FormatError: the file or a setting is wrong (names the file and the setting).
+    """
+    from maslow.models.base import read_config
+
+    path = Path(path)
+    raw = read_yaml(path, what="training config")
+    if not isinstance(raw, dict) or "search" not in raw:
+        return read_config(path, **overrides), None
+    space = raw.pop("search")
+    if not isinstance(space, Mapping):
+        raise FormatError(f"field 'search' must be a mapping of setting -> range, got {type(space).__name__}",
+                          path=path)
+    check_space(dict(space), where=f"{path}: search")
+    try:
+        cfg = TrainConfig.from_dict(raw, where=str(path))
+    except (MaslowError, TypeError) as e:
+        raise FormatError(str(e).removeprefix(f"{path}: "), path=path) from None
+    for name in ("data", "images_root"):  # relative to the file, as read_config does
+        value = getattr(cfg, name)
+        if value is not None and (name != "data" or cfg.format is not None) and not Path(value).is_absolute():
+            changes: dict[str, Any] = {name: str(path.parent / value)}
+            cfg = dataclasses.replace(cfg, **changes)
+    return (cfg.with_overrides(**overrides) if overrides else cfg), dict(space)
+
+
+def check_space(space: Mapping[str, Any], *, where: str = "search") -> None:
+    """Raise MaslowError naming the first malformed entry of a search space."""
+    for name, spec in space.items():
+        if name in ("data", "format", "model", "out", "tracking", "experiment", "params"):
+            raise MaslowError(f"{where}.{name}: this setting cannot be searched")
+        if isinstance(spec, Mapping):
+            unknown = set(spec) - {"low", "high", "log", "step"}
+            if unknown or "low" not in spec or "high" not in spec:
+                raise MaslowError(f"{where}.{name}: a range must be {{low, high[, log][, step]}}, got {dict(spec)}")
+            lo, hi = spec["low"], spec["high"]
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lo, hi)) or lo > hi:
+                raise MaslowError(f"{where}.{name}: low and high must be numbers with low <= high, got {lo!r}, {hi!r}")
+            if spec.get("log") and lo <= 0:
+                raise MaslowError(f"{where}.{name}: a log range must have low > 0, got {lo!r}")
+        elif isinstance(spec, list) and not spec:
+            raise MaslowError(f"{where}.{name}: a list of choices must not be empty")
+
+
+def _suggest(trial: Any, name: str, spec: Any) -> Any:
+    if isinstance(spec, Mapping):
+        lo, hi, log_ = spec["low"], spec["high"], bool(spec.get("log", False))
+        if isinstance(lo, int) and isinstance(hi, int) and not isinstance(spec.get("step", 1), float):
+            return trial.suggest_int(name, lo, hi, step=int(spec.get("step", 1)), log=log_)
+        return trial.suggest_float(name, float(lo), float(hi), log=log_, step=spec.get("step"))
+    if isinstance(spec, list):
+        return trial.suggest_categorical(name, spec)
+    return spec
+
+
+def overrides_for(cfg: TrainConfig, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``with_overrides`` arguments for sampled values: config fields as such, anything else into ``params``."""
+    changes: dict[str, Any] = {k: v for k, v in values.items() if k in _FIELDS}
+    params = {k: v for k, v in values.items() if k not in _FIELDS}
+    if params:
+        changes["params"] = params
+    return changes
+
+
+def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Mapping[str, Any] | None = None,
+         storage: str | None = None, study_name: str | None = None, timeout: float | None = None,
+         progress: Callable[[int, int], None] | None = None) -> TuneResult:
+    """Search ``space`` for the settings that maximise ``metric``, ``trials`` more trials of the study.
+
+    Args:
+        cfg: the base training config; each trial overrides the sampled settings.
+        trials: trials to run in this call (added to those already in the study).
+        metric: the key metric (default ``cfg.metric`` or the task's, e.g. ``accuracy``, ``map_50_95``).
+        space: the search space (see the module docstring); default ``DEFAULT_SPACES[cfg.model]``.
+        storage: Optuna storage URL; default ``default_storage()``.
+        study_name: default ``<cfg.experiment>-<cfg.model>``.
+        timeout: stop starting new trials after this many seconds.
+        progress: ``progress(trials_done, trials)`` after each trial.
+
+    Raises:
+        MissingDependencyError: optuna is absent. MaslowError: a bad space, no validation data, a failed trial.
+    """
+    optuna = _optuna()
+    from maslow.models.train import split_for_training, train
+
+    space = dict(DEFAULT_SPACES.get(cfg.model, {}) if space is None else space)
+    if not space:
+        raise MaslowError(f"tune: the search space is empty (no default for model {cfg.model!r}); give a search: "
+                          "mapping")
+    check_space(space)
+    ds = load_data(cfg)
+    if split_for_training(ds, cfg)[1] is None:
+        raise MaslowError(f"tune: trials are compared on validation data: the data needs a {cfg.val_split!r} split "
+                          "or config field val_fraction > 0")
+    metric = metric or cfg.key_metric(task_of(ds))
+    cfg = cfg.with_overrides(metric=metric)
+    storage = storage or default_storage()
+    if storage.startswith("sqlite:///"):
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    name = study_name or f"{cfg.experiment}-{cfg.model}"
+    done_before = (len(optuna.load_study(study_name=name, storage=storage).trials)
+                   if name in optuna.get_all_study_names(storage) else 0)
+    # a resumed study must not replay the first call's random start-up points: the seed moves on with it
+    sampler = optuna.samplers.TPESampler(seed=cfg.seed + done_before)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                direction="maximize", load_if_exists=True)
+    root = Path(cfg.out)
+    finished = [0]
+
+    def objective(trial: Any) -> float:
+        values = {k: _suggest(trial, k, spec) for k, spec in space.items()}
+        tcfg = cfg.with_overrides(**overrides_for(cfg, values))
+
+        def on_epoch(e: EpochResult) -> None:
+            if metric in e.metrics:
+                trial.report(float(e.metrics[metric]), e.epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+
+        folder = root / f"trial-{trial.number:04d}"
+        trial.set_user_attr("model", str(folder))
+        result = train(tcfg, dataset=ds, on_epoch=on_epoch, out=folder, run_name=f"{name}-trial-{trial.number}")
+        trial.set_user_attr("run_id", result.run_id or "")
+        if metric not in result.metrics:
+            raise MaslowError(f"tune: trial {trial.number} has no validation {metric!r}; got {sorted(result.metrics)}")
+        return float(result.metrics[metric])
+
+    def callback(_study: Any, _trial: Any) -> None:
+        finished[0] += 1
+        if progress is not None:
+            progress(finished[0], trials)
+
+    log.info("study %r in %s: %d trials before, %d more", name, storage, done_before, trials)
+    study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[callback], catch=())
+    return _result(study, cfg, space, name, storage, metric, root)
+
+
+def _result(study: Any, cfg: TrainConfig, space: Mapping[str, Any], name: str, storage: str, metric: str,
+            root: Path) -> TuneResult:
+    rows = []
+    for t in study.trials:
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
+        rows.append({"number": t.number, "state": t.state.name.lower(), "value": t.value, "params": dict(t.params),
+                     "seconds": seconds, "model": t.user_attrs.get("model"), "run_id": t.user_attrs.get("run_id")})
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    if not complete:
+        return TuneResult(name, storage, metric, {}, None, None, None, None, tuple(rows))
+    best = study.best_trial
+    fixed = {k: v for k, v in space.items() if not isinstance(v, Mapping | list)}
+    best_cfg = cfg.with_overrides(**overrides_for(cfg, {**fixed, **best.params}))
+    config_path = root / "best.yaml"
+    import yaml
+
+    root.mkdir(parents=True, exist_ok=True)
+    write_text(config_path, f"# best of study {name!r} ({storage}): trial {best.number}, {metric} = {best.value}\n"
+               + yaml.safe_dump(best_cfg.to_dict(), sort_keys=False))
+    return TuneResult(name, storage, metric, dict(best.params), float(best.value), int(best.number),
+                      Path(best.user_attrs.get("model", root / f"trial-{best.number:04d}")), config_path, tuple(rows))

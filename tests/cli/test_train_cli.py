@@ -1,0 +1,100 @@
+"""maslow train / tune / runs / export --onnx: exit codes and parsed --json output."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from maslow.cli.main import app
+from tests.models.tinydata import write_tiny_classification
+
+runner = CliRunner()
+
+
+def _run(args: list[str]) -> tuple[int, str, str]:
+    res = runner.invoke(app, args)
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.stdout, res.stderr
+
+
+def _json(args: list[str]) -> Any:
+    code, out, err = _run([*args, "--json"])
+    assert code == 0, out + err
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    write_tiny_classification(root / "data", n_train=4, n_val=2)
+    (root / "train.yaml").write_text(
+        "data: data\nformat: imagefolder\nmodel: torchvision-classifier\nbackbone: mobilenet_v3_small\n"
+        f"pretrained: 'no'\nepochs: 3\nimage_size: 32\nthreads: 1\nout: {root / 'model'}\ntracking: 'off'\n"
+        "search:\n  lr: {low: 1.0e-4, high: 1.0e-2, log: true}\n")
+    return root / "train.yaml"
+
+
+def test_bad_config_exits_2_naming_file_and_field(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("data: d\nformat: coco\nepochs: many\n")
+    code, _, err = _run(["train", str(tmp_path / "bad.yaml")])
+    assert code == 2 and "bad.yaml" in err and "'epochs'" in err
+    (tmp_path / "typo.yaml").write_text("data: d\nformat: coco\nepocs: 3\n")
+    code, _, err = _run(["train", str(tmp_path / "typo.yaml")])
+    assert code == 2 and "typo.yaml" in err and "'epocs'" in err
+
+
+def test_bad_set_exits_2(config: Path) -> None:
+    code, _, err = _run(["train", str(config), "--set", "nonsense=1"])
+    assert code == 2 and "'nonsense'" in err
+    code, _, err = _run(["train", str(config), "--set", "epochs"])
+    assert code == 2 and "KEY=VALUE" in err
+
+
+def test_train_runs_export_flow(config: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torchvision")
+    store = tmp_path / "store"
+    d = _json(["train", str(config), "--set", "epochs=2", "--set", f"tracking={store}", "--set", "params.hflip=false",
+               "--out", str(tmp_path / "m")])
+    assert d["path"] == str(tmp_path / "m") and (tmp_path / "m" / "model.json").is_file()
+    assert len(d["history"]["epochs"]) == 2 and "accuracy" in d["metrics"]
+    assert d["weights"].startswith("from scratch")
+    saved = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert saved["config"]["epochs"] == 2 and saved["config"]["params"] == {"hflip": False}
+    code, out, _ = _run(["train", str(config), "--set", "epochs=1", "--set", f"tracking={store}",
+                         "--out", str(tmp_path / "m2")])
+    assert code == 0 and "weights: from scratch" in out and "MLflow run" in out
+    if importlib.util.find_spec("mlflow") is not None:
+        runs = _json(["runs", "--tracking", str(store)])
+        assert len(runs) == 2 and runs[1]["run_id"] == d["run_id"]  # newest first
+        assert {r["params"]["epochs"] for r in runs} == {"1", "2"}
+        code, out, _ = _run(["runs", "--tracking", str(store)])
+        assert code == 0 and d["run_id"][:8] in out
+    pytest.importorskip("onnxruntime")
+    rep = _json(["export", str(tmp_path / "m"), "--onnx"])
+    assert rep["path"] == str(tmp_path / "m" / "model.onnx") and rep["max_abs_diff"] <= rep["tolerance"]
+    code, _, err = _run(["export", str(tmp_path / "m"), "a", "b", "--onnx"])
+    assert code == 2 and "MODEL [DST]" in err
+
+
+def test_export_needs_to_or_onnx(tmp_path: Path) -> None:
+    code, _, err = _run(["export", str(tmp_path / "x")])
+    assert code == 2 and "--to FORMAT is required" in err
+
+
+def test_tune_command(config: Path, tmp_path: Path) -> None:
+    pytest.importorskip("optuna")
+    pytest.importorskip("torchvision")
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    args = ["tune", str(config), "--trials", "1", "--storage", storage, "--study", "cli", "--set", "epochs=1",
+            "--set", f"out={tmp_path / 'trials'}"]
+    d = _json(args)
+    assert len(d["trials"]) == 1
+    assert d["study_name"] == "cli" and d["metric"] == "accuracy" and set(d["best_params"]) == {"lr"}
+    code, out, _ = _run(args)
+    assert code == 0 and "Study cli (2 trials" in out

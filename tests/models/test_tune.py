@@ -1,0 +1,105 @@
+"""tune(): Optuna search over a config, resumable from SQLite; search spaces from YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maslow.errors import FormatError, MaslowError
+from maslow.models.base import TrainConfig, read_config
+from maslow.models.tune import DEFAULT_SPACES, check_space, overrides_for, read_tune_config
+from tests.models.tinydata import write_tiny_classification
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_classification(tmp_path_factory.mktemp("tune") / "data", n_train=6, n_val=3)
+
+
+def test_read_tune_config_splits_off_the_search_space(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("data: data\nformat: imagefolder\nmodel: embed-logreg\nsearch:\n"
+                                     "  C: {low: 0.01, high: 100, log: true}\n  batch_size: [8, 16]\n")
+    cfg, space = read_tune_config(tmp_path / "c.yaml", epochs=3)
+    assert cfg.data == str(tmp_path / "data") and cfg.epochs == 3
+    assert space == {"C": {"low": 0.01, "high": 100, "log": True}, "batch_size": [8, 16]}
+    assert overrides_for(cfg, {"C": 2.0, "batch_size": 16}) == {"batch_size": 16, "params": {"C": 2.0}}
+    (tmp_path / "plain.yaml").write_text("data: d\nformat: coco\n")
+    assert read_tune_config(tmp_path / "plain.yaml") == (read_config(tmp_path / "plain.yaml"), None)
+
+
+@pytest.mark.parametrize(("space", "match"), [
+    pytest.param({"lr": {"low": 0.1}}, "a range must be", id="no-high"),
+    pytest.param({"lr": {"low": 0.0, "high": 1.0, "log": True}}, "low > 0", id="log-zero"),
+    pytest.param({"lr": {"low": 2.0, "high": 1.0}}, "low <= high", id="reversed"),
+    pytest.param({"data": [1, 2]}, "cannot be searched", id="data"),
+    pytest.param({"batch_size": []}, "must not be empty", id="empty-choices"),
+])
+def test_bad_spaces_are_named(space: dict[str, object], match: str) -> None:
+    with pytest.raises(MaslowError, match=match):
+        check_space(space)
+
+
+def test_bad_search_in_yaml_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("data: d\nformat: imagefolder\nsearch:\n  lr: {low: 1}\n")
+    with pytest.raises(MaslowError, match=r"c.yaml: search.lr"):
+        read_tune_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("data: d\nformat: imagefolder\nsearch: 3\n")
+    with pytest.raises(FormatError, match="field 'search' must be a mapping"):
+        read_tune_config(tmp_path / "d.yaml")
+
+
+def test_every_adapter_has_a_default_space() -> None:
+    from maslow.models.base import ADAPTERS
+
+    assert set(ADAPTERS) <= set(DEFAULT_SPACES)
+    for space in DEFAULT_SPACES.values():
+        check_space(space)
+
+
+def test_tune_resumes_from_sqlite(data_dir: Path, tmp_path: Path) -> None:
+    optuna = pytest.importorskip("optuna")
+    pytest.importorskip("sklearn")
+    from maslow.models.tune import tune
+
+    cfg = TrainConfig(data=str(data_dir), format="imagefolder", model="embed-logreg", backbone="light",
+                      out=str(tmp_path / "trials"), tracking="off")
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    first = tune(cfg, trials=3, storage=storage, study_name="s", space={"C": {"low": 1e-3, "high": 10.0, "log": True}})
+    assert first.n_trials == 3 and first.metric == "accuracy" and first.best_value is not None
+    assert all(t["state"] == "complete" for t in first.trials)
+    assert all(1e-3 <= t["params"]["C"] <= 10 for t in first.trials)
+    assert first.best_model is not None and (first.best_model / "model.json").is_file()
+    best = read_config(first.best_config)  # type: ignore[arg-type]
+    assert best.params["C"] == pytest.approx(first.best_params["C"])
+    second = tune(cfg, trials=2, storage=storage, study_name="s",
+                  space={"C": {"low": 1e-3, "high": 10.0, "log": True}})
+    assert second.n_trials == 5 and [t["number"] for t in second.trials] == [0, 1, 2, 3, 4]
+    assert len({t["params"]["C"] for t in second.trials}) == 5  # resumed, not replayed
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) == 5
+
+
+def test_tune_reports_epochs_for_pruning(data_dir: Path, tmp_path: Path) -> None:
+    optuna = pytest.importorskip("optuna")
+    pytest.importorskip("torchvision")
+    from maslow.models.tune import tune
+
+    cfg = TrainConfig(data=str(data_dir), format="imagefolder", model="torchvision-classifier",
+                      backbone="mobilenet_v3_small", pretrained="no", epochs=2, image_size=32, threads=1,
+                      out=str(tmp_path / "trials"), tracking="off")
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    result = tune(cfg, trials=1, storage=storage, metric="f1_macro", space={"lr": {"low": 1e-4, "high": 1e-2,
+                                                                                    "log": True}, "batch_size": 8})
+    assert result.metric == "f1_macro" and result.n_trials == 1
+    study = optuna.load_study(study_name="maslow-torchvision-classifier", storage=storage)
+    assert all(sorted(t.intermediate_values) == [0, 1] for t in study.trials)
+
+
+def test_tune_needs_validation(data_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("optuna")
+    from maslow.models.tune import tune
+
+    cfg = TrainConfig(data=str(data_dir), format="imagefolder", model="embed-logreg", val_split="none",
+                      out=str(tmp_path / "t"), tracking="off")
+    with pytest.raises(MaslowError, match="validation"):
+        tune(cfg, trials=1, storage=f"sqlite:///{tmp_path / 'o.db'}")
