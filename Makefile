@@ -10,7 +10,14 @@ $(BIN)/maslow: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(BIN)/maslow
 
-demo: $(BIN)/maslow
+# the demo also shows training (torch) and tuning/tracking/ONNX (models extra): installed when available; the
+# steps that need a missing extra say so and are skipped
+$(VENV)/.demo-extras: $(BIN)/maslow
+	$(BIN)/pip install -q -e '.[dev,models]' || echo "maslow: extra 'models' not installed; its demo steps are skipped"
+	$(BIN)/pip install -q -e '.[torch]' || echo "maslow: extra 'torch' not installed; its demo steps are skipped"
+	@touch $@
+
+demo: $(VENV)/.demo-extras
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 lint: $(BIN)/maslow

@@ -38,7 +38,15 @@ python scripts/demo_broken.py "$OUT/shapes/annotations.json" "$OUT/broken.json"
 (cd "$OUT/ws" && maslow import ../broken.json --from coco --name broken --images-root ../shapes --strict) \
   || echo "(--strict refused the file with exit code $?, as asked)"
 
+# Level 4: clean ground truth at scale (consensus scoring of out-of-fold predictions: label errors, ranked)
+DEMO_OUT="$OUT" bash scripts/demo_qa.sh
+
 DEMO_OUT="$OUT" bash scripts/demo_eval.sh  # 7. evaluate a detector (level 5)
+
+# Level 5: models (embeddings + logistic regression, out-of-fold predictions, train, tune, runs, ONNX, a detector)
+DEMO_OUT="$OUT" bash scripts/demo_models.sh
+DEMO_OUT="$OUT" bash scripts/demo_train.sh
+DEMO_OUT="$OUT" bash scripts/demo_detect.sh
 
 step "8. The version log"
 (cd "$OUT/ws" && maslow log shapes && maslow log broken)

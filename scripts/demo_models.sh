@@ -45,18 +45,6 @@ PY
 step "M2. Out-of-fold predictions (5 folds, clips kept in one fold): every image predicted by a model that never saw it"
 maslow crossval "$D/embed-logreg.yaml" --folds 5 --out "$D/oof/predictions.parquet"
 
-step "M3. Train once on everything, then predict a folder of images"
-python - "$D" <<'PY'
-import sys
-from pathlib import Path
-
-from maslow.models import read_config
-from maslow.models.base import build_model, load_data
-
-d = Path(sys.argv[1])
-cfg = read_config(d / "embed-logreg.yaml")
-model = build_model(cfg).fit(load_data(cfg))
-model.save(d / "model")
-print(f"saved {d / 'model'} ({model.history.weights})")
-PY
+step "M3. Train once on everything (maslow train), then predict a folder of images"
+maslow train "$D/embed-logreg.yaml" --out "$D/model" --set tracking=off
 maslow predict "$D/model" "$D/data/images" --out "$D/predictions.parquet"

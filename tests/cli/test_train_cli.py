@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from maslow.cli.main import app
-from tests.models.tinydata import write_tiny_classification
+from tests.models.tiny_data import write_tiny_classification
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ import pytest
 from maslow import io
 from maslow.errors import ModelError
 from maslow.models.base import TrainConfig
-from tests.models.tinydata import write_tiny_classification
+from tests.models.tiny_data import write_tiny_classification
 
 
 def test_classifier_exports_and_matches_torch(tmp_path: Path) -> None:

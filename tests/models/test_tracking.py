@@ -9,7 +9,7 @@ import pytest
 from maslow.errors import MaslowError
 from maslow.models.base import TrainConfig
 from maslow.models.tracking import flatten, list_runs, tracking_uri
-from tests.models.tinydata import write_tiny_classification
+from tests.models.tiny_data import write_tiny_classification
 
 
 def test_tracking_uri_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

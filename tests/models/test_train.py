@@ -12,7 +12,7 @@ from maslow.core.dataset import Dataset
 from maslow.errors import MaslowError, ModelError, SchemaError
 from maslow.models.base import TrainConfig, build_model, load_model
 from maslow.models.train import split_for_training, train
-from tests.models.tinydata import write_tiny_classification
+from tests.models.tiny_data import write_tiny_classification
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from maslow.errors import FormatError, MaslowError
 from maslow.models.base import TrainConfig, read_config
 from maslow.models.tune import DEFAULT_SPACES, check_space, overrides_for, read_tune_config
-from tests.models.tinydata import write_tiny_classification
+from tests.models.tiny_data import write_tiny_classification
 
 
 @pytest.fixture(scope="module")

@@ -42,11 +42,14 @@ app = typer.Typer(
 from maslow.cli import data as _data  # noqa: E402
 from maslow.cli import diversity as _diversity  # noqa: E402
 from maslow.cli import metrics as _metrics  # noqa: E402
+from maslow.cli import models as _models  # noqa: E402
+from maslow.cli import qa as _qa  # noqa: E402
 from maslow.cli import quality as _quality  # noqa: E402
 from maslow.cli import schema as _schema  # noqa: E402
 from maslow.cli import select as _select  # noqa: E402
+from maslow.cli import train as _train  # noqa: E402
 
-for _group in (_data, _diversity, _select, _schema, _quality, _metrics):
+for _group in (_data, _diversity, _select, _schema, _quality, _qa, _metrics, _models, _train):
     _group.register(app)
 
 
@@ -54,15 +57,3 @@ def main() -> None:
     """Entry point of the ``maslow`` script."""
     sys.exit(app())
 
-
-from maslow.cli import models as _models  # noqa: E402
-
-_models.register(app)
-
-from maslow.cli import qa as _qa  # noqa: E402
-
-_qa.register(app)
-
-from maslow.cli import train as _train  # noqa: E402
-
-_train.register(app)

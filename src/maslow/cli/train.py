@@ -65,6 +65,8 @@ def _epoch_bar(epochs: int, metric: str, *, enabled: bool) -> Iterator[Callable[
             bar.update(task, completed=e.epoch + 1, info=info)
 
         yield on_epoch
+        done = bar.tasks[0].completed  # early stopping, or an adapter that fits in one pass: the bar ends full
+        bar.update(task, total=max(done, 1), completed=max(done, 1))
 
 
 def _quiet_libraries(cfg: Any) -> None:

@@ -25,15 +25,29 @@ from maslow.models.base import (
     read_config,
     register_adapter,
 )
+from maslow.models.crossval import fold_assignments, out_of_fold
+from maslow.models.evaluate import evaluate
+from maslow.models.onnx import OnnxReport, export_onnx
+from maslow.models.train import TrainResult, train
+from maslow.models.tune import TuneResult, tune
 
 __all__ = [
     "ADAPTERS",
     "EpochResult",
     "Model",
+    "OnnxReport",
     "TrainConfig",
     "TrainHistory",
+    "TrainResult",
+    "TuneResult",
+    "evaluate",
+    "export_onnx",
+    "fold_assignments",
     "get_adapter",
     "load_model",
+    "out_of_fold",
     "read_config",
     "register_adapter",
+    "train",
+    "tune",
 ]
