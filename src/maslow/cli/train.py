@@ -48,10 +48,12 @@ def apply_sets(cfg: Any, sets: Sequence[str] | None) -> Any:
 
 
 @contextlib.contextmanager
-def _epoch_bar(epochs: int, metric: str, *, enabled: bool) -> Iterator[Callable[[Any], None]]:
-    """An ``on_epoch`` callback drawing a bar with the loss and the key metric of each epoch."""
+def _epoch_bar(epochs: int, metric: str, *, enabled: bool) -> Iterator[tuple[Callable[[Any], None],
+                                                                           Callable[[int, int, float], None]]]:
+    """``on_epoch`` and ``on_batch`` callbacks drawing a bar with the loss and the key metric of each epoch, and
+    the batch within the epoch for adapters that train in batches."""
     if not enabled:
-        yield lambda e: None
+        yield (lambda e: None), (lambda i, n, loss: None)
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -62,9 +64,14 @@ def _epoch_bar(epochs: int, metric: str, *, enabled: bool) -> Iterator[Callable[
         def on_epoch(e: Any) -> None:
             value = e.metrics.get(metric)
             info = f"loss {e.loss:.4f}" + (f"  {metric} {value:.4f}" if value is not None else "")
+            last[0] = info
             bar.update(task, completed=e.epoch + 1, info=info)
 
-        yield on_epoch
+        def on_batch(i: int, n: int, loss: float) -> None:
+            bar.update(task, info=f"{last[0]}  batch {i}/{n} loss {loss:.4f}".strip())
+
+        last = [""]
+        yield on_epoch, on_batch
         done = bar.tasks[0].completed  # early stopping, or an adapter that fits in one pass: the bar ends full
         bar.update(task, total=max(done, 1), completed=max(done, 1))
 
@@ -111,8 +118,8 @@ def train_command(
         cfg = cfg.with_overrides(out=str(out))
     ds = load_data(cfg)
     metric = cfg.metric or DEFAULT_METRIC[task_of(ds)]
-    with _epoch_bar(cfg.epochs, metric, enabled=not as_json) as on_epoch:
-        result = train(cfg, on_epoch=on_epoch, dataset=ds)
+    with _epoch_bar(cfg.epochs, metric, enabled=not as_json) as (on_epoch, on_batch):
+        result = train(cfg, on_epoch=on_epoch, dataset=ds, on_batch=on_batch)
     if as_json:
         print_json(result.to_dict())
         return

