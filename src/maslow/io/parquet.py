@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -378,23 +377,15 @@ def _mask_column(size: pa.Array, counts: pa.Array) -> np.ndarray:
     return out
 
 
-def _views(flat: np.ndarray, bounds: np.ndarray) -> list[np.ndarray]:
-    """Views ``flat[bounds[i]:bounds[i + 1]]`` (built by C-level maps: this is the hot loop of a load)."""
-    b = bounds.tolist()
-    return list(map(flat.__getitem__, map(slice, b, islice(b, 1, None))))
-
-
 def _polygon_column(arr: pa.Array) -> np.ndarray:
+    """Polygons as lists of ring arrays; Arrow makes the ring arrays (zero-copy views, in C: the hot loop of a
+    load), Python only the lists around them."""
     n = len(arr)
+    rings = arr.values.to_numpy(zero_copy_only=False).tolist()
     null = arr.is_null().to_numpy(zero_copy_only=False)
     outer = arr.offsets.to_numpy().astype(np.int64)
-    inner_arr = arr.values
-    inner = inner_arr.offsets.to_numpy().astype(np.int64)
-    flat = inner_arr.values.to_numpy(zero_copy_only=False)
-    if n and not null.any() and np.all(np.diff(outer) == 1):  # one ring each: the common case
-        ring = inner[outer[0]:outer[-1] + 1]
-        return obj_column(list(map(list, zip(_views(flat, ring)))))
-    rings = _views(flat, inner)
+    if n and not null.any() and bool(np.all(np.diff(outer) == 1)):  # one ring each: the common case
+        return obj_column([[r] for r in rings[outer[0]:outer[-1]]])
     out: list[Any] = [None] * n
     lo, hi = outer[:-1].tolist(), outer[1:].tolist()
     for i in np.flatnonzero(~null).tolist():
