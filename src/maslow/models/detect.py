@@ -28,24 +28,20 @@ from typing import Any
 
 import numpy as np
 
-from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
-from maslow.core.schema import LabelSchema, Task
+from maslow.core.schema import Task
 from maslow.errors import InvalidDatasetError, ModelError
 from maslow.models import _torchdata as TD
+from maslow.models._torchadapter import TorchAdapter
 from maslow.models.base import (
     EpochResult,
     TrainConfig,
-    TrainHistory,
-    read_model_json,
     seed_everything,
-    write_model_json,
 )
 
 log = logging.getLogger(__name__)
 
 DETECTORS = ("fasterrcnn", "retinanet", "fcos", "ssdlite", "maskrcnn")
-WEIGHTS_FILE = "weights.pt"
 
 
 def _param(cfg: TrainConfig, name: str, default: Any) -> Any:
@@ -171,7 +167,7 @@ def _ssdlite(cfg: TrainConfig, nc: int, *, arch: str, pretrained: bool, common: 
                topk_candidates=300, **common)
 
 
-class TorchvisionDetector:
+class TorchvisionDetector(TorchAdapter):
     """A torchvision detector (or Mask R-CNN) for ``cfg.model`` in ``DETECTORS``; see the module docstring.
 
     Example:
@@ -180,37 +176,18 @@ class TorchvisionDetector:
         'detection'
     """
 
+    NAMES = DETECTORS
+    task: Task
+
     def __init__(self, config: TrainConfig) -> None:
-        if config.model not in DETECTORS:
-            raise ModelError(f"config model must be one of {', '.join(DETECTORS)} for TorchvisionDetector, "
-                             f"got {config.model!r}")
-        self.config = config
-        self.schema: LabelSchema | None = None
-        self.history = TrainHistory()
+        super().__init__(config)
         self.task = Task.INSTANCE_SEGMENTATION if config.model == "maskrcnn" else Task.DETECTION
-        self._net: Any = None
-        self._arch = ""
-        self._pretrained = False
 
-    # -- building ----------------------------------------------------------------------------------------
-    def _build(self, num_classes: int, *, arch: str | None = None, pretrained: bool | None = None) -> str:
-        torch, _ = TD.require_torch()
-        from maslow.models import _torchnets as N
+    def _network(self, num_classes: int, *, arch: str, pretrained: bool) -> Any:
+        return build_network(self.config, num_classes, arch=arch, pretrained=pretrained)
 
-        if self.config.threads:
-            torch.set_num_threads(int(self.config.threads))
-        if arch is None or pretrained is None:
-            choice = N.resolve(self.config)
-            arch, pretrained, weights = choice.arch, choice.pretrained, choice.weights
-        else:
-            weights = "loaded from weights.pt"
-        self._arch, self._pretrained = arch, pretrained
-        self._net = build_network(self.config, num_classes, arch=arch, pretrained=pretrained)
-        return weights
-
-    def _device(self) -> Any:
-        torch, _ = TD.require_torch()
-        return torch.device(self.config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    def _frozen_part(self) -> Any:
+        return self._net.backbone.body
 
     # -- training ----------------------------------------------------------------------------------------
     def fit(self, train: Dataset, *, val: Dataset | None = None,
@@ -228,7 +205,6 @@ class TorchvisionDetector:
             InvalidDatasetError: no image, or no box to learn from. ModelError: the loss became NaN/inf.
         """
         torch, _ = TD.require_torch()
-        from maslow.models import _torchnets as N
 
         cfg = self.config
         if train.n_images == 0 or not np.any(train.annotations.has_box):
@@ -257,17 +233,7 @@ class TorchvisionDetector:
             targets = [{k: v.to(device) for k, v in TD.detection_target(torch, s, offset=offset).items()} for s in batch]
             return sum(net(imgs, targets).values())
 
-        evaluate = None
-        if val is not None and val.n_images:
-            from maslow.models.evaluate import evaluate as evaluate_fn
-
-            def evaluate() -> dict[str, float]:
-                return evaluate_fn(val, self.predict(val), task=self.task)
-
-        self.history = N.train_loop(cfg, net, train.n_images, batch_loss, evaluate=evaluate,
-                                    metric=cfg.key_metric(self.task), weights=weights, on_epoch=on_epoch,
-                                    progress=progress)
-        log.info("%s trained %d epochs from %s", cfg.model, len(self.history.epochs), weights)
+        self._train(train.n_images, batch_loss, val=val, weights=weights, on_epoch=on_epoch, progress=progress)
         return self
 
     # -- inference ---------------------------------------------------------------------------------------
@@ -297,43 +263,10 @@ class TorchvisionDetector:
         return TD.detections_to_dataset(outputs, like=ds, schema=self.schema)
 
     # -- files -------------------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write ``weights.pt`` (state dict) and ``model.json`` into folder ``path`` (atomically)."""
-        torch, _ = TD.require_torch()
-        if self._net is None:
-            raise ModelError(f"{self.config.model}: nothing to save (call fit first)")
-        path = Path(path)
-        with atomic_dir(path) as tmp:
-            torch.save(self._net.state_dict(), tmp / WEIGHTS_FILE)
-            write_model_json(tmp, adapter=self.config.model, config=self.config, schema=self.schema,
-                             history=self.history, extra={"arch": self._arch, "pretrained": self._pretrained})
-        return path
-
     @classmethod
     def load(cls, path: str | Path) -> TorchvisionDetector:
         """The detector saved in folder ``path`` (rebuilt from its config; no pretrained weights needed)."""
-        torch, _ = TD.require_torch()
-        doc = read_model_json(path)
-        self = cls(doc["config"])
-        self.schema, self.history = doc["schema"], doc["history"]
-        if self.schema is None:
-            raise ModelError(f"{path}: model.json has no schema; the model was never trained")
-        extra = doc.get("extra") or {}
-        self._build(len(self.schema.classes), arch=str(extra.get("arch", "efficientnet-lite0")),
-                    pretrained=False)
-        if extra.get("pretrained"):  # frozen batch norms and frozen stages, as trained
-            from maslow.models import _torchnets as N
-
-            N.freeze_bn(self._net.backbone.body)
-            self._pretrained = True
-        try:
-            state = torch.load(Path(path) / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-            self._net.load_state_dict(state)
-        except (OSError, RuntimeError) as e:
-            raise ModelError(f"{Path(path) / WEIGHTS_FILE}: weights must match the {self.config.model} built "
-                             f"from model.json: {e}") from None
-        self._net.eval()
-        return self
+        return cls._load(path)  # type: ignore[no-any-return]
 
     def onnx_spec(self) -> tuple[Any, Any, list[str], list[str], dict[str, dict[int, str]]]:
         """(module, example input, input names, output names, dynamic axes) for ``torch.onnx.export``.

@@ -28,24 +28,21 @@ from typing import Any
 
 import numpy as np
 
-from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
-from maslow.core.schema import LabelSchema, Task
+from maslow.core.schema import Task
 from maslow.errors import InvalidDatasetError, ModelError
 from maslow.models import _torchdata as TD
+from maslow.models._torchadapter import TorchAdapter
 from maslow.models.base import (
     EpochResult,
     TrainConfig,
-    TrainHistory,
-    read_model_json,
     seed_everything,
-    write_model_json,
 )
 
 log = logging.getLogger(__name__)
 
 SEGMENTERS = ("deeplabv3", "fcn", "lraspp")
-WEIGHTS_FILE = "weights.pt"
+
 _TORCHVISION = {  # (model, backbone) -> torchvision constructor
     ("deeplabv3", "resnet50"): "deeplabv3_resnet50", ("deeplabv3", "resnet101"): "deeplabv3_resnet101",
     ("deeplabv3", "mobilenet_v3_large"): "deeplabv3_mobilenet_v3_large", ("fcn", "resnet50"): "fcn_resnet50",
@@ -129,7 +126,7 @@ def _Renamed(body: Any, names: dict[str, str]) -> Any:
     return _renamed_cls()(body, names)
 
 
-class TorchvisionSegmenter:
+class TorchvisionSegmenter(TorchAdapter):
     """A torchvision semantic segmenter for ``cfg.model`` in ``SEGMENTERS``; see the module docstring.
 
     Example:
@@ -138,37 +135,24 @@ class TorchvisionSegmenter:
         'semantic_segmentation'
     """
 
+    NAMES = SEGMENTERS
+    task = Task.SEMANTIC_SEGMENTATION
+
     def __init__(self, config: TrainConfig) -> None:
-        if config.model not in SEGMENTERS:
-            raise ModelError(f"config model must be one of {', '.join(SEGMENTERS)} for TorchvisionSegmenter, "
-                             f"got {config.model!r}")
-        self.config = config
-        self.schema: LabelSchema | None = None
-        self.history = TrainHistory()
-        self.task = Task.SEMANTIC_SEGMENTATION
-        self._net: Any = None
-        self._arch = ""
-        self._pretrained = False
+        super().__init__(config)
         self._ignore: list[int] = []
 
-    def _build(self, num_classes: int, *, arch: str | None = None) -> str:
-        torch, _ = TD.require_torch()
-        from maslow.models import _torchnets as N
+    def _network(self, num_classes: int, *, arch: str, pretrained: bool) -> Any:
+        return build_network(self.config, num_classes, arch=arch, pretrained=pretrained)
 
-        if self.config.threads:
-            torch.set_num_threads(int(self.config.threads))
-        if arch is None:
-            choice = N.resolve(self.config)
-            arch, pretrained, weights = choice.arch, choice.pretrained, choice.weights
-        else:
-            pretrained, weights = False, "loaded from weights.pt"
-        self._arch, self._pretrained = arch, pretrained
-        self._net = build_network(self.config, num_classes, arch=arch, pretrained=pretrained)
-        return weights
+    def _frozen_part(self) -> Any:
+        return self._net.seg.backbone
 
-    def _device(self) -> Any:
-        torch, _ = TD.require_torch()
-        return torch.device(self.config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    def _extra(self) -> dict[str, Any]:
+        return {**super()._extra(), "ignore": self._ignore}
+
+    def _restore(self, extra: dict[str, Any]) -> None:
+        self._ignore = [int(c) for c in extra.get("ignore", [])]
 
     def fit(self, train: Dataset, *, val: Dataset | None = None,
             on_epoch: Callable[[EpochResult], None] | None = None,
@@ -185,7 +169,6 @@ class TorchvisionSegmenter:
             InvalidDatasetError: no image or no mask. ModelError: the loss became NaN/inf.
         """
         torch, _ = TD.require_torch()
-        from maslow.models import _torchnets as N
 
         cfg = self.config
         a = train.annotations
@@ -228,17 +211,7 @@ class TorchvisionSegmenter:
             logits = net(x.to(device))
             return torch.nn.functional.cross_entropy(logits, y.to(device), ignore_index=TD.IGNORE)
 
-        evaluate = None
-        if val is not None and val.n_images:
-            from maslow.models.evaluate import evaluate as evaluate_fn
-
-            def evaluate() -> dict[str, float]:
-                return evaluate_fn(val, self.predict(val), task=self.task)
-
-        self.history = N.train_loop(cfg, net, train.n_images, batch_loss, evaluate=evaluate,
-                                    metric=cfg.key_metric(self.task), weights=weights, on_epoch=on_epoch,
-                                    progress=progress)
-        log.info("%s trained %d epochs from %s", cfg.model, len(self.history.epochs), weights)
+        self._train(train.n_images, batch_loss, val=val, weights=weights, on_epoch=on_epoch, progress=progress)
         return self
 
     def predict(self, images: Dataset | Sequence[str | Path], *, batch_size: int | None = None,
@@ -282,43 +255,10 @@ class TorchvisionSegmenter:
                 progress(i + 1, ds.n_images)
         return TD.semantic_to_dataset(maps, scores, like=ds, schema=self.schema)
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``weights.pt`` (state dict) and ``model.json`` into folder ``path`` (atomically)."""
-        torch, _ = TD.require_torch()
-        if self._net is None:
-            raise ModelError(f"{self.config.model}: nothing to save (call fit first)")
-        path = Path(path)
-        with atomic_dir(path) as tmp:
-            torch.save(self._net.state_dict(), tmp / WEIGHTS_FILE)
-            write_model_json(tmp, adapter=self.config.model, config=self.config, schema=self.schema,
-                             history=self.history,
-                             extra={"arch": self._arch, "pretrained": self._pretrained, "ignore": self._ignore})
-        return path
-
     @classmethod
     def load(cls, path: str | Path) -> TorchvisionSegmenter:
         """The segmenter saved in folder ``path`` (rebuilt from its config; no pretrained weights needed)."""
-        torch, _ = TD.require_torch()
-        doc = read_model_json(path)
-        self = cls(doc["config"])
-        self.schema, self.history = doc["schema"], doc["history"]
-        if self.schema is None:
-            raise ModelError(f"{path}: model.json has no schema; the model was never trained")
-        extra = doc.get("extra") or {}
-        self._ignore = [int(c) for c in extra.get("ignore", [])]
-        self._build(len(self.schema.classes), arch=str(extra.get("arch", "efficientnet-lite0")))
-        if extra.get("pretrained"):
-            from maslow.models import _torchnets as N
-
-            N.freeze_bn(self._net.seg.backbone)
-            self._pretrained = True
-        try:
-            self._net.load_state_dict(torch.load(Path(path) / WEIGHTS_FILE, map_location="cpu", weights_only=True))
-        except (OSError, RuntimeError) as e:
-            raise ModelError(f"{Path(path) / WEIGHTS_FILE}: weights must match the {self.config.model} built "
-                             f"from model.json: {e}") from None
-        self._net.eval()
-        return self
+        return cls._load(path)  # type: ignore[no-any-return]
 
     def onnx_spec(self) -> tuple[Any, Any, list[str], list[str], dict[str, dict[int, str]]]:
         """(module, example input, input names, output names, dynamic axes) for ``torch.onnx.export``.
