@@ -80,6 +80,30 @@ def test_qa_finds_planted_errors_and_writes_issues_json(qa_files: dict[str, Any]
     assert "data:image/png;base64," in page and "missing" in page
 
 
+
+def test_qa_with_rules_ranks_rule_checks_in_the_same_table(qa_files: dict[str, Any]) -> None:
+    """--rules joins the rule-check findings (here a planted zero-area box) to the model's, in one ranking."""
+    coco = json.loads(qa_files["gt"].read_text())
+    img = coco["images"][0]
+    coco["annotations"].append({"id": 77777, "image_id": img["id"], "category_id": 1, "bbox": [5, 5, 0, 0],
+                                "area": 0, "iscrowd": 0})
+    qa_files["gt"].write_text(json.dumps(coco))
+    base = ["qa", "--gt", str(qa_files["gt"]), "--images-root", str(qa_files["root"]), "--pred",
+            str(qa_files["pred"]), "--html", str(qa_files["tmp"] / "r.html")]
+    code, text = _run([*base, "--out", str(qa_files["tmp"] / "plain.json")])
+    assert code == 0, text
+    code, text = _run([*base, "--out", str(qa_files["tmp"] / "rules.json"), "--rules"])
+    assert code == 0, text
+    plain = json.loads((qa_files["tmp"] / "plain.json").read_text())
+    joined = json.loads((qa_files["tmp"] / "rules.json").read_text())
+    consensus = {"wrong_class", "missing", "extra", "low_iou", "ambiguous"}
+    assert {r["type"] for r in plain} <= consensus
+    rule_rows = [r for r in joined if r["type"] not in consensus]
+    assert any(r["annotation_id"] == 77777 for r in rule_rows)
+    assert len([r for r in joined if r["type"] in consensus]) == len(plain)
+    scores = [r["score"] for r in joined]
+    assert scores == sorted(scores, reverse=True)
+
 def test_qa_json_summary(qa_files: dict[str, Any]) -> None:
     out = qa_files["tmp"] / "issues.json"
     code, text = _run(["qa", "--gt", str(qa_files["gt"]), "--pred", str(qa_files["pred"]), "--out", str(out),

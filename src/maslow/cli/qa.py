@@ -121,6 +121,8 @@ def qa_command(
     min_score: Annotated[float, typer.Option("--min-score", help="Leave out findings scored below this.")] = 0.05,
     html: Annotated[Path | None, typer.Option("--html", help="Write an HTML report with crops of the top issues.")] = None,
     top: Annotated[int, typer.Option("--top", "-n", help="How many issues to show.")] = 20,
+    rules: Annotated[bool, typer.Option("--rules/--no-rules", help="Also run the rule checks (maslow check) and "
+                                        "rank their findings in the same table and file.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary for scripts instead of tables.")] = False,
 ) -> None:
     """Find label errors (wrong class, missing, extra, low IoU, ambiguous) from out-of-fold model predictions."""
@@ -143,6 +145,10 @@ def qa_command(
         with progress_bar("out-of-fold predictions", enabled=not as_json) as progress:
             predictions = out_of_fold(truth, cfg, folds=folds, seed=seed, progress=progress)
     issues = find_label_issues(truth, predictions, iou_type=iou_type, min_score=min_score)
+    if rules:  # one ranked table: the model's findings and the rule checks' (types beyond the five consensus ones)
+        from maslow.quality import QualityIssues, check
+
+        issues = QualityIssues.build([issues, check(truth)])
     records = issue_records(issues, truth, xywh=gt_format.startswith("coco"))
     write_issues_json(records, out)
     summary = summarize(issues, truth)
