@@ -62,6 +62,7 @@ def predict(
     rep = io.write(pred, out, fmt_out)
     d = {"model": str(model_path), "adapter": model.config.model, "weights": model.history.weights,
          **_summary(pred), "export": rep.to_dict()}
+    d["task"] = str(getattr(model, "task", None) or d["task"])  # a detector trained on data that also has keypoints
     if as_json:
         print_json(d)
         return
