@@ -184,3 +184,37 @@ def test_shared_coco_eval_case(tmp_path: Path) -> None:
                 0.654764, 0.603130, 0.553744]
     assert list(stats.values()) == pytest.approx(expected, abs=1e-6)
     assert stats["map_50_95"] == pytest.approx(0.503647, abs=1e-6)
+
+
+def test_classification_predictions_are_scored_by_the_truth_task(tmp_path: Path) -> None:
+    """A classification truth: accuracy, F1 and top-k, equal to scikit-learn on the same labels."""
+    from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
+
+    from maslow.core.dataset import Dataset
+    from maslow.core.tables import Annotations
+    from tests.models.tiny_data import colour_squares
+
+    truth = colour_squares(tmp_path / "data", 30, seed=3)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(3), size=30)
+    probs[np.arange(30), truth.annotations.label] += rng.uniform(0, 0.8, 30)  # mostly right
+    probs /= probs.sum(axis=1, keepdims=True)
+    top = probs.argmax(axis=1)
+    pred = Dataset(truth.schema, truth.images,
+                   Annotations(image=np.arange(30), label=top, score=probs.max(axis=1), source="model",
+                               extra={"probs": probs}), root=truth.root)
+    io.write(truth, tmp_path / "gt", "parquet")
+    io.write(pred, tmp_path / "pred", "parquet")
+    out = tmp_path / "eval.json"
+    code, text = _run(["eval", "--gt", str(tmp_path / "gt"), "--gt-format", "parquet", "--pred",
+                       str(tmp_path / "pred"), "--pred-format", "parquet", "--json", str(out)])
+    assert code == 0, text
+    assert "classification evaluation" in text and "Per class" in text
+    got = json.loads(out.read_text())
+    y = truth.annotations.label
+    assert got["task"] == "classification"
+    assert got["summary"]["accuracy"] == pytest.approx(accuracy_score(y, top), abs=1e-12)
+    assert got["summary"]["fbeta_macro"] == pytest.approx(f1_score(y, top, average="macro"), abs=1e-12)
+    assert got["summary"]["top_1_accuracy"] == pytest.approx(top_k_accuracy_score(y, probs, k=1), abs=1e-12)
+    assert got["result"]["per_class"]["recall"] == pytest.approx(
+        [float(np.mean(top[y == k] == k)) for k in range(3)], abs=1e-12)

@@ -1,4 +1,5 @@
-"""Metrics commands: eval (COCO summary, per-class AP, operating points, slices, plots)."""
+"""Metrics commands: eval (COCO summary, per-class AP, operating points, slices, plots; classification,
+multi-label and semantic scores by the truth's task)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from maslow import io
 from maslow.cli.render import _jsonable, _nan_to_none, console, err_console, render_report, table
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
+from maslow.core.schema import Task
 from maslow.errors import FormatError, MaslowError
 from maslow.metrics import MapResult, coco_map
 from maslow.metrics.operating import OperatingPoints, detection_confusion_matrix, operating_point
@@ -201,11 +203,19 @@ def eval_(
     n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap draws per slice.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
 ) -> None:
-    """Evaluate predictions: COCO summary, per-class AP, operating points, slices, plots."""
+    """Evaluate predictions: COCO summary, per-class AP, operating points, slices, plots (detection, instance
+    masks, keypoints); accuracy/F1 (classification), Hamming score (multi-label) or mIoU (semantic) by the truth's
+    task."""
     kind = iou_type.value
     sigmas = _sigmas(kpt_sigmas)
     truth, gt_report = _read_truth(gt, gt_format, images_root)
     preds, pred_report, notes = _read_pred(pred, pred_format, truth, id_offset)
+    if truth.schema.task in _LABEL_TASKS:
+        _render_issues(f"{gt}", gt_report, [])
+        _render_issues(f"{pred}", pred_report, notes)
+        _eval_labels(truth, preds, json_out, {"gt": str(gt), "pred": str(pred), "gt_format": gt_format,
+                                              "pred_format": pred_format})
+        return
     # compute everything first, so bad options fail before anything is printed
     result = coco_map(truth, preds, iou_type=kind, kpt_sigmas=sigmas)
     op = None
@@ -253,6 +263,46 @@ def eval_(
             "plots": {k: str(v) for k, v in written.items()},
             "import_issues": {"gt": gt_report.to_dict(), "pred": pred_report.to_dict()}, "notes": notes,
         }, json_out)
+        console.print(f"Wrote {json_out}")
+
+
+_LABEL_TASKS = (Task.CLASSIFICATION, Task.MULTILABEL, Task.SEMANTIC_SEGMENTATION)
+
+
+def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: dict[str, Any]) -> None:
+    """Classification, multi-label or semantic scores (``maslow.metrics``), one summary and one per-class table."""
+    from maslow import metrics
+
+    task = truth.schema.task
+    res: Any
+    if task == Task.CLASSIFICATION:
+        res = metrics.classification_scores(truth, preds)
+        summary = {"accuracy": res.accuracy, "balanced_accuracy": res.balanced_accuracy,
+                   **{f"top_{k}_accuracy": v for k, v in res.top_k_accuracy.items()},
+                   **{f"{m}_{avg}": getattr(res, f"{m}_{avg}") for m in ("precision", "recall", "fbeta")
+                      for avg in ("micro", "macro", "weighted")}}
+        cols = {"support": res.support_per_class, "precision": res.precision_per_class,
+                "recall": res.recall_per_class, f"F{res.beta:g}": res.fbeta_per_class}
+    elif task == Task.MULTILABEL:
+        res = metrics.multilabel_scores(truth, preds)
+        summary = {n: getattr(res, n) for n in ("hamming_score", "hamming_loss", "subset_accuracy")}
+        summary.update({f"{m}_{avg}": getattr(res, f"{m}_{avg}") for m in ("precision", "recall", "f1")
+                        for avg in ("micro", "macro", "samples")})
+        cols = {"support": res.support_per_class, "precision": res.precision_per_class,
+                "recall": res.recall_per_class, "F1": res.f1_per_class}
+    else:
+        res = metrics.semantic_scores(truth, preds)
+        summary = {n: getattr(res, n) for n in ("miou", "mean_dice", "pixel_accuracy", "mean_accuracy", "fw_iou")}
+        cols = {"IoU": res.iou_per_class, "Dice": res.dice_per_class, "accuracy": res.accuracy_per_class,
+                "precision": res.precision_per_class}
+    console.print(table(f"{task.value} evaluation ({truth.n_images} images)", ["metric", "value"],
+                        [(k, _f(float(v))) for k, v in summary.items()]))
+    rows = [(name, *(str(int(c[k])) if n == "support" else _f(float(c[k])) for n, c in cols.items()))
+            for k, name in enumerate(res.class_names)]
+    console.print(table("Per class", ["class", *cols], rows))
+    if json_out is not None:
+        _write_json({**head, "task": task.value, "n_images": truth.n_images, "summary": summary,
+                     "result": res.to_dict()}, json_out)
         console.print(f"Wrote {json_out}")
 
 
