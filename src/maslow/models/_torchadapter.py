@@ -88,6 +88,14 @@ class TorchAdapter:
                                     progress=progress)
         log.info("%s trained %d epochs from %s", cfg.model, len(self.history.epochs), weights)
 
+    def _predict_setup(self, images: Dataset | Any) -> tuple[Any, Dataset, Any, Any]:
+        """(torch, the images as a Dataset, the network in eval mode on its device, its device)."""
+        torch, _ = TD.require_torch()
+        if self._net is None or self.schema is None:
+            raise ModelError(f"{self.config.model}: predict needs a trained or loaded model (call fit or load)")
+        device = self._device()
+        return torch, TD.as_dataset(images), self._net.to(device).eval(), device
+
     # -- files -------------------------------------------------------------------------------------------
     def _extra(self) -> dict[str, Any]:
         return {"arch": self._arch, "pretrained": self._pretrained}

@@ -244,12 +244,8 @@ class TorchvisionDetector(TorchAdapter):
         Raises:
             ModelError: the model is not trained or loaded. FormatError: an unreadable image.
         """
-        torch, _ = TD.require_torch()
-        if self._net is None or self.schema is None:
-            raise ModelError(f"{self.config.model}: predict needs a trained or loaded model (call fit or load)")
-        ds = TD.as_dataset(images)
-        device = self._device()
-        net = self._net.to(device).eval()
+        torch, ds, net, device = self._predict_setup(images)
+        assert self.schema is not None  # checked by _predict_setup
         every = batch_size or self.config.batch_size
         outputs: list[dict[str, Any]] = []
         for i in range(ds.n_images):
