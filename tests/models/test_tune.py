@@ -26,6 +26,7 @@ def test_read_tune_config_splits_off_the_search_space(tmp_path: Path) -> None:
     assert overrides_for(cfg, {"C": 2.0, "batch_size": 16}) == {"batch_size": 16, "params": {"C": 2.0}}
     (tmp_path / "plain.yaml").write_text("data: d\nformat: coco\n")
     assert read_tune_config(tmp_path / "plain.yaml") == (read_config(tmp_path / "plain.yaml"), None)
+    assert read_config(tmp_path / "c.yaml", epochs=3) == cfg  # a tuning config trains and cross-validates too
 
 
 @pytest.mark.parametrize(("space", "match"), [

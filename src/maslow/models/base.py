@@ -160,13 +160,16 @@ class TrainConfig:
 
 
 def read_config(path: str | Path, **overrides: Any) -> TrainConfig:
-    """The ``TrainConfig`` in the YAML file ``path``; ``data`` and ``images_root`` are relative to the file.
+    """The ``TrainConfig`` in the YAML file ``path``; ``data`` and ``images_root`` are relative to the file. A
+    ``search:`` mapping (the tuner's search space, ``maslow.models.tune.read_tune_config``) is left out.
 
     Raises:
         FormatError: the file is unreadable or malformed, or a setting is wrong (names the file and the setting).
     """
     path = Path(path)
     raw = read_yaml(path, what="training config")
+    if isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k != "search"}  # the search space of `maslow tune` (read_tune_config)
     try:
         cfg = TrainConfig.from_dict(raw if raw is not None else {}, where=str(path))
     except (MaslowError, TypeError) as e:

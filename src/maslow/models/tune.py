@@ -113,23 +113,13 @@ def read_tune_config(path: str | Path, **overrides: Any) -> tuple[TrainConfig, d
 
     path = Path(path)
     raw = read_yaml(path, what="training config")
-    if not isinstance(raw, dict) or "search" not in raw:
-        return read_config(path, **overrides), None
-    space = raw.pop("search")
-    if not isinstance(space, Mapping):
-        raise FormatError(f"field 'search' must be a mapping of setting -> range, got {type(space).__name__}",
-                          path=path)
-    check_space(dict(space), where=f"{path}: search")
-    try:
-        cfg = TrainConfig.from_dict(raw, where=str(path))
-    except (MaslowError, TypeError) as e:
-        raise FormatError(str(e).removeprefix(f"{path}: "), path=path) from None
-    for name in ("data", "images_root"):  # relative to the file, as read_config does
-        value = getattr(cfg, name)
-        if value is not None and (name != "data" or cfg.format is not None) and not Path(value).is_absolute():
-            changes: dict[str, Any] = {name: str(path.parent / value)}
-            cfg = dataclasses.replace(cfg, **changes)
-    return (cfg.with_overrides(**overrides) if overrides else cfg), dict(space)
+    space = raw.get("search") if isinstance(raw, dict) else None
+    if space is not None:
+        if not isinstance(space, Mapping):
+            raise FormatError(f"field 'search' must be a mapping of setting -> range, got {type(space).__name__}",
+                              path=path)
+        check_space(dict(space), where=f"{path}: search")
+    return read_config(path, **overrides), None if space is None else dict(space)
 
 
 def check_space(space: Mapping[str, Any], *, where: str = "search") -> None:
