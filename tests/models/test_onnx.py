@@ -70,8 +70,10 @@ def test_detector_exports_and_matches_torch(adapter: str, tmp_path: Path) -> Non
     from maslow.sample import write_shapes
 
     ds = write_shapes(tmp_path / "shapes", 4, seed=0)
-    cfg = TrainConfig(data="inline", model=adapter, epochs=1, image_size=64, threads=1, pretrained="no",
-                      batch_size=2)
+    io.write(ds, tmp_path / "shapes" / "annotations.json", "coco")
+    cfg = TrainConfig(data=str(tmp_path / "shapes" / "annotations.json"), format="coco", model=adapter, epochs=1,
+                      image_size=64, threads=1, pretrained="no", batch_size=2, params={"score_threshold": 0.0})
     folder = build_model(cfg).fit(ds).save(tmp_path / "model")
     rep = export_onnx(folder, tmp_path / "m.onnx")  # detections of equal score may swap: compared as sets
     assert rep.output_names == ("boxes", "scores", "labels") and rep.max_abs_diff <= rep.tolerance
+    assert rep.real_rows is not None and rep.real_rows > 0  # a training image with detections was compared too

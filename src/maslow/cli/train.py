@@ -248,7 +248,8 @@ def export_onnx_command(args: Sequence[str], *, as_json: bool) -> None:
     console.print(f"Wrote {rep.path} ({rep.size_bytes / 1e6:.1f} MB, opset {rep.opset}): inputs "
                   f"{', '.join(rep.input_names)} {list(rep.input_shape)}, outputs {', '.join(rep.output_names)}")
     console.print(f"onnxruntime vs torch: max |diff| {rep.max_abs_diff:.3g} (bound {rep.tolerance:.3g}) on "
-                  f"batch sizes {', '.join(map(str, rep.batch_sizes))}")
+                  f"batch sizes {', '.join(map(str, rep.batch_sizes))}"
+                  + ("" if rep.real_rows is None else f", and a training image ({rep.real_rows} detections)"))
 
 
 def register(app: typer.Typer) -> None:

@@ -43,6 +43,8 @@ class OnnxReport:
         batch_sizes: the batch sizes compared (empty when ``check`` was off).
         max_abs_diff: largest |onnxruntime - torch| over every output and batch (nan when not checked).
         tolerance: the bound it had to stay under. size_bytes: file size.
+        real_rows: detectors: rows (detections) torch gave on the busiest image of the training data, also
+            compared; None when no such image was at hand (then only a noise image, which may detect nothing).
     """
 
     path: Path
@@ -55,6 +57,7 @@ class OnnxReport:
     max_abs_diff: float = float("nan")
     tolerance: float = float("nan")
     size_bytes: int = 0
+    real_rows: int | None = None
 
     @property
     def checked(self) -> bool:
@@ -64,7 +67,8 @@ class OnnxReport:
         return {"path": str(self.path), "adapter": self.adapter, "opset": self.opset,
                 "input_names": list(self.input_names), "output_names": list(self.output_names),
                 "input_shape": list(self.input_shape), "batch_sizes": list(self.batch_sizes),
-                "max_abs_diff": self.max_abs_diff, "tolerance": self.tolerance, "size_bytes": self.size_bytes}
+                "max_abs_diff": self.max_abs_diff, "tolerance": self.tolerance, "size_bytes": self.size_bytes,
+                "real_rows": self.real_rows}
 
 
 def _outputs(out: Any) -> list[np.ndarray]:
@@ -118,11 +122,36 @@ def export_onnx(model_folder: str | Path, dst: str | Path, *, check: bool = True
                         size_bytes=dst.stat().st_size)
     if not check:
         return report
-    return _check(report, module, example, dynamic_axes, atol=atol, rtol=rtol)
+    return _check(report, module, example, dynamic_axes, atol=atol, rtol=rtol, real=_real_image(model))
+
+
+def _real_image(model: Any) -> Any:
+    """For detectors: the busiest image of the model's training data as the exported graph takes it ((1, 3, H, W)
+    in [0, 1], longer side ``image_size``), so the check compares real detections, not the empty output of a
+    noise image; None when the data is not at hand."""
+    if str(getattr(model, "task", "")) not in ("detection", "instance_segmentation"):
+        return None
+    from maslow.errors import MaslowError
+    from maslow.models import _torchdata as TD
+    from maslow.models.base import load_data
+
+    try:
+        ds = load_data(model.config)
+        if not ds.n_annotations:
+            return None
+        pixels = TD.load_rgb(ds, int(np.argmax(np.bincount(ds.annotations.image))))  # the busiest image
+    except (MaslowError, OSError):
+        return None
+    torch, _ = TD.require_torch()
+    h, w, _ = TD.resized_shape(pixels.shape[0], pixels.shape[1], model.config.image_size)
+    from PIL import Image
+
+    pixels = np.asarray(Image.fromarray(pixels).resize((w, h), Image.Resampling.BILINEAR))
+    return TD.image_tensor(torch, pixels)[None]
 
 
 def _check(report: OnnxReport, module: Any, example: Any, dynamic_axes: dict[str, Any], *, atol: float,
-           rtol: float) -> OnnxReport:
+           rtol: float, real: Any = None) -> OnnxReport:
     import torch
 
     try:
@@ -137,6 +166,11 @@ def _check(report: OnnxReport, module: Any, example: Any, dynamic_axes: dict[str
         g = torch.Generator().manual_seed(1)
         extra = torch.rand((2, *example.shape[1:]), generator=g) * float(example.max().clamp(min=1.0))
         inputs.append(torch.cat([example, extra.to(example.dtype)]))
+    real_rows = None
+    if real is not None:
+        inputs.append(real.to(example.dtype))
+        with torch.inference_mode():
+            real_rows = int(_outputs(module(inputs[-1]))[0].shape[0])
     worst, bound = 0.0, atol
     for x in inputs:
         with torch.inference_mode():
@@ -154,7 +188,8 @@ def _check(report: OnnxReport, module: Any, example: Any, dynamic_axes: dict[str
         raise ModelError(f"{report.path}: onnxruntime outputs must match torch within {bound:.3g}, got a max "
                          f"difference of {worst:.3g}")
     return OnnxReport(report.path, report.adapter, report.opset, report.input_names, report.output_names,
-                      report.input_shape, tuple(int(x.shape[0]) for x in inputs), worst, bound, report.size_bytes)
+                      report.input_shape, tuple(dict.fromkeys(int(x.shape[0]) for x in inputs)), worst, bound,
+                      report.size_bytes, real_rows)
 
 
 def _is_set(report: OnnxReport, dynamic_axes: dict[str, Any], ref: list[np.ndarray], got: list[np.ndarray]) -> bool:
