@@ -37,3 +37,6 @@ step "Detection: predict on every image of the sample, then COCO mAP of the pred
 maslow predict "$OUT/detect-model" "$OUT/shapes/annotations.json" --from coco \
   --out "$OUT/detect-pred.json" --to coco-results
 maslow eval --gt "$OUT/shapes/annotations.json" --pred "$OUT/detect-pred.json" --json "$OUT/detect-eval.json"
+
+step "Detection: export the detector to ONNX, checked against torch with onnxruntime (on a training image too)"
+maslow export "$OUT/detect-model" --onnx
