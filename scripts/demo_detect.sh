@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Demo step: train a tiny torchvision detector (Faster R-CNN, EfficientNet-Lite0 backbone) for a few steps on the
-# demo's shapes sample, predict with it and evaluate the predictions (called from demo.sh after step 1; runs alone
+# demo's shapes sample, predict with it, evaluate the predictions and export it to ONNX (called from demo.sh after step 1; runs alone
 # too: DEMO_OUT=demo-out bash scripts/demo_detect.sh). Skipped when torch is not installed. Writes
 # $OUT/detect.yaml, the model folder $OUT/detect-model, $OUT/detect-pred.json and $OUT/detect-eval.json.
 set -euo pipefail
