@@ -82,3 +82,15 @@ def assert_datasets_equal(
         x, y = aa.attributes[k], ab.attributes[k]
         for r in rows_a:
             assert _same_obj(x[r], y[rows_b[r]]), f"attribute {k!r} differs at row {r}: {x[r]!r} != {y[rows_b[r]]!r}"
+
+
+def run_cli(args: list[str]) -> tuple[int, str]:
+    """``maslow ARGS`` in process: (exit code, output); an exception other than an exit is raised, not hidden."""
+    from typer.testing import CliRunner
+
+    from maslow.cli.main import app
+
+    res = CliRunner().invoke(app, args)
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.output

@@ -17,16 +17,10 @@ from maslow.io.coco_results import read_coco_predictions, write_coco_results
 from maslow.metrics import coco_map, operating_point
 from maslow.sample import write_shapes
 from tests.conftest import shared_path
+from tests.helpers import run_cli as _run
 from tests.metrics.simulated import simulate
 
 runner = CliRunner()
-
-
-def _run(args: list[str]) -> tuple[int, str]:
-    res = runner.invoke(app, args)
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
 
 
 @pytest.fixture(scope="module")

@@ -8,25 +8,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from maslow import io
-from maslow.cli.main import app
 from maslow.metrics import PROBS_COLUMN
 from maslow.models import TrainConfig
 from maslow.models.base import build_model
 from maslow.models.crossval import FOLD_COLUMN
+from tests.helpers import run_cli as _run
 from tests.models.tiny_data import colour_squares
 
 pytest.importorskip("sklearn")
-runner = CliRunner()
-
-
-def _run(args: list[str]) -> tuple[int, str]:
-    res = runner.invoke(app, args)
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
 
 
 def _json(args: list[str]) -> Any:

@@ -8,20 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from maslow import io
-from maslow.cli.main import app
 from maslow.sample import write_shapes
-
-runner = CliRunner()
-
-
-def _run(args: list[str]) -> tuple[int, str]:
-    res = runner.invoke(app, args)
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
+from tests.helpers import run_cli as _run
 
 
 @pytest.fixture

@@ -6,13 +6,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageOps
-from typer.testing import CliRunner
 
 from maslow import io
-from maslow.cli.main import app
 from maslow.sample import write_shapes
-
-runner = CliRunner()
+from tests.helpers import run_cli as _run
 
 
 @pytest.fixture
@@ -32,13 +29,6 @@ def planted(tmp_path: Path) -> Path:
                     split=[*split, "val", "val"])
     io.write(ds.replace(images=images), tmp_path / "s" / "annotations.json", "coco")
     return tmp_path / "s" / "annotations.json"
-
-
-def _run(args: list[str]) -> tuple[int, str]:
-    res = runner.invoke(app, args)
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
 
 
 def test_duplicates_json_reports_leak(planted: Path) -> None:
