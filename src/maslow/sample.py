@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
+from maslow.core.polygons import Polygons
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import Rng, as_generator, obj_array
@@ -101,7 +102,7 @@ def shapes(n_images: int = 24, *, width: int = 160, height: int = 120, seed: Rng
             occl.append(None)
     ann = Annotations(
         image=np.asarray(img, np.int64), label=np.asarray(label, np.int64),
-        box=np.asarray(box, np.float64).reshape(-1, 4), polygon=obj_array(poly), mask=obj_array(mask),
+        box=np.asarray(box, np.float64).reshape(-1, 4), polygon=Polygons.from_rows(poly), mask=obj_array(mask),
         keypoints=np.asarray(kps, np.float64).reshape(-1, 3, 3), iscrowd=np.asarray(crowd, bool),
         attributes={"colour": obj_array(colour), "occluded": obj_array(occl)},
     )
@@ -139,7 +140,9 @@ def write_shapes(dst: str | Path, n_images: int = 24, *, seed: Rng = 0, **kwargs
                     for xx in np.arange(x1, x2 - 4, 7):
                         draw.rectangle([xx, yy, xx + 4, yy + 4], fill=fill)
                 continue
-            pts = np.asarray(a.polygon[r][0]).reshape(-1, 2)
+            rings = a.polygon[r]
+            assert rings is not None  # every non-crowd shape has a polygon
+            pts = rings[0].reshape(-1, 2)
             draw.polygon([tuple(p) for p in pts.tolist()], fill=fill)
         canvas.save(dst / str(ds.images.path[i]))
     return ds.replace(root=dst)

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 from maslow import io
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
+from maslow.core.polygons import Polygons
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import SOURCES, Annotations, Images
 from maslow.core.types import obj_array
@@ -29,6 +32,8 @@ GOLDEN = Path(__file__).parents[1] / "data" / "parquet" / "every_column"
 
 def same(a: Any, b: Any) -> bool:
     """Exact equality: same types, same dtypes, NaN equal to NaN."""
+    if isinstance(a, Polygons) or isinstance(b, Polygons):
+        return isinstance(a, Polygons) and isinstance(b, Polygons) and a.equals(b)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
                 and a.shape == b.shape and (all(same(x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True))
@@ -142,7 +147,8 @@ def test_same_dataset_gives_the_same_bytes(tmp_path: Path) -> None:
     write_parquet(every_column(), tmp_path / "a")
     write_parquet(every_column(), tmp_path / "b")
     assert digests(tmp_path / "a") == digests(tmp_path / "b")
-    assert sorted(digests(tmp_path / "a")) == ["annotations.parquet", "dataset.json", "images.parquet"]
+    assert sorted(digests(tmp_path / "a")) == ["annotations.parquet", "dataset.json", "images.parquet",
+                                               "polygon_rings.parquet", "polygon_xy.parquet"]
     write_parquet(shapes(3), tmp_path / "c")
     assert digests(tmp_path / "c") != digests(tmp_path / "a")
 
@@ -181,6 +187,11 @@ def test_values_that_are_not_json_are_refused_and_the_old_output_kept(tmp_path: 
     pytest.param(lambda d: (d / "dataset.json").write_text(
         (d / "dataset.json").read_text().replace('"version": 1', '"version": 99')), r"version must be 1",
         id="version"),
+    pytest.param(lambda d: (d / "polygon_xy.parquet").unlink(), r"polygon_xy.parquet: file not found", id="no-xy"),
+    pytest.param(lambda d: (d / "polygon_rings.parquet").write_bytes(b"PAR1 x"), r"polygon_rings.parquet.*unreadable",
+                 id="corrupt-rings"),
+    pytest.param(lambda d: pq.write_table(pa.table({"xy": pa.array(np.zeros(5))}), d / "polygon_xy.parquet"),
+                 r"polygon files disagree: .*ring_offsets must rise from 0 to 5", id="short-xy"),
 ])
 def test_damaged_folders_raise(tmp_path: Path, damage: Any, match: str) -> None:
     write_parquet(shapes(3), tmp_path / "d")

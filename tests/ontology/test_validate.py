@@ -68,7 +68,7 @@ def test_label_type_not_allowed(ds: Dataset) -> None:
 def test_tag_not_allowed(ds: Dataset) -> None:
     a = ds.annotations
     r = _row(ds, "circle")
-    box, poly, mask = a.box.copy(), a.polygon.copy(), a.mask.copy()
+    box, poly, mask = a.box.copy(), a.polygon.tolist(), a.mask.copy()
     box[r], poly[r], mask[r] = np.nan, None, None
     planted = ds.replace(annotations=a.with_columns(box=box, polygon=poly, mask=mask))
     rep = validate(planted, planted.schema)

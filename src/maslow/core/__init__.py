@@ -3,6 +3,7 @@
 from maslow.core import boxes, masks
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Issue, Report
+from maslow.core.polygons import Polygons
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, LabelType, Task
 from maslow.core.tables import SOURCES, Annotations, Images
 from maslow.core.types import as_generator
@@ -17,6 +18,7 @@ __all__ = [
     "Issue",
     "LabelSchema",
     "LabelType",
+    "Polygons",
     "Report",
     "Task",
     "as_generator",

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from maslow.core.polygons import Polygons
 from maslow.core.schema import LabelSchema
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import BoolArray, IntArray, Rng, obj_array
@@ -252,7 +253,8 @@ def _concat_annotations(a: Annotations, b: Annotations, *, image_offset: int, la
         box=_cat(a.box, b.box, na, nb),
         score=_cat(a.score, b.score, na, nb),
         mask=_cat(a.mask, b.mask, na, nb),
-        polygon=_cat(a.polygon, b.polygon, na, nb),
+        polygon=None if a.polygon is None and b.polygon is None else Polygons.concat(
+            [Polygons.none(n) if p is None else p for p, n in ((a.polygon, na), (b.polygon, nb))]),
         keypoints=_cat(_pad_kp(a.keypoints, kw), _pad_kp(b.keypoints, kw), na, nb),
         iscrowd=_cat(a.iscrowd, b.iscrowd, na, nb),
         attributes=_cat_map(a.attributes, b.attributes, na, nb),

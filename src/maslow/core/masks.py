@@ -16,6 +16,9 @@ from pycocotools import mask as _mask
 
 from maslow.core.types import FloatArray
 
+#: one flat polygon ring ``x0, y0, x1, y1, ...`` (a list or a float array)
+Ring = Sequence[float] | FloatArray
+
 
 def encode(binary: np.ndarray) -> dict[str, Any]:
     """RLE of an (h, w) boolean mask."""
@@ -63,7 +66,7 @@ def uncompressed(rle: dict[str, Any]) -> dict[str, Any]:
     return {"size": [int(v) for v in rle["size"]], "counts": runs}
 
 
-def from_polygons(polygons: Sequence[Sequence[float]], height: int, width: int) -> dict[str, Any]:
+def from_polygons(polygons: Sequence[Ring], height: int, width: int) -> dict[str, Any]:
     """One RLE, the union of the polygons, rasterised as pycocotools does."""
     polys = [list(map(float, p)) for p in polygons if len(p) >= 6]
     if not polys:
@@ -93,14 +96,14 @@ def to_box(rles: Sequence[dict[str, Any]]) -> FloatArray:
     return b
 
 
-def polygon_area(poly: Sequence[float]) -> float:
+def polygon_area(poly: Ring) -> float:
     """Shoelace area of one flat polygon."""
     p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
     x, y = p[:, 0], p[:, 1]
     return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
-def polygon_box(polys: Sequence[Sequence[float]]) -> FloatArray:
+def polygon_box(polys: Sequence[Ring]) -> FloatArray:
     """(4,) xyxy box around the vertices of one or more polygons."""
     pts = np.concatenate([np.asarray(p, np.float64).reshape(-1, 2) for p in polys]) if polys else np.zeros((0, 2))
     if not len(pts):

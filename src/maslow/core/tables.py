@@ -4,7 +4,8 @@ Every column is a numpy array, read-only once built, validated once here. Conven
 
 - ``box``: (n, 4) float64, xyxy, absolute pixels; a row of NaN means "no box" (tags, semantic masks).
 - ``mask``: (n,) object array of COCO RLE dicts ``{"size": [h, w], "counts": bytes}`` or None.
-- ``polygon``: (n,) object array; each entry is a list of flat float64 arrays ``[x0, y0, x1, y1, ...]`` or None.
+- ``polygon``: (n,) ``Polygons`` (core/polygons.py: ragged, stored flat); row r is a list of flat float64 arrays
+  ``[x0, y0, x1, y1, ...]`` (one per ring) or None. The constructor also takes rows as a list or object array.
 - ``keypoints``: (n, K, 3) float64 ``(x, y, v)`` with COCO visibility v in {0, 1, 2}; NaN rows: none.
 - ``score``: (n,) float64, NaN where an annotation has no score (ground truth).
 - ``attributes``: name -> (n,) object array, None where an annotation has no value.
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from maslow.core.polygons import Polygons
 from maslow.core.types import (
     BoolArray,
     FloatArray,
@@ -147,7 +149,7 @@ class Annotations:
     box: FloatArray | None = None
     score: FloatArray | None = None
     mask: RleArray | None = None
-    polygon: ObjArray | None = None
+    polygon: Polygons | None = None
     keypoints: FloatArray | None = None
     iscrowd: BoolArray | None = None
     attributes: Mapping[str, ObjArray] = field(default_factory=dict)
@@ -177,12 +179,16 @@ class Annotations:
             if score.shape != (n,):
                 raise InvalidDatasetError(f"annotations.score: shape must be ({n},), got {score.shape}")
             set_(self, "score", frozen(score))
-        for name in ("mask", "polygon"):
-            col = getattr(self, name)
-            if col is not None:
-                arr = col if isinstance(col, np.ndarray) and col.dtype == object else obj_array(col)
-                _check_len("annotations", name, arr, n)
-                set_(self, name, frozen(arr))
+        if self.mask is not None:
+            col = self.mask
+            arr = col if isinstance(col, np.ndarray) and col.dtype == object else obj_array(col)
+            _check_len("annotations", "mask", arr, n)
+            set_(self, "mask", frozen(arr))
+        if self.polygon is not None:
+            poly = Polygons.from_rows(self.polygon)  # rows as lists (readers, tests) become the flat column
+            if len(poly) != n:
+                raise InvalidDatasetError(f"annotations.polygon: length must be {n}, got {len(poly)}")
+            set_(self, "polygon", poly)
         if self.keypoints is not None:
             kp = _float_col("keypoints", self.keypoints)
             if kp.ndim != 3 or kp.shape[0] != n or kp.shape[2] != 3:
@@ -265,7 +271,7 @@ class Annotations:
             box=self.box[idx],
             score=t(self.score),
             mask=t(self.mask),
-            polygon=t(self.polygon),
+            polygon=None if self.polygon is None else self.polygon.take(idx),
             keypoints=t(self.keypoints),
             iscrowd=self.iscrowd[idx],
             attributes={k: v[idx] for k, v in self.attributes.items()},
@@ -283,6 +289,8 @@ class Annotations:
             def t(a: Any, obj: bool) -> Any:
                 if a is None or isinstance(a, str):
                     return a
+                if isinstance(a, Polygons):
+                    return a[order]
                 if isinstance(a, Mapping):
                     return {k: t(v, True) for k, v in a.items()}
                 arr = a if isinstance(a, np.ndarray) else (obj_array(a) if obj else np.asarray(a))

@@ -134,7 +134,7 @@ def dataset_stats(ds: Dataset) -> DatasetStats:
         size[:, j] = np.bincount(a.label[sel], minlength=k)
     label_types = {
         "box": int(has_box.sum()),
-        "polygon": 0 if a.polygon is None else int(sum(p is not None and len(p) > 0 for p in a.polygon)),
+        "polygon": 0 if a.polygon is None else int(a.polygon.present.sum()),
         "mask": 0 if a.mask is None else int(sum(m is not None for m in a.mask)),
         "keypoints": 0 if a.keypoints is None else int(
             (~np.isnan(a.keypoints[:, :, 2]) & (np.nan_to_num(a.keypoints[:, :, 2]) > 0)).any(1).sum()),
@@ -143,7 +143,7 @@ def dataset_stats(ds: Dataset) -> DatasetStats:
     }
     geom = has_box.copy()
     if a.polygon is not None:
-        geom |= np.array([p is not None and len(p) > 0 for p in a.polygon], bool)
+        geom |= a.polygon.present
     if a.mask is not None:
         geom |= np.array([m is not None for m in a.mask], bool)
     label_types["tag"] = int((~geom).sum())

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from itertools import chain, islice
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
 from maslow.core import masks as M
+from maslow.core.polygons import Polygons
 from maslow.core.types import BoolArray, FloatArray, IntArray, ObjArray
 
 #: Annotation keys with a column of their own; any other key goes to ``annotations.extra``.
@@ -121,6 +122,7 @@ class AnnColumns:
     findings: list[Finding] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
     _parts: dict[str, list[np.ndarray]] = field(default_factory=lambda: defaultdict(list))
+    _polys: list[Polygons] = field(default_factory=list)
     _rle_rows: list[int] = field(default_factory=list)
     _rles: list[dict[str, Any]] = field(default_factory=list)
     _kp: list[tuple[IntArray, FloatArray]] = field(default_factory=list)
@@ -139,7 +141,10 @@ class AnnColumns:
         self.keys |= keys
         part = self._parts
         for name in ("id", "image_id", "category_id"):
-            vals, ok = int_field(values(items, name))
+            if name in keys:
+                vals, ok = int_field(values(items, name))
+            else:  # e.g. results files carry no annotation ids: skip the per-record conversion of None
+                vals, ok = np.full(n, -1, np.int64), np.zeros(n, bool)
             part[name].append(vals)
             part[f"{name}_ok"].append(ok)
         raw = values(items, "bbox")
@@ -152,7 +157,10 @@ class AnnColumns:
             self.bad(first + j, "coco_bad_bbox", "bbox",
                      f"bbox must be [x, y, width, height] (4 numbers), got {_short(raw[j])}")
         for name in ("area", "score"):  # every chunk gets both columns (NaN where absent): chunks stay aligned
-            raw = values(items, name) if name in keys else [None] * n
+            if name not in keys:
+                part[name].append(np.full(n, np.nan))
+                continue
+            raw = values(items, name)
             vals_f, ok = float_field(raw)
             part[name].append(vals_f)
             for j in np.flatnonzero(~ok).tolist():
@@ -168,8 +176,8 @@ class AnnColumns:
             part["iscrowd"].append(crowd.astype(bool))
         else:
             part["iscrowd"].append(np.zeros(n, bool))
-        part["polygon"].append(self._segmentation(values(items, "segmentation"), first)
-                               if "segmentation" in keys else np.full(n, None, object))
+        self._polys.append(self._segmentation(values(items, "segmentation"), first)
+                           if "segmentation" in keys else Polygons.none(n))
         if "keypoints" in keys:
             self._keypoints(values(items, "keypoints"), first)
         if "attributes" in keys:
@@ -196,9 +204,9 @@ class AnnColumns:
         self.n += n
 
     # -- segmentation ------------------------------------------------------------------------------
-    def _segmentation(self, segs: list[Any], first: int) -> np.ndarray:
+    def _segmentation(self, segs: list[Any], first: int) -> Polygons:
+        """The polygons of ``segs`` built flat (no Python object per ring); RLEs go to ``_rle``."""
         n = len(segs)
-        out: list[Any] = [None] * n
         pidx = [j for j, s in enumerate(segs) if type(s) is list and s]
         for j, s in enumerate(segs):
             if type(s) is dict:
@@ -207,35 +215,31 @@ class AnnColumns:
                 self.bad(first + j, "coco_bad_segmentation", "segmentation",
                          f"segmentation must be a list of polygons or an RLE object, got {_short(s)}")
         if not pidx:
-            return np.full(n, None, object)
+            return Polygons.none(n)
         rings = [r for j in pidx for r in segs[j]]
         try:
             lens = np.fromiter(map(len, rings), np.int64, len(rings))
             coords = np.fromiter(chain.from_iterable(rings), np.float64, int(lens.sum()))
         except (TypeError, ValueError):
+            rows: list[Any] = [None] * n
             for j in pidx:
-                out[j] = self._polygon_slow(segs[j], first + j)
-            return obj_column(out)
-        bounds = np.concatenate([[0], np.cumsum(lens)]).tolist()
-        views = list(map(coords.__getitem__, map(slice, bounds, islice(bounds, 1, None))))  # C-level: hot path
-        nring = [len(segs[j]) for j in pidx]
+                rows[j] = self._polygon_slow(segs[j], first + j)
+            return Polygons.from_rows(rows)
+        nring = np.fromiter((len(segs[j]) for j in pidx), np.int64, len(pidx))
         odd = (lens % 2 == 1) | (lens == 0)
         if odd.any() or (lens < 6).any():
             owner = np.repeat(np.asarray(pidx), nring)
             for r in np.flatnonzero(odd | (lens < 6)).tolist():
                 self._ring_finding(first + int(owner[r]), int(lens[r]))
-        if len(nring) == len(views) and not odd.any():
-            if len(pidx) == n:
-                return obj_column(list(map(list, zip(views))))
-            for j, v in zip(pidx, views, strict=True):
-                out[j] = [v]
-            return obj_column(out)
-        k = 0
-        for j, c in zip(pidx, nring, strict=True):
-            kept = [views[r] for r in range(k, k + c) if not odd[r]]
-            out[j] = kept or None
-            k += c
-        return obj_column(out)
+        kept = nring
+        if odd.any():  # dropped rings (reported above); a row left without a ring has no polygon
+            keep = ~odd
+            kept = np.add.reduceat(keep.astype(np.int64), np.concatenate([[0], np.cumsum(nring)[:-1]]))
+            coords, lens = coords[np.repeat(keep, lens)], lens[keep]
+        counts = np.zeros(n, np.int64)
+        counts[pidx] = kept
+        null = counts == 0
+        return Polygons(coords, _offsets(lens), _offsets(counts), null)
 
     def _ring_finding(self, record: int, length: int) -> None:
         if length == 0:
@@ -320,6 +324,10 @@ class AnnColumns:
             raise KeyError(name)
         return np.concatenate(parts)
 
+    def polygons(self) -> Polygons:
+        """(N,) polygons of every record (None where a record has none)."""
+        return Polygons.concat(self._polys) if self._polys else Polygons.none(0)
+
     def masks(self) -> tuple[ObjArray | None, IntArray]:
         """(N,) RLE dicts or None (None when no record has an RLE), and (N, 2) RLE sizes (-1 where none)."""
         hw = np.full((self.n, 2), -1, np.int64)
@@ -374,3 +382,9 @@ def to_column(vals: list[Any]) -> np.ndarray:
     if types == {bool}:
         return np.array(vals, dtype=bool)
     return obj_column(vals)
+
+
+def _offsets(lengths: IntArray) -> IntArray:
+    out = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=out[1:])
+    return out

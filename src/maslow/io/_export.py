@@ -43,7 +43,9 @@ def count_lost(ds: Dataset, *, keep: Iterable[str] = (), rows: np.ndarray | None
     put("box", a.has_box)
     if a.score is not None:
         put("score", ~np.isnan(a.score))
-    for name in ("mask", "polygon", "annotator"):
+    if a.polygon is not None:
+        put("polygon", ~a.polygon.null)
+    for name in ("mask", "annotator"):
         col = getattr(a, name)
         if col is not None:
             put(name, np.array([v is not None and v != "" for v in col.tolist()], bool))

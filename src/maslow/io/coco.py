@@ -323,8 +323,8 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
             acc.bad(r, "coco_bad_source", "source", f"source must be one of {SOURCES}, got {source[r]!r}; read as "
                     "'human'", severity="warning")
         source = obj_column([s if s in SOURCES else "human" for s in source.tolist()])
-    polygon = acc.column("polygon")
-    has_poly = any(p is not None for p in polygon.tolist())
+    polygon = acc.polygons()
+    has_poly = bool((~polygon.null).any())
     score = acc.column("score") if "score" in acc.keys else None
     attrs = acc.attributes()
     sel = np.flatnonzero(keep)

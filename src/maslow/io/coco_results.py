@@ -100,7 +100,7 @@ def parse(
                               path=src)
         for s in range(0, len(records), 20_000):
             chunk = records[s:s + 20_000]
-            bad = [j for j, r in enumerate(chunk) if type(r) is not dict]
+            bad = [] if set(map(type, chunk)) <= {dict} else [j for j, r in enumerate(chunk) if type(r) is not dict]
             if bad:
                 raise FormatError(f"must be an object, got {type(chunk[bad[0]]).__name__}", path=src,
                                   record=f"[{s + bad[0]}]")
@@ -229,8 +229,8 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
     if unscored.any():
         col.add("missing_score", f"score must be a number for every prediction, {int(unscored.sum())} have none",
                 severity="error", file=src, record=f"[{int(np.flatnonzero(unscored)[0])}]", field="score")
-    polygon = acc.column("polygon")
-    has_poly = any(p is not None for p in polygon.tolist())
+    polygon = acc.polygons()
+    has_poly = "segmentation" in acc.keys and bool((~polygon.null).any())
     k_like = like.annotations.keypoints.shape[1] if like.annotations.keypoints is not None else 0
     if kp is not None and kp.shape[1] < k_like:
         kp = np.concatenate([kp, np.full((n, k_like - kp.shape[1], 3), np.nan)], axis=1)
@@ -253,12 +253,19 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
 
 def _fill_boxes(box: FloatArray, mask: np.ndarray | None, kp: FloatArray | None) -> None:
     """Boxes of predictions without one, from the mask or the keypoints' extent (as ``loadRes`` does)."""
-    for r in np.flatnonzero(np.isnan(box[:, 0])).tolist():
-        if mask is not None and mask[r] is not None:
-            box[r] = M.to_box([mask[r]])[0]
-        elif kp is not None and not np.isnan(kp[r]).all():
-            x, y = kp[r, :, 0], kp[r, :, 1]
-            box[r] = [np.nanmin(x), np.nanmin(y), np.nanmax(x), np.nanmax(y)]
+    rows = np.flatnonzero(np.isnan(box[:, 0]))
+    if rows.size and mask is not None:
+        has = np.fromiter((m is not None for m in mask[rows].tolist()), bool, rows.size)
+        if has.any():
+            box[rows[has]] = M.to_box(mask[rows[has]].tolist())
+        rows = rows[~has]
+    if rows.size and kp is not None:
+        k = kp[rows]
+        some = ~np.isnan(k).all(axis=(1, 2))
+        rows, k = rows[some], k[some]
+        if rows.size:
+            x, y = k[:, :, 0], k[:, :, 1]
+            box[rows] = np.stack([np.nanmin(x, 1), np.nanmin(y, 1), np.nanmax(x, 1), np.nanmax(y, 1)], 1)
 
 
 def write(ds: Dataset, dst: Path) -> ExportReport:
@@ -280,9 +287,9 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
     scored = np.isfinite(score)
     box = a.box.copy() if a.box is not None else np.full((n, 4), np.nan)
     _fill_boxes(box, a.mask, a.keypoints)
-    for r in np.flatnonzero(np.isnan(box[:, 0]) & scored).tolist():
-        if a.polygon is not None and a.polygon[r]:
-            box[r] = M.polygon_box(a.polygon[r])
+    if a.polygon is not None:
+        for r in np.flatnonzero(np.isnan(box[:, 0]) & scored & a.polygon.present).tolist():
+            box[r] = M.polygon_box(a.polygon[r] or [])
     geometry = np.isfinite(box[:, 0])
     written = scored & geometry
     if (~scored).any():
@@ -306,8 +313,8 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
             rec["keypoints"] = np.nan_to_num(a.keypoints[r, :k]).ravel().tolist()
         records.append(rec)
     if a.polygon is not None:
-        masks = a.mask.tolist() if a.mask is not None else [None] * n
-        rasterised = sum(a.polygon[r] is not None and masks[r] is None for r in np.flatnonzero(written).tolist())
+        no_mask = np.array([m is None for m in a.mask.tolist()], bool) if a.mask is not None else np.ones(n, bool)
+        rasterised = int((written & ~a.polygon.null & no_mask).sum())
         if rasterised:
             rep.notes.append(f"{rasterised} polygons written as RLE segmentations (what loadRes reads)")
     with no_gc(), atomic_path(dst) as tmp, open(tmp, "w", encoding="utf-8") as f:
@@ -324,9 +331,10 @@ def _rle(ds: Dataset, r: int) -> dict[str, Any] | None:
     a = ds.annotations
     if a.mask is not None and a.mask[r] is not None:
         return M.to_json(M.compress(a.mask[r]))
-    if a.polygon is not None and a.polygon[r]:
+    rings = a.polygon[r] if a.polygon is not None else None
+    if rings:
         i = int(a.image[r])
         h, w = int(ds.images.height[i]), int(ds.images.width[i])
         if h > 0 and w > 0:
-            return M.to_json(M.from_polygons(a.polygon[r], h, w))
+            return M.to_json(M.from_polygons(rings, h, w))
     return None

@@ -44,6 +44,7 @@ from defusedxml import ElementTree as SafeET
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
+from maslow.core.polygons import Polygons
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
@@ -422,7 +423,7 @@ def _build(src: Path, classes: list[ClassDef], specs: dict[str, AttributeDef], p
         image=np.asarray([i for i, _ in rows], np.int64),
         label=np.asarray([names[s.label] for _, s in rows], np.int64),
         box=np.asarray([s.box for _, s in rows], np.float64).reshape(n, 4),
-        polygon=obj_array([s.polygon for _, s in rows]) if any(s.polygon for _, s in rows) else None,
+        polygon=Polygons.from_rows([s.polygon for _, s in rows]) if any(s.polygon for _, s in rows) else None,
         mask=obj_array([s.mask for _, s in rows]) if any(s.mask is not None for _, s in rows) else None,
         keypoints=kps if k else None,
         attributes={a: obj_array([s.attrs.get(a) for _, s in rows]) for a in attr_names},

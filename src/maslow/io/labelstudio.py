@@ -43,6 +43,7 @@ from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
+from maslow.core.polygons import Polygons
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
@@ -435,7 +436,7 @@ def _build(reader: _Reader, images: Images) -> Dataset:
         label=np.asarray([index[r.label] for r in rows], np.int64),
         box=np.asarray([r.box for r in rows], np.float64).reshape(n, 4),
         score=np.asarray([r.score for r in rows], np.float64) if any(r.source == "model" for r in rows) else None,
-        polygon=obj_array([r.polygon for r in rows]) if any(r.polygon for r in rows) else None,
+        polygon=Polygons.from_rows([r.polygon for r in rows]) if any(r.polygon for r in rows) else None,
         mask=obj_array([r.mask for r in rows]) if any(r.mask is not None for r in rows) else None,
         keypoints=kps if k else None,
         attributes={a: obj_array([r.attrs.get(a) for r in rows]) for a in reader.attributes},

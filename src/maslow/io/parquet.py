@@ -19,7 +19,11 @@ Column kinds (glossary):
   types), one JSON text per row; tuples come back as lists and numpy scalars as Python scalars. ``null``:
   all None. Other objects can't be stored and raise FormatError.
 - ``mask``: COCO RLE as ``mask.size`` (h, w) and ``mask.counts`` (compressed bytes), null where no mask.
-- ``polygon``: ``list<list<float64>>``, null where no polygon.
+- ``ragged`` (polygons): flat, like ``Polygons`` in memory, so a load makes no Python object per polygon and
+  Parquet decodes plain numeric columns instead of nested lists (3-5x faster): ``polygon.rings`` in
+  ``annotations.parquet`` (int32 rings per row, -1 where the row has no polygon), ``polygon_rings.parquet``
+  (``length``: values per ring) and ``polygon_xy.parquet`` (``xy``: every ring's x, y values in order).
+- ``polygon``: ``list<list<float64>>``, null where no polygon (what maslow wrote before ``ragged``; still read).
 
 Files are written deterministically (same dataset, same pyarrow: same bytes), so a version can be
 identified by a content hash.
@@ -41,9 +45,10 @@ from maslow.core import masks as M
 from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
+from maslow.core.polygons import Polygons
 from maslow.core.schema import LabelSchema
 from maslow.core.tables import Annotations, Images
-from maslow.errors import FormatError
+from maslow.errors import FormatError, InvalidDatasetError
 from maslow.io._coco_columns import obj_column
 from maslow.io._coco_stream import no_gc
 from maslow.io._common import ExportReport
@@ -54,6 +59,7 @@ __all__ = ["parse", "read_parquet", "write", "write_parquet"]
 FORMAT = "maslow-parquet"
 VERSION = 1
 _HEADER = "dataset.json"
+_RINGS, _XY = "polygon_rings.parquet", "polygon_xy.parquet"
 _OBJ_KINDS = {str: "str", bool: "bool", int: "int", float: "float", bytes: "bytes"}
 _ARROW = {"str": pa.string(), "bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "bytes": pa.binary()}
 
@@ -95,10 +101,17 @@ def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: 
         text = json.dumps(header, indent=1, ensure_ascii=False)
         with atomic_dir(dst) as tmp:
             (tmp / _HEADER).write_text(text + "\n", encoding="utf-8")
-            for name, cols, n in (("images", img_cols, ds.n_images), ("annotations", ann_cols, ds.n_annotations)):
+            tables = [("images", img_cols, ds.n_images, row_group_size),
+                      ("annotations", ann_cols, ds.n_annotations, row_group_size)]
+            if ds.annotations.polygon is not None:
+                poly = ds.annotations.polygon
+                tables += [(_RINGS[:-8], {"length": pa.array(np.diff(poly.ring_offsets))}, len(poly.ring_offsets) - 1,
+                            1 << 20),
+                           (_XY[:-8], {"xy": pa.array(poly.xy)}, len(poly.xy), 1 << 20)]
+            for name, cols, n, group in tables:
                 table = pa.table(cols) if cols else pa.table({"_": pa.nulls(n)})
                 pq.write_table(table, tmp / f"{name}.parquet", compression=compression, write_statistics=False,
-                               row_group_size=row_group_size)
+                               row_group_size=group)
     return ExportReport(path=str(dst), format="parquet", n_images=ds.n_images, n_annotations=ds.n_annotations)
 
 
@@ -127,8 +140,8 @@ def _annotation_columns(a: Annotations) -> tuple[dict[str, pa.Array], list[dict[
             cols["mask.size"], cols["mask.counts"] = size, counts
             spec.append({"field": "mask", "kind": "mask", "column": "mask"})
         elif f.name == "polygon":
-            cols["polygon"] = _polygon_array(value)
-            spec.append({"field": "polygon", "kind": "polygon", "column": "polygon"})
+            cols["polygon.rings"] = pa.array(np.where(value.null, -1, value.n_rings).astype(np.int32))
+            spec.append({"field": "polygon", "kind": "ragged", "column": "polygon.rings"})
         elif f.name in ("attributes", "extra"):
             prefix = "attr" if f.name == "attributes" else "extra"
             for k, v in value.items():
@@ -203,24 +216,6 @@ def _mask_arrays(col: np.ndarray) -> tuple[pa.Array, pa.Array]:
     return size_arr, pa.array(counts, type=pa.binary())
 
 
-def _list_array(offsets: np.ndarray, values: pa.Array, mask: np.ndarray | None = None) -> pa.Array:
-    big = offsets[-1] >= 2**31
-    off = pa.array(offsets, pa.int64() if big else pa.int32())
-    cls = pa.LargeListArray if big else pa.ListArray
-    return cls.from_arrays(off, values, mask=None if mask is None else pa.array(mask))
-
-
-def _polygon_array(col: np.ndarray) -> pa.Array:
-    vals = col.tolist()
-    null = np.asarray([p is None for p in vals], bool)
-    rings = [np.asarray(r, np.float64).reshape(-1) for p in vals if p is not None for r in p]
-    n_rings = np.asarray([0 if p is None else len(p) for p in vals], np.int64)
-    ring_len = np.asarray([len(r) for r in rings], np.int64)
-    flat = np.concatenate(rings) if rings else np.zeros(0)
-    inner = _list_array(np.concatenate([[0], np.cumsum(ring_len)]), pa.array(flat, pa.float64()))
-    return _list_array(np.concatenate([[0], np.cumsum(n_rings)]), inner, null)
-
-
 # -- reading -----------------------------------------------------------------------------------------
 def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -> tuple[Dataset, Report]:
     """Read a folder written by ``write_parquet``.
@@ -252,9 +247,15 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
         img_spec, ann_spec = list(header["images"]), list(header["annotations"])
     except (KeyError, TypeError, ValueError) as e:
         raise FormatError(f"malformed header ({type(e).__name__}: {e})", path=head_path) from None
-    with no_gc():
+    with no_gc(), ThreadPoolExecutor(1) as pool:
+        ragged = any(e.get("kind") == "ragged" for e in ann_spec)
+        flat = pool.submit(lambda: (_flat(src / _RINGS, "length", np.int64), _flat(src / _XY, "xy", np.float64))) \
+            if ragged else None  # read while the tables decode
         images = Images(**_load(src / "images.parquet", img_spec, n_img))
-        annotations = Annotations(**_load(src / "annotations.parquet", ann_spec, n_ann))
+        cols = _load(src / "annotations.parquet", ann_spec, n_ann)
+        if flat is not None:
+            cols["polygon"] = _polygons(cols["polygon"], *flat.result(), src)
+        annotations = Annotations(**cols)
     root = Path(images_root) if images_root is not None else (None if header.get("root") is None
                                                                else Path(header["root"]))
     return Dataset(schema=schema, images=images, annotations=annotations, root=root), Report(())
@@ -267,14 +268,30 @@ def read_parquet(src: str | Path, **options: Any) -> Dataset:
 
 def _load(path: Path, spec: list[dict[str, Any]], n: int) -> dict[str, Any]:
     """Read one table and decode its columns: Arrow reads row group i + 1 (without the GIL) while Python
-    decodes row group i, so the two overlap."""
-    pieces: list[list[np.ndarray]] = [[] for _ in spec]
+    decodes row group i, so the two overlap. Each row group is copied into its slice of the output columns
+    (allocated once, at the first row group): no concatenation, so no second copy of the table in memory."""
+    cols: list[np.ndarray | None] = [None] * len(spec)
     rows = 0
+
+    def put(table: pa.Table) -> None:
+        nonlocal rows
+        values = _decode(table, spec, path)
+        k = int(table.num_rows)
+        if rows + k > n:
+            raise FormatError(f"must have {n} rows (dataset.json), got more", path=path)
+        for j, v in enumerate(values):
+            if cols[j] is None:
+                cols[j] = v if k == n else np.empty((n, *v.shape[1:]), v.dtype)
+            if k != n:
+                cols[j][rows:rows + k] = v  # type: ignore[index]
+        rows += k
+
     try:
-        f = pq.ParquetFile(path)  # not read_table: no dataset API
+        # not read_table: no dataset API; strings come as Arrow dictionaries (Parquet stores them so): no re-hashing
+        f = pq.ParquetFile(path, read_dictionary=[e["column"] for e in spec if e["kind"] in ("str", "bytes")])
         groups = f.num_row_groups
         if groups <= 1:
-            rows = _decode_into(pieces, f.read(), spec, path)
+            put(f.read())
         else:
             with ThreadPoolExecutor(1) as pool:
                 ahead = pool.submit(f.read_row_group, 0)
@@ -282,7 +299,7 @@ def _load(path: Path, spec: list[dict[str, Any]], n: int) -> dict[str, Any]:
                     table = ahead.result()
                     if i + 1 < groups:  # read one row group ahead, no more: bounded memory
                         ahead = pool.submit(f.read_row_group, i + 1)
-                    rows += _decode_into(pieces, table, spec, path)
+                    put(table)
                     del table
     except FileNotFoundError:
         raise FormatError("file not found", path=path) from None
@@ -295,8 +312,8 @@ def _load(path: Path, spec: list[dict[str, Any]], n: int) -> dict[str, Any]:
     if rows != n:
         raise FormatError(f"must have {n} rows (dataset.json), got {rows}", path=path)
     out: dict[str, Any] = {}
-    for entry, parts in zip(spec, pieces, strict=True):
-        value = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else _empty(entry, n)
+    for entry, col in zip(spec, cols, strict=True):
+        value = _empty(entry, n) if col is None else col
         if entry["field"] in ("attributes", "extra"):
             out.setdefault(entry["field"], {})[entry["key"]] = value
         else:
@@ -310,28 +327,31 @@ def _empty(e: dict[str, Any], n: int) -> np.ndarray:
     return np.full(n, None, object)
 
 
-def _decode_into(pieces: list[list[np.ndarray]], table: pa.Table, spec: list[dict[str, Any]], path: Path) -> int:
-    """Append the decoded columns of ``table`` (a row group) to ``pieces``; returns its row count."""
+def _decode(table: pa.Table, spec: list[dict[str, Any]], path: Path) -> list[np.ndarray]:
+    """The decoded columns of ``table`` (a row group), in ``spec`` order."""
     table = table.combine_chunks() if any(c.num_chunks > 1 for c in table.columns) else table
     n = int(table.num_rows)
-    if n == 0:
-        return 0
-    for e, parts in zip(spec, pieces, strict=True):
+    out = []
+    for e in spec:
         try:
             kind, column = e["kind"], e["column"]
-            if kind == "numpy":
+            if n == 0:
+                value = _empty(e, 0) if kind != "ragged" else np.zeros(0, np.int32)
+            elif kind == "numpy":
                 value = _numpy_column(table, column, np.dtype(e["dtype"]), tuple(e["shape"]), n)
             elif kind == "mask":
                 value = _mask_column(_col(table, "mask.size"), _col(table, "mask.counts"))
             elif kind == "polygon":
                 value = _polygon_column(_col(table, column))
+            elif kind == "ragged":
+                value = _numpy_column(table, column, np.dtype(np.int32), (), n)
             else:
                 value = _object_column(_col(table, column), kind)
         except (KeyError, TypeError, ValueError, pa.ArrowException) as err:
             raise FormatError(f"column {e.get('column')!r} can't be decoded ({type(err).__name__}: {err})",
                               path=path) from None
-        parts.append(value)
-    return n
+        out.append(value)
+    return out
 
 
 def _col(table: pa.Table, name: str) -> pa.Array:
@@ -352,7 +372,7 @@ def _object_column(arr: pa.Array, kind: str) -> np.ndarray:
     if kind == "null":
         return np.full(len(arr), None, object)
     if kind in ("str", "bytes"):
-        enc = arr.dictionary_encode()
+        enc = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
         uniq = obj_column([*enc.dictionary.to_pylist(), None])
         indices = enc.indices.fill_null(len(enc.dictionary)) if enc.indices.null_count else enc.indices
         out: np.ndarray = uniq[np.asarray(indices.to_numpy(zero_copy_only=False), np.int64)]
@@ -374,6 +394,41 @@ def _mask_column(size: pa.Array, counts: pa.Array) -> np.ndarray:
         cnt = counts.to_numpy(zero_copy_only=False)[rows].tolist()
         for r, (h, w), c in zip(rows.tolist(), hw, cnt, strict=True):
             out[r] = {"size": [h, w], "counts": c}
+    return out
+
+
+def _flat(path: Path, column: str, dtype: type[np.generic]) -> np.ndarray:
+    """One plain numeric column of a side file, as one numpy array (row groups copied into it one by one)."""
+    try:
+        f = pq.ParquetFile(path)
+        out = np.empty(f.metadata.num_rows, dtype)
+        at = 0
+        for i in range(f.num_row_groups):
+            chunk = f.read_row_group(i, columns=[column]).column(0).combine_chunks()
+            if chunk.null_count:
+                raise FormatError("must have no nulls", path=path, field=column)
+            out[at:at + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+            at += len(chunk)
+    except FileNotFoundError:
+        raise FormatError("file not found (the polygons of dataset.json)", path=path) from None
+    except (pa.ArrowException, OSError, KeyError, ValueError) as err:
+        raise FormatError(f"unreadable Parquet: {err}", path=path, field=column) from None
+    return out
+
+
+def _polygons(rings: np.ndarray, lengths: np.ndarray, xy: np.ndarray, src: Path) -> Polygons:
+    null = rings < 0
+    counts = np.where(null, 0, rings).astype(np.int64)
+    try:
+        return Polygons(xy, _offsets(lengths), _offsets(counts), null)
+    except InvalidDatasetError as err:
+        raise FormatError(f"polygon files disagree: {err} ({len(lengths)} rings, {len(xy)} values)",
+                          path=src / _RINGS) from None
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=out[1:])
     return out
 
 

@@ -321,8 +321,9 @@ def _binary(ds: Dataset, r: int, h: int, w: int, lost: Counter[str]) -> np.ndarr
             lost["size_mismatch"] += 1
             return None
         return M.decode(a.mask[r])
-    if a.polygon is not None and a.polygon[r]:
-        return M.decode(M.from_polygons([np.asarray(p, np.float64).tolist() for p in a.polygon[r]], h, w))
+    rings = a.polygon[r] if a.polygon is not None else None
+    if rings:
+        return M.decode(M.from_polygons(rings, h, w))
     lost["box" if not np.isnan(a.box[r, 0]) else "tag"] += 1
     return None
 

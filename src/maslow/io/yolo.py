@@ -38,9 +38,10 @@ from maslow.core import masks as M
 from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
+from maslow.core.polygons import Polygons
 from maslow.core.schema import ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
-from maslow.core.types import obj_array, str_array
+from maslow.core.types import str_array
 from maslow.errors import FormatError
 from maslow.io._common import Collector, ExportReport
 from maslow.io._export import count_lost, fmt_num, known_sizes, output_names, place_image
@@ -252,7 +253,7 @@ def _build(rows: list[_Row], lay: Layout, paths: list[str],
     ann = Annotations(
         image=np.asarray(img, np.int64), label=np.asarray(lab, np.int64),
         box=np.asarray(box, np.float64).reshape(n, 4),
-        polygon=obj_array(poly) if "segment" in kinds else None,
+        polygon=Polygons.from_rows(poly) if "segment" in kinds else None,
         keypoints=np.asarray(kps, np.float64).reshape(n, K, 3) if pose else None,
     )
     task = Task.KEYPOINTS if pose else Task.INSTANCE_SEGMENTATION if "segment" in kinds else Task.DETECTION

@@ -100,8 +100,9 @@ def _instance_mask(a: Annotations, r: int, h: int, w: int) -> np.ndarray:
     assert a.box is not None
     if a.mask is not None and a.mask[r] is not None:
         return M.decode(a.mask[r])
-    if a.polygon is not None and a.polygon[r] is not None:
-        return M.decode(M.from_polygons([np.asarray(p).tolist() for p in a.polygon[r]], h, w))
+    rings = a.polygon[r] if a.polygon is not None else None
+    if rings is not None:
+        return M.decode(M.from_polygons(rings, h, w))
     out = np.zeros((h, w), bool)
     x1, y1, x2, y2 = a.box[r]
     out[int(np.floor(y1)):int(np.ceil(y2)), int(np.floor(x1)):int(np.ceil(x2))] = True

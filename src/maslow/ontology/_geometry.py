@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
+from maslow.core.polygons import Polygons
 from maslow.core.tables import Annotations
 from maslow.core.types import BoolArray, IntArray
+
+T = TypeVar("T", np.ndarray, Polygons)
 
 LABEL_TYPES = ("box", "mask", "polygon", "keypoints", "tag")
 
 
-def _present(col: np.ndarray | None, n: int) -> BoolArray:
+def present(col: np.ndarray | Polygons | None, n: int) -> BoolArray:
+    """(n,) True where a mask or polygon column holds a value (None = unset)."""
     if col is None:
         return np.zeros(n, bool)
+    if isinstance(col, Polygons):
+        return ~col.null
     return np.fromiter((v is not None for v in col), bool, count=n)
+
+
+def cleared(col: T, rows: BoolArray) -> T:
+    """A mask or polygon column with ``rows`` set to None."""
+    if isinstance(col, Polygons):
+        return col.with_none(rows)
+    new = col.copy()
+    new[rows] = None
+    return new
 
 
 def label_type_columns(ann: Annotations) -> dict[str, BoolArray]:
@@ -21,8 +38,8 @@ def label_type_columns(ann: Annotations) -> dict[str, BoolArray]:
     n = len(ann)
     out = {
         "box": ann.has_box,
-        "mask": _present(ann.mask, n),
-        "polygon": _present(ann.polygon, n),
+        "mask": present(ann.mask, n),
+        "polygon": present(ann.polygon, n),
         "keypoints": keypoint_present(ann),
     }
     out["tag"] = ~(out["box"] | out["mask"] | out["polygon"] | out["keypoints"])
@@ -46,5 +63,4 @@ def polygon_vertices(ann: Annotations) -> IntArray:
     """(n,) number of polygon vertices per row (0 without a polygon)."""
     if ann.polygon is None:
         return np.zeros(len(ann), np.int64)
-    return np.fromiter((0 if p is None else sum(len(part) // 2 for part in p) for p in ann.polygon),
-                       np.int64, count=len(ann))
+    return ann.polygon.n_vertices()

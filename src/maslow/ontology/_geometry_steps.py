@@ -9,8 +9,7 @@ import numpy as np
 
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
-from maslow.core.types import obj_array
-from maslow.ontology._geometry import keypoint_present
+from maslow.ontology._geometry import cleared, keypoint_present, present
 from maslow.ontology._step import Step, StepResult, need_class
 
 
@@ -39,10 +38,8 @@ class SetLabelTypes(Step):
         for name in ("mask", "polygon"):
             col = getattr(ann, name)
             if name not in allowed and col is not None:
-                hit = rows & np.fromiter((v is not None for v in col), bool, count=len(ann))
-                new = col.copy()
-                new[hit] = None
-                changes[name], lost = new, lost | hit
+                hit = rows & present(col, len(ann))
+                changes[name], lost = cleared(col, hit), lost | hit
         if "keypoints" not in allowed and ann.keypoints is not None:
             hit = rows & keypoint_present(ann)
             kp = ann.keypoints.copy()
@@ -80,10 +77,9 @@ class BoxesFromMasks(Step):
                 box[rows] = M.to_box(list(ann.mask[rows]))
                 done[rows] = True
         if ann.polygon is not None:
-            rows = np.flatnonzero(target & ~done & np.fromiter((p is not None and len(p) > 0 for p in ann.polygon),
-                                                                bool, count=n))
+            rows = np.flatnonzero(target & ~done & ann.polygon.present)
             for r in rows.tolist():
-                box[r] = M.polygon_box(ann.polygon[r])
+                box[r] = M.polygon_box(ann.polygon[r] or [])
                 done[r] = True
         changes: dict[str, Any] = {"box": box}
         lost = 0
@@ -91,9 +87,8 @@ class BoxesFromMasks(Step):
             for name in ("mask", "polygon"):
                 col = getattr(ann, name)
                 if col is not None:
-                    hit = sel & np.fromiter((v is not None for v in col), bool, count=n)
+                    hit = sel & present(col, n)
                     lost = max(lost, int(hit.sum()))
-                    new = col.copy()
-                    new[hit] = None
-                    changes[name] = None if all(v is None for v in new) else obj_array(new)
+                    new = cleared(col, hit)
+                    changes[name] = None if not present(new, n).any() else new
         return StepResult(ds.replace(annotations=ann.with_columns(**changes)), int(done.sum()), lost)
