@@ -16,6 +16,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from maslow import io
+from maslow.core import boxes as B
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.schema import ClassDef, LabelSchema, Task
@@ -172,8 +173,44 @@ def test_bbox_decimal_xywh_survives_read_and_write(tmp_path_factory: pytest.Temp
     tmp = tmp_path_factory.mktemp("bbox")
     ds = read_coco(dump(tmp / "in.json", d), images_root=tmp)
     np.testing.assert_array_equal(ds.annotations.box[:, :2], np.array(xywh)[:, :2])
+    if scale == 1:  # whole pixels: x2 - x1 is exact, nothing more is kept
+        assert B.COCO_BBOX not in ds.annotations.extra
     write_coco(ds, tmp / "out.json")
     assert [a["bbox"] for a in json.loads((tmp / "out.json").read_text())["annotations"]] == xywh
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1e4), st.floats(0, 1e4), st.floats(0, 1e4), st.floats(0, 1e4)),
+                min_size=1, max_size=20))
+def test_full_precision_bbox_survives_read_and_write_to_the_bit(tmp_path_factory: pytest.TempPathFactory,
+                                                                 boxes: list[tuple[float, ...]]) -> None:
+    """Model-made boxes carry every digit; x2 - x1 does not give w back, so the boxes as read are kept."""
+    xywh = [list(b) for b in boxes]
+    d = base_file()
+    d["annotations"] = [{"id": i + 1, "image_id": 1, "category_id": 1, "bbox": b, "area": 1.0, "iscrowd": 0}
+                        for i, b in enumerate(xywh)]
+    d["images"][0].update(width=0, height=0)
+    tmp = tmp_path_factory.mktemp("bbox")
+    ds = read_coco(dump(tmp / "in.json", d), images_root=tmp)
+    box = ds.annotations.box
+    if B.COCO_BBOX not in ds.annotations.extra:  # left out only where x2 - x1 gives every w back
+        assert all(x2 - x1 == w and y2 - y1 == h for (x1, y1, x2, y2), (_, _, w, h) in zip(box, xywh, strict=True))
+    write_coco(ds, tmp / "out.json")
+    assert [a["bbox"] for a in json.loads((tmp / "out.json").read_text())["annotations"]] == xywh
+    rep = io.write(ds, tmp / "yolo", "yolo")
+    assert "annotations.extra" not in rep.lost  # the boxes as read are the box, not an extra column
+
+
+def test_boxes_as_read_are_not_trusted_once_edited(tmp_path: Path) -> None:
+    d = base_file()
+    d["annotations"][0]["bbox"] = [0.1, 0.7, 12.345678901234567, 3.3000000000000003]
+    ds = read_coco(dump(tmp_path / "in.json", d), images_root=tmp_path)
+    assert B.COCO_BBOX in ds.annotations.extra
+    moved = ds.annotations.box.copy()
+    moved[0] += 1.0
+    write_coco(ds.replace(annotations=ds.annotations.with_columns(box=moved)), tmp_path / "out.json")
+    got = json.loads((tmp_path / "out.json").read_text())["annotations"][0]["bbox"]
+    assert got[:2] == [1.1, 1.7] and abs(got[2] - 12.345678901234567) < 1e-9
 
 
 @settings(max_examples=40, deadline=None)

@@ -10,6 +10,55 @@ import numpy as np
 
 from maslow.core.types import FloatArray
 
+#: ``annotations.extra`` column with COCO boxes ``[x, y, w, h]`` exactly as read (``(n, 4)``), kept by the COCO
+#: readers when neither ``x2 - x1`` nor ``to_xywh`` gives every ``w``/``h`` back to the bit (so IoUs computed
+#: from the Dataset and files written from it match the file read)
+COCO_BBOX = "coco_bbox"
+
+
+def to_xywh(box: FloatArray) -> FloatArray:
+    """(n, 4) xyxy -> xywh, width/height with the fewest decimals that give back x2/y2 exactly (x + w == x2):
+    a box read as ``[0.1, 0.1, 0.2, 0.2]`` is written so, not as ``0.20000000000000004`` (what ``x2 - x1`` gives)."""
+    box = np.asarray(box, np.float64).reshape(-1, 4)
+    xy, end = box[:, :2], box[:, 2:]
+    wh = end - xy
+    out = wh.copy()
+    todo = np.isfinite(wh)
+    for d in range(16):
+        if not todo.any():
+            break
+        cand = np.round(wh, d)
+        ok = todo & (xy + cand == end)
+        out[ok] = cand[ok]
+        todo &= ~ok
+    return np.concatenate([xy, out], axis=1)
+
+
+def as_read_xywh(box: FloatArray, raw: FloatArray | None) -> tuple[FloatArray, np.ndarray]:
+    """(n, 4) xywh of xyxy ``box``, taking ``w``/``h`` from ``raw`` (the boxes as read, ``COCO_BBOX``) where a row
+    of it is consistent with ``box`` (``x1 == x``, ``y1 == y``, ``x + w == x2``, ``y + h == y2``: not edited since),
+    and an (n,) bool of those rows."""
+    box = np.asarray(box, np.float64).reshape(-1, 4)
+    out = xyxy_to_xywh(box)
+    if raw is None:
+        return out, np.zeros(len(box), bool)
+    raw = np.asarray(raw, np.float64).reshape(-1, 4)
+    with np.errstate(invalid="ignore"):
+        ok = ((raw[:, 0] == box[:, 0]) & (raw[:, 1] == box[:, 1])
+              & (raw[:, 0] + raw[:, 2] == box[:, 2]) & (raw[:, 1] + raw[:, 3] == box[:, 3]))
+    out[ok, 2:] = raw[ok, 2:]
+    return out, ok
+
+
+def inexact_xywh(xywh: FloatArray, box: FloatArray) -> bool:
+    """True when some row's ``w``/``h`` (as read) is not given back exactly by ``x2 - x1`` / ``y2 - y1`` of
+    ``box``, or by ``to_xywh(box)``: then the boxes as read must be kept (``COCO_BBOX``)."""
+    finite = np.isfinite(box[:, 0])
+    box, xywh = box[finite], xywh[finite]
+    if bool(((box[:, 2:] - box[:, :2]) != xywh[:, 2:]).any()):
+        return True
+    return bool((to_xywh(box)[:, 2:] != xywh[:, 2:]).any())
+
 
 def xywh_to_xyxy(b: FloatArray) -> FloatArray:
     """(n, 4) xywh -> xyxy."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from maslow.core import boxes as B
 from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
@@ -99,23 +100,6 @@ def _ids(col: np.ndarray | None, n: int) -> tuple[IntArray, bool]:
     start = int(arr[have].max()) + 1 if have.any() else 1
     arr[~have] = start + np.arange(int((~have).sum()))
     return arr, False
-
-
-def to_xywh(box: FloatArray) -> FloatArray:
-    """(n, 4) xyxy -> xywh, width/height with the fewest decimals that give back x2/y2 exactly (x + w == x2)."""
-    box = np.asarray(box, np.float64).reshape(-1, 4)
-    xy, end = box[:, :2], box[:, 2:]
-    wh = end - xy
-    out = wh.copy()
-    todo = np.isfinite(wh)
-    for d in range(16):
-        if not todo.any():
-            break
-        cand = np.round(wh, d)
-        ok = todo & (xy + cand == end)
-        out[ok] = cand[ok]
-        todo &= ~ok
-    return np.concatenate([xy, out], axis=1)
 
 
 def _lose(rep: ExportReport, what: str, n: int) -> None:
@@ -282,7 +266,11 @@ def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: 
         rep.notes.append(f"{computed} boxes computed from their polygons or masks")
     tag = ~np.isfinite(box[:, 0])
     _lose(rep, "tags", int(tag.sum()))
-    xywh = to_xywh(np.where(tag[:, None], 0.0, box)).tolist()
+    xywh_arr = B.to_xywh(np.where(tag[:, None], 0.0, box))
+    if B.COCO_BBOX in a.extra:  # boxes as read, where not edited since: the file gets them back to the bit
+        exact, ok = B.as_read_xywh(box, np.asarray(a.extra[B.COCO_BBOX], np.float64))
+        xywh_arr[ok] = exact[ok]
+    xywh = xywh_arr.tolist()
     area = _areas(ds, np.where(tag[:, None], 0.0, box)).tolist()
     ann_ids = _ids(a.extra.get("coco_id"), n)[0].tolist()
     image_id = img_ids[a.image].tolist()
@@ -295,7 +283,7 @@ def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: 
     attrs = [(k, v.tolist()) for k, v in a.attributes.items()]
     annotator = a.annotator.tolist() if a.annotator is not None else None
     source = a.source.tolist()
-    extras = [(k, v.tolist()) for k, v in a.extra.items() if k not in ("coco_id", "area")]
+    extras = [(k, v.tolist()) for k, v in a.extra.items() if k not in ("coco_id", "area", B.COCO_BBOX)]
     out: list[dict[str, Any]] = []
     for r in range(n):
         if tag[r]:

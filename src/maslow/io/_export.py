@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from maslow.core import boxes as B
 from maslow.core.dataset import Dataset
 from maslow.errors import FormatError
 from maslow.io.images import idx_member, image_info, image_path, load_path
@@ -59,7 +60,9 @@ def count_lost(ds: Dataset, *, keep: Iterable[str] = (), rows: np.ndarray | None
             if n:
                 out["attributes"] += n
     if "extra" not in keep:
-        for col in a.extra.values():
+        for k, col in a.extra.items():
+            if k == B.COCO_BBOX:  # the box as read: it goes wherever the box goes
+                continue
             n = sum(_present(v) for v, s in zip(col.tolist(), sel.tolist(), strict=True) if s)
             if n:
                 out["annotations.extra"] += n

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core import boxes as B
+from maslow.core.boxes import to_xywh
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
@@ -42,7 +43,7 @@ from maslow.core.types import FloatArray, IntArray, ObjArray
 from maslow.errors import FormatError
 from maslow.io._coco_columns import AnnColumns, int_field, obj_column, to_column
 from maslow.io._coco_stream import no_gc, stream_coco
-from maslow.io._coco_write import category_ids, image_ids, to_xywh, write, write_coco
+from maslow.io._coco_write import category_ids, image_ids, write, write_coco
 from maslow.io._common import Collector, load_json, safe_relpath
 from maslow.io.images import image_info
 from maslow.io.registry import warn_issues
@@ -328,6 +329,7 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
     score = acc.column("score") if "score" in acc.keys else None
     attrs = acc.attributes()
     sel = np.flatnonzero(keep)
+    read_xywh = acc.column("bbox")[sel]  # kept (extra) only where x2 - x1 would not give w back exactly
     ann = Annotations.sort_rows(
         image=image[sel], label=label[sel], box=box[sel], score=None if score is None else score[sel],
         mask=None if mask is None else mask[sel], polygon=polygon[sel] if has_poly else None,
@@ -335,7 +337,8 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
         attributes={k: v[sel] for k, v in attrs.items()},
         annotator=None if annotator is None else annotator.astype(object)[sel],
         source=None if source is None else source[sel],
-        extra={"coco_id": ann_id[sel], "area": area[sel], **{k: v[sel] for k, v in extras.items()}},
+        extra={"coco_id": ann_id[sel], "area": area[sel], **{k: v[sel] for k, v in extras.items()},
+               **({B.COCO_BBOX: read_xywh} if B.inexact_xywh(read_xywh, box[sel]) else {})},
     )
     _emit(acc, ann_id, id_ok, image, sel, src, col)
     attr_defs = tuple(AttributeDef(k, type=_attr_type(v)) for k, v in attrs.items())

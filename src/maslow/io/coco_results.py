@@ -27,6 +27,7 @@ import numpy as np
 
 from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
+from maslow.core.boxes import to_xywh
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.tables import Annotations
@@ -34,7 +35,7 @@ from maslow.core.types import FloatArray, IntArray
 from maslow.errors import FormatError
 from maslow.io._coco_columns import AnnColumns
 from maslow.io._coco_stream import no_gc
-from maslow.io._coco_write import category_ids, image_ids, to_xywh
+from maslow.io._coco_write import category_ids, image_ids
 from maslow.io._common import Collector, ExportReport, load_json
 from maslow.io._export import count_lost
 from maslow.io.coco import _boxes, _emit, _lookup
