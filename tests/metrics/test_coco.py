@@ -115,6 +115,32 @@ def test_files_read_by_maslow_equal_pycocotools(iou_type: str, tmp_path: Path) -
         assert_same(pycoco(gt, res, iou_type), coco_map(truth, pred, iou_type=iou_type))
 
 
+def test_full_precision_files_read_by_maslow_equal_pycocotools(tmp_path: Path) -> None:
+    """Model boxes carry every digit (x2 - x1 != w): the readers keep the boxes as read, so IoUs match the bit."""
+    from maslow.core import boxes as B
+    from maslow.io.coco import read_coco
+    from maslow.io.coco_results import read_coco_predictions
+
+    # an IoU on the 0.5 threshold: pycocotools' areas w * h from the file give 0.49999999999999983 (no match),
+    # widths recomputed as x2 - x1 would give 0.5 (a match)
+    gt = {"images": [{"id": 1, "width": 100, "height": 20, "file_name": "a.jpg"}],
+          "categories": [{"id": 1, "name": "a"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 61.7,
+                           "bbox": [36.51101682448286, 0.0, 6.169268698941247, 10.0]}]}
+    edge = [{"image_id": 1, "category_id": 1, "score": 0.9, "bbox": [38.56743972412994, 0.0, 6.169268698941247, 10.0]}]
+    for gt_, res in [*(random_case(seed, decimals=15) for seed in range(3)), (gt, edge)]:
+        (tmp_path / "gt.json").write_text(json.dumps(gt_))
+        (tmp_path / "dt.json").write_text(json.dumps(res))
+        truth = read_coco(tmp_path / "gt.json")
+        pred = read_coco_predictions(tmp_path / "dt.json", like=truth)
+        assert B.COCO_BBOX in truth.annotations.extra and B.COCO_BBOX in pred.annotations.extra
+        assert_same(pycoco(gt_, res, "bbox"), coco_map(truth, pred))
+    def without(d: Any) -> Any:
+        return d.replace(annotations=d.annotations.with_columns(extra={}))
+
+    assert coco_map(truth, pred).map_50 == 0.0 and coco_map(without(truth), without(pred)).map_50 > 0.99
+
+
 @pytest.mark.shared
 def test_shared_coco_eval_case_read_by_maslow() -> None:
     from maslow.io.coco import read_coco

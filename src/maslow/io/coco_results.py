@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from maslow.core import boxes as B
 from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
-from maslow.core.boxes import to_xywh
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.tables import Annotations
@@ -241,6 +241,10 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
     if "area" in acc.keys:
         extra["area"] = acc.column("area")
     sel = np.flatnonzero(keep)
+    if "bbox" in acc.keys:  # loadRes computes IoUs from the boxes as read: keep them where x2 - x1 would differ
+        raw = acc.column("bbox")
+        if B.inexact_xywh(raw[sel], box[sel]):
+            extra[B.COCO_BBOX] = raw
     ann = Annotations.sort_rows(
         image=image[sel], label=label[sel], box=box[sel], score=score[sel],
         mask=None if mask is None else mask[sel], polygon=polygon[sel] if has_poly else None,
@@ -301,7 +305,11 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
                                                   "images.extra"), rows=written))
     img = image_ids(ds)[a.image].tolist()
     cat = category_ids(ds.schema)[a.label].tolist()
-    xywh = to_xywh(np.where(geometry[:, None], box, 0.0)).tolist()
+    xywh_arr = B.to_xywh(np.where(geometry[:, None], box, 0.0))
+    if B.COCO_BBOX in a.extra:  # boxes as read, where not edited since: written back to the bit
+        exact, same = B.as_read_xywh(box, np.asarray(a.extra[B.COCO_BBOX], np.float64))
+        xywh_arr[same] = exact[same]
+    xywh = xywh_arr.tolist()
     k_cls = np.asarray([len(c.keypoints) for c in ds.schema.classes] + [0], np.int64)
     records: list[dict[str, Any]] = []
     for r in np.flatnonzero(written).tolist():
