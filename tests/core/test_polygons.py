@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import numpy as np
@@ -64,6 +66,12 @@ def test_rows_are_read_only_views_of_one_buffer() -> None:
     assert p[-1] is not None and p[-2] is None
     with pytest.raises(IndexError):
         p[3]
+
+
+def test_pickles_and_copies() -> None:
+    p = Polygons.from_rows([None, [[1, 2, 3, 4, 5, 6]], []])
+    for q in (pickle.loads(pickle.dumps(p)), copy.deepcopy(p), copy.copy(p)):
+        assert q.equals(p) and q.tolist()[0] is None and q.tolist()[2] == []
 
 
 def test_annotations_take_rows_or_the_flat_column() -> None:

@@ -83,6 +83,9 @@ class Polygons:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Polygons is immutable")
 
+    def __reduce__(self) -> tuple[type[Polygons], tuple[Any, ...]]:  # pickle and copy (worker processes)
+        return Polygons, (self.xy, self.ring_offsets, self.row_offsets, self.null)
+
     # -- building ---------------------------------------------------------------------------------------
     @classmethod
     def from_rows(cls, rows: Iterable[Any]) -> Polygons:
