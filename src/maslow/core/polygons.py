@@ -116,7 +116,7 @@ class Polygons:
             null.append(False)
         lengths = np.fromiter((len(x) for x in rings), np.int64, count=len(rings))
         xy = np.concatenate(rings) if rings else np.zeros(0)
-        return cls(xy, _offsets(lengths), _offsets(np.asarray(counts, np.int64)), np.asarray(null, bool))
+        return cls(xy, offsets(lengths), offsets(np.asarray(counts, np.int64)), np.asarray(null, bool))
 
     @classmethod
     def none(cls, n: int) -> Polygons:
@@ -129,8 +129,8 @@ class Polygons:
         if len(parts) == 1:
             return parts[0]
         xy = np.concatenate([p.xy for p in parts]) if parts else np.zeros(0)
-        ring = _offsets(np.concatenate([np.diff(p.ring_offsets) for p in parts]) if parts else np.zeros(0, np.int64))
-        row = _offsets(np.concatenate([np.diff(p.row_offsets) for p in parts]) if parts else np.zeros(0, np.int64))
+        ring = offsets(np.concatenate([np.diff(p.ring_offsets) for p in parts]) if parts else np.zeros(0, np.int64))
+        row = offsets(np.concatenate([np.diff(p.row_offsets) for p in parts]) if parts else np.zeros(0, np.int64))
         null = np.concatenate([p.null for p in parts]) if parts else np.zeros(0, bool)
         return cls(xy, ring, row, null)
 
@@ -209,7 +209,7 @@ class Polygons:
         rings = _ranges(self.row_offsets[:-1][idx], counts)
         lengths = np.diff(self.ring_offsets)[rings]
         xy = self.xy[_ranges(self.ring_offsets[:-1][rings], lengths)]
-        return Polygons(xy, _offsets(lengths), _offsets(counts), self.null[idx])
+        return Polygons(xy, offsets(lengths), offsets(counts), self.null[idx])
 
     def with_none(self, rows: BoolArray) -> Polygons:
         """A copy where ``rows`` (an (n,) bool mask) have no polygon."""
@@ -221,7 +221,7 @@ class Polygons:
         ring_keep = np.repeat(keep, self.n_rings)
         lengths = np.diff(self.ring_offsets)
         xy = self.xy[np.repeat(ring_keep, lengths)]
-        return Polygons(xy, _offsets(lengths[ring_keep]), _offsets(counts), self.null | rows)
+        return Polygons(xy, offsets(lengths[ring_keep]), offsets(counts), self.null | rows)
 
     def equals(self, other: Polygons) -> bool:
         """Same rows, value for value."""
@@ -233,7 +233,8 @@ class Polygons:
         return f"Polygons({len(self)} rows, {len(self.ring_offsets) - 1} rings, {len(self.xy) // 2} vertices)"
 
 
-def _offsets(lengths: IntArray) -> IntArray:
+def offsets(lengths: IntArray) -> IntArray:
+    """``[0, l0, l0 + l1, ...]``: where each of the pieces of ``lengths`` starts, and the end."""
     out = np.zeros(len(lengths) + 1, np.int64)
     np.cumsum(lengths, out=out[1:])
     return out

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core import masks as M
-from maslow.core.polygons import Polygons
+from maslow.core.polygons import Polygons, offsets
 from maslow.core.types import BoolArray, FloatArray, IntArray, ObjArray
 
 #: Annotation keys with a column of their own; any other key goes to ``annotations.extra``.
@@ -239,7 +239,7 @@ class AnnColumns:
         counts = np.zeros(n, np.int64)
         counts[pidx] = kept
         null = counts == 0
-        return Polygons(coords, _offsets(lens), _offsets(counts), null)
+        return Polygons(coords, offsets(lens), offsets(counts), null)
 
     def _ring_finding(self, record: int, length: int) -> None:
         if length == 0:
@@ -382,9 +382,3 @@ def to_column(vals: list[Any]) -> np.ndarray:
     if types == {bool}:
         return np.array(vals, dtype=bool)
     return obj_column(vals)
-
-
-def _offsets(lengths: IntArray) -> IntArray:
-    out = np.zeros(len(lengths) + 1, np.int64)
-    np.cumsum(lengths, out=out[1:])
-    return out

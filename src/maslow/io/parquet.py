@@ -45,7 +45,7 @@ from maslow.core import masks as M
 from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
-from maslow.core.polygons import Polygons
+from maslow.core.polygons import Polygons, offsets
 from maslow.core.schema import LabelSchema
 from maslow.core.tables import Annotations, Images
 from maslow.errors import FormatError, InvalidDatasetError
@@ -420,16 +420,12 @@ def _polygons(rings: np.ndarray, lengths: np.ndarray, xy: np.ndarray, src: Path)
     null = rings < 0
     counts = np.where(null, 0, rings).astype(np.int64)
     try:
-        return Polygons(xy, _offsets(lengths), _offsets(counts), null)
+        return Polygons(xy, offsets(lengths), offsets(counts), null)
     except InvalidDatasetError as err:
         raise FormatError(f"polygon files disagree: {err} ({len(lengths)} rings, {len(xy)} values)",
                           path=src / _RINGS) from None
 
 
-def _offsets(lengths: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(lengths) + 1, np.int64)
-    np.cumsum(lengths, out=out[1:])
-    return out
 
 
 def _polygon_column(arr: pa.Array) -> np.ndarray:
