@@ -24,7 +24,7 @@ def main(src: str, dst: str) -> None:
     assert a.box is not None and a.iscrowd is not None and a.polygon is not None
     rows = [int(r) for r in np.flatnonzero(~a.iscrowd)]
     box, label = a.box.copy(), a.label.copy()
-    poly = a.polygon.copy()
+    poly = a.polygon.tolist()
     kp = a.keypoints.copy() if a.keypoints is not None else None
     box[rows[0], 2] = box[rows[0], 0]                                   # zero-area box
     box[rows[1], 2] = ds.images.width[a.image[rows[1]]] + 60            # out of bounds
