@@ -195,9 +195,16 @@ if tool in ("pycocotools", "faster-coco-eval", "hotcoco", "ultrafast-pycocotools
     e = ev.eval
     precision, recall = np.asarray(e["precision"], np.float64), np.asarray(e["recall"], np.float64)
 else:
-    from metrics_bench import load_maslow
     from maslow.metrics import coco_map, coco_matches
-    truth, pred = load_maslow(gt_path, dt_path, iou_type)
+    try:  # maslow's own readers, without importing this script (argparse, subprocess, ...) into the child
+        from maslow.io.coco import read_coco
+        from maslow.io.coco_results import read_coco_predictions
+    except ImportError:
+        from metrics_bench import load_maslow
+        truth, pred = load_maslow(gt_path, dt_path, iou_type)
+    else:
+        truth = read_coco(gt_path)
+        pred = read_coco_predictions(dt_path, like=truth)
     t1 = time.perf_counter()
     if tool == "maslow-matches":
         r = coco_matches(truth, pred, iou_type=iou_type).result

@@ -39,24 +39,27 @@ def as_read_xywh(box: FloatArray, raw: FloatArray | None) -> tuple[FloatArray, n
     of it is consistent with ``box`` (``x1 == x``, ``y1 == y``, ``x + w == x2``, ``y + h == y2``: not edited since),
     and an (n,) bool of those rows."""
     box = np.asarray(box, np.float64).reshape(-1, 4)
-    out = xyxy_to_xywh(box)
     if raw is None:
-        return out, np.zeros(len(box), bool)
+        return xyxy_to_xywh(box), np.zeros(len(box), bool)
     raw = np.asarray(raw, np.float64).reshape(-1, 4)
     with np.errstate(invalid="ignore"):
         ok = ((raw[:, 0] == box[:, 0]) & (raw[:, 1] == box[:, 1])
               & (raw[:, 0] + raw[:, 2] == box[:, 2]) & (raw[:, 1] + raw[:, 3] == box[:, 3]))
-    out[ok, 2:] = raw[ok, 2:]
-    return out, ok
+    if ok.all():
+        return raw, ok
+    out = box.copy()
+    np.subtract(box[:, 2:], box[:, :2], out=out[:, 2:])
+    return np.where(ok[:, None], raw, out), ok
 
 
 def inexact_xywh(xywh: FloatArray, box: FloatArray) -> bool:
     """True when some row's ``w``/``h`` (as read) is not given back exactly by ``x2 - x1`` / ``y2 - y1`` of
     ``box``, or by ``to_xywh(box)``: then the boxes as read must be kept (``COCO_BBOX``)."""
     finite = np.isfinite(box[:, 0])
+    with np.errstate(invalid="ignore"):
+        if bool((((box[:, 2:] - box[:, :2]) != xywh[:, 2:]).any(axis=1) & finite).any()):
+            return True  # the common case (model boxes, decimals), found without copies
     box, xywh = box[finite], xywh[finite]
-    if bool(((box[:, 2:] - box[:, :2]) != xywh[:, 2:]).any()):
-        return True
     return bool((to_xywh(box)[:, 2:] != xywh[:, 2:]).any())
 
 

@@ -122,6 +122,7 @@ class AnnColumns:
     findings: list[Finding] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
     _parts: dict[str, list[np.ndarray]] = field(default_factory=lambda: defaultdict(list))
+    _cols: dict[str, np.ndarray] = field(default_factory=dict)  # columns built by column()
     _polys: list[Polygons] = field(default_factory=list)
     _rle_rows: list[int] = field(default_factory=list)
     _rles: list[dict[str, Any]] = field(default_factory=list)
@@ -137,6 +138,8 @@ class AnnColumns:
         n = len(items)
         if not n:
             return
+        if self._cols:
+            raise RuntimeError("AnnColumns.add: records must all be added before columns are read")
         keys: set[str] = set().union(*items)
         self.keys |= keys
         part = self._parts
@@ -147,15 +150,19 @@ class AnnColumns:
                 vals, ok = np.full(n, -1, np.int64), np.zeros(n, bool)
             part[name].append(vals)
             part[f"{name}_ok"].append(ok)
-        raw = values(items, "bbox")
-        box, ok = box_field(raw)
-        part["bbox"].append(box)
-        part["bbox_ok"].append(ok)
-        for j in np.flatnonzero(~ok).tolist():
-            if raw[j] is None and self.bbox_optional:
-                continue
-            self.bad(first + j, "coco_bad_bbox", "bbox",
-                     f"bbox must be [x, y, width, height] (4 numbers), got {_short(raw[j])}")
+        if "bbox" not in keys and self.bbox_optional:  # e.g. mask or keypoint results: no per-record pass
+            part["bbox"].append(np.full((n, 4), np.nan))
+            part["bbox_ok"].append(np.zeros(n, bool))
+        else:
+            raw = values(items, "bbox")
+            box, ok = box_field(raw)
+            part["bbox"].append(box)
+            part["bbox_ok"].append(ok)
+            for j in np.flatnonzero(~ok).tolist():
+                if raw[j] is None and self.bbox_optional:
+                    continue
+                self.bad(first + j, "coco_bad_bbox", "bbox",
+                         f"bbox must be [x, y, width, height] (4 numbers), got {_short(raw[j])}")
         for name in ("area", "score"):  # every chunk gets both columns (NaN where absent): chunks stay aligned
             if name not in keys:
                 part[name].append(np.full(n, np.nan))
@@ -319,10 +326,16 @@ class AnnColumns:
 
     # -- results -----------------------------------------------------------------------------------
     def column(self, name: str) -> np.ndarray:
-        parts = self._parts.get(name)
-        if not parts:
-            raise KeyError(name)
-        return np.concatenate(parts)
+        """Column ``name`` of every record (built once: its chunks are freed; don't ``add`` afterwards)."""
+        col = self._cols.get(name)
+        if col is None:
+            parts = self._parts.get(name)
+            if not parts:
+                raise KeyError(name)
+            col = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            self._cols[name] = col
+            del self._parts[name]
+        return col
 
     def polygons(self) -> Polygons:
         """(N,) polygons of every record (None where a record has none)."""

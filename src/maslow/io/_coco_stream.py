@@ -141,3 +141,67 @@ def _stream(f: Any, on_chunk: ChunkCallback, chunk_bytes: int) -> dict[str, Any]
         raise _Fallback
     del top["annotations"]
     return top
+
+
+def stream_list(data: Any, on_chunk: ChunkCallback, *, chunk_bytes: int = 1 << 20) -> bool:
+    """Parse a top-level JSON array of objects (a COCO results list) a chunk of about ``chunk_bytes`` at a time.
+
+    Small chunks keep few Python objects alive at once, so the allocator reuses its memory instead of mapping
+    (and faulting in) hundreds of MB: that halves the cost of reading a large results file. Returns False when
+    the data must be parsed whole (not an array of objects, malformed, orjson missing); ``on_chunk`` may then
+    have been called for some chunks, and the caller discards what it built. ``data``: bytes or a read-only
+    buffer such as an ``mmap`` of the file (no copy of the file in memory).
+    """
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency
+        return False
+    i = _WS.match(data).end()  # type: ignore[union-attr]
+    if data[i:i + 1] != b"[":
+        return False
+    end_all = len(data)
+    while end_all and data[end_all - 1:end_all] in (b" ", b"\n", b"\r", b"\t"):
+        end_all -= 1
+    if end_all < i + 2 or data[end_all - 1:end_all] != b"]":
+        return False
+    with memoryview(data) as view:  # released on the way out (an mmap can't close while a view exists)
+        return _stream_list(data, view, i + 1, end_all, on_chunk, chunk_bytes, orjson.loads, orjson.JSONDecodeError)
+
+
+def _stream_list(data: Any, view: memoryview, i: int, end_all: int, on_chunk: ChunkCallback, chunk_bytes: int,
+                 loads: Callable[[Any], Any], error: type[Exception]) -> bool:
+    index = 0
+    while True:
+        i = _WS.match(data, i).end()  # type: ignore[union-attr]
+        if i >= end_all - 1:
+            return i == end_all - 1  # the closing bracket: done
+        if data[i:i + 1] != b"{":
+            return False
+        near_end = end_all - i <= chunk_bytes
+        pattern, search_from = (_END, i) if near_end else (_BOUNDARY, i + chunk_bytes)
+        failed = 0
+        while True:
+            cut = pattern.search(data, search_from, end_all)
+            if cut is None:
+                if pattern is _BOUNDARY:
+                    pattern, search_from = _END, i
+                    continue
+                return False
+            end = cut.start() + 1
+            piece = bytearray(b"[")
+            piece += view[i:end]
+            piece += b"]"
+            try:
+                items = loads(piece)
+            except error:
+                failed += 1
+                if failed > _MAX_FAILED_CUTS:
+                    return False
+                search_from = end
+                continue
+            break
+        del piece
+        on_chunk(items, index)
+        index += len(items)
+        del items
+        i = cut.end()

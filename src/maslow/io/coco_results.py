@@ -20,6 +20,7 @@ Read: ``read_coco_predictions(path, like=truth)`` returns a Dataset with the tru
 from __future__ import annotations
 
 import json
+import mmap
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -34,7 +35,7 @@ from maslow.core.tables import Annotations
 from maslow.core.types import FloatArray, IntArray
 from maslow.errors import FormatError
 from maslow.io._coco_columns import AnnColumns
-from maslow.io._coco_stream import no_gc
+from maslow.io._coco_stream import no_gc, stream_list
 from maslow.io._coco_write import category_ids, image_ids
 from maslow.io._common import Collector, ExportReport, load_json
 from maslow.io._export import count_lost
@@ -89,8 +90,12 @@ def parse(
     cat_offset = id_offset if category_offset is None else category_offset
     acc = AnnColumns(bbox_optional=True)
     with no_gc():
-        top = load_json(src)
         images, cats = None, None
+        if _stream_results(src, acc):
+            ds = _assemble(acc, like, images, cats, id_offset, cat_offset, match, src, col)
+            return ds, col.report()
+        acc = AnnColumns(bbox_optional=True)
+        top = load_json(src)
         if isinstance(top, dict):
             records = top.get("annotations")
             images, cats = top.get("images"), top.get("categories")
@@ -100,15 +105,27 @@ def parse(
             raise FormatError(f"must be a results list (or a COCO object with annotations), got {type(top).__name__}",
                               path=src)
         for s in range(0, len(records), 20_000):
-            chunk = records[s:s + 20_000]
-            bad = [] if set(map(type, chunk)) <= {dict} else [j for j, r in enumerate(chunk) if type(r) is not dict]
-            if bad:
-                raise FormatError(f"must be an object, got {type(chunk[bad[0]]).__name__}", path=src,
-                                  record=f"[{s + bad[0]}]")
-            acc.add(chunk, s)
+            _add(acc, records[s:s + 20_000], s, src)
         del records, top
         ds = _assemble(acc, like, images, cats, id_offset, cat_offset, match, src, col)
     return ds, col.report()
+
+
+def _add(acc: AnnColumns, chunk: list[Any], first: int, src: Path) -> None:
+    bad = [] if set(map(type, chunk)) <= {dict} else [j for j, r in enumerate(chunk) if type(r) is not dict]
+    if bad:
+        raise FormatError(f"must be an object, got {type(chunk[bad[0]]).__name__}", path=src,
+                          record=f"[{first + bad[0]}]")
+    acc.add(chunk, first)
+
+
+def _stream_results(src: Path, acc: AnnColumns) -> bool:
+    """Read a results list into ``acc`` a chunk at a time (see ``stream_list``); False: parse the file whole."""
+    try:
+        with open(src, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return stream_list(data, lambda chunk, first: _add(acc, chunk, first, src))
+    except (OSError, ValueError):  # unreadable, a directory, an empty file (mmap refuses it), ...
+        return False  # the whole-file reader gives the error
 
 
 def read_coco_predictions(src: str | Path, *, like: Dataset, id_offset: int = 0, **options: Any) -> Dataset:
@@ -123,6 +140,17 @@ def read_coco_predictions(src: str | Path, *, like: Dataset, id_offset: int = 0,
 
 
 read_coco_results = read_coco_predictions
+
+
+def _rows_of(keys: IntArray, query: IntArray) -> IntArray:
+    """Row of each query id in ``keys``, -1 where absent: a table lookup for small unique ids (category ids,
+    most image ids), else ``coco._lookup``'s binary search."""
+    if len(keys) and 0 <= keys.min() and keys.max() < 8 * len(keys) + 4096 and len(np.unique(keys)) == len(keys):
+        top = int(keys.max())
+        table = np.full(top + 2, -1, np.int64)  # the last slot answers every id out of range
+        table[keys] = np.arange(len(keys), dtype=np.int64)
+        return table[np.where((query >= 0) & (query <= top), query, top + 1)]
+    return _lookup(keys, query)
 
 
 def _names_map(ids: IntArray, names: list[str], truth_paths: list[str]) -> dict[int, int]:
@@ -156,7 +184,7 @@ def _map(kind: str, raw: IntArray, ok: np.ndarray, truth_ids: IntArray, truth_na
     """Row in the truth of every prediction's image (kind "image") or category (kind "category"); -1: none."""
     field, what, plural = (("image_id", "file_name", "images") if kind == "image" else
                            ("category_id", "name", "categories"))
-    by_id = np.where(ok, _lookup(truth_ids, raw + offset), -1)
+    by_id = np.where(ok, _rows_of(truth_ids, raw + offset), -1)
     by_name = None
     if listed is not None:
         ids, names = listed
@@ -241,16 +269,22 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
     if "area" in acc.keys:
         extra["area"] = acc.column("area")
     sel = np.flatnonzero(keep)
+
+    def pick(a: Any) -> Any:  # the kept rows (no copy when every row is kept, the usual case)
+        return a if len(sel) == n else a[sel]
+
     if "bbox" in acc.keys:  # loadRes computes IoUs from the boxes as read: keep them where x2 - x1 would differ
         raw = acc.column("bbox")
-        if B.inexact_xywh(raw[sel], box[sel]):
+        if B.inexact_xywh(pick(raw), pick(box)):
             extra[B.COCO_BBOX] = raw
-    ann = Annotations.sort_rows(
-        image=image[sel], label=label[sel], box=box[sel], score=score[sel],
-        mask=None if mask is None else mask[sel], polygon=polygon[sel] if has_poly else None,
-        keypoints=None if kp is None else kp[sel], iscrowd=acc.column("iscrowd")[sel],
-        attributes={k: v[sel] for k, v in acc.attributes().items()}, source="model",
-        extra={k: v[sel] for k, v in extra.items()},
+    in_order = not len(sel) or bool((np.diff(pick(image)) >= 0).all())  # results files list images in order
+    build: Any = Annotations if in_order else Annotations.sort_rows  # both take source="model"
+    ann = build(
+        image=pick(image), label=pick(label), box=pick(box), score=pick(score),
+        mask=None if mask is None else pick(mask), polygon=pick(polygon) if has_poly else None,
+        keypoints=None if kp is None else pick(kp), iscrowd=pick(acc.column("iscrowd")),
+        attributes={k: pick(v) for k, v in acc.attributes().items()}, source="model",
+        extra={k: pick(v) for k, v in extra.items()},
     )
     _emit(acc, ids, ids_ok, image, sel, src, col)
     return Dataset(schema=like.schema, images=like.images, annotations=ann, root=like.root)

@@ -8,35 +8,101 @@ scikit-learn where it has the metric; ``operating_point`` picks per-class score 
 targets; ``slice_metrics`` gives any metric per metadata value with bootstrap intervals.
 """
 
-from maslow.metrics._iou import COCO_KEYPOINT_SIGMAS
-from maslow.metrics._result import MapResult, MatchTable
-from maslow.metrics.classification import (
-    PROBS_COLUMN,
-    ClassificationResult,
-    accuracy_score,
-    balanced_accuracy_score,
-    classification_scores,
-    classification_scores_from_labels,
-    confusion_matrix,
-    f1_score,
-    fbeta_score,
-    precision_score,
-    recall_score,
-    top_k_accuracy_score,
-)
-from maslow.metrics.coco import coco_map, coco_matches
-from maslow.metrics.multilabel import (
-    MultilabelResult,
-    hamming_loss,
-    hamming_score,
-    multilabel_scores,
-    multilabel_scores_from_indicators,
-    subset_accuracy_score,
-)
-from maslow.metrics.operating import DetectionConfusion, OperatingPoints, detection_confusion_matrix, operating_point
-from maslow.metrics.plots import plot_ap_per_class, plot_confusion_matrix, plot_pr_curves, plot_slices
-from maslow.metrics.segmentation import ConfusionMatrix, SegmentationResult, scores_from_confusion, semantic_scores
-from maslow.metrics.slices import SliceResult, slice_metrics
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from maslow.metrics._iou import COCO_KEYPOINT_SIGMAS
+    from maslow.metrics._result import MapResult, MatchTable
+    from maslow.metrics.classification import (
+        PROBS_COLUMN,
+        ClassificationResult,
+        accuracy_score,
+        balanced_accuracy_score,
+        classification_scores,
+        classification_scores_from_labels,
+        confusion_matrix,
+        f1_score,
+        fbeta_score,
+        precision_score,
+        recall_score,
+        top_k_accuracy_score,
+    )
+    from maslow.metrics.coco import coco_map, coco_matches
+    from maslow.metrics.multilabel import (
+        MultilabelResult,
+        hamming_loss,
+        hamming_score,
+        multilabel_scores,
+        multilabel_scores_from_indicators,
+        subset_accuracy_score,
+    )
+    from maslow.metrics.operating import (
+        DetectionConfusion,
+        OperatingPoints,
+        detection_confusion_matrix,
+        operating_point,
+    )
+    from maslow.metrics.plots import plot_ap_per_class, plot_confusion_matrix, plot_pr_curves, plot_slices
+    from maslow.metrics.segmentation import ConfusionMatrix, SegmentationResult, scores_from_confusion, semantic_scores
+    from maslow.metrics.slices import SliceResult, slice_metrics
+
+# Submodules load on first use: `from maslow.metrics import coco_map` imports only the COCO evaluation
+# (not plots, classification, slices, ...), which keeps a command-line evaluation's start-up short.
+_LAZY = {
+    "COCO_KEYPOINT_SIGMAS": "maslow.metrics._iou",
+    "MapResult": "maslow.metrics._result",
+    "MatchTable": "maslow.metrics._result",
+    "PROBS_COLUMN": "maslow.metrics.classification",
+    "ClassificationResult": "maslow.metrics.classification",
+    "accuracy_score": "maslow.metrics.classification",
+    "balanced_accuracy_score": "maslow.metrics.classification",
+    "classification_scores": "maslow.metrics.classification",
+    "classification_scores_from_labels": "maslow.metrics.classification",
+    "confusion_matrix": "maslow.metrics.classification",
+    "f1_score": "maslow.metrics.classification",
+    "fbeta_score": "maslow.metrics.classification",
+    "precision_score": "maslow.metrics.classification",
+    "recall_score": "maslow.metrics.classification",
+    "top_k_accuracy_score": "maslow.metrics.classification",
+    "coco_map": "maslow.metrics.coco",
+    "coco_matches": "maslow.metrics.coco",
+    "MultilabelResult": "maslow.metrics.multilabel",
+    "hamming_loss": "maslow.metrics.multilabel",
+    "hamming_score": "maslow.metrics.multilabel",
+    "multilabel_scores": "maslow.metrics.multilabel",
+    "multilabel_scores_from_indicators": "maslow.metrics.multilabel",
+    "subset_accuracy_score": "maslow.metrics.multilabel",
+    "DetectionConfusion": "maslow.metrics.operating",
+    "OperatingPoints": "maslow.metrics.operating",
+    "detection_confusion_matrix": "maslow.metrics.operating",
+    "operating_point": "maslow.metrics.operating",
+    "plot_ap_per_class": "maslow.metrics.plots",
+    "plot_confusion_matrix": "maslow.metrics.plots",
+    "plot_pr_curves": "maslow.metrics.plots",
+    "plot_slices": "maslow.metrics.plots",
+    "ConfusionMatrix": "maslow.metrics.segmentation",
+    "SegmentationResult": "maslow.metrics.segmentation",
+    "scores_from_confusion": "maslow.metrics.segmentation",
+    "semantic_scores": "maslow.metrics.segmentation",
+    "SliceResult": "maslow.metrics.slices",
+    "slice_metrics": "maslow.metrics.slices",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'maslow.metrics' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "COCO_KEYPOINT_SIGMAS",

@@ -12,8 +12,12 @@ For ``r <= 0`` the position is 0 (the first prediction, whatever it is). So each
 positive, ``fp`` before it (position - n - ignored before) to form ``pr_n = n / (fp + n + eps)`` with the same
 float operations, then a suffix maximum at the <= R query points. Every step is vectorised over all cells:
 
-- the query points come from one ``searchsorted`` on complex keys ``cell + 1j * rc`` (numpy orders complex
-  numbers by real part, then imaginary part), which is exact;
+- the matches (true positives, and predictions matched to an ignored truth object) of every area range and
+  threshold are sorted once, by packed int64 keys; "ignored before" and "TPs outside the range before" are
+  running counts (``cumsum`` of uint8 flags) read at each true positive;
+- the query points need no search: ``rc = n / npig`` depends only on n and the class, so the number of true
+  positives below a recall threshold is ``min(n_tp, below[k, r])`` with ``below`` the count of n with
+  ``n / npig < r`` (an estimate from ``r * npig`` corrected with the same float comparisons), per class;
 - the suffix maxima are a ``maximum.reduceat`` over the blocks between query points, then a running maximum
   from the right over the R blocks of each cell.
 """
@@ -73,6 +77,7 @@ def accumulate(
     k_full = k[order]
     rank_full = rank[order]
     score_full = score[order]
+    all_ranks = int(rank_full.max(initial=-1)) + 1
     ks = np.arange(n_k)
     seg_start = np.searchsorted(k_full, ks, side="left")
     seg_end = np.searchsorted(k_full, ks, side="right")
@@ -81,75 +86,91 @@ def accumulate(
     inv = np.empty(n_r, np.int64)
     inv[r_order] = np.arange(n_r)
     low = r_sorted <= 0
+    r_identity = bool(np.array_equal(r_order, np.arange(n_r)))
     n_cells = n_t * n_k
     cells = np.arange(n_cells)
     cell_k = cells % n_k
-    queries = (cells.astype(np.float64)[:, None] + 1j * r_sorted[None, :]).ravel()
+    # per area range: the TP and ignored-match entries of every threshold, merged and sorted by (t, position)
+    x_all = match_ignored & ~pred_out[match_a, match_pred]  # disjoint from match_tp; never outside the range
+    used = np.flatnonzero(match_tp | x_all)
+    e_at = match_a[used] * n_t + match_t[used]
+    e_pos_all = pos_of[match_pred[used]]
+    if n_a * n_t * big * 2 < 2**62:  # one sort of packed keys (unique: one match per area, threshold, prediction)
+        key = (e_at * big + e_pos_all) * 2 + x_all[used]
+        key.sort()
+        e_x_all = (key & 1).astype(bool)
+        e_at, e_pos_all = np.divmod(key >> 1, big)
+    else:  # pragma: no cover - more predictions than int64 keys can pack
+        o = np.lexsort((e_pos_all, e_at))
+        e_at, e_pos_all, e_x_all = e_at[o], e_pos_all[o], x_all[used][o]
+    a_bounds = np.searchsorted(e_at, np.arange(n_a + 1) * n_t)
+    idx_t = np.int32 if big < 2**31 else np.int64  # half the memory traffic of int64 indices
+    e_at, e_pos_all = e_at.astype(idx_t), e_pos_all.astype(idx_t)
+    k_full = k_full.astype(idx_t)
+    incl_cum: np.ndarray
     per_a = []
     for a in range(n_a):
-        sel = match_a == a
-        tp_e = sel & match_tp
-        x_e = sel & match_ignored & ~pred_out[a, match_pred]
-        tp_t, tp_pos = match_t[tp_e], pos_of[match_pred[tp_e]]
-        o = np.argsort(tp_t * big + tp_pos)
-        x_t, x_pos = match_t[x_e], pos_of[match_pred[x_e]]
-        ox = np.argsort(x_t * big + x_pos)
-        per_a.append((tp_t[o], tp_pos[o], x_t[ox], x_pos[ox], pred_out[a][order]))
+        lo, hi = int(a_bounds[a]), int(a_bounds[a + 1])
+        out_full = pred_out[a][order]
+        # recall thresholds reached: n / npig < r for n = 1 .. below[k, r] (the same for every threshold and maxDets)
+        below = _below(n_pos[:, a].astype(np.float64), r_sorted)
+        per_a.append((e_at[lo:hi] - a * n_t, e_pos_all[lo:hi], e_x_all[lo:hi], out_full, _count(out_full), below))
     for mi, max_det in enumerate(max_dets):
+        every = max_det >= all_ranks
         incl = rank_full < max_det
-        incl_cum = np.r_[0, np.cumsum(incl)]
+        incl_cum = np.arange(n + 1, dtype=idx_t) if every else _count(incl)
         nd = incl_cum[seg_end] - incl_cum[seg_start]
         has = nd > 0
         first = np.searchsorted(incl_cum, incl_cum[seg_start] + 1, side="left") - 1
         top = np.where(has, score_full[np.minimum(first, max(n - 1, 0))] if n else 0.0, 0.0)
         for a in range(n_a):
-            tp_t, tp_pos, x_t, x_pos, out_full = per_a[a]
-            keep = rank_full[tp_pos] < max_det
-            tt, pos = tp_t[keep], tp_pos[keep]
-            xk = rank_full[x_pos] < max_det
-            x_keys = x_t[xk] * big + x_pos[xk]
+            e_t, e_pos, e_x, out_full, out_cum, below = per_a[a]
+            if not every:  # the matches and predictions past maxDets drop out
+                keep = rank_full[e_pos] < max_det
+                e_t, e_pos, e_x = e_t[keep], e_pos[keep], e_x[keep]
+                out_cum = _count(out_full & incl)
+            e_cell = e_t * n_k + k_full[e_pos]  # sorted: entries by (t, position), classes contiguous
+            e_first = np.searchsorted(e_cell, cells)[e_cell]  # first entry of each entry's cell
+            x_cum = _count(e_x)
+            tp_sel = np.flatnonzero(~e_x)
+            cell, pos, first_of = e_cell[tp_sel], e_pos[tp_sel], e_first[tp_sel]
+            x_before = x_cum[tp_sel] - x_cum[first_of]  # ignored matches of the cell before each TP
+            n_tp = tp_sel - first_of + 1 - x_before
             kk = k_full[pos]
             start = seg_start[kk]
-            out_cum = np.r_[0, np.cumsum(out_full & incl)]
-            cell = tt * n_k + kk  # sorted: entries are sorted by (t, position) and classes are contiguous
-            cell_start = np.searchsorted(cell, cells, side="left")
-            cell_end = np.searchsorted(cell, cells, side="right")
-            first_of = cell_start[cell]
-            n_tp = np.arange(len(cell)) - first_of + 1
-            tp_out = np.cumsum(out_full[pos])
-            tp_out_before = tp_out - np.r_[0, tp_out][first_of]
-            ig_before = (
-                out_cum[pos + 1] - out_cum[start] - tp_out_before
-                + np.searchsorted(x_keys, tt * big + pos, side="right")
-                - np.searchsorted(x_keys, tt * big + start, side="left")
-            )
+            tp_out = _count(out_full[pos])
+            # TPs out of the range are counted in out_cum but are not ignored
+            tp_out_before = tp_out[1:] - tp_out[np.arange(len(pos)) - n_tp + 1]
+            ig_before = out_cum[pos + 1] - out_cum[start] - tp_out_before + x_before
             fp = (incl_cum[pos + 1] - incl_cum[start]) - n_tp - ig_before
             tp_f = n_tp.astype(np.float64)
             pr = tp_f / (fp.astype(np.float64) + tp_f + _EPS)
+            ntp_cell = np.bincount(cell, minlength=n_cells)
+            cell_end = np.cumsum(ntp_cell)
+            cell_start = cell_end - ntp_cell
             npig = n_pos[:, a].astype(np.float64)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rc = tp_f / npig[kk]
-            keys = cell.astype(np.float64) + 1j * rc
-            idx = np.searchsorted(keys, queries, side="left").reshape(n_cells, n_r)
+            # position of the first TP with recall >= r in each cell (searchsorted "left" on rc = n / npig)
+            cnt = np.minimum(below[cell_k], ntp_cell[:, None])
+            idx = cell_start[:, None] + cnt
             c_end = cell_end[:, None]
-            reach = idx < c_end
-            bounds = np.concatenate([np.minimum(idx, c_end), c_end], axis=1).ravel()
-            pr_ext = np.r_[pr, 0.0]
+            reach = cnt < ntp_cell[:, None]
+            bounds = np.concatenate([idx, c_end], axis=1).ravel()
+            pr_ext = np.append(pr, 0.0)
             blocks = np.maximum.reduceat(pr_ext, bounds).reshape(n_cells, n_r + 1)[:, :n_r]
             blocks[~reach] = 0.0
             q = np.maximum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1]
-            s_tp = np.r_[score_full[pos], 0.0]
-            ss = np.where(reach, s_tp[np.minimum(idx, len(pos))], 0.0)
+            ss = np.where(reach, score_full[pos[np.minimum(idx, len(pos) - 1)]] if len(pos) else 0.0, 0.0)
             # r <= 0 reads position 0: the top prediction of the class, whether or not it is a true positive
             at_top = low[None, :] & has[cell_k][:, None]
             in_range = reach | at_top
             ss = np.where(at_top, top[cell_k][:, None], ss)
             # back to the given threshold order; pycocotools stops filling at the first unreachable one
-            q, ss, in_range = q[:, inv], ss[:, inv], in_range[:, inv]
+            if not r_identity:
+                q, ss, in_range = q[:, inv], ss[:, inv], in_range[:, inv]
             filled = np.logical_and.accumulate(in_range, axis=1)
             q = np.where(filled, q, 0.0).reshape(n_t, n_k, n_r)
             ss = np.where(filled, ss, 0.0).reshape(n_t, n_k, n_r)
-            ntp = (cell_end - cell_start).reshape(n_t, n_k).astype(np.float64)
+            ntp = ntp_cell.reshape(n_t, n_k).astype(np.float64)
             valid = n_pos[:, a] > 0
             with np.errstate(divide="ignore", invalid="ignore"):
                 rec = ntp / npig[None, :]
@@ -160,3 +181,33 @@ def accumulate(
     scores = np.ascontiguousarray(scores.transpose(3, 4, 2, 0, 1))
     recall = np.ascontiguousarray(recall.transpose(3, 2, 0, 1))
     return precision, recall, scores
+
+
+def _count(flags: BoolArray) -> np.ndarray:
+    """(n + 1,) running count of True, from 0 (``np.cumsum`` of a bool array without its slow cast to int64)."""
+    out: np.ndarray = np.zeros(len(flags) + 1, np.int64 if len(flags) >= 2**31 else np.int32)
+    np.cumsum(flags.view(np.uint8), dtype=out.dtype, out=out[1:])
+    return out
+
+
+def _below(npig: FloatArray, r: FloatArray) -> IntArray:
+    """(K, R) number of n >= 1 with ``n / npig[k] < r`` in float64 (recall is non-decreasing in n, so a cell with
+    n_tp true positives reaches ``min(n_tp, below)`` of them below r: the ``searchsorted`` position of r among its
+    recalls). An estimate from ``r * npig``, corrected with the exact float comparisons (a step or two)."""
+    den = npig[:, None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        est = np.floor(r[None, :] * den)
+        cnt: IntArray = np.maximum(np.nan_to_num(est, nan=0.0, posinf=0.0, neginf=0.0), 0).astype(np.int64)
+        cnt[np.broadcast_to(den <= 0, cnt.shape)] = 0  # a class without truth objects has no true positive
+        live = den > 0
+        while True:
+            down = live & (cnt > 0) & (cnt / den >= r)
+            if not down.any():
+                break
+            cnt -= down
+        while True:
+            up = live & ((cnt + 1) / den < r)
+            if not up.any():
+                break
+            cnt += up
+    return cnt

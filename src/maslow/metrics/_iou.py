@@ -38,7 +38,8 @@ def rles(ds: Dataset, rows: IntArray, side: str) -> list[dict[str, Any]]:
     polys = a.polygon
     masks = a.mask
     h_all, w_all = ds.images.height, ds.images.width
-    for r in rows.tolist():
+    mask_rows = [None] * len(rows) if masks is None else masks[rows].tolist()
+    for r, m in zip(rows.tolist(), mask_rows, strict=True):
         poly = None if polys is None else polys[r]
         if poly is not None:
             h, w = int(h_all[a.image[r]]), int(w_all[a.image[r]])
@@ -53,12 +54,15 @@ def rles(ds: Dataset, rows: IntArray, side: str) -> list[dict[str, Any]]:
             else:
                 out.append(_mask.merge(_mask.frPyObjects(segm, h, w)))
             continue
-        m = None if masks is None else masks[r]
         if m is None:
             raise InvalidDatasetError(
                 f"{side}.annotations row {r}: iou_type 'segm' needs a polygon or a mask, got neither"
             )
-        out.append(_rle(m))
+        size = m["size"]
+        if type(m["counts"]) is bytes and type(size) is list and len(size) == 2 and type(size[0]) is type(size[1]) is int:
+            out.append(m)  # already what pycocotools reads (it doesn't modify it)
+        else:
+            out.append(_rle(m))
     return out
 
 
@@ -162,24 +166,28 @@ def box_iou_pairs(d: FloatArray, g: FloatArray, crowd: BoolArray) -> FloatArray:
     return out
 
 
-def segm_iou_pairs(d_rles: list[dict[str, Any]], g_rles: list[dict[str, Any]], d_group: IntArray,
-                   g_group: IntArray, crowd: BoolArray) -> FloatArray:
-    """Mask IoU of all pairs, in the order of ``pairs()``, with pycocotools' ``mask.iou`` (one call per group)."""
-    g_start = np.searchsorted(g_group, d_group, side="left")
-    g_count = np.searchsorted(g_group, d_group, side="right") - g_start
-    out = np.empty(int(g_count.sum()))
-    firsts = np.flatnonzero(np.r_[True, d_group[1:] != d_group[:-1]]) if len(d_group) else np.zeros(0, np.int64)
-    bounds = np.r_[firsts, len(d_group)]
-    pos = 0
-    for d0, d1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        ng = int(g_count[d0])
-        if ng == 0:
-            continue
-        g0 = int(g_start[d0])
-        ious = _mask.iou(d_rles[d0:d1], g_rles[g0:g0 + ng], crowd[g0:g0 + ng].astype(np.uint8).tolist())
-        size = (d1 - d0) * ng
-        out[pos:pos + size] = np.asarray(ious, dtype=np.float64).reshape(d1 - d0, ng).ravel()
-        pos += size
+def segm_iou_pairs(d_rles: list[dict[str, Any]], g_rles: list[dict[str, Any]], d_image: IntArray,
+                   g_image: IntArray, crowd: BoolArray, p_idx: IntArray, t_idx: IntArray) -> FloatArray:
+    """Mask IoU of the pairs with pycocotools' ``mask.iou``: one call per image (all its predictions against all its
+    truth objects; the IoU of a pair doesn't depend on the others), then the pairs read from those matrices.
+    ``d_image``/``g_image`` are non-decreasing (both sides are sorted by group, image first)."""
+    out = np.empty(len(p_idx))
+    if not len(p_idx):
+        return out
+    n_img = int(max(d_image.max(initial=-1), g_image.max(initial=-1))) + 1
+    d_bounds = np.searchsorted(d_image, np.arange(n_img + 1))
+    g_bounds = np.searchsorted(g_image, np.arange(n_img + 1))
+    nd, ng = np.diff(d_bounds), np.diff(g_bounds)
+    size = nd * ng
+    offset = np.cumsum(size) - size
+    buf = np.empty(int(size.sum()))
+    crowd_u8 = crowd.astype(np.uint8)
+    for i in np.flatnonzero(size).tolist():
+        d0, d1, g0, g1 = int(d_bounds[i]), int(d_bounds[i + 1]), int(g_bounds[i]), int(g_bounds[i + 1])
+        ious = _mask.iou(d_rles[d0:d1], g_rles[g0:g1], crowd_u8[g0:g1].tolist())
+        buf[int(offset[i]):int(offset[i]) + int(size[i])] = np.asarray(ious, dtype=np.float64).ravel()
+    img = d_image[p_idx]
+    out[:] = buf[offset[img] + (p_idx - d_bounds[img]) * ng[img] + (t_idx - g_bounds[img])]
     return out
 
 
@@ -259,7 +267,9 @@ def pair_ious(truth: Dataset, pred: Dataset, groups: Groups, p_idx: IntArray, t_
         return box_iou_pairs(p_xywh[p_idx], t_xywh[t_idx], crowd[t_idx])
     if iou_type == "segm":
         assert t_masks is not None and p_masks is not None
-        return segm_iou_pairs(p_masks, t_masks, groups.pred.group, groups.truth.group, crowd)
+        kg = len(groups.class_labels)  # groups are image * kg + class (kg = 1 when classes are pooled)
+        return segm_iou_pairs(p_masks, t_masks, groups.pred.group // kg, groups.truth.group // kg, crowd, p_idx,
+                              t_idx)
     assert sigmas is not None and t_xywh is not None
     g_kp = _keypoints(truth, groups.truth.row, "truth")
     d_kp = _keypoints(pred, groups.pred.row, "pred")

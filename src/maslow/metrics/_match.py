@@ -6,7 +6,8 @@ the best still-free truth object: among truth objects that are not ignored, the 
 none, the best ignored one (crowd regions stay free for every later prediction). It is sequential inside a
 group, but independent across groups, so here the predictions of rank ``r`` of *every* group are matched at
 once, for all thresholds and area ranges together (at most ``max(max_dets)`` vectorised steps). Pairs whose
-IoU is below the smallest threshold can never match and are dropped first.
+IoU is below the smallest threshold can never match and are dropped first. The "already matched" state is a
+(truth object, threshold x area range) table, so a step reads whole contiguous rows of it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Matches:
     pred: IntArray
     pair: IntArray
     truth_partner: IntArray
+    truth_pair: IntArray  # (T, n_truth) pair index of that match (-1: none)
 
 
 def match(iou: FloatArray, p_idx: IntArray, t_idx: IntArray, rank: IntArray, thresholds: FloatArray,
@@ -43,55 +45,69 @@ def match(iou: FloatArray, p_idx: IntArray, t_idx: IntArray, rank: IntArray, thr
     thr = np.minimum(np.asarray(thresholds, dtype=np.float64), 1 - 1e-10)
     n_t, n_a = len(thr), truth_ignored.shape[0]
     keep = np.flatnonzero(iou >= thr.min()) if len(thr) and len(iou) else np.zeros(0, np.int64)
-    order = keep[np.argsort(rank[p_idx[keep]], kind="stable")]  # (rank, prediction, truth in group order)
+    r_keep = rank[p_idx[keep]]
+    if len(r_keep) and r_keep.max() < 2**15:
+        r_keep = r_keep.astype(np.int16)  # numpy's stable sort of int16 is a radix sort
+    order = keep[np.argsort(r_keep, kind="stable")]  # (rank, prediction, truth in group order)
     kp, kt, ki = p_idx[order], t_idx[order], iou[order]
     truth_partner = np.full((n_t, n_truth), -1, np.int64)
-    out_t, out_a, out_p, out_pair = [], [], [], []
-    matched = np.zeros((n_t, n_a, n_truth), bool)
+    truth_pair = np.full((n_t, n_truth), -1, np.int64)
+    out_c, out_p, out_pair = [], [], []
+    # one column per (threshold, area range): c = t * n_a + a; rows are truth objects (contiguous gathers)
+    thr_c = np.repeat(thr, n_a)
+    ig_c = np.ascontiguousarray(truth_ignored.T[:, np.tile(np.arange(n_a), n_t)])
+    # taken[g, c]: truth object g is matched at column c and so no longer free (crowd regions never are)
+    taken = np.zeros((n_truth, n_t * n_a), bool)
+    t_of_c, a_of_c = np.repeat(np.arange(n_t), n_a), np.tile(np.arange(n_a), n_t)
     r_of_pair = rank[kp]
     r_bounds = np.flatnonzero(np.r_[True, r_of_pair[1:] != r_of_pair[:-1], True]) if len(kp) else np.zeros(1, int)
-    thr3 = thr[:, None, None]
     for lo, hi in zip(r_bounds[:-1].tolist(), r_bounds[1:].tolist(), strict=True):
         gi, io, pi = kt[lo:hi], ki[lo:hi], kp[lo:hi]
         seg = np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]])
         seg_len = np.diff(np.r_[seg, len(pi)])
         single = seg_len == 1
         # predictions with one candidate: matched wherever that truth object is free and the IoU passes
-        s1 = seg[single]
+        s1 = seg[single] if not single.all() else seg
         g1 = gi[s1]
-        ok = (~matched[:, :, g1] | crowd[g1]) & (io[s1] >= thr3)
-        tt, aa, ss = np.nonzero(ok)
+        ok = io[s1, None] >= thr_c
+        ok &= ~taken[g1]
+        ss, cc = np.nonzero(ok)
         ch = s1[ss]
         if not single.all():
-            tm, am, chm = _several(gi, io, seg[~single], seg_len[~single], matched, crowd, truth_ignored, thr3)
-            tt, aa, ch = np.r_[tt, tm], np.r_[aa, am], np.r_[ch, chm]
+            cm, chm = _several(gi, io, seg[~single], seg_len[~single], taken, ig_c, thr_c)
+            cc, ch = np.concatenate([cc, cm]), np.concatenate([ch, chm])
         g = gi[ch]
-        matched[tt, aa, g] = True
-        out_t.append(tt)
-        out_a.append(aa)
+        taken[g, cc] = ~crowd[g]
+        out_c.append(cc)
         out_p.append(pi[ch])
-        out_pair.append(order[lo + ch])
-        at = aa == a_match
-        truth_partner[tt[at], g[at]] = pi[ch[at]]
+        pair = order[lo + ch]
+        out_pair.append(pair)
+        at = a_of_c[cc] == a_match
+        truth_partner[t_of_c[cc[at]], g[at]] = pi[ch[at]]
+        truth_pair[t_of_c[cc[at]], g[at]] = pair[at]
+
     def cat(parts: list[IntArray]) -> IntArray:
         return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
-    return Matches(cat(out_t), cat(out_a), cat(out_p), cat(out_pair), truth_partner)
+
+    m_c = cat(out_c)
+    return Matches(t_of_c[m_c], a_of_c[m_c], cat(out_p), cat(out_pair), truth_partner, truth_pair)
 
 
-def _several(gi: IntArray, io: FloatArray, seg: IntArray, seg_len: IntArray, matched: BoolArray, crowd: BoolArray,
-             truth_ignored: BoolArray, thr3: FloatArray) -> tuple[IntArray, IntArray, IntArray]:
-    """Matches of predictions with several candidate truth objects: (t, a, chosen pair position in the step)."""
+def _several(gi: IntArray, io: FloatArray, seg: IntArray, seg_len: IntArray, taken: BoolArray, ig_c: BoolArray,
+             thr_c: FloatArray) -> tuple[IntArray, IntArray]:
+    """Matches of predictions with several candidate truth objects: (column t * A + a, chosen pair position)."""
     idx = np.repeat(seg, seg_len) + (np.arange(int(seg_len.sum())) - np.repeat(np.cumsum(seg_len) - seg_len, seg_len))
-    gs, ios = gi[idx], io[idx]
+    gs, ios = gi[idx], io[idx, None]
     starts = np.cumsum(seg_len) - seg_len
     seg_id = np.repeat(np.arange(len(seg)), seg_len)
-    elig = (~matched[:, :, gs] | crowd[gs]) & (ios >= thr3)
-    ig = truth_ignored[:, gs][None]
-    m1 = np.maximum.reduceat(np.where(elig & ~ig, ios, -np.inf), starts, axis=2)
-    m2 = np.maximum.reduceat(np.where(elig & ig, ios, -np.inf), starts, axis=2)
+    elig = ios >= thr_c  # (pairs, columns)
+    elig &= ~taken[gs]
+    ig = ig_c[gs]
+    m1 = np.maximum.reduceat(np.where(elig & ~ig, ios, -np.inf), starts, axis=0)
+    m2 = np.maximum.reduceat(np.where(elig & ig, ios, -np.inf), starts, axis=0)
     has1 = m1 > -np.inf
     best = np.where(has1, m1, m2)
-    sel = elig & (ig != has1[:, :, seg_id]) & (ios == best[:, :, seg_id])
-    choice = np.maximum.reduceat(np.where(sel, idx, -1), starts, axis=2)  # last best pair; -1 when none
-    tt, aa, ss = np.nonzero(choice >= 0)
-    return tt, aa, choice[tt, aa, ss]
+    sel = elig & (ig != has1[seg_id]) & (ios == best[seg_id])
+    choice = np.maximum.reduceat(np.where(sel, idx[:, None], -1), starts, axis=0)  # last best pair; -1: none
+    ss, cc = np.nonzero(choice >= 0)
+    return cc, choice[ss, cc]

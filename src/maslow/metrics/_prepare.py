@@ -11,11 +11,11 @@ accumulation downstream see the same sequences:
   pycocotools' ``argsort(-score, kind="mergesort")``), and only the first ``max(max_dets)`` are evaluated.
 
 Boxes: COCO boxes are ``[x, y, w, h]``; maslow stores xyxy. pycocotools computes box IoU and box area from
-``w`` and ``h`` as read, and ``x2 = x + w`` (rounded) never gives back ``w`` exactly, so the COCO reader keeps
-the boxes it read in ``annotations.extra["coco_bbox"]`` (``(n, 4)`` xywh). A row of it is used only when it is
-consistent with the xyxy box (``x1 == x``, ``y1 == y``, ``x + w == x2``, ``y + h == y2``); otherwise (no such
-column, or a box edited since) ``w = x2 - x1`` and ``h = y2 - y1``, which is what pycocotools reads from the
-COCO file maslow would write.
+``w`` and ``h`` as read, and ``x2 = x + w`` (rounded) does not always give back ``w`` exactly, so the COCO
+readers keep the boxes they read in ``annotations.extra["coco_bbox"]`` (``(n, 4)`` xywh) where that happens
+(``maslow.core.boxes.as_read_xywh``). A row of it is used only when it is consistent with the xyxy box
+(``x1 == x``, ``y1 == y``, ``x + w == x2``, ``y + h == y2``); otherwise (no such column, or a box edited since)
+``w = x2 - x1`` and ``h = y2 - y1``.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from maslow.core import boxes as B
 from maslow.core.dataset import Dataset
 from maslow.core.tables import Annotations
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
 
-COCO_BBOX_COLUMN = "coco_bbox"
+COCO_BBOX_COLUMN = B.COCO_BBOX
 AREA_COLUMN = "area"
 
 
@@ -106,20 +107,9 @@ def _float_column(ann: Annotations, name: str, width: int | None = None) -> Floa
 def coco_xywh(ann: Annotations, rows: IntArray) -> FloatArray:
     """(len(rows), 4) boxes as pycocotools reads them: ``[x, y, w, h]`` (see the module docstring)."""
     assert ann.box is not None
-    box = ann.box[rows]
-    out = np.empty((len(rows), 4))
-    out[:, :2] = box[:, :2]
-    out[:, 2:] = box[:, 2:] - box[:, :2]
+    box = np.take(ann.box, rows, axis=0)  # take: much faster than fancy indexing for (n, 4) rows
     raw_all = _float_column(ann, COCO_BBOX_COLUMN, 4)
-    if raw_all is not None:
-        raw = raw_all[rows]
-        with np.errstate(invalid="ignore"):
-            ok = (
-                (raw[:, 0] == box[:, 0]) & (raw[:, 1] == box[:, 1])
-                & (raw[:, 0] + raw[:, 2] == box[:, 2]) & (raw[:, 1] + raw[:, 3] == box[:, 3])
-            )
-        out[ok, 2:] = raw[ok, 2:]
-    return out
+    return B.as_read_xywh(box, None if raw_all is None else np.take(raw_all, rows, axis=0))[0]
 
 
 def _need(cond: BoolArray, rows: IntArray, where: str, what: str) -> None:
@@ -164,38 +154,36 @@ def build_groups(
     t_order = np.lexsort((t_rows, t_k, t_group))
 
     p_k_all = pred_k_of_label[pa.label] if len(pa) else np.zeros(0, np.int64)
-    known_rows = np.flatnonzero(p_k_all >= 0)
     score_all = pa.score
-    nan = np.flatnonzero(np.isnan(score_all[known_rows]))
+    every = not len(p_k_all) or int(p_k_all.min()) >= 0  # every prediction of a truth class: no row selection
+    known_rows = np.arange(len(pa), dtype=np.int64) if every else np.flatnonzero(p_k_all >= 0)
+    nan = np.flatnonzero(np.isnan(score_all if every else score_all[known_rows]))
     if nan.size:
         raise InvalidDatasetError(
             f"pred.annotations.score row {known_rows[nan[0]]}: must be a number, got nan ({nan.size} rows)"
         )
-    p_k = p_k_all[known_rows]
-    p_img = img_pos[pa.image[known_rows]]
+    p_k = p_k_all if every else p_k_all[known_rows]
+    p_img = img_pos[pa.image if every else pa.image[known_rows]]
     p_group = p_img * kg + (p_k if use_cats else 0)
-    p_score = score_all[known_rows]
-    # one score sort serves both orders: by_score is (-score, image, class, row)
-    base = np.argsort(small_ints(p_k), kind="stable")
-    base = base[np.argsort(p_img[base], kind="stable")]
-    by_score = base[np.argsort(-p_score[base], kind="stable")]
-    p_order = by_score[np.argsort(p_group[by_score], kind="stable")]  # (group, -score, class, row)
-    acc_order = by_score[np.argsort(small_ints(p_k[by_score]), kind="stable")] if use_cats else by_score
-    p_rows = known_rows[p_order]
+    p_score = score_all if every else score_all[known_rows]
+    p_order, acc_order = _pred_orders(p_score, p_img, p_k, p_group, use_cats)
+    p_rows = p_order if every else known_rows[p_order]
     p_group = p_group[p_order]
     n_p = len(p_rows)
     first = np.flatnonzero(np.r_[True, p_group[1:] != p_group[:-1]]) if n_p else np.zeros(0, np.int64)
     starts = np.repeat(first, np.diff(np.r_[first, n_p]))
     rank = np.arange(n_p, dtype=np.int64) - starts
     keep = rank < max_det
+    all_kept = bool(keep.all())
     # the accumulation order, as positions in the kept, group-sorted prediction side
     side_pos = np.full(n_p, -1, np.int64)
-    side_pos[p_order[keep]] = np.arange(int(keep.sum()), dtype=np.int64)
+    side_pos[p_order if all_kept else p_order[keep]] = np.arange(int(keep.sum()), dtype=np.int64)
     acc = side_pos[acc_order]
-    acc = acc[acc >= 0]
+    if not all_kept:
+        acc = acc[acc >= 0]
 
     t_r = t_rows[t_order]
-    p_r = p_rows[keep]
+    p_r = p_rows if all_kept else p_rows[keep]
     crowd = ta.iscrowd[t_r] if ta.iscrowd is not None else np.zeros(len(t_r), bool)
     ignore = crowd.copy()
     if iou_type == "keypoints":
@@ -212,23 +200,76 @@ def build_groups(
     coco_ids = ta.extra.get("coco_id")
     if coco_ids is not None and len(t_r):
         ids = np.asarray(coco_ids)[t_r]
-        id_zero = np.asarray([v is not None and not isinstance(v, str) and v == 0 for v in ids.tolist()], bool)
+        if ids.dtype.kind in "iu":
+            id_zero = ids == 0
+        else:
+            id_zero = np.asarray([v is not None and not isinstance(v, str) and v == 0 for v in ids.tolist()], bool)
     else:
         id_zero = np.zeros(len(t_r), bool)
     empty = np.zeros(0)
+    sel = p_order if all_kept else p_order[keep]
+
+    def kept(a: np.ndarray) -> np.ndarray:
+        return a if all_kept else a[keep]
+
     return Groups(
         truth=Side(row=t_r, group=t_group[t_order], k=t_k[t_order] if use_cats else np.zeros(len(t_r), np.int64),
                    area=empty),
-        pred=Side(row=p_r, group=p_group[keep], k=p_k[p_order][keep] if use_cats else np.zeros(len(p_r), np.int64),
+        pred=Side(row=p_r, group=kept(p_group), k=p_k[sel] if use_cats else np.zeros(len(p_r), np.int64),
                   area=empty),
-        rank=rank[keep],
+        rank=kept(rank),
         acc_order=acc,
-        score=p_score[p_order][keep],
+        score=p_score[sel],
         crowd=np.asarray(crowd, bool),
         ignore=ignore,
         id_zero=id_zero,
         class_labels=order if use_cats else np.full(1, -1, np.int64),
     )
+
+
+def packed_order(*columns: IntArray) -> IntArray | None:
+    """Row order by non-negative int columns (most significant first), ties by row: ``np.lexsort`` of
+    ``(rows, *reversed(columns))`` as one sort of packed int64 keys; None when the keys don't fit in 63 bits."""
+    n = len(columns[0]) if columns else 0
+    if n == 0:
+        return np.zeros(0, np.int64)
+    key = np.zeros(n, np.int64)
+    span = 1
+    for c in columns:
+        lo, hi = int(c.min()), int(c.max())
+        if lo < 0:
+            return None
+        span *= hi + 1
+        if span * n >= 2**62:
+            return None
+        key *= hi + 1
+        key += c
+    key *= n
+    key += np.arange(n, dtype=np.int64)
+    key.sort()  # unique keys: the unstable (vectorised) sort gives the stable order
+    return key % n
+
+
+def _pred_orders(score: FloatArray, img: IntArray, k: IntArray, group: IntArray,
+                 use_cats: bool) -> tuple[IntArray, IntArray]:
+    """(group, -score, class, row) order and pycocotools' accumulation order (class, -score, image, row)."""
+    n = len(score)
+    o = np.argsort(-score)
+    s = score[o]
+    dense = np.cumsum(np.r_[True, s[1:] != s[:-1]]) - 1 if n else np.zeros(0, np.int64)
+    s_rank = np.empty(n, np.int64)
+    s_rank[o] = dense
+    p_order = packed_order(group, s_rank) if use_cats else packed_order(group, s_rank, k)
+    acc_order = packed_order(k, s_rank, img) if use_cats else packed_order(s_rank, img, k)
+    if p_order is not None and acc_order is not None:
+        return p_order, acc_order
+    # keys too wide to pack: stable sorts, least significant first; by_score is (-score, image, class, row)
+    base = np.argsort(small_ints(k), kind="stable")
+    base = base[np.argsort(img[base], kind="stable")]
+    by_score = base[np.argsort(-score[base], kind="stable")]
+    p_order = by_score[np.argsort(group[by_score], kind="stable")]
+    acc_order = by_score[np.argsort(small_ints(k[by_score]), kind="stable")] if use_cats else by_score
+    return p_order, acc_order
 
 
 def pairs(groups: Groups) -> tuple[IntArray, IntArray]:

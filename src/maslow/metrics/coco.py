@@ -258,7 +258,7 @@ def _match_table(truth: Dataset, pred: Dataset, ev: _Evaluation, result: MapResu
     n_pred, n_truth = pred.n_annotations, truth.n_annotations
     pred_match = np.full((n_pred, n_t), -1, np.int64)
     pred_iou = np.full((n_pred, n_t), np.nan)
-    pred_status = np.full((n_pred, n_t), MatchTable.SKIPPED, np.int8)
+    pred_status = np.empty((n_pred, n_t), np.int8)  # filled below: SKIPPED, FP or IGNORED, then the matches
     truth_match = np.full((n_truth, n_t), -1, np.int64)
     truth_iou = np.full((n_truth, n_t), np.nan)
     truth_status = np.full((n_truth, n_t), MatchTable.FN, np.int8)
@@ -266,7 +266,9 @@ def _match_table(truth: Dataset, pred: Dataset, ev: _Evaluation, result: MapResu
     # predictions: unmatched ones are FP, or ignored when outside the area range
     rows = g.pred.row
     out = ev.pred_out[a]
-    pred_status[rows] = np.where(out, MatchTable.IGNORED, MatchTable.FP)[:, None]
+    first_status = np.full(n_pred, MatchTable.SKIPPED, np.int8)
+    first_status[rows] = np.where(out, MatchTable.IGNORED, MatchTable.FP)
+    pred_status[:] = first_status[:, None]
     at = m.a == a
     e_t, e_pred, e_pair = m.t[at], m.pred[at], m.pair[at]
     e_gt = ev.t_idx[e_pair]
@@ -287,13 +289,9 @@ def _match_table(truth: Dataset, pred: Dataset, ev: _Evaluation, result: MapResu
     ignored = ev.truth_ignored[a]
     truth_status[t_rows] = np.where(ignored[:, None], MatchTable.IGNORED,
                                     np.where(matched, MatchTable.TP, MatchTable.FN)).astype(np.int8)
-    # IoU of each truth object with its partner: look the pair up (prediction-major pairs, truth ascending)
+    # IoU of each truth object with its partner (the pair of its last match)
     if len(ev.p_idx):
-        key = ev.p_idx * max(len(t_rows), 1) + ev.t_idx
-        t_eval = np.arange(len(t_rows))[:, None]
-        q = np.where(matched, tp_partner, 0) * max(len(t_rows), 1) + t_eval
-        at = np.clip(np.searchsorted(key, q), 0, len(key) - 1)
-        truth_iou[t_rows] = np.where(matched, ev.iou[at], np.nan)
+        truth_iou[t_rows] = np.where(matched, ev.iou[np.where(matched, m.truth_pair.T, 0)], np.nan)
     return MatchTable(
         iou_thresholds=ev.params.iou_thresholds, area_range=ev.params.area_names[a],
         max_dets=ev.params.max_dets[-1], pred_match=pred_match, pred_iou=pred_iou, pred_status=pred_status,

@@ -200,6 +200,11 @@ class ConfusionMatrix:
         self._counts = np.zeros((k, k + 1), np.int64)  # column K: truth pixels predicted as no class
         self._n_ignored = 0
         self._n_images = 0
+        # uint8 maps with ignore value 255 (the common case): the kernel's flat float64 bins, summed as they come
+        # (rows: ignored, classes 0..K-1, bad truth values; exact integers far below 2**53), and the bins that
+        # must stay empty (bad truth values, predictions outside 0..K-1 at evaluated pixels)
+        self._fast: FloatArray | None = None
+        self._fast_check: IntArray | None = None
 
     def add(self, truth: Any, pred: Any) -> None:
         """Count one label map pair, or a batch (same shape, last axis = width).
@@ -222,6 +227,17 @@ class ConfusionMatrix:
             self._n_images += n_maps if t.ndim >= 2 else 0
             return
         k, ign = self.n_classes, self.ignore_index
+        if ign == 255 and k <= 254 and t.dtype == np.uint8 and p.dtype == np.uint8:
+            c = _count_uint8_flat(np.ascontiguousarray(t), np.ascontiguousarray(p), k, 1)
+            if self._fast is None or self._fast_check is None:
+                self._fast = np.zeros(c.size)
+                grid = np.arange(c.size).reshape(k + 2, k + 1)
+                self._fast_check = np.concatenate([grid[k + 1], grid[1:k + 1, k]])
+            if not c[self._fast_check].any():
+                self._fast += c
+                self._n_images += n_maps
+                return
+            # a bad value: the general path below reports it (or, not strict, counts it)
         fast = t.dtype == np.uint8 and p.dtype == np.uint8 and (ign is None or ign == 255 or 0 <= ign < k)
         if k <= 254 and not fast:
             t, p, ign = _to_uint8(t, p, k, ign)
@@ -255,14 +271,23 @@ class ConfusionMatrix:
         """The scores of everything added so far (all nan before the first pixel)."""
         k = self.n_classes
         excluded = [self.ignore_index] if self.ignore_index is not None and 0 <= self.ignore_index < k else []
-        return scores_from_confusion(self._counts[:, :k].copy(), class_names=self.class_names,
-                                     n_unpredicted=self._counts[:, k].copy(), excluded=excluded,
-                                     n_ignored=self._n_ignored, n_images=self._n_images)
+        counts, n_ignored = self._merged()
+        return scores_from_confusion(counts[:, :k].copy(), class_names=self.class_names,
+                                     n_unpredicted=counts[:, k].copy(), excluded=excluded,
+                                     n_ignored=n_ignored, n_images=self._n_images)
+
+    def _merged(self) -> tuple[IntArray, int]:
+        """(K, K + 1) counts and the ignored pixel count, the fast path's sums included."""
+        if self._fast is None:
+            return self._counts, self._n_ignored
+        k = self.n_classes
+        f = np.rint(self._fast).astype(np.int64).reshape(k + 2, k + 1)
+        return self._counts + f[1:k + 1], self._n_ignored + int(f[0].sum())
 
     @property
     def matrix(self) -> IntArray:
         """(K, K) int64 copy of the counts so far (rows truth, columns prediction)."""
-        return self._counts[:, : self.n_classes].copy()
+        return self._merged()[0][:, : self.n_classes].copy()
 
 
 def _to_uint8(t: np.ndarray, p: np.ndarray, k: int, ign: int | None) -> tuple[np.ndarray, np.ndarray, int | None]:
@@ -293,16 +318,21 @@ def _keys(tv: np.ndarray, pv: np.ndarray, k: int, shift: int) -> np.ndarray:
 
 def _count_uint8(t: np.ndarray, p: np.ndarray, k: int, shift: int) -> IntArray:
     """(K + 1 + shift, K + 1) pixel counts over uint8 maps; rows as ``_keys`` (shift 1 puts 255 in row 0)."""
+    out: IntArray = _count_uint8_flat(t, p, k, shift).astype(np.int64).reshape(k + 1 + shift, k + 1)
+    return out  # exact integers in float64
+
+
+def _count_uint8_flat(t: np.ndarray, p: np.ndarray, k: int, shift: int) -> FloatArray:
+    """``_count_uint8`` as flat float64 bins."""
     w = t.shape[-1] if t.ndim else 1
     tf, pf = t.reshape(-1), p.reshape(-1)
-    shape = (k + 1 + shift, k + 1)
     step = max(1, _CHUNK // w) * w
     if step >= tf.size:
-        return _count_chunk(tf, pf, w, k, shift).astype(np.int64).reshape(shape)  # exact integers in float64
-    total = np.zeros(shape[0] * shape[1], np.float64)
+        return _count_chunk(tf, pf, w, k, shift)
+    total = np.zeros((k + 1 + shift) * (k + 1), np.float64)
     for s in range(0, tf.size, step):
         total += _count_chunk(tf[s:s + step], pf[s:s + step], w, k, shift)
-    return total.astype(np.int64).reshape(shape)
+    return total
 
 
 def _count_chunk(tf: np.ndarray, pf: np.ndarray, w: int, k: int, shift: int) -> FloatArray:
@@ -310,19 +340,39 @@ def _count_chunk(tf: np.ndarray, pf: np.ndarray, w: int, k: int, shift: int) -> 
     rows = n // w
     size = (k + 1 + shift) * (k + 1)
     m8 = (n - w) // 8 * 8
-    if rows < 2 or m8 == 0:
+    pairs = _chunk_pairs(tf, pf, w)
+    if pairs is None:
         return _count_dense(tf, pf, k, shift)
+    tv, pv, wt = pairs
+    c = np.bincount(_keys(tv, pv, k, shift), wt, size).astype(np.float64, copy=False)
+    if m8 < n - w:  # the last few pixels that do not fill a word
+        i = np.arange(m8, n - w)
+        i = i[(tf[i + w] != tf[i]) | (pf[i + w] != pf[i])]
+        wt = np.subtract(rows - 1, i // w, dtype=np.float64)
+        c += np.bincount(_keys(tf[i + w], pf[i + w], k, shift), wt, minlength=size)
+        c -= np.bincount(_keys(tf[i], pf[i], k, shift), wt, minlength=size)
+    return c
+
+
+def _chunk_pairs(tf: np.ndarray, pf: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray, FloatArray] | None:
+    """(truth values, predicted values, weights) whose weighted histogram counts the chunk's pixel pairs, except
+    its last ``n - w - m8`` pixels (``_count_chunk`` adds those); None: count the chunk densely."""
+    n = tf.size
+    rows = n // w
+    m8 = (n - w) // 8 * 8
+    if rows < 2 or m8 == 0:
+        return None
     tn, ta = tf[w:w + m8].view(np.uint64), tf[:m8].view(np.uint64)
     pn, pa = pf[w:w + m8].view(np.uint64), pf[:m8].view(np.uint64)
     changed = tn != ta
     changed |= pn != pa
     nzw = np.flatnonzero(changed)
     if nzw.size > _DENSE * changed.size:
-        return _count_dense(tf, pf, k, shift)
+        return None
     g_tn, g_ta, g_pn, g_pa = tn[nzw], ta[nzw], pn[nzw], pa[nzw]
     x = g_tn ^ g_ta
     x |= g_pn ^ g_pa
-    jj = np.flatnonzero(x.view(np.uint8) != 0)  # changed bytes of the gathered words
+    jj = np.flatnonzero(x.view(np.uint8) != 0)  # changed bytes of the gathered words (bool: nonzero's fast path)
     q = jj >> 3
     if w % 8 == 0:
         weight = np.subtract(rows - 1, nzw // (w // 8), dtype=np.float64)[q]
@@ -337,14 +387,7 @@ def _count_chunk(tf: np.ndarray, pf: np.ndarray, w: int, k: int, shift: int) -> 
     wt[:n_j] = weight
     np.negative(weight, out=wt[n_j:2 * n_j])
     wt[2 * n_j:] = rows
-    c = np.bincount(_keys(tv, pv, k, shift), wt, size).astype(np.float64, copy=False)
-    if m8 < n - w:  # the last few pixels that do not fill a word
-        i = np.arange(m8, n - w)
-        i = i[(tf[i + w] != tf[i]) | (pf[i + w] != pf[i])]
-        wt = np.subtract(rows - 1, i // w, dtype=np.float64)
-        c += np.bincount(_keys(tf[i + w], pf[i + w], k, shift), wt, minlength=size)
-        c -= np.bincount(_keys(tf[i], pf[i], k, shift), wt, minlength=size)
-    return c
+    return tv, pv, wt
 
 
 def _count_dense(tf: np.ndarray, pf: np.ndarray, k: int, shift: int) -> FloatArray:
