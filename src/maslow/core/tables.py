@@ -284,8 +284,8 @@ class Annotations:
     def sort_rows(cls, **columns: Any) -> Annotations:
         """Build from columns in any row order; rows are stably sorted by image."""
         image = np.asarray(columns["image"], dtype=np.int64)
-        order = np.argsort(image, kind="stable")
-        if len(order) and np.any(np.diff(image) < 0):
+        if len(image) and np.any(np.diff(image) < 0):  # sorted already (the common case): no argsort
+            order = np.argsort(image, kind="stable")
             def t(a: Any, obj: bool) -> Any:
                 if a is None or isinstance(a, str):
                     return a
