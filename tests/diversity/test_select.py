@@ -206,3 +206,19 @@ def test_auto_on_a_sample_then_kcenter() -> None:
     assert len(set(sel.order.tolist())) == 80
     assert sel.strategy == "facility+kcenter"
     assert sum("coverage" in str(r) for r in sel.reason) == 30
+
+
+def test_auto_spreads_first_then_represents() -> None:
+    g = np.random.default_rng(3)
+    sizes = [400, 150, 60, 30]
+    centres = g.normal(0, 10, (4, 5))
+    x = np.concatenate([g.normal(c, 1.0, (n, 5)) for c, n in zip(centres, sizes, strict=True)])
+    y = np.repeat(np.arange(4), sizes)
+    sel = select(x, budget=40, rng=0, quality_gate=False)
+    n_spread = len(x) // 32  # low-budget phase: one pick per 32 images, spread over every mode
+    assert sel.strategy == "facility"
+    assert all(str(r).startswith("spread:") for r in sel.reason[:n_spread])
+    assert all(str(r).startswith("representative:") for r in sel.reason[n_spread:])
+    assert set(y[sel.order[:4]].tolist()) == {0, 1, 2, 3}
+    assert np.all(np.diff(sel.score[:n_spread]) <= 1e-12)  # greedy gains only shrink
+    assert np.all(np.diff(sel.score[n_spread:]) <= 1e-12)

@@ -13,10 +13,15 @@ Glossary:
     k-means medoids (``kmeans``): k-means with ``budget`` clusters, the image nearest each centre, largest
         clusters first. Strong at one budget, but its prefixes are not chosen to be good.
     auto (the default, ``facility``): greedy facility location, i.e. each pick maximises how much of the data is
-        newly represented, ``sum_i max_{j picked} exp(-d_ij^2 / 2 sigma^2)`` (sigma: 1.5 x the median mean
-        20-NN distance). Its first picks are the centres of the densest modes (like typicality), later ones fill
-        the gaps (like coverage), and greedy keeps a (1 - 1/e) guarantee at every prefix. Lazy evaluation in
-        batches; above ``max_points`` images it runs on a random sample of that size, then k-center greedy.
+        newly represented, ``sum_i w_i max_{j picked} exp(-d_ij^2 / 2 sigma^2)`` (sigma: 1.5 x the median mean
+        20-NN distance), in two phases. Low budgets (the first ``m // 32`` picks, at least 32 images per pick):
+        each image is weighted by its mean 20-NN distance (``w_i``), so sparse regions count as much as dense
+        ones and the first picks spread over every mode, like k-means centres (plain facility location crowds
+        them into the densest modes). Higher budgets: images weigh the same, and each candidate is scored from
+        the mean of itself and its 10 nearest neighbours (weighted by ``exp(-d^2 / 4 sigma^2)``), so prototypical
+        images win over noisy ones while the picks fill the gaps. Greedy keeps a (1 - 1/e) guarantee at every
+        prefix of each phase. Lazy evaluation in batches; above ``max_points`` images it runs on a random sample
+        of that size, then k-center greedy.
     stratified: proportional to strata (given, else the image sequences, else the image's most frequent class),
         random within each stratum, interleaved so every prefix keeps the proportions.
     sequences: consecutive frames of a video are near-duplicates. With ``sequence`` ids (``images.extra
@@ -115,8 +120,8 @@ def select(
         data: a Dataset (its images are embedded with ``embedder``, unless ``features`` is given) or an
             (m, d) feature array, one row per image.
         budget: how many images to return (capped at m).
-        strategy: ``auto`` (greedy facility location), ``typicality``, ``kcenter``,
-            ``kmeans`` (medoids), ``random`` or ``stratified``.
+        strategy: ``auto`` (greedy facility location, spread first; see the module glossary), ``typicality``,
+            ``kcenter``, ``kmeans`` (medoids), ``random`` or ``stratified``.
         rng: seed or generator (k-means seeding, random and stratified orders).
         features: (m, d) embeddings of a Dataset's images, to skip embedding.
         sequence: (m,) sequence (video) id per image; default ``images.extra["sequence"]`` of a Dataset.
@@ -299,47 +304,82 @@ def _typical_rounds(z: np.ndarray, b: int, gen: np.random.Generator,
 
 
 def _facility_location(z: np.ndarray, b: int, gen: np.random.Generator, *, max_points: int = 10_000,
-                       chunk: int = 1024, batch: int = 64) -> tuple[IntArray, FloatArray, list[str]]:
-    """Lazy greedy facility location: each pick maximises the gain in ``sum_i max_j s(i, j)`` over the images,
-    with ``s = exp(-d^2 / (2 sigma^2))`` and sigma 1.5 times the median mean-20-NN distance. Greedy keeps a (1 - 1/e)
-    guarantee at every prefix, and dense, central images come first. Above ``max_points`` images, candidates
-    and the images they must represent are random samples of that size."""
-    import heapq
+                       chunk: int = 1024, batch: int = 64, per_pick: int = 32,
+                       smooth_k: int = 10) -> tuple[IntArray, FloatArray, list[str]]:
+    """Greedy facility location, ``sum_i w_i max_j s(i, j)`` with ``s = exp(-d^2 / (2 sigma^2))`` and sigma 1.5
+    times the median mean-20-NN distance; greedy keeps a (1 - 1/e) guarantee at every prefix.
 
+    Two phases. The first ``m // per_pick`` picks (low budgets: at least ``per_pick`` images per pick) weight
+    each image by its mean 20-NN distance, so sparse regions count as much as dense ones and the first picks
+    spread over every mode. The later picks weight images equally and place each candidate facility at the
+    mean of its image and ``smooth_k`` nearest neighbours (weighted by ``exp(-d^2 / (4 sigma^2))``, so a tiny
+    mode's far neighbours barely move it), so prototypical images win over noisy ones. Above
+    ``max_points`` images, candidates and the images they must represent are random samples of that size."""
     m = len(z)
     pool = np.sort(gen.choice(m, max_points, replace=False)) if m > max_points else np.arange(m)
     zp = z[pool]
-    kd, _ = knn(zp, k=20)
-    sigma = 1.5 * float(np.median(kd.mean(axis=1))) if kd.shape[1] else 1.0
+    kd, nn = knn(zp, k=20)
+    spread = kd.mean(axis=1) if kd.shape[1] else np.ones(len(zp))
+    sigma = 1.5 * float(np.median(spread)) if kd.shape[1] else 1.0
     inv = 1.0 / (2.0 * max(sigma, 1e-12) ** 2)
-    norms = (zp * zp).sum(axis=1)
-    total = float(len(zp))
-    gains = np.empty(len(zp))
-    for s in range(0, len(zp), chunk):  # initial gains: column sums of the similarity matrix
-        gains[s : s + chunk] = np.exp(-sq_dists(zp[s : s + chunk], zp, norms) * inv).sum(axis=1)
-    heap = [(-float(g), int(j)) for j, g in enumerate(gains)]
-    heapq.heapify(heap)
-    cur = np.zeros(len(zp))
+    mean_spread = float(spread.mean())
+    weight = np.maximum(spread / mean_spread, 1e-3) if mean_spread > 0 else np.ones(len(zp))
     picked: list[int] = []
     score: list[float] = []
-    while len(picked) < min(b, len(zp)) and heap:
-        # lazy greedy, evaluated in batches: re-score the top stale bounds together, take the best if it still
-        # beats every other bound (gains only shrink as picks are added: submodularity)
+    why: list[str] = []
+    b = min(b, len(zp))
+    _lazy_greedy(zp, zp, inv, weight, picked, score, why, min(b, len(zp) // per_pick), "spread",
+                 chunk=chunk, batch=batch)
+    nb = nn[:, :smooth_k]
+    wk = np.exp(-kd[:, :smooth_k] ** 2 * (inv / 2))  # neighbours far away (a tiny mode's) barely move the mean
+    mu = ((zp + (zp[nb] * wk[:, :, None]).sum(axis=1)) / (1.0 + wk.sum(axis=1))[:, None]).astype(zp.dtype)
+    _lazy_greedy(zp, mu, inv, None, picked, score, why, b, "representative", chunk=chunk, batch=batch)
+    return pool[np.array(picked, dtype=np.int64)], np.array(score), why
+
+
+def _lazy_greedy(zp: np.ndarray, loc: np.ndarray, inv: float, weight: FloatArray | None, picked: list[int],
+                 score: list[float], why: list[str], b: int, label: str, *, chunk: int, batch: int) -> None:
+    """Lazy greedy facility location continued from ``picked`` up to ``b`` picks (lists appended in place).
+
+    Candidate j sits at ``loc[j]`` and represents image i by ``weight_i exp(-|zp_i - loc_j|^2 inv)``. Batches of
+    stale bounds are re-scored together, and the best is taken if it still beats every other bound (gains only
+    shrink as picks are added: submodularity)."""
+    import heapq
+
+    n = len(zp)
+    if len(picked) >= b:
+        return
+    norms = (zp * zp).sum(axis=1)
+    w = np.ones(n) if weight is None else weight
+    total = float(w.sum())
+
+    def cols_of(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(np.exp(-sq_dists(loc[rows], zp, norms) * inv) * w[None, :])
+
+    cur = np.zeros(n)
+    for j in picked:
+        np.maximum(cur, cols_of(np.array([j]))[0], out=cur)
+    gains = np.empty(n)
+    for s in range(0, n, chunk):  # initial gains
+        gains[s : s + chunk] = np.maximum(cols_of(np.arange(s, min(n, s + chunk))) - cur[None, :], 0.0).sum(axis=1)
+    taken = set(picked)
+    heap = [(-float(g), j) for j, g in enumerate(gains) if j not in taken]
+    heapq.heapify(heap)
+    while len(picked) < b and heap:
         top = [heapq.heappop(heap) for _ in range(min(batch, len(heap)))]
         idx = np.array([j for _, j in top], dtype=np.int64)
-        cols = np.exp(-sq_dists(zp[idx], zp, norms) * inv)
+        cols = cols_of(idx)
         g = np.maximum(cols - cur[None, :], 0.0).sum(axis=1)
         best = int(np.argmax(g))
         accepted = not heap or g[best] >= -heap[0][0] - 1e-9
         if accepted:
             picked.append(int(idx[best]))
             score.append(float(g[best]) / total)
+            why.append(f"{label}: +{g[best] / total:.2%} of the images covered")
             np.maximum(cur, cols[best], out=cur)
         for r, j in enumerate(idx):
             if not (accepted and r == best):
                 heapq.heappush(heap, (-float(g[r]), int(j)))
-    why = [f"representative: +{s_:.2%} of the images covered" for s_ in score]
-    return pool[np.array(picked, dtype=np.int64)], np.array(score), why
 
 
 def _kcenter(z: np.ndarray, start: list[int] | IntArray, b: int) -> tuple[IntArray, FloatArray]:
