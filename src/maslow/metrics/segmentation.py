@@ -392,10 +392,11 @@ def _chunk_pairs(tf: np.ndarray, pf: np.ndarray, w: int) -> tuple[np.ndarray, np
 
 def _count_dense(tf: np.ndarray, pf: np.ndarray, k: int, shift: int) -> FloatArray:
     """``_count_chunk``'s counts by one bincount over every pixel (noise-like maps)."""
-    key = tf.astype(np.intp)
-    key *= k + 1
-    key += pf if pf.max() < k else np.minimum(pf, k)
-    bins = np.bincount(key, minlength=256 * (k + 1)).reshape(256, k + 1)
+    key = tf.astype(np.uint16)  # truth << 8 | pred: 2 bytes a pixel, and no pass to clip the predictions
+    key <<= 8
+    key |= pf
+    b = np.bincount(key, minlength=65536).reshape(256, 256)
+    bins = np.concatenate([b[:, :k], b[:, k:].sum(axis=1, keepdims=True)], axis=1)  # column K: not a class
     parts = [bins[255:], bins[:k], bins[k:255].sum(axis=0, keepdims=True)] if shift else [
         bins[:k], bins[k:].sum(axis=0, keepdims=True)]
     return np.concatenate(parts).reshape(-1).astype(np.float64)
