@@ -409,6 +409,8 @@ def _flat(path: Path, column: str, dtype: type[np.generic]) -> np.ndarray:
                 raise FormatError("must have no nulls", path=path, field=column)
             out[at:at + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
             at += len(chunk)
+    except FormatError:
+        raise
     except FileNotFoundError:
         raise FormatError("file not found (the polygons of dataset.json)", path=path) from None
     except (pa.ArrowException, OSError, KeyError, ValueError) as err:
