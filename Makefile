@@ -4,7 +4,8 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint typecheck bench clean
 
-$(BIN)/maslow: pyproject.toml
+# the C kernels (src/maslow/_native/*.c) are compiled by the editable install: a changed source reinstalls
+$(BIN)/maslow: pyproject.toml setup.py $(wildcard src/maslow/_native/*.c)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
