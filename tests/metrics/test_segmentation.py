@@ -13,6 +13,7 @@ import pytest
 from sklearn import metrics as skm
 
 import maslow.metrics.segmentation
+from maslow._native import load as load_native
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.schema import ClassDef, LabelSchema, Task
@@ -57,9 +58,19 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.fixture(params=["native", "numpy"])
+def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the C kernel (where built) and with the numpy path (MASLOW_NATIVE=0)."""
+    if request.param == "numpy":
+        monkeypatch.setenv("MASLOW_NATIVE", "0")
+    elif load_native("confusion") is None:
+        pytest.skip("maslow's C kernels are not built (no C compiler at install)")
+    return str(request.param)
+
+
 @pytest.mark.parametrize("ignore", [None, 255, 2], ids=["no-ignore", "ignore-255", "ignore-class-2"])
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
-def test_matrix_equals_bincount(case: str, ignore: int | None) -> None:
+def test_matrix_equals_bincount(case: str, ignore: int | None, kernel: str) -> None:
     rng = np.random.default_rng(list(CASES).index(case))
     spec, k = CASES[case], 6
     shape = spec["shape"]
@@ -75,6 +86,35 @@ def test_matrix_equals_bincount(case: str, ignore: int | None) -> None:
     cm.add(t, p)
     np.testing.assert_array_equal(cm.matrix, reference(t, p, k, ignore))
     assert cm.result().n_ignored == (int((t == ignore).sum()) if ignore is not None else 0)
+
+
+def test_noise_rows_between_blocky_rows(kernel: str) -> None:
+    """Rows that change almost everywhere (counted directly by the C kernel) between piecewise-constant ones."""
+    rng = np.random.default_rng(7)
+    k = 9
+    t = blocky(rng, (4, 60, 83), k)
+    p = perturb(rng, t, k, frac=0.002)
+    for rows in (slice(5, 9), slice(30, 31), slice(59, 60)):
+        t[:, rows] = rng.integers(0, k, t[:, rows].shape)
+        p[:, rows] = rng.integers(0, k, p[:, rows].shape)
+    t[1, 10:20, 5:50] = 255
+    cm = ConfusionMatrix(k, ignore_index=255)
+    for i in range(4):
+        cm.add(t[i], p[i])
+    cm.add(t, p)  # the batch at once: the same counts again
+    np.testing.assert_array_equal(cm.matrix, 2 * reference(t, p, k, 255))
+    assert cm.result().n_ignored == 2 * int((t == 255).sum())
+    # a bad value deep inside a map: an error, and nothing of that map counted (the C kernel takes its counts back)
+    bad_t, bad_p = t[2].copy(), p[2].copy()
+    bad_p[33, 17] = k + 1  # a prediction that is no class, at an evaluated pixel
+    with pytest.raises(ValueError, match="pred values at evaluated pixels"):
+        cm.add(bad_t, bad_p)
+    bad_t, bad_p = t[3].copy(), p[3].copy()
+    bad_t[58, 80] = k + 2  # a truth value that is neither a class nor the ignore value
+    with pytest.raises(ValueError, match="truth values must be class ids"):
+        cm.add(bad_t, bad_p)
+    np.testing.assert_array_equal(cm.matrix, 2 * reference(t, p, k, 255))
+    assert cm.result().n_ignored == 2 * int((t == 255).sum())
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint16, np.int8])
@@ -208,7 +248,7 @@ def test_ignore_class_inside_range_is_excluded() -> None:
     assert r.iou_per_class.tolist()[:2] == [0.5, 1.0] and r.miou == 0.75
 
 
-def test_invalid_values_raise_and_count_nothing() -> None:
+def test_invalid_values_raise_and_count_nothing(kernel: str) -> None:
     cm = ConfusionMatrix(3, ignore_index=255)
     with pytest.raises(ValueError, match=r"truth values must be class ids 0\.\.2 or the ignore value 255, got 7"):
         cm.add(np.array([[0, 7]], np.uint8), np.array([[0, 1]], np.uint8))

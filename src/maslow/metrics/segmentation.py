@@ -28,7 +28,9 @@ that differ from the pixel above enter a weighted histogram (a pixel at row ``r`
 adds its key with weight ``rows - r`` and removes the key above with the same weight; row 0 counts ``rows``
 times). On maps where most words change (noise), it falls back to ``np.bincount`` over every pixel. Counts are
 exact (float64 sums of integers far below 2**53, rounded). ``uint8`` maps take the fast path; other integer
-dtypes are checked and converted first.
+dtypes are checked and converted first. Where maslow's C kernels are built (``maslow._native``), the uint8 fast
+path runs the same scheme in C (``confusion.c``: int64 counts, a row that changes almost everywhere is counted
+directly), with the same results.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from maslow._native import load as _load_native
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
@@ -205,6 +208,7 @@ class ConfusionMatrix:
         # must stay empty (bad truth values, predictions outside 0..K-1 at evaluated pixels)
         self._fast: FloatArray | None = None
         self._fast_check: IntArray | None = None
+        self._hist: IntArray | None = None  # the C kernel's (256 * 256,) counts of truth << 8 | pred
 
     def add(self, truth: Any, pred: Any) -> None:
         """Count one label map pair, or a batch (same shape, last axis = width).
@@ -228,6 +232,15 @@ class ConfusionMatrix:
             return
         k, ign = self.n_classes, self.ignore_index
         if ign == 255 and k <= 254 and t.dtype == np.uint8 and p.dtype == np.uint8:
+            native = _load_native("confusion")
+            if native is not None:
+                if self._hist is None:
+                    self._hist = np.zeros(65536, np.int64)
+                w = t.shape[-1] if t.ndim else 1
+                if native.count_pairs(np.ascontiguousarray(t), np.ascontiguousarray(p), w, k, True, self._hist):
+                    self._n_images += n_maps
+                    return
+                # a bad value (nothing was counted): the general path below reports it (or, not strict, counts it)
             c = _count_uint8_flat(np.ascontiguousarray(t), np.ascontiguousarray(p), k, 1)
             if self._fast is None or self._fast_check is None:
                 self._fast = np.zeros(c.size)
@@ -278,11 +291,16 @@ class ConfusionMatrix:
 
     def _merged(self) -> tuple[IntArray, int]:
         """(K, K + 1) counts and the ignored pixel count, the fast path's sums included."""
-        if self._fast is None:
-            return self._counts, self._n_ignored
+        counts, n_ignored = self._counts, self._n_ignored
         k = self.n_classes
-        f = np.rint(self._fast).astype(np.int64).reshape(k + 2, k + 1)
-        return self._counts + f[1:k + 1], self._n_ignored + int(f[0].sum())
+        if self._fast is not None:
+            f = np.rint(self._fast).astype(np.int64).reshape(k + 2, k + 1)
+            counts, n_ignored = counts + f[1:k + 1], n_ignored + int(f[0].sum())
+        if self._hist is not None:  # rows: truth value (255: ignored); columns >= K: not a class
+            h = self._hist.reshape(256, 256)
+            folded = np.concatenate([h[:k, :k], h[:k, k:].sum(axis=1, keepdims=True)], axis=1)
+            counts, n_ignored = counts + folded, n_ignored + int(h[255].sum())
+        return counts, n_ignored
 
     @property
     def matrix(self) -> IntArray:
