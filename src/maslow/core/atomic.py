@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,7 +60,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 def _sibling(path: Path, kind: str) -> Path:
     """A fresh hidden name beside ``path`` (``.name.<random>.tmp``), for atomic replacement."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.{kind}")
+    return path.with_name(f".{path.name}.{os.urandom(6).hex()}.{kind}")
 
 
 def write_text(path: str | Path, text: str) -> None:

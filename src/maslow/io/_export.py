@@ -11,7 +11,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from maslow.core import boxes as B
 from maslow.core.dataset import Dataset
@@ -109,6 +108,8 @@ def place_image(src: Path, dst: Path, mode: str) -> bool:
     if member is not None:
         if not base.exists():
             return False
+        from PIL import Image  # loads on first use: exporting annotations alone never needs it
+
         Image.fromarray(load_path(src)).save(dst, format="PNG")
         return True
     if not src.is_file():

@@ -16,12 +16,15 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from maslow.core.dataset import Dataset
 from maslow.errors import FormatError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: Images with more pixels than this are refused as decompression bombs (Pillow's own default limit).
 MAX_PIXELS = 178_956_970
@@ -109,6 +112,8 @@ def _idx_images(base: Path, member: int) -> np.ndarray:
 
 
 def _open(path: Path, max_pixels: int) -> Image.Image:
+    from PIL import Image  # Pillow loads on first use: reading annotations (and evaluating) never needs it
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -171,6 +176,8 @@ def load_path(path: str | Path, *, max_pixels: int = MAX_PIXELS, exif: bool = Tr
         except (OSError, ValueError, SyntaxError) as e:
             raise FormatError(f"truncated or corrupt image data: {e}", path=path) from None
         if exif:
+            from PIL import ImageOps
+
             im = ImageOps.exif_transpose(im)
         if im.mode in ("L", "P", "I", "I;16", "1"):
             return np.asarray(im)
