@@ -65,8 +65,10 @@ def inexact_xywh(xywh: FloatArray, box: FloatArray) -> bool:
 
 def xywh_to_xyxy(b: FloatArray) -> FloatArray:
     """(n, 4) xywh -> xyxy."""
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
+    out = np.array(b, dtype=np.float64).reshape(-1, 4)  # a copy; x2 = x + w and y2 = y + h in place
+    out[:, 2] += out[:, 0]
+    out[:, 3] += out[:, 1]
+    return out
 
 
 def xyxy_to_xywh(b: FloatArray) -> FloatArray:

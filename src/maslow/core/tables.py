@@ -226,16 +226,17 @@ class Annotations:
             return box.reshape(0, 4)
         if box.shape != (n, 4):
             raise InvalidDatasetError(f"annotations.box: shape must be ({n}, 4), got {box.shape}")
-        nan = np.isnan(box)
-        partial = np.flatnonzero(nan.any(1) & ~nan.all(1))
-        if partial.size:
-            raise InvalidDatasetError(
-                f"annotations.box row {partial[0]}: must be 4 numbers or 4 NaN, got {box[partial[0]]} "
-                f"({partial.size} rows)"
-            )
-        if np.isinf(box).any():
-            r = int(np.flatnonzero(np.isinf(box).any(1))[0])
-            raise InvalidDatasetError(f"annotations.box row {r}: must be finite, got {box[r]}")
+        if not np.isfinite(box).all():  # the per-row checks only where some value is NaN or inf
+            nan = np.isnan(box)
+            partial = np.flatnonzero(nan.any(1) & ~nan.all(1))
+            if partial.size:
+                raise InvalidDatasetError(
+                    f"annotations.box row {partial[0]}: must be 4 numbers or 4 NaN, got {box[partial[0]]} "
+                    f"({partial.size} rows)"
+                )
+            if np.isinf(box).any():
+                r = int(np.flatnonzero(np.isinf(box).any(1))[0])
+                raise InvalidDatasetError(f"annotations.box row {r}: must be finite, got {box[r]}")
         with np.errstate(invalid="ignore"):
             bad = np.flatnonzero((box[:, 2] < box[:, 0]) | (box[:, 3] < box[:, 1]))
         if bad.size:

@@ -42,7 +42,7 @@ def _is_num(v: Any) -> bool:
 def _as_int(v: Any) -> int | None:
     if type(v) is int:
         return v if -(2**63) <= v < 2**63 else None
-    if type(v) is float and v.is_integer():
+    if type(v) is float and v.is_integer() and -(2.0**63) <= v < 2.0**63:  # orjson reads 2**70 as a float
         return int(v)
     return None
 
@@ -123,6 +123,7 @@ class AnnColumns:
     keys: set[str] = field(default_factory=set)
     _parts: dict[str, list[np.ndarray]] = field(default_factory=lambda: defaultdict(list))
     _cols: dict[str, np.ndarray] = field(default_factory=dict)  # columns built by column()
+    _absent: dict[str, tuple[tuple[int, ...], Any, Any]] = field(default_factory=dict)  # (shape, dtype, fill)
     _polys: list[Polygons] = field(default_factory=list)
     _rle_rows: list[int] = field(default_factory=list)
     _rles: list[dict[str, Any]] = field(default_factory=list)
@@ -209,6 +210,24 @@ class AnnColumns:
                         raw[j] = None
                 self._extra[f"\0{name}"].append((first, raw))
         self.n += n
+
+    def add_columns(self, n: int, keys: set[str], columns: dict[str, np.ndarray],
+                    absent: dict[str, tuple[tuple[int, ...], Any, Any]], polygons: Polygons, rle_rows: list[int],
+                    rles: list[dict[str, Any]], keypoints: list[tuple[IntArray, FloatArray]],
+                    attributes: dict[str, dict[int, Any]]) -> None:
+        """Take ``n`` records parsed elsewhere (the C kernel, ``_coco_native``) as the columns ``add`` makes.
+
+        ``absent``: columns of keys no record has, as (shape, dtype, fill), built only if asked for. Must be
+        the only records added.
+        """
+        if self.n:
+            raise RuntimeError("AnnColumns.add_columns: must be the only records")
+        for name, col in columns.items():
+            self._parts[name].append(col)
+        self._absent.update(absent)
+        self._polys.append(polygons)
+        self._rle_rows, self._rles, self._kp, self._attrs = rle_rows, rles, keypoints, attributes
+        self.keys, self.n = keys, n
 
     # -- segmentation ------------------------------------------------------------------------------
     def _segmentation(self, segs: list[Any], first: int) -> Polygons:
@@ -331,10 +350,13 @@ class AnnColumns:
         if col is None:
             parts = self._parts.get(name)
             if not parts:
-                raise KeyError(name)
+                if name not in self._absent:
+                    raise KeyError(name)
+                shape, dtype, fill = self._absent.pop(name)  # a key no record has: made when first asked for
+                parts = [np.full(shape, fill, dtype)]
             col = parts[0] if len(parts) == 1 else np.concatenate(parts)
             self._cols[name] = col
-            del self._parts[name]
+            self._parts.pop(name, None)
         return col
 
     def polygons(self) -> Polygons:
@@ -343,9 +365,9 @@ class AnnColumns:
 
     def masks(self) -> tuple[ObjArray | None, IntArray]:
         """(N,) RLE dicts or None (None when no record has an RLE), and (N, 2) RLE sizes (-1 where none)."""
+        if not self._rles:  # no RLE: a read-only view, no memory
+            return None, np.broadcast_to(np.int64(-1), (self.n, 2))
         hw = np.full((self.n, 2), -1, np.int64)
-        if not self._rles:
-            return None, hw
         out = np.full(self.n, None, object)
         for r, rle in zip(self._rle_rows, self._rles, strict=True):
             out[r] = rle

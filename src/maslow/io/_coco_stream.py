@@ -27,7 +27,7 @@ _ANN_KEY = re.compile(rb'"annotations"\s*:\s*\[')
 _BOUNDARY = re.compile(rb"\}\s*(?:,\s*(?=\{)|(?=\]))")
 _END = re.compile(rb"\}(?=\s*\])")
 _WS = re.compile(rb"\s*")
-_SENTINEL = "<maslow:annotations streamed>"
+SENTINEL = _SENTINEL = "<maslow:annotations streamed>"
 _BLOCK = 4 << 20
 _MAX_FAILED_CUTS = 16
 
@@ -44,6 +44,12 @@ def no_gc() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def find_annotations(data: Any) -> tuple[int, int] | None:
+    """Where ``"annotations": [`` starts in ``data`` (bytes or mmap), and where its ``[`` is; None: nowhere."""
+    m = _ANN_KEY.search(data)
+    return None if m is None else (m.start(), m.end() - 1)
 
 
 class _Fallback(Exception):

@@ -18,7 +18,9 @@ Glossary of COCO's conventions (converted here, nowhere else):
 Read: polygons go to ``annotations.polygon`` and RLE segmentations (compressed or not) to
 ``annotations.mask``; polygons are not rasterised. ``attributes`` (CVAT's COCO export) become attribute
 columns; ``score``, ``annotator`` and ``source`` keys are read when present; other annotation and image keys
-go to ``extra`` columns. An image key ``split`` fills ``images.split``.
+go to ``extra`` columns. An image key ``split`` fills ``images.split``. Where maslow's C kernels are built, the
+``annotations`` array is parsed by ``maslow._native.records`` (see ``_coco_native``) when its records are plain;
+anything unusual is read by the Python path, with the same results and findings.
 
 Image folder (``Dataset.root``): ``images_root`` when given; otherwise the first of the JSON's folder,
 ``<json folder>/images``, ``<json folder>/../images`` and ``<json folder>/../<split>`` (``val2017`` for
@@ -42,6 +44,7 @@ from maslow.core.tables import SOURCES, Annotations, Images
 from maslow.core.types import FloatArray, IntArray, ObjArray
 from maslow.errors import FormatError
 from maslow.io._coco_columns import AnnColumns, int_field, obj_column, to_column
+from maslow.io._coco_native import read_coco_native
 from maslow.io._coco_stream import no_gc, stream_coco
 from maslow.io._coco_write import category_ids, image_ids, write, write_coco
 from maslow.io._common import Collector, load_json, safe_relpath
@@ -84,9 +87,14 @@ def parse(
         raise TypeError(f"coco.parse: unknown options {sorted(options)}")
     src = Path(src)
     col = Collector(strict=strict)
-    acc = AnnColumns()
     with no_gc():
-        top = stream_coco(src, lambda items, first: _add(acc, items, first, src), chunk_bytes=chunk_bytes)
+        native = read_coco_native(src)  # the C parser, where built and the records are plain
+        top: dict[str, Any] | None = None
+        if native is not None:
+            top, acc = native
+        else:
+            acc = AnnColumns()
+            top = stream_coco(src, lambda items, first: _add(acc, items, first, src), chunk_bytes=chunk_bytes)
         if top is None:
             acc = AnnColumns()
             top = load_json(src)
@@ -338,7 +346,7 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
         annotator=None if annotator is None else annotator.astype(object)[sel],
         source=None if source is None else source[sel],
         extra={"coco_id": ann_id[sel], "area": area[sel], **{k: v[sel] for k, v in extras.items()},
-               **({B.COCO_BBOX: read_xywh} if B.inexact_xywh(read_xywh, box[sel]) else {})},
+               **({B.COCO_BBOX: read_xywh} if inexact_xywh(read_xywh, box[sel]) else {})},
     )
     _emit(acc, ann_id, id_ok, image, sel, src, col)
     attr_defs = tuple(AttributeDef(k, type=_attr_type(v)) for k, v in attrs.items())
@@ -349,33 +357,59 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
 
 def _boxes(acc: AnnColumns, images: Images, image: IntArray, keep: np.ndarray, src: Path,
            col: Collector) -> FloatArray:
+    """The boxes as xyxy (NaN rows where invalid, each reported), and the check for boxes written as xyxy."""
     xywh = acc.column("bbox")
-    with np.errstate(invalid="ignore"):
+    n = len(xywh)
+    if bool(np.isfinite(xywh).all()):  # the usual case, in one pass: every record has a finite box
+        finite = np.ones(n, bool)
+    else:
         finite = np.isfinite(xywh).all(1)
-        neg = finite & ((xywh[:, 2] < 0) | (xywh[:, 3] < 0))
-    for r in np.flatnonzero(acc.column("bbox_ok") & ~finite).tolist():
-        acc.bad(r, "coco_bad_bbox", "bbox", f"bbox must be finite numbers, got {xywh[r].tolist()}")
+        for r in np.flatnonzero(acc.column("bbox_ok") & ~finite).tolist():
+            acc.bad(r, "coco_bad_bbox", "bbox", f"bbox must be finite numbers, got {xywh[r].tolist()}")
+    with np.errstate(invalid="ignore"):
+        some_neg = n and not (xywh[:, 2].min() >= 0 and xywh[:, 3].min() >= 0)  # a NaN min: look too
+        neg = finite & ((xywh[:, 2] < 0) | (xywh[:, 3] < 0)) if some_neg else np.zeros(n, bool)
     for r in np.flatnonzero(neg).tolist():
         acc.bad(r, "coco_negative_box_size", "bbox", f"bbox width and height must be >= 0, got {xywh[r].tolist()}; "
                 "box not imported")
-    xywh = np.where((finite & ~neg)[:, None], xywh, np.nan)
-    w_img = images.width[np.maximum(image, 0)].astype(np.float64)
-    h_img = images.height[np.maximum(image, 0)].astype(np.float64)
-    known = keep & finite & ~neg & (w_img > 0) & (h_img > 0)
-    x, y, w, h = xywh.T
-    with np.errstate(invalid="ignore"):
-        over = (x + w > w_img + 1) | (y + h > h_img + 1)
-        like = known & over & (w <= w_img) & (h <= h_img) & (w > x) & (h > y)
-    n_like, n_known = int(like.sum()), int(known.sum())
+    valid = finite & ~neg
+    if not valid.all():
+        xywh = np.where(valid[:, None], xywh, np.nan)
+    out = xywh.copy()  # xywh -> xyxy: the sums of boxes.xywh_to_xyxy, in place
+    with np.errstate(over="ignore"):
+        np.add(out[:, 0], out[:, 2], out=out[:, 2])
+        np.add(out[:, 1], out[:, 3], out=out[:, 3])
+    row = image if not n or image.min() >= 0 else np.maximum(image, 0)
+    w_tab, h_tab = images.width.astype(np.float64), images.height.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # ends beyond the image (NaN rows compare False), then the other tests
+        cand = np.flatnonzero((out[:, 2] > (w_tab + 1)[row]) | (out[:, 3] > (h_tab + 1)[row]))
+        c_w, c_h, c = w_tab[row[cand]], h_tab[row[cand]], xywh[cand]
+        like = cand[keep[cand] & (c_w > 0) & (c_h > 0) & (c[:, 2] <= c_w) & (c[:, 3] <= c_h) & (c[:, 2] > c[:, 0])
+                    & (c[:, 3] > c[:, 1])]
+    n_like = len(like)
     if n_like >= 2:  # one box is left to check_boxes; an error when 3 boxes and 10% of them look so
-        r = int(np.flatnonzero(like)[0])
+        w_img, h_img = w_tab[row], h_tab[row]
+        n_known = int((keep & valid & (w_img > 0) & (h_img > 0)).sum())
+        r = int(like[0])
         col.add("coco_bbox_looks_xyxy",
                 f"bbox must be [x, y, width, height]: {n_like} of {n_known} boxes end beyond their image while their "
                 f"width and height fit, as if written [x1, y1, x2, y2]; first: {xywh[r].tolist()} in a "
                 f"{int(w_img[r])}x{int(h_img[r])} image. Convert the boxes to xywh",
                 severity="error" if n_like >= max(3, 0.1 * n_known) else "warning", file=src,
                 record=_record(r, acc.column("id"), acc.column("id_ok")), field="bbox", image=int(image[r]))
-    return B.xywh_to_xyxy(xywh)
+    if bool(np.isinf(out).any()):  # x + width beyond the largest float
+        for r in np.flatnonzero(np.isinf(out).any(1)).tolist():
+            acc.bad(r, "coco_bad_bbox", "bbox", f"bbox must be finite numbers, got {xywh[r].tolist()} (x + width or "
+                    "y + height overflows)")
+            out[r] = np.nan
+    return out
+
+
+def inexact_xywh(xywh: FloatArray, box: FloatArray) -> bool:
+    """``boxes.inexact_xywh``, answered from the first rows when they already say True (decimal boxes, the usual
+    case): its test is row by row, so a True on some rows is the answer for all of them."""
+    head = min(len(xywh), 1024)
+    return B.inexact_xywh(xywh[:head], box[:head]) or B.inexact_xywh(xywh, box)
 
 
 def _record(r: int, ids: IntArray, ok: np.ndarray) -> str:

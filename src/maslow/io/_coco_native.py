@@ -1,0 +1,167 @@
+"""COCO annotation records through the C parser (``maslow._native.records``), when it is built.
+
+The kernel turns a JSON array of annotation objects into columns without a Python object per record. It handles
+the plain records only: anything the Python path (``AnnColumns.add``) would report, convert or keep in another
+column (an unknown key, null, a wrong type, an odd polygon, non-ASCII RLE counts, annotator/source, malformed
+JSON) makes it bail out, and the caller reads the whole file with the Python path, which gives every finding and
+message. ``attributes`` objects (any JSON values) are only located by the kernel and parsed here with orjson.
+Here the kernel's columns fill an ``AnnColumns`` exactly as ``add`` would have, so everything after is shared.
+"""
+
+from __future__ import annotations
+
+import mmap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maslow._native import load
+from maslow.core import masks as M
+from maslow.core.polygons import Polygons, offsets
+from maslow.io._coco_columns import AnnColumns
+from maslow.io._coco_stream import SENTINEL, find_annotations
+from maslow.io._common import json_loads
+
+__all__ = ["parse_records", "read_coco_native", "read_results_native"]
+
+#: Per-record columns as ``AnnColumns.add`` makes them: name, dtype, width (0: one value), fill where absent.
+_COLUMNS = (("id", np.int64, 0, -1), ("id_ok", np.bool_, 0, False), ("image_id", np.int64, 0, -1),
+            ("image_id_ok", np.bool_, 0, False), ("category_id", np.int64, 0, -1),
+            ("category_id_ok", np.bool_, 0, False), ("bbox", np.float64, 4, np.nan), ("bbox_ok", np.bool_, 0, False),
+            ("area", np.float64, 0, np.nan), ("score", np.float64, 0, np.nan), ("iscrowd", np.bool_, 0, False))
+_RLE_FIELDS = 6  # per RLE: record, h, w, kind (0 counts string, 1 run lengths), start, stop
+
+
+def parse_records(data: Any, start: int, end: int, acc: AnnColumns, *, whole: bool = False) -> int | None:
+    """Fill the empty ``acc`` from the JSON array at ``data[start:end]`` (``start`` at or before its ``[``).
+
+    Returns the offset just past the array's ``]``, or None when the kernel is not built, switched off
+    (``MASLOW_NATIVE=0``) or bailed out, or (``whole``) something other than whitespace follows the array;
+    ``acc`` is then left empty.
+    """
+    kernel = load("records")
+    if kernel is None:
+        return None
+    cols = kernel.parse(data, start, end, acc.bbox_optional)
+    if not isinstance(cols, dict):
+        return None
+    stop: int = cols["end"]
+    if whole and data[stop:end].strip(b" \t\n\r"):  # JSON's whitespace only
+        return None
+    return stop if _fill(acc, cols, kernel.KEYS, data) else None
+
+
+def read_results_native(data: Any, acc: AnnColumns) -> bool:
+    """A results list (``data``: the whole file) into the empty ``acc``; False: use the Python path."""
+    return parse_records(data, 0, len(data), acc, whole=True) is not None
+
+
+def read_coco_native(src: Path, *, bbox_optional: bool = False) -> tuple[dict[str, Any], AnnColumns] | None:
+    """Read an instances file: its ``annotations`` with the kernel, the rest (images, categories) with orjson.
+
+    Returns the top-level object without ``annotations`` and the records, or None (kernel missing or bailed
+    out, no top-level ``annotations`` array, unreadable file): the caller then reads the file with the Python path.
+    ``bbox_optional``: see ``AnnColumns`` (True for results).
+    """
+    if load("records") is None:
+        return None
+    acc = AnnColumns(bbox_optional=bbox_optional)
+    try:
+        with open(src, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            found = find_annotations(data)
+            if found is None:
+                return None
+            key, bracket = found
+            stop = parse_records(data, bracket, len(data), acc)
+            if stop is None:
+                return None
+            text = data[:key] + b'"annotations":"' + SENTINEL.encode() + b'"' + data[stop:]
+    except (OSError, ValueError):  # unreadable, a directory, an empty file (mmap refuses it), ...
+        return None
+    try:
+        top = json_loads(text)
+    except ValueError:
+        return None
+    if not isinstance(top, dict) or top.get("annotations") != SENTINEL:
+        return None
+    del top["annotations"]
+    return top, acc
+
+
+def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], data: Any) -> bool:
+    """Put the kernel's columns into ``acc`` as ``AnnColumns.add`` would have; False where the Python path must
+    decide (an uncompressed RLE whose runs don't sum to height * width: a finding; attributes orjson refuses)."""
+    n = int(cols["n"])
+    if n == 0:
+        return True
+
+    def col(name: str, dtype: Any) -> np.ndarray:
+        return np.frombuffer(cols[name], dtype)
+
+    rle = col("rle", np.int64).reshape(-1, _RLE_FIELDS)
+    rles = _rles(rle, cols)
+    attrs = _attributes(np.frombuffer(cols["attrs"], np.int64).reshape(-1, 3), data)
+    if rles is None or attrs is None:
+        return False
+    keys = {k for b, k in enumerate(key_names) if int(cols["keys"]) >> b & 1}
+    columns: dict[str, np.ndarray] = {}
+    absent: dict[str, tuple[tuple[int, ...], Any, Any]] = {}
+    for name, dtype, width, fill in _COLUMNS:
+        shape = (n, width) if width else (n,)
+        if name.removesuffix("_ok") in keys:
+            columns[name] = col(name, dtype).reshape(shape)
+        else:  # no record has the key: the column add() makes, built only if asked for
+            absent[name] = (shape, dtype, fill)
+    if "segmentation" in keys:
+        ring_count = col("ring_count", np.int64)
+        polygons = Polygons(col("coords", np.float64), offsets(col("ring_len", np.int64)), offsets(ring_count),
+                            ring_count == 0)
+    else:
+        polygons = Polygons.none(n)
+    kp = _keypoints(col("kp_len", np.int64), col("kp", np.float64)) if "keypoints" in keys else []
+    acc.add_columns(n, keys, columns, absent, polygons, rle[:, 0].tolist(), rles, kp, attrs)
+    return True
+
+
+def _rles(rle: np.ndarray, cols: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The RLE dicts ``add`` makes (the kernel's, where counts were a string); run lengths compressed here
+    (None: runs that don't sum to height * width, a finding of the Python path)."""
+    out: list[dict[str, Any]] = cols["rle_objects"]
+    if not len(rle) or not rle[:, 3].any():
+        return out
+    runs = np.frombuffer(cols["rle_runs"], np.int64)
+    for i in np.flatnonzero(rle[:, 3]).tolist():
+        _, h, w, _, start, stop = rle[i].tolist()
+        counts = runs[start:stop]
+        if int(counts.sum()) != h * w:  # the Python path reports it (and drops the mask)
+            return None
+        out[i] = M.compress({"size": [h, w], "counts": counts.tolist()})
+    return out
+
+
+def _attributes(spans: np.ndarray, data: Any) -> dict[str, dict[int, Any]] | None:
+    """``AnnColumns._attrs`` ({name: {record: value}}, in order of appearance) from the ``attributes`` objects at
+    ``spans`` (record, start, end), parsed as the Python path does (orjson); None where they don't parse."""
+    if not len(spans):
+        return {}
+    try:
+        objects = json_loads(b"[" + b",".join(data[start:end] for _, start, end in spans.tolist()) + b"]")
+    except ValueError:  # e.g. text that is not UTF-8: the Python path reports it
+        return None
+    out: dict[str, dict[int, Any]] = {}
+    for record, obj in zip(spans[:, 0].tolist(), objects, strict=True):
+        for k, v in obj.items():
+            out.setdefault(k, {})[record] = v
+    return out
+
+
+def _keypoints(kp_len: np.ndarray, kp: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``AnnColumns._kp``: per distinct length, the records with that many values and their (rows, 3K) values."""
+    starts = offsets(np.maximum(kp_len, 0))[:-1]
+    out = []
+    lengths = np.flatnonzero(np.bincount(np.maximum(kp_len, 0))) if len(kp_len) else kp_len
+    for length in lengths[lengths > 0].tolist():  # the distinct lengths (not np.unique: it imports numpy.ma)
+        rows = np.flatnonzero(kp_len == length)
+        out.append((rows, kp[starts[rows][:, None] + np.arange(length)]))
+    return out
