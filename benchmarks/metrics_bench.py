@@ -11,7 +11,10 @@ Cases (generated, seeded; ``--scale`` shrinks them):
 Each tool runs in its own subprocess: import, load both JSON files, evaluate, accumulate, summarise. The parent
 reads the child's CPU seconds (user + system, all threads) and peak RSS from ``wait4``, and compares the 12
 (10) stats and the full precision and recall arrays with pycocotools' (``exact`` = every cell bit-equal).
-A peer that is not installed is skipped with a note. ``--json`` prints the table as JSON. Columns: ``cpu_s``
+A peer that is not installed is skipped with a note. ``torchmetrics``
+(``pip install torchmetrics``, needs torch) runs ``MeanAveragePrecision(box_format="xywh",
+extended_summary=True)`` with one ``update`` per image (masks decoded per image for segm), its default backend;
+it has no keypoints evaluation. ``--json`` prints the table as JSON. Columns: ``cpu_s``
 (whole child process), ``wall_s``, ``rss_MB`` (the child's VmHWM), ``x_best_peer`` (cpu_s over the fastest
 peer's), ``eval_s`` (maslow only: ``coco_map``/``coco_matches`` alone, after reading the files with
 ``maslow.io.read_coco`` and ``read_coco_predictions``). ``maslow-matches`` also builds the per-object table.
@@ -34,9 +37,11 @@ from typing import Any
 
 import numpy as np
 
-TOOLS = ("pycocotools", "maslow", "maslow-matches", "faster-coco-eval", "hotcoco", "ultrafast-pycocotools")
+TOOLS = ("pycocotools", "maslow", "maslow-matches", "faster-coco-eval", "hotcoco", "ultrafast-pycocotools",
+         "torchmetrics")
 MODULE = {"pycocotools": "pycocotools", "maslow": "maslow", "maslow-matches": "maslow",
-          "faster-coco-eval": "faster_coco_eval", "hotcoco": "hotcoco", "ultrafast-pycocotools": "ultrafast_pycocotools"}
+          "faster-coco-eval": "faster_coco_eval", "hotcoco": "hotcoco",
+          "ultrafast-pycocotools": "ultrafast_pycocotools", "torchmetrics": "torchmetrics"}
 
 
 # -- generated data ----------------------------------------------------------------------------------------
@@ -194,6 +199,45 @@ if tool in ("pycocotools", "faster-coco-eval", "hotcoco", "ultrafast-pycocotools
     stats = np.asarray(ev.stats, dtype=np.float64)
     e = ev.eval
     precision, recall = np.asarray(e["precision"], np.float64), np.asarray(e["recall"], np.float64)
+elif tool == "torchmetrics":
+    import torch
+    from pycocotools import mask as mask_utils
+    from torchmetrics.detection import MeanAveragePrecision
+    torch.set_num_threads(1)
+    gt, dts = json.load(open(gt_path)), json.load(open(dt_path))
+    by_img = {im["id"]: ([], []) for im in gt["images"]}
+    for a in gt["annotations"]:
+        by_img[a["image_id"]][0].append(a)
+    for d in dts:
+        by_img[d["image_id"]][1].append(d)
+    hw = {im["id"]: (im["height"], im["width"]) for im in gt["images"]}
+    metric = MeanAveragePrecision(box_format="xywh", iou_type=iou_type, extended_summary=True)
+
+    def masks(objs, h, w):
+        segs = [o["segmentation"] for o in objs]
+        rles = [mask_utils.merge(mask_utils.frPyObjects(s, h, w)) if isinstance(s, list) else
+                mask_utils.frPyObjects(s, h, w) if isinstance(s.get("counts"), list) else s for s in segs]
+        return torch.from_numpy(mask_utils.decode(rles).transpose(2, 0, 1).astype(bool)) if rles else \
+            torch.zeros((0, h, w), dtype=torch.bool)
+
+    for img, (ts, ds) in by_img.items():
+        h, w = hw[img]
+        pred = {"scores": torch.tensor([d["score"] for d in ds], dtype=torch.float64),
+                "labels": torch.tensor([d["category_id"] for d in ds], dtype=torch.int64)}
+        target = {"labels": torch.tensor([a["category_id"] for a in ts], dtype=torch.int64),
+                  "iscrowd": torch.tensor([a.get("iscrowd", 0) for a in ts], dtype=torch.int64),
+                  "area": torch.tensor([a["area"] for a in ts], dtype=torch.float64)}
+        if iou_type == "bbox":
+            pred["boxes"] = torch.tensor([d["bbox"] for d in ds], dtype=torch.float64).reshape(-1, 4)
+            target["boxes"] = torch.tensor([a["bbox"] for a in ts], dtype=torch.float64).reshape(-1, 4)
+        else:
+            pred["masks"], target["masks"] = masks(ds, h, w), masks(ts, h, w)
+        metric.update([pred], [target])
+    r = metric.compute()
+    names = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large",
+             "mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large"]
+    stats = np.asarray([float(r[n]) for n in names], np.float64)
+    precision, recall = r["precision"].double().numpy(), r["recall"].double().numpy()
 else:
     from maslow.metrics import coco_map, coco_matches
     try:  # maslow's own readers, without importing this script (argparse, subprocess, ...) into the child
@@ -349,9 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     tools = [t for t in args.tools.split(",") if t]
     for t in tools:
-        if t == "torchmetrics":
-            notes.append("torchmetrics: needs torch, not benchmarked here")
-        elif t not in MODULE:
+        if t not in MODULE:
             notes.append(f"{t}: unknown tool (known: {', '.join(TOOLS)}), skipped")
         elif importlib.util.find_spec(MODULE[t]) is None:
             notes.append(f"{t}: not installed (pip install {t}), skipped")
@@ -371,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
             ref = None
             case_rows = []
             for t in tools:
+                if t == "torchmetrics" and case == "keypoints":
+                    notes.append("torchmetrics: MeanAveragePrecision has no keypoints (OKS) evaluation")
+                    continue
                 out = tmp / f"{case}_{t}.npz"
                 r = run_tool(t, case, gt_path, dt_path, out)
                 r.update(case=case, **size)
