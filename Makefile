@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 .PHONY: demo test lint typecheck bench clean
 
 # the C kernels (src/maslow/_native/*.c) are compiled by the editable install: a changed source reinstalls
-$(BIN)/maslow: pyproject.toml setup.py $(wildcard src/maslow/_native/*.c)
+$(BIN)/maslow: pyproject.toml setup.py $(wildcard src/maslow/_native/*.c src/maslow/_native/*.h)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -163,8 +163,9 @@ def test_shared_coco_files(monkeypatch: pytest.MonkeyPatch) -> None:
     v1 = shared_path("od_metrics_fixture", "annotations", "gts", "coco_format_v1", "instances_default.json")
     dets = shared_path("od_metrics_fixture", "annotations", "dets", "coco_format", "coco_dets.json")
     assert taken(v1, results=False)  # CVAT's export: attributes on every annotation
-    assert not taken(dets, results=True)  # a whole COCO object with "ignore" keys: the Python path
-    both(monkeypatch, dets, like=both(monkeypatch, v1))
+    assert taken(dets, results=True)  # a whole COCO object with "ignore" keys
+    pred = both(monkeypatch, dets, like=both(monkeypatch, v1))
+    assert "ignore" in pred.annotations.extra
 
 
 @needs_kernel
@@ -335,7 +336,6 @@ def test_uncompressed_crowd_rle(monkeypatch: pytest.MonkeyPatch, truth_file: Pat
 
 # -- bail-outs: the Python path decides -------------------------------------------------------------------
 BAD_RESULTS: dict[str, dict[str, Any]] = {
-    "unknown key": {"ignore": 0},
     "null score": {"score": None},
     "string score": {"score": "0.5"},
     "bool score": {"score": True},
@@ -353,8 +353,8 @@ BAD_RESULTS: dict[str, dict[str, Any]] = {
     "rle extra key": {"segmentation": {"size": [4, 4], "counts": "abc", "x": 1}},
     "attributes list": {"attributes": ["occluded"]},
     "attributes string": {"attributes": "occluded"},
-    "annotator": {"annotator": "ann"},
-    "source": {"source": "model"},
+    "annotator not a string": {"annotator": 3},
+    "source not a string": {"source": ["model"]},
     "float id": {"category_id": 1.0},
     "float iscrowd": {"iscrowd": 0.5},
     "huge id": {"id": 2**70},
@@ -453,6 +453,9 @@ def test_attributes_not_utf8(monkeypatch: pytest.MonkeyPatch, truth: Dataset, tm
     path.write_bytes(json.dumps([_result(image_id, cat, attributes={"name": "X"})]).encode().replace(b"X", b"\xff"))
     assert not taken(path, results=True)
     _either_way(monkeypatch, path, truth)
+    path.write_bytes(json.dumps([_result(image_id, cat, note="X")]).encode().replace(b"X", b"\xff"))  # an extra key
+    assert not taken(path, results=True)
+    _either_way(monkeypatch, path, truth)
 
 
 @needs_kernel
@@ -462,3 +465,117 @@ def test_text_after_the_array_leaves_nothing_behind(truth: Dataset, tmp_path: Pa
     acc = AnnColumns(bbox_optional=True)
     assert not read_results_native(data, acc)
     assert acc.n == 0 and not acc.keys  # the Python path starts from an empty accumulator
+
+
+# -- keys without a column: located by the kernel, parsed and checked by the glue -------------------------------
+@needs_kernel
+def test_extra_keys_annotator_and_source(monkeypatch: pytest.MonkeyPatch, truth: Dataset, tmp_path: Path) -> None:
+    image_id, cat = _ids(truth)
+    extras: list[dict[str, Any]] = [
+        {"ignore": 0, "annotator": "ann", "source": "model", "neg_category_ids": [1, 2]},
+        {"ignore": 1, "annotator": None, "note": "café \u2603", "lvis": {"a": [1, None]}},
+        {},
+        {"ignore": 0, "note": None, "source": "human", "big": 2**62, "f": -1.5e-7},
+        {"ignore": 1, "\u00e9t\u00e9": True},
+    ]
+    recs = [_result(image_id, cat, **e) for e in extras]
+    path = tmp_path / "extra.json"
+    path.write_text(json.dumps(recs, ensure_ascii=False, indent=1), encoding="utf-8")
+    assert taken(path, results=True)
+    pred = both(monkeypatch, path, like=truth)
+    a = pred.annotations
+    assert a.extra["ignore"].tolist() == [0, 1, None, 0, 1] and a.extra["neg_category_ids"][0] == [1, 2]
+    assert a.extra["note"][1] == "café \u2603" and a.extra["lvis"][1] == {"a": [1, None]}
+    assert not any(k.startswith("\0") for k in a.extra)  # results: annotator/source read, then set to "model"
+    many = dump(tmp_path / "many.json", [_result(image_id, cat, **{f"k{i}": i}) for i in range(40)])
+    assert not taken(many, results=True)  # more than 32 distinct keys: the Python path
+    assert both(monkeypatch, many, like=truth).annotations.extra["k39"][39] == 39
+    every = [_result(image_id, cat, ignore=i % 2, area=1.5) for i in range(6)]  # one key on every record: int64
+    got = both(monkeypatch, dump(tmp_path / "every.json", every), like=truth)
+    assert got.annotations.extra["ignore"].dtype == np.int64
+
+
+@needs_kernel
+def test_extra_keys_in_instances(monkeypatch: pytest.MonkeyPatch, truth_file: Path, tmp_path: Path) -> None:
+    top = json.loads(truth_file.read_text())
+    for i, a in enumerate(top["annotations"]):
+        a["ignore"] = i % 3 == 0
+        if i % 2:
+            a["annotator"] = f"a{i % 4}"
+    path = dump(tmp_path / "extra.json", top)
+    assert taken(path, results=False)
+    ds = both(monkeypatch, path)
+    a = ds.annotations
+    assert a.extra["ignore"].dtype == bool and a.annotator is not None and a.annotator.tolist()[:2] == [None, "a1"]
+
+
+@needs_kernel
+@pytest.mark.parametrize("text", [
+    '[{"image_id":%d,"category_id":%d,"bbox":[1,2,3,4],"score":0.5,"x":1,"x":2}]',  # an extra key twice
+    '[{"image_id":%d,"category_id":%d,"bbox":[1,2,3,4],"score":0.5,"\\u0073core":0.7}]',  # "score", escaped
+    '[{"image_id":%d,"category_id":%d,"bbox":[1,2,3,4],"score":0.5,"\\u0000source":"a","source":"b"}]',
+    '[{"image_id":%d,"category_id":%d,"bbox":[1,2,3,4],"score":0.5,"x":[1,}]',  # malformed value
+])
+def test_extra_keys_bail_outs(monkeypatch: pytest.MonkeyPatch, truth: Dataset, tmp_path: Path, text: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(text % _ids(truth))
+    assert not taken(path, results=True)
+    _either_way(monkeypatch, path, truth)
+
+
+# -- boxes of masks: the kernel's toBbox of a counts string, bit for bit pycocotools' ------------------------------
+def _random_masks(rng: np.random.Generator) -> list[np.ndarray]:
+    masks = []
+    for h, w in [(1, 1), (1, 7), (7, 1), (3, 4), (480, 640), (1, 900), (900, 1)]:
+        masks += [np.zeros((h, w), bool), np.ones((h, w), bool)]
+        for y, x in [(0, 0), (h - 1, w - 1), (0, w - 1), (h - 1, 0), (h // 2, w // 2)]:  # 1-pixel masks
+            m = np.zeros((h, w), bool)
+            m[y, x] = True
+            masks.append(m)
+        for edge in (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1]):  # touching each border
+            m = np.zeros((h, w), bool)
+            m[edge] = True
+            masks.append(m)
+        for _ in range(8):
+            masks.append(rng.random((h, w)) < rng.random() ** 2)
+            m = np.zeros((h, w), bool)
+            (y0, y1), (x0, x1) = np.sort(rng.integers(0, h + 1, 2)), np.sort(rng.integers(0, w + 1, 2))
+            m[y0:y1, x0:x1] = True
+            masks.append(m)
+    for _ in range(300):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        masks.append(rng.random((h, w)) < rng.random() ** 3)
+    return masks
+
+
+@needs_kernel
+def test_mask_boxes_equal_pycocotools(monkeypatch: pytest.MonkeyPatch, truth: Dataset, tmp_path: Path) -> None:
+    mask_utils = pytest.importorskip("pycocotools.mask")
+    image_id, cat = _ids(truth)
+    rles = [mask_utils.encode(np.asfortranarray(m.astype(np.uint8))) for m in _random_masks(np.random.default_rng(0))]
+    recs = [{"image_id": image_id, "category_id": cat, "score": 0.5,
+             "segmentation": {"size": r["size"], "counts": r["counts"].decode()}} for r in rles]
+    path = dump(tmp_path / "masks.json", recs)
+    assert taken(path, results=True)
+    box = both(monkeypatch, path, like=truth).annotations.box
+    want = np.asarray(mask_utils.toBbox(rles), np.float64)
+    want[:, 2:] += want[:, :2]
+    assert box is not None and box.tobytes() == want.tobytes()
+
+
+@needs_kernel
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=14),
+       st.integers(0, 60), st.integers(0, 60))
+def test_mask_boxes_of_any_counts_string(counts: str, h: int, w: int) -> None:
+    """Any ASCII counts string: the kernel's box is pycocotools', or left to it (NaN)."""
+    mask_utils = pytest.importorskip("pycocotools.mask")
+    data = json.dumps([{"image_id": 1, "category_id": 1, "score": 0.5,
+                        "segmentation": {"size": [h, w], "counts": counts}}]).encode()
+    assert KERNEL is not None
+    cols = KERNEL.parse(data, 0, len(data), True)
+    assert isinstance(cols, dict)
+    got = np.frombuffer(cols["rle_box"], np.float64)
+    if not np.isnan(got).all():
+        want = np.asarray(mask_utils.toBbox([{"size": [h, w], "counts": counts.encode()}])[0], np.float64)
+        assert got.tobytes() == want.tobytes()

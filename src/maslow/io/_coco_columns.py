@@ -127,6 +127,7 @@ class AnnColumns:
     _polys: list[Polygons] = field(default_factory=list)
     _rle_rows: list[int] = field(default_factory=list)
     _rles: list[dict[str, Any]] = field(default_factory=list)
+    _rle_boxes: FloatArray | None = None  # per RLE, pycocotools' toBbox (xywh; NaN: unknown), from the kernel
     _kp: list[tuple[IntArray, FloatArray]] = field(default_factory=list)
     _attrs: dict[str, dict[int, Any]] = field(default_factory=dict)
     _extra: dict[str, list[tuple[int, list[Any]]]] = field(default_factory=lambda: defaultdict(list))
@@ -214,11 +215,13 @@ class AnnColumns:
     def add_columns(self, n: int, keys: set[str], columns: dict[str, np.ndarray],
                     absent: dict[str, tuple[tuple[int, ...], Any, Any]], polygons: Polygons, rle_rows: list[int],
                     rles: list[dict[str, Any]], keypoints: list[tuple[IntArray, FloatArray]],
-                    attributes: dict[str, dict[int, Any]]) -> None:
+                    attributes: dict[str, dict[int, Any]], extra: dict[str, list[Any]],
+                    rle_boxes: FloatArray | None = None) -> None:
         """Take ``n`` records parsed elsewhere (the C kernel, ``_coco_native``) as the columns ``add`` makes.
 
-        ``absent``: columns of keys no record has, as (shape, dtype, fill), built only if asked for. Must be
-        the only records added.
+        ``absent``: columns of keys no record has, as (shape, dtype, fill), built only if asked for. ``extra``: what
+        ``add`` keeps in ``_extra``, as one full column (a value per record) per key. ``rle_boxes``: per RLE, what
+        pycocotools' ``toBbox`` gives (NaN rows where not computed). Must be the only records added.
         """
         if self.n:
             raise RuntimeError("AnnColumns.add_columns: must be the only records")
@@ -227,6 +230,8 @@ class AnnColumns:
         self._absent.update(absent)
         self._polys.append(polygons)
         self._rle_rows, self._rles, self._kp, self._attrs = rle_rows, rles, keypoints, attributes
+        self._extra.update({k: [(0, v)] for k, v in extra.items()})
+        self._rle_boxes = rle_boxes
         self.keys, self.n = keys, n
 
     # -- segmentation ------------------------------------------------------------------------------
@@ -373,6 +378,15 @@ class AnnColumns:
             out[r] = rle
         hw[self._rle_rows] = [rle["size"] for rle in self._rles]
         return out, hw
+
+    def mask_boxes(self) -> FloatArray | None:
+        """(N, 4) boxes of the RLEs as pycocotools' ``toBbox`` gives them (``xywh``), NaN rows where unknown (no RLE,
+        or not computed); None when nothing was computed (the Python path computes them from ``masks()``)."""
+        if self._rle_boxes is None or not np.isfinite(self._rle_boxes[:, 0]).any():
+            return None
+        out = np.full((self.n, 4), np.nan)
+        out[self._rle_rows] = self._rle_boxes
+        return out
 
     def keypoints(self) -> tuple[FloatArray | None, IntArray]:
         """(N, K, 3) with NaN rows where absent (None when no record has keypoints), and (N,) K per record."""

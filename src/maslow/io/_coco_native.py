@@ -2,9 +2,10 @@
 
 The kernel turns a JSON array of annotation objects into columns without a Python object per record. It handles
 the plain records only: anything the Python path (``AnnColumns.add``) would report, convert or keep in another
-column (an unknown key, null, a wrong type, an odd polygon, non-ASCII RLE counts, annotator/source, malformed
+column (null, a wrong type, an odd polygon, non-ASCII RLE counts, annotator/source not a string, malformed
 JSON) makes it bail out, and the caller reads the whole file with the Python path, which gives every finding and
-message. ``attributes`` objects (any JSON values) are only located by the kernel and parsed here with orjson.
+message. ``attributes`` objects and the values of keys without a column of their own (LVIS-style extras,
+``ignore``, annotator, source: any JSON values) are only located by the kernel and parsed here with orjson.
 Here the kernel's columns fill an ``AnnColumns`` exactly as ``add`` would have, so everything after is shared.
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 from maslow._native import load
 from maslow.core import masks as M
 from maslow.core.polygons import Polygons, offsets
-from maslow.io._coco_columns import AnnColumns
+from maslow.io._coco_columns import KNOWN_KEYS, AnnColumns, obj_column
 from maslow.io._coco_stream import SENTINEL, find_annotations
 from maslow.io._common import json_loads
 
@@ -30,6 +31,7 @@ _COLUMNS = (("id", np.int64, 0, -1), ("id_ok", np.bool_, 0, False), ("image_id",
             ("image_id_ok", np.bool_, 0, False), ("category_id", np.int64, 0, -1),
             ("category_id_ok", np.bool_, 0, False), ("bbox", np.float64, 4, np.nan), ("bbox_ok", np.bool_, 0, False),
             ("area", np.float64, 0, np.nan), ("score", np.float64, 0, np.nan), ("iscrowd", np.bool_, 0, False))
+_NAMED = ("annotator", "source")  # known keys the kernel leaves to _extras (strings or null, else a finding)
 _RLE_FIELDS = 6  # per RLE: record, h, w, kind (0 counts string, 1 run lengths), start, stop
 
 
@@ -91,7 +93,8 @@ def read_coco_native(src: Path, *, bbox_optional: bool = False) -> tuple[dict[st
 
 def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], data: Any) -> bool:
     """Put the kernel's columns into ``acc`` as ``AnnColumns.add`` would have; False where the Python path must
-    decide (an uncompressed RLE whose runs don't sum to height * width: a finding; attributes orjson refuses)."""
+    decide (an uncompressed RLE whose runs don't sum to height * width: a finding; attributes or other keys' values
+    orjson refuses; annotator/source not a string: a finding)."""
     n = int(cols["n"])
     if n == 0:
         return True
@@ -102,9 +105,10 @@ def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], dat
     rle = col("rle", np.int64).reshape(-1, _RLE_FIELDS)
     rles = _rles(rle, cols)
     attrs = _attributes(np.frombuffer(cols["attrs"], np.int64).reshape(-1, 3), data)
-    if rles is None or attrs is None:
+    extra = _extras(cols["others"], n)
+    if rles is None or attrs is None or extra is None:
         return False
-    keys = {k for b, k in enumerate(key_names) if int(cols["keys"]) >> b & 1}
+    keys = {k for b, k in enumerate(key_names) if int(cols["keys"]) >> b & 1} | {k.removeprefix("\0") for k in extra}
     columns: dict[str, np.ndarray] = {}
     absent: dict[str, tuple[tuple[int, ...], Any, Any]] = {}
     for name, dtype, width, fill in _COLUMNS:
@@ -120,7 +124,8 @@ def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], dat
     else:
         polygons = Polygons.none(n)
     kp = _keypoints(col("kp_len", np.int64), col("kp", np.float64)) if "keypoints" in keys else []
-    acc.add_columns(n, keys, columns, absent, polygons, rle[:, 0].tolist(), rles, kp, attrs)
+    acc.add_columns(n, keys, columns, absent, polygons, rle[:, 0].tolist(), rles, kp, attrs, extra,
+                    col("rle_box", np.float64).reshape(-1, 4))
     return True
 
 
@@ -153,6 +158,32 @@ def _attributes(spans: np.ndarray, data: Any) -> dict[str, dict[int, Any]] | Non
     for record, obj in zip(spans[:, 0].tolist(), objects, strict=True):
         for k, v in obj.items():
             out.setdefault(k, {})[record] = v
+    return out
+
+
+def _extras(others: list[tuple[Any, Any, Any]], n: int) -> dict[str, list[Any]] | None:
+    """``AnnColumns._extra`` as full columns ({key: value per record, None where absent}) from the kernel's keys
+    without a column (key's JSON string, records, values' JSON array); annotator and source as ``"\\0annotator"``/
+    ``"\\0source"``. None (the Python path decides) where a value doesn't parse, annotator/source is not a string
+    (a finding), or two spellings (escapes) give one key, maybe a known one."""
+    out: dict[str, list[Any]] = {}
+    for name, records, text in others:
+        try:
+            key, vals = json_loads(bytes(name)), json_loads(bytes(text))
+        except ValueError:  # e.g. text that is not UTF-8: the Python path reports it
+            return None
+        if key in out or key.startswith("\0") or (key in KNOWN_KEYS and key not in _NAMED):
+            return None
+        rows = np.frombuffer(records, np.int64)
+        if len(rows) < n:  # None where a record lacks the key
+            col = np.full(n, None, object)
+            col[rows] = obj_column(vals)
+            vals = col.tolist()
+        out[key] = vals
+    for k in out.keys() & set(_NAMED):
+        if not all(v is None or type(v) is str for v in out[k]):
+            return None
+        out[f"\0{k}"] = out.pop(k)
     return out
 
 

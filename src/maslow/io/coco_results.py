@@ -293,7 +293,7 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
     box = _boxes(acc, like.images, image, keep, src, col)
     mask, _ = acc.masks()
     kp, _ = acc.keypoints()
-    _fill_boxes(box, mask, kp)
+    _fill_boxes(box, mask, kp, acc.mask_boxes())
     score = acc.column("score")
     unscored = keep & np.isnan(score)
     if unscored.any():
@@ -349,9 +349,19 @@ def _model_column(n: int) -> np.ndarray:
     return out
 
 
-def _fill_boxes(box: FloatArray, mask: np.ndarray | None, kp: FloatArray | None) -> None:
-    """Boxes of predictions without one, from the mask or the keypoints' extent (as ``loadRes`` does)."""
+def _fill_boxes(box: FloatArray, mask: np.ndarray | None, kp: FloatArray | None,
+                mask_box: FloatArray | None = None) -> None:
+    """Boxes of predictions without one, from the mask or the keypoints' extent (as ``loadRes`` does).
+
+    ``mask_box``: (n, 4) ``toBbox`` of the masks where known already (the C reader's, bit for bit), NaN elsewhere.
+    """
     rows = np.flatnonzero(np.isnan(box[:, 0]))
+    if rows.size and mask_box is not None:
+        known = rows[~np.isnan(mask_box[rows, 0])]
+        b = mask_box[known]  # a copy (fancy indexing)
+        b[:, 2:] += b[:, :2]  # as _mask_boxes does
+        box[known] = b
+        rows = np.flatnonzero(np.isnan(box[:, 0]))
     if rows.size and mask is not None:
         has = np.fromiter((m is not None for m in mask[rows].tolist()), bool, rows.size)
         if has.any():
