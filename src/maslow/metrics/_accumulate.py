@@ -20,13 +20,21 @@ float operations, then a suffix maximum at the <= R query points. Every step is 
   ``n / npig < r`` (an estimate from ``r * npig`` corrected with the same float comparisons), per class;
 - the suffix maxima are a ``maximum.reduceat`` over the blocks between query points, then a running maximum
   from the right over the R blocks of each cell.
+
+When the compiled kernel ``maslow._native.cocoeval`` is available, ``accumulate`` runs it instead: pycocotools'
+own walk over each (class, maxDets) in accumulation order, keeping only the true positives, with the same
+results bit for bit; the numpy code below is the reference.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from maslow._native import load
 from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.metrics._match import AnyIntArray
 
 _EPS = np.spacing(1)
 
@@ -38,9 +46,9 @@ def accumulate(
     acc_order: IntArray,
     score: FloatArray,
     pred_out: BoolArray,
-    match_t: IntArray,
-    match_a: IntArray,
-    match_pred: IntArray,
+    match_t: AnyIntArray,
+    match_a: AnyIntArray,
+    match_pred: AnyIntArray,
     match_tp: BoolArray,
     match_ignored: BoolArray,
     n_pos: IntArray,
@@ -66,6 +74,10 @@ def accumulate(
     """
     n_t, n_k, n_r = n_thresholds, n_classes, len(recall_thresholds)
     n_a, n_m = pred_out.shape[0], len(max_dets)
+    native = load("cocoeval")
+    if native is not None and 0 < n_t <= 64 and n_k and n_r and 0 < n_a <= 32 and n_m and len(k) < 2**31 - 1:
+        return _native_accumulate(native, k, rank, acc_order, score, pred_out, match_t, match_a, match_pred,
+                                  match_tp, match_ignored, n_pos, n_t, n_k, recall_thresholds, max_dets)
     precision = np.full((n_a, n_m, n_k, n_t, n_r), -1.0)  # transposed to pycocotools' (T, R, K, A, M) at the end
     recall = np.full((n_a, n_m, n_k, n_t), -1.0)
     scores = np.full((n_a, n_m, n_k, n_t, n_r), -1.0)
@@ -180,6 +192,33 @@ def accumulate(
     precision = np.ascontiguousarray(precision.transpose(3, 4, 2, 0, 1))
     scores = np.ascontiguousarray(scores.transpose(3, 4, 2, 0, 1))
     recall = np.ascontiguousarray(recall.transpose(3, 2, 0, 1))
+    return precision, recall, scores
+
+
+def _native_accumulate(native: Any, k: IntArray, rank: IntArray, acc_order: IntArray, score: FloatArray,
+                       pred_out: BoolArray, match_t: AnyIntArray, match_a: AnyIntArray, match_pred: AnyIntArray,
+                       match_tp: BoolArray, match_ignored: BoolArray, n_pos: IntArray, n_t: int, n_k: int,
+                       recall_thresholds: FloatArray, max_dets: tuple[int, ...]) -> tuple[FloatArray, FloatArray,
+                                                                                         FloatArray]:
+    """``accumulate`` by the compiled kernel (same arguments, same arrays)."""
+    n_r, n_a, n_m = len(recall_thresholds), pred_out.shape[0], len(max_dets)
+    precision = np.empty((n_t, n_r, n_k, n_a, n_m))  # every cell written by the kernel
+    recall = np.empty((n_t, n_k, n_a, n_m))
+    scores = np.empty((n_t, n_r, n_k, n_a, n_m))
+
+    def i64(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a, np.int64)
+
+    def u8(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a, bool).view(np.uint8)
+
+    native.accumulate(
+        i64(k), i64(rank), i64(acc_order), np.ascontiguousarray(score, np.float64), u8(pred_out),
+        np.ascontiguousarray(match_t, np.int16), np.ascontiguousarray(match_a, np.int16),
+        np.ascontiguousarray(match_pred, np.int32), u8(match_tp), u8(match_ignored), i64(n_pos),
+        np.ascontiguousarray(recall_thresholds, np.float64), np.asarray(max_dets, np.int64), precision, recall,
+        scores, n_t, n_k,
+    )
     return precision, recall, scores
 
 

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as _mask
 
+from maslow._native import load
 from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
-from maslow.metrics._prepare import AREA_COLUMN, Groups, _float_column, coco_xywh
+from maslow.metrics._prepare import AREA_COLUMN, COCO_BBOX_COLUMN, Groups, _float_column, coco_xywh
 
 #: COCO's 17 person keypoint sigmas, computed as pycocotools does (the literals divided by 10.0).
 COCO_KEYPOINT_SIGMAS: FloatArray = np.array(
@@ -98,13 +99,23 @@ def keypoint_extent_areas(kp: FloatArray) -> FloatArray:
 
 def boxes(ds: Dataset, rows: IntArray, side: str) -> FloatArray:
     """(len(rows), 4) ``[x, y, w, h]`` boxes as pycocotools reads them; every row must have a box."""
-    assert ds.annotations.box is not None
-    bad = np.flatnonzero(np.isnan(ds.annotations.box[rows, 0]))
-    if bad.size:
+    box = ds.annotations.box
+    assert box is not None
+    native = load("cocoeval")
+    xywh = np.empty((len(rows), 4))
+    if native is None:
+        bad = np.flatnonzero(np.isnan(box[rows, 0]))
+        n_bad, first = bad.size, int(bad[0]) if bad.size else -1
+    else:  # the same in one pass, without gathered copies
+        raw = _float_column(ds.annotations, COCO_BBOX_COLUMN, 4)
+        n_bad, first = native.xywh_rows(np.ascontiguousarray(box, np.float64),
+                                        None if raw is None else np.ascontiguousarray(raw, np.float64),
+                                        np.ascontiguousarray(rows, np.int64), xywh)
+    if n_bad:
         raise InvalidDatasetError(
-            f"{side}.annotations.box row {rows[bad[0]]}: must be a box for this evaluation, got none ({bad.size} rows)"
+            f"{side}.annotations.box row {rows[first]}: must be a box for this evaluation, got none ({n_bad} rows)"
         )
-    return coco_xywh(ds.annotations, rows)
+    return coco_xywh(ds.annotations, rows) if native is None else xywh
 
 
 def truth_areas(truth: Dataset, rows: IntArray, masks: list[dict[str, Any]] | None,
@@ -164,6 +175,23 @@ def box_iou_pairs(d: FloatArray, g: FloatArray, crowd: BoolArray) -> FloatArray:
     out = np.zeros(len(d))
     np.divide(i, u, out=out, where=ok)
     return out
+
+
+def pairs_with_box_ious(groups: Groups, p_xywh: FloatArray, t_xywh: FloatArray
+                        ) -> tuple[IntArray, IntArray, FloatArray] | None:
+    """``(p_idx, t_idx, iou)``: ``_prepare.pairs`` and their ``box_iou_pairs`` in one pass of the compiled kernel
+    (no gathered copies of the boxes); None without the kernel."""
+    native = load("cocoeval")
+    if native is None:
+        return None
+    tg, pg = groups.truth.group, groups.pred.group
+    n_groups = int(max(tg.max(initial=-1), pg.max(initial=-1))) + 1
+    b_p, b_t, b_i = native.pairs(
+        np.ascontiguousarray(tg, np.int64), np.ascontiguousarray(pg, np.int64), n_groups,
+        np.ascontiguousarray(p_xywh, np.float64), np.ascontiguousarray(t_xywh, np.float64),
+        np.ascontiguousarray(groups.crowd, bool).view(np.uint8),
+    )
+    return np.frombuffer(b_p, np.int64), np.frombuffer(b_t, np.int64), np.frombuffer(b_i, np.float64)
 
 
 def segm_iou_pairs(d_rles: list[dict[str, Any]], g_rles: list[dict[str, Any]], d_image: IntArray,

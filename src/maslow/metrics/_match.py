@@ -8,15 +8,23 @@ group, but independent across groups, so here the predictions of rank ``r`` of *
 once, for all thresholds and area ranges together (at most ``max(max_dets)`` vectorised steps). Pairs whose
 IoU is below the smallest threshold can never match and are dropped first. The "already matched" state is a
 (truth object, threshold x area range) table, so a step reads whole contiguous rows of it.
+
+When the compiled kernel ``maslow._native.cocoeval`` is available, ``match`` runs it instead: a plain loop over
+the predictions in order (evaluateImg's own loop), with the same result; the numpy code is the reference.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
+from maslow._native import load
 from maslow.core.types import BoolArray, FloatArray, IntArray
+
+AnyIntArray: TypeAlias = npt.NDArray[np.signedinteger[Any]]
 
 
 @dataclass(frozen=True)
@@ -27,22 +35,29 @@ class Matches:
         t, a: (E,) threshold and area-range index of each match.
         pred: (E,) prediction index (into the sorted prediction side).
         pair: (E,) pair index (into the pair arrays: gives the truth object and the IoU).
+        (int64 from the numpy code; the compiled kernel writes t and a as int16, pred and pair as int32.)
         truth_partner: (T, n_truth) last prediction matched to each truth object at area range ``a_match``
             (-1: none; a crowd region can take several, pycocotools keeps the last).
     """
 
-    t: IntArray
-    a: IntArray
-    pred: IntArray
-    pair: IntArray
+    t: AnyIntArray
+    a: AnyIntArray
+    pred: AnyIntArray
+    pair: AnyIntArray
     truth_partner: IntArray
     truth_pair: IntArray  # (T, n_truth) pair index of that match (-1: none)
 
 
 def match(iou: FloatArray, p_idx: IntArray, t_idx: IntArray, rank: IntArray, thresholds: FloatArray,
           truth_ignored: BoolArray, crowd: BoolArray, n_truth: int, a_match: int) -> Matches:
-    """Match every prediction at every threshold (T,) and area range (``truth_ignored`` is (A, n_truth))."""
+    """Match every prediction at every threshold (T,) and area range (``truth_ignored`` is (A, n_truth)).
+
+    ``p_idx`` is non-decreasing (pairs are prediction-major) and the predictions of a group are in rank order.
+    """
     thr = np.minimum(np.asarray(thresholds, dtype=np.float64), 1 - 1e-10)
+    native = load("cocoeval")
+    if native is not None and 0 < len(thr) < 2**15 and truth_ignored.shape[0] < 2**15 and len(iou) < 2**31 - 1:
+        return _native_match(native, iou, p_idx, t_idx, thr, truth_ignored, crowd, n_truth, a_match)
     n_t, n_a = len(thr), truth_ignored.shape[0]
     keep = np.flatnonzero(iou >= thr.min()) if len(thr) and len(iou) else np.zeros(0, np.int64)
     r_keep = rank[p_idx[keep]]
@@ -91,6 +106,27 @@ def match(iou: FloatArray, p_idx: IntArray, t_idx: IntArray, rank: IntArray, thr
 
     m_c = cat(out_c)
     return Matches(t_of_c[m_c], a_of_c[m_c], cat(out_p), cat(out_pair), truth_partner, truth_pair)
+
+
+def _native_match(native: Any, iou: FloatArray, p_idx: IntArray, t_idx: IntArray, thr: FloatArray,
+                  truth_ignored: BoolArray, crowd: BoolArray, n_truth: int, a_match: int) -> Matches:
+    """``match`` by the compiled kernel; its entries come in prediction order (the numpy twin's: rank order)."""
+    args = (np.ascontiguousarray(iou, np.float64), np.ascontiguousarray(p_idx, np.int64),
+            np.ascontiguousarray(t_idx, np.int64), np.ascontiguousarray(thr, np.float64),
+            np.ascontiguousarray(truth_ignored, bool).view(np.uint8), np.ascontiguousarray(crowd, bool).view(np.uint8),
+            int(a_match))
+    n_c = len(thr) * truth_ignored.shape[0]
+    cap = n_c * (n_truth + 16)  # each truth object is matched once per column, save crowd regions: rarely short
+    while True:
+        partner = np.full((len(thr), n_truth), -1, np.int64)
+        partner_pair = np.full((len(thr), n_truth), -1, np.int64)
+        out = [np.empty(cap, np.int16), np.empty(cap, np.int16), np.empty(cap, np.int32), np.empty(cap, np.int32)]
+        n = native.match(*args, partner, partner_pair, *out)
+        if n <= cap:
+            break
+        cap = n
+    m_t, m_a, m_p, m_pair = (o[:n] for o in out)
+    return Matches(m_t, m_a, m_p, m_pair, partner, partner_pair)
 
 
 def _several(gi: IntArray, io: FloatArray, seg: IntArray, seg_len: IntArray, taken: BoolArray, ig_c: BoolArray,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from maslow._native import load
 from maslow.core import boxes as B
 from maslow.core.dataset import Dataset
 from maslow.core.tables import Annotations
@@ -151,7 +152,9 @@ def build_groups(
     t_k = k_of_label[ta.label] if len(ta) else np.zeros(0, np.int64)
     t_img = img_pos[ta.image]
     t_group = t_img * kg + (t_k if use_cats else 0)
-    t_order = np.lexsort((t_rows, t_k, t_group))
+    t_order = packed_order(t_group, t_k) if len(ta) else np.zeros(0, np.int64)
+    if t_order is None:  # keys too wide to pack
+        t_order = np.lexsort((t_rows, t_k, t_group))
 
     p_k_all = pred_k_of_label[pa.label] if len(pa) else np.zeros(0, np.int64)
     score_all = pa.score
@@ -167,23 +170,10 @@ def build_groups(
     p_group = p_img * kg + (p_k if use_cats else 0)
     p_score = score_all if every else score_all[known_rows]
     p_order, acc_order = _pred_orders(p_score, p_img, p_k, p_group, use_cats)
-    p_rows = p_order if every else known_rows[p_order]
-    p_group = p_group[p_order]
-    n_p = len(p_rows)
-    first = np.flatnonzero(np.r_[True, p_group[1:] != p_group[:-1]]) if n_p else np.zeros(0, np.int64)
-    starts = np.repeat(first, np.diff(np.r_[first, n_p]))
-    rank = np.arange(n_p, dtype=np.int64) - starts
-    keep = rank < max_det
-    all_kept = bool(keep.all())
-    # the accumulation order, as positions in the kept, group-sorted prediction side
-    side_pos = np.full(n_p, -1, np.int64)
-    side_pos[p_order if all_kept else p_order[keep]] = np.arange(int(keep.sum()), dtype=np.int64)
-    acc = side_pos[acc_order]
-    if not all_kept:
-        acc = acc[acc >= 0]
+    sel, kept_group, rank, kept_k, kept_score, acc = _kept(p_order, acc_order, p_group, p_k, p_score, max_det)
 
     t_r = t_rows[t_order]
-    p_r = p_rows if all_kept else p_rows[keep]
+    p_r = sel if every else known_rows[sel]
     crowd = ta.iscrowd[t_r] if ta.iscrowd is not None else np.zeros(len(t_r), bool)
     ignore = crowd.copy()
     if iou_type == "keypoints":
@@ -207,24 +197,51 @@ def build_groups(
     else:
         id_zero = np.zeros(len(t_r), bool)
     empty = np.zeros(0)
-    sel = p_order if all_kept else p_order[keep]
-
-    def kept(a: np.ndarray) -> np.ndarray:
-        return a if all_kept else a[keep]
-
     return Groups(
         truth=Side(row=t_r, group=t_group[t_order], k=t_k[t_order] if use_cats else np.zeros(len(t_r), np.int64),
                    area=empty),
-        pred=Side(row=p_r, group=kept(p_group), k=p_k[sel] if use_cats else np.zeros(len(p_r), np.int64),
-                  area=empty),
-        rank=kept(rank),
+        pred=Side(row=p_r, group=kept_group, k=kept_k if use_cats else np.zeros(len(p_r), np.int64), area=empty),
+        rank=rank,
         acc_order=acc,
-        score=p_score[sel],
+        score=kept_score,
         crowd=np.asarray(crowd, bool),
         ignore=ignore,
         id_zero=id_zero,
         class_labels=order if use_cats else np.full(1, -1, np.int64),
     )
+
+
+def _kept(p_order: IntArray, acc_order: IntArray, group: IntArray, k: IntArray, score: FloatArray, max_det: int
+          ) -> tuple[IntArray, IntArray, IntArray, IntArray, FloatArray, IntArray]:
+    """The predictions evaluated, in group order: the first ``max_det`` of each group. Returns their indices
+    (into the arguments), group, rank in the group, class and score, and the accumulation order as positions
+    among them."""
+    n_p = len(p_order)
+    native = load("cocoeval")
+    if native is not None:
+        out_i = [np.empty(n_p, np.int64) for _ in range(5)]
+        out_score = np.empty(n_p)
+        n = native.kept_predictions(
+            np.ascontiguousarray(p_order, np.int64), np.ascontiguousarray(acc_order, np.int64),
+            np.ascontiguousarray(group, np.int64), np.ascontiguousarray(k, np.int64),
+            np.ascontiguousarray(score, np.float64), int(max_det), *out_i, out_score)
+        sel, g, rank, kk, acc = (a[:n] for a in out_i)
+        return sel, g, rank, kk, out_score[:n], acc
+    p_group = group[p_order]
+    first = np.flatnonzero(np.r_[True, p_group[1:] != p_group[:-1]]) if n_p else np.zeros(0, np.int64)
+    starts = np.repeat(first, np.diff(np.r_[first, n_p]))
+    rank = np.arange(n_p, dtype=np.int64) - starts
+    keep = rank < max_det
+    all_kept = bool(keep.all())
+    sel = p_order if all_kept else p_order[keep]
+    # the accumulation order, as positions in the kept, group-sorted prediction side
+    side_pos = np.full(n_p, -1, np.int64)
+    side_pos[sel] = np.arange(len(sel), dtype=np.int64)
+    acc = side_pos[acc_order]
+    if not all_kept:
+        acc = acc[acc >= 0]
+        p_group, rank = p_group[keep], rank[keep]
+    return sel, p_group, rank, k[sel], score[sel], acc
 
 
 def packed_order(*columns: IntArray) -> IntArray | None:
@@ -233,6 +250,22 @@ def packed_order(*columns: IntArray) -> IntArray | None:
     n = len(columns[0]) if columns else 0
     if n == 0:
         return np.zeros(0, np.int64)
+    native = load("cocoeval")
+    if native is not None and len(columns) <= 4:  # one pass; the row in the low bits (a mask, not a modulo)
+        spans, total, row_bits = [], 1, (n - 1).bit_length()
+        for c in columns:
+            lo, hi = int(c.min()), int(c.max())
+            if lo < 0:
+                return None
+            spans.append(hi + 1)
+            total *= hi + 1
+        if total << row_bits >= 2**62:
+            return None
+        key = np.empty(n, np.int64)
+        native.pack_keys(tuple(np.ascontiguousarray(c, np.int64) for c in columns), tuple(spans), row_bits, key)
+        key.sort()
+        key &= (1 << row_bits) - 1
+        return key
     key = np.zeros(n, np.int64)
     span = 1
     for c in columns:
@@ -255,10 +288,13 @@ def _pred_orders(score: FloatArray, img: IntArray, k: IntArray, group: IntArray,
     """(group, -score, class, row) order and pycocotools' accumulation order (class, -score, image, row)."""
     n = len(score)
     o = np.argsort(-score)
-    s = score[o]
-    dense = np.cumsum(np.r_[True, s[1:] != s[:-1]]) - 1 if n else np.zeros(0, np.int64)
     s_rank = np.empty(n, np.int64)
-    s_rank[o] = dense
+    native = load("cocoeval")
+    if native is not None:
+        native.dense_ranks(np.ascontiguousarray(score, np.float64), o, s_rank)
+    else:
+        s = score[o]
+        s_rank[o] = np.cumsum(np.r_[True, s[1:] != s[:-1]]) - 1 if n else np.zeros(0, np.int64)
     p_order = packed_order(group, s_rank) if use_cats else packed_order(group, s_rank, k)
     acc_order = packed_order(k, s_rank, img) if use_cats else packed_order(s_rank, img, k)
     if p_order is not None and acc_order is not None:
@@ -276,6 +312,11 @@ def pairs(groups: Groups) -> tuple[IntArray, IntArray]:
     """All (prediction, truth) index pairs that share a group, prediction-major, truth in group order."""
     tg, pg = groups.truth.group, groups.pred.group
     n_groups = int(max(tg.max(initial=-1), pg.max(initial=-1))) + 1
+    native = load("cocoeval")
+    if native is not None:
+        b_p, b_t, _ = native.pairs(np.ascontiguousarray(tg, np.int64), np.ascontiguousarray(pg, np.int64), n_groups,
+                                   None, None, None)
+        return np.frombuffer(b_p, np.int64), np.frombuffer(b_t, np.int64)
     t_count = np.bincount(tg, minlength=n_groups)
     t_start = np.cumsum(t_count) - t_count
     g_start, g_count = t_start[pg], t_count[pg]

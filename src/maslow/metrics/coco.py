@@ -38,11 +38,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from maslow._native import load
 from maslow.core.dataset import Dataset
-from maslow.core.types import FloatArray, IntArray
+from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.metrics import _prepare as P
 from maslow.metrics._accumulate import accumulate
-from maslow.metrics._iou import COCO_KEYPOINT_SIGMAS, boxes, pair_ious, pred_areas, rles, truth_areas
+from maslow.metrics._iou import (
+    COCO_KEYPOINT_SIGMAS,
+    boxes,
+    pair_ious,
+    pairs_with_box_ious,
+    pred_areas,
+    rles,
+    truth_areas,
+)
 from maslow.metrics._match import Matches, match
 from maslow.metrics._result import MapResult, MatchTable, summarize
 
@@ -134,8 +143,17 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params) -> _Evaluation:
         truth_areas(truth, groups.truth.row, t_masks, t_xywh),
         pred_areas(pred, groups.pred.row, p.iou_type, p_masks, p_xywh),
     )
-    p_idx, t_idx = P.pairs(groups)
-    iou = pair_ious(truth, pred, groups, p_idx, t_idx, p.iou_type, p.kpt_sigmas, t_masks, p_masks, t_xywh, p_xywh)
+    fused = None
+    if p.iou_type == "bbox":
+        assert p_xywh is not None and t_xywh is not None
+        fused = pairs_with_box_ious(groups, p_xywh, t_xywh)  # the compiled kernel, when built
+    if fused is not None:
+        p_idx, t_idx, iou = fused
+    else:
+        p_idx, t_idx = P.pairs(groups)
+        iou = pair_ious(truth, pred, groups, p_idx, t_idx, p.iou_type, p.kpt_sigmas, t_masks, p_masks, t_xywh,
+                        p_xywh)
+    del fused, t_masks, p_masks, t_xywh, p_xywh  # geometry done with: lower the peak memory of what follows
     lo, hi = p.area_ranges[:, 0:1], p.area_ranges[:, 1:2]
     ta, pa = groups.truth.area[None, :], groups.pred.area[None, :]
     truth_ignored = groups.ignore[None, :] | (ta < lo) | (ta > hi)
@@ -147,17 +165,34 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params) -> _Evaluation:
     n_pos = np.zeros((n_k, len(p.area_names)), np.int64)
     for a in range(len(p.area_names)):
         n_pos[:, a] = np.bincount(groups.truth.k[~truth_ignored[a]], minlength=n_k)
-    g = t_idx[matches.pair]
-    m_ignored = truth_ignored[matches.a, g]
+    m_tp, m_ignored = _match_flags(matches, t_idx, truth_ignored, groups.id_zero)
     precision, recall, scores = accumulate(
         k=groups.pred.k, rank=groups.rank, acc_order=groups.acc_order, score=groups.score, pred_out=pred_out,
-        match_t=matches.t, match_a=matches.a, match_pred=matches.pred, match_tp=~groups.id_zero[g] & ~m_ignored,
-        match_ignored=m_ignored, n_pos=n_pos, n_thresholds=len(p.iou_thresholds), n_classes=n_k,
-        recall_thresholds=p.recall_thresholds, max_dets=p.max_dets,
+        match_t=matches.t, match_a=matches.a, match_pred=matches.pred, match_tp=m_tp, match_ignored=m_ignored,
+        n_pos=n_pos, n_thresholds=len(p.iou_thresholds), n_classes=n_k, recall_thresholds=p.recall_thresholds,
+        max_dets=p.max_dets,
     )
     log.debug("coco %s: %d truth, %d predictions, %d pairs", p.iou_type, len(groups.truth.row),
               len(groups.pred.row), len(p_idx))
     return _Evaluation(p, groups, p_idx, t_idx, iou, matches, truth_ignored, pred_out, precision, recall, scores)
+
+
+def _match_flags(matches: Matches, t_idx: IntArray, truth_ignored: BoolArray, id_zero: BoolArray
+                 ) -> tuple[BoolArray, BoolArray]:
+    """(E,) true positive (truth object not ignored, COCO id not 0) and ignored flags of every match entry."""
+    native = load("cocoeval")
+    if native is None or len(t_idx) >= 2**31 - 1 or truth_ignored.shape[0] >= 2**15:
+        g = t_idx[matches.pair]
+        m_ignored = truth_ignored[matches.a, g]
+        return ~id_zero[g] & ~m_ignored, m_ignored
+    n_e = len(matches.pair)
+    tp, ignored = np.empty(n_e, bool), np.empty(n_e, bool)
+    native.match_flags(
+        np.ascontiguousarray(matches.pair, np.int32), np.ascontiguousarray(matches.a, np.int16),
+        np.ascontiguousarray(t_idx, np.int64), np.ascontiguousarray(truth_ignored, bool).view(np.uint8),
+        np.ascontiguousarray(id_zero, bool).view(np.uint8), tp.view(np.uint8), ignored.view(np.uint8),
+    )
+    return tp, ignored
 
 
 def _result(truth: Dataset, ev: _Evaluation) -> MapResult:

@@ -1,0 +1,238 @@
+"""The compiled COCO kernel (``maslow._native.cocoeval``) against its numpy twin (``MASLOW_NATIVE=0``) and against
+pycocotools 2.0.11: every precision/recall/scores cell, every stat, the match table and the raw matches equal.
+
+Skipped when the kernel was not built (no C compiler at install time)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from maslow import _native
+from maslow.core.dataset import Dataset
+from maslow.core.schema import ClassDef, LabelSchema
+from maslow.errors import InvalidDatasetError
+from maslow.metrics import coco_map, coco_matches
+from maslow.metrics._match import Matches, match
+from tests.metrics.cocodata import check, datasets, random_case, random_keypoint_case, random_segm_case
+
+pytestmark = pytest.mark.skipif(_native.load("cocoeval") is None, reason="cocoeval kernel not built")
+
+OPTIONS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "max-dets": {"max_dets": (1, 3, 5)},
+    "max-dets-repeated": {"max_dets": (2, 2, 7, 100)},
+    "class-agnostic": {"use_cats": False},
+    "area-ranges": {"area_ranges": {"all": (0, 1e10), "small": (0, 400), "band": (100, 900), "large": (400, 1e10)}},
+    "area-no-all": {"area_ranges": {"small": (0, 400), "large": (400, 1e10)}},
+    "iou-thresholds": {"iou_thresholds": [0.75, 0.0, 0.5, 0.1, 1.0]},
+    "recall-thresholds": {"recall_thresholds": [0.3, 0.0, 0.3, 1.0, 0.05, 0.9]},
+    "many-thresholds": {"iou_thresholds": np.linspace(0.0, 1.0, 70)},  # past the kernel's 64: numpy accumulate
+}
+CASES: dict[str, dict[str, Any]] = {
+    "plain": {},
+    "crowds": {"crowd_rate": 0.5},
+    "ties": {"tie_rate": 1.0},
+    "empties": {"empty_rate": 0.5},
+    "dense": {"n_images": 4, "max_gt": 20, "max_dt": 40, "n_cats": 2},
+}
+
+
+def _both(monkeypatch: pytest.MonkeyPatch, truth: Dataset, pred: Dataset, **opts: Any) -> None:
+    """coco_map and coco_matches with the kernel and with the numpy twin: identical arrays and tables."""
+    monkeypatch.delenv("MASLOW_NATIVE", raising=False)
+    assert _native.load("cocoeval") is not None
+    fast = coco_matches(truth, pred, **opts)
+    fast_map = coco_map(truth, pred, **opts)
+    monkeypatch.setenv("MASLOW_NATIVE", "0")
+    assert _native.load("cocoeval") is None
+    ref = coco_matches(truth, pred, **opts)
+    monkeypatch.delenv("MASLOW_NATIVE")
+    for res in (fast.result, fast_map):
+        for name in ("precision", "recall", "scores", "stats"):
+            np.testing.assert_array_equal(getattr(res, name), getattr(ref.result, name), err_msg=name)
+    for name in ("pred_match", "pred_iou", "pred_status", "truth_match", "truth_iou", "truth_status"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(ref, name), err_msg=name)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("option", list(OPTIONS))
+def test_bbox_kernel_equals_numpy(monkeypatch: pytest.MonkeyPatch, case: str, option: str) -> None:
+    for seed in range(4):
+        kw = dict(CASES[case])
+        if option.startswith("max-dets"):
+            kw.setdefault("max_dt", 8)
+        truth, pred = datasets(*random_case(seed, **kw))
+        _both(monkeypatch, truth, pred, **OPTIONS[option])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_segm_and_keypoints_kernel_equals_numpy(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    _both(monkeypatch, *datasets(*random_segm_case(seed)), iou_type="segm")
+    _both(monkeypatch, *datasets(*random_segm_case(seed, bbox_in_results=True)), iou_type="segm", pred_area="box")
+    _both(monkeypatch, *datasets(*random_keypoint_case(seed)), iou_type="keypoints")
+    _both(monkeypatch, *datasets(*random_keypoint_case(seed)), iou_type="keypoints", max_dets=(1, 5),
+          area_ranges={"all": (0, 1e10)})
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_kernel_equals_pycocotools(case: str) -> None:
+    for seed in range(10, 14):
+        result, ev = check(*random_case(seed, **CASES[case]))  # asserts every cell and stat equal
+        assert result.precision.shape == ev.eval["precision"].shape
+    check(*random_case(3, **CASES[case]), use_cats=False)
+    check(*random_case(5, **CASES[case]), max_dets=(1, 2, 4), iou_thresholds=[0.3, 0.5, 0.9])
+
+
+def test_missing_box_error_names_the_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    truth, pred = datasets(*random_case(1, empty_rate=0.0))
+    assert pred.annotations.box is not None
+    box = pred.annotations.box.copy()
+    box[[3, 5], :] = np.nan
+    pred = pred.replace(annotations=pred.annotations.with_columns(box=box))
+    messages = []
+    for env in ("1", "0"):
+        monkeypatch.setenv("MASLOW_NATIVE", env)
+        pattern = r"pred.annotations.box row \d+: must be a box .* \(2 rows\)"
+        with pytest.raises(InvalidDatasetError, match=pattern) as err:
+            coco_map(truth, pred)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+
+
+def test_predictions_of_unknown_classes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # predictions with a schema of their own: one class the truth lacks (dropped), the rest in another order
+    truth, pred = datasets(*random_case(2, n_cats=3))
+    names = truth.schema.names
+    schema = LabelSchema(classes=(ClassDef(name="ghost"), *(ClassDef(name=n) for n in reversed(names))))
+    label = np.asarray(pred.annotations.label)
+    new = np.where(np.arange(len(label)) % 5 == 0, 0, len(names) - label)  # every fifth prediction: "ghost"
+    pred = pred.replace(schema=schema, annotations=pred.annotations.with_columns(label=new))
+    _both(monkeypatch, truth, pred)
+    _both(monkeypatch, truth, pred, use_cats=False)
+    assert coco_map(truth, pred).precision.shape[2] == len(names)
+
+
+def test_kernel_on_empty_sides(monkeypatch: pytest.MonkeyPatch) -> None:
+    gt, res = random_case(0)
+    truth, pred = datasets(gt, res)
+    _both(monkeypatch, truth, pred.replace(annotations=pred.annotations.take(np.zeros(0, np.int64))))
+    _both(monkeypatch, truth.replace(annotations=truth.annotations.take(np.zeros(0, np.int64))), pred)
+
+
+# -- the matching itself: entries (as a set) and partners equal on synthetic pairs --------------------------
+
+def _random_pairs(rng: np.random.Generator) -> dict[str, Any]:
+    """Groups of 0-6 truth objects and 0-8 predictions, every (prediction, truth) pair of a group, tied IoUs."""
+    t_start, p_idx, t_idx = 0, [], []
+    n_pred = 0
+    for _ in range(int(rng.integers(1, 30))):
+        n_t, n_p = int(rng.integers(0, 7)), int(rng.integers(0, 9))
+        for p in range(n_pred, n_pred + n_p):
+            p_idx += [p] * n_t
+            t_idx += list(range(t_start, t_start + n_t))
+        t_start += n_t
+        n_pred += n_p
+    n_pairs = len(p_idx)
+    iou = np.round(rng.random(n_pairs), 1)  # many ties
+    n_a = int(rng.integers(1, 4))
+    return {
+        "iou": iou, "p_idx": np.asarray(p_idx, np.int64), "t_idx": np.asarray(t_idx, np.int64),
+        "rank": np.arange(n_pred, dtype=np.int64), "thresholds": rng.choice([0.0, 0.3, 0.5, 0.7, 1.0], 4),
+        "truth_ignored": rng.random((n_a, t_start)) < 0.3, "crowd": rng.random(t_start) < 0.25,
+        "n_truth": t_start, "a_match": int(rng.integers(0, n_a)),
+    }
+
+
+def _entries(m: Matches) -> set[tuple[int, int, int, int]]:
+    return set(zip(m.t.tolist(), m.a.tolist(), m.pred.tolist(), m.pair.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_match_entries_equal_numpy(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    kw = _random_pairs(np.random.default_rng(seed))
+    fast = match(**kw)
+    monkeypatch.setenv("MASLOW_NATIVE", "0")
+    ref = match(**kw)
+    assert _entries(fast) == _entries(ref)
+    assert len(fast.t) == len(ref.t)
+    np.testing.assert_array_equal(fast.truth_partner, ref.truth_partner)
+    np.testing.assert_array_equal(fast.truth_pair, ref.truth_pair)
+
+
+def test_match_crowd_last_wins_and_output_regrowth() -> None:
+    # one crowd region, 40 predictions on it: every one matches it, the last is its partner; more entries
+    # than the kernel's first guess (columns x (truth + 16)) so the output arrays are grown once
+    n = 40
+    m = match(np.full(n, 0.9), np.arange(n, dtype=np.int64), np.zeros(n, np.int64), np.arange(n, dtype=np.int64),
+              np.array([0.5]), np.ones((1, 1), bool), np.ones(1, bool), 1, 0)
+    assert sorted(m.pred.tolist()) == list(range(n))
+    assert m.truth_partner.tolist() == [[n - 1]] and m.truth_pair.tolist() == [[n - 1]]
+
+
+def test_kernel_rejects_bad_input() -> None:
+    native = _native.load("cocoeval")
+    assert native is not None
+    z8, z = np.zeros(2, np.int64), np.zeros(2)
+    part = np.full((1, 2), -1, np.int64)
+    outs = [np.zeros(8, np.int16), np.zeros(8, np.int16), np.zeros(8, np.int32), np.zeros(8, np.int32)]
+    ign, crowd, thr = np.zeros((1, 2), np.uint8), np.zeros(2, np.uint8), np.array([0.5])
+    with pytest.raises(TypeError, match="iou must be a C-contiguous float64"):
+        native.match(z8, z8, z8, thr, ign, crowd, 0, part, part.copy(), *outs)
+    with pytest.raises(ValueError, match="p_idx must be sorted"):
+        native.match(np.ones(2), np.array([1, 0]), z8, thr, ign, crowd, 0, part, part.copy(), *outs)
+    with pytest.raises(ValueError, match="t_idx in range"):
+        native.match(np.ones(2), z8, np.array([0, 5]), thr, ign, crowd, 0, part, part.copy(), *outs)
+    with pytest.raises(ValueError, match="inconsistent array sizes"):
+        native.match(z, z8[:1], z8, thr, ign, crowd, 0, part, part.copy(), *outs)
+    with pytest.raises(TypeError, match="out_t must be a C-contiguous int16"):
+        native.match(z, z8, z8, thr, ign, crowd, 0, part, part.copy(), *outs[2:], *outs[2:])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pairs_and_box_ious_equal_numpy(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    from maslow.metrics import _prepare as P
+    from maslow.metrics._iou import box_iou_pairs, pairs_with_box_ious
+
+    rng = np.random.default_rng(seed)
+    truth, pred = datasets(*random_case(seed, crowd_rate=0.3, decimals=0, size=20))  # touching, zero overlaps
+    groups = P.build_groups(truth, pred, use_cats=bool(seed % 2), max_det=100, iou_type="bbox")
+    t_xywh = np.round(rng.uniform(0, 20, (len(groups.truth.row), 4)))
+    p_xywh = np.round(rng.uniform(0, 20, (len(groups.pred.row), 4)))
+    fused = pairs_with_box_ious(groups, p_xywh, t_xywh)
+    assert fused is not None
+    p_idx, t_idx = P.pairs(groups)
+    monkeypatch.setenv("MASLOW_NATIVE", "0")
+    assert pairs_with_box_ious(groups, p_xywh, t_xywh) is None
+    ref_p, ref_t = P.pairs(groups)
+    ref_iou = box_iou_pairs(p_xywh[ref_p], t_xywh[ref_t], groups.crowd[ref_t])
+    assert len(ref_p) > 0
+    for got in (fused[0], p_idx):
+        np.testing.assert_array_equal(got, ref_p)
+    for got in (fused[1], t_idx):
+        np.testing.assert_array_equal(got, ref_t)
+    np.testing.assert_array_equal(fused[2], ref_iou)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 500])
+def test_prediction_orders_equal_numpy(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    from maslow.metrics import _prepare as P
+
+    rng = np.random.default_rng(n)
+    score = rng.choice([0.0, -0.0, 0.25, 0.5, 0.5000000000000001, 1.0, np.inf], n)  # ties, signed zeros
+    img, k = rng.integers(0, 6, n), rng.integers(0, 3, n)
+    for use_cats in (True, False):
+        group = img * 3 + k if use_cats else img
+        fast = P._pred_orders(score, img, k, group, use_cats)
+        fast_packed = P.packed_order(k, img, group)
+        monkeypatch.setenv("MASLOW_NATIVE", "0")
+        ref = P._pred_orders(score, img, k, group, use_cats)
+        ref_packed = P.packed_order(k, img, group)
+        monkeypatch.delenv("MASLOW_NATIVE")
+        for a, b in zip(fast, ref, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert fast_packed is not None and ref_packed is not None
+        np.testing.assert_array_equal(fast_packed, ref_packed)
+        np.testing.assert_array_equal(fast_packed, np.lexsort((np.arange(n), group, img, k)))
