@@ -380,6 +380,17 @@ def compare(ref: Path, other: Path) -> dict[str, Any]:
     return out
 
 
+def _compile_maslow() -> None:
+    """Byte-compile maslow as ``pip install`` does for the peers' wheels: an editable install under
+    PYTHONDONTWRITEBYTECODE=1 would otherwise compile every module from source in every child."""
+    import compileall
+
+    spec = importlib.util.find_spec("maslow")
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            compileall.compile_dir(folder, quiet=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of the image counts (default 1.0)")
@@ -398,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         elif importlib.util.find_spec(MODULE[t]) is None:
             notes.append(f"{t}: not installed (pip install {t}), skipped")
     tools = [t for t in tools if t in MODULE and importlib.util.find_spec(MODULE[t]) is not None]
+    _compile_maslow()
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = args.keep or Path(tmp_s)
         tmp.mkdir(parents=True, exist_ok=True)
