@@ -24,6 +24,11 @@
  *   records that have it, the JSON array of its values), all Columns, for the caller to parse with orjson);
  *   keys: bitmask of the keys that occurred (bit order = KEY_NAMES, the module's KEYS); n; end: offset just
  *   past the ']'.
+ * Given the truth's tables (lookup=, results): image_row, label_row (int64 per record, -1: none) and xyxy (n, 4
+ * float64, when every record has a bbox) instead of image_id and category_id (left empty, with their _ok
+ * columns), and the counts misses, box_odd, looks_xyxy, first_xyxy, sized, inexact (see rows_and_box).
+ * release= (a read-only file mapping only): the pages of the buffer already consumed are given back as the scan
+ * goes (madvise), so a file of hundreds of MB adds a few MB to the resident set.
  * A per-record column is empty when its key occurred in no record (the caller makes the default column).
  * Numbers are what json/orjson give, bit for bit (json_scan.h). The scan runs without the GIL (no Python
  * objects; memory from PyMem_Raw*); every read is bounds checked against `end`.
@@ -35,6 +40,9 @@
 #include "column.h"    /* Column: a Buf handed to Python without a copy */
 #include "coco_rle.h"  /* rle_string_box (pycocotools' toBbox of a counts string), rle_objects */
 
+#include <sys/mman.h> /* madvise */
+#include <unistd.h>   /* sysconf */
+
 /* ---- keys ----------------------------------------------------------------------------------------------- */
 enum { K_ID, K_IMAGE_ID, K_CATEGORY_ID, K_BBOX, K_SEGMENTATION, K_AREA, K_ISCROWD, K_KEYPOINTS, K_NUM_KEYPOINTS,
        K_SCORE, K_ATTRIBUTES, N_KEYS };
@@ -45,12 +53,12 @@ static const char *const KEY_NAMES[N_KEYS] = {"id", "image_id", "category_id", "
 /* ---- the parser state ----------------------------------------------------------------------------------- */
 enum { C_ID, C_ID_OK, C_IMAGE_ID, C_IMAGE_ID_OK, C_CATEGORY_ID, C_CATEGORY_ID_OK, C_SCORE, C_AREA, C_ISCROWD,
        C_BBOX, C_BBOX_OK, C_RING_COUNT, C_RING_LEN, C_COORDS, C_KP_LEN, C_KP, C_RLE, C_RLE_CHARS, C_RLE_RUNS,
-       C_RLE_BOX, C_ATTRS,
+       C_RLE_BOX, C_ATTRS, C_IMAGE_ROW, C_LABEL_ROW, C_XYXY,
        N_COLS };
 static const char *const COL_NAMES[N_COLS] = {
     "id", "id_ok", "image_id", "image_id_ok", "category_id", "category_id_ok", "score", "area", "iscrowd",
     "bbox", "bbox_ok", "ring_count", "ring_len", "coords", "kp_len", "kp", "rle", "rle_chars", "rle_runs",
-    "rle_box", "attrs"};
+    "rle_box", "attrs", "image_row", "label_row", "xyxy"};
 
 /* A key without a column here ("ignore", LVIS-style extras, annotator, source, ...), as spelled in the file. */
 enum { MAX_OTHERS = 32 }; /* distinct such keys in a file; more bail out */
@@ -61,8 +69,28 @@ typedef struct {
     int64_t last; /* the last record that had the key (twice in one record: bail out) */
 } Other;
 
+/* An id -> row map of the truth (results): sorted distinct `keys` and their `rows`, or (keys NULL) a dense table
+ * rows[id - lo] (-1: no row). The last id found is remembered (results list an image's predictions together). */
+typedef struct {
+    const int64_t *keys, *rows;
+    size_t n;
+    int64_t lo, last_id, last_row;
+} IdMap;
+
+/* The truth's tables, when given: image and category ids -> rows, and each image's size. */
+typedef struct {
+    IdMap image, label;
+    const double *widths, *heights; /* per image row */
+    int64_t n_images;
+} Lookup;
+
 typedef struct {
     Scanner s;                           /* the buffer and the cursor (json_scan.h) */
+    Lookup *lookup;                      /* NULL: no rows or boxes here (the caller maps the ids) */
+    int64_t misses, box_odd, looks_xyxy, first_xyxy, sized, inexact; /* with lookup: see rows_and_box */
+    size_t release;                      /* > 0: give back the pages consumed, every `release` bytes */
+    uintptr_t page;                      /* the page size */
+    const unsigned char *released;       /* the pages before it are given back */
     const unsigned char *start;          /* where the array starts */
     int bbox_optional;                   /* results: a record may lack a bbox */
     unsigned keys;                       /* keys seen in any record */
@@ -343,6 +371,7 @@ static int reserve_key(Parser *P, int key) {
         [K_SEGMENTATION] = {{C_RING_COUNT, 8}}, [K_AREA] = {{C_AREA, 8}}, [K_ISCROWD] = {{C_ISCROWD, 1}},
         [K_KEYPOINTS] = {{C_KP_LEN, 8}}, [K_NUM_KEYPOINTS] = {{0, 0}}, [K_SCORE] = {{C_SCORE, 8}},
         [K_ATTRIBUTES] = {{0, 0}}};
+    if (P->lookup && (key == K_IMAGE_ID || key == K_CATEGORY_ID)) return 0; /* no column (push_key) */
     size_t per_record = (size_t)(P->s.p - P->start) / (size_t)(P->n + 1) + 1;
     size_t records = (size_t)(P->s.end - P->s.p) / per_record * 9 / 8 + 16;
     for (int k = 0; k < 2; k++)
@@ -356,6 +385,7 @@ static int push_key(Parser *P, int key, const Record *r) {
     static const int id_cols[3][2] = {{C_ID, C_ID_OK}, {C_IMAGE_ID, C_IMAGE_ID_OK}, {C_CATEGORY_ID, C_CATEGORY_ID_OK}};
     switch (key) {
     case K_ID: case K_IMAGE_ID: case K_CATEGORY_ID:
+        if (P->lookup && key != K_ID) break; /* rows instead (rows_and_box) */
         OOM(&P->s, push_i64(&P->col[id_cols[key][0]], r->ids[key]));
         OOM(&P->s, push_u8(&P->col[id_cols[key][1]], r->ids_ok[key]));
         break;
@@ -386,6 +416,77 @@ static int push_record(Parser *P, const Record *r, unsigned seen) {
     return 0;
 }
 
+/* Row of an id in `m`; -1 where the id is missing (ok == 0) or has no row. */
+static inline int64_t row_of(IdMap *m, int64_t id, int ok) {
+    if (!ok) return -1;
+    if (id == m->last_id && m->last_row >= 0) return m->last_row;
+    int64_t row = -1;
+    if (!m->keys) {
+        uint64_t at = (uint64_t)id - (uint64_t)m->lo; /* wraps around for ids below lo: then at >= n */
+        row = at < m->n ? m->rows[at] : -1;
+    } else {
+        size_t lo = 0, hi = m->n; /* the first key >= id */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (m->keys[mid] < id) lo = mid + 1;
+            else hi = mid;
+        }
+        row = lo < m->n && m->keys[lo] == id ? m->rows[lo] : -1;
+    }
+    m->last_id = id;
+    m->last_row = row;
+    return row;
+}
+
+/* With the truth's tables: the record's image and label rows, and (when it has a bbox) its xyxy box (x + w,
+ * y + h: what the Python path computes), counting in `misses` the records without an image or label row, in
+ * `box_odd` the boxes the Python path reports (not finite, negative width or height, x + w overflowing), in
+ * `looks_xyxy` those that look written as xyxy (coco._boxes; the first: `first_xyxy`), in `sized` the plain
+ * boxes in images of known size, and in `inexact` those whose x2 - x1 or y2 - y1 differs from the width or
+ * height as read. Where no record misses and no box is odd (the usual case) the caller takes these columns as
+ * they are; otherwise it recomputes everything from the ids and boxes as read. */
+static int rows_and_box(Parser *P, const Record *r, unsigned seen) {
+    Lookup *L = P->lookup;
+    if (P->n == 0) { /* room for every record, guessed from the first one's bytes (see reserve_key) */
+        size_t records = (size_t)(P->s.end - P->start) / ((size_t)(P->s.p - P->start) + 1) * 9 / 8 + 16;
+        OOM(&P->s, buf_reserve(&P->col[C_IMAGE_ROW], 8 * records));
+        OOM(&P->s, buf_reserve(&P->col[C_LABEL_ROW], 8 * records));
+        if (seen & (1u << K_BBOX)) OOM(&P->s, buf_reserve(&P->col[C_XYXY], 32 * records));
+    }
+    int64_t image = row_of(&L->image, r->ids[K_IMAGE_ID], r->ids_ok[K_IMAGE_ID]);
+    int64_t label = row_of(&L->label, r->ids[K_CATEGORY_ID], r->ids_ok[K_CATEGORY_ID]);
+    if (image >= L->n_images) BAIL(&P->s, "image row out of the table"); /* a caller's bug: never trust it */
+    if (image < 0 || label < 0) P->misses++;
+    OOM(&P->s, push_i64(&P->col[C_IMAGE_ROW], image));
+    OOM(&P->s, push_i64(&P->col[C_LABEL_ROW], label));
+    if (!(seen & (1u << K_BBOX))) return 0;
+    const double *b = r->bbox;
+    double box[4] = {b[0], b[1], b[0] + b[2], b[1] + b[3]};
+    OOM(&P->s, buf_push(&P->col[C_XYXY], box, sizeof box));
+    int plain = image >= 0 && isfinite(b[0]) && isfinite(b[1]) && isfinite(b[2]) && isfinite(b[3]) && b[2] >= 0
+                && b[3] >= 0 && isfinite(box[2]) && isfinite(box[3]);
+    P->box_odd += !plain;
+    if (plain) { /* coco._boxes' test for boxes written as xyxy: beyond the image while width and height fit */
+        double w = L->widths[image], h = L->heights[image];
+        int like = (box[2] > w + 1.0 || box[3] > h + 1.0) && w > 0 && h > 0 && b[2] <= w && b[3] <= h
+                   && b[2] > b[0] && b[3] > b[1];
+        if (like && !P->looks_xyxy++) P->first_xyxy = P->n;
+        P->sized += w > 0 && h > 0;
+    }
+    P->inexact += box[2] - box[0] != b[2] || box[3] - box[1] != b[3];
+    return 0;
+}
+
+/* Give back the whole pages before the cursor (a read-only file mapping: they stay in the page cache, and a
+ * later read of them maps them again), so the file adds `release` bytes to the resident set, not its size. */
+static void release_consumed(Parser *P) {
+    uintptr_t to = (uintptr_t)P->s.p & ~(P->page - 1);
+    if (to > (uintptr_t)P->released) {
+        (void)madvise((void *)P->released, to - (uintptr_t)P->released, MADV_DONTNEED); /* best effort */
+        P->released = (const unsigned char *)to;
+    }
+}
+
 /* One annotation object, after its '{'. */
 static int read_record(Parser *P) {
     Record r = {{-1, -1, -1}, {0, 0, 0}, NAN, NAN, {NAN, NAN, NAN, NAN}, 0, 0, 0, -1};
@@ -406,6 +507,7 @@ static int read_record(Parser *P) {
     }
     if (!(seen & (1u << K_BBOX)) && !P->bbox_optional) BAIL(&P->s, "record without bbox");
     TRY(push_record(P, &r, seen));
+    if (P->lookup) TRY(rows_and_box(P, &r, seen));
     P->n++;
     return 0;
 }
@@ -417,6 +519,7 @@ static int read_array(Parser *P) {
     do {
         TRY(expect(&P->s, '{'));
         TRY(read_record(P));
+        if (P->release && (size_t)(P->s.p - P->released) >= P->release) release_consumed(P);
     } while (accept(&P->s, ','));
     return expect(&P->s, ']');
 }
@@ -424,15 +527,13 @@ static int read_array(Parser *P) {
 /* ---- the Python function -------------------------------------------------------------------------------- */
 static void free_cols(Parser *P) {
     for (int k = 0; k < N_COLS; k++) {
-        PyMem_RawFree(P->col[k].data);
-        P->col[k].data = NULL;
+        buf_free(&P->col[k]);
     }
     for (int k = 0; k < P->n_others; k++) {
         Other *o = &P->others[k];
-        PyMem_RawFree(o->name.data);
-        PyMem_RawFree(o->records.data);
-        PyMem_RawFree(o->values.data);
-        o->name.data = o->records.data = o->values.data = NULL;
+        buf_free(&o->name);
+        buf_free(&o->records);
+        buf_free(&o->values);
     }
 }
 
@@ -470,6 +571,7 @@ static PyObject *build_result(Parser *P, Py_ssize_t end) {
     }
     Py_DECREF(rles);
     for (int k = 0; k < N_COLS; k++) {
+        buf_trim(&P->col[k]);
         PyObject *c = take_column(&P->col[k]);
         int bad = !c || PyDict_SetItemString(out, COL_NAMES[k], c) < 0;
         Py_XDECREF(c);
@@ -499,21 +601,91 @@ static PyObject *build_result(Parser *P, Py_ssize_t end) {
 }
 
 PyDoc_STRVAR(parse_doc,
-"parse(buffer, start, end, bbox_optional) -> dict | str\n\n"
+"parse(buffer, start, end, bbox_optional, *, lookup=None, release=0) -> dict | str\n\n"
 "Columns of the JSON array of annotation objects at buffer[start:end] (the array's '[' at start, after\n"
 "whitespace), or a str saying why the Python path must read the file instead. bbox_optional: a record\n"
-"may lack a bbox (results); otherwise such a record makes it bail out.");
+"may lack a bbox (results); otherwise such a record makes it bail out.\n"
+"lookup: (image_keys, image_rows, image_lo, label_keys, label_rows, label_lo, widths, heights): per id map,\n"
+"int64 sorted distinct keys and their rows, or keys None and a dense table rows[id - lo] (-1: none); float64\n"
+"image sizes per row. Then the columns image_row, label_row, xyxy and the counts misses,\n"
+"box_odd, looks_xyxy, first_xyxy, sized, inexact are filled (see rows_and_box), and image_id, category_id\n"
+"and their _ok columns left empty (a caller that needs them, where some record misses, parses again).\n"
+"release: > 0 only for a read-only file mapping (an mmap.mmap; ignored for other buffers): the pages consumed\n"
+"are given back every `release` bytes.");
 
-static PyObject *py_parse(PyObject *self, PyObject *args) {
-    PyObject *obj;
-    Py_ssize_t start, end;
+enum { N_TABLES = 6 }; /* image keys, image rows, label keys, label rows, widths, heights */
+
+/* The buffers of `lookup` (see parse_doc), checked; on success the caller releases views[k] where used[k]. */
+static int get_lookup(PyObject *lookup, Lookup *L, Py_buffer views[N_TABLES], int used[N_TABLES]) {
+    PyObject *t[N_TABLES];
+    long long lo[2];
+    if (!PyArg_ParseTuple(lookup, "OOLOOLOO", &t[0], &t[1], &lo[0], &t[2], &t[3], &lo[1], &t[4], &t[5])) return -1;
+    int ok = 1;
+    for (int k = 0; k < N_TABLES; k++) {
+        used[k] = t[k] != Py_None && ok;
+        if (used[k] && PyObject_GetBuffer(t[k], &views[k], PyBUF_C_CONTIGUOUS) < 0) used[k] = ok = 0;
+        else if (t[k] == Py_None && k != 0 && k != 2) ok = 0; /* only the keys may be None */
+        else if (used[k] && views[k].len % 8) ok = 0;
+    }
+    ok = ok && (!used[0] || views[0].len == views[1].len) && (!used[2] || views[2].len == views[3].len)
+         && views[4].len == views[5].len;
+    if (!ok) {
+        for (int k = 0; k < N_TABLES; k++)
+            if (used[k]) PyBuffer_Release(&views[k]);
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "lookup: tables of 8-byte items, keys and rows alike");
+        return -1;
+    }
+    IdMap *maps[2] = {&L->image, &L->label};
+    for (int m = 0; m < 2; m++) {
+        maps[m]->keys = used[2 * m] ? views[2 * m].buf : NULL;
+        maps[m]->rows = views[2 * m + 1].buf;
+        maps[m]->n = (size_t)views[2 * m + 1].len / 8;
+        maps[m]->lo = lo[m];
+        maps[m]->last_row = -1;
+    }
+    L->widths = views[4].buf;
+    L->heights = views[5].buf;
+    L->n_images = (int64_t)(views[4].len / 8);
+    return 0;
+}
+
+static PyObject *set_count(PyObject *out, const char *name, int64_t v) {
+    PyObject *o = PyLong_FromLongLong(v);
+    int bad = !o || PyDict_SetItemString(out, name, o) < 0;
+    Py_XDECREF(o);
+    if (bad) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+static PyObject *py_parse(PyObject *self, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"buffer", "start", "end", "bbox_optional", "lookup", "release", NULL};
+    PyObject *obj, *lookup = Py_None;
+    Py_ssize_t start, end, release = 0;
     int bbox_optional;
-    if (!PyArg_ParseTuple(args, "Onnp", &obj, &start, &end, &bbox_optional)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Onnp|$On", kwlist, &obj, &start, &end, &bbox_optional, &lookup,
+                                     &release))
+        return NULL;
+    Lookup L;
+    Py_buffer tables[N_TABLES];
+    int used[N_TABLES] = {0};
+    if (lookup != Py_None && get_lookup(lookup, &L, tables, used) < 0) return NULL;
     Py_buffer view;
-    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) return NULL;
-    if (start < 0 || end > view.len || start > end) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "start/end out of the buffer");
+    int bad_range = 0;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) == 0) {
+        bad_range = start < 0 || end > view.len || start > end || release < 0;
+        if (bad_range) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_ValueError, "start/end out of the buffer, or release < 0");
+        }
+    } else {
+        bad_range = 1;
+    }
+    if (bad_range) {
+        for (int k = 0; k < N_TABLES; k++)
+            if (used[k]) PyBuffer_Release(&tables[k]);
         return NULL;
     }
     Parser P;
@@ -523,6 +695,15 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
     P.s.end = P.s.base + end;
     P.start = P.s.p;
     P.bbox_optional = bbox_optional;
+    P.lookup = lookup != Py_None ? &L : NULL;
+    long page = sysconf(_SC_PAGESIZE);
+    P.page = page > 0 ? (uintptr_t)page : 4096;
+    /* only a mmap.mmap (the caller's word that it maps a file read-only): anonymous memory would read back zeros */
+    int mapping = strcmp(Py_TYPE(obj)->tp_name, "mmap.mmap") == 0;
+    if (mapping && (P.page & (P.page - 1)) == 0) { /* the first page boundary at or after the buffer's start */
+        P.released = (const unsigned char *)(((uintptr_t)P.s.base + P.page - 1) & ~(P.page - 1));
+        P.release = (size_t)release;
+    }
     int rc;
     Py_BEGIN_ALLOW_THREADS
     P.s.c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
@@ -531,17 +712,27 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     Py_ssize_t stop = (Py_ssize_t)(P.s.p - P.s.base);
     PyBuffer_Release(&view);
+    for (int k = 0; k < N_TABLES; k++)
+        if (used[k]) PyBuffer_Release(&tables[k]);
     if (rc < 0) {
         free_cols(&P);
         return PyUnicode_FromString(P.s.why ? P.s.why : "bail out");
     }
     PyObject *out = build_result(&P, stop);
     free_cols(&P);
+    if (out && P.lookup) {
+        out = set_count(out, "misses", P.misses);
+        if (out) out = set_count(out, "box_odd", P.box_odd);
+        if (out) out = set_count(out, "looks_xyxy", P.looks_xyxy);
+        if (out) out = set_count(out, "first_xyxy", P.looks_xyxy ? P.first_xyxy : -1);
+        if (out) out = set_count(out, "sized", P.sized);
+        if (out) out = set_count(out, "inexact", P.inexact);
+    }
     return out;
 }
 
 static PyMethodDef methods[] = {
-    {"parse", py_parse, METH_VARARGS, parse_doc},
+    {"parse", (PyCFunction)(void (*)(void))py_parse, METH_VARARGS | METH_KEYWORDS, parse_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -131,6 +131,11 @@ class AnnColumns:
     _kp: list[tuple[IntArray, FloatArray]] = field(default_factory=list)
     _attrs: dict[str, dict[int, Any]] = field(default_factory=dict)
     _extra: dict[str, list[tuple[int, list[Any]]]] = field(default_factory=lambda: defaultdict(list))
+    #: From the kernel, given the truth's ids (results): every record's image and label row (all found).
+    native_rows: tuple[IntArray, IntArray] | None = None
+    #: From the kernel with ``native_rows``: every record's xyxy box (all finite, w/h >= 0), whether some x2 - x1 or
+    #: y2 - y1 differs from the width or height as read, and (n_like, n_known, first) of ``coco.looks_xyxy``.
+    native_boxes: tuple[FloatArray, bool, tuple[int, int, int]] | None = None
 
     def bad(self, record: int, type_: str, field_: str, message: str, severity: str = "error") -> None:
         self.findings.append(Finding(record, type_, severity, field_, message))
@@ -213,13 +218,14 @@ class AnnColumns:
         self.n += n
 
     def add_columns(self, n: int, keys: set[str], columns: dict[str, np.ndarray],
-                    absent: dict[str, tuple[tuple[int, ...], Any, Any]], polygons: Polygons, rle_rows: list[int],
+                    absent: dict[str, tuple[tuple[int, ...], Any, Any]], polygons: Polygons | None, rle_rows: list[int],
                     rles: list[dict[str, Any]], keypoints: list[tuple[IntArray, FloatArray]],
                     attributes: dict[str, dict[int, Any]], extra: dict[str, list[Any]],
                     rle_boxes: FloatArray | None = None) -> None:
         """Take ``n`` records parsed elsewhere (the C kernel, ``_coco_native``) as the columns ``add`` makes.
 
-        ``absent``: columns of keys no record has, as (shape, dtype, fill), built only if asked for. ``extra``: what
+        ``absent``: columns of keys no record has, as (shape, dtype, fill), built only if asked for (``polygons``:
+        None). ``extra``: what
         ``add`` keeps in ``_extra``, as one full column (a value per record) per key. ``rle_boxes``: per RLE, what
         pycocotools' ``toBbox`` gives (NaN rows where not computed). Must be the only records added.
         """
@@ -228,7 +234,8 @@ class AnnColumns:
         for name, col in columns.items():
             self._parts[name].append(col)
         self._absent.update(absent)
-        self._polys.append(polygons)
+        if polygons is not None:
+            self._polys.append(polygons)
         self._rle_rows, self._rles, self._kp, self._attrs = rle_rows, rles, keypoints, attributes
         self._extra.update({k: [(0, v)] for k, v in extra.items()})
         self._rle_boxes = rle_boxes
@@ -366,7 +373,7 @@ class AnnColumns:
 
     def polygons(self) -> Polygons:
         """(N,) polygons of every record (None where a record has none)."""
-        return Polygons.concat(self._polys) if self._polys else Polygons.none(0)
+        return Polygons.concat(self._polys) if self._polys else Polygons.none(self.n)
 
     def masks(self) -> tuple[ObjArray | None, IntArray]:
         """(N,) RLE dicts or None (None when no record has an RLE), and (N, 2) RLE sizes (-1 where none)."""

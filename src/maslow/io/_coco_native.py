@@ -24,7 +24,7 @@ from maslow.io._coco_columns import KNOWN_KEYS, AnnColumns, obj_column
 from maslow.io._coco_stream import SENTINEL, find_annotations
 from maslow.io._common import json_loads
 
-__all__ = ["parse_records", "read_coco_native", "read_results_native"]
+__all__ = ["RELEASE_WINDOW", "Lookup", "lookup_of", "parse_records", "read_coco_native", "read_results_native"]
 
 #: Per-record columns as ``AnnColumns.add`` makes them: name, dtype, width (0: one value), fill where absent.
 _COLUMNS = (("id", np.int64, 0, -1), ("id_ok", np.bool_, 0, False), ("image_id", np.int64, 0, -1),
@@ -35,8 +35,19 @@ _NAMED = ("annotator", "source")  # known keys the kernel leaves to _extras (str
 _RLE_FIELDS = 6  # per RLE: record, h, w, kind (0 counts string, 1 run lengths), start, stop
 
 
-def parse_records(data: Any, start: int, end: int, acc: AnnColumns, *, whole: bool = False) -> int | None:
+#: Bytes of a mapped file consumed between two give-backs of its pages (``release``; see ``parse_records``).
+RELEASE_WINDOW = 4 << 20
+
+
+def parse_records(data: Any, start: int, end: int, acc: AnnColumns, *, whole: bool = False,
+                  lookup: Lookup | None = None, release: int = 0) -> int | None:
     """Fill the empty ``acc`` from the JSON array at ``data[start:end]`` (``start`` at or before its ``[``).
+
+    ``lookup``: the truth's id maps and image sizes (results, see ``lookup_of``): the kernel then also gives each
+    record's image and label rows and xyxy box (``AnnColumns.native_rows``/``native_boxes``) where nothing needs
+    a closer look. ``release``: for an ``mmap`` of a file opened read-only only: the kernel gives back the pages it
+    has consumed every ``release`` bytes, so the file adds that much to the resident set, not its size (they
+    stay in the page cache; reading them again maps them again).
 
     Returns the offset just past the array's ``]``, or None when the kernel is not built, switched off
     (``MASLOW_NATIVE=0``) or bailed out, or (``whole``) something other than whitespace follows the array;
@@ -45,18 +56,55 @@ def parse_records(data: Any, start: int, end: int, acc: AnnColumns, *, whole: bo
     kernel = load("records")
     if kernel is None:
         return None
-    cols = kernel.parse(data, start, end, acc.bbox_optional)
+    cols = kernel.parse(data, start, end, acc.bbox_optional, lookup=lookup, release=release)
+    if isinstance(cols, dict) and lookup is not None and cols["misses"]:  # the ids are needed: read them
+        lookup, cols = None, kernel.parse(data, start, end, acc.bbox_optional, release=release)
     if not isinstance(cols, dict):
         return None
     stop: int = cols["end"]
     if whole and data[stop:end].strip(b" \t\n\r"):  # JSON's whitespace only
         return None
-    return stop if _fill(acc, cols, kernel.KEYS, data) else None
+    if not _fill(acc, cols, kernel.KEYS, data):
+        return None
+    if lookup is not None and acc.n:  # every record's rows found
+        acc.native_rows = (np.frombuffer(cols["image_row"], np.int64), np.frombuffer(cols["label_row"], np.int64))
+        xyxy = np.frombuffer(cols["xyxy"], np.float64).reshape(-1, 4)
+        if len(xyxy) == acc.n and cols["box_odd"] == 0:
+            acc.native_boxes = (xyxy, cols["inexact"] > 0, (cols["looks_xyxy"], cols["sized"], cols["first_xyxy"]))
+    return stop
 
 
-def read_results_native(data: Any, acc: AnnColumns) -> bool:
+#: The truth's id maps and image sizes for the kernel: per map (sorted distinct ids or None, rows, lowest id).
+Lookup = tuple[Any, np.ndarray, int, Any, np.ndarray, int, np.ndarray, np.ndarray]
+
+
+def _id_map(ids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, int]:
+    """The kernel's map of id -> row (the first row with that id, as ``coco._lookup``): a dense table where the
+    ids are unique and span a small range, else the sorted distinct ids and their rows."""
+    ids = np.asarray(ids, np.int64)
+    if not len(ids):
+        return None, np.zeros(0, np.int64), 0
+    lo, hi = int(ids.min()), int(ids.max())
+    if hi - lo < 8 * len(ids) + 4096:
+        table = np.full(hi - lo + 1, -1, np.int64)
+        table[ids - lo] = np.arange(len(ids), dtype=np.int64)
+        if np.count_nonzero(table >= 0) == len(ids):  # unique ids (else the sorted map: it keeps the first row)
+            return None, table, lo
+    order = np.argsort(ids, kind="stable")
+    keys = ids[order]
+    first = np.concatenate([[True], keys[1:] != keys[:-1]])
+    return np.ascontiguousarray(keys[first]), np.ascontiguousarray(order[first].astype(np.int64)), 0
+
+
+def lookup_of(image_ids: np.ndarray, category_ids: np.ndarray, widths: np.ndarray, heights: np.ndarray) -> Lookup:
+    """The ``lookup`` of ``parse_records``: the truth's image and category ids (rows in that order), image sizes."""
+    return (*_id_map(image_ids), *_id_map(category_ids),
+            np.ascontiguousarray(widths, np.float64), np.ascontiguousarray(heights, np.float64))
+
+
+def read_results_native(data: Any, acc: AnnColumns, *, lookup: Lookup | None = None, release: int = 0) -> bool:
     """A results list (``data``: the whole file) into the empty ``acc``; False: use the Python path."""
-    return parse_records(data, 0, len(data), acc, whole=True) is not None
+    return parse_records(data, 0, len(data), acc, whole=True, lookup=lookup, release=release) is not None
 
 
 def read_coco_native(src: Path, *, bbox_optional: bool = False) -> tuple[dict[str, Any], AnnColumns] | None:
@@ -75,7 +123,7 @@ def read_coco_native(src: Path, *, bbox_optional: bool = False) -> tuple[dict[st
             if found is None:
                 return None
             key, bracket = found
-            stop = parse_records(data, bracket, len(data), acc)
+            stop = parse_records(data, bracket, len(data), acc, release=RELEASE_WINDOW)
             if stop is None:
                 return None
             text = data[:key] + b'"annotations":"' + SENTINEL.encode() + b'"' + data[stop:]
@@ -111,8 +159,11 @@ def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], dat
     keys = {k for b, k in enumerate(key_names) if int(cols["keys"]) >> b & 1} | {k.removeprefix("\0") for k in extra}
     columns: dict[str, np.ndarray] = {}
     absent: dict[str, tuple[tuple[int, ...], Any, Any]] = {}
+    rows = "misses" in cols  # the kernel mapped the ids to rows: no id columns (see parse_records)
     for name, dtype, width, fill in _COLUMNS:
         shape = (n, width) if width else (n,)
+        if rows and name.removesuffix("_ok") in ("image_id", "category_id"):
+            continue  # nothing to ask for: AnnColumns.column() raises KeyError
         if name.removesuffix("_ok") in keys:
             columns[name] = col(name, dtype).reshape(shape)
         else:  # no record has the key: the column add() makes, built only if asked for
@@ -122,7 +173,7 @@ def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], dat
         polygons = Polygons(col("coords", np.float64), offsets(col("ring_len", np.int64)), offsets(ring_count),
                             ring_count == 0)
     else:
-        polygons = Polygons.none(n)
+        polygons = None  # no record has one: AnnColumns.polygons() makes the empty column if asked
     kp = _keypoints(col("kp_len", np.int64), col("kp", np.float64)) if "keypoints" in keys else []
     acc.add_columns(n, keys, columns, absent, polygons, rle[:, 0].tolist(), rles, kp, attrs, extra,
                     col("rle_box", np.float64).reshape(-1, 4))

@@ -386,23 +386,29 @@ def _boxes(acc: AnnColumns, images: Images, image: IntArray, keep: np.ndarray, s
         c_w, c_h, c = w_tab[row[cand]], h_tab[row[cand]], xywh[cand]
         like = cand[keep[cand] & (c_w > 0) & (c_h > 0) & (c[:, 2] <= c_w) & (c[:, 3] <= c_h) & (c[:, 2] > c[:, 0])
                     & (c[:, 3] > c[:, 1])]
-    n_like = len(like)
-    if n_like >= 2:  # one box is left to check_boxes; an error when 3 boxes and 10% of them look so
-        w_img, h_img = w_tab[row], h_tab[row]
-        n_known = int((keep & valid & (w_img > 0) & (h_img > 0)).sum())
-        r = int(like[0])
-        col.add("coco_bbox_looks_xyxy",
-                f"bbox must be [x, y, width, height]: {n_like} of {n_known} boxes end beyond their image while their "
-                f"width and height fit, as if written [x1, y1, x2, y2]; first: {xywh[r].tolist()} in a "
-                f"{int(w_img[r])}x{int(h_img[r])} image. Convert the boxes to xywh",
-                severity="error" if n_like >= max(3, 0.1 * n_known) else "warning", file=src,
-                record=_record(r, acc.column("id"), acc.column("id_ok")), field="bbox", image=int(image[r]))
+    if len(like) >= 2:
+        n_known = int((keep & valid & (w_tab[row] > 0) & (h_tab[row] > 0)).sum())
+        looks_xyxy(acc, images, image, len(like), n_known, int(like[0]), src, col)
     if bool(np.isinf(out).any()):  # x + width beyond the largest float
         for r in np.flatnonzero(np.isinf(out).any(1)).tolist():
             acc.bad(r, "coco_bad_bbox", "bbox", f"bbox must be finite numbers, got {xywh[r].tolist()} (x + width or "
                     "y + height overflows)")
             out[r] = np.nan
     return out
+
+
+def looks_xyxy(acc: AnnColumns, images: Images, image: IntArray, n_like: int, n_known: int, r: int, src: Path,
+               col: Collector) -> None:
+    """Report ``n_like`` (>= 2; one box is left to check_boxes) of ``n_known`` boxes that end beyond their image
+    while their width and height fit, the first at record ``r``: an error when 3 and 10% of them look so."""
+    i = int(image[r])
+    col.add("coco_bbox_looks_xyxy",
+            f"bbox must be [x, y, width, height]: {n_like} of {n_known} boxes end beyond their image while their "
+            f"width and height fit, as if written [x1, y1, x2, y2]; first: {acc.column('bbox')[r].tolist()} in a "
+            f"{int(images.width[i])}x{int(images.height[i])} image. Convert the boxes to xywh",
+            severity="error" if n_like >= max(3, 0.1 * n_known) else "warning", file=src,
+            record=_record(r, acc.column("id"), acc.column("id_ok")) if "id" in acc.keys else f"annotations[{r}]",
+            field="bbox", image=i)  # no id key: no id (the column would be made for nothing)
 
 
 def inexact_xywh(xywh: FloatArray, box: FloatArray) -> bool:

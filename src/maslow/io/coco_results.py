@@ -36,12 +36,12 @@ from maslow.core.tables import Annotations
 from maslow.core.types import FloatArray, IntArray
 from maslow.errors import FormatError
 from maslow.io._coco_columns import AnnColumns
-from maslow.io._coco_native import read_coco_native, read_results_native
+from maslow.io._coco_native import RELEASE_WINDOW, Lookup, lookup_of, read_coco_native, read_results_native
 from maslow.io._coco_stream import no_gc, stream_list
 from maslow.io._coco_write import category_ids, image_ids
 from maslow.io._common import Collector, ExportReport, load_json
 from maslow.io._export import count_lost
-from maslow.io.coco import _boxes, _emit, _lookup, inexact_xywh
+from maslow.io.coco import _boxes, _emit, _lookup, inexact_xywh, looks_xyxy
 from maslow.io.registry import warn_issues
 
 __all__ = ["parse", "read_coco_predictions", "read_coco_results", "write", "write_coco_predictions",
@@ -93,7 +93,10 @@ def parse(
     acc = AnnColumns(bbox_optional=True)
     with no_gc():
         images, cats = None, None
-        if _stream_results(src, acc):
+        lookup = None  # the kernel maps the ids to rows where they are the truth's as they are
+        if id_offset == 0 and cat_offset == 0 and match != "name" and len(like.images):
+            lookup = lookup_of(image_ids(like), category_ids(like.schema), like.images.width, like.images.height)
+        if _stream_results(src, acc, lookup):
             ds = _assemble(acc, like, images, cats, id_offset, cat_offset, match, src, col)
             return ds, col.report()
         native = read_coco_native(src, bbox_optional=True)  # a whole COCO object whose annotations carry scores
@@ -127,11 +130,12 @@ def _add(acc: AnnColumns, chunk: list[Any], first: int, src: Path) -> None:
     acc.add(chunk, first)
 
 
-def _stream_results(src: Path, acc: AnnColumns) -> bool:
+def _stream_results(src: Path, acc: AnnColumns, lookup: Lookup | None = None) -> bool:
     """Read a results list into ``acc`` a chunk at a time (see ``stream_list``); False: parse the file whole."""
     try:
         with open(src, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            if read_results_native(data, acc):  # the C parser, where built and the records are plain
+            # the C parser, where built and the records are plain; it gives back the file's pages as it goes
+            if read_results_native(data, acc, lookup=lookup, release=RELEASE_WINDOW):
                 return True
             return stream_list(data, lambda chunk, first: _add(acc, chunk, first, src))
     except (OSError, ValueError):  # unreadable, a directory, an empty file (mmap refuses it), ...
@@ -285,22 +289,34 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
         return Dataset(schema=like.schema, images=like.images, annotations=Annotations.empty(), root=like.root)
     names = list(like.schema.names)
     paths = like.images.path.tolist()
-    image = _map("image", acc.column("image_id"), acc.column("image_id_ok"), image_ids(like), paths,
-                 _listed(images, "file_name"), id_offset, match, src, col)
-    label = _map("category", acc.column("category_id"), acc.column("category_id_ok"), category_ids(like.schema),
-                 names, _listed(cats, "name"), cat_offset, match, src, col)
-    keep = (image >= 0) & (label >= 0)
-    box = _boxes(acc, like.images, image, keep, src, col)
+    all_kept = acc.native_rows is not None and images is None and cats is None
+    if all_kept and acc.native_rows is not None:  # the kernel's: every id found
+        image, label = acc.native_rows
+        keep = np.ones(n, bool)
+    else:
+        image = _map("image", acc.column("image_id"), acc.column("image_id_ok"), image_ids(like), paths,
+                     _listed(images, "file_name"), id_offset, match, src, col)
+        label = _map("category", acc.column("category_id"), acc.column("category_id_ok"),
+                     category_ids(like.schema), names, _listed(cats, "name"), cat_offset, match, src, col)
+        keep = (image >= 0) & (label >= 0)
+    native_box = acc.native_boxes if acc.native_rows is not None and image is acc.native_rows[0] else None
+    if native_box is not None:  # the kernel's xyxy and coco._boxes' one test left: boxes that look xyxy
+        box, (n_like, n_known, first) = native_box[0], native_box[2]
+        if n_like >= 2:
+            looks_xyxy(acc, like.images, image, n_like, n_known, first, src, col)
+    else:
+        box = _boxes(acc, like.images, image, keep, src, col)
     mask, _ = acc.masks()
     kp, _ = acc.keypoints()
-    _fill_boxes(box, mask, kp, acc.mask_boxes())
+    if native_box is None:  # the kernel's boxes are all there
+        _fill_boxes(box, mask, kp, acc.mask_boxes())
     score = acc.column("score")
-    unscored = keep & np.isnan(score)
+    unscored = np.isnan(score) if all_kept else keep & np.isnan(score)
     if unscored.any():
         col.add("missing_score", f"score must be a number for every prediction, {int(unscored.sum())} have none",
                 severity="error", file=src, record=f"[{int(np.flatnonzero(unscored)[0])}]", field="score")
-    polygon = acc.polygons()
-    has_poly = "segmentation" in acc.keys and bool((~polygon.null).any())
+    polygon = acc.polygons() if "segmentation" in acc.keys else None
+    has_poly = polygon is not None and bool((~polygon.null).any())
     k_like = like.annotations.keypoints.shape[1] if like.annotations.keypoints is not None else 0
     if kp is not None and kp.shape[1] < k_like:
         kp = np.concatenate([kp, np.full((n, k_like - kp.shape[1], 3), np.nan)], axis=1)
@@ -309,27 +325,31 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
         extra["coco_id"] = acc.column("id")
     if "area" in acc.keys:
         extra["area"] = acc.column("area")
-    sel = np.flatnonzero(keep)
+    sel = np.flatnonzero(keep) if not all_kept else None
 
     def pick(a: Any) -> Any:  # the kept rows (no copy when every row is kept, the usual case)
-        return a if len(sel) == n else a[sel]
+        return a if sel is None or len(sel) == n else a[sel]
 
     if "bbox" in acc.keys:  # loadRes computes IoUs from the boxes as read: keep them where x2 - x1 would differ
         raw = acc.column("bbox")
-        if inexact_xywh(pick(raw), pick(box)):
+        if native_box[1] if native_box is not None else inexact_xywh(pick(raw), pick(box)):
             extra[B.COCO_BBOX] = raw
     kept = pick(image)
     in_order = bool((kept[1:] >= kept[:-1]).all())  # results files list images in order
     build: Any = Annotations if in_order else Annotations.sort_rows
     ann = build(
         image=pick(image), label=pick(label), box=pick(box), score=pick(score),
-        mask=None if mask is None else pick(mask), polygon=pick(polygon) if has_poly else None,
-        keypoints=None if kp is None else pick(kp), iscrowd=pick(acc.column("iscrowd")),
+        mask=None if mask is None else pick(mask),
+        polygon=pick(polygon) if has_poly and polygon is not None else None,
+        keypoints=None if kp is None else pick(kp),
+        iscrowd=pick(acc.column("iscrowd")) if "iscrowd" in acc.keys else None,  # None: all False, as the column
         attributes={k: pick(v) for k, v in acc.attributes().items()},
-        source=_model_column(len(sel)),
+        source=_model_column(n if sel is None else len(sel)),
         extra={k: pick(v) for k, v in extra.items()},
     )
-    _emit(acc, acc.column("id"), acc.column("id_ok"), image, sel, src, col)
+    if acc.findings:
+        _emit(acc, acc.column("id"), acc.column("id_ok"), image, np.flatnonzero(keep) if sel is None else sel, src,
+              col)
     return Dataset(schema=like.schema, images=like.images, annotations=ann, root=like.root)
 
 
@@ -343,10 +363,9 @@ def _mask_boxes(rles: list[dict[str, Any]]) -> FloatArray:
 
 
 def _model_column(n: int) -> np.ndarray:
-    """``source``: "model" n times, as an object column (what Annotations makes of "model", 10x faster)."""
-    out = np.empty(n, object)
-    out[:] = "model"
-    return out
+    """``source``: "model" n times, as an object column (what Annotations makes of "model"): a read-only view of
+    one value (the column is read-only in a Dataset anyway; indexing it gives a plain array), no memory per row."""
+    return np.broadcast_to(np.array(["model"], dtype=object), (n,))
 
 
 def _fill_boxes(box: FloatArray, mask: np.ndarray | None, kp: FloatArray | None,
