@@ -71,7 +71,11 @@ def _float_col(name: str, a: Any) -> FloatArray:
 
 
 def _str_col(table: str, name: str, a: Any, n: int) -> StrArray:
-    arr = a if isinstance(a, np.ndarray) and a.dtype == object else str_array(a if not isinstance(a, str) else [a] * n)
+    if isinstance(a, str):  # one value for every row: a read-only broadcast view, not n references
+        one = np.empty(1, dtype=object)
+        one[0] = a
+        return np.broadcast_to(one, (n,))
+    arr = a if isinstance(a, np.ndarray) and a.dtype == object else str_array(a)
     if arr.ndim != 1:
         raise InvalidDatasetError(f"{table}.{name}: must be 1-D, got shape {arr.shape}")
     _check_len(table, name, arr, n)
@@ -162,8 +166,8 @@ class Annotations:
         image = _int_col("annotations", "image", self.image)
         n = len(image)
         set_(self, "image", image)
-        if n and np.any(np.diff(image) < 0):
-            row = int(np.flatnonzero(np.diff(image) < 0)[0]) + 1
+        if n and bool((image[1:] < image[:-1]).any()):
+            row = int(np.flatnonzero(image[1:] < image[:-1])[0]) + 1
             raise InvalidDatasetError(
                 f"annotations.image row {row}: rows must be sorted by image, got {image[row]} after "
                 f"{image[row - 1]}. Build with Annotations.sort_rows(...) or sort by image (stable)"
@@ -208,7 +212,8 @@ class Annotations:
         if self.annotator is not None:
             set_(self, "annotator", _str_col("annotations", "annotator", self.annotator, n))
         source = _str_col("annotations", "source", "human" if self.source is None else self.source, n)
-        if n and not set(source.tolist()) <= _SOURCE_SET:  # a set test: 10x faster than isin on 1M objects
+        values = source[:1] if n and source.strides[0] == 0 else source  # a broadcast value: check it once
+        if n and not set(values.tolist()) <= _SOURCE_SET:  # a set test: 10x faster than isin on 1M objects
             bad = np.flatnonzero(~np.isin(source.astype(str), SOURCES))
             if bad.size:
                 raise InvalidDatasetError(
