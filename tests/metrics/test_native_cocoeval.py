@@ -176,7 +176,7 @@ def test_kernel_rejects_bad_input() -> None:
     native = _native.load("cocoeval")
     assert native is not None
     z8, z = np.zeros(2, np.int64), np.zeros(2)
-    part = np.full((1, 2), -1, np.int64)
+    part = np.full((1, 2), -1, np.int32)
     outs = [np.zeros(8, np.int16), np.zeros(8, np.int16), np.zeros(8, np.int32), np.zeros(8, np.int32)]
     ign, crowd, thr = np.zeros((1, 2), np.uint8), np.zeros(2, np.uint8), np.array([0.5])
     with pytest.raises(TypeError, match="iou must be a C-contiguous float64"):
@@ -236,3 +236,72 @@ def test_prediction_orders_equal_numpy(monkeypatch: pytest.MonkeyPatch, n: int) 
         assert fast_packed is not None and ref_packed is not None
         np.testing.assert_array_equal(fast_packed, ref_packed)
         np.testing.assert_array_equal(fast_packed, np.lexsort((np.arange(n), group, img, k)))
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 500, 3000])
+def test_fused_prediction_orders_equal_numpy(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """The kernel's pred_orders (radix and counting sorts) equals _pred_orders + _kept: ties, signed zeros,
+    infinities, truncation at max_det, and groups longer than 64 (its qsort path, at n = 3000)."""
+    from maslow.metrics import _prepare as P
+
+    rng = np.random.default_rng(n)
+    score = rng.choice([0.0, -0.0, 0.25, 0.5, 0.5000000000000001, 1.0, np.inf, -np.inf, -2.5, 1e-300], n)
+    n_img, n_k = (3, 2) if n == 3000 else (6, 3)
+    img, k = rng.integers(0, n_img, n), rng.integers(0, n_k, n)
+    group = img * n_k + k
+    for max_det in (1, 2, 100, 10**6):
+        fused = P._native_orders(score, img, k, n_img, n_k, max_det)
+        assert fused is not None
+        monkeypatch.setenv("MASLOW_NATIVE", "0")
+        assert P._native_orders(score, img, k, n_img, n_k, max_det) is None
+        p_order, acc_order = P._pred_orders(score, img, k, group, True)
+        ref = P._kept(p_order, acc_order, group, k, score, max_det)
+        monkeypatch.delenv("MASLOW_NATIVE")
+        for got, want in zip(fused, ref, strict=True):
+            np.testing.assert_array_equal(got, want)
+        assert len(fused[0]) == sum(min(c, max_det) for c in np.bincount(group, minlength=n_img * n_k).tolist())
+
+
+def test_fused_prediction_orders_reject_bad_input() -> None:
+    native = _native.load("cocoeval")
+    assert native is not None
+    s, i = np.zeros(3), np.zeros(3, np.int64)
+    outs = [np.zeros(3, np.int64) for _ in range(4)]
+    with pytest.raises(ValueError, match="image or class out of range"):
+        native.pred_orders(s, np.array([0, 1, 2]), i, 2, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match="inconsistent sizes"):
+        native.pred_orders(s, i, i[:2], 1, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64))
+    with pytest.raises(TypeError, match="kept_score must be a C-contiguous float64"):
+        native.pred_orders(s, i, i, 1, 1, 10, *outs, np.zeros(3, np.int64), np.zeros(3, np.int64))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pairs_read_prediction_boxes_in_place(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """pairs with the (box, raw, rows) source and xywh_rows' areas mode equal the xywh copy path (boxes as
+    read kept where consistent, recomputed where edited)."""
+    from maslow.core.boxes import COCO_BBOX
+    from maslow.metrics import _prepare as P
+    from maslow.metrics._iou import box_areas, boxes, pairs_with_box_ious, pred_box_rows
+
+    truth, pred = datasets(*random_case(seed, crowd_rate=0.3, decimals=1, size=30))
+    ann = pred.annotations
+    assert ann.box is not None
+    raw = np.column_stack([ann.box[:, :2], ann.box[:, 2:] - ann.box[:, :2]])  # w, h as "read": consistent
+    raw[::3] = np.nan  # rows edited since: not consistent with the box, recomputed
+    raw[1::3, 2] += 0.5
+    raw[2::6, 2] = np.nextafter(raw[2::6, 2], np.inf)  # as read, and still x + w == x2 for some of them
+    pred = pred.replace(annotations=ann.with_columns(extra={**ann.extra, COCO_BBOX: raw}))
+    groups = P.build_groups(truth, pred, use_cats=bool(seed % 2), max_det=100, iou_type="bbox")
+    t_xywh = boxes(truth, groups.truth.row, "truth")
+    p_xywh = boxes(pred, groups.pred.row, "pred")
+    got = pred_box_rows(pred, groups.pred.row, "pred")
+    assert got is not None
+    np.testing.assert_array_equal(got[0], box_areas(p_xywh))
+    assert np.isin(p_xywh[:, 2], raw[:, 2]).any()  # some rows read as given
+    in_place, copied = pairs_with_box_ious(groups, got[1], t_xywh), pairs_with_box_ious(groups, p_xywh, t_xywh)
+    assert in_place is not None and copied is not None and len(copied[0]) > 0
+    for a, b in zip(in_place, copied, strict=True):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setenv("MASLOW_NATIVE", "0")
+    assert pred_box_rows(pred, groups.pred.row, "pred") is None
+    np.testing.assert_array_equal(boxes(pred, groups.pred.row, "pred"), p_xywh)

@@ -75,7 +75,8 @@ def accumulate(
     n_t, n_k, n_r = n_thresholds, n_classes, len(recall_thresholds)
     n_a, n_m = pred_out.shape[0], len(max_dets)
     native = load("cocoeval")
-    if native is not None and 0 < n_t <= 64 and n_k and n_r and 0 < n_a <= 32 and n_m and len(k) < 2**31 - 1:
+    fits = 0 < n_t <= 64 and 0 < n_k < 2**15 and n_r and 0 < n_a <= 8 and 0 < n_m <= 8 and len(k) < 2**31 - 1
+    if native is not None and fits:
         return _native_accumulate(native, k, rank, acc_order, score, pred_out, match_t, match_a, match_pred,
                                   match_tp, match_ignored, n_pos, n_t, n_k, recall_thresholds, max_dets)
     precision = np.full((n_a, n_m, n_k, n_t, n_r), -1.0)  # transposed to pycocotools' (T, R, K, A, M) at the end

@@ -118,6 +118,26 @@ def boxes(ds: Dataset, rows: IntArray, side: str) -> FloatArray:
     return coco_xywh(ds.annotations, rows) if native is None else xywh
 
 
+def pred_box_rows(ds: Dataset, rows: IntArray, side: str
+                  ) -> tuple[FloatArray, tuple[FloatArray, FloatArray | None, IntArray]] | None:
+    """``(box_areas(boxes(ds, rows, side)), (box, raw, rows))`` by the compiled kernel, without the (n, 4) xywh
+    copy: the areas, and what ``pairs_with_box_ious`` reads each box from. None without the kernel."""
+    native = load("cocoeval")
+    box = ds.annotations.box
+    if native is None or box is None:
+        return None
+    raw = _float_column(ds.annotations, COCO_BBOX_COLUMN, 4)
+    src = (np.ascontiguousarray(box, np.float64), None if raw is None else np.ascontiguousarray(raw, np.float64),
+           np.ascontiguousarray(rows, np.int64))
+    areas = np.empty(len(rows))
+    n_bad, first = native.xywh_rows(*src, areas)
+    if n_bad:
+        raise InvalidDatasetError(
+            f"{side}.annotations.box row {rows[first]}: must be a box for this evaluation, got none ({n_bad} rows)"
+        )
+    return areas, src
+
+
 def truth_areas(truth: Dataset, rows: IntArray, masks: list[dict[str, Any]] | None,
                 xywh: FloatArray | None) -> FloatArray:
     """The COCO ``area`` field when present (pycocotools compares it to the area ranges), else a fallback:
@@ -177,10 +197,10 @@ def box_iou_pairs(d: FloatArray, g: FloatArray, crowd: BoolArray) -> FloatArray:
     return out
 
 
-def pairs_with_box_ious(groups: Groups, p_xywh: FloatArray, t_xywh: FloatArray
-                        ) -> tuple[IntArray, IntArray, FloatArray] | None:
+def pairs_with_box_ious(groups: Groups, p_xywh: FloatArray | tuple[FloatArray, FloatArray | None, IntArray],
+                        t_xywh: FloatArray) -> tuple[IntArray, IntArray, FloatArray] | None:
     """``(p_idx, t_idx, iou)``: ``_prepare.pairs`` and their ``box_iou_pairs`` in one pass of the compiled kernel
-    (no gathered copies of the boxes); None without the kernel."""
+    (no gathered copies of the boxes); None without the kernel. ``p_xywh`` may be ``pred_box_rows``' source."""
     native = load("cocoeval")
     if native is None:
         return None
@@ -188,7 +208,8 @@ def pairs_with_box_ious(groups: Groups, p_xywh: FloatArray, t_xywh: FloatArray
     n_groups = int(max(tg.max(initial=-1), pg.max(initial=-1))) + 1
     b_p, b_t, b_i = native.pairs(
         np.ascontiguousarray(tg, np.int64), np.ascontiguousarray(pg, np.int64), n_groups,
-        np.ascontiguousarray(p_xywh, np.float64), np.ascontiguousarray(t_xywh, np.float64),
+        p_xywh if isinstance(p_xywh, tuple) else np.ascontiguousarray(p_xywh, np.float64),
+        np.ascontiguousarray(t_xywh, np.float64),
         np.ascontiguousarray(groups.crowd, bool).view(np.uint8),
     )
     return np.frombuffer(b_p, np.int64), np.frombuffer(b_t, np.int64), np.frombuffer(b_i, np.float64)

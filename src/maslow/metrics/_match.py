@@ -37,15 +37,15 @@ class Matches:
         pair: (E,) pair index (into the pair arrays: gives the truth object and the IoU).
         (int64 from the numpy code; the compiled kernel writes t and a as int16, pred and pair as int32.)
         truth_partner: (T, n_truth) last prediction matched to each truth object at area range ``a_match``
-            (-1: none; a crowd region can take several, pycocotools keeps the last).
+            (-1: none; a crowd region can take several, pycocotools keeps the last). int32 from the kernel.
     """
 
     t: AnyIntArray
     a: AnyIntArray
     pred: AnyIntArray
     pair: AnyIntArray
-    truth_partner: IntArray
-    truth_pair: IntArray  # (T, n_truth) pair index of that match (-1: none)
+    truth_partner: AnyIntArray
+    truth_pair: AnyIntArray  # (T, n_truth) pair index of that match (-1: none)
 
 
 def match(iou: FloatArray, p_idx: IntArray, t_idx: IntArray, rank: IntArray, thresholds: FloatArray,
@@ -118,8 +118,8 @@ def _native_match(native: Any, iou: FloatArray, p_idx: IntArray, t_idx: IntArray
     n_c = len(thr) * truth_ignored.shape[0]
     cap = n_c * (n_truth + 16)  # each truth object is matched once per column, save crowd regions: rarely short
     while True:
-        partner = np.full((len(thr), n_truth), -1, np.int64)
-        partner_pair = np.full((len(thr), n_truth), -1, np.int64)
+        partner = np.full((len(thr), n_truth), -1, np.int32)
+        partner_pair = np.full((len(thr), n_truth), -1, np.int32)
         out = [np.empty(cap, np.int16), np.empty(cap, np.int16), np.empty(cap, np.int32), np.empty(cap, np.int32)]
         n = native.match(*args, partner, partner_pair, *out)
         if n <= cap:

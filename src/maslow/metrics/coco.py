@@ -49,6 +49,7 @@ from maslow.metrics._iou import (
     pair_ious,
     pairs_with_box_ious,
     pred_areas,
+    pred_box_rows,
     rles,
     truth_areas,
 )
@@ -136,24 +137,29 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params) -> _Evaluation:
         p_masks = rles(pred, groups.pred.row, "pred")
     else:
         t_xywh = boxes(truth, groups.truth.row, "truth")
+    p_rows = None  # the compiled kernel reads the prediction boxes in place (no (n, 4) xywh copy)
     if p.iou_type == "bbox" or p.pred_area == "box":
-        p_xywh = boxes(pred, groups.pred.row, "pred")
+        p_rows = pred_box_rows(pred, groups.pred.row, "pred")
+        if p_rows is None:
+            p_xywh = boxes(pred, groups.pred.row, "pred")
     groups = P.with_areas(
         groups,
         truth_areas(truth, groups.truth.row, t_masks, t_xywh),
-        pred_areas(pred, groups.pred.row, p.iou_type, p_masks, p_xywh),
+        p_rows[0] if p_rows is not None else pred_areas(pred, groups.pred.row, p.iou_type, p_masks, p_xywh),
     )
     fused = None
     if p.iou_type == "bbox":
-        assert p_xywh is not None and t_xywh is not None
-        fused = pairs_with_box_ious(groups, p_xywh, t_xywh)  # the compiled kernel, when built
+        assert t_xywh is not None
+        p_src = p_rows[1] if p_rows is not None else p_xywh
+        assert p_src is not None
+        fused = pairs_with_box_ious(groups, p_src, t_xywh)  # the compiled kernel, when built
     if fused is not None:
         p_idx, t_idx, iou = fused
     else:
         p_idx, t_idx = P.pairs(groups)
         iou = pair_ious(truth, pred, groups, p_idx, t_idx, p.iou_type, p.kpt_sigmas, t_masks, p_masks, t_xywh,
                         p_xywh)
-    del fused, t_masks, p_masks, t_xywh, p_xywh  # geometry done with: lower the peak memory of what follows
+    del fused, t_masks, p_masks, t_xywh, p_xywh, p_rows  # geometry done with: lower the peak memory of what follows
     lo, hi = p.area_ranges[:, 0:1], p.area_ranges[:, 1:2]
     ta, pa = groups.truth.area[None, :], groups.pred.area[None, :]
     truth_ignored = groups.ignore[None, :] | (ta < lo) | (ta > hi)
