@@ -18,6 +18,8 @@ it has no keypoints evaluation. ``--json`` prints the table as JSON. Columns: ``
 (whole child process), ``wall_s``, ``rss_MB`` (the child's VmHWM), ``x_best_peer`` (cpu_s over the fastest
 peer's), ``eval_s`` (maslow only: ``coco_map``/``coco_matches`` alone, after reading the files with
 ``maslow.io.read_coco`` and ``read_coco_predictions``). ``maslow-matches`` also builds the per-object table.
+``--blas-threads 1`` pins numpy's BLAS threads in every child alike (they spin at ``import numpy``; no tool
+uses them), which takes about 0.05 CPU-s off every tool's run.
 
     python benchmarks/metrics_bench.py [--scale 0.2] [--cases bbox,segm,keypoints] [--tools ...] [--json]
 """
@@ -346,10 +348,15 @@ def _fallback_load(gt_path: str, dt_path: str, iou_type: str) -> Any:
     return truth, pred
 
 
-def run_tool(tool: str, iou_type: str, gt: Path, dt: Path, out: Path) -> dict[str, Any]:
+def run_tool(tool: str, iou_type: str, gt: Path, dt: Path, out: Path, blas_threads: int | None = None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if blas_threads is not None:  # the same for every tool: numpy's BLAS threads spin at import, none is used here
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(blas_threads)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", _CHILD, tool, iou_type, str(gt), str(dt), str(out),
-                             str(Path(__file__).resolve().parent)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             str(Path(__file__).resolve().parent)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     stdout = proc.stdout.read().decode() if proc.stdout else ""
@@ -398,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     ap.add_argument("--keep", type=Path, default=None, help="write the generated files here and keep them")
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="set OPENBLAS/OMP/MKL_NUM_THREADS in every child (default: the environment's); numpy's "
+                         "BLAS threads spin for ~0.05 CPU-s at import in every tool, and no tool uses them")
     args = ap.parse_args(argv)
     makers = {"bbox": (make_bbox, 5000), "segm": (make_segm, 500), "keypoints": (make_keypoints, 1000)}
     rows: list[dict[str, Any]] = []
@@ -429,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                     notes.append("torchmetrics: MeanAveragePrecision has no keypoints (OKS) evaluation")
                     continue
                 out = tmp / f"{case}_{t}.npz"
-                r = run_tool(t, case, gt_path, dt_path, out)
+                r = run_tool(t, case, gt_path, dt_path, out, args.blas_threads)
                 r.update(case=case, **size)
                 if "error" not in r:
                     if t == "pycocotools":
@@ -452,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in r:
             print(f"{r['case']:<10}{r['tool']:<23}  error: {r['error']}")
             continue
-        agree = "reference" if r["tool"] == "pycocotools" else (
+        agree = "reference" if r["tool"] == "pycocotools" else "not compared (pycocotools not run)" if (
+            "exact" not in r) else (
             "bit-exact" if r.get("exact") else
             f"stats off {r.get('stats_max_diff')}, precision cells off {r.get('precision_cells_off')}")
         ev = f"{r['eval_s']:>8.2f}" if "eval_s" in r else f"{'':>8}"
