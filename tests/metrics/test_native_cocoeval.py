@@ -238,16 +238,21 @@ def test_prediction_orders_equal_numpy(monkeypatch: pytest.MonkeyPatch, n: int) 
         np.testing.assert_array_equal(fast_packed, np.lexsort((np.arange(n), group, img, k)))
 
 
-@pytest.mark.parametrize("n", [0, 1, 7, 500, 3000])
-def test_fused_prediction_orders_equal_numpy(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+@pytest.mark.parametrize("runs", [False, True])
+@pytest.mark.parametrize("n", [0, 1, 7, 500, 3000, 6000])
+def test_fused_prediction_orders_equal_numpy(monkeypatch: pytest.MonkeyPatch, n: int, runs: bool) -> None:
     """The kernel's pred_orders (radix and counting sorts) equals _pred_orders + _kept: ties, signed zeros,
-    infinities, truncation at max_det, and groups longer than 64 (its qsort path, at n = 3000)."""
+    infinities, truncation at max_det, groups longer than 64 (its qsort path, from n = 3000) and classes of 2048
+    predictions or more (its 11-bit radix sort, at n = 6000); rows of an image scattered, or together as in a
+    results file (one run per image, images in any order: no sort by image)."""
     from maslow.metrics import _prepare as P
 
     rng = np.random.default_rng(n)
     score = rng.choice([0.0, -0.0, 0.25, 0.5, 0.5000000000000001, 1.0, np.inf, -np.inf, -2.5, 1e-300], n)
-    n_img, n_k = (3, 2) if n == 3000 else (6, 3)
+    n_img, n_k = (3, 2) if n >= 3000 else (6, 3)
     img, k = rng.integers(0, n_img, n), rng.integers(0, n_k, n)
+    if runs:
+        img = img[np.argsort(rng.permutation(n_img)[img], kind="stable")]
     group = img * n_k + k
     for max_det in (1, 2, 100, 10**6):
         fused = P._native_orders(score, img, k, n_img, n_k, max_det)

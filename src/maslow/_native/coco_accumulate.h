@@ -204,11 +204,19 @@ static void class_end(const acc_ctx *c, acc_work *w, int k) {
 static int walk(const acc_ctx *c, acc_work *w) {
     int k = -1, rc = 0;
     for (Py_ssize_t i = 0; i < c->n && !rc; i++) {
-        if (i + 16 < c->n && (uint64_t)c->order[i + 16] < (uint64_t)c->n) {
-            int64_t q = c->order[i + 16];
+        if (i + 32 < c->n && (uint64_t)c->order[i + 32] < (uint64_t)c->n) {
+            int64_t q = c->order[i + 32];
             __builtin_prefetch(&w->code[q]);
             __builtin_prefetch(&w->slot[q]);
             __builtin_prefetch(&c->score[q]);
+        }
+        /* the masks of the prediction 12 ahead: its slot, prefetched 20 steps ago, is in cache by now */
+        if (i + 12 < c->n && (uint64_t)c->order[i + 12] < (uint64_t)c->n) {
+            int32_t s = w->slot[c->order[i + 12]];
+            if (s >= 0) {
+                const mask_pair *mk = &w->mask[(size_t)s * c->n_a];
+                __builtin_prefetch(mk), __builtin_prefetch(&mk[c->n_a - 1]);
+            }
         }
         int64_t p = c->order[i];
         if (p < 0 || p >= c->n) return -2;

@@ -206,45 +206,75 @@ static void sort_group(ord_item *g, Py_ssize_t n) {
     }
 }
 
-/* Stable LSD radix sort of (key, pos) pairs by key, 8 bits a pass, passes where every key has the same digit
- * skipped; the result ends in (ka, pa). */
-static void radix_pairs(uint64_t *ka, int32_t *pa, uint64_t *kb, int32_t *pb, Py_ssize_t n) {
-    enum { B = 256 };
-    Py_ssize_t hist[8][B];
-    if (n < 2) return;
-    memset(hist, 0, sizeof hist);
-    for (Py_ssize_t i = 0; i < n; i++)
-        for (int d = 0; d < 8; d++) hist[d][(ka[i] >> (8 * d)) & (B - 1)]++;
-    uint64_t *k0 = ka, *k1 = kb;
-    int32_t *p0 = pa, *p1 = pb;
-    for (int d = 0; d < 8; d++) {
-        Py_ssize_t *h = hist[d];
-        if (h[(k0[0] >> (8 * d)) & (B - 1)] == n) continue;
-        Py_ssize_t sum = 0;
-        for (int b = 0; b < B; b++) {
-            Py_ssize_t c = h[b];
-            h[b] = sum, sum += c;
+/* Stable sort of one image's predictions, already grouped by class (increasing), by (class, key): an insertion
+ * sort within each group (ties keep the row order); a group longer than 64 goes to sort_group. */
+static void sort_image(ord_item *g, Py_ssize_t n) {
+    Py_ssize_t g0 = 0; /* the current group's start */
+    for (Py_ssize_t i = 1; i < n; i++) {
+        ord_item x = g[i];
+        if (x.k != g[i - 1].k) {
+            if (i - g0 > 64) sort_group(&g[g0], i - g0);
+            g0 = i;
+            continue;
         }
-        for (Py_ssize_t i = 0; i < n; i++) {
-            Py_ssize_t j = h[(k0[i] >> (8 * d)) & (B - 1)]++;
-            k1[j] = k0[i], p1[j] = p0[i];
-        }
-        uint64_t *tk = k0;
-        k0 = k1, k1 = tk;
-        int32_t *tp = p0;
-        p0 = p1, p1 = tp;
+        if (i - g0 >= 64) continue; /* a long group: sorted at its end */
+        Py_ssize_t j = i;
+        for (; j > g0 && g[j - 1].key > x.key; j--) g[j] = g[j - 1];
+        g[j] = x;
     }
-    if (k0 != ka) memcpy(ka, k0, sizeof(uint64_t) * (size_t)n), memcpy(pa, p0, sizeof(int32_t) * (size_t)n);
+    if (n - g0 > 64) sort_group(&g[g0], n - g0);
+}
+
+/* Stable LSD radix sort of (key, pos) pairs by key, BITS bits a pass, passes where every key has the same digit
+ * skipped; the result ends in (ka, pa). hist: RADIX_HIST counts of scratch. radix_pairs: 8 bits, or 11 for
+ * n >= 2048 (6 passes instead of 8, where the larger histograms pay). */
+#define RADIX_HIST (6 * 2048)
+#define RADIX_SORT(NAME, BITS)                                                                                \
+    static void NAME(uint64_t *ka, int32_t *pa, uint64_t *kb, int32_t *pb, Py_ssize_t n, int32_t *hist) {     \
+        enum { B = 1 << (BITS), D = (64 + (BITS) - 1) / (BITS) };                                             \
+        memset(hist, 0, sizeof(int32_t) * D * B);                                                             \
+        for (Py_ssize_t i = 0; i < n; i++)                                                                    \
+            for (int d = 0; d < D; d++) hist[d * B + ((ka[i] >> ((BITS) * d)) & (B - 1))]++;                  \
+        uint64_t *k0 = ka, *k1 = kb;                                                                          \
+        int32_t *p0 = pa, *p1 = pb;                                                                           \
+        for (int d = 0; d < D; d++) {                                                                         \
+            int32_t *h = &hist[d * B];                                                                        \
+            if (h[(k0[0] >> ((BITS) * d)) & (B - 1)] == n) continue;                                          \
+            int32_t sum = 0;                                                                                  \
+            for (int b = 0; b < B; b++) {                                                                     \
+                int32_t c = h[b];                                                                             \
+                h[b] = sum, sum += c;                                                                         \
+            }                                                                                                 \
+            for (Py_ssize_t i = 0; i < n; i++) {                                                              \
+                int32_t j = h[(k0[i] >> ((BITS) * d)) & (B - 1)]++;                                           \
+                k1[j] = k0[i], p1[j] = p0[i];                                                                 \
+            }                                                                                                 \
+            uint64_t *tk = k0;                                                                                \
+            k0 = k1, k1 = tk;                                                                                 \
+            int32_t *tp = p0;                                                                                 \
+            p0 = p1, p1 = tp;                                                                                 \
+        }                                                                                                     \
+        if (k0 != ka) memcpy(ka, k0, sizeof(uint64_t) * (size_t)n), memcpy(pa, p0, sizeof(int32_t) * (size_t)n); \
+    }
+RADIX_SORT(radix8, 8)
+RADIX_SORT(radix11, 11)
+
+static void radix_pairs(uint64_t *ka, int32_t *pa, uint64_t *kb, int32_t *pb, Py_ssize_t n, int32_t *hist) {
+    if (n >= 2048)
+        radix11(ka, pa, kb, pb, n, hist);
+    else if (n >= 2)
+        radix8(ka, pa, kb, pb, n, hist);
 }
 
 /* pred_orders(score, img, k, n_img, n_k, max_det, sel, kept_group, rank, kept_k, kept_score, acc) -> number kept:
  *   _prepare._pred_orders + _kept for use_cats, without a global comparison sort: the rows by image (a counting
- *   sort; a results file lists each image's predictions together, so it mostly moves runs), each image's
- *   predictions by class (counting) then by score (a short stable sort per group), the first max_det of each group
- *   kept (their index, group = img * n_k + k, rank, class and score) in group order; then acc = the kept ones in
- *   accumulation order (k, -score, img, row) as positions among them: a counting sort by class (which keeps the
- *   image order) then a stable radix sort of each class by score. img in [0, n_img), k in [0, n_k), scores not
- *   NaN (the caller checks). */
+ *   sort, skipped when each image's rows are one run, as a results file lists them), each image's predictions by
+ *   class (counting) then by score (a short stable sort per group), the first max_det of each group kept (their
+ *   index, group = img * n_k + k, rank, class and score) in group order; then acc = the kept ones in accumulation
+ *   order (k, -score, img, row) as positions among them: a counting sort by class (which keeps the image order;
+ *   the class counts taken while keeping) then a stable radix sort of each class by score, its keys in acc itself.
+ *   Few passes over the rows and no scratch array of keys: the time goes to passes and to first touches of fresh
+ *   memory. img in [0, n_img), k in [0, n_k), scores not NaN (the caller checks). */
 static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
     enum { N = 9 };
     PyObject *o[N];
@@ -269,74 +299,96 @@ static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
     const int64_t *img = v[1].buf, *k = v[2].buf;
     int64_t *sel = v[3].buf, *kg = v[4].buf, *rank = v[5].buf, *kk = v[6].buf, *acc = v[8].buf;
     double *ks = v[7].buf;
-    for (Py_ssize_t i = 0; i < m && !bad; i++) bad = img[i] < 0 || img[i] >= n_img || k[i] < 0 || k[i] >= n_k;
-    if (bad) {
+    /* i_start: counts by image, then starts; i_first: where each image's first run begins; k_cnt: an image's
+     * class counts, then k_tot: the kept ones' (n_k + 2 each) */
+    int32_t *i_start = bad ? NULL : calloc((size_t)n_img + 2, sizeof(int32_t));
+    int32_t *i_first = bad ? NULL : malloc(sizeof(int32_t) * ((size_t)n_img + 1));
+    int32_t *k_cnt = bad ? NULL : calloc(2 * ((size_t)n_k + 2), sizeof(int32_t)), *k_tot = k_cnt + n_k + 2;
+    int ok = bad || (i_start && i_first && k_cnt);
+    Py_ssize_t runs = 0, filled = 0; /* image runs in the rows; images with predictions */
+    for (Py_ssize_t i = 0; i < m && !bad && ok; i++) { /* the checks, the counts by image, its runs */
+        int64_t g = img[i];
+        if (g < 0 || g >= n_img || k[i] < 0 || k[i] >= n_k) {
+            bad = 1;
+            break;
+        }
+        if (!i || g != img[i - 1]) i_first[g] = (int32_t)i, runs++;
+        i_start[g + 2]++;
+    }
+    if (bad || !ok) {
+        free(i_start), free(i_first), free(k_cnt);
         release_all(v, N);
+        if (!ok) return PyErr_NoMemory();
         PyErr_SetString(PyExc_ValueError, "cocoeval.pred_orders: inconsistent sizes, or image or class out of range");
         return NULL;
     }
-    int32_t *ra = malloc(sizeof(int32_t) * ((size_t)m + 1));
-    int32_t *i_start = malloc(sizeof(int32_t) * (size_t)(n_img + 2));
-    int32_t *k_cnt = malloc(sizeof(int32_t) * (size_t)(n_k + 2));
-    uint64_t *key_a = malloc(sizeof(uint64_t) * ((size_t)m + 1));
-    int ok = ra && i_start && k_cnt && key_a;
+    int32_t *ra = malloc(sizeof(int32_t) * ((size_t)m + 1)); /* the rows by image (unless one run each); then
+                                                               the kept positions in accumulation order */
     ord_item *items = NULL; /* one image at a time */
     uint64_t *key_b = NULL; /* one class at a time */
-    int32_t *pos_b = NULL;
+    int32_t *pos_b = NULL, *hist = NULL;
     Py_ssize_t kept = 0, longest = 0;
-    if (ok) {
-        memset(i_start, 0, sizeof(int32_t) * (size_t)(n_img + 2));
-        for (Py_ssize_t i = 0; i < m; i++) i_start[img[i] + 2]++;
-        for (int64_t g = 0; g < n_img; g++) longest = i_start[g + 2] > longest ? i_start[g + 2] : longest;
-        ok = (items = malloc(sizeof(ord_item) * ((size_t)longest + 1))) != NULL;
+    for (int64_t g = 0; g < n_img; g++) {
+        longest = i_start[g + 2] > longest ? i_start[g + 2] : longest;
+        filled += i_start[g + 2] > 0;
     }
+    int one_run = runs == filled; /* each image's rows together: no counting sort by image */
+    ok = ra && (items = malloc(sizeof(ord_item) * ((size_t)longest + 1))) != NULL;
     if (ok) {
         Py_BEGIN_ALLOW_THREADS
         for (int64_t g = 0; g < n_img; g++) i_start[g + 2] += i_start[g + 1];
-        for (Py_ssize_t i = 0; i < m; i++) ra[i_start[img[i] + 1]++] = (int32_t)i; /* i_start[g]: image g's start */
+        if (!one_run)
+            for (Py_ssize_t i = 0; i < m; i++) ra[i_start[img[i] + 1]++] = (int32_t)i; /* i_start[g]: g's start */
+        else
+            for (int64_t g = 0; g < n_img; g++) i_start[g + 1] = i_start[g + 2];
         for (int64_t im = 0; im < n_img; im++) {
             Py_ssize_t s0 = i_start[im], s1 = i_start[im + 1];
             if (s0 == s1) continue;
+            /* the image's rows: ra[s0:s1], or one run from i_first[im] */
+            const int32_t *rows = one_run ? NULL : &ra[s0];
+            int32_t first = one_run ? i_first[im] : 0;
+            Py_ssize_t n_s = s1 - s0;
             memset(k_cnt, 0, sizeof(int32_t) * (size_t)(n_k + 1));
-            for (Py_ssize_t i = s0; i < s1; i++) k_cnt[k[ra[i]] + 1]++;
+            for (Py_ssize_t i = 0; i < n_s; i++) k_cnt[k[rows ? rows[i] : first + i] + 1]++;
             for (int64_t c = 0; c < n_k; c++) k_cnt[c + 1] += k_cnt[c];
-            for (Py_ssize_t i = s0; i < s1; i++) {
-                int32_t r = ra[i];
+            for (Py_ssize_t i = 0; i < n_s; i++) {
+                int32_t r = rows ? rows[i] : first + (int32_t)i;
                 ord_item *it = &items[k_cnt[k[r]]++];
                 it->key = desc_key(score[r]), it->row = r, it->k = (int32_t)k[r];
             }
-            for (Py_ssize_t g0 = 0, g1, n_s = s1 - s0; g0 < n_s; g0 = g1) { /* each group: sort, keep max_det */
-                for (g1 = g0 + 1; g1 < n_s && items[g1].k == items[g0].k; g1++) {}
-                sort_group(&items[g0], g1 - g0);
-                for (Py_ssize_t i = g0; i < g1 && i - g0 < max_det; i++, kept++) {
-                    int32_t r = items[i].row;
-                    sel[kept] = r, kg[kept] = im * n_k + items[i].k, rank[kept] = i - g0;
-                    kk[kept] = items[i].k, ks[kept] = score[r];
-                }
+            sort_image(items, n_s);
+            int64_t r = 0, prev = -1;
+            for (Py_ssize_t i = 0; i < n_s; i++) { /* rank in the group; the first max_det kept (no branch) */
+                int32_t row = items[i].row, c = items[i].k;
+                r = c == prev ? r + 1 : 0, prev = c;
+                sel[kept] = row, kg[kept] = im * n_k + c, rank[kept] = r, kk[kept] = c, ks[kept] = score[row];
+                k_tot[c + 2] += r < max_det;
+                kept += r < max_det;
             }
         }
-        /* accumulation order: kept positions by class (stable: image order kept), then by score in each class */
-        memset(k_cnt, 0, sizeof(int32_t) * (size_t)(n_k + 2));
-        for (Py_ssize_t i = 0; i < kept; i++) k_cnt[kk[i] + 2]++;
-        for (int64_t c = 0; c < n_k; c++) k_cnt[c + 2] += k_cnt[c + 1];
+        /* accumulation order: kept positions by class (stable: image order kept), then by score in each class;
+         * the keys sorted in acc (an output not written yet), the positions in ra (free now) */
+        for (int64_t c = 0; c < n_k; c++) k_tot[c + 2] += k_tot[c + 1];
         Py_ssize_t widest = 0;
         for (int64_t c = 0; c < n_k; c++) /* the longest class: the radix sort's second buffer */
-            widest = k_cnt[c + 2] - k_cnt[c + 1] > widest ? k_cnt[c + 2] - k_cnt[c + 1] : widest;
+            widest = k_tot[c + 2] - k_tot[c + 1] > widest ? k_tot[c + 2] - k_tot[c + 1] : widest;
         key_b = malloc(sizeof(uint64_t) * ((size_t)widest + 1)), pos_b = malloc(sizeof(int32_t) * ((size_t)widest + 1));
-        ok = key_b && pos_b;
-        int32_t *pos_a = ra; /* free now */
+        hist = malloc(sizeof(int32_t) * RADIX_HIST);
+        ok = key_b && pos_b && hist;
+        uint64_t *key_a = (uint64_t *)acc;
+        int32_t *pos_a = ra;
         for (Py_ssize_t i = 0; i < kept; i++) {
-            int32_t at = k_cnt[kk[i] + 1]++;
+            int32_t at = k_tot[kk[i] + 1]++;
             key_a[at] = desc_key(ks[i]), pos_a[at] = (int32_t)i;
         }
-        for (int64_t c = 0; c < n_k && ok; c++) { /* k_cnt[c]: class c's start */
-            Py_ssize_t c0 = k_cnt[c], c1 = k_cnt[c + 1];
-            radix_pairs(&key_a[c0], &pos_a[c0], key_b, pos_b, c1 - c0);
+        for (int64_t c = 0; c < n_k && ok; c++) { /* k_tot[c]: class c's start */
+            Py_ssize_t c0 = k_tot[c], c1 = k_tot[c + 1];
+            radix_pairs(&key_a[c0], &pos_a[c0], key_b, pos_b, c1 - c0, hist);
         }
-        for (Py_ssize_t i = 0; i < kept; i++) acc[i] = pos_a[i];
+        for (Py_ssize_t i = 0; i < kept; i++) acc[i] = pos_a[i]; /* over the keys, in place */
         Py_END_ALLOW_THREADS
     }
-    free(ra), free(i_start), free(k_cnt), free(items), free(key_a), free(key_b), free(pos_b);
+    free(ra), free(i_start), free(i_first), free(k_cnt), free(items), free(key_b), free(pos_b), free(hist);
     release_all(v, N);
     if (!ok) return PyErr_NoMemory();
     return PyLong_FromSsize_t(kept);
