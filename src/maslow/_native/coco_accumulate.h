@@ -287,12 +287,7 @@ static PyObject *py_accumulate(PyObject *self, PyObject *args) {
                                    "max_dets", "precision", "recall", "scores"};
     Py_buffer v[N];
     Py_ssize_t n[N];
-    for (int i = 0; i < N; i++) {
-        if (get_buf(o[i], &v[i], kinds[i], i >= 13, names[i], &n[i]) < 0) {
-            release_all(v, i);
-            return NULL;
-        }
-    }
+    if (get_bufs(o, v, n, kinds, names, N, 13) < 0) return NULL;
     acc_ctx c = {0};
     c.k = v[0].buf, c.rank = v[1].buf, c.order = v[2].buf, c.score = v[3].buf, c.out = v[4].buf;
     c.m_t = v[5].buf, c.m_a = v[6].buf, c.m_pred = v[7].buf, c.m_tp = v[8].buf, c.m_ig = v[9].buf;

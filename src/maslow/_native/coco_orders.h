@@ -13,12 +13,7 @@ static PyObject *py_dense_ranks(PyObject *self, PyObject *args) {
     static const char *names[3] = {"score", "order", "out"};
     Py_buffer v[3];
     Py_ssize_t n[3];
-    for (int i = 0; i < 3; i++) {
-        if (get_buf(o[i], &v[i], kinds[i], i == 2, names[i], &n[i]) < 0) {
-            release_all(v, i);
-            return NULL;
-        }
-    }
+    if (get_bufs(o, v, n, kinds, names, 3, 2) < 0) return NULL;
     const double *score = v[0].buf;
     const int64_t *order = v[1].buf;
     int64_t *out = v[2].buf;
@@ -109,12 +104,7 @@ static PyObject *py_kept_predictions(PyObject *self, PyObject *args) {
                                    "kept_k", "acc", "kept_score"};
     Py_buffer v[N];
     Py_ssize_t n[N];
-    for (int i = 0; i < N; i++) {
-        if (get_buf(o[i], &v[i], kinds[i], i >= 5, names[i], &n[i]) < 0) {
-            release_all(v, i);
-            return NULL;
-        }
-    }
+    if (get_bufs(o, v, n, kinds, names, N, 5) < 0) return NULL;
     Py_ssize_t m = n[0], kept = 0, bad = 0;
     for (int i = 1; i < N; i++) bad |= n[i] != m;
     int64_t *side_pos = bad ? NULL : malloc(sizeof(int64_t) * ((size_t)m + 1));
@@ -286,12 +276,7 @@ static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
     static const char *names[N] = {"score", "img", "k", "sel", "kept_group", "rank", "kept_k", "kept_score", "acc"};
     Py_buffer v[N];
     Py_ssize_t n[N];
-    for (int i = 0; i < N; i++) {
-        if (get_buf(o[i], &v[i], kinds[i], i >= 3, names[i], &n[i]) < 0) {
-            release_all(v, i);
-            return NULL;
-        }
-    }
+    if (get_bufs(o, v, n, kinds, names, N, 3) < 0) return NULL;
     Py_ssize_t m = n[0];
     int bad = m >= INT32_MAX || n_img < 0 || n_k < 1 || n_k >= INT32_MAX || max_det < 0 || n_img * n_k >= INT32_MAX;
     for (int i = 1; i < N; i++) bad |= n[i] != m;

@@ -54,6 +54,19 @@ static void release_all(Py_buffer *views, int n) {
     for (int i = 0; i < n; i++) PyBuffer_Release(&views[i]);
 }
 
+/* The `count` arguments o[i] as buffers of kinds[i] into v[i] (n[i] items), writable from index `first_out` on;
+ * -1 on an error, with the buffers taken so far released. */
+static int get_bufs(PyObject *const *o, Py_buffer *v, Py_ssize_t *n, const enum kind *kinds,
+                    const char *const *names, int count, int first_out) {
+    for (int i = 0; i < count; i++) {
+        if (get_buf(o[i], &v[i], kinds[i], i >= first_out, names[i], &n[i]) < 0) {
+            release_all(v, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 #include "coco_orders.h" /* dense_ranks, pack_keys, kept_predictions, pred_orders */
 
 /* -- boxes ------------------------------------------------------------------------------------------- */
@@ -262,6 +275,21 @@ typedef struct {
     Py_ssize_t n_out, cap;
 } match_ctx;
 
+/* Record the match of pred to pair j at threshold t and area range a (match_one, match_single). */
+static inline void match_take(match_ctx *m, int64_t pred, Py_ssize_t j, int t, int a, uint8_t *taken) {
+    int64_t g = m->t_idx[j];
+    if (!m->crowd[g]) taken[g * m->n_t * m->n_a + a * m->n_t + t] = 1;
+    if (a == m->a_match) {
+        m->partner[(Py_ssize_t)t * m->n_truth + g] = (int32_t)pred;
+        m->partner_pair[(Py_ssize_t)t * m->n_truth + g] = (int32_t)j;
+    }
+    if (m->n_out < m->cap) {
+        m->out_t[m->n_out] = (int16_t)t, m->out_a[m->n_out] = (int16_t)a;
+        m->out_p[m->n_out] = (int32_t)pred, m->out_pair[m->n_out] = (int32_t)j;
+    }
+    m->n_out++;
+}
+
 /* evaluateImg's inner loop for one prediction (pairs lo..hi) at every (threshold, area range) c = a * T + t:
  * the last free non-ignored truth object with the highest IoU >= min(t, 1 - 1e-10), else the last best
  * ignored one (non-ignored objects come first in pycocotools' order and scanning stops at the first ignored
@@ -294,37 +322,12 @@ static int match_one(match_ctx *m, int64_t pred, Py_ssize_t lo, Py_ssize_t hi, u
         for (int t = 0; t < m->n_t; t++) {
             int c = a * m->n_t + t;
             int64_t j = pick[c] >= 0 ? pick[c] : pick[n_c + c];
-            if (j < 0) continue;
-            int64_t g = m->t_idx[j];
-            if (!m->crowd[g]) taken[g * n_c + c] = 1;
-            if (a == m->a_match) { /* gtm: the last prediction matched to each truth object */
-                m->partner[(Py_ssize_t)t * m->n_truth + g] = (int32_t)pred;
-                m->partner_pair[(Py_ssize_t)t * m->n_truth + g] = (int32_t)j;
-            }
-            if (m->n_out < m->cap) {
-                m->out_t[m->n_out] = (int16_t)t, m->out_a[m->n_out] = (int16_t)a;
-                m->out_p[m->n_out] = (int32_t)pred, m->out_pair[m->n_out] = (int32_t)j;
-            }
-            m->n_out++;
+            if (j >= 0) match_take(m, pred, j, t, a, taken);
         }
     }
     return 0;
 }
 
-/* Record the match of pred to pair j at threshold t and area range a (see match_one). */
-static inline void match_take(match_ctx *m, int64_t pred, Py_ssize_t j, int t, int a, uint8_t *taken) {
-    int64_t g = m->t_idx[j];
-    if (!m->crowd[g]) taken[g * m->n_t * m->n_a + a * m->n_t + t] = 1;
-    if (a == m->a_match) {
-        m->partner[(Py_ssize_t)t * m->n_truth + g] = (int32_t)pred;
-        m->partner_pair[(Py_ssize_t)t * m->n_truth + g] = (int32_t)j;
-    }
-    if (m->n_out < m->cap) {
-        m->out_t[m->n_out] = (int16_t)t, m->out_a[m->n_out] = (int16_t)a;
-        m->out_p[m->n_out] = (int32_t)pred, m->out_pair[m->n_out] = (int32_t)j;
-    }
-    m->n_out++;
-}
 
 /* match_one for a prediction with one candidate pair j (most of them): with a single candidate, whether it is
  * ignored doesn't change the pick; it is taken wherever its IoU reaches the threshold and the truth object is
@@ -396,12 +399,7 @@ static PyObject *py_match(PyObject *self, PyObject *args) {
                                    "truth_partner", "truth_pair", "out_t", "out_a", "out_pred", "out_pair"};
     Py_buffer v[N];
     Py_ssize_t n[N];
-    for (int i = 0; i < N; i++) {
-        if (get_buf(o[i], &v[i], kinds[i], i >= 6, names[i], &n[i]) < 0) {
-            release_all(v, i);
-            return NULL;
-        }
-    }
+    if (get_bufs(o, v, n, kinds, names, N, 6) < 0) return NULL;
     match_ctx m = {0};
     m.iou = v[0].buf, m.p_idx = v[1].buf, m.t_idx = v[2].buf, m.thr = v[3].buf;
     m.ignored = v[4].buf, m.crowd = v[5].buf, m.partner = v[6].buf, m.partner_pair = v[7].buf;
@@ -442,12 +440,7 @@ static PyObject *py_match_flags(PyObject *self, PyObject *args) {
     static const char *names[N] = {"pair", "a", "t_idx", "truth_ignored", "id_zero", "tp", "ignored"};
     Py_buffer v[N];
     Py_ssize_t n[N];
-    for (int i = 0; i < N; i++) {
-        if (get_buf(o[i], &v[i], kinds[i], i >= 5, names[i], &n[i]) < 0) {
-            release_all(v, i);
-            return NULL;
-        }
-    }
+    if (get_bufs(o, v, n, kinds, names, N, 5) < 0) return NULL;
     const int32_t *pair = v[0].buf;
     const int16_t *area = v[1].buf;
     const int64_t *t_idx = v[2].buf;
