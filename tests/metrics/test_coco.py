@@ -306,6 +306,14 @@ def test_bad_data_raises() -> None:
     nan = pred.replace(annotations=pred.annotations.with_columns(score=np.full(pred.n_annotations, np.nan)))
     with pytest.raises(InvalidDatasetError, match="score row 0: must be a number"):
         coco_map(truth, nan)
+    two = pred.annotations.score.copy()
+    two[[5, 9]] = np.nan
+    two_nan = pred.replace(annotations=pred.annotations.with_columns(score=two))
+    for native in ("1", "0"):  # the compiled kernel and the numpy path name the same row and count
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("MASLOW_NATIVE", native)
+            with pytest.raises(InvalidDatasetError, match=r"score row 5: must be a number, got nan \(2 rows\)"):
+                coco_map(truth, two_nan)
     with pytest.raises(InvalidDatasetError, match="images table of truth"):
         coco_map(truth, pred.select_images(np.arange(3)))
     kp_truth, kp_pred = datasets(*random_keypoint_case(0))

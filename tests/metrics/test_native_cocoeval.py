@@ -255,10 +255,11 @@ def test_fused_prediction_orders_equal_numpy(monkeypatch: pytest.MonkeyPatch, n:
         img = img[np.argsort(rng.permutation(n_img)[img], kind="stable")]
     group = img * n_k + k
     for max_det in (1, 2, 100, 10**6):
-        fused = P._native_orders(score, img, k, n_img, n_k, max_det)
+        ident_img, ident_k = np.arange(n_img), np.arange(n_k)
+        fused = P._native_orders(score, img, k, ident_img, ident_k, n_k, max_det)
         assert fused is not None
         monkeypatch.setenv("MASLOW_NATIVE", "0")
-        assert P._native_orders(score, img, k, n_img, n_k, max_det) is None
+        assert P._native_orders(score, img, k, ident_img, ident_k, n_k, max_det) is None
         p_order, acc_order = P._pred_orders(score, img, k, group, True)
         ref = P._kept(p_order, acc_order, group, k, score, max_det)
         monkeypatch.delenv("MASLOW_NATIVE")
@@ -267,17 +268,55 @@ def test_fused_prediction_orders_equal_numpy(monkeypatch: pytest.MonkeyPatch, n:
         assert len(fused[0]) == sum(min(c, max_det) for c in np.bincount(group, minlength=n_img * n_k).tolist())
 
 
+@pytest.mark.parametrize("runs", [False, True])
+def test_fused_prediction_orders_through_tables(monkeypatch: pytest.MonkeyPatch, runs: bool) -> None:
+    """The kernel reads image positions and classes through the lookup tables (shuffled here), leaving out the
+    rows of classes the truth lacks (-1), as build_groups' numpy path selects the known rows first."""
+    from maslow.metrics import _prepare as P
+
+    rng = np.random.default_rng(7)
+    n, n_rows_img, n_labels = 2000, 40, 9
+    score = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], n)
+    image, label = rng.integers(0, n_rows_img, n), rng.integers(0, n_labels, n)
+    if runs:
+        image = np.sort(image)
+    img_pos = rng.permutation(n_rows_img)
+    k_of_label = np.array([3, -1, 0, 5, 1, -1, 2, 4, 6])
+    n_k = 7
+    for max_det in (1, 3, 100):
+        fused = P._native_orders(score, image, label, img_pos, k_of_label, n_k, max_det)
+        assert fused is not None
+        known = np.flatnonzero(k_of_label[label] >= 0)
+        k, img = k_of_label[label[known]], img_pos[image[known]]
+        group = img * n_k + k
+        monkeypatch.setenv("MASLOW_NATIVE", "0")
+        p_order, acc_order = P._pred_orders(score[known], img, k, group, True)
+        ref = list(P._kept(p_order, acc_order, group, k, score[known], max_det))
+        monkeypatch.delenv("MASLOW_NATIVE")
+        ref[0] = known[ref[0]]
+        for got, want in zip(fused, ref, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_fused_prediction_orders_reject_bad_input() -> None:
     native = _native.load("cocoeval")
     assert native is not None
     s, i = np.zeros(3), np.zeros(3, np.int64)
     outs = [np.zeros(3, np.int64) for _ in range(4)]
-    with pytest.raises(ValueError, match="image or class out of range"):
-        native.pred_orders(s, np.array([0, 1, 2]), i, 2, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64))
+    ident = np.arange(1)
+    with pytest.raises(ValueError, match="image or class out of range"):  # image row past the table
+        native.pred_orders(s, np.array([0, 1, 2]), i, ident, ident, 1, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match="image or class out of range"):  # a table entry past n_img
+        native.pred_orders(s, i, i, np.array([2]), ident, 1, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64))
     with pytest.raises(ValueError, match="inconsistent sizes"):
-        native.pred_orders(s, i, i[:2], 1, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64))
+        native.pred_orders(s, i, i[:2], ident, ident, 1, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64))
     with pytest.raises(TypeError, match="kept_score must be a C-contiguous float64"):
-        native.pred_orders(s, i, i, 1, 1, 10, *outs, np.zeros(3, np.int64), np.zeros(3, np.int64))
+        native.pred_orders(s, i, i, ident, ident, 1, 1, 10, *outs, np.zeros(3, np.int64), np.zeros(3, np.int64))
+    nan_at_1 = np.array([0.5, np.nan, np.nan])
+    assert native.pred_orders(nan_at_1, i, i, ident, ident, 1, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64)) == -2
+    skip_nan = np.array([-1])  # the NaN rows' class is unknown: left out, not an error
+    assert native.pred_orders(nan_at_1, i, i, ident, skip_nan, 1, 1, 10, *outs, np.zeros(3),
+                              np.zeros(3, np.int64)) == 0
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -53,7 +53,7 @@ static int gather(const acc_ctx *c, acc_work *w) {
     Py_ssize_t n = c->n;
     int n_a = c->n_a, rc = 0;
     size_t max_slots = (size_t)(n < c->n_e ? n : c->n_e) + 1;
-    w->mask = malloc(sizeof(mask_pair) * max_slots * n_a); /* only the pages of the slots used are touched */
+    w->mask = big_alloc(sizeof(mask_pair) * max_slots * n_a); /* only the pages of the slots used are touched */
     if (!w->mask) return -1;
     memset(w->slot, 0xff, sizeof(int32_t) * (size_t)n);
     uint64_t all = c->n_t == 64 ? ~(uint64_t)0 : ((uint64_t)1 << c->n_t) - 1;
@@ -244,10 +244,10 @@ static int accumulate_run(const acc_ctx *c) {
     for (int i = 0; i < c->n_k * c->n_a; i++) cap = c->n_pos[i] > cap ? c->n_pos[i] : cap;
     w.cap = cap;
     size_t n_trm = (size_t)c->n_t * c->n_r * c->n_a * c->n_m, n_mat = (size_t)c->n_m * c->n_a * c->n_t;
-    w.code = malloc(sizeof(uint32_t) * ((size_t)c->n + 1));
-    w.slot = malloc(sizeof(int32_t) * ((size_t)c->n + 1));
+    w.code = big_alloc(sizeof(uint32_t) * ((size_t)c->n + 1));
+    w.slot = big_alloc(sizeof(int32_t) * ((size_t)c->n + 1));
     w.need = malloc(sizeof(int64_t) * (size_t)c->n_k * c->n_a * c->n_r + 8);
-    w.pr = malloc(sizeof(double) * n_mat * cap);
+    w.pr = malloc(sizeof(double) * n_mat * cap); /* rows of cap, each written only as far as its TPs go */
     w.sc = malloc(sizeof(double) * n_mat * cap);
     w.n_tp = malloc(sizeof(int64_t) * n_mat);
     w.fp = malloc(sizeof(int64_t) * n_mat);

@@ -107,7 +107,7 @@ static PyObject *py_kept_predictions(PyObject *self, PyObject *args) {
     if (get_bufs(o, v, n, kinds, names, N, 5) < 0) return NULL;
     Py_ssize_t m = n[0], kept = 0, bad = 0;
     for (int i = 1; i < N; i++) bad |= n[i] != m;
-    int64_t *side_pos = bad ? NULL : malloc(sizeof(int64_t) * ((size_t)m + 1));
+    int64_t *side_pos = bad ? NULL : big_alloc(sizeof(int64_t) * ((size_t)m + 1));
     if (!bad && !side_pos) {
         release_all(v, N);
         return PyErr_NoMemory();
@@ -256,58 +256,75 @@ static void radix_pairs(uint64_t *ka, int32_t *pa, uint64_t *kb, int32_t *pb, Py
         radix8(ka, pa, kb, pb, n, hist);
 }
 
-/* pred_orders(score, img, k, n_img, n_k, max_det, sel, kept_group, rank, kept_k, kept_score, acc) -> number kept:
- *   _prepare._pred_orders + _kept for use_cats, without a global comparison sort: the rows by image (a counting
- *   sort, skipped when each image's rows are one run, as a results file lists them), each image's predictions by
- *   class (counting) then by score (a short stable sort per group), the first max_det of each group kept (their
- *   index, group = img * n_k + k, rank, class and score) in group order; then acc = the kept ones in accumulation
- *   order (k, -score, img, row) as positions among them: a counting sort by class (which keeps the image order;
- *   the class counts taken while keeping) then a stable radix sort of each class by score, its keys in acc itself.
- *   Few passes over the rows and no scratch array of keys: the time goes to passes and to first touches of fresh
- *   memory. img in [0, n_img), k in [0, n_k), scores not NaN (the caller checks). */
+/* pred_orders(score, image, label, img_of, k_of, n_img, n_k, max_det, sel, kept_group, rank, kept_k, kept_score,
+ *             acc) -> number kept, or -1 - row for the first NaN score (of a prediction of a known class):
+ *   _prepare._pred_orders + _kept for use_cats, without a global comparison sort. Each row's image position is
+ *   img_of[image[row]] (in [0, n_img)) and its class position k_of[label[row]] (-1: a class the truth doesn't
+ *   have: the row is left out), read through those small tables (no gathered columns). The rows by image (a
+ *   counting sort, skipped when each image's rows are one run, as a results file lists them), each image's
+ *   predictions by class (counting) then by score (a short stable sort per group), the first max_det of each
+ *   group kept (their row, group = img * n_k + k, rank, class and score) in group order; then acc = the kept ones
+ *   in accumulation order (k, -score, img, row) as positions among them: a counting sort by class (which keeps
+ *   the image order; the class counts taken while keeping) then a stable radix sort of each class by score, its
+ *   keys in acc itself. Few passes over the rows and no scratch array of keys: the time goes to passes and to
+ *   first touches of fresh memory. */
 static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
-    enum { N = 9 };
+    enum { N = 11 };
     PyObject *o[N];
     long long n_img, n_k, max_det;
-    if (!PyArg_ParseTuple(args, "OOOLLLOOOOOO", &o[0], &o[1], &o[2], &n_img, &n_k, &max_det, &o[3], &o[4], &o[5],
-                          &o[6], &o[7], &o[8]))
+    if (!PyArg_ParseTuple(args, "OOOOOLLLOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &n_img, &n_k, &max_det,
+                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10]))
         return NULL;
-    static const enum kind kinds[N] = {K_F64, K_I64, K_I64, K_I64, K_I64, K_I64, K_I64, K_F64, K_I64};
-    static const char *names[N] = {"score", "img", "k", "sel", "kept_group", "rank", "kept_k", "kept_score", "acc"};
+    static const enum kind kinds[N] = {K_F64, K_I64, K_I64, K_I64, K_I64, K_I64,
+                                       K_I64, K_I64, K_I64, K_F64, K_I64};
+    static const char *names[N] = {"score", "image", "label", "img_of", "k_of", "sel", "kept_group", "rank",
+                                   "kept_k", "kept_score", "acc"};
     Py_buffer v[N];
     Py_ssize_t n[N];
-    if (get_bufs(o, v, n, kinds, names, N, 3) < 0) return NULL;
-    Py_ssize_t m = n[0];
+    if (get_bufs(o, v, n, kinds, names, N, 5) < 0) return NULL;
+    Py_ssize_t m = n[0], n_images = n[3], n_labels = n[4];
     int bad = m >= INT32_MAX || n_img < 0 || n_k < 1 || n_k >= INT32_MAX || max_det < 0 || n_img * n_k >= INT32_MAX;
-    for (int i = 1; i < N; i++) bad |= n[i] != m;
+    for (int i = 1; i < N; i++) bad |= i != 3 && i != 4 && n[i] != m;
     const double *score = v[0].buf;
-    const int64_t *img = v[1].buf, *k = v[2].buf;
-    int64_t *sel = v[3].buf, *kg = v[4].buf, *rank = v[5].buf, *kk = v[6].buf, *acc = v[8].buf;
-    double *ks = v[7].buf;
+    const int64_t *image = v[1].buf, *label = v[2].buf, *img_of = v[3].buf, *k_of = v[4].buf;
+    int64_t *sel = v[5].buf, *kg = v[6].buf, *rank = v[7].buf, *kk = v[8].buf, *acc = v[10].buf;
+    double *ks = v[9].buf;
+    for (Py_ssize_t i = 0; i < n_images && !bad; i++) bad = img_of[i] < 0 || img_of[i] >= n_img;
+    for (Py_ssize_t i = 0; i < n_labels && !bad; i++) bad = k_of[i] < -1 || k_of[i] >= n_k;
     /* i_start: counts by image, then starts; i_first: where each image's first run begins; k_cnt: an image's
      * class counts, then k_tot: the kept ones' (n_k + 2 each) */
     int32_t *i_start = bad ? NULL : calloc((size_t)n_img + 2, sizeof(int32_t));
     int32_t *i_first = bad ? NULL : malloc(sizeof(int32_t) * ((size_t)n_img + 1));
     int32_t *k_cnt = bad ? NULL : calloc(2 * ((size_t)n_k + 2), sizeof(int32_t)), *k_tot = k_cnt + n_k + 2;
     int ok = bad || (i_start && i_first && k_cnt);
-    Py_ssize_t runs = 0, filled = 0; /* image runs in the rows; images with predictions */
+    Py_ssize_t runs = 0, filled = 0, skipped = 0, nan_row = -1; /* image runs; images with predictions */
+    int64_t prev_g = -1;
     for (Py_ssize_t i = 0; i < m && !bad && ok; i++) { /* the checks, the counts by image, its runs */
-        int64_t g = img[i];
-        if (g < 0 || g >= n_img || k[i] < 0 || k[i] >= n_k) {
+        if ((uint64_t)image[i] >= (uint64_t)n_images || (uint64_t)label[i] >= (uint64_t)n_labels) {
             bad = 1;
             break;
         }
-        if (!i || g != img[i - 1]) i_first[g] = (int32_t)i, runs++;
+        if (k_of[label[i]] < 0) {
+            skipped++;
+            continue;
+        }
+        if (isnan(score[i])) {
+            nan_row = i;
+            break;
+        }
+        int64_t g = img_of[image[i]];
+        if (g != prev_g) i_first[g] = (int32_t)i, runs++, prev_g = g;
         i_start[g + 2]++;
     }
-    if (bad || !ok) {
+    if (bad || !ok || nan_row >= 0) {
         free(i_start), free(i_first), free(k_cnt);
         release_all(v, N);
         if (!ok) return PyErr_NoMemory();
+        if (nan_row >= 0) return PyLong_FromSsize_t(-1 - nan_row);
         PyErr_SetString(PyExc_ValueError, "cocoeval.pred_orders: inconsistent sizes, or image or class out of range");
         return NULL;
     }
-    int32_t *ra = malloc(sizeof(int32_t) * ((size_t)m + 1)); /* the rows by image (unless one run each); then
+    int32_t *ra = big_alloc(sizeof(int32_t) * ((size_t)m + 1)); /* the rows by image (unless one run each); then
                                                                the kept positions in accumulation order */
     ord_item *items = NULL; /* one image at a time */
     uint64_t *key_b = NULL; /* one class at a time */
@@ -317,15 +334,17 @@ static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
         longest = i_start[g + 2] > longest ? i_start[g + 2] : longest;
         filled += i_start[g + 2] > 0;
     }
-    int one_run = runs == filled; /* each image's rows together: no counting sort by image */
+    int one_run = runs == filled && !skipped; /* each image's rows together: no counting sort by image */
     ok = ra && (items = malloc(sizeof(ord_item) * ((size_t)longest + 1))) != NULL;
     if (ok) {
         Py_BEGIN_ALLOW_THREADS
         for (int64_t g = 0; g < n_img; g++) i_start[g + 2] += i_start[g + 1];
-        if (!one_run)
-            for (Py_ssize_t i = 0; i < m; i++) ra[i_start[img[i] + 1]++] = (int32_t)i; /* i_start[g]: g's start */
-        else
+        if (!one_run) {
+            for (Py_ssize_t i = 0; i < m; i++) /* i_start[g]: g's start */
+                if (k_of[label[i]] >= 0) ra[i_start[img_of[image[i]] + 1]++] = (int32_t)i;
+        } else {
             for (int64_t g = 0; g < n_img; g++) i_start[g + 1] = i_start[g + 2];
+        }
         for (int64_t im = 0; im < n_img; im++) {
             Py_ssize_t s0 = i_start[im], s1 = i_start[im + 1];
             if (s0 == s1) continue;
@@ -334,12 +353,13 @@ static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
             int32_t first = one_run ? i_first[im] : 0;
             Py_ssize_t n_s = s1 - s0;
             memset(k_cnt, 0, sizeof(int32_t) * (size_t)(n_k + 1));
-            for (Py_ssize_t i = 0; i < n_s; i++) k_cnt[k[rows ? rows[i] : first + i] + 1]++;
+            for (Py_ssize_t i = 0; i < n_s; i++) k_cnt[k_of[label[rows ? rows[i] : first + i]] + 1]++;
             for (int64_t c = 0; c < n_k; c++) k_cnt[c + 1] += k_cnt[c];
             for (Py_ssize_t i = 0; i < n_s; i++) {
                 int32_t r = rows ? rows[i] : first + (int32_t)i;
-                ord_item *it = &items[k_cnt[k[r]]++];
-                it->key = desc_key(score[r]), it->row = r, it->k = (int32_t)k[r];
+                int32_t c = (int32_t)k_of[label[r]];
+                ord_item *it = &items[k_cnt[c]++];
+                it->key = desc_key(score[r]), it->row = r, it->k = c;
             }
             sort_image(items, n_s);
             int64_t r = 0, prev = -1;

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "huge.h" /* big_alloc: scratch buffers in huge pages */
+
 /* -- buffers ------------------------------------------------------------------------------------------ */
 
 enum kind { K_I64, K_I32, K_I16, K_F64, K_U8 };
@@ -348,7 +350,7 @@ static int match_all(match_ctx *m) {
     int n_c = m->n_t * m->n_a;
     double thr_min = INFINITY;
     for (int t = 0; t < m->n_t; t++) thr_min = fmin(thr_min, m->thr[t]);
-    uint8_t *taken = calloc((size_t)(m->n_truth * n_c) + 1, 1);
+    uint8_t *taken = big_zalloc((size_t)(m->n_truth * n_c) + 1);
     double *best = malloc(sizeof(double) * 2 * (size_t)n_c + 8);
     int64_t *pick = malloc(sizeof(int64_t) * 2 * (size_t)n_c + 8);
     double *thr_c = malloc(sizeof(double) * 2 * (size_t)n_c + 8); /* the starting "iou" of each column */

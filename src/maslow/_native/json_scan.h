@@ -21,6 +21,8 @@
 #include <string.h>
 #include <sys/mman.h> /* madvise */
 
+#include "huge.h"
+
 /* ---- growable byte buffers ---------------------------------------------------------------------------- */
 /* A buffer of BIG_BUF bytes or more is a private anonymous mapping of its own (on Linux) in transparent huge
  * pages where the system has them: a column of tens of MB then costs a page fault per 2 MiB instead of per 4 KiB
@@ -46,19 +48,6 @@ static void buf_free(Buf *b) {
     b->mapped = 0;
 }
 
-#if MAPPED_BUFS
-/* Huge pages for the 2 MiB-aligned part of a mapping (best effort). */
-static void huge_pages(char *p, size_t cap) {
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t from = ((uintptr_t)p + huge - 1) & ~(huge - 1), to = ((uintptr_t)p + cap) & ~(huge - 1);
-    if (to > from) (void)madvise((void *)from, to - from, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)cap;
-#endif
-}
-#endif
 
 /* Give back the pages of a mapped buffer past its length (a huge page is mapped whole once touched). */
 static void buf_trim(Buf *b) {
@@ -87,7 +76,7 @@ static int buf_reserve(Buf *b, size_t extra) {
         }
         b->data = p;
         b->cap = cap;
-        huge_pages(p, cap);
+        advise_huge(p, cap);
         return 0;
     }
 #endif

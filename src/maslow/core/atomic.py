@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,12 +47,16 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
                 os.replace(old, path)  # put the previous output back
                 raise
             if old.is_dir() and not old.is_symlink():
+                import shutil  # loads on first use: bz2, lzma and more come with it
+
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 old.unlink()
         else:
             os.replace(tmp, path)
     except BaseException:
+        import shutil
+
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 

@@ -12,9 +12,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as _mask
 
 from maslow.core.types import FloatArray
+
+
+def coco_mask() -> Any:
+    """``pycocotools.mask``, imported on first use (box and keypoint work never loads it)."""
+    from pycocotools import mask
+
+    return mask
+
 
 #: one flat polygon ring ``x0, y0, x1, y1, ...`` (a list or a float array)
 Ring = Sequence[float] | FloatArray
@@ -22,7 +29,7 @@ Ring = Sequence[float] | FloatArray
 
 def encode(binary: np.ndarray) -> dict[str, Any]:
     """RLE of an (h, w) boolean mask."""
-    return _mask.encode(np.asfortranarray(np.asarray(binary, dtype=np.uint8)))  # type: ignore[no-any-return]
+    return coco_mask().encode(np.asfortranarray(np.asarray(binary, dtype=np.uint8)))  # type: ignore[no-any-return]
 
 
 def decode(rle: dict[str, Any]) -> np.ndarray:
@@ -31,7 +38,7 @@ def decode(rle: dict[str, Any]) -> np.ndarray:
         # pycocotools 2.0.11's decode calls np.array(copy=False) on an object whose __array__ predates numpy 2
         warnings.filterwarnings("ignore", message=r"__array__ implementation doesn't accept a copy keyword",
                                 category=DeprecationWarning)
-        out: np.ndarray = _mask.decode(compress(rle)).astype(bool)
+        out: np.ndarray = coco_mask().decode(compress(rle)).astype(bool)
     return out
 
 
@@ -42,7 +49,7 @@ def compress(rle: dict[str, Any]) -> dict[str, Any]:
     if isinstance(counts, np.ndarray):
         counts = counts.tolist()
     if isinstance(counts, list):
-        return _mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)  # type: ignore[no-any-return]
+        return coco_mask().frPyObjects({"size": [h, w], "counts": counts}, h, w)  # type: ignore[no-any-return]
     if isinstance(counts, str):
         counts = counts.encode("ascii")
     return {"size": [h, w], "counts": counts}
@@ -71,8 +78,8 @@ def from_polygons(polygons: Sequence[Ring], height: int, width: int) -> dict[str
     polys = [list(map(float, p)) for p in polygons if len(p) >= 6]
     if not polys:
         return encode(np.zeros((height, width), bool))
-    rles = _mask.frPyObjects(polys, height, width)
-    return _mask.merge(rles)  # type: ignore[no-any-return]
+    rles = coco_mask().frPyObjects(polys, height, width)
+    return coco_mask().merge(rles)  # type: ignore[no-any-return]
 
 
 def area(rles: Sequence[dict[str, Any]]) -> FloatArray:
@@ -83,7 +90,7 @@ def area(rles: Sequence[dict[str, Any]]) -> FloatArray:
     """
     out = np.zeros(len(rles))
     for s in range(0, len(rles), 255):
-        out[s:s + 255] = _mask.area([compress(r) for r in rles[s:s + 255]])
+        out[s:s + 255] = coco_mask().area([compress(r) for r in rles[s:s + 255]])
     return out
 
 
@@ -91,7 +98,7 @@ def to_box(rles: Sequence[dict[str, Any]]) -> FloatArray:
     """(n, 4) xyxy boxes around RLE masks (pycocotools' toBbox, converted from xywh)."""
     if not len(rles):
         return np.zeros((0, 4))
-    b = np.asarray(_mask.toBbox([compress(r) for r in rles]), dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(coco_mask().toBbox([compress(r) for r in rles]), dtype=np.float64).reshape(-1, 4)
     b[:, 2:] += b[:, :2]
     return b
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -13,11 +12,6 @@ from maslow.core.atomic import atomic_dir as atomic_dir  # re-exported for forma
 from maslow.core.atomic import atomic_path as atomic_path
 from maslow.core.issues import Issue, Report
 from maslow.errors import FormatError
-
-try:  # an optional speed-up for reading JSON
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised where orjson is absent
-    _orjson = None  # type: ignore[assignment]
 
 
 class Collector:
@@ -99,16 +93,22 @@ def json_loads(data: bytes | bytearray) -> Any:
     Anything orjson refuses (NaN literals, very deep nesting, bad input) is parsed again by ``json``, so the
     accepted language and the error messages are the standard library's.
     """
-    if _orjson is not None:
-        try:
-            return _orjson.loads(data)
-        except _orjson.JSONDecodeError:
-            pass
-    return json.loads(data)
+    import json  # json and orjson load on first use
+
+    try:  # an optional speed-up
+        import orjson
+    except ImportError:  # pragma: no cover - exercised where orjson is absent
+        return json.loads(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def load_json(path: str | Path) -> Any:
     """Parse a JSON file; errors name the file, line and column."""
+    import json
+
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -129,6 +129,8 @@ def load_json(path: str | Path) -> Any:
 
 def dump_json(obj: Any, path: str | Path, *, indent: int | None = None) -> None:
     """Write JSON atomically (temp file, then rename)."""
+    import json
+
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=indent, separators=None if indent else (",", ":"), ensure_ascii=False)

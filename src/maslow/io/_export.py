@@ -4,7 +4,6 @@ names, and placing image files (symlink, hardlink, copy, or PNG for IDX members)
 from __future__ import annotations
 
 import os
-import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
@@ -120,8 +119,12 @@ def place_image(src: Path, dst: Path, mode: str) -> bool:
         try:
             os.link(src, dst)
         except OSError:
+            import shutil  # loads on first use (bz2, lzma and more come with it)
+
             shutil.copy2(src, dst)
     else:
+        import shutil
+
         shutil.copy2(src, dst)
     return True
 

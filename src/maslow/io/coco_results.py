@@ -25,7 +25,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from maslow.core import boxes as B
 from maslow.core import masks as M
@@ -357,7 +356,7 @@ def _mask_boxes(rles: list[dict[str, Any]]) -> FloatArray:
     """``masks.to_box``; RLEs read from a file are compressed already: straight to pycocotools (half the time)."""
     if not all(type(r["counts"]) is bytes for r in rles):
         return M.to_box(rles)
-    b = np.asarray(mask_utils.toBbox(rles), dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(M.coco_mask().toBbox(rles), dtype=np.float64).reshape(-1, 4)
     b[:, 2:] += b[:, :2]
     return b
 

@@ -8,7 +8,6 @@ which is what annotation tools draw on. A path ``file.idx3-ubyte.gz#17`` names i
 from __future__ import annotations
 
 import functools
-import gzip
 import math
 import re
 import struct
@@ -74,6 +73,8 @@ def read_idx(path: str | Path) -> np.ndarray:
 @functools.lru_cache(maxsize=4)
 def _read_idx(path: Path, mtime_ns: int, size: int) -> np.ndarray:
     # mtime and size are part of the cache key so a rewritten file is read again
+    import gzip
+
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:

@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as _mask
 
 from maslow._native import load
 from maslow.core.dataset import Dataset
+from maslow.core.masks import coco_mask
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
 from maslow.metrics._prepare import AREA_COLUMN, COCO_BBOX_COLUMN, Groups, _float_column, coco_xywh
@@ -51,9 +51,9 @@ def rles(ds: Dataset, rows: IntArray, side: str) -> list[dict[str, Any]]:
                     "(pycocotools reads it as a box and fails)"
                 )
             if not segm:
-                out.append(_mask.encode(np.zeros((h, w, 1), np.uint8, order="F"))[0])
+                out.append(coco_mask().encode(np.zeros((h, w, 1), np.uint8, order="F"))[0])
             else:
-                out.append(_mask.merge(_mask.frPyObjects(segm, h, w)))
+                out.append(coco_mask().merge(coco_mask().frPyObjects(segm, h, w)))
             continue
         if m is None:
             raise InvalidDatasetError(
@@ -71,7 +71,7 @@ def _rle(m: dict[str, Any]) -> dict[str, Any]:
     counts = m["counts"]
     h, w = (int(v) for v in m["size"])
     if isinstance(counts, list | np.ndarray):
-        return _mask.frPyObjects({"size": [h, w], "counts": list(map(int, counts))}, h, w)  # type: ignore[no-any-return]
+        return coco_mask().frPyObjects({"size": [h, w], "counts": list(map(int, counts))}, h, w)  # type: ignore[no-any-return]
     if isinstance(counts, str):
         counts = counts.encode("ascii")
     return {"size": [h, w], "counts": counts}
@@ -81,7 +81,7 @@ def mask_areas(masks: list[dict[str, Any]]) -> FloatArray:
     """Pixel counts of RLEs, in chunks of 255 (pycocotools' ``area`` sizes a uint8 array by the count)."""
     out = np.zeros(len(masks))
     for i in range(0, len(masks), 255):
-        out[i:i + 255] = _mask.area(masks[i:i + 255])
+        out[i:i + 255] = coco_mask().area(masks[i:i + 255])
     return out
 
 
@@ -233,7 +233,7 @@ def segm_iou_pairs(d_rles: list[dict[str, Any]], g_rles: list[dict[str, Any]], d
     crowd_u8 = crowd.astype(np.uint8)
     for i in np.flatnonzero(size).tolist():
         d0, d1, g0, g1 = int(d_bounds[i]), int(d_bounds[i + 1]), int(g_bounds[i]), int(g_bounds[i + 1])
-        ious = _mask.iou(d_rles[d0:d1], g_rles[g0:g1], crowd_u8[g0:g1].tolist())
+        ious = coco_mask().iou(d_rles[d0:d1], g_rles[g0:g1], crowd_u8[g0:g1].tolist())
         buf[int(offset[i]):int(offset[i]) + int(size[i])] = np.asarray(ious, dtype=np.float64).ravel()
     img = d_image[p_idx]
     out[:] = buf[offset[img] + (p_idx - d_bounds[img]) * ng[img] + (t_idx - g_bounds[img])]

@@ -156,29 +156,27 @@ def build_groups(
     if t_order is None:  # keys too wide to pack
         t_order = np.lexsort((t_rows, t_k, t_group))
 
-    p_k_all = pred_k_of_label[pa.label] if len(pa) else np.zeros(0, np.int64)
-    score_all = pa.score
-    every = not len(p_k_all) or int(p_k_all.min()) >= 0  # every prediction of a truth class: no row selection
-    known_rows = None if every else np.flatnonzero(p_k_all >= 0)
-    p_score = score_all if known_rows is None else score_all[known_rows]
-    nan = np.flatnonzero(np.isnan(p_score))
-    if nan.size:
-        raise InvalidDatasetError(
-            f"pred.annotations.score row {nan[0] if known_rows is None else known_rows[nan[0]]}: must be a number, "
-            f"got nan ({nan.size} rows)"
-        )
-    p_k = p_k_all if known_rows is None else p_k_all[known_rows]
-    p_img = img_pos[pa.image if known_rows is None else pa.image[known_rows]]
-    fused = _native_orders(p_score, p_img, p_k, len(img_pos), n_cls, max_det) if use_cats else None
+    # the compiled kernel reads classes and images through the lookup tables (unknown classes left out)
+    fused = _native_orders(pa.score, pa.image, pa.label, img_pos, pred_k_of_label, n_cls, max_det) if use_cats \
+        else None
     if fused is None:
+        p_k_all = pred_k_of_label[pa.label] if len(pa) else np.zeros(0, np.int64)
+        every = not len(p_k_all) or int(p_k_all.min()) >= 0  # every prediction of a truth class: no selection
+        known_rows = None if every else np.flatnonzero(p_k_all >= 0)
+        p_score = pa.score if known_rows is None else pa.score[known_rows]
+        nan = np.flatnonzero(np.isnan(p_score))
+        if nan.size:
+            _nan_score(int(nan[0] if known_rows is None else known_rows[nan[0]]), p_score)
+        p_k = p_k_all if known_rows is None else p_k_all[known_rows]
+        p_img = img_pos[pa.image if known_rows is None else pa.image[known_rows]]
         p_group = p_img * kg + (p_k if use_cats else 0)
         p_order, acc_order = _pred_orders(p_score, p_img, p_k, p_group, use_cats)
         sel, kept_group, rank, kept_k, kept_score, acc = _kept(p_order, acc_order, p_group, p_k, p_score, max_det)
+        p_r = sel if known_rows is None else known_rows[sel]
     else:
-        sel, kept_group, rank, kept_k, kept_score, acc = fused
+        p_r, kept_group, rank, kept_k, kept_score, acc = fused
 
     t_r = t_rows[t_order]
-    p_r = sel if known_rows is None else known_rows[sel]
     crowd = ta.iscrowd[t_r] if ta.iscrowd is not None else np.zeros(len(t_r), bool)
     ignore = crowd.copy()
     if iou_type == "keypoints":
@@ -216,19 +214,29 @@ def build_groups(
     )
 
 
-def _native_orders(score: FloatArray, img: IntArray, k: IntArray, n_img: int, n_k: int, max_det: int
-                   ) -> tuple[IntArray, IntArray, IntArray, IntArray, FloatArray, IntArray] | None:
+def _nan_score(row: int, scores: FloatArray) -> None:
+    raise InvalidDatasetError(
+        f"pred.annotations.score row {row}: must be a number, got nan ({int(np.isnan(scores).sum())} rows)")
+
+
+def _native_orders(score: FloatArray, image: IntArray, label: IntArray, img_pos: IntArray, k_of_label: IntArray,
+                   n_k: int, max_det: int) -> tuple[IntArray, IntArray, IntArray, IntArray, FloatArray, IntArray] | None:
     """``_pred_orders`` then ``_kept`` (use_cats) by the compiled kernel: a radix sort of the scores and counting
-    sorts by image, group and class, no comparison sort; None without the kernel or past its int32 limits."""
+    sorts by image, group and class, no comparison sort. Rows of a class the truth lacks (``k_of_label`` -1) are
+    left out. Returns the kept rows, their group, rank, class and score, and the accumulation order; None without
+    the kernel or past its int32 limits."""
     native = load("cocoeval")
-    n = len(score)
+    n, n_img = len(score), len(img_pos)
     if native is None or n >= 2**31 - 1 or n_k < 1 or n_img * n_k >= 2**31 - 1:
         return None
-    out_i = [np.empty(n, np.int64) for _ in range(5)]
-    out_score = np.empty(n)
-    kept = native.pred_orders(np.ascontiguousarray(score, np.float64), np.ascontiguousarray(img, np.int64),
-                              np.ascontiguousarray(k, np.int64), n_img, n_k, int(max_det), *out_i[:4], out_score,
-                              out_i[4])
+    block = np.empty((6, n), np.int64)  # one allocation: numpy gives 4 MiB and more huge pages (fewer faults)
+    out_i, out_score = list(block[:5]), block[5].view(np.float64)
+    kept = native.pred_orders(
+        np.ascontiguousarray(score, np.float64), np.ascontiguousarray(image, np.int64),
+        np.ascontiguousarray(label, np.int64), np.ascontiguousarray(img_pos, np.int64),
+        np.ascontiguousarray(k_of_label, np.int64), n_img, n_k, int(max_det), *out_i[:4], out_score, out_i[4])
+    if kept < 0:  # a NaN score: its row
+        _nan_score(-1 - kept, score[np.asarray(k_of_label)[label] >= 0])
     sel, group, rank, kk, acc = (a[:kept] for a in out_i)
     return sel, group, rank, kk, out_score[:kept], acc
 

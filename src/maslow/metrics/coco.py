@@ -129,7 +129,9 @@ class _Evaluation:
     scores: FloatArray
 
 
-def _evaluate(truth: Dataset, pred: Dataset, p: _Params) -> _Evaluation:
+def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = False) -> _Evaluation:
+    """Match and accumulate. ``keep_pairs``: keep the pair arrays (the match table reads them); without it they
+    are dropped before the accumulation, which lowers the peak memory by their size."""
     groups = P.build_groups(truth, pred, use_cats=p.use_cats, max_det=p.max_dets[-1], iou_type=p.iou_type)
     t_masks = p_masks = t_xywh = p_xywh = None
     if p.iou_type == "segm":
@@ -172,6 +174,10 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params) -> _Evaluation:
     for a in range(len(p.area_names)):
         n_pos[:, a] = np.bincount(groups.truth.k[~truth_ignored[a]], minlength=n_k)
     m_tp, m_ignored = _match_flags(matches, t_idx, truth_ignored, groups.id_zero)
+    n_pairs = len(p_idx)
+    if not keep_pairs:
+        p_idx = t_idx = np.zeros(0, np.int64)
+        iou = np.zeros(0)
     precision, recall, scores = accumulate(
         k=groups.pred.k, rank=groups.rank, acc_order=groups.acc_order, score=groups.score, pred_out=pred_out,
         match_t=matches.t, match_a=matches.a, match_pred=matches.pred, match_tp=m_tp, match_ignored=m_ignored,
@@ -179,7 +185,7 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params) -> _Evaluation:
         max_dets=p.max_dets,
     )
     log.debug("coco %s: %d truth, %d predictions, %d pairs", p.iou_type, len(groups.truth.row),
-              len(groups.pred.row), len(p_idx))
+              len(groups.pred.row), n_pairs)
     return _Evaluation(p, groups, p_idx, t_idx, iou, matches, truth_ignored, pred_out, precision, recall, scores)
 
 
@@ -288,7 +294,7 @@ def coco_matches(
         True
     """
     p = _params(iou_type, iou_thresholds, recall_thresholds, max_dets, area_ranges, use_cats, kpt_sigmas, pred_area)
-    ev = _evaluate(truth, pred, p)
+    ev = _evaluate(truth, pred, p, keep_pairs=True)
     return _match_table(truth, pred, ev, _result(truth, ev))
 
 
