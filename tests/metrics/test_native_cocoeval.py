@@ -302,21 +302,23 @@ def test_fused_prediction_orders_reject_bad_input() -> None:
     native = _native.load("cocoeval")
     assert native is not None
     s, i = np.zeros(3), np.zeros(3, np.int64)
-    outs = [np.zeros(3, np.int64) for _ in range(4)]
+    outs = [np.zeros(3, np.int64), np.zeros(3, np.int64), np.zeros(3, np.int32), np.zeros(3, np.int32)]
+    acc = np.zeros(3, np.int32)
     ident = np.arange(1)
     with pytest.raises(ValueError, match="image or class out of range"):  # image row past the table
-        native.pred_orders(s, np.array([0, 1, 2]), i, ident, ident, 1, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64))
+        native.pred_orders(s, np.array([0, 1, 2]), i, ident, ident, 1, 1, 10, *outs, np.zeros(3), acc)
     with pytest.raises(ValueError, match="image or class out of range"):  # a table entry past n_img
-        native.pred_orders(s, i, i, np.array([2]), ident, 1, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64))
+        native.pred_orders(s, i, i, np.array([2]), ident, 1, 1, 10, *outs, np.zeros(3), acc)
     with pytest.raises(ValueError, match="inconsistent sizes"):
-        native.pred_orders(s, i, i[:2], ident, ident, 1, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64))
+        native.pred_orders(s, i, i[:2], ident, ident, 1, 1, 10, *outs, np.zeros(3), acc)
     with pytest.raises(TypeError, match="kept_score must be a C-contiguous float64"):
-        native.pred_orders(s, i, i, ident, ident, 1, 1, 10, *outs, np.zeros(3, np.int64), np.zeros(3, np.int64))
+        native.pred_orders(s, i, i, ident, ident, 1, 1, 10, *outs, np.zeros(3, np.int64), acc)
     nan_at_1 = np.array([0.5, np.nan, np.nan])
-    assert native.pred_orders(nan_at_1, i, i, ident, ident, 1, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64)) == -2
+    assert native.pred_orders(nan_at_1, i, i, ident, ident, 1, 1, 10, *outs, np.zeros(3), acc) == -2
     skip_nan = np.array([-1])  # the NaN rows' class is unknown: left out, not an error
-    assert native.pred_orders(nan_at_1, i, i, ident, skip_nan, 1, 1, 10, *outs, np.zeros(3),
-                              np.zeros(3, np.int64)) == 0
+    assert native.pred_orders(nan_at_1, i, i, ident, skip_nan, 1, 1, 10, *outs, np.zeros(3), acc) == 0
+    with pytest.raises(TypeError, match="acc must be a C-contiguous int32"):
+        native.pred_orders(s, i, i, ident, ident, 1, 1, 10, *outs, np.zeros(3), np.zeros(3, np.int64))
 
 
 @pytest.mark.parametrize("seed", range(4))

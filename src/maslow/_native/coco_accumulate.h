@@ -10,7 +10,8 @@
 typedef struct {
     Py_ssize_t n, n_e;
     int n_t, n_r, n_k, n_a, n_m;
-    const int64_t *k, *rank, *order, *n_pos, *max_dets;
+    const int32_t *k, *rank, *order; /* by prediction, int32 (as pred_orders writes them) */
+    const int64_t *n_pos, *max_dets;
     const int16_t *m_t, *m_a; /* the match entries, as match() writes them */
     const int32_t *m_pred;
     const double *score, *rec_thr;
@@ -270,7 +271,8 @@ static int accumulate_run(const acc_ctx *c) {
 
 /* accumulate(k, rank, acc_order, score, pred_out, match_t, match_a, match_pred, match_tp, match_ignored,
  *            n_pos, recall_thresholds, max_dets, precision, recall, scores, n_thresholds, n_classes) -> None;
- *   match_t/match_a int16 and match_pred int32 (as match() writes them), the other indices int64;
+ *   k, rank and acc_order int32 (as pred_orders writes them), match_t/match_a int16 and match_pred int32 (as
+ *   match() writes them), n_pos and max_dets int64;
  *   n_pos is (K, A) and pred_out (A, n), T <= 64, K < 2**15, A <= 8, M <= 8; the three outputs are
  *   pycocotools-shaped float64 arrays (T, R, K, A, M), (T, K, A, M), (T, R, K, A, M), every cell written here. */
 static PyObject *py_accumulate(PyObject *self, PyObject *args) {
@@ -280,7 +282,7 @@ static PyObject *py_accumulate(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOii", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7],
                           &o[8], &o[9], &o[10], &o[11], &o[12], &o[13], &o[14], &o[15], &n_t, &n_k))
         return NULL;
-    static const enum kind kinds[N] = {K_I64, K_I64, K_I64, K_F64, K_U8, K_I16, K_I16, K_I32,
+    static const enum kind kinds[N] = {K_I32, K_I32, K_I32, K_F64, K_U8, K_I16, K_I16, K_I32,
                                        K_U8,  K_U8,  K_I64, K_F64, K_I64, K_F64, K_F64, K_F64};
     static const char *names[N] = {"k", "rank", "acc_order", "score", "pred_out", "match_t", "match_a",
                                    "match_pred", "match_tp", "match_ignored", "n_pos", "recall_thresholds",

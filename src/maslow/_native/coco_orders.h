@@ -263,7 +263,8 @@ static void radix_pairs(uint64_t *ka, int32_t *pa, uint64_t *kb, int32_t *pb, Py
  *   have: the row is left out), read through those small tables (no gathered columns). The rows by image (a
  *   counting sort, skipped when each image's rows are one run, as a results file lists them), each image's
  *   predictions by class (counting) then by score (a short stable sort per group), the first max_det of each
- *   group kept (their row, group = img * n_k + k, rank, class and score) in group order; then acc = the kept ones
+ *   group kept (their row, group = img * n_k + k, rank, class and score; rank, class and acc int32) in group
+ *   order; then acc = the kept ones
  *   in accumulation order (k, -score, img, row) as positions among them: a counting sort by class (which keeps
  *   the image order; the class counts taken while keeping) then a stable radix sort of each class by score, its
  *   keys in acc itself. Few passes over the rows and no scratch array of keys: the time goes to passes and to
@@ -276,7 +277,7 @@ static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
                           &o[5], &o[6], &o[7], &o[8], &o[9], &o[10]))
         return NULL;
     static const enum kind kinds[N] = {K_F64, K_I64, K_I64, K_I64, K_I64, K_I64,
-                                       K_I64, K_I64, K_I64, K_F64, K_I64};
+                                       K_I64, K_I32, K_I32, K_F64, K_I32};
     static const char *names[N] = {"score", "image", "label", "img_of", "k_of", "sel", "kept_group", "rank",
                                    "kept_k", "kept_score", "acc"};
     Py_buffer v[N];
@@ -287,7 +288,8 @@ static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
     for (int i = 1; i < N; i++) bad |= i != 3 && i != 4 && n[i] != m;
     const double *score = v[0].buf;
     const int64_t *image = v[1].buf, *label = v[2].buf, *img_of = v[3].buf, *k_of = v[4].buf;
-    int64_t *sel = v[5].buf, *kg = v[6].buf, *rank = v[7].buf, *kk = v[8].buf, *acc = v[10].buf;
+    int64_t *sel = v[5].buf, *kg = v[6].buf;
+    int32_t *rank = v[7].buf, *kk = v[8].buf, *acc = v[10].buf;
     double *ks = v[9].buf;
     for (Py_ssize_t i = 0; i < n_images && !bad; i++) bad = img_of[i] < 0 || img_of[i] >= n_img;
     for (Py_ssize_t i = 0; i < n_labels && !bad; i++) bad = k_of[i] < -1 || k_of[i] >= n_k;
@@ -327,7 +329,7 @@ static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
     int32_t *ra = big_alloc(sizeof(int32_t) * ((size_t)m + 1)); /* the rows by image (unless one run each); then
                                                                the kept positions in accumulation order */
     ord_item *items = NULL; /* one image at a time */
-    uint64_t *key_b = NULL; /* one class at a time */
+    uint64_t *key_a = NULL, *key_b = NULL; /* the sort keys of the kept ones; one class at a time */
     int32_t *pos_b = NULL, *hist = NULL;
     Py_ssize_t kept = 0, longest = 0;
     for (int64_t g = 0; g < n_img; g++) {
@@ -366,23 +368,24 @@ static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
             for (Py_ssize_t i = 0; i < n_s; i++) { /* rank in the group; the first max_det kept (no branch) */
                 int32_t row = items[i].row, c = items[i].k;
                 r = c == prev ? r + 1 : 0, prev = c;
-                sel[kept] = row, kg[kept] = im * n_k + c, rank[kept] = r, kk[kept] = c, ks[kept] = score[row];
+                sel[kept] = row, kg[kept] = im * n_k + c, rank[kept] = (int32_t)r, kk[kept] = c;
+                ks[kept] = score[row];
                 k_tot[c + 2] += r < max_det;
                 kept += r < max_det;
             }
         }
         /* accumulation order: kept positions by class (stable: image order kept), then by score in each class;
-         * the keys sorted in acc (an output not written yet), the positions in ra (free now) */
+         * the positions sorted in acc itself, with their keys */
         for (int64_t c = 0; c < n_k; c++) k_tot[c + 2] += k_tot[c + 1];
         Py_ssize_t widest = 0;
         for (int64_t c = 0; c < n_k; c++) /* the longest class: the radix sort's second buffer */
             widest = k_tot[c + 2] - k_tot[c + 1] > widest ? k_tot[c + 2] - k_tot[c + 1] : widest;
         key_b = malloc(sizeof(uint64_t) * ((size_t)widest + 1)), pos_b = malloc(sizeof(int32_t) * ((size_t)widest + 1));
         hist = malloc(sizeof(int32_t) * RADIX_HIST);
-        ok = key_b && pos_b && hist;
-        uint64_t *key_a = (uint64_t *)acc;
-        int32_t *pos_a = ra;
-        for (Py_ssize_t i = 0; i < kept; i++) {
+        key_a = big_alloc(sizeof(uint64_t) * ((size_t)kept + 1));
+        ok = key_a && key_b && pos_b && hist;
+        int32_t *pos_a = acc;
+        for (Py_ssize_t i = 0; i < kept && ok; i++) {
             int32_t at = k_tot[kk[i] + 1]++;
             key_a[at] = desc_key(ks[i]), pos_a[at] = (int32_t)i;
         }
@@ -390,10 +393,10 @@ static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
             Py_ssize_t c0 = k_tot[c], c1 = k_tot[c + 1];
             radix_pairs(&key_a[c0], &pos_a[c0], key_b, pos_b, c1 - c0, hist);
         }
-        for (Py_ssize_t i = 0; i < kept; i++) acc[i] = pos_a[i]; /* over the keys, in place */
         Py_END_ALLOW_THREADS
     }
-    free(ra), free(i_start), free(i_first), free(k_cnt), free(items), free(key_b), free(pos_b), free(hist);
+    free(ra), free(i_start), free(i_first), free(k_cnt), free(items), free(key_a), free(key_b), free(pos_b);
+    free(hist);
     release_all(v, N);
     if (!ok) return PyErr_NoMemory();
     return PyLong_FromSsize_t(kept);

@@ -210,11 +210,14 @@ def _native_accumulate(native: Any, k: IntArray, rank: IntArray, acc_order: IntA
     def i64(a: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(a, np.int64)
 
+    def i32(a: np.ndarray) -> np.ndarray:  # positions < n < 2**31 (the kernel checks n): exact
+        return np.ascontiguousarray(a, np.int32)
+
     def u8(a: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(a, bool).view(np.uint8)
 
     native.accumulate(
-        i64(k), i64(rank), i64(acc_order), np.ascontiguousarray(score, np.float64), u8(pred_out),
+        i32(k), i32(rank), i32(acc_order), np.ascontiguousarray(score, np.float64), u8(pred_out),
         np.ascontiguousarray(match_t, np.int16), np.ascontiguousarray(match_a, np.int16),
         np.ascontiguousarray(match_pred, np.int32), u8(match_tp), u8(match_ignored), i64(n_pos),
         np.ascontiguousarray(recall_thresholds, np.float64), np.asarray(max_dets, np.int64), precision, recall,

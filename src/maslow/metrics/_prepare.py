@@ -41,7 +41,7 @@ class Side:
 
     row: IntArray  # (n,) annotation row in the dataset
     group: IntArray  # (n,) image position * n_groups_per_image + class position
-    k: IntArray  # (n,) class position on the K axis (0 when use_cats is False)
+    k: IntArray  # (n,) class position on the K axis (0 when use_cats is False); int32 from the kernel
     area: FloatArray  # (n,) area used for the area ranges
 
 
@@ -51,8 +51,8 @@ class Groups:
 
     truth: Side
     pred: Side
-    rank: IntArray  # (n_pred,) position of each prediction inside its group (score order)
-    acc_order: IntArray  # (n_pred,) predictions by (class, -score, image, rank): pycocotools' accumulation order
+    rank: IntArray  # (n_pred,) position of each prediction inside its group (score order); int32 from the kernel
+    acc_order: IntArray  # (n_pred,) by (class, -score, image, rank): the accumulation order; int32 from the kernel
     score: FloatArray  # (n_pred,)
     crowd: BoolArray  # (n_truth,)
     ignore: BoolArray  # (n_truth,) crowd, or (keypoints) no labelled keypoint
@@ -220,7 +220,7 @@ def _nan_score(row: int, scores: FloatArray) -> None:
 
 
 def _native_orders(score: FloatArray, image: IntArray, label: IntArray, img_pos: IntArray, k_of_label: IntArray,
-                   n_k: int, max_det: int) -> tuple[IntArray, IntArray, IntArray, IntArray, FloatArray, IntArray] | None:
+                   n_k: int, max_det: int) -> tuple[np.ndarray, ...] | None:
     """``_pred_orders`` then ``_kept`` (use_cats) by the compiled kernel: a radix sort of the scores and counting
     sorts by image, group and class, no comparison sort. Rows of a class the truth lacks (``k_of_label`` -1) are
     left out. Returns the kept rows, their group, rank, class and score, and the accumulation order; None without
@@ -229,16 +229,18 @@ def _native_orders(score: FloatArray, image: IntArray, label: IntArray, img_pos:
     n, n_img = len(score), len(img_pos)
     if native is None or n >= 2**31 - 1 or n_k < 1 or n_img * n_k >= 2**31 - 1:
         return None
-    block = np.empty((6, n), np.int64)  # one allocation: numpy gives 4 MiB and more huge pages (fewer faults)
-    out_i, out_score = list(block[:5]), block[5].view(np.float64)
+    # two allocations (numpy gives 4 MiB and more huge pages: fewer page faults): the rows, groups and scores
+    # (int64, float64), and the ranks, classes and accumulation order (int32: positions < n < 2**31)
+    wide, narrow = np.empty((3, n), np.int64), np.empty((3, n), np.int32)
+    sel, group, kept_score = wide[0], wide[1], wide[2].view(np.float64)
+    rank, kk, acc = narrow
     kept = native.pred_orders(
         np.ascontiguousarray(score, np.float64), np.ascontiguousarray(image, np.int64),
         np.ascontiguousarray(label, np.int64), np.ascontiguousarray(img_pos, np.int64),
-        np.ascontiguousarray(k_of_label, np.int64), n_img, n_k, int(max_det), *out_i[:4], out_score, out_i[4])
+        np.ascontiguousarray(k_of_label, np.int64), n_img, n_k, int(max_det), sel, group, rank, kk, kept_score, acc)
     if kept < 0:  # a NaN score: its row
         _nan_score(-1 - kept, score[np.asarray(k_of_label)[label] >= 0])
-    sel, group, rank, kk, acc = (a[:kept] for a in out_i)
-    return sel, group, rank, kk, out_score[:kept], acc
+    return sel[:kept], group[:kept], rank[:kept], kk[:kept], kept_score[:kept], acc[:kept]
 
 
 def _kept(p_order: IntArray, acc_order: IntArray, group: IntArray, k: IntArray, score: FloatArray, max_det: int
