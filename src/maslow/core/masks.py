@@ -7,6 +7,7 @@ writes it); an *uncompressed* RLE has ``counts`` as a list of ints; a polygon is
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 from maslow.core.types import FloatArray
 
 
+@functools.cache
 def coco_mask() -> Any:
     """``pycocotools.mask``, imported on first use (box and keypoint work never loads it)."""
     from pycocotools import mask

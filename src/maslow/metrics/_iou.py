@@ -40,6 +40,7 @@ def rles(ds: Dataset, rows: IntArray, side: str) -> list[dict[str, Any]]:
     masks = a.mask
     h_all, w_all = ds.images.height, ds.images.width
     mask_rows = [None] * len(rows) if masks is None else masks[rows].tolist()
+    api = coco_mask()
     for r, m in zip(rows.tolist(), mask_rows, strict=True):
         poly = None if polys is None else polys[r]
         if poly is not None:
@@ -51,9 +52,9 @@ def rles(ds: Dataset, rows: IntArray, side: str) -> list[dict[str, Any]]:
                     "(pycocotools reads it as a box and fails)"
                 )
             if not segm:
-                out.append(coco_mask().encode(np.zeros((h, w, 1), np.uint8, order="F"))[0])
+                out.append(api.encode(np.zeros((h, w, 1), np.uint8, order="F"))[0])
             else:
-                out.append(coco_mask().merge(coco_mask().frPyObjects(segm, h, w)))
+                out.append(api.merge(api.frPyObjects(segm, h, w)))
             continue
         if m is None:
             raise InvalidDatasetError(
