@@ -20,7 +20,8 @@ peer's), ``eval_s`` (maslow only: ``coco_map``/``coco_matches`` alone, after rea
 ``maslow.io.read_coco`` and ``read_coco_predictions``). ``maslow-matches`` also builds the per-object table.
 ``--repeat N`` runs each fast tool (under 5 CPU-s) N times and reports the median run (a
 shared 2-core machine varies by +-20% from run to run). ``--blas-threads 1`` pins numpy's BLAS threads in every child alike (they spin at ``import numpy``; no tool
-uses them), which takes about 0.05 CPU-s off every tool's run.
+uses them), which takes about 0.05 CPU-s off every tool's run. The last note gives the floor: the CPU seconds of a
+child that only starts Python and imports numpy, a fixed cost inside every row, beside half the fastest peer's time.
 
     python benchmarks/metrics_bench.py [--scale 0.2] [--cases bbox,segm,keypoints] [--tools ...] [--repeat 5] [--json]
 """
@@ -370,6 +371,21 @@ def run_tool(tool: str, iou_type: str, gt: Path, dt: Path, out: Path, blas_threa
     return {"tool": tool, "cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": wall, **info}
 
 
+def floor_cpu(repeat: int, blas_threads: int | None = None) -> float:
+    """Median CPU seconds of a child that starts Python and imports numpy, as every tool's child does first, then
+    exits: the fixed cost inside every row (numpy's BLAS threads spin at import, for up to ~0.1 s of wall time)."""
+    env = dict(os.environ)
+    if blas_threads is not None:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(blas_threads)
+    runs = []
+    for _ in range(max(1, repeat)):
+        proc = subprocess.Popen([sys.executable, "-c", "import sys, time, json, numpy as np"], env=env)
+        _, _, usage = os.wait4(proc.pid, 0)
+        runs.append(usage.ru_utime + usage.ru_stime)
+    return sorted(runs)[len(runs) // 2]
+
+
 def compare(ref: Path, other: Path) -> dict[str, Any]:
     a, b = np.load(ref), np.load(other)
     out: dict[str, Any] = {}
@@ -415,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     makers = {"bbox": (make_bbox, 5000), "segm": (make_segm, 500), "keypoints": (make_keypoints, 1000)}
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
+    targets: dict[str, float] = {}  # case -> half the fastest peer's CPU seconds
     tools = [t for t in args.tools.split(",") if t]
     for t in tools:
         if t not in MODULE:
@@ -462,8 +479,15 @@ def main(argv: list[str] | None = None) -> int:
             for r in ok:
                 r["x_fastest_peer"] = None if best is None else round(r["cpu_s"] / best, 2)
             rows += case_rows
+            if best is not None:
+                targets[case] = best / 2
+    floor = floor_cpu(max(args.repeat, 3), args.blas_threads)
+    notes.append(f"floor: a child that only starts Python and imports numpy (what every child does first) needs "
+                 f"{floor:.2f} CPU-s; half the fastest peer is " +
+                 ", ".join(f"{t:.2f} ({c})" for c, t in targets.items()))
     if args.json:
-        print(json.dumps({"rows": rows, "notes": notes}, indent=1))
+        print(json.dumps({"rows": rows, "notes": notes, "floor_cpu_s": floor, "half_fastest_peer": targets},
+                         indent=1))
         return 0
     head = f"{'case':<10}{'tool':<23}{'cpu_s':>8}{'wall_s':>8}{'rss_MB':>8}{'x_best_peer':>12}{'eval_s':>8}  agreement"
     print(head)
