@@ -350,11 +350,16 @@ def _fallback_load(gt_path: str, dt_path: str, iou_type: str) -> Any:
     return truth, pred
 
 
-def run_tool(tool: str, iou_type: str, gt: Path, dt: Path, out: Path, blas_threads: int | None = None) -> dict[str, Any]:
+def _child_env(blas_threads: int | None) -> dict[str, str]:
     env = dict(os.environ)
     if blas_threads is not None:  # the same for every tool: numpy's BLAS threads spin at import, none is used here
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(blas_threads)
+    return env
+
+
+def run_tool(tool: str, iou_type: str, gt: Path, dt: Path, out: Path, blas_threads: int | None = None) -> dict[str, Any]:
+    env = _child_env(blas_threads)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", _CHILD, tool, iou_type, str(gt), str(dt), str(out),
                              str(Path(__file__).resolve().parent)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -374,10 +379,7 @@ def run_tool(tool: str, iou_type: str, gt: Path, dt: Path, out: Path, blas_threa
 def floor_cpu(repeat: int, blas_threads: int | None = None) -> float:
     """Median CPU seconds of a child that starts Python and imports numpy, as every tool's child does first, then
     exits: the fixed cost inside every row (numpy's BLAS threads spin at import, for up to ~0.1 s of wall time)."""
-    env = dict(os.environ)
-    if blas_threads is not None:
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[var] = str(blas_threads)
+    env = _child_env(blas_threads)
     runs = []
     for _ in range(max(1, repeat)):
         proc = subprocess.Popen([sys.executable, "-c", "import sys, time, json, numpy as np"], env=env)

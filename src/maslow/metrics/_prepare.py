@@ -21,6 +21,7 @@ readers keep the boxes they read in ``annotations.extra["coco_bbox"]`` (``(n, 4)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
@@ -214,7 +215,7 @@ def build_groups(
     )
 
 
-def _nan_score(row: int, scores: FloatArray) -> None:
+def _nan_score(row: int, scores: FloatArray) -> NoReturn:
     raise InvalidDatasetError(
         f"pred.annotations.score row {row}: must be a number, got nan ({int(np.isnan(scores).sum())} rows)")
 
