@@ -484,9 +484,9 @@ def main(argv: list[str] | None = None) -> int:
             if best is not None:
                 targets[case] = best / 2
     floor = floor_cpu(max(args.repeat, 3), args.blas_threads)
+    halves = ", ".join(f"{t:.2f} ({c})" for c, t in targets.items()) or "unknown (no peer ran)"
     notes.append(f"floor: a child that only starts Python and imports numpy (what every child does first) needs "
-                 f"{floor:.2f} CPU-s; half the fastest peer is " +
-                 ", ".join(f"{t:.2f} ({c})" for c, t in targets.items()))
+                 f"{floor:.2f} CPU-s; half the fastest peer is {halves}")
     if args.json:
         print(json.dumps({"rows": rows, "notes": notes, "floor_cpu_s": floor, "half_fastest_peer": targets},
                          indent=1))
