@@ -264,11 +264,10 @@ static void radix_pairs(uint64_t *ka, int32_t *pa, uint64_t *kb, int32_t *pb, Py
  *   counting sort, skipped when each image's rows are one run, as a results file lists them), each image's
  *   predictions by class (counting) then by score (a short stable sort per group), the first max_det of each
  *   group kept (their row, group = img * n_k + k, rank, class and score; rank, class and acc int32) in group
- *   order; then acc = the kept ones
- *   in accumulation order (k, -score, img, row) as positions among them: a counting sort by class (which keeps
- *   the image order; the class counts taken while keeping) then a stable radix sort of each class by score, its
- *   keys in acc itself. Few passes over the rows and no scratch array of keys: the time goes to passes and to
- *   first touches of fresh memory. */
+ *   order; then acc = the kept ones in accumulation order (k, -score, img, row) as positions among them: a
+ *   counting sort by class (which keeps the image order; the class counts taken while keeping) then a stable
+ *   radix sort of each class by score, sorting acc itself. Few passes over the rows: the time goes to passes and
+ *   to first touches of fresh memory. */
 static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
     enum { N = 11 };
     PyObject *o[N];
@@ -326,8 +325,7 @@ static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "cocoeval.pred_orders: inconsistent sizes, or image or class out of range");
         return NULL;
     }
-    int32_t *ra = big_alloc(sizeof(int32_t) * ((size_t)m + 1)); /* the rows by image (unless one run each); then
-                                                               the kept positions in accumulation order */
+    int32_t *ra = NULL;     /* the rows by image (unless one run each) */
     ord_item *items = NULL; /* one image at a time */
     uint64_t *key_a = NULL, *key_b = NULL; /* the sort keys of the kept ones; one class at a time */
     int32_t *pos_b = NULL, *hist = NULL;
@@ -337,7 +335,8 @@ static PyObject *py_pred_orders(PyObject *self, PyObject *args) {
         filled += i_start[g + 2] > 0;
     }
     int one_run = runs == filled && !skipped; /* each image's rows together: no counting sort by image */
-    ok = ra && (items = malloc(sizeof(ord_item) * ((size_t)longest + 1))) != NULL;
+    ok = (one_run || (ra = big_alloc(sizeof(int32_t) * ((size_t)m + 1))) != NULL) &&
+         (items = malloc(sizeof(ord_item) * ((size_t)longest + 1))) != NULL;
     if (ok) {
         Py_BEGIN_ALLOW_THREADS
         for (int64_t g = 0; g < n_img; g++) i_start[g + 2] += i_start[g + 1];

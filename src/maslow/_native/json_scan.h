@@ -48,7 +48,6 @@ static void buf_free(Buf *b) {
     b->mapped = 0;
 }
 
-
 /* Give back the pages of a mapped buffer past its length (a huge page is mapped whole once touched). */
 static void buf_trim(Buf *b) {
     if (!b->mapped) return;
