@@ -4,15 +4,15 @@
  *
  * Every function has a numpy twin in maslow/metrics that is the reference (MASLOW_NATIVE=0 selects the twins):
  * dense_ranks and pack_keys: _prepare._pred_orders and packed_order; kept_predictions: _prepare._kept;
- * pred_orders: _prepare._pred_orders then _kept (use_cats); xywh_rows: _iou.boxes; pairs: _prepare.pairs and _iou.box_iou_pairs;
- * match: _match.match; match_flags: coco._match_flags; accumulate: _accumulate.accumulate. The results are the
- * same bit for bit (same float64 operations in the same order, same comparisons; no FMA: the module is built
- * with -std=c11, where GCC does not contract). Arrays come in through the buffer protocol (C-contiguous,
- * checked item size and kind); outputs are arrays the caller preallocated (or, for the pairs, bytearrays sized
- * here). No global state; the loops run without the GIL.
+ * pred_orders: _prepare._pred_orders then _kept (use_cats); xywh_rows: _iou.boxes; pairs: _prepare.pairs and
+ * _iou.box_iou_pairs; match: _match.match; match_flags: coco._match_flags; accumulate: _accumulate.accumulate;
+ * oks_terms and oks_sums: _iou.oks_pairs. The results are the same bit for bit (same float64 operations in the
+ * same order, same comparisons; no FMA: the module is built with -std=c11, where GCC does not contract). Arrays
+ * come in through the buffer protocol (C-contiguous, checked item size and kind); outputs are arrays the caller
+ * preallocated (or, for the pairs, bytearrays sized here). No global state; the loops run without the GIL.
  *
- * Three files, one translation unit: this one (buffers, boxes, pairs, matching, the module), coco_orders.h (the
- * prediction orders) and coco_accumulate.h (the accumulation), included below.
+ * Four files, one translation unit: this one (buffers, boxes, pairs, matching, the module), coco_orders.h (the
+ * prediction orders), coco_accumulate.h (the accumulation) and coco_oks.h (keypoint similarity), included below.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -475,6 +475,7 @@ static PyObject *py_match_flags(PyObject *self, PyObject *args) {
 }
 
 #include "coco_accumulate.h" /* accumulate: COCOeval.accumulate (py_accumulate) */
+#include "coco_oks.h"        /* oks_terms, oks_sums: COCOeval.computeOks around numpy's exp */
 
 
 static PyMethodDef methods[] = {
@@ -487,6 +488,8 @@ static PyMethodDef methods[] = {
     {"match", py_match, METH_VARARGS, "Greedy matching of every prediction (COCOeval.evaluateImg)."},
     {"match_flags", py_match_flags, METH_VARARGS, "TP and ignored flags of the match entries."},
     {"accumulate", py_accumulate, METH_VARARGS, "Precision, recall and scores (COCOeval.accumulate)."},
+    {"oks_terms", py_oks_terms, METH_VARARGS, "The OKS terms of keypoint pairs (before numpy's exp)."},
+    {"oks_sums", py_oks_sums, METH_VARARGS, "OKS of keypoint pairs from the exp of their terms."},
     {NULL, NULL, 0, NULL},
 };
 
