@@ -210,3 +210,27 @@ def test_registry_passes_like_through(tmp_path: Path) -> None:
     assert io.read_coco_predictions is read_coco_predictions
     rep = io.write(pred, tmp_path / "r.json", "coco-results")
     assert rep.n_annotations == 5
+
+
+@pytest.mark.parametrize("native", ["0", "1"])
+def test_keypoint_results_get_the_box_of_their_keypoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         native: str) -> None:
+    """Keypoint results without a bbox get the extent of their keypoints (loadRes), NaN values left out; one with
+    no number at all keeps no box. Every record with one K: the reader's no-copy path."""
+    monkeypatch.setenv("MASLOW_NATIVE", native)
+    truth = read_coco(TRUTH)
+    rng = np.random.default_rng(3)
+    kps = rng.uniform(0, 60, (40, 5, 3)).round(2)
+    kps[rng.random((40, 5)) < 0.3] = np.nan
+    kps[7] = np.nan
+    image_ids = [im["id"] for im in json.loads(TRUTH.read_text())["images"]]
+    records = [{"image_id": image_ids[i * len(image_ids) // len(kps)], "category_id": 1, "score": 0.5,
+                "keypoints": [None if np.isnan(v) else float(v) for v in kp.ravel()]} for i, kp in enumerate(kps)]
+    (tmp_path / "kp.json").write_text(json.dumps(records))
+    a = read_coco_predictions(tmp_path / "kp.json", like=truth).annotations
+    assert a.keypoints is not None and a.box is not None
+    np.testing.assert_array_equal(a.keypoints, kps)
+    for r, kp in enumerate(kps):
+        x, y = kp[:, 0][~np.isnan(kp[:, 0])], kp[:, 1][~np.isnan(kp[:, 1])]
+        want = [x.min(), y.min(), x.max(), y.max()] if x.size else [np.nan] * 4
+        np.testing.assert_array_equal(a.box[r], want, err_msg=f"row {r}")

@@ -401,6 +401,9 @@ class AnnColumns:
         if not self._kp:
             return None, k_of
         width = max(a.shape[1] for _, a in self._kp) // 3
+        if len(self._kp) == 1 and len(self._kp[0][0]) == self.n:  # every record, one K: no scatter copy
+            k_of[:] = width
+            return self._kp[0][1].reshape(self.n, width, 3), k_of
         out = np.full((self.n, width, 3), np.nan)
         for rows, arr in self._kp:
             k = arr.shape[1] // 3

@@ -245,5 +245,7 @@ def _keypoints(kp_len: np.ndarray, kp: np.ndarray) -> list[tuple[np.ndarray, np.
     lengths = np.flatnonzero(np.bincount(np.maximum(kp_len, 0))) if len(kp_len) else kp_len
     for length in lengths[lengths > 0].tolist():  # the distinct lengths (not np.unique: it imports numpy.ma)
         rows = np.flatnonzero(kp_len == length)
+        if len(rows) == len(kp_len):  # every record, one length (the usual case): a view, no gather
+            return [(rows, kp[:len(rows) * length].reshape(len(rows), length))]
         out.append((rows, kp[starts[rows][:, None] + np.arange(length)]))
     return out

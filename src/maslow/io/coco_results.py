@@ -386,12 +386,18 @@ def _fill_boxes(box: FloatArray, mask: np.ndarray | None, kp: FloatArray | None,
             box[rows[has]] = _mask_boxes(mask[rows[has]].tolist())
         rows = rows[~has]
     if rows.size and kp is not None:
-        k = kp[rows]
-        some = ~np.isnan(k).all(axis=(1, 2))
-        rows, k = rows[some], k[some]
-        if rows.size:
-            x, y = k[:, :, 0], k[:, :, 1]
-            box[rows] = np.stack([np.nanmin(x, 1), np.nanmin(y, 1), np.nanmax(x, 1), np.nanmax(y, 1)], 1)
+        k = kp if rows.size == len(kp) else kp[rows]  # every row (keypoint results have no box): no gathered copy
+        x, y = k[:, :, 0], k[:, :, 1]
+        ext = np.stack([x.min(1), y.min(1), x.max(1), y.max(1)], 1)
+        part = np.flatnonzero(np.isnan(ext).any(axis=1))  # some or every value NaN: the extent of the rest
+        if part.size:
+            some = ~np.isnan(k[part]).all(axis=(1, 2))
+            xp, yp = x[part[some]], y[part[some]]
+            ext[part[some]] = np.stack([np.nanmin(xp, 1), np.nanmin(yp, 1), np.nanmax(xp, 1), np.nanmax(yp, 1)], 1)
+            keep = np.ones(len(rows), bool)
+            keep[part[~some]] = False
+            rows, ext = rows[keep], ext[keep]
+        box[rows] = ext
 
 
 def write(ds: Dataset, dst: Path) -> ExportReport:
