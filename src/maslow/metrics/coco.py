@@ -32,7 +32,6 @@ Glossary (pycocotools' terms, as used here):
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,7 +55,6 @@ from maslow.metrics._iou import (
 from maslow.metrics._match import Matches, match
 from maslow.metrics._result import MapResult, MatchTable, summarize
 
-log = logging.getLogger(__name__)
 
 IOU_TYPES = ("bbox", "segm", "keypoints")
 DEFAULT_AREA_RANGES: Mapping[str, tuple[float, float]] = {
@@ -174,7 +172,6 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = F
     for a in range(len(p.area_names)):
         n_pos[:, a] = np.bincount(groups.truth.k[~truth_ignored[a]], minlength=n_k)
     m_tp, m_ignored = _match_flags(matches, t_idx, truth_ignored, groups.id_zero)
-    n_pairs = len(p_idx)
     if not keep_pairs:
         p_idx = t_idx = np.zeros(0, np.int64)
         iou = np.zeros(0)
@@ -184,8 +181,6 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = F
         n_pos=n_pos, n_thresholds=len(p.iou_thresholds), n_classes=n_k, recall_thresholds=p.recall_thresholds,
         max_dets=p.max_dets,
     )
-    log.debug("coco %s: %d truth, %d predictions, %d pairs", p.iou_type, len(groups.truth.row),
-              len(groups.pred.row), n_pairs)
     return _Evaluation(p, groups, p_idx, t_idx, iou, matches, truth_ignored, pred_out, precision, recall, scores)
 
 
