@@ -55,7 +55,6 @@ from maslow.metrics._iou import (
 from maslow.metrics._match import Matches, match
 from maslow.metrics._result import MapResult, MatchTable, summarize
 
-
 IOU_TYPES = ("bbox", "segm", "keypoints")
 DEFAULT_AREA_RANGES: Mapping[str, tuple[float, float]] = {
     "all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2),
