@@ -20,8 +20,10 @@ peer's), ``eval_s`` (maslow only: ``coco_map``/``coco_matches`` alone, after rea
 ``maslow.io.read_coco`` and ``read_coco_predictions``). ``maslow-matches`` also builds the per-object table.
 ``--repeat N`` runs each fast tool (under 5 CPU-s) N times and reports the median run (a
 shared 2-core machine varies by +-20% from run to run). ``--blas-threads 1`` pins numpy's BLAS threads in every child alike (they spin at ``import numpy``; no tool
-uses them), which takes about 0.05 CPU-s off every tool's run. The last note gives the floor: the CPU seconds of a
-child that only starts Python and imports numpy, a fixed cost inside every row, beside half the fastest peer's time.
+uses them), which takes about 0.1 CPU-s off every tool's run. The last note gives the floor: the CPU seconds of a
+child that only starts Python, imports numpy and idles 0.3 s (its BLAS threads' spin included), a fixed cost inside
+every row, beside half the fastest peer's time; ``x_own`` is a tool's CPU time above that floor over the fastest
+peer's (the tools' own work compared).
 
     python benchmarks/metrics_bench.py [--scale 0.2] [--cases bbox,segm,keypoints] [--tools ...] [--repeat 5] [--json]
 """
@@ -378,11 +380,13 @@ def run_tool(tool: str, iou_type: str, gt: Path, dt: Path, out: Path, blas_threa
 
 def floor_cpu(repeat: int, blas_threads: int | None = None) -> float:
     """Median CPU seconds of a child that starts Python and imports numpy, as every tool's child does first, then
-    exits: the fixed cost inside every row (numpy's BLAS threads spin at import, for up to ~0.1 s of wall time)."""
+    idles 0.3 s and exits: the fixed cost inside every row. numpy's BLAS threads spin for ~0.1 s of wall time after
+    the import, whatever the main thread does, so every child that lives that long pays it whole."""
     env = _child_env(blas_threads)
     runs = []
     for _ in range(max(1, repeat)):
-        proc = subprocess.Popen([sys.executable, "-c", "import sys, time, json, numpy as np"], env=env)
+        code = "import sys, time, json, numpy as np; time.sleep(0.3)"
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env)
         _, _, usage = os.wait4(proc.pid, 0)
         runs.append(usage.ru_utime + usage.ru_stime)
     return sorted(runs)[len(runs) // 2]
@@ -484,14 +488,19 @@ def main(argv: list[str] | None = None) -> int:
             if best is not None:
                 targets[case] = best / 2
     floor = floor_cpu(max(args.repeat, 3), args.blas_threads)
+    for r in rows:  # each tool's own work: its CPU time above the floor, over the fastest peer's
+        best = 2 * targets[r["case"]] if "cpu_s" in r and r["case"] in targets else None
+        r["x_own"] = round((r["cpu_s"] - floor) / (best - floor), 2) if best is not None and best > floor else None
     halves = ", ".join(f"{t:.2f} ({c})" for c, t in targets.items()) or "unknown (no peer ran)"
-    notes.append(f"floor: a child that only starts Python and imports numpy (what every child does first) needs "
-                 f"{floor:.2f} CPU-s; half the fastest peer is {halves}")
+    notes.append(f"floor: a child that only starts Python, imports numpy and idles (what every child does first) "
+                 f"needs {floor:.2f} CPU-s; half the fastest peer is {halves}. x_own: (cpu_s - floor) over the "
+                 f"fastest peer's")
     if args.json:
         print(json.dumps({"rows": rows, "notes": notes, "floor_cpu_s": floor, "half_fastest_peer": targets},
                          indent=1))
         return 0
-    head = f"{'case':<10}{'tool':<23}{'cpu_s':>8}{'wall_s':>8}{'rss_MB':>8}{'x_best_peer':>12}{'eval_s':>8}  agreement"
+    head = (f"{'case':<10}{'tool':<23}{'cpu_s':>8}{'wall_s':>8}{'rss_MB':>8}{'x_best_peer':>12}{'x_own':>7}"
+            f"{'eval_s':>8}  agreement")
     print(head)
     for r in rows:
         if "error" in r:
@@ -502,8 +511,9 @@ def main(argv: list[str] | None = None) -> int:
             "bit-exact" if r.get("exact") else
             f"stats off {r.get('stats_max_diff')}, precision cells off {r.get('precision_cells_off')}")
         ev = f"{r['eval_s']:>8.2f}" if "eval_s" in r else f"{'':>8}"
+        own = f"{r['x_own']:>7.2f}" if r.get("x_own") is not None else f"{'':>7}"
         print(f"{r['case']:<10}{r['tool']:<23}{r['cpu_s']:>8.2f}{r['wall_s']:>8.2f}{r['peak_rss_mb']:>8.0f}"
-              f"{r['x_fastest_peer'] or 0:>12.2f}{ev}  {agree}")
+              f"{r['x_fastest_peer'] or 0:>12.2f}{own}{ev}  {agree}")
     for n in notes:
         print("note:", n)
     return 0
