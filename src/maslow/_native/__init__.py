@@ -6,7 +6,9 @@ variable ``MASLOW_NATIVE=0`` asks for the numpy paths (the tests run both and co
 
 - ``records``: COCO annotation/result records (a JSON array of objects) straight to numpy-ready columns;
 - ``cocoeval``: pycocotools' greedy matching and accumulation;
-- ``confusion``: the confusion matrix of two label maps (semantic segmentation).
+- ``confusion``: the confusion matrix of two label maps (semantic segmentation);
+- ``rle``: COCO masks as run lengths (polygons rasterised, counts strings parsed) and their areas and IoUs, as
+  pycocotools' mask API computes them (mask mAP).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import importlib
 import os
 from types import ModuleType
 
-KERNELS = ("records", "cocoeval", "confusion")
+KERNELS = ("records", "cocoeval", "confusion", "rle")
 
 
 def load(name: str) -> ModuleType | None:

@@ -4,7 +4,9 @@
   same order (``min(w_d + x_d, w_g + x_g) - max(x_d, x_g)``, ``u = d_area + g_area - i``; crowd: ``u = d_area``),
   so every value is the same float64.
 - ``segm``: pycocotools' own ``mask.iou`` on RLEs; polygons are rasterised with ``frPyObjects`` + ``merge``
-  exactly as ``COCO.annToRLE`` does (5x supersampling, union of parts, its own quirks included).
+  exactly as ``COCO.annToRLE`` does (5x supersampling, union of parts, its own quirks included). Where the
+  compiled kernel is built, ``segm_masks`` gives ``_segm.Runs`` instead, whose areas and IoUs are the same
+  numbers computed in C.
 - ``keypoints``: OKS as ``COCOeval.computeOks``: ``e = (dx**2 + dy**2) / (2 sigma)**2 / (area + eps) / 2``
   over the labelled keypoints (or, with none labelled, distances to a box twice the truth box), then
   ``sum(exp(-e)) / len(e)``, summed in numpy's pairwise order so the float64 values match.
@@ -22,6 +24,9 @@ from maslow.core.masks import coco_mask
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
 from maslow.metrics._prepare import AREA_COLUMN, COCO_BBOX_COLUMN, Groups, _float_column, coco_xywh
+from maslow.metrics._segm import Runs, side_runs
+from maslow.metrics._segm import areas as run_areas
+from maslow.metrics._segm import iou_pairs as run_iou_pairs
 
 #: COCO's 17 person keypoint sigmas, computed as pycocotools does (the literals divided by 10.0).
 COCO_KEYPOINT_SIGMAS: FloatArray = np.array(
@@ -66,6 +71,12 @@ def rles(ds: Dataset, rows: IntArray, side: str) -> list[dict[str, Any]]:
         else:
             out.append(_rle(m))
     return out
+
+
+def segm_masks(ds: Dataset, rows: IntArray, side: str) -> Runs | list[dict[str, Any]]:
+    """The masks of ``rows`` for ``segm``: ``Runs`` by the compiled kernel where built, else ``rles``."""
+    runs = side_runs(ds, rows, side, rles)
+    return rles(ds, rows, side) if runs is None else runs
 
 
 def _rle(m: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +150,7 @@ def pred_box_rows(ds: Dataset, rows: IntArray, side: str
     return areas, src
 
 
-def truth_areas(truth: Dataset, rows: IntArray, masks: list[dict[str, Any]] | None,
+def truth_areas(truth: Dataset, rows: IntArray, masks: Runs | list[dict[str, Any]] | None,
                 xywh: FloatArray | None) -> FloatArray:
     """The COCO ``area`` field when present (pycocotools compares it to the area ranges), else a fallback:
     mask pixel count (segm) or box ``w * h`` (bbox, keypoints)."""
@@ -148,21 +159,23 @@ def truth_areas(truth: Dataset, rows: IntArray, masks: list[dict[str, Any]] | No
     missing = np.isnan(out)
     if missing.any():
         idx = np.flatnonzero(missing)
-        if masks is not None:
+        if isinstance(masks, Runs):
+            out[idx] = run_areas(masks)[idx]
+        elif masks is not None:
             out[idx] = mask_areas([masks[i] for i in idx.tolist()])
         else:
             out[idx] = box_areas(xywh[idx] if xywh is not None else boxes(truth, rows[idx], "truth"))
     return out
 
 
-def pred_areas(pred: Dataset, rows: IntArray, iou_type: str, masks: list[dict[str, Any]] | None,
+def pred_areas(pred: Dataset, rows: IntArray, iou_type: str, masks: Runs | list[dict[str, Any]] | None,
                xywh: FloatArray | None) -> FloatArray:
     """Areas of the evaluated predictions: of the box when ``xywh`` is given, else of the mask or keypoints."""
     if xywh is not None:
         return box_areas(xywh)
     if iou_type == "segm":
         assert masks is not None
-        return mask_areas(masks)
+        return run_areas(masks) if isinstance(masks, Runs) else mask_areas(masks)
     return keypoint_extent_areas(_keypoints(pred, rows, "pred"))
 
 
@@ -318,8 +331,8 @@ def pairwise_sum_rows(a: FloatArray) -> FloatArray:
 
 
 def pair_ious(truth: Dataset, pred: Dataset, groups: Groups, p_idx: IntArray, t_idx: IntArray, iou_type: str,
-              sigmas: FloatArray | None, t_masks: list[dict[str, Any]] | None,
-              p_masks: list[dict[str, Any]] | None, t_xywh: FloatArray | None,
+              sigmas: FloatArray | None, t_masks: Runs | list[dict[str, Any]] | None,
+              p_masks: Runs | list[dict[str, Any]] | None, t_xywh: FloatArray | None,
               p_xywh: FloatArray | None) -> FloatArray:
     """IoU (or OKS) of every (prediction, truth) pair."""
     crowd = groups.crowd
@@ -328,6 +341,9 @@ def pair_ious(truth: Dataset, pred: Dataset, groups: Groups, p_idx: IntArray, t_
         return box_iou_pairs(p_xywh[p_idx], t_xywh[t_idx], crowd[t_idx])
     if iou_type == "segm":
         assert t_masks is not None and p_masks is not None
+        if isinstance(p_masks, Runs) and isinstance(t_masks, Runs):
+            return run_iou_pairs(p_masks, t_masks, crowd, p_idx, t_idx)
+        assert isinstance(p_masks, list) and isinstance(t_masks, list)
         kg = len(groups.class_labels)  # groups are image * kg + class (kg = 1 when classes are pooled)
         return segm_iou_pairs(p_masks, t_masks, groups.pred.group // kg, groups.truth.group // kg, crowd, p_idx,
                               t_idx)

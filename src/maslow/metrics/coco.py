@@ -49,7 +49,7 @@ from maslow.metrics._iou import (
     pairs_with_box_ious,
     pred_areas,
     pred_box_rows,
-    rles,
+    segm_masks,
     truth_areas,
 )
 from maslow.metrics._match import Matches, match
@@ -132,8 +132,8 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = F
     groups = P.build_groups(truth, pred, use_cats=p.use_cats, max_det=p.max_dets[-1], iou_type=p.iou_type)
     t_masks = p_masks = t_xywh = p_xywh = None
     if p.iou_type == "segm":
-        t_masks = rles(truth, groups.truth.row, "truth")
-        p_masks = rles(pred, groups.pred.row, "pred")
+        t_masks = segm_masks(truth, groups.truth.row, "truth")
+        p_masks = segm_masks(pred, groups.pred.row, "pred")
     else:
         t_xywh = boxes(truth, groups.truth.row, "truth")
     p_rows = None  # the compiled kernel reads the prediction boxes in place (no (n, 4) xywh copy)
