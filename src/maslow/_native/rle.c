@@ -468,27 +468,22 @@ static int pair_iou(Side *D, Side *G, int64_t d, int64_t g, int crowd, double *o
         return 0;
     }
     /* both have 2 runs or more here: the box of fewer is [0, 0, 0, 0], whose bbIou is 0 */
-    const uint32_t *A = D->runs + D->start[d], *B = G->runs + G->start[g];
-    int64_t ka = D->end[d] - D->start[d], kb = G->end[g] - G->start[g], a = 1, b = 1;
-    uint32_t ca = A[0], cb = B[0], ct = 1, i = 0, u = 0;
-    int va = 0, vb = 0;
+    RunWalk A = run_walk(D->runs + D->start[d], (size_t)(D->end[d] - D->start[d]));
+    RunWalk B = run_walk(G->runs + G->start[g], (size_t)(G->end[g] - G->start[g]));
+    uint32_t ct = 1, i = 0, u = 0;
     while (ct > 0) {
-        uint32_t c = ca < cb ? ca : cb;
-        if (va || vb) {
+        uint32_t c = A.left < B.left ? A.left : B.left;
+        if (A.on || B.on) {
             u += c;
-            if (va && vb) i += c;
+            if (A.on && B.on) i += c;
         }
-        ct = 0;
-        ca -= c;
-        if (!ca && a < ka) ca = A[a++], va = !va;
-        ct += ca;
-        cb -= c;
-        if (!cb && b < kb) cb = B[b++], vb = !vb;
-        ct += cb;
-        if (ct && ((!ca && a == ka) || (!cb && b == kb))) return 1; /* one side spent, the other not: no progress */
+        run_take(&A, c);
+        run_take(&B, c);
+        ct = A.left + B.left;
+        if (ct && ((!A.left && A.at == A.k) || (!B.left && B.at == B.k))) return 1; /* one side spent: no progress */
     }
     if (i == 0) u = 1;
-    else if (crowd) u = run_area(A, ka);
+    else if (crowd) u = run_area(A.r, (int64_t)A.k);
     *o = (double)i / (double)u;
     return 0;
 }

@@ -222,29 +222,45 @@ static int ring_runs(Poly *P, const double *xy, size_t k) {
     return 0;
 }
 
+/* One side of pycocotools' two-pointer walk over two run lists (rleMerge, rleIou): the next run to enter, what
+ * is left of the current one, and whether it is foreground. */
+typedef struct {
+    const uint32_t *r;
+    size_t k, at;
+    uint32_t left;
+    int on;
+} RunWalk;
+
+static inline RunWalk run_walk(const uint32_t *r, size_t k) {
+    RunWalk s = {r, k, 1, r[0], 0};
+    return s;
+}
+
+/* c pixels of the current run consumed; at its end, into the next run if there is one (pycocotools'
+ * "ca -= c; if (!ca && a < ka) { ca = cnts[a++]; va = !va; }"). */
+static inline void run_take(RunWalk *s, uint32_t c) {
+    s->left -= c;
+    if (!s->left && s->at < s->k) s->left = s->r[s->at++], s->on = !s->on;
+}
+
 /* rleMerge(union) of P->acc and P->ring into P->acc. It ends: both sum to h * w (every position is at most
  * h * w, the last is h * w; the union keeps the sum). */
 static int merge_ring(Poly *P) {
-    const uint32_t *A = P->acc.p, *B = P->ring.p;
-    size_t ka = P->acc.n, kb = P->ring.n;
     P->merged.n = 0;
-    if (u32_reserve(&P->merged, ka + kb)) return -1; /* each output run needs a toggle of A or B, plus the last */
+    if (u32_reserve(&P->merged, P->acc.n + P->ring.n)) return -1; /* an output run per toggle, plus the last */
     uint32_t *out = P->merged.p;
-    uint32_t ca = A[0], cb = B[0], cc = 0, ct = 1;
-    int v = 0, va = 0, vb = 0;
-    size_t a = 1, b = 1, m = 0;
+    RunWalk A = run_walk(P->acc.p, P->acc.n), B = run_walk(P->ring.p, P->ring.n);
+    uint32_t cc = 0, ct = 1;
+    int v = 0;
+    size_t m = 0;
     while (ct > 0) {
-        uint32_t c = ca < cb ? ca : cb;
+        uint32_t c = A.left < B.left ? A.left : B.left;
         cc += c;
-        ct = 0;
-        ca -= c;
-        if (!ca && a < ka) ca = A[a++], va = !va;
-        ct += ca;
-        cb -= c;
-        if (!cb && b < kb) cb = B[b++], vb = !vb;
-        ct += cb;
+        run_take(&A, c);
+        run_take(&B, c);
+        ct = A.left + B.left;
         int vp = v;
-        v = va || vb;
+        v = A.on || B.on;
         if (v != vp || ct == 0) out[m++] = cc, cc = 0;
     }
     P->merged.n = m;
