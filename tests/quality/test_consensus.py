@@ -12,6 +12,8 @@ from maslow.core.schema import LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import InvalidDatasetError
+from maslow.metrics._iou import segm_masks
+from maslow.metrics._segm import Runs
 from maslow.quality import QualityIssues, estimate_error_rates, find_label_issues, summarize
 from maslow.quality.consensus import object_scores
 from maslow.sample import shapes
@@ -154,6 +156,34 @@ def test_instance_masks_use_mask_iou() -> None:
     issues = find_label_issues(noisy, pred, iou_type="segm")
     top = issues.of_type("wrong_class")
     assert int(top.annotation[0]) == 0 and noisy.schema.names[int(top.label[0])] == clean.schema.names[a.label[0]]
+
+
+@pytest.mark.parametrize("n_images", [12, 40])
+def test_instance_masks_same_issues_with_and_without_the_mask_kernel(monkeypatch: pytest.MonkeyPatch,
+                                                                    n_images: int) -> None:
+    """The run-length kernel (metrics._segm) and pycocotools give the same mask IoUs, so the same issues: pairs,
+    ownership, and the mask NMS among missing-object candidates (a dropped annotation, duplicated predictions)."""
+    pytest.importorskip("maslow._native.rle")
+    clean = _clean(n_images)
+    a = clean.annotations
+    label = a.label.copy()
+    label[1] = (label[1] + 1) % 3
+    keep = np.ones(len(a), bool)
+    keep[[0, 4]] = False
+    noisy = clean.replace(annotations=a.with_columns(label=label).take(np.flatnonzero(keep)))
+    dup = np.sort(np.r_[np.arange(len(a)), [0, 4]])  # the dropped objects predicted twice: overlapping candidates
+    score = np.linspace(0.5, 0.97, len(dup))
+    pred = clean.replace(annotations=a.take(dup).with_columns(score=score, source="model"))
+    runs = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("MASLOW_NATIVE", flag)
+        iss = find_label_issues(noisy, pred, iou_type="segm", min_score=0.0)
+        runs.append(sorted(zip(iss.type.tolist(), iss.annotation.tolist(), iss.score.round(12).tolist(),
+                               strict=True)))
+    assert runs[0] == runs[1]
+    assert {t for t, _, _ in runs[0]} >= {"missing", "extra"}
+    monkeypatch.setenv("MASLOW_NATIVE", "1")
+    assert isinstance(segm_masks(pred, np.arange(len(dup)), "pred"), Runs)  # the kernel path was the one compared
 
 
 def _cls_data(n: int = 600, k: int = 4, seed: int = 0) -> tuple[Dataset, Dataset, np.ndarray]:

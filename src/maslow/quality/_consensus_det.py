@@ -16,6 +16,10 @@ import numpy as np
 
 from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.metrics._segm import Runs, iou_pairs
+
+#: an instance-mask side: run lengths by the compiled kernel (``metrics._iou.segm_masks``), else pycocotools RLEs
+Masks = Runs | list[dict[str, Any]]
 
 #: pairs formed per chunk (bounds memory on millions of annotations)
 _CHUNK_PAIRS = 4_000_000
@@ -104,7 +108,7 @@ class Overlaps:
 
 
 def overlaps(truth: Dataset, pred_box: FloatArray, pred_img: IntArray, *, iou_type: str,
-             t_rles: list[dict[str, Any]] | None = None, p_rles: list[dict[str, Any]] | None = None) -> Overlaps:
+             t_rles: Masks | None = None, p_rles: Masks | None = None) -> Overlaps:
     """Every (prediction, truth) pair of an image with IoU > 0 (box IoU, or pycocotools mask IoU)."""
     ta = truth.annotations
     assert ta.box is not None and ta.iscrowd is not None
@@ -114,7 +118,11 @@ def overlaps(truth: Dataset, pred_box: FloatArray, pred_img: IntArray, *, iou_ty
     p_idx, t_idx = _pairs(ta.image, pred_img, truth.n_images)
     if iou_type == "segm":
         assert t_rles is not None and p_rles is not None
-        iou = _mask_iou(p_rles, t_rles, pred_img, ta.image, truth.n_images)
+        if isinstance(p_rles, Runs) and isinstance(t_rles, Runs):  # the same numbers, pair by pair in C
+            iou = iou_pairs(p_rles, t_rles, np.zeros(n_t, bool), p_idx, t_idx)
+        else:
+            assert isinstance(p_rles, list) and isinstance(t_rles, list)
+            iou = _mask_iou(p_rles, t_rles, pred_img, ta.image, truth.n_images)
     else:
         iou = np.zeros(len(p_idx))
         for s in range(0, len(p_idx), _CHUNK_PAIRS):
@@ -237,7 +245,7 @@ def typical_iou(ov: Overlaps, truth: Dataset, pred_label: IntArray, n_pred: int,
 
 def object_evidence(truth: Dataset, ov: Overlaps, pred_label: IntArray, pred_box: FloatArray, pred_img: IntArray,
                     q: FloatArray, typical: FloatArray, tau: float,
-                    p_rles: list[dict[str, Any]] | None = None) -> ObjectEvidence:
+                    p_rles: Masks | None = None) -> ObjectEvidence:
     """The evidence for every issue type (see ``maslow.quality.consensus`` for the formulas)."""
     ta = truth.annotations
     assert ta.iscrowd is not None
@@ -295,7 +303,7 @@ def object_evidence(truth: Dataset, ov: Overlaps, pred_label: IntArray, pred_box
 
 
 def _suppress(score: FloatArray, box: FloatArray, img: IntArray, n_images: int, tau: float,
-              rles: list[dict[str, Any]] | None) -> FloatArray:
+              rles: Masks | None) -> FloatArray:
     """Class-agnostic NMS among candidate predictions: a candidate overlapping a better one (IoU >= tau) -> 0."""
     cand = np.flatnonzero(score > 0)
     if len(cand) < 2:
@@ -306,6 +314,8 @@ def _suppress(score: FloatArray, box: FloatArray, img: IntArray, n_images: int, 
     a, b = cand[p_idx], cand[o_idx]
     if rles is None:
         iou = _box_iou(box[a], box[b])
+    elif isinstance(rles, Runs):
+        iou = iou_pairs(rles, rles, np.zeros(len(score), bool), a, b)
     else:
         from pycocotools import mask as _mask
 

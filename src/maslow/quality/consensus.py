@@ -64,8 +64,10 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
 from maslow.core.types import FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
+from maslow.metrics._segm import Runs
 from maslow.quality._consensus_cls import label_evidence, region_evidence, tag_evidence
 from maslow.quality._consensus_det import (
+    Masks,
     ObjectEvidence,
     Overlaps,
     calibrate,
@@ -187,7 +189,7 @@ def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", matc
 
 
 def _prepare(truth: Dataset, pred: Dataset, kind: str) -> tuple[Overlaps, IntArray, FloatArray, FloatArray,
-                                                                  list[dict[str, Any]] | None]:
+                                                                  Masks | None]:
     pa = pred.annotations
     remap = _remap(truth, pred)
     plab = remap[pa.label] if len(pa) else np.zeros(0, np.int64)
@@ -199,15 +201,15 @@ def _prepare(truth: Dataset, pred: Dataset, kind: str) -> tuple[Overlaps, IntArr
         if bad.size:
             raise InvalidDatasetError(f"pred.annotations.box row {bad[0]}: must be a box, got none ({bad.size} rows)")
     else:
-        from maslow.metrics._iou import rles
+        from maslow.metrics._iou import segm_masks
 
-        t_rles = rles(truth, np.arange(truth.n_annotations), "truth")
-        p_rles = rles(pred, np.arange(len(pa)), "pred")
+        t_rles = segm_masks(truth, np.arange(truth.n_annotations), "truth")
+        p_rles = segm_masks(pred, np.arange(len(pa)), "pred")
         nobox = np.isnan(pbox[:, 0])
         if nobox.any():
             pbox = pbox.copy()
             for r in np.flatnonzero(nobox).tolist():
-                x, y, w, h = _rle_bbox(p_rles[r])
+                x, y, w, h = _rle_bbox(p_rles.rle(r) if isinstance(p_rles, Runs) else p_rles[r])
                 pbox[r] = [x, y, x + w, y + h]
     # predictions without a confidence tie above every scored one (q: the hit rate of that tie)
     score = np.full(len(pa), np.inf) if pa.score is None else np.nan_to_num(
