@@ -109,7 +109,7 @@ class Overlaps:
 
 def overlaps(truth: Dataset, pred_box: FloatArray, pred_img: IntArray, *, iou_type: str,
              t_rles: Masks | None = None, p_rles: Masks | None = None) -> Overlaps:
-    """Every (prediction, truth) pair of an image with IoU > 0 (box IoU, or pycocotools mask IoU)."""
+    """Every (prediction, truth) pair of an image with IoU > 0 (box IoU, or mask IoU as pycocotools computes it)."""
     ta = truth.annotations
     assert ta.box is not None and ta.iscrowd is not None
     n_t = len(ta)
