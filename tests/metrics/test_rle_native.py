@@ -447,3 +447,32 @@ def test_first_ring_of_two_points_raises_either_way(monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv("MASLOW_NATIVE", env)
         with pytest.raises(InvalidDatasetError, match="row 4: the first polygon must have 3 or more points"):
             coco_map(truth, pred, iou_type="segm")
+
+
+def test_real_coco_polygons_equal_pycocotools(monkeypatch: pytest.MonkeyPatch) -> None:
+    """COCO val2017 polygons (../shared/data/coco_instances_10): their runs equal pycocotools', and a segm
+    evaluation of jittered copies (as RLE results, some with another class) equals pycocotools cell for cell."""
+    import json
+
+    from tests.conftest import shared_path
+
+    gt = json.loads(shared_path("coco_instances_10", "annotations", "instances_val2017_subset.json").read_text())
+    size = {im["id"]: (im["height"], im["width"]) for im in gt["images"]}
+    polys = [a for a in gt["annotations"] if isinstance(a["segmentation"], list)]
+    objs = [[np.asarray(r, np.float64) for r in a["segmentation"]] for a in polys]
+    hw = [size[a["image_id"]] for a in polys]
+    runs, st = poly_runs(objs, hw)
+    assert len(polys) > 50 and not st.any()
+    for o, r, (h, w) in zip(objs, runs, hw, strict=True):
+        assert coco_rle(r, h, w)["counts"] == reference(o, h, w)["counts"]
+    rng = np.random.default_rng(0)
+    cats = [c["id"] for c in gt["categories"]]
+    results = []
+    for a in polys:
+        jittered = [np.asarray(r) + rng.normal(0, 2.0, len(r)) for r in a["segmentation"]]
+        seg = reference(jittered, *size[a["image_id"]])  # results carry RLEs (loadRes reads no polygons)
+        cat = a["category_id"] if rng.random() < 0.8 else int(rng.choice(cats))
+        results.append({"image_id": a["image_id"], "category_id": cat, "score": round(float(rng.uniform(0.05, 1)), 3),
+                        "segmentation": {"size": seg["size"], "counts": seg["counts"].decode("ascii")}})
+    monkeypatch.delenv("MASLOW_NATIVE", raising=False)
+    check(gt, results, iou_type="segm")
