@@ -23,51 +23,8 @@
 
 #include "huge.h" /* big_alloc: scratch buffers in huge pages */
 
-/* -- buffers ------------------------------------------------------------------------------------------ */
-
-enum kind { K_I64, K_I32, K_I16, K_F64, K_U8 };
-
-/* A C-contiguous buffer of int64 ('q'/'l'), int32 ('i'), int16 ('h'), float64 ('d') or one-byte bools/uint8
- * ('?'/'B'), of n items. */
-static const char *kind_names[] = {"int64", "int32", "int16", "float64", "uint8/bool"};
-
-static int get_buf(PyObject *obj, Py_buffer *view, enum kind kind, int writable, const char *name, Py_ssize_t *n) {
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
-    const char *f = view->format ? view->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') f++;
-    int ok = 0;
-    if (kind == K_I64) ok = view->itemsize == 8 && (f[0] == 'q' || f[0] == 'l') && f[1] == 0;
-    if (kind == K_I32) ok = view->itemsize == 4 && (f[0] == 'i' || f[0] == 'l') && f[1] == 0;
-    if (kind == K_I16) ok = view->itemsize == 2 && f[0] == 'h' && f[1] == 0;
-    if (kind == K_F64) ok = view->itemsize == 8 && f[0] == 'd' && f[1] == 0;
-    if (kind == K_U8) ok = view->itemsize == 1 && (f[0] == 'B' || f[0] == '?' || f[0] == 'b') && f[1] == 0;
-    if (!ok) {
-        PyErr_Format(PyExc_TypeError, "cocoeval: %s must be a C-contiguous %s array, got format '%s' itemsize %zd",
-                     name, kind_names[kind], f, view->itemsize);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    *n = view->len / view->itemsize;
-    return 0;
-}
-
-static void release_all(Py_buffer *views, int n) {
-    for (int i = 0; i < n; i++) PyBuffer_Release(&views[i]);
-}
-
-/* The `count` arguments o[i] as buffers of kinds[i] into v[i] (n[i] items), writable from index `first_out` on;
- * -1 on an error, with the buffers taken so far released. */
-static int get_bufs(PyObject *const *o, Py_buffer *v, Py_ssize_t *n, const enum kind *kinds,
-                    const char *const *names, int count, int first_out) {
-    for (int i = 0; i < count; i++) {
-        if (get_buf(o[i], &v[i], kinds[i], i >= first_out, names[i], &n[i]) < 0) {
-            release_all(v, i);
-            return -1;
-        }
-    }
-    return 0;
-}
+#define BUF_OWNER "cocoeval"
+#include "buffers.h" /* get_buf, get_bufs, release_all */
 
 #include "coco_orders.h" /* dense_ranks, pack_keys, kept_predictions, pred_orders */
 

@@ -37,47 +37,8 @@
 #include "json_scan.h" /* Buf */
 #include "column.h"    /* Column: a Buf handed to Python without a copy */
 #include "rle_poly.h"  /* ring_runs, merge_ring: rleFrPoly and rleMerge */
-
-/* -- buffers ------------------------------------------------------------------------------------------ */
-
-enum kind { K_I64, K_F64, K_U8, K_U32 };
-static const char *kind_names[] = {"int64", "float64", "uint8/bool", "uint32"};
-
-static int get_buf(PyObject *obj, Py_buffer *view, enum kind kind, int writable, const char *name, Py_ssize_t *n) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
-        return -1;
-    const char *f = view->format ? view->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') f++;
-    int ok = f[0] && f[1] == 0;
-    if (kind == K_I64) ok = ok && view->itemsize == 8 && (f[0] == 'q' || f[0] == 'l');
-    if (kind == K_F64) ok = ok && view->itemsize == 8 && f[0] == 'd';
-    if (kind == K_U8) ok = ok && view->itemsize == 1 && (f[0] == 'B' || f[0] == '?' || f[0] == 'b');
-    if (kind == K_U32) ok = ok && view->itemsize == 4 && (f[0] == 'I' || f[0] == 'L');
-    if (!ok) {
-        PyErr_Format(PyExc_TypeError, "rle: %s must be a C-contiguous %s array, got format '%s' itemsize %zd", name,
-                     kind_names[kind], f, view->itemsize);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    *n = view->len / view->itemsize;
-    return 0;
-}
-
-/* The `count` arguments o[i] as buffers of kinds[i] (writable from `first_out` on); -1 with all released. */
-static int get_bufs(PyObject *const *o, Py_buffer *v, Py_ssize_t *n, const enum kind *kinds,
-                    const char *const *names, int count, int first_out) {
-    for (int i = 0; i < count; i++) {
-        if (get_buf(o[i], &v[i], kinds[i], i >= first_out, names[i], &n[i]) < 0) {
-            for (int j = 0; j < i; j++) PyBuffer_Release(&v[j]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void release_all(Py_buffer *v, int n) {
-    for (int i = 0; i < n; i++) PyBuffer_Release(&v[i]);
-}
+#define BUF_OWNER "rle"
+#include "buffers.h" /* get_buf, get_bufs, release_all */
 
 /* A tuple of Columns taking over bufs[0:n] (freed on failure). */
 static PyObject *columns(Buf *bufs, int n) {
