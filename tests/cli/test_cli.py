@@ -104,3 +104,16 @@ def test_commands_outside_a_workspace_exit_2(tmp_path: Path, monkeypatch: pytest
     monkeypatch.chdir(tmp_path)
     code, out = _run(["log"])
     assert code == 2 and "maslow init" in out
+
+
+def test_python_dash_m_maslow_runs_the_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "maslow", "sample", str(tmp_path / "s"), "-n", "3", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "s" / "annotations.json").is_file()
+    bad = subprocess.run([sys.executable, "-m", "maslow", "eval", "--gt", str(tmp_path / "missing.json"),
+                          "--pred", str(tmp_path / "missing.json")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2  # usage errors exit 2, as from the script

@@ -216,6 +216,73 @@ def test_pairs_and_box_ious_equal_numpy(monkeypatch: pytest.MonkeyPatch, seed: i
     np.testing.assert_array_equal(fused[2], ref_iou)
 
 
+@pytest.mark.parametrize("odd", [None, "truth", "pred"])
+def test_pair_ious_equal_pycocotools_bbiou_with_and_without_odd_coordinates(odd: str | None) -> None:
+    """The kernel's plain min/max (every coordinate finite) and its fmin/fmax path (a NaN or infinite coordinate
+    anywhere) give pycocotools' own bbIou, bit for bit."""
+    from pycocotools import mask as mask_utils
+
+    from maslow.metrics import _prepare as P
+    from maslow.metrics._iou import pairs_with_box_ious
+
+    rng = np.random.default_rng(5)
+    truth, pred = datasets(*random_case(4, crowd_rate=0.3, decimals=0, size=20))
+    groups = P.build_groups(truth, pred, use_cats=False, max_det=100, iou_type="bbox")
+    t_xywh = np.round(rng.uniform(0, 20, (len(groups.truth.row), 4)), 1)
+    p_xywh = np.round(rng.uniform(0, 20, (len(groups.pred.row), 4)), 1)
+    odd_values = [np.nan, np.inf, -np.inf]
+    if odd is not None:
+        side = t_xywh if odd == "truth" else p_xywh
+        at = rng.choice(side.size, 12, replace=False)
+        side.ravel()[at] = rng.choice(odd_values, 12)
+    p_idx, t_idx, iou = pairs_with_box_ious(groups, p_xywh, t_xywh)
+    crowd = groups.crowd.astype(np.uint8)
+    with np.errstate(invalid="ignore"):
+        ref = np.array([mask_utils.iou(p_xywh[i][None], t_xywh[g][None], [int(crowd[g])])[0, 0]
+                        for i, g in zip(p_idx.tolist(), t_idx.tolist(), strict=True)])
+    assert len(ref) > 100 and (ref > 0).sum() > 10
+    np.testing.assert_array_equal(iou, ref)
+
+
+@pytest.mark.parametrize("min_iou", [0.0, 0.25, 0.5, 1.0, 2.0])
+def test_pairs_below_min_iou_are_left_out_in_order(min_iou: float) -> None:
+    from maslow.metrics import _prepare as P
+    from maslow.metrics._iou import pairs_with_box_ious
+
+    rng = np.random.default_rng(7)
+    truth, pred = datasets(*random_case(3, crowd_rate=0.3, decimals=0, size=20))
+    groups = P.build_groups(truth, pred, use_cats=False, max_det=100, iou_type="bbox")
+    t_xywh = np.round(rng.uniform(0, 20, (len(groups.truth.row), 4)))
+    p_xywh = np.round(rng.uniform(0, 20, (len(groups.pred.row), 4)))
+    p_xywh[0] = np.nan  # a NaN box: its IoUs are 0 (pycocotools' w > 0 test fails), filtered like any other
+    every = pairs_with_box_ious(groups, p_xywh, t_xywh)
+    kept = pairs_with_box_ious(groups, p_xywh, t_xywh, min_iou)
+    assert every is not None and kept is not None
+    keep = ~(every[2] < min_iou)
+    if 0 < min_iou <= 0.5:  # the case at hand: some pairs go, some stay
+        assert keep.any() and not keep.all()
+    for got, ref in zip(kept, every, strict=True):
+        np.testing.assert_array_equal(got, ref[keep])
+
+
+def test_coco_map_keeps_its_numbers_when_pairs_are_filtered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel path drops pairs below the lowest threshold; the numpy path keeps them all: same arrays."""
+    from maslow.metrics import coco_map, coco_matches
+
+    truth, pred = datasets(*random_case(11, crowd_rate=0.2))
+    thresholds = [0.3, 0.55, 0.9]
+    native = coco_map(truth, pred, iou_thresholds=thresholds)
+    table = coco_matches(truth, pred, iou_thresholds=thresholds)
+    monkeypatch.setenv("MASLOW_NATIVE", "0")
+    ref = coco_map(truth, pred, iou_thresholds=thresholds)
+    ref_table = coco_matches(truth, pred, iou_thresholds=thresholds)
+    np.testing.assert_array_equal(native.precision, ref.precision)
+    np.testing.assert_array_equal(native.recall, ref.recall)
+    np.testing.assert_array_equal(native.scores, ref.scores)
+    for name in ("pred_match", "pred_iou", "pred_status", "truth_match", "truth_iou", "truth_status"):
+        np.testing.assert_array_equal(getattr(table, name), getattr(ref_table, name), err_msg=name)
+
+
 @pytest.mark.parametrize("n", [0, 1, 2, 7, 500])
 def test_prediction_orders_equal_numpy(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     from maslow.metrics import _prepare as P

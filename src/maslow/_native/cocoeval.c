@@ -101,6 +101,25 @@ static PyObject *py_xywh_rows(PyObject *self, PyObject *args) {
 
 /* -- pairs and box IoU ------------------------------------------------------------------------------- */
 
+/* C's fmin and fmax (a NaN argument gives the other one, as maskApi.c's bbIou gets them), inlined (the compiler
+ * calls libm for fmin/fmax). */
+static inline double min_num(double a, double b) { return a < b ? a : b == b ? b : a; }
+static inline double max_num(double a, double b) { return a > b ? a : b == b ? b : a; }
+
+/* maskApi.c's bbIou of detection d and truth box b ([x, y, w, h]; crowd: the union is the detection's area), 0
+ * where they don't overlap. odd: a coordinate may be infinite or NaN (C's fmin/fmax); else (every coordinate
+ * finite: no sum is NaN) plain min/max, which compile to minsd/maxsd without a data-dependent branch (random boxes
+ * mispredict half the branches of fmin-like code). The two differ only in the sign of a zero, which no IoU sees
+ * (w <= 0 either way). */
+static inline double bb_iou(const double *d, const double *b, int crowd, int odd) {
+    double da = d[2] * d[3], ga = b[2] * b[3];
+    double x2 = d[2] + d[0], gx2 = b[2] + b[0], y2 = d[3] + d[1], gy2 = b[3] + b[1];
+    double w = odd ? min_num(x2, gx2) - max_num(d[0], b[0]) : (x2 < gx2 ? x2 : gx2) - (d[0] > b[0] ? d[0] : b[0]);
+    double h = odd ? min_num(y2, gy2) - max_num(d[1], b[1]) : (y2 < gy2 ? y2 : gy2) - (d[1] > b[1] ? d[1] : b[1]);
+    double in = w * h, q = in / (crowd ? da : (da + ga) - in);
+    return (w > 0) & (h > 0) ? q : 0.0;
+}
+
 /* 0 when groups (n,) are in [0, n_groups) and sorted, else -1. */
 static int sorted_groups(const int64_t *g, Py_ssize_t n, int64_t n_groups) {
     for (Py_ssize_t i = 0; i < n; i++)
@@ -115,15 +134,18 @@ static inline void group_span(const int64_t *tg, Py_ssize_t n_t, int64_t g, Py_s
     for (*e = *s; *e < n_t && tg[*e] == g; (*e)++) {}
 }
 
-/* pairs(truth_group, pred_group, n_groups, pred_xywh | None, truth_xywh | None, crowd | None)
+/* pairs(truth_group, pred_group, n_groups, pred_xywh | None, truth_xywh | None, crowd | None, min_iou=-inf)
  *   -> (p_idx, t_idx, iou | None) as bytearrays: _prepare.pairs (prediction-major, truth in group order) and,
  *   with boxes, pycocotools' bbIou of each pair (maskApi.c: the same expressions as _iou.box_iou_pairs). Both
  *   sides sorted by group (as _prepare.build_groups makes them). pred_xywh may be (box, raw | None, rows): the
- *   dataset's xyxy boxes, boxes as read and the rows evaluated, read as xywh_rows reads them. */
+ *   dataset's xyxy boxes, boxes as read and the rows evaluated, read as xywh_rows reads them. With boxes, only
+ *   the pairs with iou >= min_iou are kept (a pair below every threshold never matches: most pairs, whose
+ *   arrays then take no memory). */
 static PyObject *py_pairs(PyObject *self, PyObject *args) {
     PyObject *o_tg, *o_pg, *o_pb, *o_tb, *o_cr;
     long long n_groups;
-    if (!PyArg_ParseTuple(args, "OOLOOO", &o_tg, &o_pg, &n_groups, &o_pb, &o_tb, &o_cr)) return NULL;
+    double min_iou = -INFINITY;
+    if (!PyArg_ParseTuple(args, "OOLOOO|d", &o_tg, &o_pg, &n_groups, &o_pb, &o_tb, &o_cr, &min_iou)) return NULL;
     Py_buffer v[7];
     int nv = 0;
     Py_ssize_t n_t, n_p, n_pb = 0, n_tb = 0, n_cr = 0, n_rows = 0, n_raw = 0;
@@ -161,13 +183,17 @@ static PyObject *py_pairs(PyObject *self, PyObject *args) {
     }
     if (n_groups < 0) n_groups = 0;
     const int64_t *tg = v[0].buf, *pg = v[1].buf;
-    Py_ssize_t total = 0, bad = 0;
+    Py_ssize_t total = 0, bad = 0, widest = 0;
+    int truth_odd = 0; /* a truth coordinate not finite */
     Py_BEGIN_ALLOW_THREADS
     bad = sorted_groups(tg, n_t, n_groups) < 0 || sorted_groups(pg, n_p, n_groups) < 0;
     for (Py_ssize_t i = 0, s = 0, e = 0; i < n_p && !bad; i++) {
         group_span(tg, n_t, pg[i], &s, &e);
         total += e - s;
+        widest = e - s > widest ? e - s : widest;
     }
+    if (with_iou)
+        for (Py_ssize_t k = 0; k < 4 * n_t; k++) truth_odd |= !isfinite(((const double *)v[3].buf)[k]);
     Py_END_ALLOW_THREADS
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "cocoeval.pairs: groups must be in [0, n_groups) and sorted");
@@ -176,44 +202,57 @@ static PyObject *py_pairs(PyObject *self, PyObject *args) {
     PyObject *b_p = PyByteArray_FromStringAndSize(NULL, total * 8);
     PyObject *b_t = PyByteArray_FromStringAndSize(NULL, total * 8);
     PyObject *b_i = with_iou ? PyByteArray_FromStringAndSize(NULL, total * 8) : (Py_INCREF(Py_None), Py_None);
-    if (!b_p || !b_t || !b_i) {
+    double *row = with_iou ? malloc(sizeof(double) * ((size_t)widest + 1)) : NULL; /* one prediction's IoUs */
+    if (!b_p || !b_t || !b_i || (with_iou && !row)) {
         Py_XDECREF(b_p);
         Py_XDECREF(b_t);
         Py_XDECREF(b_i);
+        free(row);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
         goto fail;
     }
     int64_t *p_idx = (int64_t *)PyByteArray_AS_STRING(b_p), *t_idx = (int64_t *)PyByteArray_AS_STRING(b_t);
     double *iou = with_iou ? (double *)PyByteArray_AS_STRING(b_i) : NULL;
     const double *db = with_iou ? v[2].buf : NULL, *gb = with_iou ? v[3].buf : NULL;
     const uint8_t *crowd = with_iou ? v[4].buf : NULL;
+    Py_ssize_t j = 0; /* pairs kept */
     Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t j = 0;
     for (Py_ssize_t i = 0, s = 0, e = 0; i < n_p; i++) {
         group_span(tg, n_t, pg[i], &s, &e);
+        if (!iou) {
+            for (Py_ssize_t g = s; g < e; g++, j++) p_idx[j] = i, t_idx[j] = g;
+            continue;
+        }
+        if (e == s) continue;
         if (pbox && i + 16 < n_p) { /* the boxes come in group order: random reads, prefetched */
             __builtin_prefetch(pbox + 4 * prows[i + 16]);
             if (praw) __builtin_prefetch(praw + 4 * prows[i + 16]);
         }
         double d_row[4];
-        const double *dx = d_row;
-        if (iou && e > s && pbox) read_xywh(pbox + 4 * prows[i], praw ? praw + 4 * prows[i] : NULL, d_row);
-        else if (iou && !pbox) dx = db + 4 * i;
-        for (Py_ssize_t g = s; g < e; g++, j++) {
-            p_idx[j] = i;
-            t_idx[j] = g;
-            if (!iou) continue;
-            /* maskApi.c bbIou: w = min(dw + dx, gw + gx) - max(dx, gx); crowd: union = detection area */
-            const double *d = dx, *b = gb + 4 * g;
-            double da = d[2] * d[3], ga = b[2] * b[3];
-            double w = fmin(d[2] + d[0], b[2] + b[0]) - fmax(d[0], b[0]);
-            double h = fmin(d[3] + d[1], b[3] + b[1]) - fmax(d[1], b[1]);
-            double in = w * h;
-            double u = crowd[g] ? da : (da + ga) - in;
-            iou[j] = (w > 0 && h > 0) ? in / u : 0.0;
+        const double *d = d_row;
+        if (pbox) read_xywh(pbox + 4 * prows[i], praw ? praw + 4 * prows[i] : NULL, d_row);
+        else if (!pbox) d = db + 4 * i;
+        /* the IoUs first, then the pairs kept: the kept count (the next pair's slot) never waits on a division */
+        if (truth_odd || !isfinite(d[0]) || !isfinite(d[1]) || !isfinite(d[2]) || !isfinite(d[3]))
+            for (Py_ssize_t g = s; g < e; g++) row[g - s] = bb_iou(d, gb + 4 * g, crowd[g], 1);
+        else
+            for (Py_ssize_t g = s; g < e; g++) row[g - s] = bb_iou(d, gb + 4 * g, crowd[g], 0);
+        for (Py_ssize_t g = s; g < e; g++) {
+            double x = row[g - s];
+            p_idx[j] = i, t_idx[j] = g, iou[j] = x;
+            j += !(x < min_iou);
         }
     }
     Py_END_ALLOW_THREADS
+    free(row);
     release_all(v, nv);
+    if (with_iou && j < total && (PyByteArray_Resize(b_p, j * 8) < 0 || PyByteArray_Resize(b_t, j * 8) < 0 ||
+                      PyByteArray_Resize(b_i, j * 8) < 0)) {
+        Py_DECREF(b_p);
+        Py_DECREF(b_t);
+        Py_DECREF(b_i);
+        return NULL;
+    }
     return Py_BuildValue("(NNN)", b_p, b_t, b_i);
 fail:
     release_all(v, nv);

@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 import typer
-from typer._click.core import Context
+from typer import Context
 from typer.core import TyperGroup
 
 from maslow.errors import MaslowError

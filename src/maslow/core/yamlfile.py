@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from maslow.errors import FormatError
 
 
@@ -16,6 +14,8 @@ def read_yaml(path: str | Path, *, what: str = "file") -> Any:
     Raises:
         FormatError: the file is missing or unreadable, not UTF-8, or malformed (with its line).
     """
+    import yaml  # 10 ms to import: only the commands that read YAML pay it
+
     path = Path(path)
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))

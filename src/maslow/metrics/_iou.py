@@ -212,9 +212,10 @@ def box_iou_pairs(d: FloatArray, g: FloatArray, crowd: BoolArray) -> FloatArray:
 
 
 def pairs_with_box_ious(groups: Groups, p_xywh: FloatArray | tuple[FloatArray, FloatArray | None, IntArray],
-                        t_xywh: FloatArray) -> tuple[IntArray, IntArray, FloatArray] | None:
+                        t_xywh: FloatArray, min_iou: float = -np.inf) -> tuple[IntArray, IntArray, FloatArray] | None:
     """``(p_idx, t_idx, iou)``: ``_prepare.pairs`` and their ``box_iou_pairs`` in one pass of the compiled kernel
-    (no gathered copies of the boxes); None without the kernel. ``p_xywh`` may be ``pred_box_rows``' source."""
+    (no gathered copies of the boxes); None without the kernel. ``p_xywh`` may be ``pred_box_rows``' source.
+    Only the pairs with ``iou >= min_iou`` (or NaN) are returned, in the same order."""
     native = load("cocoeval")
     if native is None:
         return None
@@ -224,7 +225,7 @@ def pairs_with_box_ious(groups: Groups, p_xywh: FloatArray | tuple[FloatArray, F
         np.ascontiguousarray(tg, np.int64), np.ascontiguousarray(pg, np.int64), n_groups,
         p_xywh if isinstance(p_xywh, tuple) else np.ascontiguousarray(p_xywh, np.float64),
         np.ascontiguousarray(t_xywh, np.float64),
-        np.ascontiguousarray(groups.crowd, bool).view(np.uint8),
+        np.ascontiguousarray(groups.crowd, bool).view(np.uint8), float(min_iou),
     )
     return np.frombuffer(b_p, np.int64), np.frombuffer(b_t, np.int64), np.frombuffer(b_i, np.float64)
 

@@ -151,7 +151,9 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = F
         assert t_xywh is not None
         p_src = p_rows[1] if p_rows is not None else p_xywh
         assert p_src is not None
-        fused = pairs_with_box_ious(groups, p_src, t_xywh)  # the compiled kernel, when built
+        # the compiled kernel, when built; it leaves out the pairs below every threshold (they never match)
+        min_iou = float(np.minimum(p.iou_thresholds, 1 - 1e-10).min()) if len(p.iou_thresholds) else -np.inf
+        fused = pairs_with_box_ious(groups, p_src, t_xywh, min_iou)
     if fused is not None:
         p_idx, t_idx, iou = fused
     else:
