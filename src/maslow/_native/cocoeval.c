@@ -21,7 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "huge.h" /* big_alloc: scratch buffers in huge pages */
+#include "huge.h"   /* big_alloc: scratch buffers in huge pages */
+#include "column.h" /* Column: a Buf (in huge pages when large) handed to Python without a copy */
 
 #define BUF_OWNER "cocoeval"
 #include "buffers.h" /* get_buf, get_bufs, release_all */
@@ -135,7 +136,7 @@ static inline void group_span(const int64_t *tg, Py_ssize_t n_t, int64_t g, Py_s
 }
 
 /* pairs(truth_group, pred_group, n_groups, pred_xywh | None, truth_xywh | None, crowd | None, min_iou=-inf)
- *   -> (p_idx, t_idx, iou | None) as bytearrays: _prepare.pairs (prediction-major, truth in group order) and,
+ *   -> (p_idx, t_idx, iou | None) as Columns (bytes-like, column.h): _prepare.pairs (prediction-major, truth in group order) and,
  *   with boxes, pycocotools' bbIou of each pair (maskApi.c: the same expressions as _iou.box_iou_pairs). Both
  *   sides sorted by group (as _prepare.build_groups makes them). pred_xywh may be (box, raw | None, rows): the
  *   dataset's xyxy boxes, boxes as read and the rows evaluated, read as xywh_rows reads them. With boxes, only
@@ -199,20 +200,20 @@ static PyObject *py_pairs(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "cocoeval.pairs: groups must be in [0, n_groups) and sorted");
         goto fail;
     }
-    PyObject *b_p = PyByteArray_FromStringAndSize(NULL, total * 8);
-    PyObject *b_t = PyByteArray_FromStringAndSize(NULL, total * 8);
-    PyObject *b_i = with_iou ? PyByteArray_FromStringAndSize(NULL, total * 8) : (Py_INCREF(Py_None), Py_None);
+    /* room for every pair; the pages past the pairs kept are never written, so never mapped */
+    Buf bufs[3] = {{0}, {0}, {0}};
     double *row = with_iou ? malloc(sizeof(double) * ((size_t)widest + 1)) : NULL; /* one prediction's IoUs */
-    if (!b_p || !b_t || !b_i || (with_iou && !row)) {
-        Py_XDECREF(b_p);
-        Py_XDECREF(b_t);
-        Py_XDECREF(b_i);
+    int oom = (with_iou && !row) || (total && (buf_reserve(&bufs[0], (size_t)total * 8) < 0 ||
+                                               buf_reserve(&bufs[1], (size_t)total * 8) < 0 ||
+                                               (with_iou && buf_reserve(&bufs[2], (size_t)total * 8) < 0)));
+    if (oom) {
+        for (int k = 0; k < 3; k++) buf_free(&bufs[k]);
         free(row);
-        if (!PyErr_Occurred()) PyErr_NoMemory();
+        PyErr_NoMemory();
         goto fail;
     }
-    int64_t *p_idx = (int64_t *)PyByteArray_AS_STRING(b_p), *t_idx = (int64_t *)PyByteArray_AS_STRING(b_t);
-    double *iou = with_iou ? (double *)PyByteArray_AS_STRING(b_i) : NULL;
+    int64_t *p_idx = (int64_t *)bufs[0].data, *t_idx = (int64_t *)bufs[1].data;
+    double *iou = with_iou ? (double *)bufs[2].data : NULL;
     const double *db = with_iou ? v[2].buf : NULL, *gb = with_iou ? v[3].buf : NULL;
     const uint8_t *crowd = with_iou ? v[4].buf : NULL;
     Py_ssize_t j = 0; /* pairs kept */
@@ -246,11 +247,16 @@ static PyObject *py_pairs(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     free(row);
     release_all(v, nv);
-    if (with_iou && j < total && (PyByteArray_Resize(b_p, j * 8) < 0 || PyByteArray_Resize(b_t, j * 8) < 0 ||
-                      PyByteArray_Resize(b_i, j * 8) < 0)) {
-        Py_DECREF(b_p);
-        Py_DECREF(b_t);
-        Py_DECREF(b_i);
+    for (int k = 0; k < 3; k++) {
+        bufs[k].len = (size_t)j * 8;
+        buf_trim(&bufs[k]); /* the rest of the last huge page written: back to the system */
+    }
+    PyObject *b_p = take_column(&bufs[0]), *b_t = b_p ? take_column(&bufs[1]) : NULL;
+    PyObject *b_i = !b_t ? NULL : with_iou ? take_column(&bufs[2]) : (Py_INCREF(Py_None), Py_None);
+    if (!b_i) {
+        Py_XDECREF(b_p);
+        Py_XDECREF(b_t);
+        for (int k = 0; k < 3; k++) buf_free(&bufs[k]);
         return NULL;
     }
     return Py_BuildValue("(NNN)", b_p, b_t, b_i);
@@ -492,4 +498,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "cocoeval",
                                  "pycocotools' matching and accumulation in C (see maslow.metrics).", -1, methods};
 
-PyMODINIT_FUNC PyInit_cocoeval(void) { return PyModule_Create(&mod); }
+PyMODINIT_FUNC PyInit_cocoeval(void) {
+    if (PyType_Ready(&ColumnType) < 0) return NULL;
+    return PyModule_Create(&mod);
+}

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from maslow._native import load
+from maslow._native import empty, load
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.metrics._match import AnyIntArray
 
@@ -203,9 +203,9 @@ def _native_accumulate(native: Any, k: IntArray, rank: IntArray, acc_order: IntA
                                                                                          FloatArray]:
     """``accumulate`` by the compiled kernel (same arguments, same arrays)."""
     n_r, n_a, n_m = len(recall_thresholds), pred_out.shape[0], len(max_dets)
-    precision = np.empty((n_t, n_r, n_k, n_a, n_m))  # every cell written by the kernel
-    recall = np.empty((n_t, n_k, n_a, n_m))
-    scores = np.empty((n_t, n_r, n_k, n_a, n_m))
+    precision = empty((n_t, n_r, n_k, n_a, n_m), np.float64)  # every cell written by the kernel
+    recall = empty((n_t, n_k, n_a, n_m), np.float64)
+    scores = empty((n_t, n_r, n_k, n_a, n_m), np.float64)
 
     def i64(a: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(a, np.int64)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from maslow._native import load
+from maslow._native import empty, load
 from maslow.core.dataset import Dataset
 from maslow.core.masks import coco_mask
 from maslow.core.types import BoolArray, FloatArray, IntArray
@@ -114,7 +114,7 @@ def boxes(ds: Dataset, rows: IntArray, side: str) -> FloatArray:
     box = ds.annotations.box
     assert box is not None
     native = load("cocoeval")
-    xywh = np.empty((len(rows), 4))
+    xywh = empty((len(rows), 4), np.float64)
     if native is None:
         bad = np.flatnonzero(np.isnan(box[rows, 0]))
         n_bad, first = bad.size, int(bad[0]) if bad.size else -1
@@ -141,7 +141,7 @@ def pred_box_rows(ds: Dataset, rows: IntArray, side: str
     raw = _float_column(ds.annotations, COCO_BBOX_COLUMN, 4)
     src = (np.ascontiguousarray(box, np.float64), None if raw is None else np.ascontiguousarray(raw, np.float64),
            np.ascontiguousarray(rows, np.int64))
-    areas = np.empty(len(rows))
+    areas = empty(len(rows), np.float64)
     n_bad, first = native.xywh_rows(*src, areas)
     if n_bad:
         raise InvalidDatasetError(

@@ -21,7 +21,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from maslow._native import load
+from maslow._native import empty, load
 from maslow.core.types import BoolArray, FloatArray, IntArray
 
 AnyIntArray: TypeAlias = npt.NDArray[np.signedinteger[Any]]
@@ -120,7 +120,7 @@ def _native_match(native: Any, iou: FloatArray, p_idx: IntArray, t_idx: IntArray
     while True:
         partner = np.full((len(thr), n_truth), -1, np.int32)
         partner_pair = np.full((len(thr), n_truth), -1, np.int32)
-        block = np.empty(12 * cap, np.uint8)  # one allocation: numpy gives 4 MiB and more huge pages
+        block = empty(12 * cap, np.uint8)  # one allocation, in huge pages
         out: list[np.ndarray] = [block[:2 * cap].view(np.int16), block[2 * cap:4 * cap].view(np.int16),
                                  block[4 * cap:8 * cap].view(np.int32), block[8 * cap:].view(np.int32)]
         n = native.match(*args, partner, partner_pair, *out)

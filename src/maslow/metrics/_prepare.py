@@ -25,7 +25,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from maslow._native import load
+from maslow._native import empty, load
 from maslow.core import boxes as B
 from maslow.core.dataset import Dataset
 from maslow.core.tables import Annotations
@@ -230,9 +230,9 @@ def _native_orders(score: FloatArray, image: IntArray, label: IntArray, img_pos:
     n, n_img = len(score), len(img_pos)
     if native is None or n >= 2**31 - 1 or n_k < 1 or n_img * n_k >= 2**31 - 1:
         return None
-    # two allocations (numpy gives 4 MiB and more huge pages: fewer page faults): the rows, groups and scores
-    # (int64, float64), and the ranks, classes and accumulation order (int32: positions < n < 2**31)
-    wide, narrow = np.empty((3, n), np.int64), np.empty((3, n), np.int32)
+    # two allocations in huge pages (``empty``: fewer page faults): the rows, groups and scores (int64, float64),
+    # and the ranks, classes and accumulation order (int32: positions < n < 2**31)
+    wide, narrow = empty((3, n), np.int64), empty((3, n), np.int32)
     sel, group, kept_score = wide[0], wide[1], wide[2].view(np.float64)
     rank, kk, acc = narrow
     kept = native.pred_orders(
