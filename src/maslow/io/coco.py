@@ -337,16 +337,20 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
     score = acc.column("score") if "score" in acc.keys else None
     attrs = acc.attributes()
     sel = np.flatnonzero(keep)
-    read_xywh = acc.column("bbox")[sel]  # kept (extra) only where x2 - x1 would not give w back exactly
+    every = len(sel) == n  # the usual case: the columns as they are, no copies
+
+    def kept(a: Any) -> Any:
+        return a if every or a is None else a[sel]
+
+    read_xywh = kept(acc.column("bbox"))  # kept (extra) only where x2 - x1 would not give w back exactly
+    box = kept(box)
     ann = Annotations.sort_rows(
-        image=image[sel], label=label[sel], box=box[sel], score=None if score is None else score[sel],
-        mask=None if mask is None else mask[sel], polygon=polygon[sel] if has_poly else None,
-        keypoints=None if kp is None else kp[sel], iscrowd=acc.column("iscrowd")[sel],
-        attributes={k: v[sel] for k, v in attrs.items()},
-        annotator=None if annotator is None else annotator.astype(object)[sel],
-        source=None if source is None else source[sel],
-        extra={"coco_id": ann_id[sel], "area": area[sel], **{k: v[sel] for k, v in extras.items()},
-               **({B.COCO_BBOX: read_xywh} if inexact_xywh(read_xywh, box[sel]) else {})},
+        image=kept(image), label=kept(label), box=box, score=kept(score), mask=kept(mask),
+        polygon=kept(polygon) if has_poly else None, keypoints=kept(kp), iscrowd=kept(acc.column("iscrowd")),
+        attributes={k: kept(v) for k, v in attrs.items()},
+        annotator=None if annotator is None else kept(annotator.astype(object)), source=kept(source),
+        extra={"coco_id": kept(ann_id), "area": kept(area), **{k: kept(v) for k, v in extras.items()},
+               **({B.COCO_BBOX: read_xywh} if inexact_xywh(read_xywh, box) else {})},
     )
     _emit(acc, ann_id, id_ok, image, sel, src, col)
     attr_defs = tuple(AttributeDef(k, type=_attr_type(v)) for k, v in attrs.items())
