@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from typer import Context
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:  # typer's vendored click (0.26+); only for the annotations, nothing private at run time
+    from typer._click.core import Context
 
 from maslow.errors import MaslowError
 
