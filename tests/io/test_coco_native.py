@@ -591,7 +591,7 @@ def test_native_empty_is_numpy_empty_in_huge_pages(shape: Any, dtype: Any, monke
     assert a.shape == ref.shape and a.dtype == ref.dtype and a.flags.writeable and a.flags.c_contiguous
     a[...] = 1  # every byte writable, as np.empty's
     assert int(a.sum()) == a.size
-    if load("records") is not None and a.nbytes >= HUGE_MIN:
+    if load("cocoeval") is not None and a.nbytes >= HUGE_MIN:
         assert a.ctypes.data % (2 << 20) == 0  # at a huge page boundary: every whole 2 MiB of it can be one page
     monkeypatch.setenv("MASLOW_NATIVE", "0")
     b = empty(shape, dtype)
@@ -599,8 +599,8 @@ def test_native_empty_is_numpy_empty_in_huge_pages(shape: Any, dtype: Any, monke
 
 
 def test_native_empty_rejects_a_negative_size() -> None:
-    kernel = load("records")
+    kernel = load("cocoeval")
     if kernel is None:
-        pytest.skip("records kernel not built")
+        pytest.skip("cocoeval kernel not built")
     with pytest.raises(ValueError, match="nbytes must be >= 0"):
         kernel.empty(-1)

@@ -136,12 +136,12 @@ static inline void group_span(const int64_t *tg, Py_ssize_t n_t, int64_t g, Py_s
 }
 
 /* pairs(truth_group, pred_group, n_groups, pred_xywh | None, truth_xywh | None, crowd | None, min_iou=-inf)
- *   -> (p_idx, t_idx, iou | None) as Columns (bytes-like, column.h): _prepare.pairs (prediction-major, truth in group order) and,
- *   with boxes, pycocotools' bbIou of each pair (maskApi.c: the same expressions as _iou.box_iou_pairs). Both
- *   sides sorted by group (as _prepare.build_groups makes them). pred_xywh may be (box, raw | None, rows): the
- *   dataset's xyxy boxes, boxes as read and the rows evaluated, read as xywh_rows reads them. With boxes, only
- *   the pairs with iou >= min_iou are kept (a pair below every threshold never matches: most pairs, whose
- *   arrays then take no memory). */
+ *   -> (p_idx, t_idx, iou | None) as Columns (bytes-like, column.h): _prepare.pairs (prediction-major, truth in
+ *   group order) and, with boxes, pycocotools' bbIou of each pair (maskApi.c: the same expressions as
+ *   _iou.box_iou_pairs). Both sides sorted by group (as _prepare.build_groups makes them). pred_xywh may be
+ *   (box, raw | None, rows): the dataset's xyxy boxes, boxes as read and the rows evaluated, read as xywh_rows
+ *   reads them. With boxes, only the pairs with iou >= min_iou (or NaN) are kept (a pair below every threshold
+ *   never matches: most pairs, whose arrays then take no memory). */
 static PyObject *py_pairs(PyObject *self, PyObject *args) {
     PyObject *o_tg, *o_pg, *o_pb, *o_tb, *o_cr;
     long long n_groups;
@@ -488,6 +488,7 @@ static PyMethodDef methods[] = {
     {"xywh_rows", py_xywh_rows, METH_VARARGS, "COCO [x, y, w, h] of box rows as pycocotools reads them."},
     {"pairs", py_pairs, METH_VARARGS, "Pairs of each group (prediction-major) and their box IoU."},
     {"match", py_match, METH_VARARGS, "Greedy matching of every prediction (COCOeval.evaluateImg)."},
+    {"empty", column_empty, METH_O, "empty(nbytes) -> uninitialised writable buffer, in huge pages when large."},
     {"match_flags", py_match_flags, METH_VARARGS, "TP and ignored flags of the match entries."},
     {"accumulate", py_accumulate, METH_VARARGS, "Precision, recall and scores (COCOeval.accumulate)."},
     {"oks_terms", py_oks_terms, METH_VARARGS, "The OKS terms of keypoint pairs (before numpy's exp)."},

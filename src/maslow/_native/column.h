@@ -2,7 +2,7 @@
  *
  * A Column owns a Buf's memory (PyMem_Raw or a mapping, json_scan.h) and exposes it through the buffer protocol:
  * np.frombuffer(column, dtype) wraps it, and the array keeps the column alive. Call PyType_Ready(&ColumnType)
- * once, in the module's init.
+ * once, in the module's init. column_empty: a fresh Column of n bytes (maslow._native.empty).
  */
 #ifndef MASLOW_COLUMN_H
 #define MASLOW_COLUMN_H
@@ -50,6 +50,30 @@ static PyObject *take_column(Buf *b) {
     b->len = b->cap = 0;
     b->mapped = 0;
     return (PyObject *)c;
+}
+
+/* empty(nbytes) -> Column of nbytes, uninitialised: from BIG_BUF on, a 2 MiB-aligned mapping in huge pages (a
+ * fault per 2 MiB when first written, not per 4 KiB) but for its tail past the last whole 2 MiB (4 KiB pages:
+ * no memory mapped that the array doesn't hold), else PyMem_Raw memory. maslow._native.empty wraps it. */
+static PyObject *column_empty(PyObject *self, PyObject *arg) {
+    Py_ssize_t n = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "empty: nbytes must be >= 0");
+        return NULL;
+    }
+    Buf b = {0};
+    if (n && buf_reserve(&b, (size_t)n) < 0) return PyErr_NoMemory();
+    b.len = (size_t)n;
+#if MAPPED_BUFS && defined(MADV_NOHUGEPAGE)
+    if (b.mapped) { /* past the last whole 2 MiB page: 4 KiB pages, so that no page is mapped beyond n bytes */
+        uintptr_t tail = ((uintptr_t)b.data + b.len) & ~(uintptr_t)(HUGE_PAGE - 1), end = (uintptr_t)b.data + b.cap;
+        if (end > tail) (void)madvise((void *)tail, end - tail, MADV_NOHUGEPAGE);
+    }
+#endif
+    PyObject *c = take_column(&b);
+    if (!c) buf_free(&b);
+    return c;
 }
 
 #endif /* MASLOW_COLUMN_H */

@@ -360,33 +360,8 @@ static PyObject *py_parse(PyObject *self, PyObject *args, PyObject *kwargs) {
     return out;
 }
 
-/* empty(nbytes) -> Column of nbytes, uninitialised: from BIG_BUF on, a 2 MiB-aligned mapping in huge pages (a
- * fault per 2 MiB when first written, not per 4 KiB) but for its tail past the last whole 2 MiB (4 KiB pages:
- * no memory mapped that the array doesn't hold), else PyMem_Raw memory. maslow._native.empty wraps it. */
-static PyObject *py_empty(PyObject *self, PyObject *arg) {
-    Py_ssize_t n = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
-    if (n == -1 && PyErr_Occurred()) return NULL;
-    if (n < 0) {
-        PyErr_SetString(PyExc_ValueError, "records.empty: nbytes must be >= 0");
-        return NULL;
-    }
-    Buf b = {0};
-    if (n && buf_reserve(&b, (size_t)n) < 0) return PyErr_NoMemory();
-    b.len = (size_t)n;
-#if MAPPED_BUFS && defined(MADV_NOHUGEPAGE)
-    if (b.mapped) { /* past the last whole 2 MiB page: 4 KiB pages, so that no page is mapped beyond n bytes */
-        uintptr_t tail = ((uintptr_t)b.data + b.len) & ~(uintptr_t)(HUGE_PAGE - 1), end = (uintptr_t)b.data + b.cap;
-        if (end > tail) (void)madvise((void *)tail, end - tail, MADV_NOHUGEPAGE);
-    }
-#endif
-    PyObject *c = take_column(&b);
-    if (!c) buf_free(&b);
-    return c;
-}
-
 static PyMethodDef methods[] = {
     {"parse", (PyCFunction)(void (*)(void))py_parse, METH_VARARGS | METH_KEYWORDS, parse_doc},
-    {"empty", py_empty, METH_O, "empty(nbytes) -> uninitialised writable buffer, in huge pages when large."},
     {NULL, NULL, 0, NULL},
 };
 
