@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,8 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None) -> ExportReport:
     images = _image_records(ds, img_ids, rep)
     cats = _category_records(ds, cat_ids, rep)
     sep = (",", ": ") if indent else (",", ":")
+    import json  # here: reading COCO doesn't need it (1.4 ms to import)
+
     with no_gc(), atomic_path(dst) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write('{"info": {"description": "written by maslow"}, "licenses": [],\n"images": ')
@@ -121,6 +122,8 @@ def _json(v: Any) -> Any:
     if isinstance(v, str | int | float | bool):
         return v
     if isinstance(v, list | dict):
+        import json
+
         try:
             json.dumps(v, allow_nan=False)
         except (TypeError, ValueError):

@@ -19,7 +19,6 @@ Read: ``read_coco_predictions(path, like=truth)`` returns a Dataset with the tru
 
 from __future__ import annotations
 
-import json
 import mmap
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -453,6 +452,8 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
         rasterised = int((written & ~a.polygon.null & no_mask).sum())
         if rasterised:
             rep.notes.append(f"{rasterised} polygons written as RLE segmentations (what loadRes reads)")
+    import json  # here: reading results doesn't need it
+
     with no_gc(), atomic_path(dst) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(json.dumps(records, separators=(",", ":")))  # dumps, not dump: the C encoder
     rep.n_annotations = len(records)

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import numpy as np
-import numpy.typing as npt
 
 from maslow._native import empty, load
 from maslow.core.types import BoolArray, FloatArray, IntArray
 
-AnyIntArray: TypeAlias = npt.NDArray[np.signedinteger[Any]]
+AnyIntArray: TypeAlias = np.ndarray[Any, np.dtype[np.signedinteger[Any]]]
 
 
 @dataclass(frozen=True)
