@@ -418,3 +418,28 @@ def test_pairs_read_prediction_boxes_in_place(monkeypatch: pytest.MonkeyPatch, s
     monkeypatch.setenv("MASLOW_NATIVE", "0")
     assert pred_box_rows(pred, groups.pred.row, "pred") is None
     np.testing.assert_array_equal(boxes(pred, groups.pred.row, "pred"), p_xywh)
+
+
+@pytest.mark.parametrize("shape", [0, 5, (3, 1 << 17), (1 << 18, 4), 3_000_001])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.float64, np.bool_])
+def test_native_empty_is_numpy_empty_in_huge_pages(shape: Any, dtype: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from maslow._native import HUGE_MIN, empty
+
+    a = empty(shape, dtype)
+    ref = np.empty(shape, dtype)
+    assert a.shape == ref.shape and a.dtype == ref.dtype and a.flags.writeable and a.flags.c_contiguous
+    a[...] = 1  # every byte writable, as np.empty's
+    assert int(a.sum()) == a.size
+    if _native.load("cocoeval") is not None and a.nbytes >= HUGE_MIN:
+        assert a.ctypes.data % (2 << 20) == 0  # at a huge page boundary: every whole 2 MiB of it can be one page
+    monkeypatch.setenv("MASLOW_NATIVE", "0")
+    b = empty(shape, dtype)
+    assert b.shape == ref.shape and b.dtype == ref.dtype and b.flags.owndata  # numpy's own
+
+
+def test_native_empty_rejects_a_negative_size() -> None:
+    kernel = _native.load("cocoeval")
+    if kernel is None:
+        pytest.skip("cocoeval kernel not built")
+    with pytest.raises(ValueError, match="nbytes must be >= 0"):
+        kernel.empty(-1)

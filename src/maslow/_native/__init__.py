@@ -14,6 +14,7 @@ variable ``MASLOW_NATIVE=0`` asks for the numpy paths (the tests run both and co
 from __future__ import annotations
 
 import importlib
+import math
 import os
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -47,9 +48,7 @@ def empty(shape: int | tuple[int, ...], dtype: Any) -> np.ndarray:
 
     dt = np.dtype(dtype)
     dims = (shape,) if isinstance(shape, int) else tuple(shape)
-    n = dt.itemsize
-    for d in dims:
-        n *= int(d)
+    n = dt.itemsize * math.prod(int(d) for d in dims)
     kernel = load("cocoeval") if n >= HUGE_MIN else None
     if kernel is None:
         return np.empty(dims, dt)

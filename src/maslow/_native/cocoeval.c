@@ -232,7 +232,7 @@ static PyObject *py_pairs(PyObject *self, PyObject *args) {
         double d_row[4];
         const double *d = d_row;
         if (pbox) read_xywh(pbox + 4 * prows[i], praw ? praw + 4 * prows[i] : NULL, d_row);
-        else if (!pbox) d = db + 4 * i;
+        else d = db + 4 * i;
         /* the IoUs first, then the pairs kept: the kept count (the next pair's slot) never waits on a division */
         if (truth_odd || !isfinite(d[0]) || !isfinite(d[1]) || !isfinite(d[2]) || !isfinite(d[3]))
             for (Py_ssize_t g = s; g < e; g++) row[g - s] = bb_iou(d, gb + 4 * g, crowd[g], 1);
