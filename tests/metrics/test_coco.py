@@ -281,6 +281,17 @@ def test_keypoint_result_fields() -> None:
     assert np.isnan(r.mar_100) and np.isnan(r.map_small) and r.max_dets == (20,)
 
 
+def test_keypoint_predictions_must_have_numeric_coordinates() -> None:
+    truth, pred = datasets(*random_keypoint_case(2))
+    kp = pred.annotations.keypoints.copy()
+    kp[:, :, 2] = np.nan  # the visibility of a prediction is not read: NaN there is fine
+    ok = coco_map(truth, pred.replace(annotations=pred.annotations.with_columns(keypoints=kp)), iou_type="keypoints")
+    np.testing.assert_array_equal(ok.precision, coco_map(truth, pred, iou_type="keypoints").precision)
+    kp[3, 5, 1] = np.nan
+    with pytest.raises(InvalidDatasetError, match=r"pred\.annotations\.keypoints row 3: must be numbers"):
+        coco_map(truth, pred.replace(annotations=pred.annotations.with_columns(keypoints=kp)), iou_type="keypoints")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -6,7 +6,7 @@
  * dense_ranks and pack_keys: _prepare._pred_orders and packed_order; kept_predictions: _prepare._kept;
  * pred_orders: _prepare._pred_orders then _kept (use_cats); xywh_rows: _iou.boxes; pairs: _prepare.pairs and
  * _iou.box_iou_pairs; match: _match.match; match_flags: coco._match_flags; accumulate: _accumulate.accumulate;
- * oks_terms and oks_sums: _iou.oks_pairs. The results are the same bit for bit (same float64 operations in the
+ * oks_terms and oks_sums: _iou.oks_pairs; keypoint_extents: _iou.keypoint_extent_areas. The results are the same bit for bit (same float64 operations in the
  * same order, same comparisons; no FMA: the module is built with -std=c11, where GCC does not contract). Arrays
  * come in through the buffer protocol (C-contiguous, checked item size and kind); outputs are arrays the caller
  * preallocated (or, for the pairs, bytearrays sized here). No global state; the loops run without the GIL.
@@ -477,7 +477,7 @@ static PyObject *py_match_flags(PyObject *self, PyObject *args) {
 }
 
 #include "coco_accumulate.h" /* accumulate: COCOeval.accumulate (py_accumulate) */
-#include "coco_oks.h"        /* oks_terms, oks_sums: COCOeval.computeOks around numpy's exp */
+#include "coco_oks.h"        /* oks_terms, oks_sums (COCOeval.computeOks around numpy's exp), keypoint_extents */
 
 
 static PyMethodDef methods[] = {
@@ -493,6 +493,7 @@ static PyMethodDef methods[] = {
     {"accumulate", py_accumulate, METH_VARARGS, "Precision, recall and scores (COCOeval.accumulate)."},
     {"oks_terms", py_oks_terms, METH_VARARGS, "The OKS terms of keypoint pairs (before numpy's exp)."},
     {"oks_sums", py_oks_sums, METH_VARARGS, "OKS of keypoint pairs from the exp of their terms."},
+    {"keypoint_extents", py_keypoint_extents, METH_VARARGS, "Area of the box around each row's keypoints."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -104,6 +104,11 @@ def box_areas(xywh: FloatArray) -> FloatArray:
 
 def keypoint_extent_areas(kp: FloatArray) -> FloatArray:
     """Area of the box around all keypoints of each prediction, as ``COCO.loadRes`` computes it."""
+    native = load("cocoeval")
+    if native is not None and kp.ndim == 3 and kp.shape[1] and kp.shape[2] == 3:
+        area = np.empty(len(kp))
+        native.keypoint_extents(np.ascontiguousarray(kp, np.float64), area)
+        return area
     x, y = kp[:, :, 0], kp[:, :, 1]
     out: FloatArray = (np.max(x, axis=1) - np.min(x, axis=1)) * (np.max(y, axis=1) - np.min(y, axis=1))
     return out
@@ -184,7 +189,7 @@ def _keypoints(ds: Dataset, rows: IntArray, side: str) -> FloatArray:
     if kp is None:
         raise InvalidDatasetError(f"{side}.annotations.keypoints: iou_type 'keypoints' needs keypoints, got none")
     out = kp[rows]
-    if side == "pred":
+    if side == "pred" and np.isnan(out).any():  # one contiguous pass (the strided x, y test costs 4x): rarely true
         bad = np.flatnonzero(np.isnan(out[:, :, :2]).any(axis=(1, 2)))
         if bad.size:
             raise InvalidDatasetError(
@@ -256,24 +261,30 @@ def segm_iou_pairs(d_rles: list[dict[str, Any]], g_rles: list[dict[str, Any]], d
 
 
 def oks_pairs(d_kp: FloatArray, g_kp: FloatArray, g_xywh: FloatArray, g_area: FloatArray, sigmas: FloatArray,
-              p_idx: IntArray, t_idx: IntArray) -> FloatArray:
-    """OKS of the pairs, bit-equal to ``COCOeval.computeOks`` (same operations, numpy's summation order)."""
+              p_idx: IntArray, t_idx: IntArray, min_oks: float = -np.inf) -> tuple[IntArray, FloatArray]:
+    """OKS of the pairs, bit-equal to ``COCOeval.computeOks`` (same operations, numpy's summation order), as
+    (kept, oks): the indices of the pairs kept and their OKS. The compiled kernel leaves out pairs whose OKS is
+    surely below ``min_oks`` (they never match: their exponentials are not computed); the numpy path keeps all."""
     n_pairs = len(p_idx)
     out = np.empty(n_pairs)
     if not n_pairs:
-        return out
+        return np.arange(0), out
     var = (sigmas * 2) ** 2
     native = load("cocoeval")
     if native is not None and len(sigmas):  # the terms and sums in C, numpy's exp between them (as pycocotools)
-        e = np.empty((n_pairs, len(sigmas)))
+        e = np.empty(n_pairs * len(sigmas))
         n_used = np.empty(n_pairs, np.int64)
+        zero = np.empty((n_pairs, len(sigmas)), np.uint8)  # terms whose exp is 0: not stored in e (numpy's slow lanes)
         c = np.ascontiguousarray
-        native.oks_terms(c(d_kp, np.float64), c(g_kp, np.float64), c(g_xywh, np.float64), c(g_area, np.float64),
-                         c(var, np.float64), c(p_idx, np.int64), c(t_idx, np.int64), e, n_used)
-        with np.errstate(invalid="ignore", over="ignore"):
-            np.exp(np.negative(e, out=e), out=e)
-        native.oks_sums(e, n_used, out)
-        return out
+        m = native.oks_terms(c(d_kp, np.float64), c(g_kp, np.float64), c(g_xywh, np.float64),
+                             c(g_area, np.float64), c(var, np.float64), c(p_idx, np.int64), c(t_idx, np.int64),
+                             float(min_oks), e, n_used, zero)
+        ex = e[:m]
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            np.exp(np.negative(ex, out=ex), out=ex)
+        native.oks_sums(ex, n_used, zero, out)
+        kept = np.flatnonzero(n_used)
+        return (kept, out[kept]) if len(kept) < n_pairs else (kept, out)
     vg = g_kp[:, :, 2] > 0
     k1 = vg.sum(axis=1)
     bb = g_xywh
@@ -304,7 +315,7 @@ def oks_pairs(d_kp: FloatArray, g_kp: FloatArray, g_xywh: FloatArray, g_area: Fl
             cols = np.argsort(~vg[t_idx[sel]], axis=1, kind="stable")[:, :n_vis]
             vals = np.take_along_axis(ex[sel], cols, axis=1)
         out[sel] = pairwise_sum_rows(vals) / vals.shape[1]
-    return out
+    return np.arange(n_pairs), out
 
 
 def pairwise_sum_rows(a: FloatArray) -> FloatArray:
@@ -334,20 +345,21 @@ def pairwise_sum_rows(a: FloatArray) -> FloatArray:
 def pair_ious(truth: Dataset, pred: Dataset, groups: Groups, p_idx: IntArray, t_idx: IntArray, iou_type: str,
               sigmas: FloatArray | None, t_masks: Runs | list[dict[str, Any]] | None,
               p_masks: Runs | list[dict[str, Any]] | None, t_xywh: FloatArray | None,
-              p_xywh: FloatArray | None) -> FloatArray:
-    """IoU (or OKS) of every (prediction, truth) pair."""
+              p_xywh: FloatArray | None, min_iou: float = -np.inf) -> tuple[IntArray, IntArray, FloatArray]:
+    """IoU (or OKS) of the (prediction, truth) pairs, as (p_idx, t_idx, iou): every pair, save (keypoints, compiled
+    kernel) those whose OKS is surely below ``min_iou``."""
     crowd = groups.crowd
     if iou_type == "bbox":
         assert t_xywh is not None and p_xywh is not None
-        return box_iou_pairs(p_xywh[p_idx], t_xywh[t_idx], crowd[t_idx])
+        return p_idx, t_idx, box_iou_pairs(p_xywh[p_idx], t_xywh[t_idx], crowd[t_idx])
     if iou_type == "segm":
         assert t_masks is not None and p_masks is not None
         if isinstance(p_masks, Runs) and isinstance(t_masks, Runs):
-            return run_iou_pairs(p_masks, t_masks, crowd, p_idx, t_idx)
+            return p_idx, t_idx, run_iou_pairs(p_masks, t_masks, crowd, p_idx, t_idx)
         assert isinstance(p_masks, list) and isinstance(t_masks, list)
         kg = len(groups.class_labels)  # groups are image * kg + class (kg = 1 when classes are pooled)
-        return segm_iou_pairs(p_masks, t_masks, groups.pred.group // kg, groups.truth.group // kg, crowd, p_idx,
-                              t_idx)
+        return p_idx, t_idx, segm_iou_pairs(p_masks, t_masks, groups.pred.group // kg, groups.truth.group // kg,
+                                            crowd, p_idx, t_idx)
     assert sigmas is not None and t_xywh is not None
     g_kp = _keypoints(truth, groups.truth.row, "truth")
     d_kp = _keypoints(pred, groups.pred.row, "pred")
@@ -356,4 +368,5 @@ def pair_ious(truth: Dataset, pred: Dataset, groups: Groups, p_idx: IntArray, t_
             f"annotations.keypoints: must have {len(sigmas)} keypoints (one per sigma), got truth {g_kp.shape[1]}, "
             f"pred {d_kp.shape[1]}. Pass kpt_sigmas"
         )
-    return oks_pairs(d_kp, g_kp, t_xywh, groups.truth.area, sigmas, p_idx, t_idx)
+    kept, oks = oks_pairs(d_kp, g_kp, t_xywh, groups.truth.area, sigmas, p_idx, t_idx, min_iou)
+    return (p_idx, t_idx, oks) if len(kept) == len(p_idx) else (p_idx[kept], t_idx[kept], oks)

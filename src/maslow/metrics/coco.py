@@ -147,19 +147,19 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = F
         p_rows[0] if p_rows is not None else pred_areas(pred, groups.pred.row, p.iou_type, p_masks, p_xywh),
     )
     fused = None
+    # the compiled kernels leave out the pairs surely below every threshold (they never match)
+    min_iou = float(np.minimum(p.iou_thresholds, 1 - 1e-10).min()) if len(p.iou_thresholds) else -np.inf
     if p.iou_type == "bbox":
         assert t_xywh is not None
         p_src = p_rows[1] if p_rows is not None else p_xywh
         assert p_src is not None
-        # the compiled kernel, when built; it leaves out the pairs below every threshold (they never match)
-        min_iou = float(np.minimum(p.iou_thresholds, 1 - 1e-10).min()) if len(p.iou_thresholds) else -np.inf
         fused = pairs_with_box_ious(groups, p_src, t_xywh, min_iou)
     if fused is not None:
         p_idx, t_idx, iou = fused
     else:
         p_idx, t_idx = P.pairs(groups)
-        iou = pair_ious(truth, pred, groups, p_idx, t_idx, p.iou_type, p.kpt_sigmas, t_masks, p_masks, t_xywh,
-                        p_xywh)
+        p_idx, t_idx, iou = pair_ious(truth, pred, groups, p_idx, t_idx, p.iou_type, p.kpt_sigmas, t_masks, p_masks,
+                                      t_xywh, p_xywh, min_iou)
     del fused, t_masks, p_masks, t_xywh, p_xywh, p_rows  # geometry done with: lower the peak memory of what follows
     lo, hi = p.area_ranges[:, 0:1], p.area_ranges[:, 1:2]
     ta, pa = groups.truth.area[None, :], groups.pred.area[None, :]
