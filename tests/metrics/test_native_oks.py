@@ -145,20 +145,25 @@ def test_oks_kernel_rejects_bad_input() -> None:
     d_kp, g_kp, g_xywh, g_area, sigmas, p_idx, t_idx = _case(0, 17)
     var = (sigmas * 2) ** 2
     n = len(p_idx)
+    d_rows, g_rows = np.arange(len(d_kp)), np.arange(len(g_kp))
     e, n_used, zero = np.empty(n * 17), np.empty(n, np.int64), np.empty((n, 17), np.uint8)
-    bad_p = p_idx.copy()
-    bad_p[3] = len(d_kp)
-    with pytest.raises(ValueError, match="out of range"):
-        native.oks_terms(d_kp, g_kp, g_xywh, g_area, var, bad_p, t_idx, -np.inf, e, n_used, zero)
-    with pytest.raises(ValueError, match="sizes"):
-        native.oks_terms(d_kp, g_kp, g_xywh, g_area, var[:-1], p_idx, t_idx, -np.inf, e, n_used, zero)
-    with pytest.raises(ValueError, match="sizes"):
-        native.oks_terms(d_kp, g_kp, g_xywh, g_area, var, p_idx, t_idx, -np.inf, e[:-1], n_used, zero)
-    with pytest.raises(ValueError, match="sizes"):
-        native.oks_terms(d_kp, g_kp, g_xywh, g_area, var, p_idx, t_idx, -np.inf, e, n_used, zero[:-1])
+
+    def terms(**change: np.ndarray) -> int:
+        a = {"d_kp": d_kp, "d_rows": d_rows, "g_kp": g_kp, "g_rows": g_rows, "g_xywh": g_xywh, "g_area": g_area,
+             "var": var, "p_idx": p_idx, "t_idx": t_idx, "min_oks": -np.inf, "e": e, "n_used": n_used, "zero": zero}
+        return native.oks_terms(*{**a, **change}.values())  # type: ignore[no-any-return]
+
+    bad_p, bad_rows = p_idx.copy(), d_rows.copy()
+    bad_p[3], bad_rows[2] = len(d_kp), len(d_kp)
+    for change in ({"p_idx": bad_p}, {"d_rows": bad_rows}, {"g_rows": g_rows - 1}):
+        with pytest.raises(ValueError, match="out of range"):
+            terms(**change)
+    for change in ({"var": var[:-1]}, {"e": e[:-1]}, {"zero": zero[:-1]}, {"g_area": g_area[:-1]}):
+        with pytest.raises(ValueError, match="sizes"):
+            terms(**change)
     with pytest.raises(TypeError, match="int64"):
-        native.oks_terms(d_kp, g_kp, g_xywh, g_area, var, p_idx.astype(np.int32), t_idx, -np.inf, e, n_used, zero)
-    m = native.oks_terms(d_kp, g_kp, g_xywh, g_area, var, p_idx, t_idx, -np.inf, e, n_used, zero)
+        terms(p_idx=p_idx.astype(np.int32))
+    m = terms()
     assert 0 < m < n_used.sum() <= n * 17  # some terms are far (exp 0): not stored
     assert m == n_used.sum() - sum(int(zero[i, :u].sum()) for i, u in enumerate(n_used.tolist()))
     out = np.empty(n)
@@ -172,6 +177,22 @@ def test_oks_kernel_rejects_bad_input() -> None:
     n_used[0] = 18
     with pytest.raises(ValueError, match="n_used"):
         native.oks_sums(e[:m], n_used, zero, out)
+
+
+def test_oks_reads_keypoints_through_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole keypoint columns read through d_rows/g_rows give what the gathered rows give, both paths."""
+    d_kp, g_kp, g_xywh, g_area, sigmas, p_idx, t_idx = _case(4, 17)
+    rng = np.random.default_rng(4)
+    d_full, g_full = rng.uniform(0, 300, (80, 17, 3)), rng.uniform(0, 300, (50, 17, 3))
+    d_rows, g_rows = rng.choice(80, len(d_kp), replace=False), rng.choice(50, len(g_kp), replace=False)
+    d_full[d_rows], g_full[g_rows] = d_kp, g_kp
+    for native in ("1", "0"):
+        monkeypatch.setenv("MASLOW_NATIVE", native)
+        with np.errstate(invalid="ignore"):
+            gathered = oks_pairs(d_kp, g_kp, g_xywh, g_area, sigmas, p_idx, t_idx, 0.3)
+            through = oks_pairs(d_full, g_full, g_xywh, g_area, sigmas, p_idx, t_idx, 0.3, d_rows, g_rows)
+        np.testing.assert_array_equal(gathered[0], through[0])
+        np.testing.assert_array_equal(gathered[1], through[1])
 
 
 def test_keypoint_extents_equal_numpys_max_and_min(monkeypatch: pytest.MonkeyPatch) -> None:

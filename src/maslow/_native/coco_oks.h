@@ -66,36 +66,39 @@ static inline double oks_dist2(const double *d, const double *g, const double *b
     return dx * dx + dy * dy;
 }
 
-/* oks_terms(d_kp, g_kp, g_xywh, g_area, var, p_idx, t_idx, min_oks, e, n_used, zero) -> int: d_kp (n_d, K, 3) and
- * g_kp (n_g, K, 3) keypoints (x, y, v), g_xywh (n_g, 4), g_area (n_g,), var (K,) = (2 sigma)**2, p_idx / t_idx
- * (n_pairs,) int64; outputs n_used (n_pairs,) int64 (how many terms count; 0: the pair's OKS is surely below
- * min_oks, its terms are not kept), zero (n_pairs, K) uint8 (1 at a term that counts and is above OKS_ZERO_TERM:
- * its exp is 0, it is not stored; only the first n_used of a row are written) and e (n_pairs * K,) float64: the
- * other terms that count, pair after pair, packed at the front. Returns how many were stored. The terms are packed
- * branch-free: each is computed and written, and the write position moves on only for one that is kept (the
- * labelled keypoints come in a random order). */
+/* oks_terms(d_kp, d_rows, g_kp, g_rows, g_xywh, g_area, var, p_idx, t_idx, min_oks, e, n_used, zero) -> int:
+ * d_kp (N_d, K, 3) and g_kp (N_g, K, 3) keypoints (x, y, v), read in place: evaluated prediction p is row
+ * d_rows[p] of d_kp, truth object t row g_rows[t] of g_kp (no gathered copies); g_xywh (n_g, 4), g_area (n_g,)
+ * by evaluated truth object, var (K,) = (2 sigma)**2, p_idx / t_idx (n_pairs,) int64 the pairs; outputs n_used
+ * (n_pairs,) int64 (how many terms count; 0: the pair's OKS is surely below min_oks, its terms are not kept), zero
+ * (n_pairs, K) uint8 (1 at a term that counts and is above OKS_ZERO_TERM: its exp is 0, it is not stored; only
+ * the first n_used of a row are written) and e (n_pairs * K,) float64: the other terms that count, pair after
+ * pair, packed at the front. Returns how many were stored. The terms are packed branch-free: each is computed and
+ * written, and the write position moves on only for one that is kept (the labelled keypoints come in a random
+ * order). */
 static PyObject *py_oks_terms(PyObject *self, PyObject *args) {
-    enum { N = 10 };
+    enum { N = 12 };
     PyObject *o[N];
     double min_oks;
-    if (!PyArg_ParseTuple(args, "OOOOOOOdOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &min_oks, &o[7],
-                          &o[8], &o[9]))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOdOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8],
+                          &min_oks, &o[9], &o[10], &o[11]))
         return NULL;
-    static const enum kind kinds[N] = {K_F64, K_F64, K_F64, K_F64, K_F64, K_I64, K_I64, K_F64, K_I64, K_U8};
-    static const char *names[N] = {"d_kp", "g_kp", "g_xywh", "g_area", "var", "p_idx", "t_idx", "e", "n_used",
-                                   "zero"};
+    static const enum kind kinds[N] = {K_F64, K_I64, K_F64, K_I64, K_F64, K_F64,
+                                       K_F64, K_I64, K_I64, K_F64, K_I64, K_U8};
+    static const char *names[N] = {"d_kp",  "d_rows", "g_kp", "g_rows", "g_xywh", "g_area",
+                                   "var",   "p_idx",  "t_idx", "e",     "n_used", "zero"};
     Py_buffer v[N];
     Py_ssize_t n[N];
-    if (get_bufs(o, v, n, kinds, names, N, 7) < 0) return NULL;
-    const double *d_kp = v[0].buf, *g_kp = v[1].buf, *g_xywh = v[2].buf, *g_area = v[3].buf, *var = v[4].buf;
-    const int64_t *p_idx = v[5].buf, *t_idx = v[6].buf;
-    double *e = v[7].buf;
-    int64_t *n_used = v[8].buf;
-    uint8_t *zero = v[9].buf;
-    Py_ssize_t k = n[4], n_pairs = n[5];
-    Py_ssize_t n_d = k ? n[0] / (3 * k) : 0, n_g = k ? n[1] / (3 * k) : 0;
-    if (k < 1 || n[0] != n_d * 3 * k || n[1] != n_g * 3 * k || n[2] != 4 * n_g || n[3] != n_g ||
-        n[6] != n_pairs || n[7] != n_pairs * k || n[8] != n_pairs || n[9] != n_pairs * k) {
+    if (get_bufs(o, v, n, kinds, names, N, 9) < 0) return NULL;
+    const double *d_kp = v[0].buf, *g_kp = v[2].buf, *g_xywh = v[4].buf, *g_area = v[5].buf, *var = v[6].buf;
+    const int64_t *d_rows = v[1].buf, *g_rows = v[3].buf, *p_idx = v[7].buf, *t_idx = v[8].buf;
+    double *e = v[9].buf;
+    int64_t *n_used = v[10].buf;
+    uint8_t *zero = v[11].buf;
+    Py_ssize_t k = n[6], n_pairs = n[7], n_d = n[1], n_g = n[3];
+    Py_ssize_t rows_d = k ? n[0] / (3 * k) : 0, rows_g = k ? n[2] / (3 * k) : 0;
+    if (k < 1 || n[0] != rows_d * 3 * k || n[2] != rows_g * 3 * k || n[4] != 4 * n_g || n[5] != n_g ||
+        n[8] != n_pairs || n[9] != n_pairs * k || n[10] != n_pairs || n[11] != n_pairs * k) {
         release_all(v, N);
         PyErr_SetString(PyExc_ValueError, "cocoeval.oks_terms: inconsistent array sizes (K >= 1 keypoints)");
         return NULL;
@@ -121,7 +124,12 @@ static PyObject *py_oks_terms(PyObject *self, PyObject *args) {
             bad = 1;
             break;
         }
-        const double *d = &d_kp[pd * 3 * k], *g = &g_kp[tg * 3 * k], *bb = &g_xywh[tg * 4];
+        int64_t rd = d_rows[pd], rg = g_rows[tg];
+        if (rd < 0 || rd >= rows_d || rg < 0 || rg >= rows_g) {
+            bad = 1;
+            break;
+        }
+        const double *d = &d_kp[rd * 3 * k], *g = &g_kp[rg * 3 * k], *bb = &g_xywh[tg * 4];
         /* with no labelled keypoint: the distances to the box twice the truth box, for every keypoint */
         const double box2[4] = {bb[0] - bb[2], bb[0] + bb[2] * 2, bb[1] - bb[3], bb[1] + bb[3] * 2};
         uint8_t *z = &zero[i * k];
@@ -163,7 +171,7 @@ static PyObject *py_oks_terms(PyObject *self, PyObject *args) {
     PyMem_RawFree(inv_var);
     release_all(v, N);
     if (bad) {
-        PyErr_SetString(PyExc_ValueError, "cocoeval.oks_terms: p_idx/t_idx out of range");
+        PyErr_SetString(PyExc_ValueError, "cocoeval.oks_terms: p_idx/t_idx or d_rows/g_rows out of range");
         return NULL;
     }
     return PyLong_FromSsize_t(c);

@@ -181,21 +181,22 @@ def pred_areas(pred: Dataset, rows: IntArray, iou_type: str, masks: Runs | list[
     if iou_type == "segm":
         assert masks is not None
         return run_areas(masks) if isinstance(masks, Runs) else mask_areas(masks)
-    return keypoint_extent_areas(_keypoints(pred, rows, "pred"))
+    kp = _keypoints(pred, rows, "pred")
+    return keypoint_extent_areas(kp[rows]) if len(rows) < len(kp) // 2 else keypoint_extent_areas(kp)[rows]
 
 
 def _keypoints(ds: Dataset, rows: IntArray, side: str) -> FloatArray:
+    """The (N, K, 3) keypoints of every row of ``ds`` (not gathered: the evaluated ``rows`` are checked)."""
     kp = ds.annotations.keypoints
     if kp is None:
         raise InvalidDatasetError(f"{side}.annotations.keypoints: iou_type 'keypoints' needs keypoints, got none")
-    out = kp[rows]
-    if side == "pred" and np.isnan(out).any():  # one contiguous pass (the strided x, y test costs 4x): rarely true
-        bad = np.flatnonzero(np.isnan(out[:, :, :2]).any(axis=(1, 2)))
+    if side == "pred" and np.isnan(kp).any():  # one contiguous pass (the strided x, y test costs 4x): rarely true
+        bad = np.flatnonzero(np.isnan(kp[rows, :, :2]).any(axis=(1, 2)))
         if bad.size:
             raise InvalidDatasetError(
                 f"pred.annotations.keypoints row {rows[bad[0]]}: must be numbers, got nan ({bad.size} rows)"
             )
-    return out
+    return kp
 
 
 # -- overlaps -------------------------------------------------------------------------------------------
@@ -261,10 +262,13 @@ def segm_iou_pairs(d_rles: list[dict[str, Any]], g_rles: list[dict[str, Any]], d
 
 
 def oks_pairs(d_kp: FloatArray, g_kp: FloatArray, g_xywh: FloatArray, g_area: FloatArray, sigmas: FloatArray,
-              p_idx: IntArray, t_idx: IntArray, min_oks: float = -np.inf) -> tuple[IntArray, FloatArray]:
+              p_idx: IntArray, t_idx: IntArray, min_oks: float = -np.inf, d_rows: IntArray | None = None,
+              g_rows: IntArray | None = None) -> tuple[IntArray, FloatArray]:
     """OKS of the pairs, bit-equal to ``COCOeval.computeOks`` (same operations, numpy's summation order), as
     (kept, oks): the indices of the pairs kept and their OKS. The compiled kernel leaves out pairs whose OKS is
-    surely below ``min_oks`` (they never match: their exponentials are not computed); the numpy path keeps all."""
+    surely below ``min_oks`` (they never match: their exponentials are not computed); the numpy path keeps all.
+    ``d_rows``/``g_rows``: the row of ``d_kp``/``g_kp`` of each prediction/truth object that ``p_idx``/``t_idx``
+    count (default: row i is object i), so that whole keypoint columns are read in place."""
     n_pairs = len(p_idx)
     out = np.empty(n_pairs)
     if not n_pairs:
@@ -276,15 +280,19 @@ def oks_pairs(d_kp: FloatArray, g_kp: FloatArray, g_xywh: FloatArray, g_area: Fl
         n_used = np.empty(n_pairs, np.int64)
         zero = np.empty((n_pairs, len(sigmas)), np.uint8)  # terms whose exp is 0: not stored in e (numpy's slow lanes)
         c = np.ascontiguousarray
-        m = native.oks_terms(c(d_kp, np.float64), c(g_kp, np.float64), c(g_xywh, np.float64),
-                             c(g_area, np.float64), c(var, np.float64), c(p_idx, np.int64), c(t_idx, np.int64),
-                             float(min_oks), e, n_used, zero)
+        d_rows = np.arange(len(d_kp)) if d_rows is None else d_rows
+        g_rows = np.arange(len(g_kp)) if g_rows is None else g_rows
+        m = native.oks_terms(c(d_kp, np.float64), c(d_rows, np.int64), c(g_kp, np.float64), c(g_rows, np.int64),
+                             c(g_xywh, np.float64), c(g_area, np.float64), c(var, np.float64), c(p_idx, np.int64),
+                             c(t_idx, np.int64), float(min_oks), e, n_used, zero)
         ex = e[:m]
         with np.errstate(invalid="ignore", over="ignore", under="ignore"):
             np.exp(np.negative(ex, out=ex), out=ex)
         native.oks_sums(ex, n_used, zero, out)
         kept = np.flatnonzero(n_used)
         return (kept, out[kept]) if len(kept) < n_pairs else (kept, out)
+    d_kp = d_kp if d_rows is None else d_kp[d_rows]
+    g_kp = g_kp if g_rows is None else g_kp[g_rows]
     vg = g_kp[:, :, 2] > 0
     k1 = vg.sum(axis=1)
     bb = g_xywh
@@ -361,12 +369,13 @@ def pair_ious(truth: Dataset, pred: Dataset, groups: Groups, p_idx: IntArray, t_
         return p_idx, t_idx, segm_iou_pairs(p_masks, t_masks, groups.pred.group // kg, groups.truth.group // kg,
                                             crowd, p_idx, t_idx)
     assert sigmas is not None and t_xywh is not None
-    g_kp = _keypoints(truth, groups.truth.row, "truth")
+    g_kp = _keypoints(truth, groups.truth.row, "truth")  # whole columns, read through the rows (no copies)
     d_kp = _keypoints(pred, groups.pred.row, "pred")
     if g_kp.shape[1] != len(sigmas) or d_kp.shape[1] != len(sigmas):
         raise InvalidDatasetError(
             f"annotations.keypoints: must have {len(sigmas)} keypoints (one per sigma), got truth {g_kp.shape[1]}, "
             f"pred {d_kp.shape[1]}. Pass kpt_sigmas"
         )
-    kept, oks = oks_pairs(d_kp, g_kp, t_xywh, groups.truth.area, sigmas, p_idx, t_idx, min_iou)
+    kept, oks = oks_pairs(d_kp, g_kp, t_xywh, groups.truth.area, sigmas, p_idx, t_idx, min_iou, groups.pred.row,
+                          groups.truth.row)
     return (p_idx, t_idx, oks) if len(kept) == len(p_idx) else (p_idx[kept], t_idx[kept], oks)
