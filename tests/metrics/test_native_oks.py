@@ -122,12 +122,16 @@ def test_oks_kernel_leaves_out_only_pairs_surely_below_min_oks(min_oks: float) -
         near = np.random.default_rng(seed).normal(0, 2.0, (8, k, 2))  # predictions close to truth 5: high OKS
         d_kp[:8, :, :2] = g_kp[5, :, :2] + near
         g_area[:] = np.maximum(g_area, 2000)
+        g_area[7] = -g_area[7]  # a negative truth area: terms <= 0, exp above 1 (kept, exact)
+        g_area[8] = 0.0
         case = (d_kp, g_kp, g_xywh, g_area, sigmas, p_idx, t_idx)
-        kept_all, every = oks_pairs(*case)
-        kept, oks = oks_pairs(*case, min_oks=min_oks)
+        with np.errstate(over="ignore"):
+            kept_all, every = oks_pairs(*case)
+            kept, oks = oks_pairs(*case, min_oks=min_oks)
         np.testing.assert_array_equal(oks, every[kept])
         reach = np.flatnonzero(every >= min_oks)
         assert np.isin(reach, kept).all()
+        assert (every[t_idx == 7] > 1).any()  # the negative area's OKS beyond 1 (far keypoints: exp overflows)
         if min_oks >= 0.3:
             assert len(kept) < len(kept_all) // 2  # the random predictions are far: left out
             assert len(reach) >= 1 or min_oks > 0.9

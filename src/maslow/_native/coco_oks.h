@@ -42,8 +42,8 @@ static double pairwise_sum(const double *a, Py_ssize_t n) {
 #define OKS_ZERO_TERM 760.0
 
 /* A pair whose OKS is surely below min_oks never matches (pycocotools' `if ious[...] < iou: continue`): each term
- * of e >= 3 adds at most OKS_FAR_EXP (exp(-3) = 0.049787... rounded up) to the sum, any other at most 1, and the
- * slack 1e-9 covers the rounding of numpy's exp and of the sum. */
+ * of e >= 3 adds at most OKS_FAR_EXP (exp(-3) = 0.049787... rounded up) to the sum, any other (e >= 0: the truth's
+ * area is positive) at most 1, and the slack 1e-9 covers the rounding of numpy's exp and of the sum. */
 #define OKS_FAR_TERM 3.0
 #define OKS_FAR_EXP 0.0498
 
@@ -112,7 +112,7 @@ static PyObject *py_oks_terms(PyObject *self, PyObject *args) {
         return PyErr_NoMemory();
     }
     /* the bound's first pass multiplies by 1 / var where every var is a normal number not too close to 0 */
-    int quick = min_oks > 0;
+    int quick = 1;
     for (Py_ssize_t j = 0; j < k; j++) {
         quick = quick && isfinite(var[j]) && var[j] >= 1e-300;
         inv_var[j] = quick ? 1 / var[j] : 0.0;
@@ -138,7 +138,9 @@ static PyObject *py_oks_terms(PyObject *self, PyObject *args) {
         for (Py_ssize_t j = 0; j < k; j++) used += g[3 * j + 2] > 0;
         int labelled = used > 0;
         if (!labelled) used = k;
-        if (quick && isfinite(area) && area >= 1e-300) {
+        /* the bound reasons on terms >= 0 (exp at most 1): applied only with a positive truth area */
+        int bounded = min_oks > 0 && area > 0;
+        if (bounded && quick && isfinite(area) && area >= 1e-300) {
             /* products for the two divisions (a few ulps off, far below the bound's slack): most pairs of an
              * image are far apart, and their exact terms are then never computed */
             double half_inv_area = 0.5 / area;
@@ -161,7 +163,7 @@ static PyObject *py_oks_terms(PyObject *self, PyObject *args) {
             at += keep;
             close += keep & (t < OKS_FAR_TERM);
         }
-        if (oks_bound(close, used) < min_oks) {
+        if (bounded && oks_bound(close, used) < min_oks) {
             used = 0; /* never matches: left out */
             c = c0;
         }
