@@ -181,8 +181,8 @@ def pred_areas(pred: Dataset, rows: IntArray, iou_type: str, masks: Runs | list[
     if iou_type == "segm":
         assert masks is not None
         return run_areas(masks) if isinstance(masks, Runs) else mask_areas(masks)
-    kp = _keypoints(pred, rows, "pred")
-    return keypoint_extent_areas(kp[rows]) if len(rows) < len(kp) // 2 else keypoint_extent_areas(kp)[rows]
+    kp = _keypoints(pred, rows, "pred")  # the whole column: its extents, then the evaluated rows' (no (n, K, 3) copy)
+    return keypoint_extent_areas(kp)[rows] if len(rows) >= len(kp) // 2 else keypoint_extent_areas(kp[rows])
 
 
 def _keypoints(ds: Dataset, rows: IntArray, side: str) -> FloatArray:
