@@ -265,17 +265,21 @@ def test_pairs_below_min_iou_are_left_out_in_order(min_iou: float) -> None:
         np.testing.assert_array_equal(got, ref[keep])
 
 
-def test_coco_map_keeps_its_numbers_when_pairs_are_filtered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The kernel path drops pairs below the lowest threshold; the numpy path keeps them all: same arrays."""
+@pytest.mark.parametrize("iou_type", ["bbox", "keypoints"])
+def test_coco_map_keeps_its_numbers_when_pairs_are_filtered(monkeypatch: pytest.MonkeyPatch, iou_type: str) -> None:
+    """The kernel path drops pairs (surely) below the lowest threshold; the numpy path keeps them all: same
+    arrays, same match table."""
     from maslow.metrics import coco_map, coco_matches
 
-    truth, pred = datasets(*random_case(11, crowd_rate=0.2))
+    case = random_case(11, crowd_rate=0.2) if iou_type == "bbox" else random_keypoint_case(11)
+    truth, pred = datasets(*case)
     thresholds = [0.3, 0.55, 0.9]
-    native = coco_map(truth, pred, iou_thresholds=thresholds)
-    table = coco_matches(truth, pred, iou_thresholds=thresholds)
+    native = coco_map(truth, pred, iou_thresholds=thresholds, iou_type=iou_type)
+    table = coco_matches(truth, pred, iou_thresholds=thresholds, iou_type=iou_type)
+    assert (table.pred_status == table.TP).any() and (table.pred_status == table.FP).any()
     monkeypatch.setenv("MASLOW_NATIVE", "0")
-    ref = coco_map(truth, pred, iou_thresholds=thresholds)
-    ref_table = coco_matches(truth, pred, iou_thresholds=thresholds)
+    ref = coco_map(truth, pred, iou_thresholds=thresholds, iou_type=iou_type)
+    ref_table = coco_matches(truth, pred, iou_thresholds=thresholds, iou_type=iou_type)
     np.testing.assert_array_equal(native.precision, ref.precision)
     np.testing.assert_array_equal(native.recall, ref.recall)
     np.testing.assert_array_equal(native.scores, ref.scores)
