@@ -108,6 +108,7 @@ class LabelSchema:
     guidelines: str = ""
     version: int = 1
     _index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         classes = tuple(self.classes)
@@ -126,6 +127,7 @@ class LabelSchema:
                 raise SchemaError(f"schema.classes[{i}]: name {c.name!r} must be unique, it repeats class {index[c.name]}")
             index[c.name] = i
         object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_names", tuple(index))  # class order: `names` is read in per-class loops
         names = [a.name for a in self.attributes]
         if len(set(names)) != len(names):
             raise SchemaError(f"schema.attributes: names must be unique, got {names}")
@@ -153,7 +155,7 @@ class LabelSchema:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.classes)
+        return self._names
 
     def index(self, name: str) -> int:
         """The label id of a class name."""
