@@ -126,3 +126,39 @@ def test_importing_metrics_loads_only_what_is_used() -> None:
 def test_class_agnostic_segm_equals_pycocotools(seed: int) -> None:
     # mask IoUs are computed per image (all predictions against all truth objects) and read per group
     check(*random_segm_case(seed), "segm", use_cats=False)
+
+
+@pytest.mark.parametrize("block", [1, 3, 7])
+def test_segm_predictions_made_a_block_at_a_time_equal_pycocotools(monkeypatch: pytest.MonkeyPatch,
+                                                                    block: int) -> None:
+    """Prediction masks are decoded PRED_BLOCK at a time (pairs cut at block bounds): same numbers, both area
+    rules, class-agnostic too, and the match table's IoUs."""
+    import maslow.metrics._iou as iou_mod
+    from tests.metrics.cocodata import datasets
+
+    whole = {seed: coco_matches(*datasets(*random_segm_case(seed)), iou_type="segm") for seed in range(3)}
+    monkeypatch.setattr(iou_mod, "PRED_BLOCK", block)
+    for seed in range(3):
+        case = random_segm_case(seed)
+        check(*case, "segm")
+        check(*case, "segm", use_cats=False)
+        check(*random_segm_case(seed, bbox_in_results=True), "segm", pred_area="box")
+        table = coco_matches(*datasets(*case), iou_type="segm")
+        for name in ("pred_match", "pred_iou", "truth_match", "truth_iou"):
+            np.testing.assert_array_equal(getattr(table, name), getattr(whole[seed], name), err_msg=name)
+
+
+def test_segm_blocks_name_the_first_bad_prediction(monkeypatch: pytest.MonkeyPatch) -> None:
+    import maslow.metrics._iou as iou_mod
+    from maslow.errors import InvalidDatasetError
+    from tests.metrics.cocodata import datasets
+
+    truth, pred = datasets(*random_segm_case(1))
+    masks = pred.annotations.mask.copy()
+    bad = [5, len(masks) - 2]  # in the first block and in a later one
+    masks[bad] = None
+    pred = pred.replace(annotations=pred.annotations.with_columns(mask=masks))
+    for block in (4096, 4):
+        monkeypatch.setattr(iou_mod, "PRED_BLOCK", block)
+        with pytest.raises(InvalidDatasetError, match=rf"pred\.annotations row {bad[0]}: iou_type 'segm' needs"):
+            coco_map(truth, pred, iou_type="segm")

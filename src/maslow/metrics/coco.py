@@ -50,10 +50,12 @@ from maslow.metrics._iou import (
     pred_areas,
     pred_box_rows,
     segm_masks,
+    segm_pred_blocks,
     truth_areas,
 )
 from maslow.metrics._match import Matches, match
 from maslow.metrics._result import MapResult, MatchTable, summarize
+from maslow.metrics._segm import Runs
 
 IOU_TYPES = ("bbox", "segm", "keypoints")
 DEFAULT_AREA_RANGES: Mapping[str, tuple[float, float]] = {
@@ -130,10 +132,17 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = F
     """Match and accumulate. ``keep_pairs``: keep the pair arrays (the match table reads them); without it they
     are dropped before the accumulation, which lowers the peak memory by their size."""
     groups = P.build_groups(truth, pred, use_cats=p.use_cats, max_det=p.max_dets[-1], iou_type=p.iou_type)
-    t_masks = p_masks = t_xywh = p_xywh = None
+    t_masks = p_masks = t_xywh = p_xywh = p_seg_area = None
+    fused = None
     if p.iou_type == "segm":
         t_masks = segm_masks(truth, groups.truth.row, "truth")
-        p_masks = segm_masks(pred, groups.pred.row, "pred")
+        if isinstance(t_masks, Runs):  # the kernel: the predictions' masks a block at a time, pairs and IoUs first
+            p_idx, t_idx = P.pairs(groups)
+            p_seg_area, iou = segm_pred_blocks(pred, groups.pred.row, t_masks, groups.crowd, p_idx, t_idx,
+                                               areas=p.pred_area != "box")
+            fused = p_idx, t_idx, iou
+        else:
+            p_masks = segm_masks(pred, groups.pred.row, "pred")
     else:
         t_xywh = boxes(truth, groups.truth.row, "truth")
     p_rows = None  # the compiled kernel reads the prediction boxes in place (no (n, 4) xywh copy)
@@ -144,9 +153,9 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = F
     groups = P.with_areas(
         groups,
         truth_areas(truth, groups.truth.row, t_masks, t_xywh),
-        p_rows[0] if p_rows is not None else pred_areas(pred, groups.pred.row, p.iou_type, p_masks, p_xywh),
+        p_rows[0] if p_rows is not None else p_seg_area if p_seg_area is not None else
+        pred_areas(pred, groups.pred.row, p.iou_type, p_masks, p_xywh),
     )
-    fused = None
     # the compiled kernels leave out the pairs surely below every threshold (they never match)
     min_iou = float(np.minimum(p.iou_thresholds, 1 - 1e-10).min()) if len(p.iou_thresholds) else -np.inf
     if p.iou_type == "bbox":
@@ -160,7 +169,7 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = F
         p_idx, t_idx = P.pairs(groups)
         p_idx, t_idx, iou = pair_ious(truth, pred, groups, p_idx, t_idx, p.iou_type, p.kpt_sigmas, t_masks, p_masks,
                                       t_xywh, p_xywh, min_iou)
-    del fused, t_masks, p_masks, t_xywh, p_xywh, p_rows  # geometry done with: lower the peak memory of what follows
+    del fused, t_masks, p_masks, t_xywh, p_xywh, p_rows, p_seg_area  # geometry done with: a lower peak from here
     lo, hi = p.area_ranges[:, 0:1], p.area_ranges[:, 1:2]
     ta, pa = groups.truth.area[None, :], groups.pred.area[None, :]
     truth_ignored = groups.ignore[None, :] | (ta < lo) | (ta > hi)
