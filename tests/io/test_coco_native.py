@@ -579,3 +579,22 @@ def test_mask_boxes_of_any_counts_string(counts: str, h: int, w: int) -> None:
     if not np.isnan(got).all():
         want = np.asarray(mask_utils.toBbox([{"size": [h, w], "counts": counts.encode()}])[0], np.float64)
         assert got.tobytes() == want.tobytes()
+
+
+@needs_kernel
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=48, max_codepoint=111), min_size=2, max_size=24),
+       st.sampled_from([1, 2, 3, 7, 480, 65_537, 2**31 - 1, 2**31, 2**32 - 1]), st.integers(1, 5))
+def test_mask_boxes_at_any_height(counts: str, h: int, w: int) -> None:
+    """Heights up to 2**32 - 1 (the kernel's quotient by the height is a multiplication, exact for every 32-bit
+    position): the box is pycocotools', or left to it (NaN)."""
+    mask_utils = pytest.importorskip("pycocotools.mask")
+    data = json.dumps([{"image_id": 1, "category_id": 1, "score": 0.5,
+                        "segmentation": {"size": [h, w], "counts": counts}}]).encode()
+    assert KERNEL is not None
+    cols = KERNEL.parse(data, 0, len(data), True)
+    assert isinstance(cols, dict)
+    got = np.frombuffer(cols["rle_box"], np.float64)
+    if not np.isnan(got).all():
+        want = np.asarray(mask_utils.toBbox([{"size": [h, w], "counts": counts.encode()}])[0], np.float64)
+        assert got.tobytes() == want.tobytes()

@@ -22,9 +22,31 @@
 
 #include "json_scan.h" /* Buf, and Python.h */
 
+/* n / d and n % d for 32-bit unsigned n and a fixed d >= 1, without a division (its latency is most of a run's
+ * cost): Lemire, Kaser and Kurz, "Faster remainder by direct computation" (2019): with M = 2^64 / d rounded up,
+ * the quotient is the high 64 bits of M * n, exact for every 32-bit n and d (d = 1 overflows M: set apart). */
+typedef struct {
+    uint64_t m;
+    uint32_t d;
+} div32;
+
+static inline div32 div32_of(uint32_t d) {
+    div32 v = {d > 1 ? UINT64_MAX / d + 1 : 0, d};
+    return v;
+}
+
+static inline uint32_t div32_q(div32 v, uint32_t n) {
+#if defined(__SIZEOF_INT128__)
+    return v.d == 1 ? n : (uint32_t)(((unsigned __int128)v.m * n) >> 64);
+#else
+    return n / v.d;
+#endif
+}
+
 /* The box [x, y, width, height] of the counts string s[0:len] of an h x w mask into out; -1: ask pycocotools. */
 static int rle_string_box(const unsigned char *s, size_t len, int64_t h64, int64_t w64, double out[4]) {
     uint32_t h = (uint32_t)h64, w = (uint32_t)w64; /* pycocotools: (uint) of its siz */
+    div32 by_h = div32_of(h ? h : 1); /* used only when h > 0 */
     uint32_t xs = w, ys = h, xe = 0, ye = 0, cc = 0;
     uint32_t before2 = 0, before1 = 0; /* the runs m-2 and m-1 (deltas add the one two before) */
     uint32_t held = 0;                 /* an even-indexed run waiting for its partner (an odd last one is dropped) */
@@ -52,7 +74,8 @@ static int rle_string_box(const unsigned char *s, size_t len, int64_t h64, int64
             cc = start + run;
             if (run) {
                 if (h == 0) return -1;
-                uint32_t y0 = start % h, x0 = (start - y0) / h, y1 = (cc - 1) % h, x1 = (cc - 1 - y1) / h;
+                uint32_t x0 = div32_q(by_h, start), x1 = div32_q(by_h, cc - 1); /* (n - n % h) / h = n / h */
+                uint32_t y0 = start - x0 * h, y1 = (cc - 1) - x1 * h;
                 xs = x0 < xs ? x0 : xs;
                 xe = x1 > xe ? x1 : xe;
                 if (x0 < x1) { /* the run crosses a column: the whole height */
