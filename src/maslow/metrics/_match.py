@@ -15,8 +15,7 @@ the predictions in order (evaluateImg's own loop), with the same result; the num
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 
@@ -26,8 +25,7 @@ from maslow.core.types import BoolArray, FloatArray, IntArray
 AnyIntArray: TypeAlias = np.ndarray[Any, np.dtype[np.signedinteger[Any]]]
 
 
-@dataclass(frozen=True)
-class Matches:
+class Matches(NamedTuple):
     """Every match made, one entry per (threshold, area range, prediction) that found a truth object.
 
     Attributes:

@@ -20,8 +20,7 @@ readers keep the boxes they read in ``annotations.extra["coco_bbox"]`` (``(n, 4)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 import numpy as np
 
@@ -36,8 +35,7 @@ COCO_BBOX_COLUMN = B.COCO_BBOX
 AREA_COLUMN = "area"
 
 
-@dataclass(frozen=True)
-class Side:
+class Side(NamedTuple):
     """The evaluated rows of one dataset, sorted by group (truth: file order; predictions: score order)."""
 
     row: IntArray  # (n,) annotation row in the dataset
@@ -46,8 +44,7 @@ class Side:
     area: FloatArray  # (n,) area used for the area ranges
 
 
-@dataclass(frozen=True)
-class Groups:
+class Groups(NamedTuple):
     """Truth and prediction rows with their groups; predictions truncated to the largest maxDets."""
 
     truth: Side
@@ -363,9 +360,7 @@ def pairs(groups: Groups) -> tuple[IntArray, IntArray]:
 
 def with_areas(groups: Groups, truth_area: FloatArray, pred_area: FloatArray) -> Groups:
     """``groups`` with the area columns set (aligned with the sorted truth and prediction rows)."""
-    from dataclasses import replace
-
-    return replace(groups, truth=replace(groups.truth, area=truth_area), pred=replace(groups.pred, area=pred_area))
+    return groups._replace(truth=groups.truth._replace(area=truth_area), pred=groups.pred._replace(area=pred_area))
 
 
 def small_ints(a: IntArray) -> np.ndarray:

@@ -33,7 +33,7 @@ Glossary (pycocotools' terms, as used here):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -66,8 +66,7 @@ KEYPOINT_AREA_RANGES: Mapping[str, tuple[float, float]] = {
 }
 
 
-@dataclass(frozen=True)
-class _Params:
+class _Params(NamedTuple):
     iou_type: str
     iou_thresholds: FloatArray
     recall_thresholds: FloatArray
@@ -113,8 +112,7 @@ def _params(iou_type: str, iou_thresholds: Sequence[float] | FloatArray | None,
     return _Params(iou_type, iou, rec, dets_t, tuple(ranges), rng, bool(use_cats), sig, pred_area)
 
 
-@dataclass(frozen=True)
-class _Evaluation:
+class _Evaluation(NamedTuple):
     params: _Params
     groups: P.Groups
     p_idx: IntArray
