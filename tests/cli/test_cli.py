@@ -117,3 +117,34 @@ def test_python_dash_m_maslow_runs_the_command(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "maslow", "eval", "--gt", str(tmp_path / "missing.json"),
                           "--pred", str(tmp_path / "missing.json")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2  # usage errors exit 2, as from the script
+
+
+def test_each_command_is_built_from_the_module_main_names() -> None:
+    """``main`` builds only the module that registers the named command: its map must name every command, each
+    with the module that registers it."""
+    import typer
+
+    from maslow.cli import main as cli_main
+
+    owners: dict[str, str] = {}
+    for module in cli_main._MODULES:
+        one = typer.Typer()
+        __import__(f"maslow.cli.{module}", fromlist=["register"]).register(one)
+        names = [c.name for c in one.registered_commands] + [g.name for g in one.registered_groups]
+        assert names, module
+        for name in names:
+            assert isinstance(name, str), module
+            owners[name] = module
+    assert owners == cli_main._COMMANDS
+    every = typer.main.get_command(cli_main.app)
+    assert sorted(every.commands) == sorted(owners)  # type: ignore[attr-defined]  # the full app has them all
+
+
+@pytest.mark.parametrize("args", [["eval", "--help"], ["schema", "--help"], ["formats"], ["eval"]])
+def test_a_command_alone_behaves_as_in_the_full_app(args: list[str]) -> None:
+    from maslow.cli import main as cli_main
+
+    alone = cli_main.build((cli_main._COMMANDS[args[0]],))
+    full, part = runner.invoke(cli_main.app, args), runner.invoke(alone, args)
+    assert (part.exit_code, part.output) == (full.exit_code, full.output)
+    assert full.exit_code == (2 if args == ["eval"] else 0)

@@ -31,31 +31,46 @@ class _Group(TyperGroup):
         return list(self.commands)
 
 
-app = typer.Typer(
-    cls=_Group,
-    name="maslow",
-    help="maslow: the hierarchy of needs of computer-vision ML, from diverse data to the data flywheel.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+#: The modules that register commands, in the order ``maslow --help`` lists them.
+_MODULES = ("data", "diversity", "select", "schema", "quality", "qa", "metrics", "models", "train")
+#: Which module registers each command (tests/cli/test_cli.py checks it against the registrations): ``main``
+#: builds only the one a command line names. Building every command's parameters costs a CLI call 30-40 ms.
+_COMMANDS = {
+    "sample": "data", "formats": "data", "init": "data", "import": "data", "log": "data", "export": "data",
+    "convert": "data", "stats": "data", "diversity": "diversity", "select": "select", "embed": "select",
+    "outliers": "select", "schema": "schema", "check": "quality", "qa": "qa", "eval": "metrics",
+    "predict": "models", "crossval": "models", "train": "train", "tune": "train", "runs": "train",
+}
+_HELP = "maslow: the hierarchy of needs of computer-vision ML, from diverse data to the data flywheel."
 
-# each command group registers itself; modules are parse -> call -> render
-from maslow.cli import data as _data  # noqa: E402
-from maslow.cli import diversity as _diversity  # noqa: E402
-from maslow.cli import metrics as _metrics  # noqa: E402
-from maslow.cli import models as _models  # noqa: E402
-from maslow.cli import qa as _qa  # noqa: E402
-from maslow.cli import quality as _quality  # noqa: E402
-from maslow.cli import schema as _schema  # noqa: E402
-from maslow.cli import select as _select  # noqa: E402
-from maslow.cli import train as _train  # noqa: E402
 
-for _group in (_data, _diversity, _select, _schema, _quality, _qa, _metrics, _models, _train):
-    _group.register(app)
+def build(modules: tuple[str, ...] = _MODULES) -> typer.Typer:
+    """The ``maslow`` app with the commands of ``modules`` (each module registers its own)."""
+    import importlib
+
+    app = typer.Typer(cls=_Group, name="maslow", help=_HELP, no_args_is_help=True, add_completion=False,
+                      pretty_exceptions_enable=False)
+    if len(modules) < len(_MODULES):  # a group, not the command itself, even with one command (typer's rule)
+        app.callback()(_root)
+    for name in modules:
+        importlib.import_module(f"maslow.cli.{name}").register(app)
+    return app
+
+
+def _root() -> None:
+    """maslow: the hierarchy of needs of computer-vision ML, from diverse data to the data flywheel."""
+
+
+def __getattr__(name: str) -> Any:  # ``app``: every command (tests, --help), built on first use
+    if name == "app":
+        globals()["app"] = built = build()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    """Entry point of the ``maslow`` script."""
-    sys.exit(app())
-
+    """Entry point of the ``maslow`` script: only the named command's module is built (all for help or an
+    unknown name, so that click lists them)."""
+    first = sys.argv[1] if len(sys.argv) > 1 else ""
+    module = _COMMANDS.get(first)
+    sys.exit(build((module,) if module else _MODULES)())
