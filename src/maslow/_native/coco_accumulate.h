@@ -1,7 +1,7 @@
 /* maslow._native.cocoeval, part 3 of 3 (included by cocoeval.c, after its buffer helpers): COCOeval.accumulate.
- * One walk over the predictions in accumulation order, class by class; each prediction is a 32-bit code (class,
- * matched, within each maxDets, outside each area range) and, when matched, two 64-bit threshold masks per area
- * range, so the walk touches little memory; outputs are written a block of KB classes at a time. */
+ * One walk over the predictions in accumulation order, class by class; each prediction is a 64-bit code (class,
+ * matched, within each maxDets, outside each area range; its slot) and, when matched, two 64-bit threshold masks
+ * per area range, so the walk touches little memory; outputs are written a block of KB classes at a time. */
 
 #define KB 8 /* classes per block of output rows (class_end) */
 
@@ -19,14 +19,14 @@ typedef struct {
     double *precision, *recall, *scores; /* (T, R, K, A, M), (T, K, A, M), (T, R, K, A, M) */
 } acc_ctx;
 
-/* One prediction as the walk reads it, packed in 32 bits (built in prediction order; the walk reads the codes of a
- * 4-byte-per-prediction table in accumulation order, a random read that mostly hits the cache): class (15 bits,
- * K <= 32767), matched (bit 15: has a slot in the masks), bit 16 + mi: rank in its group < max_dets[mi]
- * (M <= 8), bit 24 + a: area outside range a (A <= 8). */
+/* One prediction as the walk reads it, packed in 64 bits (built in prediction order; the walk reads the codes of an
+ * 8-byte-per-prediction table in accumulation order, its only random read for an unmatched prediction): class
+ * (15 bits, K <= 32767), matched (bit 15: has a slot in the masks), bit 16 + mi: rank in its group <
+ * max_dets[mi] (M <= 8), bit 24 + a: area outside range a (A <= 8); bits 32-63: the slot, when matched. */
 #define CODE_K(x) ((int)((x) & 0x7fffu))
 #define CODE_MATCHED(x) (((x) >> 15) & 1u)
 #define CODE_IN_M(x) (((x) >> 16) & 0xffu)
-#define CODE_OUT(x) ((x) >> 24)
+#define CODE_OUT(x) ((uint32_t)((x) >> 24) & 0xffu)
 
 /* The thresholds of one (matched prediction, area range): bit t of tp, a true positive at threshold t
  * (T <= 64); of free, not matched (or matched to a truth object of id 0). 16 bytes: A = 4 in one cache line. */
@@ -35,7 +35,7 @@ typedef struct {
 } mask_pair;
 
 typedef struct {
-    uint32_t *code;  /* (n,) by prediction */
+    uint64_t *code;  /* (n,) by prediction: the code, and in the high 32 bits the slot (when matched) */
     int32_t *slot;   /* (n,) by prediction: row in the masks, -1: matched nowhere */
     mask_pair *mask; /* (n_slots, A) */
     int64_t *need;   /* (K, A, R) true positives needed to reach each recall threshold (0: position 0) */
@@ -78,7 +78,7 @@ static int gather(const acc_ctx *c, acc_work *w) {
         uint32_t x = (uint32_t)c->k[p] | (uint32_t)(w->slot[p] >= 0) << 15;
         for (int mi = 0; mi < c->n_m; mi++) x |= (uint32_t)(c->rank[p] < c->max_dets[mi]) << (16 + mi);
         for (int a = 0; a < n_a; a++) x |= (uint32_t)(c->out[(Py_ssize_t)a * n + p] != 0) << (24 + a);
-        w->code[p] = x;
+        w->code[p] = x | (uint64_t)(uint32_t)w->slot[p] << 32;
     }
     return rc;
 }
@@ -131,7 +131,7 @@ static void read_cell(const acc_ctx *c, const acc_work *w, int k, int a, int t, 
 
 /* One prediction p of the walk at maxDets index mi: the tps/fps cumsums per (area range, threshold), and at each
  * TP its precision tp / (fp + tp + eps) and score. -2: more TPs than truth objects (inconsistent input). */
-static int walk_step(const acc_ctx *c, acc_work *w, Py_ssize_t p, uint32_t x, int mi) {
+static int walk_step(const acc_ctx *c, acc_work *w, Py_ssize_t p, uint64_t x, int mi) {
     const double eps = 2.220446049250313e-16; /* np.spacing(1) */
     int n_t = c->n_t, n_a = c->n_a;
     uint32_t out = CODE_OUT(x);
@@ -141,7 +141,7 @@ static int walk_step(const acc_ctx *c, acc_work *w, Py_ssize_t p, uint32_t x, in
         for (int a = 0; a < n_a; a++) fp_free[a] += !((out >> a) & 1u);
         return 0;
     }
-    const mask_pair *mk = &w->mask[(size_t)w->slot[p] * n_a];
+    const mask_pair *mk = &w->mask[(size_t)(x >> 32) * n_a];
     double score = c->score[p];
     for (int a = 0; a < n_a; a++) {
         int mat = (mi * n_a + a) * n_t;
@@ -205,23 +205,20 @@ static void class_end(const acc_ctx *c, acc_work *w, int k) {
 static int walk(const acc_ctx *c, acc_work *w) {
     int k = -1, rc = 0;
     for (Py_ssize_t i = 0; i < c->n && !rc; i++) {
-        if (i + 32 < c->n && (uint64_t)c->order[i + 32] < (uint64_t)c->n) {
-            int64_t q = c->order[i + 32];
-            __builtin_prefetch(&w->code[q]);
-            __builtin_prefetch(&w->slot[q]);
-            __builtin_prefetch(&c->score[q]);
-        }
-        /* the masks of the prediction 12 ahead: its slot, prefetched 20 steps ago, is in cache by now */
+        if (i + 32 < c->n && (uint64_t)c->order[i + 32] < (uint64_t)c->n) __builtin_prefetch(&w->code[c->order[i + 32]]);
+        /* 12 ahead, its code (prefetched 20 steps ago) is in cache: when matched, its masks and score (an
+         * unmatched prediction needs neither: most of them) */
         if (i + 12 < c->n && (uint64_t)c->order[i + 12] < (uint64_t)c->n) {
-            int32_t s = w->slot[c->order[i + 12]];
-            if (s >= 0) {
-                const mask_pair *mk = &w->mask[(size_t)s * c->n_a];
-                __builtin_prefetch(mk), __builtin_prefetch(&mk[c->n_a - 1]);
+            int64_t q = c->order[i + 12];
+            uint64_t xq = w->code[q];
+            if (CODE_MATCHED(xq)) {
+                const mask_pair *mk = &w->mask[(size_t)(xq >> 32) * c->n_a];
+                __builtin_prefetch(mk), __builtin_prefetch(&mk[c->n_a - 1]), __builtin_prefetch(&c->score[q]);
             }
         }
         int64_t p = c->order[i];
         if (p < 0 || p >= c->n) return -2;
-        uint32_t x = w->code[p];
+        uint64_t x = w->code[p];
         if (CODE_K(x) < k) return -2;
         while (k < CODE_K(x)) {
             if (k >= 0) class_end(c, w, k);
@@ -245,7 +242,7 @@ static int accumulate_run(const acc_ctx *c) {
     for (int i = 0; i < c->n_k * c->n_a; i++) cap = c->n_pos[i] > cap ? c->n_pos[i] : cap;
     w.cap = cap;
     size_t n_trm = (size_t)c->n_t * c->n_r * c->n_a * c->n_m, n_mat = (size_t)c->n_m * c->n_a * c->n_t;
-    w.code = big_alloc(sizeof(uint32_t) * ((size_t)c->n + 1));
+    w.code = big_alloc(sizeof(uint64_t) * ((size_t)c->n + 1));
     w.slot = big_alloc(sizeof(int32_t) * ((size_t)c->n + 1));
     w.need = malloc(sizeof(int64_t) * (size_t)c->n_k * c->n_a * c->n_r + 8);
     w.pr = malloc(sizeof(double) * n_mat * cap); /* rows of cap, each written only as far as its TPs go */
