@@ -289,30 +289,6 @@ def test_escaped_rle_strings(monkeypatch: pytest.MonkeyPatch, truth: Dataset, tm
 
 
 @needs_kernel
-@pytest.mark.parametrize("at", range(0, 40))
-def test_string_scan_stops_at_every_position(at: int) -> None:
-    """The string scanner (16 bytes a step where SSE2 is) finds an escape, a control character or a non-ASCII
-    byte wherever it is in a 16-byte block, in a kept string (the RLE counts) and in a skipped one (an extra key)."""
-    assert KERNEL is not None
-
-    def parse(counts: bytes, note: bytes = b"x") -> Any:
-        data = (b'[{"image_id":1,"category_id":1,"score":0.5,"note":"' + note +
-                b'","segmentation":{"size":[4,4],"counts":"' + counts + b'"}}]')
-        return KERNEL.parse(data, 0, len(data), True)
-
-    plain = b"a" * 41
-    for escape, value in ((b"\\\\", b"\\"), (b'\\"', b'"'), (b"\\u0041", b"A"), (b"\\/", b"/")):
-        cols = parse(plain[:at] + escape + plain[at:])
-        assert isinstance(cols, dict) and bytes(cols["rle_chars"]) == plain[:at] + value + plain[at:]
-    for bad in (b"\x01", b"\x1f", "\u00e9".encode(), b"\x80", b"\xff"):  # kept strings are ASCII only
-        assert isinstance(parse(plain[:at] + bad + plain[at:]), str)
-    assert isinstance(parse(plain, note=plain[:at] + "\u00e9".encode() + plain[at:]), dict)  # skipped: any UTF-8
-    assert isinstance(parse(plain, note=plain[:at] + b"\x01" + plain[at:]), str)  # never a control character
-    cols = parse(plain[:at] + b'"' + plain[at:])  # the string ends at the quote: then malformed JSON
-    assert isinstance(cols, str)
-
-
-@needs_kernel
 def test_whitespace_anywhere(monkeypatch: pytest.MonkeyPatch, truth_file: Path, tmp_path: Path) -> None:
     top = json.loads(truth_file.read_text())
     top = {"annotations": top.pop("annotations"), **top}  # annotations first, images after
