@@ -4,7 +4,8 @@ Cases (generated, seeded; ``--scale`` shrinks them):
 
 - ``bbox``: COCO val2017 scale: 5,000 images, 80 categories, ~36,000 truth boxes (1% crowd; ``area`` field
   smaller than the box, as a mask area is), up to 100 scored detections per image (jittered copies of truth,
-  wrong classes, background boxes; scores on 3 decimals, so ties occur);
+  wrong classes, background boxes; scores on 3 decimals, so ties occur); ``--float32`` writes the detections'
+  boxes and scores as a detector's float32 outputs dumped by json (17 significant digits) instead;
 - ``segm``: 500 images, polygon truth (and uncompressed-RLE crowds), RLE detections;
 - ``keypoints``: 1,000 images of people with 17 keypoints (some unlabelled), up to 20 detections each.
 
@@ -25,7 +26,8 @@ child that only starts Python, imports numpy and idles 0.3 s (its BLAS threads' 
 every row, beside half the fastest peer's time; ``x_own`` is a tool's CPU time above that floor over the fastest
 peer's (the tools' own work compared).
 
-    python benchmarks/metrics_bench.py [--scale 0.2] [--cases bbox,segm,keypoints] [--tools ...] [--repeat 5] [--json]
+    python benchmarks/metrics_bench.py [--scale 0.2] [--cases bbox,segm,keypoints] [--tools ...] [--repeat 5] [--float32]
+        [--json]
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def _dump(obj: Any, path: Path) -> None:
         path.write_text(json.dumps(obj))
 
 
-def make_bbox(n_images: int, seed: int = 0, n_cats: int = 80) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def make_bbox(n_images: int, seed: int = 0, n_cats: int = 80, float32: bool = False
+              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     rng = np.random.default_rng(seed)
     cat_ids = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)][:n_cats]
     cats = [{"id": c, "name": f"class{c}", "supercategory": "thing"} for c in cat_ids]
@@ -96,8 +99,11 @@ def make_bbox(n_images: int, seed: int = 0, n_cats: int = 80) -> tuple[dict[str,
                 x, y = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
                 c = rng.choice(n_cats, p=freq)
                 s = rng.beta(1.2, 5)
-            dets.append({"image_id": img_id, "category_id": cat_ids[c],
-                         "bbox": [round(float(v), 2) for v in (x, y, bw, bh)], "score": round(float(s), 3)})
+            if float32:  # as a detector's float32 outputs dumped by json: up to 17 significant digits
+                box, score = [float(np.float32(v)) for v in (x, y, bw, bh)], float(np.float32(s))
+            else:
+                box, score = [round(float(v), 2) for v in (x, y, bw, bh)], round(float(s), 3)
+            dets.append({"image_id": img_id, "category_id": cat_ids[c], "bbox": box, "score": score})
     return {"info": {}, "images": images, "annotations": anns, "categories": cats}, dets
 
 
@@ -430,11 +436,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, default=None, help="write the generated files here and keep them")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run each tool that needs under 5 CPU-s this many times and report the median run")
+    ap.add_argument("--float32", action="store_true",
+                    help="bbox: write the detections' boxes and scores as float32 values in full (17 significant "
+                         "digits, as a detector's outputs dumped by json), not rounded to 2 and 3 decimals")
     ap.add_argument("--blas-threads", type=int, default=None,
                     help="set OPENBLAS/OMP/MKL_NUM_THREADS in every child (default: the environment's); numpy's "
                          "BLAS threads spin for ~0.05 CPU-s at import in every tool, and no tool uses them")
     args = ap.parse_args(argv)
-    makers = {"bbox": (make_bbox, 5000), "segm": (make_segm, 500), "keypoints": (make_keypoints, 1000)}
+    makers: dict[str, tuple[Any, int]] = {
+        "bbox": ((lambda n: make_bbox(n, float32=True)) if args.float32 else make_bbox, 5000),
+        "segm": (make_segm, 500), "keypoints": (make_keypoints, 1000)}
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     targets: dict[str, float] = {}  # case -> half the fastest peer's CPU seconds

@@ -1,5 +1,6 @@
 """Write src/maslow/_native/pow10_128.h: the 128-bit mantissas of 10^q, q in [-348, 347], for the Eisel-Lemire
-number conversion in json_scan.h (exact integer arithmetic; tests/io/test_pow10_table.py regenerates and compares).
+number conversion in json_scan.h, and the powers of 5 with their inverses modulo 2^64 (exact integer arithmetic;
+tests/io/test_native_scan.py regenerates the file and compares).
 
 Each entry is 10^q = m * 2^k with 2^127 <= m < 2^128, m rounded down (truncated), as (high 64 bits, low 64 bits).
 
@@ -35,6 +36,14 @@ def header() -> str:
         m = mantissa(q)
         assert m.bit_length() == 128, q
         lines.append(f"    {{0x{m >> 64:016x}u, 0x{m & (2**64 - 1):016x}u}}, /* 1e{q} */")
+    lines += ["};", "",
+              "/* 5^k, k in [0, 27] (5^27 < 2^64): its inverse modulo 2^64 and (2^64 - 1) / 5^k. w is a multiple of 5^k",
+              " * exactly when w * inverse (mod 2^64) <= (2^64 - 1) / 5^k, and that product is then w / 5^k (json_scan.h,",
+              " * dyadic). */",
+              "static const uint64_t POW5_64[28][3] = {"]
+    for k in range(28):
+        p = 5**k
+        lines.append(f"    {{{p}u, 0x{pow(p, -1, 2**64):016x}u, {(2**64 - 1) // p}u}}, /* 5^{k} */")
     lines += ["};", "", "#endif", ""]
     return "\n".join(lines)
 

@@ -80,6 +80,23 @@ def test_random_digit_strings_at_every_exponent(n_digits: int) -> None:
     _assert_exact(tokens)
 
 
+@needs_kernel
+def test_binary_fractions_written_in_full() -> None:
+    """m / 2^k written exactly in decimal (m * 5^k with k decimals, up to 19 digits): a double, or halfway between
+    two when m has more than 53 bits; Eisel-Lemire can't decide most of these, the dyadic path does."""
+    rng = np.random.default_rng(4)
+    tokens = []
+    for k in range(1, 28):
+        top = 10**19 // 5**k  # m * 5^k below 10^19
+        for m in rng.integers(1, max(2, min(top, 2**63 - 1)), 60, dtype=np.int64).tolist():
+            if m % 5 == 0:
+                m += 1
+            digits = str(m * 5**k).rjust(k + 1, "0")
+            tokens.append(f"{digits[:-k]}.{digits[-k:]}")
+    assert sum(len(t) - 1 > 16 for t in tokens) > 500  # many past Clinger's 2^53
+    _assert_exact(tokens)
+
+
 def _halfway(a: float) -> str:
     """The exact decimal of the midpoint between a > 0 and the next double up."""
     ulp = math.ldexp(1.0, math.frexp(a)[1] - 53)
@@ -96,7 +113,8 @@ def test_near_halfway_values() -> None:
     significant digits, just below or above it (the algorithm must defer or decide right)."""
     rng = np.random.default_rng(3)
     tokens = []
-    for v in _doubles(rng, 1_500):
+    moderate = 10.0 ** rng.uniform(-4, 5, 1_500)  # few digits before the point: short decimal exponents
+    for v in np.concatenate([_doubles(rng, 1_500), moderate]):
         a = float(v)
         if not 1e-300 < a < 1e300:
             continue

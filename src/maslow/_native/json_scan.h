@@ -241,6 +241,21 @@ static int eisel_lemire(uint64_t w, int64_t q, double *out) {
 #endif
 }
 
+/* w * 10^q (q < 0) when it is a binary fraction, w = m * 5^-q: then m * 2^q, rounded once (int to double) and
+ * scaled exactly. A float32 written in full ("347.34271240234375") is one: exactly a double, where Eisel-Lemire's
+ * rounded-down powers of ten land just under it and it can't decide. Divisibility and quotient by one
+ * multiplication with the inverse of 5^-q modulo 2^64 (Granlund and Montgomery). */
+static inline int dyadic(uint64_t w, int64_t q, double *out) {
+    if (q >= 0 || q < -27) return 0;
+    uint64_t m = w * POW5_64[-q][1]; /* w / 5^-q when divisible */
+    if (m > POW5_64[-q][2]) return 0;
+    uint64_t bits = (uint64_t)(1023 + q) << 52; /* 2^q, q >= -27: exact, and so is the product's scaling */
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    *out = (double)m * scale;
+    return 1;
+}
+
 #define DIGIT(c) ((unsigned)((c) - '0') < 10u)
 
 /* The run of digits at p (before end): returns its end, and *w becomes *w * 10^digits + their value (wrapping
@@ -311,7 +326,7 @@ HOT int parse_number(Scanner *S, int *is_int, int64_t *ival, double *dval) {
             return 0;
         }
         double d;
-        if (eisel_lemire(w, exp10, &d)) {
+        if (dyadic(w, exp10, &d) || eisel_lemire(w, exp10, &d)) {
             *dval = neg ? -d : d;
             return 0;
         }
