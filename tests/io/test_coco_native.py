@@ -563,12 +563,8 @@ def test_mask_boxes_equal_pycocotools(monkeypatch: pytest.MonkeyPatch, truth: Da
     assert box is not None and box.tobytes() == want.tobytes()
 
 
-@needs_kernel
-@settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=14),
-       st.integers(0, 60), st.integers(0, 60))
-def test_mask_boxes_of_any_counts_string(counts: str, h: int, w: int) -> None:
-    """Any ASCII counts string: the kernel's box is pycocotools', or left to it (NaN)."""
+def _assert_box_of_counts(counts: str, h: int, w: int) -> None:
+    """The kernel's box of one RLE counts string is pycocotools' toBbox, or left to it (NaN)."""
     mask_utils = pytest.importorskip("pycocotools.mask")
     data = json.dumps([{"image_id": 1, "category_id": 1, "score": 0.5,
                         "segmentation": {"size": [h, w], "counts": counts}}]).encode()
@@ -579,6 +575,15 @@ def test_mask_boxes_of_any_counts_string(counts: str, h: int, w: int) -> None:
     if not np.isnan(got).all():
         want = np.asarray(mask_utils.toBbox([{"size": [h, w], "counts": counts.encode()}])[0], np.float64)
         assert got.tobytes() == want.tobytes()
+
+
+@needs_kernel
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=14),
+       st.integers(0, 60), st.integers(0, 60))
+def test_mask_boxes_of_any_counts_string(counts: str, h: int, w: int) -> None:
+    """Any ASCII counts string: the kernel's box is pycocotools', or left to it (NaN)."""
+    _assert_box_of_counts(counts, h, w)
 
 
 @needs_kernel
@@ -588,13 +593,4 @@ def test_mask_boxes_of_any_counts_string(counts: str, h: int, w: int) -> None:
 def test_mask_boxes_at_any_height(counts: str, h: int, w: int) -> None:
     """Heights up to 2**32 - 1 (the kernel's quotient by the height is a multiplication, exact for every 32-bit
     position): the box is pycocotools', or left to it (NaN)."""
-    mask_utils = pytest.importorskip("pycocotools.mask")
-    data = json.dumps([{"image_id": 1, "category_id": 1, "score": 0.5,
-                        "segmentation": {"size": [h, w], "counts": counts}}]).encode()
-    assert KERNEL is not None
-    cols = KERNEL.parse(data, 0, len(data), True)
-    assert isinstance(cols, dict)
-    got = np.frombuffer(cols["rle_box"], np.float64)
-    if not np.isnan(got).all():
-        want = np.asarray(mask_utils.toBbox([{"size": [h, w], "counts": counts.encode()}])[0], np.float64)
-        assert got.tobytes() == want.tobytes()
+    _assert_box_of_counts(counts, h, w)
