@@ -58,7 +58,7 @@ def build(modules: tuple[str, ...] = _MODULES) -> typer.Typer:
 
 
 def _root() -> None:
-    """maslow: the hierarchy of needs of computer-vision ML, from diverse data to the data flywheel."""
+    """The group's callback (nothing to do; the app's help is ``_HELP``)."""
 
 
 def __getattr__(name: str) -> Any:  # ``app``: every command (tests, --help), built on first use
