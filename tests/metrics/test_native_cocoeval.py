@@ -191,6 +191,32 @@ def test_kernel_rejects_bad_input() -> None:
         native.match(z, z8, z8, thr, ign, crowd, 0, part, part.copy(), *outs[2:], *outs[2:])
 
 
+def test_match_table_kernel_rejects_bad_input() -> None:
+    """Two predictions and one truth object, T = 2: a consistent call fills every cell; wrong sizes, a row out of
+    range, a row evaluated twice or a pair out of range are refused."""
+    native = _native.load("cocoeval")
+    assert native is not None
+
+    def call(rows: list[int], m_pair: list[int], n_pred: int = 2, t: int = 2) -> tuple[np.ndarray, ...]:
+        outs = (np.empty((n_pred, 2), np.int64), np.empty((n_pred, 2)), np.empty((n_pred, 2), np.int8),
+                np.empty((1, 2), np.int64), np.empty((1, 2)), np.empty((1, 2), np.int8))
+        native.match_table(
+            np.asarray(rows, np.int64), np.zeros(len(rows), bool), np.asarray([0], np.int16), np.asarray([0], np.int16),
+            np.asarray([0], np.int32), np.asarray(m_pair, np.int32), np.zeros(1, np.int64), np.full(1, 0.75),
+            np.zeros(1, np.int64), np.zeros(1, bool), np.zeros(1, bool), np.asarray([[0], [-1]], np.int32),
+            np.asarray([[0], [-1]], np.int32), *outs, 0, t)
+        return outs
+
+    p_match, p_iou, p_status, t_match, t_iou, t_status = call([1, 0], [0])
+    assert p_match.tolist() == [[-1, -1], [0, -1]] and p_iou[1, 0] == 0.75 and np.isnan(p_iou[[0, 1, 0], [0, 1, 1]]).all()
+    assert p_status.tolist() == [[2, 2], [1, 2]]  # FP, FP / TP at the first threshold, FP
+    assert t_match.tolist() == [[1, -1]] and t_iou[0, 0] == 0.75 and t_status.tolist() == [[1, 3]]  # TP, FN
+    assert call([0], [0], n_pred=3)[2][1:].tolist() == [[4, 4], [4, 4]]  # rows not evaluated: skipped
+    for rows, pair, t in (([0, 5], [0], 2), ([0, 0], [0], 2), ([0, 1], [3], 2), ([0, 1], [0], 3)):
+        with pytest.raises(ValueError, match="match_table"):
+            call(rows, pair, t=t)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_pairs_and_box_ious_equal_numpy(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     from maslow.metrics import _prepare as P

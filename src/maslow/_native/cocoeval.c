@@ -6,13 +6,15 @@
  * dense_ranks and pack_keys: _prepare._pred_orders and packed_order; kept_predictions: _prepare._kept;
  * pred_orders: _prepare._pred_orders then _kept (use_cats); xywh_rows: _iou.boxes; pairs: _prepare.pairs and
  * _iou.box_iou_pairs; match: _match.match; match_flags: coco._match_flags; accumulate: _accumulate.accumulate;
- * oks_terms and oks_sums: _iou.oks_pairs; keypoint_extents: _iou.keypoint_extent_areas. The results are the same bit for bit (same float64 operations in the
+ * oks_terms and oks_sums: _iou.oks_pairs; keypoint_extents: _iou.keypoint_extent_areas; match_table:
+ * coco._match_table. The results are the same bit for bit (same float64 operations in the
  * same order, same comparisons; no FMA: the module is built with -std=c11, where GCC does not contract). Arrays
  * come in through the buffer protocol (C-contiguous, checked item size and kind); outputs are arrays the caller
  * preallocated (or, for the pairs, bytearrays sized here). No global state; the loops run without the GIL.
  *
- * Four files, one translation unit: this one (buffers, boxes, pairs, matching, the module), coco_orders.h (the
- * prediction orders), coco_accumulate.h (the accumulation) and coco_oks.h (keypoint similarity), included below.
+ * Five files, one translation unit: this one (buffers, boxes, pairs, matching, the module), coco_orders.h (the
+ * prediction orders), coco_accumulate.h (the accumulation), coco_oks.h (keypoint similarity) and coco_table.h
+ * (the per-object match table), included below.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -478,6 +480,7 @@ static PyObject *py_match_flags(PyObject *self, PyObject *args) {
 
 #include "coco_accumulate.h" /* accumulate: COCOeval.accumulate (py_accumulate) */
 #include "coco_oks.h"        /* oks_terms, oks_sums (COCOeval.computeOks around numpy's exp), keypoint_extents */
+#include "coco_table.h"      /* match_table: the per-object match table (coco._match_table) */
 
 
 static PyMethodDef methods[] = {
@@ -494,6 +497,7 @@ static PyMethodDef methods[] = {
     {"oks_terms", py_oks_terms, METH_VARARGS, "The OKS terms of keypoint pairs (before numpy's exp)."},
     {"oks_sums", py_oks_sums, METH_VARARGS, "OKS of keypoint pairs from the exp of their terms."},
     {"keypoint_extents", py_keypoint_extents, METH_VARARGS, "Area of the box around each row's keypoints."},
+    {"match_table", py_match_table, METH_VARARGS, "The per-object match table at one area range."},
     {NULL, NULL, 0, NULL},
 };
 

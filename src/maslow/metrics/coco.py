@@ -33,11 +33,11 @@ Glossary (pycocotools' terms, as used here):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from maslow._native import load
+from maslow._native import empty, load
 from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.metrics import _prepare as P
@@ -302,10 +302,39 @@ def coco_matches(
 
 
 def _match_table(truth: Dataset, pred: Dataset, ev: _Evaluation, result: MapResult) -> MatchTable:
-    g, m = ev.groups, ev.matches
     n_t = len(ev.params.iou_thresholds)
     a = ev.params.area_names.index("all") if "all" in ev.params.area_names else 0
-    n_pred, n_truth = pred.n_annotations, truth.n_annotations
+    columns = _native_table(ev, a, n_t, pred.n_annotations, truth.n_annotations)
+    if columns is None:
+        columns = _numpy_table(ev, a, n_t, pred.n_annotations, truth.n_annotations)
+    return MatchTable(iou_thresholds=ev.params.iou_thresholds, area_range=ev.params.area_names[a],
+                      max_dets=ev.params.max_dets[-1], **columns, result=result)
+
+
+def _native_table(ev: _Evaluation, a: int, n_t: int, n_pred: int, n_truth: int) -> dict[str, np.ndarray] | None:
+    """``_numpy_table`` by the compiled kernel (each cell written once, row after row); None without it."""
+    native = load("cocoeval")
+    g, m = ev.groups, ev.matches
+    if native is None or n_pred >= 2**31 - 1 or len(ev.p_idx) >= 2**31 - 1:
+        return None
+    cols = {"pred_match": empty((n_pred, n_t), np.int64), "pred_iou": empty((n_pred, n_t), np.float64),
+            "pred_status": empty((n_pred, n_t), np.int8), "truth_match": np.empty((n_truth, n_t), np.int64),
+            "truth_iou": np.empty((n_truth, n_t)), "truth_status": np.empty((n_truth, n_t), np.int8)}
+
+    def c(x: np.ndarray, dtype: Any) -> np.ndarray:
+        return np.ascontiguousarray(x, dtype)
+
+    native.match_table(
+        c(g.pred.row, np.int64), c(ev.pred_out[a], bool), c(m.t, np.int16), c(m.a, np.int16),
+        c(m.pred, np.int32), c(m.pair, np.int32), c(ev.t_idx, np.int64), c(ev.iou, np.float64),
+        c(g.truth.row, np.int64), c(ev.truth_ignored[a], bool), c(g.id_zero, bool),
+        c(m.truth_partner, np.int32), c(m.truth_pair, np.int32), *cols.values(), a, n_t)
+    return cols
+
+
+def _numpy_table(ev: _Evaluation, a: int, n_t: int, n_pred: int, n_truth: int) -> dict[str, np.ndarray]:
+    """The match table's columns at area range ``a`` (the reference for ``_native_table``)."""
+    g, m = ev.groups, ev.matches
     pred_match = np.full((n_pred, n_t), -1, np.int64)
     pred_iou = np.full((n_pred, n_t), np.nan)
     pred_status = np.empty((n_pred, n_t), np.int8)  # filled below: SKIPPED, FP or IGNORED, then the matches
@@ -342,8 +371,5 @@ def _match_table(truth: Dataset, pred: Dataset, ev: _Evaluation, result: MapResu
     # IoU of each truth object with its partner (the pair of its last match)
     if len(ev.p_idx):
         truth_iou[t_rows] = np.where(matched, ev.iou[np.where(matched, m.truth_pair.T, 0)], np.nan)
-    return MatchTable(
-        iou_thresholds=ev.params.iou_thresholds, area_range=ev.params.area_names[a],
-        max_dets=ev.params.max_dets[-1], pred_match=pred_match, pred_iou=pred_iou, pred_status=pred_status,
-        truth_match=truth_match, truth_iou=truth_iou, truth_status=truth_status, result=result,
-    )
+    return {"pred_match": pred_match, "pred_iou": pred_iou, "pred_status": pred_status, "truth_match": truth_match,
+            "truth_iou": truth_iou, "truth_status": truth_status}
