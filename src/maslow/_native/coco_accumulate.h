@@ -1,4 +1,4 @@
-/* maslow._native.cocoeval, part 3 of 3 (included by cocoeval.c, after its buffer helpers): COCOeval.accumulate.
+/* maslow._native.cocoeval, accumulation (included by cocoeval.c, after its buffer helpers): COCOeval.accumulate.
  * One walk over the predictions in accumulation order, class by class; each prediction is a 64-bit code (class,
  * matched, within each maxDets, outside each area range; its slot) and, when matched, two 64-bit threshold masks
  * per area range, so the walk touches little memory; outputs are written a block of KB classes at a time. */
@@ -205,7 +205,8 @@ static void class_end(const acc_ctx *c, acc_work *w, int k) {
 static int walk(const acc_ctx *c, acc_work *w) {
     int k = -1, rc = 0;
     for (Py_ssize_t i = 0; i < c->n && !rc; i++) {
-        if (i + 32 < c->n && (uint64_t)c->order[i + 32] < (uint64_t)c->n) __builtin_prefetch(&w->code[c->order[i + 32]]);
+        if (i + 32 < c->n && (uint64_t)c->order[i + 32] < (uint64_t)c->n)
+            __builtin_prefetch(&w->code[c->order[i + 32]]);
         /* 12 ahead, its code (prefetched 20 steps ago) is in cache: when matched, its masks and score (an
          * unmatched prediction needs neither: most of them) */
         if (i + 12 < c->n && (uint64_t)c->order[i + 12] < (uint64_t)c->n) {

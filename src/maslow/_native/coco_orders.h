@@ -1,4 +1,4 @@
-/* maslow._native.cocoeval, part 2 of 3 (included by cocoeval.c, after its buffer helpers): the orders of the
+/* maslow._native.cocoeval, orders (included by cocoeval.c, after its buffer helpers): the orders of the
  * predictions. dense_ranks, pack_keys and kept_predictions are the steps of _prepare._pred_orders / _kept;
  * pred_orders does all of them at once for use_cats (radix and counting sorts, no comparison sort). */
 

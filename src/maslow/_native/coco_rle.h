@@ -22,9 +22,10 @@
 
 #include "json_scan.h" /* Buf, and Python.h */
 
-/* n / d and n % d for 32-bit unsigned n and a fixed d >= 1, without a division (its latency is most of a run's
- * cost): Lemire, Kaser and Kurz, "Faster remainder by direct computation" (2019): with M = 2^64 / d rounded up,
- * the quotient is the high 64 bits of M * n, exact for every 32-bit n and d (d = 1 overflows M: set apart). */
+/* n / d for 32-bit unsigned n and a fixed d >= 1 (then n % d = n - (n / d) * d), without a division (its latency
+ * is most of a run's cost): Lemire, Kaser and Kurz, "Faster remainder by direct computation" (2019): with
+ * M = 2^64 / d rounded up, the quotient is the high 64 bits of M * n, exact for every 32-bit n and d (d = 1
+ * overflows M: set apart). */
 typedef struct {
     uint64_t m;
     uint32_t d;

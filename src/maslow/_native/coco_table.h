@@ -1,5 +1,5 @@
-/* maslow._native.cocoeval, part 5 (included by cocoeval.c, after its buffer helpers): the per-object match table
- * of coco._match_table (its numpy twin) at one area range: for every prediction and truth row, and every IoU
+/* maslow._native.cocoeval, match table (included by cocoeval.c, after its buffer helpers): the per-object match
+ * table of coco._match_table (its numpy twin) at one area range: for every prediction and truth row, and every IoU
  * threshold, its partner's row, their IoU and a status. The (n, T) outputs are written row after row, each cell
  * once before the matches overwrite theirs (numpy fills them, then writes the statuses, then scatters the matches:
  * three passes over the largest arrays of the table). */
