@@ -21,7 +21,7 @@ from maslow.core.types import BoolArray, IntArray, Rng, obj_array
 from maslow.errors import InvalidDatasetError
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)  # its own __repr__ (a summary)
 class Dataset:
     """A label schema, an images table and an annotations table.
 
