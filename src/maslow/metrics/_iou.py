@@ -204,22 +204,28 @@ def pred_areas(pred: Dataset, rows: IntArray, iou_type: str, masks: Runs | list[
     if iou_type == "segm":
         assert masks is not None
         return run_areas(masks) if isinstance(masks, Runs) else mask_areas(masks)
-    kp = _keypoints(pred, rows, "pred")  # the whole column: its extents, then the evaluated rows' (no (n, K, 3) copy)
+    kp = _keypoints(pred, "pred")  # the whole column: its extents, then the evaluated rows' (no (n, K, 3) copy)
     return keypoint_extent_areas(kp)[rows] if len(rows) >= len(kp) // 2 else keypoint_extent_areas(kp[rows])
 
 
-def _keypoints(ds: Dataset, rows: IntArray, side: str) -> FloatArray:
-    """The (N, K, 3) keypoints of every row of ``ds`` (not gathered: the evaluated ``rows`` are checked)."""
+def _keypoints(ds: Dataset, side: str) -> FloatArray:
+    """The (N, K, 3) keypoints of every row of ``ds`` (not gathered)."""
     kp = ds.annotations.keypoints
     if kp is None:
         raise InvalidDatasetError(f"{side}.annotations.keypoints: iou_type 'keypoints' needs keypoints, got none")
-    if side == "pred" and np.isnan(kp).any():  # one contiguous pass (the strided x, y test costs 4x): rarely true
+    return kp
+
+
+def check_pred_keypoints(pred: Dataset, rows: IntArray) -> None:
+    """Raise when an evaluated prediction (``rows``) has a keypoint x or y that is not a number (once per
+    evaluation, before its areas and OKS)."""
+    kp = _keypoints(pred, "pred")
+    if np.isnan(kp).any():  # one contiguous pass (the strided x, y test costs 4x): rarely true
         bad = np.flatnonzero(np.isnan(kp[rows, :, :2]).any(axis=(1, 2)))
         if bad.size:
             raise InvalidDatasetError(
                 f"pred.annotations.keypoints row {rows[bad[0]]}: must be numbers, got nan ({bad.size} rows)"
             )
-    return kp
 
 
 # -- overlaps -------------------------------------------------------------------------------------------
@@ -392,8 +398,8 @@ def pair_ious(truth: Dataset, pred: Dataset, groups: Groups, p_idx: IntArray, t_
         return p_idx, t_idx, segm_iou_pairs(p_masks, t_masks, groups.pred.group // kg, groups.truth.group // kg,
                                             crowd, p_idx, t_idx)
     assert sigmas is not None and t_xywh is not None
-    g_kp = _keypoints(truth, groups.truth.row, "truth")  # whole columns, read through the rows (no copies)
-    d_kp = _keypoints(pred, groups.pred.row, "pred")
+    g_kp = _keypoints(truth, "truth")  # whole columns, read through the rows (no copies)
+    d_kp = _keypoints(pred, "pred")
     if g_kp.shape[1] != len(sigmas) or d_kp.shape[1] != len(sigmas):
         raise InvalidDatasetError(
             f"annotations.keypoints: must have {len(sigmas)} keypoints (one per sigma), got truth {g_kp.shape[1]}, "

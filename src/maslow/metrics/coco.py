@@ -45,6 +45,7 @@ from maslow.metrics._accumulate import accumulate
 from maslow.metrics._iou import (
     COCO_KEYPOINT_SIGMAS,
     boxes,
+    check_pred_keypoints,
     pair_ious,
     pairs_with_box_ious,
     pred_areas,
@@ -143,6 +144,8 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = F
             p_masks = segm_masks(pred, groups.pred.row, "pred")
     else:
         t_xywh = boxes(truth, groups.truth.row, "truth")
+        if p.iou_type == "keypoints":
+            check_pred_keypoints(pred, groups.pred.row)
     p_rows = None  # the compiled kernel reads the prediction boxes in place (no (n, 4) xywh copy)
     if p.iou_type == "bbox" or p.pred_area == "box":
         p_rows = pred_box_rows(pred, groups.pred.row, "pred")
