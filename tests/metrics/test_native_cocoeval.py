@@ -215,6 +215,10 @@ def test_match_table_kernel_rejects_bad_input() -> None:
     for rows, pair, t in (([0, 5], [0], 2), ([0, 0], [0], 2), ([0, 1], [3], 2), ([0, 1], [0], 3)):
         with pytest.raises(ValueError, match="match_table"):
             call(rows, pair, t=t)
+    with pytest.raises(TypeError, match="21 arguments expected"):
+        native.match_table(np.zeros(1, np.int64))
+    with pytest.raises(OverflowError, match="integer argument out of range"):
+        native.match_table(*[np.zeros(1)] * 19, 2**40, 2)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -9,6 +9,7 @@
 #define MASLOW_BUFFERS_H
 
 #include <Python.h>
+#include <limits.h>
 
 enum kind { K_I64, K_I32, K_I16, K_U32, K_F64, K_U8 };
 static const char *kind_names[] = {"int64", "int32", "int16", "uint32", "float64", "uint8/bool"};
@@ -50,6 +51,27 @@ static int get_bufs(PyObject *const *o, Py_buffer *v, Py_ssize_t *n, const enum 
         }
     }
     return 0;
+}
+
+/* The arguments of an entry point taking `count` arrays then two ints (as "O" * count + "ii" would parse them): the
+ * arrays into v / n as get_bufs takes them, the ints into i0, i1; -1 on an error (nothing left held). */
+static int get_arrays_ii(PyObject *args, Py_buffer *v, Py_ssize_t *n, const enum kind *kinds,
+                         const char *const *names, int count, int first_out, int *i0, int *i1) {
+    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) != count + 2) {
+        PyErr_Format(PyExc_TypeError, "%s: %d arguments expected", BUF_OWNER, count + 2);
+        return -1;
+    }
+    long ints[2];
+    for (int k = 0; k < 2; k++) {
+        ints[k] = PyLong_AsLong(PyTuple_GET_ITEM(args, count + k));
+        if (ints[k] == -1 && PyErr_Occurred()) return -1;
+        if (ints[k] < INT_MIN || ints[k] > INT_MAX) {
+            PyErr_Format(PyExc_OverflowError, "%s: integer argument out of range", BUF_OWNER);
+            return -1;
+        }
+    }
+    *i0 = (int)ints[0], *i1 = (int)ints[1];
+    return get_bufs(&PyTuple_GET_ITEM(args, 0), v, n, kinds, names, count, first_out);
 }
 
 #endif

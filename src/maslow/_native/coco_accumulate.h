@@ -275,11 +275,7 @@ static int accumulate_run(const acc_ctx *c) {
  *   pycocotools-shaped float64 arrays (T, R, K, A, M), (T, K, A, M), (T, R, K, A, M), every cell written here. */
 static PyObject *py_accumulate(PyObject *self, PyObject *args) {
     enum { N = 16 };
-    PyObject *o[N];
     int n_t, n_k;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOii", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7],
-                          &o[8], &o[9], &o[10], &o[11], &o[12], &o[13], &o[14], &o[15], &n_t, &n_k))
-        return NULL;
     static const enum kind kinds[N] = {K_I32, K_I32, K_I32, K_F64, K_U8, K_I16, K_I16, K_I32,
                                        K_U8,  K_U8,  K_I64, K_F64, K_I64, K_F64, K_F64, K_F64};
     static const char *names[N] = {"k", "rank", "acc_order", "score", "pred_out", "match_t", "match_a",
@@ -287,7 +283,7 @@ static PyObject *py_accumulate(PyObject *self, PyObject *args) {
                                    "max_dets", "precision", "recall", "scores"};
     Py_buffer v[N];
     Py_ssize_t n[N];
-    if (get_bufs(o, v, n, kinds, names, N, 13) < 0) return NULL;
+    if (get_arrays_ii(args, v, n, kinds, names, N, 13, &n_t, &n_k) < 0) return NULL;
     acc_ctx c = {0};
     c.k = v[0].buf, c.rank = v[1].buf, c.order = v[2].buf, c.score = v[3].buf, c.out = v[4].buf;
     c.m_t = v[5].buf, c.m_a = v[6].buf, c.m_pred = v[7].buf, c.m_tp = v[8].buf, c.m_ig = v[9].buf;

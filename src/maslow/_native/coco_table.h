@@ -93,12 +93,7 @@ static int table_run(const table_ctx *c) {
  *   (Matches.truth_partner / truth_pair); outputs (n_pred, T) and (n_truth, T): int64, float64, int8. */
 static PyObject *py_match_table(PyObject *self, PyObject *args) {
     enum { N = 19 };
-    PyObject *o[N];
     int a, n_t;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOii", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7],
-                          &o[8], &o[9], &o[10], &o[11], &o[12], &o[13], &o[14], &o[15], &o[16], &o[17], &o[18], &a,
-                          &n_t))
-        return NULL;
     static const enum kind kinds[N] = {K_I64, K_U8,  K_I16, K_I16, K_I32, K_I32, K_I64, K_F64, K_I64, K_U8,
                                        K_U8,  K_I32, K_I32, K_I64, K_F64, K_U8,  K_I64, K_F64, K_U8};
     static const char *names[N] = {"rows", "out", "m_t", "m_a", "m_pred", "m_pair", "t_idx", "iou", "truth_row",
@@ -106,7 +101,7 @@ static PyObject *py_match_table(PyObject *self, PyObject *args) {
                                    "pred_iou", "pred_status", "truth_match", "truth_iou", "truth_status"};
     Py_buffer v[N];
     Py_ssize_t n[N];
-    if (get_bufs(o, v, n, kinds, names, N, 13) < 0) return NULL;
+    if (get_arrays_ii(args, v, n, kinds, names, N, 13, &a, &n_t) < 0) return NULL;
     table_ctx c = {0};
     c.rows = v[0].buf, c.out = v[1].buf, c.m_t = v[2].buf, c.m_a = v[3].buf, c.m_pred = v[4].buf;
     c.m_pair = v[5].buf, c.t_idx = v[6].buf, c.iou = v[7].buf, c.truth_row = v[8].buf, c.truth_ignored = v[9].buf;
