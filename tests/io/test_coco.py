@@ -419,6 +419,22 @@ def test_bad_files_raise_format_errors_naming_the_place(tmp_path: Path, text: st
         parse(path)
 
 
+@pytest.mark.parametrize("masks", [False, True])
+def test_annotations_without_any_image_are_each_reported(tmp_path: Path, masks: bool) -> None:
+    d = base_file()
+    del d["images"]
+    if masks:  # the RLE size check reads the image sizes too
+        for a in d["annotations"]:
+            a["segmentation"] = {"size": [80, 100], "counts": "0"}
+    ds, report = parse(dump(tmp_path / "noimages.json", d))
+    assert ds.n_images == 0 and len(ds.annotations) == 0
+    found = [(i.type, i.record, i.field) for i in report]
+    assert found == [("coco_unknown_image", "annotations[0] (id=1)", "image_id"),
+                     ("coco_unknown_image", "annotations[1] (id=2)", "image_id")]
+    with pytest.raises(FormatError, match=r"annotations\[0\] \(id=1\), field 'image_id'"):
+        parse(tmp_path / "noimages.json", strict=True)
+
+
 def test_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="file not found"):
         parse(tmp_path / "nope.json")

@@ -297,7 +297,7 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
     box = _boxes(acc, images, image, keep, src, col)
     mask, rle_hw = acc.masks()
     if mask is not None:
-        h, w = images.height[np.maximum(image, 0)], images.width[np.maximum(image, 0)]
+        h, w = np.append(images.height, 0)[image], np.append(images.width, 0)[image]  # -1: no image, size 0
         has = rle_hw[:, 0] >= 0
         for r in np.flatnonzero(keep & has & ((rle_hw[:, 0] != h) | (rle_hw[:, 1] != w))).tolist():
             acc.bad(r, "coco_rle_size_mismatch", "segmentation", f"RLE size must be the image size [{h[r]}, {w[r]}] "
@@ -383,8 +383,8 @@ def _boxes(acc: AnnColumns, images: Images, image: IntArray, keep: np.ndarray, s
     with np.errstate(over="ignore"):
         np.add(out[:, 0], out[:, 2], out=out[:, 2])
         np.add(out[:, 1], out[:, 3], out=out[:, 3])
-    row = image if not n or image.min() >= 0 else np.maximum(image, 0)
-    w_tab, h_tab = images.width.astype(np.float64), images.height.astype(np.float64)
+    row = image  # -1 (no image) reads the size 0 appended to the tables: unknown
+    w_tab, h_tab = np.append(images.width, 0).astype(np.float64), np.append(images.height, 0).astype(np.float64)
     with np.errstate(invalid="ignore"):  # ends beyond the image (NaN rows compare False), then the other tests
         cand = np.flatnonzero((out[:, 2] > (w_tab + 1)[row]) | (out[:, 3] > (h_tab + 1)[row]))
         c_w, c_h, c = w_tab[row[cand]], h_tab[row[cand]], xywh[cand]
