@@ -112,6 +112,20 @@ def test_predictions_without_scores_are_counted_not_written(tmp_path: Path) -> N
     assert json.loads((tmp_path / "r.json").read_text()) == []
 
 
+@pytest.mark.parametrize("iou_type", ["bbox", "segm", "keypoints"])
+def test_an_empty_results_file_evaluates_as_no_detections(tmp_path: Path, iou_type: str) -> None:
+    from maslow.metrics import coco_map
+    from tests.metrics.cocodata import assert_same, pycoco, random_keypoint_case, random_segm_case
+
+    gt = (random_keypoint_case if iou_type == "keypoints" else random_segm_case)(3)[0]
+    truth = read_coco(dump(tmp_path / "gt.json", gt))
+    pred = read_coco_predictions(dump(tmp_path / "empty.json", []), like=truth)
+    assert len(pred.annotations) == 0 and pred.annotations.score is not None
+    result = coco_map(truth, pred, iou_type=iou_type)
+    assert_same(pycoco(gt, [], iou_type), result)  # pycocotools' loadRes refuses [], so: its empty results
+    assert np.nanmax(result.stats) == 0 and (result.precision == 0).any()
+
+
 # -- real data ---------------------------------------------------------------------------------------
 def test_coco_eval_case_reproduces_the_expected_numbers(tmp_path: Path) -> None:
     truth = read_coco(shared_path(*OD, "coco_eval_case", "gts", "sampled_gts_bbox_area.json"))

@@ -283,8 +283,10 @@ def _map(kind: str, raw: IntArray, ok: np.ndarray, truth_ids: IntArray, truth_na
 def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset: int, cat_offset: int, match: str,
               src: Path, col: Collector) -> Dataset:
     n = acc.n
-    if n == 0:
-        return Dataset(schema=like.schema, images=like.images, annotations=Annotations.empty(), root=like.root)
+    if n == 0:  # a model that found nothing: no rows, but a results table (scores and boxes) all the same
+        empty = Annotations(image=np.zeros(0, np.int64), label=np.zeros(0, np.int64), box=np.zeros((0, 4)),
+                            score=np.zeros(0), source=_model_column(0))
+        return Dataset(schema=like.schema, images=like.images, annotations=empty, root=like.root)
     names = list(like.schema.names)
     paths = like.images.path.tolist()
     all_kept = acc.native_rows is not None and images is None and cats is None

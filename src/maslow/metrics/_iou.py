@@ -211,6 +211,8 @@ def pred_areas(pred: Dataset, rows: IntArray, iou_type: str, masks: Runs | list[
 def _keypoints(ds: Dataset, side: str) -> FloatArray:
     """The (N, K, 3) keypoints of every row of ``ds`` (not gathered)."""
     kp = ds.annotations.keypoints
+    if kp is None and not len(ds.annotations):  # no rows (a model that found nothing): nothing to evaluate
+        return np.zeros((0, 1, 3))  # any K: no pair is computed
     if kp is None:
         raise InvalidDatasetError(f"{side}.annotations.keypoints: iou_type 'keypoints' needs keypoints, got none")
     return kp
@@ -400,7 +402,7 @@ def pair_ious(truth: Dataset, pred: Dataset, groups: Groups, p_idx: IntArray, t_
     assert sigmas is not None and t_xywh is not None
     g_kp = _keypoints(truth, "truth")  # whole columns, read through the rows (no copies)
     d_kp = _keypoints(pred, "pred")
-    if g_kp.shape[1] != len(sigmas) or d_kp.shape[1] != len(sigmas):
+    if any(len(kp) and kp.shape[1] != len(sigmas) for kp in (g_kp, d_kp)):  # an empty side has any K
         raise InvalidDatasetError(
             f"annotations.keypoints: must have {len(sigmas)} keypoints (one per sigma), got truth {g_kp.shape[1]}, "
             f"pred {d_kp.shape[1]}. Pass kpt_sigmas"
