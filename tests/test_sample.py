@@ -10,6 +10,7 @@ from PIL import Image
 
 from maslow.core import Dataset, Task
 from maslow.core import masks as M
+from maslow.errors import FormatError, MaslowError
 from maslow.io import check_boxes, check_dataset, check_images, load
 from maslow.sample import CLASSES, COLOURS, shapes, write_shapes
 from tests.helpers import assert_datasets_equal
@@ -116,3 +117,11 @@ def test_write_shapes_is_deterministic(tmp_path: Path) -> None:
     write_shapes(tmp_path / "b", 4, seed=1)
     for name in sorted(p.name for p in (tmp_path / "a" / "images").iterdir()):
         assert (tmp_path / "a" / "images" / name).read_bytes() == (tmp_path / "b" / "images" / name).read_bytes()
+
+
+def test_bad_sizes_and_destinations_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(MaslowError, match="n_images must be >= 0, got -3"):
+        shapes(-3)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(FormatError, match="afile"):
+        write_shapes(tmp_path / "afile" / "out", 2)

@@ -19,6 +19,7 @@ from maslow.core.polygons import Polygons
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import Rng, as_generator, obj_array
+from maslow.errors import FormatError, MaslowError
 
 CLASSES = ("circle", "square", "triangle")
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 80, 220)}
@@ -55,6 +56,8 @@ def _polygon(kind: int, cx: float, cy: float, r: float) -> np.ndarray:
 def shapes(n_images: int = 24, *, width: int = 160, height: int = 120, seed: Rng = 0,
            frames_per_sequence: int = 4) -> Dataset:
     """The shapes dataset, in memory (``root`` None)."""
+    if n_images < 0:
+        raise MaslowError(f"shapes: n_images must be >= 0, got {n_images}")
     rng = as_generator(seed)
     img: list[int] = []
     label: list[int] = []
@@ -121,7 +124,11 @@ def write_shapes(dst: str | Path, n_images: int = 24, *, seed: Rng = 0, **kwargs
     """Draw the shapes dataset's images under ``dst/images``; returns the Dataset rooted at ``dst``."""
     ds = shapes(n_images, seed=seed, **kwargs)
     dst = Path(dst)
-    (dst / "images").mkdir(parents=True, exist_ok=True)
+    try:
+        (dst / "images").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = (e.strerror or str(e)).lower()
+        raise FormatError(f"output folder must be a folder that can be created, got {why}", path=dst) from None
     rng = as_generator(seed)
     slices = ds.image_slices()
     a = ds.annotations

@@ -86,6 +86,26 @@ def test_bad_input_exits_2_with_a_located_message(tmp_path: Path, content: str, 
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
+@pytest.mark.parametrize("fmt", ["coco", "yolo", "parquet"])
+def test_unwritable_output_exits_2_naming_it(tmp_path: Path, sample: Path, fmt: str) -> None:
+    (tmp_path / "afile").write_text("x")
+    code, out = _run(["convert", str(sample / "annotations.json"), str(tmp_path / "afile" / "out"), "--from", "coco",
+                      "--to", fmt])
+    assert code == 2, out
+    assert "afile" in out and "a file where a folder must be" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "shapes"]
+
+
+def test_the_same_file_imported_under_two_names(tmp_path: Path, sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _run(["init", str(tmp_path / "ws")])[0] == 0
+    monkeypatch.chdir(tmp_path / "ws")
+    for name in ("a", "b"):
+        code, out = _run(["import", str(sample / "annotations.json"), "--from", "coco", "--name", name, "--json"])
+        assert code == 0, out
+    code, out = _run(["log", "b", "--json"])
+    assert code == 0 and [v["dataset"] for v in json.loads(out)] == ["b"]
+
+
 def test_unknown_format_and_strict_mode(tmp_path: Path, sample: Path) -> None:
     code, out = _run(["convert", str(sample / "annotations.json"), str(tmp_path / "o"), "--from", "nope", "--to", "yolo"])
     assert code == 2 and "format must be one of" in out

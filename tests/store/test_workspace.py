@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from maslow.core.issues import Issue, Report
-from maslow.errors import MaslowError
+from maslow.errors import FormatError, MaslowError
 from maslow.sample import shapes
 from maslow.store import Workspace, init_workspace
 from tests.helpers import assert_datasets_equal
@@ -74,3 +74,19 @@ def test_bad_refs_and_names(tmp_path: Path) -> None:
         ws.load()
     with pytest.raises(MaslowError, match="must be a dataset name or a version id"):
         ws.load("zzzz")
+
+
+def test_same_content_under_two_names_makes_two_versions(tmp_path: Path) -> None:
+    ws = init_workspace(tmp_path)
+    ds = shapes(4, seed=0)
+    va = ws.commit(ds, dataset="a", message="import")
+    vb = ws.commit(ds, dataset="b", message="import")  # used to fail: os.replace onto a's version folder
+    assert va.id != vb.id
+    assert ws.version("a").dataset == "a" and ws.version("b").dataset == "b"
+    assert ws.load("b").n_annotations == ds.n_annotations
+
+
+def test_init_where_a_file_is_in_the_way_names_it(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(FormatError, match="afile"):
+        init_workspace(tmp_path / "afile" / "ws")

@@ -7,18 +7,22 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from maslow.errors import FormatError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed over ``path``, on failure removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _sibling(path, "tmp")
-    # os.open applies the umask (mkstemp would leave the output readable by its owner only)
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    with _writable(path, tmp):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # os.open applies the umask (mkstemp would leave the output readable by its owner only)
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         yield tmp
-        os.replace(tmp, path)
+        with _writable(path, tmp):
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -33,9 +37,10 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     previous output untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _sibling(path, "tmp")
-    os.mkdir(tmp, 0o777)  # the umask applies (mkdtemp would make it owner-only)
+    with _writable(path, tmp):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(tmp, 0o777)  # the umask applies (mkdtemp would make it owner-only)
     try:
         yield tmp
         if path.exists() or path.is_symlink():
@@ -59,6 +64,22 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def _writable(path: Path, tmp: Path) -> Iterator[None]:
+    """Turn an OSError while preparing or placing the output (a parent that is a file, a read-only or missing
+    folder, a directory in the way of a file) into a FormatError naming ``path``."""
+    try:
+        yield
+    except OSError as e:
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            got = f"{blocker}, a file where a folder must be"
+        else:
+            where = "" if e.filename is None or Path(e.filename) in (path, tmp) else f" ({e.filename})"
+            got = f"{(e.strerror or str(e)).lower()}{where}"
+        raise FormatError(f"output must be a writable path, got {got}", path=path) from None
 
 
 def _sibling(path: Path, kind: str) -> Path:

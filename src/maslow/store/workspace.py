@@ -70,7 +70,11 @@ class Version:
 def init_workspace(path: str | Path = ".", *, database: str | None = None) -> Workspace:
     """Create ``maslow.yaml`` and ``.maslow/`` in ``path`` (an existing workspace is left as it is)."""
     root = Path(path).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = (e.strerror or str(e)).lower()
+        raise FormatError(f"workspace folder must be a folder that can be created, got {why}", path=root) from None
     cfg = root / CONFIG
     if not cfg.exists():
         settings = {
@@ -151,7 +155,8 @@ class Workspace:
             content = _content_hash(snap)
             if parent is not None and self.version(parent).content == content:  # nothing changed
                 return self.version(parent)
-            vid = hashlib.sha256(f"{parent or ''}:{content}".encode()).hexdigest()[:16]
+            # the dataset's name is hashed too: the same content imported under two names makes two versions
+            vid = hashlib.sha256(f"{dataset}:{parent or ''}:{content}".encode()).hexdigest()[:16]
             version = Version(
                 id=vid, dataset=dataset, parent=parent,
                 created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
