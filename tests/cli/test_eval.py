@@ -166,6 +166,25 @@ def test_bad_input_exits_2_with_a_located_message(files: dict[str, Path], pred: 
     assert message in text
 
 
+@pytest.mark.parametrize(("field", "value", "message"), [
+    pytest.param("score", "high", "[3], field 'score': score must be a number", id="string-score"),
+    pytest.param("score", None, "[3], field 'score': score must be a number", id="null-score"),
+    pytest.param("bbox", [1, 1, -4, 5], "annotations[3], field 'bbox': bbox width and height must be >= 0",
+                 id="negative-box"),
+])
+def test_a_bad_prediction_is_named_by_record_and_field(files: dict[str, Path], field: str, value: Any,
+                                                       message: str) -> None:
+    records = json.loads(files["pred"].read_text())
+    records[3][field] = value
+    bad = files["dir"] / f"bad_{field}.json"
+    bad.write_text(json.dumps(records))
+    out = files["dir"] / f"bad_{field}_out.json"
+    code, text = _run(["eval", "--gt", str(files["gt"]), "--pred", str(bad), "--json", str(out)])
+    assert code == 2  # used to say only "pred.annotations.score row 3: ...", without the file, record or field
+    assert f"bad_{field}.json, {message}" in " ".join(text.split())
+    assert not out.exists()
+
+
 @pytest.mark.shared
 def test_shared_coco_eval_case(tmp_path: Path) -> None:
     folder = shared_path("od_metrics_fixture", "annotations", "coco_eval_case")

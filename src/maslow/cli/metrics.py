@@ -3,9 +3,11 @@ multi-label and semantic scores by the truth's task)."""
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +19,7 @@ from maslow.cli.render import _jsonable, _nan_to_none, console, err_console, ren
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import Task
-from maslow.errors import FormatError, MaslowError
+from maslow.errors import FormatError, InvalidDatasetError, MaslowError
 from maslow.metrics import MapResult, coco_map
 from maslow.metrics.operating import OperatingPoints, detection_confusion_matrix, operating_point
 from maslow.metrics.slices import SliceResult, slice_metrics
@@ -210,27 +212,30 @@ def eval_(
     sigmas = _sigmas(kpt_sigmas)
     truth, gt_report = _read_truth(gt, gt_format, images_root)
     preds, pred_report, notes = _read_pred(pred, pred_format, truth, id_offset)
+    located = _located({"truth": (gt, gt_report), "pred": (pred, pred_report)})
     if truth.schema.task in _LABEL_TASKS:
         _render_issues(f"{gt}", gt_report, [])
         _render_issues(f"{pred}", pred_report, notes)
-        _eval_labels(truth, preds, json_out, {"gt": str(gt), "pred": str(pred), "gt_format": gt_format,
-                                              "pred_format": pred_format})
+        with located:
+            _eval_labels(truth, preds, json_out, {"gt": str(gt), "pred": str(pred), "gt_format": gt_format,
+                                                  "pred_format": pred_format})
         return
     # compute everything first, so bad options fail before anything is printed
-    result = coco_map(truth, preds, iou_type=kind, kpt_sigmas=sigmas)
-    op = None
-    if any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)):
-        op = operating_point(truth, preds, cost_fp=1.0 if cost_fp is None else cost_fp,
-                             cost_fn=1.0 if cost_fn is None else cost_fn, target_precision=target_precision,
-                             target_recall=target_recall, iou_threshold=iou_threshold, iou_type=kind,
-                             kpt_sigmas=sigmas)
-    sl = None
-    if slice_by is not None:
-        sl = slice_metrics(truth, preds, by=slice_by, n_boot=n_boot, rng=seed, iou_type=kind, kpt_sigmas=sigmas)
-    cm = None
-    if kind != "keypoints":  # class-agnostic matching needs IoU; OKS is defined per class
-        cm = detection_confusion_matrix(truth, preds, iou_threshold=iou_threshold, score_threshold=score_threshold,
-                                        iou_type=kind)
+    with located:
+        result = coco_map(truth, preds, iou_type=kind, kpt_sigmas=sigmas)
+        op = None
+        if any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)):
+            op = operating_point(truth, preds, cost_fp=1.0 if cost_fp is None else cost_fp,
+                                 cost_fn=1.0 if cost_fn is None else cost_fn, target_precision=target_precision,
+                                 target_recall=target_recall, iou_threshold=iou_threshold, iou_type=kind,
+                                 kpt_sigmas=sigmas)
+        sl = None
+        if slice_by is not None:
+            sl = slice_metrics(truth, preds, by=slice_by, n_boot=n_boot, rng=seed, iou_type=kind, kpt_sigmas=sigmas)
+        cm = None
+        if kind != "keypoints":  # class-agnostic matching needs IoU; OKS is defined per class
+            cm = detection_confusion_matrix(truth, preds, iou_threshold=iou_threshold,
+                                            score_threshold=score_threshold, iou_type=kind)
     written: dict[str, Path] = {}
     if plot_dir is not None:
         from maslow.metrics import plots
@@ -267,6 +272,31 @@ def eval_(
 
 
 _LABEL_TASKS = (Task.CLASSIFICATION, Task.MULTILABEL, Task.SEMANTIC_SEGMENTATION)
+#: The fields of an input file each annotations column is read from, to find the import issue behind a refusal.
+_FIELDS = {"score": ("score",), "box": ("bbox", "box", "value.x", "xmin"), "mask": ("segmentation", "mask", "rle"),
+           "keypoints": ("keypoints",)}
+
+
+@contextlib.contextmanager
+def _located(sources: dict[str, tuple[Path, Report]]) -> Iterator[None]:
+    """A metrics refusal of one side's data (``pred.annotations.score row 3: ...``) re-raised as a FormatError
+    naming that side's file, and the record and field of the import error behind it when the import reported one
+    (the rows of a Dataset are not the records of its file)."""
+    try:
+        yield
+    except InvalidDatasetError as e:
+        msg = str(e)
+        side = msg.split(".", 1)[0]
+        if side not in sources:
+            raise
+        src, report = sources[side]
+        column = msg.removeprefix(f"{side}.annotations.").split(" ", 1)[0].rstrip(":")
+        errors = [i for i in report.issues if i.severity == "error"]
+        cause = next((i for i in errors if i.field in _FIELDS.get(column, ())), None)
+        if cause is None:
+            raise FormatError(f"can't be evaluated: {msg}", path=src) from None
+        raise FormatError(f"{cause.message} [{cause.type}; {len(errors)} import errors], so it can't be evaluated: "
+                          f"{msg}", path=cause.file or src, record=cause.record, field=cause.field) from None
 
 
 def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: dict[str, Any]) -> None:
