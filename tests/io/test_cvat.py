@@ -171,6 +171,11 @@ def test_unlabelled_trailing_keypoints_round_trip(tmp_path: Path) -> None:
         pytest.param('<image id="x" name="a.jpg" width="1" height="1"/>', r"field 'id'.*integer", id="bad-id"),
         pytest.param('<image id="3" name="a.jpg" width="1" height="1"><mask label="car" rle="1,a" left="0" '
                      'top="0" width="1" height="1"/></image>', r"field 'rle'", id="bad-rle"),
+        pytest.param('<image id="3" name="a.jpg" width="-5" height="1"/>',
+                     r"image id=3 name='a.jpg', field 'width': <image> width must be an integer >= 0, got '-5'",
+                     id="negative-width"),
+        pytest.param('<image id="3" name="a.jpg" width="4" height="2.5"/>', r"field 'height'.*got '2.5'",
+                     id="fractional-height"),
     ],
 )
 def test_malformed_records_raise(tmp_path: Path, body: str, match: str) -> None:

@@ -277,6 +277,14 @@ def test_missing_original_size_is_read_from_the_image(tmp_path: Path) -> None:
     np.testing.assert_allclose(ds.annotations.box[0], [5, 10, 15, 20])
 
 
+def test_a_negative_original_size_is_reported_not_a_crash(tmp_path: Path) -> None:
+    bad, good = _rect(10, 50, 20, 50, id="bad", ow=-5), _rect(10, 50, 20, 50, id="good")
+    ds, report = ls.parse(_tasks(tmp_path, [bad, good]))  # used to raise "images.width row 0: must be >= 0"
+    issue = report.of_type("missing_size")[0]
+    assert issue.record == "task 0 (id=1), annotation id=9, result bad" and "got -5, 100" in issue.message
+    assert ds.images.width[0] == 200 and ds.n_annotations == 1  # the size of the result that has one
+
+
 def test_config_beside_the_export_is_used(tmp_path: Path) -> None:
     shutil.copy(GOLDEN, tmp_path / "export.json")
     ds, _ = ls.parse(tmp_path / "export.json")  # no label_config.xml here: classes in order of appearance

@@ -157,6 +157,12 @@ def test_bad_input_raises(tmp_path: Path) -> None:
     bad.write_text("road:1,2::\n")
     with pytest.raises(FormatError, match=r"line 1.*'r,g,b'"):
         semantic.parse(labels, classes=bad)
+    bad.write_text("0 road\n1 car\n2 road\n")  # used to fail with "schema.classes[2]: ..." and no file
+    with pytest.raises(FormatError, match=r"classes\.txt, line 3: class name must be unique, got 'road' again"):
+        semantic.parse(labels, classes=bad)
+    bad.write_text("0 road\n1 car\n1 bus\n")  # used to keep 'bus' and drop 'car' silently
+    with pytest.raises(FormatError, match=r"classes\.txt, line 3: class id must be unique, got 1 again"):
+        semantic.parse(labels, classes=bad)
 
 
 # -- writing instance annotations -----------------------------------------------------------------------------

@@ -148,6 +148,13 @@ class _Reader:
                               record=record, field=name)
         return v
 
+    def size(self, el: Any, name: str, record: str) -> int:
+        v = self.num(el, name, record)
+        if v < 0 or not v.is_integer():
+            raise FormatError(f"<{el.tag}> {name} must be an integer >= 0, got {el.get(name)!r}", path=self.src,
+                              record=record, field=name)
+        return int(v)
+
     def points(self, el: Any, record: str) -> np.ndarray:
         raw = el.get("points")
         if raw is None:
@@ -360,7 +367,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
         seen_id.setdefault(img_id, i)
         seen_name.setdefault(path, i)
         if el.get("width") is not None and el.get("height") is not None:
-            w, h = int(reader.num(el, "width", record)), int(reader.num(el, "height", record))
+            w, h = (reader.size(el, k, record) for k in ("width", "height"))
         else:
             try:
                 info = image_info(root / path)

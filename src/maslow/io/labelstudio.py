@@ -242,10 +242,10 @@ class _Reader:
         value, kind = res["value"], _REGION[rtype]
         labels = self.label_of(res, rtype, rec)
         w, h = res.get("original_width", size[0]), res.get("original_height", size[1])
-        if not isinstance(w, int | float) or not isinstance(h, int | float) or w <= 0 or h <= 0:
-            self.col.add("missing_size", "original_width/original_height are missing and the image size is "
-                         "unknown; the region was not imported", severity="error", file=self.src, record=rec,
-                         field="original_width", image=image)
+        if not _positive(w) or not _positive(h):
+            self.col.add("missing_size", f"original_width/original_height must be numbers > 0 (or the image size "
+                         f"known), got {w!r}, {h!r}; the region was not imported", severity="error", file=self.src,
+                         record=rec, field="original_width", image=image)
             return []
         if not labels:
             self.col.add("missing_label", f"region has no {rtype} label; it was not imported", severity="error",
@@ -368,8 +368,8 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
                  [("prediction", p) for p in task.get("predictions") or []]
         size = next(((int(r["original_width"]), int(r["original_height"])) for _, g in groups
                      if isinstance(g, dict) for r in g.get("result") or []
-                     if isinstance(r, dict) and isinstance(r.get("original_width"), int | float)
-                     and isinstance(r.get("original_height"), int | float)), None)
+                     if isinstance(r, dict) and _positive(r.get("original_width"))
+                     and _positive(r.get("original_height"))), None)
         if size is None:
             try:
                 info = image_info(root / path)
@@ -402,6 +402,11 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
     images = Images(path=obj_array(paths), width=np.asarray(widths, np.int64), height=np.asarray(heights, np.int64),
                     extra={"ls_task_id": np.asarray(task_ids, np.int64), "ls_url": obj_array(urls)})
     return _build(reader, images), col.report()
+
+
+def _positive(v: Any) -> bool:
+    """A usable image side: a number (not a bool) > 0."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
 
 
 def _build(reader: _Reader, images: Images) -> Dataset:

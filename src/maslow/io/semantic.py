@@ -49,6 +49,8 @@ Classes = Sequence[str] | Mapping[int, str] | str | Path
 def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, int], int]]:
     names: dict[int, str] = {}
     palette: dict[tuple[int, int, int], int] = {}
+    id_line: dict[int, int] = {}  # where each id and name was given, to refuse a repeat
+    name_line: dict[str, int] = {}
     try:
         lines = path.read_text("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
@@ -68,12 +70,17 @@ def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, i
                 except ValueError:
                     raise FormatError(f"colour must be 'r,g,b', got {rgb!r}", path=path, record=f"line {n}") from None
                 palette[(r, g, b)] = k
-            names[k] = name.strip()
+            name = name.strip()
         elif m:
             k = int(m.group(1))
-            names[k] = m.group(2).strip()
+            name = m.group(2).strip()
         else:
-            names[k] = line
+            name = line
+        if k in id_line or name in name_line:
+            what, first = ((f"id must be unique, got {k}", id_line[k]) if k in id_line
+                           else (f"name must be unique, got {name!r}", name_line[name]))
+            raise FormatError(f"class {what} again (first on line {first})", path=path, record=f"line {n}")
+        names[k], id_line[k], name_line[name] = name, n, n
         k += 1
     return names, palette
 
