@@ -8,6 +8,7 @@ from PIL import Image
 
 from maslow.core import Annotations, Dataset, Images, LabelSchema
 from maslow.diversity.coverage import coverage, plot_coverage
+from maslow.errors import MaslowError
 from maslow.io import voc
 from maslow.sample import write_shapes
 from tests.conftest import shared_path
@@ -81,6 +82,16 @@ def test_missing_image_reported(tmp_path: Path) -> None:
     ds = Dataset(LabelSchema.from_names(["a"]), images, Annotations(image=[], label=[]), root=tmp_path)
     r = coverage(ds)
     assert r.unreadable[0][0] == 0 and np.isnan(r.values["brightness"][0])
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    pytest.param({"grid": 0}, "grid must be >= 1, got 0", id="zero-grid"),  # used to raise IndexError
+    pytest.param({"grid": -3}, "grid must be >= 1, got -3", id="negative-grid"),  # used to raise ValueError
+    pytest.param({"rel_share": float("nan")}, "rel_share must be a number >= 0, got nan", id="nan-share"),
+])
+def test_bad_options_are_refused(tmp_path: Path, options: dict[str, float], match: str) -> None:
+    with pytest.raises(MaslowError, match=match):
+        coverage(_tiny(tmp_path), pixels=False, **options)  # type: ignore[arg-type]
 
 
 def test_bccd() -> None:

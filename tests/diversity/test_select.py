@@ -129,6 +129,16 @@ def test_outliers_ranked_with_robust_threshold() -> None:
     assert outliers(np.ones((6, 3)), k=3).n_outliers == 0
 
 
+@pytest.mark.parametrize(("k", "n_mads", "match"), [
+    pytest.param(0, 3.0, "k must be >= 1, got 0", id="zero-k"),  # used to call every image an inlier
+    pytest.param(-2, 3.0, "k must be >= 1, got -2", id="negative-k"),
+    pytest.param(5, float("nan"), "n_mads must be a number >= 0, got nan", id="nan-mads"),
+])
+def test_outliers_refuse_bad_knobs(k: int, n_mads: float, match: str) -> None:
+    with pytest.raises(MaslowError, match=match):
+        outliers(_blobs()[0], k=k, n_mads=n_mads)
+
+
 def _video(folder: Path) -> list[int]:
     """3 scenes x 8 frames in folder/clip, a blank frame at 5 and a noise frame at 17; returns scene per frame."""
     g = np.random.default_rng(0)

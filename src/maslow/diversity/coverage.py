@@ -36,7 +36,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.types import FloatArray
 from maslow.diversity._decode import open_grey
 from maslow.diversity.stats import dataset_stats
-from maslow.errors import FormatError
+from maslow.errors import FormatError, MaslowError
 
 Progress = Callable[[int, int], None]
 
@@ -196,7 +196,14 @@ def coverage(
         max_values: metadata columns with more distinct values are skipped.
         max_side: longer side images are reduced to before measuring.
         progress: ``progress(done, total)`` over the images.
+
+    Raises:
+        MaslowError: ``grid`` < 1, or ``rel_share`` not a number >= 0.
     """
+    if grid < 1:
+        raise MaslowError(f"coverage: grid must be >= 1, got {grid}")
+    if not rel_share >= 0 or math.isinf(rel_share):
+        raise MaslowError(f"coverage: rel_share must be a number >= 0, got {rel_share}")
     im, a = ds.images, ds.annotations
     w, h = im.width.astype(np.float64), im.height.astype(np.float64)
     known = (w > 0) & (h > 0)

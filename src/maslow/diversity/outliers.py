@@ -9,6 +9,7 @@ Glossary:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray, frozen
 from maslow.diversity._neighbors import as_features, knn
+from maslow.errors import MaslowError
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +82,13 @@ def robust_threshold(score: np.ndarray, *, n_mads: float = 3.0) -> float:
     return med + n_mads * mad
 
 
+def _check(k: int, n_mads: float) -> None:
+    if k < 1:
+        raise MaslowError(f"outliers: k must be >= 1, got {k}")
+    if not n_mads >= 0 or math.isinf(n_mads):
+        raise MaslowError(f"outliers: n_mads must be a number >= 0, got {n_mads}")
+
+
 def outliers(features: np.ndarray, *, k: int = 10, n_mads: float = 3.0) -> OutlierResult:
     """Rank images by their mean distance to the k nearest neighbours in embedding space.
 
@@ -91,11 +100,15 @@ def outliers(features: np.ndarray, *, k: int = 10, n_mads: float = 3.0) -> Outli
     Returns:
         OutlierResult with scores, the ranking and the images above the threshold.
 
+    Raises:
+        MaslowError: ``k`` < 1, or ``n_mads`` not a number >= 0.
+
     Example:
         >>> x = np.zeros((20, 2)); x[:, 0] = np.linspace(0, 1, 20); x[7] = [30, 30]
         >>> outliers(x, k=3).top().tolist()
         [7]
     """
+    _check(k, n_mads)
     score = outlier_scores(features, k=k)
     thr = robust_threshold(score, n_mads=n_mads)
     # a tiny epsilon: identical scores (the MAD is 0) are not outliers of each other
@@ -115,6 +128,7 @@ def dataset_outliers(ds: Dataset, *, embedder: str | Any = "auto", k: int = 10, 
     """
     from maslow.embed import embed_dataset
 
+    _check(k, n_mads)  # before the embedding, which is the slow part
     feats = embed_dataset(ds, embedder=embedder, cache_dir=cache_dir, batch_size=batch_size, progress=progress)
     res = outliers(feats, k=k, n_mads=n_mads)
     return OutlierResult(res.score, res.ranking, res.threshold, res.is_outlier, res.k, frozen(ds.images.path))
