@@ -49,6 +49,17 @@ def test_bad_config_exits_2_naming_file_and_field(tmp_path: Path) -> None:
     assert code == 2 and "typo.yaml" in err and "'epocs'" in err
 
 
+def test_bad_adapter_params_exit_2_naming_file_and_field(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    (tmp_path / "c.yaml").write_text("data: d\nformat: imagefolder\nmodel: embed-logreg\nbackbone: light\n"
+                                     "params: {C: -1}\n")
+    code, _, err = _run(["train", str(tmp_path / "c.yaml")])  # used to end in scikit-learn's traceback
+    assert code == 2 and "c.yaml" in err and "'params.C' must be a number > 0, got -1" in err
+    (tmp_path / "p.yaml").write_text("data: d\nformat: imagefolder\nparams: 5\n")
+    code, _, err = _run(["train", str(tmp_path / "p.yaml")])  # used to say "'int' object is not iterable"
+    assert code == 2 and "p.yaml" in err and "'params' must be a mapping" in err
+
+
 def test_bad_set_exits_2(config: Path) -> None:
     code, _, err = _run(["train", str(config), "--set", "nonsense=1"])
     assert code == 2 and "'nonsense'" in err

@@ -118,6 +118,15 @@ def test_unlabelled_images_are_skipped_and_a_missing_class_gets_zero(data: dict[
 def test_errors(data: dict[str, Dataset], tmp_path: Path) -> None:
     with pytest.raises(MaslowError, match=r"params\.gamma"):
         build_model(_cfg(tmp_path, gamma=1))
+    # bad values are refused with the field named, not by scikit-learn's InvalidParameterError at fit time
+    with pytest.raises(MaslowError, match=r"'params\.C' must be a number > 0, got -1"):
+        build_model(_cfg(tmp_path, C=-1))
+    with pytest.raises(MaslowError, match=r"'params\.max_iter' must be an integer >= 1, got 'many'"):
+        build_model(_cfg(tmp_path, max_iter="many"))
+    with pytest.raises(MaslowError, match=r"'params' must be a mapping of adapter settings, got int"):
+        TrainConfig(data="unused", params=5)  # type: ignore[arg-type]
+    with pytest.raises(MaslowError, match=r"'lr' must be a number >= 0, got nan"):
+        TrainConfig(data="unused", lr=float("nan"))
     model = build_model(_cfg(tmp_path))
     with pytest.raises(ModelError, match="not trained"):
         model.predict(data["single"])

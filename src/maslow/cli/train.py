@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from maslow.cli.render import console, err_console, print_json, progress_bar, table
-from maslow.errors import MaslowError
+from maslow.errors import FormatError, MaslowError, MissingDependencyError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 ConfigArg = Annotated[Path, typer.Argument(metavar="CONFIG", help="Training config (YAML; see docs/models.md).")]
@@ -107,7 +107,7 @@ def train_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Train a model from a YAML config: progress per epoch, final metrics, the model folder and the MLflow run."""
-    from maslow.models.base import DEFAULT_METRIC, load_data
+    from maslow.models.base import DEFAULT_METRIC, build_model, load_data
     from maslow.models.evaluate import task_of
     from maslow.models.train import train
     from maslow.models.tune import read_tune_config
@@ -116,6 +116,12 @@ def train_command(
     _quiet_libraries(cfg)
     if out is not None:
         cfg = cfg.with_overrides(out=str(out))
+    try:  # adapter settings (params) are checked when the adapter is built: before any data is read
+        build_model(cfg)
+    except MissingDependencyError:
+        raise
+    except MaslowError as e:
+        raise FormatError(str(e), path=config) from None
     ds = load_data(cfg)
     metric = cfg.metric or DEFAULT_METRIC[task_of(ds)]
     with _epoch_bar(cfg.epochs, metric, enabled=not as_json) as (on_epoch, on_batch):

@@ -118,8 +118,11 @@ class TrainConfig:
                     isinstance(v, bool) or not isinstance(v, int) or v < 0):
                 raise MaslowError(f"config field {f.name!r} must be an integer >= 0, got {v!r}")
             if f.name in ("lr", "weight_decay", "val_fraction") and (
-                    isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
+                    isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf")):
                 raise MaslowError(f"config field {f.name!r} must be a number >= 0, got {v!r}")
+        if not isinstance(self.params, Mapping):
+            raise MaslowError(f"config field 'params' must be a mapping of adapter settings, got "
+                              f"{type(self.params).__name__}")
         if self.model not in ADAPTERS:
             raise MaslowError(f"config field 'model' must be one of {sorted(ADAPTERS)}, got {self.model!r}")
         for name, allowed in self._CHOICES.items():

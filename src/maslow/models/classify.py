@@ -135,6 +135,11 @@ class EmbeddingClassifier:
         if unknown:
             raise MaslowError(f"config field 'params.{unknown[0]}' is not a setting of {ADAPTER}; known: "
                               f"{', '.join(_PARAMS)}")
+        c, max_iter = config.params.get("C", 1.0), config.params.get("max_iter", 1000)
+        if isinstance(c, bool) or not isinstance(c, int | float) or not 0 < c < float("inf"):
+            raise MaslowError(f"config field 'params.C' must be a number > 0, got {c!r}")
+        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+            raise MaslowError(f"config field 'params.max_iter' must be an integer >= 1, got {max_iter!r}")
         self.config = config
         self.schema: LabelSchema | None = None
         self.history = TrainHistory()
