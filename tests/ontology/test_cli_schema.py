@@ -135,6 +135,19 @@ def test_cost_and_json_schema(tmp_path: Path, coco: Path) -> None:
     assert code == 0 and json.loads(out)["required"] == ["classes"]
 
 
+@pytest.mark.parametrize(("rates", "message"), [
+    pytest.param("box: -5\n", "rates.yaml: cost rates: box must be a number >= 0, got -5", id="negative"),
+    pytest.param("box: .nan\n", "rates.yaml: cost rates: box must be a number >= 0, got nan", id="nan"),
+    pytest.param("- box\n", "rates.yaml: must be a mapping of label type: seconds, got list", id="list"),
+])
+def test_bad_rates_file_exits_2_naming_it(tmp_path: Path, coco: Path, rates: str, message: str) -> None:
+    (tmp_path / "rates.yaml").write_text(rates)
+    code, out = run(["schema", "cost", str(coco), "--from", "coco", "--rates", str(tmp_path / "rates.yaml")])
+    assert code == 2 and message in " ".join(out.split())
+    code, out = run(["schema", "cost", str(coco), "--from", "coco", "--strategy", "boxes"])
+    assert code == 2 and "--strategy: must be NAME=TYPE[+TYPE...], got 'boxes'" in out
+
+
 def test_migrate_to_attribute_and_back_through_coco(tmp_path: Path, coco: Path) -> None:
     run(["schema", "infer", str(coco), "--from", "coco", "-o", str(tmp_path / "v1.yaml")])
     d = yaml.safe_load((tmp_path / "v1.yaml").read_text())

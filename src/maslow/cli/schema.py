@@ -11,7 +11,7 @@ import typer
 from maslow import io
 from maslow.cli.render import console, load_dataset, print_json, render_report, table
 from maslow.core.yamlfile import read_yaml
-from maslow.errors import MaslowError
+from maslow.errors import FormatError, MaslowError, SchemaError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 FromOpt = Annotated[str | None, typer.Option("--from", "-f", help="Format of DATASET; omit it to name a "
@@ -23,12 +23,12 @@ schema_app = typer.Typer(help="The label schema: infer, validate, diff, migrate,
                          no_args_is_help=True)
 
 
-def _pairs(values: list[str], what: str) -> dict[str, str]:
+def _pairs(values: list[str], what: str, form: str = "OLD=NEW") -> dict[str, str]:
     out = {}
     for v in values:
         old, sep, new = v.partition("=")
         if not sep or not old or not new:
-            raise MaslowError(f"{what}: must be OLD=NEW, got {v!r}")
+            raise MaslowError(f"{what}: must be {form}, got {v!r}")
         out[old] = new
     return out
 
@@ -222,9 +222,15 @@ def cost(
     ds = load_dataset(dataset, fmt)
     r = CostRates()
     if rates is not None:
-        r = CostRates.from_dict(read_yaml(rates, what="rates file") or {})
+        data = read_yaml(rates, what="rates file") or {}  # an empty file: the default rates
+        if not isinstance(data, dict):
+            raise FormatError(f"must be a mapping of label type: seconds, got {type(data).__name__}", path=rates)
+        try:
+            r = CostRates.from_dict(data)
+        except SchemaError as e:
+            raise FormatError(str(e), path=rates) from None
     strategies: dict[str, Any] = {"as annotated": None}
-    for name, types in _pairs(strategy or [], "--strategy").items():
+    for name, types in _pairs(strategy or [], "--strategy", "NAME=TYPE[+TYPE...]").items():
         strategies[name] = [t for t in types.split("+") if t]
     results = compare_strategies(ds, strategies, rates=r)
     tp = annotator_throughput(ds, time_field=time_field)

@@ -55,7 +55,7 @@ class CostRates:
         if bad:
             raise SchemaError(f"cost rates: {bad[0]!r} must be one of {', '.join(sorted(known))}")
         for k, v in d.items():
-            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < float("inf"):
                 raise SchemaError(f"cost rates: {k} must be a number >= 0, got {v!r}")
         return cls(**{k: float(v) for k, v in d.items()})
 
