@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from maslow.core.dataset import Dataset
+from maslow.core.schema import Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import MaslowError
@@ -111,6 +113,43 @@ def test_out_of_fold_never_predicts_a_seen_image_detection(memo: TrainConfig) ->
     for f, seen in enumerate(MemoModel.trained_on):  # fold f's model trained on every other fold, all of them
         assert seen == set(ds.images.path[fold != f].tolist())
     assert (oof.annotations.source == "model").all() and oof.annotations.has_box.all()
+
+
+class MemoDetector(MemoModel):
+    """MemoModel with a detector's ``task``, as the torchvision detectors have."""
+
+    task = Task.DETECTION
+
+
+def test_crossval_scores_of_a_detector_on_a_keypoints_dataset(memo: TrainConfig) -> None:
+    """The shapes sample's main task is keypoints (read from COCO) or instance segmentation (in memory): a
+    detector's out-of-fold boxes are scored with the task it is given (the model's, as ``train`` does) instead of
+    being refused for lacking keypoints or masks."""
+    ds = shapes(30, seed=4)
+    assert ds.schema.tasks[0] != "detection"
+    oof = out_of_fold(ds, memo, folds=3, seed=2)
+    with pytest.raises(MaslowError):
+        crossval_scores(ds, oof)  # the truth's own task, which boxes alone can't be scored for
+    s = crossval_scores(ds, oof, task="detection")
+    assert len(s.per_fold) == 3 and set(s.overall) >= {"map_50_95", "map_50"}
+    assert s.overall == evaluate(ds, oof.replace(images=ds.images), task="detection")
+
+
+def test_crossval_cli_scores_a_detector_with_its_own_task(memo: TrainConfig, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``maslow crossval`` with a detector config on the shapes sample (keypoints first) gives box mAP."""
+    from maslow import io
+    from maslow.sample import write_shapes
+    from tests.helpers import run_cli
+
+    monkeypatch.setitem(ADAPTERS, "memo-detector", f"{__name__}:MemoDetector")
+    io.write(write_shapes(tmp_path / "shapes", 12, seed=1), tmp_path / "shapes" / "gt.json", "coco")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("data: shapes/gt.json\nformat: coco\nmodel: memo-detector\n")
+    code, out = run_cli(["crossval", str(cfg), "--folds", "3", "--out", str(tmp_path / "oof.json"),
+                         "--to", "coco-results", "--json"])
+    assert code == 0, out
+    assert set(json.loads(out)["scores"]["overall"]) >= {"map_50_95", "map_50"}
 
 
 def test_out_of_fold_embed_logreg_learns(tmp_path: Path) -> None:

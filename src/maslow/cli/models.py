@@ -95,7 +95,7 @@ def crossval(
 
     cfg = read_config(config)
     try:  # adapter settings (params) are checked when the adapter is built: before any data is read
-        build_model(cfg)
+        adapter = build_model(cfg)
     except MissingDependencyError:
         raise
     except MaslowError as e:
@@ -103,7 +103,8 @@ def crossval(
     truth = load_data(cfg)
     with progress_bar(f"crossval ({cfg.model}, {folds} folds)", enabled=not as_json) as progress:
         oof = out_of_fold(truth, cfg, folds=folds, seed=seed, progress=progress, dedupe=dedupe)
-    scores = crossval_scores(truth, oof)
+    # the model's task: a detector on a dataset whose main task is keypoints is scored as detection
+    scores = crossval_scores(truth, oof, task=getattr(adapter, "task", None))
     rep = io.write(oof, out, fmt_out)
     probs_path = None
     if oof.schema.task.value in ("classification", "multilabel"):

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
+from maslow.core.schema import Task
 from maslow.core.tables import Images
 from maslow.core.types import IntArray, obj_array
 from maslow.errors import MaslowError
@@ -179,8 +180,12 @@ class CrossvalScores:
         return (float(v.mean()), float(v.std())) if v.size else (math.nan, math.nan)
 
 
-def crossval_scores(truth: Dataset, oof: Dataset) -> CrossvalScores:
+def crossval_scores(truth: Dataset, oof: Dataset, *, task: Task | str | None = None) -> CrossvalScores:
     """Overall and per-fold metrics of out-of-fold predictions ``oof`` (from ``out_of_fold(truth, ...)``).
+
+    ``task`` selects the metrics (``maslow.models.evaluate.evaluate``); pass the model's own task (an adapter's
+    ``task``, as ``train`` does): a detector's boxes on a dataset whose main task is keypoints (the shapes
+    sample) are scored as detection. Default: the truth's main task.
 
     Raises:
         MaslowError: ``oof`` has no ``images.extra["fold"]`` column.
@@ -197,5 +202,5 @@ def crossval_scores(truth: Dataset, oof: Dataset) -> CrossvalScores:
     for f in range(int(fold.max()) + 1 if len(fold) else 0):
         rows = np.flatnonzero(fold == f)
         sizes.append(len(rows))
-        per_fold.append(evaluate(truth.select_images(rows), pred.select_images(rows)))
-    return CrossvalScores(evaluate(truth, pred), tuple(per_fold), tuple(sizes))
+        per_fold.append(evaluate(truth.select_images(rows), pred.select_images(rows), task=task))
+    return CrossvalScores(evaluate(truth, pred, task=task), tuple(per_fold), tuple(sizes))
