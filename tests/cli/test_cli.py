@@ -168,3 +168,18 @@ def test_a_command_alone_behaves_as_in_the_full_app(args: list[str]) -> None:
     full, part = runner.invoke(cli_main.app, args), runner.invoke(alone, args)
     assert (part.exit_code, part.output) == (full.exit_code, full.output)
     assert full.exit_code == (2 if args == ["eval"] else 0)
+
+
+@pytest.mark.parametrize("command", [["check"], ["stats"], ["schema", "infer"], ["diversity", "balance"]])
+def test_import_issues_of_a_file_read_with_from_are_said(tmp_path: Path, sample: Path, command: list[str]) -> None:
+    coco = json.loads((sample / "annotations.json").read_text())
+    coco["annotations"][3]["bbox"][2] = -5  # a box that is not imported
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(coco))
+    code, out = _run([*command, str(bad), "--from", "coco"])
+    assert code == 0, out
+    flat = " ".join(out.split())
+    assert f"warning: {bad}: 1 import issues (coco_negative_box_size: 1)" in flat
+    assert f"annotations[3] (id={coco['annotations'][3]['id']}), field 'bbox'" in flat
+    code, out = _run([*command, str(sample / "annotations.json"), "--from", "coco"])
+    assert code == 0 and "import issues" not in out

@@ -116,8 +116,13 @@ def load_dataset(src: str | Path | None, fmt: str | None, *, images_root: Path |
         if src is None:
             raise MaslowError("DATASET (a file or folder) is required with --from FORMAT")
         from maslow import io
+        from maslow.io.registry import issues_summary
 
-        return io.import_dataset(_Path(src), fmt, images_root=images_root, check_files=False).dataset
+        imported = io.import_dataset(_Path(src), fmt, images_root=images_root, check_files=False)
+        if len(imported.report):  # what was not imported, or looks wrong, is said before the command's own output
+            err_console.print(f"warning: {issues_summary(imported.report, source=src)}. `maslow import` or "
+                              "`maslow convert` lists them all", markup=False, highlight=False)
+        return imported.dataset
     if folders and src is not None and _Path(src).is_dir():
         from maslow.diversity.select import folder_dataset
 

@@ -69,14 +69,15 @@ def get_format(name: str) -> FormatSpec:
     raise FormatError(f"format must be one of {', '.join(FORMATS)}, got {name!r}")
 
 
+def issues_summary(report: Report, *, source: str | Path) -> str:
+    """One line for a non-empty report: how many issues of each type, and where the first one is."""
+    counts = ", ".join(f"{k}: {v}" for k, v in report.counts().items())
+    first = report.issues[0]
+    return f"{source}: {len(report)} import issues ({counts}); first: {first.where()}: {first.message}"
+
+
 def warn_issues(ds: Dataset, report: Report, *, source: str | Path) -> Dataset:
     """Return ``ds``; emit one MaslowWarning summarising the report when it has issues."""
     if len(report):
-        counts = ", ".join(f"{k}: {v}" for k, v in report.counts().items())
-        first = report.issues[0]
-        warnings.warn(
-            f"{source}: {len(report)} import issues ({counts}); first: {first.where()}: {first.message}",
-            MaslowWarning,
-            stacklevel=3,
-        )
+        warnings.warn(issues_summary(report, source=source), MaslowWarning, stacklevel=3)
     return ds
