@@ -402,10 +402,11 @@ def pair_ious(truth: Dataset, pred: Dataset, groups: Groups, p_idx: IntArray, t_
     assert sigmas is not None and t_xywh is not None
     g_kp = _keypoints(truth, "truth")  # whole columns, read through the rows (no copies)
     d_kp = _keypoints(pred, "pred")
-    if any(len(kp) and kp.shape[1] != len(sigmas) for kp in (g_kp, d_kp)):  # an empty side has any K
+    got = {side: kp.shape[1] for side, kp in (("truth", g_kp), ("pred", d_kp)) if len(kp)}  # an empty side: any K
+    if any(k != len(sigmas) for k in got.values()):
         raise InvalidDatasetError(
-            f"annotations.keypoints: must have {len(sigmas)} keypoints (one per sigma), got truth {g_kp.shape[1]}, "
-            f"pred {d_kp.shape[1]}. Pass kpt_sigmas"
+            f"annotations.keypoints: must have {len(sigmas)} keypoints (one per sigma), got "
+            f"{', '.join(f'{side} {k}' for side, k in got.items())}. Pass kpt_sigmas"
         )
     kept, oks = oks_pairs(d_kp, g_kp, t_xywh, groups.truth.area, sigmas, p_idx, t_idx, min_iou, groups.pred.row,
                           groups.truth.row)
