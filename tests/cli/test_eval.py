@@ -147,7 +147,8 @@ def test_off_by_one_ids_need_id_offset(files: dict[str, Path]) -> None:
     pytest.param(None, ["--pred-format", "yolo"], "predictions must carry scores", id="format-without-scores"),
     pytest.param(None, ["--cost-fn", "-1"], "greater than or equal to 0", id="negative-cost"),
     pytest.param(None, ["--iou-type", "mask"], "'mask' is not one of", id="unknown-iou-type"),
-    pytest.param(None, ["--gt-format", "nope"], "format must be one of", id="unknown-format"),
+    pytest.param(None, ["--gt-format", "nope"], "--gt-format must be one of", id="unknown-format"),
+    pytest.param(None, ["--pred-format", "nope"], "--pred-format must be one of", id="unknown-pred-format"),
     pytest.param(None, ["--kpt-sigmas", "0.1,x"], "--kpt-sigmas must be positive numbers", id="bad-sigmas"),
 ])
 def test_bad_input_exits_2_with_a_located_message(files: dict[str, Path], pred: str | None, args: list[str],

@@ -464,7 +464,19 @@ def test_missing_sizes_are_read_from_the_image_files(tmp_path: Path) -> None:
     d["images"][1].update(width=None, height=None)  # b.jpg does not exist: size unknown (0)
     ds, report = parse(dump(tmp_path / "sizes.json", d))
     assert ds.images.width.tolist() == [33, 0] and ds.images.height.tolist() == [21, 0]
-    assert len(report) == 0  # one box beyond its image is check_boxes' finding, not a convention
+    # one box beyond its image is check_boxes' finding, not a convention; the size left unknown is said
+    assert report.counts() == {"coco_unknown_size": 1}
+
+
+@pytest.mark.parametrize("key", ["width", "height"])
+def test_a_null_size_without_an_image_file_is_reported(tmp_path: Path, key: str) -> None:
+    d = base_file()
+    d["images"][1][key] = None  # b.jpg does not exist: its size can't be read (used to become 0 silently)
+    ds, report = parse(dump(tmp_path / "sizes.json", d))
+    (issue,) = report.of_type("coco_unknown_size")
+    assert (issue.record, issue.field, issue.image) == ("images[1] (id=2)", key, 1)
+    assert issue.file.endswith("sizes.json") and "got None" in issue.message and "b.jpg" in issue.message
+    assert getattr(ds.images, key)[1] == 0
 
 
 def test_registry_dispatches_to_coco(tmp_path: Path) -> None:

@@ -229,6 +229,14 @@ def test_malformed_files_raise(tmp_path: Path) -> None:
         ls.parse(_tasks(tmp_path, []), label_config="<View><Image")
 
 
+@pytest.mark.parametrize("key", ["annotations", "predictions"])
+def test_annotations_that_are_not_a_list_raise(tmp_path: Path, key: str) -> None:
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps([{"id": 4, "data": {"image": "images/a.jpg"}, key: "x"}]), encoding="utf-8")
+    with pytest.raises(FormatError, match=rf"t.json, task 0 \(id=4\), field '{key}': {key} must be a list, got str"):
+        ls.parse(p)  # used to be read character by character
+
+
 # -- planted findings ------------------------------------------------------------------------------------------
 def test_planted_findings_are_reported(tmp_path: Path) -> None:
     results = [

@@ -204,6 +204,22 @@ def test_bad_xml(tmp_path: Path, text: str, match: str) -> None:
         voc.parse(root)
 
 
+def test_a_junk_labelmap_line_raises_naming_the_line(tmp_path: Path) -> None:
+    root = _folder(tmp_path, {"a.xml": _xml(_obj("cat", (1, 1, 2, 2)))})
+    (root / "labelmap.txt").write_text("# label:color_rgb:parts:actions\ncat:1,2,3::\nthis is not a label\n")
+    with pytest.raises(FormatError, match=r"labelmap\.txt, line 3: line must be 'label:color_rgb:parts:actions', "
+                                          r"got 'this is not a label'"):
+        voc.parse(root)  # used to become a class "this is not a label"
+
+
+def test_a_negative_size_is_reported_with_its_value(tmp_path: Path) -> None:
+    root = _folder(tmp_path, {"a.xml": _xml(_obj("cat", (1, 1, 2, 2)), size="<width>-160</width><height>8</height>")})
+    ds, report = voc.parse(root)
+    (issue,) = report.of_type("voc_zero_size")
+    assert "<size><width> must be > 0, got -160 (negative)" in issue.message and issue.field == "width"
+    assert "missing" not in issue.message and ds.images.width.tolist() == [10]  # read from the image
+
+
 def test_no_xml_files(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"\.xml annotation files"):
         voc.parse(tmp_path)

@@ -192,6 +192,16 @@ def test_parse_reports_planted_errors(tmp_path: Path) -> None:
     assert ds.annotations.polygon[2] is not None and ds.annotations.polygon[0] is None
 
 
+def test_coordinates_outside_zero_one_name_the_first_line(tmp_path: Path) -> None:
+    root = _planted(tmp_path)
+    (root / "labels/train/x.txt").write_text("0 0.5 0.5 0.2 0.2\n\n1 0.5 1.25 0.2 0.2\n0 0.5 -0.1 0.2 0.2\n")
+    _, report = yolo.parse(root)
+    (issue,) = [i for i in report.of_type("yolo_not_normalized") if i.file.endswith("x.txt")]
+    assert issue.record == "line 3" and "2 of 12 outside (e.g. 1.25)" in issue.message  # used to name no line
+    (pixels,) = [i for i in report.of_type("yolo_not_normalized") if i.file.endswith("y.txt")]
+    assert pixels.record == "line 1"
+
+
 def test_strict_and_warning(tmp_path: Path) -> None:
     root = _planted(tmp_path)
     with pytest.raises(FormatError, match="strict mode"):

@@ -32,12 +32,13 @@ class IouType(enum.StrEnum):
 
 
 def _read_truth(src: Path, fmt: str, images_root: Path | None) -> tuple[Dataset, Report]:
-    imp = io.import_dataset(src, fmt, images_root=images_root, check_files=False)
+    imp = io.import_dataset(src, io.get_format(fmt, where="--gt-format").name, images_root=images_root,
+                            check_files=False)
     return imp.dataset, imp.report
 
 
 def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int) -> tuple[Dataset, Report, list[str]]:
-    spec = io.get_format(fmt)
+    spec = io.get_format(fmt, where="--pred-format")
     if spec.name == "coco-results":
         ds, report = spec.parse(src, like=truth, id_offset=id_offset)
         return ds, report, []

@@ -107,7 +107,7 @@ def parse(
             for s in range(0, len(anns), 20_000):
                 _add(acc, anns[s:s + 20_000], s, src)
             del anns
-        images, root = _images(top, src, images_root)
+        images, root = _images(top, src, images_root, col)
         classes, cat_ids = _categories(top, src, col)
         ds = _assemble(acc, images, classes, cat_ids, root, src, col)
     return ds, col.report()
@@ -141,7 +141,7 @@ def _list(top: dict[str, Any], key: str, src: Path) -> list[dict[str, Any]]:
     return vals
 
 
-def _images(top: dict[str, Any], src: Path, images_root: Path | None) -> tuple[Images, Path]:
+def _images(top: dict[str, Any], src: Path, images_root: Path | None, col: Collector) -> tuple[Images, Path]:
     imgs = _list(top, "images", src)
     m = len(imgs)
     ids, ok = int_field([im.get("id") for im in imgs])
@@ -172,8 +172,14 @@ def _images(top: dict[str, Any], src: Path, images_root: Path | None) -> tuple[I
     for i in np.flatnonzero((size["width"] == 0) | (size["height"] == 0)).tolist():
         try:
             info = image_info(root / paths[i])
-        except FormatError:
-            continue  # missing or unreadable: the import checks report it
+        except FormatError as e:  # missing or unreadable: the import checks report the file
+            # an explicit 0 says "unknown" (maslow writes it so); a null or absent size is said to be left unknown
+            unset = next((k for k in ("width", "height") if imgs[i].get(k) is None), None)
+            if unset is not None:
+                col.add("coco_unknown_size", f"{unset} must be an integer > 0 when the image file can't be read, "
+                        f"got {imgs[i].get(unset)!r} ({e}); size unknown (0)", file=src,
+                        record=f"images[{i}] (id={ids[i]})", field=unset, image=i)
+            continue
         size["width"][i], size["height"][i] = info.width, info.height
     split = [im.get("split", "") for im in imgs]
     keys: set[str] = set().union(*imgs) if imgs else set()

@@ -364,6 +364,10 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
             col.add("unmappable_url", f"image URL {url[:80]!r} does not map to a local path; kept the name "
                     f"{path!r}", file=src, record=rec, field=f"data.{image_key}", image=t)
         path = safe_relpath(path, root=root, file=src, record=rec, field=f"data.{image_key}")
+        for key in ("annotations", "predictions"):
+            if task.get(key) is not None and not isinstance(task[key], list):
+                raise FormatError(f"{key} must be a list, got {type(task[key]).__name__}", path=src, record=rec,
+                                  field=key)
         groups = [("annotation", a) for a in task.get("annotations") or []] + \
                  [("prediction", p) for p in task.get("predictions") or []]
         size = next(((int(r["original_width"]), int(r["original_height"])) for _, g in groups

@@ -60,13 +60,13 @@ FORMATS: dict[str, FormatSpec] = {
 }
 
 
-def get_format(name: str) -> FormatSpec:
-    """The spec of a format name or alias."""
+def get_format(name: str, *, where: str = "format") -> FormatSpec:
+    """The spec of a format name or alias; ``where`` names the setting in the error (``--pred-format``)."""
     key = name.lower().replace("_", "-")
     for f in FORMATS.values():
         if key == f.name or key in f.aliases:
             return f
-    raise FormatError(f"format must be one of {', '.join(FORMATS)}, got {name!r}")
+    raise FormatError(f"{where} must be one of {', '.join(FORMATS)}, got {name!r}")
 
 
 def issues_summary(report: Report, *, source: str | Path) -> str:

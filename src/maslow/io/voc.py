@@ -102,9 +102,13 @@ def _labelmap(path: Path) -> list[str] | None:
     if not path.is_file():
         return None
     names = []
-    for line in path.read_text(encoding="utf-8-sig").splitlines():
+    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         if line.strip() and not line.startswith("#"):
-            names.append(line.split(":")[0].strip())
+            fields = line.split(":")
+            if len(fields) != 4 or not fields[0].strip():
+                raise FormatError(f"line must be 'label:color_rgb:parts:actions', got {line!r}", path=path,
+                                  record=f"line {n}")
+            names.append(fields[0].strip())
     if names and names[0] == "background":
         names = names[1:]
     return names
@@ -226,14 +230,19 @@ def _size(root: Any, xml: Path, image: Path, i: int, col: Collector) -> tuple[in
     w, h = vals
     if w > 0 and h > 0:
         return w, h
+    field, what = "size", "<size> is missing or 0"
+    for tag, v in zip(("width", "height"), vals, strict=True):
+        if v < 0:
+            field, what = tag, f"<size><{tag}> must be > 0, got {v} (negative)"
+            break
     try:
         info = image_info(image)
     except FormatError:
-        col.add("voc_zero_size", "<size> is missing or 0 and the image can't be read; size unknown", file=xml,
-                field="size", image=i)
+        col.add("voc_zero_size", f"{what} and the image can't be read; size unknown", file=xml, field=field,
+                image=i)
         return 0, 0
-    col.add("voc_zero_size", f"<size> is missing or 0; read {info.width}x{info.height} from the image", file=xml,
-            field="size", image=i)
+    col.add("voc_zero_size", f"{what}; read {info.width}x{info.height} from the image", file=xml, field=field,
+            image=i)
     return info.width, info.height
 
 

@@ -141,7 +141,9 @@ def _read_label(path: Path, image: int, kpt_shape: tuple[int, int] | None, col: 
         raise FormatError(f"label file must be UTF-8 text: {e}", path=path) from None
     pose_cols = None if kpt_shape is None else 5 + kpt_shape[0] * kpt_shape[1]
     out: list[_Row] = []
-    n_float_cls, coords = 0, []
+    n_float_cls = 0
+    coords: list[float] = []
+    coord_lines: list[int] = []  # the line of each value in coords
     kinds: dict[str, list[int]] = {}
     for n, line in enumerate(text.splitlines(), 1):
         toks = line.split()
@@ -175,10 +177,12 @@ def _read_label(path: Path, image: int, kpt_shape: tuple[int, int] | None, col: 
             error("yolo_bad_columns", f"line must have {expected} values, got {nc}{hint}")
             continue
         kinds.setdefault(kind, []).append(n)
+        start = len(coords)
         if kind == "pose" and kpt_shape is not None:
             coords.extend(vals[:4] + np.asarray(vals[4:]).reshape(kpt_shape)[:, :2].ravel().tolist())
         else:
             coords.extend(vals)
+        coord_lines.extend([n] * (len(coords) - start))
         out.append((image, int(float(toks[0])), kind, vals, path, n))
     if n_float_cls:
         col.add("yolo_float_class", f"{n_float_cls} class ids are written as floats (e.g. '0.0'); they must be "
@@ -192,9 +196,10 @@ def _read_label(path: Path, image: int, kpt_shape: tuple[int, int] | None, col: 
     if outside.any():
         pixels = np.count_nonzero(c > 1) > c.size / 2
         hint = "; most are > 1: they look like absolute pixels, divide them by the image size" if pixels else ""
+        first = int(np.flatnonzero(outside)[0])
         col.add("yolo_not_normalized", f"coordinates must lie in [0, 1], got {np.count_nonzero(outside)} of {c.size} "
-                f"outside (e.g. {c[outside][0]:g}){hint}", severity="error" if pixels else "warning", file=path,
-                image=image)
+                f"outside (e.g. {c[first]:g}){hint}", severity="error" if pixels else "warning", file=path,
+                record=f"line {coord_lines[first]}", image=image)
     return out
 
 

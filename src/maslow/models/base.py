@@ -125,6 +125,10 @@ class TrainConfig:
                               f"{type(self.params).__name__}")
         if self.model not in ADAPTERS:
             raise MaslowError(f"config field 'model' must be one of {sorted(ADAPTERS)}, got {self.model!r}")
+        if self.format is not None:
+            from maslow.io.registry import get_format
+
+            get_format(str(self.format), where="config field 'format'")
         for name, allowed in self._CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise MaslowError(f"config field {name!r} must be one of {list(allowed)}, got {getattr(self, name)!r}")

@@ -222,20 +222,29 @@ class RunInfo:
 def list_runs(*, experiment: str = "maslow", tracking: str | bool | None = None, max_results: int = 100) -> list[RunInfo]:
     """The runs of ``experiment``, newest first (none when the experiment does not exist yet).
 
+    Reading creates nothing: a local store that does not exist yet holds no runs.
+
     Raises:
-        MissingDependencyError: mlflow is not installed. MaslowError: tracking is off.
+        MissingDependencyError: mlflow is not installed. MaslowError: tracking is off, or the store can't be opened.
     """
     uri = tracking_uri(tracking)
     if uri is None:
         raise MaslowError("runs: tracking is off (tracking: off or MLFLOW_TRACKING_URI=off); no runs to list")
     if not _mlflow_available():
         raise MissingDependencyError("mlflow is not installed: pip install 'maslow[models]'")
-    client = _client(uri)
-    exp = _experiment_id(client, uri, experiment, create=False)
-    if exp is None:
-        return []
-    with _quiet():
-        runs = client.search_runs([exp], max_results=max_results, order_by=["attributes.start_time DESC"])
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return []  # opening it would create the database (and its folder)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client = _client(uri)
+        exp = _experiment_id(client, uri, experiment, create=False)
+        if exp is None:
+            return []
+        with _quiet():
+            runs = client.search_runs([exp], max_results=max_results, order_by=["attributes.start_time DESC"])
+    except MlflowException as e:
+        raise MaslowError(f"tracking {uri!r}: must be a tracking store MLflow can read: {e.message.strip()}") from None
     return [RunInfo(r.info.run_id, r.info.run_name or "", experiment, r.info.status, int(r.info.start_time or 0),
                     dict(r.data.params), {k: float(v) for k, v in r.data.metrics.items()},
                     {k: v for k, v in r.data.tags.items() if not k.startswith("mlflow.")}, r.info.artifact_uri or "")
