@@ -49,6 +49,13 @@ def test_bad_config_exits_2_naming_file_and_field(tmp_path: Path) -> None:
     assert code == 2 and "typo.yaml" in err and "'epocs'" in err
 
 
+def test_an_unknown_format_exits_2_naming_file_and_field(tmp_path: Path) -> None:
+    (tmp_path / "f.yaml").write_text("data: d\nformat: nosuch\n")
+    code, _, err = _run(["train", str(tmp_path / "f.yaml")])  # used to name neither the file nor the field
+    flat = " ".join(err.split())
+    assert code == 2 and "f.yaml" in flat and "config field 'format' must be one of" in flat and "'nosuch'" in flat
+
+
 def test_bad_adapter_params_exit_2_naming_file_and_field(tmp_path: Path) -> None:
     pytest.importorskip("sklearn")
     (tmp_path / "c.yaml").write_text("data: d\nformat: imagefolder\nmodel: embed-logreg\nbackbone: light\n"
@@ -109,3 +116,24 @@ def test_tune_command(config: Path, tmp_path: Path) -> None:
     assert d["study_name"] == "cli" and d["metric"] == "accuracy" and set(d["best_params"]) == {"lr"}
     code, out, _ = _run(args)
     assert code == 0 and "Study cli (2 trials" in out
+
+
+def test_runs_of_a_bad_or_missing_store(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    code, _, err = _run(["runs", "--tracking", "bogus://x"])  # used to end in MLflow's traceback
+    assert code == 2 and "tracking 'bogus://x'" in err
+    missing = tmp_path / "no" / "such"
+    code, out, _ = _run(["runs", "--tracking", str(missing)])  # reading creates nothing
+    assert code == 0 and "no runs" in out
+    assert _json(["runs", "--tracking", str(missing)]) == []
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_train_split_no_image_has_exits_2_naming_file_and_field(config: Path, tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    (tmp_path / "s.yaml").write_text(f"data: {config.parent / 'data'}\nformat: imagefolder\nbackbone: light\n"
+                                     f"train_split: nosuch\ntracking: 'off'\nout: {tmp_path / 'm'}\n")
+    code, _, err = _run(["train", str(tmp_path / "s.yaml")])  # used to train on every image outside val
+    flat = " ".join(err.split())
+    assert code == 2 and "s.yaml" in flat and "'train_split'" in flat and "'nosuch'" in flat
+    assert "the splits are 'train', 'val'" in flat and not (tmp_path / "m").exists()

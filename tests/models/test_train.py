@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,13 @@ def test_split_val_fraction_is_seeded_and_disjoint(ds: Dataset, data_dir: Path) 
 def test_split_without_train_images_raises(ds: Dataset, data_dir: Path) -> None:
     with pytest.raises(MaslowError, match="no image to train on"):
         split_for_training(ds.select_images(np.flatnonzero(ds.images.split != "train")), _cfg(data_dir))
+
+
+def test_a_train_split_no_image_has_is_refused(ds: Dataset, data_dir: Path) -> None:
+    with pytest.raises(MaslowError, match=r"'train_split' .* got 'nosuch'; the splits are 'test', 'train', 'val'"):
+        split_for_training(ds, _cfg(data_dir, train_split="nosuch"))  # used to train on the 'train' images
+    unsplit = ds.replace(images=dataclasses.replace(ds.images, split=None))
+    assert split_for_training(unsplit, _cfg(data_dir))[0].n_images == ds.n_images  # default: all images train
 
 
 @pytest.fixture(scope="module")

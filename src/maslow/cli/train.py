@@ -94,6 +94,18 @@ def _quiet_libraries(cfg: Any) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+@contextlib.contextmanager
+def _config_errors(config: Path) -> Iterator[None]:
+    """A MaslowError raised inside (a setting of the config is wrong) as a FormatError naming the config file; a
+    missing extra is not the config's fault and stays as it is."""
+    try:
+        yield
+    except MissingDependencyError:
+        raise
+    except MaslowError as e:
+        raise FormatError(str(e), path=config) from None
+
+
 def _tracking_line(run_id: str | None, uri: str | None) -> str:
     if run_id is None:
         return "MLflow: tracking off (tracking: off, or mlflow not installed)"
@@ -109,20 +121,19 @@ def train_command(
     """Train a model from a YAML config: progress per epoch, final metrics, the model folder and the MLflow run."""
     from maslow.models.base import DEFAULT_METRIC, build_model, load_data
     from maslow.models.evaluate import task_of
-    from maslow.models.train import train
+    from maslow.models.train import split_for_training, train
     from maslow.models.tune import read_tune_config
 
     cfg = apply_sets(read_tune_config(config)[0], sets)
     _quiet_libraries(cfg)
     if out is not None:
         cfg = cfg.with_overrides(out=str(out))
-    try:  # adapter settings (params) are checked when the adapter is built: before any data is read
+    # adapter settings (params) are checked when the adapter is built: before any data is read
+    with _config_errors(config):
         build_model(cfg)
-    except MissingDependencyError:
-        raise
-    except MaslowError as e:
-        raise FormatError(str(e), path=config) from None
     ds = load_data(cfg)
+    with _config_errors(config):  # the splits the config names must be in the data
+        split_for_training(ds, cfg)
     metric = cfg.metric or DEFAULT_METRIC[task_of(ds)]
     with _epoch_bar(cfg.epochs, metric, enabled=not as_json) as (on_epoch, on_batch):
         result = train(cfg, on_epoch=on_epoch, dataset=ds, on_batch=on_batch)
@@ -195,14 +206,14 @@ def runs_command(
     as_json: JsonOpt = False,
 ) -> None:
     """List and compare tracked training runs: key settings and final metrics side by side."""
-    from maslow.models.tracking import list_runs
+    from maslow.models.tracking import list_runs, tracking_uri
 
     runs = list_runs(experiment=experiment, tracking=tracking, max_results=limit)
     if as_json:
         print_json([r.to_dict() for r in runs])
         return
     if not runs:
-        console.print(f"no runs in experiment {experiment!r}")
+        console.print(f"no runs in experiment {experiment!r} in {tracking_uri(tracking)}")
         return
     # compare what differs: the settings whose values vary between the runs, and the key metric on val and test
     skip = {"data", "out", "tracking", "experiment", "format", "images_root", "params.cache_dir"}

@@ -1,9 +1,10 @@
 """``train(cfg)``: the one library entry point that trains, saves, evaluates and tracks a model.
 
 Splits: the images whose ``images.split`` is ``cfg.train_split`` train the model (all images that are not in
-the validation or test split when no image has that split); ``cfg.val_split`` images validate it (early
-stopping, final metrics); without them, ``cfg.val_fraction`` of the training images is held out (seeded);
-images of a ``test`` split are evaluated once at the end, never used for training or stopping.
+the validation or test split when no image has the default split ``train``; another name must be a split of the
+data); ``cfg.val_split`` images validate it (early stopping, final metrics); without them, ``cfg.val_fraction``
+of the training images is held out (seeded); images of a ``test`` split are evaluated once at the end, never used
+for training or stopping.
 """
 
 from __future__ import annotations
@@ -72,13 +73,17 @@ def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset 
     """(train, val, test) parts of ``ds`` as the module docstring says; val/test are None when empty.
 
     Raises:
-        MaslowError: no image left to train on.
+        MaslowError: no image left to train on, or no image has a ``cfg.train_split`` other than the default.
     """
     split = ds.images.split if ds.images.split is not None else np.full(ds.n_images, "", dtype=object)
     split = np.asarray(split).astype(str)
     is_val, is_test = split == cfg.val_split, split == TEST_SPLIT
     is_train = split == cfg.train_split
     if not is_train.any():
+        if cfg.train_split != TrainConfig.train_split:  # a split the config names must exist
+            named = sorted(set(split.tolist()) - {""})
+            raise MaslowError(f"config field 'train_split' must be a split of the data, got {cfg.train_split!r}; "
+                              f"the splits are {', '.join(map(repr, named)) or 'none (no image has a split)'}")
         is_train = ~is_val & ~is_test
     train_rows, val_rows = np.flatnonzero(is_train), np.flatnonzero(is_val)
     if not val_rows.size and cfg.val_fraction > 0 and train_rows.size > 1:
