@@ -126,6 +126,15 @@ def test_commands_outside_a_workspace_exit_2(tmp_path: Path, monkeypatch: pytest
     assert code == 2 and "maslow init" in out
 
 
+@pytest.mark.parametrize("command", [["select"], ["check"], ["diversity", "balance"]])
+def test_a_path_that_does_not_exist_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             command: list[str]) -> None:
+    missing = str(tmp_path / "nope")
+    code, out = _run([*command, missing], cwd=tmp_path, monkeypatch=monkeypatch)  # used to say "not inside a
+    assert code == 2 and "file or folder not found" in out and "workspace" not in out  # maslow workspace"
+    assert "nope" in out
+
+
 def test_python_dash_m_maslow_runs_the_command(tmp_path: Path) -> None:
     import subprocess
     import sys

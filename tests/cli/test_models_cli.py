@@ -103,6 +103,25 @@ def test_predict_bad_model_folder_exits_2(files: dict[str, Path]) -> None:
     assert code == 2 and "not a maslow model folder" in " ".join(out.split())
 
 
+def test_crossval_writes_probs_atomically(files: dict[str, Path]) -> None:
+    out = files["dir"] / "blocked" / "pred.parquet"
+    (out.parent / "probs.npy").mkdir(parents=True)  # in the way of the file: np.save used to raise a traceback
+    code, text = _run(["crossval", str(files["cfg"]), "--folds", "2", "--out", str(out)])
+    flat = " ".join(text.split())
+    assert code == 2 and "probs.npy" in flat and "output must be a writable path" in flat
+    assert sorted(p.name for p in out.parent.iterdir()) == ["pred.parquet", "probs.npy"]  # no temp file left
+
+
+def test_predict_on_a_missing_folder_names_it(files: dict[str, Path]) -> None:
+    truth = io.read(files["data"], "parquet")
+    cfg = TrainConfig(data="unused", backbone="light", params={"cache_dir": str(files["dir"] / "cache")})
+    folder = build_model(cfg).fit(truth).save(files["dir"] / "model_for_missing")
+    code, out = _run(["predict", str(folder), str(files["dir"] / "nope"), "--out", str(files["dir"] / "x.parquet")])
+    flat = " ".join(out.split())
+    assert code == 2 and "file or folder not found" in flat and "nope" in flat and "workspace" not in flat
+    assert not (files["dir"] / "x.parquet").exists()
+
+
 def test_crossval_multilabel_writes_probs(tmp_path: Path) -> None:
     ds = colour_squares(tmp_path / "data", 24, seed=4, multilabel=True)
     io.write(ds, tmp_path / "data" / "tags.parquet", "parquet")

@@ -91,3 +91,9 @@ def test_semantic_features_option(planted: Path, tmp_path: Path) -> None:
     code, out = _run(["diversity", "duplicates", str(planted), "--from", "coco", "--features",
                       str(tmp_path / "bad.npy")])
     assert code == 2 and "features must be" in out
+
+
+@pytest.mark.parametrize("cosine", ["5", "-1.5"])
+def test_duplicates_refuse_a_cosine_outside_minus_one_one(planted: Path, cosine: str) -> None:
+    code, out = _run(["diversity", "duplicates", str(planted), "--from", "coco", "--cosine", cosine])
+    assert code == 2 and "--cosine" in out  # used to be taken: no pair can reach a similarity of 5

@@ -232,3 +232,12 @@ def test_auto_spreads_first_then_represents() -> None:
     assert set(y[sel.order[:4]].tolist()) == {0, 1, 2, 3}
     assert np.all(np.diff(sel.score[:n_spread]) <= 1e-12)  # greedy gains only shrink
     assert np.all(np.diff(sel.score[n_spread:]) <= 1e-12)
+
+
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_embed_refuses_a_batch_size_below_one(tmp_path: Path, size: str) -> None:
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    r = CliRunner().invoke(app, ["embed", str(tmp_path), "--embedder", "light", "--no-cache", "--batch-size", size,
+                                 "-o", str(tmp_path / "f.npy")])
+    assert r.exit_code == 2 and "--batch-size" in r.output  # 0 used to divide by zero, -1 was taken
+    assert not (tmp_path / "f.npy").exists()

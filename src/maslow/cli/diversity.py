@@ -72,7 +72,7 @@ def duplicates_cmd(
     exact_only: Annotated[bool, typer.Option("--exact-only", help="Compare file bytes only (no decoding).")] = False,
     features: Annotated[Path | None, typer.Option(
         "--features", help=".npy (m, d) embeddings aligned with the images: adds semantic duplicates.")] = None,
-    cosine: Annotated[float, typer.Option(help="Cosine similarity for semantic duplicates.")] = 0.95,
+    cosine: Annotated[float, typer.Option(min=-1, max=1, help="Cosine similarity for semantic duplicates.")] = 0.95,
     limit: Annotated[int, typer.Option(help="Clusters shown.")] = 20,
     plot: PlotOpt = None,
     as_json: JsonOpt = False,

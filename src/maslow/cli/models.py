@@ -87,6 +87,7 @@ def crossval(
     ((n_images, K) probabilities, rows in image order) is written beside OUT.
     """
     from maslow import io
+    from maslow.core.atomic import atomic_path
     from maslow.errors import FormatError, MaslowError, MissingDependencyError
     from maslow.models import read_config
     from maslow.models.base import build_model, load_data
@@ -109,7 +110,8 @@ def crossval(
     probs_path = None
     if oof.schema.task.value in ("classification", "multilabel"):
         probs_path = out.parent / "probs.npy"
-        np.save(probs_path, probabilities(oof))
+        with atomic_path(probs_path) as tmp, open(tmp, "wb") as f:
+            np.save(f, probabilities(oof))
     d = {"config": str(config), "model": cfg.model, "folds": folds, "seed": seed, "n_images": truth.n_images,
          "scores": scores.to_dict(), "probs": None if probs_path is None else str(probs_path),
          "export": rep.to_dict()}

@@ -110,19 +110,20 @@ def load_dataset(src: str | Path | None, fmt: str | None, *, images_root: Path |
     ``folders``; else a workspace version or dataset name (the only dataset's head when ``src`` is None)."""
     from pathlib import Path as _Path
 
-    from maslow.errors import MaslowError
+    from maslow.errors import FormatError, MaslowError
 
     if fmt is not None:
         if src is None:
             raise MaslowError("DATASET (a file or folder) is required with --from FORMAT")
-        from maslow import io
-        from maslow.io.registry import issues_summary
+        from maslow.io.registry import get_format, issues_summary
 
-        imported = io.import_dataset(_Path(src), fmt, images_root=images_root, check_files=False)
-        if len(imported.report):  # what was not imported, or looks wrong, is said before the command's own output
-            err_console.print(f"warning: {issues_summary(imported.report, source=src)}. `maslow import` or "
+        ds, report = get_format(fmt).parse(_Path(src), images_root=images_root)
+        if len(report):  # what was not imported, or looks odd in the file, is said before the command's output
+            err_console.print(f"warning: {issues_summary(report, source=src)}. `maslow import` or "
                               "`maslow convert` lists them all", markup=False, highlight=False)
-        return imported.dataset
+        return ds
+    if src is not None and any(c in str(src) for c in "/\\") and not _Path(src).exists():
+        raise FormatError("file or folder not found", path=src)  # a path: no workspace ref has a separator
     if folders and src is not None and _Path(src).is_dir():
         from maslow.diversity.select import folder_dataset
 

@@ -76,7 +76,7 @@ def embed_command(
     embedder: EmbedderOpt = "auto",
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the (m, d) float32 .npy.")] = Path(
         "features.npy"),
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 64,
     cache_dir: CacheOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")] = False,
     images_root: ImagesRootOpt = None,
