@@ -131,3 +131,13 @@ def test_torchvision_refuses_without_cached_weights(tmp_path: Path, monkeypatch:
         get_embedder("torchvision:resnet18")
     with pytest.raises(ModelError, match="must be one of"):
         get_embedder("torchvision:nonexistent")
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_batch_size_below_one_is_refused(tmp_path: Path, use_cache: bool) -> None:
+    (tmp_path / "img").mkdir()
+    paths = _images(tmp_path / "img", 2)
+    for bad in (0, -1):
+        with pytest.raises(MaslowError, match=f"batch_size must be >= 1, got {bad}"):
+            embed(paths, embedder="light", cache_dir=tmp_path / "cache", use_cache=use_cache, batch_size=bad)
+    assert not (tmp_path / "cache").exists()  # refused before any work

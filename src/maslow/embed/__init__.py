@@ -94,7 +94,10 @@ def embed(paths: Sequence[str | Path], *, embedder: str | Embedder = "auto", cac
 
     Raises:
         FormatError: an image is missing or unreadable.
+        MaslowError: ``batch_size`` below 1.
     """
+    if batch_size < 1:
+        raise MaslowError(f"embed: batch_size must be >= 1, got {batch_size}")
     emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
     if not len(paths):
         return np.zeros((0, emb.dim), dtype=np.float32)
