@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from maslow import io
 from maslow.core.dataset import Dataset
-from maslow.errors import MaslowError, ModelError, SchemaError
+from maslow.errors import MaslowError, MaslowWarning, ModelError, SchemaError
 from maslow.models.base import TrainConfig, build_model, load_model
 from maslow.models.train import split_for_training, train
 from tests.models.tiny_data import write_tiny_classification
@@ -58,6 +59,19 @@ def test_a_train_split_no_image_has_is_refused(ds: Dataset, data_dir: Path) -> N
         split_for_training(ds, _cfg(data_dir, train_split="nosuch"))  # used to train on the 'train' images
     unsplit = ds.replace(images=dataclasses.replace(ds.images, split=None))
     assert split_for_training(unsplit, _cfg(data_dir))[0].n_images == ds.n_images  # default: all images train
+
+
+def test_other_split_names_under_the_default_are_said(ds: Dataset, data_dir: Path) -> None:
+    split = np.asarray(ds.images.split).astype(str)
+    renamed = np.where(split == "train", "training", np.where(split == "val", "validation", split)).astype(object)
+    other = ds.replace(images=dataclasses.replace(ds.images, split=renamed))
+    with pytest.warns(MaslowWarning, match=r"splits 'training', 'validation' all train the model"):
+        train_part = split_for_training(other, _cfg(data_dir))[0]
+    assert train_part.n_images == int((split != "test").sum())  # what the warning says happened
+    default = ds.replace(images=dataclasses.replace(ds.images, split=np.full(ds.n_images, "default", object)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one split name (CVAT's 'default'): the fallback is plainly meant
+        assert split_for_training(default, _cfg(data_dir))[0].n_images == ds.n_images
 
 
 @pytest.fixture(scope="module")

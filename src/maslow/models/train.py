@@ -1,8 +1,8 @@
 """``train(cfg)``: the one library entry point that trains, saves, evaluates and tracks a model.
 
 Splits: the images whose ``images.split`` is ``cfg.train_split`` train the model (all images that are not in
-the validation or test split when no image has the default split ``train``; another name must be a split of the
-data); ``cfg.val_split`` images validate it (early stopping, final metrics); without them, ``cfg.val_fraction``
+the validation or test split when no image has the default split ``train``, with a MaslowWarning when those
+carry two or more other split names; another name must be a split of the data); ``cfg.val_split`` images validate it (early stopping, final metrics); without them, ``cfg.val_fraction``
 of the training images is held out (seeded); images of a ``test`` split are evaluated once at the end, never used
 for training or stopping.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.errors import MaslowError
+from maslow.errors import MaslowError, MaslowWarning
 from maslow.models.base import EpochResult, Model, TrainConfig, TrainHistory, build_model, load_data
 from maslow.models.evaluate import evaluate, task_of
 
@@ -85,6 +86,11 @@ def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset 
             raise MaslowError(f"config field 'train_split' must be a split of the data, got {cfg.train_split!r}; "
                               f"the splits are {', '.join(map(repr, named)) or 'none (no image has a split)'}")
         is_train = ~is_val & ~is_test
+        others = sorted(set(split[is_train].tolist()) - {""})
+        if len(others) > 1:  # a split scheme under other names (training/validation): say what trains
+            warnings.warn(f"train: no image has split {cfg.train_split!r}, so the images of splits "
+                          f"{', '.join(map(repr, others))} all train the model; set the config fields train_split "
+                          "and val_split to the data's split names", MaslowWarning, stacklevel=2)
     train_rows, val_rows = np.flatnonzero(is_train), np.flatnonzero(is_val)
     if not val_rows.size and cfg.val_fraction > 0 and train_rows.size > 1:
         order = np.random.default_rng(cfg.seed).permutation(train_rows.size)
