@@ -2,9 +2,9 @@
 
 Splits: the images whose ``images.split`` is ``cfg.train_split`` train the model (all images that are not in
 the validation or test split when no image has the default split ``train``, with a MaslowWarning when those
-carry two or more other split names; another name must be a split of the data); ``cfg.val_split`` images validate it (early stopping, final metrics); without them, ``cfg.val_fraction``
-of the training images is held out (seeded); images of a ``test`` split are evaluated once at the end, never used
-for training or stopping.
+carry two or more other split names; another name must be a split of the data); ``cfg.val_split`` images
+validate it (early stopping, final metrics); without them, ``cfg.val_fraction`` of the training images is held
+out (seeded); images of a ``test`` split are evaluated once at the end, never used for training or stopping.
 """
 
 from __future__ import annotations
