@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ from tests.metrics.cocodata import datasets, random_case, random_keypoint_case, 
 from tests.metrics.simulated import simulate
 
 
-def _with_column(ds: Dataset, name: str, values: list[object]) -> Dataset:
+def _with_column(ds: Dataset, name: str, values: Sequence[object]) -> Dataset:
     im = ds.images
     return ds.replace(images=Images(path=im.path, width=im.width, height=im.height, split=im.split,
                                     extra={**im.extra, name: obj_array(values)}))
@@ -131,3 +133,91 @@ def test_bad_column_and_options_are_refused() -> None:
         slice_metrics(truth, pred, by="split", ci=1.0)
     with pytest.raises(ValueError, match="n_boot must be"):
         slice_metrics(truth, pred, by="split", n_boot=-1)
+
+
+# -- the draws themselves: recorded by a custom metric, checked against the documented procedure -----------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_draws_resample_within_each_slice_and_bounds_are_their_percentiles(seed: int) -> None:
+    truth, pred = datasets(*random_case(seed, n_images=15, max_dt=8))
+    site = [("north", "south", None)[int(v)] for v in np.random.default_rng(seed).integers(0, 3, truth.n_images)]
+    truth = _with_column(truth, "site", site)
+    pred = pred.replace(images=truth.images)
+    paths = truth.images.path.tolist()
+    calls: list[tuple[list[str], float]] = []
+
+    def recorded(t: Dataset, p: Dataset) -> float:
+        value = coco_map(t, p).map_50_95
+        calls.append((t.images.path.tolist(), value))
+        return value
+
+    n_boot = 8
+    rec = slice_metrics(truth, pred, by="site", metric=recorded, n_boot=n_boot, rng=seed)
+    res = slice_metrics(truth, pred, by="site", n_boot=n_boot, rng=seed)
+    assert calls[0] == (paths, res.overall)
+    np.testing.assert_array_equal(res.samples, rec.samples)  # the fast default = coco_map on each recorded draw
+    repeated = 0
+    for s, v in enumerate(res.values):
+        members = [p for p, c in zip(paths, site, strict=True) if c == v]
+        first = 1 + s * (n_boot + 1)
+        assert calls[first] == (members, res.value[s]) and res.n_images[s] == len(members)
+        for b, (drawn, value) in enumerate(calls[first + 1:first + 1 + n_boot]):
+            # as many images as the slice, all from it, copies side by side (sorted by row)
+            assert len(drawn) == len(members) and set(drawn) <= set(members)
+            assert drawn == sorted(drawn, key=paths.index)
+            repeated += len(set(drawn)) < len(drawn)
+            assert res.samples[s, b] == value or (np.isnan(value) and np.isnan(res.samples[s, b]))
+        ok = res.samples[s][~np.isnan(res.samples[s])]
+        want = np.quantile(ok, [(1 - 0.95) / 2, 1 - (1 - 0.95) / 2]) if len(ok) else [np.nan, np.nan]
+        np.testing.assert_array_equal([res.lower[s], res.upper[s]], want)
+        assert res.below[s] == (res.upper[s] < res.overall) and res.above[s] == (res.lower[s] > res.overall)
+    assert len(calls) == 1 + len(res.values) * (n_boot + 1) and repeated > 0
+    again = slice_metrics(truth, pred, by="site", n_boot=n_boot, rng=seed)
+    other = slice_metrics(truth, pred, by="site", n_boot=n_boot, rng=seed + 100)
+    np.testing.assert_array_equal(again.samples, res.samples)
+    assert not np.array_equal(other.samples, res.samples, equal_nan=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_intervals_hold_the_slice_value_in_typical_cases(seed: int) -> None:
+    truth = shapes(60, seed=seed)
+    truth = _with_column(truth, "camera", [f"cam{i % 3}" for i in range(truth.n_images)])
+    res = slice_metrics(truth, simulate(truth, seed=seed), by="camera", n_boot=200, rng=seed)
+    assert res.n_images.tolist() == [20, 20, 20]
+    assert ((res.lower <= res.value) & (res.value <= res.upper) & (res.lower < res.upper)).all()
+    assert ((res.lower <= res.overall) | res.above).all() and ((res.overall <= res.upper) | res.below).all()
+
+
+def test_a_slice_without_truth_objects_is_nan_and_never_flagged() -> None:
+    truth = shapes(28, seed=0)
+    pred = simulate(truth, seed=0)
+    empty = np.bincount(truth.annotations.image, minlength=truth.n_images) == 0
+    truth = _with_column(truth, "kind", ["empty" if e else "objects" for e in empty])
+    assert empty.sum() > 0 and np.isin(pred.annotations.image, np.flatnonzero(empty)).any()  # false alarms there
+    res = slice_metrics(truth, pred.replace(images=truth.images), by="kind", n_boot=20, rng=0)
+    assert res.values == ("empty", "objects") and res.n_images.tolist() == [empty.sum(), (~empty).sum()]
+    assert np.isnan(res.value[0]) and np.isnan(res.samples[0]).all() and np.isnan([res.lower[0], res.upper[0]]).all()
+    assert not res.below[0] and not res.above[0]
+    assert res.to_dict()["slices"][0]["metric"] is None
+    assert res.value[1] == coco_map(truth.select_images(np.flatnonzero(~empty)),
+                                    pred.select_images(np.flatnonzero(~empty))).map_50_95
+
+
+def test_cli_slice_by_equals_the_api(tmp_path: Path) -> None:
+    from maslow.io.coco import read_coco
+    from maslow.io.coco_results import read_coco_predictions
+    from tests.helpers import run_cli
+
+    gt, res = random_case(5, n_images=18, max_dt=8)
+    for i, im in enumerate(gt["images"]):
+        im["site"] = ("north", "south", None)[i % 3]
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "res.json").write_text(json.dumps(res))
+    code, text = run_cli(["eval", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "res.json"),
+                          "--slice-by", "site", "--n-boot", "30", "--seed", "4", "--json", str(tmp_path / "out.json")])
+    assert code == 0, text
+    assert "map_50_95 per site" in text
+    truth = read_coco(tmp_path / "gt.json")
+    api = slice_metrics(truth, read_coco_predictions(tmp_path / "res.json", like=truth), by="site", n_boot=30, rng=4)
+    got = json.loads((tmp_path / "out.json").read_text())["slices"]
+    assert got == json.loads(json.dumps(api.to_dict())) and got["n_boot"] == 30
+    assert [s["value"] for s in got["slices"]] == ["north", "south", None] and api.n_images.tolist() == [6, 6, 6]

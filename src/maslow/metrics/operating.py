@@ -8,7 +8,8 @@ Glossary:
 - *kept*: the predictions of a class whose score is ``>= threshold``. A threshold of ``inf`` keeps none.
 - *TP / FP / FN*: counted from ``coco_matches`` at one IoU threshold, area range "all", one maxDets (100):
   crowd regions and the predictions matched to them are ignored, predictions past maxDets in their image and
-  class (or of a class the truth lacks) are not evaluated, exactly as pycocotools decides them. Raising the
+  class (or of a class the truth lacks) are not evaluated, exactly as pycocotools decides them; a match to a
+  truth object whose COCO id is 0 is a TP (pycocotools records it as none, an FP and an FN). Raising the
   threshold only removes the lowest-scored predictions of a class, which pycocotools matches last, so the
   matches of the kept ones never change: TP(threshold) and FP(threshold) are counts over one match table, and
   every threshold is evaluated exactly (``FN = n_truth - TP``).
@@ -204,7 +205,9 @@ def operating_point(
         max_dets: predictions evaluated per image and class (highest scores first), as COCO's maxDets.
         kpt_sigmas: OKS sigmas, one per keypoint (keypoints only; default COCO's 17).
 
-    In cost mode, ties between thresholds of equal cost go to the highest threshold (fewest predictions).
+    The thresholds tried are ``inf`` and the scores of the evaluated predictions (a value between two of them keeps
+    the same predictions). In cost mode, ties between thresholds of equal cost go to the highest threshold (fewest
+    predictions).
     When ``truth.schema.task`` is classification, the thresholds apply to per-class probabilities, one-vs-rest
     (module docstring); ``iou_type`` is then ``"classification"`` and ``iou_threshold`` nan in the result.
 
@@ -250,11 +253,13 @@ def operating_point(
         t_status, p_status = table.truth_status[:, 0], table.pred_status[:, 0]
         n_truth = np.bincount(t_k[t_status != MatchTable.IGNORED], minlength=len(labels)).astype(np.int64)
         evaluated = (p_status == MatchTable.TP) | (p_status == MatchTable.FP)
+        # a match to a truth object whose COCO id is 0 is a TP here (pycocotools records it as none: FP + FN)
+        hit = (p_status == MatchTable.TP) | ((p_status == MatchTable.FP) & (table.pred_match[:, 0] >= 0))
         score = pred.annotations.score
         assert score is not None  # coco_matches refuses predictions without scores
         for k in range(len(labels)):
             rows = np.flatnonzero(evaluated & (p_k == k))
-            candidates.append((score[rows], p_status[rows] == MatchTable.TP))
+            candidates.append((score[rows], hit[rows]))
     n_k = len(labels)
     out_thr = np.full(n_k, np.inf)
     out_met = np.ones(n_k, bool)
