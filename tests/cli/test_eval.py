@@ -150,6 +150,8 @@ def test_off_by_one_ids_need_id_offset(files: dict[str, Path]) -> None:
     pytest.param(None, ["--gt-format", "nope"], "--gt-format must be one of", id="unknown-format"),
     pytest.param(None, ["--pred-format", "nope"], "--pred-format must be one of", id="unknown-pred-format"),
     pytest.param(None, ["--kpt-sigmas", "0.1,x"], "--kpt-sigmas must be positive numbers", id="bad-sigmas"),
+    pytest.param(None, ["--target-precision", "0"], "greater than 0", id="zero-target"),
+    pytest.param(None, ["--target-recall", "0.5", "--target-precision", "0.5"], "not both", id="two-targets"),
 ])
 def test_bad_input_exits_2_with_a_located_message(files: dict[str, Path], pred: str | None, args: list[str],
                                                   message: str) -> None:

@@ -211,6 +211,11 @@ def eval_(
     task."""
     kind = iou_type.value
     sigmas = _sigmas(kpt_sigmas)
+    if target_precision is not None and target_recall is not None:  # before reading anything
+        raise MaslowError("eval: give --target-precision or --target-recall, not both")
+    for name, target in (("--target-precision", target_precision), ("--target-recall", target_recall)):
+        if target == 0:
+            raise MaslowError(f"eval: {name} must be greater than 0 (at most 1), got 0")
     truth, gt_report = _read_truth(gt, gt_format, images_root)
     preds, pred_report, notes = _read_pred(pred, pred_format, truth, id_offset)
     located = _located({"truth": (gt, gt_report), "pred": (pred, pred_report)})
