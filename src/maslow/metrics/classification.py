@@ -57,8 +57,10 @@ def _divide(num: Any, den: Any) -> FloatArray:
 
 
 def _nanmean(a: FloatArray) -> float:
-    ok = ~np.isnan(a)
-    return float(np.mean(a[ok])) if ok.any() else math.nan
+    """``np.nanmean`` (nan, without a warning, when every value is nan): the sum over every value, nan read as 0,
+    divided by the count, so the result is bit for bit scikit-learn's and mmseg's (the mean of the defined values
+    alone can round differently)."""
+    return float(np.nanmean(a)) if (~np.isnan(a)).any() else math.nan
 
 
 def _nanaverage(a: FloatArray, weights: FloatArray | None) -> float:
@@ -67,7 +69,7 @@ def _nanaverage(a: FloatArray, weights: FloatArray | None) -> float:
     if not ok.any():
         return math.nan
     if weights is None:
-        return float(np.mean(a[ok]))
+        return _nanmean(a)
     w = np.asarray(weights, np.float64)[ok]
     if w.sum() == 0:
         return float(np.mean(a[ok]))
@@ -229,7 +231,10 @@ def _scores(y_score: Any, n: int) -> FloatArray:
     return s
 
 
-def _top_k(t: IntArray, s: FloatArray, ks: Sequence[int]) -> dict[int, float]:
+def _top_k(t: IntArray, s: FloatArray, ks: Sequence[int], *,
+           unscored: np.ndarray | None = None) -> dict[int, float]:
+    """Top-k accuracy for each k; ``unscored`` (K,) bool marks classes with no score column, which rank below
+    every scored class (among themselves by the same tie rule), whatever the scores (-inf included)."""
     n, n_cls = s.shape
     if len(t) and t.max() >= n_cls:
         raise ValueError(f"y_true: class ids must be < {n_cls} (columns of y_score), got {t.max()}")
@@ -240,7 +245,14 @@ def _top_k(t: IntArray, s: FloatArray, ks: Sequence[int]) -> dict[int, float]:
         return {k: math.nan for k in ks}
     own = s[np.arange(n), t][:, None]
     # rank of the true class in scikit-learn's order: higher score first, ties -> higher class id first
-    rank = (s > own).sum(axis=1) + ((s == own) & (np.arange(n_cls)[None, :] > t[:, None])).sum(axis=1)
+    tie = (s == own) & (np.arange(n_cls)[None, :] > t[:, None])
+    if unscored is not None and unscored.any():
+        tie &= ~unscored  # an unscored class never ranks above a scored one, even one scored -inf
+    rank = (s > own).sum(axis=1) + tie.sum(axis=1)
+    if unscored is not None and unscored.any():
+        low = unscored[t]
+        above = np.cumsum(unscored[::-1])[::-1] - unscored  # unscored classes with a higher id
+        rank[low] = np.count_nonzero(~unscored) + above[t[low]]
     return {k: float(np.mean(rank < k)) for k in ks}
 
 
@@ -447,6 +459,8 @@ def classification_scores(truth: Dataset, pred: Dataset, *, beta: float = 1.0,
                                       f"({pred.n_annotations}, {len(pred.schema.names)}), got {raw.shape}")
         score = np.full((len(raw), len(names)), -np.inf)
         score[:, remap] = raw
-        top = _top_k(t, _scores(score, len(t)), ks)
+        unscored = np.ones(len(names), bool)
+        unscored[remap] = False
+        top = _top_k(t, _scores(score, len(t)), ks, unscored=unscored)
     cm = confusion_matrix(t, p, n_classes=len(names))
     return _from_confusion(cm, beta=beta, class_names=names, top_k=top)
