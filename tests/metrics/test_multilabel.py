@@ -185,3 +185,100 @@ def test_dataset_errors_and_empty() -> None:
     empty = tags([], ["a", "b"], 0)
     r = multilabel_scores(empty, empty)
     assert r.n_samples == 0 and math.isnan(r.hamming_score)
+
+
+# -- exact comparison with scikit-learn (the same float operations: equal bit for bit) -------------------------
+
+
+def same(a: object, b: object) -> bool:
+    """Equal bit for bit, nan equal to nan (shapes too)."""
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return x.shape == y.shape and bool(np.all((x == y) | (np.isnan(x) & np.isnan(y))))
+
+
+def check_exact(t: np.ndarray, p: np.ndarray) -> None:
+    r = multilabel_scores_from_indicators(t, p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert same(r.hamming_loss, skm.hamming_loss(t, p)) and same(hamming_loss(t, p), r.hamming_loss)
+        assert same(r.subset_accuracy, skm.accuracy_score(t, p)) and same(subset_accuracy_score(t, p), r.subset_accuracy)
+        jac = skm.jaccard_score(t, p, average="samples", zero_division=1.0)
+        assert same(r.hamming_score, jac) and same(hamming_score(t, p), jac)
+        for avg in ("micro", "macro", "weighted", "samples"):
+            sk = skm.precision_recall_fscore_support(t, p, average=avg, zero_division=np.nan)
+            for j, m in enumerate(("precision", "recall", "f1")):
+                assert same(getattr(r, f"{m}_{avg}"), sk[j]), (m, avg, getattr(r, f"{m}_{avg}"), sk[j])
+        per = skm.precision_recall_fscore_support(t, p, average=None, zero_division=np.nan)
+        zero = skm.precision_recall_fscore_support(t, p, average=None, zero_division=0.0)
+    for j, m in enumerate(("precision", "recall", "f1")):
+        mine = getattr(r, f"{m}_per_class")
+        assert same(mine, per[j]), m
+        assert same(np.where(np.isnan(mine), 0.0, mine), zero[j]), m  # nan exactly at sklearn's 0/0 cells
+    np.testing.assert_array_equal(r.support_per_class, per[3])
+
+
+def random_indicators(rng: np.random.Generator, mode: int) -> tuple[np.ndarray, np.ndarray]:
+    n, n_lab = int(rng.integers(1, 30)), int(rng.integers(2, 12))  # sklearn reads one column as binary
+    dens = rng.uniform(0, 0.7)
+    t = rng.random((n, n_lab)) < dens
+    if mode == 0:
+        p = np.where(rng.random((n, n_lab)) < 0.2, ~t, t)  # 20% of cells flipped
+    elif mode == 1:
+        p = rng.random((n, n_lab)) < dens  # noise
+    elif mode == 2:
+        p = t.copy()  # all correct
+    elif mode == 3:
+        p = ~t  # all wrong
+    else:
+        t[rng.random(n) < 0.5] = False  # many empty rows, nothing predicted
+        p = np.zeros_like(t)
+    return t, p
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_indicators_equal_sklearn_exactly(seed: int) -> None:
+    # before the fix, macro and samples averages were 1 ulp off sklearn's np.nanmean on ~1 input in 30
+    rng = np.random.default_rng(300 + seed)
+    for mode in range(5):
+        t, p = random_indicators(rng, mode)
+        check_exact(t.astype(int), p.astype(int))
+    r_bool = multilabel_scores_from_indicators(t, p)
+    r_float = multilabel_scores_from_indicators(t.astype(float), p.astype(np.float32))
+    assert r_bool.to_dict() == r_float.to_dict()  # bool, int and float 0/1 read the same
+
+
+def test_macro_and_samples_averages_are_sklearns_nanmean_bit_for_bit() -> None:
+    # regression: the averages were np.mean over the defined values, 1 ulp off sklearn's np.nanmean
+    t = np.array([[1, 0, 1, 1, 1, 0, 1, 0], [1, 1, 1, 1, 1, 1, 0, 1], [0, 1, 0, 0, 1, 1, 0, 0]])
+    p = np.array([[1, 0, 1, 1, 1, 0, 1, 0], [1, 0, 1, 0, 1, 0, 1, 0], [0, 1, 1, 0, 1, 1, 1, 0]])
+    sk = skm.precision_score(t, p, average="macro", zero_division=np.nan)
+    assert multilabel_scores_from_indicators(t, p).precision_macro == sk == 0.8571428571428571  # was ...857
+    t = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 1], [1, 1, 1], [0, 1, 1], [1, 1, 0], [1, 1, 1], [0, 1, 0]])
+    p = np.array([[0, 0, 1], [1, 0, 0], [0, 0, 1], [1, 0, 0], [0, 0, 0], [1, 1, 1], [1, 1, 1], [1, 1, 0]])
+    sk = skm.precision_score(t, p, average="samples", zero_division=np.nan)
+    assert multilabel_scores_from_indicators(t, p).precision_samples == sk == 0.8809523809523808  # was ...81
+
+
+def test_one_label_equals_sklearn_binary() -> None:
+    rng = np.random.default_rng(5)
+    t, p = rng.random((40, 1)) < 0.4, rng.random((40, 1)) < 0.4
+    r = multilabel_scores_from_indicators(t, p)
+    yt, yp = t.ravel(), p.ravel()
+    assert same(r.hamming_loss, skm.hamming_loss(yt, yp))
+    for m, fn in (("precision", skm.precision_score), ("recall", skm.recall_score), ("f1", skm.f1_score)):
+        sk = fn(yt, yp, zero_division=np.nan)  # average="binary": the one label
+        assert same(getattr(r, f"{m}_per_class"), [sk])
+        assert same(getattr(r, f"{m}_micro"), sk) and same(getattr(r, f"{m}_macro"), sk)
+        assert same(getattr(r, f"{m}_weighted"), sk)
+
+
+def test_no_label_is_nan() -> None:
+    # regression: with samples but no label (L = 0) the Hamming score and subset accuracy were 1.0; the module
+    # documents every score as nan when there is no label
+    r = multilabel_scores_from_indicators(np.zeros((3, 0)), np.zeros((3, 0)))
+    assert r.n_samples == 3
+    for v in r.to_dict().values():
+        assert v is None or not isinstance(v, float)
+    assert math.isnan(hamming_score(np.zeros((3, 0)), np.zeros((3, 0))))
+    assert math.isnan(subset_accuracy_score(np.zeros((3, 0)), np.zeros((3, 0))))
+    assert hamming_score(np.zeros((3, 1)), np.zeros((3, 1))) == 1.0  # one label, never set: predicted exactly

@@ -63,14 +63,14 @@ def _indicators(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hamming_score(y_true: Any, y_pred: Any) -> float:
-    """Mean of ``|T ∩ P| / |T ∪ P|`` over samples; an empty-empty sample scores 1; nan with no sample.
+    """Mean of ``|T ∩ P| / |T ∪ P|`` over samples; an empty-empty sample scores 1; nan with no sample or no label.
 
     Example:
         >>> hamming_score([[1, 1, 0], [0, 0, 0]], [[1, 0, 1], [0, 0, 0]])
         0.6666666666666666
     """
     t, p = _indicators(y_true, y_pred)
-    if not len(t):
+    if not t.size:  # no sample, or no label
         return math.nan
     union = (t | p).sum(axis=1)
     inter = (t & p).sum(axis=1)
@@ -89,14 +89,14 @@ def hamming_loss(y_true: Any, y_pred: Any) -> float:
 
 
 def subset_accuracy_score(y_true: Any, y_pred: Any) -> float:
-    """Fraction of samples whose whole label set is predicted exactly; nan with no sample.
+    """Fraction of samples whose whole label set is predicted exactly; nan with no sample or no label.
 
     Example:
         >>> subset_accuracy_score([[1, 1, 0], [0, 0, 0]], [[1, 0, 1], [0, 0, 0]])
         0.5
     """
     t, p = _indicators(y_true, y_pred)
-    return float(np.mean((t == p).all(axis=1))) if len(t) else math.nan
+    return float(np.mean((t == p).all(axis=1))) if t.size else math.nan
 
 
 @dataclass(frozen=True, eq=False)
