@@ -385,3 +385,102 @@ def test_camvid_shifted_prediction() -> None:
     rd = semantic_scores(truth, pred)
     np.testing.assert_array_equal(rd.confusion_matrix, r.confusion_matrix)
     assert rd.miou == r.miou and rd.n_ignored == int((yt == 11).sum())
+
+
+# -- randomized comparison with a plain numpy reference ---------------------------------------------------------
+
+
+def reference_scores(pairs: list[tuple[np.ndarray, np.ndarray]], k: int, ignore: int | None) -> dict[str, Any]:
+    """The scores the module docstring defines, from a bincount confusion matrix of the non-ignored pixels."""
+    cm = sum((reference(t, p, k, ignore) for t, p in pairs), np.zeros((k, k), np.int64))
+    excluded = [ignore] if ignore is not None and 0 <= ignore < k else []
+    tp, truth, pred = np.diag(cm).astype(float), cm.sum(1).astype(float), cm.sum(0).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per = {"iou_per_class": tp / (truth + pred - tp), "dice_per_class": 2 * tp / (truth + pred),
+               "accuracy_per_class": tp / truth, "precision_per_class": tp / pred}
+    for a in per.values():
+        a[excluded] = np.nan
+    total = truth.sum()
+    present = truth > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nanmean of all-nan: nan
+        means = {"miou": np.nanmean(per["iou_per_class"]), "mean_dice": np.nanmean(per["dice_per_class"]),
+                 "mean_accuracy": np.nanmean(per["accuracy_per_class"])}
+    return {"confusion_matrix": cm, **per, **means,
+            "pixel_accuracy": tp.sum() / total if total else np.nan,
+            "fw_iou": np.sum(truth[present] / total * per["iou_per_class"][present]) if total else np.nan,
+            "n_pixels": total,
+            "n_ignored": sum(int((t == ignore).sum()) for t, _ in pairs) if ignore is not None else 0}
+
+
+def same(a: object, b: object) -> bool:
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return x.shape == y.shape and bool(np.all((x == y) | (np.isnan(x) & np.isnan(y))))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_maps_of_different_sizes_equal_numpy_reference(seed: int, kernel: str) -> None:
+    rng = np.random.default_rng(400 + seed)
+    for trial in range(12):
+        k = int(rng.choice([1, 2, 3, 5, 21, 254, 300]))
+        ignore = [None, 255, int(rng.integers(0, k)), -1, 200][trial % 5]
+        dtype: Any = [np.uint8, np.int64, np.int32, np.uint16, np.int16][int(rng.integers(0, 5))]
+        if k > 254 and dtype == np.uint8:
+            dtype = np.int32
+        if ignore == -1 and dtype in (np.uint8, np.uint16):
+            dtype = np.int16
+        if ignore == 200 and k > 200:
+            ignore = None
+        cm = ConfusionMatrix(k, ignore_index=ignore)
+        pairs = []
+        for _ in range(int(rng.integers(1, 4))):  # images of different sizes, some empty, some batches
+            shape: tuple[int, ...] = (int(rng.integers(0, 40)), int(rng.integers(1, 40)))
+            if rng.random() < 0.2:
+                shape = (int(rng.integers(1, 3)), *shape)
+            t = blocky(rng, shape, k, block=int(rng.integers(1, 9))).astype(np.int64) if k <= 255 else \
+                rng.integers(0, k, shape)
+            p = np.where(rng.random(shape) < 0.3, rng.integers(0, k, shape), t)  # every class, the ignored one too
+            if ignore is not None:
+                void = rng.random(shape) < 0.1
+                t = np.where(void, ignore, t)
+                p = np.where(void & (rng.random(shape) < 0.5), ignore, p)  # the ignore value predicted where ignored
+            t, p = t.astype(dtype), p.astype(dtype)
+            cm.add(t, p)
+            pairs.append((t, p))
+        r, ref = cm.result(), reference_scores(pairs, k, ignore)
+        for name, v in ref.items():
+            assert same(getattr(r, name), v), (trial, k, ignore, dtype, name, getattr(r, name), v)
+        assert r.n_images == sum(math.prod(t.shape[:-2]) for t, _ in pairs)
+
+
+def test_ignore_value_predicted_at_an_evaluated_pixel() -> None:
+    t = np.array([[0, 1, 255], [1, 1, 0]], np.uint8)
+    cm = ConfusionMatrix(2, ignore_index=255)
+    cm.add(t, np.array([[0, 1, 255], [1, 0, 0]], np.uint8))  # 255 predicted where the truth is ignored: fine
+    assert cm.result().n_pixels == 5 and cm.result().pixel_accuracy == 0.8
+    with pytest.raises(ValueError, match=r"pred values at evaluated pixels must be class ids 0\.\.1, got 1 pixels"):
+        cm.add(t, np.array([[255, 1, 0], [1, 1, 0]], np.uint8))  # ... but not where the truth is evaluated
+    assert cm.result().n_pixels == 5  # nothing counted
+    inside = ConfusionMatrix(3, ignore_index=2)  # an ignore class inside 0..K-1: predicting it is a miss
+    inside.add(np.array([[0, 1, 2]]), np.array([[2, 1, 0]]))
+    r = inside.result()
+    assert r.n_pixels == 2 and r.n_ignored == 1 and r.pixel_accuracy == 0.5
+    assert r.iou_per_class.tolist()[:2] == [0.0, 1.0] and r.miou == 0.5  # the truth-2 pixel predicted 0: ignored
+
+
+def test_scores_from_confusion_excluded_rows_are_not_evaluated() -> None:
+    # regression: the truth pixels (row) of an excluded class counted in n_pixels, pixel accuracy and fwIoU, and
+    # as false positives of the classes they were predicted as; now they are ignored, as ConfusionMatrix does
+    full = np.array([[3, 1, 0], [0, 4, 1], [2, 0, 5]])
+    r = scores_from_confusion(full, excluded=[2], n_ignored=1)
+    dropped = full.copy()
+    dropped[2] = 0
+    t = np.array([[0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2]])  # pixels whose confusion matrix is `full`
+    p = np.array([[0, 0, 0, 1, 1, 1, 1, 1, 2, 0, 0, 2, 2, 2, 2, 2]])
+    ref = reference_scores([(t, p)], 3, 2)
+    np.testing.assert_array_equal(ref["confusion_matrix"], dropped)
+    for name, v in ref.items():
+        if name != "n_ignored":
+            assert same(getattr(r, name), v), name
+    assert r.n_pixels == 9 and r.n_ignored == 1 + 7 and r.pixel_accuracy == 7 / 9
+    assert r.iou_per_class[0] == 0.75  # was 0.5: the two truth-2 pixels predicted 0 were false positives

@@ -127,8 +127,9 @@ def scores_from_confusion(confusion: Any, *, class_names: Sequence[str] | None =
         confusion: (K, K) non-negative integer counts.
         class_names: K names; default ``"0".."K-1"``.
         n_unpredicted: (K,) truth pixels of each class left without a predicted class (default zeros).
-        excluded: classes whose scores are nan and left out of the means (an ignore class inside ``0..K-1``).
-        n_ignored, n_images: counts reported as they are.
+        excluded: ignore classes inside ``0..K-1``: their scores are nan, they are left out of the means, and
+            their truth pixels (rows) are not evaluated (added to ``n_ignored``); predictions of them stay misses.
+        n_ignored: truth pixels already skipped; n_images: maps counted (both reported as they are).
 
     Returns:
         SegmentationResult.
@@ -148,6 +149,11 @@ def scores_from_confusion(confusion: Any, *, class_names: Sequence[str] | None =
     if len(names) != k:
         raise ValueError(f"class_names: must name {k} classes, got {len(names)}")
     miss = np.zeros(k, np.int64) if n_unpredicted is None else np.asarray(n_unpredicted, np.int64).reshape(k)
+    if excluded:  # the truth pixels of an excluded (ignore) class are not evaluated: they are ignored pixels
+        n_ignored += int(cm[list(excluded)].sum() + miss[list(excluded)].sum())
+        cm, miss = cm.copy(), miss.copy()
+        cm[list(excluded)] = 0
+        miss[list(excluded)] = 0
     tp = np.diagonal(cm).astype(np.float64)
     truth = (cm.sum(axis=1) + miss).astype(np.float64)
     pred = cm.sum(axis=0).astype(np.float64)
