@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -31,12 +32,15 @@ def assert_datasets_equal(
     fields: Iterable[str] = ("path", "size", "label", "box"),
     atol: float = 1e-6,
     attributes: Iterable[str] = (),
+    absent_as_empty: bool = False,
 ) -> None:
     """Assert two datasets hold the same images and annotations in the listed fields.
 
     Fields: ``path``, ``size``, ``split``, ``label`` (compared by class name), ``box``, ``score``, ``mask``,
     ``polygon``, ``keypoints``, ``iscrowd``; ``attributes`` names attribute columns to compare.
     Images are matched by path, annotations in row order within each image.
+    ``absent_as_empty``: a column (``score``, ``keypoints``, ``mask``, ``polygon``, an attribute) absent from one
+    dataset equals one holding no values (all NaN or None), as a format that writes nothing for it reads it back.
     """
     fields = set(fields)
     assert a.n_images == b.n_images, f"n_images {a.n_images} != {b.n_images}"
@@ -64,9 +68,20 @@ def assert_datasets_equal(
         na = np.asarray(a.schema.names, dtype=object)[aa.label]
         nb = np.asarray(b.schema.names, dtype=object)[ab.label[rows_b]]
         np.testing.assert_array_equal(na, nb, err_msg="labels differ")
+
+    def column(ann: Any, name: str) -> Any:
+        col = getattr(ann, name)
+        if col is None and absent_as_empty:
+            n = len(ann)
+            if name == "keypoints":
+                other = aa.keypoints if aa.keypoints is not None else ab.keypoints
+                return np.full((n, other.shape[1] if other is not None else 0, 3), np.nan)
+            return np.full(n, np.nan) if name == "score" else [None] * n
+        return col
+
     for name in ("box", "score", "keypoints"):
         if name in fields:
-            x, y = getattr(aa, name), getattr(ab, name)
+            x, y = column(aa, name), column(ab, name)
             assert (x is None) == (y is None), f"{name}: present in one dataset only"
             if x is not None:
                 np.testing.assert_allclose(x, y[rows_b], atol=atol, equal_nan=True, err_msg=f"{name} differs")
@@ -74,12 +89,14 @@ def assert_datasets_equal(
         np.testing.assert_array_equal(aa.iscrowd, ab.iscrowd[rows_b], err_msg="iscrowd differs")
     for name in ("mask", "polygon"):
         if name in fields:
-            x, y = getattr(aa, name), getattr(ab, name)
+            x, y = column(aa, name), column(ab, name)
             assert x is not None and y is not None, f"{name}: missing"
             for r in rows_a:
                 assert _same_obj(x[r], y[rows_b[r]]), f"{name} differs at annotation row {r}"
     for k in attributes:
-        x, y = aa.attributes[k], ab.attributes[k]
+        none = [None] * len(aa)
+        x = aa.attributes.get(k, none) if absent_as_empty else aa.attributes[k]
+        y = ab.attributes.get(k, none) if absent_as_empty else ab.attributes[k]
         for r in rows_a:
             assert _same_obj(x[r], y[rows_b[r]]), f"attribute {k!r} differs at row {r}: {x[r]!r} != {y[rows_b[r]]!r}"
 

@@ -280,3 +280,18 @@ def test_schema_without_meta_labels(tmp_path: Path) -> None:
     assert report.counts() == {"unknown_label": 2}
     assert ds.schema.task.value == "multilabel"
     assert ds.schema.classes == (ClassDef("x"), ClassDef("y"))
+
+
+def test_padded_class_names_and_text_attributes_round_trip(tmp_path: Path) -> None:
+    """<name>pad </name> was stripped while shapes say label="pad ": the class came back twice (unknown_label)."""
+    schema = LabelSchema(classes=(ClassDef("pad "), ClassDef("b")))
+    ann = Annotations(image=[0, 0], label=[0, 1], box=[[1, 1, 5, 5], [2, 2, 4, 4]],
+                      attributes={"note": obj_array(["  spaced  ", "two\nlines"])})
+    ds = Dataset(schema=schema, images=Images(path=["a.png"], width=[20], height=[10]), annotations=ann)
+    io.write_cvat(ds, tmp_path / "a.xml")
+    back, report = cvat.parse(tmp_path / "a.xml")
+    assert back.schema.names == ("pad ", "b") and not report.issues
+    assert back.annotations.attributes["note"].tolist() == ["  spaced  ", "two\nlines"]
+    pretty = (tmp_path / "a.xml").read_text().replace("<name>pad </name>", "<name>\n  pad \n</name>")
+    (tmp_path / "b.xml").write_text(pretty.replace('label="pad "', 'label="pad"'))
+    assert cvat.parse(tmp_path / "b.xml")[0].schema.names == ("pad", "b")  # pretty-printing is still stripped

@@ -312,3 +312,17 @@ def test_write_counts_what_label_studio_cannot_hold(tmp_path: Path) -> None:
                            "source": 2, "attributes": 1}
     tasks = json.loads((tmp_path / "l.json").read_text())
     assert len(tasks[0]["predictions"]) == 1 and tasks[0]["predictions"][0]["score"] == 0.4
+
+
+def test_class_order_the_config_cannot_keep_is_counted(tmp_path: Path) -> None:
+    """The config lists classes per control tag, in order of first use: 'rect' came back second, uncounted."""
+    poly = [np.array([1.0, 1, 8, 1, 8, 8])]
+    ann = Annotations(image=[0, 0], label=[1, 0], box=[[1, 1, 8, 8], [2, 2, 4, 4]],
+                      polygon=obj_array([poly, None]))
+    ds = Dataset(schema=LabelSchema.from_names(["rect", "poly"]),
+                 images=Images(path=["a.png"], width=[20], height=[10]), annotations=ann)
+    rep = io.write_labelstudio(ds, tmp_path / "tasks.json")
+    back = ls.parse(tmp_path / "tasks.json")[0]
+    assert back.schema.names == ("poly", "rect") and rep.lost["class_order"] == 1
+    same = io.write_labelstudio(ds.select([1]), tmp_path / "b" / "tasks.json")
+    assert "class_order" not in same.lost

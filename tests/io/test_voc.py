@@ -266,3 +266,34 @@ def test_both_fixture_formats_agree() -> None:
                 for i, p in enumerate(d.images.path)}
 
     assert objects(a) == objects(b)
+
+
+def _odd_names_dataset(tmp_path: Path) -> Dataset:
+    for name in ("img 1.png", "b.png"):
+        Image.new("L", (20, 10)).save(tmp_path / name)
+    schema = LabelSchema(classes=(ClassDef("x:y"), ClassDef("#hash"), ClassDef("pad "), ClassDef("ok")))
+    ann = Annotations(image=[0, 0, 1, 1], label=[0, 3, 1, 2], box=[[1, 1, 5, 5]] * 4,
+                      attributes={"note": [" padded ", "a\x01b", "fine", None]})
+    images = Images(path=["img 1.png", "b.png"], width=[20, 20], height=[10, 10], split=["val", "train"])
+    return Dataset(schema=schema, images=images, annotations=ann, root=tmp_path)
+
+
+def test_ids_with_spaces_and_class_names_with_colons_round_trip(tmp_path: Path) -> None:
+    """ImageSets lines 'img 1' were read as id 'img' (split lost); labelmap line 'x:y:::' raised FormatError."""
+    ds = _odd_names_dataset(tmp_path)
+    io.write_voc(ds, tmp_path / "out")
+    back, _ = voc.parse(tmp_path / "out")
+    assert back.images.path.tolist() == ["b.png", "img 1.png"]
+    assert back.images.split.tolist() == ["train", "val"]
+    assert back.schema.names == ("x:y", "pad", "ok")  # '#hash' is a labelmap comment: counted lost (below)
+    assert [back.schema.names[k] for k in back.annotations.label] == ["pad", "x:y", "ok"]
+
+
+def test_what_labelmap_and_xml_text_cannot_hold_is_counted(tmp_path: Path) -> None:
+    """A leading '#' (a labelmap comment), surrounding spaces (stripped on reading) and control characters
+    (malformed XML) were lost silently or made the written file unreadable."""
+    rep = io.write_voc(_odd_names_dataset(tmp_path), tmp_path / "out")
+    assert rep.lost["class_names"] == 2  # '#hash', 'pad '
+    assert rep.lost["attributes"] == 2  # ' padded ', 'a\x01b' (not written)
+    back, _ = voc.parse(tmp_path / "out")  # readable
+    assert back.annotations.attributes["note"].tolist() == [None, "padded", None]  # b.png, then img 1.png

@@ -355,3 +355,15 @@ def test_flat_labelimg_folder(tmp_path: Path) -> None:
     assert len(report) == 0 and ds.schema.names == ("cat", "dog")
     assert ds.images.path.tolist() == ["a.png", "b.png"] and ds.images.split.tolist() == ["", ""]
     np.testing.assert_allclose(ds.annotations.box, [[0, 0, 20, 10]])
+
+
+def test_numpy_str_splits_and_names_are_written(tmp_path: Path) -> None:
+    """Splits and class names held as numpy str_ (np.array of str) went into data.yaml and crashed yaml."""
+    Image.new("L", (10, 8)).save(tmp_path / "a.png")
+    ds = Dataset(schema=LabelSchema.from_names(list(np.array(["cat", "dog"]))),
+                 images=Images(path=np.array(["a.png"]), width=[10], height=[8], split=np.array(["val"])),
+                 annotations=Annotations(image=[0], label=[1], box=[[1, 2, 5, 6]]), root=tmp_path)
+    io.write_yolo(ds, tmp_path / "out")
+    back = io.read_yolo(tmp_path / "out")
+    assert back.schema.names == ("cat", "dog") and back.images.split.tolist() == ["val"]
+    np.testing.assert_allclose(back.annotations.box, [[1, 2, 5, 6]], atol=1e-5)

@@ -80,6 +80,13 @@ def _text(el: Any, tag: str) -> str:
     return "" if child is None or child.text is None else child.text.strip()
 
 
+def _unpad(text: str) -> str:
+    """Element text as written: surrounding spaces are kept (a class ``"pad "``), whitespace holding a line break
+    (pretty-printing) is not."""
+    pad = text[: len(text) - len(text.lstrip())] + text[len(text.rstrip()):]
+    return text.strip() if "\n" in pad or not text.strip() else text
+
+
 def _read_meta(meta: Any) -> tuple[list[ClassDef], list[AttributeDef], dict[str, set[str]]]:
     """Classes, attribute specs (merged by name) and the attribute names each label declares."""
     classes: list[ClassDef] = []
@@ -90,7 +97,7 @@ def _read_meta(meta: Any) -> tuple[list[ClassDef], list[AttributeDef], dict[str,
     if labels is None:
         return classes, [], declared
     for lab in labels.findall("label"):
-        name = _text(lab, "name")
+        name = _unpad(_text(lab, "name") and lab.find("name").text)  # shapes name it unstripped
         if not name or name in declared:
             continue
         ltype = _LABEL_TYPE_IN.get(_text(lab, "type"))
@@ -259,7 +266,7 @@ class _Reader:
                          "<meta>; imported as text", file=self.src, record=rec, field=name)
             if spec is None:
                 specs[name] = spec = AttributeDef(name, type="text")
-        value: Any = text
+        value: Any = _unpad(a.text or "") if spec.type == "text" else text
         bad = False
         if spec.type == "bool":
             bad = text.lower() not in ("true", "false", "1", "0")

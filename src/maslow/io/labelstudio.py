@@ -483,7 +483,8 @@ def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=") 
     scores of human annotations, ``iscrowd``, sources pseudo/synthetic (read back as model/human), extra polygon
     parts, masks or boxes beside a polygon that differ from it, keypoint visibility 1 (read back as 2), keypoint
     sets without an object to hang on (``keypoint_grouping``), attributes of image-level tags, splits, skeletons,
-    class ids, supercategories and non-Label-Studio ``extra`` columns.
+    class ids, supercategories, the class order (``class_order``: the config lists classes per control tag) and
+    non-Label-Studio ``extra`` columns.
 
     Args:
         ds: the dataset.
@@ -496,8 +497,14 @@ def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=") 
     dst = Path(dst)
     tasks, ctl, report = export(ds, url_prefix, str(dst))
     dump_json(tasks, dst, indent=1)
+    config = config_xml(ds, ctl)
+    order = list(_read_config(config, dst).classes)  # the class order a reader takes from the config, then
+    order += [n for n in ds.schema.names if n not in order]  # classes of keypoints without a region, on use
+    if order != list(ds.schema.names):  # classes grouped by control tag (rectangles, polygons, brushes)
+        report.lost["class_order"] += 1
+        report.notes.append("the labeling config lists the classes per control tag: their order is not kept")
     with atomic_path(dst.parent / "label_config.xml") as tmp:
-        tmp.write_text(config_xml(ds, ctl), encoding="utf-8")
+        tmp.write_text(config, encoding="utf-8")
     report.notes.append(f"labeling config: {dst.parent / 'label_config.xml'}")
     return report
 

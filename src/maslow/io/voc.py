@@ -52,6 +52,8 @@ _COORDS = ("xmin", "ymin", "xmax", "ymax")
 _RESERVED = {"name", "bndbox", "attributes", "part", "actions", "point", "polygon", "segm"}
 _TAG = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _SPLIT_ORDER = ("train", "val", "test")
+#: Characters XML text can't hold as they are (control characters are malformed, a carriage return reads as \n).
+_NOT_XML = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _layout(src: Path, images_root: Path | None) -> tuple[list[Path], Path, Path]:
@@ -75,8 +77,11 @@ def _layout(src: Path, images_root: Path | None) -> tuple[list[Path], Path, Path
     return files, voc_root, ann
 
 
-def _splits(voc_root: Path, col: Collector) -> tuple[dict[str, str], list[tuple[str, Path, int]]]:
-    """Image id -> split from ImageSets/Main, and the (id, file, line) entries read."""
+def _splits(voc_root: Path, col: Collector, stems: set[str]) -> tuple[dict[str, str], list[tuple[str, Path, int]]]:
+    """Image id -> split from ImageSets/Main, and the (id, file, line) entries read.
+
+    An id is the line's first word, or the whole line where that names an xml file (ids with spaces).
+    """
     main = voc_root / "ImageSets" / "Main"
     files = {p.stem: p for p in main.glob("*.txt") if "_" not in p.stem} if main.is_dir() else {}
     if "trainval" in files and ("train" in files or "val" in files):
@@ -89,6 +94,8 @@ def _splits(voc_root: Path, col: Collector) -> tuple[dict[str, str], list[tuple[
             toks = line.split()
             if not toks:
                 continue
+            if line.strip() in stems:
+                toks = [line.strip()]
             if toks[0] in split_of and split_of[toks[0]] != s:
                 col.add("duplicate_image", f"image id {toks[0]!r} is in split {split_of[toks[0]]!r} and in {s!r}; "
                         f"kept in {split_of[toks[0]]!r}", file=files[s], record=f"line {n}")
@@ -104,7 +111,7 @@ def _labelmap(path: Path) -> list[str] | None:
     names = []
     for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         if line.strip() and not line.startswith("#"):
-            fields = line.split(":")
+            fields = line.rsplit(":", 3)  # the name may hold colons; colour, parts and actions don't
             if len(fields) != 4 or not fields[0].strip():
                 raise FormatError(f"line must be 'label:color_rgb:parts:actions', got {line!r}", path=path,
                                   record=f"line {n}")
@@ -164,7 +171,7 @@ def parse(
     src = Path(src)
     col = Collector(strict=strict)
     files, voc_root, img_root = _layout(src, images_root)
-    split_of, listed = _splits(voc_root, col)
+    split_of, listed = _splits(voc_root, col, {f.stem for f in files})
     known = classes if classes is not None else _labelmap(voc_root / "labelmap.txt")
     paths: list[str] = []
     widths: list[int] = []
@@ -433,12 +440,21 @@ def write(
             lines.append(f"{c.name}:{rgb}::")
         (tmp / "labelmap.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     rep.lost.update(count_lost(ds, keep={"box", "attributes"}, rows=written))
+    bad = [c.name for c in ds.schema.classes if not _exact_text(c.name) or c.name.startswith("#")]
+    if bad:  # labelmap.txt and <name> can't hold them (a leading '#' makes a comment line)
+        rep.lost["class_names"] += len(bad)
+        rep.notes.append(f"class names that VOC can't hold as they are: {bad[:5]}")
     if (~written).any():
         rep.lost["annotations"] += int((~written).sum())
         rep.notes.append(f"{int((~written).sum())} annotations without a box were not written")
     rep.n_images = ds.n_images
     rep.n_annotations = int(written.sum())
     return rep
+
+
+def _exact_text(s: str) -> bool:
+    """Whether XML text ``s`` reads back as itself (the reader strips text; XML has no control characters)."""
+    return s == s.strip() and not _NOT_XML.search(s)
 
 
 def _object(ds: Dataset, r: int, parent: ET.Element, rep: ExportReport, integer: bool) -> None:
@@ -454,6 +470,10 @@ def _object(ds: Dataset, r: int, parent: ET.Element, rep: ExportReport, integer:
         if text is None or not _TAG.fullmatch(k) or k in _RESERVED or k.lower().startswith("xml"):
             rep.lost["attributes"] += 1
             continue
+        if not _exact_text(text):  # surrounding spaces (stripped on reading), control characters
+            rep.lost["attributes"] += 1
+            if _NOT_XML.search(text):
+                continue
         _sub(obj, k, text)
     x1, y1, x2, y2 = (float(v) for v in a.box[r])
     vals = [x1 + 1, y1 + 1, x2, y2]

@@ -335,7 +335,7 @@ def write(
     a = ds.annotations
     w_all, h_all = known_sizes(ds)
     given = ds.images.split.tolist() if ds.images.split is not None else [""] * ds.n_images
-    split_of = [s or "train" for s in given]
+    split_of = [str(s) or "train" for s in given]  # str: numpy str_ values can't go into the yaml
     if "" in given:
         rep.notes.append(f"{given.count('')} images without a split were written to 'train'")
     names_out: dict[int, str] = {}
@@ -419,10 +419,10 @@ def _write_yaml(ds: Dataset, path: Path, splits: list[str], task: str, K: int, f
     data: dict[str, Any] = {s: f"images/{s}" for s in splits}
     if "val" not in splits:
         rep.notes.append("no 'val' split: Ultralytics needs one to train (use ds.split())")
-    data["names"] = {i: c.name for i, c in enumerate(ds.schema.classes)}
+    data["names"] = {i: str(c.name) for i, c in enumerate(ds.schema.classes)}
     if task == "pose":
         data["kpt_shape"] = [K, 3]
-        kn = {i: list(c.keypoints) for i, c in enumerate(ds.schema.classes) if K and len(c.keypoints) == K}
+        kn = {i: [str(k) for k in c.keypoints] for i, c in enumerate(ds.schema.classes) if K and len(c.keypoints) == K}
         flip = flip_idx if flip_idx is not None else _flip_idx(tuple(next(iter(kn.values()), [])))
         if flip is not None:
             data["flip_idx"] = [int(v) for v in flip]
