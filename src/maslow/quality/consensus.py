@@ -293,6 +293,18 @@ def _prob_matrix(truth: Dataset, pred: Dataset) -> FloatArray:
         if mat.ndim != 2 or mat.shape[1] != len(pred.schema.classes):
             raise InvalidDatasetError(f"pred.annotations.extra[{PROBS!r}]: must be (n, {len(pred.schema.classes)}) "
                                       f"floats (one column per pred class), got shape {mat.shape}")
+        nan = np.flatnonzero(np.isnan(mat).any(axis=1))
+        if nan.size:
+            raise InvalidDatasetError(f"pred.annotations.extra[{PROBS!r}] row {nan[0]}: must be numbers, got nan "
+                                      f"({nan.size} rows)")
+        seen = np.zeros(truth.n_images, bool)
+        seen[pa.image] = True
+        blind = np.flatnonzero(~seen[truth.annotations.image])
+        if blind.size:  # zeros would read as "the model says another class"
+            i = int(truth.annotations.image[blind[0]])
+            raise InvalidDatasetError(
+                f"pred.annotations.extra[{PROBS!r}]: image {i} ({truth.images.path[i]}) is labelled but has no "
+                f"probabilities ({len(np.unique(truth.annotations.image[blind]))} images); predict every image")
         cols = np.flatnonzero(remap >= 0)
         out[pa.image[:, None], remap[cols][None, :]] = mat[:, cols]
         return out

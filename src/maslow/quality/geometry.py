@@ -76,12 +76,15 @@ def check_boxes(ds: Dataset, config: CheckConfig = CheckConfig()) -> list[Qualit
         ch = np.clip(np.minimum(bb[:, 3], ih[oob]) - np.maximum(bb[:, 1], 0), 0, None)
         area = np.maximum(w[oob] * h[oob], 1e-12)
         outside = np.clip(1 - cw * ch / area, 0, 1)
-        out.append(QualityIssues.block(
-            "box_out_of_bounds", "error" if np.all(outside >= 1) else "warning", image=a.image[r], annotation=r,
-            score=0.6 + 0.4 * outside,
-            reason=[f"box {s} extends past the {int(ww)} x {int(hh)} image ({100 * f:.0f}% of it outside)"
-                    for s, ww, hh, f in zip(_fmt_box(bb), iw[oob], ih[oob], outside, strict=True)],
-            suggestion="clip the box to the image, or check the image size and coordinate convention"))
+        reason = np.asarray([f"box {s} extends past the {int(ww)} x {int(hh)} image ({100 * f:.0f}% of it outside)"
+                             for s, ww, hh, f in zip(_fmt_box(bb), iw[oob], ih[oob], outside, strict=True)], object)
+        gone = outside >= 1  # wholly outside: an error; partly outside: a warning (row by row)
+        for sel, severity in ((gone, "error"), (~gone, "warning")):
+            if sel.any():
+                out.append(QualityIssues.block(
+                    "box_out_of_bounds", severity, image=a.image[r[sel]], annotation=r[sel],
+                    score=0.6 + 0.4 * outside[sel], reason=list(reason[sel]),
+                    suggestion="clip the box to the image, or check the image size and coordinate convention"))
     return out
 
 
