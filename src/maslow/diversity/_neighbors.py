@@ -56,7 +56,12 @@ def knn(x: np.ndarray, *, k: int, chunk: int = 2048) -> tuple[FloatArray, IntArr
         rows = np.arange(d.shape[0])
         d[rows, s + rows] = np.inf  # not its own neighbour
         part = np.argpartition(d, k - 1, axis=1)[:, :k]
-        pd = np.take_along_axis(d, part, axis=1)
+        # the expansion |a|^2 + |b|^2 - 2ab cancels badly for near neighbours (copies come out ~1e-3 apart in
+        # float32): recompute the k distances from the differences, so a copy is at distance 0 exactly
+        pd = np.empty(part.shape)
+        for j in range(k):
+            diff = x[part[:, j]] - x[s : s + chunk]
+            pd[:, j] = np.einsum("ij,ij->i", diff, diff, dtype=np.float64)
         order = np.argsort(pd, axis=1, kind="stable")
         idx[s : s + chunk] = np.take_along_axis(part, order, axis=1)
         dist[s : s + chunk] = np.sqrt(np.take_along_axis(pd, order, axis=1))

@@ -43,6 +43,7 @@ _HASH_SIDE = 32
 _LOW = 8
 # mirror: DCT coefficient (u, v) of the flipped image is (-1)^v times the original (v: horizontal frequency)
 _MIRROR_SIGN = np.where(np.arange(_LOW) % 2 == 0, 1.0, -1.0)[None, :]
+_COS_TOL = 1e-12  # cosine rounding error of unit float64 vectors is about d * 1e-16
 _BITS = (np.uint64(1) << np.arange(64, dtype=np.uint64)).astype(np.uint64)
 
 
@@ -261,7 +262,9 @@ def near_pairs(table: HashTable, threshold: int = 8) -> tuple[IntArray, IntArray
 def semantic_pairs(features: np.ndarray, *, threshold: float = 0.95, chunk: int = 2048) -> tuple[IntArray, FloatArray]:
     """(i, j) pairs (i < j) of rows of ``features`` (m, d) with cosine similarity >= ``threshold``.
 
-    Rows are aligned with the images of a dataset; zero or non-finite rows never match.
+    Rows are aligned with the images of a dataset; zero or non-finite rows never match. Similarities within
+    ``1e-12`` of ``threshold`` count as ties and match (rounding must not decide: identical rows match at 1.0,
+    orthogonal ones at 0.0).
 
     Returns:
         (pairs (p, 2) int64, similarity (p,) float64), sorted by i then j.
@@ -271,11 +274,12 @@ def semantic_pairs(features: np.ndarray, *, threshold: float = 0.95, chunk: int 
         raise MaslowError(f"semantic_pairs: features must be (m, d), got shape {x.shape}")
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     ok = np.isfinite(x).all(axis=1) & (norm[:, 0] > 0)
-    x = np.where(ok[:, None], x / np.where(norm > 0, norm, 1), 0.0)
+    with np.errstate(invalid="ignore"):
+        x = np.where(ok[:, None], x / np.where(norm > 0, norm, 1), 0.0)
     out_i, out_j, out_s = [], [], []
     for s in range(0, len(x), chunk):
-        sim = x[s:s + chunk] @ x.T
-        i, j = np.nonzero(sim >= threshold)
+        sim = np.clip(x[s:s + chunk] @ x.T, -1.0, 1.0)
+        i, j = np.nonzero(sim >= threshold - _COS_TOL)
         i = i + s
         keep = (i < j) & ok[i] & ok[j]
         out_i.append(i[keep])
@@ -315,7 +319,8 @@ class DuplicateCluster:
 
     Attributes:
         images: image rows, ascending. ``keep``: the row to keep (most pixels, then largest file, then first).
-        kind: "exact" when every member has the same bytes, else "near" (or "semantic").
+        kind: "exact" when every member has the same (readable) bytes, else "near" when a near (pHash) pair
+            links members, else "semantic".
         splits: the splits its members are in (sorted); a leak when there are several.
     """
 
@@ -465,14 +470,15 @@ def find_duplicates(
     cluster_of = np.full(m, -1, np.int64)
     for c, members in enumerate(groups):
         cluster_of[members] = c
-    all_semantic = np.ones(len(groups), bool)
+    has_near = np.zeros(len(groups), bool)
     for k in keys:
-        if pair_kind[k][0] != "semantic":
-            all_semantic[cluster_of[k[0]]] = False
+        if pair_kind[k][0] == "near":
+            has_near[cluster_of[k[0]]] = True
     for c, members in enumerate(groups):
         keep = int(sorted(members.tolist(), key=lambda i: (-pixels[i], -sizes[i], i))[0])
-        same = len({digests[i] for i in members.tolist()}) == 1
-        kind = "exact" if same else ("semantic" if all_semantic[c] else "near")
+        found = {digests[i] for i in members.tolist()}
+        same = len(found) == 1 and None not in found  # unreadable files have no bytes to compare
+        kind = "exact" if same else ("near" if has_near[c] else "semantic")
         clusters.append(DuplicateCluster(images=tuple(members.tolist()), keep=keep, kind=kind,
                                          splits=tuple(sorted({str(split[i]) for i in members.tolist()}))))
     clusters.sort(key=lambda c: (-len(c.images), c.images[0]))

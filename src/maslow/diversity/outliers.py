@@ -69,6 +69,10 @@ class OutlierResult:
 def outlier_scores(features: np.ndarray, *, k: int = 10) -> FloatArray:
     """(m,) mean distance of each row to its ``k`` nearest other rows (0 when m == 1)."""
     x = as_features(features, where="outliers")
+    # centred in float64 first: distances don't change, but a large common offset would swamp them in float32
+    if len(x):
+        x64 = np.asarray(features, np.float64)
+        x = (x64 - x64.mean(axis=0)).astype(np.float32)
     dist, _ = knn(x, k=k)
     return dist.mean(axis=1) if dist.shape[1] else np.zeros(len(x))
 
@@ -104,9 +108,9 @@ def outliers(features: np.ndarray, *, k: int = 10, n_mads: float = 3.0) -> Outli
         MaslowError: ``k`` < 1, or ``n_mads`` not a number >= 0.
 
     Example:
-        >>> x = np.zeros((20, 2)); x[:, 0] = np.linspace(0, 1, 20); x[7] = [30, 30]
-        >>> outliers(x, k=3).top().tolist()
-        [7]
+        >>> x = np.random.default_rng(0).normal(size=(200, 8)); x[17] += 12
+        >>> outliers(x, k=10).top(1).tolist()
+        [17]
     """
     _check(k, n_mads)
     score = outlier_scores(features, k=k)

@@ -184,8 +184,12 @@ def select(
     if quality_gate and m > 2:
         out = outlier_scores(x, k=min(3, m - 1))
         thr = robust_threshold(out, n_mads=gate_mads)
-        for i in np.flatnonzero(out > thr + 1e-9 * max(abs(thr), 1.0)):
-            gate_rows.setdefault(int(i), f"outlier: kNN distance {out[i]:.3g} > threshold {thr:.3g}")
+        # a MAD of 0 (over half the images are exact copies, at distance 0) gives no scale to judge by:
+        # the threshold would be 0 and every image that is not a copy would be held back
+        far = out > thr + 1e-9 * max(abs(thr), 1.0)
+        if float(np.median(np.abs(out - np.median(out)))) > 0:
+            for i in np.flatnonzero(far):
+                gate_rows.setdefault(int(i), f"outlier: kNN distance {out[i]:.3g} > threshold {thr:.3g}")
     gated = np.array(sorted(gate_rows), dtype=np.int64)
     ok = np.ones(m, dtype=bool)
     ok[gated] = False
@@ -251,7 +255,13 @@ def _run(strategy: str, z: np.ndarray, ok: BoolArray, budget: int, gen: np.rando
                 pick_l.append(int(members[np.argmin(d)]))
                 why_l.append(f"medoid of a cluster of {len(members)} images")
         pick = np.array(pick_l[:b], dtype=np.int64)
-        return "kmeans", cand[pick], np.full(len(pick), np.nan), why_l[:b]
+        score = np.full(len(pick), np.nan)
+        if len(pick) < b:  # empty clusters (duplicate images): fill the budget with the farthest images
+            more, dist = _kcenter(zc, pick, b)
+            score = np.concatenate([score, dist[len(pick):]])
+            why_l = why_l[:b] + ["coverage: farthest from earlier picks"] * (b - len(pick))
+            pick = more
+        return "kmeans", cand[pick], score, why_l[:b]
     if strategy == "typicality":
         pick, score, why = _typical_rounds(zc, b, gen)
         return "typicality", cand[pick], score, why
@@ -321,6 +331,8 @@ def _facility_location(z: np.ndarray, b: int, gen: np.random.Generator, *, max_p
     kd, nn = knn(zp, k=20)
     spread = kd.mean(axis=1) if kd.shape[1] else np.ones(len(zp))
     sigma = 1.5 * float(np.median(spread)) if kd.shape[1] else 1.0
+    if not sigma > 0:  # most images have 20+ exact copies: the scale of the distinct ones
+        sigma = 1.5 * float(np.median(spread[spread > 0])) if (spread > 0).any() else 1.0
     inv = 1.0 / (2.0 * max(sigma, 1e-12) ** 2)
     mean_spread = float(spread.mean())
     weight = np.maximum(spread / mean_spread, 1e-3) if mean_spread > 0 else np.ones(len(zp))
@@ -389,9 +401,10 @@ def _kcenter(z: np.ndarray, start: list[int] | IntArray, b: int) -> tuple[IntArr
     if not picks:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     _, d2 = nearest(z, z[picks])
+    d2[picks] = -1.0  # never picked twice (a copy of a pick is at distance 0, above -1)
     while len(picks) < b:
         i = int(np.argmax(d2))
-        if d2[i] <= 0 and len(picks) >= len(z):
+        if d2[i] < 0:  # every image picked
             break
         picks.append(i)
         dist_out.append(float(np.sqrt(d2[i])))
