@@ -137,3 +137,13 @@ def test_a_train_split_no_image_has_exits_2_naming_file_and_field(config: Path, 
     flat = " ".join(err.split())
     assert code == 2 and "s.yaml" in flat and "'train_split'" in flat and "'nosuch'" in flat
     assert "the splits are 'train', 'val'" in flat and not (tmp_path / "m").exists()
+
+
+def test_a_val_split_of_test_exits_2_naming_file_and_field(config: Path, tmp_path: Path) -> None:
+    """val_split: test used to early-stop on the test images (and report them as both val and test)."""
+    (tmp_path / "v.yaml").write_text(f"data: {config.parent / 'data'}\nformat: imagefolder\nbackbone: light\n"
+                                     f"val_split: test\ntracking: 'off'\nout: {tmp_path / 'm'}\n")
+    code, _, err = _run(["train", str(tmp_path / "v.yaml")])
+    flat = " ".join(err.split())
+    assert code == 2 and "v.yaml" in flat and "config field 'val_split' must name a split other than 'test'" in flat
+    assert not (tmp_path / "m").exists()

@@ -74,6 +74,47 @@ def test_other_split_names_under_the_default_are_said(ds: Dataset, data_dir: Pat
         assert split_for_training(default, _cfg(data_dir))[0].n_images == ds.n_images
 
 
+@pytest.mark.parametrize("fields", [
+    pytest.param({"val_split": "test"}, id="val-is-test"),
+    pytest.param({"train_split": "test"}, id="train-is-test"),
+    pytest.param({"train_split": "val"}, id="train-is-val"),
+    pytest.param({"val_split": "train"}, id="val-is-train"),
+])
+def test_split_names_that_would_overlap_are_refused(ds: Dataset, data_dir: Path, fields: dict[str, str]) -> None:
+    """val_split: test used to early-stop on the test images; train_split: val trained on the validation images."""
+    with pytest.raises(MaslowError, match=r"config fields? '(train|val)_split'.* must name"):
+        split_for_training(ds, _cfg(data_dir, **fields))
+
+
+def _sequences(n_seq: int, frames: int, split: str = "train") -> Dataset:
+    from maslow.core.schema import LabelSchema
+    from maslow.core.tables import Annotations, Images
+    from maslow.core.types import obj_array
+
+    m = n_seq * frames
+    images = Images(path=obj_array([f"{i}.png" for i in range(m)]), width=np.ones(m, np.int64),
+                    height=np.ones(m, np.int64), split=obj_array([split] * m),
+                    extra={"sequence": obj_array([f"clip{i // frames}" for i in range(m)])})
+    return Dataset(LabelSchema.from_names(["a", "b"], task="classification"), images,
+                   Annotations(image=np.arange(m), label=np.arange(m) % 2))
+
+
+def test_val_fraction_holds_out_whole_sequences(data_dir: Path) -> None:
+    """Frames of one clip used to land in both train and val (validation on near copies of training images)."""
+    seq_ds = _sequences(10, 4)
+    seq = seq_ds.images.extra["sequence"]
+    for seed in range(5):
+        cfg = _cfg(data_dir, val_fraction=0.3, seed=seed)
+        tr, val, _ = split_for_training(seq_ds, cfg)
+        assert val is not None and val.n_images == 12 and tr.n_images == 28  # 3 clips of 4 = 0.3 * 40
+        assert not set(tr.images.extra["sequence"]) & set(val.images.extra["sequence"])
+        assert list(split_for_training(seq_ds, cfg)[1].images.path) == list(val.images.path)  # type: ignore[union-attr]
+        assert set(val.images.extra["sequence"]) <= set(seq.tolist())
+    with pytest.warns(MaslowWarning, match="one sequence"):
+        tr, val, _ = split_for_training(_sequences(1, 8), _cfg(data_dir, val_fraction=0.25))
+    assert val is not None and (tr.n_images, val.n_images) == (6, 2)
+
+
 @pytest.fixture(scope="module")
 def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> object:
     pytest.importorskip("torchvision")

@@ -4,7 +4,8 @@ Splits: the images whose ``images.split`` is ``cfg.train_split`` train the model
 the validation or test split when no image has the default split ``train``, with a MaslowWarning when those
 carry two or more other split names; another name must be a split of the data); ``cfg.val_split`` images
 validate it (early stopping, final metrics); without them, ``cfg.val_fraction`` of the training images is held
-out (seeded); images of a ``test`` split are evaluated once at the end, never used for training or stopping.
+out (seeded, whole sequences); images of a ``test`` split are evaluated once at the end, never used for training or
+stopping. ``train_split``, ``val_split`` and ``test`` must be three different splits.
 """
 
 from __future__ import annotations
@@ -74,8 +75,18 @@ def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset 
     """(train, val, test) parts of ``ds`` as the module docstring says; val/test are None when empty.
 
     Raises:
-        MaslowError: no image left to train on, or no image has a ``cfg.train_split`` other than the default.
+        MaslowError: no image left to train on, no image has a ``cfg.train_split`` other than the default, or the
+            config names one split twice (``train_split == val_split``, or either is ``test``): the parts would
+            overlap, and a model would train or stop early on the images it is judged on.
     """
+    for name in ("train_split", "val_split"):
+        if getattr(cfg, name) == TEST_SPLIT:
+            raise MaslowError(f"config field {name!r} must name a split other than {TEST_SPLIT!r}, got "
+                              f"{TEST_SPLIT!r}: the {TEST_SPLIT!r} images are only evaluated at the end, never used "
+                              "for training or early stopping")
+    if cfg.train_split == cfg.val_split:
+        raise MaslowError(f"config fields 'train_split' and 'val_split' must name different splits, both are "
+                          f"{cfg.train_split!r}: the model would be validated on the images it trains on")
     split = ds.images.split if ds.images.split is not None else np.full(ds.n_images, "", dtype=object)
     split = np.asarray(split).astype(str)
     is_val, is_test = split == cfg.val_split, split == TEST_SPLIT
@@ -93,9 +104,7 @@ def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset 
                           "and val_split to the data's split names", MaslowWarning, stacklevel=2)
     train_rows, val_rows = np.flatnonzero(is_train), np.flatnonzero(is_val)
     if not val_rows.size and cfg.val_fraction > 0 and train_rows.size > 1:
-        order = np.random.default_rng(cfg.seed).permutation(train_rows.size)
-        n_val = min(max(1, round(cfg.val_fraction * train_rows.size)), train_rows.size - 1)
-        val_rows, train_rows = np.sort(train_rows[order[:n_val]]), np.sort(train_rows[order[n_val:]])
+        val_rows, train_rows = _hold_out(ds, train_rows, cfg)
     if not train_rows.size:
         raise MaslowError(f"train: no image to train on: no image has split {cfg.train_split!r} and every image is "
                           f"in {cfg.val_split!r} or {TEST_SPLIT!r} (config fields train_split / val_split)")
@@ -103,6 +112,31 @@ def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset 
     val = ds.select_images(val_rows) if val_rows.size else None
     test = ds.select_images(test_rows) if test_rows.size else None
     return ds.select_images(train_rows), val, test
+
+
+def _hold_out(ds: Dataset, rows: np.ndarray, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(val, train) rows: ``cfg.val_fraction`` of ``rows`` held out, seeded, whole sequences at a time (frames of
+    one ``images.extra["sequence"]`` never straddle train and val, as in ``Dataset.split`` and cross-validation).
+    Without sequences exactly ``round(val_fraction * n)`` images (at least 1, at most n - 1); with them the whole
+    sequences whose total is nearest that, leaving at least one sequence to train (one sequence only: images, with
+    a warning)."""
+    from maslow.core.split import _units
+
+    n = rows.size
+    n_val = min(max(1, round(cfg.val_fraction * n)), n - 1)
+    seq = ds.images.extra.get("sequence")
+    unit = np.arange(n) if seq is None else _units(np.asarray(seq, dtype=object)[rows])
+    if int(unit.max()) == 0:  # one sequence: no holdout keeps it whole
+        warnings.warn(f"train: the {n} training images are one sequence, so val_fraction holds out frames of it: "
+                      "validation sees the clip it trains on (add a val split or more sequences)", MaslowWarning,
+                      stacklevel=3)
+        unit = np.arange(n)
+    n_units = int(unit.max()) + 1
+    order = np.random.default_rng(cfg.seed).permutation(n_units)
+    total = np.cumsum(np.bincount(unit, minlength=n_units)[order])[:-1]  # images held out by the first k+1 units
+    k = int(np.argmin(np.abs(total - n_val))) + 1
+    held = np.isin(unit, order[:k])
+    return rows[held], rows[~held]
 
 
 def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = None,
