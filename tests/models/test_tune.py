@@ -104,3 +104,31 @@ def test_tune_needs_validation(data_dir: Path, tmp_path: Path) -> None:
                       out=str(tmp_path / "t"), tracking="off")
     with pytest.raises(MaslowError, match="validation"):
         tune(cfg, trials=1, storage=f"sqlite:///{tmp_path / 'o.db'}")
+
+
+def test_best_config_retrains_the_best_trial_without_touching_the_trials(data_dir: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """best.yaml used to keep ``data`` relative to the working folder (read back against best.yaml's folder: not
+    found) and ``out`` = the tuning folder (retraining replaced every trial and best.yaml itself)."""
+    pytest.importorskip("optuna")
+    pytest.importorskip("sklearn")
+    import shutil
+
+    from maslow.models.train import train
+    from maslow.models.tune import tune
+
+    shutil.copytree(data_dir, tmp_path / "proj" / "data")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "proj" / "tune.yaml").write_text(
+        "data: data\nformat: imagefolder\nbackbone: light\ntracking: 'off'\nout: runs/t\n"
+        f"params: {{cache_dir: {tmp_path / 'cache'}}}\n")
+    cfg, _ = read_tune_config("proj/tune.yaml")
+    space = {"C": {"low": 1e-3, "high": 10.0, "log": True}, "max_iter": 500}
+    result = tune(cfg, trials=2, storage=f"sqlite:///{tmp_path / 'o.db'}", space=space)
+    assert result.best_config == Path("runs/t/best.yaml") and result.best_value is not None
+    best = read_config(result.best_config)
+    assert Path(best.data) == (tmp_path / "proj" / "data").resolve() and Path(best.out) == Path("runs/t/best")
+    assert best.params["C"] == result.best_params["C"] and best.params["max_iter"] == 500
+    again = train(best)
+    assert again.metrics[result.metric] == result.best_value  # the saved config reproduces the trial
+    assert {p.name for p in Path("runs/t").iterdir()} == {"best", "best.yaml", "trial-0000", "trial-0001"}

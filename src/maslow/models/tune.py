@@ -247,6 +247,11 @@ def _result(study: Any, cfg: TrainConfig, space: Mapping[str, Any], name: str, s
     best = study.best_trial
     fixed = {k: v for k, v in space.items() if not isinstance(v, Mapping | list)}
     best_cfg = cfg.with_overrides(**overrides_for(cfg, {**fixed, **best.params}))
+    # read_config resolves data/images_root against best.yaml's folder: write them absolute. The model folder
+    # must not be `root` itself: retraining would replace the folder holding every trial and best.yaml.
+    paths = {k: str(Path(v).resolve()) for k in ("data", "images_root")
+             if (v := getattr(best_cfg, k)) is not None and (k != "data" or best_cfg.format is not None)}
+    best_cfg = best_cfg.with_overrides(**paths, out=str(root / "best"))
     config_path = root / "best.yaml"
     import yaml
 
