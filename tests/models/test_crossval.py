@@ -223,3 +223,40 @@ def test_out_of_fold_with_a_torch_detector(tmp_path: Path) -> None:
     a = oof.annotations
     assert len(a) and (a.source == "model").all() and a.has_box.all() and not np.isnan(a.score).any()
     assert set(crossval_scores(ds, oof).overall) >= {"map_50_95", "map_50"}
+
+
+class FirstClassModel(MemoModel):
+    """A classification double: every image is predicted as class 0 (probability 1), one annotation per image."""
+
+    def predict(self, images: Dataset | Sequence[str | Path], *, batch_size: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> Dataset:
+        assert isinstance(images, Dataset) and self.schema is not None
+        m, k = images.n_images, len(self.schema.names)
+        probs = np.zeros((m, k))
+        probs[:, 0] = 1.0
+        ann = Annotations(image=np.arange(m), label=np.zeros(m, np.int64), score=np.ones(m),
+                          source=obj_array(["model"] * m), extra={PROBS_COLUMN: probs})
+        return Dataset(self.schema, images.images, ann, root=images.root)
+
+
+def test_crossval_scores_leave_unlabelled_images_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A classification set with unlabelled images trained every fold, then failed scoring them ('must have
+    exactly one label'), so ``maslow crossval`` wrote nothing; they are predicted and left out of the metrics."""
+    sk = pytest.importorskip("sklearn.metrics")
+    from maslow.core.schema import LabelSchema
+
+    monkeypatch.setitem(ADAPTERS, "first-class", f"{__name__}:FirstClassModel")
+    m = 30
+    y = np.arange(m) % 3
+    labelled = np.flatnonzero(np.arange(m) % 7 != 3)  # 4 images without a label
+    ds = Dataset(LabelSchema.from_names(["a", "b", "c"], task="classification"),
+                 Images(path=obj_array([f"{i}.png" for i in range(m)]), width=np.ones(m, np.int64),
+                        height=np.ones(m, np.int64)), Annotations(image=labelled, label=y[labelled]))
+    oof = out_of_fold(ds, TrainConfig(data="unused", model="first-class"), folds=3)
+    assert np.array_equal(oof.annotations.image, np.arange(m))  # the unlabelled images are predicted too
+    s = crossval_scores(ds, oof)
+    pred = np.zeros(len(labelled), np.int64)
+    assert s.overall["accuracy"] == pytest.approx(sk.accuracy_score(y[labelled], pred))
+    assert s.overall["balanced_accuracy"] == pytest.approx(sk.balanced_accuracy_score(y[labelled], pred))
+    assert s.overall["f1_macro"] == pytest.approx(sk.f1_score(y[labelled], pred, average="macro", zero_division=0))
+    assert len(s.per_fold) == 3 and sum(s.n_images) == m

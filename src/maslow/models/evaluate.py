@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
 
@@ -18,7 +20,8 @@ def evaluate(truth: Dataset, pred: Dataset, *, task: Task | str | None = None) -
 
     detection / keypoints: ``map_50_95``, ``map_50``, ``map_75``, ``mar_100`` (COCO, bit-identical to pycocotools);
     instance segmentation: the same on masks; semantic segmentation: ``miou``, ``mean_dice``, ``pixel_accuracy``;
-    classification: ``accuracy``, ``balanced_accuracy``, ``f1_macro``; multi-label: ``f1_micro``, ``f1_macro``,
+    classification: ``accuracy``, ``balanced_accuracy``, ``f1_macro`` over the images that have a truth label (an
+    unlabelled image has nothing to score: left out, as training leaves it out); multi-label: ``f1_micro``, ``f1_macro``,
     ``hamming_score``, ``subset_accuracy``. Metrics with nothing to average are left out (no NaN in the dict).
     """
     from maslow import metrics
@@ -34,6 +37,9 @@ def evaluate(truth: Dataset, pred: Dataset, *, task: Task | str | None = None) -
         s = metrics.semantic_scores(truth, pred)
         out = {"miou": s.miou, "mean_dice": s.mean_dice, "pixel_accuracy": s.pixel_accuracy}
     elif task == Task.CLASSIFICATION:
+        labelled = np.bincount(truth.annotations.image, minlength=truth.n_images) > 0
+        if not labelled.all() and truth.n_images == pred.n_images:  # else classification_scores names the mismatch
+            truth, pred = truth.select_images(labelled), pred.select_images(labelled)
         c = metrics.classification_scores(truth, pred)
         out = {"accuracy": c.accuracy, "balanced_accuracy": c.balanced_accuracy, "f1_macro": c.fbeta_macro}
     else:
