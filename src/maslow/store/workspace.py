@@ -7,20 +7,25 @@ Layout::
     .maslow/versions/<id>/version.json   parent, dataset name, message, source, technical-check report, changes
     .maslow/refs/<dataset>           the id of the dataset's newest version
 
-A version id is the first 16 hex digits of the SHA-256 of its parent id and the hash of the snapshot's Parquet
-files (as a git commit hashes its tree and parent): the same content on the same parent always gets the same id,
-committing unchanged content makes no new version, and the history can never loop. Every change (an import, a migration, a cleaning) commits a new version whose parent is
-the previous head; nothing is rewritten in place.
+A version id is the first 16 hex digits of the SHA-256 of the dataset's name, its parent id and the hash of the
+snapshot's files (as a git commit hashes its tree and parent): the same content on the same parent always gets the
+same id, committing unchanged content makes no new version, and the history can never loop. Every change (an
+import, a migration, a cleaning) commits a new version whose parent is the previous head; nothing is rewritten in
+place. A snapshot is written in a temporary folder and renamed into ``versions/`` whole, then the ref moves;
+commits hold ``.maslow/lock`` (released by the OS if the process dies), so concurrent ones run one after the other.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 import os
+import re
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,7 @@ from maslow.io import parquet
 
 CONFIG = "maslow.yaml"
 STATE = ".maslow"
+_ID = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -120,11 +126,19 @@ class Workspace:
 
     # -- refs --------------------------------------------------------------------------------------
     def datasets(self) -> list[str]:
-        return sorted(p.name for p in (self.state / "refs").iterdir() if p.is_file())
+        refs = self.state / "refs"  # temp files of a ref write cut short are hidden names, never datasets
+        return sorted(p.name for p in refs.iterdir() if p.is_file() and _valid_name(p.name)) if refs.is_dir() else []
 
     def head(self, dataset: str) -> str | None:
+        if not _valid_name(dataset):  # never a path: "../x" must not read a file outside refs/
+            return None
         ref = self.state / "refs" / dataset
-        return ref.read_text().strip() if ref.is_file() else None
+        if not ref.is_file():
+            return None
+        vid = ref.read_text(encoding="utf-8", errors="replace").strip()
+        if not _ID.fullmatch(vid):
+            raise FormatError(f"must hold a version id (16 hex digits), got {vid[:40]!r}", path=ref)
+        return vid
 
     def default_dataset(self) -> str:
         names = self.datasets()
@@ -148,32 +162,55 @@ class Workspace:
     ) -> Version:
         """Store ``ds`` as the new head of ``dataset``; returns the version (an existing one if unchanged)."""
         _check_name(dataset)
-        parent = self.head(dataset)
+        for sub in ("versions", "refs"):
+            (self.state / sub).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.state) as tmpdir:
             snap = Path(tmpdir) / "snapshot"
             parquet.write(ds, snap)
             content = _content_hash(snap)
-            if parent is not None and self.version(parent).content == content:  # nothing changed
-                return self.version(parent)
-            # the dataset's name is hashed too: the same content imported under two names makes two versions
-            vid = hashlib.sha256(f"{dataset}:{parent or ''}:{content}".encode()).hexdigest()[:16]
-            version = Version(
-                id=vid, dataset=dataset, parent=parent,
-                created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                message=message, n_images=ds.n_images, n_annotations=ds.n_annotations,
-                source=source, format=format, content=content, changes=tuple(changes),
-                report={} if report is None else report.to_dict(),
-            )
-            (snap / "version.json").write_text(json.dumps(version.to_dict(), indent=1), encoding="utf-8")
-            os.replace(snap, self.state / "versions" / vid)
-        with atomic_path(self.state / "refs" / dataset) as tmp:
-            tmp.write_text(vid + "\n")
-        settings = self.settings()
-        settings.setdefault("datasets", {})
-        settings["datasets"] = settings["datasets"] or {}
-        settings["datasets"].setdefault(dataset, {"source": source, "format": format})
-        self._save_settings(settings)
+            with self._lock():  # from reading the head to moving it: a concurrent commit waits
+                settings = self.settings()  # a broken maslow.yaml fails before anything is written
+                known = settings.get("datasets") or {}
+                if not isinstance(known, dict):
+                    raise FormatError(f"must be a mapping of dataset names, got {type(known).__name__}",
+                                      path=self.root / CONFIG, field="datasets")
+                parent = self.head(dataset)
+                if parent is not None and (head := self._record(parent)).content == content:  # nothing changed
+                    return head
+                # the dataset's name is hashed too: the same content imported under two names makes two versions
+                vid = hashlib.sha256(f"{dataset}:{parent or ''}:{content}".encode()).hexdigest()[:16]
+                target = self.state / "versions" / vid
+                if target.exists():  # placed by a commit killed before it moved the ref: the same version
+                    version = self._record(vid)
+                    if version.content != content:
+                        raise FormatError(f"holds content {version.content[:16]}, expected {content[:16]}",
+                                          path=target / "version.json")
+                else:
+                    version = Version(
+                        id=vid, dataset=dataset, parent=parent,
+                        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                        message=message, n_images=ds.n_images, n_annotations=ds.n_annotations,
+                        source=source, format=format, content=content, changes=tuple(changes),
+                        report={} if report is None else report.to_dict(),
+                    )
+                    (snap / "version.json").write_text(json.dumps(version.to_dict(), indent=1), encoding="utf-8")
+                    os.replace(snap, target)
+                with atomic_path(self.state / "refs" / dataset) as tmp:
+                    tmp.write_text(vid + "\n")
+                if dataset not in known:
+                    settings["datasets"] = {**known, dataset: {"source": source, "format": format}}
+                    self._save_settings(settings)
         return version
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Hold the workspace's write lock; the OS releases it when the file closes or the process dies."""
+        with open(self.state / "lock", "ab") as f:
+            if sys.platform != "win32":
+                import fcntl
+
+                fcntl.flock(f, fcntl.LOCK_EX)
+            yield
 
     def resolve(self, ref: str | None = None) -> str:
         """A version id from a ref: None (the only dataset's head), a dataset name, or an id prefix."""
@@ -182,7 +219,9 @@ class Workspace:
         head = self.head(ref)
         if head is not None:
             return head
-        ids = [p.name for p in (self.state / "versions").iterdir() if p.name.startswith(ref)]
+        versions = self.state / "versions"
+        ids = [p.name for p in versions.iterdir() if _ID.fullmatch(p.name) and p.name.startswith(ref)] \
+            if ref and versions.is_dir() else []
         if len(ids) == 1:
             return ids[0]
         if not ids:
@@ -190,11 +229,17 @@ class Workspace:
         raise MaslowError(f"version {ref!r} is ambiguous: matches {', '.join(sorted(ids))}")
 
     def version(self, ref: str | None = None) -> Version:
-        vid = self.resolve(ref)
+        return self._record(self.resolve(ref))
+
+    def _record(self, vid: str) -> Version:
+        """The record of the version with id ``vid`` (a full id, never a dataset name)."""
         path = self.state / "versions" / vid / "version.json"
         try:
-            return Version.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError, TypeError) as e:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError(f"must be a JSON object, got {type(data).__name__}")
+            return Version.from_dict(data)
+        except (OSError, ValueError, TypeError) as e:
             raise FormatError(f"unreadable version record: {e}", path=path) from None
 
     def load(self, ref: str | None = None) -> Dataset:
@@ -205,19 +250,28 @@ class Workspace:
     def log(self, dataset: str | None = None) -> list[Version]:
         """Versions of a dataset, newest first, following parents from its head."""
         name = dataset or self.default_dataset()
-        out, vid = [], self.head(name)
+        out: list[Version] = []
+        vid = self.head(name)
         if vid is None:
             raise MaslowError(f"dataset {name!r} is not in the workspace; known: {', '.join(self.datasets())}")
+        seen: set[str] = set()
         while vid is not None:
-            v = self.version(vid)
+            if vid in seen or not _ID.fullmatch(str(vid)):
+                raise FormatError(f"must be an earlier version id of the dataset, got {vid!r}",
+                                  path=self.state / "versions" / out[-1].id / "version.json", field="parent")
+            seen.add(vid)
+            v = self._record(vid)
             out.append(v)
             vid = v.parent
         return out
 
 
+def _valid_name(name: str) -> bool:
+    return bool(name) and all(c.isalnum() or c in "-_." for c in name) and not name.startswith(".")
+
+
 def _check_name(name: str) -> None:
-    ok = name and all(c.isalnum() or c in "-_." for c in name) and not name.startswith(".")
-    if not ok:
+    if not _valid_name(name):
         raise MaslowError(f"dataset name must use letters, digits, '-', '_' or '.', got {name!r}")
 
 
