@@ -9,13 +9,36 @@ import numpy as np
 
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
-from maslow.ontology._geometry import cleared, keypoint_present, present
+from maslow.core.tables import Annotations
+from maslow.core.types import BoolArray, FloatArray
+from maslow.ontology._geometry import cleared, keypoint_present, label_type_columns, present
 from maslow.ontology._step import Step, StepResult, need_class
+
+
+def _boxes_from_geometry(ann: Annotations, box: FloatArray, target: BoolArray) -> BoolArray:
+    """Set ``box[r]`` for the ``target`` rows from the mask (pycocotools' toBbox) or else the polygon (vertex
+    extent); returns the rows set."""
+    n = len(ann)
+    done = np.zeros(n, bool)
+    if ann.mask is not None:
+        rows = np.flatnonzero(target & present(ann.mask, n))
+        if rows.size:
+            box[rows] = M.to_box(list(ann.mask[rows]))
+            done[rows] = True
+    if ann.polygon is not None:
+        for r in np.flatnonzero(target & ~done & ann.polygon.present).tolist():
+            box[r] = M.polygon_box(ann.polygon[r] or [])
+            done[r] = True
+    return done
 
 
 @dataclass(frozen=True)
 class SetLabelTypes(Step):
-    """Set a class's allowed label types; geometry of other types is cleared (lossy when any is)."""
+    """Set a class's allowed label types; geometry of other types is cleared (lossy when any is).
+
+    When ``box`` is allowed, a row that would be left with no geometry gets the box of the mask or polygon
+    cleared from it (as ``BoxesFromMasks``), so a box-only target keeps every object's extent.
+    """
 
     class_: str
     label_types: tuple[str, ...]
@@ -30,6 +53,16 @@ class SetLabelTypes(Step):
         allowed = set(self.label_types) or {"box", "mask", "polygon", "keypoints", "tag"}
         changes: dict[str, Any] = {}
         lost = np.zeros(len(ann), bool)
+        geo = label_type_columns(ann)
+        if "box" in allowed and ann.box is not None:
+            kept = np.zeros(len(ann), bool)
+            for t in ("mask", "polygon", "keypoints"):
+                kept |= geo[t] & (t in allowed)
+            boxless = rows & ~ann.has_box & ~kept & (geo["mask"] | geo["polygon"])
+            if boxless.any():
+                box = ann.box.copy()
+                _boxes_from_geometry(ann, box, boxless)
+                changes["box"] = box
         if "box" not in allowed and ann.box is not None:
             hit = rows & ann.has_box
             box = ann.box.copy()
@@ -70,25 +103,15 @@ class BoxesFromMasks(Step):
             else np.ones(n, bool)
         box = ann.box.copy() if ann.box is not None else np.full((n, 4), np.nan)
         target = sel & (np.ones(n, bool) if self.overwrite else ~ann.has_box)
-        done = np.zeros(n, bool)
-        if ann.mask is not None:
-            rows = np.flatnonzero(target & np.fromiter((m is not None for m in ann.mask), bool, count=n))
-            if rows.size:
-                box[rows] = M.to_box(list(ann.mask[rows]))
-                done[rows] = True
-        if ann.polygon is not None:
-            rows = np.flatnonzero(target & ~done & ann.polygon.present)
-            for r in rows.tolist():
-                box[r] = M.polygon_box(ann.polygon[r] or [])
-                done[r] = True
+        done = _boxes_from_geometry(ann, box, target)
         changes: dict[str, Any] = {"box": box}
-        lost = 0
+        lost = np.zeros(n, bool)  # rows that lose a mask, a polygon or both: each counted once
         if not self.keep_geometry:
             for name in ("mask", "polygon"):
                 col = getattr(ann, name)
                 if col is not None:
                     hit = sel & present(col, n)
-                    lost = max(lost, int(hit.sum()))
+                    lost |= hit
                     new = cleared(col, hit)
                     changes[name] = None if not present(new, n).any() else new
-        return StepResult(ds.replace(annotations=ann.with_columns(**changes)), int(done.sum()), lost)
+        return StepResult(ds.replace(annotations=ann.with_columns(**changes)), int(done.sum()), int(lost.sum()))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
 import numpy as np
+import yaml
 
 from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema
@@ -40,8 +41,11 @@ def need_class(ds: Dataset, name: str, step: str) -> int:
 
 
 def attr_defs(schema: LabelSchema, drop: str | None = None, add: AttributeDef | None = None) -> tuple[AttributeDef, ...]:
-    out = [a for a in schema.attributes if a.name != drop and (add is None or a.name != add.name)]
-    return tuple(out + ([add] if add is not None else []))
+    """The attributes without ``drop``, with ``add`` in place of the one of its name (appended when new)."""
+    out = [add if add is not None and a.name == add.name else a for a in schema.attributes if a.name != drop]
+    if add is not None and all(a.name != add.name for a in schema.attributes):
+        out.append(add)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,29 @@ class Step:
 
 
 def plain(v: Any) -> Any:
-    """Tuples to lists and mappings to dicts, recursively (what YAML and JSON can hold)."""
+    """Tuples to lists, mappings to dicts and numpy scalars (``np.str_`` names) to Python ones, recursively (what
+    YAML and JSON can hold)."""
+    if isinstance(v, np.generic):
+        return v.item()
     if isinstance(v, tuple | list):
         return [plain(x) for x in v]
     if isinstance(v, Mapping):
         return {k: plain(x) for k, x in v.items()}
     return v
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, v: str) -> yaml.ScalarNode:
+    # PyYAML folds NEL (U+0085) in the single-quoted style, so such strings are double-quoted ("\\N")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", v, style='"' if "\x85" in v else None)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text of plain data (key order kept) that ``yaml.safe_load`` reads back exactly."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)

@@ -1,7 +1,7 @@
 """Draft a label schema from the annotations a dataset already has.
 
-For each class: the label types in use (``label_types``), its keypoint count (keypoint names are kept from the
-dataset's schema when it has them, else named ``kp0, kp1, ...``), and whether it is ``semantic`` (kept from the
+For each class: the label types in use (``label_types``), its keypoint count (keypoint names and skeleton are kept
+from the dataset's schema; points past its names are named ``kp<i>``), and whether it is ``semantic`` (kept from the
 dataset's schema). For each attribute column: its type (bool when every value is a bool, number when every
 value is a number, enum when the values are strings with at most ``max_enum_values`` distinct values, else
 text), its value set (enum), ``required`` when every annotation of the classes it appears on has a value, and
@@ -65,9 +65,8 @@ def infer_schema(ds: Dataset, *, max_enum_values: int = 20, keep_unused_classes:
         if rows.size and ann.keypoints is not None:
             filled = ~np.isnan(ann.keypoints[rows, :, 0])
             n_kp = int(np.flatnonzero(filled.any(0)).max()) + 1
-            if len(kps) != n_kp:
-                kps = tuple(f"kp{i}" for i in range(n_kp))
-                skel = ()
+            if len(kps) < n_kp:  # names for the points the schema does not name; named ones are kept
+                kps = (*kps, *(f"kp{i}" for i in range(len(kps), n_kp)))
         classes.append(replace(c, label_types=types, keypoints=kps, skeleton=skel))
     kept = {c.name for c in classes}
     attrs = []

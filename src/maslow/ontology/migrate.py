@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import yaml
 
 from maslow.core.atomic import write_text as write_text_atomic
 from maslow.core.dataset import Dataset
@@ -39,7 +38,7 @@ from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, MigrationError
 from maslow.ontology._geometry import attribute_present
 from maslow.ontology._geometry_steps import BoxesFromMasks, SetLabelTypes
-from maslow.ontology._step import Step, StepResult, attr_defs, need_class, remap_classes
+from maslow.ontology._step import Step, StepResult, attr_defs, dump_yaml, need_class, remap_classes
 
 
 @dataclass(frozen=True)
@@ -129,8 +128,9 @@ class AttributeToClass(Step):
     """Split a class by an attribute: annotations of ``class_`` with value v become class v (or ``names[v]``).
 
     The attribute is cleared on those rows (and dropped from the schema when no value is left). Annotations
-    without a value stay in ``class_``; ``class_`` is removed when none stays. The inverse of
-    ``ClassesToAttribute``.
+    without a value stay in ``class_``; ``class_`` is removed when none stays. A value may name ``class_`` itself
+    (its rows stay) only when every annotation of ``class_`` has a value. The inverse of ``ClassesToAttribute``
+    (also when its ``into`` was one of the merged classes).
     """
 
     class_: str
@@ -152,20 +152,23 @@ class AttributeToClass(Step):
         order += sorted(set(values) - set(order))
         order = [v for v in order if v in set(values)] if not (adef and adef.values) else order
         targets = [self.names.get(v, v) for v in order]
-        if self.class_ in targets:
-            raise MigrationError(f"{where}: a value must not map to the class being split, {self.class_!r}")
-        stays = bool(((ann.label == src) & ~rows).any())
+        without = bool(((ann.label == src) & ~rows).any())
+        if self.class_ in targets and without:
+            raise MigrationError(f"{where}: a value must not map to the class being split, {self.class_!r}, while "
+                                 f"some of its annotations have no value (the two could not be told apart)")
+        # the class stays for rows without a value, and in the values' order where a value names it
+        stays = without or self.class_ in targets
         base = ds.schema.classes[src]
         classes: list[ClassDef] = []
         old_to_new = np.zeros(len(ds.schema.classes), np.int64)
         new_index: dict[str, int] = {}
         for i, c in enumerate(ds.schema.classes):
             if i == src:
-                if stays:
-                    old_to_new[i] = len(classes)
-                    classes.append(c)
-                for t in targets:
-                    if t not in new_index and t not in ds.schema:
+                for t in ([] if self.class_ in targets or not stays else [self.class_]) + targets:
+                    if t == self.class_ and t not in new_index:
+                        old_to_new[i] = new_index[t] = len(classes)
+                        classes.append(c)
+                    elif t not in new_index and t not in ds.schema:
                         new_index[t] = len(classes)
                         classes.append(replace(base, name=t, id=None))
                 continue
@@ -399,7 +402,7 @@ class Migration:
 
 def save_migration(migration: Migration, path: str | Path) -> None:
     """Write the migration file (YAML), atomically."""
-    write_text_atomic(path, yaml.safe_dump(migration.to_dict(), sort_keys=False, allow_unicode=True))
+    write_text_atomic(path, dump_yaml(migration.to_dict()))
 
 
 def load_migration(path: str | Path) -> Migration:

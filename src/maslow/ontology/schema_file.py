@@ -38,12 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from maslow.core.atomic import write_text as write_text_atomic
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, LabelType, Task
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, SchemaError
+from maslow.ontology._step import dump_yaml, plain
 
 _CLASS_KEYS = {"name", "kind", "label_types", "supercategory", "keypoints", "skeleton", "color", "id"}
 _ATTR_KEYS = {"name", "type", "values", "required", "classes", "default"}
@@ -124,11 +123,15 @@ class _Reader:
             raise self.fail(f"{where}.kind", f"must be 'object' or 'semantic', got {kind!r}")
         keypoints = self.str_list(c.get("keypoints"), f"{where}.keypoints")
         skeleton = []
-        for i, pair in enumerate(c.get("skeleton") or []):
+        raw_skeleton = c.get("skeleton") or []
+        if not isinstance(raw_skeleton, list):
+            raise self.fail(f"{where}.skeleton", f"must be a list of pairs, got {type(raw_skeleton).__name__}")
+        for i, pair in enumerate(raw_skeleton):
             ok = isinstance(pair, list) and len(pair) == 2 and all(type(x) is int for x in pair)
             if not ok or not all(0 <= x < len(keypoints) for x in pair):
-                raise self.fail(f"{where}.skeleton[{i}]",
-                                f"must be a pair of keypoint indexes 0..{len(keypoints) - 1}, got {pair!r}")
+                expected = (f"a pair of keypoint indexes 0..{len(keypoints) - 1}" if keypoints
+                            else "absent: the class names no keypoints")
+                raise self.fail(f"{where}.skeleton[{i}]", f"must be {expected}, got {pair!r}")
             skeleton.append((pair[0], pair[1]))
         cid = c.get("id")
         if cid is not None and type(cid) is not int:
@@ -244,12 +247,13 @@ def schema_to_dict(schema: LabelSchema, class_notes: Mapping[str, ClassNotes] | 
     notes = {k: v.to_dict() for k, v in (class_notes or {}).items() if v.to_dict()}
     if notes:
         d["class_guidelines"] = notes
-    return d
+    out: dict[str, Any] = plain(d)  # numpy strings (names taken from arrays) as plain str
+    return out
 
 
 def save_schema(schema: LabelSchema, path: str | Path, *, class_notes: Mapping[str, ClassNotes] | None = None) -> None:
     """Write ``schema`` (and optional per-class notes) as a schema file, atomically."""
-    write_text_atomic(path, yaml.safe_dump(schema_to_dict(schema, class_notes), sort_keys=False, allow_unicode=True))
+    write_text_atomic(path, dump_yaml(schema_to_dict(schema, class_notes)))
 
 
 def schema_json_schema() -> dict[str, Any]:

@@ -78,6 +78,9 @@ def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES) 
     cmap = class_map(ds, schema)
     target = cmap[ann.label] if n else np.zeros(0, np.int64)
     known = target >= 0
+    # per-class tables below get one padding row (index k) that rows of unknown classes look up, so a schema
+    # without classes works too; every use is masked with `known`
+    safe = np.where(known, target, len(schema.classes))
     names = ds.schema.names
     paths = ds.images.path
     out: list[Issue] = []
@@ -93,16 +96,16 @@ def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES) 
             "class {cls!r} is not in the schema; add it or migrate the annotation", "label")
     geo = label_type_columns(ann)
     # per schema class: allowed label types as a (k_schema, 5) table, then one lookup per row
-    allowed = np.array([[not c.label_types or t in c.label_types for t in LABEL_TYPES] for c in schema.classes],
-                       bool).reshape(len(schema.classes), len(LABEL_TYPES))
+    allowed = np.array([[not c.label_types or t in c.label_types for t in LABEL_TYPES] for c in schema.classes]
+                       + [[True] * len(LABEL_TYPES)], bool)
     if "label_type_not_allowed" in rules and n:
         for j, t in enumerate(LABEL_TYPES):
-            rows = np.flatnonzero(known & geo[t] & ~allowed[np.where(known, target, 0), j])
+            rows = np.flatnonzero(known & geo[t] & ~allowed[safe, j])
             add("label_type_not_allowed", rows,
                 f"class {{cls!r}} must not carry a {t} (schema label_types omit it)", t if t != "tag" else "label")
     if "wrong_kind" in rules and n:
-        semantic = np.array([c.kind == "semantic" for c in schema.classes], bool)
-        sem = known & semantic[np.where(known, target, 0)]
+        semantic = np.array([c.kind == "semantic" for c in schema.classes] + [False], bool)
+        sem = known & semantic[safe]
         if sem.any():
             key = ann.image.astype(np.int64) * (len(names) + 1) + ann.label
             _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
@@ -113,8 +116,7 @@ def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES) 
             add("wrong_kind", rows, "class {cls!r} is semantic: it must be a mask, got instance geometry", "mask")
     out.extend(_attribute_issues(ds, schema, target, known, rules, add))
     if "keypoints_mismatch" in rules and n:
-        kp_names = [len(c.keypoints) for c in schema.classes]
-        k_of = np.array(kp_names, np.int64)[np.where(known, target, 0)] if schema.classes else np.zeros(n, np.int64)
+        k_of = np.array([len(c.keypoints) for c in schema.classes] + [0], np.int64)[safe]
         has = keypoint_present(ann)
         rows = np.flatnonzero(known & has & (k_of == 0))
         add("keypoints_mismatch", rows, "class {cls!r} has no keypoint names in the schema, got keypoints",
@@ -133,8 +135,8 @@ def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES) 
             add("keypoints_mismatch", np.flatnonzero(known & badv), "class {cls!r}: visibility must be 0, 1 or 2",
                 "keypoints")
         need = np.array([bool(c.keypoints) and "keypoints" in c.label_types and set(c.label_types) == {"keypoints"}
-                         for c in schema.classes] or [False], bool)
-        rows = np.flatnonzero(known & need[np.where(known, target, 0)] & ~has)
+                         for c in schema.classes] + [False], bool)
+        rows = np.flatnonzero(known & need[safe] & ~has)
         add("keypoints_mismatch", rows, "class {cls!r} is labelled by keypoints only, got none", "keypoints")
     order = {r: i for i, r in enumerate(RULES)}
     out.sort(key=lambda i: (order[i.type], i.annotation if i.annotation is not None else -1))
@@ -158,12 +160,12 @@ def _attribute_issues(ds: Dataset, schema: LabelSchema, target: IntArray, known:
             continue
         rows = np.flatnonzero(attribute_present(col))
         emit("unknown_attribute", rows, f"attribute {name!r} is not in the schema", f"attributes.{name}", "warning")
-    safe_target = np.where(known, target, 0)
+    safe_target = np.where(known, target, len(schema.classes))  # padding row for unknown classes
     for a in schema.attributes:
         acol = ann.attributes.get(a.name)
         present = attribute_present(acol) if acol is not None else np.zeros(n, bool)
         if a.classes:
-            applies_k = np.array([c.name in a.classes for c in schema.classes], bool)
+            applies_k = np.array([c.name in a.classes for c in schema.classes] + [False], bool)
             applies = known & applies_k[safe_target]
         else:
             applies = known.copy()
