@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -127,8 +129,12 @@ def test_torchvision_refuses_without_cached_weights(tmp_path: Path, monkeypatch:
     from maslow.errors import ModelError
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    with pytest.raises(ModelError, match="local torch cache"):
+    with pytest.raises(ModelError, match="local torch cache") as err:
         get_embedder("torchvision:resnet18")
+    # the message names the file, where it goes and where to get it
+    msg = str(err.value)
+    assert str(tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in msg
+    assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in msg and "TORCH_HOME" in msg
     with pytest.raises(ModelError, match="must be one of"):
         get_embedder("torchvision:nonexistent")
 
@@ -141,3 +147,141 @@ def test_a_batch_size_below_one_is_refused(tmp_path: Path, use_cache: bool) -> N
         with pytest.raises(MaslowError, match=f"batch_size must be >= 1, got {bad}"):
             embed(paths, embedder="light", cache_dir=tmp_path / "cache", use_cache=use_cache, batch_size=bad)
     assert not (tmp_path / "cache").exists()  # refused before any work
+
+
+# -- cache integrity --------------------------------------------------------------------------------------
+
+
+def _key(i: int) -> str:
+    return f"{i:032x}"
+
+
+_WRITER = """
+import sys
+import numpy as np
+from maslow.embed.cache import EmbeddingCache
+rng = np.random.default_rng(int(sys.argv[2]))
+for _ in range(25):
+    ids = rng.choice(60, 4, replace=False)
+    EmbeddingCache(sys.argv[1], "race").put([f"{i:032x}" for i in ids], np.stack([np.full(8, i, np.float32) for i in ids]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the cache's write lock is POSIX-only")
+def test_concurrent_writers_leave_a_consistent_cache(tmp_path: Path) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), str(s)]) for s in range(3)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    cache = EmbeddingCache(tmp_path, "race")
+    rows, found = cache.get([_key(i) for i in range(60)], 8)
+    written = set()
+    for s in range(3):
+        rng = np.random.default_rng(s)
+        for _ in range(25):
+            written.update(int(i) for i in rng.choice(60, 4, replace=False))
+    assert np.flatnonzero(found).tolist() == sorted(written)  # no writer lost another's entries
+    for i in np.flatnonzero(found):
+        np.testing.assert_array_equal(rows[i], np.full(8, i, np.float32))  # no row from another writer's shard
+    assert len(list(cache.folder.glob("shard-*.npy"))) == 75  # no shard number used twice
+
+
+def test_corrupt_shards_and_indexes_are_recomputed_never_served(tmp_path: Path) -> None:
+    paths = _images(tmp_path, 2)
+    cache = tmp_path / "c"
+    fresh = embed(paths, embedder="light", use_cache=False)
+    embed(paths, embedder="light", cache_dir=cache)
+    folder = EmbeddingCache(cache, LightEmbedder().name).folder
+    shard = next(folder.glob("shard-*.npy"))
+    data = bytearray(shard.read_bytes())
+    data[-4:] = np.float32(7.0).tobytes()  # a flipped value: still a valid .npy file
+    shard.write_bytes(bytes(data))
+    calls: list[int] = []
+    np.testing.assert_array_equal(embed(paths, embedder="light", cache_dir=cache, progress=lambda d, t: calls.append(t)),
+                                  fresh)
+    assert calls == [2]  # both rows of the damaged shard were embedded again
+    for text in ("[1, 2]", '{"embedder": "light-v2-64", "keys": {"a": 5}, "shards": []}', '{"x": [0, 0]}', ""):
+        (folder / "index.json").write_text(text)
+        np.testing.assert_array_equal(embed(paths, embedder="light", cache_dir=cache), fresh)
+    for shard in folder.glob("shard-*.npy"):
+        shard.write_bytes(shard.read_bytes()[:-8])  # truncated
+    np.testing.assert_array_equal(embed(paths, embedder="light", cache_dir=cache), fresh)
+    assert EmbeddingCache(cache, LightEmbedder().name).get([content_hash(p) for p in paths], 256)[1].all()
+
+
+def test_embedders_never_share_cache_entries(tmp_path: Path) -> None:
+    a, b = EmbeddingCache(tmp_path, "model:a"), EmbeddingCache(tmp_path, "model_a")
+    assert a.folder != b.folder
+    a.put(["k"], np.ones((1, 4), np.float32))
+    assert EmbeddingCache(tmp_path, "model:a").get(["k"], 4)[1].all()
+    assert not b.get(["k"], 4)[1].any()
+    # an index written for another embedder is not read
+    (b.folder).mkdir()
+    (b.folder / "index.json").write_text((a.folder / "index.json").read_text())
+    assert not EmbeddingCache(tmp_path, "model_a").get(["k"], 4)[1].any()
+
+
+def test_an_embedder_returning_the_wrong_shape_is_refused_before_caching(tmp_path: Path) -> None:
+    from maslow.errors import ModelError
+
+    class Short:
+        name, dim = "short", 4
+
+        def embed(self, paths: object, *, batch_size: int = 64, progress: object = None) -> np.ndarray:
+            return np.zeros((1, 4), np.float32)
+
+    with pytest.raises(ModelError, match=r"must return \(2, 4\) features, got \(1, 4\)"):
+        embed(_images(tmp_path, 2), embedder=Short(), cache_dir=tmp_path / "c")
+    assert len(EmbeddingCache(tmp_path / "c", "short")) == 0
+
+
+def test_idx_member_hashes_check_the_member_and_the_dtype(tmp_path: Path) -> None:
+    import struct
+
+    body = np.arange(2 * 3 * 3, dtype=np.uint8).tobytes()
+    (tmp_path / "u-idx3-ubyte").write_bytes(bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 2, 3, 3) + body)
+    (tmp_path / "s-idx3-ubyte").write_bytes(bytes([0, 0, 0x09, 3]) + struct.pack(">3I", 2, 3, 3) + body)
+    assert content_hash(f"{tmp_path}/u-idx3-ubyte#1") != content_hash(f"{tmp_path}/s-idx3-ubyte#1")
+    with pytest.raises(FormatError, match="IDX member must be < 2, got 2"):
+        content_hash(f"{tmp_path}/u-idx3-ubyte#2")
+    with pytest.raises(FormatError, match="IDX member must be < 2, got 5"):
+        embed([f"{tmp_path}/u-idx3-ubyte#5"], embedder="light", use_cache=False)
+
+
+# -- light embedder: modes, EXIF, batch size ---------------------------------------------------------------
+
+
+def test_light_embedder_embeds_the_displayed_image(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (30, 44, 3), dtype=np.uint8)
+    a[:10] //= 4
+    Image.fromarray(np.ascontiguousarray(np.rot90(a, -1))).save(tmp_path / "turned.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed turned 90 degrees clockwise
+    Image.fromarray(a).save(tmp_path / "exif.png", exif=exif.tobytes())
+    Image.fromarray(a).save(tmp_path / "exif.tif", exif=exif.tobytes())
+    Image.fromarray(a).save(tmp_path / "plain.png")
+    f = LightEmbedder().embed([tmp_path / n for n in ("turned.png", "exif.png", "exif.tif", "plain.png")])
+    np.testing.assert_array_equal(f[1], f[0])
+    np.testing.assert_array_equal(f[2], f[0])
+    assert not np.allclose(f[3], f[0])
+
+
+def test_light_embedder_handles_every_mode_and_any_batch_size(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 256, (30, 44, 3), dtype=np.uint8)
+    im = Image.fromarray(a)
+    grey = a[..., 0]
+    Image.fromarray(grey).save(tmp_path / "g8.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "g16.png")  # 16-bit: same picture
+    im.save(tmp_path / "rgb.png")
+    im.convert("RGBA").save(tmp_path / "rgba.png")
+    im.convert("P").save(tmp_path / "p.gif")
+    im.convert("CMYK").save(tmp_path / "cmyk.jpg")
+    im.convert("CMYK").save(tmp_path / "cmyk.tif")
+    paths = [tmp_path / n for n in ("g8.png", "g16.png", "rgb.png", "rgba.png", "p.gif", "cmyk.jpg", "cmyk.tif")]
+    f1 = LightEmbedder().embed(paths, batch_size=1)
+    np.testing.assert_array_equal(f1, LightEmbedder().embed(paths, batch_size=64))
+    np.testing.assert_allclose(np.linalg.norm(f1, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(f1[1], f1[0])
+    np.testing.assert_array_equal(f1[3], f1[2])
+    np.testing.assert_array_equal(f1[6], f1[2])  # lossless CMYK round trip
+    assert np.linalg.norm(f1[5] - f1[2]) < 0.2 and np.linalg.norm(f1[4] - f1[2]) < 0.2

@@ -263,6 +263,56 @@ def test_check_images_finds_each_kind_of_problem_on_the_right_row(tmp_path: Path
     assert decoded.counts()["unreadable_image"] == 2
 
 
+def _formats() -> list[tuple[str, str]]:
+    from PIL import features
+
+    out = [("JPEG", "jpg"), ("PNG", "png"), ("BMP", "bmp"), ("GIF", "gif"), ("TIFF", "tif")]
+    return [*out, ("WEBP", "webp")] if features.check("webp") else out
+
+
+def test_image_info_agrees_with_pillow_on_formats_and_exif_orientations(tmp_path: Path) -> None:
+    from PIL import ImageOps
+
+    im = noise(53, 37)
+    files = []
+    for fmt, ext in _formats():
+        im.save(tmp_path / f"plain.{ext}", fmt)
+        files.append(tmp_path / f"plain.{ext}")
+        if fmt in ("JPEG", "PNG", "TIFF", "WEBP"):
+            for o in (3, 6, 8):
+                exif = Image.Exif()
+                exif[0x0112] = o
+                im.save(tmp_path / f"o{o}.{ext}", fmt, exif=exif.tobytes())
+                files.append(tmp_path / f"o{o}.{ext}")
+    for p in files:
+        info = image_info(p)
+        with Image.open(p) as opened:
+            shown = ImageOps.exif_transpose(opened).size
+        assert (info.width, info.height) == shown, p.name
+        turned = info.orientation in (5, 6, 7, 8)
+        assert (info.stored_width, info.stored_height) == (53, 37), p.name  # the grid as saved
+        assert shown == ((37, 53) if turned else (53, 37)), p.name
+        assert load_path(p).shape[:2] == (info.height, info.width), p.name
+    names = [p.name for p in files]
+    assert len(check_images(dataset(tmp_path, names, [(image_info(p).width, image_info(p).height) for p in files]),
+                            decode=True)) == 0
+    stored = check_images(dataset(tmp_path, ["o6.tif"], [(53, 37)]))  # the TIFF's stored grid declared
+    assert [i.type for i in stored] == ["exif_rotated"] and "displays the image as 37x53" in stored.issues[0].message
+
+
+def test_check_images_decoding_finds_truncated_files_of_every_format(tmp_path: Path) -> None:
+    names = []
+    for fmt, ext in _formats():
+        noise(64, 48).save(tmp_path / f"full.{ext}", fmt)
+        raw = (tmp_path / f"full.{ext}").read_bytes()
+        (tmp_path / f"cut.{ext}").write_bytes(raw[: len(raw) * 2 // 3])
+        names += [f"full.{ext}", f"cut.{ext}"]
+    ds = dataset(tmp_path, names, [(64, 48)] * len(names))
+    rep = check_images(ds, decode=True)
+    assert sorted((i.type, i.file) for i in rep) == sorted(("unreadable_image", n) for n in names if "cut" in n)
+    assert all("cut." in i.message for i in rep)  # the message names the file
+
+
 def test_missing_images_are_told_apart_by_the_reason_not_the_file_name(tmp_path: Path) -> None:
     (tmp_path / "file not found.png").write_bytes(b"garbage")
     rep = check_images(dataset(tmp_path, ["file not found.png"], [(1, 1)]))

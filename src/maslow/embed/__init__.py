@@ -22,7 +22,7 @@ import numpy as np
 from maslow.core.dataset import Dataset
 from maslow.embed.cache import EmbeddingCache, content_hash, default_cache_dir
 from maslow.embed.light import LightEmbedder
-from maslow.errors import MaslowError
+from maslow.errors import MaslowError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ def embed(paths: Sequence[str | Path], *, embedder: str | Embedder = "auto", cac
     Raises:
         FormatError: an image is missing or unreadable.
         MaslowError: ``batch_size`` below 1.
+        ModelError: the embedder returned an array of the wrong shape.
     """
     if batch_size < 1:
         raise MaslowError(f"embed: batch_size must be >= 1, got {batch_size}")
@@ -116,6 +117,9 @@ def embed(paths: Sequence[str | Path], *, embedder: str | Embedder = "auto", cac
         uniq = list(first.values())
         rows = np.asarray(emb.embed([paths[i] for i in uniq], batch_size=batch_size, progress=progress),
                           dtype=np.float32)
+        if rows.shape != (len(uniq), emb.dim):  # never store misaligned rows in the cache
+            raise ModelError(f"embedder {emb.name!r}: embed must return ({len(uniq)}, {emb.dim}) features, "
+                             f"got {rows.shape}")
         cache.put([keys[i] for i in uniq], rows)
         lookup = dict(zip([keys[i] for i in uniq], rows, strict=True))
         for i in todo:

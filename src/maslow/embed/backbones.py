@@ -127,7 +127,9 @@ class TorchvisionEmbedder:
             folder = Path(torch.hub.get_dir()) / "checkpoints"
             raise ModelError(
                 f"embedder {arch!r}: weights must be in the local torch cache ({folder / TORCHVISION[arch][0]}), "
-                f"got nothing there; maslow does not download weights. Cached backbones: "
+                f"got nothing there; maslow does not download weights. Copy that file there (from "
+                f"https://download.pytorch.org/models/{TORCHVISION[arch][0]}, or from a machine where torchvision "
+                f"downloaded it), or point $TORCH_HOME at a folder whose hub/checkpoints holds it. Cached backbones: "
                 f"{', '.join(cached) or 'none'}; the offline default is 'efficientnet-lite0'")
         model = getattr(torchvision.models, arch)(weights=None)
         model.load_state_dict(torch.load(cached[arch], map_location="cpu", weights_only=True))

@@ -2,7 +2,9 @@
 
 Glossary:
     decoding: images are opened with Pillow's ``draft`` (JPEG: libjpeg decodes at 1/2-1/8 scale, skipping most of
-        the inverse DCT) and reduced to ``size`` x ``size`` pixels (aspect ratio not kept).
+        the inverse DCT), turned by their EXIF orientation (the displayed image, as ``io.images.load_path``),
+        converted to RGB (16-bit images scaled from 0-65535 to 0-255) and reduced to ``size`` x ``size`` pixels
+        (aspect ratio not kept).
     colour part: a joint 4x4x4 RGB histogram of the whole image plus a 2x2 grid of 8-bin hue-free brightness
         histograms (layout), each normalised to sum 1.
     HOG part: gradient orientations (9 unsigned bins over 0-180 degrees) weighted by magnitude, in a 4x4 grid of
@@ -20,24 +22,43 @@ from PIL import Image
 
 from maslow.errors import FormatError
 
+#: EXIF orientation -> the transpose that displays the image (as Pillow's ``ImageOps.exif_transpose``)
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """RGB of any mode; 16- and 32-bit integer images are scaled from 0-65535 (Pillow would clip them at 255)."""
+    if im.mode == "I" or im.mode.startswith("I;16"):
+        a = np.asarray(im).astype(np.float64)
+        im = Image.fromarray(np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8))
+    return im.convert("RGB")
+
 
 def load_small_rgb(path: str | Path, size: int) -> np.ndarray:
-    """(size, size, 3) uint8 RGB of an image, decoded at reduced scale when the format allows."""
-    from maslow.io.images import MAX_PIXELS, _open, idx_member, read_idx
+    """(size, size, 3) uint8 RGB of an image as displayed (EXIF orientation applied, like ``io.images.load_path``),
+    decoded at reduced scale when the format allows."""
+    from maslow.io.images import MAX_PIXELS, _idx_images, _open, _orientation, idx_member
 
     base, member = idx_member(path)
     if member is not None:
-        arr = np.asarray(read_idx(base)[member])
+        arr = np.asarray(_idx_images(base, member)[member])
         im = Image.fromarray(arr if arr.ndim == 2 else arr[..., :3])
     else:
         im = _open(Path(path), MAX_PIXELS)
         try:
             im.draft("RGB", (size * 2, size * 2))
             im.load()
+            method = _TRANSPOSE.get(_orientation(im))
         except (OSError, ValueError, SyntaxError) as e:
+            im.close()
             raise FormatError(f"truncated or corrupt image data: {e}", path=Path(path)) from None
+        if method is not None:
+            with im:
+                im = im.transpose(method)
     with im:
-        return np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+        return np.asarray(_to_rgb(im).resize((size, size), Image.Resampling.BILINEAR))
 
 
 def hog(grey: np.ndarray, *, cells: int = 4, bins: int = 9) -> np.ndarray:
@@ -87,12 +108,12 @@ class LightEmbedder:
         256
     """
 
-    name = "light-v1"
+    name = "light-v2"
     dim = 256
 
     def __init__(self, *, size: int = 64) -> None:
         self.size = size
-        self.name = f"light-v1-{size}"
+        self.name = f"light-v2-{size}"  # v2: EXIF orientation applied, 16-bit images scaled
 
     def embed(self, paths: Sequence[str | Path], *, batch_size: int = 64,
               progress: Callable[[int, int], None] | None = None) -> np.ndarray:

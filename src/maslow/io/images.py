@@ -135,6 +135,15 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
     return im
 
 
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation tag of an open image (as Pillow's ``ImageOps.exif_transpose`` reads it), 1 when absent."""
+    try:
+        orientation = int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not hide the image
+        return 1
+    return orientation if 1 <= orientation <= 8 else 1
+
+
 def image_info(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     """Width, height and EXIF orientation from the header (no pixel decoding).
 
@@ -150,11 +159,12 @@ def image_info(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     im = _open(path, max_pixels)
     with im:
         w, h = im.size
-        try:
-            orientation = int(im.getexif().get(0x0112, 1) or 1)
-        except Exception:  # noqa: BLE001 - a broken EXIF block must not hide the image size
-            orientation = 1
+        orientation = _orientation(im)
         fmt = im.format or ""
+        tags = getattr(im, "tag_v2", None) if fmt == "TIFF" else None
+        if tags is not None:
+            # Pillow may report a TIFF's size already turned by its orientation tag: the tags hold the stored grid
+            w, h = int(tags.get(256, w)), int(tags.get(257, h))
     if orientation in _ROTATING:
         return ImageInfo(h, w, w, h, orientation, fmt)
     return ImageInfo(w, h, w, h, orientation, fmt)
