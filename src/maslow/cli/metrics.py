@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 import typer
 
 from maslow import io
-from maslow.cli.render import _jsonable, _nan_to_none, console, err_console, render_report, table
+from maslow.cli.render import console, err_console, json_text, render_report, table
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import Task
@@ -171,7 +170,7 @@ def _render_issues(label: str, report: Report, notes: list[str]) -> None:
 def _write_json(obj: Any, path: Path) -> None:
     from maslow.core.atomic import atomic_path
 
-    text = json.dumps(_nan_to_none(obj), default=_jsonable, indent=2, ensure_ascii=False)
+    text = json_text(obj)
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
 
@@ -211,6 +210,8 @@ def eval_(
     task."""
     kind = iou_type.value
     sigmas = _sigmas(kpt_sigmas)
+    if json_out is not None and json_out.is_dir():  # before reading, plotting or printing anything
+        raise MaslowError(f"eval: --json {json_out} is a folder; give the file to write the result to")
     if target_precision is not None and target_recall is not None:  # before reading anything
         raise MaslowError("eval: give --target-precision or --target-recall, not both")
     for name, target in (("--target-precision", target_precision), ("--target-recall", target_recall)):
@@ -222,6 +223,9 @@ def eval_(
     if truth.schema.task in _LABEL_TASKS:
         _render_issues(f"{gt}", gt_report, [])
         _render_issues(f"{pred}", pred_report, notes)
+        if plot_dir is not None:  # said, not silently skipped
+            err_console.print(f"note: --plot: no plots for {truth.schema.task.value} yet (detection, instance masks "
+                              "and keypoints have them); none written", markup=False, highlight=False)
         with located:
             _eval_labels(truth, preds, json_out, {"gt": str(gt), "pred": str(pred), "gt_format": gt_format,
                                                   "pred_format": pred_format})

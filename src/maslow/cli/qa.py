@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from maslow.cli.render import console, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import _nan_to_none, console, load_dataset, print_json, progress_bar, table
 from maslow.core.dataset import Dataset
 from maslow.errors import FormatError, MaslowError
 
@@ -101,7 +101,8 @@ def write_issues_json(records: list[dict[str, Any]], path: Path) -> Path:
     from maslow.core.atomic import atomic_path
 
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(_nan_to_none(records), indent=1, ensure_ascii=False, allow_nan=False)  # NaN: null
+        tmp.write_text(text + "\n", encoding="utf-8")
     return path
 
 

@@ -41,10 +41,7 @@ def check_command(
     if html is not None:
         quality.write_html(issues, ds, html, top=max(top, 100))
     if as_json:
-        d = issues.to_dict(limit=top)
-        if html is not None:
-            d["html"] = str(html)
-        print_json(d)
+        print_json({**issues.to_dict(limit=top), "html": None if html is None else str(html)})  # keys as qa's
         return
     if not len(issues):
         console.print(f"[green]No quality issues found[/green] in {ds!r}.")

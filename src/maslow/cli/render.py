@@ -33,19 +33,31 @@ def _jsonable(o: Any) -> Any:
 
 
 def _nan_to_none(o: Any) -> Any:
-    if isinstance(o, float) and math.isnan(o):
-        return None
+    """``o`` as plain JSON values: ``to_dict()`` results, numpy scalars and arrays converted all the way down, and
+    every NaN or infinity (which JSON cannot hold) as null."""
+    if isinstance(o, float | np.floating):
+        return float(o) if math.isfinite(o) else None
     if isinstance(o, dict):
-        return {k: _nan_to_none(v) for k, v in o.items()}
+        return {k.item() if isinstance(k, np.generic) else k: _nan_to_none(v) for k, v in o.items()}
     if isinstance(o, list | tuple):
         return [_nan_to_none(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _nan_to_none(o.tolist())
+    if isinstance(o, np.generic):
+        return _nan_to_none(o.item())
+    if isinstance(o, bytes) or hasattr(o, "to_dict"):
+        return _nan_to_none(_jsonable(o))
     return o
 
 
+def json_text(obj: Any) -> str:
+    """The JSON document of ``obj`` (NaN and infinities become null; strict: never ``NaN`` or ``Infinity``)."""
+    return json.dumps(_nan_to_none(obj), default=_jsonable, indent=2, ensure_ascii=False, allow_nan=False)
+
+
 def print_json(obj: Any) -> None:
-    """JSON on stdout (NaN becomes null), nothing else."""
-    text = json.dumps(_nan_to_none(obj), default=_jsonable, indent=2, ensure_ascii=False)
-    console.file.write(text + "\n")
+    """JSON on stdout (NaN and infinities become null), nothing else."""
+    console.file.write(json_text(obj) + "\n")
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, justify_numbers: bool = True) -> Table:

@@ -99,7 +99,8 @@ def plot_pr_curves(result: MapResult, path: str | Path, *, title: str | None = N
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower left", fontsize=8, frameon=True)
+        if ax.get_legend_handles_labels()[0]:  # no class with truth objects: no curve to name
+            ax.legend(loc="lower left", fontsize=8, frameon=True)
     axes[0].set_ylabel("precision (interpolated)")
     fig.suptitle(title or f"Precision-recall ({result.iou_type}, area all, maxDets {result.max_dets[_cell(result)[1]]})")
     return _save(fig, path)
