@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import tempfile
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,144 @@ def test_round_trip_property(tmp_path: Path, ds: Dataset) -> None:
     write_parquet(ds, tmp_path / "p")
     back = read_parquet(tmp_path / "p")
     assert_identical(ds, back)
+
+
+# -- damaged files and values that can't round-trip (found by fuzzing) ---------------------------------
+def _chunk_end(path: Path, column: str) -> int:
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    c = next(meta.column(j) for j in range(meta.num_columns) if meta.column(j).path_in_schema == column)
+    return int((c.dictionary_page_offset or c.data_page_offset) + c.total_compressed_size)
+
+
+def test_a_damaged_page_raises_naming_file_and_column(tmp_path: Path) -> None:
+    """A flipped byte inside a page used to decode silently to other values (no page checksums)."""
+    write_parquet(every_column(), tmp_path / "d", compression="none")
+    f = tmp_path / "d" / "annotations.parquet"
+    data = bytearray(f.read_bytes())
+    data[_chunk_end(f, "score") - 3] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(FormatError, match=r"annotations\.parquet, field 'score': unreadable Parquet.*CRC"):
+        parse(tmp_path / "d")
+
+
+def test_random_byte_damage_raises_format_error_or_reads_back_exactly(tmp_path: Path) -> None:
+    """Seeded byte flips in every Parquet file: never another exception (KeyError, UnicodeDecodeError,
+    IndexError escaped before), never different values."""
+    ds = every_column()
+    write_parquet(ds, tmp_path / "src")
+    rng = np.random.default_rng(0)
+    for name in ("annotations.parquet", "images.parquet", "polygon_rings.parquet", "polygon_xy.parquet"):
+        data = (tmp_path / "src" / name).read_bytes()
+        for k in range(40):
+            bad = bytearray(data)
+            for j in rng.integers(0, len(data), size=int(rng.integers(1, 4))).tolist():
+                bad[j] = int(rng.integers(0, 256))
+            d = tmp_path / f"{name}{k}"
+            d.mkdir()
+            for p in (tmp_path / "src").iterdir():
+                (d / p.name).write_bytes(bytes(bad) if p.name == name else p.read_bytes())
+            try:
+                back, _ = parse(d)
+            except FormatError as e:
+                assert str(d) in str(e)
+            else:
+                assert_identical(ds, back)
+
+
+def _rewrite(path: Path, change: Any) -> None:
+    table = pq.read_table(path)
+    pq.write_table(change(table), path)
+
+
+@pytest.mark.parametrize(("damage", "match"), [
+    pytest.param(lambda d: _rewrite(d / "annotations.parquet", lambda t: t.drop_columns(["attr:colour"])),
+                 r"annotations\.parquet, field 'attr:colour': column is missing", id="missing-str-column"),
+    pytest.param(lambda d: _rewrite(d / "images.parquet", lambda t: t.set_column(
+        0, "path", t.column("path").cast(pa.binary()))), r"column 'path' can't be decoded.*must be stored as string",
+        id="str-as-binary"),
+    pytest.param(lambda d: _rewrite(d / "polygon_rings.parquet", lambda t: t.rename_columns(["other"])),
+                 r"polygon_rings\.parquet, field 'length': column is missing", id="renamed-rings"),
+])
+def test_tables_that_disagree_with_the_header_raise(tmp_path: Path, damage: Any, match: str) -> None:
+    write_parquet(every_column(), tmp_path / "d")
+    damage(tmp_path / "d")
+    with pytest.raises(FormatError, match=match):
+        parse(tmp_path / "d")
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    pytest.param(lambda e: e.pop("field"), r"annotations\[0\]: column 'image' must have a field", id="no-field"),
+    pytest.param(lambda e: e.update(field="nope"), r"got field 'nope'", id="unknown-field"),
+    pytest.param(lambda e: e.update(kind="nope"), r"kind 'nope'", id="unknown-kind"),
+    pytest.param(lambda e: e.update(dtype="nope"), r"column 'image' must have a numpy dtype", id="bad-dtype"),
+    pytest.param(lambda e: e.update(column=3), r"must be an object with a 'column' name", id="bad-column"),
+])
+def test_a_damaged_column_list_in_the_header_raises(tmp_path: Path, edit: Any, match: str) -> None:
+    """Used to escape as KeyError or TypeError (Annotations() got an unexpected keyword argument)."""
+    write_parquet(every_column(), tmp_path / "d")
+    head = tmp_path / "d" / "dataset.json"
+    header = json.loads(head.read_text())
+    edit(header["annotations"][0])
+    head.write_text(json.dumps(header))
+    with pytest.raises(FormatError, match=r"dataset\.json, .*" + match):
+        parse(tmp_path / "d")
+
+
+@pytest.mark.parametrize(("values", "match"), [
+    pytest.param([{1: "a"}, None], r"dict keys must be str, got 1", id="int-key"),  # came back as {"1": "a"}
+    pytest.param([{"a": {None: 1}}, None], r"dict keys must be str, got None", id="nested-none-key"),
+    pytest.param(["\ud800", None], r"surrogates not allowed", id="lone-surrogate"),  # was UnicodeEncodeError
+])
+def test_object_values_that_would_change_are_refused(tmp_path: Path, values: list[Any], match: str) -> None:
+    write_parquet(shapes(2), tmp_path / "x")
+    before = digests(tmp_path / "x")
+    ds = Dataset(schema=LabelSchema.from_names(["a"]), images=Images(path=["a", "b"], width=[1, 1], height=[1, 1],
+                                                                     extra={"v": obj_array(values)}),
+                 annotations=Annotations.empty())
+    with pytest.raises(FormatError, match=r"column 'extra:v' holds values that are not JSON.*" + match):
+        write_parquet(ds, tmp_path / "x")
+    assert digests(tmp_path / "x") == before
+
+
+def test_two_dimensional_object_columns_are_refused(tmp_path: Path) -> None:
+    """An (m, 2) object column came back as (m,) lists."""
+    ds = Dataset(schema=LabelSchema.from_names(["a"]),
+                 images=Images(path=["a"], width=[1], height=[1], extra={"o": np.array([[1, "x"]], object)}),
+                 annotations=Annotations.empty())
+    with pytest.raises(FormatError, match=r"column 'extra:o' of Python objects must be 1-D, got shape \(1, 2\)"):
+        write_parquet(ds, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_fixed_width_strings_keep_inner_nul_bytes(tmp_path: Path) -> None:
+    """pyarrow cut numpy S/U values at the first NUL: b'a\\x00b' came back as b'a'."""
+    ds = Dataset(schema=LabelSchema.from_names(["a"]), annotations=Annotations.empty(), images=Images(
+        path=["a", "b"], width=[1, 1], height=[1, 1],
+        extra={"s": np.array([b"a\x00b", b"c"]), "u": np.array(["x\x00y", "é"]), "s2": np.array([[b"\x00z"]] * 2)}))
+    write_parquet(ds, tmp_path / "x")
+    assert_identical(ds, read_parquet(tmp_path / "x"))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000))
+def test_random_datasets_round_trip_exactly(seed: int) -> None:
+    """Seeded datasets with every geometry (multi-part polygons, crowd masks, keypoints), attributes of
+    every type, odd names and splits, plus extra columns: every column comes back exactly."""
+    from tests.io.gen_datasets import random_dataset
+
+    ds = random_dataset(seed)
+    n, m = ds.n_annotations, ds.n_images
+    ann = ds.annotations.with_columns(
+        score=np.linspace(0, 1, n), annotator=obj_array([None if k % 2 else "ä b" for k in range(n)]),
+        extra={"nan": np.where(np.arange(n) % 3, np.nan, 1.5),
+               "mix": obj_array([[[None, float("nan")], {"k": "ü"}, 2**70][k % 3] for k in range(n)])})
+    im = ds.images
+    images = Images(path=im.path, width=im.width, height=im.height, split=im.split,
+                    extra={"seq": obj_array(["s"] * m), "none": np.zeros((m, 0)), "f16": np.ones((m, 2), np.float16)})
+    schema = LabelSchema(classes=ds.schema.classes, tasks=ds.schema.tasks, attributes=ds.schema.attributes,
+                         guidelines="ünï\n guide", version=2)
+    ds = ds.replace(annotations=ann, images=images, schema=schema, root=Path("rel/ü"))
+    with tempfile.TemporaryDirectory() as tmp:
+        for group in (2, 1 << 17):
+            write_parquet(ds, Path(tmp) / "p", row_group_size=group)
+            assert_identical(ds, read_parquet(Path(tmp) / "p"))

@@ -98,9 +98,12 @@ def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: 
             "n_images": ds.n_images, "n_annotations": ds.n_annotations, "schema": ds.schema.to_dict(),
             "images": img_spec, "annotations": ann_spec,
         }
-        text = json.dumps(header, indent=1, ensure_ascii=False)
+        try:
+            text = (json.dumps(header, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise FormatError(f"the schema and root must be text that UTF-8 can encode: {e}", path=dst) from None
         with atomic_dir(dst) as tmp:
-            (tmp / _HEADER).write_text(text + "\n", encoding="utf-8")
+            (tmp / _HEADER).write_bytes(text)
             tables = [("images", img_cols, ds.n_images, row_group_size),
                       ("annotations", ann_cols, ds.n_annotations, row_group_size)]
             if ds.annotations.polygon is not None:
@@ -110,8 +113,9 @@ def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: 
                            (_XY[:-8], {"xy": pa.array(poly.xy)}, len(poly.xy), 1 << 20)]
             for name, cols, n, group in tables:
                 table = pa.table(cols) if cols else pa.table({"_": pa.nulls(n)})
+                # page checksums: a damaged page raises on reading instead of decoding to other values
                 pq.write_table(table, tmp / f"{name}.parquet", compression=compression, write_statistics=False,
-                               row_group_size=group)
+                               row_group_size=group, write_page_checksum=True)
     return ExportReport(path=str(dst), format="parquet", n_images=ds.n_images, n_annotations=ds.n_annotations)
 
 
@@ -173,7 +177,9 @@ def _numpy_array(arr: np.ndarray, column: str) -> pa.Array | None:
         return None
     flat = np.ascontiguousarray(arr).reshape(-1)
     try:
-        values = pa.array(flat)
+        # fixed-width strings as Python values: pyarrow would cut each numpy value at its first NUL
+        values = pa.array(flat.tolist(), type=pa.binary() if arr.dtype.kind == "S" else pa.string()) \
+            if arr.dtype.kind in "SU" else pa.array(flat)
     except (pa.ArrowException, TypeError, ValueError) as e:
         raise FormatError(f"column {column!r} of dtype {arr.dtype} can't be stored in Parquet: {e}") from None
     return values if arr.ndim == 1 else pa.FixedSizeListArray.from_arrays(values, width)
@@ -184,20 +190,40 @@ def _plain(v: Any) -> Any:
 
 
 def _object_array(arr: np.ndarray, column: str) -> tuple[str, pa.Array]:
+    if arr.ndim != 1:
+        raise FormatError(f"column {column!r} of Python objects must be 1-D, got shape {arr.shape}; store the "
+                          "values as lists (a 1-D object column) or as a numeric column")
     vals = [_plain(v) for v in arr.tolist()]
     types = set(map(type, vals)) - {type(None)}
-    if not types:
-        return "null", pa.nulls(len(vals))
-    if len(types) == 1:
-        kind = _OBJ_KINDS.get(next(iter(types)))
-        if kind is not None and not (kind == "int" and any(v is not None and not -(2**63) <= v < 2**63 for v in vals)):
-            return kind, pa.array(vals, type=_ARROW[kind])
     try:
-        text = [None if v is None else json.dumps(v, ensure_ascii=False) for v in vals]
-    except (TypeError, ValueError) as e:
+        if not types:
+            return "null", pa.nulls(len(vals))
+        if len(types) == 1:
+            kind = _OBJ_KINDS.get(next(iter(types)))
+            if kind is not None and not (kind == "int" and any(v is not None and not -(2**63) <= v < 2**63
+                                                               for v in vals)):
+                return kind, pa.array(vals, type=_ARROW[kind])
+        text = [None if v is None else _json_text(v) for v in vals]
+        return "json", pa.array(text, type=pa.string())
+    except (TypeError, ValueError) as e:  # UnicodeEncodeError (a lone surrogate) is a ValueError
         raise FormatError(f"column {column!r} holds values that are not JSON ({e}); convert them to JSON values "
-                          "(lists, dicts, numbers, strings) or to a numeric column") from None
-    return "json", pa.array(text, type=pa.string())
+                          "(lists, dicts with str keys, numbers, strings) or to a numeric column") from None
+
+
+def _json_text(v: Any) -> str:
+    """``v`` as JSON text; dict keys must be str (json.dumps would turn 1, True or None keys into text)."""
+    text = json.dumps(v, ensure_ascii=False)  # first: refuses cycles and values that are not JSON
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            key = next((k for k in x if not isinstance(k, str)), "")
+            if not isinstance(key, str):
+                raise TypeError(f"dict keys must be str, got {key!r}")
+            stack.extend(x.values())
+        elif isinstance(x, list | tuple):
+            stack.extend(x)
+    return text
 
 
 def _mask_arrays(col: np.ndarray) -> tuple[pa.Array, pa.Array]:
@@ -247,18 +273,57 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
         img_spec, ann_spec = list(header["images"]), list(header["annotations"])
     except (KeyError, TypeError, ValueError) as e:
         raise FormatError(f"malformed header ({type(e).__name__}: {e})", path=head_path) from None
+    _check_spec(img_spec, Images, "images", head_path)
+    _check_spec(ann_spec, Annotations, "annotations", head_path)
     with no_gc(), ThreadPoolExecutor(1) as pool:
         ragged = any(e.get("kind") == "ragged" for e in ann_spec)
         flat = pool.submit(lambda: (_flat(src / _RINGS, "length", np.int64), _flat(src / _XY, "xy", np.float64))) \
             if ragged else None  # read while the tables decode
-        images = Images(**_load(src / "images.parquet", img_spec, n_img))
+        images = _build(Images, _load(src / "images.parquet", img_spec, n_img), src / "images.parquet")
         cols = _load(src / "annotations.parquet", ann_spec, n_ann)
         if flat is not None:
             cols["polygon"] = _polygons(cols["polygon"], *flat.result(), src)
-        annotations = Annotations(**cols)
+        annotations = _build(Annotations, cols, src / "annotations.parquet")
     root = Path(images_root) if images_root is not None else (None if header.get("root") is None
                                                                else Path(header["root"]))
-    return Dataset(schema=schema, images=images, annotations=annotations, root=root), Report(())
+    try:
+        return Dataset(schema=schema, images=images, annotations=annotations, root=root), Report(())
+    except InvalidDatasetError as err:
+        raise FormatError(f"tables disagree with the schema: {err}", path=src) from None
+
+
+_KINDS = frozenset({"numpy", "mask", "ragged", "polygon", "null", "json", *_OBJ_KINDS.values()})
+
+
+def _check_spec(spec: list[Any], table: type, name: str, head: Path) -> None:
+    """Refuse a damaged column list in the header before any table is read."""
+    allowed = {f.name for f in fields(table)}
+    for k, e in enumerate(spec):
+        where = f"{name}[{k}]"
+        if not isinstance(e, dict) or not isinstance(e.get("column"), str):
+            raise FormatError(f"column entry must be an object with a 'column' name, got {e!r}", path=head,
+                              record=where)
+        if e.get("field") not in allowed or e.get("kind") not in _KINDS:
+            raise FormatError(f"column {e['column']!r} must have a field of {name} and a known kind, got field "
+                              f"{e.get('field')!r}, kind {e.get('kind')!r}", path=head, record=where)
+        if e["field"] in ("attributes", "extra") and not isinstance(e.get("key"), str):
+            raise FormatError(f"column {e['column']!r} must have a 'key' name, got {e.get('key')!r}", path=head,
+                              record=where)
+        if e["kind"] == "numpy":
+            try:
+                np.dtype(e["dtype"])
+                if not all(isinstance(d, int) and d >= 0 for d in e["shape"]):
+                    raise ValueError(f"shape {e['shape']!r}")
+            except (KeyError, TypeError, ValueError) as err:
+                raise FormatError(f"column {e['column']!r} must have a numpy dtype and shape, got "
+                                  f"{type(err).__name__}: {err}", path=head, record=where) from None
+
+
+def _build(table: Any, cols: dict[str, Any], path: Path) -> Any:
+    try:
+        return table(**cols)
+    except InvalidDatasetError as err:
+        raise FormatError(f"columns are not a valid table: {err}", path=path) from None
 
 
 def read_parquet(src: str | Path, **options: Any) -> Dataset:
@@ -286,9 +351,10 @@ def _load(path: Path, spec: list[dict[str, Any]], n: int) -> dict[str, Any]:
                 cols[j][rows:rows + k] = v  # type: ignore[index]
         rows += k
 
+    f = None
     try:
         # not read_table: no dataset API; strings come as Arrow dictionaries (Parquet stores them so): no re-hashing
-        f = pq.ParquetFile(path, read_dictionary=[e["column"] for e in spec if e["kind"] in ("str", "bytes")])
+        f = _open(path, [e["column"] for e in spec if e["kind"] in ("str", "bytes")])
         groups = f.num_row_groups
         if groups <= 1:
             put(f.read())
@@ -301,14 +367,17 @@ def _load(path: Path, spec: list[dict[str, Any]], n: int) -> dict[str, Any]:
                         ahead = pool.submit(f.read_row_group, i + 1)
                     put(table)
                     del table
+    except FormatError:
+        raise
     except FileNotFoundError:
         raise FormatError("file not found", path=path) from None
-    except (pa.ArrowException, OSError) as err:
+    except (pa.ArrowException, OSError, KeyError, IndexError, ValueError) as err:
         hint = ""
         if "Expected all lists to be of size=2" in str(err):
             hint = (" (a folder written before maslow stored mask sizes without nulls; pyarrow >= 25 can't read "
                     "those, apache/arrow#35692: read it with pyarrow < 25 and write it again)")
-        raise FormatError(f"unreadable Parquet: {err}{hint}", path=path) from None
+        raise FormatError(f"unreadable Parquet: {type(err).__name__}: {err}{hint}", path=path,
+                          field=_culprit(f)) from None
     if rows != n:
         raise FormatError(f"must have {n} rows (dataset.json), got {rows}", path=path)
     out: dict[str, Any] = {}
@@ -319,6 +388,35 @@ def _load(path: Path, spec: list[dict[str, Any]], n: int) -> dict[str, Any]:
         else:
             out[entry["field"]] = value
     return out
+
+
+def _open(path: Path, read_dictionary: list[str] | None = None) -> pq.ParquetFile:
+    """``path`` opened with page checksums verified; a column the header names but the file lacks is refused."""
+    f = pq.ParquetFile(path, page_checksum_verification=True)
+    have = set(f.schema_arrow.names)
+    missing = [c for c in read_dictionary or () if c not in have]
+    if missing:
+        raise FormatError("column is missing (dataset.json names it)", path=path, field=missing[0])
+    return pq.ParquetFile(path, read_dictionary=read_dictionary, page_checksum_verification=True) \
+        if read_dictionary else f
+
+
+def _culprit(f: pq.ParquetFile | None) -> str | None:
+    """The first column of ``f`` that can't be read (the error path only: one column at a time)."""
+    if f is None:
+        return None
+    try:
+        names = f.schema_arrow.names
+        groups = f.num_row_groups
+    except Exception:  # noqa: BLE001 - a damaged footer: no column to name
+        return None
+    for name in names:
+        try:
+            for i in range(groups):
+                f.read_row_group(i, columns=[name])
+        except Exception:  # noqa: BLE001 - any failure names the column
+            return str(name)
+    return None
 
 
 def _empty(e: dict[str, Any], n: int) -> np.ndarray:
@@ -371,6 +469,10 @@ def _numpy_column(table: pa.Table, column: str, dtype: np.dtype[Any], shape: tup
 def _object_column(arr: pa.Array, kind: str) -> np.ndarray:
     if kind == "null":
         return np.full(len(arr), None, object)
+    want = pa.string() if kind == "json" else _ARROW.get(kind)
+    got = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
+    if want is not None and got != want:
+        raise ValueError(f"a {kind!r} column must be stored as {want}, got {got}")
     if kind in ("str", "bytes"):
         enc = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
         uniq = obj_column([*enc.dictionary.to_pylist(), None])
@@ -400,11 +502,15 @@ def _mask_column(size: pa.Array, counts: pa.Array) -> np.ndarray:
 def _flat(path: Path, column: str, dtype: type[np.generic]) -> np.ndarray:
     """One plain numeric column of a side file, as one numpy array (row groups copied into it one by one)."""
     try:
-        f = pq.ParquetFile(path)
+        f = _open(path)
+        if column not in f.schema_arrow.names:
+            raise FormatError("column is missing", path=path, field=column)
         out = np.empty(f.metadata.num_rows, dtype)
         at = 0
         for i in range(f.num_row_groups):
             chunk = f.read_row_group(i, columns=[column]).column(0).combine_chunks()
+            if at + len(chunk) > len(out):
+                raise FormatError("row groups must hold the rows of the footer, got more", path=path, field=column)
             if chunk.null_count:
                 raise FormatError("must have no nulls", path=path, field=column)
             out[at:at + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
@@ -413,8 +519,8 @@ def _flat(path: Path, column: str, dtype: type[np.generic]) -> np.ndarray:
         raise
     except FileNotFoundError:
         raise FormatError("file not found (the polygons of dataset.json)", path=path) from None
-    except (pa.ArrowException, OSError, KeyError, ValueError) as err:
-        raise FormatError(f"unreadable Parquet: {err}", path=path, field=column) from None
+    except (pa.ArrowException, OSError, KeyError, IndexError, ValueError) as err:
+        raise FormatError(f"unreadable Parquet: {type(err).__name__}: {err}", path=path, field=column) from None
     return out
 
 
