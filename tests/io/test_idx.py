@@ -170,3 +170,38 @@ def test_bad_files(tmp_path: Path) -> None:
 def test_import_checks_open_idx_members() -> None:
     imported = io.import_dataset(shared_path("mnist_test"), "mnist")
     assert imported.report.counts() == {}
+
+
+# -- randomized checks (every IDX type, 1-3 dims, against numpy) ------------------------------------------
+_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+@pytest.mark.parametrize("code", sorted(_TYPES))
+def test_every_type_and_rank_reads_as_numpy_big_endian(tmp_path: Path, code: int) -> None:
+    from maslow.io.images import load_path, read_idx
+
+    rng = np.random.default_rng(code)
+    dt = np.dtype(_TYPES[code])
+    for ndim, gz in ((1, False), (2, True), (3, False), (3, True)):
+        shape = tuple(int(s) for s in rng.integers(1, 5, ndim))
+        arr = (rng.standard_normal(shape) * 1e3 if dt.kind == "f" else
+               rng.integers(np.iinfo(dt).min, int(np.iinfo(dt).max) + 1, shape)).astype(dt)
+        name = f"r{ndim}{gz}-images-idx3-ubyte" + (".gz" if gz else "")
+        got = read_idx(_idx(tmp_path / name, arr, code=code, gz=gz))
+        assert got.dtype == dt and got.shape == shape and np.array_equal(got, arr)
+        assert got.tobytes() == arr.tobytes()  # big-endian bytes, as in the file
+        if ndim == 3:
+            y = np.arange(shape[0], dtype=np.uint8)
+            _idx(tmp_path / name.replace("images", "labels").replace("idx3", "idx1"), y, gz=gz)
+            ds, report = idx.parse(tmp_path / name)
+            assert len(report) == 0 and ds.annotations.label.tolist() == y.tolist()
+            for i in range(shape[0]):  # member file#i is image i
+                assert np.array_equal(load_path(tmp_path / f"{name}#{i}"), arr[i])
+            idx.write(ds, tmp_path / f"out{ndim}{gz}", compress=not gz)
+            back = idx.read_idx(tmp_path / f"out{ndim}{gz}")
+            assert [load_path(tmp_path / f"out{ndim}{gz}" / p).tobytes() for p in back.images.path.tolist()] == \
+                [a.tobytes() for a in arr]
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / "cut-images-idx3-ubyte").write_bytes((gzip.decompress(data) if gz else data)[:-1])
+        with pytest.raises(FormatError, match=r"cut-images-idx3-ubyte: IDX body must hold"):
+            read_idx(tmp_path / "cut-images-idx3-ubyte")

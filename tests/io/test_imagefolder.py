@@ -105,3 +105,74 @@ def test_bad_input(tmp_path: Path) -> None:
         imagefolder.write(ds, tmp_path / "out", link="move")
     with pytest.raises(FormatError, match="images_root must be the folder itself"):
         imagefolder.parse(GOLDEN, images_root=tmp_path)
+
+
+# -- found by fuzzing ------------------------------------------------------------------------------------------
+def _classified(tmp_path: Path, names: list[str], splits: list[str], paths: list[str] | None = None) -> Dataset:
+    paths = paths or [f"img {k}.png" for k in range(len(splits))]
+    (tmp_path / "src").mkdir(exist_ok=True)
+    for p in paths:
+        Image.new("RGB", (3, 2)).save(tmp_path / "src" / p, format="PNG")
+    return Dataset(schema=LabelSchema.from_names(names, task="classification"),
+                   images=Images(path=paths, width=[3] * len(paths), height=[2] * len(paths), split=splits),
+                   annotations=Annotations(image=range(len(paths)), label=[k % len(names) for k in range(len(paths))]),
+                   root=tmp_path / "src")
+
+
+def test_a_symlink_loop_is_read_once(tmp_path: Path) -> None:
+    """os.walk(followlinks=True) followed cat/deep/loop -> cat 40 levels deep: 40 copies of one image."""
+    (tmp_path / "cat" / "deep").mkdir(parents=True)
+    Image.new("RGB", (3, 2)).save(tmp_path / "cat" / "a.png")
+    os.symlink(tmp_path / "cat", tmp_path / "cat" / "deep" / "loop")
+    (tmp_path / "dog").mkdir()
+    os.symlink(tmp_path / "cat" / "a.png", tmp_path / "dog" / "ü link.png")
+    os.symlink(tmp_path / "cat", tmp_path / "lion")  # a linked class folder is a class
+    ds, report = imagefolder.parse(tmp_path)
+    assert ds.images.path.tolist() == ["cat/a.png", "dog/ü link.png", "lion/a.png"] and len(report) == 0
+    assert ds.schema.names == ("cat", "dog", "lion")
+
+
+def test_write_refuses_what_would_read_back_differently(tmp_path: Path) -> None:
+    ds = _classified(tmp_path, [".hidden", "b"], ["", ""])  # a hidden class folder is skipped on reading
+    with pytest.raises(FormatError, match=r"folder names, got '\.hidden'"):
+        imagefolder.write(ds, tmp_path / "out")
+    ds = _classified(tmp_path, ["a b", "ü"], ["dev", "train"])  # 'dev/' and 'train/' read back as classes
+    with pytest.raises(FormatError, match=r"split folders must be named train, val.*got 'dev'.*splits=False"):
+        imagefolder.write(ds, tmp_path / "out")
+    assert imagefolder.write(ds, tmp_path / "out", splits=False).lossless
+    ds = _classified(tmp_path, ["train", "test"], ["", ""])  # class folders read back as split folders
+    with pytest.raises(FormatError, match=r"read back as split folders; pass splits=True"):
+        imagefolder.write(ds, tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
+    imagefolder.write(ds, tmp_path / "out2", splits=True)
+    back = imagefolder.read_imagefolder(tmp_path / "out2")
+    assert back.schema.names == ("test", "train") and back.images.split.tolist() == ["train", "train"]
+
+
+def test_round_trip_with_splits_nested_unicode_and_empty_classes(tmp_path: Path) -> None:
+    ds = _classified(tmp_path, ["big dog", "漢字", "empty"], ["val", "train", "test", "val"],
+                     ["a b.png", "ü.png", "x#y%.png", "c.jpg"])
+    ds = ds.replace(annotations=Annotations(image=[0, 1, 2, 3], label=[0, 1, 1, 0]))
+    rep = imagefolder.write(ds, tmp_path / "out")
+    assert rep.lossless and rep.n_images == 4
+    back, report = imagefolder.parse(tmp_path / "out")
+    assert len(report) == 0 and back.schema.names == ("big dog", "empty", "漢字")
+    assert (tmp_path / "out" / "test" / "empty").is_dir()
+    assert back.images.path.tolist() == ["test/漢字/x#y%.png", "train/漢字/ü.png", "val/big dog/a b.png",
+                                         "val/big dog/c.jpg"]
+
+
+def test_class_folders_are_written_when_no_image_has_a_label(tmp_path: Path) -> None:
+    """With splits and no labelled image, no class folder was written: the classes were lost."""
+    ds = _classified(tmp_path, ["a", "b"], ["val"]).replace(annotations=Annotations.empty())
+    rep = imagefolder.write(ds, tmp_path / "out")
+    assert rep.lost["images_without_label"] == 1
+    assert imagefolder.read_imagefolder(tmp_path / "out").schema.names == ("a", "b")
+
+
+def test_names_that_reading_skips_are_counted(tmp_path: Path) -> None:
+    ds = _classified(tmp_path, ["k"], ["", "", ""], [".h.png", "a.png", "c.txt"])
+    rep = imagefolder.write(ds, tmp_path / "out")
+    assert rep.n_images == 3 and rep.lost["image_names"] == 2 and "['.h.png', 'c.txt']" in rep.notes[0]
+    back, report = imagefolder.parse(tmp_path / "out")
+    assert back.images.path.tolist() == ["k/a.png"] and report.counts() == {"imagefolder_not_image": 1}

@@ -225,3 +225,71 @@ def test_camvid_imports_and_reexports_identical_maps(tmp_path: Path) -> None:
         assert (out / p).read_bytes() == (base / "annotations" / p).read_bytes(), p
     back, _ = semantic.parse(out, images_root=base / "images")
     assert back.schema.names == CAMVID
+
+
+# -- found by fuzzing ------------------------------------------------------------------------------------------
+def test_unknown_values_name_the_first_label_map(tmp_path: Path) -> None:
+    """The finding named only the labels folder."""
+    labels = _layout(tmp_path, {"a.png": np.zeros((2, 2), np.uint8), "b.png": np.full((2, 2), 7, np.uint8)})
+    (labels / "c d").mkdir()
+    Image.fromarray(np.full((2, 2), 7, np.uint8)).save(labels / "c d" / "e.png")
+    _, report = semantic.parse(labels, classes=["bg"])
+    issue = report.of_type("unknown_label")[0]
+    assert issue.file == str(labels / "b.png") and issue.record == "b.png" and issue.image == 1
+    assert "label value 7" in issue.message and "8 pixels in 2 images (first in b.png)" in issue.message
+
+
+@pytest.mark.parametrize("mode", ["L", "I;16", "P"])
+def test_unicode_and_space_class_names_round_trip(tmp_path: Path, mode: str) -> None:
+    rng = np.random.default_rng(1)
+    ids = [0, 3, 254, 255] if mode != "I;16" else [0, 3, 300, 1000]
+    arr = rng.choice(ids, (5, 7))
+    (tmp_path / "labels" / "sub dir").mkdir(parents=True)
+    (tmp_path / "images" / "sub dir").mkdir(parents=True)
+    if mode == "P":
+        im = Image.new("P", (7, 5))
+        im.putdata(arr.ravel().tolist())
+        im.putpalette(rng.integers(0, 256, 768).tolist())
+    else:
+        im = Image.fromarray(arr.astype(np.uint16 if mode == "I;16" else np.uint8))
+    im.save(tmp_path / "labels" / "sub dir" / "ü x.png")
+    Image.new("RGB", (7, 5)).save(tmp_path / "images" / "sub dir" / "ü x.jpg")
+    names = ["big dog", "Ünïcödé  two", "漢字", "12 monkeys"]
+    (tmp_path / "labels" / "classes.txt").write_text("".join(f"{v} {n}\n" for v, n in zip(ids, names, strict=True)),
+                                                       encoding="utf-8")
+    ds, report = semantic.parse(tmp_path / "labels")
+    assert len(report) == 0 and ds.schema.names == tuple(names)
+    assert ds.annotations.iscrowd.tolist() == [v == 255 for v in ids if (arr == v).any()]
+    rep = semantic.write(ds, tmp_path / "out")
+    assert rep.lossless
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "sub dir" / "ü x.png")), arr)
+    back, report = semantic.parse(tmp_path / "out", images_root=tmp_path / "images")
+    assert len(report) == 0 and back.schema == ds.schema
+
+
+def test_class_names_that_classes_txt_cannot_hold_are_counted(tmp_path: Path) -> None:
+    """'#hash', 'x:y', 'pad ' and a line break used to be written as they are: read back as another name, a
+    colour error or an unknown label."""
+    names = ["ok", "#hash", "x:1,2,3", "pad ", "two\nlines", "x y"]
+    ds = Dataset(schema=LabelSchema(classes=tuple(ClassDef(n, id=k) for k, n in enumerate(names))),
+                 images=Images(path=["a.png"], width=[6], height=[1]),
+                 annotations=Annotations(image=[0] * 6, label=range(6), mask=obj_array(
+                     [M.encode(np.eye(6, dtype=bool)[k:k + 1]) for k in range(6)])))
+    rep = semantic.write(ds, tmp_path / "out")
+    assert rep.lost["class_names"] == 4 and "'#hash'" in rep.notes[0]
+    back, report = semantic.parse(tmp_path / "out", images_root=tmp_path / "out")
+    assert back.schema.names == ("ok", "hash", "x 1,2,3", "pad", "two lines", "x y") and len(report) == 0
+
+
+def test_ids_a_png_cannot_hold(tmp_path: Path) -> None:
+    """A class id >= 65536 or a background outside 0..65535 raised OverflowError."""
+    ds = Dataset(schema=LabelSchema(classes=(ClassDef("a", id=70000), ClassDef("b", id=3))),
+                 images=Images(path=["x.jpg"], width=[3], height=[2]),
+                 annotations=Annotations(image=[0], label=[0], mask=obj_array([M.encode(np.eye(2, 3, dtype=bool))])))
+    rep = semantic.write(ds, tmp_path / "out", background_index=9)  # 'a' takes the smallest free id
+    assert (tmp_path / "out" / "classes.txt").read_text() == "0 a\n3 b\n"
+    assert np.asarray(Image.open(tmp_path / "out" / "x.png")).tolist() == [[0, 9, 9], [9, 0, 9]] and rep.lossless
+    for bg in (-1, 70000):
+        with pytest.raises(FormatError, match=rf"label map values must be 0..65535.*got background_index {bg}"):
+            semantic.write(ds, tmp_path / "bad", background_index=bg)
+    assert not (tmp_path / "bad").exists()

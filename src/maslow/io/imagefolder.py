@@ -38,9 +38,16 @@ SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "
 
 
 def _walk(folder: Path) -> tuple[list[Path], int]:
-    """Image files under ``folder`` (sorted, hidden entries skipped) and the number of other files."""
+    """Image files under ``folder`` (sorted, hidden entries skipped) and the number of other files. Linked
+    folders are followed, each real folder once (a link to a parent would loop)."""
     images, other = [], 0
+    seen: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for f in sorted(filenames):
             if f.startswith("."):
@@ -162,14 +169,23 @@ def write(ds: Dataset, dst: Path, *, link: str = "copy", splits: bool | None = N
     """
     if link not in LINK_MODES:
         raise FormatError(f"link must be one of {LINK_MODES}, got {link!r}")
-    bad = [c.name for c in ds.schema.classes if c.name in (".", "..") or "/" in c.name or "\\" in c.name]
-    if bad:
-        raise FormatError(f"class names must be usable as folder names, got {bad[0]!r}")
+    bad = [c.name for c in ds.schema.classes if c.name.startswith(".") or "/" in c.name or "\\" in c.name]
+    if bad:  # a leading '.' (also '.' and '..') is a hidden folder, which reading skips
+        raise FormatError(f"class names must be usable as folder names, got {bad[0]!r} (no '/', '\\' or leading "
+                          "'.': reading skips hidden folders)")
     dst = Path(dst)
     rep = ExportReport(path=str(dst), format="imagefolder")
     a = ds.annotations
     given = ds.images.split.tolist() if ds.images.split is not None else [""] * ds.n_images
     use_splits = any(given) if splits is None else splits
+    odd = sorted({s for s in given if s and s.lower() not in SPLIT_FOLDERS})
+    if use_splits and odd:
+        raise FormatError(f"split folders must be named {', '.join(SPLIT_FOLDERS)} to be read back as splits, "
+                          f"got {odd[0]!r}; rename the splits or pass splits=False", path=dst)
+    names = [c.name for c in ds.schema.classes]
+    if not use_splits and names and all(n.lower() in SPLIT_FOLDERS for n in names):
+        raise FormatError(f"class folders named only like splits ({', '.join(names)}) would be read back as split "
+                          "folders; pass splits=True", path=dst)
     slices = ds.image_slices()
     chosen: dict[int, int] = {}
     first_rows = np.zeros(len(a), bool)
@@ -191,15 +207,22 @@ def write(ds: Dataset, dst: Path, *, link: str = "copy", splits: bool | None = N
               for i, c in chosen.items()}
     if use_splits and any(not given[i] for i in chosen):
         rep.notes.append("images without a split were written to 'train'")
+    hidden: list[str] = []
     with atomic_dir(dst) as tmp:
         for c in ds.schema.classes:
-            for s in sorted({(given[i] or "train") for i in chosen}) if use_splits else [""]:
+            for s in (sorted({(given[i] or "train") for i in chosen}) or ["train"]) if use_splits else [""]:
                 (tmp / s / c.name).mkdir(parents=True, exist_ok=True)
         for f in sorted(set(folder.values())):
             members = [i for i in chosen if folder[i] == f]
             for i, name in zip(members, output_names([str(ds.images.path[i]) for i in members]), strict=True):
                 if not place_image(image_path(ds, i), tmp / PurePosixPath(f) / name, link):
                     rep.lost["image_files"] += 1
+                elif name.startswith(".") or PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
+                    hidden.append(name)
+    if hidden:  # written, but reading skips hidden files and files without an image suffix
+        rep.lost["image_names"] += len(hidden)
+        rep.notes.append(f"{len(hidden)} images were written under names that reading skips (hidden, or no image "
+                         f"suffix): {hidden[:5]}")
     rep.lost.update(count_lost(ds, rows=first_rows))
     if rep.lost["image_files"]:
         rep.notes.append(f"{rep.lost['image_files']} image files were missing and not written")

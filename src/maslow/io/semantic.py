@@ -43,6 +43,7 @@ from maslow.io.images import IMAGE_SUFFIXES, image_info, load_path
 from maslow.io.registry import warn_issues
 
 _SEQ = re.compile(r"^(.+)_(\d+)$")
+_MAX_ID = 65535  # a PNG label map holds 16 bits
 Classes = Sequence[str] | Mapping[int, str] | str | Path
 
 
@@ -60,22 +61,15 @@ def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, i
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        m = re.match(r"^(\d+)\s+(.+)$", line)
-        if ":" in line:  # CVAT/Datumaro labelmap: name:r,g,b:parts:actions
-            name, _, rest = line.partition(":")
-            rgb = rest.split(":", 1)[0]
-            if rgb:
-                try:
-                    r, g, b = (int(c) for c in rgb.split(","))
-                except ValueError:
-                    raise FormatError(f"colour must be 'r,g,b', got {rgb!r}", path=path, record=f"line {n}") from None
-                palette[(r, g, b)] = k
-            name = name.strip()
-        elif m:
-            k = int(m.group(1))
-            name = m.group(2).strip()
-        else:
-            name = line
+        given, name, rgb = _class_line(line)
+        if rgb:
+            try:
+                r, g, b = (int(c) for c in rgb.split(","))
+            except ValueError:
+                raise FormatError(f"colour must be 'r,g,b', got {rgb!r}", path=path, record=f"line {n}") from None
+            palette[(r, g, b)] = k
+        if given is not None:
+            k = given
         if k in id_line or name in name_line:
             what, first = ((f"id must be unique, got {k}", id_line[k]) if k in id_line
                            else (f"name must be unique, got {name!r}", name_line[name]))
@@ -83,6 +77,29 @@ def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, i
         names[k], id_line[k], name_line[name] = name, n, n
         k += 1
     return names, palette
+
+
+def _class_line(line: str) -> tuple[int | None, str, str | None]:
+    """One class-file line (comment removed, stripped): (id or None, name, CVAT's 'r,g,b' text or None)."""
+    if ":" in line:  # CVAT/Datumaro labelmap: name:r,g,b:parts:actions
+        name, _, rest = line.partition(":")
+        return None, name.strip(), rest.split(":", 1)[0]
+    m = re.match(r"^(\d+)\s+(.+)$", line)
+    if m:
+        return int(m.group(1)), m.group(2).strip(), None
+    return None, line, None
+
+
+def _class_text(v: int, name: str, used: set[str]) -> str:
+    """The ``id name`` line of ``classes.txt``; a name that would not read back as itself ('#', ':', a line
+    break, spaces around it) is written with those characters replaced (the caller counts it as lost)."""
+    lines = f"{v} {name}".splitlines()
+    if len(lines) == 1 and _class_line(lines[0].split("#", 1)[0].strip()) == (v, name, None):
+        return name
+    clean = " ".join(name.replace("#", " ").replace(":", " ").split())
+    out = clean if clean and clean not in used and _class_line(f"{v} {clean}") == (v, clean, None) else f"class_{v}"
+    used.add(out)
+    return out
 
 
 def _class_names(classes: Classes | None, src: Path) -> tuple[dict[int, str] | None, dict[tuple[int, int, int], int]]:
@@ -168,6 +185,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
     per_image: list[list[tuple[int, dict[str, Any]]]] = []
     pixels: Counter[int] = Counter()
     images_with: Counter[int] = Counter()
+    first_in: dict[int, tuple[Path, int]] = {}  # the first label map holding each value
     colours: Counter[tuple[int, int, int]] = Counter()
     for i, f in enumerate(files):
         rel = f.relative_to(src)
@@ -193,6 +211,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
         for v, n in zip(values.tolist(), counts.tolist(), strict=True):
             pixels[int(v)] += n
             images_with[int(v)] += 1
+            first_in.setdefault(int(v), (f, i))
     for (r, g, b), n in colours.items():
         col.add("unknown_colour", f"colour ({r}, {g}, {b}) is not in the palette: {n} pixels left unlabelled",
                 severity="error", file=src, field="palette")
@@ -203,8 +222,10 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
         if v in known:
             continue
         if names is not None and v != ignore_index:
+            f, i = first_in[v]
             col.add("unknown_label", f"label value {v} is not in the class list: {pixels[v]} pixels in "
-                    f"{images_with[v]} images; added as class_{v}", severity="error", file=src, field="classes")
+                    f"{images_with[v]} images (first in {f.relative_to(src).as_posix()}); added as class_{v}",
+                    severity="error", file=f, record=f.relative_to(src).as_posix(), field="classes", image=i)
         known[v] = "ignore" if v == ignore_index else f"class_{v}"
     ids = sorted(known) if names is None else [*names, *sorted(set(known) - set(names))]
     classes_out = tuple(ClassDef(known[v], kind="semantic", label_types=("mask",), id=v) for v in ids)
@@ -239,7 +260,7 @@ read_masks = read_semantic
 
 def _class_ids(ds: Dataset) -> list[int]:
     given = [c.id for c in ds.schema.classes]
-    valid = {i for i in given if i is not None and i >= 0 and given.count(i) == 1}
+    valid = {i for i in given if i is not None and 0 <= i <= _MAX_ID and given.count(i) == 1}
     out, nxt = [], 0
     for i in given:
         if i is not None and i in valid:
@@ -276,6 +297,10 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
     if background_index is None:
         bg = [ids[k] for k, c in enumerate(ds.schema.classes) if c.name.lower() in ("ignore", "void")]
         background_index = bg[0] if bg else 0
+    if not 0 <= background_index <= _MAX_ID or max(ids, default=0) > _MAX_ID:
+        what = (f"background_index {background_index}" if not 0 <= background_index <= _MAX_ID
+                else f"{len(ids)} classes")
+        raise FormatError(f"label map values must be 0..{_MAX_ID} (16-bit PNG), got {what}", path=dst)
     dtype = np.uint8 if max([*ids, background_index]) < 256 else np.uint16
     a = ds.annotations
     assert a.box is not None
@@ -311,10 +336,15 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
             out = tmp / Path(str(ds.images.path[i])).with_suffix(".png")
             out.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(canvas).save(out, format="PNG")
-        (tmp / "classes.txt").write_text(
-            "".join(f"{v} {c.name}\n" for v, c in sorted(zip(ids, ds.schema.classes, strict=True),
-                                                         key=lambda t: t[0])), encoding="utf-8")
+        used = set(ds.schema.names)
+        text = {v: _class_text(v, c.name, used) for v, c in zip(ids, ds.schema.classes, strict=True)}
+        (tmp / "classes.txt").write_text("".join(f"{v} {text[v]}\n" for v in sorted(text)), encoding="utf-8")
+        renamed = [c.name for v, c in zip(ids, ds.schema.classes, strict=True) if text[v] != c.name]
+        lost["class_names"] += len(renamed)
     report.lost.update({k: v for k, v in lost.items() if v})
+    if renamed:
+        report.notes.append(f"class names that classes.txt can't hold as they are ('#', ':', line breaks, spaces "
+                            f"around them) were written changed: {renamed[:5]}")
     if lost["overlap_pixels"]:
         report.notes.append(f"{lost['overlap_pixels']} pixels covered by several annotations: the later one won")
     return report
