@@ -248,3 +248,25 @@ def test_keypoint_results_get_the_box_of_their_keypoints(tmp_path: Path, monkeyp
         x, y = kp[:, 0][~np.isnan(kp[:, 0])], kp[:, 1][~np.isnan(kp[:, 1])]
         want = [x.min(), y.min(), x.max(), y.max()] if x.size else [np.nan] * 4
         np.testing.assert_array_equal(a.box[r], want, err_msg=f"row {r}")
+
+
+@pytest.mark.parametrize("native", ["0", "1"])
+def test_infinite_scores_and_keypoints_are_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    native: str) -> None:
+    """An infinite score is kept but reported (it is not written back); keypoints with an infinite number are
+    reported and not imported (their box would be infinite: the Dataset refused it)."""
+    monkeypatch.setenv("MASLOW_NATIVE", native)
+    truth = read_coco(TRUTH)
+    recs = [{"image_id": 7, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5},
+            {"image_id": 7, "category_id": 1, "bbox": [1, 2, 3, 4], "score": float("inf")},
+            {"image_id": 9, "category_id": 1, "score": 0.4, "keypoints": [1, 2, 1, float("inf"), 3, 1, 4, 5, 1]}]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(recs))  # Infinity, as Python's json writes it
+    pred, report = parse(path, like=truth)
+    (score,) = report.of_type("coco_bad_score")
+    assert score.record == "[1]" and score.field == "score" and "1 predictions" in score.message
+    (kp,) = report.of_type("coco_bad_keypoints")
+    assert kp.record == "[2]" and kp.field == "keypoints"
+    a = pred.annotations
+    assert pred.n_annotations == 3 and a.keypoints is not None and a.box is not None
+    assert np.isinf(a.score[1]) and np.isnan(a.keypoints[2]).all() and np.isnan(a.box[2]).all()

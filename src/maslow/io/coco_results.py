@@ -308,6 +308,7 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
         box = _boxes(acc, like.images, image, keep, src, col)
     mask, _ = acc.masks()
     kp, _ = acc.keypoints()
+    kp = _finite_keypoints(kp, keep, src, col)
     if native_box is None:  # the kernel's boxes are all there
         _fill_boxes(box, mask, kp, acc.mask_boxes())
     score = acc.column("score")
@@ -315,6 +316,11 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
     if unscored.any():
         col.add("missing_score", f"score must be a number for every prediction, {int(unscored.sum())} have none",
                 severity="error", file=src, record=f"[{int(np.flatnonzero(unscored)[0])}]", field="score")
+    infinite = keep & np.isinf(score)
+    if infinite.any():  # kept as read (ranked as pycocotools ranks them), but not written back (not finite)
+        r = int(np.flatnonzero(infinite)[0])
+        col.add("coco_bad_score", f"score must be a finite number, {int(infinite.sum())} predictions have an "
+                f"infinite one (first: {score[r]})", severity="error", file=src, record=f"[{r}]", field="score")
     polygon = acc.polygons() if "segmentation" in acc.keys else None
     has_poly = polygon is not None and bool((~polygon.null).any())
     k_like = like.annotations.keypoints.shape[1] if like.annotations.keypoints is not None else 0
@@ -351,6 +357,23 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
         _emit(acc, acc.column("id"), acc.column("id_ok"), image, np.flatnonzero(keep) if sel is None else sel, src,
               col)
     return Dataset(schema=like.schema, images=like.images, annotations=ann, root=like.root)
+
+
+def _finite_keypoints(kp: FloatArray | None, keep: np.ndarray, src: Path, col: Collector) -> FloatArray | None:
+    """``kp`` without the keypoints of records with an infinite number (reported once, not imported: the box of
+    such keypoints would be infinite); NaN values stay (left out of the box, as missing)."""
+    if kp is None:
+        return kp
+    bad = np.asarray(np.isinf(kp).any(axis=(1, 2)), dtype=bool)
+    if not bad.any():
+        return kp
+    shown = bad & keep
+    if shown.any():
+        r = int(np.flatnonzero(shown)[0])
+        col.add("coco_bad_keypoints", f"keypoints must be finite numbers, {int(shown.sum())} predictions have an "
+                "infinite one; their keypoints are not imported", severity="error", file=src, record=f"[{r}]",
+                field="keypoints")
+    return np.where(bad[:, None, None], np.nan, kp)
 
 
 def _mask_boxes(rles: list[dict[str, Any]]) -> FloatArray:
