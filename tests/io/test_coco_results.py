@@ -270,3 +270,23 @@ def test_infinite_scores_and_keypoints_are_reported(tmp_path: Path, monkeypatch:
     a = pred.annotations
     assert pred.n_annotations == 3 and a.keypoints is not None and a.box is not None
     assert np.isinf(a.score[1]) and np.isnan(a.keypoints[2]).all() and np.isnan(a.box[2]).all()
+
+
+@pytest.mark.parametrize("native", ["0", "1"])
+def test_strings_and_booleans_are_not_read_as_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      native: str) -> None:
+    monkeypatch.setenv("MASLOW_NATIVE", native)
+    truth = read_coco(TRUTH)
+    img, cat = int(truth.images.extra["coco_id"][0]), int(truth.schema.classes[0].id)
+    recs = [{"image_id": img, "category_id": cat, "bbox": [1, 2, 3, 4], "score": "0.5"},
+            {"image_id": img, "category_id": cat, "bbox": ["1", "2", "3", "4"], "score": 0.5},
+            {"image_id": img, "category_id": True, "bbox": [1, 2, 3, 4], "score": 0.5},
+            {"image_id": img, "category_id": cat, "bbox": [1, 2, 3, 4], "score": True}]
+    _, report = parse(dump(tmp_path / "r.json", recs), like=truth)
+    found = {(i.type, i.record.strip("annotations"), i.field) for i in report}
+    assert ("coco_bad_score", "[0]", "score") in found and ("coco_bad_score", "[3]", "score") in found
+    assert ("coco_bad_bbox", "[1]", "bbox") in found and ("coco_unknown_category", "[2]", "category_id") in found
+    gt = json.loads(TRUTH.read_text())
+    gt["annotations"][0]["area"] = "12"
+    report = io.import_dataset(dump(tmp_path / "gt.json", gt), "coco", check_files=False).report
+    assert ("coco_bad_area", "annotations[0]") in {(i.type, i.record.split(" ")[0]) for i in report}

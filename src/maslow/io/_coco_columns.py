@@ -47,11 +47,20 @@ def _as_int(v: Any) -> int | None:
     return None
 
 
+_NUMBERS = frozenset({int, float})
+_NUMBERS_OR_NONE = frozenset({int, float, type(None)})
+
+
+def _only(vals: Any, types: frozenset[type]) -> bool:
+    """Every value is of one of ``types`` (numpy would turn a ``True`` or a ``"0.5"`` into a number silently)."""
+    return set(map(type, vals)) <= types
+
+
 def int_field(vals: list[Any]) -> tuple[IntArray, BoolArray]:
-    """(n,) int64 (-1 where invalid) and (n,) valid flags; integral floats count as ints."""
+    """(n,) int64 (-1 where invalid) and (n,) valid flags; integral floats count as ints (bools and strings not)."""
     n = len(vals)
     try:
-        arr = np.array(vals)
+        arr = np.array(vals) if _only(vals, _NUMBERS) else np.zeros(0)
     except (ValueError, OverflowError):
         arr = np.zeros(0)
     if arr.shape == (n,) and arr.dtype.kind == "i":
@@ -65,9 +74,10 @@ def float_field(vals: list[Any]) -> tuple[FloatArray, BoolArray]:
     """(n,) float64, NaN where absent, and (n,) flags: False where a value is present but not a number."""
     n = len(vals)
     try:
-        arr = np.array(vals, dtype=np.float64)
-        if arr.shape == (n,):
-            return arr, np.ones(n, bool)
+        if _only(vals, _NUMBERS_OR_NONE):
+            arr = np.array(vals, dtype=np.float64)
+            if arr.shape == (n,):
+                return arr, np.ones(n, bool)
     except (TypeError, ValueError):
         pass
     ok = np.fromiter((v is None or _is_num(v) for v in vals), bool, n)
@@ -78,7 +88,7 @@ def box_field(vals: list[Any]) -> tuple[FloatArray, BoolArray]:
     """(n, 4) xywh (NaN rows where invalid) and (n,) flags: True where a 4-number list was given."""
     n = len(vals)
     try:
-        if set(map(len, vals)) <= {4}:
+        if set(map(len, vals)) <= {4} and _only(vals, frozenset({list})) and _only(chain.from_iterable(vals), _NUMBERS):
             return np.fromiter(chain.from_iterable(vals), np.float64, 4 * n).reshape(n, 4), np.ones(n, bool)
     except (TypeError, ValueError):
         pass
