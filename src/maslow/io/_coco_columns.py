@@ -47,8 +47,8 @@ def _as_int(v: Any) -> int | None:
     return None
 
 
-_NUMBERS = frozenset({int, float})
-_NUMBERS_OR_NONE = frozenset({int, float, type(None)})
+_NUMBERS: frozenset[type] = frozenset({int, float})
+_NUMBERS_OR_NONE: frozenset[type] = frozenset({int, float, type(None)})
 
 
 def _only(vals: Any, types: frozenset[type]) -> bool:
