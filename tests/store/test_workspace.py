@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from maslow.core.atomic import file_lock
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Issue, Report
 from maslow.errors import FormatError, MaslowError
@@ -140,7 +141,7 @@ def test_commits_wait_for_the_workspace_lock(tmp_path: Path) -> None:
         done.set()
 
     worker = threading.Thread(target=commit)
-    with ws._lock():
+    with file_lock(ws.state / "lock"):  # as a concurrent commit holds it
         worker.start()
         assert not done.wait(0.3)
     worker.join(10)

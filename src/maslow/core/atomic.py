@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +92,16 @@ def write_text(path: str | Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) while inside: writers of one shared folder (a
+    workspace, an embedding cache) take turns; the OS releases it when the file closes or the process dies. No lock
+    on Windows (no ``fcntl``): writers there behave as without it."""
+    with open(path, "ab") as f:
+        if sys.platform != "win32":
+            import fcntl
+
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield

@@ -16,19 +16,16 @@ Glossary:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from maslow.core.atomic import atomic_path
+from maslow.core.atomic import atomic_path, file_lock
 
 
 def default_cache_dir(start: str | Path = ".") -> Path:
@@ -132,15 +129,6 @@ class EmbeddingCache:
                 found[i] = True
         return out, found
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        """Hold the cache folder's write lock; the OS releases it when the file closes or the process dies."""
-        with open(self.folder / "index.lock", "ab") as f:
-            if sys.platform != "win32":
-                import fcntl
-
-                fcntl.flock(f, fcntl.LOCK_EX)
-            yield
 
     def put(self, keys: list[str], rows: np.ndarray) -> None:
         """Store new rows as one shard, then merge them into the index on disk (both atomic, under the lock)."""
@@ -149,7 +137,7 @@ class EmbeddingCache:
         data = io.BytesIO()
         np.save(data, np.ascontiguousarray(rows, dtype=np.float32))
         self.folder.mkdir(parents=True, exist_ok=True)
-        with self._lock():
+        with file_lock(self.folder / "index.lock"):
             self._keys, self._digests = self._read_index()  # what other writers stored meanwhile
             numbers = [p.stem[6:] for p in self.folder.glob("shard-*.npy")]
             existing = [int(n) for n in numbers if n.isascii() and n.isdigit()]

@@ -17,22 +17,20 @@ commits hold ``.maslow/lock`` (released by the OS if the process dies), so concu
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
 import json
 import os
 import re
-import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from maslow.core.atomic import atomic_path
+from maslow.core.atomic import atomic_path, file_lock
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.yamlfile import read_yaml
@@ -168,7 +166,7 @@ class Workspace:
             snap = Path(tmpdir) / "snapshot"
             parquet.write(ds, snap)
             content = _content_hash(snap)
-            with self._lock():  # from reading the head to moving it: a concurrent commit waits
+            with file_lock(self.state / "lock"):  # from reading the head to moving it: a concurrent commit waits
                 settings = self.settings()  # a broken maslow.yaml fails before anything is written
                 known = settings.get("datasets") or {}
                 if not isinstance(known, dict):
@@ -202,15 +200,6 @@ class Workspace:
                     self._save_settings(settings)
         return version
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        """Hold the workspace's write lock; the OS releases it when the file closes or the process dies."""
-        with open(self.state / "lock", "ab") as f:
-            if sys.platform != "win32":
-                import fcntl
-
-                fcntl.flock(f, fcntl.LOCK_EX)
-            yield
 
     def resolve(self, ref: str | None = None) -> str:
         """A version id from a ref: None (the only dataset's head), a dataset name, or an id prefix."""
