@@ -227,3 +227,31 @@ def test_area_of_more_than_255_masks() -> None:
     """pycocotools' area() overflows a uint8 count past 255 masks under numpy 2; maslow's must not."""
     rles = [M.encode(np.ones((4, 4 + i % 3), bool)) for i in range(600)]
     np.testing.assert_array_equal(M.area(rles), [16.0 + 4 * (i % 3) for i in range(600)])
+
+
+@pytest.mark.parametrize("counts", [[1, 0], [9, 0], [3, 0, 6], [0, 0, 9], [4, 0, 5, 0]])
+def test_to_box_of_an_empty_mask_with_zero_length_runs_is_zero(counts: list[int]) -> None:
+    """pycocotools' toBbox gives [w, h, 2^32 + 1 - w, 2^32 + 1 - h] (xywh) for these; the canonical empty mask gets
+    zeros, so these must too."""
+    h, w = (1, 1) if counts == [1, 0] else (3, 3)
+    rle = {"size": [h, w], "counts": counts}
+    assert not M.decode(rle).any()
+    np.testing.assert_array_equal(M.to_box([rle, M.compress(rle), M.encode(np.ones((h, w), bool))]),
+                                  [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, w, h]])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_to_box_and_area_equal_numpy_on_counts_with_zero_runs(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(1, 7)), int(rng.integers(1, 7))
+    cuts = np.sort(rng.integers(0, h * w + 1, int(rng.integers(0, 5))))
+    counts = np.diff(np.concatenate([[0], cuts, [h * w]])).tolist()
+    for _ in range(int(rng.integers(0, 3))):
+        counts.insert(int(rng.integers(0, len(counts) + 1)), 0)
+    rle = {"size": [h, w], "counts": counts}
+    m = M.decode(rle)
+    ys, xs = np.nonzero(m)
+    box = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] if len(xs) else [0, 0, 0, 0]
+    np.testing.assert_array_equal(M.to_box([rle]), [box])
+    assert M.area([rle])[0] == m.sum()

@@ -97,11 +97,21 @@ def area(rles: Sequence[dict[str, Any]]) -> FloatArray:
 
 
 def to_box(rles: Sequence[dict[str, Any]]) -> FloatArray:
-    """(n, 4) xyxy boxes around RLE masks (pycocotools' toBbox, converted from xywh)."""
+    """(n, 4) xyxy boxes around RLE masks (pycocotools' toBbox, converted from xywh); ``[0, 0, 0, 0]`` for an
+    empty mask.
+
+    toBbox reads an empty mask whose counts hold a zero-length foreground run (``[9, 0]`` for 3 x 3) as
+    ``[w, h, 2^32 + 1 - w, 2^32 + 1 - h]`` (xywh, a uint32 wrap), not as the zeros of its canonical ``[9]``: such
+    masks get the zeros.
+    """
     if not len(rles):
         return np.zeros((0, 4))
-    b = np.asarray(coco_mask().toBbox([compress(r) for r in rles]), dtype=np.float64).reshape(-1, 4)
+    comp = [compress(r) for r in rles]
+    b = np.asarray(coco_mask().toBbox(comp), dtype=np.float64).reshape(-1, 4)
     b[:, 2:] += b[:, :2]
+    sizes = np.array([r["size"] for r in comp], np.float64).reshape(-1, 2)
+    empty = (area(comp) == 0) & (sizes[:, 0] * sizes[:, 1] < 2.0**32)  # area is a uint32 sum
+    b[empty] = 0.0
     return b
 
 
