@@ -11,7 +11,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from maslow.errors import SchemaError, UnknownLabelError
+
+
+def _strs(where: str, value: Any) -> tuple[Any, ...]:
+    """A tuple of names: a list or tuple is kept in order; a bare str is refused (not split into letters)."""
+    if isinstance(value, str):
+        raise SchemaError(f"{where}: must be a list of names, got the str {value!r}")
+    try:
+        return tuple(value)
+    except TypeError:
+        raise SchemaError(f"{where}: must be a list of names, got {type(value).__name__}") from None
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
 
 
 class Task(enum.StrEnum):
@@ -64,18 +80,28 @@ class ClassDef:
             raise SchemaError(f"class name must be a non-empty str, got {self.name!r}")
         if self.kind not in ("object", "semantic"):
             raise SchemaError(f"class {self.name!r}: kind must be 'object' or 'semantic', got {self.kind!r}")
+        where = f"class {self.name!r}"
+        object.__setattr__(self, "label_types", _strs(f"{where}: label_types", self.label_types))
+        object.__setattr__(self, "keypoints", _strs(f"{where}: keypoints", self.keypoints))
+        if self.id is not None:
+            if not _is_int(self.id):
+                raise SchemaError(f"{where}: id must be an int or None, got {self.id!r}")
+            object.__setattr__(self, "id", int(self.id))
         bad = [t for t in self.label_types if t not in {lt.value for lt in LabelType}]
         if bad:
             raise SchemaError(f"class {self.name!r}: unknown label type {bad[0]!r}")
         k = len(self.keypoints)
-        for pair in self.skeleton:
-            if len(pair) != 2:
+        for pair in _strs(f"{where}: skeleton", self.skeleton):
+            if isinstance(pair, str) or not hasattr(pair, "__len__") or len(pair) != 2:
                 raise SchemaError(f"class {self.name!r}: skeleton entries must be pairs, got {pair!r}")
             a, b = pair
+            if not (_is_int(a) and _is_int(b)):
+                raise SchemaError(f"class {self.name!r}: skeleton pair ({a!r}, {b!r}) must be two ints")
             if not (0 <= a < k and 0 <= b < k):
                 raise SchemaError(
                     f"class {self.name!r}: skeleton pair ({a}, {b}) must index keypoints 0..{k - 1}"
                 )
+        object.__setattr__(self, "skeleton", tuple((int(a), int(b)) for a, b in self.skeleton))
 
 
 @dataclass(frozen=True)
@@ -96,6 +122,11 @@ class AttributeDef:
             raise SchemaError(
                 f"attribute {self.name!r}: type must be bool|enum|number|text, got {self.type!r}"
             )
+        object.__setattr__(self, "values", _strs(f"attribute {self.name!r}: values", self.values))
+        object.__setattr__(self, "classes", _strs(f"attribute {self.name!r}: classes", self.classes))
+        if not isinstance(self.required, bool | np.bool_):
+            raise SchemaError(f"attribute {self.name!r}: required must be true or false, got {self.required!r}")
+        object.__setattr__(self, "required", bool(self.required))
 
 
 @dataclass(frozen=True)
@@ -113,6 +144,11 @@ class LabelSchema:
     def __post_init__(self) -> None:
         classes = tuple(self.classes)
         object.__setattr__(self, "classes", classes)
+        if isinstance(self.tasks, str):  # a bare str would be read letter by letter
+            raise SchemaError(f"schema.tasks: must be a list of tasks, got the str {self.tasks!r}")
+        if not _is_int(self.version):
+            raise SchemaError(f"schema.version: must be an int, got {self.version!r}")
+        object.__setattr__(self, "version", int(self.version))
         known = [t.value for t in Task]
         bad_tasks = [t for t in self.tasks if t not in known]  # Task members compare equal to their values
         if bad_tasks:
@@ -196,10 +232,10 @@ class LabelSchema:
                     ClassDef(
                         name=c["name"],
                         kind=c.get("kind", "object"),
-                        label_types=tuple(c.get("label_types", ())),
+                        label_types=c.get("label_types", ()),  # checked by ClassDef
                         supercategory=c.get("supercategory", "") or "",
-                        keypoints=tuple(c.get("keypoints", ())),
-                        skeleton=tuple((int(a), int(b)) for a, b in c.get("skeleton", ())),
+                        keypoints=c.get("keypoints", ()),
+                        skeleton=tuple((a, b) for a, b in c.get("skeleton", ())),
                         color=c.get("color", "") or "",
                         id=None if c.get("id") is None else int(c["id"]),
                     )
@@ -210,9 +246,9 @@ class LabelSchema:
                     AttributeDef(
                         name=a["name"],
                         type=a.get("type", "text"),
-                        values=tuple(a.get("values", ())),
-                        required=bool(a.get("required", False)),
-                        classes=tuple(a.get("classes", ())),
+                        values=a.get("values", ()),
+                        required=a.get("required", False),
+                        classes=a.get("classes", ()),
                         default=a.get("default"),
                     )
                     for a in d.get("attributes", ())

@@ -53,11 +53,14 @@ def _int_col(table: str, name: str, a: Any, n: int | None = None) -> IntArray:
         if arr.dtype.kind != "f":
             raise InvalidDatasetError(f"{table}.{name}: must be integers, got dtype {arr.dtype}")
         with np.errstate(invalid="ignore"):
-            bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
+            bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) >= 2.0**63))
         if bad.size:
             raise InvalidDatasetError(
                 f"{table}.{name} row {bad[0]}: must be an integer, got {arr[bad[0]]} ({bad.size} rows)"
             )
+    elif arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        r = int(np.argmax(arr > np.iinfo(np.int64).max))
+        raise InvalidDatasetError(f"{table}.{name} row {r}: must fit in int64, got {arr[r]}")
     if n is not None:
         _check_len(table, name, arr, n)
     return frozen(arr.astype(np.int64, copy=False))
@@ -82,14 +85,45 @@ def _str_col(table: str, name: str, a: Any, n: int) -> StrArray:
     return frozen(arr)
 
 
+def _column(where: str, v: Any, n: int, *, obj: bool) -> np.ndarray:
+    """A column of n values: a numpy array (object dtype when ``obj``) or a sequence; never a str or scalar."""
+    if isinstance(v, str | bytes) or (isinstance(v, np.ndarray) and v.ndim == 0):
+        raise InvalidDatasetError(f"{where}: must be a column of {n} values, got {type(v).__name__} {v!r}")
+    if isinstance(v, np.ndarray) and (v.dtype == object or not obj):
+        arr = v
+    else:
+        try:
+            arr = obj_array(v)
+        except TypeError:
+            raise InvalidDatasetError(f"{where}: must be a column of {n} values, got {type(v).__name__}") from None
+    if len(arr) != n:
+        raise InvalidDatasetError(f"{where}: length must be {n}, got {len(arr)}")
+    return frozen(arr)
+
+
 def _extra(table: str, extra: Mapping[str, Any], n: int) -> Mapping[str, np.ndarray]:
-    out = {}
-    for k, v in extra.items():
-        arr = v if isinstance(v, np.ndarray) else obj_array(v)
-        if len(arr) != n:
-            raise InvalidDatasetError(f"{table}.extra[{k!r}]: length must be {n}, got {len(arr)}")
-        out[k] = frozen(arr)
-    return out
+    return {k: _column(f"{table}.extra[{k!r}]", v, n, obj=False) for k, v in extra.items()}
+
+
+def _bool_col(table: str, name: str, a: Any, n: int) -> BoolArray:
+    """Booleans, or numbers that are 0 or 1; anything else (2, NaN, "no", None) is refused, not cast."""
+    arr = np.asarray(a)
+    if arr.dtype == object and arr.size:
+        arr = np.asarray(arr.tolist())
+    if arr.size == 0:
+        arr = np.zeros(0, bool)
+    if arr.ndim != 1:
+        raise InvalidDatasetError(f"{table}.{name}: must be 1-D, got shape {arr.shape}")
+    _check_len(table, name, arr, n)
+    if arr.dtype.kind not in "biuf":
+        raise InvalidDatasetError(f"{table}.{name}: must be booleans, got dtype {arr.dtype}")
+    if arr.dtype.kind != "b":
+        bad = np.flatnonzero((arr != 0) & (arr != 1))
+        if bad.size:
+            raise InvalidDatasetError(
+                f"{table}.{name} row {bad[0]}: must be a boolean (or 0/1), got {arr[bad[0]]} ({bad.size} rows)"
+            )
+    return frozen(arr.astype(bool, copy=False))
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,6 +144,8 @@ class Images:
     extra: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.path, str):  # a str would be read as one path per character
+            raise InvalidDatasetError(f"images.path: must be a column of paths, got the str {self.path!r}")
         path = _str_col("images", "path", self.path, len(self.path))
         m = len(path)
         set_ = object.__setattr__
@@ -175,8 +211,10 @@ class Annotations:
         label = _int_col("annotations", "label", self.label, n)
         set_(self, "label", label)
         if n and label.min() < 0:
-            r = int(np.argmin(label))
-            raise InvalidDatasetError(f"annotations.label row {r}: must be >= 0, got {label[r]}")
+            neg = np.flatnonzero(label < 0)
+            raise InvalidDatasetError(
+                f"annotations.label row {neg[0]}: must be >= 0, got {label[neg[0]]} ({neg.size} rows)"
+            )
         set_(self, "box", frozen(self._box(n)))
         if self.score is not None:
             score = _float_col("score", self.score)
@@ -186,6 +224,8 @@ class Annotations:
         if self.mask is not None:
             col = self.mask
             arr = col if isinstance(col, np.ndarray) and col.dtype == object else obj_array(col)
+            if arr.ndim != 1:
+                raise InvalidDatasetError(f"annotations.mask: must be 1-D (an RLE or None a row), got {arr.shape}")
             _check_len("annotations", "mask", arr, n)
             set_(self, "mask", frozen(arr))
         if self.polygon is not None:
@@ -200,14 +240,9 @@ class Annotations:
                     f"annotations.keypoints: shape must be ({n}, K, 3), got {kp.shape}"
                 )
             set_(self, "keypoints", frozen(kp))
-        crowd = np.zeros(n, bool) if self.iscrowd is None else np.asarray(self.iscrowd, dtype=bool)
-        _check_len("annotations", "iscrowd", crowd, n)
+        crowd = np.zeros(n, bool) if self.iscrowd is None else _bool_col("annotations", "iscrowd", self.iscrowd, n)
         set_(self, "iscrowd", frozen(crowd))
-        attrs = {}
-        for k, v in self.attributes.items():
-            arr = v if isinstance(v, np.ndarray) and v.dtype == object else obj_array(v)
-            _check_len("annotations", f"attributes[{k!r}]", arr, n)
-            attrs[k] = frozen(arr)
+        attrs = {k: _column(f"annotations.attributes[{k!r}]", v, n, obj=True) for k, v in self.attributes.items()}
         set_(self, "attributes", attrs)
         if self.annotator is not None:
             set_(self, "annotator", _str_col("annotations", "annotator", self.annotator, n))
@@ -288,20 +323,26 @@ class Annotations:
 
     @classmethod
     def sort_rows(cls, **columns: Any) -> Annotations:
-        """Build from columns in any row order; rows are stably sorted by image."""
-        image = np.asarray(columns["image"], dtype=np.int64)
+        """Build from columns in any row order; rows are stably sorted by image.
+
+        Errors name rows in the caller's order: the image column is checked, and every column's length, before
+        the rows move (a longer column would otherwise be cut to length, a shorter one fail with IndexError).
+        """
+        image = _int_col("annotations", "image", columns["image"])
         if len(image) and np.any(np.diff(image) < 0):  # sorted already (the common case): no argsort
-            order = np.argsort(image, kind="stable")
-            def t(a: Any, obj: bool) -> Any:
+            n, order = len(image), np.argsort(image, kind="stable")
+            def t(name: str, a: Any, obj: bool) -> Any:
                 if a is None or isinstance(a, str):
                     return a
-                if isinstance(a, Polygons):
-                    return a[order]
                 if isinstance(a, Mapping):
-                    return {k: t(v, True) for k, v in a.items()}
-                arr = a if isinstance(a, np.ndarray) else (obj_array(a) if obj else np.asarray(a))
+                    return {k: t(f"{name}[{k!r}]", v, True) for k, v in a.items()}
+                arr = a if isinstance(a, np.ndarray | Polygons) else (obj_array(a) if obj else np.asarray(a))
+                if isinstance(arr, np.ndarray) and arr.ndim == 0:
+                    return arr  # a scalar: the constructor names it
+                if len(arr) != n:
+                    raise InvalidDatasetError(f"annotations.{name}: length must be {n}, got {len(arr)}")
                 return arr[order]
-            columns = {k: t(v, k in _OBJECT_COLUMNS) for k, v in columns.items()}
+            columns = {k: t(k, v, k in _OBJECT_COLUMNS) for k, v in columns.items()}
         return cls(**columns)
 
     @classmethod
