@@ -1,8 +1,16 @@
 """Seeded, class-stratified, group-aware assignment of images to splits.
 
 Images that share a group value (frames of one video sequence) form one unit. Units are placed one at a time,
-those holding the rarest class first (iterative stratification, Sechidis et al. 2011): each goes to the split
-that most lacks that class, ties broken by which split most lacks images, then at random.
+those holding the rarest class first (iterative stratification, Sechidis et al. 2011). Each goes to a split
+with room for its images (short of its image quota by at least half the unit), among those to the split that most
+lacks the unit's rarest class, then to the split whose quota of that class is least filled, then to the split
+that most lacks images, then at random. Image shares so come as close to the fractions asked for as the unit sizes
+allow (exact, give or take one image, when images are placed one by one), and classes as close as they can then.
+
+A class's quota per split is a whole number of objects: its share ``fraction * count`` rounded, with each
+class's rounding error carried to the next (classes smallest first). Fractional quotas would send every object
+of a one- or two-object class to the largest split (0.8 of one object lacks more than 0.2), so a dataset whose
+classes are all rare would put every image there; carried rounding gives the small splits their share of them.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ def assign_splits(
     size = np.bincount(unit, minlength=n_units).astype(np.float64)
 
     total = counts.sum(0).astype(np.float64)
-    want_cls = frac[:, None] * total[None, :]  # (s, k)
+    want_cls = _class_quotas(total, frac, gen)  # (s, k)
     want_img = frac * m
     have_cls = np.zeros_like(want_cls)
     have_img = np.zeros(len(names))
@@ -67,12 +75,15 @@ def assign_splits(
     for u in order.tolist():
         if stratify and rarest[u] < k:
             c = int(class_of_rank[rarest[u]])  # the unit's rarest class decides
-            lack = want_cls[:, c] - have_cls[:, c]
+            quota = want_cls[:, c]
+            lack = quota - have_cls[:, c]
+            unfilled = np.where(quota > 0, lack / np.maximum(quota, 1), -np.inf)
         else:
-            lack = np.zeros(len(names))
+            lack = unfilled = np.zeros(len(names))
+        room = want_img - have_img >= size[u] / 2
         img_lack = (want_img - have_img) / max(size[u], 1)
         noise = gen.random(len(names)) * 1e-9
-        key = np.lexsort((noise, img_lack, lack))  # last key is primary
+        key = np.lexsort((noise, img_lack, unfilled, lack, room))  # last key is primary
         best = int(key[-1])
         if want_img[best] <= 0:  # a zero fraction never receives images
             best = int(np.argmax(np.where(frac > 0, img_lack + lack, -np.inf)))
@@ -80,6 +91,30 @@ def assign_splits(
         have_cls[best] += counts[u]
         have_img[best] += size[u]
     return obj_array(np.asarray(names, dtype=object)[out[unit]] if m else [])
+
+
+def _class_quotas(total: np.ndarray, frac: np.ndarray, gen: np.random.Generator) -> np.ndarray:
+    """(s, k) whole objects per split and class, summing to each class's total; see the module docstring."""
+    s, k = len(frac), len(total)
+    quotas = np.zeros((s, k))
+    carry = np.zeros(s)  # what earlier classes' rounding left each split owed (+) or over-served (-); sums to 0
+    open_ = frac > 0
+    for c in np.lexsort((gen.random(k), total)).tolist():
+        t = int(total[c])
+        if t == 0:
+            continue
+        ideal = frac * t + carry
+        q = np.where(open_, np.floor(np.maximum(ideal, 0)), 0)
+        short = t - int(q.sum())
+        rest = np.where(open_, ideal - q, -np.inf)
+        by_rest = np.lexsort((gen.random(s), rest))  # ascending remainder, ties at random
+        if short > 0:  # the largest remainders get one more
+            q[by_rest[::-1][:short]] += 1
+        elif short < 0:  # clipped negative shares over-counted: the smallest remainders give one back
+            q[[i for i in by_rest.tolist() if q[i] > 0][:-short]] -= 1
+        quotas[:, c] = q
+        carry = ideal - q
+    return quotas
 
 
 def _units(groups: np.ndarray) -> np.ndarray:
