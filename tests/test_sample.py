@@ -12,6 +12,7 @@ from maslow.core import Dataset, Task
 from maslow.core import masks as M
 from maslow.errors import FormatError, MaslowError
 from maslow.io import check_boxes, check_dataset, check_images, load
+from maslow.ontology.validate import validate
 from maslow.sample import CLASSES, COLOURS, shapes, write_shapes
 from tests.helpers import assert_datasets_equal
 
@@ -125,3 +126,86 @@ def test_bad_sizes_and_destinations_are_refused(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
     with pytest.raises(FormatError, match="afile"):
         write_shapes(tmp_path / "afile" / "out", 2)
+
+
+def _centres_inside(ring: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Reference raster of a convex polygon: the pixels whose centre (x + 0.5, y + 0.5) is inside it."""
+    pts = ring.reshape(-1, 2)
+    ys, xs = np.mgrid[0:height, 0:width]
+    cx, cy = xs + 0.5, ys + 0.5
+    nxt = np.roll(pts, -1, axis=0)
+    sign = np.sign(np.sum(pts[:, 0] * nxt[:, 1] - nxt[:, 0] * pts[:, 1]))  # orientation
+    inside = np.ones((height, width), bool)
+    for (x0, y0), (x1, y1) in zip(pts, nxt, strict=True):
+        inside &= sign * ((x1 - x0) * (cy - y0) - (y1 - y0) * (cx - x0)) >= 0
+    return inside
+
+
+@pytest.mark.parametrize(("width", "height"), [(70, 50), (30, 20), (12, 200), (13, 12)])
+def test_small_images_keep_every_shape_inside(width: int, height: int) -> None:
+    for seed in range(3):
+        ds = shapes(40, seed=seed, width=width, height=height)  # radii up to 28 did not fit: a numpy error
+        a = ds.annotations
+        assert a.box is not None and a.polygon is not None and a.mask is not None and a.keypoints is not None
+        assert ds.n_annotations > 20
+        b = a.box
+        assert (b[:, 0] >= 0).all() and (b[:, 1] >= 0).all() and (b[:, 2] <= width).all() and (b[:, 3] <= height).all()
+        assert (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all()
+        assert (M.area(list(a.mask)) > 0).all()  # every mask lies (at least partly) in its image
+        kp = a.keypoints[~np.isnan(a.keypoints[:, 0, 0])]
+        assert ((kp[..., 0] >= 0) & (kp[..., 0] <= width) & (kp[..., 1] >= 0) & (kp[..., 1] <= height)).all()
+        assert check_boxes(ds).issues == ()
+        assert len(validate(ds, ds.schema)) == 0  # labels, attributes and label types within the schema
+
+
+def test_sizes_that_cannot_hold_a_shape_are_refused() -> None:
+    with pytest.raises(MaslowError, match="width and height must be >= 12 pixels, got 11x100"):
+        shapes(3, width=11, height=100)
+    with pytest.raises(MaslowError, match="got 100x0"):
+        shapes(3, width=100, height=0)
+    with pytest.raises(MaslowError, match="frames_per_sequence must be >= 1, got 0"):
+        shapes(3, frames_per_sequence=0)
+
+
+def test_drawn_pixels_are_the_annotated_shapes(tmp_path: Path) -> None:
+    ds = write_shapes(tmp_path, 30, seed=5)
+    a = ds.annotations
+    assert a.box is not None and a.polygon is not None and a.mask is not None and a.iscrowd is not None
+    s = ds.image_slices()
+    colours = {k: np.asarray(v) for k, v in COLOURS.items()}
+    lone = 0
+    for i in range(ds.n_images):
+        px = load(ds, i).astype(int)
+        h, w = px.shape[:2]
+        painted = np.zeros((h, w), bool)  # the background is light (>= 188): a shape colour is a drawn pixel
+        for c in colours.values():
+            painted |= (px == c).all(-1)
+        cover = np.zeros((h, w), bool)
+        for r in range(s[i + 1] - 1, s[i] - 1, -1):  # last drawn on top: its mask pixels show its colour
+            m = M.decode(a.mask[r])
+            own = m & ~cover if not a.iscrowd[r] else np.zeros_like(m)
+            assert (px[own] == colours[str(a.attributes["colour"][r])]).all(), (i, r)
+            cover |= m
+        assert not (painted & ~cover).any(), i  # nothing drawn outside the annotations
+        rows = list(range(s[i], s[i + 1]))
+        if len(rows) != 1 or a.iscrowd[rows[0]]:
+            continue
+        r = rows[0]  # a lone shape: its pixels against the polygon's reference raster and its box
+        ref = _centres_inside(a.polygon[r][0], h, w)
+        assert (painted & ref).sum() / (painted | ref).sum() > 0.97, (i, r)
+        ys, xs = np.nonzero(painted)
+        drawn_box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)  # pixel edges
+        np.testing.assert_allclose(drawn_box, a.box[r], atol=1.0)
+        lone += 1
+    assert lone >= 3
+
+
+def test_write_shapes_writes_each_image_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_save(self: Image.Image, fp: object, *args: object, **kwargs: object) -> None:
+        Path(str(fp)).write_bytes(b"\x89PNG partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        write_shapes(tmp_path, 2, seed=0)
+    assert list((tmp_path / "images").iterdir()) == []  # no half-written PNG under its final name

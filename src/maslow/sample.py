@@ -4,6 +4,9 @@
 as PNG files under ``dst/images``. Classes: circle, square, triangle (object classes with boxes, polygons and
 masks; triangles also carry 3 keypoints with a skeleton). Attributes: ``colour`` (enum) and ``occluded``
 (bool). Images belong to short sequences (``sequence``, ``frame`` columns) and get a split.
+
+Every shape lies inside its image (radii shrink to fit small images), and the drawn pixels of a shape are exactly
+its mask (a later shape covers an earlier one), so boxes, polygons, masks and pixels agree.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from maslow.core import masks as M
+from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.polygons import Polygons
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
@@ -23,6 +27,7 @@ from maslow.errors import FormatError, MaslowError
 
 CLASSES = ("circle", "square", "triangle")
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 80, 220)}
+MIN_SIDE = 12  # the smallest shape has radius 6
 
 
 def schema() -> LabelSchema:
@@ -58,6 +63,12 @@ def shapes(n_images: int = 24, *, width: int = 160, height: int = 120, seed: Rng
     """The shapes dataset, in memory (``root`` None)."""
     if n_images < 0:
         raise MaslowError(f"shapes: n_images must be >= 0, got {n_images}")
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise MaslowError(f"shapes: width and height must be >= {MIN_SIDE} pixels, got {width}x{height}")
+    if frames_per_sequence < 1:
+        raise MaslowError(f"shapes: frames_per_sequence must be >= 1, got {frames_per_sequence}")
+    r_max = min(28.0, min(width, height) / 2)  # a shape of radius r needs 2r pixels both ways
+    crowd_w, crowd_h = min(40, width), min(30, height)
     rng = as_generator(seed)
     img: list[int] = []
     label: list[int] = []
@@ -72,7 +83,7 @@ def shapes(n_images: int = 24, *, width: int = 160, height: int = 120, seed: Rng
         n = int(rng.integers(0, 5)) if i % 7 else 0  # every 7th image is empty
         for _ in range(n):
             kind = int(rng.choice(3, p=[0.5, 0.35, 0.15]))
-            r = float(rng.uniform(6, 28))
+            r = float(rng.uniform(6, r_max))
             cx = float(rng.uniform(r, width - r))
             cy = float(rng.uniform(r, height - r))
             p = _polygon(kind, cx, cy, r)
@@ -90,9 +101,9 @@ def shapes(n_images: int = 24, *, width: int = 160, height: int = 120, seed: Rng
             colour.append(str(rng.choice(list(COLOURS))))
             occl.append(bool(rng.random() < 0.2))
         if i % 11 == 5:  # a crowd region: a group of small squares labelled once
-            x0, y0 = float(rng.uniform(0, width - 40)), float(rng.uniform(0, height - 30))
+            x0, y0 = float(rng.uniform(0, width - crowd_w)), float(rng.uniform(0, height - crowd_h))
             binary = np.zeros((height, width), bool)
-            binary[int(y0):int(y0) + 30, int(x0):int(x0) + 40] = True
+            binary[int(y0):int(y0) + crowd_h, int(x0):int(x0) + crowd_w] = True
             img.append(i)
             label.append(1)
             rle = M.encode(binary)
@@ -109,19 +120,23 @@ def shapes(n_images: int = 24, *, width: int = 160, height: int = 120, seed: Rng
         keypoints=np.asarray(kps, np.float64).reshape(-1, 3, 3), iscrowd=np.asarray(crowd, bool),
         attributes={"colour": obj_array(colour), "occluded": obj_array(occl)},
     )
-    seq = np.arange(n_images) // max(frames_per_sequence, 1)
+    seq = np.arange(n_images) // frames_per_sequence
     images = Images(
         path=obj_array([f"images/shape_{i:04d}.png" for i in range(n_images)]),
         width=np.full(n_images, width), height=np.full(n_images, height),
         extra={"sequence": obj_array([f"seq{s:03d}" for s in seq]),
-               "frame": np.arange(n_images) % max(frames_per_sequence, 1)},
+               "frame": np.arange(n_images) % frames_per_sequence},
     )
     ds = Dataset(schema=schema(), images=images, annotations=ann)
     return ds.split({"train": 0.75, "val": 0.25}, rng=rng)
 
 
 def write_shapes(dst: str | Path, n_images: int = 24, *, seed: Rng = 0, **kwargs: int) -> Dataset:
-    """Draw the shapes dataset's images under ``dst/images``; returns the Dataset rooted at ``dst``."""
+    """Draw the shapes dataset's images under ``dst/images``; returns the Dataset rooted at ``dst``.
+
+    Each shape is painted on its mask's pixels, in row order; a crowd region gets a grid of small squares. Each
+    PNG is written atomically (whole or not at all).
+    """
     ds = shapes(n_images, seed=seed, **kwargs)
     dst = Path(dst)
     try:
@@ -132,24 +147,21 @@ def write_shapes(dst: str | Path, n_images: int = 24, *, seed: Rng = 0, **kwargs
     rng = as_generator(seed)
     slices = ds.image_slices()
     a = ds.annotations
-    assert a.iscrowd is not None and a.box is not None and a.polygon is not None
+    assert a.iscrowd is not None and a.box is not None and a.mask is not None
     for i in range(ds.n_images):
         w, h = int(ds.images.width[i]), int(ds.images.height[i])
         base = rng.integers(200, 256, size=3)
         noise = rng.integers(-12, 13, size=(h, w, 3))
-        canvas = Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
-        draw = ImageDraw.Draw(canvas)
+        px = np.clip(base + noise, 0, 255).astype(np.uint8)
         for r in range(slices[i], slices[i + 1]):
             fill = COLOURS.get(str(a.attributes["colour"][r]), (90, 90, 90))
-            if a.iscrowd[r]:
-                x1, y1, x2, y2 = a.box[r]
-                for yy in np.arange(y1, y2 - 4, 7):
-                    for xx in np.arange(x1, x2 - 4, 7):
-                        draw.rectangle([xx, yy, xx + 4, yy + 4], fill=fill)
+            if a.iscrowd[r]:  # 5x5 squares on a 7-pixel grid, inside the region
+                x1, y1, x2, y2 = (int(v) for v in a.box[r])
+                for yy in range(y1, y2 - 4, 7):
+                    for xx in range(x1, x2 - 4, 7):
+                        px[yy:yy + 5, xx:xx + 5] = fill
                 continue
-            rings = a.polygon[r]
-            assert rings is not None  # every non-crowd shape has a polygon
-            pts = rings[0].reshape(-1, 2)
-            draw.polygon([tuple(p) for p in pts.tolist()], fill=fill)
-        canvas.save(dst / str(ds.images.path[i]))
+            px[M.decode(a.mask[r])] = fill  # the mask's pixels: what is drawn is what is annotated
+        with atomic_path(dst / str(ds.images.path[i])) as tmp:
+            Image.fromarray(px).save(tmp, format="PNG")
     return ds.replace(root=dst)
