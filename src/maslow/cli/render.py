@@ -107,13 +107,15 @@ def render_report(report: Any, *, limit: int = 20) -> None:
 
 
 def render_export(rep: Any) -> None:
+    """What an export wrote, what it could not express, and its notes (paths and notes printed as they are)."""
     d = rep.to_dict()
-    console.print(f"Wrote {d['n_images']} images, {d['n_annotations']} annotations as {d['format']} to {d['path']}")
+    console.print(f"Wrote {d['n_images']} images, {d['n_annotations']} annotations as {escape(str(d['format']))} "
+                  f"to {escape(str(d['path']))}")
     if not d["lossless"]:
         console.print(table("Not expressible in this format (not written)", ["field", "count"],
                             sorted(d["lost"].items())))
     for note in d["notes"]:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"[dim]note: {escape(str(note))}[/dim]")
 
 
 def load_dataset(src: str | Path | None, fmt: str | None, *, images_root: Path | None = None,

@@ -2,7 +2,8 @@
 
 Each crop shows the annotation's box in red and the model's suggested box in green (a ``missing`` object has
 only the green one). Crops are inline PNGs, so the page is one self-contained file; an image that cannot be read
-gets no crop (the row still lists the finding).
+gets no crop (the row still lists the finding). Images are cropped as displayed (EXIF orientation applied, as
+``io.images.load`` reads them), the frame the boxes are in.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ def _crop(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, tuple[int, int,
     """A base64 PNG of the region around ``boxes`` (xyxy, colour), or None when the image cannot be read."""
     if ds.root is None:
         return None
-    try:
-        from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageOps
 
+    try:
         with Image.open(Path(ds.root) / str(ds.images.path[image])) as im:
-            img = im.convert("RGB")
-    except (OSError, ValueError):
+            img = ImageOps.exif_transpose(im).convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     good = [b for b, _ in boxes if not np.isnan(b[0])]
     if not good:
@@ -78,6 +79,8 @@ def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: in
              "<table><tr><th>type</th><th>count</th></tr>"]
     parts += [f"<tr><td>{e(t)}</td><td>{c}</td></tr>" for t, c in issues.counts().items()]
     parts.append("</table>")
+    if not len(issues):
+        parts.append("<p>No issues found.</p>")
     for t, _ in issues.counts().items():
         sel = issues.of_type(t).top(per_type)
         parts.append(f"<h2>{e(t)}: top {len(sel)}</h2><table><tr><th>#</th><th>crop</th><th>score</th><th>image</th>"

@@ -1,4 +1,8 @@
-"""The quality report: one self-contained HTML file (counts per type, the top issues, per-class summaries)."""
+"""The quality report: one self-contained HTML file (counts per type, the top issues, per-class summaries).
+
+Every value from the data (title, paths, class names, reasons) is HTML-escaped; with no issues the page says so
+(and still lists the classes).
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,9 @@ th { background: #f2f2f2; } td.num { text-align: right; }
 </style></head><body>
 <h1>{{ title }}</h1>
 <p>{{ n_images }} images, {{ n_annotations }} annotations, {{ n_classes }} classes:
-<b>{{ n_issues }}</b> issues ({% for s, c in severity %}{{ c }} {{ s }}{% if not loop.last %}, {% endif %}{% endfor %}).</p>
-<h2>Issues per type</h2>
+<b>{{ n_issues }}</b> issues{% if severity %} ({% for s, c in severity %}{{ c }} {{ s }}{% if not loop.last %}, {% endif %}{% endfor %}){% endif %}.</p>
+{% if not n_issues %}<p>No issues found.</p>
+{% else %}<h2>Issues per type</h2>
 <table><tr><th>type</th><th>severity</th><th>count</th></tr>
 {% for t, s, c in counts %}<tr><td>{{ t }}</td><td class="{{ s }}">{{ s }}</td><td class="num">{{ c }}</td></tr>
 {% endfor %}</table>
@@ -36,7 +41,7 @@ th { background: #f2f2f2; } td.num { text-align: right; }
 <td class="{{ r.severity }}">{{ r.severity }}</td><td>{{ r.type }}</td><td>{{ r.image_name }}</td>
 <td class="num">{{ r.annotation_text }}</td><td>{{ r.class_name }}</td><td>{{ r.reason }}</td><td>{{ r.suggestion }}</td></tr>
 {% endfor %}</table>
-<h2>Per class</h2>
+{% endif %}<h2>Per class</h2>
 <table><tr><th>class</th><th>annotations</th><th>annotations with an issue</th><th>share</th><th>issue types</th></tr>
 {% for c in classes %}<tr><td>{{ c.name }}</td><td class="num">{{ c.n }}</td><td class="num">{{ c.flagged }}</td>
 <td class="num">{{ "%.1f"|format(c.share) }}%</td><td>{{ c.types }}</td></tr>
