@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -192,3 +195,20 @@ def test_import_issues_of_a_file_read_with_from_are_said(tmp_path: Path, sample:
     assert f"annotations[3] (id={coco['annotations'][3]['id']}), field 'bbox'" in flat
     code, out = _run([*command, str(sample / "annotations.json"), "--from", "coco"])
     assert code == 0 and "import issues" not in out
+
+
+def test_names_with_brackets_print_as_written(tmp_path: Path) -> None:
+    # split names and attribute values land in table titles and headers: rich read "[/x]" as markup (a crash)
+    # and "[red]" as a style (dropped from the output)
+    from maslow.core.types import obj_array
+    from maslow.io.parquet import write
+    from maslow.sample import shapes
+
+    ds = shapes(12, seed=1)
+    split = np.where(ds.images.split == "train", "[red]tr[/red]", "v[/x]")  # type: ignore[comparison-overlap]
+    ds = ds.replace(images=dataclasses.replace(ds.images, split=obj_array(split)))
+    write(ds, tmp_path / "ds")
+    code, out = _run(["stats", str(tmp_path / "ds"), "--from", "parquet"])
+    assert code == 0, out
+    assert re.search(r"splits: \[red\]tr\[/red\] \d+, v\[/x\] \d+$", out.splitlines()[0])
+    assert "in v[/x]" in out and out.count("[red]tr") == 2  # the per-class header (cut to its column's width)

@@ -10,6 +10,7 @@ import typer
 from maslow import io
 from maslow.cli.render import (
     console,
+    lit,
     load_dataset,
     print_json,
     progress_bar,
@@ -42,8 +43,8 @@ def sample(
     if as_json:
         print_json(rep)
     else:
-        console.print(f"Wrote {ds.n_images} images and {ds.n_annotations} annotations to {dst} "
-                      f"(COCO: {dst / 'annotations.json'})")
+        console.print(f"Wrote {ds.n_images} images and {ds.n_annotations} annotations to {lit(dst)} "
+                      f"(COCO: {lit(dst / 'annotations.json')})")
 
 
 def formats(as_json: JsonOpt = False) -> None:
@@ -64,7 +65,7 @@ def init(
     from maslow.store import init_workspace
 
     ws = init_workspace(path, database=database)
-    console.print(f"Workspace ready at {ws.root}")
+    console.print(f"Workspace ready at {lit(ws.root)}")
 
 
 def _import(
@@ -110,8 +111,8 @@ def import_(
     if as_json:
         print_json({"version": version.to_dict(), "report": imp.report})
         return
-    console.print(f"Imported {imp.dataset!r}\nas [bold]{dataset}@{version.id}[/bold]"
-                  + (f" (parent {version.parent})" if version.parent else ""))
+    console.print(f"Imported {lit(repr(imp.dataset))}\nas [bold]{lit(dataset)}@{lit(version.id)}[/bold]"
+                  + (f" (parent {lit(version.parent)})" if version.parent else ""))
     render_report(imp.report)
 
 
@@ -202,7 +203,7 @@ def stats(
     split_names = list(d["splits"])
     console.print(f"[bold]{d['n_images']}[/bold] images ({d['n_empty_images']} empty), "
                   f"[bold]{d['n_annotations']}[/bold] annotations; splits: "
-                  + ", ".join(f"{k} {v}" for k, v in d["splits"].items()))
+                  + ", ".join(f"{lit(k)} {v}" for k, v in d["splits"].items()))
     rows = [(c["name"], c["images"], c["annotations"], *[c["per_split"][s_] for s_ in split_names],
              c["sizes"]["small"], c["sizes"]["medium"], c["sizes"]["large"]) for c in d["classes"]]
     console.print(table("Per class", ["class", "images", "annotations", *[f"in {s_}" for s_ in split_names],

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
-from maslow.cli.render import console, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import console, lit, load_dataset, print_json, progress_bar, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 DatasetArg = Annotated[
@@ -54,13 +55,13 @@ def balance_cmd(
                          "rare", "w inv", "w eff", "repeat", "needed"], rows))
     ratio = d["imbalance_ratio"]
     console.print(f"Imbalance ratio (max/min): {'-' if ratio is None else f'{ratio:.2f}'}; rare (< "
-                  f"{r.rare_share:.1%} of annotations): {', '.join(r.rare_classes) or 'none'}; "
+                  f"{r.rare_share:.1%} of annotations): {lit(', '.join(r.rare_classes) or 'none')}; "
                   f"to reach {r.target_share:.1%}: "
-                  + (", ".join(f"{c['name']} +{c['needed']}" for c in d["classes"] if c["needed"]) or "nothing"))
+                  + lit(", ".join(f"{c['name']} +{c['needed']}" for c in d["classes"] if c["needed"]) or "nothing"))
     console.print(f"Repeat-factor sampling (t={r.repeat_threshold:g}): {d['n_repeated_images']} of "
                   f"{d['n_images']} images repeated, epoch of {d['epoch_size']:.1f} images")
     for p in written:
-        console.print(f"wrote {p}")
+        console.print(f"wrote {lit(p)}")
 
 
 @diversity_app.command("duplicates")
@@ -107,14 +108,14 @@ def duplicates_cmd(
     leaks = r.leaks
     if leaks:
         leak_rows = [(", ".join(c.splits), c.kind, ", ".join(r.paths[i] for i in c.images)) for c in leaks[:limit]]
-        console.print(table(f"[bold red]Leakage across splits: {len(leaks)} clusters[/bold red]",
+        console.print(table(Text(f"Leakage across splits: {len(leaks)} clusters", style="bold red"),
                             ["splits", "kind", "images"], leak_rows))
     else:
         console.print("[green]No duplicate crosses a split.[/green]")
     if r.unreadable:
-        console.print(f"[yellow]{len(r.unreadable)} images could not be read (first: {r.unreadable[0][1]})[/yellow]")
+        console.print(f"[yellow]{len(r.unreadable)} images could not be read (first: {lit(r.unreadable[0][1])})[/yellow]")
     for p in written:
-        console.print(f"wrote {p}")
+        console.print(f"wrote {lit(p)}")
 
 
 @diversity_app.command("coverage")
@@ -153,7 +154,7 @@ def coverage_cmd(
     console.print(table(f"Under-covered ({d['rule']})", ["group", "property", "value"], under) if under
                   else "[green]Nothing under-covered.[/green]")
     for p in written:
-        console.print(f"wrote {p}")
+        console.print(f"wrote {lit(p)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import typer
 
 from maslow import io
-from maslow.cli.render import console, err_console, json_text, render_report, table
+from maslow.cli.render import console, err_console, json_text, lit, render_report, table
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import Task
@@ -161,7 +161,7 @@ def _render_slices(s: SliceResult) -> None:
 
 def _render_issues(label: str, report: Report, notes: list[str]) -> None:
     for n in notes:
-        err_console.print(f"[yellow]{label}:[/yellow] {n}", highlight=False)
+        err_console.print(f"[yellow]{label}:[/yellow] {lit(n)}", highlight=False)
     if len(report):
         err_console.print(f"[yellow]{label}: {len(report)} import issues ({report.n_errors} errors)[/yellow]")
         render_report(report, limit=5)
@@ -266,7 +266,7 @@ def eval_(
     if sl is not None:
         _render_slices(sl)
     if written:
-        console.print(f"Wrote {len(written)} plots to {plot_dir}: " + ", ".join(p.name for p in written.values()))
+        console.print(f"Wrote {len(written)} plots to {lit(plot_dir)}: " + lit(", ".join(p.name for p in written.values())))
     if json_out is not None:
         _write_json({
             "gt": str(gt), "pred": str(pred), "gt_format": gt_format, "pred_format": pred_format, "iou_type": kind,
@@ -278,7 +278,7 @@ def eval_(
             "plots": {k: str(v) for k, v in written.items()},
             "import_issues": {"gt": gt_report.to_dict(), "pred": pred_report.to_dict()}, "notes": notes,
         }, json_out)
-        console.print(f"Wrote {json_out}")
+        console.print(f"Wrote {lit(json_out)}")
 
 
 _LABEL_TASKS = (Task.CLASSIFICATION, Task.MULTILABEL, Task.SEMANTIC_SEGMENTATION)
@@ -343,7 +343,7 @@ def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: di
     if json_out is not None:
         _write_json({**head, "task": task.value, "n_images": truth.n_images, "summary": summary,
                      "result": res.to_dict()}, json_out)
-        console.print(f"Wrote {json_out}")
+        console.print(f"Wrote {lit(json_out)}")
 
 
 def _sigmas(text: str | None) -> list[float] | None:

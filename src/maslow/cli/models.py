@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from maslow.cli.render import console, load_dataset, print_json, progress_bar, render_export, table
+from maslow.cli.render import console, lit, load_dataset, print_json, progress_bar, render_export, table
 from maslow.core.dataset import Dataset
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
@@ -66,7 +66,8 @@ def predict(
     if as_json:
         print_json(d)
         return
-    console.print(f"Model {model_path} ({model.config.model}; {model.history.weights or 'weights not recorded'})")
+    console.print(f"Model {lit(model_path)} ({lit(model.config.model)}; "
+                  f"{lit(model.history.weights or 'weights not recorded')})")
     _render_summary(d, "Predictions per class")
     render_export(rep)
 
@@ -125,7 +126,7 @@ def crossval(
     console.print(table(f"Cross-validation of {cfg.model} on {cfg.data}", ["fold", "images", *metrics], rows))
     render_export(rep)
     if probs_path is not None:
-        console.print(f"Probabilities ({truth.n_images} x {len(oof.schema.classes)}) written to {probs_path}")
+        console.print(f"Probabilities ({truth.n_images} x {len(oof.schema.classes)}) written to {lit(probs_path)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from maslow.cli.render import _nan_to_none, console, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import _nan_to_none, console, lit, load_dataset, print_json, progress_bar, table
 from maslow.core.dataset import Dataset
 from maslow.errors import FormatError, MaslowError
 
@@ -162,7 +162,7 @@ def qa_command(
                     "html": None if html is None else str(html), **summary.to_dict(), "top": records[:top]})
         return
     if not len(issues):
-        console.print(f"[green]No label issues found[/green] in {truth!r}.")
+        console.print(f"[green]No label issues found[/green] in {lit(repr(truth))}.")
     else:
         console.print(table(f"Label issues ({len(issues)})", ["type", "count"], list(issues.counts().items())))
         rows = [(f"{r['score']:.3f}", r["type"], r["file_name"] or "", "" if r["annotation_id"] is None
@@ -173,7 +173,7 @@ def qa_command(
         rate_rows = [(c, *(f"{100 * v:.1f}%" for v in r.values())) for c, r in summary.error_rate.items()]
         console.print(table("Estimated error rate per class (sum of scores / annotations)",
                             ["class", *next(iter(summary.error_rate.values())).keys()], rate_rows))
-    console.print(f"Issues written to {out}" + ("" if html is None else f"; report: {html}"))
+    console.print(f"Issues written to {lit(out)}" + ("" if html is None else f"; report: {lit(html)}"))
 
 
 def register(app: typer.Typer) -> None:

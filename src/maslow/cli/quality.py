@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from maslow.cli.render import console, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import console, lit, load_dataset, print_json, progress_bar, table
 from maslow.core.schema import LabelSchema
 
 
@@ -44,7 +44,7 @@ def check_command(
         print_json({**issues.to_dict(limit=top), "html": None if html is None else str(html)})  # keys as qa's
         return
     if not len(issues):
-        console.print(f"[green]No quality issues found[/green] in {ds!r}.")
+        console.print(f"[green]No quality issues found[/green] in {lit(repr(ds))}.")
     else:
         sev = issues.severity_of()
         console.print(table(f"Quality issues ({len(issues)})", ["type", "severity", "count"],
@@ -59,7 +59,7 @@ def check_command(
         console.print(table(f"Top {len(rows)} issues", ["score", "severity", "type", "image", "annotation", "reason"],
                             rows, justify_numbers=False))
     if html is not None:
-        console.print(f"Report written to {html}")
+        console.print(f"Report written to {lit(html)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
@@ -60,12 +61,20 @@ def print_json(obj: Any) -> None:
     console.file.write(json_text(obj) + "\n")
 
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, justify_numbers: bool = True) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold")
+def lit(value: Any) -> str:
+    """``value`` as text that rich prints as written inside a markup string (a path, a class or split name)."""
+    return escape(str(value))
+
+
+def table(title: str | Text, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+          justify_numbers: bool = True) -> Table:
+    """A rich table; the title, headers and cells are printed as written (a ``Text`` title carries its style)."""
+    # titles and headers quote data (a dataset name, a split, a path): escaped so rich does not read them as markup
+    t = Table(title=title if isinstance(title, Text) else escape(title), title_justify="left", header_style="bold")
     for j, c in enumerate(columns):
         numeric = justify_numbers and rows and all(isinstance(r[j], int | float) for r in rows)
         # the first column names the row (a class, a version id): never cut it
-        t.add_column(c, justify="right" if numeric else "left", no_wrap=j == 0)
+        t.add_column(escape(str(c)), justify="right" if numeric else "left", no_wrap=j == 0)
     for r in rows:  # cells quote data ("[x, y, w, h]"): escaped so rich does not read them as markup
         t.add_row(*[f"{v:.3g}" if isinstance(v, float) else escape(str(v)) for v in r])
     return t

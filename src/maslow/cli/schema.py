@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from maslow import io
-from maslow.cli.render import console, load_dataset, print_json, render_report, table
+from maslow.cli.render import console, lit, load_dataset, print_json, render_report, table
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, MaslowError, SchemaError
 
@@ -55,7 +55,7 @@ def infer(
         console.file.write(yaml.safe_dump(schema_to_dict(schema), sort_keys=False, allow_unicode=True))
     else:
         console.print(f"Wrote a draft schema ({len(schema.classes)} classes, {len(schema.attributes)} attributes) "
-                      f"to {out}")
+                      f"to {lit(out)}")
 
 
 @schema_app.command("validate")
@@ -197,12 +197,12 @@ def migrate(
         console.print("[yellow]This migration lost information (allowed by --allow-lossy).[/yellow]")
     for k in ("changes", "migration", "schema"):
         if k in written:
-            console.print(f"{k}: {written[k]}")
+            console.print(f"{k}: {lit(written[k])}")
     if "export" in written:
         d = written["export"].to_dict()
-        console.print(f"Wrote {d['n_annotations']} annotations as {d['format']} to {d['path']}")
+        console.print(f"Wrote {d['n_annotations']} annotations as {lit(d['format'])} to {lit(d['path'])}")
     if "version" in written:
-        console.print(f"Committed {written['version']['dataset']}@{written['version']['id']}")
+        console.print(f"Committed {lit(written['version']['dataset'])}@{lit(written['version']['id'])}")
 
 
 @schema_app.command("cost")

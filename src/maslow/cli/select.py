@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from maslow.cli.render import console, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import console, lit, load_dataset, print_json, progress_bar, table
 
 DatasetArg = Annotated[str | None, typer.Argument(
     help="An image folder (no --from needed), a file/folder with --from, or a workspace version.")]
@@ -65,9 +65,9 @@ def select_command(
                       f"the quality gate ({n_seq} sequences in all).")
     if len(sel.gated):
         console.print(f"Held back by the quality gate: {len(sel.gated)} images, e.g. "
-                      f"{ds.images.path[sel.gated[0]]} ({sel.gate_reason[0]})")
+                      f"{lit(ds.images.path[sel.gated[0]])} ({lit(sel.gate_reason[0])})")
     if output is not None:
-        console.print(f"Wrote {len(sel)} paths to {output}")
+        console.print(f"Wrote {len(sel)} paths to {lit(output)}")
 
 
 def embed_command(
@@ -102,8 +102,8 @@ def embed_command(
     if as_json:
         print_json(info)
     else:
-        console.print(f"Embedded {info['n_images']} images with {emb.name} ({info['dim']}-d) in {seconds:.1f} s "
-                      f"-> {output}")
+        console.print(f"Embedded {info['n_images']} images with {lit(emb.name)} ({info['dim']}-d) in {seconds:.1f} s "
+                      f"-> {lit(output)}")
 
 
 def outliers_command(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from maslow.cli.render import console, err_console, print_json, progress_bar, table
+from maslow.cli.render import console, err_console, lit, print_json, progress_bar, table
 from maslow.errors import FormatError, MaslowError, MissingDependencyError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
@@ -109,7 +109,7 @@ def _config_errors(config: Path) -> Iterator[None]:
 def _tracking_line(run_id: str | None, uri: str | None) -> str:
     if run_id is None:
         return "MLflow: tracking off (tracking: off, or mlflow not installed)"
-    return f"MLflow run {run_id} in {uri}"
+    return f"MLflow run {lit(run_id)} in {lit(uri)}"
 
 
 def train_command(
@@ -141,11 +141,11 @@ def train_command(
         print_json(result.to_dict())
         return
     h = result.history
-    console.print(f"Trained [bold]{cfg.model}[/bold] on {result.n_train} images ({result.n_val} val, "
+    console.print(f"Trained [bold]{lit(cfg.model)}[/bold] on {result.n_train} images ({result.n_val} val, "
                   f"{result.n_test} test) for {len(h.epochs)} epochs"
                   + (" (stopped early)" if h.stopped_early else "")
                   + (f"; best epoch {h.best_epoch + 1}" if h.best_epoch >= 0 else ""))
-    console.print(f"weights: {result.weights}")
+    console.print(f"weights: {lit(result.weights)}")
     names = sorted(set(result.metrics) | set(result.test_metrics))
     parts = [(name, d) for name, d in (("val", result.metrics), ("test", result.test_metrics)) if d]
     if names:
@@ -153,7 +153,7 @@ def train_command(
                             [(n, *[d.get(n, float("nan")) for _, d in parts]) for n in names]))
     else:
         console.print("[dim]no validation or test images: no metrics (add a val split or val_fraction)[/dim]")
-    console.print(f"model: {result.path.resolve()}")
+    console.print(f"model: {lit(result.path.resolve())}")
     console.print(_tracking_line(result.run_id, result.tracking_uri))
 
 
@@ -191,7 +191,8 @@ def tune_command(
         return
     console.print(f"best: trial {result.best_trial}, {result.metric} = {result.best_value:.4g}, "
                   + ", ".join(f"{k} = {_fmt(v)}" for k, v in result.best_params.items()))
-    console.print(f"best model: {result.best_model}\nbest config: {result.best_config}\nstorage: {result.storage}")
+    console.print(f"best model: {lit(result.best_model)}\nbest config: {lit(result.best_config)}\n"
+                  f"storage: {lit(result.storage)}")
 
 
 def _fmt(v: Any) -> Any:
@@ -213,7 +214,7 @@ def runs_command(
         print_json([r.to_dict() for r in runs])
         return
     if not runs:
-        console.print(f"no runs in experiment {experiment!r} in {tracking_uri(tracking)}")
+        console.print(f"no runs in experiment {lit(repr(experiment))} in {lit(tracking_uri(tracking))}")
         return
     # compare what differs: the settings whose values vary between the runs, and the key metric on val and test
     skip = {"data", "out", "tracking", "experiment", "format", "images_root", "params.cache_dir"}
@@ -235,7 +236,7 @@ def runs_command(
                          *[m.replace("final_val_", "val ").replace("test_", "test ") for m in metric_cols]], rows))
     failed = [r.run_id[:8] for r in runs if r.status != "FINISHED"]
     if failed:
-        console.print(f"[yellow]not finished (failed, pruned or running): {', '.join(failed)}[/yellow]")
+        console.print(f"[yellow]not finished (failed, pruned or running): {lit(', '.join(failed))}[/yellow]")
 
 
 def _short_param(v: str) -> str:
@@ -262,7 +263,7 @@ def export_onnx_command(args: Sequence[str], *, as_json: bool) -> None:
     if as_json:
         print_json(rep)
         return
-    console.print(f"Wrote {rep.path} ({rep.size_bytes / 1e6:.1f} MB, opset {rep.opset}): inputs "
+    console.print(f"Wrote {lit(rep.path)} ({rep.size_bytes / 1e6:.1f} MB, opset {rep.opset}): inputs "
                   f"{', '.join(rep.input_names)} {list(rep.input_shape)}, outputs {', '.join(rep.output_names)}")
     console.print(f"onnxruntime vs torch: max |diff| {rep.max_abs_diff:.3g} (bound {rep.tolerance:.3g}) on "
                   f"batch sizes {', '.join(map(str, rep.batch_sizes))}"
