@@ -7,13 +7,15 @@ Glossary:
         average pool of the last convolution (the layer below the classifier), L2-normalised.
     torchvision backbones: used only when their weights file is already in the local torch cache
         (``$TORCH_HOME/hub/checkpoints``); maslow never downloads weights. Features: the pooled layer before the
-        classifier, ImageNet mean/std normalisation, L2-normalised.
+        classifier (for ConvNeXt after its LayerNorm), ImageNet mean/std normalisation, L2-normalised.
+    weights files: a file torch can't read, that is not a state dict or that doesn't fit the model is refused with
+        a ``ModelError`` naming the file; nothing falls back to other weights.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,19 +48,42 @@ def _device(torch: Any, device: str | None) -> Any:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
+def _load_weights(torch: Any, model: Any, path: Path, what: str) -> None:
+    """Load the state dict in ``path`` into ``model``; ModelError naming the file when it is damaged or doesn't fit."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a damaged file makes torch.load raise nearly anything (EOFError, KeyError, UnpicklingError)
+        cause = str(e).strip().splitlines()[0][:200] if str(e).strip() else "no detail"
+        raise ModelError(f"{path}: {what} weights file must be a readable torch state dict, got {type(e).__name__} "
+                         f"({cause}). Replace the file with an intact copy") from e
+    if not isinstance(state, Mapping):
+        raise ModelError(f"{path}: {what} weights file must hold a state dict, got {type(state).__name__}")
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # tensors of the wrong shape
+        lines = str(e).strip().splitlines()
+        raise ModelError(f"{path}: weights must match {what}, got {' '.join(x.strip() for x in lines[:3])[:300]}"
+                         ) from None
+    if missing or unexpected:
+        raise ModelError(f"{path}: weights must match {what}, got missing {list(missing)[:3]} "
+                         f"unexpected {list(unexpected)[:3]}")
+
+
 def _batches(paths: Sequence[str | Path], size: int, batch_size: int, progress: Callable[[int, int], None] | None,
-             forward: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+             forward: Callable[[np.ndarray], np.ndarray], *, name: str, dim: int) -> np.ndarray:
     from maslow.embed.light import load_small_rgb
 
     out: list[np.ndarray] = []
     for s in range(0, len(paths), batch_size):
         imgs = np.stack([load_small_rgb(p, size) for p in paths[s : s + batch_size]])
         f = forward(imgs)
+        if f.shape != (len(imgs), dim):
+            raise ModelError(f"embedder {name!r}: features must have shape ({len(imgs)}, {dim}), got {f.shape}")
         f /= np.linalg.norm(f, axis=1, keepdims=True) + 1e-12
         out.append(f.astype(np.float32))
         if progress is not None:
             progress(min(s + batch_size, len(paths)), len(paths))
-    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(out) if out else np.zeros((0, dim), dtype=np.float32)
 
 
 class EfficientNetLite0Embedder:
@@ -80,11 +105,7 @@ class EfficientNetLite0Embedder:
         if not weights.is_file():
             raise ModelError(f"{weights}: EfficientNet-Lite0 weights file must exist, got nothing there")
         model = EfficientNet.from_name("efficientnet-lite0")
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ModelError(f"{weights}: weights must match EfficientNet-Lite0, got missing {missing[:3]} "
-                             f"unexpected {unexpected[:3]}")
+        _load_weights(torch, model, weights, "EfficientNet-Lite0")
         self._torch = torch
         self._device = _device(torch, device)
         self._model = model.eval().to(self._device)
@@ -101,7 +122,7 @@ class EfficientNetLite0Embedder:
                 f = self._model.extract_features(x).mean(dim=(2, 3))
             return np.asarray(f.float().cpu().numpy())
 
-        return _batches(paths, 224, batch_size, progress, forward)
+        return _batches(paths, 224, batch_size, progress, forward, name=self.name, dim=self.dim)
 
 
 def cached_torchvision_weights() -> dict[str, Path]:
@@ -132,9 +153,11 @@ class TorchvisionEmbedder:
                 f"downloaded it), or point $TORCH_HOME at a folder whose hub/checkpoints holds it. Cached backbones: "
                 f"{', '.join(cached) or 'none'}; the offline default is 'efficientnet-lite0'")
         model = getattr(torchvision.models, arch)(weights=None)
-        model.load_state_dict(torch.load(cached[arch], map_location="cpu", weights_only=True))
+        _load_weights(torch, model, cached[arch], f"torchvision {arch}")
         if hasattr(model, "fc"):
             model.fc = torch.nn.Identity()
+        elif arch.startswith("convnext"):
+            model.classifier[-1] = torch.nn.Identity()  # keep its LayerNorm2d and Flatten: (n, 768), not (n, 768, 1, 1)
         else:
             model.classifier = torch.nn.Identity()
         self.name = f"torchvision-{arch}"
@@ -157,4 +180,4 @@ class TorchvisionEmbedder:
                 f = self._model(x)
             return np.asarray(f.float().cpu().numpy())
 
-        return _batches(paths, 224, batch_size, progress, forward)
+        return _batches(paths, 224, batch_size, progress, forward, name=self.name, dim=self.dim)

@@ -4,7 +4,13 @@ Each annotation with a box is cut from its image (with a margin), resized to a s
 shape: a histogram of oriented gradients on a 4x4 grid (the light embedder's HOG; numpy only). Colour is left
 out on purpose: objects of one class come in many colours, and on the shapes sample colour halves how often a
 crop's nearest neighbour has its class (1-NN class agreement 0.71 for colour alone, 0.89 for the whole light
-vector, 0.99 for HOG). Images are decoded once each.
+vector, 0.99 for HOG). Images are decoded once each, as displayed (EXIF orientation applied, as
+``io.images.load_path``) and as colours: palette images through their palette, 16- and 32-bit integer images
+scaled from 0-65535 to 0-255 (as the light embedder), 1-bit images as 0/255.
+
+Crop convention: the crop of box (x1, y1, x2, y2) with margin m is the pixel grid
+``floor(x1 - m w) .. ceil(x2 + m w)`` by ``floor(y1 - m h) .. ceil(y2 + m h)`` (``w, h`` the box's size: every pixel
+the widened box touches), clipped to the image.
 """
 
 from __future__ import annotations
@@ -15,9 +21,9 @@ import numpy as np
 from PIL import Image
 
 from maslow.core.dataset import Dataset
-from maslow.embed.light import hog
-from maslow.errors import FormatError
-from maslow.io.images import load
+from maslow.embed.light import _TRANSPOSE, _to_rgb, hog
+from maslow.errors import FormatError, MaslowError
+from maslow.io.images import MAX_PIXELS, _idx_images, _open, _orientation, idx_member, image_path
 
 #: Feature length of ``embed_crops``: 4 x 4 cells x 9 orientations.
 CROP_DIM = 144
@@ -35,9 +41,15 @@ def embed_crops(
         progress: called as ``progress(done_images, total_images)``.
 
     Returns:
-        One row per annotation; NaN rows for annotations without a box, with an empty box, or whose image can't
-        be read (those are the technical checks' findings).
+        One row per annotation; NaN rows for annotations without a box, with an empty box (zero width or
+        height), whose box lies wholly outside the image, or whose image can't be read (those are the technical
+        checks' findings).
+
+    Raises:
+        MaslowError: ``size`` below 1.
     """
+    if size < 1:
+        raise MaslowError(f"embed_crops: size must be >= 1, got {size}")
     a = ds.annotations
     assert a.box is not None
     out = np.full((len(a), CROP_DIM), np.nan, np.float32)
@@ -45,14 +57,14 @@ def embed_crops(
     todo = np.flatnonzero(np.diff(slices) > 0)
     for n, i in enumerate(todo.tolist()):
         rows = np.arange(slices[i], slices[i + 1])
-        rows = rows[a.has_box[rows]]
+        box = a.box[rows]
+        rows = rows[(box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])]  # NaN rows (no box) compare False
         if len(rows):
             try:
-                px = load(ds, i)
+                rgb: np.ndarray | None = _displayed_rgb(ds, i)
             except FormatError:
-                px = None
-            if px is not None:
-                rgb = np.repeat(px[..., None], 3, axis=2) if px.ndim == 2 else px[..., :3]
+                rgb = None
+            if rgb is not None:
                 h, w = rgb.shape[:2]
                 for r in rows.tolist():
                     x1, y1, x2, y2 = a.box[r]
@@ -68,3 +80,21 @@ def embed_crops(
         if progress is not None:
             progress(n + 1, len(todo))
     return out
+
+
+def _displayed_rgb(ds: Dataset, i: int) -> np.ndarray:
+    """(h, w, 3) uint8 RGB of image row ``i`` as displayed, whatever its mode (see the module docstring)."""
+    path = image_path(ds, i)
+    base, member = idx_member(path)
+    if member is not None:
+        arr = np.asarray(_idx_images(base, member)[member])
+        return np.asarray(_to_rgb(Image.fromarray(arr if arr.ndim == 2 else arr[..., :3])))
+    im = _open(path, MAX_PIXELS)
+    with im:
+        try:
+            im.load()
+        except (OSError, ValueError, SyntaxError) as e:
+            raise FormatError(f"truncated or corrupt image data: {e}", path=path) from None
+        method = _TRANSPOSE.get(_orientation(im))
+        shown = im.transpose(method) if method is not None else im
+        return np.asarray(_to_rgb(shown))
