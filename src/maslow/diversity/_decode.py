@@ -2,7 +2,9 @@
 
 Pillow's ``draft`` asks libjpeg to decode at 1/2, 1/4 or 1/8 scale, which skips most of the inverse DCT work;
 the result is at least the requested size. Other formats are decoded in full and then reduced. EXIF
-orientation is not applied: statistics and hashes are computed on the stored pixel grid.
+orientation is not applied: statistics and hashes are computed on the stored pixel grid. Grey levels are
+Pillow's ``convert("L")``, except for 16- and 32-bit integer images, which are scaled from 0-65535 to 0-255 (as
+the light embedder; Pillow would clip them at 255).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from maslow.errors import FormatError
-from maslow.io.images import MAX_PIXELS, idx_member, read_idx
+from maslow.io.images import MAX_PIXELS, _idx_images, idx_member
 
 
 def open_grey(path: str | Path, min_side: int, *, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, int, int]:
@@ -26,7 +28,7 @@ def open_grey(path: str | Path, min_side: int, *, max_pixels: int = MAX_PIXELS) 
     path = Path(path)
     base, member = idx_member(path)
     if member is not None:
-        arr = np.asarray(read_idx(base)[member])
+        arr = np.asarray(_idx_images(base, member)[member])
         if arr.ndim == 3:
             arr = arr.mean(axis=2).astype(np.uint8)
         return Image.fromarray(arr.astype(np.uint8)), arr.shape[1], arr.shape[0]
@@ -37,10 +39,16 @@ def open_grey(path: str | Path, min_side: int, *, max_pixels: int = MAX_PIXELS) 
                 w, h = im.size
                 if w * h > max_pixels:
                     raise FormatError(f"image must have at most {max_pixels} pixels, got {w}x{h}", path=path)
-                if im.format == "JPEG":
-                    im.draft("L", (min_side, min_side))
-                grey = im.convert("L")
-                grey.load()
+                if im.mode == "I" or im.mode.startswith("I;16"):
+                    a = np.asarray(im).astype(np.float64)
+                    grey = Image.fromarray(np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8))
+                else:
+                    if im.format == "JPEG":
+                        im.draft("L", (min_side, min_side))
+                    grey = im.convert("L")
+                    grey.load()
+    except FormatError:
+        raise  # already says what is wrong (a FormatError is a ValueError: don't wrap it as "unreadable")
     except FileNotFoundError:
         raise FormatError("image file not found", path=path) from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:

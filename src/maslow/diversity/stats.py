@@ -37,7 +37,7 @@ class DatasetStats:
         n_empty_images: images without annotations.
         size_buckets: ("small", "medium", "large"); ``size_per_class``: (k, 3) boxes per class and bucket.
         label_types: label type -> annotations carrying it (box, polygon, mask, keypoints, tag, crowd, scored).
-        attributes: attribute -> value -> count (values as str; unset values not counted).
+        attributes: attribute -> value -> count (values as str; unset values, None or NaN, not counted).
         sources: annotation source -> count.
     """
 
@@ -149,7 +149,7 @@ def dataset_stats(ds: Dataset) -> DatasetStats:
     label_types["tag"] = int((~geom).sum())
     attributes = {}
     for name, col in a.attributes.items():
-        vals = [str(v) for v in col.tolist() if v is not None]
+        vals = [str(v) for v in col.tolist() if not _unset(v)]
         attributes[name] = _value_counts(vals)
     return DatasetStats(
         names=ds.schema.names,
@@ -172,6 +172,11 @@ def dataset_stats(ds: Dataset) -> DatasetStats:
         attributes=attributes,
         sources=_value_counts([] if a.source is None else a.source.tolist()),
     )
+
+
+def _unset(v: Any) -> bool:
+    """None or NaN: how tables say a value is not set (as ``quality.bias`` reads attributes)."""
+    return v is None or (isinstance(v, float | np.floating) and bool(np.isnan(v)))
 
 
 def _value_counts(values: list[Any]) -> dict[str, int]:
