@@ -5,7 +5,8 @@ contingency table counts annotations per (class, value); unset values are left o
 with no annotation. Chi-square is Pearson's without continuity correction (``scipy.stats.chi2_contingency(...,
 correction=False)``), Cramér's V is ``sqrt(chi2 / (n (min(rows, cols) - 1)))`` in [0, 1]. An association is
 flagged when V >= ``CheckConfig.bias_cramers_v`` and p < ``bias_p``. Each annotator's class distribution is also
-tested against the rest of the team (a 2 x k table), flagged when V >= ``annotator_bias_v`` and p < ``bias_p``.
+tested against the rest of the team (a 2 x k table), flagged when V >= ``annotator_bias_v`` and p < ``bias_p``;
+annotations without an annotator (None or NaN) belong to nobody and are left out of those tables.
 """
 
 from __future__ import annotations
@@ -50,10 +51,23 @@ class Association:
 
 
 def chi_square(table: Any) -> tuple[float, float, float, int]:
-    """(chi2, p, Cramér's V, dof) of a contingency table without continuity correction; p NaN without scipy."""
+    """(chi2, p, Cramér's V, dof) of a contingency table without continuity correction; p NaN without scipy.
+
+    Empty rows and columns are dropped first; fewer than two of either left is no association, (0, 1, 0, 0).
+
+    Raises:
+        ValueError: ``table`` is not 2-D, or holds a negative or non-finite count.
+    """
     t = np.asarray(table, dtype=np.float64)
+    if t.ndim != 2:
+        raise ValueError(f"chi_square: table must be 2-D (rows, cols), got shape {t.shape}")
+    bad = np.argwhere(~np.isfinite(t) | (t < 0))
+    if len(bad):
+        r, c = bad[0].tolist()
+        raise ValueError(f"chi_square: table must hold finite counts >= 0, got {t[r, c]} at [{r}, {c}] "
+                         f"({len(bad)} cells)")
     t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
-    if t.ndim != 2 or min(t.shape) < 2:
+    if min(t.shape) < 2:
         return 0.0, 1.0, 0.0, 0
     n = t.sum()
     exp = t.sum(axis=1, keepdims=True) * t.sum(axis=0, keepdims=True) / n
@@ -73,7 +87,7 @@ def _factorize(values: np.ndarray) -> tuple[IntArray, list[str]]:
     """(codes, names): codes index names, -1 where the value is unset (None or NaN); values compared as str."""
     seen: dict[str, int] = {}
     codes = np.fromiter(
-        (-1 if v is None or (isinstance(v, float) and v != v) else seen.setdefault(str(v), len(seen))
+        (-1 if v is None or (isinstance(v, float | np.floating) and v != v) else seen.setdefault(str(v), len(seen))
          for v in values.tolist()), dtype=np.int64, count=len(values))
     return codes, list(seen)
 
@@ -143,11 +157,11 @@ def label_associations(ds: Dataset, *, config: CheckConfig = CheckConfig()) -> l
         out.append(Association(var, tuple(names[r] for r in rows), tuple(cols), t, chi2, p, v, dof,
                                bool(v >= config.bias_cramers_v and p < config.bias_p)))
     if a.annotator is not None:
-        who = np.asarray([str(x) for x in a.annotator.tolist()], dtype=object)
-        team = np.bincount(a.label, minlength=k)
+        codes, people = _factorize(np.asarray(a.annotator, dtype=object))  # -1: no annotator, nobody's row
+        team = np.bincount(a.label[codes >= 0], minlength=k)
         present = np.flatnonzero(team > 0)
-        for name in sorted(set(who.tolist())):
-            mine = np.bincount(a.label[who == name], minlength=k)
+        for j, name in sorted(enumerate(people), key=lambda jn: jn[1]):
+            mine = np.bincount(a.label[codes == j], minlength=k)
             t = np.stack([mine, team - mine])[:, present]
             if t[1].sum() == 0 or len(present) < 2:
                 continue

@@ -4,7 +4,9 @@ a class's usual range, and attribute values that break the schema or contradict 
 Glossary: *presence* of a class is the fraction of images with at least one of it; a *count z* is the robust z
 of an image's count of a class, ``(count - median) / max(1.4826 MAD, sqrt(median), 1)`` (the floor is a
 Poisson-like spread, so classes whose count is nearly always the same are not flagged for one extra object).
-Attribute values are compared as strings, with bools normalised (``True``, ``"true"``, ``"1"`` -> ``True``).
+Attribute values are compared as strings, with bools normalised (``True``, ``"true"``, ``"1"`` -> ``True``); None
+and NaN are unset. ``number`` attributes are checked on the value as given (``0`` and ``1`` are numbers, not
+bools).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ _FALSE = {"false", "0", "no", "n", "f"}
 
 
 def _norm(v: Any) -> Any:
-    """A comparable attribute value: bools for bool-like values, else the string."""
-    if v is None:
+    """A comparable attribute value: None when unset (None or NaN), bools for bool-like values, else the string."""
+    if v is None or (isinstance(v, float | np.floating) and v != v):
         return None
     if isinstance(v, bool | np.bool_):
         return bool(v)
@@ -105,6 +107,7 @@ def check_attributes(ds: Dataset, config: CheckConfig = CheckConfig(), *, schema
         if col is None:
             col = np.full(len(a), None, dtype=object)
         unset = np.asarray([v is None for v in col.tolist()], bool)
+        raw = a.attributes[d.name].tolist() if d.name in a.attributes else [None] * len(a)
         if d.required:
             miss = np.flatnonzero(applies & unset & ~a.iscrowd)
             if len(miss):
@@ -115,11 +118,9 @@ def check_attributes(ds: Dataset, config: CheckConfig = CheckConfig(), *, schema
             bad = np.asarray([v is not None and not isinstance(v, bool) for v in col.tolist()], bool)
         elif d.type == "enum" and d.values:
             allowed = {str(v) for v in d.values}
-            raw = a.attributes.get(d.name)
-            bad = np.asarray([v is not None and str(v) not in allowed for v in (raw.tolist() if raw is not None else [])]
-                             or [False] * len(a), bool)
-        elif d.type == "number":
-            bad = np.asarray([v is not None and not _is_number(v) for v in col.tolist()], bool)
+            bad = np.asarray([not u and str(v) not in allowed for v, u in zip(raw, unset.tolist(), strict=True)], bool)
+        elif d.type == "number":  # the value as given: _norm reads 0 and 1 as bools
+            bad = np.asarray([not u and not _is_number(v) for v, u in zip(raw, unset.tolist(), strict=True)], bool)
         else:
             bad = np.zeros(len(a), bool)
         r = np.flatnonzero(bad)
