@@ -26,6 +26,8 @@ def _knn(x: np.ndarray, y: np.ndarray, k: int, *, same: bool) -> np.ndarray:
 def _robust_z(v: np.ndarray) -> np.ndarray:
     med = np.median(v)
     mad = 1.4826 * np.median(np.abs(v - med))
+    if mad == 0:  # most values equal: the mean absolute deviation (Iglewicz and Hoaglin)
+        mad = 1.2533 * np.mean(np.abs(v - med))
     return np.zeros(len(v)) if mad == 0 else (v - med) / mad
 
 
@@ -145,3 +147,17 @@ def test_bad_k_and_infinite_features_are_refused() -> None:
     with pytest.raises(ValueError, match=r"features must be \("):
         embedding_outliers(ds, f[:, 0])
     assert len(embedding_outliers(ds, f[:, :1] * 0 + 1.0, k=np.int64(3))) == 0  # identical features: no outlier
+
+
+def test_a_row_far_from_a_crowd_of_duplicates_is_reported() -> None:
+    # most of class 0 shares one feature vector (kNN distance 0, so MAD 0): the robust z was 0 for every row and
+    # the one row elsewhere went unreported; other classes sit as far from it as its own class
+    ds = _dataset()
+    a = ds.annotations
+    f = np.tile(np.eye(4)[3], (len(a), 1))  # other classes: all at e3
+    rows0 = np.flatnonzero((a.label == 0) & ~a.iscrowd)  # type: ignore[operator]
+    f[rows0] = np.eye(4)[0]
+    f[rows0[5]] = np.eye(4)[1]
+    got = embedding_outliers(ds, f, k=3, z=3.0)
+    assert int(rows0[5]) in got.annotation.tolist()
+    _compare(ds, f, k=3, z=3.0)

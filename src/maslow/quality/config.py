@@ -10,7 +10,8 @@ FAMILIES = ("geometry", "overlaps", "consistency", "agreement", "bias")
 
 @dataclass(frozen=True)
 class CheckConfig:
-    """Thresholds of the rule checks. Robust z-scores are ``(x - median) / (1.4826 * MAD)``.
+    """Thresholds of the rule checks. Robust z-scores are ``(x - median) / (1.4826 * MAD)`` (1.2533 times the mean
+    absolute deviation where the MAD is 0; see ``geometry.robust_z``).
 
     Attributes:
         families: which check families run (subset of ``FAMILIES``).

@@ -25,16 +25,25 @@ def _fmt_box(b: FloatArray) -> list[str]:
 
 
 def robust_z(x: FloatArray, *, min_scale: float = 0.0) -> FloatArray:
-    """(n,) robust z-scores ``(x - median) / max(1.4826 MAD, min_scale)``; 0 where the scale is 0 or x is NaN."""
+    """(n,) robust z-scores ``(x - median) / max(scale, min_scale)``; 0 where the scale is 0 or x is NaN.
+
+    ``scale`` is 1.4826 MAD; when more than half the values are equal (MAD 0) it is 1.2533 times the mean absolute
+    deviation from the median (Iglewicz and Hoaglin's fallback), so a value far from a crowd of duplicates still
+    stands out.
+    """
     x = np.asarray(x, np.float64)
     ok = ~np.isnan(x)
     out = np.zeros(len(x))
     if ok.sum() < 2:
         return out
     med = float(np.median(x[ok]))
-    mad = max(float(np.median(np.abs(x[ok] - med))) * 1.4826, min_scale)
-    if mad > 0:
-        out[ok] = (x[ok] - med) / mad
+    dev = np.abs(x[ok] - med)
+    scale = float(np.median(dev)) * 1.4826
+    if scale == 0:
+        scale = float(dev.mean()) * 1.2533
+    scale = max(scale, min_scale)
+    if scale > 0:
+        out[ok] = (x[ok] - med) / scale
     return out
 
 
