@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from maslow.errors import FormatError
-from maslow.io.images import MAX_PIXELS, _idx_images, idx_member
+from maslow.io.images import MAX_PIXELS, _idx_images, eight_bit, idx_member
 
 
 def open_grey(path: str | Path, min_side: int, *, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, int, int]:
@@ -40,8 +40,7 @@ def open_grey(path: str | Path, min_side: int, *, max_pixels: int = MAX_PIXELS) 
                 if w * h > max_pixels:
                     raise FormatError(f"image must have at most {max_pixels} pixels, got {w}x{h}", path=path)
                 if im.mode == "I" or im.mode.startswith("I;16"):
-                    a = np.asarray(im).astype(np.float64)
-                    grey = Image.fromarray(np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8))
+                    grey = eight_bit(im)
                 else:
                     if im.format == "JPEG":
                         im.draft("L", (min_side, min_side))

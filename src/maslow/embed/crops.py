@@ -4,9 +4,8 @@ Each annotation with a box is cut from its image (with a margin), resized to a s
 shape: a histogram of oriented gradients on a 4x4 grid (the light embedder's HOG; numpy only). Colour is left
 out on purpose: objects of one class come in many colours, and on the shapes sample colour halves how often a
 crop's nearest neighbour has its class (1-NN class agreement 0.71 for colour alone, 0.89 for the whole light
-vector, 0.99 for HOG). Images are decoded once each, as displayed (EXIF orientation applied, as
-``io.images.load_path``) and as colours: palette images through their palette, 16- and 32-bit integer images
-scaled from 0-65535 to 0-255 (as the light embedder), 1-bit images as 0/255.
+vector, 0.99 for HOG). Images are decoded once each, as displayed and in colour (``io.images.load_rgb``: EXIF
+orientation applied, palettes through their colours, 16-bit images scaled).
 
 Crop convention: the crop of box (x1, y1, x2, y2) with margin m is the pixel grid
 ``floor(x1 - m w) .. ceil(x2 + m w)`` by ``floor(y1 - m h) .. ceil(y2 + m h)`` (``w, h`` the box's size: every pixel
@@ -21,9 +20,9 @@ import numpy as np
 from PIL import Image
 
 from maslow.core.dataset import Dataset
-from maslow.embed.light import _TRANSPOSE, _to_rgb, hog
+from maslow.embed.light import hog
 from maslow.errors import FormatError, MaslowError
-from maslow.io.images import MAX_PIXELS, _idx_images, _open, _orientation, idx_member, image_path
+from maslow.io.images import image_path, load_rgb
 
 #: Feature length of ``embed_crops``: 4 x 4 cells x 9 orientations.
 CROP_DIM = 144
@@ -61,7 +60,7 @@ def embed_crops(
         rows = rows[(box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])]  # NaN rows (no box) compare False
         if len(rows):
             try:
-                rgb: np.ndarray | None = _displayed_rgb(ds, i)
+                rgb: np.ndarray | None = load_rgb(image_path(ds, i))
             except FormatError:
                 rgb = None
             if rgb is not None:
@@ -81,20 +80,3 @@ def embed_crops(
             progress(n + 1, len(todo))
     return out
 
-
-def _displayed_rgb(ds: Dataset, i: int) -> np.ndarray:
-    """(h, w, 3) uint8 RGB of image row ``i`` as displayed, whatever its mode (see the module docstring)."""
-    path = image_path(ds, i)
-    base, member = idx_member(path)
-    if member is not None:
-        arr = np.asarray(_idx_images(base, member)[member])
-        return np.asarray(_to_rgb(Image.fromarray(arr if arr.ndim == 2 else arr[..., :3])))
-    im = _open(path, MAX_PIXELS)
-    with im:
-        try:
-            im.load()
-        except (OSError, ValueError, SyntaxError) as e:
-            raise FormatError(f"truncated or corrupt image data: {e}", path=path) from None
-        method = _TRANSPOSE.get(_orientation(im))
-        shown = im.transpose(method) if method is not None else im
-        return np.asarray(_to_rgb(shown))

@@ -22,24 +22,11 @@ from PIL import Image
 
 from maslow.errors import FormatError
 
-#: EXIF orientation -> the transpose that displays the image (as Pillow's ``ImageOps.exif_transpose``)
-_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-              8: Image.Transpose.ROTATE_90}
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """RGB of any mode; 16- and 32-bit integer images are scaled from 0-65535 (Pillow would clip them at 255)."""
-    if im.mode == "I" or im.mode.startswith("I;16"):
-        a = np.asarray(im).astype(np.float64)
-        im = Image.fromarray(np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8))
-    return im.convert("RGB")
-
 
 def load_small_rgb(path: str | Path, size: int) -> np.ndarray:
     """(size, size, 3) uint8 RGB of an image as displayed (EXIF orientation applied, like ``io.images.load_path``),
     decoded at reduced scale when the format allows."""
-    from maslow.io.images import MAX_PIXELS, _idx_images, _open, _orientation, idx_member
+    from maslow.io.images import MAX_PIXELS, _idx_images, _open, displayed, eight_bit, idx_member
 
     base, member = idx_member(path)
     if member is not None:
@@ -50,15 +37,15 @@ def load_small_rgb(path: str | Path, size: int) -> np.ndarray:
         try:
             im.draft("RGB", (size * 2, size * 2))
             im.load()
-            method = _TRANSPOSE.get(_orientation(im))
         except (OSError, ValueError, SyntaxError) as e:
             im.close()
             raise FormatError(f"truncated or corrupt image data: {e}", path=Path(path)) from None
-        if method is not None:
+        shown = displayed(im)
+        if shown is not im:
             with im:
-                im = im.transpose(method)
+                im = shown
     with im:
-        return np.asarray(_to_rgb(im).resize((size, size), Image.Resampling.BILINEAR))
+        return np.asarray(eight_bit(im).convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
 
 
 def hog(grey: np.ndarray, *, cells: int = 4, bins: int = 9) -> np.ndarray:

@@ -195,6 +195,56 @@ def load_path(path: str | Path, *, max_pixels: int = MAX_PIXELS, exif: bool = Tr
         return np.asarray(im.convert("RGB"))
 
 
+def eight_bit(im: Image.Image) -> Image.Image:
+    """``im`` with 16- and 32-bit integer pixels scaled from 0-65535 to 0-255 (grey, mode L); other modes as they
+    are. Pillow's own conversions clip such pixels at 255, which turns most of a 16-bit picture white."""
+    if im.mode == "I" or im.mode.startswith("I;16"):
+        from PIL import Image
+
+        a = np.asarray(im).astype(np.float64)
+        return Image.fromarray(np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8))
+    return im
+
+
+def displayed(im: Image.Image) -> Image.Image:
+    """``im`` turned by its EXIF orientation tag, as Pillow's ``ImageOps.exif_transpose`` shows it (``im`` itself
+    when there is nothing to turn)."""
+    from PIL import Image
+
+    method = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}.get(_orientation(im))
+    return im if method is None else im.transpose(method)
+
+
+def load_rgb(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """(h, w, 3) uint8 RGB of an image file as displayed: EXIF orientation applied, palette images in their
+    colours, 1-bit images as 0/255, 16- and 32-bit images scaled (``eight_bit``), grey repeated on 3 channels.
+    ``load_path`` instead keeps a palette's indexes and raw values, which label maps need.
+
+    Raises:
+        FormatError: missing, unreadable, truncated, a decompression bomb, or without pixels.
+    """
+    path = Path(path)
+    base, member = idx_member(path)
+    if member is not None:
+        arr = np.asarray(_idx_images(base, member)[member])
+        arr = arr[:, :, None] if arr.ndim == 2 else arr
+        arr = np.repeat(arr[:, :, :1], 3, axis=2) if arr.shape[2] < 3 else arr[:, :, :3]
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+    else:
+        with _open(path, max_pixels) as im:
+            try:
+                im.load()
+            except (OSError, ValueError, SyntaxError) as e:
+                raise FormatError(f"truncated or corrupt image data: {e}", path=path) from None
+            arr = np.asarray(eight_bit(displayed(im)).convert("RGB"))
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise FormatError(f"image must have at least 1x1 pixels, got {arr.shape[1]}x{arr.shape[0]}", path=path)
+    return arr
+
+
 def image_path(ds: Dataset, i: int) -> Path:
     """Absolute path of image row ``i``."""
     rel = str(ds.images.path[i])

@@ -2,16 +2,19 @@
 
 Glossary:
     resize: every image is resized on its own so that its longer side is ``image_size`` (aspect kept, bilinear on
-        uint8 pixels; label maps and masks nearest); ``scale = image_size / max(h, w)``. Boxes are multiplied by
-        ``scale`` going in and divided by it coming out, so predictions are in the original image's pixels.
-    pixels: float32 tensors (3, H, W) in [0, 1], RGB, EXIF-rotated (``maslow.io.images.load``); grey images are
-        repeated on 3 channels. Normalisation (ImageNet or EfficientNet-Lite's) is the model's job.
+        uint8 pixels; label maps and masks nearest); ``scale = image_size / max(h, w)``, the other side rounded to
+        whole pixels. Boxes are multiplied by each axis' own ratio (``W / w``, ``H / h``, as torchvision's
+        ``resize_boxes``) going in and divided by it coming out, so predictions are in the original image's pixels.
+    pixels: float32 tensors (3, H, W) in [0, 1], RGB, EXIF-rotated (as ``maslow.io.images.load``); grey images are
+        repeated on 3 channels, palette and 1-bit images shown in their colours, 16-bit images scaled from 0-65535
+        (as ``maslow.embed.light``). Normalisation (ImageNet or EfficientNet-Lite's) is the model's job.
     detection target: ``{"boxes": (n, 4) float32 xyxy, "labels": (n,) int64 1-based (0 = background),
         "masks": (n, H, W) uint8}`` (masks only for instance segmentation); sigmoid one-stage detectors (RetinaNet,
         FCOS) have no background class and take 0-based labels (``offset=0``). Crowd regions, annotations without a
         box and boxes thinner than ``MIN_SIZE`` pixels after resizing are left out (torchvision refuses them).
     label map: (H, W) int64 of 0-based class indexes from the semantic masks (one RLE per class per image, as
-        ``maslow.io.read_masks`` gives); crowd/ignore regions and pixels no mask covers are ``IGNORE`` (255).
+        ``maslow.io.read_masks`` gives); crowd/ignore regions and pixels no mask covers are ``IGNORE`` (-1, never a
+        class index, however many classes the schema has).
     augmentation: a horizontal flip with probability 0.5 from a seeded ``np.random.Generator``.
 """
 
@@ -30,9 +33,9 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
-from maslow.errors import MissingDependencyError
+from maslow.errors import InvalidDatasetError, MissingDependencyError
 
-IGNORE = 255
+IGNORE = -1
 MIN_SIZE = 1.0  # pixels: thinner boxes (after resizing) are left out of the training targets
 
 
@@ -47,9 +50,16 @@ def require_torch() -> tuple[Any, Any]:
 
 
 def as_dataset(images: Dataset | Sequence[str | Path]) -> Dataset:
-    """The images to predict on as a Dataset (a list of paths becomes an images table with sizes 0 = unknown)."""
+    """The images to predict on as a Dataset (a list of paths becomes an images table with sizes 0 = unknown).
+
+    Raises:
+        InvalidDatasetError: ``images`` is one path (a str would be read as one path per character).
+    """
     if isinstance(images, Dataset):
         return images
+    if isinstance(images, str | Path):
+        raise InvalidDatasetError(f"images: must be a Dataset or a list of image paths, got the single path "
+                                  f"{str(images)!r}; pass [{str(images)!r}]")
     from maslow.core.schema import ClassDef
 
     paths = [str(p) for p in images]
@@ -59,21 +69,27 @@ def as_dataset(images: Dataset | Sequence[str | Path]) -> Dataset:
 
 
 def load_rgb(ds: Dataset, i: int) -> np.ndarray:
-    """(h, w, 3) uint8 RGB pixels of image row ``i`` (EXIF-rotated; grey repeated on 3 channels)."""
-    from maslow.io.images import load
+    """(h, w, 3) uint8 RGB pixels of image row ``i`` as displayed (see the module glossary).
 
-    arr = load(ds, i)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    if arr.dtype != np.uint8:
-        arr = np.clip(arr, 0, 255).astype(np.uint8)
-    return arr[:, :, :3]
+    Raises:
+        FormatError: the file is missing, unreadable or a decompression bomb, or the image has no pixels.
+    """
+    from maslow.io.images import image_path
+    from maslow.io.images import load_rgb as load_file_rgb
+
+    return load_file_rgb(image_path(ds, i))
 
 
 def resized_shape(h: int, w: int, size: int) -> tuple[int, int, float]:
-    """(new h, new w, scale) with the longer side ``size``."""
+    """(new h, new w, scale) with the longer side ``size`` (the other side rounded: see ``axis_scales``)."""
     scale = size / max(h, w)
     return max(1, round(h * scale)), max(1, round(w * scale)), scale
+
+
+def axis_scales(orig_hw: tuple[int, int], new_hw: tuple[int, int]) -> np.ndarray:
+    """(4,) float64 factors taking xyxy boxes from ``orig_hw`` pixels to ``new_hw`` pixels (each axis its own)."""
+    sx, sy = new_hw[1] / orig_hw[1], new_hw[0] / orig_hw[0]
+    return np.array([sx, sy, sx, sy])
 
 
 def _resize(arr: np.ndarray, h: int, w: int, nearest: bool) -> np.ndarray:
@@ -88,7 +104,7 @@ class Sample:
     """One resized image with its targets (numpy, before ``to_tensors``)."""
 
     pixels: np.ndarray  # (H, W, 3) uint8
-    scale: float
+    scale: float  # image_size / longer side; boxes use ``axis_scales(orig_hw, pixels.shape[:2])``
     orig_hw: tuple[int, int]
     boxes: np.ndarray  # (n, 4) float32, resized pixels
     labels: np.ndarray  # (n,) int64, 1-based
@@ -140,12 +156,13 @@ def make_sample(ds: Dataset, i: int, size: int, *, task: Task, flip: bool = Fals
     boxes = np.zeros((0, 4), np.float32)
     labels = np.zeros(0, np.int64)
     if task == Task.SEMANTIC_SEGMENTATION:
-        label_map = _resize(semantic_label_map(ds, i, h0, w0, ignore).astype(np.uint8), h, w, nearest=True)
+        # int32 (Pillow's mode I): any class index, and IGNORE, survive the nearest resize
+        label_map = _resize(semantic_label_map(ds, i, h0, w0, ignore).astype(np.int32), h, w, nearest=True)
         label_map = label_map.astype(np.int64)
     else:
         assert a.box is not None and a.iscrowd is not None
         rows = rows[a.has_box[rows] & ~a.iscrowd[rows]]
-        b = a.box[rows] * scale
+        b = a.box[rows] * axis_scales((h0, w0), (h, w))
         b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, w)
         b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, h)
         keep = ((b[:, 2] - b[:, 0]) >= MIN_SIZE) & ((b[:, 3] - b[:, 1]) >= MIN_SIZE)

@@ -17,6 +17,8 @@ import numpy as np
 
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
+from maslow.errors import FormatError
+from maslow.io.images import image_path, load_rgb
 from maslow.quality.issues import QualityIssues
 
 TRUTH_COLOUR = (220, 30, 30)
@@ -33,12 +35,11 @@ def _crop(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, tuple[int, int,
     """A base64 PNG of the region around ``boxes`` (xyxy, colour), or None when the image cannot be read."""
     if ds.root is None:
         return None
-    from PIL import Image, ImageDraw, ImageOps
+    from PIL import Image, ImageDraw
 
     try:
-        with Image.open(Path(ds.root) / str(ds.images.path[image])) as im:
-            img = ImageOps.exif_transpose(im).convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        img = Image.fromarray(load_rgb(image_path(ds, image)))
+    except FormatError:
         return None
     good = [b for b, _ in boxes if not np.isnan(b[0])]
     if not good:
