@@ -134,3 +134,37 @@ def test_onnx_spec_exports_and_matches_onnxruntime(trained: object, tmp_path: Pa
     assert got[0].shape == want[0].shape
     np.testing.assert_allclose(got[0], want[0], atol=1e-3)
     np.testing.assert_array_equal(got[2], want[2])
+
+
+def test_ssdlite_trains_on_a_batch_of_one_image(shapes: Dataset) -> None:
+    """3 images in batches of 2 end on a batch of 1, where SSDlite's extra layers are 1x1 maps: their batch norms
+    can't train on a single value per channel."""
+    m = build_model(_cfg("ssdlite", pretrained="no", epochs=1, batch_size=2)).fit(shapes.select_images([0, 1, 2]))
+    assert np.isfinite(m.history.epochs[0].loss)
+
+
+def test_predictions_obey_thresholds_and_nms_as_torchvision_ops(trained: object, shapes: Dataset) -> None:
+    """Per image: at most ``max_detections`` rows, scores at or above ``score_threshold``, and torchvision's own
+    ``batched_nms`` at ``nms_threshold`` keeps every returned box (IoU does not change when each axis is scaled)."""
+    from torchvision.ops import batched_nms
+
+    cfg = trained.config  # type: ignore[attr-defined]
+    pred = trained.predict(shapes)  # type: ignore[attr-defined]
+    a = pred.annotations
+    for i in range(shapes.n_images):
+        rows = np.flatnonzero(a.image == i)
+        assert len(rows) <= cfg.params["max_detections"]
+        assert np.all(a.score[rows] >= cfg.params["score_threshold"])
+        assert np.all(np.diff(a.score[rows]) <= 0)  # best first
+        keep = batched_nms(torch.from_numpy(a.box[rows]), torch.from_numpy(a.score[rows]),
+                           torch.from_numpy(a.label[rows]), 0.5)
+        assert sorted(keep.tolist()) == list(range(len(rows)))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_weights_file_is_named(damage: str, trained: object, tmp_path: Path) -> None:
+    folder = trained.save(tmp_path / "det")  # type: ignore[attr-defined]
+    weights = folder / "weights.pt"
+    weights.write_bytes(b"not torch weights" * 4 if damage == "garbage" else weights.read_bytes()[:100])
+    with pytest.raises(ModelError, match=r"weights\.pt"):
+        load_model(folder)

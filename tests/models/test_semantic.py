@@ -120,3 +120,20 @@ def test_onnx_spec_runs(trained: object) -> None:
     with torch.no_grad():
         logits = module(example)
     assert logits.shape == (1, 4, 32, 32) and inputs == ["image"] and outputs == ["logits"] and "image" in axes
+
+
+def test_a_batch_with_no_labelled_pixel_trains(data: Dataset) -> None:
+    """An image without masks (or only void) is all ignore pixels: its batch adds nothing to learn, and must not
+    stop training as a NaN loss (cross entropy's mean over no pixel)."""
+    sub = data.select_images([0, 1, 2])
+    a = sub.annotations
+    unlabelled = sub.select((a.image != 0) & ~((a.image == 1) & ~a.iscrowd))  # 0: no mask; 1: only its void border
+    m = build_model(_cfg(epochs=1, batch_size=1, image_size=64, params={"flip": 0.0})).fit(unlabelled)
+    assert np.all(np.isfinite([e.loss for e in m.history.epochs]))
+
+
+def test_a_batch_of_one_image_trains(data: Dataset) -> None:
+    """3 images in batches of 2 end on a batch of 1; at 32 pixels LR-ASPP's stride-32 map is 1x1, where a batch
+    norm can't train on a single value per channel."""
+    m = build_model(_cfg(pretrained="no", epochs=1, batch_size=2)).fit(data.select_images([0, 1, 2]))
+    assert np.isfinite(m.history.epochs[0].loss)

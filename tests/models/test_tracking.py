@@ -73,3 +73,52 @@ def test_training_run_is_tracked(tmp_path: Path) -> None:
     files = {f.path for f in client.list_artifacts(result.run_id, "model")}
     assert {"model/model.json", "model/weights.pt"} <= files
     assert list_runs(experiment="nothing-here", tracking=str(store)) == []
+
+
+def _cfg(store: Path) -> TrainConfig:
+    return TrainConfig(data="unused", model="fcos", tracking=str(store), experiment="e", params={"flip": 0.25})
+
+
+def test_logged_params_and_metrics_come_back_as_given(tmp_path: Path) -> None:
+    """Params are the flattened config; NaN and +-inf metrics come back as NaN and +-inf (MLflow's SQL store keeps
+    infinities as +-float max)."""
+    pytest.importorskip("mlflow")
+    import math
+
+    from maslow.models.base import EpochResult
+    from maslow.models.tracking import start_run
+
+    cfg = _cfg(tmp_path / "store")
+    run = start_run(cfg, run_name="r")
+    run.log_epoch(EpochResult(epoch=0, loss=float("nan"), metrics={"map": float("inf")}, seconds=1.0))
+    given = {"a": float("-inf"), "b": 0.25, "c": -1e300, "d": 1.7e308}
+    run.log_metrics(given, prefix="test_")
+    run.end()
+    (info,) = list_runs(experiment="e", tracking=str(tmp_path / "store"))
+    assert dict(info.params) == flatten(cfg.to_dict())
+    assert math.isnan(info.metrics["loss"]) and info.metrics["val_map"] == math.inf
+    assert {k: info.metrics[f"test_{k}"] for k in given} == given
+
+
+@pytest.mark.parametrize("where", ["a-file", "a-file/below"])
+def test_a_store_folder_that_cannot_be_made_is_named(where: str, tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    from maslow.models.tracking import start_run
+
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(MaslowError, match="a-file"):
+        start_run(_cfg(tmp_path / where))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_a_corrupt_store_is_named(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    from maslow.models.tracking import start_run
+
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "mlflow.db").write_bytes(b"not a database")
+    with pytest.raises(MaslowError, match=r"mlflow\.db.*not a database"):
+        start_run(_cfg(tmp_path / "store"))
+    with pytest.raises(MaslowError, match=r"mlflow\.db.*not a database"):
+        list_runs(experiment="e", tracking=str(tmp_path / "store"))
+    assert (tmp_path / "store" / "mlflow.db").read_bytes() == b"not a database"

@@ -157,7 +157,8 @@ def test_save_load_round_trip(trained: object, ds: Dataset, data_dir: Path) -> N
     np.testing.assert_array_equal(a.extra["probs"], b.extra["probs"])
     paths = [data_dir / p for p in ds.images.path[:3]]
     by_path = loaded.predict(paths)
-    np.testing.assert_array_equal(by_path.annotations.extra["probs"], b.extra["probs"][:3])
+    # a batch of 3 images, not 9: the matrix products may round differently (as test_predict_does_not_depend_...)
+    np.testing.assert_allclose(by_path.annotations.extra["probs"], b.extra["probs"][:3], atol=1e-6)
 
 
 def test_same_seed_same_weights(ds: Dataset, data_dir: Path) -> None:

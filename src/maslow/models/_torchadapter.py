@@ -7,6 +7,7 @@ Importable without torch: torch is reached through ``_torchdata.require_torch`` 
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -134,8 +135,18 @@ class TorchAdapter:
             self._pretrained = True
         weights = Path(path) / WEIGHTS_FILE
         try:
-            self._net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        except (OSError, RuntimeError) as e:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise ModelError(f"{weights}: file not found (save writes it beside model.json)") from None
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
+            # torch's own words for a pickle it refuses suggest weights_only=False: not for a file maslow wrote
+            why = "not a tensor state dict" if isinstance(e, pickle.UnpicklingError) else \
+                (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ModelError(f"{weights}: must be the state dict that save wrote, got an unreadable file ({why})"
+                             ) from None
+        try:
+            self._net.load_state_dict(state)
+        except (RuntimeError, TypeError, AttributeError) as e:
             raise ModelError(f"{weights}: weights must match the {self.config.model} built from model.json: "
                              f"{e}") from None
         self._net.eval()

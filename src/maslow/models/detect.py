@@ -8,7 +8,9 @@ Glossary:
         ``resnet*`` / ``mobilenet_v3_*`` with torchvision's FPN (weights only from the local torch cache);
         ``auto`` = EfficientNet-Lite0. ``TrainHistory.weights`` says what was loaded or "from scratch".
     sizes: each image is resized alone to ``image_size`` (longer side); torchvision's own transform is set to
-        leave that size alone (SSDlite squashes to a square ``image_size``). Boxes come back in original pixels.
+        leave that size alone (SSDlite squashes to a square ``image_size``). Boxes come back in original pixels
+        (each axis by its own ratio, as torchvision's ``resize_boxes``). SSDlite sees a batch of one image twice
+        (its last extra layers are 1x1 maps, whose batch norms need two values).
     labels: torchvision's are 1-based (0 = background); maslow's are 0-based indexes of the training schema.
     params: ``optimizer`` (``sgd`` | ``adamw``), ``momentum`` (0.9), ``warmup_steps`` (50), ``flip`` (0.5),
         ``score_threshold`` (0.05), ``nms_threshold`` (0.5), ``max_detections`` (100), ``fpn_channels`` (128),
@@ -229,6 +231,8 @@ class TorchvisionDetector(TorchAdapter):
 
         def batch_loss(idx: list[int], flips: list[bool]) -> Any:
             batch = [sample(i, f) for i, f in zip(idx, flips, strict=True)]
+            if len(batch) == 1 and cfg.model == "ssdlite":  # its last extra layers are 1x1: batch norm needs 2
+                batch = batch * 2
             imgs = [TD.image_tensor(torch, s.pixels).to(device) for s in batch]
             targets = [{k: v.to(device) for k, v in TD.detection_target(torch, s, offset=offset).items()} for s in batch]
             return sum(net(imgs, targets).values())
@@ -317,7 +321,7 @@ def _to_original(out: dict[str, Any], s: TD.Sample, *, with_masks: bool, offset:
     from maslow.core import masks as M
 
     h0, w0 = s.orig_hw
-    boxes = out["boxes"].double().cpu().numpy() / s.scale
+    boxes = out["boxes"].double().cpu().numpy().reshape(-1, 4) / TD.axis_scales(s.orig_hw, s.pixels.shape[:2])
     boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, w0)
     boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, h0)
     res: dict[str, Any] = {"boxes": boxes, "scores": out["scores"].double().cpu().numpy(),

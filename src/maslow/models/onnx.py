@@ -9,7 +9,9 @@ Glossary:
     exporter: ``torch.onnx.export(..., dynamo=False, opset_version=17)``, the TorchScript-based exporter, which
         needs no extra package (torch 2.14 still ships it; its deprecation warning is silenced here).
     check: onnxruntime (CPU) runs the example input and, when the batch axis is dynamic, a batch of another size;
-        each output is compared with torch's: ``max_abs_diff`` must be <= ``atol + rtol * max|torch output|``.
+        each output is compared with torch's and held to its own bound: ``max|onnxruntime - torch|`` must be <=
+        ``atol + rtol * max|torch output|`` (so a small output, such as scores, is not judged by a large one's
+        scale). The graph is checked before it is put at ``dst``: one that fails leaves ``dst`` as it was.
         Detector outputs (several outputs sharing a dynamic row axis that is not a batch axis) are compared as
         sets of rows: both sides are put in one canonical row order first, since detections of equal score may
         come out in either order.
@@ -42,7 +44,7 @@ class OnnxReport:
         input_names, output_names: graph names; input_shape: the example input's shape.
         batch_sizes: the batch sizes compared (empty when ``check`` was off).
         max_abs_diff: largest |onnxruntime - torch| over every output and batch (nan when not checked).
-        tolerance: the bound it had to stay under. size_bytes: file size.
+        tolerance: the bound of the output that difference is in (each output has its own). size_bytes: file size.
         real_rows: detectors: rows (detections) torch gave on the busiest image of the training data, also
             compared; None when no such image was at hand (then only a noise image, which may detect nothing).
     """
@@ -91,7 +93,8 @@ def export_onnx(model_folder: str | Path, dst: str | Path, *, check: bool = True
         OnnxReport: file, names, shapes and the measured difference.
 
     Raises:
-        ModelError: the adapter is not exportable, the export fails, or onnxruntime disagrees with torch.
+        ModelError: the adapter is not exportable, the export fails, or onnxruntime refuses or disagrees with the
+            graph (then ``dst`` is left as it was). FormatError: ``dst`` can't be written.
         MissingDependencyError: torch, onnx or onnxruntime is not installed.
     """
     from maslow.models.base import load_model, read_model_json
@@ -108,21 +111,23 @@ def export_onnx(model_folder: str | Path, dst: str | Path, *, check: bool = True
         raise MissingDependencyError("torch is not installed: pip install 'maslow[torch]'") from None
     module, example, input_names, output_names, dynamic_axes = spec()
     dst = Path(dst)
-    with atomic_path(dst) as tmp, warnings.catch_warnings():
-        # the TorchScript exporter announces its retirement and tracing warns about values it bakes in (the check
-        # below, on another batch size, is what tells whether the graph is right)
-        warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(module, (example,), str(tmp), input_names=list(input_names),
-                              output_names=list(output_names), dynamic_axes=dict(dynamic_axes),
-                              opset_version=opset, dynamo=False)
-        except (RuntimeError, TypeError, ValueError) as e:
-            raise ModelError(f"{model_folder}: ONNX export of {adapter!r} failed: {e}") from None
-    report = OnnxReport(dst, adapter, opset, tuple(input_names), tuple(output_names), tuple(example.shape),
-                        size_bytes=dst.stat().st_size)
-    if not check:
-        return report
-    return _check(report, module, example, dynamic_axes, atol=atol, rtol=rtol, real=_real_image(model))
+    with atomic_path(dst) as tmp:
+        with warnings.catch_warnings():
+            # the TorchScript exporter announces its retirement and tracing warns about values it bakes in (the
+            # check below, on another batch size, is what tells whether the graph is right)
+            warnings.simplefilter("ignore")
+            try:
+                torch.onnx.export(module, (example,), str(tmp), input_names=list(input_names),
+                                  output_names=list(output_names), dynamic_axes=dict(dynamic_axes),
+                                  opset_version=opset, dynamo=False)
+            except (RuntimeError, TypeError, ValueError) as e:
+                raise ModelError(f"{model_folder}: ONNX export of {adapter!r} failed: {e}") from None
+        report = OnnxReport(dst, adapter, opset, tuple(input_names), tuple(output_names), tuple(example.shape),
+                            size_bytes=tmp.stat().st_size)
+        if check:  # on the temporary file: a graph that fails is never put at dst
+            report = _check(report, tmp, module, example, dynamic_axes, atol=atol, rtol=rtol,
+                            real=_real_image(model))
+    return report
 
 
 def _real_image(model: Any) -> Any:
@@ -150,8 +155,25 @@ def _real_image(model: Any) -> Any:
     return TD.image_tensor(torch, pixels)[None]
 
 
-def _check(report: OnnxReport, module: Any, example: Any, dynamic_axes: dict[str, Any], *, atol: float,
-           rtol: float, real: Any = None) -> OnnxReport:
+def _runtime_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions onnx's checker and onnxruntime raise for a graph they refuse (none derives from a builtin)."""
+    import onnx
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = ("Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError", "RuntimeException",
+             "InvalidProtobuf", "NotImplemented", "InvalidGraph", "EPFail")
+    found = (getattr(state, n, None) for n in names)
+    return (onnx.checker.ValidationError, RuntimeError, ValueError,
+            *(c for c in found if isinstance(c, type) and issubclass(c, BaseException)))
+
+
+def _check(report: OnnxReport, file: Path, module: Any, example: Any, dynamic_axes: dict[str, Any], *,
+           atol: float, rtol: float, real: Any = None) -> OnnxReport:
+    """Compare onnxruntime on ``file`` (the graph about to become ``report.path``) with ``module``.
+
+    Raises:
+        ModelError: onnxruntime refuses the graph or an input, or an output is off by more than its bound.
+    """
     import torch
 
     try:
@@ -159,8 +181,14 @@ def _check(report: OnnxReport, module: Any, example: Any, dynamic_axes: dict[str
         import onnxruntime as ort
     except ImportError:
         raise MissingDependencyError("onnx and onnxruntime are not installed: pip install 'maslow[models]'") from None
-    onnx.checker.check_model(str(report.path))
-    session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    where = f"{report.path} (not written)"
+    refused = _runtime_errors()
+    try:
+        onnx.checker.check_model(str(file))
+        session = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+    except refused as e:
+        raise ModelError(f"{where}: the exported graph must load in onnxruntime, got {type(e).__name__}: "
+                         f"{str(e).strip()}") from None
     inputs = [example]
     if 0 in dynamic_axes.get(report.input_names[0], {}):  # a dynamic batch axis: try another batch size too
         g = torch.Generator().manual_seed(1)
@@ -175,18 +203,26 @@ def _check(report: OnnxReport, module: Any, example: Any, dynamic_axes: dict[str
     for x in inputs:
         with torch.inference_mode():
             ref = _outputs(module(x))
-        got = [np.asarray(o) for o in session.run(list(report.output_names), {report.input_names[0]: x.cpu().numpy()})]
+        try:
+            got = [np.asarray(o) for o in session.run(list(report.output_names),
+                                                       {report.input_names[0]: x.cpu().numpy()})]
+        except refused as e:
+            raise ModelError(f"{where}: onnxruntime must run the graph on an input of shape {tuple(x.shape)} as "
+                             f"torch does, got {type(e).__name__}: {str(e).strip()}") from None
         if _is_set(report, dynamic_axes, ref, got):
             ref, got = _sorted_rows(ref), _sorted_rows(got)
-        for r, o in zip(ref, got, strict=True):
+        for name, r, o in zip(report.output_names, ref, got, strict=True):
             if r.shape != np.shape(o):
-                raise ModelError(f"{report.path}: onnxruntime output shape must be {r.shape}, got {np.shape(o)}")
-            worst = max(worst, float(np.max(np.abs(r.astype(np.float64) - o))) if r.size else 0.0)
-            bound = max(bound, atol + rtol * (float(np.max(np.abs(r))) if r.size else 0.0))
+                raise ModelError(f"{where}: onnxruntime output {name!r} shape must be {r.shape} for an input of "
+                                 f"shape {tuple(x.shape)}, got {np.shape(o)}")
+            diff = float(np.max(np.abs(r.astype(np.float64) - o))) if r.size else 0.0
+            limit = atol + rtol * (float(np.max(np.abs(r))) if r.size else 0.0)
+            if diff > limit:
+                raise ModelError(f"{where}: onnxruntime output {name!r} must match torch within {limit:.3g}, "
+                                 f"got a max difference of {diff:.3g} for an input of shape {tuple(x.shape)}")
+            if diff > worst or (diff == worst and limit > bound):  # report the bound of the worst output
+                worst, bound = diff, limit
     log.info("ONNX %s: max |onnxruntime - torch| = %.3g (bound %.3g)", report.path, worst, bound)
-    if worst > bound:
-        raise ModelError(f"{report.path}: onnxruntime outputs must match torch within {bound:.3g}, got a max "
-                         f"difference of {worst:.3g}")
     return OnnxReport(report.path, report.adapter, report.opset, report.input_names, report.output_names,
                       report.input_shape, tuple(dict.fromkeys(int(x.shape[0]) for x in inputs)), worst, bound,
                       report.size_bytes, real_rows)

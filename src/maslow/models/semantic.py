@@ -9,8 +9,9 @@ Glossary:
         with ImageNet weights only from the local torch cache; ``auto`` = EfficientNet-Lite0.
         ``TrainHistory.weights`` says what was loaded, or "from scratch".
     data: one mask per class per image (``maslow.io.read_masks``); crowd regions, ignore classes (whose
-        annotations are all crowd) and pixels no mask covers are left out of the loss (label 255). The network
-        has one output per schema class; ignore classes are never predicted.
+        annotations are all crowd) and pixels no mask covers are left out of the loss (``_torchdata.IGNORE``); a
+        batch with no labelled pixel adds nothing. The network has one output per schema class; ignore classes are
+        never predicted. A batch of one image is seen twice (batch norms on 1x1 maps need two values).
     sizes: each image is resized alone to ``image_size`` (longer side); batches are padded (padding ignored);
         logits are upsampled to the original size before the argmax, so masks come back in original pixels.
     predictions: one RLE per predicted class per image, ``score`` = the mean softmax probability of that class
@@ -198,7 +199,7 @@ class TorchvisionSegmenter(TorchAdapter):
 
         def batch_loss(idx: list[int], flips: list[bool]) -> Any:
             batch = [sample(i, f) for i, f in zip(idx, flips, strict=True)]
-            if len(batch) == 1 and cfg.model == "deeplabv3":  # ASPP's pooled batch norm needs 2 samples
+            if len(batch) == 1:  # batch norms on 1x1 maps (ASPP's pooling, small stride-32 maps) need 2 samples
                 batch = batch * 2
             h = max(s.pixels.shape[0] for s in batch)
             w = max(s.pixels.shape[1] for s in batch)
@@ -209,6 +210,8 @@ class TorchvisionSegmenter(TorchAdapter):
                 x[j, :, :sh, :sw] = TD.image_tensor(torch, s.pixels)
                 y[j, :sh, :sw] = torch.from_numpy(np.array(s.label_map, copy=True))
             logits = net(x.to(device))
+            if not bool((y != TD.IGNORE).any()):  # no labelled pixel: nothing to learn (the mean would be 0/0)
+                return logits.sum() * 0.0
             return torch.nn.functional.cross_entropy(logits, y.to(device), ignore_index=TD.IGNORE)
 
         self._train(train.n_images, batch_loss, val=val, weights=weights, on_epoch=on_epoch, progress=progress)

@@ -8,7 +8,8 @@ Glossary:
         file stores). ``off`` disables tracking.
     params: the config, flattened (``params.C``, ``lr``, ...); values as strings, as MLflow keeps them.
     metrics: per epoch (``step`` = epoch): ``loss`` and ``val_<metric>``; after training: ``final_val_<metric>`` and
-        ``test_<metric>`` (the evaluation of the saved model); ``best_epoch``.
+        ``test_<metric>`` (the evaluation of the saved model); ``best_epoch``. NaN and +-inf are logged as they are
+        (MLflow's SQL store keeps +-inf as +-float max; ``list_runs`` gives them back as +-inf).
     tags: ``maslow.adapter``, ``maslow.weights`` (what the backbone started from), ``maslow.task``,
         ``maslow.model_path``; the model folder is logged as the artifact folder ``model``.
 
@@ -19,14 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
+import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from maslow.errors import MaslowError, MissingDependencyError
+from maslow.errors import FormatError, MaslowError, MissingDependencyError
 from maslow.models.base import EpochResult, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -86,12 +89,46 @@ def _artifact_root(uri: str) -> str | None:
 
 
 def _client(uri: str) -> Any:
+    """An MlflowClient for ``uri``; a local store's folder is created first.
+
+    Raises:
+        FormatError: the local store's folder can't be created (a file in the way, no permission).
+    """
     from mlflow.tracking import MlflowClient
 
     if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+            got = f"{blocker}, a file where a folder must be" if blocker else (e.strerror or str(e)).lower()
+            raise FormatError(f"tracking store must be a folder that can be created, got {got}",
+                              path=folder) from None
     with _quiet():
         return MlflowClient(tracking_uri=uri)
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """What MLflow raises for a store it can't use: its own exception, or SQLAlchemy's (a corrupt database)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+    except ImportError:  # mlflow-skinny: no SQL store
+        return (MlflowException,)
+    return (MlflowException, SQLAlchemyError)
+
+
+def _why(e: BaseException) -> str:
+    """The store error's own words: MLflow's message, or the database driver's (without SQLAlchemy's SQL)."""
+    msg = getattr(e, "message", None) or getattr(e, "orig", None) or e
+    return str(msg).strip()
+
+
+def _metric(value: float) -> float:
+    """A metric as logged: MLflow's SQL store keeps +-inf as +-float max."""
+    return math.copysign(math.inf, value) if abs(value) == sys.float_info.max else float(value)
 
 
 def _experiment_id(client: Any, uri: str, name: str, *, create: bool = True) -> str | None:
@@ -172,7 +209,8 @@ def start_run(cfg: TrainConfig, *, run_name: str | None = None, tags: Mapping[st
     mlflow is not installed (logged at info level).
 
     Raises:
-        MaslowError: the tracking store cannot be opened (a wrong URI).
+        MaslowError: the tracking store cannot be opened (a wrong URI, a corrupt database); FormatError (a
+            MaslowError) when its local folder can't be created.
     """
     uri = tracking_uri(cfg.tracking)
     if uri is None:
@@ -180,15 +218,13 @@ def start_run(cfg: TrainConfig, *, run_name: str | None = None, tags: Mapping[st
     if not _mlflow_available():
         log.info("tracking is off: mlflow is not installed (pip install 'maslow[models]')")
         return Run(None)
-    from mlflow.exceptions import MlflowException
-
     try:
         client = _client(uri)
         exp = _experiment_id(client, uri, cfg.experiment)
         with _quiet():
             r = client.create_run(exp, run_name=run_name, tags={k: str(v) for k, v in (tags or {}).items()})
-    except MlflowException as e:
-        raise MaslowError(f"tracking {uri}: could not start an MLflow run: {e}") from None
+    except _store_errors() as e:
+        raise MaslowError(f"tracking {uri}: could not start an MLflow run: {_why(e)}") from None
     run = Run(uri, r.info.run_id, client)
     params = flatten(cfg.to_dict())
     items = sorted(params.items())
@@ -234,8 +270,6 @@ def list_runs(*, experiment: str = "maslow", tracking: str | bool | None = None,
         raise MissingDependencyError("mlflow is not installed: pip install 'maslow[models]'")
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return []  # opening it would create the database (and its folder)
-    from mlflow.exceptions import MlflowException
-
     try:
         client = _client(uri)
         exp = _experiment_id(client, uri, experiment, create=False)
@@ -243,9 +277,9 @@ def list_runs(*, experiment: str = "maslow", tracking: str | bool | None = None,
             return []
         with _quiet():
             runs = client.search_runs([exp], max_results=max_results, order_by=["attributes.start_time DESC"])
-    except MlflowException as e:
-        raise MaslowError(f"tracking {uri!r}: must be a tracking store MLflow can read: {e.message.strip()}") from None
+    except _store_errors() as e:
+        raise MaslowError(f"tracking {uri!r}: must be a tracking store MLflow can read: {_why(e)}") from None
     return [RunInfo(r.info.run_id, r.info.run_name or "", experiment, r.info.status, int(r.info.start_time or 0),
-                    dict(r.data.params), {k: float(v) for k, v in r.data.metrics.items()},
+                    dict(r.data.params), {k: _metric(v) for k, v in r.data.metrics.items()},
                     {k: v for k, v in r.data.tags.items() if not k.startswith("mlflow.")}, r.info.artifact_uri or "")
             for r in runs]
