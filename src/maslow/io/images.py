@@ -144,6 +144,30 @@ def _orientation(im: Image.Image) -> int:
     return orientation if 1 <= orientation <= 8 else 1
 
 
+def _png_orientation(path: Path) -> int:
+    """The EXIF orientation of a PNG file from its eXIf chunk, wherever it lies, reading only chunk headers; 1
+    when there is none (or the chunk list is damaged: the pixels' reader will say so)."""
+    from PIL import Image
+
+    with open(path, "rb") as f:
+        f.seek(8)  # the signature
+        while True:
+            head = f.read(8)
+            if len(head) < 8 or head[4:] == b"IEND":
+                return 1
+            n = struct.unpack(">I", head[:4])[0]
+            if head[4:] == b"eXIf":
+                data = f.read(n)
+                exif = Image.Exif()
+                try:
+                    exif.load(data)
+                    orientation = int(exif.get(0x0112, 1) or 1)
+                except Exception:  # noqa: BLE001 - a broken EXIF block must not hide the image (as _orientation)
+                    return 1
+                return orientation if 1 <= orientation <= 8 else 1
+            f.seek(n + 4, 1)  # the chunk's data and CRC
+
+
 def image_info(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     """Width, height and EXIF orientation from the header (no pixel decoding).
 
@@ -159,8 +183,10 @@ def image_info(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     im = _open(path, max_pixels)
     with im:
         w, h = im.size
-        orientation = _orientation(im)
         fmt = im.format or ""
+        # Pillow decodes a whole PNG to look for an eXIf chunk after the pixel data (0.13 s for 12 MP): walk the
+        # chunk headers instead
+        orientation = _png_orientation(path) if fmt == "PNG" and "exif" not in im.info else _orientation(im)
         tags = getattr(im, "tag_v2", None) if fmt == "TIFF" else None
         if tags is not None:
             # Pillow may report a TIFF's size already turned by its orientation tag: the tags hold the stored grid
