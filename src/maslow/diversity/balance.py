@@ -14,7 +14,7 @@ count like any annotation):
   class c, ``r_c = max(1, sqrt(t / f_c))``; an image is repeated ``r_i = max_{c in i} r_c`` times per epoch
   (1 for images without annotations); fractional parts are sampled (stochastic rounding) by the loader.
 - *needed*: how many more annotations of a class (and of it only) bring its share to ``target_share``:
-  ``x = ceil((s N - n_c) / (1 - s))`` from ``(n_c + x) / (N + x) >= s``.
+  the smallest x with ``(n_c + x) / (N + x) >= s``, i.e. ``ceil((s N - n_c) / (1 - s))`` (0 when N = 0).
 
 The remedies (weights, repeat factors, needed) are computed over the images of ``split`` (all images when
 None), e.g. the training split only.
@@ -139,6 +139,24 @@ def _normalise(w: FloatArray, present: np.ndarray) -> FloatArray:
     return out
 
 
+def _needed(counts: IntArray, total: int, s: float) -> IntArray:
+    """Smallest x >= 0 with ``(n_c + x) / (N + x) >= s``, the share compared as ``rare`` compares it (0 when N = 0).
+
+    The closed form ``ceil((s N - n_c) / (1 - s))`` is one off where rounding puts it next to an integer (a
+    tolerance misses shares just above a reachable one, and is too small past ~10^7 annotations), so it is only
+    the starting point: the answer is stepped to the smallest x that passes the test itself.
+    """
+    if total == 0:
+        return np.zeros(len(counts), np.int64)
+    n = counts.astype(np.int64)
+    x: IntArray = np.maximum(0, np.ceil((s * total - n) / (1.0 - s))).astype(np.int64)
+    for _ in range(3):
+        lower = np.maximum(x - 1, 0)
+        x = np.where((n + lower) / (total + lower) >= s, lower, x)
+        x = np.where((n + x) / (total + x) < s, x + 1, x)
+    return x
+
+
 def balance(
     ds: Dataset,
     *,
@@ -158,6 +176,10 @@ def balance(
         target_share: share ``needed`` aims at (default ``rare_share``: enough to stop being rare).
         repeat_threshold: LVIS ``t`` (0.001 in LVIS); classes on fewer than that share of images are repeated.
 
+    Raises:
+        MaslowError: ``beta``, ``rare_share`` or ``target_share`` outside [0, 1), ``repeat_threshold`` not a
+            finite number >= 0, or ``split`` not a split of the dataset.
+
     Example:
         >>> from maslow.sample import shapes
         >>> r = balance(shapes(24, seed=0), split="train")
@@ -172,13 +194,15 @@ def balance(
     for name, v in (("rare_share", rare_share), ("target_share", target_share)):
         if not 0 <= v < 1:
             raise MaslowError(f"balance: {name} must be in [0, 1), got {v}")
-    if repeat_threshold < 0:
-        raise MaslowError(f"balance: repeat_threshold must be >= 0, got {repeat_threshold}")
+    if not 0 <= repeat_threshold < math.inf:  # NaN made every repeat factor NaN, inf made them infinite
+        raise MaslowError(f"balance: repeat_threshold must be a number >= 0, got {repeat_threshold}")
     stats = dataset_stats(ds)
     a, m = ds.annotations, ds.n_images
     img_split = ds.images.split.astype(str) if ds.images.split is not None else np.full(m, "")
     if split is not None and split not in set(img_split.tolist()):
-        raise MaslowError(f"balance: split must be one of {sorted(set(img_split.tolist()))}, got {split!r}")
+        have = sorted(set(img_split.tolist()))
+        note = "no image has a split, '' is unassigned; " if have == [""] else ""
+        raise MaslowError(f"balance: split must be one of {have} ({note}omit it for all images), got {split!r}")
     in_split = np.ones(m, bool) if split is None else img_split == split
     ann_in = in_split[a.image] if len(a) else np.zeros(0, bool)
     counts = np.bincount(a.label[ann_in], minlength=k).astype(np.int64)
@@ -203,7 +227,7 @@ def balance(
     r_i[in_split] = 1.0
     if len(pairs):
         np.maximum.at(r_i, pairs // max(k, 1), r_c[pairs % max(k, 1)])
-    needed = np.maximum(0, np.ceil((target_share * total - counts) / (1.0 - target_share) - 1e-9)).astype(np.int64)
+    needed = _needed(counts, total, target_share)
     return BalanceReport(
         names=ds.schema.names,
         splits=stats.splits,

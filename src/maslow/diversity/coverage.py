@@ -8,9 +8,10 @@ Glossary:
   (width / height) come from the images table.
 - Object properties use boxes: COCO size buckets (area < 32², < 96², larger), aspect (width / height) buckets,
   a ``grid`` x ``grid`` heatmap of box centres normalised by the image size (row = top to bottom), objects
-  per image, and size buckets per class.
+  per image, and size buckets per class. Crowd regions (a group of objects labelled once) are left out of the
+  box properties (size, aspect, centres, size per class); they count in ``class`` and ``per_image``.
 - Metadata: every ``images.extra`` column with at most ``max_values`` distinct values (ids and paths are
-  skipped) and every annotation attribute; values as strings, unset values not counted.
+  skipped) and every annotation attribute; values as strings, unset values (None, NaN) not counted.
 - *Under-covered* (the rule): a bin or value whose share is below ``rel_share`` x the uniform share
   (``1 / number of bins``); with the default 0.25, a 10-bin histogram names bins under 2.5% of the images.
   For categories (size buckets, classes, grid cells, metadata values) empty ones are named too; for ordered
@@ -35,7 +36,7 @@ from maslow.core import boxes as B
 from maslow.core.dataset import Dataset
 from maslow.core.types import FloatArray
 from maslow.diversity._decode import open_grey
-from maslow.diversity.stats import dataset_stats
+from maslow.diversity.stats import _unset, dataset_stats
 from maslow.errors import FormatError, MaslowError
 
 Progress = Callable[[int, int], None]
@@ -228,9 +229,9 @@ def coverage(
     assert a.box is not None
     has = a.has_box & ~(a.iscrowd if a.iscrowd is not None else np.zeros(len(a), bool))
     bx = a.box[has]
-    objects["size"] = _dist("size", ["small", "medium", "large"],
-                            [int((B.size_bucket(B.area(bx)) == s).sum()) for s in ("small", "medium", "large")],
-                            rel_share)
+    bucket = B.size_bucket(B.area(bx))
+    objects["size"] = _dist("size", list(stats.size_buckets),
+                            [int((bucket == s).sum()) for s in stats.size_buckets], rel_share)
     bw, bh = bx[:, 2] - bx[:, 0], bx[:, 3] - bx[:, 1]
     box_aspect = np.where(bh > 0, bw / np.where(bh > 0, bh, 1), np.nan)
     objects["aspect"] = _hist("aspect", box_aspect, ASPECT_EDGES, rel_share)
@@ -246,15 +247,16 @@ def coverage(
     np.add.at(position, (gy, gx), 1)
     objects["position"] = _dist("position", [f"r{r}c{c}" for r in range(grid) for c in range(grid)],
                                 position.ravel(), rel_share)
-    per_class = {
-        name: _dist(name, list(stats.size_buckets), stats.size_per_class[k], rel_share)
-        for k, name in enumerate(ds.schema.names)
-    }
+    # the boxes of objects["size"] (crowd regions left out), so the classes add up to it
+    size_per_class = np.stack([np.bincount(a.label[has][bucket == s], minlength=len(ds.schema.names))
+                               for s in stats.size_buckets], axis=1)
+    per_class = {name: _dist(name, list(stats.size_buckets), size_per_class[k], rel_share)
+                 for k, name in enumerate(ds.schema.names)}
     per_class_counts = _dist("class", list(ds.schema.names), stats.annotations_per_class, rel_share)
     objects["class"] = per_class_counts
     metadata: dict[str, Distribution] = {}
     for col, arr in im.extra.items():
-        vals = [str(v) for v in np.asarray(arr, dtype=object).tolist() if v is not None]
+        vals = [str(v) for v in np.asarray(arr, dtype=object).tolist() if not _unset(v)]  # NaN was a value 'nan'
         if not vals:
             continue
         uniq, cnt = np.unique(np.asarray(vals, dtype=str), return_counts=True)
