@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +15,7 @@ import typer
 
 from maslow import io
 from maslow.cli.render import console, err_console, json_text, lit, render_report, table
+from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import Task
@@ -168,8 +169,6 @@ def _render_issues(label: str, report: Report, notes: list[str]) -> None:
 
 
 def _write_json(obj: Any, path: Path) -> None:
-    from maslow.core.atomic import atomic_path
-
     text = json_text(obj)
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
@@ -212,6 +211,13 @@ def eval_(
     sigmas = _sigmas(kpt_sigmas)
     if json_out is not None and json_out.is_dir():  # before reading, plotting or printing anything
         raise MaslowError(f"eval: --json {json_out} is a folder; give the file to write the result to")
+    if plot_dir is not None:
+        if plot_dir.exists() and not plot_dir.is_dir():
+            raise MaslowError(f"eval: --plot {plot_dir} is a file; give the folder to write the plots into")
+        in_the_way = [plot_dir / n for n in _plot_names(kind, slice_by) if (plot_dir / n).is_dir()]
+        if in_the_way:
+            raise MaslowError(f"eval: --plot: {in_the_way[0]} is a folder; a plot is written to that name, "
+                              "remove it or give another --plot folder")
     if target_precision is not None and target_recall is not None:  # before reading anything
         raise MaslowError("eval: give --target-precision or --target-recall, not both")
     for name, target in (("--target-precision", target_precision), ("--target-recall", target_recall)):
@@ -246,39 +252,59 @@ def eval_(
         if kind != "keypoints":  # class-agnostic matching needs IoU; OKS is defined per class
             cm = detection_confusion_matrix(truth, preds, iou_threshold=iou_threshold,
                                             score_threshold=score_threshold, iou_type=kind)
-    written: dict[str, Path] = {}
+    drawers: dict[str, tuple[Path, Callable[[Path], Path]]] = {}  # key -> (file, draw into a path)
     if plot_dir is not None:
         from maslow.metrics import plots
 
-        written["pr_curves"] = plots.plot_pr_curves(result, plot_dir / "pr_curves.png")
-        written["ap_per_class"] = plots.plot_ap_per_class(result, plot_dir / "ap_per_class.png")
+        drawers["pr_curves"] = (plot_dir / "pr_curves.png", lambda p: plots.plot_pr_curves(result, p))
+        drawers["ap_per_class"] = (plot_dir / "ap_per_class.png", lambda p: plots.plot_ap_per_class(result, p))
         if cm is not None:
-            written["confusion_matrix"] = plots.plot_confusion_matrix(cm, plot_dir / "confusion_matrix.png")
+            cm_ = cm
+            drawers["confusion_matrix"] = (plot_dir / "confusion_matrix.png",
+                                           lambda p: plots.plot_confusion_matrix(cm_, p))
         if sl is not None:
-            written["slices"] = plots.plot_slices(sl, plot_dir / f"slices_{_safe(sl.by)}.png")
-
-    _render_issues(f"{gt}", gt_report, [])
-    _render_issues(f"{pred}", pred_report, notes)
-    per_class = _per_class(result, truth)
-    _render_map(result, per_class)
-    if op is not None:
-        _render_ops(op)
-    if sl is not None:
-        _render_slices(sl)
+            sl_ = sl
+            drawers["slices"] = (plot_dir / f"slices_{_safe(sl.by)}.png", lambda p: plots.plot_slices(sl_, p))
+    written = {k: dest for k, (dest, _) in drawers.items()}
+    # every output is drawn into a temporary file beside its target and all are renamed on leaving the block,
+    # so a failure (a folder that can't be written, an unwritable --json) leaves no plot or JSON half-written
+    with contextlib.ExitStack() as stack:
+        json_tmp = None if json_out is None else stack.enter_context(atomic_path(json_out))  # fails first
+        for dest, draw in drawers.values():
+            draw(stack.enter_context(atomic_path(dest)))
+        _render_issues(f"{gt}", gt_report, [])
+        _render_issues(f"{pred}", pred_report, notes)
+        per_class = _per_class(result, truth)
+        _render_map(result, per_class)
+        if op is not None:
+            _render_ops(op)
+        if sl is not None:
+            _render_slices(sl)
+        if json_tmp is not None:
+            json_tmp.write_text(json_text({
+                "gt": str(gt), "pred": str(pred), "gt_format": gt_format, "pred_format": pred_format,
+                "iou_type": kind, "n_images": truth.n_images, "n_truth": truth.n_annotations,
+                "n_pred": preds.n_annotations, "map": result.to_dict(), "per_class": per_class,
+                "operating_points": None if op is None else op.to_dict(),
+                "slices": None if sl is None else sl.to_dict(),
+                "confusion_matrix": None if cm is None else cm.to_dict(),
+                "plots": {k: str(v) for k, v in written.items()},
+                "import_issues": {"gt": gt_report.to_dict(), "pred": pred_report.to_dict()}, "notes": notes,
+            }) + "\n", encoding="utf-8")
     if written:
         console.print(f"Wrote {len(written)} plots to {lit(plot_dir)}: " + lit(", ".join(p.name for p in written.values())))
     if json_out is not None:
-        _write_json({
-            "gt": str(gt), "pred": str(pred), "gt_format": gt_format, "pred_format": pred_format, "iou_type": kind,
-            "n_images": truth.n_images, "n_truth": truth.n_annotations, "n_pred": preds.n_annotations,
-            "map": result.to_dict(), "per_class": per_class,
-            "operating_points": None if op is None else op.to_dict(),
-            "slices": None if sl is None else sl.to_dict(),
-            "confusion_matrix": None if cm is None else cm.to_dict(),
-            "plots": {k: str(v) for k, v in written.items()},
-            "import_issues": {"gt": gt_report.to_dict(), "pred": pred_report.to_dict()}, "notes": notes,
-        }, json_out)
         console.print(f"Wrote {lit(json_out)}")
+
+
+def _plot_names(iou_type: str, slice_by: str | None) -> list[str]:
+    """The files ``--plot`` writes for a detection, mask or keypoint evaluation."""
+    names = ["pr_curves.png", "ap_per_class.png"]
+    if iou_type != "keypoints":
+        names.append("confusion_matrix.png")
+    if slice_by is not None:
+        names.append(f"slices_{_safe(slice_by)}.png")
+    return names
 
 
 _LABEL_TASKS = (Task.CLASSIFICATION, Task.MULTILABEL, Task.SEMANTIC_SEGMENTATION)

@@ -94,21 +94,23 @@ class MapResult:
     class_labels: IntArray
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe summary (nan -> None): stats, options, per-class AP (the full arrays are left out)."""
+        """JSON-safe summary (nan, and an unbounded area range's ``inf``, -> None): stats, options, per-class AP
+        (the full arrays are left out)."""
         def f(x: float) -> float | None:
-            return None if math.isnan(x) else float(x)
+            return float(x) if math.isfinite(x) else None
         return {
             "iou_type": self.iou_type,
             "stats": {name: f(getattr(self, name)) for name in self.stat_names},
             "iou_thresholds": self.iou_thresholds.tolist(),
             "max_dets": list(self.max_dets),
-            "area_ranges": {n: self.area_ranges[i].tolist() for i, n in enumerate(self.area_names)},
+            "area_ranges": {n: [f(v) for v in self.area_ranges[i].tolist()] for i, n in enumerate(self.area_names)},
             "class_names": list(self.class_names),
             "ap_per_class": [[f(v) for v in row] for row in self.ap_per_class.tolist()],
         }
 
     def to_pandas(self) -> Any:
-        """Per-class table: one row per class, ``ap`` (mean over thresholds) and one column per threshold."""
+        """Per-class table: one row per class, ``ap`` (mean over thresholds) and one column per threshold
+        (``ap_0.50``; with more decimals where two thresholds round to the same two)."""
         import pandas as pd
 
         with np.errstate(invalid="ignore"):
@@ -116,8 +118,10 @@ class MapResult:
             ap = np.full(len(self.class_names), np.nan)
             ap[valid] = self.ap_per_class[valid].mean(axis=1)
         cols: dict[str, Any] = {"class": list(self.class_names), "ap": ap}
-        for t, thr in enumerate(self.iou_thresholds.tolist()):
-            cols[f"ap_{thr:.2f}"] = self.ap_per_class[:, t]
+        thr = self.iou_thresholds.tolist()
+        digits = next((d for d in range(2, 17) if len({f"{t:.{d}f}" for t in thr}) == len(set(thr))), 17)
+        for t, v in enumerate(thr):
+            cols[f"ap_{v:.{digits}f}"] = self.ap_per_class[:, t]
         return pd.DataFrame(cols)
 
 

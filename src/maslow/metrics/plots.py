@@ -63,7 +63,9 @@ def plot_pr_curves(result: MapResult, path: str | Path, *, title: str | None = N
 
     Returns:
         ``path``. Classes are drawn one by one (named in the legend, with their AP) when there are at most
-        20 of them; the thick black line is the mean over classes with truth objects.
+        20 of them; the thick black line is the mean over classes with truth objects. A class without truth
+        objects has no curve (its AP is undefined). The curves are at area "all" (else the first area range)
+        and maxDets 100 (else the largest), as the title says.
 
     Raises:
         MissingDependencyError: matplotlib is not installed.
@@ -102,7 +104,9 @@ def plot_pr_curves(result: MapResult, path: str | Path, *, title: str | None = N
         if ax.get_legend_handles_labels()[0]:  # no class with truth objects: no curve to name
             ax.legend(loc="lower left", fontsize=8, frameon=True)
     axes[0].set_ylabel("precision (interpolated)")
-    fig.suptitle(title or f"Precision-recall ({result.iou_type}, area all, maxDets {result.max_dets[_cell(result)[1]]})")
+    a, m = _cell(result)
+    fig.suptitle(title or f"Precision-recall ({result.iou_type}, area {result.area_names[a]}, maxDets "
+                          f"{result.max_dets[m]})")
     return _save(fig, path)
 
 
@@ -122,7 +126,8 @@ def plot_ap_per_class(result: MapResult, path: str | Path, *, title: str | None 
         title: figure title; default names the IoU type and the mAP.
 
     Returns:
-        ``path``. Classes without truth objects are listed as "no truth".
+        ``path``. Classes without truth objects are listed as "no truth", with no bar and no AP50 mark; without
+        an IoU threshold of 0.5 there are no AP50 marks.
 
     Raises:
         MissingDependencyError: matplotlib is not installed.
@@ -137,16 +142,23 @@ def plot_ap_per_class(result: MapResult, path: str | Path, *, title: str | None 
     ax = fig.subplots()
     y = np.arange(k)
     vals = mean[order]
-    ax.barh(y, np.nan_to_num(vals), color="#4c72b0", label="AP@[.5:.95]")
-    ax.scatter(np.nan_to_num(ap50[order]), y, marker="|", s=160, color="#dd8452", zorder=3, label="AP50")
+    # a class without truth has no AP: no bar and no AP50 mark (drawn at 0 they read as AP 0), only "no truth"
+    has = ~np.isnan(vals)
+    if has.any():
+        ax.barh(y[has], vals[has], color="#4c72b0", label="AP@[.5:.95]")
+    has50 = ~np.isnan(ap50[order])
+    if has50.any():
+        ax.scatter(ap50[order][has50], y[has50], marker="|", s=160, color="#dd8452", zorder=3, label="AP50")
     for yi, v in zip(y.tolist(), vals.tolist(), strict=True):
         ax.text(0.005 if math.isnan(v) else v + 0.01, yi, "no truth" if math.isnan(v) else f"{v:.3f}",
                 va="center", fontsize=8)
     ax.set_yticks(y, [result.class_names[i] for i in order.tolist()], fontsize=8 if k > 20 else 10)
+    ax.set_ylim(-0.6, k - 0.4)
     ax.set_xlim(0, 1.08)
     ax.set_xlabel("average precision")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    if has.any():  # else nothing to name (no class has truth objects)
+        ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title or f"AP per class ({result.iou_type}; mAP {_fmt(result.map_50_95)}, AP50 {_fmt(result.map_50)})")
     return _save(fig, path)
 
@@ -157,7 +169,8 @@ def _fmt(v: float) -> str:
 
 def plot_confusion_matrix(cm: DetectionConfusion, path: str | Path, *, normalize: bool = True,
                           title: str | None = None) -> Path:
-    """Heat map of a detection confusion matrix, counts written in the cells.
+    """Heat map of a detection confusion matrix, counts written in the cells (up to 30 rows, background
+    included; past that the cells are too small for them and only the colour is drawn).
 
     Args:
         cm: a ``detection_confusion_matrix`` result.
