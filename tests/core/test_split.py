@@ -268,3 +268,28 @@ def test_a_split_with_no_room_left_for_a_sequence_is_passed_over_on_ties() -> No
                      annotations=Annotations.sort_rows(image=image, label=label))
         split = ds.split({"train": 0.75, "val": 0.25}, rng=seed).images.split
         assert split is not None and int(np.sum(split == "val")) in (4, 8), seed
+
+
+def test_single_label_folds_hold_each_class_within_one_image_of_its_share_as_sklearn() -> None:
+    # one object per image: every fold's count of every class is within 1 of count / folds, and the fold sizes
+    # within 1 of m / folds, as scikit-learn's StratifiedKFold (quotas rounded per class, not beyond)
+    from sklearn.model_selection import StratifiedKFold
+
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        m, k, folds = int(rng.integers(30, 120)), int(rng.integers(2, 6)), int(rng.integers(2, 6))
+        y = rng.choice(k, m, p=rng.dirichlet(np.full(k, 2.0)))
+        ds = Dataset(schema=LabelSchema.from_names([f"c{i}" for i in range(k)]),
+                     images=Images(path=[f"{i}.png" for i in range(m)], width=np.ones(m), height=np.ones(m)),
+                     annotations=Annotations(image=np.arange(m), label=y))
+        fold = ds.split({str(f): 1 / folds for f in range(folds)}, rng=seed).images.split.astype(int)  # type: ignore[union-attr]
+        got = np.zeros((folds, k))
+        np.add.at(got, (fold, y), 1)
+        ideal = np.bincount(y, minlength=k) / folds
+        assert np.abs(got - ideal).max() < 1, seed
+        assert np.abs(np.bincount(fold, minlength=folds) - m / folds).max() < 1, seed
+        if np.bincount(y, minlength=k).min() >= folds:  # sklearn needs every class in every fold
+            sk = np.zeros((folds, k))
+            for f, (_, te) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y)):
+                np.add.at(sk, (f, y[te]), 1)
+            assert np.abs(sk - ideal).max() < 1  # the reference meets the same bound

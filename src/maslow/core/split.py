@@ -7,10 +7,11 @@ lacks the unit's rarest class, then to the split whose quota of that class is le
 that most lacks images, then at random. Image shares so come as close to the fractions asked for as the unit sizes
 allow (exact, give or take one image, when images are placed one by one), and classes as close as they can then.
 
-A class's quota per split is a whole number of objects: its share ``fraction * count`` rounded, with each
-class's rounding error carried to the next (classes smallest first). Fractional quotas would send every object
-of a one- or two-object class to the largest split (0.8 of one object lacks more than 0.2), so a dataset whose
-classes are all rare would put every image there; carried rounding gives the small splits their share of them.
+A class's quota per split is a whole number of objects: its share ``fraction * count`` rounded down or up (so
+within one object of it, as scikit-learn's StratifiedKFold), the rounded-up places going to the splits that
+earlier classes' rounding left most owed (classes smallest first). Fractional quotas would send every object of
+a one- or two-object class to the largest split (0.8 of one object lacks more than 0.2), so a dataset whose
+classes are all rare would put every image there; the carried rounding gives the small splits their share.
 """
 
 from __future__ import annotations
@@ -98,22 +99,17 @@ def _class_quotas(total: np.ndarray, frac: np.ndarray, gen: np.random.Generator)
     s, k = len(frac), len(total)
     quotas = np.zeros((s, k))
     carry = np.zeros(s)  # what earlier classes' rounding left each split owed (+) or over-served (-); sums to 0
-    open_ = frac > 0
     for c in np.lexsort((gen.random(k), total)).tolist():
         t = int(total[c])
-        if t == 0:
-            continue
-        ideal = frac * t + carry
-        q = np.where(open_, np.floor(np.maximum(ideal, 0)), 0)
+        share = frac * t
+        q = np.floor(share + 1e-9)
+        rest = share - q
         short = t - int(q.sum())
-        rest = np.where(open_, ideal - q, -np.inf)
-        by_rest = np.lexsort((gen.random(s), rest))  # ascending remainder, ties at random
-        if short > 0:  # the largest remainders get one more
-            q[by_rest[::-1][:short]] += 1
-        elif short < 0:  # clipped negative shares over-counted: the smallest remainders give one back
-            q[[i for i in by_rest.tolist() if q[i] > 0][:-short]] -= 1
+        if short > 0:  # one more for the splits owed most, among those whose share was rounded down
+            owed = np.where(rest > 1e-9, carry + rest, -np.inf)
+            q[np.lexsort((gen.random(s), owed))[::-1][:short]] += 1
         quotas[:, c] = q
-        carry = ideal - q
+        carry += share - q
     return quotas
 
 
