@@ -260,3 +260,14 @@ def test_crossval_scores_leave_unlabelled_images_out(monkeypatch: pytest.MonkeyP
     assert s.overall["balanced_accuracy"] == pytest.approx(sk.balanced_accuracy_score(y[labelled], pred))
     assert s.overall["f1_macro"] == pytest.approx(sk.f1_score(y[labelled], pred, average="macro", zero_division=0))
     assert len(s.per_fold) == 3 and sum(s.n_images) == m
+
+
+def test_crossval_scores_refuse_predictions_on_other_images(memo: TrainConfig) -> None:
+    """Predictions on the same number of images in another order were scored against the wrong truth."""
+    ds = shapes(30, seed=4)
+    oof = out_of_fold(ds, memo, folds=3, seed=2)
+    turned = oof.select_images(np.arange(30)[::-1])
+    with pytest.raises(MaslowError, match=r"must be on truth's 30 images in truth's order.*got image 0 is"):
+        crossval_scores(ds, turned, task="detection")
+    with pytest.raises(MaslowError, match=r"got 20 images"):
+        crossval_scores(ds, oof.select_images(np.arange(20)), task="detection")

@@ -48,25 +48,50 @@ def _device(torch: Any, device: str | None) -> Any:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def _load_weights(torch: Any, model: Any, path: Path, what: str) -> None:
-    """Load the state dict in ``path`` into ``model``; ModelError naming the file when it is damaged or doesn't fit."""
+def load_weights(net: Any, path: Path, *, what: str, head: tuple[str, ...] = ()) -> None:
+    """Load the (ImageNet) state dict in ``path`` into ``net``, strictly except for the classifier ``head``.
+
+    Keys starting with a ``head`` prefix belong to the classifier that is replaced or dropped: the file may lack
+    them or hold them in another shape (they are not loaded). Every other weight of ``net`` must be in the file
+    with its shape, and the file may hold nothing else (batch-norm ``num_batches_tracked`` counters aside).
+
+    Raises:
+        ModelError: naming ``path``: an unreadable file, not a state dict, or weights that do not fit ``net``.
+    """
+    import pickle
+
+    import torch
+
+    fix = f"Replace it with an intact copy of {path.name}, or set pretrained: no"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a damaged file makes torch.load raise nearly anything (EOFError, KeyError, UnpicklingError)
-        cause = str(e).strip().splitlines()[0][:200] if str(e).strip() else "no detail"
-        raise ModelError(f"{path}: {what} weights file must be a readable torch state dict, got {type(e).__name__} "
-                         f"({cause}). Replace the file with an intact copy") from e
-    if not isinstance(state, Mapping):
-        raise ModelError(f"{path}: {what} weights file must hold a state dict, got {type(state).__name__}")
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:  # tensors of the wrong shape
-        lines = str(e).strip().splitlines()
-        raise ModelError(f"{path}: weights must match {what}, got {' '.join(x.strip() for x in lines[:3])[:300]}"
-                         ) from None
+    except FileNotFoundError:
+        raise ModelError(f"{path}: {what} weights file must exist, got nothing there") from None
+    except (OSError, RuntimeError, EOFError, ValueError, LookupError, AttributeError, TypeError,
+            pickle.UnpicklingError) as e:  # what a damaged file makes torch.load raise
+        # torch's own words for a pickle it refuses suggest weights_only=False: not for a weights file
+        cause = "not a tensor state dict" if isinstance(e, pickle.UnpicklingError) else \
+            (str(e).strip().splitlines() or [""])[0][:200] or "no detail"
+        raise ModelError(f"{path}: {what} weights file must be a readable torch state dict, got "
+                         f"{type(e).__name__} ({cause}). {fix}") from None
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path}: {what} weights file must hold a state dict of tensors, got "
+                         f"{type(state).__name__}. {fix}")
+    state = {k: v for k, v in state.items() if not str(k).startswith(head)}  # startswith(()) is False
+    own = net.state_dict()
+    wrong = [k for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if wrong:
+        k = wrong[0]
+        raise ModelError(f"{path}: {what} weight {k!r} must have shape {tuple(own[k].shape)}, got "
+                         f"{tuple(state[k].shape)} ({len(wrong)} weights of another shape). {fix}")
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    counter = "num_batches_tracked"
+    missing = [k for k in missing if not k.startswith(head) and not k.endswith(counter)]
+    unexpected = [k for k in unexpected if not k.endswith(counter)]
     if missing or unexpected:
-        raise ModelError(f"{path}: weights must match {what}, got missing {list(missing)[:3]} "
-                         f"unexpected {list(unexpected)[:3]}")
+        raise ModelError(f"{path}: {what} weights file must hold every backbone weight and nothing else, got "
+                         f"{len(missing)} missing {missing[:3]} and {len(unexpected)} unexpected {unexpected[:3]}. "
+                         f"{fix}")
 
 
 def _batches(paths: Sequence[str | Path], size: int, batch_size: int, progress: Callable[[int, int], None] | None,
@@ -105,7 +130,7 @@ class EfficientNetLite0Embedder:
         if not weights.is_file():
             raise ModelError(f"{weights}: EfficientNet-Lite0 weights file must exist, got nothing there")
         model = EfficientNet.from_name("efficientnet-lite0")
-        _load_weights(torch, model, weights, "EfficientNet-Lite0")
+        load_weights(model, weights, what="EfficientNet-Lite0")
         self._torch = torch
         self._device = _device(torch, device)
         self._model = model.eval().to(self._device)
@@ -153,7 +178,7 @@ class TorchvisionEmbedder:
                 f"downloaded it), or point $TORCH_HOME at a folder whose hub/checkpoints holds it. Cached backbones: "
                 f"{', '.join(cached) or 'none'}; the offline default is 'efficientnet-lite0'")
         model = getattr(torchvision.models, arch)(weights=None)
-        _load_weights(torch, model, cached[arch], f"torchvision {arch}")
+        load_weights(model, cached[arch], what=f"torchvision {arch}")
         if hasattr(model, "fc"):
             model.fc = torch.nn.Identity()
         elif arch.startswith("convnext"):

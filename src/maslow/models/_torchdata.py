@@ -50,10 +50,12 @@ def require_torch() -> tuple[Any, Any]:
 
 
 def as_dataset(images: Dataset | Sequence[str | Path]) -> Dataset:
-    """The images to predict on as a Dataset (a list of paths becomes an images table with sizes 0 = unknown).
+    """The images to predict on as a Dataset (a list of paths becomes an images table with each image's
+    displayed size, EXIF orientation applied, read from its header by ``maslow.io.images.image_info``).
 
     Raises:
         InvalidDatasetError: ``images`` is one path (a str would be read as one path per character).
+        FormatError: a path that is missing or not a readable image.
     """
     if isinstance(images, Dataset):
         return images
@@ -61,10 +63,12 @@ def as_dataset(images: Dataset | Sequence[str | Path]) -> Dataset:
         raise InvalidDatasetError(f"images: must be a Dataset or a list of image paths, got the single path "
                                   f"{str(images)!r}; pass [{str(images)!r}]")
     from maslow.core.schema import ClassDef
+    from maslow.io.images import image_info
 
     paths = [str(p) for p in images]
-    n = len(paths)
-    table = Images(path=obj_array(paths), width=np.zeros(n, np.int64), height=np.zeros(n, np.int64))
+    infos = [image_info(p) for p in paths]  # as predictions come back in displayed pixels
+    table = Images(path=obj_array(paths), width=np.asarray([i.width for i in infos], np.int64),
+                   height=np.asarray([i.height for i in infos], np.int64))
     return Dataset(LabelSchema((ClassDef("object"),)), table, Annotations.empty(), root=None)
 
 

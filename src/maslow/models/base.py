@@ -390,7 +390,8 @@ def run_epochs(train_epoch: Callable[[int], float], *, epochs: int,
             best_epoch = epoch
             continue
         if metric not in metrics:
-            raise ModelError(f"validation metrics have no {metric!r}; got {sorted(metrics)}")
+            why = "" if metrics else " (nothing could be scored: does the validation set have labels?)"
+            raise ModelError(f"validation metrics must include {metric!r}, got {sorted(metrics) or 'none'}{why}")
         value = float(metrics[metric])
         if value > best or best_epoch < 0:
             best, best_epoch = value, epoch

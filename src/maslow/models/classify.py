@@ -32,6 +32,7 @@ import importlib.util
 import logging
 import time
 import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,8 @@ import numpy as np
 from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema, Task
-from maslow.core.tables import Annotations, Images
-from maslow.core.types import FloatArray, obj_array, str_array
+from maslow.core.tables import Annotations
+from maslow.core.types import FloatArray, str_array
 from maslow.embed import Embedder
 from maslow.errors import InvalidDatasetError, MaslowError, MissingDependencyError, ModelError
 from maslow.models.base import (
@@ -97,18 +98,6 @@ def probabilities(pred: Dataset) -> FloatArray:
     return np.asarray(probs, np.float64).reshape(pred.n_images, k)
 
 
-def _paths_dataset(paths: Sequence[str | Path]) -> Dataset:
-    from maslow.io.images import image_info
-
-    sizes = []
-    for p in paths:
-        info = image_info(p)
-        sizes.append((info.width, info.height))
-    w, h = (np.asarray([s[i] for s in sizes], np.int64) for i in (0, 1))
-    images = Images(path=obj_array([Path(p).as_posix() for p in paths]), width=w, height=h)
-    return Dataset(LabelSchema.from_names([], task=Task.CLASSIFICATION), images, Annotations(image=np.zeros(0, np.int64), label=np.zeros(0, np.int64)))
-
-
 def _softmax(z: FloatArray) -> FloatArray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -140,6 +129,12 @@ class EmbeddingClassifier:
             raise MaslowError(f"config field 'params.C' must be a number > 0, got {c!r}")
         if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
             raise MaslowError(f"config field 'params.max_iter' must be an integer >= 1, got {max_iter!r}")
+        if config.params.get("class_weight") not in (None, "balanced"):
+            raise MaslowError(f"config field 'params.class_weight' must be 'balanced' or null, got "
+                              f"{config.params['class_weight']!r}")
+        if not isinstance(config.params.get("use_cache", True), bool):
+            raise MaslowError(f"config field 'params.use_cache' must be true or false, got "
+                              f"{config.params['use_cache']!r}")
         self.config = config
         self.schema: LabelSchema | None = None
         self.history = TrainHistory()
@@ -162,7 +157,14 @@ class EmbeddingClassifier:
         x = embed_dataset(ds, embedder=self._embedder, cache_dir=p.get("cache_dir"),
                           use_cache=bool(p.get("use_cache", True)), batch_size=batch_size or self.config.batch_size,
                           progress=progress)
-        return np.asarray(x, np.float64)
+        x = np.asarray(x, np.float64)
+        bad = np.flatnonzero(~np.isfinite(x).all(axis=1)) if x.size else np.zeros(0, np.int64)
+        if bad.size:  # NaN would stop scikit-learn's fit and make every prediction class 0 with a NaN score
+            row = x[bad[0]]
+            raise ModelError(f"{ADAPTER}: image {bad[0]} ({ds.images.path[bad[0]]}): embedder {self.embedder!r} "
+                             f"features must be finite, got {row[~np.isfinite(row)][0]} ({bad.size} images). "
+                             "Check the embedder's weights")
+        return x
 
     def _targets(self, ds: Dataset, task: Task) -> tuple[np.ndarray, np.ndarray]:
         """(rows, y): the image rows used for training and their targets ((r,) ids or (r, K) 0/1)."""
@@ -192,7 +194,7 @@ class EmbeddingClassifier:
         Raises:
             MissingDependencyError: scikit-learn is not installed.
             InvalidDatasetError: a single-label image with several labels, or no labelled image.
-            SchemaError: the task is not ``classification`` or ``multilabel``.
+            SchemaError: the task is not ``classification`` or ``multilabel``, or ``val`` has other classes.
         """
         from maslow.errors import SchemaError
 
@@ -200,6 +202,9 @@ class EmbeddingClassifier:
         if task not in (Task.CLASSIFICATION, Task.MULTILABEL):
             raise SchemaError(f"{ADAPTER}: the training data's task must be classification or multilabel, got "
                               f"{task.value}")
+        if val is not None and val.schema.names != train.schema.names:
+            raise SchemaError(f"{ADAPTER}: val classes must be train's {list(train.schema.names)} in that order, got "
+                              f"{list(val.schema.names)}")
         if val is None and self.config.val_fraction > 0:
             from maslow.core.split import assign_splits
 
@@ -313,7 +318,9 @@ class EmbeddingClassifier:
         """
         if self.schema is None:
             raise ModelError(f"{ADAPTER}: the model is not trained (call fit or load)")
-        ds = images if isinstance(images, Dataset) else _paths_dataset(images)
+        from maslow.models._torchdata import as_dataset  # numpy and Pillow only: no torch
+
+        ds = as_dataset(images)
         t0 = time.perf_counter()
         prob = self._probs(self._features(ds, batch_size=batch_size, progress=progress)) if ds.n_images else \
             np.zeros((0, len(self.schema.classes)))
@@ -358,12 +365,29 @@ class EmbeddingClassifier:
         model.embedder = str(doc["extra"].get("embedder", model.embedder))
         file = Path(path) / CLASSIFIER_FILE
         try:
-            with np.load(file, allow_pickle=False) as z:
+            with open(file, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh: closed even when numpy fails
                 model._arrays = {k: np.asarray(z[k]) for k in ("mean", "scale", "coef", "intercept", "kind")}
-        except (OSError, KeyError, ValueError) as e:
-            raise ModelError(f"{file}: unreadable classifier file: {e}") from None
+        except (OSError, KeyError, ValueError, EOFError, TypeError, zipfile.BadZipFile) as e:
+            # numpy's words for an object array suggest allow_pickle=True: not for a file maslow wrote
+            why = "not an npz of plain arrays" if "pickle" in str(e) else f"{type(e).__name__}: {e}"
+            raise ModelError(f"{file}: must be the classifier file that save wrote, got an unreadable file ({why})"
+                             ) from None
+        a = model._arrays
         k = 0 if model.schema is None else len(model.schema.classes)
-        if model._arrays["coef"].shape[0] != k:
-            raise ModelError(f"{file}: field 'coef' must have {k} rows (one per class), got "
-                             f"{model._arrays['coef'].shape[0]}")
+        if a["coef"].ndim != 2 or a["coef"].shape[0] != k:
+            raise ModelError(f"{file}: field 'coef' must have {k} rows (one per class), got shape {a['coef'].shape}")
+        d = a["coef"].shape[1]
+        kind = "sigmoid" if model.schema is not None and model.schema.task == Task.MULTILABEL else "softmax"
+        checks = (("mean", a["mean"].shape == (d,), f"shape ({d},)", a["mean"].shape),
+                  ("scale", a["scale"].shape == (d,), f"shape ({d},)", a["scale"].shape),
+                  ("intercept", a["intercept"].shape == (k,), f"shape ({k},)", a["intercept"].shape),
+                  ("kind", a["kind"].shape == () and str(a["kind"]) == kind, repr(kind), a["kind"]))
+        for name, ok, want, got in checks:
+            if not ok:
+                raise ModelError(f"{file}: field {name!r} must be {want}, got {got}")
+        for name in ("mean", "scale", "coef", "intercept"):
+            v = a[name]
+            if v.dtype.kind != "f" or not np.isfinite(v).all():
+                bad = f"{int(np.sum(~np.isfinite(v)))} non-finite values" if v.dtype.kind == "f" else str(v.dtype)
+                raise ModelError(f"{file}: field {name!r} must hold finite floats, got {bad}")
         return model

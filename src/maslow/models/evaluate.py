@@ -8,6 +8,7 @@ import numpy as np
 
 from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
+from maslow.errors import SchemaError
 
 
 def task_of(ds: Dataset) -> Task:
@@ -23,9 +24,17 @@ def evaluate(truth: Dataset, pred: Dataset, *, task: Task | str | None = None) -
     classification: ``accuracy``, ``balanced_accuracy``, ``f1_macro`` over the images that have a truth label (an
     unlabelled image has nothing to score: left out, as training leaves it out); multi-label: ``f1_micro``, ``f1_macro``,
     ``hamming_score``, ``subset_accuracy``. Metrics with nothing to average are left out (no NaN in the dict).
+
+    Raises:
+        SchemaError: ``task`` is not a task name, or ``pred``'s class names differ from ``truth``'s.
     """
     from maslow import metrics
 
+    if task is not None and task not in {t.value for t in Task}:  # a Task equals its value
+        raise SchemaError(f"evaluate: task must be one of {', '.join(t.value for t in Task)}, got {task!r}")
+    if truth.schema.names != pred.schema.names:  # label ids are positions in the names: others would mismatch
+        raise SchemaError(f"evaluate: pred classes must be truth's {list(truth.schema.names)} in that order, got "
+                          f"{list(pred.schema.names)}")
     task = Task(task) if task is not None else task_of(truth)
     out: dict[str, float]
     if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION, Task.KEYPOINTS):

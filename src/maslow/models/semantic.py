@@ -83,10 +83,21 @@ def build_network(cfg: TrainConfig, num_classes: int, *, arch: str, pretrained: 
         seg = getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None,
                                                              num_classes=num_classes)
         if pretrained:
-            ref = N.torchvision_body(arch, pretrained=True).state_dict()
+            from maslow.embed.backbones import cached_torchvision_weights
+
+            ref = N.torchvision_body(arch, pretrained=True).state_dict()  # checked against its file there
             own = seg.backbone.state_dict()  # type: ignore[union-attr,unused-ignore]
-            state = {k: ref[k2] for k in own for k2 in (k, f"features.{k}") if k2 in ref}
-            seg.backbone.load_state_dict(state, strict=False)  # type: ignore[union-attr,unused-ignore]
+            found = {k: k2 for k in own for k2 in (k, f"features.{k}") if k2 in ref}
+            # only batch-norm counters (frozen below) may be absent; only the dropped classifier may be left over
+            missing = [k for k in own if k not in found and not k.endswith("num_batches_tracked")]
+            unused = sorted(set(ref) - set(found.values()))
+            unused = [k for k in unused if not k.startswith(N.head_prefixes(arch))]
+            if missing or unused:
+                raise ModelError(f"{cached_torchvision_weights()[arch]}: the {arch} ImageNet weights must fill the "
+                                 f"{kind} backbone, got {len(missing)} weights missing {missing[:3]} and "
+                                 f"{len(unused)} left over {unused[:3]}")
+            seg.backbone.load_state_dict({k: ref[k2] for k, k2 in found.items()},  # type: ignore[union-attr,unused-ignore]
+                                         strict=False)  # the counters: checked above
             N.freeze_bn(seg.backbone)  # type: ignore[arg-type,unused-ignore]
 
     class Segmenter(nn.Module):  # type: ignore[misc,unused-ignore]  # torch is Any to mypy when not installed
