@@ -48,6 +48,33 @@ def _device(torch: Any, device: str | None) -> Any:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
+def read_state_dict(path: Path, *, must: str, missing: str) -> dict[str, Any]:
+    """``torch.load`` of a state dict of tensors (weights only, on the CPU).
+
+    Raises:
+        ModelError: naming ``path``: ``missing`` when there is no file, ``must`` (what the file should be) when
+            it is damaged or holds something else.
+    """
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: {missing}") from None
+    except (OSError, RuntimeError, EOFError, ValueError, LookupError, AttributeError, TypeError,
+            pickle.UnpicklingError) as e:  # what a damaged file makes torch.load raise
+        # torch's own words for a pickle it refuses suggest weights_only=False: not for a weights file
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        why = "not a tensor state dict" if isinstance(e, pickle.UnpicklingError) else \
+            f"{type(e).__name__}: {first}" if first else type(e).__name__
+        raise ModelError(f"{path}: {must}, got an unreadable file ({why})") from None
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path}: {must}, got a {type(state).__name__}")
+    return dict(state)
+
+
 def load_weights(net: Any, path: Path, *, what: str, head: tuple[str, ...] = ()) -> None:
     """Load the (ImageNet) state dict in ``path`` into ``net``, strictly except for the classifier ``head``.
 
@@ -58,25 +85,9 @@ def load_weights(net: Any, path: Path, *, what: str, head: tuple[str, ...] = ())
     Raises:
         ModelError: naming ``path``: an unreadable file, not a state dict, or weights that do not fit ``net``.
     """
-    import pickle
-
-    import torch
-
     fix = f"Replace it with an intact copy of {path.name}, or set pretrained: no"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError(f"{path}: {what} weights file must exist, got nothing there") from None
-    except (OSError, RuntimeError, EOFError, ValueError, LookupError, AttributeError, TypeError,
-            pickle.UnpicklingError) as e:  # what a damaged file makes torch.load raise
-        # torch's own words for a pickle it refuses suggest weights_only=False: not for a weights file
-        cause = "not a tensor state dict" if isinstance(e, pickle.UnpicklingError) else \
-            (str(e).strip().splitlines() or [""])[0][:200] or "no detail"
-        raise ModelError(f"{path}: {what} weights file must be a readable torch state dict, got "
-                         f"{type(e).__name__} ({cause}). {fix}") from None
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelError(f"{path}: {what} weights file must hold a state dict of tensors, got "
-                         f"{type(state).__name__}. {fix}")
+    state = read_state_dict(path, must=f"{what} weights file must be a readable torch state dict of tensors ({fix})",
+                            missing=f"{what} weights file must exist, got nothing there")
     state = {k: v for k, v in state.items() if not str(k).startswith(head)}  # startswith(()) is False
     own = net.state_dict()
     wrong = [k for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]

@@ -7,7 +7,6 @@ Importable without torch: torch is reached through ``_torchdata.require_torch`` 
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,6 +14,7 @@ from typing import Any, ClassVar
 from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema, Task
+from maslow.embed.backbones import read_state_dict
 from maslow.errors import ModelError
 from maslow.models import _torchdata as TD
 from maslow.models.base import EpochResult, TrainConfig, TrainHistory, read_model_json, write_model_json
@@ -119,7 +119,7 @@ class TorchAdapter:
     @classmethod
     def _load(cls, path: str | Path) -> Any:
         """The model saved in folder ``path``, rebuilt from its config (no pretrained weights needed)."""
-        torch, _ = TD.require_torch()
+        TD.require_torch()  # a clear error without torch
         doc = read_model_json(path)
         self = cls(doc["config"])
         self.schema, self.history = doc["schema"], doc["history"]
@@ -134,16 +134,8 @@ class TorchAdapter:
             N.freeze_bn(self._frozen_part())
             self._pretrained = True
         weights = Path(path) / WEIGHTS_FILE
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ModelError(f"{weights}: file not found (save writes it beside model.json)") from None
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
-            # torch's own words for a pickle it refuses suggest weights_only=False: not for a file maslow wrote
-            why = "not a tensor state dict" if isinstance(e, pickle.UnpicklingError) else \
-                (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise ModelError(f"{weights}: must be the state dict that save wrote, got an unreadable file ({why})"
-                             ) from None
+        state = read_state_dict(weights, must="must be the state dict that save wrote",
+                                missing="file not found (save writes it beside model.json)")
         try:
             self._net.load_state_dict(state)
         except (RuntimeError, TypeError, AttributeError) as e:

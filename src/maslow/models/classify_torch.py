@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import str_array
+from maslow.embed.backbones import read_state_dict
 from maslow.errors import MaslowError, MissingDependencyError, ModelError, SchemaError
 from maslow.models.base import (
     EpochResult,
@@ -432,18 +432,8 @@ class TorchvisionClassifier:
         model._arch = str(doc["extra"].get("arch", model._arch))
         net, _ = build_network(model._arch, len(model.schema.names), pretrained="no")
         file = Path(path) / WEIGHTS_FILE
-        try:
-            state = torch.load(file, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ModelError(f"{file}: file not found (save writes it beside model.json)") from None
-        except (OSError, RuntimeError, EOFError, ValueError, LookupError, AttributeError, TypeError,
-                pickle.UnpicklingError) as e:  # what a damaged file makes torch.load raise
-            # torch's own words for a pickle it refuses suggest weights_only=False: not for a file maslow wrote
-            first = (str(e).strip().splitlines() or [""])[0][:200]
-            why = "not a tensor state dict" if isinstance(e, pickle.UnpicklingError) else \
-                f"{type(e).__name__}: {first}" if first else type(e).__name__
-            raise ModelError(f"{file}: must be the state dict that save wrote, got an unreadable file ({why})"
-                             ) from None
+        state = read_state_dict(file, must="must be the state dict that save wrote",
+                                missing="file not found (save writes it beside model.json)")
         try:
             net.load_state_dict(state)
         except (RuntimeError, TypeError, AttributeError) as e:
