@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,18 @@ def assert_datasets_equal(
         y = ab.attributes.get(k, none) if absent_as_empty else ab.attributes[k]
         for r in rows_a:
             assert _same_obj(x[r], y[rows_b[r]]), f"attribute {k!r} differs at row {r}: {x[r]!r} != {y[rows_b[r]]!r}"
+
+
+def shapes_coco(folder: Path, n_images: int, seed: int) -> dict[str, Any]:
+    """The shapes sample drawn under ``folder / "shapes"`` with its ``annotations.json``; returns that COCO file
+    as a dict (for a test to alter and write elsewhere)."""
+    import json
+
+    from maslow import io
+    from maslow.sample import write_shapes
+
+    io.write(write_shapes(folder / "shapes", n_images, seed=seed), folder / "shapes" / "annotations.json", "coco")
+    return dict(json.loads((folder / "shapes" / "annotations.json").read_text()))
 
 
 def run_cli(args: list[str]) -> tuple[int, str]:

@@ -11,12 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from maslow import io
 from maslow.io.coco import read_coco
 from maslow.io.coco_results import read_coco_predictions, write_coco_results
 from maslow.metrics import coco_map, detection_confusion_matrix
-from maslow.sample import write_shapes
-from tests.helpers import run_cli
+from tests.helpers import run_cli, shapes_coco
 from tests.metrics.simulated import simulate
 
 
@@ -24,9 +22,7 @@ from tests.metrics.simulated import simulate
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Shapes truth whose first class has no truth objects left, and simulated predictions (some of that class)."""
     d = tmp_path_factory.mktemp("eval-outputs")
-    truth = write_shapes(d / "shapes", 24, seed=5)
-    io.write(truth, d / "shapes" / "annotations.json", "coco")
-    coco = json.loads((d / "shapes" / "annotations.json").read_text())
+    coco = shapes_coco(d, 24, seed=5)
     first = coco["categories"][0]["id"]
     coco["annotations"] = [a for a in coco["annotations"] if a["category_id"] != first]
     (d / "gt.json").write_text(json.dumps(coco))

@@ -17,6 +17,7 @@ from maslow import io
 from maslow.cli.main import app
 from maslow.cli.render import json_text
 from maslow.sample import write_shapes
+from tests.helpers import shapes_coco
 
 EVIL = "<img src=x onerror=alert(1)>\"&'"
 
@@ -84,9 +85,7 @@ def test_select_json_is_strict_when_images_are_held_back(tmp_path: Path) -> None
 @pytest.fixture(scope="module")
 def dollar(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("dollar")
-    truth = write_shapes(d / "shapes", 12, seed=4)
-    io.write(truth, d / "shapes" / "annotations.json", "coco")
-    coco = json.loads((d / "shapes" / "annotations.json").read_text())
+    coco = shapes_coco(d, 12, seed=4)
     coco["categories"][0]["name"] = "cost $5_$ each"
     coco["categories"][1]["name"] = r"$\frac{a$"
     gt = d / "gt.json"
