@@ -79,4 +79,3 @@ def embed_crops(
         if progress is not None:
             progress(n + 1, len(todo))
     return out
-

@@ -213,9 +213,7 @@ def load_path(path: str | Path, *, max_pixels: int = MAX_PIXELS, exif: bool = Tr
         except (OSError, ValueError, SyntaxError) as e:
             raise FormatError(f"truncated or corrupt image data: {e}", path=path) from None
         if exif:
-            from PIL import ImageOps
-
-            im = ImageOps.exif_transpose(im)
+            im = displayed(im)
         if im.mode in ("L", "P", "I", "I;16", "1"):
             return np.asarray(im)
         return np.asarray(im.convert("RGB"))
