@@ -249,9 +249,9 @@ def test_od_metrics_fixture(fmt: str) -> None:
     assert len(report) == 0
     assert (ds.n_images, ds.n_annotations, len(ds.schema.names)) == (100, 273, 20)
     assert io.check_images(ds).counts() == {}
-    if fmt == "imagenet_format":  # CVAT export: labelmap.txt gives the order, ImageSets/Main/default.txt a split
-        assert ds.schema.names[:2] == ("person", "cat")
-        assert set(ds.images.split.tolist()) == {"default"}
+    if fmt == "imagenet_format":  # CVAT export: labelmap.txt gives the order; ImageSets/Main/default.txt lists
+        assert ds.schema.names[:2] == ("person", "cat")  # the images without a subset (datumaro's default)
+        assert set(ds.images.split.tolist()) == {""}
 
 
 def test_both_fixture_formats_agree() -> None:

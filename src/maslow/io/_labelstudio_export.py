@@ -1,4 +1,5 @@
-"""Internals of the Label Studio format: the brush RLE codec and the task/config builders (see labelstudio.py)."""
+"""Internals of the Label Studio format (see labelstudio.py): the brush RLE codec, the task/config builders and
+the JSON-MIN reader's conversion of its records back to tasks."""
 
 from __future__ import annotations
 
@@ -265,8 +266,8 @@ class _Writer:
                 ann: dict[str, Any] = {"result": results, "was_cancelled": False, "ground_truth": False}
                 if gid is not None:
                     ann["id"] = gid
-                if by is not None:
-                    ann["completed_by"] = int(by) if str(by).isdigit() else str(by)
+                if by is not None:  # Label Studio's import takes a member id or {"email": ...}, never a bare string
+                    ann["completed_by"] = int(by) if str(by).isdigit() else {"email": str(by)}
                 task["annotations"].append(ann)
         return task
 
@@ -334,3 +335,63 @@ def export(ds: Dataset, url_prefix: str, dst: str) -> tuple[list[dict[str, Any]]
     if ds.images.split is not None:
         _lose(report, "split", int(sum(bool(x) for x in ds.images.split.tolist())))
     return tasks, wr.ctl, report
+
+
+# -- JSON-MIN (label_studio_sdk.converter: Converter.convert_to_json_min, utils.prettify_result) -----------------
+#: Keys a JSON-MIN record adds beside the task data and the control names.
+_MIN_META = {"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time", "agreement", "history",
+             "was_cancelled"}
+#: Result types JSON-MIN drops; a value dict still holds its label key (``rectanglelabels: [...]``).
+_LABEL_KEYS = ("rectanglelabels", "polygonlabels", "keypointlabels", "brushlabels", "choices")
+
+
+def is_json_min(tasks: list[Any], image_key: str) -> bool:
+    """Whether a task list is a JSON-MIN export: records with the image URL at the top, no ``data``."""
+    first = next((t for t in tasks if isinstance(t, dict)), None)
+    return first is not None and "data" not in first and isinstance(first.get(image_key), str)
+
+
+def json_min_tasks(records: list[Any], image_key: str, controls: dict[str, str],
+                   per_region: set[str]) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """JSON-MIN records (one per annotation) as JSON tasks (one per task id), and the (record, key) pairs that
+    can't be read back: per-region controls, whose link to their region JSON-MIN does not keep.
+
+    ``controls`` maps control names of the labeling config to their tag (lower case); a value's type is that tag,
+    else the label key it holds. Text values are single choices (``prettify_result``), read with the config only.
+    """
+    tasks: dict[Any, dict[str, Any]] = {}
+    skipped: list[tuple[int, str]] = []
+    for n, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            continue
+        url, tid = rec.get(image_key), rec.get("id")
+        task = tasks.setdefault(tid if tid is not None else (n, url),
+                                {"id": tid, "data": {image_key: url}, "annotations": []})
+        results: list[dict[str, Any]] = []
+        for key, value in rec.items():
+            if key in _MIN_META or key == image_key:
+                continue
+            if key in per_region:
+                skipped.append((n, key))
+                continue
+            ctype = controls.get(key)
+            items = value if isinstance(value, list) else [value]
+            for j, item in enumerate(items):
+                if isinstance(item, str) and ctype in ("choices", "textarea"):
+                    item = {"choices": [item]} if ctype == "choices" else {"text": [item]}
+                if not isinstance(item, dict):
+                    continue  # task data, or a text value of a control the config does not name
+                rtype = ctype or next((k for k in _LABEL_KEYS if k in item), None)
+                if rtype is None:
+                    continue
+                res = {"id": item.get("id") or f"{key}_{j}", "type": rtype, "from_name": key, "to_name": image_key,
+                       "value": {k: v for k, v in item.items()
+                                 if k not in ("original_width", "original_height", "id", "parentID")}}
+                for k in ("original_width", "original_height", "parentID"):
+                    if item.get(k) is not None:
+                        res[k] = item[k]
+                results.append(res)
+        if results or rec.get("annotation_id") is not None:
+            task["annotations"].append({"id": rec.get("annotation_id"), "completed_by": rec.get("annotator"),
+                                        "result": results})
+    return list(tasks.values()), skipped

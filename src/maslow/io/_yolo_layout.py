@@ -86,6 +86,8 @@ def _ultralytics(cfg: Path, col: Collector) -> Layout:
         else:
             col.add("yolo_path_not_found", f"data.yaml 'path' {str(p)!r} is not a folder; using the YAML's folder",
                     severity="info", file=cfg, field="path")
+    if "val" not in data and "validation" in data:  # Ultralytics' check_det_dataset renames it so
+        data["val"] = data.pop("validation")
     listed = [str(v) for k in ("train", "val", "test") for v in _as_list(data.get(k))]
     if not data.get("path") and listed and all(Path(v).is_absolute() for v in listed):
         # absolute split folders and no 'path': the dataset root is their common folder
@@ -105,8 +107,8 @@ def _ultralytics(cfg: Path, col: Collector) -> Layout:
     if not sources:
         raise FormatError("must name at least one of train, val, test", path=cfg, field="train")
     names = class_names(data["names"], cfg) if data.get("names") is not None else None
-    if names is None and data.get("nc") is not None:
-        names = {i: str(i) for i in range(int(data["nc"]))}
+    if names is None and data.get("nc") is not None:  # Ultralytics' names for an 'nc' without 'names'
+        names = {i: f"class_{i}" for i in range(int(data["nc"]))}
     lay = Layout(root=base, config=cfg, sources=sources, names=names)
     if data.get("kpt_shape") is not None:
         ks = data["kpt_shape"]

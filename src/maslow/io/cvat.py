@@ -16,7 +16,8 @@ Glossary of the format (as CVAT 2.x dumps it):
   ``file``...) and optionally ``group_id``; ``<attribute name="...">value</attribute>`` children hold attributes.
 - Label specs: ``<label><name><color><type><attributes><attribute><name><input_type><default_value><values>``;
   ``values`` is newline-separated; ``input_type`` checkbox -> bool, select/radio -> enum, number -> number
-  (values ``min\\nmax\\nstep``, kept as ``AttributeDef.values``), text -> text.
+  (values ``min\\nmax\\nstep``, kept as ``AttributeDef.values``), text -> text. A ``<label>`` with a ``<parent>``
+  is a point of that skeleton label: its name is one of the skeleton class's keypoint names, not a class.
 
 Mapping to maslow: ``occluded`` -> the bool attribute ``occluded``; ``source`` manual/semi-auto/file -> ``human``,
 auto -> ``model`` (the CVAT value is kept in ``annotations.extra["cvat_source"]``); ``group_id``, ``z_order`` and a
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -96,8 +97,12 @@ def _read_meta(meta: Any) -> tuple[list[ClassDef], list[AttributeDef], dict[str,
         (lab for holder in meta for lab in holder.findall("labels")), None)
     if labels is None:
         return classes, [], declared
+    points_of: dict[str, list[str]] = {}
     for lab in labels.findall("label"):
         name = _unpad(_text(lab, "name") and lab.find("name").text)  # shapes name it unstripped
+        if _text(lab, "parent"):  # a point of a skeleton label: its keypoint name, not a class
+            points_of.setdefault(_unpad(lab.find("parent").text), []).append(name)
+            continue
         if not name or name in declared:
             continue
         ltype = _LABEL_TYPE_IN.get(_text(lab, "type"))
@@ -120,6 +125,7 @@ def _read_meta(meta: Any) -> tuple[list[ClassDef], list[AttributeDef], dict[str,
                 merged = old.values + tuple(v for v in vals if v not in old.values)
                 specs[aname] = AttributeDef(aname, type=old.type, values=merged, classes=(*old.classes, name),
                                             default=old.default)
+    classes = [replace(c, keypoints=tuple(points_of[c.name])) if c.name in points_of else c for c in classes]
     n_classes = len(classes)
     out = [AttributeDef(a.name, a.type, a.values, classes=() if len(a.classes) == n_classes else a.classes,
                         default=a.default) for a in specs.values()]

@@ -12,7 +12,13 @@ Glossary of the format:
   ``brushlabels`` ``rle`` (Label Studio's bit-packed RLE of the RGBA canvas, decoded exactly here; a pixel
   belongs to the mask when its alpha is > 0) and ``choices`` (image-level classes).
 - Results sharing a region's ``id`` (``choices``, ``textarea``, ``number``, ``rating``) are per-region
-  attributes; the attribute name is their ``from_name``.
+  attributes; the attribute name is their ``from_name``. A generic ``<Labels>`` beside an unlabelled tool
+  (``<Rectangle>``, ``<Polygon>``...) gives a ``labels`` result sharing the id of the geometry result: one region.
+- Annotations are ``completions`` in Label Studio < 1.0 exports, and ``skipped`` there means ``was_cancelled``.
+  A score on an annotation result is that of the prediction it was accepted from; it is not kept.
+- JSON-MIN export: one record per annotation, ``{<data keys>, "id", <control name>: [values], "annotator",
+  "annotation_id", ...}``; values lose ``type`` and ``id`` (the label key, or the config's control tag, gives the
+  type) and a single choice becomes plain text (read with the labeling config only).
 - Image URLs map to relative paths: ``/data/upload/<project>/<file>`` -> ``upload/<project>/<file>`` (the layout
   of Label Studio's media folder), ``/data/local-files/?d=<path>`` -> ``<path>`` (relative to the local-files
   document root), ``s3://bucket/key`` (also ``gs://``, ``azure-blob://``) -> ``bucket/key``, plain relative
@@ -49,13 +55,14 @@ from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError
 from maslow.io._common import Collector, ExportReport, dump_json, load_json, safe_relpath
-from maslow.io._labelstudio_export import EXTRA, brush_decode, config_xml, export
+from maslow.io._labelstudio_export import EXTRA, brush_decode, config_xml, export, is_json_min, json_min_tasks
 from maslow.io.images import image_info
 from maslow.io.registry import warn_issues
 
 _REGION = {"rectanglelabels": "box", "rectangle": "box", "polygonlabels": "polygon", "polygon": "polygon",
            "keypointlabels": "keypoint", "keypoint": "keypoint", "brushlabels": "brush", "brush": "brush"}
 _ATTR_TYPES = ("choices", "textarea", "number", "rating")
+_GEOMETRY_TOOLS = ("rectangle", "polygon", "keypoint", "brush")  # the unlabelled tools of _REGION
 _CONTROLS = {"RectangleLabels": "box", "PolygonLabels": "polygon", "KeyPointLabels": "keypoint",
              "BrushLabels": "brush", "Labels": "any", "Choices": "choices"}
 _LABEL_TYPE = {"box": "box", "polygon": "polygon", "keypoint": "keypoints", "brush": "mask", "choices": "tag"}
@@ -76,6 +83,8 @@ class _Config:
     colors: dict[str, str] = field(default_factory=dict)
     kp_labels: set[str] = field(default_factory=set)
     attributes: dict[str, AttributeDef] = field(default_factory=dict)
+    controls: dict[str, str] = field(default_factory=dict)  # control name -> tag, lower case (for JSON-MIN)
+    per_region: set[str] = field(default_factory=set)  # control names with perRegion="true"
     declared: bool = False
 
 
@@ -93,8 +102,12 @@ def _read_config(cfg: str | Path | None, src: Path) -> _Config:
                           and cfg.lstrip().startswith("<") else cfg, record="label_config") from None
     out.declared = True
     for el in top.iter():
+        if el.get("name") and el.get("toName"):
+            out.controls[el.get("name", "")] = el.tag.lower()
         kind = _CONTROLS.get(el.tag)
         per_region = el.get("perRegion", "").lower() == "true"
+        if per_region:
+            out.per_region.add(el.get("name", ""))
         if el.tag in ("Number", "Rating", "TextArea") or (kind == "choices" and per_region):
             vals = tuple(c.get("value", "") for c in el.iter("Choice"))
             atype = ("number" if el.tag in ("Number", "Rating") else "text" if el.tag == "TextArea"
@@ -191,7 +204,7 @@ class _Reader:
         regions: dict[str, _Row] = {}
         new: list[_Row] = []
         pending: list[tuple[dict[str, Any], str]] = []
-        for j, res in enumerate(results):
+        for j, res in enumerate(_merge_split_labels(results)):
             r_rec = f"{rec}, result {res.get('id', j) if isinstance(res, dict) else j}"
             if not isinstance(res, dict) or not isinstance(res.get("value"), dict) or "type" not in res:
                 if isinstance(res, dict) and res.get("type") == "relation":
@@ -234,6 +247,8 @@ class _Reader:
         return {"annotator": common["annotator"], "source": common["source"], "extra": extra}
 
     def score(self, res: dict[str, Any], common: dict[str, Any]) -> float:
+        if common["source"] != "model":  # an annotation result keeps the score of the prediction it came from
+            return math.nan
         s = res.get("score", common["score"])
         return float(s) if isinstance(s, int | float) and not isinstance(s, bool) else math.nan
 
@@ -322,12 +337,35 @@ class _Reader:
         row.attrs[name] = v
 
 
+def _merge_split_labels(results: list[Any]) -> list[Any]:
+    """Results of a generic ``<Labels>`` beside a geometry tool (``<Rectangle>``, ``<Polygon>``...): Label Studio
+    writes a ``labels`` result sharing the id of the geometry result; its labels go to the geometry result."""
+    def rtype(r: Any) -> str:
+        return str(r.get("type", "")).lower() if isinstance(r, dict) and isinstance(r.get("value"), dict) else ""
+
+    def rid(r: Any) -> Any:
+        return r.get("id") if isinstance(r.get("id"), str | int) else None
+
+    labels = {rid(r): r["value"].get("labels") for r in results if rtype(r) == "labels" and rid(r) is not None}
+    paired = {rid(r) for r in results if rtype(r) in _GEOMETRY_TOOLS and rid(r) in labels}
+    out = []
+    for r in results:
+        if rtype(r) == "labels" and rid(r) in paired:
+            continue
+        if rtype(r) in _GEOMETRY_TOOLS and rid(r) in paired and "labels" not in r["value"]:
+            r = {**r, "value": {**r["value"], "labels": labels[rid(r)]}}
+        out.append(r)
+    return out
+
+
 def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
           label_config: str | Path | None = None, image_key: str = "image") -> tuple[Dataset, Report]:
-    """Read a Label Studio JSON export.
+    """Read a Label Studio JSON export (``JSON``) or its ``JSON-MIN`` form.
 
     Args:
-        src: the JSON file (a list of tasks).
+        src: the JSON file: a list of tasks, or of JSON-MIN records (one per annotation; result types, result ids
+            and the links of per-region attributes are not in them: pass the labeling config to read image-level
+            choices and to tell controls from task data).
         images_root: base folder of the mapped image paths (default ``src.parent``).
         strict: raise FormatError on the first error or warning instead of reporting it.
         label_config: the labeling config (XML text or a path); default ``label_config.xml`` beside ``src``.
@@ -346,7 +384,18 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
     if not isinstance(tasks, list):
         raise FormatError(f"must be a JSON list of tasks, got {type(tasks).__name__}", path=src, record="root")
     root = Path(images_root) if images_root is not None else src.parent
-    reader = _Reader(src, root, col, _read_config(label_config, src))
+    cfg = _read_config(label_config, src)
+    reader = _Reader(src, root, col, cfg)
+    if is_json_min(tasks, image_key):
+        tasks, skipped = json_min_tasks(tasks, image_key, cfg.controls, cfg.per_region)
+        col.add("labelstudio_json_min", "JSON-MIN export: result types come from the labeling config or the label "
+                "keys, result ids are missing" + ("" if cfg.declared else "; without a labeling config, text "
+                "values (image-level choices) can't be told from task data and are not read"), severity="info",
+                file=src, record="root")
+        for n, key in skipped:
+            col.add("unsupported_result", f"per-region {key!r} can't be linked to its region in JSON-MIN; not "
+                    "imported (export as JSON to keep it)", severity="error", file=src, record=f"record {n}",
+                    field=key)
     paths, widths, heights, urls, task_ids = [], [], [], [], []
     for t, task in enumerate(tasks):
         tid = task.get("id") if isinstance(task, dict) else None
@@ -364,11 +413,12 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
             col.add("unmappable_url", f"image URL {url[:80]!r} does not map to a local path; kept the name "
                     f"{path!r}", file=src, record=rec, field=f"data.{image_key}", image=t)
         path = safe_relpath(path, root=root, file=src, record=rec, field=f"data.{image_key}")
-        for key in ("annotations", "predictions"):
+        ann_key = "annotations" if "annotations" in task or "completions" not in task else "completions"  # LS < 1.0
+        for key in (ann_key, "predictions"):
             if task.get(key) is not None and not isinstance(task[key], list):
                 raise FormatError(f"{key} must be a list, got {type(task[key]).__name__}", path=src, record=rec,
                                   field=key)
-        groups = [("annotation", a) for a in task.get("annotations") or []] + \
+        groups = [("annotation", a) for a in task.get(ann_key) or []] + \
                  [("prediction", p) for p in task.get("predictions") or []]
         size = next(((int(r["original_width"]), int(r["original_height"])) for _, g in groups
                      if isinstance(g, dict) for r in g.get("result") or []
@@ -391,7 +441,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
                 col.add("unsupported_result", f"{kind} must be an object, got {type(g).__name__}; skipped",
                         severity="info", file=src, record=g_rec, image=t)
                 continue
-            if g.get("was_cancelled"):
+            if g.get("was_cancelled") or g.get("skipped"):  # 'skipped': the flag of LS < 1.0 ("completions")
                 col.add("cancelled_annotation", "cancelled annotation skipped", severity="info", file=src,
                         record=g_rec, image=t)
                 continue

@@ -15,8 +15,12 @@ Glossary:
 - *difficult*: VOC's evaluation skips difficult objects; maslow keeps them (attribute ``difficult=True``).
 - *layout*: a VOC root with ``Annotations/*.xml``, ``ImageSets/Main/<split>.txt`` (image ids, one a line;
   ``trainval`` is ignored when ``train`` or ``val`` exist; per-class files such as ``cat_train.txt`` are
-  ignored) and the images in ``JPEGImages/`` (or an ``images/`` folder inside or beside the root); or a
+  ignored; ``default.txt`` is datumaro's and CVAT's list of the images without a subset: no split) and the
+  images in ``JPEGImages/`` (or an ``images/`` folder inside or beside the root); or a
   plain folder of xml files, with the images beside them.
+- *custom attributes*: datumaro (so CVAT) reads and writes them only as ``<attributes><attribute><name>..</name>
+  <value>..</value></attribute></attributes>``; maslow writes them so, except bools, written as ``<name>0|1</name>``
+  child tags (CVAT's checkbox import takes only ``true``/``false``, and maslow reads ``0``/``1`` back as text).
 - *labelmap.txt* (CVAT's ``label:color_rgb:parts:actions`` lines): when present it gives the class order
   (a leading ``background`` entry is skipped); without it classes are sorted by name. maslow writes one, so
   a round trip keeps the class order and classes without objects.
@@ -52,6 +56,8 @@ _COORDS = ("xmin", "ymin", "xmax", "ymax")
 _RESERVED = {"name", "bndbox", "attributes", "part", "actions", "point", "polygon", "segm"}
 _TAG = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _SPLIT_ORDER = ("train", "val", "test")
+#: datumaro's DEFAULT_SUBSET_NAME: the ImageSets list of images without a subset (CVAT exports it so).
+_DEFAULT_SUBSET = "default"
 #: Characters XML text can't hold as they are (control characters are malformed, a carriage return reads as \n).
 _NOT_XML = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -96,11 +102,12 @@ def _splits(voc_root: Path, col: Collector, stems: set[str]) -> tuple[dict[str, 
                 continue
             if line.strip() in stems:
                 toks = [line.strip()]
-            if toks[0] in split_of and split_of[toks[0]] != s:
+            s_name = "" if s == _DEFAULT_SUBSET else s
+            if toks[0] in split_of and split_of[toks[0]] != s_name:
                 col.add("duplicate_image", f"image id {toks[0]!r} is in split {split_of[toks[0]]!r} and in {s!r}; "
                         f"kept in {split_of[toks[0]]!r}", file=files[s], record=f"line {n}")
                 continue
-            split_of[toks[0]] = s
+            split_of[toks[0]] = s_name
             listed.append((toks[0], files[s], n))
     return split_of, listed
 
@@ -294,9 +301,9 @@ def _attributes(obj: Any, nested: set[str]) -> dict[str, Any]:
             continue
         if tag == "attributes":
             for a in child.findall("attribute"):
-                key, value = _text(a, "name"), _text(a, "value")
+                key, value = _text(a, "name"), a.find("value")
                 if key:
-                    out[key] = value
+                    out[key] = None if value is None else (value.text or "").strip()
             continue
         if len(child):
             nested.add(tag)
@@ -429,10 +436,10 @@ def write(
             if images and not place_image(image_path(ds, i), tmp / "JPEGImages" / names[i],
                                           "copy" if copy_images else "symlink"):
                 rep.lost["image_files"] += 1
-        for s in dict.fromkeys(x for x in splits if x):
-            main = tmp / "ImageSets" / "Main"
-            main.mkdir(parents=True, exist_ok=True)
-            ids = [PurePosixPath(names[i]).stem for i in range(ds.n_images) if splits[i] == s]
+        main = tmp / "ImageSets" / "Main"  # datumaro finds a VOC dataset by these lists: every image is in one
+        main.mkdir(parents=True)
+        for s in dict.fromkeys(str(x) or _DEFAULT_SUBSET for x in splits):
+            ids = [PurePosixPath(names[i]).stem for i in range(ds.n_images) if (str(splits[i]) or _DEFAULT_SUBSET) == s]
             (main / f"{s}.txt").write_text("".join(x + "\n" for x in ids), encoding="utf-8")
         lines = ["# label:color_rgb:parts:actions", "background:0,0,0::"]
         for c in ds.schema.classes:
@@ -440,6 +447,15 @@ def write(
             lines.append(f"{c.name}:{rgb}::")
         (tmp / "labelmap.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     rep.lost.update(count_lost(ds, keep={"box", "attributes"}, rows=written))
+    n_default = sum(str(x) == _DEFAULT_SUBSET for x in splits)
+    if n_default:  # default.txt lists the images without a split
+        rep.lost["split"] += n_default
+        rep.notes.append(f"{n_default} images of the split 'default' are read back without a split (datumaro's "
+                         "default subset)")
+    colon = [c.name for c in ds.schema.classes if ":" in c.name]
+    if colon:
+        rep.notes.append(f"labelmap.txt: CVAT and datumaro split its lines on every ':' and refuse class names "
+                         f"holding one: {colon[:5]}")
     bad = [c.name for c in ds.schema.classes if not _exact_text(c.name) or c.name.startswith("#")]
     if bad:  # labelmap.txt and <name> can't hold them (a leading '#' makes a comment line)
         rep.lost["class_names"] += len(bad)
@@ -462,19 +478,31 @@ def _object(ds: Dataset, r: int, parent: ET.Element, rep: ExportReport, integer:
     assert a.box is not None
     obj = _sub(parent, "object")
     _sub(obj, "name", ds.schema.classes[int(a.label[r])].name)
+    custom: list[tuple[str, str]] = []
     for k, col in a.attributes.items():
         v = col[r]
         if v is None:
             continue
         text = _value_text(v)
-        if text is None or not _TAG.fullmatch(k) or k in _RESERVED or k.lower().startswith("xml"):
+        as_tag = k in BOOL_TAGS or k == "pose" or isinstance(v, bool | np.bool_)
+        if text is None or (as_tag and (not _TAG.fullmatch(k) or k in _RESERVED or k.lower().startswith("xml"))) \
+                or (not as_tag and not _exact_text(k)):
             rep.lost["attributes"] += 1
             continue
         if not _exact_text(text):  # surrounding spaces (stripped on reading), control characters
             rep.lost["attributes"] += 1
             if _NOT_XML.search(text):
                 continue
-        _sub(obj, k, text)
+        if as_tag:
+            _sub(obj, k, text)
+        else:
+            custom.append((k, text))
+    if custom:  # datumaro's (and so CVAT's) form: it reads no other
+        block = _sub(obj, "attributes")
+        for k, text in custom:
+            at = _sub(block, "attribute")
+            _sub(at, "name", k)
+            _sub(at, "value", text)
     x1, y1, x2, y2 = (float(v) for v in a.box[r])
     vals = [x1 + 1, y1 + 1, x2, y2]
     if integer:

@@ -16,6 +16,9 @@ Glossary:
 - *darknet layout* (CVAT's "YOLO 1.1"): ``obj.data`` (``classes``, ``train``, ``valid``, ``names``),
   ``obj.names``, ``train.txt`` listing images as ``data/obj_train_data/x.jpg``, labels beside the images.
   Paths there start with darknet's ``data/`` working folder; leading folders that don't exist are dropped.
+- *clipping*: Ultralytics drops a label file holding a value outside [0, 1] (1 % tolerance; a box centre
+  outside the image, a keypoint beyond it) as corrupt, with its image; the writer clips coordinates to [0, 1]
+  and counts the annotations it moved (``lost["clipped"]``).
 - *precision*: labels are written with 6 decimals, so a round trip is exact to about 1e-6 × image size
   (pixels).
 
@@ -395,12 +398,16 @@ def _line(ds: Dataset, r: int, task: str, w: float, h: float, K: int, rep: Expor
             rep.lost["polygon_parts"] += len(parts) - 1
         if a.has_box[r] and not np.allclose(M.polygon_box([best.tolist()]), a.box[r], atol=1e-6 * max(w, h)):
             rep.lost["box"] += 1  # the box is re-derived from the polygon on reading
-        pts = best.reshape(-1, 2) / np.array([w, h])
+        pts, moved = _clip(best.reshape(-1, 2) / np.array([w, h]))
+        if moved:
+            rep.lost["clipped"] += 1
         return " ".join([label, *(fmt_num(v, 6) for v in pts.ravel())])
     if not a.has_box[r]:
         why["without a box"] += 1
         return None
-    x1, y1, x2, y2 = a.box[r]
+    scale = np.array([w, h, w, h])
+    unit, moved = _clip(a.box[r] / scale)
+    x1, y1, x2, y2 = (unit * scale).tolist()
     vals = [(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h]
     if task == "segment":
         vals = [x1 / w, y1 / h, x2 / w, y1 / h, x2 / w, y2 / h, x1 / w, y2 / h]
@@ -410,8 +417,19 @@ def _line(ds: Dataset, r: int, task: str, w: float, h: float, K: int, rep: Expor
     elif task == "pose":
         kp = np.zeros((K, 3)) if a.keypoints is None or np.isnan(a.keypoints[r]).all() else a.keypoints[r]
         kp = np.nan_to_num(kp)
-        vals += np.column_stack([kp[:, 0] / w, kp[:, 1] / h, kp[:, 2]]).ravel().tolist()
+        kxy, kp_moved = _clip(kp[:, :2] / np.array([w, h]))
+        moved |= kp_moved
+        vals += np.column_stack([kxy, kp[:, 2]]).ravel().tolist()
+    if moved:
+        rep.lost["clipped"] += 1
     return " ".join([label, *(fmt_num(v, 6) for v in vals)])
+
+
+def _clip(xy: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Normalised coordinates clipped to [0, 1], and whether any moved: Ultralytics' ``verify_image_label`` takes a
+    label file with a value outside [0, 1] (1 % tolerance) as corrupt and drops its image."""
+    out = np.clip(xy, 0.0, 1.0)
+    return out, bool(np.abs(out - xy).max(initial=0.0) > 1e-9)
 
 
 def _write_yaml(ds: Dataset, path: Path, splits: list[str], task: str, K: int, flip_idx: list[int] | None,
