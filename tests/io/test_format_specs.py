@@ -146,12 +146,13 @@ def test_voc_custom_attributes_go_in_the_attributes_block_datumaro_reads(tmp_pat
     obj = SafeET.parse(tmp_path / "out/Annotations/im0.xml").getroot().find("object")
     assert obj.find("difficult").text == "1"  # datumaro's _parse_bool_field: "0" or "1"
     block = {a.find("name").text: a.find("value").text for a in obj.findall("attributes/attribute")}
-    assert block == {"colour": "red", "count": "3"}
-    assert obj.find("colour") is None and obj.find("blink").text == "0"  # bools stay VOC-style tags
+    # other bools as CVAT's checkbox values ("true"/"false": its import refuses 0/1)
+    assert block == {"colour": "red", "count": "3", "blink": "false"}
+    assert obj.find("colour") is None and obj.find("blink") is None
     back, report = voc.parse(tmp_path / "out")
     assert len(report) == 0
     assert {k: v.tolist() for k, v in back.annotations.attributes.items()} == {
-        "difficult": [True], "blink": ["0"], "colour": ["red"], "count": ["3"]}
+        "difficult": [True], "blink": ["false"], "colour": ["red"], "count": ["3"]}
 
 
 def test_voc_every_image_is_in_an_imageset_list(tmp_path: Path) -> None:

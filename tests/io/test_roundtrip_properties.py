@@ -161,9 +161,9 @@ def test_voc_round_trip_counts_the_rest(base: Path, seed: int) -> None:
     assert not _errors(report, "voc_zero_based")
     a = ds.annotations
 
-    def text(v: Any) -> Any:  # attributes come back as text
+    def text(v: Any) -> Any:  # attributes come back as text (bools as CVAT's checkbox values)
         if isinstance(v, bool):
-            return "1" if v else "0"
+            return "true" if v else "false"
         if isinstance(v, float):
             return str(int(v)) if v.is_integer() else repr(v)
         return v.strip() if isinstance(v, str) else v

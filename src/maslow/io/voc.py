@@ -19,8 +19,8 @@ Glossary:
   images in ``JPEGImages/`` (or an ``images/`` folder inside or beside the root); or a
   plain folder of xml files, with the images beside them.
 - *custom attributes*: datumaro (so CVAT) reads and writes them only as ``<attributes><attribute><name>..</name>
-  <value>..</value></attribute></attributes>``; maslow writes them so, except bools, written as ``<name>0|1</name>``
-  child tags (CVAT's checkbox import takes only ``true``/``false``, and maslow reads ``0``/``1`` back as text).
+  <value>..</value></attribute></attributes>``; maslow writes them so, bools as ``true``/``false`` (what CVAT's
+  checkbox import takes), and reads them back as text.
 - *labelmap.txt* (CVAT's ``label:color_rgb:parts:actions`` lines): when present it gives the class order
   (a leading ``background`` entry is skipped); without it classes are sorted by name. maslow writes one, so
   a round trip keeps the class order and classes without objects.
@@ -483,8 +483,8 @@ def _object(ds: Dataset, r: int, parent: ET.Element, rep: ExportReport, integer:
         v = col[r]
         if v is None:
             continue
-        text = _value_text(v)
-        as_tag = k in BOOL_TAGS or k == "pose" or isinstance(v, bool | np.bool_)
+        as_tag = k in BOOL_TAGS or k == "pose"
+        text = ("true" if v else "false") if isinstance(v, bool | np.bool_) and not as_tag else _value_text(v)
         if text is None or (as_tag and (not _TAG.fullmatch(k) or k in _RESERVED or k.lower().startswith("xml"))) \
                 or (not as_tag and not _exact_text(k)):
             rep.lost["attributes"] += 1
