@@ -29,6 +29,7 @@ from maslow.ontology import (
     SetAttribute,
     SetLabelTypes,
     UpdateClass,
+    UpdateSchema,
     diff_schemas,
     load_migration,
     migrate,
@@ -298,7 +299,8 @@ def test_bccd_drop_and_merge_counts(bccd: Dataset) -> None:
 EXAMPLES = [RenameClass("cat", "kitty"), MergeClasses(("cat", "dog"), "pet", keep_as="was"),
             ClassesToAttribute(("cat", "dog"), "pet", "was"), AttributeToClass("cat", "pose", names={"up": "u"}),
             DropClass("bird"), DropAttribute("pose"), RenameAttribute("pose", "stance"), ChangeKind("dog", "semantic"),
-            UpdateClass("cat", {"color": "#ffffff"}), AddClass("fish", label_types=("box",)),
+            UpdateClass("cat", {"color": "#ffffff"}), UpdateSchema({"tasks": ["keypoints"], "guidelines": "Box it."}),
+            AddClass("fish", label_types=("box",)),
             SetAttribute({"name": "pose", "type": "enum", "values": ["up", "down"]}),
             ReorderClasses(("dog", "cat", "bird")), SetLabelTypes("cat", ("box", "polygon")), BoxesFromMasks()]
 

@@ -8,18 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from maslow.core import Annotations, ClassDef, Dataset, Images, LabelSchema
+from maslow.core import Annotations, AttributeDef, ClassDef, Dataset, Images, LabelSchema
 from maslow.core import masks as M
 from maslow.core.types import obj_array
 from maslow.errors import FormatError, MigrationError
 from maslow.ontology import (
+    AddClass,
     AttributeToClass,
     BoxesFromMasks,
     ClassesToAttribute,
+    DropClass,
     Migration,
     RenameClass,
     SetAttribute,
     SetLabelTypes,
+    diff_schemas,
     infer_schema,
     load_migration,
     load_schema,
@@ -148,3 +151,127 @@ def test_bad_schema_files_name_file_and_field(tmp_path: Path, text: str, where: 
     with pytest.raises(FormatError) as e:
         load_schema(p)
     assert f"schema.yaml, {where}:" in str(e.value) and message in str(e.value)
+
+
+# -- found by the property tests (test_*_properties.py) ----------------------------------------------------------
+def _kp_dataset(k_columns: int, visibility: float = 2.0, label: int = 0) -> Dataset:
+    kp = np.full((1, k_columns, 3), np.nan)
+    kp[0, 0] = [1.0, 1.0, visibility]
+    schema = LabelSchema(classes=(ClassDef("person", keypoints=("a", "b", "c")), ClassDef("other")))
+    ann = Annotations(image=[0], label=[label], keypoints=kp)
+    return Dataset(schema=schema, images=Images(path=["a.png"], width=[9], height=[9]), annotations=ann)
+
+
+def test_a_keypoints_array_narrower_than_the_names_is_valid() -> None:
+    narrow, padded = _kp_dataset(1), _kp_dataset(3)
+    assert validate(padded, padded.schema).counts() == {}
+    assert validate(narrow, narrow.schema).counts() == {}  # was "fewer keypoints than the schema names"
+
+
+def test_a_bad_visibility_is_reported_on_a_class_the_schema_lacks() -> None:
+    ds = _kp_dataset(3, visibility=3.0)
+    only_other = LabelSchema(classes=(ClassDef("other"),))
+    rep = validate(ds, only_other)
+    assert rep.counts() == {"unknown_class": 1, "keypoints_mismatch": 1}  # the visibility was not checked
+    assert "visibility" in rep.of_type("keypoints_mismatch")[0].message
+
+
+def _pets() -> Dataset:
+    """3 pets with a species value (cat, dog, cat) and 1 existing dog."""
+    schema = LabelSchema(classes=(ClassDef("pet"), ClassDef("dog")),
+                         attributes=(AttributeDef("species", type="enum", values=("cat", "dog"), classes=("pet",)),))
+    ann = Annotations(image=[0, 0, 0, 0], label=[0, 0, 0, 1], box=np.tile([1.0, 1, 4, 4], (4, 1)),
+                      attributes={"species": obj_array(["cat", "dog", "cat", None])})
+    return Dataset(schema=schema, images=Images(path=["a.png"], width=[9], height=[9]), annotations=ann)
+
+
+def test_attribute_to_class_merging_values_is_lossy() -> None:
+    ds = _pets()
+    with pytest.raises(MigrationError, match="would lose 3"):  # both values become "animal": was lossless
+        migrate(ds, [AttributeToClass("pet", "species", names={"cat": "animal", "dog": "animal"})])
+    r = migrate(ds, [AttributeToClass("pet", "species")], allow_lossy=True)  # pet dogs join the existing dogs
+    assert r.changes[0]["lost"] == 2 and r.changes[0]["touched"] == 3
+    clean = ds.replace(annotations=ds.annotations.take(np.arange(3)))
+    assert not migrate(clean, [DropClass("dog"), AttributeToClass("pet", "species")]).lossy
+
+
+def test_attribute_to_class_refuses_an_empty_class_name() -> None:
+    ds = _pets()
+    col = ds.annotations.attributes["species"].copy()
+    col[1] = ""
+    blank = ds.replace(annotations=ds.annotations.with_columns(attributes={"species": col}))
+    with pytest.raises(MigrationError, match=r"attribute_to_class.*must not be empty.*names="):  # was a SchemaError
+        migrate(blank, [AttributeToClass("pet", "species")])
+
+
+def test_attribute_to_class_of_a_defined_attribute_without_a_column() -> None:
+    ds = _pets()
+    pets = Dataset(schema=replace(ds.schema, classes=ds.schema.classes[:1]), images=ds.images,
+                   annotations=Annotations(image=[0], label=[0]))  # no annotation has a species: no column
+    target = replace(pets.schema, classes=(ClassDef("cat"), ClassDef("dog")), attributes=())
+    plan = plan_migration(pets.schema, target)
+    assert plan.steps[0].op == "attribute_to_class"
+    # was "must be a column of the annotations"; now the value classes are made and the pet without one is dropped
+    out = migrate(pets, plan, allow_lossy=True).dataset
+    assert replace(out.schema, version=1) == target and out.n_annotations == 0
+
+
+def test_drop_class_does_not_widen_an_attribute_to_every_class() -> None:
+    schema = LabelSchema(classes=(ClassDef("cat"), ClassDef("dog")),
+                         attributes=(AttributeDef("whiskers", type="number", required=True, classes=("cat",)),))
+    ann = Annotations(image=[0, 0], label=[0, 1], attributes={"whiskers": obj_array([12, None])})
+    ds = Dataset(schema=schema, images=Images(path=["a.png"], width=[9], height=[9]), annotations=ann)
+    assert validate(ds, schema).counts() == {}
+    out = migrate(ds, [DropClass("cat")], allow_lossy=True).dataset
+    assert out.schema.attributes == ()  # was AttributeDef(classes=()): required on every class, dogs included
+    assert validate(out, out.schema).counts() == {}
+
+
+def test_plan_sets_tasks_guidelines_and_the_fields_of_a_folded_class() -> None:
+    old = LabelSchema(classes=(ClassDef("circle", color="#ff0000"), ClassDef("square", color="#00ff00")),
+                      guidelines="Old.")
+    new = LabelSchema(classes=(ClassDef("shape", color="#00ff00"),), tasks=("keypoints",), guidelines="New.",
+                      attributes=(AttributeDef("kind", type="enum", values=("circle", "square"), required=True,
+                                               classes=("shape",)),))
+    d = diff_schemas(old, new)
+    assert d.guidelines == ("Old.", "New.") and d.tasks == (("detection",), ("keypoints",))
+    assert not diff_schemas(old, replace(old, guidelines="x")).empty  # guidelines were not compared
+    ann = Annotations(image=[0, 0], label=[0, 1])
+    ds = Dataset(schema=old, images=Images(path=["a.png"], width=[9], height=[9]), annotations=ann)
+    out = migrate(ds, plan_migration(old, new)).dataset
+    # were: the old tasks and guidelines, and the last folded class's colour kept (its fields were compared)
+    assert replace(out.schema, version=new.version) == new
+
+
+def test_set_label_types_gives_a_semantic_region_no_box() -> None:
+    ds = _geometry_rows()
+    semantic = ds.replace(schema=replace(ds.schema, classes=(ClassDef("cat", kind="semantic"),)))
+    ds1 = semantic.select([1])  # one region, a polygon only
+    out = migrate(ds1, [SetLabelTypes("cat", ("box", "mask", "tag"))], allow_lossy=True).dataset
+    assert not out.annotations.has_box.any()  # was the polygon's box: instance geometry on a semantic class
+    assert validate(out, out.schema).counts() == {}
+
+
+@pytest.mark.parametrize(("step", "where", "expected"), [
+    pytest.param("{op: boxes_from_masks, overwrite: 'no'}", "steps[0].overwrite", "true or false", id="bool"),
+    pytest.param("{op: merge_classes, classes: circle, into: x}", "steps[0].classes", "a list of strings", id="list"),
+    pytest.param("{op: rename_class, old: 1, new: b}", "steps[0].old", "a string", id="str"),
+    pytest.param("{op: attribute_to_class, class_: a, attribute: b, names: [a]}", "steps[0].names", "a mapping",
+                 id="mapping"),
+    pytest.param("{op: set_attribute, definition: {type: enum}}", "steps[0].definition.name", "a non-empty string",
+                 id="definition"),
+    pytest.param("{op: set_attribute, definition: {name: x, required: 'false'}}", "steps[0].definition.required",
+                 "true or false", id="definition-required"),
+])
+def test_migration_files_check_argument_types(tmp_path: Path, step: str, where: str, expected: str) -> None:
+    (tmp_path / "m.yaml").write_text(f"steps:\n  - {step}\n")
+    with pytest.raises(FormatError) as e:  # were: accepted (a string as true, names split into letters) or crashed
+        load_migration(tmp_path / "m.yaml")
+    assert f"m.yaml, {where}: must be {expected}" in str(e.value)
+
+
+def test_a_definition_a_step_makes_is_refused_naming_the_step() -> None:
+    with pytest.raises(MigrationError, match=r"migration step 1 add_class\(.*kind must be"):  # was a SchemaError
+        migrate(shapes(4, seed=0), [RenameClass("circle", "disc"), AddClass("z", kind="blob")])
+    with pytest.raises(MigrationError, match=r"set_attribute.*definition.classes\[0\]: must name a class"):
+        migrate(shapes(4, seed=0), [SetAttribute({"name": "x", "classes": ["nope"]})])

@@ -49,10 +49,10 @@ def infer(
         save_schema(schema, out)
     if as_json:
         print_json(schema_to_dict(schema))
-    elif out is None:
-        import yaml
+    elif out is None:  # the text save_schema writes (PyYAML's safe_dump turns a NEL in a name into a space)
+        from maslow.ontology._step import dump_yaml
 
-        console.file.write(yaml.safe_dump(schema_to_dict(schema), sort_keys=False, allow_unicode=True))
+        console.file.write(dump_yaml(schema_to_dict(schema)))
     else:
         console.print(f"Wrote a draft schema ({len(schema.classes)} classes, {len(schema.attributes)} attributes) "
                       f"to {lit(out)}")
@@ -110,6 +110,9 @@ def diff(
              for n, ch in dd["changed_attributes"].items()]
     if dd["order_changed"]:
         rows.append(("classes", "reordered", "label ids change"))
+    for key in ("tasks", "guidelines"):
+        if dd[key] is not None:
+            rows.append(("schema", "changed", f"{key} {dd[key][0]!r} -> {dd[key][1]!r}"))
     if d.empty:
         console.print("The schemas are the same.")
     else:
@@ -124,7 +127,8 @@ def migrate(
     to: Annotated[Path | None, typer.Option("--to", help="The target schema.yaml (the plan is derived).")] = None,
     migration: Annotated[Path | None, typer.Option("--migration", "-m", help="A migration file to replay.")] = None,
     current: Annotated[Path | None, typer.Option(
-        "--current", help="The schema.yaml the data follows now (default: what its format carries).")] = None,
+        "--current", help="The schema.yaml the data follows now: its definitions, class order and version (default: "
+                     "what the format carries); classes matched by name.")] = None,
     rename: Annotated[list[str] | None, typer.Option("--rename", help="OLD=NEW class rename hint.")] = None,
     allow_lossy: Annotated[bool, typer.Option("--allow-lossy", help="Allow steps that lose information.")] = False,
     any_version: Annotated[bool, typer.Option(
@@ -140,7 +144,7 @@ def migrate(
     Beside OUT it writes OUT's stem + ``.changes.json`` (the change log), ``.migration.yaml`` (replay it with
     ``--migration``) and ``.schema.yaml`` (the migrated schema).
     """
-    from maslow.ontology import load_migration, load_schema, plan_migration, save_migration, save_schema
+    from maslow.ontology import adopt_schema, load_migration, load_schema, plan_migration, read_schema_document
     from maslow.ontology import migrate as run
 
     if (to is None) == (migration is None):
@@ -150,32 +154,21 @@ def migrate(
     if out is not None and to_format is None:
         raise MaslowError("schema migrate: --to-format FMT is required with -o OUT")
     ds = load_dataset(dataset, fmt)
+    if current is not None:  # the data follows that schema (definitions, order and version), classes by name
+        ds = adopt_schema(ds, load_schema(current), where=f"--current {current}")
+    notes: dict[str, Any] = {}
     if migration is not None:
         plan = load_migration(migration)
     else:
         assert to is not None
-        old = ds.schema if current is None else load_schema(current)
-        if current is not None:  # the data follows that schema, version included
-            from dataclasses import replace
-
-            ds = ds.replace(schema=replace(ds.schema, version=old.version))
-        plan = plan_migration(old, load_schema(to), renames=_pairs(rename or [], "--rename"))
+        target = read_schema_document(to)
+        notes = dict(target.class_notes)
+        plan = plan_migration(ds.schema, target.schema, renames=_pairs(rename or [], "--rename"))
     result = run(ds, plan, allow_lossy=allow_lossy, check_version=not any_version)
     written: dict[str, Any] = {}
     if out is not None:
         assert to_format is not None
-        written["export"] = io.write(result.dataset, out, to_format)
-        stem = out.parent / (out.stem if out.suffix else out.name)
-        log_path = stem.with_name(stem.name + ".changes.json")
-        from maslow.core.atomic import atomic_path
-
-        with atomic_path(log_path) as tmp:
-            tmp.write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
-        mig_path = stem.with_name(stem.name + ".migration.yaml")
-        save_migration(plan, mig_path)
-        schema_path = stem.with_name(stem.name + ".schema.yaml")
-        save_schema(result.dataset.schema, schema_path)
-        written.update(changes=str(log_path), migration=str(mig_path), schema=str(schema_path))
+        written.update(_write_migration(result, plan, out, to_format, notes))
     if commit:
         if fmt is not None:
             raise MaslowError("schema migrate: --commit applies to workspace versions (omit --from)")
@@ -203,6 +196,31 @@ def migrate(
         console.print(f"Wrote {d['n_annotations']} annotations as {lit(d['format'])} to {lit(d['path'])}")
     if "version" in written:
         console.print(f"Committed {lit(written['version']['dataset'])}@{lit(written['version']['id'])}")
+
+
+def _write_migration(result: Any, plan: Any, out: Path, to_format: str, notes: dict[str, Any]) -> dict[str, Any]:
+    """Write the dataset and, beside it, the change log, the migration and the schema: all of them or none (the
+    three files wait under temporary names until the dataset is written)."""
+    from contextlib import ExitStack
+
+    from maslow.core.atomic import atomic_path
+    from maslow.ontology._step import dump_yaml
+    from maslow.ontology.schema_file import schema_to_dict
+
+    stem = out.parent / (out.stem if out.suffix else out.name)
+    names = {"changes": ".changes.json", "migration": ".migration.yaml", "schema": ".schema.yaml"}
+    paths = {k: stem.with_name(stem.name + v) for k, v in names.items()}
+    kept = {k: v for k, v in notes.items() if k in result.dataset.schema}
+    texts = {"changes": json.dumps(result.to_dict(), indent=1, ensure_ascii=False),
+             "migration": dump_yaml(plan.to_dict()), "schema": dump_yaml(schema_to_dict(result.dataset.schema, kept))}
+    for k, p in paths.items():
+        if p.is_dir():
+            raise FormatError(f"the {k} file must be a writable path, got a folder", path=p)
+    with ExitStack() as stack:
+        for k, p in paths.items():
+            stack.enter_context(atomic_path(p)).write_text(texts[k], encoding="utf-8")
+        export = io.write(result.dataset, out, to_format)
+    return {"export": export, **{k: str(p) for k, p in paths.items()}}
 
 
 @schema_app.command("cost")

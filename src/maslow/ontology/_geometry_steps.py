@@ -36,8 +36,9 @@ def _boxes_from_geometry(ann: Annotations, box: FloatArray, target: BoolArray) -
 class SetLabelTypes(Step):
     """Set a class's allowed label types; geometry of other types is cleared (lossy when any is).
 
-    When ``box`` is allowed, a row that would be left with no geometry gets the box of the mask or polygon
-    cleared from it (as ``BoxesFromMasks``), so a box-only target keeps every object's extent.
+    When ``box`` is allowed, a row of an ``object`` class that would be left with no geometry gets the box of the
+    mask or polygon cleared from it (as ``BoxesFromMasks``), so a box-only target keeps every object's extent. A
+    ``semantic`` class gets no box (a region with a box and no mask is the wrong kind).
     """
 
     class_: str
@@ -54,7 +55,7 @@ class SetLabelTypes(Step):
         changes: dict[str, Any] = {}
         lost = np.zeros(len(ann), bool)
         geo = label_type_columns(ann)
-        if "box" in allowed and ann.box is not None:
+        if "box" in allowed and ann.box is not None and classes[i].kind == "object":
             kept = np.zeros(len(ann), bool)
             for t in ("mask", "polygon", "keypoints"):
                 kept |= geo[t] & (t in allowed)

@@ -48,6 +48,18 @@ def attr_defs(schema: LabelSchema, drop: str | None = None, add: AttributeDef | 
     return tuple(out)
 
 
+def narrowed(attrs: Sequence[AttributeDef], classes_of: Any) -> tuple[AttributeDef, ...]:
+    """Each attribute with ``classes_of(a)`` as its classes; one whose classes were all removed is dropped (an
+    empty list would make it apply to every class)."""
+    out = []
+    for a in attrs:
+        new = tuple(dict.fromkeys(classes_of(a)))
+        if a.classes and not new:
+            continue
+        out.append(replace(a, classes=new))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Step:
     """Base of the migration steps; ``op`` is the name used in migration files."""

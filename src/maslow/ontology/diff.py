@@ -4,7 +4,7 @@
 ``plan_migration(old, new, renames=...)`` turns the differences into migration steps: renames only come from
 the hints you give (a removed class and an added class are never guessed to be the same), then removed classes
 and attributes are dropped (lossy steps), added ones are added, changed kinds, label types and class fields are
-set, and the classes are put in the new order.
+set, the schema's tasks and guidelines are set, and the classes are put in the new order.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from maslow.ontology.migrate import (
     SetLabelTypes,
     Step,
     UpdateClass,
+    UpdateSchema,
 )
 
 
@@ -49,6 +50,7 @@ class SchemaDiff:
         order_changed: the common classes come in another order (label ids differ).
         tasks: (old, new) when the tasks differ, else None.
         versions: (old, new) schema versions.
+        guidelines: (old, new) when the schema's guidelines differ, else None.
     """
 
     added_classes: tuple[str, ...]
@@ -60,11 +62,13 @@ class SchemaDiff:
     order_changed: bool
     tasks: tuple[tuple[str, ...], tuple[str, ...]] | None
     versions: tuple[int, int]
+    guidelines: tuple[str, str] | None = None
 
     @property
     def empty(self) -> bool:
         return not (self.added_classes or self.removed_classes or self.changed_classes or self.added_attributes
-                    or self.removed_attributes or self.changed_attributes or self.order_changed or self.tasks)
+                    or self.removed_attributes or self.changed_attributes or self.order_changed or self.tasks
+                    or self.guidelines)
 
     def to_dict(self) -> dict[str, Any]:
         def ch(m: Mapping[str, Mapping[str, tuple[Any, Any]]]) -> dict[str, Any]:
@@ -74,6 +78,7 @@ class SchemaDiff:
                 "removed_attributes": list(self.removed_attributes),
                 "changed_attributes": ch(self.changed_attributes), "order_changed": self.order_changed,
                 "tasks": None if self.tasks is None else [list(t) for t in self.tasks],
+                "guidelines": None if self.guidelines is None else list(self.guidelines),
                 "versions": list(self.versions), "empty": self.empty}
 
 
@@ -104,7 +109,8 @@ def diff_schemas(old: LabelSchema, new: LabelSchema) -> SchemaDiff:
         added_classes=tuple(n for n in nn if n not in old), removed_classes=tuple(n for n in on if n not in new),
         changed_classes=changed, added_attributes=tuple(n for n in na if n not in oa),
         removed_attributes=tuple(n for n in oa if n not in na), changed_attributes=achanged,
-        order_changed=common != [n for n in nn if n in old], tasks=tasks, versions=(old.version, new.version))
+        order_changed=common != [n for n in nn if n in old], tasks=tasks, versions=(old.version, new.version),
+        guidelines=None if old.guidelines == new.guidelines else (old.guidelines, new.guidelines))
 
 
 def _attr_dict(a: AttributeDef) -> dict[str, Any]:
@@ -173,7 +179,10 @@ def plan_migration(old: LabelSchema, new: LabelSchema, *, renames: Mapping[str, 
         if o not in oa or n not in {a.name for a in new.attributes}:
             raise MigrationError(f"plan_migration: attribute rename {o}={n} must map an old attribute to a new one")
         steps.append(RenameAttribute(o, n))
-    steps += _structural_steps(old, new, renames)
+    for st in _structural_steps(old, new, renames):
+        steps.append(st)
+        if isinstance(st, AttributeToClass):  # the split class stays for annotations without a value
+            steps.append(DropClass(st.class_, missing_ok=True))
     for st in steps:  # classes folded into an attribute (or split out of one) are neither dropped nor added
         if isinstance(st, ClassesToAttribute):
             renames.update({c: st.into for c in st.classes})
@@ -186,10 +195,9 @@ def plan_migration(old: LabelSchema, new: LabelSchema, *, renames: Mapping[str, 
         if c.name not in kept:
             steps.append(AddClass(c.name, kind=c.kind, label_types=c.label_types))
     for c in new.classes:
-        base: ClassDef | None = None
-        for oc, r in zip(old.classes, renamed, strict=True):
-            if r == c.name:
-                base = oc
+        # the definition the class has after the steps above: classes folded into a new class take the first
+        # folded one's (as ClassesToAttribute does), not the last's
+        base = next((oc for oc, r in zip(old.classes, renamed, strict=True) if r == c.name), None)
         if base is None:
             base = ClassDef(c.name, kind=c.kind, label_types=c.label_types)
         if base.kind != c.kind:
@@ -208,6 +216,13 @@ def plan_migration(old: LabelSchema, new: LabelSchema, *, renames: Mapping[str, 
         prev = olda.get(a.name)
         if a.name not in arenamed or prev is None or _fields_changed(prev, a, {"name"}):
             steps.append(SetAttribute(_attr_dict(a)))
+    schema_changes: dict[str, Any] = {}
+    if old.tasks != new.tasks:
+        schema_changes["tasks"] = [t.value for t in new.tasks]
+    if old.guidelines != new.guidelines:
+        schema_changes["guidelines"] = new.guidelines
+    if schema_changes:
+        steps.append(UpdateSchema(schema_changes))
     steps.append(ReorderClasses(new.names))
     return Migration(steps=tuple(steps), from_version=old.version, to_version=old.version + 1,
                      description=f"planned from schema v{old.version} to the new schema")

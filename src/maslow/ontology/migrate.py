@@ -33,12 +33,12 @@ import numpy as np
 
 from maslow.core.atomic import write_text as write_text_atomic
 from maslow.core.dataset import Dataset
-from maslow.core.schema import AttributeDef, ClassDef
+from maslow.core.schema import AttributeDef, ClassDef, LabelSchema
 from maslow.core.yamlfile import read_yaml
-from maslow.errors import FormatError, MigrationError
+from maslow.errors import FormatError, MigrationError, SchemaError
 from maslow.ontology._geometry import attribute_present
 from maslow.ontology._geometry_steps import BoxesFromMasks, SetLabelTypes
-from maslow.ontology._step import Step, StepResult, attr_defs, dump_yaml, need_class, remap_classes
+from maslow.ontology._step import Step, StepResult, attr_defs, dump_yaml, narrowed, need_class, remap_classes
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,8 @@ class AttributeToClass(Step):
     The attribute is cleared on those rows (and dropped from the schema when no value is left). Annotations
     without a value stay in ``class_``; ``class_`` is removed when none stays. A value may name ``class_`` itself
     (its rows stay) only when every annotation of ``class_`` has a value. The inverse of ``ClassesToAttribute``
-    (also when its ``into`` was one of the merged classes).
+    (also when its ``into`` was one of the merged classes). Lossy when two values (through ``names``), or a value
+    and an existing class's annotations, end up in one class: the annotations of that class are counted lost.
     """
 
     class_: str
@@ -142,9 +143,11 @@ class AttributeToClass(Step):
         where = self.describe()
         src = need_class(ds, self.class_, where)
         ann = ds.annotations
-        if self.attribute not in ann.attributes:
-            raise MigrationError(f"{where}: attribute {self.attribute!r} must be a column of the annotations")
-        col = ann.attributes[self.attribute]
+        defined = any(a.name == self.attribute for a in ds.schema.attributes)
+        if self.attribute not in ann.attributes and not defined:
+            raise MigrationError(f"{where}: attribute {self.attribute!r} must be in the schema or the annotations")
+        # a defined attribute without a column has no values (as for validate): its classes are still made
+        col = ann.attributes.get(self.attribute, np.full(len(ann), None, dtype=object))
         rows = (ann.label == src) & attribute_present(col)
         values = [str(v) for v in col[rows]]
         adef = next((a for a in ds.schema.attributes if a.name == self.attribute), None)
@@ -152,6 +155,10 @@ class AttributeToClass(Step):
         order += sorted(set(values) - set(order))
         order = [v for v in order if v in set(values)] if not (adef and adef.values) else order
         targets = [self.names.get(v, v) for v in order]
+        if "" in targets:
+            v = order[targets.index("")]
+            raise MigrationError(f"{where}: a class name must not be empty, got '' for the value {v!r} "
+                                 f"({values.count(v)} annotations); name its class with names={{{v!r}: ...}}")
         without = bool(((ann.label == src) & ~rows).any())
         if self.class_ in targets and without:
             raise MigrationError(f"{where}: a value must not map to the class being split, {self.class_!r}, while "
@@ -188,28 +195,49 @@ class AttributeToClass(Step):
         if not keep_attr:
             del attrs_cols[self.attribute]
         new_ann = ann.with_columns(label=label, attributes=attrs_cols)
-        attrs = tuple(replace(a, classes=tuple(dict.fromkeys(
-            [x for c in a.classes for x in ([c] if c != self.class_ or stays else [])]
-            + (targets if self.class_ in a.classes else []))))
-            for a in ds.schema.attributes if a.name != self.attribute or keep_attr)
+        lost = self._merged_rows(ds, values, src)
+        attrs = narrowed([a for a in ds.schema.attributes if a.name != self.attribute or keep_attr], lambda a: [
+            x for c in a.classes for x in ([c] if c != self.class_ or stays else [])]
+            + (targets if self.class_ in a.classes else []))
         schema = replace(ds.schema, classes=tuple(classes), attributes=attrs)
         return StepResult(Dataset(schema=schema, images=ds.images, annotations=new_ann, root=ds.root),
-                          int(rows.sum()))
+                          int(rows.sum()), lost)
+
+    def _merged_rows(self, ds: Dataset, values: list[str], src: int) -> int:
+        """Annotations of the classes that several values (or a value and a class of that name) end up in: which
+        of them each annotation was is forgotten, as by a plain ``MergeClasses``."""
+        origins: dict[str, set[str]] = {}
+        for v in values:
+            origins.setdefault(self.names.get(v, v), set()).add(v)
+        lost = 0
+        for t, vs in origins.items():
+            had = int((ds.annotations.label == ds.schema.index(t)).sum()) if t in ds.schema and t != self.class_ else 0
+            if len(vs) + (had > 0) > 1:
+                lost += sum(v in vs for v in values) + had
+        return lost
 
 
 @dataclass(frozen=True)
 class DropClass(Step):
-    """Remove a class and its annotations (lossy when it has any)."""
+    """Remove a class and its annotations (lossy when it has any).
+
+    An attribute that applied to this class only is removed from the schema too (its ``classes`` would be empty,
+    which means every class). ``missing_ok``: a class that is not there is nothing to do (planned after an
+    ``AttributeToClass``, which removes the class it splits only when every annotation of it has a value).
+    """
 
     name: str
+    missing_ok: bool = False
     op: ClassVar[str] = "drop_class"
 
     def apply(self, ds: Dataset) -> StepResult:
+        if self.missing_ok and self.name not in ds.schema:
+            return StepResult(ds, 0)
         i = need_class(ds, self.name, self.describe())
         classes = [c for j, c in enumerate(ds.schema.classes) if j != i]
         old_to_new = np.arange(len(ds.schema.classes)) - (np.arange(len(ds.schema.classes)) > i)
         keep = ds.annotations.label != i
-        attrs = tuple(replace(a, classes=tuple(c for c in a.classes if c != self.name)) for a in ds.schema.attributes)
+        attrs = narrowed(ds.schema.attributes, lambda a: [c for c in a.classes if c != self.name])
         n = int((~keep).sum())
         return StepResult(remap_classes(ds, classes, old_to_new, keep, attributes=attrs), n, n)
 
@@ -295,6 +323,28 @@ class UpdateClass(Step):
 
 
 @dataclass(frozen=True)
+class UpdateSchema(Step):
+    """Set the schema's ``tasks`` (a list of task names) or ``guidelines`` (text); annotations are unchanged."""
+
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    op: ClassVar[str] = "update_schema"
+
+    def apply(self, ds: Dataset) -> StepResult:
+        allowed = {"tasks", "guidelines"}
+        bad = set(self.changes) - allowed
+        if bad:
+            raise MigrationError(f"{self.describe()}: changes must be among {sorted(allowed)}, got {sorted(bad)}")
+        ch = dict(self.changes)
+        if "guidelines" in ch and not isinstance(ch["guidelines"], str):
+            raise MigrationError(f"{self.describe()}: guidelines must be a string, got {ch['guidelines']!r}")
+        try:
+            schema = replace(ds.schema, **({**ch, "tasks": tuple(ch["tasks"])} if "tasks" in ch else ch))
+        except (SchemaError, TypeError) as e:
+            raise MigrationError(f"{self.describe()}: {e}") from None
+        return StepResult(ds.replace(schema=schema), 0)
+
+
+@dataclass(frozen=True)
 class AddClass(Step):
     """Append a class (no annotation changes)."""
 
@@ -318,10 +368,12 @@ class SetAttribute(Step):
     op: ClassVar[str] = "set_attribute"
 
     def apply(self, ds: Dataset) -> StepResult:
-        d = dict(self.definition)
-        a = AttributeDef(name=d["name"], type=d.get("type", "text"), values=tuple(d.get("values", ())),
-                         required=bool(d.get("required", False)), classes=tuple(d.get("classes", ())),
-                         default=d.get("default"))
+        from maslow.ontology.schema_file import parse_attribute
+
+        try:
+            a = parse_attribute(dict(self.definition), where="definition", class_names=set(ds.schema.names))
+        except FormatError as e:
+            raise MigrationError(f"{self.describe()}: {e}") from None
         return StepResult(ds.replace(schema=replace(ds.schema, attributes=attr_defs(ds.schema, add=a))), 0)
 
 
@@ -345,13 +397,13 @@ class ReorderClasses(Step):
 __all__ = [
     "STEPS", "AddClass", "AttributeToClass", "BoxesFromMasks", "ChangeKind", "ClassesToAttribute", "DropAttribute",
     "DropClass", "MergeClasses", "Migration", "MigrationResult", "RenameAttribute", "RenameClass", "ReorderClasses",
-    "SetAttribute", "SetLabelTypes", "Step", "StepResult", "UpdateClass", "load_migration", "migrate",
-    "save_migration",
+    "SetAttribute", "SetLabelTypes", "Step", "StepResult", "UpdateClass", "UpdateSchema", "adopt_schema",
+    "load_migration", "migrate", "save_migration",
 ]
 
 STEPS: dict[str, type[Step]] = {s.op: s for s in (
     RenameClass, MergeClasses, ClassesToAttribute, AttributeToClass, DropClass, DropAttribute, RenameAttribute,
-    ChangeKind, UpdateClass, AddClass, SetAttribute, ReorderClasses, SetLabelTypes, BoxesFromMasks)}
+    ChangeKind, UpdateClass, UpdateSchema, AddClass, SetAttribute, ReorderClasses, SetLabelTypes, BoxesFromMasks)}
 
 
 @dataclass(frozen=True)
@@ -385,8 +437,17 @@ class Migration:
                 raise FormatError(f"unknown field; {s['op']} takes {', '.join(sorted(names))}", path=path,
                                   record=f"{where}.{bad[0]}")
             for f in fields(kind):
+                if f.name in args:
+                    expected = _bad_arg(str(f.type), args[f.name])
+                    if expected:
+                        raise FormatError(f"must be {expected}, got {args[f.name]!r}", path=path,
+                                          record=f"{where}.{f.name}")
                 if f.name in args and isinstance(args[f.name], list):
                     args[f.name] = tuple(args[f.name])
+            if kind is SetAttribute and "definition" in args:
+                from maslow.ontology.schema_file import parse_attribute
+
+                parse_attribute(args["definition"], path=path, where=f"{where}.definition")
             try:
                 steps.append(kind(**args))
             except TypeError as e:
@@ -398,6 +459,25 @@ class Migration:
             return v
         return cls(steps=tuple(steps), from_version=version("from_version"), to_version=version("to_version"),
                    description=str(d.get("description") or ""))
+
+
+def _bad_arg(annotation: str, v: Any) -> str:
+    """What a step argument of this type annotation must be when ``v`` is not that ("" when it is)."""
+    if annotation == "str":
+        return "" if isinstance(v, str) else "a string (quote names YAML reads as numbers or booleans)"
+    if annotation == "str | None":
+        return "" if v is None or isinstance(v, str) else "a string or null"
+    if annotation == "bool":
+        return "" if isinstance(v, bool) else "true or false"
+    if annotation == "tuple[str, ...]":
+        ok = isinstance(v, list | tuple) and all(isinstance(x, str) for x in v)
+        return "" if ok else "a list of strings"
+    if annotation == "Mapping[str, str]":
+        ok = isinstance(v, Mapping) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
+        return "" if ok else "a mapping of strings to strings"
+    if annotation == "Mapping[str, Any]":
+        return "" if isinstance(v, Mapping) and all(isinstance(k, str) for k in v) else "a mapping"
+    return ""
 
 
 def save_migration(migration: Migration, path: str | Path) -> None:
@@ -422,6 +502,24 @@ class MigrationResult:
     def to_dict(self) -> dict[str, Any]:
         return {"changes": list(self.changes), "lossy": self.lossy, "version": self.dataset.schema.version,
                 "n_images": self.dataset.n_images, "n_annotations": self.dataset.n_annotations}
+
+
+def adopt_schema(ds: Dataset, schema: LabelSchema, *, where: str = "schema") -> Dataset:
+    """``ds`` with ``schema`` as its schema (version included), each annotation's class matched by name: for data
+    read from a format that does not carry the whole schema (COCO has no attribute definitions or versions).
+
+    Raises:
+        MigrationError: an annotation's class is not in ``schema`` (the first such class and the count named).
+    """
+    used = np.unique(ds.annotations.label)
+    missing = [ds.schema.names[i] for i in used if ds.schema.names[i] not in schema]
+    if missing:
+        n = int(np.isin(ds.annotations.label, [ds.schema.index(m) for m in missing]).sum())
+        raise MigrationError(f"{where}: must name every class of the data, got no class {missing[0]!r} "
+                             f"({len(missing)} classes, {n} annotations)")
+    old_to_new = np.array([schema.index(c) if c in schema else 0 for c in ds.schema.names], np.int64)
+    label = old_to_new[ds.annotations.label] if len(ds.annotations) else ds.annotations.label
+    return ds.replace(schema=schema, annotations=ds.annotations.with_columns(label=label))
 
 
 def migrate(ds: Dataset, migration: Migration | Sequence[Step], *, allow_lossy: bool = False,
@@ -458,7 +556,12 @@ def migrate(ds: Dataset, migration: Migration | Sequence[Step], *, allow_lossy: 
     lossy = False
     cur = ds
     for i, step in enumerate(mig.steps):
-        res = step.apply(cur)
+        try:
+            res = step.apply(cur)
+        except MigrationError:
+            raise
+        except SchemaError as e:  # a definition the step makes is refused (a kind, a label type, a skeleton)
+            raise MigrationError(f"migration step {i} {step.describe()}: {e}") from None
         if res.lost and not allow_lossy:
             raise MigrationError(f"migration step {i} {step.describe()}: would lose {res.lost} annotations' "
                                  f"information; pass allow_lossy=True (CLI --allow-lossy) to apply it")

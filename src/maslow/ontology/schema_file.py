@@ -78,7 +78,7 @@ class SchemaDocument:
 
 
 class _Reader:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
 
     def fail(self, where: str, msg: str) -> FormatError:
@@ -148,7 +148,7 @@ class _Reader:
         except SchemaError as e:
             raise self.fail(where, str(e)) from None
 
-    def attribute(self, a: Any, where: str, names: set[str]) -> AttributeDef:
+    def attribute(self, a: Any, where: str, names: set[str] | None) -> AttributeDef:
         a = self.mapping(a, where, _ATTR_KEYS)
         name = self.str_(a.get("name"), f"{where}.name", empty=False)
         type_ = a.get("type", "text")
@@ -159,7 +159,7 @@ class _Reader:
             raise self.fail(f"{where}.values", "an enum attribute must list its values")
         classes = self.str_list(a.get("classes"), f"{where}.classes")
         for i, c in enumerate(classes):
-            if c not in names:
+            if names is not None and c not in names:
                 raise self.fail(f"{where}.classes[{i}]", f"must name a class of the schema, got {c!r}")
         required = a.get("required", False)
         if not isinstance(required, bool):
@@ -215,6 +215,17 @@ def parse_schema(data: Any, *, path: str | Path = "<schema>") -> SchemaDocument:
     schema = LabelSchema(classes=tuple(classes), tasks=tuple(Task(t) for t in tasks), attributes=tuple(attrs),
                          guidelines=r.str_(data.get("guidelines"), "guidelines"), version=version)
     return SchemaDocument(schema=schema, class_notes=notes)
+
+
+def parse_attribute(data: Any, *, path: str | Path | None = None, where: str = "attribute",
+                    class_names: set[str] | None = None) -> AttributeDef:
+    """An ``AttributeDef`` from its schema-file form (a mapping), checked as ``parse_schema`` checks attributes;
+    ``class_names`` (when given) are the classes its ``classes`` may name.
+
+    Raises:
+        FormatError: naming ``path`` (when given) and ``where`` plus the key of the first bad value.
+    """
+    return _Reader(None if path is None else Path(path)).attribute(data, where, class_names)
 
 
 def read_schema_document(path: str | Path) -> SchemaDocument:

@@ -127,12 +127,13 @@ def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES) 
             beyond = (~np.isnan(kp[:, :, 0]) & (col >= k_of[:, None])).any(1)
             rows = np.flatnonzero(known & has & (k_of > 0) & beyond)
             add("keypoints_mismatch", rows, "class {cls!r}: keypoints past the schema's keypoint count", "keypoints")
-            short = np.flatnonzero(known & has & (k_of > kp.shape[1]))
-            add("keypoints_mismatch", short, "class {cls!r}: fewer keypoints than the schema names", "keypoints")
+            # a keypoints array narrower than a class's names is not a violation: the points it has no column
+            # for are unlabelled, as NaN columns would be (datasets are padded with NaN when joined)
             v = kp[:, :, 2]
             with np.errstate(invalid="ignore"):
                 badv = (~np.isnan(v) & ~np.isin(v, (0.0, 1.0, 2.0))).any(1)
-            add("keypoints_mismatch", np.flatnonzero(known & badv), "class {cls!r}: visibility must be 0, 1 or 2",
+            # a visibility outside 0/1/2 is wrong whatever the class, known or not (as a value_not_allowed)
+            add("keypoints_mismatch", np.flatnonzero(badv), "class {cls!r}: visibility must be 0, 1 or 2",
                 "keypoints")
         need = np.array([bool(c.keypoints) and "keypoints" in c.label_types and set(c.label_types) == {"keypoints"}
                          for c in schema.classes] + [False], bool)

@@ -1,0 +1,51 @@
+"""estimate_cost against a row-by-row reading of its docstring, on random datasets, rates and strategies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from maslow.core import Dataset
+from maslow.ontology import CostRates, estimate_cost
+from tests.ontology.randomdata import random_dataset, random_schema, records
+
+
+def brute_cost(ds: Dataset, rates: CostRates, label_types: Any) -> np.ndarray:
+    """(k, 6) seconds: each annotation priced with the label types it carries (or the strategy's), polygons by
+    vertex (``vertices_per_polygon`` without any), keypoints by labelled point (the class's names without any)."""
+    out = np.zeros((len(ds.schema.classes), 6))
+    for rec in records(ds):
+        j = ds.schema.index(rec["class"])
+        carried = {t for t in ("box", "mask", "polygon", "keypoints") if rec[t] is not None} or {"tag"}
+        if label_types is None:
+            use = carried
+        elif isinstance(label_types, dict):
+            use = set(label_types.get(rec["class"], carried))
+        else:
+            use = set(label_types)
+        n_vertices = sum(len(ring) // 2 for ring in rec["polygon"] or []) or rates.vertices_per_polygon
+        points = 0 if rec["keypoints"] is None else int((~np.isnan(rec["keypoints"][:, 0])).sum())
+        points = points or len(ds.schema.classes[j].keypoints)
+        out[j] += [rates.box * ("box" in use), rates.mask * ("mask" in use),
+                   rates.polygon_vertex * n_vertices * ("polygon" in use), rates.keypoint * points * ("keypoints" in use),
+                   rates.tag * ("tag" in use), rates.attribute_value * len(rec["attrs"])]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_cost_is_the_sum_of_each_annotations_price(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    schema = random_schema(rng)
+    ds = random_dataset(rng, schema)
+    rates = CostRates(*rng.uniform(0, 10, 7).tolist())
+    strategy = [None, ["box"], ["polygon", "mask"], {n: ["keypoints", "tag"] for n in schema.names[:1]},
+                ["tag"]][int(rng.integers(0, 5))]
+    est = estimate_cost(ds, rates=rates, label_types=strategy)
+    np.testing.assert_allclose(est.seconds, brute_cost(ds, rates, strategy), atol=1e-9)
+    assert est.total_seconds == np.float64(est.seconds.sum())
+    d = est.to_dict()
+    assert d["total_hours"] == d["total_seconds"] / 3600 and list(d["per_class"]) == list(schema.names)
