@@ -371,6 +371,24 @@ def test_keypoints_of_the_wrong_length_are_reported(tmp_path: Path) -> None:
     assert np.isnan(ds.annotations.keypoints[1]).all()
 
 
+def test_keypoint_arrays_narrower_than_the_names_write_3k_values(tmp_path: Path) -> None:
+    # the schema names 3 points, the table holds 2 columns (the third unlabelled): COCO wants 3 K values a record
+    schema = LabelSchema(classes=(ClassDef("p", keypoints=("a", "b", "c")),), tasks=(Task.KEYPOINTS,))
+    ds = Dataset(schema=schema, images=Images(path=["x.png"], width=[20], height=[20]),
+                 annotations=Annotations(image=[0], label=[0], box=[[1, 1, 9, 9]],
+                                         keypoints=np.array([[[2, 3, 2], [4, 5, 1]]], np.float64)))
+    rep = write_coco(ds, tmp_path / "kp.json")
+    assert rep.lost.get("keypoints", 0) == 0
+    rec = json.loads((tmp_path / "kp.json").read_text())["annotations"][0]
+    assert rec["keypoints"] == [2, 3, 2, 4, 5, 1, 0, 0, 0] and rec["num_keypoints"] == 2
+    with contextlib.redirect_stdout(_io.StringIO()):
+        coco = COCO(str(tmp_path / "kp.json"))  # the reference reader takes it
+    assert coco.loadAnns(coco.getAnnIds())[0]["keypoints"] == rec["keypoints"]
+    back = read_coco(tmp_path / "kp.json")
+    assert back.annotations.keypoints is not None and back.annotations.keypoints.shape[1:] == (3, 3)
+    np.testing.assert_array_equal(back.annotations.keypoints[0, :2], ds.annotations.keypoints[0])
+
+
 def test_fields_that_appear_late_in_a_large_file(tmp_path: Path) -> None:
     d = base_file()
     d["annotations"] = [{"id": i, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2], "area": 4.0}

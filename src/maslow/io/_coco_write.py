@@ -253,6 +253,9 @@ def _keypoint_lists(ds: Dataset, rep: ExportReport) -> list[Any]:
     vals = np.nan_to_num(kp)
     if np.all(vals == np.round(vals)):
         vals = vals.astype(np.int64)
+    width = int(k_cls.max(initial=0))
+    if vals.shape[1] < width:  # points the array has no column for are unlabelled: (0, 0, 0), 3 K values a record
+        vals = np.concatenate([vals, np.zeros((n, width - vals.shape[1], 3), vals.dtype)], axis=1)
     out: list[Any] = [None] * n
     for r in np.flatnonzero(written).tolist():
         out[r] = vals[r, : k_cls[r]].ravel().tolist()
