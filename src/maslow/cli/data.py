@@ -27,6 +27,65 @@ ImagesRootOpt = Annotated[
     Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail (exit 2) on the first technical issue.")]
+ReadOpt = Annotated[list[str] | None, typer.Option(
+    "--read-option", help="KEY=VALUE passed to the reader (repeatable; VALUE in YAML: classes=[a,b], "
+    "ignore_index=11, image_size=[640,480]); see docs/formats/.")]
+WriteOpt = Annotated[list[str] | None, typer.Option(
+    "--write-option", help="KEY=VALUE passed to the writer (repeatable; VALUE in YAML: task=segment, "
+    "copy_images=true); see docs/formats/.")]
+
+#: Names that say what a file or folder holds, not which dataset it is: ``import`` names the dataset after the
+#: nearest folder above them (``bccd/annotations`` -> ``bccd``), so two datasets never share one history by accident.
+_GENERIC_NAMES = frozenset({
+    "annotations", "annotation", "anns", "labels", "label", "gt", "gts", "ground_truth", "groundtruth", "images",
+    "data", "dataset", "default", "obj", "instances", "instances_default", "result", "results", "export", "masks",
+    "train", "val", "valid", "validation", "test", "jpegimages", "segmentationclass", "label_maps", "labelmaps",
+})
+
+
+def _parse_options(pairs: list[str] | None, func: Any, *, flag: str, what: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as keyword arguments of ``func`` (VALUE read as YAML); unknown keys are refused,
+    naming the ones ``func`` takes."""
+    import inspect
+
+    import yaml
+
+    if not pairs:
+        return {}
+    params = inspect.signature(func).parameters
+    reserved = {"src", "dst", "ds", "images_root", "strict"}
+    known = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and n not in reserved]
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise MaslowError(f"{flag} must be KEY=VALUE, got {pair!r}")
+        if key not in known:
+            takes = ", ".join(known) if known else "no options"
+            raise MaslowError(f"{flag} {key!r}: the {what} takes {takes}")
+        try:
+            out[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as e:
+            raise MaslowError(f"{flag} {key}: VALUE must be YAML, got {text!r} ({e.__class__.__name__})") from None
+    return out
+
+
+def _default_name(src: Path) -> str:
+    """The dataset name ``import`` gives ``src`` without ``--name``: its stem, or the nearest folder above it when
+    the stem is a generic name (``annotations``, ``labels``, ``data``, ...)."""
+    p = src.resolve()
+    name = p.stem if p.suffix and not p.is_dir() else p.name
+    for parent in p.parents:
+        if name.lower() not in _GENERIC_NAMES:
+            break
+        name = parent.name or name
+    return _clean_name(name)
+
+
+def _clean_name(name: str) -> str:
+    """``name`` as a dataset name: other characters than letters, digits, '-', '_' and '.' become '-'."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip(".-") or "dataset"
 
 
 def sample(
@@ -78,7 +137,7 @@ def _import(
     quiet: bool,
     options: dict[str, Any] | None = None,
 ) -> io.Imported:
-    with progress_bar("checking images", enabled=not quiet) as progress:
+    with progress_bar("checking images", enabled=not quiet and check_files) as progress:
         return io.import_dataset(src, fmt, images_root=images_root, strict=strict, check_files=check_files,
                                  decode=decode, progress=progress, **(options or {}))
 
@@ -92,15 +151,24 @@ def import_(
     strict: StrictOpt = False,
     check_files: Annotated[bool, typer.Option("--check-files/--no-check-files")] = True,
     deep: Annotated[bool, typer.Option("--deep", help="Decode every image (finds truncated files).")] = False,
+    read_options: ReadOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import a dataset into the workspace as a new version, with its technical-check report."""
     from maslow.store import Workspace
 
     ws = Workspace.find()
-    imp = _import(src, fmt, images_root, strict, check_files, deep, as_json)
-    dataset = name or (src.stem if src.is_file() else src.name) or "dataset"
-    dataset = "".join(c if c.isalnum() or c in "-_." else "-" for c in dataset).strip(".-") or "dataset"
+    options = _parse_options(read_options, io.get_format(fmt).parse, flag="--read-option", what=f"{fmt} reader")
+    imp = _import(src, fmt, images_root, strict, check_files, deep, as_json, options)
+    dataset = _clean_name(name) if name else _default_name(src)
+    previous = ws.settings().get("datasets") or {}
+    known = previous.get(dataset) if isinstance(previous, dict) else None
+    if isinstance(known, dict) and known.get("source") and not _same_source(str(known["source"]), src, ws.root):
+        from maslow.cli.render import err_console
+
+        err_console.print(f"note: {dataset!r} was imported from {known['source']} ({known.get('format', '?')}); "
+                          f"this import adds a version of it. Use --name for a dataset of its own.",
+                          markup=False, highlight=False)
     version = ws.commit(
         imp.dataset, dataset=dataset, message=message or f"import {src} ({imp.format})", report=imp.report,
         changes=[{"step": "import", "source": str(src), "format": imp.format,
@@ -116,6 +184,16 @@ def import_(
     render_report(imp.report)
 
 
+def _same_source(known: str, src: Path, root: Path) -> bool:
+    """Whether ``src`` is the source recorded for a dataset (recorded as typed: relative to the folder the first
+    import ran in, the workspace root or one below it)."""
+    try:
+        here = src.resolve()
+        return any(p.resolve() == here for p in (Path(known), root / known))
+    except OSError:
+        return known == str(src)
+
+
 def log(
     dataset: Annotated[str | None, typer.Argument(help="Dataset name (default: the only one).")] = None,
     as_json: JsonOpt = False,
@@ -127,10 +205,18 @@ def log(
     if as_json:
         print_json([v.to_dict() for v in versions])
         return
-    rows = [(v.id, v.parent or "-", v.created, v.n_images, v.n_annotations, v.report.get("n_issues", 0), v.message)
-            for v in versions]
-    console.print(table(f"Versions of {versions[0].dataset}", ["version", "parent", "created", "images",
-                                                                "annotations", "issues", "message"], rows))
+    # one entry per version, as `git log` prints commits: a table of seven columns cut the date, the source path
+    # and the message to a few letters each in an 80-column terminal. Each version's parent is the next one listed
+    # (the list follows the parents; --json has them)
+    console.print(f"[bold]Versions of {lit(versions[0].dataset)}[/bold], newest first")
+    for v in versions:
+        created = v.created[:16].replace("T", " ") + (" UTC" if v.created.endswith("+00:00") else "")
+        issues = v.report.get("n_issues", 0)
+        console.print(f"[bold yellow]{lit(v.id)}[/bold yellow]  {lit(created)}  {v.n_images} images, "
+                      f"{v.n_annotations} annotations, {issues} {'issue' if issues == 1 else 'issues'}",
+                      highlight=False)
+        if v.message:
+            console.print(f"    {lit(v.message)}", highlight=False, soft_wrap=True)  # a path stays whole
 
 
 def export(
@@ -139,6 +225,7 @@ def export(
     onnx: Annotated[bool, typer.Option("--onnx", help="ARGS are MODEL [DST]: export a trained model folder to "
                                                       "ONNX (DST default MODEL/model.onnx), checked with onnxruntime.")]
     = False,
+    write_options: WriteOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a workspace version out in any format (or, with --onnx, a trained model as ONNX)."""
@@ -153,9 +240,64 @@ def export(
     if len(args) not in (1, 2):
         raise MaslowError(f"export: arguments must be [VERSION] DST, got {len(args)} arguments")
     ref, dst = (None, args[0]) if len(args) == 1 else (args[0], args[1])
+    options = _parse_options(write_options, io.get_format(fmt).write, flag="--write-option", what=f"{fmt} writer")
+    _check_destination(Path(dst), fmt)
     ds = Workspace.find().load(ref)
-    rep = io.write(ds, Path(dst), fmt)
+    with _writing(fmt, dst, enabled=not as_json):
+        rep = io.write(ds, Path(dst), fmt, **options)
+    _note_images_left_behind(rep, ds, Path(dst), fmt)
     print_json(rep) if as_json else render_export(rep)
+
+
+def _writing(fmt: str, dst: str | Path, *, enabled: bool) -> Any:
+    """A spinner on stderr while a writer works (writers report no progress; copying 100,000 images into class
+    folders takes minutes): shown only on a terminal."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext()
+    from maslow.cli.render import err_console
+
+    return err_console.status(f"writing {lit(fmt)} to {lit(dst)}", spinner="line")
+
+
+#: Formats written as one file; the others write a folder.
+_FILE_FORMATS = frozenset({"coco", "coco-results", "cvat", "labelstudio"})
+
+
+def _check_destination(dst: Path, fmt: str) -> None:
+    """Refuse to replace an existing file by a folder export (``export out/coco.json --to yolo`` deleted the JSON
+    file and wrote a YOLO folder in its place); a folder where a file goes is refused by the writers."""
+    name = io.get_format(fmt).name
+    if name not in _FILE_FORMATS and dst.is_file():
+        raise MaslowError(f"{dst} is a file; a {name} export is a folder and would replace it: remove the file or "
+                          "give another DST")
+
+
+#: Formats whose files name the images without holding or linking them.
+_NO_IMAGES = {"coco": "file", "coco-results": "file", "cvat": "file", "labelstudio": "file", "masks": "folder"}
+
+
+def _note_images_left_behind(rep: Any, ds: Dataset, dst: Path, fmt: str) -> None:
+    """Add a note to ``rep`` when the export names image files that a reader will not find beside it: reading the
+    export back then needs ``--images-root`` (a COCO file written to ``out/`` names ``a.jpg``, which is not in
+    ``out/``)."""
+    kind = _NO_IMAGES.get(io.get_format(fmt).name)
+    if kind is None or ds.root is None or not ds.n_images:
+        return
+    root = Path(ds.root)
+    probe = [str(p) for p in ds.images.path[:3].tolist() if not Path(str(p)).is_absolute()]
+    probe = [p.split("#", 1)[0] for p in probe if (root / p.split("#", 1)[0]).is_file()]
+    if not probe:  # the images are not on this machine either: nothing useful to say
+        return
+    # where the readers look: beside a file, in images/ next to it; label maps: images/ beside their folder (the
+    # folder itself holds the label maps, which may share the images' names)
+    places = [dst.parent, dst.parent / "images", dst.parent.parent / "images"] if kind == "file" else [
+        dst.parent / "images"]
+    if any((c / p).is_file() for c in places for p in probe):
+        return
+    rep.notes.append(f"image files were not copied: they stay under {root.resolve()}; to read this export back, "
+                     f"pass --images-root {root.resolve()}")
 
 
 def convert(
@@ -166,11 +308,19 @@ def convert(
     images_root: ImagesRootOpt = None,
     strict: StrictOpt = False,
     check_files: Annotated[bool, typer.Option("--check-files/--no-check-files")] = False,
+    read_options: ReadOpt = None,
+    write_options: WriteOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Convert between formats (no workspace needed); reports import issues and what the target can't hold."""
-    imp = _import(src, fmt_in, images_root, strict, check_files, False, as_json)
-    rep = io.write(imp.dataset, dst, fmt_out)
+    r_opts = _parse_options(read_options, io.get_format(fmt_in).parse, flag="--read-option", what=f"{fmt_in} reader")
+    w_opts = _parse_options(write_options, io.get_format(fmt_out).write, flag="--write-option",
+                            what=f"{fmt_out} writer")
+    _check_destination(dst, fmt_out)
+    imp = _import(src, fmt_in, images_root, strict, check_files, False, as_json, r_opts)
+    with _writing(fmt_out, dst, enabled=not as_json):
+        rep = io.write(imp.dataset, dst, fmt_out, **w_opts)
+    _note_images_left_behind(rep, imp.dataset, dst, fmt_out)
     if as_json:
         print_json({"export": rep, "report": imp.report})
         return
@@ -204,10 +354,19 @@ def stats(
     console.print(f"[bold]{d['n_images']}[/bold] images ({d['n_empty_images']} empty), "
                   f"[bold]{d['n_annotations']}[/bold] annotations; splits: "
                   + ", ".join(f"{lit(k)} {v}" for k, v in d["splits"].items()))
+    # classes without annotations (62 of COCO's 80 in a small subset) are named below the table, not listed in it;
+    # box size buckets only when there are boxes (classification and semantic masks have none)
+    used = [c for c in d["classes"] if c["annotations"]] or d["classes"]
+    unused = [c["name"] for c in d["classes"] if not c["annotations"]] if len(used) < len(d["classes"]) else []
+    sizes = any(sum(c["sizes"].values()) for c in d["classes"])
+    size_cols = ["small", "medium", "large"] if sizes else []
     rows = [(c["name"], c["images"], c["annotations"], *[c["per_split"][s_] for s_ in split_names],
-             c["sizes"]["small"], c["sizes"]["medium"], c["sizes"]["large"]) for c in d["classes"]]
-    console.print(table("Per class", ["class", "images", "annotations", *[f"in {s_}" for s_ in split_names],
-                                      "small", "medium", "large"], rows))
+             *[c["sizes"][k] for k in size_cols]) for c in used]
+    console.print(table("Per class" + (" (box area: small < 32², medium < 96², large)" if sizes else ""),
+                        ["class", "images", "annotations", *[f"in {s_}" for s_ in split_names], *size_cols], rows))
+    if unused:
+        shown = ", ".join(unused[:30]) + (f", ... ({len(unused) - 30} more)" if len(unused) > 30 else "")
+        console.print(f"[yellow]{len(unused)} of {len(d['classes'])} classes have no annotation:[/yellow] {lit(shown)}")
     per = d["annotations_per_image"]
     console.print(table(f"Annotations per image (mean {per['mean']:.2f}, median {per['median']:g}, max {per['max']})",
                         ["annotations", "images"], list(per["histogram"].items())))

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from maslow.cli.render import _nan_to_none, console, lit, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import _nan_to_none, console, fold_columns, lit, load_dataset, print_json, progress_bar, table
 from maslow.core.dataset import Dataset
 from maslow.errors import FormatError, MaslowError
 
@@ -106,11 +106,48 @@ def write_issues_json(records: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+def _truth(gt: str, fmt: str | None, images_root: Path | None) -> tuple[Dataset, str]:
+    """The ground truth and its format: ``gt`` read as ``fmt`` (coco by default), or, without ``--gt-format``, a
+    workspace version or dataset name when ``gt`` is no file or folder (as ``maslow check`` takes one)."""
+    looks_like_a_file = any(c in gt for c in "/\\") or Path(gt).suffix.lower() in (".json", ".xml", ".yaml", ".yml")
+    if fmt is None and not looks_like_a_file and not Path(gt).exists():
+        from maslow.store import Workspace
+
+        try:
+            ws = Workspace.find()
+            version = ws.version(gt)
+        except MaslowError as e:
+            raise MaslowError(f"--gt {gt!r}: no such file or folder, nor a workspace version or dataset ({e})") from None
+        return ws.load(version.id), version.format or ""
+    fmt = fmt or "coco"
+    return load_dataset(gt, fmt, images_root=images_root), fmt
+
+
+def _note_missing_crops(truth: Dataset, records: list[dict[str, Any]], *, probe: int = 50) -> None:
+    """Say on stderr when the images of the top issues are not where the truth says: the HTML report then shows
+    "(no image)" instead of every crop, which nothing had said (a COCO file read away from its images)."""
+    rows = list(dict.fromkeys(r["image_row"] for r in records[:probe] if r["image_row"] is not None and
+                              r["image_row"] >= 0))
+    if not rows or truth.root is None:
+        return
+    root = Path(truth.root)
+    missing = [str(truth.images.path[i]) for i in rows
+               if not (root / str(truth.images.path[i]).split("#", 1)[0]).is_file()]
+    if missing:
+        from maslow.cli.render import err_console
+
+        err_console.print(f"note: --html: {len(missing)} of the {len(rows)} images of the top issues are not under "
+                          f"{root.resolve()} (e.g. {missing[0]}): their crops are left out of the report; pass "
+                          "--images-root FOLDER", markup=False, highlight=False)
+
+
 def qa_command(
     gt: Annotated[str, typer.Option("--gt", help="Ground-truth file or folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Write the ranked issues here (ISSUES.json).")],
     pred: Annotated[Path | None, typer.Option("--pred", help="Out-of-fold predictions (e.g. a COCO results file).")] = None,
-    gt_format: Annotated[str, typer.Option("--gt-format", help="Format of --gt (see `maslow formats`).")] = "coco",
+    gt_format: Annotated[str | None, typer.Option("--gt-format", help="Format of --gt (see `maslow formats`; "
+                                                  "default coco). Without it, a --gt that is no file or folder is a "
+                                                  "workspace version or dataset.")] = None,
     pred_format: Annotated[str, typer.Option("--pred-format", help="Format of --pred: coco_predictions (a COCO "
                                              "results list) or any dataset format, matched by image path.")] = "coco_predictions",
     model: Annotated[Path | None, typer.Option("--model", help="Training config (YAML): make out-of-fold predictions "
@@ -131,7 +168,7 @@ def qa_command(
 
     if (pred is None) == (model is None):
         raise MaslowError("give exactly one of --pred PREDICTIONS or --model CONFIG")
-    truth = load_dataset(gt, gt_format, images_root=images_root)
+    truth, truth_format = _truth(gt, gt_format, images_root)
     if pred is not None:
         predictions = read_predictions(pred, pred_format, truth)
     else:
@@ -150,13 +187,14 @@ def qa_command(
         from maslow.quality import QualityIssues, check
 
         issues = QualityIssues.build([issues, check(truth)])
-    records = issue_records(issues, truth, xywh=gt_format.startswith("coco"))
+    records = issue_records(issues, truth, xywh=truth_format.startswith("coco"))
     write_issues_json(records, out)
     summary = summarize(issues, truth)
     if html is not None:
         from maslow.quality.consensus_report import write_consensus_html
 
         write_consensus_html(issues, truth, html)
+        _note_missing_crops(truth, records)
     if as_json:
         print_json({"n_issues": len(issues), "counts": issues.counts(), "out": str(out),
                     "html": None if html is None else str(html), **summary.to_dict(), "top": records[:top]})
@@ -168,8 +206,9 @@ def qa_command(
         rows = [(f"{r['score']:.3f}", r["type"], r["file_name"] or "", "" if r["annotation_id"] is None
                  else str(r["annotation_id"]), r["class"] or "", (r["suggestion"] or {}).get("text", ""))
                 for r in records[:top]]
-        console.print(table(f"Top {len(rows)} issues", ["score", "type", "image", "annotation", "class",
-                                                        "suggestion"], rows, justify_numbers=False))
+        console.print(fold_columns(table(f"Top {len(rows)} issues", ["score", "type", "image", "annotation", "class",
+                                                                  "suggestion"], rows, justify_numbers=False),
+                                   "type", "image"))
         rate_rows = [(c, *(f"{100 * v:.1f}%" for v in r.values())) for c, r in summary.error_rate.items()]
         console.print(table("Estimated error rate per class (sum of scores / annotations)",
                             ["class", *next(iter(summary.error_rate.values())).keys()], rate_rows))

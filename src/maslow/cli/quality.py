@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from maslow.cli.render import console, lit, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import console, fold_columns, lit, load_dataset, print_json, progress_bar, table
 from maslow.core.schema import LabelSchema
 
 
@@ -41,7 +41,9 @@ def check_command(
     if html is not None:
         quality.write_html(issues, ds, html, top=max(top, 100))
     if as_json:
-        print_json({**issues.to_dict(limit=top), "html": None if html is None else str(html)})  # keys as qa's
+        d = issues.to_dict(limit=top)
+        d["issues"] = [_named(r, ds) for r in d["issues"]]  # the table's image and class, not only row numbers
+        print_json({**d, "html": None if html is None else str(html)})  # keys as qa's
         return
     if not len(issues):
         console.print(f"[green]No quality issues found[/green] in {lit(repr(ds))}.")
@@ -56,10 +58,20 @@ def check_command(
             where = "(dataset)" if r["image"] < 0 else str(ds.images.path[r["image"]])
             rows.append((f"{r['score']:.2f}", r["severity"], r["type"], where,
                          "" if ann < 0 else f"{ann} {names[ds.annotations.label[ann]]}", r["reason"]))
-        console.print(table(f"Top {len(rows)} issues", ["score", "severity", "type", "image", "annotation", "reason"],
-                            rows, justify_numbers=False))
+        console.print(fold_columns(table(f"Top {len(rows)} issues", ["score", "severity", "type", "image", "annotation",
+                                                                  "reason"], rows, justify_numbers=False),
+                                   "type", "image"))
     if html is not None:
         console.print(f"Report written to {lit(html)}")
+
+
+def _named(row: dict[str, Any], ds: Any) -> dict[str, Any]:
+    """A ``QualityIssues`` row with ``file_name`` (the image's path) and ``class`` (the annotation's class), as the
+    table shows them and as ``maslow qa`` writes them; null for dataset-wide findings."""
+    img, ann = int(row["image"]), int(row["annotation"])
+    names = ds.schema.names
+    return {**row, "file_name": str(ds.images.path[img]) if img >= 0 else None,
+            "class": names[int(ds.annotations.label[ann])] if ann >= 0 else None}
 
 
 def register(app: typer.Typer) -> None:

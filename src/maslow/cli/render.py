@@ -80,6 +80,15 @@ def table(title: str | Text, columns: Sequence[str], rows: Sequence[Sequence[Any
     return t
 
 
+def fold_columns(t: Any, *headers: str) -> Any:
+    """Let the named columns of a rich table fold long values over several lines instead of cutting them with
+    an ellipsis: image paths and messages stay whole in an 80-column terminal."""
+    for c in t.columns:
+        if str(c.header) in headers:
+            c.overflow = "fold"
+    return t
+
+
 @contextlib.contextmanager
 def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
     """A ``progress(done, total)`` callback drawing a rich bar on stderr (silent when disabled)."""

@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from maslow.cli.render import console, lit, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import console, fold_columns, lit, load_dataset, print_json, progress_bar, table
 
 DatasetArg = Annotated[str | None, typer.Argument(
     help="An image folder (no --from needed), a file/folder with --from, or a workspace version.")]
@@ -51,11 +51,13 @@ def select_command(
         print_json(sel)
         return
     seq = ds.images.extra.get("sequence")
-    rows = [(r, str(ds.images.path[i]), "-" if seq is None else str(seq[i]),
+    # the sequence column only when there are sequences: an empty one took the width the image paths need
+    rows = [(r, str(ds.images.path[i]), *([] if seq is None else [str(seq[i])]),
              "-" if np.isnan(s) else float(s), str(why))
             for r, (i, s, why) in enumerate(zip(sel.order[:top], sel.score[:top], sel.reason[:top], strict=True))]
-    console.print(table(f"First {len(rows)} of {len(sel)} picks ({sel.strategy}) among {sel.n_images} images",
-                        ["rank", "image", "sequence", "score", "reason"], rows))
+    columns = ["rank", "image", *([] if seq is None else ["sequence"]), "score", "reason"]
+    console.print(fold_columns(table(f"First {len(rows)} of {len(sel)} picks ({sel.strategy}) among {sel.n_images} "
+                                     "images", columns, rows), "image"))
     if seq is not None:
         n_seq = len({str(s) for s in seq})
         gated = set(sel.gated.tolist())
@@ -130,8 +132,8 @@ def outliers_command(
         console.print(f"No outliers among {ds.n_images} images (threshold {res.threshold:.3g}, k={res.k}).")
         return
     rows = [(int(i), str(ds.images.path[i]), float(res.score[i])) for i in res.top(top)]
-    console.print(table(f"{res.n_outliers} outliers of {ds.n_images} images (threshold {res.threshold:.3g}, k={res.k})",
-                        ["image", "path", "score"], rows))
+    console.print(fold_columns(table(f"{res.n_outliers} outliers of {ds.n_images} images (threshold "
+                                     f"{res.threshold:.3g}, k={res.k})", ["image", "path", "score"], rows), "path"))
 
 
 def register(app: typer.Typer) -> None:
