@@ -4,7 +4,9 @@ Glossary: for a *variable* (an ``images.extra`` column, an attribute ``attr:NAME
 contingency table counts annotations per (class, value); unset values are left out, and so are classes and values
 with no annotation. Chi-square is Pearson's without continuity correction (``scipy.stats.chi2_contingency(...,
 correction=False)``), Cramér's V is ``sqrt(chi2 / (n (min(rows, cols) - 1)))`` in [0, 1]. An association is
-flagged when V >= ``CheckConfig.bias_cramers_v`` and p < ``bias_p``. Each annotator's class distribution is also
+flagged when V >= ``CheckConfig.bias_cramers_v`` and p < ``bias_p``. An ``images.extra`` column with more
+distinct values than half the images that have one (ids, urls, capture times: with so few images per value any
+class looks tied to it) is not a variable. Each annotator's class distribution is also
 tested against the rest of the team (a 2 x k table), flagged when V >= ``annotator_bias_v`` and p < ``bias_p``;
 annotations without an annotator (None or NaN) belong to nobody and are left out of those tables.
 """
@@ -105,6 +107,8 @@ def _variables(ds: Dataset, config: CheckConfig) -> list[tuple[str, IntArray, li
         if np.asarray(col).ndim != 1 or not want(name):
             continue
         codes, names = _factorize(np.asarray(col, dtype=object))  # per image, then broadcast
+        if 2 * len(names) > int((codes >= 0).sum()):  # mostly one value per image: an id, a url, a timestamp
+            continue
         out.append((name, codes[a.image], names))
     for name, col in a.attributes.items():
         if want(f"attr:{name}"):
