@@ -173,7 +173,8 @@ def test_write_rasterises_objects(shapes_ds: Dataset, tmp_path: Path) -> None:
     maps = _maps(tmp_path / "maps" / "images")
     assert len(maps) == 6
     lines = (tmp_path / "maps" / "classes.txt").read_text().splitlines()
-    assert lines == ["1 circle", "2 square", "3 triangle"]  # ClassDef.id is the pixel value
+    # ClassDef.id is the pixel value; 0, no class, fills the uncovered pixels and is declared so
+    assert lines == ["# background 0", "1 circle", "2 square", "3 triangle"]
     a = ds.annotations
     for i in range(ds.n_images):
         got = maps[Path(str(ds.images.path[i])).name]
@@ -203,6 +204,43 @@ def test_write_options_and_losses(tmp_path: Path) -> None:
     assert (y == 1).all()  # uncovered: the id of the class named void
     semantic.write(ds, tmp_path / "o", background_index=7)
     assert (np.asarray(Image.open(tmp_path / "o" / "y.png")) == 7).all()
+
+
+def test_uncovered_pixels_read_back_as_no_class(tmp_path: Path) -> None:
+    # objects written as label maps and read back: the background was an unknown value (an error and a class_0
+    # annotation on every image), and classes without ids took 0, so uncovered pixels became the first class
+    boxes = np.array([[0, 0, 2, 2], [3, 1, 5, 3], [1, 1, 4, 4]])
+    rects = []
+    for x1, y1, x2, y2 in boxes.tolist():
+        r = np.zeros((4, 6), bool)
+        r[y1:y2, x1:x2] = True
+        rects.append(M.encode(r))
+    truth = Dataset(
+        schema=LabelSchema.from_names(["cell", "dot"]),
+        images=Images(path=obj_array(["images/a.png", "images/b.png"]), width=np.array([6, 6]),
+                      height=np.array([4, 4])),
+        annotations=Annotations(image=np.array([0, 0, 1]), label=np.array([0, 1, 1]), mask=obj_array(rects),
+                                box=boxes.astype(np.float64)),
+    )
+    semantic.write(truth, tmp_path / "labels")
+    (tmp_path / "images").mkdir()
+    for name in ("a", "b"):
+        Image.new("RGB", (6, 4)).save(tmp_path / "images" / f"{name}.png")
+    back, report = semantic.parse(tmp_path / "labels", images_root=tmp_path)
+    assert len(report) == 0
+    assert back.schema.names == ("cell", "dot")
+    a = back.annotations
+    assert a.mask is not None and len(a) == 3
+    for r, t in zip(range(3), range(3), strict=True):  # one annotation per class and image, in the same order
+        want = np.zeros((4, 6), bool)
+        x1, y1, x2, y2 = truth.annotations.box[t].astype(int)  # type: ignore[union-attr]
+        want[y1:y2, x1:x2] = True
+        assert (back.schema.names[a.label[r]], a.image[r]) == (truth.schema.names[truth.annotations.label[t]],
+                                                               truth.annotations.image[t])
+        assert np.array_equal(M.decode(a.mask[r]), want)
+    # a reader told otherwise keeps the background as a value of its own
+    _, told = semantic.parse(tmp_path / "labels", images_root=tmp_path, classes=["x", "cell", "dot"])
+    assert len(told) == 0
 
 
 # -- real data -------------------------------------------------------------------------------------------------
@@ -287,7 +325,7 @@ def test_ids_a_png_cannot_hold(tmp_path: Path) -> None:
                  images=Images(path=["x.jpg"], width=[3], height=[2]),
                  annotations=Annotations(image=[0], label=[0], mask=obj_array([M.encode(np.eye(2, 3, dtype=bool))])))
     rep = semantic.write(ds, tmp_path / "out", background_index=9)  # 'a' takes the smallest free id
-    assert (tmp_path / "out" / "classes.txt").read_text() == "0 a\n3 b\n"
+    assert (tmp_path / "out" / "classes.txt").read_text() == "# background 9\n0 a\n3 b\n"
     assert np.asarray(Image.open(tmp_path / "out" / "x.png")).tolist() == [[0, 9, 9], [9, 0, 9]] and rep.lossless
     for bg in (-1, 70000):
         with pytest.raises(FormatError, match=rf"label map values must be 0..65535.*got background_index {bg}"):

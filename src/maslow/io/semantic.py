@@ -9,6 +9,9 @@ Glossary:
 - Class names come from ``classes`` (a list, ``{id: name}``, or a text file), else ``classes.txt`` or
   ``labelmap.txt`` beside the label maps, else ``class_<id>``. Text files hold one class per line: ``name`` (id =
   line number from 0), ``id name``, or CVAT's ``name:r,g,b::`` (which also gives the palette); ``#`` starts a comment.
+- The *background* value (``background_index``; default the ``# background N`` comment line of the class file,
+  which maslow's writer adds when the value that fills uncovered pixels is no class): pixels of no class, left
+  unannotated.
 - The *ignore* value (``ignore_index``; default 255 when it occurs) is kept as a class of its own (its name from
   the class list, else ``ignore``) whose annotations have ``iscrowd`` True (an ignored region), so a round trip
   gives back the same pixels.
@@ -47,8 +50,13 @@ _MAX_ID = 65535  # a PNG label map holds 16 bits
 Classes = Sequence[str] | Mapping[int, str] | str | Path
 
 
-def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, int], int]]:
+_BACKGROUND = re.compile(r"^#\s*background\s+(\d+)\s*$", re.IGNORECASE)
+
+
+def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, int], int], int | None]:
+    """(names by id, palette, the declared background value or None)."""
     names: dict[int, str] = {}
+    background: int | None = None
     palette: dict[tuple[int, int, int], int] = {}
     id_line: dict[int, int] = {}  # where each id and name was given, to refuse a repeat
     name_line: dict[str, int] = {}
@@ -58,6 +66,9 @@ def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, i
         raise FormatError(f"class list must be a readable UTF-8 text file: {e}", path=path) from None
     k = 0
     for n, raw in enumerate(lines, 1):
+        declared = _BACKGROUND.match(raw.strip())
+        if declared:
+            background = int(declared.group(1))
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -76,7 +87,7 @@ def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, i
             raise FormatError(f"class {what} again (first on line {first})", path=path, record=f"line {n}")
         names[k], id_line[k], name_line[name] = name, n, n
         k += 1
-    return names, palette
+    return names, palette, background
 
 
 def _class_line(line: str) -> tuple[int | None, str, str | None]:
@@ -102,18 +113,20 @@ def _class_text(v: int, name: str, used: set[str]) -> str:
     return out
 
 
-def _class_names(classes: Classes | None, src: Path) -> tuple[dict[int, str] | None, dict[tuple[int, int, int], int]]:
+def _class_names(classes: Classes | None, src: Path
+                 ) -> tuple[dict[int, str] | None, dict[tuple[int, int, int], int], int | None]:
+    """(names by id, palette, declared background value) from ``classes`` or the class file beside ``src``."""
     if classes is None:
         for d in (src, src.parent):
             for name in ("classes.txt", "labelmap.txt"):
                 if (d / name).is_file():
                     return _read_class_file(d / name)
-        return None, {}
+        return None, {}, None
     if isinstance(classes, str | Path):
         return _read_class_file(Path(classes))
     if isinstance(classes, Mapping):
-        return {int(k): str(v) for k, v in classes.items()}, {}
-    return {i: str(n) for i, n in enumerate(classes)}, {}
+        return {int(k): str(v) for k, v in classes.items()}, {}, None
+    return {i: str(n) for i, n in enumerate(classes)}, {}, None
 
 
 def _find_image(images_root: Path, rel: Path, by_stem: dict[str, list[Path]]) -> Path | None:
@@ -145,7 +158,7 @@ def _to_ids(arr: np.ndarray, palette: Mapping[tuple[int, int, int], int] | None,
 
 
 def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, classes: Classes | None = None,
-          ignore_index: int | None = None,
+          ignore_index: int | None = None, background_index: int | None = None,
           palette: Mapping[tuple[int, int, int], int] | None = None) -> tuple[Dataset, Report]:
     """Read a folder of PNG label maps.
 
@@ -156,6 +169,8 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
         strict: raise FormatError on the first error or warning instead of reporting it.
         classes: class names: a list (id = position), ``{id: name}``, or a text file (see the glossary).
         ignore_index: the ignore value, kept as its own class with ``iscrowd`` True; default 255 when present.
+        background_index: the value of pixels of no class (left unannotated); default the class file's
+            ``# background N`` line, else none.
         palette: ``{(r, g, b): id}`` for colour-coded label maps.
 
     Returns:
@@ -174,7 +189,8 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
     if not files:
         raise FormatError("folder holds no PNG label maps", path=src)
     root = Path(images_root) if images_root is not None else src.parent / "images"
-    names, file_palette = _class_names(classes, src)
+    names, file_palette, declared = _class_names(classes, src)
+    background = background_index if background_index is not None else declared
     palette = dict(palette) if palette is not None else file_palette
     by_stem: dict[str, list[Path]] = {}
     if root.is_dir():
@@ -206,7 +222,8 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
         paths.append(path)
         widths.append(w)
         heights.append(h)
-        values, counts = np.unique(arr[arr >= 0], return_counts=True)
+        values, counts = np.unique(arr[(arr >= 0) & (arr != (-1 if background is None else background))],
+                                   return_counts=True)
         per_image.append([(int(v), M.encode(arr == v)) for v in values.tolist()])
         for v, n in zip(values.tolist(), counts.tolist(), strict=True):
             pixels[int(v)] += n
@@ -278,7 +295,9 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
 
     A pixel takes the id (``ClassDef.id``, else the smallest free id) of the last annotation in row order whose
     mask (or rasterised polygon) covers it; overlapped pixels are counted in ``lost["overlap_pixels"]``.
-    Uncovered pixels get ``background_index`` (default: the id of a class named ``ignore`` or ``void``, else 0).
+    Uncovered pixels get ``background_index`` (default: the id of a class named ``ignore`` or ``void``, else the
+    smallest value no class has, 0 when free: never a class's id by accident); when that value is no class's id, ``classes.txt`` declares it (``# background N``) so the reader leaves those
+    pixels unannotated.
     Maps are uint8 when every id is < 256, else uint16; each is named after its image's relative path with a
     ``.png`` suffix. Lost: annotations with only a box (``box``) or no geometry (``tag``), scores, attributes,
     annotators, and images of unknown size without masks (``unknown_size``).
@@ -294,9 +313,9 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
     dst = Path(dst)
     report = ExportReport(path=str(dst), format="masks", n_images=ds.n_images)
     ids = _class_ids(ds)
-    if background_index is None:
+    if background_index is None:  # an ignore/void class, else the smallest value no class has (0 when free)
         bg = [ids[k] for k, c in enumerate(ds.schema.classes) if c.name.lower() in ("ignore", "void")]
-        background_index = bg[0] if bg else 0
+        background_index = bg[0] if bg else next(v for v in range(len(ids) + 1) if v not in set(ids))
     if not 0 <= background_index <= _MAX_ID or max(ids, default=0) > _MAX_ID:
         what = (f"background_index {background_index}" if not 0 <= background_index <= _MAX_ID
                 else f"{len(ids)} classes")
@@ -338,7 +357,9 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
             Image.fromarray(canvas).save(out, format="PNG")
         used = set(ds.schema.names)
         text = {v: _class_text(v, c.name, used) for v, c in zip(ids, ds.schema.classes, strict=True)}
-        (tmp / "classes.txt").write_text("".join(f"{v} {text[v]}\n" for v in sorted(text)), encoding="utf-8")
+        # the value of uncovered pixels, when it is no class: declared so that a reader leaves those pixels alone
+        head = "" if background_index in text else f"# background {background_index}\n"
+        (tmp / "classes.txt").write_text(head + "".join(f"{v} {text[v]}\n" for v in sorted(text)), encoding="utf-8")
         renamed = [c.name for v, c in zip(ids, ds.schema.classes, strict=True) if text[v] != c.name]
         lost["class_names"] += len(renamed)
     report.lost.update({k: v for k, v in lost.items() if v})
