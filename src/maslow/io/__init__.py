@@ -55,6 +55,10 @@ def import_dataset(
     root = None if images_root is None else Path(images_root)
     ds, report = spec.parse(Path(src), images_root=root, strict=strict, **options)
     checks = check_dataset(ds, files=check_files, decode=decode, progress=progress)
+    # a reader that matches label files to images (YOLO, label maps) already reported the images it did not find
+    found_missing = {i.image for i in report if i.type == "missing_image" and i.image is not None}
+    if found_missing:
+        checks = Report(tuple(i for i in checks if not (i.type == "missing_image" and i.image in found_missing)))
     if strict:
         bad = [i for i in checks if i.severity in ("error", "warning")]
         if bad:
