@@ -233,6 +233,10 @@ def test_missing_image_keeps_boxes_with_image_size(tmp_path: Path) -> None:
     ds, report = yolo.parse(root, names=["a"], image_size=(40, 20))
     assert report.counts() == {"missing_image": 1}
     np.testing.assert_allclose(ds.annotations.box, [[10, 5, 30, 15]])
+    # images_root as a str, as every reader takes it (a TypeError in YOLO's path joins)
+    _png(tmp_path / "pics" / "q.png", 40, 20)
+    found, clean = yolo.parse(root, names=["a"], images_root=str(tmp_path / "pics"))
+    assert len(clean) == 0 and found.root == tmp_path / "pics"
     # an import (which also checks every image file) reports it once, not again from the file check
     imported = io.import_dataset(root, "yolo", names=["a"], image_size=(40, 20))
     assert imported.report.counts() == {"missing_image": 1}

@@ -102,7 +102,8 @@ def parse(
         lay.names = class_names(names, src)
     if kpt_shape is not None:
         lay.kpt_shape = (int(kpt_shape[0]), int(kpt_shape[1]))
-    root = Path(images_root) if images_root is not None else lay.root
+    images_root = None if images_root is None else Path(images_root)  # a str from the Python API, too
+    root = images_root if images_root is not None else lay.root
     entries = find_entries(lay, col)
     paths: list[str] = []
     widths: list[int] = []
