@@ -285,3 +285,21 @@ def test_light_embedder_handles_every_mode_and_any_batch_size(tmp_path: Path) ->
     np.testing.assert_array_equal(f1[3], f1[2])
     np.testing.assert_array_equal(f1[6], f1[2])  # lossless CMYK round trip
     assert np.linalg.norm(f1[5] - f1[2]) < 0.2 and np.linalg.norm(f1[4] - f1[2]) < 0.2
+
+
+def test_an_interrupted_run_keeps_the_chunks_it_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the cache was written once, after every image: a run stopped by a bad image (or killed) kept nothing
+    import maslow.embed as E
+
+    monkeypatch.setattr(E, "_CHUNK", 2)  # store every 2 images instead of every 2048
+    paths = _images(tmp_path, 6)
+    paths[5].write_bytes(b"not an image")
+    seen: list[tuple[int, int]] = []
+    with pytest.raises(FormatError):
+        embed(paths, embedder="light", cache_dir=tmp_path / "c", batch_size=1,
+              progress=lambda d, t: seen.append((d, t)))
+    assert len(EmbeddingCache(tmp_path / "c", LightEmbedder().name)) == 4
+    assert seen[:4] == [(1, 6), (2, 6), (3, 6), (4, 6)]  # progress counts over the whole run
+    fixed = _images(tmp_path, 6)  # the same images, the last one readable again
+    np.testing.assert_array_equal(embed(fixed, embedder="light", cache_dir=tmp_path / "c"),
+                                  embed(fixed, embedder="light", use_cache=False))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -115,16 +116,31 @@ def embed(paths: Sequence[str | Path], *, embedder: str | Embedder = "auto", cac
         for i in todo:
             first.setdefault(keys[i], int(i))
         uniq = list(first.values())
-        rows = np.asarray(emb.embed([paths[i] for i in uniq], batch_size=batch_size, progress=progress),
-                          dtype=np.float32)
-        if rows.shape != (len(uniq), emb.dim):  # never store misaligned rows in the cache
-            raise ModelError(f"embedder {emb.name!r}: embed must return ({len(uniq)}, {emb.dim}) features, "
-                             f"got {rows.shape}")
-        cache.put([keys[i] for i in uniq], rows)
-        lookup = dict(zip([keys[i] for i in uniq], rows, strict=True))
+        lookup: dict[str, np.ndarray] = {}
+        # stored chunk by chunk: an interrupted run (a killed job, a full disk) keeps what it computed
+        step = max(batch_size, _CHUNK // batch_size * batch_size)
+        for s in range(0, len(uniq), step):
+            part = uniq[s: s + step]
+            done = partial(_offset, progress, s, len(uniq)) if progress is not None else None
+            rows = np.asarray(emb.embed([paths[i] for i in part], batch_size=batch_size, progress=done),
+                              dtype=np.float32)
+            if rows.shape != (len(part), emb.dim):  # never store misaligned rows in the cache
+                raise ModelError(f"embedder {emb.name!r}: embed must return ({len(part)}, {emb.dim}) features, "
+                                 f"got {rows.shape}")
+            cache.put([keys[i] for i in part], rows)
+            lookup.update(zip([keys[i] for i in part], rows, strict=True))
         for i in todo:
             out[i] = lookup[keys[i]]
     return out
+
+
+#: Images embedded between two writes of the cache.
+_CHUNK = 2048
+
+
+def _offset(progress: Callable[[int, int], None], start: int, total: int, done: int, _: int) -> None:
+    """A chunk's ``progress(done, chunk_total)`` as the whole run's ``progress(start + done, total)``."""
+    progress(start + done, total)
 
 
 def embed_dataset(ds: Dataset, *, embedder: str | Embedder = "auto", cache_dir: str | Path | None = None,
