@@ -234,3 +234,29 @@ def test_classification_predictions_are_scored_by_the_truth_task(tmp_path: Path)
     assert got["summary"]["top_1_accuracy"] == pytest.approx(top_k_accuracy_score(y, probs, k=1), abs=1e-12)
     assert got["result"]["per_class"]["recall"] == pytest.approx(
         [float(np.mean(top[y == k] == k)) for k in range(3)], abs=1e-12)
+
+
+def test_label_maps_are_scored_without_scores(tmp_path: Path) -> None:
+    # predicted label maps hold no scores: eval refused them ("predictions must carry scores")
+    from PIL import Image
+
+    from maslow.io import semantic
+    from maslow.metrics import semantic_scores
+    from maslow.sample import write_shapes
+
+    shapes = write_shapes(tmp_path / "shapes", 6, seed=3)
+    semantic.write(shapes, tmp_path / "gt")
+    semantic.write(shapes, tmp_path / "pred")
+    for f in sorted((tmp_path / "pred").rglob("*.png")):
+        arr = np.asarray(Image.open(f)).copy()
+        arr[: arr.shape[0] // 2] = 0  # the model misses the top half of every image
+        Image.fromarray(arr).save(f)
+    root = tmp_path / "shapes"
+    code, out = _run(["eval", "--gt", str(tmp_path / "gt"), "--gt-format", "masks", "--pred",
+                         str(tmp_path / "pred"), "--pred-format", "masks", "--json", str(tmp_path / "r.json"),
+                         "--images-root", str(root)])
+    assert code == 0, out
+    got = json.loads((tmp_path / "r.json").read_text())["summary"]
+    truth = semantic.read_semantic(tmp_path / "gt", images_root=root)
+    pred = semantic.read_semantic(tmp_path / "pred", images_root=root)
+    assert got["miou"] == pytest.approx(semantic_scores(truth, pred).miou) and got["miou"] < 1

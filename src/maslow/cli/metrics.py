@@ -45,21 +45,22 @@ def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int) -> tuple[Dat
     if id_offset:
         raise MaslowError(f"eval: --id-offset applies to --pred-format coco-results only, got --pred-format {fmt}")
     imp = io.import_dataset(src, spec.name, check_files=False)
-    pred, notes = _align(truth, imp.dataset, src)
+    pred, notes = _align(truth, imp.dataset, src, scored=truth.schema.task not in _LABEL_TASKS)
     return pred, imp.report, notes
 
 
-def _align(truth: Dataset, pred: Dataset, src: Path) -> tuple[Dataset, list[str]]:
-    """Predictions read from another format, moved onto truth's images table (images matched by path)."""
+def _align(truth: Dataset, pred: Dataset, src: Path, *, scored: bool = True) -> tuple[Dataset, list[str]]:
+    """Predictions read from another format, moved onto truth's images table (images matched by path).
+    ``scored``: detections, which need a score each (label maps and image classes are scored without)."""
     notes: list[str] = []
     a = pred.annotations
-    if a.score is None or not np.any(~np.isnan(a.score)):
+    if scored and (a.score is None or not np.any(~np.isnan(a.score))):
         raise FormatError("predictions must carry scores, got none (this format or file holds no scores)", path=src)
-    scored = ~np.isnan(a.score)
-    if not scored.all():
-        notes.append(f"{int((~scored).sum())} annotations without a score (ground truth in the same file) are "
+    has = ~np.isnan(a.score) if scored and a.score is not None else np.ones(len(a), bool)
+    if not has.all():
+        notes.append(f"{int((~has).sum())} annotations without a score (ground truth in the same file) are "
                      "not evaluated")
-        pred = pred.select(scored)
+        pred = pred.select(has)
         a = pred.annotations
     t_rows = {str(p): i for i, p in enumerate(truth.images.path.tolist())}
     base: dict[str, int] = {}
