@@ -303,3 +303,18 @@ def test_an_interrupted_run_keeps_the_chunks_it_finished(tmp_path: Path, monkeyp
     fixed = _images(tmp_path, 6)  # the same images, the last one readable again
     np.testing.assert_array_equal(embed(fixed, embedder="light", cache_dir=tmp_path / "c"),
                                   embed(fixed, embedder="light", use_cache=False))
+
+
+def test_auto_embeds_a_dataset_of_tiny_images_with_the_light_embedder(tmp_path: Path) -> None:
+    # 28 x 28 digits upsampled for an ImageNet network: minutes per 10,000 images on a CPU, little to gain
+    from maslow.core import Annotations, Images, LabelSchema
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / f"d{i}.png")
+        paths.append(f"d{i}.png")
+    ds = Dataset(schema=LabelSchema.from_names(["x"]), images=Images(path=paths, width=[28] * 4, height=[28] * 4),
+                 annotations=Annotations.empty(), root=tmp_path)
+    auto = embed_dataset(ds, embedder="auto", use_cache=False)
+    np.testing.assert_array_equal(auto, embed_dataset(ds, embedder="light", use_cache=False))
