@@ -3,8 +3,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
-from maslow.core import Annotations, Dataset, Images, LabelSchema
+from maslow.core import Annotations, Dataset, Images, LabelSchema, masks
 from maslow.diversity import dataset_stats
 from maslow.sample import shapes
 
@@ -65,3 +66,25 @@ def test_empty_dataset() -> None:
     s = dataset_stats(ds)
     assert s.n_images == 0 and s.annotations_per_class.tolist() == [0]
     assert np.isnan(s.per_image_mean)
+
+
+def test_semantic_classes_get_pixel_counts() -> None:
+    """Label maps give one annotation per class and image: the per-class table was all ones per image."""
+    road = np.zeros((3, 4), bool)
+    road[1:] = True
+    schema = LabelSchema.from_names(["sky", "road"], task="semantic_segmentation")
+    images = Images(path=["a.png", "b.png"], width=[4, 4], height=[3, 3], split=["train", "val"])
+    ann = Annotations(image=[0, 0, 1], label=[0, 1, 1],
+                      mask=[masks.encode(~road), masks.encode(road), masks.encode(np.ones((3, 4), bool))])
+    s = dataset_stats(Dataset(schema, images, ann))
+    assert s.annotations_per_class.tolist() == [1, 2] and s.semantic.tolist() == [True, True]
+    assert s.pixels_per_class.tolist() == [4, 20] and s.pixels_per_class_split.tolist() == [[4, 0], [8, 12]]
+    assert s.pixel_share.tolist() == pytest.approx([4 / 24, 20 / 24])
+    c = s.to_dict()["classes"]
+    assert [x["pixels"] for x in c] == [4, 20] and c[1]["pixels_per_split"] == {"train": 8, "val": 12}
+
+
+def test_object_classes_have_no_pixels() -> None:
+    s = dataset_stats(shapes(6, seed=2))
+    assert not s.semantic.any() and np.isnan(s.pixels_per_class).all() and np.isnan(s.pixel_share).all()
+    assert all(c["pixels"] is None and c["pixels_per_split"] is None for c in s.to_dict()["classes"])

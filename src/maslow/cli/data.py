@@ -360,10 +360,16 @@ def stats(
     unused = [c["name"] for c in d["classes"] if not c["annotations"]] if len(used) < len(d["classes"]) else []
     sizes = any(sum(c["sizes"].values()) for c in d["classes"])
     size_cols = ["small", "medium", "large"] if sizes else []
+    # semantic classes (one annotation per class and image) are measured in pixels: their total and share
+    pixels = any(c["semantic"] for c in d["classes"])
+    pixel_cols = ["pixels", "pixel share"] if pixels else []
     rows = [(c["name"], c["images"], c["annotations"], *[c["per_split"][s_] for s_ in split_names],
-             *[c["sizes"][k] for k in size_cols]) for c in used]
+             *[c["sizes"][k] for k in size_cols],
+             *(["-" if c["pixels"] is None else c["pixels"],
+                "-" if c["pixel_share"] is None else f"{c['pixel_share']:.1%}"] if pixels else [])) for c in used]
     console.print(table("Per class" + (" (box area: small < 32², medium < 96², large)" if sizes else ""),
-                        ["class", "images", "annotations", *[f"in {s_}" for s_ in split_names], *size_cols], rows))
+                        ["class", "images", "annotations", *[f"in {s_}" for s_ in split_names], *size_cols,
+                         *pixel_cols], rows))
     if unused:
         shown = ", ".join(unused[:30]) + (f", ... ({len(unused) - 30} more)" if len(unused) > 30 else "")
         console.print(f"[yellow]{len(unused)} of {len(d['classes'])} classes have no annotation:[/yellow] {lit(shown)}")

@@ -1,20 +1,32 @@
 """Class balance of a dataset and the remedies for imbalance, computed for the user.
 
-Glossary (counts are annotations, i.e. objects for detection and labels for classification; crowd regions
-count like any annotation):
-- *imbalance ratio*: largest class count / smallest non-zero class count.
+Glossary. Each class is measured in its own unit, its *measure*: object classes in *annotations* (objects for
+detection, labels for classification), semantic classes (``ClassDef.kind == "semantic"``, or every class when
+the task is ``semantic_segmentation``; see ``maslow.diversity.stats``) in *pixels*, since one semantic
+annotation is one class's whole region in one image. Shares, ratios, rarity and ``needed`` compare a class only
+with the classes of its measure; crowd (ignored) regions count like any annotation.
+
+- *amount*: a class's annotations or pixels in the split; *share*: its amount / the amount of all classes of
+  its measure.
+- *imbalance ratio*: largest amount / smallest non-zero amount, per measure.
 - *effective number of samples* (Cui et al. 2019, "Class-Balanced Loss Based on Effective Number of
   Samples"): ``E_n = (1 - beta^n) / (1 - beta)``; it saturates at ``1 / (1 - beta)`` because near-duplicate
-  samples add less and less information.
-- *rare class*: a class whose share of the annotations is below ``rare_share`` (default: half the uniform
-  share, ``0.5 / k`` for k classes). A class with no annotation at all is rare too.
-- *class weights*: inverse frequency ``1 / n_c`` and effective-number ``1 / E_{n_c}``, each normalised to mean 1
-  over the classes that occur; classes that never occur get weight 0.
+  samples add less and less information. Annotations only: pixels are not independent samples (millions of
+  them saturate every class), so it is NaN for semantic classes.
+- *rare class*: a class whose share is below ``rare_share`` (default: half the uniform share, ``0.5 / k`` for
+  the k classes of its measure). A class with no annotation (no pixel) at all is rare too.
+- *class weights*: inverse frequency ``1 / amount`` (annotations or pixels) and effective-number ``1 / E_n``
+  (object classes only), each normalised to mean 1 over the classes of its measure that occur; and, for semantic
+  classes, median-frequency balancing (Eigen & Fergus 2015, used by SegNet): ``w_c = median(f) / f_c`` with
+  ``f_c`` = pixels of c / pixels of the images where c has pixels, the median over the classes that have
+  pixels, not normalised (the median class gets 1). Classes that never occur get weight 0.
 - *repeat factors* (Gupta et al. 2019, LVIS, repeat-factor sampling): with ``f_c`` the share of images holding
-  class c, ``r_c = max(1, sqrt(t / f_c))``; an image is repeated ``r_i = max_{c in i} r_c`` times per epoch
-  (1 for images without annotations); fractional parts are sampled (stochastic rounding) by the loader.
-- *needed*: how many more annotations of a class (and of it only) bring its share to ``target_share``:
-  the smallest x with ``(n_c + x) / (N + x) >= s``, i.e. ``ceil((s N - n_c) / (1 - s))`` (0 when N = 0).
+  class c (an annotation of it, either measure), ``r_c = max(1, sqrt(t / f_c))``; an image is repeated
+  ``r_i = max_{c in i} r_c`` times per epoch (1 for images without annotations); fractional parts are sampled
+  (stochastic rounding) by the loader.
+- *needed*: how much more of a class (and of it only) brings its share to ``target_share``, in its measure:
+  the smallest x with ``(n_c + x) / (N + x) >= s``, i.e. ``ceil((s N - n_c) / (1 - s))`` (0 when N = 0). For a
+  semantic class, x is pixels: a lower bound, as images that add its pixels add other classes' pixels too.
 
 The remedies (weights, repeat factors, needed) are computed over the images of ``split`` (all images when
 None), e.g. the training split only.
@@ -30,9 +42,11 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.core.types import FloatArray, IntArray
-from maslow.diversity.stats import dataset_stats
+from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.diversity.stats import annotation_pixels, semantic_classes, stats_with_pixels
 from maslow.errors import MaslowError
+
+ANNOTATIONS, PIXELS = "annotations", "pixels"
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,35 +55,50 @@ class BalanceReport:
 
     Attributes:
         names: class names, aligned with every per-class array. ``splits``: split names (``""`` unassigned).
+        measure: (k,) ``"annotations"`` or ``"pixels"``: the unit each class is measured in.
         counts: (k,) annotations per class (over all images). ``counts_per_split``: (k, s).
+        pixels: (k,) pixels per class (over all images; NaN for object classes). ``pixels_per_split``: (k, s).
         images_per_class: (k,) images holding the class (over all images).
         split: the split the remedies are computed on (None: all images).
-        remedy_counts: (k,) annotations per class in that split. ``share``: (k,) their shares.
-        imbalance_ratio: max / min non-zero of ``remedy_counts`` (NaN when no class occurs).
-        beta: effective-number parameter. ``effective_number``: (k,).
-        rare: (k,) bool; ``rare_share``: its threshold. ``target_share``: the share ``needed`` aims at.
-        weights_inverse, weights_effective: (k,) class weights, mean 1 over the classes that occur.
+        remedy_counts: (k,) annotations per class in that split. ``remedy_pixels``: (k,) pixels (NaN for object
+            classes). ``share``: (k,) each class's share of its measure in the split (NaN when none).
+        imbalance_ratios: measure -> max / min non-zero amount of its classes (NaN when none occurs), for the
+            measures of the schema's classes.
+        beta: effective-number parameter. ``effective_number``: (k,), NaN for semantic classes.
+        rare: (k,) bool; ``rare_shares``: measure -> its threshold. ``target_shares``: measure -> the share
+            ``needed`` aims at.
+        weights_inverse, weights_effective: (k,) class weights, mean 1 over the classes of a measure that occur
+            (``weights_effective`` NaN for semantic classes).
+        pixel_frequency: (k,) median-frequency ``f_c`` (NaN for object classes, 0 when absent).
+        weights_median_frequency: (k,) ``median(f) / f_c`` (NaN for object classes, 0 when absent).
         repeat_threshold: LVIS ``t``. ``class_repeat``: (k,) r_c. ``image_repeat``: (m,) r_i for the images
             of the split, NaN for the others. ``image_frequency``: (k,) f_c.
-        needed: (k,) more annotations each class needs to reach ``target_share`` (0 when it already does).
+        needed: (k,) more annotations (pixels, for semantic classes) each class needs to reach its target
+            share (0 when it already does).
     """
 
     names: tuple[str, ...]
     splits: tuple[str, ...]
+    measure: tuple[str, ...]
     counts: IntArray
     counts_per_split: IntArray
+    pixels: FloatArray
+    pixels_per_split: FloatArray
     images_per_class: IntArray
     split: str | None
     remedy_counts: IntArray
+    remedy_pixels: FloatArray
     share: FloatArray
-    imbalance_ratio: float
+    imbalance_ratios: dict[str, float]
     beta: float
     effective_number: FloatArray
-    rare_share: float
-    rare: np.ndarray
-    target_share: float
+    rare_shares: dict[str, float]
+    rare: BoolArray
+    target_shares: dict[str, float]
     weights_inverse: FloatArray
     weights_effective: FloatArray
+    pixel_frequency: FloatArray
+    weights_median_frequency: FloatArray
     repeat_threshold: float
     image_frequency: FloatArray
     class_repeat: FloatArray
@@ -81,22 +110,44 @@ class BalanceReport:
         return tuple(n for n, r in zip(self.names, self.rare.tolist(), strict=True) if r)
 
     @property
+    def imbalance_ratio(self) -> float:
+        """The imbalance ratio of the classes' measure; NaN when none occurs, or when object and semantic classes
+        are mixed (the two measures do not compare: see ``imbalance_ratios``)."""
+        return next(iter(self.imbalance_ratios.values())) if len(self.imbalance_ratios) == 1 else float("nan")
+
+    @property
+    def rare_share(self) -> float:
+        """The rare threshold of every class (NaN when the two measures have different default thresholds)."""
+        return _single(self.rare_shares)
+
+    @property
+    def target_share(self) -> float:
+        """The share ``needed`` aims at for every class (NaN when the two measures have different ones)."""
+        return _single(self.target_shares)
+
+    @property
     def epoch_size(self) -> float:
         """Expected images per epoch under repeat-factor sampling (sum of the image repeat factors)."""
         return float(np.nansum(self.image_repeat))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (used by ``--json``)."""
+        """JSON-safe form (used by ``--json``); fields that do not apply to a class's measure are null."""
         def f(x: float) -> float | None:
             return None if math.isnan(x) else float(x)
+
+        def px(x: float) -> float | int | None:
+            return None if math.isnan(x) else int(x) if float(x).is_integer() else float(x)
 
         in_split = ~np.isnan(self.image_repeat)
         return {
             "split": self.split,
             "imbalance_ratio": f(self.imbalance_ratio),
+            "imbalance_ratios": {m: f(v) for m, v in self.imbalance_ratios.items()},
             "beta": self.beta,
-            "rare_share": self.rare_share,
-            "target_share": self.target_share,
+            "rare_share": f(self.rare_share),
+            "rare_shares": dict(self.rare_shares),
+            "target_share": f(self.target_share),
+            "target_shares": dict(self.target_shares),
             "rare_classes": list(self.rare_classes),
             "repeat_threshold": self.repeat_threshold,
             "n_images": int(in_split.sum()),
@@ -105,15 +156,22 @@ class BalanceReport:
             "classes": [
                 {
                     "name": n,
+                    "measure": self.measure[k],
                     "annotations": int(self.counts[k]),
+                    "pixels": px(self.pixels[k]),
                     "images": int(self.images_per_class[k]),
                     "per_split": {s or "(none)": int(self.counts_per_split[k, j]) for j, s in enumerate(self.splits)},
+                    "pixels_per_split": {s or "(none)": px(self.pixels_per_split[k, j])
+                                         for j, s in enumerate(self.splits)} if self.measure[k] == PIXELS else None,
                     "in_split": int(self.remedy_counts[k]),
+                    "in_split_pixels": px(self.remedy_pixels[k]),
                     "share": f(self.share[k]),
-                    "effective_number": float(self.effective_number[k]),
+                    "effective_number": f(self.effective_number[k]),
                     "rare": bool(self.rare[k]),
                     "weight_inverse": float(self.weights_inverse[k]),
-                    "weight_effective": float(self.weights_effective[k]),
+                    "weight_effective": f(self.weights_effective[k]),
+                    "pixel_frequency": f(self.pixel_frequency[k]),
+                    "weight_median_frequency": f(self.weights_median_frequency[k]),
                     "image_frequency": float(self.image_frequency[k]),
                     "repeat_factor": float(self.class_repeat[k]),
                     "needed": int(self.needed[k]),
@@ -123,13 +181,21 @@ class BalanceReport:
         }
 
     def to_pandas(self) -> Any:
-        """One row per class with counts, share, effective number, weights, repeat factor and needed."""
+        """One row per class with measure, counts, pixels, share, effective number, weights, repeat factor and
+        needed."""
         import pandas as pd
 
         rows = self.to_dict()["classes"]
         for r in rows:
             r.pop("per_split")
+            r.pop("pixels_per_split")
         return pd.DataFrame(rows)
+
+
+def _single(values: dict[str, float]) -> float:
+    """The one value of a per-measure dict (NaN when empty or when the measures differ)."""
+    vals = set(values.values())
+    return vals.pop() if len(vals) == 1 else float("nan")
 
 
 def _normalise(w: FloatArray, present: np.ndarray) -> FloatArray:
@@ -139,7 +205,7 @@ def _normalise(w: FloatArray, present: np.ndarray) -> FloatArray:
     return out
 
 
-def _needed(counts: IntArray, total: int, s: float) -> IntArray:
+def _needed(amount: FloatArray, total: float, s: float) -> IntArray:
     """Smallest x >= 0 with ``(n_c + x) / (N + x) >= s``, the share compared as ``rare`` compares it (0 when N = 0).
 
     The closed form ``ceil((s N - n_c) / (1 - s))`` is one off where rounding puts it next to an integer (a
@@ -147,14 +213,37 @@ def _needed(counts: IntArray, total: int, s: float) -> IntArray:
     the starting point: the answer is stepped to the smallest x that passes the test itself.
     """
     if total == 0:
-        return np.zeros(len(counts), np.int64)
-    n = counts.astype(np.int64)
+        return np.zeros(len(amount), np.int64)
+    n = np.asarray(amount)
     x: IntArray = np.maximum(0, np.ceil((s * total - n) / (1.0 - s))).astype(np.int64)
     for _ in range(3):
         lower = np.maximum(x - 1, 0)
         x = np.where((n + lower) / (total + lower) >= s, lower, x)
         x = np.where((n + x) / (total + x) < s, x + 1, x)
     return x
+
+
+def _median_frequency(ds: Dataset, semantic: BoolArray, rows: IntArray, pixels: FloatArray,
+                      canvas: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(k,) ``f_c`` and ``median(f) / f_c`` over annotation ``rows`` (NaN for object classes, 0 when absent)."""
+    k = len(semantic)
+    freq, weight = np.full(k, np.nan), np.full(k, np.nan)
+    freq[semantic], weight[semantic] = 0.0, 0.0
+    a = ds.annotations
+    rows = rows[semantic[a.label[rows]]] if len(rows) else rows
+    if len(rows):
+        keys, inv = np.unique(a.image[rows] * k + a.label[rows], return_inverse=True)
+        pix = np.bincount(inv, weights=pixels[rows], minlength=len(keys))
+        img = np.full(len(keys), -np.inf)
+        np.maximum.at(img, inv, np.nan_to_num(canvas[rows], nan=-np.inf))
+        ok = (pix > 0) & np.isfinite(img)  # the class has pixels in that image, whose size is known
+        num = np.bincount(keys[ok] % k, weights=pix[ok], minlength=k)
+        den = np.bincount(keys[ok] % k, weights=img[ok], minlength=k)
+        has = semantic & (den > 0)
+        freq[has] = num[has] / den[has]
+        if has.any():
+            weight[has] = np.median(freq[has]) / freq[has]
+    return freq, weight
 
 
 def balance(
@@ -166,13 +255,15 @@ def balance(
     target_share: float | None = None,
     repeat_threshold: float = 0.001,
 ) -> BalanceReport:
-    """Counts per class and split, imbalance ratio, effective numbers, rare classes and remedies.
+    """Counts (pixels, for semantic classes) per class and split, imbalance ratio, effective numbers, rare classes
+    and remedies.
 
     Args:
         ds: the dataset.
         split: compute shares and remedies on this split's images only (None: all images).
         beta: effective-number parameter in [0, 1) (Cui et al. use 0.9 .. 0.9999).
-        rare_share: a class below this share of the annotations is rare (default ``0.5 / k``).
+        rare_share: a class below this share of its measure is rare (default ``0.5 / k``, k the classes of the
+            measure).
         target_share: share ``needed`` aims at (default ``rare_share``: enough to stop being rare).
         repeat_threshold: LVIS ``t`` (0.001 in LVIS); classes on fewer than that share of images are repeated.
 
@@ -188,15 +279,18 @@ def balance(
     """
     if not 0 <= beta < 1:
         raise MaslowError(f"balance: beta must be in [0, 1), got {beta}")
-    k = len(ds.schema.classes)
-    rare_share = 0.5 / max(k, 1) if rare_share is None else float(rare_share)
-    target_share = rare_share if target_share is None else float(target_share)
     for name, v in (("rare_share", rare_share), ("target_share", target_share)):
-        if not 0 <= v < 1:
+        if v is not None and not 0 <= v < 1:
             raise MaslowError(f"balance: {name} must be in [0, 1), got {v}")
     if not 0 <= repeat_threshold < math.inf:  # NaN made every repeat factor NaN, inf made them infinite
         raise MaslowError(f"balance: repeat_threshold must be a number >= 0, got {repeat_threshold}")
-    stats = dataset_stats(ds)
+    k = len(ds.schema.classes)
+    semantic = semantic_classes(ds.schema)
+    groups = {m: sel for m, sel in ((ANNOTATIONS, ~semantic), (PIXELS, semantic)) if sel.any()}
+    rare_shares = {m: 0.5 / int(sel.sum()) if rare_share is None else float(rare_share) for m, sel in groups.items()}
+    target_shares = {m: v if target_share is None else float(target_share) for m, v in rare_shares.items()}
+    pixels, canvas = annotation_pixels(ds, semantic)
+    stats = stats_with_pixels(ds, semantic, pixels)
     a, m = ds.annotations, ds.n_images
     img_split = ds.images.split.astype(str) if ds.images.split is not None else np.full(m, "")
     if split is not None and split not in set(img_split.tolist()):
@@ -206,18 +300,32 @@ def balance(
     in_split = np.ones(m, bool) if split is None else img_split == split
     ann_in = in_split[a.image] if len(a) else np.zeros(0, bool)
     counts = np.bincount(a.label[ann_in], minlength=k).astype(np.int64)
-    total = int(counts.sum())
-    share = counts / total if total else np.full(k, np.nan)
-    present = counts > 0
-    ratio = float(counts.max() / counts[present].min()) if present.any() else float("nan")
-    eff = (1.0 - beta ** counts.astype(np.float64)) / (1.0 - beta) if beta > 0 else np.minimum(counts, 1.0)
-    eff = eff.astype(np.float64)
-    rare = ~present | (np.nan_to_num(share, nan=0.0) < rare_share)
+    remedy_pixels = np.bincount(a.label[ann_in], weights=np.nan_to_num(pixels[ann_in]), minlength=k).astype(float)
+    remedy_pixels[~semantic] = np.nan
+    amount = np.where(semantic, remedy_pixels, counts)
+    share, ratios = np.full(k, np.nan), {}
+    present = amount > 0
+    rare, needed = ~present, np.zeros(k, np.int64)
+    for meas, sel in groups.items():
+        total = float(amount[sel].sum())
+        if total:
+            share[sel] = amount[sel] / total
+        p = present & sel
+        ratios[meas] = float(amount[sel].max() / amount[p].min()) if p.any() else float("nan")
+        rare[sel] |= share[sel] < rare_shares[meas]  # NaN (no amount) compares False; absent is rare already
+        needed[sel] = _needed(amount[sel], total, target_shares[meas])
+    obj = ~semantic
+    eff = np.full(k, np.nan)
+    eff[obj] = (1.0 - beta ** counts[obj].astype(np.float64)) / (1.0 - beta) if beta > 0 else np.minimum(counts[obj], 1.0)
+    w_inv, w_eff = np.zeros(k), np.full(k, np.nan)
     with np.errstate(divide="ignore"):
-        w_inv = _normalise(np.where(present, 1.0 / np.maximum(counts, 1), 0.0), present)
-        w_eff = _normalise(np.where(present, 1.0 / np.where(eff > 0, eff, 1.0), 0.0), present)
+        for sel in groups.values():
+            p = present & sel
+            w_inv[sel] = _normalise(np.where(p, 1.0 / np.where(p, amount, 1.0), 0.0), p)[sel]
+        w_eff[obj] = _normalise(np.where(present, 1.0 / np.where(eff > 0, eff, 1.0), 0.0), present & obj)[obj]
     n_split = int(in_split.sum())
     rows = np.flatnonzero(ann_in)
+    freq_px, w_mfb = _median_frequency(ds, semantic, rows, pixels, canvas)
     pairs = np.unique(a.image[rows] * max(k, 1) + a.label[rows]) if len(rows) else np.zeros(0, np.int64)
     img_per_class = np.bincount(pairs % max(k, 1), minlength=k) if k else np.zeros(0, np.int64)
     freq = img_per_class / n_split if n_split else np.zeros(k)
@@ -227,24 +335,29 @@ def balance(
     r_i[in_split] = 1.0
     if len(pairs):
         np.maximum.at(r_i, pairs // max(k, 1), r_c[pairs % max(k, 1)])
-    needed = _needed(counts, total, target_share)
     return BalanceReport(
         names=ds.schema.names,
         splits=stats.splits,
+        measure=tuple(PIXELS if s else ANNOTATIONS for s in semantic.tolist()),
         counts=stats.annotations_per_class,
         counts_per_split=stats.annotations_per_class_split,
+        pixels=stats.pixels_per_class,
+        pixels_per_split=stats.pixels_per_class_split,
         images_per_class=stats.images_per_class,
         split=split,
         remedy_counts=counts,
-        share=share.astype(np.float64),
-        imbalance_ratio=ratio,
+        remedy_pixels=remedy_pixels,
+        share=share,
+        imbalance_ratios=ratios,
         beta=beta,
         effective_number=eff,
-        rare_share=rare_share,
+        rare_shares=rare_shares,
         rare=rare,
-        target_share=target_share,
+        target_shares=target_shares,
         weights_inverse=w_inv,
         weights_effective=w_eff,
+        pixel_frequency=freq_px,
+        weights_median_frequency=w_mfb,
         repeat_threshold=repeat_threshold,
         image_frequency=freq.astype(np.float64),
         class_repeat=r_c.astype(np.float64),
@@ -254,7 +367,8 @@ def balance(
 
 
 def plot_balance(report: BalanceReport, out_dir: str | Path) -> list[Path]:
-    """Write ``balance.png`` into ``out_dir`` (atomically): annotations per class and split, and class weights.
+    """Write ``balance.png`` into ``out_dir`` (atomically): annotations (pixels, for semantic classes) per class and
+    split, and class weights.
 
     Raises:
         MissingDependencyError: matplotlib is not installed (extra ``reports``).
@@ -266,18 +380,31 @@ def plot_balance(report: BalanceReport, out_dir: str | Path) -> list[Path]:
     ax1, ax2 = fig.subplots(1, 2)
     x = np.arange(k)
     bottom = np.zeros(k)
+    pixels = np.array([m == PIXELS for m in report.measure], bool)
+    mixed = pixels.any() and not pixels.all()
+    per_split = np.where(pixels[:, None], np.nan_to_num(report.pixels_per_split), report.counts_per_split)
+    if mixed:  # objects and pixels do not share an axis: each class as a share of its measure (all images)
+        for sel in (pixels, ~pixels):
+            per_split[sel] /= max(per_split[sel].sum(), 1.0)
     for j, s in enumerate(report.splits):
-        ax1.bar(x, report.counts_per_split[:, j], bottom=bottom, label=s or "(none)")
-        bottom += report.counts_per_split[:, j]
+        ax1.bar(x, per_split[:, j], bottom=bottom, label=s or "(none)")
+        bottom += per_split[:, j]
     for lab in (ax1, ax2):
         lab.set_xticks(x, report.names, rotation=45, ha="right", fontsize=8)
     for tick, rare in zip(ax1.get_xticklabels(), report.rare.tolist(), strict=True):
         tick.set_color("tab:red" if rare else "black")
-    ax1.set_title(f"annotations per class and split (rare in red; imbalance {report.imbalance_ratio:.1f})",
-                  fontsize=9)
+    what = "share of its measure" if mixed else next(iter(report.imbalance_ratios), ANNOTATIONS)
+    ratios = ", ".join(f"{v:.1f}" for v in report.imbalance_ratios.values())
+    ax1.set_title(f"{what} per class and split (rare in red; imbalance {ratios})", fontsize=9)
     ax1.legend(fontsize=8)
-    ax2.bar(x - 0.2, report.weights_inverse, width=0.4, label="inverse frequency")
-    ax2.bar(x + 0.2, report.weights_effective, width=0.4, label=f"effective number (beta {report.beta})")
+    bars = [("inverse frequency", report.weights_inverse)]
+    if not pixels.all():
+        bars.append((f"effective number (beta {report.beta})", np.nan_to_num(report.weights_effective)))
+    if pixels.any():
+        bars.append(("median frequency", np.nan_to_num(report.weights_median_frequency)))
+    width = 0.8 / len(bars)
+    for j, (label, w) in enumerate(bars):
+        ax2.bar(x + (j - (len(bars) - 1) / 2) * width, w, width=width, label=label)
     ax2.plot(x, report.class_repeat, "k^", label=f"repeat factor (t {report.repeat_threshold:g})")
     ax2.set_title(f"remedies on {report.split or 'all images'}", fontsize=9)
     ax2.legend(fontsize=8)

@@ -3,6 +3,13 @@
 Size buckets follow COCO's thresholds on box area (width x height in pixels): small < 32², medium < 96²,
 large otherwise. Label types count the geometry each annotation carries (an annotation with a polygon and a
 box counts in both); ``tag`` is an annotation without geometry.
+
+Semantic classes (``ClassDef.kind == "semantic"``, or every class when the schema's task is
+``semantic_segmentation``) are stuff: one annotation is one class's region in one image, so their annotation
+counts say little (at most one per image) and their size is measured in *pixels*. The pixels of an annotation
+are its mask's area (pycocotools' RLE area), else its polygons rasterised as pycocotools does (the shoelace area
+when the image size is unknown), else its box area, else 0; an annotation's *image pixels* are its mask's
+``height x width``, else its image's (unknown when that is 0). Crowd (ignored) regions count like any other.
 """
 
 from __future__ import annotations
@@ -13,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from maslow.core import boxes as B
+from maslow.core import masks as M
 from maslow.core.dataset import Dataset
-from maslow.core.types import IntArray
+from maslow.core.schema import LabelSchema, Task
+from maslow.core.types import BoolArray, FloatArray, IntArray
 
 #: Upper bounds (inclusive) of the annotations-per-image histogram bins.
 PER_IMAGE_BINS = (0, 1, 2, 5, 10, 20, 50, 100)
@@ -39,6 +48,9 @@ class DatasetStats:
         label_types: label type -> annotations carrying it (box, polygon, mask, keypoints, tag, crowd, scored).
         attributes: attribute -> value -> count (values as str; unset values, None or NaN, not counted).
         sources: annotation source -> count.
+        semantic: (k,) bool, the classes measured in pixels (see the module docstring).
+        pixels_per_class: (k,) float64 pixels of each semantic class (NaN for object classes).
+        pixels_per_class_split: (k, s) the same per split.
     """
 
     names: tuple[str, ...]
@@ -60,9 +72,22 @@ class DatasetStats:
     label_types: dict[str, int]
     attributes: dict[str, dict[str, int]]
     sources: dict[str, int]
+    semantic: BoolArray
+    pixels_per_class: FloatArray
+    pixels_per_class_split: FloatArray
+
+    @property
+    def pixel_share(self) -> FloatArray:
+        """(k,) each semantic class's share of the pixels of all semantic classes (NaN for object classes, and
+        for all when no semantic class has a pixel)."""
+        total = float(np.nansum(self.pixels_per_class))
+        if not total:
+            return np.full(len(self.names), np.nan)
+        return self.pixels_per_class / total
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (used by ``--json``)."""
+        """JSON-safe form (used by ``--json``); pixel fields are null for object classes."""
+        share = self.pixel_share
         return {
             "n_images": self.n_images,
             "n_annotations": self.n_annotations,
@@ -77,6 +102,11 @@ class DatasetStats:
                         s or "(none)": int(self.annotations_per_class_split[k, j]) for j, s in enumerate(self.splits)
                     },
                     "sizes": {b: int(self.size_per_class[k, j]) for j, b in enumerate(self.size_buckets)},
+                    "semantic": bool(self.semantic[k]),
+                    "pixels": _number(self.pixels_per_class[k]),
+                    "pixel_share": _number(share[k]),
+                    "pixels_per_split": {s or "(none)": _number(self.pixels_per_class_split[k, j])
+                                         for j, s in enumerate(self.splits)} if self.semantic[k] else None,
                 }
                 for k, name in enumerate(self.names)
             ],
@@ -101,8 +131,69 @@ def _bin_labels() -> tuple[str, ...]:
     return tuple(out)
 
 
+def _number(x: float) -> float | int | None:
+    """A pixel count for JSON: None for NaN, an int when whole (mask areas are)."""
+    if np.isnan(x):
+        return None
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def semantic_classes(schema: LabelSchema) -> BoolArray:
+    """(k,) bool: the classes measured in pixels (``kind == "semantic"``, or all when the task is semantic)."""
+    every = schema.task is Task.SEMANTIC_SEGMENTATION
+    return np.array([every or c.kind == "semantic" for c in schema.classes], bool)
+
+
+def annotation_pixels(ds: Dataset, semantic: BoolArray) -> tuple[FloatArray, FloatArray]:
+    """Pixels of each annotation of a semantic class and of the image it lies on (see the module docstring).
+
+    Args:
+        ds: the dataset.
+        semantic: (k,) bool, the classes to measure (``semantic_classes(ds.schema)``).
+
+    Returns:
+        (n,) float64 pixels of each annotation, NaN for object classes; (n,) float64 pixels of its image (its
+        mask's ``height x width``, else the image's), NaN for object classes and unknown image sizes.
+
+    Example:
+        >>> from maslow.core import Annotations, Dataset, Images, LabelSchema, masks
+        >>> sky = masks.encode(np.eye(3, 4, dtype=bool))
+        >>> ds = Dataset(LabelSchema.from_names(["sky"], task="semantic_segmentation"),
+        ...              Images(path=["a.png"], width=[4], height=[3]), Annotations(image=[0], label=[0], mask=[sky]))
+        >>> [x.tolist() for x in annotation_pixels(ds, semantic_classes(ds.schema))]
+        [[3.0], [12.0]]
+    """
+    a, im = ds.annotations, ds.images
+    n = len(a)
+    pixels, canvas = np.full(n, np.nan), np.full(n, np.nan)
+    rows = np.flatnonzero(semantic[a.label]) if n and len(semantic) else np.zeros(0, np.int64)
+    if not len(rows):
+        return pixels, canvas
+    h, w = im.height[a.image[rows]].astype(np.float64), im.width[a.image[rows]].astype(np.float64)
+    canvas[rows] = np.where((h > 0) & (w > 0), h * w, np.nan)
+    pixels[rows] = 0.0
+    with_mask = [int(r) for r in rows if a.mask is not None and a.mask[r] is not None]
+    if with_mask:
+        rles = [a.mask[r] for r in with_mask]  # type: ignore[index]
+        pixels[with_mask] = M.area(rles)
+        canvas[with_mask] = [float(int(r["size"][0]) * int(r["size"][1])) for r in rles]
+    done = np.zeros(n, bool)
+    done[with_mask] = True
+    assert a.box is not None
+    for r in rows[~done[rows]].tolist():
+        poly = a.polygon[r] if a.polygon is not None else None
+        hi, wi = int(im.height[a.image[r]]), int(im.width[a.image[r]])
+        if poly:
+            pixels[r] = (M.area([M.from_polygons(poly, hi, wi)])[0] if hi > 0 and wi > 0
+                         else sum(M.polygon_area(p) for p in poly))
+        elif a.has_box[r]:
+            pixels[r] = float(B.area(a.box[r:r + 1])[0])
+    return pixels, canvas
+
+
 def dataset_stats(ds: Dataset) -> DatasetStats:
-    """Counts per class and split, annotations per image, box size buckets and label types in use.
+    """Counts per class and split, annotations per image, box size buckets, label types in use, and the pixels
+    of semantic classes.
 
     Example:
         >>> from maslow.sample import shapes
@@ -110,6 +201,12 @@ def dataset_stats(ds: Dataset) -> DatasetStats:
         >>> int(s.annotations_per_class.sum()) == s.n_annotations
         True
     """
+    semantic = semantic_classes(ds.schema)
+    return stats_with_pixels(ds, semantic, annotation_pixels(ds, semantic)[0])
+
+
+def stats_with_pixels(ds: Dataset, semantic: BoolArray, pixels: FloatArray) -> DatasetStats:
+    """``dataset_stats`` from pixels already measured by ``annotation_pixels`` (``balance`` measures them once)."""
     a, im = ds.annotations, ds.images
     k = len(ds.schema.classes)
     split = im.split.astype(str) if im.split is not None else np.full(len(im), "")
@@ -147,6 +244,11 @@ def dataset_stats(ds: Dataset) -> DatasetStats:
     if a.mask is not None:
         geom |= np.array([m is not None for m in a.mask], bool)
     label_types["tag"] = int((~geom).sum())
+    pix = np.zeros((k, n_s))
+    if len(a):
+        sem_rows = semantic[a.label]
+        np.add.at(pix, (a.label[sem_rows], split_idx[a.image[sem_rows]]), pixels[sem_rows])
+    pix[~semantic] = np.nan
     attributes = {}
     for name, col in a.attributes.items():
         vals = [str(v) for v in col.tolist() if not _unset(v)]
@@ -171,6 +273,9 @@ def dataset_stats(ds: Dataset) -> DatasetStats:
         label_types=label_types,
         attributes=attributes,
         sources=_value_counts([] if a.source is None else a.source.tolist()),
+        semantic=semantic,
+        pixels_per_class=pix.sum(axis=1),
+        pixels_per_class_split=pix,
     )
 
 
