@@ -4,14 +4,20 @@ Originals: real images of ../shared/data (bccd, coco_instances_10, od_metrics_fi
 gets five transformed copies: JPEG re-encode (quality 40), resize to 50%, brightness x1.4, a 10% crop (90%
 of width and height kept, at a random offset) and a horizontal mirror. Every image is hashed; a pair is
 predicted when the method says so. Precision: share of predicted pairs that are copies of one original.
-Recall per transformation: share of (original, copy) pairs predicted. pure_clusters: share of the clusters
-(connected components of the predicted pairs) holding copies of a single original.
+Recall per transformation: share of (original, copy) pairs predicted. pure_cc: share of the connected
+components of the predicted pairs holding copies of a single original. The clusters maslow reports are star
+clusters (``star_clusters`` in keep order: most pixels, then largest file): pure_stars is their share holding
+one original's copies; drop_precision the share of droppable images (members other than the kept one) that
+are copies of the kept image's original; drop_recall those correct drops over the 5 copies per original.
 
 Methods: maslow (``near_pairs``, Hamming <= 8 over its 11 hash variants), imagehash pHash at Hamming <= 8
 and cleanvision's near + exact duplicate sets (each when installed: ``pip install imagehash cleanvision``).
 fastdup is not run (non-commercial licence); the issue quotes 0.94 / 0.88 at about 40 images per CPU-second.
 
-Run: ``.venv/bin/python benchmarks/duplicates_bench.py [--n 300]``
+``--shrink S`` first resizes each original so its shorter side is S pixels (tiny images; the hashes are
+compared directly, without ``find_duplicates``' ``min_side`` rule).
+
+Run: ``.venv/bin/python benchmarks/duplicates_bench.py [--n 300] [--shrink 24]``
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-from maslow.diversity.duplicates import clusters_of, image_hashes, near_pairs, search_hashes
+from maslow.diversity._graph import clusters_of, star_clusters
+from maslow.diversity.duplicates import image_hashes, near_pairs, search_hashes
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TRANSFORMS = ("jpeg", "resize", "bright", "crop10", "mirror")
@@ -37,12 +44,15 @@ def originals(n: int) -> list[Path]:
     return paths[:n]
 
 
-def make_set(src: list[Path], dst: Path, seed: int = 0) -> tuple[list[Path], np.ndarray, np.ndarray]:
+def make_set(src: list[Path], dst: Path, seed: int = 0, shrink: int = 0) -> tuple[list[Path], np.ndarray, np.ndarray]:
     """Files, group (original index) and transform index (-1 = original) of each file."""
     rng = np.random.default_rng(seed)
     files, group, kind = [], [], []
     for g, p in enumerate(src):
         im = Image.open(p).convert("RGB")
+        if shrink:
+            f = shrink / min(im.size)
+            im = im.resize((max(1, round(im.size[0] * f)), max(1, round(im.size[1] * f))), Image.Resampling.LANCZOS)
         w, h = im.size
         out = dst / f"{g:04d}_orig.jpg"
         im.save(out, quality=95)
@@ -62,7 +72,7 @@ def make_set(src: list[Path], dst: Path, seed: int = 0) -> tuple[list[Path], np.
     return files, np.asarray(group), np.asarray(kind)
 
 
-def score(pairs: np.ndarray, group: np.ndarray, kind: np.ndarray) -> dict[str, float]:
+def score(pairs: np.ndarray, group: np.ndarray, kind: np.ndarray, order: np.ndarray) -> dict[str, float]:
     same = group[pairs[:, 0]] == group[pairs[:, 1]]
     out = {"precision": float(same.mean()) if len(pairs) else 1.0, "n_pairs": float(len(pairs))}
     found = {(int(a), int(b)) for a, b in pairs[same].tolist()}
@@ -75,7 +85,13 @@ def score(pairs: np.ndarray, group: np.ndarray, kind: np.ndarray) -> dict[str, f
         recalls += hit
     out["recall_all"] = float(np.mean(recalls))
     clusters = clusters_of(len(group), pairs)
-    out["pure_clusters"] = float(np.mean([len(set(group[c].tolist())) == 1 for c in clusters])) if clusters else 1.0
+    out["pure_cc"] = float(np.mean([len(set(group[c].tolist())) == 1 for c in clusters])) if clusters else 1.0
+    stars = star_clusters(len(group), pairs, order=order)
+    out["pure_stars"] = float(np.mean([len(set(group[c].tolist())) == 1 for c in stars])) if stars else 1.0
+    right = sum(int((group[c[1:]] == group[c[0]]).sum()) for c in stars)
+    dropped = sum(len(c) - 1 for c in stars)
+    out["drop_precision"] = right / dropped if dropped else 1.0
+    out["drop_recall"] = right / int((kind >= 0).sum())
     return out
 
 
@@ -121,29 +137,33 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--threshold", type=int, default=8)
+    ap.add_argument("--shrink", type=int, default=0, help="shorter side of the originals in pixels (0: as stored)")
     args = ap.parse_args()
     src = originals(args.n)
     if not src:
         raise SystemExit(f"no images under {SHARED}")
     with tempfile.TemporaryDirectory() as tmp:
-        files, group, kind = make_set(src, Path(tmp))
+        files, group, kind = make_set(src, Path(tmp), shrink=args.shrink)
         print(f"{len(src)} originals x {len(TRANSFORMS)} transformations = {len(files)} images")
         t0 = time.process_time()
         table = image_hashes(files)
         cpu = time.process_time() - t0
         pairs, _ = near_pairs(table, args.threshold)
-        rows = [("maslow", score(pairs, group, kind), len(files) / cpu)]
+        size = [f.stat().st_size for f in files]
+        order = np.asarray(sorted(range(len(files)), key=lambda i: (-table.pixels[i], -size[i], i)), np.int64)
+        rows = [("maslow", score(pairs, group, kind, order), len(files) / cpu)]
         ih = imagehash_pairs(files, args.threshold)
         if ih is not None:
-            rows.append(("imagehash pHash", score(ih[0], group, kind), ih[1]))
+            rows.append(("imagehash pHash", score(ih[0], group, kind, order), ih[1]))
         else:
             print("imagehash not installed: skipped")
         cv = cleanvision_pairs(Path(tmp), files)
         if cv is not None:
-            rows.append(("cleanvision", score(cv[0], group, kind), cv[1]))
+            rows.append(("cleanvision", score(cv[0], group, kind, order), cv[1]))
         else:
             print("cleanvision not installed: skipped (the issue measured recall 0.23)")
-    cols = ["precision", "recall_all", *[f"recall_{t}" for t in TRANSFORMS], "pure_clusters"]
+    cols = ["precision", "recall_all", *[f"recall_{t}" for t in TRANSFORMS], "pure_cc", "pure_stars",
+            "drop_precision", "drop_recall"]
     print(f"{'method':16s} " + " ".join(f"{c:>14s}" for c in cols) + f" {'img/CPU-s':>10s}")
     for name, s, speed in rows:
         print(f"{name:16s} " + " ".join(f"{s[c]:14.3f}" for c in cols) + f" {speed:10.0f}")

@@ -97,3 +97,52 @@ def test_semantic_features_option(planted: Path, tmp_path: Path) -> None:
 def test_duplicates_refuse_a_cosine_outside_minus_one_one(planted: Path, cosine: str) -> None:
     code, out = _run(["diversity", "duplicates", str(planted), "--from", "coco", "--cosine", cosine])
     assert code == 2 and "--cosine" in out  # used to be taken: no pair can reach a similarity of 5
+
+
+def test_duplicates_table_caps_paths_and_json_lists_all(tmp_path: Path) -> None:
+    """One picture copied 12 times (bytes): one exact cluster of 12; the table shows --paths of them."""
+    import numpy as np
+
+    (tmp_path / "f" / "a").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "f" / "a" / "img00.png")
+    for k in range(1, 12):
+        shutil.copy(tmp_path / "f" / "a" / "img00.png", tmp_path / "f" / "a" / f"img{k:02d}.png")
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "f" / "a" / "other.png")
+    args = ["diversity", "duplicates", str(tmp_path / "f"), "--from", "imagefolder"]
+    code, out = _run([*args, "--json"])
+    assert code == 0, out
+    d = json.loads(out)
+    (c,) = d["clusters"]
+    assert c["kind"] == "exact" and len(c["images"]) == 12 and d["n_duplicate_images"] == 11
+    assert d["n_pairs"] == 66 and len(d["pairs"]) == 66
+    code, out = _run([*args, "--paths", "3"])
+    assert code == 0, out
+    assert "8 more" in out  # 11 to drop, 3 shown
+    assert sum(f"img{k:02d}" in out for k in range(12)) == 4  # the kept one and 3 dropped
+
+
+def test_duplicates_of_tiny_images_are_exact_only_unless_min_side_is_0(tmp_path: Path) -> None:
+    """28 x 28 digit-like images: a blob on black, one pixel apart; plus one byte-identical copy."""
+    import numpy as np
+
+    (tmp_path / "f" / "a").mkdir(parents=True)
+    yy, xx = np.mgrid[:28, :28]
+    blob = ((yy - 14) ** 2 / 64 + (xx - 14) ** 2 / 25 < 1).astype(np.uint8) * 255
+    for k in range(4):
+        im = blob.copy()
+        im[4 + k, 4] = 255  # one stray pixel, a different one per image
+        Image.fromarray(im).save(tmp_path / "f" / "a" / f"{k}.png")
+    shutil.copy(tmp_path / "f" / "a" / "0.png", tmp_path / "f" / "a" / "0_copy.png")
+    args = ["diversity", "duplicates", str(tmp_path / "f"), "--from", "imagefolder", "--json"]
+    code, out = _run(args)
+    assert code == 0, out
+    d = json.loads(out)
+    assert d["n_small"] == 5 and d["min_side"] == 32
+    assert [p["kind"] for p in d["pairs"]] == ["exact"] and d["n_duplicate_images"] == 1
+    code, out = _run([*args, "--min-side", "0"])
+    assert code == 0, out
+    d = json.loads(out)
+    assert d["n_small"] == 0 and "near" in {p["kind"] for p in d["pairs"]}
+    code, out = _run(args[:-1])
+    assert code == 0 and "smaller than 32 pixels a side" in out

@@ -5,10 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 from maslow.core import Annotations, Dataset, Images, LabelSchema
+from maslow.diversity._graph import clusters_of
 from maslow.diversity.duplicates import (
+    DuplicateReport,
     find_duplicates,
     hamming,
     image_hashes,
@@ -163,3 +165,188 @@ def test_idx_members_are_hashed_by_pixels() -> None:
     assert file_digest(a) == file_digest(a) != file_digest(b)
     t = image_hashes([a, b])
     assert t.valid.all() and t.pixels.tolist() == [784, 784]
+
+
+def _texture(rng: np.random.Generator, w: int, h: int, blur: float) -> Image.Image:
+    """Smooth random grey texture, stretched to 0..255."""
+    a = np.asarray(Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)).filter(ImageFilter.GaussianBlur(blur)),
+                   float)
+    return Image.fromarray(((a - a.min()) / (np.ptp(a) or 1) * 255).astype(np.uint8))
+
+
+def _folder_dataset(root: Path, files: list[Path], sizes: list[tuple[int, int]] | None = None) -> Dataset:
+    if sizes is None:
+        sizes = []
+        for f in files:
+            with Image.open(f) as im:
+                sizes.append(im.size)
+    images = Images(path=[f.relative_to(root).as_posix() for f in files], width=[s[0] for s in sizes],
+                    height=[s[1] for s in sizes])
+    return Dataset(LabelSchema.from_names(["x"]), images, Annotations(image=[], label=[]), root=root)
+
+
+@pytest.fixture
+def tiny_and_larger(tmp_path: Path) -> Dataset:
+    """For sides 24 and 48: an image, a byte-identical copy, and a copy with one pixel changed (rows 0-2, 3-5)."""
+    rng = np.random.default_rng(7)
+    files = []
+    for side in (24, 48):
+        base = _texture(rng, side, side, side / 8)
+        a = np.asarray(base).copy()
+        a[side // 2, side // 2] = a[side // 2, side // 2] // 2 + 64
+        base.save(tmp_path / f"{side}_a.png")
+        shutil.copy(tmp_path / f"{side}_a.png", tmp_path / f"{side}_copy.png")
+        Image.fromarray(a).save(tmp_path / f"{side}_pixel.png")
+        files += [tmp_path / f"{side}_a.png", tmp_path / f"{side}_copy.png", tmp_path / f"{side}_pixel.png"]
+    return _folder_dataset(tmp_path, files)
+
+
+def test_images_under_min_side_get_exact_duplicates_only(tiny_and_larger: Dataset) -> None:
+    ds = tiny_and_larger
+    every = find_duplicates(ds, min_side=0)  # all hashed: a one-pixel change is a near duplicate at both sizes
+    assert {(0, 1), (0, 2), (1, 2), (3, 4), (3, 5), (4, 5)} <= {tuple(p) for p in every.pairs.tolist()}
+    assert every.small.tolist() == [] and every.min_side == 0
+    r = find_duplicates(ds)  # default: 32 pixels a side
+    got = dict(zip(map(tuple, r.pairs.tolist()), r.kind, strict=True))
+    assert got[(0, 1)] == "exact" and got[(3, 4)] == "exact" and got[(3, 5)] == "near"
+    assert (0, 2) not in got and (1, 2) not in got  # the 24-pixel images were not hashed
+    assert r.small.tolist() == [0, 1, 2] and r.min_side == 32
+    assert [(c.images, c.kind) for c in r.clusters] == [((3, 4, 5), "near"), ((0, 1), "exact")]
+    d = r.to_dict()
+    assert d["min_side"] == 32 and d["n_small"] == 3
+    assert find_duplicates(ds, near=False).small.tolist() == []  # nothing is hashed without near
+    with pytest.raises(MaslowError, match="min_side must be >= 0"):
+        find_duplicates(ds, min_side=-1)
+
+
+def test_min_side_uses_the_decoded_size_when_the_table_has_none(tiny_and_larger: Dataset) -> None:
+    unknown = tiny_and_larger.replace(images=Images(path=tiny_and_larger.images.path, width=[0] * 6,
+                                                    height=[0] * 6))
+    r = find_duplicates(unknown)
+    assert r.small.tolist() == [0, 1, 2]
+    assert {(0, 1), (3, 4), (3, 5), (4, 5)} <= {tuple(p) for p in r.pairs.tolist()}
+    assert (0, 2) not in {tuple(p) for p in r.pairs.tolist()}
+
+
+def test_min_side_is_the_shorter_side(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    strip = _texture(rng, 200, 20, 3)
+    strip.save(tmp_path / "a.png")
+    a = np.asarray(strip).copy()
+    a[10, 100] = a[10, 100] // 2 + 64
+    Image.fromarray(a).save(tmp_path / "b.png")
+    ds = _folder_dataset(tmp_path, [tmp_path / "a.png", tmp_path / "b.png"])
+    assert find_duplicates(ds).small.tolist() == [0, 1] and len(find_duplicates(ds).pairs) == 0
+    assert find_duplicates(ds, min_side=20).pairs.tolist() == [[0, 1]]
+
+
+def _check_stars(r: DuplicateReport) -> None:
+    """Every dropped image is a duplicate (a pair) of its cluster's kept image; clusters are disjoint."""
+    pairs = {tuple(p) for p in r.pairs.tolist()}
+    seen: set[int] = set()
+    for c in r.clusters:
+        assert c.keep in c.images and not seen & set(c.images)
+        seen |= set(c.images)
+        for i in c.drop:
+            assert (min(i, c.keep), max(i, c.keep)) in pairs, (c, i)
+
+
+def test_a_chain_of_shifted_frames_is_not_one_cluster(tmp_path: Path) -> None:
+    """24 windows of one smooth texture, each 4 pixels right of the previous: a pan of a video camera."""
+    wide = _texture(np.random.default_rng(0), 1000, 240, 25)
+    files = []
+    for k in range(24):
+        files.append(tmp_path / f"{k:02d}.png")
+        wide.crop((4 * k, 0, 4 * k + 320, 240)).save(files[-1])
+    ds = _folder_dataset(tmp_path, files)
+    r = find_duplicates(ds)
+    pairs = {tuple(p) for p in r.pairs.tolist()}
+    # the construction: neighbours are near duplicates, the ends are not, and no frame is near both ends
+    assert all((k, k + 1) in pairs for k in range(23))
+    assert not any((0, k) in pairs and (k, 23) in pairs for k in range(1, 23)) and (0, 23) not in pairs
+    assert len(clusters_of(24, r.pairs)) == 1  # connected components chain all 24 frames together
+    _check_stars(r)
+    assert len(r.clusters) > 1 and not any({0, 23} <= set(c.images) for c in r.clusters)
+    assert len(r.to_drop) == sum(len(c.images) - 1 for c in r.clusters) < 23
+
+
+def test_a_chain_of_embeddings_keeps_each_drop_near_its_kept_image(tmp_path: Path) -> None:
+    """Unit vectors 10 degrees apart at cosine >= cos(15 degrees): each is a duplicate of its two neighbours only."""
+    rng = np.random.default_rng(1)
+    files = []
+    for k in range(9):
+        files.append(tmp_path / f"{k}.png")
+        _draw(rng).save(files[-1])
+    ds = _folder_dataset(tmp_path, files)
+    angle = np.radians(10 * np.arange(9))
+    f = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    r = find_duplicates(ds, near=False, features=f, cosine=float(np.cos(np.radians(15))))
+    assert r.pairs.tolist() == [[k, k + 1] for k in range(8)]
+    # same size and file order decide the keep order: the largest file first; each takes its free neighbours
+    _check_stars(r)
+    assert all(len(c.images) <= 3 and c.kind == "semantic" for c in r.clusters)
+    assert len(r.to_drop) <= 6  # at least 3 kept images are needed to cover a path of 9 with stars of 3
+
+
+def test_identical_files_stay_together(tmp_path: Path) -> None:
+    """k (largest) ~ n ~ e = e2 (same bytes), k not ~ e: k takes n; e and e2 still form an exact cluster."""
+    rng = np.random.default_rng(2)
+    for name in ("k", "n", "e"):
+        _draw(rng).save(tmp_path / f"{name}.png")
+    shutil.copy(tmp_path / "e.png", tmp_path / "e2.png")
+    files = [tmp_path / f"{n}.png" for n in ("k", "n", "e", "e2")]
+    ds = _folder_dataset(tmp_path, files, sizes=[(640, 480), (320, 240), (320, 240), (320, 240)])
+    angle = np.radians([0, 20, 40, 40])
+    f = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    r = find_duplicates(ds, near=False, features=f, cosine=float(np.cos(np.radians(25))))
+    assert [(c.images, c.keep, c.kind) for c in r.clusters] == [((0, 1), 0, "semantic"), ((2, 3), 2, "exact")]
+    # the same with e and e2 linked to k: the identical pair joins k's cluster whole
+    f2 = np.stack([np.cos(np.radians([0, 20, 20, 20])), np.sin(np.radians([0, 20, 20, 20]))], axis=1)
+    r2 = find_duplicates(ds, near=False, features=f2, cosine=float(np.cos(np.radians(25))))
+    assert [(c.images, c.keep) for c in r2.clusters] == [((0, 1, 2, 3), 0)]
+
+
+def test_cross_split_pairs_are_flagged_whatever_the_clusters(tmp_path: Path) -> None:
+    """k (train) takes n (train); e (test) is near n only: a leak no cluster shows, flagged on the pair."""
+    rng = np.random.default_rng(3)
+    for name in ("k", "n", "e"):
+        _draw(rng).save(tmp_path / f"{name}.png")
+    images = Images(path=["k.png", "n.png", "e.png"], width=[640, 320, 320], height=[480, 240, 240],
+                    split=["train", "train", "test"])
+    ds = Dataset(LabelSchema.from_names(["x"]), images, Annotations(image=[], label=[]), root=tmp_path)
+    angle = np.radians([0, 20, 40])
+    f = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    r = find_duplicates(ds, near=False, features=f, cosine=float(np.cos(np.radians(25))))
+    assert r.pairs.tolist() == [[0, 1], [1, 2]] and r.cross_split.tolist() == [False, True]
+    assert [c.images for c in r.clusters] == [(0, 1)] and r.leaks == ()
+    d = r.to_dict()
+    assert d["n_cross_split_pairs"] == 1 and [p["cross_split"] for p in d["pairs"]] == [False, True]
+
+
+@pytest.mark.shared
+def test_mnist_digits_are_too_small_to_hash() -> None:
+    from maslow import io
+    from tests.conftest import shared_path
+
+    ds = io.read_mnist(shared_path("mnist_test"))
+    r = find_duplicates(ds)
+    assert len(r.small) == ds.n_images == 10_000  # 28 x 28 < 32: no perceptual hash
+    assert set(r.kind) <= {"exact"} and all(c.kind == "exact" for c in r.clusters)
+    assert len(r.to_drop) == sum(len(c.images) - 1 for c in r.clusters)
+
+
+@pytest.mark.shared
+def test_camvid_frames_are_clustered_around_kept_frames() -> None:
+    from maslow import io
+    from tests.conftest import shared_path
+
+    ds = io.read_semantic(shared_path("camvid_val", "annotations"))
+    r = find_duplicates(ds)
+    frame = ds.images.extra["frame"]
+    first, last = int(np.argmin(frame)), int(np.argmax(frame))
+    pairs = {tuple(p) for p in r.pairs.tolist()}
+    assert (min(first, last), max(first, last)) not in pairs  # 200 frames apart: not near
+    assert len(clusters_of(ds.n_images, r.pairs)) == 1  # and yet one chain of near pairs joins them
+    _check_stars(r)
+    assert not any({first, last} <= set(c.images) for c in r.clusters)
+    assert len(r.clusters) > 1

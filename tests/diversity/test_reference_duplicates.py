@@ -1,5 +1,6 @@
 """Duplicates against brute-force references: all-pairs cosine (exact rational arithmetic, so ties at the
-threshold are decided by the maths, not by rounding), all-pairs Hamming, connected components by search."""
+threshold are decided by the maths, not by rounding), all-pairs Hamming, connected components by search, and
+star clusters against the properties that define them."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ import pytest
 from PIL import Image
 
 from maslow.core import Annotations, Dataset, Images, LabelSchema
+from maslow.diversity._graph import clusters_of, star_clusters
 from maslow.diversity.duplicates import (
     HashTable,
-    clusters_of,
     find_duplicates,
     near_pairs,
     search_hashes,
     semantic_pairs,
 )
+from maslow.errors import MaslowError
 
 
 def _cosine_ref(x: np.ndarray, t: float) -> list[tuple[int, int]]:
@@ -86,7 +88,8 @@ def test_near_pairs_equal_brute_force_over_variants() -> None:
         noise = np.bitwise_and.reduce(rng.integers(0, 2**62, (4, m, v), dtype=np.int64).astype(np.uint64), axis=0)
         h = base[rng.integers(0, 3, (m, v))] ^ noise
         valid = rng.random(m) < 0.85
-        pairs, dist = near_pairs(HashTable(hashes=h, valid=valid, pixels=np.zeros(m, np.int64), errors=()), t)
+        pairs, dist = near_pairs(HashTable(hashes=h, valid=valid, pixels=np.zeros(m, np.int64), errors=(),
+                                                  side=np.zeros(m, np.int64)), t)
         ref: dict[tuple[int, int], int] = {}
         for i, j in itertools.permutations(range(m), 2):
             if valid[i] and valid[j]:
@@ -127,6 +130,44 @@ def test_clusters_are_the_connected_components() -> None:
         m = int(rng.integers(0, 15))
         pairs = rng.integers(0, max(m, 1), (int(rng.integers(0, 15)) if m else 0, 2))
         assert sorted(sorted(g.tolist()) for g in clusters_of(m, pairs)) == _components(m, pairs)
+
+
+def test_star_clusters_are_the_greedy_stars_in_visiting_order() -> None:
+    """The properties that define the result given the order: (1) members are neighbours of the first,
+    (2) clusters are disjoint and started in visiting order, (3) a centre took every neighbour still free when
+    it was visited, (4) a node left out had no free neighbour when visited, (5) each lies in one component."""
+    rng = np.random.default_rng(5)
+    for trial in range(600):
+        m = int(rng.integers(0, 16))
+        pairs = rng.integers(0, max(m, 1), (int(rng.integers(0, 3 * m + 1)) if m else 0, 2))
+        order = rng.permutation(m) if trial % 2 else np.arange(m)
+        stars = star_clusters(m, pairs, order=None if trial % 4 == 0 else order)
+        order = np.arange(m) if trial % 4 == 0 else order
+        adj: dict[int, set[int]] = {i: set() for i in range(m)}
+        for a, b in pairs.tolist():
+            if a != b:
+                adj[a].add(b)
+                adj[b].add(a)
+        visit = {int(n): k for k, n in enumerate(order.tolist())}
+        taken_at: dict[int, int] = {}
+        for s in stars:
+            c = int(s[0])
+            assert len(s) >= 2 and s[1:].tolist() == sorted(s[1:].tolist())
+            assert set(s[1:].tolist()) <= adj[c]  # (1)
+            for n in s.tolist():
+                assert n not in taken_at  # (2) disjoint
+                taken_at[n] = visit[c]
+        starts = [visit[int(s[0])] for s in stars]
+        assert starts == sorted(starts)  # (2) started in visiting order
+        for s in stars:  # (3) every neighbour outside c's star was taken earlier
+            c = int(s[0])
+            assert all(taken_at[n] < visit[c] for n in adj[c] - set(s.tolist()))
+        for u in set(range(m)) - set(taken_at):  # (4)
+            assert all(n in taken_at and taken_at[n] < visit[u] for n in adj[u])
+        comps = {i: k for k, g in enumerate(clusters_of(m, pairs)) for i in g.tolist()}
+        assert all(len({comps[n] for n in s.tolist()}) == 1 for s in stars)  # (5)
+    with pytest.raises(MaslowError, match="permutation"):
+        star_clusters(3, np.zeros((0, 2), np.int64), order=np.array([0, 0, 1]))
 
 
 @pytest.fixture

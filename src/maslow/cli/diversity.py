@@ -32,12 +32,19 @@ def balance_cmd(
     rare_share: Annotated[float | None, typer.Option(help="Rare below this share (default 0.5 / classes).")] = None,
     target_share: Annotated[float | None, typer.Option(help="Share `needed` aims at (default rare-share).")] = None,
     repeat_threshold: Annotated[float, typer.Option(help="LVIS repeat-factor threshold t.")] = 0.001,
+    weight: Annotated[str, typer.Option(
+        "--weight", help="Class weight shown: auto (median-frequency for semantic classes, effective-number for "
+        "object classes), inverse, effective or median-frequency; --json has all.")] = "auto",
     plot: PlotOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Counts per class and split, imbalance, effective numbers, rare classes, and the remedies."""
+    """Counts (pixels for semantic classes) per class, imbalance, rare classes, and the remedies."""
     from maslow.diversity.balance import balance, plot_balance
+    from maslow.errors import MaslowError
 
+    keys = {"inverse": "weight_inverse", "effective": "weight_effective", "median-frequency": "weight_median_frequency"}
+    if weight != "auto" and weight not in keys:
+        raise MaslowError(f"--weight: must be one of auto, {', '.join(keys)}, got {weight!r}")
     r = balance(load_dataset(dataset, fmt, images_root=images_root), split=split, beta=beta, rare_share=rare_share,
                 target_share=target_share, repeat_threshold=repeat_threshold)
     written = plot_balance(r, plot) if plot is not None else []
@@ -45,19 +52,36 @@ def balance_cmd(
         print_json({**r.to_dict(), "plots": [str(p) for p in written]})
         return
     d = r.to_dict()
-    splits = [s or "(none)" for s in r.splits]
-    rows = [(c["name"], c["annotations"], *[c["per_split"][s] for s in splits], c["images"],
-             "-" if c["share"] is None else f"{c['share']:.1%}", round(c["effective_number"], 1),
-             "yes" if c["rare"] else "", round(c["weight_inverse"], 3), round(c["weight_effective"], 3),
-             round(c["repeat_factor"], 3), c["needed"]) for c in d["classes"]]
+    measures = list(d["imbalance_ratios"])  # "annotations" (object classes) and/or "pixels" (semantic classes)
+    mixed = len(measures) > 1
+    rows = []
+    for c in d["classes"]:
+        px = c["measure"] == "pixels"
+        key = keys[weight] if weight != "auto" else "weight_median_frequency" if px else "weight_effective"
+        amount = (f"{c['in_split_pixels']} px" if mixed else c["in_split_pixels"]) if px else c["in_split"]
+        rows.append((c["name"], amount, "-" if c["share"] is None else f"{c['share']:.1%}", "yes" if c["rare"] else "",
+                     "-" if c[key] is None else round(c[key], 3), round(c["repeat_factor"], 3), c["needed"]))
+    # the columns that fit an 80-column terminal; per-split counts, images, effective numbers and the other
+    # weights are in --json
     console.print(table(f"Class balance (remedies on {r.split or 'all images'})",
-                        ["class", "annotations", *[f"in {s}" for s in splits], "images", "share", "eff. n",
-                         "rare", "w inv", "w eff", "repeat", "needed"], rows))
-    ratio = d["imbalance_ratio"]
-    console.print(f"Imbalance ratio (max/min): {'-' if ratio is None else f'{ratio:.2f}'}; rare (< "
-                  f"{r.rare_share:.1%} of annotations): {lit(', '.join(r.rare_classes) or 'none')}; "
-                  f"to reach {r.target_share:.1%}: "
-                  + lit(", ".join(f"{c['name']} +{c['needed']}" for c in d["classes"] if c["needed"]) or "nothing"))
+                        ["class", "amount" if mixed else measures[0] if measures else "annotations", "share", "rare",
+                         "weight", "repeat", "needed"], rows))
+    names = {"weight_inverse": "inverse frequency", "weight_effective": f"effective number (beta {r.beta:g})",
+             "weight_median_frequency": "median frequency"}
+    legend = [names[keys[weight]]] if weight != "auto" else (
+        [f"{names['weight_effective']} for object classes"] * ("annotations" in measures)
+        + [f"{names['weight_median_frequency']} for semantic classes"] * ("pixels" in measures))
+    console.print(f"weight: {', '.join(legend) or '-'}" + ("; shares, needed and imbalance of semantic classes in "
+                                                          "pixels" if "pixels" in measures else ""))
+    ratios = "; ".join(("-" if v is None else f"{v:.2f}") + (f" ({m})" if mixed else "")
+                       for m, v in d["imbalance_ratios"].items()) or "-"
+    thresholds = ", ".join(f"{v:.1%} of {m}" for m, v in d["rare_shares"].items()) or "-"
+    targets = ", ".join(f"{v:.1%}" + (f" of {m}" if mixed else "") for m, v in d["target_shares"].items()) or "-"
+    needed = ", ".join(f"{c['name']} +{c['needed']}" + (" px" if c["measure"] == "pixels" else "")
+                       for c in d["classes"] if c["needed"])
+    console.print(f"Imbalance ratio (max/min{'' if mixed or not measures else ' ' + measures[0]}): {ratios}; "
+                  f"rare (< {thresholds}): {lit(', '.join(r.rare_classes) or 'none')}; to reach {targets}: "
+                  + lit(needed or "nothing"))
     console.print(f"Repeat-factor sampling (t={r.repeat_threshold:g}): {d['n_repeated_images']} of "
                   f"{d['n_images']} images repeated, epoch of {d['epoch_size']:.1f} images")
     for p in written:
@@ -71,10 +95,13 @@ def duplicates_cmd(
     images_root: ImagesRootOpt = None,
     threshold: Annotated[int, typer.Option(help="Hamming distance (bits of 64) for near duplicates.")] = 8,
     exact_only: Annotated[bool, typer.Option("--exact-only", help="Compare file bytes only (no decoding).")] = False,
+    min_side: Annotated[int, typer.Option(
+        "--min-side", min=0, help="Near duplicates only for images at least this many pixels a side (0: all).")] = 32,
     features: Annotated[Path | None, typer.Option(
         "--features", help=".npy (m, d) embeddings aligned with the images: adds semantic duplicates.")] = None,
     cosine: Annotated[float, typer.Option(min=-1, max=1, help="Cosine similarity for semantic duplicates.")] = 0.95,
     limit: Annotated[int, typer.Option(help="Clusters shown.")] = 20,
+    paths: Annotated[int, typer.Option("--paths", min=1, help="Paths shown per cluster (--json lists all).")] = 5,
     plot: PlotOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -92,24 +119,37 @@ def duplicates_cmd(
         except (OSError, ValueError) as e:
             raise FormatError(f"features must be a .npy (m, d) array: {e}", path=features) from None
     with progress_bar("hashing images", enabled=not as_json) as progress:
-        r = find_duplicates(ds, threshold=threshold, near=not exact_only, features=feats, cosine=cosine,
-                            progress=progress)
+        r = find_duplicates(ds, threshold=threshold, near=not exact_only, min_side=min_side, features=feats,
+                            cosine=cosine, progress=progress)
     written = plot_duplicates(r, ds, plot) if plot is not None else []
     if as_json:
         print_json({**r.to_dict(), "plots": [str(p) for p in written]})
         return
-    d = r.to_dict()
-    console.print(f"{d['n_pairs']} duplicate pairs in {d['n_clusters']} clusters; "
-                  f"{d['n_duplicate_images']} images could be dropped (one copy kept per cluster)")
-    rows = [(len(c.images), c.kind, ", ".join(c.splits) or "-", r.paths[c.keep],
-             ", ".join(r.paths[i] for i in c.drop)) for c in r.clusters[:limit]]
+    n_cross = int(np.count_nonzero(r.cross_split))
+
+    def some(rows: tuple[int, ...]) -> str:
+        shown = ", ".join(r.paths[i] for i in rows[:paths])
+        return shown + (f", ... {len(rows) - paths} more" if len(rows) > paths else "")
+
+    console.print(f"{len(r.pairs)} duplicate pairs; {len(r.clusters)} clusters of a kept image and its duplicates: "
+                  f"{len(r.to_drop)} images could be dropped (each is a duplicate of its cluster's kept copy)")
+    if len(r.small):
+        console.print(f"[yellow]{len(r.small)} images smaller than {r.min_side} pixels a side were not hashed: "
+                      "exact duplicates only for them (perceptual hashes of tiny images collide; --features adds "
+                      "semantic duplicates, --min-side 0 hashes them anyway)[/yellow]")
+    rows = [(len(c.images), c.kind, ", ".join(c.splits) or "-", r.paths[c.keep], some(c.drop))
+            for c in r.clusters[:limit]]
     if rows:
-        console.print(table(f"Clusters (first {len(rows)})", ["size", "kind", "splits", "keep", "drop"], rows))
+        console.print(table(f"Clusters (first {len(rows)} of {len(r.clusters)})",
+                            ["size", "kind", "splits", "keep", "drop"], rows))
     leaks = r.leaks
     if leaks:
-        leak_rows = [(", ".join(c.splits), c.kind, ", ".join(r.paths[i] for i in c.images)) for c in leaks[:limit]]
+        leak_rows = [(", ".join(c.splits), c.kind, some(c.images)) for c in leaks[:limit]]
         console.print(table(Text(f"Leakage across splits: {len(leaks)} clusters", style="bold red"),
                             ["splits", "kind", "images"], leak_rows))
+    if n_cross:
+        console.print(f"[bold red]{n_cross} duplicate pairs cross splits[/bold red] "
+                      "(each pair in --json has cross_split)")
     else:
         console.print("[green]No duplicate crosses a split.[/green]")
     if r.unreadable:

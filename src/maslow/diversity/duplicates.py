@@ -14,9 +14,17 @@ Glossary:
 - *search*: a multi-index (Norouzi et al. 2012): the 64 bits are cut into ``b`` blocks; when two hashes are
   within ``threshold`` bits, by pigeonhole one block differs in at most ``r`` bits with
   ``b * (r + 1) > threshold``. Each block is a dense lookup table; candidates are verified with XOR+popcount.
+- *small* images: shorter side under ``min_side`` (default 32, the hash's own grid). They are not hashed, so
+  they have exact (and semantic) duplicates only: a 28 x 28 digit is upsampled into the grid, and sets of
+  such images (MNIST, glyphs, icons) share their low frequencies (297,255 pHash pairs among MNIST's 10,000
+  test digits, which have no duplicate).
 - *semantic* duplicates: pairs of images whose embeddings have cosine similarity >= a threshold.
-- *cluster*: connected components of the duplicate pairs (union-find). The copy to *keep* is the one with
-  the most pixels, then the largest file, then the first row.
+- *cluster*: a kept image and its duplicates (star clustering, which does not chain). Images are visited
+  in keep order (the most pixels, then the largest file, then the first row); one not yet in a cluster is
+  *kept* and takes every image not yet in a cluster that is a duplicate of it, so each dropped image is a
+  duplicate of its kept copy. Identical files stay together: a group of exact duplicates is one unit.
+  (Connected components, ``clusters_of``, chain: 101 consecutive video frames, 907 of 5,050 pairs near,
+  become one component.)
 - *leak*: a cluster whose images lie in more than one split (e.g. train and test): it inflates metrics.
 """
 
@@ -25,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +43,7 @@ from PIL import Image
 from maslow.core.dataset import Dataset
 from maslow.core.types import FloatArray, IntArray
 from maslow.diversity._decode import open_grey
+from maslow.diversity._graph import star_clusters
 from maslow.errors import FormatError, MaslowError
 
 Progress = Callable[[int, int], None]
@@ -108,12 +117,14 @@ class HashTable:
         valid: (m,) bool, False where the file could not be decoded.
         pixels: (m,) int64 stored width x height (0 when unreadable).
         errors: (row, message) of the unreadable files.
+        side: (m,) int64 shorter stored side in pixels (0 when unreadable).
     """
 
     hashes: np.ndarray
     valid: np.ndarray
     pixels: IntArray
     errors: tuple[tuple[int, str], ...]
+    side: IntArray
 
 
 def image_hashes(
@@ -136,6 +147,7 @@ def image_hashes(
     hashes = np.zeros((m, 2 + len(boxes)), np.uint64)
     valid = np.zeros(m, bool)
     pixels = np.zeros(m, np.int64)
+    shorter = np.zeros(m, np.int64)
     errors: list[tuple[int, str]] = []
     side = (_HASH_SIDE, _HASH_SIDE)
     box_ = Image.Resampling.BOX
@@ -150,7 +162,7 @@ def image_hashes(
                     grey[k, 0] = np.asarray(im.resize(side, box_))
                     for b, (x0, y0, x1, y1) in enumerate(boxes, 1):
                         grey[k, b] = np.asarray(im.resize(side, box_, box=(x0 * iw, y0 * ih, x1 * iw, y1 * ih)))
-                valid[s + k], pixels[s + k] = True, w * h
+                valid[s + k], pixels[s + k], shorter[s + k] = True, w * h, min(w, h)
             except (FormatError, OSError, ValueError) as e:
                 errors.append((s + k, str(e)))
         ph = phash_arrays(grey)  # (k, 1 + crops, 2)
@@ -159,7 +171,7 @@ def image_hashes(
         if progress is not None:
             progress(s + len(chunk), m)
     hashes[~valid] = 0
-    return HashTable(hashes=hashes, valid=valid, pixels=pixels, errors=tuple(errors))
+    return HashTable(hashes=hashes, valid=valid, pixels=pixels, errors=tuple(errors), side=shorter)
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -290,37 +302,15 @@ def semantic_pairs(features: np.ndarray, *, threshold: float = 0.95, chunk: int 
     return np.stack([np.concatenate(out_i), np.concatenate(out_j)], axis=1).astype(np.int64), np.concatenate(out_s)
 
 
-def clusters_of(m: int, pairs: np.ndarray) -> list[IntArray]:
-    """Connected components with 2+ members of the graph on ``m`` nodes with edges ``pairs`` (union-find)."""
-    parent = np.arange(m)
-
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = int(parent[root])
-        while parent[x] != root:
-            parent[x], x = root, int(parent[x])
-        return root
-
-    for a, b in np.asarray(pairs, np.int64).reshape(-1, 2).tolist():
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    roots = np.asarray([find(i) for i in range(m)], np.int64)
-    groups: dict[int, list[int]] = {}
-    for i, r in enumerate(roots.tolist()):
-        groups.setdefault(r, []).append(i)
-    return [np.asarray(g, np.int64) for g in groups.values() if len(g) > 1]
-
-
 @dataclass(frozen=True)
 class DuplicateCluster:
-    """A group of duplicate images.
+    """A kept image and its duplicates (see the module glossary: star clusters, which do not chain).
 
     Attributes:
-        images: image rows, ascending. ``keep``: the row to keep (most pixels, then largest file, then first).
-        kind: "exact" when every member has the same (readable) bytes, else "near" when a near (pHash) pair
-            links members, else "semantic".
+        images: image rows, ascending. ``keep``: the row to keep (most pixels, then largest file, then first);
+            every other member is a duplicate of it (or an identical file of such a duplicate).
+        kind: "exact" when every member has the same (readable) bytes, else "near" when a member is a near
+            (pHash) duplicate of the kept image, else "semantic".
         splits: the splits its members are in (sorted); a leak when there are several.
     """
 
@@ -345,8 +335,11 @@ class DuplicateReport:
     Attributes:
         paths: image paths (``images.path``), for display.
         pairs: (p, 2) image rows i < j; ``kind``: (p,) "exact" / "near" / "semantic"; ``distance``: (p,)
-            Hamming bits for exact/near pairs (0 for exact), 1 - cosine for semantic ones.
-        clusters: groups, largest first. ``threshold``: Hamming threshold used.
+            Hamming bits for exact/near pairs (0 for exact), 1 - cosine for semantic ones. Every pair found,
+            including pairs whose images ended in different clusters.
+        cross_split: (p,) bool, the pair's images lie in different splits (a leak, whatever the clusters).
+        clusters: kept images with their duplicates, largest first. ``threshold``: Hamming threshold used.
+        min_side: images with a shorter side under it were not hashed; ``small``: (k,) their rows.
         unreadable: (row, message) of files that could not be hashed.
     """
 
@@ -354,8 +347,11 @@ class DuplicateReport:
     pairs: IntArray
     kind: tuple[str, ...]
     distance: FloatArray
+    cross_split: np.ndarray
     clusters: tuple[DuplicateCluster, ...]
     threshold: int
+    min_side: int
+    small: IntArray
     unreadable: tuple[tuple[int, str], ...]
 
     @property
@@ -365,7 +361,7 @@ class DuplicateReport:
 
     @property
     def to_drop(self) -> IntArray:
-        """Image rows to remove to keep one copy per cluster."""
+        """Image rows to remove: each is a duplicate of the copy kept in its cluster."""
         return np.asarray(sorted(i for c in self.clusters for i in c.drop), np.int64)
 
     def to_dict(self) -> dict[str, Any]:
@@ -375,23 +371,27 @@ class DuplicateReport:
 
         return {
             "threshold": self.threshold,
+            "min_side": self.min_side,
+            "n_small": len(self.small),
             "n_pairs": len(self.pairs),
+            "n_cross_split_pairs": int(np.count_nonzero(self.cross_split)),
             "n_clusters": len(self.clusters),
             "n_duplicate_images": int(sum(len(c.images) - 1 for c in self.clusters)),
             "clusters": [cl(c) for c in self.clusters],
             "leaks": [cl(c) for c in self.leaks],
-            "pairs": [{"a": self.paths[a], "b": self.paths[b], "kind": k, "distance": float(d)}
-                      for (a, b), k, d in zip(self.pairs.tolist(), self.kind, self.distance.tolist(), strict=True)],
+            "pairs": [{"a": self.paths[a], "b": self.paths[b], "kind": k, "distance": float(d), "cross_split": x}
+                      for (a, b), k, d, x in zip(self.pairs.tolist(), self.kind, self.distance.tolist(),
+                                                 self.cross_split.tolist(), strict=True)],
             "unreadable": [{"image": self.paths[i], "error": e} for i, e in self.unreadable],
         }
 
     def to_pandas(self) -> Any:
-        """One row per pair: a, b (paths), kind, distance."""
+        """One row per pair: a, b (paths), kind, distance, cross_split."""
         import pandas as pd
 
         return pd.DataFrame({"a": [self.paths[a] for a in self.pairs[:, 0]],
                              "b": [self.paths[b] for b in self.pairs[:, 1]],
-                             "kind": list(self.kind), "distance": self.distance})
+                             "kind": list(self.kind), "distance": self.distance, "cross_split": self.cross_split})
 
 
 def find_duplicates(
@@ -399,6 +399,7 @@ def find_duplicates(
     *,
     threshold: int = 8,
     near: bool = True,
+    min_side: int = 32,
     crop: float = 0.9,
     grid: int = 3,
     features: np.ndarray | None = None,
@@ -411,13 +412,20 @@ def find_duplicates(
         ds: the dataset; its image files are read from ``ds.root``.
         threshold: Hamming distance (bits of 64) for near duplicates.
         near: hash pixels; False finds exact duplicates only (no decoding).
+        min_side: near duplicates only between images whose shorter side is at least this many pixels
+            (default 32, the hash grid); smaller ones get exact and semantic duplicates only. 0 hashes all.
         crop, grid: crop variants hashed for crop robustness (see ``image_hashes``).
         features: optional (m, d) embeddings aligned with ``ds.images`` for semantic duplicates.
         cosine: cosine-similarity threshold for semantic duplicates.
         progress: ``progress(done, total)`` over the images (called during hashing).
+
+    Returns:
+        DuplicateReport: every pair, and star clusters (a kept image and its duplicates; see the module glossary).
     """
     from maslow.io.images import image_path
 
+    if min_side < 0:
+        raise MaslowError(f"find_duplicates: min_side must be >= 0, got {min_side}")
     m = ds.n_images
     paths = [image_path(ds, i) for i in range(m)]
     unreadable: dict[int, str] = {}
@@ -443,16 +451,20 @@ def find_duplicates(
     for group in by_digest.values():
         for a, b in itertools.combinations(group, 2):
             pair_kind[(a, b)] = ("exact", 0.0)
-    pixels = (ds.images.width * ds.images.height).astype(np.int64)
+    w, h = ds.images.width.astype(np.int64), ds.images.height.astype(np.int64)
+    pixels = w * h
+    small = np.zeros(m, bool)
     if near and m:
-        readable = [i for i in range(m) if i not in unreadable]
+        small = (w > 0) & (h > 0) & (np.minimum(w, h) < min_side)  # known from the headers: not even decoded
+        readable = [i for i in range(m) if i not in unreadable and not small[i]]
         table = image_hashes([paths[i] for i in readable], crop=crop, grid=grid, progress=progress)
         rows = np.asarray(readable, np.int64)
         for r, msg in table.errors:
             unreadable[int(rows[r])] = msg
-        px = np.where(pixels[rows] > 0, pixels[rows], table.pixels)
-        pixels[rows] = px
-        pr, dist = near_pairs(table, threshold)
+        pixels[rows] = np.where(pixels[rows] > 0, pixels[rows], table.pixels)
+        late = table.valid & (table.side < min_side)  # sizes unknown before decoding
+        small[rows[late]] = True
+        pr, dist = near_pairs(replace(table, valid=table.valid & ~late), threshold)
         for (a, b), d in zip(rows[pr].tolist(), dist.tolist(), strict=True):
             pair_kind.setdefault((a, b), ("near", float(d)))
     if features is not None:
@@ -465,32 +477,57 @@ def find_duplicates(
     keys = sorted(pair_kind)
     pairs = np.asarray(keys, np.int64).reshape(-1, 2)
     split = ds.images.split.astype(str) if ds.images.split is not None else np.full(m, "")
-    clusters = []
-    groups = clusters_of(m, pairs)
-    cluster_of = np.full(m, -1, np.int64)
-    for c, members in enumerate(groups):
-        cluster_of[members] = c
-    has_near = np.zeros(len(groups), bool)
-    for k in keys:
-        if pair_kind[k][0] == "near":
-            has_near[cluster_of[k[0]]] = True
-    for c, members in enumerate(groups):
-        keep = int(sorted(members.tolist(), key=lambda i: (-pixels[i], -sizes[i], i))[0])
-        found = {digests[i] for i in members.tolist()}
-        same = len(found) == 1 and None not in found  # unreadable files have no bytes to compare
-        kind = "exact" if same else ("near" if has_near[c] else "semantic")
-        clusters.append(DuplicateCluster(images=tuple(members.tolist()), keep=keep, kind=kind,
-                                         splits=tuple(sorted({str(split[i]) for i in members.tolist()}))))
+    clusters = [DuplicateCluster(images=tuple(members), keep=keep, kind=kind,
+                                 splits=tuple(sorted({str(split[i]) for i in members})))
+                for members, keep, kind in _stars(m, keys, pair_kind, digests, pixels, sizes)]
     clusters.sort(key=lambda c: (-len(c.images), c.images[0]))
     return DuplicateReport(
         paths=tuple(str(p) for p in ds.images.path.tolist()),
         pairs=pairs,
         kind=tuple(pair_kind[k][0] for k in keys),
         distance=np.asarray([pair_kind[k][1] for k in keys], np.float64),
+        cross_split=split[pairs[:, 0]] != split[pairs[:, 1]],
         clusters=tuple(clusters),
         threshold=threshold,
+        min_side=min_side,
+        small=np.flatnonzero(small).astype(np.int64),
         unreadable=tuple(sorted(unreadable.items())),
     )
+
+
+def _stars(m: int, keys: list[tuple[int, int]], pair_kind: dict[tuple[int, int], tuple[str, float]],
+           digests: list[str | None], pixels: IntArray, sizes: IntArray) -> list[tuple[list[int], int, str]]:
+    """(members ascending, keep, kind) of the star clusters; each group of identical files is one node."""
+    order = sorted(range(m), key=lambda i: (-pixels[i], -sizes[i], i))  # the keep rule
+    unit = np.arange(m, dtype=np.int64)  # an image's exact group, named by its first row in keep order
+    first: dict[str, int] = {}
+    for i in order:
+        if (dg := digests[i]) is not None:
+            unit[i] = first.setdefault(dg, i)
+    kinds: dict[tuple[int, int], set[str]] = {}
+    for a, b in keys:
+        ua, ub = int(unit[a]), int(unit[b])
+        if ua != ub:
+            kinds.setdefault((min(ua, ub), max(ua, ub)), set()).add(pair_kind[(a, b)][0])
+    edges = np.asarray(sorted(kinds), np.int64).reshape(-1, 2)
+    members_of: dict[int, list[int]] = {}
+    for i in range(m):
+        members_of.setdefault(int(unit[i]), []).append(i)
+    stars = star_clusters(m, edges, order=np.asarray(order, np.int64))
+    clustered = {u for star in stars for u in star.tolist()}
+    stars += [np.asarray([u]) for u in order if u == unit[u] and len(members_of[u]) > 1 and u not in clustered]
+    out = []
+    for star in stars:  # a star of one node: identical files no other free image is a duplicate of
+        keep = int(star[0])
+        members = sorted(i for u in star.tolist() for i in members_of[u])
+        found = {digests[i] for i in members}
+        if len(found) == 1 and None not in found:  # unreadable files have no bytes to compare
+            kind = "exact"
+        else:
+            linked = set().union(*(kinds[(min(keep, u), max(keep, u))] for u in star[1:].tolist()))
+            kind = "near" if "near" in linked else "semantic"
+        out.append((members, keep, kind))
+    return out
 
 
 def plot_duplicates(report: DuplicateReport, ds: Dataset, out_dir: str | Path, *, max_clusters: int = 12,

@@ -79,7 +79,8 @@ def duplicate_groups(ds: Dataset, groups: np.ndarray | None = None, *, threshold
     Duplicates are identical files and near-duplicates whose perceptual hashes (pHash with mirror and crop
     variants, ``maslow.diversity.duplicates.find_duplicates``) differ in at most ``threshold`` of 64 bits.
     """
-    from maslow.diversity.duplicates import clusters_of, find_duplicates
+    from maslow.diversity._graph import clusters_of
+    from maslow.diversity.duplicates import find_duplicates
 
     m = ds.n_images
     rep = find_duplicates(ds, threshold=threshold, progress=progress)
