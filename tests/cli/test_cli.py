@@ -212,3 +212,22 @@ def test_names_with_brackets_print_as_written(tmp_path: Path) -> None:
     assert code == 0, out
     assert re.search(r"splits: \[red\]tr\[/red\] \d+, v\[/x\] \d+$", out.splitlines()[0])
     assert "in v[/x]" in out and out.count("[red]tr") == 2  # the per-class header (cut to its column's width)
+
+
+def test_embed_auto_uses_the_light_embedder_on_tiny_images(tmp_path: Path) -> None:
+    # maslow embed resolved auto by the installed packages alone (EfficientNet on 28 x 28 digits), unlike select
+    from PIL import Image
+
+    from maslow.embed import embedder_for, get_embedder
+    from maslow.io.imagefolder import read_imagefolder
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "digits" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / "digits" / c / f"{i}.png")
+    code, out = _run(["embed", str(tmp_path / "digits"), "--from", "imagefolder", "-o", str(tmp_path / "f.npy"),
+                      "--no-cache", "--json"])
+    assert code == 0, out
+    assert json.loads(out)["embedder"] == get_embedder("light").name
+    assert embedder_for(read_imagefolder(tmp_path / "digits")).name == get_embedder("light").name

@@ -88,10 +88,10 @@ def embed_command(
     import time
 
     from maslow.core.atomic import atomic_path
-    from maslow.embed import embed_dataset, get_embedder
+    from maslow.embed import embed_dataset, embedder_for
 
     ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
-    emb = get_embedder(embedder)
+    emb = embedder_for(ds, embedder)  # auto: light for tiny images, as select and outliers
     t0 = time.perf_counter()
     with progress_bar(f"embedding ({emb.name})", enabled=not as_json) as progress:
         feats = embed_dataset(ds, embedder=emb, cache_dir=cache_dir, use_cache=not no_cache, batch_size=batch_size,

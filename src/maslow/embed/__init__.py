@@ -30,7 +30,7 @@ from maslow.errors import MaslowError, ModelError
 log = logging.getLogger(__name__)
 
 __all__ = ["EMBEDDERS", "Embedder", "EmbeddingCache", "LightEmbedder", "content_hash", "default_cache_dir",
-           "embed", "embed_dataset", "get_embedder"]
+           "embed", "embed_dataset", "embedder_for", "get_embedder"]
 
 EMBEDDERS = ("auto", "light", "efficientnet-lite0", "torchvision:<arch>")
 
@@ -149,6 +149,20 @@ def _offset(progress: Callable[[int, int], None], start: int, total: int, done: 
 TINY = 64
 
 
+def embedder_for(ds: Dataset, embedder: str | Embedder = "auto") -> Embedder:
+    """The embedder ``embed_dataset`` uses for ``ds``: ``get_embedder(embedder)``, except that ``auto`` is ``light``
+    when the images' median longer side is under ``TINY`` pixels (sizes not declared are left out)."""
+    if not isinstance(embedder, str):
+        return embedder
+    if embedder == "auto":
+        side = np.maximum(ds.images.width, ds.images.height)
+        side = side[side > 0]  # 0: size not declared
+        if len(side) and float(np.median(side)) < TINY:
+            log.info("embedder: light (images of %g pixels a side: under %d)", float(np.median(side)), TINY)
+            embedder = "light"
+    return get_embedder(embedder)
+
+
 def embed_dataset(ds: Dataset, *, embedder: str | Embedder = "auto", cache_dir: str | Path | None = None,
                   use_cache: bool = True, batch_size: int = 64,
                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -156,12 +170,7 @@ def embed_dataset(ds: Dataset, *, embedder: str | Embedder = "auto", cache_dir: 
     ``light`` when the images' median longer side is under ``TINY`` pixels)."""
     from maslow.io.images import image_path
 
-    if embedder == "auto":
-        side = np.maximum(ds.images.width, ds.images.height)
-        side = side[side > 0]  # 0: size not declared
-        if len(side) and float(np.median(side)) < TINY:
-            log.info("embedder: light (images of %g pixels a side: under %d)", float(np.median(side)), TINY)
-            embedder = "light"
+    emb = embedder_for(ds, embedder)
     paths = [image_path(ds, i) for i in range(ds.n_images)]
-    return embed(paths, embedder=embedder, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size,
+    return embed(paths, embedder=emb, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size,
                  progress=progress)
