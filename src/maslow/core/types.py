@@ -26,6 +26,11 @@ def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
+def is_unset(v: Any) -> bool:
+    """Whether a table value means "not set": None or NaN (of any float type), as every reader writes it."""
+    return v is None or (isinstance(v, float | np.floating) and bool(np.isnan(v)))
+
+
 def frozen(a: np.ndarray) -> np.ndarray:
     """A read-only view of ``a``; the caller's array stays writeable."""
     v = a.view()

@@ -34,9 +34,9 @@ import numpy as np
 from maslow._plot import figure
 from maslow.core import boxes as B
 from maslow.core.dataset import Dataset
-from maslow.core.types import FloatArray
+from maslow.core.types import FloatArray, is_unset
 from maslow.diversity._decode import open_grey
-from maslow.diversity.stats import _unset, dataset_stats
+from maslow.diversity.stats import dataset_stats
 from maslow.errors import FormatError, MaslowError
 
 Progress = Callable[[int, int], None]
@@ -256,7 +256,7 @@ def coverage(
     objects["class"] = per_class_counts
     metadata: dict[str, Distribution] = {}
     for col, arr in im.extra.items():
-        vals = [str(v) for v in np.asarray(arr, dtype=object).tolist() if not _unset(v)]  # NaN was a value 'nan'
+        vals = [str(v) for v in np.asarray(arr, dtype=object).tolist() if not is_unset(v)]  # NaN was a value 'nan'
         if not vals:
             continue
         uniq, cnt = np.unique(np.asarray(vals, dtype=str), return_counts=True)

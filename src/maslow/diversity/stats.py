@@ -23,7 +23,7 @@ from maslow.core import boxes as B
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema, Task
-from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.core.types import BoolArray, FloatArray, IntArray, is_unset
 
 #: Upper bounds (inclusive) of the annotations-per-image histogram bins.
 PER_IMAGE_BINS = (0, 1, 2, 5, 10, 20, 50, 100)
@@ -251,7 +251,7 @@ def stats_with_pixels(ds: Dataset, semantic: BoolArray, pixels: FloatArray) -> D
     pix[~semantic] = np.nan
     attributes = {}
     for name, col in a.attributes.items():
-        vals = [str(v) for v in col.tolist() if not _unset(v)]
+        vals = [str(v) for v in col.tolist() if not is_unset(v)]
         attributes[name] = _value_counts(vals)
     return DatasetStats(
         names=ds.schema.names,
@@ -277,11 +277,6 @@ def stats_with_pixels(ds: Dataset, semantic: BoolArray, pixels: FloatArray) -> D
         pixels_per_class=pix.sum(axis=1),
         pixels_per_class_split=pix,
     )
-
-
-def _unset(v: Any) -> bool:
-    """None or NaN: how tables say a value is not set (as ``quality.bias`` reads attributes)."""
-    return v is None or (isinstance(v, float | np.floating) and bool(np.isnan(v)))
 
 
 def _value_counts(values: list[Any]) -> dict[str, int]:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.core.types import BoolArray, FloatArray, IntArray, is_unset
 from maslow.quality.config import CheckConfig
 from maslow.quality.consistency import _norm
 from maslow.quality.issues import QualityIssues
@@ -82,7 +82,7 @@ def krippendorff_alpha(data: Any) -> float:
     rows: list[int] = []
     cols: list[int] = []
     for (_, u), v in np.ndenumerate(arr):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
+        if is_unset(v):
             continue
         rows.append(u)
         cols.append(cats.setdefault(v, len(cats)))

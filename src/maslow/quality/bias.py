@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.core.types import IntArray
+from maslow.core.types import IntArray, is_unset
 from maslow.quality.config import CheckConfig
 from maslow.quality.issues import QualityIssues
 
@@ -89,7 +89,7 @@ def _factorize(values: np.ndarray) -> tuple[IntArray, list[str]]:
     """(codes, names): codes index names, -1 where the value is unset (None or NaN); values compared as str."""
     seen: dict[str, int] = {}
     codes = np.fromiter(
-        (-1 if v is None or (isinstance(v, float | np.floating) and v != v) else seen.setdefault(str(v), len(seen))
+        (-1 if is_unset(v) else seen.setdefault(str(v), len(seen))
          for v in values.tolist()), dtype=np.int64, count=len(values))
     return codes, list(seen)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema
+from maslow.core.types import is_unset
 from maslow.quality.config import CheckConfig
 from maslow.quality.issues import QualityIssues
 
@@ -26,7 +27,7 @@ _FALSE = {"false", "0", "no", "n", "f"}
 
 def _norm(v: Any) -> Any:
     """A comparable attribute value: None when unset (None or NaN), bools for bool-like values, else the string."""
-    if v is None or (isinstance(v, float | np.floating) and v != v):
+    if is_unset(v):
         return None
     if isinstance(v, bool | np.bool_):
         return bool(v)
