@@ -19,8 +19,9 @@ it has no keypoints evaluation. ``--json`` prints the table as JSON. Columns: ``
 (whole child process), ``wall_s``, ``rss_MB`` (the child's VmHWM), ``x_best_peer`` (cpu_s over the fastest
 peer's), ``eval_s`` (maslow only: ``coco_map``/``coco_matches`` alone, after reading the files with
 ``maslow.io.read_coco`` and ``read_coco_predictions``). ``maslow-matches`` also builds the per-object table.
-``--repeat N`` runs each fast tool (under 5 CPU-s) N times and reports the median run (a
-shared 2-core machine varies by +-20% from run to run). ``--blas-threads 1`` pins numpy's BLAS threads in every child alike (they spin at ``import numpy``; no tool
+``--repeat N`` runs each fast tool (under 5 CPU-s) N times, in rounds (each tool once a round, so a busy spell
+of the machine falls on all alike), and reports the median run (a shared 2-core machine varies by +-20% from run
+to run). ``--blas-threads 1`` pins numpy's BLAS threads in every child alike (they spin at ``import numpy``; no tool
 uses them), which takes about 0.1 CPU-s off every tool's run. The last note gives the floor: the CPU seconds of a
 child that only starts Python, imports numpy and idles 0.3 s (its BLAS threads' spin included), a fixed cost inside
 every row, beside half the fastest peer's time; ``x_own`` is a tool's CPU time above that floor over the fastest
@@ -469,26 +470,27 @@ def main(argv: list[str] | None = None) -> int:
             size = {"images": len(gt["images"]), "truth": len(gt["annotations"]), "predictions": len(dt),
                     "dt_mb": round(dt_path.stat().st_size / 2**20, 1)}
             del gt, dt
-            ref = None
-            case_rows = []
+            runs: dict[str, list[dict[str, Any]]] = {}
             for t in tools:
                 if t == "torchmetrics" and case == "keypoints":
                     notes.append("torchmetrics: MeanAveragePrecision has no keypoints (OKS) evaluation")
                     continue
-                out = tmp / f"{case}_{t}.npz"
-                r = run_tool(t, case, gt_path, dt_path, out, args.blas_threads)
-                if "error" not in r and r["cpu_s"] < 5 and args.repeat > 1:  # noise matters for the fast tools
-                    runs = [r] + [run_tool(t, case, gt_path, dt_path, out, args.blas_threads)
-                                  for _ in range(args.repeat - 1)]
-                    runs = sorted((x for x in runs if "error" not in x), key=lambda x: x["cpu_s"])
-                    r = runs[len(runs) // 2]  # the median run (its own wall, memory and eval times)
-                    r["runs"] = len(runs)
+                runs[t] = [run_tool(t, case, gt_path, dt_path, tmp / f"{case}_{t}.npz", args.blas_threads)]
+            fast = [t for t, rs in runs.items() if "error" not in rs[0] and rs[0]["cpu_s"] < 5]
+            for _ in range(args.repeat - 1):  # noise matters for the fast tools: rounds, each tool once a round,
+                for t in fast:  # so a busy spell of the shared machine falls on all of them alike
+                    runs[t].append(run_tool(t, case, gt_path, dt_path, tmp / f"{case}_{t}.npz", args.blas_threads))
+            ref = tmp / f"{case}_pycocotools.npz" if "error" not in runs.get("pycocotools", [{"error": ""}])[0] \
+                else None
+            case_rows = []
+            for t, rs in runs.items():
+                ok_runs = sorted((x for x in rs if "error" not in x), key=lambda x: x["cpu_s"])
+                r = ok_runs[len(ok_runs) // 2] if ok_runs else rs[0]  # the median run (its own wall, memory, eval)
+                if len(rs) > 1:
+                    r["runs"] = len(ok_runs)
                 r.update(case=case, **size)
-                if "error" not in r:
-                    if t == "pycocotools":
-                        ref = out
-                    elif ref is not None:
-                        r.update(compare(ref, out))
+                if "error" not in r and t != "pycocotools" and ref is not None:
+                    r.update(compare(ref, tmp / f"{case}_{t}.npz"))
                 case_rows.append(r)
             ok = [r for r in case_rows if "cpu_s" in r]
             peers = [r["cpu_s"] for r in ok if not r["tool"].startswith("maslow")]
