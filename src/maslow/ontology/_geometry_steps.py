@@ -1,4 +1,8 @@
-"""Migration steps that change geometry: ``SetLabelTypes`` (box-only targets) and ``BoxesFromMasks``."""
+"""Migration steps that change geometry: ``SetLabelTypes`` (box-only targets) and ``BoxesFromMasks``.
+
+``SetLabelTypes`` sets a class's label types as asked and clears the geometry they omit; ``BoxesFromMasks`` adds
+``box`` to the label types of the classes it gives boxes, so data valid under the old schema stays valid.
+"""
 
 from __future__ import annotations
 
@@ -88,8 +92,10 @@ class SetLabelTypes(Step):
 class BoxesFromMasks(Step):
     """Derive boxes from masks (pycocotools' toBbox) or polygons (vertex extent) where a row has no box.
 
-    ``classes`` limits it (empty: all); ``overwrite`` recomputes existing boxes too; ``keep_geometry=False``
-    clears the masks and polygons afterwards (a box-only target: lossy).
+    ``classes`` limits it (empty: all); ``overwrite`` recomputes existing boxes too (lossy where one changes);
+    ``keep_geometry=False`` clears the masks and polygons afterwards (a box-only target: lossy). ``box`` is added
+    to the label types of each object class it applies to whose label types name a mask or a polygon. Semantic
+    classes are left alone (a region with a box and no mask is the wrong kind), as by ``SetLabelTypes``.
     """
 
     classes: tuple[str, ...] = ()
@@ -100,13 +106,16 @@ class BoxesFromMasks(Step):
     def apply(self, ds: Dataset) -> StepResult:
         ann = ds.annotations
         n = len(ann)
-        sel = np.isin(ann.label, [need_class(ds, c, self.describe()) for c in self.classes]) if self.classes \
-            else np.ones(n, bool)
+        named = {need_class(ds, c, self.describe()) for c in self.classes}
+        on = [i for i, c in enumerate(ds.schema.classes) if c.kind == "object" and (not named or i in named)]
+        sel = np.isin(ann.label, on)
         box = ann.box.copy() if ann.box is not None else np.full((n, 4), np.nan)
-        target = sel & (np.ones(n, bool) if self.overwrite else ~ann.has_box)
+        had = ann.has_box
+        target = sel & (np.ones(n, bool) if self.overwrite else ~had)
         done = _boxes_from_geometry(ann, box, target)
         changes: dict[str, Any] = {"box": box}
-        lost = np.zeros(n, bool)  # rows that lose a mask, a polygon or both: each counted once
+        # rows that lose a box (replaced by another), a mask, a polygon or several: each counted once
+        lost = done & had & (box != ann.box).any(axis=1)
         if not self.keep_geometry:
             for name in ("mask", "polygon"):
                 col = getattr(ann, name)
@@ -115,4 +124,8 @@ class BoxesFromMasks(Step):
                     lost |= hit
                     new = cleared(col, hit)
                     changes[name] = None if not present(new, n).any() else new
-        return StepResult(ds.replace(annotations=ann.with_columns(**changes)), int(done.sum()), int(lost.sum()))
+        classes = [replace(c, label_types=(*c.label_types, "box")) if i in on and c.label_types
+                   and "box" not in c.label_types and {"mask", "polygon"} & set(c.label_types) else c
+                   for i, c in enumerate(ds.schema.classes)]
+        return StepResult(ds.replace(schema=replace(ds.schema, classes=tuple(classes)),
+                                     annotations=ann.with_columns(**changes)), int(done.sum()), int(lost.sum()))

@@ -4,7 +4,9 @@
 ``plan_migration(old, new, renames=...)`` turns the differences into migration steps: renames only come from
 the hints you give (a removed class and an added class are never guessed to be the same), then removed classes
 and attributes are dropped (lossy steps), added ones are added, changed kinds, label types and class fields are
-set, the schema's tasks and guidelines are set, and the classes are put in the new order.
+set, the schema's tasks and guidelines are set, and the classes are put in the new order. Classes folded into a
+new class plus an enum attribute (``ClassesToAttribute``) are first given that class's keypoints and skeleton, and
+its kind when it is an object class, so that the merge rule accepts them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema
 from maslow.errors import MigrationError
+from maslow.ontology._class_steps import merged_class
 from maslow.ontology.migrate import (
     AddClass,
     AttributeToClass,
@@ -136,6 +139,21 @@ def _structural_steps(old: LabelSchema, new: LabelSchema, renames: Mapping[str, 
     return steps
 
 
+def _aligned(c: ClassDef, target: ClassDef) -> tuple[ClassDef, list[Step]]:
+    """A class about to be folded into ``target``, and the steps that give it the target's keypoints and skeleton
+    (when it names keypoints) and kind (when the target is an object class): classes whose keypoints disagree
+    cannot be merged, and semantic classes merge into a semantic class."""
+    steps: list[Step] = []
+    if c.keypoints and (c.keypoints, c.skeleton) != (target.keypoints, target.skeleton):
+        steps.append(UpdateClass(c.name, {"keypoints": list(target.keypoints),
+                                          "skeleton": [list(p) for p in target.skeleton]}))
+        c = replace(c, keypoints=target.keypoints, skeleton=target.skeleton)
+    if c.kind != target.kind and target.kind == "object":
+        steps.append(ChangeKind(c.name, "object"))
+        c = replace(c, kind="object")
+    return c, steps
+
+
 def _after_splits(old: LabelSchema, new: LabelSchema, splits: Mapping[str, AttributeToClass]) -> LabelSchema:
     """The old schema as it is after the AttributeToClass steps (so the split classes are not re-added)."""
     if not splits:
@@ -179,7 +197,16 @@ def plan_migration(old: LabelSchema, new: LabelSchema, *, renames: Mapping[str, 
         if o not in oa or n not in {a.name for a in new.attributes}:
             raise MigrationError(f"plan_migration: attribute rename {o}={n} must map an old attribute to a new one")
         steps.append(RenameAttribute(o, n))
+    folded: dict[str, ClassDef] = {}  # the class each ClassesToAttribute makes, by the merge rule
     for st in _structural_steps(old, new, renames):
+        if isinstance(st, ClassesToAttribute):
+            target = new.classes[new.index(st.into)]
+            defs = []
+            for n in (n for n in old.names if n in set(st.classes)):
+                c, align = _aligned(old.classes[old.index(n)], target)
+                defs.append(c)
+                steps += align
+            folded[st.into] = merged_class("plan_migration", defs, st.into)
         steps.append(st)
         if isinstance(st, AttributeToClass):  # the split class stays for annotations without a value
             steps.append(DropClass(st.class_, missing_ok=True))
@@ -195,9 +222,9 @@ def plan_migration(old: LabelSchema, new: LabelSchema, *, renames: Mapping[str, 
         if c.name not in kept:
             steps.append(AddClass(c.name, kind=c.kind, label_types=c.label_types))
     for c in new.classes:
-        # the definition the class has after the steps above: classes folded into a new class take the first
-        # folded one's (as ClassesToAttribute does), not the last's
-        base = next((oc for oc, r in zip(old.classes, renamed, strict=True) if r == c.name), None)
+        # the definition the class has after the steps above
+        base = folded.get(c.name) or next((oc for oc, r in zip(old.classes, renamed, strict=True) if r == c.name),
+                                          None)
         if base is None:
             base = ClassDef(c.name, kind=c.kind, label_types=c.label_types)
         if base.kind != c.kind:

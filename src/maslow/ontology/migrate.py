@@ -11,7 +11,12 @@ Inverses: ``RenameClass(a, b)`` / ``RenameClass(b, a)``; ``ClassesToAttribute`` 
 plus an enum attribute holding the old class name: lossless) / ``AttributeToClass`` (each value of the attribute
 becomes a class again). ``MergeClasses`` without ``keep_as`` forgets which class an annotation had (lossy); with
 ``keep_as="attr"`` it is ``ClassesToAttribute`` and can be undone. Class metadata of merged classes (ids,
-colours) is not restored by the inverse: the class of every annotation is.
+colours, kinds, label types) is not restored by the inverse: the class of every annotation is.
+
+Every step keeps an annotation that was valid under the old schema valid under the new one, except the steps that
+tighten a rule on request (``ChangeKind`` to semantic, ``SetLabelTypes``, ``UpdateClass`` of keypoints,
+``SetAttribute``), which break only that rule. So a merged class allows what each of its classes allowed (see
+``MergeClasses``), and ``BoxesFromMasks`` adds ``box`` to the label types of the classes it gives boxes.
 
 The migration file (YAML)::
 
@@ -33,9 +38,10 @@ import numpy as np
 
 from maslow.core.atomic import write_text as write_text_atomic
 from maslow.core.dataset import Dataset
-from maslow.core.schema import AttributeDef, ClassDef, LabelSchema
+from maslow.core.schema import ClassDef, LabelSchema
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, MigrationError, SchemaError
+from maslow.ontology._class_steps import AttributeToClass, ClassesToAttribute, MergeClasses
 from maslow.ontology._geometry import attribute_present
 from maslow.ontology._geometry_steps import BoxesFromMasks, SetLabelTypes
 from maslow.ontology._step import Step, StepResult, attr_defs, dump_yaml, narrowed, need_class, remap_classes
@@ -59,162 +65,6 @@ class RenameClass(Step):
                       for a in ds.schema.attributes)
         out = remap_classes(ds, classes, np.arange(len(classes)), attributes=attrs)
         return StepResult(out, int((ds.annotations.label == i).sum()))
-
-
-@dataclass(frozen=True)
-class MergeClasses(Step):
-    """Merge classes into one (``into`` may be one of them or a new name, placed where the first one was).
-
-    Lossy (which class each annotation had is forgotten) unless ``keep_as`` names an enum attribute to hold it.
-    """
-
-    classes: tuple[str, ...]
-    into: str
-    keep_as: str | None = None
-    op: ClassVar[str] = "merge_classes"
-
-    def apply(self, ds: Dataset) -> StepResult:
-        where = self.describe()
-        merged = [n for n in ds.schema.names if n in set(self.classes) or n == self.into]
-        for n in self.classes:
-            need_class(ds, n, where)
-        idx = [ds.schema.index(n) for n in merged]
-        first = min(idx)
-        base = ds.schema.classes[ds.schema.index(self.into)] if self.into in ds.schema else ds.schema.classes[first]
-        classes: list[ClassDef] = []
-        old_to_new = np.zeros(len(ds.schema.classes), np.int64)
-        for i, c in enumerate(ds.schema.classes):
-            if i in idx and i != first:
-                continue
-            old_to_new[i] = len(classes)
-            classes.append(replace(base, name=self.into) if i == first else c)
-        old_to_new[idx] = old_to_new[first]
-        ann = ds.annotations
-        rows = np.isin(ann.label, idx)
-        attrs = tuple(replace(a, classes=tuple(dict.fromkeys(self.into if c in merged else c for c in a.classes)))
-                      for a in ds.schema.attributes)
-        lost = 0
-        if self.keep_as is not None:
-            if self.keep_as in ann.attributes and attribute_present(ann.attributes[self.keep_as]).any():
-                raise MigrationError(f"{where}: attribute {self.keep_as!r} must be new, it already holds values")
-            col = np.full(len(ann), None, dtype=object)
-            col[rows] = np.asarray(ds.schema.names, dtype=object)[ann.label[rows]]
-            ann = ann.with_columns(attributes={**ann.attributes, self.keep_as: col})
-            attrs = (*tuple(a for a in attrs if a.name != self.keep_as), AttributeDef(self.keep_as, type="enum", values=tuple(merged), required=True, classes=(self.into,)))
-        elif len(np.unique(ann.label[rows])) > 1:
-            lost = int(rows.sum())
-        out = remap_classes(ds.replace(annotations=ann), classes, old_to_new, attributes=attrs)
-        return StepResult(out, int(rows.sum()), lost)
-
-
-@dataclass(frozen=True)
-class ClassesToAttribute(Step):
-    """Several classes become one class plus an enum attribute holding the old class name (lossless).
-
-    The inverse is ``AttributeToClass(class_=into, attribute=attribute)``.
-    """
-
-    classes: tuple[str, ...]
-    into: str
-    attribute: str
-    op: ClassVar[str] = "classes_to_attribute"
-
-    def apply(self, ds: Dataset) -> StepResult:
-        return MergeClasses(self.classes, self.into, keep_as=self.attribute).apply(ds)
-
-
-@dataclass(frozen=True)
-class AttributeToClass(Step):
-    """Split a class by an attribute: annotations of ``class_`` with value v become class v (or ``names[v]``).
-
-    The attribute is cleared on those rows (and dropped from the schema when no value is left). Annotations
-    without a value stay in ``class_``; ``class_`` is removed when none stays. A value may name ``class_`` itself
-    (its rows stay) only when every annotation of ``class_`` has a value. The inverse of ``ClassesToAttribute``
-    (also when its ``into`` was one of the merged classes). Lossy when two values (through ``names``), or a value
-    and an existing class's annotations, end up in one class: the annotations of that class are counted lost.
-    """
-
-    class_: str
-    attribute: str
-    names: Mapping[str, str] = field(default_factory=dict)
-    op: ClassVar[str] = "attribute_to_class"
-
-    def apply(self, ds: Dataset) -> StepResult:
-        where = self.describe()
-        src = need_class(ds, self.class_, where)
-        ann = ds.annotations
-        defined = any(a.name == self.attribute for a in ds.schema.attributes)
-        if self.attribute not in ann.attributes and not defined:
-            raise MigrationError(f"{where}: attribute {self.attribute!r} must be in the schema or the annotations")
-        # a defined attribute without a column has no values (as for validate): its classes are still made
-        col = ann.attributes.get(self.attribute, np.full(len(ann), None, dtype=object))
-        rows = (ann.label == src) & attribute_present(col)
-        values = [str(v) for v in col[rows]]
-        adef = next((a for a in ds.schema.attributes if a.name == self.attribute), None)
-        order = list(adef.values) if adef is not None and adef.values else []
-        order += sorted(set(values) - set(order))
-        order = [v for v in order if v in set(values)] if not (adef and adef.values) else order
-        targets = [self.names.get(v, v) for v in order]
-        if "" in targets:
-            v = order[targets.index("")]
-            raise MigrationError(f"{where}: a class name must not be empty, got '' for the value {v!r} "
-                                 f"({values.count(v)} annotations); name its class with names={{{v!r}: ...}}")
-        without = bool(((ann.label == src) & ~rows).any())
-        if self.class_ in targets and without:
-            raise MigrationError(f"{where}: a value must not map to the class being split, {self.class_!r}, while "
-                                 f"some of its annotations have no value (the two could not be told apart)")
-        # the class stays for rows without a value, and in the values' order where a value names it
-        stays = without or self.class_ in targets
-        base = ds.schema.classes[src]
-        classes: list[ClassDef] = []
-        old_to_new = np.zeros(len(ds.schema.classes), np.int64)
-        new_index: dict[str, int] = {}
-        for i, c in enumerate(ds.schema.classes):
-            if i == src:
-                for t in ([] if self.class_ in targets or not stays else [self.class_]) + targets:
-                    if t == self.class_ and t not in new_index:
-                        old_to_new[i] = new_index[t] = len(classes)
-                        classes.append(c)
-                    elif t not in new_index and t not in ds.schema:
-                        new_index[t] = len(classes)
-                        classes.append(replace(base, name=t, id=None))
-                continue
-            old_to_new[i] = len(classes)
-            classes.append(c)
-        for i, c in enumerate(ds.schema.classes):
-            if c.name in set(targets) and i != src:
-                new_index[c.name] = int(old_to_new[i])
-        label = old_to_new[ann.label].copy() if len(ann) else ann.label.copy()
-        if rows.any():
-            per_value = np.array([new_index[self.names.get(v, v)] for v in values], np.int64)
-            label[rows] = per_value
-        new_col = col.copy()
-        new_col[rows] = None
-        attrs_cols = {**ann.attributes, self.attribute: new_col}
-        keep_attr = attribute_present(new_col).any()
-        if not keep_attr:
-            del attrs_cols[self.attribute]
-        new_ann = ann.with_columns(label=label, attributes=attrs_cols)
-        lost = self._merged_rows(ds, values, src)
-        attrs = narrowed([a for a in ds.schema.attributes if a.name != self.attribute or keep_attr], lambda a: [
-            x for c in a.classes for x in ([c] if c != self.class_ or stays else [])]
-            + (targets if self.class_ in a.classes else []))
-        schema = replace(ds.schema, classes=tuple(classes), attributes=attrs)
-        return StepResult(Dataset(schema=schema, images=ds.images, annotations=new_ann, root=ds.root),
-                          int(rows.sum()), lost)
-
-    def _merged_rows(self, ds: Dataset, values: list[str], src: int) -> int:
-        """Annotations of the classes that several values (or a value and a class of that name) end up in: which
-        of them each annotation was is forgotten, as by a plain ``MergeClasses``."""
-        origins: dict[str, set[str]] = {}
-        for v in values:
-            origins.setdefault(self.names.get(v, v), set()).add(v)
-        lost = 0
-        for t, vs in origins.items():
-            had = int((ds.annotations.label == ds.schema.index(t)).sum()) if t in ds.schema and t != self.class_ else 0
-            if len(vs) + (had > 0) > 1:
-                lost += sum(v in vs for v in values) + had
-        return lost
 
 
 @dataclass(frozen=True)
