@@ -108,20 +108,23 @@ def test_default_names(tmp_path: Path, parts: tuple[str, ...], expected: str) ->
 
 
 def test_write_option_reaches_the_writer(tmp_path: Path) -> None:
-    """YOLO's segment labels could not be written from the command line: instance polygons were always dropped."""
+    """YOLO's task could not be chosen from the command line; by default it follows the data (polygons: segment)."""
     ds = write_shapes(tmp_path / "shapes", 6, seed=0)
     io.write_coco(ds, tmp_path / "shapes" / "annotations.json")
     src = str(tmp_path / "shapes" / "annotations.json")
-    code, out, both = _run(["convert", src, str(tmp_path / "det"), "--from", "coco", "--to", "yolo", "--json"])
+    code, out, both = _run(["convert", src, str(tmp_path / "det"), "--from", "coco", "--to", "yolo",
+                            "--write-option", "task=detect", "--json"])
     assert code == 0, both
     assert json.loads(out)["export"]["lost"].get("polygon", 0) > 0
-    code, out, both = _run(["convert", src, str(tmp_path / "seg"), "--from", "coco", "--to", "yolo",
-                            "--write-option", "task=segment", "--json"])
+    code, out, both = _run(["convert", src, str(tmp_path / "seg"), "--from", "coco", "--to", "yolo", "--json"])
     assert code == 0, both
     assert "polygon" not in json.loads(out)["export"]["lost"]
     widths = {len(line.split()) for p in (tmp_path / "seg" / "labels").rglob("*.txt")
               for line in p.read_text().splitlines() if line.strip()}
     assert max(widths) > 5  # cls x1 y1 x2 y2 x3 y3 ...: polygons, not boxes
+    det = {len(line.split()) for p in (tmp_path / "det" / "labels").rglob("*.txt")
+           for line in p.read_text().splitlines() if line.strip()}
+    assert det == {5}  # task=detect: cls cx cy w h
 
 
 @pytest.mark.parametrize(("args", "match"), [

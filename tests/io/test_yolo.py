@@ -69,7 +69,7 @@ def test_golden_matches_voc_golden() -> None:
 # -- round trips ---------------------------------------------------------------------------------------
 def test_detect_round_trip_and_lost_counts(shapes_on_disk: Dataset, tmp_path: Path) -> None:
     ds = shapes_on_disk
-    rep = yolo.write(ds, tmp_path / "out")
+    rep = yolo.write(ds, tmp_path / "out", task="detect")
     back = yolo.read_yolo(tmp_path / "out")
     assert_datasets_equal(_by_name(ds), _by_name(back), fields=("path", "size", "split", "label", "box"), atol=1e-3)
     a = ds.annotations
@@ -92,7 +92,7 @@ def test_segment_round_trip_keeps_polygons(shapes_on_disk: Dataset, tmp_path: Pa
     a, b = ds.annotations, back.annotations
     ra, rb = _rows_by_image_name(ds), _rows_by_image_name(back)
     crowd = np.flatnonzero(a.iscrowd)
-    assert rep.lost["mask"] == len(crowd)  # crowd masks have no polygon: written as their box rectangle
+    assert rep.lost["mask"] == len(crowd)  # crowd masks have no polygon: traced into one, read back as it
     for r, q in zip(ra.tolist(), rb.tolist(), strict=True):
         if a.polygon[r] is None:
             np.testing.assert_allclose(b.polygon[q][0].reshape(-1, 2).min(0), a.box[r][:2], atol=1e-3)
@@ -141,7 +141,7 @@ def test_write_counts_what_it_cannot_place(tmp_path: Path) -> None:
 
 def test_write_rejects_unknown_task(shapes_ds: Dataset, tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="task must be one of"):
-        yolo.write(shapes_ds, tmp_path / "x", task="classify")
+        yolo.write(shapes_ds, tmp_path / "x", task="obb")
 
 
 @settings(max_examples=40, deadline=None)

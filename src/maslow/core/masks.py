@@ -128,3 +128,51 @@ def polygon_box(polys: Sequence[Ring]) -> FloatArray:
     if not len(pts):
         return np.full(4, np.nan)
     return np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()])
+
+
+def outer_ring(rle: dict[str, Any]) -> tuple[FloatArray | None, int, int]:
+    """The outer boundary of a mask's largest 4-connected part as a flat ring along pixel edges (None for an empty
+    mask), the pixels that ring's inside gets wrong (other parts, holes: 0 for one part without holes) and the
+    mask's area."""
+    m = decode(rle)
+    h, w = m.shape
+    if not m.any():
+        return None, 0, 0
+    p = np.pad(m, 1)
+    core = p[1:-1, 1:-1]
+    # each pixel side with background beyond it, as an edge (x0, y0) -> (x1, y1), clockwise in image coordinates
+    sides = ((p[:-2, 1:-1], 0, 0, 1, 0), (p[1:-1, 2:], 1, 0, 1, 1), (p[2:, 1:-1], 1, 1, 0, 1),
+             (p[1:-1, :-2], 0, 1, 0, 0))
+    cols: list[list[np.ndarray]] = [[], [], [], [], [], []]
+    for d, (beyond, x0, y0, x1, y1) in enumerate(sides):
+        r, c = np.nonzero(core & ~beyond)
+        for k, v in enumerate((c + x0, r + y0, c + x1, r + y1, r * w + c, np.full(r.size, d))):
+            cols[k].append(v)
+    xs, ys, xe, ye, pix, side = (np.concatenate(v) for v in cols)
+    start = ys * (w + 1) + xs
+    order = np.argsort(start, kind="stable")
+    lo = np.searchsorted(start[order], ye * (w + 1) + xe)
+    first, second = order[lo], order[np.minimum(lo + 1, order.size - 1)]
+    # where two parts touch at a corner, two edges leave it: stay on the pixel the edge came along (4-connected)
+    two = (lo + 1 < order.size) & (start[second] == start[first])
+    nxt = np.where(two & (pix[first] != pix), second, first)
+    loop = np.full(nxt.size, -1)
+    n_loops = 0
+    for e in range(nxt.size):
+        while loop[e] < 0:
+            loop[e] = n_loops
+            e = nxt[e]
+        n_loops += int(loop[e] == n_loops)
+    area = np.bincount(loop, xs * ye - xe * ys, minlength=n_loops)  # 2 x signed area: holes are negative
+    e0 = int(np.flatnonzero(loop == int(np.argmax(area)))[0])
+    chain = [e0]
+    while (e := int(nxt[chain[-1]])) != e0:
+        chain.append(e)
+    ch = np.asarray(chain)
+    corner = ch[side[ch] != side[np.roll(ch, 1)]]
+    ring = np.column_stack([xs[corner], ys[corner]]).astype(np.float64).ravel()
+    vert = ch[side[ch] % 2 == 1]  # inside the ring: an odd number of its vertical edges to the left, per row
+    flips = np.zeros((h, w + 1), np.int64)
+    np.add.at(flips, (np.minimum(ys[vert], ye[vert]), xs[vert]), 1)
+    inside = (np.cumsum(flips, axis=1)[:, :w] % 2).astype(bool)
+    return ring, int(np.count_nonzero(inside ^ m)), int(m.sum())

@@ -1,5 +1,5 @@
 """Where the files of a YOLO dataset are: the Ultralytics layout (data.yaml), the darknet layout (obj.data)
-or a bare folder; which images each split holds and which label file belongs to each image.
+or a bare folder; which images each split holds and which label file belongs to each image; writing data.yaml.
 
 Private to ``maslow.io.yolo``; see its module docstring for the conventions.
 """
@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import yaml
+
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError
 from maslow.io._common import Collector, safe_relpath
@@ -18,6 +20,10 @@ from maslow.io.images import IMAGE_SUFFIXES, find_images
 
 _DARKNET_SPLITS = {"train": "train", "valid": "val", "val": "val", "test": "test"}
 _NAME_FILES = {"classes.txt", "obj.names"}
+_ORDER = {"train": 0, "val": 1, "test": 2}  # the splits Ultralytics reads
+#: data.yaml keys that are not splits; any other key naming an image folder or list is read as a split (as
+#: Ultralytics reads "minival"), so splits beyond train, val and test round-trip
+_NOT_SPLITS = {"path", "names", "nc", "kpt_shape", "flip_idx", "kpt_names", "channels", "download", "yaml_file"}
 
 
 @dataclass
@@ -88,14 +94,16 @@ def _ultralytics(cfg: Path, col: Collector) -> Layout:
                     severity="info", file=cfg, field="path")
     if "val" not in data and "validation" in data:  # Ultralytics' check_det_dataset renames it so
         data["val"] = data.pop("validation")
-    listed = [str(v) for k in ("train", "val", "test") for v in _as_list(data.get(k))]
+    keys = ["train", "val", "test"] + [k for k in data if k not in _ORDER and k not in _NOT_SPLITS
+                                       and _split_like(data[k], base)]
+    listed = [str(v) for k in keys for v in _as_list(data.get(k))]
     if not data.get("path") and listed and all(Path(v).is_absolute() for v in listed):
         # absolute split folders and no 'path': the dataset root is their common folder
         common = Path(os.path.commonpath([os.path.abspath(v) for v in listed]))
         parts = common.parts
         base = Path(*parts[:len(parts) - parts[::-1].index("images") - 1]) if "images" in parts else common.parent
     sources: list[tuple[str, Path]] = []
-    for key in ("train", "val", "test"):
+    for key in keys:
         for v in _as_list(data.get(key)):
             s = str(v)
             p = Path(s) if Path(s).is_absolute() else base / s
@@ -107,12 +115,16 @@ def _ultralytics(cfg: Path, col: Collector) -> Layout:
     if not sources:
         raise FormatError("must name at least one of train, val, test", path=cfg, field="train")
     names = class_names(data["names"], cfg) if data.get("names") is not None else None
+    if names is not None and isinstance(data.get("nc"), int) and data["nc"] != len(names):
+        col.add("yolo_nc_mismatch", f"nc must equal the number of names (Ultralytics refuses the file), got nc: "
+                f"{data['nc']} and {len(names)} names; the names are used", file=cfg, field="nc")
     if names is None and data.get("nc") is not None:  # Ultralytics' names for an 'nc' without 'names'
         names = {i: f"class_{i}" for i in range(int(data["nc"]))}
     lay = Layout(root=base, config=cfg, sources=sources, names=names)
     if data.get("kpt_shape") is not None:
         ks = data["kpt_shape"]
-        if not (isinstance(ks, list) and len(ks) == 2 and all(isinstance(v, int) for v in ks) and ks[1] in (2, 3)):
+        if not (isinstance(ks, list) and len(ks) == 2 and all(isinstance(v, int) for v in ks) and ks[0] > 0
+                and ks[1] in (2, 3)):
             raise FormatError(f"must be [K, 2] or [K, 3], got {ks!r}", path=cfg, field="kpt_shape")
         lay.kpt_shape = (ks[0], ks[1])
         flip = data.get("flip_idx")
@@ -120,13 +132,24 @@ def _ultralytics(cfg: Path, col: Collector) -> Layout:
             col.add("yolo_bad_flip_idx", f"flip_idx must be a permutation of 0..{ks[0] - 1}, got {flip}",
                     file=cfg, field="flip_idx")
         kn = data.get("kpt_names")
+        kn = dict(enumerate(kn)) if isinstance(kn, list) else kn  # [[nose, ...]]: one list per class id
         if isinstance(kn, dict):
-            lay.kpt_names = {int(k): [str(x) for x in v] for k, v in kn.items()}
+            lay.kpt_names = {int(k): [str(x) for x in v] for k, v in kn.items() if isinstance(v, list)}
     return lay
 
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value] if value else []
+
+
+def _split_like(value: Any, base: Path) -> bool:
+    """Whether a data.yaml value names image folders or txt lists that exist (an extra split key)."""
+    vals = _as_list(value)
+    if not vals or not all(isinstance(v, str) and "\n" not in v for v in vals):
+        return False
+    paths = [Path(v) if Path(v).is_absolute() else base / v for v in vals]
+    return all((p.is_dir() or (p.suffix == ".txt" and p.is_file())) and _inside(p, base)
+               and os.path.abspath(p) != os.path.abspath(base) for p in paths)
 
 
 def _inside(p: Path, root: Path) -> bool:
@@ -233,7 +256,16 @@ def entries(lay: Layout, col: Collector) -> list[Entry]:
         if (split, lab.parent) not in label_dirs:
             label_dirs.append((split, lab.parent))
 
+    # a source listed under several keys ("val: images/train", as writers without a val split leave it) is read
+    # once: under the key named like its folder (maslow writes images/<split>), else the first
+    owner: dict[str, str] = {}
     for split, source in lay.sources:
+        key = os.path.abspath(source)
+        if key not in owner or (split == source.stem and owner[key] != source.stem):
+            owner[key] = split
+    for split, source in lay.sources:
+        if owner[os.path.abspath(source)] != split:
+            continue
         if source.suffix == ".txt" and source.is_file():
             list_dir = os.path.relpath(os.path.abspath(source.parent), os.path.abspath(root))
             text = source.read_text(encoding="utf-8-sig")
@@ -272,3 +304,66 @@ def entries(lay: Layout, col: Collector) -> list[Entry]:
                 out.append(Entry(split, rel, lab, guessed=not (root / rel).exists()))
                 used.add(lab)
     return out
+
+
+def is_classify(src: Path) -> bool:
+    """Whether ``src`` is an Ultralytics classify folder: ``train/<class>/<image>``, and no data.yaml,
+    obj.data, ``images/``, ``labels/`` or label files beside the class folders."""
+    train = src / "train"
+    if not (src.is_dir() and train.is_dir()) or any((src / n).exists() for n in ("images", "labels", "obj.data")):
+        return False
+    if next(src.glob("*.yaml"), None) is not None:
+        return False
+    classes = [d for d in train.iterdir() if d.is_dir()]
+    return bool(classes) and not any(d.name in ("images", "labels") or next(d.glob("*.txt"), None) for d in classes)
+
+
+def flip_idx_for(names: list[str]) -> list[int] | None:
+    """The horizontal-flip permutation of keypoints named ``left_*``/``right_*`` (``Left``, ``LEFT`` too); None
+    when no two names pair up that way or a lateral name has no partner (a wrong flip_idx trains silently on
+    swapped joints; without one Ultralytics only turns flips off)."""
+    idx = {n: i for i, n in enumerate(names)}
+    out = []
+    for n in names:
+        swapped = n
+        for a, b in (("left", "right"), ("Left", "Right"), ("LEFT", "RIGHT")):
+            swapped = swapped.replace(a, "\0").replace(b, a).replace("\0", b)
+        if swapped not in idx:
+            return None
+        out.append(idx[swapped])
+    return out if out != list(range(len(names))) else None
+
+
+def write_yaml(path: Path, splits: list[str], names: list[str], K: int | None, kpt_names: dict[int, list[str]],
+               flip_idx: list[int] | None, notes: list[str]) -> None:
+    """data.yaml: a key per split (``train`` and ``val`` always: Ultralytics' check_det_dataset refuses a file
+    without them), ``names`` as ``{id: name}``, and for pose (``K`` not None) ``kpt_shape``, ``flip_idx`` and
+    ``kpt_names``."""
+    data: dict[str, Any] = {s: f"images/{s}" for s in sorted(splits, key=lambda s: (_ORDER.get(s, 3), s))}
+    if "train" not in data:
+        data = {"train": data[next(iter(data))], **data}
+        notes.append(f"no 'train' split: train: lists {data['train']} (Ultralytics needs the key)")
+    if "val" not in data:
+        val = data.get("test", data["train"])
+        data = {"train": data.pop("train"), "val": val, **data}
+        notes.append(f"no 'val' split: val: lists {data['val']}, as Ultralytics needs the key; validate on images "
+                     "it doesn't train on: ds.split() first")
+    odd = [s for s in splits if s not in _ORDER]
+    if odd:
+        notes.append(f"Ultralytics reads only the train, val and test splits: {', '.join(odd)} written under "
+                     "images/ and listed in data.yaml for other readers")
+    data["names"] = dict(enumerate(names))
+    if K is not None:
+        data["kpt_shape"] = [K, 3]
+        flip = flip_idx if flip_idx is not None else flip_idx_for(next(iter(kpt_names.values()), []))
+        if flip is not None:
+            data["flip_idx"] = [int(v) for v in flip]
+        else:
+            notes.append("flip_idx not written (no left/right keypoint names pair up), so Ultralytics turns "
+                         "horizontal flips off: pass flip_idx= to keep them")
+        if kpt_names:
+            data["kpt_names"] = kpt_names
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("# written by maslow; paths are relative to this file's folder\n")
+        yaml.safe_dump(data, f, sort_keys=False, allow_unicode=True)
+

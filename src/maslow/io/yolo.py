@@ -1,4 +1,4 @@
-"""YOLO txt labels: detect, segment and pose, in the Ultralytics and the darknet layouts.
+"""YOLO txt labels: detect, segment and pose, in the Ultralytics and the darknet layouts; classify folders.
 
 Glossary:
 
@@ -21,9 +21,12 @@ Glossary:
   and counts the annotations it moved (``lost["clipped"]``).
 - *precision*: labels are written with 6 decimals, so a round trip is exact to about 1e-6 × image size
   (pixels).
+- *task*: Ultralytics trains one task per dataset: ``detect``, ``segment``, ``pose`` (label files) or
+  ``classify`` (``<split>/<class>/<image>`` folders, no label files). It drops every segment of a dataset whose
+  box and segment counts differ. The writer's default task is what the data holds (``task_for``).
 
-Splits come from the data.yaml keys (``train``, ``val``, ``test``), the obj.data keys (``valid`` -> ``val``) or,
-without a config file, the folder names under ``images/``.
+Splits come from the data.yaml keys (``train``, ``val``, ``test``, and other keys naming image folders), the
+obj.data keys (``valid`` -> ``val``) or, without a config file, the folder names under ``images/``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-import yaml
 
 from maslow.core import masks as M
 from maslow.core.atomic import atomic_dir
@@ -48,12 +50,12 @@ from maslow.core.types import str_array
 from maslow.errors import FormatError
 from maslow.io._common import Collector, ExportReport
 from maslow.io._export import count_lost, fmt_num, known_sizes, output_names, place_image
-from maslow.io._yolo_layout import Layout, class_names, find_layout
+from maslow.io._yolo_layout import Layout, class_names, find_layout, is_classify, write_yaml
 from maslow.io._yolo_layout import entries as find_entries
 from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path
 from maslow.io.registry import warn_issues
 
-TASKS = ("detect", "segment", "pose")
+TASKS = ("detect", "segment", "pose", "classify")
 _Row = tuple[int, int, str, list[float], Path, int]  # image, class id, kind, values, label file, line
 
 
@@ -79,7 +81,8 @@ def parse(
     kpt_shape: tuple[int, int] | None = None,
     image_size: tuple[int, int] | None = None,
 ) -> tuple[Dataset, Report]:
-    """Read a YOLO dataset: ``src`` is a data.yaml, an obj.data or a dataset folder.
+    """Read a YOLO dataset: ``src`` is a data.yaml, an obj.data or a dataset folder (a classify folder,
+    ``train/<class>/<image>`` without label files, is read as ``imagefolder`` reads it).
 
     Args:
         images_root: folder of the image files when they are not in the layout; an image is looked for at
@@ -96,13 +99,17 @@ def parse(
         FormatError: the config file or a label file can't be parsed, or a path escapes the root.
     """
     src = Path(src)
+    images_root = None if images_root is None else Path(images_root)  # a str from the Python API, too
+    if is_classify(src):
+        from maslow.io import imagefolder  # loads on first use: only classification needs it
+
+        return imagefolder.parse(src, images_root=images_root, strict=strict)
     col = Collector(strict=strict)
     lay = find_layout(src, col)
     if names is not None:
         lay.names = class_names(names, src)
     if kpt_shape is not None:
         lay.kpt_shape = (int(kpt_shape[0]), int(kpt_shape[1]))
-    images_root = None if images_root is None else Path(images_root)  # a str from the Python API, too
     root = images_root if images_root is not None else lay.root
     entries = find_entries(lay, col)
     paths: list[str] = []
@@ -283,24 +290,67 @@ def read_yolo(src: str | Path, **options: Any) -> Dataset:
 
 
 # -- write -------------------------------------------------------------------------------------------
-def _flip_idx(names: tuple[str, ...]) -> list[int] | None:
-    if not names:
-        return None
-    idx = {n: i for i, n in enumerate(names)}
-    out = []
-    for n in names:
-        swapped = n.replace("left", "\0").replace("right", "left").replace("\0", "right")
-        if swapped not in idx:
-            return None
-        out.append(idx[swapped])
-    return out
+def task_for(ds: Dataset) -> tuple[str, str]:
+    """The task ``write`` uses without ``task=``, and why: what the annotations hold.
+
+    ``segment`` when every annotation with a geometry has a polygon or a mask, unless each is of a class with
+    keypoints (keypoint names, or keypoints on some annotation): then ``pose``; ``pose`` too when some annotation
+    has keypoints and not every one a polygon or mask; ``detect`` for boxes, also when only some annotations have
+    a polygon or mask (Ultralytics drops every segment of a dataset whose box and segment counts differ); and
+    ``classify`` for image-level labels without any geometry. A dataset without annotations follows its schema.
+
+    Example:
+        >>> from maslow.sample import shapes
+        >>> task_for(shapes(2))[0]
+        'segment'
+    """
+    a = ds.annotations
+    shape = _usable_polygons(a) | (np.array([m is not None for m in a.mask.tolist()], bool) if a.mask is not None
+                                   else np.zeros(len(a), bool))
+    kp = (~np.isnan(a.keypoints).all(axis=(1, 2)) if a.keypoints is not None and a.keypoints.shape[1]
+          else np.zeros(len(a), bool))
+    geo = a.has_box | shape | kp
+    tasks = list(ds.schema.tasks)
+    if not geo.any():
+        if len(a) or tasks[0] in (Task.CLASSIFICATION, Task.MULTILABEL):
+            return "classify", "image-level labels without boxes"
+        by_schema = {Task.INSTANCE_SEGMENTATION: "segment", Task.SEMANTIC_SEGMENTATION: "segment",
+                     Task.KEYPOINTS: "pose" if a.keypoints is not None and a.keypoints.shape[1] else "detect"}
+        return by_schema.get(tasks[0], "detect"), f"no annotations; the schema's task is {tasks[0].value}"
+    n_geo, n_shape, n_kp = int(geo.sum()), int(shape[geo].sum()), int(kp.sum())
+    segment = f"every annotation has a polygon or mask ({n_shape})"
+    if n_kp and n_shape == n_geo:
+        kp_class = np.zeros(len(ds.schema.classes), bool)
+        kp_class[[i for i, c in enumerate(ds.schema.classes) if c.keypoints]] = True
+        kp_class[a.label[kp]] = True
+        if kp_class[a.label[geo]].all():
+            return "pose", f"{n_kp} annotations have keypoints, and every annotation is of a class with keypoints"
+        return "segment", f"{segment}; keypoints belong to only some of the classes"
+    if n_kp:
+        return "pose", f"{n_kp} annotations have keypoints"
+    if n_shape == n_geo:
+        return "segment", segment
+    if n_shape:
+        return "detect", (f"only {n_shape} of {n_geo} annotations have a polygon or mask; Ultralytics drops every "
+                          "segment of a dataset whose box and segment counts differ, so boxes were written "
+                          "(task='segment' writes the others as their box rectangles)")
+    return "detect", "boxes"
+
+
+def _usable_polygons(a: Annotations) -> np.ndarray:
+    """(n,) True where the annotation has a polygon ring of at least 3 points."""
+    p = a.polygon
+    if p is None:
+        return np.zeros(len(a), bool)
+    ok = np.concatenate([[0], np.cumsum(np.diff(p.ring_offsets) >= 6)])
+    return np.asarray(ok[p.row_offsets[1:]] - ok[p.row_offsets[:-1]] > 0)
 
 
 def write(
     ds: Dataset,
     dst: Path,
     *,
-    task: str = "detect",
+    task: str | None = None,
     images: bool = True,
     copy_images: bool = False,
     flip_idx: list[int] | None = None,
@@ -311,32 +361,46 @@ def write(
     Class ids are the positions in ``ds.schema.classes`` (Ultralytics needs 0..k-1).
 
     Args:
-        task: ``"detect"`` (boxes), ``"segment"`` (polygons; an annotation without a polygon is written as its
-            box rectangle) or ``"pose"`` (boxes and keypoints; ``kpt_shape: [K, 3]``).
+        task: ``"detect"`` (boxes), ``"segment"`` (polygons; a mask is traced into the polygon of its largest
+            part, an annotation with neither is written as its box rectangle), ``"pose"`` (boxes and keypoints;
+            ``kpt_shape: [K, 3]``) or ``"classify"`` (class folders ``<split>/<class>/<image>``, no labels);
+            by default what the data holds (``task_for``), named in ``notes``.
         images: put the image files under ``images/<split>/`` (symlinks to the originals by default); when
             False only labels and data.yaml are written.
         copy_images: copy the image files instead of symlinking them.
         flip_idx: pose only: the keypoint permutation for horizontal flips; by default derived from
-            ``left``/``right`` keypoint names, and omitted when they don't pair up.
+            ``left``/``right`` keypoint names, and omitted when no names pair up that way.
 
     Returns:
         ExportReport; ``lost`` counts what YOLO can't express (masks, attributes, crowd flags, scores, ...).
 
     Raises:
-        FormatError: an unknown ``task``.
+        FormatError: an unknown ``task``, ``pose`` without keypoints, or ``classify`` with ``images=False``.
 
     Example:
         >>> from maslow.sample import shapes
         >>> import tempfile, pathlib
         >>> rep = write(shapes(4), pathlib.Path(tempfile.mkdtemp()) / "yolo", images=False)
-        >>> rep.n_images, rep.lost["attributes"] > 0
-        (4, True)
+        >>> rep.n_images, rep.lost["attributes"] > 0, rep.notes[0].split(":")[0]
+        (4, True, "task 'segment'")
     """
-    if task not in TASKS:
+    if task is not None and task not in TASKS:
         raise FormatError(f"task must be one of {TASKS}, got {task!r}")
+    reason = ""
+    if task is None:
+        task, why_task = task_for(ds)
+        reason = f"task {task!r}: {why_task}"
     dst = Path(dst)
-    rep = ExportReport(path=str(dst), format="yolo")
     a = ds.annotations
+    K = 0 if a.keypoints is None else a.keypoints.shape[1]
+    if task == "pose" and not K:
+        raise FormatError("task 'pose' needs keypoints, got a dataset without them (Ultralytics refuses "
+                          "kpt_shape [0, 3]); use task='detect'", path=dst)
+    if task == "classify":
+        return _write_classify(ds, dst, images=images, copy_images=copy_images, reason=reason)
+    rep = ExportReport(path=str(dst), format="yolo")
+    if reason:
+        rep.notes.append(reason)
     w_all, h_all = known_sizes(ds)
     given = ds.images.split.tolist() if ds.images.split is not None else [""] * ds.n_images
     split_of = [str(s) or "train" for s in given]  # str: numpy str_ values can't go into the yaml
@@ -347,9 +411,9 @@ def write(
         members = [i for i, x in enumerate(split_of) if x == s]
         for i, nm in zip(members, output_names([str(ds.images.path[i]) for i in members]), strict=True):
             names_out[i] = nm
-    K = 0 if a.keypoints is None else a.keypoints.shape[1]
     written = np.zeros(len(a), bool)
     why: Counter[str] = Counter()
+    traced = _Traced()
     slices = ds.image_slices()
     with atomic_dir(dst) as tmp:
         for i in range(ds.n_images):
@@ -357,7 +421,7 @@ def write(
             w, h = float(w_all[i]), float(h_all[i])
             lines = []
             for r in range(slices[i], slices[i + 1]):
-                line = _line(ds, r, task, w, h, K, rep, why)
+                line = _line(ds, r, task, w, h, K, rep, why, traced)
                 if line is not None:
                     lines.append(line)
                     written[r] = True
@@ -367,12 +431,17 @@ def write(
             if images and not place_image(image_path(ds, i), tmp / "images" / s / name,
                                           "copy" if copy_images else "symlink"):
                 rep.lost["image_files"] += 1
-        _write_yaml(ds, tmp / "data.yaml", list(dict.fromkeys(split_of)), task, K, flip_idx, rep)
+        kpt_names = {i: [str(k) for k in c.keypoints] for i, c in enumerate(ds.schema.classes)
+                     if K and len(c.keypoints) == K}
+        write_yaml(tmp / "data.yaml", list(dict.fromkeys(split_of)), [str(c.name) for c in ds.schema.classes],
+                   K if task == "pose" else None, kpt_names, flip_idx, rep.notes)
     keep = {"box"} | ({"polygon", "mask"} if task == "segment" else set()) | ({"keypoints"} if task == "pose" else set())
     rep.lost.update(count_lost(ds, keep=keep, rows=written))
+    if traced.n:
+        rep.notes.append(traced.note())
     rect = why.pop("rectangle", 0)
     if rect:
-        rep.notes.append(f"{rect} annotations without a polygon were written as their box rectangle")
+        rep.notes.append(f"{rect} annotations without a polygon or mask were written as their box rectangle")
     if why:
         rep.lost["annotations"] += sum(why.values())
         rep.notes.append("annotations not written: " + ", ".join(f"{v} {k}" for k, v in why.items()))
@@ -383,8 +452,44 @@ def write(
     return rep
 
 
+def _write_classify(ds: Dataset, dst: Path, *, images: bool, copy_images: bool, reason: str) -> ExportReport:
+    """Ultralytics' classify layout: ``<split>/<class>/<image>`` (torchvision's ImageFolder per split)."""
+    if not images:
+        raise FormatError("task 'classify' holds the labels in class folders of image files; images=False "
+                          "can't hold them", path=dst)
+    from maslow.io import imagefolder  # loads on first use: only classification needs it
+
+    rep = imagefolder.write(ds, dst, link="copy" if copy_images else "symlink", splits=True)
+    rep.format = "yolo"
+    if reason:
+        rep.notes.insert(0, reason)
+    splits = {str(s) or "train" for s in (ds.images.split.tolist() if ds.images.split is not None else [""])}
+    if not splits & {"val", "valid", "validation", "test"}:
+        rep.notes.append("no 'val' or 'test' split: Ultralytics' classify needs one to validate (use ds.split())")
+    return rep
+
+
+class _Traced:
+    """Masks written as traced polygons: how many, and the pixels the polygons get wrong."""
+
+    def __init__(self) -> None:
+        self.n = self.n_off = self.wrong = self.area = 0
+
+    def add(self, wrong: int, area: int) -> None:
+        self.n += 1
+        self.n_off += wrong > 0
+        self.wrong += wrong
+        self.area += area
+
+    def note(self) -> str:
+        off = (f"; {self.n_off} of them (other parts, holes) differ from their mask by {self.wrong} pixels "
+               f"({100 * self.wrong / max(self.area, 1):.1f} % of the masks' area)") if self.n_off else ""
+        return (f"{self.n} masks were traced into polygons (the outer boundary of the largest part, along pixel "
+                f"edges; counted in lost['mask']){off}")
+
+
 def _line(ds: Dataset, r: int, task: str, w: float, h: float, K: int, rep: ExportReport,
-          why: Counter[str]) -> str | None:
+          why: Counter[str], traced: _Traced) -> str | None:
     a = ds.annotations
     assert a.box is not None
     if not (w > 0 and h > 0):
@@ -393,6 +498,12 @@ def _line(ds: Dataset, r: int, task: str, w: float, h: float, K: int, rep: Expor
     label = str(int(a.label[r]))
     poly = a.polygon[r] if task == "segment" and a.polygon is not None else None
     parts = [np.asarray(p, np.float64) for p in poly or () if len(p) >= 6]
+    if not parts and task == "segment" and a.mask is not None and a.mask[r] is not None:
+        ring, wrong, px = M.outer_ring(a.mask[r])
+        if ring is not None:
+            parts = [ring]
+            traced.add(wrong, px)
+            rep.lost["mask"] += 1  # it comes back as a polygon
     if parts:
         best = max(parts, key=lambda q: M.polygon_area(q.tolist()))
         if len(parts) > 1:
@@ -413,7 +524,7 @@ def _line(ds: Dataset, r: int, task: str, w: float, h: float, K: int, rep: Expor
     if task == "segment":
         vals = [x1 / w, y1 / h, x2 / w, y1 / h, x2 / w, y2 / h, x1 / w, y2 / h]
         if a.mask is not None and a.mask[r] is not None:
-            rep.lost["mask"] += 1
+            rep.lost["mask"] += 1  # an empty mask
         why["rectangle"] += 1
     elif task == "pose":
         kp = np.zeros((K, 3)) if a.keypoints is None or np.isnan(a.keypoints[r]).all() else a.keypoints[r]
@@ -431,27 +542,6 @@ def _clip(xy: np.ndarray) -> tuple[np.ndarray, bool]:
     label file with a value outside [0, 1] (1 % tolerance) as corrupt and drops its image."""
     out = np.clip(xy, 0.0, 1.0)
     return out, bool(np.abs(out - xy).max(initial=0.0) > 1e-9)
-
-
-def _write_yaml(ds: Dataset, path: Path, splits: list[str], task: str, K: int, flip_idx: list[int] | None,
-                rep: ExportReport) -> None:
-    data: dict[str, Any] = {s: f"images/{s}" for s in splits}
-    if "val" not in splits:
-        rep.notes.append("no 'val' split: Ultralytics needs one to train (use ds.split())")
-    data["names"] = {i: str(c.name) for i, c in enumerate(ds.schema.classes)}
-    if task == "pose":
-        data["kpt_shape"] = [K, 3]
-        kn = {i: [str(k) for k in c.keypoints] for i, c in enumerate(ds.schema.classes) if K and len(c.keypoints) == K}
-        flip = flip_idx if flip_idx is not None else _flip_idx(tuple(next(iter(kn.values()), [])))
-        if flip is not None:
-            data["flip_idx"] = [int(v) for v in flip]
-        else:
-            rep.notes.append("flip_idx not written: pass flip_idx= for horizontal-flip augmentation")
-        if kn:
-            data["kpt_names"] = kn
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("# written by maslow; paths are relative to this file's folder\n")
-        yaml.safe_dump(data, f, sort_keys=False, allow_unicode=True)
 
 
 write_yolo = write
