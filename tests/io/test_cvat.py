@@ -205,7 +205,7 @@ def test_planted_findings_are_reported(tmp_path: Path) -> None:
   <box label="truck" xtl="1" ytl="1" xbr="5" ybr="5"/>
   <box label="car" xtl="9" ytl="1" xbr="5" ybr="5" rotation="30"><attribute name="colour">green</attribute></box>
   <polygon label="car" points="1,1;4,4"/>
-  <ellipse label="car" cx="5" cy="5" rx="2" ry="2"/>
+  <circle label="car" cx="5" cy="5" r="2"/>
   <mask label="car" rle="3, 1" left="0" top="0" width="2" height="3"/>
 </image>
 <image id="0" name="a.jpg" width="50" height="50"/>

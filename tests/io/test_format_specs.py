@@ -98,13 +98,16 @@ SKELETON_EXPORT = """<?xml version="1.0" encoding="utf-8"?>
 
 def test_cvat_skeleton_points_in_meta_are_keypoint_names_not_classes(tmp_path: Path) -> None:
     """CVAT 2.x lists a skeleton's points as labels with a ``<parent>`` (bindings._convert_db_labels); maslow read
-    them as classes of their own. Skeleton shapes stay unsupported (documented)."""
+    them as classes of their own. Skeleton shapes are imported as keypoints in the order of those points."""
     (tmp_path / "annotations.xml").write_text(SKELETON_EXPORT)
     ds, report = cvat.parse(tmp_path / "annotations.xml")
     assert ds.schema.names == ("person", "car")
     assert ds.schema.classes[0].keypoints == ("nose", "tail")
-    assert [ds.schema.names[k] for k in ds.annotations.label] == ["car"]
-    assert report.counts() == {"unsupported_shape": 1}
+    assert [ds.schema.names[k] for k in ds.annotations.label] == ["car", "person"]
+    assert ds.annotations.keypoints is not None
+    assert ds.annotations.keypoints[1, :, 2].tolist() == [2, 0]  # tail is outside: not visible
+    assert ds.annotations.keypoints[1, 0, :2].tolist() == [5, 6]
+    assert len(report) == 0
 
 
 def test_cvat_output_reads_the_way_cvat_load_anno_reads_it(tmp_path: Path) -> None:

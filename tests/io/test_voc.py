@@ -189,6 +189,68 @@ def test_cvat_attributes_and_strict(tmp_path: Path) -> None:
         voc.read_voc(bad)
 
 
+# -- CVAT's VOC export: 0-based corners -----------------------------------------------------------------
+# datumaro's VocExporter (CVAT "PASCAL VOC 1.1") writes xmin = x, xmax = x + w from CVAT's 0-based continuous box
+# (_write_xml_bbox in plugins/data_formats/voc/exporter.py) and its reader reads them back unchanged (_parse_bbox).
+CVAT_BOX = (0.0, 3.0, 12.0, 13.5)  # xtl, ytl, xbr, ybr as CVAT holds them: the box touches the left border
+
+
+def _datumaro_voc(tmp_path: Path) -> Path:
+    x1, y1, x2, y2 = CVAT_BOX
+    root = _folder(tmp_path, {"a.xml": (
+        "<annotation><folder></folder><filename>a.png</filename><source><database>Unknown</database>"
+        "<annotation>Unknown</annotation><image>Unknown</image></source><size><width>40</width><height>30</height>"
+        "<depth></depth></size><segmented>0</segmented><object><name>cat</name><truncated>0</truncated>"
+        f"<occluded>0</occluded><difficult>0</difficult><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
+        f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object></annotation>")})
+    (root / "ImageSets/Main").mkdir(parents=True)
+    (root / "ImageSets/Main/default.txt").write_text("a\n")
+    return root
+
+
+def test_cvat_voc_export_reads_on_cvats_pixels_with_origin_0(tmp_path: Path) -> None:
+    """Read as 1-based VOC, a box drawn in CVAT came back one pixel left/up (x1 = -1 here, past the border)."""
+    root = _datumaro_voc(tmp_path)
+    ds, report = voc.parse(root, origin=0)
+    assert len(report) == 0
+    np.testing.assert_array_equal(ds.annotations.box, [CVAT_BOX])
+    as_voc, report = voc.parse(root)  # the default stays VOC's 1-based convention, and says why it looks wrong
+    np.testing.assert_array_equal(as_voc.annotations.box, [[-1.0, 2.0, 12.0, 13.5]])
+    assert report.counts() == {"voc_zero_based": 1} and "origin=0" in report.issues[0].message
+
+
+def test_origin_0_from_the_cli_and_in_writing(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from maslow.cli.main import app
+
+    root = _datumaro_voc(tmp_path)
+    res = CliRunner().invoke(app, ["convert", str(root), str(tmp_path / "a.json"), "--from", "voc", "--to", "coco",
+                                   "--read-option", "origin=0", "--json"])
+    assert res.exit_code == 0, res.output
+    back = io.read_coco(tmp_path / "a.json", images_root=root / "JPEGImages")
+    np.testing.assert_array_equal(back.annotations.box, [CVAT_BOX])
+    ds, _ = voc.parse(root, origin=0)
+    voc.write(ds, tmp_path / "out", images=False, origin=0)  # for CVAT: its corners as they are
+    assert "<xmin>0</xmin>" in (tmp_path / "out/Annotations/a.xml").read_text()
+    again, report = voc.parse(tmp_path / "out", images_root=ds.root, origin=0)
+    assert len(report) == 0 and again.annotations.box.tolist() == [list(CVAT_BOX)]
+
+
+def test_origin_0_empty_and_inverted_boxes(tmp_path: Path) -> None:
+    root = _folder(tmp_path, {"a.xml": _xml(_obj("cat", (2, 2, 2, 5)) + _obj("cat", (4, 1, 3, 2)))})
+    ds, report = voc.parse(root, origin=0)
+    assert ds.annotations.box.tolist() == [[2, 2, 2, 5], [3, 1, 4, 2]]  # xmax = xmin: empty; xmax < xmin: swapped
+    (issue,) = report.of_type("voc_inverted_box")
+    assert issue.field == "xmax" and "xmax >= xmin," in issue.message
+
+
+@pytest.mark.parametrize("origin", [2, -1, True, "0"])
+def test_origin_must_be_0_or_1(tmp_path: Path, origin: object) -> None:
+    with pytest.raises(FormatError, match="origin must be 0"):
+        voc.parse(_datumaro_voc(tmp_path), origin=origin)  # type: ignore[arg-type]
+
+
 # -- bad input -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("text", "match"), [
     pytest.param("<annotation><filename>a.png</filename>", r"a\.xml: malformed XML at line 1", id="truncated"),

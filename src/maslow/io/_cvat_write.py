@@ -1,7 +1,8 @@
-"""CVAT for images 1.1 XML: the writer (see ``maslow.io.cvat`` for the format's glossary)."""
+"""CVAT 1.1 XML, images and video tracks: the writer (see ``maslow.io.cvat`` for the format's glossary)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -13,11 +14,16 @@ from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef
 from maslow.io._common import ExportReport
+from maslow.io._cvat_read import CUBOID_ATTRS, ellipse_box, ellipse_params
 
 _SOURCE_IN = {"manual": "human", "semi-auto": "human", "file": "human", "consensus": "human", "auto": "model"}
 _SOURCE_OUT = {"human": "manual", "model": "auto", "pseudo": "auto", "synthetic": "auto"}
 _LABEL_TYPE_OUT = {"box": "rectangle", "polygon": "polygon", "keypoints": "points", "mask": "mask", "tag": "tag"}
-_KNOWN_EXTRA = ("cvat_shape", "cvat_group_id", "cvat_z_order", "cvat_source", "cvat_rotation")
+_KNOWN_EXTRA = ("cvat_shape", "cvat_group_id", "cvat_z_order", "cvat_source", "cvat_rotation", "cvat_track_id",
+                "cvat_keyframe")
+
+_TRACKABLE = ("box", "polygon", "polyline", "points", "ellipse", "cuboid", "skeleton")
+
 
 def _lose(report: ExportReport, key: str, n: int | bool) -> None:
     if n:
@@ -53,7 +59,9 @@ def _encode_mask(rle: dict[str, Any]) -> dict[str, str]:
             "height": str(b - t + 1)}
 
 
-def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport) -> ET.Element:
+def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport, skeletons: set[int]) -> ET.Element:
+    """<meta><task>: the labels with their attribute specs; a class written as skeletons is a CVAT skeleton label
+    followed by one ``points`` label per keypoint name, with the class as ``<parent>``."""
     meta = ET.Element("meta")
     task = ET.SubElement(meta, "task")
     ET.SubElement(task, "name").text = "maslow export"
@@ -64,13 +72,13 @@ def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport) -> ET.Element
         ET.SubElement(task, "subsets").text = "\n".join(splits)
     labels = ET.SubElement(task, "labels")
     specs = {a.name: a for a in ds.schema.attributes}
-    for c in ds.schema.classes:
+    for k, c in enumerate(ds.schema.classes):
         lab = ET.SubElement(labels, "label")
         ET.SubElement(lab, "name").text = c.name
         ET.SubElement(lab, "color").text = c.color
         types = {_LABEL_TYPE_OUT[t] for t in c.label_types}
-        ET.SubElement(lab, "type").text = types.pop() if len(types) == 1 else "any"
-        _lose(report, "class_keypoints", bool(c.keypoints or c.skeleton))
+        ET.SubElement(lab, "type").text = "skeleton" if k in skeletons else types.pop() if len(types) == 1 else "any"
+        _lose(report, "class_keypoints", bool(c.skeleton or (c.keypoints and k not in skeletons)))
         _lose(report, "class_id", c.id is not None)
         _lose(report, "supercategory", bool(c.supercategory))
         attrs = ET.SubElement(lab, "attributes")
@@ -87,18 +95,27 @@ def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport) -> ET.Element
             default = _value(a.default) if a.default is not None else (vals[0] if vals else "")
             ET.SubElement(el, "default_value").text = default
             ET.SubElement(el, "values").text = "\n".join(vals)
+        for name in c.keypoints if k in skeletons else ():
+            point = ET.SubElement(labels, "label")
+            for tag, text in (("name", name), ("color", ""), ("type", "points"), ("attributes", None),
+                              ("parent", c.name)):
+                ET.SubElement(point, tag).text = text
     return meta
 
 
 def write(ds: Dataset, dst: Path) -> ExportReport:
-    """Write ``ds`` as a CVAT for images 1.1 XML file.
+    """Write ``ds`` as a CVAT 1.1 XML file: CVAT for images, plus CVAT for video ``<track>`` elements for rows
+    that carry ``extra["cvat_track_id"]``.
 
     One shape per annotation: a polygon (or polyline), else a mask (CVAT RLE), else a box, else keypoints
     (``<points>``), else a ``<tag>``; keypoints of an object are written as an extra ``<points>`` shape in the
-    object's group. Not expressible in CVAT, and counted in ``ExportReport.lost``: ``score``, ``iscrowd``,
+    object's group. Rows read from an ``<ellipse>``, ``<cuboid>`` or ``<skeleton>`` (``extra["cvat_shape"]``) are
+    written as one again. Not expressible in CVAT, and counted in ``ExportReport.lost``: ``score``, ``iscrowd``,
     ``annotator``, masks or boxes beside a polygon that differ from it (``mask``, ``box``), keypoint visibility
     other than all-2 or all-1 per object (``keypoint_visibility``), keypoint names/skeleton, class ids,
-    supercategories and ``extra`` columns that are not CVAT's own.
+    supercategories, ``extra`` columns that are not CVAT's own, an ellipse/cuboid/skeleton whose geometry no
+    longer is one (``cvat_shape``: written as its polygon, box or points) and track rows CVAT can't hold in a
+    track (``cvat_track_id``: a mask, a tag, several shapes, a second shape of the track in one image).
 
     Args:
         ds: the dataset.
@@ -111,9 +128,6 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
     report = ExportReport(path=str(dst), format="cvat", n_images=ds.n_images)
     a = ds.annotations
     attr_cols = [k for k in a.attributes if k != "occluded"]
-    top = ET.Element("annotations")
-    ET.SubElement(top, "version").text = "1.1"
-    top.append(_meta(ds, attr_cols, report))
     ids = ds.images.extra.get("cvat_id")
     if ids is None or len(np.unique(ids)) != ds.n_images or np.asarray(ids).dtype.kind not in "iu":
         ids = np.arange(ds.n_images)
@@ -125,8 +139,17 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
             _lose(report, f"extra.{k}", int(sum(v is not None for v in col.tolist())))
     used_groups = {int(g) for g in a.extra.get("cvat_group_id", np.zeros(0, np.int64)).tolist()}
     next_group = max(used_groups, default=0) + 1
+    rows = []
+    for r in range(len(a)):
+        row, next_group = _row(ds, r, attr_cols, report, next_group)
+        rows.append(row)
+    skeletons = {int(a.label[r]) for r, row in enumerate(rows) if any(e.kind == "skeleton" for e in row.els)}
+    top = ET.Element("annotations")
+    ET.SubElement(top, "version").text = "1.1"
+    top.append(_meta(ds, attr_cols, report, skeletons))
+    tracks = _tracks(ds, rows, report)
+    in_track = {r for rs in tracks.values() for r in rs}
     slices = ds.image_slices()
-    names = ds.schema.names
     for i in range(ds.n_images):
         img = ET.SubElement(top, "image", {"id": str(int(ids[i])), "name": str(ds.images.path[i])})
         split = "" if ds.images.split is None else str(ds.images.split[i])
@@ -135,7 +158,10 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
         img.set("width", str(int(ds.images.width[i])))
         img.set("height", str(int(ds.images.height[i])))
         for r in range(slices[i], slices[i + 1]):
-            next_group = _write_row(ds, r, img, names, attr_cols, report, next_group)
+            for el in rows[r].els if r not in in_track else ():
+                _emit(img, el, rows[r])
+    _write_tracks(top, ds, rows, tracks, np.asarray(ids, np.int64))
+    report.n_annotations = len(a)
     tree = ET.ElementTree(top)
     ET.indent(tree, "  ")
     with atomic_path(dst) as tmp:
@@ -143,19 +169,36 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
     return report
 
 
-def _write_row(ds: Dataset, r: int, img: ET.Element, names: tuple[str, ...], attr_cols: list[str],
-               report: ExportReport, next_group: int) -> int:
+@dataclass
+class _El:
+    """One XML shape element: its tag, geometry attributes and, for a skeleton, its points' attributes."""
+
+    kind: str
+    geo: dict[str, str]
+    children: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Row:
+    """The elements one annotation row is written as, and what they share."""
+
+    els: list[_El]
+    label: str
+    source: str
+    occluded: str
+    z: str
+    group: int
+    attrs: list[tuple[str, str]]
+
+
+def _row(ds: Dataset, r: int, attr_cols: list[str], report: ExportReport, next_group: int) -> tuple[_Row, int]:
     a = ds.annotations
     assert a.box is not None and a.source is not None and a.iscrowd is not None
     ex = {k: v[r] for k, v in a.extra.items()}
     source = str(a.source[r])
     cvat_source = str(ex.get("cvat_source") or "")
-    common = {"label": names[a.label[r]],
-              "source": cvat_source if _SOURCE_IN.get(cvat_source) == source else _SOURCE_OUT[source]}
     occ = a.attributes.get("occluded")
-    occluded = "1" if occ is not None and bool(occ[r]) else "0"
     group = int(ex.get("cvat_group_id") or 0)
-    z = str(int(ex.get("cvat_z_order") or 0))
     _lose(report, "score", a.score is not None and bool(np.isfinite(a.score[r])))
     _lose(report, "iscrowd", bool(a.iscrowd[r]))
     _lose(report, "annotator", a.annotator is not None and a.annotator[r] is not None)
@@ -164,52 +207,169 @@ def _write_row(ds: Dataset, r: int, img: ET.Element, names: tuple[str, ...], att
     mask = a.mask[r] if a.mask is not None else None
     kp = a.keypoints[r] if a.keypoints is not None else None
     labelled = kp is not None and bool(np.any(np.nan_to_num(kp[:, 2]) > 0))
-    shapes: list[tuple[str, dict[str, str]]] = []
-    if polys:
-        kind = "polyline" if ex.get("cvat_shape") == "polyline" else "polygon"
-        for p in polys:
-            shapes.append((kind, {"points": ";".join(f"{_fmt(x)},{_fmt(y)}" for x, y in p.reshape(-1, 2))}))
+    h, w = int(ds.images.height[a.image[r]]), int(ds.images.width[a.image[r]])
+    rot = float(ex.get("cvat_rotation") or 0.0)
+    kind = str(ex.get("cvat_shape") or "")
+    els: list[_El] = []
+    special = None
+    if kind == "ellipse":
+        special = _ellipse(polys, box, mask, rot, h, w, report)
+    elif kind == "cuboid" and labelled and kp is not None:
+        special = _cuboid(kp, box, polys, mask, report)
+    elif kind == "skeleton" and kp is not None and not np.isnan(kp[:, 2]).all():  # v = 0 points are outside
+        special = _skeleton(ds.schema.classes[int(a.label[r])].keypoints, kp, box, polys, mask, report)
+    _lose(report, "cvat_shape", kind in ("ellipse", "cuboid", "skeleton") and special is None)
+    if special is not None:
+        els.append(special)
+    elif polys:
+        shape = "polyline" if kind == "polyline" else "polygon"
+        els.extend(_El(shape, {"points": _pts(p)}) for p in polys)
         if len(polys) > 1:  # the parts of one object share a group_id (read back as one annotation)
             group = group or next_group
-        h, w = int(ds.images.height[a.image[r]]), int(ds.images.width[a.image[r]])
         _lose(report, "mask", mask is not None and M.compress(mask)["counts"] != M.from_polygons(
             [p.tolist() for p in polys], h, w)["counts"])
         _lose(report, "box", bool(not np.isnan(box[0]) and not np.allclose(box, M.polygon_box([p.tolist() for p in polys]))))
     elif mask is not None:
-        shapes.append(("mask", _encode_mask(mask)))
+        els.append(_El("mask", _encode_mask(mask)))
         _lose(report, "box", bool(not np.isnan(box[0]) and not np.allclose(box, M.to_box([mask])[0])))
     elif not np.isnan(box[0]):
-        attrs = {c: _fmt(v) for c, v in zip(("xtl", "ytl", "xbr", "ybr"), box, strict=True)}
-        rot = float(ex.get("cvat_rotation") or 0.0)
+        geo = {c: _fmt(v) for c, v in zip(("xtl", "ytl", "xbr", "ybr"), box, strict=True)}
         if rot:
-            attrs["rotation"] = _fmt(rot)
-        shapes.append(("box", attrs))
-    if labelled and kp is not None:
+            geo["rotation"] = _fmt(rot)
+        els.append(_El("box", geo))
+    if labelled and kp is not None and (special is None or special.kind == "ellipse"):
         kp = kp[: int(np.flatnonzero(np.nan_to_num(kp[:, 2]) > 0)[-1]) + 1]  # trailing v=0 points come back
         vis = np.nan_to_num(kp[:, 2])
         if not (np.all(vis == 2) or np.all(vis == 1)):
             _lose(report, "keypoint_visibility", 1)
-        pts = ";".join(f"{_fmt(x)},{_fmt(y)}" for x, y in np.nan_to_num(kp[:, :2]))
-        if shapes:
+        if els:
             group = group or next_group
-        shapes.append(("points", {"points": pts, "occluded": "1" if np.all(vis == 1) else "0"}))
-    if not shapes:
-        shapes.append(("tag", {}))
-    for kind, geo in shapes:
-        attrs = dict(common)
-        if kind != "tag":
-            attrs["occluded"] = occluded
-        attrs.update(geo)
-        if kind != "tag":
-            attrs["z_order"] = z
-        if group:
-            attrs["group_id"] = str(group)
-        el = ET.SubElement(img, kind, attrs)
-        for name in attr_cols:
-            v = a.attributes[name][r]
-            if v is not None:
-                ET.SubElement(el, "attribute", {"name": name}).text = _value(v)
-    report.n_annotations += 1
-    return max(next_group, group + 1)
+        els.append(_El("points", {"points": _pts(np.nan_to_num(kp[:, :2])),
+                                  "occluded": "1" if np.all(vis == 1) else "0"}))
+    if not els:
+        els.append(_El("tag", {}))
+    attrs = [(name, _value(v)) for name in attr_cols if (v := a.attributes[name][r]) is not None]
+    row = _Row(els, ds.schema.names[a.label[r]],
+               cvat_source if _SOURCE_IN.get(cvat_source) == source else _SOURCE_OUT[source],
+               "1" if occ is not None and bool(occ[r]) else "0", str(int(ex.get("cvat_z_order") or 0)), group, attrs)
+    return row, max(next_group, group + 1)
 
 
+def _pts(xy: np.ndarray) -> str:
+    return ";".join(f"{_fmt(x)},{_fmt(y)}" for x, y in np.asarray(xy, np.float64).reshape(-1, 2))
+
+
+def _ellipse(polys: list[np.ndarray], box: np.ndarray, mask: Any, rot: float, h: int, w: int,
+             report: ExportReport) -> _El | None:
+    """An <ellipse> from the polygon the reader made of one, or None when the polygon was edited since."""
+    params = ellipse_params(polys[0], rot) if len(polys) == 1 else None
+    if params is None:
+        return None
+    geo = {k: _fmt(v) for k, v in zip(("cx", "cy", "rx", "ry"), params, strict=True)}
+    if rot:
+        geo["rotation"] = _fmt(rot)
+    _lose(report, "box", bool(not np.isnan(box[0]) and not np.allclose(box, ellipse_box(*params, rot))))
+    _lose(report, "mask", mask is not None and M.compress(mask)["counts"] != M.from_polygons(
+        [polys[0].tolist()], h, w)["counts"])
+    return _El("ellipse", geo)
+
+
+def _cuboid(kp: np.ndarray, box: np.ndarray, polys: list[np.ndarray], mask: Any, report: ExportReport) -> _El | None:
+    """A <cuboid> from 8 labelled keypoints (its corners, in CVAT's order) and nothing labelled after them."""
+    vis = np.nan_to_num(kp[:, 2])
+    if len(kp) < 8 or not np.all(vis[:8] > 0) or np.any(vis[8:] > 0):
+        return None
+    xy = kp[:8, :2]
+    _lose(report, "keypoint_visibility", not np.all(vis[:8] == 2))
+    _lose(report, "box", bool(not np.isnan(box[0]) and not np.allclose(box, [*xy.min(0), *xy.max(0)])))
+    _lose(report, "polygon", bool(polys))
+    _lose(report, "mask", mask is not None)
+    return _El("cuboid", {k: _fmt(v) for k, v in zip(CUBOID_ATTRS, xy.reshape(-1), strict=True)})
+
+
+def _skeleton(names: tuple[str, ...], kp: np.ndarray, box: np.ndarray, polys: list[np.ndarray], mask: Any,
+              report: ExportReport) -> _El | None:
+    """A <skeleton> with one <points> per keypoint name of the class (v = 0 outside, 1 occluded)."""
+    vis = np.nan_to_num(kp[:, 2])
+    if not names or len(kp) < len(names) or np.any(vis[len(names):] > 0):
+        return None
+    children = [{"label": n, "outside": "1" if v == 0 else "0", "occluded": "1" if v == 1 else "0",
+                 "points": _pts(np.nan_to_num(kp[k, :2]))} for k, (n, v) in enumerate(zip(names, vis, strict=False))]
+    _lose(report, "box", not np.isnan(box[0]))
+    _lose(report, "polygon", bool(polys))
+    _lose(report, "mask", mask is not None)
+    return _El("skeleton", {}, children)
+
+
+def _emit(parent: ET.Element, el: _El, row: _Row, *, frame: int | None = None, keyframe: str = "1",
+          outside: str = "0") -> None:
+    """Write ``el`` under an <image> (``frame`` None) or a <track> (the attribute order CVAT writes)."""
+    if frame is None:
+        attrs = {"label": row.label, "source": row.source}
+        if el.kind not in ("tag", "skeleton"):
+            attrs["occluded"] = row.occluded
+    else:
+        attrs = {"frame": str(frame), "keyframe": keyframe}
+        if el.kind != "skeleton":
+            attrs.update(outside=outside, occluded=row.occluded)
+    attrs.update(el.geo)
+    if el.kind != "tag":
+        attrs["z_order"] = row.z
+    if row.group and frame is None:
+        attrs["group_id"] = str(row.group)
+    node = ET.SubElement(parent, el.kind, attrs)
+    for child in el.children:
+        c = {"label": child["label"], **({"source": row.source} if frame is None else {"keyframe": keyframe})}
+        c.update(outside="1" if outside == "1" else child["outside"], occluded=child["occluded"],
+                 points=child["points"])
+        ET.SubElement(node, "points", c)
+    for name, text in row.attrs:
+        ET.SubElement(node, "attribute", {"name": name}).text = text
+
+
+def _tracks(ds: Dataset, rows: list[_Row], report: ExportReport) -> dict[tuple[int, str], list[int]]:
+    """(track id, label) -> its rows, one per image; rows CVAT can't hold in a track are left to their image."""
+    col = ds.annotations.extra.get("cvat_track_id")
+    out: dict[tuple[int, str], list[int]] = {}
+    if col is None:
+        return out
+    images: dict[tuple[int, str], set[int]] = {}
+    for r, tid in enumerate(np.asarray(col).tolist()):
+        if tid is None or int(tid) < 0:
+            continue
+        key, img = (int(tid), rows[r].label), int(ds.annotations.image[r])
+        ok = len(rows[r].els) == 1 and rows[r].els[0].kind in _TRACKABLE and img not in images.get(key, set())
+        _lose(report, "cvat_track_id", not ok)
+        if ok:
+            out.setdefault(key, []).append(r)
+            images.setdefault(key, set()).add(img)
+    return out
+
+
+def _write_tracks(top: ET.Element, ds: Dataset, rows: list[_Row], tracks: dict[tuple[int, str], list[int]],
+                  ids: np.ndarray) -> None:
+    """One <track> per (track id, label): a shape per frame, the first and last of each run of consecutive frames
+    as keyframes (CVAT rebuilds the others by interpolation), and an outside keyframe where a run ends."""
+    order = np.argsort(ids, kind="stable")
+    rank = np.empty(len(ids), np.int64)
+    rank[order] = np.arange(len(ids))
+    kf_col = ds.annotations.extra.get("cvat_keyframe")
+    taken: set[int] = set()
+    fresh = max((t for t, _ in tracks), default=-1) + 1
+    for (tid, label), rs in tracks.items():
+        if tid in taken:  # the same id with another label: CVAT tracks have one label
+            tid, fresh = fresh, fresh + 1
+        taken.add(tid)
+        first = rows[rs[0]]
+        attrs = {"id": str(tid), "label": label, "source": first.source}
+        if first.group:
+            attrs["group_id"] = str(first.group)
+        node = ET.SubElement(top, "track", attrs)
+        rs = sorted(rs, key=lambda r: rank[ds.annotations.image[r]])
+        pos = [int(rank[ds.annotations.image[r]]) for r in rs]
+        for j, r in enumerate(rs):
+            starts, ends = j == 0 or pos[j - 1] != pos[j] - 1, j == len(rs) - 1 or pos[j + 1] != pos[j] + 1
+            key = starts or ends or kf_col is None or kf_col[r] is None or bool(kf_col[r])
+            _emit(node, rows[r].els[0], rows[r], frame=int(ids[ds.annotations.image[r]]), keyframe=str(int(key)))
+            if ends and pos[j] + 1 < len(ids):
+                _emit(node, rows[r].els[0], rows[r], frame=int(ids[order[pos[j] + 1]]), outside="1")

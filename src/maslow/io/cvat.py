@@ -1,19 +1,30 @@
-"""CVAT for images 1.1 XML: read and write.
+"""CVAT for images 1.1 and CVAT for video 1.1 XML: read and write.
 
 Glossary of the format (as CVAT 2.x dumps it):
 
 - The file is ``annotations.xml``: ``<annotations>``, ``<version>1.1</version>``, a ``<meta>`` holding a
   ``<task>``, ``<project>`` or ``<job>`` with ``<labels>``, then one ``<image id name width height [subset]>``
-  per image. ``name`` is the image path; ``subset`` (project exports) becomes ``images.split``. Segments
-  (``<segments>``) are CVAT jobs, not splits, and are ignored.
+  per image (CVAT for images) or one ``<track>`` per track (CVAT for video). ``name`` is the image path;
+  ``subset`` (project exports) becomes ``images.split``. Segments (``<segments>``) are CVAT jobs, not splits,
+  and are ignored.
 - Shapes are children of ``<image>``: ``<box xtl ytl xbr ybr [rotation]>`` (absolute pixel corners, the same xyxy
   convention as maslow), ``<polygon points="x,y;x,y;...">``, ``<polyline>`` and ``<points>`` (same point list),
-  ``<mask rle left top width height>`` and ``<tag>`` (an image-level label, no geometry).
+  ``<mask rle left top width height>``, ``<ellipse cx cy rx ry [rotation]>``, ``<cuboid xtl1 ytl1 xbl1 ybl1 xtr1
+  ytr1 xbr1 ybr1 xtl2 ... ybr2>`` (front face 1, back face 2), ``<skeleton>`` (one ``<points label outside
+  occluded points="x,y">`` child per point, labelled by the skeleton's sublabels) and ``<tag>`` (an image-level
+  label, no geometry). ``rotation`` is in degrees, clockwise on screen: ``x' = cx + cos*dx - sin*dy``,
+  ``y' = cy + sin*dx + cos*dy``.
 - Mask RLE (CVAT 2.x): ``rle`` is a comma-separated list of run lengths that alternate background/foreground,
   starting with background, over the ``width`` x ``height`` crop at ``(left, top)``, read row by row
   (C order). It is decoded here into a full-image COCO RLE.
 - Every shape has ``label``, ``occluded`` (0/1), ``z_order``, ``source`` (``manual``, ``semi-auto``, ``auto``,
   ``file``...) and optionally ``group_id``; ``<attribute name="...">value</attribute>`` children hold attributes.
+- Tracks (CVAT for video): ``<track id label source [group_id]>`` whose children are the shapes above with
+  ``frame keyframe outside`` instead of ``label``; a ``<skeleton>`` child's points carry ``keyframe`` too. CVAT's
+  export writes every frame of a track (``keyframe="0"`` where it interpolated) and leaves out the interpolated
+  frames after an ``outside`` keyframe; the file has no ``<image>``: frames are numbers, and CVAT names a video's
+  frames ``frame_{:06d}.PNG``; ``<meta><task>`` gives ``start_frame``, ``stop_frame``, ``frame_filter``
+  (``step=N``) and ``original_size``.
 - Label specs: ``<label><name><color><type><attributes><attribute><name><input_type><default_value><values>``;
   ``values`` is newline-separated; ``input_type`` checkbox -> bool, select/radio -> enum, number -> number
   (values ``min\\nmax\\nstep``, kept as ``AttributeDef.values``), text -> text. A ``<label>`` with a ``<parent>``
@@ -27,14 +38,18 @@ in ``box``; polylines are stored as polygons with ``extra["cvat_shape"] == "poly
 one keypoint set (K = its number of points, v = 2, or v = 1 when the shape is occluded); a ``<points>`` shape that
 shares label and ``group_id`` with exactly one other shape of the image becomes that shape's keypoints. Polygons
 that share label and ``group_id`` are the parts of one object: they become one annotation with several polygons
-(and a multi-part polygon is written that way).
+(and a multi-part polygon is written that way). ``extra["cvat_shape"]`` also marks what maslow holds in its own
+columns and writes back: an ellipse (its outline as a 64-point polygon, its exact bounding box, the angle in
+``cvat_rotation``), a cuboid (its 8 corners as keypoints in CVAT's order, their bounding box) and a skeleton
+(keypoints in the class's point order, v = 0 outside, 1 occluded, 2 visible; no box). Each visible frame of a
+track is one annotation of the image with that frame number, with ``extra["cvat_track_id"]`` (-1 for shapes
+not from a track) and ``extra["cvat_keyframe"]``.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -42,7 +57,6 @@ from xml.etree import ElementTree as ET
 import numpy as np
 from defusedxml import ElementTree as SafeET
 
-from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.polygons import Polygons
@@ -51,14 +65,19 @@ from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError
 from maslow.io._common import Collector, safe_relpath
+from maslow.io._cvat_read import SHAPES, Reader, Shape, merge_parts, merge_points, unpad
+from maslow.io._cvat_tracks import Frames, read_frames, read_tracks
 from maslow.io._cvat_write import _KNOWN_EXTRA, _SOURCE_IN, write
 from maslow.io.images import image_info
 from maslow.io.registry import warn_issues
 
 _INPUT_TYPE = {"checkbox": "bool", "select": "enum", "radio": "enum", "number": "number", "text": "text"}
 _LABEL_TYPE_IN = {"rectangle": "box", "polygon": "polygon", "polyline": "polygon", "points": "keypoints",
-                  "mask": "mask", "tag": "tag"}
-_SHAPES = ("box", "polygon", "polyline", "points", "mask", "tag")
+                  "mask": "mask", "tag": "tag", "skeleton": "keypoints"}
+_EXTRA_DEFAULT: dict[str, Any] = {"cvat_shape": "", "cvat_rotation": 0.0, "cvat_z_order": 0, "cvat_group_id": 0,
+                                  "cvat_track_id": -1, "cvat_keyframe": True}
+_EXTRA_DTYPE: dict[str, Any] = {"cvat_rotation": np.float64, "cvat_group_id": np.int64, "cvat_z_order": np.int64,
+                                "cvat_track_id": np.int64, "cvat_keyframe": bool}
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
@@ -81,13 +100,6 @@ def _text(el: Any, tag: str) -> str:
     return "" if child is None or child.text is None else child.text.strip()
 
 
-def _unpad(text: str) -> str:
-    """Element text as written: surrounding spaces are kept (a class ``"pad "``), whitespace holding a line break
-    (pretty-printing) is not."""
-    pad = text[: len(text) - len(text.lstrip())] + text[len(text.rstrip()):]
-    return text.strip() if "\n" in pad or not text.strip() else text
-
-
 def _read_meta(meta: Any) -> tuple[list[ClassDef], list[AttributeDef], dict[str, set[str]]]:
     """Classes, attribute specs (merged by name) and the attribute names each label declares."""
     classes: list[ClassDef] = []
@@ -99,9 +111,9 @@ def _read_meta(meta: Any) -> tuple[list[ClassDef], list[AttributeDef], dict[str,
         return classes, [], declared
     points_of: dict[str, list[str]] = {}
     for lab in labels.findall("label"):
-        name = _unpad(_text(lab, "name") and lab.find("name").text)  # shapes name it unstripped
+        name = unpad(_text(lab, "name") and lab.find("name").text)  # shapes name it unstripped
         if _text(lab, "parent"):  # a point of a skeleton label: its keypoint name, not a class
-            points_of.setdefault(_unpad(lab.find("parent").text), []).append(name)
+            points_of.setdefault(unpad(lab.find("parent").text), []).append(name)
             continue
         if not name or name in declared:
             continue
@@ -132,203 +144,8 @@ def _read_meta(meta: Any) -> tuple[list[ClassDef], list[AttributeDef], dict[str,
     return classes, out, declared
 
 
-@dataclass
-class _Shape:
-    kind: str
-    label: str
-    box: list[float]
-    polygon: list[np.ndarray] | None = None
-    mask: dict[str, Any] | None = None
-    keypoints: np.ndarray | None = None
-    attrs: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class _Reader:
-    def __init__(self, src: Path, root: Path, col: Collector) -> None:
-        self.src, self.root, self.col = src, root, col
-
-    def num(self, el: Any, name: str, record: str) -> float:
-        raw = el.get(name)
-        if raw is None:
-            raise FormatError(f"<{el.tag}> must have attribute {name!r}", path=self.src, record=record, field=name)
-        try:
-            v = float(raw)
-        except ValueError:
-            v = math.nan
-        if not math.isfinite(v):
-            raise FormatError(f"<{el.tag}> {name} must be a finite number, got {raw!r}", path=self.src,
-                              record=record, field=name)
-        return v
-
-    def size(self, el: Any, name: str, record: str) -> int:
-        v = self.num(el, name, record)
-        if v < 0 or not v.is_integer():
-            raise FormatError(f"<{el.tag}> {name} must be an integer >= 0, got {el.get(name)!r}", path=self.src,
-                              record=record, field=name)
-        return int(v)
-
-    def points(self, el: Any, record: str) -> np.ndarray:
-        raw = el.get("points")
-        if raw is None:
-            raise FormatError(f"<{el.tag}> must have attribute 'points'", path=self.src, record=record,
-                              field="points")
-        try:
-            pts = [tuple(float(c) for c in pair.split(",")) for pair in raw.strip().split(";") if pair.strip()]
-            flat = np.asarray(pts, np.float64)
-            ok = flat.ndim == 2 and flat.shape[1] == 2 and bool(np.isfinite(flat).all())
-        except ValueError:
-            ok = False
-        if not ok:
-            raise FormatError(f"<{el.tag}> points must be 'x,y;x,y;...' numbers, got {raw[:60]!r}",
-                              path=self.src, record=record, field="points")
-        return flat.reshape(-1)
-
-    def mask(self, el: Any, record: str, h: int, w: int) -> dict[str, Any] | None:
-        raw = el.get("rle", "")
-        try:
-            counts = np.asarray([int(c) for c in raw.replace(" ", "").split(",") if c], np.int64)
-        except ValueError:
-            raise FormatError(f"<mask> rle must be comma-separated integers, got {raw[:60]!r}", path=self.src,
-                              record=record, field="rle") from None
-        left, top = int(self.num(el, "left", record)), int(self.num(el, "top", record))
-        mw, mh = int(self.num(el, "width", record)), int(self.num(el, "height", record))
-        if counts.size == 0 or counts.min() < 0 or int(counts.sum()) != mw * mh or mw <= 0 or mh <= 0:
-            self.col.add("malformed_mask", f"<mask> rle runs must sum to width*height = {mw}x{mh}, got "
-                         f"{int(counts.sum())}; the mask was not imported", severity="error", file=self.src,
-                         record=record, field="rle")
-            return None
-        if h <= 0 or w <= 0:
-            self.col.add("unknown_size", "<mask> needs the image size to build a full-image mask; the mask was "
-                         "not imported", severity="error", file=self.src, record=record, field="rle")
-            return None
-        crop = np.repeat(np.arange(counts.size) % 2 == 1, counts).reshape(mh, mw)
-        full = np.zeros((h, w), bool)
-        y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + mh, h), min(left + mw, w)
-        if y1 > y0 and x1 > x0:
-            full[y0:y1, x0:x1] = crop[y0 - top:y1 - top, x0 - left:x1 - left]
-        if crop.sum() != full.sum():
-            self.col.add("mask_out_of_bounds", f"<mask> extends past the {w}x{h} image; cropped to it",
-                         file=self.src, record=record, field="left")
-        return M.encode(full)
-
-    def shape(self, el: Any, k: int, record: str, h: int, w: int,
-              specs: dict[str, AttributeDef], declared: dict[str, set[str]]) -> _Shape | None:
-        rec = f"{record} <{el.tag}> #{k}"
-        label = el.get("label")
-        if not label:
-            raise FormatError(f"<{el.tag}> must have a label", path=self.src, record=rec, field="label")
-        nan4 = [math.nan] * 4
-        s = _Shape(el.tag, label, nan4)
-        if el.tag == "box":
-            x1, y1, x2, y2 = (self.num(el, c, rec) for c in ("xtl", "ytl", "xbr", "ybr"))
-            if x2 < x1 or y2 < y1:
-                self.col.add("invalid_box", f"<box> must have xbr >= xtl and ybr >= ytl, got "
-                             f"{[x1, y1, x2, y2]}; stored with corners swapped", severity="error",
-                             file=self.src, record=rec, field="xbr" if x2 < x1 else "ybr")
-            s.box = [min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)]
-            rot = float(el.get("rotation", 0) or 0)
-            if rot:
-                s.extra["cvat_rotation"] = rot
-                self.col.add("rotated_box", f"<box> has rotation {rot}; maslow boxes are axis-aligned, the "
-                             "unrotated box was imported (rotation kept in extra['cvat_rotation'])",
-                             file=self.src, record=rec, field="rotation")
-        elif el.tag in ("polygon", "polyline"):
-            flat = self.points(el, rec)
-            need = 3 if el.tag == "polygon" else 2
-            if flat.size < 2 * need:
-                self.col.add("degenerate_polygon", f"<{el.tag}> must have at least {need} points, got "
-                             f"{flat.size // 2}", severity="error", file=self.src, record=rec, field="points")
-            s.polygon = [flat]
-            s.box = M.polygon_box([flat.tolist()]).tolist()
-            if el.tag == "polyline":
-                s.extra["cvat_shape"] = "polyline"
-        elif el.tag == "points":
-            xy = self.points(el, rec).reshape(-1, 2)
-            v = 1.0 if el.get("occluded") == "1" else 2.0
-            s.keypoints = np.concatenate([xy, np.full((len(xy), 1), v)], 1)
-        elif el.tag == "mask":
-            s.mask = self.mask(el, rec, h, w)
-            if s.mask is None:
-                return None
-            s.box = M.to_box([s.mask])[0].tolist()
-        if el.tag != "tag":
-            s.attrs["occluded"] = el.get("occluded", "0") == "1"
-            s.extra["cvat_z_order"] = int(self.num(el, "z_order", rec)) if el.get("z_order") else 0
-        s.extra["cvat_group_id"] = int(self.num(el, "group_id", rec)) if el.get("group_id") else 0
-        s.extra["cvat_source"] = el.get("source", "manual")
-        for a in el.findall("attribute"):
-            self.attribute(a, s, rec, specs, declared)
-        return s
-
-    def attribute(self, a: Any, s: _Shape, rec: str, specs: dict[str, AttributeDef],
-                  declared: dict[str, set[str]]) -> None:
-        name, text = a.get("name"), (a.text or "").strip()
-        if not name:
-            raise FormatError("<attribute> must have a name", path=self.src, record=rec, field="attribute")
-        spec = specs.get(name)
-        if spec is None or (s.label in declared and name not in declared[s.label]):
-            self.col.add("undeclared_attribute", f"attribute {name!r} is not declared for label {s.label!r} in "
-                         "<meta>; imported as text", file=self.src, record=rec, field=name)
-            if spec is None:
-                specs[name] = spec = AttributeDef(name, type="text")
-        value: Any = _unpad(a.text or "") if spec.type == "text" else text
-        bad = False
-        if spec.type == "bool":
-            bad = text.lower() not in ("true", "false", "1", "0")
-            value = text if bad else text.lower() in ("true", "1")
-        elif spec.type == "number":
-            try:
-                value = float(text)
-            except ValueError:
-                bad = True
-        elif spec.type == "enum" and spec.values:
-            bad = text not in spec.values
-        if bad:
-            self.col.add("attribute_value", f"attribute {name!r} ({spec.type}) must be one of "
-                         f"{list(spec.values) if spec.values else spec.type}, got {text!r}; kept as text",
-                         severity="error", file=self.src, record=rec, field=name)
-        s.attrs[name] = value
-
-
-def _merge_parts(shapes: list[_Shape]) -> list[_Shape]:
-    """Join <polygon> shapes sharing label and group_id into one multi-part polygon (one object, as written)."""
-    out: list[_Shape] = []
-    first: dict[tuple[str, int], _Shape] = {}
-    for s in shapes:
-        g = int(s.extra.get("cvat_group_id", 0) or 0)
-        key = (s.label, g)
-        if s.kind != "polygon" or not g or s.polygon is None:
-            out.append(s)
-        elif key in first:
-            head = first[key]
-            assert head.polygon is not None
-            head.polygon = [*head.polygon, *s.polygon]
-            head.box = [min(head.box[0], s.box[0]), min(head.box[1], s.box[1]),
-                        max(head.box[2], s.box[2]), max(head.box[3], s.box[3])]
-        else:
-            first[key] = s
-            out.append(s)
-    return out
-
-
-def _merge_points(shapes: list[_Shape]) -> list[_Shape]:
-    """Attach a <points> shape to the one other shape sharing its label and group_id."""
-    out = list(shapes)
-    for p in shapes:
-        g = p.extra.get("cvat_group_id", 0)
-        if p.kind != "points" or not g:
-            continue
-        mates = [s for s in out if s is not p and s.kind not in ("points", "tag") and s.label == p.label
-                 and s.extra.get("cvat_group_id") == g]
-        if len(mates) == 1 and mates[0].keypoints is None:
-            mates[0].keypoints = p.keypoints
-            out.remove(p)
-    return out
-
-
 def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -> tuple[Dataset, Report]:
-    """Read a CVAT for images 1.1 XML file.
+    """Read a CVAT for images 1.1 or CVAT for video 1.1 XML file.
 
     Args:
         src: the ``annotations.xml`` file.
@@ -338,10 +155,12 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
 
     Returns:
         The Dataset and the Report of import findings (unknown labels, attribute values outside the declared
-        values, degenerate polygons, swapped box corners, rotated boxes, duplicate image ids/names, ...).
+        values, degenerate polygons, swapped box corners, rotated boxes, duplicate image ids/names, what a
+        skeleton or track could not hold, ...).
 
     Raises:
-        FormatError: malformed XML, a missing or non-numeric coordinate (names the image and the attribute).
+        FormatError: malformed XML, a missing or non-numeric coordinate (names the image or track and the
+            attribute).
     """
     src = Path(src)
     col = Collector(strict=strict)
@@ -352,14 +171,8 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
         src.parent / "images" if (src.parent / "images").is_dir() else src.parent)
     classes, attr_list, declared = _read_meta(top.find("meta"))
     specs = {a.name: a for a in attr_list}
-    reader = _Reader(src, root, col)
-    paths, widths, heights, splits, ids = [], [], [], [], []
-    per_image: list[list[_Shape]] = []
-    seen_id: dict[int, int] = {}
-    seen_name: dict[str, int] = {}
-    for t, track in enumerate(top.findall("track")):
-        col.add("unsupported_shape", f"<track> (CVAT for video) is not supported; track {track.get('id')} with "
-                f"{len(track)} shapes was not imported", severity="error", file=src, record=f"track #{t}")
+    reader = Reader(src, col, specs, declared, {c.name: list(c.keypoints) for c in classes if c.keypoints})
+    im = _ImageRows()
     for i, el in enumerate(top.findall("image")):
         name, raw_id = el.get("name"), el.get("id", str(i))
         record = f"image id={raw_id} name={name!r}"
@@ -371,54 +184,102 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
             raise FormatError(f"<image> id must be an integer, got {raw_id!r}", path=src, record=record,
                               field="id") from None
         path = safe_relpath(name, root=root, file=src, record=record, field="name")
-        if img_id in seen_id:
-            col.add("duplicate_id", f"image id {img_id} repeats image #{seen_id[img_id]}", severity="error",
+        if img_id in im.index:
+            col.add("duplicate_id", f"image id {img_id} repeats image #{im.index[img_id]}", severity="error",
                     file=src, record=record, field="id", image=i)
-        if path in seen_name:
-            col.add("duplicate_image", f"image name {path!r} repeats image #{seen_name[path]}", severity="error",
-                    file=src, record=record, field="name", image=i)
-        seen_id.setdefault(img_id, i)
-        seen_name.setdefault(path, i)
+        if path in im.by_path:
+            col.add("duplicate_image", f"image name {path!r} repeats image #{im.by_path[path]}",
+                    severity="error", file=src, record=record, field="name", image=i)
         if el.get("width") is not None and el.get("height") is not None:
             w, h = (reader.size(el, k, record) for k in ("width", "height"))
         else:
-            try:
-                info = image_info(root / path)
-                w, h = info.width, info.height
-            except FormatError:
-                w, h = 0, 0
-        paths.append(path)
-        widths.append(w)
-        heights.append(h)
-        splits.append(el.get("subset", ""))
-        ids.append(img_id)
+            w, h = _size_on_disk(root / path)
+        im.add(img_id, path, w, h, el.get("subset", ""))
         shapes = []
         for k, child in enumerate(c for c in el if c.tag != "attribute"):
-            if child.tag not in _SHAPES:
+            if child.tag not in SHAPES:
                 col.add("unsupported_shape", f"<{child.tag}> is not supported; it was not imported",
                         severity="error", file=src, record=f"{record} <{child.tag}> #{k}", image=i)
                 continue
-            s = reader.shape(child, k, record, h, w, specs, declared)
+            s = reader.shape(child, f"{record} <{child.tag}> #{k}", h, w)
             if s is not None:
                 shapes.append(s)
-        per_image.append(_merge_points(_merge_parts(shapes)))
-    return _build(src, classes, specs, per_image, col, root,
-                  Images(path=obj_array(paths), width=np.asarray(widths, np.int64),
-                         height=np.asarray(heights, np.int64), split=obj_array(splits),
-                         extra={"cvat_id": np.asarray(ids, np.int64)}))
+        im.shapes[-1] = merge_points(merge_parts(shapes))
+    tracks = top.findall("track")
+    if tracks:
+        _add_tracks(tracks, top.find("meta"), reader, col, src, root, im)
+    return _build(src, classes, specs, im.shapes, col, root, reader.kp_names,
+                  Images(path=obj_array(im.paths), width=np.asarray(im.widths, np.int64),
+                         height=np.asarray(im.heights, np.int64), split=obj_array(im.splits),
+                         extra={"cvat_id": np.asarray(im.ids, np.int64)}))
 
 
-def _build(src: Path, classes: list[ClassDef], specs: dict[str, AttributeDef], per_image: list[list[_Shape]],
-           col: Collector, root: Path, images: Images) -> tuple[Dataset, Report]:
+class _ImageRows:
+    """The image table as it is read: one row per <image>, then per track frame without one."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.widths: list[int] = []
+        self.heights: list[int] = []
+        self.splits: list[str] = []
+        self.ids: list[int] = []
+        self.shapes: list[list[Shape]] = []
+        self.index: dict[int, int] = {}  # image id (CVAT's frame number) -> its first row
+        self.by_path: dict[str, int] = {}  # path -> its first row
+
+    def add(self, img_id: int, path: str, w: int, h: int, split: str) -> None:
+        self.index.setdefault(img_id, len(self.ids))
+        self.by_path.setdefault(path, len(self.ids))
+        self.ids.append(img_id)
+        self.paths.append(path)
+        self.widths.append(w)
+        self.heights.append(h)
+        self.splits.append(split)
+        self.shapes.append([])
+
+
+def _size_on_disk(path: Path) -> tuple[int, int]:
+    try:
+        info = image_info(path)
+    except FormatError:
+        return 0, 0
+    return info.width, info.height
+
+
+def _add_tracks(tracks: list[Any], meta: Any, reader: Reader, col: Collector, src: Path, root: Path,
+                im: _ImageRows) -> None:
+    """Read the tracks (CVAT for video) into per-frame shapes; frames without an <image> become images named as
+    CVAT names video frames, every frame <meta> declares when the file has no <image> at all."""
+    frames = read_frames(meta)
+    wanted = {int(c.get("frame")) for t in tracks for c in t if str(c.get("frame", "")).isdigit()}
+    if not im.ids and frames.frames is not None:
+        wanted |= set(frames.frames)
+    subset = {int(c.get("frame")): t.get("subset", "") for t in reversed(tracks) for c in t
+              if str(c.get("frame", "")).isdigit()}
+    for frame in sorted(wanted - set(im.index)):
+        path = f"frame_{frame:06d}.PNG"
+        w, h = frames.size if frames.size else _size_on_disk(root / path)
+        im.add(frame, path, w, h, subset.get(frame, ""))
+    size_of = {f: (im.heights[i], im.widths[i]) for f, i in im.index.items()}
+    known = Frames(tuple(sorted(im.index)), frames.step, frames.size)  # the frames of the file: gaps are among them
+    for tf in read_tracks(tracks, reader, col, src, known, size_of):
+        if tf.shape is not None:
+            im.shapes[im.index[tf.frame]].append(tf.shape)
+
+
+def _build(src: Path, classes: list[ClassDef], specs: dict[str, AttributeDef], per_image: list[list[Shape]],
+           col: Collector, root: Path, kp_names: dict[str, list[str]], images: Images) -> tuple[Dataset, Report]:
     names = {c.name: i for i, c in enumerate(classes)}
     rows = [(i, s) for i, shapes in enumerate(per_image) for s in shapes]
     for r, (i, s) in enumerate(rows):
         if s.label not in names:
             col.add("unknown_label", f"label {s.label!r} is not declared in <meta><labels>; added to the schema",
-                    severity="error", file=src, record=f"image id={images.extra['cvat_id'][i]} <{s.kind}>",
-                    field="label", image=i, annotation=r)
+                    severity="error", file=src, record=s.record, field="label", image=i, annotation=r)
             names[s.label] = len(classes)
             classes.append(ClassDef(s.label))
+    skeletons = {s.label for _, s in rows if s.kind == "skeleton"}
+    classes = [replace(c, keypoints=tuple(kp_names[c.name])) if c.name in skeletons and not c.keypoints
+               and kp_names.get(c.name) else c for c in classes]
     n = len(rows)
     k = max((s.keypoints.shape[0] for _, s in rows if s.keypoints is not None), default=0)
     kps = np.full((n, k, 3), np.nan)
@@ -431,14 +292,13 @@ def _build(src: Path, classes: list[ClassDef], specs: dict[str, AttributeDef], p
         specs["occluded"] = AttributeDef("occluded", type="bool")
         attr_names.append("occluded")
     kinds = {s.kind for _, s in rows}
-    tasks = [t for t, ks in ((Task.INSTANCE_SEGMENTATION, {"polygon", "polyline", "mask"}),
-                             (Task.DETECTION, {"box", "polygon", "polyline", "mask"}), (Task.KEYPOINTS, {"points"}))
-             if kinds & ks or (t is Task.KEYPOINTS and k)]
+    regions = {"polygon", "polyline", "mask", "ellipse"}
+    tasks = [t for t, ks in ((Task.INSTANCE_SEGMENTATION, regions), (Task.DETECTION, {"box", "cuboid", *regions}),
+                             (Task.KEYPOINTS, {"points", "skeleton"})) if kinds & ks or (t is Task.KEYPOINTS and k)]
     if "tag" in kinds:
         n_tags = Counter(i for i, s in rows if s.kind == "tag")
         tasks.append(Task.MULTILABEL if max(n_tags.values()) > 1 else Task.CLASSIFICATION)
     extra_names = [e for e in _KNOWN_EXTRA if any(e in s.extra for _, s in rows)]
-    defaults: dict[str, Any] = {"cvat_shape": "", "cvat_rotation": 0.0, "cvat_z_order": 0, "cvat_group_id": 0}
     ann = Annotations(
         image=np.asarray([i for i, _ in rows], np.int64),
         label=np.asarray([names[s.label] for _, s in rows], np.int64),
@@ -448,9 +308,8 @@ def _build(src: Path, classes: list[ClassDef], specs: dict[str, AttributeDef], p
         keypoints=kps if k else None,
         attributes={a: obj_array([s.attrs.get(a) for _, s in rows]) for a in attr_names},
         source=obj_array([_SOURCE_IN.get(str(s.extra["cvat_source"]), "human") for _, s in rows]),
-        extra={e: np.asarray([s.extra.get(e, defaults.get(e)) for _, s in rows],
-                             dtype=np.float64 if e == "cvat_rotation" else (np.int64 if e in (
-                                 "cvat_group_id", "cvat_z_order") else object)) for e in extra_names},
+        extra={e: np.asarray([s.extra.get(e, _EXTRA_DEFAULT.get(e)) for _, s in rows],
+                             dtype=_EXTRA_DTYPE.get(e, object)) for e in extra_names},
     )
     schema = LabelSchema(classes=tuple(classes), tasks=tuple(tasks) or (Task.DETECTION,),
                          attributes=tuple(specs[a] for a in attr_names))
@@ -458,7 +317,8 @@ def _build(src: Path, classes: list[ClassDef], specs: dict[str, AttributeDef], p
 
 
 def read_cvat(src: str | Path, **options: Any) -> Dataset:
-    """Read a CVAT for images 1.1 XML file (see ``parse``); a MaslowWarning summarises import findings."""
+    """Read a CVAT for images or CVAT for video 1.1 XML file (see ``parse``); a MaslowWarning summarises import
+    findings."""
     return warn_issues(*parse(Path(src), **options), source=src)
 
 

@@ -47,9 +47,9 @@ FORMATS: dict[str, FormatSpec] = {
     for f in (
         FormatSpec("coco", "coco", "COCO instances/keypoints JSON (boxes, polygons, RLE, crowd)"),
         FormatSpec("coco-results", "coco_results", "COCO results JSON: scored predictions (needs like=truth)"),
-        FormatSpec("yolo", "yolo", "YOLO detect/segment/pose txt files plus data.yaml", aliases=("ultralytics",)),
+        FormatSpec("yolo", "yolo", "YOLO detect/segment/pose txt files plus data.yaml, classify folders", aliases=("ultralytics",)),
         FormatSpec("voc", "voc", "Pascal VOC XML, one file per image", aliases=("pascal-voc", "pascalvoc")),
-        FormatSpec("cvat", "cvat", "CVAT for images 1.1 XML (boxes, polygons, points, tags, attributes)"),
+        FormatSpec("cvat", "cvat", "CVAT for images/video 1.1 XML (boxes, polygons, masks, ellipses, cuboids, skeletons, tracks, tags)"),
         FormatSpec("labelstudio", "labelstudio", "Label Studio JSON export (with predictions)",
                    aliases=("label-studio", "ls")),
         FormatSpec("imagefolder", "imagefolder", "classification: one folder per class", aliases=("folder",)),

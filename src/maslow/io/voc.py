@@ -12,6 +12,11 @@ Glossary:
   box reaching the right edge has ``xmax = width``. maslow boxes are continuous (pixel i spans [i, i + 1)), so
   ``x1 = xmin - 1, y1 = ymin - 1, x2 = xmax, y2 = ymax`` (the torchvision and detectron2 convention); writing
   does the inverse. A 0 in xmin or ymin is impossible in this convention and betrays a 0-based file.
+- *origin*: datumaro, so CVAT's "PASCAL VOC 1.1" export, writes its own continuous 0-based box corners as they
+  are (``xmin = x``, ``xmax = x + w``; its reader reads them back the same way): a box drawn in CVAT reads one
+  pixel too far left/up as 1-based VOC. Nothing in such a file tells the two apart (datumaro copies a real VOC
+  file's 1-based numbers through unchanged too, and its ``<source>`` "Unknown" block marks only the writer),
+  so the convention is an explicit option: ``origin=1`` (VOC, default) or ``origin=0`` (``x1 = xmin, x2 = xmax``).
 - *difficult*: VOC's evaluation skips difficult objects; maslow keeps them (attribute ``difficult=True``).
 - *layout*: a VOC root with ``Annotations/*.xml``, ``ImageSets/Main/<split>.txt`` (image ids, one a line;
   ``trainval`` is ignored when ``train`` or ``val`` exist; per-class files such as ``cat_train.txt`` are
@@ -157,6 +162,7 @@ def parse(
     images_root: Path | None = None,
     strict: bool = False,
     classes: list[str] | None = None,
+    origin: int = 1,
 ) -> tuple[Dataset, Report]:
     """Read Pascal VOC XML files.
 
@@ -167,15 +173,19 @@ def parse(
         strict: raise FormatError at the first error or warning instead of reporting it.
         classes: the class names in order; objects of other classes are reported and not imported
             (default: labelmap.txt, else every name found, sorted).
+        origin: the pixel convention of ``<bndbox>``: 1 for VOC's 1-based pixels (``x1 = xmin - 1``), 0 for
+            files that hold 0-based continuous corners (``x1 = xmin``), as CVAT's "PASCAL VOC 1.1" export (via
+            datumaro) writes boxes drawn in CVAT. ``xmax``/``ymax`` are read as they are either way.
 
     Returns:
         The Dataset (task detection, boxes in maslow's xyxy pixels) and the import Report.
 
     Raises:
-        FormatError: an xml file is malformed, unsafe (entities), not a VOC ``<annotation>``, or a file name
-            escapes the image root.
+        FormatError: an xml file is malformed, unsafe (entities), not a VOC ``<annotation>``, a file name
+            escapes the image root, or ``origin`` is not 0 or 1.
     """
     src = Path(src)
+    origin = _check_origin(origin, src)
     col = Collector(strict=strict)
     files, voc_root, img_root = _layout(src, images_root)
     split_of, listed = _splits(voc_root, col, {f.stem for f in files})
@@ -211,15 +221,16 @@ def parse(
                 col.add("voc_missing_name", "object must have a <name>; not imported", severity="error", file=xml,
                         record=rec, field="name", image=i)
                 continue
-            ok, box = _bndbox(obj, xml, rec, i, col)
+            ok, box = _bndbox(obj, xml, rec, i, col, origin)
             if not ok:
                 continue
-            if box is not None and (box[0] == 0 or box[1] == 0):
+            if origin == 1 and box is not None and (box[0] == 0 or box[1] == 0):
                 n_zero += 1
             objs.append((i, cls, box, _attributes(obj, nested), xml, rec))
         if n_zero:
             col.add("voc_zero_based", f"{n_zero} boxes have xmin or ymin = 0: VOC pixels are 1-based, so this file "
-                    "looks 0-based (its boxes are read one pixel too far left/up)", file=xml, field="bndbox", image=i)
+                    "looks 0-based (its boxes are read one pixel too far left/up). CVAT's VOC export writes 0-based "
+                    "corners: read it with origin=0 (--read-option origin=0)", file=xml, field="bndbox", image=i)
     for tag in sorted(nested):
         col.add("voc_nested_tag", f"object tag <{tag}> has child elements and is not imported", severity="info")
     stems = {f.stem for f in files}
@@ -227,8 +238,15 @@ def parse(
         if ident not in stems:
             col.add("voc_missing_xml", f"image id {ident!r} is listed but Annotations/{ident}.xml is missing; not "
                     "imported", severity="error", file=file, record=f"line {n}")
-    ds = _build(objs, known, paths, widths, heights, splits, img_root, col)
+    ds = _build(objs, known, paths, widths, heights, splits, img_root, col, origin)
     return ds, col.report()
+
+
+def _check_origin(origin: Any, src: Path) -> int:
+    if isinstance(origin, bool) or origin not in (0, 1):
+        raise FormatError(f"origin must be 0 (0-based corners, as CVAT's VOC export writes them) or 1 (VOC's "
+                          f"1-based pixels), got {origin!r}", path=src, field="origin")
+    return int(origin)
 
 
 def _size(root: Any, xml: Path, image: Path, i: int, col: Collector) -> tuple[int, int]:
@@ -260,7 +278,8 @@ def _size(root: Any, xml: Path, image: Path, i: int, col: Collector) -> tuple[in
     return info.width, info.height
 
 
-def _bndbox(obj: Any, xml: Path, rec: str, i: int, col: Collector) -> tuple[bool, list[float] | None]:
+def _bndbox(obj: Any, xml: Path, rec: str, i: int, col: Collector,
+            origin: int) -> tuple[bool, list[float] | None]:
     """(importable, [xmin, ymin, xmax, ymax] as written or None without a bndbox)."""
     bb = obj.find("bndbox")
     if bb is None:
@@ -280,13 +299,15 @@ def _bndbox(obj: Any, xml: Path, rec: str, i: int, col: Collector) -> tuple[bool
             return True, None
         vals.append(v)
     for lo, hi in ((0, 2), (1, 3)):
-        if vals[hi] >= vals[lo] - 1 or math.isclose(vals[hi], vals[lo] - 1, rel_tol=0, abs_tol=1e-9):
-            vals[hi] = max(vals[hi], vals[lo] - 1)  # xmax = xmin - 1 is an empty box (x2 = x1 in maslow)
+        low = vals[lo] - origin  # x1: xmax = xmin - 1 (1-based) or xmax = xmin (0-based) is an empty box
+        if vals[hi] >= low or math.isclose(vals[hi], low, rel_tol=0, abs_tol=1e-9):
+            vals[hi] = max(vals[hi], low)
             continue
-        col.add("voc_inverted_box", f"bndbox must have xmax >= xmin - 1, got <{_TAGS[lo]}> {fmt_num(vals[lo])} and "
-                f"<{_TAGS[hi]}> {fmt_num(vals[hi])}; kept with the two swapped",
+        need = f"{_TAGS[lo]} - 1" if origin else _TAGS[lo]
+        col.add("voc_inverted_box", f"bndbox must have {_TAGS[hi]} >= {need}, got <{_TAGS[lo]}> {fmt_num(vals[lo])} "
+                f"and <{_TAGS[hi]}> {fmt_num(vals[hi])}; kept with the two swapped",
                 severity="error", file=xml, record=rec, field=_TAGS[hi], image=i)
-        vals[lo], vals[hi] = vals[hi] + 1, vals[lo] - 1
+        vals[lo], vals[hi] = vals[hi] + origin, low
     return True, vals
 
 
@@ -315,7 +336,7 @@ def _attributes(obj: Any, nested: set[str]) -> dict[str, Any]:
 
 def _build(objs: list[tuple[int, str, list[float] | None, dict[str, Any], Path, str]], known: list[str] | None,
            paths: list[str], widths: list[int], heights: list[int], splits: list[str],
-           root: Path, col: Collector) -> Dataset:
+           root: Path, col: Collector, origin: int) -> Dataset:
     names = list(known) if known is not None else sorted({o[1] for o in objs})
     index = {n: k for k, n in enumerate(names)}
     img: list[int] = []
@@ -330,7 +351,7 @@ def _build(objs: list[tuple[int, str, list[float] | None, dict[str, Any], Path, 
         row = len(img)
         img.append(i)
         lab.append(index[cls])
-        box.append([b[0] - 1, b[1] - 1, b[2], b[3]] if b is not None else [math.nan] * 4)
+        box.append([b[0] - origin, b[1] - origin, b[2], b[3]] if b is not None else [math.nan] * 4)
         for k in at:
             attrs.setdefault(k, [None] * row)
         for k, col_ in attrs.items():
@@ -381,10 +402,11 @@ def write(
     images: bool = True,
     copy_images: bool = False,
     integer_coordinates: bool = False,
+    origin: int = 1,
 ) -> ExportReport:
     """Write ``ds`` as a VOC root: ``Annotations/``, ``ImageSets/Main/<split>.txt``, ``JPEGImages/``, labelmap.txt.
 
-    Boxes are written 1-based (``xmin = x1 + 1``, ``xmax = x2``). Attributes ``difficult``, ``truncated``,
+    Boxes are written 1-based (``xmin = x1 + 1``, ``xmax = x2``), or 0-based with ``origin=0`` (``xmin = x1``). Attributes ``difficult``, ``truncated``,
     ``occluded`` (0/1) and ``pose`` are VOC tags; every other attribute with a str, number or bool value is
     written as a child tag of ``<object>`` (read back as text); other values are counted lost.
 
@@ -394,6 +416,8 @@ def write(
         copy_images: copy the image files instead of symlinking them.
         integer_coordinates: round coordinates to whole pixels (some readers expect integers); boxes that
             move are counted in ``lost["box_precision"]``.
+        origin: 1 for VOC's 1-based pixels; 0 writes maslow's corners as they are, the way CVAT's VOC import
+            (datumaro) reads them, so boxes land on the same pixels in CVAT.
 
     Returns:
         ExportReport; ``lost`` counts masks, polygons, keypoints, scores, crowd flags, annotations without a box.
@@ -406,6 +430,7 @@ def write(
         (4, True)
     """
     dst = Path(dst)
+    origin = _check_origin(origin, dst)
     rep = ExportReport(path=str(dst), format="voc")
     a = ds.annotations
     assert a.box is not None
@@ -428,7 +453,7 @@ def write(
             _sub(root, "segmented", "0")
             for r in range(slices[i], slices[i + 1]):
                 if a.has_box[r]:
-                    _object(ds, r, root, rep, integer_coordinates)
+                    _object(ds, r, root, rep, integer_coordinates, origin)
                     written[r] = True
             ET.indent(root, space="\t")
             xml = tmp / "Annotations" / f"{PurePosixPath(names[i]).stem}.xml"
@@ -473,7 +498,7 @@ def _exact_text(s: str) -> bool:
     return s == s.strip() and not _NOT_XML.search(s)
 
 
-def _object(ds: Dataset, r: int, parent: ET.Element, rep: ExportReport, integer: bool) -> None:
+def _object(ds: Dataset, r: int, parent: ET.Element, rep: ExportReport, integer: bool, origin: int) -> None:
     a = ds.annotations
     assert a.box is not None
     obj = _sub(parent, "object")
@@ -504,7 +529,7 @@ def _object(ds: Dataset, r: int, parent: ET.Element, rep: ExportReport, integer:
             _sub(at, "name", k)
             _sub(at, "value", text)
     x1, y1, x2, y2 = (float(v) for v in a.box[r])
-    vals = [x1 + 1, y1 + 1, x2, y2]
+    vals = [x1 + origin, y1 + origin, x2, y2]
     if integer:
         rounded = [float(round(v)) for v in vals]
         if rounded != vals:
