@@ -27,7 +27,7 @@ for a in d["attributes"]:
         a["values"] = ["red", "green"]
 yaml.safe_dump(d, open(sys.argv[2], "w"), sort_keys=False)
 PY
-maslow schema validate "$SHAPES" --from coco --schema "$S/strict.yaml" --limit 5
+maslow schema validate "$SHAPES" --from coco --schema "$S/strict.yaml" --top 5
 maslow schema validate "$SHAPES" --from coco --schema "$S/strict.yaml" --strict >/dev/null \
   || echo "(--strict exits with code $? when violations exist)"
 

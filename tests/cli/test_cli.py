@@ -111,7 +111,7 @@ def test_the_same_file_imported_under_two_names(tmp_path: Path, sample: Path, mo
 
 def test_unknown_format_and_strict_mode(tmp_path: Path, sample: Path) -> None:
     code, out = _run(["convert", str(sample / "annotations.json"), str(tmp_path / "o"), "--from", "nope", "--to", "yolo"])
-    assert code == 2 and "format must be one of" in out
+    assert code == 2 and "--from must be one of" in out  # the option named, not "format"
     coco = json.loads((sample / "annotations.json").read_text())
     coco["annotations"][0]["category_id"] = 999
     bad = sample / "bad.json"

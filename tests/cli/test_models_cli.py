@@ -109,7 +109,8 @@ def test_crossval_writes_probs_atomically(files: dict[str, Path]) -> None:
     code, text = _run(["crossval", str(files["cfg"]), "--folds", "2", "--out", str(out)])
     flat = " ".join(text.split())
     assert code == 2 and "probs.npy" in flat and "output must be a writable path" in flat
-    assert sorted(p.name for p in out.parent.iterdir()) == ["pred.parquet", "probs.npy"]  # no temp file left
+    # no temp file left, and no predictions without their probs.npy (they were written before probs.npy failed)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["probs.npy"]
 
 
 def test_predict_on_a_missing_folder_names_it(files: dict[str, Path]) -> None:

@@ -1,11 +1,15 @@
 """balance() and dataset_stats() on semantic classes against numpy over the label maps themselves, on random
-label maps (classes absent, unlabelled background pixels, crowd regions, maps of different sizes, unassigned
-splits, object classes mixed in) and on CamVid:
+label maps (classes absent, unlabelled background pixels, crowd regions, a void class all of whose regions are
+crowd regions, maps of different sizes, unassigned splits, object classes mixed in) and on CamVid:
+
+- ignored pixels (crowd regions, pixels of no class) and void classes are left out of balance by default, as
+  ``metrics.semantic_scores`` leaves them out (the maps are rewritten with -1 there); ``include_ignored=True``
+  counts every pixel of the maps;
 
 - pixels and shares: ``np.count_nonzero(label_map == v)`` summed over the maps;
 - median-frequency balancing as published (Eigen & Fergus 2015, section 4.2; used by SegNet, Badrinarayanan et
-  al. 2017): ``alpha_c = median_freq / freq(c)``, ``freq(c)`` = pixels of class c / total pixels of the images
-  where c is present, ``median_freq`` the median of these frequencies (over the classes present);
+  al. 2017): ``alpha_c = median_freq / freq(c)``, ``freq(c)`` = pixels of class c / total (counted) pixels of the
+  images where c is present, ``median_freq`` the median of these frequencies (over the classes present);
 - the rest as ``test_balance_reference`` writes it (LVIS repeat factors over images holding the class, ``needed``
   by counting up), each class compared only with the classes of its own measure.
 """
@@ -65,9 +69,13 @@ def _case(rng: np.random.Generator, how: str) -> dict:
         objs.append([obj_label[int(c)] for c in rng.integers(0, max(k_obj, 1), int(rng.integers(0, 4)))]
                     if k_obj else [])
     rows = []  # (image, label, mask, box, crowd)
+    void = int(rng.integers(0, k_sem)) if rng.random() < 0.3 else -1  # a class of crowd regions only ("255")
+    crowd_of = {}
     for i, (lm, ob) in enumerate(zip(maps, objs, strict=True)):
-        rows += [(i, sem_label[v], masks.encode(lm == v), [np.nan] * 4, bool(rng.random() < 0.15))
-                 for v in np.unique(lm).tolist() if v < k_sem]
+        for v in np.unique(lm).tolist():
+            if v < k_sem:
+                crowd_of[i, v] = v == void or bool(rng.random() < 0.15)
+                rows.append((i, sem_label[v], masks.encode(lm == v), [np.nan] * 4, crowd_of[i, v]))
         rows += [(i, c, None, [0.0, 0.0, 2.0, 1.0], False) for c in ob]
     img, lab, rle, box, crowd = (list(col) for col in zip(*rows, strict=True)) if rows else ([],) * 5
     if how == "task":
@@ -79,13 +87,39 @@ def _case(rng: np.random.Generator, how: str) -> dict:
     ds = Dataset(schema, Images(path=[f"{i}.png" for i in range(m)], width=[lm.shape[1] for lm in maps],
                                 height=[lm.shape[0] for lm in maps], split=split),
                  Annotations(image=img, label=lab, mask=rle, box=box, iscrowd=crowd))
-    return {"ds": ds, "maps": maps, "objs": objs, "sem_label": sem_label, "obj_label": obj_label, "split": split}
+    return {"ds": ds, "maps": maps, "objs": objs, "sem_label": sem_label, "obj_label": obj_label, "split": split,
+            "crowd_of": crowd_of}
+
+
+def _counted(c: dict, include_ignored: bool) -> tuple[list[np.ndarray], list[int], set[int]]:
+    """The label maps as balance counts them (-1: an ignored pixel), each map's counted pixels, and the void
+    values (classes all of whose regions are crowd regions)."""
+    maps, k_sem = c["maps"], len(c["sem_label"])
+    if include_ignored:
+        return maps, [lm.size for lm in maps], set()
+    out = []
+    for i, lm in enumerate(maps):
+        em = np.where(lm < k_sem, lm, -1)  # value k_sem: pixels of no class
+        for v in range(k_sem):
+            if c["crowd_of"].get((i, v)):
+                em[lm == v] = -1
+        out.append(em)
+    rows = {}
+    for (_, v), crowd in c["crowd_of"].items():
+        rows.setdefault(v, []).append(crowd)
+    return out, [int(np.count_nonzero(em >= 0)) for em in out], {v for v, cr in rows.items() if all(cr)}
 
 
 def _check(r, c: dict, split: str | None, beta: float, t: float, rare_share: float | None,
-           target: float | None) -> None:
-    maps, objs, sem, obj, split_of = c["maps"], c["objs"], c["sem_label"], c["obj_label"], c["split"]
+           target: float | None, include_ignored: bool = False) -> None:
+    maps, den, void = _counted(c, include_ignored)
+    objs, obj, split_of = c["objs"], c["obj_label"], c["split"]
+    sem = c["sem_label"]  # every class's pixels below: a void class has none counted (by default)
     k = len(sem) + len(obj)
+    ignored = [sem[v] for v in sorted(void)]  # not compared with the other classes
+    assert r.ignored.tolist() == [j in ignored for j in range(k)] and r.include_ignored is include_ignored
+    assert np.isnan(r.share[ignored]).all() and not r.rare[ignored].any() and not r.needed[ignored].any()
+    assert not r.weights_inverse[ignored].any() and not r.weights_median_frequency[ignored].any()
     ins = [i for i in range(len(maps)) if split is None or split_of[i] == split]
     # pixels over all images and per split (NaN for object classes), numpy over the label maps
     px_all = np.full(k, np.nan)
@@ -102,11 +136,11 @@ def _check(r, c: dict, split: str | None, beta: float, t: float, rare_share: flo
     amount[sem] = [sum(np.count_nonzero(maps[i] == v) for i in ins) for v in range(len(sem))]
     amount[obj] = [sum(objs[i].count(o) for i in ins) for o in obj]
     assert r.remedy_pixels[sem].tolist() == amount[sem].tolist() and np.isnan(r.remedy_pixels[obj]).all()
-    for group in (sem, obj):
+    for group in ([j for j in sem if j not in ignored], obj):
         if not group:
             continue
         total, present = amount[group].sum(), [j for j in group if amount[j] > 0]
-        measure = "pixels" if group is sem else "annotations"
+        measure = "annotations" if group is obj else "pixels"
         if total:
             assert r.share[group].tolist() == pytest.approx((amount[group] / total).tolist())
             assert r.imbalance_ratios[measure] == pytest.approx(amount[group].max() / min(amount[present]))
@@ -119,8 +153,9 @@ def _check(r, c: dict, split: str | None, beta: float, t: float, rare_share: flo
         inv = [1 / amount[j] if amount[j] else 0.0 for j in group]
         mean = sum(1 / amount[j] for j in present) / len(present) if present else 1.0
         assert r.weights_inverse[group].tolist() == pytest.approx([x / mean for x in inv])
-    assert r.imbalance_ratio == pytest.approx(r.imbalance_ratios["pixels"], nan_ok=True) if not obj else \
-        math.isnan(r.imbalance_ratio)
+    if len(ignored) < len(sem):
+        assert r.imbalance_ratio == pytest.approx(r.imbalance_ratios["pixels"], nan_ok=True) if not obj else \
+            math.isnan(r.imbalance_ratio)
     # effective numbers: object classes only
     assert np.isnan(r.effective_number[sem]).all() and np.isnan(r.weights_effective[sem]).all()
     eff = [(1 - beta ** amount[j]) / (1 - beta) for j in obj]
@@ -130,14 +165,14 @@ def _check(r, c: dict, split: str | None, beta: float, t: float, rare_share: flo
     for v, j in enumerate(sem):
         holding = [i for i in ins if (maps[i] == v).any()]
         if holding:
-            freq[j] = sum(np.count_nonzero(maps[i] == v) for i in holding) / sum(maps[i].size for i in holding)
+            freq[j] = sum(np.count_nonzero(maps[i] == v) for i in holding) / sum(den[i] for i in holding)
     median = float(np.median(list(freq.values()))) if freq else math.nan
     assert r.pixel_frequency[sem].tolist() == pytest.approx([freq.get(j, 0.0) for j in sem])
     assert r.weights_median_frequency[sem].tolist() == pytest.approx(
         [median / freq[j] if j in freq else 0.0 for j in sem])
     assert np.isnan(r.pixel_frequency[obj]).all() and np.isnan(r.weights_median_frequency[obj]).all()
     # repeat factors: images holding the class (a pixel of it, or an object), as LVIS defines f_c
-    held = [{sem[v] for v in np.unique(maps[i]).tolist() if v < len(sem)} | set(objs[i]) for i in ins]
+    held = [{sem[v] for v in np.unique(maps[i]).tolist() if 0 <= v < len(sem)} | set(objs[i]) for i in ins]
     f = [sum(j in h for h in held) / len(ins) for j in range(k)]
     assert r.image_frequency.tolist() == pytest.approx(f)
     r_c = [max(1.0, math.sqrt(t / x)) if x else 1.0 for x in f]
@@ -155,9 +190,10 @@ def test_every_number_equals_numpy_over_the_label_maps(how: str) -> None:
             t = float(rng.choice([0.0, 0.3, 1.5]))
             rare_share = None if rng.random() < 0.5 else float(rng.uniform(0, 0.6))
             target = None if rng.random() < 0.5 else float(rng.choice([0.0, 0.2, 0.5]))
+            include = bool(rng.random() < 0.3)
             r = balance(c["ds"], split=split, beta=beta, rare_share=rare_share, target_share=target,
-                        repeat_threshold=t)
-            _check(r, c, split, beta, t, rare_share, target)
+                        repeat_threshold=t, include_ignored=include)
+            _check(r, c, split, beta, t, rare_share, target, include)
             json.loads(json_text(r.to_dict()))  # JSON-safe with the NaN of the other measure
 
 

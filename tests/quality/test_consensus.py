@@ -292,9 +292,9 @@ def test_semantic_regions() -> None:
     pred = Dataset(schema, images, Annotations(image=p_img, label=p_lab, mask=obj_array(p_mask), source="model"))
     issues = find_label_issues(truth, pred)
     assert len(issues) >= 1
-    r = issues.rows()[0]
+    r = issues.rows(names=truth.schema.names)[0]
     assert r["image"] == 1 and r["type"] in ("wrong_class", "missing")
-    assert "tree" in r["reason"] + r["suggestion"]
+    assert "tree" in r["reason"] + r["suggestion"]["text"]
     assert issues.box[0].tolist() == [20.0, 0.0, 30.0, 20.0]
 
 
@@ -332,8 +332,8 @@ def test_quality_issues_stay_backwards_compatible() -> None:
     built = QualityIssues.build([plain, QualityIssues.block("y", "info", image=[2], score=[0.5], reason="r",
                                                              box=[[1.0, 2.0, 3.0, 4.0]], label=[1])])
     assert built.type.tolist() == ["x", "y", "x"] and built.box[1].tolist() == [1.0, 2.0, 3.0, 4.0]
-    assert set(built.rows()[0]) == {"image", "annotation", "other", "type", "severity", "score", "reason",
-                                    "suggestion"}
+    assert set(built.rows(names=["a", "b"])[0]) == {"image", "annotation", "other", "type", "severity", "score",
+                                                    "reason", "suggestion"}
 
 
 def test_ambiguous_when_the_model_supports_two_classes() -> None:

@@ -10,6 +10,7 @@ import typer
 from maslow import io
 from maslow.cli.render import (
     console,
+    format_name,
     lit,
     load_dataset,
     print_json,
@@ -28,7 +29,7 @@ ImagesRootOpt = Annotated[
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail (exit 2) on the first technical issue.")]
 ReadOpt = Annotated[list[str] | None, typer.Option(
-    "--read-option", help="KEY=VALUE passed to the reader (repeatable; VALUE in YAML: classes=[a,b], "
+    "--read-option", help="KEY=VALUE passed to the reader (repeatable; VALUE in YAML: classes=\\[a,b], "
     "ignore_index=11, image_size=[640,480]); see docs/formats/.")]
 WriteOpt = Annotated[list[str] | None, typer.Option(
     "--write-option", help="KEY=VALUE passed to the writer (repeatable; VALUE in YAML: task=segment, "
@@ -157,6 +158,7 @@ def import_(
     """Import a dataset into the workspace as a new version, with its technical-check report."""
     from maslow.store import Workspace
 
+    fmt = format_name(fmt, "--from")
     ws = Workspace.find()
     options = _parse_options(read_options, io.get_format(fmt).parse, flag="--read-option", what=f"{fmt} reader")
     imp = _import(src, fmt, images_root, strict, check_files, deep, as_json, options)
@@ -240,6 +242,7 @@ def export(
     if len(args) not in (1, 2):
         raise MaslowError(f"export: arguments must be [VERSION] DST, got {len(args)} arguments")
     ref, dst = (None, args[0]) if len(args) == 1 else (args[0], args[1])
+    fmt = format_name(fmt, "--to")
     options = _parse_options(write_options, io.get_format(fmt).write, flag="--write-option", what=f"{fmt} writer")
     _check_destination(Path(dst), fmt)
     ds = Workspace.find().load(ref)
@@ -313,6 +316,7 @@ def convert(
     as_json: JsonOpt = False,
 ) -> None:
     """Convert between formats (no workspace needed); reports import issues and what the target can't hold."""
+    fmt_in, fmt_out = format_name(fmt_in, "--from"), format_name(fmt_out, "--to")
     r_opts = _parse_options(read_options, io.get_format(fmt_in).parse, flag="--read-option", what=f"{fmt_in} reader")
     w_opts = _parse_options(write_options, io.get_format(fmt_out).write, flag="--write-option",
                             what=f"{fmt_out} writer")
@@ -328,17 +332,23 @@ def convert(
     render_export(rep)
 
 
-def _stats_dataset(src: Path | None, fmt: str | None, version: str | None, images_root: Path | None) -> Dataset:
-    if src is not None and fmt is None:
-        raise MaslowError("stats: --from FORMAT is required with SRC")
-    ds: Dataset = load_dataset(src, fmt, images_root=images_root) if src is not None else load_dataset(version, None)
+def _stats_dataset(src: str | None, fmt: str | None, version: str | None, images_root: Path | None) -> Dataset:
+    # SRC without --from names a workspace version or dataset, as DATASET does in check, select and diversity
+    # (it was refused: `maslow stats shapes` failed where `maslow check shapes` worked); --version still works
+    if src is not None and version is not None:
+        raise MaslowError(f"stats: give SRC or --version, not both (got {src!r} and --version {version!r})")
+    if fmt is not None and src is None:
+        raise MaslowError("stats: SRC (a file or folder) is required with --from FORMAT")
+    ds: Dataset = load_dataset(src if src is not None else version, fmt, images_root=images_root)
     return ds
 
 
 def stats(
-    src: Annotated[Path | None, typer.Argument(help="File or folder (default: the workspace head).")] = None,
-    fmt: Annotated[str | None, typer.Option("--from", "-f", help="Format of SRC.")] = None,
-    version: Annotated[str | None, typer.Option("--version", "-v", help="Workspace version or dataset.")] = None,
+    src: Annotated[str | None, typer.Argument(help="File or folder with --from; else a workspace version or "
+                                                   "dataset (default: the workspace head).")] = None,
+    fmt: Annotated[str | None, typer.Option("--from", "-f", help="Format of SRC (see `maslow formats`).")] = None,
+    version: Annotated[str | None, typer.Option("--version", "-v", help="Workspace version or dataset (as SRC "
+                                                                        "without --from).")] = None,
     images_root: ImagesRootOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -363,13 +373,21 @@ def stats(
     # semantic classes (one annotation per class and image) are measured in pixels: their total and share
     pixels = any(c["semantic"] for c in d["classes"])
     pixel_cols = ["pixels", "pixel share"] if pixels else []
-    rows = [(c["name"], c["images"], c["annotations"], *[c["per_split"][s_] for s_ in split_names],
-             *[c["sizes"][k] for k in size_cols],
+    counts = [(c["name"], c["images"], c["annotations"], *[c["per_split"][s_] for s_ in split_names]) for c in used]
+    more = [(*[c["sizes"][k] for k in size_cols],
              *(["-" if c["pixels"] is None else c["pixels"],
                 "-" if c["pixel_share"] is None else f"{c['pixel_share']:.1%}"] if pixels else [])) for c in used]
-    console.print(table("Per class" + (" (box area: small < 32², medium < 96², large)" if sizes else ""),
-                        ["class", "images", "annotations", *[f"in {s_}" for s_ in split_names], *size_cols,
-                         *pixel_cols], rows))
+    count_cols = ["class", "images", "annotations", *[f"in {s_}" for s_ in split_names]]
+    sizes_title = " (area as COCO: small < 32², medium < 96², large)" if sizes else ""
+    one = table("Per class" + sizes_title, [*count_cols, *size_cols, *pixel_cols],
+                [(*a, *b) for a, b in zip(counts, more, strict=True)])
+    natural = console.measure(one, options=console.options.update_width(10_000)).maximum
+    if natural <= console.width or not (size_cols or pixel_cols):
+        console.print(one)
+    else:  # three splits and the size buckets cut "annotations" and "medium" to "anno…" in 80 columns: two tables
+        console.print(table("Per class", count_cols, counts))
+        console.print(table(("Sizes" if sizes else "Pixels") + " per class" + sizes_title,
+                            ["class", *size_cols, *pixel_cols], [(c[0], *m) for c, m in zip(counts, more, strict=True)]))
     if unused:
         shown = ", ".join(unused[:30]) + (f", ... ({len(unused) - 30} more)" if len(unused) > 30 else "")
         console.print(f"[yellow]{len(unused)} of {len(d['classes'])} classes have no annotation:[/yellow] {lit(shown)}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from maslow.cli.render import console, lit, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import console, either, lit, load_dataset, print_json, progress_bar, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 DatasetArg = Annotated[
@@ -35,6 +35,9 @@ def balance_cmd(
     weight: Annotated[str, typer.Option(
         "--weight", help="Class weight shown: auto (median-frequency for semantic classes, effective-number for "
         "object classes), inverse, effective or median-frequency; --json has all.")] = "auto",
+    include_ignored: Annotated[bool, typer.Option(
+        "--include-ignored", help="Count ignored pixels (ignore classes of label maps, crowd regions of semantic "
+        "classes, uncovered pixels) like any class.")] = False,
     plot: PlotOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -46,7 +49,7 @@ def balance_cmd(
     if weight != "auto" and weight not in keys:
         raise MaslowError(f"--weight: must be one of auto, {', '.join(keys)}, got {weight!r}")
     r = balance(load_dataset(dataset, fmt, images_root=images_root), split=split, beta=beta, rare_share=rare_share,
-                target_share=target_share, repeat_threshold=repeat_threshold)
+                target_share=target_share, repeat_threshold=repeat_threshold, include_ignored=include_ignored)
     written = plot_balance(r, plot) if plot is not None else []
     if as_json:
         print_json({**r.to_dict(), "plots": [str(p) for p in written]})
@@ -59,7 +62,7 @@ def balance_cmd(
         px = c["measure"] == "pixels"
         key = keys[weight] if weight != "auto" else "weight_median_frequency" if px else "weight_effective"
         amount = (f"{c['in_split_pixels']} px" if mixed else c["in_split_pixels"]) if px else c["in_split"]
-        rows.append((c["name"], amount, "-" if c["share"] is None else f"{c['share']:.1%}", "yes" if c["rare"] else "",
+        rows.append((c["name"] + (" (ignored)" if c["ignored"] else ""), amount, "-" if c["share"] is None else f"{c['share']:.1%}", "yes" if c["rare"] else "",
                      "-" if c[key] is None else round(c[key], 3), round(c["repeat_factor"], 3), c["needed"]))
     # the columns that fit an 80-column terminal; per-split counts, images, effective numbers and the other
     # weights are in --json
@@ -82,6 +85,9 @@ def balance_cmd(
     console.print(f"Imbalance ratio (max/min{'' if mixed or not measures else ' ' + measures[0]}): {ratios}; "
                   f"rare (< {thresholds}): {lit(', '.join(r.rare_classes) or 'none')}; to reach {targets}: "
                   + lit(needed or "nothing"))
+    if d["ignored_classes"]:
+        console.print(f"ignored (not weighed, weight 0; --include-ignored counts them): "
+                      f"{lit(', '.join(d['ignored_classes']))}")
     console.print(f"Repeat-factor sampling (t={r.repeat_threshold:g}): {d['n_repeated_images']} of "
                   f"{d['n_images']} images repeated, epoch of {d['epoch_size']:.1f} images")
     for p in written:
@@ -100,10 +106,12 @@ def duplicates_cmd(
     features: Annotated[Path | None, typer.Option(
         "--features", help=".npy (m, d) embeddings aligned with the images: adds semantic duplicates.")] = None,
     cosine: Annotated[float, typer.Option(min=-1, max=1, help="Cosine similarity for semantic duplicates.")] = 0.95,
-    limit: Annotated[int, typer.Option(help="Clusters shown.")] = 20,
+    top: Annotated[int | None, typer.Option("--top", min=0, help="Clusters shown (default 20; --json lists "
+                                            "all).")] = None,
     paths: Annotated[int, typer.Option("--paths", min=1, help="Paths shown per cluster (--json lists all).")] = 5,
     plot: PlotOpt = None,
     as_json: JsonOpt = False,
+    limit_old: Annotated[int | None, typer.Option("--limit", min=0, hidden=True)] = None,  # before --top
 ) -> None:
     """Exact and near-duplicate images (re-encodes, resizes, crops, mirrors), clusters, and split leakage."""
     import numpy as np
@@ -111,6 +119,8 @@ def duplicates_cmd(
     from maslow.diversity.duplicates import find_duplicates, plot_duplicates
     from maslow.errors import FormatError
 
+    shown, _ = either(top, limit_old, ("--top", "--limit"))
+    limit: int = 20 if shown is None else shown
     ds = load_dataset(dataset, fmt, images_root=images_root)
     feats = None
     if features is not None:

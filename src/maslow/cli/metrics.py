@@ -14,7 +14,7 @@ import numpy as np
 import typer
 
 from maslow import io
-from maslow.cli.render import console, err_console, json_text, lit, render_report, table
+from maslow.cli.render import console, either, err_console, json_text, lit, print_json, render_report, table
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
@@ -31,9 +31,8 @@ class IouType(enum.StrEnum):
     keypoints = "keypoints"
 
 
-def _read_truth(src: Path, fmt: str, images_root: Path | None) -> tuple[Dataset, Report]:
-    imp = io.import_dataset(src, io.get_format(fmt, where="--gt-format").name, images_root=images_root,
-                            check_files=False)
+def _read_truth(src: Path, fmt: str, images_root: Path | None, flag: str) -> tuple[Dataset, Report]:
+    imp = io.import_dataset(src, io.get_format(fmt, where=flag).name, images_root=images_root, check_files=False)
     return imp.dataset, imp.report
 
 
@@ -41,6 +40,11 @@ def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int) -> tuple[Dat
     spec = io.get_format(fmt, where="--pred-format")
     if spec.name == "coco-results":
         ds, report = spec.parse(src, like=truth, id_offset=id_offset)
+        errors = [i for i in report.issues if i.severity == "error"]
+        if errors and not ds.n_annotations:  # every record refused: all "-" and exit code 0 said nothing was wrong
+            i = errors[0]
+            raise FormatError(f"{i.message} [{i.type}; {len(errors)} errors]: no prediction is left to evaluate",
+                              path=i.file or src, record=i.record, field=i.field)
         return ds, report, []
     if id_offset:
         raise MaslowError(f"eval: --id-offset applies to --pred-format coco-results only, got --pred-format {fmt}")
@@ -166,7 +170,7 @@ def _render_issues(label: str, report: Report, notes: list[str]) -> None:
         err_console.print(f"[yellow]{label}:[/yellow] {lit(n)}", highlight=False)
     if len(report):
         err_console.print(f"[yellow]{label}: {len(report)} import issues ({report.n_errors} errors)[/yellow]")
-        render_report(report, limit=5)
+        render_report(report, limit=5, to=err_console)  # with its heading, on stderr (stdout: results only)
 
 
 def _write_json(obj: Any, path: Path) -> None:
@@ -179,13 +183,15 @@ def _write_json(obj: Any, path: Path) -> None:
 def eval_(
     gt: Annotated[Path, typer.Option("--gt", exists=True, help="Ground truth file or folder.")],
     pred: Annotated[Path, typer.Option("--pred", exists=True, help="Predictions file or folder (with scores).")],
-    gt_format: Annotated[str, typer.Option("--gt-format", help="Format of --gt (see `maslow formats`).")] = "coco",
+    gt_format: Annotated[str | None, typer.Option("--from", "-f", help="Format of --gt (see `maslow formats`; "
+                                                  "default coco).")] = None,
     pred_format: Annotated[str, typer.Option("--pred-format", help="Format of --pred.")] = "coco-results",
     iou_type: Annotated[IouType, typer.Option("--iou-type", help="What is matched.")] = IouType.bbox,
     images_root: Annotated[Path | None, typer.Option("--images-root", help="Image folder of --gt.")] = None,
     id_offset: Annotated[int, typer.Option("--id-offset", help="Added to the results' image and category ids "
                                            "(1 for 0-based ids against 1-based truth).")] = 0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full result as JSON here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", metavar="OUT", help="Write the full result as JSON to "
+                                                  "the file OUT, or to stdout with '-' (then no tables).")] = None,
     plot_dir: Annotated[Path | None, typer.Option("--plot", help="Write PNG plots into this folder.")] = None,
     cost_fp: Annotated[float | None, typer.Option("--cost-fp", min=0, help="Cost of a false positive.")] = None,
     cost_fn: Annotated[float | None, typer.Option("--cost-fn", min=0, help="Cost of a missed object.")] = None,
@@ -204,12 +210,18 @@ def eval_(
                                                    "separated (keypoints; default COCO's 17).")] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap draws per slice.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    gt_format_old: Annotated[str | None, typer.Option("--gt-format", hidden=True)] = None,  # before --from
 ) -> None:
     """Evaluate predictions: COCO summary, per-class AP, operating points, slices, plots (detection, instance
     masks, keypoints); accuracy/F1 (classification), Hamming score (multi-label) or mIoU (semantic) by the truth's
     task."""
     kind = iou_type.value
     sigmas = _sigmas(kpt_sigmas)
+    fmt, gt_flag = either(gt_format, gt_format_old, ("--from", "--gt-format"))
+    gt_format = fmt or "coco"
+    to_stdout = json_out is not None and str(json_out) == "-"  # --json -: the JSON on stdout, for scripts
+    if to_stdout:
+        json_out = None
     if json_out is not None and json_out.is_dir():  # before reading, plotting or printing anything
         raise MaslowError(f"eval: --json {json_out} is a folder; give the file to write the result to")
     if plot_dir is not None:
@@ -224,7 +236,7 @@ def eval_(
     for name, target in (("--target-precision", target_precision), ("--target-recall", target_recall)):
         if target == 0:
             raise MaslowError(f"eval: {name} must be greater than 0 (at most 1), got 0")
-    truth, gt_report = _read_truth(gt, gt_format, images_root)
+    truth, gt_report = _read_truth(gt, gt_format, images_root, gt_flag)
     preds, pred_report, notes = _read_pred(pred, pred_format, truth, id_offset)
     located = _located({"truth": (gt, gt_report), "pred": (pred, pred_report)})
     if truth.schema.task in _LABEL_TASKS:
@@ -235,7 +247,7 @@ def eval_(
                               "and keypoints have them); none written", markup=False, highlight=False)
         with located:
             _eval_labels(truth, preds, json_out, {"gt": str(gt), "pred": str(pred), "gt_format": gt_format,
-                                                  "pred_format": pred_format})
+                                                  "pred_format": pred_format}, to_stdout=to_stdout)
         return
     # compute everything first, so bad options fail before anything is printed
     with located:
@@ -269,29 +281,34 @@ def eval_(
     written = {k: dest for k, (dest, _) in drawers.items()}
     # every output is drawn into a temporary file beside its target and all are renamed on leaving the block,
     # so a failure (a folder that can't be written, an unwritable --json) leaves no plot or JSON half-written
+    per_class = _per_class(result, truth)
+    doc = {
+        "gt": str(gt), "pred": str(pred), "gt_format": gt_format, "pred_format": pred_format,
+        "iou_type": kind, "n_images": truth.n_images, "n_truth": truth.n_annotations,
+        "n_pred": preds.n_annotations, "map": result.to_dict(), "per_class": per_class,
+        "operating_points": None if op is None else op.to_dict(),
+        "slices": None if sl is None else sl.to_dict(),
+        "confusion_matrix": None if cm is None else cm.to_dict(),
+        "plots": {k: str(v) for k, v in written.items()},
+        "import_issues": {"gt": gt_report.to_dict(), "pred": pred_report.to_dict()}, "notes": notes,
+    }
     with contextlib.ExitStack() as stack:
         json_tmp = None if json_out is None else stack.enter_context(atomic_path(json_out))  # fails first
         for dest, draw in drawers.values():
             draw(stack.enter_context(atomic_path(dest)))
         _render_issues(f"{gt}", gt_report, [])
         _render_issues(f"{pred}", pred_report, notes)
-        per_class = _per_class(result, truth)
-        _render_map(result, per_class)
-        if op is not None:
-            _render_ops(op)
-        if sl is not None:
-            _render_slices(sl)
+        if not to_stdout:
+            _render_map(result, per_class)
+            if op is not None:
+                _render_ops(op)
+            if sl is not None:
+                _render_slices(sl)
         if json_tmp is not None:
-            json_tmp.write_text(json_text({
-                "gt": str(gt), "pred": str(pred), "gt_format": gt_format, "pred_format": pred_format,
-                "iou_type": kind, "n_images": truth.n_images, "n_truth": truth.n_annotations,
-                "n_pred": preds.n_annotations, "map": result.to_dict(), "per_class": per_class,
-                "operating_points": None if op is None else op.to_dict(),
-                "slices": None if sl is None else sl.to_dict(),
-                "confusion_matrix": None if cm is None else cm.to_dict(),
-                "plots": {k: str(v) for k, v in written.items()},
-                "import_issues": {"gt": gt_report.to_dict(), "pred": pred_report.to_dict()}, "notes": notes,
-            }) + "\n", encoding="utf-8")
+            json_tmp.write_text(json_text(doc) + "\n", encoding="utf-8")
+    if to_stdout:  # after the plots are in place, so a script that reads them finds them
+        print_json(doc)
+        return
     if written:
         console.print(f"Wrote {len(written)} plots to {lit(plot_dir)}: " + lit(", ".join(p.name for p in written.values())))
     if json_out is not None:
@@ -336,7 +353,8 @@ def _located(sources: dict[str, tuple[Path, Report]]) -> Iterator[None]:
                           f"{msg}", path=cause.file or src, record=cause.record, field=cause.field) from None
 
 
-def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: dict[str, Any]) -> None:
+def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: dict[str, Any], *,
+                 to_stdout: bool = False) -> None:
     """Classification, multi-label or semantic scores (``maslow.metrics``), one summary and one per-class table."""
     from maslow import metrics
 
@@ -362,14 +380,17 @@ def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: di
         summary = {n: getattr(res, n) for n in ("miou", "mean_dice", "pixel_accuracy", "mean_accuracy", "fw_iou")}
         cols = {"IoU": res.iou_per_class, "Dice": res.dice_per_class, "accuracy": res.accuracy_per_class,
                 "precision": res.precision_per_class}
+    doc = {**head, "task": task.value, "n_images": truth.n_images, "summary": summary, "result": res.to_dict()}
+    if to_stdout:
+        print_json(doc)
+        return
     console.print(table(f"{task.value} evaluation ({truth.n_images} images)", ["metric", "value"],
                         [(k, _f(float(v))) for k, v in summary.items()]))
     rows = [(name, *(str(int(c[k])) if n == "support" else _f(float(c[k])) for n, c in cols.items()))
             for k, name in enumerate(res.class_names)]
     console.print(table("Per class", ["class", *cols], rows))
     if json_out is not None:
-        _write_json({**head, "task": task.value, "n_images": truth.n_images, "summary": summary,
-                     "result": res.to_dict()}, json_out)
+        _write_json(doc, json_out)
         console.print(f"Wrote {lit(json_out)}")
 
 

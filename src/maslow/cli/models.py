@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from maslow.cli.render import console, lit, load_dataset, print_json, progress_bar, render_export, table
+from maslow.cli.render import console, format_name, lit, load_dataset, print_json, progress_bar, render_export, table
 from maslow.core.dataset import Dataset
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
@@ -55,6 +55,10 @@ def predict(
     from maslow import io
     from maslow.models import load_model
 
+    # formats checked before the model is loaded and run: a misspelt --to failed only after predicting every image
+    fmt_out = format_name(fmt_out, "--to")
+    if fmt_in is not None:
+        fmt_in = format_name(fmt_in, "--from")
     model = load_model(model_path)
     ds = load_dataset(images, fmt_in, images_root=images_root, folders=True)
     with progress_bar("predicting", enabled=not as_json) as progress:
@@ -87,6 +91,8 @@ def crossval(
     Frames of one sequence (images.extra "sequence") always share a fold. For classification a probs.npy
     ((n_images, K) probabilities, rows in image order) is written beside OUT.
     """
+    import contextlib
+
     from maslow import io
     from maslow.core.atomic import atomic_path
     from maslow.errors import FormatError, MaslowError, MissingDependencyError
@@ -95,6 +101,7 @@ def crossval(
     from maslow.models.classify import probabilities
     from maslow.models.crossval import crossval_scores, out_of_fold
 
+    fmt_out = format_name(fmt_out, "--to")  # before training: a misspelt --to failed after every fold
     cfg = read_config(config)
     try:  # adapter settings (params) are checked when the adapter is built: before any data is read
         adapter = build_model(cfg)
@@ -107,12 +114,16 @@ def crossval(
         oof = out_of_fold(truth, cfg, folds=folds, seed=seed, progress=progress, dedupe=dedupe)
     # the model's task: a detector on a dataset whose main task is keypoints is scored as detection
     scores = crossval_scores(truth, oof, task=getattr(adapter, "task", None))
-    rep = io.write(oof, out, fmt_out)
-    probs_path = None
-    if oof.schema.task.value in ("classification", "multilabel"):
-        probs_path = out.parent / "probs.npy"
-        with atomic_path(probs_path) as tmp, open(tmp, "wb") as f:
-            np.save(f, probabilities(oof))
+    probs_path = out.parent / "probs.npy" if oof.schema.task.value in ("classification", "multilabel") else None
+    # the predictions and probs.npy together or neither: probs.npy waits under a temporary name until the
+    # predictions are written (a folder named probs.npy left new predictions behind an exit code 2)
+    if probs_path is not None and probs_path.is_dir():  # atomic_path finds it only when renaming, too late
+        raise FormatError("output must be a writable path, got a folder where probs.npy goes", path=probs_path)
+    with contextlib.ExitStack() as stack:
+        if probs_path is not None:
+            with open(stack.enter_context(atomic_path(probs_path)), "wb") as f:
+                np.save(f, probabilities(oof))
+        rep = io.write(oof, out, fmt_out)
     d = {"config": str(config), "model": cfg.model, "folds": folds, "seed": seed, "n_images": truth.n_images,
          "scores": scores.to_dict(), "probs": None if probs_path is None else str(probs_path),
          "export": rep.to_dict()}

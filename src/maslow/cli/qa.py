@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 
-from maslow.cli.render import _nan_to_none, console, fold_columns, lit, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import (
+    _nan_to_none,
+    console,
+    either,
+    fold_columns,
+    format_name,
+    lit,
+    load_dataset,
+    print_json,
+    progress_bar,
+    table,
+)
 from maslow.core.dataset import Dataset
 from maslow.errors import FormatError, MaslowError
 
-_RESULTS_FORMATS = ("coco_predictions", "coco-predictions", "coco_results", "coco-results")
+#: ``--pred-format`` names of a COCO results list (``coco-results``, as in ``maslow formats`` and ``maslow eval``;
+#: ``coco_predictions``, the old default, still works), compared with ``_`` read as ``-`` and in any case
+_RESULTS_FORMATS = ("coco-predictions", "coco-results")
+
+
+def _is_results(fmt: str) -> bool:
+    return fmt.lower().replace("_", "-") in _RESULTS_FORMATS
 
 
 def read_predictions(path: Path, fmt: str, truth: Dataset) -> Dataset:
@@ -23,7 +39,7 @@ def read_predictions(path: Path, fmt: str, truth: Dataset) -> Dataset:
     Raises:
         FormatError: unreadable file, predictions on unknown images or of unknown classes (names the place).
     """
-    if fmt in _RESULTS_FORMATS:
+    if _is_results(fmt):
         from maslow.io.coco_results import parse
 
         pred, report = parse(path, like=truth)
@@ -66,31 +82,26 @@ def _ids(ds: Dataset, table: str, rows: np.ndarray) -> list[Any]:
 
 
 def issue_records(issues: Any, truth: Dataset, *, xywh: bool = True) -> list[dict[str, Any]]:
-    """ISSUES.json entries: ids from the input file, names, score, reason and the suggested fix."""
+    """ISSUES.json entries: ``QualityIssues.rows`` with the ids from the input file, names, and the suggested box
+    also as COCO's x, y, w, h (``xywh``), rounded to 2 decimals."""
     names = truth.schema.names
     ta = truth.annotations
     img_ids = _ids(truth, "images", issues.image)
     ann_ids = _ids(truth, "annotations", issues.annotation)
     out = []
-    for k in range(len(issues)):
-        ann = int(issues.annotation[k])
-        img = int(issues.image[k])
-        lab = int(issues.label[k])
-        box = issues.box[k]
-        sug: dict[str, Any] | None = None
-        if lab >= 0 or not math.isnan(float(box[0])) or str(issues.suggestion[k]):
-            sug = {"class": names[lab] if lab >= 0 else None, "box": None, "box_xyxy": None,
-                   "text": str(issues.suggestion[k])}
-            if not math.isnan(float(box[0])):
-                x1, y1, x2, y2 = (round(float(v), 2) for v in box)
-                sug["box_xyxy"] = [x1, y1, x2, y2]
-                sug["box"] = [x1, y1, round(x2 - x1, 2), round(y2 - y1, 2)] if xywh else [x1, y1, x2, y2]
+    for k, r in enumerate(issues.rows(names=names)):
+        ann, img, sug = r["annotation"], r["image"], r["suggestion"]
+        if sug is not None:
+            xyxy = None if sug["box_xyxy"] is None else [round(float(v), 2) for v in sug["box_xyxy"]]
+            box = xyxy if xyxy is None or not xywh else \
+                [xyxy[0], xyxy[1], round(xyxy[2] - xyxy[0], 2), round(xyxy[3] - xyxy[1], 2)]
+            sug = {"class": sug["class"], "box": box, "box_xyxy": xyxy, "text": sug["text"]}
         out.append({
-            "rank": k + 1, "image_id": img_ids[k], "annotation_id": ann_ids[k], "type": str(issues.type[k]),
-            "score": round(float(issues.score[k]), 6), "severity": str(issues.severity[k]),
+            "rank": k + 1, "image_id": img_ids[k], "annotation_id": ann_ids[k], "type": r["type"],
+            "score": round(float(r["score"]), 6), "severity": r["severity"],
             "file_name": str(truth.images.path[img]) if img >= 0 else None,
-            "class": names[int(ta.label[ann])] if ann >= 0 else (names[lab] if lab >= 0 else None),
-            "reason": str(issues.reason[k]), "suggestion": sug,
+            "class": names[int(ta.label[ann])] if ann >= 0 else (None if sug is None else sug["class"]),
+            "reason": r["reason"], "suggestion": sug,
             "image_row": img, "annotation_row": ann if ann >= 0 else None,
         })
     return out
@@ -106,8 +117,8 @@ def write_issues_json(records: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def _truth(gt: str, fmt: str | None, images_root: Path | None) -> tuple[Dataset, str]:
-    """The ground truth and its format: ``gt`` read as ``fmt`` (coco by default), or, without ``--gt-format``, a
+def _truth(gt: str, fmt: str | None, images_root: Path | None, flag: str = "--from") -> tuple[Dataset, str]:
+    """The ground truth and its format: ``gt`` read as ``fmt`` (coco by default), or, without ``--from``, a
     workspace version or dataset name when ``gt`` is no file or folder (as ``maslow check`` takes one)."""
     looks_like_a_file = any(c in gt for c in "/\\") or Path(gt).suffix.lower() in (".json", ".xml", ".yaml", ".yml")
     if fmt is None and not looks_like_a_file and not Path(gt).exists():
@@ -119,8 +130,25 @@ def _truth(gt: str, fmt: str | None, images_root: Path | None) -> tuple[Dataset,
         except MaslowError as e:
             raise MaslowError(f"--gt {gt!r}: no such file or folder, nor a workspace version or dataset ({e})") from None
         return ws.load(version.id), version.format or ""
-    fmt = fmt or "coco"
-    return load_dataset(gt, fmt, images_root=images_root), fmt
+    fmt = format_name(fmt or "coco", flag)
+    return load_dataset(gt, fmt, images_root=images_root, flag=flag), fmt
+
+
+def _write_outputs(issues: Any, truth: Dataset, records: list[dict[str, Any]], out: Path, html: Path | None) -> None:
+    """ISSUES.json and the HTML page together or neither (as ``maslow eval`` writes its JSON and plots): an --html
+    that can't be written left a new ISSUES.json behind an exit code 2."""
+    import contextlib
+
+    from maslow.core.atomic import atomic_path
+
+    with contextlib.ExitStack() as stack:
+        tmp_out = stack.enter_context(atomic_path(out))
+        tmp_html = None if html is None else stack.enter_context(atomic_path(html))
+        write_issues_json(records, tmp_out)
+        if tmp_html is not None:
+            from maslow.quality.consensus_report import write_consensus_html
+
+            write_consensus_html(issues, truth, tmp_html)
 
 
 def _note_missing_crops(truth: Dataset, records: list[dict[str, Any]], *, probe: int = 50) -> None:
@@ -142,14 +170,16 @@ def _note_missing_crops(truth: Dataset, records: list[dict[str, Any]], *, probe:
 
 
 def qa_command(
-    gt: Annotated[str, typer.Option("--gt", help="Ground-truth file or folder.")],
+    gt: Annotated[str, typer.Option("--gt", help="Ground-truth file or folder, or a workspace version or dataset "
+                                    "(without --from).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Write the ranked issues here (ISSUES.json).")],
     pred: Annotated[Path | None, typer.Option("--pred", help="Out-of-fold predictions (e.g. a COCO results file).")] = None,
-    gt_format: Annotated[str | None, typer.Option("--gt-format", help="Format of --gt (see `maslow formats`; "
+    gt_format: Annotated[str | None, typer.Option("--from", "-f", help="Format of --gt (see `maslow formats`; "
                                                   "default coco). Without it, a --gt that is no file or folder is a "
                                                   "workspace version or dataset.")] = None,
-    pred_format: Annotated[str, typer.Option("--pred-format", help="Format of --pred: coco_predictions (a COCO "
-                                             "results list) or any dataset format, matched by image path.")] = "coco_predictions",
+    pred_format: Annotated[str, typer.Option("--pred-format", help="Format of --pred: coco-results (a COCO "
+                                             "results list) or any dataset format, matched by image path.")]
+    = "coco-results",
     model: Annotated[Path | None, typer.Option("--model", help="Training config (YAML): make out-of-fold predictions "
                                                "here instead of --pred.")] = None,
     folds: Annotated[int, typer.Option("--folds", help="Folds for --model.")] = 5,
@@ -158,17 +188,24 @@ def qa_command(
     iou_type: Annotated[str, typer.Option("--iou-type", help="auto, bbox or segm (instance masks).")] = "auto",
     min_score: Annotated[float, typer.Option("--min-score", help="Leave out findings scored below this.")] = 0.05,
     html: Annotated[Path | None, typer.Option("--html", help="Write an HTML report with crops of the top issues.")] = None,
-    top: Annotated[int, typer.Option("--top", "-n", help="How many issues to show.")] = 20,
+    top: Annotated[int, typer.Option("--top", "-n", min=0, help="How many issues to show (and --json lists).")] = 20,
     rules: Annotated[bool, typer.Option("--rules/--no-rules", help="Also run the rule checks (maslow check) and "
                                         "rank their findings in the same table and file.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary for scripts instead of tables.")] = False,
+    gt_format_old: Annotated[str | None, typer.Option("--gt-format", hidden=True)] = None,  # before --from
 ) -> None:
     """Find label errors (wrong class, missing, extra, low IoU, ambiguous) from out-of-fold model predictions."""
     from maslow.quality.consensus import find_label_issues, summarize
 
     if (pred is None) == (model is None):
         raise MaslowError("give exactly one of --pred PREDICTIONS or --model CONFIG")
-    truth, truth_format = _truth(gt, gt_format, images_root)
+    for flag, path in (("--out", out), ("--html", html)):  # before any work; atomic writes find it only at the end
+        if path is not None and path.is_dir():
+            raise FormatError(f"{flag} must be a file to write, got a folder", path=path)
+    gt_format, gt_flag = either(gt_format, gt_format_old, ("--from", "--gt-format"))
+    if pred is not None and not _is_results(pred_format):
+        format_name(pred_format, "--pred-format")  # a misspelt format is named before the truth is read
+    truth, truth_format = _truth(gt, gt_format, images_root, gt_flag)
     if pred is not None:
         predictions = read_predictions(pred, pred_format, truth)
     else:
@@ -188,12 +225,9 @@ def qa_command(
 
         issues = QualityIssues.build([issues, check(truth)])
     records = issue_records(issues, truth, xywh=truth_format.startswith("coco"))
-    write_issues_json(records, out)
     summary = summarize(issues, truth)
+    _write_outputs(issues, truth, records, out, html)
     if html is not None:
-        from maslow.quality.consensus_report import write_consensus_html
-
-        write_consensus_html(issues, truth, html)
         _note_missing_crops(truth, records)
     if as_json:
         print_json({"n_issues": len(issues), "counts": issues.counts(), "out": str(out),

@@ -23,7 +23,7 @@ def check_command(
     schema_path: Annotated[Path | None, typer.Option("--schema", help="Schema YAML to check attributes against.")] = None,
     images_root: Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
-    top: Annotated[int, typer.Option("--top", "-n", help="How many issues to list.")] = 20,
+    top: Annotated[int, typer.Option("--top", "-n", min=0, help="How many issues to list (and --json lists).")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")] = False,
     outliers: Annotated[bool, typer.Option("--outliers", help="Also embed every box crop and flag objects far "
                                            "from their class or among another class (reads the images).")] = False,
@@ -41,7 +41,7 @@ def check_command(
     if html is not None:
         quality.write_html(issues, ds, html, top=max(top, 100))
     if as_json:
-        d = issues.to_dict(limit=top)
+        d = issues.to_dict(limit=top, names=ds.schema.names)
         d["issues"] = [_named(r, ds) for r in d["issues"]]  # the table's image and class, not only row numbers
         print_json({**d, "html": None if html is None else str(html)})  # keys as qa's
         return
@@ -53,7 +53,7 @@ def check_command(
                             [(t, sev[t], c) for t, c in issues.counts().items()]))
         names = ds.schema.names
         rows = []
-        for r in issues.top(top).rows():
+        for r in issues.top(top).rows(names=names):
             ann = r["annotation"]
             where = "(dataset)" if r["image"] < 0 else str(ds.images.path[r["image"]])
             rows.append((f"{r['score']:.2f}", r["severity"], r["type"], where,

@@ -109,19 +109,23 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable
         yield update
 
 
-def render_report(report: Any, *, limit: int = 20) -> None:
-    """Issue counts and the first issues of a Report."""
+def render_report(report: Any, *, limit: int = 20, to: Console | None = None) -> None:
+    """Issue counts and the first issues of a Report, on stdout (or the console ``to``: stderr for the import
+    issues a command prints beside its own output)."""
+    out = console if to is None else to
     if not len(report):
-        console.print("[green]No technical issues found.[/green]")
+        out.print("[green]No technical issues found.[/green]")
         return
     counts = report.counts()
     sev: dict[str, str] = {}
     for i in report.issues:
         sev.setdefault(i.type, i.severity)
-    console.print(table(f"Issues ({len(report)})", ["type", "severity", "count"],
-                        [(k, sev[k], v) for k, v in counts.items()]))
+    out.print(table(f"Issues ({len(report)})", ["type", "severity", "count"],
+                    [(k, sev[k], v) for k, v in counts.items()]))
     rows = [(i.severity, i.type, i.where(), i.message) for i in report.issues[:limit]]
-    console.print(table(f"First {len(rows)} issues", ["severity", "type", "where", "message"], rows))
+    # a long type or file name is folded, not cut: "label_type_not_allo…" at 80 columns named no type
+    out.print(fold_columns(table(f"First {len(rows)} issues", ["severity", "type", "where", "message"], rows),
+                           "type", "where"))
 
 
 def render_export(rep: Any) -> None:
@@ -136,20 +140,43 @@ def render_export(rep: Any) -> None:
         console.print(f"[dim]note: {escape(str(note))}[/dim]")
 
 
+def either(new: Any, old: Any, flags: tuple[str, str]) -> tuple[Any, str]:
+    """The value of an option that has a hidden old spelling kept for existing scripts (``--from`` and
+    ``--gt-format``), and the flag that gave it (to name in messages): the new one unless only the old one was
+    given. Both given with different values is refused."""
+    from maslow.errors import MaslowError
+
+    if old is None:
+        return new, flags[0]
+    if new is not None and new != old:
+        raise MaslowError(f"{flags[0]} and {flags[1]} (its old spelling) must agree, got {new!r} and {old!r}: "
+                          f"give {flags[0]} only")
+    return old, flags[1]
+
+
+def format_name(name: str, flag: str) -> str:
+    """The canonical name of format ``name`` given to ``flag``; checked before any work, so a misspelt ``--to``
+    fails before a dataset is read or a model trained, with the flag named."""
+    from maslow.io.registry import get_format
+
+    return get_format(name, where=flag).name
+
+
 def load_dataset(src: str | Path | None, fmt: str | None, *, images_root: Path | None = None,
-                 folders: bool = False) -> Any:
+                 folders: bool = False, flag: str = "--from") -> Any:
     """The Dataset a command works on: ``src`` read as ``fmt``; else (no ``--from``) a plain image folder when
-    ``folders``; else a workspace version or dataset name (the only dataset's head when ``src`` is None)."""
+    ``folders``; else a workspace version or dataset name (the only dataset's head when ``src`` is None).
+    ``flag`` is the option that gave ``fmt``, named in errors."""
     from pathlib import Path as _Path
 
     from maslow.errors import FormatError, MaslowError
 
     if fmt is not None:
         if src is None:
-            raise MaslowError("DATASET (a file or folder) is required with --from FORMAT")
+            raise MaslowError(f"DATASET (a file or folder) is required with {flag} FORMAT")
         from maslow.io.registry import get_format, issues_summary
 
-        ds, report = get_format(fmt).parse(_Path(src), images_root=images_root)
+        ds, report = get_format(fmt, where=flag).parse(_Path(src), images_root=images_root)
         if len(report):  # what was not imported, or looks odd in the file, is said before the command's output
             err_console.print(f"warning: {issues_summary(report, source=src)}. `maslow import` or "
                               "`maslow convert` lists them all", markup=False, highlight=False)
@@ -162,4 +189,13 @@ def load_dataset(src: str | Path | None, fmt: str | None, *, images_root: Path |
         return folder_dataset(src)
     from maslow.store import Workspace
 
-    return Workspace.find().load(None if src is None else str(src))
+    if src is None:
+        return Workspace.find().load(None)
+    try:
+        ws = Workspace.find()
+    except MaslowError as e:  # "not inside a workspace" alone did not say that SRC was looked for as a file first
+        if _Path(src).exists():
+            raise MaslowError(f"{src}: a file or folder is read with {flag} FORMAT (see `maslow formats`); without "
+                              f"it DATASET names a workspace version or dataset ({e})") from None
+        raise MaslowError(f"{src}: no such file or folder, nor a workspace version or dataset ({e})") from None
+    return ws.load(str(src))

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from maslow import io
-from maslow.cli.render import console, lit, load_dataset, print_json, render_report, table
+from maslow.cli.render import console, either, format_name, lit, load_dataset, print_json, render_report, table
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, MaslowError, SchemaError
 
@@ -18,6 +18,8 @@ FromOpt = Annotated[str | None, typer.Option("--from", "-f", help="Format of DAT
                                                                   "workspace version or dataset instead.")]
 DatasetArg = Annotated[str | None, typer.Argument(help="File or folder (with --from), or a workspace version or "
                                                        "dataset name (default: the workspace head).")]
+#: ``--output``, the old spelling of ``--out`` (as qa, predict, crossval and train spell it), kept for scripts
+OutputOpt = Annotated[Path | None, typer.Option("--output", hidden=True)]
 
 schema_app = typer.Typer(help="The label schema: infer, validate, diff, migrate, annotation cost.",
                          no_args_is_help=True)
@@ -37,12 +39,15 @@ def _pairs(values: list[str], what: str, form: str = "OLD=NEW") -> dict[str, str
 def infer(
     dataset: DatasetArg = None,
     fmt: FromOpt = None,
-    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write schema.yaml here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write schema.yaml here.")] = None,
     as_json: JsonOpt = False,
+    output_old: OutputOpt = None,
 ) -> None:
     """Draft a schema from the annotations: label types per class, attribute types and values, keypoints."""
     from maslow.ontology import infer_schema, save_schema
     from maslow.ontology.schema_file import schema_to_dict
+
+    out, _ = either(out, output_old, ("--out", "--output"))
 
     schema = infer_schema(load_dataset(dataset, fmt))
     if out is not None:
@@ -65,12 +70,17 @@ def validate(
     schema_path: Annotated[Path, typer.Option("--schema", "-s", help="The schema.yaml to hold the data to.")] = Path(
         "schema.yaml"),
     strict: Annotated[bool, typer.Option("--strict", help="Exit with code 2 when any violation is found.")] = False,
-    limit: Annotated[int, typer.Option(help="Violations to list (tables only).")] = 20,
+    top: Annotated[int | None, typer.Option("--top", "-n", min=0, help="Violations to list (default 20; --json "
+                                            "lists all).")] = None,
     as_json: JsonOpt = False,
+    limit_old: Annotated[int | None, typer.Option("--limit", min=0, hidden=True)] = None,  # before --top
 ) -> None:
     """Check every annotation against the schema; each violation with its location, counts per rule."""
     from maslow.ontology import load_schema
     from maslow.ontology import validate as run
+
+    shown, _ = either(top, limit_old, ("--top", "--limit"))
+    limit: int = 20 if shown is None else shown
 
     report = run(load_dataset(dataset, fmt), load_schema(schema_path))
     if as_json:
@@ -133,11 +143,12 @@ def migrate(
     allow_lossy: Annotated[bool, typer.Option("--allow-lossy", help="Allow steps that lose information.")] = False,
     any_version: Annotated[bool, typer.Option(
         "--any-version", help="Replay --migration whatever the data's schema version (formats without one).")] = False,
-    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write the migrated dataset here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the migrated dataset here.")] = None,
     to_format: Annotated[str | None, typer.Option("--to-format", "-t", help="Format of the output.")] = None,
     commit: Annotated[bool, typer.Option("--commit", help="Commit a new workspace version.")] = False,
-    message: Annotated[str, typer.Option("--message")] = "",
+    message: Annotated[str, typer.Option("--message", help="Message of the committed version (--commit).")] = "",
     as_json: JsonOpt = False,
+    output_old: OutputOpt = None,
 ) -> None:
     """Migrate a dataset to a new schema; writes the dataset, the change log and the replayable migration file.
 
@@ -147,12 +158,15 @@ def migrate(
     from maslow.ontology import adopt_schema, load_migration, load_schema, plan_migration, read_schema_document
     from maslow.ontology import migrate as run
 
+    out, _ = either(out, output_old, ("--out", "--output"))
     if (to is None) == (migration is None):
         raise MaslowError("schema migrate: give exactly one of --to NEW.yaml and --migration FILE")
     if out is None and not commit:
         raise MaslowError("schema migrate: give -o OUT --to-format FMT, or --commit (in a workspace)")
     if out is not None and to_format is None:
         raise MaslowError("schema migrate: --to-format FMT is required with -o OUT")
+    if to_format is not None:
+        to_format = format_name(to_format, "--to-format")
     ds = load_dataset(dataset, fmt)
     if current is not None:  # the data follows that schema (definitions, order and version), classes by name
         ds = adopt_schema(ds, load_schema(current), where=f"--current {current}")

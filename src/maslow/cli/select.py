@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from maslow.cli.render import console, fold_columns, lit, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import console, either, fold_columns, lit, load_dataset, print_json, progress_bar, table
 
 DatasetArg = Annotated[str | None, typer.Argument(
     help="An image folder (no --from needed), a file/folder with --from, or a workspace version.")]
@@ -19,6 +19,18 @@ EmbedderOpt = Annotated[str, typer.Option(
 CacheOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Embedding cache folder.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 ImagesRootOpt = Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")]
+#: ``--output``, the old spelling of ``--out`` (as qa, predict, crossval and train spell it), kept for scripts
+OutputOpt = Annotated[Path | None, typer.Option("--output", hidden=True)]
+
+
+def _cache(path: Path | None) -> Path | None:
+    """``--cache-dir`` checked before embedding: a file there was a traceback (NotADirectoryError, exit 1) after
+    the first batch was embedded."""
+    if path is not None and path.exists() and not path.is_dir():
+        from maslow.errors import FormatError
+
+        raise FormatError("--cache-dir must be a folder (or not exist yet), got a file", path=path)
+    return path
 
 
 def select_command(
@@ -28,22 +40,27 @@ def select_command(
     strategy: Annotated[str, typer.Option(
         "--strategy", "-s", help="auto, typicality, kcenter, kmeans, random or stratified.")] = "auto",
     embedder: EmbedderOpt = "auto",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random parts (k-means seeding, "
+                                                 "random and stratified orders).")] = 0,
     no_gate: Annotated[bool, typer.Option("--no-gate", help="Do not hold back glitch/blank/outlier images.")] = False,
     cache_dir: CacheOpt = None,
     images_root: ImagesRootOpt = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the image paths, one a line.")] = None,
-    top: Annotated[int, typer.Option("--top", help="Rows to show in the table.")] = 20,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the image paths, one a line.")] = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="Rows to show in the table (--json lists every pick).")]
+    = 20,
     as_json: JsonOpt = False,
+    output_old: OutputOpt = None,
 ) -> None:
-    """Order images most informative first (diverse and representative; frames spread over the videos)."""
+    """Order images most informative first (diverse and representative; frames spread over the videos). The table
+    ranks picks from 1; --json gives each pick's 0-based position in the order as ``rank``."""
     from maslow.core.atomic import atomic_path
     from maslow.diversity.select import select
 
+    output, _ = either(out, output_old, ("--out", "--output"))
     ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
     with progress_bar("embedding", enabled=not as_json) as progress:
         sel = select(ds, budget=budget, strategy=strategy, rng=seed, quality_gate=not no_gate,  # type: ignore[arg-type]
-                     embedder=embedder, cache_dir=cache_dir, progress=progress)
+                     embedder=embedder, cache_dir=_cache(cache_dir), progress=progress)
     if output is not None:
         with atomic_path(output) as tmp:
             tmp.write_text("".join(f"{ds.images.path[i]}\n" for i in sel.order))
@@ -52,7 +69,8 @@ def select_command(
         return
     seq = ds.images.extra.get("sequence")
     # the sequence column only when there are sequences: an empty one took the width the image paths need
-    rows = [(r, str(ds.images.path[i]), *([] if seq is None else [str(seq[i])]),
+    # ranks as people count them, from 1 (as qa's ISSUES.json); --json keeps the 0-based position in the order
+    rows = [(r + 1, str(ds.images.path[i]), *([] if seq is None else [str(seq[i])]),
              "-" if np.isnan(s) else float(s), str(why))
             for r, (i, s, why) in enumerate(zip(sel.order[:top], sel.score[:top], sel.reason[:top], strict=True))]
     columns = ["rank", "image", *([] if seq is None else ["sequence"]), "score", "reason"]
@@ -76,13 +94,14 @@ def embed_command(
     dataset: DatasetArg = None,
     fmt: FromOpt = None,
     embedder: EmbedderOpt = "auto",
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the (m, d) float32 .npy.")] = Path(
-        "features.npy"),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the (m, d) float32 .npy "
+                                             "(default: features.npy).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 64,
     cache_dir: CacheOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")] = False,
     images_root: ImagesRootOpt = None,
     as_json: JsonOpt = False,
+    output_old: OutputOpt = None,
 ) -> None:
     """Embed every image (row i = image row i) into a .npy file, using the on-disk cache."""
     import time
@@ -90,12 +109,14 @@ def embed_command(
     from maslow.core.atomic import atomic_path
     from maslow.embed import embed_dataset, embedder_for
 
+    given, _ = either(out, output_old, ("--out", "--output"))
+    output: Path = Path("features.npy") if given is None else given
     ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
     emb = embedder_for(ds, embedder)  # auto: light for tiny images, as select and outliers
     t0 = time.perf_counter()
     with progress_bar(f"embedding ({emb.name})", enabled=not as_json) as progress:
-        feats = embed_dataset(ds, embedder=emb, cache_dir=cache_dir, use_cache=not no_cache, batch_size=batch_size,
-                              progress=progress)
+        feats = embed_dataset(ds, embedder=emb, cache_dir=cache_dir if no_cache else _cache(cache_dir),
+                              use_cache=not no_cache, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - t0
     with atomic_path(output) as tmp, open(tmp, "wb") as f:
         np.save(f, feats)
@@ -114,7 +135,7 @@ def outliers_command(
     embedder: EmbedderOpt = "auto",
     k: Annotated[int, typer.Option("--k", help="Neighbours averaged per image.")] = 10,
     n_mads: Annotated[float, typer.Option("--mads", help="Threshold: median + this many scaled MADs.")] = 3.0,
-    top: Annotated[int, typer.Option("--top", help="How many outliers to list.")] = 20,
+    top: Annotated[int, typer.Option("--top", min=0, help="How many outliers to list (and --json lists).")] = 20,
     cache_dir: CacheOpt = None,
     images_root: ImagesRootOpt = None,
     as_json: JsonOpt = False,
@@ -124,16 +145,19 @@ def outliers_command(
 
     ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
     with progress_bar("embedding", enabled=not as_json) as progress:
-        res = dataset_outliers(ds, embedder=embedder, k=k, n_mads=n_mads, cache_dir=cache_dir, progress=progress)
+        res = dataset_outliers(ds, embedder=embedder, k=k, n_mads=n_mads, cache_dir=_cache(cache_dir),
+                               progress=progress)
     if as_json:
         print_json(res.to_dict(limit=top))
         return
     if not res.n_outliers:
         console.print(f"No outliers among {ds.n_images} images (threshold {res.threshold:.3g}, k={res.k}).")
         return
-    rows = [(int(i), str(ds.images.path[i]), float(res.score[i])) for i in res.top(top)]
+    # ranked from 1 with the image's path under "image", as select, check and qa show them (this table had the
+    # 0-based image row under "image"; --json has the rows)
+    rows = [(r + 1, str(ds.images.path[i]), float(res.score[i])) for r, i in enumerate(res.top(top))]
     console.print(fold_columns(table(f"{res.n_outliers} outliers of {ds.n_images} images (threshold "
-                                     f"{res.threshold:.3g}, k={res.k})", ["image", "path", "score"], rows), "path"))
+                                     f"{res.threshold:.3g}, k={res.k})", ["rank", "image", "score"], rows), "image"))
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from maslow.cli.render import console, err_console, lit, print_json, progress_bar, table
+from maslow.cli.render import console, either, err_console, lit, print_json, progress_bar, table
 from maslow.errors import FormatError, MaslowError, MissingDependencyError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
@@ -203,11 +203,16 @@ def runs_command(
     experiment: Annotated[str, typer.Option("--experiment", "-e", help="MLflow experiment.")] = "maslow",
     tracking: Annotated[str | None, typer.Option("--tracking", help="Tracking URI or folder (default: the "
                                                                     "workspace's .maslow/mlruns).")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Newest runs to show.")] = 20,
+    top: Annotated[int | None, typer.Option("--top", "-n", min=1, help="Newest runs to show (default 20; --json "
+                                            "lists as many).")] = None,
     as_json: JsonOpt = False,
+    limit_old: Annotated[int | None, typer.Option("--limit", min=1, hidden=True)] = None,  # before --top
 ) -> None:
     """List and compare tracked training runs: key settings and final metrics side by side."""
     from maslow.models.tracking import list_runs, tracking_uri
+
+    shown, _ = either(top, limit_old, ("--top", "--limit"))
+    limit: int = 20 if shown is None else shown
 
     runs = list_runs(experiment=experiment, tracking=tracking, max_results=limit)
     if as_json:

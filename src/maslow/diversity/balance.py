@@ -4,7 +4,15 @@ Glossary. Each class is measured in its own unit, its *measure*: object classes 
 detection, labels for classification), semantic classes (``ClassDef.kind == "semantic"``, or every class when
 the task is ``semantic_segmentation``; see ``maslow.diversity.stats``) in *pixels*, since one semantic
 annotation is one class's whole region in one image. Shares, ratios, rarity and ``needed`` compare a class only
-with the classes of its measure; crowd (ignored) regions count like any annotation.
+with the classes of its measure; crowd regions of object classes count like any annotation.
+
+*Ignored pixels* (semantic classes), as ``maslow.metrics.semantic_scores`` ignores them: crowd regions (the
+ignore value, 255 by default, that ``io.read_semantic`` keeps as a class whose annotations are crowd regions;
+``read_semantic(..., ignore_index=11)`` marks CamVid's "Unlabelled" so), and pixels no annotation covers (the
+declared ``# background N`` of a label map). By default they are left out of every count, share and weight, as
+median-frequency weighting is used in practice (SegNet, ENet: the void class gets weight 0); an *ignore class*
+(a semantic class whose every annotation is a crowd region) is then ``ignored``: not compared with the other
+classes (share NaN), never rare, nothing needed, weights 0. ``include_ignored=True`` counts them like any class.
 
 - *amount*: a class's annotations or pixels in the split; *share*: its amount / the amount of all classes of
   its measure.
@@ -18,8 +26,9 @@ with the classes of its measure; crowd (ignored) regions count like any annotati
 - *class weights*: inverse frequency ``1 / amount`` (annotations or pixels) and effective-number ``1 / E_n``
   (object classes only), each normalised to mean 1 over the classes of its measure that occur; and, for semantic
   classes, median-frequency balancing (Eigen & Fergus 2015, used by SegNet): ``w_c = median(f) / f_c`` with
-  ``f_c`` = pixels of c / pixels of the images where c has pixels, the median over the classes that have
-  pixels, not normalised (the median class gets 1). Classes that never occur get weight 0.
+  ``f_c`` = pixels of c / pixels of the images where c has pixels (an image's counted pixels: those of its
+  semantic annotations, ignored pixels left out; its ``height x width`` with ``include_ignored``), the median over
+  the classes that have pixels, not normalised (the median class gets 1). Classes that never occur get weight 0.
 - *repeat factors* (Gupta et al. 2019, LVIS, repeat-factor sampling): with ``f_c`` the share of images holding
   class c (an annotation of it, either measure), ``r_c = max(1, sqrt(t / f_c))``; an image is repeated
   ``r_i = max_{c in i} r_c`` times per epoch (1 for images without annotations); fractional parts are sampled
@@ -56,7 +65,10 @@ class BalanceReport:
     Attributes:
         names: class names, aligned with every per-class array. ``splits``: split names (``""`` unassigned).
         measure: (k,) ``"annotations"`` or ``"pixels"``: the unit each class is measured in.
-        counts: (k,) annotations per class (over all images). ``counts_per_split``: (k, s).
+        include_ignored: whether ignored pixels were counted (see the module glossary).
+        ignored: (k,) bool, the ignore classes left out (all False with ``include_ignored``).
+        counts: (k,) annotations per class (over all images; here and below, ignored crowd regions of semantic
+            classes left out unless ``include_ignored``). ``counts_per_split``: (k, s).
         pixels: (k,) pixels per class (over all images; NaN for object classes). ``pixels_per_split``: (k, s).
         images_per_class: (k,) images holding the class (over all images).
         split: the split the remedies are computed on (None: all images).
@@ -80,6 +92,8 @@ class BalanceReport:
     names: tuple[str, ...]
     splits: tuple[str, ...]
     measure: tuple[str, ...]
+    include_ignored: bool
+    ignored: BoolArray
     counts: IntArray
     counts_per_split: IntArray
     pixels: FloatArray
@@ -141,6 +155,8 @@ class BalanceReport:
         in_split = ~np.isnan(self.image_repeat)
         return {
             "split": self.split,
+            "include_ignored": self.include_ignored,
+            "ignored_classes": [n for n, i in zip(self.names, self.ignored.tolist(), strict=True) if i],
             "imbalance_ratio": f(self.imbalance_ratio),
             "imbalance_ratios": {m: f(v) for m, v in self.imbalance_ratios.items()},
             "beta": self.beta,
@@ -157,6 +173,7 @@ class BalanceReport:
                 {
                     "name": n,
                     "measure": self.measure[k],
+                    "ignored": bool(self.ignored[k]),
                     "annotations": int(self.counts[k]),
                     "pixels": px(self.pixels[k]),
                     "images": int(self.images_per_class[k]),
@@ -246,6 +263,28 @@ def _median_frequency(ds: Dataset, semantic: BoolArray, rows: IntArray, pixels: 
     return freq, weight
 
 
+def _leave_out_ignored(ds: Dataset, semantic: BoolArray, pixels: FloatArray, canvas: FloatArray
+                       ) -> tuple[Dataset, FloatArray, FloatArray, BoolArray]:
+    """``ds`` and ``pixels`` without the crowd regions of semantic classes, each semantic annotation's counted image
+    pixels (the pixels of the image's remaining semantic annotations: uncovered pixels left out too; NaN where
+    ``canvas``, the image size, is unknown), and the (k,) ignore classes (semantic classes whose every annotation
+    is a crowd region)."""
+    a, k = ds.annotations, len(semantic)
+    assert a.iscrowd is not None
+    sem_rows = semantic[a.label] if len(a) else np.zeros(0, bool)
+    dropped = sem_rows & a.iscrowd
+    n_dropped = np.bincount(a.label[dropped], minlength=k)
+    ignored = semantic & (n_dropped > 0) & (n_dropped == np.bincount(a.label, minlength=k))
+    keep = ~dropped
+    kept = ds.select(keep) if dropped.any() else ds
+    pixels, sem_rows, known = pixels[keep], sem_rows[keep], np.isfinite(canvas[keep])
+    image = kept.annotations.image
+    counted = np.bincount(image[sem_rows], weights=pixels[sem_rows], minlength=kept.n_images)
+    out = np.full(len(image), np.nan)
+    out[sem_rows & known] = counted[image[sem_rows & known]]
+    return kept, pixels, out, ignored
+
+
 def balance(
     ds: Dataset,
     *,
@@ -254,6 +293,7 @@ def balance(
     rare_share: float | None = None,
     target_share: float | None = None,
     repeat_threshold: float = 0.001,
+    include_ignored: bool = False,
 ) -> BalanceReport:
     """Counts (pixels, for semantic classes) per class and split, imbalance ratio, effective numbers, rare classes
     and remedies.
@@ -266,6 +306,8 @@ def balance(
             measure).
         target_share: share ``needed`` aims at (default ``rare_share``: enough to stop being rare).
         repeat_threshold: LVIS ``t`` (0.001 in LVIS); classes on fewer than that share of images are repeated.
+        include_ignored: count ignored pixels (crowd regions and ignore classes of semantic classes, uncovered
+            pixels) like any others; by default they are left out (see the module glossary).
 
     Raises:
         MaslowError: ``beta``, ``rare_share`` or ``target_share`` outside [0, 1), ``repeat_threshold`` not a
@@ -286,11 +328,14 @@ def balance(
         raise MaslowError(f"balance: repeat_threshold must be a number >= 0, got {repeat_threshold}")
     k = len(ds.schema.classes)
     semantic = semantic_classes(ds.schema)
-    groups = {m: sel for m, sel in ((ANNOTATIONS, ~semantic), (PIXELS, semantic)) if sel.any()}
+    pixels, canvas = annotation_pixels(ds, semantic)
+    ignored = np.zeros(k, bool)
+    if not include_ignored:
+        ds, pixels, canvas, ignored = _leave_out_ignored(ds, semantic, pixels, canvas)
+    groups = {m: sel for m, sel in ((ANNOTATIONS, ~semantic), (PIXELS, semantic & ~ignored)) if sel.any()}
     rare_shares = {m: 0.5 / int(sel.sum()) if rare_share is None else float(rare_share) for m, sel in groups.items()}
     target_shares = {m: v if target_share is None else float(target_share) for m, v in rare_shares.items()}
-    pixels, canvas = annotation_pixels(ds, semantic)
-    stats = stats_with_pixels(ds, semantic, pixels)
+    stats = stats_with_pixels(ds, semantic, pixels, np.full(len(ds.annotations), np.nan))  # sizes are not read
     a, m = ds.annotations, ds.n_images
     img_split = ds.images.split.astype(str) if ds.images.split is not None else np.full(m, "")
     if split is not None and split not in set(img_split.tolist()):
@@ -314,6 +359,7 @@ def balance(
         ratios[meas] = float(amount[sel].max() / amount[p].min()) if p.any() else float("nan")
         rare[sel] |= share[sel] < rare_shares[meas]  # NaN (no amount) compares False; absent is rare already
         needed[sel] = _needed(amount[sel], total, target_shares[meas])
+    rare &= ~ignored  # not compared with the other classes: never rare, nothing needed (0), share NaN
     obj = ~semantic
     eff = np.full(k, np.nan)
     eff[obj] = (1.0 - beta ** counts[obj].astype(np.float64)) / (1.0 - beta) if beta > 0 else np.minimum(counts[obj], 1.0)
@@ -339,6 +385,8 @@ def balance(
         names=ds.schema.names,
         splits=stats.splits,
         measure=tuple(PIXELS if s else ANNOTATIONS for s in semantic.tolist()),
+        include_ignored=include_ignored,
+        ignored=ignored,
         counts=stats.annotations_per_class,
         counts_per_split=stats.annotations_per_class_split,
         pixels=stats.pixels_per_class,

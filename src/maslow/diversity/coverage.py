@@ -6,10 +6,12 @@ Glossary:
   *brightness* = mean / 255, *contrast* = standard deviation / 255 (RMS contrast), *sharpness* = variance of
   the 4-neighbour Laplacian (low = blurry; Pech-Pacheco et al. 2000); *resolution* (megapixels) and *aspect*
   (width / height) come from the images table.
-- Object properties use boxes: COCO size buckets (area < 32², < 96², larger), aspect (width / height) buckets,
-  a ``grid`` x ``grid`` heatmap of box centres normalised by the image size (row = top to bottom), objects
-  per image, and size buckets per class. Crowd regions (a group of objects labelled once) are left out of the
-  box properties (size, aspect, centres, size per class); they count in ``class`` and ``per_image``.
+- Object properties: COCO size buckets of the annotation area, as ``dataset_stats`` and COCO's APs/APm/APl
+  measure it (the ``area`` field, else the segment's pixels, else the box's ``w x h``; < 32², < 96², larger;
+  semantic classes have none), and, from boxes, aspect (width / height) buckets, a ``grid`` x ``grid`` heatmap
+  of box centres normalised by the image size (row = top to bottom); objects per image, and size buckets per
+  class. Crowd regions (a group of objects labelled once) are left out of the size, aspect, centre and
+  size-per-class properties; they count in ``class`` and ``per_image``.
 - Metadata: every ``images.extra`` column with at most ``max_values`` distinct values (ids and paths are
   skipped) and every annotation attribute; values as strings, unset values (None, NaN) not counted.
 - *Under-covered* (the rule): a bin or value whose share is below ``rel_share`` x the uniform share
@@ -36,7 +38,7 @@ from maslow.core import boxes as B
 from maslow.core.dataset import Dataset
 from maslow.core.types import FloatArray, is_unset
 from maslow.diversity._decode import open_grey
-from maslow.diversity.stats import dataset_stats
+from maslow.diversity.stats import annotation_areas, annotation_pixels, semantic_classes, stats_with_pixels
 from maslow.errors import FormatError, MaslowError
 
 Progress = Callable[[int, int], None]
@@ -224,12 +226,16 @@ def coverage(
                         ("aspect", ASPECT_EDGES)):
         if name in values:
             image[name] = _hist(name, values[name], edges, rel_share)
-    stats = dataset_stats(ds)
+    semantic = semantic_classes(ds.schema)
+    areas = annotation_areas(ds)  # measured once, for stats and the size buckets here
+    stats = stats_with_pixels(ds, semantic, annotation_pixels(ds, semantic)[0], areas)
     objects: dict[str, Distribution] = {}
     assert a.box is not None
-    has = a.has_box & ~(a.iscrowd if a.iscrowd is not None else np.zeros(len(a), bool))
+    crowd = a.iscrowd if a.iscrowd is not None else np.zeros(len(a), bool)
+    has = a.has_box & ~crowd
     bx = a.box[has]
-    bucket = B.size_bucket(B.area(bx))
+    sized = ~crowd & ~semantic[a.label] if len(a) else np.zeros(0, bool)
+    bucket = B.size_bucket(areas[sized])
     objects["size"] = _dist("size", list(stats.size_buckets),
                             [int((bucket == s).sum()) for s in stats.size_buckets], rel_share)
     bw, bh = bx[:, 2] - bx[:, 0], bx[:, 3] - bx[:, 1]
@@ -247,8 +253,8 @@ def coverage(
     np.add.at(position, (gy, gx), 1)
     objects["position"] = _dist("position", [f"r{r}c{c}" for r in range(grid) for c in range(grid)],
                                 position.ravel(), rel_share)
-    # the boxes of objects["size"] (crowd regions left out), so the classes add up to it
-    size_per_class = np.stack([np.bincount(a.label[has][bucket == s], minlength=len(ds.schema.names))
+    # the annotations of objects["size"] (crowd regions left out), so the classes add up to it
+    size_per_class = np.stack([np.bincount(a.label[sized][bucket == s], minlength=len(ds.schema.names))
                                for s in stats.size_buckets], axis=1)
     per_class = {name: _dist(name, list(stats.size_buckets), size_per_class[k], rel_share)
                  for k, name in enumerate(ds.schema.names)}

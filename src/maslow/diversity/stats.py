@@ -1,8 +1,15 @@
 """Descriptive statistics of a Dataset: what is in it, per class and split.
 
-Size buckets follow COCO's thresholds on box area (width x height in pixels): small < 32², medium < 96²,
-large otherwise. Label types count the geometry each annotation carries (an annotation with a polygon and a
-box counts in both); ``tag`` is an annotation without geometry.
+Size buckets follow COCO's thresholds on the *annotation area*, the area COCO evaluation (``maslow.metrics``,
+pycocotools) compares with its APs/APm/APl ranges: small < 32², medium < 96², large otherwise. The annotation
+area is the ``area`` field read from COCO (``annotations.extra["area"]``, used by every iouType, bbox included),
+else the segment's pixels (mask area, or polygons rasterised as pycocotools does, their shoelace area when the
+image size is unknown), else the box's ``w x h``; annotations without any (tags) and semantic classes have no
+size bucket. Where no ``area`` is given, bbox evaluation uses the box's ``w x h`` for a polygon or mask too (so
+such buckets follow segm AP). An area of exactly 32² or 96² falls in the upper bucket here; COCO evaluation
+counts it in both ranges. Crowd regions are counted (COCO evaluation ignores them). Label types count the
+geometry each annotation carries (an annotation with a polygon and a box counts in both); ``tag`` is an
+annotation without geometry.
 
 Semantic classes (``ClassDef.kind == "semantic"``, or every class when the schema's task is
 ``semantic_segmentation``) are stuff: one annotation is one class's region in one image, so their annotation
@@ -27,6 +34,8 @@ from maslow.core.types import BoolArray, FloatArray, IntArray, is_unset
 
 #: Upper bounds (inclusive) of the annotations-per-image histogram bins.
 PER_IMAGE_BINS = (0, 1, 2, 5, 10, 20, 50, 100)
+#: What the size buckets measure (``DatasetStats.size_area``, ``to_dict()["size_area"]``).
+SIZE_AREA = "annotation area (COCO 'area' field, else segment pixels, else box w x h), as COCO APs/APm/APl"
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,8 @@ class DatasetStats:
         per_image_bins: histogram bin labels; ``per_image_hist``: images per bin.
         per_image_mean, per_image_median, per_image_max: annotations per image.
         n_empty_images: images without annotations.
-        size_buckets: ("small", "medium", "large"); ``size_per_class``: (k, 3) boxes per class and bucket.
+        size_buckets: ("small", "medium", "large"); ``size_per_class``: (k, 3) annotations per class and bucket
+            of annotation area (see the module docstring; ``size_area`` names it).
         label_types: label type -> annotations carrying it (box, polygon, mask, keypoints, tag, crowd, scored).
         attributes: attribute -> value -> count (values as str; unset values, None or NaN, not counted).
         sources: annotation source -> count.
@@ -75,6 +85,7 @@ class DatasetStats:
     semantic: BoolArray
     pixels_per_class: FloatArray
     pixels_per_class_split: FloatArray
+    size_area: str = SIZE_AREA
 
     @property
     def pixel_share(self) -> FloatArray:
@@ -92,6 +103,7 @@ class DatasetStats:
             "n_images": self.n_images,
             "n_annotations": self.n_annotations,
             "n_empty_images": self.n_empty_images,
+            "size_area": self.size_area,
             "splits": {s or "(none)": int(n) for s, n in zip(self.splits, self.images_per_split, strict=True)},
             "classes": [
                 {
@@ -191,9 +203,64 @@ def annotation_pixels(ds: Dataset, semantic: BoolArray) -> tuple[FloatArray, Flo
     return pixels, canvas
 
 
+def _float_column(col: np.ndarray | None, n: int, width: int | None = None) -> FloatArray:
+    """An extra column as float64 (NaN where unset or not a number); all NaN when there is none."""
+    shape = (n,) if width is None else (n, width)
+    if col is None:
+        return np.full(shape, np.nan)
+    if col.dtype != object:
+        return np.array(col, np.float64).reshape(shape)  # a copy: extra columns are read-only
+    out = np.full(shape, np.nan)
+    for i, v in enumerate(col.tolist()):
+        if v is not None and not isinstance(v, str):
+            try:
+                out[i] = v
+            except (TypeError, ValueError):
+                continue  # not a number: unset
+    return out
+
+
+def annotation_areas(ds: Dataset) -> FloatArray:
+    """(n,) the area of each annotation as COCO evaluation reads it for its size ranges (see the module
+    docstring): the ``area`` field, else the segment's pixels, else the box's ``w x h``; NaN without any.
+
+    Example:
+        >>> from maslow.core import Annotations, Dataset, Images, LabelSchema
+        >>> ds = Dataset(LabelSchema.from_names(["a"]), Images(path=["x.jpg"], width=[10], height=[10]),
+        ...              Annotations(image=[0, 0], label=[0, 0], box=[[0, 0, 4, 5], [0, 0, 2, 2]],
+        ...                          extra={"area": np.array([12.5, np.nan])}))
+        >>> annotation_areas(ds).tolist()
+        [12.5, 4.0]
+    """
+    a, im = ds.annotations, ds.images
+    n = len(a)
+    area = _float_column(a.extra.get("area"), n)
+    todo = ~np.isfinite(area)
+    if a.mask is not None:
+        with_mask = [r for r in np.flatnonzero(todo).tolist() if a.mask[r] is not None]
+        if with_mask:
+            area[with_mask] = M.area([a.mask[r] for r in with_mask])
+            todo[with_mask] = False
+    if a.polygon is not None:
+        for r in np.flatnonzero(todo).tolist():
+            poly = a.polygon[r]
+            if not poly:
+                continue
+            hi, wi = int(im.height[a.image[r]]), int(im.width[a.image[r]])
+            area[r] = (M.area([M.from_polygons(poly, hi, wi)])[0] if hi > 0 and wi > 0
+                       else sum(M.polygon_area(p) for p in poly))
+            todo[r] = False
+    if a.box is not None and todo.any():
+        rows = np.flatnonzero(todo & a.has_box)
+        raw = a.extra.get(B.COCO_BBOX)
+        xywh = B.as_read_xywh(a.box[rows], None if raw is None else _float_column(raw, n, 4)[rows])[0]
+        area[rows] = xywh[:, 2] * xywh[:, 3]  # as pycocotools: w x h of the box as read
+    return area
+
+
 def dataset_stats(ds: Dataset) -> DatasetStats:
-    """Counts per class and split, annotations per image, box size buckets, label types in use, and the pixels
-    of semantic classes.
+    """Counts per class and split, annotations per image, size buckets (of annotation area, as COCO's
+    APs/APm/APl), label types in use, and the pixels of semantic classes.
 
     Example:
         >>> from maslow.sample import shapes
@@ -205,8 +272,10 @@ def dataset_stats(ds: Dataset) -> DatasetStats:
     return stats_with_pixels(ds, semantic, annotation_pixels(ds, semantic)[0])
 
 
-def stats_with_pixels(ds: Dataset, semantic: BoolArray, pixels: FloatArray) -> DatasetStats:
-    """``dataset_stats`` from pixels already measured by ``annotation_pixels`` (``balance`` measures them once)."""
+def stats_with_pixels(ds: Dataset, semantic: BoolArray, pixels: FloatArray,
+                      areas: FloatArray | None = None) -> DatasetStats:
+    """``dataset_stats`` from pixels already measured by ``annotation_pixels`` (``balance`` measures them once),
+    and areas by ``annotation_areas`` (measured here when None; all NaN: no size buckets)."""
     a, im = ds.annotations, ds.images
     k = len(ds.schema.classes)
     split = im.split.astype(str) if im.split is not None else np.full(len(im), "")
@@ -223,11 +292,12 @@ def stats_with_pixels(ds: Dataset, semantic: BoolArray, pixels: FloatArray) -> D
     hist = np.bincount(np.searchsorted(edges, per_image, side="left"), minlength=len(edges) + 1)
     assert a.box is not None
     has_box = a.has_box
-    bucket = B.size_bucket(B.area(a.box))
+    bucket = B.size_bucket(annotation_areas(ds) if areas is None else areas)
+    sized = ~semantic[a.label] if len(a) else np.zeros(0, bool)
     buckets = ("small", "medium", "large")
     size = np.zeros((k, 3), np.int64)
     for j, b in enumerate(buckets):
-        sel = has_box & (bucket == b)
+        sel = sized & (bucket == b)
         size[:, j] = np.bincount(a.label[sel], minlength=k)
     label_types = {
         "box": int(has_box.sum()),

@@ -10,6 +10,10 @@ One row per finding, as parallel columns:
 - ``reason``: what is wrong, for a person; ``suggestion``: what to do about it;
 - optional, for model-based findings (``maslow.quality.consensus``): ``box``, (n, 4) xyxy suggested box (NaN rows:
   none), and ``label``, the suggested class (a row of the dataset's schema, -1: none).
+
+``rows()`` and ``to_dict()`` give ``suggestion`` as ``maslow qa`` writes it in ISSUES.json: ``{"class": name or None,
+"box_xyxy": [x1, y1, x2, y2] or None, "text": str}``, or None when a row suggests nothing (no class, no box, no
+text). Naming the class needs the schema's names (``names=ds.schema.names``).
 """
 
 from __future__ import annotations
@@ -159,14 +163,34 @@ class QualityIssues:
             out.setdefault(t, s)
         return out
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One JSON-safe dict per row."""
-        cols = {k: getattr(self, k).tolist() for k in COLUMNS}
-        return [dict(zip(COLUMNS, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
+    def rows(self, *, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """One JSON-safe dict per row: the columns, ``suggestion`` as ``maslow qa`` writes it (see the module
+        docstring).
 
-    def to_dict(self, *, limit: int | None = None) -> dict[str, Any]:
-        """JSON-safe: counts per type and severity, and the rows (the first ``limit`` when given)."""
-        rows = self.top(limit).rows() if limit is not None else self.rows()
+        Args:
+            names: the schema's class names (``ds.schema.names``), to name the suggested classes; needed only
+                when a row suggests one.
+
+        Raises:
+            ValueError: a row suggests a class and ``names`` is None or has no such row.
+        """
+        label = self.label
+        box = self.box
+        assert label is not None and box is not None
+        named = _class_names(label, names)
+        has_box = [bool(v) for v in np.asarray(np.isfinite(box).all(axis=1)).tolist()]
+        cols = {k: getattr(self, k).tolist() for k in COLUMNS}
+        out = [dict(zip(COLUMNS, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
+        for r, row, cls, b, ok in zip(out, cols["suggestion"], named, box.tolist(), has_box, strict=True):
+            text = str(row)
+            r["suggestion"] = ({"class": cls, "box_xyxy": b if ok else None, "text": text}
+                               if cls is not None or ok or text else None)
+        return out
+
+    def to_dict(self, *, limit: int | None = None, names: Sequence[str] | None = None) -> dict[str, Any]:
+        """JSON-safe: counts per type and severity, and the rows (the first ``limit`` when given; ``names`` as in
+        ``rows``)."""
+        rows = self.top(limit).rows(names=names) if limit is not None else self.rows(names=names)
         return {
             "n_issues": len(self),
             "counts": self.counts(),
@@ -179,3 +203,19 @@ class QualityIssues:
         import pandas as pd
 
         return pd.DataFrame({k: getattr(self, k) for k in COLUMNS})
+
+
+def _class_names(label: np.ndarray, names: Sequence[str] | None) -> list[str | None]:
+    """The suggested class of each row by name (None where the row suggests none)."""
+    sug = np.flatnonzero(label >= 0)
+    if not sug.size:
+        return [None] * len(label)
+    if names is None:
+        raise ValueError(f"QualityIssues.rows: names must be given to name the suggested classes, got None (row "
+                         f"{sug[0]} suggests class {label[sug[0]]}; {sug.size} rows suggest one). Pass "
+                         "names=ds.schema.names")
+    bad = sug[label[sug] >= len(names)]
+    if bad.size:
+        raise ValueError(f"QualityIssues.rows: suggested class must be a row of names (0..{len(names) - 1}), got "
+                         f"{label[bad[0]]} in row {bad[0]} ({bad.size} rows)")
+    return [names[c] if c >= 0 else None for c in label.tolist()]

@@ -39,7 +39,7 @@ th { background: #f2f2f2; } td.num { text-align: right; }
 <th>reason</th><th>suggestion</th></tr>
 {% for r in rows %}<tr><td class="num">{{ loop.index }}</td><td class="num">{{ "%.3f"|format(r.score) }}</td>
 <td class="{{ r.severity }}">{{ r.severity }}</td><td>{{ r.type }}</td><td>{{ r.image_name }}</td>
-<td class="num">{{ r.annotation_text }}</td><td>{{ r.class_name }}</td><td>{{ r.reason }}</td><td>{{ r.suggestion }}</td></tr>
+<td class="num">{{ r.annotation_text }}</td><td>{{ r.class_name }}</td><td>{{ r.reason }}</td><td>{{ r.suggestion_text }}</td></tr>
 {% endfor %}</table>
 {% endif %}<h2>Per class</h2>
 <table><tr><th>class</th><th>annotations</th><th>annotations with an issue</th><th>share</th><th>issue types</th></tr>
@@ -55,12 +55,13 @@ def _context(issues: QualityIssues, ds: Dataset, top: int, title: str) -> dict[s
     names = ds.schema.names
     sev = issues.severity_of()
     rows = []
-    for r in issues.top(top).rows():
+    for r in issues.top(top).rows(names=names):
         ann = r["annotation"]
-        rows.append({**r,
+        rows.append({**r, "suggestion_text": (r["suggestion"] or {}).get("text", ""),
                      "image_name": str(ds.images.path[r["image"]]) if r["image"] >= 0 else "(dataset)",
                      "annotation_text": "" if ann < 0 else (str(ann) if r["other"] < 0 else f"{ann}, {r['other']}"),
-                     "class_name": names[a.label[ann]] if ann >= 0 else ""})
+                     # the annotation's class, else the suggested one (a missing object), as ``maslow qa`` names it
+                     "class_name": names[a.label[ann]] if ann >= 0 else (r["suggestion"] or {}).get("class") or ""})
     per_class = np.bincount(a.label, minlength=len(names))
     on_ann = issues.annotation >= 0
     flagged_rows = np.unique(issues.annotation[on_ann])
