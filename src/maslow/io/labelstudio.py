@@ -546,7 +546,7 @@ def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=") 
     """
     dst = Path(dst)
     tasks, ctl, report = export(ds, url_prefix, str(dst))
-    dump_json(tasks, dst, indent=1)
+    dump_json(tasks, dst, indent=True)
     config = config_xml(ds, ctl)
     order = list(_read_config(config, dst).classes)  # the class order a reader takes from the config, then
     order += [n for n in ds.schema.names if n not in order]  # classes of keypoints without a region, on use

@@ -353,7 +353,8 @@ def _build(objs: list[tuple[int, str, list[float] | None, dict[str, Any], Path, 
         lab.append(index[cls])
         box.append([b[0] - origin, b[1] - origin, b[2], b[3]] if b is not None else [math.nan] * 4)
         for k in at:
-            attrs.setdefault(k, [None] * row)
+            if k not in attrs:  # not setdefault: its [None] * row would be built for every object
+                attrs[k] = [None] * row
         for k, col_ in attrs.items():
             col_.append(at.get(k))
     n = len(img)
@@ -438,6 +439,7 @@ def write(
     names = output_names([str(p) for p in ds.images.path])
     splits = ds.images.split.tolist() if ds.images.split is not None else [""] * ds.n_images
     slices = ds.image_slices()
+    boxed = a.has_box
     written = np.zeros(len(a), bool)
     with atomic_dir(dst) as tmp:
         (tmp / "Annotations").mkdir()
@@ -452,7 +454,7 @@ def write(
             _sub(size, "depth", "1" if "#" in str(ds.images.path[i]) else "3")  # IDX members are grey
             _sub(root, "segmented", "0")
             for r in range(slices[i], slices[i + 1]):
-                if a.has_box[r]:
+                if boxed[r]:
                     _object(ds, r, root, rep, integer_coordinates, origin)
                     written[r] = True
             ET.indent(root, space="\t")
