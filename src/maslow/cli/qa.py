@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,11 +9,11 @@ import numpy as np
 import typer
 
 from maslow.cli.render import (
-    _nan_to_none,
     console,
     either,
     fold_columns,
     format_name,
+    json_text,
     lit,
     load_dataset,
     print_json,
@@ -112,7 +111,7 @@ def write_issues_json(records: list[dict[str, Any]], path: Path) -> Path:
     from maslow.core.atomic import atomic_path
 
     with atomic_path(path) as tmp:
-        text = json.dumps(_nan_to_none(records), indent=1, ensure_ascii=False, allow_nan=False)  # NaN: null
+        text = json_text(records)  # NaN: null
         tmp.write_text(text + "\n", encoding="utf-8")
     return path
 

@@ -52,8 +52,20 @@ def _nan_to_none(o: Any) -> Any:
 
 
 def json_text(obj: Any) -> str:
-    """The JSON document of ``obj`` (NaN and infinities become null; strict: never ``NaN`` or ``Infinity``)."""
-    return json.dumps(_nan_to_none(obj), default=_jsonable, indent=2, ensure_ascii=False, allow_nan=False)
+    """The JSON document of ``obj`` (NaN and infinities become null; strict: never ``NaN`` or ``Infinity``).
+
+    orjson writes it (it writes NaN as null itself; the json module, pure Python when indenting, took 8 of the 11 s
+    of a 100,000-issue ``maslow qa``); what orjson refuses (numpy dict keys, integers beyond 64 bits) goes the
+    json module's way.
+    """
+    import orjson
+
+    try:
+        # dataclasses pass through to _jsonable, to be written as their to_dict(), not field by field
+        return orjson.dumps(obj, default=_jsonable, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
+                            | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(_nan_to_none(obj), default=_jsonable, indent=2, ensure_ascii=False, allow_nan=False)
 
 
 def print_json(obj: Any) -> None:
