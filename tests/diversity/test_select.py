@@ -241,3 +241,16 @@ def test_embed_refuses_a_batch_size_below_one(tmp_path: Path, size: str) -> None
                                  "-o", str(tmp_path / "f.npy")])
     assert r.exit_code == 2 and "--batch-size" in r.output  # 0 used to divide by zero, -1 was taken
     assert not (tmp_path / "f.npy").exists()
+
+
+@pytest.mark.parametrize("missing", [None, float("nan"), ""])
+def test_images_without_a_sequence_are_not_one_video(missing: object) -> None:
+    """Stills (no sequence id) were keyed "None" together: the round-robin gave them one slot a round, as if they
+    were the frames of one video (2 of 12 picks here). Each is a sequence of its own, as core.split takes them."""
+    feats = np.random.default_rng(0).normal(0, 1, (30, 16))
+    seq = np.array(["v0"] * 10 + ["v1"] * 10 + [missing] * 10, dtype=object)
+    own = np.array(["v0"] * 10 + ["v1"] * 10 + [f"s{i}" for i in range(10)], dtype=object)
+    got = select(feats, budget=12, sequence=seq, quality_gate=False, strategy="kcenter", rng=0)
+    ref = select(feats, budget=12, sequence=own, quality_gate=False, strategy="kcenter", rng=0)
+    assert got.order.tolist() == ref.order.tolist()
+    assert int((got.order >= 20).sum()) == 10  # every still among the first 12 picks

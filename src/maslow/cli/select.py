@@ -77,12 +77,15 @@ def select_command(
     console.print(fold_columns(table(f"First {len(rows)} of {len(sel)} picks ({sel.strategy}) among {sel.n_images} "
                                      "images", columns, rows), "image"))
     if seq is not None:
-        n_seq = len({str(s) for s in seq})
+        from maslow.diversity.select import sequence_keys
+
+        keys = sequence_keys(seq)  # an image without a sequence is one of its own
+        n_seq = len(set(keys.tolist()))
         gated = set(sel.gated.tolist())
-        n_ok = len({str(s) for i, s in enumerate(seq) if i not in gated})
-        first = {str(seq[i]) for i in sel.order[:n_ok]}
+        n_ok = len({k for i, k in enumerate(keys.tolist()) if i not in gated})
+        first = {keys[i] for i in sel.order[:n_ok]}
         console.print(f"The first {n_ok} picks cover {len(first)} of the {n_ok} sequences with an image that passes "
-                      f"the quality gate ({n_seq} sequences in all).")
+                      f"the quality gate ({n_seq} sequences in all; an image without one counts as its own).")
     if len(sel.gated):
         console.print(f"Held back by the quality gate: {len(sel.gated)} images, e.g. "
                       f"{lit(ds.images.path[sel.gated[0]])} ({lit(sel.gate_reason[0])})")

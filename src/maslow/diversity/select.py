@@ -34,7 +34,7 @@ Glossary:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,7 +42,7 @@ from typing import Any, Literal
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.core.types import BoolArray, FloatArray, IntArray, Rng, as_generator, frozen, obj_array
+from maslow.core.types import BoolArray, FloatArray, IntArray, Rng, as_generator, frozen, is_unset, obj_array
 from maslow.diversity._neighbors import as_features, kmeans, knn, nearest, reduce_dims, sq_dists
 from maslow.diversity.outliers import outlier_scores, robust_threshold
 from maslow.errors import MaslowError
@@ -205,7 +205,7 @@ def select(
             score = np.concatenate([score, np.full(len(rest), np.nan)])
             reason = [*reason, *(f"held back by the quality gate ({gate_rows[int(i)]})" for i in rest)]
     if sequence is not None and strategy != "random":
-        seq = np.array([str(v) for v in sequence], dtype=object)
+        seq = sequence_keys(sequence)
         have = set(seq[order].tolist())
         extra_rows = []
         for s_ in dict.fromkeys(seq[ok].tolist()):  # sequences without a pick: add their medoid frame
@@ -445,6 +445,14 @@ def _majority_label(ds: Dataset) -> np.ndarray:
         lab[has] = counts[has].argmax(axis=1)
     names = np.array([*ds.schema.names, "(no label)"], dtype=object)
     return names[lab]
+
+
+def sequence_keys(sequence: np.ndarray | Sequence[Any]) -> np.ndarray:
+    """(m,) str key per image: its sequence id as text, and for an image without one (None, NaN, "") a key of its
+    own, so that stills are not taken for the frames of one video (as ``core.split`` makes them units of their own).
+    """
+    return np.array([f"\0still {i}" if is_unset(v) or v == "" else str(v) for i, v in enumerate(sequence)],
+                    dtype=object)
 
 
 def folder_dataset(folder: str | Path) -> Dataset:
