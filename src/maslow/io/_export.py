@@ -78,8 +78,9 @@ def _present(v: object) -> bool:
 
 def output_names(paths: Sequence[str]) -> list[str]:
     """A file name per image path, unique by stem: the base name, or the whole relative path joined with ``__``
-    where base names collide. IDX members (``t10k-images-idx3-ubyte.gz#17``) become
-    ``t10k-images-idx3-ubyte_000017.png``."""
+    where base names collide; an image listed again under the same path gets ``__2``, ``__3``, ... before its
+    suffix (one label file per image record: a second record's labels overwrote the first's). IDX members
+    (``t10k-images-idx3-ubyte.gz#17``) become ``t10k-images-idx3-ubyte_000017.png``."""
     base: list[str] = []
     for p in paths:
         path, member = idx_member(p)
@@ -91,6 +92,17 @@ def output_names(paths: Sequence[str]) -> list[str]:
             flat = str(p).replace("/", "__").replace("#", "_")
             b = flat if "#" not in str(p) else flat + ".png"
         out.append(b)
+    taken = {PurePosixPath(b).stem for b in out}
+    seen: Counter[str] = Counter()
+    for i, b in enumerate(out):
+        stem = PurePosixPath(b).stem
+        seen[stem] += 1
+        if seen[stem] > 1:  # the same path again
+            k = seen[stem]
+            while f"{stem}__{k}" in taken:
+                k += 1
+            taken.add(f"{stem}__{k}")
+            out[i] = f"{stem}__{k}{PurePosixPath(b).suffix}"
     return out
 
 
