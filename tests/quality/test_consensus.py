@@ -359,3 +359,32 @@ def test_predictions_without_scores_count_as_one_confidence_level() -> None:
     issues = find_label_issues(noisy, unscored, iou_type="bbox")
     assert int(issues.of_type("wrong_class").annotation[0]) == rows["wrong_class"]
     assert int(issues.of_type("extra").annotation[0]) == rows["extra"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_class_tables_equal_a_brute_force_count(seed: int) -> None:
+    """summarize's per-class counts, error and flagged rates against a loop over the issues one by one (random
+    issues of every type, some of rule-check types that the tables leave out, some of no class)."""
+    from maslow.quality.consensus import ISSUE_TYPES
+
+    rng = np.random.default_rng(seed)
+    truth = _clean(12)
+    n = 300
+    a_rows = rng.integers(-1, truth.n_annotations, n)
+    types = rng.choice([*ISSUE_TYPES, "duplicate_box"], n)
+    text = np.full(n, "", dtype=object)
+    issues = QualityIssues(image=np.where(a_rows >= 0, truth.annotations.image[np.maximum(a_rows, 0)],
+                                          rng.integers(0, truth.n_images, n)),
+                           annotation=a_rows, other=np.full(n, -1), type=types.astype(object),
+                           severity=np.full(n, "warning", dtype=object), score=rng.random(n), reason=text,
+                           suggestion=text, label=np.where(a_rows >= 0, -1, rng.integers(-1, len(truth.schema.names),
+                                                                                        n)))
+    s = summarize(issues, truth, threshold=0.4)
+    for c, name in enumerate(truth.schema.names):
+        total = max(int((truth.annotations.label == c).sum()), 1)
+        for t in ISSUE_TYPES:
+            mine = [k for k in range(n) if types[k] == t and (
+                truth.annotations.label[a_rows[k]] if a_rows[k] >= 0 else issues.label[k]) == c]
+            assert s.class_counts[name][t] == sum(issues.score[k] >= 0.4 for k in mine)
+            assert s.error_rate[name][t] == pytest.approx(sum(issues.score[k] for k in mine) / total, abs=1e-12)
+            assert s.flagged_rate[name][t] == s.class_counts[name][t] / total

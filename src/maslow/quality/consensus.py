@@ -54,7 +54,6 @@ Semantic segmentation: per image and class, the share of the region's pixels the
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -542,16 +541,25 @@ def summarize(issues: QualityIssues, truth: Dataset, *, threshold: float = 0.5) 
     image_counts = {t: np.bincount(issues.image[counted & (issues.type == t)], minlength=m).astype(np.int64)
                     for t in ISSUE_TYPES}
     cls = _issue_class(issues, truth)
-    totals = np.bincount(truth.annotations.label, minlength=len(names))
+    k, n_types = len(names), len(ISSUE_TYPES)
+    totals = np.bincount(truth.annotations.label, minlength=k)
+    # one pass over the issues per type and one bincount per table, not a comparison of every issue per class
+    # and type (1,203 LVIS classes: about 50 s for 900,000 issues)
+    code = np.full(len(issues), -1, np.int64)
+    for j, t in enumerate(ISSUE_TYPES):
+        code[issues.type == t] = j
+    ok = (cls >= 0) & (cls < k) & (code >= 0)
+    pair = cls[ok] * n_types + code[ok]
+    above = issues.score[ok] >= threshold
+    counts = np.bincount(pair[above], minlength=k * n_types).reshape(k, n_types)
+    sums = np.bincount(pair, weights=issues.score[ok], minlength=k * n_types).reshape(k, n_types)
     class_counts: dict[str, dict[str, int]] = {}
     rate: dict[str, dict[str, float]] = {}
     flagged: dict[str, dict[str, float]] = {}
     for c, name in enumerate(names):
-        sel = cls == c
-        cnt = Counter(issues.type[sel & (issues.score >= threshold)].tolist())
-        class_counts[name] = {t: int(cnt.get(t, 0)) for t in ISSUE_TYPES}
         n = max(int(totals[c]), 1)
-        rate[name] = {t: float(issues.score[sel & (issues.type == t)].sum()) / n for t in ISSUE_TYPES}
+        class_counts[name] = {t: int(counts[c, j]) for j, t in enumerate(ISSUE_TYPES)}
+        rate[name] = {t: float(sums[c, j]) / n for j, t in enumerate(ISSUE_TYPES)}
         flagged[name] = {t: class_counts[name][t] / n for t in ISSUE_TYPES}
     return ConsensusSummary(image_score=img_score, image_counts=image_counts, class_counts=class_counts,
                             class_totals={n: int(totals[c]) for c, n in enumerate(names)}, error_rate=rate,
