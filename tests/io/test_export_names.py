@@ -47,3 +47,15 @@ def test_yolo_keeps_both_label_files(tmp_path: Path) -> None:
     files = sorted((tmp_path / "yolo" / "labels" / "train").iterdir())
     assert [p.name for p in files] == ["a.txt", "a__2.txt"]
     assert [p.read_text().split()[0] for p in files] == ["0", "1"]
+
+
+def test_a_repeated_path_is_reported_without_opening_files(tmp_path: Path) -> None:
+    """convert and import --no-check-files skipped the file checks, and with them the one that names a path
+    listed twice: the loss above happened without a word."""
+    io.write_coco(_twice(tmp_path), tmp_path / "twice.json")
+    imp = io.import_dataset(tmp_path / "twice.json", "coco", check_files=False)
+    dup = imp.report.of_type("duplicate_image")
+    assert len(dup) == 1 and dup[0].image == 1 and "repeats image row 0" in dup[0].message
+    assert dup[0].severity == "warning" and imp.dataset.n_images == 2
+    checked = io.import_dataset(tmp_path / "twice.json", "coco", check_files=True)
+    assert len(checked.report.of_type("duplicate_image")) == 1  # once, not once per check

@@ -21,6 +21,19 @@ from maslow.io.images import MAX_PIXELS, image_info, image_path, load_path
 Progress = Callable[[int, int], None]
 
 
+def check_paths(ds: Dataset) -> Report:
+    """Image records listed again under a path an earlier one has (``duplicate_image``, a warning naming that
+    row): the same file twice, whose labels a per-image format keeps apart only by renaming. No file is opened."""
+    out: list[Issue] = []
+    seen: dict[str, int] = {}
+    for i, rel in enumerate(str(p) for p in ds.images.path.tolist()):
+        first = seen.setdefault(rel, i)
+        if first != i:
+            out.append(Issue("duplicate_image", "warning", f"image path repeats image row {first}", file=rel,
+                             record=f"images[{i}]", field="path", image=i))
+    return Report(tuple(out))
+
+
 def check_images(
     ds: Dataset, *, decode: bool = False, max_pixels: int = MAX_PIXELS, progress: Progress | None = None
 ) -> Report:
@@ -30,18 +43,12 @@ def check_images(
         decode: also decode every image to find truncated files (slower: headers only otherwise).
         progress: called as ``progress(done, total)``.
     """
-    out: list[Issue] = []
     m = ds.n_images
     if ds.root is None:
         return Report(())
-    seen: dict[str, int] = {}
+    out = list(check_paths(ds).issues)
     for i in range(m):
         rel = str(ds.images.path[i])
-        if rel in seen:
-            out.append(Issue("duplicate_image", "warning",
-                             f"image path repeats image row {seen[rel]}", file=rel, record=f"images[{i}]",
-                             field="path", image=i))
-        seen.setdefault(rel, i)
         path = image_path(ds, i)
         try:
             info = image_info(path, max_pixels=max_pixels)
@@ -108,8 +115,8 @@ def check_boxes(ds: Dataset) -> Report:
 def check_dataset(
     ds: Dataset, *, files: bool = True, decode: bool = False, progress: Progress | None = None
 ) -> Report:
-    """All technical checks: images (when ``files``) and boxes."""
-    rep = check_images(ds, decode=decode, progress=progress) if files else Report(())
+    """All technical checks: images (when ``files``; repeated paths always) and boxes."""
+    rep = check_images(ds, decode=decode, progress=progress) if files and ds.root is not None else check_paths(ds)
     return rep + check_boxes(ds)
 
 
