@@ -6,6 +6,7 @@ and every annotation its ``source``. Methods here are structural only; every ana
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -17,7 +18,7 @@ import numpy as np
 from maslow.core.polygons import Polygons
 from maslow.core.schema import LabelSchema
 from maslow.core.tables import Annotations, Images
-from maslow.core.types import BoolArray, IntArray, Rng, obj_array
+from maslow.core.types import BoolArray, IntArray, Rng, frozen, obj_array
 from maslow.errors import InvalidDatasetError
 
 
@@ -73,8 +74,13 @@ class Dataset:
         )
 
     def image_slices(self) -> IntArray:
-        """(m + 1,) offsets: annotations of image i are rows ``[s[i], s[i+1])``."""
-        return np.searchsorted(self.annotations.image, np.arange(self.n_images + 1), side="left")
+        """(m + 1,) offsets: annotations of image i are rows ``[s[i], s[i+1])`` (read-only; computed once per
+        Dataset, so a loop over images may call it per image)."""
+        return self._slices
+
+    @functools.cached_property
+    def _slices(self) -> IntArray:
+        return frozen(np.searchsorted(self.annotations.image, np.arange(self.n_images + 1), side="left"))
 
     # -- structure ---------------------------------------------------------------------------------
     def replace(self, **changes: Any) -> Dataset:

@@ -14,6 +14,7 @@ Every column is a numpy array, read-only once built, validated once here. Conven
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -289,11 +290,12 @@ class Annotations:
     def __len__(self) -> int:
         return len(self.image)
 
-    @property
+    @functools.cached_property
     def has_box(self) -> BoolArray:
-        """(n,) True where the annotation has a box."""
+        """(n,) True where the annotation has a box (read-only; computed once per table, so ``has_box[r]`` in a
+        loop over rows costs no scan of the column)."""
         assert self.box is not None  # set in __post_init__
-        return ~np.isnan(self.box[:, 0])
+        return frozen(~np.isnan(self.box[:, 0]))
 
     def column_names(self) -> list[str]:
         """Names of the optional columns present (for reports and loss accounting)."""

@@ -198,7 +198,7 @@ def annotation_pixels(ds: Dataset, semantic: BoolArray) -> tuple[FloatArray, Flo
         if poly:
             pixels[r] = (M.area([M.from_polygons(poly, hi, wi)])[0] if hi > 0 and wi > 0
                          else sum(M.polygon_area(p) for p in poly))
-        elif not np.isnan(a.box[r, 0]):  # a.has_box[r] would scan every row
+        elif a.has_box[r]:
             pixels[r] = float(B.area(a.box[r:r + 1])[0])
     return pixels, canvas
 

@@ -111,7 +111,6 @@ class _Writer:
     def __init__(self, ds: Dataset, report: ExportReport) -> None:
         self.ds, self.report, self.ctl = ds, report, _Controls()
         self.specs = {a.name: a for a in ds.schema.attributes}
-        self.slices = ds.image_slices()  # once: per task it searched every row again (quadratic)
 
     def region(self, r: int, rid: str, w: int, h: int, to: str) -> list[dict[str, Any]]:
         a, name = self.ds.annotations, self.ds.schema.names[self.ds.annotations.label[r]]
@@ -202,7 +201,7 @@ class _Writer:
         ds, a = self.ds, self.ds.annotations
         assert a.source is not None and a.iscrowd is not None
         w, h = int(ds.images.width[i]), int(ds.images.height[i])
-        s = self.slices[i:i + 2]
+        s = ds.image_slices()[i:i + 2]
         groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
         meta: dict[tuple[str, str | None], dict[str, Any]] = {}
         tags: dict[tuple[tuple[str, str | None], str, str], list[str]] = {}

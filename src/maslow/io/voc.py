@@ -439,7 +439,6 @@ def write(
     names = output_names([str(p) for p in ds.images.path])
     splits = ds.images.split.tolist() if ds.images.split is not None else [""] * ds.n_images
     slices = ds.image_slices()
-    boxed = a.has_box
     written = np.zeros(len(a), bool)
     with atomic_dir(dst) as tmp:
         (tmp / "Annotations").mkdir()
@@ -454,7 +453,7 @@ def write(
             _sub(size, "depth", "1" if "#" in str(ds.images.path[i]) else "3")  # IDX members are grey
             _sub(root, "segmented", "0")
             for r in range(slices[i], slices[i + 1]):
-                if boxed[r]:
+                if a.has_box[r]:
                     _object(ds, r, root, rep, integer_coordinates, origin)
                     written[r] = True
             ET.indent(root, space="\t")

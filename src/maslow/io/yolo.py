@@ -509,14 +509,14 @@ def _line(ds: Dataset, r: int, task: str, w: float, h: float, K: int, rep: Expor
         if len(parts) > 1:
             rep.lost["polygon_parts"] += len(parts) - 1
         xy = best.reshape(-1, 2)
-        if not np.isnan(a.box[r, 0]) and np.abs(np.concatenate([xy.min(axis=0), xy.max(axis=0)]) - a.box[r]).max() \
+        if a.has_box[r] and np.abs(np.concatenate([xy.min(axis=0), xy.max(axis=0)]) - a.box[r]).max() \
                 > 1e-6 * max(w, h):
             rep.lost["box"] += 1  # the box is re-derived from the polygon on reading
         pts, moved = _clip(xy / np.array([w, h]))
         if moved:
             rep.lost["clipped"] += 1
         return " ".join([label, *(fmt_num(v, 6) for v in pts.ravel())])
-    if np.isnan(a.box[r, 0]):  # a.has_box[r] would scan every row
+    if not a.has_box[r]:
         why["without a box"] += 1
         return None
     scale = np.array([w, h, w, h])

@@ -129,20 +129,14 @@ def _instance_mask(a: Annotations, r: int, h: int, w: int) -> np.ndarray:
     return out
 
 
-def _rows(ds: Dataset, i: int) -> np.ndarray:
-    """The annotation rows of image ``i`` (two binary searches: ``image_slices()`` would search for every image,
-    and a sample is made per image)."""
-    lo, hi = np.searchsorted(ds.annotations.image, [i, i + 1])
-    return np.arange(lo, hi)
-
-
 def semantic_label_map(ds: Dataset, i: int, h: int, w: int, ignore: Sequence[int] = ()) -> np.ndarray:
     """(h, w) int64 label map of image ``i`` from its semantic masks; crowd/ignore classes and holes are IGNORE."""
     out = np.full((h, w), IGNORE, np.int64)
     a = ds.annotations
     assert a.iscrowd is not None
     ignored = set(int(c) for c in ignore)
-    for r in _rows(ds, i).tolist():
+    s = ds.image_slices()
+    for r in range(s[i], s[i + 1]):
         if a.mask is None or a.mask[r] is None:
             continue
         m = M.decode(a.mask[r])
@@ -160,7 +154,8 @@ def make_sample(ds: Dataset, i: int, size: int, *, task: Task, flip: bool = Fals
     h, w, scale = resized_shape(h0, w0, size)
     img = _resize(pixels, h, w, nearest=False)
     a = ds.annotations
-    rows = _rows(ds, i)
+    s = ds.image_slices()
+    rows = np.arange(s[i], s[i + 1])
     masks = label_map = None
     boxes = np.zeros((0, 4), np.float32)
     labels = np.zeros(0, np.int64)
@@ -170,7 +165,7 @@ def make_sample(ds: Dataset, i: int, size: int, *, task: Task, flip: bool = Fals
         label_map = label_map.astype(np.int64)
     else:
         assert a.box is not None and a.iscrowd is not None
-        rows = rows[~np.isnan(a.box[rows, 0]) & ~a.iscrowd[rows]]
+        rows = rows[a.has_box[rows] & ~a.iscrowd[rows]]
         b = a.box[rows] * axis_scales((h0, w0), (h, w))
         b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, w)
         b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, h)
