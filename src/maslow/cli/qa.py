@@ -13,7 +13,7 @@ from maslow.cli.render import (
     either,
     fold_columns,
     format_name,
-    json_text,
+    json_bytes,
     lit,
     load_dataset,
     print_json,
@@ -106,16 +106,6 @@ def issue_records(issues: Any, truth: Dataset, *, xywh: bool = True) -> list[dic
     return out
 
 
-def write_issues_json(records: list[dict[str, Any]], path: Path) -> Path:
-    """Write the list atomically."""
-    from maslow.core.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        text = json_text(records)  # NaN: null
-        tmp.write_text(text + "\n", encoding="utf-8")
-    return path
-
-
 def _truth(gt: str, fmt: str | None, images_root: Path | None, flag: str = "--from") -> tuple[Dataset, str]:
     """The ground truth and its format: ``gt`` read as ``fmt`` (coco by default), or, without ``--from``, a
     workspace version or dataset name when ``gt`` is no file or folder (as ``maslow check`` takes one)."""
@@ -143,7 +133,7 @@ def _write_outputs(issues: Any, truth: Dataset, records: list[dict[str, Any]], o
     with contextlib.ExitStack() as stack:
         tmp_out = stack.enter_context(atomic_path(out))
         tmp_html = None if html is None else stack.enter_context(atomic_path(html))
-        write_issues_json(records, tmp_out)
+        tmp_out.write_bytes(json_bytes(records) + b"\n")  # NaN: null
         if tmp_html is not None:
             from maslow.quality.consensus_report import write_consensus_html
 
