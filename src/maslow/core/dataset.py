@@ -78,6 +78,16 @@ class Dataset:
         Dataset, so a loop over images may call it per image)."""
         return self._slices
 
+    def crowd_only_classes(self) -> BoolArray:
+        """(k,) True for the classes with annotations that are all crowd regions: the ignore (void) class of label
+        maps, which ``read_masks`` marks so, and which metrics and balance leave out."""
+        a, k = self.annotations, len(self.schema.classes)
+        if not len(a):
+            return np.zeros(k, bool)
+        assert a.iscrowd is not None
+        n_crowd = np.bincount(a.label, weights=a.iscrowd, minlength=k)
+        return np.asarray((n_crowd > 0) & (n_crowd == np.bincount(a.label, minlength=k)))
+
     @functools.cached_property
     def _slices(self) -> IntArray:
         return frozen(np.searchsorted(self.annotations.image, np.arange(self.n_images + 1), side="left"))

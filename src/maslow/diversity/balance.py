@@ -269,12 +269,11 @@ def _leave_out_ignored(ds: Dataset, semantic: BoolArray, pixels: FloatArray, can
     pixels (the pixels of the image's remaining semantic annotations: uncovered pixels left out too; NaN where
     ``canvas``, the image size, is unknown), and the (k,) ignore classes (semantic classes whose every annotation
     is a crowd region)."""
-    a, k = ds.annotations, len(semantic)
+    a = ds.annotations
     assert a.iscrowd is not None
     sem_rows = semantic[a.label] if len(a) else np.zeros(0, bool)
     dropped = sem_rows & a.iscrowd
-    n_dropped = np.bincount(a.label[dropped], minlength=k)
-    ignored = semantic & (n_dropped > 0) & (n_dropped == np.bincount(a.label, minlength=k))
+    ignored = semantic & ds.crowd_only_classes()
     keep = ~dropped
     kept = ds.select(keep) if dropped.any() else ds
     pixels, sem_rows, known = pixels[keep], sem_rows[keep], np.isfinite(canvas[keep])

@@ -478,12 +478,8 @@ def semantic_scores(truth: Dataset, pred: Dataset, *, ignore_index: int | None =
                               f"{', '.join(t.value for t in ds.schema.tasks)}")
     _check_same_images(truth, pred, "semantic_scores")
     ta, pa = truth.annotations, pred.annotations
-    assert ta.iscrowd is not None
     n_cls = len(truth.schema.classes)
-    crowd_only = np.zeros(n_cls, bool)
-    if len(ta):
-        n_crowd = np.bincount(ta.label, weights=ta.iscrowd, minlength=n_cls)
-        crowd_only = (n_crowd > 0) & (n_crowd == np.bincount(ta.label, minlength=n_cls))
+    crowd_only = truth.crowd_only_classes()
     if ignore_index is not None:
         ids = [c.id for c in truth.schema.classes]
         if ignore_index not in ids:
