@@ -162,3 +162,33 @@ def test_qa_reads_predictions_in_another_format_by_image_path(qa_files: dict[str
     for r in json.loads(out.read_text()):
         firsts.setdefault(r["type"], r)
     assert firsts["extra"]["annotation_id"] == 99999 and firsts["wrong_class"]["annotation_id"] == qa_files["swap"]
+
+
+def test_qa_write_failing_halfway_leaves_no_partial_output(qa_files: dict[str, Any]) -> None:
+    """ISSUES.json cut off halfway (a file size limit, as a full disk would): exit 2 naming --out and the cause,
+    the previous ISSUES.json untouched, no --html and no temp file left."""
+    import resource
+    import subprocess
+    import sys
+
+    tmp = qa_files["tmp"]
+    args = ["qa", "--gt", str(qa_files["gt"]), "--images-root", str(qa_files["root"]), "--pred",
+            str(qa_files["pred"]), "--html", str(tmp / "r.html")]
+    code, text = _run([*args, "--out", str(tmp / "full.json")])
+    assert code == 0, text
+    size = (tmp / "full.json").stat().st_size
+    assert size > 4096
+    out = tmp / "out" / "ISSUES.json"
+    out.parent.mkdir()
+    out.write_bytes(b"[]\n")  # the previous run's
+    args[-1] = str(out.parent / "r.html")
+
+    def limit() -> None:  # writes past size // 2 bytes fail with EFBIG (Python ignores SIGXFSZ)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    proc = subprocess.run([sys.executable, "-m", "maslow", *args, "--out", str(out)], capture_output=True,
+                          text=True, preexec_fn=limit, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert str(out) in proc.stderr and "file too large" in proc.stderr.lower()
+    assert out.read_bytes() == b"[]\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["ISSUES.json"]

@@ -76,3 +76,36 @@ def test_html_report_shows_the_suggestion_text(tmp_path: Path) -> None:
         assert row is not None
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.S)
         assert cells[6] == r["class"]
+
+
+@pytest.mark.parametrize("size", [1, 3, 4, 5, 1000])
+def test_row_chunks_are_the_rows_split(size: int) -> None:
+    """row_chunks(size) is rows() (and to_dict()'s rows) cut every ``size`` rows; a bad name fails before the first
+    chunk, and an empty table has no chunk."""
+    clean = _clean(20)
+    issues = find_label_issues(clean, _model(clean), iou_type="bbox", min_score=0.0)
+    issues = QualityIssues.build([issues, QualityIssues.block("zero_area_box", "error", image=[0], score=1.0,
+                                                              reason="r", suggestion="remove the box")])
+    names = clean.schema.names
+    assert len(issues) > 5 and (issues.label >= 0).any()
+    chunks = list(issues.row_chunks(names=names, size=size))
+    assert [len(c) for c in chunks] == [min(size, len(issues) - lo) for lo in range(0, len(issues), size)]
+    rows = issues.rows(names=names)
+    assert [r for c in chunks for r in c] == rows == issues.to_dict(names=names)["issues"]
+    assert list(issues.take(np.zeros(len(issues), bool)).row_chunks(size=size)) == []
+    it = issues.row_chunks(names=None, size=size)
+    with pytest.raises(ValueError, match="names must be given"):
+        next(it)
+    with pytest.raises(ValueError, match="size must be >= 1, got 0"):
+        next(issues.row_chunks(names=names, size=0))
+
+
+def test_equal_texts_are_kept_once() -> None:
+    """block() keeps equal reasons and suggestions as one string object each (most findings repeat one of a few
+    texts: 276,148 consensus findings at 30,000 images had 3,647 distinct reasons), values and order unchanged."""
+    reasons = ["".join(["reason ", str(k % 3)]) for k in range(9)]  # 9 distinct objects, 3 values
+    issues = QualityIssues.block("x", "info", image=np.arange(9), score=0.5, reason=reasons,
+                                 suggestion=[None if k == 4 else f"fix {k % 2}" for k in range(9)])
+    assert issues.reason.tolist() == reasons and len({id(r) for r in issues.reason.tolist()}) == 3
+    assert issues.suggestion.tolist() == [None if k == 4 else f"fix {k % 2}" for k in range(9)]
+    assert len({id(s) for s in issues.suggestion.tolist()}) == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,12 +14,12 @@ from maslow.cli.render import (
     either,
     fold_columns,
     format_name,
-    json_bytes,
     lit,
     load_dataset,
     print_json,
     progress_bar,
     table,
+    write_json_list,
 )
 from maslow.core.dataset import Dataset
 from maslow.errors import FormatError, MaslowError
@@ -83,27 +84,39 @@ def _ids(ds: Dataset, table: str, rows: np.ndarray) -> list[Any]:
 def issue_records(issues: Any, truth: Dataset, *, xywh: bool = True) -> list[dict[str, Any]]:
     """ISSUES.json entries: ``QualityIssues.rows`` with the ids from the input file, names, and the suggested box
     also as COCO's x, y, w, h (``xywh``), rounded to 2 decimals."""
+    return [r for chunk in issue_record_chunks(issues, truth, xywh=xywh, size=max(len(issues), 1)) for r in chunk]
+
+
+def issue_record_chunks(issues: Any, truth: Dataset, *, xywh: bool = True,
+                        size: int = 4096) -> Iterator[list[dict[str, Any]]]:
+    """``issue_records`` ``size`` records at a time, ranks counted from the first (what ISSUES.json is written
+    from: a dict per record for a chunk at a time, not for 900,000 issues at once)."""
     names = truth.schema.names
-    ta = truth.annotations
-    img_ids = _ids(truth, "images", issues.image)
-    ann_ids = _ids(truth, "annotations", issues.annotation)
-    out = []
-    for k, r in enumerate(issues.rows(names=names)):
-        ann, img, sug = r["annotation"], r["image"], r["suggestion"]
-        if sug is not None:
-            xyxy = None if sug["box_xyxy"] is None else [round(float(v), 2) for v in sug["box_xyxy"]]
-            box = xyxy if xyxy is None or not xywh else \
-                [xyxy[0], xyxy[1], round(xyxy[2] - xyxy[0], 2), round(xyxy[3] - xyxy[1], 2)]
-            sug = {"class": sug["class"], "box": box, "box_xyxy": xyxy, "text": sug["text"]}
-        out.append({
-            "rank": k + 1, "image_id": img_ids[k], "annotation_id": ann_ids[k], "type": r["type"],
-            "score": round(float(r["score"]), 6), "severity": r["severity"],
-            "file_name": str(truth.images.path[img]) if img >= 0 else None,
-            "class": names[int(ta.label[ann])] if ann >= 0 else (None if sug is None else sug["class"]),
-            "reason": r["reason"], "suggestion": sug,
-            "image_row": img, "annotation_row": ann if ann >= 0 else None,
-        })
-    return out
+    label = truth.annotations.label
+    path = truth.images.path
+    lo = 0
+    for rows in issues.row_chunks(names=names, size=size):
+        hi = lo + len(rows)
+        img_ids = _ids(truth, "images", issues.image[lo:hi])
+        ann_ids = _ids(truth, "annotations", issues.annotation[lo:hi])
+        out = []
+        for k, r in enumerate(rows):
+            ann, img, sug = r["annotation"], r["image"], r["suggestion"]
+            if sug is not None:
+                xyxy = None if sug["box_xyxy"] is None else [round(float(v), 2) for v in sug["box_xyxy"]]
+                box = xyxy if xyxy is None or not xywh else \
+                    [xyxy[0], xyxy[1], round(xyxy[2] - xyxy[0], 2), round(xyxy[3] - xyxy[1], 2)]
+                sug = {"class": sug["class"], "box": box, "box_xyxy": xyxy, "text": sug["text"]}
+            out.append({
+                "rank": lo + k + 1, "image_id": img_ids[k], "annotation_id": ann_ids[k], "type": r["type"],
+                "score": round(float(r["score"]), 6), "severity": r["severity"],
+                "file_name": str(path[img]) if img >= 0 else None,
+                "class": names[int(label[ann])] if ann >= 0 else (None if sug is None else sug["class"]),
+                "reason": r["reason"], "suggestion": sug,
+                "image_row": img, "annotation_row": ann if ann >= 0 else None,
+            })
+        yield out
+        lo = hi
 
 
 def _truth(gt: str, fmt: str | None, images_root: Path | None, flag: str = "--from") -> tuple[Dataset, str]:
@@ -123,9 +136,11 @@ def _truth(gt: str, fmt: str | None, images_root: Path | None, flag: str = "--fr
     return load_dataset(gt, fmt, images_root=images_root, flag=flag), fmt
 
 
-def _write_outputs(issues: Any, truth: Dataset, records: list[dict[str, Any]], out: Path, html: Path | None) -> None:
+def _write_outputs(issues: Any, truth: Dataset, out: Path, html: Path | None, *, xywh: bool,
+                   chunk_size: int = 4096) -> None:
     """ISSUES.json and the HTML page together or neither (as ``maslow eval`` writes its JSON and plots): an --html
-    that can't be written left a new ISSUES.json behind an exit code 2."""
+    that can't be written left a new ISSUES.json behind an exit code 2. ISSUES.json is encoded ``chunk_size``
+    records at a time into its temp file (the same bytes as ``json_bytes(issue_records(...))``)."""
     import contextlib
 
     from maslow.core.atomic import atomic_path
@@ -133,18 +148,23 @@ def _write_outputs(issues: Any, truth: Dataset, records: list[dict[str, Any]], o
     with contextlib.ExitStack() as stack:
         tmp_out = stack.enter_context(atomic_path(out))
         tmp_html = None if html is None else stack.enter_context(atomic_path(html))
-        tmp_out.write_bytes(json_bytes(records) + b"\n")  # NaN: null
+        try:
+            with open(tmp_out, "wb") as f:
+                write_json_list(f, lambda: issue_record_chunks(issues, truth, xywh=xywh, size=chunk_size))
+                f.write(b"\n")
+        except OSError as e:  # a full disk or a file size limit, halfway: the temp file goes, nothing is left
+            raise FormatError(f"--out must be a writable file, got {(e.strerror or str(e)).lower()} while writing "
+                              "it (nothing was written)", path=out) from None
         if tmp_html is not None:
             from maslow.quality.consensus_report import write_consensus_html
 
             write_consensus_html(issues, truth, tmp_html)
 
 
-def _note_missing_crops(truth: Dataset, records: list[dict[str, Any]], *, probe: int = 50) -> None:
+def _note_missing_crops(truth: Dataset, issues: Any, *, probe: int = 50) -> None:
     """Say on stderr when the images of the top issues are not where the truth says: the HTML report then shows
     "(no image)" instead of every crop, which nothing had said (a COCO file read away from its images)."""
-    rows = list(dict.fromkeys(r["image_row"] for r in records[:probe] if r["image_row"] is not None and
-                              r["image_row"] >= 0))
+    rows = list(dict.fromkeys(r for r in issues.image[:probe].tolist() if r >= 0))
     if not rows or truth.root is None:
         return
     root = Path(truth.root)
@@ -213,14 +233,15 @@ def qa_command(
         from maslow.quality import QualityIssues, check
 
         issues = QualityIssues.build([issues, check(truth)])
-    records = issue_records(issues, truth, xywh=truth_format.startswith("coco"))
+    xywh = truth_format.startswith("coco")
     summary = summarize(issues, truth)
-    _write_outputs(issues, truth, records, out, html)
+    _write_outputs(issues, truth, out, html, xywh=xywh)
     if html is not None:
-        _note_missing_crops(truth, records)
+        _note_missing_crops(truth, issues)
+    records = issue_records(issues.top(top), truth, xywh=xywh)  # the ones shown; ISSUES.json has them all
     if as_json:
         print_json({"n_issues": len(issues), "counts": issues.counts(), "out": str(out),
-                    "html": None if html is None else str(html), **summary.to_dict(), "top": records[:top]})
+                    "html": None if html is None else str(html), **summary.to_dict(), "top": records})
         return
     if not len(issues):
         console.print(f"[green]No label issues found[/green] in {lit(repr(truth))}.")
@@ -228,7 +249,7 @@ def qa_command(
         console.print(table(f"Label issues ({len(issues)})", ["type", "count"], list(issues.counts().items())))
         rows = [(f"{r['score']:.3f}", r["type"], r["file_name"] or "", "" if r["annotation_id"] is None
                  else str(r["annotation_id"]), r["class"] or "", (r["suggestion"] or {}).get("text", ""))
-                for r in records[:top]]
+                for r in records]
         console.print(fold_columns(table(f"Top {len(rows)} issues", ["score", "type", "image", "annotation", "class",
                                                                   "suggestion"], rows, justify_numbers=False),
                                    "type", "image"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from rich.console import Console
@@ -62,12 +62,55 @@ def json_bytes(obj: Any) -> bytes:
     import orjson
 
     try:
-        # dataclasses pass through to _jsonable, to be written as their to_dict(), not field by field
-        return orjson.dumps(obj, default=_jsonable, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
-                            | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS)
+        return _orjson_bytes(obj)
     except orjson.JSONEncodeError:
-        return json.dumps(_nan_to_none(obj), default=_jsonable, indent=2, ensure_ascii=False,
-                          allow_nan=False).encode("utf-8")
+        return _json_module_bytes(obj)
+
+
+def _orjson_bytes(obj: Any) -> bytes:
+    import orjson
+
+    # dataclasses pass through to _jsonable, to be written as their to_dict(), not field by field
+    return orjson.dumps(obj, default=_jsonable, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
+                        | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+def _json_module_bytes(obj: Any) -> bytes:
+    return json.dumps(_nan_to_none(obj), default=_jsonable, indent=2, ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def write_json_list(f: BinaryIO, chunks: Callable[[], Iterable[Sequence[Any]]]) -> None:
+    """Write to the binary file ``f`` the bytes of ``json_bytes(items)``, ``items`` being every item of
+    ``chunks()`` in order, encoding one chunk at a time: a long list (900,000 ISSUES.json records) is never held
+    whole, as objects or as bytes.
+
+    ``chunks`` is a function, called again should orjson refuse an item: ``f`` is then rewritten from where it
+    started by the json module, as ``json_bytes`` falls back for the whole document.
+    """
+    import orjson
+
+    start = f.tell()
+    try:
+        _write_json_list(f, chunks(), _orjson_bytes)
+    except orjson.JSONEncodeError:
+        f.seek(start)
+        f.truncate()
+        _write_json_list(f, chunks(), _json_module_bytes)
+
+
+def _write_json_list(f: BinaryIO, chunks: Iterable[Sequence[Any]], encode: Callable[[Any], bytes]) -> None:
+    # an indented list is "[\n" + its items (each indented as at depth 1, whatever the list) joined by ",\n" +
+    # "\n]"; an empty one is "[]"
+    first = True
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        body = encode(list(chunk))
+        f.write(b"[\n" if first else b",\n")
+        f.write(memoryview(body)[2:-2])
+        first = False
+    f.write(b"[]" if first else b"\n]")
 
 
 def json_text(obj: Any) -> str:
