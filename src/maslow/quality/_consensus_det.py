@@ -21,8 +21,8 @@ from maslow.metrics._segm import Runs, iou_pairs
 #: an instance-mask side: run lengths by the compiled kernel (``metrics._iou.segm_masks``), else pycocotools RLEs
 Masks = Runs | list[dict[str, Any]]
 
-#: pairs formed per chunk (bounds memory on millions of annotations)
-_CHUNK_PAIRS = 4_000_000
+#: pairs scored per chunk: bounds the IoU intermediates (a few MB each); 4M pairs made 50 MB arrays and set qa's peak
+_CHUNK_PAIRS = 1 << 18
 #: the least IoU that pairs a prediction with an annotation both ways (below it they are unrelated)
 _MIN_LINK = 0.1
 #: pseudo-counts pulling a calibration block toward its class's hit rate
