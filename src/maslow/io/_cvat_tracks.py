@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,26 @@ class TrackFrame:
     shape: Shape | None
 
 
+@dataclass
+class TrackIndex:
+    """What the ``<track>`` elements say about frames, gathered before any track is read."""
+
+    n: int = 0
+    task_ids: set[str] = field(default_factory=set)
+    frames: set[int] = field(default_factory=set)  # every frame a track child names
+    subset: dict[int, str] = field(default_factory=dict)  # frame -> subset of the first track holding it
+
+    def note(self, track: Any) -> None:
+        self.n += 1
+        if track.get("task_id"):
+            self.task_ids.add(track.get("task_id"))
+        for c in track:
+            if str(c.get("frame", "")).isdigit():
+                frame = int(c.get("frame"))
+                self.frames.add(frame)
+                self.subset.setdefault(frame, track.get("subset", ""))
+
+
 def _int_text(el: Any, tag: str) -> int | None:
     child = el.find(tag)
     text = "" if child is None or child.text is None else child.text.strip()
@@ -62,61 +82,60 @@ def read_frames(meta: Any) -> Frames:
     return Frames(frames, step, (w, h) if w and h and w > 0 and h > 0 else None)
 
 
-def read_tracks(tracks: list[Any], reader: Reader, col: Collector, src: Path, frames: Frames,
-                size_of: dict[int, tuple[int, int]]) -> list[TrackFrame]:
-    """Every frame of every track; ``size_of``: frame -> (h, w) where known (masks need the image size)."""
-    out: list[TrackFrame] = []
-    seen: dict[int, int] = {}
-    tasks = {t.get("task_id") for t in tracks if t.get("task_id")}
-    if len(tasks) > 1:
-        col.add("multi_task_tracks", f"tracks of {len(tasks)} tasks (a project export): CVAT numbers frames per "
+def check_tasks(task_ids: set[str], col: Collector, src: Path) -> None:
+    """Report tracks of several tasks (``task_id`` of every ``<track>``), before any track is read."""
+    if len(task_ids) > 1:
+        col.add("multi_task_tracks", f"tracks of {len(task_ids)} tasks (a project export): CVAT numbers frames per "
                 "task, so frames of different tasks with the same number are read as one image; export each "
                 "task on its own", severity="error", file=src, record="track task_id")
+
+
+def read_track(t: int, track: Any, reader: Reader, col: Collector, src: Path, frames: Frames,
+               size_of: dict[int, tuple[int, int]], seen: dict[int, int]) -> list[TrackFrame]:
+    """Every frame of the ``t``-th ``<track>``; ``frames``: every frame of the file, ``size_of``: frame -> (h, w)
+    where known (masks need the image size), ``seen``: track id -> its first track, filled as tracks are read."""
     fallback_h, fallback_w = (frames.size[1], frames.size[0]) if frames.size else (0, 0)
-    for t, track in enumerate(tracks):
-        raw_id, label = track.get("id", str(t)), track.get("label")
-        record = f"track id={raw_id} label={label!r}"
-        try:
-            tid = int(raw_id)
-        except ValueError:
-            raise FormatError(f"<track> id must be an integer, got {raw_id!r}", path=src, record=f"track #{t}",
-                              field="id") from None
-        if not label:
-            raise FormatError("<track> must have a label", path=src, record=f"track #{t} (id={raw_id})",
-                              field="label")
-        if tid in seen:
-            col.add("duplicate_track_id", f"track id {tid} repeats track #{seen[tid]}; both imported under this id",
-                    severity="error", file=src, record=record, field="id")
-        seen.setdefault(tid, t)
-        group = int(reader.num(track, "group_id", record)) if track.get("group_id") else 0
-        subset = track.get("subset", "")
-        mine: list[TrackFrame] = []
-        loose = [a.get("name") for a in track.findall("attribute")]
-        if loose:
-            col.add("track_attribute", f"attributes directly under <track> ({loose}) are not CVAT's (it writes them "
-                    "on each frame's shape); not imported", severity="error", file=src, record=record)
-        for k, el in enumerate(c for c in track if c.tag != "attribute"):
-            rec = f"{record} <{el.tag}> #{k}"
-            if el.tag not in TRACK_SHAPES:
-                col.add("unsupported_shape", f"<{el.tag}> is not a track shape; it was not imported",
-                        severity="error", file=src, record=rec)
-                continue
-            frame = reader.size(el, "frame", rec)
-            rec = f"{record} <{el.tag}> frame={frame}"
-            h, w = size_of.get(frame, (fallback_h, fallback_w))
-            shape = None if el.get("outside") == "1" else reader.shape(el, rec, h, w, label=label)
-            if shape is not None and el.tag == "skeleton" and shape.keypoints is not None \
-                    and not (shape.keypoints[:, 2] > 0).any():
-                shape = None  # every point outside: the skeleton is outside
-            if shape is not None:
-                keyframe = el.get("keyframe", "1") == "1" or any(
-                    c.get("keyframe") == "1" for c in el if c.tag == "points")
-                shape.extra.update(cvat_track_id=tid, cvat_keyframe=keyframe, cvat_group_id=group,
-                                   cvat_source=track.get("source", "manual"))
-            mine.append(TrackFrame(frame, subset, shape))
-        _check_frames(mine, frames, col, src, record)
-        out.extend(mine)
-    return out
+    raw_id, label = track.get("id", str(t)), track.get("label")
+    record = f"track id={raw_id} label={label!r}"
+    try:
+        tid = int(raw_id)
+    except ValueError:
+        raise FormatError(f"<track> id must be an integer, got {raw_id!r}", path=src, record=f"track #{t}",
+                          field="id") from None
+    if not label:
+        raise FormatError("<track> must have a label", path=src, record=f"track #{t} (id={raw_id})", field="label")
+    if tid in seen:
+        col.add("duplicate_track_id", f"track id {tid} repeats track #{seen[tid]}; both imported under this id",
+                severity="error", file=src, record=record, field="id")
+    seen.setdefault(tid, t)
+    group = int(reader.num(track, "group_id", record)) if track.get("group_id") else 0
+    subset = track.get("subset", "")
+    mine: list[TrackFrame] = []
+    loose = [a.get("name") for a in track.findall("attribute")]
+    if loose:
+        col.add("track_attribute", f"attributes directly under <track> ({loose}) are not CVAT's (it writes them "
+                "on each frame's shape); not imported", severity="error", file=src, record=record)
+    for k, el in enumerate(c for c in track if c.tag != "attribute"):
+        rec = f"{record} <{el.tag}> #{k}"
+        if el.tag not in TRACK_SHAPES:
+            col.add("unsupported_shape", f"<{el.tag}> is not a track shape; it was not imported",
+                    severity="error", file=src, record=rec)
+            continue
+        frame = reader.size(el, "frame", rec)
+        rec = f"{record} <{el.tag}> frame={frame}"
+        h, w = size_of.get(frame, (fallback_h, fallback_w))
+        shape = None if el.get("outside") == "1" else reader.shape(el, rec, h, w, label=label)
+        if shape is not None and el.tag == "skeleton" and shape.keypoints is not None \
+                and not (shape.keypoints[:, 2] > 0).any():
+            shape = None  # every point outside: the skeleton is outside
+        if shape is not None:
+            keyframe = el.get("keyframe", "1") == "1" or any(
+                c.get("keyframe") == "1" for c in el if c.tag == "points")
+            shape.extra.update(cvat_track_id=tid, cvat_keyframe=keyframe, cvat_group_id=group,
+                               cvat_source=track.get("source", "manual"))
+        mine.append(TrackFrame(frame, subset, shape))
+    _check_frames(mine, frames, col, src, record)
+    return mine
 
 
 def _check_frames(mine: list[TrackFrame], frames: Frames, col: Collector, src: Path, record: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef
 from maslow.io._common import ExportReport
 from maslow.io._cvat_read import CUBOID_ATTRS, ellipse_box, ellipse_params
+from maslow.io._cvat_skeleton import svg_text
 
 _SOURCE_IN = {"manual": "human", "semi-auto": "human", "file": "human", "consensus": "human", "auto": "model"}
 _SOURCE_OUT = {"human": "manual", "model": "auto", "pseudo": "auto", "synthetic": "auto"}
@@ -61,7 +63,8 @@ def _encode_mask(rle: dict[str, Any]) -> dict[str, str]:
 
 def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport, skeletons: set[int]) -> ET.Element:
     """<meta><task>: the labels with their attribute specs; a class written as skeletons is a CVAT skeleton label
-    followed by one ``points`` label per keypoint name, with the class as ``<parent>``."""
+    (its points and edges drawn in ``<svg>``) followed by one ``points`` label per keypoint name, with the class as
+    ``<parent>``."""
     meta = ET.Element("meta")
     task = ET.SubElement(meta, "task")
     ET.SubElement(task, "name").text = "maslow export"
@@ -78,7 +81,7 @@ def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport, skeletons: se
         ET.SubElement(lab, "color").text = c.color
         types = {_LABEL_TYPE_OUT[t] for t in c.label_types}
         ET.SubElement(lab, "type").text = "skeleton" if k in skeletons else types.pop() if len(types) == 1 else "any"
-        _lose(report, "class_keypoints", bool(c.skeleton or (c.keypoints and k not in skeletons)))
+        _lose(report, "class_keypoints", bool((c.skeleton or c.keypoints) and k not in skeletons))
         _lose(report, "class_id", c.id is not None)
         _lose(report, "supercategory", bool(c.supercategory))
         attrs = ET.SubElement(lab, "attributes")
@@ -95,6 +98,8 @@ def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport, skeletons: se
             default = _value(a.default) if a.default is not None else (vals[0] if vals else "")
             ET.SubElement(el, "default_value").text = default
             ET.SubElement(el, "values").text = "\n".join(vals)
+        if k in skeletons:
+            ET.SubElement(lab, "svg").text = svg_text(c.keypoints, c.skeleton)
         for name in c.keypoints if k in skeletons else ():
             point = ET.SubElement(labels, "label")
             for tag, text in (("name", name), ("color", ""), ("type", "points"), ("attributes", None),
@@ -112,7 +117,8 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
     object's group. Rows read from an ``<ellipse>``, ``<cuboid>`` or ``<skeleton>`` (``extra["cvat_shape"]``) are
     written as one again. Not expressible in CVAT, and counted in ``ExportReport.lost``: ``score``, ``iscrowd``,
     ``annotator``, masks or boxes beside a polygon that differ from it (``mask``, ``box``), keypoint visibility
-    other than all-2 or all-1 per object (``keypoint_visibility``), keypoint names/skeleton, class ids,
+    other than all-2 or all-1 per object (``keypoint_visibility``), keypoint names/skeletons of classes not
+    written as CVAT skeleton labels, class ids,
     supercategories, ``extra`` columns that are not CVAT's own, an ellipse/cuboid/skeleton whose geometry no
     longer is one (``cvat_shape``: written as its polygon, box or points) and track rows CVAT can't hold in a
     track (``cvat_track_id``: a mask, a tag, several shapes, a second shape of the track in one image).
@@ -139,34 +145,75 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
             _lose(report, f"extra.{k}", int(sum(v is not None for v in col.tolist())))
     used_groups = {int(g) for g in a.extra.get("cvat_group_id", np.zeros(0, np.int64)).tolist()}
     next_group = max(used_groups, default=0) + 1
-    rows = []
-    for r in range(len(a)):
-        row, next_group = _row(ds, r, attr_cols, report, next_group)
-        rows.append(row)
-    skeletons = {int(a.label[r]) for r, row in enumerate(rows) if any(e.kind == "skeleton" for e in row.els)}
-    top = ET.Element("annotations")
-    ET.SubElement(top, "version").text = "1.1"
-    top.append(_meta(ds, attr_cols, report, skeletons))
-    tracks = _tracks(ds, rows, report)
-    in_track = {r for rs in tracks.values() for r in rs}
+    later = ExportReport(path=str(dst), format="cvat")  # what <meta> and the tracks lose, counted after the rows
+    meta = _meta(ds, attr_cols, later, _skeleton_labels(ds))
+    tid_col = a.extra.get("cvat_track_id")
+    tracks: dict[tuple[int, str], list[int]] = {}  # (track id, label) -> its rows, one per image
+    track_images: dict[tuple[int, str], set[int]] = {}
+    group_at: dict[int, int] = {}  # a track row -> the next free group id when it was written (to write it again)
     slices = ds.image_slices()
-    for i in range(ds.n_images):
-        img = ET.SubElement(top, "image", {"id": str(int(ids[i])), "name": str(ds.images.path[i])})
-        split = "" if ds.images.split is None else str(ds.images.split[i])
-        if split:
-            img.set("subset", split)
-        img.set("width", str(int(ds.images.width[i])))
-        img.set("height", str(int(ds.images.height[i])))
-        for r in range(slices[i], slices[i + 1]):
-            for el in rows[r].els if r not in in_track else ():
-                _emit(img, el, rows[r])
-    _write_tracks(top, ds, rows, tracks, np.asarray(ids, np.int64))
+    with atomic_path(dst) as tmp, open(tmp, "w", encoding="utf-8", errors="xmlcharrefreplace") as f:
+        f.write("<?xml version='1.0' encoding='utf-8'?>\n<annotations>")
+        version = ET.Element("version")
+        version.text = "1.1"
+        _put(f, version)
+        _put(f, meta)
+        for i in range(ds.n_images):
+            img = ET.Element("image", {"id": str(int(ids[i])), "name": str(ds.images.path[i])})
+            split = "" if ds.images.split is None else str(ds.images.split[i])
+            if split:
+                img.set("subset", split)
+            img.set("width", str(int(ds.images.width[i])))
+            img.set("height", str(int(ds.images.height[i])))
+            for r in range(slices[i], slices[i + 1]):
+                row, after = _row(ds, r, attr_cols, report, next_group)
+                tid = -1 if tid_col is None or tid_col[r] is None else int(tid_col[r])
+                if tid >= 0:  # CVAT tracks hold one shape per frame, of a kind a track can hold
+                    key = (tid, row.label)
+                    ok = len(row.els) == 1 and row.els[0].kind in _TRACKABLE and i not in track_images.get(key, ())
+                    _lose(later, "cvat_track_id", not ok)
+                    if ok:
+                        tracks.setdefault(key, []).append(r)
+                        track_images.setdefault(key, set()).add(i)
+                        group_at[r] = next_group
+                next_group = after
+                for el in row.els if r not in group_at else ():
+                    _emit(img, el, row)
+            _put(f, img)
+        del track_images
+        scratch = ExportReport(path=str(dst), format="cvat")  # a track row's losses were counted above
+
+        def row_of(r: int) -> _Row:
+            return _row(ds, r, attr_cols, scratch, group_at[r])[0]
+
+        for node in _track_elements(ds, tracks, np.asarray(ids, np.int64), row_of):
+            _put(f, node)
+        f.write("\n</annotations>")
+    for k, n in later.lost.items():
+        report.lost[k] += n
     report.n_annotations = len(a)
-    tree = ET.ElementTree(top)
-    ET.indent(tree, "  ")
-    with atomic_path(dst) as tmp:
-        tree.write(tmp, encoding="utf-8", xml_declaration=True)
     return report
+
+
+def _put(f: Any, el: ET.Element) -> None:
+    """Write ``el`` as a child of the root, indented as ``ET.indent`` indents the whole document."""
+    ET.indent(el, "  ", level=1)
+    f.write("\n  ")
+    f.write(ET.tostring(el, encoding="unicode"))
+
+
+def _skeleton_labels(ds: Dataset) -> set[int]:
+    """The classes of the rows written as a ``<skeleton>`` (``_row``'s test): CVAT skeleton labels in <meta>."""
+    a = ds.annotations
+    shape = a.extra.get("cvat_shape")
+    if shape is None or a.keypoints is None:
+        return set()
+    out = set()
+    for r in (r for r, v in enumerate(shape.tolist()) if str(v or "") == "skeleton"):
+        kp, k = a.keypoints[r], int(a.label[r])
+        if not np.isnan(kp[:, 2]).all() and _fits_skeleton(ds.schema.classes[k].keypoints, kp):
+            out.add(k)
+    return out
 
 
 @dataclass
@@ -287,12 +334,17 @@ def _cuboid(kp: np.ndarray, box: np.ndarray, polys: list[np.ndarray], mask: Any,
     return _El("cuboid", {k: _fmt(v) for k, v in zip(CUBOID_ATTRS, xy.reshape(-1), strict=True)})
 
 
+def _fits_skeleton(names: tuple[str, ...], kp: np.ndarray) -> bool:
+    """Whether keypoints ``kp`` are a skeleton of the points ``names``: one per name, nothing labelled after them."""
+    return bool(names) and len(kp) >= len(names) and not np.any(np.nan_to_num(kp[len(names):, 2]) > 0)
+
+
 def _skeleton(names: tuple[str, ...], kp: np.ndarray, box: np.ndarray, polys: list[np.ndarray], mask: Any,
               report: ExportReport) -> _El | None:
     """A <skeleton> with one <points> per keypoint name of the class (v = 0 outside, 1 occluded)."""
-    vis = np.nan_to_num(kp[:, 2])
-    if not names or len(kp) < len(names) or np.any(vis[len(names):] > 0):
+    if not _fits_skeleton(names, kp):
         return None
+    vis = np.nan_to_num(kp[:, 2])
     children = [{"label": n, "outside": "1" if v == 0 else "0", "occluded": "1" if v == 1 else "0",
                  "points": _pts(np.nan_to_num(kp[k, :2]))} for k, (n, v) in enumerate(zip(names, vis, strict=False))]
     _lose(report, "box", not np.isnan(box[0]))
@@ -327,27 +379,8 @@ def _emit(parent: ET.Element, el: _El, row: _Row, *, frame: int | None = None, k
         ET.SubElement(node, "attribute", {"name": name}).text = text
 
 
-def _tracks(ds: Dataset, rows: list[_Row], report: ExportReport) -> dict[tuple[int, str], list[int]]:
-    """(track id, label) -> its rows, one per image; rows CVAT can't hold in a track are left to their image."""
-    col = ds.annotations.extra.get("cvat_track_id")
-    out: dict[tuple[int, str], list[int]] = {}
-    if col is None:
-        return out
-    images: dict[tuple[int, str], set[int]] = {}
-    for r, tid in enumerate(np.asarray(col).tolist()):
-        if tid is None or int(tid) < 0:
-            continue
-        key, img = (int(tid), rows[r].label), int(ds.annotations.image[r])
-        ok = len(rows[r].els) == 1 and rows[r].els[0].kind in _TRACKABLE and img not in images.get(key, set())
-        _lose(report, "cvat_track_id", not ok)
-        if ok:
-            out.setdefault(key, []).append(r)
-            images.setdefault(key, set()).add(img)
-    return out
-
-
-def _write_tracks(top: ET.Element, ds: Dataset, rows: list[_Row], tracks: dict[tuple[int, str], list[int]],
-                  ids: np.ndarray) -> None:
+def _track_elements(ds: Dataset, tracks: dict[tuple[int, str], list[int]], ids: np.ndarray,
+                    row_of: Callable[[int], _Row]) -> Iterator[ET.Element]:
     """One <track> per (track id, label): a shape per frame, the first and last of each run of consecutive frames
     as keyframes (CVAT rebuilds the others by interpolation), and an outside keyframe where a run ends."""
     order = np.argsort(ids, kind="stable")
@@ -360,11 +393,12 @@ def _write_tracks(top: ET.Element, ds: Dataset, rows: list[_Row], tracks: dict[t
         if tid in taken:  # the same id with another label: CVAT tracks have one label
             tid, fresh = fresh, fresh + 1
         taken.add(tid)
+        rows = {r: row_of(r) for r in rs}
         first = rows[rs[0]]
         attrs = {"id": str(tid), "label": label, "source": first.source}
         if first.group:
             attrs["group_id"] = str(first.group)
-        node = ET.SubElement(top, "track", attrs)
+        node = ET.Element("track", attrs)
         rs = sorted(rs, key=lambda r: rank[ds.annotations.image[r]])
         pos = [int(rank[ds.annotations.image[r]]) for r in rs]
         for j, r in enumerate(rs):
@@ -373,3 +407,4 @@ def _write_tracks(top: ET.Element, ds: Dataset, rows: list[_Row], tracks: dict[t
             _emit(node, rows[r].els[0], rows[r], frame=int(ids[ds.annotations.image[r]]), keyframe=str(int(key)))
             if ends and pos[j] + 1 < len(ids):
                 _emit(node, rows[r].els[0], rows[r], frame=int(ids[order[pos[j] + 1]]), outside="1")
+        yield node

@@ -28,7 +28,10 @@ Glossary of the format (as CVAT 2.x dumps it):
 - Label specs: ``<label><name><color><type><attributes><attribute><name><input_type><default_value><values>``;
   ``values`` is newline-separated; ``input_type`` checkbox -> bool, select/radio -> enum, number -> number
   (values ``min\\nmax\\nstep``, kept as ``AttributeDef.values``), text -> text. A ``<label>`` with a ``<parent>``
-  is a point of that skeleton label: its name is one of the skeleton class's keypoint names, not a class.
+  is a point of that skeleton label: its name is one of the skeleton class's keypoint names, not a class. A
+  skeleton label's ``<svg>`` holds CVAT's drawing of it as escaped SVG markup: ``<circle data-node-id
+  data-label-name>`` per point, ``<line data-node-from data-node-to>`` per edge; the edges are the class's
+  ``skeleton`` (see ``maslow.io._cvat_skeleton``).
 
 Mapping to maslow: ``occluded`` -> the bool attribute ``occluded``; ``source`` manual/semi-auto/file -> ``human``,
 auto -> ``model`` (the CVAT value is kept in ``annotations.extra["cvat_source"]``); ``group_id``, ``z_order`` and a
@@ -48,60 +51,42 @@ not from a track) and ``extra["cvat_keyframe"]``.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
 
 import numpy as np
-from defusedxml import ElementTree as SafeET
 
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
-from maslow.core.polygons import Polygons
-from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
-from maslow.core.tables import Annotations, Images
+from maslow.core.schema import AttributeDef, ClassDef
+from maslow.core.tables import Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError
 from maslow.io._common import Collector, safe_relpath
-from maslow.io._cvat_read import SHAPES, Reader, Shape, merge_parts, merge_points, unpad
-from maslow.io._cvat_tracks import Frames, read_frames, read_tracks
-from maslow.io._cvat_write import _KNOWN_EXTRA, _SOURCE_IN, write
+from maslow.io._cvat_read import SHAPES, Reader, merge_parts, merge_points, unpad
+from maslow.io._cvat_rows import Rows, build
+from maslow.io._cvat_skeleton import read_edges
+from maslow.io._cvat_stream import top_elements
+from maslow.io._cvat_tracks import Frames, TrackIndex, check_tasks, read_frames, read_track
+from maslow.io._cvat_write import write
 from maslow.io.images import image_info
 from maslow.io.registry import warn_issues
 
 _INPUT_TYPE = {"checkbox": "bool", "select": "enum", "radio": "enum", "number": "number", "text": "text"}
 _LABEL_TYPE_IN = {"rectangle": "box", "polygon": "polygon", "polyline": "polygon", "points": "keypoints",
                   "mask": "mask", "tag": "tag", "skeleton": "keypoints"}
-_EXTRA_DEFAULT: dict[str, Any] = {"cvat_shape": "", "cvat_rotation": 0.0, "cvat_z_order": 0, "cvat_group_id": 0,
-                                  "cvat_track_id": -1, "cvat_keyframe": True}
-_EXTRA_DTYPE: dict[str, Any] = {"cvat_rotation": np.float64, "cvat_group_id": np.int64, "cvat_z_order": np.int64,
-                                "cvat_track_id": np.int64, "cvat_keyframe": bool}
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
-def _load(src: Path) -> Any:
-    try:
-        return SafeET.parse(str(src)).getroot()
-    except FileNotFoundError:
-        raise FormatError("file not found", path=src) from None
-    except IsADirectoryError:
-        raise FormatError("must be an XML file, got a directory", path=src) from None
-    except ET.ParseError as e:
-        line, col = e.position
-        raise FormatError(f"malformed XML at line {line} column {col}: {e}", path=src) from None
-    except (ValueError, SafeET.ParseError) as e:  # defusedxml: entities, DTDs, external references
-        raise FormatError(f"refused XML: {type(e).__name__}: {e}", path=src) from None
-
-
 def _text(el: Any, tag: str) -> str:
     child = el.find(tag)
     return "" if child is None or child.text is None else child.text.strip()
 
 
-def _read_meta(meta: Any) -> tuple[list[ClassDef], list[AttributeDef], dict[str, set[str]]]:
-    """Classes, attribute specs (merged by name) and the attribute names each label declares."""
+def _read_meta(meta: Any, col: Collector, src: Path) -> tuple[list[ClassDef], list[AttributeDef], dict[str, set[str]]]:
+    """Classes (a skeleton's with its points and edges), attribute specs (merged by name) and the attribute names
+    each label declares."""
     classes: list[ClassDef] = []
     specs: dict[str, AttributeDef] = {}
     declared: dict[str, set[str]] = {}
@@ -110,6 +95,7 @@ def _read_meta(meta: Any) -> tuple[list[ClassDef], list[AttributeDef], dict[str,
     if labels is None:
         return classes, [], declared
     points_of: dict[str, list[str]] = {}
+    svgs: dict[str, Any] = {}  # skeleton label -> its <svg>
     for lab in labels.findall("label"):
         name = unpad(_text(lab, "name") and lab.find("name").text)  # shapes name it unstripped
         if _text(lab, "parent"):  # a point of a skeleton label: its keypoint name, not a class
@@ -120,6 +106,8 @@ def _read_meta(meta: Any) -> tuple[list[ClassDef], list[AttributeDef], dict[str,
         ltype = _LABEL_TYPE_IN.get(_text(lab, "type"))
         classes.append(ClassDef(name=name, color=_text(lab, "color"), label_types=(ltype,) if ltype else ()))
         declared[name] = set()
+        if lab.find("svg") is not None:
+            svgs[name] = lab.find("svg")
         for a in lab.findall("attributes/attribute"):
             aname = _text(a, "name")
             if not aname:
@@ -137,7 +125,9 @@ def _read_meta(meta: Any) -> tuple[list[ClassDef], list[AttributeDef], dict[str,
                 merged = old.values + tuple(v for v in vals if v not in old.values)
                 specs[aname] = AttributeDef(aname, type=old.type, values=merged, classes=(*old.classes, name),
                                             default=old.default)
-    classes = [replace(c, keypoints=tuple(points_of[c.name])) if c.name in points_of else c for c in classes]
+    classes = [replace(c, keypoints=tuple(points_of.get(c.name, ())), skeleton=read_edges(
+        svgs[c.name], c.name, points_of.get(c.name, []), col, src)) if c.name in svgs else
+        replace(c, keypoints=tuple(points_of[c.name])) if c.name in points_of else c for c in classes]
     n_classes = len(classes)
     out = [AttributeDef(a.name, a.type, a.values, classes=() if len(a.classes) == n_classes else a.classes,
                         default=a.default) for a in specs.values()]
@@ -146,6 +136,9 @@ def _read_meta(meta: Any) -> tuple[list[ClassDef], list[AttributeDef], dict[str,
 
 def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -> tuple[Dataset, Report]:
     """Read a CVAT for images 1.1 or CVAT for video 1.1 XML file.
+
+    The file is streamed: one ``<image>`` or ``<track>`` is in memory at a time (read again for the tracks, and
+    for the images when ``<meta>`` comes after them).
 
     Args:
         src: the ``annotations.xml`` file.
@@ -163,17 +156,91 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
             attribute).
     """
     src = Path(src)
-    col = Collector(strict=strict)
-    top = _load(src)
-    if top.tag != "annotations":
-        raise FormatError(f"root element must be <annotations>, got <{top.tag}>", path=src, record="root")
     root = Path(images_root) if images_root is not None else (
         src.parent / "images" if (src.parent / "images").is_dir() else src.parent)
-    classes, attr_list, declared = _read_meta(top.find("meta"))
-    specs = {a.name: a for a in attr_list}
-    reader = Reader(src, col, specs, declared, {c.name: list(c.keypoints) for c in classes if c.keypoints})
-    im = _ImageRows()
-    for i, el in enumerate(top.findall("image")):
+    doc = _Document(src, Collector(strict=strict), root)
+    with top_elements(src) as elements:
+        for el in elements:
+            doc.first_pass(el)
+    if doc.reader is None:  # no <meta>
+        doc.meta(None)
+    if doc.late:  # an <image> came before <meta>: read the images now that the labels are known
+        with top_elements(src) as elements:
+            for el in elements:
+                if el.tag == "image":
+                    doc.image(el)
+    if doc.tracks.n:
+        doc.track_frames()
+        with top_elements(src) as elements:
+            for el in elements:
+                if el.tag == "track":
+                    doc.track(el)
+    return doc.dataset()
+
+
+class _ImageRows:
+    """The image table as it is read: one row per <image>, then per track frame without one."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.widths: list[int] = []
+        self.heights: list[int] = []
+        self.splits: list[str] = []
+        self.ids: list[int] = []
+        self.index: dict[int, int] = {}  # image id (CVAT's frame number) -> its first row
+        self.by_path: dict[str, int] = {}  # path -> its first row
+
+    def add(self, img_id: int, path: str, w: int, h: int, split: str) -> None:
+        self.index.setdefault(img_id, len(self.ids))
+        self.by_path.setdefault(path, len(self.ids))
+        self.ids.append(img_id)
+        self.paths.append(path)
+        self.widths.append(w)
+        self.heights.append(h)
+        self.splits.append(split)
+
+
+class _Document:
+    """What is known of the file as it streams by: <meta>, the image table, the annotation rows."""
+
+    def __init__(self, src: Path, col: Collector, root: Path) -> None:
+        self.src, self.col, self.root = src, col, root
+        self.reader: Reader | None = None
+        self.classes: list[ClassDef] = []
+        self.specs: dict[str, AttributeDef] = {}
+        self.frames = Frames(None, 1, None)
+        self.late = False  # an <image> came before <meta>
+        self.im = _ImageRows()
+        self.rows = Rows(())
+        self.tracks = TrackIndex()
+        self.n_images = 0  # <image> elements read
+        self.n_tracks = 0  # <track> elements read
+        self.known = self.frames
+        self.size_of: dict[int, tuple[int, int]] = {}
+        self.seen: dict[int, int] = {}
+
+    def first_pass(self, el: Any) -> None:
+        if el.tag == "meta" and self.reader is None:
+            self.meta(el)
+        elif el.tag == "image":
+            self.late = self.late or self.reader is None
+            if not self.late:
+                self.image(el)
+        elif el.tag == "track":
+            self.tracks.note(el)
+
+    def meta(self, meta: Any) -> None:
+        self.classes, attr_list, declared = _read_meta(meta, self.col, self.src)
+        self.specs = {a.name: a for a in attr_list}
+        self.reader = Reader(self.src, self.col, self.specs, declared,
+                             {c.name: list(c.keypoints) for c in self.classes if c.keypoints})
+        self.frames = read_frames(meta)
+        self.rows = Rows(c.name for c in self.classes)
+
+    def image(self, el: Any) -> None:
+        assert self.reader is not None
+        reader, col, src, root, im = self.reader, self.col, self.src, self.root, self.im
+        i, self.n_images = self.n_images, self.n_images + 1
         name, raw_id = el.get("name"), el.get("id", str(i))
         record = f"image id={raw_id} name={name!r}"
         if not name:
@@ -204,38 +271,39 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
             s = reader.shape(child, f"{record} <{child.tag}> #{k}", h, w)
             if s is not None:
                 shapes.append(s)
-        im.shapes[-1] = merge_points(merge_parts(shapes))
-    tracks = top.findall("track")
-    if tracks:
-        _add_tracks(tracks, top.find("meta"), reader, col, src, root, im)
-    return _build(src, classes, specs, im.shapes, col, root, reader.kp_names,
-                  Images(path=obj_array(im.paths), width=np.asarray(im.widths, np.int64),
-                         height=np.asarray(im.heights, np.int64), split=obj_array(im.splits),
-                         extra={"cvat_id": np.asarray(im.ids, np.int64)}))
+        for s in merge_points(merge_parts(shapes)):
+            self.rows.add(len(im.ids) - 1, s)
 
+    def track_frames(self) -> None:
+        """Frames the tracks name without an <image> become images named as CVAT names video frames, and so do
+        every frame <meta> declares when the file has no <image> at all."""
+        im, frames = self.im, self.frames
+        wanted = set(self.tracks.frames)
+        if not im.ids and frames.frames is not None:
+            wanted |= set(frames.frames)
+        for frame in sorted(wanted - set(im.index)):
+            path = f"frame_{frame:06d}.PNG"
+            w, h = frames.size if frames.size else _size_on_disk(self.root / path)
+            im.add(frame, path, w, h, self.tracks.subset.get(frame, ""))
+        self.size_of = {f: (im.heights[i], im.widths[i]) for f, i in im.index.items()}
+        self.known = Frames(tuple(sorted(im.index)), frames.step, frames.size)  # the file's frames, gaps among them
+        check_tasks(self.tracks.task_ids, self.col, self.src)
 
-class _ImageRows:
-    """The image table as it is read: one row per <image>, then per track frame without one."""
+    def track(self, el: Any) -> None:
+        assert self.reader is not None
+        t, self.n_tracks = self.n_tracks, self.n_tracks + 1
+        for tf in read_track(t, el, self.reader, self.col, self.src, self.known, self.size_of, self.seen):
+            if tf.shape is not None:
+                self.rows.add(self.im.index[tf.frame], tf.shape)
 
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        self.widths: list[int] = []
-        self.heights: list[int] = []
-        self.splits: list[str] = []
-        self.ids: list[int] = []
-        self.shapes: list[list[Shape]] = []
-        self.index: dict[int, int] = {}  # image id (CVAT's frame number) -> its first row
-        self.by_path: dict[str, int] = {}  # path -> its first row
-
-    def add(self, img_id: int, path: str, w: int, h: int, split: str) -> None:
-        self.index.setdefault(img_id, len(self.ids))
-        self.by_path.setdefault(path, len(self.ids))
-        self.ids.append(img_id)
-        self.paths.append(path)
-        self.widths.append(w)
-        self.heights.append(h)
-        self.splits.append(split)
-        self.shapes.append([])
+    def dataset(self) -> tuple[Dataset, Report]:
+        assert self.reader is not None
+        im = self.im
+        images = Images(path=obj_array(im.paths), width=np.asarray(im.widths, np.int64),
+                        height=np.asarray(im.heights, np.int64), split=obj_array(im.splits),
+                        extra={"cvat_id": np.asarray(im.ids, np.int64)})
+        return build(self.src, self.rows, self.classes, self.specs, self.col, self.root, self.reader.kp_names,
+                     images)
 
 
 def _size_on_disk(path: Path) -> tuple[int, int]:
@@ -244,76 +312,6 @@ def _size_on_disk(path: Path) -> tuple[int, int]:
     except FormatError:
         return 0, 0
     return info.width, info.height
-
-
-def _add_tracks(tracks: list[Any], meta: Any, reader: Reader, col: Collector, src: Path, root: Path,
-                im: _ImageRows) -> None:
-    """Read the tracks (CVAT for video) into per-frame shapes; frames without an <image> become images named as
-    CVAT names video frames, every frame <meta> declares when the file has no <image> at all."""
-    frames = read_frames(meta)
-    wanted = {int(c.get("frame")) for t in tracks for c in t if str(c.get("frame", "")).isdigit()}
-    if not im.ids and frames.frames is not None:
-        wanted |= set(frames.frames)
-    subset = {int(c.get("frame")): t.get("subset", "") for t in reversed(tracks) for c in t
-              if str(c.get("frame", "")).isdigit()}
-    for frame in sorted(wanted - set(im.index)):
-        path = f"frame_{frame:06d}.PNG"
-        w, h = frames.size if frames.size else _size_on_disk(root / path)
-        im.add(frame, path, w, h, subset.get(frame, ""))
-    size_of = {f: (im.heights[i], im.widths[i]) for f, i in im.index.items()}
-    known = Frames(tuple(sorted(im.index)), frames.step, frames.size)  # the frames of the file: gaps are among them
-    for tf in read_tracks(tracks, reader, col, src, known, size_of):
-        if tf.shape is not None:
-            im.shapes[im.index[tf.frame]].append(tf.shape)
-
-
-def _build(src: Path, classes: list[ClassDef], specs: dict[str, AttributeDef], per_image: list[list[Shape]],
-           col: Collector, root: Path, kp_names: dict[str, list[str]], images: Images) -> tuple[Dataset, Report]:
-    names = {c.name: i for i, c in enumerate(classes)}
-    rows = [(i, s) for i, shapes in enumerate(per_image) for s in shapes]
-    for r, (i, s) in enumerate(rows):
-        if s.label not in names:
-            col.add("unknown_label", f"label {s.label!r} is not declared in <meta><labels>; added to the schema",
-                    severity="error", file=src, record=s.record, field="label", image=i, annotation=r)
-            names[s.label] = len(classes)
-            classes.append(ClassDef(s.label))
-    skeletons = {s.label for _, s in rows if s.kind == "skeleton"}
-    classes = [replace(c, keypoints=tuple(kp_names[c.name])) if c.name in skeletons and not c.keypoints
-               and kp_names.get(c.name) else c for c in classes]
-    n = len(rows)
-    k = max((s.keypoints.shape[0] for _, s in rows if s.keypoints is not None), default=0)
-    kps = np.full((n, k, 3), np.nan)
-    for r, (_, s) in enumerate(rows):
-        if s.keypoints is not None:
-            kps[r] = 0.0
-            kps[r, : len(s.keypoints)] = s.keypoints
-    attr_names = list(specs)
-    if any(s.kind != "tag" for _, s in rows) and "occluded" not in specs:
-        specs["occluded"] = AttributeDef("occluded", type="bool")
-        attr_names.append("occluded")
-    kinds = {s.kind for _, s in rows}
-    regions = {"polygon", "polyline", "mask", "ellipse"}
-    tasks = [t for t, ks in ((Task.INSTANCE_SEGMENTATION, regions), (Task.DETECTION, {"box", "cuboid", *regions}),
-                             (Task.KEYPOINTS, {"points", "skeleton"})) if kinds & ks or (t is Task.KEYPOINTS and k)]
-    if "tag" in kinds:
-        n_tags = Counter(i for i, s in rows if s.kind == "tag")
-        tasks.append(Task.MULTILABEL if max(n_tags.values()) > 1 else Task.CLASSIFICATION)
-    extra_names = [e for e in _KNOWN_EXTRA if any(e in s.extra for _, s in rows)]
-    ann = Annotations(
-        image=np.asarray([i for i, _ in rows], np.int64),
-        label=np.asarray([names[s.label] for _, s in rows], np.int64),
-        box=np.asarray([s.box for _, s in rows], np.float64).reshape(n, 4),
-        polygon=Polygons.from_rows([s.polygon for _, s in rows]) if any(s.polygon for _, s in rows) else None,
-        mask=obj_array([s.mask for _, s in rows]) if any(s.mask is not None for _, s in rows) else None,
-        keypoints=kps if k else None,
-        attributes={a: obj_array([s.attrs.get(a) for _, s in rows]) for a in attr_names},
-        source=obj_array([_SOURCE_IN.get(str(s.extra["cvat_source"]), "human") for _, s in rows]),
-        extra={e: np.asarray([s.extra.get(e, _EXTRA_DEFAULT.get(e)) for _, s in rows],
-                             dtype=_EXTRA_DTYPE.get(e, object)) for e in extra_names},
-    )
-    schema = LabelSchema(classes=tuple(classes), tasks=tuple(tasks) or (Task.DETECTION,),
-                         attributes=tuple(specs[a] for a in attr_names))
-    return Dataset(schema=schema, images=images, annotations=ann, root=root), col.report()
 
 
 def read_cvat(src: str | Path, **options: Any) -> Dataset:
