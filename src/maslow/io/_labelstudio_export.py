@@ -3,9 +3,13 @@ the JSON-MIN reader's conversion of its records back to tasks."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import urllib.parse
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -15,7 +19,7 @@ from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef
 from maslow.core.tables import Annotations
-from maslow.io._common import ExportReport
+from maslow.io._common import ExportReport, atomic_path
 
 EXTRA = ("ls_result_id", "ls_from_name", "ls_to_name", "ls_annotation_id", "ls_model_version", "ls_rotation")
 
@@ -320,23 +324,49 @@ def config_xml(ds: Dataset, ctl: _Controls) -> str:
     return ET.tostring(view, encoding="unicode") + "\n"
 
 
-def export(ds: Dataset, url_prefix: str, dst: str) -> tuple[list[dict[str, Any]], _Controls, ExportReport]:
+def export(ds: Dataset, url_prefix: str, dst: str) -> tuple[Iterator[dict[str, Any]], _Controls, ExportReport]:
+    """The tasks of ``ds``, one per image, made as they are taken; the controls they use and the report are
+    complete once the tasks are exhausted."""
     report = ExportReport(path=dst, format="labelstudio", n_images=ds.n_images)
     wr = _Writer(ds, report)
-    tasks = [wr.task(i, url_prefix) for i in range(ds.n_images)]
-    for c in ds.schema.classes:
-        _lose(report, "class_skeleton", bool(c.skeleton))
-        _lose(report, "class_id", c.id is not None)
-        _lose(report, "supercategory", bool(c.supercategory))
-    for k, col in ds.images.extra.items():
-        if k not in ("ls_task_id", "ls_url"):
-            _lose(report, f"images.extra.{k}", int(sum(v is not None for v in col.tolist())))
-    for k, col in ds.annotations.extra.items():
-        if k not in EXTRA:
-            _lose(report, f"extra.{k}", int(sum(v is not None for v in col.tolist())))
-    if ds.images.split is not None:
-        _lose(report, "split", int(sum(bool(x) for x in ds.images.split.tolist())))
-    return tasks, wr.ctl, report
+
+    def tasks() -> Iterator[dict[str, Any]]:
+        for i in range(ds.n_images):
+            yield wr.task(i, url_prefix)
+        for c in ds.schema.classes:
+            _lose(report, "class_skeleton", bool(c.skeleton))
+            _lose(report, "class_id", c.id is not None)
+            _lose(report, "supercategory", bool(c.supercategory))
+        for k, col in ds.images.extra.items():
+            if k not in ("ls_task_id", "ls_url"):
+                _lose(report, f"images.extra.{k}", int(sum(v is not None for v in col.tolist())))
+        for k, col in ds.annotations.extra.items():
+            if k not in EXTRA:
+                _lose(report, f"extra.{k}", int(sum(v is not None for v in col.tolist())))
+        if ds.images.split is not None:
+            _lose(report, "split", int(sum(bool(x) for x in ds.images.split.tolist())))
+
+    return tasks(), wr.ctl, report
+
+
+def dump_tasks(tasks: Iterable[dict[str, Any]], dst: Path, *, batch: int = 64) -> None:
+    """Write a task list atomically as ``dump_json(list(tasks), dst, indent=True)`` does, the same bytes, a batch
+    of tasks at a time (the whole list is never built): each batch is dumped as an indented array and its
+    elements are written between the file's brackets."""
+    import orjson
+
+    opts = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_INDENT_2
+    with atomic_path(dst) as tmp, open(tmp, "wb") as f:
+        it, sep = iter(tasks), b"[\n"
+        while chunk := list(itertools.islice(it, batch)):
+            try:
+                data = orjson.dumps(chunk, option=opts)
+            except orjson.JSONEncodeError:  # integers beyond 64 bits: the json module, as dump_json
+                data = json.dumps(chunk, indent=2, ensure_ascii=False).encode("utf-8")
+            f.write(sep)
+            f.write(memoryview(data)[2:-2])  # b"[\n" + elements + b"\n]"
+            sep = b",\n"
+        f.write(b"[]" if sep == b"[\n" else b"\n]")
 
 
 # -- JSON-MIN (label_studio_sdk.converter: Converter.convert_to_json_min, utils.prettify_result) -----------------

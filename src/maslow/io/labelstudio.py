@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 import urllib.parse
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -49,13 +48,14 @@ from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
-from maslow.core.polygons import Polygons
-from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
-from maslow.core.tables import Annotations, Images
+from maslow.core.schema import AttributeDef
+from maslow.core.tables import Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError
-from maslow.io._common import Collector, ExportReport, dump_json, load_json, safe_relpath
-from maslow.io._labelstudio_export import EXTRA, brush_decode, config_xml, export, is_json_min, json_min_tasks
+from maslow.io._common import Collector, ExportReport, safe_relpath
+from maslow.io._labelstudio_columns import Columns, Row
+from maslow.io._labelstudio_export import brush_decode, config_xml, dump_tasks, export, is_json_min, json_min_tasks
+from maslow.io._labelstudio_stream import iter_batches
 from maslow.io.images import image_info
 from maslow.io.registry import warn_issues
 
@@ -65,7 +65,6 @@ _ATTR_TYPES = ("choices", "textarea", "number", "rating")
 _GEOMETRY_TOOLS = ("rectangle", "polygon", "keypoint", "brush")  # the unlabelled tools of _REGION
 _CONTROLS = {"RectangleLabels": "box", "PolygonLabels": "polygon", "KeyPointLabels": "keypoint",
              "BrushLabels": "brush", "Labels": "any", "Choices": "choices"}
-_LABEL_TYPE = {"box": "box", "polygon": "polygon", "keypoint": "keypoints", "brush": "mask", "choices": "tag"}
 
 #: Pixel coordinates computed from percentages are rounded to this many decimals: percent -> pixel conversion
 #: leaves float noise (x / w * 100 * w / 100 != x) that would move a rasterised boundary pixel.
@@ -143,26 +142,15 @@ def _url_to_path(url: str) -> tuple[str, bool]:
     return url, True
 
 
-@dataclass
-class _Row:
-    image: int
-    label: str
-    box: list[float]
-    polygon: list[np.ndarray] | None = None
-    mask: dict[str, Any] | None = None
-    kps: list[tuple[str, float, float]] = field(default_factory=list)
-    standalone_kp: bool = False
-    score: float = math.nan
-    attrs: dict[str, Any] = field(default_factory=dict)
-    annotator: str | None = None
-    source: str = "human"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class _Reader:
     def __init__(self, src: Path, root: Path, col: Collector, cfg: _Config) -> None:
         self.src, self.root, self.col, self.cfg = src, root, col, cfg
-        self.rows: list[_Row] = []
+        self.columns = Columns()
+        self.paths: list[str] = []
+        self.urls: list[str] = []
+        self.widths: list[int] = []
+        self.heights: list[int] = []
+        self.task_ids: list[int] = []
         self.classes: dict[str, set[str]] = {k: set(v) for k, v in cfg.classes.items()}
         self.attributes: dict[str, AttributeDef] = dict(cfg.attributes)
 
@@ -201,8 +189,8 @@ class _Reader:
         if not isinstance(results, list):
             raise FormatError(f"result must be a list, got {type(results).__name__}", path=self.src, record=rec,
                               field="result")
-        regions: dict[str, _Row] = {}
-        new: list[_Row] = []
+        regions: dict[str, Row] = {}
+        new: list[Row] = []
         pending: list[tuple[dict[str, Any], str]] = []
         for j, res in enumerate(_merge_split_labels(results)):
             r_rec = f"{rec}, result {res.get('id', j) if isinstance(res, dict) else j}"
@@ -227,7 +215,6 @@ class _Reader:
                 new.remove(row)
             elif row.standalone_kp:
                 self.note_class(row.label, "keypoint", rec, image)
-        self.rows.extend(new)
         for res, r_rec in pending:
             rtype, rid = str(res["type"]).lower(), str(res.get("id", ""))
             if rtype in _ATTR_TYPES and rid in regions:
@@ -235,11 +222,12 @@ class _Reader:
             elif rtype == "choices":
                 for name in self.label_of(res, "choices", r_rec):
                     self.note_class(name, "choices", r_rec, image)
-                    self.rows.append(_Row(image, name, [math.nan] * 4, score=self.score(res, common),
-                                          **self.base(res, common)))
+                    new.append(Row(image, name, [math.nan] * 4, score=self.score(res, common),
+                                   **self.base(res, common)))
             else:
                 self.col.add("unsupported_result", f"result type {rtype!r} is not imported", severity="error",
                              file=self.src, record=r_rec, field="type", image=image)
+        self.columns.add(new)  # after the attributes: they are set on the rows of their regions
 
     def base(self, res: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
         extra = dict(common["extra"], ls_result_id=res.get("id"), ls_from_name=res.get("from_name"),
@@ -253,7 +241,7 @@ class _Reader:
         return float(s) if isinstance(s, int | float) and not isinstance(s, bool) else math.nan
 
     def region(self, res: dict[str, Any], rtype: str, image: int, size: tuple[int, int], rec: str,
-               common: dict[str, Any]) -> list[_Row]:
+               common: dict[str, Any]) -> list[Row]:
         value, kind = res["value"], _REGION[rtype]
         labels = self.label_of(res, rtype, rec)
         w, h = res.get("original_width", size[0]), res.get("original_height", size[1])
@@ -267,7 +255,7 @@ class _Reader:
                          file=self.src, record=rec, field=f"value.{rtype}", image=image)
             return []
         sx, sy = float(w) / 100.0, float(h) / 100.0
-        row = _Row(image, labels[0], [math.nan] * 4, score=self.score(res, common), **self.base(res, common))
+        row = Row(image, labels[0], [math.nan] * 4, score=self.score(res, common), **self.base(res, common))
         if kind == "box":
             x, y, bw, bh = (self.num(value, k, rec) for k in ("x", "y", "width", "height"))
             self.percent([x, y, x + bw, y + bh], rec, "x")
@@ -319,7 +307,7 @@ class _Reader:
         self.note_class(row.label, kind, rec, image)
         return [row]
 
-    def attribute(self, row: _Row, res: dict[str, Any], rtype: str, rec: str) -> None:
+    def attribute(self, row: Row, res: dict[str, Any], rtype: str, rec: str) -> None:
         name, value = str(res.get("from_name", rtype)), res["value"]
         spec = self.attributes.get(name)
         key = {"choices": "choices", "textarea": "text", "number": "number", "rating": "rating"}[rtype]
@@ -336,68 +324,9 @@ class _Reader:
                          severity="error", file=self.src, record=rec, field=name, image=row.image)
         row.attrs[name] = v
 
-
-def _merge_split_labels(results: list[Any]) -> list[Any]:
-    """Results of a generic ``<Labels>`` beside a geometry tool (``<Rectangle>``, ``<Polygon>``...): Label Studio
-    writes a ``labels`` result sharing the id of the geometry result; its labels go to the geometry result."""
-    def rtype(r: Any) -> str:
-        return str(r.get("type", "")).lower() if isinstance(r, dict) and isinstance(r.get("value"), dict) else ""
-
-    def rid(r: Any) -> Any:
-        return r.get("id") if isinstance(r.get("id"), str | int) else None
-
-    labels = {rid(r): r["value"].get("labels") for r in results if rtype(r) == "labels" and rid(r) is not None}
-    paired = {rid(r) for r in results if rtype(r) in _GEOMETRY_TOOLS and rid(r) in labels}
-    out = []
-    for r in results:
-        if rtype(r) == "labels" and rid(r) in paired:
-            continue
-        if rtype(r) in _GEOMETRY_TOOLS and rid(r) in paired and "labels" not in r["value"]:
-            r = {**r, "value": {**r["value"], "labels": labels[rid(r)]}}
-        out.append(r)
-    return out
-
-
-def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
-          label_config: str | Path | None = None, image_key: str = "image") -> tuple[Dataset, Report]:
-    """Read a Label Studio JSON export (``JSON``) or its ``JSON-MIN`` form.
-
-    Args:
-        src: the JSON file: a list of tasks, or of JSON-MIN records (one per annotation; result types, result ids
-            and the links of per-region attributes are not in them: pass the labeling config to read image-level
-            choices and to tell controls from task data).
-        images_root: base folder of the mapped image paths (default ``src.parent``).
-        strict: raise FormatError on the first error or warning instead of reporting it.
-        label_config: the labeling config (XML text or a path); default ``label_config.xml`` beside ``src``.
-            With a config, labels it does not declare are reported (``unknown_label``) and added.
-        image_key: the ``data`` key holding the image URL.
-
-    Returns:
-        The Dataset and the Report of import findings.
-
-    Raises:
-        FormatError: the file is not a task list, or a result is malformed (names task, result and field).
-    """
-    src = Path(src)
-    col = Collector(strict=strict)
-    tasks = load_json(src)
-    if not isinstance(tasks, list):
-        raise FormatError(f"must be a JSON list of tasks, got {type(tasks).__name__}", path=src, record="root")
-    root = Path(images_root) if images_root is not None else src.parent
-    cfg = _read_config(label_config, src)
-    reader = _Reader(src, root, col, cfg)
-    if is_json_min(tasks, image_key):
-        tasks, skipped = json_min_tasks(tasks, image_key, cfg.controls, cfg.per_region)
-        col.add("labelstudio_json_min", "JSON-MIN export: result types come from the labeling config or the label "
-                "keys, result ids are missing" + ("" if cfg.declared else "; without a labeling config, text "
-                "values (image-level choices) can't be told from task data and are not read"), severity="info",
-                file=src, record="root")
-        for n, key in skipped:
-            col.add("unsupported_result", f"per-region {key!r} can't be linked to its region in JSON-MIN; not "
-                    "imported (export as JSON to keep it)", severity="error", file=src, record=f"record {n}",
-                    field=key)
-    paths, widths, heights, urls, task_ids = [], [], [], [], []
-    for t, task in enumerate(tasks):
+    def task(self, t: int, task: Any, image_key: str) -> None:
+        """Read task ``t``: its image row, then its annotations and predictions."""
+        src, root, col = self.src, self.root, self.col
         tid = task.get("id") if isinstance(task, dict) else None
         rec = f"task {t} (id={tid})"
         data = task.get("data") if isinstance(task, dict) else None
@@ -430,11 +359,11 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
                 size = (info.width, info.height)
             except FormatError:
                 size = (0, 0)
-        paths.append(path)
-        widths.append(size[0])
-        heights.append(size[1])
-        urls.append(url)
-        task_ids.append(int(tid) if isinstance(tid, int) else -1)
+        self.paths.append(path)
+        self.widths.append(size[0])
+        self.heights.append(size[1])
+        self.urls.append(url)
+        self.task_ids.append(int(tid) if isinstance(tid, int) else -1)
         for kind, g in groups:
             g_rec = f"{rec}, {kind} id={g.get('id') if isinstance(g, dict) else g}"
             if not isinstance(g, dict):
@@ -452,61 +381,98 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
                       "score": g.get("score") if kind == "prediction" else None,
                       "extra": {"ls_annotation_id": g.get("id"),
                                 "ls_model_version": g.get("model_version") if kind == "prediction" else None}}
-            reader.results(g.get("result", []), t, size, g_rec, common)
-    images = Images(path=obj_array(paths), width=np.asarray(widths, np.int64), height=np.asarray(heights, np.int64),
-                    extra={"ls_task_id": np.asarray(task_ids, np.int64), "ls_url": obj_array(urls)})
-    return _build(reader, images), col.report()
+            self.results(g.get("result", []), t, size, g_rec, common)
+
+
+def _merge_split_labels(results: list[Any]) -> list[Any]:
+    """Results of a generic ``<Labels>`` beside a geometry tool (``<Rectangle>``, ``<Polygon>``...): Label Studio
+    writes a ``labels`` result sharing the id of the geometry result; its labels go to the geometry result."""
+    def rtype(r: Any) -> str:
+        return str(r.get("type", "")).lower() if isinstance(r, dict) and isinstance(r.get("value"), dict) else ""
+
+    def rid(r: Any) -> Any:
+        return r.get("id") if isinstance(r.get("id"), str | int) else None
+
+    labels = {rid(r): r["value"].get("labels") for r in results if rtype(r) == "labels" and rid(r) is not None}
+    if not labels:
+        return results
+    paired = {rid(r) for r in results if rtype(r) in _GEOMETRY_TOOLS and rid(r) in labels}
+    out = []
+    for r in results:
+        if rtype(r) == "labels" and rid(r) in paired:
+            continue
+        if rtype(r) in _GEOMETRY_TOOLS and rid(r) in paired and "labels" not in r["value"]:
+            r = {**r, "value": {**r["value"], "labels": labels[rid(r)]}}
+        out.append(r)
+    return out
+
+
+def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
+          label_config: str | Path | None = None, image_key: str = "image",
+          chunk_bytes: int = 1 << 18) -> tuple[Dataset, Report]:
+    """Read a Label Studio JSON export (``JSON``) or its ``JSON-MIN`` form.
+
+    Args:
+        src: the JSON file: a list of tasks, or of JSON-MIN records (one per annotation; result types, result ids
+            and the links of per-region attributes are not in them: pass the labeling config to read image-level
+            choices and to tell controls from task data).
+        images_root: base folder of the mapped image paths (default ``src.parent``).
+        strict: raise FormatError on the first error or warning instead of reporting it.
+        label_config: the labeling config (XML text or a path); default ``label_config.xml`` beside ``src``.
+            With a config, labels it does not declare are reported (``unknown_label``) and added.
+        image_key: the ``data`` key holding the image URL.
+        chunk_bytes: the task list is parsed in pieces of about this many bytes, each read into columns and freed
+            (memory vs speed; a JSON-MIN export is read whole).
+
+    Returns:
+        The Dataset and the Report of import findings.
+
+    Raises:
+        FormatError: the file is not a task list or is malformed JSON (names line, column and task), or a result is
+            malformed (names task, result and field).
+    """
+    src = Path(src)
+    col = Collector(strict=strict)
+    batches = iter_batches(src, chunk_bytes=chunk_bytes)
+    head: list[Any] = []  # the tasks up to the first object, which tells a JSON-MIN export
+    for _, items in batches:
+        head.extend(items)
+        if any(isinstance(x, dict) for x in items):
+            break
+    root = Path(images_root) if images_root is not None else src.parent
+    cfg = _read_config(label_config, src)
+    reader = _Reader(src, root, col, cfg)
+    if is_json_min(head, image_key):
+        head.extend(x for _, items in batches for x in items)
+        tasks, skipped = json_min_tasks(head, image_key, cfg.controls, cfg.per_region)
+        del head
+        col.add("labelstudio_json_min", "JSON-MIN export: result types come from the labeling config or the label "
+                "keys, result ids are missing" + ("" if cfg.declared else "; without a labeling config, text "
+                "values (image-level choices) can't be told from task data and are not read"), severity="info",
+                file=src, record="root")
+        for n, key in skipped:
+            col.add("unsupported_result", f"per-region {key!r} can't be linked to its region in JSON-MIN; not "
+                    "imported (export as JSON to keep it)", severity="error", file=src, record=f"record {n}",
+                    field=key)
+        for t, task in enumerate(tasks):
+            reader.task(t, task, image_key)
+    else:
+        for t, task in enumerate(head):
+            reader.task(t, task, image_key)
+        del head
+        for first, items in batches:
+            for t, task in enumerate(items, first):
+                reader.task(t, task, image_key)
+            del items
+    images = Images(path=obj_array(reader.paths), width=np.asarray(reader.widths, np.int64),
+                    height=np.asarray(reader.heights, np.int64),
+                    extra={"ls_task_id": np.asarray(reader.task_ids, np.int64), "ls_url": obj_array(reader.urls)})
+    return reader.columns.build(reader.classes, reader.attributes, cfg.colors, images, root), col.report()
 
 
 def _positive(v: Any) -> bool:
     """A usable image side: a number (not a bool) > 0."""
     return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-
-
-def _build(reader: _Reader, images: Images) -> Dataset:
-    rows = sorted(reader.rows, key=lambda r: r.image)
-    kp_names: dict[str, list[str]] = {}
-    for r in rows:
-        if r.kps and not r.standalone_kp:
-            names = kp_names.setdefault(r.label, [])
-            names.extend(n for n, _, _ in r.kps if n not in names)
-    k = max([len(v) for v in kp_names.values()] + [1 if any(r.kps for r in rows) else 0])
-    n = len(rows)
-    kps = np.full((n, k, 3), np.nan)
-    for i, r in enumerate(rows):
-        if r.kps:
-            kps[i] = 0.0
-            for name, x, y in r.kps:
-                kps[i, 0 if r.standalone_kp else kp_names[r.label].index(name)] = (x, y, 2.0)
-    classes = [ClassDef(name, label_types=tuple(sorted({_LABEL_TYPE[t] for t in types if t in _LABEL_TYPE})),
-                        color=reader.cfg.colors.get(name, ""), keypoints=tuple(kp_names.get(name, ())))
-               for name, types in reader.classes.items()]
-    index = {c.name: i for i, c in enumerate(classes)}
-    kinds = set().union(*reader.classes.values()) if reader.classes else set()
-    tasks = [t for t, ks in ((Task.INSTANCE_SEGMENTATION, {"polygon", "brush"}),
-                             (Task.DETECTION, {"box", "polygon", "brush"}), (Task.KEYPOINTS, {"keypoint"}))
-             if kinds & ks or (t is Task.KEYPOINTS and k)]
-    if "choices" in kinds:
-        per = Counter((r.image, r.annotator, r.source) for r in rows if np.isnan(r.box[0]) and not r.kps)
-        tasks.append(Task.MULTILABEL if per and max(per.values()) > 1 else Task.CLASSIFICATION)
-    extra_names = [e for e in EXTRA if any(r.extra.get(e) is not None for r in rows)]
-    ann = Annotations(
-        image=np.asarray([r.image for r in rows], np.int64),
-        label=np.asarray([index[r.label] for r in rows], np.int64),
-        box=np.asarray([r.box for r in rows], np.float64).reshape(n, 4),
-        score=np.asarray([r.score for r in rows], np.float64) if any(r.source == "model" for r in rows) else None,
-        polygon=Polygons.from_rows([r.polygon for r in rows]) if any(r.polygon for r in rows) else None,
-        mask=obj_array([r.mask for r in rows]) if any(r.mask is not None for r in rows) else None,
-        keypoints=kps if k else None,
-        attributes={a: obj_array([r.attrs.get(a) for r in rows]) for a in reader.attributes},
-        annotator=obj_array([r.annotator for r in rows]) if any(r.annotator for r in rows) else None,
-        source=obj_array([r.source for r in rows]),
-        extra={e: (np.asarray([float(r.extra.get(e) or 0.0) for r in rows]) if e == "ls_rotation"
-                   else obj_array([r.extra.get(e) for r in rows])) for e in extra_names},
-    )
-    schema = LabelSchema(classes=tuple(classes), tasks=tuple(tasks) or (Task.DETECTION,),
-                         attributes=tuple(reader.attributes.values()))
-    return Dataset(schema=schema, images=images, annotations=ann, root=reader.root)
 
 
 def read_labelstudio(src: str | Path, **options: Any) -> Dataset:
@@ -521,7 +487,9 @@ def labeling_config(ds: Dataset) -> str:
     ``Choices`` the image-level classes, and each attribute becomes a per-region ``Choices`` (enum; bool as
     ``true``/``false``), ``Number`` or ``TextArea``.
     """
-    _, ctl, _ = export(ds, "/data/local-files/?d=", "")
+    tasks, ctl, _ = export(ds, "/data/local-files/?d=", "")
+    for _ in tasks:  # the controls are known once every task is made
+        pass
     return config_xml(ds, ctl)
 
 
@@ -546,7 +514,7 @@ def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=") 
     """
     dst = Path(dst)
     tasks, ctl, report = export(ds, url_prefix, str(dst))
-    dump_json(tasks, dst, indent=True)
+    dump_tasks(tasks, dst)
     config = config_xml(ds, ctl)
     order = list(_read_config(config, dst).classes)  # the class order a reader takes from the config, then
     order += [n for n in ds.schema.names if n not in order]  # classes of keypoints without a region, on use
