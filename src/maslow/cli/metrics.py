@@ -14,7 +14,17 @@ import numpy as np
 import typer
 
 from maslow import io
-from maslow.cli.render import console, either, err_console, json_text, lit, print_json, render_report, table
+from maslow.cli.render import (
+    console,
+    either,
+    err_console,
+    json_text,
+    lit,
+    print_json,
+    render_report,
+    table,
+    workspace_version,
+)
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
@@ -31,9 +41,16 @@ class IouType(enum.StrEnum):
     keypoints = "keypoints"
 
 
-def _read_truth(src: Path, fmt: str, images_root: Path | None, flag: str) -> tuple[Dataset, Report]:
-    imp = io.import_dataset(src, io.get_format(fmt, where=flag).name, images_root=images_root, check_files=False)
-    return imp.dataset, imp.report
+def _read_truth(src: str, fmt: str | None, images_root: Path | None, flag: str) -> tuple[Dataset, Report, str]:
+    """The truth, its import report and its format: ``src`` read as ``fmt`` (coco by default), or, without
+    ``--from``, a workspace version or dataset (checked when it was imported: an empty report)."""
+    if fmt is None:
+        found = workspace_version(src, "--gt")
+        if found is not None:
+            return found[0], Report(()), found[1]
+    fmt = io.get_format(fmt or "coco", where=flag).name
+    imp = io.import_dataset(Path(src), fmt, images_root=images_root, check_files=False)
+    return imp.dataset, imp.report, fmt
 
 
 def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int) -> tuple[Dataset, Report, list[str]]:
@@ -181,7 +198,8 @@ def _write_json(obj: Any, path: Path) -> None:
 
 # -- the command --------------------------------------------------------------------------------------------
 def eval_(
-    gt: Annotated[Path, typer.Option("--gt", exists=True, help="Ground truth file or folder.")],
+    gt: Annotated[str, typer.Option("--gt", help="Ground truth file or folder, or a workspace version or dataset "
+                                    "(without --from).")],
     pred: Annotated[Path, typer.Option("--pred", exists=True, help="Predictions file or folder (with scores).")],
     gt_format: Annotated[str | None, typer.Option("--from", "-f", help="Format of --gt (see `maslow formats`; "
                                                   "default coco).")] = None,
@@ -218,7 +236,6 @@ def eval_(
     kind = iou_type.value
     sigmas = _sigmas(kpt_sigmas)
     fmt, gt_flag = either(gt_format, gt_format_old, ("--from", "--gt-format"))
-    gt_format = fmt or "coco"
     to_stdout = json_out is not None and str(json_out) == "-"  # --json -: the JSON on stdout, for scripts
     if to_stdout:
         json_out = None
@@ -236,8 +253,11 @@ def eval_(
     for name, target in (("--target-precision", target_precision), ("--target-recall", target_recall)):
         if target == 0:
             raise MaslowError(f"eval: {name} must be greater than 0 (at most 1), got 0")
-    truth, gt_report = _read_truth(gt, gt_format, images_root, gt_flag)
+    truth, gt_report, gt_format = _read_truth(gt, fmt, images_root, gt_flag)
     preds, pred_report, notes = _read_pred(pred, pred_format, truth, id_offset)
+    if not preds.n_annotations:
+        notes.append("no predictions on any image, so every object counts as missed (a model trained too briefly "
+                     "or with a high params.score_threshold predicts nothing)")
     located = _located({"truth": (gt, gt_report), "pred": (pred, pred_report)})
     if truth.schema.task in _LABEL_TASKS:
         _render_issues(f"{gt}", gt_report, [])
@@ -332,7 +352,7 @@ _FIELDS = {"score": ("score",), "box": ("bbox", "box", "value.x", "xmin"), "mask
 
 
 @contextlib.contextmanager
-def _located(sources: dict[str, tuple[Path, Report]]) -> Iterator[None]:
+def _located(sources: dict[str, tuple[str | Path, Report]]) -> Iterator[None]:
     """A metrics refusal of one side's data (``pred.annotations.score row 3: ...``) re-raised as a FormatError
     naming that side's file, and the record and field of the import error behind it when the import reported one
     (the rows of a Dataset are not the records of its file)."""

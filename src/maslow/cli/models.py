@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from maslow.cli.render import console, format_name, lit, load_dataset, print_json, progress_bar, render_export, table
+from maslow.cli.render import (
+    console,
+    err_console,
+    format_name,
+    lit,
+    load_dataset,
+    print_json,
+    progress_bar,
+    render_export,
+    table,
+)
 from maslow.core.dataset import Dataset
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
@@ -29,6 +39,21 @@ def _summary(pred: Dataset) -> dict[str, Any]:
                           "mean_score": float(s.mean()) if s.size else float("nan")})
     return {"n_images": pred.n_images, "n_predictions": len(a), "task": pred.schema.task.value,
             "per_class": per_class}
+
+
+#: tasks whose predictions are objects a model may find none of (a classifier labels every image)
+_OBJECT_TASKS = ("detection", "instance_segmentation", "keypoints")
+
+
+def _warn_if_empty(pred: Dataset, task: str | None) -> None:
+    """Say on stderr when a detector found nothing on any image: a model trained too briefly (or with a high
+    ``score_threshold``) writes an empty file that mAP scores 0 and ``maslow qa`` would read as "every object is
+    extra"."""
+    if pred.n_annotations or (task or pred.schema.task.value) not in _OBJECT_TASKS:
+        return
+    err_console.print(f"warning: the model predicted no object on any of the {pred.n_images} images: train it "
+                      "longer, or lower params.score_threshold (default 0.05); maslow qa refuses predictions "
+                      "that hold none", markup=False, highlight=False)
 
 
 def _render_summary(d: dict[str, Any], title: str) -> None:
@@ -67,6 +92,7 @@ def predict(
     d = {"model": str(model_path), "adapter": model.config.model, "weights": model.history.weights,
          **_summary(pred), "export": rep.to_dict()}
     d["task"] = str(getattr(model, "task", None) or d["task"])  # a detector trained on data that also has keypoints
+    _warn_if_empty(pred, d["task"])
     if as_json:
         print_json(d)
         return
@@ -114,6 +140,7 @@ def crossval(
         oof = out_of_fold(truth, cfg, folds=folds, seed=seed, progress=progress, dedupe=dedupe)
     # the model's task: a detector on a dataset whose main task is keypoints is scored as detection
     scores = crossval_scores(truth, oof, task=getattr(adapter, "task", None))
+    _warn_if_empty(oof, getattr(adapter, "task", None))
     probs_path = out.parent / "probs.npy" if oof.schema.task.value in ("classification", "multilabel") else None
     # the predictions and probs.npy together or neither: probs.npy waits under a temporary name until the
     # predictions are written (a folder named probs.npy left new predictions behind an exit code 2)

@@ -19,6 +19,7 @@ from maslow.cli.render import (
     print_json,
     progress_bar,
     table,
+    workspace_version,
     write_json_list,
 )
 from maslow.core.dataset import Dataset
@@ -121,17 +122,11 @@ def issue_record_chunks(issues: Any, truth: Dataset, *, xywh: bool = True,
 
 def _truth(gt: str, fmt: str | None, images_root: Path | None, flag: str = "--from") -> tuple[Dataset, str]:
     """The ground truth and its format: ``gt`` read as ``fmt`` (coco by default), or, without ``--from``, a
-    workspace version or dataset name when ``gt`` is no file or folder (as ``maslow check`` takes one)."""
-    looks_like_a_file = any(c in gt for c in "/\\") or Path(gt).suffix.lower() in (".json", ".xml", ".yaml", ".yml")
-    if fmt is None and not looks_like_a_file and not Path(gt).exists():
-        from maslow.store import Workspace
-
-        try:
-            ws = Workspace.find()
-            version = ws.version(gt)
-        except MaslowError as e:
-            raise MaslowError(f"--gt {gt!r}: no such file or folder, nor a workspace version or dataset ({e})") from None
-        return ws.load(version.id), version.format or ""
+    workspace version or dataset name (as ``maslow check`` takes one; see ``render.workspace_version``)."""
+    if fmt is None:
+        found = workspace_version(gt, "--gt")
+        if found is not None:
+            return found
     fmt = format_name(fmt or "coco", flag)
     return load_dataset(gt, fmt, images_root=images_root, flag=flag), fmt
 
@@ -228,6 +223,12 @@ def qa_command(
         cfg = read_config(model)
         with progress_bar("out-of-fold predictions", enabled=not as_json) as progress:
             predictions = out_of_fold(truth, cfg, folds=folds, seed=seed, progress=progress)
+    if not predictions.n_annotations and truth.n_annotations:
+        # every truth object would come out "extra" (the model sees none of them), ranked at score 1: noise
+        where = "--pred" if pred is not None else f"--model's {folds}-fold out-of-fold predictions"
+        raise FormatError(f"{where} must hold predictions, got none on any of the {truth.n_images} images, so "
+                          "every annotation would be reported as extra; a model trained too briefly or with a high "
+                          "params.score_threshold predicts nothing", path=pred if pred is not None else model)
     issues = find_label_issues(truth, predictions, iou_type=iou_type, min_score=min_score)
     if rules:  # one ranked table: the model's findings and the rule checks' (types beyond the five consensus ones)
         from maslow.quality import QualityIssues, check

@@ -261,3 +261,30 @@ def load_dataset(src: str | Path | None, fmt: str | None, *, images_root: Path |
                               f"it DATASET names a workspace version or dataset ({e})") from None
         raise MaslowError(f"{src}: no such file or folder, nor a workspace version or dataset ({e})") from None
     return ws.load(str(src))
+
+
+def workspace_version(ref: str, flag: str) -> tuple[Any, str] | None:
+    """The dataset of the workspace version or dataset (its head) that ``ref`` names, with the format it was
+    imported from; None when ``ref`` looks like a path (a separator or an annotation file's suffix) or is a file or
+    folder that names nothing in the workspace. A name that is both (a sample folder ``shapes`` beside a workspace
+    dataset ``shapes``) is the workspace's: the folder is read with ``--from``. ``flag`` names the option in errors.
+
+    Raises:
+        MaslowError: ``ref`` is neither a file or folder nor a workspace version or dataset.
+    """
+    from pathlib import Path as _Path
+
+    from maslow.errors import MaslowError
+    from maslow.store import Workspace
+
+    if any(c in ref for c in "/\\") or _Path(ref).suffix.lower() in (".json", ".xml", ".yaml", ".yml"):
+        return None
+    try:
+        ws = Workspace.find()
+        version = ws.version(ref)
+    except MaslowError as e:
+        if _Path(ref).exists():
+            return None
+        raise MaslowError(f"{flag} {ref!r}: no such file or folder, nor a workspace version or dataset ({e})") from None
+    return ws.load(version.id), version.format or ""
+
