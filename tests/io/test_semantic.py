@@ -15,11 +15,12 @@ from PIL import Image
 from maslow import io
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
-from maslow.core.schema import ClassDef, LabelSchema
+from maslow.core.schema import ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError, MaslowWarning
 from maslow.io import semantic
+from maslow.sample import shapes
 from tests.conftest import shared_path
 from tests.helpers import assert_datasets_equal
 
@@ -263,6 +264,7 @@ def test_camvid_imports_and_reexports_identical_maps(tmp_path: Path) -> None:
         assert (out / p).read_bytes() == (base / "annotations" / p).read_bytes(), p
     back, _ = semantic.parse(out, images_root=base / "images")
     assert back.schema.names == CAMVID
+    assert back.annotations.iscrowd.tolist() == few.annotations.iscrowd.tolist()  # "# ignore 11" in classes.txt
 
 
 # -- found by fuzzing ------------------------------------------------------------------------------------------
@@ -331,3 +333,43 @@ def test_ids_a_png_cannot_hold(tmp_path: Path) -> None:
         with pytest.raises(FormatError, match=rf"label map values must be 0..65535.*got background_index {bg}"):
             semantic.write(ds, tmp_path / "bad", background_index=bg)
     assert not (tmp_path / "bad").exists()
+
+
+def test_instances_written_as_label_maps_count_every_loss(tmp_path: Path) -> None:
+    # the shapes sample has instances, keypoints, crowd regions and extra columns; a label map keeps none of them
+    ds = shapes(12, seed=3)
+    rep = semantic.write(ds, tmp_path / "m")
+    back = semantic.read_semantic(tmp_path / "m", images_root=tmp_path)
+    a = ds.annotations
+    painted = ~(a.polygon.null & np.asarray([m is None for m in a.mask.tolist()]))
+    pairs = {(int(i), int(c)) for i, c in zip(a.image[painted], a.label[painted], strict=True)}
+    assert rep.n_annotations == int(painted.sum())
+    assert rep.lost["instances"] == rep.n_annotations - len(pairs) == rep.n_annotations - back.n_annotations > 0
+    assert rep.lost["keypoints"] == int((~np.isnan(a.keypoints).all(axis=(1, 2))).sum()) > 0
+    assert rep.lost["iscrowd"] == int(a.iscrowd.sum()) > 0
+    assert rep.lost["images.extra"] > 0
+    assert any(n.startswith(f"{rep.lost['instances']} annotations merged") for n in rep.notes)
+
+
+def test_an_ignore_class_other_than_255_is_declared_and_read_back(tmp_path: Path) -> None:
+    full = np.ones((3, 4), bool)
+    left = np.zeros((3, 4), bool)
+    left[:, :2] = True
+    ds = Dataset(
+        schema=LabelSchema(classes=(ClassDef("road", id=0), ClassDef("unlabelled", id=11)),
+                           tasks=(Task.SEMANTIC_SEGMENTATION,)),
+        images=Images(path=obj_array(["a.jpg"]), width=np.array([4]), height=np.array([3])),
+        annotations=Annotations(image=np.array([0, 0]), label=np.array([0, 1]),
+                                mask=obj_array([M.encode(full & ~left), M.encode(left)]),
+                                box=np.full((2, 4), np.nan), iscrowd=np.array([False, True])),
+    )
+    rep = semantic.write(ds, tmp_path / "m")
+    assert rep.lossless, rep.lost
+    assert "# ignore 11" in (tmp_path / "m" / "classes.txt").read_text().splitlines()
+    back, _ = semantic.parse(tmp_path / "m", images_root=tmp_path)
+    assert back.annotations.iscrowd.tolist() == [False, True] and list(back.schema.names) == ["road", "unlabelled"]
+    # a crowd flag on a class that also has ordinary regions can't be said by one ignore value: counted
+    both = Dataset(schema=ds.schema, images=ds.images, annotations=Annotations(
+        image=np.array([0, 0]), label=np.array([0, 0]), mask=obj_array([M.encode(full & ~left), M.encode(left)]),
+        box=np.full((2, 4), np.nan), iscrowd=np.array([False, True])))
+    assert semantic.write(both, tmp_path / "m2").lost["iscrowd"] == 1

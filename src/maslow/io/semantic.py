@@ -12,7 +12,8 @@ Glossary:
 - The *background* value (``background_index``; default the ``# background N`` comment line of the class file,
   which maslow's writer adds when the value that fills uncovered pixels is no class): pixels of no class, left
   unannotated.
-- The *ignore* value (``ignore_index``; default 255 when it occurs) is kept as a class of its own (its name from
+- The *ignore* value (``ignore_index``; default the ``# ignore N`` line of the class file, which maslow's writer
+  adds when the crowd regions' class has a value other than 255, else 255 when it occurs) is kept as a class of its own (its name from
   the class list, else ``ignore``) whose annotations have ``iscrowd`` True (an ignored region), so a round trip
   gives back the same pixels.
 
@@ -42,6 +43,7 @@ from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError
 from maslow.io._common import Collector, ExportReport
+from maslow.io._export import count_lost
 from maslow.io.images import IMAGE_SUFFIXES, image_info, load_path
 from maslow.io.registry import warn_issues
 
@@ -50,13 +52,13 @@ _MAX_ID = 65535  # a PNG label map holds 16 bits
 Classes = Sequence[str] | Mapping[int, str] | str | Path
 
 
-_BACKGROUND = re.compile(r"^#\s*background\s+(\d+)\s*$", re.IGNORECASE)
+_DECLARED = re.compile(r"^#\s*(background|ignore)\s+(\d+)\s*$", re.IGNORECASE)  # "# background 0", "# ignore 11"
 
 
-def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, int], int], int | None]:
-    """(names by id, palette, the declared background value or None)."""
+def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, int], int], dict[str, int]]:
+    """(names by id, palette, the declared ``background`` and ``ignore`` values)."""
     names: dict[int, str] = {}
-    background: int | None = None
+    declared: dict[str, int] = {}
     palette: dict[tuple[int, int, int], int] = {}
     id_line: dict[int, int] = {}  # where each id and name was given, to refuse a repeat
     name_line: dict[str, int] = {}
@@ -66,9 +68,9 @@ def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, i
         raise FormatError(f"class list must be a readable UTF-8 text file: {e}", path=path) from None
     k = 0
     for n, raw in enumerate(lines, 1):
-        declared = _BACKGROUND.match(raw.strip())
-        if declared:
-            background = int(declared.group(1))
+        m = _DECLARED.match(raw.strip())
+        if m:
+            declared[m.group(1).lower()] = int(m.group(2))
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -87,7 +89,7 @@ def _read_class_file(path: Path) -> tuple[dict[int, str], dict[tuple[int, int, i
             raise FormatError(f"class {what} again (first on line {first})", path=path, record=f"line {n}")
         names[k], id_line[k], name_line[name] = name, n, n
         k += 1
-    return names, palette, background
+    return names, palette, declared
 
 
 def _class_line(line: str) -> tuple[int | None, str, str | None]:
@@ -114,19 +116,20 @@ def _class_text(v: int, name: str, used: set[str]) -> str:
 
 
 def _class_names(classes: Classes | None, src: Path
-                 ) -> tuple[dict[int, str] | None, dict[tuple[int, int, int], int], int | None]:
-    """(names by id, palette, declared background value) from ``classes`` or the class file beside ``src``."""
+                 ) -> tuple[dict[int, str] | None, dict[tuple[int, int, int], int], dict[str, int]]:
+    """(names by id, palette, declared background and ignore values) from ``classes`` or the class file beside
+    ``src``."""
     if classes is None:
         for d in (src, src.parent):
             for name in ("classes.txt", "labelmap.txt"):
                 if (d / name).is_file():
                     return _read_class_file(d / name)
-        return None, {}, None
+        return None, {}, {}
     if isinstance(classes, str | Path):
         return _read_class_file(Path(classes))
     if isinstance(classes, Mapping):
-        return {int(k): str(v) for k, v in classes.items()}, {}, None
-    return {i: str(n) for i, n in enumerate(classes)}, {}, None
+        return {int(k): str(v) for k, v in classes.items()}, {}, {}
+    return {i: str(n) for i, n in enumerate(classes)}, {}, {}
 
 
 def _find_image(images_root: Path, rel: Path, by_stem: dict[str, list[Path]]) -> Path | None:
@@ -168,7 +171,8 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
             and stem (any image suffix), else by a unique stem anywhere under it.
         strict: raise FormatError on the first error or warning instead of reporting it.
         classes: class names: a list (id = position), ``{id: name}``, or a text file (see the glossary).
-        ignore_index: the ignore value, kept as its own class with ``iscrowd`` True; default 255 when present.
+        ignore_index: the ignore value, kept as its own class with ``iscrowd`` True; default the class file's
+            ``# ignore N`` line, else 255 when present.
         background_index: the value of pixels of no class (left unannotated); default the class file's
             ``# background N`` line, else none.
         palette: ``{(r, g, b): id}`` for colour-coded label maps.
@@ -190,7 +194,9 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
         raise FormatError("folder holds no PNG label maps", path=src)
     root = Path(images_root) if images_root is not None else src.parent / "images"
     names, file_palette, declared = _class_names(classes, src)
-    background = background_index if background_index is not None else declared
+    background = background_index if background_index is not None else declared.get("background")
+    if ignore_index is None:
+        ignore_index = declared.get("ignore")
     palette = dict(palette) if palette is not None else file_palette
     by_stem: dict[str, list[Path]] = {}
     if root.is_dir():
@@ -299,8 +305,10 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
     smallest value no class has, 0 when free: never a class's id by accident); when that value is no class's id, ``classes.txt`` declares it (``# background N``) so the reader leaves those
     pixels unannotated.
     Maps are uint8 when every id is < 256, else uint16; each is named after its image's relative path with a
-    ``.png`` suffix. Lost: annotations with only a box (``box``) or no geometry (``tag``), scores, attributes,
-    annotators, and images of unknown size without masks (``unknown_size``).
+    ``.png`` suffix. Lost: annotations with only a box (``box``) or no geometry (``tag``), the annotations merged
+    into their class's region of an image (``instances``: all but one per class and image), scores, keypoints,
+    crowd flags, attributes, annotators, sources and extra columns (``count_lost``), and images of unknown size
+    without masks (``unknown_size``).
 
     Args:
         ds: the dataset.
@@ -323,13 +331,13 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
     dtype = np.uint8 if max([*ids, background_index]) < 256 else np.uint16
     a = ds.annotations
     assert a.box is not None
-    lost: Counter[str] = Counter()
-    if a.score is not None:
-        lost["score"] += int(np.isfinite(a.score).sum())
-    lost["attributes"] += sum(int(sum(v is not None for v in c.tolist())) for c in a.attributes.values())
-    if a.annotator is not None:
-        lost["annotator"] += int(sum(v is not None for v in a.annotator.tolist()))
+    # scores, keypoints, attributes, annotators, sources, extra columns: a label map holds none; crowd flags and
+    # the images' sequence and frame come back only where the reader derives them (_read_back_losses)
+    lost = count_lost(ds, keep=("box", "mask", "polygon", "iscrowd", "images.extra"))
+    ignore = _ignore_value(ds, ids)
+    lost.update(_read_back_losses(ds, ids, ignore))
     slices = ds.image_slices()
+    n_before = 0
     with atomic_dir(dst) as tmp:
         for i in range(ds.n_images):
             h, w = int(ds.images.height[i]), int(ds.images.width[i])
@@ -343,6 +351,7 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
             canvas = np.full((h, w), background_index, dtype)
             painted = np.zeros((h, w), bool)
             overlap = 0
+            classes = set()
             for r in rows:
                 binary = _binary(ds, r, h, w, lost)
                 if binary is None:
@@ -350,8 +359,11 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
                 overlap += int((binary & painted).sum())
                 canvas[binary] = ids[a.label[r]]
                 painted |= binary
+                classes.add(int(a.label[r]))
                 report.n_annotations += 1
             lost["overlap_pixels"] += overlap
+            lost["instances"] += report.n_annotations - n_before - len(classes)  # merged into a class's region
+            n_before = report.n_annotations
             out = tmp / Path(str(ds.images.path[i])).with_suffix(".png")
             out.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(canvas).save(out, format="PNG")
@@ -359,6 +371,7 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
         text = {v: _class_text(v, c.name, used) for v, c in zip(ids, ds.schema.classes, strict=True)}
         # the value of uncovered pixels, when it is no class: declared so that a reader leaves those pixels alone
         head = "" if background_index in text else f"# background {background_index}\n"
+        head += "" if ignore == 255 else f"# ignore {ignore}\n"  # 255, the reader's default, goes unsaid
         (tmp / "classes.txt").write_text(head + "".join(f"{v} {text[v]}\n" for v in sorted(text)), encoding="utf-8")
         renamed = [c.name for v, c in zip(ids, ds.schema.classes, strict=True) if text[v] != c.name]
         lost["class_names"] += len(renamed)
@@ -366,9 +379,41 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
     if renamed:
         report.notes.append(f"class names that classes.txt can't hold as they are ('#', ':', line breaks, spaces "
                             f"around them) were written changed: {renamed[:5]}")
+    if lost["instances"]:
+        report.notes.append(f"{lost['instances']} annotations merged into the region of their class and image: a "
+                            "label map holds one region per class, no instances (read back, each image has one "
+                            "annotation per class)")
     if lost["overlap_pixels"]:
         report.notes.append(f"{lost['overlap_pixels']} pixels covered by several annotations: the later one won")
     return report
+
+
+def _ignore_value(ds: Dataset, ids: list[int]) -> int:
+    """The value the reader takes for ignored (crowd) regions: the value of the class of every crowd region when
+    one class has them all and nothing else (declared as ``# ignore N`` when not 255), else 255."""
+    a = ds.annotations
+    assert a.iscrowd is not None
+    crowd = np.unique(a.label[a.iscrowd])
+    if crowd.size == 1 and a.iscrowd[a.label == crowd[0]].all():
+        return ids[int(crowd[0])]
+    return 255
+
+
+def _read_back_losses(ds: Dataset, ids: list[int], ignore: int) -> Counter[str]:
+    """What of the crowd flags and images.extra the reader gives back otherwise: an annotation is a crowd region
+    when its value is the ``ignore`` value; ``sequence`` and ``frame`` come from ``<sequence>_<digits>`` stems."""
+    lost: Counter[str] = Counter()
+    a = ds.annotations
+    assert a.iscrowd is not None
+    lost["iscrowd"] = int(np.count_nonzero(a.iscrowd != (np.asarray(ids, np.int64)[a.label] == ignore)))
+    matches = [_SEQ.match(Path(str(p)).stem) for p in ds.images.path.tolist()]
+    derived: dict[str, list[Any]] = {"sequence": [m.group(1) if m else "" for m in matches],
+                                     "frame": [int(m.group(2)) if m else -1 for m in matches]} if any(matches) else {}
+    for k, col in ds.images.extra.items():
+        back = derived.get(k, [None] * len(col))
+        lost["images.extra"] += sum(v is not None and v != "" and v != b for v, b in
+                                    zip(col.tolist(), back, strict=True))
+    return Counter({k: v for k, v in lost.items() if v})
 
 
 def _binary(ds: Dataset, r: int, h: int, w: int, lost: Counter[str]) -> np.ndarray | None:
