@@ -8,6 +8,7 @@ record gets its own finding. Boxes stay COCO ``xywh`` here; the callers convert.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -139,7 +140,9 @@ class AnnColumns:
     _rles: list[dict[str, Any]] = field(default_factory=list)
     _rle_boxes: FloatArray | None = None  # per RLE, pycocotools' toBbox (xywh; NaN: unknown), from the kernel
     _kp: list[tuple[IntArray, FloatArray]] = field(default_factory=list)
-    _attrs: dict[str, dict[int, Any]] = field(default_factory=dict)
+    _attrs: dict[str, list[tuple[IntArray, ObjArray]]] = field(default_factory=dict)  # per name: (records, values)
+    _attr_strings: dict[str, dict[str, str] | None] = field(default_factory=dict)  # see attribute_parts
+    _attr_cols: dict[str, ObjArray] = field(default_factory=dict)  # attribute columns made elsewhere (the kernel's)
     _extra: dict[str, list[tuple[int, list[Any]]]] = field(default_factory=lambda: defaultdict(list))
     #: From the kernel, given the truth's ids (results): every record's image and label row (all found).
     native_rows: tuple[IntArray, IntArray] | None = None
@@ -205,6 +208,7 @@ class AnnColumns:
         if "keypoints" in keys:
             self._keypoints(values(items, "keypoints"), first)
         if "attributes" in keys:
+            objects, records = [], []
             for j, d in enumerate(a.get("attributes") for a in items):
                 if d is None:
                     continue
@@ -212,8 +216,10 @@ class AnnColumns:
                     self.bad(first + j, "coco_bad_attributes", "attributes",
                              f"attributes must be an object of name: value, got {_short(d)}")
                     continue
-                for k, v in d.items():
-                    self._attrs.setdefault(k, {})[first + j] = v
+                objects.append(d)
+                records.append(first + j)
+            for k, at, given in attribute_parts(objects, np.asarray(records, np.int64), self._attr_strings):
+                self._attrs.setdefault(k, []).append((at, given))
         for k in keys - KNOWN_KEYS:
             self._extra[k].append((first, [a.get(k) for a in items]))
         for name in ("annotator", "source"):
@@ -230,14 +236,14 @@ class AnnColumns:
     def add_columns(self, n: int, keys: set[str], columns: dict[str, np.ndarray],
                     absent: dict[str, tuple[tuple[int, ...], Any, Any]], polygons: Polygons | None, rle_rows: list[int],
                     rles: list[dict[str, Any]], keypoints: list[tuple[IntArray, FloatArray]],
-                    attributes: dict[str, dict[int, Any]], extra: dict[str, list[Any]],
+                    attributes: dict[str, ObjArray], extra: dict[str, list[Any]],
                     rle_boxes: FloatArray | None = None) -> None:
         """Take ``n`` records parsed elsewhere (the C kernel, ``_coco_native``) as the columns ``add`` makes.
 
         ``absent``: columns of keys no record has, as (shape, dtype, fill), built only if asked for (``polygons``:
-        None). ``extra``: what
-        ``add`` keeps in ``_extra``, as one full column (a value per record) per key. ``rle_boxes``: per RLE, what
-        pycocotools' ``toBbox`` gives (NaN rows where not computed). Must be the only records added.
+        None). ``attributes``: the columns ``attributes()`` returns. ``extra``: what ``add`` keeps in ``_extra``, as
+        one full column (a value per record) per key. ``rle_boxes``: per RLE, what pycocotools' ``toBbox`` gives (NaN
+        rows where not computed). Must be the only records added.
         """
         if self.n:
             raise RuntimeError("AnnColumns.add_columns: must be the only records")
@@ -246,7 +252,7 @@ class AnnColumns:
         self._absent.update(absent)
         if polygons is not None:
             self._polys.append(polygons)
-        self._rle_rows, self._rles, self._kp, self._attrs = rle_rows, rles, keypoints, attributes
+        self._rle_rows, self._rles, self._kp, self._attr_cols = rle_rows, rles, keypoints, attributes
         self._extra.update({k: [(0, v)] for k, v in extra.items()})
         self._rle_boxes = rle_boxes
         self.keys, self.n = keys, n
@@ -422,11 +428,12 @@ class AnnColumns:
         return out, k_of
 
     def attributes(self) -> dict[str, ObjArray]:
-        out = {}
-        for k, vals in self._attrs.items():
+        """(N,) object column per attribute name, None where a record lacks it (names in order of appearance)."""
+        out = dict(self._attr_cols)
+        for k, parts in self._attrs.items():
             col = np.full(self.n, None, object)
-            for r, v in vals.items():
-                col[r] = v
+            for rows, vals in parts:
+                col[rows] = vals
             out[k] = col
         return out
 
@@ -439,6 +446,30 @@ class AnnColumns:
                 vals[first:first + len(chunk)] = chunk
             out[k] = to_column(vals)
         return out
+
+
+#: Distinct strings of an attribute kept to share equal values (``attribute_parts``); past it, none are shared.
+MAX_SHARED_STRINGS = 4096
+
+
+def attribute_parts(objects: list[dict[str, Any]], records: IntArray,
+                    strings: dict[str, dict[str, str] | None]) -> Iterator[tuple[str, IntArray, ObjArray]]:
+    """Per attribute name in ``objects`` (the ``attributes`` objects of ``records``), in order of appearance: the
+    records that have it and its values. ``strings`` (per name, updated here): the distinct strings seen so far,
+    so that equal strings share one object (a million copies of "red" cost 50 MB), or None for a name with more
+    than ``MAX_SHARED_STRINGS`` of them (free text: nothing to share)."""
+    for k in dict.fromkeys(chain.from_iterable(objects)):
+        try:
+            rows, vals = records, list(map(itemgetter(k), objects))
+        except KeyError:  # not every object has it
+            have = np.fromiter((k in obj for obj in objects), bool, len(objects))
+            rows, vals = records[have], [obj[k] for obj in objects if k in obj]
+        seen = strings.setdefault(k, {})
+        if seen is not None and set(map(type, vals)) == {str}:
+            vals = list(map(seen.setdefault, vals, vals))
+            if len(seen) > MAX_SHARED_STRINGS:
+                strings[k] = None
+        yield k, rows, obj_column(vals)
 
 
 def to_column(vals: list[Any]) -> np.ndarray:

@@ -20,7 +20,8 @@ import numpy as np
 from maslow._native import load
 from maslow.core import masks as M
 from maslow.core.polygons import Polygons, offsets
-from maslow.io._coco_columns import KNOWN_KEYS, AnnColumns, obj_column
+from maslow.core.types import ObjArray
+from maslow.io._coco_columns import KNOWN_KEYS, AnnColumns, attribute_parts, obj_column
 from maslow.io._coco_stream import SENTINEL, find_annotations
 from maslow.io._common import json_loads
 
@@ -64,7 +65,7 @@ def parse_records(data: Any, start: int, end: int, acc: AnnColumns, *, whole: bo
     stop: int = cols["end"]
     if whole and data[stop:end].strip(b" \t\n\r"):  # JSON's whitespace only
         return None
-    if not _fill(acc, cols, kernel.KEYS, data):
+    if not _fill(acc, cols, kernel.KEYS, data, release):
         return None
     if lookup is not None and acc.n:  # every record's rows found
         acc.native_rows = (np.frombuffer(cols["image_row"], np.int64), np.frombuffer(cols["label_row"], np.int64))
@@ -139,7 +140,7 @@ def read_coco_native(src: Path, *, bbox_optional: bool = False) -> tuple[dict[st
     return top, acc
 
 
-def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], data: Any) -> bool:
+def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], data: Any, release: int) -> bool:
     """Put the kernel's columns into ``acc`` as ``AnnColumns.add`` would have; False where the Python path must
     decide (an uncompressed RLE whose runs don't sum to height * width: a finding; attributes or other keys' values
     orjson refuses; annotator/source not a string: a finding)."""
@@ -152,7 +153,7 @@ def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], dat
 
     rle = col("rle", np.int64).reshape(-1, _RLE_FIELDS)
     rles = _rles(rle, cols)
-    attrs = _attributes(np.frombuffer(cols["attrs"], np.int64).reshape(-1, 3), data)
+    attrs = _attributes(np.frombuffer(cols["attrs"], np.int64).reshape(-1, 3), data, n, release=release > 0)
     extra = _extras(cols["others"], n)
     if rles is None or attrs is None or extra is None:
         return False
@@ -196,19 +197,33 @@ def _rles(rle: np.ndarray, cols: dict[str, Any]) -> list[dict[str, Any]] | None:
     return out
 
 
-def _attributes(spans: np.ndarray, data: Any) -> dict[str, dict[int, Any]] | None:
-    """``AnnColumns._attrs`` ({name: {record: value}}, in order of appearance) from the ``attributes`` objects at
-    ``spans`` (record, start, end), parsed as the Python path does (orjson); None where they don't parse."""
-    if not len(spans):
-        return {}
-    try:
-        objects = json_loads(b"[" + b",".join(data[start:end] for _, start, end in spans.tolist()) + b"]")
-    except ValueError:  # e.g. text that is not UTF-8: the Python path reports it
-        return None
-    out: dict[str, dict[int, Any]] = {}
-    for record, obj in zip(spans[:, 0].tolist(), objects, strict=True):
-        for k, v in obj.items():
-            out.setdefault(k, {})[record] = v
+def _attributes(spans: np.ndarray, data: Any, n: int, *, release: bool = False,
+                chunk: int = 8192) -> dict[str, ObjArray] | None:
+    """The attribute columns (name: (n,) object column, None where a record lacks it; names in order of
+    appearance) from the ``attributes`` objects at ``spans`` (record, start, end), parsed as the Python path does
+    (orjson); None where they don't parse. ``chunk`` objects at a time: a million attribute dicts alive at once
+    were the read's peak. Equal strings of a column share one object, as long as a column has few distinct ones.
+    ``release`` (``data`` a read-only ``mmap`` of a file): the pages read are given back after each chunk, as the
+    kernel does (``parse_records``), so the file doesn't become resident a second time."""
+    release = release and isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED")
+    out: dict[str, ObjArray] = {}
+    strings: dict[str, dict[str, str] | None] = {}
+    for s in range(0, len(spans), chunk):
+        part = spans[s:s + chunk]
+        try:
+            objects = json_loads(b"[" + b",".join([data[a:b] for _, a, b in part.tolist()]) + b"]")
+        except ValueError:  # e.g. text that is not UTF-8: the Python path reports it
+            return None
+        for k, rows, vals in attribute_parts(objects, part[:, 0], strings):
+            if k not in out:
+                out[k] = np.full(n, None, object)
+            out[k][rows] = vals
+        del objects
+        if release:  # whole pages only, from the first page boundary at or after the chunk's first object
+            lo = -(-int(part[0, 1]) // mmap.PAGESIZE) * mmap.PAGESIZE
+            hi = int(part[-1, 2]) // mmap.PAGESIZE * mmap.PAGESIZE
+            if hi > lo:
+                data.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
     return out
 
 

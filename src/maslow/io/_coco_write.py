@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from maslow.core import boxes as B
 from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
+from maslow.core.polygons import Polygons
 from maslow.core.schema import LabelSchema
 from maslow.core.types import FloatArray, IntArray
 from maslow.io._coco_stream import no_gc
@@ -21,9 +22,11 @@ _ANN_KEYS = frozenset({"id", "image_id", "category_id", "bbox", "segmentation", 
                        "num_keypoints", "score", "attributes", "annotator", "source"})
 _IMG_KEYS = frozenset({"id", "file_name", "width", "height", "split"})
 _MISSING = object()
+_PLAIN: frozenset[type] = frozenset({str, int, bool, type(None)})  # values JSON holds as they are
+_LINE = 20_000  # annotation records per line of a compact file (the layout of the files written so far)
 
 
-def write(ds: Dataset, dst: Path, *, indent: int | None = None) -> ExportReport:
+def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int = 4096) -> ExportReport:
     """Write ``ds`` as one COCO instances (or person-keypoints) JSON file, atomically.
 
     Ids are those of ``images.extra["coco_id"]``, ``annotations.extra["coco_id"]`` and ``ClassDef.id`` where
@@ -36,38 +39,58 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None) -> ExportReport:
         ds: the dataset.
         dst: the JSON file to write.
         indent: pretty-print with this indent (default: compact).
+        chunk_rows: images or annotations turned into JSON records at a time, written to the file as they are
+            made (memory vs speed; the bytes written don't depend on it).
 
     Returns:
         ExportReport; ``lost`` counts annotations without any geometry (``tags``), masks that differ from the
         polygon written for the same annotation (``mask``), keypoints of classes without keypoint names
         (``keypoints``) and values that are not JSON (``annotations.extra``, ``images.extra``, ``attributes``).
     """
+    if type(chunk_rows) is not int or chunk_rows < 1:
+        raise ValueError(f"coco.write: chunk_rows must be an integer >= 1, got {chunk_rows!r}")
     dst = Path(dst)
     rep = ExportReport(path=str(dst), format="coco", n_images=ds.n_images)
     img_ids, renumbered = _ids(ds.images.extra.get("coco_id"), ds.n_images)
     if renumbered:
         rep.notes.append("image coco_id values repeat: images renumbered 1..N")
     cat_ids = category_ids(ds.schema)
-    images = _image_records(ds, img_ids, rep)
     cats = _category_records(ds, cat_ids, rep)
     sep = (",", ": ") if indent else (",", ":")
     import json  # here: reading COCO doesn't need it (1.4 ms to import)
 
+    pretty = indent is not None
+    cut = 2 if pretty else 1  # a list's items in dumps' text: pretty "[\n" + items + "\n]", compact "[" + items + "]"
+
+    def dumps(v: Any) -> str:
+        return json.dumps(v, indent=indent, separators=sep, ensure_ascii=False)  # dumps: C encoder
+
     with no_gc(), atomic_path(dst) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write('{"info": {"description": "written by maslow"}, "licenses": [],\n"images": ')
-            f.write(json.dumps(images, indent=indent, separators=sep, ensure_ascii=False))  # dumps: C encoder
+            _write_list(f, _image_records(ds, img_ids, rep, chunk_rows), dumps, pretty=pretty)
             f.write(',\n"annotations": [')
-            first = True
-            for chunk in _annotation_records(ds, img_ids, cat_ids, rep):
+            written = 0  # compact: a line of _LINE records (the layout of the files written so far)
+            for chunk in _annotation_records(ds, img_ids, cat_ids, rep, chunk_rows):  # none crosses a line's end
                 if chunk:
-                    text = json.dumps(chunk, indent=indent, separators=sep, ensure_ascii=False)
-                    f.write(("" if first else ",") + "\n" + text[1:-1].strip("\n"))
-                    first = False
+                    f.write(("\n" if not written else ",\n" if pretty or written % _LINE == 0 else ",")
+                            + dumps(chunk)[cut:-cut])
+                    written += len(chunk)
             f.write('\n],\n"categories": ')
-            f.write(json.dumps(cats, indent=indent, separators=sep, ensure_ascii=False))
+            f.write(dumps(cats))
             f.write("}\n")
     return rep
+
+
+def _write_list(f: TextIO, chunks: Iterable[list[Any]], dumps: Callable[[Any], str], *, pretty: bool) -> None:
+    """Write the lists of ``chunks`` as one JSON array, exactly as ``dumps`` of their concatenation would."""
+    sep, cut = (",\n", 2) if pretty else (",", 1)  # pretty: "[\n" + items (",\n" apart) + "\n]"
+    first = True
+    for chunk in chunks:
+        if chunk:
+            f.write(("[" + sep[1:] if first else sep) + dumps(chunk)[cut:-cut])
+            first = False
+    f.write("[]" if first else sep[1:] + "]")
 
 
 write_coco = write
@@ -132,11 +155,28 @@ def _json(v: Any) -> Any:
     return _MISSING
 
 
-def _put_extras(rec: dict[str, Any], cols: list[tuple[str, list[Any]]], r: int, reserved: frozenset[str],
+def _plain(vals: list[Any]) -> bool:
+    """Every value is written as it is (``_json`` would return it unchanged) or is None."""
+    return set(map(type, vals)) <= _PLAIN
+
+
+def _block(cols: Iterable[tuple[str, np.ndarray]], s: int, e: int) -> list[tuple[str, list[Any], bool]]:
+    """Rows ``s .. e - 1`` of each column as values, and whether they are all ``_plain``."""
+    out = []
+    for k, col in cols:
+        vals = col[s:e].tolist()
+        out.append((k, vals, _plain(vals)))
+    return out
+
+
+def _put_extras(rec: dict[str, Any], cols: list[tuple[str, list[Any], bool]], r: int, reserved: frozenset[str],
                 rep: ExportReport, table: str) -> None:
-    for k, vals in cols:
+    for k, vals, plain in cols:
         v = vals[r]
         if v is None:
+            continue
+        if plain and k not in reserved:
+            rec[k] = v
             continue
         j = _json(v)
         if j is _MISSING or k in reserved:
@@ -146,19 +186,23 @@ def _put_extras(rec: dict[str, Any], cols: list[tuple[str, list[Any]]], r: int, 
         rec[k] = j
 
 
-def _image_records(ds: Dataset, ids: IntArray, rep: ExportReport) -> list[dict[str, Any]]:
+def _image_records(ds: Dataset, ids: IntArray, rep: ExportReport, rows: int) -> Iterator[list[dict[str, Any]]]:
+    """The image records, ``rows`` at a time."""
     im = ds.images
-    cols = [(k, v.tolist()) for k, v in im.extra.items() if k != "coco_id"]
-    split = im.split.tolist() if im.split is not None else [""] * len(im)
-    out = []
-    for i, (iid, path, w, h) in enumerate(zip(ids.tolist(), im.path.tolist(), im.width.tolist(), im.height.tolist(),
-                                              strict=True)):
-        rec: dict[str, Any] = {"id": iid, "file_name": path, "width": w, "height": h}
-        if split[i]:
-            rec["split"] = split[i]
-        _put_extras(rec, cols, i, _IMG_KEYS, rep, "images")
-        out.append(rec)
-    return out
+    extra = [(k, v) for k, v in im.extra.items() if k != "coco_id"]
+    for s in range(0, len(im), rows):
+        e = min(s + rows, len(im))
+        cols = _block(extra, s, e)
+        split = im.split[s:e].tolist() if im.split is not None else [""] * (e - s)
+        out = []
+        for i, (iid, path, w, h) in enumerate(zip(ids[s:e].tolist(), im.path[s:e].tolist(), im.width[s:e].tolist(),
+                                                  im.height[s:e].tolist(), strict=True)):
+            rec: dict[str, Any] = {"id": iid, "file_name": path, "width": w, "height": h}
+            if split[i]:
+                rec["split"] = split[i]
+            _put_extras(rec, cols, i, _IMG_KEYS, rep, "images")
+            out.append(rec)
+        yield out
 
 
 def _category_records(ds: Dataset, ids: IntArray, rep: ExportReport) -> list[dict[str, Any]]:
@@ -178,11 +222,15 @@ def _category_records(ds: Dataset, ids: IntArray, rep: ExportReport) -> list[dic
 
 
 def _geometry_boxes(ds: Dataset) -> FloatArray:
-    """xyxy boxes, filled from the polygon or mask where an annotation has no box."""
+    """xyxy boxes, filled from the polygon or mask where an annotation has no box (``annotations.box`` itself, no
+    copy, where every annotation has one)."""
     a = ds.annotations
     assert a.box is not None
+    missing = np.flatnonzero(~a.has_box)
+    if not missing.size:
+        return a.box
     box = a.box.copy()
-    for r in np.flatnonzero(~a.has_box).tolist():
+    for r in missing.tolist():
         poly = a.polygon[r] if a.polygon is not None else None
         mask = a.mask[r] if a.mask is not None else None
         if poly:
@@ -234,12 +282,28 @@ def _same(poly: Any, mask: dict[str, Any]) -> bool:
     return bool(M.from_polygons(poly, h, w)["counts"] == M.compress(mask)["counts"])
 
 
-def _keypoint_lists(ds: Dataset, rep: ExportReport) -> list[Any]:
-    """Per annotation the flat keypoints list to write, or None."""
+def _polygon_rows(p: Polygons | None, s: int, e: int) -> list[Any]:
+    """Rows ``s .. e - 1`` as ``Polygons.tolist`` gives them (None, or a list of ring views), read from the flat
+    arrays (``p[s:e]`` takes a pass over the whole column: once a block, that grows with n squared)."""
+    if p is None:
+        return [None] * (e - s)
+    bounds = p.row_offsets[s:e + 1]
+    r0, r1 = int(bounds[0]), int(bounds[-1])
+    rings: list[np.ndarray] = []
+    if r1 > r0:
+        at = p.ring_offsets[r0:r1 + 1]
+        rings = np.split(p.xy[at[0]:at[-1]], at[1:-1] - at[0])
+    b = (bounds - r0).tolist()
+    return [None if nul else rings[b[j]:b[j + 1]] for j, nul in enumerate(p.null[s:e].tolist())]
+
+
+def _keypoint_values(ds: Dataset, rep: ExportReport) -> tuple[np.ndarray, IntArray, np.ndarray] | None:
+    """The keypoint values to write (n, K', 3) (ints where all are whole), K per annotation, and where to write
+    them (n,) bool; None when the dataset has no keypoints."""
     a = ds.annotations
     n = len(a)
     if a.keypoints is None or a.keypoints.shape[1] == 0:
-        return [None] * n
+        return None
     kp = a.keypoints
     k_cls = np.asarray([len(c.keypoints) for c in ds.schema.classes], np.int64)[a.label]
     empty = np.isnan(kp).all(axis=(1, 2)) | (np.nan_to_num(kp) == 0).all(axis=(1, 2))
@@ -256,14 +320,24 @@ def _keypoint_lists(ds: Dataset, rep: ExportReport) -> list[Any]:
     width = int(k_cls.max(initial=0))
     if vals.shape[1] < width:  # points the array has no column for are unlabelled: (0, 0, 0), 3 K values a record
         vals = np.concatenate([vals, np.zeros((n, width - vals.shape[1], 3), vals.dtype)], axis=1)
-    out: list[Any] = [None] * n
-    for r in np.flatnonzero(written).tolist():
-        out[r] = vals[r, : k_cls[r]].ravel().tolist()
+    return vals, k_cls, written
+
+
+def _keypoint_lists(kp: tuple[np.ndarray, IntArray, np.ndarray] | None, s: int, e: int) -> list[Any]:
+    """Per annotation ``s .. e - 1`` the flat keypoints list to write, or None."""
+    if kp is None:
+        return [None] * (e - s)
+    vals, k_cls, written = kp
+    out: list[Any] = [None] * (e - s)
+    for r in (np.flatnonzero(written[s:e]) + s).tolist():
+        out[r - s] = vals[r, : k_cls[r]].ravel().tolist()
     return out
 
 
 def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: ExportReport,
-                        chunk: int = 20_000) -> Iterator[list[dict[str, Any]]]:
+                        rows: int) -> Iterator[list[dict[str, Any]]]:
+    """The annotation records of ``rows`` annotations at a time (whole columns stay numpy arrays, only a block's
+    values become Python objects), a list cut where the written records reach a multiple of ``_LINE``."""
     a = ds.annotations
     n = len(a)
     assert a.iscrowd is not None and a.source is not None
@@ -272,60 +346,81 @@ def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: 
     if computed:
         rep.notes.append(f"{computed} boxes computed from their polygons or masks")
     tag = ~np.isfinite(box[:, 0])
-    _lose(rep, "tags", int(tag.sum()))
-    xywh_arr = B.to_xywh(np.where(tag[:, None], 0.0, box))
+    n_tag = int(tag.sum())
+    _lose(rep, "tags", n_tag)
+    box0 = np.where(tag[:, None], 0.0, box) if n_tag else box  # tags: written nowhere, their 0 box computes
+    xywh_arr: FloatArray | None = None
     if B.COCO_BBOX in a.extra:  # boxes as read, where not edited since: the file gets them back to the bit
         exact, ok = B.as_read_xywh(box, np.asarray(a.extra[B.COCO_BBOX], np.float64))
-        xywh_arr[ok] = exact[ok]
-    xywh = xywh_arr.tolist()
-    area = _areas(ds, np.where(tag[:, None], 0.0, box)).tolist()
-    ann_ids = _ids(a.extra.get("coco_id"), n)[0].tolist()
-    image_id = img_ids[a.image].tolist()
-    category_id = cat_ids[a.label].tolist()
-    crowd = a.iscrowd.tolist()
-    polygon = a.polygon.tolist() if a.polygon is not None else [None] * n
-    mask = a.mask.tolist() if a.mask is not None else [None] * n
-    kps = _keypoint_lists(ds, rep)
-    score = a.score.tolist() if a.score is not None else None
-    attrs = [(k, v.tolist()) for k, v in a.attributes.items()]
-    annotator = a.annotator.tolist() if a.annotator is not None else None
-    source = a.source.tolist()
-    extras = [(k, v.tolist()) for k, v in a.extra.items() if k not in ("coco_id", "area", B.COCO_BBOX)]
+        if ok.all():
+            xywh_arr = exact
+        else:
+            xywh_arr = B.to_xywh(box0)
+            xywh_arr[ok] = exact[ok]
+        del exact, ok
+    if xywh_arr is None:
+        xywh_arr = B.to_xywh(box0)
+    area_arr = _areas(ds, box0)
+    del box, box0
+    ann_ids = _ids(a.extra.get("coco_id"), n)[0]
+    image_ids_ = img_ids[a.image]
+    category_ids_ = cat_ids[a.label]
+    kp = _keypoint_values(ds, rep)
+    extra_cols = [(k, v) for k, v in a.extra.items() if k not in ("coco_id", "area", B.COCO_BBOX)]
     out: list[dict[str, Any]] = []
-    for r in range(n):
-        if tag[r]:
-            continue
-        rec: dict[str, Any] = {"id": ann_ids[r], "image_id": image_id[r], "category_id": category_id[r],
-                               "bbox": xywh[r], "area": area[r], "iscrowd": int(crowd[r])}
-        seg = _segmentation(polygon[r], mask[r], crowd[r], rep)
-        if seg is not _MISSING:
-            rec["segmentation"] = seg
-        if kps[r] is not None:
-            rec["keypoints"] = kps[r]
-            rec["num_keypoints"] = sum(v > 0 for v in kps[r][2::3])
-        if score is not None and np.isfinite(score[r]):
-            rec["score"] = score[r]
-        if attrs:
-            d = {}
-            for k, vals in attrs:
-                v = vals[r]
-                if v is None:
-                    continue
-                j = _json(v)
-                if j is _MISSING:
-                    rep.lost["attributes"] += 1
-                else:
-                    d[k] = j
-            if d:
-                rec["attributes"] = d
-        if annotator is not None and annotator[r]:
-            rec["annotator"] = annotator[r]
-        if source[r] != "human":
-            rec["source"] = source[r]
-        _put_extras(rec, extras, r, _ANN_KEYS, rep, "annotations")
-        out.append(rec)
-        if len(out) == chunk:
-            yield out
-            out = []
-    rep.n_annotations = n - int(tag.sum())
-    yield out
+    written = 0
+    for s in range(0, n, rows):
+        e = min(s + rows, n)
+        keep = np.flatnonzero(~tag[s:e]).tolist()
+        xywh = xywh_arr[s:e].tolist()
+        area = area_arr[s:e].tolist()
+        ann_id, image_id, category_id = ann_ids[s:e].tolist(), image_ids_[s:e].tolist(), category_ids_[s:e].tolist()
+        crowd = a.iscrowd[s:e].tolist()
+        polygon = _polygon_rows(a.polygon, s, e)
+        mask = a.mask[s:e].tolist() if a.mask is not None else [None] * (e - s)
+        kps = _keypoint_lists(kp, s, e)
+        score = a.score[s:e].tolist() if a.score is not None else None
+        attrs = _block(a.attributes.items(), s, e)
+        annotator = a.annotator[s:e].tolist() if a.annotator is not None else None
+        source = a.source[s:e].tolist()
+        extras = _block(extra_cols, s, e)
+        for r in keep:
+            rec: dict[str, Any] = {"id": ann_id[r], "image_id": image_id[r], "category_id": category_id[r],
+                                   "bbox": xywh[r], "area": area[r], "iscrowd": int(crowd[r])}
+            seg = _segmentation(polygon[r], mask[r], crowd[r], rep)
+            if seg is not _MISSING:
+                rec["segmentation"] = seg
+            if kps[r] is not None:
+                rec["keypoints"] = kps[r]
+                rec["num_keypoints"] = sum(v > 0 for v in kps[r][2::3])
+            if score is not None and np.isfinite(score[r]):
+                rec["score"] = score[r]
+            if attrs:
+                d = {}
+                for k, vals, plain in attrs:
+                    v = vals[r]
+                    if v is None:
+                        continue
+                    if plain:
+                        d[k] = v
+                        continue
+                    j = _json(v)
+                    if j is _MISSING:
+                        rep.lost["attributes"] += 1
+                    else:
+                        d[k] = j
+                if d:
+                    rec["attributes"] = d
+            if annotator is not None and annotator[r]:
+                rec["annotator"] = annotator[r]
+            if source[r] != "human":
+                rec["source"] = source[r]
+            _put_extras(rec, extras, r, _ANN_KEYS, rep, "annotations")
+            out.append(rec)
+            written += 1
+            if written % _LINE == 0:
+                yield out
+                out = []
+        yield out
+        out = []
+    rep.n_annotations = n - n_tag
