@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import tracemalloc
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,14 @@ def run_cli(args: list[str]) -> tuple[int, str]:
     if res.exception is not None and not isinstance(res.exception, SystemExit):
         raise res.exception
     return res.exit_code, res.output
+
+
+def traced_peak(fn: Callable[[], Any]) -> int:
+    """Bytes allocated at the peak of ``fn()`` (Python objects and numpy arrays), above what was live before: the
+    measure of the memory tests (a reader or writer that holds the whole document grows with it)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

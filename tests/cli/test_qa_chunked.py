@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from maslow.cli.qa import _write_outputs, issue_record_chunks, issue_records
 from maslow.cli.render import json_bytes, write_json_list
 from maslow.core.dataset import Dataset
 from maslow.quality import QualityIssues, check, find_label_issues
+from tests.helpers import traced_peak
 from tests.quality.test_consensus import _clean, _model, _plant
 
 CHUNK = 4
@@ -105,17 +105,9 @@ def test_writing_issues_json_holds_one_chunk_of_records(tmp_path: Path) -> None:
                                  reason=[f"reason {k}" for k in range(n)], suggestion="move the box", box=box,
                                  label=a.label[rows])
 
-    def peak(fn: Any) -> int:
-        tracemalloc.start()
-        try:
-            fn()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
     out = tmp_path / "ISSUES.json"
-    chunked = peak(lambda: _write_outputs(issues, clean, out, None, xywh=True, chunk_size=250))
-    plain = peak(lambda: json_bytes(issue_records(issues, clean, xywh=True)))
+    chunked = traced_peak(lambda: _write_outputs(issues, clean, out, None, xywh=True, chunk_size=250))
+    plain = traced_peak(lambda: json_bytes(issue_records(issues, clean, xywh=True)))
     assert out.read_bytes() == json_bytes(issue_records(issues, clean, xywh=True)) + b"\n"
     assert chunked < plain / 8, (chunked, plain)
 

@@ -8,7 +8,6 @@ hold every record's values as Python objects); the C reader's ``attributes`` obj
 from __future__ import annotations
 
 import json
-import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from maslow.core.types import obj_array
 from maslow.io import coco
 from maslow.io._coco_columns import MAX_SHARED_STRINGS
 from maslow.sample import shapes
+from tests.helpers import traced_peak
 from tests.io.test_coco_native import both
 
 needs_kernel = pytest.mark.skipif(load("records") is None, reason="maslow._native.records is not built")
@@ -52,22 +52,12 @@ def _detections(n: int, *, tags: float = 0.0, seed: int = 0) -> Dataset:
     return Dataset(schema=schema, images=images, annotations=ann)
 
 
-def _peak(fn: Callable[[], Any]) -> int:
-    """Bytes allocated at the peak of ``fn()`` (Python objects and numpy arrays), above what was live before."""
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 # -- writing -----------------------------------------------------------------------------------------------
 def test_write_memory_per_annotation_is_bounded(tmp_path: Path) -> None:
     small, large = _detections(2_000), _detections(8_000, seed=1)
     coco.write(_detections(30), tmp_path / "warm.json")  # imports and caches out of the measurement
-    grow = (_peak(lambda: coco.write(large, tmp_path / "large.json", chunk_rows=500))
-            - _peak(lambda: coco.write(small, tmp_path / "small.json", chunk_rows=500))) / 6_000
+    grow = (traced_peak(lambda: coco.write(large, tmp_path / "large.json", chunk_rows=500))
+            - traced_peak(lambda: coco.write(small, tmp_path / "small.json", chunk_rows=500))) / 6_000
     # columns stay numpy arrays (tens of bytes an annotation); every record's values as Python objects cost ~900
     assert grow < 250, f"the write's peak grows by {grow:.0f} bytes per annotation"
 
@@ -152,6 +142,6 @@ def test_kernel_read_memory_per_annotation_is_bounded(tmp_path: Path) -> None:
 
     small, large = _file(tmp_path / "small.json", 5_000, three), _file(tmp_path / "large.json", 25_000, three)
     coco.parse(small)  # imports and caches out of the measurement
-    grow = (_peak(lambda: coco.parse(large)) - _peak(lambda: coco.parse(small))) / 20_000
+    grow = (traced_peak(lambda: coco.parse(large)) - traced_peak(lambda: coco.parse(small))) / 20_000
     # the Dataset's columns and the kernel's (~200 bytes an annotation); every attribute dict at once cost ~850
     assert grow < 400, f"the read's peak grows by {grow:.0f} bytes per annotation"

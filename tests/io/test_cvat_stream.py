@@ -4,7 +4,6 @@ write."""
 
 from __future__ import annotations
 
-import tracemalloc
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -20,6 +19,7 @@ from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError
 from maslow.io import cvat
+from tests.helpers import traced_peak
 
 DATA = Path(__file__).parents[1] / "data" / "cvat"
 
@@ -144,15 +144,6 @@ def test_a_wrong_root_is_reported_after_the_whole_file_is_checked(tmp_path: Path
 
 
 # -- memory ----------------------------------------------------------------------------------------------------
-def _peak(fn: Any) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_reading_does_not_hold_the_document(tmp_path: Path) -> None:
     """Peak memory grows with what the Dataset keeps, not with the XML: the whole tree took ~13 bytes per byte of
     file (each <attribute> an element with its dict), the stream < 1."""
@@ -163,7 +154,7 @@ def test_reading_does_not_hold_the_document(tmp_path: Path) -> None:
                 f'xbr="30" ybr="40">{attrs}</box>\n</image>' for i in range(n)]
         p = _doc(tmp_path, f"{n}.xml", *body)
         sizes.append(p.stat().st_size)
-        peaks.append(_peak(lambda p=p: cvat.parse(p)))
+        peaks.append(traced_peak(lambda p=p: cvat.parse(p)))
     assert (peaks[1] - peaks[0]) / (sizes[1] - sizes[0]) < 2.0
 
 
@@ -181,8 +172,8 @@ def _boxes(n: int, per: int = 5) -> Dataset:
 def test_writing_does_not_build_the_document(tmp_path: Path) -> None:
     """The whole tree took ~2 KB per box while it was built; the stream holds one image at a time."""
     small, large = _boxes(100), _boxes(400)
-    p0 = _peak(lambda: cvat.write(small, tmp_path / "s.xml"))
-    p1 = _peak(lambda: cvat.write(large, tmp_path / "l.xml"))
+    p0 = traced_peak(lambda: cvat.write(small, tmp_path / "s.xml"))
+    p1 = traced_peak(lambda: cvat.write(large, tmp_path / "l.xml"))
     assert (p1 - p0) / (large.n_annotations - small.n_annotations) < 200
 
 

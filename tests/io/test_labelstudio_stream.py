@@ -4,7 +4,6 @@ strings that look like JSON structure, malformed JSON named by its task, memory 
 from __future__ import annotations
 
 import json
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError
 from maslow.io import labelstudio as ls
-from tests.helpers import assert_datasets_equal
+from tests.helpers import assert_datasets_equal, traced_peak
 
 #: Strings a boundary scan could take for structure: brackets, commas, quotes, escapes, non-ASCII, separators.
 AWKWARD = ['}, {"data": [1, 2]}, {', 'a "quoted" word', "back\\slash\\", '\\"]}', "ünïcødé ☃ 😀", "\u2028\u2029",
@@ -158,15 +157,6 @@ def test_edge_documents_read_as_the_json_module_does(tmp_path: Path, data: bytes
         assert ds.images.path.tolist() == [f"img/{i}.jpg" for i in range(n_images)]
 
 
-def _traced_peak(fn: object) -> int:
-    tracemalloc.start()
-    try:
-        fn()  # type: ignore[operator]
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.fixture(scope="module")
 def many() -> Dataset:
     return _boxes(1200, per_image=4)  # 4.8 MB of tasks: 19 batches of 64 when written
@@ -177,14 +167,14 @@ def test_reading_holds_pieces_not_the_document(many: Dataset, tmp_path: Path) ->
     ls.write(many, src)
     size = src.stat().st_size
     holder: list[Dataset] = []
-    peak = _traced_peak(lambda: holder.append(ls.parse(src, chunk_bytes=1 << 14)[0]))
+    peak = traced_peak(lambda: holder.append(ls.parse(src, chunk_bytes=1 << 14)[0]))
     assert peak < size // 2, (peak, size)  # the whole document as Python objects is about 2.5 times the file
     _same(holder[0], ls.parse(src, chunk_bytes=1 << 30)[0])
 
 
 def test_writing_holds_batches_not_the_document(many: Dataset, tmp_path: Path) -> None:
     dst = tmp_path / "tasks.json"
-    peak = _traced_peak(lambda: ls.write(many, dst))
+    peak = traced_peak(lambda: ls.write(many, dst))
     data = dst.read_bytes()
     assert peak < len(data) // 2, (peak, len(data))  # the list of tasks and its bytes: 3 times the file
     # the bytes of one indented dump of the whole list, as before
