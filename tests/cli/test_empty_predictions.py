@@ -81,3 +81,17 @@ def test_eval_and_qa_take_a_workspace_version_over_a_folder_of_the_same_name(
     assert code == 0, text
     code, text = run_cli(["eval", "--gt", "nothing", "--pred", str(files["pred"])])
     assert code == 2 and "no such file or folder, nor a workspace version or dataset" in " ".join(text.split())
+
+
+def test_eval_says_which_predictions_it_left_out(files: dict[str, Path]) -> None:
+    dets = json.loads(files["pred"].read_text())
+    dets[0]["image_id"], dets[1]["category_id"] = 10**9, 10**6  # an unknown image, an unknown class
+    bad = files["dir"] / "bad.json"
+    bad.write_text(json.dumps(dets))
+    out = files["dir"] / "bad_eval.json"
+    code, text = run_cli(["eval", "--gt", str(files["gt"]), "--pred", str(bad), "--json", str(out)])
+    assert code == 0, text
+    d = json.loads(out.read_text())
+    assert d["n_pred"] == len(dets) - 2
+    assert d["notes"] == ["2 records with errors (listed below) are left out of the evaluation"]
+    assert "left out of the evaluation" in " ".join(text.split())

@@ -62,7 +62,9 @@ def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int) -> tuple[Dat
             i = errors[0]
             raise FormatError(f"{i.message} [{i.type}; {len(errors)} errors]: no prediction is left to evaluate",
                               path=i.file or src, record=i.record, field=i.field)
-        return ds, report, []
+        records = {(i.file, i.record) for i in errors}
+        return ds, report, [f"{len(records)} records with errors (listed below) are left out of the evaluation"] \
+            if errors else []
     if id_offset:
         raise MaslowError(f"eval: --id-offset applies to --pred-format coco-results only, got --pred-format {fmt}")
     imp = io.import_dataset(src, spec.name, check_files=False)
