@@ -1,6 +1,6 @@
-"""Consensus scoring against independent references: cleanlab's normalized margin on probability ranks
-(classification), a per-image brute force of the documented detection formulas, hand-built planted errors and
-the monotonicity the formulas promise."""
+"""Consensus scoring against independent references: classification's documented formulas computed one by one
+(the isotonic support by the max-min formula, the label confidence by scipy's optimiser), a per-image brute force
+of the documented detection formulas, hand-built planted errors and the monotonicity the formulas promise."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import InvalidDatasetError
 from maslow.quality import find_label_issues
-from maslow.quality._consensus_cls import label_evidence
+from maslow.quality._consensus_cls import class_support, label_confidence, label_evidence
 from maslow.quality.consensus import object_scores
 
 # -- classification ------------------------------------------------------------------------------------
@@ -33,25 +33,50 @@ def _cls(y: np.ndarray, p: np.ndarray, labelled: np.ndarray | None = None) -> tu
     return truth, pred
 
 
-def _reference(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """wrong = 1 - cleanlab's normalized margin of the ranks R (share of all probabilities <= each one)."""
+def _support_reference(p: np.ndarray, y: np.ndarray, prior: float = 3.0) -> np.ndarray:
+    """Per class: isotonic fit of "labelled j" on the distinct probabilities (max-min formula, weights = ties),
+    blocks = runs of equal fit, each image left out of its block, shrunk toward the class's share by 3."""
+    n, k = p.shape
+    out = np.zeros((n, k))
+    for j in range(k):
+        vals = np.unique(p[:, j])
+        w = np.asarray([(p[:, j] == v).sum() for v in vals], float)
+        h = np.asarray([((p[:, j] == v) & (y == j)).sum() for v in vals], float)
+        m = len(vals)
+        fit = np.asarray([max(min(h[a:b + 1].sum() / w[a:b + 1].sum() for b in range(g, m)) for a in range(g + 1))
+                          for g in range(m)])
+        for i in range(n):
+            g = int(np.searchsorted(vals, p[i, j]))
+            block = [g2 for g2 in range(m) if fit[g2] == fit[g]]
+            size = w[block].sum()
+            num = fit[g] * size - (y[i] == j)
+            out[i, j] = min(max((num + prior * (y == j).mean()) / (size - 1 + prior), 0.0), 1.0)
+    return out
+
+
+def _confidence_reference(p: np.ndarray, y: np.ndarray, ridge: float = 1.0) -> np.ndarray:
+    """sigmoid(a[y] + b * logit(mid-rank of p_y among all probabilities)), (a, b) by scipy's BFGS."""
+    from scipy.optimize import minimize
+    from scipy.special import expit, logit
     from scipy.stats import rankdata
 
-    rank = pytest.importorskip("cleanlab.rank")
-    r = rankdata(p.ravel(), method="max").reshape(p.shape) / p.size
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        margin = rank.get_label_quality_scores(y, r, method="normalized_margin", adjust_pred_probs=False)
-    rows = np.arange(len(y))
-    alt = r.copy()
-    alt[rows, y] = -1.0
-    return 1.0 - margin, np.minimum(r[rows, y], alt.max(1)), alt.argmax(1)
+    n, k = p.shape
+    r = (rankdata(p.ravel(), method="average") - 0.5) / p.size  # mid-rank: (below + ties / 2) / size
+    z = logit(np.clip(r, 0.5 / p.size, 1 - 0.5 / p.size)).reshape(n, k)
+    t = y[:, None] == np.arange(k)
+
+    def loss(v: np.ndarray) -> float:
+        eta = v[:k][None, :] + v[k] * z
+        return float(np.logaddexp(0, np.where(t, -eta, eta)).sum() + 0.5 * ridge * (v @ v))
+
+    v = minimize(loss, np.zeros(k + 1), method="BFGS", options={"gtol": 1e-10}).x
+    return np.asarray(expit(v[y] + v[k] * z[np.arange(n), y]))
 
 
 def _matrices(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndarray]]:
     out = []
     for kind in ("dirichlet", "unnormalised", "ties", "never_predicted", "never_given", "planted"):
-        n, k = int(rng.integers(1, 50)), int(rng.integers(2, 6))
+        n, k = int(rng.integers(2, 50)), int(rng.integers(2, 6))
         p = rng.dirichlet(np.ones(k), n)
         y = rng.integers(0, k, n)
         if kind == "unnormalised":
@@ -71,34 +96,46 @@ def _matrices(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndarra
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_classification_is_cleanlab_normalized_margin_of_ranks(seed: int) -> None:
+def test_classification_evidence_is_the_documented_formulas(seed: int) -> None:
     for kind, y, p in _matrices(np.random.default_rng(seed)):
-        ev = label_evidence(p, y, p)
-        wrong, amb, alt = _reference(y, p)
-        np.testing.assert_allclose(ev.wrong, wrong, rtol=0, atol=1e-12, err_msg=kind)
-        np.testing.assert_allclose(ev.ambiguous, amb, rtol=0, atol=1e-12, err_msg=kind)
-        assert np.array_equal(ev.suggested, alt), kind  # ties: the first best other class
+        ev = label_evidence(p, y, p, y)
+        np.testing.assert_allclose(class_support(p, y, p, y), _support_reference(p, y), rtol=0, atol=1e-12,
+                                   err_msg=kind)
+        np.testing.assert_allclose(label_confidence(p, y, p, y), _confidence_reference(p, y), rtol=0, atol=1e-5,
+                                   err_msg=kind)
+        rows = np.arange(len(y))
+        other = ev.support.copy()
+        other[rows, y] = -1.0
+        assert np.array_equal(ev.suggested, other.argmax(1)), kind  # ties: the first best other class
+        q_alt, q_y = other.max(1), ev.support[rows, y]
+        share = np.where(q_alt + q_y > 0, q_alt / np.where(q_alt + q_y > 0, q_alt + q_y, 1), 0.0)
+        np.testing.assert_allclose(ev.share, share, rtol=0, atol=1e-12, err_msg=kind)
+        score = (1 - ev.confidence) * share
+        np.testing.assert_allclose(ev.wrong, np.where(share >= 0.75, score, 0), rtol=0, atol=1e-12, err_msg=kind)
+        np.testing.assert_allclose(ev.ambiguous, np.where((share >= 0.25) & (share < 0.75), score, 0), rtol=0,
+                                   atol=1e-12, err_msg=kind)
         truth, pred = _cls(y, p)
-        iss = find_label_issues(truth, pred, min_score=0.0, one_per_annotation=False).of_type("wrong_class")
+        iss = find_label_issues(truth, pred, min_score=0.0)
         got = np.zeros(len(y))
         got[iss.image] = iss.score
-        np.testing.assert_allclose(got, wrong, rtol=0, atol=1e-12, err_msg=kind)
+        np.testing.assert_allclose(got, ev.wrong + ev.ambiguous, rtol=0, atol=1e-12, err_msg=kind)
         assert iss.label is not None
-        assert np.array_equal(iss.annotation, iss.image) and np.array_equal(iss.label, alt[iss.image])
+        assert np.array_equal(iss.annotation, iss.image) and np.array_equal(iss.label, ev.suggested[iss.image])
+        assert set(iss.type[ev.wrong[iss.image] > 0].tolist()) <= {"wrong_class"}
 
 
 def test_classification_unlabelled_images_are_left_out() -> None:
     rng = np.random.default_rng(7)
-    p = rng.dirichlet(np.ones(4), 30)
-    y = rng.integers(0, 4, 30)
-    labelled = rng.random(30) < 0.7
+    p = rng.dirichlet(np.ones(4), 60)
+    y = rng.integers(0, 4, 60)
+    labelled = rng.random(60) < 0.7
     truth, pred = _cls(y, p, labelled)
-    iss = find_label_issues(truth, pred, min_score=0.0, one_per_annotation=False).of_type("wrong_class")
+    iss = find_label_issues(truth, pred, min_score=0.0)
     idx = np.flatnonzero(labelled)
-    wrong, _, _ = _reference(y[idx], p[idx])
-    assert set(iss.image.tolist()) == set(idx.tolist())
+    ev = label_evidence(p[idx], y[idx], p[idx], y[idx])  # calibrated on the labelled images only
+    assert set(iss.image.tolist()) == set(idx[(ev.wrong + ev.ambiguous) > 0].tolist())
     got = dict(zip(iss.image.tolist(), iss.score.tolist(), strict=True))
-    np.testing.assert_allclose([got[i] for i in idx.tolist()], wrong, rtol=0, atol=1e-12)
+    np.testing.assert_allclose([got.get(i, 0.0) for i in idx.tolist()], ev.wrong + ev.ambiguous, rtol=0, atol=1e-12)
     assert np.array_equal(truth.annotations.image[iss.annotation], iss.image)
 
 
@@ -112,7 +149,7 @@ def test_classification_probabilities_must_cover_labelled_images_and_be_numbers(
     nan_pred = pred.replace(annotations=pred.annotations.with_columns(extra={"probs": bad}))
     with pytest.raises(InvalidDatasetError, match=r"extra\['probs'\] row 2: must be numbers"):
         find_label_issues(truth, nan_pred)
-    # no prediction row for image 9: its zeros read as "the model says c1" with score 0.5
+    # no prediction row for image 9: its zeros would read as "the model says c1"
     partial = pred.replace(annotations=pred.annotations.take(np.arange(9)))
     with pytest.raises(InvalidDatasetError, match=r"image 9 \(9.png\) is labelled but has no probabilities"):
         find_label_issues(truth, partial)

@@ -45,10 +45,17 @@ statistics: the calibration curve ``q`` and ``typical_c``, fitted on ``reference
 by default the data scored). Scoring parts of a dataset with ``reference=(whole_truth, whole_pred)`` gives
 the rows of the whole run exactly.
 
-Classification (``annotations.extra["probs"]``, an (n_images, K) matrix, or scored tag annotations): with ``R`` the
-rank of a probability among all the reference probabilities, a label is wrong as far as the best other class
-outranks it (``(1 + R[alt] - R[y]) / 2``: a rank margin, squeeze-invariant); multi-label tags and boolean
-attribute values get ``extra``/``missing`` (a set tag the model denies, an unset one it sees) and ``wrong_class`` (attributes).
+Classification (``annotations.extra["probs"]``, an (n_images, K) matrix, or scored tag annotations), single label
+``y``: two per-class calibrations of the probabilities' ranks against the labels (so a monotone squeeze changes
+nothing). ``q_j``, isotonic regression of "labelled j" on the rank of ``p_j`` (each image left out of its block): the
+share of images the model scores like this for ``j`` that carry ``j``; ``alt`` is the other class of highest ``q``,
+``share = q[alt] / (q[y] + q[alt])``. ``c``, a logistic fit of "labelled j" on the logit of the rank (one intercept
+per class, as confident learning's per-class thresholds, one slope): a smooth calibrated confidence in the label.
+The score is ``(1 - c) * share``: ``wrong_class`` when ``share >= 1 - ambiguous_share`` (0.75 by default: the model
+backs ``alt`` 3:1 over the label), ``ambiguous`` when ``ambiguous_share <= share < 1 - ambiguous_share``, no
+finding below; one scale, so a flip the model is sure of ranks above an image it is torn on, and a calibrated model
+yields findings around its disagreements only. Multi-label tags and boolean attribute values get
+``extra``/``missing`` (a set tag the model denies, an unset one it sees) and ``wrong_class`` (attributes).
 Semantic segmentation: per image and class, the share of the region's pixels the model labels otherwise.
 """
 
@@ -312,6 +319,11 @@ def _prob_matrix(truth: Dataset, pred: Dataset) -> FloatArray:
     return out
 
 
+def _take(m: FloatArray, rows: IntArray) -> FloatArray:
+    """``m[rows]`` for sorted unique rows; ``m`` itself (no copy) when they are all of them, the usual case."""
+    return m if len(rows) == len(m) else m[rows]
+
+
 def _single(ds: Dataset) -> tuple[IntArray, IntArray]:
     """Labelled images and their label (one label per image)."""
     ta = ds.annotations
@@ -324,7 +336,7 @@ def _single(ds: Dataset) -> tuple[IntArray, IntArray]:
 
 
 def _labels(truth: Dataset, pred: Dataset, *, reference: tuple[Dataset, Dataset] | None, min_score: float,
-            one_per_annotation: bool) -> QualityIssues:
+            one_per_annotation: bool, ambiguous_share: float) -> QualityIssues:
     ta = truth.annotations
     names = truth.schema.names
     probs = _prob_matrix(truth, pred)
@@ -335,12 +347,13 @@ def _labels(truth: Dataset, pred: Dataset, *, reference: tuple[Dataset, Dataset]
     multi = truth.schema.task == Task.MULTILABEL or np.any(np.bincount(ta.image, minlength=truth.n_images) > 1)
     if not multi:
         img, yi = _single(truth)
-        r_img, _ = _single(r_truth)
+        r_img, r_yi = _single(r_truth)
         y = np.full(truth.n_images, -1, np.int64)
         y[img] = yi
-        ev = label_evidence(probs[img], yi, ref[r_img])
+        ev = label_evidence(_take(probs, img), yi, _take(ref, r_img), r_yi, ambiguous_share=ambiguous_share)
         row_of = np.full(truth.n_images, -1, np.int64)
         row_of[ta.image] = np.arange(len(ta))
+        # the two types are exclusive (bands of one score), so one_per_annotation changes nothing here
         rows = _pick({"wrong_class": ev.wrong, "ambiguous": ev.ambiguous}, one_per_annotation, min_score)
         parts = []
         for t, sc in (("wrong_class", ev.wrong), ("ambiguous", ev.ambiguous)):
@@ -349,8 +362,8 @@ def _labels(truth: Dataset, pred: Dataset, *, reference: tuple[Dataset, Dataset]
             verb = "the model says" if t == "wrong_class" else "the model hesitates with"
             parts.append(QualityIssues.block(
                 t, _SEVERITY[t], image=img[r], annotation=row_of[img[r]], score=sc[r],
-                reason=[f"labelled {names[a]!r}; {verb} {names[b]!r}" for a, b in
-                        zip(lab.tolist(), sug.tolist(), strict=True)],
+                reason=[f"labelled {names[a]!r}; {verb} {names[b]!r} ({100 * v:.0f}% of its support for the two)"
+                        for a, b, v in zip(lab.tolist(), sug.tolist(), ev.share[r].tolist(), strict=True)],
                 suggestion=[f"relabel as {names[b]!r}" if t == "wrong_class" else f"check: {names[a]!r} or "
                             f"{names[b]!r}" for a, b in zip(lab.tolist(), sug.tolist(), strict=True)], label=sug))
         return QualityIssues.build(parts)
@@ -445,7 +458,7 @@ def _semantic(truth: Dataset, pred: Dataset, min_score: float) -> QualityIssues:
 def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", match_iou: float | None = None,
                       reference: tuple[Dataset, Dataset] | None = None, min_score: float = 0.05,
                       one_per_annotation: bool = True,
-                      attributes: list[str] | None = None) -> QualityIssues:
+                      attributes: list[str] | None = None, ambiguous_share: float = 0.25) -> QualityIssues:
     """Rank the annotations most likely wrong, with the model's suggested fix (see the module docstring).
 
     Args:
@@ -459,9 +472,12 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
         reference: ``(truth, pred)`` whose per-class statistics (calibration, ranks, typical IoU) are used
             (default: the data scored); pass the whole set when scoring a part of it, to get exactly the rows of
             the whole run.
-        min_score: leave out findings scored below this (an argument, not a confidence gate: scores are ranks).
+        min_score: leave out findings scored below this (an argument, not a confidence gate: scores are calibrated).
         one_per_annotation: report each annotation once, under its highest-scored type.
         attributes: also score these attribute values (pred rows paired with truth rows; numeric probabilities).
+        ambiguous_share: single-label classification: an image is ``ambiguous`` when the best other class holds
+            between this share and 1 minus it of the calibrated support for it and the label, ``wrong_class``
+            above (in (0, 0.5]; the default 0.25 means odds of 3:1).
 
     Returns:
         QualityIssues ranked by score, with ``box`` (suggested xyxy) and ``label`` (suggested class) columns.
@@ -483,7 +499,10 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
     if task == Task.SEMANTIC_SEGMENTATION:
         return _semantic(truth, pred, min_score)
     if task in (Task.CLASSIFICATION, Task.MULTILABEL):
-        return _labels(truth, pred, reference=reference, min_score=min_score, one_per_annotation=one_per_annotation)
+        if not 0 < ambiguous_share <= 0.5:
+            raise InvalidDatasetError(f"ambiguous_share must be in (0, 0.5], got {ambiguous_share}")
+        return _labels(truth, pred, reference=reference, min_score=min_score, one_per_annotation=one_per_annotation,
+                       ambiguous_share=ambiguous_share)
     return _objects(truth, pred, iou_type=iou_type, match_iou=match_iou, reference=reference, min_score=min_score,
                     one_per_annotation=one_per_annotation)
 
