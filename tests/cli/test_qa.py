@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,17 @@ def test_qa_model_makes_out_of_fold_predictions(tmp_path: Path) -> None:
     issues = json.loads(out.read_text())
     assert issues[0]["type"] == "wrong_class" and issues[0]["image_row"] == int(a.image[4])
     assert issues[0]["suggestion"]["class"] == ds.schema.names[int(a.label[4])]
+    # at 0.5 there is no ambiguous band: share >= 0.5 is wrong_class, below it nothing
+    wide = tmp_path / "wide.json"
+    code, text = _run(["qa", "--gt", str(tmp_path / "data" / "ds.parquet"), "--gt-format", "parquet",
+                       "--images-root", str(tmp_path / "data"), "--model", str(cfg), "--folds", "3",
+                       "--out", str(wide), "--ambiguous-share", "0.5"])
+    assert code == 0, text
+    types = Counter(i["type"] for i in issues)
+    wide_types = Counter(i["type"] for i in json.loads(wide.read_text()))
+    assert types["ambiguous"] > 0, types  # else the comparison below says nothing
+    assert wide_types["ambiguous"] == 0
+    assert types["wrong_class"] < wide_types["wrong_class"] <= types["wrong_class"] + types["ambiguous"]
 
 
 def test_qa_reads_predictions_in_another_format_by_image_path(qa_files: dict[str, Any]) -> None:

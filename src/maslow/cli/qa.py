@@ -191,6 +191,10 @@ def qa_command(
     images_root: Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")] = None,
     iou_type: Annotated[str, typer.Option("--iou-type", help="auto, bbox or segm (instance masks).")] = "auto",
     min_score: Annotated[float, typer.Option("--min-score", help="Leave out findings scored below this.")] = 0.05,
+    ambiguous_share: Annotated[float, typer.Option("--ambiguous-share", min=0.01, max=0.5, help="Classification: "
+                                                   "an image is ambiguous when the best other class holds this "
+                                                   "share to 1 minus it of the model's support for it and the "
+                                                   "label, wrong_class above.")] = 0.25,
     html: Annotated[Path | None, typer.Option("--html", help="Write an HTML report with crops of the top issues.")] = None,
     top: Annotated[int, typer.Option("--top", "-n", min=0, help="How many issues to show (and --json lists).")] = 20,
     rules: Annotated[bool, typer.Option("--rules/--no-rules", help="Also run the rule checks (maslow check) and "
@@ -229,7 +233,8 @@ def qa_command(
         raise FormatError(f"{where} must hold predictions, got none on any of the {truth.n_images} images, so "
                           "every annotation would be reported as extra; a model trained too briefly or with a high "
                           "params.score_threshold predicts nothing", path=pred if pred is not None else model)
-    issues = find_label_issues(truth, predictions, iou_type=iou_type, min_score=min_score)
+    issues = find_label_issues(truth, predictions, iou_type=iou_type, min_score=min_score,
+                               ambiguous_share=ambiguous_share)
     if rules:  # one ranked table: the model's findings and the rule checks' (types beyond the five consensus ones)
         from maslow.quality import QualityIssues, check
 
