@@ -45,6 +45,28 @@ PY
 step "M2. Out-of-fold predictions (5 folds, clips kept in one fold): every image predicted by a model that never saw it"
 maslow crossval "$D/embed-logreg.yaml" --folds 5 --out "$D/oof/predictions.parquet"
 
+step "M2b. Label errors in classification: 3 labels flipped in a copy, found by maslow qa from out-of-fold predictions"
+python - "$D" <<'PY'
+import sys
+from pathlib import Path
+
+from maslow import io
+
+d = Path(sys.argv[1])
+ds = io.read(d / "data" / "squares.parquet", "parquet")
+label = ds.annotations.label.copy()
+flipped = [5, 17, 33]
+label[flipped] = (label[flipped] + 1) % 3
+io.write(ds.replace(annotations=ds.annotations.with_columns(label=label)), d / "data" / "noisy.parquet", "parquet")
+cfg = (d / "embed-logreg.yaml").read_text().replace("squares.parquet", "noisy.parquet")
+(d / "noisy.yaml").write_text(cfg)
+print("flipped:", ", ".join(f"{ds.images.path[i]} ({ds.schema.names[label[i]]}, truly "
+                            f"{ds.schema.names[ds.annotations.label[i]]})" for i in flipped))
+PY
+maslow qa --gt "$D/data/noisy.parquet" --from parquet --images-root "$D/data" --model "$D/noisy.yaml" --folds 5 \
+  --out "$D/issues.json" --top 5
+python -c "import json, sys; ranks = {i['file_name']: i['rank'] for i in json.load(open(sys.argv[1]))}; print('ranks of the flipped images:', {f: ranks.get(f) for f in ('images/sq_005.png', 'images/sq_017.png', 'images/sq_033.png')})" "$D/issues.json"
+
 step "M3. Train once on everything (maslow train), then predict a folder of images"
 maslow train "$D/embed-logreg.yaml" --out "$D/model" --set tracking=off
 maslow predict "$D/model" "$D/data/images" --out "$D/predictions.parquet"
