@@ -161,3 +161,22 @@ def fmt_num(v: float, decimals: int | None = None) -> str:
     if float(v).is_integer():
         return str(int(v))
     return repr(float(v))
+
+
+class Tally:
+    """Counts by key, and where each key was first counted, so that a ``Counter`` filled from them has the keys
+    in the order a row-by-row loop would have inserted them."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.first: dict[str, tuple[int, ...]] = {}
+
+    def add(self, key: str, n: int, where: tuple[int, ...]) -> None:
+        if n:
+            self.counts[key] += n
+            if key not in self.first or where < self.first[key]:
+                self.first[key] = where
+
+    def into(self, out: Counter[str]) -> None:
+        for key in sorted(self.first, key=self.first.__getitem__):
+            out[key] += self.counts[key]

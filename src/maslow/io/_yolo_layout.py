@@ -6,7 +6,9 @@ Private to ``maslow.io.yolo``; see its module docstring for the conventions.
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -16,7 +18,7 @@ import yaml
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError
 from maslow.io._common import Collector, safe_relpath
-from maslow.io.images import IMAGE_SUFFIXES, find_images
+from maslow.io.images import IMAGE_SUFFIXES
 
 _DARKNET_SPLITS = {"train": "train", "valid": "val", "val": "val", "test": "test"}
 _NAME_FILES = {"classes.txt", "obj.names"}
@@ -40,7 +42,7 @@ class Layout:
 class Entry:
     split: str
     rel: str  # image path relative to the layout root
-    label: Path | None  # its label file
+    label: str | None  # its label file (the str of its Path)
     guessed: bool = False  # image path guessed from an orphan label file
 
 
@@ -57,6 +59,135 @@ def _swap(rel: str, old: str, new: str) -> PurePosixPath:
 def label_for(rel: str) -> str:
     """The label file of an image path (Ultralytics' rule): last ``images`` folder -> ``labels``, ``.txt``."""
     return str(_swap(rel, "images", "labels").with_suffix(".txt"))
+
+
+class _Renamer:
+    """``str(_swap(rel, old, new).with_suffix(suffix))`` with the folder part worked out once per folder (it
+    depends on the folder alone): ``_Renamer("images", "labels", ".txt")`` is ``label_for``."""
+
+    def __init__(self, old: str, new: str, suffix: str) -> None:
+        self.old, self.new, self.suffix = old, new, suffix
+        self._folders: dict[str, str | None] = {}
+
+    def _slow(self, rel: str) -> str:
+        return str(_swap(rel, self.old, self.new).with_suffix(self.suffix))
+
+    def __call__(self, rel: str) -> str:
+        folder, sep, name = rel.rpartition("/")
+        if not sep or name in ("", ".", "..") or not folder:
+            return self._slow(rel)
+        out = self._folders.get(folder, "")
+        if out == "":
+            # a folder that PurePosixPath writes as it is: the swap of its parts, else the slow way each time
+            plain = folder not in (".", "/", "//") and str(PurePosixPath(folder)) == folder
+            out = self._folders[folder] = str(_swap(f"{folder}/x", self.old, self.new).parent) if plain else None
+        if out is None:
+            return self._slow(rel)
+        i = name.rfind(".")  # PurePosixPath.with_suffix: a leading or trailing dot is no suffix
+        return f"{out}/{name[:i] if 0 < i < len(name) - 1 else name}{self.suffix}"
+
+
+def _relative(path: str, root_s: str) -> str:
+    """``Path(os.path.relpath(path, root_s)).as_posix()`` for normalised paths (``str`` of a Path), by cutting
+    the prefix where that gives the same."""
+    prefix = root_s if root_s.endswith("/") else f"{root_s}/"
+    rest = path if root_s == "." and not os.path.isabs(path) else path[len(prefix):] if path.startswith(prefix) else ""
+    if rest and ".." not in rest.split("/"):
+        return rest
+    return Path(os.path.relpath(path, root_s)).as_posix()
+
+
+class Listing:
+    """Which names each folder holds, read with one ``os.scandir`` per folder instead of a ``stat`` per path
+    (``is_file`` and ``exists`` answer as ``Path.is_file`` and ``Path.exists`` do). A folder that can't be listed
+    (no read permission) is asked by ``stat``, path by path."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, tuple[set[str], set[str]] | None] = {}
+
+    def _scan(self, folder: str) -> tuple[set[str], set[str]] | None:
+        if folder in self._folders:
+            return self._folders[folder]
+        files: set[str] = set()
+        existing: set[str] = set()
+        got: tuple[set[str], set[str]] | None = (files, existing)
+        try:
+            with os.scandir(folder or ".") as it:
+                for e in it:
+                    if e.is_file():
+                        files.add(e.name)
+                        existing.add(e.name)
+                    elif e.is_dir() or not e.is_symlink() or os.path.exists(e.path):
+                        existing.add(e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # nothing is under a missing folder or a file
+        except OSError:
+            got = None
+        self._folders[folder] = got
+        return got
+
+    def is_file(self, path: str) -> bool:
+        folder, name = os.path.split(path)
+        got = self._scan(folder) if name not in ("", ".", "..") else None
+        return Path(path).is_file() if got is None else name in got[0]
+
+    def exists(self, path: str) -> bool:
+        folder, name = os.path.split(path)
+        got = self._scan(folder) if name not in ("", ".", "..") else None
+        return Path(path).exists() if got is None else name in got[1]
+
+
+def _is_file(e: os.DirEntry[str]) -> bool:
+    try:
+        return e.is_file()
+    except OSError:
+        return Path(e.path).is_file()  # its rules for errors (a symlink loop is no file)
+
+
+def _is_image(e: os.DirEntry[str]) -> bool:
+    name = e.name
+    i = name.rfind(".")  # Path.suffix: a leading or trailing dot is no suffix
+    return 0 < i < len(name) - 1 and name[i:].lower() in IMAGE_SUFFIXES and _is_file(e)
+
+
+def _walk(folder: str, keep: Callable[[os.DirEntry[str]], bool]) -> list[tuple[str, ...]]:
+    """The parts (below ``folder``) of the entries that ``keep`` accepts, walked as ``Path.rglob`` walks:
+    symlinked folders not followed, unreadable folders skipped."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(path: str, parts: tuple[str, ...]) -> None:
+        try:
+            with os.scandir(path) as it:
+                entries = list(it)
+        except PermissionError:
+            return
+        for e in entries:
+            try:
+                is_dir = e.is_dir(follow_symlinks=False)
+            except OSError as err:
+                if err.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+                    raise
+                is_dir = False
+            if is_dir:
+                walk(e.path, (*parts, e.name))
+            if keep(e):
+                found.append((*parts, e.name))
+
+    walk(folder, ())
+    return found
+
+
+def images_under(folder: Path) -> list[str]:
+    """``find_images(folder)`` as POSIX paths relative to ``folder``: the image files below it, sorted as the
+    Paths sort (by their parts)."""
+    if not folder.is_dir():
+        return []
+    return ["/".join(parts) for parts in sorted(_walk(str(folder), _is_image))]
+
+
+def below(folder: str, rel: str) -> str:
+    """``str(Path(folder) / rel)`` for a normalised ``folder`` and relative ``rel``."""
+    return rel if folder == "." else os.path.join(folder, rel)
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -188,13 +319,14 @@ def _darknet(cfg: Path) -> Layout:
     return Layout(root=base, config=cfg, sources=sources, names=names)
 
 
-def _existing(raw: str, base: Path, also: Any = None) -> str | None:
+def _existing(raw: str, base: Path, also: Any = None, exists: Any = None) -> str | None:
     """The first of ``raw`` and ``raw`` without its leading folders that exists under ``base`` (or satisfies
-    ``also``)."""
+    ``also``); ``exists(path)`` answers for ``Path(path).exists()``."""
     parts = PurePosixPath(raw.replace("\\", "/")).parts
     for i in range(len(parts)):
         cand = str(PurePosixPath(*parts[i:]))
-        if (base / cand).exists() or (also is not None and also(cand)):
+        there = (base / cand).exists() if exists is None else exists(os.path.join(base, cand))
+        if there or (also is not None and also(cand)):
             return cand
     return None
 
@@ -238,12 +370,20 @@ def find_layout(src: Path, col: Collector) -> Layout:
     return _bare(src)
 
 
-def entries(lay: Layout, col: Collector) -> list[Entry]:
-    """Every image of every split with its label file, then label files whose image is missing."""
+def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list[Entry]:
+    """Every image of every split with its label file, then label files whose image is missing.
+
+    ``listing`` answers which files exist (one listing per folder; the caller may reuse it).
+    """
     root = lay.root
+    root_s = str(root)
+    ls = listing if listing is not None else Listing()
+    label_rel = _Renamer("images", "labels", ".txt")
+    image_stem = _Renamer("labels", "images", "")
     out: list[Entry] = []
     seen: dict[str, str] = {}
-    label_dirs: list[tuple[str, Path]] = []
+    label_dirs: dict[tuple[str, Path], None] = {}  # in order of first use
+    folders: dict[str, Path] = {}
 
     def add(split: str, rel: str, file: Path | None, record: str | None) -> None:
         if rel in seen:
@@ -251,10 +391,13 @@ def entries(lay: Layout, col: Collector) -> list[Entry]:
                     f"{seen[rel]!r}", file=file, record=record)
             return
         seen[rel] = split
-        lab = root / label_for(rel)
-        out.append(Entry(split, rel, lab if lab.is_file() else None))
-        if (split, lab.parent) not in label_dirs:
-            label_dirs.append((split, lab.parent))
+        lab = below(root_s, label_rel(rel))  # str(root / label_for(rel))
+        out.append(Entry(split, rel, lab if ls.is_file(lab) else None))
+        folder = os.path.dirname(lab)
+        parent = folders.get(folder)
+        if parent is None:
+            parent = folders[folder] = Path(folder)
+        label_dirs.setdefault((split, parent), None)
 
     # a source listed under several keys ("val: images/train", as writers without a val split leave it) is read
     # once: under the key named like its folder (maslow writes images/<split>), else the first
@@ -278,31 +421,37 @@ def entries(lay: Layout, col: Collector) -> list[Entry]:
                     rel = safe_relpath(raw, root=root, file=source, record=rec)
                 else:
                     rel = safe_relpath(f"{list_dir}/{raw}", root=root, file=source, record=rec)
-                    alt = _existing(raw, root, also=lambda c: (root / label_for(c)).is_file())
-                    if not (root / rel).exists() and alt is not None:
-                        rel = safe_relpath(alt, root=root, file=source, record=rec)
+                    if not ls.exists(os.path.join(root_s, rel)):
+                        alt = _existing(raw, root, also=lambda c: ls.is_file(os.path.join(root_s, label_rel(c))),
+                                        exists=ls.exists)
+                        if alt is not None:
+                            rel = safe_relpath(alt, root=root, file=source, record=rec)
                 add(split, rel, source, rec)
         else:
-            for p in find_images(source) if source.is_dir() else []:
-                add(split, Path(os.path.relpath(os.path.abspath(p), os.path.abspath(root))).as_posix(), None, None)
+            src_rel = Path(os.path.relpath(os.path.abspath(source), os.path.abspath(root))).as_posix()
+            for p in images_under(source) if source.is_dir() else []:
+                add(split, p if src_rel == "." else f"{src_rel}/{p}", None, None)
             lab_dir = root / label_for(os.path.relpath(os.path.abspath(source / "x"), os.path.abspath(root)))
-            if (split, lab_dir.parent) not in label_dirs:
-                label_dirs.append((split, lab_dir.parent))
+            label_dirs.setdefault((split, lab_dir.parent), None)
     used = {e.label for e in out if e.label is not None}
     for split, d in label_dirs:
         if not d.is_dir():
             continue
-        for lab in sorted(d.rglob("*.txt")):
-            if lab in used or lab.name in _NAME_FILES:
+        d_s = str(d)
+        # d.rglob("*.txt"), as str; Paths only for the label files no image claimed
+        found = (below(d_s, "/".join(parts)) for parts in _walk(d_s, lambda e: e.name.endswith(".txt") and _is_file(e)))
+        for lab in sorted(Path(f) for f in found if f not in used):
+            if str(lab) in used or lab.name in _NAME_FILES:
                 continue
             if any(lab == s for _, s in lay.sources):
                 continue
-            stem = _swap(Path(os.path.relpath(lab, root)).as_posix(), "labels", "images").with_suffix("")
-            rel = next((f"{stem}{s}" for s in IMAGE_SUFFIXES if (root / f"{stem}{s}").exists()), f"{stem}.jpg")
+            stem = image_stem(_relative(str(lab), root_s))
+            rel = next((f"{stem}{s}" for s in IMAGE_SUFFIXES if ls.exists(os.path.join(root_s, f"{stem}{s}"))),
+                       f"{stem}.jpg")
             if rel not in seen:
                 seen[rel] = split
-                out.append(Entry(split, rel, lab, guessed=not (root / rel).exists()))
-                used.add(lab)
+                out.append(Entry(split, rel, str(lab), guessed=not ls.exists(os.path.join(root_s, rel))))
+                used.add(str(lab))
     return out
 
 
@@ -340,6 +489,9 @@ def write_yaml(path: Path, splits: list[str], names: list[str], K: int | None, k
     without them), ``names`` as ``{id: name}``, and for pose (``K`` not None) ``kpt_shape``, ``flip_idx`` and
     ``kpt_names``."""
     data: dict[str, Any] = {s: f"images/{s}" for s in sorted(splits, key=lambda s: (_ORDER.get(s, 3), s))}
+    if not data:  # no images: the keys Ultralytics needs all the same
+        data = {"train": "images/train", "val": "images/val"}
+        notes.append("no images: data.yaml names train and val folders that hold none (not written)")
     if "train" not in data:
         data = {"train": data[next(iter(data))], **data}
         notes.append(f"no 'train' split: train: lists {data['train']} (Ultralytics needs the key)")

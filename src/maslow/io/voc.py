@@ -34,41 +34,35 @@ Glossary:
 from __future__ import annotations
 
 import math
-import re
-import xml.etree.ElementTree as ET  # writing only; parsing goes through defusedxml
+import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import defusedxml.ElementTree as DET
 import numpy as np
-from defusedxml import DefusedXmlException
 
 from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
-from maslow.core.types import obj_array, str_array
+from maslow.core.types import str_array
 from maslow.errors import FormatError
 from maslow.io._common import Collector, ExportReport, safe_relpath
-from maslow.io._export import count_lost, fmt_num, known_sizes, output_names, place_image
+from maslow.io._export import Tally, count_lost, fmt_num, known_sizes, output_names, place_image
+from maslow.io._voc_read import Objects, load_xml
+from maslow.io._voc_write import BOOL_TAGS, exact_text, file_text, object_texts
 from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path
 from maslow.io.registry import warn_issues
 
-#: Object flags VOC defines as 0/1.
-BOOL_TAGS = ("difficult", "truncated", "occluded")
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
-_RESERVED = {"name", "bndbox", "attributes", "part", "actions", "point", "polygon", "segm"}
-_TAG = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _SPLIT_ORDER = ("train", "val", "test")
 #: datumaro's DEFAULT_SUBSET_NAME: the ImageSets list of images without a subset (CVAT exports it so).
 _DEFAULT_SUBSET = "default"
-#: Characters XML text can't hold as they are (control characters are malformed, a carriage return reads as \n).
-_NOT_XML = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def _layout(src: Path, images_root: Path | None) -> tuple[list[Path], Path, Path]:
-    """(xml files, VOC root, image root)."""
+def _layout(src: Path, images_root: Path | None) -> tuple[list[str], Path, Path]:
+    """(xml files, VOC root, image root); the files as str, not Path: no objects for the garbage collector to
+    walk."""
     if not src.exists():
         raise FormatError("not found: must be a VOC root, an Annotations folder or an xml file", path=src)
     if src.is_file():
@@ -80,15 +74,15 @@ def _layout(src: Path, images_root: Path | None) -> tuple[list[Path], Path, Path
             raise FormatError("must hold .xml annotation files (or an Annotations/ folder of them)", path=ann)
     voc_root = ann.parent if ann.name == "Annotations" else ann
     if images_root is not None:
-        return files, voc_root, Path(images_root)
+        return [str(f) for f in files], voc_root, Path(images_root)
     for cand in (voc_root / "JPEGImages", voc_root / "images", voc_root.parent / "JPEGImages",
                  voc_root.parent / "images"):
         if cand.is_dir():
-            return files, voc_root, cand
-    return files, voc_root, ann
+            return [str(f) for f in files], voc_root, cand
+    return [str(f) for f in files], voc_root, ann
 
 
-def _splits(voc_root: Path, col: Collector, stems: set[str]) -> tuple[dict[str, str], list[tuple[str, Path, int]]]:
+def _splits(voc_root: Path, col: Collector, stems: set[str]) -> tuple[dict[str, str], list[tuple[str, str, int]]]:
     """Image id -> split from ImageSets/Main, and the (id, file, line) entries read.
 
     An id is the line's first word, or the whole line where that names an xml file (ids with spaces).
@@ -99,7 +93,7 @@ def _splits(voc_root: Path, col: Collector, stems: set[str]) -> tuple[dict[str, 
         del files["trainval"]
     names = [s for s in _SPLIT_ORDER if s in files] + sorted(s for s in files if s not in _SPLIT_ORDER)
     split_of: dict[str, str] = {}
-    listed: list[tuple[str, Path, int]] = []
+    listed: list[tuple[str, str, int]] = []  # str, not Path: no object for the garbage collector to walk
     for s in names:
         for n, line in enumerate(files[s].read_text(encoding="utf-8-sig").splitlines(), 1):
             toks = line.split()
@@ -113,7 +107,7 @@ def _splits(voc_root: Path, col: Collector, stems: set[str]) -> tuple[dict[str, 
                         f"kept in {split_of[toks[0]]!r}", file=files[s], record=f"line {n}")
                 continue
             split_of[toks[0]] = s_name
-            listed.append((toks[0], files[s], n))
+            listed.append((toks[0], str(files[s]), n))
     return split_of, listed
 
 
@@ -133,27 +127,12 @@ def _labelmap(path: Path) -> list[str] | None:
     return names
 
 
-def _load_xml(path: Path) -> Any:
-    try:
-        root = DET.parse(path).getroot()
-    except DET.ParseError as e:
-        line, column = getattr(e, "position", (0, 0))
-        raise FormatError(f"malformed XML at line {line} column {column}: {e}", path=path) from None
-    except DefusedXmlException as e:
-        raise FormatError(f"refused unsafe XML ({type(e).__name__}): {e}", path=path) from None
-    if root.tag != "annotation":
-        raise FormatError(f"root element must be <annotation>, got <{root.tag}>", path=path)
-    return root
-
-
 def _text(el: Any, tag: str) -> str | None:
     child = el.find(tag)
     return None if child is None or child.text is None else child.text.strip()
 
 
-def _flag(value: str) -> bool | str:
-    v = value.strip().lower()
-    return True if v in ("1", "true", "yes") else False if v in ("0", "false", "no") else value
+_FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def parse(
@@ -188,58 +167,65 @@ def parse(
     origin = _check_origin(origin, src)
     col = Collector(strict=strict)
     files, voc_root, img_root = _layout(src, images_root)
-    split_of, listed = _splits(voc_root, col, {f.stem for f in files})
+    file_stems = [_stem(os.path.basename(f)) for f in files]
+    split_of, listed = _splits(voc_root, col, set(file_stems))
     known = classes if classes is not None else _labelmap(voc_root / "labelmap.txt")
     paths: list[str] = []
     widths: list[int] = []
     heights: list[int] = []
     splits: list[str] = []
-    objs: list[tuple[int, str, list[float] | None, dict[str, Any], Path, str]] = []
+    objs = Objects(None if known is None else set(known))
     nested: set[str] = set()
     for i, xml in enumerate(files):
-        root = _load_xml(xml)
+        root = load_xml(xml)
         name = _text(root, "filename") or ""
+        stem = file_stems[i]
         if not name:
-            name = next((xml.stem + s for s in IMAGE_SUFFIXES if (img_root / (xml.stem + s)).exists()),
-                        xml.stem + ".jpg")
+            name = next((stem + s for s in IMAGE_SUFFIXES if (img_root / (stem + s)).exists()), stem + ".jpg")
             col.add("voc_missing_filename", f"<filename> is empty; using {name!r}", file=xml, field="filename",
                     image=i)
         rel = safe_relpath(name, root=img_root, file=xml, field="filename")
-        if PurePosixPath(rel).stem != xml.stem:
-            col.add("voc_filename_mismatch", f"<filename> {name!r} must match the xml file name {xml.name!r}",
+        if _stem(rel) != stem:
+            col.add("voc_filename_mismatch", f"<filename> {name!r} must match the xml file name {os.path.basename(xml)!r}",
                     file=xml, field="filename", image=i)
-        w, h = _size(root, xml, img_root / rel, i, col)
+        w, h = _size(root, xml, img_root, rel, i, col)
         paths.append(rel)
         widths.append(w)
         heights.append(h)
-        splits.append(split_of.get(xml.stem, ""))
+        splits.append(split_of.get(stem, ""))
         n_zero = 0
         for k, obj in enumerate(root.findall("object")):
-            rec = f"object[{k}]"
-            cls = _text(obj, "name")
+            cls = (obj.findtext("name") or "").strip()
             if not cls:
                 col.add("voc_missing_name", "object must have a <name>; not imported", severity="error", file=xml,
-                        record=rec, field="name", image=i)
+                        record=f"object[{k}]", field="name", image=i)
                 continue
-            ok, box = _bndbox(obj, xml, rec, i, col, origin)
-            if not ok:
-                continue
+            box = _box(obj, origin)
+            if box is None:
+                box = _bndbox(obj, xml, f"object[{k}]", i, col, origin)
             if origin == 1 and box is not None and (box[0] == 0 or box[1] == 0):
                 n_zero += 1
-            objs.append((i, cls, box, _attributes(obj, nested), xml, rec))
+            objs.add(i, cls, box, _attributes(obj, nested), xml, k)
         if n_zero:
             col.add("voc_zero_based", f"{n_zero} boxes have xmin or ymin = 0: VOC pixels are 1-based, so this file "
                     "looks 0-based (its boxes are read one pixel too far left/up). CVAT's VOC export writes 0-based "
                     "corners: read it with origin=0 (--read-option origin=0)", file=xml, field="bndbox", image=i)
     for tag in sorted(nested):
         col.add("voc_nested_tag", f"object tag <{tag}> has child elements and is not imported", severity="info")
-    stems = {f.stem for f in files}
+    stems = set(file_stems)
     for ident, file, n in listed:
         if ident not in stems:
             col.add("voc_missing_xml", f"image id {ident!r} is listed but Annotations/{ident}.xml is missing; not "
                     "imported", severity="error", file=file, record=f"line {n}")
     ds = _build(objs, known, paths, widths, heights, splits, img_root, col, origin)
     return ds, col.report()
+
+
+def _stem(rel: str) -> str:
+    """``PurePosixPath(rel).stem`` of a normalised path (as ``safe_relpath`` makes them)."""
+    name = rel.rpartition("/")[2]
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
 
 
 def _check_origin(origin: Any, src: Path) -> int:
@@ -249,7 +235,7 @@ def _check_origin(origin: Any, src: Path) -> int:
     return int(origin)
 
 
-def _size(root: Any, xml: Path, image: Path, i: int, col: Collector) -> tuple[int, int]:
+def _size(root: Any, xml: str, img_root: Path, rel: str, i: int, col: Collector) -> tuple[int, int]:
     size = root.find("size")
     vals = []
     for tag in ("width", "height"):
@@ -268,7 +254,7 @@ def _size(root: Any, xml: Path, image: Path, i: int, col: Collector) -> tuple[in
             field, what = tag, f"<size><{tag}> must be > 0, got {v} (negative)"
             break
     try:
-        info = image_info(image)
+        info = image_info(img_root / rel)
     except FormatError:
         col.add("voc_zero_size", f"{what} and the image can't be read; size unknown", file=xml, field=field,
                 image=i)
@@ -278,14 +264,26 @@ def _size(root: Any, xml: Path, image: Path, i: int, col: Collector) -> tuple[in
     return info.width, info.height
 
 
-def _bndbox(obj: Any, xml: Path, rec: str, i: int, col: Collector,
-            origin: int) -> tuple[bool, list[float] | None]:
-    """(importable, [xmin, ymin, xmax, ymax] as written or None without a bndbox)."""
+def _box(obj: Any, origin: int) -> list[float] | None:
+    """``_bndbox`` for a well-formed box (four finite numbers, not inverted), else None (nothing reported)."""
+    bb = obj.find("bndbox")
+    try:
+        x1, y1, x2, y2 = vals = [float(bb.findtext(tag)) for tag in _COORDS]
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if x2 >= x1 - origin and y2 >= y1 - origin and math.isfinite(x1 + y1 + x2 + y2):
+        return vals
+    return None
+
+
+def _bndbox(obj: Any, xml: str, rec: str, i: int, col: Collector, origin: int) -> list[float] | None:
+    """[xmin, ymin, xmax, ymax] as written (inverted ones swapped), or None without a usable bndbox; reports
+    what is wrong."""
     bb = obj.find("bndbox")
     if bb is None:
         col.add("voc_missing_bndbox", "object has no <bndbox>; imported without a box", file=xml, record=rec,
                 field="bndbox", image=i)
-        return True, None
+        return None
     vals = []
     for tag in _COORDS:
         t = _text(bb, tag)
@@ -296,7 +294,7 @@ def _bndbox(obj: Any, xml: Path, rec: str, i: int, col: Collector,
         if not math.isfinite(v):
             col.add("voc_bad_value", f"<bndbox><{tag}> must be a number, got {t!r}; imported without a box",
                     severity="error", file=xml, record=rec, field=tag, image=i)
-            return True, None
+            return None
         vals.append(v)
     for lo, hi in ((0, 2), (1, 3)):
         low = vals[lo] - origin  # x1: xmax = xmin - 1 (1-based) or xmax = xmin (0-based) is an empty box
@@ -308,7 +306,7 @@ def _bndbox(obj: Any, xml: Path, rec: str, i: int, col: Collector,
                 f"and <{_TAGS[hi]}> {fmt_num(vals[hi])}; kept with the two swapped",
                 severity="error", file=xml, record=rec, field=_TAGS[hi], image=i)
         vals[lo], vals[hi] = vals[hi] + origin, low
-    return True, vals
+    return vals
 
 
 _TAGS = ("xmin", "ymin", "xmax", "ymax")
@@ -318,7 +316,7 @@ def _attributes(obj: Any, nested: set[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for child in obj:
         tag = child.tag
-        if tag in ("name", "bndbox"):
+        if tag == "name" or tag == "bndbox":
             continue
         if tag == "attributes":
             for a in child.findall("attribute"):
@@ -330,39 +328,30 @@ def _attributes(obj: Any, nested: set[str]) -> dict[str, Any]:
             nested.add(tag)
             continue
         text = (child.text or "").strip()
-        out[tag] = _flag(text) if tag in BOOL_TAGS else text
+        if tag in BOOL_TAGS:
+            flag = _FLAGS.get(text.lower())
+            out[tag] = text if flag is None else flag
+        else:
+            out[tag] = text
     return out
 
 
-def _build(objs: list[tuple[int, str, list[float] | None, dict[str, Any], Path, str]], known: list[str] | None,
-           paths: list[str], widths: list[int], heights: list[int], splits: list[str],
-           root: Path, col: Collector, origin: int) -> Dataset:
-    names = list(known) if known is not None else sorted({o[1] for o in objs})
+def _build(objs: Objects, known: list[str] | None, paths: list[str], widths: list[int], heights: list[int],
+           splits: list[str], root: Path, col: Collector, origin: int) -> Dataset:
+    names = list(known) if known is not None else sorted(objs.classes)
     index = {n: k for k, n in enumerate(names)}
-    img: list[int] = []
-    lab: list[int] = []
-    box: list[list[float]] = []
-    attrs: dict[str, list[Any]] = {}
-    for i, cls, b, at, xml, rec in objs:
-        if cls not in index:
-            col.add("voc_unknown_class", f"class {cls!r} is not in the class list ({', '.join(names[:10])}); "
-                    "object not imported", severity="error", file=xml, record=rec, field="name", image=i)
-            continue
-        row = len(img)
-        img.append(i)
-        lab.append(index[cls])
-        box.append([b[0] - origin, b[1] - origin, b[2], b[3]] if b is not None else [math.nan] * 4)
-        for k in at:
-            if k not in attrs:  # not setdefault: its [None] * row would be built for every object
-                attrs[k] = [None] * row
-        for k, col_ in attrs.items():
-            col_.append(at.get(k))
-    n = len(img)
-    ann = Annotations(image=np.asarray(img, np.int64), label=np.asarray(lab, np.int64),
-                      box=np.asarray(box, np.float64).reshape(n, 4),
-                      attributes={k: obj_array(v) for k, v in attrs.items()})
-    adefs = tuple(AttributeDef(k, type="bool" if all(isinstance(x, bool) for x in v if x is not None) and
-                               any(x is not None for x in v) else "text") for k, v in attrs.items())
+    for i, cls, xml, k in objs.unknown:
+        col.add("voc_unknown_class", f"class {cls!r} is not in the class list ({', '.join(names[:10])}); "
+                "object not imported", severity="error", file=xml, record=f"object[{k}]", field="name", image=i)
+    n = len(objs.image)
+    box = np.array(objs.box, np.float64).reshape(n, 4)
+    box[:, :2] -= origin
+    lut = np.array([index[c] for c in objs.classes], np.int64)
+    columns = objs.columns()
+    ann = Annotations(image=np.array(objs.image, np.int64), label=lut[np.array(objs.cls, np.int64)], box=box,
+                      attributes=columns)
+    adefs = tuple(AttributeDef(k, type="bool" if set(map(type, v)) - {type(None)} == {bool} else "text")
+                  for k, v in columns.items())
     schema = LabelSchema(classes=tuple(ClassDef(nm) for nm in names), tasks=(Task.DETECTION,), attributes=adefs)
     images = Images(path=str_array(paths), width=np.asarray(widths, np.int64), height=np.asarray(heights, np.int64),
                     split=str_array(splits))
@@ -379,23 +368,6 @@ def read_voc(src: str | Path, **options: Any) -> Dataset:
 
 
 # -- write -------------------------------------------------------------------------------------------
-def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
-    el = ET.SubElement(parent, tag)
-    if text is not None:
-        el.text = text
-    return el
-
-
-def _value_text(v: Any) -> str | None:
-    if isinstance(v, bool | np.bool_):
-        return "1" if v else "0"
-    if isinstance(v, str):
-        return v
-    if isinstance(v, int | float | np.integer | np.floating) and math.isfinite(float(v)):
-        return fmt_num(float(v))
-    return None
-
-
 def write(
     ds: Dataset,
     dst: Path,
@@ -438,30 +410,28 @@ def write(
     w_all, h_all = known_sizes(ds)
     names = output_names([str(p) for p in ds.images.path])
     splits = ds.images.split.tolist() if ds.images.split is not None else [""] * ds.n_images
-    slices = ds.image_slices()
-    written = np.zeros(len(a), bool)
+    written = np.asarray(a.has_box, bool).copy()
+    lost = Tally()
+    boxed = np.flatnonzero(written)
+    ends = np.searchsorted(boxed, ds.image_slices()).tolist()  # image i's objects: boxed[ends[i]:ends[i + 1]]
+    paths = ds.images.path.tolist()
     with atomic_dir(dst) as tmp:
-        (tmp / "Annotations").mkdir()
-        for i in range(ds.n_images):
-            name = names[i] if images else str(ds.images.path[i])
-            root = ET.Element("annotation")
-            _sub(root, "folder", "JPEGImages" if images else "")
-            _sub(root, "filename", name)
-            size = _sub(root, "size")
-            _sub(size, "width", str(int(w_all[i])))
-            _sub(size, "height", str(int(h_all[i])))
-            _sub(size, "depth", "1" if "#" in str(ds.images.path[i]) else "3")  # IDX members are grey
-            _sub(root, "segmented", "0")
-            for r in range(slices[i], slices[i + 1]):
-                if a.has_box[r]:
-                    _object(ds, r, root, rep, integer_coordinates, origin)
-                    written[r] = True
-            ET.indent(root, space="\t")
-            xml = tmp / "Annotations" / f"{PurePosixPath(names[i]).stem}.xml"
-            ET.ElementTree(root).write(xml, encoding="utf-8", xml_declaration=False)
-            if images and not place_image(image_path(ds, i), tmp / "JPEGImages" / names[i],
-                                          "copy" if copy_images else "symlink"):
-                rep.lost["image_files"] += 1
+        ann_dir = tmp / "Annotations"
+        ann_dir.mkdir()
+        img_dir = tmp / "JPEGImages"
+        for i0 in range(0, ds.n_images, 4096):  # the objects of 4096 images at a time: memory stays flat
+            i1 = min(i0 + 4096, ds.n_images)
+            objects = object_texts(ds, boxed[ends[i0]:ends[i1]], lost, integer_coordinates, origin)
+            for i in range(i0, i1):
+                name = names[i] if images else str(paths[i])
+                text = file_text(name, "JPEGImages" if images else "", int(w_all[i]), int(h_all[i]),
+                                 "1" if "#" in str(paths[i]) else "3",  # IDX members are grey
+                                 objects[ends[i] - ends[i0]:ends[i + 1] - ends[i0]])
+                with open(os.path.join(ann_dir, f"{PurePosixPath(names[i]).stem}.xml"), "wb") as f:
+                    f.write(text)
+                if images and not place_image(image_path(ds, i), img_dir / names[i],
+                                              "copy" if copy_images else "symlink"):
+                    lost.add("image_files", 1, (i, 1))
         main = tmp / "ImageSets" / "Main"  # datumaro finds a VOC dataset by these lists: every image is in one
         main.mkdir(parents=True)
         for s in dict.fromkeys(str(x) or _DEFAULT_SUBSET for x in splits):
@@ -472,6 +442,7 @@ def write(
             rgb = ",".join(str(int(c.color[k:k + 2], 16)) for k in (1, 3, 5)) if len(c.color) == 7 else ""
             lines.append(f"{c.name}:{rgb}::")
         (tmp / "labelmap.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lost.into(rep.lost)
     rep.lost.update(count_lost(ds, keep={"box", "attributes"}, rows=written))
     n_default = sum(str(x) == _DEFAULT_SUBSET for x in splits)
     if n_default:  # default.txt lists the images without a split
@@ -482,7 +453,7 @@ def write(
     if colon:
         rep.notes.append(f"labelmap.txt: CVAT and datumaro split its lines on every ':' and refuse class names "
                          f"holding one: {colon[:5]}")
-    bad = [c.name for c in ds.schema.classes if not _exact_text(c.name) or c.name.startswith("#")]
+    bad = [c.name for c in ds.schema.classes if not exact_text(c.name) or c.name.startswith("#")]
     if bad:  # labelmap.txt and <name> can't hold them (a leading '#' makes a comment line)
         rep.lost["class_names"] += len(bad)
         rep.notes.append(f"class names that VOC can't hold as they are: {bad[:5]}")
@@ -492,53 +463,6 @@ def write(
     rep.n_images = ds.n_images
     rep.n_annotations = int(written.sum())
     return rep
-
-
-def _exact_text(s: str) -> bool:
-    """Whether XML text ``s`` reads back as itself (the reader strips text; XML has no control characters)."""
-    return s == s.strip() and not _NOT_XML.search(s)
-
-
-def _object(ds: Dataset, r: int, parent: ET.Element, rep: ExportReport, integer: bool, origin: int) -> None:
-    a = ds.annotations
-    assert a.box is not None
-    obj = _sub(parent, "object")
-    _sub(obj, "name", ds.schema.classes[int(a.label[r])].name)
-    custom: list[tuple[str, str]] = []
-    for k, col in a.attributes.items():
-        v = col[r]
-        if v is None:
-            continue
-        as_tag = k in BOOL_TAGS or k == "pose"
-        text = ("true" if v else "false") if isinstance(v, bool | np.bool_) and not as_tag else _value_text(v)
-        if text is None or (as_tag and (not _TAG.fullmatch(k) or k in _RESERVED or k.lower().startswith("xml"))) \
-                or (not as_tag and not _exact_text(k)):
-            rep.lost["attributes"] += 1
-            continue
-        if not _exact_text(text):  # surrounding spaces (stripped on reading), control characters
-            rep.lost["attributes"] += 1
-            if _NOT_XML.search(text):
-                continue
-        if as_tag:
-            _sub(obj, k, text)
-        else:
-            custom.append((k, text))
-    if custom:  # datumaro's (and so CVAT's) form: it reads no other
-        block = _sub(obj, "attributes")
-        for k, text in custom:
-            at = _sub(block, "attribute")
-            _sub(at, "name", k)
-            _sub(at, "value", text)
-    x1, y1, x2, y2 = (float(v) for v in a.box[r])
-    vals = [x1 + origin, y1 + origin, x2, y2]
-    if integer:
-        rounded = [float(round(v)) for v in vals]
-        if rounded != vals:
-            rep.lost["box_precision"] += 1
-        vals = rounded
-    bb = _sub(obj, "bndbox")
-    for tag, v in zip(_COORDS, vals, strict=True):
-        _sub(bb, tag, fmt_num(v))
 
 
 write_voc = write

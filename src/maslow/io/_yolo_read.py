@@ -1,0 +1,286 @@
+"""Parsing YOLO label files into columns, and building the Dataset from them.
+
+Private to ``maslow.io.yolo``; see its module docstring for the conventions. A label file is parsed in bulk (one
+split of its text, one float conversion of its values) when it is clean: integer class ids, finite values, one
+kind of line with the right number of values, coordinates in [0, 1]. Any other file is parsed line by line,
+which names the file, line and field of each problem.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from array import array
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+from maslow.core.polygons import Polygons, offsets
+from maslow.core.schema import ClassDef, LabelSchema, Task
+from maslow.core.tables import Annotations, Images
+from maslow.core.types import str_array
+from maslow.errors import FormatError
+from maslow.io._common import Collector, read_bytes
+from maslow.io._yolo_layout import Layout
+
+KINDS = ("detect", "segment", "pose")
+_INT = re.compile(r"[+-]?\d+")
+_INTEGRAL_FLOAT = re.compile(r"[+-]?\d+\.0*")
+_PLAIN_IDS = re.compile(r"[0-9]{1,9}(?: [0-9]{1,9})*")  # class ids int() and int(float()) read alike
+
+
+@dataclass
+class Rows:
+    """The object lines read so far, as columns (row order = file order, then line order), in chunks of rows
+    of one file and kind."""
+
+    files: list[str | Path] = field(default_factory=list)
+    chunk_image: list[int] = field(default_factory=list)  # image row of each chunk
+    chunk_file: list[int] = field(default_factory=list)  # index into files
+    chunk_kind: list[int] = field(default_factory=list)  # index into KINDS
+    chunk_rows: list[int] = field(default_factory=list)  # number of rows
+    # arrays, not lists, where they can be: no Python object per value (memory, work for the garbage collector)
+    line: array[int] = field(default_factory=lambda: array("q"))  # 1-based line number of each row
+    cls: list[int] = field(default_factory=list)  # class id of each row (any size: ids are Python ints)
+    lens: array[int] = field(default_factory=lambda: array("q"))  # number of values of each row
+    vals: array[float] = field(default_factory=lambda: array("d"))  # the rows' values, one after the other
+
+    def add(self, image: int, kind: int, cls: list[int], lines: list[int], lens: list[int],
+            vals: list[float]) -> None:
+        """A chunk: rows of the last file added to ``files``."""
+        self.chunk_image.append(image)
+        self.chunk_file.append(len(self.files) - 1)
+        self.chunk_kind.append(kind)
+        self.chunk_rows.append(len(cls))
+        self.cls += cls
+        self.line.extend(lines)
+        self.lens.extend(lens)
+        self.vals.extend(vals)
+
+    def per_row(self, chunk_values: list[int]) -> np.ndarray:
+        """(rows,) the value of each row's chunk."""
+        return np.repeat(np.asarray(chunk_values, np.int64), np.asarray(self.chunk_rows, np.int64))
+
+
+
+
+
+def read_label(path: str | Path, image: int, kpt_shape: tuple[int, int] | None, col: Collector, rows: Rows) -> None:
+    """Append the object lines of label file ``path`` (of image row ``image``) to ``rows``; report problems."""
+    data = read_bytes(path)
+    rows.files.append(path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = None  # _read_lines raises, naming the position as it always did
+    if text is not None and _clean(text, kpt_shape, image, rows):
+        return
+    for _, cid, kind, vals, _, n in _read_lines(path, image, kpt_shape, col):
+        rows.add(image, KINDS.index(kind), [cid], [n], [len(vals)], vals)
+
+
+def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows) -> bool:
+    """Parse a clean file in bulk into ``rows``; False (nothing added) when the file needs the line-by-line
+    reader: anything ``_read_lines`` would report, or values it would reject."""
+    toks = list(map(str.split, text.splitlines()))
+    body = [t for t in toks if t]
+    if not body:
+        return True  # empty: a background image
+    counts = set(map(len, body))
+    if kpt_shape is not None:
+        if counts != {5 + kpt_shape[0] * kpt_shape[1]}:
+            return False
+        kind = 2
+    elif counts == {5}:
+        kind = 0
+    elif all(c >= 7 and c % 2 == 1 for c in counts):
+        kind = 1
+    else:
+        return False
+    flat = list(chain.from_iterable(body))
+    if len(counts) == 1:  # one width: class ids every `width` tokens
+        width = len(body[0])
+        cls_toks = flat[::width]
+        del flat[::width]
+        lens = [width - 1] * len(body)
+    else:
+        cls_toks = [t[0] for t in body]
+        flat = list(chain.from_iterable([t[1:] for t in body]))
+        lens = [len(t) - 1 for t in body]
+    if not _PLAIN_IDS.fullmatch(" ".join(cls_toks)):
+        return False
+    try:
+        vals = list(map(float, flat))
+    except ValueError:
+        return False
+    if not math.isfinite(sum(vals)):  # a nan or an inf (or values too large to be coordinates)
+        return False
+    if kind == 2 and kpt_shape is not None and kpt_shape[1] == 3:
+        per_row = np.asarray(vals).reshape(len(body), -1)
+        xy = per_row[:, 4:].reshape(len(body), -1, 3)[:, :, :2]
+        if per_row[:, :4].min() < 0 or per_row[:, :4].max() > 1 or (xy.size and (xy.min() < 0 or xy.max() > 1)):
+            return False
+    elif min(vals) < 0 or max(vals) > 1:
+        return False
+    lines = [n for n, t in enumerate(toks, 1) if t] if len(body) < len(toks) else list(range(1, len(toks) + 1))
+    rows.add(image, kind, list(map(int, cls_toks)), lines, lens, vals)
+    return True
+
+
+def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None,
+                col: Collector) -> list[tuple[int, int, str, list[float], str | Path, int]]:
+    """The line-by-line reader: every problem reported with its file, line and field."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise FormatError(f"label file must be UTF-8 text: {e}", path=path) from None
+    pose_cols = None if kpt_shape is None else 5 + kpt_shape[0] * kpt_shape[1]
+    out: list[tuple[int, int, str, list[float], str | Path, int]] = []
+    n_float_cls = 0
+    coords: list[float] = []
+    coord_lines: list[int] = []  # the line of each value in coords
+    kinds: dict[str, list[int]] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        toks = line.split()
+        if not toks:
+            continue
+
+        def error(type_: str, message: str, field: str | None = None, n: int = n) -> None:
+            col.add(type_, message, severity="error", file=path, record=f"line {n}", field=field, image=image)
+
+        if not _INT.fullmatch(toks[0]):
+            if not _INTEGRAL_FLOAT.fullmatch(toks[0]):
+                error("yolo_bad_value", f"class id must be an integer, got {toks[0]!r}", "class")
+                continue
+            n_float_cls += 1
+        try:
+            vals = [float(t) for t in toks[1:]]
+        except ValueError:
+            vals = [math.nan]
+        if not all(math.isfinite(v) for v in vals):
+            error("yolo_bad_value", f"coordinates must be finite numbers, got {' '.join(toks[1:])!r}")
+            continue
+        nc = len(toks)
+        if pose_cols is not None:
+            kind = "pose" if nc == pose_cols else ""
+            expected = f"{pose_cols} (cls cx cy w h + kpt_shape keypoint values)"
+        else:
+            kind = "detect" if nc == 5 else "segment" if nc >= 7 and nc % 2 == 1 else ""
+            expected = "5 (cls cx cy w h) or an odd number >= 7 (cls x1 y1 x2 y2 x3 y3 ...)"
+        if not kind:
+            hint = "; it looks like a prediction file with a confidence column" if nc == 6 else ""
+            error("yolo_bad_columns", f"line must have {expected} values, got {nc}{hint}")
+            continue
+        kinds.setdefault(kind, []).append(n)
+        start = len(coords)
+        if kind == "pose" and kpt_shape is not None:
+            coords.extend(vals[:4] + np.asarray(vals[4:]).reshape(kpt_shape)[:, :2].ravel().tolist())
+        else:
+            coords.extend(vals)
+        coord_lines.extend([n] * (len(coords) - start))
+        out.append((image, int(float(toks[0])), kind, vals, path, n))
+    if n_float_cls:
+        col.add("yolo_float_class", f"{n_float_cls} class ids are written as floats (e.g. '0.0'); they must be "
+                "integers", file=path, field="class", image=image)
+    if len(kinds) > 1:
+        minority = min(kinds, key=lambda k: len(kinds[k]))
+        col.add("yolo_mixed_task", f"file mixes {', '.join(f'{len(v)} {k}' for k, v in kinds.items())} lines; a "
+                "label file must hold one kind", file=path, record=f"line {kinds[minority][0]}", image=image)
+    c = np.asarray(coords)
+    outside = (c < 0) | (c > 1)
+    if outside.any():
+        pixels = np.count_nonzero(c > 1) > c.size / 2
+        hint = "; most are > 1: they look like absolute pixels, divide them by the image size" if pixels else ""
+        first = int(np.flatnonzero(outside)[0])
+        col.add("yolo_not_normalized", f"coordinates must lie in [0, 1], got {np.count_nonzero(outside)} of {c.size} "
+                f"outside (e.g. {c[first]:g}){hint}", severity="error" if pixels else "warning", file=path,
+                record=f"line {coord_lines[first]}", image=image)
+    return out
+
+
+def build(rows: Rows, lay: Layout, paths: list[str], widths: list[int], heights: list[int], splits: list[str],
+          root: Path, col: Collector) -> Dataset:
+    """The Dataset of the rows read; rows of unknown classes or on images of unknown size are reported (in row
+    order) and left out."""
+    names = lay.names
+    if names is None:
+        ids = sorted(set(rows.cls))
+        names = {i: str(i) for i in ids}
+        if ids:
+            col.add("yolo_no_class_names", f"no class names found (data.yaml names, obj.names, classes.txt); "
+                    f"using the ids {ids[:10]} as names", severity="info", file=lay.config)
+    order = sorted(names)
+    index = {cid: k for k, cid in enumerate(order)}
+    image = rows.per_row(rows.chunk_image)
+    kind = rows.per_row(rows.chunk_kind)
+    lens = np.array(rows.lens, np.int64)
+    vals = np.array(rows.vals, np.float64)
+    label = np.fromiter((index.get(c, -1) for c in rows.cls), np.int64, count=len(rows.cls))
+    w_img, h_img = np.asarray(widths, np.int64), np.asarray(heights, np.int64)
+    W, H = w_img[image], h_img[image]
+    unknown = label < 0
+    unplaced = ~unknown & ((W == 0) | (H == 0))
+    if unknown.any() or unplaced.any():
+        more = "..." if len(order) > 10 else ""
+        file = rows.per_row(rows.chunk_file)
+        for r in np.flatnonzero(unknown | unplaced).tolist():
+            path, rec, img = rows.files[file[r]], f"line {rows.line[r]}", int(image[r])
+            if unknown[r]:
+                col.add("yolo_unknown_class", f"class id must be one of {order[:10]}{more}, got {rows.cls[r]}; "
+                        "annotation not imported", severity="error", file=path, record=rec, field="class",
+                        image=img)
+            else:
+                col.add("unplaced_annotation", "the image size is unknown (missing image), so the normalised "
+                        "coordinates can't be placed; annotation not imported", severity="error", file=path,
+                        record=rec, image=img)
+    starts = offsets(lens)[:-1]
+    kinds = {KINDS[k] for k in np.flatnonzero(np.bincount(kind, minlength=len(KINDS))).tolist()}
+    keep = np.flatnonzero(~(unknown | unplaced))
+    image, kind, lens, starts, label = image[keep], kind[keep], lens[keep], starts[keep], label[keep]
+    W, H = W[keep].astype(np.float64), H[keep].astype(np.float64)
+    n = len(keep)
+    box = np.empty((n, 4), np.float64)
+    seg = kind == 1
+    rect = ~seg
+    if rect.any():  # cx cy w h
+        v = vals[starts[rect, None] + np.arange(4)]
+        w, h = W[rect], H[rect]
+        cx, cy, bw, bh = v[:, 0] * w, v[:, 1] * h, np.abs(v[:, 2]) * w, np.abs(v[:, 3]) * h
+        box[rect] = np.column_stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2])
+    polygon = None
+    if "segment" in kinds:
+        s_start, s_len = starts[seg], lens[seg]
+        pos = np.arange(int(s_len.sum())) - np.repeat(offsets(s_len)[:-1], s_len)  # index within its row
+        xy = vals[np.repeat(s_start, s_len) + pos] * np.where(pos % 2 == 0, np.repeat(W[seg], s_len),
+                                                              np.repeat(H[seg], s_len))
+        if seg.any():
+            pt_start = offsets(s_len // 2)[:-1]
+            x, y = xy[0::2], xy[1::2]
+            box[seg] = np.column_stack([np.minimum.reduceat(x, pt_start), np.minimum.reduceat(y, pt_start),
+                                        np.maximum.reduceat(x, pt_start), np.maximum.reduceat(y, pt_start)])
+        polygon = Polygons(xy, offsets(s_len), offsets(seg.astype(np.int64)), ~seg)
+    pose = lay.kpt_shape is not None
+    K = lay.kpt_shape[0] if lay.kpt_shape else 0
+    keypoints = None
+    if pose and lay.kpt_shape is not None:
+        d = lay.kpt_shape[1]
+        kp = np.full((n, K, 3), np.nan)
+        p = kind == 2
+        if p.any():
+            raw = vals[starts[p, None] + 4 + np.arange(K * d)].reshape(-1, K, d)
+            got = np.empty((len(raw), K, 3))
+            got[:, :, 0] = raw[:, :, 0] * W[p, None]
+            got[:, :, 1] = raw[:, :, 1] * H[p, None]
+            got[:, :, 2] = raw[:, :, 2] if d == 3 else np.where((raw[:, :, 0] != 0) | (raw[:, :, 1] != 0), 2.0, 0.0)
+            got[~got.any(axis=(1, 2))] = np.nan  # every keypoint "0 0 0": the object has no keypoints
+            kp[p] = got
+        keypoints = kp
+    ann = Annotations(image=image, label=label, box=box, polygon=polygon, keypoints=keypoints)
+    task = Task.KEYPOINTS if pose else Task.INSTANCE_SEGMENTATION if "segment" in kinds else Task.DETECTION
+    tasks = (task,) if task is Task.DETECTION else (task, Task.DETECTION)
+    classes = tuple(ClassDef(name=names[cid], id=cid, keypoints=tuple(lay.kpt_names.get(cid, ()))) for cid in order)
+    images = Images(path=str_array(paths), width=w_img, height=h_img, split=str_array(splits))
+    return Dataset(schema=LabelSchema(classes=classes, tasks=tasks), images=images, annotations=ann, root=root)

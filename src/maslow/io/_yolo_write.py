@@ -1,0 +1,173 @@
+"""The label lines of a YOLO export: every annotation's line in one vectorised pass (boxes, keypoints, box
+rectangles), row by row only for polygons and masks.
+
+Private to ``maslow.io.yolo``; see its module docstring for the conventions. Numbers are written as
+``fmt_num(v, 6)`` writes them: ``%.6f``, with ``-0.000000`` written ``0.000000``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from maslow.core import masks as M
+from maslow.core.dataset import Dataset
+from maslow.core.tables import Annotations
+from maslow.io._export import Tally
+
+#: Where each kind of loss is counted within a row (the order a row-by-row writer meets them).
+_RANK = {"mask": 0, "polygon_parts": 1, "box": 2, "clipped": 3}
+
+
+class Traced:
+    """Masks written as traced polygons: how many, and the pixels the polygons get wrong."""
+
+    def __init__(self) -> None:
+        self.n = self.n_off = self.wrong = self.area = 0
+
+    def add(self, wrong: int, area: int) -> None:
+        self.n += 1
+        self.n_off += wrong > 0
+        self.wrong += wrong
+        self.area += area
+
+    def note(self) -> str:
+        off = (f"; {self.n_off} of them (other parts, holes) differ from their mask by {self.wrong} pixels "
+               f"({100 * self.wrong / max(self.area, 1):.1f} % of the masks' area)") if self.n_off else ""
+        return (f"{self.n} masks were traced into polygons (the outer boundary of the largest part, along pixel "
+                f"edges; counted in lost['mask']){off}")
+
+
+def usable_polygons(a: Annotations, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """(stop - start,) True where annotation ``start + k`` has a polygon ring of at least 3 points."""
+    p = a.polygon
+    stop = len(a) if stop is None else stop
+    if p is None:
+        return np.zeros(stop - start, bool)
+    rows = p.row_offsets[start:stop + 1]  # the rings of these rows: rows[0] to rows[-1] - 1
+    ok = np.concatenate([[0], np.cumsum(np.diff(p.ring_offsets[rows[0]:rows[-1] + 1]) >= 6)])
+    return np.asarray(ok[rows[1:] - rows[0]] - ok[rows[:-1] - rows[0]] > 0)
+
+
+def _zero(line: str) -> str:
+    """``-0.000000`` (a value that rounds to zero from below) written ``0.000000``, as ``fmt_num`` does."""
+    return " ".join("0.000000" if t == "-0.000000" else t for t in line.split(" ")) if "-0.000000" in line else line
+
+
+def label_lines(ds: Dataset, task: str, w_all: np.ndarray, h_all: np.ndarray, lost: Tally, why: Tally,
+                traced: Traced, start: int, stop: int) -> list[str | None]:
+    """The label line of annotations ``start`` to ``stop - 1`` (None: not written) for ``task`` (detect, segment
+    or pose), on images of the sizes ``w_all``, ``h_all``; what YOLO can't hold is counted in ``lost`` and
+    ``why`` (not written), each at ``(image, 0, row, rank)``."""
+    a = ds.annotations
+    assert a.box is not None
+    out: list[str | None] = [None] * (stop - start)
+    img = a.image[start:stop]
+    W, H = np.asarray(w_all, np.float64)[img], np.asarray(h_all, np.float64)[img]
+    sized = (W > 0) & (H > 0)
+    shaped = np.zeros(len(img), bool)
+    if task == "segment":
+        shaped = usable_polygons(a, start, stop)
+        if a.mask is not None:
+            shaped |= np.array([m is not None for m in a.mask[start:stop].tolist()], bool)
+        shaped &= sized
+    here = np.arange(start, stop)  # the rows' numbers
+    _count(why, "on images of unknown size", ~sized, img, here)
+    for k in np.flatnonzero(shaped).tolist():  # polygons and masks, row by row
+        rl: Counter[str] = Counter()
+        rw: Counter[str] = Counter()
+        r, i = start + k, int(img[k])
+        out[k] = _shape_line(a, r, float(W[k]), float(H[k]), rl, rw, traced)
+        for key, v in rl.items():
+            lost.add(key, v, (i, 0, r, _RANK[key]))
+        for key, v in rw.items():
+            why.add(key, v, (i, 0, r, 0))
+    rest = sized & ~shaped
+    _count(why, "without a box", rest & ~a.has_box[start:stop], img, here)
+    local = np.flatnonzero(rest & a.has_box[start:stop])
+    if not len(local):
+        return out
+    rows = local + start
+    w, h = W[local, None], H[local, None]
+    scale = np.column_stack([w, h, w, h])
+    unit, moved = _clip(a.box[rows] / scale)
+    x1, y1, x2, y2 = (unit * scale).T[:, :, None]
+    if task == "segment":
+        vals = np.column_stack([x1 / w, y1 / h, x2 / w, y1 / h, x2 / w, y2 / h, x1 / w, y2 / h])
+        _count(why, "rectangle", np.ones(len(rows), bool), img[local], rows)
+    else:
+        vals = np.column_stack([(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h])
+        if task == "pose":
+            assert a.keypoints is not None
+            kp = np.nan_to_num(a.keypoints[rows])
+            kxy, kp_moved = _clip(kp[:, :, :2] / np.stack([w, h], axis=2))
+            moved |= kp_moved
+            vals = np.column_stack([vals, np.concatenate([kxy, kp[:, :, 2:]], axis=2).reshape(len(rows), -1)])
+    _count(lost, "clipped", moved, img[local], rows, _RANK["clipped"])
+    fmt = "%d" + " %.6f" * vals.shape[1]
+    text = [fmt % t for t in zip(a.label[rows].tolist(), *vals.T.tolist(), strict=True)]
+    for k, line in zip(local.tolist(), text, strict=True):
+        out[k] = _zero(line)
+    return out
+
+
+def _count(t: Tally, key: str, flags: np.ndarray, image: np.ndarray, rows: np.ndarray, rank: int = 0) -> None:
+    """Count the True ``flags`` (of rows ``rows``, on images ``image``) under ``key``."""
+    hit = np.flatnonzero(flags)
+    if hit.size:
+        k = int(hit[0])
+        t.add(key, int(hit.size), (int(image[k]), 0, int(rows[k]), rank))
+
+
+def _clip(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised coordinates clipped to [0, 1], and (per row) whether any moved: Ultralytics'
+    ``verify_image_label`` takes a label file with a value outside [0, 1] (1 % tolerance) as corrupt and drops
+    its image."""
+    out = np.clip(xy, 0.0, 1.0)
+    moved = np.abs(out - xy).reshape(len(xy), -1).max(axis=1, initial=0.0) > 1e-9
+    return out, moved
+
+
+def _fmt6(label: int, values: Any) -> str:
+    return _zero(" ".join([str(label), *map("{:.6f}".format, values)]))
+
+
+def _shape_line(a: Annotations, r: int, w: float, h: float, lost: Counter[str], why: Counter[str],
+                traced: Traced) -> str | None:
+    """The segment line of row ``r``, which has a polygon or a mask (on an image of known size)."""
+    assert a.box is not None
+    label = int(a.label[r])
+    poly = a.polygon[r] if a.polygon is not None else None
+    parts = [np.asarray(p, np.float64) for p in poly or () if len(p) >= 6]
+    if not parts and a.mask is not None and a.mask[r] is not None:
+        ring, wrong, px = M.outer_ring(a.mask[r])
+        if ring is not None:
+            parts = [ring]
+            traced.add(wrong, px)
+            lost["mask"] += 1  # it comes back as a polygon
+    if parts:
+        best = parts[0] if len(parts) == 1 else max(parts, key=M.polygon_area)
+        if len(parts) > 1:
+            lost["polygon_parts"] += len(parts) - 1
+        xy = best.reshape(-1, 2)
+        if a.has_box[r] and np.abs(np.concatenate([xy.min(axis=0), xy.max(axis=0)]) - a.box[r]).max() \
+                > 1e-6 * max(w, h):
+            lost["box"] += 1  # the box is re-derived from the polygon on reading
+        pts, moved = _clip((xy / np.array([w, h]))[None])
+        if moved[0]:
+            lost["clipped"] += 1
+        return _fmt6(label, pts.ravel().tolist())
+    if not a.has_box[r]:
+        why["without a box"] += 1
+        return None
+    scale = np.array([w, h, w, h])
+    unit, moved = _clip((a.box[r] / scale)[None])
+    x1, y1, x2, y2 = (unit[0] * scale).tolist()
+    if a.mask is not None and a.mask[r] is not None:
+        lost["mask"] += 1  # an empty mask
+    why["rectangle"] += 1
+    if moved[0]:
+        lost["clipped"] += 1
+    return _fmt6(label, [x1 / w, y1 / h, x2 / w, y1 / h, x2 / w, y2 / h, x1 / w, y2 / h])
