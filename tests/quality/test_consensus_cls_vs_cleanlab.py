@@ -8,23 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
-from maslow.core.dataset import Dataset
-from maslow.core.schema import LabelSchema, Task
-from maslow.core.tables import Annotations, Images
-from maslow.core.types import obj_array
 from maslow.quality import find_label_issues
 from tests.conftest import shared_path
-
-
-def _data(y: np.ndarray, p: np.ndarray) -> tuple[Dataset, Dataset]:
-    n, k = p.shape
-    schema = LabelSchema.from_names([f"c{i}" for i in range(k)], task=Task.CLASSIFICATION)
-    images = Images(path=obj_array([f"{i}.png" for i in range(n)]), width=np.ones(n, np.int64),
-                    height=np.ones(n, np.int64))
-    truth = Dataset(schema, images, Annotations(image=np.arange(n), label=y))
-    pred = truth.replace(annotations=Annotations(image=np.arange(n), label=p.argmax(1), score=p.max(1),
-                                                 extra={"probs": p}, source="model"))
-    return truth, pred
+from tests.quality.test_consensus_cls_behaviour import _data
 
 
 def _ap(y: np.ndarray, s: np.ndarray) -> float:
