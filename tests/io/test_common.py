@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from maslow import io
 from maslow.core import Issue, Report
 from maslow.core.atomic import atomic_dir, atomic_path
 from maslow.errors import FormatError
@@ -313,3 +314,18 @@ def test_error_tree() -> None:
     with pytest.raises(E.MissingDependencyError, match=r"no_such_module_xyz is not installed: pip install 'maslow\[torch\]'"):
         E.require("no_such_module_xyz", "torch")
     E.require("json", "torch")  # present: no error
+
+
+def test_a_file_of_the_other_kind_of_text_gets_a_hint(tmp_path: Path) -> None:
+    """A COCO file read with --from voc said only "malformed XML at line 1 column 0"."""
+    coco_file, xml_file, broken = tmp_path / "a.json", tmp_path / "a.xml", tmp_path / "b.json"
+    coco_file.write_text('\ufeff  {"images": [], "annotations": [], "categories": []}', encoding="utf-8")
+    xml_file.write_text("<annotations><version>1.1</version></annotations>", encoding="utf-8")
+    broken.write_text('{"images": [', encoding="utf-8")
+    for src, fmt, hint in ((coco_file, "voc", "starts like JSON"), (coco_file, "cvat", "starts like JSON"),
+                           (xml_file, "coco", "starts like XML"), (xml_file, "labelstudio", "starts like XML")):
+        with pytest.raises(FormatError, match=hint):
+            io.read(src, fmt)
+    with pytest.raises(FormatError, match="malformed JSON") as e:
+        io.read(broken, "coco")
+    assert "starts like" not in str(e.value)

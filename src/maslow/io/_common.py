@@ -119,7 +119,8 @@ def load_json(path: str | Path) -> Any:
     except IsADirectoryError:
         raise FormatError("must be a file, got a directory", path=path) from None
     except json.JSONDecodeError as e:
-        raise FormatError(f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}", path=path) from None
+        raise FormatError(f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
+                          f"{kind_hint(path, expected='json')}", path=path) from None
     except UnicodeDecodeError as e:
         raise FormatError(f"must be UTF-8 text: {e}", path=path) from None
     except RecursionError:
@@ -201,3 +202,18 @@ def read_bytes(path: str | Path) -> bytes:
         with open(path, "rb") as f:  # the error as open() words it (a folder, a missing file)
             return f.read()
     return data
+
+
+def kind_hint(path: str | Path, *, expected: str) -> str:
+    """A hint to add to a parse error when the file is the other kind of text than ``expected`` ("json" or
+    "xml"), judged by its first character (a COCO file read with ``--from voc``); else ""."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        return ""
+    if expected == "xml" and head[:1] in (b"{", b"["):
+        return "; the file starts like JSON: read it with --from coco, coco-results or labelstudio (`maslow formats`)"
+    if expected == "json" and head[:1] == b"<":
+        return "; the file starts like XML: read it with --from voc or cvat (`maslow formats`)"
+    return ""

@@ -19,12 +19,14 @@ from xml.etree import ElementTree as ET
 from defusedxml import ElementTree as SafeET
 
 from maslow.errors import FormatError
+from maslow.io._common import kind_hint
 
 
 def _xml_error(e: Exception, src: Path) -> FormatError:
     if isinstance(e, ET.ParseError):
         line, col = e.position
-        return FormatError(f"malformed XML at line {line} column {col}: {e}", path=src)
+        return FormatError(f"malformed XML at line {line} column {col}: {e}{kind_hint(src, expected='xml')}",
+                           path=src)
     return FormatError(f"refused XML: {type(e).__name__}: {e}", path=src)  # defusedxml: entities, DTDs, ...
 
 

@@ -18,7 +18,7 @@ from defusedxml import DefusedXmlException
 
 from maslow.core.polygons import offsets
 from maslow.errors import FormatError
-from maslow.io._common import read_bytes
+from maslow.io._common import kind_hint, read_bytes
 
 
 class _Doctype(Exception):
@@ -58,7 +58,8 @@ def _load_defused(path: str) -> Any:
         return DET.parse(path).getroot()
     except DET.ParseError as e:
         line, column = getattr(e, "position", (0, 0))
-        raise FormatError(f"malformed XML at line {line} column {column}: {e}", path=path) from None
+        raise FormatError(f"malformed XML at line {line} column {column}: {e}{kind_hint(path, expected='xml')}",
+                          path=path) from None
     except DefusedXmlException as e:
         raise FormatError(f"refused unsafe XML ({type(e).__name__}): {e}", path=path) from None
 
