@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import struct
 import warnings
@@ -444,3 +445,20 @@ def test_png_exif_after_the_pixels_is_read_from_the_chunk_headers(tmp_path: Path
     cut.write_bytes(png[: idat + 20] + b"\x00" * 40 + png[idat + 60:])
     assert (image_info(cut).stored_width, image_info(cut).stored_height, image_info(cut).orientation) == \
         (53, 37, info.orientation)
+
+
+def test_an_import_names_the_annotation_file_and_the_annotations_id(tmp_path: Path) -> None:
+    """A COCO file's box finding named the image file and a dataset row, not the file and the record."""
+    from maslow.io import import_dataset, write
+
+    ds = shapes(4, seed=2)
+    write(ds, tmp_path / "a.json", "coco")
+    doc = json.loads((tmp_path / "a.json").read_text())
+    bad = doc["annotations"][1]
+    bad["bbox"][0] += 1000  # beyond the image
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    rep = import_dataset(tmp_path / "a.json", "coco", check_files=False).report
+    (issue,) = rep.of_type("box_out_of_bounds")
+    image = next(i["file_name"] for i in doc["images"] if i["id"] == bad["image_id"])
+    assert issue.file == str(tmp_path / "a.json") and issue.field == "box"
+    assert issue.record == f"annotation id={bad['id']} (image {image})"

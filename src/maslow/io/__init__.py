@@ -54,7 +54,8 @@ def import_dataset(
     spec = get_format(fmt)
     root = None if images_root is None else Path(images_root)
     ds, report = spec.parse(Path(src), images_root=root, strict=strict, **options)
-    checks = check_dataset(ds, files=check_files, decode=decode, progress=progress)
+    checks = check_dataset(ds, files=check_files, decode=decode, progress=progress,
+                           source=src if Path(src).is_file() else None)  # one annotation file: named
     # a reader that matches label files to images (YOLO, label maps) already reported the images it did not find
     found_missing = {i.image for i in report if i.type == "missing_image" and i.image is not None}
     if found_missing:

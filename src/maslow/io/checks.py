@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,8 +83,12 @@ def check_images(
     return Report(tuple(out))
 
 
-def check_boxes(ds: Dataset) -> Report:
-    """Boxes outside their image (beyond half a pixel) or with zero width or height."""
+def check_boxes(ds: Dataset, *, source: str | Path | None = None) -> Report:
+    """Boxes outside their image (beyond half a pixel) or with zero width or height.
+
+    ``source``: the one annotation file the dataset was read from (COCO, CVAT, Label Studio), named as the
+    finding's file, with the image in the message and the annotation's id in the record when the file gave ids;
+    without it, the image's file and the dataset row are named (YOLO and VOC: a label file per image)."""
     a = ds.annotations
     out: list[Issue] = []
     if not len(a):
@@ -99,25 +104,34 @@ def check_boxes(ds: Dataset) -> Report:
         oob = has & known & ((box[:, 0] < -tol) | (box[:, 1] < -tol) | (box[:, 2] > w + tol) | (box[:, 3] > h + tol))
         degenerate = has & ((box[:, 2] - box[:, 0] <= 0) | (box[:, 3] - box[:, 1] <= 0))
     paths = ds.images.path
-    for r in np.flatnonzero(oob).tolist():
+    ids = a.extra.get("coco_id") if source is not None else None
+
+    def place(r: int) -> dict[str, Any]:
         i = int(a.image[r])
+        if source is None:
+            return {"file": str(paths[i]), "record": f"annotations[{r}]", "image": i, "annotation": r}
+        record = f"annotation id={ids[r]}" if ids is not None and ids[r] is not None else f"annotations[{r}]"
+        return {"file": str(source), "record": f"{record} (image {paths[i]})", "image": i, "annotation": r}
+
+    for r in np.flatnonzero(oob).tolist():
         out.append(Issue("box_out_of_bounds", "warning",
                          f"box must lie inside the {w[r]:.0f}x{h[r]:.0f} image, got xyxy {np.round(box[r], 2).tolist()}",
-                         file=str(paths[i]), record=f"annotations[{r}]", field="box", image=i, annotation=r))
+                         field="box", **place(r)))
     for r in np.flatnonzero(degenerate).tolist():
-        i = int(a.image[r])
         out.append(Issue("degenerate_box", "warning",
                          f"box must have positive width and height, got xyxy {np.round(box[r], 2).tolist()}",
-                         file=str(paths[i]), record=f"annotations[{r}]", field="box", image=i, annotation=r))
+                         field="box", **place(r)))
     return Report(tuple(out))
 
 
 def check_dataset(
-    ds: Dataset, *, files: bool = True, decode: bool = False, progress: Progress | None = None
+    ds: Dataset, *, files: bool = True, decode: bool = False, progress: Progress | None = None,
+    source: str | Path | None = None,
 ) -> Report:
-    """All technical checks: images (when ``files``; repeated paths always) and boxes."""
+    """All technical checks: images (when ``files``; repeated paths always) and boxes (``source``: see
+    ``check_boxes``)."""
     rep = check_images(ds, decode=decode, progress=progress) if files and ds.root is not None else check_paths(ds)
-    return rep + check_boxes(ds)
+    return rep + check_boxes(ds, source=source)
 
 
 def fill_sizes(ds: Dataset, *, progress: Progress | None = None) -> Dataset:
