@@ -193,3 +193,12 @@ def test_a_folder_named_like_a_label_file_is_not_read(tmp_path: Path) -> None:
     back, report = yolo.parse(tmp_path / "y")
     assert back.n_images == before.n_images and back.n_annotations == before.n_annotations > 0
     assert not any("odd" in str(p) for p in back.images.path.tolist()) and not any("odd" in str(i) for i in report)
+
+
+def test_a_folder_without_class_names_is_named_in_the_finding(tmp_path: Path) -> None:
+    yolo.write(write_shapes(tmp_path / "src", 3, seed=0), tmp_path / "y")
+    (tmp_path / "y" / "data.yaml").unlink()
+    ds, report = yolo.parse(tmp_path / "y")
+    (issue,) = [i for i in report if i.type == "yolo_no_class_names"]
+    assert issue.file == str(tmp_path / "y")  # was None: "first: : no class names found"
+    assert ds.n_annotations > 0 and all(n.isdigit() for n in ds.schema.names)

@@ -211,7 +211,7 @@ def build(rows: Rows, lay: Layout, paths: list[str], widths: list[int], heights:
         names = {i: str(i) for i in ids}
         if ids:
             col.add("yolo_no_class_names", f"no class names found (data.yaml names, obj.names, classes.txt); "
-                    f"using the ids {ids[:10]} as names", severity="info", file=lay.config)
+                    f"using the ids {ids[:10]} as names", severity="info", file=lay.config or root)
     order = sorted(names)
     index = {cid: k for k, cid in enumerate(order)}
     image = rows.per_row(rows.chunk_image)
