@@ -57,3 +57,20 @@ def obj_array(values: Any) -> ObjArray:
     for i, v in enumerate(seq):
         out[i] = v
     return out
+
+
+class StringPool:
+    """One object per distinct string, for columns that repeat a few values a million times ("red", a reason
+    text): ``share(v)`` gives the pooled object equal to ``v`` (``v`` itself for other types, and once ``limit``
+    distinct strings are pooled, for new ones: free text has nothing to share)."""
+
+    def __init__(self, limit: int = 1 << 16) -> None:
+        self.limit = limit
+        self._pool: dict[str, str] = {}
+
+    def share(self, v: Any) -> Any:
+        if type(v) is not str:
+            return v
+        if len(self._pool) < self.limit:
+            return self._pool.setdefault(v, v)
+        return self._pool.get(v, v)

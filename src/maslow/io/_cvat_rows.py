@@ -20,7 +20,7 @@ from maslow.core.issues import Report
 from maslow.core.polygons import Polygons
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
-from maslow.core.types import obj_array
+from maslow.core.types import StringPool, obj_array
 from maslow.io._common import Collector
 from maslow.io._cvat_read import Shape
 from maslow.io._cvat_write import _KNOWN_EXTRA, _SOURCE_IN
@@ -51,7 +51,7 @@ class Rows:
         self.extra: dict[str, list[Any]] = {}
         self.unknown: dict[str, tuple[int, int, str]] = {}  # undeclared label -> (image, row, record) of its first
         self.n_keypoints = 0
-        self._shared: dict[str, str] = {}
+        self._shared = StringPool(_MAX_SHARED)
 
     def __len__(self) -> int:
         return len(self.image)
@@ -83,7 +83,7 @@ class Rows:
         elif len(col) < r:
             col.extend([fill] * (r - len(col)))
         if type(v) is str and len(v) <= _SHORT:
-            v = self._shared.setdefault(v, v) if len(self._shared) < _MAX_SHARED else self._shared.get(v, v)
+            v = self._shared.share(v)
         col.append(v)
 
     def column(self, columns: dict[str, list[Any]], name: str, fill: Any, order: np.ndarray) -> list[Any]:

@@ -21,7 +21,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.polygons import Polygons
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
-from maslow.core.types import obj_array
+from maslow.core.types import StringPool, obj_array
 from maslow.io._labelstudio_export import EXTRA
 
 _LABEL_TYPE = {"box": "box", "polygon": "polygon", "keypoint": "keypoints", "brush": "mask", "choices": "tag"}
@@ -58,10 +58,10 @@ class Columns:
         self.polygon: dict[int, list[np.ndarray]] = {}  # sparse: row -> rings
         self.mask: dict[int, dict[str, Any]] = {}
         self.kps: dict[int, tuple[str, bool, list[tuple[str, float, float]]]] = {}  # row -> label, standalone, kps
-        self.shared: dict[Any, Any] = {}  # one object per distinct string
+        self.shared = StringPool()  # one object per distinct string
 
     def _share(self, v: Any) -> Any:
-        return self.shared.setdefault(v, v) if isinstance(v, str) else v
+        return self.shared.share(v)
 
     def _set(self, key: str, r: int, v: Any) -> None:
         col = self.objects.get(key)
