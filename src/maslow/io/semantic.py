@@ -262,11 +262,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
         mask=obj_array([r[2] for r in rows]),
         iscrowd=np.asarray([r[1] == ignore_index for r in rows], bool),
     )
-    extra: dict[str, np.ndarray] = {}
-    matches = [_SEQ.match(Path(p).stem) for p in paths]
-    if any(matches):
-        extra["sequence"] = obj_array([m.group(1) if m else "" for m in matches])
-        extra["frame"] = np.asarray([int(m.group(2)) if m else -1 for m in matches], np.int64)
+    extra = _sequence_columns(paths)
     images = Images(path=obj_array(paths), width=np.asarray(widths, np.int64), height=np.asarray(heights, np.int64),
                     extra=extra)
     schema = LabelSchema(classes=classes_out, tasks=(Task.SEMANTIC_SEGMENTATION,))
@@ -399,6 +395,15 @@ def _ignore_value(ds: Dataset, ids: list[int]) -> int:
     return 255
 
 
+def _sequence_columns(paths: list[str]) -> dict[str, np.ndarray]:
+    """``images.extra`` ``sequence`` and ``frame`` from ``<sequence>_<digits>`` stems (none when no stem is)."""
+    matches = [_SEQ.match(Path(p).stem) for p in paths]
+    if not any(matches):
+        return {}
+    return {"sequence": obj_array([m.group(1) if m else "" for m in matches]),
+            "frame": np.asarray([int(m.group(2)) if m else -1 for m in matches], np.int64)}
+
+
 def _read_back_losses(ds: Dataset, ids: list[int], ignore: int) -> Counter[str]:
     """What of the crowd flags and images.extra the reader gives back otherwise: an annotation is a crowd region
     when its value is the ``ignore`` value; ``sequence`` and ``frame`` come from ``<sequence>_<digits>`` stems."""
@@ -406,11 +411,9 @@ def _read_back_losses(ds: Dataset, ids: list[int], ignore: int) -> Counter[str]:
     a = ds.annotations
     assert a.iscrowd is not None
     lost["iscrowd"] = int(np.count_nonzero(a.iscrowd != (np.asarray(ids, np.int64)[a.label] == ignore)))
-    matches = [_SEQ.match(Path(str(p)).stem) for p in ds.images.path.tolist()]
-    derived: dict[str, list[Any]] = {"sequence": [m.group(1) if m else "" for m in matches],
-                                     "frame": [int(m.group(2)) if m else -1 for m in matches]} if any(matches) else {}
+    derived = _sequence_columns([str(p) for p in ds.images.path.tolist()])
     for k, col in ds.images.extra.items():
-        back = derived.get(k, [None] * len(col))
+        back = derived[k].tolist() if k in derived else [None] * len(col)
         lost["images.extra"] += sum(v is not None and v != "" and v != b for v, b in
                                     zip(col.tolist(), back, strict=True))
     return Counter({k: v for k, v in lost.items() if v})
