@@ -125,9 +125,12 @@ def _read_meta(meta: Any, col: Collector, src: Path) -> tuple[list[ClassDef], li
                 merged = old.values + tuple(v for v in vals if v not in old.values)
                 specs[aname] = AttributeDef(aname, type=old.type, values=merged, classes=(*old.classes, name),
                                             default=old.default)
-    classes = [replace(c, keypoints=tuple(points_of.get(c.name, ())), skeleton=read_edges(
-        svgs[c.name], c.name, points_of.get(c.name, []), col, src)) if c.name in svgs else
-        replace(c, keypoints=tuple(points_of[c.name])) if c.name in points_of else c for c in classes]
+    for k, c in enumerate(classes):  # a skeleton label: its points, and its edges from the <svg>
+        points = points_of.get(c.name, [])
+        if c.name in svgs:
+            classes[k] = replace(c, keypoints=tuple(points), skeleton=read_edges(svgs[c.name], c.name, points, col, src))
+        elif points:
+            classes[k] = replace(c, keypoints=tuple(points))
     n_classes = len(classes)
     out = [AttributeDef(a.name, a.type, a.values, classes=() if len(a.classes) == n_classes else a.classes,
                         default=a.default) for a in specs.values()]
