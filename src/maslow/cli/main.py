@@ -19,13 +19,9 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except MaslowError as e:
-            from rich.markup import escape
-
-            from maslow.cli.render import err_console
-
-            # messages quote data ("[x, y, w, h]"): escape them so rich does not read them as markup
-            err_console.print(f"[bold red]error:[/bold red] {escape(str(e))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            _fail(str(e))
+        except UnicodeEncodeError as e:  # a name read from the file system with bytes that are not UTF-8
+            _fail(unencodable(e))
 
     def list_commands(self, ctx: Context) -> list[str]:  # keep the order they were added in
         return list(self.commands)
@@ -55,6 +51,32 @@ def build(modules: tuple[str, ...] = _MODULES) -> typer.Typer:
     for name in modules:
         importlib.import_module(f"maslow.cli.{name}").register(app)
     return app
+
+
+def _fail(message: str) -> None:
+    from rich.markup import escape
+
+    from maslow.cli.render import err_console
+
+    # messages quote data ("[x, y, w, h]"): escape them so rich does not read them as markup
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2) from None
+
+
+def unencodable(e: UnicodeEncodeError) -> str:
+    """What a writer could not encode: a file or folder name whose bytes are not UTF-8 (Python holds such bytes
+    as lone surrogates, ``b"\\xff"`` as ``"\\udcff"``), quoted with the text around it, and what to do."""
+    text = e.object if isinstance(e.object, str) else ""
+    line_start = text.rfind("\n", 0, e.start) + 1
+    line_end = text.find("\n", e.end)
+    around = text[max(line_start, e.start - 60):min(line_end if line_end >= 0 else len(text), e.end + 60)]
+    try:
+        raw = f" (bytes {text[e.start:e.end].encode('utf-8', 'surrogateescape')!r})"
+    except UnicodeEncodeError:  # a surrogate that no byte stands for
+        raw = ""
+    return (f"text that UTF-8 cannot encode, {text[e.start:e.end]!a}{raw} in "
+            f"{around!a}: a file or folder name with bytes that are not UTF-8, or a lone surrogate; rename it "
+            "(every format is written as UTF-8); nothing was written")
 
 
 def _root() -> None:

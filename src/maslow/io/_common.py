@@ -92,7 +92,9 @@ def json_loads(data: bytes | bytearray) -> Any:
     """Parse JSON bytes with orjson (several times faster) when installed, else the standard library.
 
     Anything orjson refuses (NaN literals, very deep nesting, bad input) is parsed again by ``json``, so the
-    accepted language and the error messages are the standard library's.
+    accepted language and the error messages are the standard library's; except an unpaired surrogate escape
+    (``"\\ud800"``), which ``json`` would accept as text that no UTF-8 writer can write: refused here, at its
+    position, so that no export fails on it later.
     """
     import json  # json and orjson load on first use
 
@@ -102,7 +104,10 @@ def json_loads(data: bytes | bytearray) -> Any:
         return json.loads(data)
     try:
         return orjson.loads(data)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as e:
+        if e.msg.endswith("surrogate in string"):  # "no low", "invalid high", "invalid low"
+            raise json.JSONDecodeError(f"{e.msg} (text must be valid Unicode: a \\ud800-\\udfff escape must "
+                                       "be one of a high-low surrogate pair)", e.doc, e.pos) from None
         return json.loads(data)
 
 

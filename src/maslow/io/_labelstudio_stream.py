@@ -6,9 +6,10 @@ The file is read in blocks. A structural scan of the bytes from an element's sta
 top-level elements: a quote opens or closes a string unless an odd run of backslashes precedes it, and brackets
 outside strings give the nesting depth; a comma at depth 0 ends an element, a ``]`` at depth -1 ends the array.
 Cuts fall only on ASCII bytes outside strings, never inside a UTF-8 sequence. The elements up to the last such
-comma within about ``chunk_bytes`` are parsed as one JSON array by orjson, else by the json module (which also
-takes what orjson refuses, such as NaN literals and integers beyond 64 bits, as ``load_json`` does). Malformed
-JSON gets the json module's message, with the line and column in the file and the element (task) it is in.
+comma within about ``chunk_bytes`` are parsed as one JSON array by ``_common.json_loads``, as ``load_json``
+parses a whole file (orjson, else the json module, which also takes NaN literals and integers beyond 64 bits;
+unpaired surrogate escapes refused). Malformed JSON gets the parser's message, with the line and column in the
+file and the element (task) it is in.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, BinaryIO, NoReturn
 import numpy as np
 
 from maslow.errors import FormatError
-from maslow.io._common import load_json
+from maslow.io._common import json_loads, load_json
 
 _WS = re.compile(rb"[ \t\n\r]*")
 _BOM = b"\xef\xbb\xbf"
@@ -144,15 +145,8 @@ class _Stream:
             self.skip_ws()
 
     def parse(self, body: memoryview, index: int, commas: np.ndarray) -> list[Any]:
-        import orjson
-
-        piece = b"".join((b"[", body, b"]"))
         try:
-            return orjson.loads(piece)  # type: ignore[no-any-return]
-        except orjson.JSONDecodeError:
-            pass
-        try:
-            return json.loads(piece)  # type: ignore[no-any-return]
+            return json_loads(b"".join((b"[", body, b"]")))  # type: ignore[no-any-return]
         except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             self.fail(index, commas)
 
@@ -162,7 +156,7 @@ class _Stream:
         rest = self.buf[self.i:]
         record = f"task {index}"
         try:
-            json.loads(prefix + rest)
+            json_loads(prefix + rest)
         except json.JSONDecodeError as e:
             off = len(e.doc[:e.pos].encode("utf-8")) - len(prefix)
             record = f"task {index + int(np.searchsorted(commas, off))}"
