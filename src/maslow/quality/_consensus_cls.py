@@ -225,7 +225,6 @@ class TagEvidence:
 
     present_wrong: FloatArray  # (n, L) the tag is set but the model disagrees (0 where not set)
     absent_wrong: FloatArray  # (n, L) the tag is not set but the model sees it (0 where set)
-    ambiguous: FloatArray  # (n, L) the model is undecided (mid-ranked between both populations)
 
 
 def tag_evidence(probs: FloatArray, truth: BoolArray, ref_probs: FloatArray, ref_truth: BoolArray) -> TagEvidence:
@@ -234,7 +233,6 @@ def tag_evidence(probs: FloatArray, truth: BoolArray, ref_probs: FloatArray, ref
     n, L = probs.shape
     pw = np.zeros((n, L))
     aw = np.zeros((n, L))
-    amb = np.zeros((n, L))
     for j in range(L):
         pos = ref_probs[ref_truth[:, j], j]
         neg = ref_probs[~ref_truth[:, j], j]
@@ -243,8 +241,7 @@ def tag_evidence(probs: FloatArray, truth: BoolArray, ref_probs: FloatArray, ref
         t = truth[:, j]
         pw[t, j] = above_neg[t] * (1.0 - below_pos[t])
         aw[~t, j] = below_pos[~t] * (1.0 - above_neg[~t])
-        amb[:, j] = np.minimum(above_neg, below_pos)
-    return TagEvidence(present_wrong=pw, absent_wrong=aw, ambiguous=amb)
+    return TagEvidence(present_wrong=pw, absent_wrong=aw)
 
 
 @dataclass(frozen=True)
