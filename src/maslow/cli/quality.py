@@ -38,13 +38,22 @@ def check_command(
     if outliers:
         with progress_bar("embedding crops", enabled=not as_json) as progress:
             issues = quality.QualityIssues.build([issues, quality.crop_outliers(ds, progress=progress)])
+    # the figures behind the agreement findings (kappa, alpha, per annotator); null without shared images
+    agreement = quality.annotator_agreement(ds) if ds.annotations.annotator is not None else None
     if html is not None:
         quality.write_html(issues, ds, html, top=max(top, 100))
     if as_json:
         d = issues.to_dict(limit=top, names=ds.schema.names)
         d["issues"] = [_named(r, ds) for r in d["issues"]]  # the table's image and class, not only row numbers
-        print_json({**d, "html": None if html is None else str(html)})  # keys as qa's
+        print_json({**d, "agreement": None if agreement is None else agreement.to_dict(),
+                    "html": None if html is None else str(html)})  # keys as qa's
         return
+    if agreement is not None:
+        ag = agreement.to_dict()
+        console.print(f"Annotator agreement over {ag['n_objects']} objects of {ag['n_shared_images']} shared images: "
+                      f"Krippendorff's alpha {ag['krippendorff_alpha']:.3f}, Fleiss' kappa {ag['fleiss_kappa']:.3f}")
+        console.print(table("Per annotator (against the majority)", ["annotator", "precision", "recall"],
+                            [(n, v["precision"], v["recall"]) for n, v in ag["per_annotator"].items()]))
     if not len(issues):
         console.print(f"[green]No quality issues found[/green] in {lit(repr(ds))}.")
     else:

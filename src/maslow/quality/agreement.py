@@ -3,7 +3,8 @@
 Glossary:
 
 - an image is *shared* when at least two annotators have an annotation on it; an annotator *labelled* an image
-  when they have at least one annotation on it (an annotator who found nothing leaves no trace);
+  when they have at least one annotation on it (an annotator who found nothing leaves no trace); annotations
+  without an annotator (None or NaN) belong to nobody and take no part;
 - an *object* (a unit, in reliability terms) is a group of annotations of one shared image, at most one per
   annotator, matched across annotators, class-agnostically. Candidate pairs (two annotators, one image, IoU >=
   ``CheckConfig.agreement_iou``) come from the overlap sweep of ``maslow.quality.overlaps``; a pair whose boxes
@@ -167,10 +168,11 @@ class AgreementResult:
         return int((~np.isnan(self.image_disagreement)).sum())
 
     def ambiguous_images(self, n: int = 10) -> IntArray:
-        """Rows of the ``n`` shared images with the highest disagreement (ties in row order)."""
-        d = np.where(np.isnan(self.image_disagreement), -1.0, self.image_disagreement)
+        """Rows of up to ``n`` shared images where the annotators disagree on some object, most disputed first
+        (ties in row order); an image they labelled alike is not listed."""
+        d = np.nan_to_num(self.image_disagreement, nan=0.0)
         order = np.argsort(-d, kind="stable")
-        return order[: min(n, self.n_shared_images)]
+        return order[: min(n, int((d > 0).sum()))]
 
     def ambiguous_classes(self) -> list[tuple[str, float]]:
         """(class, disagreement) for classes with objects, most disputed first."""
@@ -197,6 +199,19 @@ class AgreementResult:
             "ambiguous_classes": dict(self.ambiguous_classes()),
             "ambiguous_images": [int(i) for i in self.ambiguous_images()],
         }
+
+
+def _annotators(annotator: np.ndarray) -> tuple[tuple[str, ...], IntArray]:
+    """(names, who): the annotators' names (as str, sorted) and each row's index into them, -1 for a row without
+    an annotator (None or NaN: nobody's, so it takes no part in the agreement)."""
+    values = np.asarray(annotator, dtype=object)
+    unset = np.fromiter((is_unset(v) for v in values.tolist()), dtype=bool, count=len(values))
+    who = np.full(len(values), -1, np.int64)
+    if unset.all():
+        return (), who
+    found, inv = np.unique(values[~unset].astype(str), return_inverse=True)
+    who[~unset] = inv
+    return tuple(str(n) for n in found.tolist()), who
 
 
 def _components(n: int, p: IntArray, q: IntArray) -> IntArray:
@@ -259,10 +274,11 @@ def _match(ds: Dataset, who: IntArray, rows: IntArray, threshold: float) -> tupl
 def _units(ds: Dataset, who: IntArray, r: int, threshold: float) -> tuple[IntArray, IntArray]:
     """Matched objects of the shared images: (u,) image row and (u, r) annotation row per annotator (-1)."""
     a = ds.annotations
+    rated = who >= 0
     labelled = np.zeros((ds.n_images, r), bool)
-    labelled[a.image, who] = True
+    labelled[a.image[rated], who[rated]] = True
     shared = labelled.sum(axis=1) >= 2
-    in_shared = shared[a.image]
+    in_shared = shared[a.image] & rated
     boxed = np.flatnonzero(in_shared & a.has_box)
     mp, mq = _match(ds, who, boxed, threshold)
     pos = np.full(len(a), -1, np.int64)
@@ -304,12 +320,11 @@ def annotator_agreement(ds: Dataset, *, config: CheckConfig = CheckConfig()) -> 
     a = ds.annotations
     if a.annotator is None or len(a) == 0:
         return None
-    names = sorted({str(x) for x in a.annotator.tolist()})
+    names, who = _annotators(a.annotator)
     if len(names) < 2:
         return None
     r = len(names)
-    _, who = np.unique(a.annotator.astype(str), return_inverse=True)
-    who = who.astype(np.int64)
+    rated = who >= 0
     img, U = _units(ds, who, r, config.agreement_iou)
     if not len(img):
         return None
@@ -318,7 +333,7 @@ def annotator_agreement(ds: Dataset, *, config: CheckConfig = CheckConfig()) -> 
     k = len(ds.schema.classes)
     # annotators of each image
     labelled = np.zeros((ds.n_images, r), bool)
-    labelled[a.image, who] = True
+    labelled[a.image[rated], who[rated]] = True
     n_img_raters = labelled[img].sum(axis=1)
     n_rated = has.sum(axis=1)
     consensus = n_rated * 2 > n_img_raters
@@ -370,7 +385,7 @@ def annotator_agreement(ds: Dataset, *, config: CheckConfig = CheckConfig()) -> 
     # precision / recall against the consensus
     good = has & (lab == label[:, None]) & (label[:, None] >= 0)
     shared = labelled.sum(axis=1) >= 2
-    own = np.bincount(who[shared[a.image]], minlength=r)
+    own = np.bincount(who[shared[a.image] & rated], minlength=r)
     tp = good.sum(axis=0)
     cons_units = label >= 0
     reach = (labelled[img][cons_units]).sum(axis=0)
@@ -387,7 +402,7 @@ def annotator_agreement(ds: Dataset, *, config: CheckConfig = CheckConfig()) -> 
     cls_d = np.bincount(cls, weights=dis, minlength=k)
     cls_dis = np.where(cls_n > 0, cls_d / np.maximum(cls_n, 1), np.nan)
     return AgreementResult(
-        annotators=tuple(names), unit_image=img, unit_rows=U, unit_label=label, unit_consensus=consensus,
+        annotators=names, unit_image=img, unit_rows=U, unit_label=label, unit_consensus=consensus,
         unit_iou=unit_iou, cohen_kappa=kappa, fleiss_kappa=fk, krippendorff_alpha=ka, precision=precision,
         recall=recall, image_disagreement=img_dis, class_disagreement=cls_dis, class_names=ds.schema.names,
         attributes=attrs)
@@ -428,9 +443,10 @@ def agreement_issues(ds: Dataset, result: AgreementResult) -> QualityIssues:
             suggestion="decide the class; add an example of this case to the guidelines"))
     labelled = np.zeros((len(result.image_disagreement), len(result.annotators)), bool)
     if a.annotator is not None:
-        found, who = np.unique(a.annotator.astype(str), return_inverse=True)
-        col = np.asarray([result.annotators.index(str(n)) for n in found.tolist()], np.int64)
-        labelled[a.image, col[who]] = True
+        found, who = _annotators(a.annotator)
+        col = np.asarray([result.annotators.index(n) for n in found], np.int64)
+        rated = who >= 0
+        labelled[a.image[rated], col[who[rated]]] = True
     missing = labelled[result.unit_image] & ~has
     part = np.flatnonzero(missing.any(axis=1))
     if len(part):

@@ -7,7 +7,7 @@ at least ``t`` times i's width). ``np.searchsorted`` on a composite (image, x1) 
 range, so the cost is O(n log n + candidates) whatever the number of boxes per image: an image with thousands of
 boxes costs no more than its neighbours along x. Crowd regions and rows without a box take no part, and when
 ``annotations.annotator`` is set only boxes of the same annotator are compared (two annotators' boxes on one
-object are what the agreement family measures).
+object are what the agreement family measures; rows without one, None or NaN, are compared with each other).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.core.types import FloatArray, IntArray
+from maslow.core.types import FloatArray, IntArray, is_unset
 from maslow.quality.config import CheckConfig
 from maslow.quality.issues import QualityIssues
 
@@ -104,7 +104,11 @@ def check_overlaps(ds: Dataset, config: CheckConfig = CheckConfig()) -> QualityI
     a = ds.annotations
     i, j, v = overlapping_pairs(ds, min_iou=min(config.duplicate_iou, config.conflict_iou))
     if a.annotator is not None:  # boxes of two annotators on one object are agreement, not duplicates
-        one = a.annotator[i] == a.annotator[j]
+        wi, wj = a.annotator[i], a.annotator[j]
+        # rows without an annotator (None or NaN alike: NaN != NaN) are compared with each other
+        unset = np.fromiter((is_unset(x) and is_unset(y) for x, y in zip(wi.tolist(), wj.tolist(), strict=True)),
+                            dtype=bool, count=len(i))
+        one = (wi == wj) | unset
         i, j, v = i[one], j[one], v[one]
     same = a.label[i] == a.label[j]
     names = ds.schema.names
