@@ -161,6 +161,8 @@ def migrate(
     out, _ = either(out, output_old, ("--out", "--output"))
     if (to is None) == (migration is None):
         raise MaslowError("schema migrate: give exactly one of --to NEW.yaml and --migration FILE")
+    if to is not None and not to.exists():
+        _refuse_format_as_schema(to)
     if out is None and not commit:
         raise MaslowError("schema migrate: give -o OUT --to-format FMT, or --commit (in a workspace)")
     if out is not None and to_format is None:
@@ -210,6 +212,18 @@ def migrate(
         console.print(f"Wrote {d['n_annotations']} annotations as {lit(d['format'])} to {lit(d['path'])}")
     if "version" in written:
         console.print(f"Committed {lit(written['version']['dataset'])}@{lit(written['version']['id'])}")
+
+
+def _refuse_format_as_schema(to: Path) -> None:
+    """``--to coco`` (as ``maslow convert`` and ``export`` spell the output format) names no schema file: say so."""
+    from maslow.io.registry import get_format
+
+    try:
+        spec = get_format(str(to))
+    except FormatError:
+        return  # not a format name: reading the file names it
+    raise MaslowError(f"schema migrate: --to must be the target schema.yaml, got {str(to)!r}, a format name and no "
+                      f"file; the output format is --to-format {spec.name} (with -o OUT)")
 
 
 def _write_migration(result: Any, plan: Any, out: Path, to_format: str, notes: dict[str, Any]) -> dict[str, Any]:

@@ -389,7 +389,8 @@ def migrate(ds: Dataset, migration: Migration | Sequence[Step], *, allow_lossy: 
 
     Raises:
         MigrationError: a step does not apply (unknown class, name clash), the dataset's schema version is not
-            ``migration.from_version``, or a step would lose information and ``allow_lossy`` is False.
+            ``migration.from_version``, or a step would lose information and ``allow_lossy`` is False (the
+            message names every step that would, with its count, as ``allow_lossy=True`` would apply them).
 
     Example:
         >>> from maslow.sample import shapes
@@ -404,21 +405,28 @@ def migrate(ds: Dataset, migration: Migration | Sequence[Step], *, allow_lossy: 
                              f"it: pass check_version=False (CLI --any-version)")
     changes: list[dict[str, Any]] = []
     lossy = False
+    refused: list[tuple[int, Step, int]] = []  # lossy steps without allow_lossy: the rest is still measured
     cur = ds
     for i, step in enumerate(mig.steps):
         try:
             res = step.apply(cur)
-        except MigrationError:
-            raise
         except SchemaError as e:  # a definition the step makes is refused (a kind, a label type, a skeleton)
+            if refused:  # past a refused step: report the losses measured so far
+                break
+            if isinstance(e, MigrationError):
+                raise
             raise MigrationError(f"migration step {i} {step.describe()}: {e}") from None
         if res.lost and not allow_lossy:
-            raise MigrationError(f"migration step {i} {step.describe()}: would lose {res.lost} annotations' "
-                                 f"information; pass allow_lossy=True (CLI --allow-lossy) to apply it")
+            refused.append((i, step, res.lost))
         lossy = lossy or res.lost > 0
         changes.append({"step": i, "op": step.op, "description": step.describe(), "touched": res.touched,
                         "lost": res.lost, "n_annotations": res.dataset.n_annotations})
         cur = res.dataset
+    if refused:
+        i, step, lost = refused[0]
+        more = "".join(f"; step {j} {s.describe()} would lose {n}" for j, s, n in refused[1:])
+        raise MigrationError(f"migration step {i} {step.describe()}: would lose {lost} annotations' information{more}; "
+                             f"pass allow_lossy=True (CLI --allow-lossy) to apply {'them' if more else 'it'}")
     version = ds.schema.version + 1
     cur = cur.replace(schema=replace(cur.schema, version=version))
     return MigrationResult(dataset=cur, changes=tuple(changes), lossy=lossy)

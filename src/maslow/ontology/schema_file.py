@@ -100,18 +100,22 @@ class _Reader:
             raise self.fail(where, f"must be a {'non-empty ' if not empty else ''}string, got {v!r}")
         return v
 
-    def str_list(self, v: Any, where: str, choices: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def str_list(self, v: Any, where: str, choices: tuple[str, ...] = (), *, unique: bool = False
+                 ) -> tuple[str, ...]:
         if v is None:
             return ()
         if not isinstance(v, list):
             raise self.fail(where, f"must be a list, got {type(v).__name__}")
-        out = []
+        out: list[str] = []
         for i, x in enumerate(v):
             if isinstance(x, bool) or not isinstance(x, str | int | float):
-                raise self.fail(f"{where}[{i}]", f"must be a string, got {x!r}")
+                hint = " (quote it: YAML reads yes/no/on/off/true/false as booleans)" if isinstance(x, bool) else ""
+                raise self.fail(f"{where}[{i}]", f"must be a string, got {x!r}{hint}")
             s = str(x)
             if choices and s not in choices:
                 raise self.fail(f"{where}[{i}]", f"must be one of {', '.join(choices)}, got {s!r}")
+            if unique and s in out:
+                raise self.fail(f"{where}[{i}]", f"must be unique, {s!r} repeats {where}[{out.index(s)}]")
             out.append(s)
         return tuple(out)
 
@@ -140,7 +144,7 @@ class _Reader:
             return ClassDef(
                 name=name, kind=kind,
                 label_types=self.str_list(c.get("label_types"), f"{where}.label_types",
-                                          tuple(t.value for t in LabelType)),
+                                          tuple(t.value for t in LabelType), unique=True),
                 supercategory=self.str_(c.get("supercategory"), f"{where}.supercategory"),
                 keypoints=keypoints, skeleton=tuple(skeleton),
                 color=self.str_(c.get("color"), f"{where}.color"), id=cid,
