@@ -124,16 +124,14 @@ def test_eval_json_dash_prints_only_json_on_stdout(files: dict[str, Path], tmp_p
     assert doc["map"] == json.loads(ref.read_text())["map"]
     assert not (tmp_path / "-").exists()  # it wrote a file named "-"
     assert all(Path(p).is_file() for p in doc["plots"].values()) and doc["plots"]
-    # import issues (ids off by one here) are said on stderr, tables included: stdout stays JSON
+    # import issues (a prediction on an unknown image here) are said on stderr, tables included: stdout stays JSON
     records = json.loads(files["pred"].read_text())
-    for r in records:
-        r["image_id"] -= 1
-        r["category_id"] -= 1
+    records[0]["image_id"] = 10**9
     shifted = tmp_path / "shifted.json"
     shifted.write_text(json.dumps(records))
     code, out, err = _run(["eval", "--gt", str(files["gt"]), "--pred", str(shifted), "--json", "-"])
     assert code == 0, err
-    assert "ids_off_by_one" in json.loads(out)["import_issues"]["pred"]["counts"] and "import issues" in err
+    assert "coco_unknown_image" in json.loads(out)["import_issues"]["pred"]["counts"] and "import issues" in err
 
 
 def test_eval_refuses_predictions_of_which_none_is_left(files: dict[str, Path], tmp_path: Path) -> None:

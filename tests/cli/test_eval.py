@@ -129,12 +129,10 @@ def test_off_by_one_ids_need_id_offset(files: dict[str, Path]) -> None:
                        "--json", str(out)])
     assert code == 0, text
     assert json.loads(out.read_text())["map"]["stats"] == ref["map"]["stats"]
-    out = files["dir"] / "unfixed.json"
+    out = files["dir"] / "unfixed.json"  # unfixed: refused (an evaluation would pair the wrong images)
     code, text = _run(["eval", "--gt", str(files["gt"]), "--pred", str(shifted), "--json", str(out)])
-    assert code == 0, text
-    d = json.loads(out.read_text())
-    assert "ids_off_by_one" in d["import_issues"]["pred"]["counts"]
-    assert d["map"]["stats"] != ref["map"]["stats"]
+    assert code == 2 and "--id-offset 1" in text and "ids_off_by_one" in text, text
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(("pred", "args", "message"), [

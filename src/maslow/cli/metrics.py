@@ -20,6 +20,7 @@ from maslow.cli.render import (
     err_console,
     json_text,
     lit,
+    offset_flags,
     print_json,
     render_report,
     table,
@@ -53,11 +54,18 @@ def _read_truth(src: str, fmt: str | None, images_root: Path | None, flag: str) 
     return imp.dataset, imp.report, fmt
 
 
-def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int) -> tuple[Dataset, Report, list[str]]:
+def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int,
+               category_offset: int | None = None) -> tuple[Dataset, Report, list[str]]:
     spec = io.get_format(fmt, where="--pred-format")
     if spec.name == "coco-results":
-        ds, report = spec.parse(src, like=truth, id_offset=id_offset)
+        ds, report = spec.parse(src, like=truth, id_offset=id_offset, category_offset=category_offset)
         errors = [i for i in report.issues if i.severity == "error"]
+        # the image ids' first: their fix (--id-offset) shifts the category ids too
+        shifted = min((i for i in errors if i.type == "ids_off_by_one"), key=lambda i: i.field != "image_id",
+                      default=None)
+        if shifted is not None:  # the rest would be paired with the wrong images or classes: a wrong mAP, exit 0
+            raise FormatError(f"{offset_flags(shifted.message)} [{shifted.type}]", path=shifted.file or src,
+                              record=shifted.record, field=shifted.field)
         if errors and not ds.n_annotations:  # every record refused: all "-" and exit code 0 said nothing was wrong
             i = errors[0]
             raise FormatError(f"{i.message} [{i.type}; {len(errors)} errors]: no prediction is left to evaluate",
@@ -65,8 +73,9 @@ def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int) -> tuple[Dat
         records = {(i.file, i.record) for i in errors}
         return ds, report, [f"{len(records)} records with errors (listed below) are left out of the evaluation"] \
             if errors else []
-    if id_offset:
-        raise MaslowError(f"eval: --id-offset applies to --pred-format coco-results only, got --pred-format {fmt}")
+    for flag, offset in (("--id-offset", id_offset), ("--category-offset", category_offset)):
+        if offset:
+            raise MaslowError(f"eval: {flag} applies to --pred-format coco-results only, got --pred-format {fmt}")
     imp = io.import_dataset(src, spec.name, check_files=False)
     pred, notes = _align(truth, imp.dataset, src, scored=truth.schema.task not in _LABEL_TASKS)
     return pred, imp.report, notes
@@ -172,7 +181,8 @@ def _render_ops(op: OperatingPoints) -> None:
                  _f(op.overall_precision), _f(op.overall_recall), _f(op.overall_fbeta), f"{op.overall_cost:g}"))
     cols = ["class", "score", *([] if op.mode == "cost" else ["met"]), "TP", "FP", "FN", "precision", "recall",
             fb, "cost"]
-    console.print(table(f"Operating points at IoU {op.iou_threshold:g} ({what})", cols, rows, justify_numbers=False))
+    at = "one-vs-rest on the class probabilities" if op.iou_type == "classification" else f"at IoU {op.iou_threshold:g}"
+    console.print(table(f"Operating points {at} ({what})", cols, rows, justify_numbers=False))
 
 
 def _render_slices(s: SliceResult) -> None:
@@ -210,6 +220,13 @@ def eval_(
     images_root: Annotated[Path | None, typer.Option("--images-root", help="Image folder of --gt.")] = None,
     id_offset: Annotated[int, typer.Option("--id-offset", help="Added to the results' image and category ids "
                                            "(1 for 0-based ids against 1-based truth).")] = 0,
+    category_offset: Annotated[int | None, typer.Option("--category-offset", help="Added to the results' category "
+                                                        "ids (default: --id-offset).")] = None,
+    pred_area: Annotated[str, typer.Option("--pred-area", help="Prediction area the small/medium/large ranges "
+                                           "see: geometry (of what is evaluated) or box (pycocotools on segm "
+                                           "results that also carry boxes).")] = "geometry",
+    ignore_index: Annotated[int | None, typer.Option("--ignore-index", help="Semantic segmentation: label-map "
+                                                     "value of a truth class to ignore (a void class).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", metavar="OUT", help="Write the full result as JSON to "
                                                   "the file OUT, or to stdout with '-' (then no tables).")] = None,
     plot_dir: Annotated[Path | None, typer.Option("--plot", help="Write PNG plots into this folder.")] = None,
@@ -255,8 +272,15 @@ def eval_(
     for name, target in (("--target-precision", target_precision), ("--target-recall", target_recall)):
         if target == 0:
             raise MaslowError(f"eval: {name} must be greater than 0 (at most 1), got 0")
+    if pred_area not in ("geometry", "box"):
+        raise MaslowError(f"eval: --pred-area must be geometry or box, got {pred_area!r}")
     truth, gt_report, gt_format = _read_truth(gt, fmt, images_root, gt_flag)
-    preds, pred_report, notes = _read_pred(pred, pred_format, truth, id_offset)
+    _check_task_options(truth.schema.task, {
+        "--cost-fp/--cost-fn/--target-precision/--target-recall":
+            any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)),
+        "--slice-by": slice_by is not None, "--ignore-index": ignore_index is not None,
+        "--pred-area": pred_area != "geometry"})
+    preds, pred_report, notes = _read_pred(pred, pred_format, truth, id_offset, category_offset)
     if not preds.n_annotations:
         notes.append("no predictions on any image, so every object counts as missed (a model trained too briefly "
                      "or with a high params.score_threshold predicts nothing)")
@@ -268,12 +292,19 @@ def eval_(
             err_console.print(f"note: --plot: no plots for {truth.schema.task.value} yet (detection, instance masks "
                               "and keypoints have them); none written", markup=False, highlight=False)
         with located:
+            op = None
+            if truth.schema.task == Task.CLASSIFICATION and \
+                    any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)):
+                op = operating_point(truth, preds, cost_fp=1.0 if cost_fp is None else cost_fp,
+                                     cost_fn=1.0 if cost_fn is None else cost_fn, target_precision=target_precision,
+                                     target_recall=target_recall)
             _eval_labels(truth, preds, json_out, {"gt": str(gt), "pred": str(pred), "gt_format": gt_format,
-                                                  "pred_format": pred_format}, to_stdout=to_stdout)
+                                                  "pred_format": pred_format}, to_stdout=to_stdout, op=op,
+                         ignore_index=ignore_index)
         return
     # compute everything first, so bad options fail before anything is printed
     with located:
-        result = coco_map(truth, preds, iou_type=kind, kpt_sigmas=sigmas)
+        result = coco_map(truth, preds, iou_type=kind, kpt_sigmas=sigmas, pred_area=pred_area)
         op = None
         if any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)):
             op = operating_point(truth, preds, cost_fp=1.0 if cost_fp is None else cost_fp,
@@ -375,9 +406,23 @@ def _located(sources: dict[str, tuple[str | Path, Report]]) -> Iterator[None]:
                           f"{msg}", path=cause.file or src, record=cause.record, field=cause.field) from None
 
 
+def _check_task_options(task: Task, given: dict[str, bool]) -> None:
+    """Refuse the options the truth's task has no use for, which were silently ignored (a --target-precision on
+    multi-label tags printed no operating points and exited 0)."""
+    used = {Task.CLASSIFICATION: ("--cost-fp/--cost-fn/--target-precision/--target-recall",),
+            Task.MULTILABEL: (), Task.SEMANTIC_SEGMENTATION: ("--ignore-index",)}.get(
+        task, ("--cost-fp/--cost-fn/--target-precision/--target-recall", "--slice-by", "--pred-area"))
+    for flag, on in given.items():
+        if on and flag not in used:
+            where = "detection, instance masks and keypoints" if flag in ("--slice-by", "--pred-area") else \
+                "semantic segmentation" if flag == "--ignore-index" else "detection, masks, keypoints and classification"
+            raise MaslowError(f"eval: {flag} applies to {where}, got a {task.value} truth")
+
+
 def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: dict[str, Any], *,
-                 to_stdout: bool = False) -> None:
-    """Classification, multi-label or semantic scores (``maslow.metrics``), one summary and one per-class table."""
+                 to_stdout: bool = False, op: OperatingPoints | None = None, ignore_index: int | None = None) -> None:
+    """Classification, multi-label or semantic scores (``maslow.metrics``), one summary and one per-class table;
+    ``op``: classification operating points, printed after them."""
     from maslow import metrics
 
     task = truth.schema.task
@@ -398,11 +443,12 @@ def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: di
         cols = {"support": res.support_per_class, "precision": res.precision_per_class,
                 "recall": res.recall_per_class, "F1": res.f1_per_class}
     else:
-        res = metrics.semantic_scores(truth, preds)
+        res = metrics.semantic_scores(truth, preds, ignore_index=ignore_index)
         summary = {n: getattr(res, n) for n in ("miou", "mean_dice", "pixel_accuracy", "mean_accuracy", "fw_iou")}
         cols = {"IoU": res.iou_per_class, "Dice": res.dice_per_class, "accuracy": res.accuracy_per_class,
                 "precision": res.precision_per_class}
-    doc = {**head, "task": task.value, "n_images": truth.n_images, "summary": summary, "result": res.to_dict()}
+    doc = {**head, "task": task.value, "n_images": truth.n_images, "summary": summary, "result": res.to_dict(),
+           "operating_points": None if op is None else op.to_dict()}
     if to_stdout:
         print_json(doc)
         return
@@ -411,6 +457,8 @@ def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: di
     rows = [(name, *(str(int(c[k])) if n == "support" else _f(float(c[k])) for n, c in cols.items()))
             for k, name in enumerate(res.class_names)]
     console.print(table("Per class", ["class", *cols], rows))
+    if op is not None:
+        _render_ops(op)
     if json_out is not None:
         _write_json(doc, json_out)
         console.print(f"Wrote {lit(json_out)}")

@@ -16,6 +16,7 @@ from maslow.cli.render import (
     format_name,
     lit,
     load_dataset,
+    offset_flags,
     print_json,
     progress_bar,
     table,
@@ -34,8 +35,10 @@ def _is_results(fmt: str) -> bool:
     return fmt.lower().replace("_", "-") in _RESULTS_FORMATS
 
 
-def read_predictions(path: Path, fmt: str, truth: Dataset) -> Dataset:
-    """Predictions for ``truth``'s images: a COCO results file matched by ids, or any format matched by path.
+def read_predictions(path: Path, fmt: str, truth: Dataset, *, id_offset: int = 0,
+                     category_offset: int | None = None) -> Dataset:
+    """Predictions for ``truth``'s images: a COCO results file matched by ids (``id_offset`` added to its image
+    and category ids, ``category_offset``, when given, to its category ids instead), or any format matched by path.
 
     Raises:
         FormatError: unreadable file, predictions on unknown images or of unknown classes (names the place).
@@ -43,13 +46,17 @@ def read_predictions(path: Path, fmt: str, truth: Dataset) -> Dataset:
     if _is_results(fmt):
         from maslow.io.coco_results import parse
 
-        pred, report = parse(path, like=truth)
+        pred, report = parse(path, like=truth, id_offset=id_offset, category_offset=category_offset)
         errors = [i for i in report if i.severity == "error"]
         if errors:
-            i = errors[0]
-            raise FormatError(f"{i.message} [{i.type}; {len(errors)} errors]", path=i.file or path, record=i.record,
-                              field=i.field)
+            # the cause with its fix first, the image ids' before the category ids' (--id-offset shifts both)
+            i = min(errors, key=lambda i: (i.type != "ids_off_by_one", i.field != "image_id"))
+            raise FormatError(f"{offset_flags(i.message)} [{i.type}; {len(errors)} errors]", path=i.file or path,
+                              record=i.record, field=i.field)
         return pred
+    if id_offset or category_offset:
+        raise MaslowError(f"qa: --id-offset and --category-offset apply to --pred-format coco-results only, got "
+                          f"--pred-format {fmt}")
     from maslow import io
 
     pred = io.read(path, fmt)
@@ -65,6 +72,27 @@ def read_predictions(path: Path, fmt: str, truth: Dataset) -> Dataset:
     order = np.argsort(image, kind="stable")
     return Dataset(schema=pred.schema, images=truth.images, annotations=a.take(order, image=image[order]),
                    root=truth.root)
+
+
+def ignore_class(truth: Dataset, ignore_index: int) -> Dataset:
+    """A semantic truth whose class of label-map value ``ignore_index`` (``ClassDef.id``) is a void region: its
+    annotations made crowd regions, as ``read_masks(..., ignore_index=...)`` reads them, so they are not scored.
+
+    Raises:
+        MaslowError: the truth is not semantic segmentation, or no class has that id.
+    """
+    from maslow.core.schema import Task
+
+    if truth.schema.task != Task.SEMANTIC_SEGMENTATION:
+        raise MaslowError(f"qa: --ignore-index applies to semantic segmentation, got a {truth.schema.task.value} "
+                          "truth")
+    ids = [c.id for c in truth.schema.classes]
+    if ignore_index not in ids:
+        raise MaslowError(f"qa: --ignore-index must be the label-map value of a truth class "
+                          f"({sorted(i for i in ids if i is not None)}), got {ignore_index}")
+    a = truth.annotations
+    assert a.iscrowd is not None
+    return truth.replace(annotations=a.with_columns(iscrowd=a.iscrowd | (a.label == ids.index(ignore_index))))
 
 
 def _ids(ds: Dataset, table: str, rows: np.ndarray) -> list[Any]:
@@ -189,6 +217,12 @@ def qa_command(
     folds: Annotated[int, typer.Option("--folds", help="Folds for --model.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fold assignment (--model).")] = 0,
     images_root: Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")] = None,
+    id_offset: Annotated[int, typer.Option("--id-offset", help="Added to a COCO results file's image and category "
+                                           "ids (1 for 0-based ids against 1-based truth).")] = 0,
+    category_offset: Annotated[int | None, typer.Option("--category-offset", help="Added to a COCO results "
+                                                        "file's category ids (default: --id-offset).")] = None,
+    ignore_index: Annotated[int | None, typer.Option("--ignore-index", help="Semantic segmentation: label-map "
+                                                     "value of a truth class to ignore (a void class).")] = None,
     iou_type: Annotated[str, typer.Option("--iou-type", help="auto, bbox or segm (instance masks).")] = "auto",
     min_score: Annotated[float, typer.Option("--min-score", help="Leave out findings scored below this.")] = 0.05,
     ambiguous_share: Annotated[float, typer.Option("--ambiguous-share", min=0.01, max=0.5, help="Classification: "
@@ -214,8 +248,10 @@ def qa_command(
     if pred is not None and not _is_results(pred_format):
         format_name(pred_format, "--pred-format")  # a misspelt format is named before the truth is read
     truth, truth_format = _truth(gt, gt_format, images_root, gt_flag)
+    if ignore_index is not None:
+        truth = ignore_class(truth, ignore_index)
     if pred is not None:
-        predictions = read_predictions(pred, pred_format, truth)
+        predictions = read_predictions(pred, pred_format, truth, id_offset=id_offset, category_offset=category_offset)
     else:
         assert model is not None
         try:

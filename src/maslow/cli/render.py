@@ -288,3 +288,9 @@ def workspace_version(ref: str, flag: str) -> tuple[Any, str] | None:
         raise MaslowError(f"{flag} {ref!r}: no such file or folder, nor a workspace version or dataset ({e})") from None
     return ws.load(version.id), version.format or ""
 
+
+def offset_flags(message: str) -> str:
+    """An import message's fix for off-by-one ids (``Pass category_offset=1``) in the commands' own flags."""
+    import re
+
+    return re.sub(r"\b(id|category)_offset=(-?\d+)", r"--\1-offset \2", message)
