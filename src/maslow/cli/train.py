@@ -43,8 +43,8 @@ def apply_sets(cfg: Any, sets: Sequence[str] | None) -> Any:
             d[key] = value
     try:
         return TrainConfig.from_dict(d, where="--set")
-    except TypeError as e:
-        raise MaslowError(f"--set: {e}") from None
+    except (TypeError, MaslowError) as e:  # a wrong value names the override, as an unknown key does
+        raise MaslowError(f"--set: {str(e).removeprefix('--set: ')}") from None
 
 
 @contextlib.contextmanager
@@ -119,7 +119,7 @@ def train_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Train a model from a YAML config: progress per epoch, final metrics, the model folder and the MLflow run."""
-    from maslow.models.base import DEFAULT_METRIC, build_model, load_data
+    from maslow.models.base import build_model, load_data
     from maslow.models.evaluate import task_of
     from maslow.models.train import split_for_training, train
     from maslow.models.tune import read_tune_config
@@ -130,11 +130,11 @@ def train_command(
         cfg = cfg.with_overrides(out=str(out))
     # adapter settings (params) are checked when the adapter is built: before any data is read
     with _config_errors(config):
-        build_model(cfg)
+        adapter = build_model(cfg)
     ds = load_data(cfg)
-    with _config_errors(config):  # the splits the config names must be in the data
+    with _config_errors(config):  # the splits the config names must be in the data, the metric one of the task's
         split_for_training(ds, cfg)
-    metric = cfg.metric or DEFAULT_METRIC[task_of(ds)]
+        metric = cfg.key_metric(getattr(adapter, "task", None) or task_of(ds))
     with _epoch_bar(cfg.epochs, metric, enabled=not as_json) as (on_epoch, on_batch):
         result = train(cfg, on_epoch=on_epoch, dataset=ds, on_batch=on_batch)
     if as_json:

@@ -68,7 +68,7 @@ class TorchAdapter:
 
     def _device(self) -> Any:
         torch, _ = TD.require_torch()
-        return torch.device(self.config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        return TD.torch_device(torch, self.config.device)
 
     def _train(self, n_images: int, batch_loss: Callable[[list[int], list[bool]], Any], *, val: Dataset | None,
                weights: str, on_epoch: Callable[[EpochResult], None] | None,

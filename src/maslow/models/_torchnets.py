@@ -182,7 +182,7 @@ def torchvision_body(arch: str, *, pretrained: bool) -> nn.Module:
     from maslow.embed.backbones import cached_torchvision_weights
 
     if not hasattr(torchvision.models, arch) or not (arch.startswith("resnet") or arch.startswith("mobilenet_v3")):
-        raise ModelError(f"config backbone must be 'auto', {EFFNET!r}, a torchvision resnet or mobilenet_v3 "
+        raise ModelError(f"config field 'backbone' must be 'auto', {EFFNET!r}, a torchvision resnet or mobilenet_v3 "
                          f"name, got {arch!r}")
     kw: dict[str, Any] = {"norm_layer": FrozenBatchNorm2d} if pretrained and arch.startswith("resnet") else {}
     net: nn.Module = getattr(torchvision.models, arch)(weights=None, **kw)

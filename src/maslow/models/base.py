@@ -15,6 +15,7 @@ import dataclasses
 import importlib
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,13 @@ DEFAULT_METRIC: dict[Task, str] = {
     Task.KEYPOINTS: "map_50_95",
     Task.SEMANTIC_SEGMENTATION: "miou",
 }
+
+# TrainConfig's text fields -> whether null is allowed (a number or a list there failed deep inside training)
+_TEXT_FIELDS: dict[str, bool] = {"data": False, "format": True, "images_root": True, "model": False,
+                                 "backbone": False, "metric": True, "train_split": False, "val_split": False,
+                                 "device": True, "out": False, "experiment": False}
+# the torch devices a config may name (torch.device refuses others with a traceback, after the data is read)
+_DEVICE = re.compile(r"(cpu|cuda|mps|xpu)(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,21 @@ class TrainConfig:
     _CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"pretrained": ("auto", "yes", "no")}
 
     def __post_init__(self) -> None:
+        if isinstance(self.pretrained, bool):  # YAML 1.1 reads the documented `pretrained: yes` / `no` as booleans
+            object.__setattr__(self, "pretrained", "yes" if self.pretrained else "no")
+        for name, optional in _TEXT_FIELDS.items():
+            v = getattr(self, name)
+            if not (isinstance(v, str) or (optional and v is None)):
+                raise MaslowError(f"config field {name!r} must be a string{' or null' if optional else ''}, "
+                                  f"got {v!r} ({type(v).__name__})")
+        if self.tracking is not None and not isinstance(self.tracking, str | bool):  # YAML reads a bare off as false
+            raise MaslowError(f"config field 'tracking' must be a tracking URI, a folder or off, got {self.tracking!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise MaslowError(f"config field 'threads' must be an integer >= 1 or null, got {self.threads!r}")
+        if self.device is not None and not _DEVICE.fullmatch(self.device):
+            raise MaslowError(f"config field 'device' must be cpu, cuda, cuda:N, mps, xpu or null (cuda when "
+                              f"available), got {self.device!r}")
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.name in ("epochs", "batch_size", "image_size", "seed", "patience") and (
@@ -134,13 +157,24 @@ class TrainConfig:
                 raise MaslowError(f"config field {name!r} must be one of {list(allowed)}, got {getattr(self, name)!r}")
         if not self.val_fraction < 1:
             raise MaslowError(f"config field 'val_fraction' must be < 1, got {self.val_fraction!r}")
-        if self.batch_size < 1 or self.image_size < 16:
-            raise MaslowError("config fields 'batch_size' >= 1 and 'image_size' >= 16 are required")
+        for name, low in (("batch_size", 1), ("image_size", 16)):
+            if getattr(self, name) < low:
+                raise MaslowError(f"config field {name!r} must be an integer >= {low}, got {getattr(self, name)!r}")
         object.__setattr__(self, "params", dict(self.params))
 
     def key_metric(self, task: Task) -> str:
-        """The metric early stopping and tuning watch: ``metric`` or the task's default."""
-        return self.metric or DEFAULT_METRIC[task]
+        """The metric early stopping and tuning watch: ``metric`` or the task's default.
+
+        Raises:
+            MaslowError: ``metric`` is not one ``maslow.models.evaluate.evaluate`` gives for ``task`` (a misspelt
+                metric failed only after the first epoch had trained, or never without validation).
+        """
+        from maslow.models.evaluate import METRICS
+
+        if self.metric is not None and self.metric not in METRICS[Task(task)]:
+            raise MaslowError(f"config field 'metric' must be one of {', '.join(METRICS[Task(task)])} for task "
+                              f"{Task(task).value}, got {self.metric!r}")
+        return self.metric or DEFAULT_METRIC[Task(task)]
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: (dict(v) if isinstance(v := getattr(self, f.name), Mapping) else v)

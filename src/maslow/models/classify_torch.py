@@ -259,7 +259,9 @@ class TorchvisionClassifier:
 
     # -- training ----------------------------------------------------------------------------------
     def _device(self, torch: Any) -> Any:
-        return torch.device(self.config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        from maslow.models._torchdata import torch_device
+
+        return torch_device(torch, self.config.device)
 
     def fit(self, train: Dataset, *, val: Dataset | None = None,
             on_epoch: Callable[[EpochResult], None] | None = None) -> TorchvisionClassifier:

@@ -10,6 +10,16 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
 from maslow.errors import SchemaError
 
+#: the metrics ``evaluate`` gives for each task (a config's ``metric`` must be one of its task's)
+METRICS: dict[Task, tuple[str, ...]] = {
+    Task.DETECTION: ("map_50_95", "map_50", "map_75", "mar_100"),
+    Task.INSTANCE_SEGMENTATION: ("map_50_95", "map_50", "map_75", "mar_100"),
+    Task.KEYPOINTS: ("map_50_95", "map_50", "map_75", "mar_20"),
+    Task.SEMANTIC_SEGMENTATION: ("miou", "mean_dice", "pixel_accuracy"),
+    Task.CLASSIFICATION: ("accuracy", "balanced_accuracy", "f1_macro"),
+    Task.MULTILABEL: ("f1_micro", "f1_macro", "hamming_score", "subset_accuracy"),
+}
+
 
 def task_of(ds: Dataset) -> Task:
     """The dataset's main task (the first of its schema's tasks)."""
@@ -40,11 +50,10 @@ def evaluate(truth: Dataset, pred: Dataset, *, task: Task | str | None = None) -
     if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION, Task.KEYPOINTS):
         iou_type = {Task.DETECTION: "bbox", Task.INSTANCE_SEGMENTATION: "segm", Task.KEYPOINTS: "keypoints"}[task]
         r = metrics.coco_map(truth, pred, iou_type=iou_type)
-        names = ("map_50_95", "map_50", "map_75", "mar_20" if task == Task.KEYPOINTS else "mar_100")
-        out = {n: float(getattr(r, n)) for n in names}
+        out = {n: float(getattr(r, n)) for n in METRICS[task]}
     elif task == Task.SEMANTIC_SEGMENTATION:
         s = metrics.semantic_scores(truth, pred)
-        out = {"miou": s.miou, "mean_dice": s.mean_dice, "pixel_accuracy": s.pixel_accuracy}
+        out = {n: getattr(s, n) for n in METRICS[task]}
     elif task == Task.CLASSIFICATION:
         labelled = np.bincount(truth.annotations.image, minlength=truth.n_images) > 0
         if not labelled.all() and truth.n_images == pred.n_images:  # else classification_scores names the mismatch
@@ -53,6 +62,5 @@ def evaluate(truth: Dataset, pred: Dataset, *, task: Task | str | None = None) -
         out = {"accuracy": c.accuracy, "balanced_accuracy": c.balanced_accuracy, "f1_macro": c.fbeta_macro}
     else:
         m = metrics.multilabel_scores(truth, pred)
-        out = {"f1_micro": m.f1_micro, "f1_macro": m.f1_macro, "hamming_score": m.hamming_score,
-               "subset_accuracy": m.subset_accuracy}
+        out = {n: getattr(m, n) for n in METRICS[task]}
     return {k: float(v) for k, v in out.items() if not math.isnan(float(v))}

@@ -77,7 +77,7 @@ def build_network(cfg: TrainConfig, num_classes: int, *, arch: str, pretrained: 
     else:
         name = _TORCHVISION.get((kind, arch))
         if name is None:
-            raise ModelError(f"config backbone: {kind} supports {N.EFFNET!r} or "
+            raise ModelError(f"config field 'backbone' must be {N.EFFNET!r} or one of these for {kind}: "
                              f"{', '.join(b for k, b in _TORCHVISION if k == kind)}, got {arch!r}")
         mean, std = N.IMAGENET_MEAN, N.IMAGENET_STD
         seg = getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None,

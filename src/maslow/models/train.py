@@ -167,7 +167,7 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
     train_ds, val, test = split_for_training(ds, cfg)
     model = build_model(cfg)
     task = getattr(model, "task", None) or task_of(ds)  # a detector on a dataset that also has keypoints: detection
-    metric = cfg.key_metric(task)
+    metric = cfg.key_metric(task)  # checked before anything trains
     folder = Path(out if out is not None else cfg.out)
     run = start_run(cfg, run_name=run_name or f"{cfg.model}-{folder.name}",
                     tags={"maslow.adapter": cfg.model, "maslow.task": task.value,

@@ -32,7 +32,7 @@ from typing import Any
 from maslow.core.atomic import write_text
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, MaslowError, MissingDependencyError
-from maslow.models.base import EpochResult, TrainConfig, load_data
+from maslow.models.base import EpochResult, TrainConfig, build_model, load_data
 from maslow.models.evaluate import task_of
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,10 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
     if split_for_training(ds, cfg)[1] is None:
         raise MaslowError(f"tune: trials are compared on validation data: the data needs a {cfg.val_split!r} split "
                           "or config field val_fraction > 0")
-    metric = metric or cfg.key_metric(task_of(ds))
+    if metric is not None:
+        cfg = cfg.with_overrides(metric=metric)
+    # the model's task (a detector on data whose main task is keypoints), and a metric of it, before any trial
+    metric = cfg.key_metric(getattr(build_model(cfg), "task", None) or task_of(ds))
     cfg = cfg.with_overrides(metric=metric)
     storage = storage or default_storage()
     if storage.startswith("sqlite:///"):
