@@ -49,7 +49,7 @@ def test_crossval_end_to_end(files: dict[str, Path]) -> None:
     fold = oof.images.extra[FOLD_COLUMN]
     assert sorted(set(fold.tolist())) == [0, 1, 2]
     probs = np.load(d["probs"])
-    assert Path(d["probs"]) == out.parent / "probs.npy"
+    assert Path(d["probs"]) == out.parent / "pred.probs.npy"
     assert probs.shape == (30, 3) and np.allclose(probs, oof.annotations.extra[PROBS_COLUMN])
     assert np.mean(probs.argmax(1) == truth.annotations.label) == pytest.approx(s["overall"]["accuracy"])
     code, text = _run(["crossval", str(files["cfg"]), "--folds", "3", "--out", str(out)])
@@ -105,12 +105,12 @@ def test_predict_bad_model_folder_exits_2(files: dict[str, Path]) -> None:
 
 def test_crossval_writes_probs_atomically(files: dict[str, Path]) -> None:
     out = files["dir"] / "blocked" / "pred.parquet"
-    (out.parent / "probs.npy").mkdir(parents=True)  # in the way of the file: np.save used to raise a traceback
+    (out.parent / "pred.probs.npy").mkdir(parents=True)  # in the way of the file: np.save raised a traceback
     code, text = _run(["crossval", str(files["cfg"]), "--folds", "2", "--out", str(out)])
     flat = " ".join(text.split())
-    assert code == 2 and "probs.npy" in flat and "output must be a writable path" in flat
-    # no temp file left, and no predictions without their probs.npy (they were written before probs.npy failed)
-    assert sorted(p.name for p in out.parent.iterdir()) == ["probs.npy"]
+    assert code == 2 and "pred.probs.npy" in flat and "output must be a writable path" in flat
+    # no temp file left, and no predictions without their probabilities (they were written before np.save failed)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["pred.probs.npy"]
 
 
 def test_predict_on_a_missing_folder_names_it(files: dict[str, Path]) -> None:
@@ -134,3 +134,21 @@ def test_crossval_multilabel_writes_probs(tmp_path: Path) -> None:
     oof = io.read(tmp_path / "oof.parquet", "parquet")
     assert probs.shape == (24, 3) and oof.n_annotations == 24 * 3
     assert np.allclose(probs.reshape(-1), oof.annotations.score)
+
+
+def test_qa_and_eval_read_crossval_parquet_without_pred_format(files: dict[str, Path]) -> None:
+    out = files["dir"] / "two" / "a.parquet"
+    d = _json(["crossval", str(files["cfg"]), "--folds", "2", "--out", str(out)])
+    other = _json(["crossval", str(files["cfg"]), "--folds", "3", "--out", str(out.with_name("b.parquet"))])
+    assert {Path(d["probs"]).name, Path(other["probs"]).name} == {"a.probs.npy", "b.probs.npy"}  # none overwritten
+    assert not np.array_equal(np.load(d["probs"]), np.load(other["probs"]))
+    code, text = _run(["eval", "--gt", str(files["data"]), "--from", "parquet", "--pred", str(out), "--json", "-"])
+    assert code == 0, text  # was "must be a file, got a directory"
+    ev = json.loads(text)
+    assert ev["summary"]["accuracy"] == pytest.approx(d["scores"]["overall"]["accuracy"])
+    issues = files["dir"] / "two" / "issues.json"
+    code, text = _run(["qa", "--gt", str(files["data"]), "--from", "parquet", "--pred", str(out), "--out", str(issues)])
+    assert code == 0, text
+    assert json.loads(issues.read_text())  # the ranked findings
+    code, text = _run(["eval", "--gt", str(files["data"]), "--from", "parquet", "--pred", str(files["images"])])
+    assert code == 2 and "--pred-format" in " ".join(text.split())

@@ -23,6 +23,7 @@ from maslow.cli.render import (
     offset_flags,
     print_json,
     render_report,
+    results_or_folder,
     table,
     workspace_version,
 )
@@ -56,7 +57,7 @@ def _read_truth(src: str, fmt: str | None, images_root: Path | None, flag: str) 
 
 def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int,
                category_offset: int | None = None) -> tuple[Dataset, Report, list[str]]:
-    spec = io.get_format(fmt, where="--pred-format")
+    spec = io.get_format(results_or_folder(src, fmt), where="--pred-format")
     if spec.name == "coco-results":
         ds, report = spec.parse(src, like=truth, id_offset=id_offset, category_offset=category_offset)
         errors = [i for i in report.issues if i.severity == "error"]

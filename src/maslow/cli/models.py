@@ -114,8 +114,8 @@ def crossval(
 ) -> None:
     """Out-of-fold predictions: every image predicted by a model that did not train on it; metrics per fold.
 
-    Frames of one sequence (images.extra "sequence") always share a fold. For classification a probs.npy
-    ((n_images, K) probabilities, rows in image order) is written beside OUT.
+    Frames of one sequence (images.extra "sequence") always share a fold. For classification OUT's stem +
+    ".probs.npy" ((n_images, K) probabilities, rows in image order) is written beside OUT.
     """
     import contextlib
 
@@ -141,11 +141,13 @@ def crossval(
     # the model's task: a detector on a dataset whose main task is keypoints is scored as detection
     scores = crossval_scores(truth, oof, task=getattr(adapter, "task", None))
     _warn_if_empty(oof, getattr(adapter, "task", None))
-    probs_path = out.parent / "probs.npy" if oof.schema.task.value in ("classification", "multilabel") else None
-    # the predictions and probs.npy together or neither: probs.npy waits under a temporary name until the
-    # predictions are written (a folder named probs.npy left new predictions behind an exit code 2)
+    # named after OUT: two runs into one folder keep their own (a shared probs.npy was overwritten)
+    probs_path = out.with_name(f"{out.stem}.probs.npy") \
+        if oof.schema.task.value in ("classification", "multilabel") else None
+    # the predictions and the probabilities together or neither: the .npy waits under a temporary name until the
+    # predictions are written (a folder in its place left new predictions behind an exit code 2)
     if probs_path is not None and probs_path.is_dir():  # atomic_path finds it only when renaming, too late
-        raise FormatError("output must be a writable path, got a folder where probs.npy goes", path=probs_path)
+        raise FormatError("output must be a writable path, got a folder where the probabilities go", path=probs_path)
     with contextlib.ExitStack() as stack:
         if probs_path is not None:
             with open(stack.enter_context(atomic_path(probs_path)), "wb") as f:

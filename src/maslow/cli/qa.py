@@ -19,6 +19,7 @@ from maslow.cli.render import (
     offset_flags,
     print_json,
     progress_bar,
+    results_or_folder,
     table,
     workspace_version,
     write_json_list,
@@ -245,6 +246,8 @@ def qa_command(
         if path is not None and path.is_dir():
             raise FormatError(f"{flag} must be a file to write, got a folder", path=path)
     gt_format, gt_flag = either(gt_format, gt_format_old, ("--from", "--gt-format"))
+    if pred is not None:
+        pred_format = results_or_folder(pred, pred_format)
     if pred is not None and not _is_results(pred_format):
         format_name(pred_format, "--pred-format")  # a misspelt format is named before the truth is read
     truth, truth_format = _truth(gt, gt_format, images_root, gt_flag)

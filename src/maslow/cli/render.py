@@ -294,3 +294,21 @@ def offset_flags(message: str) -> str:
     import re
 
     return re.sub(r"\b(id|category)_offset=(-?\d+)", r"--\1-offset \2", message)
+
+
+def results_or_folder(pred: Path, fmt: str) -> str:
+    """The format to read ``--pred`` with: a COCO results format (the default) given a folder that holds a
+    ``dataset.json`` reads it as Parquet (``maslow crossval``/``predict`` write that by default); another folder
+    is refused with the formats to name.
+
+    Raises:
+        FormatError: a folder given as a COCO results file.
+    """
+    from maslow.errors import FormatError
+
+    if fmt.lower().replace("_", "-") not in ("coco-results", "coco-predictions") or not pred.is_dir():
+        return fmt
+    if (pred / "dataset.json").is_file():
+        return "parquet"
+    raise FormatError("--pred is a folder, not a COCO results file: name its format with --pred-format (see "
+                      "`maslow formats`)", path=pred)
