@@ -85,13 +85,16 @@ def test_eval_and_qa_take_a_workspace_version_over_a_folder_of_the_same_name(
 
 def test_eval_says_which_predictions_it_left_out(files: dict[str, Path]) -> None:
     dets = json.loads(files["pred"].read_text())
-    dets[0]["image_id"], dets[1]["category_id"] = 10**9, 10**6  # an unknown image, an unknown class
+    dets[0]["image_id"], dets[1]["category_id"] = 10**9, 10**6  # an unknown image, an unknown class (twice)
+    dets[2]["category_id"] = 10**6
     bad = files["dir"] / "bad.json"
     bad.write_text(json.dumps(dets))
     out = files["dir"] / "bad_eval.json"
     code, text = run_cli(["eval", "--gt", str(files["gt"]), "--pred", str(bad), "--json", str(out)])
     assert code == 0, text
     d = json.loads(out.read_text())
-    assert d["n_pred"] == len(dets) - 2
-    assert d["notes"] == ["2 records with errors (listed below) are left out of the evaluation"]
+    assert d["n_pred"] == len(dets) - 3
+    assert d["notes"] == ["the predictions named by 2 import errors (listed below) are left out of the evaluation"]
+    unknown = [i["message"] for i in d["import_issues"]["pred"]["issues"] if i["type"] == "coco_unknown_category"]
+    assert len(unknown) == 1 and "2 predictions" in unknown[0]  # the count is in the error's own message
     assert "left out of the evaluation" in " ".join(text.split())

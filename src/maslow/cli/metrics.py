@@ -71,9 +71,9 @@ def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int,
             i = errors[0]
             raise FormatError(f"{i.message} [{i.type}; {len(errors)} errors]: no prediction is left to evaluate",
                               path=i.file or src, record=i.record, field=i.field)
-        records = {(i.file, i.record) for i in errors}
-        return ds, report, [f"{len(records)} records with errors (listed below) are left out of the evaluation"] \
-            if errors else []
+        # an error may name many predictions (33 of one unknown class): each message counts its own
+        return ds, report, [f"the predictions named by {len(errors)} import errors (listed below) are left out of "
+                            "the evaluation"] if errors else []
     for flag, offset in (("--id-offset", id_offset), ("--category-offset", category_offset)):
         if offset:
             raise MaslowError(f"eval: {flag} applies to --pred-format coco-results only, got --pred-format {fmt}")
