@@ -107,6 +107,20 @@ def test_keypoints_with_custom_sigmas(files: dict[str, Path]) -> None:
     assert d["operating_points"]["overall"]["fn"] == 0 and d["slices"]["overall"] == 1.0
 
 
+def test_keypoints_other_than_coco_17_name_the_truth_file_and_the_flag(files: dict[str, Path]) -> None:
+    truth = read_coco(files["gt"])
+    a = truth.annotations
+    kp = truth.select(~a.iscrowd & (a.label == truth.schema.index("triangle")))  # type: ignore[operator]
+    kp = kp.replace(annotations=kp.annotations.with_columns(score=np.full(kp.n_annotations, 0.8)))
+    write_coco_results(kp, files["dir"] / "kp3.json")
+    code, text = _run(["eval", "--gt", str(files["gt"]), "--pred", str(files["dir"] / "kp3.json"),
+                       "--iou-type", "keypoints"])
+    flat = " ".join(text.split())
+    assert code == 2, text
+    assert f"{files['gt']}: can't be evaluated: annotations.keypoints: must have 17 keypoints" in flat
+    assert "Pass --kpt-sigmas, one sigma per keypoint" in flat
+
+
 def test_predictions_in_another_format_are_aligned_by_image_path(files: dict[str, Path]) -> None:
     truth = read_coco(files["gt"])
     pred = read_coco_predictions(files["pred"], like=truth)
