@@ -103,6 +103,10 @@ def test_keypoints_with_custom_sigmas(files: dict[str, Path]) -> None:
     d = _eval(files, "--iou-type", "keypoints", "--kpt-sigmas", "0.08,0.08,0.08", "--cost-fn", "2",
               "--slice-by", "split", "--n-boot", "5", name="kp-out.json", pred=files["dir"] / "kp.json")
     assert d["map"]["stats"]["map_50_95"] == 1.0 and "mar_20" in d["map"]["stats"]
+    labelled = (np.nan_to_num(a.keypoints[:, :, 2]) > 0).any(axis=1) & ~a.iscrowd  # type: ignore[index,operator]
+    assert {c["class"]: c["n_truth"] for c in d["per_class"]} == {  # the objects OKS counts, not every one
+        n: int((labelled & (a.label == k)).sum()) for k, n in enumerate(truth.schema.names)}
+    assert d["per_class"][truth.schema.index("circle")]["n_truth"] == 0
     assert d["confusion_matrix"] is None  # class-agnostic matching needs IoU, not OKS
     assert d["operating_points"]["overall"]["fn"] == 0 and d["slices"]["overall"] == 1.0
 

@@ -146,7 +146,10 @@ def _stat_rows(r: MapResult) -> list[tuple[str, ...]]:
 def _per_class(r: MapResult, truth: Dataset) -> list[dict[str, Any]]:
     a = truth.annotations
     assert a.iscrowd is not None
-    counts = np.bincount(a.label[~a.iscrowd], minlength=len(truth.schema.names))
+    counted = ~a.iscrowd
+    if r.iou_type == "keypoints" and a.keypoints is not None:  # an object without a labelled keypoint is ignored
+        counted &= (np.nan_to_num(a.keypoints[:, :, 2]) > 0).any(axis=1)
+    counts = np.bincount(a.label[counted], minlength=len(truth.schema.names))
     cols = {f"ap_{round(t * 100)}": i for i, t in enumerate(r.iou_thresholds.tolist())
             if np.isclose(t, 0.5) or np.isclose(t, 0.75)}
     out = []
