@@ -248,6 +248,8 @@ def test_classification_predictions_are_scored_by_the_truth_task(tmp_path: Path)
     assert got["summary"]["accuracy"] == pytest.approx(accuracy_score(y, top), abs=1e-12)
     assert got["summary"]["fbeta_macro"] == pytest.approx(f1_score(y, top, average="macro"), abs=1e-12)
     assert got["summary"]["top_1_accuracy"] == pytest.approx(top_k_accuracy_score(y, probs, k=1), abs=1e-12)
+    assert "top_5_accuracy" not in got["summary"] and "top_5_accuracy" not in text  # 3 classes: trivially 1
+    assert got["result"]["top_k_accuracy"]["5"] == 1.0  # still in the full result
     assert got["result"]["per_class"]["recall"] == pytest.approx(
         [float(np.mean(top[y == k] == k)) for k in range(3)], abs=1e-12)
 

@@ -437,7 +437,9 @@ def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: di
     if task == Task.CLASSIFICATION:
         res = metrics.classification_scores(truth, preds)
         summary = {"accuracy": res.accuracy, "balanced_accuracy": res.balanced_accuracy,
-                   **{f"top_{k}_accuracy": v for k, v in res.top_k_accuracy.items()},
+                   # with probabilities only, and k below the number of classes (else trivially 1)
+                   **{f"top_{k}_accuracy": v for k, v in res.top_k_accuracy.items()
+                      if not math.isnan(v) and k < len(truth.schema.classes)},
                    **{f"{m}_{avg}": getattr(res, f"{m}_{avg}") for m in ("precision", "recall", "fbeta")
                       for avg in ("micro", "macro", "weighted")}}
         cols = {"support": res.support_per_class, "precision": res.precision_per_class,
