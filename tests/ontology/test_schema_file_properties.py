@@ -40,7 +40,7 @@ def schemas(draw: st.DrawFn) -> tuple[LabelSchema, dict[str, ClassNotes]]:
     names = draw(st.lists(NAME, max_size=4, unique=True))
     classes = []
     for n in names:
-        kps = tuple(draw(st.lists(NAME, max_size=3)))
+        kps = tuple(draw(st.lists(NAME, max_size=3, unique=True)))
         pairs = st.tuples(st.integers(0, len(kps) - 1), st.integers(0, len(kps) - 1))
         classes.append(ClassDef(
             n, kind=draw(st.sampled_from(["object", "semantic"])),
@@ -51,7 +51,7 @@ def schemas(draw: st.DrawFn) -> tuple[LabelSchema, dict[str, ClassNotes]]:
     attrs = []
     for a in draw(st.lists(NAME, max_size=3, unique=True)):
         type_ = draw(st.sampled_from(["bool", "enum", "number", "text"]))
-        values = tuple(draw(st.lists(TEXT, min_size=type_ == "enum", max_size=3)))
+        values = tuple(draw(st.lists(TEXT, min_size=type_ == "enum", max_size=3, unique=True)))
         attrs.append(AttributeDef(a, type=type_, values=values, required=draw(st.booleans()),
                                   classes=tuple(draw(st.lists(st.sampled_from(names), unique=True, max_size=2)))
                                   if names else (), default=draw(DEFAULT)))
@@ -113,9 +113,11 @@ BAD_VALUES = [({}, "classes"), (None, "classes"), ("a", "classes"), (0, "version
               ([], "tasks"), (["x"], "tasks[0]"), (3, "guidelines"), (3, "attributes"), ([3], "attributes[0]"),
               ([{"name": 1}], "classes[0].name"), ([{"name": ""}], "classes[0].name"), ([{}], "classes[0].name")]
 PATHS = [("classes", 0, "kind", "stuff"), ("classes", 0, "label_types", ["cube"]), ("classes", 0, "keypoints", 3),
-         ("classes", 0, "skeleton", [[0, 2]]), ("classes", 0, "skeleton", [[0, True]]), ("classes", 0, "id", "1"),
+         ("classes", 0, "keypoints", ["p", "p"]), ("classes", 0, "skeleton", [[0, 2]]),
+         ("classes", 0, "skeleton", [[0, True]]), ("classes", 0, "id", "1"),
          ("classes", 0, "color", 5), ("classes", 0, "supercategory", ["x"]), ("classes", 0, "nam", "a"),
-         ("attributes", 0, "type", "colour"), ("attributes", 0, "values", "x"), ("attributes", 0, "required", "yes"),
+         ("attributes", 0, "type", "colour"), ("attributes", 0, "values", ["x", "y", "x"]),
+         ("attributes", 0, "values", "x"), ("attributes", 0, "required", "yes"),
          ("attributes", 0, "classes", ["b"]), ("attributes", 0, "name", None), ("attributes", 0, "extra", 1)]
 
 

@@ -30,6 +30,58 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
 
 
+def _repeat(where: str, what: str, values: tuple[Any, ...]) -> None:
+    """Refuse a repeated entry of a list whose entries name things (enum values, keypoint names)."""
+    for i, v in enumerate(values):
+        j = values.index(v)
+        if j < i:
+            raise SchemaError(f"{where}: {what}[{i}] must be unique, {v!r} repeats {what}[{j}]")
+
+
+#: text that reads as a bool (case and surrounding spaces ignored); the VOC and CVAT readers turn the first six
+#: into bools
+BOOL_TEXT = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False,
+             "t": True, "y": True, "f": False, "n": False}
+
+
+def attribute_value_ok(attr: AttributeDef, value: Any) -> bool:
+    """Whether a set value (not None or NaN) fits attribute ``attr``: the one rule of ``maslow schema validate``
+    (``value_not_allowed``) and ``maslow check`` (``attribute_invalid``).
+
+    Files that hold only text (VOC and CVAT XML, CSV) write every value as a string, so a value may be of the
+    attribute's type or text that reads as it:
+
+    - ``bool``: a bool, the numbers 0 and 1, or text in ``BOOL_TEXT`` (``true``/``false``, ``1``/``0``,
+      ``yes``/``no``, ``t``/``f``, ``y``/``n``, any case);
+    - ``number``: a number (not a bool), or text that reads as one (``"3.5"``, ``" 2 "``; not ``"nan"``);
+    - ``enum``: a string or integer whose text is one of ``values`` (never a bool or a float);
+    - ``text``: any value (a number or bool is text too, as a text-only format would write it); its text must be
+      one of ``values`` when the attribute lists them.
+
+    Example:
+        >>> a = AttributeDef("occluded", type="bool")
+        >>> attribute_value_ok(a, "Yes"), attribute_value_ok(a, 1), attribute_value_ok(a, "maybe")
+        (True, True, False)
+    """
+    is_bool = isinstance(value, bool | np.bool_)
+    real = isinstance(value, int | float | np.integer | np.floating) and not is_bool
+    if attr.type == "bool":
+        if isinstance(value, str):
+            return value.strip().lower() in BOOL_TEXT
+        return is_bool or (real and float(value) in (0.0, 1.0))
+    if attr.type == "number":
+        if isinstance(value, str):
+            try:
+                x = float(value)
+            except ValueError:
+                return False
+            return x == x  # "nan" is no number
+        return real
+    if attr.type == "enum":
+        return isinstance(value, str | int | np.integer) and not is_bool and str(value) in attr.values
+    return not attr.values or str(value) in attr.values
+
+
 class Task(enum.StrEnum):
     """What the annotations of a dataset are for."""
 
@@ -83,6 +135,7 @@ class ClassDef:
         where = f"class {self.name!r}"
         object.__setattr__(self, "label_types", _strs(f"{where}: label_types", self.label_types))
         object.__setattr__(self, "keypoints", _strs(f"{where}: keypoints", self.keypoints))
+        _repeat(where, "keypoints", self.keypoints)
         if self.id is not None:
             if not _is_int(self.id):
                 raise SchemaError(f"{where}: id must be an int or None, got {self.id!r}")
@@ -123,6 +176,8 @@ class AttributeDef:
                 f"attribute {self.name!r}: type must be bool|enum|number|text, got {self.type!r}"
             )
         object.__setattr__(self, "values", _strs(f"attribute {self.name!r}: values", self.values))
+        if self.type in ("enum", "text"):  # the allowed values (a CVAT number's values are min, max, step)
+            _repeat(f"attribute {self.name!r}", "values", self.values)
         object.__setattr__(self, "classes", _strs(f"attribute {self.name!r}: classes", self.classes))
         if not isinstance(self.required, bool | np.bool_):
             raise SchemaError(f"attribute {self.name!r}: required must be true or false, got {self.required!r}")

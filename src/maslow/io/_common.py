@@ -222,3 +222,15 @@ def kind_hint(path: str | Path, *, expected: str) -> str:
     if expected == "json" and head[:1] == b"<":
         return "; the file starts like XML: read it with --from voc or cvat (`maslow formats`)"
     return ""
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """``names`` with each repeat renamed ``'name (j)'`` (``j``: its 1-based position, as COCO skeletons count),
+    for lists whose entries are positional (keypoint names): nothing is lost, and a schema accepts them."""
+    out: list[str] = []
+    for j, k in enumerate(names):
+        new, n = k, j + 1
+        while new in out or (new != k and new in names):
+            new, n = f"{k} ({n})", n + len(names)
+        out.append(new)
+    return out

@@ -17,7 +17,7 @@ import yaml
 
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError
-from maslow.io._common import Collector, safe_relpath
+from maslow.io._common import Collector, safe_relpath, unique_names
 from maslow.io.images import IMAGE_SUFFIXES
 
 _DARKNET_SPLITS = {"train": "train", "valid": "val", "val": "val", "test": "test"}
@@ -266,6 +266,12 @@ def _ultralytics(cfg: Path, col: Collector) -> Layout:
         kn = dict(enumerate(kn)) if isinstance(kn, list) else kn  # [[nose, ...]]: one list per class id
         if isinstance(kn, dict):
             lay.kpt_names = {int(k): [str(x) for x in v] for k, v in kn.items() if isinstance(v, list)}
+            for k, v in lay.kpt_names.items():
+                repeated = [x for j, x in enumerate(v) if x in v[:j]]
+                if repeated:  # the points are positional: renamed, none lost
+                    lay.kpt_names[k] = unique_names(v)
+                    col.add("yolo_duplicate_kpt_name", f"kpt_names of class {k} must be unique, got {repeated[0]!r} "
+                            f"again; read as {lay.kpt_names[k]}", severity="warning", file=cfg, field="kpt_names")
     return lay
 
 

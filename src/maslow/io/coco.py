@@ -47,7 +47,7 @@ from maslow.io._coco_columns import AnnColumns, int_field, obj_column, to_column
 from maslow.io._coco_native import read_coco_native
 from maslow.io._coco_stream import no_gc, stream_coco
 from maslow.io._coco_write import category_ids, image_ids, write, write_coco
-from maslow.io._common import Collector, load_json, safe_relpath
+from maslow.io._common import Collector, load_json, safe_relpath, unique_names
 from maslow.io.images import image_info
 from maslow.io.registry import warn_issues
 
@@ -237,6 +237,11 @@ def _categories(top: dict[str, Any], src: Path, col: Collector) -> tuple[list[Cl
             col.add("coco_bad_keypoint_names", f"keypoints must be a list of names, got {kps!r}; ignored",
                     severity="error", file=src, record=rec, field="keypoints")
             kps = []
+        repeated = [k for j, k in enumerate(kps) if k in kps[:j]]
+        if repeated:  # the points are positional: renamed, none lost
+            kps = unique_names(kps)
+            col.add("coco_duplicate_keypoint_name", f"keypoint names must be unique, got {repeated[0]!r} again; "
+                    f"read as {kps}", severity="warning", file=src, record=rec, field="keypoints")
         skel = c.get("skeleton") or []
         pairs: list[tuple[int, int]] = []
         if type(skel) is list and all(type(p) is list and len(p) == 2 and all(type(v) is int for v in p)

@@ -116,6 +116,12 @@ def _read_meta(meta: Any, col: Collector, src: Path) -> tuple[list[ClassDef], li
             atype = _INPUT_TYPE.get(_text(a, "input_type"), "text")
             vals = tuple(v.strip() for v in _text(a, "values").split("\n") if v.strip())
             vals = vals if atype in ("enum", "number") else ()
+            if atype == "enum" and len(set(vals)) < len(vals):  # an allowed value listed twice: once is enough
+                again = next(v for j, v in enumerate(vals) if v in vals[:j])
+                vals = tuple(dict.fromkeys(vals))
+                col.add("cvat_repeated_value", f"<values> of attribute {aname!r} must list each value once, got "
+                        f"{again!r} again; read as {list(vals)}", file=src, record=f"label {name!r}",
+                        field=aname)
             raw_default = _text(a, "default_value")
             default: Any = (raw_default.lower() == "true") if atype == "bool" else (raw_default or None)
             old = specs.get(aname)
@@ -127,6 +133,11 @@ def _read_meta(meta: Any, col: Collector, src: Path) -> tuple[list[ClassDef], li
                                             default=old.default)
     for k, c in enumerate(classes):  # a skeleton label: its points, and its edges from the <svg>
         points = points_of.get(c.name, [])
+        if len(set(points)) < len(points):  # shapes name their points: a repeated name is the same point
+            again = next(p for j, p in enumerate(points) if p in points[:j])
+            points = points_of[c.name] = list(dict.fromkeys(points))
+            col.add("cvat_repeated_point", f"skeleton label {c.name!r} must name each point once, got {again!r} "
+                    f"again; read as {points}", file=src, record=f"label {c.name!r}", field="points")
         if c.name in svgs:
             classes[k] = replace(c, keypoints=tuple(points), skeleton=read_edges(svgs[c.name], c.name, points, col, src))
         elif points:

@@ -109,6 +109,11 @@ def _read_config(cfg: str | Path | None, src: Path) -> _Config:
             out.per_region.add(el.get("name", ""))
         if el.tag in ("Number", "Rating", "TextArea") or (kind == "choices" and per_region):
             vals = tuple(c.get("value", "") for c in el.iter("Choice"))
+            again = next((v for j, v in enumerate(vals) if v in vals[:j]), None)
+            if again is not None:
+                raise FormatError(f"<Choice> values of <{el.tag} name={el.get('name', '')!r}> must be unique, got "
+                                  f"{again!r} twice", path=None if cfg is text else cfg, record="label_config",
+                                  field=el.get("name", ""))
             atype = ("number" if el.tag in ("Number", "Rating") else "text" if el.tag == "TextArea"
                      else "bool" if set(vals) == {"true", "false"} else "enum")
             out.attributes[el.get("name", "")] = AttributeDef(el.get("name", ""), type=atype,

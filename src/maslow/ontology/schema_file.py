@@ -12,14 +12,14 @@ Layout (every key but ``classes`` is optional)::
         kind: object                 # object (countable) | semantic (stuff: one region per image)
         label_types: [box, polygon]  # box | mask | polygon | keypoints | tag; empty = any
         supercategory: defect
-        keypoints: [start, end]      # names, in order
+        keypoints: [start, end]      # names, in order, each once
         skeleton: [[0, 1]]           # 0-based pairs of keypoint indexes
         color: "#ff0000"
         id: 3                        # the id a source format gave the class
     attributes:
       - name: crack_type
         type: enum                   # bool | enum | number | text
-        values: [longitudinal, transverse]
+        values: [longitudinal, transverse]   # enum and text: the allowed values, each once
         required: true
         classes: [crack]             # empty = every class
     class_guidelines:                # per-class notes for annotators (kept beside the schema, not in it)
@@ -125,7 +125,7 @@ class _Reader:
         kind = c.get("kind", "object")
         if kind not in ("object", "semantic"):
             raise self.fail(f"{where}.kind", f"must be 'object' or 'semantic', got {kind!r}")
-        keypoints = self.str_list(c.get("keypoints"), f"{where}.keypoints")
+        keypoints = self.str_list(c.get("keypoints"), f"{where}.keypoints", unique=True)
         skeleton = []
         raw_skeleton = c.get("skeleton") or []
         if not isinstance(raw_skeleton, list):
@@ -158,7 +158,7 @@ class _Reader:
         type_ = a.get("type", "text")
         if type_ not in ("bool", "enum", "number", "text"):
             raise self.fail(f"{where}.type", f"must be bool|enum|number|text, got {type_!r}")
-        values = self.str_list(a.get("values"), f"{where}.values")
+        values = self.str_list(a.get("values"), f"{where}.values", unique=type_ in ("enum", "text"))
         if type_ == "enum" and not values:
             raise self.fail(f"{where}.values", "an enum attribute must list its values")
         classes = self.str_list(a.get("classes"), f"{where}.classes")
@@ -168,8 +168,11 @@ class _Reader:
         required = a.get("required", False)
         if not isinstance(required, bool):
             raise self.fail(f"{where}.required", f"must be true or false, got {required!r}")
-        return AttributeDef(name=name, type=type_, values=values, required=required, classes=classes,
-                            default=a.get("default"))
+        try:
+            return AttributeDef(name=name, type=type_, values=values, required=required, classes=classes,
+                                default=a.get("default"))
+        except SchemaError as e:
+            raise self.fail(where, str(e)) from None
 
 
 def parse_schema(data: Any, *, path: str | Path = "<schema>") -> SchemaDocument:
@@ -281,7 +284,7 @@ def schema_json_schema() -> dict[str, Any]:
             "kind": {"enum": ["object", "semantic"], "default": "object"},
             "label_types": {"type": "array", "items": {"enum": [t.value for t in LabelType]}, "uniqueItems": True},
             "supercategory": {"type": "string"},
-            "keypoints": strings,
+            "keypoints": {**strings, "uniqueItems": True},
             "skeleton": {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 0},
                                                     "minItems": 2, "maxItems": 2}},
             "color": {"type": "string", "pattern": "^(#[0-9a-fA-F]{6})?$"},
@@ -290,6 +293,9 @@ def schema_json_schema() -> dict[str, Any]:
     }
     attr = {
         "type": "object", "required": ["name"], "additionalProperties": False,
+        # the values of an enum or text attribute are the allowed ones, each once (a number's: CVAT's min, max, step)
+        "if": {"required": ["type"], "properties": {"type": {"enum": ["bool", "number"]}}},
+        "else": {"properties": {"values": {"uniqueItems": True}}},
         "properties": {
             "name": {"type": "string", "minLength": 1},
             "type": {"enum": ["bool", "enum", "number", "text"], "default": "text"},
