@@ -93,8 +93,8 @@ def test_missing_required_attribute(ds: Dataset) -> None:
     assert (rep.issues[0].annotation, rep.issues[0].field) == (r, "attributes.colour")
 
 
-@pytest.mark.parametrize(("attr", "value"), [("colour", "purple"), ("colour", 3), ("occluded", "yes"),
-                                            ("occluded", 1)])
+@pytest.mark.parametrize(("attr", "value"), [("colour", "purple"), ("colour", 3), ("occluded", "maybe"),
+                                            ("occluded", 2), ("occluded", "")])
 def test_value_not_allowed(ds: Dataset, attr: str, value: object) -> None:
     r = _row(ds, "circle")
     planted = _attrs(ds, **{attr: _set(ds.annotations.attributes[attr], r, value)})
@@ -105,12 +105,13 @@ def test_value_not_allowed(ds: Dataset, attr: str, value: object) -> None:
 
 def test_number_and_text_values(ds: Dataset) -> None:
     n = ds.n_annotations
-    planted = _attrs(ds, size=obj_array([1.5] * (n - 1) + ["big"]), note=obj_array(["ok"] * (n - 1) + [2]))
+    planted = _attrs(ds, size=obj_array([1.5] * (n - 2) + ["2.5", "big"]),
+                     note=obj_array(["ok"] * (n - 2) + [2, "other"]))
     schema = replace(ds.schema, attributes=(*ds.schema.attributes, AttributeDef("size", type="number"),
-                                            AttributeDef("note", type="text")))
-    rep = validate(planted, schema)
+                                            AttributeDef("note", type="text", values=("ok", "2"))))
+    rep = validate(planted, schema)  # text that reads as a number is one; a number is text
     assert rep.counts() == {"value_not_allowed": 2}
-    assert {i.annotation for i in rep} == {n - 1}
+    assert {(i.annotation, i.field) for i in rep} == {(n - 1, "attributes.size"), (n - 1, "attributes.note")}
 
 
 def test_attribute_not_for_class(ds: Dataset) -> None:

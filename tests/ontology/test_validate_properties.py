@@ -6,6 +6,7 @@ with the image path, ``annotations[row]`` and the field.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from numbers import Real
 from typing import Any
@@ -23,14 +24,19 @@ FEW = settings(max_examples=60, deadline=None)
 
 
 def _value_ok(a: AttributeDef, v: object) -> bool:
+    """docs/ontology.md's rule, value by value: the type itself, or text that reads as it (XML holds only text)."""
     is_bool = isinstance(v, bool | np.bool_)
+    text = v.strip().lower() if isinstance(v, str) else None
     if a.type == "bool":
-        return is_bool
+        return is_bool or text in ("true", "false", "1", "0", "yes", "no", "t", "f", "y", "n") or (
+            isinstance(v, Real) and not is_bool and v in (0, 1))
     if a.type == "number":
+        if text is not None:
+            return re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?|[+-]?(inf|infinity)", text) is not None
         return isinstance(v, Real) and not is_bool
     if a.type == "enum":  # a value as the schema file spells it: strings and integers, never bools or floats
         return isinstance(v, str | int | np.integer) and not is_bool and str(v) in a.values
-    return isinstance(v, str) and (not a.values or v in a.values)
+    return not a.values or str(v) in a.values  # text: any value, as a text-only format would write it
 
 
 def brute_validate(ds: Dataset, schema: LabelSchema) -> set[tuple[str, int, str]]:

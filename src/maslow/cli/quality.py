@@ -21,6 +21,8 @@ def check_command(
     dataset: Annotated[str | None, typer.Argument(help="File or folder with --from; else a workspace version or dataset.")] = None,
     fmt: Annotated[str | None, typer.Option("--from", "-f", help="Format of DATASET (see `maslow formats`).")] = None,
     schema_path: Annotated[Path | None, typer.Option("--schema", help="Schema YAML to check attributes against.")] = None,
+    config_path: Annotated[Path | None, typer.Option("--config", help="YAML mapping of CheckConfig fields: "
+                                                     "thresholds, families, attribute rules.")] = None,
     images_root: Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
     top: Annotated[int, typer.Option("--top", "-n", min=0, help="How many issues to list (and --json lists).")] = 20,
@@ -31,15 +33,17 @@ def check_command(
     """Rule checks without a model: geometry, duplicates, consistency, annotator agreement, bias, crop outliers."""
     from maslow import quality
 
+    config = quality.CheckConfig.from_yaml(config_path) if config_path is not None else quality.CheckConfig()
     ds = load_dataset(dataset, fmt, images_root=images_root)
     schema = _read_schema(schema_path) if schema_path is not None else None
     with progress_bar("checking", enabled=not as_json) as progress:
-        issues = quality.check(ds, schema=schema, progress=progress)
+        issues = quality.check(ds, schema=schema, config=config, progress=progress)
     if outliers:
         with progress_bar("embedding crops", enabled=not as_json) as progress:
             issues = quality.QualityIssues.build([issues, quality.crop_outliers(ds, progress=progress)])
     # the figures behind the agreement findings (kappa, alpha, per annotator); null without shared images
-    agreement = quality.annotator_agreement(ds) if ds.annotations.annotator is not None else None
+    agreement = (quality.annotator_agreement(ds, config=config) if ds.annotations.annotator is not None
+                 and "agreement" in config.families else None)
     if html is not None:
         quality.write_html(issues, ds, html, top=max(top, 100))
     if as_json:

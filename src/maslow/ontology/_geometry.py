@@ -8,7 +8,7 @@ import numpy as np
 
 from maslow.core.polygons import Polygons
 from maslow.core.tables import Annotations
-from maslow.core.types import BoolArray, IntArray
+from maslow.core.types import BoolArray, IntArray, is_unset
 
 T = TypeVar("T", np.ndarray, Polygons)
 
@@ -55,8 +55,8 @@ def keypoint_present(ann: Annotations) -> BoolArray:
 
 
 def attribute_present(col: np.ndarray) -> BoolArray:
-    """(n,) True where an attribute column holds a value (None = unset)."""
-    return np.fromiter((v is not None for v in col), bool, count=len(col))
+    """(n,) True where an attribute column holds a value (None and NaN are unset, as ``core.types.is_unset``)."""
+    return np.fromiter((not is_unset(v) for v in col), bool, count=len(col))
 
 
 def polygon_vertices(ann: Annotations) -> IntArray:

@@ -4,7 +4,8 @@
 ``plan_migration(old, new, renames=...)`` turns the differences into migration steps: renames only come from
 the hints you give (a removed class and an added class are never guessed to be the same), then removed classes
 and attributes are dropped (lossy steps), added ones are added, changed kinds, label types and class fields are
-set, the schema's tasks and guidelines are set, and the classes are put in the new order. Classes folded into a
+set, the schema's tasks and guidelines are set, and the classes are put in the new order (a step only where the
+order differs). Classes folded into a
 new class plus an enum attribute (``ClassesToAttribute``) are first given that class's keypoints and skeleton, and
 its kind when it is an object class, so that the merge rule accepts them.
 """
@@ -15,8 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef, ClassDef, LabelSchema
-from maslow.errors import MigrationError
+from maslow.core.tables import Annotations, Images
+from maslow.errors import MigrationError, SchemaError
 from maslow.ontology._class_steps import merged_class
 from maslow.ontology.migrate import (
     AddClass,
@@ -34,6 +37,7 @@ from maslow.ontology.migrate import (
     Step,
     UpdateClass,
     UpdateSchema,
+    migrate,
 )
 
 
@@ -170,6 +174,16 @@ def _after_splits(old: LabelSchema, new: LabelSchema, splits: Mapping[str, Attri
     return replace(old, classes=tuple(classes), attributes=attrs)
 
 
+def _names_after(schema: LabelSchema, steps: list[Step]) -> tuple[str, ...] | None:
+    """The class names, in order, that ``steps`` leave on a dataset of ``schema`` without images (None when a step
+    does not apply: the reorder step is then kept)."""
+    ds = Dataset(schema=schema, images=Images.empty(), annotations=Annotations.empty(), root=None)
+    try:
+        return migrate(ds, steps, allow_lossy=True, check_version=False).dataset.schema.names
+    except SchemaError:
+        return None
+
+
 def plan_migration(old: LabelSchema, new: LabelSchema, *, renames: Mapping[str, str] | None = None,
                    attribute_renames: Mapping[str, str] | None = None) -> Migration:
     """The steps that take data in schema ``old`` to schema ``new``.
@@ -187,6 +201,7 @@ def plan_migration(old: LabelSchema, new: LabelSchema, *, renames: Mapping[str, 
     """
     renames = dict(renames or {})
     arenames = dict(attribute_renames or {})
+    old_schema = old
     for o, n in renames.items():
         if o not in old or n not in new:
             raise MigrationError(f"plan_migration: rename {o}={n} must map a class of the old schema to a class "
@@ -250,6 +265,7 @@ def plan_migration(old: LabelSchema, new: LabelSchema, *, renames: Mapping[str, 
         schema_changes["guidelines"] = new.guidelines
     if schema_changes:
         steps.append(UpdateSchema(schema_changes))
-    steps.append(ReorderClasses(new.names))
+    if _names_after(old_schema, steps) != new.names:  # a reorder step only where the order changes
+        steps.append(ReorderClasses(new.names))
     return Migration(steps=tuple(steps), from_version=old.version, to_version=old.version + 1,
                      description=f"planned from schema v{old.version} to the new schema")

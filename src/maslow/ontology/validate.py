@@ -9,7 +9,10 @@ Rules (the ``Issue.type`` of each violation):
   box or keypoints but no mask).
 - ``unknown_attribute``: a value in an attribute column the schema does not define.
 - ``missing_required_attribute``: a required attribute without a value on a class it applies to.
-- ``value_not_allowed``: a value outside an enum's values, or not of the attribute's type (bool, number, text).
+- ``value_not_allowed``: a value outside an enum's values, or not of the attribute's type (bool, number, text), by
+  ``maslow.core.schema.attribute_value_ok`` (the rule ``maslow check`` uses too: text that reads as the type, such
+  as ``"yes"`` for a bool or ``"3.5"`` for a number, fits, as XML formats can only write text). None and NaN are
+  unset.
 - ``attribute_not_for_class``: a value of an attribute on a class it does not apply to.
 - ``keypoints_mismatch``: keypoints on a class without keypoint names, coordinates past the class's keypoint
   count, visibility outside {0, 1, 2}, or a class with keypoint names whose ``keypoints`` annotation is missing.
@@ -21,13 +24,12 @@ path (``file``), the annotation row (``record``) and the field.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from numbers import Real
 
 import numpy as np
 
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Issue, Report
-from maslow.core.schema import AttributeDef, LabelSchema
+from maslow.core.schema import LabelSchema, attribute_value_ok
 from maslow.core.types import BoolArray, IntArray
 from maslow.ontology._geometry import LABEL_TYPES, attribute_present, keypoint_present, label_type_columns
 
@@ -38,16 +40,6 @@ RULES = ("unknown_class", "label_type_not_allowed", "wrong_kind", "unknown_attri
 def class_map(ds: Dataset, schema: LabelSchema) -> IntArray:
     """(k,) for each class of ``ds.schema``, its index in ``schema`` or -1 when absent (matched by name)."""
     return np.array([schema.index(n) if n in schema else -1 for n in ds.schema.names], np.int64)
-
-
-def _value_ok(a: AttributeDef, v: object) -> bool:
-    if a.type == "bool":
-        return isinstance(v, bool | np.bool_)
-    if a.type == "number":
-        return isinstance(v, Real) and not isinstance(v, bool | np.bool_)
-    if a.type == "enum":
-        return str(v) in a.values if not isinstance(v, bool | float) else False
-    return isinstance(v, str) and (not a.values or v in a.values)
 
 
 def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES) -> Report:
@@ -184,10 +176,10 @@ def _attribute_issues(ds: Dataset, schema: LabelSchema, target: IntArray, known:
             vals = col[rows]
             keys = np.array([f"{type(v).__name__}:{v!r}" for v in vals], dtype=object)
             _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
-            ok_u = np.array([_value_ok(a, vals[i]) for i in first], bool)
+            ok_u = np.array([attribute_value_ok(a, vals[i]) for i in first], bool)
             bad_rows = rows[~ok_u[inv]]
-            expected = (f"one of {', '.join(a.values)}" if a.type == "enum"
-                        else {"bool": "true or false", "number": "a number", "text": "a string"}[a.type])
+            expected = (f"one of {', '.join(a.values)}" if a.type == "enum" or (a.type == "text" and a.values)
+                        else {"bool": "true or false (or 1/0, yes/no)", "number": "a number", "text": "a string"}[a.type])
             for r in bad_rows.tolist():
                 emit("value_not_allowed", np.array([r]),
                      f"attribute {a.name!r} must be {expected}, got {_braces(repr(col[r]))}", f"attributes.{a.name}")

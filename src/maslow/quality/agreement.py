@@ -28,7 +28,7 @@ import numpy as np
 from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray, is_unset
 from maslow.quality.config import CheckConfig
-from maslow.quality.consistency import _norm
+from maslow.quality.consistency import _norm, annotator_ids
 from maslow.quality.issues import QualityIssues
 from maslow.quality.overlaps import sweep_pairs
 
@@ -201,19 +201,6 @@ class AgreementResult:
         }
 
 
-def _annotators(annotator: np.ndarray) -> tuple[tuple[str, ...], IntArray]:
-    """(names, who): the annotators' names (as str, sorted) and each row's index into them, -1 for a row without
-    an annotator (None or NaN: nobody's, so it takes no part in the agreement)."""
-    values = np.asarray(annotator, dtype=object)
-    unset = np.fromiter((is_unset(v) for v in values.tolist()), dtype=bool, count=len(values))
-    who = np.full(len(values), -1, np.int64)
-    if unset.all():
-        return (), who
-    found, inv = np.unique(values[~unset].astype(str), return_inverse=True)
-    who[~unset] = inv
-    return tuple(str(n) for n in found.tolist()), who
-
-
 def _components(n: int, p: IntArray, q: IntArray) -> IntArray:
     """(n,) component id (the smallest member) of each node of the graph with edges p-q."""
     comp = np.arange(n)
@@ -320,7 +307,7 @@ def annotator_agreement(ds: Dataset, *, config: CheckConfig = CheckConfig()) -> 
     a = ds.annotations
     if a.annotator is None or len(a) == 0:
         return None
-    names, who = _annotators(a.annotator)
+    names, who = annotator_ids(a.annotator)
     if len(names) < 2:
         return None
     r = len(names)
@@ -443,7 +430,7 @@ def agreement_issues(ds: Dataset, result: AgreementResult) -> QualityIssues:
             suggestion="decide the class; add an example of this case to the guidelines"))
     labelled = np.zeros((len(result.image_disagreement), len(result.annotators)), bool)
     if a.annotator is not None:
-        found, who = _annotators(a.annotator)
+        found, who = annotator_ids(a.annotator)
         col = np.asarray([result.annotators.index(n) for n in found], np.int64)
         rated = who >= 0
         labelled[a.image[rated], col[who[rated]]] = True

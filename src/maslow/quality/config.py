@@ -1,12 +1,19 @@
-"""The knobs of ``maslow.quality.check``: one frozen ``CheckConfig``, every threshold documented."""
+"""The knobs of ``maslow.quality.check``: one frozen ``CheckConfig``, every threshold documented, readable from a
+YAML file (``CheckConfig.from_yaml``, ``maslow check --config``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
-FAMILIES = ("geometry", "overlaps", "consistency", "agreement", "bias")
+import numpy as np
 
+from maslow.errors import FormatError
+
+FAMILIES = ("geometry", "overlaps", "consistency", "agreement", "bias")
 
 @dataclass(frozen=True)
 class CheckConfig:
@@ -43,6 +50,9 @@ class CheckConfig:
         annotator_bias_v: Cramér's V of one annotator's class distribution against the rest of the team.
         max_categories: metadata columns with more distinct values are not tested for bias.
         bias_columns: ``images.extra`` columns, attributes (``attr:NAME``) or ``annotator`` to test; None = all.
+
+    Every field's type and range is checked when the config is made (``ValueError`` naming the field); lists are
+    kept as tuples. ``from_yaml``/``from_dict`` read one from a file (``maslow check --config``).
     """
 
     families: tuple[str, ...] = FAMILIES
@@ -69,10 +79,158 @@ class CheckConfig:
     bias_columns: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        bad = [f for f in self.families if f not in FAMILIES]
-        if bad:
-            raise ValueError(f"CheckConfig.families: each must be one of {FAMILIES}, got {bad[0]!r}")
-        for name in ("duplicate_iou", "conflict_iou", "mask_box_iou", "agreement_iou", "presence_fraction"):
-            v = getattr(self, name)
-            if not 0 < v <= 1:
-                raise ValueError(f"CheckConfig.{name}: must be in (0, 1], got {v}")
+        try:
+            values = _checked({f.name: getattr(self, f.name) for f in fields(self)})
+        except _Bad as e:
+            raise ValueError(f"CheckConfig.{e.where}: {e.msg}") from None
+        for name, v in values.items():
+            object.__setattr__(self, name, v)
+
+    @classmethod
+    def from_dict(cls, d: Any, *, path: str | Path | None = None) -> CheckConfig:
+        """A config from a mapping of field names to values (YAML/JSON lists are read as tuples); fields left
+        out keep their defaults.
+
+        Raises:
+            FormatError: ``d`` is not a mapping, a key is not a field, or a value has the wrong type or range
+                (names ``path`` when given, and the key path of the bad value, e.g. ``forbidden_combinations[0]``).
+
+        Example:
+            >>> CheckConfig.from_dict({"families": ["consistency"], "exclusive_attributes": [["a", "b"]]}).families
+            ('consistency',)
+        """
+        if d is None:
+            d = {}
+        if not isinstance(d, Mapping):
+            raise FormatError(f"must be a mapping of CheckConfig fields, got {type(d).__name__}", path=path)
+        known = [f.name for f in fields(cls)]
+        for k in d:
+            if k not in known:
+                raise FormatError(f"unknown key; expected one of {', '.join(known)}", path=path, record=str(k))
+        try:
+            values = _checked(dict(d))
+        except _Bad as e:
+            raise FormatError(e.msg, path=path, record=e.where) from None
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> CheckConfig:
+        """The config in a YAML file: a mapping of ``CheckConfig`` fields (an empty file keeps every default).
+
+        Raises:
+            FormatError: the file is unreadable or malformed, or a key or value is wrong (names the file and the
+                key path).
+        """
+        from maslow.core.yamlfile import read_yaml
+
+        return cls.from_dict(read_yaml(path, what="check config"), path=Path(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (tuples as lists), the inverse of ``from_dict``."""
+        return {f.name: _lists(getattr(self, f.name)) for f in fields(self)}
+
+
+class _Bad(ValueError):
+    def __init__(self, where: str, msg: str) -> None:
+        super().__init__(f"{where}: {msg}")
+        self.where, self.msg = where, msg
+
+
+def _lists(v: Any) -> Any:
+    return [_lists(x) for x in v] if isinstance(v, tuple) else v
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+
+
+def _number(where: str, v: Any, lo: float, *, lo_open: bool = False, hi: float = math.inf,
+            finite: bool = True) -> float:
+    ok = isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
+    x = float(v) if ok else math.nan
+    if not ok or math.isnan(x) or (finite and math.isinf(x)) or x < lo or (lo_open and x == lo) or x > hi:
+        rng = (f"in ({lo:g}, {hi:g}]" if lo_open else f"in [{lo:g}, {hi:g}]") if hi < math.inf else \
+            f"{'>' if lo_open else '>='} {lo:g}"
+        raise _Bad(where, f"must be a {'finite ' if finite else ''}number {rng}, got {v!r}")
+    return x
+
+
+def _int(where: str, v: Any, lo: int) -> int:
+    if not _is_int(v) or v < lo:
+        raise _Bad(where, f"must be an integer >= {lo}, got {v!r}")
+    return int(v)
+
+
+def _seq(where: str, v: Any, what: str) -> tuple[Any, ...]:
+    if isinstance(v, str | bytes) or not isinstance(v, list | tuple):
+        raise _Bad(where, f"must be a list of {what}, got {v!r}")
+    return tuple(v)
+
+
+def _name(where: str, v: Any, what: str = "an attribute name") -> str:
+    if not isinstance(v, str) or not v:
+        raise _Bad(where, f"must be a non-empty string ({what}), got {v!r}")
+    return v
+
+
+_UNIT = ("duplicate_iou", "conflict_iou", "mask_box_iou", "agreement_iou", "presence_fraction", "bias_p")
+_NON_NEGATIVE = ("min_side", "bounds_tolerance", "min_log_scale", "keypoint_tolerance")
+_Z = ("size_z", "count_z")  # > 0; .inf turns the check off
+_FRACTION = ("bias_cramers_v", "annotator_bias_v")
+_COUNTS = {"max_polygon_vertices": 0, "min_class_count": 0, "min_images": 0, "max_categories": 2}
+
+
+def _checked(d: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``d`` checked and normalised (lists as tuples, numbers as float or int); raises ``_Bad``."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if k == "families":
+            fams = _seq(k, v, "family names")
+            for i, f in enumerate(fams):
+                if f not in FAMILIES:
+                    raise _Bad(f"{k}[{i}]", f"must be one of {', '.join(FAMILIES)}, got {f!r}")
+            out[k] = tuple(fams)
+        elif k in _UNIT:
+            out[k] = _number(k, v, 0.0, lo_open=True, hi=1.0)
+        elif k in _NON_NEGATIVE:
+            out[k] = _number(k, v, 0.0)
+        elif k in _Z:
+            out[k] = _number(k, v, 0.0, lo_open=True, finite=False)
+        elif k in _FRACTION:
+            out[k] = _number(k, v, 0.0, hi=1.0)
+        elif k in _COUNTS:
+            out[k] = _int(k, v, _COUNTS[k])
+        elif k == "exclusive_attributes":
+            pairs = []
+            for i, p in enumerate(_seq(k, v, "pairs of bool attribute names")):
+                pair = _seq(f"{k}[{i}]", p, "two attribute names")
+                if len(pair) != 2:
+                    raise _Bad(f"{k}[{i}]", f"must be a pair of attribute names, got {p!r}")
+                pairs.append((_name(f"{k}[{i}][0]", pair[0]), _name(f"{k}[{i}][1]", pair[1])))
+            out[k] = tuple(pairs)
+        elif k == "forbidden_combinations":
+            rules = []
+            for i, r in enumerate(_seq(k, v, "combinations (lists of [attribute, value] pairs)")):
+                rule = _seq(f"{k}[{i}]", r, "[attribute, value] pairs")
+                if not rule:
+                    raise _Bad(f"{k}[{i}]", "must hold at least one [attribute, value] pair, got []")
+                combo: list[tuple[str, Any]] = []
+                for j, p in enumerate(rule):
+                    w = f"{k}[{i}][{j}]"
+                    pair = _seq(w, p, "[attribute, value]")
+                    if len(pair) != 2:
+                        raise _Bad(w, f"must be an [attribute, value] pair, got {p!r}")
+                    if not isinstance(pair[1], str | bool | int | float | np.generic) or pair[1] != pair[1]:
+                        raise _Bad(f"{w}[1]", f"must be a string, number or boolean, got {pair[1]!r}")
+                    combo.append((_name(f"{w}[0]", pair[0]), pair[1]))
+                rules.append(tuple(combo))
+            out[k] = tuple(rules)
+        elif k == "bias_columns":
+            if v is None:
+                out[k] = None
+            else:
+                what = "an images.extra column, attr:NAME or annotator"
+                out[k] = tuple(_name(f"{k}[{i}]", c, what) for i, c in enumerate(_seq(k, v, "column names")))
+        else:
+            out[k] = v
+    return out

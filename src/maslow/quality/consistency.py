@@ -4,9 +4,9 @@ a class's usual range, and attribute values that break the schema or contradict 
 Glossary: *presence* of a class is the fraction of images with at least one of it; a *count z* is the robust z
 of an image's count of a class, ``(count - median) / max(1.4826 MAD, sqrt(median), 1)`` (the floor is a
 Poisson-like spread, so classes whose count is nearly always the same are not flagged for one extra object).
-Attribute values are compared as strings, with bools normalised (``True``, ``"true"``, ``"1"`` -> ``True``); None
-and NaN are unset. ``number`` attributes are checked on the value as given (``0`` and ``1`` are numbers, not
-bools).
+Attribute values are compared as strings, with bools normalised (``True``, ``"true"``, ``"1"``, ``"yes"`` ->
+``True``); None and NaN are unset. A value fits its attribute by ``maslow.core.schema.attribute_value_ok``, the rule
+``maslow schema validate`` uses (text that reads as the type fits: ``"yes"`` for a bool, ``"3.5"`` for a number).
 """
 
 from __future__ import annotations
@@ -16,32 +16,41 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.core.schema import LabelSchema
-from maslow.core.types import is_unset
+from maslow.core.schema import BOOL_TEXT, LabelSchema, attribute_value_ok
+from maslow.core.types import IntArray, is_unset
 from maslow.quality.config import CheckConfig
 from maslow.quality.issues import QualityIssues
 
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
-
 
 def _norm(v: Any) -> Any:
-    """A comparable attribute value: None when unset (None or NaN), bools for bool-like values, else the string."""
+    """A comparable attribute value: None when unset (None or NaN), bools for bool-like values (``BOOL_TEXT``),
+    else the string."""
     if is_unset(v):
         return None
     if isinstance(v, bool | np.bool_):
         return bool(v)
-    s = str(v).strip().lower()
-    if s in _TRUE:
-        return True
-    if s in _FALSE:
-        return False
-    return str(v)
+    flag = BOOL_TEXT.get(str(v).strip().lower())
+    return str(v) if flag is None else flag
+
+
+def annotator_ids(annotator: np.ndarray) -> tuple[tuple[str, ...], IntArray]:
+    """(names, who): the annotators' names (as str, sorted) and each row's index into them, -1 for a row without
+    an annotator (None or NaN: nobody's, so it takes no part in agreement or in the count of annotators)."""
+    values = np.asarray(annotator, dtype=object)
+    unset = np.fromiter((is_unset(v) for v in values.tolist()), dtype=bool, count=len(values))
+    who = np.full(len(values), -1, np.int64)
+    if unset.all():
+        return (), who
+    found, inv = np.unique(values[~unset].astype(str), return_inverse=True)
+    who[~unset] = inv
+    return tuple(str(n) for n in found.tolist()), who
 
 
 def class_counts(ds: Dataset) -> np.ndarray:
     """(m, k) float64: count of each class in each image (crowd regions excluded); with several annotators on
-    an image, the mean count per annotator."""
+    an image, the mean count per annotator. Annotations without an annotator (None, NaN) are counted but name no
+    annotator (``annotator_ids``): an image's count is divided by the number of named annotators on it (at
+    least 1)."""
     a = ds.annotations
     assert a.iscrowd is not None
     k = len(ds.schema.classes)
@@ -49,9 +58,10 @@ def class_counts(ds: Dataset) -> np.ndarray:
     flat = a.image[keep] * k + a.label[keep]
     counts = np.bincount(flat, minlength=ds.n_images * k).reshape(ds.n_images, k).astype(np.float64)
     if a.annotator is not None and len(a):
-        _, who = np.unique(a.annotator.astype(str), return_inverse=True)
-        pairs = np.unique(a.image * (int(who.max()) + 1) + who)
-        raters = np.bincount(pairs // (int(who.max()) + 1), minlength=ds.n_images)
+        names, who = annotator_ids(a.annotator)
+        rated = who >= 0
+        pairs = np.unique(a.image[rated] * len(names) + who[rated])
+        raters = np.bincount(pairs // max(len(names), 1), minlength=ds.n_images)
         counts /= np.maximum(raters, 1)[:, None]
     return counts
 
@@ -115,15 +125,9 @@ def check_attributes(ds: Dataset, config: CheckConfig = CheckConfig(), *, schema
                 out.append(QualityIssues.block(
                     "attribute_missing", "warning", image=a.image[miss], annotation=miss, score=0.5,
                     reason=f"required attribute {d.name!r} is not set", suggestion=f"set {d.name!r}"))
-        if d.type == "bool":
-            bad = np.asarray([v is not None and not isinstance(v, bool) for v in col.tolist()], bool)
-        elif d.type == "enum" and d.values:
-            allowed = {str(v) for v in d.values}
-            bad = np.asarray([not u and str(v) not in allowed for v, u in zip(raw, unset.tolist(), strict=True)], bool)
-        elif d.type == "number":  # the value as given: _norm reads 0 and 1 as bools
-            bad = np.asarray([not u and not _is_number(v) for v, u in zip(raw, unset.tolist(), strict=True)], bool)
-        else:
-            bad = np.zeros(len(a), bool)
+        # the value as given (_norm reads 0 and 1 as bools), by the rule `maslow schema validate` uses
+        bad = np.asarray([not u and not attribute_value_ok(d, v) for v, u in zip(raw, unset.tolist(), strict=True)],
+                         bool)
         r = np.flatnonzero(bad)
         if len(r):
             raw_col = a.attributes[d.name]
@@ -150,16 +154,6 @@ def check_attributes(ds: Dataset, config: CheckConfig = CheckConfig(), *, schema
                 reason=f"attributes contradict each other: {desc}",
                 suggestion="keep the value the guidelines call for and clear the other"))
     return out
-
-
-def _is_number(v: Any) -> bool:
-    if isinstance(v, bool):
-        return False
-    try:
-        float(v)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def check_consistency(ds: Dataset, config: CheckConfig = CheckConfig(), *, schema: LabelSchema | None = None) -> QualityIssues:
