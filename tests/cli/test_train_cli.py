@@ -112,7 +112,7 @@ def test_tune_command(config: Path, tmp_path: Path) -> None:
     args = ["tune", str(config), "--trials", "1", "--storage", storage, "--study", "cli", "--set", "epochs=1",
             "--set", f"out={tmp_path / 'trials'}"]
     d = _json(args)
-    assert len(d["trials"]) == 1
+    assert len(d["trials"]) == d["n_trials"] == 1
     assert d["study_name"] == "cli" and d["metric"] == "accuracy" and set(d["best_params"]) == {"lr"}
     code, out, _ = _run(args)
     assert code == 0 and "Study cli (2 trials" in out

@@ -142,7 +142,7 @@ def train_command(
         return
     h = result.history
     console.print(f"Trained [bold]{lit(cfg.model)}[/bold] on {result.n_train} images ({result.n_val} val, "
-                  f"{result.n_test} test) for {len(h.epochs)} epochs"
+                  f"{result.n_test} test) for {len(h.epochs)} epoch{'' if len(h.epochs) == 1 else 's'}"
                   + (" (stopped early)" if h.stopped_early else "")
                   + (f"; best epoch {h.best_epoch + 1}" if h.best_epoch >= 0 else ""))
     console.print(f"weights: {lit(result.weights)}")

@@ -81,7 +81,7 @@ class TuneResult:
                 "best_params": dict(self.best_params), "best_value": self.best_value, "best_trial": self.best_trial,
                 "best_model": None if self.best_model is None else str(self.best_model),
                 "best_config": None if self.best_config is None else str(self.best_config),
-                "trials": [dict(t) for t in self.trials]}
+                "n_trials": self.n_trials, "trials": [dict(t) for t in self.trials]}
 
 
 def _optuna() -> Any:
