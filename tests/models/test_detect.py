@@ -79,7 +79,7 @@ def test_training_is_seeded(shapes: Dataset) -> None:
 def test_one_stage_detectors_train_from_scratch(model: str, shapes: Dataset, tmp_path: Path) -> None:
     sub = shapes.select_images([0, 1, 2, 3])
     m = build_model(_cfg(model, pretrained="no", epochs=1, batch_size=2)).fit(sub)
-    assert m.history.weights == "from scratch (efficientnet-lite0)"
+    assert m.history.weights == "from scratch (efficientnet-lite0; pretrained: no)"
     assert np.isfinite(m.history.epochs[0].loss)
     pred = m.predict(sub)
     assert np.all(pred.annotations.label >= 0) and np.all(pred.annotations.label < 3)
@@ -114,7 +114,7 @@ def test_errors_name_the_problem(shapes: Dataset, tmp_path: Path) -> None:
 def test_torchvision_backbone_from_scratch(shapes: Dataset, tmp_path: Path) -> None:
     sub = shapes.select_images([0, 1])
     m = build_model(_cfg(backbone="resnet18", pretrained="no", epochs=1, batch_size=2)).fit(sub)
-    assert m.history.weights == "from scratch (resnet18)"
+    assert m.history.weights == "from scratch (resnet18; pretrained: no)"
     again = load_model(m.save(tmp_path / "r18"))
     assert np.array_equal(again.predict(sub).annotations.box, m.predict(sub).annotations.box)
 

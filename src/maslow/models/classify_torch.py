@@ -98,6 +98,7 @@ def build_network(arch: str, n_classes: int, *, pretrained: str = "no") -> tuple
     import torchvision
 
     from maslow.embed.backbones import load_weights
+    from maslow.models._torchnets import scratch_reason
 
     nn = torch.nn
     loaded = False
@@ -140,7 +141,7 @@ def build_network(arch: str, n_classes: int, *, pretrained: str = "no") -> tuple
         _replace_head(nn, body, n_classes, arch)
         mean = tuple(255.0 * m for m in IMAGENET_MEAN)
         std = tuple(255.0 * s for s in IMAGENET_STD)
-    weights = source if loaded else "from scratch (random initialisation)"
+    weights = source if loaded else f"from scratch ({arch}; {scratch_reason(arch, pretrained)})"
     return _normalised(nn, body, mean, std), weights
 
 
