@@ -186,7 +186,7 @@ def test_select_ranks_from_1_and_writes_with_out_or_output(files: dict[str, Path
     assert _first_column(out)[:4] == ["1", "2", "3", "4"]  # was 0, 1, 2, 3 (qa's ISSUES.json ranks from 1)
     code, out, err = _run([*base, "--output", str(tmp_path / "b.txt"), "--json"])
     assert code == 0, err
-    assert [p["rank"] for p in json.loads(out)["picks"]] == [0, 1, 2, 3]  # JSON: position in the order, documented
+    assert [p["rank"] for p in json.loads(out)["picks"]] == [1, 2, 3, 4]  # JSON ranks from 1, as the table
     assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text() != ""
 
 

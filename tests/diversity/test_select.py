@@ -36,7 +36,7 @@ def test_every_strategy_returns_budget_distinct_rows(strategy: str) -> None:
     assert sel.order.min() >= 0 and sel.order.max() < len(x)
     assert len(sel.score) == len(sel.reason) == 12
     d = sel.to_dict()
-    assert d["n_selected"] == 12 and d["picks"][0]["rank"] == 0
+    assert d["n_selected"] == 12 and d["picks"][0]["rank"] == 1
 
 
 def test_auto_covers_every_cluster_first_and_skips_outliers() -> None:

@@ -51,8 +51,8 @@ def select_command(
     as_json: JsonOpt = False,
     output_old: OutputOpt = None,
 ) -> None:
-    """Order images most informative first (diverse and representative; frames spread over the videos). The table
-    ranks picks from 1; --json gives each pick's 0-based position in the order as ``rank``."""
+    """Order images most informative first (diverse and representative; frames spread over the videos). Picks are
+    ranked from 1, in the table and in --json."""
     from maslow.core.atomic import atomic_path
     from maslow.diversity.select import select
 
@@ -69,7 +69,7 @@ def select_command(
         return
     seq = ds.images.extra.get("sequence")
     # the sequence column only when there are sequences: an empty one took the width the image paths need
-    # ranks as people count them, from 1 (as qa's ISSUES.json); --json keeps the 0-based position in the order
+    # ranks as people count them, from 1 (as qa's ISSUES.json and the picks' ``rank`` in --json)
     rows = [(r + 1, str(ds.images.path[i]), *([] if seq is None else [str(seq[i])]),
              "-" if np.isnan(s) else float(s), str(why))
             for r, (i, s, why) in enumerate(zip(sel.order[:top], sel.score[:top], sel.reason[:top], strict=True))]

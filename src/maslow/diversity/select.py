@@ -27,8 +27,10 @@ Glossary:
     sequences: consecutive frames of a video are near-duplicates. With ``sequence`` ids (``images.extra
         ["sequence"]`` by default), the selected images are re-ordered round-robin over sequences (the i-th pick
         of a sequence comes after every sequence's (i-1)-th pick), so the first picks span the videos.
-    quality gate: images whose outlier score (mean distance to the 3 nearest neighbours) exceeds a robust threshold, and (for a Dataset) blank/uniform or very
-        blurry images, are moved behind every other image: glitch frames are never among the first picks.
+    quality gate: images whose outlier score (mean distance to the 3 nearest neighbours) exceeds a robust threshold
+        and ``gate_ratio`` times their neighbours' scores (local density, so a sparser genuine group is not held
+        back whole), and (for a Dataset) blank/uniform, very blurry or unreadable images, are moved behind every
+        other image: glitch frames are never among the first picks.
 """
 
 from __future__ import annotations
@@ -83,9 +85,10 @@ class Selection:
     def to_dict(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy, "n_images": self.n_images, "n_selected": len(self.order),
+            # ranked from 1, as the table and qa's ISSUES.json count them (``order[rank - 1]`` is the image)
             "picks": [{"rank": r, "image": int(i), "score": float(s), "reason": str(why),
                        **({"path": str(self.paths[i])} if self.paths is not None else {})}
-                      for r, (i, s, why) in enumerate(zip(self.order, self.score, self.reason, strict=True))],
+                      for r, (i, s, why) in enumerate(zip(self.order, self.score, self.reason, strict=True), 1)],
             "gated": [{"image": int(i), "reason": str(why),
                        **({"path": str(self.paths[i])} if self.paths is not None else {})}
                       for i, why in zip(self.gated, self.gate_reason, strict=True)],
@@ -109,6 +112,7 @@ def select(
     strata: np.ndarray | None = None,
     quality_gate: bool = True,
     gate_mads: float = 4.0,
+    gate_ratio: float = 3.0,
     max_points: int = 10_000,
     embedder: str | Any = "auto",
     cache_dir: str | Path | None = None,
@@ -126,9 +130,13 @@ def select(
         features: (m, d) embeddings of a Dataset's images, to skip embedding.
         sequence: (m,) sequence (video) id per image; default ``images.extra["sequence"]`` of a Dataset.
         strata: (m,) stratum per image for ``stratified``.
-        quality_gate: hold back outliers (score above ``median + gate_mads`` MADs) and, for a Dataset,
-            blank/uniform and very blurry images, behind every other image.
+        quality_gate: hold back outliers (score above ``median + gate_mads`` MADs, and ``gate_ratio`` times the
+            median score of their 10 nearest neighbours) and, for a Dataset, blank/uniform, very blurry and
+            unreadable images, behind every other image.
         gate_mads: threshold of the outlier gate, in scaled MADs.
+        gate_ratio: an outlier's score must also be this many times the median score of its 10 nearest
+            neighbours (local density, as LOF), so that a sparser but genuine group of more than about 5 images (a
+            second camera, a rarer domain) is not held back as a whole; glitch frames score 5 to 15.
         max_points: ``auto`` works on a random sample of at most this many images (cost grows as its square).
         embedder: embedder name or object when ``data`` is a Dataset (see ``maslow.embed``).
         cache_dir: embedding cache folder (see ``maslow.embed.embed_dataset``).
@@ -140,6 +148,8 @@ def select(
     Raises:
         MaslowError: an unknown strategy, or a budget below 1.
         InvalidDatasetError: features are not a finite (m, d) array, or ``sequence`` has the wrong length.
+        FormatError: an image can't be read with ``quality_gate=False`` (with the gate it is held back), or no
+            image can be read.
 
     Example:
         >>> x = np.random.default_rng(0).normal(size=(200, 8))
@@ -157,18 +167,19 @@ def select(
     if isinstance(data, Dataset):
         ds = data
         paths = frozen(ds.images.path)
-        if features is None:
-            from maslow.embed import embed_dataset
-
-            features = embed_dataset(ds, embedder=embedder, cache_dir=cache_dir, progress=progress)
-        if sequence is None and "sequence" in ds.images.extra:
-            sequence = np.asarray(ds.images.extra["sequence"])
-        if strata is None and strategy == "stratified" and sequence is None:
-            strata = _majority_label(ds)
         if quality_gate:
             from maslow.diversity._gate import image_quality_flags
 
             gate_rows.update(image_quality_flags(ds))
+        if features is None:
+            # images the gate could not read are not embedded (the embedder would stop at the first): they are held
+            # back, as the gate promises
+            features = _embed_readable(ds, {i: why for i, why in gate_rows.items() if why.startswith("unreadable")},
+                                       embedder=embedder, cache_dir=cache_dir, progress=progress)
+        if sequence is None and "sequence" in ds.images.extra:
+            sequence = np.asarray(ds.images.extra["sequence"])
+        if strata is None and strategy == "stratified" and sequence is None:
+            strata = _majority_label(ds)
     else:
         features = data
     x = as_features(features, where="select")
@@ -182,14 +193,23 @@ def select(
         return Selection(e, np.zeros(0), obj_array([]), strategy, e, obj_array([]), 0, paths)
     budget = min(budget, m)
     if quality_gate and m > 2:
-        out = outlier_scores(x, k=min(3, m - 1))
+        x64 = np.asarray(x, dtype=np.float64)  # as outlier_scores: centred in float64, neighbours kept
+        dist, nn = knn((x64 - x64.mean(axis=0)).astype(np.float32), k=min(10, m - 1))
+        out = dist[:, :3].mean(axis=1)  # outlier_scores(x, k=3)
         thr = robust_threshold(out, n_mads=gate_mads)
         # a MAD of 0 (over half the images are exact copies, at distance 0) gives no scale to judge by:
         # the threshold would be 0 and every image that is not a copy would be held back
         far = out > thr + 1e-9 * max(abs(thr), 1.0)
+        # far from the bulk is not enough: a sparser group (a second camera: 16 photos among 30 near-identical
+        # microscope slides) was held back whole, its members as far from each other as from the rest. A glitch is
+        # also far compared with its 10 nearest neighbours' own scores (local density, as LOF); 10, not 3, so that
+        # a few similar glitches (up to about 5) still have mostly ordinary neighbours to be compared with.
+        local = out / np.maximum(np.median(out[nn], axis=1), 1e-12)
+        far &= local >= gate_ratio
         if float(np.median(np.abs(out - np.median(out)))) > 0:
             for i in np.flatnonzero(far):
-                gate_rows.setdefault(int(i), f"outlier: kNN distance {out[i]:.3g} > threshold {thr:.3g}")
+                gate_rows.setdefault(int(i), f"outlier: kNN distance {out[i]:.3g} > threshold {thr:.3g}, "
+                                             f"{local[i]:.3g} x its neighbours'")
     gated = np.array(sorted(gate_rows), dtype=np.int64)
     ok = np.ones(m, dtype=bool)
     ok[gated] = False
@@ -222,6 +242,29 @@ def select(
     return Selection(frozen(np.asarray(order, dtype=np.int64)), frozen(np.asarray(score, dtype=np.float64)),
                      frozen(obj_array(list(reason))), strat_name, frozen(gated),
                      frozen(obj_array([gate_rows[int(i)] for i in gated])), m, paths)
+
+
+def _embed_readable(ds: Dataset, unreadable: dict[int, str], *, embedder: str | Any, cache_dir: str | Path | None,
+                    progress: Callable[[int, int], None] | None) -> np.ndarray:
+    """(m, d) embeddings of ``ds``'s images; the ``unreadable`` rows (held back by the gate) get the mean of the
+    others, a place that neither attracts nor repels picks."""
+    from maslow.embed import embed, embedder_for
+    from maslow.errors import FormatError
+    from maslow.io.images import image_path
+
+    rows = [i for i in range(ds.n_images) if i not in unreadable]
+    if unreadable and not rows:
+        first = min(unreadable)
+        raise FormatError(f"select: none of the {ds.n_images} images can be read ({unreadable[first]})",
+                          path=image_path(ds, first))
+    f = embed([image_path(ds, i) for i in rows], embedder=embedder_for(ds, embedder), cache_dir=cache_dir,
+              progress=progress)
+    if not unreadable:
+        return f
+    out = np.empty((ds.n_images, f.shape[1]), dtype=np.float32)
+    out[rows] = f
+    out[sorted(unreadable)] = f.mean(axis=0)
+    return out
 
 
 def _run(strategy: str, z: np.ndarray, ok: BoolArray, budget: int, gen: np.random.Generator,
