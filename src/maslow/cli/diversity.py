@@ -18,6 +18,10 @@ DatasetArg = Annotated[
 FromOpt = Annotated[str | None, typer.Option("--from", "-f", help="Format of DATASET; omit to load a workspace version.")]
 ImagesRootOpt = Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write PNG plots into this folder.")]
+#: duplicates and coverage need no labels: a plain image folder is read as select, embed and outliers read it
+ImagesArg = Annotated[str | None, typer.Argument(
+    help="An image folder (no --from needed), a file/folder with --from, or a workspace version / dataset "
+    "(default: the head).")]
 
 diversity_app = typer.Typer(help="Level 1, diverse data: class balance, duplicates, coverage.", no_args_is_help=True)
 
@@ -96,7 +100,7 @@ def balance_cmd(
 
 @diversity_app.command("duplicates")
 def duplicates_cmd(
-    dataset: DatasetArg = None,
+    dataset: ImagesArg = None,
     fmt: FromOpt = None,
     images_root: ImagesRootOpt = None,
     threshold: Annotated[int, typer.Option(help="Hamming distance (bits of 64) for near duplicates.")] = 8,
@@ -121,7 +125,7 @@ def duplicates_cmd(
 
     shown, _ = either(top, limit_old, ("--top", "--limit"))
     limit: int = 20 if shown is None else shown
-    ds = load_dataset(dataset, fmt, images_root=images_root)
+    ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
     feats = None
     if features is not None:
         try:
@@ -170,7 +174,7 @@ def duplicates_cmd(
 
 @diversity_app.command("coverage")
 def coverage_cmd(
-    dataset: DatasetArg = None,
+    dataset: ImagesArg = None,
     fmt: FromOpt = None,
     images_root: ImagesRootOpt = None,
     no_pixels: Annotated[bool, typer.Option("--no-pixels", help="Skip decoding (no brightness/contrast/sharpness).")]
@@ -183,7 +187,7 @@ def coverage_cmd(
     """Distributions of image, object and metadata properties, with the under-covered values named."""
     from maslow.diversity.coverage import coverage, plot_coverage
 
-    ds = load_dataset(dataset, fmt, images_root=images_root)
+    ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
     with progress_bar("measuring images", enabled=not as_json and not no_pixels) as progress:
         r = coverage(ds, pixels=not no_pixels, rel_share=rel_share, grid=grid, progress=progress)
     written = plot_coverage(r, plot) if plot is not None else []
@@ -203,6 +207,9 @@ def coverage_cmd(
     under = r.under_covered()
     console.print(table(f"Under-covered ({d['rule']})", ["group", "property", "value"], under) if under
                   else "[green]Nothing under-covered.[/green]")
+    if r.unreadable:  # their pixel properties are NaN and left out of the histograms above: say so, as duplicates does
+        console.print(f"[yellow]{len(r.unreadable)} images could not be read and are not in the image properties "
+                      f"(first: {lit(r.unreadable[0][1])})[/yellow]")
     for p in written:
         console.print(f"wrote {lit(p)}")
 

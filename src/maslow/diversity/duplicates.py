@@ -421,12 +421,21 @@ def find_duplicates(
 
     Returns:
         DuplicateReport: every pair, and star clusters (a kept image and its duplicates; see the module glossary).
+
+    Raises:
+        MaslowError: ``min_side`` below 0, ``threshold`` outside 0..32, or ``features`` without one row per image
+            (checked before any image is read).
     """
     from maslow.io.images import image_path
 
     if min_side < 0:
         raise MaslowError(f"find_duplicates: min_side must be >= 0, got {min_side}")
     m = ds.n_images
+    # checked before hashing, the slow part (a bad threshold or feature file was refused only after every image)
+    if near and not 0 <= threshold <= 32:
+        raise MaslowError(f"find_duplicates: threshold must be in 0..32 (bits of 64), got {threshold}")
+    if features is not None and len(features) != m:
+        raise MaslowError(f"find_duplicates: features must have one row per image ({m}), got {len(features)}")
     paths = [image_path(ds, i) for i in range(m)]
     unreadable: dict[int, str] = {}
     digests: list[str | None] = []
@@ -469,8 +478,6 @@ def find_duplicates(
             pair_kind.setdefault((a, b), ("near", float(d)))
     if features is not None:
         f = np.asarray(features)
-        if len(f) != m:
-            raise MaslowError(f"find_duplicates: features must have one row per image ({m}), got {len(f)}")
         sp, sim = semantic_pairs(f, threshold=cosine)
         for (a, b), s in zip(sp.tolist(), sim.tolist(), strict=True):
             pair_kind.setdefault((a, b), ("semantic", 1.0 - float(s)))
