@@ -25,7 +25,7 @@ from maslow.cli.render import (
     write_json_list,
 )
 from maslow.core.dataset import Dataset
-from maslow.errors import FormatError, MaslowError
+from maslow.errors import FormatError, InvalidDatasetError, MaslowError
 
 #: ``--pred-format`` names of a COCO results list (``coco-results``, as in ``maslow formats`` and ``maslow eval``;
 #: ``coco_predictions``, the old default, still works), compared with ``_`` read as ``-`` and in any case
@@ -149,6 +149,42 @@ def issue_record_chunks(issues: Any, truth: Dataset, *, xywh: bool = True,
         lo = hi
 
 
+def _sigmas(text: str | None) -> list[float] | None:
+    """``--kpt-sigmas``: positive numbers separated by commas (as ``maslow eval`` reads them)."""
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(np.isfinite(v) and v > 0 for v in values):
+        raise MaslowError(f"qa: --kpt-sigmas must be positive numbers separated by commas, got {text!r}")
+    return values
+
+
+def _kind(truth: Dataset, predictions: Dataset, iou_type: str, sigmas: list[float] | None) -> tuple[str, list[str]]:
+    """The iou type the objects are compared by, and notes for stderr: predictions whose boxes are only their
+    keypoints' extent (a keypoints results file) compared as boxes."""
+    from maslow.core.schema import Task
+    from maslow.quality._consensus_kp import extent_boxes
+    from maslow.quality.consensus import resolve_iou_type
+
+    if truth.schema.task in (Task.CLASSIFICATION, Task.MULTILABEL, Task.SEMANTIC_SEGMENTATION):
+        if iou_type != "auto" or sigmas is not None:
+            raise MaslowError(f"qa: --iou-type and --kpt-sigmas apply to objects, got a {truth.schema.task.value} "
+                              "truth")
+        return "", []
+    kind = resolve_iou_type(truth, predictions, iou_type)
+    if sigmas is not None and kind != "keypoints":
+        raise MaslowError(f"qa: --kpt-sigmas applies to keypoints (--iou-type keypoints), got iou type {kind}")
+    n_ext = extent_boxes(predictions) if kind == "bbox" else 0
+    notes = [] if not n_ext else [
+        f"{n_ext} of the {predictions.n_annotations} predictions have keypoints and no box of their own (their box "
+        "is their keypoints' extent, as pycocotools' loadRes makes it); they are compared as boxes (--iou-type "
+        "bbox): pass --iou-type keypoints to compare keypoints (OKS)"]
+    return kind, notes
+
+
 def _truth(gt: str, fmt: str | None, images_root: Path | None, flag: str = "--from") -> tuple[Dataset, str]:
     """The ground truth and its format: ``gt`` read as ``fmt`` (coco by default), or, without ``--from``, a
     workspace version or dataset name (as ``maslow check`` takes one; see ``render.workspace_version``)."""
@@ -224,7 +260,10 @@ def qa_command(
                                                         "file's category ids (default: --id-offset).")] = None,
     ignore_index: Annotated[int | None, typer.Option("--ignore-index", help="Semantic segmentation: label-map "
                                                      "value of a truth class to ignore (a void class).")] = None,
-    iou_type: Annotated[str, typer.Option("--iou-type", help="auto, bbox or segm (instance masks).")] = "auto",
+    iou_type: Annotated[str, typer.Option("--iou-type", help="auto, bbox, segm (instance masks) or keypoints (OKS; "
+                                          "auto picks it for a keypoints truth and keypoint predictions).")] = "auto",
+    kpt_sigmas: Annotated[str | None, typer.Option("--kpt-sigmas", help="Keypoints: OKS sigmas, one per keypoint, "
+                                                   "comma separated (default COCO's 17).")] = None,
     min_score: Annotated[float, typer.Option("--min-score", help="Leave out findings scored below this.")] = 0.05,
     ambiguous_share: Annotated[float, typer.Option("--ambiguous-share", min=0.01, max=0.5, help="Classification: "
                                                    "an image is ambiguous when the best other class holds this "
@@ -238,7 +277,10 @@ def qa_command(
     gt_format_old: Annotated[str | None, typer.Option("--gt-format", hidden=True)] = None,  # before --from
 ) -> None:
     """Find label errors (wrong class, missing, extra, low IoU, ambiguous) from out-of-fold model predictions."""
+    from maslow.cli.render import err_console
     from maslow.quality.consensus import find_label_issues, summarize
+
+    sigmas = _sigmas(kpt_sigmas)
 
     if (pred is None) == (model is None):
         raise MaslowError("give exactly one of --pred PREDICTIONS or --model CONFIG")
@@ -272,8 +314,20 @@ def qa_command(
         raise FormatError(f"{where} must hold predictions, got none on any of the {truth.n_images} images, so "
                           "every annotation would be reported as extra; a model trained too briefly or with a high "
                           "params.score_threshold predicts nothing", path=pred if pred is not None else model)
-    issues = find_label_issues(truth, predictions, iou_type=iou_type, min_score=min_score,
-                               ambiguous_share=ambiguous_share)
+    kind, notes = _kind(truth, predictions, iou_type, sigmas)
+    for note in notes:
+        err_console.print(f"note: --pred: {note}", markup=False, highlight=False)
+    try:
+        issues = find_label_issues(truth, predictions, iou_type=kind or "auto", min_score=min_score,
+                                   ambiguous_share=ambiguous_share, kpt_sigmas=sigmas)
+    except InvalidDatasetError as e:  # keypoints that are not COCO's 17 (people): the option to use
+        msg = str(e)
+        if msg.startswith("kpt_sigmas:"):
+            raise MaslowError(f"qa: --kpt-sigmas{msg.removeprefix('kpt_sigmas')}") from None
+        if not msg.endswith("Pass kpt_sigmas"):
+            raise
+        raise FormatError(f"can't be scored: {msg.removesuffix('Pass kpt_sigmas')}Pass --kpt-sigmas, one sigma "
+                          "per keypoint, comma separated", path=Path(gt)) from None
     if rules:  # one ranked table: the model's findings and the rule checks' (types beyond the five consensus ones)
         from maslow.quality import QualityIssues, check
 
@@ -286,7 +340,8 @@ def qa_command(
     records = issue_records(issues.top(top), truth, xywh=xywh)  # the ones shown; ISSUES.json has them all
     if as_json:
         print_json({"n_issues": len(issues), "counts": issues.counts(), "out": str(out),
-                    "html": None if html is None else str(html), **summary.to_dict(), "top": records})
+                    "html": None if html is None else str(html), "iou_type": kind or None, "notes": notes,
+                    **summary.to_dict(), "top": records})
         return
     if not len(issues):
         console.print(f"[green]No label issues found[/green] in {lit(repr(truth))}.")

@@ -9,6 +9,7 @@ confidences changes nothing and no confidence gate is hard-coded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +17,13 @@ import numpy as np
 
 from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.errors import InvalidDatasetError
 from maslow.metrics._segm import Runs, iou_pairs
 
 #: an instance-mask side: run lengths by the compiled kernel (``metrics._iou.segm_masks``), else pycocotools RLEs
 Masks = Runs | list[dict[str, Any]]
+#: the similarity of prediction pairs ``(a, b)`` (keypoints: the OKS of ``a`` with ``b`` as the object)
+PairSimilarity = Callable[[IntArray, IntArray], FloatArray]
 
 #: pairs scored per chunk: bounds the IoU intermediates (a few MB each); 4M pairs made 50 MB arrays and set qa's peak
 _CHUNK_PAIRS = 1 << 18
@@ -39,6 +43,7 @@ class ObjectEvidence:
     extra: FloatArray  # (n_truth,)
     low_iou: FloatArray  # (n_truth,)
     low_iou_box: FloatArray  # (n_truth, 4) suggested box, NaN
+    low_iou_pred: IntArray  # (n_truth,) the prediction behind ``low_iou`` (the suggestion), -1
     best_iou: FloatArray  # (n_truth,) IoU of the best same-class prediction
     scored: BoolArray  # (n_truth,) rows that were scored (a box/mask, not crowd)
     missing: FloatArray  # (n_pred,) 0 where explained or suppressed
@@ -131,6 +136,37 @@ def overlaps(truth: Dataset, pred_box: FloatArray, pred_img: IntArray, *, iou_ty
     iou[~has[t_idx]] = 0.0
     keep = iou > 0
     return Overlaps(p_idx=p_idx[keep], t_idx=t_idx[keep], iou=iou[keep], scored=has & ~ta.iscrowd)
+
+
+def prepare_objects(truth: Dataset, pred: Dataset, kind: str) -> tuple[FloatArray, Overlaps, Masks | None]:
+    """The predictions' xyxy boxes (of their masks where they have none, ``segm``), the overlaps with the truth
+    (``bbox`` or ``segm``), and the predictions' masks (``segm``)."""
+    pa = pred.annotations
+    assert pa.box is not None
+    pbox = np.asarray(pa.box, dtype=np.float64)
+    t_rles = p_rles = None
+    if kind == "bbox":
+        bad = np.flatnonzero(np.isnan(pbox[:, 0]))
+        if bad.size:
+            raise InvalidDatasetError(f"pred.annotations.box row {bad[0]}: must be a box, got none ({bad.size} rows)")
+    else:
+        from maslow.metrics._iou import segm_masks
+
+        t_rles = segm_masks(truth, np.arange(truth.n_annotations), "truth")
+        p_rles = segm_masks(pred, np.arange(len(pa)), "pred")
+        nobox = np.isnan(pbox[:, 0])
+        if nobox.any():
+            pbox = pbox.copy()
+            for r in np.flatnonzero(nobox).tolist():
+                x, y, w, h = _rle_bbox(p_rles.rle(r) if isinstance(p_rles, Runs) else p_rles[r])
+                pbox[r] = [x, y, x + w, y + h]
+    return pbox, overlaps(truth, pbox, pa.image, iou_type=kind, t_rles=t_rles, p_rles=p_rles), p_rles
+
+
+def _rle_bbox(rle: dict[str, Any]) -> list[float]:
+    from pycocotools import mask as _mask
+
+    return [float(v) for v in _mask.toBbox(rle)]
 
 
 def true_positives(ov: Overlaps, truth: Dataset, pred_label: IntArray, tau: float) -> BoolArray:
@@ -245,8 +281,9 @@ def typical_iou(ov: Overlaps, truth: Dataset, pred_label: IntArray, n_pred: int,
 
 def object_evidence(truth: Dataset, ov: Overlaps, pred_label: IntArray, pred_box: FloatArray, pred_img: IntArray,
                     q: FloatArray, typical: FloatArray, tau: float,
-                    p_rles: Masks | None = None) -> ObjectEvidence:
-    """The evidence for every issue type (see ``maslow.quality.consensus`` for the formulas)."""
+                    p_rles: Masks | None = None, similarity: PairSimilarity | None = None) -> ObjectEvidence:
+    """The evidence for every issue type (see ``maslow.quality.consensus`` for the formulas); ``similarity``: of
+    prediction pairs, for the suppression of overlapping ``missing`` candidates (default: box or mask IoU)."""
     ta = truth.annotations
     assert ta.iscrowd is not None
     n_t, n_p = len(ta), len(pred_label)
@@ -285,25 +322,27 @@ def object_evidence(truth: Dataset, ov: Overlaps, pred_label: IntArray, pred_box
     best_iou, arg = _group_max(t_idx[sel], iou[sel], n_t)
     low = np.zeros(n_t)
     box = np.full((n_t, 4), np.nan)
+    low_pred = np.full(n_t, -1, np.int64)
     hit = arg >= 0
     low[hit] = li[arg[hit]]
-    box[hit] = pred_box[p_idx[sel][arg[hit]]]
+    low_pred[hit] = p_idx[sel][arg[hit]]
+    box[hit] = pred_box[low_pred[hit]]
     # missing: a prediction no annotation explains, the best of each cluster of such predictions
     # a prediction is explained by the annotation it is paired with both ways (each the other's best overlap):
     # their disagreement is that annotation's issue (low IoU), not a missing object; else by its overlaps
     expl_p, _ = _group_max(p_idx, np.where(mutual, 1.0, np.minimum(1.0, iou / tau) ** 2), n_p)
     miss = q * (1.0 - np.minimum(1.0, expl_p))
-    miss = _suppress(miss, pred_box, pred_img, truth.n_images, tau, p_rles)
+    miss = _suppress(miss, pred_box, pred_img, truth.n_images, tau, p_rles, similarity)
     for arr in (wrong, ambiguous, extra, low):
         arr[~scored] = 0.0
     other_lab[~scored] = -1
     return ObjectEvidence(wrong_class=wrong, wrong_class_label=other_lab.astype(np.int64), ambiguous=ambiguous,
-                          extra=extra, low_iou=low, low_iou_box=box, best_iou=best_iou, scored=scored,
+                          extra=extra, low_iou=low, low_iou_box=box, low_iou_pred=low_pred, best_iou=best_iou, scored=scored,
                           missing=miss, pred_max_iou=p_best, q=q, match_iou=typical)
 
 
 def _suppress(score: FloatArray, box: FloatArray, img: IntArray, n_images: int, tau: float,
-              rles: Masks | None) -> FloatArray:
+              rles: Masks | None, similarity: PairSimilarity | None = None) -> FloatArray:
     """Class-agnostic NMS among candidate predictions: a candidate overlapping a better one (IoU >= tau) -> 0."""
     cand = np.flatnonzero(score > 0)
     if len(cand) < 2:
@@ -312,7 +351,9 @@ def _suppress(score: FloatArray, box: FloatArray, img: IntArray, n_images: int, 
     keep = p_idx != o_idx
     p_idx, o_idx = p_idx[keep], o_idx[keep]
     a, b = cand[p_idx], cand[o_idx]
-    if rles is None:
+    if similarity is not None:
+        iou = similarity(a, b)
+    elif rles is None:
         iou = _box_iou(box[a], box[b])
     elif isinstance(rles, Runs):
         iou = iou_pairs(rles, rles, np.zeros(len(score), bool), a, b)

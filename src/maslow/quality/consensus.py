@@ -57,10 +57,19 @@ finding below; one scale, so a flip the model is sure of ranks above an image it
 yields findings around its disagreements only. Multi-label tags and boolean attribute values get
 ``extra``/``missing`` (a set tag the model denies, an unset one it sees) and ``wrong_class`` (attributes).
 Semantic segmentation: per image and class, the share of the region's pixels the model labels otherwise.
+
+Keypoints (``iou_type="keypoints"``; ``auto`` for a keypoints truth and predictions that all carry keypoints): the
+same formulas with COCO's OKS (pycocotools' ``computeOks``: per-keypoint sigmas, ``kpt_sigmas``, COCO's 17 person
+sigmas by default for 17 keypoints; the truth object's area; its labelled keypoints) in place of IoU. Truth objects
+without a labelled keypoint are not scored, as pycocotools ignores them. ``low_iou`` then says: the object is
+there, but its keypoints disagree with the model's; the suggestion names the keypoints off most (per-keypoint
+similarity below 0.5) with the model's positions, and a pair each at the other's place as swapped
+(``maslow.quality._consensus_kp``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +79,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
 from maslow.core.types import FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
-from maslow.metrics._segm import Runs
+from maslow.quality import _consensus_kp as KP
 from maslow.quality._consensus_cls import label_evidence, region_evidence, tag_evidence
 from maslow.quality._consensus_det import (
     Masks,
@@ -78,14 +87,14 @@ from maslow.quality._consensus_det import (
     Overlaps,
     calibrate,
     object_evidence,
-    overlaps,
+    prepare_objects,
     true_positives,
     typical_iou,
 )
 from maslow.quality.issues import QualityIssues
 
 __all__ = ["ISSUE_TYPES", "ConsensusSummary", "estimate_error_rates", "find_label_issues", "object_scores",
-           "summarize"]
+           "resolve_iou_type", "summarize"]
 
 ISSUE_TYPES = ("wrong_class", "missing", "extra", "low_iou", "ambiguous")
 _SEVERITY = {"wrong_class": "warning", "missing": "warning", "extra": "warning", "low_iou": "info",
@@ -116,11 +125,17 @@ def _xyxy_text(b: FloatArray) -> str:
     return "[" + ", ".join(f"{v:.1f}" for v in b.tolist()) + "]"
 
 
-def _iou_type(truth: Dataset, pred: Dataset, iou_type: str) -> str:
+def resolve_iou_type(truth: Dataset, pred: Dataset, iou_type: str = "auto") -> str:
+    """What objects are compared by: ``iou_type``, or for ``"auto"``: ``keypoints`` for a keypoints truth whose
+    predictions all carry keypoints, ``segm`` for an instance-segmentation truth whose predictions all have masks,
+    else ``bbox``."""
     if iou_type != "auto":
-        if iou_type not in ("bbox", "segm"):
-            raise InvalidDatasetError(f"iou_type must be 'auto', 'bbox' or 'segm', got {iou_type!r}")
+        if iou_type not in ("bbox", "segm", "keypoints"):
+            raise InvalidDatasetError(f"iou_type must be 'auto', 'bbox', 'segm' or 'keypoints', got {iou_type!r}")
         return iou_type
+    if truth.schema.task == Task.KEYPOINTS and truth.annotations.keypoints is not None and \
+            KP.carries_keypoints(pred):
+        return "keypoints"
     pa = pred.annotations
     masks_ok = len(pa) > 0 and pa.mask is not None and all(m is not None for m in pa.mask.tolist())
     return "segm" if truth.schema.task == Task.INSTANCE_SEGMENTATION and masks_ok else "bbox"
@@ -137,7 +152,9 @@ class ObjectScores:
         missing: (n_pred,) ``missing`` score of each prediction (0 when explained or suppressed).
         pred_label: (n_pred,) prediction class as a truth schema row. pred_box: (n_pred, 4) xyxy.
         q: (n_pred,) calibrated confidence of each prediction (per-class precision at its score's rank).
-        match_iou: (K,) the typical IoU of a good match per class (``typical_c``).
+        match_iou: (K,) the typical IoU (keypoints: OKS) of a good match per class (``typical_c``).
+        suggested_pred: (n_truth,) the prediction behind ``low_iou`` (keypoints: its keypoints are the fix), -1.
+        iou_type: ``bbox``, ``segm`` or ``keypoints`` (what IoU means above).
     """
 
     annotation: dict[str, FloatArray]
@@ -148,21 +165,25 @@ class ObjectScores:
     pred_box: FloatArray
     q: FloatArray
     match_iou: FloatArray
+    suggested_pred: IntArray
+    iou_type: str
 
 
 def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", match_iou: float | None = None,
-                  reference: tuple[Dataset, Dataset] | None = None) -> ObjectScores:
+                  reference: tuple[Dataset, Dataset] | None = None,
+                  kpt_sigmas: Sequence[float] | FloatArray | None = None) -> ObjectScores:
     """Per-type scores of every truth object and prediction (the raw material of ``find_label_issues``).
 
     Args:
         truth: ground-truth objects (boxes, or masks/polygons for ``iou_type="segm"``).
         pred: scored predictions on the same images table (``read_coco_predictions(..., like=truth)``).
-        iou_type: ``"bbox"``, ``"segm"`` (pycocotools mask IoU) or ``"auto"`` (segm for instance segmentation
-            predictions with masks).
+        iou_type: ``"bbox"``, ``"segm"`` (pycocotools mask IoU), ``"keypoints"`` (OKS, as pycocotools) or
+            ``"auto"`` (see ``resolve_iou_type``).
         match_iou: IoU at which a prediction is on the object, and the typical IoU of a good match; None: 0.5
             for the first, the per-class median of the data for the second.
         reference: ``(truth, pred)`` of the whole set whose per-class statistics (calibration, typical match
             IoU) are used (default: ``(truth, pred)``); pass the whole set when scoring a part of it.
+        kpt_sigmas: keypoints: OKS sigmas, one per keypoint (default: COCO's 17 person sigmas, for 17 keypoints).
 
     Returns:
         ObjectScores.
@@ -171,63 +192,44 @@ def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", matc
         InvalidDatasetError: other images, unknown classes, or predictions without the geometry needed.
     """
     _check_images(truth, pred)
-    kind = _iou_type(truth, pred, iou_type)
+    kind = resolve_iou_type(truth, pred, iou_type)
     k = len(truth.schema.classes)
     tau = 0.5 if match_iou is None else match_iou
-    ov, plab, pbox, score, p_rles = _prepare(truth, pred, kind)
+    sigmas = KP.sigmas_for(truth, kpt_sigmas) if kind == "keypoints" else None
+    ov, plab, pbox, score, p_rles = _prepare(truth, pred, kind, sigmas)
     if reference is None:
         r_ov, r_lab, r_score, r_truth = ov, plab, score, truth
     else:
         r_truth, r_pred = reference
         _check_images(r_truth, r_pred, "reference pred")
-        r_ov, r_lab, _, r_score, _ = _prepare(r_truth, r_pred, kind)
+        r_ov, r_lab, _, r_score, _ = _prepare(r_truth, r_pred, kind, sigmas)
         if r_truth.schema.names != truth.schema.names:
             raise InvalidDatasetError("reference truth: must have the truth's classes, in the same order")
     typical = typical_iou(r_ov, r_truth, r_lab, len(r_lab), k, match_iou)
     cal = calibrate(r_score, r_lab, true_positives(r_ov, r_truth, r_lab, tau), k, typical)
     q = cal.q(score, plab, true_positives(ov, truth, plab, tau))
-    ev: ObjectEvidence = object_evidence(truth, ov, plab, pbox, pred.annotations.image, q, typical, tau, p_rles)
+    sim = None if sigmas is None else KP.pred_similarity(pred, sigmas)
+    ev: ObjectEvidence = object_evidence(truth, ov, plab, pbox, pred.annotations.image, q, typical, tau, p_rles, sim)
     return ObjectScores(
         annotation={"wrong_class": ev.wrong_class, "extra": ev.extra, "low_iou": ev.low_iou,
                     "ambiguous": ev.ambiguous},
         suggested_label=ev.wrong_class_label, suggested_box=ev.low_iou_box, missing=ev.missing,
-        pred_label=plab, pred_box=pbox, q=q, match_iou=ev.match_iou)
+        pred_label=plab, pred_box=pbox, q=q, match_iou=ev.match_iou, suggested_pred=ev.low_iou_pred, iou_type=kind)
 
 
-def _prepare(truth: Dataset, pred: Dataset, kind: str) -> tuple[Overlaps, IntArray, FloatArray, FloatArray,
-                                                                  Masks | None]:
+def _prepare(truth: Dataset, pred: Dataset, kind: str, sigmas: FloatArray | None
+             ) -> tuple[Overlaps, IntArray, FloatArray, FloatArray, Masks | None]:
     pa = pred.annotations
     remap = _remap(truth, pred)
     plab = remap[pa.label] if len(pa) else np.zeros(0, np.int64)
-    assert pa.box is not None
-    pbox = np.asarray(pa.box, dtype=np.float64)
-    t_rles = p_rles = None
-    if kind == "bbox":
-        bad = np.flatnonzero(np.isnan(pbox[:, 0]))
-        if bad.size:
-            raise InvalidDatasetError(f"pred.annotations.box row {bad[0]}: must be a box, got none ({bad.size} rows)")
-    else:
-        from maslow.metrics._iou import segm_masks
-
-        t_rles = segm_masks(truth, np.arange(truth.n_annotations), "truth")
-        p_rles = segm_masks(pred, np.arange(len(pa)), "pred")
-        nobox = np.isnan(pbox[:, 0])
-        if nobox.any():
-            pbox = pbox.copy()
-            for r in np.flatnonzero(nobox).tolist():
-                x, y, w, h = _rle_bbox(p_rles.rle(r) if isinstance(p_rles, Runs) else p_rles[r])
-                pbox[r] = [x, y, x + w, y + h]
     # predictions without a confidence tie above every scored one (q: the hit rate of that tie)
     score = np.full(len(pa), np.inf) if pa.score is None else np.nan_to_num(
         np.asarray(pa.score, np.float64), nan=np.inf, posinf=np.inf)
-    ov = overlaps(truth, pbox, pa.image, iou_type=kind, t_rles=t_rles, p_rles=p_rles)
+    if kind == "keypoints":
+        assert sigmas is not None
+        return KP.keypoint_overlaps(truth, pred, sigmas), plab, KP.pred_boxes(pred), score, None
+    pbox, ov, p_rles = prepare_objects(truth, pred, kind)
     return ov, plab, pbox, score, p_rles
-
-
-def _rle_bbox(rle: dict[str, Any]) -> list[float]:
-    from pycocotools import mask as _mask
-
-    return [float(v) for v in _mask.toBbox(rle)]
 
 
 def _pick(scores: dict[str, FloatArray], one_per_annotation: bool, min_score: float) -> dict[str, np.ndarray]:
@@ -242,9 +244,11 @@ def _pick(scores: dict[str, FloatArray], one_per_annotation: bool, min_score: fl
 
 
 def _objects(truth: Dataset, pred: Dataset, *, iou_type: str, match_iou: float | None,
-             reference: tuple[Dataset, Dataset] | None, min_score: float,
-             one_per_annotation: bool) -> QualityIssues:
-    s = object_scores(truth, pred, iou_type=iou_type, match_iou=match_iou, reference=reference)
+             reference: tuple[Dataset, Dataset] | None, min_score: float, one_per_annotation: bool,
+             kpt_sigmas: Sequence[float] | FloatArray | None) -> QualityIssues:
+    s = object_scores(truth, pred, iou_type=iou_type, match_iou=match_iou, reference=reference,
+                      kpt_sigmas=kpt_sigmas)
+    kp = s.iou_type == "keypoints"
     ta = truth.annotations
     names = truth.schema.names
     rows = _pick(s.annotation, one_per_annotation, min_score)
@@ -270,13 +274,20 @@ def _objects(truth: Dataset, pred: Dataset, *, iou_type: str, match_iou: float |
         reason=[f"{names[a]!r}: the model sees no object of any class here" for a in ta.label[r].tolist()],
         suggestion="remove the annotation if there is no object"))
     r = rows["low_iou"]
+    m = np.flatnonzero((s.missing >= min_score) & (s.missing > 0))
+    if kp:  # the fix is the model's keypoints, not a box
+        sig = KP.sigmas_for(truth, kpt_sigmas)
+        parts.append(KP.low_oks_block(truth, pred, r, s.suggested_pred[r], s.annotation["low_iou"][r], s.match_iou,
+                                      sig, _SEVERITY["low_iou"]))
+        parts.append(KP.missing_block(truth, pred, m, s.pred_label[m], s.pred_box[m], s.missing[m],
+                                      _SEVERITY["missing"]))
+        return QualityIssues.build(parts)
     assert ta.box is not None
     parts.append(QualityIssues.block(
         "low_iou", _SEVERITY["low_iou"], image=ta.image[r], annotation=r, score=s.annotation["low_iou"][r],
         reason=[f"{names[a]!r}: the model's {names[a]!r} box overlaps it poorly" for a in ta.label[r].tolist()],
         suggestion=[f"move the box to xyxy {_xyxy_text(b)}" for b in s.suggested_box[r]],
         box=s.suggested_box[r], label=ta.label[r]))
-    m = np.flatnonzero((s.missing >= min_score) & (s.missing > 0))
     pa = pred.annotations
     parts.append(QualityIssues.block(
         "missing", _SEVERITY["missing"], image=pa.image[m], annotation=-1, score=s.missing[m],
@@ -458,7 +469,8 @@ def _semantic(truth: Dataset, pred: Dataset, min_score: float) -> QualityIssues:
 def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", match_iou: float | None = None,
                       reference: tuple[Dataset, Dataset] | None = None, min_score: float = 0.05,
                       one_per_annotation: bool = True,
-                      attributes: list[str] | None = None, ambiguous_share: float = 0.25) -> QualityIssues:
+                      attributes: list[str] | None = None, ambiguous_share: float = 0.25,
+                      kpt_sigmas: Sequence[float] | FloatArray | None = None) -> QualityIssues:
     """Rank the annotations most likely wrong, with the model's suggested fix (see the module docstring).
 
     Args:
@@ -466,7 +478,7 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
         pred: out-of-fold predictions on the same images table: scored objects (detection, instance
             segmentation), ``extra["probs"]`` or scored tags (classification, multi-label), class masks
             (semantic segmentation).
-        iou_type: objects: ``"bbox"``, ``"segm"`` or ``"auto"``.
+        iou_type: objects: ``"bbox"``, ``"segm"``, ``"keypoints"`` (OKS) or ``"auto"`` (``resolve_iou_type``).
         match_iou: objects: IoU at which a prediction is on an object (None: 0.5, and the per-class typical
             match IoU learnt from the data).
         reference: ``(truth, pred)`` whose per-class statistics (calibration, ranks, typical IoU) are used
@@ -478,6 +490,7 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
         ambiguous_share: single-label classification: an image is ``ambiguous`` when the best other class holds
             between this share and 1 minus it of the calibrated support for it and the label, ``wrong_class``
             above (in (0, 0.5]; the default 0.25 means odds of 3:1).
+        kpt_sigmas: keypoints: OKS sigmas, one per keypoint (None: COCO's 17 person sigmas, for 17 keypoints only).
 
     Returns:
         QualityIssues ranked by score, with ``box`` (suggested xyxy) and ``label`` (suggested class) columns.
@@ -504,7 +517,7 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
         return _labels(truth, pred, reference=reference, min_score=min_score, one_per_annotation=one_per_annotation,
                        ambiguous_share=ambiguous_share)
     return _objects(truth, pred, iou_type=iou_type, match_iou=match_iou, reference=reference, min_score=min_score,
-                    one_per_annotation=one_per_annotation)
+                    one_per_annotation=one_per_annotation, kpt_sigmas=kpt_sigmas)
 
 
 # -- summaries ------------------------------------------------------------------------------------------

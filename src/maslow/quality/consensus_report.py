@@ -1,7 +1,8 @@
 """An HTML page to judge consensus findings: the top issues of each type, each with a crop of its image.
 
 Each crop shows the annotation's box in red and the model's suggested box in green (a ``missing`` object has
-only the green one). Crops are inline PNGs, so the page is one self-contained file; an image that cannot be read
+only the green one); an annotation's labelled keypoints are red dots (keypoint findings suggest the model's
+keypoints in their text, not a box). Crops are inline PNGs, so the page is one self-contained file; an image that cannot be read
 gets no crop (the row still lists the finding). Images are cropped as displayed (EXIF orientation applied, as
 ``io.images.load`` reads them), the frame the boxes are in.
 """
@@ -31,8 +32,9 @@ th { background: #f2f2f2; } .t { color: #dc1e1e; } .s { color: #14aa3c; }"""
 
 
 def _crop(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, tuple[int, int, int]]],
-          size: int) -> str | None:
-    """A base64 PNG of the region around ``boxes`` (xyxy, colour), or None when the image cannot be read."""
+          size: int, points: np.ndarray | None = None) -> str | None:
+    """A base64 PNG of the region around ``boxes`` (xyxy, colour), with ``points`` ((k, 2) xy, the annotation's
+    keypoints) as red dots, or None when the image cannot be read."""
     if ds.root is None:
         return None
     from PIL import Image, ImageDraw
@@ -61,9 +63,22 @@ def _crop(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, tuple[int, int,
             continue
         xy = [(b[0] - left) * scale, (b[1] - top) * scale, (b[2] - left) * scale, (b[3] - top) * scale]
         draw.rectangle(xy, outline=colour, width=2)
+    for x, y in ([] if points is None else points.tolist()):
+        cx, cy = (x - left) * scale, (y - top) * scale
+        draw.ellipse([cx - 2.5, cy - 2.5, cx + 2.5, cy + 2.5], fill=TRUTH_COLOUR)
     buf = io.BytesIO()
     crop.save(buf, format="PNG")
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _labelled_points(truth: Dataset, ann: int) -> np.ndarray | None:
+    """(k, 2) xy of the labelled keypoints (v > 0) of annotation row ``ann``, or None."""
+    kp = truth.annotations.keypoints
+    if kp is None or ann < 0:
+        return None
+    with np.errstate(invalid="ignore"):
+        on = (kp[ann, :, 2] > 0) & ~np.isnan(kp[ann, :, :2]).any(axis=1)
+    return kp[ann, on, :2] if on.any() else None
 
 
 def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: int = 12, crop_size: int = 160,
@@ -91,8 +106,8 @@ def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: in
         for k in range(len(sel)):
             ann, img = int(sel.annotation[k]), int(sel.image[k])
             truth_box = ta.box[ann] if ann >= 0 else np.full(4, np.nan)
-            png = _crop(truth, img, [(truth_box, TRUTH_COLOUR), (sel_box[k], SUGGESTED_COLOUR)], crop_size) \
-                if img >= 0 else None
+            png = _crop(truth, img, [(truth_box, TRUTH_COLOUR), (sel_box[k], SUGGESTED_COLOUR)], crop_size,
+                        _labelled_points(truth, ann)) if img >= 0 else None
             cell = f"<img src='data:image/png;base64,{png}' alt='crop'>" if png else "(no image)"
             cls = names[int(ta.label[ann])] if ann >= 0 else (names[int(sel_label[k])] if sel_label[k] >= 0 else "")
             parts.append(f"<tr><td>{k + 1}</td><td>{cell}</td><td>{sel.score[k]:.3f}</td>"
