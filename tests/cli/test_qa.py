@@ -184,8 +184,14 @@ def test_qa_write_failing_halfway_leaves_no_partial_output(qa_files: dict[str, A
     import sys
 
     tmp = qa_files["tmp"]
+    images = {p["image_id"] for p in qa_files["preds"]}
+    # a confident prediction in an empty corner of every image: a `missing` finding each, for an ISSUES.json of
+    # several pages
+    fps = [{"image_id": i, "category_id": 1, "score": 0.9, "bbox": [100.0, 2.0, 8.0, 8.0]} for i in sorted(images)]
+    pred = tmp / "pred_fp.json"
+    pred.write_text(json.dumps(qa_files["preds"] + fps))
     args = ["qa", "--gt", str(qa_files["gt"]), "--images-root", str(qa_files["root"]), "--pred",
-            str(qa_files["pred"]), "--html", str(tmp / "r.html")]
+            str(pred), "--html", str(tmp / "r.html")]
     code, text = _run([*args, "--out", str(tmp / "full.json")])
     assert code == 0, text
     size = (tmp / "full.json").stat().st_size

@@ -310,7 +310,11 @@ def test_detection_planted_errors_found_where_planted_and_nowhere_else() -> None
     top = {(t, int(i), int(a)) for t, i, a in zip(iss.type[:5].tolist(), iss.image[:5].tolist(),
                                                    iss.annotation[:5].tolist(), strict=True)}
     assert top == {(t, i, a) for t, (i, a) in planted.items()}
-    assert iss.score[4] > 0.6 and iss.score[5:].max() < 0.1  # the rest: 1 - q of clean objects, far below
+    # nothing else: the clean objects' extra scores (1 - q of the prediction that confirms each) are not findings
+    assert len(iss) == 5 and iss.score[4] > 0.6
+    s = object_scores(truth, pred, iou_type="bbox")
+    clean = np.setdiff1d(np.flatnonzero(s.confirmed), [a for _, a in planted.values()])
+    assert len(clean) and 0 < s.annotation["extra"][clean].max() < 0.1
     by_type = {t: iss.of_type(t) for t in planted}
     label = {t: np.asarray(b.label) for t, b in by_type.items()}
     box = {t: np.asarray(b.box) for t, b in by_type.items()}
@@ -368,3 +372,25 @@ def test_detection_planted_errors_agree_with_cleanlab_when_confident() -> None:
     assert set(np.argsort(swap)[:2].tolist()) == {planted["wrong_class"][1], planted["ambiguous"][1]}
     assert int(np.argmin(badloc)) == planted["low_iou"][1]
     assert set(np.argsort(image_q)[:4].tolist()) == {3, 5, 7, 11} and image_q[9] > 0.99
+
+
+def test_an_object_the_model_confirms_only_at_unreliable_scores_is_extra_and_says_so() -> None:
+    # 30 images, object 'a' at (10, 10, 40, 40) in each, predicted exactly; on image 0 at the lowest score, among 40
+    # false alarms (empty corners) scored about as low: predictions at that score are right about 1 time in 5
+    m = 30
+    schema = LabelSchema.from_names(["a", "b"])
+    truth = Dataset(schema, _images(m), Annotations.sort_rows(
+        image=np.arange(m), label=np.zeros(m, np.int64), box=np.tile([10.0, 10.0, 40.0, 40.0], (m, 1))))
+    rng = np.random.default_rng(1)
+    fp_img = rng.integers(0, m, 40)
+    score = np.r_[0.2, rng.uniform(0.8, 0.99, m - 1), rng.uniform(0.1, 0.3, 40)]
+    pred = Dataset(schema, _images(m), Annotations.sort_rows(
+        image=np.r_[np.arange(m), fp_img], label=np.zeros(m + 40, np.int64),
+        box=np.r_[np.tile([10.0, 10.0, 40.0, 40.0], (m, 1)), np.tile([60.0, 60.0, 70.0, 70.0], (40, 1))],
+        score=score))
+    s = object_scores(truth, pred, iou_type="bbox")
+    assert s.confirmed.all() and s.annotation["extra"][0] >= 0.5 and s.annotation["extra"][1:].max() < 0.5
+    extra = find_label_issues(truth, pred, iou_type="bbox").of_type("extra")
+    assert list(extra.annotation) == [0]  # the confidently confirmed ones are no findings
+    right = round(100 * (1 - s.annotation["extra"][0]))
+    assert extra.reason[0] == f"'a': the model sees it only with a 'a' prediction right {right}% of the time at its score"

@@ -46,6 +46,7 @@ class ObjectEvidence:
     low_iou_pred: IntArray  # (n_truth,) the prediction behind ``low_iou`` (the suggestion), -1
     best_iou: FloatArray  # (n_truth,) IoU of the best same-class prediction
     scored: BoolArray  # (n_truth,) rows that were scored (a box/mask, not crowd)
+    confirmed: BoolArray  # (n_truth,) a same-class prediction is paired with it both ways (the model sees it)
     missing: FloatArray  # (n_pred,) 0 where explained or suppressed
     pred_max_iou: FloatArray  # (n_pred,) best IoU with any truth
     q: FloatArray  # (n_pred,) per-class percentile of each prediction's score
@@ -314,6 +315,8 @@ def object_evidence(truth: Dataset, ov: Overlaps, pred_label: IntArray, pred_box
     support = np.where(mutual & same, 1.0, np.minimum(1.0, iou / tau))
     expl, _ = _group_max(t_idx[owned], qp[owned] * support[owned], n_t)
     extra = 1.0 - expl
+    confirmed = np.zeros(n_t, bool)
+    confirmed[t_idx[mutual & same]] = True
     # low IoU: a same-class prediction owned by this annotation, overlapping it worse than the class's typical match
     sel = owned & same
     t_typ = typical[t_lab[t_idx[sel]]]
@@ -338,6 +341,7 @@ def object_evidence(truth: Dataset, ov: Overlaps, pred_label: IntArray, pred_box
     other_lab[~scored] = -1
     return ObjectEvidence(wrong_class=wrong, wrong_class_label=other_lab.astype(np.int64), ambiguous=ambiguous,
                           extra=extra, low_iou=low, low_iou_box=box, low_iou_pred=low_pred, best_iou=best_iou, scored=scored,
+                          confirmed=confirmed & scored,
                           missing=miss, pred_max_iou=p_best, q=q, match_iou=typical)
 
 

@@ -26,7 +26,8 @@ How the scores are built (objects: detection boxes, or instance masks with ``iou
   ``wrong_class = other * (1 - same)``, ``ambiguous = min(same, other)``.
 - ``extra = 1 - max(q * min(1, IoU / tau))`` over the votes of any class (a prediction that is another
   annotation's object explains nothing here; a same-class prediction paired with the annotation both ways,
-  each the other's best overlap, counts as IoU >= tau: a loose box is ``low_iou``, not ``extra``).
+  each the other's best overlap, counts as IoU >= tau: a loose box is ``low_iou``, not ``extra``). Such a
+  confirmed object's ``extra`` is ``1 - q``: ``find_label_issues`` reports it from 0.5 up only.
 - ``low_iou = q * clip((typical_c - IoU) / typical_c, 0, 1)`` for the best-overlapping same-class vote, where
   ``typical_c`` is the median IoU of the class's good matches (the detector's own localisation quality, learnt
   from the data); the suggested box is that prediction's.
@@ -71,13 +72,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
-from maslow.core.types import FloatArray, IntArray
+from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
 from maslow.quality import _consensus_kp as KP
 from maslow.quality._consensus_cls import label_evidence, region_evidence, tag_evidence
@@ -91,12 +91,12 @@ from maslow.quality._consensus_det import (
     true_positives,
     typical_iou,
 )
+from maslow.quality._consensus_summary import ISSUE_TYPES, ConsensusSummary, estimate_error_rates, summarize
 from maslow.quality.issues import QualityIssues
 
 __all__ = ["ISSUE_TYPES", "ConsensusSummary", "estimate_error_rates", "find_label_issues", "object_scores",
            "resolve_iou_type", "summarize"]
 
-ISSUE_TYPES = ("wrong_class", "missing", "extra", "low_iou", "ambiguous")
 _SEVERITY = {"wrong_class": "warning", "missing": "warning", "extra": "warning", "low_iou": "info",
              "ambiguous": "info"}
 PROBS = "probs"
@@ -154,6 +154,8 @@ class ObjectScores:
         q: (n_pred,) calibrated confidence of each prediction (per-class precision at its score's rank).
         match_iou: (K,) the typical IoU (keypoints: OKS) of a good match per class (``typical_c``).
         suggested_pred: (n_truth,) the prediction behind ``low_iou`` (keypoints: its keypoints are the fix), -1.
+        confirmed: (n_truth,) a prediction of the annotation's class is paired with it both ways (each the other's
+            best overlap): the model sees the object, and its ``extra`` score is only ``1 - q`` of that prediction.
         iou_type: ``bbox``, ``segm`` or ``keypoints`` (what IoU means above).
     """
 
@@ -167,6 +169,7 @@ class ObjectScores:
     match_iou: FloatArray
     suggested_pred: IntArray
     iou_type: str
+    confirmed: BoolArray
 
 
 def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", match_iou: float | None = None,
@@ -214,7 +217,8 @@ def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", matc
         annotation={"wrong_class": ev.wrong_class, "extra": ev.extra, "low_iou": ev.low_iou,
                     "ambiguous": ev.ambiguous},
         suggested_label=ev.wrong_class_label, suggested_box=ev.low_iou_box, missing=ev.missing,
-        pred_label=plab, pred_box=pbox, q=q, match_iou=ev.match_iou, suggested_pred=ev.low_iou_pred, iou_type=kind)
+        pred_label=plab, pred_box=pbox, q=q, match_iou=ev.match_iou, suggested_pred=ev.low_iou_pred, iou_type=kind,
+        confirmed=ev.confirmed)
 
 
 def _prepare(truth: Dataset, pred: Dataset, kind: str, sigmas: FloatArray | None
@@ -251,7 +255,13 @@ def _objects(truth: Dataset, pred: Dataset, *, iou_type: str, match_iou: float |
     kp = s.iou_type == "keypoints"
     ta = truth.annotations
     names = truth.schema.names
-    rows = _pick(s.annotation, one_per_annotation, min_score)
+    # an object the model sees as labelled is not reported extra below 0.5: 1 - q there is the model's own
+    # error rate at that score, the same for every such object (it listed them all, "the model sees no object")
+    # and it hid a weaker low_iou of the same annotation
+    scores = dict(s.annotation)
+    weak = s.confirmed & (scores["extra"] < 0.5)
+    scores["extra"] = np.where(weak, 0.0, scores["extra"])
+    rows = _pick(scores, one_per_annotation, min_score)
     parts = []
     r = rows["wrong_class"]
     sug = s.suggested_label[r]
@@ -271,7 +281,12 @@ def _objects(truth: Dataset, pred: Dataset, *, iou_type: str, match_iou: float |
     r = rows["extra"]
     parts.append(QualityIssues.block(
         "extra", _SEVERITY["extra"], image=ta.image[r], annotation=r, score=s.annotation["extra"][r],
-        reason=[f"{names[a]!r}: the model sees no object of any class here" for a in ta.label[r].tolist()],
+        reason=[f"{names[a]!r}: " + ("the model sees no object of any class here" if v >= 1.0 else
+                                     f"the model sees it only with a {names[a]!r} prediction right {100 * (1 - v):.0f}"
+                                     "% of the time at its score" if c else "the model's predictions here are of "
+                                     "another class, or overlap it only in part")
+                for a, v, c in zip(ta.label[r].tolist(), s.annotation["extra"][r].tolist(), s.confirmed[r].tolist(),
+                                   strict=True)],
         suggestion="remove the annotation if there is no object"))
     r = rows["low_iou"]
     m = np.flatnonzero((s.missing >= min_score) & (s.missing > 0))
@@ -521,83 +536,3 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
 
 
 # -- summaries ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ConsensusSummary:
-    """Per-image and per-class view of the issues, and an estimate of the error rate per class and type.
-
-    Attributes:
-        image_score: (n_images,) highest issue score of each image (0: none).
-        image_counts: type -> (n_images,) issues of that type with score >= ``threshold``.
-        class_counts: class -> type -> issues with score >= ``threshold`` (a missing object counts for its
-            suggested class).
-        class_totals: class -> number of truth annotations.
-        error_rate: class -> type -> ``expected / total``, where ``expected`` is the sum of the scores (each
-            score read as the chance the finding is real: an estimate, exact only for calibrated scores).
-        flagged_rate: class -> type -> ``count / total`` (findings over ``threshold``).
-        threshold: the score a finding needs to be counted.
-    """
-
-    image_score: FloatArray
-    image_counts: dict[str, IntArray]
-    class_counts: dict[str, dict[str, int]]
-    class_totals: dict[str, int]
-    error_rate: dict[str, dict[str, float]]
-    flagged_rate: dict[str, dict[str, float]]
-    threshold: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe (per-image arrays summarised by the images with any counted issue)."""
-        flagged = {t: int((c > 0).sum()) for t, c in self.image_counts.items()}
-        return {"threshold": self.threshold, "images_with_issue": flagged, "class_counts": self.class_counts,
-                "class_totals": self.class_totals, "error_rate": self.error_rate, "flagged_rate": self.flagged_rate}
-
-
-def _issue_class(issues: QualityIssues, truth: Dataset) -> IntArray:
-    assert issues.label is not None
-    ann = issues.annotation
-    cls = np.where(ann >= 0, truth.annotations.label[np.maximum(ann, 0)] if truth.n_annotations else -1,
-                   issues.label)
-    return np.asarray(cls, np.int64)
-
-
-def summarize(issues: QualityIssues, truth: Dataset, *, threshold: float = 0.5) -> ConsensusSummary:
-    """Per-image and per-class summaries and the estimated error rates (see ``ConsensusSummary``)."""
-    names = truth.schema.names
-    m = truth.n_images
-    img_score = np.zeros(m)
-    on = issues.image >= 0
-    np.maximum.at(img_score, issues.image[on], issues.score[on])
-    counted = on & (issues.score >= threshold)
-    image_counts = {t: np.bincount(issues.image[counted & (issues.type == t)], minlength=m).astype(np.int64)
-                    for t in ISSUE_TYPES}
-    cls = _issue_class(issues, truth)
-    k, n_types = len(names), len(ISSUE_TYPES)
-    totals = np.bincount(truth.annotations.label, minlength=k)
-    # one pass over the issues per type and one bincount per table, not a comparison of every issue per class
-    # and type (1,203 LVIS classes: about 50 s for 900,000 issues)
-    code = np.full(len(issues), -1, np.int64)
-    for j, t in enumerate(ISSUE_TYPES):
-        code[issues.type == t] = j
-    ok = (cls >= 0) & (cls < k) & (code >= 0)
-    pair = cls[ok] * n_types + code[ok]
-    above = issues.score[ok] >= threshold
-    counts = np.bincount(pair[above], minlength=k * n_types).reshape(k, n_types)
-    sums = np.bincount(pair, weights=issues.score[ok], minlength=k * n_types).reshape(k, n_types)
-    class_counts: dict[str, dict[str, int]] = {}
-    rate: dict[str, dict[str, float]] = {}
-    flagged: dict[str, dict[str, float]] = {}
-    for c, name in enumerate(names):
-        n = max(int(totals[c]), 1)
-        class_counts[name] = {t: int(counts[c, j]) for j, t in enumerate(ISSUE_TYPES)}
-        rate[name] = {t: float(sums[c, j]) / n for j, t in enumerate(ISSUE_TYPES)}
-        flagged[name] = {t: class_counts[name][t] / n for t in ISSUE_TYPES}
-    return ConsensusSummary(image_score=img_score, image_counts=image_counts, class_counts=class_counts,
-                            class_totals={n: int(totals[c]) for c, n in enumerate(names)}, error_rate=rate,
-                            flagged_rate=flagged, threshold=threshold)
-
-
-def estimate_error_rates(issues: QualityIssues, truth: Dataset) -> dict[str, dict[str, float]]:
-    """Estimated share of wrong annotations per class and issue type: ``summarize(...).error_rate``."""
-    return summarize(issues, truth).error_rate
