@@ -170,6 +170,8 @@ def duplicates_cmd(
         console.print(f"[yellow]{len(r.unreadable)} images could not be read (first: {lit(r.unreadable[0][1])})[/yellow]")
     for p in written:
         console.print(f"wrote {lit(p)}")
+    if plot is not None and not written:  # it was silent: the user looked for a plot that was never written
+        console.print(f"no duplicate clusters: no plots written to {lit(plot)}")
 
 
 @diversity_app.command("coverage")

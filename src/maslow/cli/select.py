@@ -58,6 +58,8 @@ def select_command(
 
     output, _ = either(out, output_old, ("--out", "--output"))
     ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
+    if not ds.n_images:
+        _no_images(dataset, fmt)  # exit 0: nothing to pick is a result (an --out file is still written, empty)
     with progress_bar("embedding", enabled=not as_json) as progress:
         sel = select(ds, budget=budget, strategy=strategy, rng=seed, quality_gate=not no_gate,  # type: ignore[arg-type]
                      embedder=embedder, cache_dir=_cache(cache_dir), progress=progress)
@@ -66,6 +68,10 @@ def select_command(
             tmp.write_text("".join(f"{ds.images.path[i]}\n" for i in sel.order))
     if as_json:
         print_json(sel)
+        return
+    if not ds.n_images:
+        if output is not None:
+            console.print(f"Wrote 0 paths to {lit(output)}")
         return
     seq = ds.images.extra.get("sequence")
     # the sequence column only when there are sequences: an empty one took the width the image paths need
@@ -138,29 +144,68 @@ def outliers_command(
     embedder: EmbedderOpt = "auto",
     k: Annotated[int, typer.Option("--k", help="Neighbours averaged per image.")] = 10,
     n_mads: Annotated[float, typer.Option("--mads", help="Threshold: median + this many scaled MADs.")] = 3.0,
+    min_ratio: Annotated[float, typer.Option(
+        "--min-ratio", help="An outlier's score must also be this many times its 10 nearest neighbours' (local "
+        "density, as LOF), so a sparse but genuine group is not listed whole; 0: the threshold alone.")] = 3.0,
     top: Annotated[int, typer.Option("--top", min=0, help="How many outliers to list (and --json lists).")] = 20,
     cache_dir: CacheOpt = None,
     images_root: ImagesRootOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Images far from the rest in embedding space (mean distance to the k nearest neighbours), ranked."""
+    """Images far from the rest in embedding space (mean distance to the k nearest neighbours, and several times
+    their neighbours'), ranked; unreadable images are listed first."""
     from maslow.diversity.outliers import dataset_outliers
 
     ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
+    if not ds.n_images:
+        _no_images(dataset, fmt)
+        if not as_json:
+            return
     with progress_bar("embedding", enabled=not as_json) as progress:
-        res = dataset_outliers(ds, embedder=embedder, k=k, n_mads=n_mads, cache_dir=_cache(cache_dir),
-                               progress=progress)
+        res = dataset_outliers(ds, embedder=embedder, k=k, n_mads=n_mads, min_ratio=min_ratio,
+                               cache_dir=_cache(cache_dir), progress=progress)
     if as_json:
         print_json(res.to_dict(limit=top))
         return
+    rule = f"threshold {res.threshold:.3g}, k={res.k}" + (f", ratio >= {res.min_ratio:g}" if res.min_ratio else "")
     if not res.n_outliers:
-        console.print(f"No outliers among {ds.n_images} images (threshold {res.threshold:.3g}, k={res.k}).")
-        return
-    # ranked from 1 with the image's path under "image", as select, check and qa show them (this table had the
-    # 0-based image row under "image"; --json has the rows)
-    rows = [(r + 1, str(ds.images.path[i]), float(res.score[i])) for r, i in enumerate(res.top(top))]
-    console.print(fold_columns(table(f"{res.n_outliers} outliers of {ds.n_images} images (threshold "
-                                     f"{res.threshold:.3g}, k={res.k})", ["rank", "image", "score"], rows), "image"))
+        console.print(f"No outliers among {ds.n_images} images ({rule}).")
+    else:
+        # the summary on a line of its own: as the table's title it wrapped into the width of the table's columns
+        console.print(f"{res.n_outliers} outlier{'s' if res.n_outliers != 1 else ''} of {ds.n_images} images ({rule})"
+                      + (f", {len(res.unreadable)} of them unreadable" if len(res.unreadable) else "") + ":")
+        # ranked from 1 with the image's path under "image", as select, check and qa show them (--json has the rows)
+        shown = res.top(top)
+        bad = set(res.unreadable.tolist())
+        rows = [(r + 1, str(ds.images.path[i]), *(("-", "-", res.reason(int(i))) if i in bad else
+                                                  (float(res.score[i]), float(res.ratio[i]), "")))
+                for r, i in enumerate(shown)]
+        cols = ["rank", "image", "score", "x neighb."]
+        if any(i in bad for i in shown):
+            cols.append("reason")
+        else:
+            rows = [row[:4] for row in rows]
+        console.print(fold_columns(table("Outliers, most unusual first", cols, rows), "image", "reason"))
+        if res.n_outliers > len(shown):
+            console.print(f"({res.n_outliers - len(shown)} more: --top {res.n_outliers} lists them all)")
+    if res.n_kept_by_ratio:
+        n = res.n_kept_by_ratio
+        console.print(f"{n} more image{'s are' if n > 1 else ' is'} above the threshold but under {res.min_ratio:g} x "
+                      "the neighbours' score: part of a sparser group, not isolated (--min-ratio 0 lists them).")
+
+
+def _no_images(dataset: str | None, fmt: str | None) -> None:
+    """The note for a dataset without images (a folder with no image files, a misspelt sub-folder): on stderr, so
+    that --json stays parseable; the command goes on and reports nothing (exit 0, as for a dataset with nothing to
+    report)."""
+    from maslow.cli.render import err_console
+    from maslow.io.images import IMAGE_SUFFIXES
+
+    if dataset is not None and fmt is None and Path(dataset).is_dir():
+        note = f"no images found in {dataset} (image files end in {', '.join(IMAGE_SUFFIXES)})"
+    else:
+        note = f"no images in {dataset if dataset is not None else 'the workspace head'}"
+    err_console.print(note, markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

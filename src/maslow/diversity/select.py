@@ -46,7 +46,7 @@ import numpy as np
 from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray, Rng, as_generator, frozen, is_unset, obj_array
 from maslow.diversity._neighbors import as_features, kmeans, knn, nearest, reduce_dims, sq_dists
-from maslow.diversity.outliers import outlier_scores, robust_threshold
+from maslow.diversity.outliers import outlier_scores, outliers
 from maslow.errors import MaslowError
 
 Strategy = Literal["auto", "typicality", "kcenter", "kmeans", "random", "stratified"]
@@ -146,7 +146,7 @@ def select(
         Selection with ``min(budget, m)`` image rows, most informative first.
 
     Raises:
-        MaslowError: an unknown strategy, or a budget below 1.
+        MaslowError: an unknown strategy, a budget below 1, or ``gate_mads``/``gate_ratio`` not a number >= 0.
         InvalidDatasetError: features are not a finite (m, d) array, or ``sequence`` has the wrong length.
         FormatError: an image can't be read with ``quality_gate=False`` (with the gate it is held back), or no
             image can be read.
@@ -161,6 +161,9 @@ def select(
         raise MaslowError(f"select: strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if budget < 1:
         raise MaslowError(f"select: budget must be >= 1, got {budget}")
+    for name, v in (("gate_mads", gate_mads), ("gate_ratio", gate_ratio)):
+        if not v >= 0 or math.isinf(v):
+            raise MaslowError(f"select: {name} must be a number >= 0, got {v}")
     gen = as_generator(rng)
     paths = None
     gate_rows: dict[int, str] = {}
@@ -192,24 +195,20 @@ def select(
         e = np.zeros(0, dtype=np.int64)
         return Selection(e, np.zeros(0), obj_array([]), strategy, e, obj_array([]), 0, paths)
     budget = min(budget, m)
+    gate_score = None
     if quality_gate and m > 2:
-        x64 = np.asarray(x, dtype=np.float64)  # as outlier_scores: centred in float64, neighbours kept
-        dist, nn = knn((x64 - x64.mean(axis=0)).astype(np.float32), k=min(10, m - 1))
-        out = dist[:, :3].mean(axis=1)  # outlier_scores(x, k=3)
-        thr = robust_threshold(out, n_mads=gate_mads)
+        # the outlier test of ``maslow outliers`` (one function): far from the bulk (a robust threshold) and far
+        # compared with its 10 nearest neighbours' own scores (local density, as LOF). The global test alone held a
+        # sparser group back whole (a second camera: 16 photos among 30 near-identical microscope slides, its
+        # members as far from each other as from the rest); 10 neighbours, not 3, so that a few similar glitches
+        # (up to about 5) still have mostly ordinary neighbours to be compared with.
+        res = outliers(x, k=3, n_mads=gate_mads, min_ratio=gate_ratio)
+        gate_score = res.score
         # a MAD of 0 (over half the images are exact copies, at distance 0) gives no scale to judge by:
         # the threshold would be 0 and every image that is not a copy would be held back
-        far = out > thr + 1e-9 * max(abs(thr), 1.0)
-        # far from the bulk is not enough: a sparser group (a second camera: 16 photos among 30 near-identical
-        # microscope slides) was held back whole, its members as far from each other as from the rest. A glitch is
-        # also far compared with its 10 nearest neighbours' own scores (local density, as LOF); 10, not 3, so that
-        # a few similar glitches (up to about 5) still have mostly ordinary neighbours to be compared with.
-        local = out / np.maximum(np.median(out[nn], axis=1), 1e-12)
-        far &= local >= gate_ratio
-        if float(np.median(np.abs(out - np.median(out)))) > 0:
-            for i in np.flatnonzero(far):
-                gate_rows.setdefault(int(i), f"outlier: kNN distance {out[i]:.3g} > threshold {thr:.3g}, "
-                                             f"{local[i]:.3g} x its neighbours'")
+        if float(np.median(np.abs(res.score - np.median(res.score)))) > 0:
+            for i in res.top():
+                gate_rows.setdefault(int(i), f"outlier: {res.reason(int(i))}")
     gated = np.array(sorted(gate_rows), dtype=np.int64)
     ok = np.ones(m, dtype=bool)
     ok[gated] = False
@@ -220,7 +219,8 @@ def select(
     if len(order) < budget:  # the gated rows come last, least unusual first
         rest = gated[~np.isin(gated, order)]
         if len(rest):
-            rest = rest[np.argsort(outlier_scores(x, k=min(3, m - 1))[rest], kind="stable")][: budget - len(order)]
+            rest_score = gate_score if gate_score is not None else outlier_scores(x, k=min(3, m - 1))
+            rest = rest[np.argsort(rest_score[rest], kind="stable")][: budget - len(order)]
             order = np.concatenate([order, rest])
             score = np.concatenate([score, np.full(len(rest), np.nan)])
             reason = [*reason, *(f"held back by the quality gate ({gate_rows[int(i)]})" for i in rest)]
@@ -246,19 +246,17 @@ def select(
 
 def _embed_readable(ds: Dataset, unreadable: dict[int, str], *, embedder: str | Any, cache_dir: str | Path | None,
                     progress: Callable[[int, int], None] | None) -> np.ndarray:
-    """(m, d) embeddings of ``ds``'s images; the ``unreadable`` rows (held back by the gate) get the mean of the
-    others, a place that neither attracts nor repels picks."""
-    from maslow.embed import embed, embedder_for
+    """(m, d) embeddings of ``ds``'s images (``maslow.embed.embed_readable``); the ``unreadable`` rows (held back by
+    the gate) get the mean of the others, a place that neither attracts nor repels picks."""
+    from maslow.embed import embed_readable
     from maslow.errors import FormatError
     from maslow.io.images import image_path
 
-    rows = [i for i in range(ds.n_images) if i not in unreadable]
-    if unreadable and not rows:
+    if unreadable and len(unreadable) == ds.n_images:
         first = min(unreadable)
         raise FormatError(f"select: none of the {ds.n_images} images can be read ({unreadable[first]})",
                           path=image_path(ds, first))
-    f = embed([image_path(ds, i) for i in rows], embedder=embedder_for(ds, embedder), cache_dir=cache_dir,
-              progress=progress)
+    f, rows, _ = embed_readable(ds, unreadable=unreadable, embedder=embedder, cache_dir=cache_dir, progress=progress)
     if not unreadable:
         return f
     out = np.empty((ds.n_images, f.shape[1]), dtype=np.float32)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -30,7 +30,7 @@ from maslow.errors import MaslowError, ModelError
 log = logging.getLogger(__name__)
 
 __all__ = ["EMBEDDERS", "Embedder", "EmbeddingCache", "LightEmbedder", "content_hash", "default_cache_dir",
-           "embed", "embed_dataset", "embedder_for", "get_embedder"]
+           "embed", "embed_dataset", "embed_readable", "embedder_for", "get_embedder", "unreadable_images"]
 
 EMBEDDERS = ("auto", "light", "efficientnet-lite0", "torchvision:<arch>")
 
@@ -174,3 +174,58 @@ def embed_dataset(ds: Dataset, *, embedder: str | Embedder = "auto", cache_dir: 
     paths = [image_path(ds, i) for i in range(ds.n_images)]
     return embed(paths, embedder=emb, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size,
                  progress=progress)
+
+
+def unreadable_images(ds: Dataset, *, size: int = 64) -> dict[int, str]:
+    """{image row: "unreadable: <why>"} for the images of ``ds`` that can't be decoded (each decoded small)."""
+    from maslow.embed.light import load_small_rgb
+    from maslow.errors import FormatError
+    from maslow.io.images import image_path
+
+    out: dict[int, str] = {}
+    for i in range(ds.n_images):
+        try:
+            load_small_rgb(image_path(ds, i), size)
+        except FormatError as e:
+            out[i] = f"unreadable: {e}"
+    return out
+
+
+def embed_readable(ds: Dataset, *, unreadable: Mapping[int, str] | None = None, embedder: str | Embedder = "auto",
+                   cache_dir: str | Path | None = None, use_cache: bool = True, batch_size: int = 64,
+                   progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Embeddings of the images of ``ds`` that can be read, for analyses that report an unreadable image rather
+    than stop at it (``maslow select``'s quality gate, ``maslow outliers``; ``embed_dataset`` stops).
+
+    Args:
+        ds: the dataset.
+        unreadable: image rows already known to be unreadable, with the reason (select's gate decodes every
+            image); they are not embedded. None: every image is embedded, and only when one can't be read is
+            every image decoded (small) to find which (so a dataset that reads costs nothing more).
+        embedder, cache_dir, use_cache, batch_size, progress: as ``embed_dataset``.
+
+    Returns:
+        ``(features, rows, unreadable)``: (r, dim) float32 features, row j for image row ``rows[j]``; (r,) int64
+        readable image rows, in order; {image row: reason} for the others (``"unreadable: <file>: <why>"``).
+
+    Raises:
+        FormatError: an image the decoding check reads but the embedder can't (the embedder's error, naming it).
+    """
+    from maslow.errors import FormatError
+    from maslow.io.images import image_path
+
+    emb = embedder_for(ds, embedder)
+    run = partial(embed, embedder=emb, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size,
+                  progress=progress)
+    if unreadable is None:
+        try:
+            return run([image_path(ds, i) for i in range(ds.n_images)]), np.arange(ds.n_images, dtype=np.int64), {}
+        except FormatError:
+            found = unreadable_images(ds)
+            if not found:  # not an image the check can name (or a cache file): the embedder's error stands
+                raise
+            log.info("%d of %d images can't be read: not embedded", len(found), ds.n_images)
+            unreadable = found
+    bad = dict(sorted(unreadable.items()))
+    rows = np.array([i for i in range(ds.n_images) if i not in bad], dtype=np.int64)
+    return run([image_path(ds, int(i)) for i in rows]), rows, bad
