@@ -360,10 +360,16 @@ def stats(
         print_json(s)
         return
     d = s.to_dict()
+    if not d["n_images"]:  # it printed "splits: " and "mean nan" over tables of zeros
+        names = [c["name"] for c in d["classes"]]
+        shown = ", ".join(names[:30]) + (f", ... ({len(names) - 30} more)" if len(names) > 30 else "")
+        console.print(f"no images (0 annotations); {len(names)} class{'es' if len(names) != 1 else ''} in the schema"
+                      + (f": {lit(shown)}" if names else ""))
+        return
     split_names = list(d["splits"])
     console.print(f"[bold]{d['n_images']}[/bold] images ({d['n_empty_images']} empty), "
                   f"[bold]{d['n_annotations']}[/bold] annotations; splits: "
-                  + ", ".join(f"{lit(k)} {v}" for k, v in d["splits"].items()))
+                  + (", ".join(f"{lit(k)} {v}" for k, v in d["splits"].items()) or "-"))
     # classes without annotations (62 of COCO's 80 in a small subset) are named below the table, not listed in it;
     # box size buckets only when there are boxes (classification and semantic masks have none)
     used = [c for c in d["classes"] if c["annotations"]] or d["classes"]
@@ -392,8 +398,11 @@ def stats(
         shown = ", ".join(unused[:30]) + (f", ... ({len(unused) - 30} more)" if len(unused) > 30 else "")
         console.print(f"[yellow]{len(unused)} of {len(d['classes'])} classes have no annotation:[/yellow] {lit(shown)}")
     per = d["annotations_per_image"]
-    console.print(table(f"Annotations per image (mean {per['mean']:.2f}, median {per['median']:g}, max {per['max']})",
-                        ["annotations", "images"], list(per["histogram"].items())))
+    mean = "-" if per["mean"] is None else f"{per['mean']:.2f}"
+    median = "-" if per["median"] is None else f"{per['median']:g}"
+    # the summary on a line of its own: as the title of this narrow table it wrapped over three lines
+    console.print(f"Annotations per image: mean {mean}, median {median}, max {per['max']}")
+    console.print(table("Annotations per image", ["annotations", "images"], list(per["histogram"].items())))
     console.print(table("Label types in use", ["type", "annotations"], list(d["label_types"].items())))
     for name, values in d["attributes"].items():
         console.print(table(f"Attribute {name}", ["value", "count"], list(values.items())))

