@@ -44,7 +44,11 @@ def test_infer_validate_strict(tmp_path: Path, coco: Path) -> None:
     code, out = run(["schema", "validate", str(coco), "--from", "coco", "--schema", str(schema), "--json"])
     assert code == 0
     rep = json.loads(out)
-    assert set(rep["counts"]) == {"value_not_allowed"} and rep["issues"][0]["record"].startswith("annotations[")
+    assert set(rep["counts"]) == {"value_not_allowed"}
+    # the COCO file and the annotation's id, as the import checks name them (was the image file and a row number)
+    first = rep["issues"][0]
+    ann_id = json.loads(coco.read_text())["annotations"][first["annotation"]]["id"]
+    assert first["file"] == str(coco) and first["record"].startswith(f"annotation id={ann_id} (image images/")
     code, _ = run(["schema", "validate", str(coco), "--from", "coco", "--schema", str(schema), "--strict"])
     assert code == 2
 

@@ -82,7 +82,9 @@ def validate(
     shown, _ = either(top, limit_old, ("--top", "--limit"))
     limit: int = 20 if shown is None else shown
 
-    report = run(load_dataset(dataset, fmt), load_schema(schema_path))
+    # one annotation file read with --from: violations name it and each annotation's id, as the import checks do
+    source = dataset if fmt is not None and dataset is not None and Path(dataset).is_file() else None
+    report = run(load_dataset(dataset, fmt), load_schema(schema_path), source=source)
     if as_json:
         print_json(report)
     elif len(report):

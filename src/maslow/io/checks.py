@@ -83,6 +83,19 @@ def check_images(
     return Report(tuple(out))
 
 
+def annotation_place(ds: Dataset, r: int, *, source: str | Path | None = None) -> dict[str, Any]:
+    """Where annotation row ``r`` is, as ``Issue`` fields (file, record, image, annotation): in the annotation file
+    ``source`` by its id when the reader kept one (``annotation id=4 (image images/a.png)``), else the image file
+    and the dataset row (``annotations[3]``: one file per image, or no file)."""
+    i = int(ds.annotations.image[r])
+    path = ds.images.path[i]
+    if source is None:
+        return {"file": str(path), "record": f"annotations[{r}]", "image": i, "annotation": r}
+    ids = ds.annotations.extra.get("coco_id")
+    record = f"annotation id={ids[r]}" if ids is not None and ids[r] is not None else f"annotations[{r}]"
+    return {"file": str(source), "record": f"{record} (image {path})", "image": i, "annotation": r}
+
+
 def check_boxes(ds: Dataset, *, source: str | Path | None = None) -> Report:
     """Boxes outside their image (beyond half a pixel) or with zero width or height.
 
@@ -103,15 +116,9 @@ def check_boxes(ds: Dataset, *, source: str | Path | None = None) -> Report:
     with np.errstate(invalid="ignore"):
         oob = has & known & ((box[:, 0] < -tol) | (box[:, 1] < -tol) | (box[:, 2] > w + tol) | (box[:, 3] > h + tol))
         degenerate = has & ((box[:, 2] - box[:, 0] <= 0) | (box[:, 3] - box[:, 1] <= 0))
-    paths = ds.images.path
-    ids = a.extra.get("coco_id") if source is not None else None
 
     def place(r: int) -> dict[str, Any]:
-        i = int(a.image[r])
-        if source is None:
-            return {"file": str(paths[i]), "record": f"annotations[{r}]", "image": i, "annotation": r}
-        record = f"annotation id={ids[r]}" if ids is not None and ids[r] is not None else f"annotations[{r}]"
-        return {"file": str(source), "record": f"{record} (image {paths[i]})", "image": i, "annotation": r}
+        return annotation_place(ds, r, source=source)
 
     for r in np.flatnonzero(oob).tolist():
         out.append(Issue("box_out_of_bounds", "warning",

@@ -17,13 +17,15 @@ Rules (the ``Issue.type`` of each violation):
 - ``keypoints_mismatch``: keypoints on a class without keypoint names, coordinates past the class's keypoint
   count, visibility outside {0, 1, 2}, or a class with keypoint names whose ``keypoints`` annotation is missing.
 
-Each rule is checked with vectorised code over all rows; each violation becomes one ``Issue`` with the image
-path (``file``), the annotation row (``record``) and the field.
+Each rule is checked with vectorised code over all rows; each violation becomes one ``Issue`` with its place
+(``maslow.io.checks.annotation_place``: the annotation file and the annotation's id when ``source`` names the file,
+else the image path and the dataset row) and the field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +33,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.issues import Issue, Report
 from maslow.core.schema import LabelSchema, attribute_value_ok
 from maslow.core.types import BoolArray, IntArray
+from maslow.io.checks import annotation_place
 from maslow.ontology._geometry import LABEL_TYPES, attribute_present, keypoint_present, label_type_columns
 
 RULES = ("unknown_class", "label_type_not_allowed", "wrong_kind", "unknown_attribute",
@@ -42,13 +45,16 @@ def class_map(ds: Dataset, schema: LabelSchema) -> IntArray:
     return np.array([schema.index(n) if n in schema else -1 for n in ds.schema.names], np.int64)
 
 
-def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES) -> Report:
+def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES,
+             source: str | Path | None = None) -> Report:
     """Check every annotation of ``ds`` against ``schema``.
 
     Args:
         ds: the dataset; its classes are matched to the schema's by name.
         schema: the schema to hold it to (e.g. ``load_schema("schema.yaml")``).
         rules: the rules to run (default: all of ``RULES``).
+        source: the one annotation file ``ds`` was read from (COCO, CVAT, Label Studio): issues name it and the
+            annotation's id where the reader kept one; None names each image's file and the dataset row.
 
     Returns:
         A Report with one Issue per violation (``Report.counts()`` gives the count per rule), ordered by rule
@@ -74,14 +80,12 @@ def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES) 
     # without classes works too; every use is masked with `known`
     safe = np.where(known, target, len(schema.classes))
     names = ds.schema.names
-    paths = ds.images.path
     out: list[Issue] = []
 
     def add(type_: str, rows: IntArray, msg: str, field: str, severity: str = "error") -> None:
         for r in rows.tolist():
             out.append(Issue(type=type_, severity=severity, message=msg.format(cls=names[ann.label[r]], row=r),
-                             file=str(paths[ann.image[r]]), record=f"annotations[{r}]", field=field,
-                             image=int(ann.image[r]), annotation=r))
+                             field=field, **annotation_place(ds, r, source=source)))
 
     if "unknown_class" in rules:
         add("unknown_class", np.flatnonzero(~known),
