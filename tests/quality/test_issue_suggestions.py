@@ -48,7 +48,8 @@ def test_rows_carry_the_suggested_class_and_box_as_qa_writes_them() -> None:
 def test_rows_need_names_only_when_a_class_is_suggested() -> None:
     plain = QualityIssues.block("zero_area_box", "error", image=[0, 1], score=[0.5, 0.9], reason="r",
                                 suggestion="fix it")
-    assert [r["suggestion"] for r in plain.rows()] == [{"class": None, "box_xyxy": None, "text": "fix it"}] * 2
+    assert [r["suggestion"] for r in plain.rows()] == [{"class": None, "box_xyxy": None, "keypoints": None,
+                                                         "text": "fix it"}] * 2
     assert QualityIssues.block("x", "info", image=[0], score=0.5, reason="r").rows()[0]["suggestion"] is None
     sug = QualityIssues.block("wrong_class", "warning", image=[0, 0], score=[0.2, 0.7], reason="r", label=[-1, 2])
     with pytest.raises(ValueError, match=r"names must be given .*\(row 1 suggests class 2; 1 rows suggest one\)"):
@@ -56,7 +57,7 @@ def test_rows_need_names_only_when_a_class_is_suggested() -> None:
     with pytest.raises(ValueError, match=r"must be a row of names \(0..1\), got 2"):
         sug.to_dict(names=["a", "b"])
     assert [r["suggestion"] for r in sug.rows(names=["a", "b", "c"])] == [
-        None, {"class": "c", "box_xyxy": None, "text": ""}]  # block() keeps the order given
+        None, {"class": "c", "box_xyxy": None, "keypoints": None, "text": ""}]  # block() keeps the order given
 
 
 def test_html_report_shows_the_suggestion_text(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def _parts(seed: int) -> tuple[list[QualityIssues], list[dict[str, object]]]:
             cls = NAMES[int(label[i])] if label[i] >= 0 else None
             xyxy = None if box is None or np.isnan(box[i]).any() else [float(v) for v in box[i]]
             sug = None if cls is None and xyxy is None and not text else {"class": cls, "box_xyxy": xyxy,
-                                                                         "text": text}
+                                                                         "keypoints": None, "text": text}
             found.append({"image": int(image[i]), "annotation": int(ann[i]), "other": int(other[i]), "type": t,
                           "severity": sev, "score": float(score[i]), "reason": reason[i], "suggestion": sug})
     return parts, found

@@ -113,7 +113,8 @@ def _ids(ds: Dataset, table: str, rows: np.ndarray) -> list[Any]:
 
 def issue_records(issues: Any, truth: Dataset, *, xywh: bool = True) -> list[dict[str, Any]]:
     """ISSUES.json entries: ``QualityIssues.rows`` with the ids from the input file, names, and the suggested box
-    also as COCO's x, y, w, h (``xywh``), rounded to 2 decimals."""
+    also as COCO's x, y, w, h (``xywh``), rounded to 2 decimals; suggested keypoints ``[[x, y, v], ...]`` (x and y
+    rounded to 2 decimals, v to 6, as the score), null where a row has none."""
     return [r for chunk in issue_record_chunks(issues, truth, xywh=xywh, size=max(len(issues), 1)) for r in chunk]
 
 
@@ -136,7 +137,8 @@ def issue_record_chunks(issues: Any, truth: Dataset, *, xywh: bool = True,
                 xyxy = None if sug["box_xyxy"] is None else [round(float(v), 2) for v in sug["box_xyxy"]]
                 box = xyxy if xyxy is None or not xywh else \
                     [xyxy[0], xyxy[1], round(xyxy[2] - xyxy[0], 2), round(xyxy[3] - xyxy[1], 2)]
-                sug = {"class": sug["class"], "box": box, "box_xyxy": xyxy, "text": sug["text"]}
+                sug = {"class": sug["class"], "box": box, "box_xyxy": xyxy, "keypoints": _points(sug["keypoints"]),
+                       "text": sug["text"]}
             out.append({
                 "rank": lo + k + 1, "image_id": img_ids[k], "annotation_id": ann_ids[k], "type": r["type"],
                 "score": round(float(r["score"]), 6), "severity": r["severity"],
@@ -147,6 +149,14 @@ def issue_record_chunks(issues: Any, truth: Dataset, *, xywh: bool = True,
             })
         yield out
         lo = hi
+
+
+def _points(kp: list[list[float | None]] | None) -> list[list[float | None]] | None:
+    """Suggested keypoints as ISSUES.json holds them: x and y rounded to 2 decimals (as a box), v to 6 (a model's v
+    may be a confidence, as the score); None values kept."""
+    if kp is None:
+        return None
+    return [[None if v is None else round(v, 2 if j < 2 else 6) for j, v in enumerate(p)] for p in kp]
 
 
 def _sigmas(text: str | None) -> list[float] | None:

@@ -219,7 +219,8 @@ def _disagreement(names: list[str], ks: FloatArray, dist: FloatArray, model: Flo
 def low_oks_block(truth: Dataset, pred: Dataset, rows: IntArray, pred_rows: IntArray, score: FloatArray,
                   typical: FloatArray, sigmas: FloatArray, severity: str) -> QualityIssues:
     """``low_iou`` findings of keypoints: the object is there, its keypoints disagree with the model's (those off
-    most named, with the model's positions; a pair each at the other's place named as swapped)."""
+    most named, with the model's positions; a pair each at the other's place named as swapped); the ``keypoints``
+    column holds the model's keypoints (prediction ``pred_rows``), the fix."""
     ta = truth.annotations
     g_all, d_all = _keypoints(truth, "truth"), _keypoints(pred, "pred")
     xywh_all, area_all = truth_geometry(truth)
@@ -253,13 +254,15 @@ def low_oks_block(truth: Dataset, pred: Dataset, rows: IntArray, pred_rows: IntA
         reason.append(f"{truth.schema.names[lab]!r}: {what} with the model's (OKS {pair_oks[n]:.2f}; typical "
                       f"{typical[lab]:.2f})")
         suggestion.append(text)
+    fix = np.where((pred_rows >= 0)[:, None, None], d, np.nan)  # -1: no prediction behind the row
     return QualityIssues.block("low_iou", severity, image=ta.image[rows], annotation=rows, score=score,
-                               reason=reason, suggestion=suggestion, label=ta.label[rows])
+                               reason=reason, suggestion=suggestion, label=ta.label[rows], keypoints=fix)
 
 
 def missing_block(truth: Dataset, pred: Dataset, rows: IntArray, label: IntArray, box: FloatArray,
                   score: FloatArray, severity: str) -> QualityIssues:
-    """``missing`` findings of keypoints: the model's object, its box and its keypoints."""
+    """``missing`` findings of keypoints: the model's object, its box and its keypoints (the ``box`` and
+    ``keypoints`` columns, and the text)."""
     kp = _keypoints(pred, "pred")
     names = truth.schema.names
     k = kp.shape[1]
@@ -272,4 +275,4 @@ def missing_block(truth: Dataset, pred: Dataset, rows: IntArray, label: IntArray
     return QualityIssues.block(
         "missing", severity, image=pred.annotations.image[rows], annotation=-1, score=score,
         reason=[f"the model sees a {names[c]!r} (keypoints) no annotation covers" for c in label.tolist()],
-        suggestion=text, box=box, label=label)
+        suggestion=text, box=box, label=label, keypoints=kp[rows])

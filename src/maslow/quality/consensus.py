@@ -2,7 +2,7 @@
 
 ``find_label_issues(truth, pred)`` returns the same ranked ``QualityIssues`` table the rule checks return, with
 five issue types, each with a score in [0, 1] (higher = more likely an error) and the model's suggestion
-(``suggestion`` text, plus the ``box`` and ``label`` columns):
+(``suggestion`` text, plus the ``box``, ``label`` and, for keypoints, ``keypoints`` columns):
 
 - ``wrong_class``: a confident prediction of another class sits on the object (suggested class);
 - ``missing``: an object the model sees that no annotation covers (``annotation`` -1; suggested box and class);
@@ -65,7 +65,8 @@ sigmas by default for 17 keypoints; the truth object's area; its labelled keypoi
 without a labelled keypoint are not scored, as pycocotools ignores them. ``low_iou`` then says: the object is
 there, but its keypoints disagree with the model's; the suggestion names the keypoints off most (per-keypoint
 similarity below 0.5) with the model's positions, and a pair each at the other's place as swapped
-(``maslow.quality._consensus_kp``).
+(``maslow.quality._consensus_kp``). The ``keypoints`` column holds the model's keypoints, the fix: those of the
+prediction behind a ``low_iou`` row (``ObjectScores.suggested_pred``), and of the prediction a ``missing`` row adds.
 """
 
 from __future__ import annotations
@@ -508,7 +509,8 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
         kpt_sigmas: keypoints: OKS sigmas, one per keypoint (None: COCO's 17 person sigmas, for 17 keypoints only).
 
     Returns:
-        QualityIssues ranked by score, with ``box`` (suggested xyxy) and ``label`` (suggested class) columns.
+        QualityIssues ranked by score, with ``box`` (suggested xyxy), ``label`` (suggested class) and ``keypoints``
+        (the model's keypoints of keypoint findings) columns.
 
     Raises:
         InvalidDatasetError: predictions on other images, of unknown classes, or without what the task needs.

@@ -1,8 +1,9 @@
 """An HTML page to judge consensus findings: the top issues of each type, each with a crop of its image.
 
 Each crop shows the annotation's box in red and the model's suggested box in green (a ``missing`` object has
-only the green one); an annotation's labelled keypoints are red dots (keypoint findings suggest the model's
-keypoints in their text, not a box). Crops are inline PNGs, so the page is one self-contained file; an image that cannot be read
+only the green one); an annotation's labelled keypoints are red dots and the model's suggested keypoints (keypoint
+findings: ``low_iou``, ``missing``) green ones, each set joined by its class's skeleton edges where the schema has
+them. Crops are inline PNGs, so the page is one self-contained file; an image that cannot be read
 gets no crop (the row still lists the finding). Images are cropped as displayed (EXIF orientation applied, as
 ``io.images.load`` reads them), the frame the boxes are in.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +33,14 @@ th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-al
 th { background: #f2f2f2; } .t { color: #dc1e1e; } .s { color: #14aa3c; }"""
 
 
-def _crop(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, tuple[int, int, int]]],
-          size: int, points: np.ndarray | None = None) -> str | None:
-    """A base64 PNG of the region around ``boxes`` (xyxy, colour), with ``points`` ((k, 2) xy, the annotation's
-    keypoints) as red dots, or None when the image cannot be read."""
+Colour = tuple[int, int, int]
+
+
+def _crop(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, Colour]], size: int,
+          points: Sequence[tuple[np.ndarray, Colour]] = (), edges: Sequence[tuple[int, int]] = ()) -> str | None:
+    """A base64 PNG of the region around ``boxes`` (xyxy, colour) and ``points`` ((K, 2) xy, NaN rows: not drawn;
+    colour) drawn as dots joined by ``edges`` (pairs of rows of each ``points``), or None when the image cannot be
+    read."""
     if ds.root is None:
         return None
     from PIL import Image, ImageDraw
@@ -44,6 +50,7 @@ def _crop(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, tuple[int, int,
     except FormatError:
         return None
     good = [b for b, _ in boxes if not np.isnan(b[0])]
+    good += [np.r_[xy, xy] for pts, _ in points for xy in pts if np.isfinite(xy).all()]
     if not good:
         return None
     arr = np.asarray(good)
@@ -63,22 +70,45 @@ def _crop(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, tuple[int, int,
             continue
         xy = [(b[0] - left) * scale, (b[1] - top) * scale, (b[2] - left) * scale, (b[3] - top) * scale]
         draw.rectangle(xy, outline=colour, width=2)
-    for x, y in ([] if points is None else points.tolist()):
-        cx, cy = (x - left) * scale, (y - top) * scale
-        draw.ellipse([cx - 2.5, cy - 2.5, cx + 2.5, cy + 2.5], fill=TRUTH_COLOUR)
+    for pts, colour in points:
+        pix = (np.asarray(pts, np.float64) - [left, top]) * scale
+        fin = np.asarray(np.isfinite(pix).all(axis=1), bool)
+        on = [bool(v) for v in fin]
+        for i, j in edges:
+            if max(i, j) < len(pix) and on[i] and on[j]:
+                draw.line([(float(pix[i, 0]), float(pix[i, 1])), (float(pix[j, 0]), float(pix[j, 1]))], fill=colour,
+                          width=1)
+        for cx, cy in pix[fin].tolist():
+            draw.ellipse([cx - 2.5, cy - 2.5, cx + 2.5, cy + 2.5], fill=colour)
     buf = io.BytesIO()
     crop.save(buf, format="PNG")
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _labelled_points(truth: Dataset, ann: int) -> np.ndarray | None:
-    """(k, 2) xy of the labelled keypoints (v > 0) of annotation row ``ann``, or None."""
+    """(K, 2) xy of annotation row ``ann``'s keypoints, NaN rows where one is not labelled (v 0), or None."""
     kp = truth.annotations.keypoints
     if kp is None or ann < 0:
         return None
     with np.errstate(invalid="ignore"):
         on = (kp[ann, :, 2] > 0) & ~np.isnan(kp[ann, :, :2]).any(axis=1)
-    return kp[ann, on, :2] if on.any() else None
+    return np.where(on[:, None], kp[ann, :, :2], np.nan) if on.any() else None
+
+
+def _overlays(truth: Dataset, ann: int, suggested: np.ndarray, cls: int
+              ) -> tuple[list[tuple[np.ndarray, Colour]], tuple[tuple[int, int], ...]]:
+    """The keypoints to draw on a finding's crop: the model's suggested ones ((K, 3) ``suggested``, its x, y where
+    numbers) in green under the annotation's labelled ones in red; and the skeleton edges of class ``cls`` (-1:
+    none)."""
+    out: list[tuple[np.ndarray, Colour]] = []
+    if len(suggested) and np.isfinite(suggested[:, :2]).all(axis=1).any():
+        out.append((np.where(np.isfinite(suggested[:, :2]).all(axis=1)[:, None], suggested[:, :2], np.nan),
+                    SUGGESTED_COLOUR))
+    mine = _labelled_points(truth, ann)
+    if mine is not None:
+        out.append((mine, TRUTH_COLOUR))
+    edges = truth.schema.classes[cls].skeleton if 0 <= cls < len(truth.schema.classes) else ()
+    return out, edges
 
 
 def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: int = 12, crop_size: int = 160,
@@ -86,7 +116,7 @@ def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: in
     """The page as a string: counts per type, then the ``per_type`` highest-scored issues of each type."""
     names = truth.schema.names
     ta = truth.annotations
-    assert ta.box is not None and issues.box is not None and issues.label is not None
+    assert ta.box is not None and issues.box is not None and issues.label is not None and issues.keypoints is not None
     e = html.escape
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
              f"<style>{_STYLE}</style></head><body><h1>{e(title)}</h1>",
@@ -101,13 +131,14 @@ def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: in
         sel = issues.of_type(t).top(per_type)
         parts.append(f"<h2>{e(t)}: top {len(sel)}</h2><table><tr><th>#</th><th>crop</th><th>score</th><th>image</th>"
                      "<th>class</th><th>reason</th><th>suggestion</th></tr>")
-        assert sel.box is not None and sel.label is not None
-        sel_box, sel_label = sel.box, sel.label
+        assert sel.box is not None and sel.label is not None and sel.keypoints is not None
+        sel_box, sel_label, sel_kp = sel.box, sel.label, sel.keypoints
         for k in range(len(sel)):
             ann, img = int(sel.annotation[k]), int(sel.image[k])
             truth_box = ta.box[ann] if ann >= 0 else np.full(4, np.nan)
+            points, edges = _overlays(truth, ann, sel_kp[k], int(ta.label[ann]) if ann >= 0 else int(sel_label[k]))
             png = _crop(truth, img, [(truth_box, TRUTH_COLOUR), (sel_box[k], SUGGESTED_COLOUR)], crop_size,
-                        _labelled_points(truth, ann)) if img >= 0 else None
+                        points, edges) if img >= 0 else None
             cell = f"<img src='data:image/png;base64,{png}' alt='crop'>" if png else "(no image)"
             cls = names[int(ta.label[ann])] if ann >= 0 else (names[int(sel_label[k])] if sel_label[k] >= 0 else "")
             parts.append(f"<tr><td>{k + 1}</td><td>{cell}</td><td>{sel.score[k]:.3f}</td>"

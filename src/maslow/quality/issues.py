@@ -9,12 +9,15 @@ One row per finding, as parallel columns:
 - ``score``: in [0, 1], higher = more likely a real error; rows are sorted by it (descending, stable);
 - ``reason``: what is wrong, for a person; ``suggestion``: what to do about it;
 - optional, for model-based findings (``maslow.quality.consensus``): ``box``, (n, 4) xyxy suggested box (NaN rows:
-  none), and ``label``, the suggested class (a row of the dataset's schema, -1: none).
+  none), ``label``, the suggested class (a row of the dataset's schema, -1: none), and ``keypoints``, (n, K, 3)
+  suggested keypoints ``x, y, v`` in pixels (the model's, as it predicted them; all-NaN rows: none; K is 0 when no
+  row has keypoints).
 
 ``rows()`` and ``to_dict()`` give ``suggestion`` as ``maslow qa`` writes it in ISSUES.json: ``{"class": name or None,
-"box_xyxy": [x1, y1, x2, y2] or None, "text": str}``, or None when a row suggests nothing (no class, no box, no
-text). Naming the class needs the schema's names (``names=ds.schema.names``). ``row_chunks()`` gives the same dicts
-a few thousand at a time, to write a long table (900,000 findings) without a dict per row in memory at once.
+"box_xyxy": [x1, y1, x2, y2] or None, "keypoints": [[x, y, v], ...] or None, "text": str}`` (a NaN value of a row's
+keypoints as None), or None when a row suggests nothing (no class, no box, no keypoints, no text). Naming the class
+needs the schema's names (``names=ds.schema.names``). ``row_chunks()`` gives the same dicts a few thousand at a
+time, to write a long table (900,000 findings) without a dict per row in memory at once.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from maslow.core.issues import SEVERITIES
 from maslow.core.types import FloatArray, IntArray, StrArray, StringPool, frozen, str_array
 
 COLUMNS = ("image", "annotation", "other", "type", "severity", "score", "reason", "suggestion")
-SUGGESTION_COLUMNS = ("box", "label")
+SUGGESTION_COLUMNS = ("box", "label", "keypoints")
 
 
 def _col(values: Any, n: int, *, dtype: Any) -> np.ndarray:
@@ -56,6 +59,8 @@ class QualityIssues:
         reason: (n,) str explanation. suggestion: (n,) str what to do.
         box: (n, 4) float64 suggested xyxy box, NaN rows where none (filled when not given).
         label: (n,) int64 suggested class (schema row), -1 where none (filled when not given).
+        keypoints: (n, K, 3) float64 suggested keypoints (x, y, v; pixels), all-NaN rows where none; (n, 0, 3) when
+            not given.
     """
 
     image: IntArray
@@ -68,6 +73,7 @@ class QualityIssues:
     suggestion: StrArray
     box: FloatArray | None = None
     label: IntArray | None = None
+    keypoints: FloatArray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.image)
@@ -77,6 +83,10 @@ class QualityIssues:
             object.__setattr__(self, "label", np.full(n, -1, np.int64))
         object.__setattr__(self, "box", np.asarray(self.box, dtype=np.float64).reshape(-1, 4))
         object.__setattr__(self, "label", np.asarray(self.label, dtype=np.int64))
+        kp = np.zeros((n, 0, 3)) if self.keypoints is None else np.asarray(self.keypoints, dtype=np.float64)
+        if kp.ndim != 3 or kp.shape[2] != 3:
+            raise ValueError(f"QualityIssues.keypoints: shape must be (n, K, 3), got {kp.shape}")
+        object.__setattr__(self, "keypoints", kp)
         for name in COLUMNS + SUGGESTION_COLUMNS:
             col = getattr(self, name)
             if len(col) != n:
@@ -103,8 +113,10 @@ class QualityIssues:
         other: Any = -1,
         box: Any = None,
         label: Any = -1,
+        keypoints: Any = None,
     ) -> QualityIssues:
-        """Rows of one issue type (vectorised): array columns, or scalars broadcast to the length of ``image``."""
+        """Rows of one issue type (vectorised): array columns, or scalars broadcast to the length of ``image``
+        (``keypoints``: (n, K, 3), or one (K, 3) for every row)."""
         if severity not in SEVERITIES:
             raise ValueError(f"issue severity must be one of {SEVERITIES}, got {severity!r}")
         img = np.atleast_1d(np.asarray(image, dtype=np.int64))
@@ -120,6 +132,7 @@ class QualityIssues:
             suggestion=_col(suggestion, n, dtype=object),
             box=None if box is None else np.broadcast_to(np.asarray(box, dtype=np.float64), (n, 4)).copy(),
             label=_col(label, n, dtype=np.int64),
+            keypoints=None if keypoints is None else _keypoints_col(keypoints, n),
         )
 
     @classmethod
@@ -137,6 +150,7 @@ class QualityIssues:
                 cols[name] = np.concatenate(arrs) if arrs else np.zeros(0, dtype=object)
         cols["box"] = np.concatenate([p.box for p in parts]) if parts else np.zeros((0, 4))
         cols["label"] = np.concatenate([p.label for p in parts]) if parts else np.zeros(0, np.int64)
+        cols["keypoints"] = _concat_keypoints(parts)
         order = np.argsort(-cols["score"], kind="stable")
         return cls(**{k: v[order] for k, v in cols.items()})
 
@@ -199,12 +213,14 @@ class QualityIssues:
         assert label is not None and box is not None
         named = [None if c < 0 or names is None else names[c] for c in label[sl].tolist()]
         has_box = [bool(v) for v in np.asarray(np.isfinite(box[sl]).all(axis=1)).tolist()]
+        points = _point_lists(self.keypoints, sl)
         cols = {k: getattr(self, k)[sl].tolist() for k in COLUMNS}
         out = [dict(zip(COLUMNS, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
-        for r, row, cls, b, ok in zip(out, cols["suggestion"], named, box[sl].tolist(), has_box, strict=True):
+        for r, row, cls, b, ok, kp in zip(out, cols["suggestion"], named, box[sl].tolist(), has_box, points,
+                                          strict=True):
             text = str(row)
-            r["suggestion"] = ({"class": cls, "box_xyxy": b if ok else None, "text": text}
-                               if cls is not None or ok or text else None)
+            r["suggestion"] = ({"class": cls, "box_xyxy": b if ok else None, "keypoints": kp, "text": text}
+                               if cls is not None or ok or kp is not None or text else None)
         return out
 
     def to_dict(self, *, limit: int | None = None, names: Sequence[str] | None = None) -> dict[str, Any]:
@@ -223,6 +239,48 @@ class QualityIssues:
         import pandas as pd
 
         return pd.DataFrame({k: getattr(self, k) for k in COLUMNS})
+
+
+def _keypoints_col(keypoints: Any, n: int) -> np.ndarray:
+    """``block``'s keypoints as (n, K, 3) float64: (n, K, 3) given, or one (K, 3) broadcast."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    if kp.ndim == 2:
+        kp = np.broadcast_to(kp, (n, *kp.shape))
+    if kp.ndim != 3 or kp.shape[0] != n or kp.shape[2] != 3:
+        raise ValueError(f"QualityIssues.keypoints: shape must be ({n}, K, 3), got {kp.shape}")
+    return np.array(kp)
+
+
+def _concat_keypoints(parts: list[QualityIssues]) -> np.ndarray:
+    """The parts' keypoints, one (n, K, 3) array: parts without keypoints (K = 0) as NaN rows.
+
+    Raises:
+        ValueError: two parts have keypoints of different numbers K.
+    """
+    kps = [p.keypoints for p in parts if p.keypoints is not None]
+    widths = sorted({k.shape[1] for k in kps if k.shape[1]})
+    if len(widths) > 1:
+        raise ValueError(f"QualityIssues.build: keypoints must have one width K across the parts, got {widths}")
+    k = widths[0] if widths else 0
+    if not k:
+        return np.zeros((sum(len(p) for p in parts), 0, 3))
+    return np.concatenate([kp if kp.shape[1] else np.full((len(kp), k, 3), np.nan) for kp in kps])
+
+
+def _point_lists(keypoints: np.ndarray | None, sl: slice) -> list[list[list[float | None]] | None]:
+    """Rows ``sl`` of ``keypoints`` as ``[[x, y, v], ...]`` (NaN values as None), None for an all-NaN row (or K 0)."""
+    assert keypoints is not None
+    kp = keypoints[sl]
+    n = len(kp)
+    if not kp.shape[1]:
+        return [None] * n
+    nan = np.isnan(kp)
+    has = ~nan.all(axis=(1, 2))
+    values = kp.tolist()
+    if nan.any():
+        for r, c, j in zip(*np.nonzero(nan & has[:, None, None]), strict=True):
+            values[r][c][j] = None
+    return [v if h else None for v, h in zip(values, has.tolist(), strict=True)]
 
 
 def _check_names(label: np.ndarray, names: Sequence[str] | None) -> None:
