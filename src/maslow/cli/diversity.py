@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 from maslow.cli.render import console, either, lit, load_dataset, print_json, progress_bar, table
+from maslow.cli.select import no_images
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 DatasetArg = Annotated[
@@ -52,9 +53,14 @@ def balance_cmd(
     keys = {"inverse": "weight_inverse", "effective": "weight_effective", "median-frequency": "weight_median_frequency"}
     if weight != "auto" and weight not in keys:
         raise MaslowError(f"--weight: must be one of auto, {', '.join(keys)}, got {weight!r}")
-    r = balance(load_dataset(dataset, fmt, images_root=images_root), split=split, beta=beta, rare_share=rare_share,
-                target_share=target_share, repeat_threshold=repeat_threshold, include_ignored=include_ignored)
-    written = plot_balance(r, plot) if plot is not None else []
+    ds = load_dataset(dataset, fmt, images_root=images_root)
+    if not ds.n_images:  # a note on stderr and exit 0, as every level-1 command (it printed a table of zeros)
+        no_images(dataset, fmt)
+        if not as_json:
+            return
+    r = balance(ds, split=split, beta=beta, rare_share=rare_share, target_share=target_share,
+                repeat_threshold=repeat_threshold, include_ignored=include_ignored)
+    written = plot_balance(r, plot) if plot is not None and ds.n_images else []
     if as_json:
         print_json({**r.to_dict(), "plots": [str(p) for p in written]})
         return
@@ -126,6 +132,10 @@ def duplicates_cmd(
     shown, _ = either(top, limit_old, ("--top", "--limit"))
     limit: int = 20 if shown is None else shown
     ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
+    if not ds.n_images:  # a note on stderr and exit 0, as every level-1 command ("0 duplicate pairs" said nothing)
+        no_images(dataset, fmt)
+        if not as_json:
+            return
     feats = None
     if features is not None:
         try:
@@ -190,9 +200,13 @@ def coverage_cmd(
     from maslow.diversity.coverage import coverage, plot_coverage
 
     ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
+    if not ds.n_images:  # a note on stderr and exit 0, as every level-1 command (it printed tables of zeros)
+        no_images(dataset, fmt)
+        if not as_json:
+            return
     with progress_bar("measuring images", enabled=not as_json and not no_pixels) as progress:
         r = coverage(ds, pixels=not no_pixels, rel_share=rel_share, grid=grid, progress=progress)
-    written = plot_coverage(r, plot) if plot is not None else []
+    written = plot_coverage(r, plot) if plot is not None and ds.n_images else []
     if as_json:
         print_json({**r.to_dict(), "plots": [str(p) for p in written]})
         return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -17,16 +17,20 @@ EmbedderOpt = Annotated[str, typer.Option(
     "--embedder", "-e", help="auto (EfficientNet-Lite0 with torch, else light), light, efficientnet-lite0, "
     "torchvision:<arch> (local weights only).")]
 CacheOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Embedding cache folder.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")]
+DeviceOpt = Annotated[str | None, typer.Option(
+    "--device", help="Device of the torch embedders: cpu, cuda, cuda:N, mps or xpu (default: cuda when available, "
+    "else cpu); the light embedder runs on the CPU.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 ImagesRootOpt = Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")]
 #: ``--output``, the old spelling of ``--out`` (as qa, predict, crossval and train spell it), kept for scripts
 OutputOpt = Annotated[Path | None, typer.Option("--output", hidden=True)]
 
 
-def _cache(path: Path | None) -> Path | None:
+def _cache(path: Path | None, no_cache: bool = False) -> Path | None:
     """``--cache-dir`` checked before embedding: a file there was a traceback (NotADirectoryError, exit 1) after
-    the first batch was embedded."""
-    if path is not None and path.exists() and not path.is_dir():
+    the first batch was embedded (not with ``--no-cache``, which leaves the cache alone)."""
+    if not no_cache and path is not None and path.exists() and not path.is_dir():
         from maslow.errors import FormatError
 
         raise FormatError("--cache-dir must be a folder (or not exist yet), got a file", path=path)
@@ -44,6 +48,8 @@ def select_command(
                                                  "random and stratified orders).")] = 0,
     no_gate: Annotated[bool, typer.Option("--no-gate", help="Do not hold back glitch/blank/outlier images.")] = False,
     cache_dir: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+    device: DeviceOpt = None,
     images_root: ImagesRootOpt = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the image paths, one a line.")] = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Rows to show in the table (--json lists every pick).")]
@@ -59,10 +65,11 @@ def select_command(
     output, _ = either(out, output_old, ("--out", "--output"))
     ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
     if not ds.n_images:
-        _no_images(dataset, fmt)  # exit 0: nothing to pick is a result (an --out file is still written, empty)
+        no_images(dataset, fmt)  # exit 0: nothing to pick is a result (an --out file is still written, empty)
+    emb = _embedder(ds, embedder, device)
     with progress_bar("embedding", enabled=not as_json) as progress:
         sel = select(ds, budget=budget, strategy=strategy, rng=seed, quality_gate=not no_gate,  # type: ignore[arg-type]
-                     embedder=embedder, cache_dir=_cache(cache_dir), progress=progress)
+                     embedder=emb, cache_dir=_cache(cache_dir, no_cache), use_cache=not no_cache, progress=progress)
     if output is not None:
         with atomic_path(output) as tmp:
             tmp.write_text("".join(f"{ds.images.path[i]}\n" for i in sel.order))
@@ -80,8 +87,11 @@ def select_command(
              "-" if np.isnan(s) else float(s), str(why))
             for r, (i, s, why) in enumerate(zip(sel.order[:top], sel.score[:top], sel.reason[:top], strict=True))]
     columns = ["rank", "image", *([] if seq is None else ["sequence"]), "score", "reason"]
-    console.print(fold_columns(table(f"First {len(rows)} of {len(sel)} picks ({sel.strategy}) among {sel.n_images} "
-                                     "images", columns, rows), "image"))
+    # the summary on a line of its own (as outliers prints it): as the table's title it wrapped into the width of
+    # the rank column, one or two words a line, in an 80-column terminal
+    console.print(f"First {len(rows)} of {len(sel)} pick{'s' if len(sel) != 1 else ''} ({lit(sel.strategy)}) among "
+                  f"{sel.n_images} image{'s' if sel.n_images != 1 else ''}:")
+    console.print(fold_columns(table("Picks, most informative first", columns, rows), "image"))
     if seq is not None:
         from maslow.diversity.select import sequence_keys
 
@@ -107,7 +117,8 @@ def embed_command(
                                              "(default: features.npy).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 64,
     cache_dir: CacheOpt = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")] = False,
+    no_cache: NoCacheOpt = False,
+    device: DeviceOpt = None,
     images_root: ImagesRootOpt = None,
     as_json: JsonOpt = False,
     output_old: OutputOpt = None,
@@ -121,11 +132,14 @@ def embed_command(
     given, _ = either(out, output_old, ("--out", "--output"))
     output: Path = Path("features.npy") if given is None else given
     ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
-    emb = embedder_for(ds, embedder)  # auto: light for tiny images, as select and outliers
+    if not ds.n_images:
+        no_images(dataset, fmt)  # exit 0, as select and outliers: the .npy is still written, (0, dim)
+    # auto: light for tiny images, as select and outliers; a --device this machine lacks is refused naming it
+    emb = embedder_for(ds, embedder, device=device, where="--device")
     t0 = time.perf_counter()
     with progress_bar(f"embedding ({emb.name})", enabled=not as_json) as progress:
-        feats = embed_dataset(ds, embedder=emb, cache_dir=cache_dir if no_cache else _cache(cache_dir),
-                              use_cache=not no_cache, batch_size=batch_size, progress=progress)
+        feats = embed_dataset(ds, embedder=emb, cache_dir=_cache(cache_dir, no_cache), use_cache=not no_cache,
+                              batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - t0
     with atomic_path(output) as tmp, open(tmp, "wb") as f:
         np.save(f, feats)
@@ -149,6 +163,8 @@ def outliers_command(
         "density, as LOF), so a sparse but genuine group is not listed whole; 0: the threshold alone.")] = 3.0,
     top: Annotated[int, typer.Option("--top", min=0, help="How many outliers to list (and --json lists).")] = 20,
     cache_dir: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+    device: DeviceOpt = None,
     images_root: ImagesRootOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -158,18 +174,19 @@ def outliers_command(
 
     ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
     if not ds.n_images:
-        _no_images(dataset, fmt)
+        no_images(dataset, fmt)
         if not as_json:
             return
+    emb = _embedder(ds, embedder, device)
     with progress_bar("embedding", enabled=not as_json) as progress:
-        res = dataset_outliers(ds, embedder=embedder, k=k, n_mads=n_mads, min_ratio=min_ratio,
-                               cache_dir=_cache(cache_dir), progress=progress)
+        res = dataset_outliers(ds, embedder=emb, k=k, n_mads=n_mads, min_ratio=min_ratio,
+                               cache_dir=_cache(cache_dir, no_cache), use_cache=not no_cache, progress=progress)
     if as_json:
         print_json(res.to_dict(limit=top))
         return
     rule = f"threshold {res.threshold:.3g}, k={res.k}" + (f", ratio >= {res.min_ratio:g}" if res.min_ratio else "")
     if not res.n_outliers:
-        console.print(f"No outliers among {ds.n_images} images ({rule}).")
+        console.print(f"No outliers among {ds.n_images} image{'s' if ds.n_images != 1 else ''} ({rule}).")
     else:
         # the summary on a line of its own: as the table's title it wrapped into the width of the table's columns
         console.print(f"{res.n_outliers} outlier{'s' if res.n_outliers != 1 else ''} of {ds.n_images} images ({rule})"
@@ -194,10 +211,21 @@ def outliers_command(
                       "the neighbours' score: part of a sparser group, not isolated (--min-ratio 0 lists them).")
 
 
-def _no_images(dataset: str | None, fmt: str | None) -> None:
+def _embedder(ds: Any, name: str, device: str | None) -> Any:
+    """What select and outliers are given to embed with: the embedder ``--embedder`` names for ``ds`` on
+    ``--device`` (a device this machine lacks is refused naming ``--device``, before any weights are loaded); without
+    ``--device`` (or images) the name, so the analysis checks its own options before it loads any weights."""
+    if device is None or not ds.n_images:
+        return name
+    from maslow.embed import embedder_for
+
+    return embedder_for(ds, name, device=device, where="--device")
+
+
+def no_images(dataset: str | None, fmt: str | None) -> None:
     """The note for a dataset without images (a folder with no image files, a misspelt sub-folder): on stderr, so
     that --json stays parseable; the command goes on and reports nothing (exit 0, as for a dataset with nothing to
-    report)."""
+    report). Every level-1 command says it the same way (select, embed, outliers, diversity ...)."""
     from maslow.cli.render import err_console
     from maslow.io.images import IMAGE_SUFFIXES
 

@@ -186,12 +186,13 @@ def outliers(features: np.ndarray, *, k: int = 10, n_mads: float = 3.0, min_rati
 
 
 def dataset_outliers(ds: Dataset, *, embedder: str | Any = "auto", k: int = 10, n_mads: float = 3.0,
-                     min_ratio: float = 3.0, cache_dir: str | Path | None = None, batch_size: int = 32,
-                     progress: Any = None) -> OutlierResult:
+                     min_ratio: float = 3.0, cache_dir: str | Path | None = None, use_cache: bool = True,
+                     batch_size: int = 32, progress: Any = None) -> OutlierResult:
     """``outliers`` over the images of ``ds``, embedded with ``embedder`` (see ``maslow.embed``).
 
     An image that can't be read is not embedded: it is an outlier of its own, listed first with the reason
     (``"unreadable: <file>: <why>"``), with a NaN score and ratio; the others are scored among themselves.
+    ``cache_dir``, ``use_cache`` and ``batch_size`` are ``maslow.embed.embed_dataset``'s.
 
     Raises:
         MaslowError: bad ``k``, ``n_mads`` or ``min_ratio`` (before anything is embedded).
@@ -200,8 +201,8 @@ def dataset_outliers(ds: Dataset, *, embedder: str | Any = "auto", k: int = 10, 
     from maslow.embed import embed_readable
 
     _check(k, n_mads, min_ratio)  # before the embedding, which is the slow part
-    feats, rows, bad = embed_readable(ds, embedder=embedder, cache_dir=cache_dir, batch_size=batch_size,
-                                      progress=progress)
+    feats, rows, bad = embed_readable(ds, embedder=embedder, cache_dir=cache_dir, use_cache=use_cache,
+                                      batch_size=batch_size, progress=progress)
     res = outliers(feats, k=k, n_mads=n_mads, min_ratio=min_ratio)
     m = ds.n_images
     score, ratio = np.full(m, np.nan), np.full(m, np.nan)

