@@ -234,3 +234,19 @@ def unique_names(names: list[str]) -> list[str]:
             new, n = f"{k} ({n})", n + len(names)
         out.append(new)
     return out
+
+
+def move_rotation_pivot(box: Any, degrees: float, *, to_center: bool) -> list[float]:
+    """A rotated rectangle given as its unrotated ``[x1, y1, x2, y2]`` and a clockwise angle, moved between the two
+    conventions of the annotation tools: Label Studio rotates about the top-left corner ``(x1, y1)``, CVAT about
+    the centre. Returns the unrotated box that, turned by the same angle about the other pivot, covers the same
+    pixels (``to_center=True``: Label Studio's box as CVAT's; ``False``: back)."""
+    import math
+
+    x1, y1, x2, y2 = (float(v) for v in box)
+    hw, hh = (x2 - x1) / 2, (y2 - y1) / 2
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    dx, dy = c * hw - s * hh - hw, s * hw + c * hh - hh  # where the centre goes when turned about the corner
+    if not to_center:
+        dx, dy = -dx, -dy
+    return [x1 + dx, y1 + dy, x2 + dx, y2 + dy]

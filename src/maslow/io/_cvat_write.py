@@ -14,7 +14,7 @@ from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef
-from maslow.io._common import ExportReport
+from maslow.io._common import ExportReport, move_rotation_pivot
 from maslow.io._cvat_read import CUBOID_ATTRS, ellipse_box, ellipse_params
 from maslow.io._cvat_skeleton import svg_text
 
@@ -22,7 +22,7 @@ _SOURCE_IN = {"manual": "human", "semi-auto": "human", "file": "human", "consens
 _SOURCE_OUT = {"human": "manual", "model": "auto", "pseudo": "auto", "synthetic": "auto"}
 _LABEL_TYPE_OUT = {"box": "rectangle", "polygon": "polygon", "keypoints": "points", "mask": "mask", "tag": "tag"}
 _KNOWN_EXTRA = ("cvat_shape", "cvat_group_id", "cvat_z_order", "cvat_source", "cvat_rotation", "cvat_track_id",
-                "cvat_keyframe")
+                "cvat_keyframe", "ls_rotation")  # ls_rotation: counted per row where it can't be written
 
 _TRACKABLE = ("box", "polygon", "polyline", "points", "ellipse", "cuboid", "skeleton")
 
@@ -256,6 +256,7 @@ def _row(ds: Dataset, r: int, attr_cols: list[str], report: ExportReport, next_g
     labelled = kp is not None and bool(np.any(np.nan_to_num(kp[:, 2]) > 0))
     h, w = int(ds.images.height[a.image[r]]), int(ds.images.width[a.image[r]])
     rot = float(ex.get("cvat_rotation") or 0.0)
+    ls_rot = float(ex.get("ls_rotation") or 0.0)
     kind = str(ex.get("cvat_shape") or "")
     els: list[_El] = []
     special = None
@@ -280,10 +281,14 @@ def _row(ds: Dataset, r: int, attr_cols: list[str], report: ExportReport, next_g
         els.append(_El("mask", _encode_mask(mask)))
         _lose(report, "box", bool(not np.isnan(box[0]) and not np.allclose(box, M.to_box([mask])[0])))
     elif not np.isnan(box[0]):
+        if not rot and ls_rot:  # Label Studio's rectangle turns about its top-left corner, CVAT's about its centre
+            box, rot, ls_rot = np.asarray(move_rotation_pivot(box, ls_rot, to_center=True)), ls_rot, 0.0
         geo = {c: _fmt(v) for c, v in zip(("xtl", "ytl", "xbr", "ybr"), box, strict=True)}
         if rot:
             geo["rotation"] = _fmt(rot)
         els.append(_El("box", geo))
+    if ls_rot:  # a rotation not written (the row is no box, or has CVAT's own)
+        _lose(report, "extra.ls_rotation", 1)
     if labelled and kp is not None and (special is None or special.kind == "ellipse"):
         kp = kp[: int(np.flatnonzero(np.nan_to_num(kp[:, 2]) > 0)[-1]) + 1]  # trailing v=0 points come back
         vis = np.nan_to_num(kp[:, 2])

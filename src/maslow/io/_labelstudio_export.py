@@ -19,7 +19,7 @@ from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef
 from maslow.core.tables import Annotations
-from maslow.io._common import ExportReport, atomic_path
+from maslow.io._common import ExportReport, atomic_path, move_rotation_pivot
 
 EXTRA = ("ls_result_id", "ls_from_name", "ls_to_name", "ls_annotation_id", "ls_model_version", "ls_rotation")
 
@@ -125,6 +125,13 @@ class _Writer:
         box = a.box[r]
         base = {"id": rid, "to_name": to, "original_width": w, "original_height": h, "image_rotation": 0}
         fn = str(ex.get("ls_from_name") or "")
+        rot, cvat_rot = float(ex.get("ls_rotation") or 0.0), ex.get("cvat_rotation")
+        if cvat_rot:
+            if not rot and not polys and mask is None and not np.isnan(box[0]):
+                # CVAT's rotated box turns about its centre, Label Studio's rectangle about its top-left corner
+                box, rot = np.asarray(move_rotation_pivot(box, float(cvat_rot), to_center=False)), float(cvat_rot)
+            else:
+                _lose(self.report, "extra.cvat_rotation", 1)
         if polys:
             xy = polys[0].reshape(-1, 2)
             _lose(self.report, "polygon_parts", len(polys) > 1)
@@ -144,7 +151,7 @@ class _Writer:
         elif not np.isnan(box[0]):
             tag, rtype = "RectangleLabels", "rectanglelabels"
             value = {"x": _pct(box[0], w), "y": _pct(box[1], h), "width": _pct(box[2] - box[0], w),
-                     "height": _pct(box[3] - box[1], h), "rotation": float(ex.get("ls_rotation") or 0.0)}
+                     "height": _pct(box[3] - box[1], h), "rotation": rot}
         else:
             return []
         if not fn or any(n == fn and t != tag for t, n in self.ctl.regions):
@@ -341,7 +348,7 @@ def export(ds: Dataset, url_prefix: str, dst: str) -> tuple[Iterator[dict[str, A
             if k not in ("ls_task_id", "ls_url"):
                 _lose(report, f"images.extra.{k}", int(sum(v is not None for v in col.tolist())))
         for k, col in ds.annotations.extra.items():
-            if k not in EXTRA:
+            if k not in EXTRA and k != "cvat_rotation":  # cvat_rotation: counted per row where it can't be written
                 _lose(report, f"extra.{k}", int(sum(v is not None for v in col.tolist())))
         if ds.images.split is not None:
             _lose(report, "split", int(sum(bool(x) for x in ds.images.split.tolist())))

@@ -369,6 +369,13 @@ class _Reader:
         self.heights.append(size[1])
         self.urls.append(url)
         self.task_ids.append(int(tid) if isinstance(tid, int) else -1)
+        drafts = task.get("drafts")
+        n_drafts = sum(isinstance(d, dict) and bool(d.get("result")) for d in drafts) \
+            if isinstance(drafts, list) else 0
+        if n_drafts:  # saved in the editor, never submitted: not annotations yet
+            col.add("draft_annotation", f"{n_drafts} draft annotation(s) (saved, not submitted) not imported; "
+                    "submit them in Label Studio to export them as annotations", severity="info", file=src,
+                    record=rec, field="drafts", image=t)
         for kind, g in groups:
             g_rec = f"{rec}, {kind} id={g.get('id') if isinstance(g, dict) else g}"
             if not isinstance(g, dict):
