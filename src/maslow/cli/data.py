@@ -122,10 +122,27 @@ def init(
     database: Annotated[str | None, typer.Option(help="Database URL (default: SQLite in .maslow/).")] = None,
 ) -> None:
     """Create a workspace: maslow.yaml and .maslow/."""
-    from maslow.store import init_workspace
+    from maslow.cli.render import err_console
+    from maslow.store import Workspace, init_workspace
+    from maslow.store.workspace import CONFIG
 
+    existed = (path / CONFIG).is_file()
+    try:  # a workspace inside another one hides it from the commands run below it
+        outer: Path | None = Workspace.find(path.resolve().parent).root if not existed else None
+    except MaslowError:
+        outer = None
     ws = init_workspace(path, database=database)
+    if existed:
+        console.print(f"Workspace already at {lit(ws.root)}: left as it is")
+        if database is not None and ws.settings().get("database") != database:
+            err_console.print(f"note: --database {database} was not applied: the workspace keeps "
+                              f"{ws.settings().get('database')} (edit {ws.root / CONFIG} to change it)",
+                              markup=False, highlight=False)
+        return
     console.print(f"Workspace ready at {lit(ws.root)}")
+    if outer is not None:
+        err_console.print(f"note: this workspace is inside the workspace at {outer}; commands run in {ws.root} or "
+                          "below use the new one", markup=False, highlight=False)
 
 
 def _import(
@@ -163,6 +180,9 @@ def import_(
     options = _parse_options(read_options, io.get_format(fmt).parse, flag="--read-option", what=f"{fmt} reader")
     imp = _import(src, fmt, images_root, strict, check_files, deep, as_json, options)
     dataset = _clean_name(name) if name else _default_name(src)
+    # recorded relative to the workspace root (absolute when outside it): the same file imported from a subfolder
+    # or from a moved copy of the workspace is the same source
+    source = ws.relpath(src).as_posix()
     previous = ws.settings().get("datasets") or {}
     known = previous.get(dataset) if isinstance(previous, dict) else None
     if isinstance(known, dict) and known.get("source") and not _same_source(str(known["source"]), src, ws.root):
@@ -171,18 +191,24 @@ def import_(
         err_console.print(f"note: {dataset!r} was imported from {known['source']} ({known.get('format', '?')}); "
                           f"this import adds a version of it. Use --name for a dataset of its own.",
                           markup=False, highlight=False)
+    head = ws.head(dataset)
     version = ws.commit(
-        imp.dataset, dataset=dataset, message=message or f"import {src} ({imp.format})", report=imp.report,
-        changes=[{"step": "import", "source": str(src), "format": imp.format,
+        imp.dataset, dataset=dataset, message=message or f"import {source} ({imp.format})", report=imp.report,
+        changes=[{"step": "import", "source": source, "format": imp.format,
                   "n_images": imp.dataset.n_images, "n_annotations": imp.dataset.n_annotations,
                   "n_issues": len(imp.report)}],
-        source=str(src), format=imp.format,
+        source=source, format=imp.format,
     )
+    unchanged = version.id == head  # the same data as the head: no new version (its record, report included, stays)
     if as_json:
-        print_json({"version": version.to_dict(), "report": imp.report})
+        print_json({"version": version.to_dict(), "unchanged": unchanged, "report": imp.report})
         return
-    console.print(f"Imported {lit(repr(imp.dataset))}\nas [bold]{lit(dataset)}@{lit(version.id)}[/bold]"
-                  + (f" (parent {lit(version.parent)})" if version.parent else ""))
+    if unchanged:
+        console.print(f"Unchanged: {lit(repr(imp.dataset))}\nis the data of [bold]{lit(dataset)}@{lit(version.id)}"
+                      "[/bold], its newest version; no version was added")
+    else:
+        console.print(f"Imported {lit(repr(imp.dataset))}\nas [bold]{lit(dataset)}@{lit(version.id)}[/bold]"
+                      + (f" (parent {lit(version.parent)})" if version.parent else ""))
     render_report(imp.report)
 
 
@@ -211,14 +237,21 @@ def log(
     # and the message to a few letters each in an 80-column terminal. Each version's parent is the next one listed
     # (the list follows the parents; --json has them)
     console.print(f"[bold]Versions of {lit(versions[0].dataset)}[/bold], newest first")
-    for v in versions:
+    for v, parent in zip(versions, [*versions[1:], None], strict=True):
         created = v.created[:16].replace("T", " ") + (" UTC" if v.created.endswith("+00:00") else "")
         issues = v.report.get("n_issues", 0)
-        console.print(f"[bold yellow]{lit(v.id)}[/bold yellow]  {lit(created)}  {v.n_images} images, "
-                      f"{v.n_annotations} annotations, {issues} {'issue' if issues == 1 else 'issues'}",
+        # what changed since the parent, in counts: two imports of one file read the same otherwise
+        d_img, d_ann = ("", "") if parent is None else (_delta(v.n_images - parent.n_images),
+                                                        _delta(v.n_annotations - parent.n_annotations))
+        console.print(f"[bold yellow]{lit(v.id)}[/bold yellow]  {lit(created)}  {v.n_images} images{d_img}, "
+                      f"{v.n_annotations} annotations{d_ann}, {issues} {'issue' if issues == 1 else 'issues'}",
                       highlight=False)
         if v.message:
             console.print(f"    {lit(v.message)}", highlight=False, soft_wrap=True)  # a path stays whole
+
+
+def _delta(n: int) -> str:
+    return f" ({n:+d})" if n else ""
 
 
 def export(

@@ -227,8 +227,8 @@ def format_name(name: str, flag: str) -> str:
 def load_dataset(src: str | Path | None, fmt: str | None, *, images_root: Path | None = None,
                  folders: bool = False, flag: str = "--from") -> Any:
     """The Dataset a command works on: ``src`` read as ``fmt``; else (no ``--from``) a plain image folder when
-    ``folders``; else a workspace version or dataset name (the only dataset's head when ``src`` is None).
-    ``flag`` is the option that gave ``fmt``, named in errors."""
+    ``folders``; else a workspace version or dataset, resolved as ``workspace_version`` does (the only dataset's
+    head when ``src`` is None). ``flag`` is the option that gave ``fmt``, named in errors."""
     from pathlib import Path as _Path
 
     from maslow.errors import FormatError, MaslowError
@@ -243,24 +243,21 @@ def load_dataset(src: str | Path | None, fmt: str | None, *, images_root: Path |
             err_console.print(f"warning: {issues_summary(report, source=src)}. `maslow import` or "
                               "`maslow convert` lists them all", markup=False, highlight=False)
         return ds
-    if src is not None and any(c in str(src) for c in "/\\") and not _Path(src).exists():
-        raise FormatError("file or folder not found", path=src)  # a path: no workspace ref has a separator
     if folders and src is not None and _Path(src).is_dir():
         from maslow.diversity.select import folder_dataset
 
         return folder_dataset(src)
-    from maslow.store import Workspace
-
     if src is None:
+        from maslow.store import Workspace
+
         return Workspace.find().load(None)
-    try:
-        ws = Workspace.find()
-    except MaslowError as e:  # "not inside a workspace" alone did not say that SRC was looked for as a file first
-        if _Path(src).exists():
-            raise MaslowError(f"{src}: a file or folder is read with {flag} FORMAT (see `maslow formats`); without "
-                              f"it DATASET names a workspace version or dataset ({e})") from None
-        raise MaslowError(f"{src}: no such file or folder, nor a workspace version or dataset ({e})") from None
-    return ws.load(str(src))
+    found = _workspace_dataset(str(src), str(src))
+    if found is not None:
+        return found[0]
+    if not _Path(src).exists():
+        raise FormatError("file or folder not found", path=src)  # a path: no workspace ref has a separator
+    raise MaslowError(f"{src}: a file or folder is read with {flag} FORMAT (see `maslow formats`); without it "
+                      "DATASET names a workspace version or dataset")
 
 
 def workspace_version(ref: str, flag: str) -> tuple[Any, str] | None:
@@ -268,13 +265,20 @@ def workspace_version(ref: str, flag: str) -> tuple[Any, str] | None:
     imported from; None when ``ref`` looks like a path (a separator or an annotation file's suffix) or is a file or
     folder that names nothing in the workspace. A name that is both (a sample folder ``shapes`` beside a workspace
     dataset ``shapes``) is the workspace's: the folder is read with ``--from``. ``flag`` names the option in errors.
+    ``load_dataset`` resolves its DATASET by the same rules.
 
     Raises:
         MaslowError: ``ref`` is neither a file or folder nor a workspace version or dataset.
+        FormatError: the workspace's files for ``ref`` are damaged.
     """
+    return _workspace_dataset(ref, f"{flag} {ref!r}")
+
+
+def _workspace_dataset(ref: str, where: str) -> tuple[Any, str] | None:
+    """``workspace_version``, ``where`` opening its error message."""
     from pathlib import Path as _Path
 
-    from maslow.errors import MaslowError
+    from maslow.errors import FormatError, MaslowError
     from maslow.store import Workspace
 
     if any(c in ref for c in "/\\") or _Path(ref).suffix.lower() in (".json", ".xml", ".yaml", ".yml"):
@@ -282,10 +286,12 @@ def workspace_version(ref: str, flag: str) -> tuple[Any, str] | None:
     try:
         ws = Workspace.find()
         version = ws.version(ref)
+    except FormatError:  # a damaged ref or version record: said as it is, not as "no such dataset"
+        raise
     except MaslowError as e:
         if _Path(ref).exists():
             return None
-        raise MaslowError(f"{flag} {ref!r}: no such file or folder, nor a workspace version or dataset ({e})") from None
+        raise MaslowError(f"{where}: no such file or folder, nor a workspace version or dataset ({e})") from None
     return ws.load(version.id), version.format or ""
 
 

@@ -13,6 +13,14 @@ same id, committing unchanged content makes no new version, and the history can 
 import, a migration, a cleaning) commits a new version whose parent is the previous head; nothing is rewritten in
 place. A snapshot is written in a temporary folder and renamed into ``versions/`` whole, then the ref moves;
 commits hold ``.maslow/lock`` (released by the OS if the process dies), so concurrent ones run one after the other.
+Loading a version checks its files against the content hash: a snapshot changed after its commit is refused.
+
+A snapshot's image root is stored relative to the workspace root when the images are inside the workspace (else
+as an absolute path), so the id does not depend on the folder a command ran in, and a workspace moved or copied
+elsewhere with its images still finds them.
+
+Refs: a dataset name (its head), ``NAME@ID`` (a version of that dataset by its id or the id's first digits), or
+an id prefix alone.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from maslow.io import parquet
 CONFIG = "maslow.yaml"
 STATE = ".maslow"
 _ID = re.compile(r"[0-9a-f]{16}")
+_HEX = re.compile(r"[0-9a-f]{1,16}")
 
 
 @dataclass(frozen=True)
@@ -157,9 +166,31 @@ class Workspace:
         changes: Sequence[dict[str, Any]] = (),
         source: str = "",
         format: str = "",
+        base: str | None = None,
     ) -> Version:
-        """Store ``ds`` as the new head of ``dataset``; returns the version (an existing one if unchanged)."""
+        """Store ``ds`` as the new head of ``dataset``; returns the version (an existing one if unchanged).
+
+        Args:
+            base: the version ``ds`` was made from (a migration or a cleaning of it). The commit is refused when
+                ``base`` is not the dataset's head: the versions after it would be dropped from the data without
+                a word in the history. None (an import) commits over whatever the head is.
+
+        Raises:
+            MaslowError: a bad dataset name, or ``base`` is not the head.
+            FormatError: the version could not be written (a full disk, a read-only folder); nothing is committed.
+        """
         _check_name(dataset)
+        if ds.root is not None:  # stored relative to the workspace: the id doesn't depend on the current folder
+            ds = ds.replace(root=self.relpath(ds.root))
+        try:
+            return self._commit(ds, dataset, message, report, changes, source, format, base)
+        except OSError as e:  # the ref moves last: a version cut short is never the head
+            why = os.strerror(e.errno) if e.errno else str(e)
+            raise FormatError(f"could not write a version of {dataset!r} ({why}); nothing was committed",
+                              path=e.filename or self.state / "versions") from None
+
+    def _commit(self, ds: Dataset, dataset: str, message: str, report: Report | None,
+                changes: Sequence[dict[str, Any]], source: str, format: str, base: str | None) -> Version:
         for sub in ("versions", "refs"):
             (self.state / sub).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.state) as tmpdir:
@@ -173,6 +204,10 @@ class Workspace:
                     raise FormatError(f"must be a mapping of dataset names, got {type(known).__name__}",
                                       path=self.root / CONFIG, field="datasets")
                 parent = self.head(dataset)
+                if base is not None and base != parent:
+                    raise MaslowError(f"dataset {dataset!r}: the data was made from version {base}, but the head is "
+                                      f"{parent}; committing it would undo the versions after {base}. Redo the "
+                                      f"change on {dataset} (its head)")
                 if parent is not None and (head := self._record(parent)).content == content:  # nothing changed
                     return head
                 # the dataset's name is hashed too: the same content imported under two names makes two versions
@@ -193,29 +228,44 @@ class Workspace:
                     )
                     (snap / "version.json").write_text(json.dumps(version.to_dict(), indent=1), encoding="utf-8")
                     os.replace(snap, target)
-                with atomic_path(self.state / "refs" / dataset) as tmp:
-                    tmp.write_text(vid + "\n")
-                if dataset not in known:
+                if dataset not in known:  # before the ref: a commit that fails here leaves the head as it was
                     settings["datasets"] = {**known, dataset: {"source": source, "format": format}}
                     self._save_settings(settings)
+                with atomic_path(self.state / "refs" / dataset) as tmp:
+                    tmp.write_text(vid + "\n")
         return version
 
+    def relpath(self, path: str | Path) -> Path:
+        """``path`` (relative to the current folder) as the workspace records it: relative to the workspace root
+        when inside it, else absolute."""
+        full = Path(os.path.abspath(path))
+        for p in (full, full.resolve()):  # the workspace root is resolved; ``path`` may pass through a link
+            if p.is_relative_to(self.root):
+                return Path(os.path.relpath(p, self.root))
+        return full
 
     def resolve(self, ref: str | None = None) -> str:
-        """A version id from a ref: None (the only dataset's head), a dataset name, or an id prefix."""
+        """A version id from a ref: None (the only dataset's head), a dataset name (its head), ``NAME@ID`` (a
+        version of dataset NAME by its id or the id's first digits, as ``maslow import`` prints it) or an id
+        prefix alone."""
         if ref is None:
             ref = self.default_dataset()
+        name, at, prefix = ref.partition("@")
+        if at:
+            if not name or not _HEX.fullmatch(prefix):
+                raise MaslowError(f"version {ref!r}: must be NAME@ID, ID being a version id or its first digits "
+                                  "(0-9, a-f); see `maslow log NAME`")
+            ids = [v.id for v in self.log(name) if v.id.startswith(prefix)]
+            return _one(ref, ids, f"no version of {name!r} has an id starting with {prefix!r}; see `maslow log {name}`")
         head = self.head(ref)
         if head is not None:
             return head
         versions = self.state / "versions"
         ids = [p.name for p in versions.iterdir() if _ID.fullmatch(p.name) and p.name.startswith(ref)] \
-            if ref and versions.is_dir() else []
-        if len(ids) == 1:
-            return ids[0]
-        if not ids:
-            raise MaslowError(f"version {ref!r}: must be a dataset name or a version id; see `maslow log`")
-        raise MaslowError(f"version {ref!r} is ambiguous: matches {', '.join(sorted(ids))}")
+            if ref and _HEX.fullmatch(ref) and versions.is_dir() else []
+        known = ", ".join(self.datasets()) or "none yet"
+        return _one(ref, ids, f"must be a dataset name or a version id (or NAME@ID); datasets: {known}; see "
+                              "`maslow log`")
 
     def version(self, ref: str | None = None) -> Version:
         return self._record(self.resolve(ref))
@@ -223,6 +273,8 @@ class Workspace:
     def _record(self, vid: str) -> Version:
         """The record of the version with id ``vid`` (a full id, never a dataset name)."""
         path = self.state / "versions" / vid / "version.json"
+        if not path.parent.is_dir():
+            raise FormatError(f"version {vid} is missing from the workspace (its folder was deleted)", path=path.parent)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict):
@@ -232,8 +284,26 @@ class Workspace:
             raise FormatError(f"unreadable version record: {e}", path=path) from None
 
     def load(self, ref: str | None = None) -> Dataset:
-        """The dataset stored in a version (see ``resolve`` for refs)."""
-        ds: Dataset = parquet.read_parquet(self.state / "versions" / self.resolve(ref))
+        """The dataset stored in a version (see ``resolve`` for refs), its files checked against the version's
+        content hash; a relative image root is taken from the workspace root.
+
+        Raises:
+            FormatError: a file of the snapshot is missing, damaged or changed since the commit.
+        """
+        version = self.version(ref)
+        folder = self.state / "versions" / version.id
+        ds: Dataset = parquet.read_parquet(folder)
+        if version.content:  # records written before content hashes have none
+            try:
+                content = _content_hash(folder)
+            except OSError as e:
+                raise FormatError(f"unreadable snapshot: {e.strerror or e}", path=e.filename or folder) from None
+            if content != version.content:
+                raise FormatError(f"the files of version {version.id} changed after it was committed (content "
+                                  f"{content[:16]}, recorded {version.content[:16]}); a version can't be edited: "
+                                  "import the changed data as a new version", path=folder)
+        if ds.root is not None and not ds.root.is_absolute():
+            ds = ds.replace(root=self.root / ds.root)
         return ds
 
     def log(self, dataset: str | None = None) -> list[Version]:
@@ -242,7 +312,8 @@ class Workspace:
         out: list[Version] = []
         vid = self.head(name)
         if vid is None:
-            raise MaslowError(f"dataset {name!r} is not in the workspace; known: {', '.join(self.datasets())}")
+            known = ", ".join(self.datasets()) or "none yet"
+            raise MaslowError(f"dataset {name!r} is not in the workspace; known: {known}")
         seen: set[str] = set()
         while vid is not None:
             if vid in seen or not _ID.fullmatch(str(vid)):
@@ -264,10 +335,22 @@ def _check_name(name: str) -> None:
         raise MaslowError(f"dataset name must use letters, digits, '-', '_' or '.', got {name!r}")
 
 
+def _one(ref: str, ids: list[str], unknown: str) -> str:
+    """The one id of ``ids`` that ``ref`` names; none or several is an error."""
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        raise MaslowError(f"version {ref!r}: {unknown}")
+    raise MaslowError(f"version {ref!r} is ambiguous: matches {', '.join(sorted(ids))}; give more digits")
+
+
 def _content_hash(folder: Path) -> str:
+    """The hash of a snapshot's files (the version record and hidden files such as a ``.DS_Store`` left aside)."""
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
-        if p.is_file():
+        if p.is_file() and p.name != "version.json" and not p.name.startswith("."):
             h.update(p.relative_to(folder).as_posix().encode())
-            h.update(p.read_bytes())
+            with p.open("rb") as f:  # in blocks: a snapshot of a large dataset is never held twice in memory
+                while block := f.read(1 << 20):
+                    h.update(block)
     return h.hexdigest()
