@@ -124,6 +124,27 @@ def test_workspace_migrate_commit(tmp_path: Path, coco: Path, monkeypatch: pytes
     assert json.loads(out)[0]["id"] == v["id"]
 
 
+def test_migrating_an_old_version_does_not_drop_the_newer_ones(tmp_path: Path, coco: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    v2 = _v2(tmp_path, coco)
+    assert run(["init", str(tmp_path / "ws")])[0] == 0
+    monkeypatch.chdir(tmp_path / "ws")
+    first = json.loads(run(["import", str(coco), "--from", "coco", "--name", "shapes", "--no-check-files",
+                            "--json"])[1])["version"]["id"]
+    more = json.loads(coco.read_text())
+    more["annotations"] = more["annotations"][:-3]  # another version of the data: the head moves on
+    (tmp_path / "more.json").write_text(json.dumps(more))
+    (tmp_path / "images").symlink_to(coco.parent / "images")
+    code, out = run(["import", str(tmp_path / "more.json"), "--from", "coco", "--name", "shapes", "--no-check-files"])
+    assert code == 0, out
+    head = json.loads(run(["log", "--json"])[1])[0]["id"]
+    code, out = run(["schema", "migrate", f"shapes@{first}", "--to", str(v2), "--rename", "circle=disc",
+                     "--allow-lossy", "--commit"])
+    flat = " ".join(out.split())
+    assert code == 2 and f"made from version {first}" in flat  # it committed v1's data on top of the head
+    assert json.loads(run(["log", "--json"])[1])[0]["id"] == head
+
+
 def test_cost_and_json_schema(tmp_path: Path, coco: Path) -> None:
     (tmp_path / "rates.yaml").write_text("box: 34.5\n")
     code, out = run(["schema", "cost", str(coco), "--from", "coco", "--rates", str(tmp_path / "rates.yaml"),

@@ -194,8 +194,9 @@ def migrate(
 
         ws = Workspace.find()
         base = ws.version(dataset)
+        # base: a migration of an older version would drop the versions after it from the head: refused
         v = ws.commit(result.dataset, dataset=base.dataset, message=message or f"schema migration ({len(plan.steps)} "
-                      f"steps) to v{result.dataset.schema.version}", changes=list(result.changes))
+                      f"steps) to v{result.dataset.schema.version}", changes=list(result.changes), base=base.id)
         written["version"] = v.to_dict()
     if as_json:
         print_json({"result": result, **written})
