@@ -50,6 +50,15 @@ class FormatError(MaslowError, ValueError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class NoRoomError(FormatError):
+    """An output could not be written: the disk is full, a file size limit or quota was reached, or the folder is
+    read-only (nothing was left half-written). ``errno`` is the OS error number."""
+
+    def __init__(self, message: str, *, errno: int, path: str | Path | None = None) -> None:
+        super().__init__(message, path=path)
+        self.errno = errno
+
+
 class SchemaError(MaslowError, ValueError):
     """A label schema is invalid, or data does not fit it."""
 

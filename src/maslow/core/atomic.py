@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from maslow.errors import FormatError
+from maslow.errors import FormatError, NoRoomError
 
 
 @contextlib.contextmanager
@@ -21,7 +22,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         # os.open applies the umask (mkstemp would leave the output readable by its owner only)
         os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
-        yield tmp
+        with _no_room(path):
+            yield tmp
         with _writable(path, tmp):
             os.replace(tmp, path)
     except BaseException:
@@ -43,7 +45,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.mkdir(tmp, 0o777)  # the umask applies (mkdtemp would make it owner-only)
     try:
-        yield tmp
+        with _no_room(path):
+            yield tmp
         if path.exists() or path.is_symlink():
             old = _sibling(path, "old")
             os.replace(path, old)
@@ -81,6 +84,23 @@ def _writable(path: Path, tmp: Path) -> Iterator[None]:
             where = "" if e.filename is None or Path(e.filename) in (path, tmp) else f" ({e.filename})"
             got = f"{(e.strerror or str(e)).lower()}{where}"
         raise FormatError(f"output must be a writable path, got {got}", path=path) from None
+
+
+#: errors of a write the disk or the system refuses (full, over a size limit or quota, read-only)
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+
+
+@contextlib.contextmanager
+def _no_room(path: Path) -> Iterator[None]:
+    """Turn a refused write while the output is written (a full disk, a file size limit) into a NoRoomError (a
+    FormatError) naming ``path``: the temp output is removed, so nothing is left half-written."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in _NO_ROOM:
+            raise
+        raise NoRoomError(f"could not be written: {os.strerror(e.errno).lower()}; nothing was written",
+                          errno=e.errno, path=path) from None
 
 
 def _sibling(path: Path, kind: str) -> Path:

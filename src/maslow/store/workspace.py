@@ -42,7 +42,7 @@ from maslow.core.atomic import atomic_path, file_lock
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.yamlfile import read_yaml
-from maslow.errors import FormatError, MaslowError
+from maslow.errors import FormatError, MaslowError, NoRoomError
 from maslow.io import parquet
 
 CONFIG = "maslow.yaml"
@@ -184,10 +184,11 @@ class Workspace:
             ds = ds.replace(root=self.relpath(ds.root))
         try:
             return self._commit(ds, dataset, message, report, changes, source, format, base)
-        except OSError as e:  # the ref moves last: a version cut short is never the head
+        except (OSError, NoRoomError) as e:  # the ref moves last: a version cut short is never the head
             why = os.strerror(e.errno) if e.errno else str(e)
+            where = e.filename if isinstance(e, OSError) else None
             raise FormatError(f"could not write a version of {dataset!r} ({why}); nothing was committed",
-                              path=e.filename or self.state / "versions") from None
+                              path=where or self.state / "versions") from None
 
     def _commit(self, ds: Dataset, dataset: str, message: str, report: Report | None,
                 changes: Sequence[dict[str, Any]], source: str, format: str, base: str | None) -> Version:
