@@ -8,6 +8,7 @@ import contextlib
 import os
 import resource
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,3 +156,21 @@ def test_settings_that_cant_be_written_leave_the_head_alone(tmp_path: Path) -> N
         ws.commit(shapes(2, seed=1), dataset="e", message="new dataset")
     assert ws.datasets() == ["d"] and ws.head("d") == v1.id  # the ref of "e" moved before the settings failed
     assert os.path.getsize(tmp_path / "maslow.yaml") > 60_000
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_workspace_in_git_commits_versions_and_refs_not_local_state(tmp_path: Path) -> None:
+    ws = init_workspace(tmp_path / "ws")
+    ws.commit(write_shapes(tmp_path / "ws" / "shapes", 4, seed=0), dataset="s", message="first")
+    (ws.state / "cache" / "emb.npy").write_bytes(b"x")
+    (ws.state / "maslow.db").write_bytes(b"x")
+    (ws.state / "versions" / ".abc.123.tmp").mkdir()
+    subprocess.run(["git", "init", "-q", str(tmp_path / "ws")], check=True)
+    subprocess.run(["git", "-C", str(tmp_path / "ws"), "add", "-A"], check=True)
+    staged = subprocess.run(["git", "-C", str(tmp_path / "ws"), "diff", "--cached", "--name-only"], check=True,
+                            capture_output=True, text=True).stdout.split()
+    state = [p for p in staged if p.startswith(".maslow/")]
+    assert any(p.startswith(".maslow/versions/") for p in state) and any(p.startswith(".maslow/refs/") for p in state)
+    assert not [p for p in state if p.startswith((".maslow/cache/", ".maslow/lock", ".maslow/maslow.db"))
+                or ".tmp" in p]
+    assert init_workspace(tmp_path / "ws").state == ws.state  # a second init keeps the file as it is

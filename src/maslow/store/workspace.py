@@ -99,7 +99,21 @@ def init_workspace(path: str | Path = ".", *, database: str | None = None) -> Wo
             tmp.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
     for sub in ("versions", "refs", "cache", "reports"):
         (root / STATE / sub).mkdir(parents=True, exist_ok=True)
+    ignore = root / STATE / ".gitignore"
+    if not ignore.exists():  # a workspace kept in git: the versions and refs go in, the local state does not
+        with atomic_path(ignore) as tmp:
+            tmp.write_text(_GITIGNORE, encoding="utf-8")
     return Workspace(root)
+
+
+_GITIGNORE = """# maslow: local state that does not belong in git (versions/, refs/ and reports/ do)
+/lock
+/cache/
+/tmp*
+.*.tmp
+.*.old
+/*.db
+"""
 
 
 class Workspace:
