@@ -19,6 +19,7 @@ from maslow.cli.render import (
     either,
     err_console,
     json_text,
+    kpt_sigmas_option,
     lit,
     offset_flags,
     print_json,
@@ -257,7 +258,7 @@ def eval_(
     masks, keypoints); accuracy/F1 (classification), Hamming score (multi-label) or mIoU (semantic) by the truth's
     task."""
     kind = iou_type.value
-    sigmas = _sigmas(kpt_sigmas)
+    sigmas = kpt_sigmas_option(kpt_sigmas, "eval")
     fmt, gt_flag = either(gt_format, gt_format_old, ("--from", "--gt-format"))
     to_stdout = json_out is not None and str(json_out) == "-"  # --json -: the JSON on stdout, for scripts
     if to_stdout:
@@ -471,18 +472,6 @@ def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: di
     if json_out is not None:
         _write_json(doc, json_out)
         console.print(f"Wrote {lit(json_out)}")
-
-
-def _sigmas(text: str | None) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or not all(math.isfinite(v) and v > 0 for v in values):
-        raise MaslowError(f"eval: --kpt-sigmas must be positive numbers separated by commas, got {text!r}")
-    return values
 
 
 def _safe(name: str) -> str:

@@ -14,6 +14,7 @@ from maslow.cli.render import (
     either,
     fold_columns,
     format_name,
+    kpt_sigmas_option,
     lit,
     load_dataset,
     offset_flags,
@@ -159,19 +160,6 @@ def _points(kp: list[list[float | None]] | None) -> list[list[float | None]] | N
     return [[None if v is None else round(v, 2 if j < 2 else 6) for j, v in enumerate(p)] for p in kp]
 
 
-def _sigmas(text: str | None) -> list[float] | None:
-    """``--kpt-sigmas``: positive numbers separated by commas (as ``maslow eval`` reads them)."""
-    if text is None:
-        return None
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or not all(np.isfinite(v) and v > 0 for v in values):
-        raise MaslowError(f"qa: --kpt-sigmas must be positive numbers separated by commas, got {text!r}")
-    return values
-
-
 def _kind(truth: Dataset, predictions: Dataset, iou_type: str, sigmas: list[float] | None) -> tuple[str, list[str]]:
     """The iou type the objects are compared by, and notes for stderr: predictions whose boxes are only their
     keypoints' extent (a keypoints results file) compared as boxes."""
@@ -290,7 +278,7 @@ def qa_command(
     from maslow.cli.render import err_console
     from maslow.quality.consensus import find_label_issues, summarize
 
-    sigmas = _sigmas(kpt_sigmas)
+    sigmas = kpt_sigmas_option(kpt_sigmas, "qa")
 
     if (pred is None) == (model is None):
         raise MaslowError("give exactly one of --pred PREDICTIONS or --model CONFIG")

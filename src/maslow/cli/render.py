@@ -318,3 +318,22 @@ def results_or_folder(pred: Path, fmt: str) -> str:
         return "parquet"
     raise FormatError("--pred is a folder, not a COCO results file: name its format with --pred-format (see "
                       "`maslow formats`)", path=pred)
+
+
+def kpt_sigmas_option(text: str | None, command: str) -> list[float] | None:
+    """``--kpt-sigmas``: positive numbers separated by commas (None when not given).
+
+    Raises:
+        MaslowError: anything else, named with ``command``.
+    """
+    from maslow.errors import MaslowError
+
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise MaslowError(f"{command}: --kpt-sigmas must be positive numbers separated by commas, got {text!r}")
+    return values
