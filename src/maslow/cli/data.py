@@ -13,6 +13,7 @@ from maslow.cli.render import (
     format_name,
     lit,
     load_dataset,
+    no_images,
     print_json,
     progress_bar,
     render_export,
@@ -389,6 +390,8 @@ def stats(
     from maslow.diversity import dataset_stats
 
     s = dataset_stats(_stats_dataset(src, fmt, version, images_root))
+    if not s.n_images:  # the note every command that reads images gives, on stderr (--json stays parseable)
+        no_images(src if src is not None else version, fmt)
     if as_json:
         print_json(s)
         return
@@ -396,7 +399,7 @@ def stats(
     if not d["n_images"]:  # it printed "splits: " and "mean nan" over tables of zeros
         names = [c["name"] for c in d["classes"]]
         shown = ", ".join(names[:30]) + (f", ... ({len(names) - 30} more)" if len(names) > 30 else "")
-        console.print(f"no images (0 annotations); {len(names)} class{'es' if len(names) != 1 else ''} in the schema"
+        console.print(f"0 annotations; {len(names)} class{'es' if len(names) != 1 else ''} in the schema"
                       + (f": {lit(shown)}" if names else ""))
         return
     split_names = list(d["splits"])

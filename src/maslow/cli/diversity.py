@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from maslow.cli.render import console, either, lit, load_dataset, print_json, progress_bar, table
-from maslow.cli.select import no_images
+from maslow.cli.render import console, either, lit, load_dataset, no_images, print_json, progress_bar, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 DatasetArg = Annotated[

@@ -337,3 +337,16 @@ def kpt_sigmas_option(text: str | None, command: str) -> list[float] | None:
     if not values or not all(math.isfinite(v) and v > 0 for v in values):
         raise MaslowError(f"{command}: --kpt-sigmas must be positive numbers separated by commas, got {text!r}")
     return values
+
+
+def no_images(dataset: str | None, fmt: str | None) -> None:
+    """The note for a dataset without images (a folder with no image files, a misspelt sub-folder): on stderr, so
+    that --json stays parseable; the command goes on and reports nothing (exit 0, as for a dataset with nothing to
+    report). Every command that reads images says it the same way (select, embed, outliers, diversity, stats ...)."""
+    from maslow.io.images import IMAGE_SUFFIXES
+
+    if dataset is not None and fmt is None and Path(dataset).is_dir():
+        note = f"no images found in {dataset} (image files end in {', '.join(IMAGE_SUFFIXES)})"
+    else:
+        note = f"no images in {dataset if dataset is not None else 'the workspace head'}"
+    err_console.print(note, markup=False, highlight=False)

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from maslow.cli.render import console, either, fold_columns, lit, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import (
+    console,
+    either,
+    fold_columns,
+    lit,
+    load_dataset,
+    no_images,
+    print_json,
+    progress_bar,
+    table,
+)
 
 DatasetArg = Annotated[str | None, typer.Argument(
     help="An image folder (no --from needed), a file/folder with --from, or a workspace version.")]
@@ -220,20 +230,6 @@ def _embedder(ds: Any, name: str, device: str | None) -> Any:
     from maslow.embed import embedder_for
 
     return embedder_for(ds, name, device=device, where="--device")
-
-
-def no_images(dataset: str | None, fmt: str | None) -> None:
-    """The note for a dataset without images (a folder with no image files, a misspelt sub-folder): on stderr, so
-    that --json stays parseable; the command goes on and reports nothing (exit 0, as for a dataset with nothing to
-    report). Every level-1 command says it the same way (select, embed, outliers, diversity ...)."""
-    from maslow.cli.render import err_console
-    from maslow.io.images import IMAGE_SUFFIXES
-
-    if dataset is not None and fmt is None and Path(dataset).is_dir():
-        note = f"no images found in {dataset} (image files end in {', '.join(IMAGE_SUFFIXES)})"
-    else:
-        note = f"no images in {dataset if dataset is not None else 'the workspace head'}"
-    err_console.print(note, markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
