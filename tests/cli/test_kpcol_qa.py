@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 from maslow import io
-from maslow.cli.qa import _write_outputs, issue_record_chunks, issue_records, read_predictions
+from maslow.cli.qa import _write_outputs, read_predictions
 from maslow.cli.render import json_bytes
 from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
 from maslow.quality import QualityIssues, check, find_label_issues
+from maslow.quality.records import issue_record_chunks, issue_records
 from maslow.sample import write_shapes
 from tests.helpers import run_cli, shapes_coco, traced_peak
 from tests.quality.test_consensus import _clean

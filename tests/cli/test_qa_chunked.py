@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from maslow.cli.qa import _write_outputs, issue_record_chunks, issue_records
+from maslow.cli.qa import _write_outputs
 from maslow.cli.render import json_bytes, write_json_list
 from maslow.core.dataset import Dataset
 from maslow.quality import QualityIssues, check, find_label_issues
+from maslow.quality.records import issue_record_chunks, issue_records
 from tests.helpers import traced_peak
 from tests.quality.test_consensus import _clean, _model, _plant
 

@@ -1,5 +1,5 @@
 """QualityIssues.rows() and to_dict() carry the suggested class and box of model-based findings, field for field
-as ``maslow qa`` writes them in ISSUES.json (``maslow.cli.qa.issue_records``), so Python users get what CLI users
+as ``maslow qa`` writes them in ISSUES.json (``maslow.quality.records.issue_records``), so Python users get what CLI users
 get."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from maslow.cli.qa import issue_records
 from maslow.cli.render import json_text
 from maslow.quality import QualityIssues, find_label_issues, write_html
+from maslow.quality.records import issue_records
 from tests.quality.test_consensus import _clean, _model, _plant
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +26,7 @@ from maslow.cli.render import (
 )
 from maslow.core.dataset import Dataset
 from maslow.errors import FormatError, InvalidDatasetError, MaslowError
+from maslow.quality.records import issue_record_chunks, issue_records
 
 #: ``--pred-format`` names of a COCO results list (``coco-results``, as in ``maslow formats`` and ``maslow eval``;
 #: ``coco_predictions``, the old default, still works), compared with ``_`` read as ``-`` and in any case
@@ -95,69 +95,6 @@ def ignore_class(truth: Dataset, ignore_index: int) -> Dataset:
     a = truth.annotations
     assert a.iscrowd is not None
     return truth.replace(annotations=a.with_columns(iscrowd=a.iscrowd | (a.label == ids.index(ignore_index))))
-
-
-def _ids(ds: Dataset, table: str, rows: np.ndarray) -> list[Any]:
-    extra = (ds.images if table == "images" else ds.annotations).extra
-    col = extra.get("coco_id")
-    out: list[Any] = []
-    for r in rows.tolist():
-        if r < 0:
-            out.append(None)
-        elif col is not None and col[r] is not None:
-            v = col[r]
-            out.append(int(v) if isinstance(v, int | np.integer) or (isinstance(v, float) and v.is_integer()) else v)
-        else:
-            out.append(int(r))
-    return out
-
-
-def issue_records(issues: Any, truth: Dataset, *, xywh: bool = True) -> list[dict[str, Any]]:
-    """ISSUES.json entries: ``QualityIssues.rows`` with the ids from the input file, names, and the suggested box
-    also as COCO's x, y, w, h (``xywh``), rounded to 2 decimals; suggested keypoints ``[[x, y, v], ...]`` (x and y
-    rounded to 2 decimals, v to 6, as the score), null where a row has none."""
-    return [r for chunk in issue_record_chunks(issues, truth, xywh=xywh, size=max(len(issues), 1)) for r in chunk]
-
-
-def issue_record_chunks(issues: Any, truth: Dataset, *, xywh: bool = True,
-                        size: int = 4096) -> Iterator[list[dict[str, Any]]]:
-    """``issue_records`` ``size`` records at a time, ranks counted from the first (what ISSUES.json is written
-    from: a dict per record for a chunk at a time, not for 900,000 issues at once)."""
-    names = truth.schema.names
-    label = truth.annotations.label
-    path = truth.images.path
-    lo = 0
-    for rows in issues.row_chunks(names=names, size=size):
-        hi = lo + len(rows)
-        img_ids = _ids(truth, "images", issues.image[lo:hi])
-        ann_ids = _ids(truth, "annotations", issues.annotation[lo:hi])
-        out = []
-        for k, r in enumerate(rows):
-            ann, img, sug = r["annotation"], r["image"], r["suggestion"]
-            if sug is not None:
-                xyxy = None if sug["box_xyxy"] is None else [round(float(v), 2) for v in sug["box_xyxy"]]
-                box = xyxy if xyxy is None or not xywh else \
-                    [xyxy[0], xyxy[1], round(xyxy[2] - xyxy[0], 2), round(xyxy[3] - xyxy[1], 2)]
-                sug = {"class": sug["class"], "box": box, "box_xyxy": xyxy, "keypoints": _points(sug["keypoints"]),
-                       "text": sug["text"]}
-            out.append({
-                "rank": lo + k + 1, "image_id": img_ids[k], "annotation_id": ann_ids[k], "type": r["type"],
-                "score": round(float(r["score"]), 6), "severity": r["severity"],
-                "file_name": str(path[img]) if img >= 0 else None,
-                "class": names[int(label[ann])] if ann >= 0 else (None if sug is None else sug["class"]),
-                "reason": r["reason"], "suggestion": sug,
-                "image_row": img, "annotation_row": ann if ann >= 0 else None,
-            })
-        yield out
-        lo = hi
-
-
-def _points(kp: list[list[float | None]] | None) -> list[list[float | None]] | None:
-    """Suggested keypoints as ISSUES.json holds them: x and y rounded to 2 decimals (as a box), v to 6 (a model's v
-    may be a confidence, as the score); None values kept."""
-    if kp is None:
-        return None
-    return [[None if v is None else round(v, 2 if j < 2 else 6) for j, v in enumerate(p)] for p in kp]
 
 
 def _kind(truth: Dataset, predictions: Dataset, iou_type: str, sigmas: list[float] | None) -> tuple[str, list[str]]:

@@ -36,7 +36,7 @@ th { background: #f2f2f2; } .t { color: #dc1e1e; } .s { color: #14aa3c; }"""
 Colour = tuple[int, int, int]
 
 
-def _crop(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, Colour]], size: int,
+def crop_png(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, Colour]], size: int,
           points: Sequence[tuple[np.ndarray, Colour]] = (), edges: Sequence[tuple[int, int]] = ()) -> str | None:
     """A base64 PNG of the region around ``boxes`` (xyxy, colour) and ``points`` ((K, 2) xy, NaN rows: not drawn;
     colour) drawn as dots joined by ``edges`` (pairs of rows of each ``points``), or None when the image cannot be
@@ -95,7 +95,7 @@ def _labelled_points(truth: Dataset, ann: int) -> np.ndarray | None:
     return np.where(on[:, None], kp[ann, :, :2], np.nan) if on.any() else None
 
 
-def _overlays(truth: Dataset, ann: int, suggested: np.ndarray, cls: int
+def keypoint_overlays(truth: Dataset, ann: int, suggested: np.ndarray, cls: int
               ) -> tuple[list[tuple[np.ndarray, Colour]], tuple[tuple[int, int], ...]]:
     """The keypoints to draw on a finding's crop: the model's suggested ones ((K, 3) ``suggested``, its x, y where
     numbers) in green under the annotation's labelled ones in red; and the skeleton edges of class ``cls`` (-1:
@@ -136,8 +136,8 @@ def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: in
         for k in range(len(sel)):
             ann, img = int(sel.annotation[k]), int(sel.image[k])
             truth_box = ta.box[ann] if ann >= 0 else np.full(4, np.nan)
-            points, edges = _overlays(truth, ann, sel_kp[k], int(ta.label[ann]) if ann >= 0 else int(sel_label[k]))
-            png = _crop(truth, img, [(truth_box, TRUTH_COLOUR), (sel_box[k], SUGGESTED_COLOUR)], crop_size,
+            points, edges = keypoint_overlays(truth, ann, sel_kp[k], int(ta.label[ann]) if ann >= 0 else int(sel_label[k]))
+            png = crop_png(truth, img, [(truth_box, TRUTH_COLOUR), (sel_box[k], SUGGESTED_COLOUR)], crop_size,
                         points, edges) if img >= 0 else None
             cell = f"<img src='data:image/png;base64,{png}' alt='crop'>" if png else "(no image)"
             cls = names[int(ta.label[ann])] if ann >= 0 else (names[int(sel_label[k])] if sel_label[k] >= 0 else "")
