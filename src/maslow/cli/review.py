@@ -1,0 +1,306 @@
+"""``maslow review``: review the findings of ``maslow qa`` in a browser, then apply the accepted ones.
+
+- ``maslow review ISSUES.json --gt GT`` (``review serve``): the review UI on http://127.0.0.1:8765/;
+- ``maslow review apply ISSUES.json --gt GT --out OUT --to FORMAT`` (or ``--commit`` in a workspace): the corrected
+  dataset and its change log;
+- ``maslow review status ISSUES.json``: decisions so far, per type and status.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from maslow.cli.render import console, err_console, format_name, lit, load_dataset, print_json, table, workspace_version
+from maslow.errors import MaslowError
+
+if TYPE_CHECKING:
+    from typer._click.core import Context
+
+    from maslow.core.dataset import Dataset
+    from maslow.store.workspace import Version
+
+
+class _ServeByDefault(TyperGroup):
+    """``maslow review ISSUES.json ...`` runs ``maslow review serve ISSUES.json ...``: a first argument that names
+    no sub-command (and is not --help) is the ISSUES.json of ``serve``."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["serve", *args]
+        return super().parse_args(ctx, args)
+
+
+review_app = typer.Typer(cls=_ServeByDefault, no_args_is_help=True,
+                         help="Review the findings of `maslow qa` in a browser (`maslow review ISSUES.json --gt GT`), "
+                              "then apply the accepted ones (`maslow review apply`).")
+
+IssuesArg = Annotated[Path, typer.Argument(help="The ISSUES.json `maslow qa --out` wrote.")]
+GtOpt = Annotated[str, typer.Option("--gt", help="The ground truth qa scored: a file or folder (with --from), or a "
+                                    "workspace version or dataset.")]
+FromOpt = Annotated[str | None, typer.Option("--from", "-f", help="Format of --gt (default coco); without it, a --gt "
+                                             "that is no file or folder is a workspace version or dataset.")]
+RootOpt = Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the decisions database (default: the "
+                                           "workspace's, else ISSUES stem + .review.db beside the file).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+
+
+def _truth(gt: str, fmt: str | None, images_root: Path | None) -> tuple[Dataset, str, Version | None]:
+    """The ground truth, how to name it (stored with the session), and its workspace version (None: a file)."""
+    if fmt is None:
+        found = workspace_version(gt, "--gt")
+        if found is not None:
+            from maslow.store import Workspace
+
+            version = Workspace.find().version(gt)
+            ds = found[0] if images_root is None else found[0].replace(root=images_root)
+            return ds, f"{version.dataset}@{version.id}", version
+    name = format_name(fmt or "coco", "--from")
+    ds = load_dataset(gt, name, images_root=images_root)
+    return ds, f"{Path(gt).resolve()} ({name})", None
+
+
+def _store(issues: Path, db: str | None) -> Any:
+    from maslow.store.reviews import ReviewStore, database_url
+
+    return ReviewStore(database_url(issues, db=db))
+
+
+@review_app.command("serve")
+def serve(
+    issues: IssuesArg,
+    gt: GtOpt,
+    fmt: FromOpt = None,
+    images_root: RootOpt = None,
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (the UI has no login: keep it local).")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8765,
+    no_open: Annotated[bool, typer.Option("--no-open", help="Don't open a browser.")] = False,
+) -> None:
+    """Serve the review UI: findings ranked as qa ranked them, with crops; Accept / Reject / Skip (keys a, r, s;
+    j/k to move); each decision is saved as it is made, and reopening the same ISSUES.json resumes."""
+    from maslow.errors import require
+
+    require("fastapi", "serve")
+    require("uvicorn", "serve")
+    from maslow.ui.app import create_app
+    from maslow.ui.state import open_review
+
+    truth, ref, _ = _truth(gt, fmt, images_root)
+    store = _store(issues, db)
+    review = open_review(issues, truth, store, truth_ref=ref)
+    _check_port(host, port)
+    app = create_app(review, title=f"maslow review: {issues.name}")
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+    s = review.summary()
+    console.print(f"Reviewing {s['n_findings']} findings of {lit(issues)} ({s['n_decided']} decided so far); "
+                  f"decisions go to {lit(_safe(store.url))}")
+    console.print(f"Open {lit(url)} (Ctrl+C to stop)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"note: --host {host}: anyone who can reach this address can decide (the UI has no login)",
+                          markup=False, highlight=False)
+    if not no_open:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.0, webbrowser.open, [url]).start()
+    import uvicorn
+
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        store.close()
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port that is taken, before the server starts (uvicorn logs it and exits with code 1)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise MaslowError(f"--host must be an address of this machine, got {host!r} ({e.strerror})") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise MaslowError(f"--port {port}: can't listen on {host}:{port} ({(e.strerror or str(e)).lower()}); "
+                              "pass another --port") from None
+
+
+def _safe(url: str) -> str:
+    from maslow.store.reviews import safe_url
+
+    return safe_url(url)
+
+
+@review_app.command("apply")
+def apply(
+    issues: IssuesArg,
+    gt: GtOpt,
+    fmt: FromOpt = None,
+    images_root: RootOpt = None,
+    db: DbOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the corrected dataset here.")] = None,
+    to: Annotated[str | None, typer.Option("--to", "-t", help="Format of --out (see `maslow formats`).")] = None,
+    commit: Annotated[bool, typer.Option("--commit", help="Commit the corrected dataset as a new version of the "
+                                         "workspace dataset --gt names.")] = False,
+    message: Annotated[str, typer.Option("--message", "-m", help="Message of the committed version.")] = "",
+    decisions_file: Annotated[Path | None, typer.Option("--decisions", help="Take the decisions from this file "
+                                                        "(the UI's export) instead of the database.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply the accepted findings to the ground truth: relabel, remove, add, move boxes or keypoints. Writes the
+    corrected dataset (atomically) or commits it, and prints the change log."""
+    from maslow import io
+    from maslow.quality.records import read_findings
+    from maslow.quality.review import apply_decisions
+
+    if commit == (out is not None):
+        raise MaslowError("review apply: give --out OUT --to FORMAT, or --commit (a workspace --gt)")
+    if out is not None and to is None:
+        raise MaslowError("review apply: --to FORMAT is required with --out")
+    to_fmt = None if to is None else format_name(to, "--to")
+    truth, _, version = _truth(gt, fmt, images_root)
+    if commit and version is None:
+        raise MaslowError("review apply: --commit applies to a workspace version or dataset --gt (omit --from)")
+    findings = read_findings(issues)
+    decisions = _read_decisions(decisions_file) if decisions_file is not None else \
+        _stored_decisions(issues, db, truth)
+    result = apply_decisions(truth, findings, decisions)
+    written: dict[str, Any] = {}
+    if out is not None:
+        assert to_fmt is not None
+        written["export"] = io.write(result.dataset, out, to_fmt)
+    if commit:
+        from maslow.store import Workspace
+
+        assert version is not None
+        n = result.counts()["applied"]
+        v = Workspace.find().commit(result.dataset, dataset=version.dataset, base=version.id,
+                                    message=message or f"review of {issues.name}: {n} findings applied",
+                                    changes=[c.to_dict() for c in result.changes])
+        written["version"] = v.to_dict()
+    if as_json:
+        print_json({"result": result.to_dict(), **written})
+        return
+    _render(result)
+    if "export" in written:
+        d = written["export"].to_dict()
+        console.print(f"Wrote {d['n_images']} images, {d['n_annotations']} annotations as {lit(d['format'])} to "
+                      f"{lit(d['path'])}")
+    if "version" in written:
+        v = written["version"]
+        console.print(f"Committed {lit(v['dataset'])}@{v['id']} ({v['n_annotations']} annotations)")
+
+
+def _stored_decisions(issues: Path, db: str | None, truth: Dataset) -> dict[int, Any]:
+    """The decisions of ``issues``'s review session, made on ``truth`` (none yet is an error: nothing would
+    change)."""
+    from maslow.store.reviews import database_url, file_hash
+
+    url = database_url(issues, db=db)
+    session, store = _session(issues, url)
+    if session is None:
+        raise MaslowError(f"{issues}: no review of this ISSUES.json in {_safe(url)} (its content, hash "
+                          f"{file_hash(issues)[:12]}); review it first: maslow review {issues} --gt GT")
+    assert store is not None
+    try:
+        from maslow.ui.state import check_session_truth
+
+        check_session_truth(session, truth)
+        decisions: dict[int, Any] = store.decisions(session.id)
+        return decisions
+    finally:
+        store.close()
+
+
+def _session(issues: Path, url: str) -> tuple[Any, Any]:
+    """The review session of ``issues`` in the database at ``url`` and the store, or (None, None); a SQLite file
+    that does not exist is not created."""
+    from maslow.store.reviews import ReviewStore, file_hash
+
+    if url.startswith("sqlite:///") and url[len("sqlite:///"):] != ":memory:":
+        if not Path(url[len("sqlite:///"):].partition("?")[0]).is_file():
+            return None, None
+    store = ReviewStore(url)
+    session = store.find_session(file_hash(issues))
+    if session is None:
+        store.close()
+        return None, None
+    return session, store
+
+
+def _read_decisions(path: Path) -> dict[int, Any]:
+    """Decisions from an export of the UI (``/api/decisions``): ``{"decisions": [{key, status, label}, ...]}``."""
+    import json
+
+    from maslow.errors import FormatError
+    from maslow.quality.review import Decision
+
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise FormatError(f"must be a readable JSON file of decisions, got {e}", path=path) from None
+    rows = data.get("decisions") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise FormatError("must be an object with a 'decisions' list (the review UI's export)", path=path)
+    out: dict[int, Any] = {}
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or isinstance(r.get("key"), bool) or not isinstance(r.get("key"), int) \
+                or not isinstance(r.get("status"), str):
+            raise FormatError("must have an integer key and a status", path=path, record=f"decisions[{i}]")
+        label = r.get("label")
+        out[r["key"]] = Decision(r["status"], label if isinstance(label, str) else None)
+    return out
+
+
+def _render(result: Any) -> None:
+    c = result.counts()
+    console.print(table("Review decisions applied", ["outcome", "findings"], [*c.items(), ("pending",
+                                                                                          result.n_pending)]))
+    rows = [(ch.key, ch.type, ch.outcome, ch.action, "" if ch.annotation_row is None else ch.annotation_row,
+             ch.detail) for ch in result.changes if ch.outcome not in ("rejected", "skipped")]
+    if rows:
+        shown = rows[:50]
+        more = f" (first 50 of {len(rows)}; --json for all)" if len(rows) > 50 else ""
+        console.print(table(f"Change log{more}", ["#", "type", "outcome", "action", "row", "detail"], shown))
+
+
+@review_app.command("status")
+def status(issues: IssuesArg, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Findings per type and status (pending, accepted, rejected, skipped) of the review of ISSUES.json."""
+    from maslow.quality.records import read_findings
+    from maslow.quality.review import review_counts
+    from maslow.store.reviews import database_url
+
+    findings = read_findings(issues)
+    url = database_url(issues, db=db)
+    session, store = _session(issues, url)
+    decisions: dict[int, Any] = {}
+    if store is not None:
+        try:
+            decisions = store.decisions(session.id)
+        finally:
+            store.close()
+    counts = review_counts(findings, decisions)
+    if as_json:
+        print_json({**counts, "session": None if session is None else session.to_dict(), "database": _safe(url)})
+        return
+    states = list(counts["counts"])
+    rows = [(t, *c.values(), sum(c.values())) for t, c in counts["per_type"].items()]
+    rows.append(("all", *counts["counts"].values(), counts["n_findings"]))
+    console.print(table(f"Review of {issues.name}: {counts['n_decided']} of {counts['n_findings']} decided",
+                        ["type", *states, "total"], rows))
+    if session is None:
+        console.print(f"[dim]no review of this ISSUES.json in {lit(_safe(url))} yet[/dim]")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(review_app, name="review")

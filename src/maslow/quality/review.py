@@ -1,0 +1,456 @@
+"""Review of label-error findings: a reviewer's decisions applied to the ground truth, as a new Dataset.
+
+A *finding* is one row of ``ISSUES.json`` as ``maslow qa`` writes it (``maslow.quality.records.issue_records``): ``rank``
+(its key here, unique in the file), ``type``, ``image_row`` / ``annotation_row`` (rows of the truth the findings
+were computed on), ``file_name``, ``class`` and ``suggestion`` (``class``, ``box_xyxy``, ``keypoints``, ``text``).
+A *decision* says what the reviewer made of one: ``accepted``, ``rejected`` or ``skipped``, and, for
+``wrong_class``, ``ambiguous`` and ``missing`` findings, optionally the class the reviewer chose (``label``).
+
+What accepting a finding does (``apply_decisions``):
+
+- ``wrong_class``: relabel the annotation (the reviewer's class, else the suggested one);
+- ``extra``: remove the annotation;
+- ``missing``: add an annotation with the suggested (or the reviewer's) class, box and keypoints, ``source="human"``;
+- ``low_iou``: replace the box by the suggested one (keypoint findings: move the annotation's labelled keypoints to
+  the model's positions; their visibility flags are kept);
+- ``ambiguous``: relabel to the reviewer's class when one is given, else nothing changes (not applicable);
+- rule-check types (``maslow check``, ``qa --rules``): replace the box where the finding suggests one, else not
+  applicable (their fixes are instructions for a person, not edits);
+- semantic segmentation: not applicable (the fix is a pixel edit), and so is a box move on an annotation outlined
+  by a polygon or mask (the box would disagree with its outline).
+
+Two accepted findings that edit one annotation are both applied when they change different fields (a relabel and
+a box move) or agree; when one removes it or they set a field to different values, neither is applied and both
+are recorded as ``conflict``. Rejected and skipped findings change nothing. Added keypoints take v = 2 (labelled,
+visible) where the model gave a position with v > 0 (a results file's v is often a confidence), else (0, 0, 0).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+from maslow.core.polygons import Polygons
+from maslow.core.schema import Task
+from maslow.core.tables import Annotations
+from maslow.errors import MaslowError, UnknownLabelError
+from maslow.quality.records import (
+    Finding,
+    check_findings_match,
+    parse_findings,
+)
+
+#: What a reviewer can decide about a finding.
+STATUSES = ("accepted", "rejected", "skipped")
+#: The outcomes in the change log: an accepted finding's, or the status of a rejected or skipped one.
+OUTCOMES = ("applied", "not_applicable", "conflict", "rejected", "skipped")
+#: The finding types whose decision may carry the class the reviewer chose.
+LABEL_TYPES = ("wrong_class", "ambiguous", "missing")
+_CONSENSUS = ("wrong_class", "missing", "extra", "low_iou", "ambiguous")
+
+
+class DecisionLike(Protocol):
+    """What ``apply_decisions`` reads of a decision (``Decision`` and the store's records both have it)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def label(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A reviewer's decision about one finding.
+
+    Attributes:
+        status: ``accepted``, ``rejected`` or ``skipped``.
+        label: the class the reviewer chose (a schema class name), for ``wrong_class``, ``ambiguous`` and
+            ``missing`` findings; None: the suggestion's.
+        note: free text. reviewer: who decided.
+    """
+
+    status: str
+    label: str | None = None
+    note: str = ""
+    reviewer: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of the change log.
+
+    Attributes:
+        key: the finding's ``rank``. type: its type.
+        outcome: one of ``OUTCOMES``.
+        action: ``relabel``, ``remove``, ``add``, ``move_box``, ``move_keypoints``, ``confirm`` or ``none``.
+        annotation_row: the annotation's row in the truth given (None: an added object, an image-level finding).
+        new_row: its row in the corrected dataset (None: removed, or nothing changed).
+        detail: what was done, or why nothing was.
+    """
+
+    key: int
+    type: str
+    outcome: str
+    action: str
+    annotation_row: int | None
+    new_row: int | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "type": self.type, "outcome": self.outcome, "action": self.action,
+                "annotation_row": self.annotation_row, "new_row": self.new_row, "detail": self.detail}
+
+
+@dataclass(frozen=True, eq=False)
+class ReviewResult:
+    """The corrected dataset and the change log (one entry per decided finding, in rank order).
+
+    Attributes:
+        dataset: the truth with the accepted findings applied (a new Dataset; the input is untouched).
+        changes: one ``Change`` per finding with a decision.
+        n_pending: findings without a decision.
+    """
+
+    dataset: Dataset
+    changes: tuple[Change, ...]
+    n_pending: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """Findings per outcome (every outcome of ``OUTCOMES``, 0 included)."""
+        c = Counter(ch.outcome for ch in self.changes)
+        return {k: c.get(k, 0) for k in OUTCOMES}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts(), "n_pending": self.n_pending,
+                "n_annotations": self.dataset.n_annotations, "changes": [c.to_dict() for c in self.changes]}
+
+
+@dataclass(frozen=True, eq=False)
+class _Edit:
+    key: int
+    type: str
+    action: str
+    row: int  # annotation row, -1 for an added object
+    image: int
+    value: Any  # label (int), box (4,), keypoints (K, 3), None for remove
+    detail: str
+
+
+def check_decision(finding: Mapping[str, Any], decision: DecisionLike, names: Sequence[str]) -> None:
+    """Refuse a decision that can't be applied to ``finding``: an unknown status, or a class (``label``) on a
+    finding type that takes none, or not in ``names``.
+
+    Raises:
+        MaslowError: a bad status or a label on another type. UnknownLabelError: a class not in the schema.
+    """
+    rank, typ = finding.get("rank"), finding.get("type")
+    if decision.status not in STATUSES:
+        raise MaslowError(f"decision for finding {rank}: status must be one of {', '.join(STATUSES)}, got "
+                          f"{decision.status!r}")
+    if decision.label is None:
+        return
+    if typ not in LABEL_TYPES:
+        raise MaslowError(f"decision for finding {rank} ({typ}): label applies to {', '.join(LABEL_TYPES)} "
+                          f"findings, got {decision.label!r}")
+    if decision.label not in names:
+        raise UnknownLabelError(f"decision for finding {rank}: label must be a class of the schema "
+                                f"({', '.join(names)}), got {decision.label!r}")
+
+
+def review_counts(findings: Sequence[Mapping[str, Any]], decisions: Mapping[int, DecisionLike]) -> dict[str, Any]:
+    """Findings per status (``pending``: no decision) overall and per type (types in order of first finding).
+
+    Returns:
+        ``{"n_findings", "n_decided", "counts": {status: n}, "per_type": {type: {status: n}}}``, every status of
+        ``("pending", *STATUSES)`` present.
+    """
+    order = ("pending", *STATUSES)
+    per_type: dict[str, Counter[str]] = {}
+    for f in findings:
+        d = decisions.get(int(f["rank"]))
+        per_type.setdefault(str(f.get("type")), Counter())["pending" if d is None else d.status] += 1
+    total: Counter[str] = Counter()
+    for c in per_type.values():
+        total.update(c)
+    return {"n_findings": len(findings), "n_decided": len(findings) - total["pending"],
+            "counts": {s: total[s] for s in order},
+            "per_type": {t: {s: c[s] for s in order} for t, c in per_type.items()}}
+
+
+def apply_decisions(truth: Dataset, findings: Sequence[Mapping[str, Any]],
+                    decisions: Mapping[int, DecisionLike]) -> ReviewResult:
+    """Apply the accepted findings' suggestions to ``truth`` (see the module docstring for what each does).
+
+    Args:
+        truth: the ground truth the findings were computed on (``maslow qa --gt``).
+        findings: the ISSUES.json rows (``read_findings``, or ``maslow.quality.records.issue_records``).
+        decisions: finding key (its ``rank``) -> decision; findings without one are left as they are.
+
+    Returns:
+        ReviewResult: the corrected dataset (annotations still sorted by image; an added object comes after its
+        image's other annotations) and one ``Change`` per decided finding, in rank order.
+
+    Raises:
+        FormatError: a malformed finding. InvalidDatasetError: the findings are for another truth.
+        MaslowError: a decision for an unknown finding, or a bad status or label (``check_decision``).
+
+    Example:
+        >>> from maslow.core.schema import LabelSchema
+        >>> from maslow.core.tables import Annotations, Images
+        >>> import numpy as np
+        >>> ds = Dataset(LabelSchema.from_names(["cat", "dog"]), Images(path=["a.png"], width=[10], height=[10]),
+        ...              Annotations(image=[0], label=[0], box=[[1.0, 1, 5, 5]]))
+        >>> f = [{"rank": 1, "type": "wrong_class", "image_row": 0, "annotation_row": 0, "file_name": "a.png",
+        ...       "class": "cat", "suggestion": {"class": "dog", "box_xyxy": None, "keypoints": None, "text": ""}}]
+        >>> r = apply_decisions(ds, f, {1: Decision("accepted")})
+        >>> r.dataset.annotations.label.tolist(), r.changes[0].outcome
+        ([1], 'applied')
+    """
+    parsed = parse_findings(findings)
+    check_findings_match(truth, parsed)
+    names = truth.schema.names
+    unknown = [k for k in decisions if k not in parsed]
+    if unknown:
+        raise MaslowError(f"decisions: finding key must be the rank of a finding, got {unknown[0]!r} "
+                          f"({len(unknown)} unknown keys)")
+    changes: dict[int, Change] = {}
+    edits: list[_Edit] = []
+    for f in parsed.values():
+        d = decisions.get(f.key)
+        if d is None:
+            continue
+        check_decision({"rank": f.key, "type": f.type}, d, names)
+        row = None if f.ann < 0 else f.ann
+        if d.status != "accepted":
+            changes[f.key] = Change(f.key, f.type, d.status, "none", row, None, f"{d.status} by the reviewer")
+            continue
+        plan = _plan(truth, f, d)
+        if isinstance(plan, str):
+            changes[f.key] = Change(f.key, f.type, "not_applicable", "none", row, None, plan)
+        else:
+            edits.append(plan)
+    edits = _drop_conflicts(edits, changes)
+    ds, new_rows = _apply(truth, edits)
+    for e in edits:
+        changes[e.key] = Change(e.key, e.type, "applied", e.action, None if e.row < 0 else e.row,
+                                new_rows[id(e)], e.detail)
+    ordered = tuple(changes[k] for k in sorted(changes))
+    return ReviewResult(dataset=ds, changes=ordered, n_pending=len(parsed) - len(ordered))
+
+
+def _plan(truth: Dataset, f: Finding, d: DecisionLike) -> _Edit | str:
+    """The edit an accepted finding makes, or why it makes none."""
+    names = truth.schema.names
+    a = truth.annotations
+    if truth.schema.task == Task.SEMANTIC_SEGMENTATION:
+        return "semantic segmentation: the fix is a pixel edit; make it in the annotation tool"
+    if f.type == "missing":
+        cls = d.label if d.label is not None else f.sug_class
+        if f.image < 0 or cls is None:
+            return "the finding names no image or class to add"
+        if cls not in names:
+            raise UnknownLabelError(f"finding {f.key}: suggestion.class must be a class of the schema, got {cls!r}")
+        outlined = a.polygon is not None or a.mask is not None
+        where = "tag" if f.sug_box is None else f"box at xyxy {_fmt(f.sug_box)}"
+        note = " (box only: outline it in the annotation tool)" if outlined and f.sug_box is not None else ""
+        return _Edit(f.key, f.type, "add", -1, f.image, (names.index(cls), f.sug_box, f.sug_kp),
+                     f"added a {cls!r} {where}{' with keypoints' if f.sug_kp is not None else ''}{note}")
+    if f.ann < 0:
+        return f"an image- or dataset-level finding: nothing to apply ({f.sug_text or 'no suggestion'})"
+    current = names[int(a.label[f.ann])]
+    if f.type in ("wrong_class", "ambiguous"):
+        cls = d.label if d.label is not None else (f.sug_class if f.type == "wrong_class" else None)
+        if cls is None:
+            if f.type == "ambiguous":
+                return "accepted without a class: nothing changed (choose the class to relabel)"
+            return f"no suggested class: {f.sug_text or 'nothing to apply'}"
+        if cls not in names:
+            raise UnknownLabelError(f"finding {f.key}: suggestion.class must be a class of the schema, got {cls!r}")
+        if cls == current:
+            return _Edit(f.key, f.type, "confirm", f.ann, f.image, names.index(cls), f"kept {cls!r}")
+        return _Edit(f.key, f.type, "relabel", f.ann, f.image, names.index(cls), f"relabelled {current!r} -> {cls!r}")
+    if f.type == "extra":
+        return _Edit(f.key, f.type, "remove", f.ann, f.image, None, f"removed the {current!r} annotation")
+    if f.type == "low_iou" and f.sug_box is None and f.sug_kp is not None:
+        return _move_keypoints(truth, f)
+    if f.sug_box is None:
+        what = "no suggested box" if f.type == "low_iou" else "no machine-applicable fix"
+        return f"{what}: {f.sug_text or 'nothing to apply'}"
+    if (a.polygon is not None and a.polygon[f.ann] is not None) or (a.mask is not None and a.mask[f.ann] is not None):
+        return "the annotation is outlined by a polygon or mask: redraw it in the annotation tool (a new box alone " \
+               "would disagree with it)"
+    old = a.box[f.ann] if a.box is not None else np.full(4, np.nan)
+    return _Edit(f.key, f.type, "move_box", f.ann, f.image, f.sug_box,
+                 f"moved the box {_fmt(old)} -> {_fmt(f.sug_box)}")
+
+
+def _move_keypoints(truth: Dataset, f: Finding) -> _Edit | str:
+    """The labelled keypoints of the annotation moved to the model's positions (visibility kept)."""
+    kp = truth.annotations.keypoints
+    if kp is None or f.sug_kp is None:
+        return "the truth has no keypoints to move"
+    new = kp[f.ann].copy()
+    k = min(len(new), len(f.sug_kp))
+    with np.errstate(invalid="ignore"):
+        move = (new[:k, 2] > 0) & np.isfinite(f.sug_kp[:k, :2]).all(axis=1)
+    if not move.any():
+        return "no labelled keypoint has a position from the model"
+    new[:k][move, :2] = f.sug_kp[:k][move, :2]
+    return _Edit(f.key, f.type, "move_keypoints", f.ann, f.image, new,
+                 f"moved {int(move.sum())} labelled keypoints to the model's positions")
+
+
+_FIELD = {"relabel": "label", "confirm": "label", "move_box": "box", "move_keypoints": "keypoints"}
+
+
+def _drop_conflicts(edits: list[_Edit], changes: dict[int, Change]) -> list[_Edit]:
+    """The edits without those in conflict (recorded in ``changes``): edits of one annotation where one removes it
+    or two set one field to different values."""
+    by_row: dict[int, list[_Edit]] = defaultdict(list)
+    for e in edits:
+        if e.row >= 0:
+            by_row[e.row].append(e)
+    bad: set[int] = set()
+    for row, group in by_row.items():
+        if len(group) < 2:
+            continue
+        values: dict[str, list[Any]] = defaultdict(list)
+        for e in group:
+            values[_FIELD.get(e.action, "*")].append(e.value)
+        clash = "*" in values or any(not all(_same(v, vs[0]) for v in vs) for vs in values.values())
+        if not clash:
+            continue
+        for e in group:
+            others = ", ".join(str(o.key) for o in group if o is not e)
+            changes[e.key] = Change(e.key, e.type, "conflict", e.action, row, None,
+                                    f"annotation row {row} is also changed by accepted finding {others}: nothing "
+                                    "applied; accept one of them only")
+            bad.add(id(e))
+    return [e for e in edits if id(e) not in bad]
+
+
+def _apply(truth: Dataset, edits: list[_Edit]) -> tuple[Dataset, dict[int, int | None]]:
+    """``truth`` with ``edits`` applied, and each edit's row in the result (None: removed)."""
+    a = truth.annotations
+    n = len(a)
+    label = a.label.copy()
+    box = a.box.copy() if a.box is not None else np.full((n, 4), np.nan)
+    adds = [e for e in edits if e.action == "add"]
+    width = max([0 if a.keypoints is None else a.keypoints.shape[1]]
+                + [len(e.value[2]) for e in adds if e.value[2] is not None])
+    kp = None if not width else _pad(a.keypoints, n, width)
+    keep = np.ones(n, bool)
+    new_area = np.zeros(n, bool)
+    for e in edits:
+        if e.action in ("relabel", "confirm"):
+            label[e.row] = e.value
+        elif e.action == "move_box":
+            box[e.row] = e.value
+            new_area[e.row] = True
+        elif e.action == "move_keypoints":
+            assert kp is not None
+            kp[e.row, : len(e.value)] = e.value
+        elif e.action == "remove":
+            keep[e.row] = False
+    extra = dict(a.extra)
+    if new_area.any() and "area" in extra:  # the file's area was the old box's: recomputed from the new one
+        col = np.array(extra["area"], dtype=np.float64 if extra["area"].dtype.kind in "fiu" else object)
+        col[new_area] = np.nan if col.dtype.kind == "f" else None
+        extra["area"] = col
+    edited = a.with_columns(label=label, box=box, keypoints=kp if kp is not None else a.keypoints, extra=extra)
+    kept_rows = np.flatnonzero(keep)
+    out = edited.take(kept_rows)
+    # sorted by image (stable, as sort_rows sorts): an added object follows its image's annotations
+    order = np.argsort(np.r_[out.image, [e.image for e in adds]].astype(np.int64), kind="stable")
+    if adds:
+        out = _append(out, adds, width)
+    position = np.empty(len(order), np.int64)
+    position[order] = np.arange(len(order))
+    row_after = np.full(n, -1, np.int64)
+    row_after[kept_rows] = position[: len(kept_rows)]
+    added_at = {id(e): len(kept_rows) + i for i, e in enumerate(adds)}
+    new_rows: dict[int, int | None] = {}
+    for e in edits:
+        if e.action == "add":
+            new_rows[id(e)] = int(position[added_at[id(e)]])
+        else:
+            new_rows[id(e)] = None if e.action == "remove" else int(row_after[e.row])
+    return truth.replace(annotations=out), new_rows
+
+
+def _append(a: Annotations, adds: list[_Edit], width: int) -> Annotations:
+    """``a`` with one row per ``add`` edit: its image, class, box (NaN: a tag) and keypoints, ``source="human"``;
+    every other column filled with its "no value" (NaN, -1, None, False)."""
+    n, m = len(a), len(adds)
+    box = np.asarray([np.full(4, np.nan) if e.value[1] is None else e.value[1] for e in adds], np.float64)
+    cols: dict[str, Any] = {
+        "image": np.r_[a.image, [e.image for e in adds]],
+        "label": np.r_[a.label, [e.value[0] for e in adds]],
+        "box": np.concatenate([a.box if a.box is not None else np.full((n, 4), np.nan), box]),
+        "score": None if a.score is None else np.r_[a.score, np.full(m, np.nan)],
+        "mask": None if a.mask is None else np.concatenate([a.mask, np.full(m, None, object)]),
+        "polygon": None if a.polygon is None else Polygons.concat([a.polygon, Polygons.none(m)]),
+        "iscrowd": np.r_[a.iscrowd if a.iscrowd is not None else np.zeros(n, bool), np.zeros(m, bool)],
+        "attributes": {k: np.concatenate([v, np.full(m, None, object)]) for k, v in a.attributes.items()},
+        "annotator": None if a.annotator is None else np.concatenate([a.annotator, np.full(m, None, object)]),
+        "source": np.concatenate([np.asarray(a.source, object), np.full(m, "human", object)]),
+        "extra": {k: np.concatenate([v, _filler(v, m)]) for k, v in a.extra.items()},
+    }
+    if width:
+        added = np.zeros((m, width, 3))
+        for i, e in enumerate(adds):
+            added[i] = _human_points(e.value[2], width)
+        cols["keypoints"] = np.concatenate([_pad(a.keypoints, n, width), added])
+    return Annotations.sort_rows(**cols)
+
+
+def _human_points(points: np.ndarray | None, width: int) -> np.ndarray:
+    """(width, 3) keypoints of an added object: the model's x, y with v = 2 where it gave a position with v > 0 (or
+    no v), else (0, 0, 0), COCO's "not labelled"; all (0, 0, 0) without points."""
+    out = np.zeros((width, 3))
+    if points is None:
+        return out
+    k = min(width, len(points))
+    p = points[:k]
+    with np.errstate(invalid="ignore"):
+        on = np.isfinite(p[:, :2]).all(axis=1) & (np.isnan(p[:, 2]) | (p[:, 2] > 0))
+    out[:k][on, :2] = p[on, :2]
+    out[:k][on, 2] = 2.0
+    return out
+
+
+def _pad(kp: np.ndarray | None, n: int, width: int) -> np.ndarray:
+    """A writable (n, width, 3) copy of ``kp``, NaN where it has no value (rows without keypoints, extra points)."""
+    out = np.full((n, width, 3), np.nan)
+    if kp is not None:
+        out[:, : kp.shape[1]] = kp
+    return out
+
+
+def _filler(col: np.ndarray, m: int) -> np.ndarray:
+    """``m`` "no value" entries for an extra column like ``col``: NaN, -1 (integer ids: a writer gives new ones),
+    False, None."""
+    shape = (m, *col.shape[1:])
+    if col.dtype.kind == "f":
+        return np.full(shape, np.nan, col.dtype)
+    if col.dtype.kind in "iu":
+        return np.full(shape, -1, np.int64)
+    if col.dtype.kind == "b":
+        return np.zeros(shape, bool)
+    return np.full(shape, None, object)
+
+
+def _same(x: Any, y: Any) -> bool:
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        return x is not None and y is not None and bool(np.array_equal(x, y, equal_nan=True))
+    return bool(x == y)
+
+
+def _fmt(b: np.ndarray) -> str:
+    return "[" + ", ".join(f"{float(x):.1f}" for x in b) + "]"

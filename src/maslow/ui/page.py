@@ -1,0 +1,145 @@
+"""The review page: one HTML document with inline CSS and JS (no build step, nothing loaded from elsewhere).
+
+The first page of findings and the summary are embedded as JSON (``<script id="initial">``), so the page shows the
+findings as served; the script then talks to ``/api/``. Keys: ``a`` accept, ``r`` reject, ``s`` skip, ``j`` / ``k``
+next / previous (not while typing in the note).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+_CSS = """
+* { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; margin: 0; color: #222; background: #fafafa; }
+header { padding: 8px 16px; background: #263238; color: #fff; display: flex; gap: 16px; align-items: center; }
+header h1 { font-size: 18px; margin: 0; }
+#progress { flex: 1; } #bar { height: 6px; background: #455a64; border-radius: 3px; overflow: hidden; }
+#bar div { height: 100%; background: #66bb6a; }
+#filters { padding: 8px 16px; display: flex; gap: 12px; align-items: center; border-bottom: 1px solid #ddd; }
+main { display: flex; height: calc(100vh - 100px); }
+#list { width: 44%; overflow: auto; border-right: 1px solid #ddd; }
+#list table { border-collapse: collapse; width: 100%; font-size: 13px; }
+#list td, #list th { padding: 4px 6px; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
+#list tr.cur { background: #e3f2fd; } #list tr { cursor: pointer; }
+.st { font-size: 11px; padding: 1px 5px; border-radius: 3px; background: #eceff1; }
+.st.accepted { background: #c8e6c9; } .st.rejected { background: #ffcdd2; } .st.skipped { background: #fff9c4; }
+#detail { flex: 1; padding: 16px; overflow: auto; }
+#detail img { border: 1px solid #ccc; image-rendering: pixelated; max-width: 100%; }
+.t { color: #dc1e1e; } .s { color: #14aa3c; } .muted { color: #777; }
+button { font-size: 14px; padding: 6px 14px; margin-right: 6px; cursor: pointer; }
+button.a { background: #c8e6c9; } button.r { background: #ffcdd2; } button.k { background: #fff9c4; }
+#msg { color: #b71c1c; margin-top: 8px; min-height: 1em; } kbd { border: 1px solid #aaa; padding: 0 3px; }
+"""
+
+_BODY = """
+<header><h1>__TITLE__</h1><div id="progress"><span id="count"></span><div id="bar"><div></div></div></div>
+<a href="/api/decisions?download=true" style="color:#fff">export decisions</a></header>
+<div id="filters">
+ <label>type <select id="f-type"><option value="">all</option></select></label>
+ <label>class <select id="f-class"><option value="">all</option></select></label>
+ <label>status <select id="f-status"><option value="">all</option><option>pending</option><option>accepted</option>
+ <option>rejected</option><option>skipped</option></select></label>
+ <button id="prev-page">&lt; page</button><span id="pageinfo"></span><button id="next-page">page &gt;</button>
+ <span class="muted"><kbd>a</kbd> accept <kbd>r</kbd> reject <kbd>s</kbd> skip <kbd>j</kbd>/<kbd>k</kbd> move</span>
+</div>
+<main><div id="list"><table><thead><tr><th>#</th><th>type</th><th>score</th><th>class</th><th>image</th>
+<th>status</th></tr></thead><tbody id="rows"></tbody></table></div><div id="detail"></div></main>
+"""
+
+_JS = r"""
+const init = JSON.parse(document.getElementById('initial').textContent);
+let summary = init.summary, page = init.page, cur = 0, offset = 0, limit = init.page.limit;
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;',
+  '"': '&quot;', "'": '&#39;'}[c]));
+function fillFilters() {
+  for (const t of summary.types) $('f-type').insertAdjacentHTML('beforeend', `<option>${esc(t)}</option>`);
+  for (const c of summary.finding_classes) $('f-class').insertAdjacentHTML('beforeend', `<option>${esc(c)}</option>`);
+}
+function showSummary() {
+  const c = summary.counts, n = summary.n_findings;
+  $('count').textContent = `${summary.n_decided} of ${n} decided: ${c.accepted} accepted, ${c.rejected} rejected, ` +
+    `${c.skipped} skipped`;
+  $('bar').firstElementChild.style.width = (n ? 100 * summary.n_decided / n : 0) + '%';
+}
+function statusOf(f) { return f.decision ? f.decision.status : 'pending'; }
+function showList() {
+  $('rows').innerHTML = page.items.map((f, i) => `<tr data-i="${i}" class="${i === cur ? 'cur' : ''}">` +
+    `<td>${f.rank}</td><td>${esc(f.type)}</td><td>${Number(f.score).toFixed(3)}</td><td>${esc(f['class'])}</td>` +
+    `<td>${esc(f.file_name)}</td><td><span class="st ${statusOf(f)}">${statusOf(f)}</span></td></tr>`).join('');
+  const last = Math.min(offset + limit, page.total);
+  $('pageinfo').textContent = page.total ? ` ${offset + 1}-${last} of ${page.total} ` : ' none ';
+  for (const tr of $('rows').children) tr.onclick = () => { cur = Number(tr.dataset.i); show(); };
+}
+function show() {
+  showList();
+  const f = page.items[cur];
+  if (!f) { $('detail').innerHTML = '<p class="muted">No finding here.</p>'; return; }
+  const s = f.suggestion || {};
+  const chosen = (f.decision && f.decision.label) || s['class'] || f['class'];
+  const picker = f.labels ? `<p><label>class <select id="label">${summary.classes.map((c) =>
+    `<option ${c === chosen ? 'selected' : ''}>${esc(c)}</option>`).join('')}</select></label></p>` : '';
+  $('detail').innerHTML = `<h2>#${f.rank} ${esc(f.type)} <span class="st ${statusOf(f)}">${statusOf(f)}</span></h2>` +
+    `<p><img src="${f.crop}" alt="no crop (image not found)" onerror="this.replaceWith('(no crop)')"></p>` +
+    `<p><b>${esc(f.file_name)}</b> &middot; class <b>${esc(f['class'])}</b> &middot; score ${f.score}</p>` +
+    `<p>${esc(f.reason)}</p><p class="s">suggestion: ${esc(s.text || 'none')}</p>` +
+    `<p class="muted"><span class="t">red</span>: the annotation; <span class="s">green</span>: the suggestion</p>` +
+    picker + `<p><input id="note" placeholder="note" size="40" value="${esc(f.decision ? f.decision.note : '')}">` +
+    `</p><p><button class="a" onclick="decide('accepted')">Accept (a)</button>` +
+    `<button class="r" onclick="decide('rejected')">Reject (r)</button>` +
+    `<button class="k" onclick="decide('skipped')">Skip (s)</button></p><div id="msg"></div>`;
+}
+async function call(url, opts) {
+  const r = await fetch(url, opts);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+async function load() {
+  const q = new URLSearchParams({offset, limit});
+  for (const k of ['type', 'class', 'status']) { const v = $('f-' + k).value; if (v) q.set(k, v); }
+  page = await call('/api/findings?' + q);
+  cur = Math.min(cur, Math.max(page.items.length - 1, 0));
+  show();
+}
+async function decide(status) {
+  const f = page.items[cur];
+  if (!f) return;
+  const label = f.labels && $('label') ? $('label').value : null;
+  const body = {status, label: f.type === 'ambiguous' || label !== (f.suggestion || {})['class'] ? label : null,
+                note: $('note').value};
+  try {
+    const r = await call(`/api/findings/${f.key}/decision`, {method: 'POST', body: JSON.stringify(body),
+      headers: {'Content-Type': 'application/json'}});
+    f.decision = r.decision; summary = r.summary; showSummary(); move(1);
+  } catch (e) { $('msg').textContent = e.message; }
+}
+async function move(step) {
+  if (cur + step >= page.items.length && offset + limit < page.total) { offset += limit; cur = 0; return load(); }
+  if (cur + step < 0 && offset > 0) { offset = Math.max(offset - limit, 0); cur = limit - 1; return load(); }
+  cur = Math.min(Math.max(cur + step, 0), Math.max(page.items.length - 1, 0)); show();
+}
+document.addEventListener('keydown', (e) => {
+  if (['INPUT', 'SELECT', 'TEXTAREA'].includes(e.target.tagName) || e.ctrlKey || e.metaKey || e.altKey) return;
+  const k = {a: () => decide('accepted'), r: () => decide('rejected'), s: () => decide('skipped'),
+             j: () => move(1), k: () => move(-1)}[e.key];
+  if (k) { e.preventDefault(); k(); }
+});
+for (const k of ['type', 'class', 'status']) $('f-' + k).onchange = () => { offset = 0; cur = 0; load(); };
+$('next-page').onclick = () => { if (offset + limit < page.total) { offset += limit; cur = 0; load(); } };
+$('prev-page').onclick = () => { if (offset > 0) { offset = Math.max(offset - limit, 0); cur = 0; load(); } };
+fillFilters(); showSummary(); show();
+"""
+
+
+def render_page(title: str, summary: dict[str, Any], first_page: dict[str, Any]) -> str:
+    """The page: ``summary`` (``Review.summary()``) and ``first_page`` (``Review.page()``) embedded as JSON."""
+    data = json.dumps({"summary": summary, "page": first_page}, ensure_ascii=False)
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e")  # no "</script>" can end the block early
+    t = html.escape(title)
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{t}</title>"
+            f"<style>{_CSS}</style></head><body>{_BODY.replace('__TITLE__', t)}"
+            f"<script id='initial' type='application/json'>{data}</script><script>{_JS}</script></body></html>\n")

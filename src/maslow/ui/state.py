@@ -1,0 +1,224 @@
+"""What the review UI serves, without the web: the findings with their decisions, filters, paging, crops.
+
+``Review`` holds one review: the truth, the findings of one ISSUES.json (checked against the truth), the store
+and the session. The FastAPI app (``maslow.ui.app``) only parses requests and renders what these methods return.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maslow.core.dataset import Dataset
+from maslow.errors import FormatError, InvalidDatasetError, MaslowError
+from maslow.quality.records import check_findings_match, parse_findings, read_findings, truth_fingerprint
+from maslow.quality.review import LABEL_TYPES, STATUSES, Decision, apply_decisions, check_decision, review_counts
+from maslow.store.reviews import ReviewSession, ReviewStore, StoredDecision, file_hash
+
+#: Status filter values: a decision's status, or ``pending`` (no decision yet).
+FILTER_STATUSES = ("pending", *STATUSES)
+MAX_LIMIT = 500
+
+
+class NotFound(MaslowError):
+    """A finding key that is not in the review (the app answers 404)."""
+
+
+def open_review(issues_path: str | Path, truth: Dataset, store: ReviewStore, *, truth_ref: str) -> Review:
+    """The review of ``issues_path`` against ``truth``: its session (resumed when this ISSUES.json was opened
+    before) with its decisions so far.
+
+    Raises:
+        FormatError: a malformed ISSUES.json. InvalidDatasetError: the findings are for another truth, or the
+        session was started on another truth (``check_session_truth``).
+    """
+    findings = read_findings(issues_path)
+    check_findings_match(truth, parse_findings(findings))
+    session = store.open_session(Path(issues_path).resolve(), truth=truth_ref, n_findings=len(findings),
+                                 issues_hash=file_hash(issues_path), truth_hash=truth_fingerprint(truth))
+    check_session_truth(session, truth)
+    return Review(truth, findings, store, session)
+
+
+def check_session_truth(session: ReviewSession, truth: Dataset) -> None:
+    """Refuse ``truth`` when the session's decisions were made on another one (its fingerprint differs).
+
+    Raises:
+        InvalidDatasetError: naming the truth the session was started on.
+    """
+    if session.truth_hash and session.truth_hash != truth_fingerprint(truth):
+        raise InvalidDatasetError(f"the review of {session.issues_path} (started {session.created}) was made on "
+                                  f"another truth: {session.truth} ({truth.n_images} images, {truth.n_annotations} "
+                                  "annotations given now, with other rows); give that ground truth, or review the "
+                                  "ISSUES.json of a `maslow qa` run on this one")
+
+
+class Review:
+    """One review session: findings (ranked as in ISSUES.json), decisions, crops (computed on demand, cached).
+
+    Args:
+        truth: the ground truth the findings were computed on (crops read its images under ``truth.root``).
+        findings: the ISSUES.json rows.
+        store: where decisions are kept. session: this review's session in it.
+    """
+
+    def __init__(self, truth: Dataset, findings: Sequence[Mapping[str, Any]], store: ReviewStore,
+                 session: ReviewSession, *, crop_cache: int = 1024) -> None:
+        parsed = parse_findings(findings)
+        check_findings_match(truth, parsed)
+        self.truth, self.store, self.session = truth, store, session
+        self.findings = sorted((dict(f) for f in findings), key=lambda f: int(f["rank"]))
+        self.by_key = {int(f["rank"]): f for f in self.findings}
+        self.names = truth.schema.names
+        self._lock = threading.Lock()
+        self._decisions: dict[int, StoredDecision] = store.decisions(session.id)
+        self.crop_png = functools.lru_cache(maxsize=crop_cache)(self._crop_png)
+
+    # -- reading -----------------------------------------------------------------------------------
+    def decision(self, key: int) -> StoredDecision | None:
+        with self._lock:
+            return self._decisions.get(key)
+
+    def status(self, key: int) -> str:
+        d = self.decision(key)
+        return "pending" if d is None else d.status
+
+    def item(self, key: int) -> dict[str, Any]:
+        """Finding ``key`` as the API gives it: its ISSUES.json fields, ``key``, ``decision`` (or None),
+        ``labels`` (whether a class can be chosen) and ``crop`` (the URL of its crop).
+
+        Raises:
+            NotFound: no finding has this key.
+        """
+        f = self.by_key.get(key)
+        if f is None:
+            raise NotFound(f"finding {key} is not in this review (ranks 1..{len(self.findings)})")
+        d = self.decision(key)
+        return {**f, "key": key, "decision": None if d is None else d.to_dict(),
+                "labels": f.get("type") in LABEL_TYPES, "crop": f"/api/findings/{key}/crop.png"}
+
+    def page(self, *, type: str | None = None, cls: str | None = None, status: str | None = None, offset: int = 0,
+             limit: int = 50) -> dict[str, Any]:
+        """The findings that pass the filters (each a comma-separated list of values, or None: any), in rank
+        order, ``limit`` from ``offset``, with ``total`` (how many pass).
+
+        Raises:
+            MaslowError: an unknown status filter, or a negative offset or a limit outside 1..500.
+        """
+        statuses = _values(status)
+        if statuses is not None and not statuses <= set(FILTER_STATUSES):
+            raise MaslowError(f"status filter must be among {', '.join(FILTER_STATUSES)}, got {status!r}")
+        if offset < 0 or not 1 <= limit <= MAX_LIMIT:
+            raise MaslowError(f"offset must be >= 0 and limit in 1..{MAX_LIMIT}, got offset {offset}, limit {limit}")
+        types, classes = _values(type), _values(cls)
+        keys = [int(f["rank"]) for f in self.findings
+                if (types is None or f.get("type") in types) and (classes is None or f.get("class") in classes)
+                and (statuses is None or self.status(int(f["rank"])) in statuses)]
+        return {"total": len(keys), "offset": offset, "limit": limit,
+                "items": [self.item(k) for k in keys[offset:offset + limit]]}
+
+    def summary(self) -> dict[str, Any]:
+        """``review_counts`` of the decisions so far, the session, the schema's classes, and the classes and types
+        the findings name (for the filters)."""
+        with self._lock:
+            decisions = dict(self._decisions)
+        counts = review_counts(self.findings, decisions)
+        return {
+            **counts,
+            "classes": list(self.names),
+            "finding_classes": sorted({str(f["class"]) for f in self.findings if f.get("class") is not None}),
+            "types": list(counts["per_type"]),
+            "session": self.session.to_dict(),
+        }
+
+    def changes(self) -> dict[str, Any]:
+        """What applying the decisions so far would do (``apply_decisions``'s change log and counts)."""
+        with self._lock:
+            decisions = dict(self._decisions)
+        return apply_decisions(self.truth, self.findings, decisions).to_dict()
+
+    def export(self, *, history: bool = False) -> dict[str, Any]:
+        """The decisions as JSON: the session and, per decided finding, its key, type, class, file and decision
+        (``history``: every decision made, in order)."""
+        rows = self.store.history(self.session.id) if history else sorted(
+            self.store.decisions(self.session.id).values(), key=lambda d: d.key)
+        out = []
+        for d in rows:
+            f = self.by_key.get(d.key, {})
+            out.append({**d.to_dict(), "type": f.get("type"), "class": f.get("class"),
+                        "file_name": f.get("file_name"), "annotation_row": f.get("annotation_row")})
+        return {"session": self.session.to_dict(), "decisions": out}
+
+    # -- deciding ----------------------------------------------------------------------------------
+    def decide(self, key: int, status: str, *, label: str | None = None, note: str = "",
+               reviewer: str = "") -> StoredDecision:
+        """Record a decision (committed to the store before this returns).
+
+        Raises:
+            NotFound: an unknown key. MaslowError: a bad status, or a label the finding can't take.
+        """
+        f = self.by_key.get(key)
+        if f is None:
+            raise NotFound(f"finding {key} is not in this review (ranks 1..{len(self.findings)})")
+        check_decision(f, Decision(status, label, note, reviewer), self.names)
+        d = self.store.decide(self.session.id, key, status, label=label, note=note, reviewer=reviewer)
+        with self._lock:
+            self._decisions[key] = d
+        return d
+
+    # -- crops -------------------------------------------------------------------------------------
+    def _crop_png(self, key: int, size: int) -> bytes | None:
+        """A PNG of finding ``key``'s region (annotation red, suggestion green; as ``maslow qa --html`` draws
+        them), the whole image for a finding without geometry; None when the image can't be read."""
+        from maslow.quality.consensus_report import SUGGESTED_COLOUR, TRUTH_COLOUR, crop_png, keypoint_overlays
+
+        f = self.by_key[key]
+        img = f.get("image_row")
+        if img is None or img < 0 or self.truth.root is None:
+            return None
+        ann = -1 if f.get("annotation_row") is None else int(f["annotation_row"])
+        ta = self.truth.annotations
+        sug = f.get("suggestion") or {}
+        truth_box = ta.box[ann] if ann >= 0 and ta.box is not None else np.full(4, np.nan)
+        sug_box = np.asarray(sug["box_xyxy"], np.float64) if sug.get("box_xyxy") else np.full(4, np.nan)
+        kp = sug.get("keypoints")
+        points = np.asarray([[np.nan if v is None else v for v in p] for p in kp], np.float64) if kp else \
+            np.zeros((0, 3))
+        cls = int(ta.label[ann]) if ann >= 0 else (self.names.index(sug["class"]) if sug.get("class") in self.names
+                                                   else -1)
+        overlays, edges = keypoint_overlays(self.truth, ann, points, cls)
+        png = crop_png(self.truth, int(img), [(truth_box, TRUTH_COLOUR), (sug_box, SUGGESTED_COLOUR)], size, overlays,
+                    edges)
+        if png is not None:
+            return base64.b64decode(png)
+        return _thumbnail(self.truth, int(img), size)
+
+
+def _thumbnail(truth: Dataset, image: int, size: int) -> bytes | None:
+    """The whole image, its longest side ``size``, as PNG (a finding with nothing to outline: a class, a tag)."""
+    from PIL import Image
+
+    from maslow.io.images import image_path, load_rgb
+
+    try:
+        im = Image.fromarray(load_rgb(image_path(truth, image)))
+    except FormatError:
+        return None
+    im.thumbnail((size, size))
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _values(text: str | None) -> set[str] | None:
+    """A filter's values (comma-separated), None for no filter."""
+    if text is None or not text.strip():
+        return None
+    return {v.strip() for v in text.split(",") if v.strip()}

@@ -1,0 +1,127 @@
+"""`maslow review apply|status` (and serve's checks): the accepted findings applied, in a file or a workspace
+version; nothing written on error."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sqlalchemy")
+
+from maslow import io
+from maslow.sample import write_shapes
+from maslow.store.reviews import ReviewStore, database_url, file_hash
+from tests.helpers import run_cli
+
+
+@pytest.fixture
+def qa_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A COCO truth with a swapped class and a dropped box, predictions of the clean truth, `maslow qa`'s
+    ISSUES.json (run in ``tmp_path``, outside any workspace)."""
+    monkeypatch.chdir(tmp_path)
+    clean = write_shapes(tmp_path / "shapes", 12, seed=1)
+    io.write_coco(clean, tmp_path / "shapes" / "clean.json")
+    coco = json.loads((tmp_path / "shapes" / "clean.json").read_text())
+    anns = [a for a in coco["annotations"] if not a.get("iscrowd")]
+    preds = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"],
+              "score": 0.6 + 0.35 * (k % 7) / 6} for k, a in enumerate(anns)]
+    anns[3]["category_id"] = anns[3]["category_id"] % 3 + 1
+    coco["annotations"] = [a for a in coco["annotations"] if a is not anns[6]]
+    gt = tmp_path / "shapes" / "noisy.json"
+    gt.write_text(json.dumps(coco))
+    (tmp_path / "pred.json").write_text(json.dumps(preds))
+    code, out = run_cli(["qa", "--gt", str(gt), "--pred", "pred.json", "--out", "issues.json"])
+    assert code == 0, out
+    clean_coco = json.loads((tmp_path / "shapes" / "clean.json").read_text())
+    return {"gt": gt, "issues": tmp_path / "issues.json", "clean": clean_coco, "swapped": anns[3]["id"],
+            "dropped": anns[6], "tmp": tmp_path}
+
+
+def _decide_all(issues: Path, status: str = "accepted", *, truth: str = "noisy") -> list[dict[str, Any]]:
+    findings = json.loads(issues.read_text())
+    with ReviewStore(database_url(issues)) as store:
+        session = store.open_session(issues, truth=truth, n_findings=len(findings))
+        for f in findings:
+            store.decide(session.id, f["rank"], status)
+    return findings
+
+
+def test_apply_writes_the_corrected_dataset_and_the_change_log(qa_run: dict[str, Any]) -> None:
+    findings = _decide_all(qa_run["issues"])
+    types = {f["type"] for f in findings}
+    assert {"wrong_class", "missing"} <= types
+    out = qa_run["tmp"] / "fixed.json"
+    code, text = run_cli(["review", "apply", "issues.json", "--gt", str(qa_run["gt"]), "--out", str(out), "--to",
+                          "coco", "--json"])
+    assert code == 0, text
+    log = json.loads(text)
+    assert log["result"]["counts"]["applied"] >= 2 and len(log["result"]["changes"]) == len(findings)
+    fixed = json.loads(out.read_text())
+    by_id = {a["id"]: a for a in fixed["annotations"]}
+    clean = {a["id"]: a for a in qa_run["clean"]["annotations"]}
+    assert by_id[qa_run["swapped"]]["category_id"] == clean[qa_run["swapped"]]["category_id"]
+    dropped = qa_run["dropped"]
+    added = [a for a in fixed["annotations"] if a["id"] not in clean]
+    assert any(a["image_id"] == dropped["image_id"] and a["category_id"] == dropped["category_id"]
+               and np.allclose(a["bbox"], dropped["bbox"], atol=0.02) for a in added)
+    code, text = run_cli(["review", "status", "issues.json", "--json"])
+    assert code == 0 and json.loads(text)["counts"]["accepted"] == len(findings)
+
+
+def test_apply_writes_nothing_on_error(qa_run: dict[str, Any]) -> None:
+    _decide_all(qa_run["issues"])
+    coco = json.loads(qa_run["gt"].read_text())
+    coco["annotations"] = coco["annotations"][1:]  # another version of the truth: rows shifted
+    other = qa_run["tmp"] / "other.json"
+    other.write_text(json.dumps(coco))
+    out = qa_run["tmp"] / "fixed.json"
+    for args in (["--gt", str(other)], ["--gt", str(qa_run["gt"]), "--decisions", "nope.json"]):
+        code, text = run_cli(["review", "apply", "issues.json", *args, "--out", str(out), "--to", "coco"])
+        assert code == 2, text
+        assert not out.exists()
+    assert "another version of the truth" in run_cli(["review", "apply", "issues.json", "--gt", str(other), "--out",
+                                                      str(out), "--to", "coco"])[1].replace("\n", " ")
+
+
+def test_apply_without_a_review_says_so(qa_run: dict[str, Any]) -> None:
+    code, text = run_cli(["review", "apply", "issues.json", "--gt", str(qa_run["gt"]), "--out", "x.json", "--to",
+                          "coco"])
+    assert code == 2 and "no review of this ISSUES.json" in " ".join(text.split())
+    assert not (qa_run["tmp"] / "x.json").exists() and not (qa_run["tmp"] / "issues.review.db").exists()
+
+
+def test_apply_commit_makes_a_workspace_version(qa_run: dict[str, Any]) -> None:
+    tmp = qa_run["tmp"]
+    assert run_cli(["init"])[0] == 0
+    code, text = run_cli(["import", str(qa_run["gt"]), "--from", "coco", "--name", "shapes"])
+    assert code == 0, text
+    code, text = run_cli(["qa", "--gt", "shapes", "--pred", "pred.json", "--out", "ws_issues.json"])
+    assert code == 0, text
+    findings = _decide_all(tmp / "ws_issues.json", truth="shapes")
+    assert database_url(tmp / "ws_issues.json").endswith(".maslow/maslow.db")  # the workspace's database
+    code, text = run_cli(["review", "apply", "ws_issues.json", "--gt", "shapes", "--commit", "--json"])
+    assert code == 0, text
+    version = json.loads(text)["version"]
+    assert version["message"].startswith("review of ws_issues.json") and len(version["changes"]) == len(findings)
+    code, text = run_cli(["log", "shapes", "--json"])
+    assert code == 0 and len(json.loads(text)) == 2
+
+
+def test_serve_refuses_a_taken_port_and_a_mismatched_truth(qa_run: dict[str, Any]) -> None:
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        code, text = run_cli(["review", "issues.json", "--gt", str(qa_run["gt"]), "--port", str(port), "--no-open"])
+    assert code == 2 and f"--port {port}" in text
+    code, text = run_cli(["review", "issues.json", "--gt", str(qa_run["tmp"] / "shapes" / "clean.json"),
+                          "--no-open"])
+    assert code == 2 and "another version of the truth" in " ".join(text.split())
+    assert file_hash(qa_run["issues"])  # the file is left as it was
