@@ -43,3 +43,46 @@ maslow qa --gt "$OUT/qa/noisy.json" --images-root "$OUT/shapes" --pred "$OUT/qa/
 step "QA 3. The same as JSON for scripts (the first 2 issues)"
 maslow qa --gt "$OUT/qa/noisy.json" --pred "$OUT/qa/predictions.json" --out "$OUT/qa/issues.json" --json --top 2 \
   | python -c "import json,sys; d=json.load(sys.stdin); print(json.dumps({k: d[k] for k in ('n_issues', 'counts', 'top')}, indent=1))"
+
+if python -c "import fastapi, uvicorn, sqlalchemy" 2>/dev/null; then
+  step "QA 4. Review the findings in the web UI (maslow review; here driven over its HTTP API): accept the 4 strongest, reject the rest"
+  rm -f "$OUT/qa/issues.review.db"
+  port=$(python -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+  maslow review "$OUT/qa/issues.json" --gt "$OUT/qa/noisy.json" --images-root "$OUT/shapes" --port "$port" --no-open \
+    > "$OUT/qa/review_server.log" 2>&1 &
+  server=$!
+  python - "$port" <<'PY'
+import json, sys, time, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+for _ in range(200):  # the server starts in a second or two
+    try:
+        urllib.request.urlopen(base + "/api/summary", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.1)
+page = urllib.request.urlopen(base + "/").read().decode()
+print(f"{base}/ serves the review page ({len(page)} bytes); a reviewer opens it in a browser")
+found = json.load(urllib.request.urlopen(base + "/api/findings?limit=100"))
+rows = found["items"]
+for f in rows:
+    status = "accepted" if f["rank"] <= 4 else "rejected"
+    req = urllib.request.Request(f"{base}/api/findings/{f['rank']}/decision", method="POST",
+                                 data=json.dumps({"status": status, "reviewer": "demo"}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req)
+    print(f"  {status:8s} #{f['rank']} {f['type']:11s} {f['reason']}")
+PY
+  kill "$server"; wait "$server" 2>/dev/null || true
+  maslow review status "$OUT/qa/issues.json"
+
+  step "QA 5. Apply the accepted fixes: a corrected ground truth, and the same predictions scored against both"
+  maslow review apply "$OUT/qa/issues.json" --gt "$OUT/qa/noisy.json" --images-root "$OUT/shapes" \
+    --out "$OUT/qa/fixed.json" --to coco
+  for gt in noisy fixed; do
+    printf '%s: ' "$gt"
+    maslow eval --gt "$OUT/qa/$gt.json" --pred "$OUT/qa/predictions.json" --json - 2>/dev/null \
+      | python -c "import json,sys; s=json.load(sys.stdin)['map']['stats']; print(f\"mAP {s['map_50_95']:.3f}, AP50 {s['map_50']:.3f}\")"
+  done
+else
+  step "QA 4. (skipped: the review UI needs fastapi, uvicorn and sqlalchemy: pip install 'maslow[serve]')"
+fi
