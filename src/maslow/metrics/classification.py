@@ -450,7 +450,8 @@ def classification_scores(truth: Dataset, pred: Dataset, *, beta: float = 1.0,
     top: dict[int, float] = {v: math.nan for v in ks}
     if probs is not None:
         try:
-            raw = np.asarray(probs, np.float64)
+            # an object column of per-row lists (JSON-like readers) is read as operating_point reads it
+            raw = np.asarray(probs.tolist() if probs.dtype == object else probs, np.float64)
         except (TypeError, ValueError):
             raise InvalidDatasetError(f"pred.annotations.extra[{PROBS_COLUMN!r}]: must be an (n, K) float array, "
                                       f"got dtype {np.asarray(probs).dtype}") from None

@@ -80,7 +80,7 @@ class _Params(NamedTuple):
 
 
 def _params(iou_type: str, iou_thresholds: Sequence[float] | FloatArray | None,
-            recall_thresholds: Sequence[float] | FloatArray | None, max_dets: Sequence[int] | None,
+            recall_thresholds: Sequence[float] | FloatArray | None, max_dets: Sequence[int] | int | None,
             area_ranges: Mapping[str, tuple[float, float]] | None, use_cats: bool,
             kpt_sigmas: Sequence[float] | FloatArray | None, pred_area: str) -> _Params:
     if iou_type not in IOU_TYPES:
@@ -96,13 +96,19 @@ def _params(iou_type: str, iou_thresholds: Sequence[float] | FloatArray | None,
         if not len(arr) or not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1:
             raise ValueError(f"coco_map: {name} must be a non-empty list of numbers in [0, 1], got {arr.tolist()}")
     dets = (20,) if max_dets is None and iou_type == "keypoints" else (1, 10, 100) if max_dets is None else max_dets
-    dets_t = tuple(sorted(int(d) for d in dets))
-    if not dets_t or dets_t[0] < 1:
-        raise ValueError(f"coco_map: max_dets must be positive integers, got {list(dets)}")
+    dets_a = np.atleast_1d(np.asarray(dets, dtype=object)).reshape(-1)
+    ints = [isinstance(d, (int, np.integer)) or (isinstance(d, (float, np.floating)) and float(d).is_integer())
+            for d in dets_a.tolist()]
+    if not len(dets_a) or not all(ints) or min(int(d) for d in dets_a.tolist()) < 1:
+        raise ValueError(f"coco_map: max_dets must be positive integers, got {dets_a.tolist()}")
+    dets_t = tuple(sorted(int(d) for d in dets_a.tolist()))
     ranges = dict(area_ranges) if area_ranges is not None else dict(
         KEYPOINT_AREA_RANGES if iou_type == "keypoints" else DEFAULT_AREA_RANGES)
     if not ranges:
         raise ValueError("coco_map: area_ranges must name at least one range, got {}")
+    for name, v in ranges.items():
+        if np.shape(v) != (2,):
+            raise ValueError(f"coco_map: area_ranges[{name!r}] must be (lo, hi), got {v!r}")
     rng = np.asarray([tuple(map(float, v)) for v in ranges.values()], dtype=np.float64).reshape(-1, 2)
     if iou_type == "keypoints" and not use_cats:
         raise ValueError("coco_map: use_cats must be True for iou_type 'keypoints', got False (pycocotools computes "
@@ -231,7 +237,7 @@ def coco_map(
     iou_type: str = "bbox",
     iou_thresholds: Sequence[float] | FloatArray | None = None,
     recall_thresholds: Sequence[float] | FloatArray | None = None,
-    max_dets: Sequence[int] | None = None,
+    max_dets: Sequence[int] | int | None = None,
     area_ranges: Mapping[str, tuple[float, float]] | None = None,
     use_cats: bool = True,
     kpt_sigmas: Sequence[float] | FloatArray | None = None,
@@ -245,7 +251,8 @@ def coco_map(
         iou_type: ``"bbox"``, ``"segm"`` (polygons or RLE masks) or ``"keypoints"`` (OKS).
         iou_thresholds: (T,) IoU thresholds; default ``np.linspace(.5, .95, 10)`` as pycocotools.
         recall_thresholds: (R,) recall thresholds; default ``np.linspace(0, 1, 101)``.
-        max_dets: maxDets ladder, per image and class (sorted); default (1, 10, 100), (20,) for keypoints.
+        max_dets: maxDets ladder, per image and class (sorted; one number: a ladder of one); default
+            (1, 10, 100), (20,) for keypoints.
         area_ranges: name -> (lo, hi), closed on both ends; default COCO's all/small/medium/large
             (all/medium/large for keypoints).
         use_cats: False pools all classes (class-agnostic proposals evaluation).
@@ -278,7 +285,7 @@ def coco_matches(
     iou_type: str = "bbox",
     iou_thresholds: Sequence[float] | FloatArray | None = None,
     recall_thresholds: Sequence[float] | FloatArray | None = None,
-    max_dets: Sequence[int] | None = None,
+    max_dets: Sequence[int] | int | None = None,
     area_ranges: Mapping[str, tuple[float, float]] | None = None,
     use_cats: bool = True,
     kpt_sigmas: Sequence[float] | FloatArray | None = None,

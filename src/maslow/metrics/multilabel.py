@@ -21,7 +21,8 @@ Datasets (``multilabel_scores``):
   (matched by name). A predicted tag counts when its ``annotations.score`` is ``>= threshold`` or absent (nan).
 - *attributes* (``attributes=[...]``): each annotation row is a sample (truth and pred rows paired by position,
   on the same images); each named attribute is a label. A value counts as set when it is ``True``, a number
-  ``>= threshold`` (a predicted probability; 0/1 for truth), or a string ``"true"``/``"yes"``/``"1"``;
+  ``>= threshold`` (a predicted probability or logit; a truth number counts when ``>= 0.5``, so 0/1 truth values
+  mean what they say whatever the threshold), or a string ``"true"``/``"yes"``/``"1"``;
   ``None`` (unset), ``False``, smaller numbers and ``"false"``/``"no"``/``"0"``/``""`` count as not set.
 """
 
@@ -234,7 +235,7 @@ def multilabel_scores(truth: Dataset, pred: Dataset, *, threshold: float = 0.5,
             dataset whose annotations carry ``attributes``.
         pred: predictions on the same images table (and, for attributes, the same annotation rows).
         threshold: a predicted tag counts when its score is ``>= threshold`` (or it has none); a numeric
-            attribute value counts when ``>= threshold``.
+            predicted attribute value counts when ``>= threshold`` (a truth one when ``>= 0.5``).
         attributes: attribute names to score as labels, one sample per annotation row; None scores tags.
 
     Returns:
@@ -289,6 +290,8 @@ def _attribute_scores(truth: Dataset, pred: Dataset, attributes: list[str], thre
             if name not in a.attributes:
                 raise InvalidDatasetError(f"multilabel_scores: {side}.annotations.attributes must have {name!r}, "
                                           f"got {sorted(a.attributes)}")
-            mat[:, j] = _attribute_values(a.attributes[name], threshold, f"{side}.annotations.attributes[{name!r}]")
+            # the threshold is the predictions' (probabilities or logits); truth numbers are 0/1 labels
+            mat[:, j] = _attribute_values(a.attributes[name], threshold if side == "pred" else 0.5,
+                                          f"{side}.annotations.attributes[{name!r}]")
         cols.append(mat)
     return multilabel_scores_from_indicators(cols[0], cols[1], class_names=attributes, threshold=threshold)
