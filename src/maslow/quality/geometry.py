@@ -63,7 +63,7 @@ def check_boxes(ds: Dataset, config: CheckConfig = CheckConfig()) -> list[Qualit
             "zero_area_box", "error", image=a.image[r], annotation=r, score=1.0,
             reason=[f"box {s} has zero area (width {ww:g}, height {hh:g})"
                     for s, ww, hh in zip(_fmt_box(b[zero]), w[zero], h[zero], strict=True)],
-            suggestion="delete the annotation or redraw the box"))
+            suggestion="remove the annotation (or redraw the box in the annotation tool)"))
     degen = ~zero & (np.minimum(w, h) < config.min_side)
     if degen.any():
         r = rows[degen]
@@ -87,13 +87,22 @@ def check_boxes(ds: Dataset, config: CheckConfig = CheckConfig()) -> list[Qualit
         outside = np.clip(1 - cw * ch / area, 0, 1)
         reason = np.asarray([f"box {s} extends past the {int(ww)} x {int(hh)} image ({100 * f:.0f}% of it outside)"
                              for s, ww, hh, f in zip(_fmt_box(bb), iw[oob], ih[oob], outside, strict=True)], object)
+        # the fix review applies: the box clipped to the image, where that leaves a box of at least min_side px
+        # (wholly outside, or a sliver inside: a wrong size or coordinate convention, not a mechanical fix)
+        clip = np.stack([np.clip(bb[:, 0], 0, iw[oob]), np.clip(bb[:, 1], 0, ih[oob]),
+                         np.clip(bb[:, 2], 0, iw[oob]), np.clip(bb[:, 3], 0, ih[oob])], axis=1)
+        fits = np.minimum(clip[:, 2] - clip[:, 0], clip[:, 3] - clip[:, 1]) >= max(config.min_side, 1e-9)
+        clip[~fits] = np.nan
+        text = np.asarray([f"clip the box to the image: xyxy {s}" if ok else "check the image size and coordinate "
+                           "convention (clipped to the image, too little of the box is left)"
+                           for s, ok in zip(_fmt_box(clip), fits.tolist(), strict=True)], object)
         gone = outside >= 1  # wholly outside: an error; partly outside: a warning (row by row)
         for sel, severity in ((gone, "error"), (~gone, "warning")):
             if sel.any():
                 out.append(QualityIssues.block(
                     "box_out_of_bounds", severity, image=a.image[r[sel]], annotation=r[sel],
-                    score=0.6 + 0.4 * outside[sel], reason=list(reason[sel]),
-                    suggestion="clip the box to the image, or check the image size and coordinate convention"))
+                    score=0.6 + 0.4 * outside[sel], reason=list(reason[sel]), suggestion=list(text[sel]),
+                    box=clip[sel]))
     return out
 
 

@@ -100,7 +100,11 @@ def sweep_pairs(image: IntArray, box: FloatArray, *, min_iou: float, chunk: int 
 
 
 def check_overlaps(ds: Dataset, config: CheckConfig = CheckConfig()) -> QualityIssues:
-    """``duplicate_box`` (same class, IoU >= duplicate_iou) and ``class_conflict`` (IoU >= conflict_iou)."""
+    """``duplicate_box`` (same class, IoU >= duplicate_iou) and ``class_conflict`` (IoU >= conflict_iou).
+
+    A pair's finding is on its later annotation row (``annotation``), the earlier one is ``other``: accepting a
+    ``duplicate_box`` in review removes the later row (the copy: the earlier one keeps its id, which other files
+    may refer to)."""
     a = ds.annotations
     i, j, v = overlapping_pairs(ds, min_iou=min(config.duplicate_iou, config.conflict_iou))
     if a.annotator is not None:  # boxes of two annotators on one object are agreement, not duplicates
@@ -124,7 +128,7 @@ def check_overlaps(ds: Dataset, config: CheckConfig = CheckConfig()) -> QualityI
                     score=0.7 + 0.3 * dv[sel],
                     reason=[f"two {names[c]} boxes on one object (IoU {x:.3f} with annotation {p})"
                             for c, x, p in zip(a.label[dj[sel]], dv[sel], di[sel], strict=True)],
-                    suggestion="delete one of the two boxes"))
+                    suggestion=[f"remove this box, the later of the two (annotation {p} stays)" for p in di[sel]]))
     con = ~same & (v >= config.conflict_iou)
     if con.any():
         ci, cj, cv = i[con], j[con], v[con]
@@ -132,5 +136,5 @@ def check_overlaps(ds: Dataset, config: CheckConfig = CheckConfig()) -> QualityI
             "class_conflict", "warning", image=a.image[cj], annotation=cj, other=ci, score=0.6 + 0.4 * cv,
             reason=[f"a {names[lj]} box and a {names[li]} box (annotation {p}) on one object (IoU {x:.3f})"
                     for lj, li, x, p in zip(a.label[cj], a.label[ci], cv, ci, strict=True)],
-            suggestion="keep one box with the right class"))
+            suggestion="keep one box with the right class: pick the class (the other box is removed)"))
     return QualityIssues.build(parts)

@@ -19,7 +19,9 @@ from maslow.errors import FormatError, InvalidDatasetError
 def issue_records(issues: Any, truth: Dataset, *, xywh: bool = True) -> list[dict[str, Any]]:
     """ISSUES.json entries: ``QualityIssues.rows`` with the ids from the input file, names, and the suggested box
     also as COCO's x, y, w, h (``xywh``), rounded to 2 decimals; suggested keypoints ``[[x, y, v], ...]`` (x and y
-    rounded to 2 decimals, v to 6, as the score), null where a row has none."""
+    rounded to 2 decimals, v to 6, as the score), null where a row has none. A finding about a pair of annotations
+    (``QualityIssues.other``: a duplicate, a class conflict, an annotator disagreement) also has ``other_row`` and
+    ``other_id``, the second annotation (``maslow review`` removes or keeps it); other findings have neither key."""
     return [r for chunk in issue_record_chunks(issues, truth, xywh=xywh, size=max(len(issues), 1)) for r in chunk]
 
 
@@ -35,6 +37,7 @@ def issue_record_chunks(issues: Any, truth: Dataset, *, xywh: bool = True,
         hi = lo + len(rows)
         img_ids = _ids(truth, "images", issues.image[lo:hi])
         ann_ids = _ids(truth, "annotations", issues.annotation[lo:hi])
+        other_ids = _ids(truth, "annotations", issues.other[lo:hi])
         out = []
         for k, r in enumerate(rows):
             ann, img, sug = r["annotation"], r["image"], r["suggestion"]
@@ -44,14 +47,17 @@ def issue_record_chunks(issues: Any, truth: Dataset, *, xywh: bool = True,
                     [xyxy[0], xyxy[1], round(xyxy[2] - xyxy[0], 2), round(xyxy[3] - xyxy[1], 2)]
                 sug = {"class": sug["class"], "box": box, "box_xyxy": xyxy, "keypoints": _points(sug["keypoints"]),
                        "text": sug["text"]}
-            out.append({
+            rec = {
                 "rank": lo + k + 1, "image_id": img_ids[k], "annotation_id": ann_ids[k], "type": r["type"],
                 "score": round(float(r["score"]), 6), "severity": r["severity"],
                 "file_name": str(path[img]) if img >= 0 else None,
                 "class": names[int(label[ann])] if ann >= 0 else (None if sug is None else sug["class"]),
                 "reason": r["reason"], "suggestion": sug,
                 "image_row": img, "annotation_row": ann if ann >= 0 else None,
-            })
+            }
+            if r["other"] >= 0:  # only pairs: the records of the other findings keep their bytes
+                rec["other_row"], rec["other_id"] = r["other"], other_ids[k]
+            out.append(rec)
         yield out
         lo = hi
 
@@ -95,6 +101,8 @@ class Finding:
     sug_box: np.ndarray | None  # (4,)
     sug_kp: np.ndarray | None  # (K, 3), NaN where null
     sug_text: str
+    other: int = -1  # the second annotation of a pair (other_row), -1: none
+    other_id: Any = None
 
 
 def read_findings(path: str | Path) -> list[dict[str, Any]]:
@@ -141,7 +149,7 @@ def parse_findings(findings: Sequence[Mapping[str, Any]]) -> dict[int, Finding]:
         if not isinstance(typ, str) or not typ:
             raise FormatError(f"must be a finding type, got {typ!r}", record=where, field="type")
         rows = []
-        for name in ("image_row", "annotation_row"):
+        for name in ("image_row", "annotation_row", "other_row"):
             v = f.get(name)
             if v is not None and (not _is_int(v) or v < -1):
                 raise FormatError(f"must be a row (an integer; -1 or null: none), got {v!r}", record=where, field=name)
@@ -155,14 +163,15 @@ def parse_findings(findings: Sequence[Mapping[str, Any]]) -> dict[int, Finding]:
             key=int(key), type=typ, image=rows[0], ann=rows[1], file_name=_opt_str(f, "file_name", where),
             cls=_opt_str(f, "class", where), image_id=f.get("image_id"), annotation_id=f.get("annotation_id"),
             sug_class=_opt_str(sug, "class", where, "suggestion.class"), sug_box=_read_box(sug.get("box_xyxy"), where),
-            sug_kp=_read_points(sug.get("keypoints"), where), sug_text=str(sug.get("text") or ""))
+            sug_kp=_read_points(sug.get("keypoints"), where), sug_text=str(sug.get("text") or ""), other=rows[2],
+            other_id=f.get("other_id"))
     return out
 
 
 def check_findings_match(truth: Dataset, findings: Mapping[int, Finding]) -> None:
     """Refuse findings computed on another version of ``truth``: each finding's image row must hold its
-    ``file_name``, its annotation row must be an annotation of that image, of its ``class``, and the ids (where the
-    truth has COCO ids) must be the finding's.
+    ``file_name``, its annotation row (and ``other_row``) must be an annotation of that image, the first of its
+    ``class``, and the ids (where the truth has COCO ids) must be the finding's.
 
     Raises:
         InvalidDatasetError: the first finding that does not match, with the number that do not.
@@ -188,6 +197,12 @@ def check_findings_match(truth: Dataset, findings: Mapping[int, Finding]) -> Non
         elif f.ann >= 0 and ann_ids is not None and _is_int(f.annotation_id) and \
                 _id(ann_ids[f.ann]) != f.annotation_id:
             why = f"annotation_row {f.ann} must have annotation_id {f.annotation_id}, got {_id(ann_ids[f.ann])}"
+        elif f.other >= truth.n_annotations:
+            why = f"other_row {f.other} must be a row of the truth's {truth.n_annotations} annotations"
+        elif f.other >= 0 and int(a.image[f.other]) != f.image:
+            why = f"other_row {f.other} must be an annotation of image_row {f.image}, got image {a.image[f.other]}"
+        elif f.other >= 0 and ann_ids is not None and _is_int(f.other_id) and _id(ann_ids[f.other]) != f.other_id:
+            why = f"other_row {f.other} must have annotation_id {f.other_id}, got {_id(ann_ids[f.other])}"
         if why is not None:
             bad.append(f"finding rank {f.key}: {why}")
     if bad:

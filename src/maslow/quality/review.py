@@ -4,7 +4,8 @@ A *finding* is one row of ``ISSUES.json`` as ``maslow qa`` writes it (``maslow.q
 (its key here, unique in the file), ``type``, ``image_row`` / ``annotation_row`` (rows of the truth the findings
 were computed on), ``file_name``, ``class`` and ``suggestion`` (``class``, ``box_xyxy``, ``keypoints``, ``text``).
 A *decision* says what the reviewer made of one: ``accepted``, ``rejected`` or ``skipped``, and, for
-``wrong_class``, ``ambiguous`` and ``missing`` findings, optionally the class the reviewer chose (``label``).
+``wrong_class``, ``ambiguous``, ``missing`` and ``class_conflict`` findings, optionally the class the reviewer chose
+(``label``).
 
 What accepting a finding does (``apply_decisions``):
 
@@ -14,14 +15,22 @@ What accepting a finding does (``apply_decisions``):
 - ``low_iou``: replace the box by the suggested one (keypoint findings: move the annotation's labelled keypoints to
   the model's positions; their visibility flags are kept);
 - ``ambiguous``: relabel to the reviewer's class when one is given, else nothing changes (not applicable);
-- rule-check types (``maslow check``, ``qa --rules``): replace the box where the finding suggests one, else not
-  applicable (their fixes are instructions for a person, not edits);
+- rule-check types (``maslow check``, ``qa --rules``), each only while its premise holds in the truth given:
+  ``box_out_of_bounds``: replace the box by the suggested one (the box clipped to the image); ``zero_area_box``:
+  remove the annotation (not one outlined by a polygon or mask: its box is fixed from the outline); ``duplicate_box``:
+  remove the annotation (the later row of the pair) and keep ``other_row``, unless the two differ in a polygon, mask,
+  keypoints or attribute (removing would lose it); ``class_conflict``: with the reviewer's class, keep one box with
+  that class (the one that has it, else the finding's annotation, relabelled) and remove the other; without one,
+  nothing. Any other rule-check finding with a suggested box: replace the box; the rest are not applicable (their
+  fixes are instructions for a person, not edits);
 - semantic segmentation: not applicable (the fix is a pixel edit), and so is a box move on an annotation outlined
   by a polygon or mask (the box would disagree with its outline).
 
 Two accepted findings that edit one annotation are both applied when they change different fields (a relabel and
-a box move) or agree; when one removes it or they set a field to different values, neither is applied and both
-are recorded as ``conflict``. Rejected and skipped findings change nothing. Added keypoints take v = 2 (labelled,
+a box move) or agree (two removals); when one removes it and the other changes it, or they set a field to different
+values, neither is applied and both are recorded as ``conflict``. So are a finding that keeps an annotation
+(``duplicate_box``, ``class_conflict``: the kept one of the pair) and the findings that remove it, unless the object
+still stays labelled through another kept duplicate: accepting every finding never removes both boxes of a pair. Rejected and skipped findings change nothing. Added keypoints take v = 2 (labelled,
 visible) where the model gave a position with v > 0 (a results file's v is often a confidence), else (0, 0, 0).
 """
 
@@ -38,6 +47,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.polygons import Polygons
 from maslow.core.schema import Task
 from maslow.core.tables import Annotations
+from maslow.core.types import is_unset
 from maslow.errors import MaslowError, UnknownLabelError
 from maslow.quality.records import (
     Finding,
@@ -50,7 +60,7 @@ STATUSES = ("accepted", "rejected", "skipped")
 #: The outcomes in the change log: an accepted finding's, or the status of a rejected or skipped one.
 OUTCOMES = ("applied", "not_applicable", "conflict", "rejected", "skipped")
 #: The finding types whose decision may carry the class the reviewer chose.
-LABEL_TYPES = ("wrong_class", "ambiguous", "missing")
+LABEL_TYPES = ("wrong_class", "ambiguous", "missing", "class_conflict")
 _CONSENSUS = ("wrong_class", "missing", "extra", "low_iou", "ambiguous")
 
 
@@ -70,8 +80,8 @@ class Decision:
 
     Attributes:
         status: ``accepted``, ``rejected`` or ``skipped``.
-        label: the class the reviewer chose (a schema class name), for ``wrong_class``, ``ambiguous`` and
-            ``missing`` findings; None: the suggestion's.
+        label: the class the reviewer chose (a schema class name), for ``wrong_class``, ``ambiguous``, ``missing``
+            and ``class_conflict`` findings; None: the suggestion's.
         note: free text. reviewer: who decided.
     """
 
@@ -140,6 +150,8 @@ class _Edit:
     image: int
     value: Any  # label (int), box (4,), keypoints (K, 3), None for remove
     detail: str
+    drop: int = -1  # a second annotation row the edit removes (class_conflict)
+    keep: int = -1  # an annotation row the edit needs kept (the other box of a removed duplicate)
 
 
 def check_decision(finding: Mapping[str, Any], decision: DecisionLike, names: Sequence[str]) -> None:
@@ -277,17 +289,79 @@ def _plan(truth: Dataset, f: Finding, d: DecisionLike) -> _Edit | str:
         return _Edit(f.key, f.type, "relabel", f.ann, f.image, names.index(cls), f"relabelled {current!r} -> {cls!r}")
     if f.type == "extra":
         return _Edit(f.key, f.type, "remove", f.ann, f.image, None, f"removed the {current!r} annotation")
+    if f.type in ("zero_area_box", "duplicate_box", "class_conflict"):
+        return _rule_edit(truth, f, d)
     if f.type == "low_iou" and f.sug_box is None and f.sug_kp is not None:
         return _move_keypoints(truth, f)
     if f.sug_box is None:
         what = "no suggested box" if f.type == "low_iou" else "no machine-applicable fix"
         return f"{what}: {f.sug_text or 'nothing to apply'}"
-    if (a.polygon is not None and a.polygon[f.ann] is not None) or (a.mask is not None and a.mask[f.ann] is not None):
+    if _outlined(a, f.ann):
         return "the annotation is outlined by a polygon or mask: redraw it in the annotation tool (a new box alone " \
                "would disagree with it)"
     old = a.box[f.ann] if a.box is not None else np.full(4, np.nan)
     return _Edit(f.key, f.type, "move_box", f.ann, f.image, f.sug_box,
                  f"moved the box {_fmt(old)} -> {_fmt(f.sug_box)}")
+
+
+def _rule_edit(truth: Dataset, f: Finding, d: DecisionLike) -> _Edit | str:
+    """The edit of an accepted ``zero_area_box``, ``duplicate_box`` or ``class_conflict`` finding (a removal, one of
+    a pair kept), or why it makes none: its premise no longer holds in ``truth``, or the fix is not mechanical."""
+    a, names = truth.annotations, truth.schema.names
+    current = names[int(a.label[f.ann])]
+    if f.type == "zero_area_box":
+        b = a.box[f.ann] if a.box is not None else np.full(4, np.nan)
+        if not (b[2] <= b[0] or b[3] <= b[1]):
+            return f"the box {_fmt(b)} is not zero-area in this truth: nothing to apply"
+        if _outlined(a, f.ann):
+            return "the annotation is outlined by a polygon or mask: fix its box from the outline in the annotation tool"
+        return _Edit(f.key, f.type, "remove", f.ann, f.image, None,
+                     f"removed the {current!r} annotation (zero-area box {_fmt(b)})")
+    if f.other < 0:
+        return "the finding names no second annotation (other_row; an ISSUES.json of an older maslow): rerun maslow qa"
+    other = names[int(a.label[f.other])]
+    if f.type == "duplicate_box":
+        if other != current:
+            return f"annotation rows {f.other} and {f.ann} are of two classes ({other!r}, {current!r}): nothing to apply"
+        lost = _differs(a, f.other, f.ann)
+        if lost is not None:
+            return f"the two annotations differ in their {lost}: removing one would lose it; merge them in the " \
+                   "annotation tool"
+        return _Edit(f.key, f.type, "remove", f.ann, f.image, None,
+                     f"removed the later of two {current!r} boxes (annotation row {f.other} stays)", keep=f.other)
+    if other == current:
+        return f"annotation rows {f.other} and {f.ann} are of one class ({current!r}): nothing to apply"
+    if d.label is None:
+        return "accepted without a class: nothing changed (choose the object's class; the other box is removed)"
+    if d.label == other:
+        return _Edit(f.key, f.type, "remove", f.ann, f.image, None,
+                     f"kept the {other!r} box (annotation row {f.other}), removed the {current!r} one", keep=f.other)
+    done = f"kept the {current!r} box" if d.label == current else f"relabelled {current!r} -> {d.label!r}"
+    return _Edit(f.key, f.type, "confirm" if d.label == current else "relabel", f.ann, f.image, names.index(d.label),
+                 f"{done}, removed the {other!r} box (annotation row {f.other})", drop=f.other)
+
+
+def _outlined(a: Annotations, row: int) -> bool:
+    return (a.polygon is not None and a.polygon[row] is not None) or (a.mask is not None and a.mask[row] is not None)
+
+
+def _differs(a: Annotations, keep: int, gone: int) -> str | None:
+    """The first column in which annotation row ``gone`` holds something else than row ``keep`` (its polygon, mask,
+    keypoints or an attribute): what removing it would lose besides its box; None: nothing."""
+    if a.polygon is not None:
+        p, q = a.polygon[keep], a.polygon[gone]
+        if (p is None) != (q is None) or (p is not None and q is not None and (
+                len(p) != len(q) or not all(np.array_equal(x, y) for x, y in zip(p, q, strict=True)))):
+            return "polygon"
+    if a.mask is not None and not _same(a.mask[keep], a.mask[gone]):
+        return "mask"
+    if a.keypoints is not None and not np.array_equal(a.keypoints[keep], a.keypoints[gone], equal_nan=True):
+        return "keypoints"
+    for name, col in a.attributes.items():
+        x, y = col[keep], col[gone]
+        if not (is_unset(x) and is_unset(y)) and (is_unset(x) or is_unset(y) or not _same(x, y)):
+            return f"attribute {name!r}"
+    return None
 
 
 def _move_keypoints(truth: Dataset, f: Finding) -> _Edit | str:
@@ -311,28 +385,53 @@ _FIELD = {"relabel": "label", "confirm": "label", "move_box": "box", "move_keypo
 
 def _drop_conflicts(edits: list[_Edit], changes: dict[int, Change]) -> list[_Edit]:
     """The edits without those in conflict (recorded in ``changes``): edits of one annotation where one removes it
-    or two set one field to different values."""
-    by_row: dict[int, list[_Edit]] = defaultdict(list)
+    and another changes it, or two set one field to different values (removals agree); then an edit that keeps an
+    annotation (``keep``) with the edits that remove it, unless the object stays labelled through a kept duplicate."""
+    claims: dict[int, list[tuple[_Edit, str, Any]]] = defaultdict(list)
     for e in edits:
         if e.row >= 0:
-            by_row[e.row].append(e)
+            claims[e.row].append((e, _FIELD.get(e.action, "remove"), e.value))
+        if e.drop >= 0:
+            claims[e.drop].append((e, "remove", None))
     bad: set[int] = set()
-    for row, group in by_row.items():
-        if len(group) < 2:
-            continue
+    for row, group in claims.items():
         values: dict[str, list[Any]] = defaultdict(list)
-        for e in group:
-            values[_FIELD.get(e.action, "*")].append(e.value)
-        clash = "*" in values or any(not all(_same(v, vs[0]) for v in vs) for vs in values.values())
-        if not clash:
-            continue
-        for e in group:
-            others = ", ".join(str(o.key) for o in group if o is not e)
-            changes[e.key] = Change(e.key, e.type, "conflict", e.action, row, None,
-                                    f"annotation row {row} is also changed by accepted finding {others}: nothing "
-                                    "applied; accept one of them only")
-            bad.add(id(e))
+        for _, field, v in group:
+            values[field].append(v)
+        if len(group) > 1 and (("remove" in values and len(values) > 1) or any(
+                not all(_same(v, vs[0]) for v in vs) for k, vs in values.items() if k != "remove")):
+            _conflict([e for e, _, _ in group], row, "is also changed by", changes, bad)
+    live = [e for e in edits if id(e) not in bad]
+    removers: dict[int, list[tuple[_Edit, int]]] = defaultdict(list)  # row -> (edit, the row that stays instead)
+    for e in live:
+        if e.action == "remove":
+            removers[e.row].append((e, e.keep))
+        if e.drop >= 0:
+            removers[e.drop].append((e, e.row))
+    labelled = {r for e in live for r in (e.keep, e.row, e.drop) if r >= 0 and r not in removers}
+    grown = True
+    while grown:  # a removed row's object stays labelled when a row it gives way to does (cycles never do)
+        grown = False
+        for r, rs in removers.items():
+            if r not in labelled and any(k in labelled for _, k in rs):
+                labelled.add(r)
+                grown = True
+    for e in live:
+        if e.keep >= 0 and e.keep in removers and e.keep not in labelled:
+            _conflict([e, *(x for x, _ in removers[e.keep])], e.keep, "is kept by one and removed by", changes, bad)
     return [e for e in edits if id(e) not in bad]
+
+
+def _conflict(group: list[_Edit], row: int, how: str, changes: dict[int, Change], bad: set[int]) -> None:
+    """Record every edit of ``group`` as a conflict over annotation ``row`` (the first reason given stays)."""
+    for e in group:
+        if e.key in changes:
+            continue
+        others = ", ".join(str(o.key) for o in group if o.key != e.key)
+        changes[e.key] = Change(e.key, e.type, "conflict", e.action, None if e.row < 0 else e.row, None,
+                                f"annotation row {row} {how} accepted finding {others}: nothing applied; accept "
+                                "one of them only")
+        bad.add(id(e))
 
 
 def _apply(truth: Dataset, edits: list[_Edit]) -> tuple[Dataset, dict[int, int | None]]:
@@ -358,6 +457,8 @@ def _apply(truth: Dataset, edits: list[_Edit]) -> tuple[Dataset, dict[int, int |
             kp[e.row, : len(e.value)] = e.value
         elif e.action == "remove":
             keep[e.row] = False
+        if e.drop >= 0:
+            keep[e.drop] = False
     extra = dict(a.extra)
     if new_area.any() and "area" in extra:  # the file's area was the old box's: recomputed from the new one
         col = np.array(extra["area"], dtype=np.float64 if extra["area"].dtype.kind in "fiu" else object)
