@@ -70,7 +70,9 @@ for f in rows:
                                  data=json.dumps({"status": status, "reviewer": "demo"}).encode(),
                                  headers={"Content-Type": "application/json"})
     urllib.request.urlopen(req)
-    print(f"  {status:8s} #{f['rank']} {f['type']:11s} {f['reason']}")
+    if status == "accepted":
+        print(f"  accepted #{f['rank']} {f['type']:11s} {f['reason']}")
+print(f"  rejected the other {len(rows) - 4}")
 PY
   kill "$server"; wait "$server" 2>/dev/null || true
   maslow review status "$OUT/qa/issues.json"
