@@ -11,7 +11,9 @@ Glossary:
 - *precision, recall, F1*: per label from the columns; ``micro`` pools all cells, ``macro`` is the mean of the
   defined per-label values, ``weighted`` their support-weighted mean, ``samples`` the mean of the per-sample
   values. A 0/0 ratio is ``nan`` and left out of the averages: scikit-learn's ``zero_division=np.nan``
-  (``precision_recall_fscore_support``), so a sample with no predicted label has no precision.
+  (``precision_recall_fscore_support``), so a sample with no predicted label has no precision. With
+  ``zero_division=0.0`` or ``1.0`` a 0/0 ratio takes that value and counts in the averages (scikit-learn's
+  ``"warn"`` default is 0.0).
 - Every score is ``nan`` when there is nothing to average (no sample, or no label).
 
 Datasets (``multilabel_scores``):
@@ -39,7 +41,14 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
 from maslow.core.types import FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
-from maslow.metrics.classification import _check_same_images, _divide, _json_float, _nanaverage, _require_task
+from maslow.metrics._shared import (
+    _check_same_images,
+    _check_zero_division,
+    _divide,
+    _json_float,
+    _nanaverage,
+    _require_task,
+)
 
 AVERAGES = ("micro", "macro", "weighted", "samples")
 _TRUE = frozenset({"true", "yes", "1"})
@@ -113,6 +122,7 @@ class MultilabelResult:
         averages): floats.
         n_samples: samples (images, or annotation rows for attributes).
         threshold: the score threshold applied to predictions (nan for indicator matrices).
+        zero_division: the value given to a 0/0 ratio (nan: undefined, left out of the averages; 0.0 or 1.0).
     """
 
     class_names: tuple[str, ...]
@@ -137,10 +147,12 @@ class MultilabelResult:
     f1_samples: float
     n_samples: int
     threshold: float
+    zero_division: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (nan -> None)."""
-        out: dict[str, Any] = {"n_samples": self.n_samples, "threshold": _json_float(self.threshold)}
+        out: dict[str, Any] = {"n_samples": self.n_samples, "threshold": _json_float(self.threshold),
+                               "zero_division": _json_float(self.zero_division)}
         for name in ("hamming_score", "hamming_loss", "subset_accuracy"):
             out[name] = _json_float(getattr(self, name))
         for m in ("precision", "recall", "f1"):
@@ -161,36 +173,44 @@ class MultilabelResult:
                              "support": self.support_per_class})
 
 
-def _prf(tp: Any, true_sum: Any, pred_sum: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _prf(tp: Any, true_sum: Any, pred_sum: Any, zero_division: float) -> tuple[FloatArray, FloatArray, FloatArray]:
     tp = np.asarray(tp, np.float64)
-    return (_divide(tp, pred_sum), _divide(tp, true_sum),
-            _divide(2.0 * tp, np.asarray(true_sum, np.float64) + np.asarray(pred_sum, np.float64)))
+    out = (_divide(tp, pred_sum), _divide(tp, true_sum),
+           _divide(2.0 * tp, np.asarray(true_sum, np.float64) + np.asarray(pred_sum, np.float64)))
+    if not math.isnan(zero_division):  # scikit-learn fills 0/0 before averaging, so the fill counts in the averages
+        for a in out:
+            a[np.isnan(a)] = zero_division
+    return out
 
 
 def multilabel_scores_from_indicators(y_true: Any, y_pred: Any, *, class_names: Sequence[str] | None = None,
-                                      threshold: float = math.nan) -> MultilabelResult:
+                                      threshold: float = math.nan, zero_division: float = math.nan) -> MultilabelResult:
     """Every multi-label score of two (n, L) indicator matrices.
 
     Args:
         y_true, y_pred: (n, L) 0/1 or bool.
         class_names: L label names; default ``"0".."L-1"``.
         threshold: recorded in the result (the threshold that produced ``y_pred``, if any).
+        zero_division: the value of a 0/0 precision, recall or F1 (per label, per sample or micro): nan (default,
+            left out of the averages), 0.0 or 1.0 (counted in the averages, as scikit-learn does).
 
     Example:
         >>> r = multilabel_scores_from_indicators([[1, 1, 0], [0, 1, 0]], [[1, 0, 0], [0, 1, 1]])
         >>> r.hamming_score, r.f1_micro
         (0.5, 0.6666666666666666)
     """
+    zd = _check_zero_division(zero_division)
     t, p = _indicators(y_true, y_pred)
     n, n_lab = t.shape
+    fill = zd if t.size else math.nan  # nothing to average: every score nan, whatever zero_division
     names = tuple(str(i) for i in range(n_lab)) if class_names is None else tuple(class_names)
     if len(names) != n_lab:
         raise ValueError(f"class_names: must name {n_lab} labels, got {len(names)}")
     inter = t & p
     tp, ts, ps = inter.sum(axis=0), t.sum(axis=0), p.sum(axis=0)
-    prec, rec, f1 = _prf(tp, ts, ps)
-    micro = [float(v[0]) for v in _prf([tp.sum()], [ts.sum()], [ps.sum()])]
-    s_prec, s_rec, s_f1 = _prf(inter.sum(axis=1), t.sum(axis=1), p.sum(axis=1))
+    prec, rec, f1 = _prf(tp, ts, ps, fill)
+    micro = [float(v[0]) for v in _prf([tp.sum()], [ts.sum()], [ps.sum()], fill)]
+    s_prec, s_rec, s_f1 = _prf(inter.sum(axis=1), t.sum(axis=1), p.sum(axis=1), fill)
     w = ts.astype(np.float64)
     ts = ts.astype(np.int64)
     for a in (ts, prec, rec, f1):
@@ -204,7 +224,7 @@ def multilabel_scores_from_indicators(y_true: Any, y_pred: Any, *, class_names: 
         recall_micro=micro[1], recall_macro=_nanaverage(rec, None), recall_weighted=_nanaverage(rec, w),
         recall_samples=_nanaverage(s_rec, None),
         f1_micro=micro[2], f1_macro=_nanaverage(f1, None), f1_weighted=_nanaverage(f1, w),
-        f1_samples=_nanaverage(s_f1, None), n_samples=n, threshold=float(threshold),
+        f1_samples=_nanaverage(s_f1, None), n_samples=n, threshold=float(threshold), zero_division=zd,
     )
 
 
@@ -227,7 +247,7 @@ def _attribute_values(col: np.ndarray, threshold: float, where: str) -> np.ndarr
 
 
 def multilabel_scores(truth: Dataset, pred: Dataset, *, threshold: float = 0.5,
-                      attributes: Sequence[str] | None = None) -> MultilabelResult:
+                      attributes: Sequence[str] | None = None, zero_division: float = math.nan) -> MultilabelResult:
     """Multi-label scores of predicted tags (or boolean attributes) against the truth (see the module docstring).
 
     Args:
@@ -237,6 +257,7 @@ def multilabel_scores(truth: Dataset, pred: Dataset, *, threshold: float = 0.5,
         threshold: a predicted tag counts when its score is ``>= threshold`` (or it has none); a numeric
             predicted attribute value counts when ``>= threshold`` (a truth one when ``>= 0.5``).
         attributes: attribute names to score as labels, one sample per annotation row; None scores tags.
+        zero_division: the value of a 0/0 precision, recall or F1: nan (default), 0.0 or 1.0.
 
     Returns:
         MultilabelResult.
@@ -255,9 +276,10 @@ def multilabel_scores(truth: Dataset, pred: Dataset, *, threshold: float = 0.5,
         >>> multilabel_scores(truth, pred).hamming_score
         0.75
     """
+    _check_zero_division(zero_division)
     _check_same_images(truth, pred, "multilabel_scores")
     if attributes is not None:
-        return _attribute_scores(truth, pred, list(attributes), threshold)
+        return _attribute_scores(truth, pred, list(attributes), threshold, zero_division)
     for side, ds in (("truth", truth), ("pred", pred)):
         _require_task(ds, side, "multilabel_scores", Task.MULTILABEL, Task.CLASSIFICATION)
     names = list(truth.schema.names)
@@ -273,10 +295,12 @@ def multilabel_scores(truth: Dataset, pred: Dataset, *, threshold: float = 0.5,
         with np.errstate(invalid="ignore"):
             keep = np.isnan(pa.score) | (pa.score >= threshold)
     y_pred[pa.image[keep], remap[pa.label[keep]]] = True
-    return multilabel_scores_from_indicators(y_true, y_pred, class_names=names, threshold=threshold)
+    return multilabel_scores_from_indicators(y_true, y_pred, class_names=names, threshold=threshold,
+                                             zero_division=zero_division)
 
 
-def _attribute_scores(truth: Dataset, pred: Dataset, attributes: list[str], threshold: float) -> MultilabelResult:
+def _attribute_scores(truth: Dataset, pred: Dataset, attributes: list[str], threshold: float,
+                      zero_division: float) -> MultilabelResult:
     ta, pa = truth.annotations, pred.annotations
     if len(ta) != len(pa) or not np.array_equal(ta.image, pa.image):
         raise InvalidDatasetError(
@@ -294,4 +318,5 @@ def _attribute_scores(truth: Dataset, pred: Dataset, attributes: list[str], thre
             mat[:, j] = _attribute_values(a.attributes[name], threshold if side == "pred" else 0.5,
                                           f"{side}.annotations.attributes[{name!r}]")
         cols.append(mat)
-    return multilabel_scores_from_indicators(cols[0], cols[1], class_names=attributes, threshold=threshold)
+    return multilabel_scores_from_indicators(cols[0], cols[1], class_names=attributes, threshold=threshold,
+                                             zero_division=zero_division)

@@ -49,7 +49,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
 from maslow.core.types import FloatArray, IntArray
 from maslow.errors import InvalidDatasetError, SchemaError
-from maslow.metrics.classification import _check_same_images, _divide, _json_float, _nanmean
+from maslow.metrics._shared import _check_same_images, _divide, _json_float, _nanmean
 
 log = logging.getLogger(__name__)
 
