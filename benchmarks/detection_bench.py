@@ -86,14 +86,15 @@ def run_arm(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    ww = max([40, *(len(str(r["weights"])) for r in rows)])  # the weights column fits the longest description
     lines = [f"detection_bench: {args.model} + EfficientNet-Lite0 FPN on BCCD, image_size {args.image_size}, "
              f"batch {args.batch_size}, lr {args.lr}, seed {args.seed}, {args.cpu_minutes} CPU min per arm "
-             f"(1 thread), train splits {args.train_splits}, test split (72 images)",
-             f"{'arm':<11} {'weights':<40} {'epochs':>6} {'cpu_s':>7} {'last_loss':>9} {'mAP@0.5':>8} "
+             f"(1 thread), train splits {args.train_splits}, test split ({rows[0]['n_test'] if rows else 0} images)",
+             f"{'arm':<11} {'weights':<{ww}} {'epochs':>6} {'cpu_s':>7} {'last_loss':>9} {'mAP@0.5':>8} "
              f"{'mAP@.5:.95':>10} {'mAR@100':>8}"]
     for r in rows:
         loss = r["final_loss"]
-        lines.append(f"{r['arm']:<11} {r['weights']:<40} {r['epochs']:>6} {r['train_cpu_s']:>7.0f} "
+        lines.append(f"{r['arm']:<11} {r['weights']:<{ww}} {r['epochs']:>6} {r['train_cpu_s']:>7.0f} "
                      f"{(loss if loss is not None else float('nan')):>9.3f} {r.get('map_50', float('nan')):>8.3f} "
                      f"{r.get('map_50_95', float('nan')):>10.3f} {r.get('mar_100', float('nan')):>8.3f}")
     return "\n".join(lines)
@@ -133,8 +134,10 @@ def main() -> None:
     text = table(rows, args)
     print(text)
     if args.out:
+        from maslow.core.atomic import write_text
+
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n\n" + json.dumps(rows, indent=1) + "\n")
+        write_text(args.out, text + "\n\n" + json.dumps(rows, indent=1) + "\n")  # a stopped run leaves the old file
 
 
 if __name__ == "__main__":

@@ -17,12 +17,14 @@ fastdup is not run (non-commercial licence); the issue quotes 0.94 / 0.88 at abo
 ``--shrink S`` first resizes each original so its shorter side is S pixels (tiny images; the hashes are
 compared directly, without ``find_duplicates``' ``min_side`` rule).
 
-Run: ``.venv/bin/python benchmarks/duplicates_bench.py [--n 300] [--shrink 24]``
+Run: ``.venv/bin/python benchmarks/duplicates_bench.py [--n 300] [--shrink 24] [--json]``
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -138,13 +140,16 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--threshold", type=int, default=8)
     ap.add_argument("--shrink", type=int, default=0, help="shorter side of the originals in pixels (0: as stored)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
+    say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print  # notes go to stderr beside --json
     src = originals(args.n)
     if not src:
         raise SystemExit(f"no images under {SHARED}")
     with tempfile.TemporaryDirectory() as tmp:
         files, group, kind = make_set(src, Path(tmp), shrink=args.shrink)
-        print(f"{len(src)} originals x {len(TRANSFORMS)} transformations = {len(files)} images")
+        n_files = len(files)
+        say(f"{len(src)} originals x {len(TRANSFORMS)} transformations = {len(files)} images")
         t0 = time.process_time()
         table = image_hashes(files)
         cpu = time.process_time() - t0
@@ -156,17 +161,19 @@ def main() -> None:
         if ih is not None:
             rows.append(("imagehash pHash", score(ih[0], group, kind, order), ih[1]))
         else:
-            print("imagehash not installed: skipped")
+            say("imagehash not installed: skipped")
         cv = cleanvision_pairs(Path(tmp), files)
         if cv is not None:
             rows.append(("cleanvision", score(cv[0], group, kind, order), cv[1]))
         else:
-            print("cleanvision not installed: skipped (the issue measured recall 0.23)")
+            say("cleanvision not installed: skipped (docs/diversity.md: recall 0.361 with cleanvision 0.3.7)")
     cols = ["precision", "recall_all", *[f"recall_{t}" for t in TRANSFORMS], "pure_cc", "pure_stars",
             "drop_precision", "drop_recall"]
-    print(f"{'method':16s} " + " ".join(f"{c:>14s}" for c in cols) + f" {'img/CPU-s':>10s}")
-    for name, s, speed in rows:
-        print(f"{name:16s} " + " ".join(f"{s[c]:14.3f}" for c in cols) + f" {speed:10.0f}")
+    if not args.json:
+        print(f"{'method':16s} " + " ".join(f"{c:>14s}" for c in cols) + f" {'img/CPU-s':>10s}")
+        for name, s, speed in rows:
+            print(f"{name:16s} " + " ".join(f"{s[c]:14.3f}" for c in cols) + f" {speed:10.0f}")
+    search = []
     rng = np.random.default_rng(1)
     for n in (100_000,):
         base = rng.integers(0, 2**63, size=n, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
@@ -176,8 +183,16 @@ def main() -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         qi, _, _ = search_hashes(hashes[:, 0], hashes.ravel(), args.threshold)
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-        print(f"search: {n:,} images (11 hash variants each, Hamming <= {args.threshold}): {dt:.2f} s ({cpu:.2f} CPU-s), "
-              f"{len(qi):,} matches")
+        search.append({"n_images": n, "hash_variants": 11, "threshold": args.threshold, "wall_s": dt, "cpu_s": cpu,
+                       "matches": len(qi)})
+        if not args.json:
+            print(f"search: {n:,} images (11 hash variants each, Hamming <= {args.threshold}): {dt:.2f} s "
+                  f"({cpu:.2f} CPU-s), {len(qi):,} matches")
+    if args.json:
+        methods = [{"method": name, **{c: float(s[c]) for c in cols}, "images_per_cpu_s": speed}
+                   for name, s, speed in rows]
+        print(json.dumps({"n_originals": len(src), "transforms": list(TRANSFORMS), "n_images": n_files,
+                          "methods": methods, "search": search}, indent=1))
 
 
 if __name__ == "__main__":

@@ -385,6 +385,11 @@ def run_tool(tool: str, iou_type: str, gt: Path, dt: Path, out: Path, blas_threa
     return {"tool": tool, "cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": wall, **info}
 
 
+# x_own needs the fastest peer's own work (its CPU time above the floor) to stand above the run-to-run noise
+# (single runs vary by up to 0.1 CPU-s): below this the ratio was noise over noise (82x for pycocotools on keypoints)
+MIN_OWN_CPU_S = 0.05
+
+
 def floor_cpu(repeat: int, blas_threads: int | None = None) -> float:
     """Median CPU seconds of a child that starts Python and imports numpy, as every tool's child does first, then
     idles 0.3 s and exits: the fixed cost inside every row. numpy's BLAS threads spin for ~0.1 s of wall time after
@@ -501,13 +506,20 @@ def main(argv: list[str] | None = None) -> int:
             if best is not None:
                 targets[case] = best / 2
     floor = floor_cpu(max(args.repeat, 3), args.blas_threads)
+    too_small = []
     for r in rows:  # each tool's own work: its CPU time above the floor, over the fastest peer's
         best = 2 * targets[r["case"]] if "cpu_s" in r and r["case"] in targets else None
-        r["x_own"] = round((r["cpu_s"] - floor) / (best - floor), 2) if best is not None and best > floor else None
+        if best is not None and best - floor < MIN_OWN_CPU_S:  # a ratio of noise over noise: left blank
+            too_small += [r["case"]] if r["case"] not in too_small else []
+            best = None
+        r["x_own"] = round((r["cpu_s"] - floor) / (best - floor), 2) if best is not None else None
     halves = ", ".join(f"{t:.2f} ({c})" for c, t in targets.items()) or "unknown (no peer ran)"
     notes.append(f"floor: a child that only starts Python, imports numpy and idles (what every child does first) "
                  f"needs {floor:.2f} CPU-s; half the fastest peer is {halves}. x_own: (cpu_s - floor) over the "
                  f"fastest peer's")
+    if too_small:
+        notes.append(f"x_own left blank for {', '.join(too_small)}: the fastest peer's own work is under "
+                     f"{MIN_OWN_CPU_S} CPU-s above the floor, less than single runs vary (use a larger --scale)")
     if args.json:
         print(json.dumps({"rows": rows, "notes": notes, "floor_cpu_s": floor, "half_fastest_peer": targets},
                          indent=1))

@@ -20,6 +20,7 @@ Usage::
 
     python benchmarks/selection_bench.py            # digits + mnist + frames + throughput, 5 seeds
     python benchmarks/selection_bench.py --seeds 10 --json
+    python benchmarks/selection_bench.py --blas-threads 1   # steadier s/order on a shared machine
 """
 
 from __future__ import annotations
@@ -211,8 +212,26 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=12)
     ap.add_argument("--mnist", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mnist_test")
     ap.add_argument("--skip", nargs="*", default=[], choices=["digits", "mnist", "frames", "throughput"])
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="limit numpy's and scikit-learn's BLAS/OpenMP threads (default: theirs); on a shared 2-core "
+                         "machine 1 keeps s/order steady (the default threads made auto on mnist_test 2.4x slower)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.blas_threads is not None:
+        if args.blas_threads < 1:
+            ap.error("--blas-threads must be at least 1")
+        import scipy.linalg  # noqa: F401  (threadpoolctl limits only the libraries loaded when it is called)
+        import sklearn.cluster
+        import sklearn.linear_model  # noqa: F401
+        from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+        with threadpool_limits(limits=args.blas_threads):
+            run(args)
+        return
+    run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     report: dict[str, Any] = {}
     if "digits" not in args.skip:
         from sklearn.datasets import load_digits
