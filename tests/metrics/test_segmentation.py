@@ -6,6 +6,7 @@ from __future__ import annotations
 import doctest
 import math
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -58,14 +59,20 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture(params=["native", "numpy"])
-def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with the C kernel (where built) and with the numpy path (MASLOW_NATIVE=0)."""
+@pytest.fixture(params=["native", "native-portable", "numpy"])
+def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a test with the C kernel (where built; its AVX2 block test where the CPU has it, and its portable one)
+    and with the numpy path (MASLOW_NATIVE=0)."""
+    native = load_native("confusion")
     if request.param == "numpy":
         monkeypatch.setenv("MASLOW_NATIVE", "0")
-    elif load_native("confusion") is None:
+    elif native is None:
         pytest.skip("maslow's C kernels are not built (no C compiler at install)")
-    return str(request.param)
+    if native is not None:
+        native.set_simd(request.param != "native-portable")
+    yield str(request.param)
+    if native is not None:
+        native.set_simd(True)
 
 
 @pytest.mark.parametrize("ignore", [None, 255, 2], ids=["no-ignore", "ignore-255", "ignore-class-2"])
