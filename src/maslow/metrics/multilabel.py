@@ -44,9 +44,9 @@ from maslow.errors import InvalidDatasetError
 from maslow.metrics._shared import (
     _check_same_images,
     _check_zero_division,
-    _divide,
     _json_float,
     _nanaverage,
+    _prf,
     _require_task,
 )
 
@@ -173,16 +173,6 @@ class MultilabelResult:
                              "support": self.support_per_class})
 
 
-def _prf(tp: Any, true_sum: Any, pred_sum: Any, zero_division: float) -> tuple[FloatArray, FloatArray, FloatArray]:
-    tp = np.asarray(tp, np.float64)
-    out = (_divide(tp, pred_sum), _divide(tp, true_sum),
-           _divide(2.0 * tp, np.asarray(true_sum, np.float64) + np.asarray(pred_sum, np.float64)))
-    if not math.isnan(zero_division):  # scikit-learn fills 0/0 before averaging, so the fill counts in the averages
-        for a in out:
-            a[np.isnan(a)] = zero_division
-    return out
-
-
 def multilabel_scores_from_indicators(y_true: Any, y_pred: Any, *, class_names: Sequence[str] | None = None,
                                       threshold: float = math.nan, zero_division: float = math.nan) -> MultilabelResult:
     """Every multi-label score of two (n, L) indicator matrices.
@@ -208,9 +198,9 @@ def multilabel_scores_from_indicators(y_true: Any, y_pred: Any, *, class_names: 
         raise ValueError(f"class_names: must name {n_lab} labels, got {len(names)}")
     inter = t & p
     tp, ts, ps = inter.sum(axis=0), t.sum(axis=0), p.sum(axis=0)
-    prec, rec, f1 = _prf(tp, ts, ps, fill)
-    micro = [float(v[0]) for v in _prf([tp.sum()], [ts.sum()], [ps.sum()], fill)]
-    s_prec, s_rec, s_f1 = _prf(inter.sum(axis=1), t.sum(axis=1), p.sum(axis=1), fill)
+    prec, rec, f1 = _prf(tp, ts, ps, 1.0, fill)  # F1: F-beta at beta 1, the same float operations
+    micro = [float(v[0]) for v in _prf([tp.sum()], [ts.sum()], [ps.sum()], 1.0, fill)]
+    s_prec, s_rec, s_f1 = _prf(inter.sum(axis=1), t.sum(axis=1), p.sum(axis=1), 1.0, fill)
     w = ts.astype(np.float64)
     ts = ts.astype(np.int64)
     for a in (ts, prec, rec, f1):

@@ -535,6 +535,3 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
                        ambiguous_share=ambiguous_share)
     return _objects(truth, pred, iou_type=iou_type, match_iou=match_iou, reference=reference, min_score=min_score,
                     one_per_annotation=one_per_annotation, kpt_sigmas=kpt_sigmas)
-
-
-# -- summaries ------------------------------------------------------------------------------------------
