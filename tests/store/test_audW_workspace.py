@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from maslow.errors import FormatError, MaslowError
+from maslow.errors import FormatError, MaslowError, NoRoomError
 from maslow.sample import shapes, write_shapes
 from maslow.store import Workspace, init_workspace
 
@@ -140,7 +140,7 @@ def test_a_snapshot_too_large_to_write_commits_nothing(tmp_path: Path) -> None:
     ws = init_workspace(tmp_path)
     v1 = ws.commit(shapes(2, seed=0), dataset="d", message="x")
     before, settings = _state(tmp_path), (tmp_path / "maslow.yaml").read_text()
-    with _limited(4096), pytest.raises(FormatError, match=r"could not write a version of 'd' .*nothing was committed"):
+    with _limited(4096), pytest.raises(NoRoomError, match=r"could not write a version of 'd' .*nothing was committed"):
         ws.commit(shapes(200, seed=1), dataset="d", message="big")  # was an OSError from pyarrow
     assert _state(tmp_path) == before and ws.head("d") == v1.id
     assert (tmp_path / "maslow.yaml").read_text() == settings

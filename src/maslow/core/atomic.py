@@ -87,7 +87,7 @@ def _writable(path: Path, tmp: Path) -> Iterator[None]:
 
 
 #: errors of a write the disk or the system refuses (full, over a size limit or quota, read-only)
-_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
 
 
 @contextlib.contextmanager
@@ -97,7 +97,7 @@ def _no_room(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        if e.errno not in _NO_ROOM:
+        if e.errno not in NO_ROOM:
             raise
         raise NoRoomError(f"could not be written: {os.strerror(e.errno).lower()}; nothing was written",
                           errno=e.errno, path=path) from None

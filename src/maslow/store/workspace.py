@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from maslow.core.atomic import atomic_path, file_lock
+from maslow.core.atomic import NO_ROOM, atomic_path, file_lock
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.yamlfile import read_yaml
@@ -200,9 +200,11 @@ class Workspace:
             return self._commit(ds, dataset, message, report, changes, source, format, base)
         except (OSError, NoRoomError) as e:  # the ref moves last: a version cut short is never the head
             why = os.strerror(e.errno) if e.errno else str(e)
-            where = e.filename if isinstance(e, OSError) else None
-            raise FormatError(f"could not write a version of {dataset!r} ({why}); nothing was committed",
-                              path=where or self.state / "versions") from None
+            where = (e.filename if isinstance(e, OSError) else None) or self.state / "versions"
+            message = f"could not write a version of {dataset!r} ({why}); nothing was committed"
+            if e.errno in NO_ROOM:  # a full disk, a size limit (a NoRoomError has one of these): said as such
+                raise NoRoomError(message, errno=int(e.errno or 0), path=where) from None
+            raise FormatError(message, path=where) from None
 
     def _commit(self, ds: Dataset, dataset: str, message: str, report: Report | None,
                 changes: Sequence[dict[str, Any]], source: str, format: str, base: str | None) -> Version:
