@@ -30,7 +30,7 @@ def test_outliers_equal_brute_force_knn_mean_and_mad_rule() -> None:
         m, d, k = int(rng.integers(0, 30)), int(rng.integers(1, 6)), int(rng.integers(1, 12))
         n_mads = float(rng.choice([0.0, 1.0, 3.0]))
         for x in _cases(rng, m, d):
-            res = outliers(x, k=k, n_mads=n_mads, min_ratio=0.0)  # the threshold alone (the local test: test_fix1_outliers)
+            res = outliers(x, k=k, n_mads=n_mads, min_ratio=0.0)  # the threshold alone (the local test: test_outliers_local_ratio)
             kd = _knn_ref(x, k) if m else np.zeros((0, 0))
             score = kd.mean(axis=1) if kd.shape[1] else np.zeros(m)
             scale = max(float(np.abs(x - x.mean(0)).max()) if m else 1.0, 1e-12)

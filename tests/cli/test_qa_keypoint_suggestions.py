@@ -23,7 +23,7 @@ from maslow.quality.records import issue_record_chunks, issue_records
 from maslow.sample import write_shapes
 from tests.helpers import run_cli, shapes_coco, traced_peak
 from tests.quality.test_consensus import _clean
-from tests.quality.test_kpqa_consensus import TRIANGLE_SIGMAS, plant, simulate
+from tests.quality.test_consensus_keypoints import TRIANGLE_SIGMAS, plant, simulate
 
 SIGMAS = ",".join(str(s) for s in TRIANGLE_SIGMAS)
 

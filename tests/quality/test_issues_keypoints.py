@@ -20,7 +20,7 @@ from maslow.metrics._iou import COCO_KEYPOINT_SIGMAS
 from maslow.quality import QualityIssues, find_label_issues
 from maslow.quality.consensus import object_scores
 from maslow.quality.consensus_report import SUGGESTED_COLOUR, TRUTH_COLOUR, render_consensus_html
-from tests.quality.test_kpqa_consensus import LEFT_WRIST, RIGHT_WRIST, persons, plant, simulate
+from tests.quality.test_consensus_keypoints import LEFT_WRIST, RIGHT_WRIST, persons, plant, simulate
 
 NAMES = ("person", "dog")
 

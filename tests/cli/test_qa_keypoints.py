@@ -15,7 +15,7 @@ from maslow import io
 from maslow.core.schema import Task
 from maslow.sample import write_shapes
 from tests.helpers import run_cli as _run
-from tests.quality.test_kpqa_consensus import TRIANGLE_SIGMAS, plant, simulate
+from tests.quality.test_consensus_keypoints import TRIANGLE_SIGMAS, plant, simulate
 
 SIGMAS = ",".join(str(s) for s in TRIANGLE_SIGMAS)
 
