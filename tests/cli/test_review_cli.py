@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 pytest.importorskip("sqlalchemy")
 
 from maslow import io
+from maslow.errors import MaslowError
 from maslow.sample import write_shapes
 from maslow.store.reviews import ReviewStore, database_url, file_hash
 from tests.helpers import run_cli
@@ -125,3 +127,98 @@ def test_serve_refuses_a_taken_port_and_a_mismatched_truth(qa_run: dict[str, Any
                           "--no-open"])
     assert code == 2 and "another version of the truth" in " ".join(text.split())
     assert file_hash(qa_run["issues"])  # the file is left as it was
+
+
+def test_apply_decisions_file_is_checked_against_the_issues_and_the_truth(qa_run: dict[str, Any]) -> None:
+    """`--decisions FILE` (the UI's export) is refused for another ISSUES.json or another truth, as the database's
+    decisions are; on its own ISSUES.json and truth it applies."""
+    from maslow.ui.state import open_review
+
+    tmp, gt = qa_run["tmp"], qa_run["gt"]
+    with ReviewStore(f"sqlite:///{tmp / 'ui.db'}") as store:
+        review = open_review(qa_run["issues"], io.read_coco(gt), store, truth_ref="noisy")
+        for f in review.findings:
+            review.decide(int(f["rank"]), "accepted")
+        (tmp / "export.json").write_text(json.dumps(review.export()))
+    coco = json.loads(gt.read_text())
+    coco["images"].append({**coco["images"][-1], "id": 10_000, "file_name": "extra.png"})  # after every row
+    grown = tmp / "grown.json"
+    grown.write_text(json.dumps(coco))
+    (tmp / "issues2.json").write_text(qa_run["issues"].read_text() + "\n")  # the same findings, another file
+    out = tmp / "fixed.json"
+    for name, truth, why in [("issues.json", grown, "another truth"), ("issues2.json", gt, "another ISSUES.json")]:
+        code, text = run_cli(["review", "apply", name, "--gt", str(truth), "--decisions", "export.json", "--out",
+                              str(out), "--to", "coco"])
+        assert code == 2 and why in " ".join(text.split()), text
+        assert not out.exists()
+    no_session = tmp / "bare.json"
+    no_session.write_text(json.dumps({"decisions": json.loads((tmp / "export.json").read_text())["decisions"]}))
+    code, text = run_cli(["review", "apply", "issues.json", "--gt", str(gt), "--decisions", str(no_session), "--out",
+                          str(out), "--to", "coco"])
+    assert code == 2 and "session" in text
+    code, text = run_cli(["review", "apply", "issues.json", "--gt", str(gt), "--decisions", "export.json", "--out",
+                          str(out), "--to", "coco", "--json"])
+    assert code == 0, text
+    assert json.loads(text)["result"]["counts"]["applied"] >= 2
+
+
+def test_status_without_a_review_notes_it_on_stderr(qa_run: dict[str, Any]) -> None:
+    from typer.testing import CliRunner
+
+    from maslow.cli.main import app
+
+    res = CliRunner().invoke(app, ["review", "status", "issues.json"])
+    assert res.exit_code == 0, res.output
+    assert "no review of this ISSUES.json" in " ".join(res.stderr.split())
+    assert "no review" not in res.stdout and "decided" in res.stdout  # the table alone on stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows' SO_REUSEADDR also takes a port in use")
+def test_a_port_left_in_time_wait_is_free_again() -> None:
+    """Ctrl+C and start again: the last run's connections leave the port in TIME_WAIT; uvicorn binds with
+    SO_REUSEADDR, so must the check before it."""
+    from maslow.cli.review import _check_port
+
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the last run's server (uvicorn) set it
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()  # the server closes first: its side of the connection stays in TIME_WAIT
+        client.close()
+    _check_port("127.0.0.1", port)
+    with socket.socket() as taken:  # a port someone listens on is still refused
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(MaslowError, match=f"--port {taken.getsockname()[1]}"):
+            _check_port("127.0.0.1", taken.getsockname()[1])
+
+
+def test_serve_closes_the_store_when_it_stops_early(qa_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused truth or port ends `review serve` before the server runs: the database it opened is closed."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    opened: list[ReviewStore] = []
+    closed: list[ReviewStore] = []
+    init, close = ReviewStore.__init__, ReviewStore.close
+
+    def track_init(self: ReviewStore, url: str) -> None:
+        init(self, url)
+        opened.append(self)
+
+    def track_close(self: ReviewStore) -> None:
+        closed.append(self)
+        close(self)
+
+    monkeypatch.setattr(ReviewStore, "__init__", track_init)
+    monkeypatch.setattr(ReviewStore, "close", track_close)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        for gt in (qa_run["gt"], qa_run["tmp"] / "shapes" / "clean.json"):  # a taken port; another truth
+            code, text = run_cli(["review", "issues.json", "--gt", str(gt), "--port", str(port), "--no-open"])
+            assert code == 2, text
+    assert len(opened) == 2 and {id(s) for s in closed} == {id(s) for s in opened}

@@ -201,6 +201,10 @@ def test_bad_findings_and_decisions_are_refused() -> None:
     good = _f(1, "extra", 0, 0, "cat")
     with pytest.raises(FormatError, match=r"findings\[1\] \(rank 1\).*rank"):
         apply_decisions(ds, [good, good], {})
+    for score in ("<img src=x onerror=alert(1)>", float("nan"), True, [0.5]):  # shown on the review page
+        with pytest.raises(FormatError, match=r"findings\[0\] \(rank 1\).*score.*finite number"):
+            apply_decisions(ds, [{**good, "score": score}], {})
+    assert apply_decisions(ds, [{**good, "score": None}], {}).n_pending == 1
     with pytest.raises(FormatError, match=r"suggestion\.box_xyxy"):
         apply_decisions(ds, [_f(1, "low_iou", 0, 0, "cat", box=[5, 5, 1, 1])], {})
     with pytest.raises(MaslowError, match="status must be one of"):
@@ -211,3 +215,19 @@ def test_bad_findings_and_decisions_are_refused() -> None:
         apply_decisions(ds, [_f(1, "wrong_class", 0, 0, "cat")], {1: Decision("accepted", label="horse")})
     with pytest.raises(MaslowError, match="rank of a finding, got 9"):
         apply_decisions(ds, [good], {9: Decision("accepted")})
+
+
+def test_an_out_of_bounds_fix_applies_only_while_the_box_is_out_of_bounds() -> None:
+    """The premise of ``box_out_of_bounds`` is checked in the truth given, as ``zero_area_box``'s is: a box that
+    lies inside its 20 x 20 image is not moved to the finding's suggestion."""
+    ds = _tiny()
+    f = _f(1, "box_out_of_bounds", 0, 0, "cat", box=[1, 1, 4, 4], text="clip the box to the image")
+    inside = apply_decisions(ds, [f], {1: Decision("accepted")})
+    assert inside.changes[0].outcome == "not_applicable" and "not out of bounds" in inside.changes[0].detail
+    assert np.array_equal(inside.dataset.annotations.box, ds.annotations.box)
+    box = ds.annotations.box.copy()
+    box[0] = [1, 1, 24, 5]  # past the right edge: clipped to the suggestion
+    out = ds.replace(annotations=ds.annotations.with_columns(box=box))
+    moved = apply_decisions(out, [{**f, "suggestion": {**f["suggestion"], "box_xyxy": [1, 1, 20, 5]}}],
+                            {1: Decision("accepted")})
+    assert moved.changes[0].outcome == "applied" and moved.dataset.annotations.box[0].tolist() == [1, 1, 20, 5]

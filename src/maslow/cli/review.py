@@ -92,34 +92,32 @@ def serve(
     from maslow.ui.state import open_review
 
     truth, ref, _ = _truth(gt, fmt, images_root)
-    store = _store(issues, db)
-    review = open_review(issues, truth, store, truth_ref=ref)
-    _check_port(host, port)
-    app = create_app(review, title=f"maslow review: {issues.name}")
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
-    s = review.summary()
-    console.print(f"Reviewing {s['n_findings']} findings of {lit(issues)} ({s['n_decided']} decided so far); "
-                  f"decisions go to {lit(_safe(store.url))}")
-    console.print(f"Open {lit(url)} (Ctrl+C to stop)")
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        err_console.print(f"note: --host {host}: anyone who can reach this address can decide (the UI has no login)",
-                          markup=False, highlight=False)
-    if not no_open:
-        import threading
-        import webbrowser
+    with _store(issues, db) as store:  # closed however this ends: a refused truth or port, Ctrl+C
+        review = open_review(issues, truth, store, truth_ref=ref)
+        _check_port(host, port)
+        app = create_app(review, title=f"maslow review: {issues.name}", host=host)
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+        s = review.summary()
+        console.print(f"Reviewing {s['n_findings']} findings of {lit(issues)} ({s['n_decided']} decided so far); "
+                      f"decisions go to {lit(_safe(store.url))}")
+        console.print(f"Open {lit(url)} (Ctrl+C to stop)")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            err_console.print(f"note: --host {host}: anyone who can reach this address can decide (the UI has no "
+                              "login)", markup=False, highlight=False)
+        if not no_open:
+            import threading
+            import webbrowser
 
-        threading.Timer(1.0, webbrowser.open, [url]).start()
-    import uvicorn
+            threading.Timer(1.0, webbrowser.open, [url]).start()
+        import uvicorn
 
-    try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
-    finally:
-        store.close()
 
 
 def _check_port(host: str, port: int) -> None:
     """Refuse a port that is taken, before the server starts (uvicorn logs it and exits with code 1)."""
     import socket
+    import sys
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -127,6 +125,8 @@ def _check_port(host: str, port: int) -> None:
         raise MaslowError(f"--host must be an address of this machine, got {host!r} ({e.strerror})") from None
     family, kind, proto, _, addr = infos[0]
     with socket.socket(family, kind, proto) as s:
+        if sys.platform != "win32":  # as uvicorn binds: a port left in TIME_WAIT by the last run is free
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(addr)
         except OSError as e:
@@ -171,7 +171,7 @@ def apply(
     if commit and version is None:
         raise MaslowError("review apply: --commit applies to a workspace version or dataset --gt (omit --from)")
     findings = read_findings(issues)
-    decisions = _read_decisions(decisions_file) if decisions_file is not None else \
+    decisions = _read_decisions(decisions_file, issues, truth) if decisions_file is not None else \
         _stored_decisions(issues, db, truth)
     result = apply_decisions(truth, findings, decisions)
     written: dict[str, Any] = {}
@@ -201,8 +201,8 @@ def apply(
 
 
 def _stored_decisions(issues: Path, db: str | None, truth: Dataset) -> dict[int, Any]:
-    """The decisions of ``issues``'s review session, made on ``truth`` (none yet is an error: nothing would
-    change)."""
+    """The decisions of ``issues``'s review session, made on ``truth``: no session of this ISSUES.json in the
+    database is an error (it was not reviewed there); a session without decisions gives none (nothing changes)."""
     from maslow.store.reviews import database_url, file_hash
 
     url = database_url(issues, db=db)
@@ -230,19 +230,27 @@ def _session(issues: Path, url: str) -> tuple[Any, Any]:
         if not Path(url[len("sqlite:///"):].partition("?")[0]).is_file():
             return None, None
     store = ReviewStore(url)
-    session = store.find_session(file_hash(issues))
+    try:
+        session = store.find_session(file_hash(issues))
+    except BaseException:
+        store.close()
+        raise
     if session is None:
         store.close()
         return None, None
     return session, store
 
 
-def _read_decisions(path: Path) -> dict[int, Any]:
-    """Decisions from an export of the UI (``/api/decisions``): ``{"decisions": [{key, status, label}, ...]}``."""
+def _read_decisions(path: Path, issues: Path, truth: Dataset) -> dict[int, Any]:
+    """Decisions from an export of the UI (``/api/decisions``): ``{"session": {...}, "decisions": [{key, status,
+    label}, ...]}``, checked as the database's are: its session must be of this ISSUES.json (its content hash) and,
+    when it names one, of this truth (``check_session_truth``)."""
     import json
 
-    from maslow.errors import FormatError
+    from maslow.errors import FormatError, InvalidDatasetError
     from maslow.quality.review import Decision
+    from maslow.store.reviews import ReviewSession, file_hash
+    from maslow.ui.state import check_session_truth
 
     try:
         data = json.loads(path.read_bytes())
@@ -251,6 +259,20 @@ def _read_decisions(path: Path) -> dict[int, Any]:
     rows = data.get("decisions") if isinstance(data, dict) else None
     if not isinstance(rows, list):
         raise FormatError("must be an object with a 'decisions' list (the review UI's export)", path=path)
+    session = data.get("session")
+    if not isinstance(session, dict) or not isinstance(session.get("issues_hash"), str) \
+            or not isinstance(session.get("truth_hash", ""), str):
+        raise FormatError("must have the 'session' of the review, with its issues_hash (the review UI's export)",
+                          path=path, field="session")
+    digest = file_hash(issues)
+    if session["issues_hash"] != digest:
+        raise InvalidDatasetError(f"{path}: the decisions are of another ISSUES.json (hash "
+                                  f"{session['issues_hash'][:12]}, {session.get('issues_path')!r}), not of {issues} "
+                                  f"(hash {digest[:12]}): apply them with the ISSUES.json they were made on")
+    check_session_truth(ReviewSession(id=0, issues_path=str(session.get("issues_path")),
+                                      issues_hash=digest, truth=str(session.get("truth")),
+                                      truth_hash=session.get("truth_hash", ""), n_findings=0,
+                                      created=str(session.get("created"))), truth)
     out: dict[int, Any] = {}
     for i, r in enumerate(rows):
         if not isinstance(r, dict) or isinstance(r.get("key"), bool) or not isinstance(r.get("key"), int) \
@@ -299,7 +321,7 @@ def status(issues: IssuesArg, db: DbOpt = None, as_json: JsonOpt = False) -> Non
     console.print(table(f"Review of {issues.name}: {counts['n_decided']} of {counts['n_findings']} decided",
                         ["type", *states, "total"], rows))
     if session is None:
-        console.print(f"[dim]no review of this ISSUES.json in {lit(_safe(url))} yet[/dim]")
+        err_console.print(f"note: no review of this ISSUES.json in {_safe(url)} yet", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

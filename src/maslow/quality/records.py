@@ -132,7 +132,8 @@ def parse_findings(findings: Sequence[Mapping[str, Any]]) -> dict[int, Finding]:
     """The findings by key (rank), their fields checked.
 
     Raises:
-        FormatError: a record without a usable ``rank``, ``type``, row or suggestion (names the record and field).
+        FormatError: a record without a usable ``rank``, ``type``, row or suggestion, or with a ``score`` that is not
+        a finite number (null or missing: none; names the record and field).
     """
     out: dict[int, Finding] = {}
     for i, f in enumerate(findings):
@@ -154,6 +155,10 @@ def parse_findings(findings: Sequence[Mapping[str, Any]]) -> dict[int, Finding]:
             if v is not None and (not _is_int(v) or v < -1):
                 raise FormatError(f"must be a row (an integer; -1 or null: none), got {v!r}", record=where, field=name)
             rows.append(-1 if v is None else int(v))
+        score = f.get("score")
+        if score is not None and (not isinstance(score, int | float | np.integer | np.floating)
+                                  or isinstance(score, bool) or not np.isfinite(score)):
+            raise FormatError(f"must be a finite number or null, got {score!r}", record=where, field="score")
         sug = f.get("suggestion")
         if sug is not None and not isinstance(sug, Mapping):
             raise FormatError(f"must be an object or null, got {type(sug).__name__}", record=where,

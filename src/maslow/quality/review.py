@@ -291,6 +291,11 @@ def _plan(truth: Dataset, f: Finding, d: DecisionLike) -> _Edit | str:
         return _Edit(f.key, f.type, "remove", f.ann, f.image, None, f"removed the {current!r} annotation")
     if f.type in ("zero_area_box", "duplicate_box", "class_conflict"):
         return _rule_edit(truth, f, d)
+    if f.type == "box_out_of_bounds":
+        b = a.box[f.ann] if a.box is not None else np.full(4, np.nan)
+        w, h = float(truth.images.width[f.image]), float(truth.images.height[f.image])
+        if w > 0 and h > 0 and b[0] >= 0 and b[1] >= 0 and b[2] <= w and b[3] <= h:
+            return f"the box {_fmt(b)} is not out of bounds in this truth (a {w:g} x {h:g} image): nothing to apply"
     if f.type == "low_iou" and f.sug_box is None and f.sug_kp is not None:
         return _move_keypoints(truth, f)
     if f.sug_box is None:

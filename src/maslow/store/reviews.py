@@ -36,6 +36,11 @@ STATUSES = ("accepted", "rejected", "skipped")
 DEFAULT_URL = "sqlite:///.maslow/maslow.db"
 
 
+class StoreError(MaslowError):
+    """The database failed (can't be opened, locked, gone, a query refused): not the caller's input. The review UI
+    answers 503."""
+
+
 @dataclass(frozen=True)
 class ReviewSession:
     """A review of one ISSUES.json."""
@@ -117,7 +122,7 @@ class ReviewStore:
 
     Raises:
         MissingDependencyError: SQLAlchemy is not installed (``pip install 'maslow[serve]'``).
-        MaslowError: the database can't be opened.
+        MaslowError: a URL SQLAlchemy can't use. StoreError: the database can't be opened.
     """
 
     def __init__(self, url: str) -> None:
@@ -164,7 +169,7 @@ class ReviewStore:
             meta.create_all(self.engine)
         except sa.exc.SQLAlchemyError as e:
             self.engine.dispose()
-            raise MaslowError(f"database {safe_url(url)}: could not open it or create the review tables "
+            raise StoreError(f"database {safe_url(url)}: could not open it or create the review tables "
                               f"({type(e).__name__}: {getattr(e, 'orig', None) or e})") from None
 
     def close(self) -> None:
@@ -180,7 +185,7 @@ class ReviewStore:
     def open_session(self, issues_path: str | Path, *, truth: str, n_findings: int, issues_hash: str | None = None,
                      truth_hash: str = "") -> ReviewSession:
         """The session of this ISSUES.json (by its content hash, computed when not given), created when new with
-        ``truth`` (how the truth was named) and ``truth_hash`` (``maslow.quality.review.truth_fingerprint``); an
+        ``truth`` (how the truth was named) and ``truth_hash`` (``maslow.quality.records.truth_fingerprint``); an
         existing session keeps its own (the caller compares them)."""
         import sqlalchemy as sa
 
@@ -243,14 +248,14 @@ class ReviewStore:
 
     @contextlib.contextmanager
     def _begin(self) -> Iterator[Any]:
-        """A transaction (committed on leaving it); database errors become MaslowError naming the database."""
+        """A transaction (committed on leaving it); database errors become StoreError naming the database."""
         import sqlalchemy as sa
 
         try:
             with self.engine.begin() as conn:
                 yield conn
         except sa.exc.SQLAlchemyError as e:
-            raise MaslowError(f"database {safe_url(self.url)}: {type(e).__name__}: {getattr(e, 'orig', None) or e}") \
+            raise StoreError(f"database {safe_url(self.url)}: {type(e).__name__}: {getattr(e, 'orig', None) or e}") \
                 from None
 
 

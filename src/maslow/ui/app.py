@@ -12,7 +12,10 @@ Routes:
 - ``GET /api/changes``: what applying the decisions so far would do (the change log);
 - ``GET /api/decisions[?history=true]``: the decisions as JSON (``download=true``: as a file).
 
-Errors are JSON ``{"error": message, "detail": ...}``: 404 for an unknown finding, 422 for bad input.
+Errors are JSON ``{"error": message, "detail": ...}``: 404 for an unknown finding, 422 for bad input, 503 when the
+database fails (``StoreError``). Requests must name the host the server listens on, ``localhost`` or ``127.0.0.1``
+(``Host`` header; others get 400): a web page elsewhere can't reach the API through a DNS name rebound to this
+machine.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -25,8 +28,10 @@ if TYPE_CHECKING:
     from maslow.ui.state import Review
 
 
-def create_app(review: "Review", *, title: str = "maslow review") -> "FastAPI":
-    """The FastAPI app serving ``review``.
+def create_app(review: "Review", *, title: str = "maslow review", host: str = "127.0.0.1") -> "FastAPI":
+    """The FastAPI app serving ``review``, to be served on ``host`` (the names requests may give as their host:
+    ``host``, ``localhost`` and ``127.0.0.1``; any for a wildcard ``host``, ``0.0.0.0`` or ``::``, which serves
+    every address of the machine).
 
     Raises:
         MissingDependencyError: FastAPI is not installed (``pip install 'maslow[serve]'``).
@@ -37,7 +42,9 @@ def create_app(review: "Review", *, title: str = "maslow review") -> "FastAPI":
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from pydantic import BaseModel, Field
     from starlette.exceptions import HTTPException
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+    from maslow.store.reviews import StoreError
     from maslow.ui.page import render_page
     from maslow.ui.state import FILTER_STATUSES, MAX_LIMIT, NotFound
 
@@ -49,6 +56,7 @@ def create_app(review: "Review", *, title: str = "maslow review") -> "FastAPI":
 
     # no Swagger page: it loads its scripts from a CDN; the schema is at /api/openapi.json
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=_allowed_hosts(host))
 
     def error(status: int, message: str, detail: Any = None) -> JSONResponse:
         return JSONResponse({"error": message, "detail": detail}, status_code=status)
@@ -56,6 +64,10 @@ def create_app(review: "Review", *, title: str = "maslow review") -> "FastAPI":
     @app.exception_handler(NotFound)
     async def not_found(_: Request, e: NotFound) -> JSONResponse:
         return error(404, str(e))
+
+    @app.exception_handler(StoreError)
+    async def store_failed(_: Request, e: StoreError) -> JSONResponse:
+        return error(503, str(e))
 
     @app.exception_handler(MaslowError)
     async def bad_input(_: Request, e: MaslowError) -> JSONResponse:
@@ -120,3 +132,13 @@ def create_app(review: "Review", *, title: str = "maslow review") -> "FastAPI":
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     return app
+
+
+def _allowed_hosts(host: str) -> list[str]:
+    """The ``Host`` names a request may give (an IPv6 address also in brackets, as a Host header writes it)."""
+    if host in ("0.0.0.0", "::", ""):
+        return ["*"]
+    names = {host.lower(), "localhost", "127.0.0.1"}
+    if ":" in host:
+        names.add(f"[{host.lower()}]")
+    return sorted(names)

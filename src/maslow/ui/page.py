@@ -66,10 +66,18 @@ function showSummary() {
   $('bar').firstElementChild.style.width = (n ? 100 * summary.n_decided / n : 0) + '%';
 }
 function statusOf(f) { return f.decision ? f.decision.status : 'pending'; }
+const score = (f) => (f.score == null ? '' : Number(f.score).toFixed(3));
+// the offset of the next page: past the rows of this one that still pass the filters (a decided row leaves a
+// status filter, and the rows after it move up: offset + limit would skip them)
+function nextOffset() {
+  const want = $('f-status').value;
+  return offset + page.items.filter((f) => !want || want.split(',').includes(statusOf(f))).length;
+}
 function showList() {
   $('rows').innerHTML = page.items.map((f, i) => `<tr data-i="${i}" class="${i === cur ? 'cur' : ''}">` +
-    `<td>${f.rank}</td><td>${esc(f.type)}</td><td>${Number(f.score).toFixed(3)}</td><td>${esc(f['class'])}</td>` +
-    `<td>${esc(f.file_name)}</td><td><span class="st ${statusOf(f)}">${statusOf(f)}</span></td></tr>`).join('');
+    `<td>${esc(f.rank)}</td><td>${esc(f.type)}</td><td>${score(f)}</td><td>${esc(f['class'])}</td>` +
+    `<td>${esc(f.file_name)}</td><td><span class="st ${esc(statusOf(f))}">${esc(statusOf(f))}</span></td></tr>`)
+    .join('');
   const last = Math.min(offset + limit, page.total);
   $('pageinfo').textContent = page.total ? ` ${offset + 1}-${last} of ${page.total} ` : ' none ';
   for (const tr of $('rows').children) tr.onclick = () => { cur = Number(tr.dataset.i); show(); };
@@ -82,9 +90,10 @@ function show() {
   const chosen = (f.decision && f.decision.label) || s['class'] || f['class'];
   const picker = f.labels ? `<p><label>class <select id="label">${summary.classes.map((c) =>
     `<option ${c === chosen ? 'selected' : ''}>${esc(c)}</option>`).join('')}</select></label></p>` : '';
-  $('detail').innerHTML = `<h2>#${f.rank} ${esc(f.type)} <span class="st ${statusOf(f)}">${statusOf(f)}</span></h2>` +
-    `<p><img src="${f.crop}" alt="no crop (image not found)" onerror="this.replaceWith('(no crop)')"></p>` +
-    `<p><b>${esc(f.file_name)}</b> &middot; class <b>${esc(f['class'])}</b> &middot; score ${f.score}</p>` +
+  const st = esc(statusOf(f));
+  $('detail').innerHTML = `<h2>#${esc(f.rank)} ${esc(f.type)} <span class="st ${st}">${st}</span></h2>` +
+    `<p><img src="${esc(f.crop)}" alt="no crop (image not found)" onerror="this.replaceWith('(no crop)')"></p>` +
+    `<p><b>${esc(f.file_name)}</b> &middot; class <b>${esc(f['class'])}</b> &middot; score ${score(f)}</p>` +
     `<p>${esc(f.reason)}</p><p class="s">suggestion: ${esc(s.text || 'none')}</p>` +
     `<p class="muted"><span class="t">red</span>: the annotation; <span class="s">green</span>: the suggestion</p>` +
     picker + `<p><input id="note" placeholder="note" size="40" value="${esc(f.decision ? f.decision.note : '')}">` +
@@ -112,13 +121,13 @@ async function decide(status) {
   const body = {status, label: f.type === 'ambiguous' || label !== (f.suggestion || {})['class'] ? label : null,
                 note: $('note').value};
   try {
-    const r = await call(`/api/findings/${f.key}/decision`, {method: 'POST', body: JSON.stringify(body),
+    const r = await call(`/api/findings/${encodeURIComponent(f.key)}/decision`, {method: 'POST', body: JSON.stringify(body),
       headers: {'Content-Type': 'application/json'}});
     f.decision = r.decision; summary = r.summary; showSummary(); move(1);
   } catch (e) { $('msg').textContent = e.message; }
 }
 async function move(step) {
-  if (cur + step >= page.items.length && offset + limit < page.total) { offset += limit; cur = 0; return load(); }
+  if (cur + step >= page.items.length && offset + limit < page.total) { offset = nextOffset(); cur = 0; return load(); }
   if (cur + step < 0 && offset > 0) { offset = Math.max(offset - limit, 0); cur = limit - 1; return load(); }
   cur = Math.min(Math.max(cur + step, 0), Math.max(page.items.length - 1, 0)); show();
 }
@@ -129,7 +138,7 @@ document.addEventListener('keydown', (e) => {
   if (k) { e.preventDefault(); k(); }
 });
 for (const k of ['type', 'class', 'status']) $('f-' + k).onchange = () => { offset = 0; cur = 0; load(); };
-$('next-page').onclick = () => { if (offset + limit < page.total) { offset += limit; cur = 0; load(); } };
+$('next-page').onclick = () => { if (offset + limit < page.total) { offset = nextOffset(); cur = 0; load(); } };
 $('prev-page').onclick = () => { if (offset > 0) { offset = Math.max(offset - limit, 0); cur = 0; load(); } };
 fillFilters(); showSummary(); show();
 """

@@ -7,9 +7,9 @@ and the session. The FastAPI app (``maslow.ui.app``) only parses requests and re
 from __future__ import annotations
 
 import base64
-import functools
 import io
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,10 +67,12 @@ class Review:
         truth: the ground truth the findings were computed on (crops read its images under ``truth.root``).
         findings: the ISSUES.json rows.
         store: where decisions are kept. session: this review's session in it.
+        crop_cache, crop_cache_bytes: the most crops kept in memory, and the most bytes they take (least recently
+            served dropped first).
     """
 
     def __init__(self, truth: Dataset, findings: Sequence[Mapping[str, Any]], store: ReviewStore,
-                 session: ReviewSession, *, crop_cache: int = 1024) -> None:
+                 session: ReviewSession, *, crop_cache: int = 1024, crop_cache_bytes: int = 64 << 20) -> None:
         parsed = parse_findings(findings)
         check_findings_match(truth, parsed)
         self.truth, self.store, self.session = truth, store, session
@@ -79,7 +81,12 @@ class Review:
         self.names = truth.schema.names
         self._lock = threading.Lock()
         self._decisions: dict[int, StoredDecision] = store.decisions(session.id)
-        self.crop_png = functools.lru_cache(maxsize=crop_cache)(self._crop_png)
+        # the crops served, least recently used dropped first: at most crop_cache of them and crop_cache_bytes in all
+        # (a client asking for every size 32..1024 of every finding can't grow it without bound)
+        self.crop_cache, self.crop_cache_bytes = crop_cache, crop_cache_bytes
+        self._crops: OrderedDict[tuple[int, int], bytes | None] = OrderedDict()
+        self._crops_bytes = 0
+        self._crops_lock = threading.Lock()
 
     # -- reading -----------------------------------------------------------------------------------
     def decision(self, key: int) -> StoredDecision | None:
@@ -168,12 +175,33 @@ class Review:
         if f is None:
             raise NotFound(f"finding {key} is not in this review (ranks 1..{len(self.findings)})")
         check_decision(f, Decision(status, label, note, reviewer), self.names)
-        d = self.store.decide(self.session.id, key, status, label=label, note=note, reviewer=reviewer)
-        with self._lock:
+        with self._lock:  # the store and memory in one step: two decisions on a key end the same in both
+            d = self.store.decide(self.session.id, key, status, label=label, note=note, reviewer=reviewer)
             self._decisions[key] = d
         return d
 
     # -- crops -------------------------------------------------------------------------------------
+    def crop_png(self, key: int, size: int) -> bytes | None:
+        """``_crop_png``, cached (see ``crop_cache`` and ``crop_cache_bytes``)."""
+        k = (key, size)
+        with self._crops_lock:
+            if k in self._crops:
+                self._crops.move_to_end(k)
+                return self._crops[k]
+        png = self._crop_png(key, size)
+        with self._crops_lock:
+            if k not in self._crops:
+                self._crops[k] = png
+                self._crops_bytes += len(png or b"")
+            while self._crops and (len(self._crops) > self.crop_cache or self._crops_bytes > self.crop_cache_bytes):
+                self._crops_bytes -= len(self._crops.popitem(last=False)[1] or b"")
+        return png
+
+    def crop_cache_size(self) -> tuple[int, int]:
+        """How many crops are cached and their bytes."""
+        with self._crops_lock:
+            return len(self._crops), self._crops_bytes
+
     def _crop_png(self, key: int, size: int) -> bytes | None:
         """A PNG of finding ``key``'s region (annotation red, suggestion green; as ``maslow qa --html`` draws
         them), the whole image for a finding without geometry; None when the image can't be read."""
