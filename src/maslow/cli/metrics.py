@@ -21,8 +21,9 @@ from maslow.cli.render import (
     json_text,
     kpt_sigmas_option,
     lit,
-    offset_flags,
     print_json,
+    refuse_import_error,
+    refuse_offsets,
     render_report,
     results_or_folder,
     table,
@@ -62,22 +63,14 @@ def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int,
     if spec.name == "coco-results":
         ds, report = spec.parse(src, like=truth, id_offset=id_offset, category_offset=category_offset)
         errors = [i for i in report.issues if i.severity == "error"]
-        # the image ids' first: their fix (--id-offset) shifts the category ids too
-        shifted = min((i for i in errors if i.type == "ids_off_by_one"), key=lambda i: i.field != "image_id",
-                      default=None)
-        if shifted is not None:  # the rest would be paired with the wrong images or classes: a wrong mAP, exit 0
-            raise FormatError(f"{offset_flags(shifted.message)} [{shifted.type}]", path=shifted.file or src,
-                              record=shifted.record, field=shifted.field)
-        if errors and not ds.n_annotations:  # every record refused: all "-" and exit code 0 said nothing was wrong
-            i = errors[0]
-            raise FormatError(f"{i.message} [{i.type}; {len(errors)} errors]: no prediction is left to evaluate",
-                              path=i.file or src, record=i.record, field=i.field)
+        # ids off by one: the rest would be paired with the wrong images or classes (a wrong mAP, exit 0)
+        refuse_import_error(errors, src, only_off_by_one=True)
+        if not ds.n_annotations:  # every record refused: all "-" and exit code 0 said nothing was wrong
+            refuse_import_error(errors, src, tail=": no prediction is left to evaluate")
         # an error may name many predictions (33 of one unknown class): each message counts its own
         return ds, report, [f"the predictions named by {len(errors)} import errors (listed below) are left out of "
                             "the evaluation"] if errors else []
-    for flag, offset in (("--id-offset", id_offset), ("--category-offset", category_offset)):
-        if offset:
-            raise MaslowError(f"eval: {flag} applies to --pred-format coco-results only, got --pred-format {fmt}")
+    refuse_offsets("eval", fmt, id_offset, category_offset)
     imp = io.import_dataset(src, spec.name, check_files=False)
     pred, notes = _align(truth, imp.dataset, src, scored=truth.schema.task not in _LABEL_TASKS)
     return pred, imp.report, notes

@@ -16,9 +16,10 @@ from maslow.cli.render import (
     kpt_sigmas_option,
     lit,
     load_dataset,
-    offset_flags,
     print_json,
     progress_bar,
+    refuse_import_error,
+    refuse_offsets,
     results_or_folder,
     table,
     workspace_version,
@@ -49,16 +50,9 @@ def read_predictions(path: Path, fmt: str, truth: Dataset, *, id_offset: int = 0
         from maslow.io.coco_results import parse
 
         pred, report = parse(path, like=truth, id_offset=id_offset, category_offset=category_offset)
-        errors = [i for i in report if i.severity == "error"]
-        if errors:
-            # the cause with its fix first, the image ids' before the category ids' (--id-offset shifts both)
-            i = min(errors, key=lambda i: (i.type != "ids_off_by_one", i.field != "image_id"))
-            raise FormatError(f"{offset_flags(i.message)} [{i.type}; {len(errors)} errors]", path=i.file or path,
-                              record=i.record, field=i.field)
+        refuse_import_error([i for i in report if i.severity == "error"], path)  # any error: qa refuses them all
         return pred
-    if id_offset or category_offset:
-        raise MaslowError(f"qa: --id-offset and --category-offset apply to --pred-format coco-results only, got "
-                          f"--pred-format {fmt}")
+    refuse_offsets("qa", fmt, id_offset, category_offset)
     from maslow import io
 
     pred = io.read(path, fmt)

@@ -295,6 +295,30 @@ def _workspace_dataset(ref: str, where: str) -> tuple[Any, str] | None:
     return ws.load(version.id), version.format or ""
 
 
+def refuse_import_error(errors: Sequence[Any], src: str | Path, *, only_off_by_one: bool = False,
+                        tail: str = "") -> None:
+    """Raise the FormatError of a COCO results import's first error (``eval`` and ``qa``): ids off by one first,
+    the image ids' before the category ids' (``--id-offset`` shifts both), its fix in the command's flags;
+    ``only_off_by_one``: raise only for those (nothing otherwise)."""
+    from maslow.errors import FormatError
+
+    off = [i for i in errors if i.type == "ids_off_by_one"]
+    i = min(off, key=lambda i: i.field != "image_id") if off else None if only_off_by_one else \
+        (errors[0] if errors else None)
+    if i is not None:
+        raise FormatError(f"{offset_flags(i.message)} [{i.type}; {len(errors)} errors]{tail}", path=i.file or src,
+                          record=i.record, field=i.field)
+
+
+def refuse_offsets(command: str, fmt: str, id_offset: int, category_offset: int | None) -> None:
+    """``--id-offset``/``--category-offset`` given for a format other than COCO results: refused."""
+    from maslow.errors import MaslowError
+
+    for flag, offset in (("--id-offset", id_offset), ("--category-offset", category_offset)):
+        if offset:
+            raise MaslowError(f"{command}: {flag} applies to --pred-format coco-results only, got --pred-format {fmt}")
+
+
 def offset_flags(message: str) -> str:
     """An import message's fix for off-by-one ids (``Pass category_offset=1``) in the commands' own flags."""
     import re
