@@ -19,6 +19,7 @@ from maslow.cli.render import (
     either,
     err_console,
     json_text,
+    kpt_sigmas_error,
     kpt_sigmas_option,
     lit,
     print_json,
@@ -392,9 +393,9 @@ def _located(sources: dict[str, tuple[str | Path, Report]]) -> Iterator[None]:
     except InvalidDatasetError as e:
         msg = str(e)
         side = msg.split(".", 1)[0]
-        if msg.endswith("Pass kpt_sigmas"):  # keypoints that are not COCO's 17 (people): the option to use
-            raise FormatError(f"can't be evaluated: {msg[:-len('Pass kpt_sigmas')]}Pass --kpt-sigmas, one sigma per "
-                              "keypoint, comma separated", path=sources["truth"][0]) from None
+        sigmas_error = kpt_sigmas_error(msg, sources["truth"][0], "evaluated")  # keypoints that are not COCO's 17
+        if sigmas_error is not None:
+            raise sigmas_error from None
         if side not in sources:
             raise
         src, report = sources[side]

@@ -13,6 +13,7 @@ from maslow.cli.render import (
     either,
     fold_columns,
     format_name,
+    kpt_sigmas_error,
     kpt_sigmas_option,
     lit,
     load_dataset,
@@ -253,10 +254,10 @@ def qa_command(
         msg = str(e)
         if msg.startswith("kpt_sigmas:"):
             raise MaslowError(f"qa: --kpt-sigmas{msg.removeprefix('kpt_sigmas')}") from None
-        if not msg.endswith("Pass kpt_sigmas"):
+        sigmas_error = kpt_sigmas_error(msg, gt, "scored")
+        if sigmas_error is None:
             raise
-        raise FormatError(f"can't be scored: {msg.removesuffix('Pass kpt_sigmas')}Pass --kpt-sigmas, one sigma "
-                          "per keypoint, comma separated", path=Path(gt)) from None
+        raise sigmas_error from None
     if rules:  # one ranked table: the model's findings and the rule checks' (types beyond the five consensus ones)
         from maslow.quality import QualityIssues, check
 
