@@ -4,7 +4,6 @@ holds one chunk of records at a time with keypoints in every record."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -17,13 +16,11 @@ from maslow import io
 from maslow.cli.qa import _write_outputs, read_predictions
 from maslow.cli.render import json_bytes
 from maslow.core.dataset import Dataset
-from maslow.core.schema import Task
 from maslow.quality import QualityIssues, check, find_label_issues
 from maslow.quality.records import issue_record_chunks, issue_records
-from maslow.sample import write_shapes
 from tests.helpers import run_cli, shapes_coco, traced_peak
 from tests.quality.test_consensus import _clean
-from tests.quality.test_consensus_keypoints import TRIANGLE_SIGMAS, plant, simulate
+from tests.quality.test_consensus_keypoints import TRIANGLE_SIGMAS, triangle_case
 
 SIGMAS = ",".join(str(s) for s in TRIANGLE_SIGMAS)
 
@@ -40,32 +37,15 @@ def kp_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A keypoints truth (the sample's triangles) with planted errors, a keypoints-only results file simulated from
     the clean truth, and `maslow qa` run on them."""
     tmp = tmp_path_factory.mktemp("kpcol")
-    ds = write_shapes(tmp / "shapes", 300, seed=4)
-    a = ds.annotations
-    assert a.iscrowd is not None
-    clean = ds.select((a.label == 2) & ~a.iscrowd)
-    clean = clean.replace(schema=dataclasses.replace(clean.schema, tasks=(Task.KEYPOINTS,)))
-    pred, src = simulate(clean, np.asarray(TRIANGLE_SIGMAS), seed=2, fp_per_image=0.05)
-    noisy, kind, dropped = plant(clean, 3, 3, 2, 2, n_off=1, swap=(1, 2), seed=3)
-    gt = tmp / "shapes" / "noisy.json"
-    io.write_coco(noisy, gt)
-    coco = json.loads(gt.read_text())
-    img_id = {im["file_name"]: im["id"] for im in coco["images"]}
-    cat_id = {c["name"]: c["id"] for c in coco["categories"]}["triangle"]
-    pa = pred.annotations
-    assert pa.keypoints is not None and pa.score is not None
-    records = [{"image_id": img_id[str(pred.images.path[pa.image[r]])], "category_id": cat_id,
-                "keypoints": [round(v, 2) for v in pa.keypoints[r].ravel().tolist()],
-                "score": round(float(pa.score[r]), 4)} for r in range(len(pa))]
-    res = tmp / "keypoints.json"
-    res.write_text(json.dumps(records))
+    case = triangle_case(tmp)
+    gt, res = case["gt"], case["pred"]
     out, html = tmp / "ISSUES.json", tmp / "page.html"
     code, text = run_cli(["qa", "--gt", str(gt), "--images-root", str(tmp / "shapes"), "--pred", str(res),
                           "--iou-type", "keypoints", "--kpt-sigmas", SIGMAS, "--out", str(out), "--html", str(html),
                           "--json"])
     assert code == 0, text
-    return {"clean": clean, "noisy": noisy, "kind": kind, "dropped": dropped, "src": src, "records": records,
-            "ann_id": np.asarray(io.read_coco(gt).annotations.extra["coco_id"]), "issues": _no_nan(out.read_text()),
+    return {**case, "ann_id": np.asarray(io.read_coco(gt).annotations.extra["coco_id"]),
+            "issues": _no_nan(out.read_text()),
             "stdout": json.loads(text), "page": html.read_text()}
 
 

@@ -3,7 +3,6 @@ end to end with --json and --html, auto choosing it, and the extent boxes no lon
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,8 @@ import numpy as np
 import pytest
 
 from maslow import io
-from maslow.core.schema import Task
-from maslow.sample import write_shapes
 from tests.helpers import run_cli as _run
-from tests.quality.test_consensus_keypoints import TRIANGLE_SIGMAS, plant, simulate
+from tests.quality.test_consensus_keypoints import TRIANGLE_SIGMAS, triangle_case
 
 SIGMAS = ",".join(str(s) for s in TRIANGLE_SIGMAS)
 
@@ -23,29 +20,12 @@ SIGMAS = ",".join(str(s) for s in TRIANGLE_SIGMAS)
 @pytest.fixture(scope="module")
 def kp_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("kpqa")
-    ds = write_shapes(tmp / "shapes", 300, seed=4)
-    a = ds.annotations
-    assert a.iscrowd is not None
-    clean = ds.select((a.label == 2) & ~a.iscrowd)
-    clean = clean.replace(schema=dataclasses.replace(clean.schema, tasks=(Task.KEYPOINTS,)))
-    pred, _ = simulate(clean, np.asarray(TRIANGLE_SIGMAS), seed=2, fp_per_image=0.05)
-    noisy, kind, dropped = plant(clean, 3, 3, 2, 2, n_off=1, swap=(1, 2), seed=3)
-    gt = tmp / "shapes" / "noisy.json"
-    io.write_coco(noisy, gt)
+    case = triangle_case(tmp)
+    gt, res, clean, noisy, kind, dropped = (case[k] for k in ("gt", "pred", "clean", "noisy", "kind", "dropped"))
     back = io.read_coco(gt)
     assert back.annotations.box is not None and noisy.annotations.box is not None
     np.testing.assert_allclose(back.annotations.box, noisy.annotations.box, atol=1e-6)  # rows kept in order
     ann_id = np.asarray(back.annotations.extra["coco_id"])
-    coco = json.loads(gt.read_text())
-    img_id = {im["file_name"]: im["id"] for im in coco["images"]}
-    cat_id = {c["name"]: c["id"] for c in coco["categories"]}["triangle"]
-    pa = pred.annotations
-    assert pa.keypoints is not None and pa.score is not None
-    records = [{"image_id": img_id[str(pred.images.path[pa.image[r]])], "category_id": cat_id,
-                "keypoints": [round(v, 2) for v in pa.keypoints[r].ravel().tolist()], "score": round(float(pa.score[r]), 4)}
-               for r in range(len(pa))]  # keypoints only, no bbox: what a pose model writes
-    res = tmp / "keypoints.json"
-    res.write_text(json.dumps(records))
     dropped_box = clean.annotations.box[dropped]  # type: ignore[index]
     return {"gt": gt, "pred": res, "root": tmp / "shapes", "tmp": tmp, "kind": kind, "ann_id": ann_id,
             "dropped_box": dropped_box}

@@ -5,11 +5,15 @@ to squeezed confidences, ``auto``, unlabelled objects not scored, bad input."""
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
+from maslow import io
 from maslow.core.dataset import Dataset
 from maslow.core.schema import ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
@@ -19,7 +23,7 @@ from maslow.metrics._iou import COCO_KEYPOINT_SIGMAS
 from maslow.quality import find_label_issues
 from maslow.quality._consensus_kp import extent_boxes, keypoint_overlaps
 from maslow.quality.consensus import ObjectScores, object_scores, resolve_iou_type
-from maslow.sample import shapes
+from maslow.sample import shapes, write_shapes
 
 COCO_KP = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
            "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
@@ -302,3 +306,31 @@ def test_bad_keypoint_predictions_are_named() -> None:
         find_label_issues(clean, pred.replace(annotations=pa.with_columns(keypoints=kp)), iou_type="keypoints")
     with pytest.raises(InvalidDatasetError, match="keypoints: iou_type 'keypoints' needs keypoints"):
         find_label_issues(clean, pred.replace(annotations=pa.with_columns(keypoints=None)), iou_type="keypoints")
+
+
+def triangle_case(tmp: Path) -> dict[str, Any]:
+    """The CLI tests' keypoint case: the sample's triangles (300 images, 3 keypoints) as a keypoints truth, a
+    keypoints-only results file simulated from it (what a pose model writes: no bbox), and a copy with planted
+    errors written as COCO (``gt``). Returns clean, noisy, kind, dropped, src (each prediction's source), records,
+    gt, pred (the results file) and root (the images' folder)."""
+    ds = write_shapes(tmp / "shapes", 300, seed=4)
+    a = ds.annotations
+    assert a.iscrowd is not None
+    clean = ds.select((a.label == 2) & ~a.iscrowd)
+    clean = clean.replace(schema=dataclasses.replace(clean.schema, tasks=(Task.KEYPOINTS,)))
+    pred, src = simulate(clean, np.asarray(TRIANGLE_SIGMAS), seed=2, fp_per_image=0.05)
+    noisy, kind, dropped = plant(clean, 3, 3, 2, 2, n_off=1, swap=(1, 2), seed=3)
+    gt = tmp / "shapes" / "noisy.json"
+    io.write_coco(noisy, gt)
+    coco = json.loads(gt.read_text())
+    img_id = {im["file_name"]: im["id"] for im in coco["images"]}
+    cat_id = {c["name"]: c["id"] for c in coco["categories"]}["triangle"]
+    pa = pred.annotations
+    assert pa.keypoints is not None and pa.score is not None
+    records = [{"image_id": img_id[str(pred.images.path[pa.image[r]])], "category_id": cat_id,
+                "keypoints": [round(v, 2) for v in pa.keypoints[r].ravel().tolist()],
+                "score": round(float(pa.score[r]), 4)} for r in range(len(pa))]
+    res = tmp / "keypoints.json"
+    res.write_text(json.dumps(records))
+    return {"clean": clean, "noisy": noisy, "kind": kind, "dropped": dropped, "src": src, "records": records,
+            "gt": gt, "pred": res, "root": tmp / "shapes"}
