@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +31,22 @@ class Dataset:
         images: m rows; ``images.path`` is relative to ``root``.
         annotations: n rows sorted by ``image`` (a row of ``images``).
         root: base folder of the image files, or None when unknown.
+        info: dataset-level metadata (JSON values) kept from the source so that writing the same format gives it
+            back, by format: ``{"coco": {"info": {...}, "licenses": [...], ...}}`` holds a COCO file's top-level
+            keys other than images, annotations and categories. Writers of other formats note what they can't hold.
     """
 
     schema: LabelSchema
     images: Images
     annotations: Annotations
     root: Path | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.root is not None and not isinstance(self.root, Path):
             object.__setattr__(self, "root", Path(self.root))
+        if not isinstance(self.info, Mapping) or not all(isinstance(k, str) for k in self.info):
+            raise InvalidDatasetError(f"info must be a mapping with text keys, got {type(self.info).__name__}")
         a, m, k = self.annotations, len(self.images), len(self.schema.classes)
         if len(a):
             if a.image[-1] >= m or a.image[0] < 0:
@@ -94,7 +100,7 @@ class Dataset:
 
     # -- structure ---------------------------------------------------------------------------------
     def replace(self, **changes: Any) -> Dataset:
-        """A copy with some fields replaced (``schema``, ``images``, ``annotations``, ``root``)."""
+        """A copy with some fields replaced (``schema``, ``images``, ``annotations``, ``root``, ``info``)."""
         return replace(self, **changes)
 
     def select(self, rows: BoolArray | IntArray | Sequence[int]) -> Dataset:
@@ -122,14 +128,16 @@ class Dataset:
         )
 
     def concat(self, other: Dataset) -> Dataset:
-        """Images and annotations of both; classes are merged by name (this schema's order first)."""
+        """Images and annotations of both; classes are merged by name (this schema's order first); ``info`` of
+        both, this dataset's where a key is in both."""
         schema, remap = _merge_schemas(self.schema, other.schema)
         images = _concat_images(self, other)
         ann_b = other.annotations
         a, b = self.annotations, ann_b
         label_b = remap[b.label] if len(b) else b.label
         ann = _concat_annotations(a, b, image_offset=self.n_images, label_b=label_b)
-        return Dataset(schema=schema, images=images, annotations=ann, root=self.root or other.root)
+        return Dataset(schema=schema, images=images, annotations=ann, root=self.root or other.root,
+                       info={**other.info, **self.info})
 
     def split(
         self,

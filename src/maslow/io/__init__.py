@@ -77,8 +77,16 @@ def read(src: str | Path, fmt: str, **options: Any) -> Dataset:
 
 
 def write(ds: Dataset, dst: str | Path, fmt: str, **options: Any) -> ExportReport:
-    """Write ``ds`` to ``dst`` in format ``fmt``; the report counts what the format could not express."""
-    return get_format(fmt).write(ds, Path(dst), **options)  # type: ignore[no-any-return]
+    """Write ``ds`` to ``dst`` in format ``fmt``; the report counts what the format could not express (and notes
+    the ``ds.info`` of other formats, e.g. COCO's ``info`` and ``licenses`` written as YOLO)."""
+    spec = get_format(fmt)
+    rep: ExportReport = spec.write(ds, Path(dst), **options)
+    held = {"coco": {"coco"}, "parquet": set(ds.info)}.get(spec.name, set())
+    for key in sorted(set(ds.info) - held):
+        value = ds.info[key]
+        what = ", ".join(map(str, value)) if isinstance(value, dict) else type(value).__name__
+        rep.notes.append(f"info[{key!r}] ({what}) not written: {spec.name} has no place for dataset-level metadata")
+    return rep
 
 
 # read_<format>/write_<format> live in their format modules, imported on first use so that `import maslow`

@@ -45,7 +45,8 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
     Returns:
         ExportReport; ``lost`` counts annotations without any geometry (``tags``), masks that differ from the
         polygon written for the same annotation (``mask``), keypoints of classes without keypoint names
-        (``keypoints``) and values that are not JSON (``annotations.extra``, ``images.extra``, ``attributes``).
+        (``keypoints``) and values that are not JSON (``annotations.extra``, ``images.extra``, ``attributes``,
+        ``info``: the top-level keys of ``ds.info["coco"]``, written before ``images``).
     """
     if type(chunk_rows) is not int or chunk_rows < 1:
         raise ValueError(f"coco.write: chunk_rows must be an integer >= 1, got {chunk_rows!r}")
@@ -67,7 +68,7 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
 
     with no_gc(), atomic_path(dst) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write('{"info": {"description": "written by maslow"}, "licenses": [],\n"images": ')
+            f.write(_head(ds, rep, dumps) + '"images": ')
             _write_list(f, _image_records(ds, img_ids, rep, chunk_rows), dumps, pretty=pretty)
             f.write(',\n"annotations": [')
             written = 0  # compact: a line of _LINE records (the layout of the files written so far)
@@ -125,6 +126,25 @@ def _ids(col: np.ndarray | None, n: int) -> tuple[IntArray, bool]:
     start = int(arr[have].max()) + 1 if have.any() else 1
     arr[~have] = start + np.arange(int((~have).sum()))
     return arr, False
+
+
+def _head(ds: Dataset, rep: ExportReport, dumps: Callable[[Any], str]) -> str:
+    """The top-level keys before ``images``: those a COCO reader kept in ``ds.info["coco"]`` (``info``,
+    ``licenses``, ...; a value JSON can't hold is counted lost), else an ``info`` naming maslow and no licenses."""
+    kept = ds.info.get("coco")
+    if kept is not None and not isinstance(kept, dict):
+        rep.notes.append(f"info['coco'] must be an object of top-level COCO keys, got {type(kept).__name__}: "
+                         "not written")
+        kept = None
+    head: dict[str, Any] = {"info": {"description": "written by maslow"}, "licenses": []}
+    for k, v in (kept or {}).items():
+        if k in ("images", "annotations", "categories"):
+            rep.notes.append(f"info['coco'][{k!r}] not written: the dataset's own {k} are")
+        elif (v := _json(v)) is _MISSING:
+            _lose(rep, "info", 1)
+        else:
+            head[k] = v
+    return "{" + ", ".join(f"{dumps(k)}: {dumps(v)}" for k, v in head.items()) + ",\n"  # one line, then images
 
 
 def _lose(rep: ExportReport, what: str, n: int) -> None:

@@ -54,6 +54,7 @@ from maslow.io.registry import warn_issues
 #: A relative POSIX path that ``safe_relpath`` returns unchanged (no empty, "." or ".." parts, no drive).
 __all__ = ["category_ids", "image_ids", "parse", "read_coco", "to_xywh", "write", "write_coco"]
 
+_TABLES = ("images", "annotations", "categories")  # the top-level keys read into tables; the others go to ds.info
 _SIMPLE_PATH = re.compile(r"[^./\\\x00:\s][^/\\\x00:]*(?:/[^./\\\x00:][^/\\\x00:]*)*(?<!\s)")
 
 
@@ -110,7 +111,8 @@ def parse(
         images, root = _images(top, src, images_root, col)
         classes, cat_ids = _categories(top, src, col)
         ds = _assemble(acc, images, classes, cat_ids, root, src, col)
-    return ds, col.report()
+    kept = {k: v for k, v in top.items() if k not in _TABLES}  # info, licenses, ...: given back by write_coco
+    return (ds.replace(info={"coco": kept}) if kept else ds), col.report()
 
 
 def read_coco(src: str | Path, **options: Any) -> Dataset:

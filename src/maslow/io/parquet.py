@@ -3,7 +3,8 @@
 Layout of ``DST/``:
 
 - ``dataset.json``: format name and version, the label schema (``LabelSchema.to_dict``), ``root``, the row
-  counts, and for each table the ordered list of its columns with the field each one holds and its *kind*.
+  counts, for each table the ordered list of its columns with the field each one holds and its *kind*, and
+  ``info`` (``Dataset.info``, when not empty).
 - ``images.parquet``: one row per image: ``path``, ``width``, ``height``, ``split``, ``extra:<name>``.
 - ``annotations.parquet``: one row per annotation: ``image``, ``label``, ``box``, ``score``, ``mask.size``,
   ``mask.counts``, ``polygon``, ``keypoints``, ``iscrowd``, ``annotator``, ``source``, ``attr:<name>``,
@@ -96,12 +97,14 @@ def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: 
         header = {
             "format": FORMAT, "version": VERSION, "root": None if ds.root is None else str(ds.root),
             "n_images": ds.n_images, "n_annotations": ds.n_annotations, "schema": ds.schema.to_dict(),
-            "images": img_spec, "annotations": ann_spec,
+            "images": img_spec, "annotations": ann_spec, **({"info": dict(ds.info)} if ds.info else {}),
         }
         try:
-            text = (json.dumps(header, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+            text = (json.dumps(header, indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
         except UnicodeEncodeError as e:
             raise FormatError(f"the schema and root must be text that UTF-8 can encode: {e}", path=dst) from None
+        except (TypeError, ValueError) as e:  # the schema and specs are JSON by construction: info is not
+            raise FormatError(f"must hold JSON values only: {e}", path=dst, field="info") from None
         with atomic_dir(dst) as tmp:
             (tmp / _HEADER).write_bytes(text)
             tables = [("images", img_cols, ds.n_images, row_group_size),
@@ -271,6 +274,9 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
         schema = LabelSchema.from_dict(header["schema"])
         n_img, n_ann = int(header["n_images"]), int(header["n_annotations"])
         img_spec, ann_spec = list(header["images"]), list(header["annotations"])
+        info = header.get("info", {})
+        if not isinstance(info, dict):
+            raise TypeError(f"info must be an object, got {type(info).__name__}")
     except (KeyError, TypeError, ValueError) as e:
         raise FormatError(f"malformed header ({type(e).__name__}: {e})", path=head_path) from None
     _check_spec(img_spec, Images, "images", head_path)
@@ -287,7 +293,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
     root = Path(images_root) if images_root is not None else (None if header.get("root") is None
                                                                else Path(header["root"]))
     try:
-        return Dataset(schema=schema, images=images, annotations=annotations, root=root), Report(())
+        return Dataset(schema=schema, images=images, annotations=annotations, root=root, info=info), Report(())
     except InvalidDatasetError as err:
         raise FormatError(f"tables disagree with the schema: {err}", path=src) from None
 

@@ -227,7 +227,7 @@ class AttributeToClass(Step):
             x for c in a.classes for x in ([c] if c != self.class_ or stays else [])]
             + (targets if self.class_ in a.classes and a.name != self.attribute else []))
         schema = replace(ds.schema, classes=tuple(classes), attributes=attrs)
-        return StepResult(Dataset(schema=schema, images=ds.images, annotations=new_ann, root=ds.root),
+        return StepResult(ds.replace(schema=schema, annotations=new_ann),
                           int(rows.sum()), lost)
 
     def _required(self, a: AttributeDef, stays: bool, targets: list[str], existing: list[str]) -> AttributeDef:

@@ -31,7 +31,7 @@ def remap_classes(ds: Dataset, classes: Sequence[ClassDef], old_to_new: IntArray
     new = ann.with_columns(label=label)
     if keep is not None and not keep.all():
         new = new.take(np.flatnonzero(keep))
-    return Dataset(schema=schema, images=ds.images, annotations=new, root=ds.root)
+    return ds.replace(schema=schema, annotations=new)
 
 
 def need_class(ds: Dataset, name: str, step: str) -> int:
