@@ -268,7 +268,7 @@ def test_result_to_dict_and_pandas() -> None:
     assert d["stats"]["map_50_95"] == r.map_50_95 and len(d["ap_per_class"]) == len(r.class_names)
     assert set(d["stats"]) == set(r.stat_names) and len(r.stat_names) == 12
     df = r.to_pandas()
-    assert list(df["class"]) == list(r.class_names) and df.shape[1] == 2 + len(r.iou_thresholds)
+    assert list(df["class"]) == list(r.class_names) and df.shape[1] == 3 + 2 * len(r.iou_thresholds)  # class, ap+T, ar+T
     with pytest.raises(AttributeError):
         r.map_50 = 1.0  # type: ignore[misc]
     assert not r.precision.flags.writeable

@@ -120,22 +120,19 @@ def _f(v: float) -> str:
 def _stat_rows(r: MapResult) -> list[tuple[str, ...]]:
     thr = r.iou_thresholds
     all_t = f"{thr.min():.2f}:{thr.max():.2f}"
-    d = r.max_dets
-    def md(i: int) -> str:
-        return str(d[i]) if i < len(d) else "-"
+    dets = dict(zip(r.stat_names, r.stat_max_dets, strict=True))  # the maxDets each stat reads, as pycocotools
     if r.iou_type == "keypoints":
         spec = [("map_50_95", "AP", all_t, "all"), ("map_50", "AP", "0.50", "all"), ("map_75", "AP", "0.75", "all"),
                 ("map_medium", "AP", all_t, "medium"), ("map_large", "AP", all_t, "large"),
                 ("mar_20", "AR", all_t, "all"), ("mar_50", "AR", "0.50", "all"), ("mar_75", "AR", "0.75", "all"),
                 ("mar_medium", "AR", all_t, "medium"), ("mar_large", "AR", all_t, "large")]
-        return [(n, k, t, a, "20", _f(getattr(r, n))) for n, k, t, a in spec]
-    rows = [("map_50_95", "AP", all_t, "all", "100"), ("map_50", "AP", "0.50", "all", md(2)),
-            ("map_75", "AP", "0.75", "all", md(2)), ("map_small", "AP", all_t, "small", md(2)),
-            ("map_medium", "AP", all_t, "medium", md(2)), ("map_large", "AP", all_t, "large", md(2)),
-            ("mar_1", "AR", all_t, "all", md(0)), ("mar_10", "AR", all_t, "all", md(1)),
-            ("mar_100", "AR", all_t, "all", md(2)), ("mar_small", "AR", all_t, "small", md(2)),
-            ("mar_medium", "AR", all_t, "medium", md(2)), ("mar_large", "AR", all_t, "large", md(2))]
-    return [(n, k, t, a, m, _f(getattr(r, n))) for n, k, t, a, m in rows]
+    else:
+        spec = [("map_50_95", "AP", all_t, "all"), ("map_50", "AP", "0.50", "all"), ("map_75", "AP", "0.75", "all"),
+                ("map_small", "AP", all_t, "small"), ("map_medium", "AP", all_t, "medium"),
+                ("map_large", "AP", all_t, "large"), ("mar_1", "AR", all_t, "all"), ("mar_10", "AR", all_t, "all"),
+                ("mar_100", "AR", all_t, "all"), ("mar_small", "AR", all_t, "small"),
+                ("mar_medium", "AR", all_t, "medium"), ("mar_large", "AR", all_t, "large")]
+    return [(n, k, t, a, "-" if dets[n] is None else str(dets[n]), _f(getattr(r, n))) for n, k, t, a in spec]
 
 
 def _per_class(r: MapResult, truth: Dataset) -> list[dict[str, Any]]:
@@ -152,6 +149,7 @@ def _per_class(r: MapResult, truth: Dataset) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"class": name, "n_truth": int(counts[r.class_labels[k]]) if r.class_labels[k] >= 0
                                else int(counts.sum()), "ap": float(np.mean(r.ap_per_class[k]))}
         row.update({c: float(r.ap_per_class[k, i]) for c, i in cols.items()})
+        row["ar"] = float(np.mean(r.ar_per_class[k]))  # at the largest maxDets (torchmetrics' mar_100_per_class)
         out.append(row)
     return out
 
@@ -160,8 +158,9 @@ def _render_map(r: MapResult, per_class: list[dict[str, Any]]) -> None:
     console.print(table(f"COCO {r.iou_type} evaluation", ["stat", "", "IoU", "area", "maxDets", "value"],
                         _stat_rows(r)))
     extra = [c for c in ("ap_50", "ap_75") if per_class and c in per_class[0]]
-    rows = [(c["class"], c["n_truth"], _f(c["ap"]), *[_f(c[x]) for x in extra]) for c in per_class]
-    console.print(table("AP per class", ["class", "truth", "AP", *[x.upper().replace("_", "") for x in extra]], rows))
+    rows = [(c["class"], c["n_truth"], _f(c["ap"]), *[_f(c[x]) for x in extra], _f(c["ar"])) for c in per_class]
+    console.print(table("AP and AR per class", ["class", "truth", "AP", *[x.upper().replace("_", "") for x in extra],
+                                                f"AR{r.max_dets[-1]}"], rows))
 
 
 def _render_ops(op: OperatingPoints) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -48,17 +50,28 @@ class MapResult:
     The named fields are ``nan`` where pycocotools prints -1 (nothing to average) or would fail (a maxDets
     ladder shorter than 3). Detection (bbox/segm) fields: ``map_50_95`` (AP, maxDets 100), ``map_50``,
     ``map_75``, ``map_small``, ``map_medium``, ``map_large`` (at ``max_dets[2]``), ``mar_1``, ``mar_10``,
-    ``mar_100`` (AR at ``max_dets[0]``, ``[1]``, ``[2]``), ``mar_small``, ``mar_medium``, ``mar_large``.
+    ``mar_100`` (AR at ``max_dets[0]``, ``[1]``, ``[2]``: the names are pycocotools' default ladder, so with
+    ``max_dets=(1, 5, 50)`` ``mar_10`` is AR at 5; ``stat_max_dets`` says which maxDets each stat reads and
+    ``ar_by_max_dets[50]`` names it by value), ``mar_small``, ``mar_medium``, ``mar_large``.
     Keypoints (all at maxDets 20): ``map_50_95``, ``map_50``, ``map_75``, ``map_medium``, ``map_large``,
-    ``mar_20`` (AR), ``mar_50``, ``mar_75``, ``mar_medium``, ``mar_large``. Fields of the other kind are nan.
+    ``mar_20`` (AR), ``mar_50``, ``mar_75`` (AR at IoU 0.5 and 0.75), ``mar_medium``, ``mar_large``. Fields of the
+    other kind are nan.
 
     Attributes:
         stats: (12,) or (10,) pycocotools' ``COCOeval.stats`` (-1 kept), in ``stat_names`` order.
+        stat_max_dets: the maxDets each stat of ``stat_names`` reads (what pycocotools' summary prints as
+            ``maxDets=``), None where the ladder has no such position (the stat is nan).
+        ar_by_max_dets: maxDets -> AR (area "all", mean over IoU thresholds and classes; nan where pycocotools
+            prints -1), one entry per value of the ladder: ``ar_by_max_dets[100]`` is ``mar_100`` under the
+            default ladder.
         precision: (T, R, K, A, M) pycocotools' ``eval["precision"]``, -1 for classes without truth.
         recall: (T, K, A, M) ``eval["recall"]``.
         scores: (T, R, K, A, M) ``eval["scores"]``.
         ap_per_class: (K, T) AP of each class at each IoU threshold (area "all", else the first range; maxDets
             100, else the largest); nan for a class without truth objects.
+        ar_per_class: (K, T) recall of each class at each IoU threshold (``recall[t, k]`` at area "all", else the
+            first range, and the largest maxDets); nan for a class without truth objects. Its row mean is
+            torchmetrics' ``mar_{max_dets[-1]}_per_class`` (pycocotools' AR of that one class).
         class_names, class_labels: (K,) name and schema label of each row of the K axis (sorted by COCO
             category id); ``("all",)``/``(-1,)`` when ``use_cats`` is False.
     """
@@ -81,10 +94,13 @@ class MapResult:
     mar_75: float
     stats: FloatArray
     stat_names: tuple[str, ...]
+    stat_max_dets: tuple[int | None, ...]
+    ar_by_max_dets: Mapping[int, float]
     precision: FloatArray
     recall: FloatArray
     scores: FloatArray
     ap_per_class: FloatArray
+    ar_per_class: FloatArray
     iou_thresholds: FloatArray
     recall_thresholds: FloatArray
     max_dets: tuple[int, ...]
@@ -94,35 +110,53 @@ class MapResult:
     class_labels: IntArray
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe summary (nan, and an unbounded area range's ``inf``, -> None): stats, options, per-class AP
-        (the full arrays are left out)."""
+        """JSON-safe summary (nan, and an unbounded area range's ``inf``, -> None): stats with the maxDets each
+        reads, AR by maxDets (keyed by the maxDets as a string), options, per-class AP and AR (the full arrays
+        are left out)."""
         def f(x: float) -> float | None:
             return float(x) if math.isfinite(x) else None
         return {
             "iou_type": self.iou_type,
             "stats": {name: f(getattr(self, name)) for name in self.stat_names},
+            "stat_max_dets": dict(zip(self.stat_names, self.stat_max_dets, strict=True)),
+            "ar_by_max_dets": {str(m): f(v) for m, v in self.ar_by_max_dets.items()},
             "iou_thresholds": self.iou_thresholds.tolist(),
             "max_dets": list(self.max_dets),
             "area_ranges": {n: [f(v) for v in self.area_ranges[i].tolist()] for i, n in enumerate(self.area_names)},
             "class_names": list(self.class_names),
             "ap_per_class": [[f(v) for v in row] for row in self.ap_per_class.tolist()],
+            "ar_per_class": [[f(v) for v in row] for row in self.ar_per_class.tolist()],
         }
 
     def to_pandas(self) -> Any:
-        """Per-class table: one row per class, ``ap`` (mean over thresholds) and one column per threshold
-        (``ap_0.50``; with more decimals where two thresholds round to the same two)."""
+        """Per-class table: one row per class; ``ap`` (mean over thresholds) and one column per threshold
+        (``ap_0.50``; with more decimals where two thresholds round to the same two; a threshold given twice
+        gets ``#2`` on its second column), then ``ar`` and the ``ar_0.50``-style columns the same way."""
         import pandas as pd
 
-        with np.errstate(invalid="ignore"):
-            valid = ~np.isnan(self.ap_per_class).all(axis=1)
-            ap = np.full(len(self.class_names), np.nan)
-            ap[valid] = self.ap_per_class[valid].mean(axis=1)
-        cols: dict[str, Any] = {"class": list(self.class_names), "ap": ap}
-        thr = self.iou_thresholds.tolist()
-        digits = next((d for d in range(2, 17) if len({f"{t:.{d}f}" for t in thr}) == len(set(thr))), 17)
-        for t, v in enumerate(thr):
-            cols[f"ap_{v:.{digits}f}"] = self.ap_per_class[:, t]
+        names = _threshold_names(self.iou_thresholds.tolist())
+        cols: dict[str, Any] = {"class": list(self.class_names)}
+        for kind, per_class in (("ap", self.ap_per_class), ("ar", self.ar_per_class)):
+            valid = ~np.isnan(per_class).all(axis=1)
+            mean = np.full(len(self.class_names), np.nan)
+            mean[valid] = per_class[valid].mean(axis=1)
+            cols[kind] = mean
+            for t, name in enumerate(names):
+                cols[f"{kind}_{name}"] = per_class[:, t]
         return pd.DataFrame(cols)
+
+
+def _threshold_names(thr: list[float]) -> list[str]:
+    """Column suffixes of the IoU thresholds: the fewest decimals (at least 2) that keep distinct thresholds
+    apart (``repr`` where none does), and ``#2``, ``#3`` on a repeated threshold's later columns."""
+    digits = next((d for d in range(2, 17) if len({f"{t:.{d}f}" for t in thr}) == len(set(thr))), None)
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for t in thr:
+        name = repr(t) if digits is None else f"{t:.{digits}f}"
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return names
 
 
 @dataclass(frozen=True, eq=False)
@@ -199,16 +233,23 @@ def summarize(*, iou_type: str, precision: FloatArray, recall: FloatArray, score
     table = _KP_STATS if iou_type == "keypoints" else _DET_STATS
     values: dict[str, float] = dict.fromkeys(STAT_FIELDS, math.nan)
     stats = np.zeros(len(table))
+    stat_max_dets: list[int | None] = []
     for i, (name, ap, thr, area, dets) in enumerate(table):
         if isinstance(dets, str):
             j = int(dets)
             if j >= len(max_dets):
                 stats[i] = math.nan  # pycocotools raises IndexError here
+                stat_max_dets.append(None)
                 continue
             dets = max_dets[j]
+        stat_max_dets.append(dets)
         v = _summarize(precision, recall, iou_thresholds, area_names, max_dets, ap, thr, area, dets)
         stats[i] = v
         values[name] = math.nan if v == -1 else v
+    ar_by_max_dets = {}
+    for dets in max_dets:
+        v = _summarize(precision, recall, iou_thresholds, area_names, max_dets, False, None, "all", dets)
+        ar_by_max_dets[dets] = math.nan if v == -1 else v
     a = area_names.index("all") if "all" in area_names else 0
     m = max_dets.index(100) if 100 in max_dets else len(max_dets) - 1
     pk = np.ascontiguousarray(precision[:, :, :, a, m].transpose(2, 0, 1))  # (K, T, R)
@@ -216,11 +257,15 @@ def summarize(*, iou_type: str, precision: FloatArray, recall: FloatArray, score
     ap_per_class = np.full(pk.shape[:2], np.nan)
     if pk.size:
         ap_per_class[valid] = np.mean(pk, axis=2)[valid]
-    for arr in (precision, recall, scores, ap_per_class, stats):
+    # (K, T), each row contiguous: its np.mean is pycocotools' _summarize of that one class, bit for bit
+    ar_per_class = np.array(recall[:, :, a, len(max_dets) - 1].T, dtype=np.float64, order="C")  # a copy
+    ar_per_class[ar_per_class == -1] = np.nan
+    for arr in (precision, recall, scores, ap_per_class, ar_per_class, stats):
         arr.flags.writeable = False
     return MapResult(
-        iou_type=iou_type, **values, stats=stats, stat_names=tuple(t[0] for t in table), precision=precision,
-        recall=recall, scores=scores, ap_per_class=ap_per_class, iou_thresholds=iou_thresholds,
-        recall_thresholds=recall_thresholds, max_dets=max_dets, area_names=area_names, area_ranges=area_ranges,
-        class_names=class_names, class_labels=class_labels,
+        iou_type=iou_type, **values, stats=stats, stat_names=tuple(t[0] for t in table),
+        stat_max_dets=tuple(stat_max_dets), ar_by_max_dets=MappingProxyType(ar_by_max_dets), precision=precision,
+        recall=recall, scores=scores, ap_per_class=ap_per_class, ar_per_class=ar_per_class,
+        iou_thresholds=iou_thresholds, recall_thresholds=recall_thresholds, max_dets=max_dets,
+        area_names=area_names, area_ranges=area_ranges, class_names=class_names, class_labels=class_labels,
     )

@@ -27,7 +27,8 @@ Glossary (pycocotools' terms, as used here):
   default) and the truth ``area``.
 - *summary*: pycocotools' 12 stats (10 for keypoints) exactly; AP always reads maxDets = 100 (20 for
   keypoints), so a ladder without it gives ``nan``; the other stats read ``max_dets[0..2]`` (sorted), so
-  ``mar_1``/``mar_10``/``mar_100`` are AR at the first, second and third maxDets value.
+  ``mar_1``/``mar_10``/``mar_100`` are AR at the first, second and third maxDets value (``stat_max_dets`` says
+  which; ``ar_by_max_dets`` holds AR keyed by the maxDets itself).
 """
 
 from __future__ import annotations
