@@ -95,3 +95,21 @@ def svg_text(points: tuple[str, ...], edges: tuple[tuple[int, int], ...]) -> str
 
 def _attr(value: str) -> str:
     return '"' + escape(value, {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}) + '"'
+
+
+def svg_matches(text: str, points: tuple[str, ...], edges: tuple[tuple[int, int], ...]) -> bool:
+    """Whether the ``<svg>`` text ``text`` (a label's drawing as read) draws exactly the points ``points`` and the
+    edges ``edges``: the writer gives it back as it was instead of drawing the points anew."""
+    svg = ET.Element("svg")
+    svg.text = text
+    try:
+        nodes = _markup(svg)
+    except (ET.ParseError, ValueError):
+        return False
+    names = [el.get("data-label-name") or "" for el in nodes
+             if _local(el.tag) == "circle" and el.get("data-node-id") is not None]
+    if sorted(names) != sorted(points):
+        return False
+    col = Collector()
+    got = read_edges(svg, "", list(points), col, Path())
+    return not col.issues and tuple(got) == tuple(edges)

@@ -16,11 +16,14 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef
 from maslow.io._common import ExportReport, move_rotation_pivot
 from maslow.io._cvat_read import CUBOID_ATTRS, ellipse_box, ellipse_params
-from maslow.io._cvat_skeleton import svg_text
+from maslow.io._cvat_skeleton import svg_matches, svg_text
 
 _SOURCE_IN = {"manual": "human", "semi-auto": "human", "file": "human", "consensus": "human", "auto": "model"}
 _SOURCE_OUT = {"human": "manual", "model": "auto", "pseudo": "auto", "synthetic": "auto"}
-_LABEL_TYPE_OUT = {"box": "rectangle", "polygon": "polygon", "keypoints": "points", "mask": "mask", "tag": "tag"}
+#: a label's <type> -> the label type of maslow's it becomes (ellipse and cuboid labels get none), and back
+LABEL_TYPE_IN = {"rectangle": "box", "polygon": "polygon", "polyline": "polygon", "points": "keypoints",
+                 "mask": "mask", "tag": "tag", "skeleton": "keypoints"}
+LABEL_TYPE_OUT = {"box": "rectangle", "polygon": "polygon", "keypoints": "points", "mask": "mask", "tag": "tag"}
 _KNOWN_EXTRA = ("cvat_shape", "cvat_group_id", "cvat_z_order", "cvat_source", "cvat_rotation", "cvat_track_id",
                 "cvat_keyframe", "ls_rotation")  # ls_rotation: counted per row where it can't be written
 
@@ -61,15 +64,75 @@ def _encode_mask(rle: dict[str, Any]) -> dict[str, str]:
             "height": str(b - t + 1)}
 
 
-def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport, skeletons: set[int]) -> ET.Element:
+@dataclass
+class _Kept:
+    """What a CVAT reader kept of ``<meta>`` in ``Dataset.info["cvat"]`` (see ``maslow.io.cvat``), as far as it is
+    well-formed, and the attributes whose values change within a track."""
+
+    task: dict[str, str] = field(default_factory=dict)  # name, mode
+    source: str = ""  # <meta><source>: the video of a video task
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)  # class -> type, mutable, svg, point_colors
+    varying: set[tuple[str, str]] = field(default_factory=set)  # (class, attribute)
+
+    def label(self, name: str, key: str, kind: type) -> Any:
+        v = self.labels.get(name, {}).get(key)
+        return v if isinstance(v, kind) else None
+
+    def mutable(self, label: str, attr: str) -> bool:
+        declared = self.label(label, "mutable", list) or []
+        return attr in declared or (label, attr) in self.varying
+
+
+def _kept(ds: Dataset, attr_cols: list[str], report: ExportReport) -> _Kept:
+    raw = ds.info.get("cvat")
+    out = _Kept(varying=_varying(ds, attr_cols))
+    if raw is None:
+        return out
+    if not isinstance(raw, dict):
+        report.notes.append(f"info['cvat'] must be an object (task, labels), got {type(raw).__name__}: not used")
+        return out
+    task, labels = raw.get("task"), raw.get("labels")
+    if isinstance(task, dict):
+        out.task = {k: v for k, v in task.items() if isinstance(v, str) and v}
+    if isinstance(labels, dict):
+        out.labels = {k: v for k, v in labels.items() if isinstance(v, dict)}
+    if isinstance(raw.get("source"), str):
+        out.source = raw["source"]
+    return out
+
+
+def _varying(ds: Dataset, attr_cols: list[str]) -> set[tuple[str, str]]:
+    """(class, attribute) pairs whose value changes between frames of one track: CVAT keeps only the first frame's
+    value of an attribute that is not mutable."""
+    a = ds.annotations
+    tid_col = a.extra.get("cvat_track_id")
+    if tid_col is None:
+        return set()
+    tids = [-1 if v is None else int(v) for v in tid_col.tolist()]
+    rows = [r for r, t in enumerate(tids) if t >= 0]
+    out: set[tuple[str, str]] = set()
+    for name in attr_cols:
+        col = a.attributes[name]
+        first: dict[tuple[int, int], Any] = {}
+        for r in rows:
+            key = (tids[r], int(a.label[r]))
+            v = _value(col[r]) if col[r] is not None else None
+            if first.setdefault(key, v) != v:
+                out.add((ds.schema.names[key[1]], name))
+    return out
+
+
+def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport, skeletons: set[int], kept: _Kept,
+          tracks: bool) -> ET.Element:
     """<meta><task>: the labels with their attribute specs; a class written as skeletons is a CVAT skeleton label
     (its points and edges drawn in ``<svg>``) followed by one ``points`` label per keypoint name, with the class as
-    ``<parent>``."""
+    ``<parent>``. The task's name and mode, label types maslow has none of (polyline, ellipse, cuboid), mutable
+    attributes, skeleton drawings and point colours come from ``kept`` where they still fit the schema."""
     meta = ET.Element("meta")
     task = ET.SubElement(meta, "task")
-    ET.SubElement(task, "name").text = "maslow export"
+    ET.SubElement(task, "name").text = kept.task.get("name", "maslow export")
     ET.SubElement(task, "size").text = str(ds.n_images)
-    ET.SubElement(task, "mode").text = "annotation"
+    ET.SubElement(task, "mode").text = kept.task.get("mode", "interpolation" if tracks else "annotation")
     splits = [s for s in dict.fromkeys(ds.images.split.tolist()) if s] if ds.images.split is not None else []
     if splits:
         ET.SubElement(task, "subsets").text = "\n".join(splits)
@@ -79,8 +142,11 @@ def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport, skeletons: se
         lab = ET.SubElement(labels, "label")
         ET.SubElement(lab, "name").text = c.name
         ET.SubElement(lab, "color").text = c.color
-        types = {_LABEL_TYPE_OUT[t] for t in c.label_types}
-        ET.SubElement(lab, "type").text = "skeleton" if k in skeletons else types.pop() if len(types) == 1 else "any"
+        types = {LABEL_TYPE_OUT[t] for t in c.label_types}
+        own = kept.label(c.name, "type", str)  # a CVAT type maslow has no label type for, while the class fits it
+        own = own if own and set(c.label_types) == ({LABEL_TYPE_IN[own]} if own in LABEL_TYPE_IN else set()) else None
+        ET.SubElement(lab, "type").text = ("skeleton" if k in skeletons else own if own else types.pop()
+                                           if len(types) == 1 else "any")
         _lose(report, "class_keypoints", bool((c.skeleton or c.keypoints) and k not in skeletons))
         _lose(report, "class_id", c.id is not None)
         _lose(report, "supercategory", bool(c.supercategory))
@@ -91,7 +157,7 @@ def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport, skeletons: se
                 continue
             el = ET.SubElement(attrs, "attribute")
             ET.SubElement(el, "name").text = name
-            ET.SubElement(el, "mutable").text = "False"
+            ET.SubElement(el, "mutable").text = "True" if kept.mutable(c.name, name) else "False"
             itype = {"bool": "checkbox", "enum": "select", "number": "number", "text": "text"}[a.type]
             ET.SubElement(el, "input_type").text = itype
             vals = ("false",) if a.type == "bool" else a.values
@@ -99,12 +165,18 @@ def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport, skeletons: se
             ET.SubElement(el, "default_value").text = default
             ET.SubElement(el, "values").text = "\n".join(vals)
         if k in skeletons:
-            ET.SubElement(lab, "svg").text = svg_text(c.keypoints, c.skeleton)
+            drawn = kept.label(c.name, "svg", str)
+            ET.SubElement(lab, "svg").text = (drawn if drawn and svg_matches(drawn, c.keypoints, c.skeleton)
+                                              else svg_text(c.keypoints, c.skeleton))
+        colors = kept.label(c.name, "point_colors", dict) or {}
         for name in c.keypoints if k in skeletons else ():
             point = ET.SubElement(labels, "label")
-            for tag, text in (("name", name), ("color", ""), ("type", "points"), ("attributes", None),
-                              ("parent", c.name)):
+            color = colors.get(name)
+            for tag, text in (("name", name), ("color", color if isinstance(color, str) else ""), ("type", "points"),
+                              ("attributes", None), ("parent", c.name)):
                 ET.SubElement(point, tag).text = text
+    if kept.source:
+        ET.SubElement(meta, "source").text = kept.source
     return meta
 
 
@@ -122,6 +194,9 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
     supercategories, ``extra`` columns that are not CVAT's own, an ellipse/cuboid/skeleton whose geometry no
     longer is one (``cvat_shape``: written as its polygon, box or points) and track rows CVAT can't hold in a
     track (``cvat_track_id``: a mask, a tag, several shapes, a second shape of the track in one image).
+    ``images.extra["cvat_task_id"]`` is written as each ``<image>``'s ``task_id``, and ``ds.info["cvat"]`` gives
+    back the task's name and mode, the video's name, mutable attributes, label types maslow has none of (polyline,
+    ellipse, cuboid), skeleton drawings and point colours, each while it still fits the schema.
 
     Args:
         ds: the dataset.
@@ -137,8 +212,11 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
     ids = ds.images.extra.get("cvat_id")
     if ids is None or len(np.unique(ids)) != ds.n_images or np.asarray(ids).dtype.kind not in "iu":
         ids = np.arange(ds.n_images)
+    task_ids = ds.images.extra.get("cvat_task_id")
+    if task_ids is not None and np.asarray(task_ids).dtype.kind not in "iu":
+        task_ids = None  # not a project export's task ids: counted lost below
     for k, col in ds.images.extra.items():
-        if k != "cvat_id":
+        if k != "cvat_id" and (k != "cvat_task_id" or task_ids is None):
             _lose(report, f"images.extra.{k}", int(sum(v is not None for v in col.tolist())))
     for k, col in a.extra.items():
         if k not in _KNOWN_EXTRA:
@@ -146,8 +224,9 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
     used_groups = {int(g) for g in a.extra.get("cvat_group_id", np.zeros(0, np.int64)).tolist()}
     next_group = max(used_groups, default=0) + 1
     later = ExportReport(path=str(dst), format="cvat")  # what <meta> and the tracks lose, counted after the rows
-    meta = _meta(ds, attr_cols, later, _skeleton_labels(ds))
     tid_col = a.extra.get("cvat_track_id")
+    has_tracks = tid_col is not None and any(v is not None and int(v) >= 0 for v in tid_col.tolist())
+    meta = _meta(ds, attr_cols, later, _skeleton_labels(ds), _kept(ds, attr_cols, report), has_tracks)
     tracks: dict[tuple[int, str], list[int]] = {}  # (track id, label) -> its rows, one per image
     track_images: dict[tuple[int, str], set[int]] = {}
     group_at: dict[int, int] = {}  # a track row -> the next free group id when it was written (to write it again)
@@ -163,6 +242,8 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
             split = "" if ds.images.split is None else str(ds.images.split[i])
             if split:
                 img.set("subset", split)
+            if task_ids is not None and int(task_ids[i]) >= 0:
+                img.set("task_id", str(int(task_ids[i])))
             img.set("width", str(int(ds.images.width[i])))
             img.set("height", str(int(ds.images.height[i])))
             for r in range(slices[i], slices[i + 1]):

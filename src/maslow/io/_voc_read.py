@@ -85,12 +85,23 @@ class Objects:
         self.values: list[np.ndarray] = []
         self._values: list[Any] = []
         self.unknown: list[tuple[int, str, str, int]] = []  # image row, class, xml file, object index
+        self.parts: dict[int, list[dict[str, Any]]] = {}  # object row -> its <part> elements (few objects have them)
+        #: class -> the names of its actions and of its parts, in order of first use (labelmap.txt's last fields)
+        self.actions_of: dict[str, dict[str, None]] = {}
+        self.parts_of: dict[str, dict[str, None]] = {}
 
-    def add(self, i: int, cls: str, box: list[float] | None, at: dict[str, Any], xml: str, k: int) -> None:
-        """Object ``k`` of file ``xml`` (image row ``i``) with attributes ``at``."""
+    def add(self, i: int, cls: str, box: list[float] | None, at: dict[str, Any], xml: str, k: int,
+            parts: list[dict[str, Any]] | None = None, actions: list[str] | None = None) -> None:
+        """Object ``k`` of file ``xml`` (image row ``i``) with attributes ``at`` (``actions``: the names of those
+        that are actions) and ``parts``."""
         if self.known is not None and cls not in self.known:
             self.unknown.append((i, cls, xml, k))
             return
+        if actions:
+            self.actions_of.setdefault(cls, {}).update(dict.fromkeys(actions))
+        if parts:
+            self.parts[len(self.image)] = parts
+            self.parts_of.setdefault(cls, {}).update(dict.fromkeys(p["name"] for p in parts))
         self.image.append(i)
         self.cls.append(self.classes.setdefault(cls, len(self.classes)))
         self.box.extend(_NAN4 if box is None else box)
@@ -125,3 +136,86 @@ class Objects:
                     out[key] = np.full(n, None, object)
                 out[key][rows] = values[start[rows] + j]
         return out
+
+
+_COORDS = ("xmin", "ymin", "xmax", "ymax")
+#: text VOC's 0/1 flags (and an action's presence) are read from
+FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def well_formed_box(el: Any, origin: int) -> list[float] | None:
+    """``[xmin, ymin, xmax, ymax]`` of the ``<bndbox>`` of ``el`` as written, when it is four finite numbers that
+    are not inverted; else None (nothing reported)."""
+    bb = el.find("bndbox")
+    try:
+        x1, y1, x2, y2 = vals = [float(bb.findtext(tag)) for tag in _COORDS]
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if x2 >= x1 - origin and y2 >= y1 - origin and math.isfinite(x1 + y1 + x2 + y2):
+        return vals
+    return None
+
+
+def object_fields(obj: Any, origin: int, nested: set[str], bool_tags: tuple[str, ...], bad_parts: list[int]
+                  ) -> tuple[dict[str, Any], list[str], list[dict[str, Any]] | None]:
+    """An ``<object>``'s attributes (its simple child tags, ``<attributes>`` entries and ``<actions>`` flags), the
+    names of its actions, and its ``<part>`` elements as ``{"name", "box"}`` (box in maslow's xyxy pixels), or
+    None without parts. Tags with child elements that are none of these are added to ``nested``; the number of
+    each part without a name or a well-formed box (not kept) to ``bad_parts``."""
+    out: dict[str, Any] = {}
+    actions: list[str] = []
+    parts: list[dict[str, Any]] = []
+    n_parts = 0
+    for child in obj:
+        tag = child.tag
+        if tag == "name" or tag == "bndbox":
+            continue
+        if tag == "attributes":
+            for a in child.findall("attribute"):
+                key, value = a.findtext("name"), a.find("value")
+                key = None if key is None else key.strip()
+                if key:
+                    out[key] = None if value is None else (value.text or "").strip()
+            continue
+        if tag == "part":
+            name, box = (child.findtext("name") or "").strip(), well_formed_box(child, origin)
+            if name and box is not None:
+                parts.append({"name": name, "box": [box[0] - origin, box[1] - origin, box[2], box[3]]})
+            else:
+                bad_parts.append(n_parts)
+            n_parts += 1
+            continue
+        if tag == "actions":
+            for act in child:
+                if len(act):
+                    nested.add(f"actions/{act.tag}")
+                    continue
+                text = (act.text or "").strip()
+                flag = FLAGS.get(text.lower())
+                out[act.tag] = text if flag is None else flag
+                actions.append(act.tag)
+            continue
+        if len(child):
+            nested.add(tag)
+            continue
+        text = (child.text or "").strip()
+        if tag in bool_tags:
+            flag = FLAGS.get(text.lower())
+            out[tag] = text if flag is None else flag
+        else:
+            out[tag] = text
+    return out, actions, parts or None
+
+
+def file_fields(root: Any) -> dict[str, Any]:
+    """An ``<annotation>``'s ``<source>`` and ``<owner>`` (each as ``{child tag: text}``, in file order) and
+    ``<segmented>`` (its text), where present."""
+    out: dict[str, Any] = {}
+    for tag in ("source", "owner"):
+        el = root.find(tag)
+        if el is not None:
+            out[tag] = {c.tag: (c.text or "").strip() for c in el if not len(c)}
+    seg = root.findtext("segmented")
+    if seg is not None:
+        out["segmented"] = seg.strip()
+    return out

@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from maslow.core.dataset import Dataset
+from maslow.io._common import ExportReport
 from maslow.io._export import Tally
 
 #: Object flags VOC defines as 0/1.
@@ -50,46 +51,74 @@ def value_text(v: Any) -> str | None:
     return None
 
 
-def file_text(name: str, folder: str, width: int, height: int, depth: str, objects: list[str]) -> bytes:
-    """One annotation file: ``objects`` as ``object_text`` makes them."""
-    head = (f"<annotation>{leaf('folder', folder, 1)}{leaf('filename', name, 1)}\n\t<size>"
+def file_text(name: str, folder: str, width: int, height: int, depth: str, objects: list[str], *,
+              blocks: str = "", segmented: str = "0") -> bytes:
+    """One annotation file: ``objects`` as ``object_text`` makes them, ``blocks`` (``<source>`` and ``<owner>``,
+    as ``block_text`` makes them) after ``<filename>``."""
+    head = (f"<annotation>{leaf('folder', folder, 1)}{leaf('filename', name, 1)}{blocks}\n\t<size>"
             f"{leaf('width', str(width), 2)}{leaf('height', str(height), 2)}{leaf('depth', depth, 2)}\n\t</size>"
-            f"{leaf('segmented', '0', 1)}")
+            f"{leaf('segmented', segmented, 1)}")
     return (head + "".join(objects) + "\n</annotation>").encode("utf-8", "xmlcharrefreplace")
 
 
-def object_texts(ds: Dataset, rows: np.ndarray, lost: Tally, integer: bool, origin: int) -> list[str]:
-    """The ``<object>`` of each annotation in ``rows`` (which have boxes); counts in ``lost`` (at ``(image, 0,
-    row, rank)``) the attribute values VOC can't hold and the boxes that ``integer`` rounding moves."""
+#: an XML element name maslow writes as a tag (the names a VOC file's own tags have)
+XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
+def block_text(tag: str, value: Any) -> tuple[str, bool]:
+    """``<tag>`` with one child per item of the mapping ``value`` (``<source>``, ``<owner>``), and whether some of
+    it could not be written as it is (not a mapping of names to text)."""
+    if not isinstance(value, dict):
+        return "", value is not None
+    ok = [(k, v) for k, v in value.items() if isinstance(k, str) and XML_NAME.fullmatch(k)
+          and isinstance(v, str) and exact_text(v)]
+    body = "".join(leaf(k, v, 2) for k, v in ok)
+    return f"\n\t<{tag}>{body}\n\t</{tag}>", len(ok) != len(value)
+
+
+def object_texts(ds: Dataset, rows: np.ndarray, lost: Tally, integer: bool, origin: int,
+                 actions: dict[str, list[str]] | None = None) -> list[str]:
+    """The ``<object>`` of each annotation in ``rows`` (which have boxes), with its ``<part>`` elements
+    (``extra["voc_parts"]``) and ``<actions>`` (the attributes ``actions`` names for its class); counts in ``lost``
+    (at ``(image, 0, row, rank)``) the attribute values and parts VOC can't hold and the boxes that ``integer``
+    rounding moves."""
     a = ds.annotations
     assert a.box is not None
     names = [leaf("name", c.name, 2) for c in ds.schema.classes]
-    head = [names[k] for k in a.label[rows].tolist()]
+    labels = a.label[rows]
+    head = [names[k] for k in labels.tolist()]
     tags: list[list[str]] = [[] for _ in range(len(rows))]  # VOC's own tags, then the <attributes> block
     custom: list[list[str]] = [[] for _ in range(len(rows))]
+    acts: list[list[str]] = [[] for _ in range(len(rows))]
     n_lost, first = 0, len(rows)
     for k, col in a.attributes.items():
         as_tag = k in BOOL_TAGS or k == "pose"
         key_ok = as_tag or exact_text(k)
-        done: dict[tuple[type, Any], tuple[str | None, int]] = {}
+        is_action = np.zeros(len(ds.schema.classes), bool)  # by label: attribute k is an action of the class
+        if actions and XML_NAME.fullmatch(k) and not as_tag:
+            is_action[[c for c, cls in enumerate(ds.schema.names) if k in actions.get(cls, ())]] = True
+        action_rows = is_action[labels].tolist()
+        done: dict[tuple[type, Any, bool], tuple[str | None, int]] = {}
         for j, v in enumerate(col[rows].tolist()):
             if v is None:
                 continue
+            act = action_rows[j]
             try:
-                piece, bad = done[v.__class__, v]
+                piece, bad = done[v.__class__, v, act]
             except (KeyError, TypeError):
-                piece, bad = _piece(k, v, as_tag, key_ok)
+                piece, bad = _action(k, v) if act else _piece(k, v, as_tag, key_ok)
                 try:
-                    done[v.__class__, v] = piece, bad
+                    done[v.__class__, v, act] = piece, bad
                 except TypeError:
                     pass  # an unhashable value: converted each time
             if bad:
                 n_lost += 1
                 first = min(first, j)
             if piece is not None:
-                (tags if as_tag else custom)[j].append(piece)
+                (acts if act else tags if as_tag else custom)[j].append(piece)
     if n_lost:
         lost.add("attributes", n_lost, (int(a.image[rows[first]]), 0, int(rows[first]), 0))
+    parts = _parts(ds, rows, lost, integer, origin)
     x1, y1, x2, y2 = a.box[rows].T
     vals = np.column_stack([x1 + origin, y1 + origin, x2, y2])
     if integer:
@@ -100,11 +129,70 @@ def object_texts(ds: Dataset, rows: np.ndarray, lost: Tally, integer: bool, orig
             lost.add("box_precision", int(moved.size), (int(a.image[rows[j]]), 0, int(rows[j]), 1))
         vals = rounded
     out = []
-    for h, t, c, box in zip(head, tags, custom, vals.tolist(), strict=True):
+    for h, t, c, box, p, ac in zip(head, tags, custom, vals.tolist(), parts, acts, strict=True):
         block = f"\n\t\t<attributes>{''.join(c)}\n\t\t</attributes>" if c else ""
         coords = "".join(f"\n\t\t\t<{tag}>{num(v)}</{tag}>" for tag, v in zip(_COORDS, box, strict=True))
-        out.append(f"\n\t<object>{h}{''.join(t)}{block}\n\t\t<bndbox>{coords}\n\t\t</bndbox>\n\t</object>")
+        after = p + (f"\n\t\t<actions>{''.join(ac)}\n\t\t</actions>" if ac else "")
+        out.append(f"\n\t<object>{h}{''.join(t)}{block}\n\t\t<bndbox>{coords}\n\t\t</bndbox>{after}\n\t</object>")
     return out
+
+
+def _action(k: str, v: Any) -> tuple[str | None, bool]:
+    """``<k>1</k>`` inside ``<actions>`` (bools as 1/0, as VOC writes them)."""
+    text = value_text(v)
+    if text is None:
+        return None, True
+    return leaf(k, text, 3), not exact_text(text)
+
+
+def _parts(ds: Dataset, rows: np.ndarray, lost: Tally, integer: bool, origin: int) -> list[str]:
+    """The ``<part>`` elements of each row (``extra["voc_parts"]``: ``{"name", "box"}`` in maslow's pixels), as
+    text; parts that are not such are counted lost (``voc_parts``), and parts that rounding moves too."""
+    col = ds.annotations.extra.get("voc_parts")
+    out = [""] * len(rows)
+    if col is None:
+        return out
+    n_bad = n_moved = 0
+    where: dict[str, tuple[int, ...]] = {}
+    for j, value in enumerate(col[rows].tolist()):
+        if value is None:
+            continue
+        pieces = []
+        for part in value if isinstance(value, list | tuple) else [value]:
+            box = _part_box(part)
+            if box is None:
+                n_bad += 1
+                where.setdefault("voc_parts", (int(ds.annotations.image[rows[j]]), 0, int(rows[j]), 2))
+                continue
+            coords = [box[0] + origin, box[1] + origin, box[2], box[3]]
+            if integer and any(round(v) != v for v in coords):
+                n_moved += 1
+                where.setdefault("box_precision", (int(ds.annotations.image[rows[j]]), 0, int(rows[j]), 1))
+                coords = [float(round(v)) for v in coords]
+            inner = "".join(f"\n\t\t\t\t<{tag}>{num(v)}</{tag}>" for tag, v in zip(_COORDS, coords, strict=True))
+            pieces.append(f"\n\t\t<part>{leaf('name', part['name'], 3)}\n\t\t\t<bndbox>{inner}\n\t\t\t</bndbox>"
+                          "\n\t\t</part>")
+        out[j] = "".join(pieces)
+    lost.add("voc_parts", n_bad, where.get("voc_parts", ()))
+    lost.add("box_precision", n_moved, where.get("box_precision", ()))
+    return out
+
+
+def _part_box(part: Any) -> list[float] | None:
+    """The box of a part ``{"name": text, "box": [x1, y1, x2, y2]}``, or None when it is not one VOC can hold."""
+    if not isinstance(part, dict) or not isinstance(part.get("name"), str) or not exact_text(part["name"]) \
+            or not part["name"]:
+        return None
+    box = part.get("box")
+    if not isinstance(box, list | tuple | np.ndarray):
+        return None
+    try:
+        vals = [float(v) for v in box]
+    except (TypeError, ValueError):
+        return None
+    if len(vals) != 4 or not all(math.isfinite(v) for v in vals) or vals[2] < vals[0] or vals[3] < vals[1]:
+        return None
+    return vals
 
 
 def _piece(k: str, v: Any, as_tag: bool, key_ok: bool) -> tuple[str | None, bool]:
@@ -121,3 +209,80 @@ def _element(k: str, text: str, as_tag: bool) -> str:
     if as_tag:
         return leaf(k, text, 2)
     return f"\n\t\t\t<attribute>{leaf('name', k, 4)}{leaf('value', text, 4)}\n\t\t\t</attribute>"
+
+
+#: images.extra columns the writer puts in each file
+FILE_EXTRA = ("voc_source", "voc_owner", "voc_segmented")
+_LIST_NAME = re.compile(r"[^,:\s](?:[^,:]*[^,:\s])?")  # a name labelmap.txt can list (parts, actions)
+
+
+def rgb_text(color: str) -> str | None:
+    """labelmap.txt's ``r,g,b`` of ``#rrggbb`` ('' for no colour, None for one that is not ``#rrggbb``)."""
+    if not color:
+        return ""
+    if not re.fullmatch(r"#[0-9A-Fa-f]{6}", color):
+        return None
+    return ",".join(str(int(color[k:k + 2], 16)) for k in (1, 3, 5))
+
+
+def kept_names(ds: Dataset, rep: ExportReport) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Per class, its actions (``info["voc"]["actions"]``: attributes written in ``<actions>``) and its parts
+    (``info["voc"]["parts"]`` and the names the class's ``extra["voc_parts"]`` use): labelmap.txt's last fields."""
+    kept = ds.info.get("voc")
+    if kept is not None and not isinstance(kept, dict):
+        rep.notes.append(f"info['voc'] must be an object (parts, actions), got {type(kept).__name__}: not used")
+        kept = None
+    out: list[dict[str, list[str]]] = []
+    for key in ("actions", "parts"):
+        raw = (kept or {}).get(key)
+        per = {c: [n for n in v if isinstance(n, str)] for c, v in raw.items() if isinstance(v, list)} \
+            if isinstance(raw, dict) else {}
+        out.append(per)
+    actions, parts = out
+    col = ds.annotations.extra.get("voc_parts")
+    if col is not None:
+        for label, value in zip(ds.annotations.label.tolist(), col.tolist(), strict=True):
+            for part in value if isinstance(value, list | tuple) else ():
+                if isinstance(part, dict) and isinstance(part.get("name"), str):
+                    names = parts.setdefault(ds.schema.names[label], [])
+                    if part["name"] not in names:
+                        names.append(part["name"])
+    for per in (actions, parts):
+        for c, names in per.items():
+            bad = [n for n in names if not _LIST_NAME.fullmatch(n)]
+            if bad:
+                rep.notes.append(f"labelmap.txt can't list {bad[:3]} among the parts or actions of {c!r} (a comma or "
+                                 "colon, or surrounding spaces): left out there")
+                per[c] = [n for n in names if n not in bad]
+    return actions, parts
+
+
+def file_blocks(ds: Dataset, lost: Tally) -> list[str]:
+    """Each image's ``<source>`` and ``<owner>`` (``images.extra["voc_source"]``, ``["voc_owner"]``) as text."""
+    out = [""] * ds.n_images
+    for tag in ("source", "owner"):
+        col = ds.images.extra.get(f"voc_{tag}")
+        if col is None:
+            continue
+        for i, value in enumerate(col.tolist()):
+            text, bad = block_text(tag, value)
+            out[i] += text
+            if bad:
+                lost.add(f"images.extra.voc_{tag}", 1, (i, 2))
+    return out
+
+
+
+def segmented_texts(ds: Dataset, lost: Tally) -> list[str]:
+    """Each image's ``<segmented>`` (``images.extra["voc_segmented"]``: 0 or 1; 0 where there is none)."""
+    col = ds.images.extra.get("voc_segmented")
+    if col is None:
+        return ["0"] * ds.n_images
+    out = []
+    for i, v in enumerate(col.tolist()):
+        text = "0" if v is None else value_text(v)
+        if text not in ("0", "1"):
+            lost.add("images.extra.voc_segmented", 1, (i, 2))
+            text = "0"
+        out.append(text)
+    return out

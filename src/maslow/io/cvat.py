@@ -3,10 +3,10 @@
 Glossary of the format (as CVAT 2.x dumps it):
 
 - The file is ``annotations.xml``: ``<annotations>``, ``<version>1.1</version>``, a ``<meta>`` holding a
-  ``<task>``, ``<project>`` or ``<job>`` with ``<labels>``, then one ``<image id name width height [subset]>``
-  per image (CVAT for images) or one ``<track>`` per track (CVAT for video). ``name`` is the image path;
-  ``subset`` (project exports) becomes ``images.split``. Segments (``<segments>``) are CVAT jobs, not splits,
-  and are ignored.
+  ``<task>``, ``<project>`` or ``<job>`` with ``<labels>``, then one ``<image id name [subset task_id] width
+  height>`` per image (CVAT for images) or one ``<track>`` per track (CVAT for video). ``name`` is the image path;
+  ``subset`` (project exports) becomes ``images.split``, ``task_id`` (project exports) ``images.extra
+  ["cvat_task_id"]``. Segments (``<segments>``) are CVAT jobs, not splits, and are ignored.
 - Shapes are children of ``<image>``: ``<box xtl ytl xbr ybr [rotation]>`` (absolute pixel corners, the same xyxy
   convention as maslow), ``<polygon points="x,y;x,y;...">``, ``<polyline>`` and ``<points>`` (same point list),
   ``<mask rle left top width height>``, ``<ellipse cx cy rx ry [rotation]>``, ``<cuboid xtl1 ytl1 xbl1 ybl1 xtr1
@@ -47,6 +47,13 @@ columns and writes back: an ellipse (its outline as a 64-point polygon, its exac
 (keypoints in the class's point order, v = 0 outside, 1 occluded, 2 visible; no box). Each visible frame of a
 track is one annotation of the image with that frame number, with ``extra["cvat_track_id"]`` (-1 for shapes
 not from a track) and ``extra["cvat_keyframe"]``.
+
+What ``<meta>`` says that the schema has no place for is kept in ``Dataset.info["cvat"]`` (JSON), for the writer
+to give back while it still fits the schema: ``{"task": {"name", "mode"}, "source": <the video's name>, "labels":
+{class: {"type": "polyline" | "ellipse" | "cuboid" | ..., "mutable": [attribute, ...], "svg": <the skeleton's
+drawing>, "point_colors": {point: colour}}}}``, each key only where the file has it. ``<mutable>True</mutable>``
+marks an attribute whose value may change from frame to frame of a track; the writer also declares mutable an
+attribute whose value changes within a track (CVAT keeps only the first frame's value of one that is not).
 """
 
 from __future__ import annotations
@@ -69,13 +76,11 @@ from maslow.io._cvat_rows import Rows, build
 from maslow.io._cvat_skeleton import read_edges
 from maslow.io._cvat_stream import top_elements
 from maslow.io._cvat_tracks import Frames, TrackIndex, check_tasks, read_frames, read_track
-from maslow.io._cvat_write import write
+from maslow.io._cvat_write import LABEL_TYPE_IN, LABEL_TYPE_OUT, write
 from maslow.io.images import image_info
 from maslow.io.registry import warn_issues
 
 _INPUT_TYPE = {"checkbox": "bool", "select": "enum", "radio": "enum", "number": "number", "text": "text"}
-_LABEL_TYPE_IN = {"rectangle": "box", "polygon": "polygon", "polyline": "polygon", "points": "keypoints",
-                  "mask": "mask", "tag": "tag", "skeleton": "keypoints"}
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
@@ -84,35 +89,55 @@ def _text(el: Any, tag: str) -> str:
     return "" if child is None or child.text is None else child.text.strip()
 
 
-def _read_meta(meta: Any, col: Collector, src: Path) -> tuple[list[ClassDef], list[AttributeDef], dict[str, set[str]]]:
-    """Classes (a skeleton's with its points and edges), attribute specs (merged by name) and the attribute names
-    each label declares."""
+def _read_meta(meta: Any, col: Collector, src: Path
+               ) -> tuple[list[ClassDef], list[AttributeDef], dict[str, set[str]], dict[str, Any]]:
+    """Classes (a skeleton's with its points and edges), attribute specs (merged by name), the attribute names
+    each label declares, and what ``<meta>`` holds that the schema can't (``Dataset.info["cvat"]``, see the
+    module docstring)."""
     classes: list[ClassDef] = []
     specs: dict[str, AttributeDef] = {}
     declared: dict[str, set[str]] = {}
-    labels = None if meta is None else next(
-        (lab for holder in meta for lab in holder.findall("labels")), None)
+    holder = None if meta is None else next((h for h in meta if h.find("labels") is not None), None)
+    kept: dict[str, Any] = {}
+    if holder is not None:
+        kept["task"] = {k: _text(holder, k) for k in ("name", "mode") if _text(holder, k)}
+    if meta is not None and _text(meta, "source"):  # the video a video task was made of
+        kept["source"] = _text(meta, "source")
+    labels = None if holder is None else holder.find("labels")
     if labels is None:
-        return classes, [], declared
+        return classes, [], declared, kept
     points_of: dict[str, list[str]] = {}
     svgs: dict[str, Any] = {}  # skeleton label -> its <svg>
+    per_label: dict[str, dict[str, Any]] = {}
     for lab in labels.findall("label"):
         name = unpad(_text(lab, "name") and lab.find("name").text)  # shapes name it unstripped
         if _text(lab, "parent"):  # a point of a skeleton label: its keypoint name, not a class
-            points_of.setdefault(unpad(lab.find("parent").text), []).append(name)
+            parent = unpad(lab.find("parent").text)
+            points_of.setdefault(parent, []).append(name)
+            if _text(lab, "color"):
+                per_label.setdefault(parent, {}).setdefault("point_colors", {}).setdefault(name, _text(lab, "color"))
             continue
         if not name or name in declared:
             continue
-        ltype = _LABEL_TYPE_IN.get(_text(lab, "type"))
+        raw_type = _text(lab, "type")
+        ltype = LABEL_TYPE_IN.get(raw_type)
+        if raw_type not in ("", "any", "skeleton") and LABEL_TYPE_OUT.get(ltype or "") != raw_type:
+            per_label.setdefault(name, {})["type"] = raw_type  # polyline, ellipse, cuboid: no label type of maslow's
         classes.append(ClassDef(name=name, color=_text(lab, "color"), label_types=(ltype,) if ltype else ()))
         declared[name] = set()
         if lab.find("svg") is not None:
             svgs[name] = lab.find("svg")
+            if not len(svgs[name]) and (svgs[name].text or "").strip():  # CVAT's drawing, as it exports it
+                per_label.setdefault(name, {})["svg"] = svgs[name].text
         for a in lab.findall("attributes/attribute"):
             aname = _text(a, "name")
             if not aname:
                 continue
             declared[name].add(aname)
+            if _text(a, "mutable").lower() == "true":  # its value may change from frame to frame of a track
+                mutable = per_label.setdefault(name, {}).setdefault("mutable", [])
+                if aname not in mutable:
+                    mutable.append(aname)
             atype = _INPUT_TYPE.get(_text(a, "input_type"), "text")
             vals = tuple(v.strip() for v in _text(a, "values").split("\n") if v.strip())
             vals = vals if atype in ("enum", "number") else ()
@@ -145,7 +170,9 @@ def _read_meta(meta: Any, col: Collector, src: Path) -> tuple[list[ClassDef], li
     n_classes = len(classes)
     out = [AttributeDef(a.name, a.type, a.values, classes=() if len(a.classes) == n_classes else a.classes,
                         default=a.default) for a in specs.values()]
-    return classes, out, declared
+    if per_label:
+        kept["labels"] = per_label
+    return classes, out, declared, kept
 
 
 def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -> tuple[Dataset, Report]:
@@ -201,10 +228,12 @@ class _ImageRows:
         self.heights: list[int] = []
         self.splits: list[str] = []
         self.ids: list[int] = []
+        self.task_ids: list[int] = []  # a project export's task of each image (-1: not given)
         self.index: dict[int, int] = {}  # image id (CVAT's frame number) -> its first row
         self.by_path: dict[str, int] = {}  # path -> its first row
 
-    def add(self, img_id: int, path: str, w: int, h: int, split: str) -> None:
+    def add(self, img_id: int, path: str, w: int, h: int, split: str, task_id: int = -1) -> None:
+        self.task_ids.append(task_id)
         self.index.setdefault(img_id, len(self.ids))
         self.by_path.setdefault(path, len(self.ids))
         self.ids.append(img_id)
@@ -222,6 +251,7 @@ class _Document:
         self.reader: Reader | None = None
         self.classes: list[ClassDef] = []
         self.specs: dict[str, AttributeDef] = {}
+        self.kept: dict[str, Any] = {}  # Dataset.info["cvat"]
         self.frames = Frames(None, 1, None)
         self.late = False  # an <image> came before <meta>
         self.im = _ImageRows()
@@ -244,7 +274,7 @@ class _Document:
             self.tracks.note(el)
 
     def meta(self, meta: Any) -> None:
-        self.classes, attr_list, declared = _read_meta(meta, self.col, self.src)
+        self.classes, attr_list, declared, self.kept = _read_meta(meta, self.col, self.src)
         self.specs = {a.name: a for a in attr_list}
         self.reader = Reader(self.src, self.col, self.specs, declared,
                              {c.name: list(c.keypoints) for c in self.classes if c.keypoints})
@@ -275,7 +305,11 @@ class _Document:
             w, h = (reader.size(el, k, record) for k in ("width", "height"))
         else:
             w, h = _size_on_disk(root / path)
-        im.add(img_id, path, w, h, el.get("subset", ""))
+        raw_task = el.get("task_id")
+        if raw_task is not None and not raw_task.strip().isdigit():
+            raise FormatError(f"<image> task_id must be an integer >= 0, got {raw_task!r}", path=src, record=record,
+                              field="task_id")
+        im.add(img_id, path, w, h, el.get("subset", ""), -1 if raw_task is None else int(raw_task))
         shapes = []
         for k, child in enumerate(c for c in el if c.tag != "attribute"):
             if child.tag not in SHAPES:
@@ -315,9 +349,13 @@ class _Document:
         im = self.im
         images = Images(path=obj_array(im.paths), width=np.asarray(im.widths, np.int64),
                         height=np.asarray(im.heights, np.int64), split=obj_array(im.splits),
-                        extra={"cvat_id": np.asarray(im.ids, np.int64)})
-        return build(self.src, self.rows, self.classes, self.specs, self.col, self.root, self.reader.kp_names,
-                     images)
+                        extra={"cvat_id": np.asarray(im.ids, np.int64),
+                               **({"cvat_task_id": np.asarray(im.task_ids, np.int64)} if any(
+                                   t >= 0 for t in im.task_ids) else {})})
+        ds, report = build(self.src, self.rows, self.classes, self.specs, self.col, self.root, self.reader.kp_names,
+                           images)
+        kept = {k: v for k, v in self.kept.items() if v}
+        return (ds.replace(info={**ds.info, "cvat": kept}) if kept else ds), report
 
 
 def _size_on_disk(path: Path) -> tuple[int, int]:

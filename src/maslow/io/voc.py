@@ -8,6 +8,16 @@ Glossary:
   ``<difficult>``, ``<truncated>``, ``<occluded>`` (0/1) and ``<pose>`` (text). Every other simple child tag,
   and CVAT's ``<attributes><attribute><name>..</name><value>..</value></attribute></attributes>``, becomes an
   attribute; its value is kept as text.
+- *parts* (VOC2012 person layout): ``<part><name>head</name><bndbox>..</bndbox></part>`` children of an object,
+  kept with the object in ``annotations.extra["voc_parts"]``: a list of ``{"name": str, "box": [x1, y1, x2, y2]}``
+  in maslow's pixels (converted as the object's box is), None for an object without parts. They are not
+  annotations of their own: the classes stay VOC's, and detection statistics and metrics see the objects only.
+- *actions* (VOC2012 action classification): ``<actions><jumping>1</jumping>...</actions>``; each becomes a bool
+  attribute named after the action, and ``info["voc"]["actions"]`` lists each class's actions, so they are
+  written back in ``<actions>`` (as datumaro, so CVAT, reads them).
+- *file metadata*: ``<source>`` and ``<owner>`` (their children, as ``{tag: text}``) and ``<segmented>`` (0/1) are kept in
+  ``images.extra["voc_source"]``, ``["voc_owner"]`` and ``["voc_segmented"]`` (present when a file has them, or
+  for ``<segmented>`` when one says 1) and written back; ``<folder>``, ``<path>`` and ``<depth>`` are not kept.
 - *pixel convention*: VOC coordinates are 1-based and inclusive: the first pixel column is ``xmin = 1`` and a
   box reaching the right edge has ``xmax = width``. maslow boxes are continuous (pixel i spans [i, i + 1)), so
   ``x1 = xmin - 1, y1 = ymin - 1, x2 = xmax, y2 = ymax`` (the torchvision and detectron2 convention); writing
@@ -27,14 +37,17 @@ Glossary:
   <value>..</value></attribute></attributes>``; maslow writes them so, bools as ``true``/``false`` (what CVAT's
   checkbox import takes), and reads them back as text.
 - *labelmap.txt* (CVAT's ``label:color_rgb:parts:actions`` lines): when present it gives the class order
-  (a leading ``background`` entry is skipped); without it classes are sorted by name. maslow writes one, so
-  a round trip keeps the class order and classes without objects.
+  (a leading ``background`` entry is skipped), the class colours (``ClassDef.color``) and each class's parts and
+  actions (``info["voc"]``: ``{"parts": {class: [name, ...]}, "actions": {class: [name, ...]}}``); without it
+  classes are sorted by name. maslow writes one, so a round trip keeps the class order, colours, parts and actions
+  and classes without objects.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -49,8 +62,18 @@ from maslow.core.types import str_array
 from maslow.errors import FormatError
 from maslow.io._common import Collector, ExportReport, safe_relpath
 from maslow.io._export import Tally, count_lost, fmt_num, known_sizes, output_names, place_image
-from maslow.io._voc_read import Objects, load_xml
-from maslow.io._voc_write import BOOL_TAGS, exact_text, file_text, object_texts
+from maslow.io._voc_read import FLAGS, Objects, file_fields, load_xml, object_fields, well_formed_box
+from maslow.io._voc_write import (
+    BOOL_TAGS,
+    FILE_EXTRA,
+    exact_text,
+    file_blocks,
+    file_text,
+    kept_names,
+    object_texts,
+    rgb_text,
+    segmented_texts,
+)
 from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path
 from maslow.io.registry import warn_issues
 
@@ -111,28 +134,56 @@ def _splits(voc_root: Path, col: Collector, stems: set[str]) -> tuple[dict[str, 
     return split_of, listed
 
 
-def _labelmap(path: Path) -> list[str] | None:
+@dataclass
+class _LabelMap:
+    """labelmap.txt: the class names in order, and per class its colour (``#rrggbb``), parts and actions."""
+
+    names: list[str]
+    colors: dict[str, str] = field(default_factory=dict)
+    parts: dict[str, list[str]] = field(default_factory=dict)
+    actions: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _labelmap(path: Path, col: Collector) -> _LabelMap | None:
     if not path.is_file():
         return None
-    names = []
+    out = _LabelMap([])
     for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         if line.strip() and not line.startswith("#"):
             fields = line.rsplit(":", 3)  # the name may hold colons; colour, parts and actions don't
             if len(fields) != 4 or not fields[0].strip():
                 raise FormatError(f"line must be 'label:color_rgb:parts:actions', got {line!r}", path=path,
                                   record=f"line {n}")
-            names.append(fields[0].strip())
-    if names and names[0] == "background":
-        names = names[1:]
-    return names
+            name, rgb, parts, actions = (f.strip() for f in fields)
+            out.names.append(name)
+            color = _color(rgb)
+            if color is None:
+                col.add("voc_labelmap_color", f"color_rgb of {name!r} must be three numbers 0-255 ('r,g,b'), got "
+                        f"{rgb!r}; class read without a colour", file=path, record=f"line {n}", field="color_rgb")
+            elif color:
+                out.colors.setdefault(name, color)
+            for what, text in ((out.parts, parts), (out.actions, actions)):
+                names = [x.strip() for x in text.split(",") if x.strip()]
+                if names:
+                    what.setdefault(name, names)
+    if out.names and out.names[0] == "background":
+        out.names = out.names[1:]
+    return out
+
+
+def _color(rgb: str) -> str | None:
+    """``#rrggbb`` of labelmap.txt's ``r,g,b`` ('' for none, None when malformed)."""
+    if not rgb:
+        return ""
+    vals = rgb.split(",")
+    if len(vals) != 3 or not all(v.strip().isdigit() and int(v) <= 255 for v in vals):
+        return None
+    return "#" + "".join(f"{int(v):02x}" for v in vals)
 
 
 def _text(el: Any, tag: str) -> str | None:
     child = el.find(tag)
     return None if child is None or child.text is None else child.text.strip()
-
-
-_FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def parse(
@@ -169,8 +220,10 @@ def parse(
     files, voc_root, img_root = _layout(src, images_root)
     file_stems = [_stem(os.path.basename(f)) for f in files]
     split_of, listed = _splits(voc_root, col, set(file_stems))
-    known = classes if classes is not None else _labelmap(voc_root / "labelmap.txt")
+    labelmap = _labelmap(voc_root / "labelmap.txt", col) if classes is None else None
+    known = classes if classes is not None else None if labelmap is None else labelmap.names
     paths: list[str] = []
+    kept: list[dict[str, Any]] = []  # each file's <source>, <owner> and <segmented>
     widths: list[int] = []
     heights: list[int] = []
     splits: list[str] = []
@@ -193,6 +246,7 @@ def parse(
         widths.append(w)
         heights.append(h)
         splits.append(split_of.get(stem, ""))
+        kept.append(file_fields(root))
         n_zero = 0
         for k, obj in enumerate(root.findall("object")):
             cls = (obj.findtext("name") or "").strip()
@@ -200,12 +254,17 @@ def parse(
                 col.add("voc_missing_name", "object must have a <name>; not imported", severity="error", file=xml,
                         record=f"object[{k}]", field="name", image=i)
                 continue
-            box = _box(obj, origin)
+            box = well_formed_box(obj, origin)
             if box is None:
                 box = _bndbox(obj, xml, f"object[{k}]", i, col, origin)
             if origin == 1 and box is not None and (box[0] == 0 or box[1] == 0):
                 n_zero += 1
-            objs.add(i, cls, box, _attributes(obj, nested), xml, k)
+            bad_parts: list[int] = []
+            at, actions, parts = object_fields(obj, origin, nested, BOOL_TAGS, bad_parts)
+            for j in bad_parts:
+                col.add("voc_nested_tag", "<part> must have a <name> and a <bndbox> of four numbers (not inverted); "
+                        "not imported", file=xml, record=f"object[{k}] part[{j}]", field="part", image=i)
+            objs.add(i, cls, box, at, xml, k, parts, actions)
         if n_zero:
             col.add("voc_zero_based", f"{n_zero} boxes have xmin or ymin = 0: VOC pixels are 1-based, so this file "
                     "looks 0-based (its boxes are read one pixel too far left/up). CVAT's VOC export writes 0-based "
@@ -218,7 +277,7 @@ def parse(
             col.add("voc_missing_xml", f"image id {ident!r} is listed but Annotations/{ident}.xml is missing; not "
                     "imported", severity="error", file=file, record=f"line {n}")
     ds = _build(objs, known, paths, widths, heights, splits, img_root, col, origin)
-    return ds, col.report()
+    return _with_kept(ds, objs, labelmap, kept, col), col.report()
 
 
 def _stem(rel: str) -> str:
@@ -264,18 +323,6 @@ def _size(root: Any, xml: str, img_root: Path, rel: str, i: int, col: Collector)
     return info.width, info.height
 
 
-def _box(obj: Any, origin: int) -> list[float] | None:
-    """``_bndbox`` for a well-formed box (four finite numbers, not inverted), else None (nothing reported)."""
-    bb = obj.find("bndbox")
-    try:
-        x1, y1, x2, y2 = vals = [float(bb.findtext(tag)) for tag in _COORDS]
-    except (AttributeError, TypeError, ValueError):
-        return None
-    if x2 >= x1 - origin and y2 >= y1 - origin and math.isfinite(x1 + y1 + x2 + y2):
-        return vals
-    return None
-
-
 def _bndbox(obj: Any, xml: str, rec: str, i: int, col: Collector, origin: int) -> list[float] | None:
     """[xmin, ymin, xmax, ymax] as written (inverted ones swapped), or None without a usable bndbox; reports
     what is wrong."""
@@ -312,30 +359,6 @@ def _bndbox(obj: Any, xml: str, rec: str, i: int, col: Collector, origin: int) -
 _TAGS = ("xmin", "ymin", "xmax", "ymax")
 
 
-def _attributes(obj: Any, nested: set[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for child in obj:
-        tag = child.tag
-        if tag == "name" or tag == "bndbox":
-            continue
-        if tag == "attributes":
-            for a in child.findall("attribute"):
-                key, value = _text(a, "name"), a.find("value")
-                if key:
-                    out[key] = None if value is None else (value.text or "").strip()
-            continue
-        if len(child):
-            nested.add(tag)
-            continue
-        text = (child.text or "").strip()
-        if tag in BOOL_TAGS:
-            flag = _FLAGS.get(text.lower())
-            out[tag] = text if flag is None else flag
-        else:
-            out[tag] = text
-    return out
-
-
 def _build(objs: Objects, known: list[str] | None, paths: list[str], widths: list[int], heights: list[int],
            splits: list[str], root: Path, col: Collector, origin: int) -> Dataset:
     names = list(known) if known is not None else sorted(objs.classes)
@@ -356,6 +379,47 @@ def _build(objs: Objects, known: list[str] | None, paths: list[str], widths: lis
     images = Images(path=str_array(paths), width=np.asarray(widths, np.int64), height=np.asarray(heights, np.int64),
                     split=str_array(splits))
     return Dataset(schema=schema, images=images, annotations=ann, root=root)
+
+
+def _with_kept(ds: Dataset, objs: Objects, labelmap: _LabelMap | None, kept: list[dict[str, Any]],
+               col: Collector) -> Dataset:
+    """``ds`` with what VOC holds beside boxes and flags: class colours (labelmap.txt), each object's parts
+    (``annotations.extra["voc_parts"]``), each file's ``<source>``, ``<owner>`` and ``<segmented>``
+    (``images.extra["voc_source"]``, ``["voc_owner"]``, ``["voc_segmented"]``) and each class's parts and actions
+    (``info["voc"]``, as labelmap.txt lists them)."""
+    names = ds.schema.names
+    colors = {} if labelmap is None else labelmap.colors
+    schema = ds.schema.with_classes(ClassDef(c.name, color=colors.get(c.name, "")) for c in ds.schema.classes)
+    info: dict[str, dict[str, list[str]]] = {}
+    for key, seen, listed in (("parts", objs.parts_of, labelmap and labelmap.parts),
+                              ("actions", objs.actions_of, labelmap and labelmap.actions)):
+        per = {c: list(dict.fromkeys([*(listed or {}).get(c, []), *seen.get(c, {})])) for c in names}
+        per = {c: v for c, v in per.items() if v}
+        if per:
+            info[key] = per
+    ann = ds.annotations
+    if objs.parts:
+        col_parts = np.full(len(ann), None, object)
+        for r, parts in objs.parts.items():
+            col_parts[r] = parts
+        ann = ann.with_columns(extra={**ann.extra, "voc_parts": col_parts})
+    extra: dict[str, np.ndarray] = {}
+    for tag in ("source", "owner"):
+        if any(tag in k for k in kept):
+            values = np.full(len(kept), None, object)
+            values[:] = [k.get(tag) for k in kept]
+            extra[f"voc_{tag}"] = values
+    seg = [k.get("segmented", "0") for k in kept]
+    if any(v != "0" for v in seg):
+        flags = [FLAGS.get(v.lower()) for v in seg]
+        bad = [j for j, f in enumerate(flags) if f is None]
+        if bad:
+            col.add("voc_bad_value", f"<segmented> must be 0 or 1, got {seg[bad[0]]!r} ({len(bad)} files); read as 0",
+                    field="segmented", image=bad[0])
+        extra["voc_segmented"] = np.asarray([bool(f) for f in flags], np.int64)
+    images = replace(ds.images, extra={**ds.images.extra, **extra}) if extra else ds.images
+    return ds.replace(schema=schema, images=images, annotations=ann,
+                      info={**ds.info, "voc": info} if info else ds.info)
 
 
 def read_voc(src: str | Path, **options: Any) -> Dataset:
@@ -380,8 +444,11 @@ def write(
     """Write ``ds`` as a VOC root: ``Annotations/``, ``ImageSets/Main/<split>.txt``, ``JPEGImages/``, labelmap.txt.
 
     Boxes are written 1-based (``xmin = x1 + 1``, ``xmax = x2``), or 0-based with ``origin=0`` (``xmin = x1``). Attributes ``difficult``, ``truncated``,
-    ``occluded`` (0/1) and ``pose`` are VOC tags; every other attribute with a str, number or bool value is
-    written as a child tag of ``<object>`` (read back as text); other values are counted lost.
+    ``occluded`` (0/1) and ``pose`` are VOC tags; the actions ``info["voc"]["actions"]`` names for a class go in
+    ``<actions>``; every other attribute with a str, number or bool value is written in the ``<attributes>``
+    block (read back as text); other values are counted lost. ``extra["voc_parts"]`` become ``<part>`` elements
+    (parts VOC can't hold: ``lost["voc_parts"]``), and ``images.extra["voc_source"]``, ``["voc_owner"]`` and
+    ``["voc_segmented"]`` each file's ``<source>``, ``<owner>`` and ``<segmented>``.
 
     Args:
         images: put the images under ``JPEGImages/`` (symlinks by default; ``<filename>`` is the name there);
@@ -415,18 +482,21 @@ def write(
     boxed = np.flatnonzero(written)
     ends = np.searchsorted(boxed, ds.image_slices()).tolist()  # image i's objects: boxed[ends[i]:ends[i + 1]]
     paths = ds.images.path.tolist()
+    actions, parts = kept_names(ds, rep)
+    blocks, segmented = file_blocks(ds, lost), segmented_texts(ds, lost)
     with atomic_dir(dst) as tmp:
         ann_dir = tmp / "Annotations"
         ann_dir.mkdir()
         img_dir = tmp / "JPEGImages"
         for i0 in range(0, ds.n_images, 4096):  # the objects of 4096 images at a time: memory stays flat
             i1 = min(i0 + 4096, ds.n_images)
-            objects = object_texts(ds, boxed[ends[i0]:ends[i1]], lost, integer_coordinates, origin)
+            objects = object_texts(ds, boxed[ends[i0]:ends[i1]], lost, integer_coordinates, origin, actions)
             for i in range(i0, i1):
                 name = names[i] if images else str(paths[i])
                 text = file_text(name, "JPEGImages" if images else "", int(w_all[i]), int(h_all[i]),
                                  "1" if "#" in str(paths[i]) else "3",  # IDX members are grey
-                                 objects[ends[i] - ends[i0]:ends[i + 1] - ends[i0]])
+                                 objects[ends[i] - ends[i0]:ends[i + 1] - ends[i0]], blocks=blocks[i],
+                                 segmented=segmented[i])
                 with open(os.path.join(ann_dir, f"{PurePosixPath(names[i]).stem}.xml"), "wb") as f:
                     f.write(text)
                 if images and not place_image(image_path(ds, i), img_dir / names[i],
@@ -439,11 +509,17 @@ def write(
             (main / f"{s}.txt").write_text("".join(x + "\n" for x in ids), encoding="utf-8")
         lines = ["# label:color_rgb:parts:actions", "background:0,0,0::"]
         for c in ds.schema.classes:
-            rgb = ",".join(str(int(c.color[k:k + 2], 16)) for k in (1, 3, 5)) if len(c.color) == 7 else ""
-            lines.append(f"{c.name}:{rgb}::")
+            rgb = rgb_text(c.color)
+            if rgb is None:
+                rep.lost["class_color"] += 1
+                rgb = ""
+            lines.append(f"{c.name}:{rgb}:{','.join(parts.get(c.name, ()))}:{','.join(actions.get(c.name, ()))}")
         (tmp / "labelmap.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     lost.into(rep.lost)
-    rep.lost.update(count_lost(ds, keep={"box", "attributes"}, rows=written))
+    own = {k: v for k, v in ds.images.extra.items() if k not in FILE_EXTRA}
+    rest = ds.replace(images=replace(ds.images, extra=own), annotations=a.with_columns(
+        extra={k: v for k, v in a.extra.items() if k != "voc_parts"}))
+    rep.lost.update(count_lost(rest, keep={"box", "attributes"}, rows=written))
     n_default = sum(str(x) == _DEFAULT_SUBSET for x in splits)
     if n_default:  # default.txt lists the images without a split
         rep.lost["split"] += n_default
