@@ -2,6 +2,7 @@
 
 MaslowError
  ├─ InvalidDatasetError (ValueError)     bad shape / dtype / range / row link inside a Dataset
+ │   └─ KeypointSigmasError              keypoints that OKS can't score without kpt_sigmas (not COCO's 17)
  ├─ FormatError (ValueError)             a file can't be read or written; has .path and .record
  ├─ SchemaError (ValueError) ── UnknownLabelError (KeyError), MigrationError
  ├─ ModelError (RuntimeError)            a model adapter failed to load or predict
@@ -22,6 +23,11 @@ class MaslowError(Exception):
 
 class InvalidDatasetError(MaslowError, ValueError):
     """A Dataset table has a bad shape, dtype, range or row link."""
+
+
+class KeypointSigmasError(InvalidDatasetError):
+    """Keypoints whose count doesn't match the OKS sigmas (COCO's 17 person sigmas by default): pass
+    ``kpt_sigmas``, one per keypoint (the CLI's ``--kpt-sigmas``)."""
 
 
 class FormatError(MaslowError, ValueError):

@@ -13,7 +13,7 @@ import pytest
 
 import maslow.metrics.coco
 from maslow.core.tables import Annotations
-from maslow.errors import InvalidDatasetError
+from maslow.errors import InvalidDatasetError, KeypointSigmasError
 from maslow.metrics import MapResult, MatchTable, coco_map, coco_matches
 from maslow.sample import shapes
 from tests.conftest import shared_path
@@ -329,10 +329,10 @@ def test_bad_data_raises() -> None:
     with pytest.raises(InvalidDatasetError, match="images table of truth"):
         coco_map(truth, pred.select_images(np.arange(3)))
     kp_truth, kp_pred = datasets(*random_keypoint_case(0))
-    with pytest.raises(InvalidDatasetError, match=r"must have 3 keypoints \(one per sigma\), got truth 17, pred 17\."):
+    with pytest.raises(KeypointSigmasError, match=r"must have 3 keypoints \(one per sigma\), got truth 17, pred 17\."):
         coco_map(kp_truth, kp_pred, iou_type="keypoints", kpt_sigmas=[0.1, 0.2, 0.3])
     nothing = kp_pred.replace(annotations=Annotations.empty().with_columns(score=np.zeros(0)))  # found nothing
-    with pytest.raises(InvalidDatasetError, match=r"must have 3 keypoints \(one per sigma\), got truth 17\."):
+    with pytest.raises(KeypointSigmasError, match=r"must have 3 keypoints \(one per sigma\), got truth 17\."):
         coco_map(kp_truth, nothing, iou_type="keypoints", kpt_sigmas=[0.1, 0.2, 0.3])
     assert np.nanmax(coco_map(kp_truth, nothing, iou_type="keypoints").stats) == 0
     with pytest.raises(InvalidDatasetError, match="keypoints"):

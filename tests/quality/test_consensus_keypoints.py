@@ -18,7 +18,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
-from maslow.errors import InvalidDatasetError
+from maslow.errors import InvalidDatasetError, KeypointSigmasError
 from maslow.metrics._iou import COCO_KEYPOINT_SIGMAS
 from maslow.quality import find_label_issues
 from maslow.quality._consensus_kp import extent_boxes, keypoint_overlaps
@@ -236,7 +236,7 @@ def test_triangles_need_sigmas_and_their_planted_errors_are_found() -> None:
     clean = triangles()
     pred, src = simulate(clean, np.asarray(TRIANGLE_SIGMAS))
     noisy, kind, dropped = plant(clean, 8, 6, 5, 5, n_off=1, swap=(1, 2))
-    with pytest.raises(InvalidDatasetError, match=r"17 keypoints, got 3 \(triangle: top, left, right\). Pass kpt_sigmas"):
+    with pytest.raises(KeypointSigmasError, match=r"17 keypoints, got 3 \(triangle: top, left, right\). Pass kpt_sigmas"):
         find_label_issues(noisy, pred, iou_type="keypoints")
     with pytest.raises(InvalidDatasetError, match="kpt_sigmas: must be 3 positive numbers"):
         find_label_issues(noisy, pred, iou_type="keypoints", kpt_sigmas=[0.1, 0.1])

@@ -392,7 +392,7 @@ def _located(sources: dict[str, tuple[str | Path, Report]]) -> Iterator[None]:
     except InvalidDatasetError as e:
         msg = str(e)
         side = msg.split(".", 1)[0]
-        sigmas_error = kpt_sigmas_error(msg, sources["truth"][0], "evaluated")  # keypoints that are not COCO's 17
+        sigmas_error = kpt_sigmas_error(e, sources["truth"][0], "evaluated")  # keypoints that are not COCO's 17
         if sigmas_error is not None:
             raise sigmas_error from None
         if side not in sources:

@@ -254,7 +254,7 @@ def qa_command(
         msg = str(e)
         if msg.startswith("kpt_sigmas:"):
             raise MaslowError(f"qa: --kpt-sigmas{msg.removeprefix('kpt_sigmas')}") from None
-        sigmas_error = kpt_sigmas_error(msg, gt, "scored")
+        sigmas_error = kpt_sigmas_error(e, gt, "scored")
         if sigmas_error is None:
             raise
         raise sigmas_error from None

@@ -319,14 +319,14 @@ def refuse_offsets(command: str, fmt: str, id_offset: int, category_offset: int 
             raise MaslowError(f"{command}: {flag} applies to --pred-format coco-results only, got --pred-format {fmt}")
 
 
-def kpt_sigmas_error(message: str, path: str | Path, doing: str) -> Exception | None:
-    """The library's "... Pass kpt_sigmas" (keypoints that are not COCO's 17) as a FormatError naming ``path`` and
-    the ``--kpt-sigmas`` option (``doing``: "evaluated", "scored"); None for any other message."""
-    from maslow.errors import FormatError
+def kpt_sigmas_error(err: Exception, path: str | Path, doing: str) -> Exception | None:
+    """The library's KeypointSigmasError (keypoints that are not COCO's 17) as a FormatError naming ``path`` and
+    the ``--kpt-sigmas`` option (``doing``: "evaluated", "scored"); None for any other error."""
+    from maslow.errors import FormatError, KeypointSigmasError
 
-    if not message.endswith("Pass kpt_sigmas"):
+    if not isinstance(err, KeypointSigmasError):
         return None
-    return FormatError(f"can't be {doing}: {message.removesuffix('Pass kpt_sigmas')}Pass --kpt-sigmas, one sigma "
+    return FormatError(f"can't be {doing}: {str(err).removesuffix('Pass kpt_sigmas')}Pass --kpt-sigmas, one sigma "
                        "per keypoint, comma separated", path=path)
 
 

@@ -22,7 +22,7 @@ from maslow._native import empty, load
 from maslow.core.dataset import Dataset
 from maslow.core.masks import coco_mask
 from maslow.core.types import BoolArray, FloatArray, IntArray
-from maslow.errors import InvalidDatasetError
+from maslow.errors import InvalidDatasetError, KeypointSigmasError
 from maslow.metrics._prepare import AREA_COLUMN, COCO_BBOX_COLUMN, Groups, _float_column, coco_xywh
 from maslow.metrics._segm import Runs, side_runs
 from maslow.metrics._segm import areas as run_areas
@@ -404,7 +404,7 @@ def pair_ious(truth: Dataset, pred: Dataset, groups: Groups, p_idx: IntArray, t_
     d_kp = _keypoints(pred, "pred")
     got = {side: kp.shape[1] for side, kp in (("truth", g_kp), ("pred", d_kp)) if len(kp)}  # an empty side: any K
     if any(k != len(sigmas) for k in got.values()):
-        raise InvalidDatasetError(
+        raise KeypointSigmasError(
             f"annotations.keypoints: must have {len(sigmas)} keypoints (one per sigma), got "
             f"{', '.join(f'{side} {k}' for side, k in got.items())}. Pass kpt_sigmas"
         )

@@ -21,7 +21,7 @@ import numpy as np
 
 from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray
-from maslow.errors import InvalidDatasetError
+from maslow.errors import InvalidDatasetError, KeypointSigmasError
 from maslow.metrics._iou import (
     COCO_KEYPOINT_SIGMAS,
     _keypoints,
@@ -53,7 +53,7 @@ def sigmas_for(truth: Dataset, kpt_sigmas: Sequence[float] | FloatArray | None) 
             return COCO_KEYPOINT_SIGMAS
         cls = [c for c in truth.schema.classes if c.keypoints]
         named = f" ({cls[0].name}: {', '.join(cls[0].keypoints)})" if cls else ""
-        raise InvalidDatasetError(
+        raise KeypointSigmasError(
             f"truth.annotations.keypoints: OKS needs one sigma per keypoint; COCO's person sigmas are for 17 "
             f"keypoints, got {k}{named}. Pass kpt_sigmas")
     sig = np.asarray(kpt_sigmas, np.float64).reshape(-1)
@@ -115,7 +115,7 @@ def keypoint_overlaps(truth: Dataset, pred: Dataset, sigmas: FloatArray) -> Over
     g_kp, d_kp = _keypoints(truth, "truth"), _keypoints(pred, "pred")
     for side, kp in (("truth", g_kp), ("pred", d_kp)):
         if len(kp) and kp.shape[1] != len(sigmas):
-            raise InvalidDatasetError(f"{side}.annotations.keypoints: must have {len(sigmas)} keypoints (one per "
+            raise KeypointSigmasError(f"{side}.annotations.keypoints: must have {len(sigmas)} keypoints (one per "
                                       f"sigma), got {kp.shape[1]}. Pass kpt_sigmas")
     check_pred_keypoints(pred, np.arange(len(pa)))
     xywh, area = truth_geometry(truth)
