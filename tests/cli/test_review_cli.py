@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sqlalchemy")
+pytest.importorskip("alembic")  # the store's migrations (maslow[serve])
 
 from maslow import io
 from maslow.errors import MaslowError
@@ -171,6 +172,19 @@ def test_status_without_a_review_notes_it_on_stderr(qa_run: dict[str, Any]) -> N
     assert res.exit_code == 0, res.output
     assert "no review of this ISSUES.json" in " ".join(res.stderr.split())
     assert "no review" not in res.stdout and "decided" in res.stdout  # the table alone on stdout
+
+
+def test_serve_refuses_an_allow_host_that_is_no_name(qa_run: dict[str, Any]) -> None:
+    """`--allow-host` takes names (and *.DOMAIN): a URL or a port is refused before the server starts, and the
+    database it opened is left as it was."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    for bad in ("http://box.lan:8765", "box.lan:8765"):
+        code, text = run_cli(["review", "issues.json", "--gt", str(qa_run["gt"]), "--host", "0.0.0.0", "--allow-host",
+                              bad, "--no-open"])
+        assert code == 2 and "--allow-host must be a host name" in " ".join(text.split()), text
+    code, text = run_cli(["review", "status", "issues.json", "--json"])
+    assert code == 0 and json.loads(text)["n_decided"] == 0
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="Windows' SO_REUSEADDR also takes a port in use")

@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 pytest.importorskip("httpx")
+pytest.importorskip("alembic")  # the store's migrations (maslow[serve])
 
 from maslow import io
 from maslow.core.tables import Annotations
@@ -270,9 +271,27 @@ def test_requests_for_another_host_are_refused(files: dict[str, Any], tmp_path: 
         assert client.get("/api/summary", headers={"Host": host}).status_code == 200
     assert client.get("/api/summary").json()["n_decided"] == 0
     review = open_review(files["issues"], files["truth"], store, truth_ref="noisy")
-    assert _client(create_app(review, host="0.0.0.0")).get("/api/summary", headers={"Host": "box.lan"}) \
-        .status_code == 200  # every address of the machine: any name
     assert _client(create_app(review, host="::1")).get("/", headers={"Host": "[::1]:8765"}).status_code == 200
+    store.close()
+
+
+def test_a_wildcard_address_still_refuses_other_hosts(files: dict[str, Any], tmp_path: Path) -> None:
+    """``--host 0.0.0.0`` serves every address of the machine, yet a rebound name is still refused (it turned the
+    check off): the machine's own names, any IP address and the ``--allow-host`` names are accepted."""
+    import socket
+
+    _, store = _open(files, tmp_path / "w.db")
+    review = open_review(files["issues"], files["truth"], store, truth_ref="noisy")
+    client = _client(create_app(review, host="0.0.0.0"))
+    for host in ("evil.example:8765", "box.lan"):
+        r = client.post("/api/findings/1/decision", json={"status": "accepted"}, headers={"Host": host})
+        assert r.status_code == 400 and host in r.json()["error"]
+    assert client.get("/api/summary").json()["n_decided"] == 0
+    for host in (f"{socket.gethostname()}:8765", "192.168.1.20:8765", "[fe80::1]:8765", "localhost"):
+        assert client.get("/api/summary", headers={"Host": host}).status_code == 200, host
+    allowed = _client(create_app(review, host="0.0.0.0", allow_hosts=["box.lan", "*.corp.example"]))
+    for host, code in [("box.lan:8765", 200), ("review.corp.example", 200), ("evil.example", 400)]:
+        assert allowed.get("/api/summary", headers={"Host": host}).status_code == code, host
     store.close()
 
 

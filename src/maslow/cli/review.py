@@ -3,7 +3,10 @@
 - ``maslow review ISSUES.json --gt GT`` (``review serve``): the review UI on http://127.0.0.1:8765/;
 - ``maslow review apply ISSUES.json --gt GT --out OUT --to FORMAT`` (or ``--commit`` in a workspace): the corrected
   dataset and its change log;
-- ``maslow review status ISSUES.json``: decisions so far, per type and status.
+- ``maslow review status ISSUES.json``: decisions so far, per type and status;
+- ``maslow review db current|upgrade [ISSUES.json] [--db URL]``: the revision of the decisions database's tables,
+  and their upgrade to this maslow's (every command above upgrades the database it opens; this is for an operator
+  who upgrades a shared database on purpose).
 """
 
 from __future__ import annotations
@@ -79,6 +82,10 @@ def serve(
     db: DbOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (the UI has no login: keep it local).")]
     = "127.0.0.1",
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="Another name requests may give as their host (repeatable; *.DOMAIN for the names "
+        "under DOMAIN): the name others reach this machine by, with --host 0.0.0.0. Any other name is refused (400), "
+        "against DNS rebinding; this machine's names and IP addresses are accepted.")] = None,
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8765,
     no_open: Annotated[bool, typer.Option("--no-open", help="Don't open a browser.")] = False,
 ) -> None:
@@ -88,14 +95,15 @@ def serve(
 
     require("fastapi", "serve")
     require("uvicorn", "serve")
-    from maslow.ui.app import create_app
+    from maslow.ui.app import allowed_hosts, create_app
     from maslow.ui.state import open_review
 
+    names = allowed_hosts(host, allow_host or ())  # a bad --allow-host stops here, before anything is opened
     truth, ref, _ = _truth(gt, fmt, images_root)
     with _store(issues, db) as store:  # closed however this ends: a refused truth or port, Ctrl+C
         review = open_review(issues, truth, store, truth_ref=ref)
         _check_port(host, port)
-        app = create_app(review, title=f"maslow review: {issues.name}", host=host)
+        app = create_app(review, title=f"maslow review: {issues.name}", host=host, allow_hosts=allow_host or ())
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
         s = review.summary()
         console.print(f"Reviewing {s['n_findings']} findings of {lit(issues)} ({s['n_decided']} decided so far); "
@@ -103,7 +111,8 @@ def serve(
         console.print(f"Open {lit(url)} (Ctrl+C to stop)")
         if host not in ("127.0.0.1", "localhost", "::1"):
             err_console.print(f"note: --host {host}: anyone who can reach this address can decide (the UI has no "
-                              "login)", markup=False, highlight=False)
+                              f"login); requests must name {', '.join(names)} or an IP address (more with "
+                              "--allow-host)", markup=False, highlight=False)
         if not no_open:
             import threading
             import webbrowser
@@ -212,9 +221,10 @@ def _stored_decisions(issues: Path, db: str | None, truth: Dataset) -> dict[int,
                           f"{file_hash(issues)[:12]}); review it first: maslow review {issues} --gt GT")
     assert store is not None
     try:
-        from maslow.ui.state import check_session_truth
+        from maslow.quality.records import truth_fingerprint
+        from maslow.store.reviews import check_session_truth
 
-        check_session_truth(session, truth)
+        check_session_truth(session, truth, fingerprint=truth_fingerprint(truth))
         decisions: dict[int, Any] = store.decisions(session.id)
         return decisions
     finally:
@@ -224,11 +234,11 @@ def _stored_decisions(issues: Path, db: str | None, truth: Dataset) -> dict[int,
 def _session(issues: Path, url: str) -> tuple[Any, Any]:
     """The review session of ``issues`` in the database at ``url`` and the store, or (None, None); a SQLite file
     that does not exist is not created."""
-    from maslow.store.reviews import ReviewStore, file_hash
+    from maslow.store.reviews import ReviewStore, file_hash, sqlite_file
 
-    if url.startswith("sqlite:///") and url[len("sqlite:///"):] != ":memory:":
-        if not Path(url[len("sqlite:///"):].partition("?")[0]).is_file():
-            return None, None
+    file = sqlite_file(url)
+    if file is not None and not file.is_file():
+        return None, None
     store = ReviewStore(url)
     try:
         session = store.find_session(file_hash(issues))
@@ -248,9 +258,9 @@ def _read_decisions(path: Path, issues: Path, truth: Dataset) -> dict[int, Any]:
     import json
 
     from maslow.errors import FormatError, InvalidDatasetError
+    from maslow.quality.records import truth_fingerprint
     from maslow.quality.review import Decision
-    from maslow.store.reviews import ReviewSession, file_hash
-    from maslow.ui.state import check_session_truth
+    from maslow.store.reviews import ReviewSession, check_session_truth, file_hash
 
     try:
         data = json.loads(path.read_bytes())
@@ -272,7 +282,8 @@ def _read_decisions(path: Path, issues: Path, truth: Dataset) -> dict[int, Any]:
     check_session_truth(ReviewSession(id=0, issues_path=str(session.get("issues_path")),
                                       issues_hash=digest, truth=str(session.get("truth")),
                                       truth_hash=session.get("truth_hash", ""), n_findings=0,
-                                      created=str(session.get("created"))), truth)
+                                      created=str(session.get("created"))), truth,
+                        fingerprint=truth_fingerprint(truth))
     out: dict[int, Any] = {}
     for i, r in enumerate(rows):
         if not isinstance(r, dict) or isinstance(r.get("key"), bool) or not isinstance(r.get("key"), int) \
@@ -322,6 +333,62 @@ def status(issues: IssuesArg, db: DbOpt = None, as_json: JsonOpt = False) -> Non
                         ["type", *states, "total"], rows))
     if session is None:
         err_console.print(f"note: no review of this ISSUES.json in {_safe(url)} yet", markup=False, highlight=False)
+
+
+db_app = typer.Typer(no_args_is_help=True, help="The decisions database's tables: their revision (`current`) and "
+                                                 "their upgrade to this maslow's (`upgrade`).")
+review_app.add_typer(db_app, name="db")
+DbIssuesArg = Annotated[Path | None, typer.Argument(help="The ISSUES.json whose review database to use (outside a "
+                                                    "workspace, without --db).")]
+
+
+@db_app.command("current")
+def db_current(issues: DbIssuesArg = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """The revision of the database's review tables, the newest this maslow knows, and what upgrading would do
+    (nothing is written; a SQLite file that does not exist is not created)."""
+    from maslow.store.migrations import schema_state
+    from maslow.store.reviews import database_url, open_engine, sqlite_file
+
+    url = database_url(issues, db=db)
+    file = sqlite_file(url)
+    engine = None if file is not None and not file.is_file() else open_engine(url, create=False)
+    try:
+        state = schema_state(engine, url)
+    finally:
+        if engine is not None:
+            engine.dispose()
+    if as_json:
+        print_json(state.to_dict())
+        return
+    what = {"missing": "no database yet (the first review makes it)",
+            "empty": "no review tables yet (the first review, or `maslow review db upgrade`, makes them)",
+            "unversioned": "review tables made before migrations: `maslow review db upgrade` records them as "
+                           "revision 0001, then upgrades",
+            "behind": "older than this maslow's: `maslow review db upgrade` (any review command also does)",
+            "current": "up to date",
+            "newer": "upgraded by a newer maslow: this one refuses it"}[state.state]
+    console.print(f"{lit(state.database)}: revision {lit(state.revision or 'none')} (this maslow: {state.head}); "
+                  f"{what}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(issues: DbIssuesArg = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Upgrade the database's review tables to this maslow's revision (made when missing; tables made before
+    migrations recorded as revision 0001 first). Refuses a database a newer maslow upgraded (exit code 2)."""
+    from maslow.store.reviews import ReviewStore, database_url
+
+    with ReviewStore(database_url(issues, db=db)) as store:
+        done = store.schema
+    if as_json:
+        print_json(done.to_dict())
+        return
+    if done.before == done.after:
+        what = f"already at revision {done.after}"
+    elif done.stamped:
+        what = f"tables made before migrations recorded as revision 0001, upgraded to {done.after}"
+    else:
+        what = f"upgraded from {done.before or 'no tables'} to revision {done.after}"
+    console.print(f"{lit(done.database)}: {what}")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,10 @@ Each decision is committed in its own transaction as it is made (``ReviewStore.d
 another process, sees it at once, and a server killed afterwards loses nothing acknowledged. SQLite files are
 opened in WAL mode (readers don't block the writer). Times are ISO 8601 strings in UTC.
 
+The tables are made and changed by Alembic migrations (``maslow.store.migrations``): opening a store upgrades its
+database to the newest revision this maslow knows (a database made before migrations, by ``create_all``, is first
+recorded as revision 0001), and refuses a database a newer maslow upgraded past that.
+
 Where the database is (``database_url``): ``--db URL`` when given; inside a workspace, the ``database`` URL of
 ``maslow.yaml`` (default ``sqlite:///.maslow/maslow.db``; a relative SQLite path is taken from the workspace
 root); outside one, ``sqlite:///<ISSUES stem>.review.db`` beside the ISSUES.json file.
@@ -23,13 +27,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from maslow.errors import MaslowError, require
+from maslow.errors import InvalidDatasetError, MaslowError, require
+
+if TYPE_CHECKING:
+    from maslow.core.dataset import Dataset
+    from maslow.store.migrations import SchemaUpgrade
 
 #: What a reviewer can decide (``maslow.quality.review.STATUSES``; the store checks without importing it).
 STATUSES = ("accepted", "rejected", "skipped")
@@ -84,9 +94,13 @@ def file_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def database_url(issues_path: str | Path, *, db: str | None = None, start: str | Path = ".") -> str:
+def database_url(issues_path: str | Path | None, *, db: str | None = None, start: str | Path = ".") -> str:
     """The database a review of ``issues_path`` uses: ``db`` when given, else the workspace's (found from
-    ``start``), else a SQLite file beside ``issues_path`` (see the module docstring)."""
+    ``start``), else a SQLite file beside ``issues_path`` (see the module docstring).
+
+    Raises:
+        MaslowError: no ``db``, no workspace and no ``issues_path``; a workspace ``database`` that is no string.
+    """
     if db is not None:
         return db
     from maslow.store.workspace import Workspace
@@ -94,6 +108,9 @@ def database_url(issues_path: str | Path, *, db: str | None = None, start: str |
     try:
         ws = Workspace.find(start)
     except MaslowError:  # not in a workspace: a file beside ISSUES.json
+        if issues_path is None:
+            raise MaslowError("no database: give --db URL, the ISSUES.json whose review database to use, or run "
+                              "inside a workspace (maslow init)") from None
         p = Path(issues_path).resolve()
         return f"sqlite:///{p.with_name(p.stem + '.review.db')}"
     url = ws.settings().get("database") or DEFAULT_URL
@@ -104,73 +121,143 @@ def database_url(issues_path: str | Path, *, db: str | None = None, start: str |
 
 def _rooted(url: str, root: Path) -> str:
     """A SQLite URL with a relative file path made absolute from ``root`` (other URLs as they are)."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
+    parts = sqlite_url_parts(url)
+    if parts is None or sqlite_file(url) is None or Path(parts[1]).is_absolute():
         return url
-    rest = url[len(prefix):]
-    path, sep, query = rest.partition("?")
-    if not path or path == ":memory:" or Path(path).is_absolute():
-        return url
-    return f"{prefix}{root / path}{sep}{query}"
+    head, path, query = parts
+    return f"{head}{root / path}{query}"
+
+
+_SQLITE_URL = re.compile(r"(sqlite(?:\+\w+)?://)(?:/([^?]*))?(\?.*)?", re.DOTALL)
+
+
+def sqlite_url_parts(url: str) -> tuple[str, str, str] | None:
+    """``(head, path, query)`` of a SQLite URL ``sqlite[+driver]:///path[?query]``, None for another database.
+
+    ``head`` ends with the slash before the path (``sqlite:///``; ``sqlite://`` when there is no path), ``path`` is
+    as written (relative unless it starts with ``/``; ``""`` and ``":memory:"`` are in memory), ``query`` keeps its
+    ``?`` (or is ``""``): ``head + path + query == url``.
+    """
+    m = _SQLITE_URL.fullmatch(url)
+    if m is None:
+        return None
+    head, path, query = m.group(1), m.group(2), m.group(3) or ""
+    return (head, "", query) if path is None else (head + "/", path, query)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL, None for an in-memory SQLite database or another database."""
+    parts = sqlite_url_parts(url)
+    if parts is None or parts[1] in ("", ":memory:"):
+        return None
+    return Path(parts[1])
+
+
+def check_session_truth(session: ReviewSession, truth: Dataset, *, fingerprint: str) -> None:
+    """Refuse ``truth`` when the session's decisions were made on another one.
+
+    Args:
+        session: the review session (its ``truth_hash``; empty: not recorded, anything goes).
+        truth: the ground truth given now (named in the message).
+        fingerprint: ``maslow.quality.records.truth_fingerprint(truth)`` (the store does not import ``quality``).
+
+    Raises:
+        InvalidDatasetError: naming the truth the session was started on.
+    """
+    if session.truth_hash and session.truth_hash != fingerprint:
+        raise InvalidDatasetError(f"the review of {session.issues_path} (started {session.created}) was made on "
+                                  f"another truth: {session.truth} ({truth.n_images} images, {truth.n_annotations} "
+                                  "annotations given now, with other rows); give that ground truth, or review the "
+                                  "ISSUES.json of a `maslow qa` run on this one")
+
+
+@functools.cache
+def metadata() -> Any:
+    """The review tables as the newest migration leaves them (``sqlalchemy.MetaData``; what the store queries, and
+    the target of ``alembic revision --autogenerate``). Never ``create_all``: the migrations make them."""
+    import sqlalchemy as sa
+
+    meta = sa.MetaData()
+    sa.Table(
+        "review_sessions", meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("issues_path", sa.Text, nullable=False),
+        sa.Column("issues_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("truth", sa.Text, nullable=False),
+        sa.Column("truth_hash", sa.String(64), nullable=False, default=""),
+        sa.Column("n_findings", sa.Integer, nullable=False),
+        sa.Column("created", sa.String(40), nullable=False),
+    )
+    sa.Table(
+        "review_decisions", meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("session_id", sa.Integer, sa.ForeignKey("review_sessions.id"), nullable=False, index=True),
+        sa.Column("finding_key", sa.Integer, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("label", sa.Text, nullable=True),
+        sa.Column("note", sa.Text, nullable=False, default=""),
+        sa.Column("reviewer", sa.Text, nullable=False, default=""),
+        sa.Column("decided", sa.String(40), nullable=False),
+    )
+    return meta
+
+
+def open_engine(url: str, *, create: bool = True) -> Any:
+    """A SQLAlchemy engine for ``url``: an in-memory SQLite database shared by every thread, a SQLite file in WAL
+    mode with foreign keys on and its folder made (``create=False``: as it is, for reading: no folder made, the
+    journal mode not changed).
+
+    Raises:
+        MissingDependencyError: SQLAlchemy is not installed. MaslowError: a URL SQLAlchemy can't use.
+    """
+    require("sqlalchemy", "serve")
+    import sqlalchemy as sa
+
+    kwargs: dict[str, Any] = {}
+    is_sqlite, file = sqlite_url_parts(url) is not None, sqlite_file(url)
+    if is_sqlite and file is None:  # one connection shared by every thread, or each would see its own empty database
+        kwargs = {"poolclass": sa.pool.StaticPool, "connect_args": {"check_same_thread": False}}
+    elif file is not None and create:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except (sa.exc.ArgumentError, ImportError, ValueError) as e:
+        raise MaslowError(f"database URL must be a SQLAlchemy URL with its driver installed, got {url!r} "
+                          f"({e})") from None
+    if file is not None and create:
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 class ReviewStore:
-    """Review sessions and decisions in a database (the tables are created when missing).
+    """Review sessions and decisions in a database, upgraded to the newest revision of the tables when opened
+    (``maslow.store.migrations.upgrade``; ``self.schema`` says what was done).
 
     Args:
         url: a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql://...``); ``sqlite://`` is in memory.
 
     Raises:
-        MissingDependencyError: SQLAlchemy is not installed (``pip install 'maslow[serve]'``).
-        MaslowError: a URL SQLAlchemy can't use. StoreError: the database can't be opened.
+        MissingDependencyError: SQLAlchemy or Alembic is not installed (``pip install 'maslow[serve]'``).
+        MaslowError: a URL SQLAlchemy can't use. StoreError: the database can't be opened or upgraded: among
+        others, its tables are of a newer maslow (a revision this one does not know), or tables made before
+        migrations whose columns are not the review tables'.
     """
 
     def __init__(self, url: str) -> None:
         require("sqlalchemy", "serve")
-        import sqlalchemy as sa
+        require("alembic", "serve")
+        from maslow.store.migrations import upgrade
 
         self.url = url
-        kwargs: dict[str, Any] = {}
-        memory = url in ("sqlite://", "sqlite:///:memory:")
-        if memory:  # one connection shared by every thread, or each would see its own empty database
-            kwargs = {"poolclass": sa.pool.StaticPool, "connect_args": {"check_same_thread": False}}
-        elif url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///"):].partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = open_engine(url)
+        meta = metadata()
+        self.sessions_table = meta.tables["review_sessions"]
+        self.decisions_table = meta.tables["review_decisions"]
         try:
-            self.engine = sa.create_engine(url, **kwargs)
-        except (sa.exc.ArgumentError, ImportError, ValueError) as e:
-            raise MaslowError(f"database URL must be a SQLAlchemy URL with its driver installed, got {url!r} "
-                              f"({e})") from None
-        if url.startswith("sqlite") and not memory:
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        meta = sa.MetaData()
-        self.sessions_table = sa.Table(
-            "review_sessions", meta,
-            sa.Column("id", sa.Integer, primary_key=True),
-            sa.Column("issues_path", sa.Text, nullable=False),
-            sa.Column("issues_hash", sa.String(64), nullable=False, unique=True),
-            sa.Column("truth", sa.Text, nullable=False),
-            sa.Column("truth_hash", sa.String(64), nullable=False, default=""),
-            sa.Column("n_findings", sa.Integer, nullable=False),
-            sa.Column("created", sa.String(40), nullable=False),
-        )
-        self.decisions_table = sa.Table(
-            "review_decisions", meta,
-            sa.Column("id", sa.Integer, primary_key=True),
-            sa.Column("session_id", sa.Integer, sa.ForeignKey("review_sessions.id"), nullable=False, index=True),
-            sa.Column("finding_key", sa.Integer, nullable=False),
-            sa.Column("status", sa.String(16), nullable=False),
-            sa.Column("label", sa.Text, nullable=True),
-            sa.Column("note", sa.Text, nullable=False, default=""),
-            sa.Column("reviewer", sa.Text, nullable=False, default=""),
-            sa.Column("decided", sa.String(40), nullable=False),
-        )
-        try:
-            meta.create_all(self.engine)
-        except sa.exc.SQLAlchemyError as e:
+            self.schema: SchemaUpgrade = upgrade(self.engine, url)
+        except BaseException:
             self.engine.dispose()
-            raise StoreError(f"database {safe_url(url)}: could not open it or create the review tables "
-                              f"({type(e).__name__}: {getattr(e, 'orig', None) or e})") from None
+            raise
 
     def close(self) -> None:
         """Release the connections."""
@@ -260,10 +347,32 @@ class ReviewStore:
 
 
 def _sqlite_pragmas(conn: Any, _record: Any) -> None:
+    """Each connection of a store's engine: WAL (readers don't block the writer) and foreign keys checked."""
+    sqlite_wal(conn)
     cur = conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def sqlite_wal(conn: Any, *, attempts: int = 10) -> None:
+    """Put the SQLite database of DB-API connection ``conn`` in WAL mode (kept in the file once set). A database
+    another connection is writing for the first time can't switch yet, and SQLite says "database is locked" at once,
+    without waiting as its busy timeout does: tried again, 10 ms, 20 ms, ... (5 s in all)."""
+    import sqlite3
+    import time
+
+    cur = conn.cursor()
+    try:
+        for attempt in range(attempts):
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.01 * 2**attempt)
+    finally:
+        cur.close()
 
 
 def safe_url(url: str) -> str:

@@ -12,12 +12,22 @@ Routes:
 - ``GET /api/changes``: what applying the decisions so far would do (the change log);
 - ``GET /api/decisions[?history=true]``: the decisions as JSON (``download=true``: as a file).
 
-Errors are JSON ``{"error": message, "detail": ...}``: 404 for an unknown finding, 422 for bad input, 503 when the
-database fails (``StoreError``). Requests must name the host the server listens on, ``localhost`` or ``127.0.0.1``
-(``Host`` header; others get 400): a web page elsewhere can't reach the API through a DNS name rebound to this
-machine.
+Errors are JSON ``{"error": message, "detail": ...}``: 400 for a request to another host (below), 404 for an unknown
+finding, 422 for bad input, 503 when the database fails (``StoreError``).
+
+DNS rebinding: a web page of ``evil.example`` whose name the attacker then points at this machine can send requests
+here from the reviewer's browser, with ``Host: evil.example``. So a request's ``Host`` must be one of
+``allowed_hosts(host, allow)`` (``host_allowed``), else it gets 400: the name or address the server listens on,
+``localhost``; for a wildcard address (``0.0.0.0``, ``::``: every address of the machine) also the machine's own
+names (``socket.gethostname()``, ``socket.getfqdn()``); the names given with ``allow`` (``--allow-host``); and any IP
+address. An address is safe to accept: rebinding needs a name the attacker controls, and a browser sends an address
+as ``Host`` only to that address. Any address, not only this machine's own: behind NAT, port forwarding or a
+container the browser's address is another machine's, and the stdlib can't list the machine's addresses anyway.
 """
 
+import ipaddress
+import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from maslow.errors import MaslowError, require
@@ -28,13 +38,14 @@ if TYPE_CHECKING:
     from maslow.ui.state import Review
 
 
-def create_app(review: "Review", *, title: str = "maslow review", host: str = "127.0.0.1") -> "FastAPI":
-    """The FastAPI app serving ``review``, to be served on ``host`` (the names requests may give as their host:
-    ``host``, ``localhost`` and ``127.0.0.1``; any for a wildcard ``host``, ``0.0.0.0`` or ``::``, which serves
-    every address of the machine).
+def create_app(review: "Review", *, title: str = "maslow review", host: str = "127.0.0.1",
+               allow_hosts: Sequence[str] = ()) -> "FastAPI":
+    """The FastAPI app serving ``review``, to be served on ``host``; requests must name an allowed host
+    (``allowed_hosts(host, allow_hosts)``, see the module docstring).
 
     Raises:
         MissingDependencyError: FastAPI is not installed (``pip install 'maslow[serve]'``).
+        MaslowError: an ``allow_hosts`` value that is no host name pattern.
     """
     require("fastapi", "serve")
     from fastapi import FastAPI, Query, Request
@@ -42,7 +53,6 @@ def create_app(review: "Review", *, title: str = "maslow review", host: str = "1
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from pydantic import BaseModel, Field
     from starlette.exceptions import HTTPException
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     from maslow.store.reviews import StoreError
     from maslow.ui.page import render_page
@@ -56,7 +66,7 @@ def create_app(review: "Review", *, title: str = "maslow review", host: str = "1
 
     # no Swagger page: it loads its scripts from a CDN; the schema is at /api/openapi.json
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=_allowed_hosts(host))
+    app.add_middleware(_HostCheck, allowed=allowed_hosts(host, allow_hosts))
 
     def error(status: int, message: str, detail: Any = None) -> JSONResponse:
         return JSONResponse({"error": message, "detail": detail}, status_code=status)
@@ -134,11 +144,76 @@ def create_app(review: "Review", *, title: str = "maslow review", host: str = "1
     return app
 
 
-def _allowed_hosts(host: str) -> list[str]:
-    """The ``Host`` names a request may give (an IPv6 address also in brackets, as a Host header writes it)."""
-    if host in ("0.0.0.0", "::", ""):
-        return ["*"]
-    names = {host.lower(), "localhost", "127.0.0.1"}
-    if ":" in host:
-        names.add(f"[{host.lower()}]")
-    return sorted(names)
+_NAME = re.compile(r"(\*|(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*)")
+
+
+def allowed_hosts(host: str, allow: Sequence[str] = ()) -> tuple[str, ...]:
+    """The host names a request may give (``Host`` header) to a server listening on ``host``, besides any IP
+    address: ``host`` itself, ``localhost``, the machine's own names when ``host`` is a wildcard address
+    (``0.0.0.0``, ``::``, ``""``), and ``allow`` (``--allow-host``: a name, ``*.example.org`` for the names under
+    ``example.org``, ``*`` for any). Lower case, sorted.
+
+    Raises:
+        MaslowError: an ``allow`` value that is not a name or such a pattern (a URL, a port).
+    """
+    import socket
+
+    names = {"localhost", _bare(host)}
+    if _is_wildcard(host):
+        names |= {_bare(socket.gethostname()), _bare(socket.getfqdn())}
+    for name in allow:
+        bare = _bare(name)
+        if _NAME.fullmatch(bare) is None:
+            raise MaslowError(f"--allow-host must be a host name (box.lan), *.DOMAIN or *, got {name!r}")
+        names.add(bare)
+    return tuple(sorted(n for n in names if n and _ip(n) is None))
+
+
+def host_allowed(header: str, allowed: Sequence[str]) -> bool:
+    """Whether a request's ``Host`` header (``name``, ``name:port``, ``1.2.3.4:port``, ``[::1]:port``) names an
+    allowed host: any IP address, or a name in ``allowed`` (``allowed_hosts``; ``*.domain`` and ``*`` patterns)."""
+    m = re.fullmatch(r"\[([0-9a-fA-F:.%]+)\](?::\d*)?|([^:\[\]]+)(?::\d*)?", header.strip())
+    if m is None:
+        return False
+    if m.group(1) is not None:  # an IPv6 address (only in brackets)
+        return _ip(m.group(1)) is not None
+    name = _bare(m.group(2))
+    if _ip(name) is not None:
+        return True
+    return any(p == "*" or p == name or (p.startswith("*.") and name.endswith(p[1:])) for p in allowed)
+
+
+def _bare(name: str) -> str:
+    """A host name as compared: lower case, without brackets or a final dot."""
+    return name.strip().strip("[]").rstrip(".").lower()
+
+
+def _ip(text: str) -> Any:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _is_wildcard(host: str) -> bool:
+    ip = _ip(_bare(host))
+    return host.strip() == "" or (ip is not None and ip.is_unspecified)
+
+
+class _HostCheck:
+    """ASGI middleware: 400 (``{"error": ...}``) for a request whose ``Host`` is not allowed (``host_allowed``)."""
+
+    def __init__(self, app: Any, allowed: Sequence[str]) -> None:
+        self.app, self.allowed = app, tuple(allowed)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+            if not host_allowed(header, self.allowed):
+                from fastapi.responses import JSONResponse
+
+                message = (f"Host must name this server ({', '.join(self.allowed)} or an IP address; more with "
+                           f"--allow-host), got {header!r}")
+                await JSONResponse({"error": message, "detail": None}, status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.errors import FormatError, InvalidDatasetError, MaslowError
+from maslow.errors import FormatError, MaslowError
 from maslow.quality.records import check_findings_match, parse_findings, read_findings, truth_fingerprint
 from maslow.quality.review import LABEL_TYPES, STATUSES, Decision, apply_decisions, check_decision, review_counts
-from maslow.store.reviews import ReviewSession, ReviewStore, StoredDecision, file_hash
+from maslow.store.reviews import ReviewSession, ReviewStore, StoredDecision, check_session_truth, file_hash
 
 #: Status filter values: a decision's status, or ``pending`` (no decision yet).
 FILTER_STATUSES = ("pending", *STATUSES)
@@ -37,27 +37,15 @@ def open_review(issues_path: str | Path, truth: Dataset, store: ReviewStore, *, 
 
     Raises:
         FormatError: a malformed ISSUES.json. InvalidDatasetError: the findings are for another truth, or the
-        session was started on another truth (``check_session_truth``).
+        session was started on another truth (``maslow.store.reviews.check_session_truth``).
     """
     findings = read_findings(issues_path)
     check_findings_match(truth, parse_findings(findings))
+    fingerprint = truth_fingerprint(truth)
     session = store.open_session(Path(issues_path).resolve(), truth=truth_ref, n_findings=len(findings),
-                                 issues_hash=file_hash(issues_path), truth_hash=truth_fingerprint(truth))
-    check_session_truth(session, truth)
+                                 issues_hash=file_hash(issues_path), truth_hash=fingerprint)
+    check_session_truth(session, truth, fingerprint=fingerprint)
     return Review(truth, findings, store, session)
-
-
-def check_session_truth(session: ReviewSession, truth: Dataset) -> None:
-    """Refuse ``truth`` when the session's decisions were made on another one (its fingerprint differs).
-
-    Raises:
-        InvalidDatasetError: naming the truth the session was started on.
-    """
-    if session.truth_hash and session.truth_hash != truth_fingerprint(truth):
-        raise InvalidDatasetError(f"the review of {session.issues_path} (started {session.created}) was made on "
-                                  f"another truth: {session.truth} ({truth.n_images} images, {truth.n_annotations} "
-                                  "annotations given now, with other rows); give that ground truth, or review the "
-                                  "ISSUES.json of a `maslow qa` run on this one")
 
 
 class Review:
