@@ -149,6 +149,11 @@ class AnnColumns:
     #: From the kernel with ``native_rows``: every record's xyxy box (all finite, w/h >= 0), whether some x2 - x1 or
     #: y2 - y1 differs from the width or height as read, and (n_like, n_known, first) of ``coco.looks_xyxy``.
     native_boxes: tuple[FloatArray, bool, tuple[int, int, int]] | None = None
+    #: String ``image_id`` values (files whose images have string ids), in order of first appearance: their records
+    #: hold -1 and False in the ``image_id`` and ``image_id_ok`` columns, and a code (a position here) in ``_str_image``.
+    image_keys: dict[str, int] = field(default_factory=dict)
+    _str_image: list[tuple[IntArray, IntArray]] = field(default_factory=list)  # per chunk: (records, codes)
+    _key_list: list[str] = field(default_factory=list)  # image_keys' strings by code, made when asked for
 
     def bad(self, record: int, type_: str, field_: str, message: str, severity: str = "error") -> None:
         self.findings.append(Finding(record, type_, severity, field_, message))
@@ -164,7 +169,9 @@ class AnnColumns:
         self.keys |= keys
         part = self._parts
         for name in ("id", "image_id", "category_id"):
-            if name in keys:
+            if name == "image_id" and name in keys:
+                vals, ok = self._image_ids(values(items, name), first)
+            elif name in keys:
                 vals, ok = int_field(values(items, name))
             else:  # e.g. results files carry no annotation ids: skip the per-record conversion of None
                 vals, ok = np.full(n, -1, np.int64), np.zeros(n, bool)
@@ -232,6 +239,47 @@ class AnnColumns:
                         raw[j] = None
                 self._extra[f"\0{name}"].append((first, raw))
         self.n += n
+
+    def _image_ids(self, raw: list[Any], first: int) -> tuple[IntArray, BoolArray]:
+        """``int_field`` of the ``image_id`` values; string values are kept in ``image_keys`` and ``_str_image``."""
+        vals, ok = int_field(raw)
+        if ok.all():  # integer ids (the usual case)
+            return vals, ok
+        at = np.flatnonzero(~ok)
+        at = at[np.fromiter((type(raw[j]) is str for j in at.tolist()), bool, len(at))]
+        strs = [raw[j] for j in at.tolist()]
+        if len(at):
+            keys = self.image_keys
+            codes = np.fromiter([keys.setdefault(v, len(keys)) for v in strs], np.int64, len(strs))
+            self._str_image.append((at + first, codes))
+        return vals, ok
+
+    def string_image_ids(self) -> tuple[IntArray, IntArray, list[str]]:
+        """The records whose ``image_id`` is a string (ascending), their codes, and the strings by code."""
+        if not self._str_image:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), []
+        if len(self._str_image) > 1:
+            self._str_image = [(np.concatenate([r for r, _ in self._str_image]),
+                                np.concatenate([c for _, c in self._str_image]))]
+        if len(self._key_list) != len(self.image_keys):
+            self._key_list = list(self.image_keys)
+        rows, codes = self._str_image[0]
+        return rows, codes, self._key_list
+
+    def string_image_rows(self, rows_of: dict[Any, int]) -> IntArray:
+        """(n,) the row ``rows_of`` gives each record's string ``image_id``; -1 where it gives none or the value is
+        not a string."""
+        out = np.full(self.n, -1, np.int64)
+        at, codes, keys = self.string_image_ids()
+        if len(at):
+            out[at] = np.fromiter((rows_of.get(k, -1) for k in keys), np.int64, len(keys))[codes]
+        return out
+
+    def image_id_text(self, record: int) -> str | None:
+        """The string ``image_id`` of ``record`` as a message shows it (quoted), None where it is not a string."""
+        at, codes, keys = self.string_image_ids()
+        j = int(np.searchsorted(at, record))
+        return repr(keys[int(codes[j])]) if j < len(at) and at[j] == record else None
 
     def add_columns(self, n: int, keys: set[str], columns: dict[str, np.ndarray],
                     absent: dict[str, tuple[tuple[int, ...], Any, Any]], polygons: Polygons | None, rle_rows: list[int],

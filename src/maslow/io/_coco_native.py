@@ -4,9 +4,11 @@ The kernel turns a JSON array of annotation objects into columns without a Pytho
 the plain records only: anything the Python path (``AnnColumns.add``) would report, convert or keep in another
 column (null, a wrong type, an odd polygon, non-ASCII RLE counts, annotator/source not a string, malformed
 JSON) makes it bail out, and the caller reads the whole file with the Python path, which gives every finding and
-message. ``attributes`` objects and the values of keys without a column of their own (LVIS-style extras,
-``ignore``, annotator, source: any JSON values) are only located by the kernel and parsed here with orjson.
-Here the kernel's columns fill an ``AnnColumns`` exactly as ``add`` would have, so everything after is shared.
+message. String image ids (``"image_id": "img_0007"``) are such a type: a file with them makes the kernel bail out
+at its first record (under a millisecond), so only such files pay for the Python path. ``attributes`` objects and
+the values of keys without a column of their own (LVIS-style extras, ``ignore``, annotator, source: any JSON
+values) are only located by the kernel and parsed here with orjson. Here the kernel's columns fill an
+``AnnColumns`` exactly as ``add`` would have, so everything after is shared.
 """
 
 from __future__ import annotations

@@ -30,10 +30,11 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
     """Write ``ds`` as one COCO instances (or person-keypoints) JSON file, atomically.
 
     Ids are those of ``images.extra["coco_id"]``, ``annotations.extra["coco_id"]`` and ``ClassDef.id`` where
-    present and unique (new ids otherwise). Polygons are written as polygons and masks as RLE (uncompressed
-    counts for crowd regions, as COCO does); ``area`` is ``annotations.extra["area"]`` where present, else the
-    mask or polygon area, else the box area; ``score`` is written where finite (predictions). Attributes go to
-    each annotation's ``attributes`` object, other extra columns to keys of their own.
+    present and unique (new ids otherwise; string image ids stay strings, see ``_image_ids``). Polygons are written
+    as polygons and masks as RLE (uncompressed counts for crowd regions, as COCO does); ``area`` is
+    ``annotations.extra["area"]`` where present, else the mask or polygon area, else the box area; ``score`` is
+    written where finite (predictions). Attributes go to each annotation's ``attributes`` object, other extra
+    columns to keys of their own.
 
     Args:
         ds: the dataset.
@@ -52,9 +53,9 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
         raise ValueError(f"coco.write: chunk_rows must be an integer >= 1, got {chunk_rows!r}")
     dst = Path(dst)
     rep = ExportReport(path=str(dst), format="coco", n_images=ds.n_images)
-    img_ids, renumbered = _ids(ds.images.extra.get("coco_id"), ds.n_images)
-    if renumbered:
-        rep.notes.append("image coco_id values repeat: images renumbered 1..N")
+    img_ids, note = _image_ids(ds.images.extra.get("coco_id"), ds.n_images)
+    if note:
+        rep.notes.append(note)
     cat_ids = category_ids(ds.schema)
     cats = _category_records(ds, cat_ids, rep)
     sep = (",", ": ") if indent else (",", ":")
@@ -97,15 +98,50 @@ def _write_list(f: TextIO, chunks: Iterable[list[Any]], dumps: Callable[[Any], s
 write_coco = write
 
 
-def image_ids(ds: Dataset) -> IntArray:
-    """(m,) the COCO id of each image: ``images.extra["coco_id"]`` where present and unique, else new ids."""
-    return _ids(ds.images.extra.get("coco_id"), ds.n_images)[0]
+def image_ids(ds: Dataset) -> np.ndarray:
+    """(m,) the COCO id of each image: ``images.extra["coco_id"]`` where present and unique, else new ids; int64, or
+    an object array of strings where the ids are strings (see ``_image_ids``)."""
+    return _image_ids(ds.images.extra.get("coco_id"), ds.n_images)[0]
 
 
 def category_ids(schema: LabelSchema) -> IntArray:
     """(k,) the COCO category id of each class: ``ClassDef.id`` where set and unique, else new ids."""
     raw = np.asarray([-1 if c.id is None else c.id for c in schema.classes], np.int64)
     return _ids(raw, len(raw))[0]
+
+
+def _image_ids(col: np.ndarray | None, n: int) -> tuple[np.ndarray, str | None]:
+    """The image ids to write, and a note for the report (None: the ids as they are). Integer ids as ``_ids``. Where
+    some ids are strings (a file with string ids read, maybe joined with others): the strings (renumbered 1..N, as
+    repeated integers are, when they repeat), other integers as their decimal text (a file's ids are all of one
+    kind) where no string has it, and new ones ("1", "2", ...: texts not in use) for the rest."""
+    vals = col.tolist() if col is not None and col.dtype == object else []
+    if not any(type(v) is str for v in vals):
+        ids, renumbered = _ids(col, n)
+        return ids, "image coco_id values repeat: images renumbered 1..N" if renumbered else None
+    strings = [v for v in vals if type(v) is str]
+    used = set(strings)
+    if len(used) < len(strings):
+        return np.arange(1, n + 1, dtype=np.int64), "image coco_id values repeat: images renumbered 1..N"
+    out: list[str | None] = [v if type(v) is str else None for v in vals]
+    n_text = 0
+    for i, v in enumerate(vals):
+        text = str(int(v)) if isinstance(v, int | np.integer) and not isinstance(v, bool) else None
+        if text is not None and text not in used:
+            out[i] = text
+            used.add(text)
+            n_text += 1
+    n_new, k = 0, 0
+    for i in [i for i, v in enumerate(out) if v is None]:
+        k += 1
+        while str(k) in used:
+            k += 1
+        out[i] = str(k)
+        n_new += 1
+    notes = [f"{n_text} integer image coco_id values among strings written as their text"] if n_text else []
+    if n_new:
+        notes.append(f"{n_new} images without a string coco_id of their own given new ones")
+    return np.fromiter(out, object, n), "; ".join(notes) or None
 
 
 def _ids(col: np.ndarray | None, n: int) -> tuple[IntArray, bool]:

@@ -13,7 +13,9 @@ Glossary of COCO's conventions (converted here, nowhere else):
 - ``categories[].skeleton``: 1-based keypoint index pairs (maslow: 0-based).
 - ids: images, annotations and categories carry integer ids; annotations point at them with ``image_id`` and
   ``category_id``. maslow keeps them in ``images.extra["coco_id"]``, ``annotations.extra["coco_id"]`` and
-  ``ClassDef.id``, so a written file keeps the ids of the file read.
+  ``ClassDef.id``, so a written file keeps the ids of the file read. Image ids may also be strings (file stems,
+  as some labelling tools write them; pycocotools takes any id): all of a file's image ids, never a mix, and the
+  ``coco_id`` column is then an object column of those strings.
 
 Read: polygons go to ``annotations.polygon`` and RLE segmentations (compressed or not) to
 ``annotations.mask``; polygons are not rasterised. ``attributes`` (CVAT's COCO export) become attribute
@@ -146,21 +148,19 @@ def _list(top: dict[str, Any], key: str, src: Path) -> list[dict[str, Any]]:
 def _images(top: dict[str, Any], src: Path, images_root: Path | None, col: Collector) -> tuple[Images, Path]:
     imgs = _list(top, "images", src)
     m = len(imgs)
-    ids, ok = int_field([im.get("id") for im in imgs])
-    if not ok.all():
-        i = int(np.flatnonzero(~ok)[0])
-        raise FormatError(f"id must be an integer, got {imgs[i].get('id')!r}", path=src, record=f"images[{i}]",
-                          field="id")
+    raw_ids = [im.get("id") for im in imgs]
+    int_ids, ok = int_field(raw_ids)
+    ids: np.ndarray = int_ids if ok.all() else _string_ids(raw_ids, ok, src)
     raw_names = [im.get("file_name") for im in imgs]
     for i, n in enumerate(raw_names):
         if type(n) is not str:
-            raise FormatError(f"file_name must be a string, got {n!r}", path=src, record=f"images[{i}] (id={ids[i]})",
-                              field="file_name")
+            raise FormatError(f"file_name must be a string, got {n!r}", path=src,
+                              record=f"images[{i}] (id={id_text(ids[i])})", field="file_name")
     names: list[str] = raw_names  # type: ignore[assignment]  # checked above
     root = Path(images_root) if images_root is not None else _guess_root(src, names)
     simple = _SIMPLE_PATH.fullmatch
     paths: list[str] = [n if simple(n) else
-             safe_relpath(n, root=root, file=src, record=f"images[{i}] (id={ids[i]})", field="file_name")
+             safe_relpath(n, root=root, file=src, record=f"images[{i}] (id={id_text(ids[i])})", field="file_name")
              for i, n in enumerate(names)]
     size = {}
     for key in ("width", "height"):
@@ -169,7 +169,7 @@ def _images(top: dict[str, Any], src: Path, images_root: Path | None, col: Colle
         if bad.size:
             i = int(bad[0])
             raise FormatError(f"{key} must be an integer >= 0, got {imgs[i].get(key)!r} ({bad.size} images)",
-                              path=src, record=f"images[{i}] (id={ids[i]})", field=key)
+                              path=src, record=f"images[{i}] (id={id_text(ids[i])})", field=key)
         size[key] = vals
     for i in np.flatnonzero((size["width"] == 0) | (size["height"] == 0)).tolist():
         try:
@@ -180,7 +180,7 @@ def _images(top: dict[str, Any], src: Path, images_root: Path | None, col: Colle
             if unset is not None:
                 col.add("coco_unknown_size", f"{unset} must be an integer > 0 when the image file can't be read, "
                         f"got {imgs[i].get(unset)!r} ({e}); size unknown (0)", file=src,
-                        record=f"images[{i}] (id={ids[i]})", field=unset, image=i)
+                        record=f"images[{i}] (id={id_text(ids[i])})", field=unset, image=i)
             continue
         size["width"][i], size["height"][i] = info.width, info.height
     split = [im.get("split", "") for im in imgs]
@@ -195,6 +195,26 @@ def _images(top: dict[str, Any], src: Path, images_root: Path | None, col: Colle
         extra[k] = to_column([im.get(k) for im in imgs])
     return Images(path=obj_column(paths), width=size["width"], height=size["height"], split=obj_column(split),
                   extra=extra), root
+
+
+def _string_ids(raw: list[Any], ok: np.ndarray, src: Path) -> ObjArray:
+    """The image ids of a file whose ids are strings, as an object column; FormatError naming the first image whose
+    id is neither an integer nor a string, or whose id's kind (integer or string) is not that of ``images[0]``."""
+    is_str = np.fromiter((type(v) is str for v in raw), bool, len(raw))
+    if is_str.all():
+        return obj_column(raw)
+    i = int(np.flatnonzero(~is_str if is_str[0] else ~ok)[0])
+    if not (ok[i] or is_str[i]):
+        raise FormatError(f"id must be an integer or a string, got {raw[i]!r}", path=src, record=f"images[{i}]",
+                          field="id")
+    kind = "a string" if is_str[0] else "an integer"
+    raise FormatError(f"id must be {kind} like images[0]'s ({raw[0]!r}; a file's image ids are all integers or all "
+                      f"strings), got {raw[i]!r}", path=src, record=f"images[{i}]", field="id")
+
+
+def id_text(v: Any) -> str:
+    """An image id as messages show it: a string quoted, an integer as it is."""
+    return repr(v) if isinstance(v, str) else str(v)
 
 
 def _guess_root(src: Path, names: list[str]) -> Path:
@@ -286,9 +306,20 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
               col: Collector) -> Dataset:
     n = acc.n
     img_ids = images.extra["coco_id"]
-    for i in _duplicates(img_ids, np.ones(len(images), bool)).tolist():
-        col.add("coco_duplicate_image_id", f"image id must be unique, got {img_ids[i]} again; its annotations go to "
-                "the first image with that id", severity="error", file=src, record=f"images[{i}] (id={img_ids[i]})",
+    strings = img_ids.dtype == object  # string ids (see _string_ids)
+    first_row: dict[Any, int] = {}
+    if strings:
+        for i, v in enumerate(img_ids.tolist()):
+            first_row.setdefault(v, i)
+        again = np.ones(len(images), bool)
+        again[list(first_row.values())] = False
+        repeated = np.flatnonzero(again)
+    else:
+        repeated = _duplicates(img_ids, np.ones(len(images), bool))
+    for i in repeated.tolist():
+        t = id_text(img_ids[i])
+        col.add("coco_duplicate_image_id", f"image id must be unique, got {t} again; its annotations go to the "
+                "first image with that id", severity="error", file=src, record=f"images[{i}] (id={t})",
                 field="id", image=i)
     if n == 0:
         schema = LabelSchema(classes=tuple(classes), tasks=_tasks(classes, False))
@@ -296,12 +327,13 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
     ann_id, id_ok = acc.column("id"), acc.column("id_ok")
     image_id, image_ok = acc.column("image_id"), acc.column("image_id_ok")
     cat_id, cat_ok = acc.column("category_id"), acc.column("category_id_ok")
-    image = np.where(image_ok, _lookup(img_ids, image_id), -1)
+    image = acc.string_image_rows(first_row) if strings else np.where(image_ok, _lookup(img_ids, image_id), -1)
     label = np.where(cat_ok, _lookup(cat_ids, cat_id), -1)
     for name, ok, ids, row, table in (("image_id", image_ok, image_id, image, "images"),
                                       ("category_id", cat_ok, cat_id, label, "categories")):
         for r in np.flatnonzero(row < 0).tolist():
-            got = ids[r] if ok[r] else "a missing or non-integer value"
+            text = acc.image_id_text(r) if table == "images" else None
+            got = ids[r] if ok[r] else text or f"a missing or non-{'string' if strings else 'integer'} value"
             acc.bad(r, "coco_unknown_image" if table == "images" else "coco_unknown_category", name,
                     f"{name} must be the id of one of the file's {table}, got {got}; annotation not imported")
     for r in _duplicates(ann_id, id_ok).tolist():

@@ -91,9 +91,13 @@ def parse(
     acc = AnnColumns(bbox_optional=True)
     with no_gc():
         images, cats = None, None
-        lookup = None  # the kernel maps the ids to rows where they are the truth's as they are
-        if id_offset == 0 and cat_offset == 0 and match != "name" and len(like.images):
-            lookup = lookup_of(image_ids(like), category_ids(like.schema), like.images.width, like.images.height)
+        lookup = None  # the kernel maps the ids to rows where they are the truth's as they are (integers)
+        truth_ids = image_ids(like)
+        if truth_ids.dtype == object and id_offset:
+            raise FormatError(f"id_offset must be 0 when the truth's image ids are strings, got {id_offset}; pass "
+                              "category_offset for the category ids", path=src)
+        if id_offset == 0 and cat_offset == 0 and match != "name" and len(like.images) and truth_ids.dtype != object:
+            lookup = lookup_of(truth_ids, category_ids(like.schema), like.images.width, like.images.height)
         if _stream_results(src, acc, lookup):
             ds = _assemble(acc, like, images, cats, id_offset, cat_offset, match, src, col)
             return ds, col.report()
@@ -193,15 +197,16 @@ def _distinct(values: IntArray) -> IntArray:
     return s[np.concatenate([[True], s[1:] != s[:-1]])] if len(s) else s
 
 
-def _names_map(ids: IntArray, names: list[str], truth_paths: list[str]) -> dict[int, int]:
-    """File image id -> truth row, by path, then by base name where that is unique in the truth."""
+def _names_map(ids: list[Any], names: list[str], truth_paths: list[str]) -> dict[Any, int]:
+    """File image id (or its code, see ``_coded_images``) -> truth row, by path, then by base name where that is
+    unique in the truth."""
     exact = {p: i for i, p in enumerate(truth_paths)}
     base: dict[str, int] = {}
     for i, p in enumerate(truth_paths):
         b = PurePosixPath(p).name
         base[b] = -1 if b in base else i
     out = {}
-    for iid, n in zip(ids.tolist(), names, strict=True):
+    for iid, n in zip(ids, names, strict=True):
         norm = str(n).replace("\\", "/").removeprefix("./")
         row = exact.get(norm, base.get(PurePosixPath(norm).name, -1))
         if row >= 0:
@@ -209,19 +214,57 @@ def _names_map(ids: IntArray, names: list[str], truth_paths: list[str]) -> dict[
     return out
 
 
-def _listed(table: Any, key: str) -> tuple[IntArray, list[str]] | None:
-    """Ids and ``key`` values of a file's images/categories, or None when it lists none usable."""
+def _listed(table: Any, key: str, *, strings: bool = False) -> tuple[list[Any], list[str]] | None:
+    """Ids (integers; ``strings``: or all strings) and ``key`` values of a file's images/categories, or None when it
+    lists none usable."""
     if not isinstance(table, list) or not table:
         return None
-    if not all(type(t) is dict and type(t.get("id")) is int and type(t.get(key)) is str for t in table):
+    if not all(type(t) is dict and type(t.get(key)) is str for t in table):
         return None
-    return np.asarray([t["id"] for t in table], np.int64), [t[key] for t in table]
+    ids = [t.get("id") for t in table]
+    kinds = set(map(type, ids))
+    if not (kinds == {int} or (strings and kinds == {str})):
+        return None
+    return ids, [t[key] for t in table]
+
+
+def _coded_images(acc: AnnColumns, truth_ids: np.ndarray, listed: tuple[list[Any], list[str]] | None,
+                  id_offset: int) -> tuple[IntArray, np.ndarray, IntArray, tuple[IntArray, list[str]] | None,
+                                           list[str]]:
+    """Where image ids are strings (the truth's or some predictions'): every id (``image_id`` of the records, the
+    truth's, the listed images') as an integer code, equal codes for equal ids (a string never equals an integer:
+    "7" is not 7, as in pycocotools' dicts), for ``_map``. Returns the records' codes and valid flags, the truth's
+    codes, the listed images with coded ids, and each code's id as messages show it."""
+    codes: dict[Any, int] = {}
+
+    def code(v: Any) -> int:
+        return codes.setdefault(v, len(codes))
+
+    truth = np.fromiter((code(v) for v in truth_ids.tolist()), np.int64, len(truth_ids))
+    raw, ok = np.full(acc.n, -1, np.int64), np.zeros(acc.n, bool)
+    ints, int_ok = acc.column("image_id"), acc.column("image_id_ok")
+    if int_ok.any():
+        at = np.flatnonzero(int_ok)
+        vals = ints[at] + id_offset
+        distinct = _distinct(vals)
+        raw[at] = np.fromiter((code(v) for v in distinct.tolist()), np.int64, len(distinct))[
+            np.searchsorted(distinct, vals)]
+        ok[at] = True
+    at, key_codes, keys = acc.string_image_ids()
+    if len(at):
+        raw[at] = np.fromiter((code(k) for k in keys), np.int64, len(keys))[key_codes]
+        ok[at] = True
+    coded = None if listed is None else (np.fromiter((code(v) for v in listed[0]), np.int64, len(listed[0])),
+                                         listed[1])
+    shown = [repr(v) if isinstance(v, str) else str(v) for v in codes]
+    return raw, ok, truth, coded, shown
 
 
 def _map(kind: str, raw: IntArray, ok: np.ndarray, truth_ids: IntArray, truth_names: list[str],
-         listed: tuple[IntArray, list[str]] | None, offset: int, match: str, src: Path,
-         col: Collector) -> IntArray:
-    """Row in the truth of every prediction's image (kind "image") or category (kind "category"); -1: none."""
+         listed: tuple[Any, list[str]] | None, offset: int, match: str, src: Path,
+         col: Collector, shown: list[str] | None = None) -> IntArray:
+    """Row in the truth of every prediction's image (kind "image") or category (kind "category"); -1: none.
+    ``shown``: the ids are codes (``_coded_images``), each code's id as messages show it (no off-by-one hint)."""
     field, what, plural = (("image_id", "file_name", "images") if kind == "image" else
                            ("category_id", "name", "categories"))
     all_ok = bool(ok.all())
@@ -234,11 +277,12 @@ def _map(kind: str, raw: IntArray, ok: np.ndarray, truth_ids: IntArray, truth_na
     by_name = None
     if listed is not None:
         ids, names = listed
+        ids = ids.tolist() if isinstance(ids, np.ndarray) else ids
         if kind == "image":
             table = _names_map(ids, names, truth_names)
         else:
             index = {n: i for i, n in enumerate(truth_names)}
-            table = {i: index[n] for i, n in zip(ids.tolist(), names, strict=True) if n in index}
+            table = {i: index[n] for i, n in zip(ids, names, strict=True) if n in index}
         by_name = np.asarray([table.get(v, -1) if o else -1 for v, o in zip(raw.tolist(), ok.tolist(), strict=True)],
                              np.int64)
     use_name = by_name is not None and (match == "name" or (match == "auto" and offset == 0))
@@ -246,7 +290,8 @@ def _map(kind: str, raw: IntArray, ok: np.ndarray, truth_ids: IntArray, truth_na
         raise FormatError(f"match='name' needs the file to list its {kind}s with ids and {what}s", path=src)
     rows = by_name if use_name and by_name is not None else by_id
     hint = None
-    if (~np.isin(uniq + offset, truth_ids)).any():
+    text: Any = str if shown is None else shown.__getitem__
+    if shown is None and (~np.isin(uniq + offset, truth_ids)).any():
         hint = next((offset + d for d in (1, -1) if np.isin(uniq + offset + d, truth_ids).all()), None)
     if hint is not None:
         fix = f"id_offset={hint}" if kind == "image" else \
@@ -267,15 +312,15 @@ def _map(kind: str, raw: IntArray, ok: np.ndarray, truth_ids: IntArray, truth_na
             shift = f" (+{offset})" if offset > 0 else f" ({offset})" if offset else ""
             col.add(f"ids_disagree_with_{kind}_{what}s".replace("image_file", "file"),
                     f"{field} must point at the truth {kind} with the file's {what}, but {int(disagree.sum())} of "
-                    f"{int(valid.sum())} predictions don't (first: [{r}] {field} {raw[r]}{shift} is "
+                    f"{int(valid.sum())} predictions don't (first: [{r}] {field} {text(raw[r])}{shift} is "
                     f"{truth_names[by_id[r]]!r} in the truth, {truth_names[by_name[r]]!r} in the file). "
                     "Match by name (match='name')", severity="error", file=src, record=f"[{r}]", field=field)
     missing = rows < 0 if all_ok else ok & (rows < 0)
     if not all_ok or missing.any():
         bad = np.flatnonzero(missing | ~ok)
-        shown = ", ".join(str(v) for v in _distinct(raw[bad][ok[bad]])[:5].tolist())
+        listed_ids = ", ".join(text(v) for v in _distinct(raw[bad][ok[bad]])[:5].tolist())
         col.add(f"coco_unknown_{kind}", f"{field} must be one of the truth's {plural}: {bad.size} predictions point "
-                f"at none (ids {shown or 'missing'}); not imported", severity="error", file=src,
+                f"at none (ids {listed_ids or 'missing'}); not imported", severity="error", file=src,
                 record=f"[{int(bad[0])}]", field=field)
     return rows
 
@@ -294,8 +339,15 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
         image, label = acc.native_rows
         keep = np.ones(n, bool)
     else:
-        image = _map("image", acc.column("image_id"), acc.column("image_id_ok"), image_ids(like), paths,
-                     _listed(images, "file_name"), id_offset, match, src, col)
+        truth_ids = image_ids(like)
+        strings = truth_ids.dtype == object or bool(acc.image_keys)  # string ids: compared as codes
+        listed = _listed(images, "file_name", strings=strings)
+        if strings:
+            raw, ok, truth_codes, coded, shown = _coded_images(acc, truth_ids, listed, id_offset)
+            image = _map("image", raw, ok, truth_codes, paths, coded, 0, match, src, col, shown=shown)
+        else:
+            image = _map("image", acc.column("image_id"), acc.column("image_id_ok"), truth_ids, paths, listed,
+                         id_offset, match, src, col)
         label = _map("category", acc.column("category_id"), acc.column("category_id_ok"),
                      category_ids(like.schema), names, _listed(cats, "name"), cat_offset, match, src, col)
         keep = (image >= 0) & (label >= 0)

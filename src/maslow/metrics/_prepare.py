@@ -4,7 +4,8 @@ Everything here reproduces how pycocotools 2.0.11 orders and reads its input, so
 accumulation downstream see the same sequences:
 
 - classes (the K axis) are sorted by their COCO category id (``ClassDef.id``) when every class has one, else
-  they keep the schema order; images are sorted by ``images.extra["coco_id"]`` when present, else row order;
+  they keep the schema order; images are sorted by ``images.extra["coco_id"]`` when present (string ids as
+  strings: ``"10"`` before ``"9"``, as ``sorted`` orders them), else row order;
 - a *group* is one (image, class) pair (one image when ``use_cats`` is False); truth objects of a group keep
   their row order (the file order), grouped by class first when ``use_cats`` is False;
 - predictions of a group are sorted by score, highest first, ties in row order (a stable sort, as
@@ -73,12 +74,16 @@ def image_positions(ds: Dataset) -> IntArray:
     if ids is None:
         return np.arange(m, dtype=np.int64)
     arr = np.asarray(ids)
-    if arr.dtype == object:
-        try:
-            arr = arr.astype(np.int64)
-        except (TypeError, ValueError):
-            arr = arr.astype(str)
-    order = np.argsort(arr, kind="stable")
+    vals = arr.tolist() if arr.dtype == object else []
+    if vals and all(type(v) is str for v in vals):  # string ids: as strings ("10" before "9"), as pycocotools'
+        order = np.asarray(sorted(range(m), key=vals.__getitem__), np.int64)  # sorted(imgIds) orders them
+    else:
+        if arr.dtype == object:
+            try:
+                arr = arr.astype(np.int64)
+            except (TypeError, ValueError):
+                arr = arr.astype(str)
+        order = np.argsort(arr, kind="stable")
     pos = np.empty(m, np.int64)
     pos[order] = np.arange(m, dtype=np.int64)
     return pos

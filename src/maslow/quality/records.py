@@ -191,8 +191,9 @@ def check_findings_match(truth: Dataset, findings: Mapping[int, Finding]) -> Non
             why = f"image_row {f.image} must be a row of the truth's {truth.n_images} images"
         elif f.image >= 0 and f.file_name is not None and str(paths[f.image]) != f.file_name:
             why = f"image_row {f.image} must be {f.file_name!r}, got {paths[f.image]!r}"
-        elif f.image >= 0 and img_ids is not None and _is_int(f.image_id) and _id(img_ids[f.image]) != f.image_id:
-            why = f"image_row {f.image} must have image_id {f.image_id}, got {_id(img_ids[f.image])}"
+        elif (f.image >= 0 and img_ids is not None and (_is_int(f.image_id) or isinstance(f.image_id, str))
+              and _id(img_ids[f.image]) != f.image_id):
+            why = f"image_row {f.image} must have image_id {f.image_id!r}, got {_id(img_ids[f.image])!r}"
         elif f.ann >= truth.n_annotations:
             why = f"annotation_row {f.ann} must be a row of the truth's {truth.n_annotations} annotations"
         elif f.ann >= 0 and int(a.image[f.ann]) != f.image:
