@@ -3,9 +3,10 @@
 Each crop shows the annotation's box in red and the model's suggested box in green (a ``missing`` object has
 only the green one); an annotation's labelled keypoints are red dots and the model's suggested keypoints (keypoint
 findings: ``low_iou``, ``missing``) green ones, each set joined by its class's skeleton edges where the schema has
-them. Crops are inline PNGs, so the page is one self-contained file; an image that cannot be read
-gets no crop (the row still lists the finding). Images are cropped as displayed (EXIF orientation applied, as
-``io.images.load`` reads them), the frame the boxes are in.
+them. A finding with nothing to outline (a class of a whole image, a tag) shows the whole image, as the review UI
+does. Crops are inline PNGs, so the page is one self-contained file; an image that cannot be read gets no crop (the
+row still lists the finding). Images are cropped as displayed (EXIF orientation applied, as ``io.images.load`` reads
+them), the frame the boxes are in. The page opens with what it is and what each type of finding means.
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ th { background: #f2f2f2; } .t { color: #dc1e1e; } .s { color: #14aa3c; }"""
 
 
 Colour = tuple[int, int, int]
+
+#: What each finding type of ``maslow qa`` means, shown under its heading (rule-check types: ``_RULE_CHECK``).
+TYPE_MEANINGS = {
+    "wrong_class": "a confident prediction of another class sits on the object: check its class",
+    "missing": "the model sees an object no annotation covers: the suggested box and class (green) would add it",
+    "extra": "nothing the model sees, of any class, is where the annotation is: remove it if there is no object",
+    "low_iou": "the model's box (or keypoints) of the same class fits the object better than the annotation's",
+    "ambiguous": "the model supports both the annotated class and another one: check the class",
+}
+_RULE_CHECK = "a rule check of maslow check (run by maslow qa --rules), found without the model"
 
 
 def crop_png(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, Colour]], size: int,
@@ -85,6 +96,24 @@ def crop_png(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, Colour]], si
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def thumbnail_png(ds: Dataset, image: int, size: int) -> str | None:
+    """A base64 PNG of the whole image ``image``, its longer side ``size`` pixels (a finding with nothing to outline:
+    the class of a whole image, a tag), or None when the image cannot be read."""
+    if ds.root is None:
+        return None
+    from PIL import Image
+
+    try:
+        img = Image.fromarray(load_rgb(image_path(ds, image)))
+    except FormatError:
+        return None
+    scale = size / max(img.width, img.height)
+    img = img.resize((max(int(img.width * scale), 1), max(int(img.height * scale), 1)))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def _labelled_points(truth: Dataset, ann: int) -> np.ndarray | None:
     """(K, 2) xy of annotation row ``ann``'s keypoints, NaN rows where one is not labelled (v 0), or None."""
     kp = truth.annotations.keypoints
@@ -122,6 +151,11 @@ def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: in
              f"<style>{_STYLE}</style></head><body><h1>{e(title)}</h1>",
              f"<p>{truth.n_images} images, {truth.n_annotations} annotations: <b>{len(issues)}</b> issues. "
              "<span class='t'>red</span>: the annotation; <span class='s'>green</span>: the model's suggestion.</p>",
+             "<p>Likely label errors, found by comparing the annotations with a model's out-of-fold predictions "
+             "(<b>maslow qa</b>: each image predicted by a model that did not train on it). Each finding has a score "
+             "in [0, 1], higher when the model is more reliably right at its confidence and contradicts the label "
+             "more outright (with --rules, the rule checks of maslow check are ranked with them); below, the "
+             "highest-scored findings of each type, each on a crop of its image, for a person to judge.</p>",
              "<table><tr><th>type</th><th>count</th></tr>"]
     parts += [f"<tr><td>{e(t)}</td><td>{c}</td></tr>" for t, c in issues.counts().items()]
     parts.append("</table>")
@@ -129,7 +163,8 @@ def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: in
         parts.append("<p>No issues found.</p>")
     for t, _ in issues.counts().items():
         sel = issues.of_type(t).top(per_type)
-        parts.append(f"<h2>{e(t)}: top {len(sel)}</h2><table><tr><th>#</th><th>crop</th><th>score</th><th>image</th>"
+        parts.append(f"<h2>{e(t)}: top {len(sel)}</h2><p>{e(t)}: {e(TYPE_MEANINGS.get(t, _RULE_CHECK))}.</p>"
+                     "<table><tr><th>#</th><th>crop</th><th>score</th><th>image</th>"
                      "<th>class</th><th>reason</th><th>suggestion</th></tr>")
         assert sel.box is not None and sel.label is not None and sel.keypoints is not None
         sel_box, sel_label, sel_kp = sel.box, sel.label, sel.keypoints
@@ -137,12 +172,17 @@ def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: in
             ann, img = int(sel.annotation[k]), int(sel.image[k])
             truth_box = ta.box[ann] if ann >= 0 else np.full(4, np.nan)
             points, edges = keypoint_overlays(truth, ann, sel_kp[k], int(ta.label[ann]) if ann >= 0 else int(sel_label[k]))
-            png = crop_png(truth, img, [(truth_box, TRUTH_COLOUR), (sel_box[k], SUGGESTED_COLOUR)], crop_size,
-                        points, edges) if img >= 0 else None
+            outlined = [(truth_box, TRUTH_COLOUR), (sel_box[k], SUGGESTED_COLOUR)]
+            if img < 0:
+                png = None
+            elif any(np.isfinite(b).all() for b, _ in outlined) or points:
+                png = crop_png(truth, img, outlined, crop_size, points, edges)
+            else:  # nothing to outline (the class of a whole image, a tag): the whole image
+                png = thumbnail_png(truth, img, crop_size)
             cell = f"<img src='data:image/png;base64,{png}' alt='crop'>" if png else "(no image)"
             cls = names[int(ta.label[ann])] if ann >= 0 else (names[int(sel_label[k])] if sel_label[k] >= 0 else "")
             parts.append(f"<tr><td>{k + 1}</td><td>{cell}</td><td>{sel.score[k]:.3f}</td>"
-                         f"<td>{e(str(truth.images.path[img]) if img >= 0 else '')}</td><td>{e(cls)}</td>"
+                         f"<td>{e(str(truth.images.path[img]) if img >= 0 else '(dataset)')}</td><td>{e(cls)}</td>"
                          f"<td>{e(str(sel.reason[k]))}</td><td>{e(str(sel.suggestion[k]))}</td></tr>")
         parts.append("</table>")
     parts.append("</body></html>\n")

@@ -1,4 +1,5 @@
-"""The quality report: one self-contained HTML file (counts per type, the top issues, per-class summaries).
+"""The quality report: one self-contained HTML file (what the report is, counts per type, the top issues, per-class
+summaries).
 
 Every value from the data (title, paths, class names, reasons) is HTML-escaped; with no issues the page says so
 (and still lists the classes).
@@ -29,6 +30,10 @@ th { background: #f2f2f2; } td.num { text-align: right; }
 <h1>{{ title }}</h1>
 <p>{{ n_images }} images, {{ n_annotations }} annotations, {{ n_classes }} classes:
 <b>{{ n_issues }}</b> issues{% if severity %} ({% for s, c in severity %}{{ c }} {{ s }}{% if not loop.last %}, {% endif %}{% endfor %}){% endif %}.</p>
+<p>Findings about this dataset's labels from maslow's quality checks (<b>maslow check</b> runs the rule checks,
+without a model: geometry, overlaps, consistency, annotator agreement, bias; crop outliers with --outliers). Each
+finding is a likely labelling error with a score in [0, 1] (higher: more likely a real error), ranked by it, and
+says what to do about it; &quot;(dataset)&quot; marks a finding about the whole dataset.</p>
 {% if not n_issues %}<p>No issues found.</p>
 {% else %}<h2>Issues per type</h2>
 <table><tr><th>type</th><th>severity</th><th>count</th></tr>
