@@ -220,7 +220,7 @@ def coverage_cmd(
                                 [(lab + (" (under)" if lab in dist.under else ""), n)
                                  for lab, n in zip(dist.labels, dist.counts, strict=True)]))
     under = r.under_covered()
-    console.print(table(f"Under-covered ({d['rule']})", ["group", "property", "value"], under) if under
+    console.print(table(f"Under-covered values ({d['rule'].removeprefix('under-covered: ')})", ["group", "property", "value"], under) if under
                   else "[green]Nothing under-covered.[/green]")
     if r.unreadable:  # their pixel properties are NaN and left out of the histograms above: say so, as duplicates does
         console.print(f"[yellow]{len(r.unreadable)} images could not be read and are not in the image properties "

@@ -189,7 +189,7 @@ def _render_slices(s: SliceResult) -> None:
              "BELOW overall" if s.below[i] else "above overall" if s.above[i] else "")
             for i, v in enumerate(s.values)]
     console.print(table(f"{s.metric} per {s.by} (overall {_f(s.overall)}; {s.ci:.0%} bootstrap interval, "
-                        f"{s.n_boot} draws)", [s.by, "images", s.metric, "interval", ""], rows))
+                        f"{s.n_boot} draws)", [s.by, "images", s.metric, "interval", "vs overall"], rows))
 
 
 def _render_issues(label: str, report: Report, notes: list[str]) -> None:

@@ -127,7 +127,7 @@ def _truth(gt: str, fmt: str | None, images_root: Path | None, flag: str = "--fr
 
 
 def _write_outputs(issues: Any, truth: Dataset, out: Path, html: Path | None, *, xywh: bool,
-                   chunk_size: int = 4096) -> None:
+                   chunk_size: int = 4096, title: str = "maslow label issues") -> None:
     """ISSUES.json and the HTML page together or neither (as ``maslow eval`` writes its JSON and plots): an --html
     that can't be written left a new ISSUES.json behind an exit code 2. ISSUES.json is encoded ``chunk_size``
     records at a time into its temp file (the same bytes as ``json_bytes(issue_records(...))``)."""
@@ -148,7 +148,7 @@ def _write_outputs(issues: Any, truth: Dataset, out: Path, html: Path | None, *,
         if tmp_html is not None:
             from maslow.quality.consensus_report import write_consensus_html
 
-            write_consensus_html(issues, truth, tmp_html)
+            write_consensus_html(issues, truth, tmp_html, title=title)
 
 
 def _note_missing_crops(truth: Dataset, issues: Any, *, probe: int = 50) -> None:
@@ -264,7 +264,7 @@ def qa_command(
         issues = QualityIssues.build([issues, check(truth)])
     xywh = truth_format.startswith("coco")
     summary = summarize(issues, truth)
-    _write_outputs(issues, truth, out, html, xywh=xywh)
+    _write_outputs(issues, truth, out, html, xywh=xywh, title=f"maslow qa: {gt}")
     if html is not None:
         _note_missing_crops(truth, issues)
     records = issue_records(issues.top(top), truth, xywh=xywh)  # the ones shown; ISSUES.json has them all

@@ -45,7 +45,8 @@ def check_command(
     agreement = (quality.annotator_agreement(ds, config=config) if ds.annotations.annotator is not None
                  and "agreement" in config.families else None)
     if html is not None:
-        quality.write_html(issues, ds, html, top=max(top, 100))
+        quality.write_html(issues, ds, html, top=max(top, 100),
+                           title=f"maslow check: {dataset if dataset is not None else 'the workspace dataset'}")
     if as_json:
         d = issues.to_dict(limit=top, names=ds.schema.names)
         d["issues"] = [_named(r, ds) for r in d["issues"]]  # the table's image and class, not only row numbers

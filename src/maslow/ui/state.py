@@ -7,7 +7,6 @@ and the session. The FastAPI app (``maslow.ui.app``) only parses requests and re
 from __future__ import annotations
 
 import base64
-import io
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.errors import FormatError, MaslowError
+from maslow.errors import MaslowError
 from maslow.quality.records import check_findings_match, parse_findings, read_findings, truth_fingerprint
 from maslow.quality.review import LABEL_TYPES, STATUSES, Decision, apply_decisions, check_decision, review_counts
 from maslow.store.reviews import ReviewSession, ReviewStore, StoredDecision, check_session_truth, file_hash
@@ -193,7 +192,13 @@ class Review:
     def _crop_png(self, key: int, size: int) -> bytes | None:
         """A PNG of finding ``key``'s region (annotation red, suggestion green; as ``maslow qa --html`` draws
         them), the whole image for a finding without geometry; None when the image can't be read."""
-        from maslow.quality.consensus_report import SUGGESTED_COLOUR, TRUTH_COLOUR, crop_png, keypoint_overlays
+        from maslow.quality.consensus_report import (
+            SUGGESTED_COLOUR,
+            TRUTH_COLOUR,
+            crop_png,
+            keypoint_overlays,
+            thumbnail_png,
+        )
 
         f = self.by_key[key]
         img = f.get("image_row")
@@ -212,25 +217,8 @@ class Review:
         overlays, edges = keypoint_overlays(self.truth, ann, points, cls)
         png = crop_png(self.truth, int(img), [(truth_box, TRUTH_COLOUR), (sug_box, SUGGESTED_COLOUR)], size, overlays,
                     edges)
-        if png is not None:
-            return base64.b64decode(png)
-        return _thumbnail(self.truth, int(img), size)
-
-
-def _thumbnail(truth: Dataset, image: int, size: int) -> bytes | None:
-    """The whole image, its longest side ``size``, as PNG (a finding with nothing to outline: a class, a tag)."""
-    from PIL import Image
-
-    from maslow.io.images import image_path, load_rgb
-
-    try:
-        im = Image.fromarray(load_rgb(image_path(truth, image)))
-    except FormatError:
-        return None
-    im.thumbnail((size, size))
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
+        png = png if png is not None else thumbnail_png(self.truth, int(img), size)  # nothing to outline: the image
+        return None if png is None else base64.b64decode(png)
 
 
 def _values(text: str | None) -> set[str] | None:
