@@ -97,7 +97,7 @@ def test_an_empty_dataset_is_a_note_exit_0_and_valid_json(name: str, tmp_path: P
         code, out, err = _run(_args(name, src, tmp_path, as_json=True))
         assert code == 0, (kind, out, err)
         d = _strict_json(out)  # stdout is JSON only: the note went to stderr
-        assert d.get("n_images", 0) == 0, (kind, d)
+        assert d["n_images"] == 0, (kind, d)  # every level-1 document has it
     if name == "embed":  # the .npy is still written: zero rows of the embedder's width
         assert np.load(tmp_path / "f.npy").shape == (0, 256)
 
@@ -110,7 +110,7 @@ def test_one_image_works_in_every_command(name: str, tmp_path: Path) -> None:
         code, out, err = _run(_args(name, s, tmp_path, as_json=True))
         assert code == 0, (s, out, err)
         d = _strict_json(out)
-        assert d.get("n_images", 1) == 1, d
+        assert d["n_images"] == 1, d
         code, out, err = _run(_args(name, s, tmp_path, as_json=False))
         assert code == 0 and "no images" not in err, (s, out, err)
         if name in ("select", "outliers"):  # one image, one pick (it said "1 images", "1 picks")

@@ -145,8 +145,8 @@ def duplicates_cmd(
         r = find_duplicates(ds, threshold=threshold, near=not exact_only, min_side=min_side, features=feats,
                             cosine=cosine, progress=progress)
     written = plot_duplicates(r, ds, plot) if plot is not None else []
-    if as_json:
-        print_json({**r.to_dict(), "plots": [str(p) for p in written]})
+    if as_json:  # n_images: as the other level-1 commands' documents
+        print_json({"n_images": ds.n_images, **r.to_dict(), "plots": [str(p) for p in written]})
         return
     n_cross = int(np.count_nonzero(r.cross_split))
 
@@ -206,8 +206,8 @@ def coverage_cmd(
     with progress_bar("measuring images", enabled=not as_json and not no_pixels) as progress:
         r = coverage(ds, pixels=not no_pixels, rel_share=rel_share, grid=grid, progress=progress)
     written = plot_coverage(r, plot) if plot is not None and ds.n_images else []
-    if as_json:
-        print_json({**r.to_dict(), "plots": [str(p) for p in written]})
+    if as_json:  # n_images: as the other level-1 commands' documents
+        print_json({"n_images": ds.n_images, **r.to_dict(), "plots": [str(p) for p in written]})
         return
     d = r.to_dict()
     rows = [(k, *(("-" if v is None else round(v, 3)) for v in s.values())) for k, s in d["image_summary"].items()]
