@@ -139,6 +139,7 @@ class AnnColumns:
     _rle_rows: list[int] = field(default_factory=list)
     _rles: list[dict[str, Any]] = field(default_factory=list)
     _rle_boxes: FloatArray | None = None  # per RLE, pycocotools' toBbox (xywh; NaN: unknown), from the kernel
+    _rle_sizes: IntArray | None = None  # per RLE, its size (h, w), from the kernel
     _kp: list[tuple[IntArray, FloatArray]] = field(default_factory=list)
     _attrs: dict[str, list[tuple[IntArray, ObjArray]]] = field(default_factory=dict)  # per name: (records, values)
     _attr_strings: dict[str, dict[str, str] | None] = field(default_factory=dict)  # see attribute_parts
@@ -285,13 +286,13 @@ class AnnColumns:
                     absent: dict[str, tuple[tuple[int, ...], Any, Any]], polygons: Polygons | None, rle_rows: list[int],
                     rles: list[dict[str, Any]], keypoints: list[tuple[IntArray, FloatArray]],
                     attributes: dict[str, ObjArray], extra: dict[str, list[Any]],
-                    rle_boxes: FloatArray | None = None) -> None:
+                    rle_boxes: FloatArray | None = None, rle_sizes: IntArray | None = None) -> None:
         """Take ``n`` records parsed elsewhere (the C kernel, ``_coco_native``) as the columns ``add`` makes.
 
         ``absent``: columns of keys no record has, as (shape, dtype, fill), built only if asked for (``polygons``:
         None). ``attributes``: the columns ``attributes()`` returns. ``extra``: what ``add`` keeps in ``_extra``, as
         one full column (a value per record) per key. ``rle_boxes``: per RLE, what pycocotools' ``toBbox`` gives (NaN
-        rows where not computed). Must be the only records added.
+        rows where not computed); ``rle_sizes``: per RLE, its (h, w). Must be the only records added.
         """
         if self.n:
             raise RuntimeError("AnnColumns.add_columns: must be the only records")
@@ -302,7 +303,7 @@ class AnnColumns:
             self._polys.append(polygons)
         self._rle_rows, self._rles, self._kp, self._attr_cols = rle_rows, rles, keypoints, attributes
         self._extra.update({k: [(0, v)] for k, v in extra.items()})
-        self._rle_boxes = rle_boxes
+        self._rle_boxes, self._rle_sizes = rle_boxes, rle_sizes
         self.keys, self.n = keys, n
 
     # -- segmentation ------------------------------------------------------------------------------
@@ -445,9 +446,11 @@ class AnnColumns:
             return None, np.broadcast_to(np.int64(-1), (self.n, 2))
         hw = np.full((self.n, 2), -1, np.int64)
         out = np.full(self.n, None, object)
-        for r, rle in zip(self._rle_rows, self._rles, strict=True):
-            out[r] = rle
-        hw[self._rle_rows] = [rle["size"] for rle in self._rles]
+        rows = np.asarray(self._rle_rows, np.int64)
+        values = np.empty(len(rows), object)
+        values[:] = self._rles  # one C loop (dicts are not sequences: one object each)
+        out[rows] = values
+        hw[rows] = self._rle_sizes if self._rle_sizes is not None else [rle["size"] for rle in self._rles]
         return out, hw
 
     def mask_boxes(self) -> FloatArray | None:

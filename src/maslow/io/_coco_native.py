@@ -179,7 +179,7 @@ def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], dat
         polygons = None  # no record has one: AnnColumns.polygons() makes the empty column if asked
     kp = _keypoints(col("kp_len", np.int64), col("kp", np.float64)) if "keypoints" in keys else []
     acc.add_columns(n, keys, columns, absent, polygons, rle[:, 0].tolist(), rles, kp, attrs, extra,
-                    col("rle_box", np.float64).reshape(-1, 4))
+                    col("rle_box", np.float64).reshape(-1, 4), rle[:, 1:3])
     return True
 
 
