@@ -217,6 +217,7 @@ def test_from_scratch_says_where_the_weights_were_looked_for(tmp_path: Path, mon
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))  # no cached weights there
     why = scratch_reason("resnet18", "auto")
-    assert why == f"no ImageNet weights for it in {Path(torch.hub.get_dir()) / 'checkpoints'}"
+    assert why == (f"no ImageNet weights for it in {Path(torch.hub.get_dir()) / 'checkpoints'} "
+                   "(looked for resnet18-f37072fd.pth)")
     assert str(tmp_path / "empty") in why
     assert scratch_reason("resnet18", "no") == "pretrained: no"

@@ -69,6 +69,8 @@ def test_tune_resumes_from_sqlite(data_dir: Path, tmp_path: Path) -> None:
     first = tune(cfg, trials=3, storage=storage, study_name="s", space={"C": {"low": 1e-3, "high": 10.0, "log": True}})
     assert first.n_trials == 3 and first.metric == "accuracy" and first.best_value is not None
     assert all(t["state"] == "complete" for t in first.trials)
+    # each trial says what its model started from
+    assert {t["weights"] for t in first.trials} == {"light embedder (colour histograms + HOG, no learned weights)"}
     assert all(1e-3 <= t["params"]["C"] <= 10 for t in first.trials)
     assert first.best_model is not None and (first.best_model / "model.json").is_file()
     best = read_config(first.best_config)  # type: ignore[arg-type]

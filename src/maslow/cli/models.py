@@ -109,17 +109,25 @@ def crossval(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fold assignment.")] = 0,
     dedupe: Annotated[bool, typer.Option("--dedupe/--no-dedupe", help="Keep near-duplicate images (pHash) in one "
                                                                        "fold too.")] = False,
+    group_by: Annotated[str | None, typer.Option("--group-by", metavar="COLUMN", help="images.extra column whose "
+                                                 "equal values share a fold (a patient, a site, a video; default: "
+                                                 "sequence, when the data has it).")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a config "
+                                                   "setting (repeatable): --set epochs=5, --set params.C=0.5.")]
+    = None,
     fmt_out: ToOpt = "parquet",
     as_json: JsonOpt = False,
 ) -> None:
     """Out-of-fold predictions: every image predicted by a model that did not train on it; metrics per fold.
 
-    Frames of one sequence (images.extra "sequence") always share a fold. For classification OUT's stem +
-    ".probs.npy" ((n_images, K) probabilities, rows in image order) is written beside OUT.
+    Frames of one sequence (images.extra "sequence", or the --group-by column) always share a fold. For
+    classification OUT's stem + ".probs.npy" ((n_images, K) probabilities, rows in image order) is written beside
+    OUT.
     """
     import contextlib
 
     from maslow import io
+    from maslow.cli.train import apply_sets
     from maslow.core.atomic import atomic_path
     from maslow.errors import FormatError, MaslowError, MissingDependencyError
     from maslow.models import read_config
@@ -128,7 +136,7 @@ def crossval(
     from maslow.models.crossval import crossval_scores, out_of_fold
 
     fmt_out = format_name(fmt_out, "--to")  # before training: a misspelt --to failed after every fold
-    cfg = read_config(config)
+    cfg = apply_sets(read_config(config), sets)
     try:  # adapter settings (params) are checked when the adapter is built: before any data is read
         adapter = build_model(cfg)
     except MissingDependencyError:
@@ -136,8 +144,16 @@ def crossval(
     except MaslowError as e:
         raise FormatError(str(e), path=config) from None
     truth = load_data(cfg)
+    groups = None
+    if group_by is not None:  # a misspelt column must not leave each image on its own: a leak across folds
+        if group_by not in truth.images.extra:
+            raise MaslowError(f"--group-by: must be a column of the images table's extra fields, got {group_by!r}; "
+                              f"the columns are {', '.join(map(repr, truth.images.extra)) or 'none'}")
+        groups = np.asarray(truth.images.extra[group_by], dtype=object)
+    weights: dict[str, None] = {}  # what each fold's model started from, in fold order, once each
     with progress_bar(f"crossval ({cfg.model}, {folds} folds)", enabled=not as_json) as progress:
-        oof = out_of_fold(truth, cfg, folds=folds, seed=seed, progress=progress, dedupe=dedupe)
+        oof = out_of_fold(truth, cfg, folds=folds, seed=seed, groups=groups, progress=progress, dedupe=dedupe,
+                          on_fold=lambda f, model: weights.setdefault(model.history.weights))
     # the model's task: a detector on a dataset whose main task is keypoints is scored as detection
     scores = crossval_scores(truth, oof, task=getattr(adapter, "task", None))
     _warn_if_empty(oof, getattr(adapter, "task", None))
@@ -153,9 +169,9 @@ def crossval(
             with open(stack.enter_context(atomic_path(probs_path)), "wb") as f:
                 np.save(f, probabilities(oof))
         rep = io.write(oof, out, fmt_out)
-    d = {"config": str(config), "model": cfg.model, "folds": folds, "seed": seed, "n_images": truth.n_images,
-         "scores": scores.to_dict(), "probs": None if probs_path is None else str(probs_path),
-         "export": rep.to_dict()}
+    d = {"config": str(config), "model": cfg.model, "weights": "; ".join(weights), "folds": folds, "seed": seed,
+         "group_by": group_by, "n_images": truth.n_images, "scores": scores.to_dict(),
+         "probs": None if probs_path is None else str(probs_path), "export": rep.to_dict()}
     if as_json:
         print_json(d)
         return
@@ -164,6 +180,7 @@ def crossval(
                              for f, (n, s) in enumerate(zip(scores.n_images, scores.per_fold, strict=True))]
     rows.append(["all (out of fold)", truth.n_images, *[scores.overall[k] for k in metrics]])
     console.print(table(f"Cross-validation of {cfg.model} on {cfg.data}", ["fold", "images", *metrics], rows))
+    console.print(f"weights: {lit(d['weights'])}")
     render_export(rep)
     if probs_path is not None:
         console.print(f"Probabilities ({truth.n_images} x {len(oof.schema.classes)}) written to {lit(probs_path)}")

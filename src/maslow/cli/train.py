@@ -84,14 +84,17 @@ def _quiet_libraries(cfg: Any) -> None:
 
     from maslow.models.tracking import tracking_uri
 
+    # an install that fails to import (a dependency missing) is said where it is used, naming the extra
     if tracking_uri(cfg.tracking) is not None and importlib.util.find_spec("mlflow") is not None:
-        import mlflow  # noqa: F401
+        with contextlib.suppress(ImportError):
+            import mlflow  # noqa: F401
 
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
+            logging.getLogger("mlflow").setLevel(logging.WARNING)
     if importlib.util.find_spec("optuna") is not None:
-        import optuna
+        with contextlib.suppress(ImportError):
+            import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 @contextlib.contextmanager
@@ -106,9 +109,9 @@ def _config_errors(config: Path) -> Iterator[None]:
         raise FormatError(str(e), path=config) from None
 
 
-def _tracking_line(run_id: str | None, uri: str | None) -> str:
-    if run_id is None:
-        return "MLflow: tracking off (tracking: off, or mlflow not installed)"
+def _tracking_line(run_id: str | None, uri: str | None, off: str | None) -> str:
+    if run_id is None:  # why: the config (or MLFLOW_TRACKING_URI) says off, or mlflow is missing (names the extra)
+        return f"MLflow: tracking off ({lit(off or 'tracking: off')})"
     return f"MLflow run {lit(run_id)} in {lit(uri)}"
 
 
@@ -154,7 +157,7 @@ def train_command(
     else:
         console.print("[dim]no validation or test images: no metrics (add a val split or val_fraction)[/dim]")
     console.print(f"model: {lit(result.path.resolve())}")
-    console.print(_tracking_line(result.run_id, result.tracking_uri))
+    console.print(_tracking_line(result.run_id, result.tracking_uri, result.tracking_off))
 
 
 def tune_command(
@@ -191,8 +194,9 @@ def tune_command(
         return
     console.print(f"best: trial {result.best_trial}, {result.metric} = {result.best_value:.4g}, "
                   + ", ".join(f"{k} = {_fmt(v)}" for k, v in result.best_params.items()))
+    weights = dict.fromkeys(t["weights"] for t in result.trials if t.get("weights"))  # in trial order, once each
     console.print(f"best model: {lit(result.best_model)}\nbest config: {lit(result.best_config)}\n"
-                  f"storage: {lit(result.storage)}")
+                  f"weights: {lit('; '.join(weights) or 'not recorded')}\nstorage: {lit(result.storage)}")
 
 
 def _fmt(v: Any) -> Any:

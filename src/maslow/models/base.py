@@ -63,6 +63,14 @@ _TEXT_FIELDS: dict[str, bool] = {"data": False, "format": True, "images_root": T
                                  "device": True, "out": False, "experiment": False}
 # the torch devices a config may name (torch.device refuses others with a traceback, after the data is read)
 _DEVICE = re.compile(r"(cpu|cuda|mps|xpu)(:\d+)?")
+# a number in exponent notation without a dot (3e-4, 1E5): YAML 1.1 (PyYAML) reads it as a string, YAML 1.2 as a float
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def as_number(value: Any) -> Any:
+    """``value`` as a float when it is a string in exponent notation (``"3e-4"``, as PyYAML reads ``lr: 3e-4``
+    and ``--set lr=3e-4``), else unchanged: numeric settings are refused when they are strings."""
+    return float(value) if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()) else value
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.pretrained, bool):  # YAML 1.1 reads the documented `pretrained: yes` / `no` as booleans
             object.__setattr__(self, "pretrained", "yes" if self.pretrained else "no")
+        for name in ("lr", "weight_decay", "val_fraction"):  # YAML 1.1 reads `lr: 3e-4` as a string
+            object.__setattr__(self, name, as_number(getattr(self, name)))  # (params: each adapter's own checks)
         for name, optional in _TEXT_FIELDS.items():
             v = getattr(self, name)
             if not (isinstance(v, str) or (optional and v is None)):
@@ -234,6 +244,31 @@ def load_data(cfg: TrainConfig) -> Dataset:
     return Workspace.find().load(cfg.data)
 
 
+def reads_images(model: Any) -> bool:
+    """Whether an adapter (class or instance) reads image files (``reads_images = True``; see ``Model``)."""
+    return getattr(model, "reads_images", False) is True
+
+
+def require_image_files(ds: Dataset, *, what: str = "images") -> None:
+    """Check that every image file of ``ds`` exists, before anything trains (a missing file otherwise stopped a
+    detector mid-epoch, or a cross-validation at its third fold).
+
+    Args:
+        ds: the images to check.
+        what: what they are, for the message (``"training images"``).
+
+    Raises:
+        FormatError: naming the first missing file and how many of ``what`` are missing.
+    """
+    from maslow.io.images import idx_member, image_path
+
+    missing = [i for i in range(ds.n_images) if not idx_member(image_path(ds, i))[0].is_file()]
+    if missing:
+        first = "" if len(missing) == 1 else ", the first named"
+        raise FormatError(f"image file not found ({len(missing)} of the {ds.n_images} {what} missing{first}); "
+                          "nothing was trained", path=image_path(ds, missing[0]))
+
+
 @dataclass(frozen=True)
 class EpochResult:
     """One epoch: mean training loss, validation metrics (empty without validation), CPU and wall seconds."""
@@ -284,6 +319,9 @@ class Model(Protocol):
         config: the ``TrainConfig`` it was built from.
         schema: the label schema it predicts (set by ``fit``).
         history: what happened during ``fit`` (empty before).
+
+    An adapter that reads the image files may say so with a class attribute ``reads_images = True`` (every
+    built-in adapter does): ``train`` and ``out_of_fold`` then check that every file exists before anything trains.
     """
 
     config: TrainConfig

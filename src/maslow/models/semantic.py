@@ -17,7 +17,7 @@ Glossary:
     predictions: one RLE per predicted class per image, ``score`` = the mean softmax probability of that class
         over its pixels, ``source="model"``; key metric ``miou``.
     params: ``optimizer``, ``momentum``, ``warmup_steps``, ``flip``, ``grad_clip``, ``cpu_budget_s`` as for
-        detectors (``maslow.models.detect``).
+        detectors (``maslow.models.detect``); other keys, and values of the wrong type, are refused.
 """
 
 from __future__ import annotations
@@ -83,8 +83,6 @@ def build_network(cfg: TrainConfig, num_classes: int, *, arch: str, pretrained: 
         seg = getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None,
                                                              num_classes=num_classes)
         if pretrained:
-            from maslow.embed.backbones import cached_torchvision_weights
-
             ref = N.torchvision_body(arch, pretrained=True).state_dict()  # checked against its file there
             own = seg.backbone.state_dict()  # type: ignore[union-attr,unused-ignore]
             found = {k: k2 for k in own for k2 in (k, f"features.{k}") if k2 in ref}
@@ -93,7 +91,7 @@ def build_network(cfg: TrainConfig, num_classes: int, *, arch: str, pretrained: 
             unused = sorted(set(ref) - set(found.values()))
             unused = [k for k in unused if not k.startswith(N.head_prefixes(arch))]
             if missing or unused:
-                raise ModelError(f"{cached_torchvision_weights()[arch]}: the {arch} ImageNet weights must fill the "
+                raise ModelError(f"{N.imagenet_weights_file(arch)}: the {arch} ImageNet weights must fill the "
                                  f"{kind} backbone, got {len(missing)} weights missing {missing[:3]} and "
                                  f"{len(unused)} left over {unused[:3]}")
             seg.backbone.load_state_dict({k: ref[k2] for k, k2 in found.items()},  # type: ignore[union-attr,unused-ignore]

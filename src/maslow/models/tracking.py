@@ -38,12 +38,15 @@ OFF = "off"
 DB_FILE = "mlflow.db"
 
 
-def _mlflow_available() -> bool:
+def mlflow_missing() -> str | None:
+    """None when mlflow can be imported; else why not, naming the extra that installs it."""
     try:
         import mlflow  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    except ImportError as e:  # not installed, or installed without a dependency it imports
+        if getattr(e, "name", None) == "mlflow":
+            return "mlflow is not installed: pip install 'maslow[models]'"
+        return f"mlflow could not be imported ({e}): pip install 'maslow[models]'"
+    return None
 
 
 @contextlib.contextmanager
@@ -165,10 +168,11 @@ class Run:
     """One tracked training run (a no-op when ``uri`` is None). Methods never raise for a tracking failure
     after the run started; they log a warning, so a flaky tracking server cannot lose a trained model."""
 
-    def __init__(self, uri: str | None, run_id: str | None = None, client: Any = None) -> None:
+    def __init__(self, uri: str | None, run_id: str | None = None, client: Any = None, *, off: str = "") -> None:
         self.uri = uri
         self.run_id = run_id
         self._client = client
+        self.off = off  # why the run is not tracked (empty when it is)
 
     @property
     def active(self) -> bool:
@@ -206,7 +210,7 @@ class Run:
 
 def start_run(cfg: TrainConfig, *, run_name: str | None = None, tags: Mapping[str, Any] | None = None) -> Run:
     """Start a tracked run for ``cfg`` (its config logged as params); a no-op ``Run`` when tracking is off or
-    mlflow is not installed (logged at info level).
+    mlflow is not installed (logged at info level; ``Run.off`` says which, naming the extra).
 
     Raises:
         MaslowError: the tracking store cannot be opened (a wrong URI, a corrupt database); FormatError (a
@@ -214,10 +218,11 @@ def start_run(cfg: TrainConfig, *, run_name: str | None = None, tags: Mapping[st
     """
     uri = tracking_uri(cfg.tracking)
     if uri is None:
-        return Run(None)
-    if not _mlflow_available():
-        log.info("tracking is off: mlflow is not installed (pip install 'maslow[models]')")
-        return Run(None)
+        return Run(None, off="config tracking: off" if cfg.tracking is not None else "MLFLOW_TRACKING_URI=off")
+    missing = mlflow_missing()
+    if missing is not None:
+        log.info("tracking is off: %s", missing)
+        return Run(None, off=missing)
     try:
         client = _client(uri)
         exp = _experiment_id(client, uri, cfg.experiment)
@@ -266,8 +271,9 @@ def list_runs(*, experiment: str = "maslow", tracking: str | bool | None = None,
     uri = tracking_uri(tracking)
     if uri is None:
         raise MaslowError("runs: tracking is off (tracking: off or MLFLOW_TRACKING_URI=off); no runs to list")
-    if not _mlflow_available():
-        raise MissingDependencyError("mlflow is not installed: pip install 'maslow[models]'")
+    missing = mlflow_missing()
+    if missing is not None:
+        raise MissingDependencyError(missing)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return []  # opening it would create the database (and its folder)
     try:

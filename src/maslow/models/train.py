@@ -6,6 +6,10 @@ carry two or more other split names; another name must be a split of the data); 
 validate it (early stopping, final metrics); without them, ``cfg.val_fraction`` of the training images is held
 out (seeded, whole sequences); images of a ``test`` split are evaluated once at the end, never used for training or
 stopping. ``train_split``, ``val_split`` and ``test`` must be three different splits.
+
+Before anything trains: validation images must carry at least one label (else there is nothing to stop early on),
+every image file must exist (for adapters that read them, ``reads_images``), and classes the model is judged on but
+cannot learn (none in the training images; a classifier with one class) are said with a MaslowWarning.
 """
 
 from __future__ import annotations
@@ -21,8 +25,18 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
+from maslow.core.schema import Task
 from maslow.errors import MaslowError, MaslowWarning
-from maslow.models.base import EpochResult, Model, TrainConfig, TrainHistory, build_model, load_data
+from maslow.models.base import (
+    EpochResult,
+    Model,
+    TrainConfig,
+    TrainHistory,
+    build_model,
+    load_data,
+    reads_images,
+    require_image_files,
+)
 from maslow.models.evaluate import evaluate, task_of
 
 log = logging.getLogger(__name__)
@@ -42,6 +56,8 @@ class TrainResult:
         test_metrics: metrics on the ``test`` split (empty without one).
         run_id: the MLflow run id (None when tracking is off); ``tracking_uri`` where it is stored.
         n_train, n_val, n_test: images in each part.
+        tracking_off: why the run is not tracked (``config tracking: off``, or mlflow is not installed, naming
+            the extra); None when it is.
     """
 
     model: Model
@@ -54,6 +70,7 @@ class TrainResult:
     n_train: int = 0
     n_val: int = 0
     n_test: int = 0
+    tracking_off: str | None = None
 
     @property
     def history(self) -> TrainHistory:
@@ -68,16 +85,18 @@ class TrainResult:
         return {"path": str(self.path), "adapter": self.model.config.model, "weights": self.weights,
                 "metric": self.metric, "metrics": dict(self.metrics), "test_metrics": dict(self.test_metrics),
                 "run_id": self.run_id, "tracking_uri": self.tracking_uri, "n_train": self.n_train,
-                "n_val": self.n_val, "n_test": self.n_test, "history": self.history.to_dict()}
+                "n_val": self.n_val, "n_test": self.n_test, "tracking_off": self.tracking_off,
+                "history": self.history.to_dict()}
 
 
 def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset | None, Dataset | None]:
     """(train, val, test) parts of ``ds`` as the module docstring says; val/test are None when empty.
 
     Raises:
-        MaslowError: no image left to train on, no image has a ``cfg.train_split`` other than the default, or the
-            config names one split twice (``train_split == val_split``, or either is ``test``): the parts would
-            overlap, and a model would train or stop early on the images it is judged on.
+        MaslowError: no image left to train on, no image has a ``cfg.train_split`` other than the default,
+            validation images without a single label (nothing to score), or the config names one split twice
+            (``train_split == val_split``, or either is ``test``): the parts would overlap, and a model would train
+            or stop early on the images it is judged on.
     """
     for name in ("train_split", "val_split"):
         if getattr(cfg, name) == TEST_SPLIT:
@@ -108,10 +127,44 @@ def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset 
     if not train_rows.size:
         raise MaslowError(f"train: no image to train on: no image has split {cfg.train_split!r} and every image is "
                           f"in {cfg.val_split!r} or {TEST_SPLIT!r} (config fields train_split / val_split)")
+    if val_rows.size and not np.isin(ds.annotations.image, val_rows).any():
+        # nothing to score: early stopping (and tuning) failed only after the first epoch had trained
+        where = f"of split {cfg.val_split!r}" if is_val.any() else "held out by val_fraction"
+        raise MaslowError(f"train: the {val_rows.size} validation images {where} must have labels to score the "
+                          f"model on, got none; label them, or set config field val_split to another split")
     test_rows = np.flatnonzero(is_test)
     val = ds.select_images(val_rows) if val_rows.size else None
     test = ds.select_images(test_rows) if test_rows.size else None
     return ds.select_images(train_rows), val, test
+
+
+def warn_unlearnable_classes(train: Dataset, val: Dataset | None, test: Dataset | None, task: Task) -> None:
+    """A MaslowWarning when the model is judged on classes it cannot learn: classes with annotations in ``val`` or
+    ``test`` but none in ``train`` (crowd regions aside), and a classifier whose training images hold one class
+    only (every prediction would be that class)."""
+    k = len(train.schema.names)
+
+    def counts(ds: Dataset | None) -> np.ndarray:
+        if ds is None:
+            return np.zeros(k, np.int64)
+        a = ds.annotations
+        crowd = a.iscrowd if a.iscrowd is not None else np.zeros(len(a), bool)  # always set once built
+        return np.bincount(a.label[~crowd], minlength=k)
+
+    seen, judged = counts(train), counts(val) + counts(test)
+    unseen = np.flatnonzero((seen == 0) & (judged > 0))
+    if unseen.size:
+        listed = ", ".join(f"{train.schema.names[j]!r} ({judged[j]} annotation{'' if judged[j] == 1 else 's'})"
+                           for j in unseen[:5])
+        one = unseen.size == 1
+        warnings.warn(f"train: {unseen.size} {'class has' if one else 'classes have'} annotations in the "
+                      f"validation/test images but none in the training images, so the model cannot learn "
+                      f"{'it' if one else 'them'}: {listed}{' ...' if unseen.size > 5 else ''}; move "
+                      "some of those images into the training split", MaslowWarning, stacklevel=3)
+    if task == Task.CLASSIFICATION and np.count_nonzero(seen) == 1:
+        only = train.schema.names[int(np.flatnonzero(seen)[0])]
+        warnings.warn(f"train: every labelled training image is of class {only!r}, so the classifier can only "
+                      f"predict {only!r}", MaslowWarning, stacklevel=3)
 
 
 def _hold_out(ds: Dataset, rows: np.ndarray, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -166,8 +219,12 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
     ds = load_data(cfg) if dataset is None else dataset
     train_ds, val, test = split_for_training(ds, cfg)
     model = build_model(cfg)
+    for part, what in ((train_ds, "training images"), (val, "validation images"), (test, "test images")):
+        if part is not None and reads_images(model):
+            require_image_files(part, what=what)
     task = getattr(model, "task", None) or task_of(ds)  # a detector on a dataset that also has keypoints: detection
     metric = cfg.key_metric(task)  # checked before anything trains
+    warn_unlearnable_classes(train_ds, val, test, Task(task))
     folder = Path(out if out is not None else cfg.out)
     run = start_run(cfg, run_name=run_name or f"{cfg.model}-{folder.name}",
                     tags={"maslow.adapter": cfg.model, "maslow.task": task.value,
@@ -205,4 +262,5 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
     finally:
         run.end(status)
     return TrainResult(model, folder, metric, val_metrics, test_metrics, run.run_id, run.uri, train_ds.n_images,
-                       0 if val is None else val.n_images, 0 if test is None else test.n_images)
+                       0 if val is None else val.n_images, 0 if test is None else test.n_images,
+                       tracking_off=None if run.active else run.off)

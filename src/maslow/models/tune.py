@@ -32,7 +32,7 @@ from typing import Any
 from maslow.core.atomic import write_text
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, MaslowError, MissingDependencyError
-from maslow.models.base import EpochResult, TrainConfig, build_model, load_data
+from maslow.models.base import EpochResult, TrainConfig, as_number, build_model, load_data
 from maslow.models.evaluate import task_of
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,9 @@ class TuneResult:
         metric: the key metric maximised.
         best_params: the best trial's sampled settings; ``best_value`` its metric; ``best_trial`` its number.
         best_model: the best trial's model folder; ``best_config``: the YAML config that retrains it.
-        trials: every trial of the study (this call's and earlier ones): number, state, value, params, seconds.
+        trials: every trial of the study (this call's and earlier ones): number, state, value, params, seconds,
+            model folder, MLflow run id and ``weights`` (what its model started from; None for a trial that did not
+            finish).
     """
 
     study_name: str
@@ -118,8 +120,19 @@ def read_tune_config(path: str | Path, **overrides: Any) -> tuple[TrainConfig, d
         if not isinstance(space, Mapping):
             raise FormatError(f"field 'search' must be a mapping of setting -> range, got {type(space).__name__}",
                               path=path)
-        check_space(dict(space), where=f"{path}: search")
+        space = _numbers(space)
+        check_space(space, where=f"{path}: search")
     return read_config(path, **overrides), None if space is None else dict(space)
+
+
+def _numbers(space: Mapping[str, Any]) -> dict[str, Any]:
+    """The space with its numbers in exponent notation as floats (``low: 1e-4``: a string to PyYAML)."""
+    def one(spec: Any) -> Any:
+        if isinstance(spec, Mapping):
+            return {k: as_number(v) for k, v in spec.items()}
+        return [as_number(v) for v in spec] if isinstance(spec, list) else as_number(spec)
+
+    return {name: one(spec) for name, spec in space.items()}
 
 
 def check_space(space: Mapping[str, Any], *, where: str = "search") -> None:
@@ -181,7 +194,7 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
     optuna = _optuna()
     from maslow.models.train import split_for_training, train
 
-    space = dict(DEFAULT_SPACES.get(cfg.model, {}) if space is None else space)
+    space = _numbers(DEFAULT_SPACES.get(cfg.model, {}) if space is None else space)
     if not space:
         raise MaslowError(f"tune: the search space is empty (no default for model {cfg.model!r}); give a search: "
                           "mapping")
@@ -223,6 +236,7 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
         trial.set_user_attr("model", str(folder))
         result = train(tcfg, dataset=ds, on_epoch=on_epoch, out=folder, run_name=f"{name}-trial-{trial.number}")
         trial.set_user_attr("run_id", result.run_id or "")
+        trial.set_user_attr("weights", result.weights)  # what the trial's model started from
         if metric not in result.metrics:
             raise MaslowError(f"tune: trial {trial.number} has no validation {metric!r}; got {sorted(result.metrics)}")
         return float(result.metrics[metric])
@@ -243,7 +257,8 @@ def _result(study: Any, cfg: TrainConfig, space: Mapping[str, Any], name: str, s
     for t in study.trials:
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
         rows.append({"number": t.number, "state": t.state.name.lower(), "value": t.value, "params": dict(t.params),
-                     "seconds": seconds, "model": t.user_attrs.get("model"), "run_id": t.user_attrs.get("run_id")})
+                     "seconds": seconds, "model": t.user_attrs.get("model"), "run_id": t.user_attrs.get("run_id"),
+                     "weights": t.user_attrs.get("weights")})
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     if not complete:
         return TuneResult(name, storage, metric, {}, None, None, None, None, tuple(rows))
