@@ -249,6 +249,8 @@ def runs_command(
 
 
 def _short_param(v: str) -> str:
+    if v == "None":  # a setting left unset (MLflow logs it as the text None)
+        return "-"
     try:
         f = float(v)
     except ValueError:

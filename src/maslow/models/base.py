@@ -470,7 +470,7 @@ def run_epochs(train_epoch: Callable[[int], float], *, epochs: int,
             if keep_best is not None:
                 keep_best()
         elif patience and epoch - best_epoch >= patience:
-            stopped = True
+            stopped = epoch < epochs - 1  # patience ran out on the last epoch: every epoch ran, nothing was cut
             break
     if evaluate is not None and best_epoch != len(results) - 1 and restore_best is not None:
         restore_best()
