@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -119,8 +120,8 @@ def test_the_head_is_read_under_the_lock(tmp_path: Path, monkeypatch: pytest.Mon
     other: list[str] = []
     real_write = parquet.write
 
-    def write_then_race(d: Dataset, dst: Path) -> ExportReport:  # another commit lands while this one writes
-        out = real_write(d, dst)
+    def write_then_race(d: Dataset, dst: Path, **kw: Any) -> ExportReport:  # another commit lands while this one writes
+        out = real_write(d, dst, **kw)
         if not other:
             other.append("")
             other[0] = ws.commit(ds.select(ds.annotations.label != 0), dataset="d", message="other").id

@@ -2,7 +2,9 @@
 
 Layout of ``DST/``:
 
-- ``dataset.json``: format name and version, the label schema (``LabelSchema.to_dict``), ``root``, the row
+- ``dataset.json``: format name and version, the label schema (``LabelSchema.to_dict``), ``root`` (a relative
+  root is stored relative to the folder itself, marked ``"root_base": "folder"``, so that the folder is read
+  alike from any working folder and keeps finding its images when moved with them), the row
   counts, for each table the ordered list of its columns with the field each one holds and its *kind*, and
   ``info`` (``Dataset.info``, when not empty).
 - ``images.parquet``: one row per image: ``path``, ``width``, ``height``, ``split``, ``extra:<name>``.
@@ -33,6 +35,7 @@ identified by a content hash.
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from pathlib import Path
@@ -66,7 +69,8 @@ _ARROW = {"str": pa.string(), "bool": pa.bool_(), "int": pa.int64(), "float": pa
 
 
 # -- writing -----------------------------------------------------------------------------------------
-def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: int = 1 << 17) -> ExportReport:
+def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: int = 1 << 17,
+          root_base: str = "folder") -> ExportReport:
     """Write ``ds`` to the folder ``dst`` (replaced atomically), every column losslessly.
 
     Args:
@@ -74,6 +78,8 @@ def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: 
         dst: the output folder (``dataset.json``, ``images.parquet``, ``annotations.parquet``).
         compression: Parquet compression codec.
         row_group_size: rows per Parquet row group (row groups are decoded in parallel).
+        root_base: ``"folder"``: a relative ``ds.root`` (relative to the current folder) is stored relative to
+            ``dst``; ``"as-is"``: stored as it is (a workspace snapshot, whose roots are relative to the workspace).
 
     Returns:
         ExportReport (nothing is ever lost).
@@ -91,11 +97,16 @@ def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: 
         True
     """
     dst = Path(dst)
+    if root_base not in ("folder", "as-is"):
+        raise ValueError(f"parquet.write: root_base must be 'folder' or 'as-is', got {root_base!r}")
+    root: dict[str, Any] = {"root": None if ds.root is None else str(ds.root)}
+    if ds.root is not None and not ds.root.is_absolute() and root_base == "folder":
+        root = {"root": os.path.relpath(ds.root.absolute(), dst.absolute()), "root_base": "folder"}
     with no_gc():
         img_cols, img_spec = _images_columns(ds.images)
         ann_cols, ann_spec = _annotation_columns(ds.annotations)
         header = {
-            "format": FORMAT, "version": VERSION, "root": None if ds.root is None else str(ds.root),
+            "format": FORMAT, "version": VERSION, **root,
             "n_images": ds.n_images, "n_annotations": ds.n_annotations, "schema": ds.schema.to_dict(),
             "images": img_spec, "annotations": ann_spec, **({"info": dict(ds.info)} if ds.info else {}),
         }
@@ -292,6 +303,10 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
         annotations = _build(Annotations, cols, src / "annotations.parquet")
     root = Path(images_root) if images_root is not None else (None if header.get("root") is None
                                                                else Path(header["root"]))
+    if images_root is None and root is not None and header.get("root_base") == "folder":
+        # stored relative to the folder (see the module docstring); given back relative to the current folder, as
+        # it was written when neither moved
+        root = Path(os.path.relpath(os.path.normpath(os.path.join(os.path.abspath(src), root))))
     try:
         return Dataset(schema=schema, images=images, annotations=annotations, root=root, info=info), Report(())
     except InvalidDatasetError as err:

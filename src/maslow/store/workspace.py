@@ -212,7 +212,7 @@ class Workspace:
             (self.state / sub).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.state) as tmpdir:
             snap = Path(tmpdir) / "snapshot"
-            parquet.write(ds, snap)
+            parquet.write(ds, snap, root_base="as-is")  # relative to the workspace (see load)
             content = _content_hash(snap)
             with file_lock(self.state / "lock"):  # from reading the head to moving it: a concurrent commit waits
                 settings = self.settings()  # a broken maslow.yaml fails before anything is written
