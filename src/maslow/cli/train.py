@@ -138,7 +138,8 @@ def train_command(
     with _config_errors(config):  # the splits the config names must be in the data, the metric one of the task's
         split_for_training(ds, cfg)
         metric = cfg.key_metric(getattr(adapter, "task", None) or task_of(ds))
-    with _epoch_bar(cfg.epochs, metric, enabled=not as_json) as (on_epoch, on_batch):
+    epochs = 1 if getattr(adapter, "one_pass", False) else cfg.epochs  # embed-logreg: one fit, not cfg.epochs
+    with _epoch_bar(epochs, metric, enabled=not as_json) as (on_epoch, on_batch):
         result = train(cfg, on_epoch=on_epoch, dataset=ds, on_batch=on_batch)
     if as_json:
         print_json(result.to_dict())

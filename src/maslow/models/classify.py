@@ -120,6 +120,7 @@ class EmbeddingClassifier:
 
     adapter = ADAPTER
     reads_images = True  # train / out_of_fold check every image file exists first
+    one_pass = True  # fits in one pass whatever ``epochs`` says (progress bars count one)
 
     def __init__(self, config: TrainConfig) -> None:
         unknown = sorted(set(config.params) - set(_PARAMS))
