@@ -16,6 +16,7 @@ import html
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,18 +48,27 @@ TYPE_MEANINGS = {
 _RULE_CHECK = "a rule check of maslow check (run by maslow qa --rules), found without the model"
 
 
+def _image(ds: Dataset, image: int) -> Any:
+    """Image row ``image`` as a PIL RGB image (as displayed: EXIF orientation applied), None when unreadable."""
+    if ds.root is None:
+        return None
+    from PIL import Image
+
+    try:
+        return Image.fromarray(load_rgb(image_path(ds, image)))
+    except FormatError:
+        return None
+
+
 def crop_png(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, Colour]], size: int,
           points: Sequence[tuple[np.ndarray, Colour]] = (), edges: Sequence[tuple[int, int]] = ()) -> str | None:
     """A base64 PNG of the region around ``boxes`` (xyxy, colour) and ``points`` ((K, 2) xy, NaN rows: not drawn;
     colour) drawn as dots joined by ``edges`` (pairs of rows of each ``points``), or None when the image cannot be
     read."""
-    if ds.root is None:
-        return None
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
-    try:
-        img = Image.fromarray(load_rgb(image_path(ds, image)))
-    except FormatError:
+    img = _image(ds, image)
+    if img is None:
         return None
     good = [b for b, _ in boxes if not np.isnan(b[0])]
     good += [np.r_[xy, xy] for pts, _ in points for xy in pts if np.isfinite(xy).all()]
@@ -99,13 +109,8 @@ def crop_png(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, Colour]], si
 def thumbnail_png(ds: Dataset, image: int, size: int) -> str | None:
     """A base64 PNG of the whole image ``image``, its longer side ``size`` pixels (a finding with nothing to outline:
     the class of a whole image, a tag), or None when the image cannot be read."""
-    if ds.root is None:
-        return None
-    from PIL import Image
-
-    try:
-        img = Image.fromarray(load_rgb(image_path(ds, image)))
-    except FormatError:
+    img = _image(ds, image)
+    if img is None:
         return None
     scale = size / max(img.width, img.height)
     img = img.resize((max(int(img.width * scale), 1), max(int(img.height * scale), 1)))
