@@ -83,7 +83,7 @@ def test_golden_round_trip(tmp_path: Path) -> None:
     assert report.lossless, report.lost
     assert (tmp_path / "label_config.xml").is_file()
     back, rep = ls.parse(tmp_path / "out.json")
-    assert len(rep) == 0
+    assert rep.counts() == {"cancelled_annotation": 1}  # written back as read
     assert back.schema.names == ds.schema.names
     assert back.schema.attributes == ds.schema.attributes
     assert_datasets_equal(ds, back, fields=("path", "size", "label", "box", "polygon", "keypoints", "score"),
@@ -94,9 +94,10 @@ def test_golden_round_trip(tmp_path: Path) -> None:
         assert back.annotations.extra[k].tolist() == ds.annotations.extra[k].tolist(), k
     assert back.images.extra["ls_url"].tolist() == ds.images.extra["ls_url"].tolist()
     tasks = json.loads((tmp_path / "out.json").read_text())
-    assert [len(t["annotations"]) for t in tasks] == [1, 0, 2]  # grouped per annotator
+    assert [len(t["annotations"]) for t in tasks] == [1, 1, 3]  # as read: the empty and the cancelled ones too
     pred = tasks[0]["predictions"][0]
-    assert pred["model_version"] == "yolo-v1" and [r.get("score") for r in pred["result"]] == [0.87, 0.5]
+    assert pred["model_version"] == "yolo-v1" and pred["score"] == 0.5
+    assert [r.get("score") for r in pred["result"]] == [0.87, None]  # as read: q2 has its prediction's score
 
 
 def test_shapes_round_trip(shapes_on_disk: Dataset, tmp_path: Path) -> None:
@@ -257,7 +258,8 @@ def test_planted_findings_are_reported(tmp_path: Path) -> None:
     src = _tasks(tmp_path, results)
     ds, report = ls.parse(src, label_config=cfg)
     assert report.counts() == {"labelstudio_not_percent": 1, "unknown_label": 1, "rotated_box": 1,
-                               "attribute_value": 1, "unsupported_result": 2, "degenerate_polygon": 1}
+                               "attribute_value": 1, "labelstudio_kept": 2, "degenerate_polygon": 1,
+                               "labelstudio_size_mismatch": 1}
     assert ds.schema.names == ("car", "truck")
     assert ds.n_annotations == 5  # a, b, c, the keypoint and the 2-point polygon
     np.testing.assert_allclose(ds.annotations.box[0], [300, 10, 340, 30])  # kept as read

@@ -72,7 +72,7 @@ def test_exported_results_pass_the_sdk_region_checks(tmp_path: Path) -> None:
     objects = {el.get("name") for el in view if el.get("value", "").startswith("$")}
     controls = {el.get("name"): el for el in view if el.get("toName")}
     tasks = json.loads((tmp_path / "tasks.json").read_text())
-    assert all(set(t["data"]) == {"image"} for t in tasks)
+    assert all(set(t["data"]) == {"image", "sequence", "frame"} for t in tasks)  # image metadata as task data
     n_checked = 0
     for t in tasks:
         for group in t["annotations"] + t["predictions"]:

@@ -140,7 +140,8 @@ def test_yolo_round_trip_counts_the_rest(base: Path, seed: int, task: str) -> No
         (["keypoints"] if task == "pose" else [])
     assert_datasets_equal(want, back, fields=fields, atol=atol, absent_as_empty=True)
     assert back.schema.names == ds.schema.names
-    lost = Counter({"attributes": sum(_n(c) for c in a.attributes.values()), "iscrowd": int(a.iscrowd.sum())})
+    lost = Counter({"attributes": sum(_n(c) for c in a.attributes.values()), "iscrowd": int(a.iscrowd.sum()),
+                    "class_id": sum(c.id not in (None, k) for k, c in enumerate(ds.schema.classes))})
     assert a.mask is not None
     if task == "segment":
         assert a.polygon is not None and a.mask is not None

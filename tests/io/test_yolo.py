@@ -141,7 +141,7 @@ def test_write_counts_what_it_cannot_place(tmp_path: Path) -> None:
 
 def test_write_rejects_unknown_task(shapes_ds: Dataset, tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="task must be one of"):
-        yolo.write(shapes_ds, tmp_path / "x", task="obb")
+        yolo.write(shapes_ds, tmp_path / "x", task="rotated")
 
 
 @settings(max_examples=40, deadline=None)

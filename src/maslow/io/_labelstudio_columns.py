@@ -24,7 +24,8 @@ from maslow.core.tables import Annotations, Images
 from maslow.core.types import StringPool, obj_array
 from maslow.io._labelstudio_export import EXTRA
 
-_LABEL_TYPE = {"box": "box", "polygon": "polygon", "keypoint": "keypoints", "brush": "mask", "choices": "tag"}
+_LABEL_TYPE = {"box": "box", "polygon": "polygon", "keypoint": "keypoints", "brush": "mask", "choices": "tag",
+               "ellipse": "polygon"}
 _SOURCES = ("human", "model")
 
 
@@ -122,8 +123,8 @@ class Columns:
         box = _view(self.box, np.float64).reshape(n, 4)
         source = _view(self.source, np.int8)
         kinds = set().union(*classes.values()) if classes else set()
-        tasks = [t for t, ks in ((Task.INSTANCE_SEGMENTATION, {"polygon", "brush"}),
-                                 (Task.DETECTION, {"box", "polygon", "brush"}), (Task.KEYPOINTS, {"keypoint"}))
+        tasks = [t for t, ks in ((Task.INSTANCE_SEGMENTATION, {"polygon", "brush", "ellipse"}),
+                                 (Task.DETECTION, {"box", "polygon", "brush", "ellipse"}), (Task.KEYPOINTS, {"keypoint"}))
                  if kinds & ks or (t is Task.KEYPOINTS and k)]
         if "choices" in kinds:
             tag = np.flatnonzero(np.isnan(box[:, 0]))

@@ -20,8 +20,11 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef
 from maslow.core.tables import Annotations
 from maslow.io._common import ExportReport, atomic_path, move_rotation_pivot
+from maslow.io._cvat_read import ellipse_box, ellipse_params
+from maslow.io._labelstudio_keep import controls, json_value, merge, misfit, task_data
 
-EXTRA = ("ls_result_id", "ls_from_name", "ls_to_name", "ls_annotation_id", "ls_model_version", "ls_rotation")
+EXTRA = ("ls_result_id", "ls_from_name", "ls_to_name", "ls_annotation_id", "ls_model_version", "ls_rotation",
+         "ls_shape", "ls_result")
 
 
 # -- Label Studio's brush RLE (thi.ng rle-pack: 32-bit count, 5-bit word size, four 4-bit run-length sizes) ----
@@ -88,6 +91,7 @@ class _Controls:
     attributes: dict[str, AttributeDef] = field(default_factory=dict)
     multiple: bool = False
     to_names: set[str] = field(default_factory=set)
+    ratings: set[str] = field(default_factory=set)  # attributes written as <Rating>
 
     def use(self, tag: str, name: str, label: str) -> None:
         labels = self.regions.setdefault((tag, name), [])
@@ -108,13 +112,28 @@ def _has_geometry(a: Annotations, r: int) -> bool:
 
 
 def _pct(v: float, size: int) -> float:
-    return float(v) / size * 100.0
+    """Pixels as percent of ``size``, rounded to 10 decimals where that moves them by at most 1e-10 pixels: the
+    reader's pixels (rounded to 9 decimals) come back, and 25 stays 25 instead of 24.999999999999996."""
+    p = float(v) / size * 100.0
+    q = round(p, 10)
+    return q if abs(q - p) * size <= 1e-8 else p
 
 
 class _Writer:
     def __init__(self, ds: Dataset, report: ExportReport) -> None:
         self.ds, self.report, self.ctl = ds, report, _Controls()
         self.specs = {a.name: a for a in ds.schema.attributes}
+        held = ds.info.get("labelstudio")
+        self.held: dict[str, Any] = held if isinstance(held, dict) else {}
+        self.image_key = str(self.held.get("image_key") or "image")
+        try:  # the control tags of the labeling config read: result types of attributes, keypoint control
+            tags = {k: t for k, (t, _) in controls(self.held["label_config"])[0].items()} \
+                if isinstance(self.held.get("label_config"), str) else {}
+        except (ET.ParseError, ValueError):
+            tags = {}
+        self.tags = tags
+        kp = [k for k, t in tags.items() if t == "keypointlabels"]
+        self.kp_name = kp[0] if len(kp) == 1 else "keypoint"
 
     def region(self, r: int, rid: str, w: int, h: int, to: str) -> list[dict[str, Any]]:
         a, name = self.ds.annotations, self.ds.schema.names[self.ds.annotations.label[r]]
@@ -132,14 +151,22 @@ class _Writer:
                 box, rot = np.asarray(move_rotation_pivot(box, float(cvat_rot), to_center=False)), float(cvat_rot)
             else:
                 _lose(self.report, "extra.cvat_rotation", 1)
-        if polys:
+        ellipse = ellipse_params(polys[0], rot) if len(polys) == 1 and ex.get("ls_shape") == "ellipse" else None
+        if ellipse is not None:
+            cx, cy, rx, ry = ellipse
+            _lose(self.report, "mask", mask is not None and M.compress(mask)["counts"] != M.from_polygons(
+                [p.tolist() for p in polys], h, w)["counts"])
+            _lose(self.report, "box", bool(not np.isnan(box[0]) and not np.allclose(box, ellipse_box(*ellipse, rot))))
+            value: dict[str, Any]
+            tag, rtype, value = "EllipseLabels", "ellipselabels", {
+                "x": _pct(cx, w), "y": _pct(cy, h), "radiusX": _pct(rx, w), "radiusY": _pct(ry, h), "rotation": rot}
+        elif polys:
             xy = polys[0].reshape(-1, 2)
             _lose(self.report, "polygon_parts", len(polys) > 1)
             _lose(self.report, "mask", mask is not None and M.compress(mask)["counts"] != M.from_polygons(
                 [p.tolist() for p in polys], h, w)["counts"])
             _lose(self.report, "box", bool(not np.isnan(box[0]) and not np.allclose(box, M.polygon_box(
                 [p.tolist() for p in polys]))))
-            value: dict[str, Any]
             tag, rtype, value = "PolygonLabels", "polygonlabels", {
                 "points": [[_pct(x, w), _pct(y, h)] for x, y in xy], "closed": True}
         elif mask is not None and [int(x) for x in mask["size"]] != [h, w]:
@@ -155,10 +182,11 @@ class _Writer:
         else:
             return []
         if not fn or any(n == fn and t != tag for t, n in self.ctl.regions):
-            fn = {"PolygonLabels": "polygon", "BrushLabels": "brush", "RectangleLabels": "label"}[tag]
+            fn = {"PolygonLabels": "polygon", "BrushLabels": "brush", "RectangleLabels": "label",
+                  "EllipseLabels": "ellipse"}[tag]
         self.ctl.use(tag, fn, name)
         value[rtype] = [name]
-        return [{**base, "type": rtype, "from_name": fn, "value": value}]
+        return [merge({**base, "type": rtype, "from_name": fn, "value": value}, ex.get("ls_result"))]
 
     def keypoints(self, r: int, rid: str, w: int, h: int, to: str, parent: bool) -> list[dict[str, Any]]:
         a, ds = self.ds.annotations, self.ds
@@ -171,17 +199,24 @@ class _Writer:
         _lose(self.report, "keypoint_visibility", int(np.sum(vis == 1)))
         if not parent:
             _lose(self.report, "keypoint_grouping", int(np.sum(vis > 0)) > 1)
+        held = a.extra["ls_result"][r] if "ls_result" in a.extra else None
+        kept: dict[str, Any] = held if isinstance(held, dict) else {}
+        points: dict[str, Any] = kept["keypoints"] if parent and isinstance(kept.get("keypoints"), dict) else {}
+        fn = str(a.extra["ls_from_name"][r] or "") if "ls_from_name" in a.extra and not parent else ""
         out = []
         for j in np.flatnonzero(vis > 0).tolist():
             label = (cls.keypoints[j] if len(cls.keypoints) > j else f"{cls.name}_{j}") if parent else cls.name
-            self.ctl.use("KeyPointLabels", "keypoint", label)
-            res = {"id": f"{rid}_k{j}" if parent or j else rid, "type": "keypointlabels", "from_name": "keypoint",
-                   "to_name": to, "original_width": w, "original_height": h, "image_rotation": 0,
+            own: dict[str, Any] = points[label] if isinstance(points.get(label), dict) else kept if not parent else {}
+            name = str(own.get("from_name") or fn or self.kp_name) if parent else fn or self.kp_name
+            self.ctl.use("KeyPointLabels", name, label)
+            res = {"id": str(own["id"]) if parent and own.get("id") else f"{rid}_k{j}" if parent or j else rid,
+                   "type": "keypointlabels", "from_name": name, "to_name": to, "original_width": w,
+                   "original_height": h, "image_rotation": 0,
                    "value": {"x": _pct(kp[j, 0], w), "y": _pct(kp[j, 1], h), "width": 0.5,
                              "keypointlabels": [label]}}
             if parent:
                 res["parentID"] = rid
-            out.append(res)
+            out.append(merge(res, own))
         return out
 
     def attributes(self, r: int, rid: str, to: str, region: bool) -> list[dict[str, Any]]:
@@ -199,13 +234,20 @@ class _Writer:
                                     "number" if isinstance(v, int | float) else "text")
             self.ctl.attributes.setdefault(name, spec)
             value: dict[str, Any]
+            num, _ = json_value(v)
             if spec.type in ("bool", "enum"):
                 rtype, value = "choices", {"choices": [("true" if v else "false") if spec.type == "bool" else str(v)]}
+            elif spec.type == "number" and self.tags.get(name) == "rating":
+                self.ctl.ratings.add(name)
+                rtype, value = "rating", {"rating": num if isinstance(num, int) else float(v)}
             elif spec.type == "number":
-                rtype, value = "number", {"number": float(v)}
+                rtype, value = "number", {"number": num if isinstance(num, int) else float(v)}
             else:
                 rtype, value = "textarea", {"text": [str(v)]}
-            out.append({"id": rid, "type": rtype, "from_name": name, "to_name": to, "value": value})
+            res = {"id": rid, "type": rtype, "from_name": name, "to_name": to, "value": value}
+            kept = self.ds.annotations.extra["ls_result"][r] if "ls_result" in self.ds.annotations.extra else None
+            kept = kept.get("attributes") if isinstance(kept, dict) else None
+            out.append(merge(res, kept.get(name) if isinstance(kept, dict) else None))
         return out
 
     def task(self, i: int, url_prefix: str) -> dict[str, Any]:
@@ -213,17 +255,23 @@ class _Writer:
         assert a.source is not None and a.iscrowd is not None
         w, h = int(ds.images.width[i]), int(ds.images.height[i])
         s = ds.image_slices()[i:i + 2]
-        groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
-        meta: dict[tuple[str, str | None], dict[str, Any]] = {}
-        tags: dict[tuple[tuple[str, str | None], str, str], list[str]] = {}
+        groups: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+        meta: dict[tuple[str, Any], dict[str, Any]] = {}
+        tags: dict[tuple[tuple[str, Any], str, str], list[str]] = {}
         used: set[str] = set()
-        tag_ids: dict[tuple[tuple[str, str | None], str, str], str] = {}
+        tag_ids: dict[tuple[tuple[str, Any], str, str], tuple[str, Any]] = {}
+        col = ds.images.extra.get("ls_annotations")
+        heads = col[i] if col is not None and isinstance(col[i], dict) else {}
+        held = {kind: {h.get("id") for h in heads.get(kind + "s") or [] if isinstance(h, dict)}
+                for kind in ("annotation", "prediction")}
         for r in range(s[0], s[1]):
             ex = {k: v[r] for k, v in a.extra.items()}
             src = str(a.source[r])
             pred = src in ("model", "pseudo")
-            key = ("prediction", ex.get("ls_model_version")) if pred else (
-                "annotation", None if a.annotator is None else a.annotator[r])
+            aid, kind = json_value(ex.get("ls_annotation_id"))[0], "prediction" if pred else "annotation"
+            key = (kind + "#", aid) if isinstance(aid, int | str) and aid in held[kind] else (
+                ("prediction", ex.get("ls_model_version")) if pred else (
+                    "annotation", None if a.annotator is None else a.annotator[r]))
             meta.setdefault(key, {"ids": set(), "scores": []})["ids"].add(ex.get("ls_annotation_id"))
             score = float(a.score[r]) if a.score is not None else math.nan
             _lose(self.report, "score", not pred and math.isfinite(score))
@@ -245,12 +293,13 @@ class _Writer:
             if not results:
                 fn = str(ex.get("ls_from_name") or "choice")
                 tags.setdefault((key, fn, to), []).append(ds.schema.names[a.label[r]])
-                tag_ids.setdefault((key, fn, to), rid)
+                tag_ids.setdefault((key, fn, to), (rid, ex.get("ls_result")))
                 _lose(self.report, "attributes", sum(c[r] is not None for c in a.attributes.values()))
             else:
                 results += self.attributes(r, results[0]["id"], to, region=True)
             if pred and math.isfinite(score):
-                for res in results:
+                inherited = isinstance(ex.get("ls_result"), dict) and ex["ls_result"].get("_score") == "prediction"
+                for res in results if not inherited else ():
                     res["score"] = score
                 meta[key]["scores"].append(score)
             groups.setdefault(key, []).extend(results)
@@ -258,12 +307,26 @@ class _Writer:
             self.ctl.multiple |= len(labels) > 1
             known = self.ctl.choices.setdefault(fn, [])
             known.extend(x for x in labels if x not in known)
-            groups.setdefault(key, []).append({"id": tag_ids[(key, fn, to)], "type": "choices", "from_name": fn,
-                                               "to_name": to, "value": {"choices": labels}})
-        task: dict[str, Any] = {"data": {"image": self._url(i, url_prefix)}, "annotations": [], "predictions": []}
+            rid, kept = tag_ids[(key, fn, to)]
+            groups.setdefault(key, []).append(merge({"id": rid, "type": "choices", "from_name": fn, "to_name": to,
+                                                     "value": {"choices": labels}}, kept))
+        data = task_data(ds, i, self.image_key, self._url(i, url_prefix), self.report.lost)
+        task: dict[str, Any] = {"data": data, "annotations": [], "predictions": []}
         tid = ds.images.extra.get("ls_task_id")
         if tid is not None and int(tid[i]) >= 0:
             task["id"] = int(tid[i])
+        for kind in ("annotation", "prediction"):  # as read, in order: their keys and the results rows don't hold
+            for h in heads.get(kind + "s") or []:
+                if isinstance(h, dict):
+                    rows = groups.pop((kind + "#", h.get("id")), [])
+                    out = {**h, "result": rows + list(h.get("result") or [])}
+                    if isinstance(out.get("completed_by"), str):  # JSON-MIN's annotator: what the import takes
+                        by = out["completed_by"]
+                        out["completed_by"] = int(by) if by.isdigit() else {"email": by}
+                    task[kind + "s"].append(out)
+        rest = ds.images.extra.get("ls_task")
+        if rest is not None and isinstance(rest[i], dict):
+            task.update({k: v for k, v in rest[i].items() if k not in task})
         for key, results in groups.items():
             ids = meta[key]["ids"]
             gid = next(iter(ids)) if len(ids) == 1 else None
@@ -291,10 +354,10 @@ class _Writer:
         return url_prefix + urllib.parse.quote(str(self.ds.images.path[i]), safe="/")
 
 
-def config_xml(ds: Dataset, ctl: _Controls) -> str:
+def config_xml(ds: Dataset, ctl: _Controls, image_key: str = "image") -> str:
     view = ET.Element("View")
     for to in sorted(ctl.to_names or {"image"}):
-        ET.SubElement(view, "Image", {"name": to, "value": "$image"})
+        ET.SubElement(view, "Image", {"name": to, "value": f"${image_key}"})
     to = sorted(ctl.to_names or {"image"})[0]
     regions, choices = dict(ctl.regions), {k: list(v) for k, v in ctl.choices.items()}
     placed = {x for (t, _), labels in regions.items() if t != "KeyPointLabels" for x in labels}
@@ -326,9 +389,26 @@ def config_xml(ds: Dataset, ctl: _Controls) -> str:
             for v in ("true", "false") if spec.type == "bool" else spec.values:
                 ET.SubElement(el, "Choice", {"value": v})
         else:
-            ET.SubElement(view, "Number" if spec.type == "number" else "TextArea", attrs)
+            tag = "Rating" if name in ctl.ratings else "Number" if spec.type == "number" else "TextArea"
+            ET.SubElement(view, tag, attrs)
     ET.indent(view, "  ")
     return ET.tostring(view, encoding="unicode") + "\n"
+
+
+def config_for(ds: Dataset, ctl: _Controls, notes: list[str]) -> str:
+    """The labeling config to write: the one read (``info["labelstudio"]["label_config"]``) while it declares
+    every control, label and object written, else one made from the controls used (with a note why)."""
+    held = ds.info.get("labelstudio")
+    held = held if isinstance(held, dict) else {}
+    made = config_xml(ds, ctl, str(held.get("image_key") or "image"))
+    text = held.get("label_config")
+    if not isinstance(text, str):
+        return made
+    why = misfit(text, ctl.regions, ctl.choices, ctl.attributes, ctl.to_names or {"image"})
+    if why is None:
+        return text
+    notes.append(f"the labeling config read with the data was not written back: {why}; a new one was made")
+    return made
 
 
 def export(ds: Dataset, url_prefix: str, dst: str) -> tuple[Iterator[dict[str, Any]], _Controls, ExportReport]:
@@ -344,9 +424,6 @@ def export(ds: Dataset, url_prefix: str, dst: str) -> tuple[Iterator[dict[str, A
             _lose(report, "class_skeleton", bool(c.skeleton))
             _lose(report, "class_id", c.id is not None)
             _lose(report, "supercategory", bool(c.supercategory))
-        for k, col in ds.images.extra.items():
-            if k not in ("ls_task_id", "ls_url"):
-                _lose(report, f"images.extra.{k}", int(sum(v is not None for v in col.tolist())))
         for k, col in ds.annotations.extra.items():
             if k not in EXTRA and k != "cvat_rotation":  # cvat_rotation: counted per row where it can't be written
                 _lose(report, f"extra.{k}", int(sum(v is not None for v in col.tolist())))
@@ -396,7 +473,8 @@ def json_min_tasks(records: list[Any], image_key: str, controls: dict[str, str],
     can't be read back: per-region controls, whose link to their region JSON-MIN does not keep.
 
     ``controls`` maps control names of the labeling config to their tag (lower case); a value's type is that tag,
-    else the label key it holds. Text values are single choices (``prettify_result``), read with the config only.
+    else the label key it holds. Text values are single choices (``prettify_result``), read with the config only;
+    with the config, the keys that name none of its controls are task data.
     """
     tasks: dict[Any, dict[str, Any]] = {}
     skipped: list[tuple[int, str]] = []
@@ -414,6 +492,10 @@ def json_min_tasks(records: list[Any], image_key: str, controls: dict[str, str],
                 skipped.append((n, key))
                 continue
             ctype = controls.get(key)
+            if ctype is None and controls and not any(isinstance(x, dict) and any(k in x for k in _LABEL_KEYS)
+                                                      for x in (value if isinstance(value, list) else [value])):
+                task["data"].setdefault(key, value)  # no control of the config: task data
+                continue
             items = value if isinstance(value, list) else [value]
             for j, item in enumerate(items):
                 if isinstance(item, str) and ctype in ("choices", "textarea"):

@@ -25,7 +25,11 @@ _NAME_FILES = {"classes.txt", "obj.names"}
 _ORDER = {"train": 0, "val": 1, "test": 2}  # the splits Ultralytics reads
 #: data.yaml keys that are not splits; any other key naming an image folder or list is read as a split (as
 #: Ultralytics reads "minival"), so splits beyond train, val and test round-trip
-_NOT_SPLITS = {"path", "names", "nc", "kpt_shape", "flip_idx", "kpt_names", "channels", "download", "yaml_file"}
+_NOT_SPLITS = {"path", "names", "nc", "kpt_shape", "flip_idx", "kpt_names", "channels", "download", "yaml_file",
+               "task"}
+#: data.yaml keys maslow reads into its own fields; any other key (``download``, ``channels``, Roboflow's
+#: ``roboflow`` block with the licence) is kept in ``Dataset.info["yolo"]["yaml"]`` and written back
+_READ_KEYS = {"path", "names", "nc", "kpt_shape", "flip_idx", "kpt_names", "yaml_file", "task", "validation"}
 
 
 @dataclass
@@ -36,6 +40,9 @@ class Layout:
     names: dict[int, str] | None = None
     kpt_shape: tuple[int, int] | None = None
     kpt_names: dict[int, list[str]] = field(default_factory=dict)
+    flip_idx: list[int] | None = None
+    task: str | None = None  # data.yaml ``task`` (``obb``)
+    kept: dict[str, Any] = field(default_factory=dict)  # data.yaml keys maslow has no field for
 
 
 @dataclass
@@ -249,9 +256,16 @@ def _ultralytics(cfg: Path, col: Collector) -> Layout:
     if names is not None and isinstance(data.get("nc"), int) and data["nc"] != len(names):
         col.add("yolo_nc_mismatch", f"nc must equal the number of names (Ultralytics refuses the file), got nc: "
                 f"{data['nc']} and {len(names)} names; the names are used", file=cfg, field="nc")
+    if names and sorted(names) != list(range(len(names))):  # Ultralytics' check_class_names raises
+        col.add("yolo_class_ids", f"names ids must be 0..{len(names) - 1} for Ultralytics, got {sorted(names)[:10]}; "
+                "read as they are (writing renumbers them)", file=cfg, field="names")
     if names is None and data.get("nc") is not None:  # Ultralytics' names for an 'nc' without 'names'
         names = {i: f"class_{i}" for i in range(int(data["nc"]))}
     lay = Layout(root=base, config=cfg, sources=sources, names=names)
+    split_keys = set(keys)
+    lay.kept = {str(k): v for k, v in data.items() if k not in _READ_KEYS and k not in split_keys}
+    if data.get("task") is not None:
+        lay.task = str(data["task"])
     if data.get("kpt_shape") is not None:
         ks = data["kpt_shape"]
         if not (isinstance(ks, list) and len(ks) == 2 and all(isinstance(v, int) for v in ks) and ks[0] > 0
@@ -259,9 +273,12 @@ def _ultralytics(cfg: Path, col: Collector) -> Layout:
             raise FormatError(f"must be [K, 2] or [K, 3], got {ks!r}", path=cfg, field="kpt_shape")
         lay.kpt_shape = (ks[0], ks[1])
         flip = data.get("flip_idx")
-        if flip is not None and sorted(flip) != list(range(ks[0])):
-            col.add("yolo_bad_flip_idx", f"flip_idx must be a permutation of 0..{ks[0] - 1}, got {flip}",
+        if flip is not None and (not isinstance(flip, list) or sorted(map(str, flip)) != sorted(
+                map(str, range(ks[0])))):
+            col.add("yolo_bad_flip_idx", f"flip_idx must be a permutation of 0..{ks[0] - 1}, got {flip}; not kept",
                     file=cfg, field="flip_idx")
+        elif flip is not None:
+            lay.flip_idx = [int(v) for v in flip]
         kn = data.get("kpt_names")
         kn = dict(enumerate(kn)) if isinstance(kn, list) else kn  # [[nose, ...]]: one list per class id
         if isinstance(kn, dict):
@@ -490,10 +507,11 @@ def flip_idx_for(names: list[str]) -> list[int] | None:
 
 
 def write_yaml(path: Path, splits: list[str], names: list[str], K: int | None, kpt_names: dict[int, list[str]],
-               flip_idx: list[int] | None, notes: list[str]) -> None:
+               flip_idx: list[int] | None, notes: list[str], *, kpt_dims: int = 3, task: str | None = None,
+               kept: dict[str, Any] | None = None) -> None:
     """data.yaml: a key per split (``train`` and ``val`` always: Ultralytics' check_det_dataset refuses a file
-    without them), ``names`` as ``{id: name}``, and for pose (``K`` not None) ``kpt_shape``, ``flip_idx`` and
-    ``kpt_names``."""
+    without them), ``names`` as ``{id: name}``, for pose (``K`` not None) ``kpt_shape: [K, kpt_dims]``,
+    ``flip_idx`` and ``kpt_names``, ``task: obb`` for oriented boxes, then the ``kept`` keys of the file read."""
     data: dict[str, Any] = {s: f"images/{s}" for s in sorted(splits, key=lambda s: (_ORDER.get(s, 3), s))}
     if not data:  # no images: the keys Ultralytics needs all the same
         data = {"train": "images/train", "val": "images/val"}
@@ -511,8 +529,10 @@ def write_yaml(path: Path, splits: list[str], names: list[str], K: int | None, k
         notes.append(f"Ultralytics reads only the train, val and test splits: {', '.join(odd)} written under "
                      "images/ and listed in data.yaml for other readers")
     data["names"] = dict(enumerate(names))
+    if task == "obb":
+        data["task"] = "obb"  # maslow's marker (Ultralytics takes the task from the model): read back as OBB
     if K is not None:
-        data["kpt_shape"] = [K, 3]
+        data["kpt_shape"] = [K, kpt_dims]
         flip = flip_idx if flip_idx is not None else flip_idx_for(next(iter(kpt_names.values()), []))
         if flip is not None:
             data["flip_idx"] = [int(v) for v in flip]
@@ -521,6 +541,8 @@ def write_yaml(path: Path, splits: list[str], names: list[str], K: int | None, k
                          "horizontal flips off: pass flip_idx= to keep them")
         if kpt_names:
             data["kpt_names"] = kpt_names
+    for k, v in (kept or {}).items():
+        data.setdefault(k, v)
     with open(path, "w", encoding="utf-8") as f:
         f.write("# written by maslow; paths are relative to this file's folder\n")
         yaml.safe_dump(data, f, sort_keys=False, allow_unicode=True)

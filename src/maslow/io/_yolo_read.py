@@ -30,6 +30,9 @@ KINDS = ("detect", "segment", "pose")
 _INT = re.compile(r"[+-]?\d+")
 _INTEGRAL_FLOAT = re.compile(r"[+-]?\d+\.0*")
 _PLAIN_IDS = re.compile(r"[0-9]{1,9}(?: [0-9]{1,9})*")  # class ids int() and int(float()) read alike
+_LONG_DECIMALS = re.compile(r"\.([0-9]{7,})")  # values printed with more than the writer's default 6 decimals
+#: The most decimals a writer repeats (float64 holds ~16 significant digits; more would print noise).
+MAX_DECIMALS = 15
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Rows:
     cls: list[int] = field(default_factory=list)  # class id of each row (any size: ids are Python ints)
     lens: array[int] = field(default_factory=lambda: array("q"))  # number of values of each row
     vals: array[float] = field(default_factory=lambda: array("d"))  # the rows' values, one after the other
+    decimals: int = 0  # the most decimals a value was printed with, when more than 6 (else 0)
 
     def add(self, image: int, kind: int, cls: list[int], lines: list[int], lens: list[int],
             vals: list[float]) -> None:
@@ -68,21 +72,26 @@ class Rows:
 
 
 
-def read_label(path: str | Path, image: int, kpt_shape: tuple[int, int] | None, col: Collector, rows: Rows) -> None:
-    """Append the object lines of label file ``path`` (of image row ``image``) to ``rows``; report problems."""
+def read_label(path: str | Path, image: int, kpt_shape: tuple[int, int] | None, col: Collector, rows: Rows, *,
+               obb: bool = False) -> None:
+    """Append the object lines of label file ``path`` (of image row ``image``) to ``rows``; report problems.
+    ``obb``: the lines are oriented boxes (``cls x1 y1 ... x4 y4``), read as 4-point polygons."""
     data = read_bytes(path)
     rows.files.append(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = None  # _read_lines raises, naming the position as it always did
-    if text is not None and _clean(text, kpt_shape, image, rows):
+    if text is not None and "." in text:
+        longest = max(map(len, _LONG_DECIMALS.findall(text)), default=0)
+        rows.decimals = max(rows.decimals, min(longest, MAX_DECIMALS))
+    if text is not None and _clean(text, kpt_shape, image, rows, obb):
         return
-    for _, cid, kind, vals, _, n in _read_lines(path, image, kpt_shape, col):
+    for _, cid, kind, vals, _, n in _read_lines(path, image, kpt_shape, col, obb):
         rows.add(image, KINDS.index(kind), [cid], [n], [len(vals)], vals)
 
 
-def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows) -> bool:
+def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows, obb: bool = False) -> bool:
     """Parse a clean file in bulk into ``rows``; False (nothing added) when the file needs the line-by-line
     reader: anything ``_read_lines`` would report, or values it would reject."""
     toks = list(map(str.split, text.splitlines()))
@@ -94,6 +103,10 @@ def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows)
         if counts != {5 + kpt_shape[0] * kpt_shape[1]}:
             return False
         kind = 2
+    elif obb:
+        if counts != {9}:
+            return False
+        kind = 1
     elif counts == {5}:
         kind = 0
     elif all(c >= 7 and c % 2 == 1 for c in counts):
@@ -130,8 +143,8 @@ def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows)
     return True
 
 
-def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None,
-                col: Collector) -> list[tuple[int, int, str, list[float], str | Path, int]]:
+def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None, col: Collector,
+                obb: bool = False) -> list[tuple[int, int, str, list[float], str | Path, int]]:
     """The line-by-line reader: every problem reported with its file, line and field."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
@@ -167,6 +180,9 @@ def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None,
         if pose_cols is not None:
             kind = "pose" if nc == pose_cols else ""
             expected = f"{pose_cols} (cls cx cy w h + kpt_shape keypoint values)"
+        elif obb:
+            kind = "segment" if nc == 9 else ""
+            expected = "9 (cls x1 y1 x2 y2 x3 y3 x4 y4: an oriented box)"
         else:
             kind = "detect" if nc == 5 else "segment" if nc >= 7 and nc % 2 == 1 else ""
             expected = "5 (cls cx cy w h) or an odd number >= 7 (cls x1 y1 x2 y2 x3 y3 ...)"
@@ -202,9 +218,9 @@ def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None,
 
 
 def build(rows: Rows, lay: Layout, paths: list[str], widths: list[int], heights: list[int], splits: list[str],
-          root: Path, col: Collector) -> Dataset:
+          root: Path, col: Collector, *, obb: bool = False) -> Dataset:
     """The Dataset of the rows read; rows of unknown classes or on images of unknown size are reported (in row
-    order) and left out."""
+    order) and left out. ``obb``: the polygons are oriented boxes (task detection, then instance segmentation)."""
     names = lay.names
     if names is None:
         ids = sorted(set(rows.cls))
@@ -280,7 +296,9 @@ def build(rows: Rows, lay: Layout, paths: list[str], widths: list[int], heights:
         keypoints = kp
     ann = Annotations(image=image, label=label, box=box, polygon=polygon, keypoints=keypoints)
     task = Task.KEYPOINTS if pose else Task.INSTANCE_SEGMENTATION if "segment" in kinds else Task.DETECTION
-    tasks = (task,) if task is Task.DETECTION else (task, Task.DETECTION)
+    tasks: tuple[Task, ...] = (task,) if task is Task.DETECTION else (task, Task.DETECTION)
+    if obb:
+        tasks = (Task.DETECTION, Task.INSTANCE_SEGMENTATION)
     classes = tuple(ClassDef(name=names[cid], id=cid, keypoints=tuple(lay.kpt_names.get(cid, ()))) for cid in order)
     images = Images(path=str_array(paths), width=w_img, height=h_img, split=str_array(splits))
     return Dataset(schema=LabelSchema(classes=classes, tasks=tasks), images=images, annotations=ann, root=root)

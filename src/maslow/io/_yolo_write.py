@@ -2,7 +2,7 @@
 rectangles), row by row only for polygons and masks.
 
 Private to ``maslow.io.yolo``; see its module docstring for the conventions. Numbers are written as
-``fmt_num(v, 6)`` writes them: ``%.6f``, with ``-0.000000`` written ``0.000000``.
+``fmt_num(v, 6)`` writes them: ``%.6f``, with ``-0.000000`` written ``0.000000`` (``decimals``: another count).
 """
 
 from __future__ import annotations
@@ -51,16 +51,23 @@ def usable_polygons(a: Annotations, start: int = 0, stop: int | None = None) -> 
     return np.asarray(ok[rows[1:] - rows[0]] - ok[rows[:-1] - rows[0]] > 0)
 
 
-def _zero(line: str) -> str:
+def _zero(line: str, decimals: int = 6) -> str:
     """``-0.000000`` (a value that rounds to zero from below) written ``0.000000``, as ``fmt_num`` does."""
-    return " ".join("0.000000" if t == "-0.000000" else t for t in line.split(" ")) if "-0.000000" in line else line
+    neg = "-0." + "0" * decimals
+    return " ".join(neg[1:] if t == neg else t for t in line.split(" ")) if neg in line else line
+
+
+def fmt_line(label: int, values: Any, decimals: int = 6) -> str:
+    """One label line: the class id, then the values with ``decimals`` decimals."""
+    return _zero(" ".join([str(label), *map(f"{{:.{decimals}f}}".format, values)]), decimals)
 
 
 def label_lines(ds: Dataset, task: str, w_all: np.ndarray, h_all: np.ndarray, lost: Tally, why: Tally,
-                traced: Traced, start: int, stop: int) -> list[str | None]:
+                traced: Traced, start: int, stop: int, *, decimals: int = 6, kpt_dims: int = 3) -> list[str | None]:
     """The label line of annotations ``start`` to ``stop - 1`` (None: not written) for ``task`` (detect, segment
     or pose), on images of the sizes ``w_all``, ``h_all``; what YOLO can't hold is counted in ``lost`` and
-    ``why`` (not written), each at ``(image, 0, row, rank)``."""
+    ``why`` (not written), each at ``(image, 0, row, rank)``. Values get ``decimals`` decimals; pose keypoints
+    ``kpt_dims`` values each (2: ``x y``, a point not labelled written ``0 0``)."""
     a = ds.annotations
     assert a.box is not None
     out: list[str | None] = [None] * (stop - start)
@@ -79,7 +86,7 @@ def label_lines(ds: Dataset, task: str, w_all: np.ndarray, h_all: np.ndarray, lo
         rl: Counter[str] = Counter()
         rw: Counter[str] = Counter()
         r, i = start + k, int(img[k])
-        out[k] = _shape_line(a, r, float(W[k]), float(H[k]), rl, rw, traced)
+        out[k] = _shape_line(a, r, float(W[k]), float(H[k]), rl, rw, traced, decimals)
         for key, v in rl.items():
             lost.add(key, v, (i, 0, r, _RANK[key]))
         for key, v in rw.items():
@@ -104,12 +111,15 @@ def label_lines(ds: Dataset, task: str, w_all: np.ndarray, h_all: np.ndarray, lo
             kp = np.nan_to_num(a.keypoints[rows])
             kxy, kp_moved = _clip(kp[:, :, :2] / np.stack([w, h], axis=2))
             moved |= kp_moved
-            vals = np.column_stack([vals, np.concatenate([kxy, kp[:, :, 2:]], axis=2).reshape(len(rows), -1)])
+            if kpt_dims == 2:  # no visibility column: a point not labelled is 0 0
+                vals = np.column_stack([vals, np.where(kp[:, :, 2:] > 0, kxy, 0.0).reshape(len(rows), -1)])
+            else:
+                vals = np.column_stack([vals, np.concatenate([kxy, kp[:, :, 2:]], axis=2).reshape(len(rows), -1)])
     _count(lost, "clipped", moved, img[local], rows, _RANK["clipped"])
-    fmt = "%d" + " %.6f" * vals.shape[1]
+    fmt = "%d" + f" %.{decimals}f" * vals.shape[1]
     text = [fmt % t for t in zip(a.label[rows].tolist(), *vals.T.tolist(), strict=True)]
     for k, line in zip(local.tolist(), text, strict=True):
-        out[k] = _zero(line)
+        out[k] = _zero(line, decimals)
     return out
 
 
@@ -130,12 +140,8 @@ def _clip(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, moved
 
 
-def _fmt6(label: int, values: Any) -> str:
-    return _zero(" ".join([str(label), *map("{:.6f}".format, values)]))
-
-
 def _shape_line(a: Annotations, r: int, w: float, h: float, lost: Counter[str], why: Counter[str],
-                traced: Traced) -> str | None:
+                traced: Traced, decimals: int = 6) -> str | None:
     """The segment line of row ``r``, which has a polygon or a mask (on an image of known size)."""
     assert a.box is not None
     label = int(a.label[r])
@@ -158,7 +164,7 @@ def _shape_line(a: Annotations, r: int, w: float, h: float, lost: Counter[str], 
         pts, moved = _clip((xy / np.array([w, h]))[None])
         if moved[0]:
             lost["clipped"] += 1
-        return _fmt6(label, pts.ravel().tolist())
+        return fmt_line(label, pts.ravel().tolist(), decimals)
     if not a.has_box[r]:
         why["without a box"] += 1
         return None
@@ -170,4 +176,4 @@ def _shape_line(a: Annotations, r: int, w: float, h: float, lost: Counter[str], 
     why["rectangle"] += 1
     if moved[0]:
         lost["clipped"] += 1
-    return _fmt6(label, [x1 / w, y1 / h, x2 / w, y1 / h, x2 / w, y2 / h, x1 / w, y2 / h])
+    return fmt_line(label, [x1 / w, y1 / h, x2 / w, y1 / h, x2 / w, y2 / h, x1 / w, y2 / h], decimals)

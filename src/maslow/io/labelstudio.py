@@ -8,6 +8,7 @@ Glossary of the format:
 - A result is ``{"id", "type", "from_name", "to_name", "original_width", "original_height", "value"}``.
   Geometry is in **percent** of ``original_width``/``original_height``: ``rectanglelabels`` ``x, y, width,
   height`` (top-left corner, plus ``rotation`` in degrees around it), ``polygonlabels`` ``points: [[x, y], ...]``,
+  ``ellipselabels`` ``x, y`` (the centre), ``radiusX``, ``radiusY``, ``rotation`` (about the centre),
   ``keypointlabels`` ``x, y`` (one point per result; ``parentID`` names the region it belongs to),
   ``brushlabels`` ``rle`` (Label Studio's bit-packed RLE of the RGBA canvas, decoded exactly here; a pixel
   belongs to the mask when its alpha is > 0) and ``choices`` (image-level classes).
@@ -15,7 +16,8 @@ Glossary of the format:
   attributes; the attribute name is their ``from_name``. A generic ``<Labels>`` beside an unlabelled tool
   (``<Rectangle>``, ``<Polygon>``...) gives a ``labels`` result sharing the id of the geometry result: one region.
 - Annotations are ``completions`` in Label Studio < 1.0 exports, and ``skipped`` there means ``was_cancelled``.
-  A score on an annotation result is that of the prediction it was accepted from; it is not kept.
+  A score on an annotation result is that of the prediction it was accepted from (kept, not a score of
+  maslow's). A ``relation`` result (``from_id``, ``to_id``) links two regions by their ids.
 - JSON-MIN export: one record per annotation, ``{<data keys>, "id", <control name>: [values], "annotator",
   "annotation_id", ...}``; values lose ``type`` and ``id`` (the label key, or the config's control tag, gives the
   type) and a single choice becomes plain text (read with the labeling config only).
@@ -28,21 +30,22 @@ Glossary of the format:
 Mapping to maslow: one annotation row per region, per keypoint without ``parentID`` (K = 1) and per chosen class
 (a tag: NaN box). Keypoints with a ``parentID`` become the keypoints (v = 2) of their parent region; their
 labels become the class's keypoint names. Predictions become rows with ``source="model"`` and ``score`` (the
-result's, else the prediction's); ``completed_by`` becomes ``annotator``; cancelled annotations are skipped
-(info). ``from_name``/``to_name``, result ids and box ``rotation`` are kept in ``annotations.extra``.
+result's, else the prediction's); ``completed_by`` becomes ``annotator``; cancelled annotations have no rows
+(info). An ellipse becomes its outline (a 64-point polygon) with ``extra["ls_shape"] = "ellipse"``.
+``from_name``/``to_name``, result ids and box/ellipse ``rotation`` are kept in ``annotations.extra``. Everything
+else of the export (task data, the annotations' own keys, empty and cancelled annotations, relations and other
+results no row holds, regions' ``meta``/``origin``, the labeling config) is kept as ``_labelstudio_keep``
+describes, so that ``write`` gives the export back.
 """
 
 from __future__ import annotations
 
 import math
-import urllib.parse
-from dataclasses import dataclass, field
+from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
-from xml.etree import ElementTree as ET
 
 import numpy as np
-from defusedxml import ElementTree as SafeET
 
 from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
@@ -52,20 +55,22 @@ from maslow.core.schema import AttributeDef
 from maslow.core.tables import Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError
+from maslow.io._coco_columns import to_column
 from maslow.io._common import Collector, ExportReport, safe_relpath
+from maslow.io._cvat_read import ellipse_box, ellipse_polygon
 from maslow.io._labelstudio_columns import Columns, Row
-from maslow.io._labelstudio_export import brush_decode, config_xml, dump_tasks, export, is_json_min, json_min_tasks
+from maslow.io._labelstudio_config import Config, read_config, url_to_path
+from maslow.io._labelstudio_export import brush_decode, config_for, dump_tasks, export, is_json_min, json_min_tasks
+from maslow.io._labelstudio_keep import OWN_IMAGE_EXTRA, TASK_KEYS, header, leftover
 from maslow.io._labelstudio_stream import iter_batches
 from maslow.io.images import image_info
 from maslow.io.registry import warn_issues
 
 _REGION = {"rectanglelabels": "box", "rectangle": "box", "polygonlabels": "polygon", "polygon": "polygon",
-           "keypointlabels": "keypoint", "keypoint": "keypoint", "brushlabels": "brush", "brush": "brush"}
+           "keypointlabels": "keypoint", "keypoint": "keypoint", "brushlabels": "brush", "brush": "brush",
+           "ellipselabels": "ellipse", "ellipse": "ellipse"}
 _ATTR_TYPES = ("choices", "textarea", "number", "rating")
-_GEOMETRY_TOOLS = ("rectangle", "polygon", "keypoint", "brush")  # the unlabelled tools of _REGION
-_CONTROLS = {"RectangleLabels": "box", "PolygonLabels": "polygon", "KeyPointLabels": "keypoint",
-             "BrushLabels": "brush", "Labels": "any", "Choices": "choices"}
-
+_GEOMETRY_TOOLS = ("rectangle", "polygon", "keypoint", "brush", "ellipse")  # the unlabelled tools of _REGION
 #: Pixel coordinates computed from percentages are rounded to this many decimals: percent -> pixel conversion
 #: leaves float noise (x / w * 100 * w / 100 != x) that would move a rasterised boundary pixel.
 _PX_DECIMALS = 9
@@ -76,79 +81,8 @@ def _px(values: list[float]) -> list[float]:
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
-@dataclass
-class _Config:
-    classes: dict[str, set[str]] = field(default_factory=dict)  # name -> label types
-    colors: dict[str, str] = field(default_factory=dict)
-    kp_labels: set[str] = field(default_factory=set)
-    attributes: dict[str, AttributeDef] = field(default_factory=dict)
-    controls: dict[str, str] = field(default_factory=dict)  # control name -> tag, lower case (for JSON-MIN)
-    per_region: set[str] = field(default_factory=set)  # control names with perRegion="true"
-    declared: bool = False
-
-
-def _read_config(cfg: str | Path | None, src: Path) -> _Config:
-    out = _Config()
-    if cfg is None:
-        cfg = src.parent / "label_config.xml"
-        if not cfg.is_file():
-            return out
-    try:
-        text = cfg if isinstance(cfg, str) and cfg.lstrip().startswith("<") else Path(cfg).read_text("utf-8")
-        top = SafeET.fromstring(text)
-    except (OSError, ET.ParseError, ValueError) as e:
-        raise FormatError(f"label config must be readable XML: {e}", path=None if isinstance(cfg, str)
-                          and cfg.lstrip().startswith("<") else cfg, record="label_config") from None
-    out.declared = True
-    for el in top.iter():
-        if el.get("name") and el.get("toName"):
-            out.controls[el.get("name", "")] = el.tag.lower()
-        kind = _CONTROLS.get(el.tag)
-        per_region = el.get("perRegion", "").lower() == "true"
-        if per_region:
-            out.per_region.add(el.get("name", ""))
-        if el.tag in ("Number", "Rating", "TextArea") or (kind == "choices" and per_region):
-            vals = tuple(c.get("value", "") for c in el.iter("Choice"))
-            again = next((v for j, v in enumerate(vals) if v in vals[:j]), None)
-            if again is not None:
-                raise FormatError(f"<Choice> values of <{el.tag} name={el.get('name', '')!r}> must be unique, got "
-                                  f"{again!r} twice", path=None if cfg is text else cfg, record="label_config",
-                                  field=el.get("name", ""))
-            atype = ("number" if el.tag in ("Number", "Rating") else "text" if el.tag == "TextArea"
-                     else "bool" if set(vals) == {"true", "false"} else "enum")
-            out.attributes[el.get("name", "")] = AttributeDef(el.get("name", ""), type=atype,
-                                                              values=vals if atype == "enum" else ())
-        elif kind is not None:
-            for lab in el.iter("Choice" if kind == "choices" else "Label"):
-                name = lab.get("value", "")
-                if kind == "keypoint":
-                    out.kp_labels.add(name)
-                    continue
-                out.classes.setdefault(name, set()).add(kind)
-                if lab.get("background"):
-                    out.colors.setdefault(name, lab.get("background", ""))
-    return out
-
-
-def _url_to_path(url: str) -> tuple[str, bool]:
-    """(relative path, mappable) for an image URL (see the module glossary)."""
-    u = urllib.parse.urlsplit(url)
-    if u.scheme in ("http", "https") and u.path.startswith(("/data/upload/", "/data/local-files")):
-        u = urllib.parse.urlsplit(u.path + ("?" + u.query if u.query else ""))
-    if u.path.startswith("/data/local-files"):
-        d = urllib.parse.parse_qs(u.query).get("d", [""])[0]
-        return d, bool(d)
-    if u.path.startswith("/data/upload/"):
-        return "upload/" + urllib.parse.unquote(u.path[len("/data/upload/"):]), True
-    if u.scheme in ("s3", "gs", "gcs", "azure-blob"):
-        return f"{u.netloc}/{urllib.parse.unquote(u.path.lstrip('/'))}", True
-    if u.scheme in ("http", "https", "data") or (u.scheme and len(u.scheme) > 1):
-        return PurePosixPath(u.path).name if u.scheme != "data" else "", False
-    return url, True
-
-
 class _Reader:
-    def __init__(self, src: Path, root: Path, col: Collector, cfg: _Config) -> None:
+    def __init__(self, src: Path, root: Path, col: Collector, cfg: Config) -> None:
         self.src, self.root, self.col, self.cfg = src, root, col, cfg
         self.columns = Columns()
         self.paths: list[str] = []
@@ -158,6 +92,10 @@ class _Reader:
         self.task_ids: list[int] = []
         self.classes: dict[str, set[str]] = {k: set(v) for k, v in cfg.classes.items()}
         self.attributes: dict[str, AttributeDef] = dict(cfg.attributes)
+        self.data: list[dict[str, Any]] = []  # per task: data keys other than the image
+        self.rest: list[dict[str, Any] | None] = []  # per task: keys other than TASK_KEYS
+        self.headers: list[dict[str, list[Any]] | None] = []  # per task: annotations and predictions (keep.header)
+        self.kept: Counter[str] = Counter()  # result types kept in a header, not as rows
 
     def num(self, value: dict[str, Any], key: str, rec: str) -> float:
         v = value.get(key)
@@ -190,33 +128,43 @@ class _Reader:
                          severity="error", file=self.src, record=rec, field="value", image=image)
         self.classes.setdefault(name, set()).add(kind)
 
-    def results(self, results: Any, image: int, size: tuple[int, int], rec: str, common: dict[str, Any]) -> None:
+    def results(self, results: Any, image: int, size: tuple[int, int], rec: str,
+                common: dict[str, Any]) -> list[Any]:
+        """Read an annotation's (or prediction's) results into rows; returns the results no row holds (kept)."""
         if not isinstance(results, list):
             raise FormatError(f"result must be a list, got {type(results).__name__}", path=self.src, record=rec,
                               field="result")
         regions: dict[str, Row] = {}
         new: list[Row] = []
         pending: list[tuple[dict[str, Any], str]] = []
+        kept: list[Any] = []
         for j, res in enumerate(_merge_split_labels(results)):
             r_rec = f"{rec}, result {res.get('id', j) if isinstance(res, dict) else j}"
             if not isinstance(res, dict) or not isinstance(res.get("value"), dict) or "type" not in res:
                 if isinstance(res, dict) and res.get("type") == "relation":
-                    self.col.add("unsupported_result", "relations are not imported", severity="error",
-                                 file=self.src, record=r_rec, image=image)
+                    kept.append(res)  # from_id -> to_id: the region ids are written back
+                    self.kept["relation"] += 1
                     continue
                 raise FormatError("result must be an object with 'type' and 'value'", path=self.src,
                                   record=r_rec, field="value")
             rtype = str(res["type"]).lower()
             if rtype in _REGION:
-                for row in self.region(res, rtype, image, size, r_rec, common):
+                rows = self.region(res, rtype, image, size, r_rec, common)
+                for row in rows:
                     regions.setdefault(str(row.extra.get("ls_result_id")), row)
                     new.append(row)
+                if not rows:  # reported by region(): kept as it was
+                    kept.append(res)
             else:
                 pending.append((res, r_rec))
         for row in list(new):  # keypoints with a parentID become keypoints of their (non-keypoint) parent
             parent = regions.get(str(row.extra.pop("_parent", None)))
             if row.standalone_kp and parent is not None and not parent.standalone_kp:
                 parent.kps.extend(row.kps)
+                child = {"id": row.extra.get("ls_result_id"), "from_name": row.extra.get("ls_from_name"),
+                         **(row.extra.get("ls_result") or {})}
+                parent.extra["ls_result"] = {**(parent.extra.get("ls_result") or {})}
+                parent.extra["ls_result"].setdefault("keypoints", {})[row.label] = child
                 new.remove(row)
             elif row.standalone_kp:
                 self.note_class(row.label, "keypoint", rec, image)
@@ -225,14 +173,17 @@ class _Reader:
             if rtype in _ATTR_TYPES and rid in regions:
                 self.attribute(regions[rid], res, rtype, r_rec)
             elif rtype == "choices":
+                left = leftover(res, "choices", rtype, scored=common["source"] == "model")
                 for name in self.label_of(res, "choices", r_rec):
                     self.note_class(name, "choices", r_rec, image)
-                    new.append(Row(image, name, [math.nan] * 4, score=self.score(res, common),
-                                   **self.base(res, common)))
-            else:
-                self.col.add("unsupported_result", f"result type {rtype!r} is not imported", severity="error",
-                             file=self.src, record=r_rec, field="type", image=image)
+                    row = Row(image, name, [math.nan] * 4, score=self.score(res, common), **self.base(res, common))
+                    row.extra["ls_result"] = left
+                    new.append(row)
+            else:  # image-level text, rating, number, taxonomy, and types maslow has no mapping for
+                kept.append(res)
+                self.kept[rtype] += 1
         self.columns.add(new)  # after the attributes: they are set on the rows of their regions
+        return kept
 
     def base(self, res: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
         extra = dict(common["extra"], ls_result_id=res.get("id"), ls_from_name=res.get("from_name"),
@@ -250,6 +201,17 @@ class _Reader:
         value, kind = res["value"], _REGION[rtype]
         labels = self.label_of(res, rtype, rec)
         w, h = res.get("original_width", size[0]), res.get("original_height", size[1])
+        canvas = (w, h)  # a brush's RLE is of this size
+        if _positive(size[0]) and _positive(size[1]) and _positive(w) and _positive(h) and (w, h) != size:
+            self.col.add("labelstudio_size_mismatch", f"original_width/original_height {w}x{h} differ from the "
+                         f"task's {size[0]}x{size[1]} (its first result's); percentages placed on "
+                         f"{size[0]}x{size[1]}", file=self.src, record=rec, field="original_width", image=image)
+            w, h = size
+        rot_img = res.get("image_rotation")
+        if isinstance(rot_img, int | float) and not isinstance(rot_img, bool) and math.isfinite(rot_img) and rot_img:
+            self.col.add("labelstudio_image_rotation", f"drawn on the image turned by {rot_img} degrees in the "
+                         "editor: Label Studio gives the coordinates in that turned view; read as they are",
+                         file=self.src, record=rec, field="image_rotation", image=image)
         if not _positive(w) or not _positive(h):
             self.col.add("missing_size", f"original_width/original_height must be numbers > 0 (or the image size "
                          f"known), got {w!r}, {h!r}; the region was not imported", severity="error", file=self.src,
@@ -261,6 +223,7 @@ class _Reader:
             return []
         sx, sy = float(w) / 100.0, float(h) / 100.0
         row = Row(image, labels[0], [math.nan] * 4, score=self.score(res, common), **self.base(res, common))
+        row.extra["ls_result"] = leftover(res, kind, rtype, scored=common["source"] == "model")
         if kind == "box":
             x, y, bw, bh = (self.num(value, k, rec) for k in ("x", "y", "width", "height"))
             self.percent([x, y, x + bw, y + bh], rec, "x")
@@ -292,6 +255,16 @@ class _Reader:
             flat = np.round((xy * [sx, sy]).ravel(), _PX_DECIMALS)
             row.polygon = [flat]
             row.box = M.polygon_box([flat.tolist()]).tolist()
+        elif kind == "ellipse":  # x, y: the centre; radii in percent of the width and the height
+            cx, cy, rx, ry = (self.num(value, k, rec) for k in ("x", "y", "radiusX", "radiusY"))
+            self.percent([cx, cy], rec, "x")
+            rot = float(value.get("rotation", 0) or 0)
+            ex, ey, erx, ery = _px([cx * sx, cy * sy, abs(rx) * sx, abs(ry) * sy])
+            row.polygon = [np.round(ellipse_polygon(ex, ey, erx, ery, rot), _PX_DECIMALS)]
+            row.box = _px(ellipse_box(ex, ey, erx, ery, rot))
+            row.extra["ls_shape"] = "ellipse"
+            if rot:
+                row.extra["ls_rotation"] = rot
         elif kind == "keypoint":
             x, y = self.num(value, "x", rec), self.num(value, "y", rec)
             self.percent([x, y], rec, "x")
@@ -300,13 +273,16 @@ class _Reader:
             row.extra["_parent"] = res.get("parentID")
             return [row]
         else:
-            binary = brush_decode(value.get("rle", []), int(h), int(w)) if value.get("format", "rle") == "rle" \
+            cw, ch = (int(v) for v in canvas)
+            binary = brush_decode(value.get("rle", []), ch, cw) if value.get("format", "rle") == "rle" \
                 and isinstance(value.get("rle"), list) else None
             if binary is None:
-                self.col.add("unsupported_brush", f"brush must be Label Studio RLE of {int(w)}x{int(h)}x4 values; "
+                self.col.add("unsupported_brush", f"brush must be Label Studio RLE of {cw}x{ch}x4 values; "
                              "the region was not imported", severity="error", file=self.src, record=rec,
                              field="value.rle", image=image)
                 return []
+            if (cw, ch) != (int(w), int(h)):  # nearest pixel of the brush's canvas
+                binary = binary[(np.arange(int(h)) * ch) // int(h)][:, (np.arange(int(w)) * cw) // int(w)]
             row.mask = M.encode(binary)
             row.box = M.to_box([row.mask])[0].tolist()
         self.note_class(row.label, kind, rec, image)
@@ -322,6 +298,10 @@ class _Reader:
         if spec is None:
             spec = AttributeDef(name, type="number" if rtype in ("number", "rating") else "text")
             self.attributes[name] = spec
+        left = leftover(res, rtype, rtype, scored=False)
+        if left:
+            row.extra["ls_result"] = {**(row.extra.get("ls_result") or {})}
+            row.extra["ls_result"].setdefault("attributes", {})[name] = left
         if spec.type == "bool" and v in ("true", "false"):
             v = v == "true"
         elif spec.type == "enum" and spec.values and v not in spec.values:
@@ -339,7 +319,7 @@ class _Reader:
         if not isinstance(url, str) or not url:
             raise FormatError(f"data.{image_key} must be an image URL string, got {url!r}", path=src, record=rec,
                               field=f"data.{image_key}")
-        path, ok = _url_to_path(url)
+        path, ok = url_to_path(url)
         if ok and path.startswith("/") and not path.startswith(str(root.resolve())):
             path, ok = PurePosixPath(path).name, False
         if not ok:
@@ -369,6 +349,12 @@ class _Reader:
         self.heights.append(size[1])
         self.urls.append(url)
         self.task_ids.append(int(tid) if isinstance(tid, int) else -1)
+        self.data.append({k: v for k, v in data.items() if k != image_key} if isinstance(data, dict) else {})
+        self.rest.append({k: v for k, v in task.items() if k not in TASK_KEYS} or None)
+        ids = [(kind, g.get("id")) for kind, g in groups if isinstance(g, dict)]
+        keyed = all(isinstance(i, int | str) for _, i in ids) and len(set(ids)) == len(ids)
+        heads: dict[str, list[Any]] | None = {"annotations": [], "predictions": []} if keyed and ids else None
+        self.headers.append(heads)
         drafts = task.get("drafts")
         n_drafts = sum(isinstance(d, dict) and bool(d.get("result")) for d in drafts) \
             if isinstance(drafts, list) else 0
@@ -383,8 +369,11 @@ class _Reader:
                         severity="info", file=src, record=g_rec, image=t)
                 continue
             if g.get("was_cancelled") or g.get("skipped"):  # 'skipped': the flag of LS < 1.0 ("completions")
-                col.add("cancelled_annotation", "cancelled annotation skipped", severity="info", file=src,
-                        record=g_rec, image=t)
+                col.add("cancelled_annotation", "cancelled annotation not imported" + (
+                    " (kept in images.extra['ls_annotations'] for Label Studio)" if heads is not None else ""),
+                    severity="info", file=src, record=g_rec, image=t)
+                if heads is not None:
+                    heads["annotations"].append(header(g, list(g.get("result") or [])))
                 continue
             by = g.get("completed_by")
             by = by.get("email", by.get("id")) if isinstance(by, dict) else by
@@ -393,7 +382,13 @@ class _Reader:
                       "score": g.get("score") if kind == "prediction" else None,
                       "extra": {"ls_annotation_id": g.get("id"),
                                 "ls_model_version": g.get("model_version") if kind == "prediction" else None}}
-            self.results(g.get("result", []), t, size, g_rec, common)
+            left = self.results(g.get("result", []), t, size, g_rec, common)
+            if heads is not None:
+                heads[kind + "s"].append(header(g, left))
+            elif left:  # no id to link rows and results back by: not kept
+                col.add("unsupported_result", f"{len(left)} results of types "
+                        f"{sorted({str(r.get('type')) for r in left if isinstance(r, dict)})} are not imported",
+                        severity="error", file=src, record=g_rec, image=t)
 
 
 def _merge_split_labels(results: list[Any]) -> list[Any]:
@@ -452,7 +447,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
         if any(isinstance(x, dict) for x in items):
             break
     root = Path(images_root) if images_root is not None else src.parent
-    cfg = _read_config(label_config, src)
+    cfg = read_config(label_config, src)
     reader = _Reader(src, root, col, cfg)
     if is_json_min(head, image_key):
         head.extend(x for _, items in batches for x in items)
@@ -476,10 +471,27 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
             for t, task in enumerate(items, first):
                 reader.task(t, task, image_key)
             del items
+    for rtype, n in reader.kept.items():
+        col.add("labelstudio_kept", f"{n} {rtype} results have no maslow column: kept in images.extra"
+                "['ls_annotations'] and written back to Label Studio (other formats count them lost)",
+                severity="info", file=src, field=rtype)
+    extra = {"ls_task_id": np.asarray(reader.task_ids, np.int64), "ls_url": obj_array(reader.urls)}
+    for key in dict.fromkeys(k for d in reader.data for k in d):  # task data: image metadata
+        if key in OWN_IMAGE_EXTRA:
+            col.add("labelstudio_data_key", f"data key {key!r} is a column of the reader's own; not kept",
+                    file=src, field=f"data.{key}")
+            continue
+        extra[key] = to_column([d.get(key) for d in reader.data])
+    for key, values in (("ls_task", reader.rest), ("ls_annotations", reader.headers)):
+        if any(v is not None for v in values):
+            extra[key] = obj_array(values)
     images = Images(path=obj_array(reader.paths), width=np.asarray(reader.widths, np.int64),
-                    height=np.asarray(reader.heights, np.int64),
-                    extra={"ls_task_id": np.asarray(reader.task_ids, np.int64), "ls_url": obj_array(reader.urls)})
-    return reader.columns.build(reader.classes, reader.attributes, cfg.colors, images, root), col.report()
+                    height=np.asarray(reader.heights, np.int64), extra=extra)
+    ds = reader.columns.build(reader.classes, reader.attributes, cfg.colors, images, root)
+    info = {"label_config": cfg.text} if cfg.declared else {}
+    if image_key != "image":
+        info["image_key"] = image_key
+    return (ds.replace(info={**ds.info, "labelstudio": info}) if info else ds), col.report()
 
 
 def _positive(v: Any) -> bool:
@@ -502,19 +514,22 @@ def labeling_config(ds: Dataset) -> str:
     tasks, ctl, _ = export(ds, "/data/local-files/?d=", "")
     for _ in tasks:  # the controls are known once every task is made
         pass
-    return config_xml(ds, ctl)
+    return config_for(ds, ctl, [])
 
 
 def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=") -> ExportReport:
     """Write ``ds`` as a Label Studio task list (JSON) with ``label_config.xml`` beside it.
 
     Annotations with source ``model``/``pseudo`` become predictions (pre-annotations, with their score), the
-    others annotations grouped per annotator. Masks are written as brush RLE. Counted in ``ExportReport.lost``:
+    others annotations grouped per annotator; what a Label Studio reader kept (``_labelstudio_keep``) is written
+    back: the annotations and predictions as read (empty and cancelled ones too), their results no row holds,
+    regions' other keys, the task's keys and the labeling config while it fits. Image ``extra`` columns become
+    task ``data`` keys. Masks are written as brush RLE. Counted in ``ExportReport.lost``:
     scores of human annotations, ``iscrowd``, sources pseudo/synthetic (read back as model/human), extra polygon
     parts, masks or boxes beside a polygon that differ from it, keypoint visibility 1 (read back as 2), keypoint
     sets without an object to hang on (``keypoint_grouping``), attributes of image-level tags, splits, skeletons,
-    class ids, supercategories, the class order (``class_order``: the config lists classes per control tag) and
-    non-Label-Studio ``extra`` columns.
+    class ids, supercategories, the class order (``class_order``: the config lists classes per control tag),
+    non-Label-Studio annotation ``extra`` columns and image ``extra`` values that are not JSON.
 
     Args:
         ds: the dataset.
@@ -527,8 +542,8 @@ def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=") 
     dst = Path(dst)
     tasks, ctl, report = export(ds, url_prefix, str(dst))
     dump_tasks(tasks, dst)
-    config = config_xml(ds, ctl)
-    order = list(_read_config(config, dst).classes)  # the class order a reader takes from the config, then
+    config = config_for(ds, ctl, report.notes)
+    order = list(read_config(config, dst).classes)  # the class order a reader takes from the config, then
     order += [n for n in ds.schema.names if n not in order]  # classes of keypoints without a region, on use
     if order != list(ds.schema.names):  # classes grouped by control tag (rectangles, polygons, brushes)
         report.lost["class_order"] += 1

@@ -19,8 +19,15 @@ Glossary:
 - *clipping*: Ultralytics drops a label file holding a value outside [0, 1] (1 % tolerance; a box centre
   outside the image, a keypoint beyond it) as corrupt, with its image; the writer clips coordinates to [0, 1]
   and counts the annotations it moved (``lost["clipped"]``).
-- *precision*: labels are written with 6 decimals, so a round trip is exact to about 1e-6 × image size
-  (pixels).
+- *obb* line (Ultralytics' oriented boxes): ``cls x1 y1 x2 y2 x3 y3 x4 y4``, the four corners of a rotated
+  rectangle. The line is a 4-point segment line, so the task is said, not guessed: ``task: obb`` in data.yaml
+  (which maslow writes) or ``task="obb"`` when reading. An oriented box is read as a 4-point polygon with its
+  extent as ``box``; see ``_yolo_obb`` for what is written.
+- *precision*: labels are written with 6 decimals, or with as many as the files read had (up to 15), so a round
+  trip gives back the values as printed; 6 decimals are exact to about 1e-6 × image size (pixels).
+- *kept*: what data.yaml says that maslow has no field for is kept in ``Dataset.info["yolo"]`` and written back:
+  ``task`` (obb), ``flip_idx``, ``kpt_shape`` (``[K, 2]`` stays so), ``decimals`` and ``yaml`` (other keys:
+  ``download``, ``channels``, Roboflow's ``roboflow`` block with the licence).
 - *task*: Ultralytics trains one task per dataset: ``detect``, ``segment``, ``pose`` (label files) or
   ``classify`` (``<split>/<class>/<image>`` folders, no label files). It drops every segment of a dataset whose
   box and segment counts differ. The writer's default task is what the data holds (``task_for``).
@@ -31,6 +38,7 @@ obj.data keys (``valid`` -> ``val``) or, without a config file, the folder names
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from pathlib import Path, PurePosixPath
@@ -45,14 +53,15 @@ from maslow.core.schema import Task
 from maslow.errors import FormatError
 from maslow.io._common import Collector, ExportReport
 from maslow.io._export import Tally, count_lost, known_sizes, output_names, place_image
-from maslow.io._yolo_layout import Listing, below, class_names, find_layout, is_classify, write_yaml
+from maslow.io._yolo_layout import Layout, Listing, below, class_names, find_layout, is_classify, write_yaml
 from maslow.io._yolo_layout import entries as find_entries
-from maslow.io._yolo_read import Rows, build, read_label
-from maslow.io._yolo_write import Traced, label_lines, usable_polygons
+from maslow.io._yolo_obb import obb_lines
+from maslow.io._yolo_read import MAX_DECIMALS, Rows, build, read_label
+from maslow.io._yolo_write import Traced, fmt_line, label_lines, usable_polygons
 from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path
 from maslow.io.registry import warn_issues
 
-TASKS = ("detect", "segment", "pose", "classify")
+TASKS = ("detect", "segment", "pose", "obb", "classify")
 
 
 # -- parse -------------------------------------------------------------------------------------------
@@ -80,6 +89,7 @@ def parse(
     names: list[str] | dict[int, str] | None = None,
     kpt_shape: tuple[int, int] | None = None,
     image_size: tuple[int, int] | None = None,
+    task: str | None = None,
 ) -> tuple[Dataset, Report]:
     """Read a YOLO dataset: ``src`` is a data.yaml, an obj.data or a dataset folder (a classify folder,
     ``train/<class>/<image>`` without label files, is read as ``imagefolder`` reads it).
@@ -91,9 +101,11 @@ def parse(
         names: class names (a list, or ``{id: name}``) when the layout has none or to override them.
         kpt_shape: ``(K, 2 or 3)`` for pose labels without a data.yaml.
         image_size: ``(width, height)`` used for images whose file is missing (to place their labels).
+        task: ``"obb"``: the label lines are Ultralytics oriented boxes (default: data.yaml's ``task``).
 
     Returns:
-        The Dataset (``root`` = ``images_root`` or the layout root) and the import Report.
+        The Dataset (``root`` = ``images_root`` or the layout root; ``info["yolo"]``: what the layout says that
+        the Dataset has no field for, see the module glossary) and the import Report.
 
     Raises:
         FormatError: the config file or a label file can't be parsed, or a path escapes the root.
@@ -106,6 +118,12 @@ def parse(
         return imagefolder.parse(src, images_root=images_root, strict=strict)
     col = Collector(strict=strict)
     lay = find_layout(src, col)
+    if task is not None and task != "obb":
+        raise FormatError(f"task must be 'obb' (the one task label lines don't tell), got {task!r}", path=src)
+    if lay.task is not None and lay.task != "obb":
+        col.add("yolo_task", f"task {lay.task!r} is not read (Ultralytics takes the task from the model); the "
+                "label lines tell detect, segment and pose", severity="info", file=lay.config, field="task")
+    obb = (task or lay.task) == "obb"
     if names is not None:
         lay.names = class_names(names, src)
     if kpt_shape is not None:
@@ -138,9 +156,38 @@ def parse(
         widths.append(w)
         heights.append(h)
         if e.label is not None:
-            read_label(e.label, i, lay.kpt_shape, col, rows)
-    ds = build(rows, lay, paths, widths, heights, [e.split for e in entries], root, col)
-    return ds, col.report()
+            read_label(e.label, i, lay.kpt_shape, col, rows, obb=obb)
+    ds = build(rows, lay, paths, widths, heights, [e.split for e in entries], root, col, obb=obb)
+    if not obb and lay.kpt_shape is None and _obb_like(rows):
+        col.add("yolo_obb_like", f"every object is a 4-point polygon ({len(rows.lens)}): read as segments; if these "
+                "are Ultralytics oriented boxes, read with task='obb' (--read-option task=obb)", severity="info",
+                file=lay.config or root)
+    kept = _kept(lay, rows, obb)
+    return (ds.replace(info={**ds.info, "yolo": kept}) if kept else ds), col.report()
+
+
+def _obb_like(rows: Rows) -> bool:
+    """Whether every object line is a 4-point polygon, and some turned (four different x): oriented boxes?"""
+    if not rows.lens or set(rows.lens) != {8}:
+        return False
+    xs = np.sort(np.asarray(rows.vals, np.float64).reshape(-1, 4, 2)[:, :, 0], axis=1)
+    return bool(np.any(np.all(np.diff(xs, axis=1) > 1e-9, axis=1)))
+
+
+def _kept(lay: Layout, rows: Rows, obb: bool) -> dict[str, Any]:
+    """``Dataset.info["yolo"]``: what the layout says that the Dataset has no field for (JSON values only)."""
+    kept: dict[str, Any] = {}
+    if obb:
+        kept["task"] = "obb"
+    if lay.flip_idx is not None:
+        kept["flip_idx"] = lay.flip_idx
+    if lay.kpt_shape is not None and lay.kpt_shape[1] == 2:
+        kept["kpt_shape"] = list(lay.kpt_shape)
+    if rows.decimals > 6:
+        kept["decimals"] = rows.decimals
+    if lay.kept:
+        kept["yaml"] = json.loads(json.dumps(lay.kept, default=str))  # YAML dates and such as text
+    return kept
 
 
 def read_yolo(src: str | Path, **options: Any) -> Dataset:
@@ -161,6 +208,7 @@ def task_for(ds: Dataset) -> tuple[str, str]:
     has keypoints and not every one a polygon or mask; ``detect`` for boxes, also when only some annotations have
     a polygon or mask (Ultralytics drops every segment of a dataset whose box and segment counts differ); and
     ``classify`` for image-level labels without any geometry. A dataset without annotations follows its schema.
+    ``obb`` for a dataset read as oriented boxes (``info["yolo"]["task"]``), when it still has boxes.
 
     Example:
         >>> from maslow.sample import shapes
@@ -168,6 +216,9 @@ def task_for(ds: Dataset) -> tuple[str, str]:
         'segment'
     """
     a = ds.annotations
+    held = ds.info.get("yolo")
+    if isinstance(held, dict) and held.get("task") == "obb" and (not len(a) or a.has_box.any()):
+        return "obb", "the dataset was read as Ultralytics oriented boxes (info['yolo']['task'])"
     shape = usable_polygons(a) | (np.array([m is not None for m in a.mask.tolist()], bool) if a.mask is not None
                                    else np.zeros(len(a), bool))
     kp = (~np.isnan(a.keypoints).all(axis=(1, 2)) if a.keypoints is not None and a.keypoints.shape[1]
@@ -208,6 +259,7 @@ def write(
     images: bool = True,
     copy_images: bool = False,
     flip_idx: list[int] | None = None,
+    decimals: int | None = None,
 ) -> ExportReport:
     """Write ``ds`` as an Ultralytics dataset: ``data.yaml``, ``images/<split>/`` and ``labels/<split>/``.
 
@@ -217,13 +269,17 @@ def write(
     Args:
         task: ``"detect"`` (boxes), ``"segment"`` (polygons; a mask is traced into the polygon of its largest
             part, an annotation with neither is written as its box rectangle), ``"pose"`` (boxes and keypoints;
-            ``kpt_shape: [K, 3]``) or ``"classify"`` (class folders ``<split>/<class>/<image>``, no labels);
-            by default what the data holds (``task_for``), named in ``notes``.
+            ``kpt_shape: [K, 3]``), ``"obb"`` (Ultralytics oriented boxes: four corners; see ``_yolo_obb``) or
+            ``"classify"`` (class folders ``<split>/<class>/<image>``, no labels); by default what the data holds
+            (``task_for``), named in ``notes``.
         images: put the image files under ``images/<split>/`` (symlinks to the originals by default); when
             False only labels and data.yaml are written.
         copy_images: copy the image files instead of symlinking them.
-        flip_idx: pose only: the keypoint permutation for horizontal flips; by default derived from
-            ``left``/``right`` keypoint names, and omitted when no names pair up that way.
+        flip_idx: pose only: the keypoint permutation for horizontal flips; by default the one read
+            (``info["yolo"]["flip_idx"]``), else derived from ``left``/``right`` keypoint names, and omitted when
+            no names pair up that way.
+        decimals: decimals of the normalised values; by default 6, or as many as the files read had
+            (``info["yolo"]["decimals"]``).
 
     Returns:
         ExportReport; ``lost`` counts what YOLO can't express (masks, attributes, crowd flags, scores, ...).
@@ -252,9 +308,26 @@ def write(
                           "kpt_shape [0, 3]); use task='detect'", path=dst)
     if task == "classify":
         return _write_classify(ds, dst, images=images, copy_images=copy_images, reason=reason)
+    raw = ds.info.get("yolo")
+    held: dict[str, Any] = raw if isinstance(raw, dict) else {}  # what a YOLO reader kept (see _kept)
+    if decimals is None:
+        decimals = held["decimals"] if isinstance(held.get("decimals"), int) else 6
+    digits = int(decimals)
+    if not 0 <= digits <= MAX_DECIMALS:
+        raise FormatError(f"decimals must be 0..{MAX_DECIMALS}, got {decimals}", path=dst)
+    shape = held.get("kpt_shape")
+    kpt_dims = 2 if task == "pose" and isinstance(shape, list) and shape == [K, 2] and a.keypoints is not None \
+        and not np.any(a.keypoints[:, :, 2] == 1) else 3  # [K, 2] as read, while no point is labelled hidden
+    flip = held.get("flip_idx")
+    if flip_idx is None and task == "pose" and isinstance(flip, list) and all(type(v) is int for v in flip) \
+            and sorted(flip) == list(range(K)):
+        flip_idx = [int(v) for v in held["flip_idx"]]
     rep = ExportReport(path=str(dst), format="yolo")
     if reason:
         rep.notes.append(reason)
+    _note_ids(ds, rep)
+    if task != "obb":
+        _note_rotated(ds, rep)
     w_all, h_all = known_sizes(ds)
     given = ds.images.split.tolist() if ds.images.split is not None else [""] * ds.n_images
     split_of = [str(s) or "train" for s in given]  # str: numpy str_ values can't go into the yaml
@@ -274,7 +347,12 @@ def write(
         for i0 in range(0, ds.n_images, 4096):  # the lines of 4096 images at a time: memory stays flat
             i1 = min(i0 + 4096, ds.n_images)
             r0 = slices[i0]
-            lines = label_lines(ds, task, w_all, h_all, lost, why, traced, r0, slices[i1])
+            if task == "obb":
+                lines = obb_lines(ds, w_all, h_all, lost, why, r0, slices[i1],
+                                  lambda label, vals: fmt_line(label, vals, digits))
+            else:
+                lines = label_lines(ds, task, w_all, h_all, lost, why, traced, r0, slices[i1], decimals=digits,
+                                    kpt_dims=kpt_dims)
             written[r0:slices[i1]] = [x is not None for x in lines]
             for i in range(i0, i1):
                 s, name = split_of[i], names_out[i]
@@ -292,9 +370,11 @@ def write(
         kpt_names = {i: [str(k) for k in c.keypoints] for i, c in enumerate(ds.schema.classes)
                      if K and len(c.keypoints) == K}
         write_yaml(tmp / "data.yaml", list(dict.fromkeys(split_of)), [str(c.name) for c in ds.schema.classes],
-                   K if task == "pose" else None, kpt_names, flip_idx, rep.notes)
+                   K if task == "pose" else None, kpt_names, flip_idx, rep.notes, kpt_dims=kpt_dims, task=task,
+                   kept=held.get("yaml") if isinstance(held.get("yaml"), dict) else None)
     lost.into(rep.lost)
-    keep = {"box"} | ({"polygon", "mask"} if task == "segment" else set()) | ({"keypoints"} if task == "pose" else set())
+    keep = {"box"} | ({"polygon", "mask"} if task in ("segment", "obb") else set()) | (
+        {"keypoints"} if task == "pose" else set())
     rep.lost.update(count_lost(ds, keep=keep, rows=written))
     if traced.n:
         rep.notes.append(traced.note())
@@ -311,6 +391,32 @@ def write(
     rep.n_images = ds.n_images
     rep.n_annotations = int(written.sum())
     return rep
+
+
+def _note_ids(ds: Dataset, rep: ExportReport) -> None:
+    """Class ids read (``ClassDef.id``) that the file can't keep: YOLO's id is the position, 0..k-1."""
+    moved = [(c.id, k, c.name) for k, c in enumerate(ds.schema.classes) if c.id is not None and c.id != k]
+    if moved:
+        rep.lost["class_id"] += len(moved)
+        shown = ", ".join(f"{name!r} {old} -> {new}" for old, new, name in moved[:5])
+        rep.notes.append(f"class ids renumbered 0..{len(ds.schema.classes) - 1}, as Ultralytics needs them: {shown}"
+                         + (f" ({len(moved) - 5} more)" if len(moved) > 5 else ""))
+
+
+def _note_rotated(ds: Dataset, rep: ExportReport) -> None:
+    """Rotated boxes (Label Studio, CVAT) lose their angle in detect, pose and segment lines; OBB keeps it. (An
+    ellipse's angle is in its polygon.)"""
+    a = ds.annotations
+    boxes = np.ones(len(a), bool) if a.polygon is None else np.asarray(a.polygon.null, bool)
+    n = 0
+    for key in ("ls_rotation", "cvat_rotation"):
+        col = a.extra.get(key)
+        if col is not None:
+            vals = np.array([float(v) if isinstance(v, int | float | np.number) else 0.0 for v in col.tolist()])
+            n += int(np.count_nonzero(np.nan_to_num(vals)[boxes]))
+    if n:
+        rep.notes.append(f"{n} rotated boxes were written without their angle (counted in lost['annotations.extra']); "
+                         "task='obb' writes their corners")
 
 
 def _write_classify(ds: Dataset, dst: Path, *, images: bool, copy_images: bool, reason: str) -> ExportReport:
