@@ -25,7 +25,7 @@ LABEL_TYPE_IN = {"rectangle": "box", "polygon": "polygon", "polyline": "polygon"
                  "mask": "mask", "tag": "tag", "skeleton": "keypoints"}
 LABEL_TYPE_OUT = {"box": "rectangle", "polygon": "polygon", "keypoints": "points", "mask": "mask", "tag": "tag"}
 _KNOWN_EXTRA = ("cvat_shape", "cvat_group_id", "cvat_z_order", "cvat_source", "cvat_rotation", "cvat_track_id",
-                "cvat_keyframe", "ls_rotation")  # ls_rotation: counted per row where it can't be written
+                "cvat_keyframe", "ls_rotation", "ls_shape")  # ls_*: counted per row where it can't be written
 
 _TRACKABLE = ("box", "polygon", "polyline", "points", "ellipse", "cuboid", "skeleton")
 
@@ -341,13 +341,17 @@ def _row(ds: Dataset, r: int, attr_cols: list[str], report: ExportReport, next_g
     kind = str(ex.get("cvat_shape") or "")
     els: list[_El] = []
     special = None
-    if kind == "ellipse":
-        special = _ellipse(polys, box, mask, rot, h, w, report)
+    ls_ellipse = not kind and ex.get("ls_shape") == "ellipse"  # Label Studio's, turned about its centre as CVAT's
+    if kind == "ellipse" or ls_ellipse:
+        special = _ellipse(polys, box, mask, ls_rot if ls_ellipse else rot, h, w, report)
+        if ls_ellipse and special is not None:
+            ls_rot = 0.0  # written as the ellipse's rotation
     elif kind == "cuboid" and labelled and kp is not None:
         special = _cuboid(kp, box, polys, mask, report)
     elif kind == "skeleton" and kp is not None and not np.isnan(kp[:, 2]).all():  # v = 0 points are outside
         special = _skeleton(ds.schema.classes[int(a.label[r])].keypoints, kp, box, polys, mask, report)
     _lose(report, "cvat_shape", kind in ("ellipse", "cuboid", "skeleton") and special is None)
+    _lose(report, "extra.ls_shape", bool(ex.get("ls_shape")) and not (ls_ellipse and special is not None))
     if special is not None:
         els.append(special)
     elif polys:
