@@ -3,8 +3,8 @@
 Probabilities enter only through ranks, so a monotone squeeze of the probabilities changes nothing. Single labels
 (see ``label_evidence``): two per-class calibrations of the probabilities' ranks, a step-wise one (isotonic) that
 tells which other class the model backs and how much, and a smooth one (logistic) that says how unlikely the label
-is; multi-label tags and attribute values use class-conditional ranks (how a score compares with the images that
-have the tag and those without).
+is; multi-label tags and attribute values get one smooth calibration per tag (``tag_confidence``: the share of images
+scored like this that carry the tag), on which a set tag and an unset one, of a rare tag or a common one, rank alike.
 """
 
 from __future__ import annotations
@@ -27,17 +27,6 @@ class LabelEvidence:
     confidence: FloatArray  # (n,) smooth calibrated confidence in the label (``label_confidence``)
     wrong: FloatArray  # (n,) ``(1 - confidence) * share`` where share >= 1 - ambiguous_share, else 0
     ambiguous: FloatArray  # (n,) the same where ambiguous_share <= share < 1 - ambiguous_share, else 0
-
-
-def _rank_below(ref: FloatArray, x: FloatArray) -> FloatArray:
-    """Share of ``ref`` strictly below each ``x`` (plus half the ties): a mid-rank ECDF."""
-    if not len(ref):
-        return np.full(len(x), 0.5)
-    s = np.sort(ref)
-    lo = np.searchsorted(s, x, side="left")
-    hi = np.searchsorted(s, x, side="right")
-    out: FloatArray = (lo + hi) / (2.0 * len(s))
-    return out
 
 
 def class_support(probs: FloatArray, y: IntArray, ref_probs: FloatArray, ref_y: IntArray) -> FloatArray:
@@ -227,21 +216,35 @@ class TagEvidence:
     absent_wrong: FloatArray  # (n, L) the tag is not set but the model sees it (0 where set)
 
 
-def tag_evidence(probs: FloatArray, truth: BoolArray, ref_probs: FloatArray, ref_truth: BoolArray) -> TagEvidence:
-    """Per tag: a set tag is wrong as far as the images without it score higher; an unset tag is missing as far
-    as the images with it score lower (class-conditional ranks, squeeze-invariant)."""
+def tag_confidence(probs: FloatArray, ref_probs: FloatArray, ref_truth: BoolArray, *,
+                   ridge: float = 1.0) -> FloatArray:
+    """(n, L) calibrated confidence that each tag is set: per tag ``j``, ``sigmoid(a_j + b_j * logit(R))``.
+
+    ``R`` is the mid-rank of ``probs[:, j]`` among the reference images' ``ref_probs[:, j]``; ``a_j`` and ``b_j``
+    are fitted by maximum likelihood of "tagged j" over the reference images (ridge ``ridge``). Only ranks enter
+    (a monotone squeeze of a tag's probabilities changes nothing), and the fit puts every tag, and both the set
+    and the unset ones, on one scale: the share of images scored like this that carry the tag.
+    """
     n, L = probs.shape
-    pw = np.zeros((n, L))
-    aw = np.zeros((n, L))
+    out = np.zeros((n, L))
+    m = len(ref_probs)
+    if not m:
+        return out
     for j in range(L):
-        pos = ref_probs[ref_truth[:, j], j]
-        neg = ref_probs[~ref_truth[:, j], j]
-        above_neg = 1.0 - _rank_below(neg, probs[:, j])  # share of the negatives scored higher
-        below_pos = _rank_below(pos, probs[:, j])  # share of the positives scored lower
-        t = truth[:, j]
-        pw[t, j] = above_neg[t] * (1.0 - below_pos[t])
-        aw[~t, j] = below_pos[~t] * (1.0 - above_neg[~t])
-    return TagEvidence(present_wrong=pw, absent_wrong=aw)
+        col = np.sort(np.asarray(ref_probs[:, j], np.float64))
+        r, _ = _mid_ranks(np.asarray(ref_probs[:, j], np.float64))
+        a, b = _fit_logistic(_logit(r, m)[:, None], np.where(ref_truth[:, j], 0, 1), ridge)
+        mid = (np.searchsorted(col, probs[:, j], side="left") + np.searchsorted(col, probs[:, j], side="right"))
+        out[:, j] = _sigmoid(a[0] + b * _logit(mid / (2.0 * m), m))
+    return out
+
+
+def tag_evidence(probs: FloatArray, truth: BoolArray, ref_probs: FloatArray, ref_truth: BoolArray) -> TagEvidence:
+    """Per (image, tag): a set tag is wrong as far as the model's calibrated confidence in it is low (``1 - c``),
+    an unset tag is missing as far as it is high (``c``), ``c = tag_confidence(...)``: so a rarely set tag and a
+    common one, and a set tag and an unset one, rank on one scale (squeeze-invariant)."""
+    c = tag_confidence(probs, ref_probs, ref_truth)
+    return TagEvidence(present_wrong=np.where(truth, 1.0 - c, 0.0), absent_wrong=np.where(truth, 0.0, c))
 
 
 @dataclass(frozen=True)
@@ -254,8 +257,14 @@ class RegionEvidence:
     type: list[str]
     score: FloatArray
     suggested: IntArray
-    box: FloatArray  # (n, 4) xyxy of the contradicted pixels
-    pixels: IntArray
+    box: FloatArray  # (n, 4) xyxy of the contradicted pixels (those the model labels ``suggested``)
+    pixels: IntArray  # the contradicted pixels
+    expected: FloatArray  # how many of them the model's usual confusion explains
+    size: IntArray  # pixels of the region (truth region; missing: the predicted one)
+
+
+#: pseudo-count of agreeing pixels, as a share of the image's pixels, that a region's disagreement must outweigh
+_PIXEL_PRIOR = 1e-3
 
 
 def _bbox(m: np.ndarray) -> list[float]:
@@ -263,15 +272,30 @@ def _bbox(m: np.ndarray) -> list[float]:
     return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
 
 
+def confusion_counts(t_map: np.ndarray, p_map: np.ndarray, k: int, fill: int) -> FloatArray:
+    """(k, k) pixels of each (truth class, predicted class) pair; pixels either side leaves unlabelled (``fill``,
+    an ignored region, a class the truth lacks) are not counted."""
+    ok = (t_map != fill) & (p_map != fill) & (t_map < k) & (p_map < k)
+    code = t_map[ok].astype(np.int64) * k + p_map[ok].astype(np.int64)
+    return np.bincount(code, minlength=k * k).reshape(k, k).astype(np.float64)
+
+
 def region_evidence(t_maps: list[np.ndarray], p_maps: list[np.ndarray], t_rows: list[dict[int, int]],
                     k: int, fill: int) -> RegionEvidence:
-    """Regions of each image where the model contradicts the truth's class.
+    """Regions of each image where the model contradicts the truth's class more than it usually does.
 
     ``t_maps``/``p_maps`` are per-image label maps (``fill`` = unlabelled); ``t_rows[i]`` maps a truth class to its
-    mask row. Each truth region gets the share of its pixels the model labels otherwise (type ``wrong_class``,
-    suggested: the class the model uses most there, or ``extra`` when the model labels none of them as a class
-    present in the truth); each predicted class absent from the truth gets its pixel share (``missing``).
+    mask row. The model's usual confusion ``M[c, g]`` (the share of truth-``c`` pixels it labels ``g``) is counted
+    over the other images (each image left out of its own count). In a truth region of class ``c`` and ``n``
+    pixels, ``d`` of them labelled ``g`` by the model, ``e = n * M[c, g]`` are expected; the region scores
+    ``max(0, d - e) / (d + kappa)`` for the ``g`` of highest score (the suggestion; ``kappa`` = 0.1% of the image's
+    pixels): the share of the contradiction the model's usual confusion does not explain, shrunk for a handful
+    of pixels. A class the model draws where the truth has none (``missing``) scores the same over the pixels it
+    draws. Type ``extra`` when the model labels none of the region's pixels as the region's class and the
+    suggestion is a class the truth lacks in the image, else ``wrong_class``.
     """
+    counts = [confusion_counts(tm, pm, k, fill) for tm, pm in zip(t_maps, p_maps, strict=True)]
+    total = np.sum(counts, axis=0) if counts else np.zeros((k, k))
     image: list[int] = []
     label: list[int] = []
     ann: list[int] = []
@@ -280,40 +304,48 @@ def region_evidence(t_maps: list[np.ndarray], p_maps: list[np.ndarray], t_rows: 
     sug: list[int] = []
     box: list[list[float]] = []
     pix: list[int] = []
+    exp_: list[float] = []
+    size: list[int] = []
+
+    def add(i: int, c: int, row: int, t: str, s: float, g: int, where: np.ndarray, d: float, e: float,
+            n: float) -> None:
+        image.append(i)
+        label.append(c)
+        ann.append(row)
+        typ.append(t)
+        score.append(s)
+        sug.append(g)
+        box.append(_bbox(where))
+        pix.append(int(d))
+        exp_.append(e)
+        size.append(int(n))
+
     for i, (tm, pm) in enumerate(zip(t_maps, p_maps, strict=True)):
+        cnt = counts[i]
+        rest = total - cnt
+        rate = rest / np.maximum(rest.sum(axis=1, keepdims=True), 1.0)
+        n_c = cnt.sum(axis=1)
+        expected = n_c[:, None] * rate
+        kappa = _PIXEL_PRIOR * tm.size
+        sc = np.clip(cnt - expected, 0.0, None) / (cnt + kappa)
+        np.fill_diagonal(sc, 0.0)
         for c, row in t_rows[i].items():
-            region = tm == c
-            n = int(region.sum())
-            if not n:
+            if c >= k or not n_c[c]:
                 continue
-            other = region & (pm != c) & (pm != fill)
-            bad = int(other.sum())
-            if not bad:
+            g = int(np.argmax(sc[c]))
+            if sc[c, g] <= 0:
                 continue
-            counts = np.bincount(pm[other].ravel(), minlength=k + 1)[:k]
-            s = int(np.argmax(counts))
-            whole = bad / n
-            image.append(i)
-            label.append(c)
-            ann.append(row)
-            typ.append("extra" if whole >= 0.999 and s not in t_rows[i] else "wrong_class")
-            score.append(whole)
-            sug.append(s)
-            box.append(_bbox(other))
-            pix.append(bad)
-        for c in np.unique(pm[(pm != fill)]).tolist():
-            if c in t_rows[i] or c >= k:
+            whole = 1.0 - cnt[c, c] / n_c[c]
+            t = "extra" if whole >= 0.999 and g not in t_rows[i] else "wrong_class"
+            add(i, c, row, t, float(sc[c, g]), g, (tm == c) & (pm == g), cnt[c, g], float(expected[c, g]), n_c[c])
+        for g in np.flatnonzero(cnt.sum(axis=0) > 0).tolist():
+            if g in t_rows[i]:
                 continue
-            region = pm == c
-            image.append(i)
-            label.append(int(c))
-            ann.append(-1)
-            typ.append("missing")
-            score.append(float(region.sum()) / region.size)
-            sug.append(int(c))
-            box.append(_bbox(region))
-            pix.append(int(region.sum()))
+            d, e = float(cnt[:, g].sum()), float(expected[:, g].sum())
+            if d > e:
+                add(i, g, -1, "missing", (d - e) / (d + kappa), g, (pm == g) & (tm != fill), d, e, d)
     return RegionEvidence(image=np.asarray(image, np.int64), label=np.asarray(label, np.int64),
                           annotation=np.asarray(ann, np.int64), type=typ, score=np.asarray(score, float),
-                          suggested=np.asarray(sug, np.int64),
-                          box=np.asarray(box, float).reshape(-1, 4), pixels=np.asarray(pix, np.int64))
+                          suggested=np.asarray(sug, np.int64), box=np.asarray(box, float).reshape(-1, 4),
+                          pixels=np.asarray(pix, np.int64), expected=np.asarray(exp_, float),
+                          size=np.asarray(size, np.int64))

@@ -56,8 +56,10 @@ The score is ``(1 - c) * share``: ``wrong_class`` when ``share >= 1 - ambiguous_
 backs ``alt`` 3:1 over the label), ``ambiguous`` when ``ambiguous_share <= share < 1 - ambiguous_share``, no
 finding below; one scale, so a flip the model is sure of ranks above an image it is torn on, and a calibrated model
 yields findings around its disagreements only. Multi-label tags and boolean attribute values get
-``extra``/``missing`` (a set tag the model denies, an unset one it sees) and ``wrong_class`` (attributes).
-Semantic segmentation: per image and class, the share of the region's pixels the model labels otherwise.
+``extra``/``missing`` (a set tag the model denies, an unset one it sees) and ``wrong_class`` (attributes), scored
+``1 - c`` and ``c`` with ``c`` a logistic fit of the tag on the logit of its probability's rank, one per tag.
+Semantic segmentation: per image and class region, the share of the pixels the model labels as another class that
+its usual confusion of the two classes (counted over the other images) does not explain.
 
 Keypoints (``iou_type="keypoints"``; ``auto`` for a keypoints truth and predictions that all carry keypoints): the
 same formulas with COCO's OKS (pycocotools' ``computeOks``: per-keypoint sigmas, ``kpt_sigmas``, COCO's 17 person
@@ -465,15 +467,16 @@ def _semantic(truth: Dataset, pred: Dataset, min_score: float) -> QualityIssues:
     for t in ("wrong_class", "extra", "missing"):
         sel = np.flatnonzero(keep & (np.asarray(ev.type, object) == t))
         lab, sug = ev.label[sel], ev.suggested[sel]
+        d, e = ev.pixels[sel].tolist(), ev.expected[sel].tolist()
         if t == "missing":
-            reason = [f"the model labels {n} pixels {names[c]!r}; the truth has no {names[c]!r} here"
-                      for c, n in zip(lab.tolist(), ev.pixels[sel].tolist(), strict=True)]
+            reason = [f"the model labels {n} pixels {names[c]!r} (its usual confusion explains about {x:.0f}); the "
+                      f"truth has no {names[c]!r} here" for c, n, x in zip(lab.tolist(), d, e, strict=True)]
             suggestion = [f"label the {names[c]!r} region at xyxy {_xyxy_text(b)}" for c, b in
                           zip(lab.tolist(), ev.box[sel], strict=True)]
         else:
-            reason = [f"{100 * s:.0f}% of the {names[c]!r} pixels ({n}) are {names[g]!r} for the model"
-                      for c, g, s, n in zip(lab.tolist(), sug.tolist(), ev.score[sel].tolist(),
-                                            ev.pixels[sel].tolist(), strict=True)]
+            reason = [f"{n} of the {size} {names[c]!r} pixels are {names[g]!r} for the model (its usual confusion "
+                      f"explains about {x:.0f})" for c, g, n, x, size in
+                      zip(lab.tolist(), sug.tolist(), d, e, ev.size[sel].tolist(), strict=True)]
             suggestion = [f"relabel the region xyxy {_xyxy_text(b)} as {names[g]!r}" for g, b in
                           zip(sug.tolist(), ev.box[sel], strict=True)]
         parts.append(QualityIssues.block(t, _SEVERITY[t], image=ev.image[sel], annotation=ev.annotation[sel],
