@@ -107,7 +107,25 @@ static PyObject *py_oks_terms(PyObject *self, PyObject *args) {
     int bad = 0;
     Py_ssize_t c = 0; /* terms stored; c <= the terms computed before the current one, so e[c] is in bounds */
     double *inv_var = PyMem_RawMalloc(sizeof(double) * (size_t)k);
-    if (!inv_var) {
+    /* far_limit[u]: with u terms counting, the fewest far ones (approximate term >= OKS_FAR_TERM) that make the
+     * bound fall below min_oks (u + 1: none do); the bound only falls as far ones are added, so the first pass
+     * stops at that many: the pair is left out as it would be after all of its terms */
+    Py_ssize_t *far_limit = PyMem_RawMalloc(sizeof(Py_ssize_t) * ((size_t)k + 1));
+    /* per truth object, its labelled keypoints (-1: not counted yet): counted once, not once per pair */
+    int32_t *labelled_of = PyMem_RawMalloc(sizeof(int32_t) * ((size_t)n_g + 1));
+    if (labelled_of) memset(labelled_of, 0xff, sizeof(int32_t) * (size_t)n_g);
+    for (Py_ssize_t u = 0; far_limit && u <= k; u++) {
+        far_limit[u] = u + 1;
+        for (Py_ssize_t f = 0; u && f <= u; f++)
+            if (oks_bound(u - f, u) < min_oks) {
+                far_limit[u] = f;
+                break;
+            }
+    }
+    if (!inv_var || !far_limit || !labelled_of) {
+        PyMem_RawFree(inv_var);
+        PyMem_RawFree(far_limit);
+        PyMem_RawFree(labelled_of);
         release_all(v, N);
         return PyErr_NoMemory();
     }
@@ -124,6 +142,11 @@ static PyObject *py_oks_terms(PyObject *self, PyObject *args) {
             bad = 1;
             break;
         }
+        if (i + 8 < n_pairs && p_idx[i + 8] != p_idx[i + 7]) { /* the prediction 8 pairs ahead, fetched early: */
+            int64_t pa = p_idx[i + 8], ra = pa >= 0 && pa < n_d ? d_rows[pa] : -1; /* its row is anywhere */
+            for (Py_ssize_t b = 0; ra >= 0 && ra < rows_d && b < 3 * k + 7; b += 8)
+                __builtin_prefetch(&d_kp[ra * 3 * k + (b < 3 * k ? b : 3 * k - 1)]);
+        }
         int64_t rd = d_rows[pd], rg = g_rows[tg];
         if (rd < 0 || rd >= rows_d || rg < 0 || rg >= rows_g) {
             bad = 1;
@@ -134,8 +157,12 @@ static PyObject *py_oks_terms(PyObject *self, PyObject *args) {
         const double box2[4] = {bb[0] - bb[2], bb[0] + bb[2] * 2, bb[1] - bb[3], bb[1] + bb[3] * 2};
         uint8_t *z = &zero[i * k];
         double area = g_area[tg] + eps;
-        Py_ssize_t used = 0, close = 0, c0 = c;
-        for (Py_ssize_t j = 0; j < k; j++) used += g[3 * j + 2] > 0;
+        Py_ssize_t used = labelled_of[tg], close = 0, c0 = c;
+        if (used < 0) {
+            used = 0;
+            for (Py_ssize_t j = 0; j < k; j++) used += g[3 * j + 2] > 0;
+            labelled_of[tg] = (int32_t)used;
+        }
         int labelled = used > 0;
         if (!labelled) used = k;
         /* the bound reasons on terms >= 0 (exp at most 1): applied only with a positive truth area */
@@ -144,14 +171,14 @@ static PyObject *py_oks_terms(PyObject *self, PyObject *args) {
             /* products for the two divisions (a few ulps off, far below the bound's slack): most pairs of an
              * image are far apart, and their exact terms are then never computed */
             double half_inv_area = 0.5 / area;
-            for (Py_ssize_t j = 0; j < k; j++)
-                close += (!labelled || g[3 * j + 2] > 0) &
-                         (oks_dist2(d, g, box2, labelled, j) * inv_var[j] * half_inv_area < OKS_FAR_TERM * (1 + 1e-9));
-            if (oks_bound(close, used) < min_oks) {
+            Py_ssize_t far = 0, limit = far_limit[used];
+            for (Py_ssize_t j = 0; j < k && far < limit; j++)
+                far += (!labelled || g[3 * j + 2] > 0) &
+                       !(oks_dist2(d, g, box2, labelled, j) * inv_var[j] * half_inv_area < OKS_FAR_TERM * (1 + 1e-9));
+            if (far >= limit) {
                 n_used[i] = 0; /* never matches: left out */
                 continue;
             }
-            close = 0;
         }
         Py_ssize_t at = 0; /* <= j: the flag of an unlabelled keypoint is overwritten by the next labelled one */
         for (Py_ssize_t j = 0; j < k; j++) {
@@ -171,6 +198,8 @@ static PyObject *py_oks_terms(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS
     PyMem_RawFree(inv_var);
+    PyMem_RawFree(far_limit);
+    PyMem_RawFree(labelled_of);
     release_all(v, N);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "cocoeval.oks_terms: p_idx/t_idx or d_rows/g_rows out of range");

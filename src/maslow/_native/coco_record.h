@@ -43,13 +43,29 @@ static int64_t read_numbers(Parser *P, Buf *out) {
     return count;
 }
 
-/* keypoints: a non-empty flat list of 3*K numbers. */
+/* keypoints: a non-empty flat list of 3*K numbers; their extent [min x, min y, max x, max y] to kp_box (the box
+ * COCO.loadRes gives keypoint results, taken while the values are in cache; every number read is finite). An
+ * extent of 0 where both 0.0 and -0.0 occur is written as inf: which of the two numpy's min or max gives is its
+ * own choice (it varies with the array's shape), so the caller asks numpy for every record then. */
 static int read_keypoints(Parser *P, Record *r) {
     TRY(expect(&P->s, '['));
     int64_t count = read_numbers(P, &P->col[C_KP]);
     if (count < 0) return -1;
     if (count == 0 || count % 3) BAIL(&P->s, "keypoints not 3*K numbers");
     r->kp_len = count;
+    const double *v = (const double *)(P->col[C_KP].data + P->col[C_KP].len) - count;
+    double box[4] = {v[0], v[1], v[0], v[1]};
+    int zeros[2] = {0, 0}; /* per axis: bit 0 a -0.0 seen, bit 1 a 0.0 */
+    for (int64_t j = 0; j < count; j += 3) {
+        double x = v[j], y = v[j + 1];
+        box[0] = x < box[0] ? x : box[0], box[1] = y < box[1] ? y : box[1];
+        box[2] = x > box[2] ? x : box[2], box[3] = y > box[3] ? y : box[3];
+        if (x == 0) zeros[0] |= signbit(x) ? 1 : 2;
+        if (y == 0) zeros[1] |= signbit(y) ? 1 : 2;
+    }
+    for (int a = 0; a < 2; a++)
+        if (zeros[a] == 3 && (box[a] == 0 || box[a + 2] == 0)) box[0] = box[1] = box[2] = box[3] = INFINITY;
+    OOM(&P->s, buf_push(&P->col[C_KP_BOX], box, sizeof box));
     return 0;
 }
 

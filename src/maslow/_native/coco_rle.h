@@ -1,5 +1,6 @@
-/* coco_rle.h: COCO RLE masks for maslow._native.records: the RLE dicts handed to Python (rle_objects), and the
- * bounding box of a compressed RLE string, bit for bit what pycocotools' toBbox gives (rle_string_box).
+/* coco_rle.h: COCO RLE masks for maslow._native.records (and rle.c): the RLE dicts handed to Python
+ * (rle_objects), the parse of one run of a compressed RLE string (rle_run), and the string's bounding box, bit for
+ * bit what pycocotools' toBbox gives (rle_string_box).
  *
  * pycocotools (maskApi.c) decodes the string with rleFrString and boxes it with rleToBbox. Both are mirrored
  * here in one pass, without storing the runs:
@@ -44,51 +45,59 @@ static inline uint32_t div32_q(div32 v, uint32_t n) {
 #endif
 }
 
-/* The box [x, y, width, height] of the counts string s[0:len] of an h x w mask into out; -1: ask pycocotools. */
+/* One run of a counts string at s[*p] (before its delta), *p moved past it; 1 where pycocotools' parse is undefined
+ * (the string ends inside the run, or the run has more than 6 characters). Most runs are one character: read
+ * without the loop (the loop's exit, taken after 1 to 6 characters, was mispredicted at every other run). */
+static inline int rle_run(const unsigned char *s, size_t len, size_t *p, int64_t *out) {
+    int c = (int)(signed char)(s[(*p)++] - 48);
+    if (!(c & 0x20)) {
+        *out = (int64_t)(((c & 0x1f) ^ 0x10) - 0x10); /* 5 bits, bit 4 the sign */
+        return 0;
+    }
+    int k = 1;
+    int64_t x = c & 0x1f;
+    while (c & 0x20) {
+        if (*p >= len || k > 5) return 1; /* reads past the string / shifts past 30 bits */
+        c = (int)(signed char)(s[(*p)++] - 48);
+        x |= (int64_t)((c & 0x1f) << (5 * k++));
+    }
+    uint32_t neg = (c & 0x10) != 0; /* bit 4 of the last group: a negative value (no branch: 50/50) */
+    *out = x | (int64_t)(int32_t)((0u - neg) << (5 * k));
+    return 0;
+}
+
+/* The box [x, y, width, height] of the counts string s[0:len] of an h x w mask into out; -1: ask pycocotools.
+ * The runs are taken two at a time (background, foreground: rleToBbox's loop body looks at such pairs). */
 static int rle_string_box(const unsigned char *s, size_t len, int64_t h64, int64_t w64, double out[4]) {
+    if (memchr(s, 0, len)) return -1;
     uint32_t h = (uint32_t)h64, w = (uint32_t)w64; /* pycocotools: (uint) of its siz */
-    div32 by_h = div32_of(h ? h : 1); /* used only when h > 0 */
-    uint32_t xs = w, ys = h, xe = 0, ye = 0, cc = 0;
-    uint32_t before2 = 0, before1 = 0; /* the runs m-2 and m-1 (deltas add the one two before) */
-    uint32_t held = 0;                 /* an even-indexed run waiting for its partner (an odd last one is dropped) */
+    div32 by_h = div32_of(h ? h : 1);              /* used only when h > 0 */
+    uint32_t xs = w, ys = h, xe = 0, ye = 0, cc = 0, bg = 0, fg = 0; /* the last pair of runs */
     size_t m = 0, p = 0;
     while (p < len) {
-        int64_t x = 0;
-        int k = 0, more = 1;
-        while (more) {
-            if (p >= len || s[p] == 0 || k > 5) return -1; /* ends inside a run, a NUL, a shift past 30 bits */
-            int c = (int)(signed char)(s[p] - 48);
-            x |= (int64_t)(int32_t)((uint32_t)(c & 0x1f) << (5 * k));
-            more = c & 0x20;
-            p++;
-            k++;
-            if (!more && (c & 0x10)) x |= (int64_t)(int32_t)((uint32_t)-1 << (5 * k)); /* k <= 6 here */
-        }
-        if (m > 2) x += (int64_t)before2;
-        uint32_t run = (uint32_t)x;
-        before2 = before1;
-        before1 = run;
-        if (m % 2 == 0) {
-            held = run;
-        } else { /* runs m - 1 (zeros: skipped) and m (ones, [start, cc)): rleToBbox's loop body */
-            uint32_t start = cc + held;
-            cc = start + run;
-            if (run) {
-                if (h == 0) return -1;
-                uint32_t x0 = div32_q(by_h, start), x1 = div32_q(by_h, cc - 1); /* (n - n % h) / h = n / h */
-                uint32_t y0 = start - x0 * h, y1 = (cc - 1) - x1 * h;
-                xs = x0 < xs ? x0 : xs;
-                xe = x1 > xe ? x1 : xe;
-                if (x0 < x1) { /* the run crosses a column: the whole height */
-                    ys = 0;
-                    ye = h - 1;
-                } else {
-                    ys = y0 < ys ? y0 : ys;
-                    ye = y1 > ye ? y1 : ye;
-                }
+        int64_t a, b;
+        if (rle_run(s, len, &p, &a)) return -1;
+        if (p >= len) break; /* an odd last run: parsed, then dropped by rleToBbox */
+        if (rle_run(s, len, &p, &b)) return -1;
+        bg = (uint32_t)(m > 2 ? a + bg : a); /* runs m and m + 1; from the third run on, deltas */
+        fg = (uint32_t)(m + 1 > 2 ? b + fg : b);
+        m += 2;
+        uint32_t start = cc + bg; /* the foreground run is [start, cc) */
+        cc = start + fg;
+        if (fg) {
+            if (h == 0) return -1;
+            uint32_t x0 = div32_q(by_h, start), x1 = div32_q(by_h, cc - 1); /* (n - n % h) / h = n / h */
+            uint32_t y0 = start - x0 * h, y1 = (cc - 1) - x1 * h;
+            xs = x0 < xs ? x0 : xs;
+            xe = x1 > xe ? x1 : xe;
+            if (x0 < x1) { /* the run crosses a column: the whole height */
+                ys = 0;
+                ye = h - 1;
+            } else {
+                ys = y0 < ys ? y0 : ys;
+                ye = y1 > ye ? y1 : ye;
             }
         }
-        m++;
     }
     if (m < 2) {
         out[0] = out[1] = out[2] = out[3] = 0;
@@ -105,14 +114,36 @@ static int rle_string_box(const unsigned char *s, size_t len, int64_t h64, int64
  * counts string / 1 = run lengths, start, stop in `chars`, the counts strings one after the other): {"size": [h, w], "counts": bytes} for a counts string,
  * None for run lengths (the caller compresses those). Built here, with the GIL: one dict per RLE is needed
  * anyway (the mask column holds them), and C makes them several times faster than a Python loop. */
-static PyObject *rle_object(PyObject *size_key, PyObject *counts_key, int64_t h, int64_t w, const char *counts,
-                            Py_ssize_t len) {
-    PyObject *d = PyDict_New(), *size = PyList_New(2), *hh = PyLong_FromLongLong(h), *ww = PyLong_FromLongLong(w);
-    PyObject *c = PyBytes_FromStringAndSize(counts, len);
-    if (!d || !size || !hh || !ww || !c) goto fail;
-    PyList_SET_ITEM(size, 0, hh);
-    PyList_SET_ITEM(size, 1, ww);
-    hh = ww = NULL; /* owned by the list now */
+/* The ints of the sizes, shared by the masks of one size (a file's masks mostly have their image's size): two
+ * objects fewer to make, and to free, per mask (ints are immutable: sharing them is invisible). */
+typedef struct {
+    int64_t h, w;
+    PyObject *hh, *ww; /* NULL: none yet */
+} SizeInts;
+
+static int size_ints(SizeInts *z, int64_t h, int64_t w) {
+    if (z->hh && z->h == h && z->w == w) return 0;
+    PyObject *hh = PyLong_FromLongLong(h), *ww = PyLong_FromLongLong(w);
+    if (!hh || !ww) {
+        Py_XDECREF(hh);
+        Py_XDECREF(ww);
+        return -1;
+    }
+    Py_XDECREF(z->hh);
+    Py_XDECREF(z->ww);
+    z->h = h, z->w = w, z->hh = hh, z->ww = ww;
+    return 0;
+}
+
+static PyObject *rle_object(PyObject *size_key, PyObject *counts_key, SizeInts *z, int64_t h, int64_t w,
+                            const char *counts, Py_ssize_t len) {
+    if (size_ints(z, h, w) < 0) return NULL;
+    PyObject *d = PyDict_New(), *size = PyList_New(2), *c = PyBytes_FromStringAndSize(counts, len);
+    if (!d || !size || !c) goto fail;
+    Py_INCREF(z->hh);
+    Py_INCREF(z->ww);
+    PyList_SET_ITEM(size, 0, z->hh);
+    PyList_SET_ITEM(size, 1, z->ww);
     if (PyDict_SetItem(d, size_key, size) < 0 || PyDict_SetItem(d, counts_key, c) < 0) goto fail;
     /* Neither can be part of a reference cycle (two ints; an int list and bytes): out of the cyclic garbage
      * collector's lists, as CPython keeps dicts of atomic values, or every collection (and the one at interpreter
@@ -126,8 +157,6 @@ static PyObject *rle_object(PyObject *size_key, PyObject *counts_key, int64_t h,
 fail:
     Py_XDECREF(d);
     Py_XDECREF(size);
-    Py_XDECREF(hh);
-    Py_XDECREF(ww);
     Py_XDECREF(c);
     return NULL;
 }
@@ -136,23 +165,29 @@ static PyObject *rle_objects(const Buf *meta, const Buf *chars) {
     Py_ssize_t n = (Py_ssize_t)(meta->len / (6 * sizeof(int64_t)));
     PyObject *list = PyList_New(n), *size_key = PyUnicode_InternFromString("size");
     PyObject *counts_key = PyUnicode_InternFromString("counts");
+    SizeInts z = {0, 0, NULL, NULL};
     if (!list || !size_key || !counts_key) goto fail;
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t m[6];
         memcpy(m, meta->data + (size_t)i * sizeof m, sizeof m); /* record, h, w, kind, start, stop */
         PyObject *item = Py_None;
         if (m[3]) Py_INCREF(item);
-        else if (!(item = rle_object(size_key, counts_key, m[1], m[2], chars->data + m[4], (Py_ssize_t)(m[5] - m[4]))))
+        else if (!(item = rle_object(size_key, counts_key, &z, m[1], m[2], chars->data + m[4],
+                                     (Py_ssize_t)(m[5] - m[4]))))
             goto fail;
         PyList_SET_ITEM(list, i, item);
     }
     Py_DECREF(size_key);
     Py_DECREF(counts_key);
+    Py_XDECREF(z.hh);
+    Py_XDECREF(z.ww);
     return list;
 fail:
     Py_XDECREF(list);
     Py_XDECREF(size_key);
     Py_XDECREF(counts_key);
+    Py_XDECREF(z.hh);
+    Py_XDECREF(z.ww);
     return NULL;
 }
 

@@ -12,7 +12,9 @@
  *   id, image_id, category_id (int64, -1 where absent) + id_ok, image_id_ok, category_id_ok;
  *   score, area (float64, NaN where absent); iscrowd (uint8); bbox (n, 4 float64 xywh, NaN rows where absent)
  *   + bbox_ok; ring_count (int64 per record), ring_len (int64 per ring), coords (float64 x, y, ...);
- *   kp_len (int64 per record, -1 where absent), kp (float64 values);
+ *   kp_len (int64 per record, -1 where absent), kp (float64 values), kp_box (float64 x 4 per record with
+ *   keypoints: min x, min y, max x, max y of its keypoints, labelled or not; inf where an extent is a 0 of
+ *   either sign, see read_keypoints);
  *   rle (int64 x 6 per RLE: record, h, w, kind 0 = counts string / 1 = run lengths, start, stop),
  *   rle_chars (the counts strings, unescaped, one after the other), rle_runs (int64 run lengths);
  *   rle_objects (a list: per RLE, the dict {"size": [h, w], "counts": bytes}, or None for run lengths);
@@ -52,13 +54,13 @@ static const char *const KEY_NAMES[N_KEYS] = {"id", "image_id", "category_id", "
 
 /* ---- the parser state ----------------------------------------------------------------------------------- */
 enum { C_ID, C_ID_OK, C_IMAGE_ID, C_IMAGE_ID_OK, C_CATEGORY_ID, C_CATEGORY_ID_OK, C_SCORE, C_AREA, C_ISCROWD,
-       C_BBOX, C_BBOX_OK, C_RING_COUNT, C_RING_LEN, C_COORDS, C_KP_LEN, C_KP, C_RLE, C_RLE_CHARS, C_RLE_RUNS,
-       C_RLE_BOX, C_ATTRS, C_IMAGE_ROW, C_LABEL_ROW, C_XYXY,
+       C_BBOX, C_BBOX_OK, C_RING_COUNT, C_RING_LEN, C_COORDS, C_KP_LEN, C_KP, C_KP_BOX, C_RLE, C_RLE_CHARS,
+       C_RLE_RUNS, C_RLE_BOX, C_ATTRS, C_IMAGE_ROW, C_LABEL_ROW, C_XYXY,
        N_COLS };
 static const char *const COL_NAMES[N_COLS] = {
     "id", "id_ok", "image_id", "image_id_ok", "category_id", "category_id_ok", "score", "area", "iscrowd",
-    "bbox", "bbox_ok", "ring_count", "ring_len", "coords", "kp_len", "kp", "rle", "rle_chars", "rle_runs",
-    "rle_box", "attrs", "image_row", "label_row", "xyxy"};
+    "bbox", "bbox_ok", "ring_count", "ring_len", "coords", "kp_len", "kp", "kp_box", "rle", "rle_chars",
+    "rle_runs", "rle_box", "attrs", "image_row", "label_row", "xyxy"};
 
 /* A key without a column here ("ignore", LVIS-style extras, annotator, source, ...), as spelled in the file. */
 enum { MAX_OTHERS = 32 }; /* distinct such keys in a file; more bail out */

@@ -83,17 +83,17 @@ static void poly_free(Poly *P) {
 }
 
 /* Step 3 for a step whose x changes: u_min, the smaller x (pycocotools' "u[j] < u[j-1] ? u[j] : u[j] - 1", as
- * x changes by exactly 1), and v_min, the smaller y. Appends x * h + y unless the column is skipped. */
+ * x changes by exactly 1), one of the columns edge_walk visits (u_min % 5 == 2, 2 <= u_min <= 5 (w - 1) + 2), and
+ * v_min, the smaller y. Appends x * h + y. pycocotools' doubles are exact integers here, computed as such:
+ *   x = (u + .5) / 5 - .5 is (u - 2) / 5 exactly (u + .5 = 5x + 2.5 and x + .5 are doubles, |u| < 2^22);
+ *   y = ceil(clamp((v + .5) / 5 - .5, 0, h)): (v + .5) / 5 - .5 is (v - 2) / 5 = q + r / 5 up to rounding errors
+ *   below 2^-30: exactly q when r = 0, strictly between q and q + 1 otherwise, so its ceiling (and the clamp's
+ *   outcome) is that of the exact quotient: 0 for v - 2 <= 0, else (v - 2 + 4) / 5, at most h. */
 static inline int crossing(Poly *P, int u_min, int v_min) {
-    double xd = (double)u_min;
-    xd = (xd + .5) / 5.0 - .5;
-    if (floor(xd) != xd || xd < 0 || xd > (double)(P->w - 1)) return 0;
-    double yd = (double)v_min;
-    yd = (yd + .5) / 5.0 - .5;
-    if (yd < 0) yd = 0;
-    else if (yd > (double)P->h) yd = (double)P->h;
-    yd = ceil(yd);
-    return u32_push(&P->col, (uint32_t)(int)xd) || u32_push(&P->pos, (uint32_t)((int)xd * (int)P->h + (int)yd));
+    int x = (u_min - 2) / 5, n = v_min - 2, h = (int)P->h;
+    int y = n <= 0 ? 0 : (n + 4) / 5;
+    y = y > h ? h : y;
+    return u32_push(&P->col, (uint32_t)x) || u32_push(&P->pos, (uint32_t)(x * h + y));
 }
 
 /* The first x >= lo with x % 5 == 2 (the only steps whose column can be whole: see the header). */

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -136,11 +136,12 @@ class AnnColumns:
     _cols: dict[str, np.ndarray] = field(default_factory=dict)  # columns built by column()
     _absent: dict[str, tuple[tuple[int, ...], Any, Any]] = field(default_factory=dict)  # (shape, dtype, fill)
     _polys: list[Polygons] = field(default_factory=list)
-    _rle_rows: list[int] = field(default_factory=list)
+    _rle_rows: list[int] | IntArray = field(default_factory=list)  # the records with an RLE, in order
     _rles: list[dict[str, Any]] = field(default_factory=list)
     _rle_boxes: FloatArray | None = None  # per RLE, pycocotools' toBbox (xywh; NaN: unknown), from the kernel
     _rle_sizes: IntArray | None = None  # per RLE, its size (h, w), from the kernel
     _kp: list[tuple[IntArray, FloatArray]] = field(default_factory=list)
+    _kp_boxes: FloatArray | None = None  # per record, its keypoints' xyxy extent (NaN: none), from the kernel
     _attrs: dict[str, list[tuple[IntArray, ObjArray]]] = field(default_factory=dict)  # per name: (records, values)
     _attr_strings: dict[str, dict[str, str] | None] = field(default_factory=dict)  # see attribute_parts
     _attr_cols: dict[str, ObjArray] = field(default_factory=dict)  # attribute columns made elsewhere (the kernel's)
@@ -283,16 +284,19 @@ class AnnColumns:
         return repr(keys[int(codes[j])]) if j < len(at) and at[j] == record else None
 
     def add_columns(self, n: int, keys: set[str], columns: dict[str, np.ndarray],
-                    absent: dict[str, tuple[tuple[int, ...], Any, Any]], polygons: Polygons | None, rle_rows: list[int],
+                    absent: dict[str, tuple[tuple[int, ...], Any, Any]], polygons: Polygons | None, rle_rows: IntArray,
                     rles: list[dict[str, Any]], keypoints: list[tuple[IntArray, FloatArray]],
                     attributes: dict[str, ObjArray], extra: dict[str, list[Any]],
-                    rle_boxes: FloatArray | None = None, rle_sizes: IntArray | None = None) -> None:
+                    rle_boxes: FloatArray | None = None, rle_sizes: IntArray | None = None,
+                    kp_boxes: FloatArray | None = None) -> None:
         """Take ``n`` records parsed elsewhere (the C kernel, ``_coco_native``) as the columns ``add`` makes.
 
         ``absent``: columns of keys no record has, as (shape, dtype, fill), built only if asked for (``polygons``:
         None). ``attributes``: the columns ``attributes()`` returns. ``extra``: what ``add`` keeps in ``_extra``, as
         one full column (a value per record) per key. ``rle_boxes``: per RLE, what pycocotools' ``toBbox`` gives (NaN
-        rows where not computed); ``rle_sizes``: per RLE, its (h, w). Must be the only records added.
+        rows where not computed); ``rle_sizes``: per RLE, its (h, w); ``kp_boxes``: per record, the xyxy extent of
+        its keypoints (NaN rows where none, inf rows where numpy must decide: ``keypoint_boxes``). Must be the only
+        records added.
         """
         if self.n:
             raise RuntimeError("AnnColumns.add_columns: must be the only records")
@@ -303,7 +307,7 @@ class AnnColumns:
             self._polys.append(polygons)
         self._rle_rows, self._rles, self._kp, self._attr_cols = rle_rows, rles, keypoints, attributes
         self._extra.update({k: [(0, v)] for k, v in extra.items()})
-        self._rle_boxes, self._rle_sizes = rle_boxes, rle_sizes
+        self._rle_boxes, self._rle_sizes, self._kp_boxes = rle_boxes, rle_sizes, kp_boxes
         self.keys, self.n = keys, n
 
     # -- segmentation ------------------------------------------------------------------------------
@@ -394,7 +398,7 @@ class AnnColumns:
             self.bad(record, "coco_bad_rle", "segmentation",
                      f"RLE counts must be a string or a list of run lengths, got {_short(counts)}; mask dropped")
             return
-        self._rle_rows.append(record)
+        cast(list[int], self._rle_rows).append(record)  # an array only from add_columns (never mixed with add)
         self._rles.append(rle)
 
     # -- keypoints ---------------------------------------------------------------------------------
@@ -444,11 +448,13 @@ class AnnColumns:
         """(N,) RLE dicts or None (None when no record has an RLE), and (N, 2) RLE sizes (-1 where none)."""
         if not self._rles:  # no RLE: a read-only view, no memory
             return None, np.broadcast_to(np.int64(-1), (self.n, 2))
+        values = np.empty(len(self._rles), object)
+        values[:] = self._rles  # one C loop (dicts are not sequences: one object each)
+        if len(values) == self.n and self._rle_sizes is not None:  # an RLE in every record (one each, in order)
+            return values, self._rle_sizes
         hw = np.full((self.n, 2), -1, np.int64)
         out = np.full(self.n, None, object)
         rows = np.asarray(self._rle_rows, np.int64)
-        values = np.empty(len(rows), object)
-        values[:] = self._rles  # one C loop (dicts are not sequences: one object each)
         out[rows] = values
         hw[rows] = self._rle_sizes if self._rle_sizes is not None else [rle["size"] for rle in self._rles]
         return out, hw
@@ -458,9 +464,19 @@ class AnnColumns:
         or not computed); None when nothing was computed (the Python path computes them from ``masks()``)."""
         if self._rle_boxes is None or not np.isfinite(self._rle_boxes[:, 0]).any():
             return None
+        if len(self._rle_boxes) == self.n:  # an RLE in every record: the kernel's array, read-only
+            return self._rle_boxes
         out = np.full((self.n, 4), np.nan)
         out[self._rle_rows] = self._rle_boxes
         return out
+
+    def keypoint_boxes(self) -> FloatArray | None:
+        """(N, 4) xyxy extents of the records' keypoints (``[min x, min y, max x, max y]``, labelled or not; NaN rows
+        where a record has none) when the kernel read them, all finite; None otherwise, or where an extent is a 0
+        that numpy may give as 0.0 or -0.0 (computed from ``keypoints()`` then)."""
+        if self._kp_boxes is None or np.isinf(self._kp_boxes[:, 0]).any():
+            return None
+        return self._kp_boxes
 
     def keypoints(self) -> tuple[FloatArray | None, IntArray]:
         """(N, K, 3) with NaN rows where absent (None when no record has keypoints), and (N,) K per record."""

@@ -177,10 +177,22 @@ def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], dat
                             ring_count == 0)
     else:
         polygons = None  # no record has one: AnnColumns.polygons() makes the empty column if asked
-    kp = _keypoints(col("kp_len", np.int64), col("kp", np.float64)) if "keypoints" in keys else []
-    acc.add_columns(n, keys, columns, absent, polygons, rle[:, 0].tolist(), rles, kp, attrs, extra,
-                    col("rle_box", np.float64).reshape(-1, 4), rle[:, 1:3])
+    kp, kp_box = [], None
+    if "keypoints" in keys:
+        kp_len = col("kp_len", np.int64)
+        kp, kp_box = _keypoints(kp_len, col("kp", np.float64)), col("kp_box", np.float64).reshape(-1, 4)
+        if len(kp_box) < n:  # NaN rows for the records without keypoints
+            kp_box = _scatter_rows(kp_box, np.flatnonzero(kp_len > 0), n)
+    acc.add_columns(n, keys, columns, absent, polygons, rle[:, 0], rles, kp, attrs, extra,
+                    col("rle_box", np.float64).reshape(-1, 4), rle[:, 1:3], kp_box)
     return True
+
+
+def _scatter_rows(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """(n, 4) with ``values`` at ``rows``, NaN elsewhere."""
+    out = np.full((n, 4), np.nan)
+    out[rows] = values
+    return out
 
 
 def _rles(rle: np.ndarray, cols: dict[str, Any]) -> list[dict[str, Any]] | None:

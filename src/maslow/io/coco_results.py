@@ -356,13 +356,17 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
         box, (n_like, n_known, first) = native_box[0], native_box[2]
         if n_like >= 2:
             looks_xyxy(acc, like.images, image, n_like, n_known, first, src, col)
+    elif "bbox" not in acc.keys:  # no record has a box (what _boxes gives then: nothing to check or report)
+        box = np.full((n, 4), np.nan)
     else:
         box = _boxes(acc, like.images, image, keep, src, col)
     mask, _ = acc.masks()
     kp, _ = acc.keypoints()
-    kp = _finite_keypoints(kp, keep, src, col)
+    kp_box = acc.keypoint_boxes()
+    if kp_box is None:  # the kernel's keypoints are finite numbers (JSON has no others)
+        kp = _finite_keypoints(kp, keep, src, col)
     if native_box is None:  # the kernel's boxes are all there
-        _fill_boxes(box, mask, kp, acc.mask_boxes())
+        _fill_boxes(box, mask, kp, acc.mask_boxes(), kp_box)
     score = acc.column("score")
     unscored = np.isnan(score) if all_kept else keep & np.isnan(score)
     if unscored.any():
@@ -444,12 +448,17 @@ def _model_column(n: int) -> np.ndarray:
 
 
 def _fill_boxes(box: FloatArray, mask: np.ndarray | None, kp: FloatArray | None,
-                mask_box: FloatArray | None = None) -> None:
+                mask_box: FloatArray | None = None, kp_box: FloatArray | None = None) -> None:
     """Boxes of predictions without one, from the mask or the keypoints' extent (as ``loadRes`` does).
 
-    ``mask_box``: (n, 4) ``toBbox`` of the masks where known already (the C reader's, bit for bit), NaN elsewhere.
+    ``mask_box``: (n, 4) ``toBbox`` of the masks where known already (the C reader's, bit for bit), NaN elsewhere;
+    ``kp_box``: (n, 4) the keypoints' xyxy extents (the C reader's, NaN rows where none), used instead of ``kp``.
     """
     rows = np.flatnonzero(np.isnan(box[:, 0]))
+    if rows.size == len(box) and mask_box is not None and not np.isnan(mask_box[:, 0]).any():  # no gathers
+        box[:, :2] = mask_box[:, :2]
+        np.add(mask_box[:, :2], mask_box[:, 2:], out=box[:, 2:])  # as _mask_boxes does
+        return
     if rows.size and mask_box is not None:
         known = rows[~np.isnan(mask_box[rows, 0])]
         b = mask_box[known]  # a copy (fancy indexing)
@@ -461,7 +470,9 @@ def _fill_boxes(box: FloatArray, mask: np.ndarray | None, kp: FloatArray | None,
         if has.any():
             box[rows[has]] = _mask_boxes(mask[rows[has]].tolist())
         rows = rows[~has]
-    if rows.size and kp is not None:
+    if rows.size and kp_box is not None:
+        box[rows] = kp_box if rows.size == len(kp_box) else kp_box[rows]  # NaN rows (no keypoints) stay NaN
+    elif rows.size and kp is not None:
         k = kp if rows.size == len(kp) else kp[rows]  # every row (keypoint results have no box): no gathered copy
         x, y = k[:, :, 0], k[:, :, 1]
         ext = np.stack([x.min(1), y.min(1), x.max(1), y.max(1)], 1)

@@ -80,6 +80,7 @@ def segm_masks(ds: Dataset, rows: IntArray, side: str) -> Runs | list[dict[str, 
 
 
 PRED_BLOCK = 4096  # predictions whose run lengths segm_pred_blocks holds at a time
+OKS_BLOCK = 8192  # keypoint pairs whose OKS terms oks_pairs holds at a time
 
 
 def segm_pred_blocks(pred: Dataset, rows: IntArray, t_masks: Runs, crowd: BoolArray, p_idx: IntArray,
@@ -307,19 +308,26 @@ def oks_pairs(d_kp: FloatArray, g_kp: FloatArray, g_xywh: FloatArray, g_area: Fl
     var = (sigmas * 2) ** 2
     native = load("cocoeval")
     if native is not None and len(sigmas):  # the terms and sums in C, numpy's exp between them (as pycocotools)
-        e = np.empty(n_pairs * len(sigmas))
+        # OKS_BLOCK pairs at a time, through buffers reused from block to block (fresh memory costs a page fault
+        # per 4 KiB written: as much as the terms themselves)
+        block = min(n_pairs, OKS_BLOCK)
+        e = np.empty(block * len(sigmas))
+        zero = np.empty((block, len(sigmas)), np.uint8)  # terms whose exp is 0: not stored in e (numpy's slow lanes)
         n_used = np.empty(n_pairs, np.int64)
-        zero = np.empty((n_pairs, len(sigmas)), np.uint8)  # terms whose exp is 0: not stored in e (numpy's slow lanes)
         c = np.ascontiguousarray
-        d_rows = np.arange(len(d_kp)) if d_rows is None else d_rows
-        g_rows = np.arange(len(g_kp)) if g_rows is None else g_rows
-        m = native.oks_terms(c(d_kp, np.float64), c(d_rows, np.int64), c(g_kp, np.float64), c(g_rows, np.int64),
-                             c(g_xywh, np.float64), c(g_area, np.float64), c(var, np.float64), c(p_idx, np.int64),
-                             c(t_idx, np.int64), float(min_oks), e, n_used, zero)
-        ex = e[:m]
-        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-            np.exp(np.negative(ex, out=ex), out=ex)
-        native.oks_sums(ex, n_used, zero, out)
+        args = (c(d_kp, np.float64), c(np.arange(len(d_kp)) if d_rows is None else d_rows, np.int64),
+                c(g_kp, np.float64), c(np.arange(len(g_kp)) if g_rows is None else g_rows, np.int64),
+                c(g_xywh, np.float64), c(g_area, np.float64), c(var, np.float64))
+        p_idx, t_idx = c(p_idx, np.int64), c(t_idx, np.int64)
+        for lo in range(0, n_pairs, block):
+            hi = min(lo + block, n_pairs)
+            nu, zb = n_used[lo:hi], zero[:hi - lo]
+            m = native.oks_terms(*args, p_idx[lo:hi], t_idx[lo:hi], float(min_oks), e[:(hi - lo) * len(sigmas)],
+                                 nu, zb)
+            ex = e[:m]
+            with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+                np.exp(np.negative(ex, out=ex), out=ex)
+            native.oks_sums(ex, nu, zb, out[lo:hi])
         kept = np.flatnonzero(n_used)
         return (kept, out[kept]) if len(kept) < n_pairs else (kept, out)
     d_kp = d_kp if d_rows is None else d_kp[d_rows]
