@@ -1,4 +1,4 @@
-"""Diversity commands (`maslow diversity ...`): balance, duplicates, coverage."""
+"""Diversity commands (`maslow diversity ...`): balance, duplicates, coverage, issues."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ ImagesArg = Annotated[str | None, typer.Argument(
     help="An image folder (no --from needed), a file/folder with --from, or a workspace version / dataset "
     "(default: the head).")]
 
-diversity_app = typer.Typer(help="Level 1, diverse data: class balance, duplicates, coverage.", no_args_is_help=True)
+diversity_app = typer.Typer(help="Level 1, diverse data: class balance, duplicates, coverage, odd images.",
+                            no_args_is_help=True)
 
 
 @diversity_app.command("balance")
@@ -227,6 +228,67 @@ def coverage_cmd(
                       f"(first: {lit(r.unreadable[0][1])})[/yellow]")
     for p in written:
         console.print(f"wrote {lit(p)}")
+
+
+@diversity_app.command("issues")
+def issues_cmd(
+    dataset: ImagesArg = None,
+    fmt: FromOpt = None,
+    images_root: ImagesRootOpt = None,
+    dark: Annotated[float, typer.Option(help="Dark: the 99th percentile of grey (0-1) is below this.")] = 0.32,
+    light: Annotated[float, typer.Option(help="Light: the 1st percentile of grey (0-1) is above this.")] = 0.68,
+    min_range: Annotated[float, typer.Option(
+        "--min-range", help="Low information: the 1st to 99th percentile of grey spans less than this (0-1).")] = 0.05,
+    blur_share: Annotated[float, typer.Option(
+        "--blur-share", help="Blurry: sharpness below this share of the dataset's median.")] = 0.1,
+    aspect_factor: Annotated[float, typer.Option(
+        "--aspect-factor", help="Odd aspect ratio: more elongated than this times the dataset's median.")] = 2.0,
+    size_factor: Annotated[float, typer.Option(
+        "--size-factor", help="Odd size: a side this many times smaller or larger than the dataset's median.")] = 3.0,
+    grey_spread: Annotated[float, typer.Option(
+        "--grey-spread", help="Grayscale: mean spread of R, G, B (0-255) at most this.")] = 2.0,
+    paths: Annotated[int, typer.Option("--paths", min=1, help="Paths shown per issue (--json lists all).")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Odd images: dark, light, low information, blurry, odd aspect ratio, odd size, grayscale."""
+    import math
+
+    from maslow.diversity.issues import ISSUES, IssueRules, image_issues
+
+    rules = IssueRules(dark=dark, light=light, min_range=min_range, blur_share=blur_share,
+                       aspect_factor=aspect_factor, size_factor=size_factor, grey_spread=grey_spread)
+    ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
+    if not ds.n_images:  # a note on stderr and exit 0, as every level-1 command
+        no_images(dataset, fmt)
+        if not as_json:
+            return
+    with progress_bar("measuring images", enabled=not as_json) as progress:
+        r = image_issues(ds, rules=rules, progress=progress)
+    if as_json:
+        print_json(r.to_dict())
+        return
+    lim = r.limits
+    rule = {
+        "dark": f"99th percentile of grey < {lim['dark']:g}",
+        "light": f"1st percentile of grey > {lim['light']:g}",
+        "low_information": f"1st-99th percentile range < {lim['low_information']:g}",
+        "blurry": "too few images to compare" if math.isnan(lim["blurry"]) else
+        f"sharpness < {lim['blurry']:.3g} ({rules.blur_share:g} x median)",
+        "odd_aspect_ratio": f"elongation > {lim['odd_aspect_ratio']:.3g} ({rules.aspect_factor:g} x median)",
+        "odd_size": f"side < {lim['odd_size_low']:.0f} or > {lim['odd_size_high']:.0f} px",
+        "grayscale": "mostly grey dataset: not judged" if math.isnan(lim["grayscale"]) else
+        f"colour spread <= {lim['grayscale']:g} of 255",
+    }
+    rows = []
+    for t in ISSUES:
+        flagged = r.rows(t).tolist()
+        shown = ", ".join(r.paths[i] for i in flagged[:paths])
+        rows.append((t, len(flagged), rule[t], shown + (f", ... {len(flagged) - paths} more" if len(flagged) > paths
+                                                        else "")))
+    console.print(f"{int(r.any.sum())} of {r.n_images} images have an issue")
+    console.print(table("Odd images", ["issue", "images", "rule", "images (worst first)"], rows))
+    if r.unreadable:
+        console.print(f"[yellow]{len(r.unreadable)} images could not be read (first: {lit(r.unreadable[0][1])})[/yellow]")
 
 
 def register(app: typer.Typer) -> None:

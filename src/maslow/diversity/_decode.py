@@ -1,4 +1,4 @@
-"""Fast greyscale decoding for image statistics and hashing (JPEG draft mode: DCT-domain downscaling).
+"""Fast greyscale (and colour) decoding for image statistics and hashing (JPEG draft mode: DCT-domain downscaling).
 
 Pillow's ``draft`` asks libjpeg to decode at 1/2, 1/4 or 1/8 scale, which skips most of the inverse DCT work;
 the result is at least the requested size. Other formats are decoded in full and then reduced. EXIF
@@ -25,10 +25,29 @@ def open_grey(path: str | Path, min_side: int, *, max_pixels: int = MAX_PIXELS) 
     Raises:
         FormatError: the file is missing, unreadable, truncated or a decompression bomb.
     """
+    return _open(path, min_side, colour=False, max_pixels=max_pixels)
+
+
+def open_colour(path: str | Path, min_side: int, *, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, int, int]:
+    """(image in mode ``RGB``, or ``L`` when the file stores one grey channel, at least ``min_side`` pixels on each
+    side when the file allows, stored width, height). Transparency is dropped (the colour channels are kept).
+
+    Raises:
+        FormatError: the file is missing, unreadable, truncated or a decompression bomb.
+    """
+    return _open(path, min_side, colour=True, max_pixels=max_pixels)
+
+
+_GREY_MODES = ("1", "L", "LA", "La", "F")
+
+
+def _open(path: str | Path, min_side: int, *, colour: bool, max_pixels: int) -> tuple[Image.Image, int, int]:
     path = Path(path)
     base, member = idx_member(path)
     if member is not None:
         arr = np.asarray(_idx_images(base, member)[member])
+        if arr.ndim == 3 and colour and arr.shape[2] == 3:
+            return Image.fromarray(arr.astype(np.uint8), "RGB"), arr.shape[1], arr.shape[0]
         if arr.ndim == 3:
             arr = arr.mean(axis=2).astype(np.uint8)
         return Image.fromarray(arr.astype(np.uint8)), arr.shape[1], arr.shape[0]
@@ -42,9 +61,10 @@ def open_grey(path: str | Path, min_side: int, *, max_pixels: int = MAX_PIXELS) 
                 if im.mode == "I" or im.mode.startswith("I;16"):
                     grey = eight_bit(im)
                 else:
+                    mode = "RGB" if colour and not _grey_file(im) else "L"
                     if im.format == "JPEG":
-                        im.draft("L", (min_side, min_side))
-                    grey = im.convert("L")
+                        im.draft(mode, (min_side, min_side))
+                    grey = im.convert(mode)
                     grey.load()
     except FormatError:
         raise  # already says what is wrong (a FormatError is a ValueError: don't wrap it as "unreadable")
@@ -53,3 +73,14 @@ def open_grey(path: str | Path, min_side: int, *, max_pixels: int = MAX_PIXELS) 
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise FormatError(f"unreadable image: {e}", path=path) from None
     return grey, w, h
+
+
+def _grey_file(im: Image.Image) -> bool:
+    """The file stores one grey channel: a grey mode, or a palette whose colours are all grey."""
+    if im.mode in _GREY_MODES:
+        return True
+    if im.mode != "P":
+        return False
+    pal = im.getpalette() or []
+    rgb = np.asarray(pal[:len(pal) // 3 * 3], np.int64).reshape(-1, 3)
+    return bool(len(rgb)) and bool((rgb.max(axis=1) == rgb.min(axis=1)).all())

@@ -3,27 +3,32 @@
 Glossary:
 - *exact* duplicates: identical file bytes (blake2b content hash, 128 bits).
 - *pHash*: the 64-bit perceptual hash of Zauner (2010): the greyscale image reduced to 32x32, its 2-D DCT-II,
-  the 8x8 lowest frequencies, one bit per coefficient (above their median). JPEG files are decoded at 1/8
-  scale (Pillow's draft mode), which is where the speed comes from.
-- *variants*: per image maslow stores 11 hashes: the full image, its horizontal mirror (computed from the
-  same DCT: mirroring flips the sign of odd horizontal frequencies) and 9 crops keeping 90% of each side, at
-  a 3 x 3 grid of offsets (pHash is shift-sensitive: one central crop finds a third of 10% crops, the grid
-  95%). Two images are *near* duplicates when the full hash of one is within ``threshold`` bits (Hamming
-  distance) of any variant of the other, so re-encodes, resizes, brightness changes, mirror images and crops
-  of up to about 10% match while each hash stays 64 bits.
+  the 8x8 lowest frequencies, one bit per coefficient (above their median). The 64 coefficients are two small
+  matrix products (numpy; no scipy). JPEG files are decoded at 1/8 scale (Pillow's draft mode), which is where
+  the speed comes from.
+- *variants*: per image maslow stores 26 hashes. The full image and its 7 flips and quarter turns, computed
+  from the same DCT (mirroring flips the sign of odd horizontal frequencies, a vertical flip that of odd
+  vertical ones, transposing swaps the two axes): ``full``, ``mirror``, ``flip``, ``rot180``, ``transpose``,
+  ``rot90`` and ``rot270`` (counter-clockwise, as ``numpy.rot90``), ``transverse``. Then crops at two
+  scales, each at a 3 x 3 grid of offsets: 9 keeping 90% of each side and 9 keeping 95% (pHash is
+  shift-sensitive: one central crop finds a third of 10% crops; the 90% grid alone missed 11-13% of crops
+  keeping 90-96% of each side). Two images are *near* duplicates when the full hash of one is within
+  ``threshold`` bits (Hamming distance) of any variant of the other, so re-encodes, resizes, brightness and
+  colour changes, flipped or rotated copies (augmentation exports hold them) and crops of up to about 10%
+  match while each hash stays 64 bits.
 - *search*: a multi-index (Norouzi et al. 2012): the 64 bits are cut into ``b`` blocks; when two hashes are
   within ``threshold`` bits, by pigeonhole one block differs in at most ``r`` bits with
   ``b * (r + 1) > threshold``. Each block is a dense lookup table; candidates are verified with XOR+popcount.
 - *small* images: shorter side under ``min_side`` (default 32, the hash's own grid). They are not hashed, so
   they have exact (and semantic) duplicates only: a 28 x 28 digit is upsampled into the grid, and sets of
-  such images (MNIST, glyphs, icons) share their low frequencies (297,255 pHash pairs among MNIST's 10,000
+  such images (MNIST, glyphs, icons) share their low frequencies (513,070 pHash pairs among MNIST's 10,000
   test digits, which have no duplicate).
 - *semantic* duplicates: pairs of images whose embeddings have cosine similarity >= a threshold.
 - *cluster*: a kept image and its duplicates (star clustering, which does not chain). Images are visited
   in keep order (the most pixels, then the largest file, then the first row); one not yet in a cluster is
   *kept* and takes every image not yet in a cluster that is a duplicate of it, so each dropped image is a
   duplicate of its kept copy. Identical files stay together: a group of exact duplicates is one unit.
-  (Connected components, ``clusters_of``, chain: 101 consecutive video frames, 907 of 5,050 pairs near,
+  (Connected components, ``clusters_of``, chain: 101 consecutive video frames, 1,052 of 5,050 pairs near,
   become one component.)
 - *leak*: a cluster whose images lie in more than one split (e.g. train and test): it inflates metrics.
 """
@@ -44,14 +49,32 @@ from maslow.core.dataset import Dataset
 from maslow.core.types import FloatArray, IntArray
 from maslow.diversity._decode import open_grey
 from maslow.diversity._graph import star_clusters
+from maslow.diversity._search import hamming as hamming
+from maslow.diversity._search import search_hashes as search_hashes
 from maslow.errors import FormatError, MaslowError
 
 Progress = Callable[[int, int], None]
 
 _HASH_SIDE = 32
 _LOW = 8
-# mirror: DCT coefficient (u, v) of the flipped image is (-1)^v times the original (v: horizontal frequency)
-_MIRROR_SIGN = np.where(np.arange(_LOW) % 2 == 0, 1.0, -1.0)[None, :]
+
+
+def _dct_rows(n: int, low: int) -> np.ndarray:
+    """(low, n) orthonormal DCT-II basis (the ``norm="ortho"`` rows of scipy.fft.dct): coef = C @ x."""
+    k = np.arange(low)[:, None]
+    c: np.ndarray = np.sqrt(2.0 / n) * np.cos(np.pi * (2 * np.arange(n)[None, :] + 1) * k / (2 * n))
+    c[0] /= np.sqrt(2.0)
+    return c
+
+
+_DCT = _dct_rows(_HASH_SIDE, _LOW)
+_SIGN = np.where(np.arange(_LOW) % 2 == 0, 1.0, -1.0)
+# coefficient (u, v) (u vertical, v horizontal frequency) of the mirrored image is (-1)^v times the original's,
+# of the vertically flipped one (-1)^u times; the transposed image has the transposed coefficients
+_MIRROR_SIGN = _SIGN[None, :]
+_FLIP_SIGN = _SIGN[:, None]
+#: the full image's variants, in the order of ``HashTable.hashes``' first columns
+FLIPS = ("full", "mirror", "flip", "rot180", "transpose", "rot270", "rot90", "transverse")
 _COS_TOL = 1e-12  # cosine rounding error of unit float64 vectors is about d * 1e-16
 _BITS = (np.uint64(1) << np.arange(64, dtype=np.uint64)).astype(np.uint64)
 
@@ -84,27 +107,45 @@ def _pack(bits: np.ndarray) -> np.ndarray:
     return out
 
 
-def phash_arrays(grey32: np.ndarray) -> np.ndarray:
-    """(..., 2) uint64 pHashes (plain, mirrored) of (..., 32, 32) greyscale arrays."""
-    from scipy.fft import dctn
-
-    coef = dctn(np.asarray(grey32, np.float64), type=2, axes=(-2, -1), norm="ortho")[..., :_LOW, :_LOW]
-    out = np.zeros((*coef.shape[:-2], 2), np.uint64)
-    for j, c in enumerate((coef, coef * _MIRROR_SIGN)):
-        flat = c.reshape(*c.shape[:-2], -1)
-        med = np.median(flat, axis=-1, keepdims=True)
-        out[..., j] = _pack(flat > med)
+def _low_dct(grey32: np.ndarray) -> np.ndarray:
+    """(..., 8, 8) lowest 2-D DCT-II coefficients (orthonormal) of (..., 32, 32) arrays."""
+    out: np.ndarray = _DCT @ np.asarray(grey32, np.float64) @ _DCT.T
     return out
 
 
-def variant_names(grid: int = 3) -> tuple[str, ...]:
-    """Column names of ``HashTable.hashes``: full, mirror, then crop_<row>_<col> over the crop grid."""
-    return ("full", "mirror", *[f"crop_{r}_{c}" for r in range(grid) for c in range(grid)])
+def _bits(coef: np.ndarray) -> np.ndarray:
+    """(...) uint64 pHashes of (..., 8, 8) coefficients: one bit per coefficient above their median."""
+    flat = coef.reshape(*coef.shape[:-2], -1)
+    return _pack(flat > np.median(flat, axis=-1, keepdims=True))
+
+
+def _flipped(coef: np.ndarray) -> list[np.ndarray]:
+    """The coefficients of the 8 flips and quarter turns of an image, in the order of ``FLIPS``."""
+    t = np.swapaxes(coef, -1, -2)
+    both = _FLIP_SIGN * _MIRROR_SIGN
+    return [coef, coef * _MIRROR_SIGN, coef * _FLIP_SIGN, coef * both, t, t * _MIRROR_SIGN, t * _FLIP_SIGN, t * both]
+
+
+def phash_arrays(grey32: np.ndarray) -> np.ndarray:
+    """(..., 2) uint64 pHashes (plain, mirrored) of (..., 32, 32) greyscale arrays."""
+    coef = _low_dct(grey32)
+    return np.stack([_bits(coef), _bits(coef * _MIRROR_SIGN)], axis=-1)
+
+
+def variant_names(grid: int = 3, crop: float = 0.9) -> tuple[str, ...]:
+    """Column names of ``HashTable.hashes``: ``FLIPS``, then crop_<row>_<col> over the crop grid (keeping
+    ``crop`` of each side), then crop<pct>_<row>_<col> (keeping ``(1 + crop) / 2``, e.g. crop95)."""
+    inner = round(100 * (1 + crop) / 2)
+    return (*FLIPS, *[f"crop_{r}_{c}" for r in range(grid) for c in range(grid)],
+            *[f"crop{inner}_{r}_{c}" for r in range(grid) for c in range(grid)])
 
 
 def _crop_boxes(crop: float, grid: int) -> list[tuple[float, float, float, float]]:
-    steps = [(1 - crop) / 2] if grid == 1 else [(1 - crop) * k / (grid - 1) for k in range(grid)]
-    return [(x, y, x + crop, y + crop) for y in steps for x in steps]
+    boxes = []
+    for keep in (crop, (1 + crop) / 2):
+        steps = [(1 - keep) / 2] if grid == 1 else [(1 - keep) * k / (grid - 1) for k in range(grid)]
+        boxes += [(x, y, x + keep, y + keep) for y in steps for x in steps]
+    return boxes
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,8 +153,9 @@ class HashTable:
     """Perceptual hashes of images.
 
     Attributes:
-        hashes: (m, v) uint64, columns ``variant_names(grid)``: the full image, its mirror, then crops keeping
-            ``crop`` of each side at ``grid`` x ``grid`` offsets. Rows of unreadable files are 0.
+        hashes: (m, v) uint64, columns ``variant_names(grid, crop)``: the full image and its flips and quarter
+            turns (``FLIPS``), then crops keeping ``crop`` of each side at ``grid`` x ``grid`` offsets, then crops
+            keeping ``(1 + crop) / 2``. Rows of unreadable files are 0.
         valid: (m,) bool, False where the file could not be decoded.
         pixels: (m,) int64 stored width x height (0 when unreadable).
         errors: (row, message) of the unreadable files.
@@ -129,14 +171,15 @@ class HashTable:
 
 def image_hashes(
     paths: Sequence[str | Path], *, crop: float = 0.9, grid: int = 3, progress: Progress | None = None,
-    batch: int = 256,
+    batch: int = 64,
 ) -> HashTable:
     """pHash variants of image files (see the module glossary); unreadable files are flagged, not raised.
 
     Args:
         paths: image files.
-        crop: side share kept by the crop variants (a 10% crop of an image matches one of them).
-        grid: crop offsets per axis (``grid`` x ``grid`` crops; 0 for none).
+        crop: side share kept by the outer crop variants (a 10% crop of an image matches one of them); the
+            inner ones keep ``(1 + crop) / 2`` (95% for the default 0.9).
+        grid: crop offsets per axis (``grid`` x ``grid`` crops at each of the two scales; 0 for none).
         progress: ``progress(done, total)`` callback.
         batch: images per DCT batch (bounds memory).
     """
@@ -144,7 +187,7 @@ def image_hashes(
         raise MaslowError(f"image_hashes: crop must be in (0, 1], got {crop}")
     m = len(paths)
     boxes = _crop_boxes(crop, grid) if grid > 0 else []
-    hashes = np.zeros((m, 2 + len(boxes)), np.uint64)
+    hashes = np.zeros((m, len(FLIPS) + len(boxes)), np.uint64)
     valid = np.zeros(m, bool)
     pixels = np.zeros(m, np.int64)
     shorter = np.zeros(m, np.int64)
@@ -165,85 +208,13 @@ def image_hashes(
                 valid[s + k], pixels[s + k], shorter[s + k] = True, w * h, min(w, h)
             except (FormatError, OSError, ValueError) as e:
                 errors.append((s + k, str(e)))
-        ph = phash_arrays(grey)  # (k, 1 + crops, 2)
-        hashes[s:s + len(chunk), 0:2] = ph[:, 0]
-        hashes[s:s + len(chunk), 2:] = ph[:, 1:, 0]
+        coef = _low_dct(grey)  # (k, 1 + crops, 8, 8)
+        hashes[s:s + len(chunk), :len(FLIPS)] = np.stack([_bits(c) for c in _flipped(coef[:, 0])], axis=1)
+        hashes[s:s + len(chunk), len(FLIPS):] = _bits(coef[:, 1:])
         if progress is not None:
             progress(s + len(chunk), m)
     hashes[~valid] = 0
     return HashTable(hashes=hashes, valid=valid, pixels=pixels, errors=tuple(errors), side=shorter)
-
-
-def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Bit differences between uint64 hashes (broadcasting)."""
-    return np.bitwise_count(np.bitwise_xor(np.asarray(a, np.uint64), np.asarray(b, np.uint64))).astype(np.int64)
-
-
-def _flip_masks(width: int, radius: int) -> np.ndarray:
-    masks = [0]
-    for r in range(1, radius + 1):
-        for bits in itertools.combinations(range(width), r):
-            masks.append(sum(1 << b for b in bits))
-    return np.asarray(masks, np.int64)
-
-
-def search_hashes(queries: np.ndarray, stored: np.ndarray, threshold: int) -> tuple[IntArray, IntArray, IntArray]:
-    """All (query, stored) index pairs whose hashes differ in at most ``threshold`` bits.
-
-    Args:
-        queries: (q,) uint64.
-        stored: (s,) uint64.
-        threshold: maximum Hamming distance (0..32).
-
-    Returns:
-        (query index, stored index, distance), each (p,) int64, sorted by query then stored index.
-    """
-    q = np.asarray(queries, np.uint64)
-    s = np.asarray(stored, np.uint64)
-    if not 0 <= threshold <= 32:
-        raise MaslowError(f"search_hashes: threshold must be in 0..32, got {threshold}")
-    empty = np.zeros(0, np.int64)
-    if not len(q) or not len(s):
-        return empty, empty, empty
-    if len(q) * len(s) <= 4_000_000:  # small: brute force
-        d = hamming(q[:, None], s[None, :])
-        qi, si = np.nonzero(d <= threshold)
-        return qi.astype(np.int64), si.astype(np.int64), d[qi, si]
-    radius = 2 if threshold >= 5 else (1 if threshold >= 1 else 0)
-    n_blocks = max(-(-(threshold + 1) // (radius + 1)), 3)  # more blocks keep the pigeonhole; <= 22 bits each
-    widths = [64 // n_blocks + (1 if b < 64 % n_blocks else 0) for b in range(n_blocks)]
-    found_q, found_s = [], []
-    start = 0
-    for width in widths:
-        mask = np.uint64((1 << width) - 1)
-        kq = ((q >> np.uint64(start)) & mask).astype(np.int64)
-        ks = ((s >> np.uint64(start)) & mask).astype(np.int64)
-        start += width
-        order = np.argsort(ks, kind="stable")
-        count = np.bincount(ks, minlength=1 << width)
-        offsets = np.zeros((1 << width) + 1, np.int64)
-        np.cumsum(count, out=offsets[1:])
-        occupied = count > 0  # a 4 MB table: cache-friendly first filter
-        all_flips = _flip_masks(width, radius).astype(np.int32)
-        kq32 = kq.astype(np.int32)
-        for flips in np.array_split(all_flips, max(1, -(-len(q) * len(all_flips) // 4_000_000))):
-            probe = (kq32[:, None] ^ flips[None, :]).ravel()
-            hit = np.flatnonzero(occupied[probe])
-            if not hit.size:
-                continue
-            bucket = probe[hit]
-            reps = count[bucket]
-            qi = np.repeat(hit // len(flips), reps)
-            first = np.repeat(offsets[bucket] - np.cumsum(reps) + reps, reps)
-            si = order[first + np.arange(reps.sum())]
-            keep = hamming(q[qi], s[si]) <= threshold
-            found_q.append(qi[keep])
-            found_s.append(si[keep])
-    if not found_q:
-        return empty, empty, empty
-    key = np.unique(np.concatenate(found_q) * len(s) + np.concatenate(found_s))
-    qi, si = key // len(s), key % len(s)
-    return qi, si, hamming(q[qi], s[si])
 
 
 def near_pairs(table: HashTable, threshold: int = 8) -> tuple[IntArray, IntArray]:
