@@ -58,13 +58,14 @@ COMMANDS = {
     "balance": (["diversity", "balance"], []),
     "duplicates": (["diversity", "duplicates"], []),
     "coverage": (["diversity", "coverage"], []),
+    "issues": (["diversity", "issues"], []),
     "select": (["select"], ["--embedder", "light", "--cache-dir", "{tmp}/cache"]),
     "outliers": (["outliers"], ["--embedder", "light", "--cache-dir", "{tmp}/cache"]),
     "embed": (["embed"], ["--embedder", "light", "--cache-dir", "{tmp}/cache", "-o", "{tmp}/f.npy"]),
     "stats": (["stats"], []),
 }
 #: the commands that read a plain image folder (no --from): balance and stats need labels
-FOLDER_COMMANDS = ("duplicates", "coverage", "select", "outliers", "embed")
+FOLDER_COMMANDS = ("duplicates", "coverage", "issues", "select", "outliers", "embed")
 
 
 def _args(name: str, src: list[str], tmp: Path, *, as_json: bool) -> list[str]:

@@ -9,8 +9,7 @@ Glossary:
   annotator, matched across annotators, class-agnostically. Candidate pairs (two annotators, one image, IoU >=
   ``CheckConfig.agreement_iou``) come from the overlap sweep of ``maslow.quality.overlaps``; a pair whose boxes
   have no other candidate from each other's annotator is matched directly, the rest by a maximum-IoU assignment
-  per image and pair of annotators (Hungarian, ``scipy.optimize.linear_sum_assignment``; greedy by IoU when
-  scipy is absent); matches are joined transitively (connected components). Rows without a box
+  per image and pair of annotators (Hungarian, ``scipy.optimize.linear_sum_assignment``); matches are joined transitively (connected components). Rows without a box
   (tags) of one image form one object per image, first tag per annotator;
 - the *consensus* keeps an object when a strict majority of the image's annotators labelled it; its class is the
   strict majority of their classes (none on a tie);
@@ -111,20 +110,9 @@ def _alpha_from_counts(counts: FloatArray) -> float:
 
 
 def _assign(score: FloatArray) -> tuple[IntArray, IntArray]:
-    try:
-        from scipy.optimize import linear_sum_assignment
-    except ImportError:  # greedy by IoU
-        pairs = np.dstack(np.unravel_index(np.argsort(-score, axis=None, kind="stable"), score.shape))[0]
-        used_r: set[int] = set()
-        used_c: set[int] = set()
-        ri, ci = [], []
-        for r, c in pairs.tolist():
-            if r not in used_r and c not in used_c:
-                used_r.add(r)
-                used_c.add(c)
-                ri.append(r)
-                ci.append(c)
-        return np.asarray(ri, np.int64), np.asarray(ci, np.int64)
+    """The pairing of rows and columns with the largest total score (Hungarian method, scipy)."""
+    from scipy.optimize import linear_sum_assignment
+
     r, c = linear_sum_assignment(score, maximize=True)
     return np.asarray(r, np.int64), np.asarray(c, np.int64)
 
