@@ -96,3 +96,16 @@ def test_info_must_be_a_mapping_with_text_keys() -> None:
     ds = shapes(1)
     with pytest.raises(InvalidDatasetError, match="info must be a mapping"):
         Dataset(ds.schema, ds.images, ds.annotations, info=[("coco", {})])  # type: ignore[arg-type]
+
+
+def test_the_placeholders_maslow_writes_are_not_kept(tmp_path: Path) -> None:
+    io.write(shapes(2), tmp_path / "a.json", "coco")  # no info: maslow's placeholder info and empty licenses
+    ds = io.read(tmp_path / "a.json", "coco")
+    assert ds.info == {}
+    rep = io.write(ds, tmp_path / "voc", "voc")
+    assert not any("info[" in n for n in rep.notes), rep.notes
+    io.write(ds, tmp_path / "b.json", "coco")
+    first = [(tmp_path / n).read_text(encoding="utf-8").split("\n", 1)[0] for n in ("a.json", "b.json")]
+    assert first[0] == first[1] == '{"info": {"description":"written by maslow"}, "licenses": [],'  # the same head
+    kept = io.read(_coco(tmp_path / "in.json", info={"description": "written by maslow"}, licenses=LICENSES), "coco")
+    assert kept.info == {"coco": {"licenses": LICENSES}}

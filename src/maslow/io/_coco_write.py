@@ -23,6 +23,8 @@ _ANN_KEYS = frozenset({"id", "image_id", "category_id", "bbox", "segmentation", 
 _IMG_KEYS = frozenset({"id", "file_name", "width", "height", "split"})
 _MISSING = object()
 _PLAIN: frozenset[type] = frozenset({str, int, bool, type(None)})  # values JSON holds as they are
+#: the top-level keys written when ``ds.info`` has none (a reader keeps nothing of these: they say nothing)
+DEFAULT_HEAD: dict[str, Any] = {"info": {"description": "written by maslow"}, "licenses": []}
 _LINE = 20_000  # annotation records per line of a compact file (the layout of the files written so far)
 
 
@@ -172,7 +174,7 @@ def _head(ds: Dataset, rep: ExportReport, dumps: Callable[[Any], str]) -> str:
         rep.notes.append(f"info['coco'] must be an object of top-level COCO keys, got {type(kept).__name__}: "
                          "not written")
         kept = None
-    head: dict[str, Any] = {"info": {"description": "written by maslow"}, "licenses": []}
+    head: dict[str, Any] = dict(DEFAULT_HEAD)
     for k, v in (kept or {}).items():
         if k in ("images", "annotations", "categories"):
             rep.notes.append(f"info['coco'][{k!r}] not written: the dataset's own {k} are")

@@ -48,7 +48,7 @@ from maslow.errors import FormatError
 from maslow.io._coco_columns import AnnColumns, int_field, obj_column, to_column
 from maslow.io._coco_native import read_coco_native
 from maslow.io._coco_stream import no_gc, stream_coco
-from maslow.io._coco_write import category_ids, image_ids, write, write_coco
+from maslow.io._coco_write import DEFAULT_HEAD, category_ids, image_ids, write, write_coco
 from maslow.io._common import Collector, load_json, safe_relpath, unique_names
 from maslow.io.images import image_info
 from maslow.io.registry import warn_issues
@@ -113,7 +113,8 @@ def parse(
         images, root = _images(top, src, images_root, col)
         classes, cat_ids = _categories(top, src, col)
         ds = _assemble(acc, images, classes, cat_ids, root, src, col)
-    kept = {k: v for k, v in top.items() if k not in _TABLES}  # info, licenses, ...: given back by write_coco
+    # info, licenses, ...: given back by write_coco; not the placeholders it writes without them
+    kept = {k: v for k, v in top.items() if k not in _TABLES and v != DEFAULT_HEAD.get(k, ...)}
     return (ds.replace(info={"coco": kept}) if kept else ds), col.report()
 
 
