@@ -127,6 +127,23 @@ def run_cli(args: list[str]) -> tuple[int, str]:
     return res.exit_code, res.output
 
 
+def run_cli_streams(args: list[str]) -> tuple[int, str, str]:
+    """``maslow ARGS`` in process: (exit code, stdout, stderr), kept apart (results on stdout, notes on stderr)."""
+    from typer.testing import CliRunner
+
+    from maslow.cli.main import app
+
+    res = CliRunner().invoke(app, args)
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.stdout, res.stderr
+
+
+def flat_text(text: str) -> str:
+    """A rich table or panel's text as one line of words (borders and line breaks out), for ``in`` tests."""
+    return " ".join("".join(c for c in text if c not in "│╭╮╰╯─").split())
+
+
 def traced_peak(fn: Callable[[], Any]) -> int:
     """Bytes allocated at the peak of ``fn()`` (Python objects and numpy arrays), above what was live before: the
     measure of the memory tests (a reader or writer that holds the whole document grows with it)."""

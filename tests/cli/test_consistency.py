@@ -11,27 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 from maslow import io
 from maslow.io.coco import read_coco
 from maslow.io.coco_results import write_coco_results
 from maslow.sample import write_shapes
+from tests.helpers import flat_text as _flat
+from tests.helpers import run_cli_streams as _run
 from tests.metrics.simulated import simulate
-
-
-def _run(args: list[str]) -> tuple[int, str, str]:
-    """``maslow ARGS`` in process: (exit code, stdout, stderr)."""
-    from maslow.cli.main import app
-
-    res = CliRunner().invoke(app, args)
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.stdout, res.stderr
-
-
-def _flat(text: str) -> str:
-    return " ".join("".join(c for c in text if c not in "│╭╮╰╯─").split())
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 from maslow import io
-from maslow.cli.main import app
 from maslow.cli.render import json_text
 from maslow.sample import write_shapes
+from tests.helpers import run_cli_streams as _run
 from tests.helpers import shapes_coco
 
 EVIL = "<img src=x onerror=alert(1)>\"&'"
@@ -42,13 +41,6 @@ def _tags(page: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
     parser.feed(page)
     parser.close()
     return found
-
-
-def _run(args: list[str]) -> tuple[int, str, str]:
-    res = CliRunner().invoke(app, args)
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.stdout, res.stderr
 
 
 class _Result:

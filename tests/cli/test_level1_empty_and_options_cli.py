@@ -12,17 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-
-def _run(args: list[str]) -> tuple[int, str, str]:
-    """``maslow ARGS`` in process: (exit code, stdout, stderr)."""
-    from maslow.cli.main import app
-
-    res = CliRunner().invoke(app, args)
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.stdout, res.stderr
+from tests.helpers import run_cli_streams as _run
 
 
 def _strict_json(text: str) -> dict[str, object]:

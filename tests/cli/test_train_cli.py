@@ -8,19 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from maslow.cli.main import app
+from tests.helpers import run_cli_streams as _run
 from tests.models.tiny_data import write_tiny_classification
-
-runner = CliRunner()
-
-
-def _run(args: list[str]) -> tuple[int, str, str]:
-    res = runner.invoke(app, args)
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.stdout, res.stderr
 
 
 def _json(args: list[str]) -> Any:

@@ -10,21 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-
-def _run(args: list[str]) -> tuple[int, str, str]:
-    """``maslow ARGS`` in process: (exit code, stdout, stderr)."""
-    from maslow.cli.main import app
-
-    res = CliRunner().invoke(app, args)
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.stdout, res.stderr
-
-
-def _flat(text: str) -> str:
-    return " ".join("".join(c for c in text if c not in "│╭╮╰╯─").split())
+from tests.helpers import flat_text as _flat
+from tests.helpers import run_cli_streams as _run
 
 
 @pytest.fixture
