@@ -107,12 +107,9 @@ def test_outliers_equal_a_brute_force_threshold_and_local_ratio() -> None:
 
 def test_select_gate_is_the_outliers_test() -> None:
     """One function: select's gated rows are ``outliers(x, k=3, n_mads=gate_mads, min_ratio=gate_ratio)``'s."""
-    rng = np.random.default_rng(3)
-    d = 16
-    dense = rng.normal(0, 0.01, (30, d))
-    sparse = rng.normal(0, 0.3, (16, d)) + np.r_[3.0, np.zeros(d - 1)]
-    glitch = np.r_[np.zeros(d - 1), 12.0] + rng.normal(0, 1.0, (2, d)) * np.r_[np.ones(d - 1), 0.0]
-    x = np.vstack([dense, sparse, glitch])
+    from tests.diversity.test_select_gate import two_cameras_and_glitches
+
+    x = two_cameras_and_glitches()
     for gate_mads, gate_ratio in ((4.0, 3.0), (4.0, 0.0), (2.0, 1.5)):
         sel = select(x, budget=5, rng=0, gate_mads=gate_mads, gate_ratio=gate_ratio)
         res = outliers(x, k=3, n_mads=gate_mads, min_ratio=gate_ratio)

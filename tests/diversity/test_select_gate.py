@@ -66,15 +66,21 @@ def test_unreadable_images_without_the_gate_or_all_unreadable_name_the_file(tmp_
         select(only, budget=2, embedder="light", cache_dir=tmp_path / "cache")
 
 
-def test_gate_holds_back_isolated_images_not_a_sparser_group() -> None:
-    """30 near-identical images (one camera), 16 spread ones (another, genuine) and 2 isolated glitches: the old
-    gate (global MAD only) held back most of the second camera, since its images are far from each other."""
+def two_cameras_and_glitches() -> np.ndarray:
+    """(48, 16) features: 30 near-identical images (one camera), 16 spread ones (another, genuine), then 2 isolated
+    glitches (rows 46 and 47)."""
     rng = np.random.default_rng(3)
     d = 16
     dense = rng.normal(0, 0.01, (30, d))
     sparse = rng.normal(0, 0.3, (16, d)) + np.r_[3.0, np.zeros(d - 1)]
     glitch = np.r_[np.zeros(d - 1), 12.0] + rng.normal(0, 1.0, (2, d)) * np.r_[np.ones(d - 1), 0.0]
-    x = np.vstack([dense, sparse, glitch])
+    return np.vstack([dense, sparse, glitch])
+
+
+def test_gate_holds_back_isolated_images_not_a_sparser_group() -> None:
+    """30 near-identical images (one camera), 16 spread ones (another, genuine) and 2 isolated glitches: the old
+    gate (global MAD only) held back most of the second camera, since its images are far from each other."""
+    x = two_cameras_and_glitches()
     sel = select(x, budget=len(x), rng=0)
     assert sorted(sel.gated.tolist()) == [46, 47]
     assert sorted(sel.order[-2:].tolist()) == [46, 47]
