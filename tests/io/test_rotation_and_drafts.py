@@ -63,12 +63,17 @@ def test_label_studio_rotated_rectangle_keeps_its_corners_in_cvat(tmp_path: Path
                                [value[k] for k in ("x", "y", "width", "height")], atol=1e-9)
 
 
-def test_cvat_rotated_box_keeps_its_corners_in_label_studio(tmp_path: Path) -> None:
-    (tmp_path / "annotations.xml").write_text(
+def _rotated_cvat_box(path: Path) -> None:
+    """A CVAT file of one image with one box turned 45 degrees about its centre."""
+    path.write_text(
         "<annotations><version>1.1</version><meta><task><labels><label><name>car</name><type>rectangle</type>"
         f"</label></labels></task></meta><image id=\"0\" name=\"a.jpg\" width=\"{W}\" height=\"{H}\">"
         '<box label="car" source="manual" occluded="0" xtl="50.00" ytl="20.00" xbr="90.00" ybr="40.00" '
         'rotation="45.00" z_order="0"/></image></annotations>')
+
+
+def test_cvat_rotated_box_keeps_its_corners_in_label_studio(tmp_path: Path) -> None:
+    _rotated_cvat_box(tmp_path / "annotations.xml")
     ds, _ = cvat.parse(tmp_path / "annotations.xml")
     report = labelstudio.write(ds, tmp_path / "tasks.json")
     value = json.loads((tmp_path / "tasks.json").read_text())[0]["annotations"][0]["result"][0]["value"]
@@ -80,11 +85,7 @@ def test_cvat_rotated_box_keeps_its_corners_in_label_studio(tmp_path: Path) -> N
 
 def test_a_rotation_the_target_cannot_draw_is_counted(tmp_path: Path) -> None:
     # both tools' angles on one row: CVAT's is written, Label Studio's can't be, and says so
-    (tmp_path / "annotations.xml").write_text(
-        "<annotations><version>1.1</version><meta><task><labels><label><name>car</name><type>rectangle</type>"
-        f"</label></labels></task></meta><image id=\"0\" name=\"a.jpg\" width=\"{W}\" height=\"{H}\">"
-        '<box label="car" source="manual" occluded="0" xtl="50.00" ytl="20.00" xbr="90.00" ybr="40.00" '
-        'rotation="45.00" z_order="0"/></image></annotations>')
+    _rotated_cvat_box(tmp_path / "annotations.xml")
     ds, _ = cvat.parse(tmp_path / "annotations.xml")
     a = ds.annotations
     both = ds.replace(annotations=a.with_columns(extra={**a.extra, "ls_rotation": np.array([10.0])}))
