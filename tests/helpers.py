@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -106,13 +107,27 @@ def assert_datasets_equal(
 def shapes_coco(folder: Path, n_images: int, seed: int) -> dict[str, Any]:
     """The shapes sample drawn under ``folder / "shapes"`` with its ``annotations.json``; returns that COCO file
     as a dict (for a test to alter and write elsewhere)."""
-    import json
-
     from maslow import io
     from maslow.sample import write_shapes
 
     io.write(write_shapes(folder / "shapes", n_images, seed=seed), folder / "shapes" / "annotations.json", "coco")
     return dict(json.loads((folder / "shapes" / "annotations.json").read_text()))
+
+
+def first_class_emptied(folder: Path, n_images: int, seed: int, p_swap: float) -> dict[str, Path]:
+    """Shapes truth (``gt.json``) whose first class has no truth objects left, and simulated predictions
+    (``dets.json``, some of that class): per-class figures undefined for one class."""
+    from maslow.io.coco import read_coco
+    from maslow.io.coco_results import write_coco_results
+    from tests.metrics.simulated import simulate
+
+    coco = shapes_coco(folder, n_images, seed=seed)
+    first = coco["categories"][0]["id"]
+    coco["annotations"] = [a for a in coco["annotations"] if a["category_id"] != first]
+    (folder / "gt.json").write_text(json.dumps(coco))
+    truth = read_coco(folder / "shapes" / "annotations.json")
+    write_coco_results(simulate(truth, seed=seed, p_swap=p_swap), folder / "dets.json")
+    return {"dir": folder, "gt": folder / "gt.json", "pred": folder / "dets.json"}
 
 
 def run_cli(args: list[str]) -> tuple[int, str]:

@@ -12,23 +12,14 @@ from typing import Any
 
 import pytest
 
-from maslow.io.coco import read_coco
-from maslow.io.coco_results import write_coco_results
-from tests.helpers import run_cli, shapes_coco
+from tests.helpers import first_class_emptied, run_cli
 from tests.metrics.cocodata import pycoco
-from tests.metrics.simulated import simulate
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Shapes truth whose first class has no truth objects left (AR undefined), and simulated predictions."""
-    d = tmp_path_factory.mktemp("eval-ar")
-    coco = shapes_coco(d, 20, seed=7)
-    first = coco["categories"][0]["id"]
-    coco["annotations"] = [a for a in coco["annotations"] if a["category_id"] != first]
-    (d / "gt.json").write_text(json.dumps(coco))
-    write_coco_results(simulate(read_coco(d / "shapes" / "annotations.json"), seed=7, p_swap=0.2), d / "dets.json")
-    return {"dir": d, "gt": d / "gt.json", "pred": d / "dets.json"}
+    return first_class_emptied(tmp_path_factory.mktemp("eval-ar"), 20, seed=7, p_swap=0.2)
 
 
 def _pycoco_per_class(files: dict[str, Path]) -> tuple[dict[str, float], Any]:

@@ -12,22 +12,15 @@ import numpy as np
 import pytest
 
 from maslow.io.coco import read_coco
-from maslow.io.coco_results import read_coco_predictions, write_coco_results
+from maslow.io.coco_results import read_coco_predictions
 from maslow.metrics import coco_map, detection_confusion_matrix
-from tests.helpers import run_cli, shapes_coco
-from tests.metrics.simulated import simulate
+from tests.helpers import first_class_emptied, run_cli
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Shapes truth whose first class has no truth objects left, and simulated predictions (some of that class)."""
-    d = tmp_path_factory.mktemp("eval-outputs")
-    coco = shapes_coco(d, 24, seed=5)
-    first = coco["categories"][0]["id"]
-    coco["annotations"] = [a for a in coco["annotations"] if a["category_id"] != first]
-    (d / "gt.json").write_text(json.dumps(coco))
-    write_coco_results(simulate(read_coco(d / "shapes" / "annotations.json"), seed=5, p_swap=0.3), d / "dets.json")
-    return {"dir": d, "gt": d / "gt.json", "pred": d / "dets.json"}
+    return first_class_emptied(tmp_path_factory.mktemp("eval-outputs"), 24, seed=5, p_swap=0.3)
 
 
 def _strict(text: str) -> Any:
