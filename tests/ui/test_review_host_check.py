@@ -44,3 +44,26 @@ def test_a_wildcard_address_accepts_the_machines_own_names() -> None:
 def test_allow_host_must_be_a_name_or_pattern(bad: str) -> None:
     with pytest.raises(MaslowError, match="--allow-host must be a host name"):
         allowed_hosts("0.0.0.0", [bad])
+
+
+def test_a_hanging_resolver_does_not_hold_up_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where DNS is broken ``getfqdn`` can hang for many seconds: the server starts with the host name alone."""
+    import threading
+    import time
+
+    from maslow.ui import app
+
+    release = threading.Event()
+
+    def hanging_fqdn(name: str = "") -> str:
+        release.wait(30)
+        return "late.example.org"
+
+    monkeypatch.setattr(socket, "getfqdn", hanging_fqdn)
+    try:
+        t0 = time.monotonic()
+        names = app._own_names(timeout=0.2)
+        assert time.monotonic() - t0 < 5
+        assert names == (socket.gethostname().lower().rstrip("."),)
+    finally:
+        release.set()

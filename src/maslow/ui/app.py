@@ -19,7 +19,7 @@ DNS rebinding: a web page of ``evil.example`` whose name the attacker then point
 here from the reviewer's browser, with ``Host: evil.example``. So a request's ``Host`` must be one of
 ``allowed_hosts(host, allow)`` (``host_allowed``), else it gets 400: the name or address the server listens on,
 ``localhost``; for a wildcard address (``0.0.0.0``, ``::``: every address of the machine) also the machine's own
-names (``socket.gethostname()``, ``socket.getfqdn()``); the names given with ``allow`` (``--allow-host``); and any IP
+names (``socket.gethostname()``, ``socket.getfqdn()`` when DNS answers within 2 s); the names given with ``allow`` (``--allow-host``); and any IP
 address. An address is safe to accept: rebinding needs a name the attacker controls, and a browser sends an address
 as ``Host`` only to that address. Any address, not only this machine's own: behind NAT, port forwarding or a
 container the browser's address is another machine's, and the stdlib can't list the machine's addresses anyway.
@@ -156,17 +156,30 @@ def allowed_hosts(host: str, allow: Sequence[str] = ()) -> tuple[str, ...]:
     Raises:
         MaslowError: an ``allow`` value that is not a name or such a pattern (a URL, a port).
     """
-    import socket
-
     names = {"localhost", _bare(host)}
     if _is_wildcard(host):
-        names |= {_bare(socket.gethostname()), _bare(socket.getfqdn())}
+        names |= set(_own_names())
     for name in allow:
         bare = _bare(name)
         if _NAME.fullmatch(bare) is None:
             raise MaslowError(f"--allow-host must be a host name (box.lan), *.DOMAIN or *, got {name!r}")
         names.add(bare)
     return tuple(sorted(n for n in names if n and _ip(n) is None))
+
+
+def _own_names(timeout: float = 2.0) -> tuple[str, ...]:
+    """The machine's host name and, when the resolver answers within ``timeout`` seconds, its fully qualified
+    name (``socket.getfqdn()`` asks DNS, which can hang for a long while where it is broken; the lookup is left
+    running in a daemon thread then, and the server starts without that name: ``--allow-host`` adds it)."""
+    import socket
+    import threading
+
+    names = [_bare(socket.gethostname())]
+    found: list[str] = []
+    lookup = threading.Thread(target=lambda: found.append(socket.getfqdn()), daemon=True)
+    lookup.start()
+    lookup.join(timeout)
+    return tuple(names + [_bare(n) for n in found])
 
 
 def host_allowed(header: str, allowed: Sequence[str]) -> bool:
