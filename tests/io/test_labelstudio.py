@@ -258,8 +258,9 @@ def test_planted_findings_are_reported(tmp_path: Path) -> None:
     src = _tasks(tmp_path, results)
     ds, report = ls.parse(src, label_config=cfg)
     assert report.counts() == {"labelstudio_not_percent": 1, "unknown_label": 1, "rotated_box": 1,
-                               "attribute_value": 1, "labelstudio_kept": 2, "degenerate_polygon": 1,
-                               "labelstudio_size_mismatch": 1}
+                               "attribute_value": 1, "labelstudio_kept": 1, "degenerate_polygon": 1,
+                               "labelstudio_size_mismatch": 1, "labelstudio_image_values": 1}
+    assert ds.images.extra["notes"].tolist() == ["hi"]  # the image-level textarea: an image column
     assert ds.schema.names == ("car", "truck")
     assert ds.n_annotations == 5  # a, b, c, the keypoint and the 2-point polygon
     np.testing.assert_allclose(ds.annotations.box[0], [300, 10, 340, 30])  # kept as read

@@ -54,7 +54,8 @@ def _differences(a: Any, b: Any, path: str = "") -> list[str]:
 
 def test_label_studio_to_maslow_and_back_gives_the_json_read(tmp_path: Path) -> None:
     ds, report = labelstudio.parse(PROJECT / "export.json")
-    assert report.counts() == {"labelstudio_kept": 4, "cancelled_annotation": 1, "labelstudio_image_rotation": 1}
+    assert report.counts() == {"labelstudio_kept": 2, "cancelled_annotation": 1, "labelstudio_image_rotation": 1,
+                               "labelstudio_image_values": 2}
     assert not [i for i in report if i.severity == "error"]
     rep = labelstudio.write(ds, tmp_path / "out" / "tasks.json")
     assert rep.lossless, rep.lost

@@ -29,7 +29,11 @@ class Config:
     text: str = ""  # the XML read
 
 
-def read_config(cfg: str | Path | None, src: Path) -> Config:
+def read_config(cfg: str | Path | None, src: Path, *, choice_columns: frozenset[str] = frozenset()) -> Config:
+    """The labeling config ``cfg`` (XML text or a path; default ``label_config.xml`` beside ``src``). Per-region
+    controls become attributes; image-level ``<Choices>`` declare classes unless named in ``choice_columns``
+    (image columns, as image-level ``<TextArea>``/``<Number>``/``<Rating>``/``<DateTime>``: see
+    ``_labelstudio_values``)."""
     out = Config()
     if cfg is None:
         cfg = src.parent / "label_config.xml"
@@ -49,18 +53,20 @@ def read_config(cfg: str | Path | None, src: Path) -> Config:
         per_region = el.get("perRegion", "").lower() == "true"
         if per_region:
             out.per_region.add(el.get("name", ""))
-        if el.tag in ("Number", "Rating", "TextArea") or (kind == "choices" and per_region):
+        if el.tag in ("Number", "Rating", "TextArea", "DateTime") and not per_region:
+            continue  # an image-level value: an image column
+        if el.tag in ("Number", "Rating", "TextArea", "DateTime") or (kind == "choices" and per_region):
             vals = tuple(c.get("value", "") for c in el.iter("Choice"))
             again = next((v for j, v in enumerate(vals) if v in vals[:j]), None)
             if again is not None:
                 raise FormatError(f"<Choice> values of <{el.tag} name={el.get('name', '')!r}> must be unique, got "
                                   f"{again!r} twice", path=None if cfg is text else cfg, record="label_config",
                                   field=el.get("name", ""))
-            atype = ("number" if el.tag in ("Number", "Rating") else "text" if el.tag == "TextArea"
+            atype = ("number" if el.tag in ("Number", "Rating") else "text" if el.tag in ("TextArea", "DateTime")
                      else "bool" if set(vals) == {"true", "false"} else "enum")
             out.attributes[el.get("name", "")] = AttributeDef(el.get("name", ""), type=atype,
                                                               values=vals if atype == "enum" else ())
-        elif kind is not None:
+        elif kind is not None and not (kind == "choices" and el.get("name", "") in choice_columns):
             for lab in el.iter("Choice" if kind == "choices" else "Label"):
                 name = lab.get("value", "")
                 if kind == "keypoint":

@@ -22,6 +22,7 @@ from maslow.core.tables import Annotations
 from maslow.io._common import ExportReport, atomic_path, move_rotation_pivot
 from maslow.io._cvat_read import ellipse_box, ellipse_params
 from maslow.io._labelstudio_keep import controls, json_value, merge, misfit, task_data
+from maslow.io._labelstudio_values import TAG, ValueWriter
 
 EXTRA = ("ls_result_id", "ls_from_name", "ls_to_name", "ls_annotation_id", "ls_model_version", "ls_rotation",
          "ls_shape", "ls_result")
@@ -92,6 +93,9 @@ class _Controls:
     multiple: bool = False
     to_names: set[str] = field(default_factory=set)
     ratings: set[str] = field(default_factory=set)  # attributes written as <Rating>
+    datetimes: set[str] = field(default_factory=set)  # attributes written as <DateTime>
+    values: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # image-level value controls: type, choices
+    multi_values: set[str] = field(default_factory=set)  # image-level choices controls with several choices
 
     def use(self, tag: str, name: str, label: str) -> None:
         labels = self.regions.setdefault((tag, name), [])
@@ -134,6 +138,7 @@ class _Writer:
         self.tags = tags
         kp = [k for k, t in tags.items() if t == "keypointlabels"]
         self.kp_name = kp[0] if len(kp) == 1 else "keypoint"
+        self.values = ValueWriter(ds, report.lost, self.ctl.values, self.ctl.multi_values, self.ctl.to_names)
 
     def region(self, r: int, rid: str, w: int, h: int, to: str) -> list[dict[str, Any]]:
         a, name = self.ds.annotations, self.ds.schema.names[self.ds.annotations.label[r]]
@@ -242,6 +247,9 @@ class _Writer:
                 rtype, value = "rating", {"rating": num if isinstance(num, int) else float(v)}
             elif spec.type == "number":
                 rtype, value = "number", {"number": num if isinstance(num, int) else float(v)}
+            elif self.tags.get(name) == "datetime":
+                self.ctl.datetimes.add(name)
+                rtype, value = "datetime", {"datetime": str(v)}
             else:
                 rtype, value = "textarea", {"text": [str(v)]}
             res = {"id": rid, "type": rtype, "from_name": name, "to_name": to, "value": value}
@@ -310,7 +318,7 @@ class _Writer:
             rid, kept = tag_ids[(key, fn, to)]
             groups.setdefault(key, []).append(merge({"id": rid, "type": "choices", "from_name": fn, "to_name": to,
                                                      "value": {"choices": labels}}, kept))
-        data = task_data(ds, i, self.image_key, self._url(i, url_prefix), self.report.lost)
+        data = task_data(ds, i, self.image_key, self._url(i, url_prefix), self.report.lost, self.values.columns)
         task: dict[str, Any] = {"data": data, "annotations": [], "predictions": []}
         tid = ds.images.extra.get("ls_task_id")
         if tid is not None and int(tid[i]) >= 0:
@@ -319,7 +327,8 @@ class _Writer:
             for h in heads.get(kind + "s") or []:
                 if isinstance(h, dict):
                     rows = groups.pop((kind + "#", h.get("id")), [])
-                    out = {**h, "result": rows + list(h.get("result") or [])}
+                    kept = [self.values.fill(x, i) for x in h.get("result") or []]  # image-level values: columns
+                    out = {**h, "result": rows + [x for x in kept if x is not None]}
                     if isinstance(out.get("completed_by"), str):  # JSON-MIN's annotator: what the import takes
                         by = out["completed_by"]
                         out["completed_by"] = int(by) if by.isdigit() else {"email": by}
@@ -345,6 +354,13 @@ class _Writer:
                 if by is not None:  # Label Studio's import takes a member id or {"email": ...}, never a bare string
                     ann["completed_by"] = int(by) if str(by).isdigit() else {"email": str(by)}
                 task["annotations"].append(ann)
+        new = self.values.missing(i)  # values set in maslow, or of annotations read without an id
+        if new:
+            into = next((x for x in task["annotations"] if not x.get("was_cancelled")), None)
+            if into is None:
+                task["annotations"].append({"result": new, "was_cancelled": False, "ground_truth": False})
+            else:
+                into["result"] = list(into["result"]) + new
         return task
 
     def _url(self, i: int, url_prefix: str) -> str:
@@ -389,8 +405,14 @@ def config_xml(ds: Dataset, ctl: _Controls, image_key: str = "image") -> str:
             for v in ("true", "false") if spec.type == "bool" else spec.values:
                 ET.SubElement(el, "Choice", {"value": v})
         else:
-            tag = "Rating" if name in ctl.ratings else "Number" if spec.type == "number" else "TextArea"
+            tag = "Rating" if name in ctl.ratings else "Number" if spec.type == "number" else \
+                "DateTime" if name in ctl.datetimes else "TextArea"
             ET.SubElement(view, tag, attrs)
+    for name, (rtype, labels) in ctl.values.items():  # image-level values
+        el = ET.SubElement(view, TAG[rtype], {"name": name, "toName": to, **(
+            {"choice": "multiple" if name in ctl.multi_values else "single"} if rtype == "choices" else {})})
+        for lab in labels:
+            ET.SubElement(el, "Choice", {"value": lab})
     ET.indent(view, "  ")
     return ET.tostring(view, encoding="unicode") + "\n"
 
@@ -404,7 +426,7 @@ def config_for(ds: Dataset, ctl: _Controls, notes: list[str]) -> str:
     text = held.get("label_config")
     if not isinstance(text, str):
         return made
-    why = misfit(text, ctl.regions, ctl.choices, ctl.attributes, ctl.to_names or {"image"})
+    why = misfit(text, ctl.regions, ctl.choices, ctl.attributes, ctl.to_names or {"image"}, ctl.values)
     if why is None:
         return text
     notes.append(f"the labeling config read with the data was not written back: {why}; a new one was made")

@@ -7,8 +7,10 @@
 - ``images.extra["ls_annotations"]``: ``{"annotations": [...], "predictions": [...]}``, each annotation and
   prediction of the task in order without the results maslow holds as rows: its other keys (``completed_by``,
   ``ground_truth``, ``lead_time``, ``was_cancelled``, ``model_version``...) and the results left (relations,
-  image-level ``textarea``/``rating``/``number``/``taxonomy``, result types maslow has no mapping for, regions
-  that could not be imported, every result of a cancelled annotation). Empty annotations are kept this way too;
+  ``taxonomy``, result types maslow has no mapping for, regions that could not be imported, every result of a
+  cancelled annotation, and the image-level ``textarea``/``number``/``rating``/``datetime`` results: the one an
+  image column holds marked ``"_value": true``, see ``_labelstudio_values``). Empty annotations are kept this way
+  too;
 - ``annotations.extra["ls_result"]``: a region's result keys and ``value`` keys maslow has no column for
   (``origin``, ``meta``, ``readonly``, an annotation result's ``score``, a keypoint's ``width``...; ``_score``
   marks a prediction result without a score of its own), with
@@ -40,7 +42,7 @@ _RESULT_KEYS = frozenset({"id", "type", "from_name", "to_name", "original_width"
 _VALUE_KEYS = {"box": {"x", "y", "width", "height", "rotation"}, "polygon": {"points"},
                "ellipse": {"x", "y", "radiusX", "radiusY", "rotation"}, "keypoint": {"x", "y"},
                "brush": {"format", "rle"}, "choices": {"choices"}, "textarea": {"text"}, "number": {"number"},
-               "rating": {"rating"}}
+               "rating": {"rating"}, "datetime": {"datetime"}}
 
 
 def leftover(res: dict[str, Any], kind: str, rtype: str, *, scored: bool) -> dict[str, Any] | None:
@@ -92,11 +94,13 @@ def json_value(v: Any) -> tuple[Any, bool]:
     return v, True
 
 
-def task_data(ds: Dataset, i: int, image_key: str, url: str, lost: dict[str, int]) -> dict[str, Any]:
-    """A task's ``data``: the image URL and the image's ``extra`` columns (not Label Studio's own)."""
+def task_data(ds: Dataset, i: int, image_key: str, url: str, lost: dict[str, int],
+              skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A task's ``data``: the image URL and the image's ``extra`` columns (not Label Studio's own, nor ``skip``:
+    image-level values, written as results)."""
     data: dict[str, Any] = {image_key: url}
     for k, col in ds.images.extra.items():
-        if k in OWN_IMAGE_EXTRA:
+        if k in OWN_IMAGE_EXTRA or k in skip:
             continue
         v, present = json_value(col[i])
         if not present:
@@ -132,15 +136,16 @@ def controls(xml: str) -> tuple[dict[str, tuple[str, set[str]]], set[str]]:
 
 
 def misfit(xml: str, regions: dict[tuple[str, str], list[str]], choices: dict[str, list[str]],
-           attributes: dict[str, Any], to_names: set[str]) -> str | None:
+           attributes: dict[str, Any], to_names: set[str], values: dict[str, tuple[str, list[str]]]) -> str | None:
     """Why the labeling config ``xml`` can't hold what is written (None: it can): a control, label or object it
-    does not declare."""
+    does not declare (``values``: image-level value controls, name -> result type and choices)."""
     try:
         ctl, objects = controls(xml)
     except (ET.ParseError, ValueError) as e:
         return f"it is not readable XML ({e})"
     wanted = [(tag.lower(), name, labels) for (tag, name), labels in regions.items()]
     wanted += [("choices", name, labels) for name, labels in choices.items()]
+    wanted += [(rtype, name, labels) for name, (rtype, labels) in values.items()]
     for tag, name, labels in wanted:
         have = ctl.get(name)
         if have is None or have[0] != tag:

@@ -12,9 +12,14 @@ Glossary of the format:
   ``keypointlabels`` ``x, y`` (one point per result; ``parentID`` names the region it belongs to),
   ``brushlabels`` ``rle`` (Label Studio's bit-packed RLE of the RGBA canvas, decoded exactly here; a pixel
   belongs to the mask when its alpha is > 0) and ``choices`` (image-level classes).
-- Results sharing a region's ``id`` (``choices``, ``textarea``, ``number``, ``rating``) are per-region
-  attributes; the attribute name is their ``from_name``. A generic ``<Labels>`` beside an unlabelled tool
-  (``<Rectangle>``, ``<Polygon>``...) gives a ``labels`` result sharing the id of the geometry result: one region.
+- ``image_rotation`` is the angle the editor's view was turned by when the region was saved: the coordinates and
+  ``original_width``/``original_height`` are those of the unturned image all the same (the editor turns its
+  canvas, the regions keep the image's coordinates; Label Studio's own converters drop ``image_rotation``).
+- Results sharing a region's ``id`` (``choices``, ``textarea``, ``number``, ``rating``, ``datetime``) are
+  per-region attributes; the attribute name is their ``from_name``. Image-level ``textarea``, ``number``,
+  ``rating`` and ``datetime`` results (no region's id) are values of the image. A generic ``<Labels>`` beside an
+  unlabelled tool (``<Rectangle>``, ``<Polygon>``...) gives a ``labels`` result sharing the id of the geometry
+  result: one region.
 - Annotations are ``completions`` in Label Studio < 1.0 exports, and ``skipped`` there means ``was_cancelled``.
   A score on an annotation result is that of the prediction it was accepted from (kept, not a score of
   maslow's). A ``relation`` result (``from_id``, ``to_id``) links two regions by their ids.
@@ -28,8 +33,9 @@ Glossary of the format:
   their basename and are reported (``unmappable_url``). The original URL is kept in ``images.extra["ls_url"]``.
 
 Mapping to maslow: one annotation row per region, per keypoint without ``parentID`` (K = 1) and per chosen class
-(a tag: NaN box). Keypoints with a ``parentID`` become the keypoints (v = 2) of their parent region; their
-labels become the class's keypoint names. Predictions become rows with ``source="model"`` and ``score`` (the
+(a tag: NaN box); image-level values become image columns, one per control (``_labelstudio_values``). Keypoints
+with a ``parentID`` become the keypoints (v = 2) of their parent region; their labels become the class's keypoint
+names. Predictions become rows with ``source="model"`` and ``score`` (the
 result's, else the prediction's); ``completed_by`` becomes ``annotator``; cancelled annotations have no rows
 (info). An ellipse becomes its outline (a 64-point polygon) with ``extra["ls_shape"] = "ellipse"``.
 ``from_name``/``to_name``, result ids and box/ellipse ``rotation`` are kept in ``annotations.extra``. Everything
@@ -63,13 +69,14 @@ from maslow.io._labelstudio_config import Config, read_config, url_to_path
 from maslow.io._labelstudio_export import brush_decode, config_for, dump_tasks, export, is_json_min, json_min_tasks
 from maslow.io._labelstudio_keep import OWN_IMAGE_EXTRA, TASK_KEYS, header, leftover
 from maslow.io._labelstudio_stream import iter_batches
+from maslow.io._labelstudio_values import ValueReader, add_columns, choice_set
 from maslow.io.images import image_info
 from maslow.io.registry import warn_issues
 
 _REGION = {"rectanglelabels": "box", "rectangle": "box", "polygonlabels": "polygon", "polygon": "polygon",
            "keypointlabels": "keypoint", "keypoint": "keypoint", "brushlabels": "brush", "brush": "brush",
            "ellipselabels": "ellipse", "ellipse": "ellipse"}
-_ATTR_TYPES = ("choices", "textarea", "number", "rating")
+_ATTR_TYPES = ("choices", "textarea", "number", "rating", "datetime")
 _GEOMETRY_TOOLS = ("rectangle", "polygon", "keypoint", "brush", "ellipse")  # the unlabelled tools of _REGION
 #: Pixel coordinates computed from percentages are rounded to this many decimals: percent -> pixel conversion
 #: leaves float noise (x / w * 100 * w / 100 != x) that would move a rasterised boundary pixel.
@@ -82,9 +89,11 @@ def _px(values: list[float]) -> list[float]:
 
 # -- reading ---------------------------------------------------------------------------------------------------
 class _Reader:
-    def __init__(self, src: Path, root: Path, col: Collector, cfg: Config) -> None:
+    def __init__(self, src: Path, root: Path, col: Collector, cfg: Config, choice_columns: frozenset[str]) -> None:
         self.src, self.root, self.col, self.cfg = src, root, col, cfg
         self.columns = Columns()
+        self.values = ValueReader(choice_columns)  # image-level values: image columns
+        self.turned: list[tuple[str, int]] = []  # (record, image) of regions drawn on a turned image
         self.paths: list[str] = []
         self.urls: list[str] = []
         self.widths: list[int] = []
@@ -138,6 +147,7 @@ class _Reader:
         new: list[Row] = []
         pending: list[tuple[dict[str, Any], str]] = []
         kept: list[Any] = []
+        drawn: set[str] = set()  # ids of the region results, imported or not
         for j, res in enumerate(_merge_split_labels(results)):
             r_rec = f"{rec}, result {res.get('id', j) if isinstance(res, dict) else j}"
             if not isinstance(res, dict) or not isinstance(res.get("value"), dict) or "type" not in res:
@@ -149,6 +159,7 @@ class _Reader:
                                   record=r_rec, field="value")
             rtype = str(res["type"]).lower()
             if rtype in _REGION:
+                drawn.add(str(res.get("id", "")))
                 rows = self.region(res, rtype, image, size, r_rec, common)
                 for row in rows:
                     regions.setdefault(str(row.extra.get("ls_result_id")), row)
@@ -172,6 +183,11 @@ class _Reader:
             rtype, rid = str(res["type"]).lower(), str(res.get("id", ""))
             if rtype in _ATTR_TYPES and rid in regions:
                 self.attribute(regions[rid], res, rtype, r_rec)
+            elif rid not in drawn and res.get("from_name") not in self.cfg.per_region and \
+                    self.values.wants(rtype, res):  # an image-level value: an image column
+                kept.append(res)
+                if not self.values.offer(res, rtype, common, kept):
+                    self.kept[rtype] += 1
             elif rtype == "choices":
                 left = leftover(res, "choices", rtype, scored=common["source"] == "model")
                 for name in self.label_of(res, "choices", r_rec):
@@ -179,7 +195,7 @@ class _Reader:
                     row = Row(image, name, [math.nan] * 4, score=self.score(res, common), **self.base(res, common))
                     row.extra["ls_result"] = left
                     new.append(row)
-            else:  # image-level text, rating, number, taxonomy, and types maslow has no mapping for
+            else:  # taxonomy, per-region values of no region, and types maslow has no mapping for
                 kept.append(res)
                 self.kept[rtype] += 1
         self.columns.add(new)  # after the attributes: they are set on the rows of their regions
@@ -207,11 +223,9 @@ class _Reader:
                          f"task's {size[0]}x{size[1]} (its first result's); percentages placed on "
                          f"{size[0]}x{size[1]}", file=self.src, record=rec, field="original_width", image=image)
             w, h = size
-        rot_img = res.get("image_rotation")
+        rot_img = res.get("image_rotation")  # the editor's view, turned: coordinates are of the unturned image
         if isinstance(rot_img, int | float) and not isinstance(rot_img, bool) and math.isfinite(rot_img) and rot_img:
-            self.col.add("labelstudio_image_rotation", f"drawn on the image turned by {rot_img} degrees in the "
-                         "editor: Label Studio gives the coordinates in that turned view; read as they are",
-                         file=self.src, record=rec, field="image_rotation", image=image)
+            self.turned.append((rec, image))
         if not _positive(w) or not _positive(h):
             self.col.add("missing_size", f"original_width/original_height must be numbers > 0 (or the image size "
                          f"known), got {w!r}, {h!r}; the region was not imported", severity="error", file=self.src,
@@ -291,7 +305,8 @@ class _Reader:
     def attribute(self, row: Row, res: dict[str, Any], rtype: str, rec: str) -> None:
         name, value = str(res.get("from_name", rtype)), res["value"]
         spec = self.attributes.get(name)
-        key = {"choices": "choices", "textarea": "text", "number": "number", "rating": "rating"}[rtype]
+        key = {"choices": "choices", "textarea": "text", "number": "number", "rating": "rating",
+               "datetime": "datetime"}[rtype]
         v = value.get(key)
         if isinstance(v, list):
             v = v[0] if len(v) == 1 else ",".join(map(str, v))
@@ -362,6 +377,7 @@ class _Reader:
             col.add("draft_annotation", f"{n_drafts} draft annotation(s) (saved, not submitted) not imported; "
                     "submit them in Label Studio to export them as annotations", severity="info", file=src,
                     record=rec, field="drafts", image=t)
+        loose: list[tuple[str, list[Any]]] = []  # results of annotations without an id
         for kind, g in groups:
             g_rec = f"{rec}, {kind} id={g.get('id') if isinstance(g, dict) else g}"
             if not isinstance(g, dict):
@@ -378,14 +394,20 @@ class _Reader:
             by = g.get("completed_by")
             by = by.get("email", by.get("id")) if isinstance(by, dict) else by
             common = {"annotator": None if by is None or kind == "prediction" else str(by),
-                      "source": "model" if kind == "prediction" else "human",
+                      "source": "model" if kind == "prediction" else "human", "ground_truth": g.get("ground_truth"),
                       "score": g.get("score") if kind == "prediction" else None,
                       "extra": {"ls_annotation_id": g.get("id"),
                                 "ls_model_version": g.get("model_version") if kind == "prediction" else None}}
             left = self.results(g.get("result", []), t, size, g_rec, common)
             if heads is not None:
                 heads[kind + "s"].append(header(g, left))
-            elif left:  # no id to link rows and results back by: not kept
+            else:
+                loose.append((g_rec, left))
+        for r in self.values.end_task(t):  # image-level values chosen for the image's columns, the others kept
+            self.kept[str(r["type"]).lower()] += 1
+        for g_rec, left in loose:  # no id to link rows and results back by: not kept (but the image's values)
+            left = [r for r in left if not (isinstance(r, dict) and r.get("_value"))]
+            if left:
                 col.add("unsupported_result", f"{len(left)} results of types "
                         f"{sorted({str(r.get('type')) for r in left if isinstance(r, dict)})} are not imported",
                         severity="error", file=src, record=g_rec, image=t)
@@ -415,7 +437,7 @@ def _merge_split_labels(results: list[Any]) -> list[Any]:
 
 
 def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
-          label_config: str | Path | None = None, image_key: str = "image",
+          label_config: str | Path | None = None, image_key: str = "image", choice_columns: Any = (),
           chunk_bytes: int = 1 << 18) -> tuple[Dataset, Report]:
     """Read a Label Studio JSON export (``JSON``) or its ``JSON-MIN`` form.
 
@@ -428,6 +450,9 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
         label_config: the labeling config (XML text or a path); default ``label_config.xml`` beside ``src``.
             With a config, labels it does not declare are reported (``unknown_label``) and added.
         image_key: the ``data`` key holding the image URL.
+        choice_columns: names of image-level ``<Choices>`` controls read as image columns (``images.extra[name]``,
+            for ``--slice-by``; like ``<TextArea>``, ``<Number>``, ``<Rating>`` and ``<DateTime>``) instead of
+            classes (image tags); CLI: ``--read-option choice_columns=[weather]``.
         chunk_bytes: the task list is parsed in pieces of about this many bytes, each read into columns and freed
             (memory vs speed; a JSON-MIN export is read whole).
 
@@ -447,8 +472,10 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
         if any(isinstance(x, dict) for x in items):
             break
     root = Path(images_root) if images_root is not None else src.parent
-    cfg = read_config(label_config, src)
-    reader = _Reader(src, root, col, cfg)
+    choices = choice_set(choice_columns, None, src)
+    cfg = read_config(label_config, src, choice_columns=choices)
+    choice_set(choices, cfg.controls if cfg.declared else None, src)
+    reader = _Reader(src, root, col, cfg, choices)
     if is_json_min(head, image_key):
         head.extend(x for _, items in batches for x in items)
         tasks, skipped = json_min_tasks(head, image_key, cfg.controls, cfg.per_region)
@@ -482,15 +509,23 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
                     file=src, field=f"data.{key}")
             continue
         extra[key] = to_column([d.get(key) for d in reader.data])
+    image_values = add_columns(reader.values, extra, col, src)
+    if reader.turned:
+        col.add("labelstudio_image_rotation", f"{len(reader.turned)} regions were drawn with the image turned in the "
+                "editor (image_rotation): Label Studio keeps their coordinates in the unturned image (it turns the "
+                "view only), so they are read as they are; image_rotation is kept and written back", severity="info",
+                file=src, record=reader.turned[0][0], field="image_rotation", image=reader.turned[0][1])
     for key, values in (("ls_task", reader.rest), ("ls_annotations", reader.headers)):
         if any(v is not None for v in values):
             extra[key] = obj_array(values)
     images = Images(path=obj_array(reader.paths), width=np.asarray(reader.widths, np.int64),
                     height=np.asarray(reader.heights, np.int64), extra=extra)
     ds = reader.columns.build(reader.classes, reader.attributes, cfg.colors, images, root)
-    info = {"label_config": cfg.text} if cfg.declared else {}
+    info: dict[str, Any] = {"label_config": cfg.text} if cfg.declared else {}
     if image_key != "image":
         info["image_key"] = image_key
+    if image_values:
+        info["image_values"] = image_values
     return (ds.replace(info={**ds.info, "labelstudio": info}) if info else ds), col.report()
 
 
@@ -508,8 +543,9 @@ def labeling_config(ds: Dataset) -> str:
     """A Label Studio labeling config (XML) that matches what ``write`` produces for ``ds``.
 
     Region controls (``RectangleLabels``, ``PolygonLabels``, ``BrushLabels``, ``KeyPointLabels``) list the classes,
-    ``Choices`` the image-level classes, and each attribute becomes a per-region ``Choices`` (enum; bool as
-    ``true``/``false``), ``Number`` or ``TextArea``.
+    ``Choices`` the image-level classes, each attribute becomes a per-region ``Choices`` (enum; bool as
+    ``true``/``false``), ``Number`` or ``TextArea``, and each image-level value column read from Label Studio its
+    ``TextArea``, ``Number``, ``Rating``, ``DateTime`` or ``Choices``.
     """
     tasks, ctl, _ = export(ds, "/data/local-files/?d=", "")
     for _ in tasks:  # the controls are known once every task is made
@@ -523,8 +559,10 @@ def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=") 
     Annotations with source ``model``/``pseudo`` become predictions (pre-annotations, with their score), the
     others annotations grouped per annotator; what a Label Studio reader kept (``_labelstudio_keep``) is written
     back: the annotations and predictions as read (empty and cancelled ones too), their results no row holds,
-    regions' other keys, the task's keys and the labeling config while it fits. Image ``extra`` columns become
-    task ``data`` keys. Masks are written as brush RLE. Counted in ``ExportReport.lost``:
+    regions' other keys, the task's keys and the labeling config while it fits. Image-level values read from Label
+    Studio (``info["labelstudio"]["image_values"]``) are written into their results, the column's value (as changed
+    in maslow) in the result it came from (``_labelstudio_values``); other image ``extra`` columns become task
+    ``data`` keys. Masks are written as brush RLE. Counted in ``ExportReport.lost``:
     scores of human annotations, ``iscrowd``, sources pseudo/synthetic (read back as model/human), extra polygon
     parts, masks or boxes beside a polygon that differ from it, keypoint visibility 1 (read back as 2), keypoint
     sets without an object to hang on (``keypoint_grouping``), attributes of image-level tags, splits, skeletons,
@@ -543,7 +581,8 @@ def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=") 
     tasks, ctl, report = export(ds, url_prefix, str(dst))
     dump_tasks(tasks, dst)
     config = config_for(ds, ctl, report.notes)
-    order = list(read_config(config, dst).classes)  # the class order a reader takes from the config, then
+    columns = frozenset(k for k, (t, _) in ctl.values.items() if t == "choices")  # image columns, not classes
+    order = list(read_config(config, dst, choice_columns=columns).classes)  # the class order a reader takes, then
     order += [n for n in ds.schema.names if n not in order]  # classes of keypoints without a region, on use
     if order != list(ds.schema.names):  # classes grouped by control tag (rectangles, polygons, brushes)
         report.lost["class_order"] += 1
