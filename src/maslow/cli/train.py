@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,18 +49,19 @@ def apply_sets(cfg: Any, sets: Sequence[str] | None) -> Any:
 
 
 @contextlib.contextmanager
-def _epoch_bar(epochs: int, metric: str, *, enabled: bool) -> Iterator[tuple[Callable[[Any], None],
-                                                                           Callable[[int, int, float], None]]]:
+def _epoch_bar(epochs: int, metric: str, *, enabled: bool, done: int = 0) -> Iterator[
+        tuple[Callable[[Any], None], Callable[[int, int, float], None]]]:
     """``on_epoch`` and ``on_batch`` callbacks drawing a bar with the loss and the key metric of each epoch, and
-    the batch within the epoch for adapters that train in batches."""
+    the batch within the epoch for adapters that train in batches; ``done``: epochs a resumed run had trained."""
     if not enabled:
         yield (lambda e: None), (lambda i, n, loss: None)
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+    label = f"training (resumed from epoch {done} of {epochs})" if done else "training"
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=err_console) as bar:
-        task = bar.add_task("train", total=epochs, info="")
+        task = bar.add_task("train", total=epochs, info="", completed=done)
 
         def on_epoch(e: Any) -> None:
             value = e.metrics.get(metric)
@@ -72,8 +74,8 @@ def _epoch_bar(epochs: int, metric: str, *, enabled: bool) -> Iterator[tuple[Cal
 
         last = [""]
         yield on_epoch, on_batch
-        done = bar.tasks[0].completed  # early stopping, or an adapter that fits in one pass: the bar ends full
-        bar.update(task, total=max(done, 1), completed=max(done, 1))
+        end = bar.tasks[0].completed  # early stopping, or an adapter that fits in one pass: the bar ends full
+        bar.update(task, total=max(end, 1), completed=max(end, 1))
 
 
 def _quiet_libraries(cfg: Any) -> None:
@@ -119,34 +121,59 @@ def train_command(
     config: ConfigArg,
     sets: SetOpt = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Model folder (default: the config's out).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", metavar="RUN_DIR",
+                                                help="Continue the run in RUN_DIR (a model folder) from its last "
+                                                     "checkpoint, last.pt: same config, more epochs allowed.")]
+    = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a model from a YAML config: progress per epoch, final metrics, the model folder and the MLflow run."""
     from maslow.models.base import build_model, load_data
+    from maslow.models.checkpoint import read_checkpoint, run_folder
     from maslow.models.evaluate import task_of
     from maslow.models.train import split_for_training, train
     from maslow.models.tune import read_tune_config
 
     cfg = apply_sets(read_tune_config(config)[0], sets)
     _quiet_libraries(cfg)
+    if resume is not None:
+        run_dir = run_folder(resume)
+        if out is not None and out.resolve() != run_dir.resolve():
+            raise MaslowError(f"--out must be the --resume folder {str(run_dir)!r} (a resumed run is saved where it "
+                              f"ran), got {str(out)!r}")
+        out = run_dir
     if out is not None:
         cfg = cfg.with_overrides(out=str(out))
     # adapter settings (params) are checked when the adapter is built: before any data is read
     with _config_errors(config):
         adapter = build_model(cfg)
+    ckpt = None  # read before the data: a missing or damaged checkpoint exits 2 naming the file
+    if resume is not None and "resume" in inspect.signature(adapter.fit).parameters:  # else train says it has none
+        ckpt = read_checkpoint(resume)
     ds = load_data(cfg)
     with _config_errors(config):  # the splits the config names must be in the data, the metric one of the task's
         split_for_training(ds, cfg)
         metric = cfg.key_metric(getattr(adapter, "task", None) or task_of(ds))
     epochs = 1 if getattr(adapter, "one_pass", False) else cfg.epochs  # embed-logreg: one fit, not cfg.epochs
-    with _epoch_bar(epochs, metric, enabled=not as_json) as (on_epoch, on_batch):
-        result = train(cfg, on_epoch=on_epoch, dataset=ds, on_batch=on_batch)
+    done = 0 if ckpt is None else min(ckpt.epochs_done, epochs)
+    bar = not as_json and (resume is None or (ckpt is not None and ckpt.finished(adapter.config) is None))
+    with _epoch_bar(epochs, metric, enabled=bar, done=done) as (on_epoch, on_batch):
+        result = train(cfg, on_epoch=on_epoch, dataset=ds, on_batch=on_batch,
+                       resume=ckpt if ckpt is not None else resume)
     if as_json:
         print_json(result.to_dict())
         return
     h = result.history
+    if result.already_finished is not None:
+        console.print(f"{lit(result.path)}: finished ({result.already_finished}); nothing to resume"
+                      + (f" (--set epochs=N with N > {len(h.epochs)} trains on)"
+                         if result.already_finished.startswith("trained") else ""))
+        console.print(f"model: {lit(result.path.resolve())}")
+        return
     console.print(f"Trained [bold]{lit(cfg.model)}[/bold] on {result.n_train} images ({result.n_val} val, "
                   f"{result.n_test} test) for {len(h.epochs)} epoch{'' if len(h.epochs) == 1 else 's'}"
+                  + ("" if result.resumed_from is None else f", resumed from epoch {result.resumed_from} of "
+                                                            f"{cfg.epochs}")
                   + (" (stopped early)" if h.stopped_early else "")
                   + (f"; best epoch {h.best_epoch + 1}" if h.best_epoch >= 0 else ""))
     console.print(f"weights: {lit(result.weights)}")

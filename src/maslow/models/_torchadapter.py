@@ -1,5 +1,7 @@
 """What the torchvision detector and segmenter adapters share: device and threads, building the network with the
-weights the config asks for, the epoch loop with validation, and the model folder (``weights.pt`` + ``model.json``).
+weights the config asks for, the epoch loop with validation (checkpointed after each epoch when ``fit`` is given
+``checkpoint=``, resumable with ``resume=``: ``maslow.models.checkpoint``), and the model folder (``weights.pt`` +
+``model.json``, and ``last.pt`` when a checkpoint was written).
 
 Importable without torch: torch is reached through ``_torchdata.require_torch`` inside the methods.
 """
@@ -18,6 +20,7 @@ from maslow.core.schema import LabelSchema, Task
 from maslow.embed.backbones import read_state_dict
 from maslow.errors import ModelError
 from maslow.models import _torchdata as TD
+from maslow.models import checkpoint as C
 from maslow.models.base import EpochResult, TrainConfig, TrainHistory, read_model_json, write_model_json
 
 log = logging.getLogger(__name__)
@@ -90,6 +93,7 @@ class TorchAdapter:
         self._net: Any = None
         self._arch = ""
         self._pretrained = False
+        self._checkpoint: Path | None = None  # the checkpoint fit wrote: save keeps it in the model folder
 
     def _network(self, num_classes: int, *, arch: str, pretrained: bool) -> Any:
         raise NotImplementedError
@@ -119,11 +123,17 @@ class TorchAdapter:
         torch, _ = TD.require_torch()
         return TD.torch_device(torch, self.config.device)
 
-    def _train(self, n_images: int, batch_loss: Callable[[list[int], list[bool]], Any], *, val: Dataset | None,
+    def _train(self, train: Dataset, batch_loss: Callable[[list[int], list[bool]], Any], *, val: Dataset | None,
                weights: str, on_epoch: Callable[[EpochResult], None] | None,
-               progress: Callable[[int, int, float], None] | None) -> None:
-        """Run the shared optimisation loop, validating on ``val`` after each epoch; sets ``history``."""
+               progress: Callable[[int, int, float], None] | None, checkpoint: str | Path | None = None,
+               resume: C.Checkpoint | None = None) -> None:
+        """Run the shared optimisation loop, validating on ``val`` after each epoch; sets ``history``. With
+        ``checkpoint`` the state is written there after each epoch; ``resume`` continues a run from its checkpoint
+        (checked against this config, the data and the network first; ``maslow.models.checkpoint``)."""
         from maslow.models import _torchnets as N
+
+        writer = C.writer_for(self.config, train, val, checkpoint=checkpoint, resume=resume, weights=weights)
+        self._checkpoint = None if writer is None else writer.path
 
         evaluate = None
         if val is not None and val.n_images:
@@ -133,9 +143,9 @@ class TorchAdapter:
                 return evaluate_fn(val, self.predict(val), task=self.task)  # type: ignore[attr-defined]
 
         cfg = self.config
-        self.history = N.train_loop(cfg, self._net, n_images, batch_loss, evaluate=evaluate,
+        self.history = N.train_loop(cfg, self._net, train.n_images, batch_loss, evaluate=evaluate,
                                     metric=cfg.key_metric(self.task), weights=weights, on_epoch=on_epoch,
-                                    progress=progress)
+                                    progress=progress, checkpoint=writer, resume=resume)
         log.info("%s trained %d epochs from %s", cfg.model, len(self.history.epochs), weights)
 
     def _predict_setup(self, images: Dataset | Any) -> tuple[Any, Dataset, Any, Any]:
@@ -154,7 +164,8 @@ class TorchAdapter:
         """Read back what ``_extra`` added (before the network is built)."""
 
     def save(self, path: str | Path) -> Path:
-        """Write ``weights.pt`` (state dict) and ``model.json`` into folder ``path`` (atomically)."""
+        """Write ``weights.pt`` (state dict) and ``model.json`` into folder ``path`` (atomically), with the
+        checkpoint ``fit`` wrote (``last.pt``), if any."""
         torch, _ = TD.require_torch()
         if self._net is None:
             raise ModelError(f"{self.config.model}: nothing to save (call fit first)")
@@ -163,6 +174,7 @@ class TorchAdapter:
             torch.save(self._net.state_dict(), tmp / WEIGHTS_FILE)
             write_model_json(tmp, adapter=self.config.model, config=self.config, schema=self.schema,
                              history=self.history, extra=self._extra())
+            C.carry(self._checkpoint, tmp)
         return path
 
     @classmethod

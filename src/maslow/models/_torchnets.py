@@ -29,6 +29,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from maslow.embed.backbones import load_weights
 from maslow.errors import MissingDependencyError, ModelError
 from maslow.models.base import EpochResult, TrainConfig, TrainHistory
+from maslow.models.checkpoint import Checkpoint, CheckpointWriter, restore
 
 EFFNET_MEAN = [127.0 / 255.0] * 3
 EFFNET_STD = [128.0 / 255.0] * 3
@@ -273,13 +274,15 @@ def train_loop(cfg: TrainConfig, net: nn.Module, n: int,
                batch_loss: Callable[[list[int], list[bool]], torch.Tensor], *,
                evaluate: Callable[[], Mapping[str, float]] | None, metric: str, weights: str,
                on_epoch: Callable[[EpochResult], None] | None = None,
-               progress: Callable[[int, int, float], None] | None = None) -> TrainHistory:
+               progress: Callable[[int, int, float], None] | None = None,
+               checkpoint: CheckpointWriter | None = None, resume: Checkpoint | None = None) -> TrainHistory:
     """The shared optimisation loop: seeded order and flips, SGD/AdamW, warmup + cosine, early stopping.
 
     ``batch_loss(indexes, flips)`` returns the loss of one batch. ``params``: ``optimizer``, ``momentum``,
     ``warmup_steps`` (default ``min(50, total steps // 4)``, so a short run still reaches its full ``lr``), ``flip``,
-    ``grad_clip``, ``cpu_budget_s`` (see ``maslow.models.detect``; the CPU spent in ``evaluate`` and ``on_epoch`` is
-    not counted in the budget).
+    ``grad_clip``, ``cpu_budget_s`` (see ``maslow.models.detect``; the CPU spent in ``evaluate``, ``on_epoch`` and
+    writing checkpoints is not counted in the budget). ``checkpoint`` writes the state after each epoch;
+    ``resume`` (checked by the caller) restores it first (``maslow.models.checkpoint``).
     """
     import copy
     import math
@@ -308,9 +311,14 @@ def train_loop(cfg: TrainConfig, net: nn.Module, n: int,
     clip = float(p.get("grad_clip", 10.0))
     state = {"step": 0, "spent": False}
     excluded = [0.0]  # CPU seconds spent in evaluate / on_epoch: not part of the training budget
+    before = [0.0]  # CPU seconds a resumed run had used
+    best: dict[str, Any] = {}
+    if resume is not None:
+        loop = restore(resume, net=net, optimizer=opt, rng=rng, best=best)
+        state["step"], before[0] = int(loop["step"]), float(loop["cpu_used"])
 
     def used() -> float:
-        return time.process_time() - t_start - excluded[0]
+        return before[0] + time.process_time() - t_start - excluded[0]
 
     def timed(fn: Callable[..., Any]) -> Callable[..., Any]:
         def run(*a: Any) -> Any:
@@ -358,15 +366,13 @@ def train_loop(cfg: TrainConfig, net: nn.Module, n: int,
                 progress(b + 1, steps_per_epoch, value)
         return float(np.mean(losses)) if losses else float("nan")
 
-    best: dict[str, Any] = {}
-
     def keep_best() -> None:
         best["state"] = copy.deepcopy(net.state_dict())
 
     def restore_best() -> None:
         net.load_state_dict(best["state"])
 
-    done: list[EpochResult] = []
+    done: list[EpochResult] = [] if resume is None else list(resume.history.epochs)
 
     def record(e: EpochResult) -> None:
         done.append(e)
@@ -381,9 +387,17 @@ def train_loop(cfg: TrainConfig, net: nn.Module, n: int,
             raise _Spent
         return train_epoch(epoch)
 
+    def save(h: TrainHistory) -> None:
+        assert checkpoint is not None
+        last_is_best = h.best_epoch == len(h.epochs) - 1
+        checkpoint.write(h, net=net, optimizer=opt, rng=rng, best=None if last_is_best else best.get("state"),
+                         loop={"step": int(state["step"]), "cpu_used": used(), "budget_spent": bool(state["spent"])})
+
     try:
         history = run_epochs(guarded, epochs=cfg.epochs, evaluate=None if evaluate is None else timed(evaluate),
-                             metric=metric, patience=cfg.patience, keep_best=keep_best, restore_best=restore_best, on_epoch=record, weights=weights)
+                             metric=metric, patience=cfg.patience, keep_best=keep_best, restore_best=restore_best,
+                             on_epoch=record, weights=weights, start=None if resume is None else resume.history,
+                             on_checkpoint=None if checkpoint is None else timed(save))
     except _Spent:  # the CPU budget ran out: keep the best epoch so far, as run_epochs would
         scored = bool(metric) and evaluate is not None
         best_epoch = len(done) - 1

@@ -436,7 +436,9 @@ def run_epochs(train_epoch: Callable[[int], float], *, epochs: int,
                evaluate: Callable[[], Mapping[str, float]] | None = None, metric: str = "",
                patience: int = 0, keep_best: Callable[[], None] | None = None,
                restore_best: Callable[[], None] | None = None,
-               on_epoch: Callable[[EpochResult], None] | None = None, weights: str = "") -> TrainHistory:
+               on_epoch: Callable[[EpochResult], None] | None = None, weights: str = "",
+               start: TrainHistory | None = None,
+               on_checkpoint: Callable[[TrainHistory], None] | None = None) -> TrainHistory:
     """The epoch loop every trainable adapter shares: train, evaluate, early-stop on ``metric`` (higher = better).
 
     Args:
@@ -448,29 +450,46 @@ def run_epochs(train_epoch: Callable[[int], float], *, epochs: int,
         restore_best: called at the end when a later epoch was worse than the best (put the snapshot back).
         on_epoch: called with each epoch's result (progress bars, experiment tracking).
         weights: what the model started from, for the history (``"imagenet (efficientnet-lite0 package)"``).
+        start: the history of a resumed run (its epochs are not trained again; the best so far and the patience
+            count go on from it; the caller has restored the weights and ``keep_best``'s snapshot).
+        on_checkpoint: called with the history so far at the end of each epoch, once the best epoch and early
+            stopping are settled (write a checkpoint); not called for an epoch whose ``on_epoch`` raised.
     """
-    results: list[EpochResult] = []
+    results: list[EpochResult] = list(start.epochs) if start is not None else []
     best, best_epoch, stopped = -np.inf, -1, False
-    for epoch in range(epochs):
+    if start is not None and results:
+        best_epoch = start.best_epoch if evaluate is not None else len(results) - 1
+        if evaluate is not None and 0 <= best_epoch < len(results):
+            best = float(results[best_epoch].metrics.get(metric, -np.inf))
+    first = len(results)
+    if evaluate is not None and patience and 0 <= best_epoch and first - 1 - best_epoch >= patience:
+        stopped, first = first < epochs, epochs  # patience had run out when the run was stopped
+    for epoch in range(first, epochs):
         t0 = time.perf_counter()
         loss = float(train_epoch(epoch))
         metrics = dict(evaluate()) if evaluate is not None else {}
         results.append(EpochResult(epoch, loss, metrics, time.perf_counter() - t0))
         if on_epoch is not None:
             on_epoch(results[-1])
+        out_of_patience = False
         if evaluate is None:
             best_epoch = epoch
-            continue
-        if metric not in metrics:
-            why = "" if metrics else " (nothing could be scored: does the validation set have labels?)"
-            raise ModelError(f"validation metrics must include {metric!r}, got {sorted(metrics) or 'none'}{why}")
-        value = float(metrics[metric])
-        if value > best or best_epoch < 0:
-            best, best_epoch = value, epoch
-            if keep_best is not None:
-                keep_best()
-        elif patience and epoch - best_epoch >= patience:
-            stopped = epoch < epochs - 1  # patience ran out on the last epoch: every epoch ran, nothing was cut
+        else:
+            if metric not in metrics:
+                why = "" if metrics else " (nothing could be scored: does the validation set have labels?)"
+                raise ModelError(f"validation metrics must include {metric!r}, got {sorted(metrics) or 'none'}{why}")
+            value = float(metrics[metric])
+            if value > best or best_epoch < 0:
+                best, best_epoch = value, epoch
+                if keep_best is not None:
+                    keep_best()
+            elif patience and epoch - best_epoch >= patience:
+                out_of_patience = True
+                stopped = epoch < epochs - 1  # patience ran out on the last epoch: every epoch ran, nothing was cut
+        if on_checkpoint is not None:
+            on_checkpoint(TrainHistory(tuple(results), metric if evaluate is not None else "", best_epoch, stopped,
+                                       weights))
+        if out_of_patience:
             break
     if evaluate is not None and best_epoch != len(results) - 1 and restore_best is not None:
         restore_best()

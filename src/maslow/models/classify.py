@@ -211,11 +211,11 @@ class EmbeddingClassifier:
             raise SchemaError(f"{ADAPTER}: val classes must be train's {list(train.schema.names)} in that order, got "
                               f"{list(val.schema.names)}")
         if val is None and self.config.val_fraction > 0:
-            from maslow.core.split import assign_splits
+            from maslow.models.train import hold_out  # the holdout train() makes, stratified by class
 
-            names = assign_splits(train, {"train": 1 - self.config.val_fraction, "val": self.config.val_fraction},
-                                  rng=self.config.seed, groups=train.images.extra.get("sequence"))
-            train, val = train.select_images(names == "train"), train.select_images(names == "val")
+            held = hold_out(train, self.config.val_fraction, seed=self.config.seed,
+                            groups=train.images.extra.get("sequence"))
+            train, val = train.select_images(~held), train.select_images(held)
         self.schema = train.schema
         rows, y = self._targets(train, task)
         if rows.size == 0:

@@ -23,7 +23,8 @@ Glossary:
     predictions: one annotation per image with the top class, its probability as ``score``,
         ``source="model"``, and the (n_images, K) softmax in ``annotations.extra["probs"]``.
     files: ``weights.pt`` (the state dict) beside ``model.json`` (``extra``: ``arch``, ``n_classes``);
-        ``load`` rebuilds the architecture without pretrained weights and loads ``weights.pt``.
+        ``load`` rebuilds the architecture without pretrained weights and loads ``weights.pt``. ``last.pt``: the
+        checkpoint of the last epoch, when ``fit`` wrote one (``maslow.models.checkpoint``: resume, train on).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from maslow.core.tables import Annotations, Images
 from maslow.core.types import str_array
 from maslow.embed.backbones import read_state_dict
 from maslow.errors import MaslowError, MissingDependencyError, ModelError, SchemaError
+from maslow.models import checkpoint as C
 from maslow.models.base import (
     EpochResult,
     TrainConfig,
@@ -260,6 +262,7 @@ class TorchvisionClassifier:
         self.history = TrainHistory()
         self._net: Any = None
         self._arch = resolve_backbone(config.backbone)
+        self._checkpoint: Path | None = None  # the checkpoint fit wrote: save keeps it in the model folder
 
     # -- training ----------------------------------------------------------------------------------
     def _device(self, torch: Any) -> Any:
@@ -268,12 +271,17 @@ class TorchvisionClassifier:
         return torch_device(torch, self.config.device)
 
     def fit(self, train: Dataset, *, val: Dataset | None = None,
-            on_epoch: Callable[[EpochResult], None] | None = None) -> TorchvisionClassifier:
+            on_epoch: Callable[[EpochResult], None] | None = None, checkpoint: str | Path | None = None,
+            resume: C.Checkpoint | None = None) -> TorchvisionClassifier:
         """Train on ``train`` (early stopping on ``val``'s key metric); returns self.
+
+        ``checkpoint``: a file to write the training state to after each epoch (``last.pt``, kept by ``save``);
+        ``resume``: a run's checkpoint (``maslow.models.checkpoint.read_checkpoint``) to continue from.
 
         Raises:
             SchemaError: the data is not classification. ModelError: an image with several labels, no labelled
             image, a backbone that cannot be built, or a training loss that became NaN/inf (lower ``lr``).
+            MaslowError: ``resume`` is another run's (config, classes, data or network differ; names the field).
         """
         from maslow.models.evaluate import evaluate
 
@@ -304,6 +312,10 @@ class TorchvisionClassifier:
         loss_fn = torch.nn.CrossEntropyLoss()
         rng = np.random.default_rng(cfg.seed)
         hflip = bool(cfg.params.get("hflip", True))
+        writer = C.writer_for(cfg, train, val, checkpoint=checkpoint, resume=resume, weights=weights)
+        self._checkpoint = None if writer is None else writer.path
+        best: dict[str, Any] = {}
+        steps = [0 if resume is None else int(C.restore(resume, net=net, optimizer=opt, rng=rng, best=best)["step"])]
 
         def train_epoch(epoch: int) -> float:
             net.train()
@@ -329,11 +341,10 @@ class TorchvisionClassifier:
                                      f"(now {cfg.lr})")
                 loss.backward()
                 opt.step()
+                steps[0] += 1
                 total += float(loss.detach()) * len(idx)
                 seen += len(idx)
             return total / max(seen, 1)
-
-        best: dict[str, Any] = {}
 
         def keep_best() -> None:
             best["state"] = copy.deepcopy(net.state_dict())
@@ -349,10 +360,17 @@ class TorchvisionClassifier:
             probs = self._probs(lambda s, e: val_pixels[s:e], len(val_pixels), cfg.batch_size, None)
             return evaluate(val, self._as_predictions(val.images, val.root, probs))
 
+        def save(h: TrainHistory) -> None:
+            assert writer is not None
+            writer.write(h, net=net, optimizer=opt, rng=rng,
+                         best=None if h.best_epoch == len(h.epochs) - 1 else best.get("state"),
+                         loop={"step": steps[0], "cpu_used": 0.0, "budget_spent": False})
+
         self.history = run_epochs(
             train_epoch, epochs=cfg.epochs, evaluate=evaluate_val if val_pixels is not None else None,
             metric=cfg.key_metric(Task.CLASSIFICATION), patience=cfg.patience, keep_best=keep_best,
-            restore_best=restore_best, on_epoch=on_epoch, weights=weights)
+            restore_best=restore_best, on_epoch=on_epoch, weights=weights,
+            start=None if resume is None else resume.history, on_checkpoint=None if writer is None else save)
         net.eval()
         return self
 
@@ -411,7 +429,8 @@ class TorchvisionClassifier:
 
     # -- files -------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write ``weights.pt`` and ``model.json`` into the folder ``path`` (atomically); returns it."""
+        """Write ``weights.pt`` and ``model.json`` into the folder ``path`` (atomically), with the checkpoint
+        ``fit`` wrote (``last.pt``), if any; returns it."""
         torch = _torch()
         net, schema = self._require_fitted("save")
         path = Path(path)
@@ -419,6 +438,7 @@ class TorchvisionClassifier:
             torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, tmp / WEIGHTS_FILE)
             write_model_json(tmp, adapter=ADAPTER, config=self.config, schema=schema, history=self.history,
                              extra={"arch": self._arch, "n_classes": len(schema.names)})
+            C.carry(self._checkpoint, tmp)
         return path
 
     @classmethod

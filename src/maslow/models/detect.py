@@ -42,6 +42,7 @@ from maslow.models.base import (
     TrainConfig,
     seed_everything,
 )
+from maslow.models.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,8 @@ class TorchvisionDetector(TorchAdapter):
     # -- training ----------------------------------------------------------------------------------------
     def fit(self, train: Dataset, *, val: Dataset | None = None,
             on_epoch: Callable[[EpochResult], None] | None = None,
-            progress: Callable[[int, int, float], None] | None = None) -> TorchvisionDetector:
+            progress: Callable[[int, int, float], None] | None = None, checkpoint: str | Path | None = None,
+            resume: Checkpoint | None = None) -> TorchvisionDetector:
         """Train on ``train`` (early stopping on ``val``'s key metric); returns self.
 
         Args:
@@ -208,8 +210,13 @@ class TorchvisionDetector(TorchAdapter):
             val: validation images; None = every epoch runs and the last one is kept.
             on_epoch: called after each epoch.
             progress: called after each batch with (batch in epoch, batches per epoch, batch loss).
+            checkpoint: a file to write the training state to after each epoch (``last.pt``; see
+                ``maslow.models.checkpoint``); ``save`` then keeps it in the model folder.
+            resume: a run's checkpoint (``read_checkpoint``) to continue from: the epochs it trained are not
+                trained again.
 
         Raises:
+            MaslowError: ``resume`` is another run's (config, classes, data or network differ; names the field).
             InvalidDatasetError: no image, or no box to learn from. ModelError: the loss became NaN/inf.
         """
         torch, _ = TD.require_torch()
@@ -243,7 +250,8 @@ class TorchvisionDetector(TorchAdapter):
             targets = [{k: v.to(device) for k, v in TD.detection_target(torch, s, offset=offset).items()} for s in batch]
             return sum(net(imgs, targets).values())
 
-        self._train(train.n_images, batch_loss, val=val, weights=weights, on_epoch=on_epoch, progress=progress)
+        self._train(train, batch_loss, val=val, weights=weights, on_epoch=on_epoch, progress=progress,
+                    checkpoint=checkpoint, resume=resume)
         return self
 
     # -- inference ---------------------------------------------------------------------------------------

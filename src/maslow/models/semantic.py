@@ -39,6 +39,7 @@ from maslow.models.base import (
     TrainConfig,
     seed_everything,
 )
+from maslow.models.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,8 @@ class TorchvisionSegmenter(TorchAdapter):
 
     def fit(self, train: Dataset, *, val: Dataset | None = None,
             on_epoch: Callable[[EpochResult], None] | None = None,
-            progress: Callable[[int, int, float], None] | None = None) -> TorchvisionSegmenter:
+            progress: Callable[[int, int, float], None] | None = None, checkpoint: str | Path | None = None,
+            resume: Checkpoint | None = None) -> TorchvisionSegmenter:
         """Train on ``train`` (early stopping on ``val``'s ``miou`` or ``cfg.metric``); returns self.
 
         Args:
@@ -174,8 +176,13 @@ class TorchvisionSegmenter(TorchAdapter):
             val: validation images with masks; None = every epoch runs and the last one is kept.
             on_epoch: called after each epoch.
             progress: called after each batch with (batch in epoch, batches per epoch, batch loss).
+            checkpoint: a file to write the training state to after each epoch (``last.pt``; see
+                ``maslow.models.checkpoint``); ``save`` then keeps it in the model folder.
+            resume: a run's checkpoint (``read_checkpoint``) to continue from: the epochs it trained are not
+                trained again.
 
         Raises:
+            MaslowError: ``resume`` is another run's (config, classes, data or network differ; names the field).
             InvalidDatasetError: no image or no mask. ModelError: the loss became NaN/inf.
         """
         torch, _ = TD.require_torch()
@@ -223,7 +230,8 @@ class TorchvisionSegmenter(TorchAdapter):
                 return logits.sum() * 0.0
             return torch.nn.functional.cross_entropy(logits, y.to(device), ignore_index=TD.IGNORE)
 
-        self._train(train.n_images, batch_loss, val=val, weights=weights, on_epoch=on_epoch, progress=progress)
+        self._train(train, batch_loss, val=val, weights=weights, on_epoch=on_epoch, progress=progress,
+                    checkpoint=checkpoint, resume=resume)
         return self
 
     def predict(self, images: Dataset | Sequence[str | Path], *, batch_size: int | None = None,

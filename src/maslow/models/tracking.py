@@ -11,7 +11,9 @@ Glossary:
         ``test_<metric>`` (the evaluation of the saved model); ``best_epoch``. NaN and +-inf are logged as they are
         (MLflow's SQL store keeps +-inf as +-float max; ``list_runs`` gives them back as +-inf).
     tags: ``maslow.adapter``, ``maslow.weights`` (what the backbone started from), ``maslow.task``,
-        ``maslow.model_path``; the model folder is logged as the artifact folder ``model``.
+        ``maslow.model_path``, and ``maslow.resumed_from_epoch`` for a resumed run (whose earlier epochs are logged
+        again, so its curve is whole); the model folder is logged as the artifact folder ``model`` (but for the
+        checkpoint ``last.pt``).
 
 mlflow is imported lazily; without it, training works and tracking is reported as off.
 """
@@ -202,7 +204,16 @@ class Run:
             self._call("set_tag", k, str(v))
 
     def log_folder(self, folder: str | Path, artifact_path: str = "model") -> None:
-        self._call("log_artifacts", str(folder), artifact_path)
+        """The model folder's files as the artifact folder ``artifact_path``, but for the checkpoint ``last.pt``
+        (it resumes training in the folder itself, and weighs two or three times the weights)."""
+        from maslow.models.checkpoint import CHECKPOINT_FILE
+
+        folder = Path(folder)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            rel = path.relative_to(folder)
+            if rel != Path(CHECKPOINT_FILE):
+                sub = rel.parent.as_posix()
+                self._call("log_artifact", str(path), artifact_path if sub == "." else f"{artifact_path}/{sub}")
 
     def end(self, status: str = "FINISHED") -> None:
         self._call("set_terminated", status)

@@ -4,8 +4,12 @@ Splits: the images whose ``images.split`` is ``cfg.train_split`` train the model
 the validation or test split when no image has the default split ``train``, with a MaslowWarning when those
 carry two or more other split names; another name must be a split of the data); ``cfg.val_split`` images
 validate it (early stopping, final metrics); without them, ``cfg.val_fraction`` of the training images is held
-out (seeded, whole sequences); images of a ``test`` split are evaluated once at the end, never used for training or
-stopping. ``train_split``, ``val_split`` and ``test`` must be three different splits.
+out (``hold_out``: seeded, stratified by class, whole sequences); images of a ``test`` split are evaluated once at
+the end, never used for training or stopping. ``train_split``, ``val_split`` and ``test`` must be three different
+splits.
+
+Resume: the torch adapters write a checkpoint (``last.pt``) into the model folder after each epoch; ``train(cfg,
+resume=folder)`` continues that run (``maslow.models.checkpoint``).
 
 Before anything trains: validation images must carry at least one label (else there is nothing to stop early on),
 every image file must exist (for adapters that read them, ``reads_images``), and classes the model is judged on but
@@ -26,17 +30,21 @@ import numpy as np
 
 from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
-from maslow.errors import MaslowError, MaslowWarning
+from maslow.errors import MaslowError, MaslowWarning, ModelError
 from maslow.models.base import (
+    MODEL_JSON,
     EpochResult,
     Model,
     TrainConfig,
     TrainHistory,
     build_model,
     load_data,
+    load_model,
+    read_model_json,
     reads_images,
     require_image_files,
 )
+from maslow.models.checkpoint import Checkpoint
 from maslow.models.evaluate import evaluate, task_of
 
 log = logging.getLogger(__name__)
@@ -58,6 +66,10 @@ class TrainResult:
         n_train, n_val, n_test: images in each part.
         tracking_off: why the run is not tracked (``config tracking: off``, or mlflow is not installed, naming
             the extra); None when it is.
+        resumed_from: for a resumed run, the epochs its checkpoint had done (training went on from there); None
+            for a new run.
+        already_finished: for a resumed run that had nothing left to train, why (``trained 5 of 5 epochs``):
+            nothing was trained, saved or tracked, ``model`` is the saved one and there are no metrics.
     """
 
     model: Model
@@ -71,6 +83,8 @@ class TrainResult:
     n_val: int = 0
     n_test: int = 0
     tracking_off: str | None = None
+    resumed_from: int | None = None
+    already_finished: str | None = None
 
     @property
     def history(self) -> TrainHistory:
@@ -86,7 +100,8 @@ class TrainResult:
                 "metric": self.metric, "metrics": dict(self.metrics), "test_metrics": dict(self.test_metrics),
                 "run_id": self.run_id, "tracking_uri": self.tracking_uri, "n_train": self.n_train,
                 "n_val": self.n_val, "n_test": self.n_test, "tracking_off": self.tracking_off,
-                "history": self.history.to_dict()}
+                "epochs": self.model.config.epochs, "resumed_from": self.resumed_from,
+                "already_finished": self.already_finished, "history": self.history.to_dict()}
 
 
 def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset | None, Dataset | None]:
@@ -167,35 +182,111 @@ def warn_unlearnable_classes(train: Dataset, val: Dataset | None, test: Dataset 
                       f"predict {only!r}", MaslowWarning, stacklevel=3)
 
 
-def _hold_out(ds: Dataset, rows: np.ndarray, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(val, train) rows: ``cfg.val_fraction`` of ``rows`` held out, seeded, whole sequences at a time (frames of
-    one ``images.extra["sequence"]`` never straddle train and val, as in ``Dataset.split`` and cross-validation).
-    Without sequences exactly ``round(val_fraction * n)`` images (at least 1, at most n - 1); with them the whole
-    sequences whose total is nearest that, leaving at least one sequence to train (one sequence only: images, with
-    a warning)."""
-    from maslow.core.split import _units
+def hold_out(ds: Dataset, fraction: float, *, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
+    """(m,) True for the images of ``ds`` held out for validation: ``fraction`` of them, stratified by class.
 
-    n = rows.size
-    n_val = min(max(1, round(cfg.val_fraction * n)), n - 1)
-    seq = ds.images.extra.get("sequence")
-    unit = np.arange(n) if seq is None else _units(np.asarray(seq, dtype=object)[rows])
+    The one holdout of ``train`` (``val_fraction``) and of the adapters' own ``fit`` (``EmbeddingClassifier``):
+    ``maslow.core.split.assign_splits`` deals the images, rarest class first (an image's rarest class, by object
+    count, decides where it goes: iterative stratification, as ``Dataset.split`` and cross-validation deal them),
+    seeded by ``seed``. Without ``groups`` exactly ``round(fraction * m)`` images are held out (at least 1, at most
+    m - 1); with ``groups`` (the ``sequence`` column) whole groups, as near that count as their sizes allow, so
+    the frames of one clip never straddle training and validation (one group only: images, with a MaslowWarning).
+    Crowd regions do not count. A class found in one image (group) only keeps it in training (validating on a
+    class the model never saw tells nothing; fewer images may be held out then), and no class is left with
+    validation images but no training image; when every image holds such a class, nothing is held out (a
+    MaslowWarning says so).
+
+    Args:
+        ds: the images to split (their annotations give the classes).
+        fraction: the share to hold out, in (0, 1).
+        seed: the seed of the deal.
+        groups: (m,) a group per image (None or NaN: alone), or None.
+
+    Returns:
+        (m,) bool, True = held out.
+
+    Example:
+        >>> from maslow import Annotations, Dataset, Images, LabelSchema
+        >>> ds = Dataset(LabelSchema.from_names(["a", "b"], task="classification"),
+        ...              Images(path=[f"{i}.png" for i in range(8)], width=[8] * 8, height=[8] * 8),
+        ...              Annotations(image=np.arange(8), label=[0] * 6 + [1] * 2))
+        >>> held = hold_out(ds, 0.5, seed=0)
+        >>> int(held.sum()), int(held[6:].sum())  # 4 of 8 images, 1 of the 2 of class b
+        (4, 1)
+    """
+    from maslow.core.split import _units, assign_splits
+
+    m = ds.n_images
+    held = np.zeros(m, bool)
+    if m < 2 or fraction <= 0:
+        return held
+    n_val = min(max(1, round(fraction * m)), m - 1)
+    unit = np.arange(m) if groups is None else _units(np.asarray(groups, dtype=object))
     if int(unit.max()) == 0:  # one sequence: no holdout keeps it whole
-        warnings.warn(f"train: the {n} training images are one sequence, so val_fraction holds out frames of it: "
+        warnings.warn(f"val_fraction: the {m} training images are one sequence, so frames of it are held out: "
                       "validation sees the clip it trains on (add a val split or more sequences)", MaslowWarning,
                       stacklevel=3)
-        unit = np.arange(n)
+        unit = np.arange(m)
     n_units = int(unit.max()) + 1
-    order = np.random.default_rng(cfg.seed).permutation(n_units)
-    total = np.cumsum(np.bincount(unit, minlength=n_units)[order])[:-1]  # images held out by the first k+1 units
-    k = int(np.argmin(np.abs(total - n_val))) + 1
-    held = np.isin(unit, order[:k])
+    a = ds.annotations
+    solid = ~a.iscrowd if a.iscrowd is not None else np.ones(len(a), bool)  # always set once built
+    present = np.zeros((n_units, len(ds.schema.classes)), bool)
+    present[unit[a.image[solid]], a.label[solid]] = True
+    alone = present[:, present.sum(0) == 1].any(1)  # units holding a class no other unit has: they train
+    candidates = np.flatnonzero(~alone)
+    if candidates.size == 0:
+        warnings.warn(f"val_fraction: each of the {m} training images holds a class no other image has, so none is "
+                      "held out and the model is not validated (add images or a val split)", MaslowWarning,
+                      stacklevel=3)
+        return held
+    size = np.bincount(unit, minlength=n_units)
+    pool = np.isin(unit, candidates)
+    rows = np.flatnonzero(pool)
+    want = min(n_val, rows.size - (0 if alone.any() else 1))  # something must be left to train on
+    part = ds.select_images(rows)
+    part = part.select(~part.annotations.iscrowd) if part.annotations.iscrowd is not None else part
+    f = want / rows.size
+    names = assign_splits(part, {"train": 1 - f, "val": f}, rng=seed, groups=unit[rows])
+    held[rows[np.asarray(names) == "val"]] = True
+    order = np.random.default_rng(seed).permutation(candidates)  # seeded tie-breaks below
+    val_units = np.zeros(n_units, bool)
+    val_units[unit[held]] = True
+    if not val_units.any():  # every candidate group was too big for the share: the one nearest it
+        val_units[order[np.argmin(np.abs(size[order] - n_val))]] = True
+    # a class with validation images but no training image (an extreme fraction): its smallest group trains
+    for c in np.flatnonzero(present[val_units].any(0) & ~present[~val_units].any(0)):
+        holding = order[val_units[order] & present[order, c]]
+        if not present[~val_units, c].any() and val_units.sum() > 1:  # (an earlier move may have mended it)
+            val_units[holding[np.argmin(size[holding])]] = False
+    if val_units.all():  # nothing left to train on (large groups, a large fraction): the smallest group trains
+        val_units[order[np.argmin(size[order])]] = False
+    return val_units[unit]
+
+
+def _hold_out(ds: Dataset, rows: np.ndarray, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(val, train) rows: ``cfg.val_fraction`` of ``rows`` held out by ``hold_out`` (seeded by ``cfg.seed``,
+    stratified by class, whole sequences of ``images.extra["sequence"]`` at a time)."""
+    part = ds.select_images(rows)
+    held = hold_out(part, cfg.val_fraction, seed=cfg.seed, groups=part.images.extra.get("sequence"))
     return rows[held], rows[~held]
+
+
+def _saved(folder: Path, ckpt: Checkpoint) -> bool:
+    """Whether ``folder`` holds the model of ``ckpt``'s run (not one an earlier run saved there): same epochs."""
+    if not (folder / MODEL_JSON).is_file():
+        return False
+    try:
+        history: TrainHistory = read_model_json(folder)["history"]
+    except ModelError:
+        return False
+    return repr([(e.epoch, e.loss) for e in history.epochs]) == repr([(e.epoch, e.loss) for e in ckpt.history.epochs])
 
 
 def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = None,
           progress: Callable[[int, int], None] | None = None, dataset: Dataset | None = None,
           out: str | Path | None = None, run_name: str | None = None,
-          on_batch: Callable[[int, int, float], None] | None = None) -> TrainResult:
+          on_batch: Callable[[int, int, float], None] | None = None,
+          resume: str | Path | Checkpoint | None = None, checkpoint: bool = True) -> TrainResult:
     """Train the model ``cfg`` describes, save it to ``out`` (default ``cfg.out``), evaluate and track it.
 
     Args:
@@ -203,35 +294,73 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
         on_epoch: called after each epoch (progress bars, tuning's pruning; may raise to stop the run).
         progress: ``progress(epochs_done, epochs)`` after each epoch.
         dataset: the data, when already loaded (else ``load_data(cfg)``).
-        out: the model folder (default ``cfg.out``); written atomically.
+        out: the model folder (default ``cfg.out``); written atomically, but for the checkpoint ``last.pt`` the
+            torch adapters write into it after each epoch (itself atomically), which the saved folder keeps.
         run_name: the MLflow run name.
         on_batch: ``on_batch(batch, batches_per_epoch, loss)`` after each batch, for adapters that train in
             batches (the torchvision detectors and segmenters).
+        resume: a run folder (or its ``read_checkpoint``) to continue from its last checkpoint instead of
+            starting anew; the model is saved there (``out`` must be None or that folder). ``cfg`` must be the
+            run's config but for the fields ``maslow.models.checkpoint`` lists (``epochs``: more epochs train on),
+            and the data must give the same training and validation images. A run with nothing left to train
+            (every epoch done, stopped early, CPU budget spent) whose folder holds its model is not trained,
+            saved or tracked again: the result says why (``already_finished``) and has no metrics.
+        checkpoint: write ``<out>/last.pt`` after each epoch (adapters whose ``fit`` takes ``checkpoint``: the
+            torch ones); tuning trials pass False.
 
     Returns:
-        TrainResult with the model, its folder, validation/test metrics and the tracked run id.
+        TrainResult with the model, its folder, validation/test metrics, the tracked run id, and for a resumed run
+        the epochs done before (``resumed_from``).
 
     Raises:
-        MaslowError: bad data or config (the message names the field); ModelError: the adapter failed.
+        MaslowError: bad data or config (the message names the field); a resumed run whose checkpoint is missing or
+            damaged (FormatError naming the file), or whose config, classes or data differ (naming the field).
+            ModelError: the adapter failed.
     """
+    from maslow.models.checkpoint import CHECKPOINT_FILE, check_resume, data_print, read_checkpoint
     from maslow.models.tracking import start_run
 
+    model = build_model(cfg)
+    fit_params = inspect.signature(model.fit).parameters
+    ckpt: Checkpoint | None = None
+    if resume is not None:
+        if "resume" not in fit_params:
+            raise MaslowError(f"train: model {cfg.model!r} writes no checkpoints (it fits in one pass), so there is "
+                              "no run to resume; train it again without resume")
+        ckpt = resume if isinstance(resume, Checkpoint) else read_checkpoint(resume)
+        run_dir = ckpt.path.parent
+        if out is not None and Path(out).resolve() != run_dir.resolve():
+            raise MaslowError(f"train: out must be the resumed run's folder {str(run_dir)!r} (the model is saved "
+                              f"there), got {str(out)!r}")
+        out = run_dir
     ds = load_data(cfg) if dataset is None else dataset
     train_ds, val, test = split_for_training(ds, cfg)
-    model = build_model(cfg)
+    folder = Path(out if out is not None else cfg.out)
+    task = getattr(model, "task", None) or task_of(ds)  # a detector on a dataset that also has keypoints: detection
+    metric = cfg.key_metric(task)  # checked before anything trains
+    if ckpt is not None:
+        check_resume(ckpt, model.config, schema=train_ds.schema, data=data_print(train_ds, val))
+        why = ckpt.finished(model.config)
+        if why is not None and _saved(folder, ckpt):  # else it stopped before its model was saved: save it now
+            log.info("%s: nothing to resume: %s", folder, why)
+            return TrainResult(load_model(folder), folder, metric, n_train=train_ds.n_images,
+                               n_val=0 if val is None else val.n_images, n_test=0 if test is None else test.n_images,
+                               tracking_off="nothing was trained", resumed_from=ckpt.epochs_done,
+                               already_finished=why)
     for part, what in ((train_ds, "training images"), (val, "validation images"), (test, "test images")):
         if part is not None and reads_images(model):
             require_image_files(part, what=what)
-    task = getattr(model, "task", None) or task_of(ds)  # a detector on a dataset that also has keypoints: detection
-    metric = cfg.key_metric(task)  # checked before anything trains
     warn_unlearnable_classes(train_ds, val, test, Task(task))
-    folder = Path(out if out is not None else cfg.out)
-    run = start_run(cfg, run_name=run_name or f"{cfg.model}-{folder.name}",
-                    tags={"maslow.adapter": cfg.model, "maslow.task": task.value,
-                          "maslow.model_path": str(folder.resolve())})
-    log.info("training %s on %d images (%d val, %d test)%s", cfg.model, train_ds.n_images,
+    tags = {"maslow.adapter": cfg.model, "maslow.task": task.value, "maslow.model_path": str(folder.resolve())}
+    if ckpt is not None:
+        tags["maslow.resumed_from_epoch"] = str(ckpt.epochs_done)
+    run = start_run(cfg, run_name=run_name or f"{cfg.model}-{folder.name}", tags=tags)
+    log.info("training %s on %d images (%d val, %d test)%s%s", cfg.model, train_ds.n_images,
              0 if val is None else val.n_images, 0 if test is None else test.n_images,
+             "" if ckpt is None else f", resumed from epoch {ckpt.epochs_done} of {cfg.epochs}",
              f"; MLflow run {run.run_id}" if run.active else "; tracking off")
+    for e in () if ckpt is None else ckpt.history.epochs:  # the run's whole curve in the new MLflow run
+        run.log_epoch(e)
 
     def epoch_done(e: EpochResult) -> None:
         run.log_epoch(e)
@@ -240,12 +369,16 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
         if on_epoch is not None:
             on_epoch(e)
 
+    kwargs: dict[str, Any] = {}
+    if on_batch is not None and "progress" in fit_params:
+        kwargs["progress"] = on_batch
+    if checkpoint and "checkpoint" in fit_params:
+        kwargs["checkpoint"] = folder / CHECKPOINT_FILE
+    if ckpt is not None:
+        kwargs["resume"] = ckpt
     status = "FAILED"
     try:
-        if on_batch is not None and "progress" in inspect.signature(model.fit).parameters:
-            model.fit(train_ds, val=val, on_epoch=epoch_done, progress=on_batch)  # type: ignore[call-arg]
-        else:
-            model.fit(train_ds, val=val, on_epoch=epoch_done)
+        model.fit(train_ds, val=val, on_epoch=epoch_done, **kwargs)
         run.set_tags({"maslow.weights": model.history.weights})
         model.save(folder)
         bs = cfg.batch_size
@@ -263,4 +396,5 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
         run.end(status)
     return TrainResult(model, folder, metric, val_metrics, test_metrics, run.run_id, run.uri, train_ds.n_images,
                        0 if val is None else val.n_images, 0 if test is None else test.n_images,
-                       tracking_off=None if run.active else run.off)
+                       tracking_off=None if run.active else run.off,
+                       resumed_from=None if ckpt is None else ckpt.epochs_done)

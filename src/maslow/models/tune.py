@@ -234,7 +234,8 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
 
         folder = root / f"trial-{trial.number:04d}"
         trial.set_user_attr("model", str(folder))
-        result = train(tcfg, dataset=ds, on_epoch=on_epoch, out=folder, run_name=f"{name}-trial-{trial.number}")
+        result = train(tcfg, dataset=ds, on_epoch=on_epoch, out=folder, run_name=f"{name}-trial-{trial.number}",
+                       checkpoint=False)  # a trial is not resumed (the study is): no last.pt per trial
         trial.set_user_attr("run_id", result.run_id or "")
         trial.set_user_attr("weights", result.weights)  # what the trial's model started from
         if metric not in result.metrics:
