@@ -52,6 +52,8 @@ PY
 if has torchvision; then
   step "T2. maslow train: the torchvision classifier for 2 epochs on 64 px images (the output says which weights it started from)"
   (cd "$D" && maslow train torch.yaml --out model)
+  step "T2b. maslow train --resume: the same run trained on to 3 epochs from its last checkpoint (model/last.pt)"
+  (cd "$D" && maslow train torch.yaml --resume model --set epochs=3)
 else
   step "T2. (skipped: torch is not installed; pip install 'maslow[torch]')"
 fi
