@@ -1,5 +1,5 @@
-"""Metrics commands: eval (COCO summary, per-class AP, operating points, slices, plots; classification,
-multi-label and semantic scores by the truth's task)."""
+"""Metrics commands: eval (COCO summary, per-class AP, operating points, slices, TIDE errors, plots;
+classification, multi-label and semantic scores by the truth's task)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from maslow.errors import FormatError, InvalidDatasetError, MaslowError
 from maslow.metrics import MapResult, coco_map
 from maslow.metrics.operating import OperatingPoints, detection_confusion_matrix, operating_point
 from maslow.metrics.slices import SliceResult, slice_metrics
+from maslow.metrics.tide import TideResult, tide_errors
 
 
 class IouType(enum.StrEnum):
@@ -192,6 +193,21 @@ def _render_slices(s: SliceResult) -> None:
                         f"{s.n_boot} draws)", [s.by, "images", s.metric, "interval", "vs overall"], rows))
 
 
+#: what each TIDE error type is, for the table
+_TIDE_MEANING = {"Cls": "right place, wrong class", "Loc": "right class, IoU in [bg, pos]",
+                 "Both": "wrong class, poor box", "Dupe": "object already found", "Bkg": "nothing there",
+                 "Miss": "object never found", "FP": "oracle: false positives ranked last (precision 1)",
+                 "FN": "oracle: missed objects not counted (recall 1)"}
+
+
+def _render_tide(t: TideResult) -> None:
+    rows = [(name, _f(t.delta_ap[name]), str(t.counts[name]) if name in t.counts else "", _TIDE_MEANING[name])
+            for name in t.DELTA_TYPES]
+    console.print(table(f"TIDE errors ({t.iou_type}; tidecv's AP{round(t.pos_thr * 100)} {_f(t.ap_base)}; "
+                        f"background IoU <= {t.bg_thr:g})", ["type", "dAP", "count", "meaning"], rows,
+                        justify_numbers=False))
+
+
 def _render_issues(label: str, report: Report, notes: list[str]) -> None:
     for n in notes:
         err_console.print(f"[yellow]{label}:[/yellow] {lit(n)}", highlight=False)
@@ -235,14 +251,17 @@ def eval_(
     target_recall: Annotated[float | None, typer.Option("--target-recall", min=0, max=1,
                                                         help="Per-class threshold reaching this recall.")] = None,
     iou_threshold: Annotated[float, typer.Option("--iou-threshold", min=0, max=1,
-                                                 help="IoU of a match for operating points and the confusion "
-                                                      "matrix.")] = 0.5,
+                                                 help="IoU of a match for operating points, the confusion "
+                                                      "matrix and --errors.")] = 0.5,
     score_threshold: Annotated[float, typer.Option("--score-threshold",
                                                    help="Predictions kept in the confusion matrix.")] = 0.5,
     slice_by: Annotated[str | None, typer.Option("--slice-by", help="Image column to slice on (split, or an "
                                                  "images.extra column).")] = None,
     kpt_sigmas: Annotated[str | None, typer.Option("--kpt-sigmas", help="OKS sigmas, one per keypoint, comma "
                                                    "separated (keypoints; default COCO's 17).")] = None,
+    errors: Annotated[bool, typer.Option("--errors", help="TIDE error analysis (bbox, segm): the AP lost to "
+                                         "Cls/Loc/Both/Dupe/Bkg/Miss errors and the FP/FN oracles "
+                                         "(tidecv's definitions, at --iou-threshold).")] = False,
     n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap draws per slice.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     gt_format_old: Annotated[str | None, typer.Option("--gt-format", hidden=True)] = None,  # before --from
@@ -261,7 +280,7 @@ def eval_(
     if plot_dir is not None:
         if plot_dir.exists() and not plot_dir.is_dir():
             raise MaslowError(f"eval: --plot {plot_dir} is a file; give the folder to write the plots into")
-        in_the_way = [plot_dir / n for n in _plot_names(kind, slice_by) if (plot_dir / n).is_dir()]
+        in_the_way = [plot_dir / n for n in _plot_names(kind, slice_by, errors) if (plot_dir / n).is_dir()]
         if in_the_way:
             raise MaslowError(f"eval: --plot: {in_the_way[0]} is a folder; a plot is written to that name, "
                               "remove it or give another --plot folder")
@@ -272,12 +291,17 @@ def eval_(
             raise MaslowError(f"eval: {name} must be greater than 0 (at most 1), got 0")
     if pred_area not in ("geometry", "box"):
         raise MaslowError(f"eval: --pred-area must be geometry or box, got {pred_area!r}")
+    if errors and kind == "keypoints":
+        raise MaslowError("eval: --errors (TIDE) applies to --iou-type bbox and segm, got keypoints")
+    if errors and iou_threshold < 0.1:
+        raise MaslowError(f"eval: --errors needs --iou-threshold at least TIDE's background IoU 0.1, got "
+                          f"{iou_threshold:g}")
     truth, gt_report, gt_format = _read_truth(gt, fmt, images_root, gt_flag)
     _check_task_options(truth.schema.task, {
         "--cost-fp/--cost-fn/--target-precision/--target-recall":
             any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)),
         "--slice-by": slice_by is not None, "--ignore-index": ignore_index is not None,
-        "--pred-area": pred_area != "geometry"})
+        "--pred-area": pred_area != "geometry", "--errors": errors})
     preds, pred_report, notes = _read_pred(pred, pred_format, truth, id_offset, category_offset)
     if not preds.n_annotations:
         notes.append("no predictions on any image, so every object counts as missed (a model trained too briefly "
@@ -316,6 +340,7 @@ def eval_(
         if kind != "keypoints":  # class-agnostic matching needs IoU; OKS is defined per class
             cm = detection_confusion_matrix(truth, preds, iou_threshold=iou_threshold,
                                             score_threshold=score_threshold, iou_type=kind)
+        tide = tide_errors(truth, preds, iou_type=kind, pos_thr=iou_threshold) if errors else None
     drawers: dict[str, tuple[Path, Callable[[Path], Path]]] = {}  # key -> (file, draw into a path)
     if plot_dir is not None:
         from maslow.metrics import plots
@@ -329,6 +354,9 @@ def eval_(
         if sl is not None:
             sl_ = sl
             drawers["slices"] = (plot_dir / f"slices_{_safe(sl.by)}.png", lambda p: plots.plot_slices(sl_, p))
+        if tide is not None:
+            tide_ = tide
+            drawers["tide_errors"] = (plot_dir / "tide_errors.png", lambda p: plots.plot_tide_errors(tide_, p))
     written = {k: dest for k, (dest, _) in drawers.items()}
     # every output is drawn into a temporary file beside its target and all are renamed on leaving the block,
     # so a failure (a folder that can't be written, an unwritable --json) leaves no plot or JSON half-written
@@ -340,6 +368,7 @@ def eval_(
         "operating_points": None if op is None else op.to_dict(),
         "slices": None if sl is None else sl.to_dict(),
         "confusion_matrix": None if cm is None else cm.to_dict(),
+        "tide": None if tide is None else tide.to_dict(),
         "plots": {k: str(v) for k, v in written.items()},
         "import_issues": {"gt": gt_report.to_dict(), "pred": pred_report.to_dict()}, "notes": notes,
     }
@@ -355,6 +384,8 @@ def eval_(
                 _render_ops(op)
             if sl is not None:
                 _render_slices(sl)
+            if tide is not None:
+                _render_tide(tide)
         if json_tmp is not None:
             json_tmp.write_text(json_text(doc) + "\n", encoding="utf-8")
     if to_stdout:  # after the plots are in place, so a script that reads them finds them
@@ -366,13 +397,15 @@ def eval_(
         console.print(f"Wrote {lit(json_out)}")
 
 
-def _plot_names(iou_type: str, slice_by: str | None) -> list[str]:
+def _plot_names(iou_type: str, slice_by: str | None, errors: bool) -> list[str]:
     """The files ``--plot`` writes for a detection, mask or keypoint evaluation."""
     names = ["pr_curves.png", "ap_per_class.png"]
     if iou_type != "keypoints":
         names.append("confusion_matrix.png")
     if slice_by is not None:
         names.append(f"slices_{_safe(slice_by)}.png")
+    if errors:
+        names.append("tide_errors.png")
     return names
 
 
@@ -412,10 +445,11 @@ def _check_task_options(task: Task, given: dict[str, bool]) -> None:
     multi-label tags printed no operating points and exited 0)."""
     used = {Task.CLASSIFICATION: ("--cost-fp/--cost-fn/--target-precision/--target-recall",),
             Task.MULTILABEL: (), Task.SEMANTIC_SEGMENTATION: ("--ignore-index",)}.get(
-        task, ("--cost-fp/--cost-fn/--target-precision/--target-recall", "--slice-by", "--pred-area"))
+        task, ("--cost-fp/--cost-fn/--target-precision/--target-recall", "--slice-by", "--pred-area", "--errors"))
     for flag, on in given.items():
         if on and flag not in used:
             where = "detection, instance masks and keypoints" if flag in ("--slice-by", "--pred-area") else \
+                "detection and instance masks" if flag == "--errors" else \
                 "semantic segmentation" if flag == "--ignore-index" else "detection, masks, keypoints and classification"
             raise MaslowError(f"eval: {flag} applies to {where}, got a {task.value} truth")
 

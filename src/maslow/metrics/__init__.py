@@ -43,9 +43,16 @@ if TYPE_CHECKING:
         detection_confusion_matrix,
         operating_point,
     )
-    from maslow.metrics.plots import plot_ap_per_class, plot_confusion_matrix, plot_pr_curves, plot_slices
+    from maslow.metrics.plots import (
+        plot_ap_per_class,
+        plot_confusion_matrix,
+        plot_pr_curves,
+        plot_slices,
+        plot_tide_errors,
+    )
     from maslow.metrics.segmentation import ConfusionMatrix, SegmentationResult, scores_from_confusion, semantic_scores
     from maslow.metrics.slices import SliceResult, slice_metrics
+    from maslow.metrics.tide import TideResult, tide_errors
 
 # Submodules load on first use: `from maslow.metrics import coco_map` imports only the COCO evaluation
 # (not plots, classification, slices, ...), which keeps a command-line evaluation's start-up short.
@@ -82,12 +89,15 @@ _LAZY = {
     "plot_confusion_matrix": "maslow.metrics.plots",
     "plot_pr_curves": "maslow.metrics.plots",
     "plot_slices": "maslow.metrics.plots",
+    "plot_tide_errors": "maslow.metrics.plots",
     "ConfusionMatrix": "maslow.metrics.segmentation",
     "SegmentationResult": "maslow.metrics.segmentation",
     "scores_from_confusion": "maslow.metrics.segmentation",
     "semantic_scores": "maslow.metrics.segmentation",
     "SliceResult": "maslow.metrics.slices",
     "slice_metrics": "maslow.metrics.slices",
+    "TideResult": "maslow.metrics.tide",
+    "tide_errors": "maslow.metrics.tide",
 }
 
 
@@ -118,6 +128,7 @@ __all__ = [
     "OperatingPoints",
     "SegmentationResult",
     "SliceResult",
+    "TideResult",
     "accuracy_score",
     "balanced_accuracy_score",
     "classification_scores",
@@ -137,6 +148,7 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_pr_curves",
     "plot_slices",
+    "plot_tide_errors",
     "precision_recall_fscore_support",
     "precision_score",
     "recall_score",
@@ -144,5 +156,6 @@ __all__ = [
     "semantic_scores",
     "slice_metrics",
     "subset_accuracy_score",
+    "tide_errors",
     "top_k_accuracy_score",
 ]

@@ -1,4 +1,4 @@
-"""PNG plots of evaluation results: PR curves, per-class AP, the detection confusion matrix, slices.
+"""PNG plots of evaluation results: PR curves, per-class AP, the detection confusion matrix, slices, TIDE errors.
 
 Every ``plot_*`` function draws with matplotlib's object API (a ``Figure`` rendered by the Agg canvas: no
 pyplot, no global backend or style change), writes the PNG atomically (a temporary file beside ``path``,
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from maslow.core.types import FloatArray
 from maslow.metrics._result import MapResult
 from maslow.metrics.operating import DetectionConfusion
 from maslow.metrics.slices import SliceResult
+
+if TYPE_CHECKING:
+    from maslow.metrics.tide import TideResult
 
 _LEGEND_MAX = 20  # classes named in a legend or drawn one by one; past it, only the overall curve is named
 
@@ -247,4 +250,48 @@ def plot_slices(result: SliceResult, path: str | Path, *, title: str | None = No
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title or f"{result.metric} per {result.by} (dashed: overall {_fmt(result.overall)}; red: "
                           "significantly below, green: above)", fontsize=10)
+    return _save(fig, path)
+
+
+#: one colour per TIDE error type (the palette of the other plots), the oracles in grey
+_TIDE_COLOURS = {"Cls": "#4c72b0", "Loc": "#dd8452", "Both": "#55a868", "Dupe": "#c44e52", "Bkg": "#8172b3",
+                 "Miss": "#937860", "FP": "0.45", "FN": "0.65"}
+
+
+def plot_tide_errors(result: TideResult, path: str | Path, *, title: str | None = None) -> Path:
+    """Horizontal bars of the AP gained by fixing each TIDE error type, with its count, and of the FP and FN
+    oracles.
+
+    Args:
+        result: a ``tide_errors`` result.
+        path: the PNG to write.
+        title: figure title; default names the IoU type, the thresholds and the base AP.
+
+    Returns:
+        ``path``. dAP is in AP units (0 to 1; tidecv's plots show it x 100); a dAP that is undefined (nothing left
+        to average after the fix) is written "n/a" with no bar.
+
+    Raises:
+        MissingDependencyError: matplotlib is not installed.
+    """
+    fig = _figure(9.0, 3.6)
+    axes = fig.subplots(1, 2, width_ratios=[3, 1.4])
+    groups = [(result.ERROR_TYPES, "main errors (count)"), (("FP", "FN"), "special: perfect precision / recall")]
+    top = max([v for v in result.delta_ap.values() if not math.isnan(v)] + [0.01])
+    for ax, (types, label) in zip(axes, groups, strict=True):
+        vals = np.asarray([result.delta_ap[t] for t in types], np.float64)
+        y = np.arange(len(types))
+        has = ~np.isnan(vals)
+        ax.barh(y[has], vals[has], color=[_TIDE_COLOURS[t] for t, h in zip(types, has, strict=True) if h])
+        for yi, t, v in zip(y.tolist(), types, vals.tolist(), strict=True):
+            n = f" (n={result.counts[t]})" if t in result.counts else ""
+            ax.text(0 if math.isnan(v) else v + top * 0.02, yi, f"{_fmt(v)}{n}", va="center", fontsize=8)
+        ax.set_yticks(y, list(types))
+        ax.set_ylim(len(types) - 0.5, -0.5)  # first type on top
+        ax.set_xlim(0, top * 1.45)
+        ax.set_xlabel("dAP (AP gained by fixing)")
+        ax.set_title(label, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title or f"TIDE errors ({result.iou_type}; AP{round(result.pos_thr * 100)} {_fmt(result.ap_base)}, "
+                          f"background IoU <= {result.bg_thr:g})")
     return _save(fig, path)
