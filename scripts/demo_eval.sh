@@ -12,7 +12,8 @@ if [[ ! -f "$OUT/shapes/annotations.json" ]]; then
 fi
 
 step "7. Evaluate a detector: simulated predictions (jittered boxes, misses, wrong classes, false alarms), COCO mAP, \
-per-class AP, per-class score thresholds when a miss costs 5 false alarms, mAP per split, plots"
+per-class AP, per-class score thresholds when a miss costs 5 false alarms, mAP per split, the AP lost to each TIDE error \
+type, plots"
 python "$HERE/demo_predictions.py" "$OUT/shapes/annotations.json" "$OUT/predictions.json" --seed 0
 maslow eval --gt "$OUT/shapes/annotations.json" --pred "$OUT/predictions.json" \
-  --cost-fp 1 --cost-fn 5 --slice-by split --plot "$OUT/eval-plots" --json "$OUT/eval.json"
+  --cost-fp 1 --cost-fn 5 --slice-by split --errors --plot "$OUT/eval-plots" --json "$OUT/eval.json"
