@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 #: The pages whose commands are checked (docs/metrics.md and docs/formats/ have their own owners and tests).
 PAGES = [ROOT / "README.md", *(DOCS / f"{name}.md" for name in
-                               ("index", "diversity", "embed", "ontology", "quality", "consensus", "models"))]
+                               ("index", "diversity", "embed", "ontology", "quality", "consensus", "models", "compare"))]
 FENCE = re.compile(r"^(`{3,})(\w*)\s*$")
 SHELL = {"", "bash", "sh", "text", "console"}
 COMMAND = re.compile(r"(maslow|python|printf|pip|mlflow)\b")

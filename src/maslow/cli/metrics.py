@@ -208,6 +208,14 @@ def _render_tide(t: TideResult) -> None:
                         justify_numbers=False))
 
 
+def _render_calibration(cal: Any) -> None:
+    rows = [(f"{cal.bin_lower[b]:.2f}-{cal.bin_upper[b]:.2f}", str(int(cal.count[b])), _f(float(cal.confidence[b])),
+             _f(float(cal.accuracy[b]))) for b in range(cal.n_bins)]
+    console.print(table(f"Calibration at IoU {cal.iou_threshold:g}: ECE {_f(cal.ece)}, MCE {_f(cal.mce)} "
+                        f"({cal.n_predictions} predictions)", ["score", "predictions", "mean score", "fraction TP"],
+                        rows))
+
+
 def _render_issues(label: str, report: Report, notes: list[str]) -> None:
     for n in notes:
         err_console.print(f"[yellow]{label}:[/yellow] {lit(n)}", highlight=False)
@@ -262,6 +270,9 @@ def eval_(
     errors: Annotated[bool, typer.Option("--errors", help="TIDE error analysis (bbox, segm): the AP lost to "
                                          "Cls/Loc/Both/Dupe/Bkg/Miss errors and the FP/FN oracles "
                                          "(tidecv's definitions, at --iou-threshold).")] = False,
+    calibration: Annotated[bool, typer.Option("--calibration", help="Calibration of the scores (bbox, segm, "
+                                              "keypoints): ECE, MCE and reliability bins (correct: a TP at "
+                                              "--iou-threshold).")] = False,
     n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap draws per slice.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     gt_format_old: Annotated[str | None, typer.Option("--gt-format", hidden=True)] = None,  # before --from
@@ -280,7 +291,7 @@ def eval_(
     if plot_dir is not None:
         if plot_dir.exists() and not plot_dir.is_dir():
             raise MaslowError(f"eval: --plot {plot_dir} is a file; give the folder to write the plots into")
-        in_the_way = [plot_dir / n for n in _plot_names(kind, slice_by, errors) if (plot_dir / n).is_dir()]
+        in_the_way = [plot_dir / n for n in _plot_names(kind, slice_by, errors, calibration) if (plot_dir / n).is_dir()]
         if in_the_way:
             raise MaslowError(f"eval: --plot: {in_the_way[0]} is a folder; a plot is written to that name, "
                               "remove it or give another --plot folder")
@@ -301,7 +312,8 @@ def eval_(
         "--cost-fp/--cost-fn/--target-precision/--target-recall":
             any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)),
         "--slice-by": slice_by is not None, "--ignore-index": ignore_index is not None,
-        "--pred-area": pred_area != "geometry", "--errors": errors})
+        "--pred-area": pred_area != "geometry", "--errors": errors,
+        "--calibration": calibration})
     preds, pred_report, notes = _read_pred(pred, pred_format, truth, id_offset, category_offset)
     if not preds.n_annotations:
         notes.append("no predictions on any image, so every object counts as missed (a model trained too briefly "
@@ -341,6 +353,11 @@ def eval_(
             cm = detection_confusion_matrix(truth, preds, iou_threshold=iou_threshold,
                                             score_threshold=score_threshold, iou_type=kind)
         tide = tide_errors(truth, preds, iou_type=kind, pos_thr=iou_threshold) if errors else None
+        cal = None
+        if calibration:
+            from maslow.metrics.calibration import detection_calibration
+
+            cal = detection_calibration(truth, preds, iou_type=kind, iou_threshold=iou_threshold, kpt_sigmas=sigmas)
     drawers: dict[str, tuple[Path, Callable[[Path], Path]]] = {}  # key -> (file, draw into a path)
     if plot_dir is not None:
         from maslow.metrics import plots
@@ -357,6 +374,11 @@ def eval_(
         if tide is not None:
             tide_ = tide
             drawers["tide_errors"] = (plot_dir / "tide_errors.png", lambda p: plots.plot_tide_errors(tide_, p))
+        if cal is not None:
+            from maslow.metrics.calibration import plot_reliability
+
+            cal_ = cal
+            drawers["reliability"] = (plot_dir / "reliability.png", lambda p: plot_reliability(cal_, p))
     written = {k: dest for k, (dest, _) in drawers.items()}
     # every output is drawn into a temporary file beside its target and all are renamed on leaving the block,
     # so a failure (a folder that can't be written, an unwritable --json) leaves no plot or JSON half-written
@@ -369,6 +391,7 @@ def eval_(
         "slices": None if sl is None else sl.to_dict(),
         "confusion_matrix": None if cm is None else cm.to_dict(),
         "tide": None if tide is None else tide.to_dict(),
+        "calibration": None if cal is None else cal.to_dict(),
         "plots": {k: str(v) for k, v in written.items()},
         "import_issues": {"gt": gt_report.to_dict(), "pred": pred_report.to_dict()}, "notes": notes,
     }
@@ -386,6 +409,8 @@ def eval_(
                 _render_slices(sl)
             if tide is not None:
                 _render_tide(tide)
+            if cal is not None:
+                _render_calibration(cal)
         if json_tmp is not None:
             json_tmp.write_text(json_text(doc) + "\n", encoding="utf-8")
     if to_stdout:  # after the plots are in place, so a script that reads them finds them
@@ -397,7 +422,7 @@ def eval_(
         console.print(f"Wrote {lit(json_out)}")
 
 
-def _plot_names(iou_type: str, slice_by: str | None, errors: bool) -> list[str]:
+def _plot_names(iou_type: str, slice_by: str | None, errors: bool, calibration: bool) -> list[str]:
     """The files ``--plot`` writes for a detection, mask or keypoint evaluation."""
     names = ["pr_curves.png", "ap_per_class.png"]
     if iou_type != "keypoints":
@@ -406,6 +431,8 @@ def _plot_names(iou_type: str, slice_by: str | None, errors: bool) -> list[str]:
         names.append(f"slices_{_safe(slice_by)}.png")
     if errors:
         names.append("tide_errors.png")
+    if calibration:
+        names.append("reliability.png")
     return names
 
 
@@ -445,10 +472,12 @@ def _check_task_options(task: Task, given: dict[str, bool]) -> None:
     multi-label tags printed no operating points and exited 0)."""
     used = {Task.CLASSIFICATION: ("--cost-fp/--cost-fn/--target-precision/--target-recall",),
             Task.MULTILABEL: (), Task.SEMANTIC_SEGMENTATION: ("--ignore-index",)}.get(
-        task, ("--cost-fp/--cost-fn/--target-precision/--target-recall", "--slice-by", "--pred-area", "--errors"))
+        task, ("--cost-fp/--cost-fn/--target-precision/--target-recall", "--slice-by", "--pred-area", "--errors",
+               "--calibration"))
     for flag, on in given.items():
         if on and flag not in used:
-            where = "detection, instance masks and keypoints" if flag in ("--slice-by", "--pred-area") else \
+            where = "detection, instance masks and keypoints" if flag in ("--slice-by", "--pred-area",
+                                                                          "--calibration") else \
                 "detection and instance masks" if flag == "--errors" else \
                 "semantic segmentation" if flag == "--ignore-index" else "detection, masks, keypoints and classification"
             raise MaslowError(f"eval: {flag} applies to {where}, got a {task.value} truth")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from maslow.metrics._iou import COCO_KEYPOINT_SIGMAS
     from maslow.metrics._result import MapResult, MatchTable
+    from maslow.metrics.calibration import Calibration, detection_calibration, plot_reliability
     from maslow.metrics.classification import (
         PROBS_COLUMN,
         ClassificationResult,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         top_k_accuracy_score,
     )
     from maslow.metrics.coco import coco_map, coco_matches
+    from maslow.metrics.compare import Comparison, compare_models, plot_ap_deltas, write_comparison_html
     from maslow.metrics.multilabel import (
         MultilabelResult,
         hamming_loss,
@@ -73,7 +75,14 @@ _LAZY = {
     "precision_score": "maslow.metrics.classification",
     "recall_score": "maslow.metrics.classification",
     "top_k_accuracy_score": "maslow.metrics.classification",
+    "Calibration": "maslow.metrics.calibration",
+    "detection_calibration": "maslow.metrics.calibration",
+    "plot_reliability": "maslow.metrics.calibration",
     "coco_map": "maslow.metrics.coco",
+    "Comparison": "maslow.metrics.compare",
+    "compare_models": "maslow.metrics.compare",
+    "plot_ap_deltas": "maslow.metrics.compare",
+    "write_comparison_html": "maslow.metrics.compare",
     "coco_matches": "maslow.metrics.coco",
     "MultilabelResult": "maslow.metrics.multilabel",
     "hamming_loss": "maslow.metrics.multilabel",
@@ -119,7 +128,9 @@ def __dir__() -> list[str]:
 __all__ = [
     "COCO_KEYPOINT_SIGMAS",
     "PROBS_COLUMN",
+    "Calibration",
     "ClassificationResult",
+    "Comparison",
     "ConfusionMatrix",
     "DetectionConfusion",
     "MapResult",
@@ -135,7 +146,9 @@ __all__ = [
     "classification_scores_from_labels",
     "coco_map",
     "coco_matches",
+    "compare_models",
     "confusion_matrix",
+    "detection_calibration",
     "detection_confusion_matrix",
     "f1_score",
     "fbeta_score",
@@ -144,9 +157,11 @@ __all__ = [
     "multilabel_scores",
     "multilabel_scores_from_indicators",
     "operating_point",
+    "plot_ap_deltas",
     "plot_ap_per_class",
     "plot_confusion_matrix",
     "plot_pr_curves",
+    "plot_reliability",
     "plot_slices",
     "plot_tide_errors",
     "precision_recall_fscore_support",
@@ -158,4 +173,5 @@ __all__ = [
     "subset_accuracy_score",
     "tide_errors",
     "top_k_accuracy_score",
+    "write_comparison_html",
 ]

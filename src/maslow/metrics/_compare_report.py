@@ -1,0 +1,170 @@
+"""The model comparison report: one self-contained HTML file (stats of both models with their deltas and paired
+bootstrap intervals, per-class AP deltas, calibration of each model's scores, the plots inline as PNG).
+
+Every value from the data (title, file names, class names) is HTML-escaped (jinja2's autoescape).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from maslow.core.atomic import atomic_path
+from maslow.errors import MissingDependencyError
+
+if TYPE_CHECKING:
+    from maslow.metrics.calibration import Calibration
+    from maslow.metrics.compare import Comparison
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.better { color: #1a7f37; font-weight: bold; } .worse { color: #b00020; font-weight: bold; } .same { color: #555; }
+img { max-width: 100%; }
+</style></head><body>
+<h1>{{ title }}</h1>
+<p>{% for s in sources %}<b>{{ s[0] }}</b>: {{ s[1] }}{% if not loop.last %}<br>{% endif %}{% endfor %}</p>
+<p>{{ n_images }} images ({{ iou_type }}). Deltas are {{ b }} minus {{ a }} (positive: {{ b }} is better).
+{% if n_bootstrap %}Intervals: {{ "%.0f"|format(confidence * 100) }}% paired bootstrap over images, {{ n_bootstrap }}
+replicates (each draws {{ n_images }} images with replacement and evaluates both models on them);
+&quot;p(B&le;A)&quot; is the fraction of replicates where {{ b }} is not better. A delta is flagged when its interval
+excludes 0.{% else %}No bootstrap (0 replicates): no intervals.{% endif %}</p>
+<p class="{{ verdict_class }}">{{ verdict }}</p>
+<h2>Summary stats</h2>
+<table><tr><th>stat</th><th>{{ a }}</th><th>{{ b }}</th><th>delta</th><th>interval</th><th>p(B&le;A)</th><th></th></tr>
+{% for r in stats %}<tr><td>{{ r.name }}</td><td class="num">{{ r.a }}</td><td class="num">{{ r.b }}</td>
+<td class="num {{ r.cls }}">{{ r.delta }}</td><td class="num">{{ r.interval }}</td><td class="num">{{ r.p }}</td>
+<td class="{{ r.cls }}">{{ r.flag }}</td></tr>
+{% endfor %}</table>
+<h2>AP per class (sorted by delta, largest loss first)</h2>
+{% if delta_plot %}<p><img src="data:image/png;base64,{{ delta_plot }}" alt="AP delta per class"></p>{% endif %}
+<table><tr><th>class</th><th>AP {{ a }}</th><th>AP {{ b }}</th><th>delta</th><th>interval</th><th>p(B&le;A)</th><th></th></tr>
+{% for r in classes %}<tr><td>{{ r.name }}</td><td class="num">{{ r.a }}</td><td class="num">{{ r.b }}</td>
+<td class="num {{ r.cls }}">{{ r.delta }}</td><td class="num">{{ r.interval }}</td><td class="num">{{ r.p }}</td>
+<td class="{{ r.cls }}">{{ r.flag }}</td></tr>
+{% endfor %}</table>
+{% if calibration %}<h2>Calibration of the scores</h2>
+<p>A prediction is correct when it is a true positive at IoU {{ cal_iou }}; ECE is the gap between score and
+fraction correct, averaged over {{ cal_bins }} score bins weighted by their predictions; MCE is the largest gap
+(lower is better for both).</p>
+<table><tr><th>model</th><th>predictions</th><th>ECE</th><th>MCE</th></tr>
+{% for r in calibration %}<tr><td>{{ r.name }}</td><td class="num">{{ r.n }}</td><td class="num">{{ r.ece }}</td>
+<td class="num">{{ r.mce }}</td></tr>
+{% endfor %}</table>
+{% if reliability_plot %}<p><img src="data:image/png;base64,{{ reliability_plot }}" alt="reliability diagram"></p>{% endif %}
+{% endif %}
+</body></html>
+"""
+
+
+def _num(v: float, signed: bool = False) -> str:
+    if math.isnan(v):
+        return "-"
+    return f"{v:+.4f}" if signed else f"{v:.4f}"
+
+
+def _rows(names: Sequence[str], a: np.ndarray, b: np.ndarray, d: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+          p: np.ndarray, order: Sequence[int], labels: tuple[str, str]) -> list[dict[str, str]]:
+    out = []
+    for i in order:
+        better, worse = bool(lo[i] > 0), bool(hi[i] < 0)
+        out.append({"name": names[i], "a": _num(a[i]), "b": _num(b[i]), "delta": _num(d[i], True),
+                    "interval": "-" if math.isnan(lo[i]) else f"[{lo[i]:+.4f}, {hi[i]:+.4f}]",
+                    "p": "-" if math.isnan(p[i]) else f"{p[i]:.3f}",
+                    "cls": "better" if better else "worse" if worse else "same",
+                    "flag": f"{labels[1]} better" if better else f"{labels[1]} worse" if worse else ""})
+    return out
+
+
+def _png(draw: Any) -> str:
+    """The base64 PNG that ``draw(path)`` writes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "plot.png"
+        draw(path)
+        return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _verdict(c: Comparison, labels: tuple[str, str]) -> tuple[str, str]:
+    i = c.stat_names.index("map_50_95")
+    a, b = labels
+    d, lo, hi = float(c.delta[i]), float(c.lower[i]), float(c.upper[i])
+    if math.isnan(d):
+        return "mAP is undefined (no truth objects): nothing to compare.", "same"
+    head = f"mAP@[.5:.95] {_num(float(c.stats_a[i]))} ({a}) -> {_num(float(c.stats_b[i]))} ({b}), delta {d:+.4f}"
+    if math.isnan(lo):
+        return head + ".", "same"
+    tail = f", {c.confidence:.0%} interval [{lo:+.4f}, {hi:+.4f}], p(B<=A) {float(c.p_not_better[i]):.3f}"
+    if lo > 0:
+        return head + tail + f": {b} is better.", "better"
+    if hi < 0:
+        return head + tail + f": {b} is worse.", "worse"
+    return head + tail + ": the data cannot tell them apart.", "same"
+
+
+def render_comparison_html(comparison: Comparison, *, calibrations: Mapping[str, Calibration] | None = None,
+                labels: tuple[str, str] = ("A", "B"), sources: Mapping[str, str] | None = None,
+                title: str = "maslow model comparison", plots: bool = True) -> str:
+    """The comparison report as an HTML string (needs jinja2: ``pip install 'maslow[reports]'``; the plots need
+    matplotlib, ``plots=False`` leaves them out)."""
+    try:
+        import jinja2
+    except ImportError:
+        raise MissingDependencyError("jinja2 is not installed: pip install 'maslow[reports]'") from None
+    from maslow.metrics.calibration import plot_reliability
+    from maslow.metrics.compare import class_rows, plot_ap_deltas
+
+    c = comparison
+    stats = _rows(c.stat_names, c.stats_a, c.stats_b, c.delta, c.lower, c.upper, c.p_not_better,
+                  range(len(c.stat_names)), labels)
+    classes = _rows(c.class_names, c.ap_a_per_class, c.ap_b_per_class, c.delta_per_class, c.lower_per_class,
+                    c.upper_per_class, c.p_not_better_per_class, class_rows(c).tolist(), labels)
+    cals = dict(calibrations or {})
+    cal = [{"name": n, "n": k.n_predictions, "ece": _num(k.ece), "mce": _num(k.mce)} for n, k in cals.items()]
+    first = next(iter(cals.values()), None)
+    verdict, verdict_class = _verdict(c, labels)
+    ctx = {"title": title, "sources": list((sources or {}).items()), "n_images": c.n_images, "iou_type": c.iou_type,
+           "a": labels[0], "b": labels[1], "n_bootstrap": c.n_bootstrap, "confidence": c.confidence,
+           "verdict": verdict, "verdict_class": verdict_class, "stats": stats, "classes": classes,
+           "calibration": cal, "cal_iou": "" if first is None else f"{first.iou_threshold:g}",
+           "cal_bins": 0 if first is None else first.n_bins,
+           "delta_plot": _png(lambda p: plot_ap_deltas(c, p, labels=labels)) if plots and len(c.class_names) else None,
+           "reliability_plot": _png(lambda p: plot_reliability(list(cals.values()), p, labels=list(cals)))
+           if plots and cals else None}
+    env = jinja2.Environment(autoescape=True)
+    return env.from_string(_TEMPLATE).render(**ctx)
+
+
+def write_comparison_html(comparison: Comparison, path: str | Path, *,
+                          calibrations: Mapping[str, Calibration] | None = None,
+               labels: tuple[str, str] = ("A", "B"), sources: Mapping[str, str] | None = None,
+               title: str = "maslow model comparison", plots: bool = True) -> Path:
+    """Write the comparison report to ``path`` atomically (one self-contained file); returns the path.
+
+    Args:
+        comparison: a ``compare_models`` result.
+        path: the HTML file to write.
+        calibrations: model name -> its ``detection_calibration`` (optional; shown in that order).
+        labels: what to call the two models.
+        sources: name -> file shown at the top (the truth and the prediction files).
+        title: the page title.
+        plots: draw the AP-delta and reliability plots into the page (needs matplotlib).
+
+    Raises:
+        MissingDependencyError: jinja2 (or, with plots, matplotlib) is absent (``pip install 'maslow[reports]'``).
+    """
+    text = render_comparison_html(comparison, calibrations=calibrations, labels=labels, sources=sources, title=title,
+                       plots=plots)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
