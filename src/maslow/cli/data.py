@@ -1,4 +1,4 @@
-"""Data commands: sample, formats, init, import, log, export, convert, stats."""
+"""Data commands: sample, formats, init, import, log, diff, export, convert, stats."""
 
 from __future__ import annotations
 
@@ -156,7 +156,10 @@ def _import(
     quiet: bool,
     options: dict[str, Any] | None = None,
 ) -> io.Imported:
-    with progress_bar("checking images", enabled=not quiet and check_files) as progress:
+    # on stderr from the start: reading 1,500,000 annotations takes seconds before any image is checked (a bar
+    # shown only for --check-files left a --no-check-files import silent); the count appears once images are checked
+    with progress_bar(f"importing {src.name}" + (" (then checking images)" if check_files else ""),
+                      enabled=not quiet) as progress:
         return io.import_dataset(src, fmt, images_root=images_root, strict=strict, check_files=check_files,
                                  decode=decode, progress=progress, **(options or {}))
 
@@ -193,13 +196,14 @@ def import_(
                           f"this import adds a version of it. Use --name for a dataset of its own.",
                           markup=False, highlight=False)
     head = ws.head(dataset)
-    version = ws.commit(
-        imp.dataset, dataset=dataset, message=message or f"import {source} ({imp.format})", report=imp.report,
-        changes=[{"step": "import", "source": source, "format": imp.format,
-                  "n_images": imp.dataset.n_images, "n_annotations": imp.dataset.n_annotations,
-                  "n_issues": len(imp.report)}],
-        source=source, format=imp.format,
-    )
+    with _status(f"writing the version of {dataset}", enabled=not as_json):
+        version = ws.commit(
+            imp.dataset, dataset=dataset, message=message or f"import {source} ({imp.format})", report=imp.report,
+            changes=[{"step": "import", "source": source, "format": imp.format,
+                      "n_images": imp.dataset.n_images, "n_annotations": imp.dataset.n_annotations,
+                      "n_issues": len(imp.report)}],
+            source=source, format=imp.format,
+        )
     unchanged = version.id == head  # the same data as the head: no new version (its record, report included, stays)
     if as_json:
         print_json({"version": version.to_dict(), "unchanged": unchanged, "report": imp.report})
@@ -255,6 +259,76 @@ def _delta(n: int) -> str:
     return f" ({n:+d})" if n else ""
 
 
+def diff(
+    refs: Annotated[list[str] | None, typer.Argument(help="[OLD] [NEW]: versions or datasets (see `maslow log`); "
+                                                          "one: that version against its parent; none: the head "
+                                                          "against its parent.")] = None,
+    top: Annotated[int, typer.Option("--top", "-n", min=0, help="How many paths to list per list (and --json "
+                                                                "lists).")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """What changed between two versions: images added, removed and changed; annotations added and removed, per
+    class and per image."""
+    from maslow.store import Workspace
+    from maslow.store.diff import diff_datasets
+
+    refs = refs or []
+    if len(refs) > 2:
+        raise MaslowError(f"diff: arguments must be [OLD] [NEW], got {len(refs)} arguments")
+    ws = Workspace.find()
+    new = ws.version(refs[-1] if refs else None)
+    if len(refs) == 2:
+        old = ws.version(refs[0])
+    elif new.parent is None:
+        raise MaslowError(f"diff: version {new.dataset}@{new.id} is the first of {new.dataset!r} (no parent); "
+                          "give two versions: maslow diff OLD NEW")
+    else:
+        old = ws.version(new.parent)
+    with _status(f"comparing {old.id} with {new.id}", enabled=not as_json):
+        d = diff_datasets(ws.load(old.id), ws.load(new.id))
+    out = d.to_dict(limit=top)
+    if as_json:
+        brief = {v.id: v.to_dict() | {"report": {k: x for k, x in v.report.items() if k != "issues"}} for v in (old, new)}
+        print_json({"old": brief[old.id], "new": brief[new.id], **out})  # the reports' counts, not every issue
+        return
+    console.print(f"[bold]{lit(old.dataset)}@{lit(old.id)}[/bold] -> [bold]{lit(new.dataset)}@{lit(new.id)}[/bold]: "
+                  f"{d.n_images[0]} -> {d.n_images[1]} images, {d.n_annotations[0]} -> {d.n_annotations[1]} "
+                  "annotations", highlight=False)
+    if d.unchanged:
+        console.print("No change: the same images and annotations.")
+        return
+    console.print(f"images: {len(d.images_added)} added, {len(d.images_removed)} removed, {len(d.images_changed)} "
+                  f"changed; annotations: {d.n_added} added, {d.n_removed} removed (an edit counts once in each)")
+    for what, names in (("added", d.classes_added), ("removed", d.classes_removed)):
+        if names:
+            console.print(f"classes {what}: {lit(', '.join(names))}")
+    rows = [(name, c["old"], c["new"], c["added"], c["removed"]) for name, c in d.per_class.items()
+            if c["added"] or c["removed"]]
+    if rows:
+        console.print(table("Annotations per class", ["class", "old", "new", "added", "removed"], rows))
+    if out["images_changed"]:
+        console.print(table(f"Changed images (first {len(out['images_changed'])} of {len(d.images_changed)})",
+                            ["image", "added", "removed", "size or split"],
+                            [(r["path"], r["added"], r["removed"], "changed" if r["record_changed"] else "")
+                             for r in out["images_changed"]]))
+    for what, paths, n in (("added", out["images_added"], len(d.images_added)),
+                           ("removed", out["images_removed"], len(d.images_removed))):
+        if paths:
+            more = f" ... ({n - len(paths)} more)" if n > len(paths) else ""
+            console.print(f"images {what}: {lit(', '.join(paths))}{more}")
+
+
+def _status(text: str, *, enabled: bool) -> Any:
+    """A spinner on stderr while work of a few seconds runs (shown only on a terminal; none when disabled)."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext()
+    from maslow.cli.render import err_console
+
+    return err_console.status(lit(text), spinner="line")
+
+
 def export(
     args: Annotated[list[str], typer.Argument(help="[VERSION] DST: version (default: head) and destination.")],
     fmt: Annotated[str | None, typer.Option("--to", "-t", help="Output format.")] = None,
@@ -289,13 +363,7 @@ def export(
 def _writing(fmt: str, dst: str | Path, *, enabled: bool) -> Any:
     """A spinner on stderr while a writer works (writers report no progress; copying 100,000 images into class
     folders takes minutes): shown only on a terminal."""
-    import contextlib
-
-    if not enabled:
-        return contextlib.nullcontext()
-    from maslow.cli.render import err_console
-
-    return err_console.status(f"writing {lit(fmt)} to {lit(dst)}", spinner="line")
+    return _status(f"writing {fmt} to {dst}", enabled=enabled)
 
 
 #: Formats written as one file; the others write a folder.
@@ -450,6 +518,7 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("import")(import_)
     app.command("log")(log)
+    app.command("diff")(diff)
     app.command("export")(export)
     app.command("convert")(convert)
     app.command("stats")(stats)

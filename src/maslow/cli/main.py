@@ -28,14 +28,16 @@ class _Group(TyperGroup):
 
 
 #: The modules that register commands, in the order ``maslow --help`` lists them.
-_MODULES = ("data", "diversity", "select", "schema", "quality", "qa", "review", "metrics", "models", "train")
+_MODULES = ("data", "diversity", "select", "schema", "quality", "qa", "review", "metrics", "compare", "models",
+            "train")
 #: Which module registers each command (tests/cli/test_cli.py checks it against the registrations): ``main``
 #: builds only the one a command line names. Building every command's parameters costs a CLI call 30-40 ms.
 _COMMANDS = {
-    "sample": "data", "formats": "data", "init": "data", "import": "data", "log": "data", "export": "data",
+    "sample": "data", "formats": "data", "init": "data", "import": "data", "log": "data", "diff": "data", "export": "data",
     "convert": "data", "stats": "data", "diversity": "diversity", "select": "select", "embed": "select",
     "outliers": "select", "schema": "schema", "check": "quality", "qa": "qa", "review": "review", "eval": "metrics",
-    "predict": "models", "crossval": "models", "train": "train", "tune": "train", "runs": "train",
+    "compare": "compare", "predict": "models", "crossval": "models", "train": "train", "tune": "train",
+    "runs": "train",
 }
 _HELP = "maslow: the hierarchy of needs of computer-vision ML, from diverse data to the data flywheel."
 

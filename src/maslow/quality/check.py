@@ -6,6 +6,8 @@ import logging
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema
 from maslow.quality.agreement import check_agreement
@@ -45,7 +47,8 @@ def check(
     Args:
         ds: the dataset to check (ground truth; predictions work too).
         schema: the schema to check attributes against (allowed values, required); default ``ds.schema``.
-        config: thresholds and the families to run (``CheckConfig.families``).
+        config: thresholds, the families to run (``CheckConfig.families``) and the finding types to leave out
+            (``CheckConfig.ignore_types``).
         progress: optional ``progress(done, total)`` callback, called after each family.
 
     Returns:
@@ -66,4 +69,7 @@ def check(
         parts.append(res)
         if progress is not None:
             progress(n + 1, len(fams))
-    return QualityIssues.build(parts)
+    issues = QualityIssues.build(parts)
+    if config.ignore_types:
+        issues = issues.take(~np.isin(issues.type.astype(str), list(config.ignore_types)))
+    return issues

@@ -15,6 +15,23 @@ from maslow.errors import FormatError
 
 FAMILIES = ("geometry", "overlaps", "consistency", "agreement", "bias")
 
+RULE_TYPES: dict[str, tuple[str, ...]] = {
+    "geometry": ("zero_area_box", "degenerate_box", "tiny_box", "box_out_of_bounds", "polygon_too_few_vertices",
+                 "polygon_zero_area", "polygon_self_intersection", "polygon_out_of_bounds", "polygon_box_mismatch",
+                 "empty_mask", "mask_size_mismatch", "mask_box_mismatch", "size_outlier", "keypoint_outside_box",
+                 "keypoint_outside_image", "keypoint_unlabelled_with_coordinates", "image_size_unknown"),
+    "overlaps": ("duplicate_box", "class_conflict"),
+    "consistency": ("missing_common_class", "count_outlier", "attribute_invalid", "attribute_missing",
+                    "attribute_conflict", "class_not_in_schema", "attribute_unknown", "image_without_annotations",
+                    "rule_never_applies"),
+    "agreement": ("annotator_class_disagreement", "annotator_missed_object", "annotator_low_agreement",
+                  "ambiguous_image"),
+    "bias": ("label_bias", "annotator_label_bias"),
+}
+"""The finding types each family of ``check`` can report (``CheckConfig.ignore_types`` names them)."""
+_ALL_TYPES = tuple(t for ts in RULE_TYPES.values() for t in ts)
+
+
 @dataclass(frozen=True)
 class CheckConfig:
     """Thresholds of the rule checks. Robust z-scores are ``(x - median) / (1.4826 * MAD)`` (1.2533 times the mean
@@ -24,8 +41,11 @@ class CheckConfig:
         families: which check families run (subset of ``FAMILIES``).
         min_side: a box whose width or height is below this many pixels (but > 0) is ``degenerate_box``;
             1-pixel boxes are what VOC files write for ``xmin == xmax`` (a zero-area box in VOC terms).
+        min_area: a box (not degenerate) whose area in square pixels is below this is ``tiny_box``, a warning;
+            0 (the default) turns the check off. COCO calls objects under 32² = 1024 px² small.
         bounds_tolerance: pixels a box may extend past the image before it is ``box_out_of_bounds``.
-        mask_box_iou: a mask whose bounding box has IoU below this with the annotation's box is ``mask_box_mismatch``.
+        mask_box_iou: a mask or polygon whose bounding box has IoU below this with the annotation's box is
+            ``mask_box_mismatch`` or ``polygon_box_mismatch``.
         max_polygon_vertices: self-intersection is tested only for polygon parts with at most this many vertices
             (the test is O(v^2) per part).
         size_z: robust z of log area or log aspect ratio, per class, above which an object is ``size_outlier``.
@@ -50,6 +70,11 @@ class CheckConfig:
         annotator_bias_v: Cramér's V of one annotator's class distribution against the rest of the team.
         max_categories: metadata columns with more distinct values are not tested for bias.
         bias_columns: ``images.extra`` columns, attributes (``attr:NAME``) or ``annotator`` to test; None = all.
+        report_empty_images: report every image without any annotation as ``image_without_annotations`` (info);
+            off by default, as background images (negatives) are normal (``maslow stats`` counts them).
+        ignore_types: finding types to leave out of the result (names from ``RULE_TYPES``), e.g.
+            ``("image_without_annotations",)`` for a dataset with deliberate background images, or
+            ``("keypoint_unlabelled_with_coordinates",)`` for CVAT skeletons, whose outside points keep coordinates.
 
     Every field's type and range is checked when the config is made (``ValueError`` naming the field); lists are
     kept as tuples. ``from_yaml``/``from_dict`` read one from a file (``maslow check --config``).
@@ -57,6 +82,7 @@ class CheckConfig:
 
     families: tuple[str, ...] = FAMILIES
     min_side: float = 2.0
+    min_area: float = 0.0
     bounds_tolerance: float = 1.0
     mask_box_iou: float = 0.5
     max_polygon_vertices: int = 512
@@ -77,6 +103,8 @@ class CheckConfig:
     annotator_bias_v: float = 0.2
     max_categories: int = 50
     bias_columns: tuple[str, ...] | None = None
+    report_empty_images: bool = False
+    ignore_types: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -174,7 +202,7 @@ def _name(where: str, v: Any, what: str = "an attribute name") -> str:
 
 
 _UNIT = ("duplicate_iou", "conflict_iou", "mask_box_iou", "agreement_iou", "presence_fraction", "bias_p")
-_NON_NEGATIVE = ("min_side", "bounds_tolerance", "min_log_scale", "keypoint_tolerance")
+_NON_NEGATIVE = ("min_side", "min_area", "bounds_tolerance", "min_log_scale", "keypoint_tolerance")
 _Z = ("size_z", "count_z")  # > 0; .inf turns the check off
 _FRACTION = ("bias_cramers_v", "annotator_bias_v")
 _COUNTS = {"max_polygon_vertices": 0, "min_class_count": 0, "min_images": 0, "max_categories": 2}
@@ -225,6 +253,17 @@ def _checked(d: dict[str, Any]) -> dict[str, Any]:
                     combo.append((_name(f"{w}[0]", pair[0]), pair[1]))
                 rules.append(tuple(combo))
             out[k] = tuple(rules)
+        elif k == "report_empty_images":
+            if not isinstance(v, bool | np.bool_):
+                raise _Bad(k, f"must be true or false, got {v!r}")
+            out[k] = bool(v)
+        elif k == "ignore_types":
+            types = _seq(k, v, "finding types")
+            for i, t in enumerate(types):
+                if t not in _ALL_TYPES:
+                    raise _Bad(f"{k}[{i}]", f"must be a finding type of maslow check ({', '.join(_ALL_TYPES)}), "
+                                            f"got {t!r}")
+            out[k] = tuple(types)
         elif k == "bias_columns":
             if v is None:
                 out[k] = None

@@ -19,7 +19,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import BOOL_TEXT, LabelSchema, attribute_value_ok
 from maslow.core.types import IntArray, is_unset
 from maslow.quality.config import CheckConfig
-from maslow.quality.issues import QualityIssues
+from maslow.quality.issues import QualityIssues, distinct
 
 
 def _norm(v: Any) -> Any:
@@ -60,7 +60,7 @@ def class_counts(ds: Dataset) -> np.ndarray:
     if a.annotator is not None and len(a):
         names, who = annotator_ids(a.annotator)
         rated = who >= 0
-        pairs = np.unique(a.image[rated] * len(names) + who[rated])
+        pairs = distinct(a.image[rated] * len(names) + who[rated])
         raters = np.bincount(pairs // max(len(names), 1), minlength=ds.n_images)
         counts /= np.maximum(raters, 1)[:, None]
     return counts
@@ -156,6 +156,74 @@ def check_attributes(ds: Dataset, config: CheckConfig = CheckConfig(), *, schema
     return out
 
 
+def check_empty_images(ds: Dataset) -> list[QualityIssues]:
+    """``image_without_annotations`` (info): images with no annotation at all (a background image, or one left
+    unlabelled); ``check`` reports them with ``CheckConfig.report_empty_images``."""
+    has = np.zeros(ds.n_images, bool)
+    has[ds.annotations.image] = True
+    rows = np.flatnonzero(~has)
+    if not len(rows):
+        return []
+    return [QualityIssues.block(
+        "image_without_annotations", "info", image=rows, score=0.2,
+        reason="the image has no annotation",
+        suggestion="label its objects, or keep it as a background image (a negative) if it has none")]
+
+
+def check_schema_names(ds: Dataset, schema: LabelSchema) -> list[QualityIssues]:
+    """Against a schema other than the dataset's own (``maslow check --schema``): ``class_not_in_schema`` (error),
+    annotations of a class the schema does not name, and ``attribute_unknown`` (warning), values of an attribute it
+    does not define (as ``maslow schema validate`` finds them)."""
+    a = ds.annotations
+    names = ds.schema.names
+    out: list[QualityIssues] = []
+    unknown = np.asarray([n not in schema for n in names], bool)
+    if unknown.any() and len(a):
+        r = np.flatnonzero(unknown[a.label])
+        if len(r):
+            out.append(QualityIssues.block(
+                "class_not_in_schema", "error", image=a.image[r], annotation=r, score=0.95,
+                reason=[f"class {names[c]!r} is not in the schema" for c in a.label[r].tolist()],
+                suggestion="relabel the annotation with a class of the schema, or add the class to the schema "
+                           "(maslow schema migrate renames and merges classes)"))
+    defined = {d.name for d in schema.attributes}
+    for name, col in a.attributes.items():
+        if name in defined:
+            continue
+        r = np.flatnonzero(np.fromiter((not is_unset(v) for v in col.tolist()), bool, count=len(col)))
+        if len(r):
+            out.append(QualityIssues.block(
+                "attribute_unknown", "warning", image=a.image[r], annotation=r, score=0.6,
+                reason=[f"attribute {name!r} (value {col[i]!r}) is not in the schema" for i in r.tolist()],
+                suggestion=f"rename {name!r} to an attribute of the schema (a typo?), or define it there"))
+    return out
+
+
+def check_rules_apply(ds: Dataset, config: CheckConfig, schema: LabelSchema) -> list[QualityIssues]:
+    """``rule_never_applies`` (info, about the dataset): an attribute rule of the config naming an attribute that
+    no annotation carries and the schema does not define: a typo, or a rule for another dataset; it can never
+    fire."""
+    known = set(ds.annotations.attributes) | {d.name for d in schema.attributes}
+    rules: list[tuple[str, tuple[str, ...]]] = [(f"exclusive_attributes[{i}]", pair)
+                                                for i, pair in enumerate(config.exclusive_attributes)]
+    rules += [(f"forbidden_combinations[{i}]", tuple(k for k, _ in combo))
+              for i, combo in enumerate(config.forbidden_combinations)]
+    out: list[QualityIssues] = []
+    for where, attrs in rules:
+        missing = [k for k in attrs if k not in known]
+        if missing:
+            out.append(QualityIssues.block(
+                "rule_never_applies", "info", image=-1, score=0.4,
+                reason=f"{where} names {', '.join(map(repr, missing))}, an attribute no annotation carries and the "
+                       f"schema does not define: the rule can never fire",
+                suggestion="check the attribute's spelling in the rules file"))
+    return out
+
+
 def check_consistency(ds: Dataset, config: CheckConfig = CheckConfig(), *, schema: LabelSchema | None = None) -> QualityIssues:
-    """Every consistency check, ranked."""
-    return QualityIssues.build([*check_presence_and_counts(ds, config), *check_attributes(ds, config, schema=schema)])
+    """Every consistency check, ranked. ``schema`` (default ``ds.schema``): the schema to check classes and
+    attributes against; classes and attribute columns it does not name are findings only when it is given."""
+    named = [] if schema is None or schema is ds.schema else check_schema_names(ds, schema)
+    return QualityIssues.build([*check_presence_and_counts(ds, config), *check_attributes(ds, config, schema=schema),
+                                *named, *(check_empty_images(ds) if config.report_empty_images else []),
+                                *check_rules_apply(ds, config, schema or ds.schema)])

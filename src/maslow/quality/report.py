@@ -1,8 +1,13 @@
 """The quality report: one self-contained HTML file (what the report is, counts per type, the top issues, per-class
 summaries).
 
-Every value from the data (title, paths, class names, reasons) is HTML-escaped; with no issues the page says so
-(and still lists the classes).
+When the dataset has its images (``ds.root``), each of the top issues shows the offending object: a crop of the
+image with the annotation's box in red, the other annotation of a pair (a duplicate, a class conflict) in blue and a
+suggested box (an out-of-bounds box clipped to the image) in green, and the box in xyxy pixels under it ("(no
+image)" where the file can't be read); an annotation without a box is outlined by its polygon's or mask's bounding
+box, and an image-level finding shows the whole image. Crops are inline PNGs, so the page stays one file. Every
+value from the data (title, paths, class names, reasons) is HTML-escaped; with no issues the page says so (and still
+lists the classes).
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.errors import MissingDependencyError
-from maslow.quality.issues import QualityIssues
+from maslow.quality.issues import QualityIssues, distinct
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
@@ -26,6 +32,7 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; } td.num { text-align: right; }
 .error { color: #b00020; font-weight: bold; } .warning { color: #b26a00; } .info { color: #555; }
+.t { color: #dc1e1e; } .o { color: #1e64dc; } .s { color: #14aa3c; } .box { display: block; }
 </style></head><body>
 <h1>{{ title }}</h1>
 <p>{{ n_images }} images, {{ n_annotations }} annotations, {{ n_classes }} classes:
@@ -40,9 +47,12 @@ says what to do about it; &quot;(dataset)&quot; marks a finding about the whole 
 {% for t, s, c in counts %}<tr><td>{{ t }}</td><td class="{{ s }}">{{ s }}</td><td class="num">{{ c }}</td></tr>
 {% endfor %}</table>
 <h2>Top {{ rows|length }} issues</h2>
-<table><tr><th>#</th><th>score</th><th>severity</th><th>type</th><th>image</th><th>annotation</th><th>class</th>
-<th>reason</th><th>suggestion</th></tr>
-{% for r in rows %}<tr><td class="num">{{ loop.index }}</td><td class="num">{{ "%.3f"|format(r.score) }}</td>
+{% if crops %}<p><span class="t">red</span>: the annotation; <span class="o">blue</span>: the other annotation of a
+pair; <span class="s">green</span>: the suggested box.</p>{% endif %}
+<table><tr><th>#</th>{% if crops %}<th>object (box xyxy px)</th>{% endif %}<th>score</th><th>severity</th><th>type</th>
+<th>image</th><th>annotation</th><th>class</th><th>reason</th><th>suggestion</th></tr>
+{% for r in rows %}<tr><td class="num">{{ loop.index }}</td>{% if crops %}<td>{% if r.crop %}<img src="data:image/png;base64,{{ r.crop }}" alt="crop">{% elif r.image >= 0 %}(no image){% endif %}<span class="box">{{ r.box_text }}</span></td>{% endif %}
+<td class="num">{{ "%.3f"|format(r.score) }}</td>
 <td class="{{ r.severity }}">{{ r.severity }}</td><td>{{ r.type }}</td><td>{{ r.image_name }}</td>
 <td class="num">{{ r.annotation_text }}</td><td>{{ r.class_name }}</td><td>{{ r.reason }}</td><td>{{ r.suggestion_text }}</td></tr>
 {% endfor %}</table>
@@ -55,21 +65,64 @@ says what to do about it; &quot;(dataset)&quot; marks a finding about the whole 
 """
 
 
-def _context(issues: QualityIssues, ds: Dataset, top: int, title: str) -> dict[str, Any]:
+def outline(ds: Dataset, ann: int) -> np.ndarray:
+    """(4,) xyxy box of annotation row ``ann``: its box, else its polygon's or mask's bounding box; NaN for none."""
+    a = ds.annotations
+    assert a.box is not None
+    if ann < 0:
+        return np.full(4, np.nan)
+    if a.has_box[ann]:
+        return np.asarray(a.box[ann], np.float64)
+    poly = a.polygon[ann] if a.polygon is not None else None
+    if poly:
+        return M.polygon_box(poly)
+    mask = a.mask[ann] if a.mask is not None else None
+    if mask is not None and M.area([mask])[0] > 0:
+        return np.asarray(M.to_box([mask])[0], np.float64)
+    return np.full(4, np.nan)
+
+
+_RED, _BLUE, _GREEN = (220, 30, 30), (30, 100, 220), (20, 170, 60)
+
+
+def _crop(ds: Dataset, image: int, ann: int, other: int, suggested: np.ndarray | None, size: int) -> str | None:
+    """A base64 PNG of the finding's objects on their image (see the module docstring), None when unreadable."""
+    from maslow.quality.consensus_report import crop_png, thumbnail_png
+
+    if image < 0:
+        return None
+    boxes = [(outline(ds, ann), _RED), (outline(ds, other), _BLUE)]
+    if suggested is not None:
+        boxes.append((suggested, _GREEN))
+    if not any(np.isfinite(b).all() for b, _ in boxes):
+        return thumbnail_png(ds, image, size)
+    return crop_png(ds, image, boxes, size)
+
+
+def _box_text(b: np.ndarray) -> str:
+    return "" if not np.isfinite(b).all() else "[" + ", ".join(f"{v:.1f}" for v in b.tolist()) + "]"
+
+
+def _context(issues: QualityIssues, ds: Dataset, top: int, title: str, crop_size: int) -> dict[str, Any]:
     a = ds.annotations
     names = ds.schema.names
     sev = issues.severity_of()
     rows = []
+    crops = ds.root is not None and crop_size > 0
     for r in issues.top(top).rows(names=names):
         ann = r["annotation"]
+        sug = (r["suggestion"] or {}).get("box_xyxy")
+        sug_box = None if sug is None else np.asarray(sug, np.float64)
         rows.append({**r, "suggestion_text": (r["suggestion"] or {}).get("text", ""),
+                     "box_text": _box_text(outline(ds, ann)),
+                     "crop": _crop(ds, r["image"], ann, r["other"], sug_box, crop_size) if crops else None,
                      "image_name": str(ds.images.path[r["image"]]) if r["image"] >= 0 else "(dataset)",
                      "annotation_text": "" if ann < 0 else (str(ann) if r["other"] < 0 else f"{ann}, {r['other']}"),
                      # the annotation's class, else the suggested one (a missing object), as ``maslow qa`` names it
                      "class_name": names[a.label[ann]] if ann >= 0 else (r["suggestion"] or {}).get("class") or ""})
     per_class = np.bincount(a.label, minlength=len(names))
     on_ann = issues.annotation >= 0
-    flagged_rows = np.unique(issues.annotation[on_ann])
+    flagged_rows = distinct(issues.annotation[on_ann])
     flagged = np.bincount(a.label[flagged_rows], minlength=len(names))
     types: list[Counter[str]] = [Counter() for _ in names]
     for t, r in zip(issues.type[on_ann].tolist(), issues.annotation[on_ann].tolist(), strict=True):
@@ -77,23 +130,25 @@ def _context(issues: QualityIssues, ds: Dataset, top: int, title: str) -> dict[s
     classes = [{"name": n, "n": int(per_class[c]), "flagged": int(flagged[c]),
                 "share": 100.0 * flagged[c] / max(per_class[c], 1),
                 "types": ", ".join(f"{t} {v}" for t, v in types[c].most_common())} for c, n in enumerate(names)]
-    return {"title": title, "n_images": ds.n_images, "n_annotations": ds.n_annotations, "n_classes": len(names),
+    return {"title": title, "crops": crops, "n_images": ds.n_images, "n_annotations": ds.n_annotations, "n_classes": len(names),
             "n_issues": len(issues), "severity": list(Counter(issues.severity.tolist()).most_common()),
             "counts": [(t, sev[t], c) for t, c in issues.counts().items()], "rows": rows, "classes": classes}
 
 
-def render_html(issues: QualityIssues, ds: Dataset, *, top: int = 100, title: str = "maslow quality report") -> str:
-    """The report as an HTML string (needs jinja2: ``pip install 'maslow[reports]'``)."""
+def render_html(issues: QualityIssues, ds: Dataset, *, top: int = 100, title: str = "maslow quality report",
+                crop_size: int = 128) -> str:
+    """The report as an HTML string (needs jinja2: ``pip install 'maslow[reports]'``); ``crop_size``: the longer
+    side of each crop in pixels (0: no object column)."""
     try:
         import jinja2
     except ImportError:
         raise MissingDependencyError("jinja2 is not installed: pip install 'maslow[reports]'") from None
     env = jinja2.Environment(autoescape=True)
-    return env.from_string(_TEMPLATE).render(**_context(issues, ds, top, title))
+    return env.from_string(_TEMPLATE).render(**_context(issues, ds, top, title, crop_size))
 
 
 def write_html(issues: QualityIssues, ds: Dataset, path: str | Path, *, top: int = 100,
-               title: str = "maslow quality report") -> Path:
+               title: str = "maslow quality report", crop_size: int = 128) -> Path:
     """Write the report to ``path`` atomically (one self-contained file); returns the path.
 
     Args:
@@ -102,11 +157,13 @@ def write_html(issues: QualityIssues, ds: Dataset, path: str | Path, *, top: int
         path: the HTML file to write.
         top: how many of the highest-scored issues to list.
         title: the page title.
+        crop_size: the longer side of each issue's crop, pixels (read from the images under ``ds.root``; an
+            image that can't be read gets none; 0, or a dataset without ``root``: no object column).
 
     Raises:
         MissingDependencyError: jinja2 is absent (``pip install 'maslow[reports]'``).
     """
-    text = render_html(issues, ds, top=top, title=title)
+    text = render_html(issues, ds, top=top, title=title, crop_size=crop_size)
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -4,7 +4,9 @@ Layout::
 
     maslow.yaml                      settings (database URL, ...) and the datasets imported
     .maslow/versions/<id>/           one snapshot: images.parquet, annotations.parquet (maslow's Parquet format)
-    .maslow/versions/<id>/version.json   parent, dataset name, message, source, technical-check report, changes
+    .maslow/versions/<id>/version.json   parent, dataset name, message, source, changes, the technical-check
+                                     report's counts (``n_issues``, ``n_errors``, ``counts``)
+    .maslow/versions/<id>/report.json    the technical-check report in full (every issue; ``Workspace.report``)
     .maslow/refs/<dataset>           the id of the dataset's newest version
 
 A version id is the first 16 hex digits of the SHA-256 of the dataset's name, its parent id and the hash of the
@@ -21,6 +23,13 @@ elsewhere with its images still finds them.
 
 Refs: a dataset name (its head), ``NAME@ID`` (a version of that dataset by its id or the id's first digits), or
 an id prefix alone.
+
+The full report is kept out of ``version.json`` because every command that names a version reads its record
+(``maslow log`` reads them all): an import of 200,000 images whose files were not found made a 50 MB record, read
+again by each ``log``, ``stats`` and ``export``. Records written before kept the whole report in ``version.json``;
+``Workspace.report`` reads either.
+
+``maslow.store.diff.diff_datasets`` (``maslow diff``) compares two versions.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from maslow.io import parquet
 
 CONFIG = "maslow.yaml"
 STATE = ".maslow"
+REPORT = "report.json"
 _ID = re.compile(r"[0-9a-f]{16}")
 _HEX = re.compile(r"[0-9a-f]{1,16}")
 
@@ -66,7 +76,7 @@ class Version:
     format: str = ""
     content: str = ""
     changes: tuple[dict[str, Any], ...] = ()
-    report: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)  # the counts; ``Workspace.report`` reads every issue
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -236,13 +246,16 @@ class Workspace:
                         raise FormatError(f"holds content {version.content[:16]}, expected {content[:16]}",
                                           path=target / "version.json")
                 else:
+                    full = {} if report is None else report.to_dict()
                     version = Version(
                         id=vid, dataset=dataset, parent=parent,
                         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                         message=message, n_images=ds.n_images, n_annotations=ds.n_annotations,
                         source=source, format=format, content=content, changes=tuple(changes),
-                        report={} if report is None else report.to_dict(),
+                        report={k: v for k, v in full.items() if k != "issues"},
                     )
+                    if full:  # every issue, apart: the record stays small however many there are
+                        (snap / REPORT).write_text(json.dumps(full, separators=(",", ":")), encoding="utf-8")
                     (snap / "version.json").write_text(json.dumps(version.to_dict(), indent=1), encoding="utf-8")
                     os.replace(snap, target)
                 if dataset not in known:  # before the ref: a commit that fails here leaves the head as it was
@@ -286,6 +299,23 @@ class Workspace:
 
     def version(self, ref: str | None = None) -> Version:
         return self._record(self.resolve(ref))
+
+    def report(self, ref: str | None = None) -> Report:
+        """The technical-check report committed with a version (see ``resolve`` for refs), every issue; an empty
+        report for a version committed without one.
+
+        Raises:
+            FormatError: the report file is unreadable or malformed.
+        """
+        version = self.version(ref)
+        path = self.state / "versions" / version.id / REPORT
+        if not path.is_file():  # none, or a record written before reports were kept apart
+            return Report.from_dict(version.report)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return Report.from_dict(data)
+        except (OSError, ValueError, TypeError) as e:
+            raise FormatError(f"unreadable version report: {e}", path=path) from None
 
     def _record(self, vid: str) -> Version:
         """The record of the version with id ``vid`` (a full id, never a dataset name)."""
@@ -362,10 +392,11 @@ def _one(ref: str, ids: list[str], unknown: str) -> str:
 
 
 def _content_hash(folder: Path) -> str:
-    """The hash of a snapshot's files (the version record and hidden files such as a ``.DS_Store`` left aside)."""
+    """The hash of a snapshot's files (the version record, its report and hidden files such as a ``.DS_Store``
+    left aside)."""
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.name != "version.json" and not p.name.startswith("."):
+        if p.is_file() and p.name not in ("version.json", REPORT) and not p.name.startswith("."):
             h.update(p.relative_to(folder).as_posix().encode())
             with p.open("rb") as f:  # in blocks: a snapshot of a large dataset is never held twice in memory
                 while block := f.read(1 << 20):
