@@ -19,8 +19,8 @@ writes, with its defaults) and to cleanlab's API for the task:
   classes, 734 detections of a real detector; noise planted 5 times, pooled), bccd and generated shapes with the
   simulated detector of ``consensus_bench.py``.
 - semantic segmentation: ``cleanlab.segmentation`` (``rank.get_label_quality_scores``, per image; given the
-  model's per-pixel probabilities) against maslow given the model's class masks (their argmax: what ``maslow qa``
-  reads); per image. Data: camvid_val label maps (downsampled 4x to 90 x 120) with a per-pixel gradient-boosting
+  model's per-pixel probabilities) against maslow given the model's class masks (their argmax: ``maslow qa --pred``)
+  and given the same probabilities (``maslow qa --pred-probs``), one row each; per image. Data: camvid_val label maps (downsampled 4x to 90 x 120) with a per-pixel gradient-boosting
   model fitted out of fold on colour and position features, and with a simulated model; shapes' masks painted
   into label maps with a simulated model. In 30% of the images one region is relabelled, erased into its
   surroundings, or painted in.
@@ -529,21 +529,26 @@ def _semantic_datasets(labs: np.ndarray, probs: np.ndarray, names: list[str], vo
 
 
 def segmentation_row(name: str, labs: np.ndarray, probs: np.ndarray, names: list[str], void: int | None,
-                     planted: np.ndarray) -> dict[str, Any]:
+                     planted: np.ndarray) -> list[dict[str, Any]]:
+    """Two rows: maslow given the class masks (the argmax), and given the probabilities cleanlab gets."""
     from cleanlab.segmentation import rank as sr
 
     n = len(labs)
     truth, pred = _semantic_datasets(labs, probs, names, void)
-    t: dict[str, float] = {}
-    with cpu(t, "maslow"):
-        issues = find_label_issues(truth, pred)
-    s = image_scores(issues, n)
     cl_labels = labs if void is None else np.where(labs == void, probs.argmax(axis=1), labs)
+    t: dict[str, float] = {}
     with _quiet(), cpu(t, "cleanlab"):
         q, _ = sr.get_label_quality_scores(cl_labels, probs.astype(np.float32), verbose=False, n_jobs=1)
     acc = float(((probs.argmax(1) == labs) | (labs == void)).mean())
-    return case("segmentation", name, "image", planted, s, 1.0 - q, t, s >= FLAG, None, counts=issues.counts(),
-                pixel_accuracy=acc)
+    rows = []
+    for reads in ("class masks", "probabilities"):
+        t.pop("maslow", None)
+        with cpu(t, "maslow"):
+            issues = find_label_issues(truth, pred, pixel_probs=probs if reads == "probabilities" else None)
+        s = image_scores(issues, n)
+        rows.append(case("segmentation", f"{name} (maslow reads {reads})", "image", planted, s, 1.0 - q, t, s >= FLAG,
+                         None, counts=issues.counts(), pixel_accuracy=acc))
+    return rows
 
 
 def segmentation(seed: int) -> list[dict[str, Any]]:
@@ -560,10 +565,10 @@ def segmentation(seed: int) -> list[dict[str, Any]]:
         t0 = time.process_time()
         probs = _pixel_oof(rgb, noisy, k, void, seed)
         fit = time.process_time() - t0
-        rows.append(segmentation_row("camvid_val 90x120, gradient boosting on pixels, out of fold", noisy, probs,
-                                     names, void, planted) | {"fit_cpu_s": fit})
+        rows += [r | {"fit_cpu_s": fit} for r in segmentation_row(
+            "camvid_val 90x120, gradient boosting on pixels, out of fold", noisy, probs, names, void, planted)]
         sim = np.stack([_simulated_probs(c, k, rng) for c in clean])
-        rows.append(segmentation_row("camvid_val 90x120, simulated model", noisy, sim, names, void, planted))
+        rows += segmentation_row("camvid_val 90x120, simulated model", noisy, sim, names, void, planted)
     clean, names = _shapes_maps(300, seed)
     k, void = len(names), len(names)
     noisy = clean.copy()
@@ -571,7 +576,7 @@ def segmentation(seed: int) -> list[dict[str, Any]]:
     for i in np.flatnonzero(planted).tolist():
         _plant_map(noisy[i], k, void, rng)
     sim = np.stack([_simulated_probs(c, k, rng) for c in clean])
-    rows.append(segmentation_row("shapes(300) painted, simulated model", noisy, sim, names, void, planted))
+    rows += segmentation_row("shapes(300) painted, simulated model", noisy, sim, names, void, planted)
     return rows
 
 

@@ -92,6 +92,21 @@ def ignore_class(truth: Dataset, ignore_index: int) -> Dataset:
     return truth.replace(annotations=a.with_columns(iscrowd=a.iscrowd | (a.label == ids.index(ignore_index))))
 
 
+def _pixel_probs(folder: Path, truth: Dataset) -> Any:
+    """``--pred-probs``: the probability files of a semantic truth's images (read one at a time when scored).
+
+    Raises:
+        MaslowError: the truth is not semantic segmentation. FormatError: not a folder, a file of no image, an
+            image with labels and no file.
+    """
+    from maslow.core.schema import Task
+    from maslow.quality.consensus import read_pixel_probs
+
+    if truth.schema.task != Task.SEMANTIC_SEGMENTATION:
+        raise MaslowError(f"qa: --pred-probs applies to semantic segmentation, got a {truth.schema.task.value} truth")
+    return read_pixel_probs(folder, like=truth)
+
+
 def _kind(truth: Dataset, predictions: Dataset, iou_type: str, sigmas: list[float] | None) -> tuple[str, list[str]]:
     """The iou type the objects are compared by, and notes for stderr: predictions whose boxes are only their
     keypoints' extent (a keypoints results file) compared as boxes."""
@@ -190,6 +205,10 @@ def qa_command(
                                                         "file's category ids (default: --id-offset).")] = None,
     ignore_index: Annotated[int | None, typer.Option("--ignore-index", help="Semantic segmentation: label-map "
                                                      "value of a truth class to ignore (a void class).")] = None,
+    pred_probs: Annotated[Path | None, typer.Option("--pred-probs", help="Semantic segmentation: a folder of the "
+                                                    "model's per-pixel probabilities, one .npy/.npz per image named "
+                                                    "after it ((K, H, W) or (H, W, K) softmax), scored instead of "
+                                                    "--pred.")] = None,
     iou_type: Annotated[str, typer.Option("--iou-type", help="auto, bbox, segm (instance masks) or keypoints (OKS; "
                                           "auto picks it for a keypoints truth and keypoint predictions).")] = "auto",
     kpt_sigmas: Annotated[str | None, typer.Option("--kpt-sigmas", help="Keypoints: OKS sigmas, one per keypoint, "
@@ -212,8 +231,8 @@ def qa_command(
 
     sigmas = kpt_sigmas_option(kpt_sigmas, "qa")
 
-    if (pred is None) == (model is None):
-        raise MaslowError("give exactly one of --pred PREDICTIONS or --model CONFIG")
+    if sum(x is not None for x in (pred, model, pred_probs)) != 1:
+        raise MaslowError("give exactly one of --pred PREDICTIONS, --pred-probs FOLDER or --model CONFIG")
     for flag, path in (("--out", out), ("--html", html)):  # before any work; atomic writes find it only at the end
         if path is not None and path.is_dir():
             raise FormatError(f"{flag} must be a file to write, got a folder", path=path)
@@ -225,7 +244,11 @@ def qa_command(
     truth, truth_format = _truth(gt, gt_format, images_root, gt_flag)
     if ignore_index is not None:
         truth = ignore_class(truth, ignore_index)
-    if pred is not None:
+    probs = None
+    if pred_probs is not None:
+        probs = _pixel_probs(pred_probs, truth)
+        predictions = truth.select(np.zeros(truth.n_annotations, bool))  # the images table only
+    elif pred is not None:
         predictions = read_predictions(pred, pred_format, truth, id_offset=id_offset, category_offset=category_offset)
     else:
         assert model is not None
@@ -238,7 +261,7 @@ def qa_command(
         cfg = read_config(model)
         with progress_bar("out-of-fold predictions", enabled=not as_json) as progress:
             predictions = out_of_fold(truth, cfg, folds=folds, seed=seed, progress=progress)
-    if not predictions.n_annotations and truth.n_annotations:
+    if probs is None and not predictions.n_annotations and truth.n_annotations:
         # every truth object would come out "extra" (the model sees none of them), ranked at score 1: noise
         where = "--pred" if pred is not None else f"--model's {folds}-fold out-of-fold predictions"
         raise FormatError(f"{where} must hold predictions, got none on any of the {truth.n_images} images, so "
@@ -249,7 +272,8 @@ def qa_command(
         err_console.print(f"note: --pred: {note}", markup=False, highlight=False)
     try:
         issues = find_label_issues(truth, predictions, iou_type=kind or "auto", min_score=min_score,
-                                   ambiguous_share=ambiguous_share, kpt_sigmas=sigmas)
+                                   ambiguous_share=ambiguous_share, kpt_sigmas=sigmas, pixel_probs=probs,
+                                   ignore_index=ignore_index)
     except InvalidDatasetError as e:  # keypoints that are not COCO's 17 (people): the option to use
         msg = str(e)
         if msg.startswith("kpt_sigmas:"):

@@ -59,7 +59,10 @@ yields findings around its disagreements only. Multi-label tags and boolean attr
 ``extra``/``missing`` (a set tag the model denies, an unset one it sees) and ``wrong_class`` (attributes), scored
 ``1 - c`` and ``c`` with ``c`` a logistic fit of the tag on the logit of its probability's rank, one per tag.
 Semantic segmentation: per image and class region, the share of the pixels the model labels as another class that
-its usual confusion of the two classes (counted over the other images) does not explain.
+its usual confusion of the two classes (counted over the other images) does not explain. Given the model's per-pixel
+probabilities (``pixel_probs``), per connected region the model contradicts: the mean of its probability that the
+label is wrong, less what its usual confusion at that confidence explains (``maslow.quality._consensus_sem``). A void
+class (crowd-only, or ``ignore_index``) is not scored, and pixels the model gives it are neither errors nor evidence.
 
 Keypoints (``iou_type="keypoints"``; ``auto`` for a keypoints truth and predictions that all carry keypoints): the
 same formulas with COCO's OKS (pycocotools' ``computeOks``: per-keypoint sigmas, ``kpt_sigmas``, COCO's 17 person
@@ -83,6 +86,7 @@ from maslow.core.schema import Task
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
 from maslow.quality import _consensus_kp as KP
+from maslow.quality import _consensus_sem as SEM
 from maslow.quality._consensus_cls import label_evidence, region_evidence, tag_evidence
 from maslow.quality._consensus_det import (
     Masks,
@@ -98,7 +102,8 @@ from maslow.quality._consensus_summary import ISSUE_TYPES, ConsensusSummary, est
 from maslow.quality.issues import QualityIssues
 
 __all__ = ["ISSUE_TYPES", "ConsensusSummary", "estimate_error_rates", "find_label_issues", "object_scores",
-           "resolve_iou_type", "summarize"]
+           "read_pixel_probs", "resolve_iou_type", "summarize"]
+read_pixel_probs = SEM.read_pixel_probs
 
 _SEVERITY = {"wrong_class": "warning", "missing": "warning", "extra": "warning", "low_iou": "info",
              "ambiguous": "info"}
@@ -445,21 +450,25 @@ def _attribute_issues(truth: Dataset, pred: Dataset, attributes: list[str], min_
     return QualityIssues.build(parts)
 
 
-def _semantic(truth: Dataset, pred: Dataset, min_score: float) -> QualityIssues:
+def _semantic(truth: Dataset, pred: Dataset, min_score: float, void: BoolArray) -> QualityIssues:
     from maslow.metrics.segmentation import _paint
 
     k = len(truth.schema.classes)
-    remap = _remap(truth, pred)
-    code = np.arange(k, dtype=np.int64)
+    if k > 254:
+        raise InvalidDatasetError(f"truth.schema: semantic scoring needs at most 254 classes, got {k}")
+    fill = 255
+    code = np.where(void, fill, np.arange(k, dtype=np.int64))
+    remap = _remap(truth, pred)  # a predicted void class (or crowd region) is neither an error nor evidence
+    remap = np.where((remap < 0) | void[np.maximum(remap, 0)], fill, remap)
     ts, ps = truth.image_slices(), pred.image_slices()
     t_maps, p_maps, t_rows = [], [], []
-    fill = 255
     for i in range(truth.n_images):
         h, w = int(truth.images.height[i]), int(truth.images.width[i])
         t_maps.append(_paint(truth.annotations, range(ts[i], ts[i + 1]), code, h, w, fill, "truth", i, crowd=True))
-        p_maps.append(_paint(pred.annotations, range(ps[i], ps[i + 1]), remap, h, w, fill, "pred", i, crowd=False))
+        p_maps.append(_paint(pred.annotations, range(ps[i], ps[i + 1]), remap, h, w, fill, "pred", i, crowd=True))
         t_rows.append({int(truth.annotations.label[r]): r for r in range(ts[i], ts[i + 1])
-                       if not truth.annotations.iscrowd[r]})  # type: ignore[index]
+                       if not truth.annotations.iscrowd[r]  # type: ignore[index]
+                       and not void[truth.annotations.label[r]]})
     ev = region_evidence(t_maps, p_maps, t_rows, k, fill)
     names = truth.schema.names
     keep = ev.score >= max(min_score, 1e-12)
@@ -489,7 +498,9 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
                       reference: tuple[Dataset, Dataset] | None = None, min_score: float = 0.05,
                       one_per_annotation: bool = True,
                       attributes: list[str] | None = None, ambiguous_share: float = 0.25,
-                      kpt_sigmas: Sequence[float] | FloatArray | None = None) -> QualityIssues:
+                      kpt_sigmas: Sequence[float] | FloatArray | None = None,
+                      pixel_probs: Sequence[np.ndarray] | np.ndarray | None = None,
+                      ignore_index: int | None = None) -> QualityIssues:
     """Rank the annotations most likely wrong, with the model's suggested fix (see the module docstring).
 
     Args:
@@ -510,6 +521,13 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
             between this share and 1 minus it of the calibrated support for it and the label, ``wrong_class``
             above (in (0, 0.5]; the default 0.25 means odds of 3:1).
         kpt_sigmas: keypoints: OKS sigmas, one per keypoint (None: COCO's 17 person sigmas, for 17 keypoints only).
+        pixel_probs: semantic segmentation: the model's per-pixel probabilities, one (K, H, W) or (H, W, K) array
+            per image row (a list, an (N, K, H, W) array, or ``read_pixel_probs(folder, like=truth)``, which reads
+            one file at a time), scored instead of ``pred``'s class masks (``pred``: only its images table is used);
+            see ``maslow.quality._consensus_sem``.
+        ignore_index: semantic segmentation: label-map value (``ClassDef.id``) of a void class, besides the
+            crowd-only classes: its truth pixels are not scored, and pixels the model gives it are neither errors
+            nor evidence.
 
     Returns:
         QualityIssues ranked by score, with ``box`` (suggested xyxy), ``label`` (suggested class) and ``keypoints``
@@ -517,6 +535,7 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
 
     Raises:
         InvalidDatasetError: predictions on other images, of unknown classes, or without what the task needs.
+        FormatError: a probability file of ``read_pixel_probs`` of the wrong shape, class count or values.
 
     Example:
         >>> from maslow.sample import shapes
@@ -529,8 +548,15 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
     task = truth.schema.task
     if attributes:
         return QualityIssues.build([_attribute_issues(truth, pred, list(attributes), min_score)])
+    if (pixel_probs is not None or ignore_index is not None) and task != Task.SEMANTIC_SEGMENTATION:
+        raise InvalidDatasetError(f"pixel_probs and ignore_index apply to semantic segmentation, got a {task.value} "
+                                  "truth")
     if task == Task.SEMANTIC_SEGMENTATION:
-        return _semantic(truth, pred, min_score)
+        void = SEM.void_classes(truth, ignore_index)
+        if pixel_probs is not None:
+            return SEM.prob_issues(truth, pixel_probs, void=void, min_score=min_score,
+                                   one_per_annotation=one_per_annotation, severity=_SEVERITY)
+        return _semantic(truth, pred, min_score, void)
     if task in (Task.CLASSIFICATION, Task.MULTILABEL):
         if not 0 < ambiguous_share <= 0.5:
             raise InvalidDatasetError(f"ambiguous_share must be in (0, 0.5], got {ambiguous_share}")
