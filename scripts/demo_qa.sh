@@ -88,3 +88,31 @@ PY
 else
   step "QA 4. (skipped: the review UI needs fastapi, uvicorn and sqlalchemy: pip install 'maslow[serve]')"
 fi
+
+step "QA 6. Semantic segmentation: a car erased in one of 12 label maps, found from the model's per-pixel probabilities"
+python - "$OUT/qa/semantic" <<'PY'
+import sys
+from pathlib import Path
+import numpy as np
+from PIL import Image
+root = Path(sys.argv[1])
+for sub in ("annotations", "images", "probs"):
+    (root / sub).mkdir(parents=True, exist_ok=True)
+(root / "annotations" / "classes.txt").write_text("road\ncar\ntree\n")
+rng = np.random.default_rng(0)
+for i in range(12):
+    seen = np.zeros((60, 80), np.uint8)            # what the image shows: road, a car, a tree
+    y, x = rng.integers(5, 35), rng.integers(5, 50)
+    seen[y:y + 15, x:x + 25] = 1
+    seen[:, 70:] = 2
+    label = seen.copy()
+    if i == 7:
+        label[label == 1] = 0                       # the planted error: the car painted road
+    Image.fromarray(label).save(root / "annotations" / f"frame_{i:02d}.png")
+    Image.new("RGB", (80, 60), (90, 90, 90)).save(root / "images" / f"frame_{i:02d}.png")
+    logits = 4.0 * (seen[None] == np.arange(3)[:, None, None]) + rng.normal(0, 1.0, (3, 60, 80))
+    p = np.exp(logits) / np.exp(logits).sum(axis=0)  # a model's softmax, (K, H, W)
+    np.save(root / "probs" / f"frame_{i:02d}.npy", p.astype(np.float16))
+PY
+maslow qa --gt "$OUT/qa/semantic/annotations" --from masks --pred-probs "$OUT/qa/semantic/probs" \
+  --out "$OUT/qa/semantic_issues.json" --top 3
