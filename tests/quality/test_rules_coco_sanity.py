@@ -259,7 +259,7 @@ def test_html_report_shows_each_offending_object(tmp_path: Path) -> None:
 
 
 def test_distinct_equals_numpy_unique() -> None:
-    from maslow.quality.issues import distinct
+    from maslow.core.types import distinct
 
     rng = np.random.default_rng(3)
     for x in (rng.integers(-50, 50, 1000), rng.integers(0, 2**40, 5000), np.zeros(0, np.int64), np.array([7])):

@@ -11,7 +11,7 @@ import itertools
 
 import numpy as np
 
-from maslow.core.types import IntArray
+from maslow.core.types import IntArray, distinct
 from maslow.errors import MaslowError
 
 
@@ -86,6 +86,6 @@ def search_hashes(queries: np.ndarray, stored: np.ndarray, threshold: int) -> tu
             found_s.append(si[keep])
     if not found_q:
         return empty, empty, empty
-    key = np.unique(np.concatenate(found_q) * len(s) + np.concatenate(found_s))
+    key = distinct(np.concatenate(found_q) * len(s) + np.concatenate(found_s))
     qi, si = key // len(s), key % len(s)
     return qi, si, hamming(q[qi], s[si])

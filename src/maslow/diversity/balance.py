@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.core.types import BoolArray, FloatArray, IntArray, distinct
 from maslow.diversity.stats import annotation_pixels, semantic_classes, stats_with_pixels
 from maslow.errors import MaslowError
 
@@ -371,7 +371,7 @@ def balance(
     n_split = int(in_split.sum())
     rows = np.flatnonzero(ann_in)
     freq_px, w_mfb = _median_frequency(ds, semantic, rows, pixels, canvas)
-    pairs = np.unique(a.image[rows] * max(k, 1) + a.label[rows]) if len(rows) else np.zeros(0, np.int64)
+    pairs = distinct(a.image[rows] * max(k, 1) + a.label[rows]) if len(rows) else np.zeros(0, np.int64)
     img_per_class = np.bincount(pairs % max(k, 1), minlength=k) if k else np.zeros(0, np.int64)
     freq = img_per_class / n_split if n_split else np.zeros(k)
     with np.errstate(divide="ignore"):

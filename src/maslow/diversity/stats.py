@@ -30,7 +30,7 @@ from maslow.core import boxes as B
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema, Task
-from maslow.core.types import BoolArray, FloatArray, IntArray, is_unset
+from maslow.core.types import BoolArray, FloatArray, IntArray, distinct, is_unset
 
 #: Upper bounds (inclusive) of the annotations-per-image histogram bins.
 PER_IMAGE_BINS = (0, 1, 2, 5, 10, 20, 50, 100)
@@ -283,7 +283,7 @@ def stats_with_pixels(ds: Dataset, semantic: BoolArray, pixels: FloatArray,
     splits, split_idx = np.unique(split, return_inverse=True)
     n_s = len(splits)
     per_class = np.bincount(a.label, minlength=k)
-    pairs = np.unique(a.image * k + a.label) if len(a) else np.zeros(0, np.int64)
+    pairs = distinct(a.image * k + a.label) if len(a) else np.zeros(0, np.int64)
     images_per_class = np.bincount(pairs % k, minlength=k) if k else np.zeros(0, np.int64)
     cs = np.zeros((k, n_s), np.int64)
     if len(a):

@@ -31,7 +31,7 @@ from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.tables import Annotations
-from maslow.core.types import FloatArray, IntArray
+from maslow.core.types import FloatArray, IntArray, distinct
 from maslow.errors import FormatError
 from maslow.io._coco_columns import AnnColumns
 from maslow.io._coco_native import RELEASE_WINDOW, Lookup, lookup_of, read_coco_native, read_results_native
@@ -161,7 +161,7 @@ read_coco_results = read_coco_predictions
 def _rows_of(keys: IntArray, query: IntArray) -> IntArray:
     """Row of each query id in ``keys``, -1 where absent: a table lookup for small unique ids (category ids,
     most image ids), else ``coco._lookup``'s binary search."""
-    if len(keys) and 0 <= keys.min() and keys.max() < 8 * len(keys) + 4096 and len(_distinct(keys)) == len(keys):
+    if len(keys) and 0 <= keys.min() and keys.max() < 8 * len(keys) + 4096 and len(distinct(keys)) == len(keys):
         top = int(keys.max())
         table = np.full(top + 2, -1, np.int64)  # the last slot answers every id out of range
         table[keys] = np.arange(len(keys), dtype=np.int64)
@@ -171,7 +171,7 @@ def _rows_of(keys: IntArray, query: IntArray) -> IntArray:
     return _lookup(keys, query)
 
 
-def _rows_and_distinct(keys: IntArray, query: IntArray) -> tuple[IntArray, IntArray]:
+def _rows_anddistinct(keys: IntArray, query: IntArray) -> tuple[IntArray, IntArray]:
     """``_rows_of(keys, query)`` and the sorted distinct query values, without sorting every query value.
 
     Results files list their predictions image by image (runs of one image id: each run is looked up once)
@@ -183,18 +183,12 @@ def _rows_and_distinct(keys: IntArray, query: IntArray) -> tuple[IntArray, IntAr
         starts = np.concatenate([np.zeros(1, np.int64), np.flatnonzero(step) + 1])
         runs = query[starts]
         lengths = np.diff(np.append(starts, n))
-        return np.repeat(_rows_of(keys, runs), lengths), _distinct(runs)
+        return np.repeat(_rows_of(keys, runs), lengths), distinct(runs)
     rows = _rows_of(keys, query)
     if n and int(query.max()) - int(query.min()) <= 4 * n + 65536:
         lo = int(query.min())
         return rows, np.flatnonzero(np.bincount(query - lo)) + lo
-    return rows, _distinct(query)
-
-
-def _distinct(values: IntArray) -> IntArray:
-    """``np.unique(values)`` for 1-D ints, by a sort (np.unique imports numpy.ma: 15 ms, once per process)."""
-    s = np.sort(values)
-    return s[np.concatenate([[True], s[1:] != s[:-1]])] if len(s) else s
+    return rows, distinct(query)
 
 
 def _names_map(ids: list[Any], names: list[str], truth_paths: list[str]) -> dict[Any, int]:
@@ -246,9 +240,9 @@ def _coded_images(acc: AnnColumns, truth_ids: np.ndarray, listed: tuple[list[Any
     if int_ok.any():
         at = np.flatnonzero(int_ok)
         vals = ints[at] + id_offset
-        distinct = _distinct(vals)
-        raw[at] = np.fromiter((code(v) for v in distinct.tolist()), np.int64, len(distinct))[
-            np.searchsorted(distinct, vals)]
+        uniq = distinct(vals)
+        raw[at] = np.fromiter((code(v) for v in uniq.tolist()), np.int64, len(uniq))[
+            np.searchsorted(uniq, vals)]
         ok[at] = True
     at, key_codes, keys = acc.string_image_ids()
     if len(at):
@@ -268,12 +262,12 @@ def _map(kind: str, raw: IntArray, ok: np.ndarray, truth_ids: IntArray, truth_na
     field, what, plural = (("image_id", "file_name", "images") if kind == "image" else
                            ("category_id", "name", "categories"))
     all_ok = bool(ok.all())
-    by_id, uniq = _rows_and_distinct(truth_ids, raw + offset if offset else raw)
+    by_id, uniq = _rows_anddistinct(truth_ids, raw + offset if offset else raw)
     if offset:
         uniq = uniq - offset
     if not all_ok:
         by_id = np.where(ok, by_id, -1)
-        uniq = _distinct(raw[ok])
+        uniq = distinct(raw[ok])
     by_name = None
     if listed is not None:
         ids, names = listed
@@ -318,7 +312,7 @@ def _map(kind: str, raw: IntArray, ok: np.ndarray, truth_ids: IntArray, truth_na
     missing = rows < 0 if all_ok else ok & (rows < 0)
     if not all_ok or missing.any():
         bad = np.flatnonzero(missing | ~ok)
-        listed_ids = ", ".join(text(v) for v in _distinct(raw[bad][ok[bad]])[:5].tolist())
+        listed_ids = ", ".join(text(v) for v in distinct(raw[bad][ok[bad]])[:5].tolist())
         col.add(f"coco_unknown_{kind}", f"{field} must be one of the truth's {plural}: {bad.size} predictions point "
                 f"at none (ids {listed_ids or 'missing'}); not imported", severity="error", file=src,
                 record=f"[{int(bad[0])}]", field=field)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.core.types import BoolArray, FloatArray, IntArray, distinct
 from maslow.errors import InvalidDatasetError
 from maslow.metrics._segm import Runs, iou_pairs
 
@@ -368,5 +368,5 @@ def _suppress(score: FloatArray, box: FloatArray, img: IntArray, n_images: int, 
                                                                                       strict=True)])
     beaten = (iou >= tau) & ((score[b] > score[a]) | ((score[b] == score[a]) & (b < a)))
     out = score.copy()
-    out[np.unique(a[beaten])] = 0.0
+    out[distinct(a[beaten])] = 0.0
     return out

@@ -17,9 +17,9 @@ import numpy as np
 
 from maslow.core.dataset import Dataset
 from maslow.core.schema import BOOL_TEXT, LabelSchema, attribute_value_ok
-from maslow.core.types import IntArray, is_unset
+from maslow.core.types import IntArray, distinct, is_unset
 from maslow.quality.config import CheckConfig
-from maslow.quality.issues import QualityIssues, distinct
+from maslow.quality.issues import QualityIssues
 
 
 def _norm(v: Any) -> Any:

@@ -14,9 +14,9 @@ import numpy as np
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.polygons import Polygons
-from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.core.types import BoolArray, FloatArray, IntArray, distinct
 from maslow.quality.config import CheckConfig
-from maslow.quality.issues import QualityIssues, distinct
+from maslow.quality.issues import QualityIssues
 
 
 def _fmt_box(b: FloatArray) -> list[str]:

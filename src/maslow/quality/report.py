@@ -21,8 +21,9 @@ import numpy as np
 from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
+from maslow.core.types import distinct
 from maslow.errors import MissingDependencyError
-from maslow.quality.issues import QualityIssues, distinct
+from maslow.quality.issues import QualityIssues
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
