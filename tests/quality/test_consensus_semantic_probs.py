@@ -23,8 +23,8 @@ from maslow.core.schema import LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError, InvalidDatasetError
+from maslow.io import read_pixel_probs
 from maslow.quality import QualityIssues, find_label_issues
-from maslow.quality.consensus import read_pixel_probs
 from maslow.sample import shapes
 from tests.helpers import run_cli
 

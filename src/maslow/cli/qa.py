@@ -100,7 +100,7 @@ def _pixel_probs(folder: Path, truth: Dataset) -> Any:
             image with labels and no file.
     """
     from maslow.core.schema import Task
-    from maslow.quality.consensus import read_pixel_probs
+    from maslow.io.pixel_probs import read_pixel_probs
 
     if truth.schema.task != Task.SEMANTIC_SEGMENTATION:
         raise MaslowError(f"qa: --pred-probs applies to semantic segmentation, got a {truth.schema.task.value} truth")

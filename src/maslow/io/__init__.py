@@ -104,6 +104,7 @@ _LAZY = {
     "read_masks": "semantic", "write_masks": "semantic", "read_semantic": "semantic", "write_semantic": "semantic",
     "read_parquet": "parquet", "write_parquet": "parquet",
     "read_mnist": "idx", "write_mnist": "idx", "read_idx": "idx", "write_idx": "idx",
+    "read_pixel_probs": "pixel_probs",  # a semantic model's per-pixel probabilities (no Dataset format)
 }
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ if TYPE_CHECKING:
     from maslow.io.imagefolder import read_imagefolder, write_imagefolder
     from maslow.io.labelstudio import read_labelstudio, write_labelstudio
     from maslow.io.parquet import read_parquet, write_parquet
+    from maslow.io.pixel_probs import read_pixel_probs
     from maslow.io.semantic import read_masks, read_semantic, write_masks, write_semantic
     from maslow.io.voc import read_voc, write_voc
     from maslow.io.yolo import read_yolo, write_yolo

@@ -1,4 +1,6 @@
-"""Semantic segmentation label errors from per-pixel class probabilities (``find_label_issues(..., pixel_probs=)``).
+"""Semantic segmentation label errors: from the model's class masks (``find_label_issues(truth, pred)``,
+``mask_regions``) and from its per-pixel class probabilities (``find_label_issues(..., pixel_probs=)``,
+``prob_regions``). Both read one image at a time and keep only per-image counts and the candidate regions.
 
 Glossary:
 
@@ -11,12 +13,20 @@ Glossary:
   ``read_masks`` marks so) and the class of label-map value ``ignore_index``. Truth pixels of a void class are not
   scored; a pixel the model gives to a void class is neither an error nor evidence (left out of every count), and
   the other classes' probabilities are renormalised without the void channels' mass.
-- *probability files* (``read_pixel_probs``): one ``.npy`` (or ``.npz`` holding one array, or an array named
-  ``probs``) per image, named after the image: its path relative to the dataset's root with the suffix replaced
-  (``0016E5_07959.png`` -> ``0016E5_07959.npy``; ``seq/0001.jpg`` -> ``seq/0001.npy``), else its stem alone when no
-  other image has it. Read one image at a time (a 1,000-image 512 x 512 x 21 float32 set is 22 GB).
+- *probability files*: ``maslow.io.read_pixel_probs`` (``maslow.io.pixel_probs``), one file per image, read when
+  indexed.
 
-Scoring, per connected region (8-neighbour) of truth-``c`` pixels whose most probable class is another, ``g``:
+Class masks (``mask_regions``): the model's usual confusion ``M[c, g]``, the share of truth-``c`` pixels it labels
+``g``, counted over the other images of the reference (each image left out of its own count; the reference is the
+data scored, or ``reference=(truth, pred)``, a set the scored images are matched to by path). A truth class ``c``
+of ``n`` pixels, ``d`` of them labelled ``g``, ``e = n * M[c, g]`` expected, scores ``max(0, d - e) / (d + kappa)``
+for the ``g`` of highest score (``kappa`` = 0.1% of the image's pixels); a class the model draws where the truth has
+none is ``missing``, scored the same over all the pixels it draws. The per-image (c, g) pixel counts and the boxes
+of their pixels are all that is kept of an image's maps: a 5,000-image set of 1024 x 2048 maps (20 GB of maps) is
+scored in about 8 bytes per pixel of one image.
+
+Probabilities (``prob_regions``), per connected region (8-neighbour) of truth-``c`` pixels whose most probable class
+is another, ``g``:
 each pixel's evidence is ``1 - p_c``, the model's probability that its label is wrong (``p`` renormalised without
 void classes). The model's usual confusion at each confidence, ``R[c, g, b]``, is the share of truth-``c`` pixels of
 the other images (each image left out of its own count) that it labels ``g`` with ``p_c`` at most the level ``b``
@@ -35,17 +45,16 @@ region is the whole truth-``c`` area as well, else ``wrong_class``; the box is t
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 
 from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import FormatError, InvalidDatasetError
+from maslow.io.pixel_probs import labelled_images
 from maslow.quality.issues import QualityIssues
 
 #: bins of ``p_c`` per decade, and the lowest decade (probabilities below 1e-6 share the first bin)
@@ -58,118 +67,6 @@ _TAKEN = 0.5
 _ROUNDS = 2
 #: how far a pixel's probabilities may sum from 1 (float16 rounding; logits are far off)
 _SUM_TOL = 1e-2
-_SUFFIXES = (".npy", ".npz")
-
-
-class ProbsFolder(Sequence[np.ndarray]):
-    """Per-image probability files of a folder, read one at a time (``read_pixel_probs``).
-
-    ``probs[i]`` reads the array of image row ``i`` (FormatError for an image without a file: one with nothing to
-    score); ``probs.source(i)`` is its file.
-    """
-
-    def __init__(self, folder: Path, files: list[Path | None]) -> None:
-        self.folder = folder
-        self.files = tuple(files)
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    @overload
-    def __getitem__(self, i: int) -> np.ndarray: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[np.ndarray]: ...
-
-    def __getitem__(self, i: int | slice) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        f = self.files[i]
-        if f is None:
-            raise FormatError(f"image row {i}: has no probability file", path=self.folder)
-        return _load(f)
-
-    def source(self, i: int) -> str:
-        return str(self.files[i]) if self.files[i] is not None else f"{self.folder} (image row {i})"
-
-
-def _load(f: Path) -> np.ndarray:
-    try:
-        if f.suffix.lower() == ".npz":
-            with np.load(f, allow_pickle=False) as z:
-                keys = list(z.keys())
-                if "probs" in keys:
-                    return np.asarray(z["probs"])
-                if len(keys) != 1:
-                    raise FormatError(f"an .npz file must hold one array or one named 'probs', got {keys}", path=f)
-                return np.asarray(z[keys[0]])
-        return np.asarray(np.load(f, allow_pickle=False))
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        if isinstance(e, FormatError):
-            raise
-        raise FormatError(f"must be a numpy .npy/.npz array file, got {e}", path=f) from None
-
-
-def read_pixel_probs(folder: str | Path, *, like: Dataset) -> ProbsFolder:
-    """The probability files of ``folder`` for the images of ``like`` (see the module glossary for names).
-
-    Args:
-        folder: one ``.npy``/``.npz`` per image (searched recursively).
-        like: the ground truth whose images the files belong to.
-
-    Returns:
-        ProbsFolder, a sequence with one entry per image row of ``like``, read when indexed.
-
-    Raises:
-        FormatError: not a folder, a file of no image of ``like`` (named), or an image with truth to score and no
-            file (the first named, with the count).
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise FormatError("must be a folder of .npy/.npz probability files, one per image", path=root)
-    found = {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*"))
-             if p.is_file() and p.suffix.lower() in _SUFFIXES}
-    by_key: dict[str, Path] = {}
-    for rel, p in found.items():
-        key = rel.rsplit(".", 1)[0]
-        if key in by_key:
-            raise FormatError(f"one probability file per image, got {by_key[key].name} and {p.name}", path=p)
-        by_key[key] = p
-    stems: dict[str, int] = {}
-    paths = [str(x).split("#", 1)[0] for x in like.images.path.tolist()]
-    for x in paths:
-        stems[Path(x).stem] = stems.get(Path(x).stem, 0) + 1
-    files: list[Path | None] = []
-    used: set[str] = set()
-    for x in paths:
-        key = Path(x).with_suffix("").as_posix()
-        stem = Path(x).stem
-        if key not in by_key and stems[stem] == 1 and stem in by_key:
-            key = stem
-        files.append(by_key.get(key))
-        if key in by_key:
-            used.add(key)
-    unknown = sorted(set(by_key) - used)
-    if unknown:
-        raise FormatError(f"every probability file must be named after an image of the ground truth (its path or "
-                          f"stem, suffix .npy/.npz), got {by_key[unknown[0]].relative_to(root).as_posix()!r} "
-                          f"({len(unknown)} such files)", path=root)
-    scored = _scored_images(like)
-    lacking = [i for i in np.flatnonzero(scored).tolist() if files[i] is None]
-    if lacking:
-        i = lacking[0]
-        raise FormatError(f"every image with labels must have a probability file, got none for image "
-                          f"{paths[i]!r} (expected {Path(paths[i]).with_suffix('.npy').as_posix()!r}; "
-                          f"{len(lacking)} such images)", path=root)
-    return ProbsFolder(root, files)
-
-
-def _scored_images(truth: Dataset) -> BoolArray:
-    a = truth.annotations
-    out = np.zeros(truth.n_images, bool)
-    assert a.iscrowd is not None
-    out[a.image[~np.asarray(a.iscrowd)]] = True
-    return out
 
 
 def void_classes(truth: Dataset, ignore_index: int | None) -> BoolArray:
@@ -182,6 +79,175 @@ def void_classes(truth: Dataset, ignore_index: int | None) -> BoolArray:
                                       f"({sorted(i for i in ids if i is not None)}), got {ignore_index}")
         void[ids.index(ignore_index)] = True
     return np.asarray(void, bool)
+
+
+@dataclass(frozen=True)
+class MaskRegions:
+    """Class masks: one row per (image, class) region the truth or the model has that scores above 0."""
+
+    image: IntArray
+    label: IntArray  # truth class of the region (wrong/extra) or predicted class (missing)
+    annotation: IntArray  # truth mask row, -1 for missing
+    type: list[str]
+    score: FloatArray
+    suggested: IntArray
+    box: FloatArray  # (n, 4) xyxy of the contradicted pixels (those the model labels ``suggested``)
+    pixels: IntArray  # the contradicted pixels
+    expected: FloatArray  # how many of them the model's usual confusion explains
+    size: IntArray  # pixels of the region (truth region; missing: the predicted one)
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """One image's (truth class ``c``, predicted class ``g``) pixel counts, sparse: ``key`` = ``c * k + g``
+    (ascending, counts > 0), ``n`` pixels, ``box`` (m, 4) xyxy of those pixels (None when not asked)."""
+
+    key: IntArray
+    n: IntArray
+    box: IntArray | None
+
+    def dense(self, k: int) -> FloatArray:
+        out = np.zeros(k * k)
+        out[self.key] = self.n
+        return out.reshape(k, k)
+
+
+def _pairs(t: np.ndarray, p: np.ndarray, k: int, fill: int, boxes: bool) -> _Pairs:
+    """Pixels of each (truth, predicted) class pair of two label maps, where neither is ``fill``."""
+    code = t.astype(np.uint16)  # c * k + g + 1 (k <= 254), 0 where either side is fill: 2 bytes a pixel
+    code *= k
+    code += p
+    code += 1
+    bad = t == fill
+    for side in (p == fill, t >= k, p >= k):
+        bad |= side
+    code[bad] = 0
+    del bad
+    h, w = code.shape
+    step = max(1, (1 << 16) // max(w, 1))  # bincount makes an int64 copy: rows in blocks of 64k pixels
+    n = np.zeros(k * k + 1, np.int64)
+    for y in range(0, h, step):
+        n += np.bincount(code[y:y + step].ravel(), minlength=k * k + 1)
+    n = n[1:]
+    key = np.flatnonzero(n)
+    box = None
+    if boxes:
+        from scipy import ndimage
+
+        spans = ndimage.find_objects(code)  # one bounding slice per code: the pair's pixels
+        box = np.asarray([(sl[1].start, sl[0].start, sl[1].stop, sl[0].stop) for sl in
+                          (spans[j] for j in key.tolist())], np.int64).reshape(-1, 4)
+    return _Pairs(key=key.astype(np.int64), n=n[key], box=box)
+
+
+def _mask_pass(ds: Dataset, pred: Dataset, remap: IntArray, code: IntArray, fill: int, boxes: bool
+               ) -> tuple[list[_Pairs], FloatArray]:
+    """Every image's pairs (its two maps painted, counted and dropped), and their sum."""
+    from maslow.metrics.segmentation import _paint
+
+    k = len(code)
+    total = np.zeros(k * k, np.int64)
+    ts, ps = ds.image_slices(), pred.image_slices()
+    out = []
+    side = "truth" if boxes else "reference truth"
+    for i in range(ds.n_images):
+        h, w = int(ds.images.height[i]), int(ds.images.width[i])
+        t = _paint(ds.annotations, range(ts[i], ts[i + 1]), code, h, w, fill, side, i, crowd=True)
+        p = _paint(pred.annotations, range(ps[i], ps[i + 1]), remap, h, w, fill, side.replace("truth", "pred"), i,
+                   crowd=True)
+        pairs = _pairs(t, p, k, fill, boxes)
+        total[pairs.key] += pairs.n
+        out.append(pairs)
+    return out, total.astype(np.float64).reshape(k, k)
+
+
+def mask_regions(truth: Dataset, pred: Dataset, remap: IntArray, *, void: BoolArray,
+                 reference: tuple[Dataset, Dataset, IntArray] | None = None) -> MaskRegions:
+    """Regions of each image where the model's class masks contradict the truth's class more than it usually does
+    (module docstring). ``remap``: pred class -> truth class (-1: none); ``reference``: ``(truth, pred, remap)`` of
+    the set whose usual confusion is used (default: the data scored), its images matched to the scored ones by
+    path. One pass over the images (and one over the reference's), one image's label maps at a time, keeps each
+    image's pair counts and their boxes; the scores come from them and the total."""
+    k = len(truth.schema.classes)
+    if k > 254:
+        raise InvalidDatasetError(f"truth.schema: semantic scoring needs at most 254 classes, got {k}")
+    fill = 255
+    code = np.where(void, fill, np.arange(k, dtype=np.int64))
+
+    def pred_code(r: IntArray) -> IntArray:  # a predicted void class (or crowd region) is neither error nor evidence
+        return np.where((r < 0) | void[np.maximum(r, 0)], fill, r)
+
+    found, total = _mask_pass(truth, pred, pred_code(remap), code, fill, boxes=True)
+    own: dict[str, _Pairs] | None = None
+    if reference is not None:
+        r_truth, r_pred, r_remap = reference
+        r_found, total = _mask_pass(r_truth, r_pred, pred_code(r_remap), code, fill, boxes=False)
+        own = dict(zip(r_truth.images.path.tolist(), r_found, strict=True))
+    ta = truth.annotations
+    assert ta.iscrowd is not None
+    ts = truth.image_slices()
+    image: list[int] = []
+    label: list[int] = []
+    ann: list[int] = []
+    typ: list[str] = []
+    score: list[float] = []
+    sug: list[int] = []
+    box: list[IntArray] = []
+    pix: list[int] = []
+    exp_: list[float] = []
+    size: list[int] = []
+
+    def add(i: int, c: int, row: int, t: str, s: float, g: int, b: IntArray, d: float, e: float, n: float) -> None:
+        image.append(i)
+        label.append(c)
+        ann.append(row)
+        typ.append(t)
+        score.append(s)
+        sug.append(g)
+        box.append(b)
+        pix.append(int(d))
+        exp_.append(e)
+        size.append(int(n))
+
+    zero = np.zeros((k, k))
+    for i, pairs in enumerate(found):
+        rows = {int(ta.label[r]): r for r in range(ts[i], ts[i + 1]) if not ta.iscrowd[r] and not void[ta.label[r]]}
+        cnt = pairs.dense(k)
+        if own is None:
+            rest = total - cnt
+        else:  # the reference's own counts of this image: the rest of the reference (none when it lacks the image)
+            mine = own.get(truth.images.path[i])
+            rest = total - (zero if mine is None else mine.dense(k))
+        rate = rest / np.maximum(rest.sum(axis=1, keepdims=True), 1.0)
+        n_c = cnt.sum(axis=1)
+        expected = n_c[:, None] * rate
+        kappa = _PIXEL_PRIOR * (int(truth.images.height[i]) * int(truth.images.width[i]))
+        sc = np.clip(cnt - expected, 0.0, None) / (cnt + kappa)
+        np.fill_diagonal(sc, 0.0)
+        assert pairs.box is not None
+        for c, row in rows.items():
+            if c >= k or not n_c[c]:
+                continue
+            g = int(np.argmax(sc[c]))
+            if sc[c, g] <= 0:
+                continue
+            whole = 1.0 - cnt[c, c] / n_c[c]
+            t = "extra" if whole >= 0.999 and g not in rows else "wrong_class"
+            at = int(np.searchsorted(pairs.key, c * k + g))
+            add(i, c, row, t, float(sc[c, g]), g, pairs.box[at], cnt[c, g], float(expected[c, g]), n_c[c])
+        for g in np.flatnonzero(cnt.sum(axis=0) > 0).tolist():
+            if g in rows:
+                continue
+            d, e = float(cnt[:, g].sum()), float(expected[:, g].sum())
+            if d > e:
+                b = pairs.box[pairs.key % k == g]  # every pixel the model draws g on (truth of any class)
+                add(i, g, -1, "missing", (d - e) / (d + kappa), g, np.r_[b[:, :2].min(axis=0), b[:, 2:].max(axis=0)],
+                    d, e, d)
+    return MaskRegions(image=np.asarray(image, np.int64), label=np.asarray(label, np.int64),
+                       annotation=np.asarray(ann, np.int64), type=typ, score=np.asarray(score, float),
+                       suggested=np.asarray(sug, np.int64), box=np.asarray(box, float).reshape(-1, 4),
+                       pixels=np.asarray(pix, np.int64), expected=np.asarray(exp_, float),
+                       size=np.asarray(size, np.int64))
 
 
 def _fail(where: str, path: str | None, msg: str) -> Exception:
@@ -358,7 +424,7 @@ def prob_regions(truth: Dataset, probs: Sequence[np.ndarray] | np.ndarray, *, vo
     assert ta.iscrowd is not None
     ts = truth.image_slices()
     found = _Found(k)
-    for i in np.flatnonzero(_scored_images(truth)).tolist():
+    for i in np.flatnonzero(labelled_images(truth)).tolist():
         h, w = int(truth.images.height[i]), int(truth.images.width[i])
         t = _paint(ta, range(ts[i], ts[i + 1]), code, h, w, fill, "truth", i, crowd=True)
         p = check_probs(probs[i], h=h, w=w, channels=(k, len(nonvoid)),

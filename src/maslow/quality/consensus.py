@@ -43,8 +43,9 @@ contradicts the label outright", and one ranked table is meaningful.
 
 Batches: an image's scores depend only on its own annotations and predictions, and on two documented per-class
 statistics: the calibration curve ``q`` and ``typical_c``, fitted on ``reference`` (the whole ``(truth, pred)``,
-by default the data scored). Scoring parts of a dataset with ``reference=(whole_truth, whole_pred)`` gives
-the rows of the whole run exactly.
+by default the data scored; classification: the calibrations; semantic class masks: the usual confusion and the
+void classes). Scoring parts of a dataset with ``reference=(whole_truth, whole_pred)`` gives the rows of the whole
+run exactly. Per-pixel probabilities refuse a ``reference`` (a ``(truth, pred)`` pair holds none).
 
 Classification (``annotations.extra["probs"]``, an (n_images, K) matrix, or scored tag annotations), single label
 ``y``: two per-class calibrations of the probabilities' ranks against the labels (so a monotone squeeze changes
@@ -59,7 +60,8 @@ yields findings around its disagreements only. Multi-label tags and boolean attr
 ``extra``/``missing`` (a set tag the model denies, an unset one it sees) and ``wrong_class`` (attributes), scored
 ``1 - c`` and ``c`` with ``c`` a logistic fit of the tag on the logit of its probability's rank, one per tag.
 Semantic segmentation: per image and class region, the share of the pixels the model labels as another class that
-its usual confusion of the two classes (counted over the other images) does not explain. Given the model's per-pixel
+its usual confusion of the two classes (counted over the other images) does not explain; the label maps are read
+one image at a time, keeping its pixel counts per class pair. Given the model's per-pixel
 probabilities (``pixel_probs``), per connected region the model contradicts: the mean of its probability that the
 label is wrong, less what its usual confusion at that confidence explains (``maslow.quality._consensus_sem``). A void
 class (crowd-only, or ``ignore_index``) is not scored, and pixels the model gives it are neither errors nor evidence.
@@ -85,9 +87,10 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
+from maslow.io.pixel_probs import read_pixel_probs  # an alias of maslow.io.read_pixel_probs (it first lived here)
 from maslow.quality import _consensus_kp as KP
 from maslow.quality import _consensus_sem as SEM
-from maslow.quality._consensus_cls import label_evidence, region_evidence, tag_evidence
+from maslow.quality._consensus_cls import label_evidence, tag_evidence
 from maslow.quality._consensus_det import (
     Masks,
     ObjectEvidence,
@@ -103,7 +106,6 @@ from maslow.quality.issues import QualityIssues
 
 __all__ = ["ISSUE_TYPES", "ConsensusSummary", "estimate_error_rates", "find_label_issues", "object_scores",
            "read_pixel_probs", "resolve_iou_type", "summarize"]
-read_pixel_probs = SEM.read_pixel_probs
 
 _SEVERITY = {"wrong_class": "warning", "missing": "warning", "extra": "warning", "low_iou": "info",
              "ambiguous": "info"}
@@ -450,26 +452,16 @@ def _attribute_issues(truth: Dataset, pred: Dataset, attributes: list[str], min_
     return QualityIssues.build(parts)
 
 
-def _semantic(truth: Dataset, pred: Dataset, min_score: float, void: BoolArray) -> QualityIssues:
-    from maslow.metrics.segmentation import _paint
-
-    k = len(truth.schema.classes)
-    if k > 254:
-        raise InvalidDatasetError(f"truth.schema: semantic scoring needs at most 254 classes, got {k}")
-    fill = 255
-    code = np.where(void, fill, np.arange(k, dtype=np.int64))
-    remap = _remap(truth, pred)  # a predicted void class (or crowd region) is neither an error nor evidence
-    remap = np.where((remap < 0) | void[np.maximum(remap, 0)], fill, remap)
-    ts, ps = truth.image_slices(), pred.image_slices()
-    t_maps, p_maps, t_rows = [], [], []
-    for i in range(truth.n_images):
-        h, w = int(truth.images.height[i]), int(truth.images.width[i])
-        t_maps.append(_paint(truth.annotations, range(ts[i], ts[i + 1]), code, h, w, fill, "truth", i, crowd=True))
-        p_maps.append(_paint(pred.annotations, range(ps[i], ps[i + 1]), remap, h, w, fill, "pred", i, crowd=True))
-        t_rows.append({int(truth.annotations.label[r]): r for r in range(ts[i], ts[i + 1])
-                       if not truth.annotations.iscrowd[r]  # type: ignore[index]
-                       and not void[truth.annotations.label[r]]})
-    ev = region_evidence(t_maps, p_maps, t_rows, k, fill)
+def _semantic(truth: Dataset, pred: Dataset, min_score: float, void: BoolArray,
+              reference: tuple[Dataset, Dataset] | None) -> QualityIssues:
+    ref = None
+    if reference is not None:
+        r_truth, r_pred = reference
+        if r_truth.schema.names != truth.schema.names:
+            raise InvalidDatasetError("reference truth: must have the truth's classes, in the same order")
+        _check_images(r_truth, r_pred, "reference pred")
+        ref = (r_truth, r_pred, _remap(truth, r_pred, "reference pred"))
+    ev = SEM.mask_regions(truth, pred, _remap(truth, pred), void=void, reference=ref)
     names = truth.schema.names
     keep = ev.score >= max(min_score, 1e-12)
     parts = []
@@ -511,9 +503,10 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
         iou_type: objects: ``"bbox"``, ``"segm"``, ``"keypoints"`` (OKS) or ``"auto"`` (``resolve_iou_type``).
         match_iou: objects: IoU at which a prediction is on an object (None: 0.5, and the per-class typical
             match IoU learnt from the data).
-        reference: ``(truth, pred)`` whose per-class statistics (calibration, ranks, typical IoU) are used
-            (default: the data scored); pass the whole set when scoring a part of it, to get exactly the rows of
-            the whole run.
+        reference: ``(truth, pred)`` whose per-class statistics (calibration, ranks, typical IoU; semantic class
+            masks: the model's usual confusion and the void classes, each scored image matched to the reference's
+            by path and left out) are used (default: the data scored); pass the whole set when scoring a part of
+            it, to get exactly the rows of the whole run. Not with ``pixel_probs`` (InvalidDatasetError).
         min_score: leave out findings scored below this (an argument, not a confidence gate: scores are calibrated).
         one_per_annotation: report each annotation once, under its highest-scored type.
         attributes: also score these attribute values (pred rows paired with truth rows; numeric probabilities).
@@ -523,8 +516,9 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
         kpt_sigmas: keypoints: OKS sigmas, one per keypoint (None: COCO's 17 person sigmas, for 17 keypoints only).
         pixel_probs: semantic segmentation: the model's per-pixel probabilities, one (K, H, W) or (H, W, K) array
             per image row (a list, an (N, K, H, W) array, or ``read_pixel_probs(folder, like=truth)``, which reads
-            one file at a time), scored instead of ``pred``'s class masks (``pred``: only its images table is used);
-            see ``maslow.quality._consensus_sem``.
+            one file at a time; ``maslow.io.read_pixel_probs``, of which ``maslow.quality.consensus.read_pixel_probs``
+            is an alias), scored instead of ``pred``'s class masks (``pred``: only its images table is used); see
+            ``maslow.quality._consensus_sem``.
         ignore_index: semantic segmentation: label-map value (``ClassDef.id``) of a void class, besides the
             crowd-only classes: its truth pixels are not scored, and pixels the model gives it are neither errors
             nor evidence.
@@ -534,7 +528,8 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
         (the model's keypoints of keypoint findings) columns.
 
     Raises:
-        InvalidDatasetError: predictions on other images, of unknown classes, or without what the task needs.
+        InvalidDatasetError: predictions on other images, of unknown classes, or without what the task needs;
+            ``reference`` with ``pixel_probs``.
         FormatError: a probability file of ``read_pixel_probs`` of the wrong shape, class count or values.
 
     Example:
@@ -552,11 +547,18 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
         raise InvalidDatasetError(f"pixel_probs and ignore_index apply to semantic segmentation, got a {task.value} "
                                   "truth")
     if task == Task.SEMANTIC_SEGMENTATION:
-        void = SEM.void_classes(truth, ignore_index)
         if pixel_probs is not None:
+            if reference is not None:  # (truth, pred) holds no probabilities to learn the usual confusion from
+                raise InvalidDatasetError(
+                    "reference: must be None with pixel_probs (a (truth, pred) pair holds no per-pixel "
+                    "probabilities), got a reference; score the whole set in one call (one image is read at a "
+                    "time) and keep the rows of the images wanted")
+            void = SEM.void_classes(truth, ignore_index)
             return SEM.prob_issues(truth, pixel_probs, void=void, min_score=min_score,
                                    one_per_annotation=one_per_annotation, severity=_SEVERITY)
-        return _semantic(truth, pred, min_score, void)
+        # void classes are a statistic of the set: the reference's crowd-only classes, as in the whole run
+        void = SEM.void_classes(truth if reference is None else reference[0], ignore_index)
+        return _semantic(truth, pred, min_score, void, reference)
     if task in (Task.CLASSIFICATION, Task.MULTILABEL):
         if not 0 < ambiguous_share <= 0.5:
             raise InvalidDatasetError(f"ambiguous_share must be in (0, 0.5], got {ambiguous_share}")
