@@ -135,7 +135,7 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"maslow.io.{mod}"), name)
 
 
-__all__ = [
+__all__ = [  # the lazy readers and writers spelled out: type checkers see them exported
     "FORMATS",
     "ExportReport",
     "Imported",
@@ -149,6 +149,32 @@ __all__ = [
     "load",
     "load_path",
     "read",
+    "read_coco",
+    "read_coco_predictions",
+    "read_coco_results",
+    "read_cvat",
+    "read_idx",
+    "read_imagefolder",
+    "read_labelstudio",
+    "read_masks",
+    "read_mnist",
+    "read_parquet",
+    "read_pixel_probs",
+    "read_semantic",
+    "read_voc",
+    "read_yolo",
     "write",
-    *_LAZY,
+    "write_coco",
+    "write_coco_predictions",
+    "write_coco_results",
+    "write_cvat",
+    "write_idx",
+    "write_imagefolder",
+    "write_labelstudio",
+    "write_masks",
+    "write_mnist",
+    "write_parquet",
+    "write_semantic",
+    "write_voc",
+    "write_yolo",
 ]
