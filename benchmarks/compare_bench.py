@@ -20,6 +20,19 @@ hotcoco's interval width over maslow's. The point deltas must agree to 1e-9.
 
     python benchmarks/compare_bench.py [--scale 0.2] [--replicates 1000] [--naive 10] [--tools maslow,hotcoco,...]
         [--json]
+
+``--task classification|multilabel|semantic`` times ``compare_labels`` instead, against ``maslow-naive`` (the metric
+function, ``classification_scores``, ``multilabel_scores`` or ``semantic_scores``, on both models' resampled
+datasets for ``--naive`` replicates, extrapolated: the definition the fast path reproduces bit for bit, checked on
+those replicates). The data is built in each child from the seed (not timed): ``classification`` 10,000 images of
+100 classes, both models with probabilities (top-1 and top-5 accuracy compared); ``multilabel`` 10,000 images with 20
+tags, scored; ``semantic`` 500 label maps of 512x512 with 21 classes (background and one to four objects per image,
+a void border around each object), model A's maps moved by up to 6 pixels with a wrong-class object now and then,
+model B's by up to 3. ``compare_s`` is the comparison call (for maslow: both models' per-image counts, then the
+replicates; ``counts_s``: the same call without replicates; scipy.stats, which it imports once for McNemar's test,
+is imported before the clock starts).
+
+    python benchmarks/compare_bench.py --task semantic [--scale 0.2] [--replicates 1000] [--naive 3]
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from metrics_bench import _dump, make_bbox
 
 TOOLS = ("maslow", "hotcoco", "hotcoco-1thread", "maslow-naive")
+LABEL_TASKS = ("classification", "multilabel", "semantic")
 #: maslow's stat names -> hotcoco's metric keys
 NAMES = {"map_50_95": "AP", "map_50": "AP50", "map_75": "AP75", "map_small": "APs", "map_medium": "APm",
          "map_large": "APl", "mar_1": "AR1", "mar_10": "AR10", "mar_100": "AR100", "mar_small": "ARs",
@@ -111,6 +125,188 @@ json.dump(res, open(out, "w"))
 """
 
 
+def make_classification(n: int, seed: int = 0, n_classes: int = 100) -> tuple[Any, Any, Any]:
+    """Truth and two classifiers with probabilities (B a little better than A)."""
+    from maslow.core.dataset import Dataset
+    from maslow.core.schema import LabelSchema
+    from maslow.core.tables import Annotations, Images
+
+    rng = np.random.default_rng(seed)
+    images = Images(path=np.array([f"img_{i:06d}.jpg" for i in range(n)], object), width=[224] * n, height=[224] * n)
+    y = rng.integers(0, n_classes, n)
+    truth = Dataset(LabelSchema.from_names([f"class_{k}" for k in range(n_classes)], task="classification"),
+                    images, Annotations(image=np.arange(n), label=y))
+
+    def model(s: int, skill: float) -> Any:
+        r = np.random.default_rng(s)
+        probs = r.dirichlet(np.full(n_classes, 0.3), n)
+        probs[np.arange(n), y] += skill * r.random(n)
+        probs /= probs.sum(axis=1, keepdims=True)
+        return truth.replace(annotations=Annotations(image=np.arange(n), label=probs.argmax(axis=1),
+                                                     score=probs.max(axis=1), extra={"probs": probs}))
+
+    return truth, model(seed + 1, 0.5), model(seed + 2, 0.55)
+
+
+def make_multilabel(n: int, seed: int = 0, n_tags: int = 20) -> tuple[Any, Any, Any]:
+    """Tags (about 3 per image) and two scored taggers (B's scores less noisy)."""
+    from maslow.core.dataset import Dataset
+    from maslow.core.schema import LabelSchema
+    from maslow.core.tables import Annotations, Images
+
+    rng = np.random.default_rng(seed)
+    images = Images(path=np.array([f"img_{i:06d}.jpg" for i in range(n)], object), width=[224] * n, height=[224] * n)
+    has = rng.random((n, n_tags)) < 0.15
+    img, lab = np.nonzero(has)
+    schema = LabelSchema.from_names([f"tag_{k}" for k in range(n_tags)], task="multilabel")
+    truth = Dataset(schema, images, Annotations(image=img, label=lab))
+
+    def model(s: int, noise: float) -> Any:
+        r = np.random.default_rng(s)
+        score = np.clip(0.2 + 0.6 * has + r.normal(0, noise, has.shape), 0, 1)
+        i, k = np.nonzero(score > 0.2)
+        return Dataset(schema, images, Annotations(image=i, label=k, score=np.round(score[i, k], 3)))
+
+    return truth, model(seed + 1, 0.25), model(seed + 2, 0.22)
+
+
+def make_semantic(n: int, seed: int = 0, size: int = 512, n_classes: int = 21) -> tuple[Any, Any, Any]:
+    """Label maps: background (0) and 1-4 objects (ellipses of classes 1..20) with a 3-pixel void border (255,
+    a crowd region); model A's maps moved by up to 6 pixels, a wrong-class object now and then; B's by up to 3."""
+    from maslow.core import masks as M
+    from maslow.core.dataset import Dataset
+    from maslow.core.schema import ClassDef, LabelSchema, Task
+    from maslow.core.tables import Annotations, Images
+    from maslow.core.types import obj_array
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    maps = []
+    for _ in range(n):
+        m = np.zeros((size, size), np.uint8)
+        for _ in range(int(rng.integers(1, 5))):
+            cy, cx = rng.uniform(0.15, 0.85, 2) * size
+            ry, rx = rng.uniform(0.05, 0.25, 2) * size
+            d = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2
+            m[d <= 1.15] = 255
+            m[d <= 1] = rng.integers(1, n_classes)
+        maps.append(m)
+    names = ["background", *(f"class_{k}" for k in range(1, n_classes)), "void"]
+    ids = [*range(n_classes), 255]
+    schema = LabelSchema(tuple(ClassDef(nm, kind="semantic", id=i) for nm, i in zip(names, ids, strict=True)),
+                         tasks=(Task.SEMANTIC_SEGMENTATION,))
+    images = Images(path=obj_array([f"img_{i:04d}.png" for i in range(n)]), width=[size] * n, height=[size] * n)
+    pos = {v: k for k, v in enumerate(ids)}
+
+    def dataset(label_maps: list[np.ndarray]) -> Any:
+        rows = [(i, pos[v], M.encode(m == v), v == 255) for i, m in enumerate(label_maps) for v in np.unique(m).tolist()]
+        return Dataset(schema, images, Annotations(image=[r[0] for r in rows], label=[r[1] for r in rows],
+                                                   mask=obj_array([r[2] for r in rows]), iscrowd=[r[3] for r in rows]))
+
+    def model(s: int, shift: int, swap: float) -> Any:
+        r = np.random.default_rng(s)
+        out = []
+        for m in maps:
+            p = np.roll(np.where(m == 255, 0, m), tuple(r.integers(-shift, shift + 1, 2)), axis=(0, 1))
+            for v in np.unique(p)[1:].tolist():
+                if r.random() < swap:
+                    p[p == v] = r.integers(1, n_classes)
+            out.append(p)
+        return dataset(out)
+
+    return dataset(maps), model(seed + 1, 6, 0.15), model(seed + 2, 3, 0.1)
+
+
+_LABEL_CHILD = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[8])
+import numpy as np
+from compare_bench import make_classification, make_multilabel, make_semantic
+tool, task, scale, n, naive, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+size = {"classification": 10000, "multilabel": 10000, "semantic": 500}[task]
+make = {"classification": make_classification, "multilabel": make_multilabel, "semantic": make_semantic}[task]
+t0 = time.perf_counter()
+truth, a, b = make(max(10, round(size * scale)))
+res = {"n_images": truth.n_images, "build_s": time.perf_counter() - t0}
+from maslow.metrics.compare import compare_labels
+from maslow.metrics import classification_scores, multilabel_scores, semantic_scores
+import scipy.stats  # imported once by compare_labels (McNemar's test): not timed
+metric = {"classification": classification_scores, "multilabel": multilabel_scores, "semantic": semantic_scores}[task]
+t1 = time.perf_counter()
+if tool == "maslow":
+    compare_labels(truth, a, b, n_bootstrap=0)
+    res["counts_s"] = time.perf_counter() - t1  # both models' scores and per-image counts, no replicate
+    t1 = time.perf_counter()
+    c = compare_labels(truth, a, b, n_bootstrap=n, seed=0)
+    res["compare_s"] = time.perf_counter() - t1
+    res["delta"] = {s: float(c.delta[i]) for i, s in enumerate(c.stat_names)}
+    res["ci"] = {s: [float(c.lower[i]), float(c.upper[i])] for i, s in enumerate(c.stat_names)}
+    check = compare_labels(truth, a, b, n_bootstrap=min(naive, n), seed=0)
+    gen = np.random.default_rng(0)
+    same = True
+    for r in range(min(naive, n)):  # the replicates equal the metric function on the resampled datasets
+        idx = np.sort(gen.integers(0, truth.n_images, truth.n_images))
+        t = truth.select_images(idx)
+        ra, rb = metric(t, a.select_images(idx)), metric(t, b.select_images(idx))
+        head = c.stat_names[0]
+        same &= bool(check.samples[r, 0] == getattr(rb, head) - getattr(ra, head))
+    res["exact"] = same
+else:
+    gen = np.random.default_rng(0)
+    for _ in range(naive):
+        idx = np.sort(gen.integers(0, truth.n_images, truth.n_images))
+        t = truth.select_images(idx)
+        metric(t, a.select_images(idx)); metric(t, b.select_images(idx))
+    res["compare_s"] = (time.perf_counter() - t1) / max(naive, 1) * n
+    res["extrapolated_from"] = naive
+with open("/proc/self/status") as f:
+    res["peak_rss_mb"] = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+json.dump(res, open(out, "w"))
+"""
+
+
+def run_label_tool(tool: str, task: str, scale: float, n: int, naive: int, folder: Path) -> dict[str, Any]:
+    out = folder / f"{tool}.json"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", _LABEL_CHILD, tool, task, str(scale), str(n), str(naive), str(out),
+                             "", str(Path(__file__).resolve().parent)], stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        return {"tool": tool, "error": err.strip().splitlines()[-1] if err.strip() else "failed"}
+    info = json.loads(out.read_text())
+    return {"tool": tool, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, **info}
+
+
+def main_labels(args: argparse.Namespace) -> int:
+    tools = [t for t in args.tools.split(",") if t in ("maslow", "maslow-naive")] or ["maslow", "maslow-naive"]
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [run_label_tool(t, args.task, args.scale, args.replicates, args.naive, Path(tmp)) for t in tools]
+    ok = {r["tool"]: r for r in rows if "error" not in r}
+    if "maslow" in ok and "maslow-naive" in ok:
+        ok["maslow-naive"]["x_maslow"] = ok["maslow-naive"]["compare_s"] / ok["maslow"]["compare_s"]
+    if args.json:
+        print(json.dumps({"task": args.task, "replicates": args.replicates, "tools": rows}, indent=2))
+        return 0
+    first = next(iter(ok.values()), {})
+    print(f"{args.task}: {first.get('n_images', '?')} images; {args.replicates} replicates (naive: {args.naive} "
+          "timed, extrapolated)")
+    print(f"{'tool':<14}{'compare_s':>11}{'counts_s':>10}{'x_maslow':>10}{'rss_MB':>9}  exact")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['tool']:<14}  {r['error']}")
+            continue
+        counts = f"{r['counts_s']:>10.2f}" if "counts_s" in r else f"{'':>10}"
+        print(f"{r['tool']:<14}{r['compare_s']:>11.2f}{counts}{r.get('x_maslow', 1.0):>10.1f}{r['peak_rss_mb']:>9.0f}  "
+              f"{r.get('exact', '')}")
+    if "maslow" in ok:
+        i = next(iter(ok["maslow"]["delta"]))
+        lo, hi = ok["maslow"]["ci"][i]
+        print(f"{i}: B - A {ok['maslow']['delta'][i]:+.4f}, 95% interval [{lo:+.4f}, {hi:+.4f}]")
+    return 0
+
+
 def run_tool(tool: str, gt: Path, a: Path, b: Path, n: int, naive: int, folder: Path) -> dict[str, Any]:
     env = dict(os.environ)
     if tool == "hotcoco-1thread":
@@ -150,7 +346,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive", type=int, default=10, help="replicates timed for maslow-naive (extrapolated)")
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--task", default="coco", choices=("coco", *LABEL_TASKS),
+                    help="coco (compare_models against hotcoco) or a compare_labels task")
     args = ap.parse_args(argv)
+    if args.task != "coco":
+        return main_labels(args)
     tools = [t for t in args.tools.split(",") if t]
     n_images = max(10, round(5000 * args.scale))
     with tempfile.TemporaryDirectory() as tmp:

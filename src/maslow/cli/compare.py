@@ -1,19 +1,22 @@
 """``maslow compare``: are we better off with model B? Two prediction files on one truth: each COCO stat for A and
 B, the delta with its paired bootstrap interval (flagged where it excludes 0), per-class AP deltas, and the
-calibration of each model's scores; plots and an HTML report on request."""
+calibration of each model's scores; plots and an HTML report on request. A classification, multi-label or semantic
+segmentation truth compares accuracy, F1, Hamming score or mIoU instead (``compare_labels``)."""
 
 from __future__ import annotations
 
 import contextlib
 import enum
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 
-from maslow.cli.metrics import _LABEL_TASKS, _located, _read_pred, _read_truth, _render_issues
+from maslow import io
+from maslow.cli.metrics import _LABEL_TASKS, _align, _located, _read_pred, _read_truth, _render_issues
 from maslow.cli.render import (
     console,
     json_text,
@@ -22,15 +25,19 @@ from maslow.cli.render import (
     print_json,
     progress_bar,
     refuse_import_error,
+    results_or_folder,
     table,
 )
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
+from maslow.core.schema import Task
 from maslow.errors import FormatError, MaslowError
+from maslow.metrics._compare_labels import CLASS_METRICS
+from maslow.metrics._compare_report import mcnemar_sentence
 from maslow.metrics.calibration import Calibration, detection_calibration
 from maslow.metrics.coco import coco_map
-from maslow.metrics.compare import Comparison, class_rows, compare_models
+from maslow.metrics.compare import Comparison, LabelComparison, class_rows, compare_labels, compare_models, delta_order
 
 _LABELS = ("A", "B")
 _PLOTS = ("ap_delta_per_class.png", "reliability.png")
@@ -146,15 +153,19 @@ def compare(
     bins: Annotated[int, typer.Option("--bins", min=1, help="Calibration: score bins.")] = 10,
     kpt_sigmas: Annotated[str | None, typer.Option("--kpt-sigmas", help="OKS sigmas, one per keypoint, comma "
                                                    "separated (keypoints; default COCO's 17).")] = None,
+    ignore_index: Annotated[int | None, typer.Option("--ignore-index", help="Semantic segmentation: label-map "
+                                                     "value of a truth class to ignore (a void class).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", metavar="OUT", help="Write the result as JSON to the "
                                                   "file OUT, or to stdout with '-' (then no tables).")] = None,
     plot_dir: Annotated[Path | None, typer.Option("--plot", help="Write PNG plots into this folder (AP delta per "
-                                                  "class, reliability of the scores).")] = None,
+                                                  "class, reliability of the scores; F1, recall or IoU delta per "
+                                                  "class).")] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
 ) -> None:
     """Compare two models' predictions on one truth: each stat for A and B, B - A with a paired bootstrap interval
     over images (flagged where it excludes 0), per-class AP deltas and score calibration (detection, instance
-    masks, keypoints)."""
+    masks, keypoints); accuracy, F1 and McNemar's test (classification), Hamming score (multi-label) or mIoU
+    (semantic) by the truth's task."""
     kind = iou_type.value
     sigmas = kpt_sigmas_option(kpt_sigmas, "compare")
     if len(pred) != 2:
@@ -174,9 +185,20 @@ def compare(
         if in_the_way:
             raise MaslowError(f"compare: --plot: {in_the_way[0]} is a folder; a plot is written to that name")
     truth, gt_report, gt_fmt = _read_truth(gt, gt_format, images_root, "--from")
-    if truth.schema.task in _LABEL_TASKS:
-        raise MaslowError(f"compare: the truth must be detection, instance masks or keypoints (COCO evaluation), "
-                          f"got a {truth.schema.task.value} truth")
+    task = truth.schema.task
+    if task in _LABEL_TASKS:
+        for flag, on in (("--iou-type", kind != "bbox"), ("--iou-threshold", iou_threshold != 0.5),
+                         ("--bins", bins != 10), ("--kpt-sigmas", sigmas is not None),
+                         ("--ignore-index", ignore_index is not None and task != Task.SEMANTIC_SEGMENTATION)):
+            if on:
+                where = "semantic segmentation" if flag == "--ignore-index" else "detection, instance masks and keypoints"
+                raise MaslowError(f"compare: {flag} applies to {where}, got a {task.value} truth")
+        _compare_labels(truth, gt, gt_report, gt_fmt, pred, pred_format, bootstrap=bootstrap, seed=seed,
+                        confidence=confidence, ignore_index=ignore_index, json_out=json_out, plot_dir=plot_dir,
+                        html=html, to_stdout=to_stdout)
+        return
+    if ignore_index is not None:
+        raise MaslowError(f"compare: --ignore-index applies to semantic segmentation, got a {task.value} truth")
     models = [_read_model(src, pred_format, truth) for src in pred]
     cals: list[Calibration | None] = []
     notes: list[list[str]] = []
@@ -213,32 +235,41 @@ def _report(c: Comparison, cals: list[Calibration | None], truth: Dataset, sourc
 def _write(c: Comparison, cals: list[Calibration | None], sources: dict[str, str], json_out: Path | None,
            plot_dir: Path | None, html: Path | None, head: dict[str, Any], *, to_stdout: bool,
            render: Any) -> dict[str, Path]:
-    """Every output drawn into a temporary file beside its target, all renamed on leaving (a failure leaves none
-    half-written); the tables printed in between; the JSON on stdout last with ``to_stdout``."""
+    """The COCO comparison's outputs (``_write_all``): the AP delta plot, the reliability diagram of the models
+    whose scores are confidences, the HTML report with their calibration, the JSON."""
     from maslow.metrics.calibration import plot_reliability
-    from maslow.metrics.compare import plot_ap_deltas, write_comparison_html
+    from maslow.metrics.compare import plot_ap_deltas
 
     have = {n: k for n, k in zip(_LABELS, cals, strict=True) if k is not None}
-    plots: dict[str, Path] = {}
+    draw: dict[str, tuple[Path, Callable[[Path], Any]]] = {}
     if plot_dir is not None:
-        plots["ap_delta_per_class"] = plot_dir / _PLOTS[0]
+        draw["ap_delta_per_class"] = (plot_dir / _PLOTS[0], lambda p: plot_ap_deltas(c, p, labels=_LABELS))
         if have:
-            plots["reliability"] = plot_dir / _PLOTS[1]
+            draw["reliability"] = (plot_dir / _PLOTS[1],
+                                   lambda p: plot_reliability(list(have.values()), p, labels=list(have)))
+    doc = {**head, "comparison": c.to_dict(),
+           "calibration": {n.lower(): (None if k is None else k.to_dict()) for n, k in zip(_LABELS, cals, strict=True)}}
+    return _write_all(c, doc, draw, sources, json_out, html, calibrations=have, to_stdout=to_stdout, render=render)
+
+
+def _write_all(c: Comparison | LabelComparison, doc: dict[str, Any], draw: dict[str, tuple[Path, Callable[[Path], Any]]],
+               sources: dict[str, str], json_out: Path | None, html: Path | None, *,
+               calibrations: dict[str, Calibration], to_stdout: bool, render: Any) -> dict[str, Path]:
+    """Every output drawn into a temporary file beside its target, all renamed on leaving (a failure leaves none
+    half-written); the tables printed in between; the JSON on stdout last with ``to_stdout``."""
+    from maslow.metrics.compare import write_comparison_html
+
+    plots = {k: dest for k, (dest, _) in draw.items()}
     written = {**{f"plot {k}": v for k, v in plots.items()}, **({"html": html} if html is not None else {}),
                **({"json": json_out} if json_out is not None else {})}
-    doc = {**head, "comparison": c.to_dict(),
-           "calibration": {n.lower(): (None if k is None else k.to_dict()) for n, k in zip(_LABELS, cals, strict=True)},
-           "plots": {k: str(v) for k, v in plots.items()}, "html": None if html is None else str(html)}
+    doc = {**doc, "plots": {k: str(v) for k, v in plots.items()}, "html": None if html is None else str(html)}
     with contextlib.ExitStack() as stack:
         json_tmp = None if json_out is None else stack.enter_context(atomic_path(json_out))
-        if "ap_delta_per_class" in plots:
-            plot_ap_deltas(c, stack.enter_context(atomic_path(plots["ap_delta_per_class"])), labels=_LABELS)
-        if "reliability" in plots:
-            plot_reliability(list(have.values()), stack.enter_context(atomic_path(plots["reliability"])),
-                             labels=list(have))
+        for dest, fn in draw.values():
+            fn(stack.enter_context(atomic_path(dest)))
         if html is not None:
-            write_comparison_html(c, stack.enter_context(atomic_path(html)), calibrations=have, labels=_LABELS,
-                                  sources=sources)
+            write_comparison_html(c, stack.enter_context(atomic_path(html)), calibrations=calibrations,
+                                  labels=_LABELS, sources=sources)
         if not to_stdout:
             render()
         if json_tmp is not None:
@@ -246,6 +277,181 @@ def _write(c: Comparison, cals: list[Calibration | None], sources: dict[str, str
     if to_stdout:  # after the files are in place, so a script that reads them finds them
         print_json(doc)
     return written
+
+
+def _compare_labels(truth: Dataset, gt: str, gt_report: Report, gt_fmt: str, pred: list[Path], pred_format: str, *,
+                    bootstrap: int, seed: int, confidence: float, ignore_index: int | None, json_out: Path | None,
+                    plot_dir: Path | None, html: Path | None, to_stdout: bool) -> None:
+    """A classification, multi-label or semantic truth: both files read and checked, ``compare_labels``, the
+    outputs."""
+    if plot_dir is not None:
+        in_the_way = [plot_dir / n for n in _label_plot_names(truth) if (plot_dir / n).is_dir()]
+        if in_the_way:
+            raise MaslowError(f"compare: --plot: {in_the_way[0]} is a folder; a plot is written to that name")
+    models = [_read_label_model(src, pred_format, truth) for src in pred]
+    located = _located({"truth": (gt, gt_report), "pred_a": (pred[0], models[0][1]), "pred_b": (pred[1], models[1][1])})
+    with located, progress_bar("bootstrap replicates", enabled=bootstrap > 0) as update:
+        c = compare_labels(truth, models[0][0], models[1][0], n_bootstrap=bootstrap, seed=seed, confidence=confidence,
+                           ignore_index=ignore_index, progress=update)
+    sources = {"truth": gt, "A": str(pred[0]), "B": str(pred[1])}
+    head = {"gt": gt, "gt_format": gt_fmt, "pred_a": str(pred[0]), "pred_b": str(pred[1]), "pred_format": pred_format,
+            "task": c.task, "n_images": truth.n_images, "n_truth": truth.n_annotations,
+            "n_pred": {"a": models[0][0].n_annotations, "b": models[1][0].n_annotations}, "seed": seed,
+            "import_issues": {"gt": gt_report.to_dict(), "a": models[0][1].to_dict(), "b": models[1][1].to_dict()},
+            "notes": {"a": models[0][2], "b": models[1][2]}}
+    written = _write_all(c, {**head, "comparison": c.to_dict()}, _label_drawers(c, plot_dir), sources, json_out,
+                         html, calibrations={}, to_stdout=to_stdout,
+                         render=lambda: _report_labels(c, sources, gt_report, models))
+    if to_stdout:
+        return
+    for what, dest in written.items():
+        console.print(f"Wrote {what}: {lit(dest)}", highlight=False)
+
+
+# -- classification, multi-label and semantic segmentation ------------------------------------------------------
+
+
+_TITLE = {"f1": "F1", "recall": "Recall", "iou": "IoU"}
+
+
+def _label_plot_names(truth: Dataset) -> list[str]:
+    """The files ``--plot`` writes for this truth: one per-class delta plot per compared per-class score."""
+    return [f"{m}_delta_per_class.png" for m in CLASS_METRICS[truth.schema.task]]
+
+
+def _read_label_model(src: Path, fmt: str, truth: Dataset) -> tuple[Dataset, Report, list[str]]:
+    """One model's predictions moved onto truth's images (matched by path, else by a unique file name), refused
+    (naming the file, record and field) where they would not compare like with like: a read error, a prediction on
+    an image or of a class the truth lacks, a truth image without one, a classification image without exactly one
+    class, a label map of another size than its image."""
+    task = truth.schema.task
+    spec = io.get_format(results_or_folder(src, fmt), where="--pred-format")
+    if spec.name == "coco-results":
+        raise FormatError(f"predictions for a {task.value} truth can't be COCO results (detections); name their "
+                          "format with --pred-format (parquet, masks, imagefolder, ...; see `maslow formats`)", path=src)
+    # label maps are paired with the truth's images (found under its root by path or stem, else matched by path or
+    # file name below) and their size is checked against them below, naming the field
+    root = truth.root if spec.name == "masks" else None
+    imp = io.import_dataset(src, spec.name, check_files=False, images_root=root)
+    errors = [i for i in imp.report.issues if i.severity == "error" and i.type not in ("missing_image", "size_mismatch")]
+    if errors:
+        refuse_import_error(errors, src, tail=". Both models must be evaluated on the same images and classes; fix "
+                            "the file")
+    pred = imp.dataset
+    _check_labels(truth, pred, src, spec.name)
+    aligned, notes = _align(truth, pred, src, scored=False)
+    return aligned, imp.report, notes
+
+
+def _truth_rows(truth: Dataset, pred: Dataset) -> np.ndarray:
+    """(pred images,) the truth row of each prediction image (by path, else by a unique file name), -1 for none."""
+    t_rows = {str(p): i for i, p in enumerate(truth.images.path.tolist())}
+    base: dict[str, int] = {}
+    for p, i in t_rows.items():
+        name = Path(p).name
+        base[name] = -1 if name in base else i  # an ambiguous file name matches nothing
+    return np.asarray([t_rows.get(str(p), base.get(Path(str(p)).name, -1)) for p in pred.images.path.tolist()],
+                      np.int64)
+
+
+def _check_labels(truth: Dataset, pred: Dataset, src: Path, fmt: str) -> None:
+    a = pred.annotations
+    rows = _truth_rows(truth, pred)
+    lost = np.flatnonzero(rows[a.image] < 0) if len(a) else np.zeros(0, np.int64)
+    if lost.size:
+        r = int(lost[0])
+        raise FormatError(f"the image is not one of the truth's images ({lost.size} predictions on images the truth "
+                          "lacks); both models must be evaluated on the same images", path=src,
+                          record=f"annotations row {r} (image {pred.images.path[a.image[r]]!r})", field="image")
+    matched = np.zeros(truth.n_images, bool)
+    matched[rows[rows >= 0]] = True
+    if not matched.all():
+        i = int(np.flatnonzero(~matched)[0])
+        raise FormatError(f"the truth image has no prediction ({int((~matched).sum())} of {truth.n_images} truth "
+                          "images lack one); both models must be evaluated on every image", path=src,
+                          record=f"image {truth.images.path[i]!r}", field="image")
+    known = np.asarray([n in truth.schema for n in pred.schema.names], bool)
+    bad = np.flatnonzero(~known[a.label]) if len(a) else np.zeros(0, np.int64)
+    if bad.size:
+        r = int(bad[0])
+        shown = ", ".join(repr(n) for n in truth.schema.names[:8]) + (", ..." if len(truth.schema.names) > 8 else "")
+        hint = (": a label map's values are named by the classes.txt beside it; copy the truth's there"
+                if fmt == "masks" else "")
+        raise FormatError(f"class {pred.schema.names[a.label[r]]!r} is not a truth class ({shown}; {bad.size} "
+                          f"predictions); both models must predict the truth's classes, matched by name{hint}",
+                          path=src, record=f"annotations row {r} (image {pred.images.path[a.image[r]]!r})",
+                          field="label")
+    task = truth.schema.task
+    if task == Task.CLASSIFICATION:  # per truth image: two prediction images may carry the same file name
+        count = np.bincount(rows[a.image], minlength=truth.n_images) if len(a) else np.zeros(truth.n_images, np.int64)
+        wrong = np.flatnonzero(count != 1)
+        if wrong.size:
+            i = int(wrong[0])
+            raise FormatError(f"an image must have exactly one predicted class, got {int(count[i])} ({wrong.size} "
+                              "images)", path=src, record=f"image {truth.images.path[i]!r}", field="label")
+    if task == Task.SEMANTIC_SEGMENTATION and len(a):
+        if a.mask is None:
+            raise FormatError("predictions must be masks (label maps), got none", path=src, field="mask")
+        h, w = truth.images.height[rows[a.image]], truth.images.width[rows[a.image]]
+        size = np.asarray([(-1, -1) if m is None else tuple(m["size"]) for m in a.mask.tolist()], np.int64)
+        off = np.flatnonzero((size[:, 0] != h) | (size[:, 1] != w))
+        if off.size:
+            r = int(off[0])
+            got = "no mask" if size[r, 0] < 0 else f"{size[r, 1]}x{size[r, 0]}"
+            n_img = len(np.unique(a.image[off]))
+            raise FormatError(f"the label map's size must be the truth image's {w[r]}x{h[r]} (width x height), got "
+                              f"{got} ({n_img} images)", path=src,
+                              record=f"image {pred.images.path[a.image[r]]!r}", field="mask")
+
+
+def _p(v: float) -> str:
+    return "-" if math.isnan(v) else f"{v:.3f}"
+
+
+def _render_labels(c: LabelComparison, sources: dict[str, str]) -> None:
+    """The tables: the scores (B better in green, worse in red), McNemar's test, each per-class score."""
+    for name in _LABELS:
+        console.print(f"{name}: {lit(sources[name])}", highlight=False)
+    ci = f"{c.confidence:.0%} paired bootstrap, {c.n_bootstrap} replicates" if c.n_bootstrap else "no bootstrap"
+    better, worse = c.better, c.worse
+    rows: list[tuple[Any, ...]] = [
+        (n if c.higher_better[i] else f"{n} (lower is better)", _f(c.stats_a[i]), _f(c.stats_b[i]),
+         _f(c.delta[i], True), _interval(c.lower[i], c.upper[i]), _p(c.p_not_better[i]),
+         "B better" if better[i] else "B worse" if worse[i] else "") for i, n in enumerate(c.stat_names)]
+    console.print(_delta_table(f"{c.task}: B vs A on {c.n_images} images ({ci}; delta = B - A)",
+                               ["stat", "A", "B", "delta", "interval", "p(B<=A)", ""], rows))
+    sentence = mcnemar_sentence(c, _LABELS)
+    if sentence is not None:
+        console.print(sentence, highlight=False, markup=False)
+    unit = "pixels" if c.task == Task.SEMANTIC_SEGMENTATION.value else "truth"
+    for j, m in enumerate(c.class_metrics):
+        lo, hi = c.lower_per_class[j], c.upper_per_class[j]
+        rows = [(c.class_names[k], str(int(c.support_per_class[k])), _f(c.a_per_class[j, k]),
+                 _f(c.b_per_class[j, k]), _f(c.delta_per_class[j, k], True), _interval(lo[k], hi[k]),
+                 _p(c.p_not_better_per_class[j, k]), "B better" if lo[k] > 0 else "B worse" if hi[k] < 0 else "")
+                for k in delta_order(c.delta_per_class[j]).tolist()]
+        console.print(_delta_table(f"{_TITLE.get(m, m)} per class, largest loss first",
+                                   ["class", unit, "A", "B", "delta", "interval", "p(B<=A)", ""], rows))
+
+
+def _report_labels(c: LabelComparison, sources: dict[str, str], gt_report: Report,
+                   models: list[tuple[Dataset, Report, list[str]]]) -> None:
+    _render_issues(sources["truth"], gt_report, [])
+    for name, (_, rep, notes) in zip(_LABELS, models, strict=True):
+        _render_issues(f"{name} {sources[name]}", rep, notes)
+    _render_labels(c, sources)
+
+
+def _label_drawers(c: LabelComparison, plot_dir: Path | None) -> dict[str, tuple[Path, Callable[[Path], Any]]]:
+    """key -> (file, draw into a path) of the ``--plot`` files."""
+    if plot_dir is None:
+        return {}
+    from maslow.metrics.compare import plot_class_deltas
+
+    def draw(metric: str) -> Callable[[Path], Any]:
+        return lambda p: plot_class_deltas(c, p, metric=metric, labels=_LABELS)
+
+    return {f"{m}_delta_per_class": (plot_dir / f"{m}_delta_per_class.png", draw(m)) for m in c.class_metrics}
 
 
 def register(app: typer.Typer) -> None:

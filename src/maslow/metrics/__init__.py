@@ -30,7 +30,16 @@ if TYPE_CHECKING:
         top_k_accuracy_score,
     )
     from maslow.metrics.coco import coco_map, coco_matches
-    from maslow.metrics.compare import Comparison, compare_models, plot_ap_deltas, write_comparison_html
+    from maslow.metrics.compare import (
+        Comparison,
+        LabelComparison,
+        compare_labels,
+        compare_models,
+        mcnemar_exact,
+        plot_ap_deltas,
+        plot_class_deltas,
+        write_comparison_html,
+    )
     from maslow.metrics.multilabel import (
         MultilabelResult,
         hamming_loss,
@@ -81,6 +90,10 @@ _LAZY = {
     "coco_map": "maslow.metrics.coco",
     "Comparison": "maslow.metrics.compare",
     "compare_models": "maslow.metrics.compare",
+    "LabelComparison": "maslow.metrics.compare",
+    "compare_labels": "maslow.metrics.compare",
+    "mcnemar_exact": "maslow.metrics.compare",
+    "plot_class_deltas": "maslow.metrics.compare",
     "plot_ap_deltas": "maslow.metrics.compare",
     "write_comparison_html": "maslow.metrics.compare",
     "coco_matches": "maslow.metrics.coco",
@@ -133,6 +146,7 @@ __all__ = [
     "Comparison",
     "ConfusionMatrix",
     "DetectionConfusion",
+    "LabelComparison",
     "MapResult",
     "MatchTable",
     "MultilabelResult",
@@ -146,6 +160,7 @@ __all__ = [
     "classification_scores_from_labels",
     "coco_map",
     "coco_matches",
+    "compare_labels",
     "compare_models",
     "confusion_matrix",
     "detection_calibration",
@@ -154,11 +169,13 @@ __all__ = [
     "fbeta_score",
     "hamming_loss",
     "hamming_score",
+    "mcnemar_exact",
     "multilabel_scores",
     "multilabel_scores_from_indicators",
     "operating_point",
     "plot_ap_deltas",
     "plot_ap_per_class",
+    "plot_class_deltas",
     "plot_confusion_matrix",
     "plot_pr_curves",
     "plot_reliability",

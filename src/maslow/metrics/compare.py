@@ -24,6 +24,9 @@ Glossary:
 hotcoco's ``compare`` draws the same way but keeps each drawn image once (an m-of-n subsample of about 63% of the
 images), so its intervals are narrower than this bootstrap's (0.80 to 0.92 of the width at COCO val2017 scale,
 ``benchmarks/compare_bench.py``).
+
+Classifiers, taggers and semantic segmenters are compared by ``compare_labels`` (``LabelComparison``: accuracy, F1,
+Hamming score, mIoU, ... with the same paired bootstrap, plus McNemar's exact test; ``maslow.metrics._compare_labels``).
 """
 
 from __future__ import annotations
@@ -41,14 +44,15 @@ from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray, Rng, as_generator
 from maslow.errors import InvalidDatasetError
+from maslow.metrics._compare_labels import LabelComparison, compare_labels, mcnemar_exact
 from maslow.metrics._compare_report import render_comparison_html, write_comparison_html
 from maslow.metrics._resample import Resampler, coco_params, draws, quantiles
 from maslow.metrics._result import MapResult
 
 Progress = Callable[[int, int], None]
 
-__all__ = ["Comparison", "class_rows", "compare_models", "plot_ap_deltas", "render_comparison_html",
-           "write_comparison_html"]
+__all__ = ["Comparison", "LabelComparison", "class_rows", "compare_labels", "compare_models", "delta_order",
+           "mcnemar_exact", "plot_ap_deltas", "plot_class_deltas", "render_comparison_html", "write_comparison_html"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -253,30 +257,75 @@ def plot_ap_deltas(comparison: Comparison, path: str | Path, *, title: str | Non
         MissingDependencyError: matplotlib is not installed.
     """
     c = comparison
-    k = len(c.class_names)
-    d = c.delta_per_class
-    order = np.argsort(np.where(np.isnan(d), np.inf, d), kind="stable")
+    a, b = labels
+    i_map = c.stat_names.index("map_50_95")
+    return _plot_deltas(
+        c.class_names, c.delta_per_class, c.lower_per_class, c.upper_per_class, path,
+        xlabel=f"AP@[.5:.95] of {b} minus {a} ({c.confidence:.0%} paired bootstrap interval, "
+               f"{c.n_bootstrap} replicates)",
+        title=title or f"AP per class, {b} vs {a} ({c.iou_type}; mAP {_fmt(c.stats_a[i_map])} -> "
+                       f"{_fmt(c.stats_b[i_map])}; green: {b} better, red: worse)", missing="no truth")
+
+
+def plot_class_deltas(comparison: LabelComparison, path: str | Path, *, metric: str | None = None,
+                      title: str | None = None, labels: tuple[str, str] = ("A", "B")) -> Path:
+    """A per-class score's delta (B - A) with its bootstrap interval as whiskers, sorted (largest loss at the top).
+
+    Args:
+        comparison: a ``compare_labels`` result.
+        path: the PNG to write.
+        metric: one of ``comparison.class_metrics`` (default the first: F1, or IoU for semantic segmentation).
+        title: figure title; default names the first stat's values.
+        labels: what to call the two models.
+
+    Returns:
+        ``path``. Classes whose interval excludes 0 are green (B better) or red (B worse); a class where a model's
+        score is undefined is listed with no point.
+
+    Raises:
+        ValueError: ``metric`` is not one of the comparison's per-class scores.
+        MissingDependencyError: matplotlib is not installed.
+    """
+    c = comparison
+    metric = c.class_metrics[0] if metric is None else metric
+    if metric not in c.class_metrics:
+        raise ValueError(f"plot_class_deltas: metric must be one of {list(c.class_metrics)}, got {metric!r}")
+    j = c.class_metrics.index(metric)
+    a, b = labels
+    head = c.stat_names[0]
+    return _plot_deltas(
+        c.class_names, c.delta_per_class[j], c.lower_per_class[j], c.upper_per_class[j], path,
+        xlabel=f"{_METRIC_LABEL.get(metric, metric)} of {b} minus {a} ({c.confidence:.0%} paired bootstrap "
+               f"interval, {c.n_bootstrap} replicates)",
+        title=title or f"{_METRIC_LABEL.get(metric, metric)} per class, {b} vs {a} ({c.task}; {head} "
+                       f"{_fmt(c.stats_a[0])} -> {_fmt(c.stats_b[0])}; green: {b} better, red: worse)",
+        missing="undefined")
+
+
+_METRIC_LABEL = {"f1": "F1", "recall": "recall", "iou": "IoU"}
+
+
+def _plot_deltas(names: tuple[str, ...], d: FloatArray, lower: FloatArray, upper: FloatArray, path: str | Path, *,
+                 xlabel: str, title: str, missing: str) -> Path:
+    k = len(names)
+    order = delta_order(d)
     fig = figure(7.5, max(2.5, 0.3 * k + 1.5), dpi=110)
     ax = fig.subplots()
     y = np.arange(k)
     for yi, i in enumerate(order.tolist()):
         if math.isnan(d[i]):
-            ax.text(0, yi, "no truth", va="center", ha="center", fontsize=8, color="#777777")
+            ax.text(0, yi, missing, va="center", ha="center", fontsize=8, color="#777777")
             continue
-        colour = "#55a868" if c.lower_per_class[i] > 0 else "#c44e52" if c.upper_per_class[i] < 0 else "#4c72b0"
-        lo, hi = c.lower_per_class[i], c.upper_per_class[i]
+        colour = "#55a868" if lower[i] > 0 else "#c44e52" if upper[i] < 0 else "#4c72b0"
+        lo, hi = lower[i], upper[i]
         err = None if math.isnan(lo) else [[max(d[i] - lo, 0.0)], [max(hi - d[i], 0.0)]]
         ax.errorbar(d[i], yi, xerr=err, fmt="o", color=colour, capsize=3, ms=4)
     ax.axvline(0, color="black", lw=1)
-    ax.set_yticks(y, [c.class_names[i] for i in order.tolist()], fontsize=8 if k > 20 else 10)
+    ax.set_yticks(y, [names[i] for i in order.tolist()], fontsize=8 if k > 20 else 10)
     ax.set_ylim(k - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.3)
-    a, b = labels
-    ax.set_xlabel(f"AP@[.5:.95] of {b} minus {a} ({c.confidence:.0%} paired bootstrap interval, "
-                  f"{c.n_bootstrap} replicates)")
-    i_map = c.stat_names.index("map_50_95")
-    ax.set_title(title or f"AP per class, {b} vs {a} ({c.iou_type}; mAP {_fmt(c.stats_a[i_map])} -> "
-                          f"{_fmt(c.stats_b[i_map])}; green: {b} better, red: worse)", fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -289,5 +338,10 @@ def _fmt(v: float) -> str:
 
 def class_rows(c: Comparison) -> IntArray:
     """The class positions sorted by AP delta, largest loss first (classes without a delta last)."""
-    order: IntArray = np.argsort(np.where(np.isnan(c.delta_per_class), np.inf, c.delta_per_class), kind="stable")
+    return delta_order(c.delta_per_class)
+
+
+def delta_order(delta: FloatArray) -> IntArray:
+    """Positions sorted by delta, largest loss first (nan last; ties in position order)."""
+    order: IntArray = np.argsort(np.where(np.isnan(delta), np.inf, delta), kind="stable")
     return order
