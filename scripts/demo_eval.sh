@@ -17,3 +17,9 @@ type, plots"
 python "$HERE/demo_predictions.py" "$OUT/shapes/annotations.json" "$OUT/predictions.json" --seed 0
 maslow eval --gt "$OUT/shapes/annotations.json" --pred "$OUT/predictions.json" \
   --cost-fp 1 --cost-fn 5 --slice-by split --errors --plot "$OUT/eval-plots" --json "$OUT/eval.json"
+
+step "7b. Is a second detector better? maslow compare: both models' COCO stats, B - A with paired bootstrap intervals \
+over images, per-class AP deltas, score calibration, an HTML report"
+python "$HERE/demo_predictions.py" "$OUT/shapes/annotations.json" "$OUT/predictions_b.json" --seed 1
+maslow compare --gt "$OUT/shapes/annotations.json" --pred "$OUT/predictions.json" --pred "$OUT/predictions_b.json" \
+  --bootstrap 300 --seed 0 --html "$OUT/compare.html" --json "$OUT/compare.json"
