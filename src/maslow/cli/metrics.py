@@ -1,5 +1,5 @@
-"""Metrics commands: eval (COCO summary, per-class AP, operating points, slices, TIDE errors, plots;
-classification, multi-label and semantic scores by the truth's task)."""
+"""Metrics commands: eval (COCO summary, per-class AP, operating points, slices, TIDE errors, plots; Boundary IoU
+of instance masks; classification, multi-label and semantic scores by the truth's task)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ from maslow.metrics.tide import TideResult, tide_errors
 class IouType(enum.StrEnum):
     bbox = "bbox"
     segm = "segm"
+    boundary = "boundary"
     keypoints = "keypoints"
 
 
@@ -155,8 +156,9 @@ def _per_class(r: MapResult, truth: Dataset) -> list[dict[str, Any]]:
     return out
 
 
-def _render_map(r: MapResult, per_class: list[dict[str, Any]]) -> None:
-    console.print(table(f"COCO {r.iou_type} evaluation", ["stat", "", "IoU", "area", "maxDets", "value"],
+def _render_map(r: MapResult, per_class: list[dict[str, Any]], dilation: float | None = None) -> None:
+    how = "" if dilation is None else f" (Boundary IoU, dilation {dilation:g} of the image diagonal)"
+    console.print(table(f"COCO {r.iou_type} evaluation{how}", ["stat", "", "IoU", "area", "maxDets", "value"],
                         _stat_rows(r)))
     extra = [c for c in ("ap_50", "ap_75") if per_class and c in per_class[0]]
     rows = [(c["class"], c["n_truth"], _f(c["ap"]), *[_f(c[x]) for x in extra], _f(c["ar"])) for c in per_class]
@@ -238,7 +240,11 @@ def eval_(
     gt_format: Annotated[str | None, typer.Option("--from", "-f", help="Format of --gt (see `maslow formats`; "
                                                   "default coco).")] = None,
     pred_format: Annotated[str, typer.Option("--pred-format", help="Format of --pred.")] = "coco-results",
-    iou_type: Annotated[IouType, typer.Option("--iou-type", help="What is matched.")] = IouType.bbox,
+    iou_type: Annotated[IouType, typer.Option("--iou-type", help="What is matched: boxes, masks (segm), masks by "
+                                              "Boundary IoU (boundary) or keypoints.")] = IouType.bbox,
+    boundary_dilation: Annotated[float | None, typer.Option("--boundary-dilation", help="--iou-type boundary: the "
+                                                            "boundary's width as a fraction of the image diagonal "
+                                                            "(default 0.02, the paper's).")] = None,
     images_root: Annotated[Path | None, typer.Option("--images-root", help="Image folder of --gt.")] = None,
     id_offset: Annotated[int, typer.Option("--id-offset", help="Added to the results' image and category ids "
                                            "(1 for 0-based ids against 1-based truth).")] = 0,
@@ -304,6 +310,10 @@ def eval_(
         raise MaslowError(f"eval: --pred-area must be geometry or box, got {pred_area!r}")
     if errors and kind == "keypoints":
         raise MaslowError("eval: --errors (TIDE) applies to --iou-type bbox and segm, got keypoints")
+    dilation = _boundary_options(kind, boundary_dilation, {
+        "--cost-fp/--cost-fn/--target-precision/--target-recall":
+            any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)),
+        "--slice-by": slice_by is not None, "--errors": errors, "--calibration": calibration})
     if errors and iou_threshold < 0.1:
         raise MaslowError(f"eval: --errors needs --iou-threshold at least TIDE's background IoU 0.1, got "
                           f"{iou_threshold:g}")
@@ -338,7 +348,8 @@ def eval_(
         return
     # compute everything first, so bad options fail before anything is printed
     with located:
-        result = coco_map(truth, preds, iou_type=kind, kpt_sigmas=sigmas, pred_area=pred_area)
+        result = coco_map(truth, preds, iou_type=kind, kpt_sigmas=sigmas, pred_area=pred_area,
+                          boundary_dilation=0.02 if dilation is None else dilation)
         op = None
         if any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)):
             op = operating_point(truth, preds, cost_fp=1.0 if cost_fp is None else cost_fp,
@@ -349,7 +360,7 @@ def eval_(
         if slice_by is not None:
             sl = slice_metrics(truth, preds, by=slice_by, n_boot=n_boot, rng=seed, iou_type=kind, kpt_sigmas=sigmas)
         cm = None
-        if kind != "keypoints":  # class-agnostic matching needs IoU; OKS is defined per class
+        if kind in ("bbox", "segm"):  # class-agnostic matching needs IoU; OKS is defined per class
             cm = detection_confusion_matrix(truth, preds, iou_threshold=iou_threshold,
                                             score_threshold=score_threshold, iou_type=kind)
         tide = tide_errors(truth, preds, iou_type=kind, pos_thr=iou_threshold) if errors else None
@@ -385,7 +396,8 @@ def eval_(
     per_class = _per_class(result, truth)
     doc = {
         "gt": str(gt), "pred": str(pred), "gt_format": gt_format, "pred_format": pred_format,
-        "iou_type": kind, "n_images": truth.n_images, "n_truth": truth.n_annotations,
+        "iou_type": kind, **({} if dilation is None else {"boundary_dilation": dilation}),
+        "n_images": truth.n_images, "n_truth": truth.n_annotations,
         "n_pred": preds.n_annotations, "map": result.to_dict(), "per_class": per_class,
         "operating_points": None if op is None else op.to_dict(),
         "slices": None if sl is None else sl.to_dict(),
@@ -402,7 +414,7 @@ def eval_(
         _render_issues(f"{gt}", gt_report, [])
         _render_issues(f"{pred}", pred_report, notes)
         if not to_stdout:
-            _render_map(result, per_class)
+            _render_map(result, per_class, dilation)
             if op is not None:
                 _render_ops(op)
             if sl is not None:
@@ -425,7 +437,7 @@ def eval_(
 def _plot_names(iou_type: str, slice_by: str | None, errors: bool, calibration: bool) -> list[str]:
     """The files ``--plot`` writes for a detection, mask or keypoint evaluation."""
     names = ["pr_curves.png", "ap_per_class.png"]
-    if iou_type != "keypoints":
+    if iou_type in ("bbox", "segm"):
         names.append("confusion_matrix.png")
     if slice_by is not None:
         names.append(f"slices_{_safe(slice_by)}.png")
@@ -465,6 +477,23 @@ def _located(sources: dict[str, tuple[str | Path, Report]]) -> Iterator[None]:
             raise FormatError(f"can't be evaluated: {msg}", path=src) from None
         raise FormatError(f"{cause.message} [{cause.type}; {len(errors)} import errors], so it can't be evaluated: "
                           f"{msg}", path=cause.file or src, record=cause.record, field=cause.field) from None
+
+
+def _boundary_options(kind: str, dilation: float | None, given: dict[str, bool]) -> float | None:
+    """``--boundary-dilation`` (0.02 by default) for ``--iou-type boundary``, None for the others; refuses it with
+    another type, and the analyses computed for bbox, segm and keypoints only with boundary."""
+    if kind != "boundary":
+        if dilation is not None:
+            raise MaslowError(f"eval: --boundary-dilation applies to --iou-type boundary, got {kind}")
+        return None
+    for flag, on in given.items():
+        if on:
+            raise MaslowError(f"eval: {flag} is not computed for --iou-type boundary (only its COCO summary is); "
+                              "run it with --iou-type segm")
+    if dilation is not None and not (math.isfinite(dilation) and dilation >= 0):
+        raise MaslowError(f"eval: --boundary-dilation must be a number >= 0 (a fraction of the image diagonal), "
+                          f"got {dilation:g}")
+    return 0.02 if dilation is None else dilation
 
 
 def _check_task_options(task: Task, given: dict[str, bool]) -> None:

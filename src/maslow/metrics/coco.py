@@ -1,4 +1,5 @@
-"""COCO evaluation (box, mask and keypoint mAP/mAR), bit-identical to pycocotools 2.0.11, with per-object matches.
+"""COCO evaluation (box, mask, Boundary IoU and keypoint mAP/mAR), bit-identical to pycocotools 2.0.11 (Boundary IoU:
+to the boundary-iou-api), with per-object matches.
 
 Glossary (pycocotools' terms, as used here):
 
@@ -22,6 +23,10 @@ Glossary (pycocotools' terms, as used here):
   for a results file that carries only that geometry. ``pred_area="box"`` uses box ``w * h``: what ``loadRes``
   does whenever the first result carries a ``bbox`` (segm results written by Detectron2 do), so use it to
   reproduce pycocotools on such a file.
+- *boundary*: Boundary IoU (Cheng et al., CVPR 2021) as the official boundary-iou-api's COCOeval: segm's masks,
+  areas and matching, the IoU of a pair ``min(mask IoU, IoU of the two boundaries)`` (a boundary: the mask minus
+  its erosion by ``boundary_dilation`` times the image diagonal), a crowd region's the mask IoU alone
+  (``metrics._boundary``).
 - *keypoints*: truth objects with no labelled keypoint (``num_keypoints == 0``; ``extra["num_keypoints"]``
   when the reader kept it, else the count of ``v > 0``) are ignored; OKS uses ``kpt_sigmas`` (COCO's 17 by
   default) and the truth ``area``.
@@ -41,6 +46,7 @@ import numpy as np
 from maslow._native import empty, load
 from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.metrics import _boundary
 from maslow.metrics import _prepare as P
 from maslow.metrics._accumulate import accumulate
 from maslow.metrics._iou import (
@@ -59,7 +65,7 @@ from maslow.metrics._match import Matches, match
 from maslow.metrics._result import MapResult, MatchTable, summarize
 from maslow.metrics._segm import Runs
 
-IOU_TYPES = ("bbox", "segm", "keypoints")
+IOU_TYPES = ("bbox", "segm", "keypoints", "boundary")
 DEFAULT_AREA_RANGES: Mapping[str, tuple[float, float]] = {
     "all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2),
 }
@@ -78,14 +84,17 @@ class _Params(NamedTuple):
     use_cats: bool
     kpt_sigmas: FloatArray | None
     pred_area: str
+    boundary_dilation: float = _boundary.DEFAULT_DILATION  # iou_type "boundary": fraction of the image diagonal
 
 
 def _params(iou_type: str, iou_thresholds: Sequence[float] | FloatArray | None,
             recall_thresholds: Sequence[float] | FloatArray | None, max_dets: Sequence[int] | int | None,
             area_ranges: Mapping[str, tuple[float, float]] | None, use_cats: bool,
-            kpt_sigmas: Sequence[float] | FloatArray | None, pred_area: str) -> _Params:
+            kpt_sigmas: Sequence[float] | FloatArray | None, pred_area: str,
+            boundary_dilation: float = _boundary.DEFAULT_DILATION) -> _Params:
     if iou_type not in IOU_TYPES:
         raise ValueError(f"coco_map: iou_type must be one of {', '.join(IOU_TYPES)}, got {iou_type!r}")
+    dilation = _boundary.check_ratio(boundary_dilation)
     if pred_area not in ("geometry", "box"):
         raise ValueError(f"coco_map: pred_area must be 'geometry' or 'box', got {pred_area!r}")
     # the default grids are built as pycocotools builds them (float64 linspace: 0.9 is 0.8999999999999999)
@@ -117,7 +126,7 @@ def _params(iou_type: str, iou_thresholds: Sequence[float] | FloatArray | None,
     sig = None
     if iou_type == "keypoints":
         sig = COCO_KEYPOINT_SIGMAS if kpt_sigmas is None else np.asarray(kpt_sigmas, dtype=np.float64).reshape(-1)
-    return _Params(iou_type, iou, rec, dets_t, tuple(ranges), rng, bool(use_cats), sig, pred_area)
+    return _Params(iou_type, iou, rec, dets_t, tuple(ranges), rng, bool(use_cats), sig, pred_area, dilation)
 
 
 class _Evaluation(NamedTuple):
@@ -140,12 +149,21 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = F
     groups = P.build_groups(truth, pred, use_cats=p.use_cats, max_det=p.max_dets[-1], iou_type=p.iou_type)
     t_masks = p_masks = t_xywh = p_xywh = p_seg_area = None
     fused = None
-    if p.iou_type == "segm":
+    boundary = p.iou_type == "boundary"  # segm's masks, areas and mask IoUs, then min(mask IoU, boundary IoU)
+    geometry = "segm" if boundary else p.iou_type
+    if boundary:
+        _boundary.check_geometry(truth, groups.truth.row, "truth")
+        _boundary.check_geometry(pred, groups.pred.row, "pred")
+    if geometry == "segm":
         t_masks = segm_masks(truth, groups.truth.row, "truth")
         if isinstance(t_masks, Runs):  # the kernel: the predictions' masks a block at a time, pairs and IoUs first
             p_idx, t_idx = P.pairs(groups)
-            p_seg_area, iou = segm_pred_blocks(pred, groups.pred.row, t_masks, groups.crowd, p_idx, t_idx,
-                                               areas=p.pred_area != "box")
+            if boundary:
+                p_seg_area, iou = _boundary.pred_blocks(pred, groups.pred.row, t_masks, groups.crowd, p_idx, t_idx,
+                                                        areas=p.pred_area != "box", ratio=p.boundary_dilation)
+            else:
+                p_seg_area, iou = segm_pred_blocks(pred, groups.pred.row, t_masks, groups.crowd, p_idx, t_idx,
+                                                   areas=p.pred_area != "box")
             fused = p_idx, t_idx, iou
         else:
             p_masks = segm_masks(pred, groups.pred.row, "pred")
@@ -162,7 +180,7 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = F
         groups,
         truth_areas(truth, groups.truth.row, t_masks, t_xywh),
         p_rows[0] if p_rows is not None else p_seg_area if p_seg_area is not None else
-        pred_areas(pred, groups.pred.row, p.iou_type, p_masks, p_xywh),
+        pred_areas(pred, groups.pred.row, geometry, p_masks, p_xywh),
     )
     # the compiled kernels leave out the pairs surely below every threshold (they never match)
     min_iou = float(np.minimum(p.iou_thresholds, 1 - 1e-10).min()) if len(p.iou_thresholds) else -np.inf
@@ -175,8 +193,11 @@ def _evaluate(truth: Dataset, pred: Dataset, p: _Params, *, keep_pairs: bool = F
         p_idx, t_idx, iou = fused
     else:
         p_idx, t_idx = P.pairs(groups)
-        p_idx, t_idx, iou = pair_ious(truth, pred, groups, p_idx, t_idx, p.iou_type, p.kpt_sigmas, t_masks, p_masks,
+        p_idx, t_idx, iou = pair_ious(truth, pred, groups, p_idx, t_idx, geometry, p.kpt_sigmas, t_masks, p_masks,
                                       t_xywh, p_xywh, min_iou)
+        if boundary:  # pycocotools' RLEs (the kernel's Runs went through _boundary.pred_blocks above)
+            assert isinstance(t_masks, list) and isinstance(p_masks, list)
+            iou = _boundary.pair_ious(t_masks, p_masks, groups, p_idx, t_idx, iou, p.boundary_dilation)
     del fused, t_masks, p_masks, t_xywh, p_xywh, p_rows, p_seg_area  # geometry done with: a lower peak from here
     lo, hi = p.area_ranges[:, 0:1], p.area_ranges[:, 1:2]
     ta, pa = groups.truth.area[None, :], groups.pred.area[None, :]
@@ -243,13 +264,15 @@ def coco_map(
     use_cats: bool = True,
     kpt_sigmas: Sequence[float] | FloatArray | None = None,
     pred_area: str = "geometry",
+    boundary_dilation: float = 0.02,
 ) -> MapResult:
     """COCO mAP/mAR of predictions against truth, bit-identical to pycocotools 2.0.11 (see module docstring).
 
     Args:
         truth: ground truth; ``annotations.iscrowd`` marks crowd regions.
         pred: predictions on the same images table, with ``annotations.score``.
-        iou_type: ``"bbox"``, ``"segm"`` (polygons or RLE masks) or ``"keypoints"`` (OKS).
+        iou_type: ``"bbox"``, ``"segm"`` (polygons or RLE masks), ``"keypoints"`` (OKS) or ``"boundary"``
+            (Boundary IoU of the masks: the boundary-iou-api's, see ``metrics._boundary``).
         iou_thresholds: (T,) IoU thresholds; default ``np.linspace(.5, .95, 10)`` as pycocotools.
         recall_thresholds: (R,) recall thresholds; default ``np.linspace(0, 1, 101)``.
         max_dets: maxDets ladder, per image and class (sorted; one number: a ladder of one); default
@@ -259,6 +282,8 @@ def coco_map(
         use_cats: False pools all classes (class-agnostic proposals evaluation).
         kpt_sigmas: (n_keypoints,) OKS sigmas; default COCO's 17 person sigmas.
         pred_area: ``"geometry"`` or ``"box"``: which prediction area the area ranges see (module docstring).
+        boundary_dilation: ``iou_type="boundary"``: the boundary's width as a fraction of the image diagonal
+            (rounded to whole pixels, at least 1).
 
     Returns:
         MapResult with the summary stats as named fields and pycocotools' full arrays.
@@ -275,7 +300,8 @@ def coco_map(
         >>> coco_map(truth, pred).map_50
         1.0
     """
-    p = _params(iou_type, iou_thresholds, recall_thresholds, max_dets, area_ranges, use_cats, kpt_sigmas, pred_area)
+    p = _params(iou_type, iou_thresholds, recall_thresholds, max_dets, area_ranges, use_cats, kpt_sigmas, pred_area,
+                boundary_dilation)
     return _result(truth, _evaluate(truth, pred, p))
 
 
@@ -291,6 +317,7 @@ def coco_matches(
     use_cats: bool = True,
     kpt_sigmas: Sequence[float] | FloatArray | None = None,
     pred_area: str = "geometry",
+    boundary_dilation: float = 0.02,
 ) -> MatchTable:
     """The per-object match table of a COCO evaluation (same options as ``coco_map``), with its result.
 
@@ -307,7 +334,8 @@ def coco_matches(
         >>> bool((table.pred_status[:, 0] == table.TP).sum() == (~truth.annotations.iscrowd).sum())
         True
     """
-    p = _params(iou_type, iou_thresholds, recall_thresholds, max_dets, area_ranges, use_cats, kpt_sigmas, pred_area)
+    p = _params(iou_type, iou_thresholds, recall_thresholds, max_dets, area_ranges, use_cats, kpt_sigmas, pred_area,
+                boundary_dilation)
     ev = _evaluate(truth, pred, p, keep_pairs=True)
     return _match_table(truth, pred, ev, _result(truth, ev))
 
