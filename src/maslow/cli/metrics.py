@@ -279,6 +279,9 @@ def eval_(
     calibration: Annotated[bool, typer.Option("--calibration", help="Calibration of the scores (bbox, segm, "
                                               "keypoints): ECE, MCE and reliability bins (correct: a TP at "
                                               "--iou-threshold).")] = False,
+    protocol: Annotated[str, typer.Option("--protocol", help="Detection protocol: coco, or lvis (federated LVIS "
+                                          "evaluation, lvis-api 0.5.3's numbers: at most 300 detections per image, "
+                                          "only the classes each image labels or verifies absent).")] = "coco",
     n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap draws per slice.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     gt_format_old: Annotated[str | None, typer.Option("--gt-format", hidden=True)] = None,  # before --from
@@ -308,6 +311,18 @@ def eval_(
             raise MaslowError(f"eval: {name} must be greater than 0 (at most 1), got 0")
     if pred_area not in ("geometry", "box"):
         raise MaslowError(f"eval: --pred-area must be geometry or box, got {pred_area!r}")
+    if protocol not in ("coco", "lvis"):
+        raise MaslowError(f"eval: --protocol must be coco or lvis, got {protocol!r}")
+    if protocol == "lvis":
+        if kind not in ("bbox", "segm"):
+            raise MaslowError(f"eval: --protocol lvis evaluates --iou-type bbox or segm, got {kind}")
+        coco_only = [name for name, given in (
+            ("--cost-fp/--cost-fn/--target-precision/--target-recall",
+             any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall))),
+            ("--slice-by", slice_by is not None), ("--errors", errors), ("--calibration", calibration),
+            ("--plot", plot_dir is not None)) if given]
+        if coco_only:
+            raise MaslowError(f"eval: {coco_only[0]} goes with --protocol coco, not lvis")
     if errors and kind == "keypoints":
         raise MaslowError("eval: --errors (TIDE) applies to --iou-type bbox and segm, got keypoints")
     dilation = _boundary_options(kind, boundary_dilation, {
@@ -329,6 +344,13 @@ def eval_(
         notes.append("no predictions on any image, so every object counts as missed (a model trained too briefly "
                      "or with a high params.score_threshold predicts nothing)")
     located = _located({"truth": (gt, gt_report), "pred": (pred, pred_report)})
+    if protocol == "lvis":
+        from maslow.cli._metrics_lvis import eval_lvis
+
+        eval_lvis(truth, preds, kind=kind, pred_area=pred_area, located=located, json_out=json_out,
+                  to_stdout=to_stdout, sources={"gt": (str(gt), gt_format, gt_report),
+                                                "pred": (str(pred), pred_format, pred_report)}, notes=notes)
+        return
     if truth.schema.task in _LABEL_TASKS:
         _render_issues(f"{gt}", gt_report, [])
         _render_issues(f"{pred}", pred_report, notes)

@@ -81,7 +81,7 @@ def write(ds: Dataset, dst: str | Path, fmt: str, **options: Any) -> ExportRepor
     the ``ds.info`` of other formats, e.g. COCO's ``info`` and ``licenses`` written as YOLO)."""
     spec = get_format(fmt)
     rep: ExportReport = spec.write(ds, Path(dst), **options)
-    held = {"coco": {"coco"}, "cvat": {"cvat"}, "voc": {"voc"}, "labelstudio": {"labelstudio"}, "yolo": {"yolo"},
+    held = {"coco": {"coco", "coco_categories"}, "cvat": {"cvat"}, "voc": {"voc"}, "labelstudio": {"labelstudio"}, "yolo": {"yolo"},
             "parquet": set(ds.info)}.get(spec.name, set())
     for key in sorted(set(ds.info) - held):
         value = ds.info[key]

@@ -265,6 +265,8 @@ def _image_records(ds: Dataset, ids: IntArray, rep: ExportReport, rows: int) -> 
 
 def _category_records(ds: Dataset, ids: IntArray, rep: ExportReport) -> list[dict[str, Any]]:
     out = []
+    own = ds.info.get("coco_categories")  # a category's other keys (LVIS's frequency...), by COCO id
+    own = own if isinstance(own, dict) else {}
     for c, cid in zip(ds.schema.classes, ids.tolist(), strict=True):
         rec: dict[str, Any] = {"id": cid, "name": c.name, "supercategory": c.supercategory}
         if c.keypoints:
@@ -272,6 +274,9 @@ def _category_records(ds: Dataset, ids: IntArray, rep: ExportReport) -> list[dic
             rec["skeleton"] = [[a + 1, b + 1] for a, b in c.skeleton]
         if c.color:
             rec["color"] = c.color
+        extra = own.get(str(cid)) if c.id == cid else None  # the same category, not a renumbered class
+        if isinstance(extra, dict):
+            rec.update({k: v for k, v in extra.items() if k not in rec})
         out.append(rec)
     if any(c.kind != "object" or c.label_types for c in ds.schema.classes) or ds.schema.attributes or \
             ds.schema.guidelines:

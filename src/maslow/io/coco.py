@@ -111,11 +111,14 @@ def parse(
                 _add(acc, anns[s:s + 20_000], s, src)
             del anns
         images, root = _images(top, src, images_root, col)
-        classes, cat_ids = _categories(top, src, col)
+        classes, cat_ids, cat_own = _categories(top, src, col)
         ds = _assemble(acc, images, classes, cat_ids, root, src, col)
     # info, licenses, ...: given back by write_coco; not the placeholders it writes without them
     kept = {k: v for k, v in top.items() if k not in _TABLES and v != DEFAULT_HEAD.get(k, ...)}
-    return (ds.replace(info={"coco": kept}) if kept else ds), col.report()
+    info: dict[str, Any] = {"coco": kept} if kept else {}
+    if cat_own:  # LVIS's frequency, synset, image_count...: written back with their category
+        info["coco_categories"] = cat_own
+    return (ds.replace(info=info) if info else ds), col.report()
 
 
 def read_coco(src: str | Path, **options: Any) -> Dataset:
@@ -230,9 +233,16 @@ def _guess_root(src: Path, names: list[str]) -> Path:
     return folder
 
 
-def _categories(top: dict[str, Any], src: Path, col: Collector) -> tuple[list[ClassDef], IntArray]:
+#: the category keys the schema holds (ClassDef); the others (LVIS's frequency, synset, ...) go to info
+_CATEGORY_KEYS = frozenset({"id", "name", "supercategory", "keypoints", "skeleton", "color"})
+
+
+def _categories(top: dict[str, Any], src: Path, col: Collector
+                ) -> tuple[list[ClassDef], IntArray, dict[str, dict[str, Any]]]:
+    """The classes, their COCO ids, and each category's other keys by id (as a string: ``Dataset.info`` is JSON)."""
     cats = _list(top, "categories", src)
     classes: list[ClassDef] = []
+    own: dict[str, dict[str, Any]] = {}
     seen_id: dict[int, int] = {}
     seen_name: set[str] = set()
     for i, c in enumerate(cats):
@@ -277,7 +287,10 @@ def _categories(top: dict[str, Any], src: Path, col: Collector) -> tuple[list[Cl
         sup, color = c.get("supercategory"), c.get("color")
         classes.append(ClassDef(name=name, supercategory=sup if type(sup) is str else "", keypoints=tuple(kps),
                                 skeleton=tuple(pairs), color=color if type(color) is str else "", id=cid))
-    return classes, np.asarray([c.id for c in classes], np.int64)
+        rest = {k: v for k, v in c.items() if k not in _CATEGORY_KEYS}
+        if rest:
+            own[str(cid)] = rest
+    return classes, np.asarray([c.id for c in classes], np.int64), own
 
 
 def _lookup(keys: IntArray, query: IntArray) -> IntArray:

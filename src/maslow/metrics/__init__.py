@@ -1,7 +1,8 @@
 """Metrics (level 5): exact COCO evaluation, semantic segmentation, classification and multi-label metrics,
 operating points, slices and plots.
 
-``coco_map(truth, pred)`` gives pycocotools' numbers bit for bit as a ``MapResult``; ``coco_matches`` gives the
+``coco_map(truth, pred)`` gives pycocotools' numbers bit for bit as a ``MapResult`` (``lvis_map``: lvis-api's
+federated LVIS numbers, bit for bit); ``coco_matches`` gives the
 per-object ``MatchTable`` (partner, IoU and TP/FP/FN status of every truth object and prediction).
 ``semantic_scores``/``ConfusionMatrix``, ``classification_scores`` and ``multilabel_scores`` equal
 scikit-learn where it has the metric; ``operating_point`` picks per-class score thresholds from FP:FN costs or
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
         plot_class_deltas,
         write_comparison_html,
     )
+    from maslow.metrics.lvis import LvisResult, lvis_map
     from maslow.metrics.multilabel import (
         MultilabelResult,
         hamming_loss,
@@ -97,6 +99,8 @@ _LAZY = {
     "plot_ap_deltas": "maslow.metrics.compare",
     "write_comparison_html": "maslow.metrics.compare",
     "coco_matches": "maslow.metrics.coco",
+    "LvisResult": "maslow.metrics.lvis",
+    "lvis_map": "maslow.metrics.lvis",
     "MultilabelResult": "maslow.metrics.multilabel",
     "hamming_loss": "maslow.metrics.multilabel",
     "hamming_score": "maslow.metrics.multilabel",
@@ -147,6 +151,7 @@ __all__ = [
     "ConfusionMatrix",
     "DetectionConfusion",
     "LabelComparison",
+    "LvisResult",
     "MapResult",
     "MatchTable",
     "MultilabelResult",
@@ -169,6 +174,7 @@ __all__ = [
     "fbeta_score",
     "hamming_loss",
     "hamming_score",
+    "lvis_map",
     "mcnemar_exact",
     "multilabel_scores",
     "multilabel_scores_from_indicators",
