@@ -17,20 +17,9 @@ from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray
 from maslow.metrics import _prepare as P
 from maslow.metrics._accumulate import accumulate
-from maslow.metrics._iou import (
-    boxes,
-    pair_ious,
-    pairs_with_box_ious,
-    pred_areas,
-    pred_box_rows,
-    segm_masks,
-    segm_pred_blocks,
-    truth_areas,
-)
 from maslow.metrics._lvis_prepare import truth_ignore
 from maslow.metrics._match import match
-from maslow.metrics._segm import Runs
-from maslow.metrics.coco import _match_flags, _Params
+from maslow.metrics.coco import _match_flags, _pair_ious, _Params
 
 #: (field, lvis-api key, ap?, iou threshold, area name, frequency group) in lvis-api's order
 STATS: tuple[tuple[str, str, bool, float | None, str, str | None], ...] = (
@@ -62,42 +51,7 @@ def evaluate(truth: Dataset, pred: Dataset, p: _Params, not_exhaustive: BoolArra
     groups = P.build_groups(truth, pred, use_cats=True, max_det=p.max_dets[-1], iou_type=p.iou_type)
     n_t = len(groups.truth.row)
     groups = groups._replace(crowd=np.zeros(n_t, bool), ignore=truth_ignore(truth, groups.truth.row))
-    t_masks = p_masks = t_xywh = p_xywh = p_seg_area = p_rows = None
-    fused = None
-    if p.iou_type == "segm":
-        t_masks = segm_masks(truth, groups.truth.row, "truth")
-        if isinstance(t_masks, Runs):
-            p_idx, t_idx = P.pairs(groups)
-            p_seg_area, iou = segm_pred_blocks(pred, groups.pred.row, t_masks, groups.crowd, p_idx, t_idx,
-                                               areas=p.pred_area != "box")
-            fused = p_idx, t_idx, iou
-        else:
-            p_masks = segm_masks(pred, groups.pred.row, "pred")
-    else:
-        t_xywh = boxes(truth, groups.truth.row, "truth")
-    if p.iou_type == "bbox" or p.pred_area == "box":
-        p_rows = pred_box_rows(pred, groups.pred.row, "pred")
-        if p_rows is None:
-            p_xywh = boxes(pred, groups.pred.row, "pred")
-    groups = P.with_areas(
-        groups,
-        truth_areas(truth, groups.truth.row, t_masks, t_xywh),
-        p_rows[0] if p_rows is not None else p_seg_area if p_seg_area is not None else
-        pred_areas(pred, groups.pred.row, p.iou_type, p_masks, p_xywh),
-    )
-    min_iou = float(np.minimum(p.iou_thresholds, 1 - 1e-10).min())
-    if p.iou_type == "bbox":
-        assert t_xywh is not None
-        p_src = p_rows[1] if p_rows is not None else p_xywh
-        assert p_src is not None
-        fused = pairs_with_box_ious(groups, p_src, t_xywh, min_iou)
-    if fused is not None:
-        p_idx, t_idx, iou = fused
-    else:
-        p_idx, t_idx = P.pairs(groups)
-        p_idx, t_idx, iou = pair_ious(truth, pred, groups, p_idx, t_idx, p.iou_type, None, t_masks, p_masks,
-                                      t_xywh, p_xywh, min_iou)
-    del fused, t_masks, p_masks, t_xywh, p_xywh, p_rows, p_seg_area
+    groups, p_idx, t_idx, iou = _pair_ious(truth, pred, groups, p)  # COCO's geometry and pairs
     lo, hi = p.area_ranges[:, 0:1], p.area_ranges[:, 1:2]
     ta, pa = groups.truth.area[None, :], groups.pred.area[None, :]
     truth_ignored = groups.ignore[None, :] | (ta < lo) | (ta > hi)
