@@ -35,10 +35,9 @@ from maslow.core.dataset import Dataset
 from maslow.core.masks import coco_mask
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
-from maslow.metrics._iou import PRED_BLOCK, rles, segm_iou_pairs
+from maslow.metrics._iou import segm_iou_pairs, segm_pred_blocks
 from maslow.metrics._prepare import Groups
-from maslow.metrics._segm import Runs, side_runs
-from maslow.metrics._segm import areas as run_areas
+from maslow.metrics._segm import Runs
 from maslow.metrics._segm import iou_pairs as run_iou_pairs
 
 DEFAULT_DILATION = 0.02
@@ -432,24 +431,15 @@ def pred_blocks(pred: Dataset, rows: IntArray, t_masks: Runs, crowd: BoolArray, 
     plain = ~crowd[t_idx]  # the pairs whose boundary IoU is read
     t_bound = boundary_runs(t_masks, _used(t_idx[plain], len(t_masks.start)), ratio)
     no_crowd = np.zeros(len(t_masks.start), bool)
-    area = np.empty(len(rows)) if areas else None
-    iou = np.empty(len(p_idx))
-    starts = range(0, len(rows), PRED_BLOCK)
-    cuts = np.searchsorted(p_idx, [*starts, len(rows)])
-    for b, lo in enumerate(starts):
-        runs = side_runs(pred, rows[lo:lo + PRED_BLOCK], "pred", rles)
-        assert runs is not None, "the truth's masks were Runs: the kernel is built"
-        if area is not None:
-            area[lo:lo + PRED_BLOCK] = run_areas(runs)
-        s, e = int(cuts[b]), int(cuts[b + 1])
-        bp, bt = p_idx[s:e] - lo, t_idx[s:e]
-        out = run_iou_pairs(runs, t_masks, crowd, bp, bt)
-        sel = np.flatnonzero(plain[s:e])
+
+    def refine(runs: Runs, pairs: slice, bp: IntArray, bt: IntArray, out: FloatArray) -> FloatArray:
+        sel = np.flatnonzero(plain[pairs])
         if sel.size:
             p_bound = boundary_runs(runs, _used(bp[sel], len(runs.start)), ratio)
             out[sel] = np.minimum(out[sel], run_iou_pairs(p_bound, t_bound, no_crowd, bp[sel], bt[sel]))
-        iou[s:e] = out
-    return area, iou
+        return out
+
+    return segm_pred_blocks(pred, rows, t_masks, crowd, p_idx, t_idx, areas=areas, refine=refine)
 
 
 def pair_ious(t_masks: list[dict[str, Any]], p_masks: list[dict[str, Any]], groups: Groups, p_idx: IntArray,

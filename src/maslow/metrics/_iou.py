@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -84,11 +85,15 @@ OKS_BLOCK = 8192  # keypoint pairs whose OKS terms oks_pairs holds at a time
 
 
 def segm_pred_blocks(pred: Dataset, rows: IntArray, t_masks: Runs, crowd: BoolArray, p_idx: IntArray,
-                     t_idx: IntArray, *, areas: bool) -> tuple[FloatArray | None, FloatArray]:
+                     t_idx: IntArray, *, areas: bool,
+                     refine: Callable[[Runs, slice, IntArray, IntArray, FloatArray], FloatArray] | None = None
+                     ) -> tuple[FloatArray | None, FloatArray]:
     """The predictions' mask areas (when ``areas``) and the IoU of every pair, the predictions' run lengths made
     ``PRED_BLOCK`` predictions at a time: they are the largest arrays of a segm evaluation (39 MB for 50k
     predictions), and a block's pairs are contiguous (prediction-major). The first prediction whose mask is an error
-    is the one named, as when all are made at once (a pair whose runs can't be walked is named with its block)."""
+    is the one named, as when all are made at once (a pair whose runs can't be walked is named with its block).
+    ``refine(runs, pairs, p_block, t, mask_iou)``: the IoU of a block's pairs (``pairs``, a slice of ``p_idx``;
+    ``p_block``: their predictions' positions in ``runs``) from their mask IoU (boundary IoU), else the mask IoU."""
     area = np.empty(len(rows)) if areas else None
     iou = np.empty(len(p_idx))
     starts = range(0, len(rows), PRED_BLOCK)
@@ -99,7 +104,9 @@ def segm_pred_blocks(pred: Dataset, rows: IntArray, t_masks: Runs, crowd: BoolAr
         if area is not None:
             area[lo:lo + PRED_BLOCK] = run_areas(runs)
         s, e = int(cuts[b]), int(cuts[b + 1])
-        iou[s:e] = run_iou_pairs(runs, t_masks, crowd, p_idx[s:e] - lo, t_idx[s:e])
+        bp, bt = p_idx[s:e] - lo, t_idx[s:e]
+        out = run_iou_pairs(runs, t_masks, crowd, bp, bt)
+        iou[s:e] = out if refine is None else refine(runs, slice(s, e), bp, bt, out)
     return area, iou
 
 

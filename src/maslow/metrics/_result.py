@@ -134,16 +134,24 @@ class MapResult:
         gets ``#2`` on its second column), then ``ar`` and the ``ar_0.50``-style columns the same way."""
         import pandas as pd
 
-        names = _threshold_names(self.iou_thresholds.tolist())
-        cols: dict[str, Any] = {"class": list(self.class_names)}
-        for kind, per_class in (("ap", self.ap_per_class), ("ar", self.ar_per_class)):
-            valid = ~np.isnan(per_class).all(axis=1)
-            mean = np.full(len(self.class_names), np.nan)
-            mean[valid] = per_class[valid].mean(axis=1)
-            cols[kind] = mean
-            for t, name in enumerate(names):
-                cols[f"{kind}_{name}"] = per_class[:, t]
-        return pd.DataFrame(cols)
+        return pd.DataFrame({"class": list(self.class_names),
+                             **per_class_columns(self.iou_thresholds, self.ap_per_class, self.ar_per_class)})
+
+
+def per_class_columns(iou_thresholds: FloatArray, ap_per_class: FloatArray, ar_per_class: FloatArray
+                      ) -> dict[str, FloatArray]:
+    """The per-class table's columns: ``ap`` (mean over thresholds; nan for a class without truth), one
+    ``ap_0.50``-style column per threshold (``_threshold_names``), then ``ar`` and its columns the same way."""
+    names = _threshold_names(iou_thresholds.tolist())
+    cols: dict[str, FloatArray] = {}
+    for kind, per_class in (("ap", ap_per_class), ("ar", ar_per_class)):
+        valid = ~np.isnan(per_class).all(axis=1)
+        mean = np.full(len(per_class), np.nan)
+        mean[valid] = per_class[valid].mean(axis=1)
+        cols[kind] = mean
+        for t, name in enumerate(names):
+            cols[f"{kind}_{name}"] = per_class[:, t]
+    return cols
 
 
 def _threshold_names(thr: list[float]) -> list[str]:

@@ -35,7 +35,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.types import FloatArray, IntArray
 from maslow.metrics._lvis_eval import STATS, evaluate, summarize_one
 from maslow.metrics._lvis_prepare import FREQUENCIES, class_frequency, federate
-from maslow.metrics._result import _threshold_names
+from maslow.metrics._result import per_class_columns
 from maslow.metrics.coco import _params
 
 __all__ = ["LvisResult", "lvis_map"]
@@ -126,16 +126,8 @@ class LvisResult:
         per threshold, then ``ar`` and the ``ar_0.50``-style columns."""
         import pandas as pd
 
-        names = _threshold_names(self.iou_thresholds.tolist())
-        cols: dict[str, Any] = {"class": list(self.class_names), "frequency": list(self.frequency)}
-        for kind, per_class in (("ap", self.ap_per_class), ("ar", self.ar_per_class)):
-            valid = ~np.isnan(per_class).all(axis=1)
-            mean = np.full(len(self.class_names), np.nan)
-            mean[valid] = per_class[valid].mean(axis=1)
-            cols[kind] = mean
-            for t, name in enumerate(names):
-                cols[f"{kind}_{name}"] = per_class[:, t]
-        return pd.DataFrame(cols)
+        return pd.DataFrame({"class": list(self.class_names), "frequency": list(self.frequency),
+                             **per_class_columns(self.iou_thresholds, self.ap_per_class, self.ar_per_class)})
 
 
 def lvis_map(
