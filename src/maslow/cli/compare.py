@@ -16,7 +16,15 @@ import numpy as np
 import typer
 
 from maslow import io
-from maslow.cli.metrics import _LABEL_TASKS, _align, _located, _read_pred, _read_truth, _render_issues
+from maslow.cli.metrics import (
+    _LABEL_TASKS,
+    _align,
+    _boundary_options,
+    _located,
+    _read_pred,
+    _read_truth,
+    _render_issues,
+)
 from maslow.cli.render import (
     console,
     json_text,
@@ -46,6 +54,7 @@ _PLOTS = ("ap_delta_per_class.png", "reliability.png")
 class IouType(enum.StrEnum):
     bbox = "bbox"
     segm = "segm"
+    boundary = "boundary"
     keypoints = "keypoints"
 
 
@@ -65,16 +74,16 @@ def _read_model(src: Path, fmt: str, truth: Dataset) -> tuple[Dataset, Report, l
 
 
 def _calibrate(truth: Dataset, pred: Dataset, kind: str, iou_threshold: float, bins: int,
-               sigmas: list[float] | None) -> tuple[Calibration | None, str | None]:
+               sigmas: list[float] | None, ratio: float) -> tuple[Calibration | None, str | None]:
     """The calibration of one model's scores, or None and why (scores that are not confidences in [0, 1]; the
     evaluation is still checked, so a bad file fails here, named)."""
     s = pred.annotations.score
     if s is not None and len(s) and not ((s >= 0) & (s <= 1)).all():
-        coco_map(truth, pred, iou_type=kind, kpt_sigmas=sigmas)  # the same checks as the comparison's
+        coco_map(truth, pred, iou_type=kind, kpt_sigmas=sigmas, boundary_dilation=ratio)  # the comparison's checks
         return None, (f"scores outside [0, 1] (from {float(np.nanmin(s)):g} to {float(np.nanmax(s)):g}): not "
                       "confidences, so no calibration")
     return detection_calibration(truth, pred, iou_type=kind, iou_threshold=iou_threshold, n_bins=bins,
-                                 kpt_sigmas=sigmas), None
+                                 kpt_sigmas=sigmas, boundary_dilation=ratio), None
 
 
 def _f(v: float, signed: bool = False) -> str:
@@ -141,7 +150,11 @@ def compare(
     gt_format: Annotated[str | None, typer.Option("--from", "-f", help="Format of --gt (see `maslow formats`; "
                                                   "default coco).")] = None,
     pred_format: Annotated[str, typer.Option("--pred-format", help="Format of both --pred.")] = "coco-results",
-    iou_type: Annotated[IouType, typer.Option("--iou-type", help="What is matched.")] = IouType.bbox,
+    iou_type: Annotated[IouType, typer.Option("--iou-type", help="What is matched: boxes, masks (segm), masks by "
+                                              "Boundary IoU (boundary) or keypoints.")] = IouType.bbox,
+    boundary_dilation: Annotated[float | None, typer.Option("--boundary-dilation", help="--iou-type boundary: the "
+                                                            "boundary's width as a fraction of the image diagonal "
+                                                            "(default 0.02, the paper's).")] = None,
     images_root: Annotated[Path | None, typer.Option("--images-root", help="Image folder of --gt.")] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Paired bootstrap replicates over images "
                                            "(0: no intervals).")] = 1000,
@@ -168,6 +181,8 @@ def compare(
     (semantic) by the truth's task."""
     kind = iou_type.value
     sigmas = kpt_sigmas_option(kpt_sigmas, "compare")
+    dilation = _boundary_options(kind, boundary_dilation, "compare")
+    ratio = 0.02 if dilation is None else dilation  # only --iou-type boundary reads it
     if len(pred) != 2:
         raise MaslowError(f"compare: give --pred twice (model A, then model B), got {len(pred)}")
     if not 0 < confidence < 1:
@@ -204,16 +219,17 @@ def compare(
     notes: list[list[str]] = []
     for src, (ds, report, n) in zip(pred, models, strict=True):
         with _located({"truth": (gt, gt_report), "pred": (src, report)}):
-            cal, why = _calibrate(truth, ds, kind, iou_threshold, bins, sigmas)
+            cal, why = _calibrate(truth, ds, kind, iou_threshold, bins, sigmas, ratio)
         cals.append(cal)
         notes.append(n + ([] if why is None else [why]))
     with progress_bar("bootstrap replicates", enabled=bootstrap > 0) as update:
         c = compare_models(truth, models[0][0], models[1][0], iou_type=kind, n_bootstrap=bootstrap, seed=seed,
-                           confidence=confidence, kpt_sigmas=sigmas, progress=update)
+                           confidence=confidence, kpt_sigmas=sigmas, progress=update, boundary_dilation=ratio)
     sources = {"truth": gt, "A": str(pred[0]), "B": str(pred[1])}
     written = _write(c, cals, sources, json_out, plot_dir, html, {
         "gt": gt, "gt_format": gt_fmt, "pred_a": str(pred[0]), "pred_b": str(pred[1]), "pred_format": pred_format,
-        "iou_type": kind, "n_images": truth.n_images, "n_truth": truth.n_annotations,
+        "iou_type": kind, **({} if dilation is None else {"boundary_dilation": dilation}),
+        "n_images": truth.n_images, "n_truth": truth.n_annotations,
         "n_pred": {"a": models[0][0].n_annotations, "b": models[1][0].n_annotations}, "seed": seed,
         "import_issues": {"gt": gt_report.to_dict(), "a": models[0][1].to_dict(), "b": models[1][1].to_dict()},
         "notes": {"a": notes[0], "b": notes[1]}}, to_stdout=to_stdout,

@@ -277,7 +277,7 @@ def eval_(
                                          "Cls/Loc/Both/Dupe/Bkg/Miss errors and the FP/FN oracles "
                                          "(tidecv's definitions, at --iou-threshold).")] = False,
     calibration: Annotated[bool, typer.Option("--calibration", help="Calibration of the scores (bbox, segm, "
-                                              "keypoints): ECE, MCE and reliability bins (correct: a TP at "
+                                              "boundary, keypoints): ECE, MCE and reliability bins (correct: a TP at "
                                               "--iou-threshold).")] = False,
     protocol: Annotated[str, typer.Option("--protocol", help="Detection protocol: coco, or lvis (federated LVIS "
                                           "evaluation, lvis-api 0.5.3's numbers: at most 300 detections per image, "
@@ -323,12 +323,9 @@ def eval_(
             ("--plot", plot_dir is not None)) if given]
         if coco_only:
             raise MaslowError(f"eval: {coco_only[0]} goes with --protocol coco, not lvis")
-    if errors and kind == "keypoints":
-        raise MaslowError("eval: --errors (TIDE) applies to --iou-type bbox and segm, got keypoints")
-    dilation = _boundary_options(kind, boundary_dilation, {
-        "--cost-fp/--cost-fn/--target-precision/--target-recall":
-            any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)),
-        "--slice-by": slice_by is not None, "--errors": errors, "--calibration": calibration})
+    if errors and kind in ("keypoints", "boundary"):  # TIDE's error types are defined for boxes and masks
+        raise MaslowError(f"eval: --errors (TIDE) applies to --iou-type bbox and segm, got {kind}")
+    dilation = _boundary_options(kind, boundary_dilation)
     if errors and iou_threshold < 0.1:
         raise MaslowError(f"eval: --errors needs --iou-threshold at least TIDE's background IoU 0.1, got "
                           f"{iou_threshold:g}")
@@ -370,27 +367,30 @@ def eval_(
         return
     # compute everything first, so bad options fail before anything is printed
     with located:
+        ratio = 0.02 if dilation is None else dilation  # only --iou-type boundary reads it
         result = coco_map(truth, preds, iou_type=kind, kpt_sigmas=sigmas, pred_area=pred_area,
-                          boundary_dilation=0.02 if dilation is None else dilation)
+                          boundary_dilation=ratio)
         op = None
         if any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)):
             op = operating_point(truth, preds, cost_fp=1.0 if cost_fp is None else cost_fp,
                                  cost_fn=1.0 if cost_fn is None else cost_fn, target_precision=target_precision,
                                  target_recall=target_recall, iou_threshold=iou_threshold, iou_type=kind,
-                                 kpt_sigmas=sigmas)
+                                 kpt_sigmas=sigmas, boundary_dilation=ratio)
         sl = None
         if slice_by is not None:
-            sl = slice_metrics(truth, preds, by=slice_by, n_boot=n_boot, rng=seed, iou_type=kind, kpt_sigmas=sigmas)
+            sl = slice_metrics(truth, preds, by=slice_by, n_boot=n_boot, rng=seed, iou_type=kind, kpt_sigmas=sigmas,
+                               boundary_dilation=ratio)
         cm = None
-        if kind in ("bbox", "segm"):  # class-agnostic matching needs IoU; OKS is defined per class
+        if kind != "keypoints":  # class-agnostic matching needs IoU; OKS is defined per class
             cm = detection_confusion_matrix(truth, preds, iou_threshold=iou_threshold,
-                                            score_threshold=score_threshold, iou_type=kind)
+                                            score_threshold=score_threshold, iou_type=kind, boundary_dilation=ratio)
         tide = tide_errors(truth, preds, iou_type=kind, pos_thr=iou_threshold) if errors else None
         cal = None
         if calibration:
             from maslow.metrics.calibration import detection_calibration
 
-            cal = detection_calibration(truth, preds, iou_type=kind, iou_threshold=iou_threshold, kpt_sigmas=sigmas)
+            cal = detection_calibration(truth, preds, iou_type=kind, iou_threshold=iou_threshold, kpt_sigmas=sigmas,
+                                        boundary_dilation=ratio)
     drawers: dict[str, tuple[Path, Callable[[Path], Path]]] = {}  # key -> (file, draw into a path)
     if plot_dir is not None:
         from maslow.metrics import plots
@@ -459,7 +459,7 @@ def eval_(
 def _plot_names(iou_type: str, slice_by: str | None, errors: bool, calibration: bool) -> list[str]:
     """The files ``--plot`` writes for a detection, mask or keypoint evaluation."""
     names = ["pr_curves.png", "ap_per_class.png"]
-    if iou_type in ("bbox", "segm"):
+    if iou_type != "keypoints":
         names.append("confusion_matrix.png")
     if slice_by is not None:
         names.append(f"slices_{_safe(slice_by)}.png")
@@ -501,19 +501,15 @@ def _located(sources: dict[str, tuple[str | Path, Report]]) -> Iterator[None]:
                           f"{msg}", path=cause.file or src, record=cause.record, field=cause.field) from None
 
 
-def _boundary_options(kind: str, dilation: float | None, given: dict[str, bool]) -> float | None:
+def _boundary_options(kind: str, dilation: float | None, where: str = "eval") -> float | None:
     """``--boundary-dilation`` (0.02 by default) for ``--iou-type boundary``, None for the others; refuses it with
-    another type, and the analyses computed for bbox, segm and keypoints only with boundary."""
+    another type."""
     if kind != "boundary":
         if dilation is not None:
-            raise MaslowError(f"eval: --boundary-dilation applies to --iou-type boundary, got {kind}")
+            raise MaslowError(f"{where}: --boundary-dilation applies to --iou-type boundary, got {kind}")
         return None
-    for flag, on in given.items():
-        if on:
-            raise MaslowError(f"eval: {flag} is not computed for --iou-type boundary (only its COCO summary is); "
-                              "run it with --iou-type segm")
     if dilation is not None and not (math.isfinite(dilation) and dilation >= 0):
-        raise MaslowError(f"eval: --boundary-dilation must be a number >= 0 (a fraction of the image diagonal), "
+        raise MaslowError(f"{where}: --boundary-dilation must be a number >= 0 (a fraction of the image diagonal), "
                           f"got {dilation:g}")
     return 0.02 if dilation is None else dilation
 

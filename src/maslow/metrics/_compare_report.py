@@ -37,7 +37,7 @@ img { max-width: 100%; }
 <p>{% for s in sources %}<b>{{ s[0] }}</b>: {{ s[1] }}{% if not loop.last %}<br>{% endif %}{% endfor %}</p>
 <p>{{ n_images }} images ({{ what }}). Deltas are {{ b }} minus {{ a }} (positive: {{ b }} is better{% if lower_better %},
 except for {{ lower_better }}, where lower is better{% endif %}).
-{% if n_bootstrap %}Intervals: {{ "%.0f"|format(confidence * 100) }}% paired bootstrap over images, {{ n_bootstrap }}
+{% if n_bootstrap %}Intervals: {{ level }} paired bootstrap over images, {{ n_bootstrap }}
 replicates (each draws {{ n_images }} images with replacement and evaluates both models on them);
 &quot;p(B&le;A)&quot; is the fraction of replicates where {{ b }} is not better. A delta is flagged when its interval
 excludes 0.{% else %}No bootstrap (0 replicates): no intervals.{% endif %}</p>
@@ -50,7 +50,9 @@ excludes 0.{% else %}No bootstrap (0 replicates): no intervals.{% endif %}</p>
 <td class="{{ r.cls }}">{{ r.flag }}</td></tr>
 {% endfor %}</table>
 {% for s in sections %}<h2>{{ s.title }} per class (sorted by delta, largest loss first)</h2>
-{% if s.plot %}<p><img src="data:image/png;base64,{{ s.plot }}" alt="{{ s.title }} delta per class"></p>{% endif %}
+{% if s.plot %}<p><img src="data:image/png;base64,{{ s.plot }}" alt="{{ s.title }} delta per class"><br>
+Each point is a class's delta, the whiskers its interval: green where the interval is above 0 ({{ b }} better), red
+where it is below ({{ b }} worse), blue where it includes 0 (the data cannot tell).</p>{% endif %}
 <table><tr><th>class</th>{% if s.support %}<th>{{ s.support }}</th>{% endif %}<th>{{ s.title }} {{ a }}</th>
 <th>{{ s.title }} {{ b }}</th><th>delta</th><th>interval</th><th>p(B&le;A)</th><th></th></tr>
 {% for r in s.rows %}<tr><td>{{ r.name }}</td>{% if s.support %}<td class="num">{{ r.support }}</td>{% endif %}
@@ -76,6 +78,11 @@ def _num(v: float, signed: bool = False) -> str:
     if math.isnan(v):
         return "-"
     return f"{v:+.4f}" if signed else f"{v:.4f}"
+
+
+def _level(confidence: float) -> str:
+    """The interval's level as a percentage, as precise as given: 0.95 -> "95%", 0.995 -> "99.5%" (not "100%")."""
+    return f"{round(confidence * 100, 6):g}%"
 
 
 def _rows(names: Sequence[str], a: np.ndarray, b: np.ndarray, d: np.ndarray, lo: np.ndarray, hi: np.ndarray,
@@ -115,7 +122,7 @@ def _verdict(c: Comparison | LabelComparison, labels: tuple[str, str]) -> tuple[
     head = f"{name} {_num(float(c.stats_a[i]))} ({a}) -> {_num(float(c.stats_b[i]))} ({b}), delta {d:+.4f}"
     if math.isnan(lo):
         return head + ".", "same"
-    tail = f", {c.confidence:.0%} interval [{lo:+.4f}, {hi:+.4f}], p(B<=A) {float(c.p_not_better[i]):.3f}"
+    tail = f", {_level(c.confidence)} interval [{lo:+.4f}, {hi:+.4f}], p(B\u2264A) {float(c.p_not_better[i]):.3f}"
     if lo > 0:
         return head + tail + f": {b} is better.", "better"
     if hi < 0:
@@ -171,7 +178,7 @@ def render_comparison_html(comparison: Comparison | LabelComparison, *,
         cc = c
         stats = _rows(c.stat_names, c.stats_a, c.stats_b, c.delta, c.lower, c.upper, c.p_not_better,
                       range(len(c.stat_names)), labels)
-        sections = [{"title": "AP", "support": None,
+        sections = [{"title": "AP@[.5:.95]", "support": None,
                      "plot": _png(lambda p: plot_ap_deltas(cc, p, labels=labels)) if plots and len(c.class_names)
                      else None,
                      "rows": _rows(c.class_names, c.ap_a_per_class, c.ap_b_per_class, c.delta_per_class,
@@ -182,7 +189,7 @@ def render_comparison_html(comparison: Comparison | LabelComparison, *,
     first = next(iter(cals.values()), None)
     verdict, verdict_class = _verdict(c, labels)
     ctx = {"title": title, "sources": list((sources or {}).items()), "n_images": c.n_images, "what": what,
-           "a": labels[0], "b": labels[1], "n_bootstrap": c.n_bootstrap, "confidence": c.confidence,
+           "a": labels[0], "b": labels[1], "n_bootstrap": c.n_bootstrap, "level": _level(c.confidence),
            "verdict": verdict, "verdict_class": verdict_class, "stats": stats, "sections": sections,
            "mcnemar": mcnemar, "lower_better": lower_better,
            "calibration": cal, "cal_iou": "" if first is None else f"{first.iou_threshold:g}",

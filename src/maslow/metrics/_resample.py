@@ -42,9 +42,11 @@ from maslow.metrics.coco import _evaluate, _match_flags, _Params, _params, _resu
 _INERT_RANK = np.iinfo(np.int32).max
 
 
-def coco_params(iou_type: str, kpt_sigmas: Sequence[float] | FloatArray | None) -> _Params:
-    """COCO's default evaluation options for ``iou_type`` (pycocotools' Params)."""
-    return _params(iou_type, None, None, None, None, True, kpt_sigmas, "geometry")
+def coco_params(iou_type: str, kpt_sigmas: Sequence[float] | FloatArray | None,
+                boundary_dilation: float = 0.02) -> _Params:
+    """COCO's default evaluation options for ``iou_type`` (pycocotools' Params), with ``boundary_dilation`` for
+    ``iou_type="boundary"``."""
+    return _params(iou_type, None, None, None, None, True, kpt_sigmas, "geometry", boundary_dilation)
 
 
 class Resampler:

@@ -43,7 +43,7 @@ class Calibration:
     """Reliability bins and calibration errors of detection scores (see the module docstring).
 
     Attributes:
-        iou_type: ``"bbox"``, ``"segm"`` or ``"keypoints"``.
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` or ``"keypoints"``.
         iou_threshold: the IoU (OKS) a correct prediction reaches.
         bin_lower, bin_upper: (n_bins,) edges of each bin.
         confidence: (n_bins,) mean score of each bin (nan: empty bin).
@@ -122,16 +122,19 @@ def detection_calibration(
     iou_threshold: float = 0.5,
     n_bins: int = 10,
     kpt_sigmas: Sequence[float] | FloatArray | None = None,
+    boundary_dilation: float = 0.02,
 ) -> Calibration:
     """Calibration of detection scores: how often a prediction at each score is a true positive.
 
     Args:
         truth: ground truth.
         pred: predictions on truth's images table, with scores in [0, 1].
-        iou_type: ``"bbox"``, ``"segm"`` or ``"keypoints"``.
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks) or ``"keypoints"``.
         iou_threshold: the IoU (OKS) that makes a prediction correct (COCO's matching at that threshold).
         n_bins: equal-width bins of [0, 1].
         kpt_sigmas: OKS sigmas for keypoints (default COCO's 17).
+        boundary_dilation: ``iou_type="boundary"``: the boundary's width as a fraction of the image diagonal
+            (``coco_map``'s).
 
     Returns:
         Calibration: per-bin confidence, accuracy and count; ECE and MCE overall and per class.
@@ -153,7 +156,8 @@ def detection_calibration(
         raise ValueError(f"detection_calibration: n_bins must be an integer >= 1, got {n_bins!r}")
     if not (isinstance(iou_threshold, float | int) and 0 <= iou_threshold <= 1):
         raise ValueError(f"detection_calibration: iou_threshold must be in [0, 1], got {iou_threshold!r}")
-    table = coco_matches(truth, pred, iou_type=iou_type, iou_thresholds=[float(iou_threshold)], kpt_sigmas=kpt_sigmas)
+    table = coco_matches(truth, pred, iou_type=iou_type, iou_thresholds=[float(iou_threshold)], kpt_sigmas=kpt_sigmas,
+                         boundary_dilation=boundary_dilation)
     status = table.pred_status[:, 0]
     rows = np.flatnonzero((status == MatchTable.TP) | (status == MatchTable.FP))
     score = pred.annotations.score

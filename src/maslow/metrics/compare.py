@@ -60,7 +60,7 @@ class Comparison:
     """Two models on the same truth: stats, deltas (B - A) and paired bootstrap intervals (module docstring).
 
     Attributes:
-        iou_type: ``"bbox"``, ``"segm"`` or ``"keypoints"``.
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` or ``"keypoints"``.
         stat_names: (S,) the summary stats, as ``MapResult.stat_names``.
         stats_a, stats_b: (S,) each model's stats (nan where undefined).
         delta: (S,) ``stats_b - stats_a``.
@@ -157,6 +157,7 @@ def compare_models(
     confidence: float = 0.95,
     kpt_sigmas: Sequence[float] | FloatArray | None = None,
     progress: Progress | None = None,
+    boundary_dilation: float = 0.02,
 ) -> Comparison:
     """Compare model B with model A on the same truth: COCO stats, deltas and paired bootstrap intervals.
 
@@ -165,12 +166,14 @@ def compare_models(
             area ranges; keypoints: maxDets 20).
         pred_a: model A's predictions (the baseline), on truth's images table, with scores.
         pred_b: model B's predictions, likewise.
-        iou_type: ``"bbox"``, ``"segm"`` or ``"keypoints"``.
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks) or ``"keypoints"``.
         n_bootstrap: paired bootstrap replicates (0: no intervals).
         seed: seed or generator of the draws (the same seed gives the same intervals).
         confidence: level of the intervals, in (0, 1).
         kpt_sigmas: OKS sigmas for keypoints (default COCO's 17).
         progress: called as ``progress(done, n_bootstrap)`` after each replicate.
+        boundary_dilation: ``iou_type="boundary"``: the boundary's width as a fraction of the image diagonal
+            (``coco_map``'s).
 
     Returns:
         Comparison: stats, deltas, intervals, p_not_better, per-class AP deltas.
@@ -193,7 +196,7 @@ def compare_models(
         raise ValueError(f"compare_models: confidence must be in (0, 1) (a fraction such as 0.95), got {confidence!r}")
     _check_pair(truth, pred_a, "pred_a")
     _check_pair(truth, pred_b, "pred_b")
-    p = coco_params(iou_type, kpt_sigmas)
+    p = coco_params(iou_type, kpt_sigmas, boundary_dilation)
     models = (Resampler(truth, pred_a, p), Resampler(truth, pred_b, p))
     res_a, res_b = models[0].result, models[1].result
     stats_a, stats_b = _nan(res_a.stats), _nan(res_b.stats)

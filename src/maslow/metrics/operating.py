@@ -187,6 +187,7 @@ def operating_point(
     iou_type: str = "bbox",
     max_dets: int = 100,
     kpt_sigmas: Sequence[float] | FloatArray | None = None,
+    boundary_dilation: float = 0.02,
 ) -> OperatingPoints:
     """Per-class score thresholds minimising a cost, or meeting a target precision or recall.
 
@@ -201,9 +202,12 @@ def operating_point(
             A class without truth objects keeps nothing.
         iou_threshold: IoU (OKS for keypoints) a match needs.
         beta: the F-beta weight of recall.
-        iou_type: ``"bbox"``, ``"segm"`` or ``"keypoints"`` (ignored for classification).
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks) or ``"keypoints"`` (ignored
+            for classification).
         max_dets: predictions evaluated per image and class (highest scores first), as COCO's maxDets.
         kpt_sigmas: OKS sigmas, one per keypoint (keypoints only; default COCO's 17).
+        boundary_dilation: ``iou_type="boundary"``: the boundary's width as a fraction of the image diagonal
+            (``coco_map``'s).
 
     The thresholds tried are ``inf`` and the scores of the evaluated predictions (a value between two of them keeps
     the same predictions). In cost mode, ties between thresholds of equal cost go to the highest threshold (fewest
@@ -247,7 +251,8 @@ def operating_point(
         iou_type, iou_threshold = "classification", math.nan
     else:
         table = coco_matches(truth, pred, iou_type=iou_type, iou_thresholds=[iou_threshold],
-                              max_dets=[int(max_dets)], area_ranges=_ALL, kpt_sigmas=kpt_sigmas)
+                              max_dets=[int(max_dets)], area_ranges=_ALL, kpt_sigmas=kpt_sigmas,
+                              boundary_dilation=boundary_dilation)
         names, labels = table.result.class_names, table.result.class_labels
         t_k, p_k = _class_positions(truth, pred, labels)
         t_status, p_status = table.truth_status[:, 0], table.pred_status[:, 0]
@@ -395,6 +400,7 @@ def detection_confusion_matrix(
     score_threshold: float = 0.5,
     iou_type: str = "bbox",
     max_dets: int | None = None,
+    boundary_dilation: float = 0.02,
 ) -> DetectionConfusion:
     """Which class each truth object was detected as, from class-agnostic matching (module docstring).
 
@@ -403,8 +409,10 @@ def detection_confusion_matrix(
         pred: scored predictions on the same images table.
         iou_threshold: IoU a match needs.
         score_threshold: only predictions with ``score >= score_threshold`` take part.
-        iou_type: ``"bbox"`` or ``"segm"``.
+        iou_type: ``"bbox"``, ``"segm"`` or ``"boundary"`` (Boundary IoU of the masks).
         max_dets: predictions per image, highest scores first; None: all.
+        boundary_dilation: ``iou_type="boundary"``: the boundary's width as a fraction of the image diagonal
+            (``coco_map``'s).
 
     Returns:
         DetectionConfusion with the (K + 1, K + 1) matrix, rows truth, columns predicted.
@@ -417,8 +425,9 @@ def detection_confusion_matrix(
         >>> int(cm.matrix.trace()) == int((~truth.annotations.iscrowd).sum()), int(cm.matrix[-1].sum())
         (True, 0)
     """
-    if iou_type not in ("bbox", "segm"):
-        raise ValueError(f"detection_confusion_matrix: iou_type must be 'bbox' or 'segm', got {iou_type!r}")
+    if iou_type not in ("bbox", "segm", "boundary"):
+        raise ValueError(f"detection_confusion_matrix: iou_type must be 'bbox' or 'segm' or 'boundary' (class-agnostic "
+                         f"matching needs an IoU; OKS is defined per class), got {iou_type!r}")
     _check("iou_threshold", iou_threshold, 0.0, 1.0)
     if not math.isfinite(score_threshold):
         raise ValueError(f"detection_confusion_matrix: score_threshold must be a number, got {score_threshold!r}")
@@ -432,7 +441,8 @@ def detection_confusion_matrix(
     per_image = np.bincount(kept.annotations.image, minlength=1).max(initial=1) if kept.n_annotations else 1
     dets = int(per_image) if max_dets is None else int(max_dets)
     table = coco_matches(truth_m, pred_m, iou_type=iou_type, iou_thresholds=[iou_threshold],
-                          max_dets=[max(dets, 1)], area_ranges=_ALL, use_cats=False)
+                          max_dets=[max(dets, 1)], area_ranges=_ALL, use_cats=False,
+                          boundary_dilation=boundary_dilation)
     n = len(names)
     matrix = np.zeros((n + 1, n + 1), np.int64)
     t_lab, p_lab = truth_m.annotations.label, pred_m.annotations.label

@@ -134,6 +134,7 @@ def slice_metrics(
     rng: Rng = None,
     iou_type: str = "bbox",
     kpt_sigmas: Sequence[float] | FloatArray | None = None,
+    boundary_dilation: float = 0.02,
 ) -> SliceResult:
     """A metric per value of an image column, with bootstrap confidence intervals.
 
@@ -149,8 +150,11 @@ def slice_metrics(
             metric one call per draw).
         ci: confidence level of the intervals, in (0, 1).
         rng: seed or generator for the draws.
-        iou_type: ``"bbox"``, ``"segm"`` or ``"keypoints"`` for the default metric.
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks) or ``"keypoints"`` for the
+            default metric.
         kpt_sigmas: OKS sigmas for the default metric with keypoints (default COCO's 17).
+        boundary_dilation: the default metric with ``iou_type="boundary"``: the boundary's width as a fraction of
+            the image diagonal (``coco_map``'s).
 
     Returns:
         SliceResult with the value, interval and significance of each slice, and the overall value.
@@ -175,7 +179,7 @@ def slice_metrics(
     values, of_image = _groups(_column(truth, by))
     m = truth.n_images
     if metric is None:
-        fast = _MapAccumulator(truth, pred, iou_type, kpt_sigmas)
+        fast = _MapAccumulator(truth, pred, iou_type, kpt_sigmas, boundary_dilation)
         name = "map_50_95"
 
         def on(idx: IntArray) -> float:
@@ -216,10 +220,10 @@ class _MapAccumulator:
     """COCO mAP@[.5:.95] of any multiset of images, from one match table (pycocotools' accumulate)."""
 
     def __init__(self, truth: Dataset, pred: Dataset, iou_type: str,
-                 kpt_sigmas: Sequence[float] | FloatArray | None) -> None:
+                 kpt_sigmas: Sequence[float] | FloatArray | None, boundary_dilation: float) -> None:
         dets = 20 if iou_type == "keypoints" else 100  # the maxDets COCO's AP reads
         table = coco_matches(truth, pred, iou_type=iou_type, max_dets=[dets], area_ranges={"all": (0.0, 1e5**2)},
-                              kpt_sigmas=kpt_sigmas)
+                              kpt_sigmas=kpt_sigmas, boundary_dilation=boundary_dilation)
         res = table.result
         self.recall_thresholds = res.recall_thresholds
         n_k = len(res.class_labels)
