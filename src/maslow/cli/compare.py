@@ -42,7 +42,7 @@ from maslow.core.issues import Report
 from maslow.core.schema import Task
 from maslow.errors import FormatError, MaslowError
 from maslow.metrics._compare_labels import CLASS_METRICS
-from maslow.metrics._compare_report import mcnemar_sentence
+from maslow.metrics._compare_report import confidence_level, mcnemar_sentence
 from maslow.metrics.calibration import Calibration, detection_calibration
 from maslow.metrics.coco import coco_map
 from maslow.metrics.compare import Comparison, LabelComparison, class_rows, compare_labels, compare_models, delta_order
@@ -113,7 +113,7 @@ def _interval(lo: float, hi: float) -> str:
 def _render(c: Comparison, cals: list[Calibration | None], n_truth: np.ndarray, sources: dict[str, str]) -> None:
     for name in ("A", "B"):
         console.print(f"{name}: {lit(sources[name])}", highlight=False)
-    ci = f"{c.confidence:.0%} paired bootstrap, {c.n_bootstrap} replicates" if c.n_bootstrap else "no bootstrap"
+    ci = f"{confidence_level(c.confidence)} paired bootstrap, {c.n_bootstrap} replicates" if c.n_bootstrap else "no bootstrap"
     rows: list[tuple[Any, ...]] = [(n, _f(c.stats_a[i]), _f(c.stats_b[i]), _f(c.delta[i], True), _interval(c.lower[i], c.upper[i]),
              "-" if math.isnan(c.p_not_better[i]) else f"{c.p_not_better[i]:.3f}", _flag(c.lower[i], c.upper[i]))
             for i, n in enumerate(c.stat_names)]
@@ -428,7 +428,7 @@ def _render_labels(c: LabelComparison, sources: dict[str, str]) -> None:
     """The tables: the scores (B better in green, worse in red), McNemar's test, each per-class score."""
     for name in _LABELS:
         console.print(f"{name}: {lit(sources[name])}", highlight=False)
-    ci = f"{c.confidence:.0%} paired bootstrap, {c.n_bootstrap} replicates" if c.n_bootstrap else "no bootstrap"
+    ci = f"{confidence_level(c.confidence)} paired bootstrap, {c.n_bootstrap} replicates" if c.n_bootstrap else "no bootstrap"
     better, worse = c.better, c.worse
     rows: list[tuple[Any, ...]] = [
         (n if c.higher_better[i] else f"{n} (lower is better)", _f(c.stats_a[i]), _f(c.stats_b[i]),

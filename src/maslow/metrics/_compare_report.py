@@ -80,7 +80,7 @@ def _num(v: float, signed: bool = False) -> str:
     return f"{v:+.4f}" if signed else f"{v:.4f}"
 
 
-def _level(confidence: float) -> str:
+def confidence_level(confidence: float) -> str:
     """The interval's level as a percentage, as precise as given: 0.95 -> "95%", 0.995 -> "99.5%" (not "100%")."""
     return f"{round(confidence * 100, 6):g}%"
 
@@ -122,7 +122,7 @@ def _verdict(c: Comparison | LabelComparison, labels: tuple[str, str]) -> tuple[
     head = f"{name} {_num(float(c.stats_a[i]))} ({a}) -> {_num(float(c.stats_b[i]))} ({b}), delta {d:+.4f}"
     if math.isnan(lo):
         return head + ".", "same"
-    tail = f", {_level(c.confidence)} interval [{lo:+.4f}, {hi:+.4f}], p(B\u2264A) {float(c.p_not_better[i]):.3f}"
+    tail = f", {confidence_level(c.confidence)} interval [{lo:+.4f}, {hi:+.4f}], p(B\u2264A) {float(c.p_not_better[i]):.3f}"
     if lo > 0:
         return head + tail + f": {b} is better.", "better"
     if hi < 0:
@@ -189,7 +189,7 @@ def render_comparison_html(comparison: Comparison | LabelComparison, *,
     first = next(iter(cals.values()), None)
     verdict, verdict_class = _verdict(c, labels)
     ctx = {"title": title, "sources": list((sources or {}).items()), "n_images": c.n_images, "what": what,
-           "a": labels[0], "b": labels[1], "n_bootstrap": c.n_bootstrap, "level": _level(c.confidence),
+           "a": labels[0], "b": labels[1], "n_bootstrap": c.n_bootstrap, "level": confidence_level(c.confidence),
            "verdict": verdict, "verdict_class": verdict_class, "stats": stats, "sections": sections,
            "mcnemar": mcnemar, "lower_better": lower_better,
            "calibration": cal, "cal_iou": "" if first is None else f"{first.iou_threshold:g}",

@@ -45,7 +45,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray, Rng, as_generator
 from maslow.errors import InvalidDatasetError
 from maslow.metrics._compare_labels import LabelComparison, compare_labels, mcnemar_exact
-from maslow.metrics._compare_report import render_comparison_html, write_comparison_html
+from maslow.metrics._compare_report import confidence_level, render_comparison_html, write_comparison_html
 from maslow.metrics._resample import Resampler, coco_params, draws, quantiles
 from maslow.metrics._result import MapResult
 
@@ -264,10 +264,10 @@ def plot_ap_deltas(comparison: Comparison, path: str | Path, *, title: str | Non
     i_map = c.stat_names.index("map_50_95")
     return _plot_deltas(
         c.class_names, c.delta_per_class, c.lower_per_class, c.upper_per_class, path,
-        xlabel=f"AP@[.5:.95] of {b} minus {a} ({c.confidence:.0%} paired bootstrap interval, "
+        xlabel=f"AP@[.5:.95] of {b} minus {a} ({confidence_level(c.confidence)} paired bootstrap interval, "
                f"{c.n_bootstrap} replicates)",
         title=title or f"AP per class, {b} vs {a} ({c.iou_type}; mAP {_fmt(c.stats_a[i_map])} -> "
-                       f"{_fmt(c.stats_b[i_map])}; green: {b} better, red: worse)", missing="no truth")
+                       f"{_fmt(c.stats_b[i_map])}; green: {b} better, red: worse, blue: the interval holds 0)", missing="no truth")
 
 
 def plot_class_deltas(comparison: LabelComparison, path: str | Path, *, metric: str | None = None,
@@ -298,10 +298,10 @@ def plot_class_deltas(comparison: LabelComparison, path: str | Path, *, metric: 
     head = c.stat_names[0]
     return _plot_deltas(
         c.class_names, c.delta_per_class[j], c.lower_per_class[j], c.upper_per_class[j], path,
-        xlabel=f"{_METRIC_LABEL.get(metric, metric)} of {b} minus {a} ({c.confidence:.0%} paired bootstrap "
+        xlabel=f"{_METRIC_LABEL.get(metric, metric)} of {b} minus {a} ({confidence_level(c.confidence)} paired bootstrap "
                f"interval, {c.n_bootstrap} replicates)",
         title=title or f"{_METRIC_LABEL.get(metric, metric)} per class, {b} vs {a} ({c.task}; {head} "
-                       f"{_fmt(c.stats_a[0])} -> {_fmt(c.stats_b[0])}; green: {b} better, red: worse)",
+                       f"{_fmt(c.stats_a[0])} -> {_fmt(c.stats_b[0])}; green: {b} better, red: worse, blue: the interval holds 0)",
         missing="undefined")
 
 
