@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,7 +57,7 @@ def _parse_options(pairs: list[str] | None, func: Any, *, flag: str, what: str) 
     if not pairs:
         return {}
     params = inspect.signature(func).parameters
-    reserved = {"src", "dst", "ds", "images_root", "strict"}
+    reserved = {"src", "dst", "ds", "images_root", "strict", "progress"}  # progress: the CLI's bar
     known = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and n not in reserved]
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -158,7 +160,7 @@ def _import(
 ) -> io.Imported:
     # on stderr from the start: reading 1,500,000 annotations takes seconds before any image is checked (a bar
     # shown only for --check-files left a --no-check-files import silent); the count appears once images are checked
-    with progress_bar(f"importing {src.name}" + (" (then checking images)" if check_files else ""),
+    with progress_bar(f"importing {lit(src.name)}" + (" (then checking images)" if check_files else ""),
                       enabled=not quiet) as progress:
         return io.import_dataset(src, fmt, images_root=images_root, strict=strict, check_files=check_files,
                                  decode=decode, progress=progress, **(options or {}))
@@ -320,8 +322,6 @@ def diff(
 
 def _status(text: str, *, enabled: bool) -> Any:
     """A spinner on stderr while work of a few seconds runs (shown only on a terminal; none when disabled)."""
-    import contextlib
-
     if not enabled:
         return contextlib.nullcontext()
     from maslow.cli.render import err_console
@@ -354,16 +354,23 @@ def export(
     options = _parse_options(write_options, io.get_format(fmt).write, flag="--write-option", what=f"{fmt} writer")
     _check_destination(Path(dst), fmt)
     ds = Workspace.find().load(ref)
-    with _writing(fmt, dst, enabled=not as_json):
-        rep = io.write(ds, Path(dst), fmt, **options)
+    with _writing(fmt, dst, enabled=not as_json) as progress:
+        rep = io.write(ds, Path(dst), fmt, progress=progress, **options)
     _note_images_left_behind(rep, ds, Path(dst), fmt)
     print_json(rep) if as_json else render_export(rep)
 
 
-def _writing(fmt: str, dst: str | Path, *, enabled: bool) -> Any:
-    """A spinner on stderr while a writer works (writers report no progress; copying 100,000 images into class
-    folders takes minutes): shown only on a terminal."""
-    return _status(f"writing {fmt} to {dst}", enabled=enabled)
+@contextlib.contextmanager
+def _writing(fmt: str, dst: str | Path, *, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr while a writer that reports progress works (copying 100,000 images into class
+    folders takes minutes), else a spinner; shown only on a terminal. Gives the callback for ``io.write``."""
+    text = f"writing {fmt} to {dst}"
+    if enabled and io.get_format(fmt).reports_progress:
+        with progress_bar(lit(text)) as progress:
+            yield progress
+        return
+    with _status(text, enabled=enabled):
+        yield None
 
 
 #: Formats written as one file; the others write a folder.
@@ -424,8 +431,8 @@ def convert(
                             what=f"{fmt_out} writer")
     _check_destination(dst, fmt_out)
     imp = _import(src, fmt_in, images_root, strict, check_files, False, as_json, r_opts)
-    with _writing(fmt_out, dst, enabled=not as_json):
-        rep = io.write(imp.dataset, dst, fmt_out, **w_opts)
+    with _writing(fmt_out, dst, enabled=not as_json) as progress:
+        rep = io.write(imp.dataset, dst, fmt_out, progress=progress, **w_opts)
     _note_images_left_behind(rep, imp.dataset, dst, fmt_out)
     if as_json:
         print_json({"export": rep, "report": imp.report})

@@ -17,7 +17,7 @@ from maslow.errors import FormatError
 from maslow.io._common import ExportReport
 from maslow.io.checks import check_boxes, check_dataset, check_images, fill_sizes
 from maslow.io.images import image_info, load, load_path
-from maslow.io.registry import FORMATS, get_format, warn_issues
+from maslow.io.registry import FORMATS, Progress, get_format, warn_issues
 
 
 @dataclass(frozen=True)
@@ -76,10 +76,20 @@ def read(src: str | Path, fmt: str, **options: Any) -> Dataset:
     return warn_issues(ds, report, source=src)
 
 
-def write(ds: Dataset, dst: str | Path, fmt: str, **options: Any) -> ExportReport:
+def write(ds: Dataset, dst: str | Path, fmt: str, *, progress: Progress | None = None,
+          **options: Any) -> ExportReport:
     """Write ``ds`` to ``dst`` in format ``fmt``; the report counts what the format could not express (and notes
-    the ``ds.info`` of other formats, e.g. COCO's ``info`` and ``licenses`` written as YOLO)."""
+    the ``ds.info`` of other formats, e.g. COCO's ``info`` and ``licenses`` written as YOLO).
+
+    Args:
+        progress: called as ``progress(done, total)`` by the writers that report progress
+            (``get_format(fmt).reports_progress``: images written, COCO records written), about 100 times a run,
+            monotone, the last call ``(total, total)``; the other writers never call it. The files written are
+            the same with or without it.
+    """
     spec = get_format(fmt)
+    if progress is not None and spec.reports_progress:
+        options["progress"] = progress
     rep: ExportReport = spec.write(ds, Path(dst), **options)
     held = {"coco": {"coco", "coco_categories"}, "cvat": {"cvat"}, "voc": {"voc"}, "labelstudio": {"labelstudio"}, "yolo": {"yolo"},
             "parquet": set(ds.info)}.get(spec.name, set())

@@ -17,6 +17,7 @@ from maslow.core.schema import LabelSchema
 from maslow.core.types import FloatArray, IntArray
 from maslow.io._coco_stream import no_gc
 from maslow.io._common import ExportReport
+from maslow.io.registry import Progress, Ticks
 
 _ANN_KEYS = frozenset({"id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd", "keypoints",
                        "num_keypoints", "score", "attributes", "annotator", "source"})
@@ -28,7 +29,8 @@ DEFAULT_HEAD: dict[str, Any] = {"info": {"description": "written by maslow"}, "l
 _LINE = 20_000  # annotation records per line of a compact file (the layout of the files written so far)
 
 
-def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int = 4096) -> ExportReport:
+def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int = 4096,
+          progress: Progress | None = None) -> ExportReport:
     """Write ``ds`` as one COCO instances (or person-keypoints) JSON file, atomically.
 
     Ids are those of ``images.extra["coco_id"]``, ``annotations.extra["coco_id"]`` and ``ClassDef.id`` where
@@ -44,6 +46,8 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
         indent: pretty-print with this indent (default: compact).
         chunk_rows: images or annotations turned into JSON records at a time, written to the file as they are
             made (memory vs speed; the bytes written don't depend on it).
+        progress: called as ``progress(done, total)`` over the records written, images then annotations
+            (``total = n_images + n_annotations``; see ``registry.Ticks``).
 
     Returns:
         ExportReport; ``lost`` counts annotations without any geometry (``tags``), masks that differ from the
@@ -69,10 +73,11 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
     def dumps(v: Any) -> str:
         return json.dumps(v, indent=indent, separators=sep, ensure_ascii=False)  # dumps: C encoder
 
+    tick = Ticks(progress, ds.n_images + ds.n_annotations)
     with no_gc(), atomic_path(dst) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(_head(ds, rep, dumps) + '"images": ')
-            _write_list(f, _image_records(ds, img_ids, rep, chunk_rows), dumps, pretty=pretty)
+            _write_list(f, _image_records(ds, img_ids, rep, chunk_rows), dumps, pretty=pretty, tick=tick)
             f.write(',\n"annotations": [')
             written = 0  # compact: a line of _LINE records (the layout of the files written so far)
             for chunk in _annotation_records(ds, img_ids, cat_ids, rep, chunk_rows):  # none crosses a line's end
@@ -80,20 +85,25 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
                     f.write(("\n" if not written else ",\n" if pretty or written % _LINE == 0 else ",")
                             + dumps(chunk)[cut:-cut])
                     written += len(chunk)
+                    tick(ds.n_images + written)  # tags are not written: the last call comes from end()
             f.write('\n],\n"categories": ')
             f.write(dumps(cats))
             f.write("}\n")
+    tick.end()
     return rep
 
 
-def _write_list(f: TextIO, chunks: Iterable[list[Any]], dumps: Callable[[Any], str], *, pretty: bool) -> None:
+def _write_list(f: TextIO, chunks: Iterable[list[Any]], dumps: Callable[[Any], str], *, pretty: bool,
+                tick: Ticks) -> None:
     """Write the lists of ``chunks`` as one JSON array, exactly as ``dumps`` of their concatenation would."""
     sep, cut = (",\n", 2) if pretty else (",", 1)  # pretty: "[\n" + items (",\n" apart) + "\n]"
-    first = True
+    first, done = True, 0
     for chunk in chunks:
         if chunk:
             f.write(("[" + sep[1:] if first else sep) + dumps(chunk)[cut:-cut])
             first = False
+            done += len(chunk)
+            tick(done)
     f.write("[]" if first else sep[1:] + "]")
 
 

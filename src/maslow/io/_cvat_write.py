@@ -17,6 +17,7 @@ from maslow.core.schema import AttributeDef
 from maslow.io._common import ExportReport, move_rotation_pivot
 from maslow.io._cvat_read import CUBOID_ATTRS, ellipse_box, ellipse_params
 from maslow.io._cvat_skeleton import svg_matches, svg_text
+from maslow.io.registry import Progress, Ticks
 
 _SOURCE_IN = {"manual": "human", "semi-auto": "human", "file": "human", "consensus": "human", "auto": "model"}
 _SOURCE_OUT = {"human": "manual", "model": "auto", "pseudo": "auto", "synthetic": "auto"}
@@ -180,7 +181,7 @@ def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport, skeletons: se
     return meta
 
 
-def write(ds: Dataset, dst: Path) -> ExportReport:
+def write(ds: Dataset, dst: Path, *, progress: Progress | None = None) -> ExportReport:
     """Write ``ds`` as a CVAT 1.1 XML file: CVAT for images, plus CVAT for video ``<track>`` elements for rows
     that carry ``extra["cvat_track_id"]``.
 
@@ -201,6 +202,7 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
     Args:
         ds: the dataset.
         dst: the XML file to write (atomically).
+        progress: called as ``progress(done, total)`` over the images written (``registry.Ticks``).
 
     Returns:
         What was written and what was lost.
@@ -231,6 +233,7 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
     track_images: dict[tuple[int, str], set[int]] = {}
     group_at: dict[int, int] = {}  # a track row -> the next free group id when it was written (to write it again)
     slices = ds.image_slices()
+    tick = Ticks(progress, ds.n_images)
     with atomic_path(dst) as tmp, open(tmp, "w", encoding="utf-8", errors="xmlcharrefreplace") as f:
         f.write("<?xml version='1.0' encoding='utf-8'?>\n<annotations>")
         version = ET.Element("version")
@@ -261,6 +264,7 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
                 for el in row.els if r not in group_at else ():
                     _emit(img, el, row)
             _put(f, img)
+            tick(i + 1)
         del track_images
         scratch = ExportReport(path=str(dst), format="cvat")  # a track row's losses were counted above
 
@@ -270,6 +274,7 @@ def write(ds: Dataset, dst: Path) -> ExportReport:
         for node in _track_elements(ds, tracks, np.asarray(ids, np.int64), row_of):
             _put(f, node)
         f.write("\n</annotations>")
+    tick.end()
     for k, n in later.lost.items():
         report.lost[k] += n
     report.n_annotations = len(a)

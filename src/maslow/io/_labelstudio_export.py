@@ -23,6 +23,7 @@ from maslow.io._common import ExportReport, atomic_path, move_rotation_pivot
 from maslow.io._cvat_read import ellipse_box, ellipse_params
 from maslow.io._labelstudio_keep import controls, json_value, merge, misfit, task_data
 from maslow.io._labelstudio_values import TAG, ValueWriter
+from maslow.io.registry import Ticks
 
 EXTRA = ("ls_result_id", "ls_from_name", "ls_to_name", "ls_annotation_id", "ls_model_version", "ls_rotation",
          "ls_shape", "ls_result")
@@ -455,15 +456,15 @@ def export(ds: Dataset, url_prefix: str, dst: str) -> tuple[Iterator[dict[str, A
     return tasks(), wr.ctl, report
 
 
-def dump_tasks(tasks: Iterable[dict[str, Any]], dst: Path, *, batch: int = 64) -> None:
+def dump_tasks(tasks: Iterable[dict[str, Any]], dst: Path, *, batch: int = 64, tick: Ticks | None = None) -> None:
     """Write a task list atomically as ``dump_json(list(tasks), dst, indent=True)`` does, the same bytes, a batch
     of tasks at a time (the whole list is never built): each batch is dumped as an indented array and its
-    elements are written between the file's brackets."""
+    elements are written between the file's brackets. ``tick`` is told the tasks written after each batch."""
     import orjson
 
     opts = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_INDENT_2
     with atomic_path(dst) as tmp, open(tmp, "wb") as f:
-        it, sep = iter(tasks), b"[\n"
+        it, sep, done = iter(tasks), b"[\n", 0
         while chunk := list(itertools.islice(it, batch)):
             try:
                 data = orjson.dumps(chunk, option=opts)
@@ -472,7 +473,12 @@ def dump_tasks(tasks: Iterable[dict[str, Any]], dst: Path, *, batch: int = 64) -
             f.write(sep)
             f.write(memoryview(data)[2:-2])  # b"[\n" + elements + b"\n]"
             sep = b",\n"
+            done += len(chunk)
+            if tick is not None:
+                tick(done)
         f.write(b"[]" if sep == b"[\n" else b"\n]")
+    if tick is not None:
+        tick.end()
 
 
 # -- JSON-MIN (label_studio_sdk.converter: Converter.convert_to_json_min, utils.prettify_result) -----------------

@@ -32,7 +32,7 @@ from maslow.errors import FormatError
 from maslow.io._common import Collector, ExportReport
 from maslow.io._export import LINK_MODES, count_lost, output_names, place_image
 from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path
-from maslow.io.registry import warn_issues
+from maslow.io.registry import Progress, Ticks, warn_issues
 
 SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
@@ -142,7 +142,8 @@ def read_imagefolder(src: str | Path, **options: Any) -> Dataset:
     return warn_issues(*parse(Path(src), **options), source=src)
 
 
-def write(ds: Dataset, dst: Path, *, link: str = "copy", splits: bool | None = None) -> ExportReport:
+def write(ds: Dataset, dst: Path, *, link: str = "copy", splits: bool | None = None,
+          progress: Progress | None = None) -> ExportReport:
     """Write ``ds`` as class folders: ``dst/<class>/<image>`` or ``dst/<split>/<class>/<image>``.
 
     Args:
@@ -150,6 +151,8 @@ def write(ds: Dataset, dst: Path, *, link: str = "copy", splits: bool | None = N
             decoded and written as PNG.
         splits: write split folders; by default when any image has a split (images without one go to
             ``train``).
+        progress: called as ``progress(done, total)`` over the images placed (those with one class; see
+            ``registry.Ticks``).
 
     Returns:
         ExportReport: ``lost["images_without_label"]``, ``lost["images_with_several_labels"]`` (those images
@@ -208,6 +211,7 @@ def write(ds: Dataset, dst: Path, *, link: str = "copy", splits: bool | None = N
     if use_splits and any(not given[i] for i in chosen):
         rep.notes.append("images without a split were written to 'train'")
     hidden: list[str] = []
+    tick, done = Ticks(progress, len(chosen)), 0
     with atomic_dir(dst) as tmp:
         for c in ds.schema.classes:
             for s in (sorted({(given[i] or "train") for i in chosen}) or ["train"]) if use_splits else [""]:
@@ -219,6 +223,9 @@ def write(ds: Dataset, dst: Path, *, link: str = "copy", splits: bool | None = N
                     rep.lost["image_files"] += 1
                 elif name.startswith(".") or PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
                     hidden.append(name)
+                done += 1
+                tick(done)
+    tick.end()
     if hidden:  # written, but reading skips hidden files and files without an image suffix
         rep.lost["image_names"] += len(hidden)
         rep.notes.append(f"{len(hidden)} images were written under names that reading skips (hidden, or no image "

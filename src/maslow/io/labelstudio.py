@@ -71,7 +71,7 @@ from maslow.io._labelstudio_keep import OWN_IMAGE_EXTRA, TASK_KEYS, header, left
 from maslow.io._labelstudio_stream import iter_batches
 from maslow.io._labelstudio_values import ValueReader, add_columns, choice_set
 from maslow.io.images import image_info
-from maslow.io.registry import warn_issues
+from maslow.io.registry import Progress, Ticks, warn_issues
 
 _REGION = {"rectanglelabels": "box", "rectangle": "box", "polygonlabels": "polygon", "polygon": "polygon",
            "keypointlabels": "keypoint", "keypoint": "keypoint", "brushlabels": "brush", "brush": "brush",
@@ -553,7 +553,8 @@ def labeling_config(ds: Dataset) -> str:
     return config_for(ds, ctl, [])
 
 
-def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=") -> ExportReport:
+def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=",
+          progress: Progress | None = None) -> ExportReport:
     """Write ``ds`` as a Label Studio task list (JSON) with ``label_config.xml`` beside it.
 
     Annotations with source ``model``/``pseudo`` become predictions (pre-annotations, with their score), the
@@ -573,13 +574,14 @@ def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=") 
         ds: the dataset.
         dst: the JSON file to write (atomically); ``label_config.xml`` is written in the same folder.
         url_prefix: prefix of ``data.image`` for images without an original URL (``images.extra["ls_url"]``).
+        progress: called as ``progress(done, total)`` over the tasks (images) written (``registry.Ticks``).
 
     Returns:
         What was written and what was lost.
     """
     dst = Path(dst)
     tasks, ctl, report = export(ds, url_prefix, str(dst))
-    dump_tasks(tasks, dst)
+    dump_tasks(tasks, dst, tick=Ticks(progress, ds.n_images))
     config = config_for(ds, ctl, report.notes)
     columns = frozenset(k for k, (t, _) in ctl.values.items() if t == "choices")  # image columns, not classes
     order = list(read_config(config, dst, choice_columns=columns).classes)  # the class order a reader takes, then

@@ -3,12 +3,15 @@
 Every format module defines
   ``parse(src, *, images_root=None, strict=False, **options) -> tuple[Dataset, Report]`` and
   ``write(ds, dst, **options) -> ExportReport``,
-and the public ``read_<format>``/``write_<format>`` functions on top of them.
+and the public ``read_<format>``/``write_<format>`` functions on top of them. A writer that takes a ``progress``
+keyword reports ``progress(done, total)`` through ``Ticks`` (``FormatSpec.reports_progress`` says which do).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +44,11 @@ class FormatSpec:
             raise FormatError(f"format {self.name!r} can be read, not written")
         return self._mod().write  # type: ignore[no-any-return]
 
+    @property
+    def reports_progress(self) -> bool:
+        """Whether the writer takes a ``progress(done, total)`` callback (``io.write`` passes it only then)."""
+        return self.can_write and "progress" in inspect.signature(self.write).parameters
+
 
 FORMATS: dict[str, FormatSpec] = {
     f.name: f
@@ -58,6 +66,42 @@ FORMATS: dict[str, FormatSpec] = {
         FormatSpec("mnist", "idx", "IDX images + labels (MNIST)", aliases=("idx",)),
     )
 }
+
+
+Progress = Callable[[int, int], None]
+
+
+class Ticks:
+    """A writer's progress, throttled: ``progress(0, total)`` at the start, ``tick(done)`` calls
+    ``progress(done, total)`` when ``done`` reaches the next ``calls``-th of ``total`` (at most ``calls`` calls
+    however many images: a tick per image costs one comparison), and ``end()`` makes the last call
+    ``(total, total)`` unless made already. Calls are monotone. With ``progress=None`` nothing is called."""
+
+    __slots__ = ("_calls", "_due", "_last", "_progress", "total")
+
+    def __init__(self, progress: Progress | None, total: int, *, calls: int = 100) -> None:
+        self._progress, self.total, self._calls = progress, int(total), max(1, calls)
+        self._due, self._last = sys.maxsize, -1
+        if progress is not None:
+            self._report(0)
+
+    def __call__(self, done: int) -> None:
+        if done >= self._due:
+            self._report(min(done, self.total))
+
+    def end(self) -> None:
+        if self._progress is not None and self._last != self.total:
+            self._report(self.total)
+
+    def _report(self, done: int) -> None:
+        assert self._progress is not None
+        self._progress(done, self.total)
+        self._last = done
+        if done >= self.total:
+            self._due = sys.maxsize
+        else:  # the first count past the next calls-th of total
+            k = done * self._calls // self.total + 1
+            self._due = -(-k * self.total // self._calls)
 
 
 def get_format(name: str, *, where: str = "format") -> FormatSpec:

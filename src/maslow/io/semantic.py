@@ -45,7 +45,7 @@ from maslow.errors import FormatError
 from maslow.io._common import Collector, ExportReport
 from maslow.io._export import count_lost
 from maslow.io.images import IMAGE_SUFFIXES, image_info, load_path
-from maslow.io.registry import warn_issues
+from maslow.io.registry import Progress, Ticks, warn_issues
 
 _SEQ = re.compile(r"^(.+)_(\d+)$")
 _MAX_ID = 65535  # a PNG label map holds 16 bits
@@ -292,7 +292,8 @@ def _class_ids(ds: Dataset) -> list[int]:
     return out
 
 
-def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> ExportReport:
+def write(ds: Dataset, dst: Path, *, background_index: int | None = None,
+          progress: Progress | None = None) -> ExportReport:
     """Write one PNG label map per image, plus ``classes.txt`` (``id name`` per line), into the folder ``dst``.
 
     A pixel takes the id (``ClassDef.id``, else the smallest free id) of the last annotation in row order whose
@@ -310,6 +311,7 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
         ds: the dataset.
         dst: the output folder (replaced atomically).
         background_index: the value of pixels no annotation covers.
+        progress: called as ``progress(done, total)`` over the images (``registry.Ticks``).
 
     Returns:
         What was written and what was lost.
@@ -334,8 +336,10 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
     lost.update(_read_back_losses(ds, ids, ignore))
     slices = ds.image_slices()
     n_before = 0
+    tick = Ticks(progress, ds.n_images)
     with atomic_dir(dst) as tmp:
         for i in range(ds.n_images):
+            tick(i)  # the images done before this one (one without a size is skipped below)
             h, w = int(ds.images.height[i]), int(ds.images.width[i])
             rows = range(slices[i], slices[i + 1])
             if (h, w) == (0, 0):
@@ -371,6 +375,7 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None) -> Exp
         (tmp / "classes.txt").write_text(head + "".join(f"{v} {text[v]}\n" for v in sorted(text)), encoding="utf-8")
         renamed = [c.name for v, c in zip(ids, ds.schema.classes, strict=True) if text[v] != c.name]
         lost["class_names"] += len(renamed)
+    tick.end()
     report.lost.update({k: v for k, v in lost.items() if v})
     if renamed:
         report.notes.append(f"class names that classes.txt can't hold as they are ('#', ':', line breaks, spaces "

@@ -75,7 +75,7 @@ from maslow.io._voc_write import (
     segmented_texts,
 )
 from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path
-from maslow.io.registry import warn_issues
+from maslow.io.registry import Progress, Ticks, warn_issues
 
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
 _SPLIT_ORDER = ("train", "val", "test")
@@ -440,6 +440,7 @@ def write(
     copy_images: bool = False,
     integer_coordinates: bool = False,
     origin: int = 1,
+    progress: Progress | None = None,
 ) -> ExportReport:
     """Write ``ds`` as a VOC root: ``Annotations/``, ``ImageSets/Main/<split>.txt``, ``JPEGImages/``, labelmap.txt.
 
@@ -458,6 +459,7 @@ def write(
             move are counted in ``lost["box_precision"]``.
         origin: 1 for VOC's 1-based pixels; 0 writes maslow's corners as they are, the way CVAT's VOC import
             (datumaro) reads them, so boxes land on the same pixels in CVAT.
+        progress: called as ``progress(done, total)`` over the images written (``registry.Ticks``).
 
     Returns:
         ExportReport; ``lost`` counts masks, polygons, keypoints, scores, crowd flags, annotations without a box.
@@ -484,6 +486,7 @@ def write(
     paths = ds.images.path.tolist()
     actions, parts = kept_names(ds, rep)
     blocks, segmented = file_blocks(ds, lost), segmented_texts(ds, lost)
+    tick = Ticks(progress, ds.n_images)
     with atomic_dir(dst) as tmp:
         ann_dir = tmp / "Annotations"
         ann_dir.mkdir()
@@ -502,6 +505,7 @@ def write(
                 if images and not place_image(image_path(ds, i), img_dir / names[i],
                                               "copy" if copy_images else "symlink"):
                     lost.add("image_files", 1, (i, 1))
+                tick(i + 1)
         main = tmp / "ImageSets" / "Main"  # datumaro finds a VOC dataset by these lists: every image is in one
         main.mkdir(parents=True)
         for s in dict.fromkeys(str(x) or _DEFAULT_SUBSET for x in splits):
@@ -515,6 +519,7 @@ def write(
                 rgb = ""
             lines.append(f"{c.name}:{rgb}:{','.join(parts.get(c.name, ()))}:{','.join(actions.get(c.name, ()))}")
         (tmp / "labelmap.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tick.end()
     lost.into(rep.lost)
     own = {k: v for k, v in ds.images.extra.items() if k not in FILE_EXTRA}
     rest = ds.replace(images=replace(ds.images, extra=own), annotations=a.with_columns(

@@ -59,7 +59,7 @@ from maslow.io._yolo_obb import obb_lines
 from maslow.io._yolo_read import MAX_DECIMALS, Rows, build, read_label
 from maslow.io._yolo_write import Traced, fmt_line, label_lines, usable_polygons
 from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path
-from maslow.io.registry import warn_issues
+from maslow.io.registry import Progress, Ticks, warn_issues
 
 TASKS = ("detect", "segment", "pose", "obb", "classify")
 
@@ -260,6 +260,7 @@ def write(
     copy_images: bool = False,
     flip_idx: list[int] | None = None,
     decimals: int | None = None,
+    progress: Progress | None = None,
 ) -> ExportReport:
     """Write ``ds`` as an Ultralytics dataset: ``data.yaml``, ``images/<split>/`` and ``labels/<split>/``.
 
@@ -280,6 +281,7 @@ def write(
             no names pair up that way.
         decimals: decimals of the normalised values; by default 6, or as many as the files read had
             (``info["yolo"]["decimals"]``).
+        progress: called as ``progress(done, total)`` over the images written (``registry.Ticks``).
 
     Returns:
         ExportReport; ``lost`` counts what YOLO can't express (masks, attributes, crowd flags, scores, ...).
@@ -307,7 +309,7 @@ def write(
         raise FormatError("task 'pose' needs keypoints, got a dataset without them (Ultralytics refuses "
                           "kpt_shape [0, 3]); use task='detect'", path=dst)
     if task == "classify":
-        return _write_classify(ds, dst, images=images, copy_images=copy_images, reason=reason)
+        return _write_classify(ds, dst, images=images, copy_images=copy_images, reason=reason, progress=progress)
     raw = ds.info.get("yolo")
     held: dict[str, Any] = raw if isinstance(raw, dict) else {}  # what a YOLO reader kept (see _kept)
     if decimals is None:
@@ -342,6 +344,7 @@ def write(
     written = np.zeros(len(a), bool)
     slices = ds.image_slices().tolist()
     made: set[str] = set()
+    tick = Ticks(progress, ds.n_images)
     with atomic_dir(dst) as tmp:
         image_dirs = {s: tmp / "images" / s for s in set(split_of)}
         for i0 in range(0, ds.n_images, 4096):  # the lines of 4096 images at a time: memory stays flat
@@ -367,11 +370,13 @@ def write(
                 if images and not place_image(image_path(ds, i), image_dirs[s] / name,
                                               "copy" if copy_images else "symlink"):
                     lost.add("image_files", 1, (i, 1))
+                tick(i + 1)
         kpt_names = {i: [str(k) for k in c.keypoints] for i, c in enumerate(ds.schema.classes)
                      if K and len(c.keypoints) == K}
         write_yaml(tmp / "data.yaml", list(dict.fromkeys(split_of)), [str(c.name) for c in ds.schema.classes],
                    K if task == "pose" else None, kpt_names, flip_idx, rep.notes, kpt_dims=kpt_dims, task=task,
                    kept=held.get("yaml") if isinstance(held.get("yaml"), dict) else None)
+    tick.end()
     lost.into(rep.lost)
     keep = {"box"} | ({"polygon", "mask"} if task in ("segment", "obb") else set()) | (
         {"keypoints"} if task == "pose" else set())
@@ -419,14 +424,15 @@ def _note_rotated(ds: Dataset, rep: ExportReport) -> None:
                          "task='obb' writes their corners")
 
 
-def _write_classify(ds: Dataset, dst: Path, *, images: bool, copy_images: bool, reason: str) -> ExportReport:
+def _write_classify(ds: Dataset, dst: Path, *, images: bool, copy_images: bool, reason: str,
+                    progress: Progress | None = None) -> ExportReport:
     """Ultralytics' classify layout: ``<split>/<class>/<image>`` (torchvision's ImageFolder per split)."""
     if not images:
         raise FormatError("task 'classify' holds the labels in class folders of image files; images=False "
                           "can't hold them", path=dst)
     from maslow.io import imagefolder  # loads on first use: only classification needs it
 
-    rep = imagefolder.write(ds, dst, link="copy" if copy_images else "symlink", splits=True)
+    rep = imagefolder.write(ds, dst, link="copy" if copy_images else "symlink", splits=True, progress=progress)
     rep.format = "yolo"
     if reason:
         rep.notes.insert(0, reason)
