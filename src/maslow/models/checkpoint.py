@@ -271,8 +271,9 @@ class CheckpointWriter:
                 "loop": {**loop, "rng": rng.bit_generator.state}}
         doc: dict[str, Any] = {"meta": json.dumps(meta, default=_jsonable), "net": net.state_dict(), "best": best,
                                "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
-            doc["cuda_rng"] = torch.cuda.get_rng_state_all()
+        cuda: Any = torch.cuda  # (typed or not, with torch installed or not: one spelling for mypy)
+        if cuda.is_available() and cuda.is_initialized():
+            doc["cuda_rng"] = cuda.get_rng_state_all()
         with atomic_path(self.path) as tmp:
             torch.save(doc, tmp)
 
