@@ -44,3 +44,18 @@ def test_plot_colours_are_explained() -> None:
     assert "green where the interval is above 0 (new better)" in page
     assert "blue where it includes 0" in page
     assert "blue where" not in render_comparison_html(c, plots=False)  # no plot, no caption
+
+
+def test_per_class_truth_counts_in_the_result_and_the_report() -> None:
+    """The page advises reading a per-class flag with its truth count: the result carries it (non-crowd objects per
+    class, the CLI's "truth" column) and the HTML per-class table shows it."""
+    pytest.importorskip("jinja2")
+    truth = shapes(16, seed=3)
+    c = _comparison()
+    a = truth.annotations
+    want = [int(((a.label == lab) & ~a.iscrowd).sum()) for lab in c.result_a.class_labels.tolist()]
+    assert c.n_truth_per_class.tolist() == want and sum(want) > 0
+    page = render_comparison_html(c, plots=False)
+    assert "<th>truth</th>" in page
+    for name, n in zip(c.class_names, want, strict=True):
+        assert re.search(rf"<tr><td>{re.escape(name)}</td><td class=\"num\">{n}</td>", page), name

@@ -134,14 +134,6 @@ def _render(c: Comparison, cals: list[Calibration | None], n_truth: np.ndarray, 
                             "lower is better)", ["model", "predictions", "ECE", "MCE"], rows))
 
 
-def _n_truth(c: Comparison, truth: Dataset) -> np.ndarray:
-    a = truth.annotations
-    counted = ~a.iscrowd if a.iscrowd is not None else np.ones(len(a), bool)
-    counts = np.bincount(a.label[counted], minlength=len(truth.schema.names))
-    return np.asarray([int(counts[lab]) if lab >= 0 else int(counts.sum())
-                       for lab in c.result_a.class_labels.tolist()], np.int64)
-
-
 def compare(
     gt: Annotated[str, typer.Option("--gt", help="Ground truth file or folder, or a workspace version or dataset "
                                     "(without --from).")],
@@ -245,7 +237,7 @@ def _report(c: Comparison, cals: list[Calibration | None], truth: Dataset, sourc
     _render_issues(sources["truth"], gt_report, [])
     for name, (_, report, _n), n in zip(_LABELS, models, notes, strict=True):
         _render_issues(f"{name} {sources[name]}", report, n)
-    _render(c, cals, _n_truth(c, truth), sources)
+    _render(c, cals, c.n_truth_per_class, sources)
 
 
 def _write(c: Comparison, cals: list[Calibration | None], sources: dict[str, str], json_out: Path | None,

@@ -178,12 +178,12 @@ def render_comparison_html(comparison: Comparison | LabelComparison, *,
         cc = c
         stats = _rows(c.stat_names, c.stats_a, c.stats_b, c.delta, c.lower, c.upper, c.p_not_better,
                       range(len(c.stat_names)), labels)
-        sections = [{"title": "AP@[.5:.95]", "support": None,
+        sections = [{"title": "AP@[.5:.95]", "support": "truth",
                      "plot": _png(lambda p: plot_ap_deltas(cc, p, labels=labels)) if plots and len(c.class_names)
                      else None,
                      "rows": _rows(c.class_names, c.ap_a_per_class, c.ap_b_per_class, c.delta_per_class,
                                    c.lower_per_class, c.upper_per_class, c.p_not_better_per_class,
-                                   class_rows(c).tolist(), labels)}]
+                                   class_rows(c).tolist(), labels, support=c.n_truth_per_class)}]
         what, mcnemar, lower_better = c.iou_type, None, ""
     cal = [{"name": n, "n": k.n_predictions, "ece": _num(k.ece), "mce": _num(k.mce)} for n, k in cals.items()]
     first = next(iter(cals.values()), None)

@@ -67,7 +67,8 @@ class Comparison:
         lower, upper: (S,) the bootstrap interval of the delta (nan without replicates).
         p_not_better: (S,) fraction of replicates with B <= A.
         significant: (S,) the interval excludes 0.
-        class_names: (K,) the classes, as ``MapResult.class_names``.
+        class_names: (K,) the classes, as ``MapResult.class_names``; n_truth_per_class: (K,) their truth objects
+            (crowd regions not counted; every class's for the class-agnostic row ``all``).
         ap_a_per_class, ap_b_per_class: (K,) AP@[.5:.95] per class (``MapResult.to_pandas()["ap"]``).
         delta_per_class, lower_per_class, upper_per_class, p_not_better_per_class, significant_per_class: (K,)
             the same for the per-class AP.
@@ -86,6 +87,7 @@ class Comparison:
     p_not_better: FloatArray
     significant: BoolArray
     class_names: tuple[str, ...]
+    n_truth_per_class: IntArray
     ap_a_per_class: FloatArray
     ap_b_per_class: FloatArray
     delta_per_class: FloatArray
@@ -220,9 +222,21 @@ def compare_models(
     for arr in (stats_a, stats_b, ap_a, ap_b, samples, samples_k, *out.values()):
         arr.flags.writeable = False
     return Comparison(iou_type=iou_type, stat_names=res_a.stat_names, stats_a=stats_a, stats_b=stats_b,
-                      class_names=res_a.class_names, ap_a_per_class=ap_a, ap_b_per_class=ap_b, samples=samples,
+                      class_names=res_a.class_names, n_truth_per_class=_n_truth(truth, res_a), ap_a_per_class=ap_a, ap_b_per_class=ap_b, samples=samples,
                       samples_per_class=samples_k, result_a=res_a, result_b=res_b, n_images=truth.n_images,
                       n_bootstrap=n_b, confidence=float(confidence), **out)
+
+
+def _n_truth(truth: Dataset, result: MapResult) -> IntArray:
+    """(K,) truth objects of each class of ``result`` (crowd regions not counted; all of them for ``use_cats=False``'s
+    one row)."""
+    a = truth.annotations
+    counted = ~a.iscrowd if a.iscrowd is not None else np.ones(len(a), bool)
+    counts = np.bincount(a.label[counted], minlength=len(truth.schema.names))
+    out = np.asarray([int(counts[lab]) if lab >= 0 else int(counts.sum()) for lab in result.class_labels.tolist()],
+                     np.int64)
+    out.flags.writeable = False
+    return out
 
 
 def _nan(stats: FloatArray) -> FloatArray:
