@@ -32,13 +32,14 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
+from maslow.core.masks import paint_label_map
 from maslow.core.schema import Task
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError, SchemaError
 from maslow.metrics._shared import _check_same_images, _nanaverage, _prf, _require_task
 from maslow.metrics.classification import PROBS_COLUMN, _from_confusion, classification_scores
 from maslow.metrics.multilabel import multilabel_scores
-from maslow.metrics.segmentation import ConfusionMatrix, SegmentationResult, _paint, scores_from_confusion
+from maslow.metrics.segmentation import ConfusionMatrix, SegmentationResult, scores_from_confusion
 
 CLASSIFICATION_STATS = ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "precision_macro",
                         "recall_macro")
@@ -246,10 +247,10 @@ class SemanticModels:
         slices = [p.image_slices() for p in preds]
         for i in range(truth.n_images):
             h, w = int(truth.images.height[i]), int(truth.images.width[i])
-            tmap = _paint(truth.annotations, range(ts[i], ts[i + 1]), t_code, h, w, 255, "truth", i, crowd=True)
+            tmap = paint_label_map(truth.annotations, range(ts[i], ts[i + 1]), t_code, h, w, 255, "truth", i, crowd=True)
             for m, (pred, side) in enumerate(zip(preds, sides, strict=True)):
                 s = slices[m]
-                pmap = _paint(pred.annotations, range(s[i], s[i + 1]), p_codes[m], h, w, k, side, i, crowd=False)
+                pmap = paint_label_map(pred.annotations, range(s[i], s[i + 1]), p_codes[m], h, w, k, side, i, crowd=False)
                 acc = ConfusionMatrix(k, ignore_index=255)
                 acc._add(tmap, pmap, strict=False)
                 counts, n_ign = acc._merged()

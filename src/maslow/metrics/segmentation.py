@@ -48,7 +48,7 @@ from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
 from maslow.core.types import FloatArray, IntArray
-from maslow.errors import InvalidDatasetError, SchemaError
+from maslow.errors import SchemaError
 from maslow.metrics._shared import _check_same_images, _divide, _json_float, _nanmean
 
 log = logging.getLogger(__name__)
@@ -498,29 +498,7 @@ def semantic_scores(truth: Dataset, pred: Dataset, *, ignore_index: int | None =
     ts, ps = truth.image_slices(), pred.image_slices()
     for i in range(truth.n_images):
         h, w = int(truth.images.height[i]), int(truth.images.width[i])
-        tmap = _paint(ta, range(ts[i], ts[i + 1]), t_code, h, w, 255, "truth", i, crowd=True)
-        pmap = _paint(pa, range(ps[i], ps[i + 1]), p_code, h, w, k, "pred", i, crowd=False)
+        tmap = M.paint_label_map(ta, range(ts[i], ts[i + 1]), t_code, h, w, 255, "truth", i, crowd=True)
+        pmap = M.paint_label_map(pa, range(ps[i], ps[i + 1]), p_code, h, w, k, "pred", i, crowd=False)
         acc._add(tmap, pmap, strict=False)
     return acc.result()
-
-
-def _paint(ann: Any, rows: range, code: IntArray, h: int, w: int, fill: int, side: str, image: int,
-           *, crowd: bool) -> np.ndarray:
-    out = np.full((h, w), fill, np.uint8)
-    covered = np.zeros((h, w), bool)
-    for r in rows:
-        rle = None if ann.mask is None else ann.mask[r]
-        if rle is None:
-            raise InvalidDatasetError(f"{side}.annotations.mask row {r}: must be an RLE mask, got None "
-                                      f"(image {image})")
-        size = [int(v) for v in rle["size"]]
-        if size != [h, w]:
-            raise InvalidDatasetError(f"{side}.annotations.mask row {r}: size must be the image's [{h}, {w}], "
-                                      f"got {size} (image {image})")
-        m = M.decode(rle)
-        if (covered & m).any():
-            raise InvalidDatasetError(f"{side}.annotations.mask row {r}: masks of image {image} must not overlap, "
-                                      f"got {int((covered & m).sum())} pixels shared with an earlier row")
-        covered |= m
-        out[m] = 255 if crowd and ann.iscrowd[r] else code[ann.label[r]]
-    return out

@@ -143,7 +143,7 @@ def _pairs(t: np.ndarray, p: np.ndarray, k: int, fill: int, boxes: bool) -> _Pai
 def _mask_pass(ds: Dataset, pred: Dataset, remap: IntArray, code: IntArray, fill: int, boxes: bool
                ) -> tuple[list[_Pairs], FloatArray]:
     """Every image's pairs (its two maps painted, counted and dropped), and their sum."""
-    from maslow.metrics.segmentation import _paint
+    from maslow.core.masks import paint_label_map
 
     k = len(code)
     total = np.zeros(k * k, np.int64)
@@ -152,8 +152,8 @@ def _mask_pass(ds: Dataset, pred: Dataset, remap: IntArray, code: IntArray, fill
     side = "truth" if boxes else "reference truth"
     for i in range(ds.n_images):
         h, w = int(ds.images.height[i]), int(ds.images.width[i])
-        t = _paint(ds.annotations, range(ts[i], ts[i + 1]), code, h, w, fill, side, i, crowd=True)
-        p = _paint(pred.annotations, range(ps[i], ps[i + 1]), remap, h, w, fill, side.replace("truth", "pred"), i,
+        t = paint_label_map(ds.annotations, range(ts[i], ts[i + 1]), code, h, w, fill, side, i, crowd=True)
+        p = paint_label_map(pred.annotations, range(ps[i], ps[i + 1]), remap, h, w, fill, side.replace("truth", "pred"), i,
                    crowd=True)
         pairs = _pairs(t, p, k, fill, boxes)
         total[pairs.key] += pairs.n
@@ -409,7 +409,7 @@ def prob_regions(truth: Dataset, probs: Sequence[np.ndarray] | np.ndarray, *, vo
     ``_TAKEN`` (their evidence alone, before the usual confusion is taken off) are kept until the end, so the scores
     do not depend on ``min_score``.
     """
-    from maslow.metrics.segmentation import _paint
+    from maslow.core.masks import paint_label_map
 
     k = len(truth.schema.classes)
     if k > 254:
@@ -426,7 +426,7 @@ def prob_regions(truth: Dataset, probs: Sequence[np.ndarray] | np.ndarray, *, vo
     found = _Found(k)
     for i in np.flatnonzero(labelled_images(truth)).tolist():
         h, w = int(truth.images.height[i]), int(truth.images.width[i])
-        t = _paint(ta, range(ts[i], ts[i + 1]), code, h, w, fill, "truth", i, crowd=True)
+        t = paint_label_map(ta, range(ts[i], ts[i + 1]), code, h, w, fill, "truth", i, crowd=True)
         p = check_probs(probs[i], h=h, w=w, channels=(k, len(nonvoid)),
                         where=f"pixel_probs[{i}] ({truth.images.path[i]})", path=None if source is None else source(i))
         if _image_regions(found, i, t, p, np.arange(k) if p.shape[0] == k else nonvoid, void, fill,
