@@ -77,11 +77,14 @@ def test_logit_scores_compare_without_calibration(files: dict[str, Path], tmp_pa
         r["score"] = float(np.log(r["score"] / (1 - r["score"] + 1e-9) + 1e-9))  # logits, some negative
     logits = tmp_path / "logits.json"
     logits.write_text(json.dumps(recs))
-    code, out, err = run_cli_streams([*_args(files, b=logits), "--json", "-"])
+    html = tmp_path / "report.html"
+    code, out, err = run_cli_streams([*_args(files, b=logits), "--json", "-", "--html", str(html)])
     assert code == 0, err
     d = json.loads(out)
     assert d["calibration"]["b"] is None and d["calibration"]["a"] is not None
     assert "no calibration" in d["notes"]["b"][-1] and d["comparison"]["stats"][0]["b"] is not None
+    page = html.read_text(encoding="utf-8")  # the HTML says why B has no calibration row, as stderr does
+    assert "<h2>Notes</h2>" in page and "<li>B: " in page and "no calibration" in page
 
 
 def _bad(files: dict[str, Path], tmp_path: Path, change: Any) -> Path:

@@ -276,8 +276,10 @@ def _write_all(c: Comparison | LabelComparison, doc: dict[str, Any], draw: dict[
         for dest, fn in draw.values():
             fn(stack.enter_context(atomic_path(dest)))
         if html is not None:
+            given = doc.get("notes") or {}  # what stderr says of each model's input (a calibration skipped...)
             write_comparison_html(c, stack.enter_context(atomic_path(html)), calibrations=calibrations,
-                                  labels=_LABELS, sources=sources)
+                                  labels=_LABELS, sources=sources,
+                                  notes={name: given.get(name.lower(), []) for name in _LABELS})
         if not to_stdout:
             render()
         if json_tmp is not None:

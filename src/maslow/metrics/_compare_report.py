@@ -69,6 +69,8 @@ fraction correct, averaged over {{ cal_bins }} score bins weighted by their pred
 <td class="num">{{ r.mce }}</td></tr>
 {% endfor %}</table>
 {% if reliability_plot %}<p><img src="data:image/png;base64,{{ reliability_plot }}" alt="reliability diagram"></p>{% endif %}
+{% endif %}{% if notes %}<h2>Notes</h2>
+<ul>{% for name, text in notes %}<li>{{ name }}: {{ text }}</li>{% endfor %}</ul>
 {% endif %}
 </body></html>
 """
@@ -147,9 +149,10 @@ _SECTION = {"f1": "F1", "recall": "recall", "iou": "IoU"}
 def render_comparison_html(comparison: Comparison | LabelComparison, *,
                            calibrations: Mapping[str, Calibration] | None = None, labels: tuple[str, str] = ("A", "B"),
                            sources: Mapping[str, str] | None = None, title: str = "maslow model comparison",
-                           plots: bool = True) -> str:
+                           plots: bool = True, notes: Mapping[str, Sequence[str]] | None = None) -> str:
     """The comparison report as an HTML string (needs jinja2: ``pip install 'maslow[reports]'``; the plots need
-    matplotlib, ``plots=False`` leaves them out)."""
+    matplotlib, ``plots=False`` leaves them out); ``notes``: model name -> what to tell about its input (a model
+    whose calibration was skipped, predictions left out), listed at the end."""
     try:
         import jinja2
     except ImportError:
@@ -195,7 +198,8 @@ def render_comparison_html(comparison: Comparison | LabelComparison, *,
            "calibration": cal, "cal_iou": "" if first is None else f"{first.iou_threshold:g}",
            "cal_bins": 0 if first is None else first.n_bins,
            "reliability_plot": _png(lambda p: plot_reliability(list(cals.values()), p, labels=list(cals)))
-           if plots and cals else None}
+           if plots and cals else None,
+           "notes": [(name, text) for name, texts in (notes or {}).items() for text in texts]}
     env = jinja2.Environment(autoescape=True)
     return env.from_string(_TEMPLATE).render(**ctx)
 
@@ -203,7 +207,8 @@ def render_comparison_html(comparison: Comparison | LabelComparison, *,
 def write_comparison_html(comparison: Comparison | LabelComparison, path: str | Path, *,
                           calibrations: Mapping[str, Calibration] | None = None,
                labels: tuple[str, str] = ("A", "B"), sources: Mapping[str, str] | None = None,
-               title: str = "maslow model comparison", plots: bool = True) -> Path:
+               title: str = "maslow model comparison", plots: bool = True,
+               notes: Mapping[str, Sequence[str]] | None = None) -> Path:
     """Write the comparison report to ``path`` atomically (one self-contained file); returns the path.
 
     Args:
@@ -214,12 +219,13 @@ def write_comparison_html(comparison: Comparison | LabelComparison, path: str | 
         sources: name -> file shown at the top (the truth and the prediction files).
         title: the page title.
         plots: draw the AP-delta and reliability plots into the page (needs matplotlib).
+        notes: model name -> notes on its input, listed at the end (``maslow compare`` gives its stderr notes).
 
     Raises:
         MissingDependencyError: jinja2 (or, with plots, matplotlib) is absent (``pip install 'maslow[reports]'``).
     """
     text = render_comparison_html(comparison, calibrations=calibrations, labels=labels, sources=sources, title=title,
-                       plots=plots)
+                                  plots=plots, notes=notes)
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
