@@ -39,7 +39,13 @@ from maslow.errors import InvalidDatasetError, SchemaError
 from maslow.metrics._shared import _check_same_images, _nanaverage, _prf, _require_task
 from maslow.metrics.classification import PROBS_COLUMN, _from_confusion, classification_scores
 from maslow.metrics.multilabel import multilabel_scores
-from maslow.metrics.segmentation import ConfusionMatrix, SegmentationResult, scores_from_confusion
+from maslow.metrics.segmentation import (
+    ConfusionMatrix,
+    SegmentationResult,
+    evaluated_classes,
+    pred_codes,
+    scores_from_confusion,
+)
 
 CLASSIFICATION_STATS = ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "precision_macro",
                         "recall_macro")
@@ -222,22 +228,9 @@ class SemanticModels:
                                   f"{', '.join(t.value for t in ds.schema.tasks)}")
         for pred in preds:
             _check_same_images(truth, pred, "compare_labels")
-        crowd_only = truth.crowd_only_classes()
-        if ignore_index is not None:
-            ids = [c.id for c in truth.schema.classes]
-            if ignore_index not in ids:
-                raise SchemaError(f"compare_labels: ignore_index must be the id of a truth class "
-                                  f"({sorted(i for i in ids if i is not None)}), got {ignore_index}")
-            crowd_only[ids.index(ignore_index)] = True
-        evaluated = np.flatnonzero(~crowd_only)
-        k = len(evaluated)
-        if k > 254:
-            raise SchemaError(f"compare_labels: at most 254 evaluated classes, got {k}")
-        self.names = tuple(truth.schema.names[j] for j in evaluated)
-        t_code = np.full(len(truth.schema.classes), 255, np.int64)
-        t_code[evaluated] = np.arange(k)
-        index = {name: i for i, name in enumerate(self.names)}
-        p_codes = [np.asarray([index.get(n, k) for n in p.schema.names], np.int64) for p in preds]
+        self.names, t_code = evaluated_classes(truth, ignore_index, "compare_labels")
+        k = len(self.names)
+        p_codes = [pred_codes(self.names, p) for p in preds]
         self._k = k
         self._n = truth.n_images
         width = k * (k + 1) + 1  # the (K, K + 1) counts, then the ignored pixels

@@ -446,6 +446,36 @@ def _count_wide(t: np.ndarray, p: np.ndarray, k: int, ign: int | None) -> IntArr
 # -- Dataset level ---------------------------------------------------------------------------------------------
 
 
+def evaluated_classes(truth: Dataset, ignore_index: int | None, where: str) -> tuple[tuple[str, ...], IntArray]:
+    """The classes a semantic evaluation scores (all but the crowd-only ones and the class of id ``ignore_index``)
+    and the truth code of each schema class: its position among them, 255 for the others.
+
+    Raises:
+        SchemaError: no class has id ``ignore_index``, or more than 254 classes are scored (uint8 label maps).
+    """
+    crowd_only = truth.crowd_only_classes()
+    if ignore_index is not None:
+        ids = [c.id for c in truth.schema.classes]
+        if ignore_index not in ids:
+            raise SchemaError(f"{where}: ignore_index must be the id of a truth class "
+                              f"({sorted(i for i in ids if i is not None)}), got {ignore_index}")
+        crowd_only[ids.index(ignore_index)] = True
+    evaluated = np.flatnonzero(~crowd_only)
+    k = len(evaluated)
+    if k > 254:
+        raise SchemaError(f"{where}: at most 254 evaluated classes, got {k}")
+    t_code = np.full(len(truth.schema.classes), 255, np.int64)
+    t_code[evaluated] = np.arange(k)
+    return tuple(truth.schema.names[j] for j in evaluated), t_code
+
+
+def pred_codes(names: Sequence[str], pred: Dataset) -> IntArray:
+    """The code of each class of ``pred``: its position in ``names`` (``evaluated_classes``), ``len(names)`` for a
+    class not scored."""
+    index = {name: i for i, name in enumerate(names)}
+    return np.asarray([index.get(name, len(names)) for name in pred.schema.names], np.int64)
+
+
 def semantic_scores(truth: Dataset, pred: Dataset, *, ignore_index: int | None = None) -> SegmentationResult:
     """Semantic segmentation scores of predicted masks against truth masks, image by image.
 
@@ -478,23 +508,10 @@ def semantic_scores(truth: Dataset, pred: Dataset, *, ignore_index: int | None =
                               f"{', '.join(t.value for t in ds.schema.tasks)}")
     _check_same_images(truth, pred, "semantic_scores")
     ta, pa = truth.annotations, pred.annotations
-    n_cls = len(truth.schema.classes)
-    crowd_only = truth.crowd_only_classes()
-    if ignore_index is not None:
-        ids = [c.id for c in truth.schema.classes]
-        if ignore_index not in ids:
-            raise SchemaError(f"semantic_scores: ignore_index must be the id of a truth class "
-                              f"({sorted(i for i in ids if i is not None)}), got {ignore_index}")
-        crowd_only[ids.index(ignore_index)] = True
-    evaluated = np.flatnonzero(~crowd_only)
-    k = len(evaluated)
-    if k > 254:
-        raise SchemaError(f"semantic_scores: at most 254 evaluated classes, got {k}")
-    t_code = np.full(n_cls, 255, np.int64)
-    t_code[evaluated] = np.arange(k)
-    index = {name: i for i, name in enumerate(truth.schema.names[j] for j in evaluated)}
-    p_code = np.asarray([index.get(name, k) for name in pred.schema.names], np.int64)
-    acc = ConfusionMatrix(k, ignore_index=255, class_names=[truth.schema.names[j] for j in evaluated])
+    names, t_code = evaluated_classes(truth, ignore_index, "semantic_scores")
+    k = len(names)
+    p_code = pred_codes(names, pred)
+    acc = ConfusionMatrix(k, ignore_index=255, class_names=list(names))
     ts, ps = truth.image_slices(), pred.image_slices()
     for i in range(truth.n_images):
         h, w = int(truth.images.height[i]), int(truth.images.width[i])
