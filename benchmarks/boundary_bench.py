@@ -31,14 +31,13 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _child import run_child  # benchmarks/ is on sys.path: the scripts run from there
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from metrics_bench import _compile_maslow, _dump, _poly
@@ -173,19 +172,10 @@ def run_tool(tool: str, gt: Path, dt: Path, out: Path, ratio: float, threads: in
     env = dict(os.environ)
     if tool == "maslow-numpy":
         env["MASLOW_NATIVE"] = "0"
-    t0 = time.perf_counter()
-    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty child can't block on a full pipe
-        proc = subprocess.Popen([sys.executable, "-c", _CHILD, tool, str(gt), str(dt), str(out), str(ratio),
-                                 str(threads)], stdout=subprocess.PIPE, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        stdout = proc.stdout.read().decode() if proc.stdout else ""
-        if os.waitstatus_to_exitcode(status) != 0:
-            err.seek(0)
-            lines = err.read().decode().strip().splitlines()
-            return {"tool": tool, "error": lines[-1] if lines else "failed"}
-    info = json.loads(stdout.strip().splitlines()[-1])
-    return {"tool": tool, "cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": wall, **info}
+    c = run_child(_CHILD, [tool, str(gt), str(dt), str(out), str(ratio), str(threads)], env=env)
+    if c.error is not None:
+        return {"tool": tool, "error": c.error}
+    return {"tool": tool, "cpu_s": c.cpu_s, "wall_s": c.wall_s, **json.loads(c.stdout.strip().splitlines()[-1])}
 
 
 def compare(ref: Path, other: Path) -> dict[str, Any]:

@@ -40,14 +40,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _child import run_child  # benchmarks/ is on sys.path: the scripts run from there
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from metrics_bench import _dump, make_bbox
@@ -267,16 +266,11 @@ json.dump(res, open(out, "w"))
 
 def run_label_tool(tool: str, task: str, scale: float, n: int, naive: int, folder: Path) -> dict[str, Any]:
     out = folder / f"{tool}.json"
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", _LABEL_CHILD, tool, task, str(scale), str(n), str(naive), str(out),
-                             "", str(Path(__file__).resolve().parent)], stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        return {"tool": tool, "error": err.strip().splitlines()[-1] if err.strip() else "failed"}
-    info = json.loads(out.read_text())
-    return {"tool": tool, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, **info}
+    c = run_child(_LABEL_CHILD, [tool, task, str(scale), str(n), str(naive), str(out), "",
+                                 str(Path(__file__).resolve().parent)])
+    if c.error is not None:
+        return {"tool": tool, "error": c.error}
+    return {"tool": tool, "wall_s": c.wall_s, "cpu_s": c.cpu_s, **json.loads(out.read_text())}
 
 
 def main_labels(args: argparse.Namespace) -> int:
@@ -312,16 +306,12 @@ def run_tool(tool: str, gt: Path, a: Path, b: Path, n: int, naive: int, folder: 
     if tool == "hotcoco-1thread":
         env["RAYON_NUM_THREADS"] = "1"
     out = folder / f"{tool}.json"
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, tool.removesuffix("-1thread"), str(gt), str(a), str(b),
-                             str(n), str(naive), str(out)], stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        return {"tool": tool, "error": err.strip().splitlines()[-1] if err.strip() else "failed"}
+    c = run_child(_CHILD, [tool.removesuffix("-1thread"), str(gt), str(a), str(b), str(n), str(naive), str(out)],
+                  env=env)
+    if c.error is not None:
+        return {"tool": tool, "error": c.error}
     info = json.loads(out.read_text())
-    cpu = usage.ru_utime + usage.ru_stime
+    cpu, wall = c.cpu_s, c.wall_s
     if tool == "maslow-naive":  # the comparison extrapolated: the reading and evaluating part as measured
         cpu = wall = info["load_eval_s"] + info["compare_s"]
     return {"tool": tool, "wall_s": wall, "cpu_s": cpu, **info}

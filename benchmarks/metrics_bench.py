@@ -40,11 +40,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _child import run_child  # benchmarks/ is on sys.path: the scripts run from there
 
 TOOLS = ("pycocotools", "maslow", "maslow-matches", "faster-coco-eval", "hotcoco", "ultrafast-pycocotools",
          "torchmetrics")
@@ -369,20 +369,13 @@ def _child_env(blas_threads: int | None) -> dict[str, str]:
 
 def run_tool(tool: str, iou_type: str, gt: Path, dt: Path, out: Path, blas_threads: int | None = None) -> dict[str, Any]:
     env = _child_env(blas_threads)
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, tool, iou_type, str(gt), str(dt), str(out),
-                             str(Path(__file__).resolve().parent)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    stdout = proc.stdout.read().decode() if proc.stdout else ""
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        return {"tool": tool, "error": stderr.strip().splitlines()[-1] if stderr.strip() else "failed"}
-    info = json.loads(stdout.strip().splitlines()[-1])
+    c = run_child(_CHILD, [tool, iou_type, str(gt), str(dt), str(out), str(Path(__file__).resolve().parent)], env=env)
+    if c.error is not None:
+        return {"tool": tool, "error": c.error}
+    info = json.loads(c.stdout.strip().splitlines()[-1])
     # peak RSS: the child's own high-water mark (VmHWM); ru_maxrss would count the parent it was forked from
-    info["peak_rss_mb"] = info.get("peak_rss_mb") or usage.ru_maxrss / 1024
-    return {"tool": tool, "cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": wall, **info}
+    info["peak_rss_mb"] = info.get("peak_rss_mb") or c.max_rss_mb
+    return {"tool": tool, "cpu_s": c.cpu_s, "wall_s": c.wall_s, **info}
 
 
 # x_own needs the fastest peer's own work (its CPU time above the floor) to stand above the run-to-run noise

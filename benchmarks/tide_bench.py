@@ -29,13 +29,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from _child import run_child  # benchmarks/ is on sys.path: the scripts run from there
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from metrics_bench import _dump, make_bbox, make_segm  # the same generated cases
@@ -104,20 +103,10 @@ print(json.dumps({"tide_s": c2 - c1, "tide_wall_s": t2 - t1, "load_s": t1 - t0, 
 
 def run_tool(tool: str, iou_type: str, gt: Path, dt: Path) -> dict[str, Any]:
     """One child: its output, wall time, and CPU time (user + system, from ``wait4``)."""
-    t0 = time.perf_counter()
-    with tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
-        proc = subprocess.Popen([sys.executable, "-c", _CHILD, tool, iou_type, str(gt), str(dt)], stdout=fout,
-                                stderr=ferr)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        fout.seek(0)
-        ferr.seek(0)
-        out, err = fout.read().decode(), ferr.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
-        lines = err.strip().splitlines()
-        return {"tool": tool, "error": lines[-1] if lines else "failed"}
-    info = json.loads(out.strip().splitlines()[-1])
-    return {"tool": tool, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, **info}
+    c = run_child(_CHILD, [tool, iou_type, str(gt), str(dt)])
+    if c.error is not None:
+        return {"tool": tool, "error": c.error}
+    return {"tool": tool, "wall_s": c.wall_s, "cpu_s": c.cpu_s, **json.loads(c.stdout.strip().splitlines()[-1])}
 
 
 def _gap(row: dict[str, Any], ref: dict[str, Any]) -> str:
