@@ -165,3 +165,83 @@ def write_shapes(dst: str | Path, n_images: int = 24, *, seed: Rng = 0, **kwargs
         with atomic_path(dst / str(ds.images.path[i])) as tmp:
             Image.fromarray(px).save(tmp, format="PNG")
     return ds.replace(root=dst)
+
+
+# -- oriented boxes (an aerial scene: planes, ships, vehicles at any angle) ---------------------------------------
+
+OBB_CLASSES = ("plane", "ship", "vehicle")
+_OBB_SIZES = {0: ((30, 110), (0.8, 1.0)), 1: ((50, 140), (0.15, 0.3)), 2: ((10, 22), (0.4, 0.6))}  # length, width/len
+
+
+def oriented(n_images: int = 24, *, size: int = 512, seed: Rng = 0) -> Dataset:
+    """Oriented boxes on ``size`` x ``size`` tiles (no image files): each object a rectangle at any angle, held as
+    maslow holds oriented boxes (a 4-point polygon, its extent as ``box``; see ``core.obb``). 0-14 objects per
+    image: planes (near-square), ships (long, thin) and vehicles (small)."""
+    from maslow.core.obb import corners_from_xywhr
+
+    if n_images < 0:
+        raise MaslowError(f"oriented: n_images must be >= 0, got {n_images}")
+    if size < 160:
+        raise MaslowError(f"oriented: size must be >= 160 pixels, got {size}")
+    rng = as_generator(seed)
+    img: list[int] = []
+    label: list[int] = []
+    xywhr: list[list[float]] = []
+    for i in range(n_images):
+        for _ in range(int(rng.integers(0, 15))):
+            k = int(rng.choice(3, p=[0.3, 0.2, 0.5]))
+            (lo, hi), (a, b) = _OBB_SIZES[k]
+            length = float(rng.uniform(lo, hi))
+            width = length * float(rng.uniform(a, b))
+            half = length / 2 + 1
+            xywhr.append([float(rng.uniform(half, size - half)), float(rng.uniform(half, size - half)), length, width,
+                          float(rng.uniform(-np.pi / 2, np.pi / 2))])
+            img.append(i)
+            label.append(k)
+    quads = corners_from_xywhr(np.asarray(xywhr, np.float64).reshape(-1, 5))
+    images = Images(path=obj_array([f"images/tile_{i:04d}.png" for i in range(n_images)]),
+                    width=np.full(n_images, size), height=np.full(n_images, size))
+    ann = Annotations(image=np.asarray(img, np.int64), label=np.asarray(label, np.int64),
+                      box=np.concatenate([quads.min(axis=1), quads.max(axis=1)], axis=1),
+                      polygon=Polygons.from_rows([[q.ravel()] for q in quads]))
+    schema = LabelSchema(classes=tuple(ClassDef(name, label_types=("box", "polygon"), id=j + 1)
+                                       for j, name in enumerate(OBB_CLASSES)), tasks=(Task.DETECTION,),
+                         guidelines="One oriented box per object, its long side along the object's length.")
+    return Dataset(schema=schema, images=images, annotations=ann)
+
+
+def oriented_predictions(truth: Dataset, *, seed: Rng = 0, p_miss: float = 0.1, p_swap: float = 0.05,
+                         jitter: float = 0.06, angle_jitter: float = 0.1, fp_per_image: float = 1.0) -> Dataset:
+    """A simulated oriented-box detector on ``truth`` (from ``oriented``): each object found with probability
+    ``1 - p_miss``, its centre and size jittered by ``jitter`` of its size and its angle by ``angle_jitter`` radians,
+    its class swapped with probability ``p_swap``, scored higher when found well; plus ``fp_per_image`` false alarms
+    per image, scored low."""
+    from maslow.core.obb import corners_from_xywhr, oriented_corners, xywhr_from_corners
+
+    rng = as_generator(seed)
+    a = truth.annotations
+    quads = oriented_corners(a, np.arange(len(a)))
+    found = rng.random(len(a)) >= p_miss
+    b = xywhr_from_corners(quads[found])
+    noise = rng.normal(0, 1, (len(b), 5))
+    scale = np.column_stack([b[:, 2], b[:, 2], b[:, 2], b[:, 3], np.ones(len(b))])
+    b += noise * np.array([jitter, jitter, jitter, jitter, angle_jitter]) * scale
+    b[:, 2:4] = np.maximum(b[:, 2:4], 2.0)
+    label = a.label[found].copy()
+    swap = rng.random(len(label)) < p_swap
+    label[swap] = rng.integers(0, len(truth.schema.names), int(swap.sum()))
+    score = np.clip(0.95 - 0.6 * np.abs(noise).mean(axis=1) + rng.normal(0, 0.1, len(b)), 0.02, 0.99)
+    n_fp = int(rng.poisson(fp_per_image * truth.n_images))
+    size = float(truth.images.width.max()) if truth.n_images else 512.0
+    fp = np.column_stack([rng.uniform(20, size - 20, (n_fp, 2)), rng.uniform(10, 60, n_fp), rng.uniform(5, 30, n_fp),
+                          rng.uniform(-np.pi / 2, np.pi / 2, n_fp)])
+    img = np.concatenate([a.image[found], rng.integers(0, max(truth.n_images, 1), n_fp)])
+    q = corners_from_xywhr(np.concatenate([b, fp]))
+    order = np.argsort(img, kind="stable")
+    ann = Annotations(image=img[order], label=np.concatenate([label, rng.integers(0, len(truth.schema.names),
+                                                                                    n_fp)])[order],
+                      box=np.concatenate([q.min(axis=1), q.max(axis=1)], axis=1)[order],
+                      polygon=Polygons.from_rows([[p.ravel()] for p in q[order]]),
+                      score=np.concatenate([score, rng.uniform(0.02, 0.4, n_fp)])[order],
+                      source=obj_array(["model"] * len(img)))
+    return truth.replace(annotations=ann)

@@ -98,7 +98,7 @@ def test_a_truth_of_boxes_only_exits_2(files: dict[str, Path]) -> None:
                  id="dilation-with-bbox"),
     pytest.param(["--iou-type", "boundary", "--boundary-dilation", "-1"], "--boundary-dilation must be a number >= 0",
                  id="negative"),
-    pytest.param(["--iou-type", "boundary", "--errors"], "--errors (TIDE) applies to --iou-type bbox and segm, got "
+    pytest.param(["--iou-type", "boundary", "--errors"], "--errors (TIDE) applies to --iou-type bbox, segm and obb, got "
                  "boundary", id="errors"),
 ])
 def test_refusals_exit_2(files: dict[str, Path], extra: list[str], message: str) -> None:

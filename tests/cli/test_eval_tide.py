@@ -79,7 +79,7 @@ def test_errors_on_masks(files: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    pytest.param(["--iou-type", "keypoints"], "--errors (TIDE) applies to --iou-type bbox and segm", id="keypoints"),
+    pytest.param(["--iou-type", "keypoints"], "--errors (TIDE) applies to --iou-type bbox, segm and obb", id="keypoints"),
     pytest.param(["--iou-threshold", "0.05"], "--iou-threshold at least TIDE's background IoU 0.1", id="low-iou"),
 ])
 def test_errors_refused(files: dict[str, Path], extra: list[str], message: str) -> None:

@@ -326,7 +326,7 @@ def test_confusion_matrix_sums_and_prediction_only_classes() -> None:
 
 def test_confusion_matrix_refuses_keypoints_and_unscored_predictions() -> None:
     truth = shapes(4, seed=0)
-    with pytest.raises(ValueError, match="iou_type must be 'bbox' or 'segm'"):
+    with pytest.raises(ValueError, match="iou_type must be 'bbox', 'segm', 'boundary' or 'obb'"):
         detection_confusion_matrix(truth, simulate(truth), iou_type="keypoints")
     from maslow.errors import InvalidDatasetError
 

@@ -7,14 +7,14 @@
  * pred_orders: _prepare._pred_orders then _kept (use_cats); xywh_rows: _iou.boxes; pairs: _prepare.pairs and
  * _iou.box_iou_pairs; match: _match.match; match_flags: coco._match_flags; accumulate: _accumulate.accumulate;
  * oks_terms and oks_sums: _iou.oks_pairs; keypoint_extents: _iou.keypoint_extent_areas; match_table:
- * coco._match_table. The results are the same bit for bit (same float64 operations in the
+ * coco._match_table; obb_iou_pairs: _obb._numpy_iou_pairs. The results are the same bit for bit (same float64 operations in the
  * same order, same comparisons; no FMA: the module is built with -std=c11, where GCC does not contract). Arrays
  * come in through the buffer protocol (C-contiguous, checked item size and kind); outputs are arrays the caller
  * preallocated (or, for the pairs, bytearrays sized here). No global state; the loops run without the GIL.
  *
- * Five files, one translation unit: this one (buffers, boxes, pairs, matching, the module), coco_orders.h (the
- * prediction orders), coco_accumulate.h (the accumulation), coco_oks.h (keypoint similarity) and coco_table.h
- * (the per-object match table), included below.
+ * Six files, one translation unit: this one (buffers, boxes, pairs, matching, the module), coco_orders.h (the
+ * prediction orders), coco_accumulate.h (the accumulation), coco_oks.h (keypoint similarity), coco_table.h
+ * (the per-object match table) and coco_obb.h (oriented-box IoU), included below.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -481,6 +481,7 @@ static PyObject *py_match_flags(PyObject *self, PyObject *args) {
 #include "coco_accumulate.h" /* accumulate: COCOeval.accumulate (py_accumulate) */
 #include "coco_oks.h"        /* oks_terms, oks_sums (COCOeval.computeOks around numpy's exp), keypoint_extents */
 #include "coco_table.h"      /* match_table: the per-object match table (coco._match_table) */
+#include "coco_obb.h"        /* obb_iou_pairs: IoU of oriented boxes (metrics._obb) */
 
 
 static PyMethodDef methods[] = {
@@ -498,6 +499,7 @@ static PyMethodDef methods[] = {
     {"oks_sums", py_oks_sums, METH_VARARGS, "OKS of keypoint pairs from the exp of their terms."},
     {"keypoint_extents", py_keypoint_extents, METH_VARARGS, "Area of the box around each row's keypoints."},
     {"match_table", py_match_table, METH_VARARGS, "The per-object match table at one area range."},
+    {"obb_iou_pairs", py_obb_iou_pairs, METH_VARARGS, "IoU of oriented-box pairs (convex quadrilaterals)."},
     {NULL, NULL, 0, NULL},
 };
 

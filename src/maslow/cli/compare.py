@@ -6,7 +6,6 @@ segmentation truth compares accuracy, F1, Hamming score or mIoU instead (``compa
 from __future__ import annotations
 
 import contextlib
-import enum
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ import typer
 from maslow import io
 from maslow.cli.metrics import (
     _LABEL_TASKS,
+    IouType,
     _align,
     _boundary_options,
     _located,
@@ -49,13 +49,6 @@ from maslow.metrics.compare import Comparison, LabelComparison, class_rows, comp
 
 _LABELS = ("A", "B")
 _PLOTS = ("ap_delta_per_class.png", "reliability.png")
-
-
-class IouType(enum.StrEnum):
-    bbox = "bbox"
-    segm = "segm"
-    boundary = "boundary"
-    keypoints = "keypoints"
 
 
 def _read_model(src: Path, fmt: str, truth: Dataset) -> tuple[Dataset, Report, list[str]]:
@@ -143,7 +136,7 @@ def compare(
                                                   "default coco).")] = None,
     pred_format: Annotated[str, typer.Option("--pred-format", help="Format of both --pred.")] = "coco-results",
     iou_type: Annotated[IouType, typer.Option("--iou-type", help="What is matched: boxes, masks (segm), masks by "
-                                              "Boundary IoU (boundary) or keypoints.")] = IouType.bbox,
+                                              "Boundary IoU (boundary), oriented boxes (obb) or keypoints.")] = IouType.bbox,
     boundary_dilation: Annotated[float | None, typer.Option("--boundary-dilation", help="--iou-type boundary: the "
                                                             "boundary's width as a fraction of the image diagonal "
                                                             "(default 0.02, the paper's).")] = None,

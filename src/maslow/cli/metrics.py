@@ -45,6 +45,7 @@ class IouType(enum.StrEnum):
     bbox = "bbox"
     segm = "segm"
     boundary = "boundary"
+    obb = "obb"
     keypoints = "keypoints"
 
 
@@ -241,7 +242,8 @@ def eval_(
                                                   "default coco).")] = None,
     pred_format: Annotated[str, typer.Option("--pred-format", help="Format of --pred.")] = "coco-results",
     iou_type: Annotated[IouType, typer.Option("--iou-type", help="What is matched: boxes, masks (segm), masks by "
-                                              "Boundary IoU (boundary) or keypoints.")] = IouType.bbox,
+                                              "Boundary IoU (boundary), oriented boxes (obb: 4-point polygons or "
+                                              "turned boxes) or keypoints.")] = IouType.bbox,
     boundary_dilation: Annotated[float | None, typer.Option("--boundary-dilation", help="--iou-type boundary: the "
                                                             "boundary's width as a fraction of the image diagonal "
                                                             "(default 0.02, the paper's).")] = None,
@@ -324,7 +326,7 @@ def eval_(
         if coco_only:
             raise MaslowError(f"eval: {coco_only[0]} goes with --protocol coco, not lvis")
     if errors and kind in ("keypoints", "boundary"):  # TIDE's error types are defined for boxes and masks
-        raise MaslowError(f"eval: --errors (TIDE) applies to --iou-type bbox and segm, got {kind}")
+        raise MaslowError(f"eval: --errors (TIDE) applies to --iou-type bbox, segm and obb, got {kind}")
     dilation = _boundary_options(kind, boundary_dilation)
     if errors and iou_threshold < 0.1:
         raise MaslowError(f"eval: --errors needs --iou-threshold at least TIDE's background IoU 0.1, got "

@@ -22,6 +22,7 @@ import numpy as np
 
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
+from maslow.core.obb import box_rotation, turned_box
 from maslow.io._export import Tally
 
 
@@ -66,19 +67,6 @@ def _cross(u: np.ndarray, v: np.ndarray) -> float:
     return float(u[0] * v[1] - u[1] * v[0])
 
 
-def turned_box(box: Any, degrees: float, *, about_center: bool) -> np.ndarray:
-    """(4, 2) the corners (top-left, top-right, bottom-right, bottom-left before turning) of the box ``[x1, y1,
-    x2, y2]`` turned clockwise on screen by ``degrees`` about its centre or its top-left corner."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    corners = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
-    if not degrees:
-        return corners
-    pivot = np.array([(x1 + x2) / 2, (y1 + y2) / 2]) if about_center else np.array([x1, y1])
-    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
-    out: np.ndarray = (corners - pivot) @ np.array([[c, s], [-s, c]]) + pivot
-    return out
-
-
 def obb_lines(ds: Dataset, w_all: np.ndarray, h_all: np.ndarray, lost: Tally, why: Tally, start: int, stop: int,
               fmt: Any) -> list[str | None]:
     """The OBB line of annotations ``start`` to ``stop - 1`` (None: not written); ``fmt(label, values)`` prints a
@@ -86,8 +74,6 @@ def obb_lines(ds: Dataset, w_all: np.ndarray, h_all: np.ndarray, lost: Tally, wh
     row, rank)``."""
     a = ds.annotations
     assert a.box is not None
-    rot_ls = a.extra.get("ls_rotation")
-    rot_cvat = a.extra.get("cvat_rotation")
     out: list[str | None] = []
     for r in range(start, stop):
         i = int(a.image[r])
@@ -97,7 +83,7 @@ def obb_lines(ds: Dataset, w_all: np.ndarray, h_all: np.ndarray, lost: Tally, wh
             why.add("on images of unknown size", 1, where)
             out.append(None)
             continue
-        corners = _corners(a, r, rot_ls, rot_cvat, lost, where)
+        corners = _corners(a, r, lost, where)
         if corners is None:
             why.add("without a box", 1, where)
             out.append(None)
@@ -110,7 +96,7 @@ def obb_lines(ds: Dataset, w_all: np.ndarray, h_all: np.ndarray, lost: Tally, wh
     return out
 
 
-def _corners(a: Any, r: int, rot_ls: Any, rot_cvat: Any, lost: Tally, where: tuple[int, ...]) -> np.ndarray | None:
+def _corners(a: Any, r: int, lost: Tally, where: tuple[int, ...]) -> np.ndarray | None:
     parts = [np.asarray(p, np.float64) for p in (a.polygon[r] or ()) if len(p) >= 6] if a.polygon is not None \
         else []
     if parts:
@@ -128,8 +114,7 @@ def _corners(a: Any, r: int, rot_ls: Any, rot_cvat: Any, lost: Tally, where: tup
             return min_area_rect(ring.reshape(-1, 2))
     if not a.has_box[r]:
         return None
-    for col, center in ((rot_cvat, True), (rot_ls, False)):
-        deg = col[r] if col is not None else None
-        if deg is not None and isinstance(deg, int | float | np.number) and math.isfinite(float(deg)) and deg:
-            return turned_box(a.box[r], float(deg), about_center=center)
+    turn = box_rotation(a.extra, r)
+    if turn is not None:
+        return turned_box(a.box[r], turn[0], about_center=turn[1])
     return turned_box(a.box[r], 0.0, about_center=True)

@@ -29,8 +29,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from maslow.core.dataset import Dataset
+from maslow.core.obb import quad_areas
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
+from maslow.metrics import _obb
 from maslow.metrics import _prepare as P
 from maslow.metrics._accumulate import _below
 from maslow.metrics._iou import (
@@ -153,6 +155,10 @@ def overlaps(truth: Dataset, pred: Dataset, s: Sides, iou_type: str, min_iou: fl
             return fused
         p_idx, t_idx = P.pairs(groups)
         iou = box_iou_pairs(p_src[p_idx], t_xywh[t_idx], s.crowd[t_idx])
+    elif iou_type == "obb":
+        t_quads, p_quads = _obb.corners(truth, s.t_rows, "truth"), _obb.corners(pred, s.p_rows, "pred")
+        p_idx, t_idx = P.pairs(groups)
+        iou = _obb.iou_pairs(p_quads, t_quads, quad_areas(p_quads), quad_areas(t_quads), p_idx, t_idx, s.crowd)
     else:
         t_masks = segm_masks(truth, s.t_rows, "truth")
         p_idx, t_idx = P.pairs(groups)

@@ -43,7 +43,7 @@ class Calibration:
     """Reliability bins and calibration errors of detection scores (see the module docstring).
 
     Attributes:
-        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` or ``"keypoints"``.
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"``, ``"obb"`` or ``"keypoints"``.
         iou_threshold: the IoU (OKS) a correct prediction reaches.
         bin_lower, bin_upper: (n_bins,) edges of each bin.
         confidence: (n_bins,) mean score of each bin (nan: empty bin).
@@ -129,7 +129,8 @@ def detection_calibration(
     Args:
         truth: ground truth.
         pred: predictions on truth's images table, with scores in [0, 1].
-        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks) or ``"keypoints"``.
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks), ``"obb"`` (oriented boxes) or
+            ``"keypoints"``.
         iou_threshold: the IoU (OKS) that makes a prediction correct (COCO's matching at that threshold).
         n_bins: equal-width bins of [0, 1].
         kpt_sigmas: OKS sigmas for keypoints (default COCO's 17).

@@ -1,5 +1,5 @@
-"""COCO evaluation (box, mask, Boundary IoU and keypoint mAP/mAR), bit-identical to pycocotools 2.0.11 (Boundary IoU:
-to the boundary-iou-api), with per-object matches.
+"""COCO evaluation (box, mask, Boundary IoU, oriented-box and keypoint mAP/mAR), bit-identical to pycocotools 2.0.11
+(Boundary IoU: to the boundary-iou-api; oriented boxes: to hotcoco's ``"obb"``), with per-object matches.
 
 Glossary (pycocotools' terms, as used here):
 
@@ -27,6 +27,10 @@ Glossary (pycocotools' terms, as used here):
   areas and matching, the IoU of a pair ``min(mask IoU, IoU of the two boundaries)`` (a boundary: the mask minus
   its erosion by ``boundary_dilation`` times the image diagonal), a crowd region's the mask IoU alone
   (``metrics._boundary``).
+- *obb*: oriented (rotated) boxes, matched by the IoU of the quadrilaterals (``metrics._obb``): an annotation's
+  4-point polygon, else its box turned by CVAT's or Label Studio's rotation, else its box; truth areas as bbox
+  (the ``area`` field, else the quadrilateral's), a prediction's its quadrilateral's. hotcoco's ``obb``
+  evaluation's arrays cell for cell (pycocotools has none).
 - *keypoints*: truth objects with no labelled keypoint (``num_keypoints == 0``; ``extra["num_keypoints"]``
   when the reader kept it, else the count of ``v > 0``) are ignored; OKS uses ``kpt_sigmas`` (COCO's 17 by
   default) and the truth ``area``.
@@ -45,12 +49,14 @@ import numpy as np
 
 from maslow._native import empty, load
 from maslow.core.dataset import Dataset
+from maslow.core.obb import quad_areas
 from maslow.core.types import BoolArray, FloatArray, IntArray
-from maslow.metrics import _boundary
+from maslow.metrics import _boundary, _obb
 from maslow.metrics import _prepare as P
 from maslow.metrics._accumulate import accumulate
 from maslow.metrics._iou import (
     COCO_KEYPOINT_SIGMAS,
+    box_areas,
     boxes,
     check_pred_keypoints,
     pair_ious,
@@ -65,7 +71,7 @@ from maslow.metrics._match import Matches, match
 from maslow.metrics._result import MapResult, MatchTable, summarize
 from maslow.metrics._segm import Runs
 
-IOU_TYPES = ("bbox", "segm", "keypoints", "boundary")
+IOU_TYPES = ("bbox", "segm", "keypoints", "boundary", "obb")
 DEFAULT_AREA_RANGES: Mapping[str, tuple[float, float]] = {
     "all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2),
 }
@@ -148,6 +154,8 @@ def _pair_ious(truth: Dataset, pred: Dataset, groups: P.Groups, p: _Params
     """The candidate (prediction, truth) pairs of ``groups`` and their IoU (OKS, boundary IoU), pairs surely below
     every threshold left out, and ``groups`` with the objects' areas; the geometry is freed on return (a lower
     peak for what follows). Shared by the COCO and LVIS evaluations."""
+    if p.iou_type == "obb":
+        return _obb_pair_ious(truth, pred, groups, p)
     t_masks = p_masks = t_xywh = p_xywh = p_seg_area = None
     fused = None
     boundary = p.iou_type == "boundary"  # segm's masks, areas and mask IoUs, then min(mask IoU, boundary IoU)
@@ -199,6 +207,23 @@ def _pair_ious(truth: Dataset, pred: Dataset, groups: P.Groups, p: _Params
         if boundary:  # pycocotools' RLEs (the kernel's Runs went through _boundary.pred_blocks above)
             assert isinstance(t_masks, list) and isinstance(p_masks, list)
             iou = _boundary.pair_ious(t_masks, p_masks, groups, p_idx, t_idx, iou, p.boundary_dilation)
+    return groups, p_idx, t_idx, iou
+
+
+def _obb_pair_ious(truth: Dataset, pred: Dataset, groups: P.Groups, p: _Params
+                   ) -> tuple[P.Groups, IntArray, IntArray, FloatArray]:
+    """``_pair_ious`` of oriented boxes (``metrics._obb``); pairs below every threshold left out."""
+    t_quads = _obb.corners(truth, groups.truth.row, "truth")
+    p_quads = _obb.corners(pred, groups.pred.row, "pred")
+    t_own, p_own = quad_areas(t_quads), quad_areas(p_quads)
+    p_area = p_own if p.pred_area != "box" else box_areas(boxes(pred, groups.pred.row, "pred"))
+    groups = P.with_areas(groups, _obb.truth_areas(truth, groups.truth.row, t_own), p_area)
+    p_idx, t_idx = P.pairs(groups)
+    iou = _obb.iou_pairs(p_quads, t_quads, p_own, t_own, p_idx, t_idx, groups.crowd)
+    min_iou = float(np.minimum(p.iou_thresholds, 1 - 1e-10).min()) if len(p.iou_thresholds) else -np.inf
+    keep = iou >= min_iou
+    if not keep.all():
+        p_idx, t_idx, iou = p_idx[keep], t_idx[keep], iou[keep]
     return groups, p_idx, t_idx, iou
 
 
@@ -279,8 +304,9 @@ def coco_map(
     Args:
         truth: ground truth; ``annotations.iscrowd`` marks crowd regions.
         pred: predictions on the same images table, with ``annotations.score``.
-        iou_type: ``"bbox"``, ``"segm"`` (polygons or RLE masks), ``"keypoints"`` (OKS) or ``"boundary"``
-            (Boundary IoU of the masks: the boundary-iou-api's, see ``metrics._boundary``).
+        iou_type: ``"bbox"``, ``"segm"`` (polygons or RLE masks), ``"keypoints"`` (OKS), ``"boundary"``
+            (Boundary IoU of the masks: the boundary-iou-api's, see ``metrics._boundary``) or ``"obb"``
+            (oriented boxes: 4-point polygons or turned boxes, see ``metrics._obb``).
         iou_thresholds: (T,) IoU thresholds; default ``np.linspace(.5, .95, 10)`` as pycocotools.
         recall_thresholds: (R,) recall thresholds; default ``np.linspace(0, 1, 101)``.
         max_dets: maxDets ladder, per image and class (sorted; one number: a ladder of one); default

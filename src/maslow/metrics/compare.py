@@ -60,7 +60,7 @@ class Comparison:
     """Two models on the same truth: stats, deltas (B - A) and paired bootstrap intervals (module docstring).
 
     Attributes:
-        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` or ``"keypoints"``.
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"``, ``"obb"`` or ``"keypoints"``.
         stat_names: (S,) the summary stats, as ``MapResult.stat_names``.
         stats_a, stats_b: (S,) each model's stats (nan where undefined).
         delta: (S,) ``stats_b - stats_a``.
@@ -168,7 +168,8 @@ def compare_models(
             area ranges; keypoints: maxDets 20).
         pred_a: model A's predictions (the baseline), on truth's images table, with scores.
         pred_b: model B's predictions, likewise.
-        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks) or ``"keypoints"``.
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks), ``"obb"`` (oriented boxes) or
+            ``"keypoints"``.
         n_bootstrap: paired bootstrap replicates (0: no intervals).
         seed: seed or generator of the draws (the same seed gives the same intervals).
         confidence: level of the intervals, in (0, 1).

@@ -202,8 +202,8 @@ def operating_point(
             A class without truth objects keeps nothing.
         iou_threshold: IoU (OKS for keypoints) a match needs.
         beta: the F-beta weight of recall.
-        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks) or ``"keypoints"`` (ignored
-            for classification).
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks), ``"obb"`` (oriented boxes) or
+            ``"keypoints"`` (ignored for classification).
         max_dets: predictions evaluated per image and class (highest scores first), as COCO's maxDets.
         kpt_sigmas: OKS sigmas, one per keypoint (keypoints only; default COCO's 17).
         boundary_dilation: ``iou_type="boundary"``: the boundary's width as a fraction of the image diagonal
@@ -409,7 +409,7 @@ def detection_confusion_matrix(
         pred: scored predictions on the same images table.
         iou_threshold: IoU a match needs.
         score_threshold: only predictions with ``score >= score_threshold`` take part.
-        iou_type: ``"bbox"``, ``"segm"`` or ``"boundary"`` (Boundary IoU of the masks).
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks) or ``"obb"`` (oriented boxes).
         max_dets: predictions per image, highest scores first; None: all.
         boundary_dilation: ``iou_type="boundary"``: the boundary's width as a fraction of the image diagonal
             (``coco_map``'s).
@@ -425,9 +425,9 @@ def detection_confusion_matrix(
         >>> int(cm.matrix.trace()) == int((~truth.annotations.iscrowd).sum()), int(cm.matrix[-1].sum())
         (True, 0)
     """
-    if iou_type not in ("bbox", "segm", "boundary"):
-        raise ValueError(f"detection_confusion_matrix: iou_type must be 'bbox' or 'segm' or 'boundary' (class-agnostic "
-                         f"matching needs an IoU; OKS is defined per class), got {iou_type!r}")
+    if iou_type not in ("bbox", "segm", "boundary", "obb"):
+        raise ValueError(f"detection_confusion_matrix: iou_type must be 'bbox', 'segm', 'boundary' or 'obb' "
+                         f"(class-agnostic matching needs an IoU; OKS is defined per class), got {iou_type!r}")
     _check("iou_threshold", iou_threshold, 0.0, 1.0)
     if not math.isfinite(score_threshold):
         raise ValueError(f"detection_confusion_matrix: score_threshold must be a number, got {score_threshold!r}")

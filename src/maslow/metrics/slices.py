@@ -150,8 +150,8 @@ def slice_metrics(
             metric one call per draw).
         ci: confidence level of the intervals, in (0, 1).
         rng: seed or generator for the draws.
-        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks) or ``"keypoints"`` for the
-            default metric.
+        iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks), ``"obb"`` (oriented boxes)
+            or ``"keypoints"`` for the default metric.
         kpt_sigmas: OKS sigmas for the default metric with keypoints (default COCO's 17).
         boundary_dilation: the default metric with ``iou_type="boundary"``: the boundary's width as a fraction of
             the image diagonal (``coco_map``'s).

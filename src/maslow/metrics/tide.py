@@ -52,7 +52,7 @@ from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.metrics import _tide as T
 from maslow.metrics._shared import _check_same_images
 
-IOU_TYPES = ("bbox", "segm")
+IOU_TYPES = ("bbox", "segm", "obb")
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,7 +176,7 @@ def tide_errors(
     Args:
         truth: ground truth; ``annotations.iscrowd`` marks crowd regions (tidecv's ignore regions).
         pred: predictions on the same images table, with ``annotations.score``.
-        iou_type: ``"bbox"`` or ``"segm"`` (polygons or RLE masks).
+        iou_type: ``"bbox"``, ``"segm"`` (polygons or RLE masks) or ``"obb"`` (oriented boxes, ``coco_map``'s).
         pos_thr: IoU of a true positive, in (0, 1].
         bg_thr: IoU at or below which a prediction is background, in (0, pos_thr].
         max_dets: predictions evaluated per image (all classes together; tidecv's ``Data.max_dets``).
