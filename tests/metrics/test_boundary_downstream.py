@@ -120,7 +120,7 @@ def test_confusion_matrix(case: tuple[Dataset, Dataset, Dataset]) -> None:
 
 def test_confusion_matrix_still_refuses_keypoints(case: tuple[Dataset, Dataset, Dataset]) -> None:
     truth, pred, _ = case
-    with pytest.raises(ValueError, match=r"iou_type must be 'bbox' or 'segm' or 'boundary' .*got 'keypoints'"):
+    with pytest.raises(ValueError, match=r"iou_type must be 'bbox', 'segm', 'boundary' or 'obb' .*got 'keypoints'"):
         detection_confusion_matrix(truth, pred, iou_threshold=IOU, iou_type="keypoints")
 
 
@@ -193,3 +193,12 @@ def test_a_bad_dilation_is_refused(case: tuple[Dataset, Dataset, Dataset]) -> No
                  lambda: compare_models(truth, a, b, iou_type="boundary", n_bootstrap=0, boundary_dilation=-1.0)):
         with pytest.raises(ValueError, match="boundary_dilation must be a finite number >= 0"):
             call()
+
+
+def test_the_result_records_its_dilation() -> None:
+    truth = shapes(8, seed=3)
+    pred = _jittered(truth, 3, 1.0)
+    r = coco_map(truth, pred, iou_type="boundary", boundary_dilation=RATIO)
+    assert r.boundary_dilation == RATIO and r.to_dict()["boundary_dilation"] == RATIO
+    plain = coco_map(truth, pred, iou_type="segm", boundary_dilation=RATIO)  # read only by "boundary"
+    assert plain.boundary_dilation is None and "boundary_dilation" not in plain.to_dict()

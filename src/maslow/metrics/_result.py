@@ -74,6 +74,8 @@ class MapResult:
             torchmetrics' ``mar_{max_dets[-1]}_per_class`` (pycocotools' AR of that one class).
         class_names, class_labels: (K,) name and schema label of each row of the K axis (sorted by COCO
             category id); ``("all",)``/``(-1,)`` when ``use_cats`` is False.
+        boundary_dilation: ``iou_type="boundary"``: the boundary's width as a fraction of the image diagonal
+            (None for the other types).
     """
 
     iou_type: str
@@ -108,6 +110,7 @@ class MapResult:
     area_ranges: FloatArray
     class_names: tuple[str, ...]
     class_labels: IntArray
+    boundary_dilation: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (nan, and an unbounded area range's ``inf``, -> None): stats with the maxDets each
@@ -117,6 +120,7 @@ class MapResult:
             return float(x) if math.isfinite(x) else None
         return {
             "iou_type": self.iou_type,
+            **({} if self.boundary_dilation is None else {"boundary_dilation": self.boundary_dilation}),
             "stats": {name: f(getattr(self, name)) for name in self.stat_names},
             "stat_max_dets": dict(zip(self.stat_names, self.stat_max_dets, strict=True)),
             "ar_by_max_dets": {str(m): f(v) for m, v in self.ar_by_max_dets.items()},
@@ -237,7 +241,7 @@ def _summarize(precision: FloatArray, recall: FloatArray, iou_thresholds: FloatA
 def summarize(*, iou_type: str, precision: FloatArray, recall: FloatArray, scores: FloatArray,
               iou_thresholds: FloatArray, recall_thresholds: FloatArray, max_dets: tuple[int, ...],
               area_names: tuple[str, ...], area_ranges: FloatArray, class_names: tuple[str, ...],
-              class_labels: IntArray) -> MapResult:
+              class_labels: IntArray, boundary_dilation: float | None = None) -> MapResult:
     table = _KP_STATS if iou_type == "keypoints" else _DET_STATS
     values: dict[str, float] = dict.fromkeys(STAT_FIELDS, math.nan)
     stats = np.zeros(len(table))
@@ -276,4 +280,5 @@ def summarize(*, iou_type: str, precision: FloatArray, recall: FloatArray, score
         recall=recall, scores=scores, ap_per_class=ap_per_class, ar_per_class=ar_per_class,
         iou_thresholds=iou_thresholds, recall_thresholds=recall_thresholds, max_dets=max_dets,
         area_names=area_names, area_ranges=area_ranges, class_names=class_names, class_labels=class_labels,
+        boundary_dilation=boundary_dilation if iou_type == "boundary" else None,
     )

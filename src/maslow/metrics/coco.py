@@ -282,6 +282,7 @@ def _result(truth: Dataset, ev: _Evaluation) -> MapResult:
         iou_type=p.iou_type, precision=ev.precision, recall=ev.recall, scores=ev.scores,
         iou_thresholds=p.iou_thresholds, recall_thresholds=p.recall_thresholds, max_dets=p.max_dets,
         area_names=p.area_names, area_ranges=p.area_ranges, class_names=names, class_labels=labels,
+        boundary_dilation=p.boundary_dilation,
     )
 
 
