@@ -142,11 +142,15 @@ _DOM = r"""
 const els = {};
 function el(id) {
   if (!els[id]) els[id] = {id, value: '', textContent: '', innerHTML: '', children: [], dataset: {}, style: {},
-    insertAdjacentHTML(_, h) { this.innerHTML += h; }, get firstElementChild() { return el(id + '/first'); }};
+    insertAdjacentHTML(_, h) { this.innerHTML += h; }, get firstElementChild() { return el(id + '/first'); },
+    blur() { this.blurred = true; }};
   return els[id];
 }
+const listeners = {};
 globalThis.document = {getElementById: (id) => (id === 'initial' ? {textContent: INITIAL} : el(id)),
-                       addEventListener() {}};
+                       addEventListener(type, f) { listeners[type] = f; }};
+// a key pressed outside the note and the selects (the page's keydown listener)
+const key = (k, more) => listeners.keydown({key: k, target: {tagName: 'BODY'}, preventDefault() {}, ...more});
 const send = (x) => process.stdout.write(JSON.stringify(x) + '\n');
 const waiting = [];
 let inflight = 0;
@@ -161,6 +165,8 @@ globalThis.fetch = (url, opts) => new Promise((resolve) => {
   send({url, method: (opts && opts.method) || 'GET', body: (opts && opts.body) || null});
 });
 async function idle() { while (inflight) await new Promise((r) => setTimeout(r, 1)); }
+// until nothing is left to do: no request in flight once the promises queued so far have run
+async function settle() { do { await new Promise((r) => setTimeout(r, 5)); } while (inflight); }
 """
 
 
@@ -213,6 +219,108 @@ def test_the_page_pages_past_decided_rows_with_a_status_filter(files: dict[str, 
     seen = _run_page(client, client.get("/").text, driver)
     assert seen == ranks
     assert client.get("/api/findings", params={"status": "pending"}).json()["total"] == 0
+    store.close()
+
+
+def test_keys_pressed_while_a_decision_is_on_its_way_act_in_order(files: dict[str, Any], tmp_path: Path) -> None:
+    """``a`` then ``r`` pressed before the first answer came back: the first finding accepted, the second rejected
+    (the page acted on the finding still shown: both decisions went to the first, and the second was passed over).
+    A held key decides once; a failed decision drops the keys queued behind it."""
+    client, store = _open(files, tmp_path / "keys.db")
+    driver = r"""
+(async () => {
+  key('a'); key('r'); key('k');
+  await settle();
+  const done = {decided: page.items.slice(0, 3).map((f) => f.decision && f.decision.status), cur};
+  key('s', {repeat: true});  // auto-repeat of a held s
+  await settle();
+  done.afterRepeat = cur;
+  page.items[cur].key = 9999;  // this decision fails (404): what was pressed behind it is dropped
+  key('a'); key('k'); key('k');
+  await settle();
+  done.afterFailure = {cur, msg: els.msg.textContent};
+  key('k');  // pressed after the failure: done
+  await settle();
+  done.afterRecovery = cur;
+  send({done});
+})();
+"""
+    shown = _run_page(client, client.get("/").text, driver)
+    assert shown["decided"] == ["accepted", "rejected", None] and shown["cur"] == 1
+    assert shown["afterRepeat"] == 1
+    assert shown["afterFailure"]["cur"] == 1 and "not in this review" in shown["afterFailure"]["msg"]
+    assert shown["afterRecovery"] == 0
+    stored = client.get("/api/decisions", params={"history": "true"}).json()["decisions"]
+    assert [(d["key"], d["status"]) for d in stored] == [(1, "accepted"), (2, "rejected")]
+    store.close()
+
+
+def test_a_filter_or_a_class_chosen_lets_go_of_the_keyboard(files: dict[str, Any], tmp_path: Path) -> None:
+    """A select keeps the focus once chosen, and the page ignores keys in a select: ``a`` after choosing a filter or
+    a class did nothing (a select also takes a letter as a search in its options); both now let go of the focus."""
+    client, store = _open(files, tmp_path / "blur.db")
+    items = client.get("/api/findings").json()["items"]
+    labelled = next(i for i, f in enumerate(items) if f["labels"])
+    driver = r"""
+(async () => {
+  el('f-type').onchange({target: el('f-type')});
+  await settle();
+  cur = LABELLED; show();
+  (el('label').onchange || (() => {}))({target: el('label')});
+  send({done: [el('f-type').blurred === true, el('label').blurred === true]});
+})();
+""".replace("LABELLED", str(labelled))
+    assert _run_page(client, client.get("/").text, driver) == [True, True]
+    store.close()
+
+
+def _many_findings(tmp_path: Path) -> tuple[Any, Any]:
+    """A review of more than one page (50) of findings: every other box of 80 shapes images shifted; no images."""
+    from maslow.sample import shapes
+
+    clean = shapes(80, seed=0)
+    a = clean.annotations
+    pred = clean.replace(annotations=a.with_columns(score=np.full(len(a), 0.9)))
+    box = a.box.copy()
+    half = np.arange(len(a)) % 2 == 0
+    box[half, 0::2] += 0.5 * (box[half, 2] - box[half, 0])[:, None]
+    truth = clean.replace(annotations=a.with_columns(box=box))
+    issues = tmp_path / "many.json"
+    issues.write_text(json.dumps(issue_records(find_label_issues(truth, pred, iou_type="bbox"), truth)))
+    store = ReviewStore(f"sqlite:///{tmp_path / 'many.db'}")
+    return open_review(issues, truth, store, truth_ref="many"), store
+
+
+def test_the_page_opens_at_the_first_undecided_finding(tmp_path: Path) -> None:
+    """Reopened after 55 decisions, the page shows findings 51-100 and the 56th (it showed the first page and the
+    first finding, decided long ago: a reviewer had to find their place)."""
+    review, store = _many_findings(tmp_path)
+    n = len(review.findings)
+    assert n > 60
+    assert review.first_pending() == 0
+    for f in review.findings[:55]:
+        review.decide(int(f["rank"]), "rejected")
+    review.decide(int(review.findings[57]["rank"]), "accepted")
+    assert review.first_pending() == 55
+    client = _client(create_app(review))
+    html = client.get("/").text
+    data = json.loads(html.split("<script id='initial' type='application/json'>")[1].split("</script>")[0])
+    assert data["page"]["offset"] == 50 and data["page"]["items"][0]["rank"] == review.findings[50]["rank"]
+    shown = _run_page(client, html, "send({done: [offset, cur, page.items[cur].rank]});")
+    assert shown == [50, 5, review.findings[55]["rank"]]
+    for f in review.findings[55:]:
+        review.decide(int(f["rank"]), "skipped")
+    assert review.first_pending() is None
+    data = json.loads(client.get("/").text.split("type='application/json'>")[1].split("</script>")[0])
+    assert data["page"]["offset"] == 0  # all decided: from the top
+    store.close()
+
+
+def test_the_page_names_its_icon(files: dict[str, Any], tmp_path: Path) -> None:
+    """Without an icon in the page, a browser asks for /favicon.ico, a 404 in the console of every page load."""
+    client, store = _open(files, tmp_path / "icon.db")
+    assert client.get("/favicon.ico").status_code == 404
+    assert "<link rel='icon' href='data:,'>" in client.get("/").text
     store.close()
 
 

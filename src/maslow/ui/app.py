@@ -2,7 +2,8 @@
 
 Routes:
 
-- ``GET /``: the page (one HTML file, inline CSS and JS, no build step, nothing fetched from elsewhere);
+- ``GET /``: the page (one HTML file, inline CSS and JS, no build step, nothing fetched from elsewhere), opened on the
+  page of 50 findings that holds the first undecided one;
 - ``GET /api/summary``: counts per status, per type and status; the session, classes and types;
 - ``GET /api/findings?type=&class=&status=&offset=0&limit=50``: findings in rank order, filtered (comma-separated
   values; status ``pending`` for no decision), with ``total``;
@@ -95,7 +96,8 @@ def create_app(review: "Review", *, title: str = "maslow review", host: str = "1
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> HTMLResponse:
-        return HTMLResponse(render_page(title, review.summary(), review.page(limit=50)))
+        first = review.first_pending() or 0  # the page opens where the review stands: at the first undecided finding
+        return HTMLResponse(render_page(title, review.summary(), review.page(offset=first - first % 50, limit=50)))
 
     @app.get("/api/summary")
     def summary() -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """The review page: one HTML document with inline CSS and JS (no build step, nothing loaded from elsewhere).
 
-The first page of findings and the summary are embedded as JSON (``<script id="initial">``), so the page shows the
-findings as served; the script then talks to ``/api/``. Keys: ``a`` accept, ``r`` reject, ``s`` skip, ``j`` / ``k``
-next / previous (not while typing in the note).
+The page of findings that holds the first undecided one and the summary are embedded as JSON
+(``<script id="initial">``), so the page opens where the review stands; the script then talks to ``/api/``. Keys:
+``a`` accept, ``r`` reject, ``s`` skip, ``j`` / ``k`` next / previous (not while typing in the note; Enter or Escape
+leaves it). What the reviewer asks for is done one thing at a time, in order (``act``): a key pressed while a decision
+is on its way waits for it, else it would act on the finding still shown (two decisions on one finding, the next one
+passed over); a failed request drops what was queued behind it.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ _BODY = """
  <label>status <select id="f-status"><option value="">all</option><option>pending</option><option>accepted</option>
  <option>rejected</option><option>skipped</option></select></label>
  <button id="prev-page">&lt; page</button><span id="pageinfo"></span><button id="next-page">page &gt;</button>
- <span class="muted"><kbd>a</kbd> accept <kbd>r</kbd> reject <kbd>s</kbd> skip <kbd>j</kbd>/<kbd>k</kbd> move</span>
+ <span class="muted"><kbd>a</kbd> accept <kbd>r</kbd> reject <kbd>s</kbd> skip <kbd>j</kbd>/<kbd>k</kbd> move
+ <kbd>Enter</kbd> leave the note</span>
 </div>
 <main><div id="list"><table><thead><tr><th>#</th><th>type</th><th>score</th><th>class</th><th>image</th>
 <th>status</th></tr></thead><tbody id="rows"></tbody></table></div><div id="detail"></div></main>
@@ -51,7 +55,8 @@ _BODY = """
 
 _JS = r"""
 const init = JSON.parse(document.getElementById('initial').textContent);
-let summary = init.summary, page = init.page, cur = 0, offset = 0, limit = init.page.limit;
+let summary = init.summary, page = init.page, offset = init.page.offset, limit = init.page.limit;
+let cur = Math.max(page.items.findIndex((f) => !f.decision), 0);  // where the review stands
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;',
   '"': '&quot;', "'": '&#39;'}[c]));
@@ -80,7 +85,9 @@ function showList() {
     .join('');
   const last = Math.min(offset + limit, page.total);
   $('pageinfo').textContent = page.total ? ` ${offset + 1}-${last} of ${page.total} ` : ' none ';
-  for (const tr of $('rows').children) tr.onclick = () => { cur = Number(tr.dataset.i); show(); };
+  for (const tr of $('rows').children) tr.onclick = () => act(() => { cur = Number(tr.dataset.i); show(); });
+  const row = $('rows').children[cur];
+  if (row && row.scrollIntoView) row.scrollIntoView({block: 'nearest'});  // j / k past the bottom of the list
 }
 function show() {
   showList();
@@ -90,6 +97,7 @@ function show() {
   const chosen = (f.decision && f.decision.label) || s['class'] || f['class'];
   const picker = f.labels ? `<p><label>class <select id="label">${summary.classes.map((c) =>
     `<option ${c === chosen ? 'selected' : ''}>${esc(c)}</option>`).join('')}</select></label></p>` : '';
+  const button = (cls, status, text) => `<button class="${cls}" onclick="act(() => decide('${status}'))">${text}</button>`;
   const st = esc(statusOf(f));
   $('detail').innerHTML = `<h2>#${esc(f.rank)} ${esc(f.type)} <span class="st ${st}">${st}</span></h2>` +
     `<p><img src="${esc(f.crop)}" alt="no crop (image not found)" onerror="this.replaceWith('(no crop)')"></p>` +
@@ -97,14 +105,26 @@ function show() {
     `<p>${esc(f.reason)}</p><p class="s">suggestion: ${esc(s.text || 'none')}</p>` +
     `<p class="muted"><span class="t">red</span>: the annotation; <span class="s">green</span>: the suggestion</p>` +
     picker + `<p><input id="note" placeholder="note" size="40" value="${esc(f.decision ? f.decision.note : '')}">` +
-    `</p><p><button class="a" onclick="decide('accepted')">Accept (a)</button>` +
-    `<button class="r" onclick="decide('rejected')">Reject (r)</button>` +
-    `<button class="k" onclick="decide('skipped')">Skip (s)</button></p><div id="msg"></div>`;
+    `</p><p>${button('a', 'accepted', 'Accept (a)')}${button('r', 'rejected', 'Reject (r)')}` +
+    `${button('k', 'skipped', 'Skip (s)')}</p><div id="msg"></div>`;
+  // a class picked: the keys work again at once (a focused select would take them as a search in its options)
+  if ($('label')) $('label').onchange = (e) => e.target.blur();
+  $('note').onkeydown = (e) => { if (e.key === 'Enter' || e.key === 'Escape') e.target.blur(); };
+}
+// one thing at a time, in the order asked (see the module docstring); an error drops what was queued behind it
+let queue = Promise.resolve(), epoch = 0;
+function act(fn) {
+  const mine = epoch;
+  queue = queue.then(() => (mine === epoch ? fn() : undefined)).catch((e) => {
+    epoch += 1;
+    if ($('msg')) $('msg').textContent = e.message;
+  });
+  return queue;
 }
 async function call(url, opts) {
   const r = await fetch(url, opts);
-  const body = await r.json();
-  if (!r.ok) throw new Error(body.error || r.statusText);
+  const body = await r.json().catch(() => ({}));  // a proxy's HTML error page: its status is the message
+  if (!r.ok) throw new Error(body.error || `${url}: ${r.status} ${r.statusText}`);
   return body;
 }
 async function load() {
@@ -120,11 +140,10 @@ async function decide(status) {
   const label = f.labels && $('label') ? $('label').value : null;
   const body = {status, label: f.type === 'ambiguous' || label !== (f.suggestion || {})['class'] ? label : null,
                 note: $('note').value};
-  try {
-    const r = await call(`/api/findings/${encodeURIComponent(f.key)}/decision`, {method: 'POST', body: JSON.stringify(body),
-      headers: {'Content-Type': 'application/json'}});
-    f.decision = r.decision; summary = r.summary; showSummary(); move(1);
-  } catch (e) { $('msg').textContent = e.message; }
+  const r = await call(`/api/findings/${encodeURIComponent(f.key)}/decision`, {method: 'POST', body: JSON.stringify(body),
+    headers: {'Content-Type': 'application/json'}});
+  f.decision = r.decision; summary = r.summary; showSummary();
+  return move(1);
 }
 async function move(step) {
   if (cur + step >= page.items.length && offset + limit < page.total) { offset = nextOffset(); cur = 0; return load(); }
@@ -135,11 +154,20 @@ document.addEventListener('keydown', (e) => {
   if (['INPUT', 'SELECT', 'TEXTAREA'].includes(e.target.tagName) || e.ctrlKey || e.metaKey || e.altKey) return;
   const k = {a: () => decide('accepted'), r: () => decide('rejected'), s: () => decide('skipped'),
              j: () => move(1), k: () => move(-1)}[e.key];
-  if (k) { e.preventDefault(); k(); }
+  if (!k) return;
+  e.preventDefault();
+  if (!e.repeat || 'jk'.includes(e.key)) act(k);  // a held a / r / s decides once, not every finding it passes
 });
-for (const k of ['type', 'class', 'status']) $('f-' + k).onchange = () => { offset = 0; cur = 0; load(); };
-$('next-page').onclick = () => { if (offset + limit < page.total) { offset = nextOffset(); cur = 0; load(); } };
-$('prev-page').onclick = () => { if (offset > 0) { offset = Math.max(offset - limit, 0); cur = 0; load(); } };
+// a filter chosen: the list reloads, and the select lets go of the keyboard (a focused select takes the keys)
+for (const k of ['type', 'class', 'status']) {
+  $('f-' + k).onchange = (e) => { e.target.blur(); act(() => { offset = 0; cur = 0; return load(); }); };
+}
+$('next-page').onclick = () => act(() => {
+  if (offset + limit < page.total) { offset = nextOffset(); cur = 0; return load(); }
+});
+$('prev-page').onclick = () => act(() => {
+  if (offset > 0) { offset = Math.max(offset - limit, 0); cur = 0; return load(); }
+});
 fillFilters(); showSummary(); show();
 """
 
@@ -150,5 +178,5 @@ def render_page(title: str, summary: dict[str, Any], first_page: dict[str, Any])
     data = data.replace("<", "\\u003c").replace(">", "\\u003e")  # no "</script>" can end the block early
     t = html.escape(title)
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{t}</title>"
-            f"<style>{_CSS}</style></head><body>{_BODY.replace('__TITLE__', t)}"
+            f"<link rel='icon' href='data:,'><style>{_CSS}</style></head><body>{_BODY.replace('__TITLE__', t)}"
             f"<script id='initial' type='application/json'>{data}</script><script>{_JS}</script></body></html>\n")

@@ -84,6 +84,11 @@ class Review:
         d = self.decision(key)
         return "pending" if d is None else d.status
 
+    def first_pending(self) -> int | None:
+        """The position (in rank order, from 0) of the first finding without a decision; None when all have one."""
+        with self._lock:
+            return next((i for i, f in enumerate(self.findings) if int(f["rank"]) not in self._decisions), None)
+
     def item(self, key: int) -> dict[str, Any]:
         """Finding ``key`` as the API gives it: its ISSUES.json fields, ``key``, ``decision`` (or None),
         ``labels`` (whether a class can be chosen) and ``crop`` (the URL of its crop).
