@@ -90,7 +90,8 @@ def serve(
     no_open: Annotated[bool, typer.Option("--no-open", help="Don't open a browser.")] = False,
 ) -> None:
     """Serve the review UI: findings ranked as qa ranked them, with crops; Accept / Reject / Skip (keys a, r, s;
-    j/k to move); each decision is saved as it is made, and reopening the same ISSUES.json resumes."""
+    j/k to move, Enter leaves the note); each decision is saved as it is made, and reopening the same ISSUES.json
+    resumes on the first undecided finding."""
     from maslow.errors import require
 
     require("fastapi", "serve")
