@@ -206,6 +206,7 @@ def _brute(truth: Dataset, pred: Dataset, k: int, tau: float = 0.5) -> dict[str,
             q[r] = np.clip((b_hits[b] - hit[r] + 3 * rate) / (b_n[b] - 1 + 3), 0, 1)
     mutual = (m >= t_best[None, :]) & (m >= p_best[:, None]) & (m >= 0.1)
     out = {t: np.zeros(nt) for t in ("wrong_class", "ambiguous", "extra", "low_iou")}
+    expl = np.zeros(nt)
     for j in range(nt):
         on = owned[:, j] & (m[:, j] >= tau)
         same = max(q[on & same_cls[:, j]], default=0.0)
@@ -214,12 +215,14 @@ def _brute(truth: Dataset, pred: Dataset, k: int, tau: float = 0.5) -> dict[str,
         out["ambiguous"][j] = min(same, other)
         own = np.flatnonzero(owned[:, j])
         support = np.where(mutual[own, j] & same_cls[own, j], 1.0, np.minimum(1.0, m[own, j] / tau))
-        out["extra"][j] = 1 - max(q[own] * support, default=0.0)
+        expl[j] = max(q[own] * support, default=0.0)
         mine = own[same_cls[own, j]]
         if len(mine):
             i = mine[np.argmax(m[mine, j])]
             tc = typ[ta.label[j]]
             out["low_iou"][j] = q[i] * np.clip((tc - m[i, j]) / tc, 0, 1)
+    # the model's expected recall (every object here is scored) weighs its silence
+    out["extra"] = (expl.mean() if nt else 1.0) * (1 - expl)
     e = np.where(mutual, 1.0, np.minimum(1.0, m / tau) ** 2).max(1, initial=0.0)
     miss = q * (1 - e)
     kept = miss.copy()
@@ -337,7 +340,8 @@ def test_detection_scores_move_the_documented_way() -> None:
         assert pl["low_iou"][1] == r7
         low.append(s.annotation["low_iou"][r7])
         # a loose box is low_iou, not extra: its prediction supports it in full
-        assert s.annotation["extra"][r7] == pytest.approx(1 - s.q[p7], abs=1e-12) and s.q[p7] > 0.9
+        assert s.explained[r7] == s.q[p7] and s.q[p7] > 0.9
+        assert s.annotation["extra"][r7] == pytest.approx(s.recall * (1 - s.q[p7]), abs=1e-12)
     assert low[0] == 0 and np.all(np.diff(low) > 0)  # worse overlap, higher low_iou
     # a prediction sliding onto an annotation is ever less missing
     i = int(np.flatnonzero((pa.image == 5) & (pa.label == 1))[0])
@@ -392,5 +396,5 @@ def test_an_object_the_model_confirms_only_at_unreliable_scores_is_extra_and_say
     assert s.confirmed.all() and s.annotation["extra"][0] >= 0.5 and s.annotation["extra"][1:].max() < 0.5
     extra = find_label_issues(truth, pred, iou_type="bbox").of_type("extra")
     assert list(extra.annotation) == [0]  # the confidently confirmed ones are no findings
-    right = round(100 * (1 - s.annotation["extra"][0]))
+    right = round(100 * s.explained[0])  # the q of the prediction that confirms it
     assert extra.reason[0] == f"'a': the model sees it only with a 'a' prediction right {right}% of the time at its score"

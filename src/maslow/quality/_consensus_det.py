@@ -40,7 +40,9 @@ class ObjectEvidence:
     wrong_class: FloatArray  # (n_truth,)
     wrong_class_label: IntArray  # (n_truth,) suggested class, -1
     ambiguous: FloatArray  # (n_truth,)
-    extra: FloatArray  # (n_truth,)
+    extra: FloatArray  # (n_truth,) ``recall * (1 - explained)``
+    explained: FloatArray  # (n_truth,) the best ``q * support`` of the predictions it owns (0: the model sees nothing)
+    recall: float  # the model's expected recall: the mean of ``explained`` over the (reference's) scored objects
     low_iou: FloatArray  # (n_truth,)
     low_iou_box: FloatArray  # (n_truth, 4) suggested box, NaN
     low_iou_pred: IntArray  # (n_truth,) the prediction behind ``low_iou`` (the suggestion), -1
@@ -280,22 +282,62 @@ def typical_iou(ov: Overlaps, truth: Dataset, pred_label: IntArray, n_pred: int,
     return typical
 
 
-def object_evidence(truth: Dataset, ov: Overlaps, pred_label: IntArray, pred_box: FloatArray, pred_img: IntArray,
-                    q: FloatArray, typical: FloatArray, tau: float,
-                    p_rles: Masks | None = None, similarity: PairSimilarity | None = None) -> ObjectEvidence:
-    """The evidence for every issue type (see ``maslow.quality.consensus`` for the formulas); ``similarity``: of
-    prediction pairs, for the suppression of overlapping ``missing`` candidates (default: box or mask IoU)."""
+@dataclass(frozen=True)
+class _Links:
+    """How the overlapping pairs relate: each prediction's best overlap, the pairs it owns, the mutual pairs."""
+
+    p_best: FloatArray  # (n_pred,) best IoU of each prediction with any truth object
+    owned: BoolArray  # (pairs,) the prediction's best overlap (it votes only there), not a crowd object
+    same: BoolArray  # (pairs,) prediction and truth object of one class
+    mutual: BoolArray  # (pairs,) each the other's best overlap, IoU >= _MIN_LINK
+
+
+def _links(ov: Overlaps, truth: Dataset, pred_label: IntArray) -> _Links:
     ta = truth.annotations
     assert ta.iscrowd is not None
+    p_idx, t_idx, iou = ov.p_idx, ov.t_idx, ov.iou
+    # every prediction belongs to the truth object it overlaps most (class-agnostic): it votes only there
+    p_best, _ = _group_max(p_idx, iou, len(pred_label))
+    t_best, _ = _group_max(t_idx, iou, len(ta))
+    return _Links(p_best=p_best, owned=(iou >= p_best[p_idx]) & ~ta.iscrowd[t_idx],
+                  same=pred_label[p_idx] == ta.label[t_idx],
+                  mutual=(iou >= t_best[t_idx]) & (iou >= p_best[p_idx]) & (iou >= _MIN_LINK))
+
+
+def _explained(ov: Overlaps, links: _Links, q: FloatArray, tau: float, n_t: int) -> FloatArray:
+    """(n_truth,) the best ``q * support`` of the predictions each truth object owns (any class; support:
+    ``min(1, IoU / tau)``, 1 for a same-class mutual pair): the chance the model sees an object there."""
+    support = np.where(links.mutual & links.same, 1.0, np.minimum(1.0, ov.iou / tau))
+    o = links.owned
+    expl, _ = _group_max(ov.t_idx[o], q[ov.p_idx[o]] * support[o], n_t)
+    return expl
+
+
+def expected_recall(ov: Overlaps, truth: Dataset, pred_label: IntArray, q: FloatArray, tau: float) -> float:
+    """The model's expected recall: the mean over the scored truth objects of how well its predictions explain
+    each (``_explained``: a sighting by a prediction right 60% of the time counts 0.6, no sighting 0); 1 without
+    scored objects (no ``extra`` to scale)."""
+    return _mean_scored(_explained(ov, _links(ov, truth, pred_label), q, tau, truth.n_annotations), ov.scored)
+
+
+def _mean_scored(expl: FloatArray, scored: BoolArray) -> float:
+    return float(expl[scored].mean()) if scored.any() else 1.0
+
+
+def object_evidence(truth: Dataset, ov: Overlaps, pred_label: IntArray, pred_box: FloatArray, pred_img: IntArray,
+                    q: FloatArray, typical: FloatArray, tau: float,
+                    p_rles: Masks | None = None, similarity: PairSimilarity | None = None,
+                    recall: float | None = None) -> ObjectEvidence:
+    """The evidence for every issue type (see ``maslow.quality.consensus`` for the formulas); ``similarity``: of
+    prediction pairs, for the suppression of overlapping ``missing`` candidates (default: box or mask IoU);
+    ``recall``: the reference's ``expected_recall`` (None: this data's)."""
+    ta = truth.annotations
     n_t, n_p = len(ta), len(pred_label)
     scored = ov.scored
     t_lab = ta.label
     p_idx, t_idx, iou = ov.p_idx, ov.t_idx, ov.iou
-    crowd_pair = ta.iscrowd[t_idx]
-    # every prediction belongs to the truth object it overlaps most (class-agnostic): it votes only there
-    p_best, _ = _group_max(p_idx, iou, n_p)
-    owned = (iou >= p_best[p_idx]) & ~crowd_pair
-    same = pred_label[p_idx] == t_lab[t_idx]
+    links = _links(ov, truth, pred_label)
+    p_best, owned, same, mutual = links.p_best, links.owned, links.same, links.mutual
     on_object = owned & (iou >= tau)
     qp = q[p_idx]
     # wrong class / ambiguous: support of the truth's class and of the best other class on the object
@@ -309,12 +351,11 @@ def object_evidence(truth: Dataset, ov: Overlaps, pred_label: IntArray, pred_box
     # extra: nothing the model sees is on the annotation (a prediction of any class it owns); a prediction that
     # is already another annotation's object explains nothing here
     # (a same-class prediction paired with it both ways, each the other's best overlap, says an object is there:
-    # a loose box is a low-IoU issue, not an extra one)
-    t_best, _ = _group_max(t_idx, iou, n_t)
-    mutual = (iou >= t_best[t_idx]) & (iou >= p_best[p_idx]) & (iou >= _MIN_LINK)
-    support = np.where(mutual & same, 1.0, np.minimum(1.0, iou / tau))
-    expl, _ = _group_max(t_idx[owned], qp[owned] * support[owned], n_t)
-    extra = 1.0 - expl
+    # a loose box is a low-IoU issue, not an extra one). The model's silence weighs what its sightings weigh: it
+    # sees an expected share ``recall`` of the labelled objects, so "nothing here" is evidence of that strength
+    expl = _explained(ov, links, q, tau, n_t)
+    rho = _mean_scored(expl, scored) if recall is None else recall
+    extra = rho * (1.0 - expl)
     confirmed = np.zeros(n_t, bool)
     confirmed[t_idx[mutual & same]] = True
     # low IoU: a same-class prediction owned by this annotation, overlapping it worse than the class's typical match
@@ -339,9 +380,10 @@ def object_evidence(truth: Dataset, ov: Overlaps, pred_label: IntArray, pred_box
     for arr in (wrong, ambiguous, extra, low):
         arr[~scored] = 0.0
     other_lab[~scored] = -1
+    expl[~scored] = 0.0
     return ObjectEvidence(wrong_class=wrong, wrong_class_label=other_lab.astype(np.int64), ambiguous=ambiguous,
-                          extra=extra, low_iou=low, low_iou_box=box, low_iou_pred=low_pred, best_iou=best_iou, scored=scored,
-                          confirmed=confirmed & scored,
+                          extra=extra, explained=expl, recall=rho, low_iou=low, low_iou_box=box,
+                          low_iou_pred=low_pred, best_iou=best_iou, scored=scored, confirmed=confirmed & scored,
                           missing=miss, pred_max_iou=p_best, q=q, match_iou=typical)
 
 

@@ -24,10 +24,14 @@ How the scores are built (objects: detection boxes, or instance masks with ``iou
   match IoU (``match_iou``, default 0.5): ``same`` = the best ``q`` of same-class votes with IoU >= tau,
   ``other`` = the best ``q`` of other-class votes with IoU >= tau (its class is the suggestion);
   ``wrong_class = other * (1 - same)``, ``ambiguous = min(same, other)``.
-- ``extra = 1 - max(q * min(1, IoU / tau))`` over the votes of any class (a prediction that is another
-  annotation's object explains nothing here; a same-class prediction paired with the annotation both ways,
-  each the other's best overlap, counts as IoU >= tau: a loose box is ``low_iou``, not ``extra``). Such a
-  confirmed object's ``extra`` is ``1 - q``: ``find_label_issues`` reports it from 0.5 up only.
+- ``extra = recall * (1 - e)``, ``e = max(q * min(1, IoU / tau))`` over the votes of any class (a prediction that
+  is another annotation's object explains nothing here; a same-class prediction paired with the annotation both
+  ways, each the other's best overlap, counts as IoU >= tau: a loose box is ``low_iou``, not ``extra``), and
+  ``recall`` the model's expected recall, the mean of ``e`` over the scored annotations (of ``reference``): the
+  share of the labelled objects the model sees, each counted by the ``q`` of its sighting. An annotation no
+  prediction touches scores ``recall``, not 1: the model's silence is evidence only as far as it sees what is
+  labelled (a model that misses real objects makes them look like boxes on nothing). A confirmed object's
+  ``extra`` is ``recall * (1 - q)``: ``find_label_issues`` reports it from 0.5 up only.
 - ``low_iou = q * clip((typical_c - IoU) / typical_c, 0, 1)`` for the best-overlapping same-class vote, where
   ``typical_c`` is the median IoU of the class's good matches (the detector's own localisation quality, learnt
   from the data); the suggested box is that prediction's.
@@ -39,13 +43,15 @@ How the scores are built (objects: detection boxes, or instance masks with ``iou
 Comparable across types: each score is a product of factors in [0, 1] with the same meaning everywhere: the
 model's precision at that confidence (``q``) and the geometric evidence (1 = outright), so a 0.9 ``missing``
 and a 0.9 ``wrong_class`` both say "predictions this confident are right 90% of the time, and this one
-contradicts the label outright", and one ranked table is meaningful.
+contradicts the label outright" (an ``extra`` with no prediction near: "the model sees that share of the
+labelled objects, and nothing here"), and one ranked table is meaningful.
 
-Batches: an image's scores depend only on its own annotations and predictions, and on two documented per-class
-statistics: the calibration curve ``q`` and ``typical_c``, fitted on ``reference`` (the whole ``(truth, pred)``,
-by default the data scored; classification: the calibrations; semantic class masks: the usual confusion and the
-void classes). Scoring parts of a dataset with ``reference=(whole_truth, whole_pred)`` gives the rows of the whole
-run exactly. Per-pixel probabilities refuse a ``reference`` (a ``(truth, pred)`` pair holds none).
+Batches: an image's scores depend only on its own annotations and predictions, and on documented statistics of
+the set: per class the calibration curve ``q`` and ``typical_c``, and the model's ``recall``, fitted on
+``reference`` (the whole ``(truth, pred)``, by default the data scored; classification: the calibrations;
+semantic class masks: the usual confusion and the void classes). Scoring parts of a dataset with
+``reference=(whole_truth, whole_pred)`` gives the rows of the whole run exactly. Per-pixel probabilities refuse a
+``reference`` (a ``(truth, pred)`` pair holds none).
 
 Classification (``annotations.extra["probs"]``, an (n_images, K) matrix, or scored tag annotations), single label
 ``y``: two per-class calibrations of the probabilities' ranks against the labels (so a monotone squeeze changes
@@ -96,6 +102,7 @@ from maslow.quality._consensus_det import (
     ObjectEvidence,
     Overlaps,
     calibrate,
+    expected_recall,
     object_evidence,
     prepare_objects,
     true_positives,
@@ -165,8 +172,14 @@ class ObjectScores:
         match_iou: (K,) the typical IoU (keypoints: OKS) of a good match per class (``typical_c``).
         suggested_pred: (n_truth,) the prediction behind ``low_iou`` (keypoints: its keypoints are the fix), -1.
         confirmed: (n_truth,) a prediction of the annotation's class is paired with it both ways (each the other's
-            best overlap): the model sees the object, and its ``extra`` score is only ``1 - q`` of that prediction.
+            best overlap): the model sees the object, and its ``extra`` score is only ``recall * (1 - q)`` of that
+            prediction.
         iou_type: ``bbox``, ``segm`` or ``keypoints`` (what IoU means above).
+        explained: (n_truth,) how well the model sees each object: the best ``q * min(1, IoU / tau)`` of the
+            predictions it owns (a confirming one counts in full: ``q``); 0 where it sees nothing
+            (``extra = recall * (1 - explained)``).
+        recall: the model's expected recall, the mean of ``explained`` over the scored objects of ``reference``
+            (the strength of "the model sees nothing here"; 1 without scored objects).
     """
 
     annotation: dict[str, FloatArray]
@@ -180,6 +193,8 @@ class ObjectScores:
     suggested_pred: IntArray
     iou_type: str
     confirmed: BoolArray
+    explained: FloatArray
+    recall: float
 
 
 def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", match_iou: float | None = None,
@@ -219,16 +234,20 @@ def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", matc
         if r_truth.schema.names != truth.schema.names:
             raise InvalidDatasetError("reference truth: must have the truth's classes, in the same order")
     typical = typical_iou(r_ov, r_truth, r_lab, len(r_lab), k, match_iou)
-    cal = calibrate(r_score, r_lab, true_positives(r_ov, r_truth, r_lab, tau), k, typical)
+    r_tp = true_positives(r_ov, r_truth, r_lab, tau)
+    cal = calibrate(r_score, r_lab, r_tp, k, typical)
     q = cal.q(score, plab, true_positives(ov, truth, plab, tau))
+    # the model's expected recall, a statistic of the reference like the calibration (None: the data's own)
+    recall = None if reference is None else expected_recall(r_ov, r_truth, r_lab, cal.q(r_score, r_lab, r_tp), tau)
     sim = None if sigmas is None else KP.pred_similarity(pred, sigmas)
-    ev: ObjectEvidence = object_evidence(truth, ov, plab, pbox, pred.annotations.image, q, typical, tau, p_rles, sim)
+    ev: ObjectEvidence = object_evidence(truth, ov, plab, pbox, pred.annotations.image, q, typical, tau, p_rles, sim,
+                                         recall)
     return ObjectScores(
         annotation={"wrong_class": ev.wrong_class, "extra": ev.extra, "low_iou": ev.low_iou,
                     "ambiguous": ev.ambiguous},
         suggested_label=ev.wrong_class_label, suggested_box=ev.low_iou_box, missing=ev.missing,
         pred_label=plab, pred_box=pbox, q=q, match_iou=ev.match_iou, suggested_pred=ev.low_iou_pred, iou_type=kind,
-        confirmed=ev.confirmed)
+        confirmed=ev.confirmed, explained=ev.explained, recall=ev.recall)
 
 
 def _prepare(truth: Dataset, pred: Dataset, kind: str, sigmas: FloatArray | None
@@ -265,9 +284,9 @@ def _objects(truth: Dataset, pred: Dataset, *, iou_type: str, match_iou: float |
     kp = s.iou_type == "keypoints"
     ta = truth.annotations
     names = truth.schema.names
-    # an object the model sees as labelled is not reported extra below 0.5: 1 - q there is the model's own
-    # error rate at that score, the same for every such object (it listed them all, "the model sees no object")
-    # and it hid a weaker low_iou of the same annotation
+    # an object the model sees as labelled is not reported extra below 0.5: recall * (1 - q) there is the model's
+    # own error rate at that score (weighed by its recall), the same for every such object (it listed them all,
+    # "the model sees no object") and it hid a weaker low_iou of the same annotation
     scores = dict(s.annotation)
     weak = s.confirmed & (scores["extra"] < 0.5)
     scores["extra"] = np.where(weak, 0.0, scores["extra"])
@@ -291,11 +310,12 @@ def _objects(truth: Dataset, pred: Dataset, *, iou_type: str, match_iou: float |
     r = rows["extra"]
     parts.append(QualityIssues.block(
         "extra", _SEVERITY["extra"], image=ta.image[r], annotation=r, score=s.annotation["extra"][r],
-        reason=[f"{names[a]!r}: " + ("the model sees no object of any class here" if v >= 1.0 else
-                                     f"the model sees it only with a {names[a]!r} prediction right {100 * (1 - v):.0f}"
+        reason=[f"{names[a]!r}: " + (f"the model sees no object of any class here (it sees {100 * s.recall:.0f}% "
+                                     "of the labelled objects)" if e <= 0.0 else
+                                     f"the model sees it only with a {names[a]!r} prediction right {100 * e:.0f}"
                                      "% of the time at its score" if c else "the model's predictions here are of "
                                      "another class, or overlap it only in part")
-                for a, v, c in zip(ta.label[r].tolist(), s.annotation["extra"][r].tolist(), s.confirmed[r].tolist(),
+                for a, e, c in zip(ta.label[r].tolist(), s.explained[r].tolist(), s.confirmed[r].tolist(),
                                    strict=True)],
         suggestion="remove the annotation if there is no object"))
     r = rows["low_iou"]
