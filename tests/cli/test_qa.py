@@ -210,3 +210,24 @@ def test_qa_write_failing_halfway_leaves_no_partial_output(qa_files: dict[str, A
     assert str(out) in proc.stderr and "file too large" in proc.stderr.lower()
     assert out.read_bytes() == b"[]\n"
     assert sorted(p.name for p in out.parent.iterdir()) == ["ISSUES.json"]
+
+
+def test_qa_says_why_a_model_that_sees_none_of_the_annotations_finds_nothing(qa_files: dict[str, Any]) -> None:
+    # every prediction far from every object (a model that learnt nothing): no annotation can be scored, and the
+    # empty table says why instead of passing for a clean dataset
+    from tests.helpers import run_cli_streams
+
+    off = [{**p, "bbox": [p["bbox"][0] + 400, p["bbox"][1] + 400, 4, 4]} for p in qa_files["preds"]]
+    pred = qa_files["tmp"] / "off.json"
+    pred.write_text(json.dumps(off))
+    out = qa_files["tmp"] / "issues.json"
+    code, stdout, stderr = run_cli_streams(["qa", "--gt", str(qa_files["gt"]), "--pred", str(pred), "--out", str(out),
+                                            "--json"])
+    assert code == 0, stderr
+    d = json.loads(stdout)
+    assert d["n_issues"] == 0 and any("explain none of the annotations" in n for n in d["notes"])
+    assert "explain none of the annotations" in " ".join(stderr.split())
+    # a model that sees the objects gets no such note
+    code, stdout, _ = run_cli_streams(["qa", "--gt", str(qa_files["gt"]), "--pred", str(qa_files["pred"]), "--out",
+                                       str(out), "--json"])
+    assert code == 0 and not any("explain none" in n for n in json.loads(stdout)["notes"])

@@ -107,6 +107,20 @@ def _pixel_probs(folder: Path, truth: Dataset) -> Any:
     return read_pixel_probs(folder, like=truth)
 
 
+def _blind_model(truth: Dataset, predictions: Dataset, kind: str, sigmas: Any) -> str | None:
+    """Why an object table came out empty when the model sees none of the annotations (its expected recall is 0:
+    then no annotation is scored ``extra``, see docs/consensus.md); None when it sees some, or for other tasks."""
+    from maslow.quality.consensus import object_scores
+
+    if kind not in ("bbox", "segm", "keypoints"):  # "": classification, tags, semantic masks
+        return None
+    if object_scores(truth, predictions, iou_type=kind, kpt_sigmas=sigmas).recall > 0:
+        return None
+    return ("the predictions explain none of the annotations (none is matched by a prediction the calibration "
+            "trusts), so nothing can be scored: check the classes, image ids and boxes of --pred, or train the "
+            "model longer (a smoke-test model learns little)")
+
+
 def _kind(truth: Dataset, predictions: Dataset, iou_type: str, sigmas: list[float] | None) -> tuple[str, list[str]]:
     """The iou type the objects are compared by, and notes for stderr: predictions whose boxes are only their
     keypoints' extent (a keypoints results file) compared as boxes."""
@@ -286,6 +300,11 @@ def qa_command(
         from maslow.quality import QualityIssues, check
 
         issues = QualityIssues.build([issues, check(truth)])
+    if not len(issues) and probs is None and predictions.n_annotations and truth.n_annotations:
+        blind = _blind_model(truth, predictions, kind, sigmas)
+        if blind is not None:
+            notes.append(blind)
+            err_console.print(f"note: {blind}", markup=False, highlight=False)
     xywh = truth_format.startswith("coco")
     summary = summarize(issues, truth)
     _write_outputs(issues, truth, out, html, xywh=xywh, title=f"maslow qa: {gt}")
