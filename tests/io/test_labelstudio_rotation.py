@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from maslow.io import labelstudio as ls
+from maslow.io.checks import check_images
 
 W, H = 200, 100
 
@@ -117,3 +119,27 @@ def test_image_rotation_is_written_back_as_read(tmp_path: Path, rotation: int) -
                 np.testing.assert_allclose(again["value"][k], v, atol=1e-9)
             else:
                 assert again["value"][k] == v
+
+
+@pytest.mark.parametrize("swapped", [False, True], ids=["natural-size", "swapped-size"])
+def test_a_size_swapped_against_the_image_file_is_reported(tmp_path: Path, swapped: bool) -> None:
+    """``original_width/original_height`` stating the turned view's size (H x W) instead of the file's (W x H): the
+    reader takes the size as stated, and ``check_images`` reports that the file disagrees (``size_mismatch``)."""
+    (tmp_path / "upload" / "1").mkdir(parents=True)
+    Image.new("L", (W, H)).save(tmp_path / "upload" / "1" / "a.png")  # the file: W wide, H high
+    src = _export(tmp_path, 90)
+    if swapped:
+        tasks = json.loads(src.read_text())
+        for res in tasks[0]["annotations"][0]["result"]:
+            res["original_width"], res["original_height"] = H, W
+        src.write_text(json.dumps(tasks), encoding="utf-8")
+    ds, _ = ls.parse(src)
+    stated = (H, W) if swapped else (W, H)
+    assert (int(ds.images.width[0]), int(ds.images.height[0])) == stated
+    found = check_images(ds)
+    if not swapped:
+        assert not found.issues
+        return
+    (issue,) = found.issues
+    assert (issue.type, issue.severity, issue.file, issue.field) == ("size_mismatch", "error", "upload/1/a.png", "width")
+    assert f"{H}x{W} declared and {W}x{H} in the file" in issue.message

@@ -17,11 +17,13 @@ Glossary:
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import re
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -36,7 +38,7 @@ from maslow.io._common import Collector, ExportReport, safe_relpath
 from maslow.io._export import count_lost
 from maslow.io.images import image_path, load_path
 from maslow.io.images import read_idx as _read_array
-from maslow.io.registry import warn_issues
+from maslow.io.registry import Progress, Ticks, warn_issues
 
 _IMAGES = re.compile(r"idx3[-_.]ubyte(\.gz)?$")
 _CODES = {np.dtype("u1"): 0x08, np.dtype("i1"): 0x09, np.dtype(">i2"): 0x0B, np.dtype(">i4"): 0x0C,
@@ -151,12 +153,20 @@ def read_idx(src: str | Path, **options: Any) -> Dataset:
 read_mnist = read_idx
 
 
-def _encode(arr: np.ndarray) -> bytes:
-    dt = arr.dtype.newbyteorder(">") if arr.dtype.itemsize > 1 else arr.dtype
+def _big_endian(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    dt = dtype.newbyteorder(">") if dtype.itemsize > 1 else dtype
     if dt not in _CODES:
-        raise FormatError(f"IDX can store uint8, int8, int16, int32, float32 or float64, got {arr.dtype}")
-    return bytes([0, 0, _CODES[dt], arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + \
-        np.ascontiguousarray(arr, dtype=dt).tobytes()
+        raise FormatError(f"IDX can store uint8, int8, int16, int32, float32 or float64, got {dtype}")
+    return dt
+
+
+def _header(dt: np.dtype[Any], shape: tuple[int, ...]) -> bytes:
+    return bytes([0, 0, _CODES[dt], len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
+
+
+def _encode(arr: np.ndarray) -> bytes:
+    dt = _big_endian(arr.dtype)
+    return _header(dt, arr.shape) + np.ascontiguousarray(arr, dtype=dt).tobytes()
 
 
 def _pixels(ds: Dataset, i: int, like: np.ndarray | None) -> np.ndarray:
@@ -173,7 +183,7 @@ def _pixels(ds: Dataset, i: int, like: np.ndarray | None) -> np.ndarray:
     return px
 
 
-def write(ds: Dataset, dst: Path, *, compress: bool = True) -> ExportReport:
+def write(ds: Dataset, dst: Path, *, compress: bool = True, progress: Progress | None = None) -> ExportReport:
     """Write ``ds`` as IDX pairs, one per split: ``<prefix>-images-idx3-ubyte[.gz]`` and ``-labels-idx1-ubyte``.
 
     The prefix is the split name (``t10k`` for ``test``, as MNIST names it; none for images without a split).
@@ -181,6 +191,7 @@ def write(ds: Dataset, dst: Path, *, compress: bool = True) -> ExportReport:
 
     Args:
         compress: gzip the files (``.gz``).
+        progress: called as ``progress(done, total)`` over the images written (``registry.Ticks``).
 
     Returns:
         ExportReport; ``lost["class_names"]`` when names are not ``"0"``, ``"1"``, ..., plus any boxes,
@@ -215,29 +226,41 @@ def write(ds: Dataset, dst: Path, *, compress: bool = True) -> ExportReport:
     label_of[a.image] = a.label
     ldt = np.dtype("u1") if len(names) <= 256 else np.dtype(">i4")
     splits = ds.images.split.tolist() if ds.images.split is not None else [""] * ds.n_images
+    tick = Ticks(progress, ds.n_images)
     first = _pixels(ds, 0, None)
+    dt = _big_endian(first.dtype)
     suffix = ".gz" if compress else ""
+    done = 0
     with atomic_dir(dst) as tmp:
         for s in dict.fromkeys(splits):
             rows = [i for i in range(ds.n_images) if splits[i] == s]
-            stack = np.stack([first if i == 0 else _pixels(ds, i, first) for i in rows])
             prefix = {"test": "t10k-", "": ""}.get(s, f"{s}-")
-            _write_bytes(tmp / f"{prefix}images-idx3-ubyte{suffix}", _encode(stack), compress)
+            with _open(tmp / f"{prefix}images-idx3-ubyte{suffix}", compress) as f:  # an image at a time
+                f.write(_header(dt, (len(rows), *first.shape)))
+                for i in rows:
+                    f.write(np.ascontiguousarray(first if i == 0 else _pixels(ds, i, first), dtype=dt).tobytes())
+                    done += 1
+                    tick(done)
             if labelled:
-                _write_bytes(tmp / f"{prefix}labels-idx1-ubyte{suffix}", _encode(label_of[rows].astype(ldt)),
-                             compress)
+                with _open(tmp / f"{prefix}labels-idx1-ubyte{suffix}", compress) as f:
+                    f.write(_encode(label_of[rows].astype(ldt)))
+    tick.end()
     rep.lost.update(count_lost(ds))
     rep.n_images = ds.n_images
     rep.n_annotations = len(a)
     return rep
 
 
-def _write_bytes(path: Path, data: bytes, compress: bool) -> None:
-    if compress:
-        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
-            f.write(data)
-    else:
-        path.write_bytes(data)
+@contextlib.contextmanager
+def _open(path: Path, compress: bool) -> Iterator[BinaryIO]:
+    """``path`` open for writing, gzipped (``mtime=0``: the same bytes each run) when ``compress``; deflate's output
+    does not depend on how its input is cut into writes."""
+    with open(path, "wb") as raw:
+        if not compress:
+            yield raw
+            return
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+            yield f  # type: ignore[misc]
 
 
 write_idx = write

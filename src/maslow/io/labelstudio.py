@@ -53,7 +53,6 @@ from typing import Any
 
 import numpy as np
 
-from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
@@ -63,28 +62,24 @@ from maslow.core.types import obj_array
 from maslow.errors import FormatError
 from maslow.io._coco_columns import to_column
 from maslow.io._common import Collector, ExportReport, safe_relpath
-from maslow.io._cvat_read import ellipse_box, ellipse_polygon
 from maslow.io._labelstudio_columns import Columns, Row
 from maslow.io._labelstudio_config import Config, read_config, url_to_path
-from maslow.io._labelstudio_export import brush_decode, config_for, dump_tasks, export, is_json_min, json_min_tasks
+from maslow.io._labelstudio_export import config_for, dump_tasks, export, is_json_min, json_min_tasks
 from maslow.io._labelstudio_keep import OWN_IMAGE_EXTRA, TASK_KEYS, header, leftover
+from maslow.io._labelstudio_regions import (
+    ATTR_TYPES,
+    REGION,
+    Place,
+    labels_of,
+    merge_split_labels,
+    positive,
+    read_attribute,
+    read_geometry,
+)
 from maslow.io._labelstudio_stream import iter_batches
 from maslow.io._labelstudio_values import ValueReader, add_columns, choice_set
 from maslow.io.images import image_info
 from maslow.io.registry import Progress, Ticks, warn_issues
-
-_REGION = {"rectanglelabels": "box", "rectangle": "box", "polygonlabels": "polygon", "polygon": "polygon",
-           "keypointlabels": "keypoint", "keypoint": "keypoint", "brushlabels": "brush", "brush": "brush",
-           "ellipselabels": "ellipse", "ellipse": "ellipse"}
-_ATTR_TYPES = ("choices", "textarea", "number", "rating", "datetime")
-_GEOMETRY_TOOLS = ("rectangle", "polygon", "keypoint", "brush", "ellipse")  # the unlabelled tools of _REGION
-#: Pixel coordinates computed from percentages are rounded to this many decimals: percent -> pixel conversion
-#: leaves float noise (x / w * 100 * w / 100 != x) that would move a rasterised boundary pixel.
-_PX_DECIMALS = 9
-
-
-def _px(values: list[float]) -> list[float]:
-    return [round(v, _PX_DECIMALS) for v in values]
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
@@ -106,30 +101,6 @@ class _Reader:
         self.headers: list[dict[str, list[Any]] | None] = []  # per task: annotations and predictions (keep.header)
         self.kept: Counter[str] = Counter()  # result types kept in a header, not as rows
 
-    def num(self, value: dict[str, Any], key: str, rec: str) -> float:
-        v = value.get(key)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise FormatError(f"value.{key} must be a finite number, got {v!r}", path=self.src, record=rec,
-                              field=f"value.{key}")
-        return float(v)
-
-    def percent(self, vals: list[float], rec: str, key: str) -> None:
-        bad = [v for v in vals if v < -1e-3 or v > 100 + 1e-3]
-        if bad:
-            self.col.add("labelstudio_not_percent", f"value.{key} must be in percent (0..100), got {bad[0]}; "
-                         "pixels where percent was expected?", severity="error", file=self.src, record=rec,
-                         field=f"value.{key}")
-
-    def label_of(self, res: dict[str, Any], rtype: str, rec: str) -> list[str]:
-        value = res["value"]
-        labels = value.get(rtype, value.get("labels"))
-        if labels is None:
-            return []
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            raise FormatError(f"value.{rtype} must be a list of strings, got {labels!r}", path=self.src, record=rec,
-                              field=f"value.{rtype}")
-        return labels
-
     def note_class(self, name: str, kind: str, rec: str, image: int) -> None:
         if self.cfg.declared and name not in self.cfg.classes and name not in self.classes and not (
                 kind == "keypoint" and name in self.cfg.kp_labels):
@@ -148,7 +119,7 @@ class _Reader:
         pending: list[tuple[dict[str, Any], str]] = []
         kept: list[Any] = []
         drawn: set[str] = set()  # ids of the region results, imported or not
-        for j, res in enumerate(_merge_split_labels(results)):
+        for j, res in enumerate(merge_split_labels(results)):
             r_rec = f"{rec}, result {res.get('id', j) if isinstance(res, dict) else j}"
             if not isinstance(res, dict) or not isinstance(res.get("value"), dict) or "type" not in res:
                 if isinstance(res, dict) and res.get("type") == "relation":
@@ -158,7 +129,7 @@ class _Reader:
                 raise FormatError("result must be an object with 'type' and 'value'", path=self.src,
                                   record=r_rec, field="value")
             rtype = str(res["type"]).lower()
-            if rtype in _REGION:
+            if rtype in REGION:
                 drawn.add(str(res.get("id", "")))
                 rows = self.region(res, rtype, image, size, r_rec, common)
                 for row in rows:
@@ -181,8 +152,8 @@ class _Reader:
                 self.note_class(row.label, "keypoint", rec, image)
         for res, r_rec in pending:
             rtype, rid = str(res["type"]).lower(), str(res.get("id", ""))
-            if rtype in _ATTR_TYPES and rid in regions:
-                self.attribute(regions[rid], res, rtype, r_rec)
+            if rtype in ATTR_TYPES and rid in regions:
+                read_attribute(regions[rid], res, rtype, self.attributes, Place(self.src, self.col, r_rec, image))
             elif rid not in drawn and res.get("from_name") not in self.cfg.per_region and \
                     self.values.wants(rtype, res):  # an image-level value: an image column
                 kept.append(res)
@@ -190,7 +161,7 @@ class _Reader:
                     self.kept[rtype] += 1
             elif rtype == "choices":
                 left = leftover(res, "choices", rtype, scored=common["source"] == "model")
-                for name in self.label_of(res, "choices", r_rec):
+                for name in labels_of(res, "choices", self.src, r_rec):
                     self.note_class(name, "choices", r_rec, image)
                     row = Row(image, name, [math.nan] * 4, score=self.score(res, common), **self.base(res, common))
                     row.extra["ls_result"] = left
@@ -214,11 +185,11 @@ class _Reader:
 
     def region(self, res: dict[str, Any], rtype: str, image: int, size: tuple[int, int], rec: str,
                common: dict[str, Any]) -> list[Row]:
-        value, kind = res["value"], _REGION[rtype]
-        labels = self.label_of(res, rtype, rec)
+        value, kind = res["value"], REGION[rtype]
+        labels = labels_of(res, rtype, self.src, rec)
         w, h = res.get("original_width", size[0]), res.get("original_height", size[1])
         canvas = (w, h)  # a brush's RLE is of this size
-        if _positive(size[0]) and _positive(size[1]) and _positive(w) and _positive(h) and (w, h) != size:
+        if positive(size[0]) and positive(size[1]) and positive(w) and positive(h) and (w, h) != size:
             self.col.add("labelstudio_size_mismatch", f"original_width/original_height {w}x{h} differ from the "
                          f"task's {size[0]}x{size[1]} (its first result's); percentages placed on "
                          f"{size[0]}x{size[1]}", file=self.src, record=rec, field="original_width", image=image)
@@ -226,7 +197,7 @@ class _Reader:
         rot_img = res.get("image_rotation")  # the editor's view, turned: coordinates are of the unturned image
         if isinstance(rot_img, int | float) and not isinstance(rot_img, bool) and math.isfinite(rot_img) and rot_img:
             self.turned.append((rec, image))
-        if not _positive(w) or not _positive(h):
+        if not positive(w) or not positive(h):
             self.col.add("missing_size", f"original_width/original_height must be numbers > 0 (or the image size "
                          f"known), got {w!r}, {h!r}; the region was not imported", severity="error", file=self.src,
                          record=rec, field="original_width", image=image)
@@ -235,94 +206,15 @@ class _Reader:
             self.col.add("missing_label", f"region has no {rtype} label; it was not imported", severity="error",
                          file=self.src, record=rec, field=f"value.{rtype}", image=image)
             return []
-        sx, sy = float(w) / 100.0, float(h) / 100.0
         row = Row(image, labels[0], [math.nan] * 4, score=self.score(res, common), **self.base(res, common))
         row.extra["ls_result"] = leftover(res, kind, rtype, scored=common["source"] == "model")
-        if kind == "box":
-            x, y, bw, bh = (self.num(value, k, rec) for k in ("x", "y", "width", "height"))
-            self.percent([x, y, x + bw, y + bh], rec, "x")
-            if bw < 0 or bh < 0:
-                self.col.add("invalid_box", f"width and height must be >= 0, got {bw}, {bh}; corners swapped",
-                             severity="error", file=self.src, record=rec, field="value.width", image=image)
-            xs, ys = sorted([x, x + bw]), sorted([y, y + bh])
-            row.box = _px([xs[0] * sx, ys[0] * sy, xs[1] * sx, ys[1] * sy])
-            rot = value.get("rotation", 0) or 0
-            if rot:
-                row.extra["ls_rotation"] = float(rot)
-                self.col.add("rotated_box", f"rotation {rot}; maslow boxes are axis-aligned, the unrotated box "
-                             "was imported (rotation kept in extra['ls_rotation'])", file=self.src, record=rec,
-                             field="value.rotation", image=image)
-        elif kind == "polygon":
-            pts = value.get("points")
-            try:
-                xy = np.asarray(pts, np.float64).reshape(-1, 2)
-                ok = pts is not None and bool(np.isfinite(xy).all()) and xy.size == 2 * len(pts)
-            except (ValueError, TypeError):
-                ok = False
-            if not ok:
-                raise FormatError("value.points must be a list of [x, y] percent pairs", path=self.src,
-                                  record=rec, field="value.points")
-            self.percent(xy.ravel().tolist(), rec, "points")
-            if len(xy) < 3:
-                self.col.add("degenerate_polygon", f"polygon must have at least 3 points, got {len(xy)}",
-                             severity="error", file=self.src, record=rec, field="value.points", image=image)
-            flat = np.round((xy * [sx, sy]).ravel(), _PX_DECIMALS)
-            row.polygon = [flat]
-            row.box = M.polygon_box([flat.tolist()]).tolist()
-        elif kind == "ellipse":  # x, y: the centre; radii in percent of the width and the height
-            cx, cy, rx, ry = (self.num(value, k, rec) for k in ("x", "y", "radiusX", "radiusY"))
-            self.percent([cx, cy], rec, "x")
-            rot = float(value.get("rotation", 0) or 0)
-            ex, ey, erx, ery = _px([cx * sx, cy * sy, abs(rx) * sx, abs(ry) * sy])
-            row.polygon = [np.round(ellipse_polygon(ex, ey, erx, ery, rot), _PX_DECIMALS)]
-            row.box = _px(ellipse_box(ex, ey, erx, ery, rot))
-            row.extra["ls_shape"] = "ellipse"
-            if rot:
-                row.extra["ls_rotation"] = rot
-        elif kind == "keypoint":
-            x, y = self.num(value, "x", rec), self.num(value, "y", rec)
-            self.percent([x, y], rec, "x")
-            kx, ky = _px([x * sx, y * sy])
-            row.kps, row.standalone_kp = [(labels[0], kx, ky)], True
+        if not read_geometry(row, kind, value, w, h, canvas, Place(self.src, self.col, rec, image)):
+            return []
+        if kind == "keypoint":
             row.extra["_parent"] = res.get("parentID")
             return [row]
-        else:
-            cw, ch = (int(v) for v in canvas)
-            binary = brush_decode(value.get("rle", []), ch, cw) if value.get("format", "rle") == "rle" \
-                and isinstance(value.get("rle"), list) else None
-            if binary is None:
-                self.col.add("unsupported_brush", f"brush must be Label Studio RLE of {cw}x{ch}x4 values; "
-                             "the region was not imported", severity="error", file=self.src, record=rec,
-                             field="value.rle", image=image)
-                return []
-            if (cw, ch) != (int(w), int(h)):  # nearest pixel of the brush's canvas
-                binary = binary[(np.arange(int(h)) * ch) // int(h)][:, (np.arange(int(w)) * cw) // int(w)]
-            row.mask = M.encode(binary)
-            row.box = M.to_box([row.mask])[0].tolist()
         self.note_class(row.label, kind, rec, image)
         return [row]
-
-    def attribute(self, row: Row, res: dict[str, Any], rtype: str, rec: str) -> None:
-        name, value = str(res.get("from_name", rtype)), res["value"]
-        spec = self.attributes.get(name)
-        key = {"choices": "choices", "textarea": "text", "number": "number", "rating": "rating",
-               "datetime": "datetime"}[rtype]
-        v = value.get(key)
-        if isinstance(v, list):
-            v = v[0] if len(v) == 1 else ",".join(map(str, v))
-        if spec is None:
-            spec = AttributeDef(name, type="number" if rtype in ("number", "rating") else "text")
-            self.attributes[name] = spec
-        left = leftover(res, rtype, rtype, scored=False)
-        if left:
-            row.extra["ls_result"] = {**(row.extra.get("ls_result") or {})}
-            row.extra["ls_result"].setdefault("attributes", {})[name] = left
-        if spec.type == "bool" and v in ("true", "false"):
-            v = v == "true"
-        elif spec.type == "enum" and spec.values and v not in spec.values:
-            self.col.add("attribute_value", f"attribute {name!r} must be one of {list(spec.values)}, got {v!r}",
-                         severity="error", file=self.src, record=rec, field=name, image=row.image)
-        row.attrs[name] = v
 
     def task(self, t: int, task: Any, image_key: str) -> None:
         """Read task ``t``: its image row, then its annotations and predictions."""
@@ -351,8 +243,8 @@ class _Reader:
                  [("prediction", p) for p in task.get("predictions") or []]
         size = next(((int(r["original_width"]), int(r["original_height"])) for _, g in groups
                      if isinstance(g, dict) for r in g.get("result") or []
-                     if isinstance(r, dict) and _positive(r.get("original_width"))
-                     and _positive(r.get("original_height"))), None)
+                     if isinstance(r, dict) and positive(r.get("original_width"))
+                     and positive(r.get("original_height"))), None)
         if size is None:
             try:
                 info = image_info(root / path)
@@ -411,29 +303,6 @@ class _Reader:
                 col.add("unsupported_result", f"{len(left)} results of types "
                         f"{sorted({str(r.get('type')) for r in left if isinstance(r, dict)})} are not imported",
                         severity="error", file=src, record=g_rec, image=t)
-
-
-def _merge_split_labels(results: list[Any]) -> list[Any]:
-    """Results of a generic ``<Labels>`` beside a geometry tool (``<Rectangle>``, ``<Polygon>``...): Label Studio
-    writes a ``labels`` result sharing the id of the geometry result; its labels go to the geometry result."""
-    def rtype(r: Any) -> str:
-        return str(r.get("type", "")).lower() if isinstance(r, dict) and isinstance(r.get("value"), dict) else ""
-
-    def rid(r: Any) -> Any:
-        return r.get("id") if isinstance(r.get("id"), str | int) else None
-
-    labels = {rid(r): r["value"].get("labels") for r in results if rtype(r) == "labels" and rid(r) is not None}
-    if not labels:
-        return results
-    paired = {rid(r) for r in results if rtype(r) in _GEOMETRY_TOOLS and rid(r) in labels}
-    out = []
-    for r in results:
-        if rtype(r) == "labels" and rid(r) in paired:
-            continue
-        if rtype(r) in _GEOMETRY_TOOLS and rid(r) in paired and "labels" not in r["value"]:
-            r = {**r, "value": {**r["value"], "labels": labels[rid(r)]}}
-        out.append(r)
-    return out
 
 
 def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
@@ -527,11 +396,6 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
     if image_values:
         info["image_values"] = image_values
     return (ds.replace(info={**ds.info, "labelstudio": info}) if info else ds), col.report()
-
-
-def _positive(v: Any) -> bool:
-    """A usable image side: a number (not a bool) > 0."""
-    return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
 
 
 def read_labelstudio(src: str | Path, **options: Any) -> Dataset:

@@ -56,7 +56,7 @@ from maslow.errors import FormatError, InvalidDatasetError
 from maslow.io._coco_columns import obj_column
 from maslow.io._coco_stream import no_gc
 from maslow.io._common import ExportReport
-from maslow.io.registry import warn_issues
+from maslow.io.registry import Progress, Ticks, warn_issues
 
 __all__ = ["parse", "read_parquet", "write", "write_parquet"]
 
@@ -65,21 +65,25 @@ VERSION = 1
 _HEADER = "dataset.json"
 _RINGS, _XY = "polygon_rings.parquet", "polygon_xy.parquet"
 _OBJ_KINDS = {str: "str", bool: "bool", int: "int", float: "float", bytes: "bytes"}
+#: pyarrow's cap on the rows of a row group (``ParquetWriter.write_table``: a larger row_group_size is cut to it)
+_MAX_GROUP = 64 * 1024 * 1024
 _ARROW = {"str": pa.string(), "bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "bytes": pa.binary()}
 
 
 # -- writing -----------------------------------------------------------------------------------------
 def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: int = 1 << 17,
-          root_base: str = "folder") -> ExportReport:
+          root_base: str = "folder", progress: Progress | None = None) -> ExportReport:
     """Write ``ds`` to the folder ``dst`` (replaced atomically), every column losslessly.
 
     Args:
         ds: the dataset.
         dst: the output folder (``dataset.json``, ``images.parquet``, ``annotations.parquet``).
         compression: Parquet compression codec.
-        row_group_size: rows per Parquet row group (row groups are decoded in parallel).
+        row_group_size: rows per Parquet row group, >= 1 (row groups are decoded in parallel).
         root_base: ``"folder"``: a relative ``ds.root`` (relative to the current folder) is stored relative to
             ``dst``; ``"as-is"``: stored as it is (a workspace snapshot, whose roots are relative to the workspace).
+        progress: called as ``progress(done, total)`` over the Parquet row groups written (of the images, the
+            annotations and the polygons' tables; ``registry.Ticks``). The files are the same with or without it.
 
     Returns:
         ExportReport (nothing is ever lost).
@@ -102,6 +106,13 @@ def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: 
     root: dict[str, Any] = {"root": None if ds.root is None else str(ds.root)}
     if ds.root is not None and not ds.root.is_absolute() and root_base == "folder":
         root = {"root": os.path.relpath(ds.root.absolute(), dst.absolute()), "root_base": "folder"}
+    if not isinstance(row_group_size, int | np.integer) or row_group_size < 1:
+        raise ValueError(f"parquet.write: row_group_size must be an integer >= 1, got {row_group_size!r}")
+    poly, group = ds.annotations.polygon, min(int(row_group_size), _MAX_GROUP)
+    parts = [("images", ds.n_images, group), ("annotations", ds.n_annotations, group)]
+    if poly is not None:
+        parts += [(_RINGS[:-8], len(poly.ring_offsets) - 1, 1 << 20), (_XY[:-8], len(poly.xy), 1 << 20)]
+    tick = Ticks(progress, sum(max(1, -(-n // g)) for _, n, g in parts))  # an empty table: one empty row group
     with no_gc():
         img_cols, img_spec = _images_columns(ds.images)
         ann_cols, ann_spec = _annotation_columns(ds.annotations)
@@ -116,24 +127,34 @@ def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: 
             raise FormatError(f"the schema and root must be text that UTF-8 can encode: {e}", path=dst) from None
         except (TypeError, ValueError) as e:  # the schema and specs are JSON by construction: info is not
             raise FormatError(f"must hold JSON values only: {e}", path=dst, field="info") from None
+        columns = [img_cols, ann_cols]
+        if poly is not None:
+            columns += [{"length": pa.array(np.diff(poly.ring_offsets))}, {"xy": pa.array(poly.xy)}]
         with atomic_dir(dst) as tmp:
             (tmp / _HEADER).write_bytes(text)
-            tables = [("images", img_cols, ds.n_images, row_group_size),
-                      ("annotations", ann_cols, ds.n_annotations, row_group_size)]
-            if ds.annotations.polygon is not None:
-                poly = ds.annotations.polygon
-                tables += [(_RINGS[:-8], {"length": pa.array(np.diff(poly.ring_offsets))}, len(poly.ring_offsets) - 1,
-                            1 << 20),
-                           (_XY[:-8], {"xy": pa.array(poly.xy)}, len(poly.xy), 1 << 20)]
-            for name, cols, n, group in tables:
+            done = 0
+            for (name, n, g), cols in zip(parts, columns, strict=True):
                 table = pa.table(cols) if cols else pa.table({"_": pa.nulls(n)})
-                # page checksums: a damaged page raises on reading instead of decoding to other values
-                pq.write_table(table, tmp / f"{name}.parquet", compression=compression, write_statistics=False,
-                               row_group_size=group, write_page_checksum=True)
+                done = _write_table(table, tmp / f"{name}.parquet", g, compression, tick, done)
+    tick.end()
     return ExportReport(path=str(dst), format="parquet", n_images=ds.n_images, n_annotations=ds.n_annotations)
 
 
 write_parquet = write
+
+
+def _write_table(table: pa.Table, path: Path, group: int, compression: str, tick: Ticks, done: int) -> int:
+    """``pq.write_table(table, path, row_group_size=group, ...)``, the same bytes, written a row group at a time
+    (cut as pyarrow's ``FileWriter::WriteTable`` cuts them; an empty table: one empty row group), ticking ``done``
+    and the row groups written so far; returns that count."""
+    # page checksums: a damaged page raises on reading instead of decoding to other values
+    with pq.ParquetWriter(path, table.schema, compression=compression, write_statistics=False,
+                          write_page_checksum=True) as writer:
+        for start in range(0, max(table.num_rows, 1), group):
+            writer.write_table(table.slice(start, group), row_group_size=group)
+            done += 1
+            tick(done)
+    return done
 
 
 def _images_columns(im: Images) -> tuple[dict[str, pa.Array], list[dict[str, Any]]]:
