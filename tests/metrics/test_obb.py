@@ -17,8 +17,8 @@ from maslow.core.schema import ClassDef, LabelSchema
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import InvalidDatasetError
-from maslow.metrics import coco_map, coco_matches
 from maslow.metrics import _obb as O
+from maslow.metrics import coco_map, coco_matches
 from maslow.metrics.operating import detection_confusion_matrix
 from maslow.metrics.tide import tide_errors
 from maslow.sample import oriented, oriented_predictions

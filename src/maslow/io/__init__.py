@@ -83,9 +83,9 @@ def write(ds: Dataset, dst: str | Path, fmt: str, *, progress: Progress | None =
 
     Args:
         progress: called as ``progress(done, total)`` by the writers that report progress
-            (``get_format(fmt).reports_progress``: images written, COCO records written, Parquet row groups written), about 100 times a run,
-            monotone, the last call ``(total, total)``; the other writers never call it. The files written are
-            the same with or without it.
+            (``get_format(fmt).reports_progress``: images written, COCO records written, Parquet row groups
+            written), about 100 times a run, monotone, the last call ``(total, total)``; the other writers never
+            call it. The files written are the same with or without it.
     """
     spec = get_format(fmt)
     if progress is not None and spec.reports_progress:
