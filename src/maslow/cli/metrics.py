@@ -64,8 +64,12 @@ def _read_truth(src: str, fmt: str | None, images_root: Path | None, flag: str) 
 def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int,
                category_offset: int | None = None) -> tuple[Dataset, Report, list[str]]:
     spec = io.get_format(results_or_folder(src, fmt), where="--pred-format")
-    if spec.name == "coco-results":
-        ds, report = spec.parse(src, like=truth, id_offset=id_offset, category_offset=category_offset)
+    if spec.needs_like:  # results files name the truth's images by id (COCO) or stem (DOTA)
+        if spec.name == "coco-results":
+            ds, report = spec.parse(src, like=truth, id_offset=id_offset, category_offset=category_offset)
+        else:
+            refuse_offsets("eval", fmt, id_offset, category_offset)
+            ds, report = spec.parse(src, like=truth)
         errors = [i for i in report.issues if i.severity == "error"]
         # ids off by one: the rest would be paired with the wrong images or classes (a wrong mAP, exit 0)
         refuse_import_error(errors, src, only_off_by_one=True)
@@ -240,7 +244,9 @@ def eval_(
     pred: Annotated[Path, typer.Option("--pred", exists=True, help="Predictions file or folder (with scores).")],
     gt_format: Annotated[str | None, typer.Option("--from", "-f", help="Format of --gt (see `maslow formats`; "
                                                   "default coco).")] = None,
-    pred_format: Annotated[str, typer.Option("--pred-format", help="Format of --pred.")] = "coco-results",
+    pred_format: Annotated[str, typer.Option("--pred-format", help="Format of --pred: coco-results (default), "
+                                             "dota-results (a folder of Task1_<class>.txt files) or any dataset "
+                                             "format with scores (see `maslow formats`).")] = "coco-results",
     iou_type: Annotated[IouType, typer.Option("--iou-type", help="What is matched: boxes, masks (segm), masks by "
                                               "Boundary IoU (boundary), oriented boxes (obb: 4-point polygons or "
                                               "turned boxes) or keypoints.")] = IouType.bbox,

@@ -47,6 +47,8 @@ def read_predictions(path: Path, fmt: str, truth: Dataset, *, id_offset: int = 0
     Raises:
         FormatError: unreadable file, predictions on unknown images or of unknown classes (names the place).
     """
+    from maslow import io
+
     if _is_results(fmt):
         from maslow.io.coco_results import parse
 
@@ -54,7 +56,11 @@ def read_predictions(path: Path, fmt: str, truth: Dataset, *, id_offset: int = 0
         refuse_import_error([i for i in report if i.severity == "error"], path)  # any error: qa refuses them all
         return pred
     refuse_offsets("qa", fmt, id_offset, category_offset)
-    from maslow import io
+    spec = io.get_format(fmt, where="--pred-format")
+    if spec.needs_like:  # DOTA results: images named by stem
+        pred, report = spec.parse(path, like=truth)
+        refuse_import_error([i for i in report if i.severity == "error"], path)
+        return pred
 
     pred = io.read(path, fmt)
     pos = {p: r for r, p in enumerate(truth.images.path.tolist())}

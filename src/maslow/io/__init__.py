@@ -1,7 +1,8 @@
 """Reading and writing datasets in every common annotation format, with technical import checks.
 
 Formats: ``coco``, ``coco-results``, ``yolo``, ``voc``, ``cvat``, ``labelstudio``, ``imagefolder``, ``masks``
-(semantic PNG label maps), ``parquet`` (maslow's own) and ``mnist`` (IDX). ``read(src, fmt)`` and
+(semantic PNG label maps), ``parquet`` (maslow's own), ``mnist`` (IDX), ``dota`` and ``dota-results`` (oriented
+boxes). ``read(src, fmt)`` and
 ``write(ds, dst, fmt)`` dispatch by name; each format also has ``read_<fmt>``/``write_<fmt>``.
 """
 
@@ -92,7 +93,7 @@ def write(ds: Dataset, dst: str | Path, fmt: str, *, progress: Progress | None =
         options["progress"] = progress
     rep: ExportReport = spec.write(ds, Path(dst), **options)
     held = {"coco": {"coco", "coco_categories"}, "cvat": {"cvat"}, "voc": {"voc"}, "labelstudio": {"labelstudio"}, "yolo": {"yolo"},
-            "parquet": set(ds.info)}.get(spec.name, set())
+            "dota": {"dota"}, "parquet": set(ds.info)}.get(spec.name, set())
     for key in sorted(set(ds.info) - held):
         value = ds.info[key]
         what = ", ".join(map(str, value)) if isinstance(value, dict) else type(value).__name__
@@ -114,6 +115,9 @@ _LAZY = {
     "read_masks": "semantic", "write_masks": "semantic", "read_semantic": "semantic", "write_semantic": "semantic",
     "read_parquet": "parquet", "write_parquet": "parquet",
     "read_mnist": "idx", "write_mnist": "idx", "read_idx": "idx", "write_idx": "idx",
+    "read_dota": "dota", "write_dota": "dota",
+    "read_dota_results": "dota_results", "read_dota_predictions": "dota_results",
+    "write_dota_results": "dota_results", "write_dota_predictions": "dota_results",
     "read_pixel_probs": "pixel_probs",  # a semantic model's per-pixel probabilities (no Dataset format)
 }
 
@@ -126,6 +130,13 @@ if TYPE_CHECKING:
         write_coco_results,
     )
     from maslow.io.cvat import read_cvat, write_cvat
+    from maslow.io.dota import read_dota, write_dota
+    from maslow.io.dota_results import (
+        read_dota_predictions,
+        read_dota_results,
+        write_dota_predictions,
+        write_dota_results,
+    )
     from maslow.io.idx import read_idx, read_mnist, write_idx, write_mnist
     from maslow.io.imagefolder import read_imagefolder, write_imagefolder
     from maslow.io.labelstudio import read_labelstudio, write_labelstudio
@@ -163,6 +174,9 @@ __all__ = [  # the lazy readers and writers spelled out: type checkers see them 
     "read_coco_predictions",
     "read_coco_results",
     "read_cvat",
+    "read_dota",
+    "read_dota_predictions",
+    "read_dota_results",
     "read_idx",
     "read_imagefolder",
     "read_labelstudio",
@@ -178,6 +192,9 @@ __all__ = [  # the lazy readers and writers spelled out: type checkers see them 
     "write_coco_predictions",
     "write_coco_results",
     "write_cvat",
+    "write_dota",
+    "write_dota_predictions",
+    "write_dota_results",
     "write_idx",
     "write_imagefolder",
     "write_labelstudio",

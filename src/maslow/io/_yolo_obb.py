@@ -83,7 +83,7 @@ def obb_lines(ds: Dataset, w_all: np.ndarray, h_all: np.ndarray, lost: Tally, wh
             why.add("on images of unknown size", 1, where)
             out.append(None)
             continue
-        corners = _corners(a, r, lost, where)
+        corners = written_corners(a, r, lost, where)
         if corners is None:
             why.add("without a box", 1, where)
             out.append(None)
@@ -96,7 +96,9 @@ def obb_lines(ds: Dataset, w_all: np.ndarray, h_all: np.ndarray, lost: Tally, wh
     return out
 
 
-def _corners(a: Any, r: int, lost: Tally, where: tuple[int, ...]) -> np.ndarray | None:
+def written_corners(a: Any, r: int, lost: Tally, where: tuple[int, ...]) -> np.ndarray | None:
+    """The 4 corners an oriented-box writer writes for row ``r`` (module docstring; YOLO OBB and DOTA), None without
+    a box; what they can't hold is counted in ``lost`` at ``where``."""
     parts = [np.asarray(p, np.float64) for p in (a.polygon[r] or ()) if len(p) >= 6] if a.polygon is not None \
         else []
     if parts:

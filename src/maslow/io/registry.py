@@ -45,6 +45,12 @@ class FormatSpec:
         return self._mod().write  # type: ignore[no-any-return]
 
     @property
+    def needs_like(self) -> bool:
+        """Whether the reader reads predictions onto a truth's images (``parse(src, like=truth)``: COCO and DOTA
+        results, which name images by id or stem, not by path)."""
+        return "like" in inspect.signature(self.parse).parameters
+
+    @property
     def reports_progress(self) -> bool:
         """Whether the writer takes a ``progress(done, total)`` callback (``io.write`` passes it only then)."""
         return self.can_write and "progress" in inspect.signature(self.write).parameters
@@ -64,6 +70,8 @@ FORMATS: dict[str, FormatSpec] = {
         FormatSpec("masks", "semantic", "semantic segmentation: PNG label maps", aliases=("semantic",)),
         FormatSpec("parquet", "parquet", "maslow's own columnar format (fast, lossless)", aliases=("maslow",)),
         FormatSpec("mnist", "idx", "IDX images + labels (MNIST)", aliases=("idx",)),
+        FormatSpec("dota", "dota", "DOTA oriented boxes: labelTxt/ files of 4 corners + category + difficult"),
+        FormatSpec("dota-results", "dota_results", "DOTA Task1/Task2 results: one file per class (like=truth)"),
     )
 }
 
