@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Demo step: evaluate simulated predictions on the demo's shapes dataset (called from demo.sh after step 1;
 # runs alone too: DEMO_OUT=demo-out bash scripts/demo_eval.sh). Writes $OUT/predictions.json, $OUT/eval.json
-# and the plots under $OUT/eval-plots/.
+# and the plots under $OUT/eval-plots/; 7c the oriented-box scene under $OUT/aerial/ and $OUT/eval_obb.json.
 set -euo pipefail
 OUT=${DEMO_OUT:-demo-out}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,3 +23,10 @@ over images, per-class AP deltas, score calibration, an HTML report"
 python "$HERE/demo_predictions.py" "$OUT/shapes/annotations.json" "$OUT/predictions_b.json" --seed 1
 maslow compare --gt "$OUT/shapes/annotations.json" --pred "$OUT/predictions.json" --pred "$OUT/predictions_b.json" \
   --bootstrap 300 --seed 0 --html "$OUT/compare.html" --json "$OUT/compare.json"
+
+step "7c. Oriented boxes (aerial planes, ships, vehicles at any angle): COCO mAP matched by the rotated rectangles' IoU, \
+the TIDE errors; hotcoco's obb files read, the scene written as DOTA labelTxt and its detections as DOTA Task1 results"
+python "$HERE/demo_obb.py" "$OUT/aerial"
+maslow eval --gt "$OUT/aerial/annotations.json" --pred "$OUT/aerial/predictions.json" --iou-type obb --errors \
+  --json "$OUT/eval_obb.json"
+maslow convert "$OUT/aerial/annotations.json" "$OUT/aerial/dota" --from coco --to dota --write-option images=false

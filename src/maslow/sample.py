@@ -193,7 +193,7 @@ def oriented(n_images: int = 24, *, size: int = 512, seed: Rng = 0) -> Dataset:
             (lo, hi), (a, b) = _OBB_SIZES[k]
             length = float(rng.uniform(lo, hi))
             width = length * float(rng.uniform(a, b))
-            half = length / 2 + 1
+            half = float(np.hypot(length, width)) / 2 + 1  # any angle stays inside the tile
             xywhr.append([float(rng.uniform(half, size - half)), float(rng.uniform(half, size - half)), length, width,
                           float(rng.uniform(-np.pi / 2, np.pi / 2))])
             img.append(i)
