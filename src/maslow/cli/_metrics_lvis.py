@@ -6,7 +6,8 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from maslow.cli.metrics import _LABEL_TASKS, _f, _render_issues
+from maslow.cli._eval_inputs import LABEL_TASKS
+from maslow.cli.metrics import _f, _render_issues
 from maslow.cli.render import console, json_text, lit, print_json, table
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
@@ -18,7 +19,7 @@ def eval_lvis(truth: Dataset, preds: Dataset, *, kind: str, pred_area: str, loca
               to_stdout: bool, sources: dict[str, tuple[str, str, Any]], notes: list[str]) -> None:
     """Evaluate, print the table (or the JSON on stdout) and write ``--json`` atomically. ``sources``: ``gt`` and
     ``pred`` -> (path, format, import report); ``located``: the context naming the file of an input error."""
-    if truth.schema.task in _LABEL_TASKS:
+    if truth.schema.task in LABEL_TASKS:
         raise MaslowError(f"eval: --protocol lvis evaluates detection or instance masks, got a "
                           f"{truth.schema.task.value} truth")
     with located:

@@ -15,14 +15,11 @@ import numpy as np
 import typer
 
 from maslow import io
+from maslow.cli._eval_inputs import LABEL_TASKS, align, read_pred, read_truth
 from maslow.cli.metrics import (
-    _LABEL_TASKS,
     IouType,
-    _align,
     _boundary_options,
     _located,
-    _read_pred,
-    _read_truth,
     _render_issues,
 )
 from maslow.cli.render import (
@@ -55,7 +52,7 @@ def _read_model(src: Path, fmt: str, truth: Dataset) -> tuple[Dataset, Report, l
     """One model's predictions on truth's images; any prediction that can't be evaluated (an image or class the
     truth lacks, a malformed record) is refused, naming the file, record and field: a comparison of what is left
     of two files would compare different things."""
-    pred, report, notes = _read_pred(src, fmt, truth, 0)
+    pred, report, notes = read_pred(src, fmt, truth, 0)
     errors = [i for i in report.issues if i.severity == "error"]
     if errors:
         refuse_import_error(errors, src, tail=". Both models must be evaluated on the same images and classes; fix "
@@ -184,9 +181,9 @@ def compare(
         in_the_way = [plot_dir / n for n in _PLOTS if (plot_dir / n).is_dir()]
         if in_the_way:
             raise MaslowError(f"compare: --plot: {in_the_way[0]} is a folder; a plot is written to that name")
-    truth, gt_report, gt_fmt = _read_truth(gt, gt_format, images_root, "--from")
+    truth, gt_report, gt_fmt = read_truth(gt, gt_format, images_root, "--from")
     task = truth.schema.task
-    if task in _LABEL_TASKS:
+    if task in LABEL_TASKS:
         for flag, on in (("--iou-type", kind != "bbox"), ("--iou-threshold", iou_threshold != 0.5),
                          ("--bins", bins != 10), ("--kpt-sigmas", sigmas is not None),
                          ("--ignore-index", ignore_index is not None and task != Task.SEMANTIC_SEGMENTATION)):
@@ -342,7 +339,7 @@ def _read_label_model(src: Path, fmt: str, truth: Dataset) -> tuple[Dataset, Rep
                             "the file")
     pred = imp.dataset
     _check_labels(truth, pred, src, spec.name)
-    aligned, notes = _align(truth, pred, src, scored=False)
+    aligned, notes = align(truth, pred, src, scored=False)
     return aligned, imp.report, notes
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from maslow import io
+from maslow.cli._eval_inputs import LABEL_TASKS, read_pred, read_truth
 from maslow.cli.render import (
     console,
     either,
@@ -23,12 +23,8 @@ from maslow.cli.render import (
     kpt_sigmas_option,
     lit,
     print_json,
-    refuse_import_error,
-    refuse_offsets,
     render_report,
-    results_or_folder,
     table,
-    workspace_version,
 )
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
@@ -47,76 +43,6 @@ class IouType(enum.StrEnum):
     boundary = "boundary"
     obb = "obb"
     keypoints = "keypoints"
-
-
-def _read_truth(src: str, fmt: str | None, images_root: Path | None, flag: str) -> tuple[Dataset, Report, str]:
-    """The truth, its import report and its format: ``src`` read as ``fmt`` (coco by default), or, without
-    ``--from``, a workspace version or dataset (checked when it was imported: an empty report)."""
-    if fmt is None:
-        found = workspace_version(src, "--gt")
-        if found is not None:
-            return found[0], Report(()), found[1]
-    fmt = io.get_format(fmt or "coco", where=flag).name
-    imp = io.import_dataset(Path(src), fmt, images_root=images_root, check_files=False)
-    return imp.dataset, imp.report, fmt
-
-
-def _read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int,
-               category_offset: int | None = None) -> tuple[Dataset, Report, list[str]]:
-    spec = io.get_format(results_or_folder(src, fmt), where="--pred-format")
-    if spec.needs_like:  # results files name the truth's images by id (COCO) or stem (DOTA)
-        if spec.name == "coco-results":
-            ds, report = spec.parse(src, like=truth, id_offset=id_offset, category_offset=category_offset)
-        else:
-            refuse_offsets("eval", fmt, id_offset, category_offset)
-            ds, report = spec.parse(src, like=truth)
-        errors = [i for i in report.issues if i.severity == "error"]
-        # ids off by one: the rest would be paired with the wrong images or classes (a wrong mAP, exit 0)
-        refuse_import_error(errors, src, only_off_by_one=True)
-        if not ds.n_annotations:  # every record refused: all "-" and exit code 0 said nothing was wrong
-            refuse_import_error(errors, src, tail=": no prediction is left to evaluate")
-        # an error may name many predictions (33 of one unknown class): each message counts its own
-        return ds, report, [f"the predictions named by {len(errors)} import errors (listed below) are left out of "
-                            "the evaluation"] if errors else []
-    refuse_offsets("eval", fmt, id_offset, category_offset)
-    imp = io.import_dataset(src, spec.name, check_files=False)
-    pred, notes = _align(truth, imp.dataset, src, scored=truth.schema.task not in _LABEL_TASKS)
-    return pred, imp.report, notes
-
-
-def _align(truth: Dataset, pred: Dataset, src: Path, *, scored: bool = True) -> tuple[Dataset, list[str]]:
-    """Predictions read from another format, moved onto truth's images table (images matched by path).
-    ``scored``: detections, which need a score each (label maps and image classes are scored without)."""
-    notes: list[str] = []
-    a = pred.annotations
-    if scored and (a.score is None or not np.any(~np.isnan(a.score))):
-        raise FormatError("predictions must carry scores, got none (this format or file holds no scores)", path=src)
-    has = ~np.isnan(a.score) if scored and a.score is not None else np.ones(len(a), bool)
-    if not has.all():
-        notes.append(f"{int((~has).sum())} annotations without a score (ground truth in the same file) are "
-                     "not evaluated")
-        pred = pred.select(has)
-        a = pred.annotations
-    t_rows = {str(p): i for i, p in enumerate(truth.images.path.tolist())}
-    base: dict[str, int] = {}
-    for p, i in t_rows.items():
-        name = Path(p).name
-        base[name] = -2 if name in base else i  # -2: ambiguous file name
-    image_row = np.asarray([t_rows.get(str(p), base.get(Path(str(p)).name, -1))
-                            for p in pred.images.path.tolist()], dtype=np.int64)
-    image_row[image_row == -2] = -1
-    new = image_row[a.image] if len(a) else np.zeros(0, np.int64)
-    lost = new < 0
-    if lost.any():
-        first = str(pred.images.path[a.image[np.flatnonzero(lost)[0]]])
-        if lost.all():
-            raise FormatError(f"predictions must be on the truth's images, got none on them (first image: {first!r})",
-                              path=src)
-        notes.append(f"{int(lost.sum())} predictions on images the truth lacks are not evaluated (first: {first!r})")
-    keep = np.flatnonzero(~lost)
-    order = keep[np.argsort(new[keep], kind="stable")]
-    ann = a.take(order, image=new[order])
-    return Dataset(schema=pred.schema, images=truth.images, annotations=ann, root=truth.root), notes
 
 
 # -- rendering ----------------------------------------------------------------------------------------------
@@ -287,9 +213,19 @@ def eval_(
     calibration: Annotated[bool, typer.Option("--calibration", help="Calibration of the scores (bbox, segm, "
                                               "boundary, keypoints): ECE, MCE and reliability bins (correct: a TP at "
                                               "--iou-threshold).")] = False,
-    protocol: Annotated[str, typer.Option("--protocol", help="Detection protocol: coco, or lvis (federated LVIS "
+    protocol: Annotated[str, typer.Option("--protocol", help="Detection protocol: coco; lvis (federated LVIS "
                                           "evaluation, lvis-api 0.5.3's numbers: at most 300 detections per image, "
-                                          "only the classes each image labels or verifies absent).")] = "coco",
+                                          "only the classes each image labels or verifies absent); or voc (Pascal "
+                                          "VOC and DOTA: AP at --iou-threshold, difficult objects ignored).")] = "coco",
+    voc_metric: Annotated[str | None, typer.Option("--voc-metric", help="--protocol voc: 2010 (all-point AP, "
+                                                   "VOC2010 and later; default) or 2007 (11-point AP, also "
+                                                   "DOTA_devkit's).")] = None,
+    voc_strict: Annotated[bool, typer.Option("--voc-strict", help="--protocol voc: a match needs IoU > "
+                                             "--iou-threshold (py-faster-rcnn, detectron2, DOTA_devkit) instead of "
+                                             ">= (the VOC devkit, mmdetection).")] = False,
+    pixel_inclusive: Annotated[bool, typer.Option("--pixel-inclusive", help="--protocol voc: measure boxes as "
+                                                  "inclusive pixel indices (w = x2 - x1 + 1); not for boxes read "
+                                                  "from VOC XML, which are already continuous.")] = False,
     n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap draws per slice.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     gt_format_old: Annotated[str | None, typer.Option("--gt-format", hidden=True)] = None,  # before --from
@@ -319,36 +255,46 @@ def eval_(
             raise MaslowError(f"eval: {name} must be greater than 0 (at most 1), got 0")
     if pred_area not in ("geometry", "box"):
         raise MaslowError(f"eval: --pred-area must be geometry or box, got {pred_area!r}")
-    if protocol not in ("coco", "lvis"):
-        raise MaslowError(f"eval: --protocol must be coco or lvis, got {protocol!r}")
+    if protocol not in ("coco", "lvis", "voc"):
+        raise MaslowError(f"eval: --protocol must be coco, lvis or voc, got {protocol!r}")
+    coco_only = [name for name, given in (
+        ("--cost-fp/--cost-fn/--target-precision/--target-recall",
+         any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall))),
+        ("--slice-by", slice_by is not None), ("--errors", errors), ("--calibration", calibration),
+        ("--plot", plot_dir is not None), ("--pred-area", protocol == "voc" and pred_area != "geometry")) if given]
     if protocol == "lvis":
         if kind not in ("bbox", "segm"):
             raise MaslowError(f"eval: --protocol lvis evaluates --iou-type bbox or segm, got {kind}")
-        coco_only = [name for name, given in (
-            ("--cost-fp/--cost-fn/--target-precision/--target-recall",
-             any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall))),
-            ("--slice-by", slice_by is not None), ("--errors", errors), ("--calibration", calibration),
-            ("--plot", plot_dir is not None)) if given]
         if coco_only:
             raise MaslowError(f"eval: {coco_only[0]} goes with --protocol coco, not lvis")
+    from maslow.cli._metrics_voc import eval_voc, voc_options
+
+    voc_metric_name = voc_options(protocol, kind, voc_metric=voc_metric, voc_strict=voc_strict,
+                                  pixel_inclusive=pixel_inclusive, coco_only=coco_only)
     if errors and kind in ("keypoints", "boundary"):  # TIDE's error types are defined for boxes and masks
         raise MaslowError(f"eval: --errors (TIDE) applies to --iou-type bbox, segm and obb, got {kind}")
     dilation = _boundary_options(kind, boundary_dilation)
     if errors and iou_threshold < 0.1:
         raise MaslowError(f"eval: --errors needs --iou-threshold at least TIDE's background IoU 0.1, got "
                           f"{iou_threshold:g}")
-    truth, gt_report, gt_format = _read_truth(gt, fmt, images_root, gt_flag)
+    truth, gt_report, gt_format = read_truth(gt, fmt, images_root, gt_flag)
     _check_task_options(truth.schema.task, {
         "--cost-fp/--cost-fn/--target-precision/--target-recall":
             any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)),
         "--slice-by": slice_by is not None, "--ignore-index": ignore_index is not None,
         "--pred-area": pred_area != "geometry", "--errors": errors,
         "--calibration": calibration})
-    preds, pred_report, notes = _read_pred(pred, pred_format, truth, id_offset, category_offset)
+    preds, pred_report, notes = read_pred(pred, pred_format, truth, id_offset, category_offset)
     if not preds.n_annotations:
         notes.append("no predictions on any image, so every object counts as missed (a model trained too briefly "
                      "or with a high params.score_threshold predicts nothing)")
     located = _located({"truth": (gt, gt_report), "pred": (pred, pred_report)})
+    if protocol == "voc":
+        eval_voc(truth, preds, kind=kind, metric=voc_metric_name, iou_threshold=iou_threshold, strict_iou=voc_strict,
+                 pixel_inclusive=pixel_inclusive, located=located, json_out=json_out, to_stdout=to_stdout,
+                 sources={"gt": (str(gt), gt_format, gt_report), "pred": (str(pred), pred_format, pred_report)},
+                 notes=notes)
+        return
     if protocol == "lvis":
         from maslow.cli._metrics_lvis import eval_lvis
 
@@ -356,7 +302,7 @@ def eval_(
                   to_stdout=to_stdout, sources={"gt": (str(gt), gt_format, gt_report),
                                                 "pred": (str(pred), pred_format, pred_report)}, notes=notes)
         return
-    if truth.schema.task in _LABEL_TASKS:
+    if truth.schema.task in LABEL_TASKS:
         _render_issues(f"{gt}", gt_report, [])
         _render_issues(f"{pred}", pred_report, notes)
         if plot_dir is not None:  # said, not silently skipped
@@ -478,7 +424,6 @@ def _plot_names(iou_type: str, slice_by: str | None, errors: bool, calibration: 
     return names
 
 
-_LABEL_TASKS = (Task.CLASSIFICATION, Task.MULTILABEL, Task.SEMANTIC_SEGMENTATION)
 #: The fields of an input file each annotations column is read from, to find the import issue behind a refusal.
 _FIELDS = {"score": ("score",), "box": ("bbox", "box", "value.x", "xmin"), "mask": ("segmentation", "mask", "rle"),
            "keypoints": ("keypoints",)}

@@ -2,7 +2,7 @@
 operating points, slices and plots.
 
 ``coco_map(truth, pred)`` gives pycocotools' numbers bit for bit as a ``MapResult`` (``lvis_map``: lvis-api's
-federated LVIS numbers, bit for bit); ``coco_matches`` gives the
+federated LVIS numbers, bit for bit; ``voc_map``: the Pascal VOC and DOTA protocol); ``coco_matches`` gives the
 per-object ``MatchTable`` (partner, IoU and TP/FP/FN status of every truth object and prediction).
 ``semantic_scores``/``ConfusionMatrix``, ``classification_scores`` and ``multilabel_scores`` equal
 scikit-learn where it has the metric; ``operating_point`` picks per-class score thresholds from FP:FN costs or
@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from maslow.metrics.segmentation import ConfusionMatrix, SegmentationResult, scores_from_confusion, semantic_scores
     from maslow.metrics.slices import SliceResult, slice_metrics
     from maslow.metrics.tide import TideResult, tide_errors
+    from maslow.metrics.voc import VocResult, voc_map
 
 # Submodules load on first use: `from maslow.metrics import coco_map` imports only the COCO evaluation
 # (not plots, classification, slices, ...), which keeps a command-line evaluation's start-up short.
@@ -124,6 +125,8 @@ _LAZY = {
     "slice_metrics": "maslow.metrics.slices",
     "TideResult": "maslow.metrics.tide",
     "tide_errors": "maslow.metrics.tide",
+    "VocResult": "maslow.metrics.voc",
+    "voc_map": "maslow.metrics.voc",
 }
 
 
@@ -159,6 +162,7 @@ __all__ = [
     "SegmentationResult",
     "SliceResult",
     "TideResult",
+    "VocResult",
     "accuracy_score",
     "balanced_accuracy_score",
     "classification_scores",
@@ -196,5 +200,6 @@ __all__ = [
     "subset_accuracy_score",
     "tide_errors",
     "top_k_accuracy_score",
+    "voc_map",
     "write_comparison_html",
 ]
