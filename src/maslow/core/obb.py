@@ -40,7 +40,8 @@ def corners_from_xywhr(xywhr: Any) -> FloatArray:
 
 def xywhr_from_corners(corners: Any) -> FloatArray:
     """(n, 5) ``xywhr`` of (n, 4, 2) rectangle corners in the order ``corners_from_xywhr`` gives: the centre is
-    their mean, ``w`` the first side, ``h`` the last, ``r`` the first side's direction in ``(-pi, pi]``."""
+    their mean, ``w`` the first side, ``h`` the last, ``r`` the first side's direction in ``(-pi, pi]`` (of a box
+    of no width: the last side's direction less a quarter turn, so its direction is kept)."""
     c = np.asarray(corners, np.float64).reshape(-1, 4, 2)
     centre = c.mean(axis=1)
     side_w = c[:, 1] - c[:, 0]
@@ -48,6 +49,9 @@ def xywhr_from_corners(corners: Any) -> FloatArray:
     w = np.hypot(side_w[:, 0], side_w[:, 1])
     h = np.hypot(side_h[:, 0], side_h[:, 1])
     r = np.arctan2(side_w[:, 1], side_w[:, 0])
+    flat = (w == 0) & (h > 0)
+    if flat.any():
+        r[flat] = np.arctan2(side_h[flat, 1], side_h[flat, 0]) - np.pi / 2
     return np.column_stack([centre, w, h, r])
 
 

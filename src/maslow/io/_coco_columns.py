@@ -19,6 +19,7 @@ import numpy as np
 from maslow.core import masks as M
 from maslow.core.polygons import Polygons, offsets
 from maslow.core.types import BoolArray, FloatArray, IntArray, ObjArray
+from maslow.io._coco_obb import with_key as oriented_records
 
 #: Annotation keys with a column of their own; any other key goes to ``annotations.extra``.
 KNOWN_KEYS = frozenset({"id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd", "keypoints",
@@ -187,8 +188,10 @@ class AnnColumns:
             box, ok = box_field(raw)
             part["bbox"].append(box)
             part["bbox_ok"].append(ok)
-            for j in np.flatnonzero(~ok).tolist():
-                if raw[j] is None and self.bbox_optional:
+            bad = np.flatnonzero(~ok)
+            stand_in = oriented_records(items, keys) if bad.size and not self.bbox_optional else None
+            for j in bad.tolist():
+                if raw[j] is None and (stand_in is None or stand_in[j]):  # results; or an obb stands in
                     continue
                 self.bad(first + j, "coco_bad_bbox", "bbox",
                          f"bbox must be [x, y, width, height] (4 numbers), got {_short(raw[j])}")

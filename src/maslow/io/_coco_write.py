@@ -15,12 +15,17 @@ from maslow.core.dataset import Dataset
 from maslow.core.polygons import Polygons
 from maslow.core.schema import LabelSchema
 from maslow.core.types import FloatArray, IntArray
+from maslow.io._coco_obb import BBOX_COLUMN as OBB_BBOX_COLUMN
+from maslow.io._coco_obb import COLUMN as OBB_COLUMN
+from maslow.io._coco_obb import for_write as oriented_for_write
+from maslow.io._coco_obb import written_note
 from maslow.io._coco_stream import no_gc
 from maslow.io._common import ExportReport
 from maslow.io.registry import Progress, Ticks
 
 _ANN_KEYS = frozenset({"id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd", "keypoints",
                        "num_keypoints", "score", "attributes", "annotator", "source"})
+_OBB_KEYS = _ANN_KEYS | {"obb"}  # an annotation written as obb: an extra "obb" can't be written too
 _IMG_KEYS = frozenset({"id", "file_name", "width", "height", "split"})
 _MISSING = object()
 _PLAIN: frozenset[type] = frozenset({str, int, bool, type(None)})  # values JSON holds as they are
@@ -29,7 +34,7 @@ DEFAULT_HEAD: dict[str, Any] = {"info": {"description": "written by maslow"}, "l
 _LINE = 20_000  # annotation records per line of a compact file (the layout of the files written so far)
 
 
-def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int = 4096,
+def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int = 4096, obb: bool = False,
           progress: Progress | None = None) -> ExportReport:
     """Write ``ds`` as one COCO instances (or person-keypoints) JSON file, atomically.
 
@@ -38,7 +43,9 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
     as polygons and masks as RLE (uncompressed counts for crowd regions, as COCO does); ``area`` is
     ``annotations.extra["area"]`` where present, else the mask or polygon area, else the box area; ``score`` is
     written where finite (predictions). Attributes go to each annotation's ``attributes`` object, other extra
-    columns to keys of their own.
+    columns to keys of their own. Oriented boxes (a polygon of one 4-point ring, read from an ``obb`` record or, with
+    ``obb=True``, any) are written as hotcoco's ``obb: [cx, cy, w, h, angle]`` instead of a ``segmentation``, their
+    ``area`` the file's or ``w * h`` (see ``_coco_obb``).
 
     Args:
         ds: the dataset.
@@ -46,6 +53,8 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
         indent: pretty-print with this indent (default: compact).
         chunk_rows: images or annotations turned into JSON records at a time, written to the file as they are
             made (memory vs speed; the bytes written don't depend on it).
+        obb: write every annotation whose polygon is one ring of 4 points (and that has no mask) as ``obb``, e.g.
+            a dataset read from YOLO OBB labels (default: those read from ``obb``/``rbox``/``poly`` records only).
         progress: called as ``progress(done, total)`` over the records written, images then annotations
             (``total = n_images + n_annotations``; see ``registry.Ticks``).
 
@@ -80,7 +89,7 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
             _write_list(f, _image_records(ds, img_ids, rep, chunk_rows), dumps, pretty=pretty, tick=tick)
             f.write(',\n"annotations": [')
             written = 0  # compact: a line of _LINE records (the layout of the files written so far)
-            for chunk in _annotation_records(ds, img_ids, cat_ids, rep, chunk_rows):  # none crosses a line's end
+            for chunk in _annotation_records(ds, img_ids, cat_ids, rep, chunk_rows, obb):  # none crosses a line's end
                 if chunk:
                     f.write(("\n" if not written else ",\n" if pretty or written % _LINE == 0 else ",")
                             + dumps(chunk)[cut:-cut])
@@ -313,14 +322,18 @@ def _geometry_boxes(ds: Dataset) -> FloatArray:
     return box
 
 
-def _areas(ds: Dataset, box: FloatArray) -> FloatArray:
-    """The file's area where kept, else the mask area, the rasterised polygon area, or the box area."""
+def _areas(ds: Dataset, box: FloatArray, oriented: tuple[np.ndarray, FloatArray] | None = None) -> FloatArray:
+    """The file's area where kept, else ``w * h`` of an oriented box written as ``obb`` (``oriented``: which, and
+    their ``xywhr``; what hotcoco takes without area), the mask area, the rasterised polygon area, or the box area."""
     a = ds.annotations
     given = a.extra.get("area")
     area = np.full(len(a), np.nan)
     if given is not None:
         area = np.asarray([v if isinstance(v, int | float | np.number) else np.nan for v in given.tolist()],
                           np.float64) if given.dtype == object else given.astype(np.float64)
+    if oriented is not None:
+        fill = oriented[0] & ~np.isfinite(area)
+        area[fill] = oriented[1][fill, 2] * oriented[1][fill, 3]
     for r in np.flatnonzero(~np.isfinite(area)).tolist():
         poly = a.polygon[r] if a.polygon is not None else None
         mask = a.mask[r] if a.mask is not None else None
@@ -408,7 +421,7 @@ def _keypoint_lists(kp: tuple[np.ndarray, IntArray, np.ndarray] | None, s: int, 
 
 
 def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: ExportReport,
-                        rows: int) -> Iterator[list[dict[str, Any]]]:
+                        rows: int, obb: bool = False) -> Iterator[list[dict[str, Any]]]:
     """The annotation records of ``rows`` annotations at a time (whole columns stay numpy arrays, only a block's
     values become Python objects), a list cut where the written records reach a multiple of ``_LINE``."""
     a = ds.annotations
@@ -433,13 +446,20 @@ def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: 
         del exact, ok
     if xywh_arr is None:
         xywh_arr = B.to_xywh(box0)
-    area_arr = _areas(ds, box0)
+    is_obb, obb_arr, bent = oriented_for_write(ds, force=obb)
+    n_bent = int(bent.sum())
+    _lose(rep, "polygon", n_bent)
+    n_obb = int(is_obb.sum())
+    if (note := written_note(n_obb, n_bent)) is not None:
+        rep.notes.append(note)
+    area_arr = _areas(ds, box0, (is_obb, obb_arr) if is_obb.any() else None)
     del box, box0
     ann_ids = _ids(a.extra.get("coco_id"), n)[0]
     image_ids_ = img_ids[a.image]
     category_ids_ = cat_ids[a.label]
     kp = _keypoint_values(ds, rep)
-    extra_cols = [(k, v) for k, v in a.extra.items() if k not in ("coco_id", "area", B.COCO_BBOX)]
+    extra_cols = [(k, v) for k, v in a.extra.items()
+                  if k not in ("coco_id", "area", B.COCO_BBOX, OBB_COLUMN, OBB_BBOX_COLUMN)]
     out: list[dict[str, Any]] = []
     written = 0
     for s in range(0, n, rows):
@@ -449,7 +469,7 @@ def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: 
         area = area_arr[s:e].tolist()
         ann_id, image_id, category_id = ann_ids[s:e].tolist(), image_ids_[s:e].tolist(), category_ids_[s:e].tolist()
         crowd = a.iscrowd[s:e].tolist()
-        polygon = _polygon_rows(a.polygon, s, e)
+        polygon = [None] * (e - s) if n_obb and is_obb[s:e].all() else _polygon_rows(a.polygon, s, e)  # obb: none
         mask = a.mask[s:e].tolist() if a.mask is not None else [None] * (e - s)
         kps = _keypoint_lists(kp, s, e)
         score = a.score[s:e].tolist() if a.score is not None else None
@@ -457,11 +477,13 @@ def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: 
         annotator = a.annotator[s:e].tolist() if a.annotator is not None else None
         source = a.source[s:e].tolist()
         extras = _block(extra_cols, s, e)
+        oriented = is_obb[s:e].tolist() if n_obb else [False] * (e - s)
         for r in keep:
             rec: dict[str, Any] = {"id": ann_id[r], "image_id": image_id[r], "category_id": category_id[r],
                                    "bbox": xywh[r], "area": area[r], "iscrowd": int(crowd[r])}
-            seg = _segmentation(polygon[r], mask[r], crowd[r], rep)
-            if seg is not _MISSING:
+            if oriented[r]:
+                rec["obb"] = obb_arr[s + r].tolist()
+            elif (seg := _segmentation(polygon[r], mask[r], crowd[r], rep)) is not _MISSING:
                 rec["segmentation"] = seg
             if kps[r] is not None:
                 rec["keypoints"] = kps[r]
@@ -488,7 +510,7 @@ def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: 
                 rec["annotator"] = annotator[r]
             if source[r] != "human":
                 rec["source"] = source[r]
-            _put_extras(rec, extras, r, _ANN_KEYS, rep, "annotations")
+            _put_extras(rec, extras, r, _OBB_KEYS if oriented[r] else _ANN_KEYS, rep, "annotations")
             out.append(rec)
             written += 1
             if written % _LINE == 0:

@@ -14,6 +14,8 @@ import numpy as np
 from maslow.core import boxes as B
 from maslow.core.dataset import Dataset
 from maslow.errors import FormatError
+from maslow.io._coco_obb import BBOX_COLUMN as OBB_BBOX_COLUMN
+from maslow.io._coco_obb import COLUMN as OBB_COLUMN
 from maslow.io.images import idx_member, image_info, image_path, load_path
 
 LINK_MODES = ("symlink", "hardlink", "copy")
@@ -59,8 +61,8 @@ def count_lost(ds: Dataset, *, keep: Iterable[str] = (), rows: np.ndarray | None
                 out["attributes"] += n
     if "extra" not in keep:
         for k, col in a.extra.items():
-            if k == B.COCO_BBOX:  # the box as read: it goes wherever the box goes
-                continue
+            if k in (B.COCO_BBOX, OBB_COLUMN, OBB_BBOX_COLUMN):  # the box or oriented box as read: it goes wherever
+                continue  # the box or the 4-point polygon goes
             n = sum(_present(v) for v, s in zip(col.tolist(), sel.tolist(), strict=True) if s)
             if n:
                 out["annotations.extra"] += n

@@ -11,6 +11,8 @@ Glossary of COCO's conventions (converted here, nowhere else):
 - ``keypoints``: flat ``[x1, y1, v1, ...]``, 3*K numbers, ``v`` 0 (not labelled), 1 (labelled, hidden),
   2 (visible); ``num_keypoints`` counts ``v > 0`` (recomputed on write).
 - ``categories[].skeleton``: 1-based keypoint index pairs (maslow: 0-based).
+- ``obb``: ``[cx, cy, w, h, angle]`` (radians), hotcoco's oriented box; Ultralytics' ``rbox``/``poly`` too: read as a
+  4-point ``polygon``, written back as ``obb`` (see ``_coco_obb``).
 - ids: images, annotations and categories carry integer ids; annotations point at them with ``image_id`` and
   ``category_id``. maslow keeps them in ``images.extra["coco_id"]``, ``annotations.extra["coco_id"]`` and
   ``ClassDef.id``, so a written file keeps the ids of the file read. Image ids may also be strings (file stems,
@@ -47,6 +49,9 @@ from maslow.core.types import FloatArray, IntArray, ObjArray
 from maslow.errors import FormatError
 from maslow.io._coco_columns import AnnColumns, int_field, obj_column, to_column
 from maslow.io._coco_native import read_coco_native
+from maslow.io._coco_obb import COLUMN as OBB_COLUMN
+from maslow.io._coco_obb import column as obb_column
+from maslow.io._coco_obb import fill_extent, read_oriented, with_corners
 from maslow.io._coco_stream import no_gc, stream_coco
 from maslow.io._coco_write import DEFAULT_HEAD, category_ids, image_ids, write, write_coco
 from maslow.io._common import Collector, load_json, safe_relpath, unique_names
@@ -369,8 +374,14 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
             acc.bad(r, "coco_bad_keypoints", "keypoints", f"keypoints must hold 3*K = {3 * k_cls[r]} numbers for "
                     f"the category's {k_cls[r]} keypoints, got {3 * k_of[r]}; keypoints not imported")
         kp[wrong] = np.nan
+    extras = acc.extras()
+    polygon = acc.polygons()
+    shaped = ~polygon.null | (rle_hw[:, 0] >= 0)  # a segmentation: its shape, whatever obb it has besides
+    found = read_oriented(extras, shaped, src, lambda r: _record(r, ann_id, id_ok), col)
     area = acc.column("area")
     missing_area = keep & np.isnan(area)
+    if found is not None:  # hotcoco takes w * h for an obb without area
+        missing_area[found.rows] = False
     if missing_area.any():
         first = int(np.flatnonzero(missing_area)[0])
         col.add("coco_missing_area", f"area must be given for every annotation (COCO evaluation uses it), "
@@ -381,7 +392,6 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
         col.add("coco_missing_id", f"id must be an integer for every annotation, {int((~id_ok).sum())} annotations "
                 "have none (new ids are assigned on write)", severity="warning", file=src,
                 record=_record(first, ann_id, id_ok), field="id")
-    extras = acc.extras()
     annotator = extras.pop("\0annotator", None)
     source = extras.pop("\0source", None)
     if source is not None:
@@ -391,7 +401,10 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
             acc.bad(r, "coco_bad_source", "source", f"source must be one of {SOURCES}, got {source[r]!r}; read as "
                     "'human'", severity="warning")
         source = obj_column([s if s in SOURCES else "human" for s in source.tolist()])
-    polygon = acc.polygons()
+    box_read = box
+    if found is not None:
+        box, polygon = fill_extent(box, found), with_corners(polygon, found.rows, found.corners)
+        extras[OBB_COLUMN] = obb_column(n, found)
     has_poly = bool((~polygon.null).any())
     score = acc.column("score") if "score" in acc.keys else None
     attrs = acc.attributes()
@@ -402,6 +415,7 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
         return a if every or a is None else a[sel]
 
     read_xywh = kept(acc.column("bbox"))  # kept (extra) only where x2 - x1 would not give w back exactly
+    keep_xywh = inexact_xywh(read_xywh, kept(box_read))  # (not the extents of oriented boxes without a bbox)
     box = kept(box)
     ann = Annotations.sort_rows(
         image=kept(image), label=kept(label), box=box, score=kept(score), mask=kept(mask),
@@ -409,11 +423,12 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
         attributes={k: kept(v) for k, v in attrs.items()},
         annotator=None if annotator is None else kept(annotator.astype(object)), source=kept(source),
         extra={"coco_id": kept(ann_id), "area": kept(area), **{k: kept(v) for k, v in extras.items()},
-               **({B.COCO_BBOX: read_xywh} if inexact_xywh(read_xywh, box) else {})},
+               **({B.COCO_BBOX: read_xywh} if keep_xywh else {})},
     )
     _emit(acc, ann_id, id_ok, image, sel, src, col)
     attr_defs = tuple(AttributeDef(k, type=_attr_type(v)) for k, v in attrs.items())
-    tasks = _tasks(classes, has_poly or mask is not None, keypoints=kp is not None)
+    tasks = _tasks(classes, has_poly or mask is not None, keypoints=kp is not None,
+                   oriented=found is not None and not shaped.any())
     schema = LabelSchema(classes=tuple(classes), tasks=tasks, attributes=attr_defs)
     return Dataset(schema=schema, images=images, annotations=ann, root=root)
 
@@ -500,10 +515,14 @@ def _emit(acc: AnnColumns, ids: IntArray, ok: np.ndarray, image: IntArray, sel: 
                 image=img if img >= 0 else None, annotation=row if row >= 0 else None)
 
 
-def _tasks(classes: list[ClassDef], segmentation: bool, *, keypoints: bool = False) -> tuple[Task, ...]:
+def _tasks(classes: list[ClassDef], segmentation: bool, *, keypoints: bool = False,
+           oriented: bool = False) -> tuple[Task, ...]:
+    """``oriented``: the polygons are all oriented boxes (detection first, then instance segmentation, as YOLO OBB)."""
     tasks = []
     if keypoints or any(c.keypoints for c in classes):
         tasks.append(Task.KEYPOINTS)
+    if oriented:
+        return (*tasks, Task.DETECTION, Task.INSTANCE_SEGMENTATION)
     if segmentation:
         tasks.append(Task.INSTANCE_SEGMENTATION)
     return (*tasks, Task.DETECTION)

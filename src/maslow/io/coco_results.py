@@ -6,6 +6,8 @@ Glossary:
   (``[x, y, width, height]``, absolute pixels), ``segmentation`` (an RLE, as pycocotools' ``loadRes``
   expects) or ``keypoints`` (flat ``[x1, y1, v1, ...]``). Ids are those of the truth file: predictions carry
   no images or categories of their own.
+- Oriented boxes: hotcoco's ``obb: [cx, cy, w, h, angle]``, and Ultralytics' ``predictions.json`` (``rbox`` and
+  ``poly``, ``image_id`` the file stem); read as 4-point polygons, written as ``obb`` (see ``_coco_obb``).
 - Some tools write a whole COCO file (``images``, ``categories``, ``annotations`` with ``score``) instead;
   that is read too, and its ``file_name``\\ s and category names can be matched to the truth.
 - Off-by-one ids: a model's 0-based class index written as ``category_id`` (or 0-based image ids) against a
@@ -26,19 +28,23 @@ from typing import Any
 import numpy as np
 
 from maslow.core import boxes as B
-from maslow.core import masks as M
-from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
+from maslow.core.polygons import Polygons
 from maslow.core.tables import Annotations
 from maslow.core.types import FloatArray, IntArray, distinct
 from maslow.errors import FormatError
 from maslow.io._coco_columns import AnnColumns
 from maslow.io._coco_native import RELEASE_WINDOW, Lookup, lookup_of, read_coco_native, read_results_native
+from maslow.io._coco_obb import BBOX_COLUMN as OBB_BBOX
+from maslow.io._coco_obb import COLUMN as OBB_COLUMN
+from maslow.io._coco_obb import column as obb_column
+from maslow.io._coco_obb import fill_extent, read_oriented, with_corners
+from maslow.io._coco_results_write import fill_boxes as _fill_boxes
+from maslow.io._coco_results_write import write
 from maslow.io._coco_stream import no_gc, stream_list
 from maslow.io._coco_write import category_ids, image_ids
-from maslow.io._common import Collector, ExportReport, load_json
-from maslow.io._export import count_lost
+from maslow.io._common import Collector, load_json
 from maslow.io.coco import _boxes, _emit, _lookup, inexact_xywh, looks_xyxy
 from maslow.io.registry import warn_issues
 
@@ -208,6 +214,23 @@ def _names_map(ids: list[Any], names: list[str], truth_paths: list[str]) -> dict
     return out
 
 
+def _stem_images(keys: list[str], paths: list[str], src: Path, col: Collector) -> tuple[list[Any], list[str]] | None:
+    """The images a results list names by file stem (Ultralytics' ``image_id``: ``int(stem) if stem.isnumeric() else
+    stem``) against a truth with integer ids, as a file's own images list: (stems, truth paths) where a stem is one
+    truth image's; None when none is."""
+    by_stem: dict[str, str | None] = {}
+    for path in paths:
+        stem = PurePosixPath(path).stem
+        by_stem[stem] = None if stem in by_stem else path
+    found = [(k, p) for k in keys if (p := by_stem.get(k)) is not None]
+    if not found:
+        return None
+    col.add("ids_are_file_stems", f"image_id must be the truth's image ids (integers), got strings: {len(found)} of "
+            f"{len(keys)} are the file stem of one truth image (e.g. {found[0][0]!r}), as Ultralytics writes them; "
+            "matched by file stem", severity="info", file=src, field="image_id")
+    return [k for k, _ in found], [p for _, p in found]
+
+
 def _listed(table: Any, key: str, *, strings: bool = False) -> tuple[list[Any], list[str]] | None:
     """Ids (integers; ``strings``: or all strings) and ``key`` values of a file's images/categories, or None when it
     lists none usable."""
@@ -336,6 +359,8 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
         truth_ids = image_ids(like)
         strings = truth_ids.dtype == object or bool(acc.image_keys)  # string ids: compared as codes
         listed = _listed(images, "file_name", strings=strings)
+        if listed is None and images is None and acc.image_keys and truth_ids.dtype != object and match != "id":
+            listed = _stem_images(list(acc.image_keys), paths, src, col)
         if strings:
             raw, ok, truth_codes, coded, shown = _coded_images(acc, truth_ids, listed, id_offset)
             image = _map("image", raw, ok, truth_codes, paths, coded, 0, match, src, col, shown=shown)
@@ -354,7 +379,19 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
         box = np.full((n, 4), np.nan)
     else:
         box = _boxes(acc, like.images, image, keep, src, col)
-    mask, _ = acc.masks()
+    mask, rle_hw = acc.masks()
+    extra = {k: v for k, v in acc.extras().items() if not k.startswith("\0")}
+    polygon = acc.polygons() if "segmentation" in acc.keys else None
+    shaped = (np.zeros(n, bool) if polygon is None else ~polygon.null) | (rle_hw[:, 0] >= 0)
+    found = read_oriented(extra, shaped, src, lambda r: f"[{r}]", col)  # obb, rbox/poly: before masks, keypoints
+    if found is not None:
+        box = fill_extent(box, found)
+        polygon = with_corners(Polygons.none(n) if polygon is None else polygon, found.rows, found.corners)
+        extra[OBB_COLUMN] = obb_column(n, found)
+        with_bbox = np.zeros(n, bool)
+        with_bbox[found.rows] = acc.column("bbox_ok")[found.rows]
+        if with_bbox.any():  # written back with their bbox (see _coco_obb)
+            extra[OBB_BBOX] = with_bbox
     kp, _ = acc.keypoints()
     kp_box = acc.keypoint_boxes()
     if kp_box is None:  # the kernel's keypoints are finite numbers (JSON has no others)
@@ -371,12 +408,10 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
         r = int(np.flatnonzero(infinite)[0])
         col.add("coco_bad_score", f"score must be a finite number, {int(infinite.sum())} predictions have an "
                 f"infinite one (first: {score[r]})", severity="error", file=src, record=f"[{r}]", field="score")
-    polygon = acc.polygons() if "segmentation" in acc.keys else None
     has_poly = polygon is not None and bool((~polygon.null).any())
     k_like = like.annotations.keypoints.shape[1] if like.annotations.keypoints is not None else 0
     if kp is not None and kp.shape[1] < k_like:
         kp = np.concatenate([kp, np.full((n, k_like - kp.shape[1], 3), np.nan)], axis=1)
-    extra = {k: v for k, v in acc.extras().items() if not k.startswith("\0")}
     if "id" in acc.keys:
         extra["coco_id"] = acc.column("id")
     if "area" in acc.keys:
@@ -426,134 +461,11 @@ def _finite_keypoints(kp: FloatArray | None, keep: np.ndarray, src: Path, col: C
     return np.where(bad[:, None, None], np.nan, kp)
 
 
-def _mask_boxes(rles: list[dict[str, Any]]) -> FloatArray:
-    """``masks.to_box``; RLEs read from a file are compressed already: straight to pycocotools (half the time)."""
-    if not all(type(r["counts"]) is bytes for r in rles):
-        return M.to_box(rles)
-    b = np.asarray(M.coco_mask().toBbox(rles), dtype=np.float64).reshape(-1, 4)
-    b[:, 2:] += b[:, :2]
-    return b
-
-
 def _model_column(n: int) -> np.ndarray:
     """``source``: "model" n times, as an object column (what Annotations makes of "model"): a read-only view of
     one value (the column is read-only in a Dataset anyway; indexing it gives a plain array), no memory per row."""
     return np.broadcast_to(np.array(["model"], dtype=object), (n,))
 
 
-def _fill_boxes(box: FloatArray, mask: np.ndarray | None, kp: FloatArray | None,
-                mask_box: FloatArray | None = None, kp_box: FloatArray | None = None) -> None:
-    """Boxes of predictions without one, from the mask or the keypoints' extent (as ``loadRes`` does).
-
-    ``mask_box``: (n, 4) ``toBbox`` of the masks where known already (the C reader's, bit for bit), NaN elsewhere;
-    ``kp_box``: (n, 4) the keypoints' xyxy extents (the C reader's, NaN rows where none), used instead of ``kp``.
-    """
-    rows = np.flatnonzero(np.isnan(box[:, 0]))
-    if rows.size == len(box) and mask_box is not None and not np.isnan(mask_box[:, 0]).any():  # no gathers
-        box[:, :2] = mask_box[:, :2]
-        np.add(mask_box[:, :2], mask_box[:, 2:], out=box[:, 2:])  # as _mask_boxes does
-        return
-    if rows.size and mask_box is not None:
-        known = rows[~np.isnan(mask_box[rows, 0])]
-        b = mask_box[known]  # a copy (fancy indexing)
-        b[:, 2:] += b[:, :2]  # as _mask_boxes does
-        box[known] = b
-        rows = np.flatnonzero(np.isnan(box[:, 0]))
-    if rows.size and mask is not None:
-        has = np.fromiter((m is not None for m in mask[rows].tolist()), bool, rows.size)
-        if has.any():
-            box[rows[has]] = _mask_boxes(mask[rows[has]].tolist())
-        rows = rows[~has]
-    if rows.size and kp_box is not None:
-        box[rows] = kp_box if rows.size == len(kp_box) else kp_box[rows]  # NaN rows (no keypoints) stay NaN
-    elif rows.size and kp is not None:
-        k = kp if rows.size == len(kp) else kp[rows]  # every row (keypoint results have no box): no gathered copy
-        x, y = k[:, :, 0], k[:, :, 1]
-        ext = np.stack([x.min(1), y.min(1), x.max(1), y.max(1)], 1)
-        part = np.flatnonzero(np.isnan(ext).any(axis=1))  # some or every value NaN: the extent of the rest
-        if part.size:
-            some = ~np.isnan(k[part]).all(axis=(1, 2))
-            xp, yp = x[part[some]], y[part[some]]
-            ext[part[some]] = np.stack([np.nanmin(xp, 1), np.nanmin(yp, 1), np.nanmax(xp, 1), np.nanmax(yp, 1)], 1)
-            keep = np.ones(len(rows), bool)
-            keep[part[~some]] = False
-            rows, ext = rows[keep], ext[keep]
-        box[rows] = ext
-
-
-def write(ds: Dataset, dst: Path) -> ExportReport:
-    """Write the scored annotations of ``ds`` as a COCO results list (what ``COCO.loadRes`` reads), atomically.
-
-    Every record has ``image_id``, ``category_id`` (the ids ``coco.write`` gives the truth), ``bbox`` and
-    ``score``; ``segmentation`` (compressed RLE; polygons are rasterised) where the dataset has masks or
-    polygons, ``keypoints`` where it has keypoints.
-
-    Returns:
-        ExportReport; ``lost["unscored"]`` counts annotations without a score (not written), ``lost["tags"]``
-        those without geometry, and the other counts what results can't hold (attributes, crowd flags, extras).
-    """
-    dst = Path(dst)
-    a = ds.annotations
-    n = len(a)
-    rep = ExportReport(path=str(dst), format="coco-results", n_images=ds.n_images)
-    score = a.score if a.score is not None else np.full(n, np.nan)
-    scored = np.isfinite(score)
-    box = a.box.copy() if a.box is not None else np.full((n, 4), np.nan)
-    _fill_boxes(box, a.mask, a.keypoints)
-    if a.polygon is not None:
-        for r in np.flatnonzero(np.isnan(box[:, 0]) & scored & a.polygon.present).tolist():
-            box[r] = M.polygon_box(a.polygon[r] or [])
-    geometry = np.isfinite(box[:, 0])
-    written = scored & geometry
-    if (~scored).any():
-        rep.lost["unscored"] += int((~scored).sum())
-    if (scored & ~geometry).any():
-        rep.lost["tags"] += int((scored & ~geometry).sum())
-    rep.lost.update(count_lost(ds, keep=("box", "score", "mask", "polygon", "keypoints", "source",
-                                                  "images.extra"), rows=written))
-    img = image_ids(ds)[a.image].tolist()
-    cat = category_ids(ds.schema)[a.label].tolist()
-    xywh_arr = B.to_xywh(np.where(geometry[:, None], box, 0.0))
-    if B.COCO_BBOX in a.extra:  # boxes as read, where not edited since: written back to the bit
-        exact, same = B.as_read_xywh(box, np.asarray(a.extra[B.COCO_BBOX], np.float64))
-        xywh_arr[same] = exact[same]
-    xywh = xywh_arr.tolist()
-    k_cls = np.asarray([len(c.keypoints) for c in ds.schema.classes] + [0], np.int64)
-    records: list[dict[str, Any]] = []
-    for r in np.flatnonzero(written).tolist():
-        rec: dict[str, Any] = {"image_id": img[r], "category_id": cat[r], "bbox": xywh[r], "score": float(score[r])}
-        seg = _rle(ds, r)
-        if seg is not None:
-            rec["segmentation"] = seg
-        if a.keypoints is not None and not np.isnan(a.keypoints[r]).all():
-            k = int(k_cls[a.label[r]]) or a.keypoints.shape[1]
-            rec["keypoints"] = np.nan_to_num(a.keypoints[r, :k]).ravel().tolist()
-        records.append(rec)
-    if a.polygon is not None:
-        no_mask = np.array([m is None for m in a.mask.tolist()], bool) if a.mask is not None else np.ones(n, bool)
-        rasterised = int((written & ~a.polygon.null & no_mask).sum())
-        if rasterised:
-            rep.notes.append(f"{rasterised} polygons written as RLE segmentations (what loadRes reads)")
-    import json  # here: reading results doesn't need it
-
-    with no_gc(), atomic_path(dst) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(records, separators=(",", ":")))  # dumps, not dump: the C encoder
-    rep.n_annotations = len(records)
-    return rep
-
-
 write_coco_results = write
 write_coco_predictions = write
-
-
-def _rle(ds: Dataset, r: int) -> dict[str, Any] | None:
-    a = ds.annotations
-    if a.mask is not None and a.mask[r] is not None:
-        return M.to_json(M.compress(a.mask[r]))
-    rings = a.polygon[r] if a.polygon is not None else None
-    if rings:
-        i = int(a.image[r])
-        h, w = int(ds.images.height[i]), int(ds.images.width[i])
-        if h > 0 and w > 0:
-            return M.to_json(M.from_polygons(rings, h, w))
-    return None
