@@ -40,7 +40,7 @@ import numpy as np
 from _child import run_child  # benchmarks/ is on sys.path: the scripts run from there
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from metrics_bench import _compile_maslow, _dump, _poly
+from metrics_bench import _compile_maslow, _dump, _poly, compare
 
 TOOLS = ("maslow", "maslow-numpy", "faster-coco-eval", "api")
 SIZES = ((640, 480), (480, 640), (640, 427), (500, 375), (375, 500), (640, 360))  # (w, h)
@@ -176,18 +176,6 @@ def run_tool(tool: str, gt: Path, dt: Path, out: Path, ratio: float, threads: in
     if c.error is not None:
         return {"tool": tool, "error": c.error}
     return {"tool": tool, "cpu_s": c.cpu_s, "wall_s": c.wall_s, **json.loads(c.stdout.strip().splitlines()[-1])}
-
-
-def compare(ref: Path, other: Path) -> dict[str, Any]:
-    a, b = np.load(ref), np.load(other)
-    out: dict[str, Any] = {"exact": True}
-    for name in ("stats", "precision", "recall"):
-        x, y = a[name], b[name]
-        same = x.shape == y.shape and bool(np.array_equal(x, y))
-        out["exact"] &= same
-        out[f"{name}_cells_off"] = int((x != y).sum()) if x.shape == y.shape else None
-        out[f"{name}_max_diff"] = float(np.abs(x - y).max()) if x.shape == y.shape and x.size else 0.0
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -404,7 +404,7 @@ def compare(ref: Path, other: Path) -> dict[str, Any]:
     for name in ("stats", "precision", "recall"):
         x, y = a[name], b[name]
         if x.shape != y.shape:
-            out[f"{name}_max_diff"] = None
+            out[f"{name}_max_diff"] = out[f"{name}_cells_off"] = None
             exact = False
             continue
         diff = np.abs(x - y)

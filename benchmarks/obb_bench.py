@@ -35,7 +35,7 @@ import numpy as np
 from _child import run_child  # benchmarks/ is on sys.path: the scripts run from there
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from metrics_bench import _compile_maslow, _dump
+from metrics_bench import _compile_maslow, _dump, compare
 
 TOOLS = ("maslow", "maslow-numpy", "hotcoco")
 SIZE = 1024
@@ -123,18 +123,6 @@ def run_tool(tool: str, gt: Path, dt: Path, out: Path) -> dict[str, Any]:
     if c.error is not None:
         return {"tool": tool, "error": c.error}
     return {"tool": tool, "cpu_s": c.cpu_s, "wall_s": c.wall_s, **json.loads(c.stdout.strip().splitlines()[-1])}
-
-
-def compare(ref: Path, other: Path) -> dict[str, Any]:
-    a, b = np.load(ref), np.load(other)
-    out: dict[str, Any] = {"exact": True}
-    for name in ("stats", "precision", "recall"):
-        x, y = a[name], b[name]
-        same = x.shape == y.shape and bool(np.array_equal(x, y))
-        out["exact"] &= same
-        out[f"{name}_cells_off"] = int((x != y).sum()) if x.shape == y.shape else None
-        out[f"{name}_max_diff"] = float(np.abs(x - y).max()) if x.shape == y.shape and x.size else 0.0
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

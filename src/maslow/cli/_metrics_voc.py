@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
 from maslow.cli._eval_inputs import LABEL_TASKS
-from maslow.cli.metrics import _f, _render_issues
-from maslow.cli.render import console, json_text, lit, print_json, table
-from maslow.core.atomic import atomic_path
+from maslow.cli._protocol_output import emit
+from maslow.cli.metrics import _f
+from maslow.cli.render import console, table
 from maslow.core.dataset import Dataset
 from maslow.errors import MaslowError
 from maslow.metrics.voc import VOC_IOU_TYPES, VocResult, voc_map
@@ -52,23 +51,8 @@ def eval_voc(truth: Dataset, preds: Dataset, *, kind: str, metric: str, iou_thre
     with located:
         r = voc_map(truth, preds, iou_type=kind, iou_threshold=iou_threshold, metric=metric,
                     pixel_inclusive=pixel_inclusive, strict_iou=strict_iou)
-    (gt, gt_format, gt_report), (pred, pred_format, pred_report) = sources["gt"], sources["pred"]
-    doc = {"gt": gt, "pred": pred, "gt_format": gt_format, "pred_format": pred_format,
-           "iou_type": kind, "protocol": "voc", "n_images": truth.n_images, "n_truth": truth.n_annotations,
-           "n_pred": preds.n_annotations, "voc": r.to_dict(),
-           "import_issues": {"gt": gt_report.to_dict(), "pred": pred_report.to_dict()}, "notes": notes}
-    with contextlib.ExitStack() as stack:
-        json_tmp = None if json_out is None else stack.enter_context(atomic_path(json_out))
-        _render_issues(gt, gt_report, [])
-        _render_issues(pred, pred_report, notes)
-        if not to_stdout:
-            render_voc(r)
-        if json_tmp is not None:
-            json_tmp.write_text(json_text(doc) + "\n", encoding="utf-8")
-    if to_stdout:
-        print_json(doc)
-    elif json_out is not None:
-        console.print(f"Wrote {lit(json_out)}")
+    emit("voc", r.to_dict(), lambda: render_voc(r), truth=truth, preds=preds, kind=kind, sources=sources, notes=notes,
+         json_out=json_out, to_stdout=to_stdout)
 
 
 def render_voc(r: VocResult) -> None:
