@@ -226,3 +226,30 @@ def test_bad_geometry_is_refused_with_the_row() -> None:
     no_geometry = Annotations(image=np.zeros(1, np.int64), label=np.zeros(1, np.int64))
     with pytest.raises(InvalidDatasetError, match=r"box row 0: .*got neither"):
         oriented_corners(no_geometry, np.arange(1))
+
+
+def test_comparison_calibration_slices_and_operating_points_match_by_oriented_iou() -> None:
+    from maslow.metrics.calibration import detection_calibration
+    from maslow.metrics.compare import compare_models
+    from maslow.metrics.operating import operating_point
+    from maslow.metrics.slices import slice_metrics
+
+    truth = oriented(24, seed=6)
+    truth = truth.replace(images=Images(path=truth.images.path, width=truth.images.width, height=truth.images.height,
+                                        split=obj_array(["a", "b"] * 12)))
+    good = oriented_predictions(truth, seed=6, angle_jitter=0.03)
+    bad = oriented_predictions(truth, seed=6, angle_jitter=0.5)  # the same objects, turned wrong
+    c = compare_models(truth, good, bad, iou_type="obb", n_bootstrap=50, seed=0)
+    i = list(c.stat_names).index("map_50_95")
+    assert c.stats_a[i] == pytest.approx(coco_map(truth, good, iou_type="obb").map_50_95, abs=1e-12)
+    assert c.delta[i] < -0.1 and c.upper[i] < 0  # boxes turned wrong: a worse model, and the interval says so
+    cal = detection_calibration(truth, good, iou_type="obb", iou_threshold=0.5)
+    table = coco_matches(truth, good, iou_type="obb", iou_thresholds=[0.5], max_dets=[100])
+    assert round(float(np.nansum(cal.accuracy * cal.count))) == int((table.pred_status[:, 0] == table.TP).sum())
+    s = slice_metrics(truth, good, by="split", n_boot=20, iou_type="obb")
+    whole = [coco_map(truth.select_images(truth.images.split == v), good.select_images(good.images.split == v),
+                      iou_type="obb").map_50_95 for v in ("a", "b")]
+    assert np.allclose(s.value, whole, atol=1e-12)
+    op = operating_point(truth, good, iou_type="obb", cost_fp=1, cost_fn=5, iou_threshold=0.5)
+    n_tp = np.bincount(good.annotations.label[table.pred_status[:, 0] == table.TP], minlength=3)
+    assert op.iou_type == "obb" and (op.tp <= n_tp).all() and op.tp.sum() > 0
