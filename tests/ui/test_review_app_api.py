@@ -434,3 +434,50 @@ def test_the_crop_cache_is_bounded(files: dict[str, Any], tmp_path: Path) -> Non
     assert max(sizes) > 20_000 // 4  # big ones were served, not kept beyond the budget
     assert client.get("/api/findings/1/crop.png", params={"size": 64}).content == first  # recomputed the same
     store.close()
+
+
+def test_an_oriented_box_crop_outlines_the_corners(tmp_path: Path) -> None:
+    """On oriented boxes the crop outlines the annotation's and the suggestion's corners, not their extents: a ship
+    turned by 30 degrees, whose low_iou suggestion is the model's rectangle."""
+    import io as pyio
+
+    from PIL import Image
+
+    from maslow.core.obb import corners_from_xywhr, xywhr_from_corners
+    from maslow.core.polygons import Polygons
+    from maslow.quality.consensus_report import SUGGESTED_COLOUR
+    from maslow.sample import oriented, oriented_predictions
+
+    truth = oriented(6, size=200, seed=3)
+    for p in truth.images.path.tolist():
+        (tmp_path / p).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (200, 200), (255, 255, 255)).save(tmp_path / p)
+    truth = truth.replace(root=tmp_path)
+    pred = oriented_predictions(truth, seed=3, p_miss=0.0, p_swap=0.0, jitter=0.01, angle_jitter=0.01,
+                                fp_per_image=0.0)
+    a = truth.annotations
+    q = np.stack([np.asarray(a.polygon[r][0]).reshape(4, 2) for r in range(len(a))])
+    ship = int(np.flatnonzero(a.label == 1)[0])
+    b = xywhr_from_corners(q[[ship]])
+    b[0, 4] += np.radians(12)
+    q[ship] = corners_from_xywhr(b)[0]
+    noisy = truth.replace(annotations=a.with_columns(polygon=Polygons.from_rows([[c.ravel()] for c in q]),
+                                                     box=np.concatenate([q.min(axis=1), q.max(axis=1)], axis=1)))
+    issues = find_label_issues(noisy, pred, iou_type="obb")
+    records = issue_records(issues, noisy)
+    turned = [r for r in records if r["annotation_row"] == ship]
+    assert turned and turned[0]["type"] == "low_iou" and turned[0]["suggestion"]["polygon"]
+    path = tmp_path / "issues.json"
+    path.write_text(json.dumps(records))
+    store = ReviewStore(f"sqlite:///{tmp_path / 'o.db'}")
+    review = open_review(path, noisy, store, truth_ref="noisy")
+    png = review._crop_png(int(turned[0]["rank"]), 256)
+    assert png is not None
+    px = np.asarray(Image.open(pyio.BytesIO(png)).convert("RGB"))
+    green = (np.abs(px.astype(int) - np.array(SUGGESTED_COLOUR)).sum(axis=2) < 60)
+    # the suggested rectangle is turned: its outline's pixels are not on the lines of one axis-aligned box
+    ys, xs = np.nonzero(green)
+    assert len(xs) > 20
+    on_extent = (xs <= xs.min() + 1) | (xs >= xs.max() - 1) | (ys <= ys.min() + 1) | (ys >= ys.max() - 1)
+    assert on_extent.mean() < 0.5
+    store.close()

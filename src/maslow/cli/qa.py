@@ -118,7 +118,7 @@ def _blind_model(truth: Dataset, predictions: Dataset, kind: str, sigmas: Any) -
     then no annotation is scored ``extra``, see docs/consensus.md); None when it sees some, or for other tasks."""
     from maslow.quality.consensus import object_scores
 
-    if kind not in ("bbox", "segm", "keypoints"):  # "": classification, tags, semantic masks
+    if kind not in ("bbox", "segm", "keypoints", "obb"):  # "": classification, tags, semantic masks
         return None
     if object_scores(truth, predictions, iou_type=kind, kpt_sigmas=sigmas).recall > 0:
         return None
@@ -229,8 +229,10 @@ def qa_command(
                                                     "model's per-pixel probabilities, one .npy/.npz per image named "
                                                     "after it ((K, H, W) or (H, W, K) softmax), scored instead of "
                                                     "--pred.")] = None,
-    iou_type: Annotated[str, typer.Option("--iou-type", help="auto, bbox, segm (instance masks) or keypoints (OKS; "
-                                          "auto picks it for a keypoints truth and keypoint predictions).")] = "auto",
+    iou_type: Annotated[str, typer.Option("--iou-type", help="auto, bbox, segm (instance masks), keypoints (OKS; "
+                                          "auto picks it for a keypoints truth and keypoint predictions) or obb "
+                                          "(oriented boxes; auto picks it for oriented boxes on both sides).")]
+    = "auto",
     kpt_sigmas: Annotated[str | None, typer.Option("--kpt-sigmas", help="Keypoints: OKS sigmas, one per keypoint, "
                                                    "comma separated (default COCO's 17).")] = None,
     min_score: Annotated[float, typer.Option("--min-score", help="Leave out findings scored below this.")] = 0.05,
@@ -303,9 +305,10 @@ def qa_command(
             raise
         raise sigmas_error from None
     if rules:  # one ranked table: the model's findings and the rule checks' (types beyond the five consensus ones)
-        from maslow.quality import QualityIssues, check
+        from maslow.quality import CheckConfig, QualityIssues, check
 
-        issues = QualityIssues.build([issues, check(truth)])
+        # compared as oriented boxes: their corners are checked too (else when the truth reads as oriented)
+        issues = QualityIssues.build([issues, check(truth, config=CheckConfig(oriented=True if kind == "obb" else None))])
     if not len(issues) and probs is None and predictions.n_annotations and truth.n_annotations:
         blind = _blind_model(truth, predictions, kind, sigmas)
         if blind is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,11 +30,17 @@ def check_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")] = False,
     outliers: Annotated[bool, typer.Option("--outliers", help="Also embed every box crop and flag objects far "
                                            "from their class or among another class (reads the images).")] = False,
+    oriented: Annotated[bool | None, typer.Option("--oriented/--not-oriented", help="Check 4-point polygons as "
+                                                  "oriented boxes (corner order, rectangle, size), or not; default: "
+                                                  "when the dataset reads as oriented (YOLO OBB, DOTA, COCO obb).")]
+    = None,
 ) -> None:
     """Rule checks without a model: geometry, duplicates, consistency, annotator agreement, bias, crop outliers."""
     from maslow import quality
 
     config = quality.CheckConfig.from_yaml(config_path) if config_path is not None else quality.CheckConfig()
+    if oriented is not None:  # the flag over the config file's `oriented`
+        config = dataclasses.replace(config, oriented=oriented)
     ds = load_dataset(dataset, fmt, images_root=images_root)
     schema = _read_schema(schema_path) if schema_path is not None else None
     with progress_bar("checking", enabled=not as_json) as progress:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from maslow.core.types import FloatArray, IntArray
+from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
 
 #: ``annotations.extra`` columns of boxes turned by degrees, and whether the turn is about the box's centre
@@ -128,10 +128,76 @@ def oriented_corners(annotations: Any, rows: IntArray, side: str = "annotations"
     return out
 
 
-def quad_areas(corners: FloatArray) -> FloatArray:
-    """(n,) areas of (n, 4, 2) quadrilaterals (shoelace, absolute)."""
+def signed_areas(corners: FloatArray) -> FloatArray:
+    """(n,) signed areas of (n, 4, 2) quadrilaterals (shoelace): positive when the corners go counter-clockwise in
+    the y-up sense (clockwise on screen)."""
     x, y = corners[:, :, 0], corners[:, :, 1]
     s = (x[:, 0] * y[:, 1] - x[:, 1] * y[:, 0]) + (x[:, 1] * y[:, 2] - x[:, 2] * y[:, 1]) \
         + (x[:, 2] * y[:, 3] - x[:, 3] * y[:, 2]) + (x[:, 3] * y[:, 0] - x[:, 0] * y[:, 3])
-    out: FloatArray = np.abs(s) / 2
+    out: FloatArray = s / 2
     return out
+
+
+def quad_areas(corners: FloatArray) -> FloatArray:
+    """(n,) areas of (n, 4, 2) quadrilaterals (shoelace, absolute)."""
+    out: FloatArray = np.abs(signed_areas(corners))
+    return out
+
+
+_ORDERS = np.array([[(s + k) % 4 for k in range(4)] for s in range(4)]
+                   + [[(s - k) % 4 for k in range(4)] for s in range(4)], np.int64)
+_PAIRS = np.array([(0, 1), (1, 2), (2, 3), (3, 0), (0, 2), (1, 3)], np.int64)
+
+
+def _orient(a: FloatArray, b: FloatArray, c: FloatArray) -> FloatArray:
+    out: FloatArray = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    return out
+
+
+def _cross(p1: FloatArray, p2: FloatArray, p3: FloatArray, p4: FloatArray) -> BoolArray:
+    """(n,) segments p1-p2 and p3-p4 cross properly (touching and collinear overlaps do not)."""
+    out: BoolArray = (_orient(p1, p2, p3) * _orient(p1, p2, p4) < 0) & (_orient(p3, p4, p1) * _orient(p3, p4, p2) < 0)
+    return out
+
+
+def bow_tie(c: FloatArray) -> BoolArray:
+    """(n,) quadrilaterals (n, 4, 2) two of whose opposite sides cross."""
+    return _cross(c[:, 0], c[:, 1], c[:, 2], c[:, 3]) | _cross(c[:, 1], c[:, 2], c[:, 3], c[:, 0])
+
+
+def convex(c: FloatArray) -> BoolArray:
+    """(n,) quadrilaterals (n, 4, 2) whose corners turn one way only (convex, in order; degenerate ones count)."""
+    e = np.roll(c, -1, axis=1) - c
+    f = np.roll(e, -1, axis=1)
+    turn = e[:, :, 0] * f[:, :, 1] - e[:, :, 1] * f[:, :, 0]
+    out: BoolArray = np.logical_not((turn > 0).any(axis=1) & (turn < 0).any(axis=1))
+    return out
+
+
+def min_area_rects(c: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The minimum-area rectangles of quadrilaterals (n, 4, 2), vectorised: (n, 4, 2) corners, lined up with the
+    quadrilateral's (the start and direction closest to its corners), and (n, 2) their sides (short, long).
+
+    One side of the rectangle lies along an edge of the corners' convex hull, and every hull edge joins two of the
+    4 corners: the rectangles along the 6 directions those pairs give, the smallest kept."""
+    n = len(c)
+    d = c[:, _PAIRS[:, 1]] - c[:, _PAIRS[:, 0]]  # (n, 6, 2)
+    length = np.hypot(d[:, :, 0], d[:, :, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = d / length[:, :, None]
+    u = np.where(length[:, :, None] > 0, u, np.array([1.0, 0.0]))  # all corners on one point: axis-aligned
+    v = np.stack([-u[:, :, 1], u[:, :, 0]], axis=2)
+    pu = np.einsum("nkd,njd->nkj", u, c)  # (n, 6, 4): the corners along each direction
+    pv = np.einsum("nkd,njd->nkj", v, c)
+    lo_u, hi_u, lo_v, hi_v = pu.min(axis=2), pu.max(axis=2), pv.min(axis=2), pv.max(axis=2)
+    area = (hi_u - lo_u) * (hi_v - lo_v)
+    k = np.argmin(area, axis=1)  # the first of equal areas
+    i = np.arange(n)
+    uu, vv = u[i, k], v[i, k]
+    a_u, b_u, a_v, b_v = lo_u[i, k], hi_u[i, k], lo_v[i, k], hi_v[i, k]
+    rect = np.stack([a_u[:, None] * uu + a_v[:, None] * vv, b_u[:, None] * uu + a_v[:, None] * vv,
+                     b_u[:, None] * uu + b_v[:, None] * vv, a_u[:, None] * uu + b_v[:, None] * vv], axis=1)
+    cand = rect[:, _ORDERS]  # (n, 8, 4, 2)
+    best = np.argmin(((cand - c[:, None]) ** 2).sum(axis=(2, 3)), axis=1)
+    sides = np.sort(np.stack([b_u - a_u, b_v - a_v], axis=1), axis=1)
+    return cand[i, best], sides

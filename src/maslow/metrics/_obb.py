@@ -20,7 +20,7 @@ import numpy as np
 
 from maslow._native import load
 from maslow.core.dataset import Dataset
-from maslow.core.obb import oriented_corners
+from maslow.core.obb import convex, oriented_corners, signed_areas
 from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
 from maslow.metrics._prepare import AREA_COLUMN, _float_column
@@ -41,15 +41,13 @@ def corners(ds: Dataset, rows: IntArray, side: str) -> FloatArray:
         raise InvalidDatasetError(
             f"{side}.annotations row {int(rows[bad[0]])}: an oriented box's corners must be numbers, got "
             f"{c[bad[0]].ravel().tolist()} ({len(bad)} rows)")
-    e = np.roll(c, -1, axis=1) - c  # edge k: corner k -> k + 1
-    turn = e[:, :, 0] * np.roll(e, -1, axis=1)[:, :, 1] - e[:, :, 1] * np.roll(e, -1, axis=1)[:, :, 0]
-    concave = (turn > 0).any(axis=1) & (turn < 0).any(axis=1)
+    concave = ~convex(c)
     if concave.any():
         bad = np.flatnonzero(concave)
         raise InvalidDatasetError(
             f"{side}.annotations.polygon row {int(rows[bad[0]])}: an oriented box must be a convex quadrilateral "
             f"(corners in order around it), got {c[bad[0]].ravel().tolist()} ({len(bad)} rows)")
-    clockwise = turn.sum(axis=1) < 0
+    clockwise = signed_areas(c) < 0
     c[clockwise] = c[clockwise, ::-1]
     return c
 

@@ -4,7 +4,8 @@
 model-based consensus scoring will also fill). The families, also callable one by one:
 
 - ``geometry``: zero-area, degenerate and out-of-bounds boxes, bad polygons, empty or mismatched masks, size
-  outliers per class, keypoints outside their box (``maslow.quality.geometry``);
+  outliers per class, keypoints outside their box (``maslow.quality.geometry``), and on oriented data the corners of
+  the oriented boxes (``maslow.quality.oriented``);
 - ``overlaps``: duplicate boxes and class conflicts (``maslow.quality.overlaps``);
 - ``consistency``: missing common classes, count outliers, attribute values (``maslow.quality.consistency``);
 - ``agreement``: annotator agreement (kappas, alpha, IoU spread, precision/recall) (``maslow.quality.agreement``);

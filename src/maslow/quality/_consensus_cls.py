@@ -13,8 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray, FloatArray, IntArray
+from maslow.errors import InvalidDatasetError
 from maslow.quality._consensus_det import _PRIOR, _isotonic_weighted
+from maslow.quality.issues import QualityIssues
 
 
 @dataclass(frozen=True)
@@ -245,3 +248,34 @@ def tag_evidence(probs: FloatArray, truth: BoolArray, ref_probs: FloatArray, ref
     common one, and a set tag and an unset one, rank on one scale (squeeze-invariant)."""
     c = tag_confidence(probs, ref_probs, ref_truth)
     return TagEvidence(present_wrong=np.where(truth, 1.0 - c, 0.0), absent_wrong=np.where(truth, 0.0, c))
+
+
+def attribute_issues(truth: Dataset, pred: Dataset, attributes: list[str], min_score: float) -> QualityIssues:
+    """``wrong_class`` findings of boolean attribute values the model contradicts (pred rows paired with truth
+    rows; ``tag_evidence`` per attribute)."""
+    from maslow.metrics.multilabel import _attribute_values
+
+    ta, pa = truth.annotations, pred.annotations
+    if len(ta) != len(pa) or not np.array_equal(ta.image, pa.image):
+        raise InvalidDatasetError(f"pred.annotations: attribute scoring needs one prediction row per truth row "
+                                  f"({len(ta)} rows, same images), got {len(pa)}")
+    parts = []
+    for name in attributes:
+        for side, a in (("truth", ta), ("pred", pa)):
+            if name not in a.attributes:
+                raise InvalidDatasetError(f"{side}.annotations.attributes must have {name!r}, got {sorted(a.attributes)}")
+        t = _attribute_values(ta.attributes[name], 0.5, f"truth.annotations.attributes[{name!r}]")
+        raw = [np.nan if v is None else float(v) for v in pa.attributes[name].tolist()]
+        p = np.asarray(raw, np.float64)
+        known = ~np.isnan(p) & np.asarray([v is not None for v in ta.attributes[name].tolist()])
+        rows = np.flatnonzero(known)
+        ev = tag_evidence(p[rows, None], t[rows, None], p[rows, None], t[rows, None])
+        wrong = np.maximum(ev.present_wrong[:, 0], ev.absent_wrong[:, 0])
+        k = wrong >= max(min_score, 1e-12)
+        r = rows[k]
+        parts.append(QualityIssues.block(
+            "wrong_class", "warning", image=ta.image[r], annotation=r, score=wrong[k],
+            reason=[f"attribute {name!r} is {bool(v)}; the model says {pv:.2f}" for v, pv in
+                    zip(t[r].tolist(), p[r].tolist(), strict=True)],
+            suggestion=[f"set {name}={not bool(v)}" for v in t[r].tolist()]))
+    return QualityIssues.build(parts)

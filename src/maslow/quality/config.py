@@ -19,7 +19,8 @@ RULE_TYPES: dict[str, tuple[str, ...]] = {
     "geometry": ("zero_area_box", "degenerate_box", "tiny_box", "box_out_of_bounds", "polygon_too_few_vertices",
                  "polygon_zero_area", "polygon_self_intersection", "polygon_out_of_bounds", "polygon_box_mismatch",
                  "empty_mask", "mask_size_mismatch", "mask_box_mismatch", "size_outlier", "keypoint_outside_box",
-                 "keypoint_outside_image", "keypoint_unlabelled_with_coordinates", "image_size_unknown"),
+                 "keypoint_outside_image", "keypoint_unlabelled_with_coordinates", "image_size_unknown",
+                 "obb_degenerate", "obb_corner_order", "obb_not_rectangle"),
     "overlaps": ("duplicate_box", "class_conflict"),
     "consistency": ("missing_common_class", "count_outlier", "attribute_invalid", "attribute_missing",
                     "attribute_conflict", "class_not_in_schema", "attribute_unknown", "image_without_annotations",
@@ -46,6 +47,12 @@ class CheckConfig:
         bounds_tolerance: pixels a box may extend past the image before it is ``box_out_of_bounds``.
         mask_box_iou: a mask or polygon whose bounding box has IoU below this with the annotation's box is
             ``mask_box_mismatch`` or ``polygon_box_mismatch``.
+        oriented: whether the 4-point single-ring polygons are oriented boxes, checked by the oriented-box rules
+            (``obb_degenerate``, ``obb_corner_order``, ``obb_not_rectangle``; ``maslow.quality.oriented``): None
+            (the default) when the dataset is oriented (primary task detection, every polygon 4 points: as YOLO
+            OBB, DOTA and COCO ``obb`` files are read), True always, False never.
+        obb_tolerance: pixels a corner of an oriented box may lie off its minimum-area rectangle before it is
+            ``obb_not_rectangle``.
         max_polygon_vertices: self-intersection is tested only for polygon parts with at most this many vertices
             (the test is O(v^2) per part).
         size_z: robust z of log area or log aspect ratio, per class, above which an object is ``size_outlier``.
@@ -85,6 +92,8 @@ class CheckConfig:
     min_area: float = 0.0
     bounds_tolerance: float = 1.0
     mask_box_iou: float = 0.5
+    oriented: bool | None = None
+    obb_tolerance: float = 1.0
     max_polygon_vertices: int = 512
     size_z: float = 5.0
     min_log_scale: float = 0.15
@@ -202,7 +211,7 @@ def _name(where: str, v: Any, what: str = "an attribute name") -> str:
 
 
 _UNIT = ("duplicate_iou", "conflict_iou", "mask_box_iou", "agreement_iou", "presence_fraction", "bias_p")
-_NON_NEGATIVE = ("min_side", "min_area", "bounds_tolerance", "min_log_scale", "keypoint_tolerance")
+_NON_NEGATIVE = ("min_side", "min_area", "bounds_tolerance", "min_log_scale", "keypoint_tolerance", "obb_tolerance")
 _Z = ("size_z", "count_z")  # > 0; .inf turns the check off
 _FRACTION = ("bias_cramers_v", "annotator_bias_v")
 _COUNTS = {"max_polygon_vertices": 0, "min_class_count": 0, "min_images": 0, "max_categories": 2}
@@ -253,6 +262,10 @@ def _checked(d: dict[str, Any]) -> dict[str, Any]:
                     combo.append((_name(f"{w}[0]", pair[0]), pair[1]))
                 rules.append(tuple(combo))
             out[k] = tuple(rules)
+        elif k == "oriented":
+            if v is not None and not isinstance(v, bool | np.bool_):
+                raise _Bad(k, f"must be true, false or null (auto), got {v!r}")
+            out[k] = None if v is None else bool(v)
         elif k == "report_empty_images":
             if not isinstance(v, bool | np.bool_):
                 raise _Bad(k, f"must be true or false, got {v!r}")

@@ -80,6 +80,12 @@ there, but its keypoints disagree with the model's; the suggestion names the key
 similarity below 0.5) with the model's positions, and a pair each at the other's place as swapped
 (``maslow.quality._consensus_kp``). The ``keypoints`` column holds the model's keypoints, the fix: those of the
 prediction behind a ``low_iou`` row (``ObjectScores.suggested_pred``), and of the prediction a ``missing`` row adds.
+
+Oriented boxes (``iou_type="obb"``; ``auto`` for an oriented truth, ``maslow.quality.oriented``, whose predictions
+are all 4-point polygons): the same formulas with the IoU of the oriented boxes (``maslow.metrics._obb``, as
+``coco_map(..., iou_type="obb")``), not of their extents, which overlap for thin turned objects side by side and hide
+a wrong angle. The ``polygon`` column holds the model's oriented box (its 4 corners; the ``box`` column their extent)
+of a ``low_iou`` and a ``missing`` row, the fix ``maslow review apply`` makes (``maslow.quality._consensus_obb``).
 """
 
 from __future__ import annotations
@@ -95,8 +101,9 @@ from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import InvalidDatasetError
 from maslow.io.pixel_probs import read_pixel_probs  # an alias of maslow.io.read_pixel_probs (it first lived here)
 from maslow.quality import _consensus_kp as KP
+from maslow.quality import _consensus_obb as OBB
 from maslow.quality import _consensus_sem as SEM
-from maslow.quality._consensus_cls import label_evidence, tag_evidence
+from maslow.quality._consensus_cls import attribute_issues, label_evidence, tag_evidence
 from maslow.quality._consensus_det import (
     Masks,
     ObjectEvidence,
@@ -110,6 +117,7 @@ from maslow.quality._consensus_det import (
 )
 from maslow.quality._consensus_summary import ISSUE_TYPES, ConsensusSummary, estimate_error_rates, summarize
 from maslow.quality.issues import QualityIssues
+from maslow.quality.oriented import is_oriented
 
 __all__ = ["ISSUE_TYPES", "ConsensusSummary", "estimate_error_rates", "find_label_issues", "object_scores",
            "read_pixel_probs", "resolve_iou_type", "summarize"]
@@ -144,15 +152,19 @@ def _xyxy_text(b: FloatArray) -> str:
 
 def resolve_iou_type(truth: Dataset, pred: Dataset, iou_type: str = "auto") -> str:
     """What objects are compared by: ``iou_type``, or for ``"auto"``: ``keypoints`` for a keypoints truth whose
-    predictions all carry keypoints, ``segm`` for an instance-segmentation truth whose predictions all have masks,
-    else ``bbox``."""
+    predictions all carry keypoints, ``obb`` for an oriented truth (``maslow.quality.oriented.is_oriented``: primary
+    task detection, every polygon one ring of 4 points) whose predictions are all such polygons, ``segm`` for an
+    instance-segmentation truth whose predictions all have masks, else ``bbox``."""
     if iou_type != "auto":
-        if iou_type not in ("bbox", "segm", "keypoints"):
-            raise InvalidDatasetError(f"iou_type must be 'auto', 'bbox', 'segm' or 'keypoints', got {iou_type!r}")
+        if iou_type not in ("bbox", "segm", "keypoints", "obb"):
+            raise InvalidDatasetError(f"iou_type must be 'auto', 'bbox', 'segm' or 'keypoints' (or 'obb', oriented "
+                                      f"boxes), got {iou_type!r}")
         return iou_type
     if truth.schema.task == Task.KEYPOINTS and truth.annotations.keypoints is not None and \
             KP.carries_keypoints(pred):
         return "keypoints"
+    if is_oriented(truth) and OBB.is_oriented_pred(pred):
+        return "obb"
     pa = pred.annotations
     masks_ok = len(pa) > 0 and pa.mask is not None and all(m is not None for m in pa.mask.tolist())
     return "segm" if truth.schema.task == Task.INSTANCE_SEGMENTATION and masks_ok else "bbox"
@@ -174,12 +186,14 @@ class ObjectScores:
         confirmed: (n_truth,) a prediction of the annotation's class is paired with it both ways (each the other's
             best overlap): the model sees the object, and its ``extra`` score is only ``recall * (1 - q)`` of that
             prediction.
-        iou_type: ``bbox``, ``segm`` or ``keypoints`` (what IoU means above).
+        iou_type: ``bbox``, ``segm``, ``keypoints`` or ``obb`` (what IoU means above).
         explained: (n_truth,) how well the model sees each object: the best ``q * min(1, IoU / tau)`` of the
             predictions it owns (a confirming one counts in full: ``q``); 0 where it sees nothing
             (``extra = recall * (1 - explained)``).
         recall: the model's expected recall, the mean of ``explained`` over the scored objects of ``reference``
             (the strength of "the model sees nothing here"; 1 without scored objects).
+        pred_corners: ``obb``: (n_pred, 4, 2) each prediction's oriented box (the ``polygon`` suggested for a
+            ``low_iou`` row, by ``suggested_pred``, and a ``missing`` one); None otherwise.
     """
 
     annotation: dict[str, FloatArray]
@@ -195,6 +209,7 @@ class ObjectScores:
     confirmed: BoolArray
     explained: FloatArray
     recall: float
+    pred_corners: FloatArray | None = None
 
 
 def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", match_iou: float | None = None,
@@ -203,10 +218,10 @@ def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", matc
     """Per-type scores of every truth object and prediction (the raw material of ``find_label_issues``).
 
     Args:
-        truth: ground-truth objects (boxes, or masks/polygons for ``iou_type="segm"``).
+        truth: ground-truth objects (boxes, masks/polygons for ``iou_type="segm"``, oriented boxes for ``"obb"``).
         pred: scored predictions on the same images table (``read_coco_predictions(..., like=truth)``).
-        iou_type: ``"bbox"``, ``"segm"`` (pycocotools mask IoU), ``"keypoints"`` (OKS, as pycocotools) or
-            ``"auto"`` (see ``resolve_iou_type``).
+        iou_type: ``"bbox"``, ``"segm"`` (pycocotools mask IoU), ``"keypoints"`` (OKS, as pycocotools), ``"obb"``
+            (oriented boxes, as ``coco_map``) or ``"auto"`` (see ``resolve_iou_type``).
         match_iou: IoU at which a prediction is on the object, and the typical IoU of a good match; None: 0.5
             for the first, the per-class median of the data for the second.
         reference: ``(truth, pred)`` of the whole set whose per-class statistics (calibration, typical match
@@ -224,13 +239,13 @@ def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", matc
     k = len(truth.schema.classes)
     tau = 0.5 if match_iou is None else match_iou
     sigmas = KP.sigmas_for(truth, kpt_sigmas) if kind == "keypoints" else None
-    ov, plab, pbox, score, p_rles = _prepare(truth, pred, kind, sigmas)
+    ov, plab, pbox, score, p_rles, p_corners = _prepare(truth, pred, kind, sigmas)
     if reference is None:
         r_ov, r_lab, r_score, r_truth = ov, plab, score, truth
     else:
         r_truth, r_pred = reference
         _check_images(r_truth, r_pred, "reference pred")
-        r_ov, r_lab, _, r_score, _ = _prepare(r_truth, r_pred, kind, sigmas)
+        r_ov, r_lab, _, r_score, _, _ = _prepare(r_truth, r_pred, kind, sigmas)
         if r_truth.schema.names != truth.schema.names:
             raise InvalidDatasetError("reference truth: must have the truth's classes, in the same order")
     typical = typical_iou(r_ov, r_truth, r_lab, len(r_lab), k, match_iou)
@@ -239,7 +254,8 @@ def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", matc
     q = cal.q(score, plab, true_positives(ov, truth, plab, tau))
     # the model's expected recall, a statistic of the reference like the calibration (None: the data's own)
     recall = None if reference is None else expected_recall(r_ov, r_truth, r_lab, cal.q(r_score, r_lab, r_tp), tau)
-    sim = None if sigmas is None else KP.pred_similarity(pred, sigmas)
+    sim = KP.pred_similarity(pred, sigmas) if sigmas is not None else \
+        OBB.pred_similarity(pred) if kind == "obb" else None
     ev: ObjectEvidence = object_evidence(truth, ov, plab, pbox, pred.annotations.image, q, typical, tau, p_rles, sim,
                                          recall)
     return ObjectScores(
@@ -247,11 +263,11 @@ def object_scores(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", matc
                     "ambiguous": ev.ambiguous},
         suggested_label=ev.wrong_class_label, suggested_box=ev.low_iou_box, missing=ev.missing,
         pred_label=plab, pred_box=pbox, q=q, match_iou=ev.match_iou, suggested_pred=ev.low_iou_pred, iou_type=kind,
-        confirmed=ev.confirmed, explained=ev.explained, recall=ev.recall)
+        confirmed=ev.confirmed, explained=ev.explained, recall=ev.recall, pred_corners=p_corners)
 
 
 def _prepare(truth: Dataset, pred: Dataset, kind: str, sigmas: FloatArray | None
-             ) -> tuple[Overlaps, IntArray, FloatArray, FloatArray, Masks | None]:
+             ) -> tuple[Overlaps, IntArray, FloatArray, FloatArray, Masks | None, FloatArray | None]:
     pa = pred.annotations
     remap = _remap(truth, pred)
     plab = remap[pa.label] if len(pa) else np.zeros(0, np.int64)
@@ -260,9 +276,12 @@ def _prepare(truth: Dataset, pred: Dataset, kind: str, sigmas: FloatArray | None
         np.asarray(pa.score, np.float64), nan=np.inf, posinf=np.inf)
     if kind == "keypoints":
         assert sigmas is not None
-        return KP.keypoint_overlaps(truth, pred, sigmas), plab, KP.pred_boxes(pred), score, None
+        return KP.keypoint_overlaps(truth, pred, sigmas), plab, KP.pred_boxes(pred), score, None, None
+    if kind == "obb":
+        pbox, ov, corners = OBB.obb_objects(truth, pred)
+        return ov, plab, pbox, score, None, corners
     pbox, ov, p_rles = prepare_objects(truth, pred, kind)
-    return ov, plab, pbox, score, p_rles
+    return ov, plab, pbox, score, p_rles, None
 
 
 def _pick(scores: dict[str, FloatArray], one_per_annotation: bool, min_score: float) -> dict[str, np.ndarray]:
@@ -328,18 +347,24 @@ def _objects(truth: Dataset, pred: Dataset, *, iou_type: str, match_iou: float |
                                       _SEVERITY["missing"]))
         return QualityIssues.build(parts)
     assert ta.box is not None
+    pc = s.pred_corners  # oriented boxes: the model's corners are the fix, the box their extent
+    low_poly = None if pc is None else pc[s.suggested_pred[r]]
+    what = "box" if pc is None else "oriented box"
     parts.append(QualityIssues.block(
         "low_iou", _SEVERITY["low_iou"], image=ta.image[r], annotation=r, score=s.annotation["low_iou"][r],
-        reason=[f"{names[a]!r}: the model's {names[a]!r} box overlaps it poorly" for a in ta.label[r].tolist()],
-        suggestion=[f"move the box to xyxy {_xyxy_text(b)}" for b in s.suggested_box[r]],
-        box=s.suggested_box[r], label=ta.label[r]))
+        reason=[f"{names[a]!r}: the model's {names[a]!r} {what} overlaps it poorly" for a in ta.label[r].tolist()],
+        suggestion=[f"move the box to xyxy {_xyxy_text(b)}" for b in s.suggested_box[r]] if low_poly is None else
+        [f"move the oriented box to corners {OBB.corners_text(c)}" for c in low_poly],
+        box=s.suggested_box[r], label=ta.label[r], polygon=low_poly))
     pa = pred.annotations
     parts.append(QualityIssues.block(
         "missing", _SEVERITY["missing"], image=pa.image[m], annotation=-1, score=s.missing[m],
         reason=[f"the model sees a {names[c]!r} no annotation covers" for c in s.pred_label[m].tolist()],
         suggestion=[f"add a {names[c]!r} box at xyxy {_xyxy_text(b)}" for c, b in
-                    zip(s.pred_label[m].tolist(), s.pred_box[m], strict=True)],
-        box=s.pred_box[m], label=s.pred_label[m]))
+                    zip(s.pred_label[m].tolist(), s.pred_box[m], strict=True)] if pc is None else
+        [f"add a {names[c]!r} oriented box at corners {OBB.corners_text(q)}" for c, q in
+         zip(s.pred_label[m].tolist(), pc[m], strict=True)],
+        box=s.pred_box[m], label=s.pred_label[m], polygon=None if pc is None else pc[m]))
     return QualityIssues.build(parts)
 
 
@@ -443,35 +468,6 @@ def _labels(truth: Dataset, pred: Dataset, *, reference: tuple[Dataset, Dataset]
     return QualityIssues.build(parts)
 
 
-def _attribute_issues(truth: Dataset, pred: Dataset, attributes: list[str], min_score: float) -> QualityIssues:
-    from maslow.metrics.multilabel import _attribute_values
-
-    ta, pa = truth.annotations, pred.annotations
-    if len(ta) != len(pa) or not np.array_equal(ta.image, pa.image):
-        raise InvalidDatasetError(f"pred.annotations: attribute scoring needs one prediction row per truth row "
-                                  f"({len(ta)} rows, same images), got {len(pa)}")
-    parts = []
-    for name in attributes:
-        for side, a in (("truth", ta), ("pred", pa)):
-            if name not in a.attributes:
-                raise InvalidDatasetError(f"{side}.annotations.attributes must have {name!r}, got {sorted(a.attributes)}")
-        t = _attribute_values(ta.attributes[name], 0.5, f"truth.annotations.attributes[{name!r}]")
-        raw = [np.nan if v is None else float(v) for v in pa.attributes[name].tolist()]
-        p = np.asarray(raw, np.float64)
-        known = ~np.isnan(p) & np.asarray([v is not None for v in ta.attributes[name].tolist()])
-        rows = np.flatnonzero(known)
-        ev = tag_evidence(p[rows, None], t[rows, None], p[rows, None], t[rows, None])
-        wrong = np.maximum(ev.present_wrong[:, 0], ev.absent_wrong[:, 0])
-        k = wrong >= max(min_score, 1e-12)
-        r = rows[k]
-        parts.append(QualityIssues.block(
-            "wrong_class", "warning", image=ta.image[r], annotation=r, score=wrong[k],
-            reason=[f"attribute {name!r} is {bool(v)}; the model says {pv:.2f}" for v, pv in
-                    zip(t[r].tolist(), p[r].tolist(), strict=True)],
-            suggestion=[f"set {name}={not bool(v)}" for v in t[r].tolist()]))
-    return QualityIssues.build(parts)
-
-
 def _semantic(truth: Dataset, pred: Dataset, min_score: float, void: BoolArray,
               reference: tuple[Dataset, Dataset] | None) -> QualityIssues:
     ref = None
@@ -544,8 +540,9 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
             nor evidence.
 
     Returns:
-        QualityIssues ranked by score, with ``box`` (suggested xyxy), ``label`` (suggested class) and ``keypoints``
-        (the model's keypoints of keypoint findings) columns.
+        QualityIssues ranked by score, with ``box`` (suggested xyxy), ``label`` (suggested class), ``keypoints``
+        (the model's keypoints of keypoint findings) and ``polygon`` (the model's oriented box, ``iou_type="obb"``)
+        columns.
 
     Raises:
         InvalidDatasetError: predictions on other images, of unknown classes, or without what the task needs;
@@ -562,7 +559,7 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
     _check_images(truth, pred)
     task = truth.schema.task
     if attributes:
-        return QualityIssues.build([_attribute_issues(truth, pred, list(attributes), min_score)])
+        return QualityIssues.build([attribute_issues(truth, pred, list(attributes), min_score)])
     if (pixel_probs is not None or ignore_index is not None) and task != Task.SEMANTIC_SEGMENTATION:
         raise InvalidDatasetError(f"pixel_probs and ignore_index apply to semantic segmentation, got a {task.value} "
                                   "truth")

@@ -1,7 +1,8 @@
 """An HTML page to judge consensus findings: the top issues of each type, each with a crop of its image.
 
 Each crop shows the annotation's box in red and the model's suggested box in green (a ``missing`` object has
-only the green one); an annotation's labelled keypoints are red dots and the model's suggested keypoints (keypoint
+only the green one; oriented boxes: their 4 corners joined, the annotation's where it is one and the dataset is
+oriented, the suggestion's where it has them, ``QualityIssues.polygon``); an annotation's labelled keypoints are red dots and the model's suggested keypoints (keypoint
 findings: ``low_iou``, ``missing``) green ones, each set joined by its class's skeleton edges where the schema has
 them. A finding with nothing to outline (a class of a whole image, a tag) shows the whole image, as the review UI
 does. Crops are inline PNGs, so the page is one self-contained file; an image that cannot be read gets no crop (the
@@ -25,6 +26,7 @@ from maslow.core.dataset import Dataset
 from maslow.errors import FormatError
 from maslow.io.images import image_path, load_rgb
 from maslow.quality.issues import QualityIssues
+from maslow.quality.oriented import is_oriented, oriented_rows, quad_corners
 
 TRUTH_COLOUR = (220, 30, 30)
 SUGGESTED_COLOUR = (20, 170, 60)
@@ -61,10 +63,11 @@ def _image(ds: Dataset, image: int) -> Any:
 
 
 def crop_png(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, Colour]], size: int,
-          points: Sequence[tuple[np.ndarray, Colour]] = (), edges: Sequence[tuple[int, int]] = ()) -> str | None:
-    """A base64 PNG of the region around ``boxes`` (xyxy, colour) and ``points`` ((K, 2) xy, NaN rows: not drawn;
-    colour) drawn as dots joined by ``edges`` (pairs of rows of each ``points``), or None when the image cannot be
-    read."""
+          points: Sequence[tuple[np.ndarray, Colour]] = (), edges: Sequence[tuple[int, int]] = (),
+          rings: Sequence[tuple[np.ndarray, Colour]] = ()) -> str | None:
+    """A base64 PNG of the region around ``boxes`` (xyxy, colour), ``points`` ((K, 2) xy, NaN rows: not drawn;
+    colour) drawn as dots joined by ``edges`` (pairs of rows of each ``points``) and ``rings`` ((V, 2) xy of a closed
+    outline, an oriented box's corners; colour), or None when the image cannot be read."""
     from PIL import ImageDraw
 
     img = _image(ds, image)
@@ -72,6 +75,7 @@ def crop_png(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, Colour]], si
         return None
     good = [b for b, _ in boxes if not np.isnan(b[0])]
     good += [np.r_[xy, xy] for pts, _ in points for xy in pts if np.isfinite(xy).all()]
+    good += [np.r_[r.min(axis=0), r.max(axis=0)] for r, _ in rings if len(r) and np.isfinite(r).all()]
     if not good:
         return None
     arr = np.asarray(good)
@@ -91,6 +95,10 @@ def crop_png(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, Colour]], si
             continue
         xy = [(b[0] - left) * scale, (b[1] - top) * scale, (b[2] - left) * scale, (b[3] - top) * scale]
         draw.rectangle(xy, outline=colour, width=2)
+    for ring, colour in rings:
+        if len(ring) and np.isfinite(ring).all():
+            pix = (np.asarray(ring, np.float64) - [left, top]) * scale
+            draw.line([(float(x), float(y)) for x, y in np.r_[pix, pix[:1]].tolist()], fill=colour, width=2)
     for pts, colour in points:
         pix = (np.asarray(pts, np.float64) - [left, top]) * scale
         fin = np.asarray(np.isfinite(pix).all(axis=1), bool)
@@ -151,6 +159,7 @@ def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: in
     names = truth.schema.names
     ta = truth.annotations
     assert ta.box is not None and issues.box is not None and issues.label is not None and issues.keypoints is not None
+    quads = oriented_rows(truth) if is_oriented(truth) else np.zeros(truth.n_annotations, bool)
     e = html.escape
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
              f"<style>{_STYLE}</style></head><body><h1>{e(title)}</h1>",
@@ -171,17 +180,25 @@ def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: in
         parts.append(f"<h2>{e(t)}: top {len(sel)}</h2><p>{e(t)}: {e(TYPE_MEANINGS.get(t, _RULE_CHECK))}.</p>"
                      "<table><tr><th>#</th><th>crop</th><th>score</th><th>image</th>"
                      "<th>class</th><th>reason</th><th>suggestion</th></tr>")
-        assert sel.box is not None and sel.label is not None and sel.keypoints is not None
-        sel_box, sel_label, sel_kp = sel.box, sel.label, sel.keypoints
+        assert sel.box is not None and sel.label is not None and sel.keypoints is not None and sel.polygon is not None
+        sel_box, sel_label, sel_kp, sel_poly = sel.box, sel.label, sel.keypoints, sel.polygon
         for k in range(len(sel)):
             ann, img = int(sel.annotation[k]), int(sel.image[k])
             truth_box = ta.box[ann] if ann >= 0 else np.full(4, np.nan)
             points, edges = keypoint_overlays(truth, ann, sel_kp[k], int(ta.label[ann]) if ann >= 0 else int(sel_label[k]))
-            outlined = [(truth_box, TRUTH_COLOUR), (sel_box[k], SUGGESTED_COLOUR)]
+            rings = []
+            if ann >= 0 and quads[ann]:  # an oriented box: its corners, not its extent
+                rings.append((quad_corners(truth, np.array([ann]))[0], TRUTH_COLOUR))
+                truth_box = np.full(4, np.nan)
+            sug_box = sel_box[k]
+            if sel_poly.shape[1] and np.isfinite(sel_poly[k]).all():
+                rings.append((sel_poly[k], SUGGESTED_COLOUR))
+                sug_box = np.full(4, np.nan)
+            outlined = [(truth_box, TRUTH_COLOUR), (sug_box, SUGGESTED_COLOUR)]
             if img < 0:
                 png = None
-            elif any(np.isfinite(b).all() for b, _ in outlined) or points:
-                png = crop_png(truth, img, outlined, crop_size, points, edges)
+            elif any(np.isfinite(b).all() for b, _ in outlined) or points or rings:
+                png = crop_png(truth, img, outlined, crop_size, points, edges, rings)
             else:  # nothing to outline (the class of a whole image, a tag): the whole image
                 png = thumbnail_png(truth, img, crop_size)
             cell = f"<img src='data:image/png;base64,{png}' alt='crop'>" if png else "(no image)"

@@ -15,6 +15,7 @@ from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.polygons import Polygons
 from maslow.core.types import BoolArray, FloatArray, IntArray, distinct
+from maslow.quality import oriented as O
 from maslow.quality.config import CheckConfig
 from maslow.quality.issues import QualityIssues
 
@@ -470,7 +471,10 @@ def check_image_sizes(ds: Dataset, config: CheckConfig = CheckConfig()) -> list[
 
 
 def check_geometry(ds: Dataset, config: CheckConfig = CheckConfig()) -> QualityIssues:
-    """Every geometry check, ranked."""
-    return QualityIssues.build([*check_boxes(ds, config), *check_polygons(ds, config), *check_masks(ds, config),
-                                *check_sizes(ds, config), *check_keypoints(ds, config),
-                                *check_image_sizes(ds, config)])
+    """Every geometry check, ranked; the oriented-box rules too when ``config.oriented`` says so (None: when the
+    dataset is oriented, ``maslow.quality.oriented``)."""
+    obb = O.is_oriented(ds) if config.oriented is None else config.oriented
+    issues = QualityIssues.build([*check_boxes(ds, config), *check_polygons(ds, config), *check_masks(ds, config),
+                                  *check_sizes(ds, config), *check_keypoints(ds, config),
+                                  *check_image_sizes(ds, config), *(O.check_oriented(ds, config) if obb else [])])
+    return O.without_replaced(issues, ds) if obb else issues

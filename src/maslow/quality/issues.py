@@ -11,11 +11,14 @@ One row per finding, as parallel columns:
 - optional, for model-based findings (``maslow.quality.consensus``): ``box``, (n, 4) xyxy suggested box (NaN rows:
   none), ``label``, the suggested class (a row of the dataset's schema, -1: none), and ``keypoints``, (n, K, 3)
   suggested keypoints ``x, y, v`` in pixels (the model's, as it predicted them; all-NaN rows: none; K is 0 when no
-  row has keypoints).
+  row has keypoints), and ``polygon``, (n, V, 2) the vertices of a suggested outline, one ring in order (an oriented
+  box: its V = 4 corners; all-NaN rows: none; V is 0 when no row has one).
 
 ``rows()`` and ``to_dict()`` give ``suggestion`` as ``maslow qa`` writes it in ISSUES.json: ``{"class": name or None,
 "box_xyxy": [x1, y1, x2, y2] or None, "keypoints": [[x, y, v], ...] or None, "text": str}`` (a NaN value of a row's
-keypoints as None), or None when a row suggests nothing (no class, no box, no keypoints, no text). Naming the class
+keypoints as None), plus ``"polygon": [[x1, y1, ..., xV, yV]]`` (one ring, as COCO writes a segmentation) on the
+rows that suggest one (the other rows have no such key), or None when a row suggests nothing (no class, no box, no
+keypoints, no polygon, no text). Naming the class
 needs the schema's names (``names=ds.schema.names``). ``row_chunks()`` gives the same dicts a few thousand at a
 time, to write a long table (900,000 findings) without a dict per row in memory at once.
 """
@@ -33,7 +36,7 @@ from maslow.core.issues import SEVERITIES
 from maslow.core.types import FloatArray, IntArray, StrArray, StringPool, frozen, str_array
 
 COLUMNS = ("image", "annotation", "other", "type", "severity", "score", "reason", "suggestion")
-SUGGESTION_COLUMNS = ("box", "label", "keypoints")
+SUGGESTION_COLUMNS = ("box", "label", "keypoints", "polygon")
 
 
 def _col(values: Any, n: int, *, dtype: Any) -> np.ndarray:
@@ -61,6 +64,8 @@ class QualityIssues:
         label: (n,) int64 suggested class (schema row), -1 where none (filled when not given).
         keypoints: (n, K, 3) float64 suggested keypoints (x, y, v; pixels), all-NaN rows where none; (n, 0, 3) when
             not given.
+        polygon: (n, V, 2) float64 suggested outline, one ring of V vertices (an oriented box: its 4 corners in
+            order), all-NaN rows where none; (n, 0, 2) when not given.
     """
 
     image: IntArray
@@ -74,6 +79,7 @@ class QualityIssues:
     box: FloatArray | None = None
     label: IntArray | None = None
     keypoints: FloatArray | None = None
+    polygon: FloatArray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.image)
@@ -87,6 +93,10 @@ class QualityIssues:
         if kp.ndim != 3 or kp.shape[2] != 3:
             raise ValueError(f"QualityIssues.keypoints: shape must be (n, K, 3), got {kp.shape}")
         object.__setattr__(self, "keypoints", kp)
+        pg = np.zeros((n, 0, 2)) if self.polygon is None else np.asarray(self.polygon, dtype=np.float64)
+        if pg.ndim != 3 or pg.shape[2] != 2:
+            raise ValueError(f"QualityIssues.polygon: shape must be (n, V, 2), got {pg.shape}")
+        object.__setattr__(self, "polygon", pg)
         for name in COLUMNS + SUGGESTION_COLUMNS:
             col = getattr(self, name)
             if len(col) != n:
@@ -114,9 +124,10 @@ class QualityIssues:
         box: Any = None,
         label: Any = -1,
         keypoints: Any = None,
+        polygon: Any = None,
     ) -> QualityIssues:
         """Rows of one issue type (vectorised): array columns, or scalars broadcast to the length of ``image``
-        (``keypoints``: (n, K, 3), or one (K, 3) for every row)."""
+        (``keypoints``: (n, K, 3), or one (K, 3) for every row; ``polygon``: (n, V, 2), or one (V, 2))."""
         if severity not in SEVERITIES:
             raise ValueError(f"issue severity must be one of {SEVERITIES}, got {severity!r}")
         img = np.atleast_1d(np.asarray(image, dtype=np.int64))
@@ -133,6 +144,7 @@ class QualityIssues:
             box=None if box is None else np.broadcast_to(np.asarray(box, dtype=np.float64), (n, 4)).copy(),
             label=_col(label, n, dtype=np.int64),
             keypoints=None if keypoints is None else _keypoints_col(keypoints, n),
+            polygon=None if polygon is None else _points_col(polygon, n, 2, "polygon"),
         )
 
     @classmethod
@@ -151,6 +163,7 @@ class QualityIssues:
         cols["box"] = np.concatenate([p.box for p in parts]) if parts else np.zeros((0, 4))
         cols["label"] = np.concatenate([p.label for p in parts]) if parts else np.zeros(0, np.int64)
         cols["keypoints"] = _concat_keypoints(parts)
+        cols["polygon"] = _concat_points([p.polygon for p in parts], 2, "polygon")
         order = np.argsort(-cols["score"], kind="stable")
         return cls(**{k: v[order] for k, v in cols.items()})
 
@@ -214,13 +227,18 @@ class QualityIssues:
         named = [None if c < 0 or names is None else names[c] for c in label[sl].tolist()]
         has_box = [bool(v) for v in np.asarray(np.isfinite(box[sl]).all(axis=1)).tolist()]
         points = _point_lists(self.keypoints, sl)
+        rings = _rings(self.polygon, sl)
         cols = {k: getattr(self, k)[sl].tolist() for k in COLUMNS}
         out = [dict(zip(COLUMNS, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
-        for r, row, cls, b, ok, kp in zip(out, cols["suggestion"], named, box[sl].tolist(), has_box, points,
-                                          strict=True):
+        for r, row, cls, b, ok, kp, ring in zip(out, cols["suggestion"], named, box[sl].tolist(), has_box, points,
+                                                rings, strict=True):
             text = str(row)
-            r["suggestion"] = ({"class": cls, "box_xyxy": b if ok else None, "keypoints": kp, "text": text}
-                               if cls is not None or ok or kp is not None or text else None)
+            sug: dict[str, Any] | None = ({"class": cls, "box_xyxy": b if ok else None, "keypoints": kp, "text": text}
+                                          if cls is not None or ok or kp is not None or ring is not None or text
+                                          else None)
+            if ring is not None and sug is not None:  # only rows with one: the other records keep their bytes
+                sug["polygon"] = [ring]
+            r["suggestion"] = sug
         return out
 
     def to_dict(self, *, limit: int | None = None, names: Sequence[str] | None = None) -> dict[str, Any]:
@@ -243,12 +261,44 @@ class QualityIssues:
 
 def _keypoints_col(keypoints: Any, n: int) -> np.ndarray:
     """``block``'s keypoints as (n, K, 3) float64: (n, K, 3) given, or one (K, 3) broadcast."""
-    kp = np.asarray(keypoints, dtype=np.float64)
+    return _points_col(keypoints, n, 3, "keypoints")
+
+
+def _points_col(values: Any, n: int, d: int, name: str) -> np.ndarray:
+    """``block``'s keypoints or polygon as (n, K, d) float64: (n, K, d) given, or one (K, d) broadcast."""
+    kp = np.asarray(values, dtype=np.float64)
     if kp.ndim == 2:
         kp = np.broadcast_to(kp, (n, *kp.shape))
-    if kp.ndim != 3 or kp.shape[0] != n or kp.shape[2] != 3:
-        raise ValueError(f"QualityIssues.keypoints: shape must be ({n}, K, 3), got {kp.shape}")
+    if kp.ndim != 3 or kp.shape[0] != n or kp.shape[2] != d:
+        raise ValueError(f"QualityIssues.{name}: shape must be ({n}, K, {d}), got {kp.shape}")
     return np.array(kp)
+
+
+def _concat_points(cols: list[np.ndarray | None], d: int, name: str) -> np.ndarray:
+    """(n, K, d) columns as one: columns of K = 0 as NaN rows.
+
+    Raises:
+        ValueError: two columns have different numbers K (both > 0).
+    """
+    kps = [k for k in cols if k is not None]
+    widths = sorted({k.shape[1] for k in kps if k.shape[1]})
+    if len(widths) > 1:
+        raise ValueError(f"QualityIssues.build: {name} must have one width {'K' if d == 3 else 'V'} across the "
+                         f"parts, got {widths}")
+    k = widths[0] if widths else 0
+    if not k:
+        return np.zeros((sum(len(x) for x in kps), 0, d))
+    return np.concatenate([x if x.shape[1] else np.full((len(x), k, d), np.nan) for x in kps])
+
+
+def _rings(polygon: np.ndarray | None, sl: slice) -> list[list[float] | None]:
+    """Rows ``sl`` of ``polygon`` as flat ``[x1, y1, ...]`` rings, None for a row with a NaN (or V 0)."""
+    assert polygon is not None
+    pg = polygon[sl]
+    if not pg.shape[1]:
+        return [None] * len(pg)
+    ok = np.isfinite(pg).all(axis=(1, 2)).tolist()
+    return [v if o else None for v, o in zip(pg.reshape(len(pg), -1).tolist(), ok, strict=True)]
 
 
 def _concat_keypoints(parts: list[QualityIssues]) -> np.ndarray:
@@ -257,14 +307,7 @@ def _concat_keypoints(parts: list[QualityIssues]) -> np.ndarray:
     Raises:
         ValueError: two parts have keypoints of different numbers K.
     """
-    kps = [p.keypoints for p in parts if p.keypoints is not None]
-    widths = sorted({k.shape[1] for k in kps if k.shape[1]})
-    if len(widths) > 1:
-        raise ValueError(f"QualityIssues.build: keypoints must have one width K across the parts, got {widths}")
-    k = widths[0] if widths else 0
-    if not k:
-        return np.zeros((sum(len(p) for p in parts), 0, 3))
-    return np.concatenate([kp if kp.shape[1] else np.full((len(kp), k, 3), np.nan) for kp in kps])
+    return _concat_points([p.keypoints for p in parts], 3, "keypoints")
 
 
 def _point_lists(keypoints: np.ndarray | None, sl: slice) -> list[list[list[float | None]] | None]:

@@ -19,7 +19,9 @@ from maslow.errors import FormatError, InvalidDatasetError
 def issue_records(issues: Any, truth: Dataset, *, xywh: bool = True) -> list[dict[str, Any]]:
     """ISSUES.json entries: ``QualityIssues.rows`` with the ids from the input file, names, and the suggested box
     also as COCO's x, y, w, h (``xywh``), rounded to 2 decimals; suggested keypoints ``[[x, y, v], ...]`` (x and y
-    rounded to 2 decimals, v to 6, as the score), null where a row has none. A finding about a pair of annotations
+    rounded to 2 decimals, v to 6, as the score), null where a row has none; a suggested outline (an oriented box's
+    corners) as ``polygon``, ``[[x1, y1, ..., xV, yV]]`` rounded to 2 decimals, on the rows that suggest one only (the
+    other records keep their bytes). A finding about a pair of annotations
     (``QualityIssues.other``: a duplicate, a class conflict, an annotator disagreement) also has ``other_row`` and
     ``other_id``, the second annotation (``maslow review`` removes or keeps it); other findings have neither key."""
     return [r for chunk in issue_record_chunks(issues, truth, xywh=xywh, size=max(len(issues), 1)) for r in chunk]
@@ -45,7 +47,9 @@ def issue_record_chunks(issues: Any, truth: Dataset, *, xywh: bool = True,
                 xyxy = None if sug["box_xyxy"] is None else [round(float(v), 2) for v in sug["box_xyxy"]]
                 box = xyxy if xyxy is None or not xywh else \
                     [xyxy[0], xyxy[1], round(xyxy[2] - xyxy[0], 2), round(xyxy[3] - xyxy[1], 2)]
+                ring = sug.get("polygon")
                 sug = {"class": sug["class"], "box": box, "box_xyxy": xyxy, "keypoints": _points(sug["keypoints"]),
+                       **({} if ring is None else {"polygon": [[round(float(v), 2) for v in r] for r in ring]}),
                        "text": sug["text"]}
             rec = {
                 "rank": lo + k + 1, "image_id": img_ids[k], "annotation_id": ann_ids[k], "type": r["type"],
@@ -103,6 +107,7 @@ class Finding:
     sug_text: str
     other: int = -1  # the second annotation of a pair (other_row), -1: none
     other_id: Any = None
+    sug_poly: np.ndarray | None = None  # (V, 2) a suggested outline (an oriented box: its 4 corners)
 
 
 def read_findings(path: str | Path) -> list[dict[str, Any]]:
@@ -169,7 +174,7 @@ def parse_findings(findings: Sequence[Mapping[str, Any]]) -> dict[int, Finding]:
             cls=_opt_str(f, "class", where), image_id=f.get("image_id"), annotation_id=f.get("annotation_id"),
             sug_class=_opt_str(sug, "class", where, "suggestion.class"), sug_box=_read_box(sug.get("box_xyxy"), where),
             sug_kp=_read_points(sug.get("keypoints"), where), sug_text=str(sug.get("text") or ""), other=rows[2],
-            other_id=f.get("other_id"))
+            other_id=f.get("other_id"), sug_poly=_read_polygon(sug.get("polygon"), where))
     return out
 
 
@@ -260,6 +265,21 @@ def _read_box(v: Any, where: str) -> np.ndarray | None:
         raise FormatError(f"must be [x1, y1, x2, y2] with x2 >= x1 and y2 >= y1, or null, got {v!r}", record=where,
                           field="suggestion.box_xyxy")
     return b
+
+
+def _read_polygon(v: Any, where: str) -> np.ndarray | None:
+    """``suggestion.polygon``: one ring ``[[x1, y1, ..., xV, yV]]`` (V >= 3) of finite numbers, as (V, 2)."""
+    if v is None:
+        return None
+    ring = v[0] if isinstance(v, list | tuple) and len(v) == 1 else None
+    try:
+        p = np.asarray(ring, np.float64) if isinstance(ring, list | tuple) else np.zeros(0)
+    except (TypeError, ValueError):
+        p = np.zeros(0)
+    if p.ndim != 1 or len(p) < 6 or len(p) % 2 or not np.isfinite(p).all():
+        raise FormatError(f"must be [[x1, y1, ..., xV, yV]] (one ring of 3 or more points) or null, got {str(v)[:80]}",
+                          record=where, field="suggestion.polygon")
+    return p.reshape(-1, 2)
 
 
 def _read_points(v: Any, where: str) -> np.ndarray | None:

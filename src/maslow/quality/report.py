@@ -5,7 +5,8 @@ When the dataset has its images (``ds.root``), each of the top issues shows the 
 image with the annotation's box in red, the other annotation of a pair (a duplicate, a class conflict) in blue and a
 suggested box (an out-of-bounds box clipped to the image) in green, and the box in xyxy pixels under it ("(no
 image)" where the file can't be read); an annotation without a box is outlined by its polygon's or mask's bounding
-box, and an image-level finding shows the whole image. Crops are inline PNGs, so the page stays one file. Every
+box, an oriented box (oriented data, or an ``obb_*`` finding) by its 4 corners, with the suggested corners in
+green, and an image-level finding shows the whole image. Crops are inline PNGs, so the page stays one file. Every
 value from the data (title, paths, class names, reasons) is HTML-escaped; with no issues the page says so (and still
 lists the classes).
 """
@@ -24,6 +25,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.types import distinct
 from maslow.errors import MissingDependencyError
 from maslow.quality.issues import QualityIssues
+from maslow.quality.oriented import is_oriented, oriented_rows, quad_corners
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
@@ -86,18 +88,21 @@ def outline(ds: Dataset, ann: int) -> np.ndarray:
 _RED, _BLUE, _GREEN = (220, 30, 30), (30, 100, 220), (20, 170, 60)
 
 
-def _crop(ds: Dataset, image: int, ann: int, other: int, suggested: np.ndarray | None, size: int) -> str | None:
-    """A base64 PNG of the finding's objects on their image (see the module docstring), None when unreadable."""
+def _crop(ds: Dataset, image: int, ann: int, other: int, suggested: np.ndarray | None, size: int,
+          corners: np.ndarray | None = None, suggested_corners: np.ndarray | None = None) -> str | None:
+    """A base64 PNG of the finding's objects on their image (see the module docstring), None when unreadable;
+    ``corners``: the annotation's oriented box, drawn in place of its box."""
     from maslow.quality.consensus_report import crop_png, thumbnail_png
 
     if image < 0:
         return None
-    boxes = [(outline(ds, ann), _RED), (outline(ds, other), _BLUE)]
-    if suggested is not None:
+    boxes = [(outline(ds, ann) if corners is None else np.full(4, np.nan), _RED), (outline(ds, other), _BLUE)]
+    if suggested is not None and suggested_corners is None:
         boxes.append((suggested, _GREEN))
-    if not any(np.isfinite(b).all() for b, _ in boxes):
+    rings = [(c, colour) for c, colour in ((corners, _RED), (suggested_corners, _GREEN)) if c is not None]
+    if not any(np.isfinite(b).all() for b, _ in boxes) and not rings:
         return thumbnail_png(ds, image, size)
-    return crop_png(ds, image, boxes, size)
+    return crop_png(ds, image, boxes, size, rings=rings)
 
 
 def _box_text(b: np.ndarray) -> str:
@@ -110,13 +115,20 @@ def _context(issues: QualityIssues, ds: Dataset, top: int, title: str, crop_size
     sev = issues.severity_of()
     rows = []
     crops = ds.root is not None and crop_size > 0
+    quads = oriented_rows(ds)
+    oriented = is_oriented(ds)
     for r in issues.top(top).rows(names=names):
         ann = r["annotation"]
         sug = (r["suggestion"] or {}).get("box_xyxy")
         sug_box = None if sug is None else np.asarray(sug, np.float64)
+        ring = (r["suggestion"] or {}).get("polygon")
+        sug_corners = None if ring is None else np.asarray(ring[0], np.float64).reshape(-1, 2)
+        mine = quad_corners(ds, np.array([ann]))[0] if ann >= 0 and quads[ann] and (
+            oriented or str(r["type"]).startswith("obb_")) else None
         rows.append({**r, "suggestion_text": (r["suggestion"] or {}).get("text", ""),
                      "box_text": _box_text(outline(ds, ann)),
-                     "crop": _crop(ds, r["image"], ann, r["other"], sug_box, crop_size) if crops else None,
+                     "crop": _crop(ds, r["image"], ann, r["other"], sug_box, crop_size, mine, sug_corners)
+                     if crops else None,
                      "image_name": str(ds.images.path[r["image"]]) if r["image"] >= 0 else "(dataset)",
                      "annotation_text": "" if ann < 0 else (str(ann) if r["other"] < 0 else f"{ann}, {r['other']}"),
                      # the annotation's class, else the suggested one (a missing object), as ``maslow qa`` names it

@@ -11,9 +11,11 @@ What accepting a finding does (``apply_decisions``):
 
 - ``wrong_class``: relabel the annotation (the reviewer's class, else the suggested one);
 - ``extra``: remove the annotation;
-- ``missing``: add an annotation with the suggested (or the reviewer's) class, box and keypoints, ``source="human"``;
+- ``missing``: add an annotation with the suggested (or the reviewer's) class, box and keypoints (an oriented box:
+  its suggested corners as its polygon), ``source="human"``;
 - ``low_iou``: replace the box by the suggested one (keypoint findings: move the annotation's labelled keypoints to
-  the model's positions; their visibility flags are kept);
+  the model's positions; their visibility flags are kept; oriented boxes: replace the annotation's 4 corners by the
+  suggested ones, ``suggestion.polygon``, and its box by their extent);
 - ``ambiguous``: relabel to the reviewer's class when one is given, else nothing changes (not applicable);
 - rule-check types (``maslow check``, ``qa --rules``), each only while its premise holds in the truth given:
   ``box_out_of_bounds``: replace the box by the suggested one (the box clipped to the image); ``zero_area_box``:
@@ -21,10 +23,13 @@ What accepting a finding does (``apply_decisions``):
   remove the annotation (the later row of the pair) and keep ``other_row``, unless the two differ in a polygon, mask,
   keypoints or attribute (removing would lose it); ``class_conflict``: with the reviewer's class, keep one box with
   that class (the one that has it, else the finding's annotation, relabelled) and remove the other; without one,
-  nothing. Any other rule-check finding with a suggested box: replace the box; the rest are not applicable (their
-  fixes are instructions for a person, not edits);
+  nothing. Any other rule-check finding with a suggested outline (``obb_corner_order``, ``obb_not_rectangle``: the
+  corners of the rectangle) or box: replace it, as for ``low_iou``; the rest are not applicable (their fixes are
+  instructions for a person, not edits);
 - semantic segmentation: not applicable (the fix is a pixel edit), and so is a box move on an annotation outlined
-  by a polygon or mask (the box would disagree with its outline).
+  by a polygon or mask (the box would disagree with its outline), and a move of an oriented box's corners onto an
+  annotation that is no oriented box or box (a mask, a polygon of other than 4 points). Moving corners clears the
+  row's CVAT/Label Studio rotation (its corners are its polygon now).
 
 Two accepted findings that edit one annotation are both applied when they change different fields (a relabel and
 a box move) or agree (two removals); when one removes it and the other changes it, or they set a field to different
@@ -44,11 +49,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.core.polygons import Polygons
 from maslow.core.schema import Task
 from maslow.core.tables import Annotations
 from maslow.core.types import is_unset
 from maslow.errors import MaslowError, UnknownLabelError
+from maslow.quality._review_apply import _apply, _Edit
 from maslow.quality.records import (
     Finding,
     check_findings_match,
@@ -98,7 +103,8 @@ class Change:
     Attributes:
         key: the finding's ``rank``. type: its type.
         outcome: one of ``OUTCOMES``.
-        action: ``relabel``, ``remove``, ``add``, ``move_box``, ``move_keypoints``, ``confirm`` or ``none``.
+        action: ``relabel``, ``remove``, ``add``, ``move_box``, ``move_polygon`` (an oriented box's corners),
+            ``move_keypoints``, ``confirm`` or ``none``.
         annotation_row: the annotation's row in the truth given (None: an added object, an image-level finding).
         new_row: its row in the corrected dataset (None: removed, or nothing changed).
         detail: what was done, or why nothing was.
@@ -139,19 +145,6 @@ class ReviewResult:
     def to_dict(self) -> dict[str, Any]:
         return {"counts": self.counts(), "n_pending": self.n_pending,
                 "n_annotations": self.dataset.n_annotations, "changes": [c.to_dict() for c in self.changes]}
-
-
-@dataclass(frozen=True, eq=False)
-class _Edit:
-    key: int
-    type: str
-    action: str
-    row: int  # annotation row, -1 for an added object
-    image: int
-    value: Any  # label (int), box (4,), keypoints (K, 3), None for remove
-    detail: str
-    drop: int = -1  # a second annotation row the edit removes (class_conflict)
-    keep: int = -1  # an annotation row the edit needs kept (the other box of a removed duplicate)
 
 
 def check_decision(finding: Mapping[str, Any], decision: DecisionLike, names: Sequence[str]) -> None:
@@ -270,8 +263,14 @@ def _plan(truth: Dataset, f: Finding, d: DecisionLike) -> _Edit | str:
             raise UnknownLabelError(f"finding {f.key}: suggestion.class must be a class of the schema, got {cls!r}")
         outlined = a.polygon is not None or a.mask is not None
         where = "tag" if f.sug_box is None else f"box at xyxy {_fmt(f.sug_box)}"
-        note = " (box only: outline it in the annotation tool)" if outlined and f.sug_box is not None else ""
-        return _Edit(f.key, f.type, "add", -1, f.image, (names.index(cls), f.sug_box, f.sug_kp),
+        box = f.sug_box
+        if f.sug_poly is not None:
+            where = f"oriented box at corners {_corners(f.sug_poly)}" if len(f.sug_poly) == 4 else \
+                f"polygon of {len(f.sug_poly)} points"
+            box = np.r_[f.sug_poly.min(axis=0), f.sug_poly.max(axis=0)]
+        note = " (box only: outline it in the annotation tool)" if outlined and box is not None and \
+            f.sug_poly is None else ""
+        return _Edit(f.key, f.type, "add", -1, f.image, (names.index(cls), box, f.sug_kp, f.sug_poly),
                      f"added a {cls!r} {where}{' with keypoints' if f.sug_kp is not None else ''}{note}")
     if f.ann < 0:
         return f"an image- or dataset-level finding: nothing to apply ({f.sug_text or 'no suggestion'})"
@@ -298,6 +297,8 @@ def _plan(truth: Dataset, f: Finding, d: DecisionLike) -> _Edit | str:
             return f"the box {_fmt(b)} is not out of bounds in this truth (a {w:g} x {h:g} image): nothing to apply"
     if f.type == "low_iou" and f.sug_box is None and f.sug_kp is not None:
         return _move_keypoints(truth, f)
+    if f.sug_poly is not None:
+        return _move_polygon(truth, f)
     if f.sug_box is None:
         what = "no suggested box" if f.type == "low_iou" else "no machine-applicable fix"
         return f"{what}: {f.sug_text or 'nothing to apply'}"
@@ -307,6 +308,32 @@ def _plan(truth: Dataset, f: Finding, d: DecisionLike) -> _Edit | str:
     old = a.box[f.ann] if a.box is not None else np.full(4, np.nan)
     return _Edit(f.key, f.type, "move_box", f.ann, f.image, f.sug_box,
                  f"moved the box {_fmt(old)} -> {_fmt(f.sug_box)}")
+
+
+def _move_polygon(truth: Dataset, f: Finding) -> _Edit | str:
+    """The annotation's oriented box moved to the suggested corners (its box: their extent), or why not: the
+    annotation is outlined by a mask or by a polygon of other than 4 points, or already has those corners."""
+    a = truth.annotations
+    new = f.sug_poly
+    assert new is not None
+    if len(new) != 4:
+        return f"the suggestion is a polygon of {len(new)} points, not an oriented box: redraw it in the annotation tool"
+    if a.mask is not None and a.mask[f.ann] is not None:
+        return "the annotation is outlined by a mask: redraw it in the annotation tool"
+    row = None if a.polygon is None else a.polygon[f.ann]
+    rings = [] if row is None else list(row)
+    if rings and (len(rings) != 1 or len(rings[0]) != 8):
+        return f"the annotation is outlined by a polygon of {sum(len(r) for r in rings) // 2} points in {len(rings)} " \
+               "parts, not an oriented box: redraw it in the annotation tool"
+    if rings:
+        old = np.asarray(rings[0], np.float64).reshape(4, 2)
+    else:
+        b = a.box[f.ann] if a.box is not None else np.full(4, np.nan)
+        old = np.array([[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]])
+    if np.array_equal(old, new):
+        return f"the annotation's corners are already {_corners(new)}: nothing to apply"
+    return _Edit(f.key, f.type, "move_polygon", f.ann, f.image, new,
+                 f"moved the oriented box {_corners(old)} -> {_corners(new)}")
 
 
 def _rule_edit(truth: Dataset, f: Finding, d: DecisionLike) -> _Edit | str:
@@ -385,7 +412,7 @@ def _move_keypoints(truth: Dataset, f: Finding) -> _Edit | str:
                  f"moved {int(move.sum())} labelled keypoints to the model's positions")
 
 
-_FIELD = {"relabel": "label", "confirm": "label", "move_box": "box", "move_keypoints": "keypoints"}
+_FIELD = {"relabel": "label", "confirm": "label", "move_box": "box", "move_polygon": "box", "move_keypoints": "keypoints"}
 
 
 def _drop_conflicts(edits: list[_Edit], changes: dict[int, Change]) -> list[_Edit]:
@@ -439,119 +466,6 @@ def _conflict(group: list[_Edit], row: int, how: str, changes: dict[int, Change]
         bad.add(id(e))
 
 
-def _apply(truth: Dataset, edits: list[_Edit]) -> tuple[Dataset, dict[int, int | None]]:
-    """``truth`` with ``edits`` applied, and each edit's row in the result (None: removed)."""
-    a = truth.annotations
-    n = len(a)
-    label = a.label.copy()
-    box = a.box.copy() if a.box is not None else np.full((n, 4), np.nan)
-    adds = [e for e in edits if e.action == "add"]
-    width = max([0 if a.keypoints is None else a.keypoints.shape[1]]
-                + [len(e.value[2]) for e in adds if e.value[2] is not None])
-    kp = None if not width else _pad(a.keypoints, n, width)
-    keep = np.ones(n, bool)
-    new_area = np.zeros(n, bool)
-    for e in edits:
-        if e.action in ("relabel", "confirm"):
-            label[e.row] = e.value
-        elif e.action == "move_box":
-            box[e.row] = e.value
-            new_area[e.row] = True
-        elif e.action == "move_keypoints":
-            assert kp is not None
-            kp[e.row, : len(e.value)] = e.value
-        elif e.action == "remove":
-            keep[e.row] = False
-        if e.drop >= 0:
-            keep[e.drop] = False
-    extra = dict(a.extra)
-    if new_area.any() and "area" in extra:  # the file's area was the old box's: recomputed from the new one
-        col = np.array(extra["area"], dtype=np.float64 if extra["area"].dtype.kind in "fiu" else object)
-        col[new_area] = np.nan if col.dtype.kind == "f" else None
-        extra["area"] = col
-    edited = a.with_columns(label=label, box=box, keypoints=kp if kp is not None else a.keypoints, extra=extra)
-    kept_rows = np.flatnonzero(keep)
-    out = edited.take(kept_rows)
-    # sorted by image (stable, as sort_rows sorts): an added object follows its image's annotations
-    order = np.argsort(np.r_[out.image, [e.image for e in adds]].astype(np.int64), kind="stable")
-    if adds:
-        out = _append(out, adds, width)
-    position = np.empty(len(order), np.int64)
-    position[order] = np.arange(len(order))
-    row_after = np.full(n, -1, np.int64)
-    row_after[kept_rows] = position[: len(kept_rows)]
-    added_at = {id(e): len(kept_rows) + i for i, e in enumerate(adds)}
-    new_rows: dict[int, int | None] = {}
-    for e in edits:
-        if e.action == "add":
-            new_rows[id(e)] = int(position[added_at[id(e)]])
-        else:
-            new_rows[id(e)] = None if e.action == "remove" else int(row_after[e.row])
-    return truth.replace(annotations=out), new_rows
-
-
-def _append(a: Annotations, adds: list[_Edit], width: int) -> Annotations:
-    """``a`` with one row per ``add`` edit: its image, class, box (NaN: a tag) and keypoints, ``source="human"``;
-    every other column filled with its "no value" (NaN, -1, None, False)."""
-    n, m = len(a), len(adds)
-    box = np.asarray([np.full(4, np.nan) if e.value[1] is None else e.value[1] for e in adds], np.float64)
-    cols: dict[str, Any] = {
-        "image": np.r_[a.image, [e.image for e in adds]],
-        "label": np.r_[a.label, [e.value[0] for e in adds]],
-        "box": np.concatenate([a.box if a.box is not None else np.full((n, 4), np.nan), box]),
-        "score": None if a.score is None else np.r_[a.score, np.full(m, np.nan)],
-        "mask": None if a.mask is None else np.concatenate([a.mask, np.full(m, None, object)]),
-        "polygon": None if a.polygon is None else Polygons.concat([a.polygon, Polygons.none(m)]),
-        "iscrowd": np.r_[a.iscrowd if a.iscrowd is not None else np.zeros(n, bool), np.zeros(m, bool)],
-        "attributes": {k: np.concatenate([v, np.full(m, None, object)]) for k, v in a.attributes.items()},
-        "annotator": None if a.annotator is None else np.concatenate([a.annotator, np.full(m, None, object)]),
-        "source": np.concatenate([np.asarray(a.source, object), np.full(m, "human", object)]),
-        "extra": {k: np.concatenate([v, _filler(v, m)]) for k, v in a.extra.items()},
-    }
-    if width:
-        added = np.zeros((m, width, 3))
-        for i, e in enumerate(adds):
-            added[i] = _human_points(e.value[2], width)
-        cols["keypoints"] = np.concatenate([_pad(a.keypoints, n, width), added])
-    return Annotations.sort_rows(**cols)
-
-
-def _human_points(points: np.ndarray | None, width: int) -> np.ndarray:
-    """(width, 3) keypoints of an added object: the model's x, y with v = 2 where it gave a position with v > 0 (or
-    no v), else (0, 0, 0), COCO's "not labelled"; all (0, 0, 0) without points."""
-    out = np.zeros((width, 3))
-    if points is None:
-        return out
-    k = min(width, len(points))
-    p = points[:k]
-    with np.errstate(invalid="ignore"):
-        on = np.isfinite(p[:, :2]).all(axis=1) & (np.isnan(p[:, 2]) | (p[:, 2] > 0))
-    out[:k][on, :2] = p[on, :2]
-    out[:k][on, 2] = 2.0
-    return out
-
-
-def _pad(kp: np.ndarray | None, n: int, width: int) -> np.ndarray:
-    """A writable (n, width, 3) copy of ``kp``, NaN where it has no value (rows without keypoints, extra points)."""
-    out = np.full((n, width, 3), np.nan)
-    if kp is not None:
-        out[:, : kp.shape[1]] = kp
-    return out
-
-
-def _filler(col: np.ndarray, m: int) -> np.ndarray:
-    """``m`` "no value" entries for an extra column like ``col``: NaN, -1 (integer ids: a writer gives new ones),
-    False, None."""
-    shape = (m, *col.shape[1:])
-    if col.dtype.kind == "f":
-        return np.full(shape, np.nan, col.dtype)
-    if col.dtype.kind in "iu":
-        return np.full(shape, -1, np.int64)
-    if col.dtype.kind == "b":
-        return np.zeros(shape, bool)
-    return np.full(shape, None, object)
-
-
 def _same(x: Any, y: Any) -> bool:
     if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
         return x is not None and y is not None and bool(np.array_equal(x, y, equal_nan=True))
@@ -560,3 +474,7 @@ def _same(x: Any, y: Any) -> bool:
 
 def _fmt(b: np.ndarray) -> str:
     return "[" + ", ".join(f"{float(x):.1f}" for x in b) + "]"
+
+
+def _corners(c: np.ndarray) -> str:
+    return "[" + ", ".join(f"({float(x):.1f}, {float(y):.1f})" for x, y in c) + "]"

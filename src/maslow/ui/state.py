@@ -66,6 +66,10 @@ class Review:
         self.findings = sorted((dict(f) for f in findings), key=lambda f: int(f["rank"]))
         self.by_key = {int(f["rank"]): f for f in self.findings}
         self.names = truth.schema.names
+        from maslow.quality.oriented import is_oriented, oriented_rows
+
+        # oriented boxes (their crops outline the corners): as the HTML report tells them
+        self.oriented = oriented_rows(truth) if is_oriented(truth) else np.zeros(truth.n_annotations, bool)
         self._lock = threading.Lock()
         self._decisions: dict[int, StoredDecision] = store.decisions(session.id)
         # the crops served, least recently used dropped first: at most crop_cache of them and crop_cache_bytes in all
@@ -204,6 +208,7 @@ class Review:
             keypoint_overlays,
             thumbnail_png,
         )
+        from maslow.quality.oriented import quad_corners
 
         f = self.by_key[key]
         img = f.get("image_row")
@@ -220,8 +225,15 @@ class Review:
         cls = int(ta.label[ann]) if ann >= 0 else (self.names.index(sug["class"]) if sug.get("class") in self.names
                                                    else -1)
         overlays, edges = keypoint_overlays(self.truth, ann, points, cls)
+        rings = []  # oriented boxes: their corners, not their extents (as the HTML report draws them)
+        if ann >= 0 and self.oriented[ann]:
+            rings.append((quad_corners(self.truth, np.array([ann]))[0], TRUTH_COLOUR))
+            truth_box = np.full(4, np.nan)
+        if sug.get("polygon"):
+            rings.append((np.asarray(sug["polygon"][0], np.float64).reshape(-1, 2), SUGGESTED_COLOUR))
+            sug_box = np.full(4, np.nan)
         png = crop_png(self.truth, int(img), [(truth_box, TRUTH_COLOUR), (sug_box, SUGGESTED_COLOUR)], size, overlays,
-                    edges)
+                       edges, rings)
         png = png if png is not None else thumbnail_png(self.truth, int(img), size)  # nothing to outline: the image
         return None if png is None else base64.b64decode(png)
 
