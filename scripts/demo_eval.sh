@@ -25,11 +25,14 @@ maslow compare --gt "$OUT/shapes/annotations.json" --pred "$OUT/predictions.json
   --bootstrap 300 --seed 0 --html "$OUT/compare.html" --json "$OUT/compare.json"
 
 step "7c. Oriented boxes (aerial planes, ships, vehicles at any angle): COCO mAP matched by the rotated rectangles' IoU, \
-the TIDE errors, DOTA_devkit's protocol (VOC2007 11-point AP at IoU 0.5); hotcoco's obb files read, the scene written \
-as DOTA labelTxt"
+the TIDE errors, DOTA_devkit's protocol (VOC2007 11-point AP at IoU 0.5), label errors and corner checks; hotcoco's obb \
+files read, the scene written as DOTA labelTxt"
 python "$HERE/demo_obb.py" "$OUT/aerial"
 maslow eval --gt "$OUT/aerial/annotations.json" --pred "$OUT/aerial/predictions.json" --iou-type obb --errors \
   --json "$OUT/eval_obb.json"
 maslow eval --gt "$OUT/aerial/annotations.json" --pred "$OUT/aerial/predictions.json" --iou-type obb --protocol voc \
   --voc-metric 2007 --voc-strict --json "$OUT/eval_obb_voc.json"
+maslow qa --gt "$OUT/aerial/noisy.json" --pred "$OUT/aerial/oof_predictions.json" --rules --top 5 \
+  --out "$OUT/aerial/issues.json" --html "$OUT/aerial/qa.html"   # planted label errors, by the rectangles' IoU
+python "$HERE/demo_obb.py" "$OUT/aerial" --score "$OUT/aerial/issues.json" --top 24
 maslow convert "$OUT/aerial/annotations.json" "$OUT/aerial/dota" --from coco --to dota --write-option images=false
