@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Demo step: evaluate simulated predictions on the demo's shapes dataset (called from demo.sh after step 1;
 # runs alone too: DEMO_OUT=demo-out bash scripts/demo_eval.sh). Writes $OUT/predictions.json, $OUT/eval.json
-# and the plots under $OUT/eval-plots/; 7c the oriented-box scene under $OUT/aerial/ and $OUT/eval_obb.json.
+# and the plots under $OUT/eval-plots/; 7c the oriented-box scene under $OUT/aerial/, 7d the panoptic one under
+# $OUT/panoptic/.
 set -euo pipefail
 OUT=${DEMO_OUT:-demo-out}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,3 +37,9 @@ maslow qa --gt "$OUT/aerial/noisy.json" --pred "$OUT/aerial/oof_predictions.json
   --out "$OUT/aerial/issues.json" --html "$OUT/aerial/qa.html"   # planted label errors, by the rectangles' IoU
 python "$HERE/demo_obb.py" "$OUT/aerial" --score "$OUT/aerial/issues.json" --top 24
 maslow convert "$OUT/aerial/annotations.json" "$OUT/aerial/dota" --from coco --to dota --write-option images=false
+
+step "7d. Panoptic segmentation (sky, road and grass as stuff; cars and people as things): COCO panoptic files read, \
+Panoptic Quality (PQ, SQ, RQ for all, things and stuff, per class) by panopticapi's rules"
+python "$HERE/demo_panoptic.py" "$OUT/panoptic"
+maslow eval --gt "$OUT/panoptic/panoptic.json" --from coco-panoptic --pred "$OUT/panoptic/pred.json" \
+  --pred-format coco-panoptic --json "$OUT/eval_panoptic.json"

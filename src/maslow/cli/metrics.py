@@ -215,8 +215,10 @@ def eval_(
                                               "--iou-threshold).")] = False,
     protocol: Annotated[str, typer.Option("--protocol", help="Detection protocol: coco; lvis (federated LVIS "
                                           "evaluation, lvis-api 0.5.3's numbers: at most 300 detections per image, "
-                                          "only the classes each image labels or verifies absent); or voc (Pascal "
-                                          "VOC and DOTA: AP at --iou-threshold, difficult objects ignored).")] = "coco",
+                                          "only the classes each image labels or verifies absent); voc (Pascal "
+                                          "VOC and DOTA: AP at --iou-threshold, difficult objects ignored); or "
+                                          "panoptic (Panoptic Quality PQ/SQ/RQ; the default for --pred-format "
+                                          "coco-panoptic).")] = "coco",
     voc_metric: Annotated[str | None, typer.Option("--voc-metric", help="--protocol voc: 2010 (all-point AP, "
                                                    "VOC2010 and later; default) or 2007 (11-point AP, also "
                                                    "DOTA_devkit's).")] = None,
@@ -255,8 +257,8 @@ def eval_(
             raise MaslowError(f"eval: {name} must be greater than 0 (at most 1), got 0")
     if pred_area not in ("geometry", "box"):
         raise MaslowError(f"eval: --pred-area must be geometry or box, got {pred_area!r}")
-    if protocol not in ("coco", "lvis", "voc"):
-        raise MaslowError(f"eval: --protocol must be coco, lvis or voc, got {protocol!r}")
+    if protocol not in ("coco", "lvis", "voc", "panoptic"):
+        raise MaslowError(f"eval: --protocol must be coco, lvis, voc or panoptic, got {protocol!r}")
     coco_only = [name for name, given in (
         ("--cost-fp/--cost-fn/--target-precision/--target-recall",
          any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall))),
@@ -278,6 +280,15 @@ def eval_(
         raise MaslowError(f"eval: --errors needs --iou-threshold at least TIDE's background IoU 0.1, got "
                           f"{iou_threshold:g}")
     truth, gt_report, gt_format = read_truth(gt, fmt, images_root, gt_flag)
+    from maslow.cli._metrics_panoptic import eval_panoptic, wants_panoptic
+
+    if wants_panoptic(protocol, pred_format):  # segments without scores: Panoptic Quality
+        eval_panoptic(truth, pred, pred_format, located=_located, json_out=json_out, to_stdout=to_stdout,
+                      gt_source=(str(gt), gt_format, gt_report), refused=[*coco_only, *[name for name, given in (
+                          ("--pred-area", pred_area != "geometry"), ("--ignore-index", ignore_index is not None),
+                          ("--kpt-sigmas", kpt_sigmas is not None), ("--boundary-dilation", boundary_dilation is not None),
+                          ("--id-offset", id_offset != 0), ("--category-offset", category_offset is not None)) if given]])
+        return
     _check_task_options(truth.schema.task, {
         "--cost-fp/--cost-fn/--target-precision/--target-recall":
             any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)),

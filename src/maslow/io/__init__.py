@@ -2,7 +2,7 @@
 
 Formats: ``coco``, ``coco-results``, ``yolo``, ``voc``, ``cvat``, ``labelstudio``, ``imagefolder``, ``masks``
 (semantic PNG label maps), ``parquet`` (maslow's own), ``mnist`` (IDX), ``dota`` and ``dota-results`` (oriented
-boxes). ``read(src, fmt)`` and
+boxes) and ``coco-panoptic`` (panoptic segments: JSON and PNGs). ``read(src, fmt)`` and
 ``write(ds, dst, fmt)`` dispatch by name; each format also has ``read_<fmt>``/``write_<fmt>``.
 """
 
@@ -93,7 +93,7 @@ def write(ds: Dataset, dst: str | Path, fmt: str, *, progress: Progress | None =
         options["progress"] = progress
     rep: ExportReport = spec.write(ds, Path(dst), **options)
     held = {"coco": {"coco", "coco_categories"}, "cvat": {"cvat"}, "voc": {"voc"}, "labelstudio": {"labelstudio"}, "yolo": {"yolo"},
-            "dota": {"dota"}, "parquet": set(ds.info)}.get(spec.name, set())
+            "dota": {"dota"}, "coco-panoptic": {"coco", "coco_categories"}, "parquet": set(ds.info)}.get(spec.name, set())
     for key in sorted(set(ds.info) - held):
         value = ds.info[key]
         what = ", ".join(map(str, value)) if isinstance(value, dict) else type(value).__name__
@@ -115,6 +115,7 @@ _LAZY = {
     "read_masks": "semantic", "write_masks": "semantic", "read_semantic": "semantic", "write_semantic": "semantic",
     "read_parquet": "parquet", "write_parquet": "parquet",
     "read_mnist": "idx", "write_mnist": "idx", "read_idx": "idx", "write_idx": "idx",
+    "read_coco_panoptic": "coco_panoptic", "write_coco_panoptic": "coco_panoptic",
     "read_dota": "dota", "write_dota": "dota",
     "read_dota_results": "dota_results", "read_dota_predictions": "dota_results",
     "write_dota_results": "dota_results", "write_dota_predictions": "dota_results",
@@ -123,6 +124,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from maslow.io.coco import read_coco, write_coco
+    from maslow.io.coco_panoptic import read_coco_panoptic, write_coco_panoptic
     from maslow.io.coco_results import (
         read_coco_predictions,
         read_coco_results,
@@ -171,6 +173,7 @@ __all__ = [  # the lazy readers and writers spelled out: type checkers see them 
     "load_path",
     "read",
     "read_coco",
+    "read_coco_panoptic",
     "read_coco_predictions",
     "read_coco_results",
     "read_cvat",
@@ -189,6 +192,7 @@ __all__ = [  # the lazy readers and writers spelled out: type checkers see them 
     "read_yolo",
     "write",
     "write_coco",
+    "write_coco_panoptic",
     "write_coco_predictions",
     "write_coco_results",
     "write_cvat",

@@ -2,7 +2,8 @@
 operating points, slices and plots.
 
 ``coco_map(truth, pred)`` gives pycocotools' numbers bit for bit as a ``MapResult`` (``lvis_map``: lvis-api's
-federated LVIS numbers, bit for bit; ``voc_map``: the Pascal VOC and DOTA protocol); ``coco_matches`` gives the
+federated LVIS numbers, bit for bit; ``voc_map``: the Pascal VOC and DOTA protocol; ``panoptic_quality``: PQ/SQ/RQ of
+panoptic segments, panopticapi's rules); ``coco_matches`` gives the
 per-object ``MatchTable`` (partner, IoU and TP/FP/FN status of every truth object and prediction).
 ``semantic_scores``/``ConfusionMatrix``, ``classification_scores`` and ``multilabel_scores`` equal
 scikit-learn where it has the metric; ``operating_point`` picks per-class score thresholds from FP:FN costs or
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
         detection_confusion_matrix,
         operating_point,
     )
+    from maslow.metrics.panoptic import PanopticResult, is_panoptic, panoptic_quality
     from maslow.metrics.plots import (
         plot_ap_per_class,
         plot_confusion_matrix,
@@ -125,6 +127,9 @@ _LAZY = {
     "slice_metrics": "maslow.metrics.slices",
     "TideResult": "maslow.metrics.tide",
     "tide_errors": "maslow.metrics.tide",
+    "PanopticResult": "maslow.metrics.panoptic",
+    "is_panoptic": "maslow.metrics.panoptic",
+    "panoptic_quality": "maslow.metrics.panoptic",
     "VocResult": "maslow.metrics.voc",
     "voc_map": "maslow.metrics.voc",
 }
@@ -159,6 +164,7 @@ __all__ = [
     "MatchTable",
     "MultilabelResult",
     "OperatingPoints",
+    "PanopticResult",
     "SegmentationResult",
     "SliceResult",
     "TideResult",
@@ -178,11 +184,13 @@ __all__ = [
     "fbeta_score",
     "hamming_loss",
     "hamming_score",
+    "is_panoptic",
     "lvis_map",
     "mcnemar_exact",
     "multilabel_scores",
     "multilabel_scores_from_indicators",
     "operating_point",
+    "panoptic_quality",
     "plot_ap_deltas",
     "plot_ap_per_class",
     "plot_class_deltas",
