@@ -38,3 +38,25 @@ def run_child(code: str, args: list[str], env: dict[str, str] | None = None) -> 
         lines = err.strip().splitlines()
         error = lines[-1] if lines else "failed"
     return Child(out, error, usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024)
+
+
+def pick_tools(requested: str, modules: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The tools of a comma-separated ``requested`` list that can run (``modules``: tool -> the module it imports),
+    and a note for each one left out (unknown, or not installed)."""
+    import importlib.util
+
+    tools, notes = [], []
+    for t in (t for t in requested.split(",") if t):
+        if t not in modules:
+            notes.append(f"{t}: unknown tool (known: {', '.join(modules)}), skipped")
+        elif importlib.util.find_spec(modules[t]) is None:
+            notes.append(f"{t}: not installed, skipped")
+        else:
+            tools.append(t)
+    return tools, notes
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run of median CPU time among those without an error (the first run when all failed)."""
+    ok = sorted((r for r in runs if "error" not in r), key=lambda r: r["cpu_s"])
+    return ok[len(ok) // 2] if ok else runs[0]

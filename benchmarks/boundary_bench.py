@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _child import run_child  # benchmarks/ is on sys.path: the scripts run from there
+from _child import median_run, pick_tools, run_child  # benchmarks/ is on sys.path: the scripts run from there
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from metrics_bench import _compile_maslow, _dump, _poly, compare
@@ -191,14 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     module = {"maslow": "maslow", "maslow-numpy": "maslow", "faster-coco-eval": "faster_coco_eval",
               "api": "pycocotools"}
-    tools = []
-    for t in (t for t in args.tools.split(",") if t):
-        if t not in module:
-            notes.append(f"{t}: unknown tool (known: {', '.join(TOOLS)}), skipped")
-        elif importlib.util.find_spec(module[t]) is None:
-            notes.append(f"{t}: not installed, skipped")
-        else:
-            tools.append(t)
+    tools, skipped = pick_tools(args.tools, module)
+    notes += skipped
     if "api" in tools and importlib.util.find_spec("cv2") is None:
         notes.append("api: OpenCV not installed: boundaries by scipy.ndimage.binary_erosion (the same masks)")
     _compile_maslow()
@@ -215,8 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         for t in tools:
             runs = [run_tool(t, gt_path, dt_path, tmp / f"{t}.npz", args.dilation, args.fce_threads)
                     for _ in range(max(1, args.repeat))]
-            ok = sorted((r for r in runs if "error" not in r), key=lambda r: r["cpu_s"])
-            rows.append({**(ok[len(ok) // 2] if ok else runs[0]), **size})
+            rows.append({**median_run(runs), **size})
         ref = "api" if any(r["tool"] == "api" and "error" not in r for r in rows) else \
             "faster-coco-eval" if any(r["tool"] == "faster-coco-eval" and "error" not in r for r in rows) else None
         fce = next((r["cpu_s"] for r in rows if r["tool"] == "faster-coco-eval" and "cpu_s" in r), None)

@@ -23,7 +23,6 @@ seconds over hotcoco's.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _child import run_child  # benchmarks/ is on sys.path: the scripts run from there
+from _child import median_run, pick_tools, run_child  # benchmarks/ is on sys.path: the scripts run from there
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from metrics_bench import _compile_maslow, _dump, compare
@@ -135,14 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     notes: list[str] = []
     module = {"maslow": "maslow", "maslow-numpy": "maslow", "hotcoco": "hotcoco"}
-    tools = []
-    for t in (t for t in args.tools.split(",") if t):
-        if t not in module:
-            notes.append(f"{t}: unknown tool (known: {', '.join(TOOLS)}), skipped")
-        elif importlib.util.find_spec(module[t]) is None:
-            notes.append(f"{t}: not installed, skipped")
-        else:
-            tools.append(t)
+    tools, skipped = pick_tools(args.tools, module)
+    notes += skipped
     _compile_maslow()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp_s:
@@ -156,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         del gt, dt
         for t in tools:
             runs = [run_tool(t, gt_path, dt_path, tmp / f"{t}.npz") for _ in range(max(1, args.repeat))]
-            ok = sorted((r for r in runs if "error" not in r), key=lambda r: r["cpu_s"])
-            rows.append({**(ok[len(ok) // 2] if ok else runs[0]), **size})
+            rows.append({**median_run(runs), **size})
         ref = "hotcoco" if any(r["tool"] == "hotcoco" and "error" not in r for r in rows) else None
         base = next((r["cpu_s"] for r in rows if r["tool"] == "hotcoco" and "cpu_s" in r), None)
         for r in rows:

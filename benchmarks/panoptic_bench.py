@@ -28,7 +28,6 @@ difference of the scores).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _child import run_child  # benchmarks/ is on sys.path: the scripts run from there
+from _child import median_run, pick_tools, run_child  # benchmarks/ is on sys.path: the scripts run from there
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from metrics_bench import _compile_maslow, _dump
@@ -249,14 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     module = {"maslow": "maslow", "maslow-numpy": "maslow", "hotcoco": "hotcoco", "maslow-rle": "maslow",
               "hotcoco-rle": "hotcoco"}
-    tools = []
-    for t in (t for t in args.tools.split(",") if t):
-        if t not in module:
-            notes.append(f"{t}: unknown tool (known: {', '.join(TOOLS)}), skipped")
-        elif importlib.util.find_spec(module[t]) is None:
-            notes.append(f"{t}: not installed, skipped")
-        else:
-            tools.append(t)
+    tools, skipped = pick_tools(args.tools, module)
+    notes += skipped
     _compile_maslow()
     w, h = (int(v) for v in args.size.lower().split("x"))
     rows: list[dict[str, Any]] = []
@@ -268,8 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             make_rle(tmp)
         for t in tools:
             runs = [run_tool(t, tmp, tmp / f"{t}.out.json") for _ in range(max(1, args.repeat))]
-            ok = sorted((r for r in runs if "error" not in r), key=lambda r: r["cpu_s"])
-            rows.append({**(ok[len(ok) // 2] if ok else runs[0]), **size})
+            rows.append({**median_run(runs), **size})
         base = {r["tool"]: r["cpu_s"] for r in rows if r["tool"] in ("hotcoco", "hotcoco-rle") and "cpu_s" in r}
         for r in rows:
             if "error" in r:
