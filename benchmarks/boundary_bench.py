@@ -40,7 +40,7 @@ import numpy as np
 from _child import median_run, pick_tools, run_child  # benchmarks/ is on sys.path: the scripts run from there
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from metrics_bench import _compile_maslow, _dump, _poly, compare
+from metrics_bench import _compile_maslow, _dump, _poly, agreement, compare
 
 TOOLS = ("maslow", "maslow-numpy", "faster-coco-eval", "api")
 SIZES = ((640, 480), (480, 640), (640, 427), (500, 375), (375, 500), (640, 360))  # (w, h)
@@ -229,10 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in r:
             print(f"{r['tool']:<18}  error: {r['error']}")
             continue
-        agree = "reference" if r["tool"] == ref else "not compared" if "exact" not in r else (
-            f"bit-exact with {ref}" if r["exact"] else
-            f"vs {ref}: stats off {r['stats_max_diff']:.1e} ({r['stats_cells_off']} of 12), recall cells off "
-            f"{r['recall_cells_off']}, precision cells off {r['precision_cells_off']} (max {r['precision_max_diff']:.1e})")
+        agree = agreement(r, ref)
         ev = f"{r['eval_s']:>8.2f}" if "eval_s" in r else f"{'':>8}"
         x = f"{r['x_fce']:>8.3f}" if r.get("x_fce") is not None else f"{'':>8}"
         print(f"{r['tool']:<18}{r['cpu_s']:>8.2f}{r['wall_s']:>8.2f}{r['peak_rss_mb']:>8.0f}{x}{ev}  {agree}")

@@ -415,6 +415,19 @@ def compare(ref: Path, other: Path) -> dict[str, Any]:
     return out
 
 
+def agreement(row: dict[str, Any], ref: str | None) -> str:
+    """How a benchmark row's arrays (``compare``'s keys in it) agree with the reference tool's, in words."""
+    if row["tool"] == ref:
+        return "reference"
+    if "exact" not in row:
+        return "not compared"
+    if row["exact"]:
+        return f"bit-exact with {ref}"
+    return (f"vs {ref}: stats off {row['stats_max_diff']:.1e} ({row['stats_cells_off']} of 12), recall cells off "
+            f"{row['recall_cells_off']}, precision cells off {row['precision_cells_off']} "
+            f"(max {row['precision_max_diff']:.1e})")
+
+
 def _compile_maslow() -> None:
     """Byte-compile maslow as ``pip install`` does for the peers' wheels: an editable install under
     PYTHONDONTWRITEBYTECODE=1 would otherwise compile every module from source in every child."""

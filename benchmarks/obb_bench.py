@@ -34,7 +34,7 @@ import numpy as np
 from _child import median_run, pick_tools, run_child  # benchmarks/ is on sys.path: the scripts run from there
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from metrics_bench import _compile_maslow, _dump, compare
+from metrics_bench import _compile_maslow, _dump, agreement, compare
 
 TOOLS = ("maslow", "maslow-numpy", "hotcoco")
 SIZE = 1024
@@ -167,10 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in r:
             print(f"{r['tool']:<14}  error: {r['error']}")
             continue
-        agree = "reference" if r["tool"] == ref else "not compared" if "exact" not in r else (
-            f"bit-exact with {ref}" if r["exact"] else
-            f"vs {ref}: stats off {r['stats_max_diff']:.1e} ({r['stats_cells_off']} of 12), recall cells off "
-            f"{r['recall_cells_off']}, precision cells off {r['precision_cells_off']} (max {r['precision_max_diff']:.1e})")
+        agree = agreement(r, ref)
         ev = f"{r['eval_s']:>8.2f}" if "eval_s" in r else f"{'':>8}"
         x = f"{r['x_hotcoco']:>10.3f}" if r.get("x_hotcoco") is not None else f"{'':>10}"
         print(f"{r['tool']:<14}{r['cpu_s']:>8.2f}{r['wall_s']:>8.2f}{r['peak_rss_mb']:>8.0f}{x}{ev}  {agree}")
