@@ -245,10 +245,10 @@ def test_html_crop_draws_the_oriented_boxes(tmp_path: Path) -> None:
     scale = out.shape[1] / (min(int(hi[0] + pad) + 1, 200) - left)
     mid = ((quad[0] + quad[1]) / 2 - [left, top]) * scale
     corner = (np.array([lo[0], lo[1]]) - [left, top]) * scale  # the extent's corner: off the turned box
-    green = (out[:, :, 1] > 120) & (out[:, :, 0] < 80)
-    near = green[int(mid[1]) - 2:int(mid[1]) + 3, int(mid[0]) - 2:int(mid[0]) + 3]
+    drawn = (np.abs(out - np.array(SUGGESTED_COLOUR)).sum(axis=2) < 60)
+    near = drawn[int(mid[1]) - 2:int(mid[1]) + 3, int(mid[0]) - 2:int(mid[0]) + 3]
     assert near.any()
-    assert not green[int(corner[1]) - 1:int(corner[1]) + 2, int(corner[0]) - 1:int(corner[0]) + 2].any()
+    assert not drawn[int(corner[1]) - 1:int(corner[1]) + 2, int(corner[0]) - 1:int(corner[0]) + 2].any()
 
 
 def test_qa_cli_iou_type_obb(planted: Planted, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.quality import CheckConfig, QualityIssues, check, write_html
 from maslow.quality.config import RULE_TYPES
+from maslow.quality.consensus_report import OTHER_COLOUR, TRUTH_COLOUR
 from maslow.quality.geometry import _ring_area_and_box, _ring_layout, _segments_cross, check_polygons
 from maslow.sample import shapes, write_shapes
 from tests.helpers import run_cli_streams, traced_peak
@@ -236,7 +237,7 @@ def test_html_report_shows_each_offending_object(tmp_path: Path) -> None:
     a = ds.annotations
     assert a.box is not None
     r0 = int(np.flatnonzero(~a.iscrowd)[0])
-    copy = a.box[r0] + [-1.5, -1.5, 1.5, 1.5]  # drawn again, a little larger: the later row (red) around the first
+    copy = a.box[r0] + [-1.5, -1.5, 1.5, 1.5]  # drawn again, a little larger: the later row (orange) around the first
     bad = ds.replace(annotations=Annotations.sort_rows(
         image=np.r_[a.image, a.image[r0]], label=np.r_[a.label, a.label[r0]], box=np.r_[a.box, copy[None]]))
     issues = check(bad, config=CheckConfig(families=("overlaps",), duplicate_iou=0.5))
@@ -245,9 +246,9 @@ def test_html_report_shows_each_offending_object(tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     crops = _crops(text)
     assert len(crops) == min(len(issues), 5)
-    red = [bool(((c == (220, 30, 30)).all(axis=2)).any()) for c in crops]
-    blue = [bool(((c == (30, 100, 220)).all(axis=2)).any()) for c in crops]
-    assert all(red) and all(blue)
+    orange = [bool(((c == TRUTH_COLOUR).all(axis=2)).any()) for c in crops]
+    yellow = [bool(((c == OTHER_COLOUR).all(axis=2)).any()) for c in crops]
+    assert all(orange) and all(yellow)
     x1, y1, x2, y2 = bad.annotations.box[int(issues.annotation[0])]
     assert f"[{x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}]" in text
     # an image that can't be read: the box, no crop; a dataset without images (no root): no object column

@@ -481,3 +481,43 @@ def test_an_oriented_box_crop_outlines_the_corners(tmp_path: Path) -> None:
     on_extent = (xs <= xs.min() + 1) | (xs >= xs.max() - 1) | (ys <= ys.min() + 1) | (ys >= ys.max() - 1)
     assert on_extent.mean() < 0.5
     store.close()
+
+
+def test_a_pair_finding_crop_shows_both_boxes_on_a_dark_halo(tmp_path: Path) -> None:
+    """A class conflict's crop outlines the annotation and the other box of the pair (as the HTML report does), each
+    line on a dark halo so it stands out from a shape of its own colour."""
+    import io as pyio
+
+    from PIL import Image
+
+    from maslow.quality import CheckConfig, check
+    from maslow.quality.consensus_report import HALO_COLOUR, OTHER_COLOUR, TRUTH_COLOUR
+
+    ds = write_shapes(tmp_path / "data", 4, seed=1)
+    a = ds.annotations
+    assert a.box is not None
+    r0 = int(np.flatnonzero(~a.iscrowd)[0])
+    other_class = (int(a.label[r0]) + 1) % len(ds.schema.names)
+    bad = ds.replace(annotations=Annotations.sort_rows(
+        image=np.r_[a.image, a.image[r0]], label=np.r_[a.label, other_class],
+        box=np.r_[a.box, (a.box[r0] + [-1.0, -1.0, 1.0, 1.0])[None]]))
+    issues = check(bad, config=CheckConfig(families=("overlaps",), conflict_iou=0.5))
+    records = issue_records(issues, bad)
+    pair = [r for r in records if r["type"] == "class_conflict"]
+    assert pair and pair[0].get("other_row") is not None
+    path = tmp_path / "issues.json"
+    path.write_text(json.dumps(records))
+    store = ReviewStore(f"sqlite:///{tmp_path / 'p.db'}")
+    review = open_review(path, bad, store, truth_ref="bad")
+    png = review._crop_png(int(pair[0]["rank"]), 256)
+    store.close()
+    assert png is not None
+    px = np.asarray(Image.open(pyio.BytesIO(png)).convert("RGB")).astype(int)
+    for colour in (TRUTH_COLOUR, OTHER_COLOUR):
+        drawn = (px == colour).all(axis=2)
+        assert drawn.sum() > 40, colour
+        halo = (px == HALO_COLOUR).all(axis=2)
+        ys, xs = np.nonzero(drawn)
+        beside = halo[np.clip(ys - 2, 0, None), xs] | halo[np.clip(ys + 2, None, px.shape[0] - 1), xs] | \
+            halo[ys, np.clip(xs - 2, 0, None)] | halo[ys, np.clip(xs + 2, None, px.shape[1] - 1)]
+        assert beside.mean() > 0.5, colour

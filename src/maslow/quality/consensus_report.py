@@ -1,10 +1,12 @@
 """An HTML page to judge consensus findings: the top issues of each type, each with a crop of its image.
 
-Each crop shows the annotation's box in red and the model's suggested box in green (a ``missing`` object has
-only the green one; oriented boxes: their 4 corners joined, the annotation's where it is one and the dataset is
-oriented, the suggestion's where it has them, ``QualityIssues.polygon``); an annotation's labelled keypoints are red dots and the model's suggested keypoints (keypoint
-findings: ``low_iou``, ``missing``) green ones, each set joined by its class's skeleton edges where the schema has
-them. A finding with nothing to outline (a class of a whole image, a tag) shows the whole image, as the review UI
+Each crop shows the annotation's box in orange and the model's suggested box in blue (a ``missing`` object has
+only the blue one; oriented boxes: their 4 corners joined, the annotation's where it is one and the dataset is
+oriented, the suggestion's where it has them, ``QualityIssues.polygon``); an annotation's labelled keypoints are
+orange dots and the model's suggested keypoints (keypoint findings: ``low_iou``, ``missing``) blue ones, each set
+joined by its class's skeleton edges where the schema has them. The colours (``TRUTH_COLOUR``, ``OTHER_COLOUR``,
+``SUGGESTED_COLOUR``: Okabe and Ito's vermillion, yellow and sky blue, apart for colour-blind eyes too) are drawn on a
+dark halo, so an outline stands out from shapes of its own colour in the image. A finding with nothing to outline (a class of a whole image, a tag) shows the whole image, as the review UI
 does. Crops are inline PNGs, so the page is one self-contained file; an image that cannot be read gets no crop (the
 row still lists the finding). Images are cropped as displayed (EXIF orientation applied, as ``io.images.load`` reads
 them), the frame the boxes are in. The page opens with what it is and what each type of finding means.
@@ -28,21 +30,35 @@ from maslow.io.images import image_path, load_rgb
 from maslow.quality.issues import QualityIssues
 from maslow.quality.oriented import is_oriented, oriented_rows, quad_corners
 
-TRUTH_COLOUR = (220, 30, 30)
-SUGGESTED_COLOUR = (20, 170, 60)
+TRUTH_COLOUR = (213, 94, 0)  # the annotation: "orange"
+OTHER_COLOUR = (240, 228, 66)  # the other annotation of a pair (a duplicate, a class conflict): "yellow"
+SUGGESTED_COLOUR = (86, 180, 233)  # the suggestion (a model's, a rule check's): "blue"
+HALO_COLOUR = (20, 20, 20)  # under every outline, 2 px wider
+#: The legend's CSS classes: a swatch of each colour (``t``, ``o``, ``s``), as ``legend`` writes them.
+LEGEND_CSS = (f"span.t, span.o, span.s {{ font-size: 1.2em; text-shadow: 0 0 1px #000; }} "
+              f"span.t {{ color: rgb{TRUTH_COLOUR}; }} span.o {{ color: rgb{OTHER_COLOUR}; }} "
+              f"span.s {{ color: rgb{SUGGESTED_COLOUR}; }}")
 
 _STYLE = """body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #f2f2f2; } .t { color: #dc1e1e; } .s { color: #14aa3c; }"""
+th { background: #f2f2f2; } """ + LEGEND_CSS
 
 
 Colour = tuple[int, int, int]
 
+_COLOUR_NAMES = {"t": "orange", "o": "yellow", "s": "blue"}
+
+
+def legend(*parts: tuple[str, str]) -> str:
+    """The HTML legend of a crop's colours: per (CSS class ``t``/``o``/``s``, meaning), its swatch, name and meaning,
+    joined by semicolons (the caller escapes nothing: the texts are its own)."""
+    return "; ".join(f'<span class="{c}">&#9632;</span> {_COLOUR_NAMES[c]}: {what}' for c, what in parts)
+
 #: What each finding type of ``maslow qa`` means, shown under its heading (rule-check types: ``_RULE_CHECK``).
 TYPE_MEANINGS = {
     "wrong_class": "a confident prediction of another class sits on the object: check its class",
-    "missing": "the model sees an object no annotation covers: the suggested box and class (green) would add it",
+    "missing": "the model sees an object no annotation covers: the suggested box and class (blue) would add it",
     "extra": "nothing the model sees, of any class, is where the annotation is: remove it if there is no object",
     "low_iou": "the model's box (or keypoints) of the same class fits the object better than the annotation's",
     "ambiguous": "the model supports both the annotated class and another one: check the class",
@@ -90,15 +106,19 @@ def crop_png(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, Colour]], si
     scale = size / max(crop.width, crop.height)
     crop = crop.resize((max(int(crop.width * scale), 1), max(int(crop.height * scale), 1)))
     draw = ImageDraw.Draw(crop)
-    for b, colour in boxes:
-        if np.isnan(b[0]):
-            continue
-        xy = [(b[0] - left) * scale, (b[1] - top) * scale, (b[2] - left) * scale, (b[3] - top) * scale]
-        draw.rectangle(xy, outline=colour, width=2)
-    for ring, colour in rings:
-        if len(ring) and np.isfinite(ring).all():
-            pix = (np.asarray(ring, np.float64) - [left, top]) * scale
-            draw.line([(float(x), float(y)) for x, y in np.r_[pix, pix[:1]].tolist()], fill=colour, width=2)
+    for halo in (True, False):  # every outline's dark halo first, then the colours over them
+        for b, colour in boxes:
+            if np.isnan(b[0]):
+                continue
+            xy = [(b[0] - left) * scale, (b[1] - top) * scale, (b[2] - left) * scale, (b[3] - top) * scale]
+            grow = 1 if halo else 0
+            draw.rectangle([xy[0] - grow, xy[1] - grow, xy[2] + grow, xy[3] + grow],
+                           outline=HALO_COLOUR if halo else colour, width=4 if halo else 2)
+        for ring, colour in rings:
+            if len(ring) and np.isfinite(ring).all():
+                pix = (np.asarray(ring, np.float64) - [left, top]) * scale
+                draw.line([(float(x), float(y)) for x, y in np.r_[pix, pix[:1]].tolist()],
+                          fill=HALO_COLOUR if halo else colour, width=4 if halo else 2, joint="curve")
     for pts, colour in points:
         pix = (np.asarray(pts, np.float64) - [left, top]) * scale
         fin = np.asarray(np.isfinite(pix).all(axis=1), bool)
@@ -108,7 +128,7 @@ def crop_png(ds: Dataset, image: int, boxes: list[tuple[np.ndarray, Colour]], si
                 draw.line([(float(pix[i, 0]), float(pix[i, 1])), (float(pix[j, 0]), float(pix[j, 1]))], fill=colour,
                           width=1)
         for cx, cy in pix[fin].tolist():
-            draw.ellipse([cx - 2.5, cy - 2.5, cx + 2.5, cy + 2.5], fill=colour)
+            draw.ellipse([cx - 3, cy - 3, cx + 3, cy + 3], fill=colour, outline=HALO_COLOUR)
     buf = io.BytesIO()
     crop.save(buf, format="PNG")
     return base64.b64encode(buf.getvalue()).decode("ascii")
@@ -140,7 +160,7 @@ def _labelled_points(truth: Dataset, ann: int) -> np.ndarray | None:
 def keypoint_overlays(truth: Dataset, ann: int, suggested: np.ndarray, cls: int
               ) -> tuple[list[tuple[np.ndarray, Colour]], tuple[tuple[int, int], ...]]:
     """The keypoints to draw on a finding's crop: the model's suggested ones ((K, 3) ``suggested``, its x, y where
-    numbers) in green under the annotation's labelled ones in red; and the skeleton edges of class ``cls`` (-1:
+    numbers) in blue under the annotation's labelled ones in orange; and the skeleton edges of class ``cls`` (-1:
     none)."""
     out: list[tuple[np.ndarray, Colour]] = []
     if len(suggested) and np.isfinite(suggested[:, :2]).all(axis=1).any():
@@ -164,7 +184,7 @@ def render_consensus_html(issues: QualityIssues, truth: Dataset, *, per_type: in
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
              f"<style>{_STYLE}</style></head><body><h1>{e(title)}</h1>",
              f"<p>{truth.n_images} images, {truth.n_annotations} annotations: <b>{len(issues)}</b> issues. "
-             "<span class='t'>red</span>: the annotation; <span class='s'>green</span>: the model's suggestion.</p>",
+             + legend(("t", "the annotation"), ("s", "the model's suggestion")) + ".</p>",
              "<p>Likely label errors, found by comparing the annotations with a model's out-of-fold predictions "
              "(<b>maslow qa</b>: each image predicted by a model that did not train on it). Each finding has a score "
              "in [0, 1], higher when the model is more reliably right at its confidence and contradicts the label "

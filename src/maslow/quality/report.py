@@ -2,11 +2,11 @@
 summaries).
 
 When the dataset has its images (``ds.root``), each of the top issues shows the offending object: a crop of the
-image with the annotation's box in red, the other annotation of a pair (a duplicate, a class conflict) in blue and a
-suggested box (an out-of-bounds box clipped to the image) in green, and the box in xyxy pixels under it ("(no
+image with the annotation's box in orange, the other annotation of a pair (a duplicate, a class conflict) in yellow
+and a suggested box (an out-of-bounds box clipped to the image) in blue (``consensus_report``'s colours), and the box in xyxy pixels under it ("(no
 image)" where the file can't be read); an annotation without a box is outlined by its polygon's or mask's bounding
 box, an oriented box (oriented data, or an ``obb_*`` finding) by its 4 corners, with the suggested corners in
-green, and an image-level finding shows the whole image. Crops are inline PNGs, so the page stays one file. Every
+blue, and an image-level finding shows the whole image. Crops are inline PNGs, so the page stays one file. Every
 value from the data (title, paths, class names, reasons) is HTML-escaped; with no issues the page says so (and still
 lists the classes).
 """
@@ -35,7 +35,7 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; } td.num { text-align: right; }
 .error { color: #b00020; font-weight: bold; } .warning { color: #b26a00; } .info { color: #555; }
-.t { color: #dc1e1e; } .o { color: #1e64dc; } .s { color: #14aa3c; } .box { display: block; }
+{{ legend_css }} .box { display: block; }
 </style></head><body>
 <h1>{{ title }}</h1>
 <p>{{ n_images }} images, {{ n_annotations }} annotations, {{ n_classes }} classes:
@@ -50,8 +50,7 @@ says what to do about it; &quot;(dataset)&quot; marks a finding about the whole 
 {% for t, s, c in counts %}<tr><td>{{ t }}</td><td class="{{ s }}">{{ s }}</td><td class="num">{{ c }}</td></tr>
 {% endfor %}</table>
 <h2>Top {{ rows|length }} issues</h2>
-{% if crops %}<p><span class="t">red</span>: the annotation; <span class="o">blue</span>: the other annotation of a
-pair; <span class="s">green</span>: the suggested box.</p>{% endif %}
+{% if crops %}<p>{{ legend|safe }}.</p>{% endif %}
 <table><tr><th>#</th>{% if crops %}<th>object (box xyxy px)</th>{% endif %}<th>score</th><th>severity</th><th>type</th>
 <th>image</th><th>annotation</th><th>class</th><th>reason</th><th>suggestion</th></tr>
 {% for r in rows %}<tr><td class="num">{{ loop.index }}</td>{% if crops %}<td>{% if r.crop %}<img src="data:image/png;base64,{{ r.crop }}" alt="crop">{% elif r.image >= 0 %}(no image){% endif %}<span class="box">{{ r.box_text }}</span></td>{% endif %}
@@ -85,21 +84,20 @@ def outline(ds: Dataset, ann: int) -> np.ndarray:
     return np.full(4, np.nan)
 
 
-_RED, _BLUE, _GREEN = (220, 30, 30), (30, 100, 220), (20, 170, 60)
-
-
 def _crop(ds: Dataset, image: int, ann: int, other: int, suggested: np.ndarray | None, size: int,
           corners: np.ndarray | None = None, suggested_corners: np.ndarray | None = None) -> str | None:
     """A base64 PNG of the finding's objects on their image (see the module docstring), None when unreadable;
     ``corners``: the annotation's oriented box, drawn in place of its box."""
-    from maslow.quality.consensus_report import crop_png, thumbnail_png
+    from maslow.quality.consensus_report import OTHER_COLOUR, SUGGESTED_COLOUR, TRUTH_COLOUR, crop_png, thumbnail_png
 
     if image < 0:
         return None
-    boxes = [(outline(ds, ann) if corners is None else np.full(4, np.nan), _RED), (outline(ds, other), _BLUE)]
+    boxes = [(outline(ds, ann) if corners is None else np.full(4, np.nan), TRUTH_COLOUR),
+             (outline(ds, other), OTHER_COLOUR)]
     if suggested is not None and suggested_corners is None:
-        boxes.append((suggested, _GREEN))
-    rings = [(c, colour) for c, colour in ((corners, _RED), (suggested_corners, _GREEN)) if c is not None]
+        boxes.append((suggested, SUGGESTED_COLOUR))
+    rings = [(c, colour) for c, colour in ((corners, TRUTH_COLOUR), (suggested_corners, SUGGESTED_COLOUR))
+             if c is not None]
     if not any(np.isfinite(b).all() for b, _ in boxes) and not rings:
         return thumbnail_png(ds, image, size)
     return crop_png(ds, image, boxes, size, rings=rings)
@@ -143,7 +141,11 @@ def _context(issues: QualityIssues, ds: Dataset, top: int, title: str, crop_size
     classes = [{"name": n, "n": int(per_class[c]), "flagged": int(flagged[c]),
                 "share": 100.0 * flagged[c] / max(per_class[c], 1),
                 "types": ", ".join(f"{t} {v}" for t, v in types[c].most_common())} for c, n in enumerate(names)]
-    return {"title": title, "crops": crops, "n_images": ds.n_images, "n_annotations": ds.n_annotations, "n_classes": len(names),
+    from maslow.quality.consensus_report import LEGEND_CSS, legend
+
+    return {"title": title, "crops": crops, "legend_css": LEGEND_CSS,
+            "legend": legend(("t", "the annotation"), ("o", "the other annotation of a pair"),
+                             ("s", "the suggested box")), "n_images": ds.n_images, "n_annotations": ds.n_annotations, "n_classes": len(names),
             "n_issues": len(issues), "severity": list(Counter(issues.severity.tolist()).most_common()),
             "counts": [(t, sev[t], c) for t, c in issues.counts().items()], "rows": rows, "classes": classes}
 

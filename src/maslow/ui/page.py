@@ -14,6 +14,8 @@ import html
 import json
 from typing import Any
 
+from maslow.quality.consensus_report import LEGEND_CSS, legend
+
 _CSS = """
 * { box-sizing: border-box; }
 body { font-family: system-ui, sans-serif; margin: 0; color: #222; background: #fafafa; }
@@ -31,7 +33,7 @@ main { display: flex; height: calc(100vh - 100px); }
 .st.accepted { background: #c8e6c9; } .st.rejected { background: #ffcdd2; } .st.skipped { background: #fff9c4; }
 #detail { flex: 1; padding: 16px; overflow: auto; }
 #detail img { border: 1px solid #ccc; image-rendering: pixelated; max-width: 100%; }
-.t { color: #dc1e1e; } .s { color: #14aa3c; } .muted { color: #777; }
+.muted { color: #777; } __LEGEND_CSS__
 button { font-size: 14px; padding: 6px 14px; margin-right: 6px; cursor: pointer; }
 button.a { background: #c8e6c9; } button.r { background: #ffcdd2; } button.k { background: #fff9c4; }
 #msg { color: #b71c1c; margin-top: 8px; min-height: 1em; } kbd { border: 1px solid #aaa; padding: 0 3px; }
@@ -103,7 +105,7 @@ function show() {
     `<p><img src="${esc(f.crop)}" alt="no crop (image not found)" onerror="this.replaceWith('(no crop)')"></p>` +
     `<p><b>${esc(f.file_name)}</b> &middot; class <b>${esc(f['class'])}</b> &middot; score ${score(f)}</p>` +
     `<p>${esc(f.reason)}</p><p class="s">suggestion: ${esc(s.text || 'none')}</p>` +
-    `<p class="muted"><span class="t">red</span>: the annotation; <span class="s">green</span>: the suggestion</p>` +
+    `<p class="muted">__LEGEND__${f.other_row != null ? '; __LEGEND_OTHER__' : ''}</p>` +
     picker + `<p><input id="note" placeholder="note" size="40" value="${esc(f.decision ? f.decision.note : '')}">` +
     `</p><p>${button('a', 'accepted', 'Accept (a)')}${button('r', 'rejected', 'Reject (r)')}` +
     `${button('k', 'skipped', 'Skip (s)')}</p><div id="msg"></div>`;
@@ -177,6 +179,9 @@ def render_page(title: str, summary: dict[str, Any], first_page: dict[str, Any])
     data = json.dumps({"summary": summary, "page": first_page}, ensure_ascii=False)
     data = data.replace("<", "\\u003c").replace(">", "\\u003e")  # no "</script>" can end the block early
     t = html.escape(title)
+    css = _CSS.replace("__LEGEND_CSS__", LEGEND_CSS)
+    js = _JS.replace("__LEGEND__", legend(("t", "the annotation"), ("s", "the suggestion"))).replace(
+        "__LEGEND_OTHER__", legend(("o", "the other annotation of the pair")))
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{t}</title>"
-            f"<link rel='icon' href='data:,'><style>{_CSS}</style></head><body>{_BODY.replace('__TITLE__', t)}"
-            f"<script id='initial' type='application/json'>{data}</script><script>{_JS}</script></body></html>\n")
+            f"<link rel='icon' href='data:,'><style>{css}</style></head><body>{_BODY.replace('__TITLE__', t)}"
+            f"<script id='initial' type='application/json'>{data}</script><script>{js}</script></body></html>\n")

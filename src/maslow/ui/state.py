@@ -199,9 +199,11 @@ class Review:
             return len(self._crops), self._crops_bytes
 
     def _crop_png(self, key: int, size: int) -> bytes | None:
-        """A PNG of finding ``key``'s region (annotation red, suggestion green; as ``maslow qa --html`` draws
-        them), the whole image for a finding without geometry; None when the image can't be read."""
+        """A PNG of finding ``key``'s region (the annotation, the other annotation of a pair, the suggestion, in
+        ``consensus_report``'s colours as the HTML reports draw them), the whole image for a finding without geometry;
+        None when the image can't be read."""
         from maslow.quality.consensus_report import (
+            OTHER_COLOUR,
             SUGGESTED_COLOUR,
             TRUTH_COLOUR,
             crop_png,
@@ -232,8 +234,13 @@ class Review:
         if sug.get("polygon"):
             rings.append((np.asarray(sug["polygon"][0], np.float64).reshape(-1, 2), SUGGESTED_COLOUR))
             sug_box = np.full(4, np.nan)
-        png = crop_png(self.truth, int(img), [(truth_box, TRUTH_COLOUR), (sug_box, SUGGESTED_COLOUR)], size, overlays,
-                       edges, rings)
+        other = -1 if f.get("other_row") is None else int(f["other_row"])  # a duplicate's, a class conflict's pair
+        other_box = ta.box[other] if other >= 0 and ta.box is not None else np.full(4, np.nan)
+        if other >= 0 and self.oriented[other]:
+            rings.append((quad_corners(self.truth, np.array([other]))[0], OTHER_COLOUR))
+            other_box = np.full(4, np.nan)
+        png = crop_png(self.truth, int(img), [(truth_box, TRUTH_COLOUR), (other_box, OTHER_COLOUR),
+                                              (sug_box, SUGGESTED_COLOUR)], size, overlays, edges, rings)
         png = png if png is not None else thumbnail_png(self.truth, int(img), size)  # nothing to outline: the image
         return None if png is None else base64.b64decode(png)
 
