@@ -2,7 +2,7 @@
 # Demo step: evaluate simulated predictions on the demo's shapes dataset (called from demo.sh after step 1;
 # runs alone too: DEMO_OUT=demo-out bash scripts/demo_eval.sh). Writes $OUT/predictions.json, $OUT/eval.json
 # and the plots under $OUT/eval-plots/; 7c the oriented-box scene under $OUT/aerial/, 7d the panoptic one under
-# $OUT/panoptic/.
+# $OUT/panoptic/, 7e the Open Images one under $OUT/openimages/.
 set -euo pipefail
 OUT=${DEMO_OUT:-demo-out}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,3 +43,12 @@ Panoptic Quality (PQ, SQ, RQ for all, things and stuff, per class) by panopticap
 python "$HERE/demo_panoptic.py" "$OUT/panoptic"
 maslow eval --gt "$OUT/panoptic/panoptic.json" --from coco-panoptic --pred "$OUT/panoptic/pred.json" \
   --pred-format coco-panoptic --json "$OUT/eval_panoptic.json"
+
+step "7e. Open Images (normalised boxes, group-of boxes over crowds, verified image-level labels, a class hierarchy of \
+MIDs): its CSVs read, the challenge's protocol (a detection inside a group-of box: one TP per box; classes not verified \
+on an image left out; boxes and labels counted for their ancestors), then the truth converted to COCO"
+python "$HERE/demo_openimages.py" "$OUT/openimages"
+maslow eval --gt "$OUT/openimages" --from openimages --pred "$OUT/openimages/predictions.csv" \
+  --pred-format openimages-results --protocol openimages --hierarchy "$OUT/openimages/hierarchy.json" \
+  --json "$OUT/eval_openimages.json"
+maslow convert "$OUT/openimages" "$OUT/openimages/coco.json" --from openimages --to coco

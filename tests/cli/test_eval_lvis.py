@@ -51,5 +51,5 @@ def test_coco_only_options_are_refused(files: dict[str, Path], extra: list[str])
 
 
 def test_an_unknown_protocol_is_refused(files: dict[str, Path]) -> None:
-    code, text = run_cli(["eval", "--gt", str(files["gt"]), "--pred", str(files["pred"]), "--protocol", "openimages"])
-    assert code == 2 and "--protocol must be coco, lvis, voc or panoptic" in flat_text(text), text
+    code, text = run_cli(["eval", "--gt", str(files["gt"]), "--pred", str(files["pred"]), "--protocol", "kitti"])
+    assert code == 2 and "--protocol must be coco, lvis, voc, openimages or panoptic" in flat_text(text), text

@@ -171,7 +171,8 @@ def eval_(
     gt_format: Annotated[str | None, typer.Option("--from", "-f", help="Format of --gt (see `maslow formats`; "
                                                   "default coco).")] = None,
     pred_format: Annotated[str, typer.Option("--pred-format", help="Format of --pred: coco-results (default), "
-                                             "dota-results (a folder of Task1_<class>.txt files) or any dataset "
+                                             "dota-results (a folder of Task1_<class>.txt files), "
+                                             "openimages-results (a CSV or a Kaggle submission) or any dataset "
                                              "format with scores (see `maslow formats`).")] = "coco-results",
     iou_type: Annotated[IouType, typer.Option("--iou-type", help="What is matched: boxes, masks (segm), masks by "
                                               "Boundary IoU (boundary), oriented boxes (obb: 4-point polygons or "
@@ -216,7 +217,9 @@ def eval_(
     protocol: Annotated[str, typer.Option("--protocol", help="Detection protocol: coco; lvis (federated LVIS "
                                           "evaluation, lvis-api 0.5.3's numbers: at most 300 detections per image, "
                                           "only the classes each image labels or verifies absent); voc (Pascal "
-                                          "VOC and DOTA: AP at --iou-threshold, difficult objects ignored); or "
+                                          "VOC and DOTA: AP at --iou-threshold, difficult objects ignored); "
+                                          "openimages (the Open Images Challenge: AP at --iou-threshold with "
+                                          "group-of boxes, verified image-level labels and --hierarchy); or "
                                           "panoptic (Panoptic Quality PQ/SQ/RQ; the default for --pred-format "
                                           "coco-panoptic).")] = "coco",
     voc_metric: Annotated[str | None, typer.Option("--voc-metric", help="--protocol voc: 2010 (all-point AP, "
@@ -228,6 +231,17 @@ def eval_(
     pixel_inclusive: Annotated[bool, typer.Option("--pixel-inclusive", help="--protocol voc: measure boxes as "
                                                   "inclusive pixel indices (w = x2 - x1 + 1); not for boxes read "
                                                   "from VOC XML, which are already continuous.")] = False,
+    hierarchy: Annotated[Path | None, typer.Option("--hierarchy", exists=True, dir_okay=False, help="--protocol "
+                                                   "openimages: the class hierarchy (Open Images' "
+                                                   "bbox_labels_600_hierarchy.json or a {child: parent} JSON).")
+                         ] = None,
+    class_descriptions: Annotated[Path | None, typer.Option("--class-descriptions", exists=True, dir_okay=False,
+                                                            help="--protocol openimages: Open Images' class "
+                                                            "descriptions CSV (MID,DisplayName), when --hierarchy "
+                                                            "names MIDs and the classes display names.")] = None,
+    expand_pred: Annotated[bool, typer.Option("--expand-pred", help="--protocol openimages: also count each "
+                                              "detection for its class's ancestors (not the challenge's rule).")
+                           ] = False,
     n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap draws per slice.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     gt_format_old: Annotated[str | None, typer.Option("--gt-format", hidden=True)] = None,  # before --from
@@ -257,13 +271,13 @@ def eval_(
             raise MaslowError(f"eval: {name} must be greater than 0 (at most 1), got 0")
     if pred_area not in ("geometry", "box"):
         raise MaslowError(f"eval: --pred-area must be geometry or box, got {pred_area!r}")
-    if protocol not in ("coco", "lvis", "voc", "panoptic"):
-        raise MaslowError(f"eval: --protocol must be coco, lvis, voc or panoptic, got {protocol!r}")
+    if protocol not in ("coco", "lvis", "voc", "openimages", "panoptic"):
+        raise MaslowError(f"eval: --protocol must be coco, lvis, voc, openimages or panoptic, got {protocol!r}")
     coco_only = [name for name, given in (
         ("--cost-fp/--cost-fn/--target-precision/--target-recall",
          any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall))),
         ("--slice-by", slice_by is not None), ("--errors", errors), ("--calibration", calibration),
-        ("--plot", plot_dir is not None), ("--pred-area", protocol == "voc" and pred_area != "geometry")) if given]
+        ("--plot", plot_dir is not None), ("--pred-area", protocol in ("voc", "openimages") and pred_area != "geometry")) if given]
     if protocol == "lvis":
         if kind not in ("bbox", "segm"):
             raise MaslowError(f"eval: --protocol lvis evaluates --iou-type bbox or segm, got {kind}")
@@ -273,6 +287,10 @@ def eval_(
 
     voc_metric_name = voc_options(protocol, kind, voc_metric=voc_metric, voc_strict=voc_strict,
                                   pixel_inclusive=pixel_inclusive, coco_only=coco_only)
+    from maslow.cli._metrics_oid import eval_oid, oid_options
+
+    oid_options(protocol, kind, hierarchy=hierarchy, class_descriptions=class_descriptions, expand_pred=expand_pred,
+                coco_only=coco_only)
     if errors and kind in ("keypoints", "boundary"):  # TIDE's error types are defined for boxes and masks
         raise MaslowError(f"eval: --errors (TIDE) applies to --iou-type bbox, segm and obb, got {kind}")
     dilation = _boundary_options(kind, boundary_dilation)
@@ -300,18 +318,22 @@ def eval_(
         notes.append("no predictions on any image, so every object counts as missed (a model trained too briefly "
                      "or with a high params.score_threshold predicts nothing)")
     located = _located({"truth": (gt, gt_report), "pred": (pred, pred_report)})
+    sources = {"gt": (str(gt), gt_format, gt_report), "pred": (str(pred), pred_format, pred_report)}
+    if protocol == "openimages":
+        eval_oid(truth, preds, hierarchy=hierarchy, class_descriptions=class_descriptions, iou_threshold=iou_threshold,
+                 expand_pred=expand_pred, located=located, json_out=json_out, to_stdout=to_stdout, sources=sources,
+                 notes=notes)
+        return
     if protocol == "voc":
         eval_voc(truth, preds, kind=kind, metric=voc_metric_name, iou_threshold=iou_threshold, strict_iou=voc_strict,
                  pixel_inclusive=pixel_inclusive, located=located, json_out=json_out, to_stdout=to_stdout,
-                 sources={"gt": (str(gt), gt_format, gt_report), "pred": (str(pred), pred_format, pred_report)},
-                 notes=notes)
+                 sources=sources, notes=notes)
         return
     if protocol == "lvis":
         from maslow.cli._metrics_lvis import eval_lvis
 
         eval_lvis(truth, preds, kind=kind, pred_area=pred_area, located=located, json_out=json_out,
-                  to_stdout=to_stdout, sources={"gt": (str(gt), gt_format, gt_report),
-                                                "pred": (str(pred), pred_format, pred_report)}, notes=notes)
+                  to_stdout=to_stdout, sources=sources, notes=notes)
         return
     if truth.schema.task in LABEL_TASKS:
         _render_issues(f"{gt}", gt_report, [])

@@ -2,7 +2,8 @@
 
 Formats: ``coco``, ``coco-results``, ``yolo``, ``voc``, ``cvat``, ``labelstudio``, ``imagefolder``, ``masks``
 (semantic PNG label maps), ``parquet`` (maslow's own), ``mnist`` (IDX), ``dota`` and ``dota-results`` (oriented
-boxes) and ``coco-panoptic`` (panoptic segments: JSON and PNGs). ``read(src, fmt)`` and
+boxes), ``openimages`` and ``openimages-results`` (Open Images CSVs) and ``coco-panoptic`` (panoptic segments: JSON
+and PNGs). ``read(src, fmt)`` and
 ``write(ds, dst, fmt)`` dispatch by name; each format also has ``read_<fmt>``/``write_<fmt>``.
 """
 
@@ -93,7 +94,7 @@ def write(ds: Dataset, dst: str | Path, fmt: str, *, progress: Progress | None =
         options["progress"] = progress
     rep: ExportReport = spec.write(ds, Path(dst), **options)
     held = {"coco": {"coco", "coco_categories"}, "cvat": {"cvat"}, "voc": {"voc"}, "labelstudio": {"labelstudio"}, "yolo": {"yolo"},
-            "dota": {"dota"}, "coco-panoptic": {"coco", "coco_categories"}, "parquet": set(ds.info)}.get(spec.name, set())
+            "dota": {"dota"}, "openimages": {"openimages"}, "openimages-results": {"openimages"}, "coco-panoptic": {"coco", "coco_categories"}, "parquet": set(ds.info)}.get(spec.name, set())
     for key in sorted(set(ds.info) - held):
         value = ds.info[key]
         what = ", ".join(map(str, value)) if isinstance(value, dict) else type(value).__name__
@@ -119,6 +120,9 @@ _LAZY = {
     "read_dota": "dota", "write_dota": "dota",
     "read_dota_results": "dota_results", "read_dota_predictions": "dota_results",
     "write_dota_results": "dota_results", "write_dota_predictions": "dota_results",
+    "read_openimages": "openimages", "write_openimages": "openimages",
+    "read_openimages_results": "openimages_results", "read_openimages_predictions": "openimages_results",
+    "write_openimages_results": "openimages_results", "write_openimages_predictions": "openimages_results",
     "read_pixel_probs": "pixel_probs",  # a semantic model's per-pixel probabilities (no Dataset format)
 }
 
@@ -142,6 +146,13 @@ if TYPE_CHECKING:
     from maslow.io.idx import read_idx, read_mnist, write_idx, write_mnist
     from maslow.io.imagefolder import read_imagefolder, write_imagefolder
     from maslow.io.labelstudio import read_labelstudio, write_labelstudio
+    from maslow.io.openimages import read_openimages, write_openimages
+    from maslow.io.openimages_results import (
+        read_openimages_predictions,
+        read_openimages_results,
+        write_openimages_predictions,
+        write_openimages_results,
+    )
     from maslow.io.parquet import read_parquet, write_parquet
     from maslow.io.pixel_probs import read_pixel_probs
     from maslow.io.semantic import read_masks, read_semantic, write_masks, write_semantic
@@ -185,6 +196,9 @@ __all__ = [  # the lazy readers and writers spelled out: type checkers see them 
     "read_labelstudio",
     "read_masks",
     "read_mnist",
+    "read_openimages",
+    "read_openimages_predictions",
+    "read_openimages_results",
     "read_parquet",
     "read_pixel_probs",
     "read_semantic",
@@ -204,6 +218,9 @@ __all__ = [  # the lazy readers and writers spelled out: type checkers see them 
     "write_labelstudio",
     "write_masks",
     "write_mnist",
+    "write_openimages",
+    "write_openimages_predictions",
+    "write_openimages_results",
     "write_parquet",
     "write_semantic",
     "write_voc",

@@ -72,6 +72,11 @@ FORMATS: dict[str, FormatSpec] = {
         FormatSpec("mnist", "idx", "IDX images + labels (MNIST)", aliases=("idx",)),
         FormatSpec("dota", "dota", "DOTA oriented boxes: labelTxt/ files of 4 corners + category + difficult"),
         FormatSpec("dota-results", "dota_results", "DOTA Task1/Task2 results: one file per class (like=truth)"),
+        FormatSpec("openimages", "openimages", "Open Images boxes CSV (+ class descriptions, image-level labels, "
+                   "images/)", aliases=("oid", "open-images")),
+        FormatSpec("openimages-results", "openimages_results",
+                   "Open Images detections: CSV (ImageID,LabelName,Score,...) or Kaggle submission (like=truth)",
+                   aliases=("oid-results",)),
         FormatSpec("coco-panoptic", "coco_panoptic", "COCO panoptic JSON + PNGs of segment ids (things and stuff)"),
     )
 }

@@ -2,7 +2,8 @@
 operating points, slices and plots.
 
 ``coco_map(truth, pred)`` gives pycocotools' numbers bit for bit as a ``MapResult`` (``lvis_map``: lvis-api's
-federated LVIS numbers, bit for bit; ``voc_map``: the Pascal VOC and DOTA protocol; ``panoptic_quality``: PQ/SQ/RQ of
+federated LVIS numbers, bit for bit; ``voc_map``: the Pascal VOC and DOTA protocol; ``oid_map``: the Open Images
+Challenge protocol (group-of boxes, verified image-level labels, a class hierarchy); ``panoptic_quality``: PQ/SQ/RQ of
 panoptic segments, panopticapi's rules); ``coco_matches`` gives the
 per-object ``MatchTable`` (partner, IoU and TP/FP/FN status of every truth object and prediction).
 ``semantic_scores``/``ConfusionMatrix``, ``classification_scores`` and ``multilabel_scores`` equal
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         multilabel_scores_from_indicators,
         subset_accuracy_score,
     )
+    from maslow.metrics.openimages import OidResult, oid_map, read_hierarchy
     from maslow.metrics.operating import (
         DetectionConfusion,
         OperatingPoints,
@@ -131,6 +133,9 @@ _LAZY = {
     "is_panoptic": "maslow.metrics.panoptic",
     "panoptic_quality": "maslow.metrics.panoptic",
     "VocResult": "maslow.metrics.voc",
+    "OidResult": "maslow.metrics.openimages",
+    "oid_map": "maslow.metrics.openimages",
+    "read_hierarchy": "maslow.metrics.openimages",
     "voc_map": "maslow.metrics.voc",
 }
 
@@ -163,6 +168,7 @@ __all__ = [
     "MapResult",
     "MatchTable",
     "MultilabelResult",
+    "OidResult",
     "OperatingPoints",
     "PanopticResult",
     "SegmentationResult",
@@ -189,6 +195,7 @@ __all__ = [
     "mcnemar_exact",
     "multilabel_scores",
     "multilabel_scores_from_indicators",
+    "oid_map",
     "operating_point",
     "panoptic_quality",
     "plot_ap_deltas",
@@ -201,6 +208,7 @@ __all__ = [
     "plot_tide_errors",
     "precision_recall_fscore_support",
     "precision_score",
+    "read_hierarchy",
     "recall_score",
     "scores_from_confusion",
     "semantic_scores",
