@@ -15,7 +15,10 @@ struct Record {
     double score, area, bbox[4];
     uint8_t bbox_ok, crowd;
     int64_t rings, kp_len;
+    uint8_t rle;       /* the segmentation is an RLE */
+    unsigned oriented; /* bit j: P->oriented[j] holds its obb (0), rbox (1) or poly (2) */
 };
+#define RECORD_DEFAULT {{-1, -1, -1}, {0, 0, 0}, NAN, NAN, {NAN, NAN, NAN, NAN}, 0, 0, 0, -1, 0, 0}
 
 /* bbox: exactly 4 numbers. */
 static int read_bbox(Parser *P, Record *r) {
@@ -149,6 +152,7 @@ static int read_segmentation(Parser *P, Record *r) {
         return read_polygons(P, r);
     }
     TRY(expect(&P->s, '{'));
+    r->rle = 1;
     return read_rle(P, P->n);
 }
 
@@ -177,16 +181,9 @@ static int read_attributes(Parser *P) {
     return 0;
 }
 
-/* A key that has no column here, at its opening quote: validated, and its value's text appended to the key's
+/* The value text [value, value + vlen) of the key `name` (its JSON string, quotes included) appended to the key's
  * list (in Other), for the caller to parse with orjson and check. */
-static int read_other(Parser *P) {
-    const unsigned char *name = P->s.p;
-    TRY(skip_string(&P->s));
-    size_t len = (size_t)(P->s.p - name);
-    TRY(expect(&P->s, ':'));
-    skip_ws(&P->s);
-    const unsigned char *value = P->s.p;
-    TRY(skip_value(&P->s, 0));
+static int add_other(Parser *P, const unsigned char *name, size_t len, const unsigned char *value, size_t vlen) {
     Other *o = NULL;
     for (int k = 0; k < P->n_others && !o; k++)
         if (P->others[k].name.len == len && memcmp(P->others[k].name.data, name, len) == 0) o = &P->others[k];
@@ -201,7 +198,62 @@ static int read_other(Parser *P) {
     if (o->last >= 0) OOM(&P->s, push_u8(&o->values, ','));
     o->last = P->n;
     OOM(&P->s, push_i64(&o->records, P->n));
-    OOM(&P->s, buf_push(&o->values, value, (size_t)(P->s.p - value)));
+    OOM(&P->s, buf_push(&o->values, value, vlen));
+    return 0;
+}
+
+/* The value at the cursor, validated and skipped, as add_other's. */
+static int push_other(Parser *P, const unsigned char *name, size_t len) {
+    skip_ws(&P->s);
+    const unsigned char *value = P->s.p;
+    TRY(skip_value(&P->s, 0));
+    return add_other(P, name, len, value, (size_t)(P->s.p - value));
+}
+
+/* A key that has no column here, at its opening quote: validated, and its value located (push_other). */
+static int read_other(Parser *P) {
+    const unsigned char *name = P->s.p;
+    TRY(skip_string(&P->s));
+    size_t len = (size_t)(P->s.p - name);
+    TRY(expect(&P->s, ':'));
+    return push_other(P, name, len);
+}
+
+/* ---- oriented boxes ------------------------------------------------------------------------------------------ */
+static const char *const ORIENTED_KEYS[N_ORIENTED] = {"\"obb\"", "\"rbox\"", "\"poly\""}; /* as add_other's */
+
+/* obb, rbox ([cx, cy, w, h, angle]) or poly ([x1, y1, ..., x4, y4]): exactly 5 or 8 numbers, w and h >= 0, to
+ * P->oriented (where it stands: P->oriented_at). Any other value (null, another length, a string, a negative size)
+ * is located as another key's (read_other), for the Python path to report or keep as read (maslow.io._coco_obb). */
+static int read_oriented(Parser *P, Record *r, int key) {
+    int j = key - K_OBB, len = ORIENTED_LEN[j];
+    double *v = P->oriented[j];
+    skip_ws(&P->s);
+    const unsigned char *start = P->s.p;
+    int ok = accept(&P->s, '[');
+    for (int k = 0; ok && k < len; k++) ok = (!k || accept(&P->s, ',')) && read_double(&P->s, &v[k]) == 0;
+    ok = ok && accept(&P->s, ']') && (len == 8 || (v[2] >= 0 && v[3] >= 0));
+    if (!ok) {
+        P->s.p = start;
+        P->s.why = NULL;
+        return push_other(P, (const unsigned char *)ORIENTED_KEYS[j], strlen(ORIENTED_KEYS[j]));
+    }
+    P->oriented_at[j][0] = start;
+    P->oriented_at[j][1] = P->s.p;
+    r->oriented |= 1u << j;
+    return 0;
+}
+
+/* A record with a segmentation (a ring or an RLE) keeps its oriented boxes as read: their texts go to the other
+ * keys' lists instead (the record gets NaN rows). */
+static int oriented_as_read(Parser *P, Record *r) {
+    for (int j = 0; j < N_ORIENTED; j++)
+        if (r->oriented >> j & 1) {
+            const unsigned char *at = P->oriented_at[j][0];
+            TRY(add_other(P, (const unsigned char *)ORIENTED_KEYS[j], strlen(ORIENTED_KEYS[j]), at,
+                          (size_t)(P->oriented_at[j][1] - at)));
+        }
+    r->oriented = 0;
     return 0;
 }
 
@@ -219,6 +271,7 @@ static int read_value(Parser *P, int key, Record *r) {
     case K_NUM_KEYPOINTS: return read_double(&P->s, &ignored); /* known to the Python path, not stored */
     case K_SCORE: return read_double(&P->s, &r->score);
     case K_ATTRIBUTES: return read_attributes(P);
+    case K_OBB: case K_RBOX: case K_POLY: return read_oriented(P, r, key);
     }
     BAIL(&P->s, "unknown key");
 }
@@ -226,7 +279,7 @@ static int read_value(Parser *P, int key, Record *r) {
 /* Per-record columns exist from the first record that has their key: a key absent from every record costs
  * nothing (the caller fills its default); the records before the first one get the default here. */
 static int backfill(Parser *P, int key) {
-    static const Record def = {{-1, -1, -1}, {0, 0, 0}, NAN, NAN, {NAN, NAN, NAN, NAN}, 0, 0, 0, -1};
+    static const Record def = RECORD_DEFAULT;
     for (int64_t i = 0; i < P->n; i++) TRY(push_key(P, key, &def));
     return 0;
 }
@@ -239,7 +292,7 @@ static int reserve_key(Parser *P, int key) {
         [K_CATEGORY_ID] = {{C_CATEGORY_ID, 8}, {C_CATEGORY_ID_OK, 1}}, [K_BBOX] = {{C_BBOX, 32}, {C_BBOX_OK, 1}},
         [K_SEGMENTATION] = {{C_RING_COUNT, 8}}, [K_AREA] = {{C_AREA, 8}}, [K_ISCROWD] = {{C_ISCROWD, 1}},
         [K_KEYPOINTS] = {{C_KP_LEN, 8}}, [K_NUM_KEYPOINTS] = {{0, 0}}, [K_SCORE] = {{C_SCORE, 8}},
-        [K_ATTRIBUTES] = {{0, 0}}};
+        [K_ATTRIBUTES] = {{0, 0}}, [K_OBB] = {{C_OBB, 40}}, [K_RBOX] = {{C_RBOX, 40}}, [K_POLY] = {{C_POLY, 64}}};
     if (P->lookup && (key == K_IMAGE_ID || key == K_CATEGORY_ID)) return 0; /* no column (push_key) */
     size_t per_record = (size_t)(P->s.p - P->start) / (size_t)(P->n + 1) + 1;
     size_t records = (size_t)(P->s.end - P->s.p) / per_record * 9 / 8 + 16;
@@ -267,6 +320,13 @@ static int push_key(Parser *P, int key, const Record *r) {
         break;
     case K_SEGMENTATION: OOM(&P->s, push_i64(&P->col[C_RING_COUNT], r->rings)); break;
     case K_KEYPOINTS: OOM(&P->s, push_i64(&P->col[C_KP_LEN], r->kp_len)); break;
+    case K_OBB: case K_RBOX: case K_POLY: {
+        static const double none[8] = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+        int j = key - K_OBB;
+        const double *v = r->oriented >> j & 1 ? P->oriented[j] : none;
+        OOM(&P->s, buf_push(&P->col[C_OBB + j], v, sizeof(double) * (size_t)ORIENTED_LEN[j]));
+        break;
+    }
     }
     return 0;
 }
@@ -358,7 +418,7 @@ static void release_consumed(Parser *P) {
 
 /* One annotation object, after its '{'. */
 static int read_record(Parser *P) {
-    Record r = {{-1, -1, -1}, {0, 0, 0}, NAN, NAN, {NAN, NAN, NAN, NAN}, 0, 0, 0, -1};
+    Record r = RECORD_DEFAULT;
     unsigned seen = 0;
     if (!accept(&P->s, '}')) {
         do {
@@ -374,7 +434,9 @@ static int read_record(Parser *P) {
         } while (accept(&P->s, ','));
         TRY(expect(&P->s, '}'));
     }
-    if (!(seen & (1u << K_BBOX)) && !P->bbox_optional) BAIL(&P->s, "record without bbox");
+    unsigned oriented = r.oriented; /* an oriented box stands in for a missing bbox */
+    if (oriented && (r.rings || r.rle)) TRY(oriented_as_read(P, &r));
+    if (!(seen & (1u << K_BBOX)) && !P->bbox_optional && !oriented) BAIL(&P->s, "record without bbox");
     TRY(push_record(P, &r, seen));
     if (P->lookup) TRY(rows_and_box(P, &r, seen));
     P->n++;

@@ -24,6 +24,11 @@
  *   the caller to parse; only validated here; null attributes: none);
  *   others (a list, per distinct key without a column, in order of appearance: (the key's JSON string, int64
  *   records that have it, the JSON array of its values), all Columns, for the caller to parse with orjson);
+ *   obb, rbox (n, 5 float64: [cx, cy, w, h, angle]) and poly (n, 8 float64: the corners), NaN rows where absent:
+ *   oriented boxes, each a list of exactly so many numbers with w, h >= 0; any other value (null, a wrong length,
+ *   a negative size), and any value of a record with a segmentation (a ring or an RLE: kept as read, see
+ *   maslow.io._coco_obb), goes to `others` instead. A record of an annotations file may lack a bbox where it has
+ *   such a box;
  *   keys: bitmask of the keys that occurred (bit order = KEY_NAMES, the module's KEYS); n; end: offset just
  *   past the ']'.
  * Given the truth's tables (lookup=, results): image_row, label_row (int64 per record, -1: none) and xyxy (n, 4
@@ -47,20 +52,23 @@
 
 /* ---- keys ----------------------------------------------------------------------------------------------- */
 enum { K_ID, K_IMAGE_ID, K_CATEGORY_ID, K_BBOX, K_SEGMENTATION, K_AREA, K_ISCROWD, K_KEYPOINTS, K_NUM_KEYPOINTS,
-       K_SCORE, K_ATTRIBUTES, N_KEYS };
+       K_SCORE, K_ATTRIBUTES, K_OBB, K_RBOX, K_POLY, N_KEYS };
 static const char *const KEY_NAMES[N_KEYS] = {"id", "image_id", "category_id", "bbox", "segmentation", "area",
                                               "iscrowd", "keypoints", "num_keypoints", "score",
-                                              "attributes"};
+                                              "attributes", "obb", "rbox", "poly"};
+/* The oriented-box keys (K_OBB, K_RBOX, K_POLY, in that order) and the numbers each holds. */
+enum { N_ORIENTED = 3 };
+static const int ORIENTED_LEN[N_ORIENTED] = {5, 5, 8};
 
 /* ---- the parser state ----------------------------------------------------------------------------------- */
 enum { C_ID, C_ID_OK, C_IMAGE_ID, C_IMAGE_ID_OK, C_CATEGORY_ID, C_CATEGORY_ID_OK, C_SCORE, C_AREA, C_ISCROWD,
        C_BBOX, C_BBOX_OK, C_RING_COUNT, C_RING_LEN, C_COORDS, C_KP_LEN, C_KP, C_KP_BOX, C_RLE, C_RLE_CHARS,
-       C_RLE_RUNS, C_RLE_BOX, C_ATTRS, C_IMAGE_ROW, C_LABEL_ROW, C_XYXY,
+       C_RLE_RUNS, C_RLE_BOX, C_ATTRS, C_IMAGE_ROW, C_LABEL_ROW, C_XYXY, C_OBB, C_RBOX, C_POLY,
        N_COLS };
 static const char *const COL_NAMES[N_COLS] = {
     "id", "id_ok", "image_id", "image_id_ok", "category_id", "category_id_ok", "score", "area", "iscrowd",
     "bbox", "bbox_ok", "ring_count", "ring_len", "coords", "kp_len", "kp", "kp_box", "rle", "rle_chars",
-    "rle_runs", "rle_box", "attrs", "image_row", "label_row", "xyxy"};
+    "rle_runs", "rle_box", "attrs", "image_row", "label_row", "xyxy", "obb", "rbox", "poly"};
 
 /* A key without a column here ("ignore", LVIS-style extras, annotator, source, ...), as spelled in the file. */
 enum { MAX_OTHERS = 32 }; /* distinct such keys in a file; more bail out */
@@ -97,6 +105,8 @@ typedef struct {
     int bbox_optional;                   /* results: a record may lack a bbox */
     unsigned keys;                       /* keys seen in any record */
     int64_t n;                           /* records parsed */
+    double oriented[N_ORIENTED][8];      /* the record's obb, rbox, poly as read (Record.oriented: which) */
+    const unsigned char *oriented_at[N_ORIENTED][2]; /* and where their texts start and end */
     Buf col[N_COLS];
     Other others[MAX_OTHERS];
     int n_others;
@@ -121,6 +131,9 @@ static int read_record_key(Parser *P) {
     case 's': KEY("score", K_SCORE) KEY("segmentation", K_SEGMENTATION) break;
     case 'k': KEY("keypoints", K_KEYPOINTS) break;
     case 'n': KEY("num_keypoints", K_NUM_KEYPOINTS) break;
+    case 'o': KEY("obb", K_OBB) break;
+    case 'r': KEY("rbox", K_RBOX) break;
+    case 'p': KEY("poly", K_POLY) break;
     }
 #undef KEY
     if (key < 0) { /* another key: the caller locates it and its value (read_other) */
@@ -235,7 +248,7 @@ PyDoc_STRVAR(parse_doc,
 "parse(buffer, start, end, bbox_optional, *, lookup=None, release=0) -> dict | str\n\n"
 "Columns of the JSON array of annotation objects at buffer[start:end] (the array's '[' at start, after\n"
 "whitespace), or a str saying why the Python path must read the file instead. bbox_optional: a record\n"
-"may lack a bbox (results); otherwise such a record makes it bail out.\n"
+"may lack a bbox (results); otherwise such a record makes it bail out, unless it has an oriented box.\n"
 "lookup: (image_keys, image_rows, image_lo, label_keys, label_rows, label_lo, widths, heights): per id map,\n"
 "int64 sorted distinct keys and their rows, or keys None and a dense table rows[id - lo] (-1: none); float64\n"
 "image sizes per row. Then the columns image_row, label_row, xyxy and the counts misses,\n"

@@ -147,6 +147,7 @@ class AnnColumns:
     _attr_strings: dict[str, dict[str, str] | None] = field(default_factory=dict)  # see attribute_parts
     _attr_cols: dict[str, ObjArray] = field(default_factory=dict)  # attribute columns made elsewhere (the kernel's)
     _extra: dict[str, list[tuple[int, list[Any]]]] = field(default_factory=lambda: defaultdict(list))
+    _oriented: dict[str, FloatArray] = field(default_factory=dict)  # the kernel's obb/rbox/poly (see add_columns)
     #: From the kernel, given the truth's ids (results): every record's image and label row (all found).
     native_rows: tuple[IntArray, IntArray] | None = None
     #: From the kernel with ``native_rows``: every record's xyxy box (all finite, w/h >= 0), whether some x2 - x1 or
@@ -291,15 +292,16 @@ class AnnColumns:
                     rles: list[dict[str, Any]], keypoints: list[tuple[IntArray, FloatArray]],
                     attributes: dict[str, ObjArray], extra: dict[str, list[Any]],
                     rle_boxes: FloatArray | None = None, rle_sizes: IntArray | None = None,
-                    kp_boxes: FloatArray | None = None) -> None:
+                    kp_boxes: FloatArray | None = None, oriented: dict[str, FloatArray] | None = None) -> None:
         """Take ``n`` records parsed elsewhere (the C kernel, ``_coco_native``) as the columns ``add`` makes.
 
         ``absent``: columns of keys no record has, as (shape, dtype, fill), built only if asked for (``polygons``:
         None). ``attributes``: the columns ``attributes()`` returns. ``extra``: what ``add`` keeps in ``_extra``, as
         one full column (a value per record) per key. ``rle_boxes``: per RLE, what pycocotools' ``toBbox`` gives (NaN
         rows where not computed); ``rle_sizes``: per RLE, its (h, w); ``kp_boxes``: per record, the xyxy extent of
-        its keypoints (NaN rows where none, inf rows where numpy must decide: ``keypoint_boxes``). Must be the only
-        records added.
+        its keypoints (NaN rows where none, inf rows where numpy must decide: ``keypoint_boxes``); ``oriented``: per
+        oriented-box key (``_coco_obb.KEYS``), (n, 5 or 8) float64 values, NaN rows where absent, which ``extras``
+        gives as they are (``_coco_obb.read_oriented`` takes them). Must be the only records added.
         """
         if self.n:
             raise RuntimeError("AnnColumns.add_columns: must be the only records")
@@ -311,6 +313,7 @@ class AnnColumns:
         self._rle_rows, self._rles, self._kp, self._attr_cols = rle_rows, rles, keypoints, attributes
         self._extra.update({k: [(0, v)] for k, v in extra.items()})
         self._rle_boxes, self._rle_sizes, self._kp_boxes = rle_boxes, rle_sizes, kp_boxes
+        self._oriented = dict(oriented or {})
         self.keys, self.n = keys, n
 
     # -- segmentation ------------------------------------------------------------------------------
@@ -508,13 +511,15 @@ class AnnColumns:
         return out
 
     def extras(self) -> dict[str, np.ndarray]:
-        """Unknown keys (and ``\\0annotator``/``\\0source``), numeric where every record has a number."""
+        """Unknown keys (and ``\\0annotator``/``\\0source``), numeric where every record has a number; oriented boxes
+        parsed by the kernel as (n, 5 or 8) float64 (see ``add_columns``)."""
         out: dict[str, np.ndarray] = {}
         for k, parts in self._extra.items():
             vals: list[Any] = [None] * self.n
             for first, chunk in parts:
                 vals[first:first + len(chunk)] = chunk
             out[k] = to_column(vals)
+        out.update(self._oriented)
         return out
 
 

@@ -7,7 +7,10 @@ JSON) makes it bail out, and the caller reads the whole file with the Python pat
 message. String image ids (``"image_id": "img_0007"``) are such a type: a file with them makes the kernel bail out
 at its first record (under a millisecond), so only such files pay for the Python path. ``attributes`` objects and
 the values of keys without a column of their own (LVIS-style extras, ``ignore``, annotator, source: any JSON
-values) are only located by the kernel and parsed here with orjson. Here the kernel's columns fill an
+values) are only located by the kernel and parsed here with orjson. Oriented boxes (``obb``, ``rbox``, ``poly``)
+are parsed by the kernel into float64 columns where a value is a list of 5 or 8 numbers (``w``/``h`` >= 0) in a
+record without a segmentation; any other value (null, a finding, one kept as read beside a segmentation) is
+located as those keys' are, and joins the column of values as read here. Here the kernel's columns fill an
 ``AnnColumns`` exactly as ``add`` would have, so everything after is shared.
 """
 
@@ -24,6 +27,7 @@ from maslow.core import masks as M
 from maslow.core.polygons import Polygons, offsets
 from maslow.core.types import ObjArray
 from maslow.io._coco_columns import KNOWN_KEYS, AnnColumns, attribute_parts, obj_column
+from maslow.io._coco_obb import LENGTHS as OBB_LENGTHS
 from maslow.io._coco_stream import SENTINEL, find_annotations
 from maslow.io._common import json_loads
 
@@ -156,10 +160,12 @@ def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], dat
     rle = col("rle", np.int64).reshape(-1, _RLE_FIELDS)
     rles = _rles(rle, cols)
     attrs = _attributes(np.frombuffer(cols["attrs"], np.int64).reshape(-1, 3), data, n, release=release > 0)
-    extra = _extras(cols["others"], n)
+    keys = {k for b, k in enumerate(key_names) if int(cols["keys"]) >> b & 1}
+    oriented = {k: col(k, np.float64).reshape(n, width) for k, width in OBB_LENGTHS.items() if k in keys}
+    extra = _extras(cols["others"], n, oriented)
     if rles is None or attrs is None or extra is None:
         return False
-    keys = {k for b, k in enumerate(key_names) if int(cols["keys"]) >> b & 1} | {k.removeprefix("\0") for k in extra}
+    keys |= {k.removeprefix("\0") for k in extra}
     columns: dict[str, np.ndarray] = {}
     absent: dict[str, tuple[tuple[int, ...], Any, Any]] = {}
     rows = "misses" in cols  # the kernel mapped the ids to rows: no id columns (see parse_records)
@@ -184,7 +190,7 @@ def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], dat
         if len(kp_box) < n:  # NaN rows for the records without keypoints
             kp_box = _scatter_rows(kp_box, np.flatnonzero(kp_len > 0), n)
     acc.add_columns(n, keys, columns, absent, polygons, rle[:, 0], rles, kp, attrs, extra,
-                    col("rle_box", np.float64).reshape(-1, 4), rle[:, 1:3], kp_box)
+                    col("rle_box", np.float64).reshape(-1, 4), rle[:, 1:3], kp_box, oriented=oriented)
     return True
 
 
@@ -241,11 +247,16 @@ def _attributes(spans: np.ndarray, data: Any, n: int, *, release: bool = False,
     return out
 
 
-def _extras(others: list[tuple[Any, Any, Any]], n: int) -> dict[str, list[Any]] | None:
+def _extras(others: list[tuple[Any, Any, Any]], n: int, oriented: dict[str, np.ndarray]) -> dict[str, list[Any]] | None:
     """``AnnColumns._extra`` as full columns ({key: value per record, None where absent}) from the kernel's keys
     without a column (key's JSON string, records, values' JSON array); annotator and source as ``"\\0annotator"``/
     ``"\\0source"``. None (the Python path decides) where a value doesn't parse, annotator/source is not a string
-    (a finding), or two spellings (escapes) give one key, maybe a known one."""
+    (a finding), or two spellings (escapes) give one key, maybe a known one.
+
+    ``oriented``: the kernel's oriented boxes (key: (n, 5 or 8), NaN rows where absent). The values it left to this
+    path (null, not 5 or 8 numbers, a negative size, beside a segmentation) are among the others; a key with both
+    leaves ``oriented`` and is one column here, the kernel's rows as lists of floats (read only as floats: every
+    such record is an oriented box, see ``_coco_obb._parse``)."""
     out: dict[str, list[Any]] = {}
     for name, records, text in others:
         try:
@@ -255,9 +266,15 @@ def _extras(others: list[tuple[Any, Any, Any]], n: int) -> dict[str, list[Any]] 
         if key in out or key.startswith("\0") or (key in KNOWN_KEYS and key not in _NAMED):
             return None
         rows = np.frombuffer(records, np.int64)
-        if len(rows) < n:  # None where a record lacks the key
+        parsed = oriented.pop(key, None)
+        taken = np.zeros(0, np.int64) if parsed is None else np.flatnonzero(~np.isnan(parsed[:, 0]))
+        if len(rows) < n or len(taken):  # None where a record lacks the key
             col = np.full(n, None, object)
             col[rows] = obj_column(vals)
+            if parsed is not None and len(taken):
+                if np.isin(taken, rows).any():  # one record, two spellings of the key: the last counts
+                    return None
+                col[taken] = obj_column(parsed[taken].tolist())
             vals = col.tolist()
         out[key] = vals
     for k in out.keys() & set(_NAMED):

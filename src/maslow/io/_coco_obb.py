@@ -56,6 +56,8 @@ KEYS = ("poly", "rbox", "obb")
 _SHAPE = {"poly": (8, "[x1, y1, x2, y2, x3, y3, x4, y4] (8 numbers)"),
           "rbox": (5, "[cx, cy, w, h, angle] (5 numbers, angle in radians)"),
           "obb": (5, "[cx, cy, w, h, angle] (5 numbers, angle in radians)")}
+#: The numbers each key holds.
+LENGTHS = {k: length for k, (length, _) in _SHAPE.items()}
 #: ``annotations.extra`` column: per annotation read as an oriented box, its ``[cx, cy, w, h, angle]`` as read.
 COLUMN = "coco_obb"
 #: ``annotations.extra`` column of results: (n,) bool, the oriented boxes whose record had a ``bbox`` too.
@@ -92,8 +94,9 @@ class Oriented:
 def read_oriented(extras: dict[str, np.ndarray], shaped: BoolArray, src: Path, record: Callable[[int], str],
                   col: Collector) -> Oriented | None:
     """Take the oriented boxes out of ``extras`` (the unknown-key columns of every record, changed in place: what is
-    read as a box leaves them); ``shaped``: (n,) the records with a segmentation (their keys stay in ``extras``).
-    ``record(r)`` names record ``r`` in messages. None when no record has a key.
+    read as a box leaves them; a key's column holds its values as read, or is (n, 5 or 8) float64 from the C kernel,
+    see ``_parse``); ``shaped``: (n,) the records with a segmentation (their keys stay in ``extras``). ``record(r)``
+    names record ``r`` in messages. None when no record has a key.
 
     Raises:
         FormatError: a malformed value (names the file, the first such record, the field and the count).
@@ -115,37 +118,75 @@ def read_oriented(extras: dict[str, np.ndarray], shaped: BoolArray, src: Path, r
     rows = np.flatnonzero(any_key & ~shaped)
     if not rows.size:
         return None
+    every = rows.size == len(shaped)  # every record is an oriented box (the usual case): no gathers
+
+    def at_rows(a: np.ndarray, take: BoolArray | None = None) -> np.ndarray:
+        if take is None:
+            return a if every else a[rows]
+        return a if every and take.all() else a[rows[take]]
+
     corners = np.empty((len(rows), 4, 2))
     xywhr = np.full((len(rows), 5), np.nan)
     chosen = np.full(len(rows), -1)  # per row: the index in ``present`` of the key that gives its shape
     for i, k in enumerate(present):
-        take = given[k][rows] & (chosen < 0)
+        take = at_rows(given[k]) & (chosen < 0)
         if not take.any():
             continue
         chosen[take] = i
-        v = values[k][rows[take]]
-        corners[take] = v.reshape(-1, 4, 2) if k == "poly" else corners_from_xywhr(v)
+        v = at_rows(values[k], take)
+        _put(corners, take, v.reshape(-1, 4, 2) if k == "poly" else corners_from_xywhr(v))
     for k in ("rbox", "obb"):  # the xywhr as read: rbox, else obb, else that of poly's corners
         if k in given:
-            take = given[k][rows] & np.isnan(xywhr[:, 0])
-            xywhr[take] = values[k][rows[take]]
+            take = at_rows(given[k]) & np.isnan(xywhr[:, 0])
+            _put(xywhr, take, at_rows(values[k], take))
     rest = np.isnan(xywhr[:, 0])
     if rest.any():
         xywhr[rest] = xywhr_of(corners[rest])
     _disagreements(present, given, values, rows, chosen, corners, src, record, col)
     for k in present:  # what was read as a box leaves extras; a column left empty goes
-        left = extras[k].astype(object)
-        left[rows] = None
-        if all(v is None for v in left.tolist()):
+        left = _left(extras[k], rows)
+        if left is None:
             del extras[k]
         else:
             extras[k] = left
     return Oriented(rows=rows, corners=corners, xywhr=xywhr)
 
 
+def _put(out: np.ndarray, take: BoolArray, v: np.ndarray) -> None:
+    """``out[take] = v``, a plain copy where ``take`` is every row."""
+    if take.all():
+        out[...] = v
+    else:
+        out[take] = v
+
+
+def _left(column: np.ndarray, rows: IntArray) -> np.ndarray | None:
+    """An extras column without the values read as boxes (at ``rows``): (n,) object, None where absent; None when
+    no value is left."""
+    if column.ndim == 1:
+        left = column.astype(object)
+        left[rows] = None
+        return None if all(v is None for v in left.tolist()) else left
+    given = ~np.isnan(column[:, 0])  # the kernel's (see _parse): none left, its records have no segmentation
+    given[rows] = False
+    if not given.any():
+        return None
+    out = np.full(len(column), None, object)
+    for j in np.flatnonzero(given).tolist():
+        out[j] = column[j].tolist()
+    return out
+
+
 def _parse(column: np.ndarray, key: str, src: Path, record: Callable[[int], str]) -> tuple[BoolArray, FloatArray]:
-    """(n,) where ``key`` is given (not null) and (n, 5 or 8) its numbers (NaN rows elsewhere), checked."""
+    """(n,) where ``key`` is given (not null) and (n, 5 or 8) its numbers (NaN rows elsewhere), checked.
+
+    ``column``: the values as read, or (n, 5 or 8) float64 from the C kernel (``_coco_native``), NaN rows where
+    absent: lists of as many finite numbers, ``w``/``h`` >= 0, in records without a segmentation (the kernel leaves
+    any other value in a column of values as read, which this function reports or ``read_oriented`` keeps).
+    """
     length, what = _SHAPE[key]
+    if column.ndim == 2:
+        return ~np.isnan(column[:, 0]), column
     vals = column.tolist()
     n = len(vals)
     given = np.fromiter((v is not None for v in vals), bool, n)
@@ -237,13 +278,21 @@ def with_corners(polygon: Polygons, rows: IntArray, corners: FloatArray) -> Poly
 
 def fill_extent(box: FloatArray, found: Oriented) -> FloatArray:
     """``box`` (a copy where changed) with the corners' extent at the oriented rows without a box."""
-    missing = np.isnan(box[found.rows]).any(axis=1)
+    every = len(found.rows) == len(box)  # rows ascending: every row
+    nan = np.isnan(box if every else box[found.rows])
+    missing = nan[:, 0] | nan[:, 1] | nan[:, 2] | nan[:, 3]
     if not missing.any():
         return box
     out = box.copy()
-    c = found.corners[missing]
-    out[found.rows[missing]] = np.column_stack([c[:, :, 0].min(1), c[:, :, 1].min(1), c[:, :, 0].max(1),
-                                                c[:, :, 1].max(1)])
+    c = found.corners if missing.all() else found.corners[missing]
+    # min/max over the 4 corners as elementwise pairs (what .min(1)/.max(1) give, zeros' signs and NaN too: 2x faster)
+    lo = np.minimum(np.minimum(c[:, 0], c[:, 1]), np.minimum(c[:, 2], c[:, 3]))
+    hi = np.maximum(np.maximum(c[:, 0], c[:, 1]), np.maximum(c[:, 2], c[:, 3]))
+    extent = np.concatenate([lo, hi], axis=1)
+    if every and missing.all():
+        out[...] = extent
+    else:
+        out[found.rows[missing]] = extent
     return out
 
 

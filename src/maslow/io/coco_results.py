@@ -421,9 +421,9 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
     def pick(a: Any) -> Any:  # the kept rows (no copy when every row is kept, the usual case)
         return a if sel is None or len(sel) == n else a[sel]
 
-    if "bbox" in acc.keys:  # loadRes computes IoUs from the boxes as read: keep them where x2 - x1 would differ
-        raw = acc.column("bbox")
-        if native_box[1] if native_box is not None else inexact_xywh(pick(raw), pick(box)):
+    if "bbox" in acc.keys:  # loadRes computes IoUs from the boxes as read: keep them where x2 - x1 would differ,
+        raw = acc.column("bbox")  # or where the writer's shortest w/h (to_xywh) would not be the file's
+        if (native_box is not None and native_box[1]) or inexact_xywh(pick(raw), pick(box)):  # the kernel: x2 - x1
             extra[B.COCO_BBOX] = raw
     kept = pick(image)
     in_order = bool((kept[1:] >= kept[:-1]).all())  # results files list images in order
