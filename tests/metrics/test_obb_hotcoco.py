@@ -98,3 +98,45 @@ def test_equals_hotcoco(tmp_path: Path, seed: int, case: dict[str, Any]) -> None
     for name in ("precision", "recall", "scores"):
         assert np.array_equal(getattr(r, name), np.asarray(ev.eval[name])), name
     assert 0.05 < r.map_50 < 0.99
+
+
+
+@pytest.mark.parametrize(("carry", "rule"), [
+    pytest.param("odd", "geometry", id="first-without-bbox"),
+    pytest.param("all", "box", id="every-record-a-bbox"),
+])
+def test_pred_area_reproduces_hotcocos_load_res(tmp_path: Path, carry: str, rule: str) -> None:
+    """hotcoco's ``loadRes`` types a results file by its first record, as pycocotools does: when that one carries a
+    ``bbox``, every detection's area is its ``bbox`` ``w * h``, else its rectangle's. Detections whose ``bbox`` is
+    1.6 times their rectangle's extent fall in other area ranges: ``pred_area="geometry"`` gives hotcoco's cells on a
+    file whose first record has none (the others some), ``pred_area="box"`` on a file where every record has one."""
+    from maslow.io.coco import read_coco
+    from maslow.io.coco_results import read_coco_predictions
+
+    truth = oriented(60, seed=7)
+    pred = oriented_predictions(truth, seed=7)
+    _hotcoco(tmp_path, truth, pred, area=False, params={})  # writes gt.json and dt.json
+    records = json.loads((tmp_path / "dt.json").read_text())
+    quads = oriented_corners(pred.annotations, np.arange(pred.n_annotations))
+    for r, rec in enumerate(records):
+        if carry == "all" or r % 2:
+            lo, hi = quads[r].min(axis=0), quads[r].max(axis=0)
+            rec["bbox"] = [*lo.tolist(), *((hi - lo) * 1.6).tolist()]
+    (tmp_path / "dt.json").write_text(json.dumps(records))
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        h_gt = hotcoco.COCO(str(tmp_path / "gt.json"))
+        ev = hotcoco.COCOeval(h_gt, h_gt.load_res(str(tmp_path / "dt.json")), "obb")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # boxes beyond their image: a finding, kept as read
+        m_truth = read_coco(tmp_path / "gt.json")
+        m_pred = read_coco_predictions(tmp_path / "dt.json", like=m_truth)
+    r = coco_map(m_truth, m_pred, iou_type="obb", pred_area=rule)
+    assert np.array_equal(r.stats, np.asarray(ev.stats, np.float64)), (r.stats, ev.stats)
+    for name in ("precision", "recall", "scores"):
+        assert np.array_equal(getattr(r, name), np.asarray(ev.eval[name])), name
+    other = coco_map(m_truth, m_pred, iou_type="obb", pred_area="box" if rule == "geometry" else "geometry")
+    assert not np.array_equal(other.precision, r.precision)  # the areas matter on this file

@@ -28,8 +28,9 @@ Write: an annotation whose polygon is one ring of 4 points (and that has no mask
 ``xywhr_from_corners`` of the polygon; a polygon that is not a rectangle (a corner off by more than ``RECT_PX``)
 gets its minimum-area enclosing rectangle, counted in ``lost["polygon"]``. Ultralytics' keys are read, not written.
 A results record of an oriented box has a ``bbox`` only where the record read had one (``coco_obb_bbox``, kept by
-the results reader where some had): hotcoco's ``loadRes`` takes a detection's area from its ``bbox`` when it has
-one, else ``w * h``, and the area decides which detections an area range ignores.
+the results reader where some had): hotcoco's ``loadRes``, like pycocotools', types the file by its first record:
+when that one has a ``bbox``, every detection's area is its ``bbox``'s ``w * h`` (``coco_map(pred_area="box")``),
+else its ``w * h`` (``pred_area="geometry"``, the default); the area decides which detections an area range ignores.
 """
 
 from __future__ import annotations
