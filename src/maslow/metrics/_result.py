@@ -171,8 +171,25 @@ def _threshold_names(thr: list[float]) -> list[str]:
     return names
 
 
+class MatchStatus:
+    """The per-object status codes every result with per-object outcomes shares (``MatchTable``, ``VocResult``,
+    ``OidResult``, ``PanopticResult``): int8 codes, their names in ``STATUS``."""
+
+    IGNORED: ClassVar[int] = 0
+    TP: ClassVar[int] = 1
+    FP: ClassVar[int] = 2
+    FN: ClassVar[int] = 3
+    SKIPPED: ClassVar[int] = 4
+    STATUS: ClassVar[tuple[str, ...]] = ("ignored", "tp", "fp", "fn", "skipped")
+
+    def status_names(self, status: np.ndarray) -> np.ndarray:
+        """The names (``"tp"``, ...) of an array of status codes (object array of str)."""
+        names: np.ndarray = np.asarray(self.STATUS, dtype=object)[status]
+        return names
+
+
 @dataclass(frozen=True, eq=False)
-class MatchTable:
+class MatchTable(MatchStatus):
     """Per-object outcome of a COCO evaluation, as columns aligned with the datasets' annotation rows.
 
     Statuses (int8 codes, names in ``STATUS``): ``TP`` matched; ``FP`` unmatched prediction (or, as in
@@ -194,13 +211,6 @@ class MatchTable:
         result: the MapResult of the same evaluation.
     """
 
-    IGNORED: ClassVar[int] = 0
-    TP: ClassVar[int] = 1
-    FP: ClassVar[int] = 2
-    FN: ClassVar[int] = 3
-    SKIPPED: ClassVar[int] = 4
-    STATUS: ClassVar[tuple[str, ...]] = ("ignored", "tp", "fp", "fn", "skipped")
-
     iou_thresholds: FloatArray
     area_range: str
     max_dets: int
@@ -211,11 +221,6 @@ class MatchTable:
     truth_iou: FloatArray
     truth_status: np.ndarray
     result: MapResult
-
-    def status_names(self, status: np.ndarray) -> np.ndarray:
-        """The names of an array of status codes (object array of str)."""
-        names: np.ndarray = np.asarray(self.STATUS, dtype=object)[status]
-        return names
 
 
 def _summarize(precision: FloatArray, recall: FloatArray, iou_thresholds: FloatArray, area_names: tuple[str, ...],

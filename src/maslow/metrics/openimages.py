@@ -55,7 +55,7 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +65,7 @@ from maslow.core.types import FloatArray, IntArray
 from maslow.errors import FormatError, InvalidDatasetError
 from maslow.metrics import _oid_eval as O
 from maslow.metrics._prepare import image_positions
-from maslow.metrics._result import MatchTable
+from maslow.metrics._result import MatchStatus
 
 __all__ = ["OID_ROOT", "OidResult", "oid_map", "read_hierarchy"]
 
@@ -74,7 +74,7 @@ OID_ROOT = "/m/0bl9f"
 
 
 @dataclass(frozen=True, eq=False)
-class OidResult:
+class OidResult(MatchStatus):
     """Open Images evaluation result: mAP, each class's AP and counts, precision/recall curves and decisions.
 
     Attributes:
@@ -95,13 +95,6 @@ class OidResult:
             verified on their image; ``n_invalid``: rows with ``x2 <= x1`` or ``y2 <= y1``; ``n_capped``: entries
             past 10,000 per image and class.
     """
-
-    IGNORED: ClassVar[int] = MatchTable.IGNORED
-    TP: ClassVar[int] = MatchTable.TP
-    FP: ClassVar[int] = MatchTable.FP
-    FN: ClassVar[int] = MatchTable.FN
-    SKIPPED: ClassVar[int] = MatchTable.SKIPPED
-    STATUS: ClassVar[tuple[str, ...]] = MatchTable.STATUS
 
     iou_threshold: float
     expand_pred: bool
@@ -125,11 +118,6 @@ class OidResult:
     n_unverified: int
     n_invalid: int
     n_capped: int
-
-    def status_names(self, status: np.ndarray) -> np.ndarray:
-        """The names (``"tp"``, ...) of an array of status codes."""
-        names: np.ndarray = np.asarray(self.STATUS, dtype=object)[status]
-        return names
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (nan -> None): options, mAP, totals and one entry per class (no curves)."""

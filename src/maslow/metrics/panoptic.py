@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +47,7 @@ from maslow.core.types import BoolArray, FloatArray, IntArray
 from maslow.errors import SchemaError
 from maslow.metrics._panoptic_pairs import overlaps
 from maslow.metrics._prepare import _float_column
-from maslow.metrics._result import MatchTable
+from maslow.metrics._result import MatchStatus
 from maslow.metrics._shared import _check_same_images, _json_float
 
 __all__ = ["PanopticResult", "is_panoptic", "panoptic_quality"]
@@ -62,7 +62,7 @@ def is_panoptic(schema: LabelSchema) -> bool:
 
 
 @dataclass(frozen=True, eq=False)
-class PanopticResult:
+class PanopticResult(MatchStatus):
     """Panoptic Quality of predictions against truth (the rules: module docstring).
 
     Attributes:
@@ -84,13 +84,6 @@ class PanopticResult:
         truth_area: ``"file"`` or ``"pixels"`` (see the module docstring).
         n_images: images evaluated.
     """
-
-    IGNORED: ClassVar[int] = MatchTable.IGNORED
-    TP: ClassVar[int] = MatchTable.TP
-    FP: ClassVar[int] = MatchTable.FP
-    FN: ClassVar[int] = MatchTable.FN
-    SKIPPED: ClassVar[int] = MatchTable.SKIPPED
-    STATUS: ClassVar[tuple[str, ...]] = MatchTable.STATUS
 
     class_names: tuple[str, ...]
     is_thing: BoolArray
@@ -125,11 +118,6 @@ class PanopticResult:
     void_label: str | None
     truth_area: str
     n_images: int
-
-    def status_names(self, status: np.ndarray) -> np.ndarray:
-        """The names (``"tp"``, ...) of an array of status codes."""
-        names: np.ndarray = np.asarray(self.STATUS, dtype=object)[status]
-        return names
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """``{"all" | "things" | "stuff": {"pq", "sq", "rq", "n"}}`` (panopticapi's table; nan -> None)."""

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +63,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.types import FloatArray, IntArray
 from maslow.metrics import _prepare as P
 from maslow.metrics import _voc_eval as V
-from maslow.metrics._result import MatchTable
+from maslow.metrics._result import MatchStatus
 from maslow.metrics.coco import _pair_ious, _params
 
 __all__ = ["VOC_IOU_TYPES", "VOC_METRICS", "VocResult", "voc_map"]
@@ -73,7 +73,7 @@ VOC_METRICS = ("voc2010", "voc2007")
 
 
 @dataclass(frozen=True, eq=False)
-class VocResult:
+class VocResult(MatchStatus):
     """Pascal VOC evaluation result: mAP, each class's AP, counts and precision/recall curve, and each object's
     and detection's decision.
 
@@ -95,13 +95,6 @@ class VocResult:
             prediction row of its true positive (-1: none).
         n_skipped: predictions of classes absent from the truth (not evaluated).
     """
-
-    IGNORED: ClassVar[int] = MatchTable.IGNORED
-    TP: ClassVar[int] = MatchTable.TP
-    FP: ClassVar[int] = MatchTable.FP
-    FN: ClassVar[int] = MatchTable.FN
-    SKIPPED: ClassVar[int] = MatchTable.SKIPPED
-    STATUS: ClassVar[tuple[str, ...]] = MatchTable.STATUS
 
     iou_type: str
     metric: str
@@ -127,11 +120,6 @@ class VocResult:
     truth_status: np.ndarray
     truth_match: IntArray
     n_skipped: int
-
-    def status_names(self, status: np.ndarray) -> np.ndarray:
-        """The names (``"tp"``, ...) of an array of status codes."""
-        names: np.ndarray = np.asarray(self.STATUS, dtype=object)[status]
-        return names
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (nan -> None): options, mAP, totals and one entry per class (no curves)."""
