@@ -11,10 +11,10 @@ import csv
 import io
 import math
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,23 +24,25 @@ from maslow.io._common import Collector, read_bytes
 from maslow.io.images import IMAGE_SUFFIXES, image_info
 from maslow.io.registry import Ticks
 
-#: the flags' texts: 1 yes, 0 no, -1 unknown
-FLAG_TEXT = {True: "1", False: "0", None: "-1"}
-_INT_TAIL = re.compile(r"\.0(?=,|$)")
 _INTS = frozenset({"0", "1", "0.0", "1.0"})
 COORDS = ("XMin", "XMax", "YMin", "YMax")
 
 
 @dataclass
 class Table:
-    """A CSV file read as text columns: ``rows[r, j]`` is the text of row r (0-based, after the header) in column j."""
+    """A CSV file read as text columns: ``rows[r, j]`` is the text of row r (0-based, after the header) in column j;
+    or, read by pyarrow (``_openimages_arrow``), ``arrow[j]`` is column j (``rows`` None: ``col`` builds the object
+    columns asked for)."""
 
     path: Path
     header: list[str]
-    rows: ObjArray  # (n, k) str
-    lines: list[int] | None = None  # each row's line in the file (1-based) when it is not r + 2
+    rows: ObjArray | None  # (n, k) str
+    lines: Sequence[int] | np.ndarray | None = None  # each row's line in the file (1-based) when it is not r + 2
     crlf: bool = False
+    arrow: list[Any] | None = None  # (k,) pyarrow arrays of n values
+    plain_spaces: bool = False  # the file is ASCII without other whitespace than spaces and line ends
     index: dict[str, int] = field(default_factory=dict)  # lower-cased column name -> j
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # j -> object column; ("float", j) -> parsed
 
     def __post_init__(self) -> None:
         for j, h in enumerate(self.header):
@@ -51,7 +53,10 @@ class Table:
             self.index[key] = j
 
     def __len__(self) -> int:
-        return len(self.rows)
+        if self.rows is not None:
+            return len(self.rows)
+        assert self.arrow is not None
+        return len(self.arrow[0])
 
     def has(self, name: str) -> bool:
         return name.lower() in self.index
@@ -61,10 +66,41 @@ class Table:
         return self.header[self.index[name.lower()]].strip()
 
     def col(self, name: str) -> ObjArray:
-        return self.rows[:, self.index[name.lower()]]
+        j = self.index[name.lower()]
+        if self.rows is not None:
+            return self.rows[:, j]
+        if j not in self.cache:
+            from maslow.io import _openimages_arrow as fast
+
+            assert self.arrow is not None
+            self.cache[j] = fast.to_objects(self.arrow[j])
+        out: ObjArray = self.cache[j]
+        return out
+
+    def column(self, name: str) -> Any:
+        """Column ``name`` as a pyarrow array, or None (a table read by the exact path)."""
+        return None if self.arrow is None else self.arrow[self.index[name.lower()]]
+
+    def codes(self, name: str) -> tuple[IntArray, list[str]]:
+        """``codes`` of column ``name``."""
+        arr = self.column(name)
+        if arr is None:
+            return codes(self.col(name))
+        from maslow.io import _openimages_arrow as fast
+
+        return fast.codes(arr)
+
+    def all_equal(self, name: str, text: str) -> bool:
+        """Whether every value of column ``name`` is ``text``."""
+        arr = self.column(name)
+        if arr is None:
+            return bool((self.col(name) == text).all())
+        from maslow.io import _openimages_arrow as fast
+
+        return fast.all_equal(arr, text)
 
     def line(self, r: int) -> int:
-        return self.lines[r] if self.lines is not None else r + 2
+        return int(self.lines[r]) if self.lines is not None else r + 2
 
     def require(self, names: Sequence[str], what: str) -> None:
         for name in names:
@@ -82,11 +118,16 @@ def read_table(path: Path, *, what: str) -> Table:
             the header (names the line).
     """
     try:
-        text = read_bytes(path).decode("utf-8-sig")
+        data = Path(path).read_bytes()  # one read into one buffer (read_bytes joins its reads: a copy)
     except FileNotFoundError:
         raise FormatError(f"{what} not found", path=path) from None
     except IsADirectoryError:
         raise FormatError(f"{what} must be a file, got a folder", path=path) from None
+    fast = _fast_table(path, data)
+    if fast is not None:
+        return fast
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise FormatError(f"{what} must be UTF-8 text: {e}", path=path) from None
     crlf = "\r\n" in text
@@ -112,6 +153,24 @@ def read_table(path: Path, *, what: str) -> Table:
                                   record=f"line {r + 2}")
     rows = np.array(fields, dtype=object).reshape(n, k)
     return Table(path, header, rows, crlf=crlf)
+
+
+def _fast_table(path: Path, data: bytes) -> Table | None:
+    """The table read by pyarrow, or None where the exact path must read it (see ``_openimages_arrow``)."""
+    from maslow.io import _openimages_arrow as fast
+
+    found = fast.header_of(data)
+    if found is None:
+        return None
+    head, body = found
+    header = head.split(",")
+    if len(header) < 2:
+        return None
+    columns = fast.read_columns(header, body)
+    if columns is None:
+        return None
+    plain = any(h.strip().lower() == "predictionstring" for h in header) and fast.plain_spaces(data)
+    return Table(path, header, None, crlf=b"\r" in data and b"\r\n" in data, arrow=columns, plain_spaces=plain)
 
 
 def _slow_table(path: Path, header: list[str], body: str, what: str, crlf: bool) -> Table:
@@ -200,6 +259,14 @@ def floats(t: Table, name: str) -> FloatArray:
     Raises:
         FormatError: a value that is not a finite number (names the line and the field).
     """
+    arr = t.column(name)
+    if arr is not None:
+        from maslow.io import _openimages_arrow as fast
+
+        parsed = fast.floats(arr)
+        if parsed is not None:
+            t.cache["float", t.index[name.lower()]] = True
+            return parsed
     col = t.col(name)
     try:
         v = col.astype(np.float64)
@@ -226,6 +293,13 @@ def flags(t: Table, name: str) -> ObjArray:
     Raises:
         FormatError: another value (names the line and the field).
     """
+    arr = t.column(name)
+    if arr is not None:
+        from maslow.io import _openimages_arrow as fast
+
+        read = fast.flags(arr)
+        if read is not None:
+            return read
     col = t.col(name)
     yes, no = col == "1", col == "0"
     unknown = col == "-1"
@@ -238,6 +312,16 @@ def flags(t: Table, name: str) -> ObjArray:
     out[yes] = True
     out[no] = False
     return out
+
+
+def table_number_style(t: Table, names: Sequence[str]) -> dict[str, object]:
+    """``number_style`` of the values of columns ``names`` (all rows)."""
+    arrays = [t.column(c) for c in names]
+    if all(a is not None and ("float", t.index[c.lower()]) in t.cache for a, c in zip(arrays, names, strict=True)):
+        from maslow.io import _openimages_arrow as fast
+
+        return fast.number_style(arrays)  # values that pyarrow read as numbers: ASCII
+    return number_style([s for c in names for s in t.col(c).tolist()])
 
 
 def number_style(tokens: list[str]) -> dict[str, object]:
@@ -256,82 +340,6 @@ def number_style(tokens: list[str]) -> dict[str, object]:
     if ints and ints <= {"0.0", "1.0"}:
         return {"int_dot0": True}
     return {}
-
-
-def exact_fractions(box: FloatArray, scale: FloatArray) -> tuple[FloatArray, np.ndarray]:
-    """(n,) values ``x`` with ``x * scale == box`` (how the readers turn a fraction into pixels), searched among
-    the floats next to ``box / scale``, and (n,) whether one was found (else ``box / scale``)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = box / scale
-    ok = x * scale == box
-    if ok.all():
-        return x, ok
-    for direction in (np.inf, -np.inf):
-        cand = x.copy()
-        for _ in range(3):
-            cand = np.nextafter(cand, direction)
-            hit = ~ok & (cand * scale == box)
-            x[hit] = cand[hit]
-            ok |= hit
-    return x, ok
-
-
-def fmt_fractions(box: FloatArray, scale: FloatArray, style: dict[str, object] | None = None
-                  ) -> tuple[list[str], np.ndarray]:
-    """The texts of the fractions of ``box`` (pixels) over ``scale`` (the image's width or height) that read back as
-    the same pixels (``float(text) * scale == box``): the fewest decimals that do (so a value read as
-    ``0.022673031`` is written so, whichever of the floats next to it the division gives), or the fixed
-    ``style["decimals"]``; and (n,) whether the pixels come back exactly (else the nearest fraction)."""
-    x, ok = exact_fractions(box, scale)
-    style = style or {}
-    if isinstance(style.get("decimals"), int):
-        return fmt_numbers(x, style, scale=scale, box=box), ok
-    n = len(x)
-    best = np.full(n, -1, np.int64)
-    for d in range(15):  # beyond 14 decimals np.round is not exact: the shortest repr then (best -1)
-        todo = best < 0
-        if not todo.any():
-            break
-        r = np.round(x[todo], d)
-        hit = r * scale[todo] == box[todo]
-        best[np.flatnonzero(todo)[hit]] = d
-    texts: list[str] = [""] * n
-    values = x.tolist()
-    for d in np.unique(best).tolist():
-        idx = np.flatnonzero(best == d).tolist()
-        pattern = f"%.{d}f" if d >= 0 else "%r"
-        for i in idx:
-            texts[i] = pattern % values[i]
-    back = np.asarray(texts, np.float64) if n else x
-    wrong = ok & (back * scale != box)
-    for i in np.flatnonzero(wrong).tolist():
-        texts[i] = repr(values[i])
-    if style.get("int_dot0"):
-        texts = [t + ".0" if t in ("0", "1") else t for t in texts]
-    return texts, ok
-
-
-def fmt_numbers(values: FloatArray, style: dict[str, object] | None = None, *, scale: FloatArray | None = None,
-                box: FloatArray | None = None) -> list[str]:
-    """Each value as text: with the ``decimals`` of ``style`` when the value reads back the same (``scale`` and
-    ``box``: when ``float(text) * scale == box``), else the shortest text that reads back as the same float;
-    whole numbers without ``.0`` unless ``style["int_dot0"]``."""
-    if not len(values):
-        return []
-    style = style or {}
-    d = style.get("decimals")
-    if isinstance(d, int):
-        pattern = f"%.{d}f"
-        fixed = [pattern % v for v in values.tolist()]
-        back = np.asarray(fixed, np.float64)
-        ok = back * scale == box if scale is not None and box is not None else back == values
-        if ok.all():
-            return fixed
-        return [t if good else repr(v) for t, v, good in zip(fixed, values.tolist(), ok.tolist(), strict=True)]
-    text = ",".join(map(repr, values.tolist()))
-    if not style.get("int_dot0"):
-        text = _INT_TAIL.sub("", text)
-    return text.split(",")
 
 
 def index_images(folder: Path | None) -> dict[str, str]:
@@ -356,6 +364,10 @@ def image_sizes(ids: list[str], folder: Path | None, col: Collector, tick: Ticks
     m = len(ids)
     w, h = np.ones(m, np.int64), np.ones(m, np.int64)
     unsized = np.ones(m, bool)
+    if folder is None:  # no files to look up: every image 1 x 1 at <ImageID>.jpg
+        for i in range(m):
+            tick(offset + i + 1)
+        return [f"{image_id}.jpg" for image_id in ids], w, h, unsized
     paths = []
     for i, image_id in enumerate(ids):
         name = found.get(image_id)

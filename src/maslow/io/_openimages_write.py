@@ -16,7 +16,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import BOOL_TEXT
 from maslow.io._common import ExportReport
 from maslow.io._export import count_lost, known_sizes, output_names, place_image
-from maslow.io._openimages_csv import FLAG_TEXT, fmt_fractions, fmt_numbers
+from maslow.io._openimages_format import FLAG_TEXT, fmt_fractions, fmt_numbers
 from maslow.io.images import image_path
 from maslow.io.openimages import (
     BOX_COLUMNS,
@@ -44,7 +44,23 @@ def held(ds: Dataset) -> dict[str, Any]:
 
 def image_ids(ds: Dataset) -> list[str]:
     """Each image's ImageID: its file name's stem (the path joined with ``__`` where two stems collide)."""
-    return [PurePosixPath(n).stem for n in output_names([str(p) for p in ds.images.path.tolist()])]
+    paths = [str(p) for p in ds.images.path.tolist()]
+    stems = _plain_stems(paths)
+    if stems is not None:
+        return stems
+    return [PurePosixPath(n).stem for n in output_names(paths)]
+
+
+def _plain_stems(paths: list[str]) -> list[str] | None:
+    """The stems of ``paths`` where each is a plain file name (``<stem>.<suffix>``: no folder, no ``#``, a dot
+    inside the name) and the stems are unique, as ``output_names`` then keeps the names; else None."""
+    stems = []
+    for p in paths:
+        i = p.rfind(".")
+        if not 0 < i < len(p) - 1 or "/" in p or "#" in p:
+            return None
+        stems.append(p[:i])
+    return stems if len(set(stems)) == len(stems) else None
 
 
 def class_mids(ds: Dataset) -> list[str]:
@@ -77,9 +93,12 @@ def fractions(ds: Dataset, rows: np.ndarray, w: np.ndarray, h: np.ndarray, style
 def _flag_texts(col: np.ndarray | None, rows: np.ndarray, rep: ExportReport, name: str) -> list[str]:
     if col is None:
         return ["-1"] * len(rows)
+    values = col[rows].tolist()
+    if set(map(type, values)) <= {bool, np.bool_, type(None)}:  # what the reader gives: the texts at once
+        return list(map(FLAG_TEXT.__getitem__, values))
     out = []
     bad = 0
-    for v in col[rows].tolist():
+    for v in values:
         if v is None or isinstance(v, bool | np.bool_):
             out.append(FLAG_TEXT[None if v is None else bool(v)])
         elif isinstance(v, str) and v.strip().lower() in BOOL_TEXT:
@@ -123,9 +142,11 @@ def columns(ds: Dataset, rows: np.ndarray, ids: list[str], w: np.ndarray, h: np.
         elif key == "source":
             assert a.source is not None
             kept = a.extra.get("openimages_source")
-            col = [SOURCE_TEXT.get(s, s) if k is None else k for s, k in
-                   zip(a.source[rows].tolist(), kept[rows].tolist() if kept is not None else [None] * len(rows),
-                       strict=True)]
+            held_texts: list[Any] = kept[rows].tolist() if kept is not None else [None] * len(rows)
+            col = held_texts
+            if any(k is None for k in set(held_texts)):
+                col = [SOURCE_TEXT.get(s, s) if k is None else k for s, k in
+                       zip(a.source[rows].tolist(), held_texts, strict=True)]
         elif key == "confidence":
             conf = a.extra.get("openimages_confidence")
             col = fmt_numbers(np.asarray(conf, np.float64)[rows]) if conf is not None else ["1"] * len(rows)
@@ -158,7 +179,8 @@ def csv_body(header: list[str], texts: list[list[str]], offsets: np.ndarray, new
             parts.append(newline.join(map(",".join, zip(*(c[r0:r1] for c in texts), strict=True))) + newline)
         tick(i1)
     free = [j for j, name in enumerate(header) if name.lower() not in _NUMERIC]
-    if any(any(ch in v for ch in ',"\n\r') for j in free for v in set(texts[j])):
+    joined = "".join("".join(texts[j]) for j in free)
+    if any(ch in joined for ch in ',"\n\r'):
         return _csv_text([header, *map(list, zip(*texts, strict=True))], newline)  # quote what needs it
     return "".join(parts)
 

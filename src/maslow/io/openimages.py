@@ -70,9 +70,9 @@ from maslow.io._openimages_csv import (
     floats,
     image_sizes,
     index_images,
-    number_style,
     read_descriptions,
     read_table,
+    table_number_style,
 )
 from maslow.io.registry import Progress, Ticks, warn_issues
 
@@ -210,9 +210,9 @@ def parse(
     if lt is not None:
         lt.require(("ImageID", "LabelName", "Confidence"), "image-level labels CSV")
     n_rows = len(t) + (len(lt) if lt is not None else 0)
-    image_code, box_ids = codes(t.col("ImageID"))
-    label_code, box_mids = codes(t.col("LabelName"))
-    label_image_ids = codes(lt.col("ImageID"))[1] if lt is not None else []
+    image_code, box_ids = t.codes("ImageID")
+    label_code, box_mids = t.codes("LabelName")
+    label_image_ids = lt.codes("ImageID")[1] if lt is not None else []
     for tab, named in ((t, box_ids), (lt, label_image_ids)):
         bad = next((x for x in named if not x or "/" in x or "\\" in x or x in (".", "..")), None)
         if tab is not None and bad is not None:
@@ -263,7 +263,7 @@ def parse(
     schema = LabelSchema(classes=tuple(ClassDef(n, id=k + 1) for k, n in enumerate(names)), tasks=(Task.DETECTION,),
                          attributes=tuple(AttributeDef(a, type="bool") for a in present))
     info: dict[str, Any] = {"columns": [h_.strip() for h_ in t.header]}
-    info.update(number_style([s for c in COORDS for s in t.col(c).tolist()]))
+    info.update(table_number_style(t, COORDS))
     for key, value in (("mids", mid_of), ("display_names", renamed), ("crlf", t.crlf),
                        ("descriptions_header", desc_header),
                        ("labels_columns", None if lt is None else [h_.strip() for h_ in lt.header])):
@@ -288,14 +288,14 @@ def _annotations(t: Table, v: np.ndarray, image: np.ndarray, label: np.ndarray, 
             extra["openimages_group_unknown"] = np.asarray(group == None)  # noqa: E711
     source: Any = None
     if t.has("Source"):
-        code, texts = codes(t.col("Source")[keep])
+        code, texts = t.codes("Source") if keep.all() else codes(t.col("Source")[keep])
         other = [s for s in texts if s not in SOURCES]
         if other:
             col.add("openimages_unknown_source", f"Source must be one of {', '.join(SOURCES)} to say who made a box; "
                     f"{other[:5]} read as human (the text is kept)", severity="info", file=t.path, field="Source")
         source = np.array([SOURCES.get(s, "human") for s in texts], object)[code] if len(code) else None
         extra["openimages_source"] = np.array(texts, object)[code] if len(code) else str_array([])
-    if t.has("Confidence") and not (t.col("Confidence") == "1").all():
+    if t.has("Confidence") and not t.all_equal("Confidence", "1"):
         conf = floats(t, "Confidence")[keep]
         if (conf != 1).any():
             extra["openimages_confidence"] = conf

@@ -35,16 +35,14 @@ from maslow.io._export import count_lost, known_sizes
 from maslow.io._openimages_csv import (
     COORDS,
     Table,
-    codes,
     coordinates,
     floats,
-    fmt_fractions,
-    fmt_numbers,
     image_sizes,
-    number_style,
     read_descriptions,
+    table_number_style,
 )
 from maslow.io._openimages_csv import read_table as _read_table
+from maslow.io._openimages_format import fmt_fractions, fmt_numbers
 from maslow.io._openimages_write import class_mids, columns, csv_body, held, image_ids
 from maslow.io.openimages import COLUMN_PREFIX
 from maslow.io.registry import Progress, Ticks, warn_issues
@@ -60,6 +58,13 @@ LAYOUTS = ("csv", "kaggle")
 
 def _kaggle(t: Table) -> Table:
     """The detections of a Kaggle submission as a table of ``KAGGLE_FIELDS`` (plus ImageId), each row's line kept."""
+    if t.arrow is not None and t.plain_spaces:
+        from maslow.io import _openimages_arrow as fast
+
+        found = fast.kaggle_columns(t.column("ImageId"), t.column("PredictionString"))
+        if found is not None:
+            cols, of_row = found
+            return Table(t.path, ["ImageID", *KAGGLE_FIELDS], None, lines=of_row + 2, crlf=t.crlf, arrow=cols)
     ids, strings = t.col("ImageId").tolist(), t.col("PredictionString").tolist()
     counts = np.fromiter((len(s.split()) for s in strings), np.int64, len(strings))
     bad = np.flatnonzero(counts % 6)
@@ -82,7 +87,7 @@ def _read(src: Path) -> tuple[Table, list[str], str, str]:
     t = _read_table(src, what="predictions CSV")
     if t.has("PredictionString"):
         t.require(("ImageId", "PredictionString"), "Kaggle submission")
-        return _kaggle(t), list(dict.fromkeys(t.col("ImageId").tolist())), "kaggle", "Score"
+        return _kaggle(t), t.codes("ImageId")[1], "kaggle", "Score"
     score = "Score" if t.has("Score") else "Confidence"
     t.require(("ImageID", "LabelName", score, *COORDS), "predictions CSV")
     return t, [], "csv", t.name(score)
@@ -123,12 +128,12 @@ def parse(
     tick = Ticks(progress, len(t))
     score = floats(t, score_name)
     v = coordinates(t, col)
-    label_code, label_texts = codes(t.col("LabelName"))
-    image_code, id_texts = codes(t.col("ImageID"))
+    label_code, label_texts = t.codes("LabelName")
+    image_code, id_texts = t.codes("ImageID")
     info: dict[str, Any] = {"results_layout": layout}
     if layout == "csv":
         info["columns"] = [h.strip() for h in t.header]
-    info.update(number_style([s for c in COORDS for s in t.col(c).tolist()]))
+    info.update(table_number_style(t, COORDS))
     if t.crlf:
         info["crlf"] = True
     if like is not None:
