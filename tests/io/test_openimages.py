@@ -333,3 +333,43 @@ def test_a_folder_with_two_boxes_files_asks_for_one(tmp_path: Path) -> None:
         oi.parse(root)
     with pytest.raises(FormatError, match="must hold an Open Images boxes CSV"):
         oi.parse(_images(tmp_path / "imgs"))
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["fast-path", "exact-path"])
+def test_image_level_labels_grouped_per_image_in_file_order(tmp_path: Path, quoted: bool) -> None:
+    """Many labels rows, images interleaved, unknown MIDs, machine labels and images only the labels name: each
+    image's verified-present and verified-absent class ids and their Sources are the file's rows in order, as a
+    plain loop over the CSV gives them."""
+    import csv
+
+    rng = np.random.default_rng(3)
+    mids = [f"/m/{k:04x}" for k in range(12)]
+    (tmp_path / "class-descriptions-boxable.csv").write_text("".join(f"{m},Class {k}\n" for k, m in enumerate(mids)))
+    box_ids = [f"{k:016x}" for k in range(20)]
+    with open(tmp_path / "annotations-bbox.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["ImageID", "Source", "LabelName", "Confidence", "XMin", "XMax", "YMin", "YMax", "IsOccluded",
+                    "IsTruncated", "IsGroupOf", "IsDepiction", "IsInside"])
+        for i in box_ids:
+            w.writerow([i, "xclick", mids[int(rng.integers(12))], 1, 0.1, 0.5, 0.2, 0.6, 0, 0, 0, 0, 0])
+    label_ids = box_ids + [f"{k:016x}" for k in range(100, 106)]  # six images only the labels name
+    rows = [[label_ids[int(rng.integers(len(label_ids)))], str(rng.choice(["verification", "crowdsource"])),
+             mids[int(rng.integers(12))] if rng.random() > 0.05 else "/m/zzzz",
+             str(rng.choice(["1", "0", "0.7"], p=[0.6, 0.35, 0.05]))] for _ in range(400)]
+    header = ['"ImageID"' if quoted else "ImageID", "Source", "LabelName", "Confidence"]
+    (tmp_path / "annotations-human-imagelabels-boxable.csv").write_text(
+        ",".join(header) + "\n" + "".join(",".join(r) + "\n" for r in rows))
+    with pytest.warns(MaslowWarning):
+        ds = oi.read_openimages(tmp_path)
+    stems = [Path(p).stem for p in ds.images.path.tolist()]
+    want: dict[str, tuple[list[int], list[int], list[str], list[str]]] = {s: ([], [], [], []) for s in stems}
+    for image_id, source, mid, conf in rows:
+        if mid not in mids or conf not in ("1", "0"):
+            continue
+        pos, neg, pos_src, neg_src = want[image_id]
+        (pos if conf == "1" else neg).append(mids.index(mid) + 1)
+        (pos_src if conf == "1" else neg_src).append(source)
+    assert set(stems) == set(label_ids)
+    assert ds.images.extra["pos_category_ids"].tolist() == [want[s][0] for s in stems]
+    assert ds.images.extra["neg_category_ids"].tolist() == [want[s][1] for s in stems]
+    assert ds.images.extra["openimages_label_source"].tolist() == [want[s][2] + want[s][3] for s in stems]
