@@ -16,6 +16,6 @@ setup(
     ext_modules=[
         Extension(f"maslow._native.{name}", [f"src/maslow/_native/{name}.c"], optional=True,
                   extra_compile_args=_FLAGS, depends=_HEADERS)
-        for name in ("records", "cocoeval", "confusion", "rle")
+        for name in ("records", "cocoeval", "confusion", "rle", "png")
     ],
 )

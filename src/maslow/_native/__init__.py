@@ -8,7 +8,8 @@ variable ``MASLOW_NATIVE=0`` asks for the numpy paths (the tests run both and co
 - ``cocoeval``: pycocotools' greedy matching and accumulation;
 - ``confusion``: the confusion matrix of two label maps (semantic segmentation);
 - ``rle``: COCO masks as run lengths (polygons rasterised, counts strings parsed) and their areas and IoUs, as
-  pycocotools' mask API computes them (mask mAP).
+  pycocotools' mask API computes them (mask mAP);
+- ``png``: 8-bit PNGs inflated and unfiltered, and panoptic segment-id maps as COCO RLE (``io/_coco_panoptic_png``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-KERNELS = ("records", "cocoeval", "confusion", "rle")
+KERNELS = ("records", "cocoeval", "confusion", "rle", "png")
 
 
 def load(name: str) -> ModuleType | None:

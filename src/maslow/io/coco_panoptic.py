@@ -70,6 +70,7 @@ _TABLES = ("images", "annotations", "categories")
 _CATEGORY_KEYS = frozenset({"id", "name", "supercategory", "isthing", "color"})
 _SEGMENT_KEYS = frozenset({"id", "category_id", "iscrowd", "bbox", "area"})
 _RECORD_KEYS = frozenset({"image_id", "file_name", "segments_info"})
+_ABSENT = object()
 
 
 def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, png_folder: Path | str | None = None,
@@ -302,8 +303,7 @@ class _Reader:
         name = safe_relpath(rec["file_name"], root=self.folder, file=src, record=where, field="file_name")
         segs: png.Segments | None = None
         try:
-            flat, h, w = png.read_ids(self.folder / name)
-            segs = png.segments(flat, h)
+            segs, h, w = png.read_segments(self.folder / name)
         except FormatError as e:
             kind = "panoptic_missing_png" if str(e).endswith("not found") else "panoptic_unreadable_png"
             col.add(kind, f"{e}; its segments are read without masks", severity="error", file=src, record=where,
@@ -316,29 +316,68 @@ class _Reader:
                 col.add("panoptic_size_mismatch", f"PNG size must be the image's {known[0]}x{known[1]}, got {w}x{h}",
                         severity="error", file=src, record=where, field="file_name", image=i)
         index = segs.index() if segs is not None else {}
+        boxes, areas = (segs.box.tolist(), segs.area.tolist()) if segs is not None else ([], [])
         seen: dict[int, int] = {}
         found: list[int] = []  # positions in segs of the segments read, in order (-1: not in the PNG)
         for s, info in enumerate(rec["segments_info"]):
-            at = f"{where} segments_info[{s}] (id={info['id']})"
-            if not self._segment(i, s, info, at, seen, index, segs):
-                continue
-            found.append(index.get(info["id"], -1))
+            k = self._clean_segment(i, s, info, seen, index, boxes, areas)
+            if k is None:  # something to report: the checks one by one
+                at = f"{where} segments_info[{s}] (id={info['id']})"
+                if not self._segment(i, s, info, at, seen, index, segs):
+                    continue
+                k = index.get(info["id"], -1)
+            found.append(k)
         if segs is not None:
             listed = {info["id"] for info in rec["segments_info"]}  # those not imported are reported already
             for k in [k for k, v in enumerate(segs.ids.tolist()) if v not in listed]:
                 col.add("panoptic_unlisted_segment", f"PNG holds segment id {int(segs.ids[k])} ({int(segs.area[k])} "
                         "pixels), which segments_info does not list; its pixels read as VOID", severity="error",
                         file=src, record=where, field="segments_info", image=i)
-            rles = png.to_rles([segs.counts[k] for k in found if k >= 0], h, w)
-            it = iter(rles)
             empty = None
             masks = []
             for k in found:
                 if k < 0:
                     empty = empty or png.empty_rle(h, w)
-                masks.append(next(it) if k >= 0 else empty)
+                masks.append(segs.rle(k, h, w) if k >= 0 else empty)
             self.cols["mask"][len(self.cols["mask"]) - len(found):] = masks
         return name
+
+    def _clean_segment(self, i: int, s: int, info: dict[str, Any], seen: dict[int, int], index: dict[int, int],
+                       boxes: list[list[float]], areas: list[int]) -> int | None:
+        """Append the row of a segment with nothing to report (in its PNG, its category known, its id new, iscrowd
+        0 or 1, bbox and area integers that agree with its pixels, or absent) and return its position in the PNG's
+        segments, as ``_segment`` would; None for any other segment (``_segment`` reads it and reports)."""
+        sid = info["id"]
+        k = index.get(sid)
+        label = self.cat_row.get(info["category_id"])
+        crowd = info.get("iscrowd", 0)
+        if k is None or label is None or sid in seen or type(crowd) is not int or not 0 <= crowd <= 1:
+            return None
+        box = boxes[k]
+        b = info.get("bbox", _ABSENT)
+        if b is not _ABSENT:
+            if not (type(b) is list and len(b) == 4 and type(b[0]) is int and type(b[1]) is int and
+                    type(b[2]) is int and type(b[3]) is int and b[2] >= 0 and b[3] >= 0):
+                return None
+            if [float(b[0]), float(b[1]), float(b[0] + b[2]), float(b[1] + b[3])] != box:
+                return None
+        area = info.get("area", _ABSENT)
+        if area is _ABSENT:
+            area = areas[k]
+        elif type(area) is not int or area != areas[k]:
+            return None
+        seen[sid] = s
+        c = self.cols
+        c["image"].append(i)
+        c["label"].append(label)
+        c["box"].append(box)
+        c["mask"].append(None)  # set once the image's RLEs are made
+        c["iscrowd"].append(crowd == 1)
+        c["area"].append(area)
+        c["id"].append(sid)
+        self.extras.append({key: v for key, v in info.items() if key not in _SEGMENT_KEYS}
+                           if len(info) > len(info.keys() & _SEGMENT_KEYS) else None)
+        return k
 
     def _segment(self, i: int, s: int, info: dict[str, Any], at: str, seen: dict[int, int],
                  index: dict[int, int], segs: png.Segments | None) -> bool:

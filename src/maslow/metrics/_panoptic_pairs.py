@@ -2,7 +2,8 @@
 every (truth segment, predicted segment) pair and of every predicted segment with VOID, exact integer counts.
 
 panopticapi counts them with one ``np.unique`` over ``gt_id * 256^3 + pred_id`` of the two id maps. Here, two ways
-with the same counts:
+with the same counts (the first in C where ``maslow._native.png`` is built too: ``pairs`` sorts the events by
+position, radix, and sweeps them once; it hands any chunk with masks of a side that overlap back to numpy):
 
 - *runs* (where the compiled kernel ``maslow._native.rle`` is built): each mask's run lengths (column-major,
   background first) are events on a line of pixels: ``+s`` where the pixels of segment ``s`` begin, ``-s`` where
@@ -34,7 +35,7 @@ from maslow.errors import InvalidDatasetError
 from maslow.metrics._iou import rles
 
 #: pixels of the images whose events are merged at a time (their arrays stay in the cache)
-CHUNK_PIXELS = 1 << 19
+CHUNK_PIXELS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def overlaps(truth: Dataset, pred: Dataset, *, native: bool = True,
     """The overlaps of ``truth`` and ``pred`` (same images table), a few images at a time (one image's masks
     decoded at a time on the label-map path). ``native=False``: the label-map path everywhere."""
     kernel = load("rle") if native else None
+    pairs = load("png") if native else None
     ts, ps = truth.image_slices(), pred.image_slices()
     m = truth.n_images
     parts: list[tuple[IntArray, IntArray, IntArray]] = []
@@ -75,7 +77,9 @@ def overlaps(truth: Dataset, pred: Dataset, *, native: bool = True,
         t_rows, p_rows = np.arange(ts[i], ts[j]), np.arange(ps[i], ps[j])
         done = False
         if kernel is not None:
-            done = _chunk_runs(kernel, truth, pred, i, j, t_rows, p_rows, parts, t_px, p_px)
+            done = (pairs is not None and _chunk_pairs(pairs, kernel, truth, pred, i, j, t_rows, p_rows, parts, t_px,
+                                                        p_px)) or \
+                _chunk_runs(kernel, truth, pred, i, j, t_rows, p_rows, parts, t_px, p_px)
         if not done:  # the label maps, image by image
             for k in range(i, j):
                 _image_maps(truth, pred, k, np.arange(ts[k], ts[k + 1]), np.arange(ps[k], ps[k + 1]), parts, t_px,
@@ -155,6 +159,51 @@ def _events(kernel: Any, ds: Dataset, rows: IntArray, side: str, start: IntArray
     last = off[1:] - 1
     change[last[fg[last] == 0]] = 0  # a background run that ends at the image's end: nothing begins there
     return pos, change
+
+
+def _side_runs(kernel: Any, pairs: Any, ds: Dataset, rows: IntArray, start: IntArray,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Runs, offsets, bases (its image's first pixel in the chunk) and pixel counts of ``rows``' masks; None
+    for anything ``_events`` would raise on or leave to the label maps (it then does so)."""
+    a = ds.annotations
+    if a.mask is None or (a.polygon is not None and not bool(a.polygon.null[rows].all())):
+        return None
+    if not len(rows):
+        return np.zeros(0, np.uint32), np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    raw, off, h_b, w_b, status = kernel.dict_runs(a.mask[rows].tolist())
+    img = a.image[rows]
+    height, width = ds.images.height[img], ds.images.width[img]
+    if np.frombuffer(status, np.uint8).any() or (np.frombuffer(h_b, np.int64) != height).any() or \
+            (np.frombuffer(w_b, np.int64) != width).any():
+        return None
+    total, fg = (np.frombuffer(b, np.int64) for b in pairs.sums(raw, off))
+    if (total != height * width).any():
+        return None
+    return np.frombuffer(raw, np.uint32), np.frombuffer(off, np.int64), np.ascontiguousarray(start[img]), fg
+
+
+def _chunk_pairs(pairs: Any, kernel: Any, truth: Dataset, pred: Dataset, i: int, j: int, t_rows: IntArray,
+                 p_rows: IntArray, parts: list[tuple[IntArray, IntArray, IntArray]], t_px: IntArray, p_px: IntArray,
+                 ) -> bool:
+    """The overlaps of images ``i..j-1`` by the compiled sweep over both sides' runs (``maslow._native.png``'s
+    ``pairs``: the events sorted by position, each stretch between two added to its pair); False where the numpy
+    events must look (a mask they refuse or leave to the label maps, or two masks of a side that overlap): they
+    then raise or count as before."""
+    sizes = truth.images.height[i:j].astype(np.int64) * truth.images.width[i:j]
+    start = np.zeros(truth.n_images, np.int64)
+    start[i:j] = np.cumsum(sizes) - sizes
+    t = _side_runs(kernel, pairs, truth, t_rows, start)
+    p = _side_runs(kernel, pairs, pred, p_rows, start) if t is not None else None
+    if t is None or p is None:
+        return False
+    out = pairs.pairs(*t[:3], *p[:3])
+    if out is None:
+        return False
+    n_t, n_p = len(t_rows), len(p_rows)
+    t_px[t_rows], p_px[p_rows] = t[3], p[3]
+    _collect(np.frombuffer(out, np.int64).reshape(n_t + 1, n_p + 1)[:, 1:].reshape(-1), n_t, n_p, t_rows, p_rows,
+             parts)
+    return True
 
 
 def _chunk_runs(kernel: Any, truth: Dataset, pred: Dataset, i: int, j: int, t_rows: IntArray, p_rows: IntArray,
