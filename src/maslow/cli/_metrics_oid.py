@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from maslow.cli._eval_inputs import LABEL_TASKS
 from maslow.cli._protocol_output import emit
 from maslow.cli.metrics import _f
@@ -71,8 +73,7 @@ def render_oid(r: OidResult) -> None:
              f"{', detections expanded' if r.expand_pred else ''}; "
              f"{'verified image-level labels' if r.image_labels else 'no image-level labels'})")
     console.print(table(title, ["class", "AP", "objects", "group-of", "detections", "TP", "FP", "in group-of"], rows))
-    d = r.to_dict()
-    console.print(f"mAP {_f(r.map)} over {d['n_classes_evaluated']} of {len(r.class_names)} classes (those with "
+    console.print(f"mAP {_f(r.map)} over {np.count_nonzero(r.n_pos_per_class)} of {len(r.class_names)} classes (those with "
                   f"objects); not evaluated: {r.n_unverified} detections of classes not verified on their image, "
                   f"{r.n_skipped} of classes the truth lacks, {r.n_invalid} empty boxes, {r.n_capped} past 10,000 "
                   "per image and class", markup=False, highlight=False)

@@ -226,14 +226,3 @@ def curves(label: IntArray, tp: BoolArray, fp: BoolArray, score: FloatArray, n_p
     for k in np.flatnonzero(n_pos).tolist():
         ap[k] = V.average_precision(recall[b[k]:b[k + 1]], precision[b[k]:b[k + 1]], "voc2010")
     return Curves(bounds, precision, recall, s, ap)
-
-
-def ranked_within(key: IntArray, score: FloatArray, row: IntArray) -> IntArray:
-    """(n,) each entry's rank among the entries of its ``key`` by score (ties by row)."""
-    o = np.lexsort((row, -score, key))
-    k = key[o]
-    first = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if len(k) else np.zeros(0, np.int64)
-    starts = np.repeat(first, np.diff(np.r_[first, len(k)]))
-    rank = np.empty(len(o), np.int64)
-    rank[o] = np.arange(len(o), dtype=np.int64) - starts
-    return rank

@@ -64,8 +64,10 @@ from maslow.core.schema import LabelSchema
 from maslow.core.types import FloatArray, IntArray
 from maslow.errors import FormatError, InvalidDatasetError
 from maslow.metrics import _oid_eval as O
+from maslow.metrics._lvis_prepare import cap_per_image
 from maslow.metrics._prepare import image_positions
 from maslow.metrics._result import MatchStatus
+from maslow.metrics._shared import _check_same_images, _json_float
 
 __all__ = ["OID_ROOT", "OidResult", "oid_map", "read_hierarchy"]
 
@@ -121,8 +123,7 @@ class OidResult(MatchStatus):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (nan -> None): options, mAP, totals and one entry per class (no curves)."""
-        def f(x: float) -> float | None:
-            return float(x) if math.isfinite(x) else None
+        f = _json_float
         cols = self._columns()
         per_class = [{k: (f(float(v[i])) if k == "ap" else int(v[i])) for k, v in cols.items()} | {"class": name}
                      for i, name in enumerate(self.class_names)]
@@ -292,10 +293,7 @@ def _check(truth: Dataset, pred: Dataset, iou_threshold: float) -> float:
     if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, (int, float, np.integer, np.floating)) \
             or not 0.0 <= float(iou_threshold) <= 1.0:
         raise ValueError(f"oid_map: iou_threshold must be a number in [0, 1], got {iou_threshold!r}")
-    if pred.n_images != truth.n_images or (pred.images is not truth.images
-                                           and not np.array_equal(pred.images.path, truth.images.path)):
-        raise InvalidDatasetError(f"pred.images: must be the images table of truth ({truth.n_images} rows), got "
-                                  f"another ({pred.n_images} rows). Read predictions with like=truth")
+    _check_same_images(truth, pred, "oid_map")
     pa = pred.annotations
     if pa.score is None:
         raise InvalidDatasetError("pred.annotations.score: predictions must carry scores, got no score column")
@@ -372,11 +370,12 @@ def oid_map(truth: Dataset, pred: Dataset, *, hierarchy: Mapping[int, Sequence[i
     n_unverified = n_entries - len(p_row)
     score = np.asarray(pa.score, np.float64)[p_row]
     n_capped = 0
-    if len(p_key) and int(np.bincount(np.unique(p_key, return_inverse=True)[1]).max()) > O.MAX_PER_IMAGE_CLASS:
-        ok = O.ranked_within(p_key, score, p_row) < O.MAX_PER_IMAGE_CLASS
-        n_capped = int((~ok).sum())
-        p_row, p_label, p_img, p_key, score = p_row[ok], p_label[ok], p_img[ok], p_key[ok], score[ok]
-        p_copy = p_copy[ok]
+    group = np.unique(p_key, return_inverse=True)[1]  # (image, class); entries in row order within each (see expand)
+    kept = cap_per_image(group, score, int(group.max()) + 1 if len(group) else 0, O.MAX_PER_IMAGE_CLASS)
+    if kept is not None:
+        n_capped = len(p_row) - len(kept)
+        p_row, p_label, p_img, p_key, score = p_row[kept], p_label[kept], p_img[kept], p_key[kept], score[kept]
+        p_copy = p_copy[kept]
     order = np.lexsort((p_row, p_copy, img_pos[p_img], -score, p_label))  # class, score, image, copy, row
     p_row, p_label, p_key, score, p_copy = p_row[order], p_label[order], p_key[order], score[order], p_copy[order]
 
