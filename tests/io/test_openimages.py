@@ -215,13 +215,16 @@ def test_number_styles_flags_and_line_ends_come_back_as_printed(tmp_path: Path, 
 
 
 def test_confidence_unknown_group_and_sources_are_kept(tmp_path: Path) -> None:
-    ds, report = oi.parse(_csv(tmp_path, HEADER + "a1,machine,/m/01,0.5,0.1,0.2,0.3,0.4,0,1,-1,0,0\n"
-                                                  "a1,someone,/m/01,1,0.1,0.2,0.3,0.4,0,1,1,0,0\n"))
+    ds, report = oi.parse(_csv(tmp_path, HEADER.replace("Source", "source") + "a1,machine,/m/01,0.5,0.1,0.2,0.3,0.4,0,1,-1,0,0\n"
+                                                  "a1,someone,/m/01,1,0.1,0.2,0.3,0.4,0,1,1,0,0\n"
+                                                  "a1,other,/m/01,1,0.1,0.2,0.3,0.4,0,1,1,0,0\n"))
     a = ds.annotations
-    assert a.extra["openimages_confidence"].tolist() == [0.5, 1.0]
-    assert a.extra["openimages_group_unknown"].tolist() == [True, False] and a.iscrowd.tolist() == [False, True]
-    assert a.source.tolist() == ["model", "human"]
-    assert report.counts()["openimages_unknown_source"] == 1  # 'someone' read as human, the text kept
+    assert a.extra["openimages_confidence"].tolist() == [0.5, 1.0, 1.0]
+    assert a.extra["openimages_group_unknown"].tolist() == [True, False, False]
+    assert a.iscrowd.tolist() == [False, True, True]
+    assert a.source.tolist() == ["model", "human", "human"]
+    (unknown,) = report.of_type("openimages_unknown_source")  # 'someone' and 'other' read as human, the texts kept
+    assert (unknown.record, unknown.field) == ("line 3", "source") and "['someone', 'other']" in unknown.message
 
 
 def test_repeated_display_names_get_their_mid_and_are_written_back(tmp_path: Path) -> None:
@@ -243,7 +246,9 @@ def test_a_dataset_from_elsewhere_is_written_with_what_is_lost_counted(tmp_path:
     # gives back to the bit (160 is not a power of 2) is counted too
     assert set(rep.lost) <= {"box", "polygon", "mask", "keypoints", "attributes", "images.extra"}, rep.to_dict()
     assert rep.lost["polygon"] == rep.lost["mask"] == ds.n_annotations and rep.lost["box"] <= 2
-    back, _ = oi.parse(tmp_path / "out", images_root=tmp_path)  # no image files: sizes 1 x 1
+    back, report = oi.parse(tmp_path / "out", images_root=tmp_path)  # no image files: sizes 1 x 1
+    missing = report.of_type("missing_image")
+    assert len(missing) == back.n_images and missing[0].file == str(tmp_path / back.images.path[0])  # the full path
     assert back.schema.names == ds.schema.names  # the descriptions keep the class order
     frac = ds.annotations.box / np.tile(np.c_[ds.images.width, ds.images.height][ds.annotations.image], 2)
     np.testing.assert_allclose(back.annotations.box, frac, rtol=1e-15)

@@ -139,3 +139,20 @@ def test_hotcoco_reads_the_same_detections() -> None:
 def test_doctests() -> None:
     failures, tried = doctest.testmod(res)
     assert tried and not failures
+
+
+@pytest.mark.parametrize("layout", ["csv", "kaggle"])
+def test_a_box_no_fraction_gives_back_is_counted_once(tmp_path: Path, layout: str) -> None:
+    from maslow.io._openimages_format import fmt_fractions
+
+    truth = _truth(tmp_path)
+    pred, _ = res.parse(PRED, like=truth)
+    box = pred.annotations.box.copy()
+    assert pred.annotations.image[0] == 0 and (truth.images.width[0], truth.images.height[0]) == (97, 61)
+    box[0] = [3.2578008046300426, 7.861021599611075, 59.69235581368163, 30.813747795482577]  # pixels of image 0
+    scale = np.array([97.0, 61.0, 97.0, 61.0])
+    assert not any(fmt_fractions(box[0, j:j + 1], scale[j:j + 1])[1][0] for j in range(4))  # all four inexact
+    pred = pred.replace(annotations=pred.annotations.with_columns(box=box))
+    rep = res.write(pred, tmp_path / "out.csv", layout=layout)
+    assert rep.lost["box"] == 1 and rep.n_annotations == 4, rep.to_dict()
+    assert any("1 boxes have no fraction" in n for n in rep.notes), rep.notes

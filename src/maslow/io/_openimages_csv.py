@@ -253,6 +253,20 @@ def codes(col: ObjArray) -> tuple[IntArray, list[str]]:
     return np.asarray(idx, np.int64).reshape(len(col)), list(seen)
 
 
+def lookup(code: IntArray, texts: list[str], mapping: dict[str, int]) -> IntArray:
+    """(n,) ``mapping`` of each coded value (``code``, ``texts`` as ``codes`` gives them), -1 where it has none."""
+    if not len(code):
+        return code
+    out: IntArray = np.array([mapping.get(x, -1) for x in texts], np.int64)[code]
+    return out
+
+
+def pixel_boxes(v: FloatArray, image: IntArray, w: IntArray, h: IntArray) -> FloatArray:
+    """(n, 4) xyxy pixels of the fractions ``v`` (n, 4: XMin, XMax, YMin, YMax) on images ``image`` of sizes w, h."""
+    ww, hh = w[image].astype(np.float64), h[image].astype(np.float64)
+    return np.stack([v[:, 0] * ww, v[:, 2] * hh, v[:, 1] * ww, v[:, 3] * hh], axis=1)
+
+
 def floats(t: Table, name: str) -> FloatArray:
     """Column ``name`` as float64.
 
@@ -355,12 +369,13 @@ def index_images(folder: Path | None) -> dict[str, str]:
     return out
 
 
-def image_sizes(ids: list[str], folder: Path | None, col: Collector, tick: Ticks, offset: int = 0,
-                ) -> tuple[list[str], IntArray, IntArray, np.ndarray]:
+def image_sizes(ids: list[str], folder: Path | None, col: Collector, tick: Ticks, offset: int = 0, *,
+                found: dict[str, str] | None = None) -> tuple[list[str], IntArray, IntArray, np.ndarray]:
     """For each ImageID: its path (the file found in ``folder``, else ``<ImageID>.jpg``), width, height (from the
     header; 1 x 1 where there is no image, boxes then stay fractions) and whether it had no size (1 x 1).
-    ``tick(offset + i + 1)`` after each image."""
-    found = index_images(folder)
+    ``tick(offset + i + 1)`` after each image. ``found``: ``index_images(folder)`` where the caller has it."""
+    if found is None:
+        found = index_images(folder)
     m = len(ids)
     w, h = np.ones(m, np.int64), np.ones(m, np.int64)
     unsized = np.ones(m, bool)
@@ -383,6 +398,6 @@ def image_sizes(ids: list[str], folder: Path | None, col: Collector, tick: Ticks
                 w[i], h[i], unsized[i] = info.width, info.height, False
         elif folder is not None:
             col.add("missing_image", f"no image file {image_id}.* in {folder}; read as 1 x 1 (boxes stay fractions)",
-                    file=f"{image_id}.jpg", image=i)
+                    file=folder / f"{image_id}.jpg", image=i)
         tick(offset + i + 1)
     return paths, w, h, unsized

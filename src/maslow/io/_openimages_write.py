@@ -171,18 +171,24 @@ def csv_body(header: list[str], texts: list[list[str]], offsets: np.ndarray, new
     image i), calling ``tick`` after each; fields with a comma or a quote are quoted."""
     m = len(offsets) - 1
     step = max(1, m // 100)
+    free = [j for j, name in enumerate(header) if name.lower() not in _NUMERIC]
+    joined = "".join("".join(texts[j]) for j in free)
+    buf = io.StringIO()
+    quoted = csv.writer(buf, lineterminator=newline) if any(ch in joined for ch in ',"\n\r') else None
     parts = [",".join(header) + newline]
+    if quoted is not None:  # the csv module quotes what needs it
+        quoted.writerow(header)
     for i0 in range(0, m, step):
         i1 = min(m, i0 + step)
         r0, r1 = int(offsets[i0]), int(offsets[i1])
         if r1 > r0:
-            parts.append(newline.join(map(",".join, zip(*(c[r0:r1] for c in texts), strict=True))) + newline)
+            rows = zip(*(c[r0:r1] for c in texts), strict=True)
+            if quoted is not None:
+                quoted.writerows(rows)
+            else:
+                parts.append(newline.join(map(",".join, rows)) + newline)
         tick(i1)
-    free = [j for j, name in enumerate(header) if name.lower() not in _NUMERIC]
-    joined = "".join("".join(texts[j]) for j in free)
-    if any(ch in joined for ch in ',"\n\r'):
-        return _csv_text([header, *map(list, zip(*texts, strict=True))], newline)  # quote what needs it
-    return "".join(parts)
+    return buf.getvalue() if quoted is not None else "".join(parts)
 
 
 def _csv_text(rows: list[list[str]], newline: str) -> str:

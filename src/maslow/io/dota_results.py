@@ -45,7 +45,7 @@ from maslow.io._dota_lines import (
     stem,
 )
 from maslow.io._export import Tally, count_lost
-from maslow.io.images import image_info
+from maslow.io.images import image_info, rows_by_stem
 from maslow.io.registry import Progress, Ticks, warn_issues
 
 __all__ = ["parse", "read_dota_predictions", "read_dota_results", "write", "write_dota_predictions",
@@ -167,10 +167,7 @@ def parse(
 def _match_images(like: Dataset, stems: list[str], files: list[tuple[Path, str]], cats: np.ndarray,
                   line_of: list[int], col: Collector) -> np.ndarray:
     """Each prediction's row in ``like.images`` (-1: none, reported)."""
-    rows: dict[str, int] = {}
-    for i, p in enumerate(like.images.path.tolist()):
-        s = stem(p)
-        rows[s] = -2 if s in rows else i  # -2: two truth images share the stem
+    rows = rows_by_stem(like)  # -2: two truth images share the stem
     image = np.fromiter((rows.get(s, -1) for s in stems), np.int64, len(stems))
     for code, kind, what in ((-1, "dota_unknown_image", "must name one of the truth's images (by stem)"),
                              (-2, "dota_ambiguous_image", "must name one truth image, but two or more share the stem")):

@@ -14,7 +14,7 @@ import struct
 import warnings
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -273,6 +273,16 @@ def image_path(ds: Dataset, i: int) -> Path:
     """Absolute path of image row ``i``."""
     rel = str(ds.images.path[i])
     return (ds.root / rel) if ds.root is not None else Path(rel)
+
+
+def rows_by_stem(ds: Dataset) -> dict[str, int]:
+    """Image file name without its suffix -> row in ``ds.images`` (-2 where two or more images share it), as the
+    prediction formats that name images by stem (DOTA, Open Images) match them to the truth's."""
+    rows: dict[str, int] = {}
+    for i, p in enumerate(ds.images.path.tolist()):
+        s = PurePosixPath(str(p)).stem
+        rows[s] = -2 if s in rows else i
+    return rows
 
 
 def load(ds: Dataset, i: int, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:

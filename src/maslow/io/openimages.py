@@ -71,6 +71,8 @@ from maslow.io._openimages_csv import (
     floats,
     image_sizes,
     index_images,
+    lookup,
+    pixel_boxes,
     read_descriptions,
     read_table,
     table_number_style,
@@ -102,6 +104,7 @@ class _Files:
     descriptions: Path | None
     labels: Path | None
     images: Path | None  # the folder the image files are in
+    index: dict[str, str] | None = None  # index_images(images) where the search found it, else None
 
 
 def _pick(folder: Path, names: list[str], what: str, words: tuple[str, ...], prefer: tuple[str, ...]) -> Path | None:
@@ -131,13 +134,15 @@ def _layout(src: Path, images_root: Path | None, descriptions: str | Path | None
         descriptions = descriptions or _pick(src, names, "class descriptions CSV", ("class", "descri"),
                                              ("boxable", "500"))
         labels = labels or _pick(src, names, "image-level labels CSV", ("imagelabels",), ("human",))
+    index = None
     if images_root is None:
         for cand in (folder / "images", folder / "data", folder):
-            if index_images(cand):
+            index = index_images(cand)
+            if index:
                 images_root = cand
                 break
     return _Files(boxes, None if descriptions is None else Path(descriptions), None if labels is None else Path(labels),
-                  None if images_root is None else Path(images_root))
+                  None if images_root is None else Path(images_root), index)
 
 
 def read_class_descriptions(path: str | Path) -> dict[str, str]:
@@ -213,23 +218,24 @@ def parse(
     n_rows = len(t) + (len(lt) if lt is not None else 0)
     image_code, box_ids = t.codes("ImageID")
     label_code, box_mids = t.codes("LabelName")
-    label_image_ids = lt.codes("ImageID")[1] if lt is not None else []
+    lt_images = lt.codes("ImageID") if lt is not None else (np.zeros(0, np.int64), [])
+    lt_labels = lt.codes("LabelName") if lt is not None else (np.zeros(0, np.int64), [])
+    label_image_ids = lt_images[1]
     for tab, named in ((t, box_ids), (lt, label_image_ids)):
         bad = next((x for x in named if not x or "/" in x or "\\" in x or x in (".", "..")), None)
         if tab is not None and bad is not None:
             raise FormatError(f"ImageID must be a file name without its suffix (non-empty, no / or \\), got {bad!r}",
                               path=tab.path, record=first_row(tab.col("ImageID") == bad, tab, "ImageID")[0],
                               field=tab.name("ImageID"))
-    mids = list(desc) if desc is not None else list(dict.fromkeys([*box_mids, *(lt.col("LabelName").tolist()
-                                                                                 if lt is not None else [])]))
+    mids = list(desc) if desc is not None else list(dict.fromkeys([*box_mids, *lt_labels[1]]))
     row_of_mid = {m: k for k, m in enumerate(mids)}
-    label = np.array([row_of_mid.get(m, -1) for m in box_mids], np.int64)[label_code] if len(t) else label_code
+    label = lookup(label_code, box_mids, row_of_mid)
     in_boxes = set(box_ids)
     ids = box_ids + [x for x in label_image_ids if x not in in_boxes]
     if lt is not None and box_ids == sorted(box_ids) and label_image_ids == sorted(label_image_ids):
         ids = sorted(ids)
     row_of_id = {x: i for i, x in enumerate(ids)}
-    image = np.array([row_of_id[x] for x in box_ids], np.int64)[image_code] if len(t) else image_code
+    image = lookup(image_code, box_ids, row_of_id)
     tick = Ticks(progress, n_rows + len(ids))
     tick(len(t))
     v = coordinates(t, col)
@@ -243,9 +249,9 @@ def parse(
                 file=t.path, record=record, field=field)
     pos = neg = label_source = None
     if lt is not None:
-        pos, neg, label_source = _image_labels(lt, row_of_id, row_of_mid, desc is not None, col)
+        pos, neg, label_source = _image_labels(lt, lt_images, lt_labels, row_of_id, row_of_mid, col)
         tick(n_rows)
-    paths, w, h, unsized = image_sizes(ids, files.images, col, tick, n_rows)
+    paths, w, h, unsized = image_sizes(ids, files.images, col, tick, n_rows, found=files.index)
     if files.images is None and ids:
         col.add("openimages_no_image_size", f"no images folder: {len(ids)} images read as 1 x 1, their boxes as "
                 "fractions (IoU and IoA are unchanged; areas are not pixels). Name the images folder (images=) for pixel boxes",
@@ -276,9 +282,7 @@ def parse(
 
 def _annotations(t: Table, v: np.ndarray, image: np.ndarray, label: np.ndarray, keep: np.ndarray, w: np.ndarray,
                  h: np.ndarray, col: Collector) -> Annotations:
-    v = v[keep]
-    ww, hh = w[image].astype(np.float64), h[image].astype(np.float64)
-    box = np.stack([v[:, 0] * ww, v[:, 2] * hh, v[:, 1] * ww, v[:, 3] * hh], axis=1)
+    box = pixel_boxes(v[keep], image, w, h)
     attributes = {FLAGS[c]: flags(t, c)[keep] for c in FLAGS if t.has(c)}
     extra: dict[str, np.ndarray] = {}
     iscrowd = np.zeros(len(image), bool)
@@ -292,8 +296,12 @@ def _annotations(t: Table, v: np.ndarray, image: np.ndarray, label: np.ndarray, 
         code, texts = t.codes("Source") if keep.all() else codes(t.col("Source")[keep])
         other = [s for s in texts if s not in SOURCES]
         if other:
+            unknown = np.zeros(len(keep), bool)
+            unknown[np.flatnonzero(keep)[np.isin(code, [k for k, s in enumerate(texts) if s not in SOURCES])]] = True
+            record, field = first_row(unknown, t, "Source")
             col.add("openimages_unknown_source", f"Source must be one of {', '.join(SOURCES)} to say who made a box; "
-                    f"{other[:5]} read as human (the text is kept)", severity="info", file=t.path, field="Source")
+                    f"{other[:5]} read as human (the text is kept)", severity="info", file=t.path, record=record,
+                    field=field)
         source = np.array([SOURCES.get(s, "human") for s in texts], object)[code] if len(code) else None
         extra["openimages_source"] = np.array(texts, object)[code] if len(code) else str_array([])
     if t.has("Confidence") and not t.all_equal("Confidence", "1"):
@@ -308,23 +316,24 @@ def _annotations(t: Table, v: np.ndarray, image: np.ndarray, label: np.ndarray, 
                                  source=source, extra=extra)
 
 
-def _image_labels(lt: Table, row_of_id: dict[str, int], row_of_mid: dict[str, int], described: bool, col: Collector
+def _image_labels(lt: Table, image_codes: tuple[IntArray, list[str]], mid_codes: tuple[IntArray, list[str]],
+                  row_of_id: dict[str, int], row_of_mid: dict[str, int], col: Collector
                   ) -> tuple[list[list[int]], list[list[int]], list[list[str]] | None]:
     """Per image: the ClassDef ids verified present, verified absent, and the Sources (present ones first), each list
-    in file order (vectorised: Open Images' human labels file has millions of rows)."""
+    in file order (vectorised: Open Images' human labels file has millions of rows); ``image_codes``/``mid_codes``:
+    ``lt.codes`` of ImageID and LabelName."""
     m = len(row_of_id)
     if m == 0:  # no image: no label either
         return [], [], [] if lt.has("Source") else None
     conf = floats(lt, "Confidence")
-    image_code, image_ids = lt.codes("ImageID")
-    mid_code, mids = lt.codes("LabelName")
-    image = np.array([row_of_id[x] for x in image_ids], np.int64)[image_code] if len(lt) else image_code
-    cls = np.array([row_of_mid.get(x, -1) for x in mids], np.int64)[mid_code] if len(lt) else mid_code
+    image_code, image_ids = image_codes
+    mid_code, mids = mid_codes
+    image = lookup(image_code, image_ids, row_of_id)
+    cls = lookup(mid_code, mids, row_of_mid)
     known = cls >= 0
     unknown = np.flatnonzero(~known)
     unverified = np.flatnonzero(known & (conf != 1) & (conf != 0))
     if len(unknown):
-        assert described  # without descriptions every MID is a class
         r = int(unknown[0])
         col.add("openimages_unknown_class", f"LabelName must be a MID of the class descriptions, got "
                 f"{lt.col('LabelName')[r]!r} ({len(unknown)} labels); not imported", severity="error", file=lt.path,

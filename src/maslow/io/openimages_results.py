@@ -18,7 +18,7 @@ Read: ``read_openimages_results(csv, like=truth)`` returns a Dataset with the tr
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,12 +38,15 @@ from maslow.io._openimages_csv import (
     coordinates,
     floats,
     image_sizes,
+    lookup,
+    pixel_boxes,
     read_descriptions,
     table_number_style,
 )
 from maslow.io._openimages_csv import read_table as _read_table
-from maslow.io._openimages_format import fmt_fractions, fmt_numbers
-from maslow.io._openimages_write import class_mids, columns, csv_body, held, image_ids
+from maslow.io._openimages_format import fmt_numbers
+from maslow.io._openimages_write import class_mids, columns, csv_body, fractions, held, image_ids
+from maslow.io.images import rows_by_stem
 from maslow.io.openimages import COLUMN_PREFIX
 from maslow.io.registry import Progress, Ticks, warn_issues
 
@@ -138,7 +141,7 @@ def parse(
         info["crlf"] = True
     if like is not None:
         images, root, schema = like.images, like.root, like.schema
-        image = _match(t, image_code, id_texts, _by_stem(like), "image", "ImageID", "one of the truth's images (by "
+        image = _match(t, image_code, id_texts, rows_by_stem(like), "image", "ImageID", "one of the truth's images (by "
                        "the file's stem)", col)
         names = {n: k for k, n in enumerate(like.schema.names)}
         names.update({m: k for k, m in enumerate(class_mids(like))})
@@ -157,10 +160,10 @@ def parse(
         if any(s != m for s, m in zip(shown, mids, strict=True)):
             info["mids"] = {s: m for s, m in zip(shown, mids, strict=True) if s != m}
         row = {m: k for k, m in enumerate(mids)}
-        label = np.array([row[m] for m in label_texts], np.int64)[label_code] if len(t) else label_code
+        label = lookup(label_code, label_texts, row)
         all_ids = named or id_texts  # a Kaggle file names every image, in its order
         at = {x: i for i, x in enumerate(all_ids)}
-        image = np.array([at[x] for x in id_texts], np.int64)[image_code] if len(t) else image_code
+        image = lookup(image_code, id_texts, at)
         folder = None if images_root is None else Path(images_root)
         paths, w, h, unsized = image_sizes(all_ids, folder, col, Ticks(None, 0))
         images = Images(path=str_array(paths), width=w, height=h,
@@ -168,9 +171,7 @@ def parse(
         root = folder
     keep = (image >= 0) & (label >= 0)
     image, label = image[keep], label[keep]
-    ww, hh = w[image].astype(np.float64), h[image].astype(np.float64)
-    v = v[keep]
-    box = np.stack([v[:, 0] * ww, v[:, 2] * hh, v[:, 1] * ww, v[:, 3] * hh], axis=1)
+    box = pixel_boxes(v[keep], image, w, h)
     known = {c.lower() for c in (*RESULT_COLUMNS, score_name, *KAGGLE_FIELDS)}
     extra = {COLUMN_PREFIX + h.strip(): t.col(h.strip())[keep] for h in t.header if h.strip().lower() not in known}
     ann = Annotations.sort_rows(image=image, label=label, box=box, score=score[keep],
@@ -179,25 +180,16 @@ def parse(
     return Dataset(schema=schema, images=images, annotations=ann, root=root, info={"openimages": info}), col.report()
 
 
-def _by_stem(like: Dataset) -> dict[str, int]:
-    rows: dict[str, int] = {}
-    for i, p in enumerate(like.images.path.tolist()):
-        s = PurePosixPath(str(p)).stem
-        rows[s] = -2 if s in rows else i  # -2: two truth images share the stem
-    return rows
-
-
 def _match(t: Table, code: np.ndarray, texts: list[str], rows: dict[str, int], what: str, field: str, expected: str,
            col: Collector) -> np.ndarray:
     """Each detection's row in the truth (-1: none, reported as one error with the count)."""
-    of_text = np.array([rows.get(x, -1) for x in texts], np.int64)
-    out = of_text[code] if len(code) else code
+    out = lookup(code, texts, rows)
     for value, kind, why in ((-1, f"openimages_unknown_{what}", f"must be {expected}"),
                              (-2, f"openimages_ambiguous_{what}", "must name one truth image, two or more share it")):
         bad = out == value
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            shown = ", ".join(repr(x) for x, k in zip(texts, of_text.tolist(), strict=True) if k == value)
+            shown = ", ".join(repr(x) for x in texts if rows.get(x, -1) == value)
             col.add(kind, f"{field} {why}: {int(bad.sum())} detections don't ({shown[:200]}); not imported",
                     severity="error", file=t.path, record=f"line {t.line(r)}", field=t.name(field))
     out = out.copy()
@@ -290,18 +282,10 @@ def write(ds: Dataset, dst: Path, *, layout: str | None = None, progress: Progre
 def _kaggle_text(ds: Dataset, rows: np.ndarray, ids: list[str], offsets: np.ndarray, w: np.ndarray, h: np.ndarray,
                  newline: str, tick: Ticks, rep: ExportReport) -> str:
     a = ds.annotations
-    assert a.box is not None and a.score is not None
-    b, image = a.box[rows], a.image[rows]
-    ww, hh = w[image].astype(np.float64), h[image].astype(np.float64)
-    style = held(ds)
-    vals = []
-    for j, scale in ((0, ww), (1, hh), (2, ww), (3, hh)):  # XMin YMin XMax YMax
-        texts, ok = fmt_fractions(b[:, j], scale, style)
-        if not ok.all():
-            rep.lost["box"] += int((~ok).sum())
-        vals.append(texts)
+    assert a.score is not None
+    x0, x1, y0, y1 = fractions(ds, rows, w, h, held(ds), rep)
     mids = np.asarray(class_mids(ds), object)[a.label[rows]].tolist()
-    det = [" ".join(t) for t in zip(mids, fmt_numbers(a.score[rows]), *vals, strict=True)]
+    det = [" ".join(t) for t in zip(mids, fmt_numbers(a.score[rows]), x0, y0, x1, y1, strict=True)]  # x y x y
     parts = ["ImageId,PredictionString" + newline]
     for i in range(ds.n_images):
         parts.append(f"{ids[i]},{' '.join(det[int(offsets[i]):int(offsets[i + 1])])}{newline}")
