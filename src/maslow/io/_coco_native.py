@@ -162,9 +162,10 @@ def _fill(acc: AnnColumns, cols: dict[str, Any], key_names: tuple[str, ...], dat
     attrs = _attributes(np.frombuffer(cols["attrs"], np.int64).reshape(-1, 3), data, n, release=release > 0)
     keys = {k for b, k in enumerate(key_names) if int(cols["keys"]) >> b & 1}
     oriented = {k: col(k, np.float64).reshape(n, width) for k, width in OBB_LENGTHS.items() if k in keys}
-    extra = _extras(cols["others"], n, oriented)
-    if rles is None or attrs is None or extra is None:
+    got = _extras(cols["others"], n, oriented)
+    if rles is None or attrs is None or got is None:
         return False
+    extra, oriented = got
     keys |= {k.removeprefix("\0") for k in extra}
     columns: dict[str, np.ndarray] = {}
     absent: dict[str, tuple[tuple[int, ...], Any, Any]] = {}
@@ -247,7 +248,8 @@ def _attributes(spans: np.ndarray, data: Any, n: int, *, release: bool = False,
     return out
 
 
-def _extras(others: list[tuple[Any, Any, Any]], n: int, oriented: dict[str, np.ndarray]) -> dict[str, list[Any]] | None:
+def _extras(others: list[tuple[Any, Any, Any]], n: int, oriented: dict[str, np.ndarray],
+            ) -> tuple[dict[str, list[Any]], dict[str, np.ndarray]] | None:
     """``AnnColumns._extra`` as full columns ({key: value per record, None where absent}) from the kernel's keys
     without a column (key's JSON string, records, values' JSON array); annotator and source as ``"\\0annotator"``/
     ``"\\0source"``. None (the Python path decides) where a value doesn't parse, annotator/source is not a string
@@ -255,9 +257,11 @@ def _extras(others: list[tuple[Any, Any, Any]], n: int, oriented: dict[str, np.n
 
     ``oriented``: the kernel's oriented boxes (key: (n, 5 or 8), NaN rows where absent). The values it left to this
     path (null, not 5 or 8 numbers, a negative size, beside a segmentation) are among the others; a key with both
-    leaves ``oriented`` and is one column here, the kernel's rows as lists of floats (read only as floats: every
-    such record is an oriented box, see ``_coco_obb._parse``)."""
+    is one column here, the kernel's rows as lists of floats (read only as floats: every such record is an oriented
+    box, see ``_coco_obb._parse``), and is left out of the oriented boxes returned beside the columns (``oriented``
+    itself is not changed)."""
     out: dict[str, list[Any]] = {}
+    left = dict(oriented)
     for name, records, text in others:
         try:
             key, vals = json_loads(bytes(name)), json_loads(bytes(text))
@@ -266,7 +270,7 @@ def _extras(others: list[tuple[Any, Any, Any]], n: int, oriented: dict[str, np.n
         if key in out or key.startswith("\0") or (key in KNOWN_KEYS and key not in _NAMED):
             return None
         rows = np.frombuffer(records, np.int64)
-        parsed = oriented.pop(key, None)
+        parsed = left.pop(key, None)
         taken = np.zeros(0, np.int64) if parsed is None else np.flatnonzero(~np.isnan(parsed[:, 0]))
         if len(rows) < n or len(taken):  # None where a record lacks the key
             col = np.full(n, None, object)
@@ -281,7 +285,7 @@ def _extras(others: list[tuple[Any, Any, Any]], n: int, oriented: dict[str, np.n
         if not all(v is None or type(v) is str for v in out[k]):
             return None
         out[f"\0{k}"] = out.pop(k)
-    return out
+    return out, left
 
 
 def _keypoints(kp_len: np.ndarray, kp: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -50,7 +50,8 @@ class Segments:
 
     Attributes:
         ids: (k,) int64 segment ids.
-        counts: k pycocotools counts strings (``frPyObjects`` of the run lengths, background first, column-major).
+        counts: k pycocotools counts strings (``frPyObjects`` of the run lengths, background first, column-major);
+            empty where ``segments`` was asked for none.
         area: (k,) int64 pixel counts.
         box: (k, 4) float64 xyxy around each segment's pixels (pixel i spans [i, i + 1)).
     """
@@ -174,12 +175,14 @@ def read_ids(path: Path, *, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, i
     return ids.reshape(-1), h, w
 
 
-def segments(flat: np.ndarray, h: int) -> Segments:
-    """The segments of a column-major flat id map of ``h`` rows (``read_ids``)."""
+def segments(flat: np.ndarray, h: int, *, counts: bool = True) -> Segments:
+    """The segments of a column-major flat id map of ``h`` rows (``read_ids``); ``counts=False``: without their
+    counts strings (``Segments.counts`` empty; ``rle`` unusable), which cost a pass of pycocotools without the
+    kernel."""
     kernel = load("png")
     if kernel is not None and flat.size and flat.dtype == np.uint32:
-        ids, counts, area, box = kernel.segments(np.ascontiguousarray(flat, np.uint32), h, flat.size // h)
-        return Segments(np.frombuffer(ids, np.int64), counts, np.frombuffer(area, np.int64),
+        ids, strings, area, box = kernel.segments(np.require(flat, np.uint32, ("C", "A")), h, flat.size // h)
+        return Segments(np.frombuffer(ids, np.int64), strings if counts else [], np.frombuffer(area, np.int64),
                         np.frombuffer(box, np.float64).reshape(-1, 4))
     n = flat.size
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
@@ -194,12 +197,25 @@ def segments(flat: np.ndarray, h: int) -> Segments:
     first = np.flatnonzero(np.concatenate(([True], val[1:] != val[:-1])))
     last = np.append(first[1:], val.size) - 1
     length = end - start
+    strings = _counts(start, end, first, last, n, h) if counts else []
+    col0, col1 = start // h, (end - 1) // h
+    one = col0 == col1  # a run over several columns covers rows 0 and h - 1
+    y0 = np.where(one, start % h, 0)
+    y1 = np.where(one, (end - 1) % h, h - 1)
+    box = np.column_stack([col0[first], np.minimum.reduceat(y0, first), col1[last] + 1,
+                           np.maximum.reduceat(y1, first) + 1]).astype(np.float64)
+    return Segments(val[first], strings, np.add.reduceat(length, first), box)
+
+
+def _counts(start: IntArray, end: IntArray, first: IntArray, last: IntArray, n: int, h: int) -> list[bytes]:
+    """The counts strings of the segments whose runs (``start``, ``end``: pixels of a map of ``n``) are
+    ``first[g]..last[g]``, each one's in pixel order."""
     prev_end = np.empty_like(end)
     prev_end[1:] = end[:-1]
     prev_end[first] = 0
-    runs = np.empty(2 * val.size, np.int64)  # per run: the background before it, then its length
+    runs = np.empty(2 * start.size, np.int64)  # per run: the background before it, then its length
     runs[0::2] = start - prev_end
-    runs[1::2] = length
+    runs[1::2] = end - start
     tail = (n - end[last]).tolist()
     bounds = [*(2 * first).tolist(), runs.size]
     counts = []
@@ -209,15 +225,7 @@ def segments(flat: np.ndarray, h: int) -> Segments:
             c.append(t)
         counts.append(c)
     w = n // h
-    strings = [rle["counts"] for rle in M.coco_mask().frPyObjects([{"size": [h, w], "counts": c} for c in counts],
-                                                                   h, w)]
-    col0, col1 = start // h, (end - 1) // h
-    one = col0 == col1  # a run over several columns covers rows 0 and h - 1
-    y0 = np.where(one, start % h, 0)
-    y1 = np.where(one, (end - 1) % h, h - 1)
-    box = np.column_stack([col0[first], np.minimum.reduceat(y0, first), col1[last] + 1,
-                           np.maximum.reduceat(y1, first) + 1]).astype(np.float64)
-    return Segments(val[first], strings, np.add.reduceat(length, first), box)
+    return [rle["counts"] for rle in M.coco_mask().frPyObjects([{"size": [h, w], "counts": c} for c in counts], h, w)]
 
 
 def empty_rle(h: int, w: int) -> dict[str, Any]:

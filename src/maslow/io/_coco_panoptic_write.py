@@ -90,7 +90,7 @@ def write(ds: Dataset, dst: Path, *, png_folder: Path | str | None = None,
             ids_map, over = png.paint([rle for _, rle in painted], sids, h, w)
             lost["overlap_pixels"] += over
             png.write_png(ids_map, tmp / names[i])
-            drawn = png.segments(ids_map.T.reshape(-1), h)
+            drawn = png.segments(ids_map.T.reshape(-1), h, counts=False)
             at = drawn.index()
             info = []
             for (r, _), sid, g in zip(painted, sids, given, strict=True):

@@ -367,16 +367,7 @@ class _Reader:
         elif type(area) is not int or area != areas[k]:
             return None
         seen[sid] = s
-        c = self.cols
-        c["image"].append(i)
-        c["label"].append(label)
-        c["box"].append(box)
-        c["mask"].append(None)  # set once the image's RLEs are made
-        c["iscrowd"].append(crowd == 1)
-        c["area"].append(area)
-        c["id"].append(sid)
-        self.extras.append({key: v for key, v in info.items() if key not in _SEGMENT_KEYS}
-                           if len(info) > len(info.keys() & _SEGMENT_KEYS) else None)
+        self._append_row(i, label, box, crowd == 1, area, info)
         return k
 
     def _segment(self, i: int, s: int, info: dict[str, Any], at: str, seen: dict[int, int],
@@ -420,17 +411,22 @@ class _Reader:
         elif k is not None and area != px_area:
             col.add("panoptic_area_mismatch", f"area must be the segment's pixel count {px_area}, got {area}; the "
                     "file's is kept", severity="warning", file=src, record=at, field="area", image=i)
+        self._append_row(i, label, box, bool(crowd), area, info)
+        return True
+
+    def _append_row(self, i: int, label: int, box: list[float], crowd: bool, area: Any, info: dict[str, Any]) -> None:
+        """Append a segment's row: its mask set once the image's RLEs are made, the keys of ``info`` maslow has no
+        column for kept as its extras (None: none)."""
         c = self.cols
         c["image"].append(i)
         c["label"].append(label)
         c["box"].append(box)
-        c["mask"].append(None)  # set once the image's RLEs are made
-        c["iscrowd"].append(bool(crowd))
+        c["mask"].append(None)
+        c["iscrowd"].append(crowd)
         c["area"].append(area)
-        c["id"].append(sid)
-        rest = {key: v for key, v in info.items() if key not in _SEGMENT_KEYS}
-        self.extras.append(rest or None)
-        return True
+        c["id"].append(info["id"])
+        self.extras.append({key: v for key, v in info.items() if key not in _SEGMENT_KEYS}
+                           if len(info) > len(info.keys() & _SEGMENT_KEYS) else None)
 
     def _box(self, info: dict[str, Any], px_box: list[float], at: str, i: int) -> list[float]:
         """The file's bbox as xyxy (the pixels' box where absent or malformed), its disagreement reported."""

@@ -77,9 +77,14 @@ def overlaps(truth: Dataset, pred: Dataset, *, native: bool = True,
         t_rows, p_rows = np.arange(ts[i], ts[j]), np.arange(ps[i], ps[j])
         done = False
         if kernel is not None:
-            done = (pairs is not None and _chunk_pairs(pairs, kernel, truth, pred, i, j, t_rows, p_rows, parts, t_px,
-                                                        p_px)) or \
-                _chunk_runs(kernel, truth, pred, i, j, t_rows, p_rows, parts, t_px, p_px)
+            sizes = truth.images.height[i:j].astype(np.int64) * truth.images.width[i:j]
+            start = np.zeros(m, np.int64)  # each image's first pixel in the chunk
+            start[i:j] = np.cumsum(sizes) - sizes
+            t = _side_runs(kernel, pairs, truth, t_rows, "truth")
+            p = _side_runs(kernel, pairs, pred, p_rows, "pred")
+            done = t is not None and p is not None and (
+                (pairs is not None and _chunk_pairs(pairs, t, p, start, t_rows, p_rows, parts, t_px, p_px))
+                or _chunk_runs(t, p, start, truth, pred, i, j, t_rows, p_rows, parts, t_px, p_px))
         if not done:  # the label maps, image by image
             for k in range(i, j):
                 _image_maps(truth, pred, k, np.arange(ts[k], ts[k + 1]), np.arange(ps[k], ps[k + 1]), parts, t_px,
@@ -115,16 +120,28 @@ def masks_of(ds: Dataset, rows: IntArray, side: str) -> list[dict[str, Any]]:
 
 # -- runs: the compiled kernel reads the masks, numpy merges their events --------------------------------------
 
-def _events(kernel: Any, ds: Dataset, rows: IntArray, side: str, start: IntArray, px: IntArray,
-            ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Pixel positions (counted from the chunk's first image) and changes (``+s`` where segment ``s`` begins,
-    ``-s`` where it ends; ``s``: row in ``rows`` + 1) of the events of ``rows``' masks, each mask's in order (int32,
-    int64 where the chunk's sums need it); pixel counts into ``px``. None where the label maps must do (a polygon, a missing mask, a form the kernel leaves to
-    pycocotools: they raise or read it there)."""
+@dataclass(frozen=True)
+class _Runs:
+    """One side's masks of a chunk, as ``maslow._native.rle``'s ``dict_runs`` reads them."""
+
+    runs: np.ndarray  # uint32 run lengths of every mask (background first), back to back
+    off: np.ndarray  # (n + 1,) int64: mask k's runs are runs[off[k]:off[k + 1]]
+    img: IntArray  # (n,) image of each mask
+    pixels: IntArray  # (n,) int64 pixels of each mask's image
+    fg: IntArray | None  # (n,) int64 foreground pixels of each mask (``maslow._native.png``'s sums); None without
+
+
+def _side_runs(kernel: Any, pairs: Any, ds: Dataset, rows: IntArray, side: str) -> _Runs | None:
+    """The runs of ``rows``' masks, checked; None where the label maps must do (a polygon, a missing mask, a form
+    the kernel leaves to pycocotools: they raise or read it there).
+
+    Raises:
+        InvalidDatasetError: a mask of another size than its image, or runs that don't cover its pixels.
+    """
     a = ds.annotations
-    n = len(rows)
-    if not n:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if not len(rows):
+        empty = np.zeros(0, np.int64)
+        return _Runs(np.zeros(0, np.uint32), np.zeros(1, np.int64), empty, empty, empty)
     if a.mask is None or (a.polygon is not None and not bool(a.polygon.null[rows].all())):
         return None
     raw, off_b, h_b, w_b, status = kernel.dict_runs(a.mask[rows].tolist())
@@ -135,21 +152,36 @@ def _events(kernel: Any, ds: Dataset, rows: IntArray, side: str, start: IntArray
     bad = np.flatnonzero((np.frombuffer(h_b, np.int64) != height) | (np.frombuffer(w_b, np.int64) != width))
     if bad.size:
         masks_of(ds, rows[bad[:1]], side)  # raises, naming the row
-    runs = np.frombuffer(raw, np.uint32)
-    off = np.frombuffer(off_b, np.int64)
+    runs, off = np.frombuffer(raw, np.uint32), np.frombuffer(off_b, np.int64)
+    fg = None
+    if pairs is not None:
+        total, fg = (np.frombuffer(b, np.int64) for b in pairs.sums(raw, off_b))
+    else:
+        ends = np.concatenate((np.zeros(1, np.int64), np.cumsum(runs, dtype=np.int64)))
+        total = ends[off[1:]] - ends[off[:-1]]
+    pixels = height.astype(np.int64) * width
+    bad = np.flatnonzero(total != pixels)
+    if bad.size:
+        raise InvalidDatasetError(f"{side}.annotations.mask row {int(rows[bad[0]])}: its run lengths must cover the "
+                                  f"image's {int(pixels[bad[0]])} pixels, got {int(total[bad[0]])} (image "
+                                  f"{int(img[bad[0]])})")
+    return _Runs(runs, off, img, pixels, fg)
+
+
+def _events(s: _Runs, start: IntArray, rows: IntArray, px: IntArray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel positions (counted from the chunk's first image) and changes (``+s`` where segment ``s`` begins,
+    ``-s`` where it ends; ``s``: row in ``rows`` + 1) of the events of ``rows``' masks, each mask's in order (int32,
+    int64 where the chunk's sums need it); pixel counts into ``px``."""
+    n = len(rows)
+    if not n:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    runs, off = s.runs, s.off
     cnt = np.diff(off)
-    wide = int((height * width).sum()) + int(start[img].max()) >= 1 << 31  # 32 bits hold the chunk's sums
+    wide = int(s.pixels.sum()) + int(start[s.img].max()) >= 1 << 31  # 32 bits hold the chunk's sums
     dt = np.int64 if wide else np.int32
     cs = np.cumsum(runs, dtype=dt)
     ends = np.concatenate((np.zeros(1, dt), cs))
-    total = ends[off[1:]] - ends[off[:-1]]
-    bad = np.flatnonzero(total != height * width)
-    if bad.size:
-        r = int(rows[bad[0]])
-        raise InvalidDatasetError(f"{side}.annotations.mask row {r}: its run lengths must cover the image's "
-                                  f"{int(height[bad[0]] * width[bad[0]])} pixels, got {int(total[bad[0]])} "
-                                  f"(image {int(img[bad[0]])})")
-    pos = cs + np.repeat((start[img] - ends[off[:-1]]).astype(dt), cnt)
+    pos = cs + np.repeat((start[s.img] - ends[off[:-1]]).astype(dt), cnt)
     # run k of a mask ends where its pixels (k even: a background run ends) begin, or (k odd) end
     fg = (np.arange(runs.size, dtype=np.int32) & 1).astype(np.int8)
     fg ^= np.repeat((off[:-1] & 1).astype(np.int8), cnt)
@@ -161,61 +193,29 @@ def _events(kernel: Any, ds: Dataset, rows: IntArray, side: str, start: IntArray
     return pos, change
 
 
-def _side_runs(kernel: Any, pairs: Any, ds: Dataset, rows: IntArray, start: IntArray,
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Runs, offsets, bases (its image's first pixel in the chunk) and pixel counts of ``rows``' masks; None
-    for anything ``_events`` would raise on or leave to the label maps (it then does so)."""
-    a = ds.annotations
-    if a.mask is None or (a.polygon is not None and not bool(a.polygon.null[rows].all())):
-        return None
-    if not len(rows):
-        return np.zeros(0, np.uint32), np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    raw, off, h_b, w_b, status = kernel.dict_runs(a.mask[rows].tolist())
-    img = a.image[rows]
-    height, width = ds.images.height[img], ds.images.width[img]
-    if np.frombuffer(status, np.uint8).any() or (np.frombuffer(h_b, np.int64) != height).any() or \
-            (np.frombuffer(w_b, np.int64) != width).any():
-        return None
-    total, fg = (np.frombuffer(b, np.int64) for b in pairs.sums(raw, off))
-    if (total != height * width).any():
-        return None
-    return np.frombuffer(raw, np.uint32), np.frombuffer(off, np.int64), np.ascontiguousarray(start[img]), fg
-
-
-def _chunk_pairs(pairs: Any, kernel: Any, truth: Dataset, pred: Dataset, i: int, j: int, t_rows: IntArray,
-                 p_rows: IntArray, parts: list[tuple[IntArray, IntArray, IntArray]], t_px: IntArray, p_px: IntArray,
-                 ) -> bool:
-    """The overlaps of images ``i..j-1`` by the compiled sweep over both sides' runs (``maslow._native.png``'s
-    ``pairs``: the events sorted by position, each stretch between two added to its pair); False where the numpy
-    events must look (a mask they refuse or leave to the label maps, or two masks of a side that overlap): they
-    then raise or count as before."""
-    sizes = truth.images.height[i:j].astype(np.int64) * truth.images.width[i:j]
-    start = np.zeros(truth.n_images, np.int64)
-    start[i:j] = np.cumsum(sizes) - sizes
-    t = _side_runs(kernel, pairs, truth, t_rows, start)
-    p = _side_runs(kernel, pairs, pred, p_rows, start) if t is not None else None
-    if t is None or p is None:
-        return False
-    out = pairs.pairs(*t[:3], *p[:3])
+def _chunk_pairs(pairs: Any, t: _Runs, p: _Runs, start: IntArray, t_rows: IntArray, p_rows: IntArray,
+                 parts: list[tuple[IntArray, IntArray, IntArray]], t_px: IntArray, p_px: IntArray) -> bool:
+    """The overlaps of a chunk by the compiled sweep over both sides' runs (``maslow._native.png``'s ``pairs``: the
+    events sorted by position, each stretch between two added to its pair); False where two masks of a side
+    overlap (the numpy events then name them)."""
+    out = pairs.pairs(t.runs, t.off, np.ascontiguousarray(start[t.img]), p.runs, p.off,
+                      np.ascontiguousarray(start[p.img]))
     if out is None:
         return False
+    assert t.fg is not None and p.fg is not None  # read with ``pairs``: set
     n_t, n_p = len(t_rows), len(p_rows)
-    t_px[t_rows], p_px[p_rows] = t[3], p[3]
+    t_px[t_rows], p_px[p_rows] = t.fg, p.fg
     _collect(np.frombuffer(out, np.int64).reshape(n_t + 1, n_p + 1)[:, 1:].reshape(-1), n_t, n_p, t_rows, p_rows,
              parts)
     return True
 
 
-def _chunk_runs(kernel: Any, truth: Dataset, pred: Dataset, i: int, j: int, t_rows: IntArray, p_rows: IntArray,
-                parts: list[tuple[IntArray, IntArray, IntArray]], t_px: IntArray, p_px: IntArray) -> bool:
+def _chunk_runs(t: _Runs, p: _Runs, start: IntArray, truth: Dataset, pred: Dataset, i: int, j: int,
+                t_rows: IntArray, p_rows: IntArray, parts: list[tuple[IntArray, IntArray, IntArray]], t_px: IntArray,
+                p_px: IntArray) -> bool:
     """The overlaps of images ``i..j-1`` from the masks' runs; False where the label maps must do."""
-    sizes = truth.images.height[i:j].astype(np.int64) * truth.images.width[i:j]
-    start = np.zeros(truth.n_images, np.int64)
-    start[i:j] = np.cumsum(sizes) - sizes
-    t_ev = _events(kernel, truth, t_rows, "truth", start, t_px)
-    p_ev = _events(kernel, pred, p_rows, "pred", start, p_px)
-    if t_ev is None or p_ev is None:
-        return False
+    t_ev = _events(t, start, t_rows, t_px)
+    p_ev = _events(p, start, p_rows, p_px)
     pos = np.concatenate((t_ev[0], p_ev[0]))
     order = np.argsort(pos, kind="stable")  # each mask's events are in order: a merge of sorted runs
     change = np.concatenate((t_ev[1], p_ev[1]))[order]
