@@ -197,3 +197,27 @@ def test_migrate_to_attribute_and_back_through_coco(tmp_path: Path, coco: Path) 
     code, out = run(["schema", "validate", str(tmp_path / "back.json"), "--from", "coco", "--schema",
                      str(tmp_path / "v1.yaml"), "--json"])
     assert code == 0 and json.loads(out)["n_issues"] == 0
+
+
+def test_migrate_back_refuses_a_value_outside_the_enum(tmp_path: Path, coco: Path) -> None:
+    """A value the target schema has no class for is a data error: exit 2, nothing written (a class was made)."""
+    run(["schema", "infer", str(coco), "--from", "coco", "-o", str(tmp_path / "v1.yaml")])
+    d = yaml.safe_load((tmp_path / "v1.yaml").read_text())
+    d["classes"] = [dict(d["classes"][0], name="shape", label_types=["box", "mask", "polygon"]), d["classes"][2]]
+    d["attributes"].append({"name": "shape_type", "type": "enum", "values": ["circle", "square"], "required": True,
+                            "classes": ["shape"]})
+    d["version"] = 2
+    (tmp_path / "v2.yaml").write_text(yaml.safe_dump(d))
+    code, out = run(["schema", "migrate", str(coco), "--from", "coco", "--to", str(tmp_path / "v2.yaml"),
+                     "-o", str(tmp_path / "v2" / "a.json"), "--to-format", "coco"])
+    assert code == 0, out
+    doc = json.loads((tmp_path / "v2" / "a.json").read_text())
+    typo = next(a for a in doc["annotations"] if a.get("attributes", {}).get("shape_type") == "square")
+    typo["attributes"]["shape_type"] = "sqaure"
+    (tmp_path / "typo.json").write_text(json.dumps(doc))
+    code, out = run(["schema", "migrate", str(tmp_path / "typo.json"), "--from", "coco", "--current",
+                     str(tmp_path / "v2.yaml"), "--to", str(tmp_path / "v1.yaml"), "-o", str(tmp_path / "back.json"),
+                     "--to-format", "coco"])
+    assert code == 2, out
+    assert "sqaure" in out and "must be one of the attribute's values" in " ".join(out.split())
+    assert not (tmp_path / "back.json").exists() and not (tmp_path / "back.schema.yaml").exists()

@@ -42,8 +42,8 @@ SEEDS = st.integers(0, 2**32 - 1)
 FEW = settings(max_examples=80, deadline=None)
 Rec = dict[str, Any]
 # refusals the docstrings name: a name clash, an ambiguous split, classes that cannot be merged into one
-REFUSALS = ("exists already", "must be new", "told apart", "must not be empty", "same keypoints and skeleton",
-            "one region per image")
+REFUSALS = ("exists already", "must be new", "told apart", "must not be empty", "must be one of the attribute's values",
+            "same keypoints and skeleton", "one region per image")  # the last two: classes that can't be merged
 
 
 # -- references: one record at a time, from the step's docstring ------------------------------------------------

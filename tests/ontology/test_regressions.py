@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from maslow.core import Annotations, AttributeDef, ClassDef, Dataset, Images, LabelSchema
+from maslow.core import Annotations, AttributeDef, ClassDef, Dataset, Images, LabelSchema, Polygons
 from maslow.core import masks as M
 from maslow.core.types import obj_array
 from maslow.errors import FormatError, MigrationError
@@ -275,3 +275,29 @@ def test_a_definition_a_step_makes_is_refused_naming_the_step() -> None:
         migrate(shapes(4, seed=0), [RenameClass("circle", "disc"), AddClass("z", kind="blob")])
     with pytest.raises(MigrationError, match=r"set_attribute.*definition.classes\[0\]: must name a class"):
         migrate(shapes(4, seed=0), [SetAttribute({"name": "x", "classes": ["nope"]})])
+
+
+def test_attribute_to_class_refuses_a_value_outside_the_enum() -> None:
+    ds = _pets()
+    col = ds.annotations.attributes["species"].copy()
+    col[2] = "Neutrophil"  # a typo in the data: validate reports value_not_allowed
+    typo = ds.replace(annotations=ds.annotations.with_columns(attributes={"species": col}))
+    assert "value_not_allowed" in validate(typo, typo.schema).counts()
+    with pytest.raises(MigrationError, match=r"must be one of the attribute's values.*'Neutrophil' \(1 annotations"):
+        migrate(typo, [AttributeToClass("pet", "species")], allow_lossy=True)  # was: a class 'Neutrophil' made
+    named = migrate(typo, [AttributeToClass("pet", "species", names={"Neutrophil": "cat"})], allow_lossy=True)
+    assert "Neutrophil" not in named.dataset.schema and "cat" in named.dataset.schema
+
+
+def test_boxes_from_masks_leaves_a_polygon_without_rings_alone() -> None:
+    ann = Annotations(image=[0, 0], label=[0, 0], box=np.array([[np.nan] * 4, [1.0, 2, 3, 4]]),
+                      polygon=Polygons.from_rows([[], []]))  # present, without a ring
+    ds = Dataset(schema=LabelSchema(classes=(ClassDef("cat", label_types=("polygon",)),)),
+                 images=Images(path=["a.png"], width=[30], height=[20]), annotations=ann)
+    r = migrate(ds, [BoxesFromMasks(keep_geometry=False, overwrite=True)], allow_lossy=True)
+    out = r.dataset.annotations
+    # row 0 keeps its polygon (was cleared: no geometry left); row 1 keeps its box (was overwritten with NaN)
+    assert out.polygon is not None and (~out.polygon.null).tolist() == [True, False]
+    assert np.isnan(out.box[0]).all() and out.box[1].tolist() == [1.0, 2, 3, 4]
+    assert r.changes[0]["touched"] == 0
+    assert not validate(r.dataset, r.dataset.schema).counts().get("label_type_not_allowed")

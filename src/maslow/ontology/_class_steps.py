@@ -153,7 +153,9 @@ class AttributeToClass(Step):
     ``class_`` has a value. The inverse of ``ClassesToAttribute`` (also when its ``into`` was one of the merged
     classes). A new class is a copy of ``class_``; an existing class a value names is merged with ``class_`` (the
     merge rule of ``MergeClasses``). Lossy when two values (through ``names``), or a value and an existing class's
-    annotations, end up in one class: the annotations of that class are counted lost.
+    annotations, end up in one class: the annotations of that class are counted lost. When the schema gives the
+    attribute's values (an enum), a value outside them that ``names`` does not name is refused (the data is wrong,
+    ``validate`` lists it; a class is not made for it).
     """
 
     class_: str
@@ -181,6 +183,15 @@ class AttributeToClass(Step):
             v = order[targets.index("")]
             raise MigrationError(f"{where}: a class name must not be empty, got '' for the value {v!r} "
                                  f"({values.count(v)} annotations); name its class with names={{{v!r}: ...}}")
+        if adef is not None and adef.values:  # a value outside the enum is a data error, not a class to make
+            outside = sorted(set(values) - set(map(str, adef.values)) - set(self.names))
+            if outside:
+                v = outside[0]
+                raise MigrationError(
+                    f"{where}: every value must be one of the attribute's values {list(adef.values)}, got {v!r} "
+                    f"({values.count(v)} annotations; {len(outside)} values outside: {outside[:5]}); correct the "
+                    f"data (`maslow schema validate` lists the annotations) or name its class with "
+                    f"names={{{v!r}: ...}}")
         without = bool(((ann.label == src) & ~rows).any())
         if self.class_ in targets and without:
             raise MigrationError(f"{where}: a value must not map to the class being split, {self.class_!r}, while "

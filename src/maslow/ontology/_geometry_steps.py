@@ -31,8 +31,10 @@ def _boxes_from_geometry(ann: Annotations, box: FloatArray, target: BoolArray) -
             done[rows] = True
     if ann.polygon is not None:
         for r in np.flatnonzero(target & ~done & ann.polygon.present).tolist():
-            box[r] = M.polygon_box(ann.polygon[r] or [])
-            done[r] = True
+            b = M.polygon_box(ann.polygon[r] or [])
+            if np.isfinite(b).all():  # a polygon without a ring has no extent: no box made (a box kept)
+                box[r] = b
+                done[r] = True
     return done
 
 
@@ -116,11 +118,12 @@ class BoxesFromMasks(Step):
         changes: dict[str, Any] = {"box": box}
         # rows that lose a box (replaced by another), a mask, a polygon or several: each counted once
         lost = done & had & (box != ann.box).any(axis=1)
-        if not self.keep_geometry:
+        if not self.keep_geometry:  # cleared where the row has a box now (an empty polygon stays: no extent)
+            boxed = np.isfinite(box).all(axis=1)
             for name in ("mask", "polygon"):
                 col = getattr(ann, name)
                 if col is not None:
-                    hit = sel & present(col, n)
+                    hit = sel & present(col, n) & boxed
                     lost |= hit
                     new = cleared(col, hit)
                     changes[name] = None if not present(new, n).any() else new
