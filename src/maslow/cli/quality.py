@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from maslow.cli.render import console, fold_columns, lit, load_dataset, print_json, progress_bar, table
+from maslow.cli.render import console, err_console, fold_columns, lit, load_dataset, print_json, progress_bar, table
 from maslow.core.schema import LabelSchema
 
 
@@ -51,15 +51,25 @@ def check_command(
     # the figures behind the agreement findings (kappa, alpha, per annotator); null without shared images
     agreement = (quality.annotator_agreement(ds, config=config) if ds.annotations.annotator is not None
                  and "agreement" in config.families else None)
+    report_top = max(top, 100)
     if html is not None:
-        quality.write_html(issues, ds, html, top=max(top, 100),
+        quality.write_html(issues, ds, html, top=report_top, agreement=agreement,
                            title=f"maslow check: {dataset if dataset is not None else 'the workspace dataset'}")
+    missing = _missing_images(issues, ds, html=html is not None, outliers=outliers, top=report_top)
     if as_json:
         d = issues.to_dict(limit=top, names=ds.schema.names)
         d["issues"] = [_named(r, ds) for r in d["issues"]]  # the table's image and class, not only row numbers
         print_json({**d, "agreement": None if agreement is None else agreement.to_dict(),
-                    "html": None if html is None else str(html)})  # keys as qa's
+                    "html": None if html is None else str(html),  # keys as qa's
+                    "missing_images": None if missing is None else missing.to_dict()})
         return
+    if missing is not None and missing.n_missing:
+        what = [*(["--outliers skipped their objects"] if outliers else []),
+                *(["the HTML report shows \"(no image)\" for their crops"] if html is not None else [])]
+        scope = "" if outliers else " of the report's issues"
+        err_console.print(f"warning: {missing.n_missing} of {missing.n_checked} images{scope} not found (first tried: "
+                          f"{missing.first}): {' and '.join(what)}; pass --images-root FOLDER (the folder the image "
+                          "paths are relative to)", markup=False, highlight=False, soft_wrap=True)
     if agreement is not None:
         ag = agreement.to_dict()
         console.print(f"Annotator agreement over {ag['n_objects']} objects of {ag['n_shared_images']} shared images: "
@@ -84,6 +94,18 @@ def check_command(
                                    "type", "image"))
     if html is not None:
         console.print(f"Report written to {lit(html)}")
+
+
+def _missing_images(issues: Any, ds: Any, *, html: bool, outliers: bool, top: int) -> Any:
+    """The image files check reads that are not found (``maslow.quality.report.MissingImages``): with --outliers
+    those of every image with an annotation (their objects are skipped), else with --html those of the report's
+    crops; None when check reads no image (neither option, or a dataset without an images folder)."""
+    from maslow.core.types import distinct
+    from maslow.quality.report import missing_crop_images, missing_images
+
+    if outliers and ds.root is not None:
+        return missing_images(ds, distinct(ds.annotations.image))
+    return missing_crop_images(issues, ds, top=top) if html else None
 
 
 def _named(row: dict[str, Any], ds: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import typer
 from maslow.cli.render import (
     console,
     either,
+    err_console,
     fold_columns,
     lit,
     load_dataset,
@@ -90,6 +91,7 @@ def select_command(
         if output is not None:
             console.print(f"Wrote 0 paths to {lit(output)}")
         return
+    say_embedder(sel.embedder)
     seq = ds.images.extra.get("sequence")
     # the sequence column only when there are sequences: an empty one took the width the image paths need
     # ranks as people count them, from 1 (as qa's ISSUES.json and the picks' ``rank`` in --json)
@@ -137,7 +139,7 @@ def embed_command(
     import time
 
     from maslow.core.atomic import atomic_path
-    from maslow.embed import embed_dataset, embedder_for
+    from maslow.embed import describe_embedder, embed_dataset, embedder_for
 
     given, _ = either(out, output_old, ("--out", "--output"))
     output: Path = Path("features.npy") if given is None else given
@@ -153,11 +155,13 @@ def embed_command(
     seconds = time.perf_counter() - t0
     with atomic_path(output) as tmp, open(tmp, "wb") as f:
         np.save(f, feats)
-    info = {"embedder": emb.name, "n_images": int(feats.shape[0]), "dim": int(feats.shape[1]),
-            "output": str(output), "seconds": round(seconds, 3)}
+    used = describe_embedder(emb)
+    info = {"embedder": emb.name, "weights": used["weights"], "device": used["device"], "n_images": int(feats.shape[0]),
+            "dim": int(feats.shape[1]), "output": str(output), "seconds": round(seconds, 3)}
     if as_json:
         print_json(info)
     else:
+        say_embedder(used)
         console.print(f"Embedded {info['n_images']} images with {lit(emb.name)} ({info['dim']}-d) in {seconds:.1f} s "
                       f"-> {lit(output)}")
 
@@ -194,6 +198,7 @@ def outliers_command(
     if as_json:
         print_json(res.to_dict(limit=top))
         return
+    say_embedder(res.embedder)
     rule = f"threshold {res.threshold:.3g}, k={res.k}" + (f", ratio >= {res.min_ratio:g}" if res.min_ratio else "")
     if not res.n_outliers:
         console.print(f"No outliers among {ds.n_images} image{'s' if ds.n_images != 1 else ''} ({rule}).")
@@ -230,6 +235,16 @@ def _embedder(ds: Any, name: str, device: str | None) -> Any:
     from maslow.embed import embedder_for
 
     return embedder_for(ds, name, device=device, where="--device")
+
+
+def say_embedder(used: dict[str, str] | None) -> None:
+    """The embedder that ran (``maslow.embed.describe_embedder``), as one line on stderr: embed, select and outliers
+    say it the same way (--json has it instead: ``embedder``)."""
+    if used is None:
+        return
+    weights = "no weights" if used["weights"] == "none" else f"weights {used['weights']}"
+    err_console.print(f"embedder: {used['name']} ({weights}, on {used['device']})", markup=False, highlight=False,
+                      soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

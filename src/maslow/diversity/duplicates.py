@@ -508,12 +508,25 @@ def _stars(m: int, keys: list[tuple[int, int]], pair_kind: dict[tuple[int, int],
     return out
 
 
+def plot_rows(report: DuplicateReport, *, max_clusters: int = 12,
+              max_per_cluster: int = 6) -> list[tuple[tuple[int, ...], int]]:
+    """What ``plot_duplicates`` draws: per cluster (the first ``max_clusters``), the image rows of its thumbnails,
+    the copy to keep first and then the others in row order (at most ``max_per_cluster``), and how many it leaves
+    out (said as "+N more" at the end of the row)."""
+    rows = []
+    for c in report.clusters[:max_clusters]:
+        shown = (c.keep, *c.drop)[:max(max_per_cluster, 1)]
+        rows.append((shown, len(c.images) - len(shown)))
+    return rows
+
+
 def plot_duplicates(report: DuplicateReport, ds: Dataset, out_dir: str | Path, *, max_clusters: int = 12,
                     max_per_cluster: int = 6) -> list[Path]:
     """Write ``duplicates.png`` into ``out_dir`` (atomically): thumbnails of the first clusters, one per row.
 
-    The copy to keep is framed in green, leaks are titled in red with their splits. Nothing is written when
-    there is no cluster.
+    Each row starts with the copy to keep, framed in green (then its duplicates in row order); a cluster of more
+    than ``max_per_cluster`` images ends with "+N more". Leaks are titled in red with their splits. Nothing is
+    written when there is no cluster.
 
     Raises:
         MissingDependencyError: matplotlib is not installed (extra ``reports``).
@@ -521,28 +534,30 @@ def plot_duplicates(report: DuplicateReport, ds: Dataset, out_dir: str | Path, *
     from maslow.diversity.coverage import _figure, _save
     from maslow.io.images import image_path, load_path
 
-    clusters = list(report.clusters[:max_clusters])
-    if not clusters:
+    rows = plot_rows(report, max_clusters=max_clusters, max_per_cluster=max_per_cluster)
+    if not rows:
         return []
-    cols = min(max(len(c.images) for c in clusters), max_per_cluster)
-    fig = _figure(2.2 * cols, 2.0 * len(clusters))
-    axes = fig.subplots(len(clusters), cols, squeeze=False)
-    for row, c in enumerate(clusters):
+    cols = max(len(shown) for shown, _ in rows) + any(more for _, more in rows)  # a last column for "+N more"
+    fig = _figure(2.2 * cols, 2.0 * len(rows))
+    axes = fig.subplots(len(rows), cols, squeeze=False)
+    for r, (c, (shown, more)) in enumerate(zip(report.clusters, rows, strict=False)):
         for j in range(cols):
-            ax = axes[row, j]
+            ax = axes[r, j]
             ax.set_xticks([])
             ax.set_yticks([])
-            if j >= len(c.images):
+            if j >= len(shown):
                 ax.set_axis_off()
+                if j == len(shown) and more:
+                    ax.text(0.5, 0.5, f"+{more} more", ha="center", va="center", fontsize=11)
                 continue
-            i = c.images[j]
+            i = shown[j]
             try:
                 ax.imshow(load_path(image_path(ds, i)), cmap="gray")
             except (FormatError, OSError, ValueError):
                 ax.text(0.5, 0.5, "unreadable", ha="center", va="center")
             split = str(ds.images.split[i]) if ds.images.split is not None else ""
-            ax.set_title(f"{Path(report.paths[i]).name}\n{split}", fontsize=7,
-                         color="tab:red" if c.leak else "black")
+            under = ", ".join(w for w in ("keep" if i == c.keep else "", split) if w)
+            ax.set_title(f"{Path(report.paths[i]).name}\n{under}", fontsize=7, color="tab:red" if c.leak else "black")
             if i == c.keep:
                 for spine in ax.spines.values():
                     spine.set_edgecolor("tab:green")

@@ -49,6 +49,8 @@ class OutlierResult:
         paths: (m,) image paths when computed from a Dataset, else None.
         unreadable: (u,) int64 image rows that could not be read (outliers, listed first).
         unreadable_reason: (u,) str, why each could not be read (``"unreadable: <file>: <why>"``).
+        embedder: the embedder that embedded the images (``maslow.embed.describe_embedder``: name, weights file,
+            device) for ``dataset_outliers``; None when features were given.
     """
 
     score: FloatArray
@@ -62,6 +64,7 @@ class OutlierResult:
     paths: np.ndarray | None = None
     unreadable: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     unreadable_reason: np.ndarray = field(default_factory=lambda: obj_array([]))
+    embedder: dict[str, str] | None = None
 
     @property
     def n_outliers(self) -> int:
@@ -92,7 +95,7 @@ class OutlierResult:
         return {
             "k": self.k, "threshold": _num(self.threshold), "min_ratio": self.min_ratio, "n_images": len(self.score),
             "n_outliers": self.n_outliers, "n_kept_by_ratio": self.n_kept_by_ratio,
-            "n_unreadable": len(self.unreadable),
+            "n_unreadable": len(self.unreadable), "embedder": self.embedder,
             "outliers": [{"image": int(i), "score": _num(self.score[i]), "ratio": _num(self.ratio[i]),
                           "reason": self.reason(int(i)),
                           **({"path": str(self.paths[i])} if self.paths is not None else {})} for i in rows],
@@ -198,10 +201,11 @@ def dataset_outliers(ds: Dataset, *, embedder: str | Any = "auto", k: int = 10, 
         MaslowError: bad ``k``, ``n_mads`` or ``min_ratio`` (before anything is embedded).
         MissingDependencyError: the embedder needs torch and it is not installed.
     """
-    from maslow.embed import embed_readable
+    from maslow.embed import describe_embedder, embed_readable, embedder_for
 
     _check(k, n_mads, min_ratio)  # before the embedding, which is the slow part
-    feats, rows, bad = embed_readable(ds, embedder=embedder, cache_dir=cache_dir, use_cache=use_cache,
+    emb = embedder_for(ds, embedder)
+    feats, rows, bad = embed_readable(ds, embedder=emb, cache_dir=cache_dir, use_cache=use_cache,
                                       batch_size=batch_size, progress=progress)
     res = outliers(feats, k=k, n_mads=n_mads, min_ratio=min_ratio)
     m = ds.n_images
@@ -213,4 +217,4 @@ def dataset_outliers(ds: Dataset, *, embedder: str | Any = "auto", k: int = 10, 
     ranking = np.concatenate([gone, rows[res.ranking]]).astype(np.int64)
     return OutlierResult(frozen(score), frozen(ranking), res.threshold, frozen(is_out), res.k, frozen(ratio),
                          res.min_ratio, frozen(above), frozen(ds.images.path), frozen(gone),
-                         frozen(obj_array([bad[int(i)] for i in gone])))
+                         frozen(obj_array([bad[int(i)] for i in gone])), describe_embedder(emb))

@@ -68,6 +68,8 @@ class Selection:
         gate_reason: (g,) str, why each gated row was held back.
         n_images: images considered.
         paths: (m,) image paths when selecting from a Dataset, else None.
+        embedder: the embedder that embedded the images (``maslow.embed.describe_embedder``: name, weights file,
+            device); None when the features were given.
     """
 
     order: IntArray
@@ -78,6 +80,7 @@ class Selection:
     gate_reason: np.ndarray
     n_images: int
     paths: np.ndarray | None = None
+    embedder: dict[str, str] | None = None
 
     def __len__(self) -> int:
         return len(self.order)
@@ -85,6 +88,7 @@ class Selection:
     def to_dict(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy, "n_images": self.n_images, "n_selected": len(self.order),
+            "embedder": self.embedder,
             # ranked from 1, as the table and qa's ISSUES.json count them (``order[rank - 1]`` is the image)
             "picks": [{"rank": r, "image": int(i), "score": float(s), "reason": str(why),
                        **({"path": str(self.paths[i])} if self.paths is not None else {})}
@@ -168,6 +172,7 @@ def select(
             raise MaslowError(f"select: {name} must be a number >= 0, got {v}")
     gen = as_generator(rng)
     paths = None
+    used: dict[str, str] | None = None
     gate_rows: dict[int, str] = {}
     if isinstance(data, Dataset):
         ds = data
@@ -179,7 +184,7 @@ def select(
         if features is None:
             # images the gate could not read are not embedded (the embedder would stop at the first): they are held
             # back, as the gate promises
-            features = _embed_readable(ds, {i: why for i, why in gate_rows.items() if why.startswith("unreadable")},
+            features, used = _embed_readable(ds, {i: why for i, why in gate_rows.items() if why.startswith("unreadable")},
                                        embedder=embedder, cache_dir=cache_dir, use_cache=use_cache,
                                        progress=progress)
         if sequence is None and "sequence" in ds.images.extra:
@@ -196,7 +201,7 @@ def select(
         raise InvalidDatasetError(f"select: sequence must have one entry per image ({m}), got {len(sequence)}")
     if m == 0:
         e = np.zeros(0, dtype=np.int64)
-        return Selection(e, np.zeros(0), obj_array([]), strategy, e, obj_array([]), 0, paths)
+        return Selection(e, np.zeros(0), obj_array([]), strategy, e, obj_array([]), 0, paths, used)
     budget = min(budget, m)
     gate_score = None
     if quality_gate and m > 2:
@@ -244,14 +249,16 @@ def select(
         order, score, reason = order[perm], score[perm], [reason[i] for i in perm]
     return Selection(frozen(np.asarray(order, dtype=np.int64)), frozen(np.asarray(score, dtype=np.float64)),
                      frozen(obj_array(list(reason))), strat_name, frozen(gated),
-                     frozen(obj_array([gate_rows[int(i)] for i in gated])), m, paths)
+                     frozen(obj_array([gate_rows[int(i)] for i in gated])), m, paths, used)
 
 
 def _embed_readable(ds: Dataset, unreadable: dict[int, str], *, embedder: str | Any, cache_dir: str | Path | None,
-                    use_cache: bool, progress: Callable[[int, int], None] | None) -> np.ndarray:
-    """(m, d) embeddings of ``ds``'s images (``maslow.embed.embed_readable``); the ``unreadable`` rows (held back by
-    the gate) get the mean of the others, a place that neither attracts nor repels picks."""
-    from maslow.embed import embed_readable
+                    use_cache: bool,
+                    progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, dict[str, str]]:
+    """(m, d) embeddings of ``ds``'s images (``maslow.embed.embed_readable``) and the embedder that made them
+    (``describe_embedder``); the ``unreadable`` rows (held back by the gate) get the mean of the others, a place that
+    neither attracts nor repels picks."""
+    from maslow.embed import describe_embedder, embed_readable, embedder_for
     from maslow.errors import FormatError
     from maslow.io.images import image_path
 
@@ -259,14 +266,15 @@ def _embed_readable(ds: Dataset, unreadable: dict[int, str], *, embedder: str | 
         first = min(unreadable)
         raise FormatError(f"select: none of the {ds.n_images} images can be read ({unreadable[first]})",
                           path=image_path(ds, first))
-    f, rows, _ = embed_readable(ds, unreadable=unreadable, embedder=embedder, cache_dir=cache_dir,
+    emb = embedder_for(ds, embedder)
+    f, rows, _ = embed_readable(ds, unreadable=unreadable, embedder=emb, cache_dir=cache_dir,
                                 use_cache=use_cache, progress=progress)
     if not unreadable:
-        return f
+        return f, describe_embedder(emb)
     out = np.empty((ds.n_images, f.shape[1]), dtype=np.float32)
     out[rows] = f
     out[sorted(unreadable)] = f.mean(axis=0)
-    return out
+    return out, describe_embedder(emb)
 
 
 def _run(strategy: str, z: np.ndarray, ok: BoolArray, budget: int, gen: np.random.Generator,

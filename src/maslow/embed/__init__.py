@@ -31,7 +31,8 @@ from maslow.errors import MaslowError, ModelError
 log = logging.getLogger(__name__)
 
 __all__ = ["EMBEDDERS", "Embedder", "EmbeddingCache", "LightEmbedder", "content_hash", "default_cache_dir",
-           "embed", "embed_dataset", "embed_readable", "embedder_for", "get_embedder", "unreadable_images"]
+           "describe_embedder", "embed", "embed_dataset", "embed_readable", "embedder_for", "get_embedder",
+           "unreadable_images"]
 
 EMBEDDERS = ("auto", "light", "efficientnet-lite0", "torchvision:<arch>")
 
@@ -88,6 +89,26 @@ def get_embedder(name: str = "auto", *, device: str | None = None, where: str = 
 
         return TorchvisionEmbedder(name.split(":", 1)[1], device=device, where=where)
     raise MaslowError(f"embedder must be one of {', '.join(EMBEDDERS)}, got {name!r}")
+
+
+def describe_embedder(emb: Embedder) -> dict[str, str]:
+    """Which embedder this is, as ``maslow embed``, ``select`` and ``outliers`` report it (their ``embedder:`` line on
+    stderr, and ``--json``).
+
+    Returns:
+        ``{"name", "weights", "device"}``: ``name`` as the cache knows it (``light-v2-64``, ``efficientnet-lite0``,
+        ``torchvision-resnet18``); ``weights`` the weights file the torch embedders loaded, ``"none"`` for the light
+        embedder (hand-made features, nothing learned); ``device`` where it runs (``cpu``, ``cuda:0``, ...). An
+        embedder of another kind that has no ``weights`` or ``device`` attribute gets ``"unknown"``.
+
+    Example:
+        >>> describe_embedder(get_embedder("light"))
+        {'name': 'light-v2-64', 'weights': 'none', 'device': 'cpu'}
+    """
+    if isinstance(emb, LightEmbedder):
+        return {"name": emb.name, "weights": "none", "device": "cpu"}
+    return {"name": str(emb.name), "weights": str(getattr(emb, "weights", "unknown")),
+            "device": str(getattr(emb, "device", "unknown"))}
 
 
 def embed(paths: Sequence[str | Path], *, embedder: str | Embedder = "auto", cache_dir: str | Path | None = None,

