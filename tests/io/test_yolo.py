@@ -218,12 +218,12 @@ def test_strict_and_warning(tmp_path: Path) -> None:
         yolo.read_yolo(root)
 
 
-def test_six_columns_hint_at_predictions(tmp_path: Path) -> None:
+def test_six_columns_are_a_prediction_with_a_confidence(tmp_path: Path) -> None:
     _png(tmp_path / "d/images/p.png", 8, 8)
     (tmp_path / "d/labels").mkdir(parents=True)
     (tmp_path / "d/labels/p.txt").write_text("0 0.5 0.5 0.1 0.1 0.93\n")
-    _, report = yolo.parse(tmp_path / "d", names=["a"])
-    assert "confidence column" in report.of_type("yolo_bad_columns")[0].message
+    ds, report = yolo.parse(tmp_path / "d", names=["a"])
+    assert len(report) == 0 and ds.annotations.score is not None and ds.annotations.score.tolist() == [0.93]
 
 
 def test_missing_image_keeps_boxes_with_image_size(tmp_path: Path) -> None:

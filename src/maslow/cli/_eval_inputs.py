@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from maslow import io
-from maslow.cli.render import refuse_import_error, refuse_offsets, results_or_folder, workspace_version
+from maslow.cli.render import (
+    err_console,
+    lit,
+    refuse_import_error,
+    refuse_offsets,
+    render_report,
+    results_or_folder,
+    workspace_version,
+)
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import Task
@@ -30,6 +38,15 @@ def read_truth(src: str, fmt: str | None, images_root: Path | None, flag: str) -
     return imp.dataset, imp.report, fmt
 
 
+def render_issues(label: str, report: Report, notes: list[str]) -> None:
+    """The notes and import issues of one input file, on stderr (stdout holds the results only)."""
+    for n in notes:
+        err_console.print(f"[yellow]{label}:[/yellow] {lit(n)}", highlight=False)
+    if len(report):
+        err_console.print(f"[yellow]{label}: {len(report)} import issues ({report.n_errors} errors)[/yellow]")
+        render_report(report, limit=5, to=err_console)  # with its heading
+
+
 def read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int,
                category_offset: int | None = None) -> tuple[Dataset, Report, list[str]]:
     spec = io.get_format(results_or_folder(src, fmt), where="--pred-format")
@@ -42,6 +59,10 @@ def read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int,
         errors = [i for i in report.issues if i.severity == "error"]
         # ids off by one: the rest would be paired with the wrong images or classes (a wrong mAP, exit 0)
         refuse_import_error(errors, src, only_off_by_one=True)
+        sized = next((i for i in errors if i.type == "coco_size_mismatch"), None)
+        if sized is not None:  # boxes of another image size: every IoU would be wrong (AP near 0, exit 0)
+            raise FormatError(f"{sized.message} [{sized.type}; {len(errors)} errors]", path=sized.file or src,
+                              record=sized.record, field=sized.field)
         if not ds.n_annotations:  # every record refused: all "-" and exit code 0 said nothing was wrong
             refuse_import_error(errors, src, tail=": no prediction is left to evaluate")
         # an error may name many predictions (33 of one unknown class): each message counts its own
@@ -49,13 +70,72 @@ def read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int,
                             "the evaluation"] if errors else []
     refuse_offsets("eval", fmt, id_offset, category_offset)
     imp = io.import_dataset(src, spec.name, check_files=False)
-    pred, notes = align(truth, imp.dataset, src, scored=truth.schema.task not in LABEL_TASKS)
+    try:
+        pred, notes = align(truth, imp.dataset, src, scored=truth.schema.task not in LABEL_TASKS)
+    except FormatError as e:  # why the file holds no scores or images may be in its import errors: shown
+        errors = [i for i in imp.report.issues if i.severity == "error"]
+        if not errors:
+            raise
+        render_issues(f"{src}", imp.report, [])
+        first = errors[0]
+        where = ", ".join(str(v) for v in (first.file, first.record) if v)
+        raise FormatError(f"{e.args[0]}; the import reported {len(errors)} errors (listed above), first: "
+                          f"{where}: {first.message} [{first.type}]", path=src) from None
+    if truth.schema.task == Task.SEMANTIC_SEGMENTATION:
+        n, first_path = unpredicted_images(truth, imp.dataset)
+        if n:  # its truth pixels are all misses (semantic_scores' rule for uncovered pixels): said, not silent
+            notes.append(f"{n} of {truth.n_images} truth images have no prediction map (first: {first_path!r}); all "
+                         "their pixels count as missed (n_unpredicted)")
     return pred, imp.report, notes
 
 
+def truth_rows(truth: Dataset, pred: Dataset) -> np.ndarray:
+    """(pred images,) the truth row of each prediction image: by path, else by a file name that is unique in the
+    truth; -1 for none."""
+    t_rows = {str(p): i for i, p in enumerate(truth.images.path.tolist())}
+    base: dict[str, int] = {}
+    for p, i in t_rows.items():
+        name = Path(p).name
+        base[name] = -1 if name in base else i  # an ambiguous file name matches nothing
+    return np.asarray([t_rows.get(str(p), base.get(Path(str(p)).name, -1)) for p in pred.images.path.tolist()],
+                      dtype=np.int64)
+
+
+def unpredicted_images(truth: Dataset, pred: Dataset) -> tuple[int, str]:
+    """How many truth images no prediction image matches (``truth_rows``), and the first one's path ("" if none)."""
+    rows = truth_rows(truth, pred)
+    matched = np.zeros(truth.n_images, bool)
+    matched[rows[rows >= 0]] = True
+    missing = np.flatnonzero(~matched)
+    return int(missing.size), str(truth.images.path[missing[0]]) if missing.size else ""
+
+
+def _check_sizes(truth: Dataset, pred: Dataset, image_row: np.ndarray, src: Path) -> None:
+    """Refuse predictions on an image whose size (in the prediction file) is not the truth image's: their pixels
+    are another image's, so every IoU would be wrong (sizes unknown on either side are not compared)."""
+    a = pred.annotations
+    used = np.zeros(pred.n_images, bool)
+    used[a.image] = True
+    at = np.flatnonzero(used & (image_row >= 0))
+    pw, ph = pred.images.width[at], pred.images.height[at]
+    tw, th = truth.images.width[image_row[at]], truth.images.height[image_row[at]]
+    off = np.flatnonzero((pw > 0) & (ph > 0) & (tw > 0) & (th > 0) & ((pw != tw) | (ph != th)))
+    if not off.size:
+        return
+    j = int(off[0])
+    path = str(pred.images.path[at[j]])
+    swapped = " (width and height swapped: an EXIF rotation applied on one side only?)" if \
+        (pw[j], ph[j]) == (th[j], tw[j]) else ""
+    raise FormatError(f"the image size must be the truth image's {tw[j]}x{th[j]} (width x height), got {pw[j]}x{ph[j]}"
+                      f"{swapped} ({off.size} of {at.size} images with predictions differ); the predictions were "
+                      "made at another image size (or read against other image files): rescale them to the truth's "
+                      "image sizes", path=src, record=f"image {path!r}", field="width/height")
+
+
 def align(truth: Dataset, pred: Dataset, src: Path, *, scored: bool = True) -> tuple[Dataset, list[str]]:
-    """Predictions read from another format, moved onto truth's images table (images matched by path).
-    ``scored``: detections, which need a score each (label maps and image classes are scored without)."""
+    """Predictions read from another format, moved onto truth's images table (images matched by path, then by a
+    unique file name; an image of another size than the truth's is refused). ``scored``: detections, which need
+    a score each (label maps and image classes are scored without)."""
     notes: list[str] = []
     a = pred.annotations
     if scored and (a.score is None or not np.any(~np.isnan(a.score))):
@@ -66,14 +146,8 @@ def align(truth: Dataset, pred: Dataset, src: Path, *, scored: bool = True) -> t
                      "not evaluated")
         pred = pred.select(has)
         a = pred.annotations
-    t_rows = {str(p): i for i, p in enumerate(truth.images.path.tolist())}
-    base: dict[str, int] = {}
-    for p, i in t_rows.items():
-        name = Path(p).name
-        base[name] = -2 if name in base else i  # -2: ambiguous file name
-    image_row = np.asarray([t_rows.get(str(p), base.get(Path(str(p)).name, -1))
-                            for p in pred.images.path.tolist()], dtype=np.int64)
-    image_row[image_row == -2] = -1
+    image_row = truth_rows(truth, pred)
+    _check_sizes(truth, pred, image_row, src)
     new = image_row[a.image] if len(a) else np.zeros(0, np.int64)
     lost = new < 0
     if lost.any():

@@ -15,13 +15,9 @@ import numpy as np
 import typer
 
 from maslow import io
-from maslow.cli._eval_inputs import LABEL_TASKS, align, read_pred, read_truth
-from maslow.cli.metrics import (
-    IouType,
-    _boundary_options,
-    _located,
-    _render_issues,
-)
+from maslow.cli._eval_inputs import LABEL_TASKS, align, read_pred, read_truth, truth_rows, unpredicted_images
+from maslow.cli._eval_inputs import render_issues as _render_issues
+from maslow.cli.metrics import IouType, _boundary_options, _located
 from maslow.cli.render import (
     console,
     json_text,
@@ -343,33 +339,20 @@ def _read_label_model(src: Path, fmt: str, truth: Dataset) -> tuple[Dataset, Rep
     return aligned, imp.report, notes
 
 
-def _truth_rows(truth: Dataset, pred: Dataset) -> np.ndarray:
-    """(pred images,) the truth row of each prediction image (by path, else by a unique file name), -1 for none."""
-    t_rows = {str(p): i for i, p in enumerate(truth.images.path.tolist())}
-    base: dict[str, int] = {}
-    for p, i in t_rows.items():
-        name = Path(p).name
-        base[name] = -1 if name in base else i  # an ambiguous file name matches nothing
-    return np.asarray([t_rows.get(str(p), base.get(Path(str(p)).name, -1)) for p in pred.images.path.tolist()],
-                      np.int64)
-
-
 def _check_labels(truth: Dataset, pred: Dataset, src: Path, fmt: str) -> None:
     a = pred.annotations
-    rows = _truth_rows(truth, pred)
+    rows = truth_rows(truth, pred)
     lost = np.flatnonzero(rows[a.image] < 0) if len(a) else np.zeros(0, np.int64)
     if lost.size:
         r = int(lost[0])
         raise FormatError(f"the image is not one of the truth's images ({lost.size} predictions on images the truth "
                           "lacks); both models must be evaluated on the same images", path=src,
                           record=f"annotations row {r} (image {pred.images.path[a.image[r]]!r})", field="image")
-    matched = np.zeros(truth.n_images, bool)
-    matched[rows[rows >= 0]] = True
-    if not matched.all():
-        i = int(np.flatnonzero(~matched)[0])
-        raise FormatError(f"the truth image has no prediction ({int((~matched).sum())} of {truth.n_images} truth "
-                          "images lack one); both models must be evaluated on every image", path=src,
-                          record=f"image {truth.images.path[i]!r}", field="image")
+    n_missing, first = unpredicted_images(truth, pred)  # as maslow eval counts them (a note there)
+    if n_missing:
+        raise FormatError(f"the truth image has no prediction ({n_missing} of {truth.n_images} truth images lack "
+                          "one); both models must be evaluated on every image", path=src, record=f"image {first!r}",
+                          field="image")
     known = np.asarray([n in truth.schema for n in pred.schema.names], bool)
     bad = np.flatnonzero(~known[a.label]) if len(a) else np.zeros(0, np.int64)
     if bad.size:

@@ -13,7 +13,8 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from maslow.cli._eval_inputs import LABEL_TASKS, read_pred, read_truth
+from maslow.cli import _coco_params as cp
+from maslow.cli._eval_inputs import LABEL_TASKS, read_pred, read_truth, render_issues
 from maslow.cli.render import (
     console,
     either,
@@ -23,7 +24,6 @@ from maslow.cli.render import (
     kpt_sigmas_option,
     lit,
     print_json,
-    render_report,
     table,
 )
 from maslow.core.atomic import atomic_path
@@ -46,6 +46,9 @@ class IouType(enum.StrEnum):
 
 
 # -- rendering ----------------------------------------------------------------------------------------------
+_render_issues = render_issues  # the notes and import issues of one file, on stderr (as _protocol_output imports it)
+
+
 def _f(v: float) -> str:
     return "-" if math.isnan(v) else f"{v:.3f}"
 
@@ -90,7 +93,7 @@ def _per_class(r: MapResult, truth: Dataset) -> list[dict[str, Any]]:
 def _render_map(r: MapResult, per_class: list[dict[str, Any]], dilation: float | None = None) -> None:
     how = "" if dilation is None else f" (Boundary IoU, dilation {dilation:g} of the image diagonal)"
     console.print(table(f"COCO {r.iou_type} evaluation{how}", ["stat", "", "IoU", "area", "maxDets", "value"],
-                        _stat_rows(r)))
+                        _stat_rows(r) + cp.area_rows(r, _f)))
     extra = [c for c in ("ap_50", "ap_75") if per_class and c in per_class[0]]
     rows = [(c["class"], c["n_truth"], _f(c["ap"]), *[_f(c[x]) for x in extra], _f(c["ar"])) for c in per_class]
     console.print(table("AP and AR per class", ["class", "truth", "AP", *[x.upper().replace("_", "") for x in extra],
@@ -147,14 +150,6 @@ def _render_calibration(cal: Any) -> None:
     console.print(table(f"Calibration at IoU {cal.iou_threshold:g}: ECE {_f(cal.ece)}, MCE {_f(cal.mce)} "
                         f"({cal.n_predictions} predictions)", ["score", "predictions", "mean score", "fraction TP"],
                         rows))
-
-
-def _render_issues(label: str, report: Report, notes: list[str]) -> None:
-    for n in notes:
-        err_console.print(f"[yellow]{label}:[/yellow] {lit(n)}", highlight=False)
-    if len(report):
-        err_console.print(f"[yellow]{label}: {len(report)} import issues ({report.n_errors} errors)[/yellow]")
-        render_report(report, limit=5, to=err_console)  # with its heading, on stderr (stdout: results only)
 
 
 def _write_json(obj: Any, path: Path) -> None:
@@ -242,6 +237,10 @@ def eval_(
     expand_pred: Annotated[bool, typer.Option("--expand-pred", help="--protocol openimages: also count each "
                                               "detection for its class's ancestors (not the challenge's rule).")
                            ] = False,
+    iou_thresholds: cp.IouThresholds = None,
+    max_dets: cp.MaxDets = None,
+    area_range: cp.AreaRanges = None,
+    class_agnostic: cp.ClassAgnostic = False,
     n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap draws per slice.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     gt_format_old: Annotated[str | None, typer.Option("--gt-format", hidden=True)] = None,  # before --from
@@ -277,7 +276,8 @@ def eval_(
         ("--cost-fp/--cost-fn/--target-precision/--target-recall",
          any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall))),
         ("--slice-by", slice_by is not None), ("--errors", errors), ("--calibration", calibration),
-        ("--plot", plot_dir is not None), ("--pred-area", protocol in ("voc", "openimages") and pred_area != "geometry")) if given]
+        ("--plot", plot_dir is not None), ("--pred-area", protocol in ("voc", "openimages") and pred_area != "geometry"),
+        (cp.FLAGS, cp.given(iou_thresholds, max_dets, area_range, class_agnostic))) if given]
     if protocol == "lvis":
         if kind not in ("bbox", "segm"):
             raise MaslowError(f"eval: --protocol lvis evaluates --iou-type bbox or segm, got {kind}")
@@ -294,6 +294,7 @@ def eval_(
     if errors and kind in ("keypoints", "boundary"):  # TIDE's error types are defined for boxes and masks
         raise MaslowError(f"eval: --errors (TIDE) applies to --iou-type bbox, segm and obb, got {kind}")
     dilation = _boundary_options(kind, boundary_dilation)
+    params = cp.coco_params(kind, iou_thresholds, max_dets, area_range, class_agnostic)  # coco_map's, checked first
     if errors and iou_threshold < 0.1:
         raise MaslowError(f"eval: --errors needs --iou-threshold at least TIDE's background IoU 0.1, got "
                           f"{iou_threshold:g}")
@@ -312,7 +313,7 @@ def eval_(
             any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)),
         "--slice-by": slice_by is not None, "--ignore-index": ignore_index is not None,
         "--pred-area": pred_area != "geometry", "--errors": errors,
-        "--calibration": calibration})
+        "--calibration": calibration, cp.FLAGS: bool(params)})
     preds, pred_report, notes = read_pred(pred, pred_format, truth, id_offset, category_offset)
     if not preds.n_annotations:
         notes.append("no predictions on any image, so every object counts as missed (a model trained too briefly "
@@ -349,14 +350,15 @@ def eval_(
                                      cost_fn=1.0 if cost_fn is None else cost_fn, target_precision=target_precision,
                                      target_recall=target_recall)
             _eval_labels(truth, preds, json_out, {"gt": str(gt), "pred": str(pred), "gt_format": gt_format,
-                                                  "pred_format": pred_format}, to_stdout=to_stdout, op=op,
-                         ignore_index=ignore_index)
+                                                  "pred_format": pred_format, "notes": notes, "import_issues": {
+                                                      "gt": gt_report.to_dict(), "pred": pred_report.to_dict()}},
+                         to_stdout=to_stdout, op=op, ignore_index=ignore_index)
         return
     # compute everything first, so bad options fail before anything is printed
     with located:
         ratio = 0.02 if dilation is None else dilation  # only --iou-type boundary reads it
         result = coco_map(truth, preds, iou_type=kind, kpt_sigmas=sigmas, pred_area=pred_area,
-                          boundary_dilation=ratio)
+                          boundary_dilation=ratio, **params)
         op = None
         if any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)):
             op = operating_point(truth, preds, cost_fp=1.0 if cost_fp is None else cost_fp,
@@ -408,6 +410,7 @@ def eval_(
         "iou_type": kind, **({} if dilation is None else {"boundary_dilation": dilation}),
         "n_images": truth.n_images, "n_truth": truth.n_annotations,
         "n_pred": preds.n_annotations, "map": result.to_dict(), "per_class": per_class,
+        **({"area_stats": cp.area_stats(result)} if "area_ranges" in params else {}),
         "operating_points": None if op is None else op.to_dict(),
         "slices": None if sl is None else sl.to_dict(),
         "confusion_matrix": None if cm is None else cm.to_dict(),
@@ -506,11 +509,11 @@ def _check_task_options(task: Task, given: dict[str, bool]) -> None:
     used = {Task.CLASSIFICATION: ("--cost-fp/--cost-fn/--target-precision/--target-recall",),
             Task.MULTILABEL: (), Task.SEMANTIC_SEGMENTATION: ("--ignore-index",)}.get(
         task, ("--cost-fp/--cost-fn/--target-precision/--target-recall", "--slice-by", "--pred-area", "--errors",
-               "--calibration"))
+               "--calibration", cp.FLAGS))
     for flag, on in given.items():
         if on and flag not in used:
             where = "detection, instance masks and keypoints" if flag in ("--slice-by", "--pred-area",
-                                                                          "--calibration") else \
+                                                                          "--calibration", cp.FLAGS) else \
                 "detection and instance masks" if flag == "--errors" else \
                 "semantic segmentation" if flag == "--ignore-index" else "detection, masks, keypoints and classification"
             raise MaslowError(f"eval: {flag} applies to {where}, got a {task.value} truth")
@@ -546,6 +549,8 @@ def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: di
         summary = {n: getattr(res, n) for n in ("miou", "mean_dice", "pixel_accuracy", "mean_accuracy", "fw_iou")}
         cols = {"IoU": res.iou_per_class, "Dice": res.dice_per_class, "accuracy": res.accuracy_per_class,
                 "precision": res.precision_per_class}
+        if res.n_unpredicted_per_class.any():  # truth pixels without a predicted class: misses, shown
+            cols["unpredicted"] = res.n_unpredicted_per_class
     doc = {**head, "task": task.value, "n_images": truth.n_images, "summary": summary, "result": res.to_dict(),
            "operating_points": None if op is None else op.to_dict()}
     if to_stdout:
@@ -553,9 +558,12 @@ def _eval_labels(truth: Dataset, preds: Dataset, json_out: Path | None, head: di
         return
     console.print(table(f"{task.value} evaluation ({truth.n_images} images)", ["metric", "value"],
                         [(k, _f(float(v))) for k, v in summary.items()]))
-    rows = [(name, *(str(int(c[k])) if n == "support" else _f(float(c[k])) for n, c in cols.items()))
+    rows = [(name, *(str(int(c[k])) if n in ("support", "unpredicted") else _f(float(c[k])) for n, c in cols.items()))
             for k, name in enumerate(res.class_names)]
     console.print(table("Per class", ["class", *cols], rows))
+    if "unpredicted" in cols:
+        console.print(f"{int(res.n_unpredicted_per_class.sum())} truth pixels have no predicted class (no prediction "
+                      "map, or a class the truth does not evaluate): counted as missed", markup=False, highlight=False)
     if op is not None:
         _render_ops(op)
     if json_out is not None:

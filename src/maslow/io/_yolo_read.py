@@ -4,6 +4,12 @@ Private to ``maslow.io.yolo``; see its module docstring for the conventions. A l
 split of its text, one float conversion of its values) when it is clean: integer class ids, finite values, one
 kind of line with the right number of values, coordinates in [0, 1]. Any other file is parsed line by line,
 which names the file, line and field of each problem.
+
+*Scored* lines: a prediction file (Ultralytics ``save_txt=True, save_conf=True``) writes the confidence after the
+coordinates: ``cls cx cy w h conf`` (6 values), a segment with an even number of values (``cls x1 y1 ... xn yn
+conf``), a pose line with one value more than ``kpt_shape`` asks for, an oriented box with 10. Those counts are
+no unscored kind, so the last value is read as ``score``; a file that mixes scored and unscored lines is reported
+(``yolo_mixed_scores``, naming the line), its unscored lines keep a NaN score.
 """
 
 from __future__ import annotations
@@ -50,11 +56,20 @@ class Rows:
     cls: list[int] = field(default_factory=list)  # class id of each row (any size: ids are Python ints)
     lens: array[int] = field(default_factory=lambda: array("q"))  # number of values of each row
     vals: array[float] = field(default_factory=lambda: array("d"))  # the rows' values, one after the other
+    # each row's confidence (NaN: none), up to the last row with one (ground truth: empty; see ``scores``)
+    score: array[float] = field(default_factory=lambda: array("d"))
+    n_scored: int = 0  # rows with a confidence
     decimals: int = 0  # the most decimals a value was printed with, when more than 6 (else 0)
 
     def add(self, image: int, kind: int, cls: list[int], lines: list[int], lens: list[int],
-            vals: list[float]) -> None:
-        """A chunk: rows of the last file added to ``files``."""
+            vals: list[float], scores: list[float] | None = None) -> None:
+        """A chunk: rows of the last file added to ``files``; ``scores``: their confidences (None or NaN: none)."""
+        if scores is not None:
+            n = len(scores) - sum(map(math.isnan, scores))
+            if n:
+                self.score.extend(array("d", [math.nan]) * (len(self.cls) - len(self.score)))  # rows before: none
+                self.score.extend(scores)
+                self.n_scored += n
         self.chunk_image.append(image)
         self.chunk_file.append(len(self.files) - 1)
         self.chunk_kind.append(kind)
@@ -63,6 +78,12 @@ class Rows:
         self.line.extend(lines)
         self.lens.extend(lens)
         self.vals.extend(vals)
+
+    def scores(self) -> np.ndarray:
+        """(rows,) float64 the confidence of each row, NaN where it has none."""
+        out = np.full(len(self.cls), np.nan)
+        out[:len(self.score)] = self.score
+        return out
 
     def per_row(self, chunk_values: list[int]) -> np.ndarray:
         """(rows,) the value of each row's chunk."""
@@ -87,8 +108,8 @@ def read_label(path: str | Path, image: int, kpt_shape: tuple[int, int] | None, 
         rows.decimals = max(rows.decimals, min(longest, MAX_DECIMALS))
     if text is not None and _clean(text, kpt_shape, image, rows, obb):
         return
-    for _, cid, kind, vals, _, n in _read_lines(path, image, kpt_shape, col, obb):
-        rows.add(image, KINDS.index(kind), [cid], [n], [len(vals)], vals)
+    for _, cid, kind, vals, score, n in _read_lines(path, image, kpt_shape, col, obb):
+        rows.add(image, KINDS.index(kind), [cid], [n], [len(vals)], vals, [score])
 
 
 def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows, obb: bool = False) -> bool:
@@ -99,20 +120,16 @@ def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows,
     if not body:
         return True  # empty: a background image
     counts = set(map(len, body))
-    if kpt_shape is not None:
-        if counts != {5 + kpt_shape[0] * kpt_shape[1]}:
-            return False
-        kind = 2
-    elif obb:
-        if counts != {9}:
-            return False
-        kind = 1
-    elif counts == {5}:
-        kind = 0
-    elif all(c >= 7 and c % 2 == 1 for c in counts):
-        kind = 1
-    else:
+    found = _kind_of(min(counts), kpt_shape, obb)  # every line must be of one kind, all scored or none
+    if found is None or any(_kind_of(c, kpt_shape, obb) != found for c in counts):
         return False
+    kind, scored = KINDS.index(found[0]), found[1]
+    scores: list[float] | None = None
+    if scored:  # the confidence is each line's last token
+        try:
+            scores = [float(t.pop()) for t in body]
+        except ValueError:
+            return False
     flat = list(chain.from_iterable(body))
     if len(counts) == 1:  # one width: class ids every `width` tokens
         width = len(body[0])
@@ -129,7 +146,7 @@ def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows,
         vals = list(map(float, flat))
     except ValueError:
         return False
-    if not math.isfinite(sum(vals)):  # a nan or an inf (or values too large to be coordinates)
+    if not math.isfinite(sum(vals) + (0.0 if scores is None else sum(scores))):  # a nan or an inf
         return False
     if kind == 2 and kpt_shape is not None and kpt_shape[1] == 3:
         per_row = np.asarray(vals).reshape(len(body), -1)
@@ -139,19 +156,36 @@ def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows,
     elif min(vals) < 0 or max(vals) > 1:
         return False
     lines = [n for n, t in enumerate(toks, 1) if t] if len(body) < len(toks) else list(range(1, len(toks) + 1))
-    rows.add(image, kind, list(map(int, cls_toks)), lines, lens, vals)
+    rows.add(image, kind, list(map(int, cls_toks)), lines, lens, vals, scores)
     return True
 
 
+def _kind_of(n_tokens: int, kpt_shape: tuple[int, int] | None, obb: bool) -> tuple[str, bool] | None:
+    """(kind, whether the last value is a confidence) of a line of ``n_tokens`` values (class id included), None
+    for a count no kind has. A pose dataset (``kpt_shape``) has only pose lines, an obb one only 4-point lines."""
+    if kpt_shape is not None:
+        cols = 5 + kpt_shape[0] * kpt_shape[1]
+        return ("pose", n_tokens == cols + 1) if n_tokens in (cols, cols + 1) else None
+    if obb:
+        return ("segment", n_tokens == 10) if n_tokens in (9, 10) else None
+    if n_tokens in (5, 6):
+        return "detect", n_tokens == 6
+    if n_tokens >= 7:  # cls + 2n values (n >= 3 points), + a confidence
+        return "segment", n_tokens % 2 == 0
+    return None
+
+
 def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None, col: Collector,
-                obb: bool = False) -> list[tuple[int, int, str, list[float], str | Path, int]]:
-    """The line-by-line reader: every problem reported with its file, line and field."""
+                obb: bool = False) -> list[tuple[int, int, str, list[float], float, int]]:
+    """The line-by-line reader: every problem reported with its file, line and field. Each line read is
+    (image, class id, kind, values, confidence (NaN: none), line number)."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise FormatError(f"label file must be UTF-8 text: {e}", path=path) from None
     pose_cols = None if kpt_shape is None else 5 + kpt_shape[0] * kpt_shape[1]
-    out: list[tuple[int, int, str, list[float], str | Path, int]] = []
+    out: list[tuple[int, int, str, list[float], float, int]] = []
+    scored: dict[bool, list[int]] = {}  # lines with and without a confidence
     n_float_cls = 0
     coords: list[float] = []
     coord_lines: list[int] = []  # the line of each value in coords
@@ -177,19 +211,16 @@ def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None,
             error("yolo_bad_value", f"coordinates must be finite numbers, got {' '.join(toks[1:])!r}")
             continue
         nc = len(toks)
-        if pose_cols is not None:
-            kind = "pose" if nc == pose_cols else ""
-            expected = f"{pose_cols} (cls cx cy w h + kpt_shape keypoint values)"
-        elif obb:
-            kind = "segment" if nc == 9 else ""
-            expected = "9 (cls x1 y1 x2 y2 x3 y3 x4 y4: an oriented box)"
-        else:
-            kind = "detect" if nc == 5 else "segment" if nc >= 7 and nc % 2 == 1 else ""
-            expected = "5 (cls cx cy w h) or an odd number >= 7 (cls x1 y1 x2 y2 x3 y3 ...)"
-        if not kind:
-            hint = "; it looks like a prediction file with a confidence column" if nc == 6 else ""
-            error("yolo_bad_columns", f"line must have {expected} values, got {nc}{hint}")
+        found = _kind_of(nc, kpt_shape, obb)
+        if found is None:
+            expected = (f"{pose_cols} (cls cx cy w h + kpt_shape keypoint values)" if pose_cols is not None else
+                        "9 (cls x1 y1 x2 y2 x3 y3 x4 y4: an oriented box)" if obb else
+                        "5 (cls cx cy w h) or at least 7 (cls x1 y1 x2 y2 x3 y3 ...: a polygon)")
+            error("yolo_bad_columns", f"line must have {expected} values, or one more (a confidence), got {nc}")
             continue
+        kind, has_score = found
+        score = vals.pop() if has_score else math.nan
+        scored.setdefault(has_score, []).append(n)
         kinds.setdefault(kind, []).append(n)
         start = len(coords)
         if kind == "pose" and kpt_shape is not None:
@@ -197,7 +228,12 @@ def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None,
         else:
             coords.extend(vals)
         coord_lines.extend([n] * (len(coords) - start))
-        out.append((image, int(float(toks[0])), kind, vals, path, n))
+        out.append((image, int(float(toks[0])), kind, vals, score, n))
+    if len(scored) > 1:
+        col.add("yolo_mixed_scores", f"every line must end with a confidence or none does, got {len(scored[True])} "
+                f"lines with one and {len(scored[False])} without (first without: line {scored[False][0]}); the "
+                "lines without are read with no score", severity="error", file=path,
+                record=f"line {scored[False][0]}", field="score", image=image)
     if n_float_cls:
         col.add("yolo_float_class", f"{n_float_cls} class ids are written as floats (e.g. '0.0'); they must be "
                 "integers", file=path, field="class", image=image)
@@ -294,7 +330,8 @@ def build(rows: Rows, lay: Layout, paths: list[str], widths: list[int], heights:
             got[~got.any(axis=(1, 2))] = np.nan  # every keypoint "0 0 0": the object has no keypoints
             kp[p] = got
         keypoints = kp
-    ann = Annotations(image=image, label=label, box=box, polygon=polygon, keypoints=keypoints)
+    ann = Annotations(image=image, label=label, box=box, polygon=polygon, keypoints=keypoints,
+                      score=_scores(rows, keep, col))
     task = Task.KEYPOINTS if pose else Task.INSTANCE_SEGMENTATION if "segment" in kinds else Task.DETECTION
     tasks: tuple[Task, ...] = (task,) if task is Task.DETECTION else (task, Task.DETECTION)
     if obb:
@@ -302,3 +339,24 @@ def build(rows: Rows, lay: Layout, paths: list[str], widths: list[int], heights:
     classes = tuple(ClassDef(name=names[cid], id=cid, keypoints=tuple(lay.kpt_names.get(cid, ()))) for cid in order)
     images = Images(path=str_array(paths), width=w_img, height=h_img, split=str_array(splits))
     return Dataset(schema=LabelSchema(classes=classes, tasks=tasks), images=images, annotations=ann, root=root)
+
+
+def _scores(rows: Rows, keep: np.ndarray, col: Collector) -> np.ndarray | None:
+    """The ``score`` column of the rows kept (NaN where a line has no confidence), None when no line has one;
+    label files with confidences beside files without are reported (a mix within a file is, by ``_read_lines``)."""
+    if not rows.n_scored:
+        return None
+    score = rows.scores()
+    if rows.n_scored < len(score):
+        file = rows.per_row(rows.chunk_file)
+        per_file = np.bincount(file, weights=~np.isnan(score), minlength=len(rows.files))
+        lines = np.bincount(file, minlength=len(rows.files))
+        bare = np.flatnonzero((per_file == 0) & (lines > 0))  # files of unscored lines only
+        if bare.size:
+            first = int(np.flatnonzero(file == bare[0])[0])
+            col.add("yolo_mixed_scores", f"every label file must give its lines a confidence when others do, got "
+                    f"{bare.size} files without ({int(lines[bare].sum())} lines) beside files with; their lines are "
+                    "read with no score", severity="warning", file=rows.files[bare[0]],
+                    record=f"line {rows.line[first]}", field="score")
+    out: np.ndarray = score[keep]
+    return out

@@ -22,6 +22,7 @@ Read: ``read_coco_predictions(path, like=truth)`` returns a Dataset with the tru
 from __future__ import annotations
 
 import mmap
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -31,7 +32,7 @@ from maslow.core import boxes as B
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.polygons import Polygons
-from maslow.core.tables import Annotations
+from maslow.core.tables import Annotations, Images
 from maslow.core.types import FloatArray, IntArray, distinct
 from maslow.errors import FormatError
 from maslow.io._coco_columns import AnnColumns
@@ -371,6 +372,7 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
                      category_ids(like.schema), names, _listed(cats, "name"), cat_offset, match, src, col)
         keep = (image >= 0) & (label >= 0)
     native_box = acc.native_boxes if acc.native_rows is not None and image is acc.native_rows[0] else None
+    sized = like.images if images is None else _file_sizes(acc, images, image, keep, like.images, src, col)
     if native_box is not None:  # the kernel's xyxy and coco._boxes' one test left: boxes that look xyxy
         box, (n_like, n_known, first) = native_box[0], native_box[2]
         if n_like >= 2:
@@ -378,7 +380,7 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
     elif "bbox" not in acc.keys:  # no record has a box (what _boxes gives then: nothing to check or report)
         box = np.full((n, 4), np.nan)
     else:
-        box = _boxes(acc, like.images, image, keep, src, col)
+        box = _boxes(acc, sized, image, keep, src, col)  # boxes checked against the sizes they were made for
     mask, rle_hw = acc.masks()
     extra = {k: v for k, v in acc.extras().items() if not k.startswith("\0")}
     polygon = acc.polygons() if "segmentation" in acc.keys else None
@@ -442,6 +444,52 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
         _emit(acc, acc.column("id"), acc.column("id_ok"), image, np.flatnonzero(keep) if sel is None else sel, src,
               col)
     return Dataset(schema=like.schema, images=like.images, annotations=ann, root=like.root)
+
+
+def _file_sizes(acc: AnnColumns, images: Any, image: IntArray, keep: np.ndarray, truth: Images, src: Path,
+                col: Collector) -> Images:
+    """The truth's images table with the sizes the file's own ``images`` list gives them, where it gives another
+    one: predictions made at another image size (a model run on resized images) have every IoU wrong, so that is
+    reported (one error naming the first image and both sizes), and the xyxy check looks at the boxes against the
+    size they were made for (not "convert the boxes to xywh" for boxes that are twice the truth's size)."""
+    if not isinstance(images, list):
+        return truth
+    sizes: dict[Any, tuple[int, float, float]] = {}  # file image id -> (index in the list, width, height)
+    for j, t in enumerate(images):
+        if type(t) is dict and type(t.get("id")) in (int, str):
+            w, h = t.get("width"), t.get("height")
+            if isinstance(w, (int, float)) and isinstance(h, (int, float)) and not isinstance(w, bool) and \
+                    not isinstance(h, bool) and w > 0 and h > 0:
+                sizes.setdefault(t["id"], (j, float(w), float(h)))
+    sel = np.flatnonzero(keep & (image >= 0))
+    if not sizes or not sel.size:
+        return truth
+    rows, first = np.unique(image[sel], return_index=True)  # each truth image, and a record on it
+    recs = sel[first]
+    ints, ok = acc.column("image_id"), acc.column("image_id_ok")
+    at, codes, keys = acc.string_image_ids()
+    pos = np.searchsorted(at, recs)
+    found = [sizes.get(int(ints[r]) if ok[r] else keys[codes[p]] if p < len(at) and at[p] == r else None)
+             for r, p in zip(recs.tolist(), pos.tolist(), strict=True)]
+    has = np.asarray([f is not None for f in found], bool)
+    fw = np.asarray([f[1] if f else 0.0 for f in found])
+    fh = np.asarray([f[2] if f else 0.0 for f in found])
+    tw, th = truth.width[rows].astype(np.float64), truth.height[rows].astype(np.float64)
+    off = np.flatnonzero(has & (tw > 0) & (th > 0) & ((fw != tw) | (fh != th)))
+    if not off.size:
+        return truth
+    k = int(off[0])
+    hit = found[k]
+    j = 0 if hit is None else hit[0]
+    col.add("coco_size_mismatch", f"images[{j}] width and height must be the truth image's {int(tw[k])}x{int(th[k])} "
+            f"({truth.path[rows[k]]!r}), got {fw[k]:g}x{fh[k]:g} ({off.size} of {int(has.sum())} images with "
+            "predictions differ): the predictions were made at another image size, so every IoU would be wrong. "
+            "Rescale the predictions to the truth's image sizes", severity="error", file=src, record=f"images[{j}]",
+            field="width", image=int(rows[k]))
+    width, height = truth.width.copy(), truth.height.copy()
+    width[rows[off]] = np.round(fw[off]).astype(np.int64)
+    height[rows[off]] = np.round(fh[off]).astype(np.int64)
+    return replace(truth, width=width, height=height)
 
 
 def _finite_keypoints(kp: FloatArray | None, keep: np.ndarray, src: Path, col: Collector) -> FloatArray | None:

@@ -282,7 +282,7 @@ def plot_ap_deltas(comparison: Comparison, path: str | Path, *, title: str | Non
         xlabel=f"AP@[.5:.95] of {b} minus {a} ({confidence_level(c.confidence)} paired bootstrap interval, "
                f"{c.n_bootstrap} replicates)",
         title=title or f"AP per class, {b} vs {a} ({c.iou_type}; mAP {_fmt(c.stats_a[i_map])} -> "
-                       f"{_fmt(c.stats_b[i_map])}; green: {b} better, red: worse, blue: the interval holds 0)", missing="no truth")
+                       f"{_fmt(c.stats_b[i_map])})", missing="no truth", labels=labels)
 
 
 def plot_class_deltas(comparison: LabelComparison, path: str | Path, *, metric: str | None = None,
@@ -316,15 +316,34 @@ def plot_class_deltas(comparison: LabelComparison, path: str | Path, *, metric: 
         xlabel=f"{_METRIC_LABEL.get(metric, metric)} of {b} minus {a} ({confidence_level(c.confidence)} paired bootstrap "
                f"interval, {c.n_bootstrap} replicates)",
         title=title or f"{_METRIC_LABEL.get(metric, metric)} per class, {b} vs {a} ({c.task}; {head} "
-                       f"{_fmt(c.stats_a[0])} -> {_fmt(c.stats_b[0])}; green: {b} better, red: worse, blue: the interval holds 0)",
-        missing="undefined")
+                       f"{_fmt(c.stats_a[0])} -> {_fmt(c.stats_b[0])})",
+        missing="undefined", labels=labels)
 
 
 _METRIC_LABEL = {"f1": "F1", "recall": "recall", "iou": "IoU"}
 
 
+#: Marker colours of ``_plot_deltas``: B better, B worse, the interval holds 0.
+_COLOURS = ("#55a868", "#c44e52", "#4c72b0")
+
+
 def _plot_deltas(names: tuple[str, ...], d: FloatArray, lower: FloatArray, upper: FloatArray, path: str | Path, *,
-                 xlabel: str, title: str, missing: str) -> Path:
+                 xlabel: str, title: str, missing: str, labels: tuple[str, str]) -> Path:
+    fig = _delta_figure(names, d, lower, upper, xlabel=xlabel, title=title, missing=missing, labels=labels)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
+
+
+def _delta_figure(names: tuple[str, ...], d: FloatArray, lower: FloatArray, upper: FloatArray, *, xlabel: str,
+                  title: str, missing: str, labels: tuple[str, str]) -> Any:
+    """The delta plot's figure; its title and x label are wrapped to the figure's width and the colours explained
+    in a legend below the axes (a title holding the legend ran off the figure's right edge)."""
+    import textwrap
+
+    from matplotlib.lines import Line2D
+
     k = len(names)
     order = delta_order(d)
     fig = figure(7.5, max(2.5, 0.3 * k + 1.5), dpi=110)
@@ -334,7 +353,7 @@ def _plot_deltas(names: tuple[str, ...], d: FloatArray, lower: FloatArray, upper
         if math.isnan(d[i]):
             ax.text(0, yi, missing, va="center", ha="center", fontsize=8, color="#777777")
             continue
-        colour = "#55a868" if lower[i] > 0 else "#c44e52" if upper[i] < 0 else "#4c72b0"
+        colour = _COLOURS[0] if lower[i] > 0 else _COLOURS[1] if upper[i] < 0 else _COLOURS[2]
         lo, hi = lower[i], upper[i]
         err = None if math.isnan(lo) else [[max(d[i] - lo, 0.0)], [max(hi - d[i], 0.0)]]
         ax.errorbar(d[i], yi, xerr=err, fmt="o", color=colour, capsize=3, ms=4)
@@ -342,12 +361,13 @@ def _plot_deltas(names: tuple[str, ...], d: FloatArray, lower: FloatArray, upper
     ax.set_yticks(y, [names[i] for i in order.tolist()], fontsize=8 if k > 20 else 10)
     ax.set_ylim(k - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.3)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize=10)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return path
+    ax.set_xlabel(textwrap.fill(xlabel, 90))
+    ax.set_title(textwrap.fill(title, 75), fontsize=10)
+    a, b = labels
+    what = (f"{b} better than {a} (interval above 0)", f"{b} worse (interval below 0)", "interval holds 0")
+    handles = [Line2D([], [], marker="o", ls="", color=c, ms=5, label=t) for c, t in zip(_COLOURS, what, strict=True)]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    return fig
 
 
 def _fmt(v: float) -> str:

@@ -94,20 +94,24 @@ class SegmentationResult:
     n_images: int
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe summary (nan -> None): the means, the counts and the per-class scores."""
+        """JSON-safe summary (nan -> None): the means, the counts (``n_unpredicted``: truth pixels left without a
+        predicted class, in total and per class) and the per-class scores."""
         per = {"iou": self.iou_per_class, "dice": self.dice_per_class, "accuracy": self.accuracy_per_class,
                "precision": self.precision_per_class}
         return {
             "miou": _json_float(self.miou), "mean_dice": _json_float(self.mean_dice),
             "mean_accuracy": _json_float(self.mean_accuracy), "pixel_accuracy": _json_float(self.pixel_accuracy),
             "fw_iou": _json_float(self.fw_iou), "n_pixels": self.n_pixels, "n_ignored": self.n_ignored,
-            "n_images": self.n_images, "class_names": list(self.class_names),
+            "n_images": self.n_images, "n_unpredicted": int(self.n_unpredicted_per_class.sum()),
+            "class_names": list(self.class_names),
             "per_class": {k: [_json_float(v) for v in a.tolist()] for k, a in per.items()},
+            "n_unpredicted_per_class": self.n_unpredicted_per_class.tolist(),
             "confusion_matrix": self.confusion_matrix.tolist(),
         }
 
     def to_pandas(self) -> Any:
-        """Per-class table: one row per class with IoU, Dice, accuracy, precision and pixel areas."""
+        """Per-class table: one row per class with IoU, Dice, accuracy, precision and pixel areas (truth, predicted,
+        and truth pixels left without a predicted class)."""
         import pandas as pd
 
         cm = self.confusion_matrix
@@ -115,6 +119,7 @@ class SegmentationResult:
             "class": list(self.class_names), "iou": self.iou_per_class, "dice": self.dice_per_class,
             "accuracy": self.accuracy_per_class, "precision": self.precision_per_class,
             "truth_pixels": cm.sum(axis=1) + self.n_unpredicted_per_class, "pred_pixels": cm.sum(axis=0),
+            "unpredicted_pixels": self.n_unpredicted_per_class,
         })
 
 
