@@ -244,7 +244,9 @@ def test_a_dataset_from_elsewhere_is_written_with_what_is_lost_counted(tmp_path:
     assert rep.n_annotations == ds.n_annotations
     # polygons, masks, keypoints, other attributes and images.extra have no place; a box whose pixels no fraction
     # gives back to the bit (160 is not a power of 2) is counted too
-    assert set(rep.lost) <= {"box", "polygon", "mask", "keypoints", "attributes", "images.extra"}, rep.to_dict()
+    assert set(rep.lost) <= {"box", "polygon", "mask", "keypoints", "attributes", "images.extra", "supercategory"}, \
+        rep.to_dict()
+    assert rep.lost["supercategory"] == 3  # circle, square, triangle: 'shape'; Open Images has none
     assert rep.lost["polygon"] == rep.lost["mask"] == ds.n_annotations and rep.lost["box"] <= 2
     back, report = oi.parse(tmp_path / "out", images_root=tmp_path)  # no image files: sizes 1 x 1
     missing = report.of_type("missing_image")

@@ -141,7 +141,8 @@ def test_yolo_round_trip_counts_the_rest(base: Path, seed: int, task: str) -> No
     assert_datasets_equal(want, back, fields=fields, atol=atol, absent_as_empty=True)
     assert back.schema.names == ds.schema.names
     lost = Counter({"attributes": sum(_n(c) for c in a.attributes.values()), "iscrowd": int(a.iscrowd.sum()),
-                    "class_id": sum(c.id not in (None, k) for k, c in enumerate(ds.schema.classes))})
+                    "class_id": sum(c.id not in (None, k) for k, c in enumerate(ds.schema.classes)),
+                    "supercategory": sum(bool(c.supercategory) for c in ds.schema.classes)})
     assert a.mask is not None
     if task == "segment":
         assert a.polygon is not None and a.mask is not None
@@ -180,9 +181,10 @@ def test_voc_round_trip_counts_the_rest(base: Path, seed: int) -> None:
                           absent_as_empty=True)
     assert back.schema.names == ds.schema.names
     assert a.mask is not None and a.polygon is not None
-    lost = Counter({"iscrowd": int(a.iscrowd.sum()), "mask": _n(a.mask), "polygon": int((~a.polygon.null).sum()),
-                    "attributes": sum(isinstance(v, str) and v != v.strip() for c in a.attributes.values()
-                                      for v in c.tolist())})
+    lost = _class_losses(ds) + Counter({"iscrowd": int(a.iscrowd.sum()), "mask": _n(a.mask),
+                                        "polygon": int((~a.polygon.null).sum()),
+                                        "attributes": sum(isinstance(v, str) and v != v.strip()
+                                                          for c in a.attributes.values() for v in c.tolist())})
     if a.keypoints is not None:
         lost["keypoints"] = int((~np.isnan(a.keypoints).all(axis=(1, 2))).sum())
     assert +Counter(rep.lost) == +lost

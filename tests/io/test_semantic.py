@@ -328,7 +328,8 @@ def test_ids_a_png_cannot_hold(tmp_path: Path) -> None:
                  annotations=Annotations(image=[0], label=[0], mask=obj_array([M.encode(np.eye(2, 3, dtype=bool))])))
     rep = semantic.write(ds, tmp_path / "out", background_index=9)  # 'a' takes the smallest free id
     assert (tmp_path / "out" / "classes.txt").read_text() == "# background 9\n0 a\n3 b\n"
-    assert np.asarray(Image.open(tmp_path / "out" / "x.png")).tolist() == [[0, 9, 9], [9, 0, 9]] and rep.lossless
+    assert np.asarray(Image.open(tmp_path / "out" / "x.png")).tolist() == [[0, 9, 9], [9, 0, 9]]
+    assert dict(rep.lost) == {"class_id": 1} and "'a' 70000 -> 0" in rep.notes[0]  # read back as 0
     for bg in (-1, 70000):
         with pytest.raises(FormatError, match=rf"label map values must be 0..65535.*got background_index {bg}"):
             semantic.write(ds, tmp_path / "bad", background_index=bg)

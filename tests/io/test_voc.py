@@ -166,7 +166,7 @@ def test_parse_reports_planted_errors(tmp_path: Path) -> None:
     # kept: the 0-based box, the fine one, the inverted one (swapped), the empty one (xmax = xmin - 1), the one
     # with a bad value (without a box) and the one with a <part>; only the object without a name can't be kept
     assert ds.annotations.image.tolist() == [0, 0, 0, 0, 0, 0]
-    assert ds.annotations.box[:4].tolist() == [[-1, -1, 4, 4], [0, 4, 3, 6], [2, 0, 3, 2], [2, 0, 2, 2]]
+    assert ds.annotations.box[:4].tolist() == [[-1, -1, 4, 4], [0, 4, 3, 6], [1, 0, 4, 2], [2, 0, 2, 2]]
     assert np.isnan(ds.annotations.box[4]).all()
 
 

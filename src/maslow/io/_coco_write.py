@@ -15,6 +15,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.polygons import Polygons
 from maslow.core.schema import LabelSchema
 from maslow.core.types import FloatArray, IntArray
+from maslow.errors import FormatError
 from maslow.io._coco_obb import BBOX_COLUMN as OBB_BBOX_COLUMN
 from maslow.io._coco_obb import COLUMN as OBB_COLUMN
 from maslow.io._coco_obb import for_write as oriented_for_write
@@ -64,9 +65,13 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
         (``keypoints``) and values that are not JSON (``annotations.extra``, ``images.extra``, ``attributes``,
         ``info``: the top-level keys of ``ds.info["coco"]``, written before ``images``).
     """
-    if type(chunk_rows) is not int or chunk_rows < 1:
-        raise ValueError(f"coco.write: chunk_rows must be an integer >= 1, got {chunk_rows!r}")
     dst = Path(dst)
+    if type(chunk_rows) is not int or chunk_rows < 1:
+        raise FormatError(f"chunk_rows must be an integer >= 1, got {chunk_rows!r}", path=dst, field="chunk_rows")
+    if indent is not None and (type(indent) is not int or indent < 0):  # json.dumps would take a text as the indent
+        raise FormatError(f"indent must be an integer >= 0 or None, got {indent!r}", path=dst, field="indent")
+    if not isinstance(obb, bool | np.bool_):
+        raise FormatError(f"obb must be True or False, got {obb!r}", path=dst, field="obb")
     rep = ExportReport(path=str(dst), format="coco", n_images=ds.n_images)
     img_ids, note = _image_ids(ds.images.extra.get("coco_id"), ds.n_images)
     if note:

@@ -14,6 +14,7 @@ import numpy as np
 from maslow.core.atomic import atomic_dir
 from maslow.core.dataset import Dataset
 from maslow.core.schema import BOOL_TEXT
+from maslow.io._class_losses import lose_class_fields
 from maslow.io._common import ExportReport
 from maslow.io._export import count_lost, known_sizes, output_names, place_image
 from maslow.io._openimages_format import FLAG_TEXT, fmt_fractions, fmt_numbers
@@ -24,6 +25,7 @@ from maslow.io.openimages import (
     COLUMN_PREFIX,
     DESCRIPTIONS_FILE,
     FLAGS,
+    IMAGE_LIST_FILE,
     LABEL_COLUMNS,
     LABELS_FILE,
     SOURCE_TEXT,
@@ -205,11 +207,13 @@ def _descriptions(ds: Dataset, newline: str) -> str:
     return _csv_text(([list(header)] if header else []) + rows, newline)
 
 
-def _labels(ds: Dataset, ids: list[str], newline: str, rep: ExportReport) -> str | None:
-    """The image-level labels CSV of ``pos_category_ids``/``neg_category_ids``, or None without them."""
+def _labels(ds: Dataset, ids: list[str], newline: str, rep: ExportReport) -> tuple[str | None, np.ndarray]:
+    """The image-level labels CSV of ``pos_category_ids``/``neg_category_ids`` (None without them), and (m,) bool:
+    the images it has a row of."""
     ex = ds.images.extra
+    named = np.zeros(ds.n_images, bool)
     if "pos_category_ids" not in ex and "neg_category_ids" not in ex:
-        return None
+        return None, named
     info = held(ds)
     header = list(info.get("labels_columns") or LABEL_COLUMNS)
     mids = class_mids(ds)
@@ -230,10 +234,43 @@ def _labels(ds: Dataset, ids: list[str], newline: str, rep: ExportReport) -> str
                 continue
             value = {"imageid": ids[i], "source": src[k], "labelname": mid, "confidence": conf}
             rows.append([value.get(h_.lower(), "") for h_ in header])
+            named[i] = True
     if lost:
         rep.lost["image_labels"] += lost
         rep.notes.append(f"{lost} image-level labels name no ClassDef.id of the schema; not written")
-    return _csv_text([header, *rows], newline)
+    return _csv_text([header, *rows], newline), named
+
+
+def read_back_order(ids: list[str], boxed: np.ndarray, labelled: np.ndarray, labels_file: bool) -> list[str]:
+    """The ImageIDs, in order, that the reader finds in a folder without an images list: those with a box row
+    (``boxed``), in image order, then those with only a label row, all sorted when there is a labels file and
+    both lists are sorted (see ``openimages.parse``)."""
+    first = [ids[i] for i in np.flatnonzero(boxed).tolist()]
+    taken = set(first)
+    second = [x for i, x in enumerate(ids) if labelled[i] and x not in taken]
+    labelled_ids = [ids[i] for i in np.flatnonzero(labelled).tolist()]
+    out = first + second
+    if labels_file and first == sorted(first) and labelled_ids == sorted(labelled_ids):
+        out = sorted(out)
+    return out
+
+
+def _image_list(ds: Dataset, ids: list[str], boxed: np.ndarray, labelled: np.ndarray, labels_file: bool,
+                newline: str, rep: ExportReport) -> str | None:
+    """The images list CSV (``ImageID,Subset``, every image in order), where the boxes and labels CSVs would not
+    give every image back, in order, with its split; else None."""
+    splits = [str(x) for x in ds.images.split.tolist()] if ds.images.split is not None else [""] * ds.n_images
+    back = read_back_order(ids, boxed, labelled, labels_file)
+    if back == ids and not any(splits):
+        return None
+    n_more = ds.n_images - len(back)
+    missed = [f"the {n_more} images without a box or an image-level label" if n_more else "",
+              "the splits" if any(splits) else ""]
+    rep.notes.append(f"{IMAGE_LIST_FILE} lists every image, in order"
+                     + (", with its split (Subset)" if any(splits) else "")
+                     + "; tools that read only the boxes CSV miss " + (" and ".join(m for m in missed if m)
+                                                                       or "the order"))
+    return _csv_text([["ImageID", "Subset"], *([x, s] for x, s in zip(ids, splits, strict=True))], newline)
 
 
 def write(ds: Dataset, dst: Path, *, images: bool = True, copy_images: bool = False,
@@ -256,9 +293,14 @@ def write(ds: Dataset, dst: Path, *, images: bool = True, copy_images: bool = Fa
     with atomic_dir(dst) as tmp:
         (tmp / BOXES_FILE).write_text(text, encoding="utf-8", newline="")
         (tmp / DESCRIPTIONS_FILE).write_text(_descriptions(ds, newline), encoding="utf-8", newline="")
-        labels = _labels(ds, ids, newline, rep)
+        labels, labelled = _labels(ds, ids, newline, rep)
         if labels is not None:
             (tmp / LABELS_FILE).write_text(labels, encoding="utf-8", newline="")
+        boxed = np.zeros(ds.n_images, bool)
+        boxed[a.image[rows]] = True
+        listed = _image_list(ds, ids, boxed, labelled, labels is not None, newline, rep)
+        if listed is not None:
+            (tmp / IMAGE_LIST_FILE).write_text(listed, encoding="utf-8", newline="")
         if images:
             for i in range(ds.n_images):
                 if unsized is not None and bool(unsized[i]):
@@ -281,10 +323,8 @@ def _account(ds: Dataset, written: np.ndarray, rep: ExportReport) -> None:
     rest = ds.replace(annotations=replace(a, extra=own_a), images=replace(ds.images, extra=own_i))
     keep = {"box", "iscrowd", "source", *(f"attributes:{v}" for v in FLAGS.values())}
     rep.lost.update(count_lost(rest, keep=keep, rows=written))
-    ids = [c.id for c in ds.schema.classes]
-    if ids != list(range(1, len(ids) + 1)):
-        rep.lost["class_id"] += sum(c != k + 1 for k, c in enumerate(ids))
-        rep.notes.append("class ids are written as the classes' order (read back as 1..N)")
+    lose_class_fields(ds, rep, fmt="Open Images", back=range(1, len(ds.schema.classes) + 1),
+                      how="1..N in the classes' order, as the class descriptions list them")
     missing = int((~written).sum())
     if missing:
         rep.lost["annotations"] += missing

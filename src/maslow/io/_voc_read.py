@@ -10,6 +10,7 @@ import math
 import re
 import xml.etree.ElementTree as ET  # the C parser, for files defusedxml has nothing to refuse in
 from array import array
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 import defusedxml.ElementTree as DET
@@ -143,16 +144,40 @@ _COORDS = ("xmin", "ymin", "xmax", "ymax")
 FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
+def corner(value: float, text: str, origin: int) -> float:
+    """``value - origin`` (``value``: ``float(text)``, an xmin or ymin), computed on the decimal ``text`` where
+    the float subtraction could be off by an ulp: the writer writes ``x1 + 1`` as the decimal sum of ``repr(x1)``
+    and 1, so ``x1`` comes back to the bit (``float(text) - 1`` would round twice)."""
+    if origin == 0 or (value.is_integer() and _whole(text)):
+        return value - origin
+    try:
+        return float(_EXACT.subtract(Decimal(text), origin))
+    except InvalidOperation:  # a text float() takes and Decimal doesn't
+        return value - origin
+
+
+def _whole(text: str) -> bool:
+    """Whether the number ``text`` is a whole number as written (``48``, ``48.0``; not ``1.00000000000000001``,
+    which float() rounds to 1)."""
+    frac = text.partition(".")[2]
+    return not frac.strip().strip("0") and "e" not in text and "E" not in text
+
+
+#: enough digits for any sum of a float's shortest text and 1 (5e-324 has 324 decimals)
+_EXACT = Context(prec=400)
+
+
 def well_formed_box(el: Any, origin: int) -> list[float] | None:
-    """``[xmin, ymin, xmax, ymax]`` of the ``<bndbox>`` of ``el`` as written, when it is four finite numbers that
-    are not inverted; else None (nothing reported)."""
+    """``[x1, y1, x2, y2]`` in maslow's pixels (``x1 = xmin - origin``, ``x2 = xmax``) of the ``<bndbox>`` of
+    ``el``, when it is four finite numbers that are not inverted; else None (nothing reported)."""
     bb = el.find("bndbox")
     try:
-        x1, y1, x2, y2 = vals = [float(bb.findtext(tag)) for tag in _COORDS]
+        texts = [bb.findtext(tag) for tag in _COORDS]
+        x1, y1, x2, y2 = [float(t) for t in texts]
     except (AttributeError, TypeError, ValueError):
         return None
     if x2 >= x1 - origin and y2 >= y1 - origin and math.isfinite(x1 + y1 + x2 + y2):
-        return vals
+        return [corner(x1, texts[0], origin), corner(y1, texts[1], origin), x2, y2]
     return None
 
 
@@ -180,7 +205,7 @@ def object_fields(obj: Any, origin: int, nested: set[str], bool_tags: tuple[str,
         if tag == "part":
             name, box = (child.findtext("name") or "").strip(), well_formed_box(child, origin)
             if name and box is not None:
-                parts.append({"name": name, "box": [box[0] - origin, box[1] - origin, box[2], box[3]]})
+                parts.append({"name": name, "box": box})
             else:
                 bad_parts.append(n_parts)
             n_parts += 1

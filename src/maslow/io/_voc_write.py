@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Context, Decimal
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -39,6 +40,18 @@ def exact_text(s: str) -> bool:
 def num(v: float) -> str:
     """``fmt_num(v)``: integers without a decimal point, others shortest."""
     return str(int(v)) if v.is_integer() else repr(v)
+
+
+def corner_text(v: float, origin: int) -> str:
+    """The text of ``v + origin`` (an x1 or y1 written as xmin or ymin): ``num(v + origin)``, or for a fraction
+    and origin 1 the decimal sum of ``repr(v)`` and 1, which the reader (``_voc_read.corner``) takes back to
+    ``v`` to the bit (``repr(v + 1)`` can't always: ``v + 1`` rounds away the last bit of ``v`` below 1 or 2)."""
+    if origin == 0 or v.is_integer():
+        return num(v + origin)
+    return format(_EXACT.add(Decimal(repr(v)), origin), "f")
+
+
+_EXACT = Context(prec=400)  # enough digits for any float's shortest text plus 1
 
 
 def value_text(v: Any) -> str | None:
@@ -127,11 +140,14 @@ def object_texts(ds: Dataset, rows: np.ndarray, lost: Tally, integer: bool, orig
         if moved.size:
             j = int(moved[0])
             lost.add("box_precision", int(moved.size), (int(a.image[rows[j]]), 0, int(rows[j]), 1))
-        vals = rounded
+        vals, shift = rounded, 0
+    else:  # x1, y1 as they are: corner_text adds origin exactly
+        vals, shift = a.box[rows], origin
     out = []
     for h, t, c, box, p, ac in zip(head, tags, custom, vals.tolist(), parts, acts, strict=True):
         block = f"\n\t\t<attributes>{''.join(c)}\n\t\t</attributes>" if c else ""
-        coords = "".join(f"\n\t\t\t<{tag}>{num(v)}</{tag}>" for tag, v in zip(_COORDS, box, strict=True))
+        texts = (corner_text(box[0], shift), corner_text(box[1], shift), num(box[2]), num(box[3]))
+        coords = "".join(f"\n\t\t\t<{tag}>{v}</{tag}>" for tag, v in zip(_COORDS, texts, strict=True))
         after = p + (f"\n\t\t<actions>{''.join(ac)}\n\t\t</actions>" if ac else "")
         out.append(f"\n\t<object>{h}{''.join(t)}{block}\n\t\t<bndbox>{coords}\n\t\t</bndbox>{after}\n\t</object>")
     return out
@@ -165,11 +181,12 @@ def _parts(ds: Dataset, rows: np.ndarray, lost: Tally, integer: bool, origin: in
                 where.setdefault("voc_parts", (int(ds.annotations.image[rows[j]]), 0, int(rows[j]), 2))
                 continue
             coords = [box[0] + origin, box[1] + origin, box[2], box[3]]
+            texts = [corner_text(box[0], origin), corner_text(box[1], origin), num(box[2]), num(box[3])]
             if integer and any(round(v) != v for v in coords):
                 n_moved += 1
                 where.setdefault("box_precision", (int(ds.annotations.image[rows[j]]), 0, int(rows[j]), 1))
-                coords = [float(round(v)) for v in coords]
-            inner = "".join(f"\n\t\t\t\t<{tag}>{num(v)}</{tag}>" for tag, v in zip(_COORDS, coords, strict=True))
+                texts = [num(float(round(v))) for v in coords]
+            inner = "".join(f"\n\t\t\t\t<{tag}>{v}</{tag}>" for tag, v in zip(_COORDS, texts, strict=True))
             pieces.append(f"\n\t\t<part>{leaf('name', part['name'], 3)}\n\t\t\t<bndbox>{inner}\n\t\t\t</bndbox>"
                           "\n\t\t</part>")
         out[j] = "".join(pieces)

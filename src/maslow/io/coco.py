@@ -81,7 +81,7 @@ def parse(
         src: the JSON file.
         images_root: base folder of ``file_name`` (default: see the module docstring).
         strict: raise FormatError at the first error or warning instead of reporting it.
-        chunk_bytes: size of the pieces the ``annotations`` array is parsed in (memory vs speed).
+        chunk_bytes: size (bytes, >= 1) of the pieces the ``annotations`` array is parsed in (memory vs speed).
 
     Returns:
         The Dataset (annotations that can't be represented are left out, each with an ``error`` issue) and
@@ -89,11 +89,13 @@ def parse(
 
     Raises:
         FormatError: the file is not COCO JSON (malformed, wrong types in ``images`` or ``categories``, an
-            image path escaping the root).
+            image path escaping the root); ``chunk_bytes`` is not an integer >= 1.
     """
     if options:
         raise TypeError(f"coco.parse: unknown options {sorted(options)}")
     src = Path(src)
+    if type(chunk_bytes) is not int or chunk_bytes < 1:
+        raise FormatError(f"chunk_bytes must be an integer >= 1, got {chunk_bytes!r}", path=src, field="chunk_bytes")
     col = Collector(strict=strict)
     with no_gc():
         native = read_coco_native(src)  # the C parser, where built and the records are plain

@@ -40,6 +40,7 @@ from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array, str_array
 from maslow.errors import FormatError
+from maslow.io._class_losses import lose_class_fields
 from maslow.io._coco_stream import no_gc
 from maslow.io._common import Collector, ExportReport, read_bytes
 from maslow.io._dota_lines import (
@@ -357,7 +358,8 @@ def write(
 
     Returns:
         ExportReport; ``lost`` counts what DOTA can't hold (masks and other polygons as rectangles, scores,
-        attributes other than difficult, crowd flags, keypoints, class ids, class names with white space).
+        attributes other than difficult, crowd flags, keypoints, class ids, supercategories, class names with white
+        space).
 
     Raises:
         FormatError: ``decimals`` out of 0..15, a split that is not a folder name.
@@ -425,9 +427,7 @@ def write(
     if changed:
         rep.lost["class_names"] += len(changed)
         rep.notes.append(f"class names hold white space, which a DOTA line can't: written with '_' ({changed[:5]})")
-    ids = sum(c.id is not None for c in ds.schema.classes)
-    if ids:
-        rep.lost["class_id"] += ids
+    lose_class_fields(ds, rep, fmt="DOTA", back=None)
     if (~written).any():
         rep.lost["annotations"] += int((~written).sum())
         rep.notes.append(f"{int((~written).sum())} annotations without a box, polygon or mask were not written")

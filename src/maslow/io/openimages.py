@@ -20,12 +20,16 @@ Glossary:
   Confidence 1 says the class is in the image (verified present) and 0 that it is not (verified absent).
 - *Source*: who drew the box (``xclick``, ``activemil``) or verified the label (``verification``,
   ``crowdsource-verification``, ``machine``).
+- *images list CSV* (``image_ids_and_rotation.csv``, ``validation-images-with-rotation.csv``, maslow's
+  ``image-ids.csv``): one image a row, ``ImageID`` and optionally ``Subset`` (``train``, ``validation``, ...); it
+  names the images without boxes or labels, and the split of each (other columns are not read).
 
 In maslow (what the readers and writers keep, so that read -> write -> read gives the same Dataset):
 
-- one image per ImageID (the boxes CSV's in order of first appearance, then those only the labels CSV names; sorted
-  when both files are sorted by ImageID), at ``<ImageID>.<suffix>`` in the images folder, its size from the file's
-  header. Without an image file an image is 1 x 1 and its boxes stay fractions (as hotcoco's ``COCO.from_oid``
+- one image per ImageID (with an images list: its order, then any other the CSVs name; without: the boxes CSV's
+  in order of first appearance, then those only the labels CSV names, sorted when both files are sorted by
+  ImageID), with the images list's ``Subset`` as ``images.split``, at ``<ImageID>.<suffix>`` in the images
+  folder, its size from the file's header. Without an image file an image is 1 x 1 and its boxes stay fractions (as hotcoco's ``COCO.from_oid``
   does: IoU and IoA, hence Open Images AP, are unchanged; areas are not pixels): such images are marked in
   ``images.extra["openimages_unsized"]`` and the writer prints the same numbers back;
 - classes: the class descriptions' order (every class listed, with or without boxes), else the MIDs in order of
@@ -42,7 +46,9 @@ In maslow (what the readers and writers keep, so that read -> write -> read give
   ``crlf``, ``descriptions_header``, ``labels_columns``.
 
 The writer writes a folder: ``annotations-bbox.csv``, ``class-descriptions-boxable.csv``,
-``annotations-human-imagelabels-boxable.csv`` (with image-level labels) and ``images/<ImageID>.<suffix>``.
+``annotations-human-imagelabels-boxable.csv`` (with image-level labels), ``image-ids.csv`` (``ImageID,Subset``,
+where the other files would not give back every image, in order, with its split) and
+``images/<ImageID>.<suffix>``.
 """
 
 from __future__ import annotations
@@ -95,6 +101,7 @@ SOURCE_TEXT = {"human": "xclick", "model": "machine", "pseudo": "pseudo", "synth
 BOXES_FILE = "annotations-bbox.csv"
 DESCRIPTIONS_FILE = "class-descriptions-boxable.csv"
 LABELS_FILE = "annotations-human-imagelabels-boxable.csv"
+IMAGE_LIST_FILE = "image-ids.csv"
 COLUMN_PREFIX = "openimages:"  # annotations.extra columns that keep the boxes CSV's other columns
 
 
@@ -103,6 +110,7 @@ class _Files:
     boxes: Path
     descriptions: Path | None
     labels: Path | None
+    image_list: Path | None
     images: Path | None  # the folder the image files are in
     index: dict[str, str] | None = None  # index_images(images) where the search found it, else None
 
@@ -117,8 +125,19 @@ def _pick(folder: Path, names: list[str], what: str, words: tuple[str, ...], pre
     return folder / found[0] if found else None
 
 
-def _layout(src: Path, images_root: Path | None, descriptions: str | Path | None, labels: str | Path | None
-            ) -> _Files:
+def _image_lists(folder: Path, names: list[str]) -> Path | None:
+    """The images list CSV among ``names``: ``image-ids.csv``, ``image_ids_and_rotation.csv``,
+    ``*-images-*.csv`` (not a boxes or image-level labels CSV)."""
+    found = [n for n in names if ("images" in n.lower() or "image_ids" in n.lower() or "image-ids" in n.lower())
+             and "bbox" not in n.lower() and "imagelabels" not in n.lower()]
+    if len(found) > 1:
+        raise FormatError(f"folder must hold one images list CSV, got {len(found)} ({', '.join(found)}): pass the "
+                          "file (image_list=)", path=folder)
+    return folder / found[0] if found else None
+
+
+def _layout(src: Path, images_root: Path | None, descriptions: str | Path | None, labels: str | Path | None,
+            image_list: str | Path | None = None) -> _Files:
     if not src.exists():
         raise FormatError("not found: must be an Open Images boxes CSV or a folder holding one (*bbox*.csv)",
                           path=src)
@@ -134,6 +153,7 @@ def _layout(src: Path, images_root: Path | None, descriptions: str | Path | None
         descriptions = descriptions or _pick(src, names, "class descriptions CSV", ("class", "descri"),
                                              ("boxable", "500"))
         labels = labels or _pick(src, names, "image-level labels CSV", ("imagelabels",), ("human",))
+        image_list = image_list or _image_lists(src, names)
     index = None
     if images_root is None:
         for cand in (folder / "images", folder / "data", folder):
@@ -142,7 +162,8 @@ def _layout(src: Path, images_root: Path | None, descriptions: str | Path | None
                 images_root = cand
                 break
     return _Files(boxes, None if descriptions is None else Path(descriptions), None if labels is None else Path(labels),
-                  None if images_root is None else Path(images_root), index)
+                  None if image_list is None else Path(image_list), None if images_root is None else Path(images_root),
+                  index)
 
 
 def read_class_descriptions(path: str | Path) -> dict[str, str]:
@@ -183,6 +204,7 @@ def parse(
     strict: bool = False,
     class_descriptions: str | Path | None = None,
     image_labels: str | Path | None = None,
+    image_list: str | Path | None = None,
     progress: Progress | None = None,
 ) -> tuple[Dataset, Report]:
     """Read Open Images boxes (see the module glossary).
@@ -196,6 +218,8 @@ def parse(
         class_descriptions: the class descriptions CSV: display names as class names, and every box's LabelName
             must be one of its MIDs (others are reported and not imported).
         image_labels: the image-level labels CSV (``pos_category_ids``/``neg_category_ids``).
+        image_list: the images list CSV (``ImageID`` and optionally ``Subset``): every image, in order, with its
+            split; default a ``.csv`` in the folder named ``*images*``, ``*image_ids*`` or ``*image-ids*``.
         progress: called as ``progress(done, total)`` over the rows read, then the image headers.
 
     Returns:
@@ -204,24 +228,33 @@ def parse(
     Raises:
         FormatError: a missing required column, a row with another number of fields, a coordinate or Confidence
             that is not a finite number, a flag that is not 1, 0 or -1, an ImageID that is empty or holds a / (each
-            names the file, the line and the field).
+            names the file, the line and the field); a file option that is not a path.
     """
     src = Path(src)
+    for option, given in (("class_descriptions", class_descriptions), ("image_labels", image_labels),
+                          ("image_list", image_list)):
+        if given is not None and not isinstance(given, str | Path):
+            raise FormatError(f"{option} must be the path of a CSV file, got {given!r}", path=src, field=option)
     col = Collector(strict=strict)
-    files = _layout(src, None if images_root is None else Path(images_root), class_descriptions, image_labels)
+    files = _layout(src, None if images_root is None else Path(images_root), class_descriptions, image_labels,
+                    image_list)
     desc, desc_header = read_descriptions(files.descriptions) if files.descriptions is not None else (None, None)
     t = read_table(files.boxes, what="boxes CSV")
     t.require(REQUIRED, "boxes CSV")
     lt = read_table(files.labels, what="image-level labels CSV") if files.labels is not None else None
     if lt is not None:
         lt.require(("ImageID", "LabelName", "Confidence"), "image-level labels CSV")
+    it = read_table(files.image_list, what="images list CSV") if files.image_list is not None else None
+    if it is not None:
+        it.require(("ImageID",), "images list CSV")
     n_rows = len(t) + (len(lt) if lt is not None else 0)
     image_code, box_ids = t.codes("ImageID")
     label_code, box_mids = t.codes("LabelName")
     lt_images = lt.codes("ImageID") if lt is not None else (np.zeros(0, np.int64), [])
     lt_labels = lt.codes("LabelName") if lt is not None else (np.zeros(0, np.int64), [])
     label_image_ids = lt_images[1]
-    for tab, named in ((t, box_ids), (lt, label_image_ids)):
+    listed_ids = it.codes("ImageID")[1] if it is not None else []
+    for tab, named in ((t, box_ids), (lt, label_image_ids), (it, listed_ids)):
         bad = next((x for x in named if not x or "/" in x or "\\" in x or x in (".", "..")), None)
         if tab is not None and bad is not None:
             raise FormatError(f"ImageID must be a file name without its suffix (non-empty, no / or \\), got {bad!r}",
@@ -230,10 +263,10 @@ def parse(
     mids = list(desc) if desc is not None else list(dict.fromkeys([*box_mids, *lt_labels[1]]))
     row_of_mid = {m: k for k, m in enumerate(mids)}
     label = lookup(label_code, box_mids, row_of_mid)
-    in_boxes = set(box_ids)
-    ids = box_ids + [x for x in label_image_ids if x not in in_boxes]
-    if lt is not None and box_ids == sorted(box_ids) and label_image_ids == sorted(label_image_ids):
+    ids = list(dict.fromkeys([*listed_ids, *box_ids, *label_image_ids]))
+    if it is None and lt is not None and box_ids == sorted(box_ids) and label_image_ids == sorted(label_image_ids):
         ids = sorted(ids)
+    splits = _subsets(it, ids, col)
     row_of_id = {x: i for i, x in enumerate(ids)}
     image = lookup(image_code, box_ids, row_of_id)
     tick = Ticks(progress, n_rows + len(ids))
@@ -265,7 +298,7 @@ def parse(
         image_extra["pos_category_ids"], image_extra["neg_category_ids"] = obj_array(pos), obj_array(neg)
         if label_source is not None:
             image_extra["openimages_label_source"] = obj_array(label_source)
-    images = Images(path=str_array(paths), width=w, height=h, extra=image_extra)
+    images = Images(path=str_array(paths), width=w, height=h, split=splits, extra=image_extra)
     present = [FLAGS[c] for c in FLAGS if t.has(c)]
     schema = LabelSchema(classes=tuple(ClassDef(n, id=k + 1) for k, n in enumerate(names)), tasks=(Task.DETECTION,),
                          attributes=tuple(AttributeDef(a, type="bool") for a in present))
@@ -278,6 +311,20 @@ def parse(
             info[key] = value
     root = files.images if files.images is not None else files.boxes.parent
     return Dataset(schema=schema, images=images, annotations=ann, root=root, info={"openimages": info}), col.report()
+
+
+def _subsets(it: Table | None, ids: list[str], col: Collector) -> np.ndarray | None:
+    """Each image's split: the images list's ``Subset`` (the first row of an ImageID listed twice), "" for images
+    it doesn't list; None without a Subset column."""
+    if it is None or not it.has("Subset"):
+        return None
+    image_id, subset = it.col("ImageID").tolist(), it.col("Subset").tolist()
+    of: dict[str, str] = {}
+    for r, (x, s) in enumerate(zip(image_id, subset, strict=True)):
+        if of.setdefault(x, s) != s:
+            col.add("duplicate_image", f"ImageID {x!r} is listed in Subset {of[x]!r} and in {s!r}; kept in "
+                    f"{of[x]!r}", file=it.path, record=f"line {it.line(r)}", field=it.name("Subset"))
+    return str_array([of.get(x, "") for x in ids])
 
 
 def _annotations(t: Table, v: np.ndarray, image: np.ndarray, label: np.ndarray, keep: np.ndarray, w: np.ndarray,
@@ -364,6 +411,7 @@ def read_openimages(
     images: str | Path | None = None,
     class_descriptions: str | Path | None = None,
     image_labels: str | Path | None = None,
+    image_list: str | Path | None = None,
     progress: Progress | None = None,
     strict: bool = False,
 ) -> Dataset:
@@ -375,7 +423,8 @@ def read_openimages(
         ...                      class_descriptions="oidv6-class-descriptions-boxable.csv")
     """
     return warn_issues(*parse(Path(path), images_root=None if images is None else Path(images), strict=strict,
-                              class_descriptions=class_descriptions, image_labels=image_labels, progress=progress),
+                              class_descriptions=class_descriptions, image_labels=image_labels,
+                              image_list=image_list, progress=progress),
                        source=path)
 
 
@@ -383,7 +432,9 @@ def write(ds: Dataset, dst: Path, *, images: bool = True, copy_images: bool = Fa
           progress: Progress | None = None) -> ExportReport:
     """Write ``ds`` as an Open Images folder: ``annotations-bbox.csv``, ``class-descriptions-boxable.csv``,
     ``annotations-human-imagelabels-boxable.csv`` (when ``images.extra`` has ``pos_category_ids`` or
-    ``neg_category_ids``) and ``images/<ImageID>.<suffix>``; atomically (a failure leaves ``dst`` as it was).
+    ``neg_category_ids``), ``image-ids.csv`` (``ImageID,Subset``: every image and its split, where the other files
+    would not give every image back, in order, with its split) and ``images/<ImageID>.<suffix>``; atomically (a
+    failure leaves ``dst`` as it was).
 
     Boxes become fractions of the image size, printed as the shortest text that reads back as the same pixels (or
     with the fixed decimals the file read had, ``info["openimages"]["decimals"]``); the columns are those read
@@ -400,7 +451,8 @@ def write(ds: Dataset, dst: Path, *, images: bool = True, copy_images: bool = Fa
     Returns:
         ExportReport; ``lost`` counts what Open Images can't hold: annotations without a box or on an image of
         unknown size (``annotations``), scores, masks, polygons, keypoints, other attributes, other ``extra``
-        columns, class ids other than 1..N, image-level labels of unknown class ids, missing image files.
+        columns, class ids other than 1..N (``class_id``), supercategories, image-level labels of unknown class
+        ids, missing image files.
 
     Raises:
         FormatError: ``dst`` can't be written.

@@ -67,6 +67,7 @@ _RINGS, _XY = "polygon_rings.parquet", "polygon_xy.parquet"
 _OBJ_KINDS = {str: "str", bool: "bool", int: "int", float: "float", bytes: "bytes"}
 #: pyarrow's cap on the rows of a row group (``ParquetWriter.write_table``: a larger row_group_size is cut to it)
 _MAX_GROUP = 64 * 1024 * 1024
+COMPRESSIONS = ("zstd", "snappy", "gzip", "brotli", "lz4", "lz4_raw", "none")  # pyarrow's codecs (any case)
 _ARROW = {"str": pa.string(), "bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "bytes": pa.binary()}
 
 
@@ -78,7 +79,7 @@ def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: 
     Args:
         ds: the dataset.
         dst: the output folder (``dataset.json``, ``images.parquet``, ``annotations.parquet``).
-        compression: Parquet compression codec.
+        compression: Parquet compression codec, one of ``COMPRESSIONS`` (``zstd``, ``none``, ...).
         row_group_size: rows per Parquet row group, >= 1 (row groups are decoded in parallel).
         root_base: ``"folder"``: a relative ``ds.root`` (relative to the current folder) is stored relative to
             ``dst``; ``"as-is"``: stored as it is (a workspace snapshot, whose roots are relative to the workspace).
@@ -89,7 +90,8 @@ def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: 
         ExportReport (nothing is ever lost).
 
     Raises:
-        FormatError: an object column holds values that are neither JSON nor bytes (e.g. numpy arrays).
+        FormatError: an object column holds values that are neither JSON nor bytes (e.g. numpy arrays); an option
+            out of its range (``compression``, ``row_group_size``, ``root_base``).
 
     Example:
         >>> import tempfile, maslow.sample
@@ -102,12 +104,16 @@ def write(ds: Dataset, dst: Path, *, compression: str = "zstd", row_group_size: 
     """
     dst = Path(dst)
     if root_base not in ("folder", "as-is"):
-        raise ValueError(f"parquet.write: root_base must be 'folder' or 'as-is', got {root_base!r}")
+        raise FormatError(f"root_base must be 'folder' or 'as-is', got {root_base!r}", path=dst, field="root_base")
+    if not isinstance(compression, str) or compression.lower() not in COMPRESSIONS:
+        raise FormatError(f"compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}", path=dst,
+                          field="compression")
     root: dict[str, Any] = {"root": None if ds.root is None else str(ds.root)}
     if ds.root is not None and not ds.root.is_absolute() and root_base == "folder":
         root = {"root": os.path.relpath(ds.root.absolute(), dst.absolute()), "root_base": "folder"}
-    if not isinstance(row_group_size, int | np.integer) or row_group_size < 1:
-        raise ValueError(f"parquet.write: row_group_size must be an integer >= 1, got {row_group_size!r}")
+    if isinstance(row_group_size, bool) or not isinstance(row_group_size, int | np.integer) or row_group_size < 1:
+        raise FormatError(f"row_group_size must be an integer >= 1, got {row_group_size!r}", path=dst,
+                          field="row_group_size")
     poly, group = ds.annotations.polygon, min(int(row_group_size), _MAX_GROUP)
     parts = [("images", ds.n_images, group), ("annotations", ds.n_annotations, group)]
     if poly is not None:

@@ -42,6 +42,7 @@ from maslow.core.schema import ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.errors import FormatError
+from maslow.io._class_losses import lose_class_fields
 from maslow.io._common import Collector, ExportReport
 from maslow.io._export import count_lost
 from maslow.io.images import IMAGE_SUFFIXES, image_info, load_path
@@ -132,6 +133,15 @@ def _class_names(classes: Classes | None, src: Path
     return {i: str(n) for i, n in enumerate(classes)}, {}, {}
 
 
+def _check_value(name: str, value: Any, where: Path, *, in_range: bool = True) -> None:
+    """Refuse a ``background_index``/``ignore_index`` that is not None or an integer (in 0..65535, a label map
+    value, with ``in_range``)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer)
+                              or (in_range and not 0 <= value <= _MAX_ID)):
+        raise FormatError(f"{name} must be a label map value, an integer 0..{_MAX_ID}, got {value!r}", path=where,
+                          field=name)
+
+
 def _find_image(images_root: Path, rel: Path, by_stem: dict[str, list[Path]]) -> Path | None:
     for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
         p = images_root / rel.with_suffix(suffix)
@@ -183,9 +193,16 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
         label maps whose size differs from their image, missing images.
 
     Raises:
-        FormatError: ``src`` is not a folder of PNGs, a map is unreadable, or a colour map has no palette.
+        FormatError: ``src`` is not a folder of PNGs, a map is unreadable, or a colour map has no palette;
+            ``classes`` is not a list, a mapping or a file; ``ignore_index`` or ``background_index`` is not a
+            label value (an integer 0..65535).
     """
     src = Path(src)
+    _check_value("ignore_index", ignore_index, src)
+    _check_value("background_index", background_index, src)
+    if classes is not None and not isinstance(classes, str | Path | Mapping | list | tuple):
+        raise FormatError(f"classes must be a list of names, {{id: name}} or the path of a class file, got "
+                          f"{classes!r}", path=src, field="classes")
     col = Collector(strict=strict)
     if not src.is_dir():
         raise FormatError("must be a folder of PNG label maps", path=src)
@@ -304,8 +321,8 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None,
     Maps are uint8 when every id is < 256, else uint16; each is named after its image's relative path with a
     ``.png`` suffix. Lost: annotations with only a box (``box``) or no geometry (``tag``), the annotations merged
     into their class's region of an image (``instances``: all but one per class and image), scores, keypoints,
-    crowd flags, attributes, annotators, sources and extra columns (``count_lost``), and images of unknown size
-    without masks (``unknown_size``).
+    crowd flags, attributes, annotators, sources and extra columns (``count_lost``), images of unknown size
+    without masks (``unknown_size``), class ids other than the value written (``class_id``) and supercategories.
 
     Args:
         ds: the dataset.
@@ -317,6 +334,7 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None,
         What was written and what was lost.
     """
     dst = Path(dst)
+    _check_value("background_index", background_index, dst, in_range=False)  # the range: checked below
     report = ExportReport(path=str(dst), format="masks", n_images=ds.n_images)
     ids = _class_ids(ds)
     if background_index is None:  # an ignore/void class, else the smallest value no class has (0 when free)
@@ -377,6 +395,7 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None,
         lost["class_names"] += len(renamed)
     tick.end()
     report.lost.update({k: v for k, v in lost.items() if v})
+    lose_class_fields(ds, report, fmt="a label map", back=ids, how="as label map values (ids must be unique, 0..65535)")
     if renamed:
         report.notes.append(f"class names that classes.txt can't hold as they are ('#', ':', line breaks, spaces "
                             f"around them) were written changed: {renamed[:5]}")

@@ -21,7 +21,10 @@ Glossary:
 - *pixel convention*: VOC coordinates are 1-based and inclusive: the first pixel column is ``xmin = 1`` and a
   box reaching the right edge has ``xmax = width``. maslow boxes are continuous (pixel i spans [i, i + 1)), so
   ``x1 = xmin - 1, y1 = ymin - 1, x2 = xmax, y2 = ymax`` (the torchvision and detectron2 convention); writing
-  does the inverse. A 0 in xmin or ymin is impossible in this convention and betrays a 0-based file.
+  does the inverse (a fractional ``xmin`` is the decimal sum of ``repr(x1)`` and 1, and reading subtracts the 1 in
+  decimal, so sub-pixel boxes come back to the bit). A 0 in xmin or ymin is impossible in this convention and
+  betrays a 0-based file. An inverted pair (``xmax < xmin - 1``) is reported and read as the box written the right
+  way round (the two VOC values swapped, then converted).
 - *origin*: datumaro, so CVAT's "PASCAL VOC 1.1" export, writes its own continuous 0-based box corners as they
   are (``xmin = x``, ``xmax = x + w``; its reader reads them back the same way): a box drawn in CVAT reads one
   pixel too far left/up as 1-based VOC. Nothing in such a file tells the two apart (datumaro copies a real VOC
@@ -60,9 +63,10 @@ from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import str_array
 from maslow.errors import FormatError
+from maslow.io._class_losses import lose_class_fields
 from maslow.io._common import Collector, ExportReport, safe_relpath
 from maslow.io._export import Tally, count_lost, fmt_num, known_sizes, output_names, place_image
-from maslow.io._voc_read import FLAGS, Objects, file_fields, load_xml, object_fields, well_formed_box
+from maslow.io._voc_read import FLAGS, Objects, corner, file_fields, load_xml, object_fields, well_formed_box
 from maslow.io._voc_write import (
     BOOL_TAGS,
     FILE_EXTRA,
@@ -257,7 +261,7 @@ def parse(
             box = well_formed_box(obj, origin)
             if box is None:
                 box = _bndbox(obj, xml, f"object[{k}]", i, col, origin)
-            if origin == 1 and box is not None and (box[0] == 0 or box[1] == 0):
+            if origin == 1 and box is not None and (box[0] == -1 or box[1] == -1):  # xmin or ymin 0
                 n_zero += 1
             bad_parts: list[int] = []
             at, actions, parts = object_fields(obj, origin, nested, BOOL_TAGS, bad_parts)
@@ -276,7 +280,7 @@ def parse(
         if ident not in stems:
             col.add("voc_missing_xml", f"image id {ident!r} is listed but Annotations/{ident}.xml is missing; not "
                     "imported", severity="error", file=file, record=f"line {n}")
-    ds = _build(objs, known, paths, widths, heights, splits, img_root, col, origin)
+    ds = _build(objs, known, paths, widths, heights, splits, img_root, col)
     return _with_kept(ds, objs, labelmap, kept, col), col.report()
 
 
@@ -324,14 +328,14 @@ def _size(root: Any, xml: str, img_root: Path, rel: str, i: int, col: Collector)
 
 
 def _bndbox(obj: Any, xml: str, rec: str, i: int, col: Collector, origin: int) -> list[float] | None:
-    """[xmin, ymin, xmax, ymax] as written (inverted ones swapped), or None without a usable bndbox; reports
-    what is wrong."""
+    """[x1, y1, x2, y2] in maslow's pixels (an inverted pair of VOC values swapped first, so the box is the one
+    written the right way round), or None without a usable bndbox; reports what is wrong."""
     bb = obj.find("bndbox")
     if bb is None:
         col.add("voc_missing_bndbox", "object has no <bndbox>; imported without a box", file=xml, record=rec,
                 field="bndbox", image=i)
         return None
-    vals = []
+    vals, texts = [], []
     for tag in _COORDS:
         t = _text(bb, tag)
         try:
@@ -343,32 +347,32 @@ def _bndbox(obj: Any, xml: str, rec: str, i: int, col: Collector, origin: int) -
                     severity="error", file=xml, record=rec, field=tag, image=i)
             return None
         vals.append(v)
+        texts.append(t or "")
     for lo, hi in ((0, 2), (1, 3)):
         low = vals[lo] - origin  # x1: xmax = xmin - 1 (1-based) or xmax = xmin (0-based) is an empty box
         if vals[hi] >= low or math.isclose(vals[hi], low, rel_tol=0, abs_tol=1e-9):
-            vals[hi] = max(vals[hi], low)
             continue
         need = f"{_TAGS[lo]} - 1" if origin else _TAGS[lo]
         col.add("voc_inverted_box", f"bndbox must have {_TAGS[hi]} >= {need}, got <{_TAGS[lo]}> {fmt_num(vals[lo])} "
-                f"and <{_TAGS[hi]}> {fmt_num(vals[hi])}; kept with the two swapped",
+                f"and <{_TAGS[hi]}> {fmt_num(vals[hi])}; imported with the two swapped",
                 severity="error", file=xml, record=rec, field=_TAGS[hi], image=i)
-        vals[lo], vals[hi] = vals[hi] + origin, low
-    return vals
+        vals[lo], vals[hi], texts[lo], texts[hi] = vals[hi], vals[lo], texts[hi], texts[lo]
+    x1, y1 = corner(vals[0], texts[0], origin), corner(vals[1], texts[1], origin)
+    return [x1, y1, max(vals[2], x1), max(vals[3], y1)]
 
 
 _TAGS = ("xmin", "ymin", "xmax", "ymax")
 
 
 def _build(objs: Objects, known: list[str] | None, paths: list[str], widths: list[int], heights: list[int],
-           splits: list[str], root: Path, col: Collector, origin: int) -> Dataset:
+           splits: list[str], root: Path, col: Collector) -> Dataset:
     names = list(known) if known is not None else sorted(objs.classes)
     index = {n: k for k, n in enumerate(names)}
     for i, cls, xml, k in objs.unknown:
         col.add("voc_unknown_class", f"class {cls!r} is not in the class list ({', '.join(names[:10])}); "
                 "object not imported", severity="error", file=xml, record=f"object[{k}]", field="name", image=i)
     n = len(objs.image)
-    box = np.array(objs.box, np.float64).reshape(n, 4)
-    box[:, :2] -= origin
+    box = np.array(objs.box, np.float64).reshape(n, 4)  # maslow's pixels already (see well_formed_box)
     lut = np.array([index[c] for c in objs.classes], np.int64)
     columns = objs.columns()
     ann = Annotations(image=np.array(objs.image, np.int64), label=lut[np.array(objs.cls, np.int64)], box=box,
@@ -462,7 +466,8 @@ def write(
         progress: called as ``progress(done, total)`` over the images written (``registry.Ticks``).
 
     Returns:
-        ExportReport; ``lost`` counts masks, polygons, keypoints, scores, crowd flags, annotations without a box.
+        ExportReport; ``lost`` counts masks, polygons, keypoints, scores, crowd flags, annotations without a box,
+        class ids (``class_id``: VOC names classes, ids don't come back) and supercategories.
 
     Example:
         >>> from maslow.sample import shapes
@@ -530,6 +535,7 @@ def write(
         rep.lost["split"] += n_default
         rep.notes.append(f"{n_default} images of the split 'default' are read back without a split (datumaro's "
                          "default subset)")
+    lose_class_fields(ds, rep, fmt="VOC", back=None)
     colon = [c.name for c in ds.schema.classes if ":" in c.name]
     if colon:
         rep.notes.append(f"labelmap.txt: CVAT and datumaro split its lines on every ':' and refuse class names "

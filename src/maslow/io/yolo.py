@@ -51,6 +51,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
 from maslow.core.schema import Task
 from maslow.errors import FormatError
+from maslow.io._class_losses import lose_class_fields
 from maslow.io._common import Collector, ExportReport
 from maslow.io._export import Tally, count_lost, known_sizes, output_names, place_image
 from maslow.io._yolo_layout import Layout, Listing, below, class_names, find_layout, is_classify, write_yaml
@@ -284,7 +285,8 @@ def write(
         progress: called as ``progress(done, total)`` over the images written (``registry.Ticks``).
 
     Returns:
-        ExportReport; ``lost`` counts what YOLO can't express (masks, attributes, crowd flags, scores, ...).
+        ExportReport; ``lost`` counts what YOLO can't express (masks, attributes, crowd flags, scores, class ids
+        other than 0..k-1, supercategories, ...).
 
     Raises:
         FormatError: an unknown ``task``, ``pose`` without keypoints, or ``classify`` with ``images=False``.
@@ -314,9 +316,10 @@ def write(
     held: dict[str, Any] = raw if isinstance(raw, dict) else {}  # what a YOLO reader kept (see _kept)
     if decimals is None:
         decimals = held["decimals"] if isinstance(held.get("decimals"), int) else 6
+    if isinstance(decimals, bool) or not isinstance(decimals, int | np.integer) or not 0 <= decimals <= MAX_DECIMALS:
+        raise FormatError(f"decimals must be an integer 0..{MAX_DECIMALS}, got {decimals!r}", path=dst,
+                          field="decimals")
     digits = int(decimals)
-    if not 0 <= digits <= MAX_DECIMALS:
-        raise FormatError(f"decimals must be 0..{MAX_DECIMALS}, got {decimals}", path=dst)
     shape = held.get("kpt_shape")
     kpt_dims = 2 if task == "pose" and isinstance(shape, list) and shape == [K, 2] and a.keypoints is not None \
         and not np.any(a.keypoints[:, :, 2] == 1) else 3  # [K, 2] as read, while no point is labelled hidden
@@ -327,7 +330,8 @@ def write(
     rep = ExportReport(path=str(dst), format="yolo")
     if reason:
         rep.notes.append(reason)
-    _note_ids(ds, rep)
+    k = len(ds.schema.classes)
+    lose_class_fields(ds, rep, fmt="YOLO", back=range(k), how=f"0..{k - 1}, as Ultralytics needs them")
     if task != "obb":
         _note_rotated(ds, rep)
     w_all, h_all = known_sizes(ds)
@@ -398,16 +402,6 @@ def write(
     return rep
 
 
-def _note_ids(ds: Dataset, rep: ExportReport) -> None:
-    """Class ids read (``ClassDef.id``) that the file can't keep: YOLO's id is the position, 0..k-1."""
-    moved = [(c.id, k, c.name) for k, c in enumerate(ds.schema.classes) if c.id is not None and c.id != k]
-    if moved:
-        rep.lost["class_id"] += len(moved)
-        shown = ", ".join(f"{name!r} {old} -> {new}" for old, new, name in moved[:5])
-        rep.notes.append(f"class ids renumbered 0..{len(ds.schema.classes) - 1}, as Ultralytics needs them: {shown}"
-                         + (f" ({len(moved) - 5} more)" if len(moved) > 5 else ""))
-
-
 def _note_rotated(ds: Dataset, rep: ExportReport) -> None:
     """Rotated boxes (Label Studio, CVAT) lose their angle in detect, pose and segment lines; OBB keeps it. (An
     ellipse's angle is in its polygon.)"""
@@ -436,6 +430,7 @@ def _write_classify(ds: Dataset, dst: Path, *, images: bool, copy_images: bool, 
     rep.format = "yolo"
     if reason:
         rep.notes.insert(0, reason)
+    lose_class_fields(ds, rep, fmt="YOLO classify", back=None)  # class folders: names, read back without ids
     splits = {str(s) or "train" for s in (ds.images.split.tolist() if ds.images.split is not None else [""])}
     if not splits & {"val", "valid", "validation", "test"}:
         rep.notes.append("no 'val' or 'test' split: Ultralytics' classify needs one to validate (use ds.split())")
