@@ -44,5 +44,5 @@ def test_tracking_off_in_the_config_is_said(config: Path) -> None:
     d = _train(config, "--set", "tracking=off")
     assert d["run_id"] is None and d["tracking_off"] == "config tracking: off"
     pytest.importorskip("mlflow")
-    d = _train(config)
+    d = _train(config, "--overwrite")
     assert d["run_id"] is not None and d["tracking_off"] is None

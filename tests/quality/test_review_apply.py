@@ -145,7 +145,7 @@ def test_each_type_on_hand_made_cases() -> None:
     assert out.keypoints[2].tolist() == [[5, 5, 2], [6, 6, 2]]
     # the added bird: v 2 where the model gave a position, (0, 0, 0) where it gave none; a new id, no area yet
     assert out.keypoints[3].tolist() == [[2, 2, 2], [0, 0, 0]]
-    assert out.source[3] == "human" and out.extra["coco_id"][3] == -1 and np.isnan(out.extra["area"][3])
+    assert out.source[3] == "human" and out.extra["coco_id"][3] == 14 and np.isnan(out.extra["area"][3])
     # the moved box's area is recomputed by writers; the others keep the file's
     assert np.isnan(out.extra["area"][1]) and out.extra["area"][[0, 2]].tolist() == [16, 16]
     assert r.changes[1].new_row == 3 and r.changes[0].new_row == 0

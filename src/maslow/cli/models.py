@@ -60,7 +60,38 @@ def _render_summary(d: dict[str, Any], title: str) -> None:
     console.print(f"[bold]{d['n_predictions']}[/bold] predictions on [bold]{d['n_images']}[/bold] images "
                   f"(task {d['task']})")
     console.print(table(title, ["class", "predictions", "mean score"],
-                        [(c["name"], c["predictions"], c["mean_score"]) for c in d["per_class"]]))
+                        [(c["name"], c["predictions"], "-" if c["mean_score"] != c["mean_score"] else c["mean_score"])
+                         for c in d["per_class"]]))  # "-": nothing predicted as that class (null in --json)
+
+
+def out_of_fold_run(truth: Dataset, cfg: Any, *, folds: int, seed: int, task: Any, label: str, enabled: bool,
+                    groups: np.ndarray | None = None, dedupe: bool = False) -> tuple[Dataset, Any, str]:
+    """``out_of_fold`` with a progress bar (``maslow crossval``, ``maslow qa --model``): the predictions, their
+    ``CrossvalScores`` (per fold and overall; ``task``: the adapter's) and what the fold models started from (each
+    fold's ``history.weights``, in fold order, once each, joined by ``; ``)."""
+    from maslow.models.crossval import crossval_scores, out_of_fold
+
+    weights: dict[str, None] = {}
+    with progress_bar(label, enabled=enabled) as progress:
+        oof = out_of_fold(truth, cfg, folds=folds, seed=seed, groups=groups, progress=progress, dedupe=dedupe,
+                          on_fold=lambda f, model: weights.setdefault(model.history.weights))
+    return oof, crossval_scores(truth, oof, task=task), "; ".join(weights)
+
+
+def fold_summary(config: Path, cfg: Any, *, folds: int, seed: int, weights: str, scores: Any) -> dict[str, Any]:
+    """The JSON of a cross-validation's models: config, adapter, what they started from, folds, metrics."""
+    return {"config": str(config), "model": cfg.model, "weights": weights, "folds": folds, "seed": seed,
+            "scores": scores.to_dict()}
+
+
+def render_folds(scores: Any, n_images: int, title: str, weights: str) -> None:
+    """The metrics per fold and out of fold, and the ``weights:`` line (what the fold models started from)."""
+    metrics = list(scores.overall)
+    rows: list[list[Any]] = [[f"fold {f}", n, *[s.get(k, float("nan")) for k in metrics]]
+                             for f, (n, s) in enumerate(zip(scores.n_images, scores.per_fold, strict=True))]
+    rows.append(["all (out of fold)", n_images, *[scores.overall[k] for k in metrics]])
+    console.print(table(title, ["fold", "images", *metrics], rows))
+    console.print(f"weights: {lit(weights or 'not recorded')}")
 
 
 def predict(
@@ -133,7 +164,6 @@ def crossval(
     from maslow.models import read_config
     from maslow.models.base import build_model, load_data
     from maslow.models.classify import probabilities
-    from maslow.models.crossval import crossval_scores, out_of_fold
 
     fmt_out = format_name(fmt_out, "--to")  # before training: a misspelt --to failed after every fold
     cfg = apply_sets(read_config(config), sets)
@@ -150,12 +180,10 @@ def crossval(
             raise MaslowError(f"--group-by: must be a column of the images table's extra fields, got {group_by!r}; "
                               f"the columns are {', '.join(map(repr, truth.images.extra)) or 'none'}")
         groups = np.asarray(truth.images.extra[group_by], dtype=object)
-    weights: dict[str, None] = {}  # what each fold's model started from, in fold order, once each
-    with progress_bar(f"crossval ({cfg.model}, {folds} folds)", enabled=not as_json) as progress:
-        oof = out_of_fold(truth, cfg, folds=folds, seed=seed, groups=groups, progress=progress, dedupe=dedupe,
-                          on_fold=lambda f, model: weights.setdefault(model.history.weights))
     # the model's task: a detector on a dataset whose main task is keypoints is scored as detection
-    scores = crossval_scores(truth, oof, task=getattr(adapter, "task", None))
+    oof, scores, weights = out_of_fold_run(truth, cfg, folds=folds, seed=seed, task=getattr(adapter, "task", None),
+                                           label=f"crossval ({cfg.model}, {folds} folds)", enabled=not as_json,
+                                           groups=groups, dedupe=dedupe)
     _warn_if_empty(oof, getattr(adapter, "task", None))
     # named after OUT: two runs into one folder keep their own (a shared probs.npy was overwritten)
     probs_path = out.with_name(f"{out.stem}.probs.npy") \
@@ -169,18 +197,13 @@ def crossval(
             with open(stack.enter_context(atomic_path(probs_path)), "wb") as f:
                 np.save(f, probabilities(oof))
         rep = io.write(oof, out, fmt_out)
-    d = {"config": str(config), "model": cfg.model, "weights": "; ".join(weights), "folds": folds, "seed": seed,
-         "group_by": group_by, "n_images": truth.n_images, "scores": scores.to_dict(),
-         "probs": None if probs_path is None else str(probs_path), "export": rep.to_dict()}
+    d = {**fold_summary(config, cfg, folds=folds, seed=seed, weights=weights, scores=scores), "group_by": group_by,
+         "n_images": truth.n_images, "probs": None if probs_path is None else str(probs_path),
+         "export": rep.to_dict()}
     if as_json:
         print_json(d)
         return
-    metrics = list(scores.overall)
-    rows: list[list[Any]] = [[f"fold {f}", n, *[s.get(k, float("nan")) for k in metrics]]
-                             for f, (n, s) in enumerate(zip(scores.n_images, scores.per_fold, strict=True))]
-    rows.append(["all (out of fold)", truth.n_images, *[scores.overall[k] for k in metrics]])
-    console.print(table(f"Cross-validation of {cfg.model} on {cfg.data}", ["fold", "images", *metrics], rows))
-    console.print(f"weights: {lit(d['weights'])}")
+    render_folds(scores, truth.n_images, f"Cross-validation of {cfg.model} on {cfg.data}", weights)
     render_export(rep)
     if probs_path is not None:
         console.print(f"Probabilities ({truth.n_images} x {len(oof.schema.classes)}) written to {lit(probs_path)}")

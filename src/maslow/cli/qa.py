@@ -18,7 +18,6 @@ from maslow.cli.render import (
     lit,
     load_dataset,
     print_json,
-    progress_bar,
     refuse_import_error,
     refuse_offsets,
     results_or_folder,
@@ -150,6 +149,22 @@ def _kind(truth: Dataset, predictions: Dataset, iou_type: str, sigmas: list[floa
     return kind, notes
 
 
+def _model_config(config: Path) -> tuple[Any, Any]:
+    """``--model``: the training config and its adapter, built (its settings checked) before any data is read, as
+    ``maslow crossval`` does; a wrong setting names the config file."""
+    from maslow.errors import MissingDependencyError
+    from maslow.models import read_config
+    from maslow.models.base import build_model
+
+    cfg = read_config(config)
+    try:
+        return cfg, build_model(cfg)
+    except MissingDependencyError:
+        raise
+    except MaslowError as e:
+        raise FormatError(str(e), path=config) from None
+
+
 def _truth(gt: str, fmt: str | None, images_root: Path | None, flag: str = "--from") -> tuple[Dataset, str]:
     """The ground truth and its format: ``gt`` read as ``fmt`` (coco by default), or, without ``--from``, a
     workspace version or dataset name (as ``maslow check`` takes one; see ``render.workspace_version``)."""
@@ -259,6 +274,7 @@ def qa_command(
         if path is not None and path.is_dir():
             raise FormatError(f"{flag} must be a file to write, got a folder", path=path)
     gt_format, gt_flag = either(gt_format, gt_format_old, ("--from", "--gt-format"))
+    cfg, adapter = (None, None) if model is None else _model_config(model)  # before the truth is read
     if pred is not None:
         pred_format = results_or_folder(pred, pred_format)
     if pred is not None and not _is_results(pred_format):
@@ -267,28 +283,29 @@ def qa_command(
     if ignore_index is not None:
         truth = ignore_class(truth, ignore_index)
     probs = None
+    crossval: dict[str, Any] | None = None  # --model: the fold models (fold_summary) and their scores
+    scores: Any = None
     if pred_probs is not None:
         probs = _pixel_probs(pred_probs, truth)
         predictions = truth.select(np.zeros(truth.n_annotations, bool))  # the images table only
     elif pred is not None:
         predictions = read_predictions(pred, pred_format, truth, id_offset=id_offset, category_offset=category_offset)
     else:
-        assert model is not None
-        try:
-            from maslow.models.crossval import out_of_fold
-        except ImportError as e:
-            raise MaslowError(f"--model needs maslow.models.crossval: {e}") from None
-        from maslow.models import read_config
+        assert model is not None and cfg is not None
+        from maslow.cli.models import fold_summary, out_of_fold_run
 
-        cfg = read_config(model)
-        with progress_bar("out-of-fold predictions", enabled=not as_json) as progress:
-            predictions = out_of_fold(truth, cfg, folds=folds, seed=seed, progress=progress)
+        # the fold models' metrics and what they started from, as maslow crossval says them (one code path)
+        predictions, scores, weights = out_of_fold_run(
+            truth, cfg, folds=folds, seed=seed, task=getattr(adapter, "task", None), label="out-of-fold predictions",
+            enabled=not as_json)
+        crossval = fold_summary(model, cfg, folds=folds, seed=seed, weights=weights, scores=scores)
     if probs is None and not predictions.n_annotations and truth.n_annotations:
         # every truth object would come out "extra" (the model sees none of them), ranked at score 1: noise
         where = "--pred" if pred is not None else f"--model's {folds}-fold out-of-fold predictions"
+        started = "" if crossval is None else f" (the fold models started from: {crossval['weights']})"
         raise FormatError(f"{where} must hold predictions, got none on any of the {truth.n_images} images, so "
                           "every annotation would be reported as extra; a model trained too briefly or with a high "
-                          "params.score_threshold predicts nothing", path=pred if pred is not None else model)
+                          f"params.score_threshold predicts nothing{started}", path=pred if pred is not None else model)
     kind, notes = _kind(truth, predictions, iou_type, sigmas)
     for note in notes:
         err_console.print(f"note: --pred: {note}", markup=False, highlight=False)
@@ -323,10 +340,17 @@ def qa_command(
     if as_json:
         print_json({"n_issues": len(issues), "counts": issues.counts(), "out": str(out),
                     "html": None if html is None else str(html), "iou_type": kind or None, "notes": notes,
-                    **summary.to_dict(), "top": records})
+                    "crossval": crossval, **summary.to_dict(), "top": records})
         return
+    if crossval is not None:
+        from maslow.cli.models import render_folds
+
+        render_folds(scores, truth.n_images, f"Out-of-fold predictions of {crossval['model']} ({folds} folds)",
+                     crossval["weights"])
     if not len(issues):
-        console.print(f"[green]No label issues found[/green] in {lit(repr(truth))}.")
+        n_ann = truth.n_annotations
+        console.print(f"[green]No label issues found[/green] in {lit(gt)} ({truth.n_images} images, {n_ann} "
+                      f"annotation{'' if n_ann == 1 else 's'}).")
     else:
         console.print(table(f"Label issues ({len(issues)})", ["type", "count"], list(issues.counts().items())))
         rows = [(f"{r['score']:.3f}", r["type"], r["file_name"] or "", "" if r["annotation_id"] is None

@@ -24,7 +24,7 @@ def apply_sets(cfg: Any, sets: Sequence[str] | None) -> Any:
     """The config with ``key=value`` overrides applied (values parsed as YAML; ``params.X`` sets a param)."""
     import yaml
 
-    from maslow.models.base import TrainConfig
+    from maslow.models.base import TrainConfig, check_device
 
     if not sets:
         return cfg
@@ -43,7 +43,10 @@ def apply_sets(cfg: Any, sets: Sequence[str] | None) -> Any:
         else:
             d[key] = value
     try:
-        return TrainConfig.from_dict(d, where="--set")
+        cfg = TrainConfig.from_dict(d, where="--set")
+        if any(item.partition("=")[0].strip() == "device" for item in sets):
+            check_device(cfg.device)  # a device this machine lacks, before any data is read
+        return cfg
     except (TypeError, MaslowError) as e:  # a wrong value names the override, as an unknown key does
         raise MaslowError(f"--set: {str(e).removeprefix('--set: ')}") from None
 
@@ -125,25 +128,40 @@ def train_command(
                                                 help="Continue the run in RUN_DIR (a model folder) from its last "
                                                      "checkpoint, last.pt: same config, more epochs allowed.")]
     = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the model folder when it is not empty "
+                                                                "(a model another run saved), and the checkpoint of "
+                                                                "an interrupted run beside it (FOLDER.partial).")]
+    = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a model from a YAML config: progress per epoch, final metrics, the model folder and the MLflow run."""
     from maslow.models.base import build_model, load_data
-    from maslow.models.checkpoint import read_checkpoint, run_folder
+    from maslow.models.checkpoint import CHECKPOINT_FILE, checkpoint_file, partial_folder, read_checkpoint, run_folder
     from maslow.models.evaluate import task_of
-    from maslow.models.train import split_for_training, train
+    from maslow.models.train import check_out, split_for_training, train
     from maslow.models.tune import read_tune_config
 
     cfg = apply_sets(read_tune_config(config)[0], sets)
     _quiet_libraries(cfg)
     if resume is not None:
         run_dir = run_folder(resume)
+        work = partial_folder(run_dir) / CHECKPOINT_FILE
+        if not overwrite and work.is_file() and checkpoint_file(resume).resolve() != work.resolve():
+            raise MaslowError(f"--resume {resume}: {work} holds the checkpoint of an interrupted run, which resuming "
+                              f"another checkpoint into {run_dir} would overwrite. Pass --resume {run_dir} to continue "
+                              "the interrupted run, or --overwrite to go on from the one given")
         if out is not None and out.resolve() != run_dir.resolve():
             raise MaslowError(f"--out must be the --resume folder {str(run_dir)!r} (a resumed run is saved where it "
                               f"ran), got {str(out)!r}")
         out = run_dir
     if out is not None:
         cfg = cfg.with_overrides(out=str(out))
+    if resume is None:  # a new run replaces the folder when it ends: never a model of another run unasked
+        if out is not None:
+            check_out(out, overwrite=overwrite)
+        else:
+            with _config_errors(config):
+                check_out(cfg.out, overwrite=overwrite, where="config field 'out'")
     # adapter settings (params) are checked when the adapter is built: before any data is read
     with _config_errors(config):
         adapter = build_model(cfg)

@@ -225,12 +225,80 @@ def read_config(path: str | Path, **overrides: Any) -> TrainConfig:
         cfg = TrainConfig.from_dict(raw if raw is not None else {}, where=str(path))
     except (MaslowError, TypeError) as e:
         raise FormatError(str(e).removeprefix(f"{path}: "), path=path) from None
+    twice = _duplicate_key(path)
+    if twice is not None:  # YAML keeps the last value silently: `epochs: 1` ... `epochs: 0` trained 0 epochs
+        name, first, again = twice
+        raise FormatError(f"setting {name!r} must be given once, got it on lines {first} and {again} (the last one "
+                          "would win silently); keep one", path=path, record=f"line {again}")
     for name in ("data", "images_root"):
         value = getattr(cfg, name)
         if value is not None and (name != "data" or cfg.format is not None) and not Path(value).is_absolute():
             changes: dict[str, Any] = {name: str(path.parent / value)}
             cfg = dataclasses.replace(cfg, **changes)
-    return cfg.with_overrides(**overrides) if overrides else cfg
+    cfg = cfg.with_overrides(**overrides) if overrides else cfg
+    try:  # before any data is read: the adapters find a missing device only when they build the network
+        check_device(cfg.device)
+    except MaslowError as e:
+        raise FormatError(str(e), path=path) from None
+    return cfg
+
+
+def check_device(device: str | None) -> None:
+    """Refuse a config's ``device`` this machine lacks (``cuda`` without CUDA, ``cuda:1`` with one GPU), as the torch
+    adapters would (``maslow.embed.backbones.torch_device``), but before any data is read or work starts. ``cpu``
+    and None (cuda when available) always pass; without torch nothing is checked (the adapters that need it say so).
+
+    Raises:
+        MaslowError: ``config field 'device' must be a device of this machine, got ...``.
+    """
+    if device is None or device == "cpu":
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return
+    try:
+        import torch
+    except ImportError:  # a broken install: the adapter that needs torch says so, naming the extra
+        return
+    from maslow.embed.backbones import torch_device
+
+    try:
+        torch_device(torch, device)
+    except ModelError as e:
+        raise MaslowError(str(e)) from None
+
+
+def _duplicate_key(path: Path) -> tuple[str, int, int] | None:
+    """The first setting given twice in one mapping of the YAML file ``path`` (dotted for nested ones,
+    ``params.C``), with the lines of its first and second occurrence; None when each is given once."""
+    import yaml
+
+    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    seen_nodes: set[int] = set()
+
+    def walk(node: Any, prefix: str) -> tuple[str, int, int] | None:
+        if node is None or id(node) in seen_nodes:
+            return None
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in lines:
+                        return prefix + key.value, lines[key.value], key.start_mark.line + 1
+                    lines[key.value] = key.start_mark.line + 1
+                found = walk(value, f"{prefix}{key.value}." if isinstance(key, yaml.ScalarNode) else prefix)
+                if found is not None:
+                    return found
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                found = walk(item, prefix)
+                if found is not None:
+                    return found
+        return None
+
+    return walk(root, "")
 
 
 def load_data(cfg: TrainConfig) -> Dataset:

@@ -1,11 +1,13 @@
 """Checkpoints: the state a torch adapter writes after every epoch, so that an interrupted run can be resumed.
 
 Glossary:
-    checkpoint: ``last.pt`` in the run (model) folder, written atomically (temp file, then rename) after each epoch
-        by the torch adapters (``torchvision-classifier``, the detectors and segmenters) when ``fit`` is given
-        ``checkpoint=`` (``maslow.models.train.train`` gives ``<out>/last.pt``); ``save`` keeps it in the model
-        folder beside ``weights.pt`` (the best epoch's weights), so a finished run can train on too. A torch file
-        of tensors and one JSON text (``torch.load(..., weights_only=True)`` reads it: no pickled code)::
+    checkpoint: ``last.pt``, written atomically (temp file, then rename) after each epoch by the torch adapters
+        (``torchvision-classifier``, the detectors and segmenters) when ``fit`` is given ``checkpoint=``.
+        ``maslow.models.train.train`` gives ``<out>.partial/last.pt``, a work folder beside the model folder
+        (``partial_folder``), so a run that is interrupted or fails leaves a model already in ``<out>`` untouched;
+        ``save`` keeps the checkpoint in the model folder beside ``weights.pt`` (the best epoch's weights), so a
+        finished run can train on too, and the work folder is removed once the model folder is in place. A torch
+        file of tensors and one JSON text (``torch.load(..., weights_only=True)`` reads it: no pickled code)::
 
             meta       JSON: format, adapter, config, schema, history (every epoch so far, best epoch, stopped),
                        data (fingerprint, n_train, n_val), loop (numpy generator state, optimiser steps taken,
@@ -16,7 +18,9 @@ Glossary:
             torch_rng  torch's CPU generator state (dropout, drop-connect, detector sampling); cuda_rng per device
 
     resume: ``fit(..., resume=read_checkpoint(folder))`` (``train(cfg, resume=folder)``, ``maslow train CONFIG
-        --resume RUN_DIR``) restores all of that and trains the epochs left: on the CPU a run of N epochs stopped
+        --resume RUN_DIR``; ``checkpoint_file`` says which file: the interrupted run's in ``RUN_DIR.partial`` when
+        there is one, else the finished run's in ``RUN_DIR``) restores all of that and trains the epochs left: on the
+        CPU a run of N epochs stopped
         after k and resumed ends with the same weights, history and optimiser state as one that ran through (the
         data order and flips come from the seeded generator, restored with the rest).
     what may differ on resume: ``epochs`` (more epochs train on; the detectors' and segmenters' cosine schedule then
@@ -50,6 +54,8 @@ from maslow.errors import FormatError, MaslowError, SchemaError
 from maslow.models.base import TrainConfig, TrainHistory
 
 CHECKPOINT_FILE = "last.pt"
+#: the suffix of a run's work folder, beside its model folder: ``runs/m.partial`` holds ``last.pt`` while it trains
+PARTIAL_SUFFIX = ".partial"
 CHECKPOINT_FORMAT = "maslow-checkpoint/1"
 #: config fields a resumed run may change (see the module docstring); every other field must be the checkpoint's
 RESUMABLE_FIELDS = ("epochs", "patience", "data", "format", "images_root", "device", "threads", "out", "tracking",
@@ -126,14 +132,41 @@ class Checkpoint:
         return None
 
 
+def partial_folder(out: str | Path) -> Path:
+    """The work folder of a run whose model folder is ``out``: ``<out>.partial`` beside it, where ``train`` writes
+    the checkpoint while the run trains (``runs/m`` -> ``runs/m.partial``)."""
+    out = Path(out)
+    if out.name in ("", "..", "."):  # ".", "..": the folder they stand for (a sibling needs a name)
+        out = out.resolve()
+    return out.with_name(out.name + PARTIAL_SUFFIX)
+
+
 def run_folder(run: str | Path) -> Path:
-    """The run folder ``run`` names: itself, or the folder of a checkpoint file (``runs/m/last.pt``)."""
+    """The run (model) folder ``run`` names: itself, the folder of a checkpoint file (``runs/m/last.pt``), or the
+    model folder of a work folder (``runs/m.partial``, ``runs/m.partial/last.pt``: ``runs/m``)."""
     run = Path(run)
-    return run.parent if run.suffix == ".pt" else run
+    folder = run.parent if run.suffix == ".pt" else run
+    if folder.name.endswith(PARTIAL_SUFFIX) and folder.name != PARTIAL_SUFFIX:
+        folder = folder.with_name(folder.name.removesuffix(PARTIAL_SUFFIX))
+    return folder
+
+
+def checkpoint_file(run: str | Path) -> Path:
+    """The checkpoint ``run`` names: a ``.pt`` file itself; for a run folder, the one in its work folder
+    (``<run>.partial/last.pt``: a run interrupted, or still training) when there is one, else ``<run>/last.pt``
+    (the finished run's, kept with its model)."""
+    run = Path(run)
+    if run.suffix == ".pt":
+        return run
+    if run.name.endswith(PARTIAL_SUFFIX):
+        return run / CHECKPOINT_FILE
+    work = partial_folder(run) / CHECKPOINT_FILE
+    return work if work.is_file() else run / CHECKPOINT_FILE
 
 
 def read_checkpoint(run: str | Path) -> Checkpoint:
-    """The checkpoint of a run: ``run`` is the run (model) folder holding ``last.pt``, or the file itself.
+    """The checkpoint of a run: ``run`` is the run (model) folder (``checkpoint_file`` says which ``last.pt``: an
+    interrupted run's in ``<run>.partial`` first), or the file itself.
 
     Raises:
         FormatError: naming the file: there is none (``train`` writes it after each epoch of a torch adapter), it
@@ -142,7 +175,7 @@ def read_checkpoint(run: str | Path) -> Checkpoint:
     from maslow.models._torchdata import require_torch
 
     torch, _ = require_torch()
-    path = Path(run) if Path(run).suffix == ".pt" else Path(run) / CHECKPOINT_FILE
+    path = checkpoint_file(run)
     must = "must be the checkpoint that training wrote"
     try:
         doc = torch.load(path, map_location="cpu", weights_only=True)
@@ -150,8 +183,9 @@ def read_checkpoint(run: str | Path) -> Checkpoint:
         has_model = (path.parent / "model.json").is_file()
         why = (" (the folder holds a model saved without one: embed-logreg fits in one pass, and tuning trials and "
                "models trained before checkpoints were written have none)") if has_model else ""
-        raise FormatError(f"checkpoint not found{why}; train writes it into the run folder after each epoch of a "
-                          "torch adapter", path=path) from None
+        raise FormatError(f"checkpoint not found{why}; train writes it after each epoch of a torch adapter into "
+                          f"the work folder beside the run folder ({partial_folder(run_folder(path)).name}/) and keeps "
+                          "it in the run folder when the run ends", path=path) from None
     except IsADirectoryError:
         raise FormatError(f"{must}, got a folder", path=path) from None
     except (OSError, RuntimeError, EOFError, ValueError, LookupError, AttributeError, TypeError,

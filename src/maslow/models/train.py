@@ -8,8 +8,15 @@ out (``hold_out``: seeded, stratified by class, whole sequences); images of a ``
 the end, never used for training or stopping. ``train_split``, ``val_split`` and ``test`` must be three different
 splits.
 
-Resume: the torch adapters write a checkpoint (``last.pt``) into the model folder after each epoch; ``train(cfg,
-resume=folder)`` continues that run (``maslow.models.checkpoint``).
+Output: the model folder ``out`` appears whole when the run ends (written to a temporary folder, then renamed),
+replacing what was there; until then nothing in it changes. The torch adapters write a checkpoint (``last.pt``)
+after each epoch into a work folder beside it, ``<out>.partial`` (``checkpoint.partial_folder``): a run that is
+interrupted or fails leaves the previous model folder as it was, and its own progress there. The saved model folder
+keeps the last checkpoint; the work folder is removed once it is in place. ``check_out`` refuses (for ``maslow
+train`` without ``--overwrite``) an ``out`` that holds something training would replace.
+
+Resume: ``train(cfg, resume=folder)`` continues the run of ``folder`` from its checkpoint (the interrupted run's in
+``<folder>.partial`` when there is one, else the finished run's in ``folder``; ``maslow.models.checkpoint``).
 
 Before anything trains: validation images must carry at least one label (else there is nothing to stop early on),
 every image file must exist (for adapters that read them, ``reads_images``), and classes the model is judged on but
@@ -20,6 +27,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
+import shutil
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -282,6 +291,61 @@ def _saved(folder: Path, ckpt: Checkpoint) -> bool:
     return repr([(e.epoch, e.loss) for e in history.epochs]) == repr([(e.epoch, e.loss) for e in ckpt.history.epochs])
 
 
+def _seed_work(src: Path, work: Path) -> None:
+    """Put the checkpoint a run resumes from (``<run>/last.pt``, the finished run's) into its work folder, as the
+    file the run goes on from (a hard link where the file system allows: each epoch replaces it, never writes it)."""
+    from maslow.models.checkpoint import CHECKPOINT_FILE
+
+    work.mkdir(parents=True, exist_ok=True)
+    dst = work / CHECKPOINT_FILE
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def check_out(folder: str | Path, *, overwrite: bool = False, where: str = "--out") -> None:
+    """Refuse to train a new run into ``folder`` when that would replace something: a file (always), or, without
+    ``overwrite``, a folder that is not empty (a model another run saved: training replaces it when it ends) or the
+    checkpoint of an interrupted run in the work folder ``<folder>.partial`` (training anew overwrites it).
+
+    Args:
+        folder: the model folder (``--out``, or the config's ``out``).
+        overwrite: allow replacing a folder and an interrupted run's checkpoint (``maslow train --overwrite``).
+        where: the setting that gave ``folder``, for messages.
+
+    Raises:
+        MaslowError: naming ``folder``, what it holds and the way out (``--overwrite``, ``--resume``, another folder).
+    """
+    from maslow.models.checkpoint import CHECKPOINT_FILE, partial_folder
+
+    folder = Path(folder)
+    if folder.is_file():
+        raise MaslowError(f"{where} {folder}: is a file; the model is a folder and would replace it: remove the file "
+                          "or give another folder")
+    if overwrite:
+        return
+    work = partial_folder(folder)
+    if (work / CHECKPOINT_FILE).is_file():
+        raise MaslowError(f"{where} {folder}: must not have the checkpoint of an interrupted run beside it, got "
+                          f"{work / CHECKPOINT_FILE}; a new run would overwrite it. Pass --resume {folder} to "
+                          "continue that run, --overwrite to start anew, or give another folder")
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    what = "a folder that is not empty"
+    if (folder / MODEL_JSON).is_file():
+        try:
+            doc = read_model_json(folder)
+            n = len(doc["history"].epochs)
+            what = f"a model ({doc['adapter']}, {n} epoch{'' if n == 1 else 's'} trained)"
+        except ModelError:
+            what = "a model folder"
+    resumable = (folder / CHECKPOINT_FILE).is_file()
+    raise MaslowError(f"{where} {folder}: holds {what}; training would replace it when it ends. Pass --overwrite to "
+                      f"replace it{f', --resume {folder} to train it on' if resumable else ''}, or give a new folder")
+
+
 def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = None,
           progress: Callable[[int, int], None] | None = None, dataset: Dataset | None = None,
           out: str | Path | None = None, run_name: str | None = None,
@@ -294,8 +358,9 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
         on_epoch: called after each epoch (progress bars, tuning's pruning; may raise to stop the run).
         progress: ``progress(epochs_done, epochs)`` after each epoch.
         dataset: the data, when already loaded (else ``load_data(cfg)``).
-        out: the model folder (default ``cfg.out``); written atomically, but for the checkpoint ``last.pt`` the
-            torch adapters write into it after each epoch (itself atomically), which the saved folder keeps.
+        out: the model folder (default ``cfg.out``); written atomically when the run ends, replacing what was
+            there (``check_out`` says what that is). The torch adapters' checkpoint ``last.pt`` is written after each
+            epoch into ``<out>.partial`` (removed once the model folder, which keeps the checkpoint, is in place).
         run_name: the MLflow run name.
         on_batch: ``on_batch(batch, batches_per_epoch, loss)`` after each batch, for adapters that train in
             batches (the torchvision detectors and segmenters).
@@ -305,8 +370,8 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
             and the data must give the same training and validation images. A run with nothing left to train
             (every epoch done, stopped early, CPU budget spent) whose folder holds its model is not trained,
             saved or tracked again: the result says why (``already_finished``) and has no metrics.
-        checkpoint: write ``<out>/last.pt`` after each epoch (adapters whose ``fit`` takes ``checkpoint``: the
-            torch ones); tuning trials pass False.
+        checkpoint: write ``<out>.partial/last.pt`` after each epoch (adapters whose ``fit`` takes ``checkpoint``:
+            the torch ones); tuning trials pass False.
 
     Returns:
         TrainResult with the model, its folder, validation/test metrics, the tracked run id, and for a resumed run
@@ -317,7 +382,14 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
             damaged (FormatError naming the file), or whose config, classes or data differ (naming the field).
             ModelError: the adapter failed.
     """
-    from maslow.models.checkpoint import CHECKPOINT_FILE, check_resume, data_print, read_checkpoint
+    from maslow.models.checkpoint import (
+        CHECKPOINT_FILE,
+        check_resume,
+        data_print,
+        partial_folder,
+        read_checkpoint,
+        run_folder,
+    )
     from maslow.models.tracking import start_run
 
     model = build_model(cfg)
@@ -328,7 +400,7 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
             raise MaslowError(f"train: model {cfg.model!r} writes no checkpoints (it fits in one pass), so there is "
                               "no run to resume; train it again without resume")
         ckpt = resume if isinstance(resume, Checkpoint) else read_checkpoint(resume)
-        run_dir = ckpt.path.parent
+        run_dir = run_folder(ckpt.path)  # (a checkpoint in the work folder <run>.partial: the run's folder)
         if out is not None and Path(out).resolve() != run_dir.resolve():
             raise MaslowError(f"train: out must be the resumed run's folder {str(run_dir)!r} (the model is saved "
                               f"there), got {str(out)!r}")
@@ -343,6 +415,8 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
         why = ckpt.finished(model.config)
         if why is not None and _saved(folder, ckpt):  # else it stopped before its model was saved: save it now
             log.info("%s: nothing to resume: %s", folder, why)
+            if ckpt.path.parent.resolve() == partial_folder(folder).resolve():  # stopped after saving: done now
+                shutil.rmtree(ckpt.path.parent, ignore_errors=True)
             return TrainResult(load_model(folder), folder, metric, n_train=train_ds.n_images,
                                n_val=0 if val is None else val.n_images, n_test=0 if test is None else test.n_images,
                                tracking_off="nothing was trained", resumed_from=ckpt.epochs_done,
@@ -372,15 +446,20 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
     kwargs: dict[str, Any] = {}
     if on_batch is not None and "progress" in fit_params:
         kwargs["progress"] = on_batch
+    work = partial_folder(folder)  # the checkpoint goes here, never into a model folder that is already there
     if checkpoint and "checkpoint" in fit_params:
-        kwargs["checkpoint"] = folder / CHECKPOINT_FILE
+        kwargs["checkpoint"] = work / CHECKPOINT_FILE
     if ckpt is not None:
         kwargs["resume"] = ckpt
+        if "checkpoint" in kwargs and ckpt.path.resolve() != kwargs["checkpoint"].resolve():
+            _seed_work(ckpt.path, work)  # a run with no epoch left to train still saves its checkpoint
     status = "FAILED"
     try:
         model.fit(train_ds, val=val, on_epoch=epoch_done, **kwargs)
         run.set_tags({"maslow.weights": model.history.weights})
-        model.save(folder)
+        model.save(folder)  # the model folder, with the checkpoint, appears whole: the work folder is done
+        if work.is_dir() and not work.is_symlink():
+            shutil.rmtree(work, ignore_errors=True)
         bs = cfg.batch_size
         val_metrics = {} if val is None else evaluate(val, model.predict(val, batch_size=bs), task=task)
         test_metrics = {} if test is None else evaluate(test, model.predict(test, batch_size=bs), task=task)

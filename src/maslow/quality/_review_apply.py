@@ -70,7 +70,7 @@ def _apply(truth: Dataset, edits: list[_Edit]) -> tuple[Dataset, dict[int, int |
     # sorted by image (stable, as sort_rows sorts): an added object follows its image's annotations
     order = np.argsort(np.r_[out.image, [e.image for e in adds]].astype(np.int64), kind="stable")
     if adds:
-        out = _append(out, adds, width)
+        out = _append(out, adds, width, _first_new_id(a.extra.get("coco_id")))
     position = np.empty(len(order), np.int64)
     position[order] = np.arange(len(order))
     row_after = np.full(n, -1, np.int64)
@@ -108,9 +108,23 @@ def _with_corners(a: Annotations, corners: dict[int, np.ndarray], extra: dict[st
     return Polygons.from_rows(out)
 
 
-def _append(a: Annotations, adds: list[_Edit], width: int) -> Annotations:
-    """``a`` with one row per ``add`` edit: its image, class, box (NaN: a tag) and keypoints, ``source="human"``;
-    every other column filled with its "no value" (NaN, -1, None, False)."""
+def _first_new_id(col: np.ndarray | None) -> int | None:
+    """The id of the first added object: 1 + the largest integer id of the truth's ``coco_id`` column, removed rows
+    included (so a removed object's id never names an added one); None: the truth has no integer ids."""
+    if col is None or not len(col):
+        return None
+    if col.dtype.kind in "iu":
+        return int(col.max()) + 1
+    vals = col.tolist()
+    ids = [int(v) for v in vals if (isinstance(v, int | np.integer) and not isinstance(v, bool))
+           or (isinstance(v, float | np.floating) and np.isfinite(v) and v == round(v))]
+    return max(ids) + 1 if ids else None
+
+
+def _append(a: Annotations, adds: list[_Edit], width: int, first_id: int | None = None) -> Annotations:
+    """``a`` with one row per ``add`` edit: its image, class, box (NaN: a tag) and keypoints, ``source="human"``,
+    its ``coco_id`` ``first_id``, ``first_id + 1``, ... (None: the writer's new ids); every other column filled with
+    its "no value" (NaN, -1, None, False)."""
     n, m = len(a), len(adds)
     box = np.asarray([np.full(4, np.nan) if e.value[1] is None else e.value[1] for e in adds], np.float64)
     cols: dict[str, Any] = {
@@ -126,6 +140,11 @@ def _append(a: Annotations, adds: list[_Edit], width: int) -> Annotations:
         "source": np.concatenate([np.asarray(a.source, object), np.full(m, "human", object)]),
         "extra": {k: np.concatenate([v, _filler(v, m)]) for k, v in a.extra.items()},
     }
+    if first_id is not None and "coco_id" in a.extra:
+        col = a.extra["coco_id"]
+        ids = np.arange(first_id, first_id + m, dtype=np.int64)
+        new = ids.astype(col.dtype) if col.dtype.kind in "iuf" else np.fromiter(ids.tolist(), object, m)
+        cols["extra"]["coco_id"] = np.concatenate([col, new])
     if width:
         added = np.zeros((m, width, 3))
         for i, e in enumerate(adds):

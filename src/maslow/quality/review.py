@@ -35,12 +35,19 @@ Two accepted findings that edit one annotation are both applied when they change
 a box move) or agree (two removals); when one removes it and the other changes it, or they set a field to different
 values, neither is applied and both are recorded as ``conflict``. So are a finding that keeps an annotation
 (``duplicate_box``, ``class_conflict``: the kept one of the pair) and the findings that remove it, unless the object
-still stays labelled through another kept duplicate: accepting every finding never removes both boxes of a pair. Rejected and skipped findings change nothing. Added keypoints take v = 2 (labelled,
-visible) where the model gave a position with v > 0 (a results file's v is often a confidence), else (0, 0, 0).
+still stays labelled through another kept duplicate. A pair finding accepted but not applied (a ``duplicate_box`` whose
+boxes differ in an outline, a ``class_conflict`` without a class) still says the two boxes are one object: when the
+other accepted findings would remove both, the earlier box (``other_row``) stays and the findings removing it are
+recorded as ``conflict`` (the pair finding's entry says which). So accepting every finding never removes both boxes
+of a pair. Added objects get ids above every id of the truth given (``extra["coco_id"]``, where the truth has one),
+so an id of a removed annotation never names another object. Rejected and skipped findings change nothing. Added
+keypoints take v = 2 (labelled, visible) where the model gave a position with v > 0 (a results file's v is often a
+confidence), else (0, 0, 0).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -226,6 +233,7 @@ def apply_decisions(truth: Dataset, findings: Sequence[Mapping[str, Any]],
                           f"({len(unknown)} unknown keys)")
     changes: dict[int, Change] = {}
     edits: list[_Edit] = []
+    guards: list[Finding] = []  # accepted pair findings not applied: one box of their pair must still stay
     for f in parsed.values():
         d = decisions.get(f.key)
         if d is None:
@@ -238,13 +246,19 @@ def apply_decisions(truth: Dataset, findings: Sequence[Mapping[str, Any]],
         plan = _plan(truth, f, d)
         if isinstance(plan, str):
             changes[f.key] = Change(f.key, f.type, "not_applicable", "none", row, None, plan)
+            if f.other >= 0 and f.ann >= 0:
+                guards.append(f)
         else:
             edits.append(plan)
     edits = _drop_conflicts(edits, changes)
+    edits = _keep_one_of_each_pair(edits, guards, changes)
     ds, new_rows = _apply(truth, edits)
+    ids = ds.annotations.extra.get("coco_id") if "coco_id" in truth.annotations.extra else None
     for e in edits:
-        changes[e.key] = Change(e.key, e.type, "applied", e.action, None if e.row < 0 else e.row,
-                                new_rows[id(e)], e.detail)
+        new, detail = new_rows[id(e)], e.detail
+        if e.action == "add" and ids is not None and new is not None and _is_id(ids[new]):
+            detail += f" (annotation id {int(ids[new])})"
+        changes[e.key] = Change(e.key, e.type, "applied", e.action, None if e.row < 0 else e.row, new, detail)
     ordered = tuple(changes[k] for k in sorted(changes))
     return ReviewResult(dataset=ds, changes=ordered, n_pending=len(parsed) - len(ordered))
 
@@ -434,7 +448,17 @@ def _drop_conflicts(edits: list[_Edit], changes: dict[int, Change]) -> list[_Edi
                 not all(_same(v, vs[0]) for v in vs) for k, vs in values.items() if k != "remove")):
             _conflict([e for e, _, _ in group], row, "is also changed by", changes, bad)
     live = [e for e in edits if id(e) not in bad]
-    removers: dict[int, list[tuple[_Edit, int]]] = defaultdict(list)  # row -> (edit, the row that stays instead)
+    removers, labelled = _removals(live)
+    for e in live:
+        if e.keep >= 0 and e.keep in removers and e.keep not in labelled:
+            _conflict([e, *(x for x, _ in removers[e.keep])], e.keep, "is kept by one and removed by", changes, bad)
+    return [e for e in edits if id(e) not in bad]
+
+
+def _removals(live: list[_Edit]) -> tuple[dict[int, list[tuple[_Edit, int]]], set[int]]:
+    """The rows ``live`` removes (row -> (edit, the row that stays instead, -1: none)), and the rows whose object
+    stays labelled: kept, or removed in favour of a row whose object stays labelled."""
+    removers: dict[int, list[tuple[_Edit, int]]] = defaultdict(list)
     for e in live:
         if e.action == "remove":
             removers[e.row].append((e, e.keep))
@@ -448,9 +472,33 @@ def _drop_conflicts(edits: list[_Edit], changes: dict[int, Change]) -> list[_Edi
             if r not in labelled and any(k in labelled for _, k in rs):
                 labelled.add(r)
                 grown = True
-    for e in live:
-        if e.keep >= 0 and e.keep in removers and e.keep not in labelled:
-            _conflict([e, *(x for x, _ in removers[e.keep])], e.keep, "is kept by one and removed by", changes, bad)
+    return removers, labelled
+
+
+def _keep_one_of_each_pair(edits: list[_Edit], guards: list[Finding], changes: dict[int, Change]) -> list[_Edit]:
+    """The edits without those that would remove the last box of a pair an accepted, not applied pair finding
+    (``guards``: a ``duplicate_box`` whose boxes differ in an outline, a ``class_conflict`` without a class) names:
+    then the earlier box of the pair (``other_row``) stays, its removals are recorded as ``conflict`` in ``changes``,
+    and the pair finding's entry says so."""
+    bad: set[int] = set()
+    for g in guards:
+        live = [e for e in edits if id(e) not in bad]
+        removers, labelled = _removals(live)
+        if all(r in removers and r not in labelled for r in (g.other, g.ann)):
+            group = [e for e, _ in removers[g.other]]
+            keys = ", ".join(str(e.key) for e in group)
+            gone = ", ".join(str(e.key) for e, _ in removers[g.ann])
+            for e in group:
+                changes[e.key] = Change(
+                    e.key, e.type, "conflict", e.action, None if e.row < 0 else e.row, None,
+                    f"annotation row {g.other} is kept by accepted finding {g.key} ({g.type}: one box of the pair "
+                    f"stays) and the pair's other box (annotation row {g.ann}) is removed by accepted finding "
+                    f"{gone}: nothing applied; accept one of them only")
+                bad.add(id(e))
+            c = changes[g.key]
+            changes[g.key] = dataclasses.replace(c, detail=(
+                f"{c.detail}; one box of the pair stays: annotation row {g.other} is kept (accepted finding {keys}, "
+                f"which would remove it as well as the other box, is not applied: conflict)"))
     return [e for e in edits if id(e) not in bad]
 
 
@@ -464,6 +512,15 @@ def _conflict(group: list[_Edit], row: int, how: str, changes: dict[int, Change]
                                 f"annotation row {row} {how} accepted finding {others}: nothing applied; accept "
                                 "one of them only")
         bad.add(id(e))
+
+
+def _is_id(v: Any) -> bool:
+    """Whether ``v`` is an integer id (an int, or a float holding one), not a writer's "give a new id"."""
+    if isinstance(v, bool | np.bool_):
+        return False
+    if isinstance(v, int | np.integer):
+        return int(v) >= 0
+    return bool(isinstance(v, float | np.floating) and np.isfinite(v) and float(v) == int(v) and v >= 0)
 
 
 def _same(x: Any, y: Any) -> bool:
