@@ -204,18 +204,14 @@ def _write_outputs(issues: Any, truth: Dataset, out: Path, html: Path | None, *,
 def _note_missing_crops(truth: Dataset, issues: Any, *, probe: int = 50) -> None:
     """Say on stderr when the images of the top issues are not where the truth says: the HTML report then shows
     "(no image)" instead of every crop, which nothing had said (a COCO file read away from its images)."""
-    rows = list(dict.fromkeys(r for r in issues.image[:probe].tolist() if r >= 0))
-    if not rows or truth.root is None:
-        return
-    root = Path(truth.root)
-    missing = [str(truth.images.path[i]) for i in rows
-               if not (root / str(truth.images.path[i]).split("#", 1)[0]).is_file()]
-    if missing:
-        from maslow.cli.render import err_console
+    from maslow.cli.render import err_console
+    from maslow.quality.report import missing_crop_images
 
-        err_console.print(f"note: --html: {len(missing)} of the {len(rows)} images of the top issues are not under "
-                          f"{root.resolve()} (e.g. {missing[0]}): their crops are left out of the report; pass "
-                          "--images-root FOLDER", markup=False, highlight=False)
+    found = missing_crop_images(issues, truth, top=probe)
+    if found is not None and found.n_missing:
+        err_console.print(f"note: --html: {found.n_missing} of the {found.n_checked} images of the top issues are not "
+                          f"found (e.g. {found.first}): their crops are left out of the report; pass --images-root "
+                          "FOLDER", markup=False, highlight=False)
 
 
 def qa_command(
