@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from maslow import io
+from maslow.cli._destination import check_destination, check_folder, check_images_kept, empty_folder
 from maslow.cli.render import (
     console,
     format_name,
@@ -37,6 +38,9 @@ ReadOpt = Annotated[list[str] | None, typer.Option(
 WriteOpt = Annotated[list[str] | None, typer.Option(
     "--write-option", help="KEY=VALUE passed to the writer (repeatable; VALUE in YAML: task=segment, "
     "copy_images=true); see docs/formats/.")]
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace DST when it is a folder that is not empty (everything in it is deleted); never the "
+    "data read, a workspace or the current folder.")]
 
 #: Names that say what a file or folder holds, not which dataset it is: ``import`` names the dataset after the
 #: nearest folder above them (``bccd/annotations`` -> ``bccd``), so two datasets never share one history by accident.
@@ -96,13 +100,22 @@ def sample(
     dst: Annotated[Path, typer.Argument(help="Folder to write the sample into.")],
     n_images: Annotated[int, typer.Option("--n-images", "-n")] = 48,
     seed: Annotated[int, typer.Option()] = 0,
+    overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate the shapes sample dataset (PNG images + COCO JSON) to try maslow without downloads."""
+    from maslow.core.atomic import atomic_dir
     from maslow.sample import write_shapes
 
-    ds = write_shapes(dst, n_images, seed=seed)
-    rep = io.write(ds, dst / "annotations.json", "coco")
+    if empty_folder(dst):  # written into, as before (the current folder too)
+        ds = write_shapes(dst, n_images, seed=seed)
+        rep = io.write(ds, dst / "annotations.json", "coco")
+    else:  # a new folder, or (--overwrite) one replaced: it appears whole
+        check_folder(dst, overwrite=overwrite, sources=(), what="the sample")
+        with atomic_dir(dst) as tmp:
+            ds = write_shapes(tmp, n_images, seed=seed)
+            rep = io.write(ds, tmp / "annotations.json", "coco")
+        rep.path = str(dst / "annotations.json")
     if as_json:
         print_json(rep)
     else:
@@ -336,6 +349,7 @@ def export(
                                                       "ONNX (DST default MODEL/model.onnx), checked with onnxruntime.")]
     = False,
     write_options: WriteOpt = None,
+    overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a workspace version out in any format (or, with --onnx, a trained model as ONNX)."""
@@ -352,8 +366,9 @@ def export(
     ref, dst = (None, args[0]) if len(args) == 1 else (args[0], args[1])
     fmt = format_name(fmt, "--to")
     options = _parse_options(write_options, io.get_format(fmt).write, flag="--write-option", what=f"{fmt} writer")
-    _check_destination(Path(dst), fmt)
+    folders = check_destination(Path(dst), fmt, overwrite=overwrite, sources=(), options=options)
     ds = Workspace.find().load(ref)
+    check_images_kept(folders, ds)
     with _writing(fmt, dst, enabled=not as_json) as progress:
         rep = io.write(ds, Path(dst), fmt, progress=progress, **options)
     _note_images_left_behind(rep, ds, Path(dst), fmt)
@@ -371,19 +386,6 @@ def _writing(fmt: str, dst: str | Path, *, enabled: bool) -> Iterator[Callable[[
         return
     with _status(text, enabled=enabled):
         yield None
-
-
-#: Formats written as one file; the others write a folder.
-_FILE_FORMATS = frozenset({"coco", "coco-results", "cvat", "labelstudio"})
-
-
-def _check_destination(dst: Path, fmt: str) -> None:
-    """Refuse to replace an existing file by a folder export (``export out/coco.json --to yolo`` deleted the JSON
-    file and wrote a YOLO folder in its place); a folder where a file goes is refused by the writers."""
-    name = io.get_format(fmt).name
-    if name not in _FILE_FORMATS and dst.is_file():
-        raise MaslowError(f"{dst} is a file; a {name} export is a folder and would replace it: remove the file or "
-                          "give another DST")
 
 
 #: Formats whose files name the images without holding or linking them.
@@ -422,6 +424,7 @@ def convert(
     check_files: Annotated[bool, typer.Option("--check-files/--no-check-files")] = False,
     read_options: ReadOpt = None,
     write_options: WriteOpt = None,
+    overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Convert between formats (no workspace needed); reports import issues and what the target can't hold."""
@@ -429,8 +432,12 @@ def convert(
     r_opts = _parse_options(read_options, io.get_format(fmt_in).parse, flag="--read-option", what=f"{fmt_in} reader")
     w_opts = _parse_options(write_options, io.get_format(fmt_out).write, flag="--write-option",
                             what=f"{fmt_out} writer")
-    _check_destination(dst, fmt_out)
+    sources = [src, *([images_root] if images_root is not None else [])]
+    if fmt_in == "coco-panoptic":  # its PNGs are read from a folder of their own
+        sources.append(Path(r_opts["png_folder"]) if r_opts.get("png_folder") else src.with_suffix(""))
+    folders = check_destination(dst, fmt_out, overwrite=overwrite, sources=sources, options=w_opts)
     imp = _import(src, fmt_in, images_root, strict, check_files, False, as_json, r_opts)
+    check_images_kept(folders, imp.dataset)
     with _writing(fmt_out, dst, enabled=not as_json) as progress:
         rep = io.write(imp.dataset, dst, fmt_out, progress=progress, **w_opts)
     _note_images_left_behind(rep, imp.dataset, dst, fmt_out)

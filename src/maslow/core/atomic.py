@@ -16,6 +16,8 @@ from maslow.errors import FormatError, NoRoomError
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed over ``path``, on failure removed."""
     path = Path(path)
+    if path.name in ("", ".."):  # ".", "..", "a/..", "/": a folder, never a file's name
+        raise FormatError("output must be a file path, got a folder", path=path)
     tmp = _sibling(path, "tmp")
     with _writable(path, tmp):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,9 +39,31 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary directory; on success it replaces ``path`` (old contents removed), else it is removed.
 
     A format that writes many files (YOLO, VOC) fills the temp directory, so a failure halfway leaves the
-    previous output untouched.
+    previous output untouched. An existing folder at ``path`` is replaced as a whole, whatever it holds (every
+    ``io.write_*`` that writes a folder documents this; ``maslow convert`` and ``export`` refuse a folder that is not
+    empty unless given ``--overwrite``), except a folder whose loss can't be meant, refused before anything is
+    written: the current folder or one above it (a filesystem root), and a folder holding a maslow workspace
+    (``maslow.yaml`` or ``.maslow/`` in it or in a folder below it). A symlink at ``path`` is replaced, not what it
+    points to. ``"."`` and ``".."`` name the folders they stand for.
+
+    Raises:
+        FormatError: ``path`` is one of the folders above, or can't be written (named in the message).
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> with atomic_dir(folder / "out") as tmp:
+        ...     _ = (tmp / "a.txt").write_text("a")
+        >>> sorted(p.name for p in (folder / "out").iterdir())
+        ['a.txt']
     """
-    path = Path(path)
+    given = path = Path(path)
+    with _writable(path, path):  # a folder above that can't be read: named, as below
+        if path.name in ("", ".."):  # ".", "..", "a/..", "/": the folder they stand for (a temp name needs a name)
+            path = path.resolve()
+        refused = replace_refusal(path)
+    if refused is not None:
+        raise FormatError(refused, path=given)
     tmp = _sibling(path, "tmp")
     with _writable(path, tmp):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +92,55 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+#: what makes a folder a maslow workspace (``store.workspace.CONFIG`` and ``STATE``; core can't import store)
+WORKSPACE_MARKS = ("maslow.yaml", ".maslow")
+
+
+def replace_refusal(path: str | Path) -> str | None:
+    """Why replacing the folder ``path`` as a whole (deleting what it holds) must not happen, or None.
+
+    Refused: the current folder or a folder above it (a filesystem root included), and a folder holding a maslow
+    workspace (``maslow.yaml`` or ``.maslow/``, in it or in any folder below it: its versions would be deleted). A
+    path that doesn't exist, a file and a symlink (replaced, not followed) are None: nothing below them is deleted.
+    The message follows the error recipe, for a ``FormatError`` naming ``path``.
+    """
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir():
+        return None
+    real = path.resolve()
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:  # the current folder was deleted: nothing to protect there
+        cwd = None
+    what = "an output folder replaced as a whole (everything in it deleted)"
+    if real.parent == real:
+        return f"{what} must not be a filesystem root, got {real}; give a new or empty folder"
+    if cwd is not None and (real == cwd or real in cwd.parents):
+        got = "the current folder" if real == cwd else f"a folder above the current folder {cwd}"
+        return f"{what} must not be the current folder or a folder above it, got {got}; give a new or empty folder"
+    workspace = workspace_inside(real)
+    if workspace is not None:
+        return (f"{what} must not hold a maslow workspace, got {workspace}; its versions would be deleted. Give a "
+                "new or empty folder")
+    return None
+
+
+def workspace_inside(folder: str | Path) -> Path | None:
+    """The first ``maslow.yaml`` file or ``.maslow`` folder in ``folder`` or below it (symlinks not followed, as a
+    folder's removal doesn't follow them), or None."""
+    config, state = WORKSPACE_MARKS
+    for top, dirs, files in os.walk(folder, onerror=_ignore):
+        if state in dirs and not os.path.islink(os.path.join(top, state)):
+            return Path(top, state)
+        if config in files and not os.path.islink(os.path.join(top, config)):
+            return Path(top, config)
+    return None
+
+
+def _ignore(error: OSError) -> None:
+    """os.walk's onerror: a folder that can't be listed is skipped (its removal fails on it the same way)."""
 
 
 @contextlib.contextmanager
