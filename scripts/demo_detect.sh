@@ -31,7 +31,7 @@ tracking: "off"
 out: detect-model
 params: {score_threshold: 0.01, max_detections: 20, proposals: 50, box_batch_size: 64}
 YAML
-maslow train "$OUT/detect.yaml" --out "$OUT/detect-model"
+maslow train "$OUT/detect.yaml" --out "$OUT/detect-model" --overwrite
 
 step "Detection: predict on every image of the sample, then COCO mAP of the predictions"
 maslow predict "$OUT/detect-model" "$OUT/shapes/annotations.json" --from coco \

@@ -36,7 +36,7 @@ maslow eval --gt "$OUT/aerial/annotations.json" --pred "$OUT/aerial/predictions.
 maslow qa --gt "$OUT/aerial/noisy.json" --pred "$OUT/aerial/oof_predictions.json" --rules --top 5 \
   --out "$OUT/aerial/issues.json" --html "$OUT/aerial/qa.html"   # planted label errors, by the rectangles' IoU
 python "$HERE/demo_obb.py" "$OUT/aerial" --score "$OUT/aerial/issues.json" --top 24
-maslow convert "$OUT/aerial/annotations.json" "$OUT/aerial/dota" --from coco --to dota --write-option images=false
+maslow convert "$OUT/aerial/annotations.json" "$OUT/aerial/dota" --from coco --to dota --write-option images=false --overwrite
 
 step "7d. Panoptic segmentation (sky, road and grass as stuff; cars and people as things): COCO panoptic files read, \
 Panoptic Quality (PQ, SQ, RQ for all, things and stuff, per class) by panopticapi's rules"

@@ -50,7 +50,7 @@ cat "$S/v2/annotations.migration.yaml"
 maslow schema validate "$S/v2/annotations.json" --from coco --schema "$S/schema_v2.yaml"
 
 step "Schema 3b. Replay the migration file on new data, and migrate back (shape_type values become classes again)"
-maslow sample "$S/new-batch" --n-images 12 --seed 9 >/dev/null
+maslow sample "$S/new-batch" --n-images 12 --seed 9 --overwrite >/dev/null
 maslow schema migrate "$S/new-batch/annotations.json" --from coco --migration "$S/v2/annotations.migration.yaml" \
   -o "$S/new-batch-v2.json" --to-format coco
 maslow schema migrate "$S/v2/annotations.json" --from coco --current "$S/schema_v2.yaml" --to "$S/schema.yaml" -o "$S/back/annotations.json" \

@@ -11,6 +11,7 @@ import typer
 
 from maslow import io
 from maslow.cli._destination import check_destination, check_folder, check_images_kept, empty_folder
+from maslow.cli._options import parse_options
 from maslow.cli.render import (
     console,
     format_name,
@@ -49,34 +50,6 @@ _GENERIC_NAMES = frozenset({
     "data", "dataset", "default", "obj", "instances", "instances_default", "result", "results", "export", "masks",
     "train", "val", "valid", "validation", "test", "jpegimages", "segmentationclass", "label_maps", "labelmaps",
 })
-
-
-def _parse_options(pairs: list[str] | None, func: Any, *, flag: str, what: str) -> dict[str, Any]:
-    """``KEY=VALUE`` strings as keyword arguments of ``func`` (VALUE read as YAML); unknown keys are refused,
-    naming the ones ``func`` takes."""
-    import inspect
-
-    import yaml
-
-    if not pairs:
-        return {}
-    params = inspect.signature(func).parameters
-    reserved = {"src", "dst", "ds", "images_root", "strict", "progress"}  # progress: the CLI's bar
-    known = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and n not in reserved]
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise MaslowError(f"{flag} must be KEY=VALUE, got {pair!r}")
-        if key not in known:
-            takes = ", ".join(known) if known else "no options"
-            raise MaslowError(f"{flag} {key!r}: the {what} takes {takes}")
-        try:
-            out[key] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as e:
-            raise MaslowError(f"{flag} {key}: VALUE must be YAML, got {text!r} ({e.__class__.__name__})") from None
-    return out
 
 
 def _default_name(src: Path) -> str:
@@ -196,7 +169,7 @@ def import_(
 
     fmt = format_name(fmt, "--from")
     ws = Workspace.find()
-    options = _parse_options(read_options, io.get_format(fmt).parse, flag="--read-option", what=f"{fmt} reader")
+    options = parse_options(read_options, io.get_format(fmt).parse, flag="--read-option", what=f"{fmt} reader")
     imp = _import(src, fmt, images_root, strict, check_files, deep, as_json, options)
     dataset = _clean_name(name) if name else _default_name(src)
     # recorded relative to the workspace root (absolute when outside it): the same file imported from a subfolder
@@ -365,7 +338,7 @@ def export(
         raise MaslowError(f"export: arguments must be [VERSION] DST, got {len(args)} arguments")
     ref, dst = (None, args[0]) if len(args) == 1 else (args[0], args[1])
     fmt = format_name(fmt, "--to")
-    options = _parse_options(write_options, io.get_format(fmt).write, flag="--write-option", what=f"{fmt} writer")
+    options = parse_options(write_options, io.get_format(fmt).write, flag="--write-option", what=f"{fmt} writer")
     folders = check_destination(Path(dst), fmt, overwrite=overwrite, sources=(), options=options)
     ds = Workspace.find().load(ref)
     check_images_kept(folders, ds)
@@ -429,8 +402,8 @@ def convert(
 ) -> None:
     """Convert between formats (no workspace needed); reports import issues and what the target can't hold."""
     fmt_in, fmt_out = format_name(fmt_in, "--from"), format_name(fmt_out, "--to")
-    r_opts = _parse_options(read_options, io.get_format(fmt_in).parse, flag="--read-option", what=f"{fmt_in} reader")
-    w_opts = _parse_options(write_options, io.get_format(fmt_out).write, flag="--write-option",
+    r_opts = parse_options(read_options, io.get_format(fmt_in).parse, flag="--read-option", what=f"{fmt_in} reader")
+    w_opts = parse_options(write_options, io.get_format(fmt_out).write, flag="--write-option",
                             what=f"{fmt_out} writer")
     sources = [src, *([images_root] if images_root is not None else [])]
     if fmt_in == "coco-panoptic":  # its PNGs are read from a folder of their own
