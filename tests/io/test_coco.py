@@ -444,7 +444,7 @@ def test_annotations_without_any_image_are_each_reported(tmp_path: Path, masks: 
     del d["images"]
     if masks:  # the RLE size check reads the image sizes too
         for a in d["annotations"]:
-            a["segmentation"] = {"size": [80, 100], "counts": "0"}
+            a["segmentation"] = {"size": [80, 100], "counts": "Pj7"}  # an empty 80 x 100 mask
     ds, report = parse(dump(tmp_path / "noimages.json", d))
     assert ds.n_images == 0 and len(ds.annotations) == 0
     found = [(i.type, i.record, i.field) for i in report]

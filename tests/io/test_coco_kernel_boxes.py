@@ -168,8 +168,9 @@ def _runs_of(masks: list[dict[str, Any]]) -> tuple[list[list[int]], np.ndarray]:
 @pytest.mark.parametrize("seed", range(4))
 def test_counts_strings_of_long_runs_equal_pycocotools(seed: int) -> None:
     """pycocotools' strings of random runs (1 to 6 characters each, deltas of either sign, odd and even counts)
-    on masks up to 2^32 - 1 pixels high (positions past 2^32 wrap in its uint32 box): the kernel's runs are the
-    runs, its box is toBbox's."""
+    on masks up to 2^32 - 1 pixels high (positions past 2^32 wrap in its uint32 box), the runs padded with
+    background to cover the mask (the kernel leaves other strings without a box): the kernel's runs are the runs,
+    its box is toBbox's."""
     rng = np.random.default_rng(seed)
     masks, runs_in, sizes = [], [], []
     for _ in range(300):
@@ -178,7 +179,12 @@ def test_counts_strings_of_long_runs_equal_pycocotools(seed: int) -> None:
         runs = [r if rng.random() > 0.1 else 0 for r in runs]
         runs[0] %= 16  # one character: pycocotools' rleToString writes 1 byte past its buffer when every run needs 6
         h = int(rng.choice([1, 3, 480, 65_537, 2**31, 2**32 - 1]))
-        w = int(rng.integers(1, 2000))
+        w = -(-max(sum(runs), 1) // h)  # columns enough for the runs
+        pad = h * w - sum(runs)
+        while pad:  # the rest as background, in runs below 2^29 (6 characters), after empty foreground runs
+            part = min(pad, 2**29 - 1)
+            runs += [part] if len(runs) % 2 == 0 else [0, part]
+            pad -= part
         m = mask_utils.frPyObjects({"size": [h, w], "counts": runs}, h, w)
         masks.append(m)
         runs_in.append(runs)
@@ -208,8 +214,9 @@ def test_strings_left_to_pycocotools() -> None:
     assert np.isnan(box).all()
     _, status = _runs_of([{"size": list(s), "counts": c.encode()} for c, s in zip(counts, sizes, strict=True)])
     assert dict(zip(LEFT_TO_PYCOCOTOOLS, status.tolist(), strict=True)) == dict.fromkeys(LEFT_TO_PYCOCOTOOLS, 1)
-    # what the kernel keeps: a 6-character run, an odd last run, a height of 0 without foreground
-    kept = [("52\x60\x60\x60\x60\x60\x30", (4, 5)), ("52=0\x35", (4, 5)), ("0", (0, 5)), ("30", (0, 5))]
+    # what the kernel keeps (runs that cover the mask): a 6-character run, an odd last run, a height of 0 without
+    # foreground
+    kept = [("52UPPPP06", (4, 5)), ("52510", (4, 5)), ("0", (0, 5)), ("00", (0, 5))]
     box, _ = _kernel_rle([c for c, _ in kept], [s for _, s in kept])
     want = mask_utils.toBbox([{"size": list(s), "counts": c.encode()} for c, s in kept])
     _same_floats(box, np.asarray(want, np.float64))

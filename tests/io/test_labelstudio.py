@@ -51,7 +51,7 @@ def _one_image(**columns: Any) -> Dataset:
 # -- golden file -----------------------------------------------------------------------------------------------
 def test_golden_reads_tasks_annotations_and_predictions() -> None:
     ds, report = ls.parse(GOLDEN)
-    assert report.counts() == {"cancelled_annotation": 1}
+    assert report.counts() == {"cancelled_annotation": 1, "labelstudio_unknown_size": 1}  # images/empty.jpg
     assert report.issues[0].severity == "info"
     assert ds.images.path.tolist() == ["upload/3/1a2b3c4d-street.jpg", "images/empty.jpg", "bucket/photos/cat 1.jpg"]
     assert ds.images.extra["ls_task_id"].tolist() == [11, 12, 13]
@@ -81,9 +81,9 @@ def test_golden_round_trip(tmp_path: Path) -> None:
     ds, _ = ls.parse(GOLDEN)
     report = ls.write(ds, tmp_path / "out.json")
     assert report.lossless, report.lost
-    assert (tmp_path / "label_config.xml").is_file()
+    assert (tmp_path / "out.label_config.xml").is_file()
     back, rep = ls.parse(tmp_path / "out.json")
-    assert rep.counts() == {"cancelled_annotation": 1}  # written back as read
+    assert rep.counts() == {"cancelled_annotation": 1, "labelstudio_unknown_size": 1}  # written back as read
     assert back.schema.names == ds.schema.names
     assert back.schema.attributes == ds.schema.attributes
     assert_datasets_equal(ds, back, fields=("path", "size", "label", "box", "polygon", "keypoints", "score"),
@@ -275,7 +275,7 @@ def test_planted_findings_are_reported(tmp_path: Path) -> None:
         ls.parse(src, label_config=cfg, strict=True)
     lone = _tasks(tmp_path, [results[4]])  # no size anywhere in the task, and no image file
     ds, report = ls.parse(lone)
-    assert report.counts() == {"missing_size": 1} and ds.n_annotations == 0
+    assert report.counts() == {"missing_size": 1, "labelstudio_unknown_size": 1} and ds.n_annotations == 0
 
 
 def test_missing_original_size_is_read_from_the_image(tmp_path: Path) -> None:

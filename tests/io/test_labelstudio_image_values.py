@@ -118,7 +118,7 @@ def test_label_studio_to_maslow_and_back_gives_the_export(tmp_path: Path) -> Non
     assert sorted(a, key=str) == sorted(b, key=str)
     assert [k for k in a if not _same(a[k], b[k])] == []
     assert [t["data"] for t in out] == [t["data"] for t in read]  # the columns are results, not task data
-    assert (tmp_path / "out/label_config.xml").read_text() == CONFIG  # the config read still fits
+    assert (tmp_path / "out/tasks.label_config.xml").read_text() == CONFIG  # the config read still fits
     back, _ = ls.parse(tmp_path / "out" / "tasks.json")
     assert {k: v.tolist() for k, v in back.images.extra.items() if k in ("caption", "people", "quality", "taken")} \
         == {k: ds.images.extra[k].tolist() for k in ("caption", "people", "quality", "taken")}
@@ -185,7 +185,7 @@ def test_choice_columns_read_image_choices_as_a_column(tmp_path: Path) -> None:
     assert rep.lossless, rep.lost
     a, b = _results(json.loads(src.read_text())), _results(json.loads((tmp_path / "out/tasks.json").read_text()))
     assert sorted(a, key=str) == sorted(b, key=str) and [k for k in a if not _same(a[k], b[k])] == []
-    assert (tmp_path / "out/label_config.xml").read_text() == CONFIG
+    assert (tmp_path / "out/tasks.label_config.xml").read_text() == CONFIG
     with pytest.raises(FormatError, match="choice_columns: 'caption' must be a <Choices> control"):
         ls.parse(src, choice_columns=["caption"])
     with pytest.raises(FormatError, match="choice_columns must be a list"):
@@ -195,7 +195,7 @@ def test_choice_columns_read_image_choices_as_a_column(tmp_path: Path) -> None:
 def test_a_made_config_declares_the_image_level_controls(tmp_path: Path) -> None:
     ds, _ = ls.parse(_export(tmp_path), choice_columns=["weather"])
     ls.write(ds.replace(info={}), tmp_path / "out" / "tasks.json")  # no config nor info kept: a config is made
-    config = (tmp_path / "out/label_config.xml").read_text()
+    config = (tmp_path / "out/tasks.label_config.xml").read_text()
     for tag in ('<TextArea name="caption" toName="image"', '<Number name="people" toName="image"',
                 '<Rating name="quality" toName="image"', '<DateTime name="taken" toName="image"',
                 '<Choices name="weather" toName="image" choice="single">'):

@@ -55,13 +55,13 @@ def _differences(a: Any, b: Any, path: str = "") -> list[str]:
 def test_label_studio_to_maslow_and_back_gives_the_json_read(tmp_path: Path) -> None:
     ds, report = labelstudio.parse(PROJECT / "export.json")
     assert report.counts() == {"labelstudio_kept": 2, "cancelled_annotation": 1, "labelstudio_image_rotation": 1,
-                               "labelstudio_image_values": 2}
+                               "labelstudio_image_values": 2, "labelstudio_unknown_size": 1}
     assert not [i for i in report if i.severity == "error"]
     rep = labelstudio.write(ds, tmp_path / "out" / "tasks.json")
     assert rep.lossless, rep.lost
     read = json.loads((PROJECT / "export.json").read_text())
     assert _differences(read, json.loads((tmp_path / "out/tasks.json").read_text())) == []
-    assert (tmp_path / "out/label_config.xml").read_text() == (PROJECT / "label_config.xml").read_text()
+    assert (tmp_path / "out/tasks.label_config.xml").read_text() == (PROJECT / "label_config.xml").read_text()
     # a workspace keeps a version as Parquet: through it, the same
     parquet.write_parquet(ds, tmp_path / "snapshot")
     labelstudio.write(parquet.read_parquet(tmp_path / "snapshot"), tmp_path / "again" / "tasks.json")
@@ -170,7 +170,7 @@ def test_a_labeling_config_that_no_longer_fits_is_replaced_with_a_note(tmp_path:
     renamed = ds.replace(schema=replace(ds.schema, classes=classes))
     rep = labelstudio.write(renamed, tmp_path / "tasks.json")
     assert any("<rectanglelabels name='label'> does not declare 'automobile'" in n for n in rep.notes)
-    config = (tmp_path / "label_config.xml").read_text()
+    config = (tmp_path / "tasks.label_config.xml").read_text()
     assert 'value="automobile"' in config and "<Rating" in config  # made anew, the rating still a rating
 
 
@@ -189,7 +189,7 @@ def test_json_min_task_data_become_image_metadata(tmp_path: Path) -> None:
         '<Label value="car"/></RectangleLabels><Choices name="weather" toName="image"><Choice value="sunny"/>'
         '</Choices></View>')
     ds, report = labelstudio.parse(tmp_path / "min.json")
-    assert report.counts() == {"labelstudio_json_min": 1}
+    assert report.counts() == {"labelstudio_json_min": 1, "labelstudio_unknown_size": 1}
     assert ds.images.extra["site"].tolist() == ["north", "south"] and ds.images.extra["camera"].tolist() == [2, 1]
     assert [ds.schema.names[k] for k in ds.annotations.label] == ["car", "sunny"]
     labelstudio.write(ds, tmp_path / "out" / "tasks.json")

@@ -68,7 +68,7 @@ def test_exported_results_pass_the_sdk_region_checks(tmp_path: Path) -> None:
     value models: x, y, width, height, points <= 100)."""
     ds = shapes(6, seed=3)
     ls.write(ds, tmp_path / "tasks.json")
-    view = SafeET.fromstring((tmp_path / "label_config.xml").read_text())
+    view = SafeET.fromstring((tmp_path / "tasks.label_config.xml").read_text())
     objects = {el.get("name") for el in view if el.get("value", "").startswith("$")}
     controls = {el.get("name"): el for el in view if el.get("toName")}
     tasks = json.loads((tmp_path / "tasks.json").read_text())
@@ -123,7 +123,7 @@ def test_reads_a_json_min_export_with_the_labeling_config(tmp_path: Path) -> Non
     np.testing.assert_allclose(a.box[[0, 2]], [[20, 20, 80, 60], [100, 20, 160, 60]])
     np.testing.assert_allclose(a.keypoints[3], [[10, 5, 2]])
     assert ds.images.width.tolist() == [200, 0, 0]
-    assert report.counts() == {"labelstudio_json_min": 1, "unsupported_result": 1}
+    assert report.counts() == {"labelstudio_json_min": 1, "unsupported_result": 1, "labelstudio_unknown_size": 1}
     (issue,) = report.of_type("unsupported_result")
     assert issue.field == "colour" and issue.record == "record 2"  # per-region: its region is not in JSON-MIN
 

@@ -15,8 +15,10 @@
  *     xs = w, xe = 0, as in pycocotools).
  * Strings on which pycocotools has undefined behaviour or crashes are left to it (rle_string_box returns -1):
  * an embedded NUL, a string ending inside a run, a run of more than 6 characters (its shifts overflow), and a
- * height of 0 (mod 2^32) with a run to box (a division by zero). rle_string_box is pure C (no
- * Python object, no allocation); rle_objects needs the GIL.
+ * height of 0 (mod 2^32) with a run to box (a division by zero). So are strings whose runs (as uint32, summed
+ * exactly) don't add up to h * w: pycocotools' decode refuses more pixels than h * w and leaves the pixels past
+ * fewer uninitialised, so the reader checks those (maslow.io._coco_rle_check) and drops their masks
+ * (coco_bad_rle). rle_string_box is pure C (no Python object, no allocation); rle_objects needs the GIL.
  */
 #ifndef MASLOW_COCO_RLE_H
 #define MASLOW_COCO_RLE_H
@@ -66,24 +68,31 @@ static inline int rle_run(const unsigned char *s, size_t len, size_t *p, int64_t
     return 0;
 }
 
-/* The box [x, y, width, height] of the counts string s[0:len] of an h x w mask into out; -1: ask pycocotools.
+/* The box [x, y, width, height] of the counts string s[0:len] of an h x w mask into out; -1: left to the caller
+ * (the cases above).
  * The runs are taken two at a time (background, foreground: rleToBbox's loop body looks at such pairs). */
 static int rle_string_box(const unsigned char *s, size_t len, int64_t h64, int64_t w64, double out[4]) {
     if (memchr(s, 0, len)) return -1;
     uint32_t h = (uint32_t)h64, w = (uint32_t)w64; /* pycocotools: (uint) of its siz */
     div32 by_h = div32_of(h ? h : 1);              /* used only when h > 0 */
-    uint32_t xs = w, ys = h, xe = 0, ye = 0, cc = 0, bg = 0, fg = 0; /* the last pair of runs */
+    uint32_t xs = w, ys = h, xe = 0, ye = 0, bg = 0, fg = 0; /* the last pair of runs */
+    uint64_t total = 0; /* the runs' sum (the pixels so far: at most len runs of < 2^32); cc is it modulo 2^32 */
     size_t m = 0, p = 0;
+    int64_t a = 0, b;
+    int odd = 0;
     while (p < len) {
-        int64_t a, b;
         if (rle_run(s, len, &p, &a)) return -1;
-        if (p >= len) break; /* an odd last run: parsed, then dropped by rleToBbox */
+        if (p >= len) { /* an odd last run: parsed, then dropped by rleToBbox (not by the sum) */
+            odd = 1;
+            break;
+        }
         if (rle_run(s, len, &p, &b)) return -1;
         bg = (uint32_t)(m > 2 ? a + bg : a); /* runs m and m + 1; from the third run on, deltas */
         fg = (uint32_t)(m + 1 > 2 ? b + fg : b);
         m += 2;
-        uint32_t start = cc + bg; /* the foreground run is [start, cc) */
-        cc = start + fg;
+        uint32_t start = (uint32_t)total + bg; /* the foreground run is [start, cc) */
+        total += (uint64_t)bg + fg;
+        uint32_t cc = (uint32_t)total;
         if (fg) {
             if (h == 0) return -1;
             uint32_t x0 = div32_q(by_h, start), x1 = div32_q(by_h, cc - 1); /* (n - n % h) / h = n / h */
@@ -99,6 +108,11 @@ static int rle_string_box(const unsigned char *s, size_t len, int64_t h64, int64
             }
         }
     }
+    if (odd) total += (uint32_t)(m > 2 ? a + bg : a);
+    /* the runs must cover the h x w pixels exactly (h, w >= 0; a product past 2^64 is never a sum of runs) */
+    if (h64 < 0 || w64 < 0 || (h64 && (uint64_t)w64 > UINT64_MAX / (uint64_t)h64) ||
+        total != (uint64_t)h64 * (uint64_t)w64)
+        return -1;
     if (m < 2) {
         out[0] = out[1] = out[2] = out[3] = 0;
         return 0;

@@ -19,7 +19,7 @@
  *   rle_chars (the counts strings, unescaped, one after the other), rle_runs (int64 run lengths);
  *   rle_objects (a list: per RLE, the dict {"size": [h, w], "counts": bytes}, or None for run lengths);
  *   rle_box (float64 x 4 per RLE: pycocotools' toBbox [x, y, w, h] of a counts string, see coco_rle.h; NaN for
- *   run lengths and for the strings left to pycocotools);
+ *   run lengths, for the strings left to pycocotools and for strings whose runs don't sum to h * w);
  *   attrs (int64 x 3 per "attributes" object: record, start, end: where the object stands in the buffer, for
  *   the caller to parse; only validated here; null attributes: none);
  *   others (a list, per distinct key without a column, in order of appearance: (the key's JSON string, int64

@@ -19,6 +19,7 @@ import numpy as np
 from maslow.core import masks as M
 from maslow.core.polygons import Polygons, offsets
 from maslow.core.types import BoolArray, FloatArray, IntArray, ObjArray
+from maslow.io import _coco_rle_check
 from maslow.io._coco_obb import with_key as oriented_records
 
 #: Annotation keys with a column of their own; any other key goes to ``annotations.extra``.
@@ -118,6 +119,12 @@ def obj_column(values: list[Any]) -> ObjArray:
 def _run_lengths(counts: list[Any]) -> bool:
     arr = np.array(counts)
     return arr.ndim == 1 and arr.dtype.kind == "i" and bool((arr >= 0).all())
+
+
+def _sized(rle: dict[str, Any]) -> bool:
+    """The RLE object has a ``size`` of two integers >= 0."""
+    size = rle.get("size")
+    return type(size) is list and len(size) == 2 and all(type(v) is int and v >= 0 for v in size)
 
 
 def _short(v: Any, limit: int = 60) -> str:
@@ -313,17 +320,51 @@ class AnnColumns:
         self._rle_rows, self._rles, self._kp, self._attr_cols = rle_rows, rles, keypoints, attributes
         self._extra.update({k: [(0, v)] for k, v in extra.items()})
         self._rle_boxes, self._rle_sizes, self._kp_boxes = rle_boxes, rle_sizes, kp_boxes
+        if rle_boxes is not None and rle_sizes is not None:
+            self._drop_bad_strings(rle_boxes, rle_sizes)
         self._oriented = dict(oriented or {})
         self.keys, self.n = keys, n
+
+    def _drop_bad_strings(self, boxes: FloatArray, sizes: IntArray) -> None:
+        """The kernel's RLEs whose counts strings are not masks (``_coco_rle_check``), reported and dropped as
+        ``_rle`` does: only those the kernel left without a box (NaN: such strings, and run lengths, already
+        checked) and empty strings (box 0) of a non-empty mask are looked at."""
+        empty = (boxes[:, 2] == 0) & (sizes[:, 0] != 0) & (sizes[:, 1] != 0)
+        look = np.flatnonzero(np.isnan(boxes[:, 0]) | empty).tolist()
+        look = [i for i in look if not (empty[i] and self._rles[i]["counts"])]
+        if not look:
+            return
+        wrong = _coco_rle_check.check([self._rles[i]["counts"] for i in look], [tuple(sizes[i].tolist()) for i in look])
+        drop = [look[p] for p in wrong]
+        for p, why in wrong.items():
+            self.bad(int(self._rle_rows[look[p]]), "coco_bad_rle", "segmentation.counts", f"{why}; mask dropped")
+        if drop:
+            keep = np.ones(len(self._rles), bool)
+            keep[drop] = False
+            self._rle_rows = np.asarray(self._rle_rows)[keep]
+            self._rles = [r for r, k in zip(self._rles, keep.tolist(), strict=True) if k]
+            self._rle_boxes, self._rle_sizes = boxes[keep], sizes[keep]
 
     # -- segmentation ------------------------------------------------------------------------------
     def _segmentation(self, segs: list[Any], first: int) -> Polygons:
         """The polygons of ``segs`` built flat (no Python object per ring); RLEs go to ``_rle``."""
         n = len(segs)
         pidx = [j for j, s in enumerate(segs) if type(s) is list and s]
+        strings = {j: s["counts"].encode("ascii", "replace") for j, s in enumerate(segs)
+                   if type(s) is dict and type(s.get("counts")) is str and _sized(s)}  # compressed: checked at once
+        wrong = _coco_rle_check.check(list(strings.values()), [tuple(segs[j]["size"]) for j in strings])
+        at = list(strings)
+        wrong = {at[i]: why for i, why in wrong.items()}
         for j, s in enumerate(segs):
             if type(s) is dict:
-                self._rle(s, first + j)
+                encoded = strings.get(j)
+                if encoded is None:
+                    self._rle(s, first + j)
+                elif j in wrong:
+                    self.bad(first + j, "coco_bad_rle", "segmentation.counts", f"{wrong[j]}; mask dropped")
+                else:
+                    cast(list[int], self._rle_rows).append(first + j)
+                    self._rles.append({"size": list(s["size"]), "counts": encoded})
             elif s is not None and type(s) is not list:
                 self.bad(first + j, "coco_bad_segmentation", "segmentation",
                          f"segmentation must be a list of polygons or an RLE object, got {_short(s)}")
@@ -385,21 +426,21 @@ class AnnColumns:
         return kept or None
 
     def _rle(self, s: dict[str, Any], record: int) -> None:
+        """Keep the RLE ``s`` of ``record`` (not a sized one with counts as a string: ``_segmentation`` checks those
+        all at once, ``_coco_rle_check``)."""
         size, counts = s.get("size"), s.get("counts")
-        if not (type(size) is list and len(size) == 2 and all(type(v) is int and v >= 0 for v in size)):
+        if not _sized(s):
             self.bad(record, "coco_bad_rle", "segmentation",
                      f"RLE size must be [height, width], got {_short(size)}; mask dropped")
             return
-        h, w = size
-        if type(counts) is str:
-            rle: dict[str, Any] = {"size": [h, w], "counts": counts.encode("ascii", "replace")}
-        elif type(counts) is list and _run_lengths(counts):
+        h, w = cast(list[int], size)
+        if type(counts) is list and _run_lengths(counts):
             total = int(np.sum(counts, dtype=np.int64))
             if total != h * w:
                 self.bad(record, "coco_bad_rle", "segmentation",
                          f"RLE counts must sum to height*width = {h * w}, got {total}; mask dropped")
                 return
-            rle = M.compress({"size": [h, w], "counts": counts})
+            rle: dict[str, Any] = M.compress({"size": [h, w], "counts": counts})
         else:
             self.bad(record, "coco_bad_rle", "segmentation",
                      f"RLE counts must be a string or a list of run lengths, got {_short(counts)}; mask dropped")

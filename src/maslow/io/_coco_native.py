@@ -11,7 +11,9 @@ values) are only located by the kernel and parsed here with orjson. Oriented box
 are parsed by the kernel into float64 columns where a value is a list of 5 or 8 numbers (``w``/``h`` >= 0) in a
 record without a segmentation; any other value (null, a finding, one kept as read beside a segmentation) is
 located as those keys' are, and joins the column of values as read here. Here the kernel's columns fill an
-``AnnColumns`` exactly as ``add`` would have, so everything after is shared.
+``AnnColumns`` exactly as ``add`` would have, so everything after is shared. One exception to the bail-out rule: a
+counts string whose runs don't sum to h * w (NaN box from the kernel) is re-checked and reported by
+``AnnColumns.add_columns`` on this path (``coco_bad_rle``), not by a second reading.
 """
 
 from __future__ import annotations

@@ -191,7 +191,12 @@ class ExportReport:
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """The bytes of a file, as ``open(path, "rb").read()`` gives them (and its errors), with fewer calls."""
+    """The bytes of a file, as ``open(path, "rb").read()`` gives them, with fewer calls.
+
+    Raises:
+        FileNotFoundError: no such file (as ``open`` raises it: callers word it for their kind of file).
+        FormatError: a directory where the file should be, or a file that can't be read (naming the path).
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -203,9 +208,12 @@ def read_bytes(path: str | Path) -> bytes:
                 data = b"".join(parts)
         finally:
             os.close(fd)
-    except OSError:
-        with open(path, "rb") as f:  # the error as open() words it (a folder, a missing file)
-            return f.read()
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:  # os.open opens a folder; os.read refuses it
+        raise FormatError("must be a file, got a directory", path=path) from None
+    except OSError as e:
+        raise FormatError(f"unreadable file: {e.strerror or e}", path=path) from None
     return data
 
 

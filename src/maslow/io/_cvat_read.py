@@ -88,6 +88,16 @@ class Reader:
                               record=record, field=name)
         return v
 
+    def flag(self, el: Any, name: str, record: str) -> bool:
+        """CVAT's 0/1 flag ``name`` of ``el`` (``occluded``, ``outside``; absent: 0). Any other value is reported
+        and read as 0, as CVAT reads it (only "1" sets the flag)."""
+        raw: str | None = el.get(name)
+        if raw is None or raw in ("0", "1"):
+            return raw == "1"
+        self.col.add("attribute_value", f"<{el.tag}> {name} must be 0 or 1, got {raw!r}; read as 0 (not {name}), as "
+                     "CVAT reads it", severity="error", file=self.src, record=record, field=name)
+        return False
+
     def size(self, el: Any, name: str, record: str) -> int:
         v = self.num(el, name, record)
         if v < 0 or not v.is_integer():
@@ -145,6 +155,7 @@ class Reader:
         if not label:
             raise FormatError(f"<{el.tag}> must have a label", path=self.src, record=rec, field="label")
         s = Shape(el.tag, label, [math.nan] * 4, record=rec)
+        occluded = self.flag(el, "occluded", rec) if el.tag != "tag" else False
         if el.tag == "box":
             x1, y1, x2, y2 = (self.num(el, c, rec) for c in ("xtl", "ytl", "xbr", "ybr"))
             if x2 < x1 or y2 < y1:
@@ -170,7 +181,7 @@ class Reader:
                 s.extra["cvat_shape"] = "polyline"
         elif el.tag == "points":
             xy = self.points(el, rec).reshape(-1, 2)
-            v = 1.0 if el.get("occluded") == "1" else 2.0
+            v = 1.0 if occluded else 2.0
             s.keypoints = np.concatenate([xy, np.full((len(xy), 1), v)], 1)
         elif el.tag == "mask":
             s.mask = self.mask(el, rec, h, w)
@@ -188,7 +199,7 @@ class Reader:
             s.keypoints = self.skeleton(el, label, rec)
             s.extra["cvat_shape"] = "skeleton"
         if el.tag != "tag":
-            s.attrs["occluded"] = el.get("occluded", "0") == "1"
+            s.attrs["occluded"] = occluded
             s.extra["cvat_z_order"] = int(self.num(el, "z_order", rec)) if el.get("z_order") else 0
         s.extra["cvat_group_id"] = int(self.num(el, "group_id", rec)) if el.get("group_id") else 0
         s.extra["cvat_source"] = el.get("source", "manual")
@@ -232,7 +243,8 @@ class Reader:
             if len(xy) != 1:
                 self.col.add("skeleton_point", f"skeleton point {name!r} must hold one point, got {len(xy)}; the "
                              "first was imported", severity="error", file=self.src, record=crec, field="points")
-            v = 0.0 if child.get("outside") == "1" else 1.0 if child.get("occluded") == "1" else 2.0
+            outside, occluded = self.flag(child, "outside", crec), self.flag(child, "occluded", crec)
+            v = 0.0 if outside else 1.0 if occluded else 2.0
             got[name] = (float(xy[0, 0]), float(xy[0, 1]), v)
             dropped = [a.get("name") for a in child.findall("attribute")]
             if dropped:

@@ -124,7 +124,7 @@ def read_track(t: int, track: Any, reader: Reader, col: Collector, src: Path, fr
         frame = reader.size(el, "frame", rec)
         rec = f"{record} <{el.tag}> frame={frame}"
         h, w = size_of.get(frame, (fallback_h, fallback_w))
-        shape = None if el.get("outside") == "1" else reader.shape(el, rec, h, w, label=label)
+        shape = None if reader.flag(el, "outside", rec) else reader.shape(el, rec, h, w, label=label)
         if shape is not None and el.tag == "skeleton" and shape.keypoints is not None \
                 and not (shape.keypoints[:, 2] > 0).any():
             shape = None  # every point outside: the skeleton is outside

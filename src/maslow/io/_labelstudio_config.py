@@ -29,15 +29,21 @@ class Config:
     text: str = ""  # the XML read
 
 
+def config_path(src: Path) -> Path:
+    """Where the writer puts the labeling config of the export ``src``: ``<stem>.label_config.xml`` beside it
+    (``tasks.json`` -> ``tasks.label_config.xml``), so exports in one folder keep a config each."""
+    return src.with_name(f"{src.stem}.label_config.xml")
+
+
 def read_config(cfg: str | Path | None, src: Path, *, choice_columns: frozenset[str] = frozenset()) -> Config:
-    """The labeling config ``cfg`` (XML text or a path; default ``label_config.xml`` beside ``src``). Per-region
-    controls become attributes; image-level ``<Choices>`` declare classes unless named in ``choice_columns``
-    (image columns, as image-level ``<TextArea>``/``<Number>``/``<Rating>``/``<DateTime>``: see
-    ``_labelstudio_values``)."""
+    """The labeling config ``cfg`` (XML text or a path; default: ``config_path(src)``, else ``label_config.xml``
+    beside ``src``, the one name exports written before had). Per-region controls become attributes; image-level
+    ``<Choices>`` declare classes unless named in ``choice_columns`` (image columns, as image-level
+    ``<TextArea>``/``<Number>``/``<Rating>``/``<DateTime>``: see ``_labelstudio_values``)."""
     out = Config()
     if cfg is None:
-        cfg = src.parent / "label_config.xml"
-        if not cfg.is_file():
+        cfg = next((p for p in (config_path(src), src.parent / "label_config.xml") if p.is_file()), None)
+        if cfg is None:
             return out
     try:
         text = cfg if isinstance(cfg, str) and cfg.lstrip().startswith("<") else Path(cfg).read_text("utf-8")

@@ -415,7 +415,8 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
             return
         seen[rel] = split
         lab = below(root_s, label_rel(rel))  # str(root / label_for(rel))
-        out.append(Entry(split, rel, lab if ls.is_file(lab) else None))
+        # a folder where the label file should be is handed to read_label, whose read_bytes names it (FormatError)
+        out.append(Entry(split, rel, lab if ls.is_file(lab) or (ls.exists(lab) and os.path.isdir(lab)) else None))
         folder = os.path.dirname(lab)
         parent = folders.get(folder)
         if parent is None:

@@ -7,6 +7,7 @@ wrong declared size, EXIF rotation) and boxes (out of bounds, degenerate).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -36,13 +37,17 @@ def check_paths(ds: Dataset) -> Report:
 
 
 def check_images(
-    ds: Dataset, *, decode: bool = False, max_pixels: int = MAX_PIXELS, progress: Progress | None = None
+    ds: Dataset, *, decode: bool = False, max_pixels: int = MAX_PIXELS, progress: Progress | None = None,
+    source: str | Path | None = None,
 ) -> Report:
     """Missing or unreadable files, declared sizes that disagree with the file (EXIF rotation included).
 
     Args:
         decode: also decode every image to find truncated files (slower: headers only otherwise).
         progress: called as ``progress(done, total)``.
+        source: the one annotation file the dataset was read from (COCO, CVAT, Label Studio): named as each
+            finding's file, the image's path in its message (``mi.json, images[3], field 'path':
+            /data/images/nope.png: image file not found``); without it the image's file is named (YOLO, VOC).
     """
     m = ds.n_images
     if ds.root is None:
@@ -51,6 +56,7 @@ def check_images(
     for i in range(m):
         rel = str(ds.images.path[i])
         path = image_path(ds, i)
+        issue = functools.partial(_image_issue, i, rel, source)
         try:
             info = image_info(path, max_pixels=max_pixels)
             if decode:
@@ -58,29 +64,39 @@ def check_images(
         except FormatError as e:
             # the message ends with the reason; the path itself may contain any words
             kind = "missing_image" if str(e).endswith("file not found") else "unreadable_image"
-            out.append(Issue(kind, "error", str(e), file=rel, record=f"images[{i}]", field="path", image=i))
+            out.append(issue(kind, "error", str(e), "path", named=True))
             if progress is not None:
                 progress(i + 1, m)
             continue
         w, h = int(ds.images.width[i]), int(ds.images.height[i])
         if (w, h) == (0, 0):
-            out.append(Issue("unknown_size", "info", f"size not declared; the file is {info.width}x{info.height}",
-                             file=rel, record=f"images[{i}]", field="width", image=i))
+            out.append(issue("unknown_size", "info", f"size not declared; the file is {info.width}x{info.height}",
+                             "width"))
         elif (w, h) != (info.width, info.height):
             if info.orientation != 1 and (w, h) == (info.stored_width, info.stored_height):
-                out.append(Issue(
+                out.append(issue(
                     "exif_rotated", "error",
                     f"declared size {w}x{h} is the stored size, but EXIF orientation {info.orientation} displays "
                     f"the image as {info.width}x{info.height}: annotations may be drawn on the unrotated image",
-                    file=rel, record=f"images[{i}]", field="width", image=i))
+                    "width"))
             else:
-                out.append(Issue(
+                out.append(issue(
                     "size_mismatch", "error",
                     f"declared size must match the file, got {w}x{h} declared and {info.width}x{info.height} in the file",
-                    file=rel, record=f"images[{i}]", field="width", image=i))
+                    "width"))
         if progress is not None:
             progress(i + 1, m)
     return Report(tuple(out))
+
+
+def _image_issue(i: int, rel: str, source: str | Path | None, kind: str, severity: str, message: str, field: str, *,
+                 named: bool = False) -> Issue:
+    """A finding of image row ``i`` (path ``rel``): named by the annotation file ``source`` when given, the image's
+    path in the message (``named``: it already starts with it, a FormatError's); else by the image file."""
+    if source is None:
+        return Issue(kind, severity, message, file=rel, record=f"images[{i}]", field=field, image=i)
+    return Issue(kind, severity, message if named else f"image {rel}: {message}", file=str(source),
+                 record=f"images[{i}]", field=field, image=i)
 
 
 def annotation_place(ds: Dataset, r: int, *, source: str | Path | None = None) -> dict[str, Any]:
@@ -135,9 +151,10 @@ def check_dataset(
     ds: Dataset, *, files: bool = True, decode: bool = False, progress: Progress | None = None,
     source: str | Path | None = None,
 ) -> Report:
-    """All technical checks: images (when ``files``; repeated paths always) and boxes (``source``: see
-    ``check_boxes``)."""
-    rep = check_images(ds, decode=decode, progress=progress) if files and ds.root is not None else check_paths(ds)
+    """All technical checks: images (when ``files``; repeated paths always) and boxes (``source``: the one
+    annotation file, see ``check_images`` and ``check_boxes``)."""
+    rep = check_images(ds, decode=decode, progress=progress, source=source) if files and ds.root is not None \
+        else check_paths(ds)
     return rep + check_boxes(ds, source=source)
 
 

@@ -63,7 +63,7 @@ from maslow.errors import FormatError
 from maslow.io._coco_columns import to_column
 from maslow.io._common import Collector, ExportReport, safe_relpath
 from maslow.io._labelstudio_columns import Columns, Row
-from maslow.io._labelstudio_config import Config, read_config, url_to_path
+from maslow.io._labelstudio_config import Config, config_path, read_config, url_to_path
 from maslow.io._labelstudio_export import config_for, dump_tasks, export, is_json_min, json_min_tasks
 from maslow.io._labelstudio_keep import OWN_IMAGE_EXTRA, TASK_KEYS, header, leftover
 from maslow.io._labelstudio_regions import (
@@ -100,6 +100,7 @@ class _Reader:
         self.rest: list[dict[str, Any] | None] = []  # per task: keys other than TASK_KEYS
         self.headers: list[dict[str, list[Any]] | None] = []  # per task: annotations and predictions (keep.header)
         self.kept: Counter[str] = Counter()  # result types kept in a header, not as rows
+        self.unsized: list[tuple[str, int, str]] = []  # (record, image, why) of tasks whose size is unknown
 
     def note_class(self, name: str, kind: str, rec: str, image: int) -> None:
         if self.cfg.declared and name not in self.cfg.classes and name not in self.classes and not (
@@ -249,8 +250,9 @@ class _Reader:
             try:
                 info = image_info(root / path)
                 size = (info.width, info.height)
-            except FormatError:
+            except FormatError as e:  # missing or unreadable: the import checks report the file
                 size = (0, 0)
+                self.unsized.append((rec, t, str(e)))
         self.paths.append(path)
         self.widths.append(size[0])
         self.heights.append(size[1])
@@ -316,7 +318,8 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
             choices and to tell controls from task data).
         images_root: base folder of the mapped image paths (default ``src.parent``).
         strict: raise FormatError on the first error or warning instead of reporting it.
-        label_config: the labeling config (XML text or a path); default ``label_config.xml`` beside ``src``.
+        label_config: the labeling config (XML text or a path); default ``<stem>.label_config.xml`` beside
+            ``src`` (what ``write`` writes), else ``label_config.xml`` there (exports written before).
             With a config, labels it does not declare are reported (``unknown_label``) and added.
         image_key: the ``data`` key holding the image URL.
         choice_columns: names of image-level ``<Choices>`` controls read as image columns (``images.extra[name]``,
@@ -367,6 +370,12 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
             for t, task in enumerate(items, first):
                 reader.task(t, task, image_key)
             del items
+    if reader.unsized:
+        rec, t, why = reader.unsized[0]
+        col.add("labelstudio_unknown_size", f"original_width/original_height must be given by a result when the "
+                f"image file can't be read, got no result with them in {len(reader.unsized)} tasks (first: {why}); "
+                "their width and height stay 0 (unknown): read with images_root where the images are", file=src,
+                record=rec, field="original_width", image=t)
     for rtype, n in reader.kept.items():
         col.add("labelstudio_kept", f"{n} {rtype} results have no maslow column: kept in images.extra"
                 "['ls_annotations'] and written back to Label Studio (other formats count them lost)",
@@ -419,7 +428,7 @@ def labeling_config(ds: Dataset) -> str:
 
 def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=",
           progress: Progress | None = None) -> ExportReport:
-    """Write ``ds`` as a Label Studio task list (JSON) with ``label_config.xml`` beside it.
+    """Write ``ds`` as a Label Studio task list (JSON), its labeling config beside it (``<stem>.label_config.xml``).
 
     Annotations with source ``model``/``pseudo`` become predictions (pre-annotations, with their score), the
     others annotations grouped per annotator; what a Label Studio reader kept (``_labelstudio_keep``) is written
@@ -436,7 +445,9 @@ def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=",
 
     Args:
         ds: the dataset.
-        dst: the JSON file to write (atomically); ``label_config.xml`` is written in the same folder.
+        dst: the JSON file to write (atomically); its labeling config is written beside it as
+            ``<stem>.label_config.xml`` (``tasks.json``: ``tasks.label_config.xml``; a name of its own, so that
+            exports in one folder don't replace each other's config), where ``parse`` looks first.
         url_prefix: prefix of ``data.image`` for images without an original URL (``images.extra["ls_url"]``).
         progress: called as ``progress(done, total)`` over the tasks (images) written (``registry.Ticks``).
 
@@ -453,9 +464,10 @@ def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=",
     if order != list(ds.schema.names):  # classes grouped by control tag (rectangles, polygons, brushes)
         report.lost["class_order"] += 1
         report.notes.append("the labeling config lists the classes per control tag: their order is not kept")
-    with atomic_path(dst.parent / "label_config.xml") as tmp:
+    cfg_path = config_path(dst)
+    with atomic_path(cfg_path) as tmp:
         tmp.write_text(config, encoding="utf-8")
-    report.notes.append(f"labeling config: {dst.parent / 'label_config.xml'}")
+    report.notes.append(f"labeling config: {cfg_path}")
     return report
 
 
