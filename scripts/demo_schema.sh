@@ -64,9 +64,9 @@ d = yaml.safe_load(open(sys.argv[1]))
 d["classes"] = [c for c in d["classes"] if c["name"] != "triangle"]
 yaml.safe_dump(d, open(sys.argv[2], "w"), sort_keys=False)
 PY
-maslow schema migrate "$SHAPES" --from coco --to "$S/no_triangle.yaml" -o "$S/v3" --to-format yolo \
+maslow schema migrate "$SHAPES" --from coco --to "$S/no_triangle.yaml" -o "$S/v3" --to-format yolo --overwrite \
   || echo "(refused with exit code $?, as asked)"
-maslow schema migrate "$SHAPES" --from coco --to "$S/no_triangle.yaml" -o "$S/v3" --to-format yolo --allow-lossy
+maslow schema migrate "$SHAPES" --from coco --to "$S/no_triangle.yaml" -o "$S/v3" --to-format yolo --allow-lossy --overwrite
 
 step "Schema 5. Annotation cost: boxes (extreme clicking, 7 s) vs polygons (1.5 s per vertex) vs masks"
 maslow schema cost "$SHAPES" --from coco --strategy boxes=box --strategy polygons=polygon --strategy masks=mask

@@ -52,7 +52,7 @@ def test_crossval_end_to_end(files: dict[str, Path]) -> None:
     assert Path(d["probs"]) == out.parent / "pred.probs.npy"
     assert probs.shape == (30, 3) and np.allclose(probs, oof.annotations.extra[PROBS_COLUMN])
     assert np.mean(probs.argmax(1) == truth.annotations.label) == pytest.approx(s["overall"]["accuracy"])
-    code, text = _run(["crossval", str(files["cfg"]), "--folds", "3", "--out", str(out)])
+    code, text = _run(["crossval", str(files["cfg"]), "--folds", "3", "--out", str(out), "--overwrite"])
     assert code == 0 and "all (out of fold)" in text
 
 

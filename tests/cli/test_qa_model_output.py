@@ -88,7 +88,7 @@ def test_predict_shows_a_dash_for_a_class_nothing_was_predicted_as(files: dict[s
                                                           minlength=truth.n_images)))
     io.write(reds, files["dir"] / "data" / "reds.parquet", "parquet")
     args = ["predict", str(folder), str(files["dir"] / "data" / "reds.parquet"), "--from", "parquet", "--out",
-            str(files["dir"] / "p.parquet")]
+            str(files["dir"] / "p.parquet"), "--overwrite"]
     d = _json(args)
     none = [c["name"] for c in d["per_class"] if c["predictions"] == 0]
     assert none, d["per_class"]  # the light embedder tells red squares from the rest

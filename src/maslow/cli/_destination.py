@@ -1,7 +1,8 @@
-"""Where ``maslow export``, ``convert`` and ``sample`` may write: checks that refuse (MaslowError, exit 2) a DST whose
-writing would delete data, before anything is read or written. A folder format replaces its DST folder as a whole
-(``maslow.core.atomic.atomic_dir``), so a folder that is not empty needs ``--overwrite``; the data read, a workspace
-and the current folder (or one above it) are refused even with it."""
+"""Where ``maslow export``, ``convert``, ``sample``, ``review apply``, ``schema migrate``, ``predict`` and ``crossval``
+may write: checks that refuse (MaslowError, exit 2) a DST whose writing would delete data, before anything is read or
+written. A folder format replaces its DST folder as a whole (``maslow.core.atomic.atomic_dir``), so a folder that is
+not empty needs ``--overwrite``; the data read, a workspace and the current folder (or one above it) are refused even
+with it. ``flag`` names DST in messages as the command's user gave it (``--out``)."""
 
 from __future__ import annotations
 
@@ -9,63 +10,105 @@ import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from maslow import io
 from maslow.core.dataset import Dataset
 from maslow.errors import MaslowError
+
+#: ``--overwrite`` of the commands that write a dataset to ``--out`` (``review apply``, ``schema migrate``, ``predict``,
+#: ``crossval``)
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace --out when it is a folder that is not empty (everything in it is deleted); never the "
+    "data read, a workspace or the current folder.")]
 
 #: Formats written as one file; the others write a folder (coco-panoptic: a file and a folder of PNGs).
 FILE_FORMATS = frozenset({"coco", "coco-results", "cvat", "labelstudio", "openimages-results", "coco-panoptic"})
 
 
 def check_destination(dst: Path, fmt: str, *, overwrite: bool, sources: Sequence[Path],
-                       options: dict[str, Any]) -> list[Path]:
+                       options: dict[str, Any], flag: str = "DST") -> list[Path]:
     """Refuse, before anything is read, a DST whose writing would delete data (exit 2): a folder export over an
     existing file (``export out/coco.json --to yolo`` deleted the JSON file), a file export over a folder, the file
     read; for each folder the writer replaces as a whole, see ``check_folder``. Gives those folders, for
     ``check_images_kept`` once the data is read. Any command writing with ``io.write`` can call both."""
     name = io.get_format(fmt).name
     if name not in FILE_FORMATS:
-        check_folder(dst, overwrite=overwrite, sources=sources, what=f"a {name} export")
+        check_folder(dst, overwrite=overwrite, sources=sources, what=f"a {name} export", flag=flag)
         return [dst]
-    with _checking(dst):
-        return _check_file(dst, name, overwrite=overwrite, sources=sources, options=options)
+    with _checking(dst, flag):
+        return _check_file(dst, name, overwrite=overwrite, sources=sources, options=options, flag=flag)
 
 
 def _check_file(dst: Path, name: str, *, overwrite: bool, sources: Sequence[Path],
-                options: dict[str, Any]) -> list[Path]:
+                options: dict[str, Any], flag: str) -> list[Path]:
     if dst.name in ("", "..") or dst.is_dir():
-        raise MaslowError(f"{dst} is a folder; a {name} export is a file: give a file path such as "
+        raise MaslowError(f"{_named(flag, dst)} is a folder; a {name} export is a file: give a file path such as "
                           f"{Path(dst.name or '.', 'annotations.json' if name != 'openimages-results' else 'pred.csv')}")
-    real = _real(dst)
-    if any(_real(p) == real for p in sources):
-        raise MaslowError(f"{dst} is the file read; writing it would replace the data read: give another DST")
-    _check_not_state(dst, real)
+    _check_not_read(dst, sources, flag)
     if name != "coco-panoptic":
         return []
     folder = Path(options["png_folder"]) if options.get("png_folder") else dst.with_suffix("")
-    check_folder(folder, overwrite=overwrite, sources=sources, what="the PNG folder of a coco-panoptic export")
+    check_folder(folder, overwrite=overwrite, sources=sources, what="the PNG folder of a coco-panoptic export",
+                 flag=flag)
     return [folder]
 
 
-def check_folder(folder: Path, *, overwrite: bool, sources: Sequence[Path], what: str) -> None:
+def read_paths(src: Path, fmt: str | None, *, images_root: Path | None = None,
+               options: dict[str, Any] | None = None) -> list[Path]:
+    """What reading ``src`` as ``fmt`` reads, for ``sources``: ``src``, ``images_root`` and, for coco-panoptic, its
+    folder of PNGs (the reader's ``png_folder``, default ``src`` without its suffix). ``fmt`` None: ``src`` names a
+    workspace version (nothing on disk to add: a workspace is refused anyway), or a folder of images that exists."""
+    paths = [src] if fmt is not None or os.path.isdir(src) else []
+    if fmt is not None and io.get_format(fmt).name == "coco-panoptic":
+        paths.append(Path(options["png_folder"]) if options and options.get("png_folder") else src.with_suffix(""))
+    return [*paths, *([images_root] if images_root is not None else [])]
+
+
+def check_side_file(path: Path, *, dst: Path, what: str, sources: Sequence[Path], flag: str = "DST") -> None:
+    """Refuse (exit 2) a file written beside ``dst`` (``what``: ``schema migrate``'s change log, migration and schema;
+    the probabilities of ``crossval``) that is a file read or a workspace's own (``maslow.yaml``, under ``.maslow/``):
+    it is replaced as a whole, as a file export's DST is."""
+    with _checking(path, flag):
+        real = _real(path)
+        if any(_real(p) == real for p in sources):
+            raise MaslowError(f"{flag} {dst}: {what} is written beside it, to {path}, which is a file read; writing "
+                              f"it would replace the data read: give another {flag}")
+        _check_not_state(path, real, f"{flag} {dst}: {what} {path}")
+
+
+def _check_not_read(path: Path, sources: Sequence[Path], flag: str) -> None:
+    real = _real(path)
+    if any(_real(p) == real for p in sources):
+        raise MaslowError(f"{_named(flag, path)} is the file read; writing it would replace the data read: give "
+                          f"another {flag}")
+    _check_not_state(path, real, f"{flag} {path}")
+
+
+def _named(flag: str, path: Path) -> str:
+    """``path`` as messages name it: as it is for a DST argument, after its option otherwise (``--out x.json``)."""
+    return str(path) if flag == "DST" else f"{flag} {path}"
+
+
+def check_folder(folder: Path, *, overwrite: bool, sources: Sequence[Path], what: str, flag: str = "DST") -> None:
     """Refuse (exit 2) to replace ``folder`` (``what`` is written there) when that deletes data: a file; a folder that
     is not empty without ``--overwrite``; even with it, the current folder or one above it, a folder holding the data
     read (``sources``, resolved: symlinks followed) or a maslow workspace, or a folder inside a workspace's
     ``.maslow/``. A folder that doesn't exist or is empty is written as before."""
-    with _checking(folder):
-        _check_folder(folder, overwrite=overwrite, sources=sources, what=what)
+    with _checking(folder, flag):
+        _check_folder(folder, overwrite=overwrite, sources=sources, what=what, flag=flag)
 
 
-def _check_folder(folder: Path, *, overwrite: bool, sources: Sequence[Path], what: str) -> None:
+def _check_folder(folder: Path, *, overwrite: bool, sources: Sequence[Path], what: str, flag: str) -> None:
     from maslow.core.atomic import workspace_inside
 
     if folder.is_file():
-        raise MaslowError(f"{folder} is a file; {what} is a folder and would replace it: remove the file or give "
-                          "another DST")
+        raise MaslowError(f"{_named(flag, folder)} is a file; {what} is a folder and would replace it: remove the "
+                          f"file or give another {flag}")
     real, cwd = _real(folder), _cwd()
-    where = f"DST {folder}"
+    where = f"{flag} {folder}"
     # the current folder (".") is refused even empty: replacing it leaves the command in a deleted folder
     if real.parent == real or (cwd is not None and (real == cwd or real in cwd.parents)):
         raise MaslowError(f"{where}: must not be the current folder, a folder above it or a filesystem root, got "
@@ -76,7 +119,7 @@ def _check_folder(folder: Path, *, overwrite: bool, sources: Sequence[Path], wha
     if held is not None:
         raise MaslowError(f"{where}: must not hold the data read, got {held}; writing {folder} would delete it "
                           "(also with --overwrite). Give a new or empty folder")
-    _check_not_state(folder, real)
+    _check_not_state(folder, real, where)
     workspace = workspace_inside(real)
     if workspace is not None:
         raise MaslowError(f"{where}: must not hold a maslow workspace, got {workspace}; writing {folder} would delete "
@@ -86,16 +129,16 @@ def _check_folder(folder: Path, *, overwrite: bool, sources: Sequence[Path], wha
                           "holds. Pass --overwrite to replace it, or give a new or empty folder")
 
 
-def _check_not_state(path: Path, real: Path) -> None:
-    """Refuse an existing file or folder inside a workspace's ``.maslow/`` (versions, refs): writing would replace
-    it."""
+def _check_not_state(path: Path, real: Path, where: str) -> None:
+    """Refuse an existing file or folder inside a workspace's ``.maslow/`` (versions, refs), or its ``maslow.yaml``:
+    writing would replace it. ``where`` starts the message (``DST out``)."""
     from maslow.core.atomic import WORKSPACE_MARKS
 
     config, state = WORKSPACE_MARKS
     inside = real.name == state or any(p.name == state for p in real.parents)
     if (inside and real.exists()) or (real.name == config and (real.parent / state).is_dir()):
-        raise MaslowError(f"DST {path}: must not be a file or folder of a maslow workspace, got {real}; writing it "
-                          "would replace the workspace's own data. Give a DST outside .maslow/ and maslow.yaml")
+        raise MaslowError(f"{where}: must not be a file or folder of a maslow workspace, got {real}; writing it "
+                          "would replace the workspace's own data. Give a path outside .maslow/ and maslow.yaml")
 
 
 def empty_folder(path: Path) -> bool:
@@ -104,12 +147,12 @@ def empty_folder(path: Path) -> bool:
         return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
 
-def check_images_kept(folders: Sequence[Path], ds: Dataset) -> None:
+def check_images_kept(folders: Sequence[Path], ds: Dataset, *, flag: str = "DST") -> None:
     """Refuse (exit 2) to replace a folder that holds image files of ``ds``, the data read (its images, found
     by the folders they are in, symlinks followed): the export would delete them. Runs once the data is read."""
     if ds.root is None or not folders:
         return
-    with _checking(folders[0]):
+    with _checking(folders[0], flag):
         targets = [(r, f) for f in folders if (r := _real(f)).is_dir() and any(r.iterdir())]
     if not targets:
         return
@@ -119,18 +162,18 @@ def check_images_kept(folders: Sequence[Path], ds: Dataset) -> None:
         real = _real(root / d)
         for target, folder in targets:
             if real == target or target in real.parents:
-                raise MaslowError(f"DST {folder}: must not hold the data read, got its images in {real}; writing "
+                raise MaslowError(f"{flag} {folder}: must not hold the data read, got its images in {real}; writing "
                                   f"{folder} would delete them (also with --overwrite). Give a new or empty folder")
 
 
 @contextlib.contextmanager
-def _checking(dst: Path) -> Iterator[None]:
+def _checking(dst: Path, flag: str = "DST") -> Iterator[None]:
     """An OSError while looking at DST (a folder that can't be read) as a MaslowError naming it, not a traceback."""
     try:
         yield
     except OSError as e:
         where = f" ({e.filename})" if e.filename is not None and str(e.filename) != str(dst) else ""
-        raise MaslowError(f"DST {dst}: must be a path that can be looked at, got "
+        raise MaslowError(f"{flag} {dst}: must be a path that can be looked at, got "
                           f"{(e.strerror or str(e)).lower()}{where}") from None
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from maslow.cli._destination import OverwriteOpt
 from maslow.cli.render import (
     console,
     err_console,
@@ -105,18 +106,25 @@ def predict(
     fmt_out: ToOpt = "parquet",
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Images per forward pass "
                                                                                 "(default: the model's).")] = None,
+    overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Predict with a saved model on a folder of images or a dataset; writes a predictions dataset."""
+    """Predict with a saved model on a folder of images or a dataset; writes a predictions dataset. An OUT folder that
+    is not empty needs --overwrite; the model and the images or dataset read are never replaced."""
     from maslow import io
+    from maslow.cli._destination import check_destination, check_images_kept, read_paths
     from maslow.models import load_model
 
     # formats checked before the model is loaded and run: a misspelt --to failed only after predicting every image
     fmt_out = format_name(fmt_out, "--to")
     if fmt_in is not None:
         fmt_in = format_name(fmt_in, "--from")
+    # and OUT: a folder not empty (without --overwrite), the model or data read, a workspace, the current folder
+    folders = check_destination(out, fmt_out, overwrite=overwrite, options={}, flag="--out", sources=[
+        model_path, *read_paths(images, fmt_in, images_root=images_root)])
     model = load_model(model_path)
     ds = load_dataset(images, fmt_in, images_root=images_root, folders=True)
+    check_images_kept(folders, ds, flag="--out")
     with progress_bar("predicting", enabled=not as_json) as progress:
         pred = model.predict(ds, batch_size=batch_size, progress=progress)
     rep = io.write(pred, out, fmt_out)
@@ -147,17 +155,19 @@ def crossval(
                                                    "setting (repeatable): --set epochs=5, --set params.C=0.5.")]
     = None,
     fmt_out: ToOpt = "parquet",
+    overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Out-of-fold predictions: every image predicted by a model that did not train on it; metrics per fold.
 
     Frames of one sequence (images.extra "sequence", or the --group-by column) always share a fold. For
     classification OUT's stem + ".probs.npy" ((n_images, K) probabilities, rows in image order) is written beside
-    OUT.
+    OUT. An OUT folder that is not empty needs --overwrite; the config and the data it names are never replaced.
     """
     import contextlib
 
     from maslow import io
+    from maslow.cli._destination import check_destination, check_images_kept, check_side_file, read_paths
     from maslow.cli.train import apply_sets
     from maslow.core.atomic import atomic_path
     from maslow.errors import FormatError, MaslowError, MissingDependencyError
@@ -167,6 +177,11 @@ def crossval(
 
     fmt_out = format_name(fmt_out, "--to")  # before training: a misspelt --to failed after every fold
     cfg = apply_sets(read_config(config), sets)
+    # before any training: OUT and the probabilities beside it must not replace the config or the data it names
+    read = [config, *(read_paths(Path(cfg.data), cfg.format) if cfg.format is not None else []),
+            *([Path(cfg.images_root)] if cfg.images_root else [])]
+    folders = check_destination(out, fmt_out, overwrite=overwrite, sources=read, options={}, flag="--out")
+    check_side_file(_probs_path(out), dst=out, what="the probabilities file", sources=read, flag="--out")
     try:  # adapter settings (params) are checked when the adapter is built: before any data is read
         adapter = build_model(cfg)
     except MissingDependencyError:
@@ -174,6 +189,7 @@ def crossval(
     except MaslowError as e:
         raise FormatError(str(e), path=config) from None
     truth = load_data(cfg)
+    check_images_kept(folders, truth, flag="--out")
     groups = None
     if group_by is not None:  # a misspelt column must not leave each image on its own: a leak across folds
         if group_by not in truth.images.extra:
@@ -186,8 +202,7 @@ def crossval(
                                            groups=groups, dedupe=dedupe)
     _warn_if_empty(oof, getattr(adapter, "task", None))
     # named after OUT: two runs into one folder keep their own (a shared probs.npy was overwritten)
-    probs_path = out.with_name(f"{out.stem}.probs.npy") \
-        if oof.schema.task.value in ("classification", "multilabel") else None
+    probs_path = _probs_path(out) if oof.schema.task.value in ("classification", "multilabel") else None
     # the predictions and the probabilities together or neither: the .npy waits under a temporary name until the
     # predictions are written (a folder in its place left new predictions behind an exit code 2)
     if probs_path is not None and probs_path.is_dir():  # atomic_path finds it only when renaming, too late
@@ -207,6 +222,11 @@ def crossval(
     render_export(rep)
     if probs_path is not None:
         console.print(f"Probabilities ({truth.n_images} x {len(oof.schema.classes)}) written to {lit(probs_path)}")
+
+
+def _probs_path(out: Path) -> Path:
+    """Where ``crossval`` writes the probabilities of a classifier: OUT's stem + ``.probs.npy``, beside OUT."""
+    return out.with_name(f"{out.stem}.probs.npy")
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from maslow.cli._destination import OverwriteOpt
 from maslow.cli.render import console, err_console, format_name, lit, load_dataset, print_json, table, workspace_version
 from maslow.errors import MaslowError
 
@@ -164,11 +165,14 @@ def apply(
     message: Annotated[str, typer.Option("--message", "-m", help="Message of the committed version.")] = "",
     decisions_file: Annotated[Path | None, typer.Option("--decisions", help="Take the decisions from this file "
                                                         "(the UI's export) instead of the database.")] = None,
+    overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Apply the accepted findings to the ground truth: relabel, remove, add, move boxes or keypoints. Writes the
-    corrected dataset (atomically) or commits it, and prints the change log."""
+    corrected dataset (atomically) or commits it, and prints the change log. An --out folder that is not empty needs
+    --overwrite; the ground truth, ISSUES.json and the decisions are never replaced."""
     from maslow import io
+    from maslow.cli._destination import check_destination, check_images_kept
     from maslow.quality.records import read_findings
     from maslow.quality.review import apply_decisions
 
@@ -177,7 +181,13 @@ def apply(
     if out is not None and to is None:
         raise MaslowError("review apply: --to FORMAT is required with --out")
     to_fmt = None if to is None else format_name(to, "--to")
+    folders: list[Path] = []
+    if out is not None:  # before anything is read: the data read, a workspace, a folder not empty (without --overwrite)
+        assert to_fmt is not None
+        folders = check_destination(out, to_fmt, overwrite=overwrite, sources=_read_paths(
+            gt, fmt, images_root, issues, db, decisions_file), options={}, flag="--out")
     truth, _, version = _truth(gt, fmt, images_root)
+    check_images_kept(folders, truth, flag="--out")
     if commit and version is None:
         raise MaslowError("review apply: --commit applies to a workspace version or dataset --gt (omit --from)")
     findings = read_findings(issues)
@@ -208,6 +218,23 @@ def apply(
     if "version" in written:
         v = written["version"]
         console.print(f"Committed {lit(v['dataset'])}@{v['id']} ({v['n_annotations']} annotations)")
+
+
+def _read_paths(gt: str, fmt: str | None, images_root: Path | None, issues: Path, db: str | None,
+                decisions_file: Path | None) -> list[Path]:
+    """The files and folders ``review apply`` reads (the ground truth when it is one, its images, ISSUES.json, the
+    decisions database file or export), which --out must not replace."""
+    import os
+
+    from maslow.cli._destination import read_paths
+    from maslow.store.reviews import database_url, sqlite_file
+
+    # without --from, a --gt that is no file or folder is a workspace version (the workspace is refused anyway)
+    name = format_name(fmt, "--from") if fmt is not None else "coco" if os.path.exists(gt) else None
+    read = read_paths(Path(gt), name, images_root=images_root)
+    database = sqlite_file(database_url(issues, db=db))
+    return [*read, issues, *([database] if database is not None else []),
+            *([decisions_file] if decisions_file is not None else [])]
 
 
 def _stored_decisions(issues: Path, db: str | None, truth: Dataset) -> dict[int, Any]:

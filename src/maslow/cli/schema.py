@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from maslow import io
+from maslow.cli._destination import OverwriteOpt, check_images_kept, read_paths
 from maslow.cli.render import console, either, format_name, lit, load_dataset, print_json, render_report, table
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, MaslowError, SchemaError
@@ -149,13 +150,15 @@ def migrate(
     to_format: Annotated[str | None, typer.Option("--to-format", "-t", help="Format of the output.")] = None,
     commit: Annotated[bool, typer.Option("--commit", help="Commit a new workspace version.")] = False,
     message: Annotated[str, typer.Option("--message", help="Message of the committed version (--commit).")] = "",
+    overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
     output_old: OutputOpt = None,
 ) -> None:
     """Migrate a dataset to a new schema; writes the dataset, the change log and the replayable migration file.
 
     Beside OUT it writes OUT's stem + ``.changes.json`` (the change log), ``.migration.yaml`` (replay it with
-    ``--migration``) and ``.schema.yaml`` (the migrated schema).
+    ``--migration``) and ``.schema.yaml`` (the migrated schema). An OUT folder that is not empty needs --overwrite;
+    none of the files read (DATASET, --to, --migration, --current) is ever replaced.
     """
     from maslow.ontology import adopt_schema, load_migration, load_schema, plan_migration, read_schema_document
     from maslow.ontology import migrate as run
@@ -171,7 +174,15 @@ def migrate(
         raise MaslowError("schema migrate: --to-format FMT is required with -o OUT")
     if to_format is not None:
         to_format = format_name(to_format, "--to-format")
+    folders: list[Path] = []
+    if out is not None:  # before anything is read: the files read, a workspace, a folder not empty (no --overwrite)
+        assert to_format is not None
+        data = read_paths(Path(dataset), format_name(fmt, "--from")) if dataset is not None and fmt is not None \
+            else []
+        read = [*data, *[p for p in (to, migration, current) if p is not None]]
+        folders = _check_outputs(out, to_format, overwrite=overwrite, sources=read)
     ds = load_dataset(dataset, fmt)
+    check_images_kept(folders, ds, flag="--out")
     if current is not None:  # the data follows that schema (definitions, order and version), classes by name
         ds = adopt_schema(ds, load_schema(current), where=f"--current {current}")
     notes: dict[str, Any] = {}
@@ -229,6 +240,26 @@ def _refuse_format_as_schema(to: Path) -> None:
                       f"file; the output format is --to-format {spec.name} (with -o OUT)")
 
 
+#: the files ``schema migrate`` writes beside OUT, after OUT's stem
+_SIDE_FILES = {"changes": ".changes.json", "migration": ".migration.yaml", "schema": ".schema.yaml"}
+
+
+def _side_paths(out: Path) -> dict[str, Path]:
+    stem = out.parent / (out.stem if out.suffix else out.name)
+    return {k: stem.with_name(stem.name + v) for k, v in _SIDE_FILES.items()}
+
+
+def _check_outputs(out: Path, to_format: str, *, overwrite: bool, sources: list[Path]) -> list[Path]:
+    """``check_destination`` for OUT, and the files beside it must not be files read (``--current old.schema.yaml``
+    with ``-o old.json`` replaced the schema read by the migrated one). Gives the folders for ``check_images_kept``."""
+    from maslow.cli._destination import check_destination, check_side_file
+
+    folders = check_destination(out, to_format, overwrite=overwrite, sources=sources, options={}, flag="--out")
+    for k, p in _side_paths(out).items():
+        check_side_file(p, dst=out, what=f"the {k} file", sources=sources, flag="--out")
+    return folders
+
+
 def _write_migration(result: Any, plan: Any, out: Path, to_format: str, notes: dict[str, Any]) -> dict[str, Any]:
     """Write the dataset and, beside it, the change log, the migration and the schema: all of them or none (the
     three files wait under temporary names until the dataset is written)."""
@@ -238,9 +269,7 @@ def _write_migration(result: Any, plan: Any, out: Path, to_format: str, notes: d
     from maslow.ontology._step import dump_yaml
     from maslow.ontology.schema_file import schema_to_dict
 
-    stem = out.parent / (out.stem if out.suffix else out.name)
-    names = {"changes": ".changes.json", "migration": ".migration.yaml", "schema": ".schema.yaml"}
-    paths = {k: stem.with_name(stem.name + v) for k, v in names.items()}
+    paths = _side_paths(out)
     kept = {k: v for k, v in notes.items() if k in result.dataset.schema}
     texts = {"changes": json.dumps(result.to_dict(), indent=1, ensure_ascii=False),
              "migration": dump_yaml(plan.to_dict()), "schema": dump_yaml(schema_to_dict(result.dataset.schema, kept))}
