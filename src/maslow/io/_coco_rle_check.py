@@ -3,7 +3,8 @@
 Glossary: a counts string is pycocotools' ``rleToString`` of a mask's runs (alternating background and
 foreground pixel counts, column-major). ``rleFrString`` reads it back: each run is a little-endian group of
 6-bit characters (``'0' + value``; bit 5: more characters follow; bit 4 of the last: negative), and from the
-third run on the value is a delta to the run two before; each run is kept as a uint32.
+fourth run on (``m > 2`` in ``rleFrString``, 0-based) the value is a delta to the run two before; each run is kept
+as a uint32.
 
 A string is read as a mask only where its runs cover the ``h x w`` pixels exactly: pycocotools' ``decode``
 refuses a mask whose runs sum to more than ``h * w`` ("Invalid RLE mask representation") and leaves the pixels
@@ -100,13 +101,15 @@ def run_sums(strings: list[bytes]) -> tuple[IntArray, IntArray]:
 def check(strings: list[bytes], sizes: list[tuple[int, int]]) -> dict[int, str]:
     """The strings (each with its mask's ``(h, w)``) that are no mask: position -> what a finding says is wrong."""
     sums, why = _kernel_sums(strings, sizes)
+    hw = np.fromiter((h * w for h, w in sizes), np.int64, len(sizes))
     out: dict[int, str] = {}
-    for i, (total, code, (h, w)) in enumerate(zip(sums.tolist(), why.tolist(), sizes, strict=True)):
-        if code != OK:
+    for i in np.flatnonzero((why != OK) | (sums != hw)).tolist():  # the few bad ones: the rest is one comparison
+        if why[i] != OK:
             out[i] = (f"RLE counts must be a compressed RLE string (pycocotools' rleToString), got "
-                      f"{_short(strings[i])}: {_WHY[code]}")
-        elif total != h * w:
-            out[i] = f"RLE counts must hold runs that sum to height*width = {h * w}, got {total} ({_short(strings[i])})"
+                      f"{_short(strings[i])}: {_WHY[int(why[i])]}")
+        else:
+            out[i] = (f"RLE counts must hold runs that sum to height*width = {int(hw[i])}, got {int(sums[i])} "
+                      f"({_short(strings[i])})")
     return out
 
 
@@ -124,7 +127,7 @@ def _kernel_sums(strings: list[bytes], sizes: list[tuple[int, int]]) -> tuple[In
     total = np.concatenate([[0], np.cumsum(runs, dtype=np.int64)])
     sums, why = total[off[1:]] - total[off[:-1]], np.zeros(len(strings), np.int64)
     redo = np.flatnonzero(status != 0)
-    nul = [i for i, s in enumerate(strings) if b"\0" in s]
+    nul = [i for i, s in enumerate(strings) if b"\0" in s] if b"\0" in b"".join(strings) else []
     if nul:
         redo = np.union1d(redo, nul)
     if len(redo):

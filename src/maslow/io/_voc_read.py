@@ -151,7 +151,7 @@ def corner(value: float, text: str, origin: int) -> float:
     if origin == 0 or (value.is_integer() and _whole(text)):
         return value - origin
     try:
-        return float(_EXACT.subtract(Decimal(text), origin))
+        return float(EXACT.subtract(Decimal(text), origin))
     except InvalidOperation:  # a text float() takes and Decimal doesn't
         return value - origin
 
@@ -163,8 +163,8 @@ def _whole(text: str) -> bool:
     return not frac.strip().strip("0") and "e" not in text and "E" not in text
 
 
-#: enough digits for any sum of a float's shortest text and 1 (5e-324 has 324 decimals)
-_EXACT = Context(prec=400)
+#: enough digits for any sum of a float's shortest text and 1 (5e-324 has 324 decimals); the writer's too
+EXACT = Context(prec=400)
 
 
 def well_formed_box(el: Any, origin: int) -> list[float] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Context, Decimal
+from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -18,6 +18,7 @@ import numpy as np
 from maslow.core.dataset import Dataset
 from maslow.io._common import ExportReport
 from maslow.io._export import Tally
+from maslow.io._voc_read import EXACT
 
 #: Object flags VOC defines as 0/1.
 BOOL_TAGS = ("difficult", "truncated", "occluded")
@@ -48,10 +49,9 @@ def corner_text(v: float, origin: int) -> str:
     ``v`` to the bit (``repr(v + 1)`` can't always: ``v + 1`` rounds away the last bit of ``v`` below 1 or 2)."""
     if origin == 0 or v.is_integer():
         return num(v + origin)
-    return format(_EXACT.add(Decimal(repr(v)), origin), "f")
+    return format(EXACT.add(Decimal(repr(v)), origin), "f")
 
 
-_EXACT = Context(prec=400)  # enough digits for any float's shortest text plus 1
 
 
 def value_text(v: Any) -> str | None:
