@@ -13,7 +13,7 @@ import pytest
 
 from maslow import io
 from maslow.sample import write_shapes
-from tests.helpers import flat_text
+from tests.cli.test_destination_safety import _files, _refused
 from tests.helpers import run_cli_streams as _run
 
 
@@ -25,17 +25,6 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _files(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
-
-
-def _refused(args: list[str], *needles: str) -> str:
-    code, out, err = _run(args)  # a traceback (any other exception) fails the test in _run
-    text = flat_text(err)
-    assert code == 2 and not out, (code, out, err)
-    for needle in needles:
-        assert needle in text, text
-    return text
 
 
 def _ok(args: list[str]) -> Any:

@@ -173,7 +173,8 @@ def test_bad_rates_file_exits_2_naming_it(tmp_path: Path, coco: Path, rates: str
     assert code == 2 and "--strategy: must be NAME=TYPE[+TYPE...], got 'boxes'" in out
 
 
-def test_migrate_to_attribute_and_back_through_coco(tmp_path: Path, coco: Path) -> None:
+def _v1_and_v2(tmp_path: Path, coco: Path) -> None:
+    """v1.yaml (the sample's schema) and v2.yaml (circle and square as one class ``shape`` with ``shape_type``)."""
     run(["schema", "infer", str(coco), "--from", "coco", "-o", str(tmp_path / "v1.yaml")])
     d = yaml.safe_load((tmp_path / "v1.yaml").read_text())
     d["classes"] = [dict(d["classes"][0], name="shape", label_types=["box", "mask", "polygon"]), d["classes"][2]]
@@ -181,6 +182,10 @@ def test_migrate_to_attribute_and_back_through_coco(tmp_path: Path, coco: Path) 
                             "classes": ["shape"]})
     d["version"] = 2
     (tmp_path / "v2.yaml").write_text(yaml.safe_dump(d))
+
+
+def test_migrate_to_attribute_and_back_through_coco(tmp_path: Path, coco: Path) -> None:
+    _v1_and_v2(tmp_path, coco)
     code, out = run(["schema", "migrate", str(coco), "--from", "coco", "--to", str(tmp_path / "v2.yaml"),
                      "-o", str(tmp_path / "v2" / "a.json"), "--to-format", "coco", "--json"])
     assert code == 0, out
@@ -201,13 +206,7 @@ def test_migrate_to_attribute_and_back_through_coco(tmp_path: Path, coco: Path) 
 
 def test_migrate_back_refuses_a_value_outside_the_enum(tmp_path: Path, coco: Path) -> None:
     """A value the target schema has no class for is a data error: exit 2, nothing written (a class was made)."""
-    run(["schema", "infer", str(coco), "--from", "coco", "-o", str(tmp_path / "v1.yaml")])
-    d = yaml.safe_load((tmp_path / "v1.yaml").read_text())
-    d["classes"] = [dict(d["classes"][0], name="shape", label_types=["box", "mask", "polygon"]), d["classes"][2]]
-    d["attributes"].append({"name": "shape_type", "type": "enum", "values": ["circle", "square"], "required": True,
-                            "classes": ["shape"]})
-    d["version"] = 2
-    (tmp_path / "v2.yaml").write_text(yaml.safe_dump(d))
+    _v1_and_v2(tmp_path, coco)
     code, out = run(["schema", "migrate", str(coco), "--from", "coco", "--to", str(tmp_path / "v2.yaml"),
                      "-o", str(tmp_path / "v2" / "a.json"), "--to-format", "coco"])
     assert code == 0, out
