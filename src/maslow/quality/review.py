@@ -465,13 +465,19 @@ def _removals(live: list[_Edit]) -> tuple[dict[int, list[tuple[_Edit, int]]], se
         if e.drop >= 0:
             removers[e.drop].append((e, e.row))
     labelled = {r for e in live for r in (e.keep, e.row, e.drop) if r >= 0 and r not in removers}
-    grown = True
-    while grown:  # a removed row's object stays labelled when a row it gives way to does (cycles never do)
-        grown = False
-        for r, rs in removers.items():
-            if r not in labelled and any(k in labelled for _, k in rs):
+    # a removed row's object stays labelled when a row it gives way to does (cycles never do): the rows from which
+    # a labelled one is reached, walked back from each once (linear, where a sweep to a fixpoint is quadratic)
+    gives_way: dict[int, list[int]] = defaultdict(list)
+    for r, rs in removers.items():
+        for _, k in rs:
+            if k >= 0:
+                gives_way[k].append(r)
+    todo = list(labelled)
+    while todo:
+        for r in gives_way.get(todo.pop(), ()):
+            if r not in labelled:
                 labelled.add(r)
-                grown = True
+                todo.append(r)
     return removers, labelled
 
 
@@ -479,11 +485,15 @@ def _keep_one_of_each_pair(edits: list[_Edit], guards: list[Finding], changes: d
     """The edits without those that would remove the last box of a pair an accepted, not applied pair finding
     (``guards``: a ``duplicate_box`` whose boxes differ in an outline, a ``class_conflict`` without a class) names:
     then the earlier box of the pair (``other_row``) stays, its removals are recorded as ``conflict`` in ``changes``,
-    and the pair finding's entry says so."""
+    and the pair finding's entry says so.
+
+    The removals are computed once, and after a guard marks edits bad, again only for the rows linked to theirs
+    (what a row's removals are, and whether its object stays labelled, depends on the edits of its group of linked
+    rows alone): guards + edits, not guards x edits."""
     bad: set[int] = set()
+    removers, labelled = _removals(edits)
+    group_of, group_edits, group_rows = _linked_rows(edits)
     for g in guards:
-        live = [e for e in edits if id(e) not in bad]
-        removers, labelled = _removals(live)
         if all(r in removers and r not in labelled for r in (g.other, g.ann)):
             group = [e for e, _ in removers[g.other]]
             keys = ", ".join(str(e.key) for e in group)
@@ -495,11 +505,47 @@ def _keep_one_of_each_pair(edits: list[_Edit], guards: list[Finding], changes: d
                     f"stays) and the pair's other box (annotation row {g.ann}) is removed by accepted finding "
                     f"{gone}: nothing applied; accept one of them only")
                 bad.add(id(e))
+            linked = group_of[g.other]  # every edit marked bad names g.other
+            group_edits[linked] = [e for e in group_edits[linked] if id(e) not in bad]
+            for r in group_rows[linked]:
+                removers.pop(r, None)
+                labelled.discard(r)
+            sub_removers, sub_labelled = _removals(group_edits[linked])
+            removers.update(sub_removers)
+            labelled |= sub_labelled
             c = changes[g.key]
             changes[g.key] = dataclasses.replace(c, detail=(
                 f"{c.detail}; one box of the pair stays: annotation row {g.other} is kept (accepted finding {keys}, "
                 f"which would remove it as well as the other box, is not applied: conflict)"))
     return [e for e in edits if id(e) not in bad]
+
+
+def _linked_rows(edits: list[_Edit]) -> tuple[dict[int, int], dict[int, list[_Edit]], dict[int, list[int]]]:
+    """The groups of annotation rows linked by an edit naming both (its ``row``, ``keep``, ``drop``): row -> its
+    group, and each group's edits (in the order of ``edits``) and rows."""
+    parent: dict[int, int] = {}
+
+    def find(r: int) -> int:
+        parent.setdefault(r, r)
+        while parent[r] != r:
+            parent[r] = parent[parent[r]]
+            r = parent[r]
+        return r
+
+    for e in edits:
+        rows = [r for r in (e.row, e.keep, e.drop) if r >= 0]
+        for r in rows:
+            parent[find(r)] = find(rows[0])
+    group_of = {r: find(r) for r in parent}
+    group_edits: dict[int, list[_Edit]] = defaultdict(list)
+    group_rows: dict[int, list[int]] = defaultdict(list)
+    for e in edits:
+        rows = [r for r in (e.row, e.keep, e.drop) if r >= 0]
+        if rows:
+            group_edits[group_of[rows[0]]].append(e)
+    for r, root in group_of.items():
+        group_rows[root].append(r)
+    return group_of, group_edits, group_rows
 
 
 def _conflict(group: list[_Edit], row: int, how: str, changes: dict[int, Change], bad: set[int]) -> None:
