@@ -223,7 +223,8 @@ def test_six_columns_are_a_prediction_with_a_confidence(tmp_path: Path) -> None:
     (tmp_path / "d/labels").mkdir(parents=True)
     (tmp_path / "d/labels/p.txt").write_text("0 0.5 0.5 0.1 0.1 0.93\n")
     ds, report = yolo.parse(tmp_path / "d", names=["a"])
-    assert len(report) == 0 and ds.annotations.score is not None and ds.annotations.score.tolist() == [0.93]
+    assert [i.type for i in report] == ["yolo_scored"]  # info: lines read with a confidence
+    assert ds.annotations.score is not None and ds.annotations.score.tolist() == [0.93]
 
 
 def test_missing_image_keeps_boxes_with_image_size(tmp_path: Path) -> None:

@@ -45,7 +45,8 @@ def test_detect_lines_with_a_confidence_are_scored_predictions(tmp_path: Path, b
     np.testing.assert_array_equal(ds.annotations.box, ref.annotations.box)  # the confidence is no coordinate
     assert ds.annotations.label.tolist() == [0, 1]
     assert "yolo_bad_columns" not in _types(report)  # was: every line refused (6 values)
-    assert _types(report) == ([] if bulk else ["yolo_not_normalized"])  # the width 1.2, not the confidence
+    # the width 1.2, not the confidence; yolo_scored (info) counts the lines read with a confidence
+    assert _types(report) == (["yolo_scored"] if bulk else ["yolo_not_normalized", "yolo_scored"])
 
 
 def test_segment_lines_with_an_even_count_end_with_a_confidence(tmp_path: Path) -> None:

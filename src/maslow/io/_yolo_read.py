@@ -8,8 +8,13 @@ which names the file, line and field of each problem.
 *Scored* lines: a prediction file (Ultralytics ``save_txt=True, save_conf=True``) writes the confidence after the
 coordinates: ``cls cx cy w h conf`` (6 values), a segment with an even number of values (``cls x1 y1 ... xn yn
 conf``), a pose line with one value more than ``kpt_shape`` asks for, an oriented box with 10. Those counts are
-no unscored kind, so the last value is read as ``score``; a file that mixes scored and unscored lines is reported
-(``yolo_mixed_scores``, naming the line), its unscored lines keep a NaN score.
+no unscored kind, so the last value is read as ``score`` when it lies in [0, 1] (another value is no confidence:
+the line has a wrong number of values, ``yolo_bad_columns``, and is skipped); a file that mixes scored and unscored
+lines is reported (``yolo_mixed_scores``, naming the line), its unscored lines keep a NaN score. The lines read
+with a confidence are counted in an info finding (``yolo_scored``, naming the first file and line): in ground
+truth, a line with one value too many (a track id in [0, 1], a polygon missing its last value) reads the same.
+``scores``: None reads the confidence where the count says so; False never (such lines are ``yolo_bad_columns``,
+as for ground truth); True requires one on every line (a line without is ``yolo_bad_columns``).
 """
 
 from __future__ import annotations
@@ -94,9 +99,10 @@ class Rows:
 
 
 def read_label(path: str | Path, image: int, kpt_shape: tuple[int, int] | None, col: Collector, rows: Rows, *,
-               obb: bool = False) -> None:
+               obb: bool = False, scores: bool | None = None) -> None:
     """Append the object lines of label file ``path`` (of image row ``image``) to ``rows``; report problems.
-    ``obb``: the lines are oriented boxes (``cls x1 y1 ... x4 y4``), read as 4-point polygons."""
+    ``obb``: the lines are oriented boxes (``cls x1 y1 ... x4 y4``), read as 4-point polygons. ``scores``: whether
+    the lines end with a confidence (None: where their count says so; see the module docstring)."""
     data = read_bytes(path)
     rows.files.append(path)
     try:
@@ -106,13 +112,14 @@ def read_label(path: str | Path, image: int, kpt_shape: tuple[int, int] | None, 
     if text is not None and "." in text:
         longest = max(map(len, _LONG_DECIMALS.findall(text)), default=0)
         rows.decimals = max(rows.decimals, min(longest, MAX_DECIMALS))
-    if text is not None and _clean(text, kpt_shape, image, rows, obb):
+    if text is not None and _clean(text, kpt_shape, image, rows, obb, scores):
         return
-    for _, cid, kind, vals, score, n in _read_lines(path, image, kpt_shape, col, obb):
+    for _, cid, kind, vals, score, n in _read_lines(path, image, kpt_shape, col, obb, scores):
         rows.add(image, KINDS.index(kind), [cid], [n], [len(vals)], vals, [score])
 
 
-def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows, obb: bool = False) -> bool:
+def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows, obb: bool = False,
+           scores_: bool | None = None) -> bool:
     """Parse a clean file in bulk into ``rows``; False (nothing added) when the file needs the line-by-line
     reader: anything ``_read_lines`` would report, or values it would reject."""
     toks = list(map(str.split, text.splitlines()))
@@ -120,8 +127,8 @@ def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows,
     if not body:
         return True  # empty: a background image
     counts = set(map(len, body))
-    found = _kind_of(min(counts), kpt_shape, obb)  # every line must be of one kind, all scored or none
-    if found is None or any(_kind_of(c, kpt_shape, obb) != found for c in counts):
+    found = _kind_of(min(counts), kpt_shape, obb, scores_)  # every line must be of one kind, all scored or none
+    if found is None or any(_kind_of(c, kpt_shape, obb, scores_) != found for c in counts):
         return False
     kind, scored = KINDS.index(found[0]), found[1]
     scores: list[float] | None = None
@@ -129,6 +136,8 @@ def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows,
         try:
             scores = [float(t.pop()) for t in body]
         except ValueError:
+            return False
+        if not all(0 <= v <= 1 for v in scores):  # no confidence (a nan, too): the line-by-line reader says so
             return False
     flat = list(chain.from_iterable(body))
     if len(counts) == 1:  # one width: class ids every `width` tokens
@@ -160,23 +169,26 @@ def _clean(text: str, kpt_shape: tuple[int, int] | None, image: int, rows: Rows,
     return True
 
 
-def _kind_of(n_tokens: int, kpt_shape: tuple[int, int] | None, obb: bool) -> tuple[str, bool] | None:
+def _kind_of(n_tokens: int, kpt_shape: tuple[int, int] | None, obb: bool, scores: bool | None = None
+             ) -> tuple[str, bool] | None:
     """(kind, whether the last value is a confidence) of a line of ``n_tokens`` values (class id included), None
-    for a count no kind has. A pose dataset (``kpt_shape``) has only pose lines, an obb one only 4-point lines."""
+    for a count no kind has. A pose dataset (``kpt_shape``) has only pose lines, an obb one only 4-point lines.
+    ``scores``: False, no line has a confidence; True, every line has one; None, the count says."""
+    found: tuple[str, bool] | None = None
     if kpt_shape is not None:
         cols = 5 + kpt_shape[0] * kpt_shape[1]
-        return ("pose", n_tokens == cols + 1) if n_tokens in (cols, cols + 1) else None
-    if obb:
-        return ("segment", n_tokens == 10) if n_tokens in (9, 10) else None
-    if n_tokens in (5, 6):
-        return "detect", n_tokens == 6
-    if n_tokens >= 7:  # cls + 2n values (n >= 3 points), + a confidence
-        return "segment", n_tokens % 2 == 0
-    return None
+        found = ("pose", n_tokens == cols + 1) if n_tokens in (cols, cols + 1) else None
+    elif obb:
+        found = ("segment", n_tokens == 10) if n_tokens in (9, 10) else None
+    elif n_tokens in (5, 6):
+        found = "detect", n_tokens == 6
+    elif n_tokens >= 7:  # cls + 2n values (n >= 3 points), + a confidence
+        found = "segment", n_tokens % 2 == 0
+    return found if found is None or scores is None or found[1] == scores else None
 
 
 def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None, col: Collector,
-                obb: bool = False) -> list[tuple[int, int, str, list[float], float, int]]:
+                obb: bool = False, scores: bool | None = None) -> list[tuple[int, int, str, list[float], float, int]]:
     """The line-by-line reader: every problem reported with its file, line and field. Each line read is
     (image, class id, kind, values, confidence (NaN: none), line number)."""
     try:
@@ -184,6 +196,9 @@ def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None,
     except UnicodeDecodeError as e:
         raise FormatError(f"label file must be UTF-8 text: {e}", path=path) from None
     pose_cols = None if kpt_shape is None else 5 + kpt_shape[0] * kpt_shape[1]
+    expected = (f"{pose_cols} (cls cx cy w h + kpt_shape keypoint values)" if pose_cols is not None else
+                "9 (cls x1 y1 x2 y2 x3 y3 x4 y4: an oriented box)" if obb else
+                "5 (cls cx cy w h) or an odd number >= 7 (cls x1 y1 x2 y2 x3 y3 ...: a polygon)") + " values"
     out: list[tuple[int, int, str, list[float], float, int]] = []
     scored: dict[bool, list[int]] = {}  # lines with and without a confidence
     n_float_cls = 0
@@ -211,14 +226,20 @@ def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None,
             error("yolo_bad_value", f"coordinates must be finite numbers, got {' '.join(toks[1:])!r}")
             continue
         nc = len(toks)
-        found = _kind_of(nc, kpt_shape, obb)
+        found = _kind_of(nc, kpt_shape, obb, scores)
         if found is None:
-            expected = (f"{pose_cols} (cls cx cy w h + kpt_shape keypoint values)" if pose_cols is not None else
-                        "9 (cls x1 y1 x2 y2 x3 y3 x4 y4: an oriented box)" if obb else
-                        "5 (cls cx cy w h) or at least 7 (cls x1 y1 x2 y2 x3 y3 ...: a polygon)")
-            error("yolo_bad_columns", f"line must have {expected} values, or one more (a confidence), got {nc}")
+            more = {None: ", or one more (a confidence in [0, 1])", False: " (read with scores=False: no confidence)",
+                    True: ", and one more: a confidence (read with scores=True)"}[scores]
+            error("yolo_bad_columns", f"line must have {expected}{more}, got {nc}")
             continue
         kind, has_score = found
+        if has_score and not 0 <= vals[-1] <= 1:  # no confidence: a value too many (a track id, a stray number)
+            if scores:
+                error("yolo_bad_value", f"confidence must lie in [0, 1], got {toks[-1]!r}", "score")
+            else:
+                error("yolo_bad_columns", f"line must have {expected}, or one more (a confidence in [0, 1]), got "
+                      f"{nc}: the last, {toks[-1]!r}, is no confidence", "score")
+            continue
         score = vals.pop() if has_score else math.nan
         scored.setdefault(has_score, []).append(n)
         kinds.setdefault(kind, []).append(n)
@@ -342,11 +363,18 @@ def build(rows: Rows, lay: Layout, paths: list[str], widths: list[int], heights:
 
 
 def _scores(rows: Rows, keep: np.ndarray, col: Collector) -> np.ndarray | None:
-    """The ``score`` column of the rows kept (NaN where a line has no confidence), None when no line has one;
-    label files with confidences beside files without are reported (a mix within a file is, by ``_read_lines``)."""
+    """The ``score`` column of the rows kept (NaN where a line has no confidence), None when no line has one; the
+    lines read with one are counted (info), label files with confidences beside files without are reported (a mix
+    within a file is, by ``_read_lines``)."""
     if not rows.n_scored:
         return None
     score = rows.scores()
+    first = int(np.flatnonzero(~np.isnan(score))[0])
+    path = rows.files[int(rows.per_row(rows.chunk_file)[first])]
+    col.add("yolo_scored", f"{rows.n_scored} lines read as scored predictions (a trailing confidence; first: line "
+            f"{rows.line[first]}); in ground truth such a line has one value too many (a track id, a polygon "
+            "missing a value): read with scores=False to refuse them", severity="info", file=path,
+            record=f"line {rows.line[first]}", field="score")
     if rows.n_scored < len(score):
         file = rows.per_row(rows.chunk_file)
         per_file = np.bincount(file, weights=~np.isnan(score), minlength=len(rows.files))

@@ -53,6 +53,7 @@ where the other files would not give back every image, in order, with its split)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -113,6 +114,7 @@ class _Files:
     image_list: Path | None
     images: Path | None  # the folder the image files are in
     index: dict[str, str] | None = None  # index_images(images) where the search found it, else None
+    unread_lists: tuple[str, ...] = ()  # images list CSVs in the folder that are not read (another split)
 
 
 def _pick(folder: Path, names: list[str], what: str, words: tuple[str, ...], prefer: tuple[str, ...]) -> Path | None:
@@ -125,15 +127,29 @@ def _pick(folder: Path, names: list[str], what: str, words: tuple[str, ...], pre
     return folder / found[0] if found else None
 
 
-def _image_lists(folder: Path, names: list[str]) -> Path | None:
-    """The images list CSV among ``names``: ``image-ids.csv``, ``image_ids_and_rotation.csv``,
-    ``*-images-*.csv`` (not a boxes or image-level labels CSV)."""
+_SPLITS = ("train", "validation", "test")
+
+
+def _split_word(name: str) -> str | None:
+    """The Open Images split a file name says (``validation-images-with-rotation.csv``,
+    ``challenge-2019-validation-detection-bbox.csv``: ``validation``), None when it says none."""
+    words = re.split(r"[-_.]", name.lower())
+    return next((s for s in _SPLITS if s in words), None)
+
+
+def _image_lists(folder: Path, names: list[str], boxes: str) -> tuple[Path | None, list[str]]:
+    """The images list CSV to read among ``names``, and the images lists not read. Read: maslow's
+    ``image-ids.csv``, or an official list of the boxes CSV's split (``validation-images-with-rotation.csv`` beside
+    ``validation-annotations-bbox.csv``); a list of another split, or of every split
+    (``image_ids_and_rotation.csv``), would add images without their boxes: only through ``image_list=``."""
     found = [n for n in names if ("images" in n.lower() or "image_ids" in n.lower() or "image-ids" in n.lower())
              and "bbox" not in n.lower() and "imagelabels" not in n.lower()]
-    if len(found) > 1:
-        raise FormatError(f"folder must hold one images list CSV, got {len(found)} ({', '.join(found)}): pass the "
+    split = _split_word(boxes)
+    read = [n for n in found if n.lower() == IMAGE_LIST_FILE or (split is not None and _split_word(n) == split)]
+    if len(read) > 1:
+        raise FormatError(f"folder must hold one images list CSV, got {len(read)} ({', '.join(read)}): pass the "
                           "file (image_list=)", path=folder)
-    return folder / found[0] if found else None
+    return (folder / read[0] if read else None), [n for n in found if n not in read]
 
 
 def _layout(src: Path, images_root: Path | None, descriptions: str | Path | None, labels: str | Path | None,
@@ -144,6 +160,7 @@ def _layout(src: Path, images_root: Path | None, descriptions: str | Path | None
     folder = src if src.is_dir() else src.parent
     names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() == ".csv") if src.is_dir() else []
     boxes = src
+    unread: list[str] = []
     if src.is_dir():
         found = _pick(src, names, "boxes CSV (*bbox*.csv)", ("bbox",), ("detection",))
         if found is None:
@@ -153,7 +170,8 @@ def _layout(src: Path, images_root: Path | None, descriptions: str | Path | None
         descriptions = descriptions or _pick(src, names, "class descriptions CSV", ("class", "descri"),
                                              ("boxable", "500"))
         labels = labels or _pick(src, names, "image-level labels CSV", ("imagelabels",), ("human",))
-        image_list = image_list or _image_lists(src, names)
+        if image_list is None:
+            image_list, unread = _image_lists(src, names, boxes.name)
     index = None
     if images_root is None:
         for cand in (folder / "images", folder / "data", folder):
@@ -163,7 +181,7 @@ def _layout(src: Path, images_root: Path | None, descriptions: str | Path | None
                 break
     return _Files(boxes, None if descriptions is None else Path(descriptions), None if labels is None else Path(labels),
                   None if image_list is None else Path(image_list), None if images_root is None else Path(images_root),
-                  index)
+                  index, tuple(unread))
 
 
 def read_class_descriptions(path: str | Path) -> dict[str, str]:
@@ -219,7 +237,10 @@ def parse(
             must be one of its MIDs (others are reported and not imported).
         image_labels: the image-level labels CSV (``pos_category_ids``/``neg_category_ids``).
         image_list: the images list CSV (``ImageID`` and optionally ``Subset``): every image, in order, with its
-            split; default a ``.csv`` in the folder named ``*images*``, ``*image_ids*`` or ``*image-ids*``.
+            split; default, in a folder, maslow's ``image-ids.csv`` or an official list of the boxes CSV's split
+            (``validation-images-with-rotation.csv`` beside ``validation-annotations-bbox.csv``); other lists
+            (another split, ``image_ids_and_rotation.csv``) are read only when named here (an info finding names
+            them). Images only the list names are imported without annotations (an info finding counts them).
         progress: called as ``progress(done, total)`` over the rows read, then the image headers.
 
     Returns:
@@ -267,6 +288,7 @@ def parse(
     if it is None and lt is not None and box_ids == sorted(box_ids) and label_image_ids == sorted(label_image_ids):
         ids = sorted(ids)
     splits = _subsets(it, ids, col)
+    _list_findings(files, it, listed_ids, {*box_ids, *label_image_ids}, col)
     row_of_id = {x: i for i, x in enumerate(ids)}
     image = lookup(image_code, box_ids, row_of_id)
     tick = Ticks(progress, n_rows + len(ids))
@@ -311,6 +333,23 @@ def parse(
             info[key] = value
     root = files.images if files.images is not None else files.boxes.parent
     return Dataset(schema=schema, images=images, annotations=ann, root=root, info={"openimages": info}), col.report()
+
+
+def _list_findings(files: _Files, it: Table | None, listed: list[str], named: set[str], col: Collector) -> None:
+    """Info findings: the images lists in the folder that are not read; the images only the list read names (no
+    box, no image-level label), which are imported without annotations."""
+    if files.unread_lists:
+        split = _split_word(files.boxes.name)
+        col.add("openimages_image_list_not_read", f"{len(files.unread_lists)} images list CSVs not read "
+                f"({', '.join(files.unread_lists)}): only image-ids.csv or a list of the boxes CSV's split "
+                f"({split or 'none in its name'}) is read by itself; pass the file (image_list=) to read one",
+                severity="info", file=files.boxes.parent)
+    only = [x for x in listed if x not in named] if it is not None else []
+    if it is not None and only:
+        record, field = first_row(it.col("ImageID") == only[0], it, "ImageID")
+        col.add("openimages_listed_only", f"{len(only)} images are named only by the images list (no box, no "
+                f"image-level label; first: {only[0]!r}): imported without annotations", severity="info",
+                file=it.path, record=record, field=field)
 
 
 def _subsets(it: Table | None, ids: list[str], col: Collector) -> np.ndarray | None:

@@ -91,6 +91,7 @@ def parse(
     kpt_shape: tuple[int, int] | None = None,
     image_size: tuple[int, int] | None = None,
     task: str | None = None,
+    scores: bool | None = None,
 ) -> tuple[Dataset, Report]:
     """Read a YOLO dataset: ``src`` is a data.yaml, an obj.data or a dataset folder (a classify folder,
     ``train/<class>/<image>`` without label files, is read as ``imagefolder`` reads it).
@@ -103,6 +104,9 @@ def parse(
         kpt_shape: ``(K, 2 or 3)`` for pose labels without a data.yaml.
         image_size: ``(width, height)`` used for images whose file is missing (to place their labels).
         task: ``"obb"``: the label lines are Ultralytics oriented boxes (default: data.yaml's ``task``).
+        scores: whether the lines end with a confidence (Ultralytics ``save_conf``): None, where their count says
+            so and the value lies in [0, 1]; False, never (ground truth: such lines are ``yolo_bad_columns``);
+            True, on every line.
 
     Returns:
         The Dataset (``root`` = ``images_root`` or the layout root; ``info["yolo"]``: what the layout says that
@@ -121,6 +125,8 @@ def parse(
     lay = find_layout(src, col)
     if task is not None and task != "obb":
         raise FormatError(f"task must be 'obb' (the one task label lines don't tell), got {task!r}", path=src)
+    if scores is not None and not isinstance(scores, bool):
+        raise FormatError(f"scores must be true, false or null, got {scores!r}", path=src, field="scores")
     if lay.task is not None and lay.task != "obb":
         col.add("yolo_task", f"task {lay.task!r} is not read (Ultralytics takes the task from the model); the "
                 "label lines tell detect, segment and pose", severity="info", file=lay.config, field="task")
@@ -157,7 +163,7 @@ def parse(
         widths.append(w)
         heights.append(h)
         if e.label is not None:
-            read_label(e.label, i, lay.kpt_shape, col, rows, obb=obb)
+            read_label(e.label, i, lay.kpt_shape, col, rows, obb=obb, scores=scores)
     ds = build(rows, lay, paths, widths, heights, [e.split for e in entries], root, col, obb=obb)
     if not obb and lay.kpt_shape is None and _obb_like(rows):
         col.add("yolo_obb_like", f"every object is a 4-point polygon ({len(rows.lens)}): read as segments; if these "
