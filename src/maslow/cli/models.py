@@ -168,15 +168,14 @@ def crossval(
 
     from maslow import io
     from maslow.cli._destination import check_destination, check_images_kept, check_side_file, read_paths
-    from maslow.cli.train import apply_sets
+    from maslow.cli.train import read_train_config
     from maslow.core.atomic import atomic_path
     from maslow.errors import FormatError, MaslowError, MissingDependencyError
-    from maslow.models import read_config
     from maslow.models.base import build_model, load_data
     from maslow.models.classify import probabilities
 
     fmt_out = format_name(fmt_out, "--to")  # before training: a misspelt --to failed after every fold
-    cfg = apply_sets(read_config(config), sets)
+    cfg = read_train_config(config, sets)[0]  # --set device=cpu overrides a config's device: cuda
     # before any training: OUT and the probabilities beside it must not replace the config or the data it names
     read = [config, *(read_paths(Path(cfg.data), cfg.format) if cfg.format is not None else []),
             *([Path(cfg.images_root)] if cfg.images_root else [])]

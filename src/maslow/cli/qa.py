@@ -152,11 +152,11 @@ def _kind(truth: Dataset, predictions: Dataset, iou_type: str, sigmas: list[floa
 def _model_config(config: Path) -> tuple[Any, Any]:
     """``--model``: the training config and its adapter, built (its settings checked) before any data is read, as
     ``maslow crossval`` does; a wrong setting names the config file."""
+    from maslow.cli.train import read_train_config
     from maslow.errors import MissingDependencyError
-    from maslow.models import read_config
     from maslow.models.base import build_model
 
-    cfg = read_config(config)
+    cfg = read_train_config(config, None)[0]
     try:
         return cfg, build_model(cfg)
     except MissingDependencyError:

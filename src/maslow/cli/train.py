@@ -24,7 +24,7 @@ def apply_sets(cfg: Any, sets: Sequence[str] | None) -> Any:
     """The config with ``key=value`` overrides applied (values parsed as YAML; ``params.X`` sets a param)."""
     import yaml
 
-    from maslow.models.base import TrainConfig, check_device
+    from maslow.models.base import TrainConfig
 
     if not sets:
         return cfg
@@ -43,12 +43,30 @@ def apply_sets(cfg: Any, sets: Sequence[str] | None) -> Any:
         else:
             d[key] = value
     try:
-        cfg = TrainConfig.from_dict(d, where="--set")
-        if any(item.partition("=")[0].strip() == "device" for item in sets):
-            check_device(cfg.device)  # a device this machine lacks, before any data is read
-        return cfg
+        return TrainConfig.from_dict(d, where="--set")
     except (TypeError, MaslowError) as e:  # a wrong value names the override, as an unknown key does
         raise MaslowError(f"--set: {str(e).removeprefix('--set: ')}") from None
+
+
+def read_train_config(config: Path, sets: Sequence[str] | None, *, search: bool = False) -> tuple[Any, Any]:
+    """The config of ``train``, ``tune``, ``crossval`` and ``qa --model``, and its search space (``search``: as
+    ``read_tune_config`` reads it, else None): the file read, the ``--set`` overrides applied, then its ``device``
+    checked before any data is read. After the overrides: ``--set device=cpu`` runs a config saying ``device: cuda``
+    on a machine without CUDA. A device this machine lacks names ``--set`` when an override gave it, else the config
+    file (exit 2)."""
+    from maslow.models.base import check_device, read_config
+    from maslow.models.tune import read_tune_config
+
+    cfg, space = (read_tune_config(config, device_check=False) if search
+                  else (read_config(config, device_check=False), None))
+    cfg = apply_sets(cfg, sets)
+    try:
+        check_device(cfg.device)
+    except MaslowError as e:
+        if any(item.partition("=")[0].strip() == "device" for item in sets or ()):
+            raise MaslowError(f"--set: {e}") from None
+        raise FormatError(str(e), path=config) from None
+    return cfg, space
 
 
 @contextlib.contextmanager
@@ -114,6 +132,33 @@ def _config_errors(config: Path) -> Iterator[None]:
         raise FormatError(str(e), path=config) from None
 
 
+def _where(config: Path, *, given: bool) -> contextlib.AbstractContextManager[None]:
+    """Errors about the model folder name the config file when its field ``out`` gave the folder."""
+    return contextlib.nullcontext() if given else _config_errors(config)
+
+
+def _check_model_folder(config: Path, cfg: Any, *, given: bool, resume: bool, overwrite: bool) -> tuple[Path, str]:
+    """Refuse, before any data is read, a model folder (``cfg.out``) whose replacing when the run ends (as a whole,
+    ``atomic_dir``) would delete data: for a new run, without ``--overwrite``, the checkpoint of an interrupted run
+    beside it or a model another run saved (``check_out``); then, as ``export`` and ``crossval`` check their --out
+    (``check_folder``), a file, a folder that is not empty without ``--overwrite``, and even with it the config, the
+    data it names, a workspace or the current folder. A resumed run replaces its own folder: the last ones only.
+    Gives the folder and how messages name it (``--out``, ``--resume`` or the config's field), for
+    ``check_images_kept`` once the data is read."""
+    from maslow.cli._destination import check_folder, read_paths
+    from maslow.models.train import check_out
+
+    folder = Path(cfg.out)
+    flag = "--resume" if resume else "--out" if given else "config field 'out'"
+    root = Path(cfg.images_root) if cfg.images_root else None
+    sources = [config, *read_paths(Path(cfg.data), cfg.format, images_root=root)]
+    with _where(config, given=given):
+        if not resume:
+            check_out(folder, overwrite=overwrite, where=flag)
+        check_folder(folder, overwrite=overwrite or resume, sources=sources, what="the model", flag=flag)
+    return folder, flag
+
+
 def _tracking_line(run_id: str | None, uri: str | None, off: str | None) -> str:
     if run_id is None:  # why: the config (or MLFLOW_TRACKING_URI) says off, or mlflow is missing (names the extra)
         return f"MLflow: tracking off ({lit(off or 'tracking: off')})"
@@ -135,13 +180,13 @@ def train_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Train a model from a YAML config: progress per epoch, final metrics, the model folder and the MLflow run."""
+    from maslow.cli._destination import check_images_kept
     from maslow.models.base import build_model, load_data
     from maslow.models.checkpoint import CHECKPOINT_FILE, checkpoint_file, partial_folder, read_checkpoint, run_folder
     from maslow.models.evaluate import task_of
-    from maslow.models.train import check_out, split_for_training, train
-    from maslow.models.tune import read_tune_config
+    from maslow.models.train import split_for_training, train
 
-    cfg = apply_sets(read_tune_config(config)[0], sets)
+    cfg = read_train_config(config, sets, search=True)[0]
     _quiet_libraries(cfg)
     if resume is not None:
         run_dir = run_folder(resume)
@@ -154,21 +199,22 @@ def train_command(
             raise MaslowError(f"--out must be the --resume folder {str(run_dir)!r} (a resumed run is saved where it "
                               f"ran), got {str(out)!r}")
         out = run_dir
+    given = out is not None
     if out is not None:
         cfg = cfg.with_overrides(out=str(out))
-    if resume is None:  # a new run replaces the folder when it ends: never a model of another run unasked
-        if out is not None:
-            check_out(out, overwrite=overwrite)
-        else:
-            with _config_errors(config):
-                check_out(cfg.out, overwrite=overwrite, where="config field 'out'")
     # adapter settings (params) are checked when the adapter is built: before any data is read
     with _config_errors(config):
         adapter = build_model(cfg)
     ckpt = None  # read before the data: a missing or damaged checkpoint exits 2 naming the file
     if resume is not None and "resume" in inspect.signature(adapter.fit).parameters:  # else train says it has none
         ckpt = read_checkpoint(resume)
+    # (an adapter that writes no checkpoints has no run to resume: train says so, before anything is written)
+    checked = None if resume is not None and ckpt is None else _check_model_folder(
+        config, cfg, given=given, resume=resume is not None, overwrite=overwrite)
     ds = load_data(cfg)
+    if checked is not None:
+        with _where(config, given=given):  # its images are where the model goes
+            check_images_kept([checked[0]], ds, flag=checked[1])
     with _config_errors(config):  # the splits the config names must be in the data, the metric one of the task's
         split_for_training(ds, cfg)
         metric = cfg.key_metric(getattr(adapter, "task", None) or task_of(ds))
@@ -219,10 +265,9 @@ def tune_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Search hyperparameters with Optuna (TPE, median pruning); resumable, shareable SQLite study."""
-    from maslow.models.tune import read_tune_config, tune
+    from maslow.models.tune import tune
 
-    cfg, space = read_tune_config(config)
-    cfg = apply_sets(cfg, sets)
+    cfg, space = read_train_config(config, sets, search=True)
     _quiet_libraries(cfg)
     with progress_bar("trials", enabled=not as_json) as progress:
         result = tune(cfg, trials=trials, metric=metric, space=space, storage=storage, study_name=study,

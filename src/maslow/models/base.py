@@ -210,9 +210,11 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-def read_config(path: str | Path, **overrides: Any) -> TrainConfig:
+def read_config(path: str | Path, *, device_check: bool = True, **overrides: Any) -> TrainConfig:
     """The ``TrainConfig`` in the YAML file ``path``; ``data`` and ``images_root`` are relative to the file. A
     ``search:`` mapping (the tuner's search space, ``maslow.models.tune.read_tune_config``) is left out.
+    ``overrides`` change fields; then the ``device`` is checked (``check_device``) unless ``device_check`` is False:
+    the CLI checks it once its ``--set`` overrides are applied (``maslow.cli.train.read_train_config``).
 
     Raises:
         FormatError: the file is unreadable or malformed, or a setting is wrong (names the file and the setting).
@@ -236,6 +238,8 @@ def read_config(path: str | Path, **overrides: Any) -> TrainConfig:
             changes: dict[str, Any] = {name: str(path.parent / value)}
             cfg = dataclasses.replace(cfg, **changes)
     cfg = cfg.with_overrides(**overrides) if overrides else cfg
+    if not device_check:
+        return cfg
     try:  # before any data is read: the adapters find a missing device only when they build the network
         check_device(cfg.device)
     except MaslowError as e:

@@ -13,7 +13,9 @@ replacing what was there; until then nothing in it changes. The torch adapters w
 after each epoch into a work folder beside it, ``<out>.partial`` (``checkpoint.partial_folder``): a run that is
 interrupted or fails leaves the previous model folder as it was, and its own progress there. The saved model folder
 keeps the last checkpoint; the work folder is removed once it is in place. ``check_out`` refuses (for ``maslow
-train`` without ``--overwrite``) an ``out`` that holds something training would replace.
+train`` without ``--overwrite``) an ``out`` holding a model or beside an interrupted run's checkpoint; ``maslow
+train`` also refuses, as ``export`` does, any other folder that is not empty, and even with ``--overwrite`` the data
+read, a workspace and the current folder (``maslow.cli._destination.check_folder``).
 
 Resume: ``train(cfg, resume=folder)`` continues the run of ``folder`` from its checkpoint (the interrupted run's in
 ``<folder>.partial`` when there is one, else the finished run's in ``folder``; ``maslow.models.checkpoint``).
@@ -306,13 +308,15 @@ def _seed_work(src: Path, work: Path) -> None:
 
 
 def check_out(folder: str | Path, *, overwrite: bool = False, where: str = "--out") -> None:
-    """Refuse to train a new run into ``folder`` when that would replace something: a file (always), or, without
-    ``overwrite``, a folder that is not empty (a model another run saved: training replaces it when it ends) or the
-    checkpoint of an interrupted run in the work folder ``<folder>.partial`` (training anew overwrites it).
+    """Refuse, without ``overwrite``, to train a new run into ``folder`` when that would replace a run's work: the
+    checkpoint of an interrupted run in the work folder ``<folder>.partial`` (training anew overwrites it), or a
+    model another run saved in ``folder`` (training replaces it when it ends). The rest (a file, any other folder
+    that is not empty, the data read, a workspace, the current folder) is ``maslow.cli._destination.check_folder``'s,
+    which ``maslow train`` calls after this.
 
     Args:
         folder: the model folder (``--out``, or the config's ``out``).
-        overwrite: allow replacing a folder and an interrupted run's checkpoint (``maslow train --overwrite``).
+        overwrite: allow replacing a model and an interrupted run's checkpoint (``maslow train --overwrite``).
         where: the setting that gave ``folder``, for messages.
 
     Raises:
@@ -321,9 +325,6 @@ def check_out(folder: str | Path, *, overwrite: bool = False, where: str = "--ou
     from maslow.models.checkpoint import CHECKPOINT_FILE, partial_folder
 
     folder = Path(folder)
-    if folder.is_file():
-        raise MaslowError(f"{where} {folder}: is a file; the model is a folder and would replace it: remove the file "
-                          "or give another folder")
     if overwrite:
         return
     work = partial_folder(folder)
@@ -331,16 +332,14 @@ def check_out(folder: str | Path, *, overwrite: bool = False, where: str = "--ou
         raise MaslowError(f"{where} {folder}: must not have the checkpoint of an interrupted run beside it, got "
                           f"{work / CHECKPOINT_FILE}; a new run would overwrite it. Pass --resume {folder} to "
                           "continue that run, --overwrite to start anew, or give another folder")
-    if not folder.is_dir() or not any(folder.iterdir()):
+    if not (folder / MODEL_JSON).is_file():
         return
-    what = "a folder that is not empty"
-    if (folder / MODEL_JSON).is_file():
-        try:
-            doc = read_model_json(folder)
-            n = len(doc["history"].epochs)
-            what = f"a model ({doc['adapter']}, {n} epoch{'' if n == 1 else 's'} trained)"
-        except ModelError:
-            what = "a model folder"
+    try:
+        doc = read_model_json(folder)
+        n = len(doc["history"].epochs)
+        what = f"a model ({doc['adapter']}, {n} epoch{'' if n == 1 else 's'} trained)"
+    except ModelError:
+        what = "a model folder"
     resumable = (folder / CHECKPOINT_FILE).is_file()
     raise MaslowError(f"{where} {folder}: holds {what}; training would replace it when it ends. Pass --overwrite to "
                       f"replace it{f', --resume {folder} to train it on' if resumable else ''}, or give a new folder")

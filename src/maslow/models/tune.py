@@ -105,8 +105,10 @@ def default_storage(start: str | Path = ".") -> str:
     return f"sqlite:///{folder / 'optuna.db'}"
 
 
-def read_tune_config(path: str | Path, **overrides: Any) -> tuple[TrainConfig, dict[str, Any] | None]:
-    """A training config YAML that may carry a ``search:`` mapping: (config, search space or None).
+def read_tune_config(path: str | Path, *, device_check: bool = True,
+                     **overrides: Any) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """A training config YAML that may carry a ``search:`` mapping: (config, search space or None); ``device_check``
+    and ``overrides`` as ``read_config`` takes them.
 
     Raises:
         FormatError: the file or a setting is wrong (names the file and the setting).
@@ -122,7 +124,7 @@ def read_tune_config(path: str | Path, **overrides: Any) -> tuple[TrainConfig, d
                               path=path)
         space = _numbers(space)
         check_space(space, where=f"{path}: search")
-    return read_config(path, **overrides), None if space is None else dict(space)
+    return read_config(path, device_check=device_check, **overrides), None if space is None else dict(space)
 
 
 def _numbers(space: Mapping[str, Any]) -> dict[str, Any]:
