@@ -2,7 +2,9 @@
 may write: checks that refuse (MaslowError, exit 2) a DST whose writing would delete data, before anything is read or
 written. A folder format replaces its DST folder as a whole (``maslow.core.atomic.atomic_dir``), so a folder that is
 not empty needs ``--overwrite``; the data read, a workspace and the current folder (or one above it) are refused even
-with it. ``flag`` names DST in messages as the command's user gave it (``--out``)."""
+with it. A file format replaces an existing file DST without ``--overwrite`` (as ``cp`` does), unless it is a file
+read, a workspace's own or (``export``) a file a workspace dataset was imported from. ``flag`` names DST in messages
+as the command's user gave it (``--out``)."""
 
 from __future__ import annotations
 
@@ -18,11 +20,12 @@ from maslow import io
 from maslow.core.dataset import Dataset
 from maslow.errors import MaslowError
 
-#: ``--overwrite`` of the commands that write a dataset to ``--out`` (``review apply``, ``schema migrate``, ``predict``,
-#: ``crossval``)
+#: ``--overwrite`` of the commands that write a dataset to DST or ``--out`` (``export``, ``convert``, ``sample``,
+#: ``review apply``, ``schema migrate``, ``predict``, ``crossval``)
 OverwriteOpt = Annotated[bool, typer.Option(
-    "--overwrite", help="Replace --out when it is a folder that is not empty (everything in it is deleted); never the "
-    "data read, a workspace or the current folder.")]
+    "--overwrite", help="Replace the destination (DST, --out) when it is a folder that is not empty (everything in "
+    "it is deleted); never the data read, a workspace or the current folder. A file destination is replaced "
+    "without it, unless it is a file read.")]
 
 #: Formats written as one file; the others write a folder (coco-panoptic: a file and a folder of PNGs).
 FILE_FORMATS = frozenset({"coco", "coco-results", "cvat", "labelstudio", "openimages-results", "coco-panoptic"})
@@ -77,6 +80,18 @@ def check_side_file(path: Path, *, dst: Path, what: str, sources: Sequence[Path]
             raise MaslowError(f"{flag} {dst}: {what} is written beside it, to {path}, which is a file read; writing "
                               f"it would replace the data read: give another {flag}")
         _check_not_state(path, real, f"{flag} {dst}: {what} {path}")
+
+
+def check_not_imported(dst: Path, imported: Sequence[tuple[Path, str]], flag: str = "DST") -> None:
+    """Refuse (exit 2) a file DST that is a file a workspace dataset was imported from (``imported``: the sources its
+    versions record, each with the dataset's name): writing a version there would replace the source, and whatever
+    in it maslow doesn't keep, with maslow's rewrite of it."""
+    with _checking(dst, flag):
+        real = _real(dst)
+        hit = next(((p, name) for p, name in imported if p.is_file() and _real(p) == real), None)
+    if hit is not None:
+        raise MaslowError(f"{_named(flag, dst)} is the file {hit[1]!r} was imported from ({hit[0]}); writing it would "
+                          f"replace that source: give another {flag}")
 
 
 def _check_not_read(path: Path, sources: Sequence[Path], flag: str) -> None:

@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 
 from maslow import io
-from maslow.cli._destination import check_destination, check_folder, check_images_kept, empty_folder
+from maslow.cli._destination import (
+    OverwriteOpt,
+    check_destination,
+    check_folder,
+    check_images_kept,
+    check_not_imported,
+    empty_folder,
+    read_paths,
+)
 from maslow.cli._options import parse_options
 from maslow.cli.render import (
     console,
@@ -39,9 +47,6 @@ ReadOpt = Annotated[list[str] | None, typer.Option(
 WriteOpt = Annotated[list[str] | None, typer.Option(
     "--write-option", help="KEY=VALUE passed to the writer (repeatable; VALUE in YAML: task=segment, "
     "copy_images=true); see docs/formats/.")]
-OverwriteOpt = Annotated[bool, typer.Option(
-    "--overwrite", help="Replace DST when it is a folder that is not empty (everything in it is deleted); never the "
-    "data read, a workspace or the current folder.")]
 
 #: Names that say what a file or folder holds, not which dataset it is: ``import`` names the dataset after the
 #: nearest folder above them (``bccd/annotations`` -> ``bccd``), so two datasets never share one history by accident.
@@ -77,7 +82,7 @@ def sample(
     as_json: JsonOpt = False,
 ) -> None:
     """Generate the shapes sample dataset (PNG images + COCO JSON) to try maslow without downloads."""
-    from maslow.core.atomic import atomic_dir
+    from maslow.core.atomic import atomic_dir, walked
     from maslow.sample import write_shapes
 
     if empty_folder(dst):  # written into, as before (the current folder too)
@@ -85,7 +90,7 @@ def sample(
         rep = io.write(ds, dst / "annotations.json", "coco")
     else:  # a new folder, or (--overwrite) one replaced: it appears whole
         check_folder(dst, overwrite=overwrite, sources=(), what="the sample")
-        with atomic_dir(dst) as tmp:
+        with walked([dst]), atomic_dir(dst) as tmp:  # looked through for a workspace once, by the check
             ds = write_shapes(tmp, n_images, seed=seed)
             rep = io.write(ds, tmp / "annotations.json", "coco")
         rep.path = str(dst / "annotations.json")
@@ -326,6 +331,7 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Write a workspace version out in any format (or, with --onnx, a trained model as ONNX)."""
+    from maslow.core.atomic import walked
     from maslow.store import Workspace
 
     if onnx:
@@ -339,13 +345,31 @@ def export(
     ref, dst = (None, args[0]) if len(args) == 1 else (args[0], args[1])
     fmt = format_name(fmt, "--to")
     options = parse_options(write_options, io.get_format(fmt).write, flag="--write-option", what=f"{fmt} writer")
-    folders = check_destination(Path(dst), fmt, overwrite=overwrite, sources=(), options=options)
-    ds = Workspace.find().load(ref)
-    check_images_kept(folders, ds)
-    with _writing(fmt, dst, enabled=not as_json) as progress:
-        rep = io.write(ds, Path(dst), fmt, progress=progress, **options)
+    imported = _imported_from()
+    check_not_imported(Path(dst), imported)
+    folders = check_destination(Path(dst), fmt, overwrite=overwrite, sources=[p for p, _ in imported],
+                                options=options)
+    with walked(folders):  # the check looked through them for a workspace: the writer doesn't again
+        ds = Workspace.find().load(ref)
+        check_images_kept(folders, ds)
+        with _writing(fmt, dst, enabled=not as_json) as progress:
+            rep = io.write(ds, Path(dst), fmt, progress=progress, **options)
     _note_images_left_behind(rep, ds, Path(dst), fmt)
     print_json(rep) if as_json else render_export(rep)
+
+
+def _imported_from() -> list[tuple[Path, str]]:
+    """The files the workspace's datasets were imported from, as their versions record them (relative to its root,
+    or absolute), each with its dataset's name. None outside a workspace or with a damaged record: loading the
+    version says why."""
+    from maslow.store import Workspace
+
+    found: list[tuple[Path, str]] = []
+    with contextlib.suppress(MaslowError, OSError):
+        ws = Workspace.find()
+        for name in ws.datasets():
+            found += [(ws.root / v.source, name) for v in ws.log(name) if v.source]
+    return found
 
 
 @contextlib.contextmanager
@@ -401,18 +425,19 @@ def convert(
     as_json: JsonOpt = False,
 ) -> None:
     """Convert between formats (no workspace needed); reports import issues and what the target can't hold."""
+    from maslow.core.atomic import walked
+
     fmt_in, fmt_out = format_name(fmt_in, "--from"), format_name(fmt_out, "--to")
     r_opts = parse_options(read_options, io.get_format(fmt_in).parse, flag="--read-option", what=f"{fmt_in} reader")
     w_opts = parse_options(write_options, io.get_format(fmt_out).write, flag="--write-option",
                             what=f"{fmt_out} writer")
-    sources = [src, *([images_root] if images_root is not None else [])]
-    if fmt_in == "coco-panoptic":  # its PNGs are read from a folder of their own
-        sources.append(Path(r_opts["png_folder"]) if r_opts.get("png_folder") else src.with_suffix(""))
+    sources = read_paths(src, fmt_in, images_root=images_root, options=r_opts)
     folders = check_destination(dst, fmt_out, overwrite=overwrite, sources=sources, options=w_opts)
-    imp = _import(src, fmt_in, images_root, strict, check_files, False, as_json, r_opts)
-    check_images_kept(folders, imp.dataset)
-    with _writing(fmt_out, dst, enabled=not as_json) as progress:
-        rep = io.write(imp.dataset, dst, fmt_out, progress=progress, **w_opts)
+    with walked(folders):  # the check looked through them for a workspace: the writer doesn't again
+        imp = _import(src, fmt_in, images_root, strict, check_files, False, as_json, r_opts)
+        check_images_kept(folders, imp.dataset)
+        with _writing(fmt_out, dst, enabled=not as_json) as progress:
+            rep = io.write(imp.dataset, dst, fmt_out, progress=progress, **w_opts)
     _note_images_left_behind(rep, imp.dataset, dst, fmt_out)
     if as_json:
         print_json({"export": rep, "report": imp.report})

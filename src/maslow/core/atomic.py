@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from maslow.errors import FormatError, NoRoomError
@@ -44,7 +45,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     empty unless given ``--overwrite``), except a folder whose loss can't be meant, refused before anything is
     written: the current folder or one above it (a filesystem root), and a folder holding a maslow workspace
     (``maslow.yaml`` or ``.maslow/`` in it or in a folder below it). A symlink at ``path`` is replaced, not what it
-    points to. ``"."`` and ``".."`` name the folders they stand for.
+    points to. ``"."`` and ``".."`` name the folders they stand for. Inside ``walked([path])`` the workspace search
+    is left to the caller, who has just done it.
 
     Raises:
         FormatError: ``path`` is one of the folders above, or can't be written (named in the message).
@@ -120,7 +122,7 @@ def replace_refusal(path: str | Path) -> str | None:
     if cwd is not None and (real == cwd or real in cwd.parents):
         got = "the current folder" if real == cwd else f"a folder above the current folder {cwd}"
         return f"{what} must not be the current folder or a folder above it, got {got}; give a new or empty folder"
-    workspace = workspace_inside(real)
+    workspace = None if _walked(real) else workspace_inside(real)
     if workspace is not None:
         return (f"{what} must not hold a maslow workspace, got {workspace}; its versions would be deleted. Give a "
                 "new or empty folder")
@@ -137,6 +139,53 @@ def workspace_inside(folder: str | Path) -> Path | None:
         if config in files and not os.path.islink(os.path.join(top, config)):
             return Path(top, config)
     return None
+
+
+#: folders a caller has just looked through for a workspace (``walked``): resolved path -> its stamp then
+_WALKED: contextvars.ContextVar[dict[Path, tuple[int, int, int] | None] | None] = contextvars.ContextVar(
+    "maslow_walked", default=None)
+
+
+@contextlib.contextmanager
+def walked(folders: Iterable[str | Path]) -> Iterator[None]:
+    """Inside, ``atomic_dir`` doesn't look again for a workspace in ``folders``: the caller has just done it (maslow's
+    CLI checks its destination with ``workspace_inside`` before reading the data), and a second walk of a folder of
+    1M images costs a full scan. A folder whose device, inode or modification time changed since the scope began (a
+    folder that didn't exist then, one replaced) is looked through again; the other refusals still apply.
+
+    Example:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp()) / "out"
+        >>> with walked([out]), atomic_dir(out) as tmp:  # doesn't exist when walked: looked through as before
+        ...     _ = (tmp / "a.txt").write_text("a")
+    """
+    stamps = {(real := _resolved(f)): _stamp(real) for f in folders}
+    token = _WALKED.set({**(_WALKED.get() or {}), **stamps})
+    try:
+        yield
+    finally:
+        _WALKED.reset(token)
+
+
+def _walked(real: Path) -> bool:
+    """Whether ``real`` is a folder of a ``walked`` scope, unchanged since (it existed then)."""
+    stamp = (_WALKED.get() or {}).get(real)
+    return stamp is not None and stamp == _stamp(real)
+
+
+def _stamp(real: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(real)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
+
+
+def _resolved(path: str | Path) -> Path:
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # a symlink loop: as written
+        return Path(os.path.abspath(path))
 
 
 def _ignore(error: OSError) -> None:
