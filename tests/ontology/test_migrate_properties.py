@@ -128,7 +128,7 @@ def reference(step: Step, ds: Dataset) -> tuple[list[Rec], int, int]:
             if (step.overwrite or r["box"] is None) and (box := _box_of(r)) is not None:
                 r["box"], touched = box, touched + 1
                 changed = had is not None and had != box
-            if not step.keep_geometry:
+            if not step.keep_geometry and r["box"] is not None:  # a row left without a box keeps its geometry
                 changed |= r["mask"] is not None or r["polygon"] is not None
                 r["mask"] = r["polygon"] = None
             lost += changed

@@ -95,7 +95,8 @@ class BoxesFromMasks(Step):
     """Derive boxes from masks (pycocotools' toBbox) or polygons (vertex extent) where a row has no box.
 
     ``classes`` limits it (empty: all); ``overwrite`` recomputes existing boxes too (lossy where one changes);
-    ``keep_geometry=False`` clears the masks and polygons afterwards (a box-only target: lossy). ``box`` is added
+    ``keep_geometry=False`` clears the masks and polygons afterwards (a box-only target: lossy) of the rows that have
+    a box then (a polygon without rings has no extent: its row keeps it, and no box). ``box`` is added
     to the label types of each object class it applies to whose label types name a mask or a polygon. Semantic
     classes are left alone (a region with a box and no mask is the wrong kind), as by ``SetLabelTypes``.
     """
