@@ -133,4 +133,24 @@ def test_best_config_retrains_the_best_trial_without_touching_the_trials(data_di
     assert best.params["C"] == result.best_params["C"] and best.params["max_iter"] == 500
     again = train(best)
     assert again.metrics[result.metric] == result.best_value  # the saved config reproduces the trial
-    assert {p.name for p in Path("runs/t").iterdir()} == {"best", "best.yaml", "trial-0000", "trial-0001"}
+    assert {p.name for p in Path("runs/t").iterdir()} == {"best", "best.yaml", "trial-0000", "trial-0001",
+                                                          ".maslow-study"}
+
+
+def test_a_second_study_in_the_same_folder_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    """Trial folders are numbered per study: a second study's trial-0000 replaced the first one's model."""
+    pytest.importorskip("optuna")
+    pytest.importorskip("sklearn")
+    from maslow.models.tune import tune
+
+    cfg = TrainConfig(data=str(data_dir), format="imagefolder", model="embed-logreg", out=str(tmp_path / "t"),
+                      tracking="off", params={"cache_dir": str(tmp_path / "cache")})
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    space = {"C": {"low": 1e-3, "high": 10.0, "log": True}}
+    tune(cfg, trials=1, storage=storage, space=space, study_name="a")
+    first = (tmp_path / "t" / "trial-0000" / "model.json").read_bytes()
+    with pytest.raises(MaslowError, match=r"holds the trials of study 'a'.*got study 'b'"):
+        tune(cfg, trials=1, storage=storage, space=space, study_name="b")
+    assert (tmp_path / "t" / "trial-0000" / "model.json").read_bytes() == first
+    again = tune(cfg, trials=1, storage=storage, space=space, study_name="a")  # the same study adds trials
+    assert [t["number"] for t in again.trials] == [0, 1] and (tmp_path / "t" / "trial-0001").is_dir()

@@ -219,9 +219,10 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
     # a resumed study must not replay the first call's random start-up points: the seed moves on with it
     sampler = optuna.samplers.TPESampler(seed=cfg.seed + done_before)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    root = Path(cfg.out)
+    _claim(root, name, storage)
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
                                 direction="maximize", load_if_exists=True)
-    root = Path(cfg.out)
     finished = [0]
 
     def objective(trial: Any) -> float:
@@ -252,6 +253,30 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
     log.info("study %r in %s: %d trials before, %d more", name, storage, done_before, trials)
     study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[callback], catch=())
     return _result(study, cfg, space, name, storage, metric, root)
+
+
+#: The file in a tuning folder that names the study its trial folders belong to.
+STUDY_FILE = ".maslow-study"
+
+
+def _claim(root: Path, name: str, storage: str) -> None:
+    """Mark ``root`` as study ``name``'s (in ``storage``) before its first trial, or check that it is: trial folders
+    are numbered per study (``trial-0000`` ...), so a second study in the same folder would replace the first one's
+    models. Raises MaslowError naming both studies."""
+    marker = root / STUDY_FILE
+    mine = f"{name}\n{storage}\n"
+    if marker.is_file():
+        held = marker.read_text(encoding="utf-8")
+        if held != mine:
+            other, _, where = held.partition("\n")
+            raise MaslowError(f"tune: config field 'out' {str(root)!r} holds the trials of study {other!r} "
+                              f"({where.strip()}), got study {name!r} ({storage}); its trial folders would be "
+                              "replaced: give another out, or the same --study and --storage to add trials to it")
+        return
+    if root.is_dir() and any(root.glob("trial-*")):  # trials of a study run before the marker existed: claimed
+        log.info("tune: %s holds trial folders without %s: taken as study %r's", root, STUDY_FILE, name)
+    root.mkdir(parents=True, exist_ok=True)
+    write_text(marker, mine)
 
 
 def _result(study: Any, cfg: TrainConfig, space: Mapping[str, Any], name: str, storage: str, metric: str,
