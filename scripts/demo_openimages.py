@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out
     (out / "images").mkdir(parents=True, exist_ok=True)
     boxes, labels, preds = [], [], []
-    for i in range(args.n_images):
+    for _i in range(args.n_images):
         image_id = f"{int(rng.integers(16 ** 14, 16 ** 15)):016x}"
         pixels = np.full((H, W, 3), (90, 150, 90), np.uint8)
         present: set[str] = set()
