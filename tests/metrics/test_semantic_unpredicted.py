@@ -5,29 +5,17 @@ table and a note of ``maslow eval``, which agrees with ``maslow compare`` on whi
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from maslow import io
 from maslow.metrics import semantic_scores
+from tests.cli.test_compare_cli_labels import _maps
 from tests.helpers import run_cli_streams
 
 NAMES = ["sky", "road", "car"]
-
-
-def _maps(root: Path, maps: list[np.ndarray], *, images: bool) -> Path:
-    (root / "annotations").mkdir(parents=True)
-    for i, m in enumerate(maps):
-        Image.fromarray(m.astype(np.uint8)).save(root / "annotations" / f"f_{i:02d}.png")
-        if images:
-            (root / "images").mkdir(exist_ok=True)
-            Image.new("RGB", (m.shape[1], m.shape[0])).save(root / "images" / f"f_{i:02d}.png")
-    (root / "annotations" / "classes.txt").write_text("\n".join(NAMES) + "\n", encoding="utf-8")
-    return root / "annotations"
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +23,8 @@ def sem(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     d = tmp_path_factory.mktemp("unpredicted")
     rng = np.random.default_rng(3)
     truth = [np.repeat(np.repeat(rng.integers(0, 3, (4, 5)), 4, 0), 4, 1) for _ in range(6)]
-    gt = _maps(d / "gt", truth, images=True)
-    pred = _maps(d / "pred", truth, images=False)  # a perfect model ...
+    gt = _maps(d / "gt", truth, NAMES, True)
+    pred = _maps(d / "pred", truth, NAMES, False)  # a perfect model ...
     (pred / "f_02.png").unlink()  # ... whose map of one image is missing
     return {"truth": truth, "gt": gt, "pred": pred}
 
