@@ -72,3 +72,25 @@ def test_eval_openimages_refuses_what_does_not_belong(oid: Path) -> None:
     code, text, doc = _eval(oid, "predictions.csv", "--hierarchy", str(bad))
     assert code == 2 and "bad.json" in flat_text(text) and "/m/0xxxx" in flat_text(text), text
     assert not doc  # nothing written
+
+
+@pytest.mark.filterwarnings("ignore:.*no images folder.*")
+def test_eval_openimages_leaves_inverted_detections_out_and_says_how_many(oid: Path) -> None:
+    # the airplane's own box with XMin > XMax: TF's challenge evaluator drops it (AP 0), swapped it would be a TP
+    (oid / "inverted.csv").write_text("ImageID,LabelName,Score,XMin,XMax,YMin,YMax\n"
+                                      "0001eeaf4aed83f9,/m/0cmf2,0.9,0.9642005,0.022673031,0.07103825,0.80054647\n"
+                                      "0001eeaf4aed83f9,/m/0cmf2,0.5,0.9,0.95,0.9,0.95\n")
+    code, text, doc = _eval(oid, "inverted.csv")
+    assert code == 0, text
+    plane = next(c for c in doc["openimages"]["per_class"] if c["class"] == "Airplane")
+    assert plane["ap"] == 0.0 and plane["n_tp"] == 0 and plane["n_fp"] == 1, plane
+    assert doc["n_pred"] == 1 and "left out of the evaluation" in flat_text(text), text
+    (issue,) = [i for i in doc["import_issues"]["pred"]["issues"] if i["type"] == "openimages_inverted_box"]
+    assert (issue["record"], issue["field"], issue["severity"]) == ("line 2", "XMin", "error"), issue
+    assert "not imported: 1 of 2 detections" in issue["message"]
+    assert "openimages_inverted_" in text and "imported: 1 of 2" in text  # the table on stderr says it too
+    (oid / "all_inverted.csv").write_text("ImageID,LabelName,Score,XMin,XMax,YMin,YMax\n"
+                                          "0001eeaf4aed83f9,/m/0cmf2,0.9,0.9,0.1,0.1,0.8\n")
+    (oid / "eval.json").unlink()
+    code, text, doc = _eval(oid, "all_inverted.csv")  # nothing left: refused (exit 2), no JSON
+    assert code == 2 and "no prediction is left to evaluate" in flat_text(text) and not doc, text

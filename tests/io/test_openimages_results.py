@@ -156,3 +156,49 @@ def test_a_box_no_fraction_gives_back_is_counted_once(tmp_path: Path, layout: st
     rep = res.write(pred, tmp_path / "out.csv", layout=layout)
     assert rep.lost["box"] == 1 and rep.n_annotations == 4, rep.to_dict()
     assert any("1 boxes have no fraction" in n for n in rep.notes), rep.notes
+
+
+@pytest.mark.parametrize("layout", ["csv", "kaggle"])
+@pytest.mark.parametrize("with_truth", [True, False], ids=["like", "alone"])
+def test_inverted_detections_are_reported_and_not_imported(tmp_path: Path, layout: str, with_truth: bool) -> None:
+    # TF's challenge evaluator drops boxes with XMin > XMax or YMin > YMax (_remove_invalid_boxes): swapping them
+    # (as the truth reader repairs a hand-made box) would score a box the evaluator never sees
+    src = tmp_path / "pred.csv"
+    if layout == "csv":
+        src.write_text("ImageID,LabelName,Score,XMin,XMax,YMin,YMax\n"
+                       "0001eeaf4aed83f9,/m/0cmf2,0.9,0.1,0.5,0.6,0.2\n"  # YMin > YMax
+                       "0001eeaf4aed83f9,/m/0cmf2,0.8,0.1,0.5,0.2,0.6\n"
+                       "0001eeaf4aed83f9,/m/0cmf2,0.7,0.5,0.1,0.6,0.2\n")  # both
+        where = ("line 2", "YMin")
+    else:
+        src.write_text("ImageId,PredictionString\n0001eeaf4aed83f9,/m/0cmf2 0.8 0.1 0.2 0.5 0.6\n"
+                       "000595fe6fee6369,/m/0cmf2 0.9 0.5 0.2 0.1 0.6\n")  # XMin > XMax
+        where = ("line 3", "XMin")
+    n = 3 if layout == "csv" else 2
+    pred, report = res.parse(src, like=_truth()) if with_truth else res.parse(src, class_descriptions=DESCRIPTIONS)
+    (issue,) = report.of_type("openimages_inverted_box")
+    assert (issue.record, issue.field, issue.severity) == (*where, "error"), issue
+    assert f"not imported: {n - 1 if layout == 'csv' else 1} of {n} detections" in issue.message, issue.message
+    assert pred.n_annotations == 1 and pred.annotations.score.tolist() == [0.8]
+    np.testing.assert_allclose(pred.annotations.box, [[0.1, 0.2, 0.5, 0.6]])
+    with pytest.raises(FormatError, match=r"XMin > XMax or YMin > YMax"):
+        res.parse(src, strict=True)
+
+
+def test_inverted_detection_scores_nothing_as_in_tfs_evaluator(tmp_path: Path) -> None:
+    from maslow.metrics.openimages import oid_map
+
+    truth = _truth()
+    t = truth.annotations
+    k = truth.schema.names.index("Airplane")
+    (row,) = np.flatnonzero(t.label == k)
+    w, h = truth.images.width[t.image[row]], truth.images.height[t.image[row]]
+    x0, y0, x1, y1 = (float(x) for x in t.box[row] / [w, h, w, h])
+    src = tmp_path / "pred.csv"  # the airplane's own box, inverted, scored above a miss elsewhere
+    src.write_text("ImageID,LabelName,Score,XMin,XMax,YMin,YMax\n"
+                   f"0001eeaf4aed83f9,/m/0cmf2,0.9,{x1!r},{x0!r},{y1!r},{y0!r}\n"
+                   "0001eeaf4aed83f9,/m/0cmf2,0.5,0.9,0.95,0.9,0.95\n")
+    pred, _ = res.parse(src, like=truth)
+    r = oid_map(truth, pred)
+    # TF: the inverted box is removed, the other one is a false positive: Airplane AP 0 (swapped, it was a TP: 1.0)
+    assert r.ap_per_class[k] == 0.0 and r.n_tp_per_class[k] == 0 and r.n_fp_per_class[k] == 1

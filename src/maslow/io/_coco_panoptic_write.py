@@ -17,7 +17,7 @@ from maslow.errors import FormatError
 from maslow.io import _coco_panoptic_png as png
 from maslow.io._coco_obb import BBOX_COLUMN as OBB_BBOX_COLUMN
 from maslow.io._coco_obb import COLUMN as OBB_COLUMN
-from maslow.io._coco_write import _MISSING, _json, category_ids, image_ids
+from maslow.io._coco_write import _MISSING, _json, category_ids, image_ids, without_supercategory
 from maslow.io._common import ExportReport, dump_json, safe_relpath
 from maslow.io._export import count_lost
 from maslow.io.registry import Progress, Ticks
@@ -254,8 +254,12 @@ def _categories(ds: Dataset, ids: list[int]) -> list[dict[str, Any]]:
     own = own if isinstance(own, dict) else {}
     out = []
     for c, cid in zip(ds.schema.classes, ids, strict=True):
-        rec: dict[str, Any] = {"id": cid, "name": c.name, "supercategory": c.supercategory,
-                               "isthing": int(c.kind == "object")}
+        extra = own.get(str(cid)) if c.id == cid else None  # the same category, not a renumbered class
+        extra = dict(extra) if isinstance(extra, dict) else {}
+        rec: dict[str, Any] = {"id": cid, "name": c.name}
+        if not without_supercategory(c, extra):
+            rec["supercategory"] = c.supercategory
+        rec["isthing"] = int(c.kind == "object")
         if len(c.color) == 7 and c.color.startswith("#"):
             try:
                 rec["color"] = [int(c.color[k:k + 2], 16) for k in (1, 3, 5)]
@@ -263,8 +267,6 @@ def _categories(ds: Dataset, ids: list[int]) -> list[dict[str, Any]]:
                 rec["color"] = c.color
         elif c.color:
             rec["color"] = c.color
-        extra = own.get(str(cid)) if c.id == cid else None  # the same category, not a renumbered class
-        if isinstance(extra, dict):
-            rec.update(extra)  # a colour or isthing kept as read (not [r, g, b], not 0 or 1) included
+        rec.update(extra)  # a colour or isthing kept as read (not [r, g, b], not 0 or 1) included
         out.append(rec)
     return out

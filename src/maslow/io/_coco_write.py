@@ -13,7 +13,7 @@ from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.polygons import Polygons
-from maslow.core.schema import LabelSchema
+from maslow.core.schema import ClassDef, LabelSchema
 from maslow.core.types import FloatArray, IntArray
 from maslow.errors import FormatError
 from maslow.io._coco_obb import BBOX_COLUMN as OBB_BBOX_COLUMN
@@ -46,7 +46,8 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
     written where finite (predictions). Attributes go to each annotation's ``attributes`` object, other extra
     columns to keys of their own. Oriented boxes (a polygon of one 4-point ring, read from an ``obb`` record or, with
     ``obb=True``, any) are written as hotcoco's ``obb: [cx, cy, w, h, angle]`` instead of a ``segmentation``, their
-    ``area`` the file's or ``w * h`` (see ``_coco_obb``).
+    ``area`` the file's or ``w * h`` (see ``_coco_obb``). An annotation without a box gets the box of its polygon or
+    mask, else of its labelled keypoints (``v > 0``; a skeleton read from CVAT or Label Studio).
 
     Args:
         ds: the dataset.
@@ -60,10 +61,12 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
             (``total = n_images + n_annotations``; see ``registry.Ticks``).
 
     Returns:
-        ExportReport; ``lost`` counts annotations without any geometry (``tags``), masks that differ from the
-        polygon written for the same annotation (``mask``), keypoints of classes without keypoint names
-        (``keypoints``) and values that are not JSON (``annotations.extra``, ``images.extra``, ``attributes``,
-        ``info``: the top-level keys of ``ds.info["coco"]``, written before ``images``).
+        ExportReport; ``lost`` counts annotations without any geometry or keypoints (``tags``), masks that differ
+        from the polygon written for the same annotation (``mask``), annotations whose keypoints are not all
+        written (``keypoints``: of classes without keypoint names, beyond the class's K, partly NaN, or on an
+        annotation not written for want of a box; each annotation once) and values that are not JSON
+        (``annotations.extra``, ``images.extra``, ``attributes``, ``info``: the top-level keys of
+        ``ds.info["coco"]``, written before ``images``).
     """
     dst = Path(dst)
     if type(chunk_rows) is not int or chunk_rows < 1:
@@ -292,15 +295,17 @@ def _category_records(ds: Dataset, ids: IntArray, rep: ExportReport) -> list[dic
     own = ds.info.get("coco_categories")  # a category's other keys (LVIS's frequency...), by COCO id
     own = own if isinstance(own, dict) else {}
     for c, cid in zip(ds.schema.classes, ids.tolist(), strict=True):
-        rec: dict[str, Any] = {"id": cid, "name": c.name, "supercategory": c.supercategory}
+        extra = own.get(str(cid)) if c.id == cid else None  # the same category, not a renumbered class
+        extra = dict(extra) if isinstance(extra, dict) else {}
+        rec: dict[str, Any] = {"id": cid, "name": c.name}
+        if not without_supercategory(c, extra):
+            rec["supercategory"] = c.supercategory
         if c.keypoints:
             rec["keypoints"] = list(c.keypoints)
             rec["skeleton"] = [[a + 1, b + 1] for a, b in c.skeleton]
         if c.color:
             rec["color"] = c.color
-        extra = own.get(str(cid)) if c.id == cid else None  # the same category, not a renumbered class
-        if isinstance(extra, dict):
-            rec.update({k: v for k, v in extra.items() if k not in rec})
+        rec.update({k: v for k, v in extra.items() if k not in rec})
         out.append(rec)
     if any(c.kind != "object" or c.label_types for c in ds.schema.classes) or ds.schema.attributes or \
             ds.schema.guidelines:
@@ -308,15 +313,28 @@ def _category_records(ds: Dataset, ids: IntArray, rep: ExportReport) -> list[dic
     return out
 
 
-def _geometry_boxes(ds: Dataset) -> FloatArray:
-    """xyxy boxes, filled from the polygon or mask where an annotation has no box (``annotations.box`` itself, no
-    copy, where every annotation has one)."""
+def without_supercategory(c: ClassDef, kept: dict[str, Any]) -> bool:
+    """Whether class ``c``'s category is written without ``supercategory``: it has none and its category was read
+    without the key (``kept``: its ``info["coco_categories"]`` entry, copied; the marker ``"supercategory": None``
+    is taken out of it)."""
+    absent = "supercategory" in kept and kept["supercategory"] is None
+    if absent:
+        del kept["supercategory"]
+    return absent and not c.supercategory
+
+
+def _geometry_boxes(ds: Dataset, kp: tuple[np.ndarray, IntArray, np.ndarray] | None) -> tuple[FloatArray, int, int]:
+    """xyxy boxes, filled where an annotation has no box from its polygon or mask, else from the extent of its
+    labelled keypoints (``v > 0`` among those written, ``kp`` as ``_keypoint_values`` gives it: the points
+    ``num_keypoints`` counts; one point gives a box of size 0, as CVAT's and Datumaro's COCO keypoint exports do);
+    ``annotations.box`` itself, no copy, where every annotation has one. And how many were filled each way."""
     a = ds.annotations
     assert a.box is not None
     missing = np.flatnonzero(~a.has_box)
     if not missing.size:
-        return a.box
+        return a.box, 0, 0
     box = a.box.copy()
+    n_geometry = 0
     for r in missing.tolist():
         poly = a.polygon[r] if a.polygon is not None else None
         mask = a.mask[r] if a.mask is not None else None
@@ -324,7 +342,22 @@ def _geometry_boxes(ds: Dataset) -> FloatArray:
             box[r] = M.polygon_box(poly)
         elif mask is not None:
             box[r] = M.to_box([mask])[0]
-    return box
+        else:
+            continue
+        n_geometry += 1
+    n_points = 0
+    if kp is not None:
+        vals, k_cls, written = kp
+        rows = missing[~np.isfinite(box[missing, 0]) & written[missing]]
+        pts = vals[rows].astype(np.float64)
+        labelled = (pts[:, :, 2] > 0) & (np.arange(pts.shape[1])[None, :] < k_cls[rows, None])
+        rows, pts, labelled = rows[labelled.any(1)], pts[labelled.any(1)], labelled[labelled.any(1)]
+        if rows.size:
+            x = np.where(labelled, pts[:, :, 0], np.nan)
+            y = np.where(labelled, pts[:, :, 1], np.nan)
+            box[rows] = np.stack([np.nanmin(x, 1), np.nanmin(y, 1), np.nanmax(x, 1), np.nanmax(y, 1)], axis=1)
+            n_points = int(rows.size)
+    return box, n_geometry, n_points
 
 
 def _areas(ds: Dataset, box: FloatArray, oriented: tuple[np.ndarray, FloatArray] | None = None) -> FloatArray:
@@ -388,30 +421,29 @@ def _polygon_rows(p: Polygons | None, s: int, e: int) -> list[Any]:
     return [None if nul else rings[b[j]:b[j + 1]] for j, nul in enumerate(p.null[s:e].tolist())]
 
 
-def _keypoint_values(ds: Dataset, rep: ExportReport) -> tuple[np.ndarray, IntArray, np.ndarray] | None:
+def _keypoint_values(ds: Dataset) -> tuple[tuple[np.ndarray, IntArray, np.ndarray] | None, np.ndarray]:
     """The keypoint values to write (n, K', 3) (ints where all are whole), K per annotation, and where to write
-    them (n,) bool; None when the dataset has no keypoints."""
+    them (n,) bool (None when the dataset has no keypoints); and (n,) the annotations whose keypoints can't all be
+    written (points of a class without keypoint names or beyond the class's K, or partly NaN)."""
     a = ds.annotations
     n = len(a)
     if a.keypoints is None or a.keypoints.shape[1] == 0:
-        return None
+        return None, np.zeros(n, bool)
     kp = a.keypoints
     k_cls = np.asarray([len(c.keypoints) for c in ds.schema.classes], np.int64)[a.label]
     empty = np.isnan(kp).all(axis=(1, 2)) | (np.nan_to_num(kp) == 0).all(axis=(1, 2))
     cols = np.arange(kp.shape[1])[None, :]
     beyond = (cols >= k_cls[:, None]) & ~(np.isnan(kp).all(2) | (np.nan_to_num(kp) == 0).all(2))
-    _lose(rep, "keypoints", int((beyond.any(1) & ~empty).sum()))
     inside = cols < k_cls[:, None]
     written = ~np.isnan(kp).all(axis=(1, 2)) & (k_cls > 0)
     partial = written & (np.isnan(kp).any(2) & inside).any(1)
-    _lose(rep, "keypoints", int(partial.sum()))
     vals = np.nan_to_num(kp)
     if np.all(vals == np.round(vals)):
         vals = vals.astype(np.int64)
     width = int(k_cls.max(initial=0))
     if vals.shape[1] < width:  # points the array has no column for are unlabelled: (0, 0, 0), 3 K values a record
         vals = np.concatenate([vals, np.zeros((n, width - vals.shape[1], 3), vals.dtype)], axis=1)
-    return vals, k_cls, written
+    return (vals, k_cls, written), (beyond.any(1) & ~empty) | partial
 
 
 def _keypoint_lists(kp: tuple[np.ndarray, IntArray, np.ndarray] | None, s: int, e: int) -> list[Any]:
@@ -432,13 +464,26 @@ def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: 
     a = ds.annotations
     n = len(a)
     assert a.iscrowd is not None and a.source is not None
-    box = _geometry_boxes(ds)
-    computed = int((~a.has_box & np.isfinite(box[:, 0])).sum())
-    if computed:
-        rep.notes.append(f"{computed} boxes computed from their polygons or masks")
+    kp, kp_lost = _keypoint_values(ds)
+    box, from_geometry, from_points = _geometry_boxes(ds, kp)
+    if from_geometry:
+        rep.notes.append(f"{from_geometry} boxes computed from their polygons or masks")
+    if from_points:
+        rep.notes.append(f"{from_points} boxes computed from the extent of their labelled keypoints (v > 0)")
     tag = ~np.isfinite(box[:, 0])
     n_tag = int(tag.sum())
-    _lose(rep, "tags", n_tag)
+    # each annotation counted once: keypoints not written (the annotation has no geometry and no labelled keypoint,
+    # or keypoints the file can't all hold), or a tag (no geometry, no keypoints)
+    named = kp[2] if kp is not None else np.zeros(n, bool)  # keypoints of a class with keypoint names
+    unplaced = tag & (kp_lost | named)
+    _lose(rep, "keypoints", int((unplaced | kp_lost).sum()))
+    _lose(rep, "tags", int((tag & ~unplaced).sum()))
+    if unplaced.any():
+        why = [f"{k} {what}" for k, what in ((int((unplaced & named).sum()), "without a labelled keypoint (v > 0) to "
+                                              "make a box from"),
+                                             (int((unplaced & ~named).sum()), "of classes without keypoint names")) if k]
+        rep.notes.append(f"{int(unplaced.sum())} annotations with keypoints but no box, polygon or mask not written "
+                         f"(counted in keypoints): {', '.join(why)}")
     box0 = np.where(tag[:, None], 0.0, box) if n_tag else box  # tags: written nowhere, their 0 box computes
     xywh_arr: FloatArray | None = None
     if B.COCO_BBOX in a.extra:  # boxes as read, where not edited since: the file gets them back to the bit
@@ -462,7 +507,6 @@ def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: 
     ann_ids = _ids(a.extra.get("coco_id"), n)[0]
     image_ids_ = img_ids[a.image]
     category_ids_ = cat_ids[a.label]
-    kp = _keypoint_values(ds, rep)
     extra_cols = [(k, v) for k, v in a.extra.items()
                   if k not in ("coco_id", "area", B.COCO_BBOX, OBB_COLUMN, OBB_BBOX_COLUMN)]
     out: list[dict[str, Any]] = []

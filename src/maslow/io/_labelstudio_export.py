@@ -140,6 +140,7 @@ class _Writer:
         kp = [k for k, t in tags.items() if t == "keypointlabels"]
         self.kp_name = kp[0] if len(kp) == 1 else "keypoint"
         self.values = ValueWriter(ds, report.lost, self.ctl.values, self.ctl.multi_values, self.ctl.to_names)
+        self.unsized: str | None = None  # the first image whose size the file can't hold, for the note
 
     def region(self, r: int, rid: str, w: int, h: int, to: str) -> list[dict[str, Any]]:
         a, name = self.ds.annotations, self.ds.schema.names[self.ds.annotations.label[r]]
@@ -362,7 +363,23 @@ class _Writer:
                 task["annotations"].append({"result": new, "was_cancelled": False, "ground_truth": False})
             else:
                 into["result"] = list(into["result"]) + new
+        self._size_kept(i, task)
         return task
+
+    def _size_kept(self, i: int, task: dict[str, Any]) -> None:
+        """Label Studio keeps an image's size on its regions' results only (``original_width``/``original_height``):
+        the size of an image without one (no region; tags and values carry none) is read back from the image file.
+        Counted lost (``image_size``) where there is no such file under the dataset's root to read it from."""
+        ds = self.ds
+        if min(int(ds.images.width[i]), int(ds.images.height[i])) <= 0 or any(
+                isinstance(r, dict) and "original_width" in r for kind in ("annotations", "predictions")
+                for g in task[kind] if isinstance(g, dict) for r in g.get("result") or []):
+            return
+        if ds.root is not None and (Path(ds.root) / str(ds.images.path[i])).is_file():
+            return
+        _lose(self.report, "image_size", 1)
+        if self.unsized is None:
+            self.unsized = f"{ds.images.path[i]} {int(ds.images.width[i])}x{int(ds.images.height[i])}"
 
     def _url(self, i: int, url_prefix: str) -> str:
         urls = self.ds.images.extra.get("ls_url")
@@ -452,6 +469,11 @@ def export(ds: Dataset, url_prefix: str, dst: str) -> tuple[Iterator[dict[str, A
                 _lose(report, f"extra.{k}", int(sum(v is not None for v in col.tolist())))
         if ds.images.split is not None:
             _lose(report, "split", int(sum(bool(x) for x in ds.images.split.tolist())))
+        if report.lost.get("image_size"):
+            report.notes.append(f"image sizes not written: {report.lost['image_size']} images have no region, and "
+                                "Label Studio keeps a size only on region results (original_width/original_height); "
+                                f"their files are not under the dataset's root to read it back from (first: "
+                                f"{wr.unsized}): read back as 0 x 0 (unknown) unless images_root finds them")
 
     return tasks(), wr.ctl, report
 

@@ -226,8 +226,9 @@ def first_row(mask: np.ndarray, t: Table, field: str) -> tuple[str, str]:
     return f"line {t.line(r)}", t.name(field)
 
 
-def coordinates(t: Table, col: Collector) -> np.ndarray:
-    """(n, 4) XMin, XMax, YMin, YMax; values outside [0, 1] and inverted pairs are reported (the pairs swapped)."""
+def coordinates(t: Table, col: Collector, *, swap: bool = True) -> np.ndarray:
+    """(n, 4) XMin, XMax, YMin, YMax; values outside [0, 1] are reported (kept as is). ``swap`` (the truth): inverted
+    pairs are reported and read swapped; else (detections) they are left for ``ordered`` to report."""
     v = np.stack([floats(t, c) for c in COORDS], axis=1)
     out = (v < 0) | (v > 1)
     if out.any():
@@ -236,6 +237,8 @@ def coordinates(t: Table, col: Collector) -> np.ndarray:
         col.add("openimages_out_of_range", f"{field} must be a fraction of the image size in [0, 1], got "
                 f"{v[rows[0], cols[0]]!r} ({int(out.any(1).sum())} boxes); kept as is", severity="error",
                 file=t.path, record=record, field=field)
+    if not swap:
+        return v
     for lo, hi in ((0, 1), (2, 3)):
         bad = v[:, lo] > v[:, hi]
         if bad.any():
@@ -244,6 +247,24 @@ def coordinates(t: Table, col: Collector) -> np.ndarray:
                     "read with the two swapped", severity="error", file=t.path, record=record, field=field)
             v[bad, lo], v[bad, hi] = v[bad, hi], v[bad, lo].copy()
     return v
+
+
+def ordered(v: np.ndarray, t: Table, col: Collector) -> np.ndarray:
+    """(n,) whether each detection's corners are in order (XMin <= XMax and YMin <= YMax, ``v`` as ``coordinates``
+    gives it). The others are reported as one error (the count, the first one's line and field): the Open Images
+    challenge evaluator drops them as invalid boxes (TF's ``_remove_invalid_boxes``), so they are not imported."""
+    x_bad, y_bad = v[:, 0] > v[:, 1], v[:, 2] > v[:, 3]
+    bad = x_bad | y_bad
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        lo, hi = ("XMin", "XMax") if x_bad[r] else ("YMin", "YMax")
+        field = t.name(lo)
+        col.add("openimages_inverted_box", f"{field} must be <= {t.name(hi)}, got {float(v[r, COORDS.index(lo)])!r} > "
+                f"{float(v[r, COORDS.index(hi)])!r}; not imported: {int(bad.sum())} of {len(v)} detections have XMin > "
+                "XMax or YMin > YMax (the challenge evaluator drops them as invalid boxes)", severity="error",
+                file=t.path, record=f"line {t.line(r)}", field=field)
+    ok: np.ndarray = ~bad
+    return ok
 
 
 def codes(col: ObjArray) -> tuple[IntArray, list[str]]:

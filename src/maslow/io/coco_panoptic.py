@@ -17,7 +17,8 @@ Mapping to maslow (one annotation row per segment; ``maslow.metrics.panoptic_qua
 - schema: tasks ``instance_segmentation`` and ``semantic_segmentation`` (a panoptic dataset is both); a category
   is a ``ClassDef`` with ``id`` its category id, ``kind`` ``"object"`` for things (``isthing`` 1) and
   ``"semantic"`` for stuff (0), ``color`` ``#rrggbb``; its other keys go to ``info["coco_categories"]`` (as
-  ``read_coco`` keeps them), the top-level keys other than the three tables to ``info["coco"]``.
+  ``read_coco`` keeps them; ``"supercategory": None`` where the category has no such key, so it is written back
+  without one), the top-level keys other than the three tables to ``info["coco"]``.
 - images: as ``read_coco`` reads them (``images.extra["coco_id"]``, other keys as ``extra`` columns); the PNG's
   name in ``images.extra["panoptic_file_name"]`` (None for an image without a record), other record keys in
   ``images.extra["panoptic_<key>"]``. A file without ``images`` (some prediction files) gets one image per record,
@@ -223,6 +224,8 @@ def _categories(top: dict[str, Any], src: Path, col: Collector) -> tuple[list[Cl
             rest["color"] = c["color"]
         if "isthing" in c and c["isthing"] is not thing:  # not 0 or 1: written back as read
             rest["isthing"] = c["isthing"]
+        if "supercategory" not in c:  # written back without one (a class's supercategory is "" either way)
+            rest["supercategory"] = None
         sup = c.get("supercategory")
         classes.append(ClassDef(name=name, kind="object" if thing == 1 else "semantic", supercategory=sup if
                                 type(sup) is str else "", color=color or "", id=cid))

@@ -39,6 +39,7 @@ from maslow.io._openimages_csv import (
     floats,
     image_sizes,
     lookup,
+    ordered,
     pixel_boxes,
     read_descriptions,
     table_number_style,
@@ -114,7 +115,8 @@ def parse(
         like: the ground truth: detections are matched to its images by ImageID (its image files' stems) and to its
             classes by MID (``info["openimages"]["mids"]``) or name; the Dataset shares its images, schema and
             root. Detections on other images or of other classes are reported (one error each kind, with the
-            count) and not imported.
+            count) and not imported. So are detections with XMin > XMax or YMin > YMax (``openimages_inverted_box``;
+            the challenge evaluator drops them as invalid boxes), with or without ``like``.
         class_descriptions: without ``like``: the class descriptions CSV (display names; its classes' order).
         progress: called as ``progress(done, total)`` over the detections read.
 
@@ -130,7 +132,8 @@ def parse(
     t, named, layout, score_name = _read(src)
     tick = Ticks(progress, len(t))
     score = floats(t, score_name)
-    v = coordinates(t, col)
+    v = coordinates(t, col, swap=False)
+    in_order = ordered(v, t, col)
     label_code, label_texts = t.codes("LabelName")
     image_code, id_texts = t.codes("ImageID")
     info: dict[str, Any] = {"results_layout": layout}
@@ -169,7 +172,7 @@ def parse(
         images = Images(path=str_array(paths), width=w, height=h,
                         extra={"openimages_unsized": unsized} if unsized.any() else {})
         root = folder
-    keep = (image >= 0) & (label >= 0)
+    keep = (image >= 0) & (label >= 0) & in_order
     image, label = image[keep], label[keep]
     box = pixel_boxes(v[keep], image, w, h)
     known = {c.lower() for c in (*RESULT_COLUMNS, score_name, *KAGGLE_FIELDS)}

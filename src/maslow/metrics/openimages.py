@@ -33,7 +33,8 @@ Conventions decided here (TF leaves them open, or hotcoco's ``oid_style`` depart
 - *stage 1* is TF's (the best object, taken or not; a duplicate then may fall into a group-of box). hotcoco matches
   COCO's way (the best *free* object), which differs when one detection overlaps two objects at the threshold.
 - *invalid detections*: TF drops boxes with ``x2 <= x1`` or ``y2 <= y1`` (``_remove_invalid_boxes``); so does this
-  (``n_invalid``), hotcoco evaluates them. At most 10,000 detections per image and class are kept, the best by
+  (``n_invalid``), hotcoco evaluates them; ``read_openimages_results`` does not import detections with inverted
+  corners (``XMin > XMax``), which TF drops the same way (a Dataset's boxes have ``x2 >= x1``). At most 10,000 detections per image and class are kept, the best by
   score (TF's ``nms_max_output_boxes``; hotcoco: 100, its ``max_dets``).
 - *group-of box credit*: TF credits a box only when its best detection's score is above 0; hotcoco at any score.
 - *no image-level labels* (neither ``images.extra["pos_category_ids"]`` nor ``["neg_category_ids"]``): every class
