@@ -49,3 +49,19 @@ def test_a_supercategory_set_afterwards_is_written(tmp_path: Path) -> None:
     write_coco_panoptic(ds, tmp_path / "out" / "p.json")
     cats = {c["name"]: c for c in json.loads((tmp_path / "out" / "p.json").read_text())["categories"]}
     assert cats["car"]["supercategory"] == "vehicle"
+
+
+def test_a_missing_supercategory_alone_is_no_loss_for_a_target_without_categories(tmp_path: Path) -> None:
+    from maslow import io
+
+    doc = golden_doc()
+    for c in doc["categories"]:
+        c.pop("supercategory", None)
+        c.pop("synset", None)
+    ds = read_coco_panoptic(write_golden(tmp_path / "in", doc=doc))
+    assert all(v == {"supercategory": None} for v in ds.info["coco_categories"].values())
+    rep = io.write(ds, tmp_path / "yolo", "yolo")
+    assert not any("coco_categories" in n for n in rep.notes), rep.notes
+    ds.info["coco_categories"][next(iter(ds.info["coco_categories"]))] = {"supercategory": None, "isthing": 1}
+    rep = io.write(ds, tmp_path / "yolo2", "yolo")
+    assert any("coco_categories" in n for n in rep.notes), rep.notes  # anything more is still said
