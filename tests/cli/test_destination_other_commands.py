@@ -243,3 +243,45 @@ def test_crossval_never_replaces_the_data_it_reads(here: Path, squares: dict[str
     _refused(["crossval", "cfg.yaml", "--folds", "2", "--out", "data/ds.parquet", "--overwrite"],
              "--out data/ds.parquet", "must not hold the data read")
     assert _files(here) == before
+
+
+# -- --overwrite walks the destination once (as convert and export do: tests/cli/test_destination_review_fixes.py)
+
+
+def _count_walks(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    from maslow.core import atomic
+
+    calls: list[Path] = []
+    walk = atomic.workspace_inside
+
+    def counted(folder: str | Path) -> Path | None:
+        calls.append(Path(folder))
+        return walk(folder)
+
+    monkeypatch.setattr(atomic, "workspace_inside", counted)
+    return calls
+
+
+def _walked_once(here: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], out: str) -> None:
+    """The check looks through OUT for a workspace; the writer's ``atomic_dir`` used to walk it again."""
+    _notes(here / out)
+    calls = _count_walks(monkeypatch)
+    _ok([*args, "--overwrite"])
+    assert calls == [(here / out).resolve()]
+    assert not (here / out / "notes.txt").exists()
+
+
+def test_review_apply_walks_out_once(here: Path, reviewed: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    _walked_once(here, monkeypatch, [*reviewed, "--out", "fixed", "--to", "yolo"], "fixed")
+
+
+def test_schema_migrate_walks_out_once(here: Path, migrate: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    _walked_once(here, monkeypatch, [*migrate, "-o", "v2", "--to-format", "yolo"], "v2")
+
+
+def test_predict_walks_out_once(here: Path, squares: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    _walked_once(here, monkeypatch, ["predict", "model", "data/images", "--out", "pred"], "pred")
+
+
+def test_crossval_walks_out_once(here: Path, squares: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    _walked_once(here, monkeypatch, ["crossval", "cfg.yaml", "--folds", "2", "--out", "oof"], "oof")

@@ -132,3 +132,16 @@ def test_overwrite_is_one_option() -> None:
     from maslow.cli import _destination, data
 
     assert data.OverwriteOpt is _destination.OverwriteOpt
+
+
+def test_walked_stamps_the_folders_when_called(tmp_path: Path) -> None:
+    """A command calls ``walked`` right after its check and enters the scope around the write, after reading (and,
+    for crossval, training): a workspace made in between must still be found."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("a")
+    checked = atomic.walked([out])
+    (out / ".maslow").mkdir()  # after the check, before the write
+    with checked, pytest.raises(FormatError, match="maslow workspace"), atomic.atomic_dir(out):
+        pass
+    assert (out / ".maslow").is_dir() and (out / "a.txt").read_text() == "a"

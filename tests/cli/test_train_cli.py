@@ -114,9 +114,23 @@ def test_runs_of_a_bad_or_missing_store(tmp_path: Path) -> None:
     assert code == 2 and "tracking 'bogus://x'" in err
     missing = tmp_path / "no" / "such"
     code, out, _ = _run(["runs", "--tracking", str(missing)])  # reading creates nothing
-    assert code == 0 and "no runs" in out
+    flat = " ".join(out.split())  # used to say "no runs in experiment 'maslow' in sqlite:///...", as for an empty one
+    assert code == 0 and f"no tracking store at {missing} (the folder does not exist)" in flat
+    assert "nothing has been tracked there yet" in flat and "no runs in experiment" not in flat
     assert _json(["runs", "--tracking", str(missing)]) == []
     assert not (tmp_path / "no").exists()
+    import warnings
+
+    from mlflow.tracking import MlflowClient
+
+    store = tmp_path / "store"  # a store that exists, without the experiment asked for: listing nothing, exit 0
+    store.mkdir()
+    with warnings.catch_warnings():  # MLflow's SQL store warns about its own dependencies
+        warnings.simplefilter("ignore")
+        MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}").create_experiment("other")
+    code, out, _ = _run(["runs", "--tracking", str(store)])
+    flat = " ".join(out.split())
+    assert code == 0 and "no runs in experiment 'maslow' in sqlite:///" in flat and "no tracking store" not in flat
 
 
 def test_a_train_split_no_image_has_exits_2_naming_file_and_field(config: Path, tmp_path: Path) -> None:
@@ -137,3 +151,16 @@ def test_a_val_split_of_test_exits_2_naming_file_and_field(config: Path, tmp_pat
     flat = " ".join(err.split())
     assert code == 2 and "v.yaml" in flat and "config field 'val_split' must name a split other than 'test'" in flat
     assert not (tmp_path / "m").exists()
+
+
+def test_tune_refuses_an_unknown_search_key_before_reading_data(tmp_path: Path) -> None:
+    pytest.importorskip("optuna")
+    pytest.importorskip("sklearn")
+    (tmp_path / "t.yaml").write_text("data: nosuch\nformat: imagefolder\nmodel: embed-logreg\nbackbone: light\n"
+                                     f"out: {tmp_path / 'trials'}\ntracking: 'off'\n"
+                                     "search:\n  params.max_iters: [100, 200]\n")
+    code, _, err = _run(["tune", str(tmp_path / "t.yaml"), "--trials", "1", "--storage",
+                         f"sqlite:///{tmp_path / 'o.db'}"])
+    flat = " ".join(err.split())
+    assert code == 2 and "search.params.max_iters: config field 'params.max_iters' is not a setting" in flat
+    assert "known: C, max_iter" in flat and not (tmp_path / "trials").exists()

@@ -162,3 +162,25 @@ def test_set_device_cpu_reaches_tune(data: Path, tmp_path: Path) -> None:
     code, _, err = _run(["tune", str(config), "--trials", "1", "--storage", storage, "--set", "device=cpu",
                          "--json"])
     assert code == 0, err
+
+
+def test_overwrite_walks_the_model_folder_once(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check looks through the model folder for a workspace before any data is read; saving the model
+    (``atomic_dir``) used to walk it again."""
+    from maslow.core import atomic
+
+    config = _config(tmp_path, data)
+    other = tmp_path / "other"
+    (other / "sub").mkdir(parents=True)
+    (other / "sub" / "notes.txt").write_text("mine")
+    calls: list[Path] = []
+    walk = atomic.workspace_inside
+
+    def counted(folder: str | Path) -> Path | None:
+        calls.append(Path(folder))
+        return walk(folder)
+
+    monkeypatch.setattr(atomic, "workspace_inside", counted)
+    code, _, err = _run(["train", str(config), "--out", str(other), "--overwrite", "--json"])
+    assert code == 0, err
+    assert calls == [other.resolve()] and (other / "model.json").is_file() and not (other / "sub").exists()

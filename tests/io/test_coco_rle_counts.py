@@ -269,3 +269,95 @@ def test_dataset_masks_of_kept_strings_are_unchanged(truth_obj: dict[str, Any], 
     ds, report = coco.parse(path)
     assert not report.of_type("coco_bad_rle")
     assert ds.annotations.mask is not None and sum(m is not None for m in ds.annotations.mask.tolist()) == 6
+
+
+# -- the numpy parse (bulk run decoding) against a one-string-at-a-time reference, and against the kernel -----------
+def _reference(s: bytes) -> tuple[int, int]:
+    """(sum, code) of one counts string as the module documents ``rleFrString``: signed characters, runs of up to 7
+    characters read exactly, deltas from the fourth run on, each run a uint32; NUL, then an end inside a run, then a
+    run of more than 7 characters refuse it."""
+    if 0 in s:
+        return 0, rle_check.NUL
+    runs: list[list[int]] = []
+    run: list[int] = []
+    for b in s:
+        c = (b - 256 if b > 127 else b) - 48
+        run.append(c)
+        if not c & 0x20:
+            runs.append(run)
+            run = []
+    if run:
+        return 0, rle_check.ENDS_IN_RUN
+    if any(len(r) > 7 for r in runs):
+        return 0, rle_check.LONG_RUN
+    counts: list[int] = []
+    for m, r in enumerate(runs):
+        x = 0
+        for k, c in enumerate(r):
+            x |= (c & 0x1F) << 5 * k
+        if r[-1] & 0x10:
+            x |= -1 << 5 * len(r)
+        if m > 2:
+            x += counts[m - 2]
+        counts.append(x & 0xFFFFFFFF)
+    return sum(counts), rle_check.OK
+
+
+def _mixed_strings(rng: np.random.Generator, n: int) -> list[bytes]:
+    """Counts strings of every kind: any bytes (NULs, bytes >= 128), rleToString's alphabet, runs of 3 to 9
+    characters (continuation characters 'P'..'o'), negative deltas, empty strings, real masks."""
+    out = []
+    for i in range(n):
+        size = int(rng.integers(0, 30))
+        kind = i % 6
+        if kind == 0:
+            chars = rng.integers(0, 256, size)
+        elif kind == 1:
+            chars = rng.integers(48, 112, size)
+        elif kind == 2:  # long runs: mostly characters that go on, each run ended by one that doesn't
+            chars = np.where(rng.random(size) < 0.8, rng.integers(80, 112, size), rng.integers(48, 80, size))
+        elif kind == 3:  # one-character runs with the sign bit: negative deltas, counts wrapping modulo 2^32
+            chars = rng.choice([48, 63, 64, 79], size)
+        elif kind == 4:
+            chars = rng.choice([0, 47, 48, 79, 80, 111, 112, 127, 128, 255], size)
+        else:
+            m = np.zeros((int(rng.integers(1, 60)), int(rng.integers(1, 60))), np.uint8)
+            m[int(rng.integers(0, 5)):int(rng.integers(5, 60)), int(rng.integers(0, 5)):int(rng.integers(5, 60))] = 1
+            out.append(mask_utils.encode(np.asfortranarray(m))["counts"])
+            continue
+        out.append(bytes(np.asarray(chars).astype(np.uint8)))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_run_sums_are_the_reference_parse_of_every_string(seed: int) -> None:
+    """The runs are decoded in bulk (a table for runs of one or two characters, words for longer ones): the same
+    sums and codes as a one-string-at-a-time parse, refused strings included, and as the kernel's (where built)."""
+    rng = np.random.default_rng(seed)
+    strings = _mixed_strings(rng, 3000)
+    strings += [b"PPPPPPP0", b"PPPPPP0", b"oooooo?", b"PPP0", b"PPPP0", b"", b"P"]  # the batch ends in a long run
+    sums, why = rle_check.run_sums(strings)
+    want = [_reference(s) for s in strings]
+    assert list(zip(sums.tolist(), why.tolist(), strict=True)) == want
+    codes = set(why.tolist())
+    assert codes == {rle_check.OK, rle_check.NUL, rle_check.ENDS_IN_RUN, rle_check.LONG_RUN}
+    lengths = {len(r) for s, (_, code) in zip(strings, want, strict=True) if code == rle_check.OK
+               for r in _run_texts(s)}
+    assert {1, 2, 3, 4, 5, 6, 7} <= lengths  # every run length the decoding tells apart, in strings it keeps
+    if load("rle") is not None:
+        sizes = [(int(rng.integers(0, 3)), int(rng.integers(0, 100))) for _ in strings]
+        kernel_sums, kernel_why = rle_check._kernel_sums(strings, sizes)
+        assert kernel_sums.tolist() == sums.tolist() and kernel_why.tolist() == why.tolist()
+
+
+def test_run_sums_of_one_string_each_are_those_of_the_batch() -> None:
+    """Strings are decoded together: a run never takes a character of the next string (a string ending inside a
+    run is refused alone), whatever the order."""
+    rng = np.random.default_rng(7)
+    strings = _mixed_strings(rng, 600)
+    sums, why = rle_check.run_sums(strings)
+    alone = [rle_check.run_sums([s]) for s in strings]
+    assert sums.tolist() == [int(a[0][0]) for a in alone] and why.tolist() == [int(a[1][0]) for a in alone]
+    order = rng.permutation(len(strings))
+    shuffled = rle_check.run_sums([strings[i] for i in order])
+    assert shuffled[0].tolist() == sums[order].tolist() and shuffled[1].tolist() == why[order].tolist()

@@ -122,3 +122,27 @@ def test_a_corrupt_store_is_named(tmp_path: Path) -> None:
     with pytest.raises(MaslowError, match=r"mlflow\.db.*not a database"):
         list_runs(experiment="e", tracking=str(tmp_path / "store"))
     assert (tmp_path / "store" / "mlflow.db").read_bytes() == b"not a database"
+
+
+def test_a_store_that_is_not_there_is_said_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``maslow runs --tracking <no such folder>`` said only "no runs in experiment ...", as for an empty store."""
+    from maslow.models.tracking import missing_store
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    default = f"by default {tmp_path.resolve() / 'mlruns'}"
+    why = missing_store(str(tmp_path / "no" / "such"))
+    assert why is not None and why.startswith(f"no tracking store at {tmp_path / 'no' / 'such'} (the folder does "
+                                              "not exist): nothing has been tracked there yet") and default in why
+    (tmp_path / "empty").mkdir()
+    assert f"at {tmp_path / 'empty'} (the folder holds no mlflow.db)" in (missing_store(str(tmp_path / "empty")) or "")
+    (tmp_path / "file").write_text("x")
+    assert "(it is a file, not a folder)" in (missing_store(str(tmp_path / "file")) or "")
+    assert f"at {tmp_path / 'x.db'} (the database file does not exist)" in (
+        missing_store(f"sqlite:///{tmp_path / 'x.db'}") or "")
+    assert missing_store() is not None and "mlruns" in (missing_store() or "")  # the default store, not made yet
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "mlflow.db").write_bytes(b"")
+    assert missing_store(str(tmp_path / "store")) is None  # there (what it holds is list_runs's to read)
+    assert missing_store("off") is None and missing_store("http://mlflow:5000") is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file", "store"]  # reading made nothing

@@ -154,3 +154,64 @@ def test_a_second_study_in_the_same_folder_is_refused(data_dir: Path, tmp_path: 
     assert (tmp_path / "t" / "trial-0000" / "model.json").read_bytes() == first
     again = tune(cfg, trials=1, storage=storage, space=space, study_name="a")  # the same study adds trials
     assert [t["number"] for t in again.trials] == [0, 1] and (tmp_path / "t" / "trial-0001").is_dir()
+
+
+def test_params_entries_are_written_with_or_without_the_params_prefix() -> None:
+    """``params.C`` (as ``--set params.C=0.5`` and the config's ``params:`` section write it) used to become
+    ``params.params.C``, a setting no adapter reads: the first trial failed."""
+    cfg = TrainConfig(data="d", format="imagefolder", model="embed-logreg")
+    assert overrides_for(cfg, {"params.C": 2.0, "lr": 0.1}) == {"lr": 0.1, "params": {"C": 2.0}}
+    assert overrides_for(cfg, {"C": 2.0}) == overrides_for(cfg, {"params.C": 2.0}) == {"params": {"C": 2.0}}
+    assert overrides_for(cfg, {"params.lr": 0.5}) == {"params": {"lr": 0.5}}  # what it says: a params entry
+
+
+@pytest.mark.parametrize(("space", "match"), [
+    pytest.param({"C": [1.0], "params.C": [2.0]}, r"search\.params\.C: sets params\.C as search\.C does",
+                 id="both-forms"),
+    pytest.param({"params.": [1.0]}, r"search\.params\.: a params entry must be named", id="empty-params-key"),
+])
+def test_a_setting_searched_twice_or_unnamed_is_refused(space: dict[str, object], match: str) -> None:
+    with pytest.raises(MaslowError, match=match):
+        check_space(space)
+
+
+@pytest.mark.parametrize(("space", "match"), [
+    pytest.param({"params.c": [1.0]}, r"search\.params\.c: config field 'params\.c' is not a setting of "
+                 r"embed-logreg; known: C, max_iter", id="typo"),
+    pytest.param({"params.params.C": [1.0]}, r"search\.params\.params\.C: config field 'params\.params\.C' is not",
+                 id="prefix-twice"),
+    pytest.param({"C2": {"low": 0.1, "high": 1.0}}, r"search\.C2: config field 'params\.C2' is not a setting",
+                 id="unknown-bare-key"),
+    pytest.param({"C": {"low": 0.0, "high": 1.0}}, r"search\.C: config field 'params\.C' must be a number > 0, "
+                 r"got 0\.0", id="bad-low-end"),
+    pytest.param({"max_iter": [100, "many"]}, r"search\.max_iter: .*'params\.max_iter' must be an integer",
+                 id="bad-choice"),
+])
+def test_a_key_or_value_the_model_refuses_is_named_before_any_trial(space: dict[str, object], match: str) -> None:
+    from maslow.models.tune import check_keys
+
+    cfg = TrainConfig(data="d", format="imagefolder", model="embed-logreg", backbone="light")
+    with pytest.raises(MaslowError, match=match) as err:
+        check_keys(cfg, space)
+    assert "written C or params.C" in str(err.value) and "batch_size" in str(err.value)  # what is accepted
+    check_keys(cfg, {"params.C": {"low": 0.1, "high": 1.0}, "max_iter": [100, 200], "lr": [0.1]})  # all known
+
+
+def test_tune_with_a_params_prefixed_key(data_dir: Path, tmp_path: Path) -> None:
+    optuna = pytest.importorskip("optuna")
+    pytest.importorskip("sklearn")
+    from maslow.models.tune import tune
+
+    cfg = TrainConfig(data=str(data_dir), format="imagefolder", model="embed-logreg", backbone="light",
+                      out=str(tmp_path / "t"), tracking="off", params={"cache_dir": str(tmp_path / "cache")})
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    result = tune(cfg, trials=1, storage=storage, study_name="p",
+                  space={"params.C": {"low": 1e-3, "high": 10.0, "log": True}})
+    assert [t["state"] for t in result.trials] == ["complete"] and set(result.best_params) == {"params.C"}
+    best = read_config(result.best_config)  # type: ignore[arg-type]
+    assert set(best.params) == {"C", "cache_dir"} and best.params["C"] == pytest.approx(result.best_params["params.C"])
+    # a key no setting answers to is refused before the study, the tuning folder or any trial exists
+    with pytest.raises(MaslowError, match=r"search\.params\.c: config field 'params\.c' is not a setting"):
+        tune(cfg.with_overrides(out=str(tmp_path / "u")), trials=1, storage=storage, study_name="typo",
+             space={"params.c": {"low": 1e-3, "high": 10.0}})
+    assert not (tmp_path / "u").exists() and "typo" not in optuna.get_all_study_names(storage)

@@ -113,6 +113,7 @@ def predict(
     is not empty needs --overwrite; the model and the images or dataset read are never replaced."""
     from maslow import io
     from maslow.cli._destination import check_destination, check_images_kept, read_paths
+    from maslow.core.atomic import walked
     from maslow.models import load_model
 
     # formats checked before the model is loaded and run: a misspelt --to failed only after predicting every image
@@ -122,12 +123,14 @@ def predict(
     # and OUT: a folder not empty (without --overwrite), the model or data read, a workspace, the current folder
     folders = check_destination(out, fmt_out, overwrite=overwrite, options={}, flag="--out", sources=[
         model_path, *read_paths(images, fmt_in, images_root=images_root)])
+    checked = walked(folders)  # the check looked through them for a workspace: the writer doesn't again
     model = load_model(model_path)
     ds = load_dataset(images, fmt_in, images_root=images_root, folders=True)
     check_images_kept(folders, ds, flag="--out")
     with progress_bar("predicting", enabled=not as_json) as progress:
         pred = model.predict(ds, batch_size=batch_size, progress=progress)
-    rep = io.write(pred, out, fmt_out)
+    with checked:
+        rep = io.write(pred, out, fmt_out)
     d = {"model": str(model_path), "adapter": model.config.model, "weights": model.history.weights,
          **_summary(pred), "export": rep.to_dict()}
     d["task"] = str(getattr(model, "task", None) or d["task"])  # a detector trained on data that also has keypoints
@@ -169,7 +172,7 @@ def crossval(
     from maslow import io
     from maslow.cli._destination import check_destination, check_images_kept, check_side_file, read_paths
     from maslow.cli.train import read_train_config
-    from maslow.core.atomic import atomic_path
+    from maslow.core.atomic import atomic_path, walked
     from maslow.errors import FormatError, MaslowError, MissingDependencyError
     from maslow.models.base import build_model, load_data
     from maslow.models.classify import probabilities
@@ -181,6 +184,7 @@ def crossval(
             *([Path(cfg.images_root)] if cfg.images_root else [])]
     folders = check_destination(out, fmt_out, overwrite=overwrite, sources=read, options={}, flag="--out")
     check_side_file(_probs_path(out), dst=out, what="the probabilities file", sources=read, flag="--out")
+    checked = walked(folders)  # the check looked through them for a workspace: the writer doesn't again
     try:  # adapter settings (params) are checked when the adapter is built: before any data is read
         adapter = build_model(cfg)
     except MissingDependencyError:
@@ -210,7 +214,8 @@ def crossval(
         if probs_path is not None:
             with open(stack.enter_context(atomic_path(probs_path)), "wb") as f:
                 np.save(f, probabilities(oof))
-        rep = io.write(oof, out, fmt_out)
+        with checked:
+            rep = io.write(oof, out, fmt_out)
     d = {**fold_summary(config, cfg, folds=folds, seed=seed, weights=weights, scores=scores), "group_by": group_by,
          "n_images": truth.n_images, "probs": None if probs_path is None else str(probs_path),
          "export": rep.to_dict()}

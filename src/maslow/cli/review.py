@@ -173,6 +173,7 @@ def apply(
     --overwrite; the ground truth, ISSUES.json and the decisions are never replaced."""
     from maslow import io
     from maslow.cli._destination import check_destination, check_images_kept
+    from maslow.core.atomic import walked
     from maslow.quality.records import read_findings
     from maslow.quality.review import apply_decisions
 
@@ -186,6 +187,7 @@ def apply(
         assert to_fmt is not None
         folders = check_destination(out, to_fmt, overwrite=overwrite, sources=_read_paths(
             gt, fmt, images_root, issues, db, decisions_file), options={}, flag="--out")
+    checked = walked(folders)  # the check looked through them for a workspace: the writer doesn't again
     truth, _, version = _truth(gt, fmt, images_root)
     check_images_kept(folders, truth, flag="--out")
     if commit and version is None:
@@ -197,7 +199,8 @@ def apply(
     written: dict[str, Any] = {}
     if out is not None:
         assert to_fmt is not None
-        written["export"] = io.write(result.dataset, out, to_fmt)
+        with checked:
+            written["export"] = io.write(result.dataset, out, to_fmt)
     if commit:
         from maslow.store import Workspace
 

@@ -11,6 +11,7 @@ import typer
 from maslow import io
 from maslow.cli._destination import OverwriteOpt, check_images_kept, read_paths
 from maslow.cli.render import console, either, format_name, lit, load_dataset, print_json, render_report, table
+from maslow.core.atomic import walked
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, MaslowError, SchemaError
 
@@ -181,6 +182,7 @@ def migrate(
             else []
         read = [*data, *[p for p in (to, migration, current) if p is not None]]
         folders = _check_outputs(out, to_format, overwrite=overwrite, sources=read)
+    checked = walked(folders)  # the check looked through them for a workspace: the writer doesn't again
     ds = load_dataset(dataset, fmt)
     check_images_kept(folders, ds, flag="--out")
     if current is not None:  # the data follows that schema (definitions, order and version), classes by name
@@ -197,7 +199,8 @@ def migrate(
     written: dict[str, Any] = {}
     if out is not None:
         assert to_format is not None
-        written.update(_write_migration(result, plan, out, to_format, notes))
+        with checked:
+            written.update(_write_migration(result, plan, out, to_format, notes))
     if commit:
         if fmt is not None:
             raise MaslowError("schema migrate: --commit applies to workspace versions (omit --from)")

@@ -181,6 +181,7 @@ def train_command(
 ) -> None:
     """Train a model from a YAML config: progress per epoch, final metrics, the model folder and the MLflow run."""
     from maslow.cli._destination import check_images_kept
+    from maslow.core.atomic import walked
     from maslow.models.base import build_model, load_data
     from maslow.models.checkpoint import CHECKPOINT_FILE, checkpoint_file, partial_folder, read_checkpoint, run_folder
     from maslow.models.evaluate import task_of
@@ -211,6 +212,8 @@ def train_command(
     # (an adapter that writes no checkpoints has no run to resume: train says so, before anything is written)
     checked = None if resume is not None and ckpt is None else _check_model_folder(
         config, cfg, given=given, resume=resume is not None, overwrite=overwrite)
+    # the check looked through the model folder for a workspace: saving the model doesn't again (unless it changed)
+    walked_out = walked([] if checked is None else [checked[0]])
     ds = load_data(cfg)
     if checked is not None:
         with _where(config, given=given):  # its images are where the model goes
@@ -221,7 +224,7 @@ def train_command(
     epochs = 1 if getattr(adapter, "one_pass", False) else cfg.epochs  # embed-logreg: one fit, not cfg.epochs
     done = 0 if ckpt is None else min(ckpt.epochs_done, epochs)
     bar = not as_json and (resume is None or (ckpt is not None and ckpt.finished(adapter.config) is None))
-    with _epoch_bar(epochs, metric, enabled=bar, done=done) as (on_epoch, on_batch):
+    with _epoch_bar(epochs, metric, enabled=bar, done=done) as (on_epoch, on_batch), walked_out:
         result = train(cfg, on_epoch=on_epoch, dataset=ds, on_batch=on_batch,
                        resume=ckpt if ckpt is not None else resume)
     if as_json:
@@ -304,7 +307,7 @@ def runs_command(
     limit_old: Annotated[int | None, typer.Option("--limit", min=1, hidden=True)] = None,  # before --top
 ) -> None:
     """List and compare tracked training runs: key settings and final metrics side by side."""
-    from maslow.models.tracking import list_runs, tracking_uri
+    from maslow.models.tracking import list_runs, missing_store, tracking_uri
 
     shown, _ = either(top, limit_old, ("--top", "--limit"))
     limit: int = 20 if shown is None else shown
@@ -313,8 +316,10 @@ def runs_command(
     if as_json:
         print_json([r.to_dict() for r in runs])
         return
-    if not runs:
-        console.print(f"no runs in experiment {lit(repr(experiment))} in {lit(tracking_uri(tracking))}")
+    if not runs:  # listing nothing is not an error (exit 0); a store that is not there is said as such
+        missing = missing_store(tracking)
+        console.print(lit(missing) if missing is not None
+                      else f"no runs in experiment {lit(repr(experiment))} in {lit(tracking_uri(tracking))}")
         return
     # compare what differs: the settings whose values vary between the runs, and the key metric on val and test
     skip = {"data", "out", "tracking", "experiment", "format", "images_root", "params.cache_dir"}

@@ -146,12 +146,15 @@ _WALKED: contextvars.ContextVar[dict[Path, tuple[int, int, int] | None] | None] 
     "maslow_walked", default=None)
 
 
-@contextlib.contextmanager
-def walked(folders: Iterable[str | Path]) -> Iterator[None]:
+def walked(folders: Iterable[str | Path]) -> contextlib.AbstractContextManager[None]:
     """Inside, ``atomic_dir`` doesn't look again for a workspace in ``folders``: the caller has just done it (maslow's
     CLI checks its destination with ``workspace_inside`` before reading the data), and a second walk of a folder of
-    1M images costs a full scan. A folder whose device, inode or modification time changed since the scope began (a
-    folder that didn't exist then, one replaced) is looked through again; the other refusals still apply.
+    1M images costs a full scan. A folder whose device, inode or modification time changed since ``walked`` was
+    called (a folder that didn't exist then, one replaced) is looked through again; the other refusals still apply.
+
+    The folders are stamped when ``walked`` is called, not when its scope is entered: a command calls it right after
+    its check and may enter the scope only around the write, hours later (``crossval`` trains first); a change in
+    between is still seen.
 
     Example:
         >>> import tempfile
@@ -159,7 +162,11 @@ def walked(folders: Iterable[str | Path]) -> Iterator[None]:
         >>> with walked([out]), atomic_dir(out) as tmp:  # doesn't exist when walked: looked through as before
         ...     _ = (tmp / "a.txt").write_text("a")
     """
-    stamps = {(real := _resolved(f)): _stamp(real) for f in folders}
+    return _walked_scope({(real := _resolved(f)): _stamp(real) for f in folders})
+
+
+@contextlib.contextmanager
+def _walked_scope(stamps: dict[Path, tuple[int, int, int] | None]) -> Iterator[None]:
     token = _WALKED.set({**(_WALKED.get() or {}), **stamps})
     try:
         yield

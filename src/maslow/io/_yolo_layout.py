@@ -405,16 +405,24 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
     image_stem = _Renamer("labels", "images", "")
     out: list[Entry] = []
     seen: dict[str, str] = {}
+    first_at: dict[str, tuple[int, str]] = {}  # image path -> (its row, where it was listed first)
     label_dirs: dict[tuple[str, Path], None] = {}  # in order of first use
     folders: dict[str, Path] = {}
 
-    def add(split: str, rel: str, file: Path | None, record: str | None) -> None:
+    def add(split: str, rel: str, file: Path, record: str | None) -> None:
+        """``rel`` found in split ``split``'s list ``file`` at ``record``, or in its image folder ``file``."""
+        where = f"{file}, {record}" if record is not None else f"folder {file}"
+        lab = below(root_s, label_rel(rel))  # str(root / label_for(rel))
         if rel in seen:
-            col.add("duplicate_image", f"image is listed in split {seen[rel]!r} and again in {split!r}; kept in "
-                    f"{seen[rel]!r}", file=file, record=record)
+            row, there = first_at[rel]
+            label = out[row].label
+            col.add("duplicate_image", f"image {rel!r} is listed in split {split!r} ({where}) and already in "
+                    f"{seen[rel]!r} ({there}); kept in {seen[rel]!r} (image row {row}), "
+                    + (f"its label file {label} read once" if label is not None else f"without a label file ({lab})"),
+                    file=file, record=record, image=row)
             return
         seen[rel] = split
-        lab = below(root_s, label_rel(rel))  # str(root / label_for(rel))
+        first_at[rel] = len(out), where
         # a folder where the label file should be is handed to read_label, whose read_bytes names it (FormatError)
         out.append(Entry(split, rel, lab if ls.is_file(lab) or (ls.exists(lab) and os.path.isdir(lab)) else None))
         folder = os.path.dirname(lab)
@@ -454,7 +462,7 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
         else:
             src_rel = Path(os.path.relpath(os.path.abspath(source), os.path.abspath(root))).as_posix()
             for p in images_under(source) if source.is_dir() else []:
-                add(split, p if src_rel == "." else f"{src_rel}/{p}", None, None)
+                add(split, p if src_rel == "." else f"{src_rel}/{p}", source, None)
             lab_dir = root / label_for(os.path.relpath(os.path.abspath(source / "x"), os.path.abspath(root)))
             label_dirs.setdefault((split, lab_dir.parent), None)
     used = {e.label for e in out if e.label is not None}

@@ -240,6 +240,11 @@ def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None,
                 error("yolo_bad_columns", f"line must have {expected}, or one more (a confidence in [0, 1]), got "
                       f"{nc}: the last, {toks[-1]!r}, is no confidence", "score")
             continue
+        if kind != "segment" and (vals[2] < 0 or vals[3] < 0):  # cx cy w h: a negative size is no box
+            name, v = ("w", toks[3]) if vals[2] < 0 else ("h", toks[4])
+            error("yolo_bad_value", f"box {'width' if name == 'w' else 'height'} {name} must be >= 0, got {v!r}; "
+                  "line not imported", name)
+            continue
         score = vals.pop() if has_score else math.nan
         scored.setdefault(has_score, []).append(n)
         kinds.setdefault(kind, []).append(n)
@@ -321,7 +326,7 @@ def build(rows: Rows, lay: Layout, paths: list[str], widths: list[int], heights:
     if rect.any():  # cx cy w h
         v = vals[starts[rect, None] + np.arange(4)]
         w, h = W[rect], H[rect]
-        cx, cy, bw, bh = v[:, 0] * w, v[:, 1] * h, np.abs(v[:, 2]) * w, np.abs(v[:, 3]) * h
+        cx, cy, bw, bh = v[:, 0] * w, v[:, 1] * h, v[:, 2] * w, v[:, 3] * h  # w, h >= 0 (_read_lines)
         box[rect] = np.column_stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2])
     polygon = None
     if "segment" in kinds:

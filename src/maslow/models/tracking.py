@@ -271,6 +271,26 @@ class RunInfo:
                 "tags": dict(self.tags), "artifact_uri": self.artifact_uri}
 
 
+def missing_store(tracking: str | bool | None = None) -> str | None:
+    """Why a local store holds no runs because it does not exist (its folder, or its database ``mlflow.db``, is not
+    there: nothing has been tracked to it yet), naming it and where training tracks by default; None for a store
+    that exists, tracking off, and a tracking server's URI."""
+    uri = tracking_uri(tracking)
+    if uri is None or not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri.removeprefix("sqlite:///"))
+    if db.is_file():
+        return None
+    if db.name != DB_FILE:  # a sqlite:/// URI naming its own database file
+        where, why = db, "the database file does not exist"
+    else:
+        where = db.parent
+        why = ("the folder does not exist" if not where.exists() else
+               "it is a file, not a folder" if not where.is_dir() else f"the folder holds no {DB_FILE}")
+    return (f"no tracking store at {where} ({why}): nothing has been tracked there yet; a training run tracks to "
+            f"its config's tracking setting, by default {default_folder()}")
+
+
 def list_runs(*, experiment: str = "maslow", tracking: str | bool | None = None, max_results: int = 100) -> list[RunInfo]:
     """The runs of ``experiment``, newest first (none when the experiment does not exist yet).
 

@@ -10,14 +10,15 @@ Glossary:
     pruning: each epoch reports the key metric; a trial below the median of earlier trials at the same epoch
         stops (``MedianPruner``: after 2 complete trials and from epoch 1 on).
     search space: ``{name: spec}``; ``name`` is a ``TrainConfig`` field (``lr``, ``batch_size``, ``image_size``,
-        ...) or else an adapter ``params`` entry (``C``); ``spec`` is ``{low, high}`` (floats: uniform, ints:
-        integers) with optional ``log: true`` and ``step``, a list (one of these values) or a scalar (fixed).
-        YAML, in the training config under ``search:`` (``read_tune_config``)::
+        ...) or else an adapter ``params`` entry, written ``C`` or ``params.C`` (as ``--set params.C=0.5`` writes
+        it); a params entry the adapter does not read is refused before any trial (``check_keys``). ``spec`` is
+        ``{low, high}`` (floats: uniform, ints: integers) with optional ``log: true`` and ``step``, a list (one of
+        these values) or a scalar (fixed). YAML, in the training config under ``search:`` (``read_tune_config``)::
 
             search:
               lr: {low: 1.0e-4, high: 1.0e-1, log: true}
               batch_size: [8, 16]
-              C: {low: 0.01, high: 100, log: true}
+              params.C: {low: 0.01, high: 100, log: true}
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ DEFAULT_SPACES: dict[str, dict[str, Any]] = {
     **{m: {"lr": _LR, "weight_decay": _WD, "batch_size": [4, 8]} for m in ("deeplabv3", "fcn", "lraspp")},
 }
 _FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+#: the config fields a search space may not name (they pick the data, the model and where outputs go)
+_FIXED = ("data", "format", "model", "out", "tracking", "experiment", "params")
 
 
 @dataclass(frozen=True)
@@ -139,9 +142,17 @@ def _numbers(space: Mapping[str, Any]) -> dict[str, Any]:
 
 def check_space(space: Mapping[str, Any], *, where: str = "search") -> None:
     """Raise MaslowError naming the first malformed entry of a search space."""
+    seen: dict[str, str] = {}
     for name, spec in space.items():
-        if name in ("data", "format", "model", "out", "tracking", "experiment", "params"):
+        if name in _FIXED:
             raise MaslowError(f"{where}.{name}: this setting cannot be searched")
+        kind, key = _setting(name)
+        if kind == "params" and not key:
+            raise MaslowError(f"{where}.{name}: a params entry must be named, e.g. params.C")
+        target = key if kind == "field" else f"params.{key}"
+        if target in seen:
+            raise MaslowError(f"{where}.{name}: sets {target} as {where}.{seen[target]} does; give one of them")
+        seen[target] = name
         if isinstance(spec, Mapping):
             unknown = set(spec) - {"low", "high", "log", "step"}
             if unknown or "low" not in spec or "high" not in spec:
@@ -166,13 +177,62 @@ def _suggest(trial: Any, name: str, spec: Any) -> Any:
     return spec
 
 
+def _setting(name: str) -> tuple[str, str]:
+    """What a search key sets: ``("field", name)`` for a ``TrainConfig`` field, else ``("params", key)``, an
+    adapter ``params`` entry written ``key`` or ``params.key``."""
+    if name.startswith("params."):
+        return "params", name.removeprefix("params.")
+    return ("field", name) if name in _FIELDS else ("params", name)
+
+
 def overrides_for(cfg: TrainConfig, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``with_overrides`` arguments for sampled values: config fields as such, anything else into ``params``."""
-    changes: dict[str, Any] = {k: v for k, v in values.items() if k in _FIELDS}
-    params = {k: v for k, v in values.items() if k not in _FIELDS}
+    """``with_overrides`` arguments for sampled values: config fields as such, anything else (``C`` or
+    ``params.C``) into ``params``."""
+    changes: dict[str, Any] = {}
+    params: dict[str, Any] = {}
+    for name, value in values.items():
+        kind, key = _setting(name)
+        if kind == "field":
+            changes[key] = value
+        else:
+            params[key] = value
     if params:
         changes["params"] = params
     return changes
+
+
+def _extremes(spec: Any) -> list[Any]:
+    """Values a trial can draw from ``spec`` that together show a wrong type or range: a range's ends (as
+    ``_suggest`` types them), every choice, the fixed value."""
+    if isinstance(spec, Mapping):
+        lo, hi = spec["low"], spec["high"]
+        if isinstance(lo, int) and isinstance(hi, int) and not isinstance(spec.get("step", 1), float):
+            return [lo, hi]
+        return [float(lo), float(hi)]
+    return list(spec) if isinstance(spec, list) else [spec]
+
+
+def check_keys(cfg: TrainConfig, space: Mapping[str, Any], *, where: str = "search") -> None:
+    """Refuse, before any trial, a search key that names no setting of ``cfg.model`` (a typo such as ``params.c``
+    or ``params.params.C``), and a params value the adapter refuses: the model is built with each params entry at
+    each end of its range (each choice), as a trial would build it.
+
+    Raises:
+        MaslowError: names the search key, what the adapter said and the key forms accepted.
+    """
+    build_model(cfg)  # a config that does not build says so as such, not as a search key's fault
+    for name, spec in space.items():
+        kind, key = _setting(name)
+        if kind == "field":
+            continue
+        for value in _extremes(spec):
+            try:
+                build_model(cfg.with_overrides(params={key: value}))
+            except MaslowError as e:
+                raise MaslowError(
+                    f"{where}.{name}: {e} (the model built with params.{key} = {value!r}, as a trial would be). A "
+                    f"search key is a config field ({', '.join(sorted(_FIELDS - set(_FIXED)))}) or a params setting "
+                    f"of model {cfg.model!r}, written C or params.C") from None
 
 
 def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Mapping[str, Any] | None = None,
@@ -201,6 +261,7 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
         raise MaslowError(f"tune: the search space is empty (no default for model {cfg.model!r}); give a search: "
                           "mapping")
     check_space(space)
+    check_keys(cfg, space)
     ds = load_data(cfg)
     if split_for_training(ds, cfg)[1] is None:
         raise MaslowError(f"tune: trials are compared on validation data: the data needs a {cfg.val_split!r} split "
