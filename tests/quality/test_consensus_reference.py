@@ -205,6 +205,12 @@ def _brute(truth: Dataset, pred: Dataset, k: int, tau: float = 0.5) -> dict[str,
             b = block[ui]
             q[r] = np.clip((b_hits[b] - hit[r] + 3 * rate) / (b_n[b] - 1 + 3), 0, 1)
     mutual = (m >= t_best[None, :]) & (m >= p_best[:, None]) & (m >= 0.1)
+    # each object's match: the same-class prediction it owns overlapping it most, IoU >= 0.1
+    match = np.zeros_like(mutual)
+    for j in range(nt):
+        mine = np.flatnonzero(owned[:, j] & same_cls[:, j])
+        if len(mine) and m[mine, j].max() >= 0.1:
+            match[mine[np.argmax(m[mine, j])], j] = True
     out = {t: np.zeros(nt) for t in ("wrong_class", "ambiguous", "extra", "low_iou")}
     expl = np.zeros(nt)
     for j in range(nt):
@@ -214,16 +220,16 @@ def _brute(truth: Dataset, pred: Dataset, k: int, tau: float = 0.5) -> dict[str,
         out["wrong_class"][j] = other * (1 - same)
         out["ambiguous"][j] = min(same, other)
         own = np.flatnonzero(owned[:, j])
-        support = np.where(mutual[own, j] & same_cls[own, j], 1.0, np.minimum(1.0, m[own, j] / tau))
+        support = np.where((mutual[own, j] & same_cls[own, j]) | match[own, j], 1.0, np.minimum(1.0, m[own, j] / tau))
         expl[j] = max(q[own] * support, default=0.0)
-        mine = own[same_cls[own, j]]
-        if len(mine):
-            i = mine[np.argmax(m[mine, j])]
+        if match[:, j].any():
+            i = int(np.flatnonzero(match[:, j])[0])
             tc = typ[ta.label[j]]
             out["low_iou"][j] = q[i] * np.clip((tc - m[i, j]) / tc, 0, 1)
     # the model's expected recall (every object here is scored) weighs its silence
     out["extra"] = (expl.mean() if nt else 1.0) * (1 - expl)
-    e = np.where(mutual, 1.0, np.minimum(1.0, m / tau) ** 2).max(1, initial=0.0)
+    # a prediction is explained outright by an object it is mutual with, and by the object whose match it is
+    e = np.where(mutual | match, 1.0, np.minimum(1.0, m / tau) ** 2).max(1, initial=0.0)
     miss = q * (1 - e)
     kept = miss.copy()
     for i in np.flatnonzero(miss > 0).tolist():

@@ -8,8 +8,8 @@ import random
 from collections import defaultdict
 
 from maslow.quality._review_apply import _Edit
+from maslow.quality._review_conflicts import Change, _keep_one_of_each_pair, _removals
 from maslow.quality.records import Finding
-from maslow.quality.review import Change, _keep_one_of_each_pair, _removals
 
 
 def _ref_removals(live: list[_Edit]) -> tuple[dict[int, list[tuple[_Edit, int]]], set[int]]:

@@ -94,7 +94,7 @@ def test_a_duplicate_removes_the_later_row_and_keeps_the_earlier() -> None:
     records = issue_records(quality.check(noisy), noisy)
     (f,) = records
     assert f["type"] == "duplicate_box" and f["other_row"] == 7 and f["annotation_row"] == 8
-    assert f["other_id"] == 7 and "annotation 7 stays" in f["suggestion"]["text"]
+    assert f["other_id"] == 7 and "(annotation row 7 stays)" in f["suggestion"]["text"]
     r = apply_decisions(noisy, records, {f["rank"]: Decision("accepted")})
     (c,) = r.changes
     assert (c.outcome, c.action, c.annotation_row, c.new_row) == ("applied", "remove", 8, None)

@@ -284,12 +284,15 @@ def typical_iou(ov: Overlaps, truth: Dataset, pred_label: IntArray, n_pred: int,
 
 @dataclass(frozen=True)
 class _Links:
-    """How the overlapping pairs relate: each prediction's best overlap, the pairs it owns, the mutual pairs."""
+    """How the overlapping pairs relate: each prediction's best overlap, the pairs it owns, the mutual pairs, and
+    each truth object's match (the pair a ``low_iou`` finding is about)."""
 
     p_best: FloatArray  # (n_pred,) best IoU of each prediction with any truth object
     owned: BoolArray  # (pairs,) the prediction's best overlap (it votes only there), not a crowd object
     same: BoolArray  # (pairs,) prediction and truth object of one class
     mutual: BoolArray  # (pairs,) each the other's best overlap, IoU >= _MIN_LINK
+    match: BoolArray  # (pairs,) the truth object's best-overlapping same-class prediction it owns, IoU >= _MIN_LINK
+    match_pos: IntArray  # (n_truth,) the pair position of each truth object's match, -1
 
 
 def _links(ov: Overlaps, truth: Dataset, pred_label: IntArray) -> _Links:
@@ -299,15 +302,28 @@ def _links(ov: Overlaps, truth: Dataset, pred_label: IntArray) -> _Links:
     # every prediction belongs to the truth object it overlaps most (class-agnostic): it votes only there
     p_best, _ = _group_max(p_idx, iou, len(pred_label))
     t_best, _ = _group_max(t_idx, iou, len(ta))
-    return _Links(p_best=p_best, owned=(iou >= p_best[p_idx]) & ~ta.iscrowd[t_idx],
-                  same=pred_label[p_idx] == ta.label[t_idx],
-                  mutual=(iou >= t_best[t_idx]) & (iou >= p_best[p_idx]) & (iou >= _MIN_LINK))
+    owned = (iou >= p_best[p_idx]) & ~ta.iscrowd[t_idx]
+    same = pred_label[p_idx] == ta.label[t_idx]
+    # the match: of the same-class predictions an object owns, the one overlapping it most, when they are related
+    # at all (IoU >= _MIN_LINK): the object's box as the model sees it, what a low_iou finding moves the box to.
+    # It is that object's, never a missing one (else accepting both would label one object twice)
+    sel = np.flatnonzero(owned & same)
+    best, arg = _group_max(t_idx[sel], iou[sel], len(ta))
+    hit = (arg >= 0) & (best >= _MIN_LINK)
+    match_pos = np.full(len(ta), -1, np.int64)
+    match_pos[hit] = sel[arg[hit]]
+    match = np.zeros(len(iou), bool)
+    match[match_pos[hit]] = True
+    return _Links(p_best=p_best, owned=owned, same=same,
+                  mutual=(iou >= t_best[t_idx]) & (iou >= p_best[p_idx]) & (iou >= _MIN_LINK), match=match,
+                  match_pos=match_pos)
 
 
 def _explained(ov: Overlaps, links: _Links, q: FloatArray, tau: float, n_t: int) -> FloatArray:
     """(n_truth,) the best ``q * support`` of the predictions each truth object owns (any class; support:
-    ``min(1, IoU / tau)``, 1 for a same-class mutual pair): the chance the model sees an object there."""
-    support = np.where(links.mutual & links.same, 1.0, np.minimum(1.0, ov.iou / tau))
+    ``min(1, IoU / tau)``, 1 for the object's match, ``_Links.match``, and a same-class mutual pair): the chance the
+    model sees an object there."""
+    support = np.where((links.mutual & links.same) | links.match, 1.0, np.minimum(1.0, ov.iou / tau))
     o = links.owned
     expl, _ = _group_max(ov.t_idx[o], q[ov.p_idx[o]] * support[o], n_t)
     return expl
@@ -358,23 +374,26 @@ def object_evidence(truth: Dataset, ov: Overlaps, pred_label: IntArray, pred_box
     extra = rho * (1.0 - expl)
     confirmed = np.zeros(n_t, bool)
     confirmed[t_idx[mutual & same]] = True
-    # low IoU: a same-class prediction owned by this annotation, overlapping it worse than the class's typical match
+    # low IoU: the annotation's match (its best-overlapping same-class prediction it owns, IoU >= _MIN_LINK)
+    # overlaps it worse than the class's typical match; below _MIN_LINK the two are unrelated: no low_iou, the
+    # annotation may be extra and the prediction missing
     sel = owned & same
-    t_typ = typical[t_lab[t_idx[sel]]]
-    li = qp[sel] * np.clip((t_typ - iou[sel]) / t_typ, 0.0, 1.0)
-    # the evidence of the best-overlapping same-class prediction (the one that would be the box's match)
-    best_iou, arg = _group_max(t_idx[sel], iou[sel], n_t)
+    best_iou, _ = _group_max(t_idx[sel], iou[sel], n_t)
     low = np.zeros(n_t)
     box = np.full((n_t, 4), np.nan)
     low_pred = np.full(n_t, -1, np.int64)
-    hit = arg >= 0
-    low[hit] = li[arg[hit]]
-    low_pred[hit] = p_idx[sel][arg[hit]]
+    hit = np.flatnonzero(links.match_pos >= 0)
+    k = links.match_pos[hit]
+    t_typ = typical[t_lab[hit]]
+    low[hit] = qp[k] * np.clip((t_typ - iou[k]) / t_typ, 0.0, 1.0)
+    low_pred[hit] = p_idx[k]
     box[hit] = pred_box[low_pred[hit]]
     # missing: a prediction no annotation explains, the best of each cluster of such predictions
-    # a prediction is explained by the annotation it is paired with both ways (each the other's best overlap):
-    # their disagreement is that annotation's issue (low IoU), not a missing object; else by its overlaps
-    expl_p, _ = _group_max(p_idx, np.where(mutual, 1.0, np.minimum(1.0, iou / tau) ** 2), n_p)
+    # a prediction is explained by the annotation it is paired with both ways (each the other's best overlap), and
+    # by the one whose match it is: their disagreement is that annotation's issue (low IoU, wrong class), not a
+    # missing object (a low_iou finding and a missing one of one prediction would add the object twice); else by
+    # its overlaps
+    expl_p, _ = _group_max(p_idx, np.where(mutual | links.match, 1.0, np.minimum(1.0, iou / tau) ** 2), n_p)
     miss = q * (1.0 - np.minimum(1.0, expl_p))
     miss = _suppress(miss, pred_box, pred_img, truth.n_images, tau, p_rles, similarity)
     for arr in (wrong, ambiguous, extra, low):

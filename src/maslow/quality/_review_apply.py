@@ -9,9 +9,37 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.core.obb import ROTATION_COLUMNS
+from maslow.core.obb import ROTATION_COLUMNS, xywhr_from_corners
 from maslow.core.polygons import Polygons
 from maslow.core.tables import Annotations
+from maslow.io._coco_obb import COLUMN as OBB_COLUMN
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of the change log.
+
+    Attributes:
+        key: the finding's ``rank``. type: its type.
+        outcome: one of ``OUTCOMES``.
+        action: ``relabel``, ``remove``, ``add``, ``move_box``, ``move_polygon`` (an oriented box's corners),
+            ``move_keypoints``, ``confirm`` or ``none``.
+        annotation_row: the annotation's row in the truth given (None: an added object, an image-level finding).
+        new_row: its row in the corrected dataset (None: removed, or nothing changed).
+        detail: what was done, or why nothing was.
+    """
+
+    key: int
+    type: str
+    outcome: str
+    action: str
+    annotation_row: int | None
+    new_row: int | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "type": self.type, "outcome": self.outcome, "action": self.action,
+                "annotation_row": self.annotation_row, "new_row": self.new_row, "detail": self.detail}
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,6 +53,7 @@ class _Edit:
     detail: str
     drop: int = -1  # a second annotation row the edit removes (class_conflict)
     keep: int = -1  # an annotation row the edit needs kept (the other box of a removed duplicate)
+    origin: bytes | None = None  # the object an add or move makes (its image and suggested geometry), None: none
 
 
 def _apply(truth: Dataset, edits: list[_Edit]) -> tuple[Dataset, dict[int, int | None]]:
@@ -140,6 +169,8 @@ def _append(a: Annotations, adds: list[_Edit], width: int, first_id: int | None 
         "source": np.concatenate([np.asarray(a.source, object), np.full(m, "human", object)]),
         "extra": {k: np.concatenate([v, _filler(v, m)]) for k, v in a.extra.items()},
     }
+    if OBB_COLUMN in a.extra:
+        cols["extra"][OBB_COLUMN] = _with_obb(cols["extra"][OBB_COLUMN], n, adds)
     if first_id is not None and "coco_id" in a.extra:
         col = a.extra["coco_id"]
         ids = np.arange(first_id, first_id + m, dtype=np.int64)
@@ -151,6 +182,19 @@ def _append(a: Annotations, adds: list[_Edit], width: int, first_id: int | None 
             added[i] = _human_points(e.value[2], width)
         cols["keypoints"] = np.concatenate([_pad(a.keypoints, n, width), added])
     return Annotations.sort_rows(**cols)
+
+
+def _with_obb(col: np.ndarray, n: int, adds: list[_Edit]) -> np.ndarray:
+    """The ``coco_obb`` column (``maslow.io._coco_obb.COLUMN``, ``[cx, cy, w, h, angle]`` of the rows read as
+    oriented boxes) with the rows of the added oriented boxes (4 suggested corners) set: the COCO writers write
+    ``obb`` only for rows whose column is set, so an added one is written as its neighbours are, not as a polygon
+    (which would make the file instance segmentation)."""
+    rows = [i for i, e in enumerate(adds) if e.value[3] is not None and len(e.value[3]) == 4]
+    if not rows or col.ndim != 2 or col.shape[1] != 5 or col.dtype.kind != "f":
+        return col
+    out = col.copy()
+    out[n + np.asarray(rows)] = xywhr_from_corners(np.stack([np.asarray(adds[i].value[3], np.float64) for i in rows]))
+    return out
 
 
 def _added_polygons(a: Annotations, adds: list[_Edit]) -> Polygons | None:

@@ -24,19 +24,23 @@ How the scores are built (objects: detection boxes, or instance masks with ``iou
   match IoU (``match_iou``, default 0.5): ``same`` = the best ``q`` of same-class votes with IoU >= tau,
   ``other`` = the best ``q`` of other-class votes with IoU >= tau (its class is the suggestion);
   ``wrong_class = other * (1 - same)``, ``ambiguous = min(same, other)``.
+- An annotation's *match* is the same-class vote overlapping it most, when IoU >= 0.1 (below, the two are
+  unrelated): the box a ``low_iou`` finding moves it to. It is that annotation's, never a ``missing`` object: a
+  prediction is one finding at most (accepting a ``low_iou`` and a ``missing`` of one prediction labelled it twice).
 - ``extra = recall * (1 - e)``, ``e = max(q * min(1, IoU / tau))`` over the votes of any class (a prediction that
-  is another annotation's object explains nothing here; a same-class prediction paired with the annotation both
-  ways, each the other's best overlap, counts as IoU >= tau: a loose box is ``low_iou``, not ``extra``), and
+  is another annotation's object explains nothing here; the annotation's match, and a same-class prediction paired
+  with it both ways, each the other's best overlap, count as IoU >= tau: a loose box is ``low_iou``, not ``extra``), and
   ``recall`` the model's expected recall, the mean of ``e`` over the scored annotations (of ``reference``): the
   share of the labelled objects the model sees, each counted by the ``q`` of its sighting. An annotation no
   prediction touches scores ``recall``, not 1: the model's silence is evidence only as far as it sees what is
   labelled (a model that misses real objects makes them look like boxes on nothing). A confirmed object's
   ``extra`` is ``recall * (1 - q)``: ``find_label_issues`` reports it from 0.5 up only.
-- ``low_iou = q * clip((typical_c - IoU) / typical_c, 0, 1)`` for the best-overlapping same-class vote, where
+- ``low_iou = q * clip((typical_c - IoU) / typical_c, 0, 1)`` for the annotation's match (none: 0), where
   ``typical_c`` is the median IoU of the class's good matches (the detector's own localisation quality, learnt
   from the data); the suggested box is that prediction's.
 - ``missing = q * (1 - e)`` for each prediction, ``e`` how well the annotations explain it: 1 when it and an
-  annotation are each other's best overlap (IoU >= 0.1; their disagreement is that annotation's ``low_iou``),
+  annotation are each other's best overlap (IoU >= 0.1), or it is an annotation's match (their disagreement is that
+  annotation's ``low_iou`` or ``wrong_class``),
   else ``min(1, IoU_max / tau) ** 2``. Of overlapping candidates (IoU >= tau) only the best is kept
   (class-agnostic NMS).
 

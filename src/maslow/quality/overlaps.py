@@ -126,15 +126,31 @@ def check_overlaps(ds: Dataset, config: CheckConfig = CheckConfig()) -> QualityI
                 parts.append(QualityIssues.block(
                     "duplicate_box", severity, image=a.image[dj[sel]], annotation=dj[sel], other=di[sel],
                     score=0.7 + 0.3 * dv[sel],
-                    reason=[f"two {names[c]} boxes on one object (IoU {x:.3f} with annotation {p})"
-                            for c, x, p in zip(a.label[dj[sel]], dv[sel], di[sel], strict=True)],
-                    suggestion=[f"remove this box, the later of the two (annotation {p} stays)" for p in di[sel]]))
+                    reason=[f"two {names[c]} boxes on one object (IoU {x:.3f} with {p})"
+                            for c, x, p in zip(a.label[dj[sel]], dv[sel], _named(ds, di[sel]), strict=True)],
+                    suggestion=[f"remove this box, the later of the two ({p} stays)" for p in _named(ds, di[sel])]))
     con = ~same & (v >= config.conflict_iou)
     if con.any():
         ci, cj, cv = i[con], j[con], v[con]
         parts.append(QualityIssues.block(
             "class_conflict", "warning", image=a.image[cj], annotation=cj, other=ci, score=0.6 + 0.4 * cv,
-            reason=[f"a {names[lj]} box and a {names[li]} box (annotation {p}) on one object (IoU {x:.3f})"
-                    for lj, li, x, p in zip(a.label[cj], a.label[ci], cv, ci, strict=True)],
+            reason=[f"a {names[lj]} box and a {names[li]} box ({p}) on one object (IoU {x:.3f})"
+                    for lj, li, x, p in zip(a.label[cj], a.label[ci], cv, _named(ds, ci), strict=True)],
             suggestion="keep one box with the right class: pick the class (the other box is removed)"))
     return QualityIssues.build(parts)
+
+
+def _named(ds: Dataset, rows: np.ndarray) -> list[str]:
+    """How a message names annotation ``rows``: by the dataset's annotation id (COCO's ``id``, ``extra["coco_id"]``;
+    the ``annotation_id``/``other_id`` of ISSUES.json) where it has one, else by its row (``annotation row N``, as
+    ``maslow review apply`` logs it)."""
+    col = ds.annotations.extra.get("coco_id")
+    out = []
+    for r in rows.tolist():
+        v = None if col is None else col[r]
+        if isinstance(v, float | np.floating) and np.isfinite(v) and float(v).is_integer():
+            v = int(v)
+        ok = (isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_) and int(v) >= 0) or \
+            (isinstance(v, str) and v != "")
+        out.append(f"annotation id {v}" if ok else f"annotation row {r}")
+    return out

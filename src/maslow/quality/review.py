@@ -47,8 +47,7 @@ confidence), else (0, 0, 0).
 
 from __future__ import annotations
 
-import dataclasses
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -60,7 +59,8 @@ from maslow.core.schema import Task
 from maslow.core.tables import Annotations
 from maslow.core.types import is_unset
 from maslow.errors import MaslowError, UnknownLabelError
-from maslow.quality._review_apply import _apply, _Edit
+from maslow.quality._review_apply import Change, _apply, _Edit
+from maslow.quality._review_conflicts import _drop_conflicts, _keep_one_of_each_pair, _same
 from maslow.quality.records import (
     Finding,
     check_findings_match,
@@ -103,33 +103,6 @@ class Decision:
     reviewer: str = ""
 
 
-@dataclass(frozen=True)
-class Change:
-    """One entry of the change log.
-
-    Attributes:
-        key: the finding's ``rank``. type: its type.
-        outcome: one of ``OUTCOMES``.
-        action: ``relabel``, ``remove``, ``add``, ``move_box``, ``move_polygon`` (an oriented box's corners),
-            ``move_keypoints``, ``confirm`` or ``none``.
-        annotation_row: the annotation's row in the truth given (None: an added object, an image-level finding).
-        new_row: its row in the corrected dataset (None: removed, or nothing changed).
-        detail: what was done, or why nothing was.
-    """
-
-    key: int
-    type: str
-    outcome: str
-    action: str
-    annotation_row: int | None
-    new_row: int | None
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "type": self.type, "outcome": self.outcome, "action": self.action,
-                "annotation_row": self.annotation_row, "new_row": self.new_row, "detail": self.detail}
-
-
 @dataclass(frozen=True, eq=False)
 class ReviewResult:
     """The corrected dataset and the change log (one entry per decided finding, in rank order).
@@ -138,11 +111,15 @@ class ReviewResult:
         dataset: the truth with the accepted findings applied (a new Dataset; the input is untouched).
         changes: one ``Change`` per finding with a decision.
         n_pending: findings without a decision.
+        notes: what to know about the result besides the change log: objects added with a box only to a
+            dataset of outlines (their outline is to be drawn; until then COCO's ``segm`` evaluation of the file
+            written fails, pycocotools needing a ``segmentation`` per object).
     """
 
     dataset: Dataset
     changes: tuple[Change, ...]
     n_pending: int = 0
+    notes: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """Findings per outcome (every outcome of ``OUTCOMES``, 0 included)."""
@@ -150,8 +127,8 @@ class ReviewResult:
         return {k: c.get(k, 0) for k in OUTCOMES}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts(), "n_pending": self.n_pending,
-                "n_annotations": self.dataset.n_annotations, "changes": [c.to_dict() for c in self.changes]}
+        return {"counts": self.counts(), "n_pending": self.n_pending, "n_annotations": self.dataset.n_annotations,
+                "notes": list(self.notes), "changes": [c.to_dict() for c in self.changes]}
 
 
 def check_decision(finding: Mapping[str, Any], decision: DecisionLike, names: Sequence[str]) -> None:
@@ -260,7 +237,22 @@ def apply_decisions(truth: Dataset, findings: Sequence[Mapping[str, Any]],
             detail += f" (annotation id {int(ids[new])})"
         changes[e.key] = Change(e.key, e.type, "applied", e.action, None if e.row < 0 else e.row, new, detail)
     ordered = tuple(changes[k] for k in sorted(changes))
-    return ReviewResult(dataset=ds, changes=ordered, n_pending=len(parsed) - len(ordered))
+    return ReviewResult(dataset=ds, changes=ordered, n_pending=len(parsed) - len(ordered),
+                        notes=_notes(truth, edits))
+
+
+def _notes(truth: Dataset, applied: list[_Edit]) -> tuple[str, ...]:
+    """``ReviewResult.notes`` of the edits applied."""
+    a = truth.annotations
+    if a.polygon is None and a.mask is None:
+        return ()
+    bare = [e.key for e in applied if e.action == "add" and e.value[1] is not None and e.value[3] is None]
+    if not bare:
+        return ()
+    keys = ", ".join(map(str, bare[:5])) + (", ..." if len(bare) > 5 else "")
+    return (f"{len(bare)} added objects have a box and no outline (findings {keys}): outline them in the annotation "
+            "tool; until then COCO's segm evaluation of the file written fails (pycocotools needs a segmentation per "
+            "object), its bbox evaluation does not",)
 
 
 def _plan(truth: Dataset, f: Finding, d: DecisionLike) -> _Edit | str:
@@ -285,7 +277,8 @@ def _plan(truth: Dataset, f: Finding, d: DecisionLike) -> _Edit | str:
         note = " (box only: outline it in the annotation tool)" if outlined and box is not None and \
             f.sug_poly is None else ""
         return _Edit(f.key, f.type, "add", -1, f.image, (names.index(cls), box, f.sug_kp, f.sug_poly),
-                     f"added a {cls!r} {where}{' with keypoints' if f.sug_kp is not None else ''}{note}")
+                     f"added a {cls!r} {where}{' with keypoints' if f.sug_kp is not None else ''}{note}",
+                     origin=_origin(f))
     if f.ann < 0:
         return f"an image- or dataset-level finding: nothing to apply ({f.sug_text or 'no suggestion'})"
     current = names[int(a.label[f.ann])]
@@ -321,7 +314,7 @@ def _plan(truth: Dataset, f: Finding, d: DecisionLike) -> _Edit | str:
                "would disagree with it)"
     old = a.box[f.ann] if a.box is not None else np.full(4, np.nan)
     return _Edit(f.key, f.type, "move_box", f.ann, f.image, f.sug_box,
-                 f"moved the box {_fmt(old)} -> {_fmt(f.sug_box)}")
+                 f"moved the box {_fmt(old)} -> {_fmt(f.sug_box)}", origin=_origin(f))
 
 
 def _move_polygon(truth: Dataset, f: Finding) -> _Edit | str:
@@ -347,7 +340,7 @@ def _move_polygon(truth: Dataset, f: Finding) -> _Edit | str:
     if np.array_equal(old, new):
         return f"the annotation's corners are already {_corners(new)}: nothing to apply"
     return _Edit(f.key, f.type, "move_polygon", f.ann, f.image, new,
-                 f"moved the oriented box {_corners(old)} -> {_corners(new)}")
+                 f"moved the oriented box {_corners(old)} -> {_corners(new)}", origin=_origin(f))
 
 
 def _rule_edit(truth: Dataset, f: Finding, d: DecisionLike) -> _Edit | str:
@@ -423,141 +416,17 @@ def _move_keypoints(truth: Dataset, f: Finding) -> _Edit | str:
         return "no labelled keypoint has a position from the model"
     new[:k][move, :2] = f.sug_kp[:k][move, :2]
     return _Edit(f.key, f.type, "move_keypoints", f.ann, f.image, new,
-                 f"moved {int(move.sum())} labelled keypoints to the model's positions")
+                 f"moved {int(move.sum())} labelled keypoints to the model's positions", origin=_origin(f))
 
 
-_FIELD = {"relabel": "label", "confirm": "label", "move_box": "box", "move_polygon": "box", "move_keypoints": "keypoints"}
-
-
-def _drop_conflicts(edits: list[_Edit], changes: dict[int, Change]) -> list[_Edit]:
-    """The edits without those in conflict (recorded in ``changes``): edits of one annotation where one removes it
-    and another changes it, or two set one field to different values (removals agree); then an edit that keeps an
-    annotation (``keep``) with the edits that remove it, unless the object stays labelled through a kept duplicate."""
-    claims: dict[int, list[tuple[_Edit, str, Any]]] = defaultdict(list)
-    for e in edits:
-        if e.row >= 0:
-            claims[e.row].append((e, _FIELD.get(e.action, "remove"), e.value))
-        if e.drop >= 0:
-            claims[e.drop].append((e, "remove", None))
-    bad: set[int] = set()
-    for row, group in claims.items():
-        values: dict[str, list[Any]] = defaultdict(list)
-        for _, field, v in group:
-            values[field].append(v)
-        if len(group) > 1 and (("remove" in values and len(values) > 1) or any(
-                not all(_same(v, vs[0]) for v in vs) for k, vs in values.items() if k != "remove")):
-            _conflict([e for e, _, _ in group], row, "is also changed by", changes, bad)
-    live = [e for e in edits if id(e) not in bad]
-    removers, labelled = _removals(live)
-    for e in live:
-        if e.keep >= 0 and e.keep in removers and e.keep not in labelled:
-            _conflict([e, *(x for x, _ in removers[e.keep])], e.keep, "is kept by one and removed by", changes, bad)
-    return [e for e in edits if id(e) not in bad]
-
-
-def _removals(live: list[_Edit]) -> tuple[dict[int, list[tuple[_Edit, int]]], set[int]]:
-    """The rows ``live`` removes (row -> (edit, the row that stays instead, -1: none)), and the rows whose object
-    stays labelled: kept, or removed in favour of a row whose object stays labelled."""
-    removers: dict[int, list[tuple[_Edit, int]]] = defaultdict(list)
-    for e in live:
-        if e.action == "remove":
-            removers[e.row].append((e, e.keep))
-        if e.drop >= 0:
-            removers[e.drop].append((e, e.row))
-    labelled = {r for e in live for r in (e.keep, e.row, e.drop) if r >= 0 and r not in removers}
-    # a removed row's object stays labelled when a row it gives way to does (cycles never do): the rows from which
-    # a labelled one is reached, walked back from each once (linear, where a sweep to a fixpoint is quadratic)
-    gives_way: dict[int, list[int]] = defaultdict(list)
-    for r, rs in removers.items():
-        for _, k in rs:
-            if k >= 0:
-                gives_way[k].append(r)
-    todo = list(labelled)
-    while todo:
-        for r in gives_way.get(todo.pop(), ()):
-            if r not in labelled:
-                labelled.add(r)
-                todo.append(r)
-    return removers, labelled
-
-
-def _keep_one_of_each_pair(edits: list[_Edit], guards: list[Finding], changes: dict[int, Change]) -> list[_Edit]:
-    """The edits without those that would remove the last box of a pair an accepted, not applied pair finding
-    (``guards``: a ``duplicate_box`` whose boxes differ in an outline, a ``class_conflict`` without a class) names:
-    then the earlier box of the pair (``other_row``) stays, its removals are recorded as ``conflict`` in ``changes``,
-    and the pair finding's entry says so.
-
-    The removals are computed once, and after a guard marks edits bad, again only for the rows linked to theirs
-    (what a row's removals are, and whether its object stays labelled, depends on the edits of its group of linked
-    rows alone): guards + edits, not guards x edits."""
-    bad: set[int] = set()
-    removers, labelled = _removals(edits)
-    group_of, group_edits, group_rows = _linked_rows(edits)
-    for g in guards:
-        if all(r in removers and r not in labelled for r in (g.other, g.ann)):
-            group = [e for e, _ in removers[g.other]]
-            keys = ", ".join(str(e.key) for e in group)
-            gone = ", ".join(str(e.key) for e, _ in removers[g.ann])
-            for e in group:
-                changes[e.key] = Change(
-                    e.key, e.type, "conflict", e.action, None if e.row < 0 else e.row, None,
-                    f"annotation row {g.other} is kept by accepted finding {g.key} ({g.type}: one box of the pair "
-                    f"stays) and the pair's other box (annotation row {g.ann}) is removed by accepted finding "
-                    f"{gone}: nothing applied; accept one of them only")
-                bad.add(id(e))
-            linked = group_of[g.other]  # every edit marked bad names g.other
-            group_edits[linked] = [e for e in group_edits[linked] if id(e) not in bad]
-            for r in group_rows[linked]:
-                removers.pop(r, None)
-                labelled.discard(r)
-            sub_removers, sub_labelled = _removals(group_edits[linked])
-            removers.update(sub_removers)
-            labelled |= sub_labelled
-            c = changes[g.key]
-            changes[g.key] = dataclasses.replace(c, detail=(
-                f"{c.detail}; one box of the pair stays: annotation row {g.other} is kept (accepted finding {keys}, "
-                f"which would remove it as well as the other box, is not applied: conflict)"))
-    return [e for e in edits if id(e) not in bad]
-
-
-def _linked_rows(edits: list[_Edit]) -> tuple[dict[int, int], dict[int, list[_Edit]], dict[int, list[int]]]:
-    """The groups of annotation rows linked by an edit naming both (its ``row``, ``keep``, ``drop``): row -> its
-    group, and each group's edits (in the order of ``edits``) and rows."""
-    parent: dict[int, int] = {}
-
-    def find(r: int) -> int:
-        parent.setdefault(r, r)
-        while parent[r] != r:
-            parent[r] = parent[parent[r]]
-            r = parent[r]
-        return r
-
-    for e in edits:
-        rows = [r for r in (e.row, e.keep, e.drop) if r >= 0]
-        for r in rows:
-            parent[find(r)] = find(rows[0])
-    group_of = {r: find(r) for r in parent}
-    group_edits: dict[int, list[_Edit]] = defaultdict(list)
-    group_rows: dict[int, list[int]] = defaultdict(list)
-    for e in edits:
-        rows = [r for r in (e.row, e.keep, e.drop) if r >= 0]
-        if rows:
-            group_edits[group_of[rows[0]]].append(e)
-    for r, root in group_of.items():
-        group_rows[root].append(r)
-    return group_of, group_edits, group_rows
-
-
-def _conflict(group: list[_Edit], row: int, how: str, changes: dict[int, Change], bad: set[int]) -> None:
-    """Record every edit of ``group`` as a conflict over annotation ``row`` (the first reason given stays)."""
-    for e in group:
-        if e.key in changes:
-            continue
-        others = ", ".join(str(o.key) for o in group if o.key != e.key)
-        changes[e.key] = Change(e.key, e.type, "conflict", e.action, None if e.row < 0 else e.row, None,
-                                f"annotation row {row} {how} accepted finding {others}: nothing applied; accept "
-                                "one of them only")
-        bad.add(id(e))
+def _origin(f: Finding) -> bytes:
+    """The object an add or a move of ``f`` makes: its image and the suggested geometry (an outline's corners, else
+    the model's keypoints, else the box), as bytes: equal for two findings of one prediction of the model (a
+    ``low_iou`` and a ``missing`` finding of an ISSUES.json of an older maslow)."""
+    geom = f.sug_poly if f.sug_poly is not None else f.sug_kp[:, :2] if f.sug_kp is not None else f.sug_box
+    kind = b"p" if f.sug_poly is not None else b"k" if f.sug_kp is not None else b"b"
+    arr = np.zeros(0) if geom is None else np.nan_to_num(np.asarray(geom, np.float64), nan=np.inf)
+    return f.image.to_bytes(8, "little", signed=True) + kind + arr.tobytes()
 
 
 def _is_id(v: Any) -> bool:
@@ -567,12 +436,6 @@ def _is_id(v: Any) -> bool:
     if isinstance(v, int | np.integer):
         return int(v) >= 0
     return bool(isinstance(v, float | np.floating) and np.isfinite(v) and float(v) == int(v) and v >= 0)
-
-
-def _same(x: Any, y: Any) -> bool:
-    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-        return x is not None and y is not None and bool(np.array_equal(x, y, equal_nan=True))
-    return bool(x == y)
 
 
 def _fmt(b: np.ndarray) -> str:

@@ -325,13 +325,34 @@ class ReviewStore:
 
     def history(self, session: int) -> list[StoredDecision]:
         """Every decision of ``session``, in the order made."""
+        return self.history_after(session, 0)[0]
+
+    def version(self, session: int) -> tuple[int, int]:
+        """``(count, last)``: how many decisions ``session`` has and the number of the last one (0, 0: none). It
+        changes with every decision made, through any connection: a reader holding the decisions in memory asks
+        for it (one indexed query) and reads again only when it changed (``history_after``)."""
         import sqlalchemy as sa
 
         t = self.decisions_table
         with self._begin() as conn:
-            rows = conn.execute(sa.select(t).where(t.c.session_id == session).order_by(t.c.id)).mappings().all()
+            n, last = conn.execute(sa.select(sa.func.count(), sa.func.max(t.c.id)).where(t.c.session_id == session)
+                                   ).one()
+        return int(n), int(last or 0)
+
+    def history_after(self, session: int, after: int) -> tuple[list[StoredDecision], int]:
+        """The decisions of ``session`` made after the one numbered ``after`` (0: all), in the order made, and the
+        number of the last one (``after`` when there is none): a reader that keeps the decisions in memory asks
+        for what is new since it last looked (made through any connection, process or server), in one indexed
+        query that returns no row when nothing changed."""
+        import sqlalchemy as sa
+
+        t = self.decisions_table
+        with self._begin() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.session_id == session, t.c.id > after).order_by(t.c.id)
+                                ).mappings().all()
         return [StoredDecision(key=r["finding_key"], status=r["status"], label=r["label"], note=r["note"],
-                               reviewer=r["reviewer"], decided=r["decided"]) for r in rows]
+                               reviewer=r["reviewer"], decided=r["decided"]) for r in rows], \
+            int(rows[-1]["id"]) if rows else after
 
     @contextlib.contextmanager
     def _begin(self) -> Iterator[Any]:

@@ -7,9 +7,10 @@ Routes:
 - ``GET /api/summary``: counts per status, per type and status; the session, classes and types;
 - ``GET /api/findings?type=&class=&status=&offset=0&limit=50``: findings in rank order, filtered (comma-separated
   values; status ``pending`` for no decision), with ``total``;
-- ``GET /api/findings/{key}``: one finding (404 for an unknown key) and ``GET /api/findings/{key}/crop.png?size=``;
+- ``GET /api/findings/{key}``: one finding (404 for an unknown key) and ``GET /api/findings/{key}/crop.png?size=``
+  (404 when there is none: the message names the image and why, or says the finding is about the dataset);
 - ``POST /api/findings/{key}/decision`` ``{"status": "accepted"|"rejected"|"skipped", "label", "note", "reviewer"}``:
-  committed before the answer (422 for a bad status or label);
+  committed before the answer (422 for a bad status or label; a label is kept with ``accepted`` only);
 - ``GET /api/changes``: what applying the decisions so far would do (the change log);
 - ``GET /api/decisions[?history=true]``: the decisions as JSON (``download=true``: as a file).
 
@@ -61,7 +62,8 @@ def create_app(review: "Review", *, title: str = "maslow review", host: str = "1
 
     class DecisionIn(BaseModel):
         status: str = Field(description="accepted, rejected or skipped")
-        label: str | None = Field(None, description="the class chosen (wrong_class, ambiguous, missing)")
+        label: str | None = Field(None, description="the class chosen (wrong_class, ambiguous, missing, "
+                                  "class_conflict); kept with an accept only")
         note: str = ""
         reviewer: str = ""
 
@@ -114,17 +116,17 @@ def create_app(review: "Review", *, title: str = "maslow review", host: str = "1
 
     @app.get("/api/findings/{key}/crop.png", response_model=None)
     def crop(key: int, size: int = Query(240, ge=32, le=1024)) -> Response:
-        review.item(key)  # 404 for an unknown key
-        png = review.crop_png(key, size)
-        if png is None:
-            return error(404, f"finding {key}: no crop (an image that can't be read, or no image)")
+        png = review.crop_png(key, size)  # 404 for an unknown key, and for no crop (naming the file and why)
         return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
     @app.post("/api/findings/{key}/decision", response_model=None)
     def decide(key: int, body: DecisionIn) -> Any:
         if body.status not in FILTER_STATUSES[1:]:
             return error(422, f"status must be one of {', '.join(FILTER_STATUSES[1:])}, got {body.status!r}")
-        d = review.decide(key, body.status, label=body.label or None, note=body.note, reviewer=body.reviewer)
+        # a class goes with an accept only (a rejected or skipped finding changes nothing: a class sent with one,
+        # as a page that sent its picker's value with every key did, would only mislead the export)
+        label = (body.label or None) if body.status == "accepted" else None
+        d = review.decide(key, body.status, label=label, note=body.note, reviewer=body.reviewer)
         return {"decision": d.to_dict(), "summary": review.summary()}
 
     @app.get("/api/changes")

@@ -36,6 +36,7 @@ main { display: flex; height: calc(100vh - 100px); }
 .muted { color: #777; } __LEGEND_CSS__
 button { font-size: 14px; padding: 6px 14px; margin-right: 6px; cursor: pointer; }
 button.a { background: #c8e6c9; } button.r { background: #ffcdd2; } button.k { background: #fff9c4; }
+#imgnote { padding: 6px 16px; background: #fff3e0; color: #e65100; border-bottom: 1px solid #ffe0b2; }
 #msg { color: #b71c1c; margin-top: 8px; min-height: 1em; } kbd { border: 1px solid #aaa; padding: 0 3px; }
 """
 
@@ -51,12 +52,14 @@ _BODY = """
  <span class="muted"><kbd>a</kbd> accept <kbd>r</kbd> reject <kbd>s</kbd> skip <kbd>j</kbd>/<kbd>k</kbd> move
  <kbd>Enter</kbd> leave the note</span>
 </div>
+<div id="imgnote" hidden></div>
 <main><div id="list"><table><thead><tr><th>#</th><th>type</th><th>score</th><th>class</th><th>image</th>
 <th>status</th></tr></thead><tbody id="rows"></tbody></table></div><div id="detail"></div></main>
 """
 
 _JS = r"""
 const init = JSON.parse(document.getElementById('initial').textContent);
+const PICK_TYPES = ['ambiguous', 'class_conflict'];  // a class only when the reviewer picks one
 let summary = init.summary, page = init.page, offset = init.page.offset, limit = init.page.limit;
 let cur = Math.max(page.items.findIndex((f) => !f.decision), 0);  // where the review stands
 const $ = (id) => document.getElementById(id);
@@ -96,13 +99,17 @@ function show() {
   const f = page.items[cur];
   if (!f) { $('detail').innerHTML = '<p class="muted">No finding here.</p>'; return; }
   const s = f.suggestion || {};
-  const chosen = (f.decision && f.decision.label) || s['class'] || f['class'];
-  const picker = f.labels ? `<p><label>class <select id="label">${summary.classes.map((c) =>
+  // ambiguous, class_conflict: nothing changes unless the reviewer picks a class, so nothing is picked for them
+  const pick = PICK_TYPES.includes(f.type);
+  const chosen = (f.decision && f.decision.label) || (pick ? '' : s['class'] || f['class']);
+  const none = pick ? `<option value="" ${chosen ? '' : 'selected'}>choose (none: nothing changes)</option>` : '';
+  const picker = f.labels ? `<p><label>class <select id="label">${none}${summary.classes.map((c) =>
     `<option ${c === chosen ? 'selected' : ''}>${esc(c)}</option>`).join('')}</select></label></p>` : '';
   const button = (cls, status, text) => `<button class="${cls}" onclick="act(() => decide('${status}'))">${text}</button>`;
   const st = esc(statusOf(f));
   $('detail').innerHTML = `<h2>#${esc(f.rank)} ${esc(f.type)} <span class="st ${st}">${st}</span></h2>` +
-    `<p><img src="${esc(f.crop)}" alt="no crop (image not found)" onerror="this.replaceWith('(no crop)')"></p>` +
+    (f.crop ? `<p><img src="${esc(f.crop)}" alt="no crop (image not found)" onerror="noCrop(this)">` +
+     '</p>' : '<p class="muted">(no image: a finding about the dataset)</p>') +
     `<p><b>${esc(f.file_name)}</b> &middot; class <b>${esc(f['class'])}</b> &middot; score ${score(f)}</p>` +
     `<p>${esc(f.reason)}</p><p class="s">suggestion: ${esc(s.text || 'none')}</p>` +
     `<p class="muted">__LEGEND__${f.other_row != null ? '; __LEGEND_OTHER__' : ''}</p>` +
@@ -112,6 +119,15 @@ function show() {
   // a class picked: the keys work again at once (a focused select would take them as a search in its options)
   if ($('label')) $('label').onchange = (e) => e.target.blur();
   $('note').onkeydown = (e) => { if (e.key === 'Enter' || e.key === 'Escape') e.target.blur(); };
+}
+// a crop that failed: why (the server's message names the file: not found, corrupt, too large), as text
+function noCrop(img) {
+  const src = img.getAttribute('src');
+  img.replaceWith('(no crop)');
+  fetch(src).then((r) => r.json()).then((b) => {
+    const p = document.querySelector('#detail p');
+    if (b.error && p && p.textContent === '(no crop)') p.textContent = `(no crop: ${b.error})`;
+  }).catch(() => {});
 }
 // one thing at a time, in the order asked (see the module docstring); an error drops what was queued behind it
 let queue = Promise.resolve(), epoch = 0;
@@ -139,9 +155,11 @@ async function load() {
 async function decide(status) {
   const f = page.items[cur];
   if (!f) return;
-  const label = f.labels && $('label') ? $('label').value : null;
-  const body = {status, label: f.type === 'ambiguous' || label !== (f.suggestion || {})['class'] ? label : null,
-                note: $('note').value};
+  // the class goes with an accept, and only when picked: another than the suggested one (wrong_class, missing), or
+  // any for the types without a suggested class (ambiguous, class_conflict: the empty choice sends none)
+  const label = status === 'accepted' && f.labels && $('label') ? $('label').value || null : null;
+  const picked = PICK_TYPES.includes(f.type) ? label : (label !== (f.suggestion || {})['class'] ? label : null);
+  const body = {status, label: picked, note: $('note').value};
   const r = await call(`/api/findings/${encodeURIComponent(f.key)}/decision`, {method: 'POST', body: JSON.stringify(body),
     headers: {'Content-Type': 'application/json'}});
   f.decision = r.decision; summary = r.summary; showSummary();
@@ -171,6 +189,7 @@ $('prev-page').onclick = () => act(() => {
   if (offset > 0) { offset = Math.max(offset - limit, 0); cur = 0; return load(); }
 });
 fillFilters(); showSummary(); show();
+if (summary.image_note) { $('imgnote').textContent = summary.image_note; $('imgnote').hidden = false; }
 """
 
 
