@@ -236,3 +236,15 @@ def test_serve_closes_the_store_when_it_stops_early(qa_run: dict[str, Any], monk
             code, text = run_cli(["review", "issues.json", "--gt", str(gt), "--port", str(port), "--no-open"])
             assert code == 2, text
     assert len(opened) == 2 and {id(s) for s in closed} == {id(s) for s in opened}
+
+
+def test_apply_prints_the_results_notes(qa_run: dict[str, Any]) -> None:
+    """The shapes truth has outlines; the accepted `missing` finding adds a box only, which the result notes (COCO's
+    segm evaluation of the file fails without a segmentation): the CLI prints that note, not only --json."""
+    _decide_all(qa_run["issues"])
+    out = qa_run["tmp"] / "fixed.json"
+    code, text = run_cli(["review", "apply", "issues.json", "--gt", str(qa_run["gt"]), "--out", str(out), "--to",
+                          "coco"])
+    assert code == 0, text
+    flat = " ".join(text.split())
+    assert "note:" in flat and "have a box and no outline" in flat

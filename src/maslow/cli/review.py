@@ -111,6 +111,8 @@ def serve(
         console.print(f"Reviewing {s['n_findings']} findings of {lit(issues)} ({s['n_decided']} decided so far); "
                       f"decisions go to {lit(_safe(store.url))}")
         console.print(f"Open {lit(url)} (Ctrl+C to stop)")
+        if (note := review.image_note()) is not None:
+            err_console.print(f"note: {note}", markup=False, highlight=False)
         if host not in ("127.0.0.1", "localhost", "::1"):
             err_console.print(f"note: --host {host}: anyone who can reach this address can decide (the UI has no "
                               f"login); requests must name {', '.join(names)} or an IP address (more with "
@@ -335,6 +337,8 @@ def _render(result: Any) -> None:
         shown = rows[:50]
         more = f" (first 50 of {len(rows)}; --json for all)" if len(rows) > 50 else ""
         console.print(table(f"Change log{more}", ["#", "type", "outcome", "action", "row", "detail"], shown))
+    for note in result.notes:
+        err_console.print(f"note: {note}", markup=False, highlight=False)
 
 
 @review_app.command("status")
