@@ -6,7 +6,9 @@ masks; triangles also carry 3 keypoints with a skeleton). Attributes: ``colour``
 (bool). Images belong to short sequences (``sequence``, ``frame`` columns) and get a split.
 
 Every shape lies inside its image (radii shrink to fit small images), and the drawn pixels of a shape are exactly
-its mask (a later shape covers an earlier one), so boxes, polygons, masks and pixels agree.
+its mask (a later shape covers an earlier one), so boxes, polygons, masks and pixels agree. An object's mask is
+its polygon rasterised (the COCO file ``maslow sample`` writes keeps the polygon alone, and ``estimate_cost``
+prices the two as one drawing); a crowd region has a mask and no polygon.
 """
 
 from __future__ import annotations

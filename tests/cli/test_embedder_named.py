@@ -65,6 +65,19 @@ def test_the_light_embedder_is_named_on_stderr_and_in_json(name: str, tmp_path: 
     assert "embedder:" not in err  # --json carries it: stderr stays quiet
 
 
+@pytest.mark.parametrize("name", list(COMMANDS))
+@pytest.mark.parametrize("embedder", ["light", "auto"])
+def test_a_string_that_is_no_device_is_refused_with_the_light_embedder(name: str, embedder: str, tmp_path: Path) -> None:
+    # light (also auto's choice for tiny images) ran on the CPU and said nothing of `--device banana`
+    folder = _folder(tmp_path / "digits", n=6, side=28)
+    code, out, err = _invoke(_args(name, folder, tmp_path, "--embedder", embedder, "--device", "banana"))
+    assert code == 2, out + err
+    assert "--device must be cpu, cuda, cuda:N, mps or xpu, got 'banana'" in err
+    assert not (tmp_path / "f.npy").exists()
+    code, out, err = _invoke(_args(name, folder, tmp_path, "--embedder", embedder, "--device", "cpu"))
+    assert code == 0, out + err
+
+
 @pytest.mark.parametrize("name", ["select", "outliers"])
 def test_auto_on_tiny_images_is_named_light(name: str, tmp_path: Path) -> None:
     # auto takes light for 28 x 28 images whatever is installed: the output says so

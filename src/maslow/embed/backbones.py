@@ -92,6 +92,31 @@ def torch_device(torch: Any, name: str | None, *, where: str = CONFIG_DEVICE) ->
     return device
 
 
+def check_device(name: str | None, *, where: str = EMBEDDER_DEVICE) -> None:
+    """Refuse a ``device`` as ``torch_device`` does, for an embedder that runs on the CPU whatever it is given (the
+    light embedder): a string that names no device, or a device this machine lacks, is an error there too.
+
+    Without torch only the CPU is a device of this machine (``cpu``, ``cpu:N``).
+
+    Raises:
+        ModelError: naming ``where``, as ``torch_device``.
+    """
+    if name is None:
+        return
+    try:
+        import torch
+    except ImportError:
+        kind, _, index = name.partition(":")
+        if kind not in ("cpu", "cuda", "mps", "xpu") or (index and not index.isdigit()) or name.endswith(":"):
+            raise ModelError(f"{where} must be cpu, cuda, cuda:N, mps or xpu, got {name!r}; "
+                             f"{_device_fix(where)}") from None
+        if kind != "cpu":
+            raise ModelError(f"{where} must be a device of this machine, got {name!r} (torch is not installed: "
+                             f"the CPU only); {_device_fix(where)}") from None
+        return
+    torch_device(torch, name, where=where)
+
+
 def read_state_dict(path: Path, *, must: str, missing: str) -> dict[str, Any]:
     """``torch.load`` of a state dict of tensors (weights only, on the CPU).
 

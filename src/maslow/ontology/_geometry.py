@@ -6,6 +6,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from maslow.core import masks as M
 from maslow.core.polygons import Polygons
 from maslow.core.tables import Annotations
 from maslow.core.types import BoolArray, IntArray, is_unset
@@ -43,6 +44,23 @@ def label_type_columns(ann: Annotations) -> dict[str, BoolArray]:
         "keypoints": keypoint_present(ann),
     }
     out["tag"] = ~(out["box"] | out["mask"] | out["polygon"] | out["keypoints"])
+    return out
+
+
+def derived_masks(ann: Annotations) -> BoolArray:
+    """(n,) True where the row's mask is its own polygon rasterised (as pycocotools does, at the mask's size).
+
+    Such a mask is the polygon held twice, not a second drawing: ``maslow.sample.shapes`` carries one on every
+    object, and the COCO writer keeps only the polygon then.
+    """
+    n = len(ann)
+    out = np.zeros(n, bool)
+    if ann.mask is None or ann.polygon is None:
+        return out
+    for r in np.flatnonzero(present(ann.mask, n) & present(ann.polygon, n)).tolist():
+        mask, poly = ann.mask[r], ann.polygon[r]
+        h, w = (int(v) for v in mask["size"])
+        out[r] = poly is not None and M.from_polygons(poly, h, w)["counts"] == M.compress(mask)["counts"]
     return out
 
 

@@ -14,7 +14,8 @@ Default rates (seconds; every one is a ``CostRates`` argument, set your own from
 - ``tag`` 1.0 s per image-level tag (Bearman et al. 2016: ~1 s per class for image-level labels).
 - ``attribute_value`` 1.0 s per attribute value set (an assumption: one click in a side panel).
 
-``estimate_cost(ds)`` prices the dataset as annotated; ``estimate_cost(ds, label_types=...)`` prices a
+``estimate_cost(ds)`` prices the dataset as annotated (a mask that is the row's own polygon rasterised is the
+polygon's work, not a second drawing); ``estimate_cost(ds, label_types=...)`` prices a
 strategy (every annotation of a class labelled with the given label types). ``annotator_throughput`` measures
 the real pace per annotator when annotations carry an ``annotator`` and a timestamp in ``annotations.extra``.
 """
@@ -31,7 +32,7 @@ import numpy as np
 from maslow.core.dataset import Dataset
 from maslow.core.types import FloatArray
 from maslow.errors import SchemaError
-from maslow.ontology._geometry import attribute_present, label_type_columns, polygon_vertices
+from maslow.ontology._geometry import attribute_present, derived_masks, label_type_columns, polygon_vertices
 
 PARTS = ("box", "mask", "polygon", "keypoints", "tag", "attributes")
 
@@ -115,7 +116,8 @@ def estimate_cost(ds: Dataset, *, rates: CostRates | None = None, label_types: L
     Args:
         ds: the dataset (its annotations are the objects to label).
         rates: seconds per unit; default ``CostRates()``.
-        label_types: None prices what each annotation carries. A list (e.g. ``["box"]``) prices every
+        label_types: None prices what each annotation carries (a mask that is exactly its own polygon
+            rasterised counts as the polygon alone: one drawing, held twice). A list (e.g. ``["box"]``) prices every
             annotation with those label types; a mapping class name -> list does so per class (classes not
             named keep what they carry). Polygons the data lacks count ``rates.vertices_per_polygon``
             vertices; keypoints count the class's keypoint names.
@@ -144,7 +146,9 @@ def estimate_cost(ds: Dataset, *, rates: CostRates | None = None, label_types: L
     n_attr = np.zeros(n)
     for col in ann.attributes.values():
         n_attr += attribute_present(col)
-    # which parts each row is priced with: (n, 5) bool
+    # which parts each row is priced with: (n, 5) bool; a mask that is the row's polygon rasterised is not a
+    # second drawing (the COCO writer keeps only the polygon), so "as annotated" prices the polygon alone
+    geo["mask"] = geo["mask"] & ~derived_masks(ann)
     use = np.stack([geo[t] for t in PARTS[:5]], 1)
     desc = "as annotated"
     if label_types is not None:
