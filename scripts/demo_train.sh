@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Demo step: train (torchvision classifier, 2 epochs on 32 px images), tune (Optuna, 3 trials), list the tracked
+# Demo step: train (torchvision classifier, 2 epochs on 64 px images, then resumed to 3), tune (Optuna, 3 + 2
+# resumed trials, on embed-logreg when scikit-learn is installed, else the classifier), list the tracked
 # MLflow runs and export the model to ONNX, on a tiny generated image-folder dataset. Runs alone too:
 # DEMO_OUT=demo-out bash scripts/demo_train.sh. Writes under $OUT/train/. Torch parts are skipped without torch.
 set -euo pipefail
