@@ -56,6 +56,7 @@ from maslow.errors import FormatError, InvalidDatasetError
 from maslow.io._coco_columns import obj_column
 from maslow.io._coco_stream import no_gc
 from maslow.io._common import ExportReport
+from maslow.io._parquet_header import OBJ_KINDS, check_columns, check_header, check_spec
 from maslow.io.registry import Progress, Ticks, warn_issues
 
 __all__ = ["parse", "read_parquet", "write", "write_parquet"]
@@ -64,7 +65,6 @@ FORMAT = "maslow-parquet"
 VERSION = 1
 _HEADER = "dataset.json"
 _RINGS, _XY = "polygon_rings.parquet", "polygon_xy.parquet"
-_OBJ_KINDS = {str: "str", bool: "bool", int: "int", float: "float", bytes: "bytes"}
 #: pyarrow's cap on the rows of a row group (``ParquetWriter.write_table``: a larger row_group_size is cut to it)
 _MAX_GROUP = 64 * 1024 * 1024
 COMPRESSIONS = ("zstd", "snappy", "gzip", "brotli", "lz4", "lz4_raw", "none")  # pyarrow's codecs (any case)
@@ -240,7 +240,7 @@ def _object_array(arr: np.ndarray, column: str) -> tuple[str, pa.Array]:
         if not types:
             return "null", pa.nulls(len(vals))
         if len(types) == 1:
-            kind = _OBJ_KINDS.get(next(iter(types)))
+            kind = OBJ_KINDS.get(next(iter(types)))
             if kind is not None and not (kind == "int" and any(v is not None and not -(2**63) <= v < 2**63
                                                                for v in vals)):
                 return kind, pa.array(vals, type=_ARROW[kind])
@@ -308,6 +308,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
     if header.get("version") != VERSION:
         raise FormatError(f"version must be {VERSION}, got {header.get('version')!r} (written by another maslow)",
                           path=head_path, field="version")
+    check_header(header, head_path)
     try:
         schema = LabelSchema.from_dict(header["schema"])
         n_img, n_ann = int(header["n_images"]), int(header["n_annotations"])
@@ -317,8 +318,8 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
             raise TypeError(f"info must be an object, got {type(info).__name__}")
     except (KeyError, TypeError, ValueError) as e:
         raise FormatError(f"malformed header ({type(e).__name__}: {e})", path=head_path) from None
-    _check_spec(img_spec, Images, "images", head_path)
-    _check_spec(ann_spec, Annotations, "annotations", head_path)
+    check_spec(img_spec, Images, "images", head_path)
+    check_spec(ann_spec, Annotations, "annotations", head_path)
     with no_gc(), ThreadPoolExecutor(1) as pool:
         ragged = any(e.get("kind") == "ragged" for e in ann_spec)
         flat = pool.submit(lambda: (_flat(src / _RINGS, "length", np.int64), _flat(src / _XY, "xy", np.float64))) \
@@ -338,33 +339,6 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
         return Dataset(schema=schema, images=images, annotations=annotations, root=root, info=info), Report(())
     except InvalidDatasetError as err:
         raise FormatError(f"tables disagree with the schema: {err}", path=src) from None
-
-
-_KINDS = frozenset({"numpy", "mask", "ragged", "polygon", "null", "json", *_OBJ_KINDS.values()})
-
-
-def _check_spec(spec: list[Any], table: type, name: str, head: Path) -> None:
-    """Refuse a damaged column list in the header before any table is read."""
-    allowed = {f.name for f in fields(table)}
-    for k, e in enumerate(spec):
-        where = f"{name}[{k}]"
-        if not isinstance(e, dict) or not isinstance(e.get("column"), str):
-            raise FormatError(f"column entry must be an object with a 'column' name, got {e!r}", path=head,
-                              record=where)
-        if e.get("field") not in allowed or e.get("kind") not in _KINDS:
-            raise FormatError(f"column {e['column']!r} must have a field of {name} and a known kind, got field "
-                              f"{e.get('field')!r}, kind {e.get('kind')!r}", path=head, record=where)
-        if e["field"] in ("attributes", "extra") and not isinstance(e.get("key"), str):
-            raise FormatError(f"column {e['column']!r} must have a 'key' name, got {e.get('key')!r}", path=head,
-                              record=where)
-        if e["kind"] == "numpy":
-            try:
-                np.dtype(e["dtype"])
-                if not all(isinstance(d, int) and d >= 0 for d in e["shape"]):
-                    raise ValueError(f"shape {e['shape']!r}")
-            except (KeyError, TypeError, ValueError) as err:
-                raise FormatError(f"column {e['column']!r} must have a numpy dtype and shape, got "
-                                  f"{type(err).__name__}: {err}", path=head, record=where) from None
 
 
 def _build(table: Any, cols: dict[str, Any], path: Path) -> Any:
@@ -403,6 +377,7 @@ def _load(path: Path, spec: list[dict[str, Any]], n: int) -> dict[str, Any]:
     try:
         # not read_table: no dataset API; strings come as Arrow dictionaries (Parquet stores them so): no re-hashing
         f = _open(path, [e["column"] for e in spec if e["kind"] in ("str", "bytes")])
+        check_columns(f.schema_arrow, spec, path)  # before decoding: a column dropped or converted is refused
         groups = f.num_row_groups
         if groups <= 1:
             put(f.read())

@@ -1,5 +1,5 @@
 """The workspace: versioned dataset snapshots on disk (and, in later issues, the workspace database)."""
 
-from maslow.store.workspace import Version, Workspace, init_workspace
+from maslow.store.workspace import Commit, Version, Workspace, init_workspace, inside_store
 
-__all__ = ["Version", "Workspace", "init_workspace"]
+__all__ = ["Commit", "Version", "Workspace", "init_workspace", "inside_store"]

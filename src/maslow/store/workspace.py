@@ -15,14 +15,18 @@ same id, committing unchanged content makes no new version, and the history can 
 import, a migration, a cleaning) commits a new version whose parent is the previous head; nothing is rewritten in
 place. A snapshot is written in a temporary folder and renamed into ``versions/`` whole, then the ref moves;
 commits hold ``.maslow/lock`` (released by the OS if the process dies), so concurrent ones run one after the other.
-Loading a version checks its files against the content hash: a snapshot changed after its commit is refused.
+Under the lock a commit compares the head with the version its data was made from (``base``, a compare-and-swap:
+a commit landing meanwhile is never undone) and tells whether the data equalled the head (``commit_result``). The
+temporary folder of a commit killed midway (SIGKILL: a whole snapshot) is removed by a later commit
+(``_records.clean_temp_folders``). Loading a version checks its files against the content hash first: a snapshot
+changed after its commit is refused. Version records are checked field by field, their id against their folder.
 
 A snapshot's image root is stored relative to the workspace root when the images are inside the workspace (else
 as an absolute path), so the id does not depend on the folder a command ran in, and a workspace moved or copied
 elsewhere with its images still finds them.
 
-Refs: a dataset name (its head), ``NAME@ID`` (a version of that dataset by its id or the id's first digits), or
-an id prefix alone.
+Refs: a dataset name (its head), ``NAME@ID`` (a version of that dataset by its id or the id's first digits, looked
+up by id: a deleted ancestor doesn't hide it), or an id prefix alone.
 
 The full report is kept out of ``version.json`` because every command that names a version reads its record
 (``maslow log`` reads them all): an import of 200,000 images whose files were not found made a 50 MB record, read
@@ -53,11 +57,13 @@ from maslow.core.issues import Report
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, MaslowError, NoRoomError
 from maslow.io import parquet
+from maslow.store._records import ID as _ID
+from maslow.store._records import IN_USE, RecordError, check_record, clean_temp_folders
+from maslow.store._records import valid_name as _valid_name
 
 CONFIG = "maslow.yaml"
 STATE = ".maslow"
 REPORT = "report.json"
-_ID = re.compile(r"[0-9a-f]{16}")
 _HEX = re.compile(r"[0-9a-f]{1,16}")
 
 
@@ -78,6 +84,12 @@ class Version:
     changes: tuple[dict[str, Any], ...] = ()
     report: dict[str, Any] = field(default_factory=dict)  # the counts; ``Workspace.report`` reads every issue
 
+    @property
+    def checked(self) -> bool:
+        """Whether the version was committed with a technical-check report (an import): a migration or a review's
+        corrections are not checked, and have no issue counts (``report`` is empty)."""
+        return "n_issues" in self.report
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["changes"] = list(self.changes)
@@ -85,9 +97,24 @@ class Version:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Version:
+        """A version from its record (``version.json``), every field's type checked.
+
+        Raises:
+            RecordError: a field is missing, unknown or of the wrong type (its ``field`` names it).
+        """
+        check_record(d)
         d = dict(d)
         d["changes"] = tuple(d.get("changes", ()))
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What ``Workspace.commit_result`` did: ``version``, the dataset's head now, and whether it was ``unchanged``
+    (the data equalled the head's under the workspace lock: no version was made, ``version`` is the head)."""
+
+    version: Version
+    unchanged: bool
 
 
 def init_workspace(path: str | Path = ".", *, database: str | None = None) -> Workspace:
@@ -192,21 +219,43 @@ class Workspace:
         format: str = "",
         base: str | None = None,
     ) -> Version:
-        """Store ``ds`` as the new head of ``dataset``; returns the version (an existing one if unchanged).
+        """Store ``ds`` as the new head of ``dataset``; returns the version (the head itself if unchanged).
+        ``commit_result`` says also whether a version was made."""
+        return self.commit_result(ds, dataset=dataset, message=message, report=report, changes=changes, source=source,
+                                  format=format, base=base).version
+
+    def commit_result(
+        self,
+        ds: Dataset,
+        *,
+        dataset: str,
+        message: str,
+        report: Report | None = None,
+        changes: Sequence[dict[str, Any]] = (),
+        source: str = "",
+        format: str = "",
+        base: str | None = None,
+    ) -> Commit:
+        """Store ``ds`` as the new head of ``dataset``; returns the head and whether it was unchanged (the data
+        equalled the head's when the workspace lock was held: no version was made, whatever concurrent commits did
+        before).
 
         Args:
-            base: the version ``ds`` was made from (a migration or a cleaning of it). The commit is refused when
-                ``base`` is not the dataset's head: the versions after it would be dropped from the data without
-                a word in the history. None (an import) commits over whatever the head is.
+            base: the id of the version ``ds`` was made from, as the caller read it (a migration or a cleaning of
+                it): a compare-and-swap. The commit is refused, under the workspace lock, when ``base`` is not the
+                dataset's head then (another commit landed meanwhile, or ``base`` is an older version): the versions
+                after it would be dropped from the data without a word in the history. Resolve the version once
+                (``resolve``), load that id and pass it here. None (an import) commits over whatever the head is.
 
         Raises:
-            MaslowError: a bad dataset name, or ``base`` is not the head.
+            MaslowError: a bad dataset name, or ``base`` is not the head (the message names both ids).
             FormatError: the version could not be written (a full disk, a read-only folder); nothing is committed.
         """
         _check_name(dataset)
         if ds.root is not None:  # stored relative to the workspace: the id doesn't depend on the current folder
             ds = ds.replace(root=self.relpath(ds.root))
         try:
+            clean_temp_folders(self.state)
             return self._commit(ds, dataset, message, report, changes, source, format, base)
         except (OSError, NoRoomError) as e:  # the ref moves last: a version cut short is never the head
             why = os.strerror(e.errno) if e.errno else str(e)
@@ -217,10 +266,11 @@ class Workspace:
             raise FormatError(message, path=where) from None
 
     def _commit(self, ds: Dataset, dataset: str, message: str, report: Report | None,
-                changes: Sequence[dict[str, Any]], source: str, format: str, base: str | None) -> Version:
+                changes: Sequence[dict[str, Any]], source: str, format: str, base: str | None) -> Commit:
         for sub in ("versions", "refs"):
             (self.state / sub).mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.state) as tmpdir:
+        # the temp folder is locked while in use: one left by a killed commit is found unlocked and removed later
+        with tempfile.TemporaryDirectory(dir=self.state) as tmpdir, file_lock(Path(tmpdir) / IN_USE):
             snap = Path(tmpdir) / "snapshot"
             parquet.write(ds, snap, root_base="as-is")  # relative to the workspace (see load)
             content = _content_hash(snap)
@@ -231,12 +281,12 @@ class Workspace:
                     raise FormatError(f"must be a mapping of dataset names, got {type(known).__name__}",
                                       path=self.root / CONFIG, field="datasets")
                 parent = self.head(dataset)
-                if base is not None and base != parent:
+                if base is not None and base != parent:  # the head moved since the caller read it: refused
                     raise MaslowError(f"dataset {dataset!r}: the data was made from version {base}, but the head is "
                                       f"{parent}; committing it would undo the versions after {base}. Redo the "
                                       f"change on {dataset} (its head)")
                 if parent is not None and (head := self._record(parent)).content == content:  # nothing changed
-                    return head
+                    return Commit(head, unchanged=True)
                 # the dataset's name is hashed too: the same content imported under two names makes two versions
                 vid = hashlib.sha256(f"{dataset}:{parent or ''}:{content}".encode()).hexdigest()[:16]
                 target = self.state / "versions" / vid
@@ -263,7 +313,7 @@ class Workspace:
                     self._save_settings(settings)
                 with atomic_path(self.state / "refs" / dataset) as tmp:
                     tmp.write_text(vid + "\n")
-        return version
+        return Commit(version, unchanged=False)
 
     def relpath(self, path: str | Path) -> Path:
         """``path`` (relative to the current folder) as the workspace records it: relative to the workspace root
@@ -285,17 +335,34 @@ class Workspace:
             if not name or not _HEX.fullmatch(prefix):
                 raise MaslowError(f"version {ref!r}: must be NAME@ID, ID being a version id or its first digits "
                                   "(0-9, a-f); see `maslow log NAME`")
-            ids = [v.id for v in self.log(name) if v.id.startswith(prefix)]
+            if self.head(name) is None:
+                known = ", ".join(self.datasets()) or "none yet"
+                raise MaslowError(f"version {ref!r}: dataset {name!r} is not in the workspace; known: {known}")
+            # looked up by id, not by walking the history: a deleted ancestor must not hide the versions after it
+            ids = [vid for vid in self._ids(prefix) if self._record(vid).dataset == name]
+            if not ids and _ID.fullmatch(prefix) and not (self.state / "versions" / prefix).is_dir():
+                raise MaslowError(f"version {prefix} of {name!r} is missing (folder {self.state / 'versions' / prefix} "
+                                  f"does not exist: deleted, or a mistyped id); see `maslow log {name}`")
             return _one(ref, ids, f"no version of {name!r} has an id starting with {prefix!r}; see `maslow log {name}`")
         head = self.head(ref)
         if head is not None:
             return head
-        versions = self.state / "versions"
-        ids = [p.name for p in versions.iterdir() if _ID.fullmatch(p.name) and p.name.startswith(ref)] \
-            if ref and _HEX.fullmatch(ref) and versions.is_dir() else []
+        ids = self._ids(ref) if ref and _HEX.fullmatch(ref) else []
+        if not ids and _ID.fullmatch(ref):
+            raise MaslowError(f"version {ref} is missing (folder {self.state / 'versions' / ref} does not exist: "
+                              "deleted, or a mistyped id); see `maslow log`")
         known = ", ".join(self.datasets()) or "none yet"
         return _one(ref, ids, f"must be a dataset name or a version id (or NAME@ID); datasets: {known}; see "
                               "`maslow log`")
+
+    def _ids(self, prefix: str) -> list[str]:
+        """The ids of the version folders whose id starts with ``prefix``."""
+        versions = self.state / "versions"
+        if not versions.is_dir():
+            return []
+        if _ID.fullmatch(prefix):  # one lookup, not a listing
+            return [prefix] if (versions / prefix).is_dir() else []
+        return sorted(p.name for p in versions.iterdir() if _ID.fullmatch(p.name) and p.name.startswith(prefix))
 
     def version(self, ref: str | None = None) -> Version:
         return self._record(self.resolve(ref))
@@ -317,6 +384,17 @@ class Workspace:
         except (OSError, ValueError, TypeError) as e:
             raise FormatError(f"unreadable version report: {e}", path=path) from None
 
+    def record(self, vid: str) -> Version:
+        """The record of the version with id ``vid``, a full id (a version's ``parent``), never a dataset name nor
+        a prefix.
+
+        Raises:
+            FormatError: ``vid`` is not an id, its folder is missing (deleted) or its record is damaged.
+        """
+        if not isinstance(vid, str) or not _ID.fullmatch(vid):
+            raise FormatError(f"must be a version id (16 hex digits), got {vid!r:.40}", path=self.state / "versions")
+        return self._record(vid)
+
     def _record(self, vid: str) -> Version:
         """The record of the version with id ``vid`` (a full id, never a dataset name)."""
         path = self.state / "versions" / vid / "version.json"
@@ -326,9 +404,14 @@ class Workspace:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict):
                 raise TypeError(f"must be a JSON object, got {type(data).__name__}")
-            return Version.from_dict(data)
+            version = Version.from_dict(data)
+        except RecordError as e:
+            raise FormatError(str(e), path=path, field=e.field) from None
         except (OSError, ValueError, TypeError) as e:
             raise FormatError(f"unreadable version record: {e}", path=path) from None
+        if version.id != vid:  # a record copied from another version's folder
+            raise FormatError(f"must be the id of its folder {vid}, got {version.id}", path=path, field="id")
+        return version
 
     def load(self, ref: str | None = None) -> Dataset:
         """The dataset stored in a version (see ``resolve`` for refs), its files checked against the version's
@@ -339,8 +422,7 @@ class Workspace:
         """
         version = self.version(ref)
         folder = self.state / "versions" / version.id
-        ds: Dataset = parquet.read_parquet(folder)
-        if version.content:  # records written before content hashes have none
+        if version.content:  # records written before content hashes have none; first: a tampered file is said so
             try:
                 content = _content_hash(folder)
             except OSError as e:
@@ -349,6 +431,7 @@ class Workspace:
                 raise FormatError(f"the files of version {version.id} changed after it was committed (content "
                                   f"{content[:16]}, recorded {version.content[:16]}); a version can't be edited: "
                                   "import the changed data as a new version", path=folder)
+        ds: Dataset = parquet.read_parquet(folder)
         if ds.root is not None and not ds.root.is_absolute():
             ds = ds.replace(root=self.root / ds.root)
         return ds
@@ -373,8 +456,19 @@ class Workspace:
         return out
 
 
-def _valid_name(name: str) -> bool:
-    return bool(name) and all(c.isalnum() or c in "-_." for c in name) and not name.startswith(".")
+def inside_store(path: str | Path) -> Path | None:
+    """The workspace state folder (``.maslow/``) that ``path`` is, or is inside (symlinks followed as far as the
+    path exists), or None. A path there that doesn't exist yet counts too: ``maslow export .maslow/refs/x`` made a
+    ref that names no version, which broke ``maslow log``. A ``.maslow`` folder counts when it exists or sits beside
+    a ``maslow.yaml``."""
+    try:
+        real = Path(path).resolve()
+    except (OSError, RuntimeError):  # a symlink loop: as written
+        real = Path(os.path.abspath(path))
+    for p in (real, *real.parents):
+        if p.name == STATE and (p.is_dir() or (p.parent / CONFIG).is_file()):
+            return p
+    return None
 
 
 def _check_name(name: str) -> None:
