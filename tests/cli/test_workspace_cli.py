@@ -119,3 +119,34 @@ def test_init_twice_says_the_workspace_is_kept(ws: Path) -> None:
     assert (ws / "maslow.yaml").read_text() == settings
     code, _, err = _run(["init", "sub"])
     assert code == 0 and f"inside the workspace at {ws}" in _flat(err)
+
+
+def test_export_into_the_store_is_refused_even_where_nothing_is_yet(ws: Path) -> None:
+    """`.maslow/refs/NAME` did not exist, so the destination check let it through: the export made a ref that names
+    nothing and `maslow log` failed for the whole workspace."""
+    _import("shapes/annotations.json")
+    for dst in (".maslow/refs/fake", ".maslow/new-folder/out.json"):
+        code, out, err = _run(["export", "s", "--to", "coco", "--out", dst])
+        assert code == 2, (dst, out, err)
+        assert not (ws / dst).exists()
+    code, out, err = _run(["log", "--json"])
+    assert code == 0, err
+    assert len(json.loads(out)) == 1
+
+
+def test_log_says_not_checked_and_gives_whole_reports_with_issues(ws: Path) -> None:
+    _import("shapes/annotations.json")
+    code, _, err = _run(["schema", "infer", "s", "-o", "schema.yaml"])
+    assert code == 0, err
+    (ws / "new.yaml").write_text((ws / "schema.yaml").read_text().replace("name: circle", "name: disc"))
+    code, _, err = _run(["schema", "migrate", "s", "--to", "new.yaml", "--rename", "circle=disc", "--commit"])
+    assert code == 0, err
+    code, out, err = _run(["log", "s"])
+    assert code == 0, err
+    assert "not checked" in _flat(out)  # the migration's version, committed without a technical check
+    code, out, _ = _run(["log", "s", "--json"])
+    migrated, imported = json.loads(out)
+    assert migrated["report"] is None and isinstance(imported["report"], dict)
+    code, out, _ = _run(["log", "s", "--json", "--issues"])
+    whole = json.loads(out)[1]["report"]
+    assert isinstance(whole, dict) and "issues" in whole

@@ -128,13 +128,13 @@ def _check_folder(folder: Path, *, overwrite: bool, sources: Sequence[Path], wha
     if real.parent == real or (cwd is not None and (real == cwd or real in cwd.parents)):
         raise MaslowError(f"{where}: must not be the current folder, a folder above it or a filesystem root, got "
                           f"{real}; give a new or empty folder")
+    _check_not_state(folder, real, where)  # first: a new folder inside .maslow/ is refused too
     if not real.is_dir() or not any(real.iterdir()):
         return
     held = next((p for p in sources if (r := _real(p)) == real or real in r.parents), None)
     if held is not None:
         raise MaslowError(f"{where}: must not hold the data read, got {held}; writing {folder} would delete it "
                           "(also with --overwrite). Give a new or empty folder")
-    _check_not_state(folder, real, where)
     workspace = workspace_inside(real)
     if workspace is not None:
         raise MaslowError(f"{where}: must not hold a maslow workspace, got {workspace}; writing {folder} would delete "
@@ -145,13 +145,14 @@ def _check_folder(folder: Path, *, overwrite: bool, sources: Sequence[Path], wha
 
 
 def _check_not_state(path: Path, real: Path, where: str) -> None:
-    """Refuse an existing file or folder inside a workspace's ``.maslow/`` (versions, refs), or its ``maslow.yaml``:
-    writing would replace it. ``where`` starts the message (``DST out``)."""
+    """Refuse a path inside a workspace's ``.maslow/`` (versions, refs), existing or not, or its ``maslow.yaml``:
+    writing would replace the workspace's data, or add a ref or version that names nothing (``maslow log`` then
+    failed for the whole workspace). ``where`` starts the message (``DST out``)."""
     from maslow.core.atomic import WORKSPACE_MARKS
+    from maslow.store import inside_store
 
     config, state = WORKSPACE_MARKS
-    inside = real.name == state or any(p.name == state for p in real.parents)
-    if (inside and real.exists()) or (real.name == config and (real.parent / state).is_dir()):
+    if inside_store(real) is not None or (real.name == config and (real.parent / state).is_dir()):
         raise MaslowError(f"{where}: must not be a file or folder of a maslow workspace, got {real}; writing it "
                           "would replace the workspace's own data. Give a path outside .maslow/ and maslow.yaml")
 

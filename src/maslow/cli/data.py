@@ -217,16 +217,16 @@ def import_(
         err_console.print(f"note: {dataset!r} was imported from {known['source']} ({known.get('format', '?')}); "
                           f"this import adds a version of it. Use --name for a dataset of its own.",
                           markup=False, highlight=False)
-    head = ws.head(dataset)
     with _status(f"writing the version of {dataset}", enabled=not as_json):
-        version = ws.commit(
+        done = ws.commit_result(
             imp.dataset, dataset=dataset, message=message or f"import {source} ({imp.format})", report=imp.report,
             changes=[{"step": "import", "source": source, "format": imp.format,
                       "n_images": imp.dataset.n_images, "n_annotations": imp.dataset.n_annotations,
                       "n_issues": len(imp.report)}],
             source=source, format=imp.format,
         )
-    unchanged = version.id == head  # the same data as the head: no new version (its record, report included, stays)
+    # the same data as the head when the commit held the workspace lock: no new version (its record stays)
+    version, unchanged = done.version, done.unchanged
     if as_json:
         print_json({"version": version.to_dict(), "unchanged": unchanged, "report": imp.report})
         return
@@ -251,14 +251,18 @@ def _same_source(known: str, src: Path, root: Path) -> bool:
 
 def log(
     dataset: Annotated[str | None, typer.Argument(help="Dataset name (default: the only one).")] = None,
+    with_issues: Annotated[bool, typer.Option("--issues", help="With --json: each version's whole technical-check "
+                                              "report (every issue), not only its counts.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List the versions of a dataset, newest first."""
     from maslow.store import Workspace
 
-    versions = Workspace.find().log(dataset)
-    if as_json:
-        print_json([v.to_dict() for v in versions])
+    ws = Workspace.find()
+    versions = ws.log(dataset)
+    if as_json:  # report: the counts, every issue with --issues (report.json), null for a version never checked
+        print_json([v.to_dict() | {"report": (ws.report(v.id).to_dict() if with_issues else v.report) if v.checked
+                                   else None} for v in versions])
         return
     # one entry per version, as `git log` prints commits: a table of seven columns cut the date, the source path
     # and the message to a few letters each in an 80-column terminal. Each version's parent is the next one listed
@@ -267,11 +271,12 @@ def log(
     for v, parent in zip(versions, [*versions[1:], None], strict=True):
         created = v.created[:16].replace("T", " ") + (" UTC" if v.created.endswith("+00:00") else "")
         issues = v.report.get("n_issues", 0)
+        checked = f"{issues} {'issue' if issues == 1 else 'issues'}" if v.checked else "not checked"
         # what changed since the parent, in counts: two imports of one file read the same otherwise
         d_img, d_ann = ("", "") if parent is None else (_delta(v.n_images - parent.n_images),
                                                         _delta(v.n_annotations - parent.n_annotations))
         console.print(f"[bold yellow]{lit(v.id)}[/bold yellow]  {lit(created)}  {v.n_images} images{d_img}, "
-                      f"{v.n_annotations} annotations{d_ann}, {issues} {'issue' if issues == 1 else 'issues'}",
+                      f"{v.n_annotations} annotations{d_ann}, {checked}",
                       highlight=False)
         if v.message:
             console.print(f"    {lit(v.message)}", highlight=False, soft_wrap=True)  # a path stays whole
@@ -305,7 +310,7 @@ def diff(
         raise MaslowError(f"diff: version {new.dataset}@{new.id} is the first of {new.dataset!r} (no parent); "
                           "give two versions: maslow diff OLD NEW")
     else:
-        old = ws.version(new.parent)
+        old = ws.record(new.parent)  # by id: a deleted parent is said as missing, not as a malformed name
     with _status(f"comparing {old.id} with {new.id}", enabled=not as_json):
         d = diff_datasets(ws.load(old.id), ws.load(new.id))
     out = d.to_dict(limit=top)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -56,11 +57,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts in
 def _truth(gt: str, fmt: str | None, images_root: Path | None) -> tuple[Dataset, str, Version | None]:
     """The ground truth, how to name it (stored with the session), and its workspace version (None: a file)."""
     if fmt is None:
+        from maslow.store import Workspace
+
+        read_id: str | None = None
+        with contextlib.suppress(MaslowError):  # the head read before loading: --commit's base (compare-and-swap)
+            read_id = Workspace.find().resolve(gt)
         found = workspace_version(gt, "--gt")
         if found is not None:
-            from maslow.store import Workspace
-
-            version = Workspace.find().version(gt)
+            version = Workspace.find().record(read_id) if read_id is not None else Workspace.find().version(gt)
             ds = found[0] if images_root is None else found[0].replace(root=images_root)
             return ds, f"{version.dataset}@{version.id}", version
     name = format_name(fmt or "coco", "--from")

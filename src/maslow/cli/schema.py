@@ -183,6 +183,11 @@ def migrate(
         read = [*data, *[p for p in (to, migration, current) if p is not None]]
         folders = _check_outputs(out, to_format, overwrite=overwrite, sources=read)
     checked = walked(folders)  # the check looked through them for a workspace: the writer doesn't again
+    read_id: str | None = None
+    if commit and fmt is None:  # the head read before loading: the commit is refused if it moved (compare-and-swap)
+        from maslow.store import Workspace
+
+        read_id = Workspace.find().resolve(dataset)
     ds = load_dataset(dataset, fmt)
     check_images_kept(folders, ds, flag="--out")
     if current is not None:  # the data follows that schema (definitions, order and version), classes by name
@@ -207,7 +212,8 @@ def migrate(
         from maslow.store import Workspace
 
         ws = Workspace.find()
-        base = ws.version(dataset)
+        assert read_id is not None
+        base = ws.record(read_id)  # the version read, not the head now: a commit made meanwhile is never undone
         # base: a migration of an older version would drop the versions after it from the head: refused
         v = ws.commit(result.dataset, dataset=base.dataset, message=message or f"schema migration ({len(plan.steps)} "
                       f"steps) to v{result.dataset.schema.version}", changes=list(result.changes), base=base.id)
