@@ -81,3 +81,18 @@ def test_an_input_without_annotations_is_not_refused(yolo: Path, tmp_path: Path)
     got = json.loads(out)
     assert got["report"]["counts"].get("missing_image") == 1
     assert io.read(tmp_path / "out.json", "coco").n_annotations == 0
+
+
+def test_an_input_without_annotations_and_an_image_record_error_is_not_refused(yolo: Path, tmp_path: Path) -> None:
+    """A list of images with a repeated image id (an error about the images table): nothing was refused of its
+    annotations (it had none), so it is written with its report as before, not "no annotation could be read"."""
+    d = json.loads((yolo.parent / "shapes" / "annotations.json").read_text())
+    d["annotations"] = []
+    d["images"][1]["id"] = d["images"][0]["id"]
+    src = tmp_path / "dup.json"
+    src.write_text(json.dumps(d))
+    code, out = run_cli(["convert", str(src), str(tmp_path / "out.json"), "--from", "coco", "--to", "coco",
+                         "--images-root", str(yolo.parent / "shapes"), "--json"])
+    assert code == 0, out
+    assert json.loads(out)["report"]["counts"].get("coco_duplicate_image_id") == 1
+    assert (tmp_path / "out.json").is_file()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.helpers import flat_text as _flat
@@ -150,3 +151,31 @@ def test_log_says_not_checked_and_gives_whole_reports_with_issues(ws: Path) -> N
     code, out, _ = _run(["log", "s", "--json", "--issues"])
     whole = json.loads(out)[1]["report"]
     assert isinstance(whole, dict) and "issues" in whole
+
+
+def test_migrate_commit_loads_the_version_it_read(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit landing between resolving the head and loading it: the migration loads the version it resolved (by
+    id, not the name's new head), and its commit is refused naming that version, never undoing the other."""
+    from maslow.cli import schema as schema_cli
+    from maslow.store import Workspace
+
+    first = _import("shapes/annotations.json")["version"]["id"]
+    assert _run(["schema", "infer", "s", "-o", "schema.yaml"])[0] == 0
+    (ws / "new.yaml").write_text((ws / "schema.yaml").read_text().replace("name: circle", "name: disc"))
+    loaded: list[int] = []
+    original = schema_cli.load_dataset
+
+    def racing_load(ref: str, fmt: str | None, *a: object, **k: object) -> object:
+        w = Workspace.find()
+        head = w.load("s")
+        w.commit(head.select(np.arange(head.n_annotations) > 0), dataset="s", message="another user's edit")
+        out = original(ref, fmt, *a, **k)  # type: ignore[arg-type]
+        loaded.append(out.n_annotations)
+        return out
+
+    monkeypatch.setattr(schema_cli, "load_dataset", racing_load)
+    code, out, err = _run(["schema", "migrate", "s", "--to", "new.yaml", "--rename", "circle=disc", "--commit"])
+    assert code == 2 and first[:8] in _flat(err), (out, err)
+    first_n = Workspace.find().record(first).n_annotations
+    assert loaded == [first_n]  # the version read, not the new head (one annotation fewer)
+    assert Workspace.find().version("s").message == "another user's edit"  # the other commit stays the head

@@ -65,3 +65,6 @@ def test_a_missing_supercategory_alone_is_no_loss_for_a_target_without_categorie
     ds.info["coco_categories"][next(iter(ds.info["coco_categories"]))] = {"supercategory": None, "isthing": 1}
     rep = io.write(ds, tmp_path / "yolo2", "yolo")
     assert any("coco_categories" in n for n in rep.notes), rep.notes  # anything more is still said
+    ds.info["coco_categories"] = ["not", "a", "dict"]  # a Parquet header may hold anything there: said, no crash
+    rep = io.write(ds, tmp_path / "yolo3", "yolo")
+    assert any("coco_categories" in n for n in rep.notes), rep.notes

@@ -162,6 +162,12 @@ def _import(
 _IMAGE_FILE_ISSUES = frozenset({"missing_image", "unreadable_image", "exif_rotated", "size_mismatch"})
 
 
+def _about_images(issue_type: str) -> bool:
+    """An issue about the images table (a file, a repeated image id or name, an image without a size), not about an
+    annotation record: an input of images only may have these and still be written (its annotations were none)."""
+    return issue_type in _IMAGE_FILE_ISSUES or "image" in issue_type
+
+
 def _refuse_nothing_read(imp: io.Imported, src: Path, *, quiet: bool) -> None:
     """Exit 2 (a FormatError naming the first error's file, record and field) when the reader read no annotation and
     reported errors about the file's records: every annotation the input had was refused (77 YOLO lines of 5 values
@@ -170,7 +176,7 @@ def _refuse_nothing_read(imp: io.Imported, src: Path, *, quiet: bool) -> None:
 
     if imp.dataset.n_annotations:
         return
-    errors = [i for i in imp.report if i.severity == "error" and i.type not in _IMAGE_FILE_ISSUES]
+    errors = [i for i in imp.report if i.severity == "error" and not _about_images(i.type)]
     if not errors:
         return
     if not quiet:

@@ -60,9 +60,12 @@ def _truth(gt: str, fmt: str | None, images_root: Path | None) -> tuple[Dataset,
         from maslow.store import Workspace
 
         read_id: str | None = None
-        with contextlib.suppress(MaslowError):  # the head read before loading: --commit's base (compare-and-swap)
-            read_id = Workspace.find().resolve(gt)
-        found = workspace_version(gt, "--gt")
+        ref = gt
+        with contextlib.suppress(MaslowError):  # the head read, then loaded by id: --commit's base (compare-and-swap)
+            ws = Workspace.find()
+            read_id = ws.resolve(gt)
+            ref = f"{ws.record(read_id).dataset}@{read_id}"
+        found = workspace_version(ref, "--gt")
         if found is not None:
             version = Workspace.find().record(read_id) if read_id is not None else Workspace.find().version(gt)
             ds = found[0] if images_root is None else found[0].replace(root=images_root)

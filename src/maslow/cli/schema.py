@@ -184,11 +184,14 @@ def migrate(
         folders = _check_outputs(out, to_format, overwrite=overwrite, sources=read)
     checked = walked(folders)  # the check looked through them for a workspace: the writer doesn't again
     read_id: str | None = None
-    if commit and fmt is None:  # the head read before loading: the commit is refused if it moved (compare-and-swap)
+    read_ref = dataset
+    if commit and fmt is None:  # the head read, then loaded by id: the commit is refused if it moved (compare-and-swap)
         from maslow.store import Workspace
 
-        read_id = Workspace.find().resolve(dataset)
-    ds = load_dataset(dataset, fmt)
+        read_ws = Workspace.find()
+        read_id = read_ws.resolve(dataset)
+        read_ref = f"{read_ws.record(read_id).dataset}@{read_id}"
+    ds = load_dataset(read_ref, fmt)
     check_images_kept(folders, ds, flag="--out")
     if current is not None:  # the data follows that schema (definitions, order and version), classes by name
         ds = adopt_schema(ds, load_schema(current), where=f"--current {current}")

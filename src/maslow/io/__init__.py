@@ -97,7 +97,8 @@ def write(ds: Dataset, dst: str | Path, fmt: str, *, progress: Progress | None =
             "dota": {"dota"}, "openimages": {"openimages"}, "openimages-results": {"openimages"}, "coco-panoptic": {"coco", "coco_categories"}, "parquet": set(ds.info)}.get(spec.name, set())
     for key in sorted(set(ds.info) - held):
         value = ds.info[key]
-        if key == "coco_categories" and all(v == {"supercategory": None} for v in value.values()):
+        if key == "coco_categories" and isinstance(value, dict) and all(
+                v == {"supercategory": None} for v in value.values()):
             continue  # only "this category had no supercategory key": nothing a target without one loses
         what = ", ".join(map(str, value)) if isinstance(value, dict) else type(value).__name__
         rep.notes.append(f"info[{key!r}] ({what}) not written: {spec.name} has no place for dataset-level metadata")
