@@ -232,9 +232,7 @@ def train_command(
         return
     h = result.history
     if result.already_finished is not None:
-        console.print(f"{lit(result.path)}: finished ({result.already_finished}); nothing to resume"
-                      + (f" (--set epochs=N with N > {len(h.epochs)} trains on)"
-                         if result.already_finished.startswith("trained") else ""))
+        console.print(lit(finished_line(result)))
         console.print(f"model: {lit(result.path.resolve())}")
         return
     console.print(f"Trained [bold]{lit(cfg.model)}[/bold] on {result.n_train} images ({result.n_val} val, "
@@ -253,6 +251,16 @@ def train_command(
         console.print("[dim]no validation or test images: no metrics (add a val split or val_fraction)[/dim]")
     console.print(f"model: {lit(result.path.resolve())}")
     console.print(_tracking_line(result.run_id, result.tracking_uri, result.tracking_off))
+
+
+def finished_line(result: Any) -> str:
+    """What ``train --resume`` prints for a run with nothing left to train (``result.already_finished``): why, and
+    the override that would train on (more epochs, or a patience the run has not used up)."""
+    h, why = result.history, result.already_finished
+    hint = (f" (--set epochs=N with N > {len(h.epochs)} trains on)" if why.startswith("trained")
+            else f" (--set patience=0, or a patience above {len(h.epochs) - 1 - h.best_epoch}, trains on)"
+            if why.startswith("stopped early") else "")
+    return f"{result.path}: finished ({why}); nothing to resume{hint}"
 
 
 def tune_command(

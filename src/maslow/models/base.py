@@ -343,7 +343,8 @@ def require_image_files(ds: Dataset, *, what: str = "images") -> None:
 
 @dataclass(frozen=True)
 class EpochResult:
-    """One epoch: mean training loss, validation metrics (empty without validation), CPU and wall seconds."""
+    """One epoch: mean training loss, validation metrics (empty without validation), CPU and wall seconds;
+    ``epoch`` is its index, from 0 (the first epoch is 0: ``maslow train`` prints it as epoch 1)."""
 
     epoch: int
     loss: float
@@ -356,7 +357,11 @@ class EpochResult:
 
 @dataclass(frozen=True)
 class TrainHistory:
-    """What happened during ``fit``: per-epoch results, the best epoch, whether it stopped early, the weights used."""
+    """What happened during ``fit``: per-epoch results, the best epoch, whether it stopped early, the weights used.
+
+    ``best_epoch`` is an index into ``epochs`` (from 0; -1 without validation): ``maslow train`` prints
+    ``best_epoch + 1``, as ``TrainResult.best_epoch`` gives it.
+    """
 
     epochs: tuple[EpochResult, ...] = ()
     metric: str = ""

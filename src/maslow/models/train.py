@@ -81,6 +81,9 @@ class TrainResult:
             for a new run.
         already_finished: for a resumed run that had nothing left to train, why (``trained 5 of 5 epochs``):
             nothing was trained, saved or tracked, ``model`` is the saved one and there are no metrics.
+
+    ``best_epoch`` counts epochs from 1, as ``maslow train`` prints it; ``history`` (as ``model.json`` and the
+    checkpoint store it, and MLflow's ``step`` and ``best_epoch``) indexes them from 0.
     """
 
     model: Model
@@ -106,13 +109,19 @@ class TrainResult:
         """What the model started from (pretrained weights or from scratch)."""
         return self.model.history.weights
 
+    @property
+    def best_epoch(self) -> int | None:
+        """The best epoch, counted from 1 (``history.best_epoch + 1``); None without validation."""
+        return self.history.best_epoch + 1 if self.history.best_epoch >= 0 else None
+
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "adapter": self.model.config.model, "weights": self.weights,
                 "metric": self.metric, "metrics": dict(self.metrics), "test_metrics": dict(self.test_metrics),
                 "run_id": self.run_id, "tracking_uri": self.tracking_uri, "n_train": self.n_train,
                 "n_val": self.n_val, "n_test": self.n_test, "tracking_off": self.tracking_off,
                 "epochs": self.model.config.epochs, "resumed_from": self.resumed_from,
-                "already_finished": self.already_finished, "history": self.history.to_dict()}
+                "already_finished": self.already_finished, "best_epoch": self.best_epoch,
+                "history": self.history.to_dict()}
 
 
 def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset | None, Dataset | None]:

@@ -3,7 +3,7 @@ annotation table that relabels, moves boxes, corners and keypoints, removes rows
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,44 @@ class _Edit:
     drop: int = -1  # a second annotation row the edit removes (class_conflict)
     keep: int = -1  # an annotation row the edit needs kept (the other box of a removed duplicate)
     origin: bytes | None = None  # the object an add or move makes (its image and suggested geometry), None: none
+
+
+def clip_to_image(truth: Dataset, edits: list[_Edit]) -> list[_Edit]:
+    """``edits`` with the box each ``add`` or ``move_box`` writes clipped to its image, when the image's size is known
+    (the model's box of a ``missing`` or ``low_iou`` finding may reach a little past the border): the detail says so
+    and gives the box written. Left as suggested, with the detail saying why: a box that lies wholly outside the
+    image (clipping would leave nothing of it), and an oriented box's corners (clipping them one by one would make
+    another shape; its box stays their extent). Keypoints are left as they are."""
+    width, height = truth.images.width, truth.images.height
+    out = []
+    for e in edits:
+        box = e.value if e.action == "move_box" else e.value[1] if e.action == "add" else None
+        corners = e.value[3] if e.action == "add" else e.value if e.action == "move_polygon" else None
+        w, h = (float(width[e.image]), float(height[e.image])) if e.image >= 0 else (0.0, 0.0)
+        if w <= 0 or h <= 0 or (box is None and corners is None):
+            out.append(e)
+            continue
+        size = f"the {w:g} x {h:g} image"
+        if corners is not None:
+            c = np.asarray(corners, np.float64)
+            inside = bool(((c[:, 0] >= 0) & (c[:, 0] <= w) & (c[:, 1] >= 0) & (c[:, 1] <= h)).all())
+            out.append(e if inside else replace(e, detail=f"{e.detail} (corners reach outside {size}: kept as "
+                                                          "suggested)"))
+            continue
+        b = np.asarray(box, np.float64)
+        if not np.isfinite(b).all():
+            out.append(e)
+            continue
+        clipped = np.clip(b, 0.0, [w, h, w, h])
+        if np.array_equal(clipped, b):
+            out.append(e)
+        elif clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+            out.append(replace(e, detail=f"{e.detail} (wholly outside {size}: not clipped)"))
+        else:
+            value = clipped if e.action == "move_box" else (e.value[0], clipped, *e.value[2:])
+            text = "[" + ", ".join(f"{float(x):.1f}" for x in clipped) + "]"
+            out.append(replace(e, value=value, detail=f"{e.detail} (clipped to {size}: xyxy {text})"))
+    return out
 
 
 def _apply(truth: Dataset, edits: list[_Edit]) -> tuple[Dataset, dict[int, int | None]]:

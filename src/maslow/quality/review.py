@@ -59,7 +59,7 @@ from maslow.core.schema import Task
 from maslow.core.tables import Annotations
 from maslow.core.types import is_unset
 from maslow.errors import MaslowError, UnknownLabelError
-from maslow.quality._review_apply import Change, _apply, _Edit
+from maslow.quality._review_apply import Change, _apply, _Edit, clip_to_image
 from maslow.quality._review_conflicts import _drop_conflicts, _keep_one_of_each_pair, _same
 from maslow.quality.records import (
     Finding,
@@ -229,6 +229,7 @@ def apply_decisions(truth: Dataset, findings: Sequence[Mapping[str, Any]],
             edits.append(plan)
     edits = _drop_conflicts(edits, changes)
     edits = _keep_one_of_each_pair(edits, guards, changes)
+    edits = clip_to_image(truth, edits)  # the model's box may reach past the border
     ds, new_rows = _apply(truth, edits)
     ids = ds.annotations.extra.get("coco_id") if "coco_id" in truth.annotations.extra else None
     for e in edits:
