@@ -171,8 +171,18 @@ def test_draws_resample_within_each_slice_and_bounds_are_their_percentiles(seed:
         ok = res.samples[s][~np.isnan(res.samples[s])]
         want = np.quantile(ok, [(1 - 0.95) / 2, 1 - (1 - 0.95) / 2]) if len(ok) else [np.nan, np.nan]
         np.testing.assert_array_equal([res.lower[s], res.upper[s]], want)
-        assert res.below[s] == (res.upper[s] < res.overall) and res.above[s] == (res.lower[s] > res.overall)
-    assert len(calls) == 1 + len(res.values) * (n_boot + 1) and repeated > 0
+    # then, slice by slice, n_boot random subsets of the slice's size from all images (no copies), sorted by row
+    null = calls[1 + len(res.values) * (n_boot + 1):]
+    assert len(null) == len(res.values) * n_boot and repeated > 0
+    for s in range(len(res.values)):
+        for b, (drawn, value) in enumerate(null[s * n_boot:(s + 1) * n_boot]):
+            assert len(drawn) == len(set(drawn)) == res.n_images[s] and drawn == sorted(drawn, key=paths.index)
+            assert res.null_samples[s, b] == value or (np.isnan(value) and np.isnan(res.null_samples[s, b]))
+        ok = res.null_samples[s][~np.isnan(res.null_samples[s])]
+        want = np.quantile(ok, [(1 - 0.95) / 2, 1 - (1 - 0.95) / 2]) if len(ok) else [np.nan, np.nan]
+        np.testing.assert_array_equal([res.null_lower[s], res.null_upper[s]], want)
+        assert res.below[s] == (res.value[s] < res.null_lower[s]) and res.above[s] == (res.value[s] > res.null_upper[s])
+    np.testing.assert_array_equal(res.null_samples, rec.null_samples)
     again = slice_metrics(truth, pred, by="site", n_boot=n_boot, rng=seed)
     other = slice_metrics(truth, pred, by="site", n_boot=n_boot, rng=seed + 100)
     np.testing.assert_array_equal(again.samples, res.samples)
@@ -186,7 +196,8 @@ def test_intervals_hold_the_slice_value_in_typical_cases(seed: int) -> None:
     res = slice_metrics(truth, simulate(truth, seed=seed), by="camera", n_boot=200, rng=seed)
     assert res.n_images.tolist() == [20, 20, 20]
     assert ((res.lower <= res.value) & (res.value <= res.upper) & (res.lower < res.upper)).all()
-    assert ((res.lower <= res.overall) | res.above).all() and ((res.overall <= res.upper) | res.below).all()
+    assert ((res.null_lower <= res.value) | res.below).all() and ((res.value <= res.null_upper) | res.above).all()
+    assert ((res.null_lower < res.overall) & (res.overall < res.null_upper)).all()
 
 
 def test_a_slice_without_truth_objects_is_nan_and_never_flagged() -> None:
@@ -223,3 +234,58 @@ def test_cli_slice_by_equals_the_api(tmp_path: Path) -> None:
     got = json.loads((tmp_path / "out.json").read_text())["slices"]
     assert got == json.loads(json.dumps(api.to_dict())) and got["n_boot"] == 30
     assert [s["value"] for s in got["slices"]] == ["north", "south", None] and api.n_images.tolist() == [6, 6, 6]
+
+
+# -- the flags: a slice is compared with random images of its size, not with the whole dataset's value ------
+def _random_cells(n_images: int, n_cells: int, seed: int) -> tuple[Dataset, Dataset]:
+    truth = shapes(n_images, seed=seed)
+    truth = _with_column(truth, "cell", [f"c{i % n_cells:02d}" for i in range(n_images)])
+    return truth, simulate(truth, seed=seed).replace(images=truth.images)
+
+
+def test_random_equal_slices_are_flagged_at_about_the_chance_rate() -> None:
+    """50 slices of 10 images dealt from one dataset: mAP on 10 images is biased upward (COCO's interpolated
+    precision gains on a small sample), so comparing a slice's bootstrap interval with the whole dataset's value
+    flagged many slices "above" and none "below". Against random subsets of the same size, a slice is flagged
+    with probability 2.5% each way at ci=0.95: 1.25 of 50 expected each way."""
+    truth, pred = _random_cells(500, 50, seed=0)
+    res = slice_metrics(truth, pred, by="cell", n_boot=100, rng=0)
+    assert res.n_images.tolist() == [10] * 50
+    assert np.nanmean(res.value) > res.overall + 0.02  # the small-sample bias is there
+    assert (res.lower > res.overall).sum() >= 8  # what the old rule flagged "above"
+    assert res.above.sum() <= 4 and res.below.sum() <= 4, (res.above.sum(), res.below.sum())
+    # the null is centred on what 10 random images score, above the whole dataset's value
+    assert np.median((res.null_lower + res.null_upper) / 2) > res.overall
+
+
+def test_a_planted_weak_slice_among_random_slices_is_flagged_below() -> None:
+    truth, pred = _random_cells(500, 50, seed=1)
+    bad = simulate(truth, seed=9, p_miss=0.6, jitter=0.25, fp_per_image=3.0)
+    weak = np.asarray(truth.images.extra["cell"]) == "c07"
+    g = pred.annotations.take(np.flatnonzero(~weak[pred.annotations.image]))
+    b = bad.annotations.take(np.flatnonzero(weak[bad.annotations.image]))
+    pred = pred.replace(annotations=Annotations.sort_rows(
+        image=np.r_[g.image, b.image], label=np.r_[g.label, b.label], box=np.r_[g.box, b.box],
+        score=np.r_[g.score, b.score], source="model"))
+    res = slice_metrics(truth, pred, by="cell", n_boot=100, rng=1)
+    s = res.values.index("c07")
+    assert res.below[s] and res.value[s] < res.null_lower[s]
+    assert res.below.sum() + res.above.sum() <= 5
+
+
+def test_a_size_biased_custom_metric_is_compared_at_the_slice_size() -> None:
+    """The largest image width grows with the number of images: against the whole dataset every small slice
+    lies below; against random subsets of its size, none does more often than chance."""
+    truth = shapes(120, seed=2)
+    rng = np.random.default_rng(2)
+    truth = _with_column(truth, "cell", [f"c{v:02d}" for v in rng.permutation(np.arange(120) % 12)])
+    truth = truth.replace(images=Images(path=truth.images.path, width=rng.integers(10, 10_000, 120),
+                                        height=truth.images.height, split=truth.images.split,
+                                        extra=truth.images.extra))
+
+    def widest(t: Dataset, p: Dataset) -> float:
+        return float(t.images.width.max())
+
+    res = slice_metrics(truth, truth, by="cell", metric=widest, n_boot=100, rng=0)
+    assert (res.upper < res.overall).sum() >= 10  # the old rule: almost all "below"
+    assert res.below.sum() + res.above.sum() <= 2

@@ -123,10 +123,13 @@ def _render_ops(op: OperatingPoints) -> None:
 def _render_slices(s: SliceResult) -> None:
     rows = [(str(v), int(s.n_images[i]), _f(float(s.value[i])),
              f"{_f(float(s.lower[i]))} - {_f(float(s.upper[i]))}",
-             "BELOW overall" if s.below[i] else "above overall" if s.above[i] else "")
+             f"{_f(float(s.null_lower[i]))} - {_f(float(s.null_upper[i]))}",
+             "BELOW" if s.below[i] else "above" if s.above[i] else "")
             for i, v in enumerate(s.values)]
-    console.print(table(f"{s.metric} per {s.by} (overall {_f(s.overall)}; {s.ci:.0%} bootstrap interval, "
-                        f"{s.n_boot} draws)", [s.by, "images", s.metric, "interval", "vs overall"], rows))
+    console.print(table(f"{s.metric} per {s.by} (overall {_f(s.overall)}; {s.ci:.0%} intervals from {s.n_boot} draws: "
+                        "interval resamples the slice, random draws as many images from the whole dataset; a slice "
+                        "outside random is flagged)", [s.by, "images", s.metric, "interval", "random", "vs overall"],
+                        rows))
 
 
 #: what each TIDE error type is, for the table
@@ -241,8 +244,9 @@ def eval_(
     max_dets: cp.MaxDets = None,
     area_range: cp.AreaRanges = None,
     class_agnostic: cp.ClassAgnostic = False,
-    n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap draws per slice.")] = 200,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Draws per slice: bootstrap resamples, and as many "
+                                                             "random subsets of its size (--slice-by).")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the --slice-by draws.")] = 0,
     gt_format_old: Annotated[str | None, typer.Option("--gt-format", hidden=True)] = None,  # before --from
 ) -> None:
     """Evaluate predictions: COCO summary, per-class AP, operating points, slices, plots (detection, instance

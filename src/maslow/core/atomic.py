@@ -1,16 +1,25 @@
-"""Atomic writes: every output file or folder appears whole or not at all (write to a temp name, then rename)."""
+"""Atomic writes: every output file or folder appears whole or not at all (write to a temp name, then rename).
+
+The temp name is ``.NAME.<pid>-<host>-<random>.tmp`` beside the output (``.old`` for the previous output while it
+is swapped out). A write that is killed (SIGKILL, out of memory) leaves it behind; the next atomic write to the same
+name removes those left by processes of this host that are no longer running (never a live writer's), with a
+``MaslowWarning`` naming them.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
 import errno
+import functools
 import os
+import re
 import sys
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from maslow.errors import FormatError, NoRoomError
+from maslow.errors import FormatError, MaslowWarning, NoRoomError
 
 
 @contextlib.contextmanager
@@ -20,6 +29,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     if path.name in ("", ".."):  # ".", "..", "a/..", "/": a folder, never a file's name
         raise FormatError("output must be a file path, got a folder", path=path)
     tmp = _sibling(path, "tmp")
+    _remove_stale(path)
     with _writable(path, tmp):
         path.parent.mkdir(parents=True, exist_ok=True)
         # os.open applies the umask (mkstemp would leave the output readable by its owner only)
@@ -67,6 +77,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     if refused is not None:
         raise FormatError(refused, path=given)
     tmp = _sibling(path, "tmp")
+    _remove_stale(path)
     with _writable(path, tmp):
         path.parent.mkdir(parents=True, exist_ok=True)
         os.mkdir(tmp, 0o777)  # the umask applies (mkdtemp would make it owner-only)
@@ -233,8 +244,68 @@ def _no_room(path: Path) -> Iterator[None]:
 
 
 def _sibling(path: Path, kind: str) -> Path:
-    """A fresh hidden name beside ``path`` (``.name.<random>.tmp``), for atomic replacement."""
-    return path.with_name(f".{path.name}.{os.urandom(6).hex()}.{kind}")
+    """A fresh hidden name beside ``path`` (``.name.<pid>-<host>-<random>.tmp``), for atomic replacement: the pid
+    and host tell a later write whether its writer still runs (``_remove_stale``)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{_host()}-{os.urandom(6).hex()}.{kind}")
+
+
+@functools.cache
+def _host() -> str:
+    """8 hex digits of this machine's name: a temp name left on a shared folder by another machine (whose pids
+    mean nothing here) is never taken for this machine's."""
+    import socket
+    import zlib
+
+    return f"{zlib.crc32(socket.gethostname().encode('utf-8', 'replace')):08x}"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (one of another user counts: it may be writing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
+def _remove_stale(path: Path) -> list[str]:
+    """Remove the temp siblings of ``path`` that a killed write left (``_sibling`` names of this host whose process
+    no longer runs), warn naming them, and return their names. A live writer's temp is kept, and so is a previous
+    output (``.old``) while ``path`` is missing (a write killed between its two renames: it is the only copy).
+    Names of another form (an older maslow's, without a pid) are left alone. Nothing happens on Windows, where
+    ``os.kill`` can't test a process."""
+    if sys.platform == "win32":
+        return []
+    prefix = f".{path.name}."
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-([0-9a-f]{8})-[0-9a-f]{12}\.(tmp|old)")
+    removed, folders = [], 0
+    try:
+        with os.scandir(path.parent) as entries:
+            stale = [e for e in entries if e.name.startswith(prefix) and (m := pattern.fullmatch(e.name)) is not None
+                     and m[2] == _host() and not _alive(int(m[1]))
+                     and (m[3] == "tmp" or path.exists() or path.is_symlink())]
+    except OSError:  # no parent yet, or one that can't be listed: nothing to clean there
+        return []
+    for e in stale:
+        try:
+            if e.is_dir(follow_symlinks=False):
+                import shutil
+
+                shutil.rmtree(e.path)
+                folders += 1
+            else:
+                os.unlink(e.path)
+        except OSError:
+            continue
+        removed.append(e.name)
+    if removed:
+        what = "temp folder" if folders == len(removed) else "temp file" if not folders else "temp folder or file"
+        warnings.warn(f"{path.parent}: removed {len(removed)} {what}{'s' if len(removed) > 1 else ''} left by an "
+                      f"earlier write of {path.name!r} that was killed before it finished: "
+                      f"{', '.join(removed[:5])}{' ...' if len(removed) > 5 else ''}", MaslowWarning, stacklevel=4)
+    return removed
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -52,6 +52,39 @@ def find_annotations(data: Any) -> tuple[int, int] | None:
     return None if m is None else (m.start(), m.end() - 1)
 
 
+def duplicate_top_keys(path: Path) -> list[tuple[str, int]]:
+    """The top-level keys that a COCO file holds more than once, with their counts (a JSON reader keeps the last
+    value only, so a second ``"annotations": []`` would empty the dataset silently); [] when none, or when the file
+    can't be read or parsed (the reader reports that). Only a file with ``"annotations"`` twice in its bytes is
+    parsed for this (with the standard library: any key is then checked); the others cost one search."""
+    import mmap
+
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            first = data.find(b'"annotations"')
+            if first < 0 or data.find(b'"annotations"', first + 13) < 0:
+                return []
+            raw = data[:]
+    except (OSError, ValueError):  # unreadable, a folder, an empty file (mmap refuses it)
+        return []
+    import json
+    from collections import Counter
+
+    repeated: dict[int, list[tuple[str, int]]] = {}
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) < len(pairs):  # every object stays alive inside the result: its id stays its own
+            repeated[id(obj)] = [(k, n) for k, n in Counter(k for k, _ in pairs).items() if n > 1]
+        return obj
+
+    try:
+        top = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=pairs_hook)
+    except (ValueError, RecursionError):
+        return []
+    return repeated.get(id(top), [])
+
+
 class _Fallback(Exception):
     """The streaming path can't handle this file; parse it whole."""
 

@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from maslow.core.dataset import Dataset
+from maslow.errors import FormatError
 from maslow.io._common import ExportReport
 from maslow.io._export import Tally
 from maslow.io._voc_read import EXACT
@@ -25,6 +26,22 @@ BOOL_TAGS = ("difficult", "truncated", "occluded")
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
 #: Characters XML text can't hold as they are (control characters are malformed, a carriage return reads as \n).
 NOT_XML = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def check_ids(ids: list[str], paths: list[str], dst: Any) -> None:
+    """Refuse an image whose VOC id (its file's stem) can't be one line of ``ImageSets/Main/<split>.txt``: a line
+    break (any character ``str.splitlines`` splits on) cuts it in two, and the reader would look for two files.
+
+    Raises:
+        FormatError: naming the first such image (its row and path), before anything is written.
+    """
+    bad = [i for i, x in enumerate(ids) if len(x.splitlines()) != 1 or x.splitlines()[0] != x]
+    if bad:
+        i = bad[0]
+        more = f" ({len(bad)} images in all)" if len(bad) > 1 else ""
+        raise FormatError(f"the image's VOC id {ids[i]!r} holds a line break, which ImageSets/Main lists (one id a "
+                          f"line) can't hold{more}; rename the file, nothing was written", path=dst,
+                          record=f"images[{i}] ({paths[i]!r})", field="path")
 
 
 def leaf(tag: str, text: str, depth: int) -> str:

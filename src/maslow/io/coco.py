@@ -47,12 +47,12 @@ from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, Task
 from maslow.core.tables import SOURCES, Annotations, Images
 from maslow.core.types import FloatArray, IntArray, ObjArray
 from maslow.errors import FormatError
-from maslow.io._coco_columns import AnnColumns, int_field, obj_column, to_column
+from maslow.io._coco_columns import AnnColumns, int_field, obj_column, to_column, values
 from maslow.io._coco_native import read_coco_native
 from maslow.io._coco_obb import COLUMN as OBB_COLUMN
 from maslow.io._coco_obb import column as obb_column
 from maslow.io._coco_obb import fill_extent, read_oriented, with_corners
-from maslow.io._coco_stream import no_gc, stream_coco
+from maslow.io._coco_stream import duplicate_top_keys, no_gc, stream_coco
 from maslow.io._coco_write import DEFAULT_HEAD, category_ids, image_ids, write, write_coco
 from maslow.io._common import Collector, load_json, safe_relpath, unique_names
 from maslow.io.images import image_info
@@ -117,6 +117,12 @@ def parse(
             for s in range(0, len(anns), 20_000):
                 _add(acc, anns[s:s + 20_000], s, src)
             del anns
+        repeated = duplicate_top_keys(src)
+        if repeated:
+            (key, count), more = repeated[0], "".join(f", {k!r} {c} times" for k, c in repeated[1:])
+            raise FormatError(f"the top-level key {key!r} appears {count} times{more}; JSON readers (pycocotools "
+                              "too) keep only the last, so the others would be lost silently: merge them into one",
+                              path=src, field=key)
         images, root = _images(top, src, images_root, col)
         classes, cat_ids, cat_own = _categories(top, src, col)
         ds = _assemble(acc, images, classes, cat_ids, root, src, col)
@@ -144,6 +150,21 @@ def _add(acc: AnnColumns, items: list[Any], first: int, src: Path) -> None:
         raise FormatError(f"must be an object, got {type(items[j]).__name__}", path=src,
                           record=f"annotations[{first + j}]")
     acc.add(items, first)
+    if "id" in items[0] or any("id" in a for a in items):  # an id present but not read: said why, per record
+        ids = values(items, "id")
+        for j in np.flatnonzero(~int_field(ids)[1]).tolist():
+            if ids[j] is not None:  # absent or null: coco_missing_id, counted once
+                acc.bad(first + j, "coco_bad_id", "id", _bad_id(ids[j]), severity="warning")
+
+
+def _bad_id(v: Any) -> str:
+    """Why an annotation ``id`` that is present is not read: out of the int64 range (the ids maslow keeps and COCO
+    tools use), or not an integer (a new id is assigned on write either way)."""
+    if type(v) is int or (type(v) is float and v.is_integer()):
+        return (f"id must be an integer in the int64 range (-2**63 to 2**63 - 1), got {v!r}, out of that range "
+                "(a new id is assigned on write)")
+    text = repr(v)
+    return f"id must be an integer, got {text if len(text) <= 60 else text[:57] + '...'} (a new id is assigned on write)"
 
 
 def _list(top: dict[str, Any], key: str, src: Path) -> list[dict[str, Any]]:
@@ -389,9 +410,11 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
         col.add("coco_missing_area", f"area must be given for every annotation (COCO evaluation uses it), "
                 f"{int(missing_area.sum())} annotations have none", severity="warning", file=src,
                 record=_record(first, ann_id, id_ok), field="area")
-    if not id_ok.all():
-        first = int(np.flatnonzero(~id_ok)[0])
-        col.add("coco_missing_id", f"id must be an integer for every annotation, {int((~id_ok).sum())} annotations "
+    missing_id = ~id_ok  # absent or null; an id present but not read is a coco_bad_id of its own
+    missing_id[[f.record for f in acc.findings if f.type == "coco_bad_id"]] = False
+    if missing_id.any():
+        first = int(np.flatnonzero(missing_id)[0])
+        col.add("coco_missing_id", f"id must be an integer for every annotation, {int(missing_id.sum())} annotations "
                 "have none (new ids are assigned on write)", severity="warning", file=src,
                 record=_record(first, ann_id, id_ok), field="id")
     annotator = extras.pop("\0annotator", None)

@@ -70,6 +70,7 @@ from maslow.io._voc_read import FLAGS, Objects, corner, file_fields, load_xml, o
 from maslow.io._voc_write import (
     BOOL_TAGS,
     FILE_EXTRA,
+    check_ids,
     exact_text,
     file_blocks,
     file_text,
@@ -126,8 +127,8 @@ def _splits(voc_root: Path, col: Collector, stems: set[str]) -> tuple[dict[str, 
             toks = line.split()
             if not toks:
                 continue
-            if line.strip() in stems:
-                toks = [line.strip()]
+            if line in stems or line.strip() in stems:  # as written first: an id may end in a space
+                toks = [line if line in stems else line.strip()]
             s_name = "" if s == _DEFAULT_SUBSET else s
             if toks[0] in split_of and split_of[toks[0]] != s_name:
                 col.add("duplicate_image", f"image id {toks[0]!r} is in split {split_of[toks[0]]!r} and in {s!r}; "
@@ -197,6 +198,7 @@ def parse(
     strict: bool = False,
     classes: list[str] | None = None,
     origin: int = 1,
+    progress: Progress | None = None,
 ) -> tuple[Dataset, Report]:
     """Read Pascal VOC XML files.
 
@@ -210,6 +212,8 @@ def parse(
         origin: the pixel convention of ``<bndbox>``: 1 for VOC's 1-based pixels (``x1 = xmin - 1``), 0 for
             files that hold 0-based continuous corners (``x1 = xmin``), as CVAT's "PASCAL VOC 1.1" export (via
             datumaro) writes boxes drawn in CVAT. ``xmax``/``ymax`` are read as they are either way.
+        progress: called as ``progress(done, total)`` over the xml files read (``registry.Ticks``: the files are
+            listed first, so ``total`` is known from the first call).
 
     Returns:
         The Dataset (task detection, boxes in maslow's xyxy pixels) and the import Report.
@@ -233,7 +237,9 @@ def parse(
     splits: list[str] = []
     objs = Objects(None if known is None else set(known))
     nested: set[str] = set()
+    tick = Ticks(progress, len(files))
     for i, xml in enumerate(files):
+        tick(i)
         root = load_xml(xml)
         name = _text(root, "filename") or ""
         stem = file_stems[i]
@@ -273,6 +279,7 @@ def parse(
             col.add("voc_zero_based", f"{n_zero} boxes have xmin or ymin = 0: VOC pixels are 1-based, so this file "
                     "looks 0-based (its boxes are read one pixel too far left/up). CVAT's VOC export writes 0-based "
                     "corners: read it with origin=0 (--read-option origin=0)", file=xml, field="bndbox", image=i)
+    tick.end()
     for tag in sorted(nested):
         col.add("voc_nested_tag", f"object tag <{tag}> has child elements and is not imported", severity="info")
     stems = set(file_stems)
@@ -483,6 +490,7 @@ def write(
     assert a.box is not None
     w_all, h_all = known_sizes(ds)
     names = output_names([str(p) for p in ds.images.path])
+    check_ids([PurePosixPath(n).stem for n in names], [str(p) for p in ds.images.path], dst)
     splits = ds.images.split.tolist() if ds.images.split is not None else [""] * ds.n_images
     written = np.asarray(a.has_box, bool).copy()
     lost = Tally()

@@ -1,4 +1,5 @@
-"""Metrics per slice of a dataset (site, camera, time of day, split) with bootstrap confidence intervals.
+"""Metrics per slice of a dataset (site, camera, time of day, split) with bootstrap confidence intervals, and a
+test of whether a slice scores differently from random images.
 
 Glossary:
 
@@ -9,14 +10,22 @@ Glossary:
   metric on the drawn images (a drawn image counts as often as it is drawn); the confidence interval is the
   percentile interval of those values (nan values, e.g. a draw without truth objects, are left out).
   Drawn indexes are sorted before use, so copies of an image sit together as if the image were listed twice.
-- *significant*: a slice is ``below`` the overall value when the upper bound of its interval is below it
-  (``above`` likewise), so a weak slice stands out; with many slices, expect some by chance (5% each at
-  ``ci=0.95``).
+- *random subsets* (the null): ``n_boot`` times, draw as many images as the slice has from the whole dataset,
+  without replacement, and compute the metric on them: what a slice of that size scores when it is no different
+  from the rest (a permutation test of the slice's label). Its central ``ci`` interval is ``null_lower`` -
+  ``null_upper``.
+- *significant*: a slice is ``below`` when its value is under ``null_lower`` (``above``: over ``null_upper``), so
+  a weak slice stands out; a slice drawn at random is flagged with probability ``(1 - ci) / 2`` each way (2.5%
+  at ``ci=0.95``), so with many slices expect a few by chance. The slice is compared with subsets of its own
+  size, not with ``overall`` or its bootstrap interval: mAP on fewer images is biased (upward for COCO's AP,
+  whose interpolated precision envelope gains on a small sample), and a percentile bootstrap adds a bias of its
+  own (a draw holds about 63% distinct images), so comparing a slice's interval with the whole dataset's value
+  flagged about 40% of random 200-image slices "above" and none "below".
 - *default metric*: COCO mAP@[.5:.95] (``coco_map(...).map_50_95``). It is computed from one match table of the
   whole dataset: COCO matches each image on its own, so a draw changes only the accumulation, which is redone
   with each image's predictions repeated as often as the image is drawn. The values are those ``coco_map``
   gives on ``truth.select_images(idx)`` (bit for bit), at a fraction of the cost, so ``n_boot=1000`` stays
-  fast. A custom metric is called on each draw.
+  fast. A custom metric is called on each draw (``2 * n_boot`` per slice: the bootstrap, then the random subsets).
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ _EPS = np.spacing(1)
 
 @dataclass(frozen=True, eq=False)
 class SliceResult:
-    """A metric per slice with bootstrap confidence intervals (see the module docstring).
+    """A metric per slice with bootstrap confidence intervals and the random-subset test (see the module
+    docstring).
 
     Attributes:
         by: the image column sliced on.
@@ -49,9 +59,13 @@ class SliceResult:
         values: (S,) the column values, sorted (``None`` for missing).
         n_images: (S,) images per slice.
         value: (S,) the metric on each slice.
-        lower, upper: (S,) confidence interval bounds (nan when no draw gave a value).
-        below, above: (S,) the interval lies wholly below / above ``overall``.
+        lower, upper: (S,) bootstrap confidence interval bounds of the slice's value (nan when no draw gave a
+            value).
+        null_lower, null_upper: (S,) the central ``ci`` interval of the metric on random image subsets of the
+            slice's size (nan when no draw gave a value): the range of a slice that is no different.
+        below, above: (S,) the slice's value lies below ``null_lower`` / above ``null_upper``.
         samples: (S, n_boot) the bootstrap values.
+        null_samples: (S, n_boot) the values on random subsets of the slice's size.
         overall: the metric on the whole dataset.
         n_boot, ci: the options used.
     """
@@ -63,32 +77,37 @@ class SliceResult:
     value: FloatArray
     lower: FloatArray
     upper: FloatArray
+    null_lower: FloatArray
+    null_upper: FloatArray
     below: BoolArray
     above: BoolArray
     samples: FloatArray
+    null_samples: FloatArray
     overall: float
     n_boot: int
     ci: float
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe summary (nan -> None); the bootstrap samples are left out."""
+        """JSON-safe summary (nan -> None); the bootstrap and random-subset samples are left out."""
         def f(x: float) -> float | None:
             return None if math.isnan(x) else float(x)
         slices = [
             {"value": v, "n_images": int(self.n_images[s]), "metric": f(float(self.value[s])),
-             "lower": f(float(self.lower[s])), "upper": f(float(self.upper[s])), "below": bool(self.below[s]),
-             "above": bool(self.above[s])}
+             "lower": f(float(self.lower[s])), "upper": f(float(self.upper[s])),
+             "null_lower": f(float(self.null_lower[s])), "null_upper": f(float(self.null_upper[s])),
+             "below": bool(self.below[s]), "above": bool(self.above[s])}
             for s, v in enumerate(self.values)
         ]
         return {"by": self.by, "metric": self.metric, "overall": f(self.overall), "n_boot": self.n_boot,
                 "ci": self.ci, "slices": slices}
 
     def to_pandas(self) -> Any:
-        """One row per slice: value, n_images, metric, lower, upper, below, above."""
+        """One row per slice: value, n_images, metric, lower, upper, null_lower, null_upper, below, above."""
         import pandas as pd
 
         return pd.DataFrame({self.by: list(self.values), "n_images": self.n_images, self.metric: self.value,
-                             "lower": self.lower, "upper": self.upper, "below": self.below, "above": self.above})
+                             "lower": self.lower, "upper": self.upper, "null_lower": self.null_lower,
+                             "null_upper": self.null_upper, "below": self.below, "above": self.above})
 
 
 def _column(ds: Dataset, by: str) -> np.ndarray:
@@ -136,7 +155,8 @@ def slice_metrics(
     kpt_sigmas: Sequence[float] | FloatArray | None = None,
     boundary_dilation: float = 0.02,
 ) -> SliceResult:
-    """A metric per value of an image column, with bootstrap confidence intervals.
+    """A metric per value of an image column, with bootstrap confidence intervals, flagging the slices that score
+    below or above what random images of the same number score.
 
     Args:
         truth: ground truth.
@@ -145,11 +165,12 @@ def slice_metrics(
             ``"height"``.
         metric: ``(truth, pred) -> float`` on a subset of images; default COCO mAP@[.5:.95] of ``iou_type``
             (computed exactly without re-matching, see the module docstring).
-        n_boot: bootstrap draws per slice (0: no intervals). 200 gives the 2.5% and 97.5% percentiles from 5
-            draws each; raise it for steadier bounds (the default metric costs little per draw, a custom
-            metric one call per draw).
-        ci: confidence level of the intervals, in (0, 1).
-        rng: seed or generator for the draws.
+        n_boot: bootstrap draws per slice, and as many random subsets of its size (0: no intervals and no
+            flags). 200 gives the 2.5% and 97.5% percentiles from 5 draws each; raise it for steadier bounds
+            (the default metric costs little per draw, a custom metric one call per draw).
+        ci: confidence level of the intervals, in (0, 1); a slice no different from the rest is flagged with
+            probability ``(1 - ci) / 2`` each way.
+        rng: seed or generator for the draws (first every slice's bootstrap, then every slice's random subsets).
         iou_type: ``"bbox"``, ``"segm"``, ``"boundary"`` (Boundary IoU of the masks), ``"obb"`` (oriented boxes)
             or ``"keypoints"`` for the default metric.
         kpt_sigmas: OKS sigmas for the default metric with keypoints (default COCO's 17).
@@ -157,7 +178,7 @@ def slice_metrics(
             the image diagonal (``coco_map``'s).
 
     Returns:
-        SliceResult with the value, interval and significance of each slice, and the overall value.
+        SliceResult with the value, intervals and significance of each slice, and the overall value.
 
     Raises:
         InvalidDatasetError: ``by`` is not an image column (the message lists them), or as ``coco_map``.
@@ -183,7 +204,7 @@ def slice_metrics(
         name = "map_50_95"
 
         def on(idx: IntArray) -> float:
-            return fast.map(np.bincount(idx, minlength=m))
+            return fast.map(idx)
     else:
         name = getattr(metric, "__name__", type(metric).__name__)
         user = metric
@@ -201,19 +222,32 @@ def slice_metrics(
         value[s] = on(members)
         for b in range(int(n_boot)):
             samples[s, b] = on(np.sort(members[gen.integers(0, len(members), len(members))]))
-    lower, upper = np.full(n_s, np.nan), np.full(n_s, np.nan)
-    alpha = (1 - ci) / 2
+    # the null: random subsets of each slice's size from the whole dataset (the slice's label permuted)
+    null_samples = np.full((n_s, int(n_boot)), np.nan)
     for s in range(n_s):
-        ok = samples[s][~np.isnan(samples[s])]
-        if len(ok):
-            lower[s], upper[s] = np.quantile(ok, [alpha, 1 - alpha])
+        for b in range(int(n_boot)):
+            null_samples[s, b] = on(np.sort(gen.choice(m, int(n_images[s]), replace=False)))
+    alpha = (1 - ci) / 2
+    lower, upper = _percentiles(samples, alpha)
+    null_lower, null_upper = _percentiles(null_samples, alpha)
     with np.errstate(invalid="ignore"):
-        below = upper < overall
-        above = lower > overall
-    for arr in (n_images, value, lower, upper, below, above, samples):
+        below = value < null_lower
+        above = value > null_upper
+    for arr in (n_images, value, lower, upper, null_lower, null_upper, below, above, samples, null_samples):
         arr.flags.writeable = False
     return SliceResult(by=by, metric=name, values=values, n_images=n_images, value=value, lower=lower, upper=upper,
-                       below=below, above=above, samples=samples, overall=overall, n_boot=int(n_boot), ci=float(ci))
+                       null_lower=null_lower, null_upper=null_upper, below=below, above=above, samples=samples,
+                       null_samples=null_samples, overall=overall, n_boot=int(n_boot), ci=float(ci))
+
+
+def _percentiles(samples: FloatArray, alpha: float) -> tuple[FloatArray, FloatArray]:
+    """The ``alpha`` and ``1 - alpha`` quantiles of each row's non-nan values (nan for a row without any)."""
+    lower, upper = np.full(len(samples), np.nan), np.full(len(samples), np.nan)
+    for s, row in enumerate(samples):
+        ok = row[~np.isnan(row)]
+        if len(ok):
+            lower[s], upper[s] = np.quantile(ok, [alpha, 1 - alpha])
+    return lower, upper
 
 
 class _MapAccumulator:
@@ -256,38 +290,69 @@ class _MapAccumulator:
         self.b_len = np.diff(np.r_[self.b_start, n]).astype(np.int64)
         self.b_image = img[self.b_start]
         self.b_k = p_k[self.b_start]
+        self.blocks_by_image = np.argsort(self.b_image, kind="stable")  # each image's blocks: a CSR index
+        self.img_ptr = np.searchsorted(self.b_image[self.blocks_by_image], np.arange(truth.n_images + 1))
 
-    def map(self, weight: IntArray) -> float:
-        """mAP@[.5:.95] with image i counted ``weight[i]`` times."""
-        reps = weight[self.b_image]
-        c_start = np.repeat(self.b_start, reps)
-        c_len = np.repeat(self.b_len, reps)
-        c_k = np.repeat(self.b_k, reps)
+    def map(self, idx: IntArray) -> float:
+        """mAP@[.5:.95] of the images ``idx`` (sorted; an image listed twice counts twice). The cost grows with
+        the images drawn, not with the dataset."""
+        new = np.r_[True, idx[1:] != idx[:-1]] if len(idx) else np.zeros(0, bool)
+        image = idx[new]
+        count = np.diff(np.r_[np.flatnonzero(new), len(idx)])
+        # the drawn images' blocks, back in accumulation order, each repeated as often as its image is drawn
+        lo, hi = self.img_ptr[image], self.img_ptr[image + 1]
+        n_b = hi - lo
+        at = np.repeat(lo - (np.cumsum(n_b) - n_b), n_b) + np.arange(int(n_b.sum()), dtype=np.int64)
+        drawn = self.blocks_by_image[at]
+        reps = np.repeat(count, n_b)
+        order = np.argsort(drawn, kind="stable")
+        drawn, reps = drawn[order], reps[order]
+        c_start = np.repeat(self.b_start[drawn], reps)
+        c_len = np.repeat(self.b_len[drawn], reps)
+        c_k = np.repeat(self.b_k[drawn], reps)
         total = int(c_len.sum())
         first = np.cumsum(c_len) - c_len
         seq = np.repeat(c_start - first, c_len) + np.arange(total, dtype=np.int64)
         seq_k = np.repeat(c_k, c_len)
-        n_pos = weight @ self.n_pos
+        n_pos = count @ self.n_pos[image]
+        counted = np.flatnonzero(n_pos > 0)  # the classes averaged: those with truth objects
+        if not len(counted):
+            return math.nan
         rec_thr = self.recall_thresholds
-        n_t, n_r = self.tp.shape[0], len(rec_thr)
-        precision = np.full((n_t, n_r, self.n_k), -1.0)
-        bounds = np.searchsorted(seq_k, np.arange(self.n_k + 1), side="left")
-        for k in range(self.n_k):
-            npig = int(n_pos[k])
-            if npig == 0:
-                continue
-            rows = seq[bounds[k]:bounds[k + 1]]
-            q = np.zeros((n_t, n_r))
-            if len(rows):
-                tp_sum = np.cumsum(self.tp[:, rows], axis=1).astype(dtype=float)
-                fp_sum = np.cumsum(self.fp[:, rows], axis=1).astype(dtype=float)
-                rc = tp_sum / npig
-                pr = tp_sum / (fp_sum + tp_sum + _EPS)
-                env = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-                for t in range(n_t):
-                    idx = np.searchsorted(rc[t], rec_thr, side="left")
-                    reach = idx < len(rows)
-                    q[t] = np.where(reach, env[t][np.minimum(idx, len(rows) - 1)], 0.0)
-            precision[:, :, k] = q
-        cells = precision[precision > -1]
+        n_t, n_k = self.tp.shape[0], self.n_k
+        bounds = np.searchsorted(seq_k, np.arange(n_k + 1), side="left")  # class k: seq[bounds[k]:bounds[k + 1]]
+        # pycocotools per class: cumulative TP/FP over the class's rows, precision, its envelope (running max from
+        # the end) and, per recall threshold, the envelope at the first row whose recall reaches it. All classes at
+        # once: cumulative sums restart at each class's first row
+        tp, fp = self.tp[:, seq], self.fp[:, seq]
+        tp_c = np.cumsum(tp, axis=1)
+        fp_c = np.cumsum(fp, axis=1)
+        base = np.concatenate([np.zeros((n_t, 1), tp_c.dtype), tp_c], axis=1)[:, bounds[:-1]]
+        fbase = np.concatenate([np.zeros((n_t, 1), fp_c.dtype), fp_c], axis=1)[:, bounds[:-1]]
+        tp_sum = tp_c - base[:, seq_k]
+        pr = tp_sum / (fp_c - fbase[:, seq_k] + tp_sum + _EPS)
+        # the first row whose recall (tp / npig, a float division monotone in tp) reaches a threshold is that of the
+        # need-th TP of the class, need being the fewest TPs whose recall reaches it (0 for threshold 0)
+        npig = n_pos[counted].astype(float)[:, None]
+        need = np.maximum(np.ceil(rec_thr[None, :] * npig).astype(np.int64) - 1, 0)  # at most one short
+        for _ in range(2):
+            need += need / npig < rec_thr[None, :]
+        t_of, j_of = np.nonzero(tp)  # TPs by threshold, class, row
+        first = np.searchsorted(t_of * n_k + seq_k[j_of], np.arange(n_t * n_k + 1))
+        first_tk = first[:-1].reshape(n_t, n_k)[:, counted]  # (T, Kc)
+        n_tp = (first[1:] - first[:-1]).reshape(n_t, n_k)[:, counted]
+        start, end = bounds[:-1][counted], bounds[1:][counted]
+        reach = (need[None] <= n_tp[:, :, None]) & (end > start)[None, :, None]  # (T, Kc, R)
+        at = np.minimum(first_tk[:, :, None] + need[None] - 1, max(len(j_of) - 1, 0))
+        row = np.broadcast_to(np.where(need[None] > 0, j_of[at] if len(j_of) else 0, start[None, :, None]), at.shape)
+        # the envelope at row: the largest precision from row to the class's last row (one reduceat over all)
+        t_idx, k_idx, r_idx = np.nonzero(reach)
+        total = pr.shape[1]
+        lo = t_idx * total + row[t_idx, k_idx, r_idx]
+        hi = t_idx * total + end[k_idx]
+        q = np.zeros(reach.shape)
+        if len(lo):
+            flat = np.r_[pr.ravel(), 0.0]  # a last cell, so that every bound is an index
+            q[t_idx, k_idx, r_idx] = np.maximum.reduceat(flat, np.stack([lo, hi], axis=1).ravel())[::2]
+        cells = q.transpose(0, 2, 1).ravel()  # pycocotools' order: threshold, recall, class
         return float(np.mean(cells)) if len(cells) else math.nan

@@ -1,0 +1,20 @@
+"""Reading a VOC folder reports progress over its xml files, with the total known from the first call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maslow.io import voc
+from maslow.sample import shapes
+
+
+def test_parse_reports_the_files_read(tmp_path: Path) -> None:
+    ds = shapes(250, seed=0)
+    voc.write(ds, tmp_path / "voc", images=False)
+    calls: list[tuple[int, int]] = []
+    back, _ = voc.parse(tmp_path / "voc", images_root=tmp_path, progress=lambda d, t: calls.append((d, t)))
+    assert back.n_images == 250
+    assert calls[0] == (0, 250) and calls[-1] == (250, 250)
+    assert {t for _, t in calls} == {250} and [d for d, _ in calls] == sorted({d for d, _ in calls})  # monotone
+    assert 3 < len(calls) <= 102  # throttled (registry.Ticks: about 100 calls however many files)
+    assert voc.parse(tmp_path / "voc", images_root=tmp_path)[0].n_images == 250  # without a callback, as before
