@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -92,9 +93,21 @@ def __getattr__(name: str) -> Any:  # ``app``: every command (tests, --help), bu
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """A MaslowWarning (what a reader or writer tells the user: temp folders removed, issues summarised) as a
+    ``note:`` line on stderr, as the commands print their notes; other warnings in Python's form."""
+    from maslow.errors import MaslowWarning
+
+    text = f"note: {message}\n" if issubclass(category, MaslowWarning) else warnings.formatwarning(
+        message, category, filename, lineno, line)
+    (sys.stderr if file is None else file).write(text)
+
+
 def main() -> None:
     """Entry point of the ``maslow`` script: only the named command's module is built (all for help or an
     unknown name, so that click lists them)."""
+    warnings.showwarning = _show_warning
     first = sys.argv[1] if len(sys.argv) > 1 else ""
     module = _COMMANDS.get(first)
     sys.exit(build((module,) if module else _MODULES)())

@@ -9,6 +9,7 @@ and PNGs). ``read(src, fmt)`` and
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,8 @@ def import_dataset(
     """
     spec = get_format(fmt)
     root = None if images_root is None else Path(images_root)
+    if progress is not None and "progress" in inspect.signature(spec.parse).parameters:  # reading counts too
+        options = {**options, "progress": progress}
     ds, report = spec.parse(Path(src), images_root=root, strict=strict, **options)
     checks = check_dataset(ds, files=check_files, decode=decode, progress=progress,
                            source=src if Path(src).is_file() else None)  # one annotation file: named

@@ -92,6 +92,7 @@ def parse(
     image_size: tuple[int, int] | None = None,
     task: str | None = None,
     scores: bool | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Dataset, Report]:
     """Read a YOLO dataset: ``src`` is a data.yaml, an obj.data or a dataset folder (a classify folder,
     ``train/<class>/<image>`` without label files, is read as ``imagefolder`` reads it).
@@ -107,6 +108,8 @@ def parse(
         scores: whether the lines end with a confidence (Ultralytics ``save_conf``): None, where their count says
             so and the value lies in [0, 1]; False, never (ground truth: such lines are ``yolo_bad_columns``);
             True, on every line.
+        progress: called as ``progress(done, total)`` over the images and label files read (``registry.Ticks``:
+            the layout is listed first, so the total is known).
 
     Returns:
         The Dataset (``root`` = ``images_root`` or the layout root; ``info["yolo"]``: what the layout says that
@@ -143,7 +146,9 @@ def parse(
     widths: list[int] = []
     heights: list[int] = []
     rows = Rows()
+    tick = Ticks(progress, len(entries))
     for e in entries:
+        tick(len(paths))
         i = len(paths)
         path, found = _locate(e.rel, root_s, images_root is not None, e.guessed, listing)
         w = h = 0
@@ -164,6 +169,7 @@ def parse(
         heights.append(h)
         if e.label is not None:
             read_label(e.label, i, lay.kpt_shape, col, rows, obb=obb, scores=scores)
+    tick.end()
     ds = build(rows, lay, paths, widths, heights, [e.split for e in entries], root, col, obb=obb)
     if not obb and lay.kpt_shape is None and _obb_like(rows):
         col.add("yolo_obb_like", f"every object is a 4-point polygon ({len(rows.lens)}): read as segments; if these "
