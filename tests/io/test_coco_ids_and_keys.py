@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from maslow.errors import FormatError
@@ -98,3 +99,27 @@ def test_the_cli_exits_2_on_a_duplicated_key(tmp_path: Path) -> None:
                          "--to", "coco"])
     assert code == 2 and "'annotations' appears 2 times" in out
     assert not (tmp_path / "out.json").exists()
+
+
+def test_ids_given_anew_on_write_are_said(tmp_path: Path) -> None:
+    """An id out of int64's range (or negative) was replaced on write without a word."""
+    import json as _json
+
+    from maslow.io import coco as _coco
+    from maslow.sample import shapes as _shapes
+
+    ds = _shapes(3, seed=0)
+    ids = np.arange(1, ds.n_annotations + 1, dtype=np.int64)
+    ids[1] = -3
+    ds = ds.replace(annotations=ds.annotations.with_columns(extra={**ds.annotations.extra, "coco_id": ids}))
+    rep = _coco.write(ds, tmp_path / "a.json")
+    note = [n for n in rep.notes if "new ids" in n]
+    assert len(note) == 1 and note[0].startswith("1 annotations without an id COCO can keep"), rep.notes
+    written = [a["id"] for a in _json.loads((tmp_path / "a.json").read_text())["annotations"]]
+    assert written[1] == ds.n_annotations + 1 and f"from {ds.n_annotations + 1}" in note[0]
+    ids[1] = 1  # a repeat: renumbered, said
+    rep = _coco.write(ds.replace(annotations=ds.annotations.with_columns(
+        extra={**ds.annotations.extra, "coco_id": ids})), tmp_path / "b.json")
+    assert any("annotations renumbered 1..N" in n for n in rep.notes), rep.notes
+    plain = _shapes(3, seed=0)  # no coco_id column: numbered without a word
+    assert not any("new ids" in n or "renumbered" in n for n in _coco.write(plain, tmp_path / "c.json").notes)

@@ -146,8 +146,10 @@ def _image_ids(col: np.ndarray | None, n: int) -> tuple[np.ndarray, str | None]:
     kind) where no string has it, and new ones ("1", "2", ...: texts not in use) for the rest."""
     vals = col.tolist() if col is not None and col.dtype == object else []
     if not any(type(v) is str for v in vals):
-        ids, renumbered = _ids(col, n)
-        return ids, "image coco_id values repeat: images renumbered 1..N" if renumbered else None
+        ids, renumbered, n_new = _ids(col, n)
+        if renumbered:
+            return ids, "image coco_id values repeat: images renumbered 1..N"
+        return ids, _new_ids_note(n_new, "images", ids, col)
     strings = [v for v in vals if type(v) is str]
     used = set(strings)
     if len(used) < len(strings):
@@ -173,10 +175,11 @@ def _image_ids(col: np.ndarray | None, n: int) -> tuple[np.ndarray, str | None]:
     return np.fromiter(out, object, n), "; ".join(notes) or None
 
 
-def _ids(col: np.ndarray | None, n: int) -> tuple[IntArray, bool]:
-    """Ids from a column (new ones from max + 1 where missing); renumbered 1..n when the given ones repeat."""
+def _ids(col: np.ndarray | None, n: int) -> tuple[IntArray, bool, int]:
+    """Ids from a column (new ones from max + 1 where missing: none read, not an integer, negative); renumbered
+    1..n when the given ones repeat. Also: whether renumbered, and how many were given new ones."""
     if col is None:
-        return np.arange(1, n + 1, dtype=np.int64), False
+        return np.arange(1, n + 1, dtype=np.int64), False, 0
     if col.dtype.kind in "iu":
         arr = col.astype(np.int64)
     elif col.dtype.kind == "f":
@@ -187,10 +190,20 @@ def _ids(col: np.ndarray | None, n: int) -> tuple[IntArray, bool]:
     have = arr >= 0
     given = np.sort(arr[have])  # (not np.unique: that imports numpy.ma, a sixth of a fast read's time)
     if given.size > 1 and bool((given[1:] == given[:-1]).any()):
-        return np.arange(1, n + 1, dtype=np.int64), True
+        return np.arange(1, n + 1, dtype=np.int64), True, 0
     start = int(arr[have].max()) + 1 if have.any() else 1
-    arr[~have] = start + np.arange(int((~have).sum()))
-    return arr, False
+    n_new = int((~have).sum())
+    arr[~have] = start + np.arange(n_new)
+    return arr, False, n_new
+
+
+def _new_ids_note(n_new: int, what: str, ids: IntArray, col: np.ndarray | None) -> str | None:
+    """The report's note on ids given anew where a ``coco_id`` column held none COCO can keep (None: none given;
+    rows without a column are numbered 1..N without a word, as every other format's rows are)."""
+    if not n_new or col is None:
+        return None
+    return (f"{n_new} {what} without an id COCO can keep (none read, not an integer, negative or out of the int64 "
+            f"range) were given new ids from {int(ids.max()) - n_new + 1}")
 
 
 def _head(ds: Dataset, rep: ExportReport, dumps: Callable[[Any], str]) -> str:
@@ -504,7 +517,11 @@ def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: 
         rep.notes.append(note)
     area_arr = _areas(ds, box0, (is_obb, obb_arr) if is_obb.any() else None)
     del box, box0
-    ann_ids = _ids(a.extra.get("coco_id"), n)[0]
+    ann_ids, renumbered, n_new = _ids(a.extra.get("coco_id"), n)
+    if renumbered:
+        rep.notes.append("annotation coco_id values repeat: annotations renumbered 1..N")
+    elif (note := _new_ids_note(n_new, "annotations", ann_ids, a.extra.get("coco_id"))) is not None:
+        rep.notes.append(note)
     image_ids_ = img_ids[a.image]
     category_ids_ = cat_ids[a.label]
     extra_cols = [(k, v) for k, v in a.extra.items()
