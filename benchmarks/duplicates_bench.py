@@ -17,7 +17,11 @@ fastdup is not run (non-commercial licence); the issue quotes 0.94 / 0.88 at abo
 ``--shrink S`` first resizes each original so its shorter side is S pixels (tiny images; the hashes are
 compared directly, without ``find_duplicates``' ``min_side`` rule).
 
-Run: ``.venv/bin/python benchmarks/duplicates_bench.py [--n 300] [--shrink 24] [--json]``
+Search: random hashes, 26 per image, with planted near pairs, at ``--search-sizes`` images (8k, 16k, 24k, 40k
+and 100k by default: 630 to 40,000 images once hit a quadratic cliff, 40k taking 75 s and 4 GB); wall and CPU
+time and the search's peak memory (tracemalloc: numpy's buffers, the inputs excluded).
+
+Run: ``.venv/bin/python benchmarks/duplicates_bench.py [--n 300] [--shrink 24] [--search-sizes 8000 40000] [--json]``
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +146,8 @@ def main() -> None:
     ap.add_argument("--threshold", type=int, default=8)
     ap.add_argument("--shrink", type=int, default=0, help="shorter side of the originals in pixels (0: as stored)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--search-sizes", type=int, nargs="*", default=[8_000, 16_000, 24_000, 40_000, 100_000],
+                    help="image counts of the search timing (random hashes; 26 per image)")
     args = ap.parse_args()
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print  # notes go to stderr beside --json
     src = originals(args.n)
@@ -176,19 +183,22 @@ def main() -> None:
     search = []
     rng = np.random.default_rng(1)
     v = len(variant_names())
-    for n in (100_000,):
+    for n in args.search_sizes:
         base = rng.integers(0, 2**63, size=n, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
         others = rng.integers(0, 2**63, size=(n, v - 1), dtype=np.int64).astype(np.uint64)
         hashes = np.concatenate([base[:, None], others], 1)  # v variants per image, as image_hashes stores
         hashes[::100, 1] = hashes[1::100, 0] ^ np.uint64(0b1011)  # planted near pairs
+        tracemalloc.start()  # numpy reports its buffers to tracemalloc: the search's own peak, inputs excluded
         t0, c0 = time.perf_counter(), time.process_time()
         qi, _, _ = search_hashes(hashes[:, 0], hashes.ravel(), args.threshold)
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
         search.append({"n_images": n, "hash_variants": v, "threshold": args.threshold, "wall_s": dt, "cpu_s": cpu,
-                       "matches": len(qi)})
+                       "peak_mib": peak, "matches": len(qi)})
         if not args.json:
             print(f"search: {n:,} images ({v} hash variants each, Hamming <= {args.threshold}): {dt:.2f} s "
-                  f"({cpu:.2f} CPU-s), {len(qi):,} matches")
+                  f"({cpu:.2f} CPU-s), peak {peak:,.0f} MiB, {len(qi):,} matches")
     if args.json:
         methods = [{"method": name, **{c: float(s[c]) for c in cols}, "images_per_cpu_s": speed}
                    for name, s, speed in rows]

@@ -15,12 +15,19 @@ Three parts, one run:
   first 2K picks. Baselines: random order, uniform stride. Target: all scenes covered sooner than any baseline,
   no glitch frame in the first picks.
 - ``throughput``: images per second for the light embedder (and EfficientNet-Lite0 when torch is installed).
+- ``gate``: the quality gate at scale (it scores every image, not the ``max_points`` sample): wall time, CPU time
+  and peak memory (tracemalloc: numpy's buffers, the features passed in excluded, the float32 and float64 copies
+  ``outliers`` makes included) of ``outliers(x, k=3, n_mads=4, min_ratio=3)`` on ``--gate-sizes`` images (10k,
+  20k, 40k) of 256-d L2-normalised features in 50 clusters (the light embedder's size). Exact kNN: time grows as
+  m^2 d; the kNN's own blocks stay about 128 MB (186, 193 and 243 MiB peak in all; the audit of 2026 measured
+  2 GB of RSS at 40k with fixed 2,048-row blocks).
 
 Usage::
 
     python benchmarks/selection_bench.py            # digits + mnist + frames + throughput, 5 seeds
     python benchmarks/selection_bench.py --seeds 10 --json
     python benchmarks/selection_bench.py --blas-threads 1   # steadier s/order on a shared machine
+    python benchmarks/selection_bench.py --skip digits mnist frames throughput --gate-sizes 10000 40000
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import json
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -206,12 +214,34 @@ def throughput() -> dict[str, Any]:
     return {"images": "200 JPEG 640x480", "images_per_s": out}
 
 
+def gate_table(sizes: list[int]) -> list[dict[str, Any]]:
+    from maslow.diversity.outliers import outliers
+
+    rows = []
+    for m in sizes:
+        rng = np.random.default_rng(0)
+        centres = rng.normal(size=(50, 256))
+        x = (centres[rng.integers(0, 50, m)] + 0.7 * rng.normal(size=(m, 256))).astype(np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        tracemalloc.start()
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = outliers(x, k=3, n_mads=4.0, min_ratio=3.0)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        rows.append({"n_images": m, "dims": 256, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                     "peak_mib": round(peak, 1), "n_outliers": res.n_outliers})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--scenes", type=int, default=12)
     ap.add_argument("--mnist", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mnist_test")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["digits", "mnist", "frames", "throughput"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["digits", "mnist", "frames", "throughput", "gate"])
+    ap.add_argument("--gate-sizes", type=int, nargs="*", default=[10_000, 20_000, 40_000],
+                    help="image counts of the quality-gate timing (part gate)")
     ap.add_argument("--blas-threads", type=int, default=None,
                     help="limit numpy's and scikit-learn's BLAS/OpenMP threads (default: theirs); on a shared 2-core "
                          "machine 1 keeps s/order steady (the default threads made auto on mnist_test 2.4x slower)")
@@ -254,6 +284,8 @@ def run(args: argparse.Namespace) -> None:
         report["frames"] = frames_table(args.scenes, args.seeds)
     if "throughput" not in args.skip:
         report["throughput"] = throughput()
+    if "gate" not in args.skip:
+        report["gate"] = gate_table(args.gate_sizes)
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -276,6 +308,11 @@ def run(args: argparse.Namespace) -> None:
         print(f"light embedder on these frames: {r['light_embed_images_per_s']} images/s")
     if "throughput" in report:
         print(f"\nembedding throughput ({report['throughput']['images']}): {report['throughput']['images_per_s']}")
+    if "gate" in report:
+        print("\nquality gate, outliers(k=3) on 256-d features (exact kNN over every image):")
+        for r in report["gate"]:
+            print(f"{r['n_images']:>8,} images: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} CPU-s, "
+                  f"peak {r['peak_mib']:.0f} MiB, {r['n_outliers']} outliers")
 
 
 if __name__ == "__main__":
