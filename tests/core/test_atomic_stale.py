@@ -3,10 +3,12 @@ so), never a live writer's, another host's or a name of another form."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,3 +97,49 @@ def test_a_previous_output_swapped_out_is_kept_while_the_output_is_missing(tmp_p
     with pytest.warns(MaslowWarning, match="removed 1 temp folder"), atomic_dir(tmp_path / "out"):
         pass
     assert not old.exists()
+
+
+def test_an_output_name_of_255_bytes_has_a_temp_name(tmp_path: Path) -> None:
+    """The pid and host in the temp name made names from 225 bytes fail (240 had worked): long names are shortened
+    in the temp, with a checksum of the whole."""
+    for n in (200, 240, 255):
+        name = "é" * ((n - 5) // 2) + "x" * ((n - 5) % 2) + ".json"
+        assert len(name.encode()) == n
+        with atomic_path(tmp_path / name) as tmp:
+            tmp.write_text("{}")
+        assert (tmp_path / name).read_text() == "{}"
+    assert atomic._stem("a" * 300) != atomic._stem("a" * 299 + "b")  # the checksum tells them apart
+
+
+def test_writing_many_files_into_one_folder_lists_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every atomic write listed its whole folder: N files into one folder cost N listings (O(N^2))."""
+    listed: list[str] = []
+    scandir = os.scandir
+    monkeypatch.setattr(atomic.os, "scandir", lambda p: (listed.append(str(p)), scandir(p))[1])
+    for i in range(50):
+        with atomic_path(tmp_path / f"{i}.txt") as tmp:
+            tmp.write_text("x")
+    assert listed.count(str(tmp_path)) == 1
+    (tmp_path / f".0.txt.{2**22 + 7}-{atomic._host()}-0123456789ab.tmp").write_text("left")  # another's change
+    with pytest.warns(MaslowWarning, match="removed 1 temp file"), atomic_path(tmp_path / "50.txt") as tmp:
+        tmp.write_text("x")
+    assert listed.count(str(tmp_path)) == 2
+
+
+def test_the_host_tag_holds_the_pid_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer in another pid namespace on the same host name (a container with the host's network): its pids mean
+    nothing here, so its temp must not look like one of ours (its live temp was removed)."""
+    if not Path("/proc/self/ns/pid").exists():
+        pytest.skip("no /proc/self/ns/pid here")
+    host = atomic._host.__wrapped__  # type: ignore[attr-defined]
+    real = os.stat
+    here = host()
+
+    def other_ns(p: Any, *a: Any, **k: Any) -> Any:
+        st = real(p, *a, **k)
+        if str(p) == "/proc/self/ns/pid":
+            return os.stat_result((st.st_mode, st.st_ino + 1, *tuple(st)[2:]))
+        return st
+
+    monkeypatch.setattr(atomic.os, "stat", other_ns)
+    assert host() != here

@@ -99,3 +99,12 @@ def test_memory_is_bounded_by_the_block_not_the_square() -> None:
         d2 = ((x64 - x64[i]) ** 2).sum(axis=1)
         d2[i] = np.inf
         assert idx[i].tolist() == np.lexsort((np.arange(6000), d2))[:10].tolist()
+
+
+def test_non_finite_rows_are_refused_by_name() -> None:
+    from maslow.diversity._neighbors import knn
+
+    x = np.zeros((5, 3))
+    x[3, 1] = np.nan
+    with pytest.raises(ValueError, match="row 3 holds NaN or infinity"):
+        knn(x, k=2)

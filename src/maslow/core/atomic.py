@@ -1,9 +1,10 @@
 """Atomic writes: every output file or folder appears whole or not at all (write to a temp name, then rename).
 
 The temp name is ``.NAME.<pid>-<host>-<random>.tmp`` beside the output (``.old`` for the previous output while it
-is swapped out). A write that is killed (SIGKILL, out of memory) leaves it behind; the next atomic write to the same
-name removes those left by processes of this host that are no longer running (never a live writer's), with a
-``MaslowWarning`` naming them.
+is swapped out). A write that is killed (SIGKILL, out of memory) leaves it behind; the next atomic write into the
+same folder removes those left by processes of this host and pid namespace that are no longer running (never a live
+writer's), with a ``MaslowWarning`` naming them. A process lists a folder again only when something else changed it
+since its last write there, so writing N files into one folder lists it once.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     if path.name in ("", ".."):  # ".", "..", "a/..", "/": a folder, never a file's name
         raise FormatError("output must be a file path, got a folder", path=path)
     tmp = _sibling(path, "tmp")
-    _remove_stale(path)
+    clean = _remove_stale(path)
     with _writable(path, tmp):
         path.parent.mkdir(parents=True, exist_ok=True)
         # os.open applies the umask (mkstemp would leave the output readable by its owner only)
@@ -43,6 +44,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    _remember(path, clean)
 
 
 @contextlib.contextmanager
@@ -77,7 +79,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     if refused is not None:
         raise FormatError(refused, path=given)
     tmp = _sibling(path, "tmp")
-    _remove_stale(path)
+    clean = _remove_stale(path)
     with _writable(path, tmp):
         path.parent.mkdir(parents=True, exist_ok=True)
         os.mkdir(tmp, 0o777)  # the umask applies (mkdtemp would make it owner-only)
@@ -105,6 +107,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _remember(path, clean)
 
 
 #: what makes a folder a maslow workspace (``store.workspace.CONFIG`` and ``STATE``; core can't import store)
@@ -245,18 +248,33 @@ def _no_room(path: Path) -> Iterator[None]:
 
 def _sibling(path: Path, kind: str) -> Path:
     """A fresh hidden name beside ``path`` (``.name.<pid>-<host>-<random>.tmp``), for atomic replacement: the pid
-    and host tell a later write whether its writer still runs (``_remove_stale``)."""
-    return path.with_name(f".{path.name}.{os.getpid()}-{_host()}-{os.urandom(6).hex()}.{kind}")
+    and host tell a later write whether its writer still runs (``_remove_stale``). A long name is shortened in it
+    (``_stem``), so that every output name the filesystem takes has a temp name it takes too."""
+    return path.with_name(f".{_stem(path.name)}.{os.getpid()}-{_host()}-{os.urandom(6).hex()}.{kind}")
+
+
+def _stem(name: str) -> str:
+    """``name`` as a temp name holds it: names over 180 bytes become their first 120 characters that fit, ``~`` and
+    a checksum of the whole (a temp adds ~36 bytes; filesystems take 255)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= 180:
+        return name
+    import zlib
+
+    return raw[:120].decode("utf-8", "ignore") + f"~{zlib.crc32(raw):08x}"
 
 
 @functools.cache
 def _host() -> str:
-    """8 hex digits of this machine's name: a temp name left on a shared folder by another machine (whose pids
-    mean nothing here) is never taken for this machine's."""
+    """8 hex digits of this machine's name and this process's pid namespace: a temp name left on a shared folder by
+    another machine, or by a container whose pids mean nothing here, is never taken for one of ours."""
     import socket
     import zlib
 
-    return f"{zlib.crc32(socket.gethostname().encode('utf-8', 'replace')):08x}"
+    tag = socket.gethostname()
+    with contextlib.suppress(OSError):
+        tag += f"/{os.stat('/proc/self/ns/pid').st_ino}"
+    return f"{zlib.crc32(tag.encode('utf-8', 'replace')):08x}"
 
 
 def _alive(pid: int) -> bool:
@@ -270,25 +288,44 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale(path: Path) -> list[str]:
-    """Remove the temp siblings of ``path`` that a killed write left (``_sibling`` names of this host whose process
-    no longer runs), warn naming them, and return their names. A live writer's temp is kept, and so is a previous
-    output (``.old``) while ``path`` is missing (a write killed between its two renames: it is the only copy).
-    Names of another form (an older maslow's, without a pid) are left alone. Nothing happens on Windows, where
-    ``os.kill`` can't test a process."""
+_TEMP = re.compile(r"\.(.+)\.(\d+)-([0-9a-f]{8})-[0-9a-f]{12}\.(tmp|old)")
+#: folder -> its modification time after this process's last atomic write there, when that write's look found no
+#: temp of a live writer: the folder is not listed again until something else changes it (writing N files into one
+#: folder lists it once, not N times)
+_CLEAN: dict[str, int] = {}
+
+
+def _remove_stale(path: Path) -> bool:
+    """Remove the temp names in ``path``'s folder that killed writes left (``_sibling`` names of this host and pid
+    namespace whose process no longer runs), warn naming them, and return their names. A live writer's temp is
+    kept, and so is a previous output (``.old``) while its output is missing (a write killed between its two
+    renames: it is the only copy). Names of another form (an older maslow's, without a pid) are left alone. Nothing
+    happens on Windows, where ``os.kill`` can't test a process. Returns whether the folder held no temp to look at
+    again (``_remember`` then spares the next write there the listing)."""
     if sys.platform == "win32":
-        return []
-    prefix = f".{path.name}."
-    pattern = re.compile(re.escape(prefix) + r"(\d+)-([0-9a-f]{8})-[0-9a-f]{12}\.(tmp|old)")
-    removed, folders = [], 0
+        return False
+    folder = str(path.parent)
     try:
-        with os.scandir(path.parent) as entries:
-            stale = [e for e in entries if e.name.startswith(prefix) and (m := pattern.fullmatch(e.name)) is not None
-                     and m[2] == _host() and not _alive(int(m[1]))
-                     and (m[3] == "tmp" or path.exists() or path.is_symlink())]
+        if _CLEAN.get(folder) == os.stat(folder).st_mtime_ns:
+            return True
+        with os.scandir(folder) as it:
+            entries = list(it)
     except OSError:  # no parent yet, or one that can't be listed: nothing to clean there
-        return []
-    for e in stale:
+        return False
+    stems = {_stem(e.name) for e in entries}
+    stale, live = [], False
+    for e in entries:
+        m = _TEMP.fullmatch(e.name) if e.name.startswith(".") else None
+        if m is None or m[3] != _host():
+            continue
+        if _alive(int(m[2])):
+            live = True
+        elif m[4] == "tmp" or m[1] in stems:
+            stale.append((e, m[1]))
+        else:
+            live = True  # a kept .old: look again next time
+    removed, names, folders = [], [], 0
+    for e, name in stale:
         try:
             if e.is_dir(follow_symlinks=False):
                 import shutil
@@ -300,12 +337,25 @@ def _remove_stale(path: Path) -> list[str]:
         except OSError:
             continue
         removed.append(e.name)
+        names.append(name)
     if removed:
         what = "temp folder" if folders == len(removed) else "temp file" if not folders else "temp folder or file"
+        whose = f"{names[0]!r}" if len(set(names)) == 1 else ", ".join(sorted({repr(n) for n in names}))
         warnings.warn(f"{path.parent}: removed {len(removed)} {what}{'s' if len(removed) > 1 else ''} left by an "
-                      f"earlier write of {path.name!r} that was killed before it finished: "
+                      f"earlier write of {whose} that was killed before it finished: "
                       f"{', '.join(removed[:5])}{' ...' if len(removed) > 5 else ''}", MaslowWarning, stacklevel=4)
-    return removed
+    return not live
+
+
+def _remember(path: Path, clean: bool) -> None:
+    """After a write to ``path`` is in place: its folder's time, when the look before it found nothing live (a
+    write killed later in another process changes the folder, so the next write looks again)."""
+    folder = str(path.parent)
+    if clean:
+        with contextlib.suppress(OSError):
+            _CLEAN[folder] = os.stat(folder).st_mtime_ns
+    else:
+        _CLEAN.pop(folder, None)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -70,19 +70,18 @@ def duplicate_top_keys(path: Path) -> list[tuple[str, int]]:
     import json
     from collections import Counter
 
-    repeated: dict[int, list[tuple[str, int]]] = {}
+    last: list[list[tuple[str, int]]] = [[]]  # the repeats of the object the hook made last
 
     def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(pairs)
-        if len(obj) < len(pairs):  # every object stays alive inside the result: its id stays its own
-            repeated[id(obj)] = [(k, n) for k, n in Counter(k for k, _ in pairs).items() if n > 1]
+        last[0] = [(k, n) for k, n in Counter(k for k, _ in pairs).items() if n > 1] if len(obj) < len(pairs) else []
         return obj
 
-    try:
-        top = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=pairs_hook)
+    try:  # the outermost object closes last: the hook's last call is the top level's (a dropped inner object's id
+        top = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=pairs_hook)  # could be reused by another)
     except (ValueError, RecursionError):
         return []
-    return repeated.get(id(top), [])
+    return last[0] if isinstance(top, dict) else []
 
 
 class _Fallback(Exception):

@@ -176,25 +176,36 @@ def _image_ids(col: np.ndarray | None, n: int) -> tuple[np.ndarray, str | None]:
 
 
 def _ids(col: np.ndarray | None, n: int) -> tuple[IntArray, bool, int]:
-    """Ids from a column (new ones from max + 1 where missing: none read, not an integer, negative); renumbered
-    1..n when the given ones repeat. Also: whether renumbered, and how many were given new ones."""
+    """Ids from a column (new ones where missing: none read, not an integer, negative, out of int64; from max + 1,
+    or the smallest unused ones when that would pass int64's largest); renumbered 1..n when the given ones repeat.
+    Also: whether renumbered, and how many were given new ones."""
     if col is None:
         return np.arange(1, n + 1, dtype=np.int64), False, 0
-    if col.dtype.kind in "iu":
+    if col.dtype.kind == "i":
         arr = col.astype(np.int64)
+    elif col.dtype.kind == "u":
+        arr = np.where(col <= _INT64_MAX, col, 0).astype(np.int64) - (col > _INT64_MAX)  # above int64: -1
     elif col.dtype.kind == "f":
-        arr = np.where(np.isfinite(col) & (col == np.round(col)), col, -1).astype(np.int64)
+        ok = np.isfinite(col) & (col == np.round(col)) & (np.abs(col) < 2.0**63)
+        arr = np.where(ok, col, -1).astype(np.int64)
     else:
-        arr = np.asarray([int(v) if isinstance(v, int | np.integer) and not isinstance(v, bool) else -1
-                          for v in col.tolist()], np.int64)
+        arr = np.asarray([int(v) if isinstance(v, int | np.integer) and not isinstance(v, bool)
+                          and -_INT64_MAX - 1 <= int(v) <= _INT64_MAX else -1 for v in col.tolist()], np.int64)
     have = arr >= 0
     given = np.sort(arr[have])  # (not np.unique: that imports numpy.ma, a sixth of a fast read's time)
     if given.size > 1 and bool((given[1:] == given[:-1]).any()):
         return np.arange(1, n + 1, dtype=np.int64), True, 0
-    start = int(arr[have].max()) + 1 if have.any() else 1
     n_new = int((~have).sum())
-    arr[~have] = start + np.arange(n_new)
+    start = int(given[-1]) + 1 if given.size else 1
+    if n_new and start > _INT64_MAX - n_new + 1:  # no room above the largest: the smallest ids not in use
+        free = np.arange(1, given.size + n_new + 1, dtype=np.int64)
+        arr[~have] = free[~np.isin(free, given)][:n_new]
+    else:
+        arr[~have] = start + np.arange(n_new)
     return arr, False, n_new
+
+
+_INT64_MAX = 2**63 - 1
 
 
 def _new_ids_note(n_new: int, what: str, ids: IntArray, col: np.ndarray | None) -> str | None:
@@ -203,7 +214,7 @@ def _new_ids_note(n_new: int, what: str, ids: IntArray, col: np.ndarray | None) 
     if not n_new or col is None:
         return None
     return (f"{n_new} {what} without an id COCO can keep (none read, not an integer, negative or out of the int64 "
-            f"range) were given new ids from {int(ids.max()) - n_new + 1}")
+            f"range) were given new ones")
 
 
 def _head(ds: Dataset, rep: ExportReport, dumps: Callable[[Any], str]) -> str:
