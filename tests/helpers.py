@@ -168,3 +168,18 @@ def traced_peak(fn: Callable[[], Any]) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def count_workspace_walks(monkeypatch: Any) -> list[Path]:
+    """The folders ``core.atomic.workspace_inside`` walks from now on (a test of "walked once")."""
+    from maslow.core import atomic
+
+    calls: list[Path] = []
+    walk = atomic.workspace_inside
+
+    def counted(folder: str | Path) -> Path | None:
+        calls.append(Path(folder))
+        return walk(folder)
+
+    monkeypatch.setattr(atomic, "workspace_inside", counted)
+    return calls

@@ -14,6 +14,7 @@ import pytest
 from maslow import io
 from maslow.sample import write_shapes
 from tests.cli.test_destination_safety import _files, _refused
+from tests.helpers import count_workspace_walks
 from tests.helpers import run_cli_streams as _run
 
 
@@ -249,17 +250,7 @@ def test_crossval_never_replaces_the_data_it_reads(here: Path, squares: dict[str
 
 
 def _count_walks(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    from maslow.core import atomic
-
-    calls: list[Path] = []
-    walk = atomic.workspace_inside
-
-    def counted(folder: str | Path) -> Path | None:
-        calls.append(Path(folder))
-        return walk(folder)
-
-    monkeypatch.setattr(atomic, "workspace_inside", counted)
-    return calls
+    return count_workspace_walks(monkeypatch)
 
 
 def _walked_once(here: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], out: str) -> None:

@@ -16,7 +16,7 @@ from maslow import io
 from maslow.core import atomic
 from maslow.errors import FormatError
 from maslow.sample import write_shapes
-from tests.helpers import flat_text
+from tests.helpers import count_workspace_walks, flat_text
 from tests.helpers import run_cli_streams as _run
 
 
@@ -77,15 +77,7 @@ def test_export_outside_the_recorded_sources_writes_as_before(here: Path) -> Non
 
 
 def _count_walks(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    calls: list[Path] = []
-    walk = atomic.workspace_inside
-
-    def counted(folder: str | Path) -> Path | None:
-        calls.append(Path(folder))
-        return walk(folder)
-
-    monkeypatch.setattr(atomic, "workspace_inside", counted)
-    return calls
+    return count_workspace_walks(monkeypatch)
 
 
 def test_overwrite_walks_the_destination_once(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from maslow.errors import MaslowError
+from tests.helpers import count_workspace_walks
 from tests.helpers import run_cli_streams as _run
 from tests.models.tiny_data import write_tiny_classification
 
@@ -167,20 +168,12 @@ def test_set_device_cpu_reaches_tune(data: Path, tmp_path: Path) -> None:
 def test_overwrite_walks_the_model_folder_once(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The check looks through the model folder for a workspace before any data is read; saving the model
     (``atomic_dir``) used to walk it again."""
-    from maslow.core import atomic
 
     config = _config(tmp_path, data)
     other = tmp_path / "other"
     (other / "sub").mkdir(parents=True)
     (other / "sub" / "notes.txt").write_text("mine")
-    calls: list[Path] = []
-    walk = atomic.workspace_inside
-
-    def counted(folder: str | Path) -> Path | None:
-        calls.append(Path(folder))
-        return walk(folder)
-
-    monkeypatch.setattr(atomic, "workspace_inside", counted)
+    calls = count_workspace_walks(monkeypatch)
     code, _, err = _run(["train", str(config), "--out", str(other), "--overwrite", "--json"])
     assert code == 0, err
     assert calls == [other.resolve()] and (other / "model.json").is_file() and not (other / "sub").exists()
