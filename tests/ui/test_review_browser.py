@@ -7,6 +7,7 @@ developer installed them (``apt-get install chromium``, ``pip install playwright
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -45,8 +46,6 @@ _ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """The review of a shapes dataset with a swapped class, a shifted box and a dropped box (its ISSUES.json),
     served by uvicorn on a free port of 127.0.0.1 in a thread; its URL, store and review."""
-    import uvicorn
-
     clean = write_shapes(tmp_path / "shapes", 12, seed=1)
     io.write_coco(clean, tmp_path / "shapes" / "annotations.json")
     truth = io.read_coco(tmp_path / "shapes" / "annotations.json")
@@ -62,6 +61,18 @@ def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
     issues.write_text(json.dumps(issue_records(find_label_issues(noisy, pred, iou_type="bbox"), noisy)))
     store = ReviewStore(f"sqlite:///{tmp_path / 'review.db'}")
     review = open_review(issues, noisy, store, truth_ref="noisy")
+    try:
+        with serving(review) as url:
+            yield {"url": url, "store": store, "review": review}
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def serving(review: Any) -> Iterator[str]:
+    """``review``'s app served by uvicorn on a free port of 127.0.0.1 in a thread, while inside; its URL."""
+    import uvicorn
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -73,12 +84,25 @@ def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
         time.sleep(0.02)
     assert uv.started, "the review server did not start"
     try:
-        yield {"url": f"http://127.0.0.1:{port}", "store": store, "review": review}
+        yield f"http://127.0.0.1:{port}"
     finally:
         uv.should_exit = True
         thread.join(10)
         sock.close()
-        store.close()
+
+
+def watched_page(browser: Any, problems: list[str]) -> Any:
+    """A new page of ``browser`` whose console errors, page errors, failed requests and 4xx/5xx responses are
+    appended to ``problems`` (a crop still loading when the next finding is shown is cancelled, net::ERR_ABORTED:
+    not a failure)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(5000)
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: None if r.failure == "net::ERR_ABORTED" else
+            problems.append(f"request failed: {r.url} {r.failure}"))
+    page.on("response", lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
+    return page
 
 
 def test_decisions_made_in_the_browser_are_kept_across_a_reload(server: dict[str, Any]) -> None:
@@ -89,14 +113,7 @@ def test_decisions_made_in_the_browser_are_kept_across_a_reload(server: dict[str
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_CHROMIUM, args=_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.set_default_timeout(5000)
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            # a crop still loading when the next finding is shown is cancelled (net::ERR_ABORTED): not a failure
-            page.on("requestfailed", lambda r: None if r.failure == "net::ERR_ABORTED" else
-                    problems.append(f"request failed: {r.url} {r.failure}"))
-            page.on("response", lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
+            page = watched_page(browser, problems)
             page.goto(server["url"] + "/")
             page.wait_for_load_state("networkidle")
             keys = [int(k) for k in page.eval_on_selector_all("#rows tr", "rs => rs.map(r => r.children[0].textContent)")]
