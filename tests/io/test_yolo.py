@@ -111,6 +111,10 @@ def test_pose_round_trip_keeps_keypoints_and_flip_idx(shapes_on_disk: Dataset, t
     assert back.schema.classes[2].keypoints == ("top", "left", "right")
     np.testing.assert_allclose(back.annotations.keypoints[_rows_by_image_name(back)],
                                ds.annotations.keypoints[_rows_by_image_name(ds)], atol=1e-3, equal_nan=True)
+    lines = [ln.split() for f in sorted((tmp_path / "pose" / "labels").rglob("*.txt")) for ln in
+             f.read_text().splitlines()]
+    flags = {v for ln in lines for v in ln[7::3]}  # visibility flags written as Ultralytics writes them
+    assert flags and flags <= {"0", "1", "2"}
 
 
 def test_copy_images_and_labels_only(shapes_on_disk: Dataset, tmp_path: Path) -> None:

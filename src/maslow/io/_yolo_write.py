@@ -116,8 +116,15 @@ def label_lines(ds: Dataset, task: str, w_all: np.ndarray, h_all: np.ndarray, lo
             else:
                 vals = np.column_stack([vals, np.concatenate([kxy, kp[:, :, 2:]], axis=2).reshape(len(rows), -1)])
     _count(lost, "clipped", moved, img[local], rows, _RANK["clipped"])
-    fmt = "%d" + f" %.{decimals}f" * vals.shape[1]
-    text = [fmt % t for t in zip(a.label[rows].tolist(), *vals.T.tolist(), strict=True)]
+    cells = [f" %.{decimals}f"] * vals.shape[1]
+    fmt = flags = "%d" + "".join(cells)
+    whole = np.zeros(len(rows), bool)
+    if task == "pose" and kpt_dims == 3:  # visibility flags as Ultralytics writes them (0, 1, 2) where whole
+        whole = (vals[:, 6::3] == np.round(vals[:, 6::3])).all(axis=1)
+        cells[6::3] = [" %d"] * len(cells[6::3])
+        flags = "%d" + "".join(cells)
+    text = [(flags if f else fmt) % t
+            for f, t in zip(whole.tolist(), zip(a.label[rows].tolist(), *vals.T.tolist(), strict=True), strict=True)]
     for k, line in zip(local.tolist(), text, strict=True):
         out[k] = _zero(line, decimals)
     return out
