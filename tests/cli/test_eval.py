@@ -61,6 +61,14 @@ def test_eval_json_equals_the_library(files: dict[str, Path]) -> None:
     assert d["plots"] == {} and d["import_issues"]["pred"]["n_issues"] == 0
 
 
+def test_slices_of_one_image_each_are_said(files: dict[str, Path]) -> None:
+    d = _eval(files, "--slice-by", "coco_id", "--n-boot", "5", name="ids.json")
+    assert len(d["slices"]["slices"]) == 36
+    assert any("36 of its 36 values hold a single image" in n for n in d["notes"]), d["notes"]
+    d = _eval(files, "--slice-by", "split", "--n-boot", "5", name="split.json")
+    assert not any("single image" in n for n in d["notes"])
+
+
 def test_eval_writes_plots(files: dict[str, Path]) -> None:
     plots = files["dir"] / "plots"
     d = _eval(files, "--plot", str(plots), "--slice-by", "sequence", "--n-boot", "10", name="plots.json")
@@ -278,3 +286,7 @@ def test_label_maps_are_scored_without_scores(tmp_path: Path) -> None:
     truth = semantic.read_semantic(tmp_path / "gt", images_root=root)
     pred = semantic.read_semantic(tmp_path / "pred", images_root=root)
     assert got["miou"] == pytest.approx(semantic_scores(truth, pred).miou) and got["miou"] < 1
+    # the maps are paired with the truth's images: no "missing image" error per map (there are no images beside them)
+    issues = json.loads((tmp_path / "r.json").read_text())["import_issues"]["pred"]
+    assert issues["n_errors"] == 0 and "missing_image" not in issues["counts"], issues
+    assert "import issues" not in out

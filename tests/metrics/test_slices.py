@@ -79,8 +79,11 @@ def test_draws_are_seeded_and_intervals_narrow_with_more_images() -> None:
     truth = shapes(80, seed=2)
     pred = simulate(truth, seed=2)
     a = slice_metrics(truth, pred, by="split", n_boot=50, rng=3)
-    b = slice_metrics(truth, pred, by="split", n_boot=50, rng=np.random.default_rng(3))
-    np.testing.assert_array_equal(a.samples, b.samples)
+    calls: list[tuple[int, int]] = []
+    b = slice_metrics(truth, pred, by="split", n_boot=50, rng=np.random.default_rng(3),
+                      progress=lambda done, total: calls.append((done, total)))
+    np.testing.assert_array_equal(a.samples, b.samples)  # progress changes nothing
+    assert calls == [(k, 4) for k in range(5)]  # two slices: values and bootstrap, then random subsets
     assert a.values == ("train", "val")
     width = a.upper - a.lower
     assert a.n_images[0] > a.n_images[1] and width[0] < width[1]  # the larger slice is pinned down better

@@ -69,11 +69,15 @@ def read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int,
         return ds, report, [f"the predictions named by {len(errors)} import errors (listed below) are left out of "
                             "the evaluation"] if errors else []
     refuse_offsets("eval", fmt, id_offset, category_offset)
-    imp = io.import_dataset(src, spec.name, check_files=False)
+    # label maps are paired with the truth's images (found under its root by path or stem), as `compare` reads them:
+    # a model's output folder has no images/ beside it, and each map's size is checked against its image by align
+    root = truth.root if spec.name == "masks" else None
+    imp = io.import_dataset(src, spec.name, check_files=False, images_root=root)
     try:
         pred, notes = align(truth, imp.dataset, src, scored=truth.schema.task not in LABEL_TASKS)
     except FormatError as e:  # why the file holds no scores or images may be in its import errors: shown
-        errors = [i for i in imp.report.issues if i.severity == "error"]
+        errors = [i for i in imp.report.issues if i.severity == "error"
+                  and not (root is not None and i.type in ("missing_image", "size_mismatch"))]
         if not errors:
             raise
         render_issues(f"{src}", imp.report, [])

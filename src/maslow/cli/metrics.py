@@ -24,6 +24,7 @@ from maslow.cli.render import (
     kpt_sigmas_option,
     lit,
     print_json,
+    progress_bar,
     table,
 )
 from maslow.core.atomic import atomic_path
@@ -371,8 +372,14 @@ def eval_(
                                  kpt_sigmas=sigmas, boundary_dilation=ratio)
         sl = None
         if slice_by is not None:
-            sl = slice_metrics(truth, preds, by=slice_by, n_boot=n_boot, rng=seed, iou_type=kind, kpt_sigmas=sigmas,
-                               boundary_dilation=ratio)
+            with progress_bar(f"slices by {slice_by}", enabled=n_boot > 0) as update:
+                sl = slice_metrics(truth, preds, by=slice_by, n_boot=n_boot, rng=seed, iou_type=kind,
+                                   kpt_sigmas=sigmas, boundary_dilation=ratio, progress=update)
+            single = int((sl.n_images == 1).sum())
+            if single * 2 > len(sl.values):  # a bootstrap of one image has no spread: the intervals say nothing
+                notes.append(f"--slice-by {slice_by}: {single} of its {len(sl.values)} values hold a single image "
+                             "(a column of about one value per image, such as an id, is no slice): their intervals "
+                             "and flags say nothing")
         cm = None
         if kind != "keypoints":  # class-agnostic matching needs IoU; OKS is defined per class
             cm = detection_confusion_matrix(truth, preds, iou_threshold=iou_threshold,

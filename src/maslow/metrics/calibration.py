@@ -7,7 +7,9 @@ Glossary:
   crowd region, unmatched and outside the area range) or skips (past maxDets in their image and class, or of a
   class the truth lacks) are left out, as hotcoco's ``COCOeval.calibration`` leaves them out.
 - *bins*: ``n_bins`` equal-width bins of [0, 1]; a score ``s`` goes to bin ``min(floor(s * n_bins), n_bins - 1)``
-  (a bin holds its lower edge, the last one both edges). Scores must be confidences in [0, 1].
+  in floating point, as hotcoco bins (so a bin holds its lower edge, the last one both edges, up to rounding: with
+  100 bins ``0.29 * 100`` is ``28.999999999999996``, and a score of exactly 0.29 falls in the bin below).
+  Scores must be confidences in [0, 1].
 - *confidence*, *accuracy* of a bin: the mean score and the fraction correct of its predictions.
 - *ECE* (expected calibration error): ``sum_b count_b / n * |accuracy_b - confidence_b|``, the gap weighted by
   how many predictions each bin holds; *MCE* (maximum calibration error): the largest gap of a non-empty bin.

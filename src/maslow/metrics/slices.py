@@ -154,6 +154,7 @@ def slice_metrics(
     iou_type: str = "bbox",
     kpt_sigmas: Sequence[float] | FloatArray | None = None,
     boundary_dilation: float = 0.02,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SliceResult:
     """A metric per value of an image column, with bootstrap confidence intervals, flagging the slices that score
     below or above what random images of the same number score.
@@ -176,6 +177,8 @@ def slice_metrics(
         kpt_sigmas: OKS sigmas for the default metric with keypoints (default COCO's 17).
         boundary_dilation: the default metric with ``iou_type="boundary"``: the boundary's width as a fraction of
             the image diagonal (``coco_map``'s).
+        progress: called as ``progress(done, total)`` after each slice's values, its bootstrap and its random
+            subsets (``2 * len(values)`` steps).
 
     Returns:
         SliceResult with the value, intervals and significance of each slice, and the overall value.
@@ -217,16 +220,20 @@ def slice_metrics(
     value = np.full(n_s, np.nan)
     samples = np.full((n_s, int(n_boot)), np.nan)
     n_images = np.bincount(of_image, minlength=n_s).astype(np.int64)
+    step = progress or (lambda done, total: None)
+    step(0, 2 * n_s)
     for s in range(n_s):
         members = np.flatnonzero(of_image == s)
         value[s] = on(members)
         for b in range(int(n_boot)):
             samples[s, b] = on(np.sort(members[gen.integers(0, len(members), len(members))]))
+        step(s + 1, 2 * n_s)
     # the null: random subsets of each slice's size from the whole dataset (the slice's label permuted)
     null_samples = np.full((n_s, int(n_boot)), np.nan)
     for s in range(n_s):
         for b in range(int(n_boot)):
             null_samples[s, b] = on(np.sort(gen.choice(m, int(n_images[s]), replace=False)))
+        step(n_s + s + 1, 2 * n_s)
     alpha = (1 - ci) / 2
     lower, upper = _percentiles(samples, alpha)
     null_lower, null_upper = _percentiles(null_samples, alpha)
