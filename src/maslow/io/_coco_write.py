@@ -490,10 +490,11 @@ def _annotation_records(ds: Dataset, img_ids: IntArray, cat_ids: IntArray, rep: 
     assert a.iscrowd is not None and a.source is not None
     kp, kp_lost = _keypoint_values(ds)
     box, from_geometry, from_points = _geometry_boxes(ds, kp)
-    if from_geometry:
-        rep.notes.append(f"{from_geometry} boxes computed from their polygons or masks")
-    if from_points:
-        rep.notes.append(f"{from_points} boxes computed from the extent of their labelled keypoints (v > 0)")
+    rep.notes.extend(f"{k} boxes computed from {what}" for k, what in (
+        (from_geometry, "their polygons or masks"), (from_points, "the extent of their labelled keypoints (v > 0)")) if k)
+    if n_line := int(np.sum(np.asarray(a.extra.get("cvat_shape", []), object) == "polyline")):
+        rep.notes.append(f"{n_line} polylines written as polygons: COCO has no open lines (its tools fill them as "
+                         "regions, and pycocotools reads one of 2 points as a box)")
     tag = ~np.isfinite(box[:, 0])
     n_tag = int(tag.sum())
     # each annotation counted once: keypoints not written (the annotation has no geometry and no labelled keypoint,
