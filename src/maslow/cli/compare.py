@@ -143,7 +143,8 @@ def compare(
                                                  "correct prediction.")] = 0.5,
     bins: Annotated[int, typer.Option("--bins", min=1, help="Calibration: score bins.")] = 10,
     kpt_sigmas: Annotated[str | None, typer.Option("--kpt-sigmas", help="OKS sigmas, one per keypoint, comma "
-                                                   "separated (keypoints; default COCO's 17).")] = None,
+                                                   "separated, as pycocotools holds them (COCO's are 0.026 to 0.107: "
+                                                   "the paper's values / 10; keypoints; default COCO's 17).")] = None,
     ignore_index: Annotated[int | None, typer.Option("--ignore-index", help="Semantic segmentation: label-map "
                                                      "value of a truth class to ignore (a void class).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", metavar="OUT", help="Write the result as JSON to the "

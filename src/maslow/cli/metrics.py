@@ -206,7 +206,8 @@ def eval_(
     slice_by: Annotated[str | None, typer.Option("--slice-by", help="Image column to slice on (split, or an "
                                                  "images.extra column).")] = None,
     kpt_sigmas: Annotated[str | None, typer.Option("--kpt-sigmas", help="OKS sigmas, one per keypoint, comma "
-                                                   "separated (keypoints; default COCO's 17).")] = None,
+                                                   "separated, as pycocotools holds them (COCO's are 0.026 to 0.107: "
+                                                   "the paper's values / 10; keypoints; default COCO's 17).")] = None,
     errors: Annotated[bool, typer.Option("--errors", help="TIDE error analysis (bbox, segm): the AP lost to "
                                          "Cls/Loc/Both/Dupe/Bkg/Miss errors and the FP/FN oracles "
                                          "(tidecv's definitions, at --iou-threshold).")] = False,
