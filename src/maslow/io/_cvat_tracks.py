@@ -48,7 +48,8 @@ class TrackIndex:
 
     n: int = 0
     task_ids: set[str] = field(default_factory=set)
-    frames: set[int] = field(default_factory=set)  # every frame a track child names
+    frames: set[int] = field(default_factory=set)  # every frame a track child names, but for outside markers
+    outside: set[int] = field(default_factory=set)  # frames an outside="1" child names
     subset: dict[int, str] = field(default_factory=dict)  # frame -> subset of the first track holding it
 
     def note(self, track: Any) -> None:
@@ -58,8 +59,14 @@ class TrackIndex:
         for c in track:
             if str(c.get("frame", "")).isdigit():
                 frame = int(c.get("frame"))
-                self.frames.add(frame)
+                (self.outside if c.get("outside") == "1" else self.frames).add(frame)
                 self.subset.setdefault(frame, track.get("subset", ""))
+
+    def images(self, declared: tuple[int, ...] | None) -> set[int]:
+        """The frames that are images: those the tracks show an object on, and those only an outside marker names
+        while ``<meta>`` declares them (or declares no frames): a marker past the task's end makes no image."""
+        markers = self.outside - self.frames
+        return self.frames | (markers if declared is None else markers & set(declared))
 
 
 def _int_text(el: Any, tag: str) -> int | None:
@@ -124,7 +131,12 @@ def read_track(t: int, track: Any, reader: Reader, col: Collector, src: Path, fr
         frame = reader.size(el, "frame", rec)
         rec = f"{record} <{el.tag}> frame={frame}"
         h, w = size_of.get(frame, (fallback_h, fallback_w))
-        shape = None if reader.flag(el, "outside", rec) else reader.shape(el, rec, h, w, label=label)
+        outside = reader.flag(el, "outside", rec)
+        if outside and frame not in size_of:
+            col.add("outside_frame", f"outside marker at frame {frame}, which is not a frame <meta> declares "
+                    "(start_frame, stop_frame, frame_filter): no image made for it; the track ends before it",
+                    severity="info", file=src, record=rec, field="frame")
+        shape = None if outside else reader.shape(el, rec, h, w, label=label)
         if shape is not None and el.tag == "skeleton" and shape.keypoints is not None \
                 and not (shape.keypoints[:, 2] > 0).any():
             shape = None  # every point outside: the skeleton is outside

@@ -15,6 +15,7 @@ from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef
 from maslow.io._common import ExportReport, move_rotation_pivot
+from maslow.io._cvat_interp import TrackRow, keyframes
 from maslow.io._cvat_read import CUBOID_ATTRS, ellipse_box, ellipse_params
 from maslow.io._cvat_skeleton import svg_matches, svg_text
 from maslow.io.registry import Progress, Ticks
@@ -194,7 +195,9 @@ def write(ds: Dataset, dst: Path, *, progress: Progress | None = None) -> Export
     written as CVAT skeleton labels, class ids,
     supercategories, ``extra`` columns that are not CVAT's own, an ellipse/cuboid/skeleton whose geometry no
     longer is one (``cvat_shape``: written as its polygon, box or points) and track rows CVAT can't hold in a
-    track (``cvat_track_id``: a mask, a tag, several shapes, a second shape of the track in one image).
+    track (``cvat_track_id``: a mask, a tag, several shapes, a second shape of the track in one image). A track
+    row read as an interpolated frame is written ``keyframe="0"`` only while CVAT's import rebuilds it from the
+    keyframes around it (``_cvat_interp``); edited ones are written as keyframes (a note counts them).
     ``images.extra["cvat_task_id"]`` is written as each ``<image>``'s ``task_id``, and ``ds.info["cvat"]`` gives
     back the task's name and mode, the video's name, mutable attributes, label types maslow has none of (polyline,
     ellipse, cuboid), skeleton drawings and point colours, each while it still fits the schema.
@@ -271,10 +274,15 @@ def write(ds: Dataset, dst: Path, *, progress: Progress | None = None) -> Export
         def row_of(r: int) -> _Row:
             return _row(ds, r, attr_cols, scratch, group_at[r])[0]
 
-        for node in _track_elements(ds, tracks, np.asarray(ids, np.int64), row_of):
+        promoted = [0]
+        for node in _track_elements(ds, tracks, np.asarray(ids, np.int64), row_of, promoted):
             _put(f, node)
         f.write("\n</annotations>")
     tick.end()
+    if promoted[0]:
+        report.notes.append(f"{promoted[0]} track rows read as interpolated frames (keyframe 0) are not what CVAT "
+                            "interpolates there from the keyframes around them (edited since): written as "
+                            "keyframes, so CVAT's import keeps them")
     for k, n in later.lost.items():
         report.lost[k] += n
     report.n_annotations = len(a)
@@ -474,10 +482,25 @@ def _emit(parent: ET.Element, el: _El, row: _Row, *, frame: int | None = None, k
         ET.SubElement(node, "attribute", {"name": name}).text = text
 
 
+def _track_row(row: _Row) -> TrackRow:
+    """What CVAT's interpolation works on and copies, of a track row as written (see ``_cvat_interp``)."""
+    el = row.els[0]
+    if el.kind in ("polygon", "polyline", "points"):
+        xy = [float(c) for pair in el.geo["points"].split(";") for c in pair.split(",")]
+    elif el.kind == "skeleton":
+        xy = [float(c) for child in el.children for c in child["points"].split(",")]
+    else:
+        xy = [float(v) for k, v in el.geo.items() if k != "rotation"]
+    flags = tuple((c["outside"], c["occluded"]) for c in el.children)
+    return TrackRow(el.kind, np.asarray(xy, np.float64), float(el.geo.get("rotation", 0.0)),
+                    (el.geo.get("occluded", row.occluded), row.z, tuple(row.attrs), flags))
+
+
 def _track_elements(ds: Dataset, tracks: dict[tuple[int, str], list[int]], ids: np.ndarray,
-                    row_of: Callable[[int], _Row]) -> Iterator[ET.Element]:
+                    row_of: Callable[[int], _Row], promoted: list[int]) -> Iterator[ET.Element]:
     """One <track> per (track id, label): a shape per frame, the first and last of each run of consecutive frames
-    as keyframes (CVAT rebuilds the others by interpolation), and an outside keyframe where a run ends."""
+    as keyframes, an outside keyframe where a run ends, and the rows read as interpolated frames left to CVAT's
+    interpolation while it gives them back (``_cvat_interp.keyframes``; ``promoted[0]`` counts the others)."""
     order = np.argsort(ids, kind="stable")
     rank = np.empty(len(ids), np.int64)
     rank[order] = np.arange(len(ids))
@@ -496,10 +519,14 @@ def _track_elements(ds: Dataset, tracks: dict[tuple[int, str], list[int]], ids: 
         node = ET.Element("track", attrs)
         rs = sorted(rs, key=lambda r: rank[ds.annotations.image[r]])
         pos = [int(rank[ds.annotations.image[r]]) for r in rs]
+        frames = [int(ids[ds.annotations.image[r]]) for r in rs]
+        ends = [j == len(rs) - 1 or pos[j + 1] != pos[j] + 1 for j in range(len(rs))]
+        read = [j == 0 or pos[j - 1] != pos[j] - 1 or ends[j] or kf_col is None or kf_col[r] is None
+                or bool(kf_col[r]) for j, r in enumerate(rs)]
+        keys = read if all(read) else keyframes(frames, [_track_row(rows[r]) for r in rs], read)
+        promoted[0] += sum(keys) - sum(read)
         for j, r in enumerate(rs):
-            starts, ends = j == 0 or pos[j - 1] != pos[j] - 1, j == len(rs) - 1 or pos[j + 1] != pos[j] + 1
-            key = starts or ends or kf_col is None or kf_col[r] is None or bool(kf_col[r])
-            _emit(node, rows[r].els[0], rows[r], frame=int(ids[ds.annotations.image[r]]), keyframe=str(int(key)))
-            if ends and pos[j] + 1 < len(ids):
+            _emit(node, rows[r].els[0], rows[r], frame=frames[j], keyframe=str(int(keys[j])))
+            if ends[j] and pos[j] + 1 < len(ids):
                 _emit(node, rows[r].els[0], rows[r], frame=int(ids[order[pos[j] + 1]]), outside="1")
         yield node

@@ -74,6 +74,37 @@ def count_lost(ds: Dataset, *, keep: Iterable[str] = (), rows: np.ndarray | None
     return out
 
 
+def label_notes(ds: Dataset, rows: np.ndarray | None = None, *, keeps_source: bool = False) -> list[str]:
+    """Notes for a writer whose labels are all alike (YOLO, VOC, ...): the rows ``rows`` (default all) that are
+    not human labels (model predictions, pseudo-labels), and the images whose rows come from several annotators
+    or from a model beside them, were written as labels like the rest. ``keeps_source``: the format marks a model's
+    rows (CVAT's ``source="auto"``), so only the annotators are noted."""
+    a = ds.annotations
+    assert a.source is not None
+    sel = np.ones(len(a), bool) if rows is None else np.asarray(rows, bool)
+    notes = []
+    machine = sel & (a.source != "human")
+    if machine.any() and not keeps_source:
+        kinds = Counter(a.source[machine].tolist())
+        notes.append(f"{int(machine.sum())} annotations not made by a person (source: "
+                     f"{', '.join(f'{n} {k}' for k, n in kinds.items())}; e.g. model predictions) were written as "
+                     "labels like the human ones: the format can't mark them, only their source and score fields "
+                     "are lost")
+    who = [f"{s}\0{'' if p is None else p}" for s, p in zip(
+        a.source.tolist(), a.annotator.tolist() if a.annotator is not None else [None] * len(a), strict=True)]
+    per_image: dict[int, set[str]] = {}
+    for i, k, s in zip(a.image.tolist(), who, sel.tolist(), strict=True):
+        if s:
+            per_image.setdefault(i, set()).add(k)
+    several = [i for i, ks in per_image.items() if len(ks) > 1]
+    if several:
+        n_rows = int(np.isin(a.image, several)[sel].sum())
+        notes.append(f"{len(several)} images hold the annotations of several annotators or of a model beside them "
+                     f"({n_rows} annotations, all written as labels): an object there may be labelled once per "
+                     "annotator; select one annotator's rows (ds.select) to write one set of labels")
+    return notes
+
+
 def _present(v: object) -> bool:
     return v is not None and not (isinstance(v, float) and np.isnan(v)) and v != ""
 

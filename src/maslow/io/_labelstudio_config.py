@@ -98,4 +98,7 @@ def url_to_path(url: str) -> tuple[str, bool]:
         return f"{u.netloc}/{urllib.parse.unquote(u.path.lstrip('/'))}", True
     if u.scheme in ("http", "https", "data") or (u.scheme and len(u.scheme) > 1):
         return PurePosixPath(u.path).name if u.scheme != "data" else "", False
+    if not u.scheme and u.path:  # a URL without a host: its path without the query, percent-decoded (a '#' is
+        # kept: more often in a file name than a fragment); a file named so literally: see the reader
+        return urllib.parse.unquote(urllib.parse.urlsplit(url, allow_fragments=False).path), True
     return url, True

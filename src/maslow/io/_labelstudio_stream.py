@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
@@ -29,8 +29,10 @@ _WS = re.compile(rb"[ \t\n\r]*")
 _BOM = b"\xef\xbb\xbf"
 
 
-def iter_batches(path: Path, *, chunk_bytes: int = 1 << 18) -> Iterator[tuple[int, list[Any]]]:
-    """``(index of the first element, elements)`` for batches of about ``chunk_bytes`` of a top-level JSON array.
+def iter_batches(path: Path, *, chunk_bytes: int = 1 << 18, on_read: Callable[[int], None] | None = None
+                 ) -> Iterator[tuple[int, list[Any]]]:
+    """``(index of the first element, elements)`` for batches of about ``chunk_bytes`` of a top-level JSON array;
+    ``on_read(n)`` is told the bytes read so far as the file is read.
 
     Raises:
         FormatError: the file is missing or unreadable, is not a JSON array (``must be a JSON list of tasks``) or
@@ -46,7 +48,7 @@ def iter_batches(path: Path, *, chunk_bytes: int = 1 << 18) -> Iterator[tuple[in
         raise FormatError(f"unreadable file: {e.strerror or e}", path=path) from None
     with f:
         try:
-            yield from _Stream(path, f, max(1, chunk_bytes)).batches()
+            yield from _Stream(path, f, max(1, chunk_bytes), on_read).batches()
         except OSError as e:
             raise FormatError(f"unreadable file: {e.strerror or e}", path=path) from None
 
@@ -78,9 +80,10 @@ def _boundaries(a: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 class _Stream:
-    def __init__(self, path: Path, f: BinaryIO, chunk_bytes: int) -> None:
-        self.path, self.f, self.chunk = path, f, chunk_bytes
+    def __init__(self, path: Path, f: BinaryIO, chunk_bytes: int, on_read: Callable[[int], None] | None) -> None:
+        self.path, self.f, self.chunk, self.on_read = path, f, chunk_bytes, on_read
         self.buf, self.i, self.base, self.eof = b"", 0, 0, False  # buf[0] is byte `base` of the file
+        self.read = 0  # bytes read from the file
 
     def fill(self, need: int) -> None:
         """Read until ``buf`` holds ``need`` bytes from ``i`` on, or the file ends."""
@@ -96,6 +99,9 @@ class _Stream:
                 break
             parts.append(block)
             size += len(block)
+            self.read += len(block)
+            if self.on_read is not None:
+                self.on_read(self.read)
         self.buf = b"".join(parts)
 
     def skip_ws(self) -> None:

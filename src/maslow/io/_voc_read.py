@@ -232,10 +232,24 @@ def object_fields(obj: Any, origin: int, nested: set[str], bool_tags: tuple[str,
     return out, actions, parts or None
 
 
+def list_ids(lines: list[str], stems: set[str]) -> list[str]:
+    """The image ids an ImageSets list names, one per non-blank line: its first word, or the whole line where
+    that names an xml file (ids with spaces)."""
+    out = []
+    for line in lines:
+        toks = line.split()
+        if toks:
+            out.append(line if line in stems else line.strip() if line.strip() in stems else toks[0])
+    return out
+
+
 def file_fields(root: Any) -> dict[str, Any]:
-    """An ``<annotation>``'s ``<source>`` and ``<owner>`` (each as ``{child tag: text}``, in file order) and
-    ``<segmented>`` (its text), where present."""
+    """An ``<annotation>``'s ``<path>`` (its text), ``<source>`` and ``<owner>`` (each as ``{child tag: text}``, in
+    file order) and ``<segmented>`` (its text), where present."""
     out: dict[str, Any] = {}
+    path = root.findtext("path")
+    if path is not None:
+        out["path"] = path.strip()
     for tag in ("source", "owner"):
         el = root.find(tag)
         if el is not None:

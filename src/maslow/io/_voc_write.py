@@ -246,7 +246,7 @@ def _element(k: str, text: str, as_tag: bool) -> str:
 
 
 #: images.extra columns the writer puts in each file
-FILE_EXTRA = ("voc_source", "voc_owner", "voc_segmented")
+FILE_EXTRA = ("voc_path", "voc_source", "voc_owner", "voc_segmented")
 _LIST_NAME = re.compile(r"[^,:\s](?:[^,:]*[^,:\s])?")  # a name labelmap.txt can list (parts, actions)
 
 
@@ -291,9 +291,22 @@ def kept_names(ds: Dataset, rep: ExportReport) -> tuple[dict[str, list[str]], di
     return actions, parts
 
 
+def trainval_kept(ds: Dataset) -> bool:
+    """Whether the VOC root read had a trainval.txt of the images of train.txt and val.txt (``info["voc"]``)."""
+    kept = ds.info.get("voc")
+    return isinstance(kept, dict) and kept.get("trainval") is True
+
+
 def file_blocks(ds: Dataset, lost: Tally) -> list[str]:
-    """Each image's ``<source>`` and ``<owner>`` (``images.extra["voc_source"]``, ``["voc_owner"]``) as text."""
+    """Each image's ``<path>``, ``<source>`` and ``<owner>`` (``images.extra["voc_path"]``, ``["voc_source"]``,
+    ``["voc_owner"]``) as text."""
     out = [""] * ds.n_images
+    col = ds.images.extra.get("voc_path")
+    for i, value in enumerate([] if col is None else col.tolist()):
+        if isinstance(value, str) and exact_text(value):
+            out[i] += leaf("path", value, 1)
+        elif value is not None:
+            lost.add("images.extra.voc_path", 1, (i, 2))
     for tag in ("source", "owner"):
         col = ds.images.extra.get(f"voc_{tag}")
         if col is None:

@@ -58,6 +58,7 @@ attribute whose value changes within a track (CVAT keeps only the first frame's 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ from maslow.io._cvat_stream import top_elements
 from maslow.io._cvat_tracks import Frames, TrackIndex, check_tasks, read_frames, read_track
 from maslow.io._cvat_write import LABEL_TYPE_IN, LABEL_TYPE_OUT, write
 from maslow.io.images import image_info
-from maslow.io.registry import warn_issues
+from maslow.io.registry import Progress, warn_issues
 
 _INPUT_TYPE = {"checkbox": "bool", "select": "enum", "radio": "enum", "number": "number", "text": "text"}
 
@@ -175,7 +176,8 @@ def _read_meta(meta: Any, col: Collector, src: Path
     return classes, out, declared, kept
 
 
-def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -> tuple[Dataset, Report]:
+def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
+          progress: Progress | None = None) -> tuple[Dataset, Report]:
     """Read a CVAT for images 1.1 or CVAT for video 1.1 XML file.
 
     The file is streamed: one ``<image>`` or ``<track>`` is in memory at a time (read again for the tracks, and
@@ -186,37 +188,79 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
         images_root: base folder of the images; default ``src.parent / "images"`` when it exists (CVAT's
             dataset export layout), else ``src.parent``.
         strict: raise FormatError on the first error or warning instead of reporting it.
+        progress: called as ``progress(done, total)`` over the bytes read: ``total`` is the file's size times the
+            times it is read (twice for a file with tracks, known once the first reading ends).
 
     Returns:
         The Dataset and the Report of import findings (unknown labels, attribute values outside the declared
         values, degenerate polygons, swapped box corners, rotated boxes, duplicate image ids/names, what a
-        skeleton or track could not hold, ...).
+        skeleton or track could not hold, elements under ``<annotations>`` that are not CVAT's, ...).
 
     Raises:
-        FormatError: malformed XML, a missing or non-numeric coordinate (names the image or track and the
-            attribute).
+        FormatError: malformed XML (names the image or track it is in), a missing or non-numeric coordinate
+            (names the image or track and the attribute).
     """
     src = Path(src)
     root = Path(images_root) if images_root is not None else (
         src.parent / "images" if (src.parent / "images").is_dir() else src.parent)
     doc = _Document(src, Collector(strict=strict), root)
-    with top_elements(src) as elements:
-        for el in elements:
-            doc.first_pass(el)
+    read = _Bytes(progress, src)
+    with top_elements(src, on_read=read.on_read) as elements:
+        for el, line in elements:
+            doc.first_pass(el, line)
+            read.expect(1 + doc.late + bool(doc.tracks.n))  # a second reading: known at the first track
     if doc.reader is None:  # no <meta>
         doc.meta(None)
     if doc.late:  # an <image> came before <meta>: read the images now that the labels are known
-        with top_elements(src) as elements:
-            for el in elements:
+        with top_elements(src, on_read=read.again()) as elements:
+            for el, _ in elements:
                 if el.tag == "image":
                     doc.image(el)
     if doc.tracks.n:
         doc.track_frames()
-        with top_elements(src) as elements:
-            for el in elements:
+        with top_elements(src, on_read=read.again()) as elements:
+            for el, _ in elements:
                 if el.tag == "track":
                     doc.track(el)
+    read.end()
     return doc.dataset()
+
+
+class _Bytes:
+    """``progress(done, total)`` over the bytes read: ``total`` is the file's size times the readings it takes,
+    raised when another reading turns out to be needed; ``done`` only grows. About 100 calls per reading."""
+
+    def __init__(self, progress: Progress | None, src: Path) -> None:
+        self.progress = progress
+        self.size = src.stat().st_size if progress is not None and src.is_file() else 0
+        self.base, self.total, self.due, self.done = 0, self.size, 0, 0
+        self.step = max(self.size // 100, 1)
+        self._call(0)
+
+    def _call(self, done: int) -> None:
+        if self.progress is not None:
+            self.done = done
+            self.progress(done, self.total)
+            self.due = done + self.step
+
+    def on_read(self, n: int) -> None:
+        done = self.base + min(n, self.size)
+        if done >= self.due and self.progress is not None:
+            self._call(done)
+
+    def expect(self, readings: int) -> None:
+        if readings * self.size > self.total:
+            self.total = readings * self.size
+            self._call(self.done)
+
+    def again(self) -> Callable[[int], None]:
+        """The ``on_read`` of the next reading."""
+        self.base += self.size
+        return self.on_read
+
+    def end(self) -> None:
+        if self.done != self.total:
+            self._call(self.total)
 
 
 class _ImageRows:
@@ -263,7 +307,7 @@ class _Document:
         self.size_of: dict[int, tuple[int, int]] = {}
         self.seen: dict[int, int] = {}
 
-    def first_pass(self, el: Any) -> None:
+    def first_pass(self, el: Any, line: int) -> None:
         if el.tag == "meta" and self.reader is None:
             self.meta(el)
         elif el.tag == "image":
@@ -272,6 +316,22 @@ class _Document:
                 self.image(el)
         elif el.tag == "track":
             self.tracks.note(el)
+        elif el.tag != "version":  # CVAT writes nothing else under <annotations>
+            self.stray(el, line)
+
+    def stray(self, el: Any, line: int) -> None:
+        """Report a child of <annotations> that is not CVAT's: a shape outside any <image> or <track>, a second
+        <meta>, anything else."""
+        record = f"<{el.tag}> at line {line}"
+        if el.tag in SHAPES:
+            frame = f" (frame {el.get('frame')})" if el.get("frame") is not None else ""
+            self.col.add("unsupported_shape", f"<{el.tag}>{frame} directly under <annotations> is in no <image> or "
+                         "<track>; it was not imported", severity="error", file=self.src, record=record)
+        elif el.tag == "meta":
+            self.col.add("unknown_element", "a second <meta>: only the first is read", file=self.src, record=record)
+        else:
+            self.col.add("unknown_element", f"<{el.tag}> under <annotations> is not a CVAT element; it was not "
+                         "imported", file=self.src, record=record)
 
     def meta(self, meta: Any) -> None:
         self.classes, attr_list, declared, self.kept = _read_meta(meta, self.col, self.src)
@@ -326,7 +386,7 @@ class _Document:
         """Frames the tracks name without an <image> become images named as CVAT names video frames, and so do
         every frame <meta> declares when the file has no <image> at all."""
         im, frames = self.im, self.frames
-        wanted = set(self.tracks.frames)
+        wanted = self.tracks.images(frames.frames)
         if not im.ids and frames.frames is not None:
             wanted |= set(frames.frames)
         for frame in sorted(wanted - set(im.index)):

@@ -28,9 +28,11 @@ Glossary of the format:
   type) and a single choice becomes plain text (read with the labeling config only).
 - Image URLs map to relative paths: ``/data/upload/<project>/<file>`` -> ``upload/<project>/<file>`` (the layout
   of Label Studio's media folder), ``/data/local-files/?d=<path>`` -> ``<path>`` (relative to the local-files
-  document root), ``s3://bucket/key`` (also ``gs://``, ``azure-blob://``) -> ``bucket/key``, plain relative
-  paths as they are. Other URLs (``http(s)://``, ``data:``, absolute paths outside ``images_root``) keep only
-  their basename and are reported (``unmappable_url``). The original URL is kept in ``images.extra["ls_url"]``.
+  document root), ``s3://bucket/key`` (also ``gs://``, ``azure-blob://``) -> ``bucket/key``, paths without a
+  scheme read as URLs: without their query, percent-decoded (``img%201.jpg?v=2`` -> ``img 1.jpg``, the query
+  reported as ``url_query``), unless a file of the literal name exists and the decoded one does not. Other URLs
+  (``http(s)://``, ``data:``, absolute paths outside ``images_root``) keep only their basename and are reported
+  (``unmappable_url``). The original URL is kept in ``images.extra["ls_url"]``.
 
 Mapping to maslow: one annotation row per region, per keypoint without ``parentID`` (K = 1) and per chosen class
 (a tag: NaN box); image-level values become image columns, one per control (``_labelstudio_values``). Keypoints
@@ -47,6 +49,7 @@ describes, so that ``write`` gives the export back.
 from __future__ import annotations
 
 import math
+import urllib.parse
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -83,6 +86,18 @@ from maslow.io.registry import Progress, Ticks, warn_issues
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
+def _literal_file(url: str, path: str, root: Path) -> bool:
+    """Whether a URL without a scheme names a file literally: a file of that name exists (under ``root``, unless
+    absolute) and the file the URL names (its path without the query, percent-decoded) does not."""
+    def is_file(p: str) -> bool:
+        try:
+            return (Path(p) if p.startswith("/") else root / p).is_file()
+        except (OSError, ValueError):  # a name too long, a NUL byte
+            return False
+
+    return is_file(url) and not is_file(path)
+
+
 class _Reader:
     def __init__(self, src: Path, root: Path, col: Collector, cfg: Config, choice_columns: frozenset[str]) -> None:
         self.src, self.root, self.col, self.cfg = src, root, col, cfg
@@ -228,8 +243,16 @@ class _Reader:
             raise FormatError(f"data.{image_key} must be an image URL string, got {url!r}", path=src, record=rec,
                               field=f"data.{image_key}")
         path, ok = url_to_path(url)
+        plain = ok and path != url and not urllib.parse.urlsplit(url).scheme and not url.startswith("/data/")
+        queried = plain and "?" in url  # a path without a scheme, with a query
+        if plain and _literal_file(url, path, root):  # a file named with a '?' or a '%'
+            path, queried = url, False
         if ok and path.startswith("/") and not path.startswith(str(root.resolve())):
             path, ok = PurePosixPath(path).name, False
+        if ok and queried:
+            col.add("url_query", f"image URL {url[:80]!r} is read as a URL: its query is not part of the file "
+                    f"name {path!r} (a file named with the '?' is read as such when it exists)", severity="info",
+                    file=src, record=rec, field=f"data.{image_key}", image=t)
         if not ok:
             path = path or f"task_{tid if tid is not None else t}"
             col.add("unmappable_url", f"image URL {url[:80]!r} does not map to a local path; kept the name "
@@ -309,7 +332,7 @@ class _Reader:
 
 def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
           label_config: str | Path | None = None, image_key: str = "image", choice_columns: Any = (),
-          chunk_bytes: int = 1 << 18) -> tuple[Dataset, Report]:
+          chunk_bytes: int = 1 << 18, progress: Progress | None = None) -> tuple[Dataset, Report]:
     """Read a Label Studio JSON export (``JSON``) or its ``JSON-MIN`` form.
 
     Args:
@@ -327,6 +350,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
             classes (image tags); CLI: ``--read-option choice_columns=[weather]``.
         chunk_bytes: the task list is parsed in pieces of about this many bytes, each read into columns and freed
             (memory vs speed; a JSON-MIN export is read whole).
+        progress: called as ``progress(done, total)`` over the bytes of ``src`` read (``registry.Ticks``).
 
     Returns:
         The Dataset and the Report of import findings.
@@ -337,7 +361,8 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
     """
     src = Path(src)
     col = Collector(strict=strict)
-    batches = iter_batches(src, chunk_bytes=chunk_bytes)
+    tick = Ticks(progress, src.stat().st_size if progress is not None and src.is_file() else 0)
+    batches = iter_batches(src, chunk_bytes=chunk_bytes, on_read=tick if progress is not None else None)
     head: list[Any] = []  # the tasks up to the first object, which tells a JSON-MIN export
     for _, items in batches:
         head.extend(items)
@@ -370,6 +395,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
             for t, task in enumerate(items, first):
                 reader.task(t, task, image_key)
             del items
+    tick.end()
     if reader.unsized:
         rec, t, why = reader.unsized[0]
         col.add("labelstudio_unknown_size", f"original_width/original_height must be given by a result when the "

@@ -15,9 +15,10 @@ Glossary:
 - *actions* (VOC2012 action classification): ``<actions><jumping>1</jumping>...</actions>``; each becomes a bool
   attribute named after the action, and ``info["voc"]["actions"]`` lists each class's actions, so they are
   written back in ``<actions>`` (as datumaro, so CVAT, reads them).
-- *file metadata*: ``<source>`` and ``<owner>`` (their children, as ``{tag: text}``) and ``<segmented>`` (0/1) are kept in
-  ``images.extra["voc_source"]``, ``["voc_owner"]`` and ``["voc_segmented"]`` (present when a file has them, or
-  for ``<segmented>`` when one says 1) and written back; ``<folder>``, ``<path>`` and ``<depth>`` are not kept.
+- *file metadata*: ``<path>`` (text), ``<source>`` and ``<owner>`` (their children, as ``{tag: text}``) and
+  ``<segmented>`` (0/1) are kept in ``images.extra["voc_path"]``, ``["voc_source"]``, ``["voc_owner"]`` and
+  ``["voc_segmented"]`` (present when a file has them, or for ``<segmented>`` when one says 1) and written back;
+  ``<folder>`` and ``<depth>`` are not kept.
 - *pixel convention*: VOC coordinates are 1-based and inclusive: the first pixel column is ``xmin = 1`` and a
   box reaching the right edge has ``xmax = width``. maslow boxes are continuous (pixel i spans [i, i + 1)), so
   ``x1 = xmin - 1, y1 = ymin - 1, x2 = xmax, y2 = ymax`` (the torchvision and detectron2 convention); writing
@@ -32,7 +33,8 @@ Glossary:
   so the convention is an explicit option: ``origin=1`` (VOC, default) or ``origin=0`` (``x1 = xmin, x2 = xmax``).
 - *difficult*: VOC's evaluation skips difficult objects; maslow keeps them (attribute ``difficult=True``).
 - *layout*: a VOC root with ``Annotations/*.xml``, ``ImageSets/Main/<split>.txt`` (image ids, one a line;
-  ``trainval`` is ignored when ``train`` or ``val`` exist; per-class files such as ``cat_train.txt`` are
+  ``trainval`` is not a split when ``train`` or ``val`` exist (``info["voc"]["trainval"]`` when it lists their
+  images, and written again; reported otherwise); per-class files such as ``cat_train.txt`` are
   ignored; ``default.txt`` is datumaro's and CVAT's list of the images without a subset: no split) and the
   images in ``JPEGImages/`` (or an ``images/`` folder inside or beside the root); or a
   plain folder of xml files, with the images beside them.
@@ -65,8 +67,17 @@ from maslow.core.types import str_array
 from maslow.errors import FormatError
 from maslow.io._class_losses import lose_class_fields
 from maslow.io._common import Collector, ExportReport, safe_relpath
-from maslow.io._export import Tally, count_lost, fmt_num, known_sizes, output_names, place_image
-from maslow.io._voc_read import FLAGS, Objects, corner, file_fields, load_xml, object_fields, well_formed_box
+from maslow.io._export import Tally, count_lost, fmt_num, known_sizes, label_notes, output_names, place_image
+from maslow.io._voc_read import (
+    FLAGS,
+    Objects,
+    corner,
+    file_fields,
+    list_ids,
+    load_xml,
+    object_fields,
+    well_formed_box,
+)
 from maslow.io._voc_write import (
     BOOL_TAGS,
     FILE_EXTRA,
@@ -78,6 +89,7 @@ from maslow.io._voc_write import (
     object_texts,
     rgb_text,
     segmented_texts,
+    trainval_kept,
 )
 from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path
 from maslow.io.registry import Progress, Ticks, warn_issues
@@ -110,33 +122,40 @@ def _layout(src: Path, images_root: Path | None) -> tuple[list[str], Path, Path]
     return [str(f) for f in files], voc_root, ann
 
 
-def _splits(voc_root: Path, col: Collector, stems: set[str]) -> tuple[dict[str, str], list[tuple[str, str, int]]]:
-    """Image id -> split from ImageSets/Main, and the (id, file, line) entries read.
+def _splits(voc_root: Path, col: Collector, stems: set[str]
+            ) -> tuple[dict[str, str], list[tuple[str, str, int]], bool]:
+    """Image id -> split from ImageSets/Main, the (id, file, line) entries read, and whether a trainval.txt beside
+    train.txt or val.txt lists their images (kept as ``info["voc"]["trainval"]``; any other is reported).
 
     An id is the line's first word, or the whole line where that names an xml file (ids with spaces).
     """
     main = voc_root / "ImageSets" / "Main"
     files = {p.stem: p for p in main.glob("*.txt") if "_" not in p.stem} if main.is_dir() else {}
-    if "trainval" in files and ("train" in files or "val" in files):
-        del files["trainval"]
+    union = files.pop("trainval") if "trainval" in files and ("train" in files or "val" in files) else None
     names = [s for s in _SPLIT_ORDER if s in files] + sorted(s for s in files if s not in _SPLIT_ORDER)
     split_of: dict[str, str] = {}
     listed: list[tuple[str, str, int]] = []  # str, not Path: no object for the garbage collector to walk
     for s in names:
         for n, line in enumerate(files[s].read_text(encoding="utf-8-sig").splitlines(), 1):
-            toks = line.split()
-            if not toks:
+            if not line.split():
                 continue
-            if line in stems or line.strip() in stems:  # as written first: an id may end in a space
-                toks = [line if line in stems else line.strip()]
+            ident = list_ids([line], stems)[0]
             s_name = "" if s == _DEFAULT_SUBSET else s
-            if toks[0] in split_of and split_of[toks[0]] != s_name:
-                col.add("duplicate_image", f"image id {toks[0]!r} is in split {split_of[toks[0]]!r} and in {s!r}; "
-                        f"kept in {split_of[toks[0]]!r}", file=files[s], record=f"line {n}")
+            if ident in split_of and split_of[ident] != s_name:
+                col.add("duplicate_image", f"image id {ident!r} is in split {split_of[ident]!r} and in {s!r}; "
+                        f"kept in {split_of[ident]!r}", file=files[s], record=f"line {n}")
                 continue
-            split_of[toks[0]] = s_name
-            listed.append((toks[0], str(files[s]), n))
-    return split_of, listed
+            split_of[ident] = s_name
+            listed.append((ident, str(files[s]), n))
+    if union is None:
+        return split_of, listed, False
+    got = set(list_ids(union.read_text(encoding="utf-8-sig").splitlines(), stems))
+    want = {k for k, v in split_of.items() if v in ("train", "val")}
+    if got != want:
+        col.add("voc_trainval", f"trainval.txt must list the images of train.txt and val.txt, got {len(got - want)} "
+                f"others and {len(want - got)} missing; not read (the splits come from train.txt and val.txt)",
+                file=union)
+    return split_of, listed, got == want
 
 
 @dataclass
@@ -227,7 +246,7 @@ def parse(
     col = Collector(strict=strict)
     files, voc_root, img_root = _layout(src, images_root)
     file_stems = [_stem(os.path.basename(f)) for f in files]
-    split_of, listed = _splits(voc_root, col, set(file_stems))
+    split_of, listed, trainval = _splits(voc_root, col, set(file_stems))
     labelmap = _labelmap(voc_root / "labelmap.txt", col) if classes is None else None
     known = classes if classes is not None else None if labelmap is None else labelmap.names
     paths: list[str] = []
@@ -288,7 +307,7 @@ def parse(
             col.add("voc_missing_xml", f"image id {ident!r} is listed but Annotations/{ident}.xml is missing; not "
                     "imported", severity="error", file=file, record=f"line {n}")
     ds = _build(objs, known, paths, widths, heights, splits, img_root, col)
-    return _with_kept(ds, objs, labelmap, kept, col), col.report()
+    return _with_kept(ds, objs, labelmap, kept, col, trainval), col.report()
 
 
 def _stem(rel: str) -> str:
@@ -393,15 +412,16 @@ def _build(objs: Objects, known: list[str] | None, paths: list[str], widths: lis
 
 
 def _with_kept(ds: Dataset, objs: Objects, labelmap: _LabelMap | None, kept: list[dict[str, Any]],
-               col: Collector) -> Dataset:
+               col: Collector, trainval: bool) -> Dataset:
     """``ds`` with what VOC holds beside boxes and flags: class colours (labelmap.txt), each object's parts
-    (``annotations.extra["voc_parts"]``), each file's ``<source>``, ``<owner>`` and ``<segmented>``
-    (``images.extra["voc_source"]``, ``["voc_owner"]``, ``["voc_segmented"]``) and each class's parts and actions
-    (``info["voc"]``, as labelmap.txt lists them)."""
+    (``annotations.extra["voc_parts"]``), each file's ``<path>``, ``<source>``, ``<owner>`` and ``<segmented>``
+    (``images.extra["voc_path"]``, ``["voc_source"]``, ``["voc_owner"]``, ``["voc_segmented"]``), each class's
+    parts and actions (``info["voc"]``, as labelmap.txt lists them) and a trainval.txt of train and val
+    (``info["voc"]["trainval"]``)."""
     names = ds.schema.names
     colors = {} if labelmap is None else labelmap.colors
     schema = ds.schema.with_classes(ClassDef(c.name, color=colors.get(c.name, "")) for c in ds.schema.classes)
-    info: dict[str, dict[str, list[str]]] = {}
+    info: dict[str, Any] = {"trainval": True} if trainval else {}
     for key, seen, listed in (("parts", objs.parts_of, labelmap and labelmap.parts),
                               ("actions", objs.actions_of, labelmap and labelmap.actions)):
         per = {c: list(dict.fromkeys([*(listed or {}).get(c, []), *seen.get(c, {})])) for c in names}
@@ -415,7 +435,7 @@ def _with_kept(ds: Dataset, objs: Objects, labelmap: _LabelMap | None, kept: lis
             col_parts[r] = parts
         ann = ann.with_columns(extra={**ann.extra, "voc_parts": col_parts})
     extra: dict[str, np.ndarray] = {}
-    for tag in ("source", "owner"):
+    for tag in ("path", "source", "owner"):
         if any(tag in k for k in kept):
             values = np.full(len(kept), None, object)
             values[:] = [k.get(tag) for k in kept]
@@ -459,8 +479,10 @@ def write(
     ``occluded`` (0/1) and ``pose`` are VOC tags; the actions ``info["voc"]["actions"]`` names for a class go in
     ``<actions>``; every other attribute with a str, number or bool value is written in the ``<attributes>``
     block (read back as text); other values are counted lost. ``extra["voc_parts"]`` become ``<part>`` elements
-    (parts VOC can't hold: ``lost["voc_parts"]``), and ``images.extra["voc_source"]``, ``["voc_owner"]`` and
-    ``["voc_segmented"]`` each file's ``<source>``, ``<owner>`` and ``<segmented>``.
+    (parts VOC can't hold: ``lost["voc_parts"]``), ``images.extra["voc_path"]``, ``["voc_source"]``,
+    ``["voc_owner"]`` and ``["voc_segmented"]`` each file's ``<path>``, ``<source>``, ``<owner>`` and
+    ``<segmented>``; ``info["voc"]["trainval"]`` adds trainval.txt (train + val). Predictions and several
+    annotators' rows are written as objects like the rest (a note says so).
 
     Args:
         images: put the images under ``JPEGImages/`` (symlinks by default; ``<filename>`` is the name there);
@@ -521,9 +543,13 @@ def write(
                 tick(i + 1)
         main = tmp / "ImageSets" / "Main"  # datumaro finds a VOC dataset by these lists: every image is in one
         main.mkdir(parents=True)
-        for s in dict.fromkeys(str(x) or _DEFAULT_SUBSET for x in splits):
-            ids = [PurePosixPath(names[i]).stem for i in range(ds.n_images) if (str(splits[i]) or _DEFAULT_SUBSET) == s]
-            (main / f"{s}.txt").write_text("".join(x + "\n" for x in ids), encoding="utf-8")
+        sets = {s: [i for i in range(ds.n_images) if (str(splits[i]) or _DEFAULT_SUBSET) == s]
+                for s in dict.fromkeys(str(x) or _DEFAULT_SUBSET for x in splits)}
+        if trainval_kept(ds) and "trainval" not in sets and ("train" in sets or "val" in sets):  # as read
+            sets["trainval"] = [i for i in range(ds.n_images) if str(splits[i]) in ("train", "val")]
+        for s, rows in sets.items():
+            (main / f"{s}.txt").write_text("".join(PurePosixPath(names[i]).stem + "\n" for i in rows),
+                                           encoding="utf-8")
         lines = ["# label:color_rgb:parts:actions", "background:0,0,0::"]
         for c in ds.schema.classes:
             rgb = rgb_text(c.color)
@@ -538,6 +564,7 @@ def write(
     rest = ds.replace(images=replace(ds.images, extra=own), annotations=a.with_columns(
         extra={k: v for k, v in a.extra.items() if k != "voc_parts"}))
     rep.lost.update(count_lost(rest, keep={"box", "attributes"}, rows=written))
+    rep.notes.extend(label_notes(ds, written))  # predictions and several annotators' rows: all written as objects
     n_default = sum(str(x) == _DEFAULT_SUBSET for x in splits)
     if n_default:  # default.txt lists the images without a split
         rep.lost["split"] += n_default
