@@ -51,3 +51,20 @@ def test_slice_table_names_its_last_column_and_coverage_title_says_its_rule_once
     code, text = run_cli(["diversity", "coverage", str(gt), "--from", "coco"])
     assert code == 0, text
     assert "under-covered: share" not in text and "Under-covered values (share <" in " ".join(text.split())
+
+
+def test_export_tables_tell_records_left_out_from_fields_not_kept(tmp_path: Path) -> None:
+    """An annotation without a box can't be a YOLO line (not written); an attribute's value has no place there
+    (its annotation is written): two tables, so a lost field does not read as a lost annotation."""
+    src = tmp_path / "tag.json"
+    src.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.png", "width": 100, "height": 80}],
+        "categories": [{"id": 1, "name": "car"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 30, 40], "area": 1200,
+                         "iscrowd": 0, "attributes": {"color": "red"}},
+                        {"id": 2, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 0}]}), encoding="utf-8")
+    code, text = run_cli(["convert", str(src), str(tmp_path / "yolo"), "--from", "coco", "--to", "yolo"])
+    assert code == 0, text
+    written, kept = text.split("Not written", 1)[1].split("Not kept by this format", 1)
+    assert "annotations" in written and "attributes" not in written
+    assert "attributes" in kept and "their annotations were written" in kept

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from maslow import io
 from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
-from maslow.io import _export, voc
+from maslow.io import _export
 from maslow.io import labelstudio as ls
 
 
@@ -74,7 +75,8 @@ def _box(x: float, label: str = "car", score: float | None = None) -> dict[str, 
     return r
 
 
-def test_predictions_and_annotators_written_as_voc_objects_are_noted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["voc", "yolo", "dota"])
+def test_predictions_and_annotators_written_as_labels_are_noted(tmp_path: Path, fmt: str) -> None:
     tasks = [{"id": 1, "data": {"image": "a.jpg"},
               "annotations": [{"id": 1, "completed_by": 1, "result": [_box(10)]},
                               {"id": 2, "completed_by": 2, "result": [_box(11)]}],
@@ -83,7 +85,7 @@ def test_predictions_and_annotators_written_as_voc_objects_are_noted(tmp_path: P
                                                                     "result": [_box(5)]}]}]
     (tmp_path / "t.json").write_text(json.dumps(tasks))
     ds, _ = ls.parse(tmp_path / "t.json")
-    rep = voc.write(ds, tmp_path / "voc", images=False)
+    rep = io.write(ds, tmp_path / fmt, fmt, images=False)
     assert rep.n_annotations == 5 and rep.lost["score"] == 2 and rep.lost["source"] == 2
     machine = [n for n in rep.notes if "not made by a person" in n]
     several = [n for n in rep.notes if "several annotators" in n]

@@ -90,12 +90,13 @@ def label_notes(ds: Dataset, rows: np.ndarray | None = None, *, keeps_source: bo
                      f"{', '.join(f'{n} {k}' for k, n in kinds.items())}; e.g. model predictions) were written as "
                      "labels like the human ones: the format can't mark them, only their source and score fields "
                      "are lost")
-    who = [f"{s}\0{'' if p is None else p}" for s, p in zip(
-        a.source.tolist(), a.annotator.tolist() if a.annotator is not None else [None] * len(a), strict=True)]
-    per_image: dict[int, set[str]] = {}
-    for i, k, s in zip(a.image.tolist(), who, sel.tolist(), strict=True):
-        if s:
-            per_image.setdefault(i, set()).add(k)
+    sources = a.source[sel].tolist()
+    people = a.annotator[sel].tolist() if a.annotator is not None else []
+    if len(set(sources)) < 2 and len(set(people)) < 2:  # one maker for every row (the usual case): no image has two
+        return notes
+    per_image: dict[int, set[tuple[str, object]]] = {}
+    for i, k in zip(a.image[sel].tolist(), zip(sources, people or [None] * len(sources), strict=True), strict=True):
+        per_image.setdefault(i, set()).add(k)
     several = [i for i, ks in per_image.items() if len(ks) > 1]
     if several:
         n_rows = int(np.isin(a.image, several)[sel].sum())

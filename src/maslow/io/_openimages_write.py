@@ -16,7 +16,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import BOOL_TEXT
 from maslow.io._class_losses import lose_class_fields
 from maslow.io._common import ExportReport
-from maslow.io._export import count_lost, known_sizes, output_names, place_image
+from maslow.io._export import count_lost, known_sizes, label_notes, output_names, place_image
 from maslow.io._openimages_format import FLAG_TEXT, fmt_fractions, fmt_numbers
 from maslow.io.images import image_path
 from maslow.io.openimages import (
@@ -323,6 +323,7 @@ def _account(ds: Dataset, written: np.ndarray, rep: ExportReport) -> None:
     rest = ds.replace(annotations=replace(a, extra=own_a), images=replace(ds.images, extra=own_i))
     keep = {"box", "iscrowd", "source", *(f"attributes:{v}" for v in FLAGS.values())}
     rep.lost.update(count_lost(rest, keep=keep, rows=written))
+    rep.notes.extend(label_notes(rest, written, keeps_source=True))  # Source marks a machine's rows
     lose_class_fields(ds, rep, fmt="Open Images", back=range(1, len(ds.schema.classes) + 1),
                       how="1..N in the classes' order, as the class descriptions list them")
     missing = int((~written).sum())

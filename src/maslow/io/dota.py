@@ -55,7 +55,7 @@ from maslow.io._dota_lines import (
     numbers,
     quads,
 )
-from maslow.io._export import Tally, count_lost, output_names, place_image
+from maslow.io._export import Tally, count_lost, label_notes, output_names, place_image
 from maslow.io.images import image_info, image_path
 from maslow.io.registry import Progress, Ticks, warn_issues
 
@@ -423,6 +423,7 @@ def write(
     own = {k: v for k, v in ds.images.extra.items() if k not in HEADERS.values()}
     rest = ds.replace(images=replace(ds.images, extra=own))
     rep.lost.update(count_lost(rest, keep={"box", "polygon", "mask", "attributes:difficult"}, rows=written))
+    rep.notes.extend(label_notes(rest, written))
     changed = [c.name for c, n in zip(ds.schema.classes, names, strict=True) if c.name != n]
     if changed:
         rep.lost["class_names"] += len(changed)

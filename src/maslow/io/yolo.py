@@ -53,7 +53,7 @@ from maslow.core.schema import Task
 from maslow.errors import FormatError
 from maslow.io._class_losses import lose_class_fields
 from maslow.io._common import Collector, ExportReport
-from maslow.io._export import Tally, count_lost, known_sizes, output_names, place_image
+from maslow.io._export import Tally, count_lost, known_sizes, label_notes, output_names, place_image
 from maslow.io._yolo_layout import Layout, Listing, below, class_names, find_layout, is_classify, write_yaml
 from maslow.io._yolo_layout import entries as find_entries
 from maslow.io._yolo_obb import obb_lines
@@ -397,6 +397,7 @@ def write(
     keep = {"box"} | ({"polygon", "mask"} if task in ("segment", "obb") else set()) | (
         {"keypoints"} if task == "pose" else set())
     rep.lost.update(count_lost(ds, keep=keep, rows=written))
+    rep.notes.extend(label_notes(ds, written))
     if traced.n:
         rep.notes.append(traced.note())
     why_not = Counter[str]()
