@@ -196,7 +196,7 @@ def test_bad_input_exits_2_with_a_located_message(files: dict[str, Path], pred: 
 @pytest.mark.parametrize(("field", "value", "message"), [
     pytest.param("score", "high", "[3], field 'score': score must be a number", id="string-score"),
     pytest.param("score", None, "[3], field 'score': score must be a number", id="null-score"),
-    pytest.param("bbox", [1, 1, -4, 5], "annotations[3], field 'bbox': bbox width and height must be >= 0",
+    pytest.param("bbox", [1, 1, -4, 5], "[3], field 'bbox': bbox width and height must be >= 0",
                  id="negative-box"),
 ])
 def test_a_bad_prediction_is_named_by_record_and_field(files: dict[str, Path], field: str, value: Any,

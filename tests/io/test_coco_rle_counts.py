@@ -130,7 +130,7 @@ def test_results_files_report_it_too(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     path.write_text(json.dumps(recs))
     pred, report = both_parse(monkeypatch, path, like=truth)
     assert [(i.record, i.field) for i in report.of_type("coco_bad_rle")] == \
-        [("annotations[1]", "segmentation.counts"), ("annotations[2]", "segmentation.counts")]
+        [("[1]", "segmentation.counts"), ("[2]", "segmentation.counts")]  # a list file: its records are [i]
     assert pred.annotations.mask is not None
     assert [m is not None for m in pred.annotations.mask.tolist()] == [True, False, False]
 

@@ -66,12 +66,17 @@ def _compare(ds: Dataset, f: np.ndarray, *, k: int, z: float, closer: float = 0.
     assert sorted(got.annotation.tolist()) == sorted(ref)
     assert (np.diff(got.score) <= 0).all()  # ranked
     names = ds.schema.names
-    for r, score, reason, sugg in zip(got.annotation.tolist(), got.score, got.reason, got.suggestion, strict=True):
+    rows = got.rows(names=names)
+    for r, score, reason, sugg, row in zip(got.annotation.tolist(), got.score, got.reason, got.suggestion, rows,
+                                           strict=True):
         want_score, want_dist, near = ref[r]
         assert score == pytest.approx(want_score, abs=1e-12), r
         m = re.search(r"kNN distance ([0-9.]+)", str(reason))
         assert m is not None and float(m.group(1)) == pytest.approx(want_dist, abs=6e-4)
-        assert (f"looks more like a {names[near]}" in str(sugg)) if near >= 0 else ("looks more like" not in str(sugg))
+        assert (f"looks more like the {names[near]!r} objects" in str(sugg)) if near >= 0 else \
+            ("looks more like" not in str(sugg))
+        # the class the text names is the suggestion's class (scripts and review read it), null when none is named
+        assert row["suggestion"]["class"] == (names[near] if near >= 0 else None)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -34,6 +34,10 @@ from maslow.quality.records import issue_record_chunks, issue_records
 _RESULTS_FORMATS = ("coco-predictions", "coco-results")
 
 
+#: the share of a truth's annotated images that a results list has no prediction on, from which a note says so
+_UNPREDICTED_SHARE = 0.05
+
+
 def _is_results(fmt: str) -> bool:
     return fmt.lower().replace("_", "-") in _RESULTS_FORMATS
 
@@ -46,6 +50,18 @@ def read_predictions(path: Path, fmt: str, truth: Dataset, *, id_offset: int = 0
     Raises:
         FormatError: unreadable file, predictions on unknown images or of unknown classes (names the place).
     """
+    return read_listed_predictions(path, fmt, truth, id_offset=id_offset, category_offset=category_offset)[0]
+
+
+def read_listed_predictions(path: Path, fmt: str, truth: Dataset, *, id_offset: int = 0,
+                            category_offset: int | None = None) -> tuple[Dataset, np.ndarray | None]:
+    """``read_predictions``, and which truth images the file lists: (n_images,) bool for a dataset format (its
+    images table says which images the model was run on), None for a results list (it names only the images with a
+    prediction: an image it lacks may have been predicted empty).
+
+    Raises:
+        FormatError: unreadable file, predictions on unknown images or of unknown classes (names the place).
+    """
     from maslow import io
 
     if _is_results(fmt):
@@ -53,13 +69,13 @@ def read_predictions(path: Path, fmt: str, truth: Dataset, *, id_offset: int = 0
 
         pred, report = parse(path, like=truth, id_offset=id_offset, category_offset=category_offset)
         refuse_import_error([i for i in report if i.severity == "error"], path)  # any error: qa refuses them all
-        return pred
+        return pred, None
     refuse_offsets("qa", fmt, id_offset, category_offset)
     spec = io.get_format(fmt, where="--pred-format")
     if spec.needs_like:  # DOTA results: images named by stem
         pred, report = spec.parse(path, like=truth)
         refuse_import_error([i for i in report if i.severity == "error"], path)
-        return pred
+        return pred, None
 
     pred = io.read(path, fmt)
     pos = {p: r for r, p in enumerate(truth.images.path.tolist())}
@@ -67,13 +83,73 @@ def read_predictions(path: Path, fmt: str, truth: Dataset, *, id_offset: int = 0
     if unknown:
         raise FormatError(f"image {unknown[0]!r} is not in the ground truth ({len(unknown)} such images)", path=path,
                           field="images")
+    _refuse_other_classes(pred, truth, path)
     rows = np.asarray([pos[p] for p in pred.images.path.tolist()], np.int64)
     # the truth's images table; each prediction moved to its image's truth row (rows sorted by image, stable)
     a = pred.annotations
     image = rows[a.image]
     order = np.argsort(image, kind="stable")
+    listed = np.zeros(truth.n_images, bool)
+    listed[rows] = True
     return Dataset(schema=pred.schema, images=truth.images, annotations=a.take(order, image=image[order]),
-                   root=truth.root)
+                   root=truth.root), listed
+
+
+def _refuse_other_classes(pred: Dataset, truth: Dataset, path: Path) -> None:
+    """A dataset-format --pred whose predictions have a class the truth lacks (a class it only lists is fine)."""
+    names = set(truth.schema.names)
+    used = np.bincount(pred.annotations.label, minlength=len(pred.schema.names))
+    bad = [(n, int(c)) for n, c in zip(pred.schema.names, used.tolist(), strict=True) if c and n not in names]
+    if bad:
+        more = f"; {len(bad)} such classes" if len(bad) > 1 else ""
+        raise FormatError(f"class {bad[0][0]!r} of {bad[0][1]} predictions is not a truth class "
+                          f"({', '.join(truth.schema.names)}){more}", path=path, field="classes")
+
+
+def _names(truth: Dataset, rows: np.ndarray, n: int = 3) -> str:
+    return ", ".join(repr(p) for p in truth.images.path[rows[:n]].tolist()) + (", ..." if len(rows) > n else "")
+
+
+def _coverage(truth: Dataset, predictions: Dataset, listed: np.ndarray | None
+              ) -> tuple[np.ndarray | None, dict[str, Any], str | None]:
+    """What --pred says of the truth images it has no prediction on: the truth rows to score (None: all), the
+    ``unpredicted`` summary of ``--json`` and the note for stderr (None: nothing to say).
+
+    A dataset-format --pred lists the images the model was run on: an image it lacks is not scored (every
+    annotation there would be ``extra``, the model's recall lowered with it). A results list names only images with
+    a prediction, so an annotated image it lacks is scored (the model saw nothing there) and said, with how to tell
+    maslow otherwise."""
+    from maslow.core.schema import Task
+
+    a = truth.annotations
+    scored = np.ones(len(a), bool) if a.iscrowd is None else ~a.iscrowd  # crowd regions are not scored
+    if listed is not None:
+        rows = np.flatnonzero(~listed)
+        n_ann = int(np.count_nonzero(scored & ~listed[a.image]))
+        info = {"n_images": len(rows), "n_annotations": n_ann, "scored": False,
+                "first": truth.images.path[rows[:3]].tolist()}
+        if not len(rows):
+            return None, info, None
+        return np.flatnonzero(listed), info, (
+            f"{len(rows)} of the {truth.n_images} truth images are not in --pred (first: {_names(truth, rows)}): the "
+            f"file shows the model was not run on them, so they are not scored (their {n_ann} annotations are left "
+            "out of the ranking and of the statistics)")
+    seen = np.zeros(truth.n_images, bool)
+    seen[predictions.annotations.image] = True
+    labelled = np.zeros(truth.n_images, bool)
+    labelled[a.image[scored]] = True
+    rows = np.flatnonzero(labelled & ~seen)
+    n_ann = int(np.count_nonzero(scored & ~seen[a.image]))
+    info = {"n_images": len(rows), "n_annotations": n_ann, "scored": True, "first": truth.images.path[rows[:3]].tolist()}
+    if len(rows) < _UNPREDICTED_SHARE * labelled.sum() or not len(rows) or \
+            truth.schema.task in (Task.CLASSIFICATION, Task.MULTILABEL, Task.SEMANTIC_SEGMENTATION):
+        return None, info, None  # a few: the model's misses (a model sees nothing on some images); --json counts them
+    return None, info, (
+        f"{len(rows)} of the {int(labelled.sum())} annotated images have no prediction at all (first: "
+        f"{_names(truth, rows)}): their {n_ann} annotations are scored as objects the model does not see (extra). A "
+        "results list can't tell an image the model saw nothing on from one it was not run on: if it was not run on "
+        "them, leave them out of --gt, or give --pred in a dataset format listing the images predicted (--pred-format "
+        "coco: the images it lacks are not scored)")
 
 
 def ignore_class(truth: Dataset, ignore_index: int) -> Dataset:
@@ -124,6 +200,45 @@ def _blind_model(truth: Dataset, predictions: Dataset, kind: str, sigmas: Any) -
     return ("the predictions explain none of the annotations (none is matched by a prediction the calibration "
             "trusts), so nothing can be scored: check the classes, image ids and boxes of --pred, or train the "
             "model longer (a smoke-test model learns little)")
+
+
+def _unlabelled(truth: Dataset, predictions: Dataset, pixel_probs: bool) -> str | None:
+    """Why nothing is found on a truth with no annotation to score and a model that predicts (None otherwise): the
+    confidences are calibrated on the predictions that match an annotation, so none can be trusted, and an empty
+    table would read as "no label errors"."""
+    a = truth.annotations
+    n_scored = len(a) if a.iscrowd is None else int(np.count_nonzero(~a.iscrowd))
+    if n_scored or not (predictions.n_annotations or pixel_probs):
+        return None
+    crowd = f" ({len(a)} crowd regions, not scored)" if len(a) else ""
+    what = "per-pixel probabilities" if pixel_probs else f"{predictions.n_annotations} predictions"
+    return (f"the ground truth has no annotations to score on its {truth.n_images} images{crowd}, so nothing is "
+            f"scored against the model's {what} (its confidences are calibrated on the predictions that match an "
+            "annotation, see docs/consensus.md): finding nothing here is no sign of clean labels; label the images "
+            "first, or check --gt")
+
+
+def _check_geometry(kind: str, predictions: Dataset, path: Path) -> None:
+    """Refuse predictions without what ``kind`` compares, naming the file (the scorer names only its table's row).
+
+    Raises:
+        FormatError: no keypoints for ``keypoints``; a prediction with no segmentation for ``segm``.
+    """
+    a = predictions.annotations
+    if not len(a):
+        return
+    if kind == "keypoints" and a.keypoints is None:
+        raise FormatError(f"--iou-type keypoints needs keypoints in the predictions, got none in any of the {len(a)} "
+                          "predictions", path=path, field="keypoints")
+    if kind == "segm":
+        shaped = np.zeros(len(a), bool) if a.polygon is None else ~a.polygon.null
+        if a.mask is not None:
+            shaped |= np.asarray([m is not None for m in a.mask.tolist()], bool)
+        bad = np.flatnonzero(~shaped)
+        if bad.size:
+            raise FormatError(f"--iou-type segm needs a segmentation (polygons or an RLE) in every prediction, got "
+                              f"none in {bad.size} of the {len(a)} (first: on image "
+                              f"{predictions.images.path[a.image[bad[0]]]!r})", path=path, field="segmentation")
 
 
 def _kind(truth: Dataset, predictions: Dataset, iou_type: str, sigmas: list[float] | None) -> tuple[str, list[str]]:
@@ -246,7 +361,8 @@ def qa_command(
     = "auto",
     kpt_sigmas: Annotated[str | None, typer.Option("--kpt-sigmas", help="Keypoints: OKS sigmas, one per keypoint, "
                                                    "comma separated (default COCO's 17).")] = None,
-    min_score: Annotated[float, typer.Option("--min-score", help="Leave out findings scored below this.")] = 0.05,
+    min_score: Annotated[float, typer.Option("--min-score", help="Leave out findings scored below this "
+                                              "(in [0, 1]).")] = 0.05,
     ambiguous_share: Annotated[float, typer.Option("--ambiguous-share", min=0.01, max=0.5, help="Classification: "
                                                    "an image is ambiguous when the best other class holds this "
                                                    "share to 1 minus it of the model's support for it and the "
@@ -263,6 +379,9 @@ def qa_command(
     from maslow.quality.consensus import find_label_issues, summarize
 
     sigmas = kpt_sigmas_option(kpt_sigmas, "qa")
+    if not 0 <= min_score <= 1:  # NaN too: no score is >= NaN, so every finding went, silently
+        raise MaslowError(f"qa: --min-score must be a number in [0, 1] (findings are scored in [0, 1]), got "
+                          f"{min_score:g}")
 
     if sum(x is not None for x in (pred, model, pred_probs)) != 1:
         raise MaslowError("give exactly one of --pred PREDICTIONS, --pred-probs FOLDER or --model CONFIG")
@@ -279,13 +398,15 @@ def qa_command(
     if ignore_index is not None:
         truth = ignore_class(truth, ignore_index)
     probs = None
+    listed = None  # a dataset-format --pred: the truth images it lists
     crossval: dict[str, Any] | None = None  # --model: the fold models (fold_summary) and their scores
     scores: Any = None
     if pred_probs is not None:
         probs = _pixel_probs(pred_probs, truth)
         predictions = truth.select(np.zeros(truth.n_annotations, bool))  # the images table only
     elif pred is not None:
-        predictions = read_predictions(pred, pred_format, truth, id_offset=id_offset, category_offset=category_offset)
+        predictions, listed = read_listed_predictions(pred, pred_format, truth, id_offset=id_offset,
+                                                      category_offset=category_offset)
     else:
         assert model is not None and cfg is not None
         from maslow.cli.models import fold_summary, out_of_fold_run
@@ -302,11 +423,19 @@ def qa_command(
         raise FormatError(f"{where} must hold predictions, got none on any of the {truth.n_images} images, so "
                           "every annotation would be reported as extra; a model trained too briefly or with a high "
                           f"params.score_threshold predicts nothing{started}", path=pred if pred is not None else model)
-    kind, notes = _kind(truth, predictions, iou_type, sigmas)
+    # the images --pred has no prediction on: said, and not scored where the file shows they were not predicted
+    kept, unpredicted, cover = (None, None, None) if pred is None or probs is not None else \
+        _coverage(truth, predictions, listed)
+    part, part_pred = (truth, predictions) if kept is None else \
+        (truth.select_images(kept), predictions.select_images(kept))
+    kind, notes = _kind(part, part_pred, iou_type, sigmas)
+    notes = ([] if cover is None else [cover]) + notes
     for note in notes:
         err_console.print(f"note: --pred: {note}", markup=False, highlight=False)
+    if pred is not None:
+        _check_geometry(kind, part_pred, pred)
     try:
-        issues = find_label_issues(truth, predictions, iou_type=kind or "auto", min_score=min_score,
+        issues = find_label_issues(part, part_pred, iou_type=kind or "auto", min_score=min_score,
                                    ambiguous_share=ambiguous_share, kpt_sigmas=sigmas, pixel_probs=probs,
                                    ignore_index=ignore_index)
     except InvalidDatasetError as e:  # keypoints that are not COCO's 17 (people): the option to use
@@ -314,21 +443,30 @@ def qa_command(
         if msg.startswith("kpt_sigmas:"):
             raise MaslowError(f"qa: --kpt-sigmas{msg.removeprefix('kpt_sigmas')}") from None
         sigmas_error = kpt_sigmas_error(e, gt, "scored")
-        if sigmas_error is None:
+        if sigmas_error is not None:
+            raise sigmas_error from None
+        side = pred if msg.startswith("pred.") else gt if msg.startswith("truth.") else None
+        if side is None:
             raise
-        raise sigmas_error from None
+        raise FormatError(msg, path=side) from None  # the scorer names the table and row, not the file
+    if kept is not None:  # back to the truth's rows (ISSUES.json names them; review apply checks them)
+        issues = issues.on_rows(kept, np.flatnonzero(np.isin(truth.annotations.image, kept)))
     if rules:  # one ranked table: the model's findings and the rule checks' (types beyond the five consensus ones)
         from maslow.quality import CheckConfig, QualityIssues, check
 
         # compared as oriented boxes: their corners are checked too (else when the truth reads as oriented)
         issues = QualityIssues.build([issues, check(truth, config=CheckConfig(oriented=True if kind == "obb" else None))])
-    if not len(issues) and probs is None and predictions.n_annotations and truth.n_annotations:
-        blind = _blind_model(truth, predictions, kind, sigmas)
+    if not len(issues) and probs is None and part_pred.n_annotations and part.n_annotations:
+        blind = _blind_model(part, part_pred, kind, sigmas)
         if blind is not None:
             notes.append(blind)
             err_console.print(f"note: {blind}", markup=False, highlight=False)
+    unlabelled = _unlabelled(part, part_pred, probs is not None)
+    if unlabelled is not None:
+        notes.append(unlabelled)
+        err_console.print(f"note: {unlabelled}", markup=False, highlight=False)
     xywh = truth_format.startswith("coco")
-    summary = summarize(issues, truth)
+    summary = summarize(issues, truth, scored=listed if kept is not None else None)
     _write_outputs(issues, truth, out, html, xywh=xywh, title=f"maslow qa: {gt}")
     if html is not None:
         _note_missing_crops(truth, issues)
@@ -336,7 +474,7 @@ def qa_command(
     if as_json:
         print_json({"n_issues": len(issues), "counts": issues.counts(), "out": str(out),
                     "html": None if html is None else str(html), "iou_type": kind or None, "notes": notes,
-                    "crossval": crossval, **summary.to_dict(), "top": records})
+                    "unpredicted": unpredicted, "crossval": crossval, **summary.to_dict(), "top": records})
         return
     if crossval is not None:
         from maslow.cli.models import render_folds

@@ -202,7 +202,7 @@ def apply(
     if commit and version is None:
         raise MaslowError("review apply: --commit applies to a workspace version or dataset --gt (omit --from)")
     findings = read_findings(issues)
-    decisions = _read_decisions(decisions_file, issues, truth) if decisions_file is not None else \
+    decisions = _read_decisions(decisions_file, issues, truth, findings) if decisions_file is not None else \
         _stored_decisions(issues, db, truth)
     result = apply_decisions(truth, findings, decisions)
     written: dict[str, Any] = {}
@@ -291,15 +291,16 @@ def _session(issues: Path, url: str) -> tuple[Any, Any]:
     return session, store
 
 
-def _read_decisions(path: Path, issues: Path, truth: Dataset) -> dict[int, Any]:
+def _read_decisions(path: Path, issues: Path, truth: Dataset, findings: list[dict[str, Any]]) -> dict[int, Any]:
     """Decisions from an export of the UI (``/api/decisions``): ``{"session": {...}, "decisions": [{key, status,
     label}, ...]}``, checked as the database's are: its session must be of this ISSUES.json (its content hash) and,
-    when it names one, of this truth (``check_session_truth``)."""
+    when it names one, of this truth (``check_session_truth``); each decision's key must be the rank of one of
+    ``findings``, and its status and class fit (``check_decision``), else the error names the export's record."""
     import json
 
     from maslow.errors import FormatError, InvalidDatasetError
     from maslow.quality.records import truth_fingerprint
-    from maslow.quality.review import Decision
+    from maslow.quality.review import STATUSES, Decision, check_decision
     from maslow.store.reviews import ReviewSession, check_session_truth, file_hash
 
     try:
@@ -324,13 +325,33 @@ def _read_decisions(path: Path, issues: Path, truth: Dataset) -> dict[int, Any]:
                                       truth_hash=session.get("truth_hash", ""), n_findings=0,
                                       created=str(session.get("created"))), truth,
                         fingerprint=truth_fingerprint(truth))
+    by_rank = {int(f["rank"]): f for f in findings}
     out: dict[int, Any] = {}
     for i, r in enumerate(rows):
+        record = f"decisions[{i}]"
         if not isinstance(r, dict) or isinstance(r.get("key"), bool) or not isinstance(r.get("key"), int) \
                 or not isinstance(r.get("status"), str):
-            raise FormatError("must have an integer key and a status", path=path, record=f"decisions[{i}]")
-        label = r.get("label")
-        out[r["key"]] = Decision(r["status"], label if isinstance(label, str) else None)
+            raise FormatError("must have an integer key and a status", path=path, record=record)
+        key, label = r["key"], r.get("label")
+        if key not in by_rank:
+            raise FormatError(f"key must be the rank of a finding of {issues} ({len(by_rank)} findings), got {key}",
+                              path=path, record=record, field="key")
+        if key in out:  # the last would win, silently
+            first = next(j for j, q in enumerate(rows) if isinstance(q, dict) and q.get("key") == key)
+            raise FormatError(f"key must be unique, got finding {key} decided twice (decisions[{first}] too); keep "
+                              "one", path=path, record=record, field="key")
+        if r["status"] not in STATUSES:
+            raise FormatError(f"status must be one of {', '.join(STATUSES)}, got {r['status']!r}", path=path,
+                              record=record, field="status")
+        if label is not None and not isinstance(label, str):
+            raise FormatError(f"label must be a class name or null, got {label!r}", path=path, record=record,
+                              field="label")
+        decision = Decision(r["status"], label)
+        try:
+            check_decision(by_rank[key], decision, truth.schema.names)
+        except MaslowError as e:
+            raise FormatError(str(e), path=path, record=record, field="label") from None
+        out[key] = decision
     return out
 
 

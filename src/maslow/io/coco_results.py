@@ -55,6 +55,24 @@ __all__ = ["parse", "read_coco_predictions", "read_coco_results", "write", "writ
 MATCHES = ("auto", "id", "name")
 
 
+class _Records(Collector):
+    """The issues of one results file, each record named as the file holds it: ``[7]`` in a results list (it has
+    no ``annotations`` key), ``annotations[7]`` in a COCO object, whichever code named it (``io.coco``'s checks,
+    shared with COCO files, say ``annotations[7]``; ``images[3]`` stays as it is)."""
+
+    def __init__(self, *, strict: bool) -> None:
+        super().__init__(strict=strict)
+        self.listed = True  # a top-level list, until the file is read as a COCO object
+
+    def name(self, r: int) -> str:
+        return f"[{r}]" if self.listed else f"annotations[{r}]"
+
+    def add(self, type_: str, message: str, *, record: str | None = None, **where: Any) -> None:
+        if record is not None and self.listed and record.startswith("annotations["):
+            record = record.removeprefix("annotations")
+        super().add(type_, message, record=record, **where)
+
+
 def parse(
     src: Path,
     *,
@@ -93,7 +111,7 @@ def parse(
     if match not in MATCHES:
         raise FormatError(f"match must be one of {MATCHES}, got {match!r}", path=src)
     src = Path(src)
-    col = Collector(strict=strict)
+    col = _Records(strict=strict)
     cat_offset = id_offset if category_offset is None else category_offset
     acc = AnnColumns(bbox_optional=True)
     with no_gc():
@@ -111,6 +129,7 @@ def parse(
         native = read_coco_native(src, bbox_optional=True)  # a whole COCO object whose annotations carry scores
         if native is not None:
             top, acc = native
+            col.listed = False
             ds = _assemble(acc, like, top.get("images"), top.get("categories"), id_offset, cat_offset, match, src,
                            col)
             return ds, col.report()
@@ -119,23 +138,26 @@ def parse(
         if isinstance(top, dict):
             records = top.get("annotations")
             images, cats = top.get("images"), top.get("categories")
+            col.listed = False
         else:
             records = top
         if not isinstance(records, list):
             raise FormatError(f"must be a results list (or a COCO object with annotations), got {type(top).__name__}",
                               path=src)
         for s in range(0, len(records), 20_000):
-            _add(acc, records[s:s + 20_000], s, src)
+            _add(acc, records[s:s + 20_000], s, src, col)
         del records, top
         ds = _assemble(acc, like, images, cats, id_offset, cat_offset, match, src, col)
     return ds, col.report()
 
 
-def _add(acc: AnnColumns, chunk: list[Any], first: int, src: Path) -> None:
+def _add(acc: AnnColumns, chunk: list[Any], first: int, src: Path, col: _Records | None = None) -> None:
+    """Records ``first...`` of the file (named as ``col`` names them; None: a results list) into ``acc``."""
     bad = [] if set(map(type, chunk)) <= {dict} else [j for j, r in enumerate(chunk) if type(r) is not dict]
     if bad:
+        r = first + bad[0]
         raise FormatError(f"must be an object, got {type(chunk[bad[0]]).__name__}", path=src,
-                          record=f"[{first + bad[0]}]")
+                          record=f"[{r}]" if col is None else col.name(r))
     acc.add(chunk, first)
 
 
@@ -215,7 +237,7 @@ def _names_map(ids: list[Any], names: list[str], truth_paths: list[str]) -> dict
     return out
 
 
-def _stem_images(keys: list[str], paths: list[str], src: Path, col: Collector) -> tuple[list[Any], list[str]] | None:
+def _stem_images(keys: list[str], paths: list[str], src: Path, col: _Records) -> tuple[list[Any], list[str]] | None:
     """The images a results list names by file stem (Ultralytics' ``image_id``: ``int(stem) if stem.isnumeric() else
     stem``) against a truth with integer ids, as a file's own images list: (stems, truth paths) where a stem is one
     truth image's; None when none is."""
@@ -280,7 +302,7 @@ def _coded_images(acc: AnnColumns, truth_ids: np.ndarray, listed: tuple[list[Any
 
 def _map(kind: str, raw: IntArray, ok: np.ndarray, truth_ids: IntArray, truth_names: list[str],
          listed: tuple[Any, list[str]] | None, offset: int, match: str, src: Path,
-         col: Collector, shown: list[str] | None = None) -> IntArray:
+         col: _Records, shown: list[str] | None = None) -> IntArray:
     """Row in the truth of every prediction's image (kind "image") or category (kind "category"); -1: none.
     ``shown``: the ids are codes (``_coded_images``), each code's id as messages show it (no off-by-one hint)."""
     field, what, plural = (("image_id", "file_name", "images") if kind == "image" else
@@ -330,21 +352,21 @@ def _map(kind: str, raw: IntArray, ok: np.ndarray, truth_ids: IntArray, truth_na
             shift = f" (+{offset})" if offset > 0 else f" ({offset})" if offset else ""
             col.add(f"ids_disagree_with_{kind}_{what}s".replace("image_file", "file"),
                     f"{field} must point at the truth {kind} with the file's {what}, but {int(disagree.sum())} of "
-                    f"{int(valid.sum())} predictions don't (first: [{r}] {field} {text(raw[r])}{shift} is "
+                    f"{int(valid.sum())} predictions don't (first: {col.name(r)} {field} {text(raw[r])}{shift} is "
                     f"{truth_names[by_id[r]]!r} in the truth, {truth_names[by_name[r]]!r} in the file). "
-                    "Match by name (match='name')", severity="error", file=src, record=f"[{r}]", field=field)
+                    "Match by name (match='name')", severity="error", file=src, record=col.name(r), field=field)
     missing = rows < 0 if all_ok else ok & (rows < 0)
     if not all_ok or missing.any():
         bad = np.flatnonzero(missing | ~ok)
         listed_ids = ", ".join(text(v) for v in distinct(raw[bad][ok[bad]])[:5].tolist())
         col.add(f"coco_unknown_{kind}", f"{field} must be one of the truth's {plural}: {bad.size} predictions point "
                 f"at none (ids {listed_ids or 'missing'}); not imported", severity="error", file=src,
-                record=f"[{int(bad[0])}]", field=field)
+                record=col.name(int(bad[0])), field=field)
     return rows
 
 
 def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset: int, cat_offset: int, match: str,
-              src: Path, col: Collector) -> Dataset:
+              src: Path, col: _Records) -> Dataset:
     n = acc.n
     if n == 0:  # a model that found nothing: no rows, but a results table (scores and boxes) all the same
         empty = Annotations(image=np.zeros(0, np.int64), label=np.zeros(0, np.int64), box=np.zeros((0, 4)),
@@ -385,7 +407,7 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
     extra = {k: v for k, v in acc.extras().items() if not k.startswith("\0")}
     polygon = acc.polygons() if "segmentation" in acc.keys else None
     shaped = (np.zeros(n, bool) if polygon is None else ~polygon.null) | (rle_hw[:, 0] >= 0)
-    found = read_oriented(extra, shaped, src, lambda r: f"[{r}]", col)  # obb, rbox/poly: before masks, keypoints
+    found = read_oriented(extra, shaped, src, col.name, col)  # obb, rbox/poly: before masks, keypoints
     if found is not None:
         box = fill_extent(box, found)
         polygon = with_corners(Polygons.none(n) if polygon is None else polygon, found.rows, found.corners)
@@ -404,12 +426,12 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
     unscored = np.isnan(score) if all_kept else keep & np.isnan(score)
     if unscored.any():
         col.add("missing_score", f"score must be a number for every prediction, {int(unscored.sum())} have none",
-                severity="error", file=src, record=f"[{int(np.flatnonzero(unscored)[0])}]", field="score")
+                severity="error", file=src, record=col.name(int(np.flatnonzero(unscored)[0])), field="score")
     infinite = keep & np.isinf(score)
     if infinite.any():  # kept as read (ranked as pycocotools ranks them), but not written back (not finite)
         r = int(np.flatnonzero(infinite)[0])
         col.add("coco_bad_score", f"score must be a finite number, {int(infinite.sum())} predictions have an "
-                f"infinite one (first: {score[r]})", severity="error", file=src, record=f"[{r}]", field="score")
+                f"infinite one (first: {score[r]})", severity="error", file=src, record=col.name(r), field="score")
     has_poly = polygon is not None and bool((~polygon.null).any())
     k_like = like.annotations.keypoints.shape[1] if like.annotations.keypoints is not None else 0
     if kp is not None and kp.shape[1] < k_like:
@@ -447,7 +469,7 @@ def _assemble(acc: AnnColumns, like: Dataset, images: Any, cats: Any, id_offset:
 
 
 def _file_sizes(acc: AnnColumns, images: Any, image: IntArray, keep: np.ndarray, truth: Images, src: Path,
-                col: Collector) -> Images:
+                col: _Records) -> Images:
     """The truth's images table with the sizes the file's own ``images`` list gives them, where it gives another
     one: predictions made at another image size (a model run on resized images) have every IoU wrong, so that is
     reported (one error naming the first image and both sizes), and the xyxy check looks at the boxes against the
@@ -492,7 +514,7 @@ def _file_sizes(acc: AnnColumns, images: Any, image: IntArray, keep: np.ndarray,
     return replace(truth, width=width, height=height)
 
 
-def _finite_keypoints(kp: FloatArray | None, keep: np.ndarray, src: Path, col: Collector) -> FloatArray | None:
+def _finite_keypoints(kp: FloatArray | None, keep: np.ndarray, src: Path, col: _Records) -> FloatArray | None:
     """``kp`` without the keypoints of records with an infinite number (reported once, not imported: the box of
     such keypoints would be infinite); NaN values stay (left out of the box, as missing)."""
     if kp is None:
@@ -504,7 +526,7 @@ def _finite_keypoints(kp: FloatArray | None, keep: np.ndarray, src: Path, col: C
     if shown.any():
         r = int(np.flatnonzero(shown)[0])
         col.add("coco_bad_keypoints", f"keypoints must be finite numbers, {int(shown.sum())} predictions have an "
-                "infinite one; their keypoints are not imported", severity="error", file=src, record=f"[{r}]",
+                "infinite one; their keypoints are not imported", severity="error", file=src, record=col.name(r),
                 field="keypoints")
     return np.where(bad[:, None, None], np.nan, kp)
 

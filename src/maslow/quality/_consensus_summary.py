@@ -55,8 +55,11 @@ def _issue_class(issues: QualityIssues, truth: Dataset) -> IntArray:
     return np.asarray(cls, np.int64)
 
 
-def summarize(issues: QualityIssues, truth: Dataset, *, threshold: float = 0.5) -> ConsensusSummary:
-    """Per-image and per-class summaries and the estimated error rates (see ``ConsensusSummary``)."""
+def summarize(issues: QualityIssues, truth: Dataset, *, threshold: float = 0.5,
+              scored: np.ndarray | None = None) -> ConsensusSummary:
+    """Per-image and per-class summaries and the estimated error rates (see ``ConsensusSummary``); ``scored``:
+    (n_images,) bool, the images the findings were looked for on (default all): ``class_totals`` counts their
+    annotations only (an image the model was not run on is no evidence of a low error rate)."""
     names = truth.schema.names
     m = truth.n_images
     img_score = np.zeros(m)
@@ -67,7 +70,8 @@ def summarize(issues: QualityIssues, truth: Dataset, *, threshold: float = 0.5) 
                     for t in ISSUE_TYPES}
     cls = _issue_class(issues, truth)
     k, n_types = len(names), len(ISSUE_TYPES)
-    totals = np.bincount(truth.annotations.label, minlength=k)
+    on_scored = slice(None) if scored is None else np.asarray(scored, bool)[truth.annotations.image]
+    totals = np.bincount(truth.annotations.label[on_scored], minlength=k)
     # one pass over the issues per type and one bincount per table, not a comparison of every issue per class
     # and type (1,203 LVIS classes: about 50 s for 900,000 issues)
     code = np.full(len(issues), -1, np.int64)

@@ -158,7 +158,7 @@ def resolve_iou_type(truth: Dataset, pred: Dataset, iou_type: str = "auto") -> s
     """What objects are compared by: ``iou_type``, or for ``"auto"``: ``keypoints`` for a keypoints truth whose
     predictions all carry keypoints, ``obb`` for an oriented truth (``maslow.quality.oriented.is_oriented``: primary
     task detection, every polygon one ring of 4 points) whose predictions are all such polygons, ``segm`` for an
-    instance-segmentation truth whose predictions all have masks, else ``bbox``."""
+    instance-segmentation truth whose predictions all have masks (an RLE or polygons), else ``bbox``."""
     if iou_type != "auto":
         if iou_type not in ("bbox", "segm", "keypoints", "obb"):
             raise InvalidDatasetError(f"iou_type must be 'auto', 'bbox', 'segm' or 'keypoints' (or 'obb', oriented "
@@ -169,9 +169,11 @@ def resolve_iou_type(truth: Dataset, pred: Dataset, iou_type: str = "auto") -> s
         return "keypoints"
     if is_oriented(truth) and OBB.is_oriented_pred(pred):
         return "obb"
-    pa = pred.annotations
-    masks_ok = len(pa) > 0 and pa.mask is not None and all(m is not None for m in pa.mask.tolist())
-    return "segm" if truth.schema.task == Task.INSTANCE_SEGMENTATION and masks_ok else "bbox"
+    pa = pred.annotations  # a mask is an RLE or polygons (COCO's segmentation either way; segm reads both)
+    shaped = np.zeros(len(pa), bool) if pa.polygon is None else ~pa.polygon.null
+    if pa.mask is not None:
+        shaped |= np.asarray([m is not None for m in pa.mask.tolist()], bool)
+    return "segm" if truth.schema.task == Task.INSTANCE_SEGMENTATION and len(pa) and shaped.all() else "bbox"
 
 
 @dataclass(frozen=True)
@@ -527,7 +529,8 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
             masks: the model's usual confusion and the void classes, each scored image matched to the reference's
             by path and left out) are used (default: the data scored); pass the whole set when scoring a part of
             it, to get exactly the rows of the whole run. Not with ``pixel_probs`` (InvalidDatasetError).
-        min_score: leave out findings scored below this (an argument, not a confidence gate: scores are calibrated).
+        min_score: leave out findings scored below this, in [0, 1] (an argument, not a confidence gate: scores are
+            calibrated).
         one_per_annotation: report each annotation once, under its highest-scored type.
         attributes: also score these attribute values (pred rows paired with truth rows; numeric probabilities).
         ambiguous_share: single-label classification: an image is ``ambiguous`` when the best other class holds
@@ -550,7 +553,7 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
 
     Raises:
         InvalidDatasetError: predictions on other images, of unknown classes, or without what the task needs;
-            ``reference`` with ``pixel_probs``.
+            ``reference`` with ``pixel_probs``; ``min_score`` not in [0, 1].
         FormatError: a probability file of ``read_pixel_probs`` of the wrong shape, class count or values.
 
     Example:
@@ -561,6 +564,8 @@ def find_label_issues(truth: Dataset, pred: Dataset, *, iou_type: str = "auto", 
         0
     """
     _check_images(truth, pred)
+    if not 0 <= min_score <= 1:  # NaN too: no score is >= NaN, so every finding went, silently
+        raise InvalidDatasetError(f"min_score must be a number in [0, 1], got {min_score}")
     task = truth.schema.task
     if attributes:
         return QualityIssues.build([attribute_issues(truth, pred, list(attributes), min_score)])

@@ -178,6 +178,19 @@ class QualityIssues:
         """The ``n`` highest-scored rows."""
         return self.take(np.arange(min(max(n, 0), len(self))))
 
+    def on_rows(self, images: IntArray, annotations: IntArray) -> QualityIssues:
+        """The findings of a part of a dataset as rows of the whole: ``images`` and ``annotations`` are the whole's
+        rows of the part's (``Dataset.select_images(images)`` keeps ``annotations``, the rows on those images);
+        -1 (no row) stays -1."""
+        img, ann = np.asarray(images, np.int64), np.asarray(annotations, np.int64)
+
+        def of(rows: IntArray, col: IntArray) -> IntArray:
+            return np.where(col >= 0, rows[np.maximum(col, 0)] if len(rows) else -1, -1)
+
+        cols = {k: getattr(self, k) for k in COLUMNS + SUGGESTION_COLUMNS}
+        return QualityIssues(**{**cols, "image": of(img, self.image), "annotation": of(ann, self.annotation),
+                                "other": of(ann, self.other)})
+
     def of_type(self, type_: str) -> QualityIssues:
         """Rows of one issue type."""
         return self.take(self.type == type_)

@@ -69,7 +69,8 @@ def embedding_outliers(ds: Dataset, features: FloatArray, *, k: int = 10, z: flo
 
     Returns:
         One row per outlier; ``score`` is the rank of its kNN distance within its class, and the suggestion names
-        the nearest class when another class is closer than its own.
+        the nearest class when another class is closer than its own (its text, and its class: the ``label``
+        column, -1 otherwise).
 
     Example:
         >>> import numpy as np
@@ -126,8 +127,11 @@ def embedding_outliers(ds: Dataset, features: FloatArray, *, k: int = 10, z: flo
             reason=[f"far from the other {names[c]} objects (kNN distance {d:.3f}, robust z {v:+.1f}"
                     + (f"; {o:.3f} to the {names[n]} objects)" if n >= 0 else ")")
                     for d, v, o, n in zip(dist[r], zz[hit], near_other[r], near_cls[r], strict=True)],
-            suggestion=[f"looks more like a {names[n]}: check the class" if cl else "check the class, or whether it is an object"
-                        for n, cl in zip(near_cls[r], is_closer, strict=True)]))
+            # the closer class is the suggested one (``suggestion.class``), as the text names it
+            suggestion=[f"check the class: it looks more like the {names[n]!r} objects" if cl else
+                        "check the class, or whether it is an object" for n, cl in zip(near_cls[r], is_closer,
+                                                                                    strict=True)],
+            label=np.where(is_closer, near_cls[r], -1)))
     return QualityIssues.build(parts)
 
 
