@@ -32,12 +32,15 @@ def _pick(rng: np.random.Generator, pool: tuple[str, ...], k: int) -> tuple[str,
 
 def random_class(rng: np.random.Generator, name: str) -> ClassDef:
     types = _pick(rng, LABEL_TYPES, int(rng.integers(1, 4))) if rng.random() < 0.6 else ()
+    kind = "semantic" if rng.random() < 0.2 else "object"
+    if kind == "semantic" and types and not {"mask", "polygon"} & set(types):
+        types = (*types, "mask")  # a semantic class is a region (the schema loader refuses one without)
     kps: tuple[str, ...] = ()
     skel: tuple[tuple[int, int], ...] = ()
     if rng.random() < 0.35:
         kps = tuple(f"p{i}" for i in range(int(rng.integers(1, 4))))
-        skel = tuple((int(a), int(b)) for a, b in rng.integers(0, len(kps), (int(rng.integers(0, 3)), 2)))
-    return ClassDef(name, kind="semantic" if rng.random() < 0.2 else "object", label_types=types,
+        skel = tuple((int(a), int(b)) for a, b in rng.integers(0, len(kps), (int(rng.integers(0, 3)), 2)) if a != b)
+    return ClassDef(name, kind=kind, label_types=types,
                     supercategory=str(rng.choice(["", "animal", "thing"])), keypoints=kps, skeleton=skel,
                     color=str(rng.choice(["", "#ff0000", "#00aa11"])), id=None if rng.random() < 0.5 else
                     int(rng.integers(0, 100)))

@@ -25,6 +25,7 @@ from maslow.ontology import (
     Migration,
     RenameAttribute,
     RenameClass,
+    RenameKeypoints,
     ReorderClasses,
     SetAttribute,
     SetLabelTypes,
@@ -197,7 +198,7 @@ def test_migration_file_replays_identically(tmp_path: Path) -> None:
     assert replayed.changes == direct.changes
     assert replayed.dataset.schema == direct.dataset.schema
     assert_datasets_equal(direct.dataset, replayed.dataset, fields=ALL, attributes=("colour", "occluded"))
-    nested = Migration((UpdateClass("triangle", {"skeleton": ((0, 1),), "keypoints": ("a", "b", "c")}),))
+    nested = Migration((UpdateClass("triangle", {"skeleton": ((0, 1),), "keypoints": ("left", "top", "right")}),))
     save_migration(nested, tmp_path / "n.yaml")
     assert migrate(ds, load_migration(tmp_path / "n.yaml")).dataset.schema.classes[2].skeleton == ((0, 1),)
     # on new data from the same schema version
@@ -302,7 +303,8 @@ EXAMPLES = [RenameClass("cat", "kitty"), MergeClasses(("cat", "dog"), "pet", kee
             UpdateClass("cat", {"color": "#ffffff"}), UpdateSchema({"tasks": ["keypoints"], "guidelines": "Box it."}),
             AddClass("fish", label_types=("box",)),
             SetAttribute({"name": "pose", "type": "enum", "values": ["up", "down"]}),
-            ReorderClasses(("dog", "cat", "bird")), SetLabelTypes("cat", ("box", "polygon")), BoxesFromMasks()]
+            ReorderClasses(("dog", "cat", "bird")), SetLabelTypes("cat", ("box", "polygon")), BoxesFromMasks(),
+            RenameKeypoints("cat", {})]
 
 
 def test_examples_cover_every_step() -> None:

@@ -32,6 +32,7 @@ from maslow.ontology import (
     MergeClasses,
     RenameAttribute,
     RenameClass,
+    RenameKeypoints,
     ReorderClasses,
     SetAttribute,
     SetLabelTypes,
@@ -66,7 +67,9 @@ def brute_lost(before: Dataset, after: Dataset, step: Step) -> set[int]:
     origin: dict[int, tuple[str, str] | None] = {}
     for r, new in a.items():
         old = b[r]
-        if any(old[t] is not None and not _same(old[t], new[t]) for t in ("box", "mask", "polygon", "keypoints")):
+        if any(old[t] is not None and not _same(old[t], new[t]) for t in ("box", "mask", "polygon")):
+            lost.add(r)
+        if _points_lost(before, after, old, new, step):
             lost.add(r)
         consumed = None
         for k, v in old["attrs"].items():
@@ -85,6 +88,26 @@ def brute_lost(before: Dataset, after: Dataset, step: Step) -> set[int]:
         if o is not None:
             origins[a[r]["class"]].add(o)
     return lost | {r for r, o in origin.items() if o is not None and len(origins[a[r]["class"]]) > 1}
+
+
+def _points_lost(before: Dataset, after: Dataset, old: dict[str, Any], new: dict[str, Any], step: Step) -> bool:
+    """Whether a keypoint of ``old`` that holds anything (not NaN, not (0, 0, 0)) is not in ``new`` at its name's
+    place (points past the class's names: at their own place), keypoint renames followed."""
+    if old["keypoints"] is None:
+        return False
+    names = before.schema.classes[before.schema.index(old["class"])].keypoints
+    now = after.schema.classes[after.schema.index(new["class"])].keypoints
+    renamed = step.names if isinstance(step, RenameKeypoints) and step.class_ == old["class"] else {}
+    for j, p in enumerate(old["keypoints"]):
+        if np.isnan(p).all() or (np.nan_to_num(p) == 0).all():
+            continue
+        name = renamed.get(names[j], names[j]) if j < len(names) else None
+        if name is not None and name not in now:
+            return True
+        k = j if name is None else now.index(name)
+        if new["keypoints"] is None or k >= len(new["keypoints"]) or not _same(p, new["keypoints"][k]):
+            return True
+    return False
 
 
 def bad_rows(ds: Dataset) -> dict[int, set[tuple[str, str, str]]]:
@@ -123,9 +146,15 @@ def _dataset(seed: int) -> tuple[np.random.Generator, Dataset]:
 def any_step(rng: np.random.Generator, ds: Dataset) -> Step:
     """A random step of any type (``random_step``'s, plus keypoint and schema edits)."""
     one = str(rng.choice(ds.schema.names))
+    kps = list(ds.schema.classes[ds.schema.index(one)].keypoints)
+    moved = [kps[i] for i in rng.permutation(len(kps))][:len(kps) - int(rng.integers(0, 2))]  # maybe one removed
+    if rng.random() < 0.5:
+        moved.insert(int(rng.integers(0, len(moved) + 1)), "new")
     extra: list[Step] = [UpdateClass(one, {"keypoints": ["p0", "p1"], "skeleton": [[0, 1]]}),
-                         UpdateSchema({"tasks": ["keypoints"], "guidelines": "new"})]
-    return extra[int(rng.integers(0, 2))] if rng.random() < 0.1 else random_step(rng, ds)
+                         UpdateSchema({"tasks": ["keypoints"], "guidelines": "new"}),
+                         UpdateClass(one, {"keypoints": moved}),  # reordered by name, the skeleton follows
+                         RenameKeypoints(one, {k: f"{k}_r" for k in kps[:int(rng.integers(0, 3))]})]
+    return extra[int(rng.integers(0, len(extra)))] if rng.random() < 0.25 else random_step(rng, ds)
 
 
 def check_step(step: Step, before: Dataset) -> tuple[Dataset, int] | None:

@@ -33,6 +33,8 @@ FEW = settings(max_examples=60, deadline=None)
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
 NAME = TEXT.filter(bool)
 DEFAULT = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | TEXT
+DEFAULTS = {"bool": st.booleans(), "number": st.integers(-(2**70), 2**70) | st.floats(allow_nan=False),
+            "text": DEFAULT, "enum": st.none()}
 
 
 @st.composite
@@ -41,20 +43,25 @@ def schemas(draw: st.DrawFn) -> tuple[LabelSchema, dict[str, ClassNotes]]:
     classes = []
     for n in names:
         kps = tuple(draw(st.lists(NAME, max_size=3, unique=True)))
-        pairs = st.tuples(st.integers(0, len(kps) - 1), st.integers(0, len(kps) - 1))
+        pairs = st.tuples(st.integers(0, len(kps) - 1), st.integers(0, len(kps) - 1)).filter(lambda p: p[0] != p[1])
+        kind = draw(st.sampled_from(["object", "semantic"]))
+        types = draw(st.lists(st.sampled_from(["box", "mask", "polygon", "keypoints", "tag"]), unique=True,
+                              max_size=3))
+        if kind == "semantic" and types and not {"mask", "polygon"} & set(types):
+            types.append("mask")  # a semantic class is a region: the loader refuses it otherwise
         classes.append(ClassDef(
-            n, kind=draw(st.sampled_from(["object", "semantic"])),
-            label_types=tuple(draw(st.lists(st.sampled_from(["box", "mask", "polygon", "keypoints", "tag"]),
-                                            unique=True, max_size=3))),
-            supercategory=draw(TEXT), keypoints=kps, skeleton=tuple(draw(st.lists(pairs, max_size=2))) if kps else (),
+            n, kind=kind, label_types=tuple(types), supercategory=draw(TEXT), keypoints=kps,
+            skeleton=tuple(draw(st.lists(pairs, max_size=2))) if len(kps) > 1 else (),
             color=draw(st.sampled_from(["", "#a0B1c2"])), id=draw(st.none() | st.integers(-5, 2**40))))
     attrs = []
     for a in draw(st.lists(NAME, max_size=3, unique=True)):
         type_ = draw(st.sampled_from(["bool", "enum", "number", "text"]))
         values = tuple(draw(st.lists(TEXT, min_size=type_ == "enum", max_size=3, unique=True)))
+        default = draw(st.none() | (st.sampled_from(values) if values and type_ in ("enum", "text") else
+                                    DEFAULTS[type_]))  # a value of the attribute: the loader refuses others
         attrs.append(AttributeDef(a, type=type_, values=values, required=draw(st.booleans()),
                                   classes=tuple(draw(st.lists(st.sampled_from(names), unique=True, max_size=2)))
-                                  if names else (), default=draw(DEFAULT)))
+                                  if names else (), default=default))
     tasks = tuple(draw(st.lists(st.sampled_from(list(Task)), min_size=1, max_size=3, unique=True)))
     schema = LabelSchema(classes=tuple(classes), tasks=tasks, attributes=tuple(attrs), guidelines=draw(TEXT),
                          version=draw(st.integers(1, 2**40)))

@@ -317,18 +317,31 @@ def diff(
                           "give two versions: maslow diff OLD NEW")
     else:
         old = ws.record(new.parent)  # by id: a deleted parent is said as missing, not as a malformed name
+    from maslow.ontology import diff_schemas
+
     with _status(f"comparing {old.id} with {new.id}", enabled=not as_json):
-        d = diff_datasets(ws.load(old.id), ws.load(new.id))
+        a, b = ws.load(old.id), ws.load(new.id)
+        d = diff_datasets(a, b)
     out = d.to_dict(limit=top)
+    schema = diff_schemas(a.schema, b.schema) if d.schema_changed else None
     if as_json:
         brief = {v.id: v.to_dict() | {"report": {k: x for k, x in v.report.items() if k != "issues"}} for v in (old, new)}
-        print_json({"old": brief[old.id], "new": brief[new.id], **out})  # the reports' counts, not every issue
+        print_json({"old": brief[old.id], "new": brief[new.id], **out,  # the reports' counts, not every issue
+                    "schema": None if schema is None else schema.to_dict()})
         return
     console.print(f"[bold]{lit(old.dataset)}@{lit(old.id)}[/bold] -> [bold]{lit(new.dataset)}@{lit(new.id)}[/bold]: "
                   f"{d.n_images[0]} -> {d.n_images[1]} images, {d.n_annotations[0]} -> {d.n_annotations[1]} "
                   "annotations", highlight=False)
+    if schema is not None:
+        from maslow.cli.schema import schema_diff_rows
+
+        console.print(table(f"Schema v{schema.versions[0]} -> v{schema.versions[1]}", ["what", "change", "name"],
+                            schema_diff_rows(schema)))
     if d.unchanged:
         console.print("No change: the same images and annotations.")
+        return
+    if not (len(d.images_added) or len(d.images_removed) or len(d.images_changed)):
+        console.print("The same images and annotations: only the schema changed.")
         return
     console.print(f"images: {len(d.images_added)} added, {len(d.images_removed)} removed, {len(d.images_changed)} "
                   f"changed; annotations: {d.n_added} added, {d.n_removed} removed (an edit counts once in each)")

@@ -28,13 +28,66 @@ schema_app = typer.Typer(help="The label schema: infer, validate, diff, migrate,
 
 
 def _pairs(values: list[str], what: str, form: str = "OLD=NEW") -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for v in values:
         old, sep, new = v.partition("=")
         if not sep or not old or not new:
             raise MaslowError(f"{what}: must be {form}, got {v!r}")
+        if old in out:
+            raise MaslowError(f"{what}: must name {old!r} once, got {old}={out[old]} and {v}")
         out[old] = new
     return out
+
+
+def _keypoint_pairs(values: list[str]) -> dict[str, dict[str, str]]:
+    """``--rename-keypoint CLASS:OLD=NEW`` values as {class: {old: new}} (the class is before the last ``:``)."""
+    out: dict[str, dict[str, str]] = {}
+    for v in values:
+        left, sep, new = v.partition("=")
+        cls, colon, old = left.rpartition(":")
+        if not sep or not colon or not cls or not old or not new:
+            raise MaslowError(f"--rename-keypoint: must be CLASS:OLD=NEW, got {v!r}")
+        if old in out.get(cls, {}):
+            raise MaslowError(f"--rename-keypoint: must name {cls}:{old} once, got it renamed to "
+                              f"{out[cls][old]!r} and {new!r}")
+        out.setdefault(cls, {})[old] = new
+    return out
+
+
+RenameOpt = Annotated[list[str] | None, typer.Option(
+    "--rename", help="OLD=NEW class rename hint (repeatable; several classes renamed into one are merged, which "
+                     "is lossy).")]
+RenameAttrOpt = Annotated[list[str] | None, typer.Option("--rename-attribute", help="OLD=NEW attribute rename hint.")]
+RenameKpOpt = Annotated[list[str] | None, typer.Option(
+    "--rename-keypoint", help="CLASS:OLD=NEW keypoint rename hint (CLASS as in the old schema).")]
+
+
+def _plan(old: Any, new: Any, rename: list[str] | None, rename_attribute: list[str] | None,
+          rename_keypoint: list[str] | None) -> Any:
+    from maslow.ontology import plan_migration
+
+    return plan_migration(old, new, renames=_pairs(rename or [], "--rename"),
+                          attribute_renames=_pairs(rename_attribute or [], "--rename-attribute"),
+                          keypoint_renames=_keypoint_pairs(rename_keypoint or []))
+
+
+def schema_diff_rows(d: Any) -> list[tuple[str, str, str]]:
+    """(what, change, name) rows of a ``SchemaDiff``, as ``schema diff`` and ``maslow diff`` print them."""
+    dd = d.to_dict()
+    rows: list[tuple[str, str, str]] = [("class", "added", n) for n in dd["added_classes"]]
+    rows += [("class", "removed", n) for n in dd["removed_classes"]]
+    rows += [("class", "changed", f"{n}: " + ", ".join(f"{f} {v['old']!r} -> {v['new']!r}" for f, v in ch.items()))
+             for n, ch in dd["changed_classes"].items()]
+    rows += [("attribute", "added", n) for n in dd["added_attributes"]]
+    rows += [("attribute", "removed", n) for n in dd["removed_attributes"]]
+    rows += [("attribute", "changed", f"{n}: " + ", ".join(f"{f} {v['old']!r} -> {v['new']!r}" for f, v in ch.items()))
+             for n, ch in dd["changed_attributes"].items()]
+    if dd["order_changed"]:
+        rows.append(("classes", "reordered", "label ids change"))
+    for key in ("tasks", "guidelines"):
+        if dd[key] is not None:
+            rows.append(("schema", "changed", f"{key} {dd[key][0]!r} -> {dd[key][1]!r}"))
+    return rows
 
 
 @schema_app.command("infer")
@@ -101,37 +154,32 @@ def validate(
 def diff(
     old: Annotated[Path, typer.Argument(help="The old schema.yaml.")],
     new: Annotated[Path, typer.Argument(help="The new schema.yaml.")],
-    rename: Annotated[list[str] | None, typer.Option("--rename", help="OLD=NEW class rename hint.")] = None,
+    rename: RenameOpt = None,
+    rename_attribute: RenameAttrOpt = None,
+    rename_keypoint: RenameKpOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """What changed between two schemas, and the migration steps it implies."""
-    from maslow.ontology import diff_schemas, load_schema, plan_migration
+    """What changed between two schemas, and the migration steps it implies (exit 2 when the hints can't be
+    planned)."""
+    from maslow.ontology import MergeClasses, diff_schemas, load_schema
 
     a, b = load_schema(old), load_schema(new)
     d = diff_schemas(a, b)
-    plan = plan_migration(a, b, renames=_pairs(rename or [], "--rename"))
+    plan = _plan(a, b, rename, rename_attribute, rename_keypoint)
     if as_json:
         print_json({"diff": d, "migration": plan})
         return
-    dd = d.to_dict()
-    rows: list[tuple[str, str, str]] = [("class", "added", n) for n in dd["added_classes"]]
-    rows += [("class", "removed", n) for n in dd["removed_classes"]]
-    rows += [("class", "changed", f"{n}: " + ", ".join(f"{f} {v['old']!r} -> {v['new']!r}" for f, v in ch.items()))
-             for n, ch in dd["changed_classes"].items()]
-    rows += [("attribute", "added", n) for n in dd["added_attributes"]]
-    rows += [("attribute", "removed", n) for n in dd["removed_attributes"]]
-    rows += [("attribute", "changed", f"{n}: " + ", ".join(f"{f} {v['old']!r} -> {v['new']!r}" for f, v in ch.items()))
-             for n, ch in dd["changed_attributes"].items()]
-    if dd["order_changed"]:
-        rows.append(("classes", "reordered", "label ids change"))
-    for key in ("tasks", "guidelines"):
-        if dd[key] is not None:
-            rows.append(("schema", "changed", f"{key} {dd[key][0]!r} -> {dd[key][1]!r}"))
     if d.empty:
         console.print("The schemas are the same.")
     else:
-        console.print(table(f"Schema v{d.versions[0]} -> v{d.versions[1]}", ["what", "change", "name"], rows))
+        console.print(table(f"Schema v{d.versions[0]} -> v{d.versions[1]}", ["what", "change", "name"],
+                            schema_diff_rows(d)))
     console.print(table("Planned migration", ["#", "step"], [(i, s.describe()) for i, s in enumerate(plan.steps)]))
+    merges = [s for s in plan.steps if isinstance(s, MergeClasses) and s.keep_as is None]
+    if merges:
+        what = ", ".join(f"{'+'.join(s.classes)} -> {s.into}" for s in merges)
+        console.print(f"[yellow]merge_classes forgets which class each annotation had ({what}): lossy where the "
+                      f"data has more than one of them, so `schema migrate` needs --allow-lossy.[/yellow]")
 
 
 @schema_app.command("migrate")
@@ -143,7 +191,9 @@ def migrate(
     current: Annotated[Path | None, typer.Option(
         "--current", help="The schema.yaml the data follows now: its definitions, class order and version (default: "
                      "what the format carries); classes matched by name.")] = None,
-    rename: Annotated[list[str] | None, typer.Option("--rename", help="OLD=NEW class rename hint.")] = None,
+    rename: RenameOpt = None,
+    rename_attribute: RenameAttrOpt = None,
+    rename_keypoint: RenameKpOpt = None,
     allow_lossy: Annotated[bool, typer.Option("--allow-lossy", help="Allow steps that lose information.")] = False,
     any_version: Annotated[bool, typer.Option(
         "--any-version", help="Replay --migration whatever the data's schema version (formats without one).")] = False,
@@ -161,7 +211,7 @@ def migrate(
     ``--migration``) and ``.schema.yaml`` (the migrated schema). An OUT folder that is not empty needs --overwrite;
     none of the files read (DATASET, --to, --migration, --current) is ever replaced.
     """
-    from maslow.ontology import adopt_schema, load_migration, load_schema, plan_migration, read_schema_document
+    from maslow.ontology import adopt_schema, load_migration, load_schema, read_schema_document
     from maslow.ontology import migrate as run
 
     out, _ = either(out, output_old, ("--out", "--output"))
@@ -202,7 +252,7 @@ def migrate(
         assert to is not None
         target = read_schema_document(to)
         notes = dict(target.class_notes)
-        plan = plan_migration(ds.schema, target.schema, renames=_pairs(rename or [], "--rename"))
+        plan = _plan(ds.schema, target.schema, rename, rename_attribute, rename_keypoint)
     result = run(ds, plan, allow_lossy=allow_lossy, check_version=not any_version)
     written: dict[str, Any] = {}
     if out is not None:
@@ -230,6 +280,11 @@ def migrate(
                          for c in result.changes]))
     if result.lossy:
         console.print("[yellow]This migration lost information (allowed by --allow-lossy).[/yellow]")
+    if result.n_violating:
+        rules = ", ".join(f"{k} {v}" for k, v in result.violations.items())
+        console.print(f"[yellow]Note: {result.n_violating} annotations do not fit the new schema ({rules}): values "
+                      f"are kept as they were (a retyped or narrowed attribute, a new required one); `maslow schema "
+                      f"validate` with the new schema lists them.[/yellow]")
     for k in ("changes", "migration", "schema"):
         if k in written:
             console.print(f"{k}: {lit(written[k])}")

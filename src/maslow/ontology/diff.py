@@ -5,9 +5,11 @@
 the hints you give (a removed class and an added class are never guessed to be the same), then removed classes
 and attributes are dropped (lossy steps), added ones are added, changed kinds, label types and class fields are
 set, the schema's tasks and guidelines are set, and the classes are put in the new order (a step only where the
-order differs). Classes folded into a
-new class plus an enum attribute (``ClassesToAttribute``) are first given that class's keypoints and skeleton, and
-its kind when it is an object class, so that the merge rule accepts them.
+order differs). Several classes renamed into one are merged (``MergeClasses``, lossy). Classes folded into a
+new class plus an enum attribute (``ClassesToAttribute``), or merged, are first given that class's keypoints (their
+points moved by name) and skeleton, and its kind when it is an object class, so that the merge rule accepts them.
+A changed keypoint list moves the points by name (``UpdateClass``); a keypoint rename is never guessed either
+(``keypoint_renames``), and a class that loses some keypoint names and gains others without one is refused.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from maslow.ontology.migrate import (
     ClassesToAttribute,
     DropAttribute,
     DropClass,
+    MergeClasses,
     Migration,
     RenameAttribute,
     RenameClass,
+    RenameKeypoints,
     ReorderClasses,
     SetAttribute,
     SetLabelTypes,
@@ -143,12 +147,33 @@ def _structural_steps(old: LabelSchema, new: LabelSchema, renames: Mapping[str, 
     return steps
 
 
-def _aligned(c: ClassDef, target: ClassDef) -> tuple[ClassDef, list[Step]]:
+def _keypoint_rule(name: str, old: tuple[str, ...], new: tuple[str, ...]) -> None:
+    """Refuse to plan a keypoint change that could be a rename: class ``name`` (the old schema's) loses some
+    keypoint names and gains others. A reorder, a name added or a name removed is planned (by name)."""
+    lost = [k for k in old if k not in new]
+    gained = [k for k in new if k not in old]
+    if old and lost and gained:
+        raise MigrationError(
+            f"plan_migration: class {name!r} must keep or rename its keypoints, got {lost} removed and {gained} "
+            f"added: a rename or a replacement? name the renames, keypoint_renames={{{name!r}: {{{lost[0]!r}: "
+            f"{gained[0]!r}}}}} (CLI --rename-keypoint {name}:{lost[0]}={gained[0]}); to drop points and add others, "
+            f"migrate twice (first to a schema without {lost})")
+
+
+def _renamed_keypoints(c: ClassDef, names: Mapping[str, str], current: str) -> tuple[ClassDef, list[Step]]:
+    """``c`` with its keypoints renamed by the hints ``names``, and the step that does it (on class ``current``)."""
+    if not names:
+        return c, []
+    return replace(c, keypoints=tuple(names.get(k, k) for k in c.keypoints)), [RenameKeypoints(current, dict(names))]
+
+
+def _aligned(c: ClassDef, target: ClassDef, kp_renames: Mapping[str, str]) -> tuple[ClassDef, list[Step]]:
     """A class about to be folded into ``target``, and the steps that give it the target's keypoints and skeleton
-    (when it names keypoints) and kind (when the target is an object class): classes whose keypoints disagree
-    cannot be merged, and semantic classes merge into a semantic class."""
-    steps: list[Step] = []
+    (when it names keypoints: its points move by name) and kind (when the target is an object class): classes
+    whose keypoints disagree cannot be merged, and semantic classes merge into a semantic class."""
+    c, steps = _renamed_keypoints(c, kp_renames, c.name)
     if c.keypoints and (c.keypoints, c.skeleton) != (target.keypoints, target.skeleton):
+        _keypoint_rule(c.name, c.keypoints, target.keypoints)
         steps.append(UpdateClass(c.name, {"keypoints": list(target.keypoints),
                                           "skeleton": [list(p) for p in target.skeleton]}))
         c = replace(c, keypoints=target.keypoints, skeleton=target.skeleton)
@@ -174,51 +199,115 @@ def _after_splits(old: LabelSchema, new: LabelSchema, splits: Mapping[str, Attri
     return replace(old, classes=tuple(classes), attributes=attrs)
 
 
-def _names_after(schema: LabelSchema, steps: list[Step]) -> tuple[str, ...] | None:
-    """The class names, in order, that ``steps`` leave on a dataset of ``schema`` without images (None when a step
-    does not apply: the reorder step is then kept)."""
+def _names_after(schema: LabelSchema, steps: list[Step]) -> tuple[str, ...]:
+    """The class names, in order, that ``steps`` leave on a dataset of ``schema`` without images.
+
+    Raises:
+        MigrationError: a step does not apply (a rename hint asks for what the steps cannot do).
+    """
     ds = Dataset(schema=schema, images=Images.empty(), annotations=Annotations.empty(), root=None)
     try:
         return migrate(ds, steps, allow_lossy=True, check_version=False).dataset.schema.names
-    except SchemaError:
-        return None
+    except SchemaError as e:
+        raise MigrationError(f"plan_migration: every planned step must apply, got one that does not (the rename "
+                             f"hints ask for it?): {e}") from None
+
+
+def _class_renames(old: LabelSchema, new: LabelSchema, renames: Mapping[str, str]) -> list[tuple[list[str], str]]:
+    """The rename hints as (old classes, new class) in an order that applies: several classes renamed into one
+    (and the class of that name when it stays) are merged; a rename into a name another class still has waits
+    for that class's rename.
+
+    Raises:
+        MigrationError: the renames go round (``a=b`` and ``b=a``).
+    """
+    groups: dict[str, list[str]] = {}
+    for o in old.names:
+        t = renames.get(o, o if o in new and any(n == o for k, n in renames.items() if k != o) else None)
+        if t is not None:
+            groups.setdefault(t, []).append(o)
+    pending = [(olds, t) for t, olds in groups.items() if olds != [t]]
+    current = set(old.names)
+    out: list[tuple[list[str], str]] = []
+    while pending:
+        ready = [(olds, t) for olds, t in pending if t not in current or t in olds]
+        if not ready:
+            hint = ", ".join(f"{'+'.join(olds)}={t}" for olds, t in pending)
+            raise MigrationError(f"plan_migration: class renames must not go round, got {hint}; rename through a "
+                                 f"name neither schema has, in two migrations")
+        for olds, t in ready:
+            out.append((olds, t))
+            current -= set(olds)
+            current.add(t)
+        pending = [p for p in pending if p not in ready]
+    return out
 
 
 def plan_migration(old: LabelSchema, new: LabelSchema, *, renames: Mapping[str, str] | None = None,
-                   attribute_renames: Mapping[str, str] | None = None) -> Migration:
+                   attribute_renames: Mapping[str, str] | None = None,
+                   keypoint_renames: Mapping[str, Mapping[str, str]] | None = None) -> Migration:
     """The steps that take data in schema ``old`` to schema ``new``.
 
     Args:
-        renames: old class name -> new class name (a rename is never guessed).
+        renames: old class name -> new class name (a rename is never guessed). Several classes renamed into one
+            (or into a class that stays) are merged: ``MergeClasses``, lossy where the data has more than one of
+            them.
         attribute_renames: old attribute name -> new attribute name.
+        keypoint_renames: old class name -> {old keypoint name -> new keypoint name}. Other keypoint changes
+            move the points by name (``UpdateClass``): a reorder, a name added, a name removed (lossy).
 
     Returns:
         A Migration from ``old.version`` to ``old.version + 1``. Drops of removed classes/attributes are lossy
         when the data holds them; ``migrate`` then needs ``allow_lossy``.
 
     Raises:
-        MigrationError: a rename hint names a class that is not in ``old`` or not in ``new``.
+        MigrationError: a rename hint names a class, attribute or keypoint that is not in ``old`` or not in
+            ``new``; class renames go round; a class both loses and gains keypoint names without hints (a rename
+            is never guessed); the hints make a step that does not apply.
     """
     renames = dict(renames or {})
     arenames = dict(attribute_renames or {})
+    kprenames = {c: dict(m) for c, m in (keypoint_renames or {}).items()}
     old_schema = old
     for o, n in renames.items():
         if o not in old or n not in new:
             raise MigrationError(f"plan_migration: rename {o}={n} must map a class of the old schema to a class "
                                  f"of the new one")
-    steps: list[Step] = [RenameClass(o, n) for o, n in renames.items() if o != n]
+    for cls, m in kprenames.items():
+        if cls not in old:
+            raise MigrationError(f"plan_migration: keypoint renames must name a class of the old schema, got "
+                                 f"{cls!r}")
+        names = old.classes[old.index(cls)].keypoints
+        for k, v in m.items():
+            if k not in names or not isinstance(v, str) or not v:
+                raise MigrationError(f"plan_migration: keypoint rename {cls}:{k}={v} must map a keypoint of class "
+                                     f"{cls!r} ({list(names)}) to a non-empty name")
+    steps: list[Step] = []
+    folded: dict[str, ClassDef] = {}  # the class each merge (or ClassesToAttribute) makes, by the merge rule
+    for olds, t in _class_renames(old, new, renames):
+        if len(olds) == 1:
+            steps.append(RenameClass(olds[0], t))
+            continue
+        target = new.classes[new.index(t)]
+        defs = []
+        for n in olds:
+            c, align = _aligned(old.classes[old.index(n)], target, kprenames.pop(n, {}))
+            defs.append(c)
+            steps += align
+        folded[t] = merged_class("plan_migration", defs, t)
+        steps.append(MergeClasses(tuple(olds), t))
+        renames.update({n: t for n in olds})
     oa = {a.name for a in old.attributes}
     for o, n in arenames.items():
         if o not in oa or n not in {a.name for a in new.attributes}:
             raise MigrationError(f"plan_migration: attribute rename {o}={n} must map an old attribute to a new one")
         steps.append(RenameAttribute(o, n))
-    folded: dict[str, ClassDef] = {}  # the class each ClassesToAttribute makes, by the merge rule
     for st in _structural_steps(old, new, renames):
         if isinstance(st, ClassesToAttribute):
             target = new.classes[new.index(st.into)]
             defs = []
             for n in (n for n in old.names if n in set(st.classes)):
-                c, align = _aligned(old.classes[old.index(n)], target)
+                c, align = _aligned(old.classes[old.index(n)], target, kprenames.pop(n, {}))
                 defs.append(c)
                 steps += align
             folded[st.into] = merged_class("plan_migration", defs, st.into)
@@ -242,13 +331,23 @@ def plan_migration(old: LabelSchema, new: LabelSchema, *, renames: Mapping[str, 
                                           None)
         if base is None:
             base = ClassDef(c.name, kind=c.kind, label_types=c.label_types)
+        elif c.name not in folded:
+            before = base.name
+            base, named = _renamed_keypoints(base, kprenames.pop(before, {}), c.name)
+            steps += named
+            _keypoint_rule(before, base.keypoints, c.keypoints)
         if base.kind != c.kind:
             steps.append(ChangeKind(c.name, c.kind))
         if base.label_types != c.label_types:
             steps.append(SetLabelTypes(c.name, c.label_types))
         upd = {k: _plain(v[1]) for k, v in _fields_changed(base, c, {"name", "kind", "label_types"}).items()}
+        if "keypoints" in upd:  # the target's skeleton, not the old one's edges followed by name
+            upd["skeleton"] = _plain(c.skeleton)
         if upd:
             steps.append(UpdateClass(c.name, upd))
+    if kprenames:
+        raise MigrationError(f"plan_migration: keypoint renames must name a class that is kept, merged or folded, "
+                             f"got {next(iter(kprenames))!r} (it is dropped)")
     oa = {a.name for a in old.attributes}
     arenamed = {arenames.get(a, a) for a in oa}
     steps += [DropAttribute(a.name) for a in old.attributes if arenames.get(a.name, a.name) not in
@@ -267,5 +366,6 @@ def plan_migration(old: LabelSchema, new: LabelSchema, *, renames: Mapping[str, 
         steps.append(UpdateSchema(schema_changes))
     if _names_after(old_schema, steps) != new.names:  # a reorder step only where the order changes
         steps.append(ReorderClasses(new.names))
+        _names_after(old_schema, steps)
     return Migration(steps=tuple(steps), from_version=old.version, to_version=old.version + 1,
                      description=f"planned from schema v{old.version} to the new schema")

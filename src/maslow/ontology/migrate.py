@@ -16,7 +16,10 @@ colours, kinds, label types) is not restored by the inverse: the class of every 
 Every step keeps an annotation that was valid under the old schema valid under the new one, except the steps that
 tighten a rule on request (``ChangeKind`` to semantic, ``SetLabelTypes``, ``UpdateClass`` of keypoints,
 ``SetAttribute``), which break only that rule. So a merged class allows what each of its classes allowed (see
-``MergeClasses``), and ``BoxesFromMasks`` adds ``box`` to the label types of the classes it gives boxes.
+``MergeClasses``), and ``BoxesFromMasks`` adds ``box`` to the label types of the classes it gives boxes. A change
+of a class's keypoint names moves each annotation's points by name (``UpdateClass``; ``RenameKeypoints`` renames
+them where they are), so no point changes its meaning. ``migrate`` checks the result against its new schema and
+counts what does not fit (``MigrationResult.violations``).
 
 The migration file (YAML)::
 
@@ -44,7 +47,9 @@ from maslow.errors import FormatError, MigrationError, SchemaError
 from maslow.ontology._class_steps import AttributeToClass, ClassesToAttribute, MergeClasses
 from maslow.ontology._geometry import attribute_present
 from maslow.ontology._geometry_steps import BoxesFromMasks, SetLabelTypes
+from maslow.ontology._keypoints import RenameKeypoints, relabel_keypoints, remap_skeleton
 from maslow.ontology._step import Step, StepResult, attr_defs, dump_yaml, narrowed, need_class, remap_classes
+from maslow.ontology.validate import count_violations
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,13 @@ class ChangeKind(Step):
 
 @dataclass(frozen=True)
 class UpdateClass(Step):
-    """Set fields of a class definition (``supercategory``, ``color``, ``keypoints``, ``skeleton``, ``id``)."""
+    """Set fields of a class definition (``supercategory``, ``color``, ``keypoints``, ``skeleton``, ``id``).
+
+    New ``keypoints`` move each annotation's points by name (``maslow.ontology._keypoints``): a reorder permutes
+    them, a new name is an unlabelled point, a removed name drops its point (lossy where it held one; touched: the
+    annotations whose points moved). Without ``skeleton``, the edges follow their keypoints by name. A keypoint
+    renamed is ``RenameKeypoints``: here it would be a name removed and another added.
+    """
 
     class_: str
     changes: Mapping[str, Any] = field(default_factory=dict)
@@ -163,13 +174,19 @@ class UpdateClass(Step):
         if bad:
             raise MigrationError(f"{self.describe()}: changes must be among {sorted(allowed)}, got {sorted(bad)}")
         ch = dict(self.changes)
+        c = ds.schema.classes[i]
+        touched = lost = 0
         if "keypoints" in ch:
             ch["keypoints"] = tuple(ch["keypoints"])
+            if "skeleton" not in ch and c.keypoints:
+                ch["skeleton"] = remap_skeleton(c.skeleton, c.keypoints, ch["keypoints"])
         if "skeleton" in ch:
             ch["skeleton"] = tuple(tuple(p) for p in ch["skeleton"])
         classes = list(ds.schema.classes)
-        classes[i] = replace(classes[i], **ch)
-        return StepResult(ds.replace(schema=replace(ds.schema, classes=tuple(classes))), 0)
+        classes[i] = replace(c, **ch)  # a bad definition (repeated names, a skeleton index) is refused first
+        if "keypoints" in ch:
+            ds, touched, lost = relabel_keypoints(ds, i, ch["keypoints"])
+        return StepResult(ds.replace(schema=replace(ds.schema, classes=tuple(classes))), touched, lost)
 
 
 @dataclass(frozen=True)
@@ -246,14 +263,15 @@ class ReorderClasses(Step):
 
 __all__ = [
     "STEPS", "AddClass", "AttributeToClass", "BoxesFromMasks", "ChangeKind", "ClassesToAttribute", "DropAttribute",
-    "DropClass", "MergeClasses", "Migration", "MigrationResult", "RenameAttribute", "RenameClass", "ReorderClasses",
-    "SetAttribute", "SetLabelTypes", "Step", "StepResult", "UpdateClass", "UpdateSchema", "adopt_schema",
-    "load_migration", "migrate", "save_migration",
+    "DropClass", "MergeClasses", "Migration", "MigrationResult", "RenameAttribute", "RenameClass", "RenameKeypoints",
+    "ReorderClasses", "SetAttribute", "SetLabelTypes", "Step", "StepResult", "UpdateClass", "UpdateSchema",
+    "adopt_schema", "load_migration", "migrate", "save_migration",
 ]
 
 STEPS: dict[str, type[Step]] = {s.op: s for s in (
     RenameClass, MergeClasses, ClassesToAttribute, AttributeToClass, DropClass, DropAttribute, RenameAttribute,
-    ChangeKind, UpdateClass, UpdateSchema, AddClass, SetAttribute, ReorderClasses, SetLabelTypes, BoxesFromMasks)}
+    ChangeKind, UpdateClass, RenameKeypoints, UpdateSchema, AddClass, SetAttribute, ReorderClasses, SetLabelTypes,
+    BoxesFromMasks)}
 
 
 @dataclass(frozen=True)
@@ -343,15 +361,24 @@ def load_migration(path: str | Path) -> Migration:
 
 @dataclass(frozen=True)
 class MigrationResult:
-    """The migrated dataset, the change log (one dict per step) and whether anything was lost."""
+    """The migrated dataset, the change log (one dict per step) and whether anything was lost.
+
+    ``violations``: the migrated data checked against its new schema (``validate``), the number of violations
+    per rule (``Report.counts()``; empty when everything fits), and ``n_violating`` the annotations with any.
+    Steps change the schema on request and leave values as they are (``SetAttribute`` converts nothing), so a
+    retyped or narrowed attribute, or a new required one, can leave annotations that no longer fit.
+    """
 
     dataset: Dataset
     changes: tuple[dict[str, Any], ...]
     lossy: bool
+    violations: Mapping[str, int] = field(default_factory=dict)
+    n_violating: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"changes": list(self.changes), "lossy": self.lossy, "version": self.dataset.schema.version,
-                "n_images": self.dataset.n_images, "n_annotations": self.dataset.n_annotations}
+                "n_images": self.dataset.n_images, "n_annotations": self.dataset.n_annotations,
+                "violations": dict(self.violations), "n_violating": self.n_violating}
 
 
 def adopt_schema(ds: Dataset, schema: LabelSchema, *, where: str = "schema") -> Dataset:
@@ -385,7 +412,8 @@ def migrate(ds: Dataset, migration: Migration | Sequence[Step], *, allow_lossy: 
 
     Returns:
         MigrationResult: the new dataset (schema version + 1), the per-step change log
-        (``{"step", "op", "touched", "lost"}``) and ``lossy``.
+        (``{"step", "op", "touched", "lost"}``), ``lossy``, and the violations of the new schema by the migrated
+        data (``validate``'s counts per rule, and ``n_violating`` annotations): a note, not an error.
 
     Raises:
         MigrationError: a step does not apply (unknown class, name clash), the dataset's schema version is not
@@ -429,5 +457,7 @@ def migrate(ds: Dataset, migration: Migration | Sequence[Step], *, allow_lossy: 
                              f"pass allow_lossy=True (CLI --allow-lossy) to apply {'them' if more else 'it'}")
     version = ds.schema.version + 1
     cur = cur.replace(schema=replace(cur.schema, version=version))
-    return MigrationResult(dataset=cur, changes=tuple(changes), lossy=lossy)
+    violations, n_violating = count_violations(cur, cur.schema)
+    return MigrationResult(dataset=cur, changes=tuple(changes), lossy=lossy, violations=violations,
+                           n_violating=n_violating)
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from maslow.core.atomic import write_text as write_text_atomic
-from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, LabelType, Task
+from maslow.core.schema import AttributeDef, ClassDef, LabelSchema, LabelType, Task, attribute_value_ok
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError, SchemaError
 from maslow.ontology._step import dump_yaml, plain
@@ -136,15 +136,21 @@ class _Reader:
                 expected = (f"a pair of keypoint indexes 0..{len(keypoints) - 1}" if keypoints
                             else "absent: the class names no keypoints")
                 raise self.fail(f"{where}.skeleton[{i}]", f"must be {expected}, got {pair!r}")
+            if pair[0] == pair[1]:
+                raise self.fail(f"{where}.skeleton[{i}]", f"must join two different keypoints, got {pair!r}")
             skeleton.append((pair[0], pair[1]))
         cid = c.get("id")
         if cid is not None and type(cid) is not int:
             raise self.fail(f"{where}.id", f"must be an integer, got {cid!r}")
+        label_types = self.str_list(c.get("label_types"), f"{where}.label_types", tuple(t.value for t in LabelType),
+                                    unique=True)
+        if kind == "semantic" and label_types and not {"mask", "polygon"} & set(label_types):
+            raise self.fail(f"{where}.label_types", f"must allow mask (or polygon) for a semantic class (one region "
+                                                    f"per image), or be empty (any), got {list(label_types)}")
         try:
             return ClassDef(
                 name=name, kind=kind,
-                label_types=self.str_list(c.get("label_types"), f"{where}.label_types",
-                                          tuple(t.value for t in LabelType), unique=True),
+                label_types=label_types,
                 supercategory=self.str_(c.get("supercategory"), f"{where}.supercategory"),
                 keypoints=keypoints, skeleton=tuple(skeleton),
                 color=self.str_(c.get("color"), f"{where}.color"), id=cid,
@@ -169,10 +175,18 @@ class _Reader:
         if not isinstance(required, bool):
             raise self.fail(f"{where}.required", f"must be true or false, got {required!r}")
         try:
-            return AttributeDef(name=name, type=type_, values=values, required=required, classes=classes,
-                                default=a.get("default"))
+            out = AttributeDef(name=name, type=type_, values=values, required=required, classes=classes,
+                               default=a.get("default"))
         except SchemaError as e:
             raise self.fail(where, str(e)) from None
+        default = out.default  # None or NaN: no default
+        unset = default is None or (isinstance(default, float) and default != default)
+        if not unset and (not isinstance(default, str | int | float) or not attribute_value_ok(out, default)):
+            expected = (f"one of {', '.join(values)}" if type_ == "enum" or (type_ == "text" and values)
+                        else {"bool": "true or false", "number": "a number", "text": "a string"}[type_])
+            raise self.fail(f"{where}.default", f"must be {expected} (a value the attribute allows) or absent, "
+                                                f"got {default!r}")
+        return out
 
 
 def parse_schema(data: Any, *, path: str | Path = "<schema>") -> SchemaDocument:

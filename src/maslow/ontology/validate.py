@@ -36,6 +36,8 @@ from maslow.core.types import BoolArray, IntArray
 from maslow.io.checks import annotation_place
 from maslow.ontology._geometry import LABEL_TYPES, attribute_present, keypoint_present, label_type_columns
 
+_Emit = Callable[..., None]  # (rule, rows, message, field, severity)
+
 RULES = ("unknown_class", "label_type_not_allowed", "wrong_kind", "unknown_attribute",
          "missing_required_attribute", "value_not_allowed", "attribute_not_for_class", "keypoints_mismatch")
 
@@ -71,6 +73,39 @@ def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES,
         from maslow.errors import SchemaError
 
         raise SchemaError(f"validate: rules must be among {', '.join(RULES)}, got {sorted(bad)}")
+    names = ds.schema.names
+    ann = ds.annotations
+    out: list[Issue] = []
+
+    def add(type_: str, rows: IntArray, msg: str, field: str, severity: str = "error") -> None:
+        for r in rows.tolist():
+            out.append(Issue(type=type_, severity=severity, message=msg.format(cls=names[ann.label[r]], row=r),
+                             field=field, **annotation_place(ds, r, source=source)))
+
+    _check(ds, schema, rules, add)
+    order = {r: i for i, r in enumerate(RULES)}
+    out.sort(key=lambda i: (order[i.type], i.annotation if i.annotation is not None else -1))
+    return Report(tuple(out))
+
+
+def count_violations(ds: Dataset, schema: LabelSchema) -> tuple[dict[str, int], int]:
+    """What ``validate(ds, schema)`` finds, counted without making an Issue per violation: (violations per rule,
+    most frequent first, as ``Report.counts()``; the number of annotations with any)."""
+    counts: dict[str, int] = {}
+    rows: list[IntArray] = []
+
+    def add(type_: str, r: IntArray, msg: str, field: str, severity: str = "error") -> None:
+        if len(r):
+            counts[type_] = counts.get(type_, 0) + len(r)
+            rows.append(r)
+
+    _check(ds, schema, set(RULES), add)
+    n = len(np.unique(np.concatenate(rows))) if rows else 0
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], RULES.index(kv[0])))), n
+
+
+def _check(ds: Dataset, schema: LabelSchema, rules: set[str], add: _Emit) -> None:
+    """Run ``rules``; ``add(rule, rows, message, field, severity)`` gets each violation's rows."""
     ann = ds.annotations
     n = len(ann)
     cmap = class_map(ds, schema)
@@ -80,13 +115,6 @@ def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES,
     # without classes works too; every use is masked with `known`
     safe = np.where(known, target, len(schema.classes))
     names = ds.schema.names
-    out: list[Issue] = []
-
-    def add(type_: str, rows: IntArray, msg: str, field: str, severity: str = "error") -> None:
-        for r in rows.tolist():
-            out.append(Issue(type=type_, severity=severity, message=msg.format(cls=names[ann.label[r]], row=r),
-                             field=field, **annotation_place(ds, r, source=source)))
-
     if "unknown_class" in rules:
         add("unknown_class", np.flatnonzero(~known),
             "class {cls!r} is not in the schema; add it or migrate the annotation", "label")
@@ -110,7 +138,7 @@ def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES,
                 "label")
             rows = np.flatnonzero(sem & ~geo["mask"] & (geo["box"] | geo["keypoints"]))
             add("wrong_kind", rows, "class {cls!r} is semantic: it must be a mask, got instance geometry", "mask")
-    out.extend(_attribute_issues(ds, schema, target, known, rules, add))
+    _attribute_issues(ds, schema, target, known, rules, add)
     if "keypoints_mismatch" in rules and n:
         k_of = np.array([len(c.keypoints) for c in schema.classes] + [0], np.int64)[safe]
         has = keypoint_present(ann)
@@ -135,20 +163,14 @@ def validate(ds: Dataset, schema: LabelSchema, *, rules: Iterable[str] = RULES,
                          for c in schema.classes] + [False], bool)
         rows = np.flatnonzero(known & need[safe] & ~has)
         add("keypoints_mismatch", rows, "class {cls!r} is labelled by keypoints only, got none", "keypoints")
-    order = {r: i for i, r in enumerate(RULES)}
-    out.sort(key=lambda i: (order[i.type], i.annotation if i.annotation is not None else -1))
-    return Report(tuple(out))
 
 
 def _braces(s: str) -> str:
     return s.replace("{", "{{").replace("}", "}}")
 
 
-_Emit = Callable[..., None]
-
-
 def _attribute_issues(ds: Dataset, schema: LabelSchema, target: IntArray, known: BoolArray, rules: set[str],
-                      emit: _Emit) -> list[Issue]:
+                      emit: _Emit) -> None:
     ann = ds.annotations
     n = len(ann)
     defined = {a.name for a in schema.attributes}
@@ -187,4 +209,3 @@ def _attribute_issues(ds: Dataset, schema: LabelSchema, target: IntArray, known:
             for r in bad_rows.tolist():
                 emit("value_not_allowed", np.array([r]),
                      f"attribute {a.name!r} must be {expected}, got {_braces(repr(col[r]))}", f"attributes.{a.name}")
-    return []

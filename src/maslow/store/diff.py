@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,8 @@ class DatasetDiff:
             each: its old content removed, its new content added).
         classes_added, classes_removed: class names only in the new, only in the old schema.
         per_class: class name -> ``{"old", "new", "added", "removed"}`` annotation counts (classes with any).
+        schema_changed: the schemas differ in more than their version (class or attribute definitions, their
+            order, keypoint names, tasks, guidelines): ``maslow.ontology.diff_schemas`` says how.
     """
 
     n_images: tuple[int, int]
@@ -50,11 +52,12 @@ class DatasetDiff:
     classes_added: tuple[str, ...]
     classes_removed: tuple[str, ...]
     per_class: dict[str, dict[str, int]]
+    schema_changed: bool = False
 
     @property
     def unchanged(self) -> bool:
         return not (len(self.images_added) or len(self.images_removed) or len(self.images_changed)
-                    or self.classes_added or self.classes_removed)
+                    or self.classes_added or self.classes_removed or self.schema_changed)
 
     def to_dict(self, *, limit: int | None = None) -> dict[str, Any]:
         """JSON-safe; ``limit``: the most paths listed per list (the counts are always whole)."""
@@ -71,7 +74,7 @@ class DatasetDiff:
             "images_removed": first(self.images_removed),
             "images_changed": [{"path": p, "added": a, "removed": r, "record_changed": c} for p, a, r, c in changed],
             "classes_added": list(self.classes_added), "classes_removed": list(self.classes_removed),
-            "per_class": self.per_class,
+            "per_class": self.per_class, "schema_changed": self.schema_changed,
         }
 
 
@@ -271,4 +274,5 @@ def diff_datasets(old: Dataset, new: Dataset) -> DatasetDiff:
         images_changed=path_of[changed], added_per_image=a_img[changed], removed_per_image=r_img[changed],
         record_changed=record[changed], n_added=int(added.sum()), n_removed=int(removed.sum()),
         classes_added=tuple(c for c in new.schema.names if c not in old.schema.names),
-        classes_removed=tuple(c for c in old.schema.names if c not in new.schema.names), per_class=per_class)
+        classes_removed=tuple(c for c in old.schema.names if c not in new.schema.names), per_class=per_class,
+        schema_changed=replace(new.schema, version=old.schema.version) != old.schema)
