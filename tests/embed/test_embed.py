@@ -298,7 +298,8 @@ def test_an_interrupted_run_keeps_the_chunks_it_finished(tmp_path: Path, monkeyp
     with pytest.raises(FormatError):
         embed(paths, embedder="light", cache_dir=tmp_path / "c", batch_size=1,
               progress=lambda d, t: seen.append((d, t)))
-    assert len(EmbeddingCache(tmp_path / "c", LightEmbedder().name)) == 4
+    # the 2 finished chunks, and image 4 of the failing chunk (embedded before image 5 failed)
+    assert len(EmbeddingCache(tmp_path / "c", LightEmbedder().name)) == 5
     assert seen[:4] == [(1, 6), (2, 6), (3, 6), (4, 6)]  # progress counts over the whole run
     fixed = _images(tmp_path, 6)  # the same images, the last one readable again
     np.testing.assert_array_equal(embed(fixed, embedder="light", cache_dir=tmp_path / "c"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.text import Text
 
@@ -124,10 +125,7 @@ def duplicates_cmd(
     limit_old: Annotated[int | None, typer.Option("--limit", min=0, hidden=True)] = None,  # before --top
 ) -> None:
     """Exact and near-duplicate images (re-encodes, resizes, crops, mirrors), clusters, and split leakage."""
-    import numpy as np
-
     from maslow.diversity.duplicates import find_duplicates, plot_duplicates
-    from maslow.errors import FormatError
 
     shown, _ = either(top, limit_old, ("--top", "--limit"))
     limit: int = 20 if shown is None else shown
@@ -136,12 +134,7 @@ def duplicates_cmd(
         no_images(dataset, fmt)
         if not as_json:
             return
-    feats = None
-    if features is not None:
-        try:
-            feats = np.load(features, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise FormatError(f"features must be a .npy (m, d) array: {e}", path=features) from None
+    feats = None if features is None else _read_features(features)
     with progress_bar("hashing images", enabled=not as_json) as progress:
         r = find_duplicates(ds, threshold=threshold, near=not exact_only, min_side=min_side, features=feats,
                             cosine=cosine, progress=progress)
@@ -182,6 +175,24 @@ def duplicates_cmd(
         console.print(f"wrote {lit(p)}")
     if plot is not None and not written:  # it was silent: the user looked for a plot that was never written
         console.print(f"no duplicate clusters: no plots written to {lit(plot)}")
+
+
+def _read_features(path: Path) -> np.ndarray:
+    """The ``--features`` array, refused (naming the file, and the row) unless a numeric (m, d) array of finite
+    numbers: a NaN row never matched, without a word (``outliers`` and ``select`` refuse such rows too)."""
+    from maslow.errors import FormatError
+
+    try:
+        f = np.asarray(np.load(path, allow_pickle=False))
+    except (OSError, ValueError) as e:
+        raise FormatError(f"features must be a .npy (m, d) array: {e}", path=path) from None
+    if f.dtype.kind not in "biuf" or f.ndim != 2:
+        raise FormatError(f"features must be a numeric (m, d) array, got {f.dtype} of shape {f.shape}", path=path)
+    bad = np.flatnonzero(~np.isfinite(f).all(axis=1))
+    if bad.size:
+        raise FormatError(f"features must be finite, got NaN or inf ({bad.size} row{'s' if bad.size > 1 else ''})",
+                          path=path, record=f"row {bad[0]}")
+    return f
 
 
 @diversity_app.command("coverage")
@@ -238,7 +249,10 @@ def issues_cmd(
     dark: Annotated[float, typer.Option(help="Dark: the 99th percentile of grey (0-1) is below this.")] = 0.32,
     light: Annotated[float, typer.Option(help="Light: the 1st percentile of grey (0-1) is above this.")] = 0.68,
     min_range: Annotated[float, typer.Option(
-        "--min-range", help="Low information: the 1st to 99th percentile of grey spans less than this (0-1).")] = 0.05,
+        "--min-range", help="Low information: the 1st to 99th percentile of grey, measured on the picture reduced "
+        "to at most 64 pixels a side (sensor noise averages out; --json's range, not p99 - p01), spans less than "
+        "this (0-1).")]
+    = 0.05,
     blur_share: Annotated[float, typer.Option(
         "--blur-share", help="Blurry: sharpness below this share of the dataset's median.")] = 0.1,
     aspect_factor: Annotated[float, typer.Option(
@@ -271,7 +285,7 @@ def issues_cmd(
     rule = {
         "dark": f"99th percentile of grey < {lim['dark']:g}",
         "light": f"1st percentile of grey > {lim['light']:g}",
-        "low_information": f"1st-99th percentile range < {lim['low_information']:g}",
+        "low_information": f"1st-99th percentile range at 64 px < {lim['low_information']:g}",
         "blurry": "too few images to compare" if math.isnan(lim["blurry"]) else
         f"sharpness < {lim['blurry']:.3g} ({rules.blur_share:g} x median)",
         "odd_aspect_ratio": f"elongation > {lim['odd_aspect_ratio']:.3g} ({rules.aspect_factor:g} x median)",

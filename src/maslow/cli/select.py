@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,9 +80,12 @@ def select_command(
     if not ds.n_images:
         no_images(dataset, fmt)  # exit 0: nothing to pick is a result (an --out file is still written, empty)
     emb = _embedder(ds, embedder, device)
-    with progress_bar("embedding", enabled=not as_json) as progress:
+    # a bar per step, named as it starts (checking image quality, embedding, finding outliers, selecting): one
+    # "embedding" bar stood still for the gate's decoding and the greedy picks
+    with step_bars(enabled=not as_json) as (step, progress):
         sel = select(ds, budget=budget, strategy=strategy, rng=seed, quality_gate=not no_gate,  # type: ignore[arg-type]
-                     embedder=emb, cache_dir=_cache(cache_dir, no_cache), use_cache=not no_cache, progress=progress)
+                     embedder=emb, cache_dir=_cache(cache_dir, no_cache), use_cache=not no_cache, progress=progress,
+                     step=step)
     if output is not None:
         with atomic_path(output) as tmp:
             tmp.write_text("".join(f"{ds.images.path[i]}\n" for i in sel.order))
@@ -111,9 +116,11 @@ def select_command(
         n_seq = len(set(keys.tolist()))
         gated = set(sel.gated.tolist())
         n_ok = len({k for i, k in enumerate(keys.tolist()) if i not in gated})
-        first = {keys[i] for i in sel.order[:n_ok]}
-        console.print(f"The first {n_ok} picks cover {len(first)} of the {n_ok} sequences with an image that passes "
-                      f"the quality gate ({n_seq} sequences in all; an image without one counts as its own).")
+        n_first = min(n_ok, len(sel))  # the picks made: a budget under the sequences makes fewer
+        first = {keys[i] for i in sel.order[:n_first]}
+        picks = "The first pick covers" if n_first == 1 else f"The first {n_first} picks cover"
+        console.print(f"{picks} {len(first)} of the {n_ok} sequences with an image that passes the quality gate ({n_seq} "
+                      "sequences in all; an image without one counts as its own).")
     if len(sel.gated):
         console.print(f"Held back by the quality gate: {len(sel.gated)} images, e.g. "
                       f"{lit(ds.images.path[sel.gated[0]])} ({lit(sel.gate_reason[0])})")
@@ -224,6 +231,25 @@ def outliers_command(
         n = res.n_kept_by_ratio
         console.print(f"{n} more image{'s are' if n > 1 else ' is'} above the threshold but under {res.min_ratio:g} x "
                       "the neighbours' score: part of a sparser group, not isolated (--min-ratio 0 lists them).")
+
+
+@contextlib.contextmanager
+def step_bars(*, enabled: bool = True) -> Iterator[tuple[Callable[[str], None], Callable[[int, int], None]]]:
+    """``(step, progress)`` callbacks for an analysis made of steps (``select``'s ``step`` and ``progress``):
+    ``step(name)`` closes the bar of the step before and opens one named ``name`` (``render.progress_bar``: "0/?"
+    until the step gives its total); ``progress(done, total)`` moves the current bar. Silent when disabled."""
+    bars = contextlib.ExitStack()
+    current: list[Callable[[int, int], None]] = [lambda done, total: None]
+
+    def step(name: str) -> None:
+        bars.close()
+        current[0] = bars.enter_context(progress_bar(name, enabled=enabled))
+
+    def progress(done: int, total: int) -> None:
+        current[0](done, total)
+
+    with bars:
+        yield step, progress
 
 
 def _embedder(ds: Any, name: str, device: str | None) -> Any:

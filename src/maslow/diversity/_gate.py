@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from maslow.core.dataset import Dataset
 
 
-def image_quality_flags(ds: Dataset, *, size: int = 64, min_std: float = 4.0,
-                        blur_factor: float = 0.05) -> dict[int, str]:
-    """Image rows to hold back: {row: reason}. Unreadable images are held back too.
+def image_quality_flags(ds: Dataset, *, size: int = 64, min_std: float = 4.0, blur_factor: float = 0.05,
+                        progress: Callable[[int, int], None] | None = None) -> dict[int, str]:
+    """Image rows to hold back: {row: reason}. Unreadable images are held back too. ``progress(done, total)`` is
+    called over the images decoded.
 
     Blank/uniform: grey standard deviation below ``min_std`` (0-255 scale). Very blurry: variance of the
     Laplacian below ``blur_factor`` times the dataset's median (relative, so a soft dataset is not all flagged).
@@ -20,7 +23,10 @@ def image_quality_flags(ds: Dataset, *, size: int = 64, min_std: float = 4.0,
 
     flags: dict[int, str] = {}
     sharp = np.full(ds.n_images, np.nan)
-    for i in range(ds.n_images):
+    m = ds.n_images
+    for i in range(m):
+        if progress is not None and (i % 64 == 0):
+            progress(i, m)
         try:
             rgb = load_small_rgb(image_path(ds, i), size)
         except FormatError as e:
@@ -33,6 +39,8 @@ def image_quality_flags(ds: Dataset, *, size: int = 64, min_std: float = 4.0,
             continue
         lap = 4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
         sharp[i] = float(lap.var())
+    if progress is not None:
+        progress(m, m)
     if np.isfinite(sharp).sum() >= 5:
         med = float(np.nanmedian(sharp))
         for j in np.flatnonzero(sharp < blur_factor * med):

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,7 +52,7 @@ from maslow.diversity._decode import open_grey
 from maslow.diversity._graph import star_clusters
 from maslow.diversity._search import hamming as hamming
 from maslow.diversity._search import search_hashes as search_hashes
-from maslow.errors import FormatError, MaslowError
+from maslow.errors import FormatError, MaslowError, MaslowWarning
 
 Progress = Callable[[int, int], None]
 
@@ -245,20 +246,21 @@ def near_pairs(table: HashTable, threshold: int = 8) -> tuple[IntArray, IntArray
 def semantic_pairs(features: np.ndarray, *, threshold: float = 0.95, chunk: int = 2048) -> tuple[IntArray, FloatArray]:
     """(i, j) pairs (i < j) of rows of ``features`` (m, d) with cosine similarity >= ``threshold``.
 
-    Rows are aligned with the images of a dataset; zero or non-finite rows never match. Similarities within
-    ``1e-12`` of ``threshold`` count as ties and match (rounding must not decide: identical rows match at 1.0,
-    orthogonal ones at 0.0).
+    Rows are aligned with the images of a dataset; a zero row has no direction and never matches. Similarities
+    within ``1e-12`` of ``threshold`` count as ties and match (rounding must not decide: identical rows match at
+    1.0, orthogonal ones at 0.0).
 
     Returns:
         (pairs (p, 2) int64, similarity (p,) float64), sorted by i then j.
+
+    Raises:
+        MaslowError: ``features`` is not a numeric (m, d) array.
+        InvalidDatasetError: a row holds NaN or infinity (named; as the nearest-neighbour search refuses them).
     """
-    x = np.asarray(features, np.float64)
-    if x.ndim != 2:
-        raise MaslowError(f"semantic_pairs: features must be (m, d), got shape {x.shape}")
+    x = _features(features, where="semantic_pairs")
     norm = np.linalg.norm(x, axis=1, keepdims=True)
-    ok = np.isfinite(x).all(axis=1) & (norm[:, 0] > 0)
-    with np.errstate(invalid="ignore"):
-        x = np.where(ok[:, None], x / np.where(norm > 0, norm, 1), 0.0)
+    ok = norm[:, 0] > 0
+    x = np.where(ok[:, None], x / np.where(norm > 0, norm, 1), 0.0)
     out_i, out_j, out_s = [], [], []
     for s in range(0, len(x), chunk):
         sim = np.clip(x[s:s + chunk] @ x.T, -1.0, 1.0)
@@ -271,6 +273,24 @@ def semantic_pairs(features: np.ndarray, *, threshold: float = 0.95, chunk: int 
     if not out_i:
         return np.zeros((0, 2), np.int64), np.zeros(0)
     return np.stack([np.concatenate(out_i), np.concatenate(out_j)], axis=1).astype(np.int64), np.concatenate(out_s)
+
+
+def _features(features: np.ndarray, *, where: str) -> np.ndarray:
+    """(m, d) float64 ``features``, refused unless numeric, 2-d and finite (NaN or infinity named by row, as
+    ``as_features`` names them for the nearest-neighbour analyses)."""
+    from maslow.errors import InvalidDatasetError
+
+    f = np.asarray(features)
+    if f.dtype.kind not in "biuf":
+        raise MaslowError(f"{where}: features must be numbers, got dtype {f.dtype}")
+    if f.ndim != 2:
+        raise MaslowError(f"{where}: features must be (m, d), got shape {f.shape}")
+    x = f.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if bad.size:
+        raise InvalidDatasetError(f"{where}: features row {bad[0]} must be finite, got NaN or inf ({bad.size} "
+                                  f"row{'s' if bad.size > 1 else ''})")
+    return x
 
 
 @dataclass(frozen=True)
@@ -394,8 +414,13 @@ def find_duplicates(
         DuplicateReport: every pair, and star clusters (a kept image and its duplicates; see the module glossary).
 
     Raises:
-        MaslowError: ``min_side`` below 0, ``threshold`` outside 0..32, or ``features`` without one row per image
-            (checked before any image is read).
+        MaslowError: ``min_side`` below 0, ``threshold`` outside 0..32, or ``features`` not a numeric (m, d)
+            array with one row per image (checked before any image is read).
+        InvalidDatasetError: a ``features`` row holds NaN or infinity (named; before any image is read).
+
+    Warns:
+        MaslowWarning: ``features`` rows of zeros (named): they have no direction, so their images get no semantic
+            duplicate (they are legal features: the nearest-neighbour analyses take them).
     """
     from maslow.io.images import image_path
 
@@ -405,8 +430,15 @@ def find_duplicates(
     # checked before hashing, the slow part (a bad threshold or feature file was refused only after every image)
     if near and not 0 <= threshold <= 32:
         raise MaslowError(f"find_duplicates: threshold must be in 0..32 (bits of 64), got {threshold}")
-    if features is not None and len(features) != m:
-        raise MaslowError(f"find_duplicates: features must have one row per image ({m}), got {len(features)}")
+    if features is not None:
+        features = _features(features, where="find_duplicates")
+        if len(features) != m:
+            raise MaslowError(f"find_duplicates: features must have one row per image ({m}), got {len(features)}")
+        zero = np.flatnonzero(~features.any(axis=1)).tolist()
+        if zero:
+            warnings.warn(f"find_duplicates: features rows {', '.join(map(str, zero[:5]))}{', ...' * (len(zero) > 5)} "
+                          f"({len(zero)} of {m}) are all zeros: a zero vector has no direction, so their images get "
+                          "no semantic duplicate", MaslowWarning, stacklevel=2)
     paths = [image_path(ds, i) for i in range(m)]
     unreadable: dict[int, str] = {}
     digests: list[str | None] = []
@@ -448,8 +480,7 @@ def find_duplicates(
         for (a, b), d in zip(rows[pr].tolist(), dist.tolist(), strict=True):
             pair_kind.setdefault((a, b), ("near", float(d)))
     if features is not None:
-        f = np.asarray(features)
-        sp, sim = semantic_pairs(f, threshold=cosine)
+        sp, sim = semantic_pairs(features, threshold=cosine)
         for (a, b), s in zip(sp.tolist(), sim.tolist(), strict=True):
             pair_kind.setdefault((a, b), ("semantic", 1.0 - float(s)))
     keys = sorted(pair_kind)

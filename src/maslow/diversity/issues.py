@@ -61,7 +61,8 @@ class IssueRules:
     Attributes:
         dark: p99 of grey (0-1) under which an image is dark.
         light: p01 of grey (0-1) above which an image is light.
-        min_range: p99 - p01 of grey under which an image has low information.
+        min_range: *range* (p99 - p01 of grey measured on the picture reduced to at most 64 pixels a side, not
+            the ``p01``/``p99`` reported) under which an image has low information.
         blur_share: sharpness under this share of the dataset's median is blurry.
         aspect_factor: elongation above this multiple of the dataset's median is an odd aspect ratio.
         size_factor: a side this many times smaller or larger than the dataset's median is an odd size.
@@ -96,7 +97,8 @@ class ImageIssues:
     Attributes:
         paths: image paths (``images.path``), for display.
         flags: issue -> (m,) bool, for every type in ``ISSUES``.
-        values: measure -> (m,) float64 per image: ``p01``, ``p99``, ``range`` (grey, 0-1), ``sharpness``,
+        values: measure -> (m,) float64 per image: ``p01``, ``p99``, ``range`` (grey, 0-1; ``range`` is p99 - p01
+            of the picture reduced to at most 64 pixels a side, so it is not ``p99 - p01``), ``sharpness``,
             ``elongation``, ``side`` (pixels), ``spread`` (0-255); NaN where not measured (unreadable; sharpness
             of low-information images).
         limits: the thresholds applied, in the units of ``values``: ``dark`` (p99 <), ``light`` (p01 >),

@@ -122,6 +122,7 @@ def select(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    step: Callable[[str], None] | None = None,
 ) -> Selection:
     """Order images so that the first ``budget`` are the most informative to label first.
 
@@ -146,7 +147,11 @@ def select(
         embedder: embedder name or object when ``data`` is a Dataset (see ``maslow.embed``).
         cache_dir: embedding cache folder (see ``maslow.embed.embed_dataset``).
         use_cache: read and write the embedding cache (False: embed every image, write nothing).
-        progress: ``progress(done, total)`` callback while embedding.
+        progress: ``progress(done, total)`` callback within each step: the images checked by the quality gate,
+            the images embedded (those not in the cache), the picks made.
+        step: called with the name of each step as it starts (``"checking image quality"`` and ``"embedding"``
+            for a Dataset, ``"finding outliers"`` with the gate, ``"selecting"``); ``progress`` then counts that
+            step's work from 0 (finding outliers reports none).
 
     Returns:
         Selection with ``min(budget, m)`` image rows, most informative first.
@@ -171,6 +176,7 @@ def select(
         if not v >= 0 or math.isinf(v):
             raise MaslowError(f"select: {name} must be a number >= 0, got {v}")
     gen = as_generator(rng)
+    say = step if step is not None else _silent
     paths = None
     used: dict[str, str] | None = None
     gate_rows: dict[int, str] = {}
@@ -180,8 +186,10 @@ def select(
         if quality_gate:
             from maslow.diversity._gate import image_quality_flags
 
-            gate_rows.update(image_quality_flags(ds))
+            say("checking image quality")
+            gate_rows.update(image_quality_flags(ds, progress=progress))
         if features is None:
+            say("embedding")
             # images the gate could not read are not embedded (the embedder would stop at the first): they are held
             # back, as the gate promises
             features, used = _embed_readable(ds, {i: why for i, why in gate_rows.items() if why.startswith("unreadable")},
@@ -199,9 +207,10 @@ def select(
         from maslow.errors import InvalidDatasetError
 
         raise InvalidDatasetError(f"select: sequence must have one entry per image ({m}), got {len(sequence)}")
-    if m == 0:
+    if m == 0:  # nothing ran; auto is named as it resolves (what a script compares with)
         e = np.zeros(0, dtype=np.int64)
-        return Selection(e, np.zeros(0), obj_array([]), strategy, e, obj_array([]), 0, paths, used)
+        return Selection(e, np.zeros(0), obj_array([]), "facility" if strategy == "auto" else strategy, e,
+                         obj_array([]), 0, paths, used)
     budget = min(budget, m)
     gate_score = None
     if quality_gate and m > 2:
@@ -210,6 +219,7 @@ def select(
         # sparser group back whole (a second camera: 16 photos among 30 near-identical microscope slides, its
         # members as far from each other as from the rest); 10 neighbours, not 3, so that a few similar glitches
         # (up to about 5) still have mostly ordinary neighbours to be compared with.
+        say("finding outliers")
         res = outliers(x, k=3, n_mads=gate_mads, min_ratio=gate_ratio)
         gate_score = res.score
         # a MAD of 0 (over half the images are exact copies, at distance 0) gives no scale to judge by:
@@ -222,8 +232,10 @@ def select(
     ok[gated] = False
     if not ok.any():  # everything gated: the gate can't order anything, ignore it
         ok[:] = True
+    say("selecting")
     z = reduce_dims(x)
-    strat_name, order, score, reason = _run(strategy, z, ok, budget, gen, sequence, strata, max_points)
+    strat_name, order, score, reason = _run(strategy, z, ok, budget, gen, sequence, strata, max_points,
+                                            progress=progress)
     if len(order) < budget:  # the gated rows come last, least unusual first
         rest = gated[~np.isin(gated, order)]
         if len(rest):
@@ -277,26 +289,55 @@ def _embed_readable(ds: Dataset, unreadable: dict[int, str], *, embedder: str | 
     return out, describe_embedder(emb)
 
 
+def _silent(*_: Any) -> None:
+    """A progress or step callback that shows nothing."""
+
+
 def _run(strategy: str, z: np.ndarray, ok: BoolArray, budget: int, gen: np.random.Generator,
-         sequence: np.ndarray | None, strata: np.ndarray | None,
-         max_points: int) -> tuple[str, IntArray, FloatArray, list[str]]:
+         sequence: np.ndarray | None, strata: np.ndarray | None, max_points: int,
+         progress: Callable[[int, int], None] | None = None) -> tuple[str, IntArray, FloatArray, list[str]]:
     cand = np.flatnonzero(ok)
     b = min(budget, len(cand))
     zc = z[cand]
+    tick = _Picks(progress, b)
+    name, pick, score, why = _strategy(strategy, zc, cand, b, gen, sequence, strata, max_points, tick)
+    tick(len(pick))
+    return name, cand[pick], score, why
+
+
+class _Picks:
+    """``progress(picks made, budget)``, throttled to about 100 calls (a call per pick of 10,000 would cost more
+    than the picks); with ``progress=None`` nothing is called."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, total: int) -> None:
+        self.progress, self.total, self.due, self.last = progress, total, 0, -1
+        self(0)
+
+    def __call__(self, done: int) -> None:
+        done = min(done, self.total)
+        if self.progress is not None and done != self.last and (done >= self.due or done == self.total):
+            self.progress(done, self.total)
+            self.last, self.due = done, done + max(1, self.total // 100)
+
+
+def _strategy(strategy: str, zc: np.ndarray, cand: IntArray, b: int, gen: np.random.Generator,
+              sequence: np.ndarray | None, strata: np.ndarray | None, max_points: int,
+              tick: _Picks) -> tuple[str, IntArray, FloatArray, list[str]]:
+    """(name, picks as rows of ``zc``, score, reason) of one strategy over the candidates ``cand``."""
     if strategy == "random":
-        pick = gen.permutation(len(cand))[:b]
-        return "random", cand[pick], np.full(b, np.nan), ["random"] * b
+        pick = gen.permutation(len(zc))[:b]
+        return "random", pick, np.full(b, np.nan), ["random"] * b
     if strategy == "stratified":
         groups = strata if strata is not None else sequence
         if groups is None:
             raise MaslowError("select: strategy 'stratified' needs strata (or sequences, or class labels)")
         pick = _stratified(np.asarray(groups)[cand], b, gen)
         g = np.asarray(groups)[cand]
-        return "stratified", cand[pick], np.full(b, np.nan), [f"stratum {g[i]}" for i in pick]
+        return "stratified", pick, np.full(b, np.nan), [f"stratum {g[i]}" for i in pick]
     if strategy == "kcenter":
         start = int(np.argmin(sq_dists(zc, zc.mean(axis=0, keepdims=True))[:, 0]))
-        pick, dist = _kcenter(zc, [start], b)
-        return "kcenter", cand[pick], dist, ["start: nearest the mean", *["coverage: farthest from earlier picks"] * (b - 1)]
+        pick, dist = _kcenter(zc, [start], b, tick=tick)
+        return "kcenter", pick, dist, ["start: nearest the mean", *["coverage: farthest from earlier picks"] * (b - 1)]
     if strategy == "kmeans":
         labels, centres = kmeans(zc, b, rng=gen)
         sizes = np.bincount(labels, minlength=len(centres))
@@ -310,23 +351,23 @@ def _run(strategy: str, z: np.ndarray, ok: BoolArray, budget: int, gen: np.rando
         pick = np.array(pick_l[:b], dtype=np.int64)
         score = np.full(len(pick), np.nan)
         if len(pick) < b:  # empty clusters (duplicate images): fill the budget with the farthest images
-            more, dist = _kcenter(zc, pick, b)
+            more, dist = _kcenter(zc, pick, b, tick=tick)
             score = np.concatenate([score, dist[len(pick):]])
             why_l = why_l[:b] + ["coverage: farthest from earlier picks"] * (b - len(pick))
             pick = more
-        return "kmeans", cand[pick], score, why_l[:b]
+        return "kmeans", pick, score, why_l[:b]
     if strategy == "typicality":
-        pick, score, why = _typical_rounds(zc, b, gen)
-        return "typicality", cand[pick], score, why
+        pick, score, why = _typical_rounds(zc, b, gen, tick=tick)
+        return "typicality", pick, score, why
     # auto: greedy facility location (representativeness), then k-center past the candidate pool
-    pick, score, why = _facility_location(zc, b, gen, max_points=max_points)
+    pick, score, why = _facility_location(zc, b, gen, max_points=max_points, tick=tick)
     name = "facility"
     if len(pick) < b:
-        more, dist = _kcenter(zc, pick, b)
+        more, dist = _kcenter(zc, pick, b, tick=tick)
         score = np.concatenate([score, dist[len(pick):]])
         why += ["coverage: farthest from earlier picks"] * (b - len(pick))
         pick, name = more, "facility+kcenter"
-    return name, cand[pick], score, why
+    return name, pick, score, why
 
 
 def _typicality(z: np.ndarray, k: int = 20) -> FloatArray:
@@ -336,8 +377,8 @@ def _typicality(z: np.ndarray, k: int = 20) -> FloatArray:
     return np.asarray(1.0 / (dist.mean(axis=1) + 1e-12), dtype=np.float64)
 
 
-def _typical_rounds(z: np.ndarray, b: int, gen: np.random.Generator,
-                    growth: float = 1.5) -> tuple[IntArray, FloatArray, list[str]]:
+def _typical_rounds(z: np.ndarray, b: int, gen: np.random.Generator, growth: float = 1.5,
+                    tick: Callable[[int], None] = _silent) -> tuple[IntArray, FloatArray, list[str]]:
     """Typicality rounds: k-means around the earlier picks (kept as fixed centres), then the most typical image
     (within its cluster) of each new cluster, largest clusters first; the number of clusters grows geometrically."""
     picked: list[int] = []
@@ -363,12 +404,13 @@ def _typical_rounds(z: np.ndarray, b: int, gen: np.random.Generator,
                 picked.append(int(i))
                 score.append(float(d))
                 why.append("coverage: farthest from earlier picks")
+        tick(len(picked))
     return np.array(picked, dtype=np.int64), np.array(score), why
 
 
 def _facility_location(z: np.ndarray, b: int, gen: np.random.Generator, *, max_points: int = 10_000,
-                       chunk: int = 1024, batch: int = 64, per_pick: int = 32,
-                       smooth_k: int = 10) -> tuple[IntArray, FloatArray, list[str]]:
+                       chunk: int = 1024, batch: int = 64, per_pick: int = 32, smooth_k: int = 10,
+                       tick: Callable[[int], None] = _silent) -> tuple[IntArray, FloatArray, list[str]]:
     """Greedy facility location, ``sum_i w_i max_j s(i, j)`` with ``s = exp(-d^2 / (2 sigma^2))`` and sigma 1.5
     times the median mean-20-NN distance; greedy keeps a (1 - 1/e) guarantee at every prefix.
 
@@ -394,16 +436,17 @@ def _facility_location(z: np.ndarray, b: int, gen: np.random.Generator, *, max_p
     why: list[str] = []
     b = min(b, len(zp))
     _lazy_greedy(zp, zp, inv, weight, picked, score, why, min(b, len(zp) // per_pick), "spread",
-                 chunk=chunk, batch=batch)
+                 chunk=chunk, batch=batch, tick=tick)
     nb = nn[:, :smooth_k]
     wk = np.exp(-kd[:, :smooth_k] ** 2 * (inv / 2))  # neighbours far away (a tiny mode's) barely move the mean
     mu = ((zp + (zp[nb] * wk[:, :, None]).sum(axis=1)) / (1.0 + wk.sum(axis=1))[:, None]).astype(zp.dtype)
-    _lazy_greedy(zp, mu, inv, None, picked, score, why, b, "representative", chunk=chunk, batch=batch)
+    _lazy_greedy(zp, mu, inv, None, picked, score, why, b, "representative", chunk=chunk, batch=batch, tick=tick)
     return pool[np.array(picked, dtype=np.int64)], np.array(score), why
 
 
 def _lazy_greedy(zp: np.ndarray, loc: np.ndarray, inv: float, weight: FloatArray | None, picked: list[int],
-                 score: list[float], why: list[str], b: int, label: str, *, chunk: int, batch: int) -> None:
+                 score: list[float], why: list[str], b: int, label: str, *, chunk: int, batch: int,
+                 tick: Callable[[int], None] = _silent) -> None:
     """Lazy greedy facility location continued from ``picked`` up to ``b`` picks (lists appended in place).
 
     Candidate j sits at ``loc[j]`` and represents image i by ``weight_i exp(-|zp_i - loc_j|^2 inv)``. Batches of
@@ -442,12 +485,14 @@ def _lazy_greedy(zp: np.ndarray, loc: np.ndarray, inv: float, weight: FloatArray
             score.append(float(g[best]) / total)
             why.append(f"{label}: +{g[best] / total:.2%} of the images covered")
             np.maximum(cur, cols[best], out=cur)
+            tick(len(picked))
         for r, j in enumerate(idx):
             if not (accepted and r == best):
                 heapq.heappush(heap, (-float(g[r]), int(j)))
 
 
-def _kcenter(z: np.ndarray, start: list[int] | IntArray, b: int) -> tuple[IntArray, FloatArray]:
+def _kcenter(z: np.ndarray, start: list[int] | IntArray, b: int,
+             tick: Callable[[int], None] = _silent) -> tuple[IntArray, FloatArray]:
     """Greedy farthest-point sampling continued from ``start``; (picks, distance of each pick to earlier ones)."""
     picks = [int(i) for i in start]
     dist_out = [np.nan] * len(picks)
@@ -463,6 +508,7 @@ def _kcenter(z: np.ndarray, start: list[int] | IntArray, b: int) -> tuple[IntArr
         dist_out.append(float(np.sqrt(d2[i])))
         np.minimum(d2, sq_dists(z, z[i : i + 1])[:, 0], out=d2)
         d2[i] = -1.0
+        tick(len(picks))
     return np.array(picks, dtype=np.int64), np.array(dist_out)
 
 
@@ -509,7 +555,9 @@ def sequence_keys(sequence: np.ndarray | Sequence[Any]) -> np.ndarray:
 
 
 def folder_dataset(folder: str | Path) -> Dataset:
-    """An unlabelled Dataset of every image under ``folder`` (sorted paths, sizes from the headers).
+    """An unlabelled Dataset of every image under ``folder`` (sorted paths, sizes from the headers), linked
+    folders and files followed, each real folder once (``maslow.io.images.find_images``: a folder that can't be
+    listed, or a broken link, is said in a MaslowWarning; a broken link named like an image is kept, unreadable).
 
     Images in sub-folders get ``images.extra["sequence"]`` = their folder (a video's frames usually share one)
     and ``frame`` = their position in it.

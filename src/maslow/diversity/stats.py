@@ -345,7 +345,7 @@ def stats_with_pixels(ds: Dataset, semantic: BoolArray, pixels: FloatArray,
         attributes=attributes,
         sources=_value_counts([] if a.source is None else a.source.tolist()),
         semantic=semantic,
-        pixels_per_class=pix.sum(axis=1),
+        pixels_per_class=np.where(semantic, pix.sum(axis=1), np.nan),  # the sum of no split is 0, not NaN
         pixels_per_class_split=pix,
     )
 

@@ -130,7 +130,9 @@ def embed(paths: Sequence[str | Path], *, embedder: str | Embedder = "auto", cac
         progress: ``progress(done, total)`` over the images that are computed.
 
     Raises:
-        FormatError: an image is missing or unreadable.
+        FormatError: an image is missing or unreadable. The vectors computed before it are stored in the cache
+            first (those of earlier batches, and of the images before it in its batch), so a rerun after the file
+            is fixed embeds only the images from it on.
         MaslowError: ``batch_size`` below 1.
         ModelError: the embedder returned an array of the wrong shape.
     """
@@ -146,28 +148,69 @@ def embed(paths: Sequence[str | Path], *, embedder: str | Embedder = "auto", cac
     out, found = cache.get(keys, emb.dim)
     todo = np.flatnonzero(~found)
     log.info("embeddings: %d cached, %d to compute with %s", int(found.sum()), len(todo), emb.name)
+    # identical images are embedded once
+    first: dict[str, int] = {}
+    for i in todo:
+        first.setdefault(keys[i], int(i))
+    uniq = list(first.values())
     if len(todo):
-        # identical images are embedded once
-        first: dict[str, int] = {}
-        for i in todo:
-            first.setdefault(keys[i], int(i))
-        uniq = list(first.values())
         lookup: dict[str, np.ndarray] = {}
         # stored chunk by chunk: an interrupted run (a killed job, a full disk) keeps what it computed
         step = max(batch_size, _CHUNK // batch_size * batch_size)
         for s in range(0, len(uniq), step):
             part = uniq[s: s + step]
-            done = partial(_offset, progress, s, len(uniq)) if progress is not None else None
-            rows = np.asarray(emb.embed([paths[i] for i in part], batch_size=batch_size, progress=done),
-                              dtype=np.float32)
-            if rows.shape != (len(part), emb.dim):  # never store misaligned rows in the cache
-                raise ModelError(f"embedder {emb.name!r}: embed must return ({len(part)}, {emb.dim}) features, "
-                                 f"got {rows.shape}")
-            cache.put([keys[i] for i in part], rows)
+            rows = _embed_chunk(emb, [paths[i] for i in part], [keys[i] for i in part], cache, batch_size,
+                                partial(_offset, progress, s, len(uniq)) if progress is not None else None)
             lookup.update(zip([keys[i] for i in part], rows, strict=True))
         for i in todo:
             out[i] = lookup[keys[i]]
     return out
+
+
+def _checked(emb: Embedder, rows: np.ndarray, n: int) -> np.ndarray:
+    """``rows`` as float32, refused unless (n, dim): misaligned rows are never stored in the cache."""
+    rows = np.asarray(rows, dtype=np.float32)
+    if rows.shape != (n, emb.dim):
+        raise ModelError(f"embedder {emb.name!r}: embed must return ({n}, {emb.dim}) features, got {rows.shape}")
+    return rows
+
+
+def _embed_chunk(emb: Embedder, paths: list[str | Path], keys: list[str], cache: EmbeddingCache, batch_size: int,
+                 progress: Callable[[int, int], None] | None) -> np.ndarray:
+    """(len(paths), dim) rows of one chunk, embedded a batch at a time (the batches the embedder would make of
+    the whole chunk) and stored in ``cache`` as one shard. When a batch fails (an unreadable image, an
+    interruption), the rows embedded before it are stored first, with those of the failing batch's images before
+    the unreadable one (one more pass over them), so a rerun after fixing the file embeds only what follows it."""
+    from maslow.errors import FormatError
+
+    done: list[np.ndarray] = []
+    n_done = 0
+    try:
+        for b in range(0, len(paths), batch_size):
+            batch = paths[b: b + batch_size]
+            at = partial(_offset, progress, b, len(paths)) if progress is not None else None
+            done.append(_checked(emb, emb.embed(batch, batch_size=batch_size, progress=at), len(batch)))
+            n_done += len(batch)
+    except BaseException as e:
+        bad = Path(e.path) if isinstance(e, FormatError) and e.path is not None else None
+        before = next((j for j, p in enumerate(paths[n_done: n_done + batch_size]) if Path(p) == bad), 0)
+        if before:
+            try:
+                done.append(_checked(emb, emb.embed(paths[n_done: n_done + before], batch_size=batch_size),
+                                     before))
+                n_done += before
+            except Exception as again:  # noqa: BLE001 - the first error is the one to report
+                log.warning("embeddings: the %d images before %s could not be embedded again: %s", before, bad, again)
+        if n_done:
+            try:
+                cache.put(keys[:n_done], np.concatenate(done))
+                log.info("embeddings: %d stored before the error", n_done)
+            except Exception as keep:  # noqa: BLE001 - the first error is the one to report
+                log.warning("embeddings: the %d computed before the error could not be stored: %s", n_done, keep)
+        raise
+    rows = np.concatenate(done) if done else np.zeros((0, emb.dim), dtype=np.float32)
+    cache.put(keys, rows)
+    return rows
 
 
 #: Images embedded between two writes of the cache.

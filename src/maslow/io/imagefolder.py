@@ -10,6 +10,9 @@ Glossary:
 - *annotation*: each image gets one annotation: its class, no box (NaN). The task is classification.
 - Images directly in the root (or a split folder) have no class: they are kept without an annotation and
   reported. Hidden files are skipped; other non-image files are counted in one ``info`` finding.
+- Linked folders and files are followed; each real folder is read once per class (a link to a parent would
+  loop). A folder that can't be listed is an ``unreadable_folder`` error, a link whose target is missing (without
+  an image suffix) a ``broken_link`` warning; a missing image behind a link is an ``unreadable_image``.
 - Writing: an image needs exactly one class. Images with no label, or with several different labels
   (multi-label can't be expressed by folders), are not written and are counted in ``ExportReport.lost``.
 """
@@ -31,32 +34,10 @@ from maslow.core.types import str_array
 from maslow.errors import FormatError
 from maslow.io._common import Collector, ExportReport
 from maslow.io._export import LINK_MODES, count_lost, output_names, place_image
-from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path
+from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path, list_images
 from maslow.io.registry import Progress, Ticks, warn_issues
 
 SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
-
-
-def _walk(folder: Path) -> tuple[list[Path], int]:
-    """Image files under ``folder`` (sorted, hidden entries skipped) and the number of other files. Linked
-    folders are followed, each real folder once (a link to a parent would loop)."""
-    images, other = [], 0
-    seen: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        st = os.stat(dirpath)
-        if (st.st_dev, st.st_ino) in seen:
-            dirnames[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in sorted(filenames):
-            if f.startswith("."):
-                continue
-            if Path(f).suffix.lower() in IMAGE_SUFFIXES:
-                images.append(Path(dirpath) / f)
-            else:
-                other += 1
-    return images, other
 
 
 def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -> tuple[Dataset, Report]:
@@ -101,9 +82,21 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False) -
                     file=p.relative_to(src).as_posix(), image=len(paths))
             _add(p, src, split, paths, widths, heights, splits, col)
         for cls in sorted(c for c in group.iterdir() if c.is_dir() and not c.name.startswith(".")):
-            files, other = _walk(cls)
-            n_other += other
-            for p in files:
+            # linked folders followed, each real folder once per class (a link to a parent would loop); hidden
+            # entries skipped
+            try:
+                found = list_images(cls, hidden=False)
+            except FormatError as e:
+                col.add("unreadable_folder", f"class folder can't be listed, its images were not read: {e}",
+                        severity="error", file=cls.relative_to(src).as_posix())
+                continue
+            n_other += found.n_other
+            for folder, why in found.unlisted:
+                col.add("unreadable_folder", f"folder can't be listed, its images were not read: {why}",
+                        severity="error", file=folder.relative_to(src).as_posix())
+            for link in found.broken_links:
+                col.add("broken_link", "link whose target is missing, skipped", file=link.relative_to(src).as_posix())
+            for p in found.images:
                 img.append(len(paths))
                 lab.append(index[cls.name])
                 _add(p, src, split, paths, widths, heights, splits, col)

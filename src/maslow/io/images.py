@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 import struct
 import warnings
@@ -290,6 +291,117 @@ def load(ds: Dataset, i: int, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return load_path(image_path(ds, i), max_pixels=max_pixels)
 
 
-def find_images(folder: Path) -> list[Path]:
-    """Image files under ``folder``, sorted, by suffix."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def is_image_name(name: str) -> bool:
+    """The file name ends in an image suffix (``IMAGE_SUFFIXES``, any case), as ``Path.suffix`` reads one (a
+    leading or trailing dot is no suffix)."""
+    i = name.rfind(".")
+    return 0 < i < len(name) - 1 and name[i:].lower() in IMAGE_SUFFIXES
+
+
+@dataclass(frozen=True)
+class ImageListing:
+    """What ``list_images`` found under a folder.
+
+    Attributes:
+        images: image files (by suffix), sorted as Paths sort (by their parts), under the paths that reach them
+            (a linked folder's images under the link's name). A link with an image suffix whose target is
+            missing is listed too: reading it says why, as for any unreadable image.
+        n_other: other files (no image suffix).
+        broken_links: links without an image suffix whose target is missing (or that loop), sorted.
+        unlisted: (folder, why) of the folders that could not be listed (no permission), sorted.
+    """
+
+    images: list[Path]
+    n_other: int
+    broken_links: list[Path]
+    unlisted: list[tuple[Path, str]]
+
+
+def list_images(folder: str | Path, *, hidden: bool = True) -> ImageListing:
+    """The image files under ``folder``, walked with ``os.scandir``: linked folders and files are followed, and each
+    real folder is walked once, under the first path (in sorted order) that reaches it (a link to a parent, or a
+    second link to a folder, is not walked again; that is no error). A stat call per folder and per link only.
+
+    Args:
+        folder: the folder.
+        hidden: also list entries whose name starts with a dot (and walk such folders).
+
+    Raises:
+        FormatError: ``folder`` itself can't be listed.
+    """
+    root = str(folder)
+    found: list[tuple[str, ...]] = []
+    broken: list[tuple[str, ...]] = []
+    unlisted: list[tuple[tuple[str, ...], str]] = []
+    n_other = 0
+    seen: set[tuple[int, int]] = set()
+    try:
+        st = os.stat(root)
+    except OSError as e:
+        raise FormatError(f"folder can't be read: {e.strerror or e}", path=folder) from None
+    # depth first, entries in name order, so that a folder reached twice is walked under its first path in the
+    # sorted listing; a stack, not recursion (a deep tree is no error)
+    stack: list[tuple[str, tuple[str, ...], tuple[int, int]]] = [(root, (), (st.st_dev, st.st_ino))]
+    while stack:
+        path, parts, key = stack.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda entry: entry.name)
+        except OSError as e:
+            if not parts:
+                raise FormatError(f"folder can't be listed: {e.strerror or e}", path=folder) from None
+            unlisted.append((parts, str(e.strerror or e)))
+            continue
+        sub: list[tuple[str, tuple[str, ...], tuple[int, int]]] = []
+        for entry in entries:
+            name = entry.name
+            if not hidden and name.startswith("."):
+                continue
+            try:
+                # a plain entry's type comes with the listing (no stat); a link's needs one, as a folder's key
+                if entry.is_dir():
+                    s = entry.stat()
+                    sub.append((entry.path, (*parts, name), (s.st_dev, s.st_ino)))
+                    continue
+                is_file = entry.is_file()
+            except OSError:  # a link that loops: neither a file nor a folder
+                is_file = False
+            if is_image_name(name):
+                if is_file or entry.is_symlink():  # a broken link: kept, reading it says "not found"
+                    found.append((*parts, name))
+            elif is_file:
+                n_other += 1
+            elif entry.is_symlink():
+                broken.append((*parts, name))
+        stack.extend(reversed(sub))
+    base = Path(folder)
+    return ImageListing(images=[base.joinpath(*p) for p in sorted(found)], n_other=n_other,
+                        broken_links=[base.joinpath(*p) for p in sorted(broken)],
+                        unlisted=[(base.joinpath(*p), why) for p, why in sorted(unlisted)])
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    """Image files under ``folder`` by suffix, sorted (``list_images``: linked folders followed, each real folder
+    once). Folders that can't be listed and broken links without an image suffix are said in a MaslowWarning
+    (nothing is skipped without a word); a broken link with an image suffix is listed (reading it fails).
+
+    Raises:
+        FormatError: ``folder`` itself can't be listed.
+    """
+    from maslow.errors import MaslowWarning
+
+    got = list_images(folder)
+    if got.unlisted:
+        first, why = got.unlisted[0]
+        warnings.warn(f"{folder}: {len(got.unlisted)} folder{'s' if len(got.unlisted) > 1 else ''} could not be "
+                      f"listed and {'were' if len(got.unlisted) > 1 else 'was'} skipped (first: {first}: {why})",
+                      MaslowWarning, stacklevel=2)
+    if got.broken_links:
+        n = len(got.broken_links)
+        warnings.warn(f"{folder}: {n} broken link{'s' if n > 1 else ''} (target missing) skipped: "
+                      f"{', '.join(str(p) for p in got.broken_links[:3])}{', ...' if n > 3 else ''}",
+                      MaslowWarning, stacklevel=2)
+    return got.images
