@@ -11,7 +11,7 @@ import pytest
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
-from maslow.errors import InvalidDatasetError, ModelError
+from maslow.errors import InvalidDatasetError, MaslowError, ModelError
 from maslow.models.base import TrainConfig, build_model, load_model
 from maslow.models.evaluate import evaluate
 from maslow.sample import write_shapes
@@ -102,8 +102,9 @@ def test_errors_name_the_problem(shapes: Dataset, tmp_path: Path) -> None:
         build_model(_cfg()).predict(shapes)
     with pytest.raises(InvalidDatasetError, match="must hold boxes"):
         build_model(_cfg()).fit(shapes.select([]))
-    with pytest.raises(ModelError, match="ssdlite supports"):
-        build_model(_cfg("ssdlite", backbone="resnet18", pretrained="no")).fit(shapes)
+    with pytest.raises(MaslowError, match="config field 'backbone' must be 'auto' or 'efficientnet-lite0' for "
+                                          "ssdlite, got 'resnet18'"):  # when built: before any data is read
+        build_model(_cfg("ssdlite", backbone="resnet18", pretrained="no"))
     from maslow.embed.backbones import cached_torchvision_weights
 
     if "resnet18" not in cached_torchvision_weights():

@@ -21,6 +21,7 @@ from maslow.cli.render import (
     table,
 )
 from maslow.core.dataset import Dataset
+from maslow.core.schema import Task
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 ToOpt = Annotated[str, typer.Option("--to", "-t", help="Output format (parquet keeps everything, probabilities "
@@ -46,15 +47,55 @@ def _summary(pred: Dataset) -> dict[str, Any]:
 _OBJECT_TASKS = ("detection", "instance_segmentation", "keypoints")
 
 
-def _warn_if_empty(pred: Dataset, task: str | None) -> None:
+def _warn_if_empty(pred: Dataset, task: str | None, config: Any = None) -> None:
     """Say on stderr when a detector found nothing on any image: a model trained too briefly (or with a high
     ``score_threshold``) writes an empty file that mAP scores 0 and ``maslow qa`` would read as "every object is
-    extra"."""
+    extra". ``config``: the model's ``TrainConfig``, whose ``params.score_threshold`` is said."""
     if pred.n_annotations or (task or pred.schema.task.value) not in _OBJECT_TASKS:
         return
+    from maslow.models.detect import SCORE_THRESHOLD
+
+    given = None if config is None else config.params.get("score_threshold")
+    threshold = (f"{given:g} in the model's config" if isinstance(given, int | float) and not isinstance(given, bool)
+                 else f"{SCORE_THRESHOLD:g}, the default")
     err_console.print(f"warning: the model predicted no object on any of the {pred.n_images} images: train it "
-                      "longer, or lower params.score_threshold (default 0.05); maslow qa refuses predictions "
+                      f"longer, or lower params.score_threshold (now {threshold}); maslow qa refuses predictions "
                       "that hold none", markup=False, highlight=False)
+
+
+def _input_category_ids(names: tuple[str, ...], ds: Dataset, *, fmt_in: str | None, fmt_out: str,
+                        src: Path) -> dict[str, int] | None:
+    """For ``--to coco-results`` from a COCO file: the file's category id of each class name, so the results pair
+    with that file (not the ids of the model's training file); None for other formats, or a file without categories
+    (the model's ids are written).
+
+    Raises:
+        FormatError: a class of the model (``names``) is not a category of the file: its predictions would have no
+            category id there (names them and the file's categories).
+    """
+    if fmt_out != "coco-results" or fmt_in != "coco":
+        return None
+    ids = {c.name: int(c.id) for c in ds.schema.classes if c.id is not None}
+    if not ids:
+        return None
+    missing = [n for n in names if n not in ids]
+    if missing:
+        from maslow.errors import FormatError
+
+        raise FormatError(f"--to coco-results: the model's classes must be categories of this file, so that the "
+                          f"results carry its category ids; got {len(missing)} it lacks: "
+                          f"{', '.join(map(repr, missing[:10]))}{' ...' if len(missing) > 10 else ''} (its "
+                          f"categories: {', '.join(map(repr, list(ids)[:10]))}{' ...' if len(ids) > 10 else ''}); "
+                          "write --to parquet or coco instead", path=src)
+    return ids
+
+
+def _with_category_ids(pred: Dataset, ids: dict[str, int]) -> Dataset:
+    """``pred`` with each class's COCO id (``ClassDef.id``, what the writers use) taken from ``ids`` by name."""
+    import dataclasses
+
+    classes = tuple(dataclasses.replace(c, id=ids[c.name]) for c in pred.schema.classes)
+    return pred.replace(schema=dataclasses.replace(pred.schema, classes=classes))
 
 
 def _render_summary(d: dict[str, Any], title: str) -> None:
@@ -127,14 +168,21 @@ def predict(
     model = load_model(model_path)
     ds = load_dataset(images, fmt_in, images_root=images_root, folders=True)
     check_images_kept(folders, ds, flag="--out")
+    schema = getattr(model, "schema", None)  # before predicting: a class the COCO file lacks is said first
+    ids = None if schema is None else _input_category_ids(schema.names, ds, fmt_in=fmt_in, fmt_out=fmt_out,
+                                                          src=images)
     with progress_bar("predicting", enabled=not as_json) as progress:
         pred = model.predict(ds, batch_size=batch_size, progress=progress)
+    if schema is None:
+        ids = _input_category_ids(pred.schema.names, ds, fmt_in=fmt_in, fmt_out=fmt_out, src=images)
+    if ids is not None:
+        pred = _with_category_ids(pred, ids)
     with checked:
         rep = io.write(pred, out, fmt_out)
     d = {"model": str(model_path), "adapter": model.config.model, "weights": model.history.weights,
          **_summary(pred), "export": rep.to_dict()}
     d["task"] = str(getattr(model, "task", None) or d["task"])  # a detector trained on data that also has keypoints
-    _warn_if_empty(pred, d["task"])
+    _warn_if_empty(pred, d["task"], model.config)
     if as_json:
         print_json(d)
         return
@@ -193,6 +241,9 @@ def crossval(
         raise FormatError(str(e), path=config) from None
     truth = load_data(cfg)
     check_images_kept(folders, truth, flag="--out")
+    task = getattr(adapter, "task", None) or truth.schema.task  # a classifier's probabilities go beside OUT
+    _check_probs_file(_probs_path(out), out=out, overwrite=overwrite,
+                      writes=Task(task).value in ("classification", "multilabel"))
     groups = None
     if group_by is not None:  # a misspelt column must not leave each image on its own: a leak across folds
         if group_by not in truth.images.extra:
@@ -203,13 +254,14 @@ def crossval(
     oof, scores, weights = out_of_fold_run(truth, cfg, folds=folds, seed=seed, task=getattr(adapter, "task", None),
                                            label=f"crossval ({cfg.model}, {folds} folds)", enabled=not as_json,
                                            groups=groups, dedupe=dedupe)
-    _warn_if_empty(oof, getattr(adapter, "task", None))
-    # named after OUT: two runs into one folder keep their own (a shared probs.npy was overwritten)
+    _warn_if_empty(oof, getattr(adapter, "task", None), cfg)
+    # named after OUT: two runs into one folder keep their own unless their OUTs share a stem (a.parquet and
+    # a.json), and then the earlier one's is only replaced with --overwrite (checked before training too)
     probs_path = _probs_path(out) if oof.schema.task.value in ("classification", "multilabel") else None
     # the predictions and the probabilities together or neither: the .npy waits under a temporary name until the
     # predictions are written (a folder in its place left new predictions behind an exit code 2)
-    if probs_path is not None and probs_path.is_dir():  # atomic_path finds it only when renaming, too late
-        raise FormatError("output must be a writable path, got a folder where the probabilities go", path=probs_path)
+    if probs_path is not None:
+        _check_probs_file(probs_path, out=out, overwrite=overwrite, writes=True)
     with contextlib.ExitStack() as stack:
         if probs_path is not None:
             with open(stack.enter_context(atomic_path(probs_path)), "wb") as f:
@@ -226,6 +278,23 @@ def crossval(
     render_export(rep)
     if probs_path is not None:
         console.print(f"Probabilities ({truth.n_images} x {len(oof.schema.classes)}) written to {lit(probs_path)}")
+
+
+def _check_probs_file(path: Path, *, out: Path, overwrite: bool, writes: bool) -> None:
+    """Refuse (exit 2) where ``crossval`` is to write the probabilities (``writes``): a folder (``atomic_path`` finds
+    it only when renaming, after the predictions are written), or without ``--overwrite`` a file there already: an
+    earlier run's, maybe of another OUT with the same stem (``run.parquet``, then ``run.json``), which it pairs
+    with."""
+    from maslow.errors import FormatError, MaslowError
+
+    if not writes:
+        return
+    if path.is_dir():
+        raise FormatError("output must be a writable path, got a folder where the probabilities go", path=path)
+    if path.exists() and not overwrite:
+        raise MaslowError(f"--out {out}: the probabilities are written beside it, to {path}, which holds an earlier "
+                          "run's (they pair with the predictions they were written with, maybe of another OUT of the "
+                          "same stem); pass --overwrite to replace it, or give another --out")
 
 
 def _probs_path(out: Path) -> Path:

@@ -48,24 +48,44 @@ def apply_sets(cfg: Any, sets: Sequence[str] | None) -> Any:
         raise MaslowError(f"--set: {str(e).removeprefix('--set: ')}") from None
 
 
-def read_train_config(config: Path, sets: Sequence[str] | None, *, search: bool = False) -> tuple[Any, Any]:
+def read_train_config(config: Path, sets: Sequence[str] | None, *, search: bool = False,
+                      check_search: bool = False) -> tuple[Any, Any]:
     """The config of ``train``, ``tune``, ``crossval`` and ``qa --model``, and its search space (``search``: as
     ``read_tune_config`` reads it, else None): the file read, the ``--set`` overrides applied, then its ``device``
     checked before any data is read. After the overrides: ``--set device=cpu`` runs a config saying ``device: cuda``
     on a machine without CUDA. A device this machine lacks names ``--set`` when an override gave it, else the config
-    file (exit 2)."""
-    from maslow.models.base import check_device, read_config
-    from maslow.models.tune import read_tune_config
+    file (exit 2). Then the settings the adapter checks when it is built (``params``, ``backbone``; with
+    ``check_search``, ``tune``'s, the search space's keys and values too), and that ``data`` and ``images_root``
+    exist: each names the config file and the field, or ``--set``."""
+    from maslow.models.base import build_model, check_device, read_config
+    from maslow.models.tune import check_keys, read_tune_config
 
     cfg, space = (read_tune_config(config, device_check=False) if search
                   else (read_config(config, device_check=False), None))
     cfg = apply_sets(cfg, sets)
+
+    def given(key: str) -> bool:  # by an override rather than the config file
+        return any(item.partition("=")[0].strip() == key for item in sets or ())
+
     try:
         check_device(cfg.device)
     except MaslowError as e:
-        if any(item.partition("=")[0].strip() == "device" for item in sets or ()):
+        if given("device"):
             raise MaslowError(f"--set: {e}") from None
         raise FormatError(str(e), path=config) from None
+    with _config_errors(config):  # the settings the adapter checks (params, backbone), before any path is looked at
+        build_model(cfg)
+        if check_search and space is not None:  # tune: its search keys too (`tune` checks them again)
+            check_keys(cfg, space)
+    for key in ("data", "images_root"):  # a missing one was said by the reader, without "not found" or the field
+        value = getattr(cfg, key)
+        if value is None or (key == "data" and cfg.format is None) or Path(value).exists():
+            continue  # format None: data names a workspace dataset or version
+        why = (f"config field {key!r} must be an existing file or folder, got {value} (not found"
+               + ("" if given(key) else "; a relative path is relative to the config file's folder") + ")")
+        if given(key):
+            raise MaslowError(f"--set: {why}")
+        raise FormatError(why, path=config)
     return cfg, space
 
 
@@ -278,7 +298,7 @@ def tune_command(
     """Search hyperparameters with Optuna (TPE, median pruning); resumable, shareable SQLite study."""
     from maslow.models.tune import tune
 
-    cfg, space = read_train_config(config, sets, search=True)
+    cfg, space = read_train_config(config, sets, search=True, check_search=True)  # before the data is looked at
     _quiet_libraries(cfg)
     with progress_bar("trials", enabled=not as_json) as progress:
         result = tune(cfg, trials=trials, metric=metric, space=space, storage=storage, study_name=study,
@@ -382,7 +402,12 @@ def export_onnx_command(args: Sequence[str], *, as_json: bool) -> None:
                   f"{', '.join(rep.input_names)} {list(rep.input_shape)}, outputs {', '.join(rep.output_names)}")
     console.print(f"onnxruntime vs torch: max |diff| {rep.max_abs_diff:.3g} (bound {rep.tolerance:.3g}) on "
                   f"batch sizes {', '.join(map(str, rep.batch_sizes))}"
-                  + ("" if rep.real_rows is None else f", and a training image ({rep.real_rows} detections)"))
+                  + ("" if rep.real_rows is None else f", and {len(rep.real_images)} training image"
+                                                      f"{'' if len(rep.real_images) == 1 else 's'} "
+                                                      f"({rep.real_rows} detections)"))
+    if rep.precise_sigmoid:
+        console.print(f"{rep.precise_sigmoid} Sigmoid node{'' if rep.precise_sigmoid == 1 else 's'} written as "
+                      "1 / (1 + exp(-x)) (onnxruntime's Sigmoid rounds small probabilities)")
 
 
 def register(app: typer.Typer) -> None:

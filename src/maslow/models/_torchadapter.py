@@ -73,6 +73,33 @@ def check_params(config: TrainConfig, spec: dict[str, ParamSpec]) -> TrainConfig
     return config.with_overrides(params=params)
 
 
+def torchvision_classifiers() -> frozenset[str] | None:
+    """The names of torchvision's classification networks (``torchvision.models.list_models``); None without
+    torchvision (the adapter that needs it says so when it builds its network)."""
+    try:
+        import torchvision.models as tvm
+    except ImportError:
+        return None
+    return frozenset(tvm.list_models(module=tvm))
+
+
+def check_backbone(config: TrainConfig, allowed: Callable[[str], bool] | None, want: str | None) -> None:
+    """Refuse ``config.backbone`` when the adapter is built, before any data is read (an unknown one failed only
+    once training started): ``auto`` and ``efficientnet-lite0`` always pass, other names when ``allowed`` says so
+    (None: nothing to check against). ``want`` says what else is accepted (None: nothing else).
+
+    Raises:
+        MaslowError: ``config field 'backbone' must be ...``, naming the value.
+    """
+    from maslow.errors import MaslowError
+
+    name = config.backbone
+    if name in ("auto", "efficientnet-lite0") or (want is not None and (allowed is None or allowed(name))):
+        return
+    accepted = "'auto' or 'efficientnet-lite0'" if want is None else f"'auto', 'efficientnet-lite0' or {want}"
+    raise MaslowError(f"config field 'backbone' must be {accepted} for {config.model}, got {name!r}")
+
+
 class TorchAdapter:
     """Base of the torch adapters: subclasses set ``NAMES`` (the ``cfg.model`` values they build), ``task`` and
     ``_network(num_classes, arch, pretrained)``, and may extend ``_extra``/``_restore`` for what else they save."""
@@ -88,6 +115,7 @@ class TorchAdapter:
             raise ModelError(f"config model must be one of {', '.join(self.NAMES)} for {type(self).__name__}, "
                              f"got {config.model!r}")
         self.config = check_params(config, self.PARAMS)
+        self._check_backbone()
         self.schema: LabelSchema | None = None
         self.history = TrainHistory()
         self._net: Any = None
@@ -97,6 +125,9 @@ class TorchAdapter:
 
     def _network(self, num_classes: int, *, arch: str, pretrained: bool) -> Any:
         raise NotImplementedError
+
+    def _check_backbone(self) -> None:
+        """Refuse a ``backbone`` the adapter can't build (``check_backbone``), when it is built."""
 
     def _frozen_part(self) -> Any:
         """The module whose batch norms were frozen when trained from pretrained weights."""

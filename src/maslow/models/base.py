@@ -310,6 +310,12 @@ def load_data(cfg: TrainConfig) -> Dataset:
     if cfg.format is not None:
         from maslow import io
 
+        for key in ("data", "images_root"):  # the readers' own words named neither the setting nor "not found"
+            value = getattr(cfg, key)
+            if value is not None and not Path(value).exists():
+                raise FormatError(f"config field {key!r} must be an existing file or folder, got nothing there (not "
+                                  "found)", path=value)
+
         return io.read(cfg.data, cfg.format, **({"images_root": cfg.images_root} if cfg.images_root else {}))
     from maslow.store import Workspace
 

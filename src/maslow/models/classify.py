@@ -140,6 +140,15 @@ class EmbeddingClassifier:
         if not isinstance(config.params.get("use_cache", True), bool):
             raise MaslowError(f"config field 'params.use_cache' must be true or false, got "
                               f"{config.params['use_cache']!r}")
+        from maslow.embed.backbones import TORCHVISION
+
+        arch = config.backbone.removeprefix("torchvision:")
+        if config.backbone not in ("auto", "light", "efficientnet-lite0") and (
+                not config.backbone.startswith("torchvision:") or arch not in TORCHVISION):
+            # refused when the adapter is built, before any data is read (it failed once the images were read)
+            raise MaslowError(f"config field 'backbone' must be an embedder for {ADAPTER}: auto, light, "
+                              f"efficientnet-lite0 or torchvision:<arch> with <arch> one of {', '.join(TORCHVISION)}; "
+                              f"got {config.backbone!r}")
         self.config = config
         self.schema: LabelSchema | None = None
         self.history = TrainHistory()

@@ -257,6 +257,11 @@ class TorchvisionClassifier:
                               f"{', '.join(_PARAMS)}")
         if not isinstance(config.params.get("hflip", True), bool):
             raise MaslowError(f"config field 'params.hflip' must be true or false, got {config.params['hflip']!r}")
+        from maslow.models._torchadapter import check_backbone, torchvision_classifiers
+
+        names = torchvision_classifiers()
+        check_backbone(config, None if names is None else names.__contains__,
+                       "a torchvision classifier (resnet18, mobilenet_v3_small, ...)")
         self.config = config
         self.schema: LabelSchema | None = None
         self.history = TrainHistory()

@@ -36,7 +36,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
 from maslow.errors import InvalidDatasetError, ModelError
 from maslow.models import _torchdata as TD
-from maslow.models._torchadapter import LOOP_PARAMS, ParamSpec, TorchAdapter
+from maslow.models._torchadapter import LOOP_PARAMS, ParamSpec, TorchAdapter, check_backbone, torchvision_classifiers
 from maslow.models.base import (
     EpochResult,
     TrainConfig,
@@ -47,6 +47,8 @@ from maslow.models.checkpoint import Checkpoint
 log = logging.getLogger(__name__)
 
 DETECTORS = ("fasterrcnn", "retinanet", "fcos", "ssdlite", "maskrcnn")
+#: ``params.score_threshold`` when the config does not set it: detections scoring below are not kept
+SCORE_THRESHOLD = 0.05
 
 
 def _param(cfg: TrainConfig, name: str, default: Any) -> Any:
@@ -87,7 +89,7 @@ def build_network(cfg: TrainConfig, num_classes: int, *, arch: str, pretrained: 
     size = cfg.image_size
     common = {"image_mean": mean, "image_std": std}
     nc = num_classes + label_offset(kind)
-    score = float(_param(cfg, "score_threshold", 0.05))
+    score = float(_param(cfg, "score_threshold", SCORE_THRESHOLD))
     nms = float(_param(cfg, "nms_threshold", 0.5))
     dets = int(_param(cfg, "max_detections", 100))
     if kind == "ssdlite":
@@ -194,6 +196,14 @@ class TorchvisionDetector(TorchAdapter):
 
     def _network(self, num_classes: int, *, arch: str, pretrained: bool) -> Any:
         return build_network(self.config, num_classes, arch=arch, pretrained=pretrained)
+
+    def _check_backbone(self) -> None:
+        if self.config.model == "ssdlite":  # its head reads EfficientNet-Lite0's stride 16/32 stages
+            check_backbone(self.config, None, None)
+            return
+        names = torchvision_classifiers()
+        check_backbone(self.config, None if names is None else lambda name: name in names and name.startswith(
+            ("resnet", "mobilenet_v3")), "a torchvision resnet or mobilenet_v3 (resnet50, mobilenet_v3_large, ...)")
 
     def _frozen_part(self) -> Any:
         return self._net.backbone.body

@@ -33,7 +33,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.schema import Task
 from maslow.errors import InvalidDatasetError, ModelError
 from maslow.models import _torchdata as TD
-from maslow.models._torchadapter import TorchAdapter
+from maslow.models._torchadapter import TorchAdapter, check_backbone
 from maslow.models.base import (
     EpochResult,
     TrainConfig,
@@ -155,6 +155,11 @@ class TorchvisionSegmenter(TorchAdapter):
 
     def _network(self, num_classes: int, *, arch: str, pretrained: bool) -> Any:
         return build_network(self.config, num_classes, arch=arch, pretrained=pretrained)
+
+    def _check_backbone(self) -> None:
+        kind = self.config.model
+        check_backbone(self.config, lambda name: (kind, name) in _TORCHVISION,
+                       f"one of {', '.join(repr(b) for k, b in _TORCHVISION if k == kind)}")
 
     def _frozen_part(self) -> Any:
         return self._net.seg.backbone

@@ -82,7 +82,9 @@ class TrainResult:
         already_finished: for a resumed run that had nothing left to train, why (``trained 5 of 5 epochs``):
             nothing was trained, saved or tracked, ``model`` is the saved one and there are no metrics.
 
-    ``best_epoch`` counts epochs from 1, as ``maslow train`` prints it; ``history`` (as ``model.json`` and the
+    ``to_dict``'s ``epochs`` is the number of epochs trained (``len(history.epochs)``: fewer than the config's
+    ``epochs_configured`` when the run stopped early, one for an adapter that fits in one pass), as ``maslow
+    train`` prints it. ``best_epoch`` counts epochs from 1, as ``maslow train`` prints it; ``history`` (as ``model.json`` and the
     checkpoint store it, and MLflow's ``step`` and ``best_epoch``) indexes them from 0.
     """
 
@@ -119,7 +121,8 @@ class TrainResult:
                 "metric": self.metric, "metrics": dict(self.metrics), "test_metrics": dict(self.test_metrics),
                 "run_id": self.run_id, "tracking_uri": self.tracking_uri, "n_train": self.n_train,
                 "n_val": self.n_val, "n_test": self.n_test, "tracking_off": self.tracking_off,
-                "epochs": self.model.config.epochs, "resumed_from": self.resumed_from,
+                "epochs": len(self.history.epochs), "epochs_configured": self.model.config.epochs,
+                "stopped_early": self.history.stopped_early, "resumed_from": self.resumed_from,
                 "already_finished": self.already_finished, "best_epoch": self.best_epoch,
                 "history": self.history.to_dict()}
 

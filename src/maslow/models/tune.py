@@ -272,8 +272,8 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
     metric = cfg.key_metric(getattr(build_model(cfg), "task", None) or task_of(ds))
     cfg = cfg.with_overrides(metric=metric)
     storage = storage or default_storage()
-    if storage.startswith("sqlite:///"):
-        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if (database := same_storage(storage)).startswith("sqlite:///"):
+        Path(database.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     name = study_name or f"{cfg.experiment}-{cfg.model}"
     done_before = (len(optuna.load_study(study_name=name, storage=storage).trials)
                    if name in optuna.get_all_study_names(storage) else 0)
@@ -320,24 +320,40 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
 STUDY_FILE = ".maslow-study"
 
 
+def same_storage(storage: str) -> str:
+    """``storage`` as one text for every way of writing the same database: an SQLite URL (``sqlite:///`` with a
+    relative or absolute path, ``sqlite+pysqlite:///``, ``./`` or ``..`` in the path, a query after ``?``) as
+    ``sqlite:///`` and the file's absolute path (links resolved); any other URL as given. A relative path is
+    relative to the current folder, as Optuna (SQLAlchemy) opens it."""
+    import re
+
+    m = re.fullmatch(r"sqlite(?:\+\w+)?:///([^?]*)(\?.*)?", storage.strip())
+    if m is None or m[1] in ("", ":memory:"):
+        return storage
+    return f"sqlite:///{Path(m[1]).resolve()}"
+
+
 def _claim(root: Path, name: str, storage: str) -> None:
     """Mark ``root`` as study ``name``'s (in ``storage``) before its first trial, or check that it is: trial folders
     are numbered per study (``trial-0000`` ...), so a second study in the same folder would replace the first one's
-    models. Raises MaslowError naming both studies."""
+    models. The storage is compared as ``same_storage`` writes it (a relative and an absolute path to one SQLite
+    file are one database). Raises MaslowError saying what differs: the study name, the database, or both."""
     marker = root / STUDY_FILE
-    mine = f"{name}\n{storage}\n"
+    mine = same_storage(storage)
     if marker.is_file():
-        held = marker.read_text(encoding="utf-8")
-        if held != mine:
-            other, _, where = held.partition("\n")
-            raise MaslowError(f"tune: config field 'out' {str(root)!r} holds the trials of study {other!r} "
-                              f"({where.strip()}), got study {name!r} ({storage}); its trial folders would be "
-                              "replaced: give another out, or the same --study and --storage to add trials to it")
+        other, _, where = marker.read_text(encoding="utf-8").partition("\n")
+        held = same_storage(where.strip())
+        if (other, held) != (name, mine):
+            diff = [what for what, same in (("study names", other == name), ("databases", held == mine)) if not same]
+            raise MaslowError(f"tune: config field 'out' {str(root)!r} holds the trials of study {other!r} ({held}), "
+                              f"got study {name!r} ({mine}): the {' and the '.join(diff)} differ, and its trial "
+                              "folders would be replaced: give another out, or the same --study and --storage to add "
+                              "trials to it")
         return
     if root.is_dir() and any(root.glob("trial-*")):  # trials of a study run before the marker existed: claimed
         log.info("tune: %s holds trial folders without %s: taken as study %r's", root, STUDY_FILE, name)
     root.mkdir(parents=True, exist_ok=True)
-    write_text(marker, mine)
+    write_text(marker, f"{name}\n{mine}\n")
 
 
 def _result(study: Any, cfg: TrainConfig, space: Mapping[str, Any], name: str, storage: str, metric: str,
