@@ -128,6 +128,12 @@ def test_crossval_keeps_an_earlier_runs_probabilities_without_overwrite(squares:
                        "--to", "imagefolder", "--overwrite"])
     assert code == 0, text
     assert probs.read_bytes() != before and other.is_dir()
+    own = out.with_name("own.json")  # a file OUT run again is replaced as cp would, and its probabilities with it
+    for seed in ("1", "2"):
+        code, text = _run(["crossval", str(squares["cfg"]), "--folds", "2", "--seed", seed, "--out", str(own),
+                           "--to", "labelstudio"])
+        assert code == 0, text
+    assert own.with_name("own.probs.npy").is_file()
 
 
 # -- train --json: the epochs trained --------------------------------------------------------------------------------

@@ -256,7 +256,7 @@ def crossval(
                                            groups=groups, dedupe=dedupe)
     _warn_if_empty(oof, getattr(adapter, "task", None), cfg)
     # named after OUT: two runs into one folder keep their own unless their OUTs share a stem (a.parquet and
-    # a.json), and then the earlier one's is only replaced with --overwrite (checked before training too)
+    # a.json), and then the other one's is only replaced with --overwrite (checked before training too)
     probs_path = _probs_path(out) if oof.schema.task.value in ("classification", "multilabel") else None
     # the predictions and the probabilities together or neither: the .npy waits under a temporary name until the
     # predictions are written (a folder in its place left new predictions behind an exit code 2)
@@ -282,19 +282,19 @@ def crossval(
 
 def _check_probs_file(path: Path, *, out: Path, overwrite: bool, writes: bool) -> None:
     """Refuse (exit 2) where ``crossval`` is to write the probabilities (``writes``): a folder (``atomic_path`` finds
-    it only when renaming, after the predictions are written), or without ``--overwrite`` a file there already: an
-    earlier run's, maybe of another OUT with the same stem (``run.parquet``, then ``run.json``), which it pairs
-    with."""
+    it only when renaming, after the predictions are written), or without ``--overwrite`` a file there already
+    while OUT itself does not exist: the probabilities of another OUT with the same stem (``run.parquet``, then
+    ``run.json``), which they pair with. Beside an existing OUT they are its own, replaced with it as ``cp`` would."""
     from maslow.errors import FormatError, MaslowError
 
     if not writes:
         return
     if path.is_dir():
         raise FormatError("output must be a writable path, got a folder where the probabilities go", path=path)
-    if path.exists() and not overwrite:
+    if path.exists() and not out.exists() and not overwrite:
         raise MaslowError(f"--out {out}: the probabilities are written beside it, to {path}, which holds an earlier "
-                          "run's (they pair with the predictions they were written with, maybe of another OUT of the "
-                          "same stem); pass --overwrite to replace it, or give another --out")
+                          "run's of another OUT of the same stem (they pair with the predictions they were written with); "
+                          "pass --overwrite to replace it, or give another --out")
 
 
 def _probs_path(out: Path) -> Path:
