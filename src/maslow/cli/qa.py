@@ -360,7 +360,8 @@ def qa_command(
                                           "(oriented boxes; auto picks it for oriented boxes on both sides).")]
     = "auto",
     kpt_sigmas: Annotated[str | None, typer.Option("--kpt-sigmas", help="Keypoints: OKS sigmas, one per keypoint, "
-                                                   "comma separated (default COCO's 17).")] = None,
+                                                   "comma separated, as pycocotools holds them (COCO's are 0.026 to "
+                                                   "0.107; default COCO's 17).")] = None,
     min_score: Annotated[float, typer.Option("--min-score", help="Leave out findings scored below this "
                                               "(in [0, 1]).")] = 0.05,
     ambiguous_share: Annotated[float, typer.Option("--ambiguous-share", min=0.01, max=0.5, help="Classification: "
