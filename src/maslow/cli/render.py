@@ -190,23 +190,13 @@ def render_report(report: Any, *, limit: int = 20, to: Console | None = None) ->
                            "type", "where"))
 
 
-# ExportReport.lost keys that count whole annotations or files left out (the others count values of a field)
-_NOT_WRITTEN = frozenset({"annotations", "image_files", "tags", "unscored"})
-
-
 def render_export(rep: Any) -> None:
     """What an export wrote, what it could not express, and its notes (paths and notes printed as they are)."""
     d = rep.to_dict()
     console.print(f"Wrote {d['n_images']} images, {d['n_annotations']} annotations as {escape(str(d['format']))} "
                   f"to {escape(str(d['path']))}")
-    if not d["lossless"]:  # whole records left out, apart from values the format has no field for
-        whole = [(k, n) for k, n in sorted(d["lost"].items()) if k in _NOT_WRITTEN]
-        fields = [(k, n) for k, n in sorted(d["lost"].items()) if k not in _NOT_WRITTEN]
-        if whole:
-            console.print(table("Not written", ["what", "count"], whole))
-        if fields:
-            console.print(table("Not kept by this format", ["field", "count"], fields))
-            console.print("[dim](values of these fields; their annotations were written)[/dim]")
+    if not d["lossless"]:  # a field's values or whole records, as each writer counts them: its notes say which
+        console.print(table("Not kept by this format", ["what", "count"], sorted(d["lost"].items())))
     for note in d["notes"]:
         console.print(f"[dim]note: {escape(str(note))}[/dim]")
 
