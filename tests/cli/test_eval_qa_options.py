@@ -169,6 +169,15 @@ def test_semantic_void_class_left_out_with_ignore_index(tmp_path: Path) -> None:
         assert code == 0, out
         found.append({r["class"] for r in json.loads(out_file.read_text())})
     assert names[3] in found[0] and names[3] not in found[1]
+    # a model's output folder holds the maps alone: they are paired with the truth's images (no "missing image" each)
+    import shutil
+
+    shutil.rmtree(tmp_path / "pred" / "images")
+    code, out = run_cli(["qa", "--gt", str(gt), "--from", "masks", "--pred", str(pr), "--pred-format", "masks",
+                         "--out", str(tmp_path / "bare.json"), "--ignore-index", "3"])
+    assert code == 0, out
+    assert "missing_image" not in out and "import issues" not in out, out
+    assert {r["class"] for r in json.loads((tmp_path / "bare.json").read_text())} == found[1]
 
 
 def test_pred_area_box_reproduces_pycocotools_on_segm_results_with_boxes(files: dict[str, Path]) -> None:

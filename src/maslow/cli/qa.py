@@ -77,7 +77,9 @@ def read_listed_predictions(path: Path, fmt: str, truth: Dataset, *, id_offset: 
         refuse_import_error([i for i in report if i.severity == "error"], path)
         return pred, None
 
-    pred = io.read(path, fmt)
+    # label maps are paired with the truth's images (under its root), as eval and compare read them: a model's
+    # output folder has no images beside it (a "missing image" per map otherwise)
+    pred = io.read(path, fmt, **({"images_root": truth.root} if spec.name == "masks" and truth.root else {}))
     pos = {p: r for r, p in enumerate(truth.images.path.tolist())}
     unknown = [p for p in pred.images.path.tolist() if p not in pos]
     if unknown:
