@@ -77,10 +77,14 @@ def test_a_link_to_a_parent_is_walked_once_without_error(tmp_path: Path, linked:
     assert with_loop == ["linked/f0.png", "linked/f1.png", "linked/f2.png", "real/r0.png", "real/r1.png"]
 
 
-def test_a_folder_reached_twice_is_listed_under_its_first_path(tmp_path: Path) -> None:
+def test_a_folder_reached_twice_is_listed_under_its_own_path(tmp_path: Path) -> None:
     _png(tmp_path / "store" / "a.png")
-    os.symlink(tmp_path / "store", tmp_path / "a_link")  # sorts before "store"
-    assert find_images(tmp_path) == [tmp_path / "a_link" / "a.png"]
+    os.symlink(tmp_path / "store", tmp_path / "a_link")  # sorts before "store": adding it changes no path
+    assert find_images(tmp_path) == [tmp_path / "store" / "a.png"]
+    _png(tmp_path / "elsewhere" / "deep" / "b.png")
+    os.symlink(tmp_path / "elsewhere" / "deep", tmp_path / "store" / "b_link")  # only reached through links first
+    os.symlink(tmp_path / "store" / "b_link", tmp_path / "a_link2")
+    assert find_images(tmp_path) == [tmp_path / "elsewhere" / "deep" / "b.png", tmp_path / "store" / "a.png"]
 
 
 def test_broken_links_are_said_and_one_named_like_an_image_is_kept_unreadable(tmp_path: Path, linked: Path) -> None:
@@ -135,16 +139,22 @@ def test_listing_matches_a_followlinks_walk_of_real_folders(tmp_path: Path) -> N
                 os.symlink(folders[int(rng.integers(len(folders)))], parent / f"l{k}")
             else:
                 os.symlink(root / f"i{k}.png", parent / f"s{k}.png")  # often dangling
+        # every folder reached without a link first; then each linked folder, the first in sorted order first
         seen: set[str] = set()
-        ref = []
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            real = os.path.realpath(dirpath)
-            dirnames.sort()
-            if real in seen:
-                dirnames[:] = []
-                continue
-            seen.add(real)
-            ref += [Path(dirpath) / f for f in filenames if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+        ref: list[Path] = []
+        pending = [root]
+        while pending:
+            pending.sort(key=lambda p: p.relative_to(root).parts)
+            top = pending.pop(0)
+            for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+                real = os.path.realpath(dirpath)
+                dirnames.sort()
+                if real in seen:
+                    dirnames[:] = []
+                    continue
+                seen.add(real)
+                pending += [Path(dirpath) / d for d in dirnames if os.path.islink(Path(dirpath) / d)]
+                ref += [Path(dirpath) / f for f in filenames if Path(f).suffix.lower() in IMAGE_SUFFIXES]
         assert find_images(root) == sorted(ref), trial
 
 

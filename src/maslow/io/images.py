@@ -319,8 +319,10 @@ class ImageListing:
 
 def list_images(folder: str | Path, *, hidden: bool = True) -> ImageListing:
     """The image files under ``folder``, walked with ``os.scandir``: linked folders and files are followed, and each
-    real folder is walked once, under the first path (in sorted order) that reaches it (a link to a parent, or a
-    second link to a folder, is not walked again; that is no error). A stat call per folder and per link only.
+    real folder is walked once: under its path without a link when it has one (``all -> train`` beside ``train/``
+    lists ``train/...``; adding a link changes no path), else under the first linked path in sorted order (a link
+    to a parent, or a second link to a folder, is not walked again; that is no error). A stat call per folder and
+    per link only.
 
     Args:
         folder: the folder.
@@ -339,10 +341,16 @@ def list_images(folder: str | Path, *, hidden: bool = True) -> ImageListing:
         st = os.stat(root)
     except OSError as e:
         raise FormatError(f"folder can't be read: {e.strerror or e}", path=folder) from None
-    # depth first, entries in name order, so that a folder reached twice is walked under its first path in the
-    # sorted listing; a stack, not recursion (a deep tree is no error)
-    stack: list[tuple[str, tuple[str, ...], tuple[int, int]]] = [(root, (), (st.st_dev, st.st_ino))]
-    while stack:
+    # depth first, entries in name order; linked folders wait until every folder reached without a link is walked,
+    # then go in sorted order, so a folder reached twice keeps its own path where it has one; a stack, not recursion
+    # (a deep tree is no error)
+    Walk = tuple[str, tuple[str, ...], tuple[int, int]]
+    stack: list[Walk] = [(root, (), (st.st_dev, st.st_ino))]
+    linked: list[Walk] = []
+    while stack or linked:
+        if not stack:
+            linked.sort(key=lambda w: w[1], reverse=True)
+            stack.append(linked.pop())
         path, parts, key = stack.pop()
         if key in seen:
             continue
@@ -364,7 +372,8 @@ def list_images(folder: str | Path, *, hidden: bool = True) -> ImageListing:
                 # a plain entry's type comes with the listing (no stat); a link's needs one, as a folder's key
                 if entry.is_dir():
                     s = entry.stat()
-                    sub.append((entry.path, (*parts, name), (s.st_dev, s.st_ino)))
+                    walk = (entry.path, (*parts, name), (s.st_dev, s.st_ino))
+                    (linked if entry.is_symlink() else sub).append(walk)
                     continue
                 is_file = entry.is_file()
             except OSError:  # a link that loops: neither a file nor a folder
