@@ -122,7 +122,7 @@ def test_crossval_keeps_an_earlier_runs_probabilities_without_overwrite(squares:
     code, text = _run(["crossval", str(squares["cfg"]), "--folds", "3", "--seed", "1", "--out", str(other),
                        "--to", "imagefolder"])
     flat = flat_text(text)
-    assert code == 2 and "run.probs.npy" in flat and "--overwrite" in flat, flat
+    assert code == 2 and "run.probs.npy" in flat and "--overwrite" in flat and "run.folder is not there" in flat, flat
     assert probs.read_bytes() == before and not other.exists()  # refused before any fold trained: nothing written
     code, text = _run(["crossval", str(squares["cfg"]), "--folds", "3", "--seed", "1", "--out", str(other),
                        "--to", "imagefolder", "--overwrite"])

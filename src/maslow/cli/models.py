@@ -293,8 +293,9 @@ def _check_probs_file(path: Path, *, out: Path, overwrite: bool, writes: bool) -
         raise FormatError("output must be a writable path, got a folder where the probabilities go", path=path)
     if path.exists() and not out.exists() and not overwrite:
         raise MaslowError(f"--out {out}: the probabilities are written beside it, to {path}, which holds an earlier "
-                          "run's of another OUT of the same stem (they pair with the predictions they were written with); "
-                          "pass --overwrite to replace it, or give another --out")
+                          f"run's, and {out.name} is not there: they pair with predictions written elsewhere "
+                          "(another OUT of the same stem) or removed since; pass --overwrite to replace them, or give "
+                          "another --out")
 
 
 def _probs_path(out: Path) -> Path:
