@@ -19,8 +19,9 @@ from maslow.core.obb import ROTATION_COLUMNS, box_rotation
 from maslow.core.types import BoolArray, FloatArray
 from maslow.errors import FormatError
 from maslow.io._export import Tally
+from maslow.io._walk import files_under
 from maslow.io._yolo_obb import written_corners
-from maslow.io.images import IMAGE_SUFFIXES
+from maslow.io.images import is_image_name
 
 COORDS = ("x1", "y1", "x2", "y2", "x3", "y3", "x4", "y4")
 #: The most decimals ``decimals=`` may ask for (float64 holds ~16 significant digits; more would print noise).
@@ -119,15 +120,18 @@ def stem(path: str) -> str:
 
 
 def index_images(folder: Path, *, recursive: bool) -> dict[str, str]:
-    """Image file stem -> its path relative to ``folder`` (POSIX), for the files with an image suffix; a stem
-    found twice keeps the first by sorted path."""
+    """Image file stem -> its path relative to ``folder`` (POSIX), for the files with an image suffix (``recursive``:
+    also below it, linked folders followed, each real folder once); a stem found twice keeps the first by sorted
+    path."""
     if not folder.is_dir():
         return {}
-    found = folder.rglob("*") if recursive else folder.iterdir()
+    if recursive:
+        found = files_under(str(folder), is_image_name)
+    else:
+        found = sorted((p.name,) for p in folder.iterdir() if is_image_name(p.name) and p.is_file())
     out: dict[str, str] = {}
-    for p in sorted(found):
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
-            out.setdefault(p.stem, p.relative_to(folder).as_posix())
+    for parts in found:
+        out.setdefault(PurePosixPath(parts[-1]).stem, "/".join(parts))
     return out
 
 

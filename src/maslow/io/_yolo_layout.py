@@ -6,9 +6,7 @@ Private to ``maslow.io.yolo``; see its module docstring for the conventions.
 
 from __future__ import annotations
 
-import errno
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -18,7 +16,8 @@ import yaml
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError
 from maslow.io._common import Collector, safe_relpath, unique_names
-from maslow.io.images import IMAGE_SUFFIXES
+from maslow.io._walk import files_under, walk_folders
+from maslow.io.images import IMAGE_SUFFIXES, is_image_name
 
 _DARKNET_SPLITS = {"train": "train", "valid": "val", "val": "val", "test": "test"}
 _NAME_FILES = {"classes.txt", "obj.names"}
@@ -144,52 +143,12 @@ class Listing:
         return Path(path).exists() if got is None else name in got[1]
 
 
-def _is_file(e: os.DirEntry[str]) -> bool:
-    try:
-        return e.is_file()
-    except OSError:
-        return Path(e.path).is_file()  # its rules for errors (a symlink loop is no file)
-
-
-def _is_image(e: os.DirEntry[str]) -> bool:
-    name = e.name
-    i = name.rfind(".")  # Path.suffix: a leading or trailing dot is no suffix
-    return 0 < i < len(name) - 1 and name[i:].lower() in IMAGE_SUFFIXES and _is_file(e)
-
-
-def _walk(folder: str, keep: Callable[[os.DirEntry[str]], bool]) -> list[tuple[str, ...]]:
-    """The parts (below ``folder``) of the entries that ``keep`` accepts, walked as ``Path.rglob`` walks:
-    symlinked folders not followed, unreadable folders skipped."""
-    found: list[tuple[str, ...]] = []
-
-    def walk(path: str, parts: tuple[str, ...]) -> None:
-        try:
-            with os.scandir(path) as it:
-                entries = list(it)
-        except PermissionError:
-            return
-        for e in entries:
-            try:
-                is_dir = e.is_dir(follow_symlinks=False)
-            except OSError as err:
-                if err.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
-                    raise
-                is_dir = False
-            if is_dir:
-                walk(e.path, (*parts, e.name))
-            if keep(e):
-                found.append((*parts, e.name))
-
-    walk(folder, ())
-    return found
-
-
 def images_under(folder: Path) -> list[str]:
-    """``find_images(folder)`` as POSIX paths relative to ``folder``: the image files below it, sorted as the
-    Paths sort (by their parts)."""
+    """The image files below ``folder`` (by suffix) as POSIX paths relative to it, sorted as the Paths sort (by
+    their parts): linked folders and files followed, each real folder once (``files_under``)."""
     if not folder.is_dir():
         return []
-    return ["/".join(parts) for parts in sorted(_walk(str(folder), _is_image))]
+    return ["/".join(parts) for parts in files_under(str(folder), is_image_name)]
 
 
 def below(folder: str, rel: str) -> str:
@@ -466,17 +425,29 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
             lab_dir = root / label_for(os.path.relpath(os.path.abspath(source / "x"), os.path.abspath(root)))
             label_dirs.setdefault((split, lab_dir.parent), None)
     used = {e.label for e in out if e.label is not None}
+    claimed: set[tuple[tuple[int, int], str]] | None = None  # (real folder, name) of the label files read
     for split, d in label_dirs:
         if not d.is_dir():
             continue
         d_s = str(d)
-        # d.rglob("*.txt"), as str; Paths only for the label files no image claimed
-        found = (below(d_s, "/".join(parts)) for parts in _walk(d_s, lambda e: e.name.endswith(".txt") and _is_file(e)))
-        for lab in sorted(Path(f) for f in found if f not in used):
+        # the .txt files under d (linked folders followed) with their real folders, as str; Paths only for the label
+        # files no image claimed
+        unclaimed = []
+        for parts, at, names in walk_folders(d_s, lambda n: n.endswith(".txt")):
+            for name in names:
+                f = below(d_s, "/".join((*parts, name)))
+                if f not in used:
+                    unclaimed.append((Path(f), at))
+        for lab, at in sorted(unclaimed):
             if str(lab) in used or lab.name in _NAME_FILES:
                 continue
             if any(lab == s for _, s in lay.sources):
                 continue
+            if claimed is None:
+                claimed = _real_names(used)
+            if (at, lab.name) in claimed:  # a label file read already, reached again through a link (a loop)
+                continue
+            claimed.add((at, lab.name))
             stem = image_stem(_relative(str(lab), root_s))
             rel = next((f"{stem}{s}" for s in IMAGE_SUFFIXES if ls.exists(os.path.join(root_s, f"{stem}{s}"))),
                        f"{stem}.jpg")
@@ -484,6 +455,22 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
                 seen[rel] = split
                 out.append(Entry(split, rel, str(lab), guessed=not ls.exists(os.path.join(root_s, rel))))
                 used.add(str(lab))
+    return out
+
+
+def _real_names(files: set[str]) -> set[tuple[tuple[int, int], str]]:
+    """((st_dev, st_ino) of the real folder, name) of each of ``files``: one stat per folder."""
+    by_folder: dict[str, list[str]] = {}
+    for f in files:
+        folder, name = os.path.split(f)
+        by_folder.setdefault(folder, []).append(name)
+    out: set[tuple[tuple[int, int], str]] = set()
+    for folder, names in by_folder.items():
+        try:
+            st = os.stat(folder or ".")
+        except OSError:
+            continue
+        out.update(((st.st_dev, st.st_ino), n) for n in names)
     return out
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import os
 import re
 import struct
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from maslow.core.types import str_array
 from maslow.errors import FormatError
 from maslow.io._common import Collector, ExportReport, safe_relpath
 from maslow.io._export import count_lost
+from maslow.io._walk import files_under
 from maslow.io.images import image_path, load_path
 from maslow.io.images import read_idx as _read_array
 from maslow.io.registry import Progress, Ticks, warn_issues
@@ -61,7 +63,8 @@ def _labels_for(images: Path, folder: Path) -> Path | None:
         for c in cands:
             if (d / c).is_file():
                 return d / c
-    return next((p for p in sorted(folder.rglob("*")) if p.name in cands and p.is_file()), None)
+    found = files_under(str(folder), lambda name: name in cands)  # sorted; linked folders followed
+    return folder.joinpath(*found[0]) if found else None
 
 
 def parse(
@@ -94,7 +97,9 @@ def parse(
     if not src.exists():
         raise FormatError("not found: must be a folder of IDX files or an idx3 images file", path=src)
     folder = src if src.is_dir() else src.parent
-    files = sorted(p for p in src.rglob("*") if _IMAGES.search(p.name) and p.is_file()) if src.is_dir() else [src]
+    # sorted; linked folders followed, each real folder once
+    files = [src.joinpath(*parts) for parts in files_under(str(src), lambda name: _IMAGES.search(name) is not None)
+             ] if src.is_dir() else [src]
     if not files:
         raise FormatError("must hold an IDX images file (*idx3-ubyte or *idx3-ubyte.gz)", path=src)
     root = Path(images_root) if images_root is not None else folder
@@ -110,7 +115,9 @@ def parse(
             raise FormatError(f"images must be a 3-D (n, height, width) array, got shape {arr.shape}", path=f,
                               record="header")
         n, h, w = arr.shape
-        rel = safe_relpath(str(f.resolve()), root=root, file=f)
+        # its path below root as reached, through linked folders; resolved (links followed) where it is not below
+        rel = os.path.relpath(os.path.abspath(f), os.path.abspath(root))
+        rel = safe_relpath(str(f.resolve()) if rel.split(os.sep, 1)[0] == ".." else rel, root=root, file=f)
         lab_file = Path(labels) if labels is not None and len(files) == 1 else _labels_for(f, folder)
         if lab_file is None:
             col.add("idx_no_labels", "no labels file found; images imported without labels", file=f)

@@ -331,49 +331,27 @@ def list_images(folder: str | Path, *, hidden: bool = True) -> ImageListing:
     Raises:
         FormatError: ``folder`` itself can't be listed.
     """
+    from maslow.io._walk import folders
+
     root = str(folder)
     found: list[tuple[str, ...]] = []
     broken: list[tuple[str, ...]] = []
     unlisted: list[tuple[tuple[str, ...], str]] = []
     n_other = 0
-    seen: set[tuple[int, int]] = set()
     try:
         st = os.stat(root)
     except OSError as e:
         raise FormatError(f"folder can't be read: {e.strerror or e}", path=folder) from None
-    # depth first, entries in name order; linked folders wait until every folder reached without a link is walked,
-    # then go in sorted order, so a folder reached twice keeps its own path where it has one; a stack, not recursion
-    # (a deep tree is no error)
-    Walk = tuple[str, tuple[str, ...], tuple[int, int]]
-    stack: list[Walk] = [(root, (), (st.st_dev, st.st_ino))]
-    linked: list[Walk] = []
-    while stack or linked:
-        if not stack:
-            linked.sort(key=lambda w: w[1], reverse=True)
-            stack.append(linked.pop())
-        path, parts, key = stack.pop()
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            with os.scandir(path) as it:
-                entries = sorted(it, key=lambda entry: entry.name)
-        except OSError as e:
+    for parts, _, entries in folders(root, (st.st_dev, st.st_ino), hidden=hidden):
+        if isinstance(entries, OSError):
             if not parts:
-                raise FormatError(f"folder can't be listed: {e.strerror or e}", path=folder) from None
-            unlisted.append((parts, str(e.strerror or e)))
+                raise FormatError(f"folder can't be listed: {entries.strerror or entries}", path=folder) from None
+            unlisted.append((parts, str(entries.strerror or entries)))
             continue
-        sub: list[tuple[str, tuple[str, ...], tuple[int, int]]] = []
         for entry in entries:
             name = entry.name
-            if not hidden and name.startswith("."):
-                continue
             try:
-                # a plain entry's type comes with the listing (no stat); a link's needs one, as a folder's key
                 if entry.is_dir():
-                    s = entry.stat()
-                    walk = (entry.path, (*parts, name), (s.st_dev, s.st_ino))
-                    (linked if entry.is_symlink() else sub).append(walk)
                     continue
                 is_file = entry.is_file()
             except OSError:  # a link that loops: neither a file nor a folder
@@ -385,7 +363,6 @@ def list_images(folder: str | Path, *, hidden: bool = True) -> ImageListing:
                 n_other += 1
             elif entry.is_symlink():
                 broken.append((*parts, name))
-        stack.extend(reversed(sub))
     base = Path(folder)
     return ImageListing(images=[base.joinpath(*p) for p in sorted(found)], n_other=n_other,
                         broken_links=[base.joinpath(*p) for p in sorted(broken)],

@@ -24,6 +24,7 @@ import numpy as np
 from maslow.core.dataset import Dataset
 from maslow.core.types import BoolArray
 from maslow.errors import FormatError
+from maslow.io._walk import files_under, suffix_of
 
 _SUFFIXES = (".npy", ".npz")
 
@@ -114,8 +115,9 @@ def read_pixel_probs(folder: str | Path, *, like: Dataset) -> ProbsFolder:
     root = Path(folder)
     if not root.is_dir():
         raise FormatError("must be a folder of .npy/.npz probability files, one per image", path=root)
-    found = {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*"))
-             if p.is_file() and p.suffix.lower() in _SUFFIXES}
+    # sorted; linked folders followed, each real folder once
+    found = {"/".join(parts): root.joinpath(*parts)
+             for parts in files_under(str(root), lambda name: suffix_of(name) in _SUFFIXES)}
     by_key: dict[str, Path] = {}
     for rel, p in found.items():
         key = rel.rsplit(".", 1)[0]

@@ -45,7 +45,8 @@ from maslow.errors import FormatError
 from maslow.io._class_losses import lose_class_fields
 from maslow.io._common import Collector, ExportReport
 from maslow.io._export import count_lost
-from maslow.io.images import IMAGE_SUFFIXES, image_info, load_path
+from maslow.io._walk import files_under, suffix_of
+from maslow.io.images import IMAGE_SUFFIXES, image_info, is_image_name, load_path
 from maslow.io.registry import Progress, Ticks, warn_issues
 
 _SEQ = re.compile(r"^(.+)_(\d+)$")
@@ -206,7 +207,8 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
     col = Collector(strict=strict)
     if not src.is_dir():
         raise FormatError("must be a folder of PNG label maps", path=src)
-    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() == ".png")
+    # the .png files under src, sorted; linked folders followed, each real folder once
+    files = [src.joinpath(*parts) for parts in files_under(str(src), lambda name: suffix_of(name) == ".png")]
     if not files:
         raise FormatError("folder holds no PNG label maps", path=src)
     root = Path(images_root) if images_root is not None else src.parent / "images"
@@ -217,9 +219,9 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
     palette = dict(palette) if palette is not None else file_palette
     by_stem: dict[str, list[Path]] = {}
     if root.is_dir():
-        for p in root.rglob("*"):
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-                by_stem.setdefault(p.stem, []).append(p)
+        for parts in files_under(str(root), is_image_name):
+            p = root.joinpath(*parts)
+            by_stem.setdefault(p.stem, []).append(p)
     paths, widths, heights = [], [], []
     per_image: list[list[tuple[int, dict[str, Any]]]] = []
     pixels: Counter[int] = Counter()
