@@ -7,21 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from maslow import io
-from maslow.cli.main import app
 from maslow.ontology import load_migration, load_schema
 from maslow.sample import shapes
-
-runner = CliRunner()
-
-
-def run(args: list[str]) -> tuple[int, str]:
-    res = runner.invoke(app, args)
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
+from tests.helpers import run_cli as run
 
 
 @pytest.fixture
@@ -55,9 +45,9 @@ def test_infer_validate_strict(tmp_path: Path, coco: Path) -> None:
 
 def test_bad_schema_file_exits_2(tmp_path: Path, coco: Path) -> None:
     (tmp_path / "bad.yaml").write_text("classes: [{name: a, kind: blob}]")
-    res = runner.invoke(app, ["schema", "validate", str(coco), "--from", "coco", "--schema", str(tmp_path / "bad.yaml")])
-    assert res.exit_code == 2
-    assert "classes[0].kind" in res.output
+    code, out = run(["schema", "validate", str(coco), "--from", "coco", "--schema", str(tmp_path / "bad.yaml")])
+    assert code == 2
+    assert "classes[0].kind" in out
 
 
 def _v2(tmp_path: Path, coco: Path) -> Path:

@@ -14,25 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from maslow import io
-from maslow.cli.main import app
 from maslow.core import AttributeDef, LabelSchema
 from maslow.errors import MigrationError
 from maslow.ontology import MergeClasses, migrate, plan_migration, validate
 from maslow.ontology.validate import count_violations
 from maslow.sample import shapes
+from tests.helpers import run_cli as run
 from tests.ontology.randomdata import random_dataset, random_schema
-
-runner = CliRunner()
-
-
-def run(args: list[str]) -> tuple[int, str]:
-    res = runner.invoke(app, args)
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
 
 
 @pytest.fixture

@@ -12,22 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from maslow import io
-from maslow.cli.main import app
 from maslow.core import AttributeDef
 from maslow.sample import shapes
 from maslow.store.diff import diff_datasets
-
-runner = CliRunner()
-
-
-def run(args: list[str]) -> tuple[int, str]:
-    res = runner.invoke(app, args)
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
+from tests.helpers import run_cli as run
 
 
 def test_a_schema_change_is_a_change() -> None:
