@@ -150,3 +150,15 @@ def test_schema_is_frozen_hashable_and_compared_by_value() -> None:
 def test_label_type_values_are_what_classdef_accepts() -> None:
     c = ClassDef("a", label_types=tuple(t.value for t in LabelType))
     assert set(c.label_types) == {"box", "mask", "polygon", "keypoints", "tag"}
+
+
+def test_a_nan_default_is_no_default_and_equal_schemas_compare_equal() -> None:
+    from maslow.core.schema import AttributeDef
+
+    a = AttributeDef("size", type="number", default=float("nan"))
+    b = AttributeDef("size", type="number", default=float("nan"))  # another NaN object: NaN != NaN
+    assert a.default is None and a == b
+    from dataclasses import replace
+
+    base = LabelSchema.from_names(["x"])
+    assert replace(base, attributes=(a,)) == replace(base, attributes=(b,))

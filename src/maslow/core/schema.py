@@ -182,6 +182,8 @@ class AttributeDef:
         if not isinstance(self.required, bool | np.bool_):
             raise SchemaError(f"attribute {self.name!r}: required must be true or false, got {self.required!r}")
         object.__setattr__(self, "required", bool(self.required))
+        if isinstance(self.default, float) and self.default != self.default:  # NaN: no default (and NaN != NaN
+            object.__setattr__(self, "default", None)  # would make two equal schemas differ)
 
 
 @dataclass(frozen=True)
