@@ -100,6 +100,10 @@ def test_the_cli_shows_a_bar_per_step(tmp_path: Path, monkeypatch: pytest.Monkey
     assert by_name["checking image quality"][-1] == (24, 24)
     assert by_name["embedding"][-1] == (24, 24)
     assert by_name["selecting"][-1] == (4, 4)
+    bars.clear()  # outliers: the kNN step has its own bar after the embedding's
+    code, out = run_cli(["outliers", str(folder), "--embedder", "light", "--no-cache"])
+    assert code == 0, out
+    assert [d for d, _ in bars] == ["embedding", "finding outliers"] and dict(bars)["embedding"][-1] == (24, 24)
 
 
 def test_the_sequence_summary_counts_the_picks_made(tmp_path: Path) -> None:

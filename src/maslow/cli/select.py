@@ -199,9 +199,10 @@ def outliers_command(
         if not as_json:
             return
     emb = _embedder(ds, embedder, device)
-    with progress_bar("embedding", enabled=not as_json) as progress:
+    with step_bars(enabled=not as_json) as (step, progress):
         res = dataset_outliers(ds, embedder=emb, k=k, n_mads=n_mads, min_ratio=min_ratio,
-                               cache_dir=_cache(cache_dir, no_cache), use_cache=not no_cache, progress=progress)
+                               cache_dir=_cache(cache_dir, no_cache), use_cache=not no_cache, progress=progress,
+                               step=step)
     if as_json:
         print_json(res.to_dict(limit=top))
         return

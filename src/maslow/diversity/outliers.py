@@ -190,8 +190,9 @@ def outliers(features: np.ndarray, *, k: int = 10, n_mads: float = 3.0, min_rati
 
 def dataset_outliers(ds: Dataset, *, embedder: str | Any = "auto", k: int = 10, n_mads: float = 3.0,
                      min_ratio: float = 3.0, cache_dir: str | Path | None = None, use_cache: bool = True,
-                     batch_size: int = 32, progress: Any = None) -> OutlierResult:
-    """``outliers`` over the images of ``ds``, embedded with ``embedder`` (see ``maslow.embed``).
+                     batch_size: int = 32, progress: Any = None, step: Any = None) -> OutlierResult:
+    """``outliers`` over the images of ``ds``, embedded with ``embedder`` (see ``maslow.embed``). ``step(name)``
+    is called as each step starts (``"embedding"``, ``"finding outliers"``; ``progress`` counts the embedding).
 
     An image that can't be read is not embedded: it is an outlier of its own, listed first with the reason
     (``"unreadable: <file>: <why>"``), with a NaN score and ratio; the others are scored among themselves.
@@ -205,8 +206,11 @@ def dataset_outliers(ds: Dataset, *, embedder: str | Any = "auto", k: int = 10, 
 
     _check(k, n_mads, min_ratio)  # before the embedding, which is the slow part
     emb = embedder_for(ds, embedder)
+    say = step or (lambda name: None)
+    say("embedding")
     feats, rows, bad = embed_readable(ds, embedder=emb, cache_dir=cache_dir, use_cache=use_cache,
                                       batch_size=batch_size, progress=progress)
+    say("finding outliers")
     res = outliers(feats, k=k, n_mads=n_mads, min_ratio=min_ratio)
     m = ds.n_images
     score, ratio = np.full(m, np.nan), np.full(m, np.nan)
