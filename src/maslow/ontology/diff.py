@@ -216,10 +216,11 @@ def _names_after(schema: LabelSchema, steps: list[Step]) -> tuple[str, ...]:
 def _class_renames(old: LabelSchema, new: LabelSchema, renames: Mapping[str, str]) -> list[tuple[list[str], str]]:
     """The rename hints as (old classes, new class) in an order that applies: several classes renamed into one
     (and the class of that name when it stays) are merged; a rename into a name another class still has waits
-    for that class's rename.
+    for that class's rename; renames that go round (``a=b`` and ``b=a``: a swap) go through a name neither schema
+    has.
 
     Raises:
-        MigrationError: the renames go round (``a=b`` and ``b=a``).
+        MigrationError: merges that go round (no single rename to break the round with).
     """
     groups: dict[str, list[str]] = {}
     for o in old.names:
@@ -231,10 +232,18 @@ def _class_renames(old: LabelSchema, new: LabelSchema, renames: Mapping[str, str
     out: list[tuple[list[str], str]] = []
     while pending:
         ready = [(olds, t) for olds, t in pending if t not in current or t in olds]
-        if not ready:
-            hint = ", ".join(f"{'+'.join(olds)}={t}" for olds, t in pending)
-            raise MigrationError(f"plan_migration: class renames must not go round, got {hint}; rename through a "
-                                 f"name neither schema has, in two migrations")
+        if not ready:  # a round: one class steps aside to a free name, then the round unwinds
+            k, (olds, t) = next(((k, p) for k, p in enumerate(pending) if len(p[0]) == 1), (-1, ([], "")))
+            if k < 0:
+                hint = ", ".join(f"{'+'.join(olds)}={t}" for olds, t in pending)
+                raise MigrationError(f"plan_migration: class merges must not go round, got {hint}; merge through "
+                                     "a name neither schema has, in two migrations")
+            taken = set(old.names) | set(new.names) | current
+            aside = next(f"{olds[0]}~{j}" for j in range(len(taken) + 1) if f"{olds[0]}~{j}" not in taken)
+            out.append((olds, aside))
+            current = (current - set(olds)) | {aside}
+            pending[k] = ([aside], t)
+            continue
         for olds, t in ready:
             out.append((olds, t))
             current -= set(olds)
