@@ -299,3 +299,22 @@ def test_walker_lists_what_rglob_lists_without_linked_folders(tmp_path: Path) ->
         got = files_under(str(tmp_path), lambda name, s=suffixes: suffix_of(name) in s)  # type: ignore[misc]
         assert got == want
     assert suffix_of(".png") == "" and suffix_of("x.") == "" and suffix_of("a.B.PnG") == ".png"
+
+
+def test_a_folder_that_cannot_be_listed_is_said_not_skipped_silently(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from maslow.errors import MaslowWarning
+
+    plain, _, _ = _both(tmp_path, _semantic, ["labels/seq", "labels/more", "images/seq", "images/elsewhere"])
+    locked = plain / "labels" / "more"
+    real_scandir = os.scandir
+
+    def scandir(path: str) -> object:
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.warns(MaslowWarning, match=r"1 folder could not be listed \(no permission\) and was skipped "
+                                           r"\(first: .*labels/more\)"):
+        semantic.parse(plain / "labels")

@@ -72,15 +72,18 @@ def walk_folders(folder: str, name_ok: Callable[[str], bool]
     """(parts below ``folder``, (st_dev, st_ino), the names ``name_ok`` accepts of the files in it, sorted) of
     ``folder`` and each real folder under it (``folders``: linked folders followed, each walked once), hidden ones
     included; the identity tells a file reached by two paths (through a link) from two files. A folder that can't
-    be listed (no permission) is skipped, as ``Path.rglob`` skips it, and so is a broken link (no file).
+    be listed (no permission) is skipped, said in a MaslowWarning once the walk ends, and a broken link (no file)
+    is skipped.
     """
     try:
         st = os.stat(folder)
     except OSError:
         return
+    unlisted: list[tuple[str, ...]] = []
     for parts, at, entries in folders(folder, (st.st_dev, st.st_ino)):
         if isinstance(entries, OSError):
             if isinstance(entries, PermissionError):
+                unlisted.append(parts)
                 continue
             raise entries
         names: list[str] = []
@@ -92,6 +95,15 @@ def walk_folders(folder: str, name_ok: Callable[[str], bool]
                 if err.errno not in _NO:
                     raise
         yield parts, at, names
+    if unlisted:
+        import warnings
+
+        from maslow.errors import MaslowWarning
+
+        n = len(unlisted)
+        warnings.warn(f"{folder}: {n} folder{'s' if n > 1 else ''} could not be listed (no permission) and "
+                      f"{'were' if n > 1 else 'was'} skipped (first: {os.path.join(folder, *unlisted[0])})",
+                      MaslowWarning, stacklevel=2)
 
 
 def suffix_of(name: str) -> str:
