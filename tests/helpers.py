@@ -183,3 +183,19 @@ def count_workspace_walks(monkeypatch: Any) -> list[Path]:
 
     monkeypatch.setattr(atomic, "workspace_inside", counted)
     return calls
+
+
+def deny_listing(monkeypatch: Any, *folders: Path) -> None:
+    """Make ``os.scandir`` of ``folders`` fail as a folder without read permission does (tests run as root, where
+    a chmod does not deny it)."""
+    import os
+
+    real_scandir = os.scandir
+    denied = {Path(f) for f in folders}
+
+    def scandir(path: Any) -> Any:
+        if Path(path) in denied:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)

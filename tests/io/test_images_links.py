@@ -16,7 +16,7 @@ from maslow.diversity.select import folder_dataset
 from maslow.errors import FormatError, MaslowWarning
 from maslow.io import imagefolder
 from maslow.io.images import IMAGE_SUFFIXES, find_images, list_images
-from tests.helpers import run_cli_streams
+from tests.helpers import deny_listing, run_cli_streams
 
 
 def _png(path: Path, seed: int = 0) -> Path:
@@ -101,14 +101,7 @@ def test_broken_links_are_said_and_one_named_like_an_image_is_kept_unreadable(tm
 
 def test_a_folder_that_cannot_be_listed_is_said(tmp_path: Path, linked: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     locked = linked / "real"
-    real_scandir = os.scandir
-
-    def scandir(path: str) -> object:
-        if Path(path) == locked:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    deny_listing(monkeypatch, locked)
     got = list_images(linked)
     assert [p.name for p in got.images] == ["f0.png", "f1.png", "f2.png"]
     assert got.unlisted == [(locked, "Permission denied")]
@@ -163,9 +156,7 @@ def test_class_folders_report_broken_links_and_folders_that_cannot_be_listed(
     _png(tmp_path / "cat" / "a.png")
     _png(tmp_path / "dog" / "deep" / "b.png")
     os.symlink(tmp_path / "nowhere", tmp_path / "cat" / "more")
-    real_scandir = os.scandir
-    monkeypatch.setattr(os, "scandir", lambda p: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
-                        if Path(p) == tmp_path / "dog" / "deep" else real_scandir(p))
+    deny_listing(monkeypatch, tmp_path / "dog" / "deep")
     ds, report = imagefolder.parse(tmp_path)
     assert ds.images.path.tolist() == ["cat/a.png"]
     kinds = {(i.type, i.severity, i.file) for i in report.issues}

@@ -21,7 +21,7 @@ from maslow.core.schema import LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import obj_array
 from maslow.io import dota, dota_results, idx, semantic, yolo
-from tests.helpers import assert_datasets_equal
+from tests.helpers import assert_datasets_equal, deny_listing
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="needs symbolic links")
 
@@ -306,15 +306,7 @@ def test_a_folder_that_cannot_be_listed_is_said_not_skipped_silently(tmp_path: P
     from maslow.errors import MaslowWarning
 
     plain, _, _ = _both(tmp_path, _semantic, ["labels/seq", "labels/more", "images/seq", "images/elsewhere"])
-    locked = plain / "labels" / "more"
-    real_scandir = os.scandir
-
-    def scandir(path: str) -> object:
-        if Path(path) == locked:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    deny_listing(monkeypatch, plain / "labels" / "more")
     with pytest.warns(MaslowWarning, match=r"1 folder could not be listed \(no permission\) and was skipped "
                                            r"\(first: .*labels/more\)"):
         semantic.parse(plain / "labels")

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import errno
 import os
+import warnings
 from collections.abc import Callable, Iterator
+
+from maslow.errors import MaslowWarning
 
 # the errors ``Path.is_file`` and ``Path.is_dir`` read as "no" (a link that loops, a file gone meanwhile)
 _NO = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
@@ -96,10 +99,6 @@ def walk_folders(folder: str, name_ok: Callable[[str], bool]
                     raise
         yield parts, at, names
     if unlisted:
-        import warnings
-
-        from maslow.errors import MaslowWarning
-
         n = len(unlisted)
         warnings.warn(f"{folder}: {n} folder{'s' if n > 1 else ''} could not be listed (no permission) and "
                       f"{'were' if n > 1 else 'was'} skipped (first: {os.path.join(folder, *unlisted[0])})",
