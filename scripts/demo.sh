@@ -39,6 +39,9 @@ python "$HERE/demo_broken.py" "$OUT/shapes/annotations.json" "$OUT/broken.json"
 (cd "$OUT/ws" && maslow import ../broken.json --from coco --name broken --images-root ../shapes) || true
 (cd "$OUT/ws" && maslow import ../broken.json --from coco --name broken --images-root ../shapes --strict) \
   || echo "(--strict refused the file with exit code $?, as asked)"
+# a CI gate: the converted files are written, then exit code 1 because the report holds errors
+maslow convert "$OUT/broken.json" "$OUT/broken-yolo" --from coco --to yolo --images-root "$OUT/shapes" \
+  --fail-on error --overwrite > /dev/null || echo "(--fail-on error: exit code $? after writing $OUT/broken-yolo)"
 
 # Level 4: clean ground truth at scale (consensus scoring of out-of-fold predictions: label errors, ranked)
 DEMO_OUT="$OUT" bash "$HERE/demo_qa.sh"

@@ -19,6 +19,7 @@ from maslow.cli._destination import (
     empty_folder,
     read_paths,
 )
+from maslow.cli._gate import FailOnOpt, gate
 from maslow.cli._options import parse_options
 from maslow.cli.render import (
     console,
@@ -201,6 +202,7 @@ def import_(
                                               "it.")] = True,
     deep: Annotated[bool, typer.Option("--deep", help="Decode every image (finds truncated files).")] = False,
     read_options: ReadOpt = None,
+    fail_on: FailOnOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import a dataset into the workspace as a new version, with its technical-check report."""
@@ -235,6 +237,7 @@ def import_(
     version, unchanged = done.version, done.unchanged
     if as_json:
         print_json({"version": version.to_dict(), "unchanged": unchanged, "report": imp.report})
+        gate((i.severity for i in imp.report), fail_on, what="technical issue")
         return
     if unchanged:
         console.print(f"Unchanged: {lit(repr(imp.dataset))}\nis the data of [bold]{lit(dataset)}@{lit(version.id)}"
@@ -243,6 +246,7 @@ def import_(
         console.print(f"Imported {lit(repr(imp.dataset))}\nas [bold]{lit(dataset)}@{lit(version.id)}[/bold]"
                       + (f" (parent {lit(version.parent)})" if version.parent else ""))
     render_report(imp.report)
+    gate((i.severity for i in imp.report), fail_on, what="technical issue")
 
 
 def _same_source(known: str, src: Path, root: Path) -> bool:
@@ -477,6 +481,7 @@ def convert(
     read_options: ReadOpt = None,
     write_options: WriteOpt = None,
     overwrite: OverwriteOpt = False,
+    fail_on: FailOnOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Convert between formats (no workspace needed); reports import issues and what the target can't hold."""
@@ -497,9 +502,10 @@ def convert(
     _note_images_left_behind(rep, imp.dataset, dst, fmt_out)
     if as_json:
         print_json({"export": rep, "report": imp.report})
-        return
-    render_report(imp.report)
-    render_export(rep)
+    else:
+        render_report(imp.report)
+        render_export(rep)
+    gate((i.severity for i in imp.report), fail_on, what="technical issue")
 
 
 def _stats_dataset(src: str | None, fmt: str | None, version: str | None, images_root: Path | None) -> Dataset:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from maslow.cli._gate import FailOnOpt, gate
 from maslow.cli.render import console, err_console, fold_columns, lit, load_dataset, print_json, progress_bar, table
 from maslow.core.schema import LabelSchema
 
@@ -34,6 +35,7 @@ def check_command(
                                                   "oriented boxes (corner order, rectangle, size), or not; default: "
                                                   "when the dataset reads as oriented (YOLO OBB, DOTA, COCO obb).")]
     = None,
+    fail_on: FailOnOpt = None,
 ) -> None:
     """Rule checks without a model: geometry, duplicates, consistency, annotator agreement, bias, crop outliers."""
     from maslow import quality
@@ -62,6 +64,7 @@ def check_command(
         print_json({**d, "agreement": None if agreement is None else agreement.to_dict(),
                     "html": None if html is None else str(html),  # keys as qa's
                     "missing_images": None if missing is None else missing.to_dict()})
+        gate(issues.severity.tolist(), fail_on, what="quality issue")
         return
     if missing is not None and missing.n_missing:
         what = [*(["--outliers skipped their objects"] if outliers else []),
@@ -94,6 +97,7 @@ def check_command(
                                    "type", "image"))
     if html is not None:
         console.print(f"Report written to {lit(html)}")
+    gate(issues.severity.tolist(), fail_on, what="quality issue")
 
 
 def _missing_images(issues: Any, ds: Any, *, html: bool, outliers: bool, top: int) -> Any:
