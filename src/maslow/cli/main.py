@@ -104,10 +104,21 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     (sys.stderr if file is None else file).write(text)
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM (``kill``, a job scheduler, a container stopping) as Ctrl-C is: an exception in the main thread, so
+    the temp files and folders of the writes under way are removed on the way out (without it the process ended at
+    once and left them for the next write into the same folder to clean); exit code 128 + 15, the shell's."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Entry point of the ``maslow`` script: only the named command's module is built (all for help or an
     unknown name, so that click lists them)."""
+    import signal
+
     warnings.showwarning = _show_warning
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # not one a parent process chose to ignore
+        signal.signal(signal.SIGTERM, _terminated)
     first = sys.argv[1] if len(sys.argv) > 1 else ""
     module = _COMMANDS.get(first)
     sys.exit(build((module,) if module else _MODULES)())
