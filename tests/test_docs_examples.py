@@ -454,7 +454,7 @@ def test_models_training_transcripts(folder: Path) -> None:
             else:
                 text = _no_clock(out)
             if "max |diff|" in s:  # the float32 difference and its bound vary by machine
-                assert re.search(r"onnxruntime vs torch: max \|diff\| \S+ \(bound \S+\) on batch sizes 1, 3", out), out
+                assert re.search(r"onnxruntime vs torch: max \|diff\| \S+ \(bound \S+\) on batch sizes 1 and 3", out), out
             elif re.match(r"\s*[0-9a-f]{8}\s", s):  # a run: its id is new each time
                 assert _shown(s.split(None, 1)[1], text), (s, out)
             else:

@@ -227,6 +227,7 @@ def test_qa_says_why_a_model_that_sees_none_of_the_annotations_finds_nothing(qa_
     d = json.loads(stdout)
     assert d["n_issues"] == 0 and any("explain none of the annotations" in n for n in d["notes"])
     assert "explain none of the annotations" in " ".join(stderr.split())
+    assert "boxes of --pred" in " ".join(stderr.split())  # --model runs are told to check the config instead
     # a model that sees the objects gets no such note
     code, stdout, _ = run_cli_streams(["qa", "--gt", str(qa_files["gt"]), "--pred", str(qa_files["pred"]), "--out",
                                        str(out), "--json"])

@@ -190,7 +190,8 @@ def _pixel_probs(folder: Path, truth: Dataset) -> Any:
     return read_pixel_probs(folder, like=truth)
 
 
-def _blind_model(truth: Dataset, predictions: Dataset, kind: str, sigmas: Any) -> str | None:
+def _blind_model(truth: Dataset, predictions: Dataset, kind: str, sigmas: Any, *, from_model: bool = False
+                 ) -> str | None:
     """Why an object table came out empty when the model sees none of the annotations (its expected recall is 0:
     then no annotation is scored ``extra``, see docs/consensus.md); None when it sees some, or for other tasks."""
     from maslow.quality.consensus import object_scores
@@ -199,9 +200,11 @@ def _blind_model(truth: Dataset, predictions: Dataset, kind: str, sigmas: Any) -
         return None
     if object_scores(truth, predictions, iou_type=kind, kpt_sigmas=sigmas).recall > 0:
         return None
+    check = ("check the --model config (its data, classes and image size)" if from_model else
+             "check the classes, image ids and boxes of --pred")
     return ("the predictions explain none of the annotations (none is matched by a prediction the calibration "
-            "trusts), so nothing can be scored: check the classes, image ids and boxes of --pred, or train the "
-            "model longer (a smoke-test model learns little)")
+            f"trusts), so nothing can be scored: {check}, or train the model longer (a smoke-test model learns "
+            "little)")
 
 
 def _unlabelled(truth: Dataset, predictions: Dataset, pixel_probs: bool) -> str | None:
@@ -460,7 +463,7 @@ def qa_command(
         # compared as oriented boxes: their corners are checked too (else when the truth reads as oriented)
         issues = QualityIssues.build([issues, check(truth, config=CheckConfig(oriented=True if kind == "obb" else None))])
     if not len(issues) and probs is None and part_pred.n_annotations and part.n_annotations:
-        blind = _blind_model(part, part_pred, kind, sigmas)
+        blind = _blind_model(part, part_pred, kind, sigmas, from_model=pred is None)
         if blind is not None:
             notes.append(blind)
             err_console.print(f"note: {blind}", markup=False, highlight=False)

@@ -400,9 +400,11 @@ def export_onnx_command(args: Sequence[str], *, as_json: bool) -> None:
         return
     console.print(f"Wrote {lit(rep.path)} ({rep.size_bytes / 1e6:.1f} MB, opset {rep.opset}): inputs "
                   f"{', '.join(rep.input_names)} {list(rep.input_shape)}, outputs {', '.join(rep.output_names)}")
-    console.print(f"onnxruntime vs torch: max |diff| {rep.max_abs_diff:.3g} (bound {rep.tolerance:.3g}) on "
-                  f"batch sizes {', '.join(map(str, rep.batch_sizes))}"
-                  + ("" if rep.real_rows is None else f", and {len(rep.real_images)} training image"
+    sizes = list(map(str, rep.batch_sizes))
+    on = (f"batch size{'' if len(sizes) == 1 else 's'} "
+          + (sizes[0] if len(sizes) == 1 else f"{', '.join(sizes[:-1])} and {sizes[-1]}"))
+    console.print(f"onnxruntime vs torch: max |diff| {rep.max_abs_diff:.3g} (bound {rep.tolerance:.3g}) on {on}"
+                  + ("" if rep.real_rows is None else f", and on {len(rep.real_images)} training image"
                                                       f"{'' if len(rep.real_images) == 1 else 's'} "
                                                       f"({rep.real_rows} detections)"))
     if rep.precise_sigmoid:
