@@ -47,3 +47,20 @@ def test_detection_options_are_refused(files: dict[str, Path], extra: list[str],
     code, text = run_cli(["eval", "--gt", str(files["gt"]), "--from", "coco-panoptic", "--pred", str(files["pred"]),
                           "--pred-format", "coco-panoptic", *extra])
     assert code == 2 and match in flat_text(text), text
+
+
+def test_a_missing_prediction_png_is_named(tmp_path: Path) -> None:
+    # the reader reports the missing PNG (panoptic_missing_png, field file_name); the refusal names it, not only
+    # "pred.annotations.mask row 0"
+    import shutil
+
+    make_case(tmp_path, 3, (80, 60), seed=3)
+    doc = json.loads((tmp_path / "pred.json").read_text())
+    png = doc["annotations"][0]["file_name"]
+    folder = next(p for p in tmp_path.iterdir() if p.is_dir() and (p / png).is_file() and "pred" in p.name)
+    (folder / png).unlink()
+    code, text = run_cli(["eval", "--gt", str(tmp_path / "gt.json"), "--from", "coco-panoptic", "--pred",
+                          str(tmp_path / "pred.json"), "--pred-format", "coco-panoptic"])
+    flat = flat_text(text)
+    assert code == 2, text
+    assert "panoptic_missing_png" in flat and "field 'file_name'" in flat and png in flat

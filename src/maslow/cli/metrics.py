@@ -473,7 +473,8 @@ def _plot_names(iou_type: str, slice_by: str | None, errors: bool, calibration: 
 
 
 #: The fields of an input file each annotations column is read from, to find the import issue behind a refusal.
-_FIELDS = {"score": ("score",), "box": ("bbox", "box", "value.x", "xmin"), "mask": ("segmentation", "mask", "rle"),
+_FIELDS = {"score": ("score",), "box": ("bbox", "box", "value.x", "xmin"),
+           "mask": ("segmentation", "mask", "rle", "file_name"),  # file_name: a panoptic PNG (missing, unreadable)
            "keypoints": ("keypoints",)}
 
 
