@@ -53,3 +53,19 @@ def test_coco_only_options_are_refused(files: dict[str, Path], extra: list[str])
 def test_an_unknown_protocol_is_refused(files: dict[str, Path]) -> None:
     code, text = run_cli(["eval", "--gt", str(files["gt"]), "--pred", str(files["pred"]), "--protocol", "kitti"])
     assert code == 2 and "--protocol must be coco, lvis, voc, openimages or panoptic" in flat_text(text), text
+
+
+@pytest.mark.parametrize(("key", "value", "says"), [
+    ("neg_category_ids", None, "must be a list of category ids, got None (1 image)"),
+    ("not_exhaustive_category_ids", ["a"], "category ids must be 64-bit integers, got 'a'"),
+])
+def test_a_bad_image_list_names_the_file_record(files: dict[str, Path], tmp_path: Path, key: str, value: object,
+                                                says: str) -> None:
+    doc = json.loads(files["gt"].read_text())
+    doc["images"][2][key] = value
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(doc))
+    code, text = run_cli(["eval", "--gt", str(gt), "--pred", str(files["pred"]), "--protocol", "lvis"])
+    flat = flat_text(text)
+    assert code == 2, text
+    assert f"images[2], field '{key}'" in flat and says in flat, flat  # not "truth.images.extra[...] row 2"

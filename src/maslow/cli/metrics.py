@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import math
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -478,6 +479,10 @@ _FIELDS = {"score": ("score",), "box": ("bbox", "box", "value.x", "xmin"),
            "keypoints": ("keypoints",)}
 
 
+#: A refusal of an image's value of an images column (``truth.images.extra['neg_category_ids'] row 2: ...``).
+_IMAGE_LIST = re.compile(r"\w+\.images\.extra\['(?P<field>\w+)'\] row (?P<row>\d+): (?P<why>.*)", re.S)
+
+
 @contextlib.contextmanager
 def _located(sources: dict[str, tuple[str | Path, Report]]) -> Iterator[None]:
     """A metrics refusal of one side's data (``pred.annotations.score row 3: ...``) re-raised as a FormatError
@@ -494,6 +499,10 @@ def _located(sources: dict[str, tuple[str | Path, Report]]) -> Iterator[None]:
         if side not in sources:
             raise
         src, report = sources[side]
+        listed = _IMAGE_LIST.match(msg)  # LVIS's per-image lists: the file's images[row] (the table keeps its order)
+        if listed is not None:
+            raise FormatError(f"can't be evaluated: {listed['why']}", path=src, record=f"images[{listed['row']}]",
+                              field=listed["field"]) from None
         column = msg.removeprefix(f"{side}.annotations.").split(" ", 1)[0].rstrip(":")
         errors = [i for i in report.issues if i.severity == "error"]
         cause = next((i for i in errors if i.field in _FIELDS.get(column, ())), None)

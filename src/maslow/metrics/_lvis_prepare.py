@@ -66,7 +66,7 @@ def category_pairs(truth: Dataset, column: str) -> tuple[IntArray, IntArray]:
     bad = np.flatnonzero(lens < 0)
     if bad.size:
         raise InvalidDatasetError(f"truth.images.extra[{column!r}] row {bad[0]}: must be a list of category ids, "
-                                  f"got {vals[bad[0]]!r} ({bad.size} rows)")
+                                  f"got {vals[bad[0]]!r} ({bad.size} image{'' if bad.size == 1 else 's'})")
     flat_list = list(itertools.chain.from_iterable(vals))
     flat = np.asarray(flat_list) if flat_list else np.zeros(0, np.int64)
     if flat.dtype.kind not in "iu":
