@@ -59,7 +59,9 @@ def write(ds: Dataset, dst: Path, *, png_folder: Path | str | None = None,
     dst = Path(dst)
     folder = Path(png_folder) if png_folder is not None else dst.with_suffix("")
     if folder.resolve() == dst.resolve():
-        raise FormatError("the PNG folder must differ from the JSON file: pass png_folder", path=dst)
+        raise FormatError("the PNG folder must differ from the JSON file: give the JSON file a name ending in "
+                          "'.json' (its PNGs then go to the folder of the same name without it), or pass png_folder",
+                          path=dst)
     rep = ExportReport(path=str(dst), format="coco-panoptic", n_images=ds.n_images)
     lost = count_lost(ds, keep=("box", "mask", "polygon", "iscrowd", "extra", "images.extra"))
     img_ids = image_ids(ds)
