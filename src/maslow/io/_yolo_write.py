@@ -1,5 +1,5 @@
 """The label lines of a YOLO export: every annotation's line in one vectorised pass (boxes, keypoints, box
-rectangles), row by row only for polygons and masks.
+rectangles, polygons), row by row only for masks traced into polygons.
 
 Private to ``maslow.io.yolo``; see its module docstring for the conventions. Numbers are written as
 ``fmt_num(v, 6)`` writes them: ``%.6f``, with ``-0.000000`` written ``0.000000`` (``decimals``: another count).
@@ -14,6 +14,7 @@ import numpy as np
 
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
+from maslow.core.polygons import offsets
 from maslow.core.tables import Annotations
 from maslow.io._export import Tally
 
@@ -74,15 +75,16 @@ def label_lines(ds: Dataset, task: str, w_all: np.ndarray, h_all: np.ndarray, lo
     img = a.image[start:stop]
     W, H = np.asarray(w_all, np.float64)[img], np.asarray(h_all, np.float64)[img]
     sized = (W > 0) & (H > 0)
-    shaped = np.zeros(len(img), bool)
+    shaped = rowwise = np.zeros(len(img), bool)
     if task == "segment":
-        shaped = usable_polygons(a, start, stop)
+        rings = usable_polygons(a, start, stop) & sized
+        shaped = rings.copy()
         if a.mask is not None:
-            shaped |= np.array([m is not None for m in a.mask[start:stop].tolist()], bool)
-        shaped &= sized
+            shaped |= np.array([m is not None for m in a.mask[start:stop].tolist()], bool) & sized
+        rowwise = shaped & ~_polygon_lines(a, np.flatnonzero(rings), start, W, H, img, lost, out, decimals)
     here = np.arange(start, stop)  # the rows' numbers
     _count(why, "on images of unknown size", ~sized, img, here)
-    for k in np.flatnonzero(shaped).tolist():  # polygons and masks, row by row
+    for k in np.flatnonzero(rowwise).tolist():  # masks (and rings of an odd length), row by row
         rl: Counter[str] = Counter()
         rw: Counter[str] = Counter()
         r, i = start + k, int(img[k])
@@ -130,12 +132,103 @@ def label_lines(ds: Dataset, task: str, w_all: np.ndarray, h_all: np.ndarray, lo
     return out
 
 
-def _count(t: Tally, key: str, flags: np.ndarray, image: np.ndarray, rows: np.ndarray, rank: int = 0) -> None:
-    """Count the True ``flags`` (of rows ``rows``, on images ``image``) under ``key``."""
+def _count(t: Tally, key: str, flags: np.ndarray, image: np.ndarray, rows: np.ndarray, rank: int = 0,
+           times: np.ndarray | None = None) -> None:
+    """Count the True ``flags`` (of rows ``rows``, in order, on images ``image``) under ``key``, each once or
+    ``times`` times."""
     hit = np.flatnonzero(flags)
     if hit.size:
         k = int(hit[0])
-        t.add(key, int(hit.size), (int(image[k]), 0, int(rows[k]), rank))
+        t.add(key, int(hit.size if times is None else times[hit].sum()), (int(image[k]), 0, int(rows[k]), rank))
+
+
+def _gather(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indexes ``starts[j]`` to ``starts[j] + lengths[j] - 1`` for every ``j``, one after the other."""
+    return np.arange(int(lengths.sum())) + np.repeat(starts - offsets(lengths)[:-1], lengths)
+
+
+def _polygon_lines(a: Annotations, local: np.ndarray, start: int, W: np.ndarray, H: np.ndarray, img: np.ndarray,
+                   lost: Tally, out: list[str | None], decimals: int) -> np.ndarray:
+    """The segment lines of rows ``start + local`` (each with a ring of at least 3 points, on an image of known
+    size, ``W`` by ``H``), put in ``out`` all at once, as ``_shape_line`` makes them one by one: the largest ring
+    (the first of the largest), the same losses. Returns where ``out`` was filled: not rows with a ring of an odd
+    length (``_shape_line`` raises on them)."""
+    done = np.zeros(len(out), bool)
+    p = a.polygon
+    if p is None or not len(local):
+        return done
+    ro = p.ring_offsets
+    count = p.row_offsets[local + start + 1] - p.row_offsets[local + start]
+    rings, owner = _gather(p.row_offsets[local + start], count), np.repeat(np.arange(len(local)), count)
+    length = ro[rings + 1] - ro[rings]
+    keep = length >= 6
+    rings, owner, length = rings[keep], owner[keep], length[keep]
+    even = np.bincount(owner[length % 2 == 1], minlength=len(local)) == 0
+    if not even.all():  # left to the row-by-row path, which raises as before
+        keep = even[owner]
+        rings, owner, length, local = rings[keep], np.cumsum(even)[owner[keep]] - 1, length[keep], local[even]
+        if not len(local):
+            return done
+    parts = np.bincount(owner, minlength=len(local))
+    pick = offsets(parts)[:-1]  # each row's first usable ring (index into rings)
+    if (parts > 1).any():
+        _largest(p.xy, ro, rings, owner, length, parts, pick)
+    best, n = rings[pick], length[pick]
+    rows, image = local + start, img[local]
+    _count(lost, "polygon_parts", parts > 1, image, rows, _RANK["polygon_parts"], parts - 1)
+    xy = p.xy[_gather(ro[best], n)].reshape(-1, 2)
+    first = offsets(n // 2)[:-1]  # each row's first point
+    low, high = np.minimum.reduceat(xy, first), np.maximum.reduceat(xy, first)
+    w, h = W[local], H[local]
+    assert a.box is not None
+    off = np.abs(np.concatenate([low, high], axis=1) - a.box[rows]).max(axis=1) > 1e-6 * np.maximum(w, h)
+    _count(lost, "box", off & a.has_box[rows], image, rows, _RANK["box"])
+    unit = xy / np.repeat(np.column_stack([w, h]), n // 2, axis=0)
+    clipped = np.clip(unit, 0.0, 1.0)
+    moved = np.maximum.reduceat(np.abs(clipped - unit).max(axis=1), first) > 1e-9
+    _count(lost, "clipped", moved, image, rows, _RANK["clipped"])
+    values, ends = clipped.ravel().tolist(), offsets(n).tolist()
+    fmt = {m: "%d" + f" %.{decimals}f" * m for m in set(n.tolist())}  # one format per ring length
+    for k, label, m, s, e in zip(local.tolist(), a.label[rows].tolist(), n.tolist(), ends[:-1], ends[1:], strict=True):
+        out[k] = _zero(fmt[m] % (label, *values[s:e]), decimals)
+    done[local] = True
+    return done
+
+
+def _largest(xy: np.ndarray, ro: np.ndarray, rings: np.ndarray, owner: np.ndarray, length: np.ndarray,
+             parts: np.ndarray, pick: np.ndarray) -> None:
+    """Set ``pick`` (index into ``rings``, the rings of row ``owner``) of the rows with several rings to their
+    largest ring by ``M.polygon_area``, the first of equals, as ``max(parts, key=M.polygon_area)`` picks it.
+
+    The shoelace sums of all rings at once differ from ``M.polygon_area``'s (``np.dot``: BLAS, its own order of
+    additions), but either area is within ``(points + 1) * 2**-54 * S`` of the exact one (``S``: the sum of the
+    terms' magnitudes), so within ``err`` (twice that, and more) of each other. A ring whose ``area + err`` is
+    below another's ``area - err`` can't be picked; where more than one ring is left (ties, near ties, values
+    not finite), ``M.polygon_area`` decides among them as ``max`` does."""
+    many = parts > 1
+    several = np.flatnonzero(np.repeat(many, parts))  # the rings of rows with several
+    r, m, row = rings[several], length[several] // 2, owner[several]
+    pts = xy[_gather(ro[r], 2 * m)].reshape(-1, 2)
+    first = offsets(m)[:-1]
+    nxt = np.arange(1, len(pts) + 1)
+    nxt[first + m - 1] = first  # the next point, the last one's being the first
+    x, y = pts[:, 0], pts[:, 1]
+    with np.errstate(all="ignore"):  # inf, NaN: such rows are left to M.polygon_area (which warns as before)
+        t1, t2 = x * y[nxt], y * x[nxt]
+        area = 0.5 * np.abs(np.add.reduceat(t1 - t2, first))
+        size = np.add.reduceat(np.abs(t1) + np.abs(t2), first)
+        err = (m + 4) * 2.0**-52 * size + m * 1e-300  # (and the last term: underflow)
+        low = area - err
+    starts = offsets(parts[many])[:-1]
+    bound = np.repeat(np.maximum.reduceat(low, starts), parts[many])
+    shaky = np.repeat(np.add.reduceat(~(size < 1e300), starts) > 0, parts[many])  # a row with a value not finite
+    left = shaky | ~(area + err < bound)
+    n_left = np.bincount(row[left], minlength=len(parts))
+    one = left & (n_left[row] == 1)
+    pick[row[one]] = several[one]
+    tied = np.flatnonzero(left & (n_left[row] > 1))  # by row, in order
+    for group in np.split(several[tied], np.flatnonzero(np.diff(row[tied])) + 1) if len(tied) else ():
+        pick[owner[group[0]]] = max(group.tolist(), key=lambda j: M.polygon_area(xy[ro[rings[j]]:ro[rings[j] + 1]]))
 
 
 def _clip(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
