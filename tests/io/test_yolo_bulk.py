@@ -121,7 +121,8 @@ def test_linked_images_and_odd_file_names_find_their_labels(tmp_path: Path) -> N
         "images/train/.hidden.png", "images/train/a.b.png", "images/train/linked.png", "images/train/sp ace.png",
         "images/train/x..png", "images/train/broken.jpg"]  # the dangling link is no image: its label an orphan
     assert np.bincount(ds.annotations.image, minlength=ds.n_images).tolist() == [1, 1, 1, 1, 1, 0]
-    assert [(i.type, Path(i.file or "").name) for i in report] == [("missing_image", "broken.txt"),
+    assert [(i.type, Path(i.file or "").name) for i in report] == [("broken_link", "broken.png"),
+                                                                    ("missing_image", "broken.txt"),
                                                                     ("unplaced_annotation", "broken.txt")]
 
 

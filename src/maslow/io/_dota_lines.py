@@ -18,8 +18,9 @@ from maslow.core.dataset import Dataset
 from maslow.core.obb import ROTATION_COLUMNS, box_rotation
 from maslow.core.types import BoolArray, FloatArray
 from maslow.errors import FormatError
+from maslow.io._common import Collector
 from maslow.io._export import Tally
-from maslow.io._walk import files_under
+from maslow.io._walk import Skipped, files_under
 from maslow.io._yolo_obb import written_corners
 from maslow.io.images import is_image_name
 
@@ -119,14 +120,18 @@ def stem(path: str) -> str:
     return PurePosixPath(str(path)).stem
 
 
-def index_images(folder: Path, *, recursive: bool) -> dict[str, str]:
+def index_images(folder: Path, *, recursive: bool, col: Collector | None = None) -> dict[str, str]:
     """Image file stem -> its path relative to ``folder`` (POSIX), for the files with an image suffix (``recursive``:
-    also below it, linked folders followed, each real folder once); a stem found twice keeps the first by sorted
-    path."""
+    also below it, linked folders followed, each real folder once; the folders that can't be listed and the broken
+    links are reported to ``col``, an ``unreadable_folder`` or ``broken_link`` warning each); a stem found twice
+    keeps the first by sorted path."""
     if not folder.is_dir():
         return {}
     if recursive:
-        found = files_under(str(folder), is_image_name)
+        skipped = Skipped()
+        found = files_under(str(folder), is_image_name, skipped=skipped)
+        if col is not None:
+            skipped.report(col)
     else:
         found = sorted((p.name,) for p in folder.iterdir() if is_image_name(p.name) and p.is_file())
     out: dict[str, str] = {}

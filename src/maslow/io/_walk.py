@@ -10,17 +10,52 @@ import errno
 import os
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from maslow.errors import MaslowWarning
+
+if TYPE_CHECKING:
+    from maslow.io._common import Collector
 
 # the errors ``Path.is_file`` and ``Path.is_dir`` read as "no" (a link that loops, a file gone meanwhile)
 _NO = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
 
 
-def files_under(folder: str, name_ok: Callable[[str], bool]) -> list[tuple[str, ...]]:
+@dataclass
+class Skipped:
+    """What the walks of one reader skipped: the folders they could not list (no permission) and the links whose
+    target is missing (or that loop), each once, as paths (the walked folder joined with the parts below it), for
+    the reader's import report (``report``)."""
+
+    unlisted: dict[str, str] = field(default_factory=dict)  # folder -> why
+    broken: dict[str, None] = field(default_factory=dict)  # link paths, in the order found
+
+    def report(self, col: Collector) -> None:
+        """One ``unreadable_folder`` and one ``broken_link`` warning per path (sorted), naming it."""
+        for folder, why in sorted(self.unlisted.items()):
+            col.add("unreadable_folder", f"folder can't be listed ({why}): the files in it were not searched",
+                    file=folder)
+        for link in sorted(self.broken):
+            col.add("broken_link", "link whose target is missing (or that loops): skipped", file=link)
+        self.unlisted.clear()
+        self.broken.clear()
+
+    def hint(self) -> str:
+        """``" (N folders could not be listed, first: F)"`` for an error saying that nothing was found, or ""."""
+        if not self.unlisted:
+            return ""
+        n = len(self.unlisted)
+        return f" ({n} folder{'s' if n > 1 else ''} could not be listed, first: {min(self.unlisted)})"
+
+
+def files_under(folder: str, name_ok: Callable[[str], bool], *, skipped: Skipped | None = None,
+                linked: set[tuple[str, ...]] | None = None) -> list[tuple[str, ...]]:
     """The parts (below ``folder``) of the files under it whose name ``name_ok`` accepts, sorted as the Paths
-    sort (by their parts), hidden ones included (as ``Path.rglob("*")`` lists them); see ``walk_folders``."""
-    return sorted([(*parts, name) for parts, _, names in walk_folders(folder, name_ok) for name in names])
+    sort (by their parts), hidden ones included (as ``Path.rglob("*")`` lists them); see ``walk_folders`` (for
+    ``skipped`` and ``linked`` too)."""
+    return sorted([(*parts, name) for parts, _, names in walk_folders(folder, name_ok, skipped=skipped,
+                                                                        linked=linked) for name in names])
 
 
 Walk = tuple[str, tuple[str, ...], tuple[int, int]]  # a folder's path, parts below the root, (st_dev, st_ino)
@@ -70,13 +105,16 @@ def folders(folder: str, key: tuple[int, int], *, hidden: bool = True
         stack.extend(reversed(sub))
 
 
-def walk_folders(folder: str, name_ok: Callable[[str], bool]
+def walk_folders(folder: str, name_ok: Callable[[str], bool], *, skipped: Skipped | None = None,
+                 linked: set[tuple[str, ...]] | None = None
                  ) -> Iterator[tuple[tuple[str, ...], tuple[int, int], list[str]]]:
     """(parts below ``folder``, (st_dev, st_ino), the names ``name_ok`` accepts of the files in it, sorted) of
     ``folder`` and each real folder under it (``folders``: linked folders followed, each walked once), hidden ones
     included; the identity tells a file reached by two paths (through a link) from two files. A folder that can't
-    be listed (no permission) is skipped, said in a MaslowWarning once the walk ends, and a broken link (no file)
-    is skipped.
+    be listed (no permission) is skipped, added to ``skipped`` (or, without it, said in a MaslowWarning once the walk ends),
+    and a broken link (no file or folder behind it, or a loop) is skipped (added to ``skipped``, whatever its
+    name: it may have been a folder). ``linked`` gets the parts of the links met: to folders, and the accepted
+    files that are links.
     """
     try:
         st = os.stat(folder)
@@ -87,18 +125,30 @@ def walk_folders(folder: str, name_ok: Callable[[str], bool]
         if isinstance(entries, OSError):
             if isinstance(entries, PermissionError):
                 unlisted.append(parts)
+                if skipped is not None:
+                    skipped.unlisted.setdefault(os.path.join(folder, *parts), entries.strerror or str(entries))
                 continue
             raise entries
         names: list[str] = []
         for e in entries:
             try:
-                if not e.is_dir() and name_ok(e.name) and e.is_file():
+                if e.is_dir():
+                    if linked is not None and e.is_symlink():
+                        linked.add((*parts, e.name))
+                    continue
+                if name_ok(e.name) and e.is_file():
                     names.append(e.name)
+                    if linked is not None and e.is_symlink():
+                        linked.add((*parts, e.name))
+                elif skipped is not None and e.is_symlink() and not e.is_file() and not os.path.exists(e.path):
+                    skipped.broken[os.path.join(folder, *parts, e.name)] = None
             except OSError as err:
                 if err.errno not in _NO:
                     raise
+                if skipped is not None and e.is_symlink():  # a link that loops
+                    skipped.broken[os.path.join(folder, *parts, e.name)] = None
         yield parts, at, names
-    if unlisted:
+    if unlisted and skipped is None:  # a reader that reports them (skipped) says them in its report instead
         n = len(unlisted)
         warnings.warn(f"{folder}: {n} folder{'s' if n > 1 else ''} could not be listed (no permission) and "
                       f"{'were' if n > 1 else 'was'} skipped (first: {os.path.join(folder, *unlisted[0])})",

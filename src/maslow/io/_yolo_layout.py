@@ -16,7 +16,8 @@ import yaml
 from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError
 from maslow.io._common import Collector, safe_relpath, unique_names
-from maslow.io._walk import files_under, walk_folders
+from maslow.io._walk import Skipped, files_under, walk_folders
+from maslow.io._yolo_repeats import label_not_read, one_split_each
 from maslow.io.images import IMAGE_SUFFIXES, is_image_name
 
 _DARKNET_SPLITS = {"train": "train", "valid": "val", "val": "val", "test": "test"}
@@ -109,17 +110,20 @@ class Listing:
     (no read permission) is asked by ``stat``, path by path."""
 
     def __init__(self) -> None:
-        self._folders: dict[str, tuple[set[str], set[str]] | None] = {}
+        self._folders: dict[str, tuple[set[str], set[str], set[str]] | None] = {}
 
-    def _scan(self, folder: str) -> tuple[set[str], set[str]] | None:
+    def _scan(self, folder: str) -> tuple[set[str], set[str], set[str]] | None:
         if folder in self._folders:
             return self._folders[folder]
         files: set[str] = set()
         existing: set[str] = set()
-        got: tuple[set[str], set[str]] | None = (files, existing)
+        links: set[str] = set()
+        got: tuple[set[str], set[str], set[str]] | None = (files, existing, links)
         try:
             with os.scandir(folder or ".") as it:
                 for e in it:
+                    if e.is_symlink():
+                        links.add(e.name)
                     if e.is_file():
                         files.add(e.name)
                         existing.add(e.name)
@@ -142,13 +146,20 @@ class Listing:
         got = self._scan(folder) if name not in ("", ".", "..") else None
         return Path(path).exists() if got is None else name in got[1]
 
+    def is_link(self, path: str) -> bool:
+        folder, name = os.path.split(path)
+        got = self._scan(folder) if name not in ("", ".", "..") else None
+        return os.path.islink(path) if got is None else name in got[2]
 
-def images_under(folder: Path) -> list[str]:
+
+def images_under(folder: Path, *, skipped: Skipped | None = None, linked: set[tuple[str, ...]] | None = None
+                 ) -> list[str]:
     """The image files below ``folder`` (by suffix) as POSIX paths relative to it, sorted as the Paths sort (by
-    their parts): linked folders and files followed, each real folder once (``files_under``)."""
+    their parts): linked folders and files followed, each real folder once (``files_under``, which fills
+    ``skipped`` and ``linked``)."""
     if not folder.is_dir():
         return []
-    return ["/".join(parts) for parts in files_under(str(folder), is_image_name)]
+    return ["/".join(parts) for parts in files_under(str(folder), is_image_name, skipped=skipped, linked=linked)]
 
 
 def below(folder: str, rel: str) -> str:
@@ -355,7 +366,9 @@ def find_layout(src: Path, col: Collector) -> Layout:
 def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list[Entry]:
     """Every image of every split with its label file, then label files whose image is missing.
 
-    ``listing`` answers which files exist (one listing per folder; the caller may reuse it).
+    ``listing`` answers which files exist (one listing per folder; the caller may reuse it). An image file is in
+    one split (``one_split_each``: a split folder linking into another's); folders that can't be listed and broken
+    links met are reported; a label file whose would-be image is another label file's is reported, not read.
     """
     root = lay.root
     root_s = str(root)
@@ -367,8 +380,14 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
     first_at: dict[str, tuple[int, str]] = {}  # image path -> (its row, where it was listed first)
     label_dirs: dict[tuple[str, Path], None] = {}  # in order of first use
     folders: dict[str, Path] = {}
+    skipped = Skipped()
+    issues_from = len(col.issues)
+    bases: list[str] = []  # per row: the folder below which a link means its file is reached through a link
+    links: list[bool | None] = []  # per row: whether its file is a link (None: not known yet)
+    any_link = False  # whether a link was met (a txt list may hold some)
 
-    def add(split: str, rel: str, file: Path, record: str | None) -> None:
+    def add(split: str, rel: str, file: Path, record: str | None, base: str = root_s, link: bool | None = None
+            ) -> None:
         """``rel`` found in split ``split``'s list ``file`` at ``record``, or in its image folder ``file``."""
         where = f"{file}, {record}" if record is not None else f"folder {file}"
         lab = below(root_s, label_rel(rel))  # str(root / label_for(rel))
@@ -384,6 +403,8 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
         first_at[rel] = len(out), where
         # a folder where the label file should be is handed to read_label, whose read_bytes names it (FormatError)
         out.append(Entry(split, rel, lab if ls.is_file(lab) or (ls.exists(lab) and os.path.isdir(lab)) else None))
+        bases.append(base)
+        links.append(link)
         folder = os.path.dirname(lab)
         parent = folders.get(folder)
         if parent is None:
@@ -401,6 +422,7 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
         if owner[os.path.abspath(source)] != split:
             continue
         if source.suffix == ".txt" and source.is_file():
+            any_link = True
             list_dir = os.path.relpath(os.path.abspath(source.parent), os.path.abspath(root))
             text = source.read_text(encoding="utf-8-sig")
             for n, line in enumerate(text.splitlines(), 1):
@@ -420,11 +442,19 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
                 add(split, rel, source, rec)
         else:
             src_rel = Path(os.path.relpath(os.path.abspath(source), os.path.abspath(root))).as_posix()
-            for p in images_under(source) if source.is_dir() else []:
-                add(split, p if src_rel == "." else f"{src_rel}/{p}", source, None)
+            linked: set[tuple[str, ...]] = set()
+            base = below(root_s, src_rel)
+            for p in images_under(source, skipped=skipped, linked=linked) if source.is_dir() else []:
+                add(split, p if src_rel == "." else f"{src_rel}/{p}", source, None, base, tuple(p.split("/")) in linked)
+            any_link = any_link or bool(linked) or os.path.realpath(base) != os.path.normpath(
+                os.path.join(os.path.realpath(root_s), src_rel))  # the split folder is a link (or one is above it)
             lab_dir = root / label_for(os.path.relpath(os.path.abspath(source / "x"), os.path.abspath(root)))
             label_dirs.setdefault((split, lab_dir.parent), None)
-    used = {e.label for e in out if e.label is not None}
+    left_out: list[tuple[Entry, int]] = []  # (a row left out, the row kept of its image file)
+    if any_link and len({e.split for e in out}) > 1:  # an image file reached from two splits (by a link): in one
+        out, left_out = one_split_each(out, bases, links, ls.is_link, root_s, col, issues_from)
+    used = {e.label for e in out if e.label is not None} | {e.label for e, _ in left_out if e.label is not None}
+    row_of: dict[str, int] | None = None  # image path -> its row, for the label files whose image another's is
     claimed: set[tuple[tuple[int, int], str]] | None = None  # (real folder, name) of the label files read
     for split, d in label_dirs:
         if not d.is_dir():
@@ -433,7 +463,7 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
         # the .txt files under d (linked folders followed) with their real folders, as str; Paths only for the label
         # files no image claimed
         unclaimed = []
-        for parts, at, names in walk_folders(d_s, lambda n: n.endswith(".txt")):
+        for parts, at, names in walk_folders(d_s, lambda n: n.endswith(".txt"), skipped=skipped):
             for name in names:
                 f = below(d_s, "/".join((*parts, name)))
                 if f not in used:
@@ -455,6 +485,13 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
                 seen[rel] = split
                 out.append(Entry(split, rel, str(lab), guessed=not ls.exists(os.path.join(root_s, rel))))
                 used.add(str(lab))
+                if row_of is not None:
+                    row_of[rel] = len(out) - 1
+                continue
+            if row_of is None:
+                row_of = {e.rel: r for e, r in left_out} | {e.rel: i for i, e in enumerate(out)}
+            label_not_read(str(lab), rel, row_of[rel], out, label_for(rel), col)
+    skipped.report(col)
     return out
 
 

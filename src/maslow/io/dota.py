@@ -216,10 +216,10 @@ def parse(
     with no_gc():  # millions of small lists of tokens, none in a cycle
         if images_root is None:
             for g in groups:
-                _read_group(g, index_images(g.images, recursive=False), g.images, _relative(g.images, root), rows,
-                            col)
+                _read_group(g, index_images(g.images, recursive=False, col=col), g.images, _relative(g.images, root),
+                            rows, col)
         else:  # every image found under images_root by stem; those no label file names come last, without a split
-            found = index_images(Path(images_root), recursive=True)
+            found = index_images(Path(images_root), recursive=True, col=col)
             for g in groups:
                 _read_group(g, found, Path(images_root), "", rows, col, unlabelled=False)
             if groups[0].labels is not None:

@@ -148,7 +148,7 @@ def parse(
         image = _match_images(like, stems, files, cats, line_of, col)
         label = _match_classes(like.schema, files, col)[cats]
     else:
-        images, root, image = _own_images(stems, images_root, image_suffix)
+        images, root, image = _own_images(stems, images_root, image_suffix, col)
         names = list(dict.fromkeys([*(classes or []), *(c for _, c in files)]))
         schema = LabelSchema(classes=tuple(ClassDef(c) for c in names),
                              tasks=(Task.DETECTION, Task.INSTANCE_SEGMENTATION) if task == 1 else (Task.DETECTION,))
@@ -196,11 +196,12 @@ def _match_classes(schema: LabelSchema, files: list[tuple[Path, str]], col: Coll
     return out
 
 
-def _own_images(stems: list[str], images_root: Path | None, suffix: str) -> tuple[Images, Path | None, np.ndarray]:
+def _own_images(stems: list[str], images_root: Path | None, suffix: str, col: Collector
+                ) -> tuple[Images, Path | None, np.ndarray]:
     """Without a truth: one image per stem, in sorted order (found under ``images_root`` when given)."""
     order = sorted(set(stems))
     row = {s: i for i, s in enumerate(order)}
-    found = index_images(Path(images_root), recursive=True) if images_root is not None else {}
+    found = index_images(Path(images_root), recursive=True, col=col) if images_root is not None else {}
     paths = [found.get(s, s + suffix) for s in order]
     sizes = []
     for s, p in zip(order, paths, strict=True):

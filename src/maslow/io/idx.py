@@ -37,7 +37,7 @@ from maslow.core.types import str_array
 from maslow.errors import FormatError
 from maslow.io._common import Collector, ExportReport, safe_relpath
 from maslow.io._export import count_lost
-from maslow.io._walk import files_under
+from maslow.io._walk import Skipped, files_under
 from maslow.io.images import image_path, load_path
 from maslow.io.images import read_idx as _read_array
 from maslow.io.registry import Progress, Ticks, warn_issues
@@ -52,7 +52,7 @@ def _split(name: str) -> str:
     return {"t10k": "test"}.get(prefix, prefix)
 
 
-def _labels_for(images: Path, folder: Path) -> Path | None:
+def _labels_for(images: Path, folder: Path, skipped: Skipped) -> Path | None:
     base = images.name[:-3] if images.name.endswith(".gz") else images.name
     want = base.replace("images", "labels").replace("idx3", "idx1")
     if want == base:
@@ -63,7 +63,7 @@ def _labels_for(images: Path, folder: Path) -> Path | None:
         for c in cands:
             if (d / c).is_file():
                 return d / c
-    found = files_under(str(folder), lambda name: name in cands)  # sorted; linked folders followed
+    found = files_under(str(folder), lambda name: name in cands, skipped=skipped)  # sorted; linked folders followed
     return folder.joinpath(*found[0]) if found else None
 
 
@@ -97,11 +97,12 @@ def parse(
     if not src.exists():
         raise FormatError("not found: must be a folder of IDX files or an idx3 images file", path=src)
     folder = src if src.is_dir() else src.parent
-    # sorted; linked folders followed, each real folder once
-    files = [src.joinpath(*parts) for parts in files_under(str(src), lambda name: _IMAGES.search(name) is not None)
-             ] if src.is_dir() else [src]
+    # sorted; linked folders followed, each real folder once; folders that can't be listed, broken links: reported
+    skipped = Skipped()
+    files = [src.joinpath(*parts) for parts in files_under(str(src), lambda name: _IMAGES.search(name) is not None,
+                                                           skipped=skipped)] if src.is_dir() else [src]
     if not files:
-        raise FormatError("must hold an IDX images file (*idx3-ubyte or *idx3-ubyte.gz)", path=src)
+        raise FormatError(f"must hold an IDX images file (*idx3-ubyte or *idx3-ubyte.gz){skipped.hint()}", path=src)
     root = Path(images_root) if images_root is not None else folder
     paths: list[str] = []
     widths: list[int] = []
@@ -118,7 +119,7 @@ def parse(
         # its path below root as reached, through linked folders; resolved (links followed) where it is not below
         rel = os.path.relpath(os.path.abspath(f), os.path.abspath(root))
         rel = safe_relpath(str(f.resolve()) if rel.split(os.sep, 1)[0] == ".." else rel, root=root, file=f)
-        lab_file = Path(labels) if labels is not None and len(files) == 1 else _labels_for(f, folder)
+        lab_file = Path(labels) if labels is not None and len(files) == 1 else _labels_for(f, folder, skipped)
         if lab_file is None:
             col.add("idx_no_labels", "no labels file found; images imported without labels", file=f)
         else:
@@ -134,6 +135,7 @@ def parse(
         widths.extend([w] * n)
         heights.extend([h] * n)
         splits.extend([_split(f.name)] * n)
+    skipped.report(col)
     image = np.concatenate(image_rows) if image_rows else np.zeros(0, np.int64)
     label = np.concatenate(label_rows) if label_rows else np.zeros(0, np.int64)
     top = int(label.max()) if len(label) else -1

@@ -10,10 +10,14 @@ Glossary:
   checked where it is used (``find_label_issues(..., pixel_probs=)``, see ``maslow.quality._consensus_sem``), which
   names the file. A folder is read lazily: a 1,000-image 512 x 512 x 21 float32 set is 22 GB.
 - An image *with labels* has a non-crowd annotation; only those are scored, so only those need a file.
+- Folders under the folder that can't be listed and broken links (a link whose target is missing, or that loops)
+  are skipped and said: ``unreadable_folder`` and ``broken_link`` warnings in ``ProbsFolder.report``, summarised in
+  a MaslowWarning, and named in the error when an image with labels has no file.
 """
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,9 +26,11 @@ from typing import Any, overload
 import numpy as np
 
 from maslow.core.dataset import Dataset
+from maslow.core.issues import Report
 from maslow.core.types import BoolArray
-from maslow.errors import FormatError
-from maslow.io._walk import files_under, suffix_of
+from maslow.errors import FormatError, MaslowWarning
+from maslow.io._common import Collector
+from maslow.io._walk import Skipped, files_under, suffix_of
 
 _SUFFIXES = (".npy", ".npz")
 
@@ -33,12 +39,14 @@ class ProbsFolder(Sequence[np.ndarray]):
     """Per-image probability files of a folder, read one at a time (``read_pixel_probs``).
 
     ``probs[i]`` reads the array of image row ``i`` (FormatError for an image without a file: one with nothing to
-    score); ``probs.source(i)`` is its file.
+    score); ``probs.source(i)`` is its file; ``probs.report`` what the search skipped (folders that can't be listed,
+    broken links).
     """
 
-    def __init__(self, folder: Path, files: list[Path | None]) -> None:
+    def __init__(self, folder: Path, files: list[Path | None], report: Report | None = None) -> None:
         self.folder = folder
         self.files = tuple(files)
+        self.report = report if report is not None else Report(())
 
     def __len__(self) -> int:
         return len(self.files)
@@ -95,7 +103,8 @@ def read_pixel_probs(folder: str | Path, *, like: Dataset) -> ProbsFolder:
         like: the ground truth whose images the files belong to.
 
     Returns:
-        ProbsFolder, a sequence with one entry per image row of ``like``, read when indexed.
+        ProbsFolder, a sequence with one entry per image row of ``like``, read when indexed; its ``report`` holds what
+        the search skipped (summarised in a MaslowWarning).
 
     Raises:
         FormatError: not a folder, two files of one image, a file of no image of ``like`` (named), or an image with
@@ -116,8 +125,11 @@ def read_pixel_probs(folder: str | Path, *, like: Dataset) -> ProbsFolder:
     if not root.is_dir():
         raise FormatError("must be a folder of .npy/.npz probability files, one per image", path=root)
     # sorted; linked folders followed, each real folder once
+    skipped = Skipped()
     found = {"/".join(parts): root.joinpath(*parts)
-             for parts in files_under(str(root), lambda name: suffix_of(name) in _SUFFIXES)}
+             for parts in files_under(str(root), lambda name: suffix_of(name) in _SUFFIXES, skipped=skipped)}
+    hint = skipped.hint() or (f" ({len(skipped.broken)} broken links, first: {min(skipped.broken)})"
+                              if skipped.broken else "")
     by_key: dict[str, Path] = {}
     for rel, p in found.items():
         key = rel.rsplit(".", 1)[0]
@@ -148,5 +160,12 @@ def read_pixel_probs(folder: str | Path, *, like: Dataset) -> ProbsFolder:
         i = lacking[0]
         raise FormatError(f"every image with labels must have a probability file, got none for image "
                           f"{paths[i]!r} (expected {Path(paths[i]).with_suffix('.npy').as_posix()!r}; "
-                          f"{len(lacking)} such images)", path=root)
-    return ProbsFolder(root, files)
+                          f"{len(lacking)} such images){hint}", path=root)
+    col = Collector()
+    skipped.report(col)
+    report = col.report()
+    if len(report):
+        from maslow.io.registry import issues_summary
+
+        warnings.warn(issues_summary(report, source=root), MaslowWarning, stacklevel=2)
+    return ProbsFolder(root, files, report)

@@ -45,7 +45,7 @@ from maslow.errors import FormatError
 from maslow.io._class_losses import lose_class_fields
 from maslow.io._common import Collector, ExportReport
 from maslow.io._export import count_lost
-from maslow.io._walk import files_under, suffix_of
+from maslow.io._walk import Skipped, files_under, suffix_of
 from maslow.io.images import IMAGE_SUFFIXES, image_info, is_image_name, load_path
 from maslow.io.registry import Progress, Ticks, warn_issues
 
@@ -208,9 +208,11 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
     if not src.is_dir():
         raise FormatError("must be a folder of PNG label maps", path=src)
     # the .png files under src, sorted; linked folders followed, each real folder once
-    files = [src.joinpath(*parts) for parts in files_under(str(src), lambda name: suffix_of(name) == ".png")]
+    skipped = Skipped()  # folders that can't be listed, broken links: reported
+    files = [src.joinpath(*parts) for parts in files_under(str(src), lambda name: suffix_of(name) == ".png",
+                                                           skipped=skipped)]
     if not files:
-        raise FormatError("folder holds no PNG label maps", path=src)
+        raise FormatError(f"folder holds no PNG label maps{skipped.hint()}", path=src)
     root = Path(images_root) if images_root is not None else src.parent / "images"
     names, file_palette, declared = _class_names(classes, src)
     background = background_index if background_index is not None else declared.get("background")
@@ -219,9 +221,10 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
     palette = dict(palette) if palette is not None else file_palette
     by_stem: dict[str, list[Path]] = {}
     if root.is_dir():
-        for parts in files_under(str(root), is_image_name):
+        for parts in files_under(str(root), is_image_name, skipped=skipped):
             p = root.joinpath(*parts)
             by_stem.setdefault(p.stem, []).append(p)
+    skipped.report(col)
     paths, widths, heights = [], [], []
     per_image: list[list[tuple[int, dict[str, Any]]]] = []
     pixels: Counter[int] = Counter()
