@@ -48,6 +48,8 @@ def test_each_kind_of_unread_id_has_its_own_message(tmp_path: Path, monkeypatch:
     got = {(i.type, i.record): i.message for i in report.issues}
     assert got.pop(("coco_missing_id", "annotations[3]")).startswith(
         "id must be an integer for every annotation, 2 annotations have none")
+    assert got.pop(("coco_negative_id", f"annotations[7] (id={-(2**63)})")).startswith(
+        f"id must be >= 0 for a written COCO file to keep it, got {-(2**63)} (1 annotations;")
     assert got == {
         ("coco_bad_id", "annotations[1]"): "id must be an integer, got 'x7' (a new id is assigned on write)",
         ("coco_bad_id", "annotations[2]"): "id must be an integer, got 1.5 (a new id is assigned on write)",

@@ -113,7 +113,7 @@ def test_truth_ids_dense_sparse_and_repeated(monkeypatch: pytest.MonkeyPatch, tm
     cats = [{"id": 9, "name": "a"}, {"id": 2, "name": "b"}]
     truth_path = tmp_path / "truth.json"
     truth_path.write_text(json.dumps({"images": images, "categories": cats, "annotations": []}))
-    with pytest.warns(Warning) if len(set(ids)) < len(ids) else _nothing():
+    with pytest.warns(Warning) if len(set(ids)) < len(ids) or min(ids) < 0 else _nothing():  # coco_negative_id
         truth = coco.read_coco(truth_path)
     used = image_ids(truth).tolist()  # the truth's ids as read (renumbered where they repeat)
     preds = [{"image_id": i, "category_id": c, "bbox": [1.5, 2.5, 3.25, 4.0], "score": 0.25}

@@ -431,7 +431,7 @@ def test_the_writer_counts_what_it_cannot_hold_and_paints_later_rows_over_earlie
     assert [c["isthing"] for c in doc["categories"]] == [1, 0]
     ids = np.asarray(Image.open(tmp_path / "p" / "x" / "a.png"))[..., 0]
     assert ids[:, :2].tolist() == [[2, 2]] * 4 and ids[:, 2:].tolist() == [[1, 1]] * 4
-    with pytest.raises(FormatError, match="must differ from the JSON file: give the JSON file a name ending in '.json'"):
+    with pytest.raises(FormatError, match=r"must differ from the JSON file: give the JSON file a name ending in '\.json'"):
         write_coco_panoptic(ds, out, png_folder=out)
     hidden = ds.replace(annotations=ann.take(np.array([1, 0])))  # the full mask over the left one
     rep = write_coco_panoptic(hidden, out)

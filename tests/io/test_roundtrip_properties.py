@@ -70,6 +70,13 @@ def test_coco_round_trip_is_exact(base: Path, seed: int) -> None:
     assert not _errors(report)
     assert back.schema.names == ds.schema.names
     assert [c.keypoints for c in back.schema.classes] == [c.keypoints for c in ds.schema.classes]
+    kp = ds.annotations.keypoints
+    if kp is not None:  # an annotation of a keypoint class without keypoints is written as 3 K zeros (unlabelled)
+        k = np.asarray([len(c.keypoints) for c in ds.schema.classes])[ds.annotations.label]
+        none = np.isnan(kp).all(axis=(1, 2)) & (k > 0)
+        inside = np.arange(kp.shape[1])[None, :, None] < k[:, None, None]
+        kp = np.where(none[:, None, None] & inside, 0.0, kp)
+        ds = ds.replace(annotations=ds.annotations.with_columns(keypoints=kp))
     assert_datasets_equal(ds, back, fields=("path", "size", "split", "label", "box", "iscrowd", "keypoints", "mask",
                                             "polygon"), atol=0, attributes=ATTRS, absent_as_empty=True)
 

@@ -13,9 +13,12 @@ from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.polygons import Polygons
-from maslow.core.schema import ClassDef, LabelSchema
+from maslow.core.schema import ClassDef
 from maslow.core.types import FloatArray, IntArray
 from maslow.errors import FormatError
+from maslow.io._coco_ids import _ids, _image_ids, _new_ids_note
+from maslow.io._coco_ids import category_ids as category_ids
+from maslow.io._coco_ids import image_ids as image_ids
 from maslow.io._coco_obb import BBOX_COLUMN as OBB_BBOX_COLUMN
 from maslow.io._coco_obb import COLUMN as OBB_COLUMN
 from maslow.io._coco_obb import for_write as oriented_for_write
@@ -40,7 +43,9 @@ def write(ds: Dataset, dst: Path, *, indent: int | None = None, chunk_rows: int 
     """Write ``ds`` as one COCO instances (or person-keypoints) JSON file, atomically.
 
     Ids are those of ``images.extra["coco_id"]``, ``annotations.extra["coco_id"]`` and ``ClassDef.id`` where
-    present and unique (new ids otherwise; string image ids stay strings, see ``_image_ids``). Polygons are written
+    present and unique (image and annotation ids >= 0: -1 marks a missing one; new ids otherwise; string image ids
+    stay strings; see ``_coco_ids``). Every annotation of a class with K keypoint names gets 3 K ``keypoints``
+    (zeros where it has none) and ``num_keypoints``, as pycocotools' keypoint evaluation needs. Polygons are written
     as polygons and masks as RLE (uncompressed counts for crowd regions, as COCO does); ``area`` is
     ``annotations.extra["area"]`` where present, else the mask or polygon area, else the box area; ``score`` is
     written where finite (predictions). Attributes go to each annotation's ``attributes`` object, other extra
@@ -125,96 +130,6 @@ def _write_list(f: TextIO, chunks: Iterable[list[Any]], dumps: Callable[[Any], s
 
 
 write_coco = write
-
-
-def image_ids(ds: Dataset) -> np.ndarray:
-    """(m,) the COCO id of each image: ``images.extra["coco_id"]`` where present and unique, else new ids; int64, or
-    an object array of strings where the ids are strings (see ``_image_ids``)."""
-    return _image_ids(ds.images.extra.get("coco_id"), ds.n_images)[0]
-
-
-def category_ids(schema: LabelSchema) -> IntArray:
-    """(k,) the COCO category id of each class: ``ClassDef.id`` where set and unique, else new ids."""
-    raw = np.asarray([-1 if c.id is None else c.id for c in schema.classes], np.int64)
-    return _ids(raw, len(raw))[0]
-
-
-def _image_ids(col: np.ndarray | None, n: int) -> tuple[np.ndarray, str | None]:
-    """The image ids to write, and a note for the report (None: the ids as they are). Integer ids as ``_ids``. Where
-    some ids are strings (a file with string ids read, maybe joined with others): the strings (renumbered 1..N, as
-    repeated integers are, when they repeat), other integers as their decimal text (a file's ids are all of one
-    kind) where no string has it, and new ones ("1", "2", ...: texts not in use) for the rest."""
-    vals = col.tolist() if col is not None and col.dtype == object else []
-    if not any(type(v) is str for v in vals):
-        ids, renumbered, n_new = _ids(col, n)
-        if renumbered:
-            return ids, "image coco_id values repeat: images renumbered 1..N"
-        return ids, _new_ids_note(n_new, "images", ids, col)
-    strings = [v for v in vals if type(v) is str]
-    used = set(strings)
-    if len(used) < len(strings):
-        return np.arange(1, n + 1, dtype=np.int64), "image coco_id values repeat: images renumbered 1..N"
-    out: list[str | None] = [v if type(v) is str else None for v in vals]
-    n_text = 0
-    for i, v in enumerate(vals):
-        text = str(int(v)) if isinstance(v, int | np.integer) and not isinstance(v, bool) else None
-        if text is not None and text not in used:
-            out[i] = text
-            used.add(text)
-            n_text += 1
-    n_new, k = 0, 0
-    for i in [i for i, v in enumerate(out) if v is None]:
-        k += 1
-        while str(k) in used:
-            k += 1
-        out[i] = str(k)
-        n_new += 1
-    notes = [f"{n_text} integer image coco_id values among strings written as their text"] if n_text else []
-    if n_new:
-        notes.append(f"{n_new} images without a string coco_id of their own given new ones")
-    return np.fromiter(out, object, n), "; ".join(notes) or None
-
-
-def _ids(col: np.ndarray | None, n: int) -> tuple[IntArray, bool, int]:
-    """Ids from a column (new ones where missing: none read, not an integer, negative, out of int64; from max + 1,
-    or the smallest unused ones when that would pass int64's largest); renumbered 1..n when the given ones repeat.
-    Also: whether renumbered, and how many were given new ones."""
-    if col is None:
-        return np.arange(1, n + 1, dtype=np.int64), False, 0
-    if col.dtype.kind == "i":
-        arr = col.astype(np.int64)
-    elif col.dtype.kind == "u":
-        arr = np.where(col <= _INT64_MAX, col, 0).astype(np.int64) - (col > _INT64_MAX)  # above int64: -1
-    elif col.dtype.kind == "f":
-        ok = np.isfinite(col) & (col == np.round(col)) & (np.abs(col) < 2.0**63)
-        arr = np.where(ok, col, -1).astype(np.int64)
-    else:
-        arr = np.asarray([int(v) if isinstance(v, int | np.integer) and not isinstance(v, bool)
-                          and -_INT64_MAX - 1 <= int(v) <= _INT64_MAX else -1 for v in col.tolist()], np.int64)
-    have = arr >= 0
-    given = np.sort(arr[have])  # (not np.unique: that imports numpy.ma, a sixth of a fast read's time)
-    if given.size > 1 and bool((given[1:] == given[:-1]).any()):
-        return np.arange(1, n + 1, dtype=np.int64), True, 0
-    n_new = int((~have).sum())
-    start = int(given[-1]) + 1 if given.size else 1
-    if n_new and start > _INT64_MAX - n_new + 1:  # no room above the largest: the smallest ids not in use
-        free = np.arange(1, given.size + n_new + 1, dtype=np.int64)
-        arr[~have] = free[~np.isin(free, given)][:n_new]
-    else:
-        arr[~have] = start + np.arange(n_new)
-    return arr, False, n_new
-
-
-_INT64_MAX = 2**63 - 1
-
-
-def _new_ids_note(n_new: int, what: str, ids: IntArray, col: np.ndarray | None) -> str | None:
-    """The report's note on ids given anew where a ``coco_id`` column held none COCO can keep (None: none given;
-    rows without a column are numbered 1..N without a word, as every other format's rows are)."""
-    if not n_new or col is None:
-        return None
-    return (f"{n_new} {what} without an id COCO can keep (none read, not an integer, negative or out of the int64 "
-            f"range) were given new ones")
 
 
 def _head(ds: Dataset, rep: ExportReport, dumps: Callable[[Any], str]) -> str:
@@ -446,38 +361,44 @@ def _polygon_rows(p: Polygons | None, s: int, e: int) -> list[Any]:
 
 
 def _keypoint_values(ds: Dataset) -> tuple[tuple[np.ndarray, IntArray, np.ndarray] | None, np.ndarray]:
-    """The keypoint values to write (n, K', 3) (ints where all are whole), K per annotation, and where to write
-    them (n,) bool (None when the dataset has no keypoints); and (n,) the annotations whose keypoints can't all be
-    written (points of a class without keypoint names or beyond the class's K, or partly NaN)."""
+    """The keypoint values to write (n, K', 3) (ints where all are whole), K per annotation (every annotation of a
+    class with K keypoint names gets 3 K values: ``0, 0, 0`` for points it has none of, as COCO's person_keypoints
+    files do, and pycocotools' keypoint evaluation needs ``keypoints`` and ``num_keypoints`` on every record of the
+    class), and (n,) bool: the annotations with keypoint values of their own (None when no class has keypoint names
+    and the dataset no keypoints); and (n,) the annotations whose keypoints can't all be written (points of a class
+    without keypoint names or beyond the class's K, or partly NaN)."""
     a = ds.annotations
     n = len(a)
+    k_of = np.asarray([len(c.keypoints) for c in ds.schema.classes], np.int64)
     if a.keypoints is None or a.keypoints.shape[1] == 0:
-        return None, np.zeros(n, bool)
+        none = np.zeros(n, bool)
+        return ((np.zeros((n, int(k_of.max()), 3), np.int64), k_of[a.label], none) if k_of.any() else None), none
+    k_cls = k_of[a.label]
+    width = int(k_cls.max(initial=0))
     kp = a.keypoints
-    k_cls = np.asarray([len(c.keypoints) for c in ds.schema.classes], np.int64)[a.label]
     empty = np.isnan(kp).all(axis=(1, 2)) | (np.nan_to_num(kp) == 0).all(axis=(1, 2))
     cols = np.arange(kp.shape[1])[None, :]
     beyond = (cols >= k_cls[:, None]) & ~(np.isnan(kp).all(2) | (np.nan_to_num(kp) == 0).all(2))
     inside = cols < k_cls[:, None]
-    written = ~np.isnan(kp).all(axis=(1, 2)) & (k_cls > 0)
-    partial = written & (np.isnan(kp).any(2) & inside).any(1)
+    own = ~np.isnan(kp).all(axis=(1, 2)) & (k_cls > 0)
+    partial = own & (np.isnan(kp).any(2) & inside).any(1)
     vals = np.nan_to_num(kp)
     if np.all(vals == np.round(vals)):
         vals = vals.astype(np.int64)
-    width = int(k_cls.max(initial=0))
     if vals.shape[1] < width:  # points the array has no column for are unlabelled: (0, 0, 0), 3 K values a record
         vals = np.concatenate([vals, np.zeros((n, width - vals.shape[1], 3), vals.dtype)], axis=1)
-    return (vals, k_cls, written), (beyond.any(1) & ~empty) | partial
+    return (vals, k_cls, own), (beyond.any(1) & ~empty) | partial
 
 
 def _keypoint_lists(kp: tuple[np.ndarray, IntArray, np.ndarray] | None, s: int, e: int) -> list[Any]:
-    """Per annotation ``s .. e - 1`` the flat keypoints list to write, or None."""
+    """Per annotation ``s .. e - 1`` the flat keypoints list to write (``[0] * 3 K`` where it has none), or None
+    (a class without keypoint names)."""
     if kp is None:
         return [None] * (e - s)
-    vals, k_cls, written = kp
+    vals, k_cls, own = kp
     out: list[Any] = [None] * (e - s)
-    for r in (np.flatnonzero(written[s:e]) + s).tolist():
-        out[r - s] = vals[r, : k_cls[r]].ravel().tolist()
+    for r in (np.flatnonzero(k_cls[s:e] > 0) + s).tolist():
+        out[r - s] = vals[r, : k_cls[r]].ravel().tolist() if own[r] else [0] * (3 * int(k_cls[r]))
     return out
 
 

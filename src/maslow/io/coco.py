@@ -157,12 +157,27 @@ def _add(acc: AnnColumns, items: list[Any], first: int, src: Path) -> None:
                 acc.bad(first + j, "coco_bad_id", "id", _bad_id(ids[j]), severity="warning")
 
 
+_ID_RANGE = "an integer in the int64 range (-2**63 to 2**63 - 1)"
+_OUT = ", an integer out of that range"
+
+
+def _integral(v: Any) -> bool:
+    """An integer (JSON readers give one beyond 64 bits as a float), whatever its size."""
+    return type(v) is int or (type(v) is float and v.is_integer())
+
+
+def _id_error(v: Any, *, strings: bool = False) -> str:
+    """Why an image or category id is refused: an integer beyond int64 (said so), else not an integer."""
+    far = _integral(v) and not -(2**63) <= v < 2**63
+    return (f"id must be {_ID_RANGE if far else 'an integer'}{' or a string' if strings else ''}, got {v!r}"
+            f"{_OUT if far else ''}")
+
+
 def _bad_id(v: Any) -> str:
     """Why an annotation ``id`` that is present is not read: out of the int64 range (the ids maslow keeps and COCO
     tools use), or not an integer (a new id is assigned on write either way)."""
-    if type(v) is int or (type(v) is float and v.is_integer()):
-        return (f"id must be an integer in the int64 range (-2**63 to 2**63 - 1), got {v!r}, out of that range "
-                "(a new id is assigned on write)")
+    if _integral(v):
+        return f"id must be {_ID_RANGE}, got {v!r}, out of that range (a new id is assigned on write)"
     text = repr(v)
     return f"id must be an integer, got {text if len(text) <= 60 else text[:57] + '...'} (a new id is assigned on write)"
 
@@ -183,6 +198,8 @@ def _images(top: dict[str, Any], src: Path, images_root: Path | None, col: Colle
     raw_ids = [im.get("id") for im in imgs]
     int_ids, ok = int_field(raw_ids)
     ids: np.ndarray = int_ids if ok.all() else _string_ids(raw_ids, ok, src)
+    if ids.dtype != object:
+        negative_ids(ids, ok, "images", src, col)
     raw_names = [im.get("file_name") for im in imgs]
     for i, n in enumerate(raw_names):
         if type(n) is not str:
@@ -237,11 +254,23 @@ def _string_ids(raw: list[Any], ok: np.ndarray, src: Path) -> ObjArray:
         return obj_column(raw)
     i = int(np.flatnonzero(~is_str if is_str[0] else ~ok)[0])
     if not (ok[i] or is_str[i]):
-        raise FormatError(f"id must be an integer or a string, got {raw[i]!r}", path=src, record=f"images[{i}]",
-                          field="id")
+        raise FormatError(_id_error(raw[i], strings=True), path=src, record=f"images[{i}]", field="id")
     kind = "a string" if is_str[0] else "an integer"
     raise FormatError(f"id must be {kind} like images[0]'s ({raw[0]!r}; a file's image ids are all integers or all "
                       f"strings), got {raw[i]!r}", path=src, record=f"images[{i}]", field="id")
+
+
+def negative_ids(ids: IntArray, ok: np.ndarray, table: str, src: Path, col: Collector) -> None:
+    """One ``coco_negative_id`` warning for the negative ids of ``table`` (read, kept in ``coco_id``, but written
+    anew: -1 marks a missing id in maslow's integer columns, so the writers keep ids >= 0 only)."""
+    neg = (ids < 0) & ok
+    if not neg.any():
+        return
+    i, k = int(np.flatnonzero(neg)[0]), int(neg.sum())
+    col.add("coco_negative_id", f"id must be >= 0 for a written COCO file to keep it, got {ids[i]} ({k} {table}; "
+            "-1 marks a missing id in maslow): written files give them new ids, so results naming these ids match "
+            "only this file", severity="warning", file=src,
+            record=f"{table}[{i}] (id={ids[i]})", field="id", image=i if table == "images" else None)
 
 
 def id_text(v: Any) -> str:
@@ -276,8 +305,8 @@ def _categories(top: dict[str, Any], src: Path, col: Collector
     for i, c in enumerate(cats):
         rec = f"categories[{i}]"
         cid = c.get("id")
-        if type(cid) is not int:
-            raise FormatError(f"id must be an integer, got {cid!r}", path=src, record=rec, field="id")
+        if type(cid) is not int or not -(2**63) <= cid < 2**63:
+            raise FormatError(_id_error(cid), path=src, record=rec, field="id")
         name = c.get("name")
         if type(name) is not str or not name:
             raise FormatError(f"name must be a non-empty string, got {name!r}", path=src, record=f"{rec} (id={cid})",
@@ -410,6 +439,7 @@ def _assemble(acc: AnnColumns, images: Images, classes: list[ClassDef], cat_ids:
         col.add("coco_missing_area", f"area must be given for every annotation (COCO evaluation uses it), "
                 f"{int(missing_area.sum())} annotations have none", severity="warning", file=src,
                 record=_record(first, ann_id, id_ok), field="area")
+    negative_ids(ann_id, id_ok, "annotations", src, col)
     missing_id = ~id_ok  # absent or null; an id present but not read is a coco_bad_id of its own
     missing_id[[f.record for f in acc.findings if f.type == "coco_bad_id"]] = False
     if missing_id.any():
