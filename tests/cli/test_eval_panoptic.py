@@ -52,7 +52,6 @@ def test_detection_options_are_refused(files: dict[str, Path], extra: list[str],
 def test_a_missing_prediction_png_is_named(tmp_path: Path) -> None:
     # the reader reports the missing PNG (panoptic_missing_png, field file_name); the refusal names it, not only
     # "pred.annotations.mask row 0"
-
     make_case(tmp_path, 3, (80, 60), seed=3)
     doc = json.loads((tmp_path / "pred.json").read_text())
     png = doc["annotations"][0]["file_name"]
