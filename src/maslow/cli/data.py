@@ -341,31 +341,9 @@ def diff(
 
         console.print(table(f"Schema v{schema.versions[0]} -> v{schema.versions[1]}", ["what", "change", "name"],
                             schema_diff_rows(schema)))
-    if d.unchanged:
-        console.print("No change: the same images and annotations.")
-        return
-    if not (len(d.images_added) or len(d.images_removed) or len(d.images_changed)):
-        console.print("The same images and annotations: only the schema changed.")
-        return
-    console.print(f"images: {len(d.images_added)} added, {len(d.images_removed)} removed, {len(d.images_changed)} "
-                  f"changed; annotations: {d.n_added} added, {d.n_removed} removed (an edit counts once in each)")
-    for what, names in (("added", d.classes_added), ("removed", d.classes_removed)):
-        if names:
-            console.print(f"classes {what}: {lit(', '.join(names))}")
-    rows = [(name, c["old"], c["new"], c["added"], c["removed"]) for name, c in d.per_class.items()
-            if c["added"] or c["removed"]]
-    if rows:
-        console.print(table("Annotations per class", ["class", "old", "new", "added", "removed"], rows))
-    if out["images_changed"]:
-        console.print(table(f"Changed images (first {len(out['images_changed'])} of {len(d.images_changed)})",
-                            ["image", "added", "removed", "size or split"],
-                            [(r["path"], r["added"], r["removed"], "changed" if r["record_changed"] else "")
-                             for r in out["images_changed"]]))
-    for what, paths, n in (("added", out["images_added"], len(d.images_added)),
-                           ("removed", out["images_removed"], len(d.images_removed))):
-        if paths:
-            more = f" ... ({n - len(paths)} more)" if n > len(paths) else ""
-            console.print(f"images {what}: {lit(', '.join(paths))}{more}")
+    from maslow.cli._diff_render import print_diff
+
+    print_diff(d, out)
 
 
 def _status(text: str, *, enabled: bool) -> Any:

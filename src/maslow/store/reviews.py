@@ -259,6 +259,11 @@ class ReviewStore:
             self.engine.dispose()
             raise
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the database is an in-memory SQLite one (``sqlite://``): gone with this process."""
+        return sqlite_url_parts(self.url) is not None and sqlite_file(self.url) is None
+
     def close(self) -> None:
         """Release the connections."""
         self.engine.dispose()
@@ -300,10 +305,14 @@ class ReviewStore:
         """Record a decision about finding ``key`` of ``session`` (committed before this returns).
 
         Raises:
-            MaslowError: a status not in ``STATUSES``, a key below 1, or an unknown session.
+            MaslowError: a status not in ``STATUSES``, a key below 1, a label, note or reviewer holding the NUL
+            character (PostgreSQL can't store it in text; refused on every database alike), or an unknown session.
         """
         if status not in STATUSES:
             raise MaslowError(f"decision: status must be one of {', '.join(STATUSES)}, got {status!r}")
+        for name, text in (("label", label), ("note", note), ("reviewer", reviewer)):
+            if isinstance(text, str) and "\x00" in text:
+                raise MaslowError(f"decision: {name} must not contain the NUL character (U+0000), got {text!r}")
         if isinstance(key, bool) or not isinstance(key, int) or key < 1:
             raise MaslowError(f"decision: finding key must be a rank (an integer >= 1), got {key!r}")
         import sqlalchemy as sa

@@ -10,7 +10,8 @@ Routes:
 - ``GET /api/findings/{key}``: one finding (404 for an unknown key) and ``GET /api/findings/{key}/crop.png?size=``
   (404 when there is none: the message names the image and why, or says the finding is about the dataset);
 - ``POST /api/findings/{key}/decision`` ``{"status": "accepted"|"rejected"|"skipped", "label", "note", "reviewer"}``:
-  committed before the answer (422 for a bad status or label; a label is kept with ``accepted`` only);
+  committed before the answer (422 for a bad status or label, or text holding a NUL character; a label is kept with
+  ``accepted`` only);
 - ``GET /api/changes``: what applying the decisions so far would do (the change log);
 - ``GET /api/decisions[?history=true]``: the decisions as JSON (``download=true``: as a file).
 
@@ -53,7 +54,7 @@ def create_app(review: "Review", *, title: str = "maslow review", host: str = "1
     from fastapi import FastAPI, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
-    from pydantic import BaseModel, Field
+    from pydantic import BaseModel, Field, field_validator
     from starlette.exceptions import HTTPException
 
     from maslow.store.reviews import StoreError
@@ -66,6 +67,14 @@ def create_app(review: "Review", *, title: str = "maslow review", host: str = "1
                                   "class_conflict); kept with an accept only")
         note: str = ""
         reviewer: str = ""
+
+        @field_validator("label", "note", "reviewer")
+        @classmethod
+        def no_nul(cls, v: str | None) -> str | None:
+            # PostgreSQL can't store U+0000 in text (it answered 503) and SQLite did: refused on both alike
+            if v is not None and "\x00" in v:
+                raise ValueError(f"must not contain the NUL character (U+0000), found at position {v.index(chr(0))}")
+            return v
 
     # no Swagger page: it loads its scripts from a CDN; the schema is at /api/openapi.json
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")

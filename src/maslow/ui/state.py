@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.errors import MaslowError
+from maslow.errors import MaslowError, MaslowWarning
 from maslow.quality.records import check_findings_match, parse_findings, read_findings, truth_fingerprint
 from maslow.quality.review import LABEL_TYPES, STATUSES, Decision, apply_decisions, check_decision, review_counts
 from maslow.store.reviews import ReviewSession, ReviewStore, StoredDecision, check_session_truth, file_hash
@@ -42,7 +43,15 @@ def open_review(issues_path: str | Path, truth: Dataset, store: ReviewStore, *, 
     Raises:
         FormatError: a malformed ISSUES.json. InvalidDatasetError: the findings are for another truth, or the
         session was started on another truth (``maslow.store.reviews.check_session_truth``).
+
+    Warns:
+        MaslowWarning: the store is an in-memory database (``sqlite://``): every decision is lost when the process
+        ends (``maslow review`` prints it as a note).
     """
+    if store.in_memory:
+        warnings.warn(f"the review database {store.url} is in memory: every decision is lost when the server stops; "
+                      "give --db sqlite:///FILE (or no --db: the workspace's or one beside the ISSUES.json) to keep "
+                      "them", MaslowWarning, stacklevel=2)
     findings = read_findings(issues_path)
     check_findings_match(truth, parse_findings(findings))
     fingerprint = truth_fingerprint(truth)
@@ -72,6 +81,7 @@ class Review:
         self.by_key = {int(f["rank"]): f for f in self.findings}
         self.names = truth.schema.names
         self._classes = {str(f["class"]) for f in self.findings if f.get("class") is not None}
+        self._types = {str(f["type"]) for f in self.findings if f.get("type") is not None}
         from maslow.quality.oriented import is_oriented, oriented_rows
 
         # oriented boxes (their crops outline the corners): as the HTML report tells them
@@ -151,14 +161,22 @@ class Review:
         order, ``limit`` from ``offset``, with ``total`` (how many pass).
 
         Raises:
-            MaslowError: an unknown status filter, or a negative offset or a limit outside 1..500.
+            MaslowError: an unknown status filter, a type no finding has, a class neither the schema nor a finding
+            has, or a negative offset or a limit outside 1..500.
         """
         statuses = _values(status)
         if statuses is not None and not statuses <= set(FILTER_STATUSES):
             raise MaslowError(f"status filter must be among {', '.join(FILTER_STATUSES)}, got {status!r}")
         if offset < 0 or not 1 <= limit <= MAX_LIMIT:
             raise MaslowError(f"offset must be >= 0 and limit in 1..{MAX_LIMIT}, got offset {offset}, limit {limit}")
-        types, classes = _values(type), _values(cls, self._classes)
+        known_classes = self._classes | set(self.names)
+        types, classes = _values(type), _values(cls, known_classes)
+        if types is not None and not types <= self._types:
+            raise MaslowError(f"type filter must be among the types of this review's findings "
+                              f"({_listed(self._types)}), got {_listed(types - self._types)}")
+        if classes is not None and not classes <= known_classes:
+            raise MaslowError(f"class filter must be among the classes of the schema and of the findings "
+                              f"({_listed(known_classes)}), got {_listed(classes - known_classes)}")
         decisions = self._sync()
 
         def status_of(key: int) -> str:
@@ -347,6 +365,12 @@ def _image_note(truth: Dataset, findings: Sequence[Mapping[str, Any]]) -> str | 
         return None
     return f"{found.n_missing} of the {found.n_checked} images of the findings are not found under {truth.root} " \
            f"(e.g. {found.first}): their crops are left out; a wrong --images-root?"
+
+
+def _listed(values: Collection[str], most: int = 20) -> str:
+    """Values for a message: sorted, quoted, the first ``most`` of them and how many in all."""
+    shown = ", ".join(repr(v) for v in sorted(values)[:most])
+    return shown if len(values) <= most else f"{shown}, ... ({len(values)} in all)"
 
 
 def _values(text: str | None, known: Collection[str] = ()) -> set[str] | None:
