@@ -66,6 +66,25 @@ def test_a_train_folder_linking_into_val_leaves_the_val_images_in_val(tmp_path: 
     assert "not also in 'train'" in issue.message
 
 
+def test_image_files_that_are_links_into_a_cache_stay_in_their_own_split(tmp_path: Path) -> None:
+    # DVC and similar tools make every image file a link into a cache: a row being a link says nothing of its
+    # split, so val's image reached through train/extra must still stay in val (it was kept in train, val emptied)
+    cache, root = tmp_path / "cache", tmp_path / "d"
+    for split, name, label in (("train", "a", 0), ("val", "b", 1)):
+        _png(cache / f"h{label}")
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        os.symlink(cache / f"h{label}", root / "images" / split / f"{name}.png")
+        _text(root / "labels" / split / f"{name}.txt", f"{label} 0.5 0.5 0.2 0.2\n")
+    _text(root / "data.yaml", "train: images/train\nval: images/val\nnames: [a, b]\n")
+    for kind in ("images", "labels"):
+        os.symlink("../val", root / kind / "train" / "extra")
+    ds, report = yolo.parse(root)
+    assert _rows(ds) == [("images/train/a.png", "train"), ("images/val/b.png", "val")]
+    assert ds.annotations.label.tolist() == [0, 1]
+    (issue,) = [i for i in report if i.type == "yolo_split_link"]
+    assert "images/train/extra (split 'train') is a link to images/val, in split 'val'" in issue.message
+
+
 def test_a_val_folder_linking_into_train_leaves_the_train_images_in_train(tmp_path: Path) -> None:
     """The split listed later owns the folder: the link is skipped whichever split is read first."""
     root = _dataset(tmp_path / "d")

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from maslow.cli._located import located as _located
 from maslow.cli._metrics_panoptic import eval_panoptic, read_panoptic_pred, wants_panoptic
-from maslow.cli.metrics import _located
 from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report

@@ -47,7 +47,7 @@ def eval_panoptic(truth: Dataset, pred: Path, pred_format: str, *, located: Any,
         gt_source: the truth's path, format and import report.
         refused: the options given that panoptic evaluation has no use for (the first one is refused).
         located: a context turning an ``InvalidDatasetError`` of one side into a FormatError naming its file
-            (``cli.metrics._located``); called with the pred report once read.
+            (``cli._located.located``); called with the pred report once read.
     """
     if refused:
         raise MaslowError(f"eval: {refused[0]} does not apply to panoptic segmentation (Panoptic Quality)")

@@ -17,7 +17,8 @@ import typer
 from maslow import io
 from maslow.cli._eval_inputs import LABEL_TASKS, align, read_pred, read_truth, truth_rows, unpredicted_images
 from maslow.cli._eval_inputs import render_issues as _render_issues
-from maslow.cli.metrics import IouType, _boundary_options, _located
+from maslow.cli._located import located as _located
+from maslow.cli.metrics import IouType, _boundary_options
 from maslow.cli.render import (
     console,
     json_text,

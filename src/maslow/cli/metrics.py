@@ -6,8 +6,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import math
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,12 +15,12 @@ import typer
 
 from maslow.cli import _coco_params as cp
 from maslow.cli._eval_inputs import LABEL_TASKS, read_pred, read_truth, render_issues
+from maslow.cli._located import located as _located
 from maslow.cli.render import (
     console,
     either,
     err_console,
     json_text,
-    kpt_sigmas_error,
     kpt_sigmas_option,
     lit,
     print_json,
@@ -30,9 +29,8 @@ from maslow.cli.render import (
 )
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
-from maslow.core.issues import Report
 from maslow.core.schema import Task
-from maslow.errors import FormatError, InvalidDatasetError, MaslowError
+from maslow.errors import MaslowError
 from maslow.metrics import MapResult, coco_map
 from maslow.metrics.operating import OperatingPoints, detection_confusion_matrix, operating_point
 from maslow.metrics.slices import SliceResult, slice_metrics
@@ -471,45 +469,6 @@ def _plot_names(iou_type: str, slice_by: str | None, errors: bool, calibration: 
     if calibration:
         names.append("reliability.png")
     return names
-
-
-#: The fields of an input file each annotations column is read from, to find the import issue behind a refusal.
-_FIELDS = {"score": ("score",), "box": ("bbox", "box", "value.x", "xmin"),
-           "mask": ("segmentation", "mask", "rle", "file_name"),  # file_name: a panoptic PNG (missing, unreadable)
-           "keypoints": ("keypoints",)}
-
-
-#: A refusal of an image's value of an images column (``truth.images.extra['neg_category_ids'] row 2: ...``).
-_IMAGE_LIST = re.compile(r"\w+\.images\.extra\['(?P<field>\w+)'\] row (?P<row>\d+): (?P<why>.*)", re.S)
-
-
-@contextlib.contextmanager
-def _located(sources: dict[str, tuple[str | Path, Report]]) -> Iterator[None]:
-    """A metrics refusal of one side's data (``pred.annotations.score row 3: ...``) re-raised as a FormatError
-    naming that side's file, and the record and field of the import error behind it when the import reported one
-    (the rows of a Dataset are not the records of its file)."""
-    try:
-        yield
-    except InvalidDatasetError as e:
-        msg = str(e)
-        side = msg.split(".", 1)[0]
-        sigmas_error = kpt_sigmas_error(e, sources["truth"][0], "evaluated")  # keypoints that are not COCO's 17
-        if sigmas_error is not None:
-            raise sigmas_error from None
-        if side not in sources:
-            raise
-        src, report = sources[side]
-        listed = _IMAGE_LIST.match(msg)  # LVIS's per-image lists: the file's images[row] (the table keeps its order)
-        if listed is not None:
-            raise FormatError(f"can't be evaluated: {listed['why']}", path=src, record=f"images[{listed['row']}]",
-                              field=listed["field"]) from None
-        column = msg.removeprefix(f"{side}.annotations.").split(" ", 1)[0].rstrip(":")
-        errors = [i for i in report.issues if i.severity == "error"]
-        cause = next((i for i in errors if i.field in _FIELDS.get(column, ())), None)
-        if cause is None:
-            raise FormatError(f"can't be evaluated: {msg}", path=src) from None
-        raise FormatError(f"{cause.message} [{cause.type}; {len(errors)} import errors], so it can't be evaluated: "
-                          f"{msg}", path=cause.file or src, record=cause.record, field=cause.field) from None
 
 
 def _boundary_options(kind: str, dilation: float | None, where: str = "eval") -> float | None:

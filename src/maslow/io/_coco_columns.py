@@ -45,8 +45,7 @@ def _is_num(v: Any) -> bool:
 def _as_int(v: Any) -> int | None:
     if type(v) is int:
         return v if -(2**63) <= v < 2**63 else None
-    # orjson reads 2**70 as a float, and -2**63 - 1 as -2.0**63 (so that float is out of range too)
-    if type(v) is float and v.is_integer() and -(2.0**63) < v < 2.0**63:
+    if type(v) is float and v.is_integer() and -(2.0**63) < v < 2.0**63:  # orjson: 2**70, -2**63 - 1 as floats
         return int(v)
     return None
 

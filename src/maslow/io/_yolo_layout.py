@@ -17,7 +17,7 @@ from maslow.core.yamlfile import read_yaml
 from maslow.errors import FormatError
 from maslow.io._common import Collector, safe_relpath, unique_names
 from maslow.io._walk import Skipped, files_under, walk_folders
-from maslow.io._yolo_repeats import label_not_read, one_split_each
+from maslow.io._yolo_repeats import FileKeys, label_not_read, one_split_each
 from maslow.io.images import IMAGE_SUFFIXES, is_image_name
 
 _DARKNET_SPLITS = {"train": "train", "valid": "val", "val": "val", "test": "test"}
@@ -473,8 +473,9 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
                 continue
             if any(lab == s for _, s in lay.sources):
                 continue
-            if claimed is None:
-                claimed = _real_names(used)
+            if claimed is None:  # (real folder, name) of the label files read: one stat per folder
+                keys = FileKeys(".")
+                claimed = {k for k in map(keys.of, used) if k is not None}
             if (at, lab.name) in claimed:  # a label file read already, reached again through a link (a loop)
                 continue
             claimed.add((at, lab.name))
@@ -492,22 +493,6 @@ def entries(lay: Layout, col: Collector, listing: Listing | None = None) -> list
                 row_of = {e.rel: r for e, r in left_out} | {e.rel: i for i, e in enumerate(out)}
             label_not_read(str(lab), rel, row_of[rel], out, label_for(rel), col)
     skipped.report(col)
-    return out
-
-
-def _real_names(files: set[str]) -> set[tuple[tuple[int, int], str]]:
-    """((st_dev, st_ino) of the real folder, name) of each of ``files``: one stat per folder."""
-    by_folder: dict[str, list[str]] = {}
-    for f in files:
-        folder, name = os.path.split(f)
-        by_folder.setdefault(folder, []).append(name)
-    out: set[tuple[tuple[int, int], str]] = set()
-    for folder, names in by_folder.items():
-        try:
-            st = os.stat(folder or ".")
-        except OSError:
-            continue
-        out.update(((st.st_dev, st.st_ino), n) for n in names)
     return out
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 Key = tuple[tuple[int, int], str]  # (the real folder's (st_dev, st_ino), the file name)
 
 
-class _Keys:
+class FileKeys:
     """The identity of a file: ``keys.of(path)``, or ``keys.below(rel)`` for a path relative to the root (one
     ``stat`` per folder; None where its folder can't be reached)."""
 
@@ -54,7 +54,7 @@ class _Keys:
         return None if at is None else (at, name)
 
 
-def _hops(path: str, keys: _Keys) -> list[Key]:
+def _hops(path: str, keys: FileKeys) -> list[Key]:
     """The identities of the files a link at ``path`` points to, link after link (a chain of at most 40)."""
     out = []
     for _ in range(40):
@@ -112,14 +112,15 @@ def one_split_each(out: list[Entry], bases: list[str], links: list[bool | None],
 
     ``out[i].rel``: row ``i``'s image file as reached, below ``root_s``; ``bases[i]``: the folder below which a
     link means it was reached through one (its split's image folder, or the root for a txt list); ``links[i]``:
-    whether the file is a link (None: ``is_link`` answers). Of the rows of one file, those of the split holding it without a link are
-    kept (else of the first split to list it). Each link that reached another split's images is said once, a
+    whether the file is a link (None: ``is_link`` answers). Of the rows of one file, those of the split holding it
+    without a folder link are kept, a file that is no link to another row's file first (else of the first split to
+    list it). Each link that reached another split's images is said once, a
     ``yolo_split_link`` warning naming the link, both splits and the count. A left-out row's label file, when it
     is not the kept row's, becomes the kept row's (that had none) or is named as not read (then an error). The
     issues from ``col.issues[issues_from]`` on name the rows as they are now.
     """
     n = len(out)
-    keys = _Keys(root_s)
+    keys = FileKeys(root_s)
     paths = _Paths(out, root_s)
     parent = list(range(n))
     touched: set[int] = set()  # rows of a file reached by another row too
@@ -160,10 +161,21 @@ def one_split_each(out: list[Entry], bases: list[str], links: list[bool | None],
         return (_first_link(os.path.dirname(paths[i]), bases[i], caches.setdefault(bases[i], {}))
                 or (paths[i] if links[i] else None))
 
+    def own(i: int) -> bool:
+        """Row ``i`` reaches its file without a folder link below its base."""
+        return _first_link(os.path.dirname(paths[i]), bases[i], caches.setdefault(bases[i], {})) is None
+
+    def into(i: int, rows: set[int]) -> bool:
+        """Row ``i``'s file is a link to another row's of ``rows`` (each image file may itself be a link into a
+        cache, as DVC makes them: that alone says nothing of where it belongs)."""
+        return bool(links[i]) and any(first.get(k, i) in rows - {i} for k in _hops(paths[i], keys))
+
     drop: dict[int, int] = {}  # a row left out -> the row kept of its file
     for rows in groups.values():
         if len(rows) > 1 and len({out[i].split for i in rows}) > 1:
-            keep = next((i for i in rows if via(i) is None), rows[0])
+            among = set(rows)  # kept: a row in its own split's folder whose file is no link to another row's
+            keep = next((i for i in rows if own(i) and not into(i, among)),
+                        next((i for i in rows if own(i)), rows[0]))
             drop.update((i, keep) for i in rows if out[i].split != out[keep].split)
     if not drop:
         return out, []
