@@ -199,3 +199,16 @@ def deny_listing(monkeypatch: Any, *folders: Path) -> None:
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
+
+
+def semantic_truth(paths: list[str], h: int = 4, w: int = 6) -> Dataset:
+    """A semantic-segmentation truth of classes a, b: one all-a mask per image of ``paths`` (h x w)."""
+    from maslow.core.schema import LabelSchema, Task
+    from maslow.core.tables import Annotations, Images
+    from maslow.core.types import obj_array
+
+    n = len(paths)
+    return Dataset(LabelSchema.from_names(["a", "b"], task=Task.SEMANTIC_SEGMENTATION),
+                   Images(path=obj_array(paths), width=np.full(n, w), height=np.full(n, h)),
+                   Annotations(image=np.arange(n), label=np.zeros(n, np.int64),
+                               mask=obj_array([M.encode(np.ones((h, w), bool)) for _ in range(n)])))

@@ -15,13 +15,9 @@ import pytest
 from PIL import Image
 
 from maslow import io
-from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
-from maslow.core.schema import LabelSchema, Task
-from maslow.core.tables import Annotations, Images
-from maslow.core.types import obj_array
 from maslow.io import dota, dota_results, idx, semantic, yolo
-from tests.helpers import assert_datasets_equal, deny_listing
+from tests.helpers import assert_datasets_equal, deny_listing, semantic_truth
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="needs symbolic links")
 
@@ -237,14 +233,6 @@ def test_dota_link_loop_is_walked_once(tmp_path: Path) -> None:
 
 
 # -- probability files ---------------------------------------------------------------------------------------------
-def _truth(paths: list[str]) -> Dataset:
-    from maslow.core import masks as M
-
-    n = len(paths)
-    return Dataset(LabelSchema.from_names(["a", "b"], task=Task.SEMANTIC_SEGMENTATION),
-                   Images(path=obj_array(paths), width=np.full(n, 6), height=np.full(n, 4)),
-                   Annotations(image=np.arange(n), label=np.zeros(n, np.int64),
-                               mask=obj_array([M.encode(np.ones((4, 6), bool)) for _ in range(n)])))
 
 
 def _probs(base: Path) -> None:
@@ -254,7 +242,7 @@ def _probs(base: Path) -> None:
 
 
 def test_pixel_probs_in_a_linked_folder(tmp_path: Path) -> None:
-    truth = _truth(["part/a.png", "part/b.png"])
+    truth = semantic_truth(["part/a.png", "part/b.png"])
     plain, copy, _ = _both(tmp_path, _probs, ["probs/part"])
     want = io.read_pixel_probs(plain / "probs", like=truth)
     got = io.read_pixel_probs(copy / "probs", like=truth)
@@ -271,11 +259,11 @@ def test_pixel_probs_folder_reached_twice_is_read_once(tmp_path: Path) -> None:
     os.symlink(store / "probs" / "part", copy / "probs" / "zz")  # sorts after part: not read again
     os.symlink(store / "probs" / "part", store / "probs" / "part" / "self")
     os.symlink(copy / "probs", store / "probs" / "part" / "up")
-    got = io.read_pixel_probs(copy / "probs", like=_truth(["part/a.png", "part/b.png"]))
+    got = io.read_pixel_probs(copy / "probs", like=semantic_truth(["part/a.png", "part/b.png"]))
     assert [Path(got.source(i)).relative_to(copy).as_posix() for i in range(2)] == ["probs/part/a.npy",
                                                                                      "probs/part/b.npy"]
     os.symlink(store / "probs" / "part", copy / "probs" / "again")  # sorts before part: read there instead
-    got = io.read_pixel_probs(copy / "probs", like=_truth(["again/a.png", "again/b.png"]))
+    got = io.read_pixel_probs(copy / "probs", like=semantic_truth(["again/a.png", "again/b.png"]))
     assert [Path(got.source(i)).relative_to(copy).as_posix() for i in range(2)] == ["probs/again/a.npy",
                                                                                      "probs/again/b.npy"]
 

@@ -17,14 +17,11 @@ from PIL import Image
 from maslow import io
 from maslow.core.dataset import Dataset
 from maslow.core.issues import Report
-from maslow.core.schema import LabelSchema, Task
-from maslow.core.tables import Annotations, Images
-from maslow.core.types import obj_array
 from maslow.errors import FormatError, MaslowWarning
 from maslow.io import idx, semantic, yolo
 from maslow.io._common import Collector
 from maslow.io._dota_lines import index_images
-from tests.helpers import deny_listing, run_cli_streams
+from tests.helpers import deny_listing, run_cli_streams, semantic_truth
 
 links = pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="needs symbolic links")
 
@@ -215,14 +212,6 @@ def test_dota_image_search_reports_to_the_collector(tmp_path: Path, monkeypatch:
 
 
 # -- probability files ------------------------------------------------------------------------------------------------
-def _truth(paths: list[str]) -> Dataset:
-    from maslow.core import masks as M
-
-    n = len(paths)
-    return Dataset(LabelSchema.from_names(["a", "b"], task=Task.SEMANTIC_SEGMENTATION),
-                   Images(path=obj_array(paths), width=np.full(n, 6), height=np.full(n, 4)),
-                   Annotations(image=np.arange(n), label=np.zeros(n, np.int64),
-                               mask=obj_array([M.encode(np.ones((4, 6), bool)) for _ in range(n)])))
 
 
 @links
@@ -231,10 +220,10 @@ def test_pixel_probs_report_broken_links_and_name_them_when_a_file_is_missing(tm
     np.save(tmp_path / "part" / "a.npy", np.full((2, 4, 6), 0.5, np.float32))
     os.symlink(tmp_path / "gone.npy", tmp_path / "part" / "b.npy")
     with pytest.warns(MaslowWarning, match="broken_link"):
-        probs = io.read_pixel_probs(tmp_path, like=_truth(["part/a.png", "x.png"]).select_images(np.array([0])))
+        probs = io.read_pixel_probs(tmp_path, like=semantic_truth(["part/a.png", "x.png"]).select_images(np.array([0])))
     assert _found(probs.report) == [("broken_link", "warning", str(tmp_path / "part" / "b.npy"))]
     with pytest.raises(FormatError, match=r"got none for image 'part/b.png'.*\(1 broken links, first: .*b\.npy\)"):
-        io.read_pixel_probs(tmp_path, like=_truth(["part/a.png", "part/b.png"]))
+        io.read_pixel_probs(tmp_path, like=semantic_truth(["part/a.png", "part/b.png"]))
 
 
 def test_pixel_probs_name_the_folder_not_listed_when_a_file_is_missing(tmp_path: Path,
@@ -245,4 +234,4 @@ def test_pixel_probs_name_the_folder_not_listed_when_a_file_is_missing(tmp_path:
     with pytest.raises(FormatError, match=r"\(1 folder could not be listed, first: .*part\)"), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore", MaslowWarning)
-        io.read_pixel_probs(tmp_path, like=_truth(["a.png", "part/b.png"]))
+        io.read_pixel_probs(tmp_path, like=semantic_truth(["a.png", "part/b.png"]))
