@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -120,11 +120,13 @@ def stem(path: str) -> str:
     return PurePosixPath(str(path)).stem
 
 
-def index_images(folder: Path, *, recursive: bool, col: Collector | None = None) -> dict[str, str]:
+def index_images(folder: Path, *, recursive: bool, col: Collector | None = None,
+                 used: Container[str] | None = None) -> dict[str, str]:
     """Image file stem -> its path relative to ``folder`` (POSIX), for the files with an image suffix (``recursive``:
     also below it, linked folders followed, each real folder once; the folders that can't be listed and the broken
     links are reported to ``col``, an ``unreadable_folder`` or ``broken_link`` warning each); a stem found twice
-    keeps the first by sorted path."""
+    keeps the first by sorted path, and is reported to ``col`` (an ``ambiguous_image`` warning naming the files)
+    when ``used`` holds it (default: every stem, as the ground-truth reader reads every image found)."""
     if not folder.is_dir():
         return {}
     if recursive:
@@ -135,8 +137,17 @@ def index_images(folder: Path, *, recursive: bool, col: Collector | None = None)
     else:
         found = sorted((p.name,) for p in folder.iterdir() if is_image_name(p.name) and p.is_file())
     out: dict[str, str] = {}
+    twice: dict[str, list[str]] = {}
     for parts in found:
-        out.setdefault(PurePosixPath(parts[-1]).stem, "/".join(parts))
+        path = "/".join(parts)
+        s = PurePosixPath(parts[-1]).stem
+        if out.setdefault(s, path) is not path:
+            twice.setdefault(s, [out[s]]).append(path)
+    if col is not None:
+        for s, paths in twice.items():
+            if used is None or s in used:
+                col.add("ambiguous_image", f"{len(paths)} image files share the stem {s!r} ({', '.join(paths)}): "
+                        f"took {paths[0]!r}, the first by sorted path; the others are not read", file=folder / paths[0])
     return out
 
 

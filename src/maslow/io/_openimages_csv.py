@@ -377,16 +377,27 @@ def number_style(tokens: list[str]) -> dict[str, object]:
     return {}
 
 
-def index_images(folder: Path | None) -> dict[str, str]:
+class StemIndex(dict[str, str]):
+    """Image file stem -> file name; ``others``: for each stem found more than once, all its file names, sorted (the
+    first is the one taken)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.others: dict[str, list[str]] = {}
+
+
+def index_images(folder: Path | None) -> StemIndex:
     """Image file stem -> file name, for the image files directly in ``folder`` (one scan of the folder); a stem
-    found twice keeps the first by sorted name."""
+    found twice keeps the first by sorted name (``image_sizes`` reports it when an ImageID uses it)."""
+    out = StemIndex()
     if folder is None or not folder.is_dir():
-        return {}
-    out: dict[str, str] = {}
+        return out
     with os.scandir(folder) as it:
         names = sorted(e.name for e in it if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES)
     for name in names:
-        out.setdefault(os.path.splitext(name)[0], name)
+        s = os.path.splitext(name)[0]
+        if out.setdefault(s, name) is not name:
+            out.others.setdefault(s, [out[s]]).append(name)
     return out
 
 
@@ -421,4 +432,12 @@ def image_sizes(ids: list[str], folder: Path | None, col: Collector, tick: Ticks
             col.add("missing_image", f"no image file {image_id}.* in {folder}; read as 1 x 1 (boxes stay fractions)",
                     file=folder / f"{image_id}.jpg", image=i)
         tick(offset + i + 1)
+    others = getattr(found, "others", None)  # stems of several files: a loop only when there are some
+    if others:
+        for i, image_id in enumerate(ids):
+            names = others.get(image_id)
+            if names is not None:
+                col.add("ambiguous_image", f"{len(names)} image files share the ImageID {image_id!r} as stem "
+                        f"({', '.join(names)}): took {names[0]!r}, the first by sorted name; the others are not read",
+                        file=folder / names[0], image=i)
     return paths, w, h, unsized

@@ -202,6 +202,7 @@ def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None,
     out: list[tuple[int, int, str, list[float], float, int]] = []
     scored: dict[bool, list[int]] = {}  # lines with and without a confidence
     n_float_cls = 0
+    first_float = ("", 0)  # the first class id written as a float, and its line
     coords: list[float] = []
     coord_lines: list[int] = []  # the line of each value in coords
     kinds: dict[str, list[int]] = {}
@@ -217,6 +218,8 @@ def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None,
             if not _INTEGRAL_FLOAT.fullmatch(toks[0]):
                 error("yolo_bad_value", f"class id must be an integer, got {toks[0]!r}", "class")
                 continue
+            if not n_float_cls:
+                first_float = (toks[0], n)
             n_float_cls += 1
         try:
             vals = [float(t) for t in toks[1:]]
@@ -261,8 +264,9 @@ def _read_lines(path: str | Path, image: int, kpt_shape: tuple[int, int] | None,
                 "lines without are read with no score", severity="error", file=path,
                 record=f"line {scored[False][0]}", field="score", image=image)
     if n_float_cls:
-        col.add("yolo_float_class", f"{n_float_cls} class ids are written as floats (e.g. '0.0'); they must be "
-                "integers", file=path, field="class", image=image)
+        col.add("yolo_float_class", f"{n_float_cls} class ids are written as floats (e.g. {first_float[0]!r}, "
+                f"line {first_float[1]}); they must be integers", file=path, record=f"line {first_float[1]}",
+                field="class", image=image)
     if len(kinds) > 1:
         minority = min(kinds, key=lambda k: len(kinds[k]))
         col.add("yolo_mixed_task", f"file mixes {', '.join(f'{len(v)} {k}' for k, v in kinds.items())} lines; a "
@@ -304,6 +308,8 @@ def build(rows: Rows, lay: Layout, paths: list[str], widths: list[int], heights:
     if unknown.any() or unplaced.any():
         more = "..." if len(order) > 10 else ""
         file = rows.per_row(rows.chunk_file)
+        # why an image has no size: reported already, unreadable (the file is there) or else missing
+        unreadable = {i.image for i in col.issues if i.type == "unreadable_image"} if unplaced.any() else set()
         for r in np.flatnonzero(unknown | unplaced).tolist():
             path, rec, img = rows.files[file[r]], f"line {rows.line[r]}", int(image[r])
             if unknown[r]:
@@ -311,7 +317,8 @@ def build(rows: Rows, lay: Layout, paths: list[str], widths: list[int], heights:
                         "annotation not imported", severity="error", file=path, record=rec, field="class",
                         image=img)
             else:
-                col.add("unplaced_annotation", "the image size is unknown (missing image), so the normalised "
+                why = "unreadable image: its size can't be read" if img in unreadable else "missing image"
+                col.add("unplaced_annotation", f"the image size is unknown ({why}), so the normalised "
                         "coordinates can't be placed; annotation not imported", severity="error", file=path,
                         record=rec, image=img)
     starts = offsets(lens)[:-1]

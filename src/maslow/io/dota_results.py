@@ -201,7 +201,7 @@ def _own_images(stems: list[str], images_root: Path | None, suffix: str, col: Co
     """Without a truth: one image per stem, in sorted order (found under ``images_root`` when given)."""
     order = sorted(set(stems))
     row = {s: i for i, s in enumerate(order)}
-    found = index_images(Path(images_root), recursive=True, col=col) if images_root is not None else {}
+    found = index_images(Path(images_root), recursive=True, col=col, used=set(order)) if images_root is not None else {}
     paths = [found.get(s, s + suffix) for s in order]
     sizes = []
     for s, p in zip(order, paths, strict=True):

@@ -12,7 +12,8 @@ Glossary:
 - *split*: from the file name prefix: ``t10k`` (MNIST's test set) -> ``test``, ``train`` -> ``train``; any
   other prefix is the split's name; no prefix, no split.
 - *classes*: IDX stores label indexes only; names default to ``"0"``, ``"1"``, ... (pass ``names=`` for e.g.
-  Fashion-MNIST). Writing loses non-numeric class names (counted).
+  Fashion-MNIST). Writing keeps the label index (the class's position in the schema) only: names other than
+  the index, class ids, supercategories and classes past the highest label written are counted as lost.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from maslow.core.schema import ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import str_array
 from maslow.errors import FormatError
+from maslow.io._class_losses import lose_class_fields
 from maslow.io._common import Collector, ExportReport, safe_relpath
 from maslow.io._export import count_lost
 from maslow.io._walk import Skipped, files_under
@@ -203,7 +205,9 @@ def write(ds: Dataset, dst: Path, *, compress: bool = True, progress: Progress |
         progress: called as ``progress(done, total)`` over the images written (``registry.Ticks``).
 
     Returns:
-        ExportReport; ``lost["class_names"]`` when names are not ``"0"``, ``"1"``, ..., plus any boxes,
+        ExportReport; ``lost["class_names"]`` (the names that are not their index: class k is read back as
+        ``"k"``), ``lost["classes"]`` (classes past the highest label written and past 9: reading makes
+        ``max(10, highest + 1)`` classes), ``lost["class_id"]``, ``lost["supercategory"]``, plus any boxes,
         attributes, ... (IDX holds pixels and one label per image).
 
     Raises:
@@ -228,9 +232,7 @@ def write(ds: Dataset, dst: Path, *, compress: bool = True, progress: Progress |
     if ds.n_images == 0:
         raise FormatError("IDX needs at least one image, got an empty dataset", path=dst)
     names = [c.name for c in ds.schema.classes]
-    if names != [str(i) for i in range(len(names))]:
-        rep.lost["class_names"] = len(names)
-        rep.notes.append("IDX stores label indexes: class names were not written")
+    _lose_classes(ds, rep, names, top=int(a.label.max()) if labelled else -1)
     label_of = np.zeros(ds.n_images, np.int64)
     label_of[a.image] = a.label
     ldt = np.dtype("u1") if len(names) <= 256 else np.dtype(">i4")
@@ -258,6 +260,29 @@ def write(ds: Dataset, dst: Path, *, compress: bool = True, progress: Progress |
     rep.n_images = ds.n_images
     rep.n_annotations = len(a)
     return rep
+
+
+def _lose_classes(ds: Dataset, rep: ExportReport, names: list[str], *, top: int) -> None:
+    """Count what IDX keeps none of: the names that differ from the label index (reading names class k ``"k"``),
+    the classes past the highest label written (reading makes ``max(10, top + 1)`` classes), the ids and
+    supercategories."""
+    renamed = [(k, n) for k, n in enumerate(names) if n != str(k)]
+    if renamed:
+        rep.lost["class_names"] += len(renamed)
+        shown = ", ".join(f"{n!r} -> '{k}'" for k, n in renamed[:5])
+        more = f" ({len(renamed) - 5} more)" if len(renamed) > 5 else ""
+        rep.notes.append(f"IDX stores label indexes 0..{len(names) - 1}, not names: {len(renamed)} classes are read "
+                         f"back named by their index ({shown}{more}); read_idx(names=...) names them again")
+    n_back = max(10, top + 1)
+    if len(names) > n_back:
+        rep.lost["classes"] += len(names) - n_back
+        rep.notes.append(f"IDX does not store the number of classes: reading back makes max(10, highest label + 1) "
+                         f"= {n_back}, so the last {len(names) - n_back} classes (no image has them; "
+                         f"{names[n_back]!r} first) are not read back")
+    elif len(names) < n_back:
+        rep.notes.append(f"IDX does not store the number of classes: reading back makes {n_back} ('0'..'{n_back - 1}'),"
+                         f" not {len(names)}; read_idx(names=...) gives the count")
+    lose_class_fields(ds, rep, fmt="IDX", back=None)
 
 
 @contextlib.contextmanager

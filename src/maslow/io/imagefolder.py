@@ -14,7 +14,9 @@ Glossary:
   loop). A folder that can't be listed is an ``unreadable_folder`` error, a link whose target is missing (without
   an image suffix) a ``broken_link`` warning; a missing image behind a link is an ``unreadable_image``.
 - Writing: an image needs exactly one class. Images with no label, or with several different labels
-  (multi-label can't be expressed by folders), are not written and are counted in ``ExportReport.lost``.
+  (multi-label can't be expressed by folders), are not written and are counted in ``ExportReport.lost``; so
+  are the classes' ids and supercategories (a folder holds a name only). Classes are read back sorted by name,
+  so a schema in another order gets other label indexes back (a note says so).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from maslow.core.schema import ClassDef, LabelSchema, Task
 from maslow.core.tables import Annotations, Images
 from maslow.core.types import str_array
 from maslow.errors import FormatError
+from maslow.io._class_losses import lose_class_fields
 from maslow.io._common import Collector, ExportReport
 from maslow.io._export import LINK_MODES, count_lost, output_names, place_image
 from maslow.io.images import IMAGE_SUFFIXES, image_info, image_path, list_images
@@ -150,7 +153,9 @@ def write(ds: Dataset, dst: Path, *, link: str = "copy", splits: bool | None = N
     Returns:
         ExportReport: ``lost["images_without_label"]``, ``lost["images_with_several_labels"]`` (those images
         are not written), ``lost["duplicate_labels"]`` (extra annotations of an image's one class), and boxes,
-        masks, attributes, ... of the written annotations.
+        masks, attributes, ... of the written annotations; ``lost["class_id"]`` and ``lost["supercategory"]``
+        (a folder holds a class name only). A note says when the classes are not sorted by name: reading sorts
+        them, so label indexes change.
 
     Raises:
         FormatError: an unknown ``link`` mode, or a class name that can't be a folder name.
@@ -163,6 +168,12 @@ def write(ds: Dataset, dst: Path, *, link: str = "copy", splits: bool | None = N
         >>> rep.lost["images_with_several_labels"] + rep.lost["images_without_label"] + rep.n_images
         8
     """
+    return _write(ds, dst, link=link, splits=splits, progress=progress)
+
+
+def _write(ds: Dataset, dst: Path, *, link: str = "copy", splits: bool | None = None,
+           progress: Progress | None = None, fmt: str = "an image folder") -> ExportReport:
+    """``write``; ``fmt`` names the format in the notes (YOLO's classify writer writes this layout)."""
     if link not in LINK_MODES:
         raise FormatError(f"link must be one of {LINK_MODES}, got {link!r}")
     bad = [c.name for c in ds.schema.classes if c.name.startswith(".") or "/" in c.name or "\\" in c.name]
@@ -228,7 +239,20 @@ def write(ds: Dataset, dst: Path, *, link: str = "copy", splits: bool | None = N
         rep.notes.append(f"{rep.lost['image_files']} image files were missing and not written")
     rep.n_images = len(chosen) - rep.lost["image_files"]
     rep.n_annotations = rep.n_images
+    lose_class_fields(ds, rep, fmt=fmt, back=None)  # a class folder holds the name only
+    _note_order(names, rep)
     return rep
+
+
+def _note_order(names: list[str], rep: ExportReport) -> None:
+    """A note when reading back (classes sorted by name, as torchvision sorts them) gives other label indexes."""
+    back = {n: k for k, n in enumerate(sorted(names))}
+    moved = [(n, k, back[n]) for k, n in enumerate(names) if back[n] != k]
+    if moved:
+        shown = ", ".join(f"{n!r} {old} -> {new}" for n, old, new in moved[:5])
+        more = f" ({len(moved) - 5} more)" if len(moved) > 5 else ""
+        rep.notes.append(f"classes are read back sorted by name (as torchvision's ImageFolder sorts them), not in "
+                         f"this order: the label indexes of {len(moved)} classes change ({shown}{more})")
 
 
 write_imagefolder = write

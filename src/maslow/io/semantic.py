@@ -4,7 +4,9 @@ Glossary:
 
 - A *label map* is an (h, w) uint8 or uint16 PNG (modes ``L``, ``P`` as palette indices, ``I;16``); pixel value
   = class id. It belongs to the image with the same relative path and stem under ``images_root`` (default: the
-  ``images/`` folder beside the labels folder), e.g. ``annotations/0016E5_07959.png`` <-> ``images/0016E5_07959.png``.
+  ``images/`` folder beside the labels folder), e.g. ``annotations/0016E5_07959.png`` <-> ``images/0016E5_07959.png``;
+  of several such images (``a.jpg`` and ``a.png``) the one named like the label map is taken, and the
+  ambiguity reported (``ambiguous_image``).
 - Colour-coded (RGB) maps need ``palette={(r, g, b): id}``; without one they are refused.
 - Class names come from ``classes`` (a list, ``{id: name}``, or a text file), else ``classes.txt`` or
   ``labelmap.txt`` beside the label maps, else ``class_<id>``. Text files hold one class per line: ``name`` (id =
@@ -143,13 +145,22 @@ def _check_value(name: str, value: Any, where: Path, *, in_range: bool = True) -
                           field=name)
 
 
-def _find_image(images_root: Path, rel: Path, by_stem: dict[str, list[Path]]) -> Path | None:
-    for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
-        p = images_root / rel.with_suffix(suffix)
-        if p.is_file():
-            return p
+_SUFFIX_RANK = {s: k for k, s in enumerate(IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES))}
+
+
+def _find_image(images_root: Path, rel: Path, by_stem: dict[str, list[Path]]) -> tuple[Path | None, list[Path]]:
+    """The image of label map ``rel`` (``by_stem``: the image files under ``images_root`` by stem) and, when
+    several files share its relative path and stem, all of them: the one named like the label map (same suffix)
+    is taken, else the first in ``IMAGE_SUFFIXES`` order; else the only image with that stem anywhere."""
     hits = by_stem.get(rel.stem, [])
-    return hits[0] if len(hits) == 1 else None
+    folder = images_root / rel.parent
+    here = [p for p in hits if p.parent == folder] if hits else hits
+    if len(here) == 1:
+        return here[0], []
+    if here:
+        here.sort(key=lambda p: (p.name != rel.name, _SUFFIX_RANK.get(p.suffix, len(_SUFFIX_RANK)), p.name))
+        return here[0], here
+    return (hits[0] if len(hits) == 1 else None), []
 
 
 def _to_ids(arr: np.ndarray, palette: Mapping[tuple[int, int, int], int] | None, file: Path,
@@ -235,7 +246,12 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
         rel = f.relative_to(src)
         arr = _to_ids(load_path(f, exif=False), palette, f, colours)
         h, w = arr.shape
-        img = _find_image(root, rel, by_stem)
+        img, several = _find_image(root, rel, by_stem)
+        if several and img is not None:
+            why = "named like the label map" if img.name == rel.name else "first by suffix"
+            col.add("ambiguous_image", f"{len(several)} images share the label map's path and stem "
+                    f"({', '.join(p.name for p in several)}): took {img.name!r} ({why}); the others are not read",
+                    file=f, record=rel.as_posix(), image=i)
         if img is None:
             col.add("missing_image", f"no image with stem {rel.stem!r} under {root}", severity="error", file=f,
                     record=rel.as_posix(), image=i)

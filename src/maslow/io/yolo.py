@@ -439,11 +439,12 @@ def _write_classify(ds: Dataset, dst: Path, *, images: bool, copy_images: bool, 
                           "can't hold them", path=dst)
     from maslow.io import imagefolder  # loads on first use: only classification needs it
 
-    rep = imagefolder.write(ds, dst, link="copy" if copy_images else "symlink", splits=True, progress=progress)
+    # class ids and supercategories are counted there (class folders: names, read back without ids)
+    rep = imagefolder._write(ds, dst, link="copy" if copy_images else "symlink", splits=True, progress=progress,
+                             fmt="YOLO classify")
     rep.format = "yolo"
     if reason:
         rep.notes.insert(0, reason)
-    lose_class_fields(ds, rep, fmt="YOLO classify", back=None)  # class folders: names, read back without ids
     splits = {str(s) or "train" for s in (ds.images.split.tolist() if ds.images.split is not None else [""])}
     if not splits & {"val", "valid", "validation", "test"}:
         rep.notes.append("no 'val' or 'test' split: Ultralytics' classify needs one to validate (use ds.split())")
