@@ -33,6 +33,9 @@ class Imported:
     format: str
 
 
+_FILE_FINDINGS = ("missing_image", "unreadable_image")
+
+
 def import_dataset(
     src: str | Path,
     fmt: str,
@@ -62,9 +65,10 @@ def import_dataset(
     checks = check_dataset(ds, files=check_files, decode=decode, progress=progress,
                            source=src if Path(src).is_file() else None)  # one annotation file: named
     # a reader that matches label files to images (YOLO, label maps) already reported the images it did not find
-    found_missing = {i.image for i in report if i.type == "missing_image" and i.image is not None}
-    if found_missing:
-        checks = Report(tuple(i for i in checks if not (i.type == "missing_image" and i.image in found_missing)))
+    # or could not read (it needed their sizes): each once
+    found = {(i.type, i.image) for i in report if i.type in _FILE_FINDINGS and i.image is not None}
+    if found:
+        checks = Report(tuple(i for i in checks if (i.type, i.image) not in found))
     if strict:
         bad = [i for i in checks if i.severity in ("error", "warning")]
         if bad:
