@@ -31,6 +31,7 @@ from maslow.cli.render import (
     progress_bar,
     render_export,
     render_report,
+    spinner,
     table,
 )
 from maslow.core.dataset import Dataset
@@ -225,7 +226,7 @@ def import_(
         err_console.print(f"note: {dataset!r} was imported from {known['source']} ({known.get('format', '?')}); "
                           f"this import adds a version of it. Use --name for a dataset of its own.",
                           markup=False, highlight=False)
-    with _status(f"writing the version of {dataset}", enabled=not as_json):
+    with spinner(f"writing the version of {dataset}", enabled=not as_json):
         done = ws.commit_result(
             imp.dataset, dataset=dataset, message=message or f"import {source} ({imp.format})", report=imp.report,
             changes=[{"step": "import", "source": source, "format": imp.format,
@@ -323,7 +324,7 @@ def diff(
         old = ws.record(new.parent)  # by id: a deleted parent is said as missing, not as a malformed name
     from maslow.ontology import diff_schemas
 
-    with _status(f"comparing {old.id} with {new.id}", enabled=not as_json):
+    with spinner(f"comparing {old.id} with {new.id}", enabled=not as_json):
         a, b = ws.load(old.id), ws.load(new.id)
         d = diff_datasets(a, b)
     out = d.to_dict(limit=top)
@@ -344,15 +345,6 @@ def diff(
     from maslow.cli._diff_render import print_diff
 
     print_diff(d, out)
-
-
-def _status(text: str, *, enabled: bool) -> Any:
-    """A spinner on stderr while work of a few seconds runs (shown only on a terminal; none when disabled)."""
-    if not enabled:
-        return contextlib.nullcontext()
-    from maslow.cli.render import err_console
-
-    return err_console.status(lit(text), spinner="line")
 
 
 def export(
@@ -416,7 +408,7 @@ def _writing(fmt: str, dst: str | Path, *, enabled: bool) -> Iterator[Callable[[
         with progress_bar(lit(text)) as progress:
             yield progress
         return
-    with _status(text, enabled=enabled):
+    with spinner(text, enabled=enabled):
         yield None
 
 

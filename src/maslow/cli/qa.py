@@ -21,6 +21,7 @@ from maslow.cli.render import (
     refuse_import_error,
     refuse_offsets,
     results_or_folder,
+    spinner,
     table,
     workspace_version,
     write_json_list,
@@ -441,9 +442,11 @@ def qa_command(
     if pred is not None:
         _check_geometry(kind, part_pred, pred)
     try:
-        issues = find_label_issues(part, part_pred, iou_type=kind or "auto", min_score=min_score,
-                                   ambiguous_share=ambiguous_share, kpt_sigmas=sigmas, pixel_probs=probs,
-                                   ignore_index=ignore_index)
+        with spinner(f"scoring {part.n_annotations} annotations against {part_pred.n_annotations} predictions",
+                     enabled=not as_json):
+            issues = find_label_issues(part, part_pred, iou_type=kind or "auto", min_score=min_score,
+                                       ambiguous_share=ambiguous_share, kpt_sigmas=sigmas, pixel_probs=probs,
+                                       ignore_index=ignore_index)
     except InvalidDatasetError as e:  # keypoints that are not COCO's 17 (people): the option to use
         msg = str(e)
         if msg.startswith("kpt_sigmas:"):
@@ -461,7 +464,9 @@ def qa_command(
         from maslow.quality import CheckConfig, QualityIssues, check
 
         # compared as oriented boxes: their corners are checked too (else when the truth reads as oriented)
-        issues = QualityIssues.build([issues, check(truth, config=CheckConfig(oriented=True if kind == "obb" else None))])
+        with spinner("running the rule checks", enabled=not as_json):
+            issues = QualityIssues.build([issues, check(truth, config=CheckConfig(oriented=True if kind == "obb"
+                                                                                   else None))])
     if not len(issues) and probs is None and part_pred.n_annotations and part.n_annotations:
         blind = _blind_model(part, part_pred, kind, sigmas, from_model=pred is None)
         if blind is not None:

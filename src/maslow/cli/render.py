@@ -151,6 +151,13 @@ def fold_columns(t: Any, *headers: str) -> Any:
     return t
 
 
+def spinner(text: str, *, enabled: bool = True) -> Any:
+    """A spinner on stderr while work of a few seconds runs (shown only on a terminal; none when disabled)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return err_console.status(lit(text), spinner="line")
+
+
 @contextlib.contextmanager
 def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
     """A ``progress(done, total)`` callback drawing a rich bar on stderr (silent when disabled)."""
