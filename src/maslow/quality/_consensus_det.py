@@ -1,6 +1,6 @@
 """Consensus scoring of objects (boxes or masks) against out-of-fold predictions, vectorised over all pairs.
 
-Every (prediction, truth) pair of an image is formed at once (numpy over image groups, no loop per box), its IoU
+The (prediction, truth) pairs of an image whose boxes overlap are formed (an x-sweep per image, in chunks), their IoU
 computed (box IoU, or pycocotools' mask IoU per image for ``iou_type="segm"``), and per-truth and per-prediction
 reductions give the evidence behind each issue type. Confidences enter only through ``q``: the per-class
 percentile of a prediction's score among the reference predictions of its class, so a monotone squeeze of the
@@ -9,7 +9,7 @@ confidences changes nothing and no confidence gate is hard-coded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,32 +77,127 @@ def _box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
     return out
 
 
-def _mask_iou(p_rles: list[dict[str, Any]], t_rles: list[dict[str, Any]], p_img: IntArray, t_img: IntArray,
-              n_images: int) -> FloatArray:
-    """pycocotools' mask IoU of every pair, in ``_pairs`` order (one ``mask.iou`` call per image)."""
-    from pycocotools import mask as _mask
-
-    ps = np.searchsorted(p_img, np.arange(n_images + 1))
-    ts = np.searchsorted(t_img, np.arange(n_images + 1))
-    parts = []
-    for i in np.flatnonzero((np.diff(ps) > 0) & (np.diff(ts) > 0)).tolist():
-        d, g = p_rles[ps[i]:ps[i + 1]], t_rles[ts[i]:ts[i + 1]]
-        parts.append(np.asarray(_mask.iou(d, g, [0] * len(g)), dtype=np.float64).reshape(-1))
-    return np.concatenate(parts) if parts else np.zeros(0)
-
-
 def _group_max(group: IntArray, value: FloatArray, n: int) -> tuple[FloatArray, IntArray]:
-    """Max of ``value`` per group (0 for empty groups) and the position of the (first) max, -1 when empty."""
+    """Max of ``value`` per group (0 for empty groups) and the position of the (first) max, -1 when empty.
+
+    ``np.maximum.at`` and one pass over the positions holding their group's max: linear, no sort of the pairs."""
     best = np.zeros(n)
     arg = np.full(n, -1, np.int64)
     if not len(group):
         return best, arg
+    if np.isnan(value).any():  # NaN sorts last (a max): keep the sort's answer
+        return _group_max_sorted(group, value, best, arg)
+    top = np.full(n, -np.inf)
+    np.maximum.at(top, group, value)
+    pos = np.flatnonzero(value == top[group])
+    first = np.full(n, len(value), np.int64)
+    np.minimum.at(first, group[pos], pos)
+    has = first < len(value)
+    best[has] = top[has]
+    arg[has] = first[has]
+    return best, arg
+
+
+def _group_max_sorted(group: IntArray, value: FloatArray, best: FloatArray, arg: IntArray
+                      ) -> tuple[FloatArray, IntArray]:
     order = np.lexsort((-np.arange(len(value)), value, group))  # last of each group = max, ties: first position
     g = group[order]
     last = np.flatnonzero(np.r_[g[1:] != g[:-1], True])
     best[g[last]] = value[order[last]]
     arg[g[last]] = order[last]
     return best, arg
+
+
+def _candidates(img: IntArray, box: FloatArray, img_b: IntArray | None = None, box_b: FloatArray | None = None
+                ) -> Iterator[tuple[IntArray, IntArray]]:
+    """Index pairs of boxes on one image that overlap (both sides' intervals strictly, in x and in y), in chunks of
+    about ``_CHUNK_PAIRS``: ``(i, j)`` of ``box`` (each unordered pair once) or, given ``box_b``, ``(i, j)`` with
+    ``i`` of ``box`` and ``j`` of ``box_b``. Boxes without a positive width and height (NaN) never pair.
+
+    A sweep along x per image: rows sorted by (image, x0), each reaching the rows after it whose x0 is below its
+    x1 (integer ranks of the coordinates, so the composite key is exact): cost O(n log n + pairs overlapping in x).
+    """
+    n_a = len(img)
+    if img_b is not None and box_b is not None:
+        img, box = np.r_[img, img_b], np.concatenate([box, box_b])
+    rows = np.flatnonzero((box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1]))
+    if len(rows) < 2:
+        return
+    bx = box[rows]
+    vals, inv = np.unique(np.r_[bx[:, 0], bx[:, 2]], return_inverse=True)
+    span = len(vals) + 1
+    base = img[rows].astype(np.int64) * span
+    key = base + inv[:len(rows)]
+    order = np.argsort(key, kind="stable")
+    hi = np.searchsorted(key[order], (base + inv[len(rows):])[order], side="left")
+    start = np.arange(len(order)) + 1
+    count = np.maximum(hi - start, 0)
+    cum = np.cumsum(count)
+    begin = 0
+    while begin < len(order):
+        done = int(cum[begin - 1]) if begin else 0
+        end = max(int(np.searchsorted(cum, done + _CHUNK_PAIRS, side="right")), begin + 1)
+        cnt = count[begin:end]
+        total = int(cnt.sum())
+        begin_now, begin = begin, end
+        if not total:
+            continue
+        si = np.repeat(np.arange(begin_now, end), cnt)
+        sj = start[si] + (np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        i, j = rows[order[si]], rows[order[sj]]
+        ok = (box[i, 1] < box[j, 3]) & (box[j, 1] < box[i, 3])
+        if img_b is not None:
+            ok &= (i < n_a) != (j < n_a)
+        i, j = i[ok], j[ok]
+        if img_b is not None:
+            i, j = np.minimum(i, j), np.maximum(i, j) - n_a
+        yield i, j
+
+
+def _mask_boxes(masks: Masks) -> FloatArray:
+    """(n, 4) xyxy boxes, one pixel wider each way, around what pycocotools' ``rleToBbox`` bounds (its mask IoU is 0
+    where those boxes do not overlap, and so is the kernel's, bit-equal to it); NaN for empty masks."""
+    if isinstance(masks, list):
+        return _xywh_boxes(_coco_boxes(masks))
+    n = len(masks.start)
+    cnt = np.maximum(masks.end - masks.start, 0) // 2 * 2  # rleToBbox reads an even number of counts
+    out = np.full((n, 4), np.nan)
+    obj = np.repeat(np.arange(n), cnt)
+    if len(obj):
+        first = np.cumsum(cnt) - cnt
+        j = np.arange(len(obj)) - first[obj]
+        c = masks.runs[masks.start[obj] + j].astype(np.int64)
+        cc = np.cumsum(c)
+        cc -= (cc - c)[first][obj]  # cumulative counts within each object
+        t = cc - j % 2
+        h = np.maximum(masks.h[obj], 1)
+        x, y = t // h, t % h
+        full = np.zeros(len(t), bool)
+        full[1::2] = x[1::2] > x[:-1:2]  # a run over columns: the whole height (counts come in pairs)
+        ys, ye = np.where(full, 0, y), np.where(full, h - 1, y)
+        nz = np.flatnonzero(cnt)
+        at = first[nz]
+        out[nz, 0] = np.minimum.reduceat(x, at) - 1.0
+        out[nz, 1] = np.minimum.reduceat(ys, at) - 1.0
+        out[nz, 2] = np.maximum.reduceat(x, at) + 2.0
+        out[nz, 3] = np.maximum.reduceat(ye, at) + 2.0
+    if masks.fallback:
+        at = np.asarray(list(masks.fallback), np.int64)
+        rles = [masks.fallback[int(p)] for p in at.tolist()]
+        out[at] = _xywh_boxes(_coco_boxes(rles))
+    return out
+
+
+def _coco_boxes(rles: list[dict[str, Any]]) -> FloatArray:
+    from pycocotools import mask as _mask
+
+    return np.asarray(_mask.toBbox(rles), np.float64).reshape(-1, 4) if rles else np.zeros((0, 4))
+
+
+def _xywh_boxes(xywh: FloatArray) -> FloatArray:
+    out: FloatArray = np.c_[xywh[:, 0] - 1.0, xywh[:, 1] - 1.0, xywh[:, 0] + xywh[:, 2] + 1.0,
+                            xywh[:, 1] + xywh[:, 3] + 1.0]
+    return out
 
 
 @dataclass(frozen=True)
@@ -117,28 +212,59 @@ class Overlaps:
 
 def overlaps(truth: Dataset, pred_box: FloatArray, pred_img: IntArray, *, iou_type: str,
              t_rles: Masks | None = None, p_rles: Masks | None = None) -> Overlaps:
-    """Every (prediction, truth) pair of an image with IoU > 0 (box IoU, or mask IoU as pycocotools computes it)."""
+    """Every (prediction, truth) pair of an image with IoU > 0 (box IoU, or mask IoU as pycocotools computes it).
+
+    Only pairs whose boxes (for masks: their ``_mask_boxes``) overlap are formed (``_candidates``), in bounded
+    chunks: the cost follows the overlapping pairs, not the boxes per image squared."""
     ta = truth.annotations
     assert ta.box is not None and ta.iscrowd is not None
     n_t = len(ta)
     t_box = ta.box
     has = ~np.isnan(t_box[:, 0]) if iou_type == "bbox" else np.ones(n_t, bool)
-    p_idx, t_idx = _pairs(ta.image, pred_img, truth.n_images)
+    scored = has & ~ta.iscrowd
     if iou_type == "segm":
         assert t_rles is not None and p_rles is not None
-        if isinstance(p_rles, Runs) and isinstance(t_rles, Runs):  # the same numbers, pair by pair in C
+        if not (isinstance(p_rles, Runs) and isinstance(t_rles, Runs)):
+            assert isinstance(p_rles, list) and isinstance(t_rles, list)
+            return _mask_overlaps(p_rles, t_rles, pred_img, ta.image, truth.n_images, scored)
+        p_cand, t_cand = _mask_boxes(p_rles), _mask_boxes(t_rles)
+    else:
+        p_cand, t_cand = pred_box, t_box
+    parts: list[tuple[IntArray, IntArray, FloatArray]] = []
+    for p_idx, t_idx in _candidates(pred_img, p_cand, ta.image, t_cand):
+        if iou_type == "segm":  # the same numbers, pair by pair in C
+            assert isinstance(p_rles, Runs) and isinstance(t_rles, Runs)
             iou = iou_pairs(p_rles, t_rles, np.zeros(n_t, bool), p_idx, t_idx)
         else:
-            assert isinstance(p_rles, list) and isinstance(t_rles, list)
-            iou = _mask_iou(p_rles, t_rles, pred_img, ta.image, truth.n_images)
-    else:
-        iou = np.zeros(len(p_idx))
-        for s in range(0, len(p_idx), _CHUNK_PAIRS):
-            sl = slice(s, s + _CHUNK_PAIRS)
-            iou[sl] = _box_iou(pred_box[p_idx[sl]], t_box[t_idx[sl]])
-    iou[~has[t_idx]] = 0.0
-    keep = iou > 0
-    return Overlaps(p_idx=p_idx[keep], t_idx=t_idx[keep], iou=iou[keep], scored=has & ~ta.iscrowd)
+            iou = _box_iou(pred_box[p_idx], t_box[t_idx])
+        keep = (iou > 0) & has[t_idx]
+        parts.append((p_idx[keep], t_idx[keep], iou[keep]))
+    return _sorted_overlaps(parts, scored)
+
+
+def _sorted_overlaps(parts: list[tuple[IntArray, IntArray, FloatArray]], scored: BoolArray) -> Overlaps:
+    """The pairs in (prediction, truth) order: each image's d x g matrix ravelled, what every tie-break reads."""
+    p_idx = np.concatenate([x[0] for x in parts]) if parts else np.zeros(0, np.int64)
+    t_idx = np.concatenate([x[1] for x in parts]) if parts else np.zeros(0, np.int64)
+    iou = np.concatenate([x[2] for x in parts]) if parts else np.zeros(0)
+    order = np.lexsort((t_idx, p_idx))
+    return Overlaps(p_idx=p_idx[order], t_idx=t_idx[order], iou=iou[order], scored=scored)
+
+
+def _mask_overlaps(p_rles: list[dict[str, Any]], t_rles: list[dict[str, Any]], p_img: IntArray, t_img: IntArray,
+                   n_images: int, scored: BoolArray) -> Overlaps:
+    """pycocotools' mask IoU > 0 pairs, one ``mask.iou`` call per image (it skips pairs whose boxes do not meet)."""
+    from pycocotools import mask as _mask
+
+    ps = np.searchsorted(p_img, np.arange(n_images + 1))
+    ts = np.searchsorted(t_img, np.arange(n_images + 1))
+    parts = []
+    for i in np.flatnonzero((np.diff(ps) > 0) & (np.diff(ts) > 0)).tolist():
+        d, g = p_rles[ps[i]:ps[i + 1]], t_rles[ts[i]:ts[i + 1]]
+        m = np.asarray(_mask.iou(d, g, [0] * len(g)), dtype=np.float64).reshape(len(d), len(g))
+        pi, ti = np.nonzero(m > 0)
+        parts.append((pi + ps[i], ti + ts[i], m[pi, ti]))
+    return _sorted_overlaps(parts, scored)
 
 
 def prepare_objects(truth: Dataset, pred: Dataset, kind: str) -> tuple[FloatArray, Overlaps, Masks | None]:
@@ -412,10 +538,31 @@ def _suppress(score: FloatArray, box: FloatArray, img: IntArray, n_images: int, 
     cand = np.flatnonzero(score > 0)
     if len(cand) < 2:
         return score
-    p_idx, o_idx = _pairs(img[cand], img[cand], n_images)
-    keep = p_idx != o_idx
-    p_idx, o_idx = p_idx[keep], o_idx[keep]
-    a, b = cand[p_idx], cand[o_idx]
+    out = score.copy()
+    if similarity is not None or not tau > 0:  # every pair may count (OKS > 0 always; IoU 0 >= tau)
+        p_idx, o_idx = _pairs(img[cand], img[cand], n_images)
+        keep = p_idx != o_idx
+        beaten = _beaten(score, box, rles, similarity, tau, cand[p_idx[keep]], cand[o_idx[keep]])
+        out[distinct(beaten)] = 0.0
+        return out
+    # IoU >= tau > 0 only where the boxes (of the masks) overlap
+    cand_box = box[cand] if rles is None else _mask_boxes(rles if isinstance(rles, Runs) else
+                                                         [rles[c] for c in cand.tolist()])
+    if isinstance(rles, Runs):
+        cand_box = cand_box[cand]
+    parts = []
+    for i, j in _candidates(img[cand], cand_box):
+        a, b = cand[np.r_[i, j]], cand[np.r_[j, i]]
+        parts.append(_beaten(score, box, rles, None, tau, a, b))
+    if parts:
+        out[distinct(np.concatenate(parts))] = 0.0
+    return out
+
+
+def _beaten(score: FloatArray, box: FloatArray, rles: Masks | None, similarity: PairSimilarity | None, tau: float,
+            a: IntArray, b: IntArray) -> IntArray:
+    """The ``a`` of the pairs ``(a, b)`` where ``b`` overlaps ``a`` (IoU >= tau) with a better score (ties: the
+    earlier row)."""
     if similarity is not None:
         iou = similarity(a, b)
     elif rles is None:
@@ -428,6 +575,5 @@ def _suppress(score: FloatArray, box: FloatArray, img: IntArray, n_images: int, 
         iou = np.asarray([_mask.iou([rles[x]], [rles[y]], [0])[0][0] for x, y in zip(a.tolist(), b.tolist(),
                                                                                       strict=True)])
     beaten = (iou >= tau) & ((score[b] > score[a]) | ((score[b] == score[a]) & (b < a)))
-    out = score.copy()
-    out[distinct(a[beaten])] = 0.0
+    out: IntArray = a[beaten]
     return out
