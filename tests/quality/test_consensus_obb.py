@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from maslow import io
 from maslow.cli.main import app
 from maslow.core.dataset import Dataset
-from maslow.core.obb import corners_from_xywhr, oriented_corners, xywhr_from_corners
+from maslow.core.obb import corners_from_xywhr, oriented_corners, quad_areas, xywhr_from_corners
 from maslow.core.polygons import Polygons
 from maslow.core.schema import Task
 from maslow.core.tables import Annotations, Images
@@ -282,3 +282,27 @@ def test_a_part_scored_with_the_whole_as_reference_gives_the_whole_runs_rows(pla
     rows = np.flatnonzero(np.isin(noisy.annotations.image, np.arange(30)))
     for t, v in whole.annotation.items():
         np.testing.assert_allclose(part.annotation[t], v[rows], err_msg=t)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_oriented_overlaps_equal_every_pair_of_an_image(seed: int) -> None:
+    # the pairs come from a sweep over the boxes' extents: exactly the all-pairs ones with an oriented IoU > 0, in
+    # (prediction, truth) order
+    from maslow.metrics import _obb
+    from maslow.quality._consensus_obb import obb_objects
+
+    truth = oriented(40, seed=seed)
+    pred = oriented_predictions(truth, seed=seed + 10, jitter=0.2, angle_jitter=0.3, p_miss=0.1, p_swap=0.1,
+                                fp_per_image=3.0)
+    _, ov, _ = obb_objects(truth, pred)
+    ta, pa = truth.annotations, pred.annotations
+    tq = oriented_corners(ta, np.arange(len(ta)))
+    pq = oriented_corners(pa, np.arange(len(pa)))
+    p_idx, t_idx = (np.asarray(x, np.int64) for x in zip(*[(p, t) for p in range(len(pa)) for t in range(len(ta))
+                                                           if pa.image[p] == ta.image[t]], strict=True))
+    iou = _obb.iou_pairs(pq, tq, quad_areas(pq), quad_areas(tq), p_idx, t_idx, np.zeros(len(ta), bool))
+    pos = iou > 0
+    assert pos.sum() > len(ta)  # overlaps beyond one per object: the sweep has pairs to find
+    np.testing.assert_array_equal(ov.p_idx, p_idx[pos])
+    np.testing.assert_array_equal(ov.t_idx, t_idx[pos])
+    np.testing.assert_allclose(ov.iou, iou[pos], rtol=1e-12)

@@ -19,7 +19,7 @@ from maslow.core.dataset import Dataset
 from maslow.core.obb import convex, oriented_corners, quad_areas
 from maslow.core.types import FloatArray, IntArray
 from maslow.metrics import _obb
-from maslow.quality._consensus_det import _CHUNK_PAIRS, Overlaps, PairSimilarity, _pairs
+from maslow.quality._consensus_det import Overlaps, PairSimilarity, _candidates, _sorted_overlaps
 from maslow.quality.oriented import oriented_rows
 
 
@@ -56,18 +56,18 @@ def obb_objects(truth: Dataset, pred: Dataset) -> tuple[FloatArray, Overlaps, Fl
     ok[rows] = True
     t_area = quad_areas(t_quads)
     p_area = quad_areas(p_quads)
-    p_idx, t_idx = _pairs(ta.image, pa.image, truth.n_images)
-    keep = ok[t_idx]
-    p_idx, t_idx = p_idx[keep], t_idx[keep]
-    iou = np.zeros(len(p_idx))
+    # only pairs whose extents overlap can have an oriented IoU > 0: paired by a sweep, in bounded chunks
+    tbox = np.full((n_t, 4), np.nan)
+    tbox[rows] = np.concatenate([t_quads[rows].min(axis=1), t_quads[rows].max(axis=1)], axis=1)
     flat = np.zeros(n_t, bool)
-    for s in range(0, len(p_idx), _CHUNK_PAIRS):
-        sl = slice(s, s + _CHUNK_PAIRS)
-        iou[sl] = _obb.iou_pairs(p_quads, t_quads, p_area, t_area, p_idx[sl], t_idx[sl], flat)
-    pos = iou > 0
+    parts = []
+    for p_idx, t_idx in _candidates(pa.image, pbox, ta.image, tbox):
+        iou = _obb.iou_pairs(p_quads, t_quads, p_area, t_area, p_idx, t_idx, flat)
+        pos = iou > 0
+        parts.append((p_idx[pos], t_idx[pos], iou[pos]))
     assert ta.iscrowd is not None
     given = oriented_corners(pa, np.arange(len(pa), dtype=np.int64), "pred.annotations")
-    return pbox, Overlaps(p_idx=p_idx[pos], t_idx=t_idx[pos], iou=iou[pos], scored=ok & ~ta.iscrowd), given
+    return pbox, _sorted_overlaps(parts, ok & ~ta.iscrowd), given
 
 
 def pred_similarity(pred: Dataset) -> PairSimilarity:
