@@ -72,6 +72,8 @@ def test_name_at_id_refs(tmp_path: Path) -> None:
         ws.resolve(f"a@{vb.id[:8]}")  # b's version is not one of a's
     with pytest.raises(MaslowError, match="dataset 'c' is not in the workspace; known: a, b"):
         ws.resolve(f"c@{v1.id[:4]}")
+    # an id copied in upper case (a spreadsheet, a ticket) is the same id (was: "must be NAME@ID", or no version)
+    assert ws.resolve(f"a@{v2.id.upper()}") == ws.resolve(v2.id.upper()) == ws.resolve(v2.id[:7].upper()) == v2.id
     for bad in ("a@", "@" + v1.id[:4], "a@zz", f"a@{v1.id}0"):
         with pytest.raises(MaslowError, match="must be NAME@ID"):
             ws.resolve(bad)

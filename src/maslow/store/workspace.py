@@ -331,6 +331,7 @@ class Workspace:
         if ref is None:
             ref = self.default_dataset()
         name, at, prefix = ref.partition("@")
+        prefix = prefix.lower()  # ids are printed in lower case; one copied from elsewhere may be upper
         if at:
             if not name or not _HEX.fullmatch(prefix):
                 raise MaslowError(f"version {ref!r}: must be NAME@ID, ID being a version id or its first digits "
@@ -347,9 +348,10 @@ class Workspace:
         head = self.head(ref)
         if head is not None:
             return head
-        ids = self._ids(ref) if ref and _HEX.fullmatch(ref) else []
-        if not ids and _ID.fullmatch(ref):
-            raise MaslowError(f"version {ref} is missing (folder {self.state / 'versions' / ref} does not exist: "
+        low = ref.lower()
+        ids = self._ids(low) if ref and _HEX.fullmatch(low) else []
+        if not ids and _ID.fullmatch(low):
+            raise MaslowError(f"version {ref} is missing (folder {self.state / 'versions' / low} does not exist: "
                               "deleted, or a mistyped id); see `maslow log`")
         known = ", ".join(self.datasets()) or "none yet"
         return _one(ref, ids, f"must be a dataset name or a version id (or NAME@ID); datasets: {known}; see "
