@@ -15,6 +15,7 @@ from maslow.io.coco import read_coco, write_coco
 from maslow.io.coco_results import read_coco_predictions, write_coco_results
 from maslow.io.dota import write_dota
 from maslow.io.dota_results import read_dota_results, write_dota_results
+from maslow.io.voc import write_voc
 from maslow.metrics import voc_map
 from maslow.sample import oriented, oriented_predictions
 from tests.helpers import flat_text, run_cli
@@ -77,3 +78,17 @@ def test_dota_oriented_boxes_with_difficult_objects(files: dict[str, Path]) -> N
 def test_refusals_exit_2(files: dict[str, Path], extra: list[str], match: str) -> None:
     code, text = run_cli(["eval", "--gt", str(files["gt"]), "--pred", str(files["pred"]), *extra])
     assert code == 2 and match in flat_text(text), text
+
+
+def test_pixel_inclusive_on_voc_files_is_noted(files: dict[str, Path]) -> None:
+    """The VOC reader already applies the devkit's + 1; asking for it again on VOC files measures boxes 1 px too
+    large (on both sides alike, so no error): the note says so, and only there."""
+    truth = read_coco(files["gt"])
+    write_voc(truth, files["dir"] / "voc", images=False)
+    gt = ["--gt", str(files["dir"] / "voc"), "--from", "voc", "--pred", str(files["pred"]), "--protocol", "voc"]
+    for flag, noted in ((["--pixel-inclusive"], True), ([], False)):
+        doc = _eval([*gt, *flag], files["dir"] / "voc.json")
+        assert any("adds the devkit's + 1 a second time" in n for n in doc["notes"]) == noted
+    code, text = run_cli(["eval", "--gt", str(files["gt"]), "--pred", str(files["pred"]), "--protocol", "voc",
+                          "--pixel-inclusive"])
+    assert code == 0 and "a second time" not in flat_text(text)  # COCO truth: inclusive boxes may be meant

@@ -48,6 +48,10 @@ def eval_voc(truth: Dataset, preds: Dataset, *, kind: str, metric: str, iou_thre
     if truth.schema.task in LABEL_TASKS:
         raise MaslowError(f"eval: --protocol voc evaluates detection, instance masks or oriented boxes, got a "
                           f"{truth.schema.task.value} truth")
+    if pixel_inclusive and sources["gt"][1] == "voc":
+        notes.append("--pixel-inclusive on Pascal VOC files adds the devkit's + 1 a second time: maslow's VOC reader "
+                     "already reads xmin..xmax as the corners xmin - 1 and xmax, so the default reproduces the devkit "
+                     "on them; --pixel-inclusive is for boxes that hold inclusive pixel indices as they are")
     with located:
         r = voc_map(truth, preds, iou_type=kind, iou_threshold=iou_threshold, metric=metric,
                     pixel_inclusive=pixel_inclusive, strict_iou=strict_iou)
