@@ -3,13 +3,17 @@ labelstudio.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree as ET
 
+import numpy as np
 from defusedxml import ElementTree as SafeET
 
+from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef
 from maslow.errors import FormatError
 
@@ -21,7 +25,7 @@ _CONTROLS = {"RectangleLabels": "box", "PolygonLabels": "polygon", "KeyPointLabe
 class Config:
     classes: dict[str, set[str]] = field(default_factory=dict)  # name -> label types
     colors: dict[str, str] = field(default_factory=dict)
-    kp_labels: set[str] = field(default_factory=set)
+    kp_labels: dict[str, None] = field(default_factory=dict)  # <KeyPointLabels> labels, in the config's order
     attributes: dict[str, AttributeDef] = field(default_factory=dict)
     controls: dict[str, str] = field(default_factory=dict)  # control name -> tag, lower case (for JSON-MIN)
     per_region: set[str] = field(default_factory=set)  # control names with perRegion="true"
@@ -76,12 +80,61 @@ def read_config(cfg: str | Path | None, src: Path, *, choice_columns: frozenset[
             for lab in el.iter("Choice" if kind == "choices" else "Label"):
                 name = lab.get("value", "")
                 if kind == "keypoint":
-                    out.kp_labels.add(name)
+                    out.kp_labels.setdefault(name)
                     continue
                 out.classes.setdefault(name, set()).add(kind)
                 if lab.get("background"):
                     out.colors.setdefault(name, lab.get("background", ""))
     return out
+
+
+def keypoint_names(used: dict[str, list[str]], cfg: Config, classes: Collection[str]) -> dict[str, list[str]]:
+    """Each class's keypoint names as the reader gives them, from ``used`` (class -> the labels of its keypoints with
+    a ``parentID``, in order of first use): in the order of the config's ``<KeyPointLabels>`` (labels it lacks
+    after them, as used). Where one class alone has such keypoints, the config's other keypoint labels that name no
+    class (in ``classes``) are its too: names never placed, whose points are read as not labelled (v = 0)."""
+    order = {n: i for i, n in enumerate(cfg.kp_labels)}
+    out = {}
+    for name, labels in used.items():
+        labels = list(labels)
+        if len(used) == 1:
+            labels += [n for n in cfg.kp_labels if n not in labels and n not in classes]
+        out[name] = sorted(labels, key=lambda n: order.get(n, len(order)))  # stable: the others as used
+    return out
+
+
+def keypoints_lost(ds: Dataset, used: dict[str, list[str]], cfg: Config) -> int:
+    """How many classes' keypoint names (``ClassDef.keypoints``: K, order) the reader won't give back from the
+    config ``cfg`` written and the labels ``used`` (class -> labels of its keypoints written with a parent)."""
+    got = keypoint_names(used, cfg, set(cfg.classes) | set(ds.schema.names))
+    return sum(tuple(got.get(c.name, ())) != c.keypoints for c in ds.schema.classes if c.keypoints)
+
+
+def order_keypoints(ds: Dataset, cfg: Config) -> Dataset:
+    """``ds`` (as read, keypoint names in order of first use) with each class's keypoint names and ``keypoints``
+    columns as ``keypoint_names`` gives them: the config's order, and the names never placed."""
+    kp = ds.annotations.keypoints
+    used = {c.name: list(c.keypoints) for c in ds.schema.classes if c.keypoints}
+    if kp is None or not used or not cfg.kp_labels:
+        return ds
+    names = keypoint_names(used, cfg, set(ds.schema.names))
+    if names == used:
+        return ds
+    new = np.full((len(kp), max([kp.shape[1]] + [len(v) for v in names.values()]), 3), np.nan)
+    rows = ~np.all(np.isnan(kp[:, :, 0]), axis=1)  # rows with keypoints (unplaced points are 0, not NaN)
+    new[rows] = 0.0
+    new[rows, : kp.shape[1]] = kp[rows]
+    label = ds.annotations.label
+    for c, cls in enumerate(ds.schema.classes):
+        if cls.name in names:
+            r = np.flatnonzero(rows & (label == c))
+            new[r] = 0.0
+            to = np.asarray([names[cls.name].index(n) for n in used[cls.name]], np.int64)
+            new[np.ix_(r, to)] = kp[r, : len(used[cls.name])]
+    classes = [dataclasses.replace(c, keypoints=tuple(names[c.name])) if c.name in names else c
+               for c in ds.schema.classes]
+    return ds.replace(schema=ds.schema.with_classes(classes),
+                      annotations=dataclasses.replace(ds.annotations, keypoints=new))
 
 
 def url_to_path(url: str) -> tuple[str, bool]:

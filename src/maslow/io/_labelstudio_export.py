@@ -19,7 +19,7 @@ from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef
 from maslow.core.tables import Annotations
-from maslow.io._common import ExportReport, atomic_path, move_rotation_pivot
+from maslow.io._common import ExportReport, move_rotation_pivot
 from maslow.io._cvat_read import ellipse_box, ellipse_params
 from maslow.io._labelstudio_keep import controls, json_value, merge, misfit, task_data
 from maslow.io._labelstudio_values import TAG, ValueWriter
@@ -97,6 +97,8 @@ class _Controls:
     datetimes: set[str] = field(default_factory=set)  # attributes written as <DateTime>
     values: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # image-level value controls: type, choices
     multi_values: set[str] = field(default_factory=set)  # image-level choices controls with several choices
+    kp_used: dict[str, list[str]] = field(default_factory=dict)  # class -> labels of its keypoints with a parent
+    kp_parents: dict[str, list[str]] = field(default_factory=dict)  # keypoint control -> the classes they are of
 
     def use(self, tag: str, name: str, label: str) -> None:
         labels = self.regions.setdefault((tag, name), [])
@@ -216,6 +218,11 @@ class _Writer:
             own: dict[str, Any] = points[label] if isinstance(points.get(label), dict) else kept if not parent else {}
             name = str(own.get("from_name") or fn or self.kp_name) if parent else fn or self.kp_name
             self.ctl.use("KeyPointLabels", name, label)
+            if parent:  # what the labeling config and the keypoint names lost are made from
+                for got, value in ((self.ctl.kp_used.setdefault(cls.name, []), label),
+                                   (self.ctl.kp_parents.setdefault(name, []), cls.name)):
+                    if value not in got:
+                        got.append(value)
             res = {"id": str(own["id"]) if parent and own.get("id") else f"{rid}_k{j}" if parent or j else rid,
                    "type": "keypointlabels", "from_name": name, "to_name": to, "original_width": w,
                    "original_height": h, "image_rotation": 0,
@@ -404,8 +411,16 @@ def config_xml(ds: Dataset, ctl: _Controls, image_key: str = "image") -> str:
     if others or not (regions or choices):
         regions.setdefault(next((k for k in regions if k[0] != "KeyPointLabels"), ("RectangleLabels", "label")), [])
     colors = {c.name: c.color for c in ds.schema.classes}
+    # keypoint labels in schema order, every name of the classes whose keypoints a control holds (the reader takes
+    # a class's names in this order, and the unplaced ones where one class has keypoints): then class names
+    rank = {n: i for i, n in enumerate(dict.fromkeys([k for c in ds.schema.classes for k in c.keypoints]
+                                                     + list(ds.schema.names)))}
+    kps = {c.name: c.keypoints for c in ds.schema.classes}
     for (tag, name), labels in regions.items():
-        if tag != "KeyPointLabels":
+        if tag == "KeyPointLabels":
+            labels = list(dict.fromkeys(labels + [k for c in ctl.kp_parents.get(name, []) for k in kps[c]]))
+            labels.sort(key=lambda n: rank.get(n, len(rank)))
+        else:
             labels = [c.name for c in ds.schema.classes if c.name in labels or c.name in others]
             others = []
         el = ET.SubElement(view, tag, {"name": name, "toName": to})
@@ -479,13 +494,14 @@ def export(ds: Dataset, url_prefix: str, dst: str) -> tuple[Iterator[dict[str, A
 
 
 def dump_tasks(tasks: Iterable[dict[str, Any]], dst: Path, *, batch: int = 64, tick: Ticks | None = None) -> None:
-    """Write a task list atomically as ``dump_json(list(tasks), dst, indent=True)`` does, the same bytes, a batch
-    of tasks at a time (the whole list is never built): each batch is dumped as an indented array and its
-    elements are written between the file's brackets. ``tick`` is told the tasks written after each batch."""
+    """Write a task list to ``dst`` (the caller's temp: ``write`` puts it in place atomically, with its config) as
+    ``dump_json(list(tasks), dst, indent=True)`` does, the same bytes, a batch of tasks at a time (the whole list
+    is never built): each batch is dumped as an indented array and its elements are written between the file's
+    brackets. ``tick`` is told the tasks written after each batch."""
     import orjson
 
     opts = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_INDENT_2
-    with atomic_path(dst) as tmp, open(tmp, "wb") as f:
+    with open(dst, "wb") as f:
         it, sep, done = iter(tasks), b"[\n", 0
         while chunk := list(itertools.islice(it, batch)):
             try:

@@ -37,7 +37,8 @@ Glossary of the format:
 Mapping to maslow: one annotation row per region, per keypoint without ``parentID`` (K = 1) and per chosen class
 (a tag: NaN box); image-level values become image columns, one per control (``_labelstudio_values``). Keypoints
 with a ``parentID`` become the keypoints (v = 2) of their parent region; their labels become the class's keypoint
-names. Predictions become rows with ``source="model"`` and ``score`` (the
+names, in the order of the config's ``<KeyPointLabels>``; where one class alone has such keypoints, the control's
+labels it never uses that name no class are its too (v = 0). Predictions become rows with ``source="model"`` and ``score`` (the
 result's, else the prediction's); ``completed_by`` becomes ``annotator``; cancelled annotations have no rows
 (info). An ellipse becomes its outline (a 64-point polygon) with ``extra["ls_shape"] = "ellipse"``.
 ``from_name``/``to_name``, result ids and box/ellipse ``rotation`` are kept in ``annotations.extra``. Everything
@@ -49,6 +50,7 @@ describes, so that ``write`` gives the export back.
 from __future__ import annotations
 
 import math
+import re
 import urllib.parse
 from collections import Counter
 from pathlib import Path, PurePosixPath
@@ -66,7 +68,7 @@ from maslow.errors import FormatError
 from maslow.io._coco_columns import to_column
 from maslow.io._common import Collector, ExportReport, safe_relpath
 from maslow.io._labelstudio_columns import Columns, Row
-from maslow.io._labelstudio_config import Config, config_path, read_config, url_to_path
+from maslow.io._labelstudio_config import Config, config_path, keypoints_lost, order_keypoints, read_config, url_to_path
 from maslow.io._labelstudio_export import config_for, dump_tasks, export, is_json_min, json_min_tasks
 from maslow.io._labelstudio_keep import OWN_IMAGE_EXTRA, TASK_KEYS, header, leftover
 from maslow.io._labelstudio_regions import (
@@ -424,7 +426,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False,
             extra[key] = obj_array(values)
     images = Images(path=obj_array(reader.paths), width=np.asarray(reader.widths, np.int64),
                     height=np.asarray(reader.heights, np.int64), extra=extra)
-    ds = reader.columns.build(reader.classes, reader.attributes, cfg.colors, images, root)
+    ds = order_keypoints(reader.columns.build(reader.classes, reader.attributes, cfg.colors, images, root), cfg)
     info: dict[str, Any] = {"label_config": cfg.text} if cfg.declared else {}
     if image_key != "image":
         info["image_key"] = image_key
@@ -467,7 +469,9 @@ def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=",
     parts, masks or boxes beside a polygon that differ from it, keypoint visibility 1 (read back as 2), keypoint
     sets without an object to hang on (``keypoint_grouping``), attributes of image-level tags, splits, skeletons,
     class ids, supercategories, the class order (``class_order``: the config lists classes per control tag),
-    non-Label-Studio annotation ``extra`` columns and image ``extra`` values that are not JSON.
+    keypoint names the reader won't give back as they are (``class_keypoints``: the config's ``<KeyPointLabels>``
+    list them in schema order, every name, but a class whose keypoints are never placed, or one of several classes
+    with keypoints, can lose names never placed or their order), non-Label-Studio annotation ``extra`` columns and image ``extra`` values that are not JSON.
 
     Args:
         ds: the dataset.
@@ -479,20 +483,39 @@ def write(ds: Dataset, dst: Path, *, url_prefix: str = "/data/local-files/?d=",
 
     Returns:
         What was written and what was lost.
+
+    Raises:
+        FormatError: the labeling config can't be XML (a name holds a control character); nothing was written.
     """
     dst = Path(dst)
     tasks, ctl, report = export(ds, url_prefix, str(dst))
-    dump_tasks(tasks, dst, tick=Ticks(progress, ds.n_images))
-    config = config_for(ds, ctl, report.notes)
-    columns = frozenset(k for k, (t, _) in ctl.values.items() if t == "choices")  # image columns, not classes
-    order = list(read_config(config, dst, choice_columns=columns).classes)  # the class order a reader takes, then
-    order += [n for n in ds.schema.names if n not in order]  # classes of keypoints without a region, on use
-    if order != list(ds.schema.names):  # classes grouped by control tag (rectangles, polygons, brushes)
-        report.lost["class_order"] += 1
-        report.notes.append("the labeling config lists the classes per control tag: their order is not kept")
     cfg_path = config_path(dst)
-    with atomic_path(cfg_path) as tmp:
-        tmp.write_text(config, encoding="utf-8")
+    # both made in temps and checked before either is put in place (the config, then the tasks, at once): a config
+    # XML can't hold (a name with a control character) leaves the previous output as it was
+    with atomic_path(dst) as tmp:
+        dump_tasks(tasks, tmp, tick=Ticks(progress, ds.n_images))
+        config = config_for(ds, ctl, report.notes)
+        columns = frozenset(k for k, (t, _) in ctl.values.items() if t == "choices")  # image columns, not classes
+        try:
+            cfg = read_config(config, dst, choice_columns=columns)
+        except FormatError as e:
+            bad = re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]", config)
+            got = f"{bad[0]!r} in a name (a character XML can't hold)" if bad else str(e)
+            raise FormatError(f"labeling config must be readable XML, got {got}; nothing was written",
+                              path=cfg_path, record="label_config") from None
+        order = list(cfg.classes)  # the class order a reader takes, then
+        order += [n for n in ds.schema.names if n not in order]  # classes of keypoints without a region, on use
+        if order != list(ds.schema.names):  # classes grouped by control tag (rectangles, polygons, brushes)
+            report.lost["class_order"] += 1
+            report.notes.append("the labeling config lists the classes per control tag: their order is not kept")
+        lost = keypoints_lost(ds, ctl.kp_used, cfg)
+        if lost:
+            report.lost["class_keypoints"] += lost
+            report.notes.append(f"{lost} classes' keypoint names (their number or order) are not kept: Label Studio "
+                                "ties a keypoint label to a class only through the keypoints placed, and one "
+                                "<KeyPointLabels> lists the labels of all classes")
+        with atomic_path(cfg_path) as cfg_tmp:  # its own scope: a full disk is named by the file it filled
+            cfg_tmp.write_text(config, encoding="utf-8")
     report.notes.append(f"labeling config: {cfg_path}")
     return report
 
