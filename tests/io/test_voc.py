@@ -347,8 +347,8 @@ def test_ids_with_spaces_and_class_names_with_colons_round_trip(tmp_path: Path) 
     back, _ = voc.parse(tmp_path / "out")
     assert back.images.path.tolist() == ["b.png", "img 1.png"]
     assert back.images.split.tolist() == ["train", "val"]
-    assert back.schema.names == ("x:y", "pad", "ok")  # '#hash' is a labelmap comment: counted lost (below)
-    assert [back.schema.names[k] for k in back.annotations.label] == ["pad", "x:y", "ok"]
+    assert back.schema.names == ("x:y", "hash", "pad", "ok")  # '#hash' is written 'hash': counted lost (below)
+    assert [back.schema.names[k] for k in back.annotations.label] == ["hash", "pad", "x:y", "ok"]
 
 
 def test_what_labelmap_and_xml_text_cannot_hold_is_counted(tmp_path: Path) -> None:
@@ -358,4 +358,4 @@ def test_what_labelmap_and_xml_text_cannot_hold_is_counted(tmp_path: Path) -> No
     assert rep.lost["class_names"] == 2  # '#hash', 'pad '
     assert rep.lost["attributes"] == 2  # ' padded ', 'a\x01b' (not written)
     back, _ = voc.parse(tmp_path / "out")  # readable
-    assert back.annotations.attributes["note"].tolist() == [None, "padded", None]  # b.png, then img 1.png
+    assert back.annotations.attributes["note"].tolist() == ["fine", None, "padded", None]  # b.png, then img 1.png

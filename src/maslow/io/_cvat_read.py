@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from maslow.io._common import Collector
 ELLIPSE_VERTICES = 64
 #: ``<cuboid>`` corner attributes, in CVAT's order: front face (1) then back face (2).
 CUBOID_ATTRS = tuple(f"{a}{c}{k}" for k in "12" for c in ("tl", "bl", "tr", "br") for a in "xy")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 SHAPES = ("box", "polygon", "polyline", "points", "mask", "tag", "ellipse", "cuboid", "skeleton")
 
 
@@ -265,14 +267,14 @@ class Reader:
                          "<meta>; imported as text", file=self.src, record=rec, field=name)
             if spec is None:
                 self.specs[name] = spec = AttributeDef(name, type="text")
-        value: Any = unpad(a.text or "") if spec.type == "text" else text
+        value: Any = (a.text or "") if spec.type == "text" else text  # text as CVAT reads it: every space kept
         bad = False
         if spec.type == "bool":
             bad = text.lower() not in ("true", "false", "1", "0")
             value = text if bad else text.lower() in ("true", "1")
         elif spec.type == "number":
-            try:
-                value = float(text)
+            try:  # an integer exactly (float would round those above 2**53), other numbers as floats
+                value = int(text) if _INTEGER.fullmatch(text) else float(text)
             except ValueError:
                 bad = True
         elif spec.type == "enum" and spec.values:
@@ -285,8 +287,8 @@ class Reader:
 
 
 def unpad(text: str) -> str:
-    """Element text as written: surrounding spaces are kept (a class ``"pad "``), whitespace holding a line break
-    (pretty-printing) is not."""
+    """A name's element text as written: surrounding spaces are kept (a class ``"pad "``), whitespace holding a
+    line break (pretty-printing) is not. (Attribute values are read as they are, as CVAT reads them.)"""
     pad = text[: len(text) - len(text.lstrip())] + text[len(text.rstrip()):]
     return text.strip() if "\n" in pad or not text.strip() else text
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from maslow.core import masks as M
 from maslow.core.atomic import atomic_path
 from maslow.core.dataset import Dataset
 from maslow.core.schema import AttributeDef
+from maslow.errors import FormatError
 from maslow.io._common import ExportReport, move_rotation_pivot
 from maslow.io._cvat_interp import TrackRow, keyframes
 from maslow.io._cvat_read import CUBOID_ATTRS, ellipse_box, ellipse_params
@@ -30,6 +32,9 @@ _KNOWN_EXTRA = ("cvat_shape", "cvat_group_id", "cvat_z_order", "cvat_source", "c
                 "cvat_keyframe", "ls_rotation", "ls_shape")  # ls_*: counted per row where it can't be written
 
 _TRACKABLE = ("box", "polygon", "polyline", "points", "ellipse", "cuboid", "skeleton")
+#: Characters an XML 1.0 document can't hold, even as a character reference: control characters other than tab,
+#: line feed and carriage return, lone surrogates, U+FFFE and U+FFFF. A file holding one is malformed.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _lose(report: ExportReport, key: str, n: int | bool) -> None:
@@ -46,8 +51,8 @@ def _fmt(v: float) -> str:
 def _value(v: Any) -> str:
     if isinstance(v, bool | np.bool_):
         return "true" if v else "false"
-    if isinstance(v, float | np.floating) and float(v).is_integer():
-        return str(int(v))
+    if isinstance(v, float | np.floating) and float(v).is_integer() and abs(float(v)) < 2**53:
+        return str(int(v))  # read back as that integer; larger floats keep their exponent (read back as floats)
     return str(v)
 
 
@@ -78,7 +83,7 @@ class _Kept:
 
     def label(self, name: str, key: str, kind: type) -> Any:
         v = self.labels.get(name, {}).get(key)
-        return v if isinstance(v, kind) else None
+        return v if isinstance(v, kind) and not (isinstance(v, str) and NOT_XML.search(v)) else None
 
     def mutable(self, label: str, attr: str) -> bool:
         declared = self.label(label, "mutable", list) or []
@@ -95,10 +100,10 @@ def _kept(ds: Dataset, attr_cols: list[str], report: ExportReport) -> _Kept:
         return out
     task, labels = raw.get("task"), raw.get("labels")
     if isinstance(task, dict):
-        out.task = {k: v for k, v in task.items() if isinstance(v, str) and v}
+        out.task = {k: v for k, v in task.items() if isinstance(v, str) and v and not NOT_XML.search(v)}
     if isinstance(labels, dict):
         out.labels = {k: v for k, v in labels.items() if isinstance(v, dict)}
-    if isinstance(raw.get("source"), str):
+    if isinstance(raw.get("source"), str) and not NOT_XML.search(raw["source"]):
         out.source = raw["source"]
     return out
 
@@ -174,7 +179,8 @@ def _meta(ds: Dataset, attr_cols: list[str], report: ExportReport, skeletons: se
         for name in c.keypoints if k in skeletons else ():
             point = ET.SubElement(labels, "label")
             color = colors.get(name)
-            for tag, text in (("name", name), ("color", color if isinstance(color, str) else ""), ("type", "points"),
+            color = color if isinstance(color, str) and not NOT_XML.search(color) else ""
+            for tag, text in (("name", name), ("color", color), ("type", "points"),
                               ("attributes", None), ("parent", c.name)):
                 ET.SubElement(point, tag).text = text
     if kept.source:
@@ -193,7 +199,7 @@ def write(ds: Dataset, dst: Path, *, progress: Progress | None = None) -> Export
     ``annotator``, masks or boxes beside a polygon that differ from it (``mask``, ``box``), keypoint visibility
     other than all-2 or all-1 per object (``keypoint_visibility``), keypoint names/skeletons of classes not
     written as CVAT skeleton labels, class ids,
-    supercategories, ``extra`` columns that are not CVAT's own, an ellipse/cuboid/skeleton whose geometry no
+    supercategories, attribute values holding characters XML can't hold (``attributes``), ``extra`` columns that are not CVAT's own, an ellipse/cuboid/skeleton whose geometry no
     longer is one (``cvat_shape``: written as its polygon, box or points) and track rows CVAT can't hold in a
     track (``cvat_track_id``: a mask, a tag, several shapes, a second shape of the track in one image). A track
     row read as an interpolated frame is written ``keyframe="0"`` only while CVAT's import rebuilds it from the
@@ -209,11 +215,16 @@ def write(ds: Dataset, dst: Path, *, progress: Progress | None = None) -> Export
 
     Returns:
         What was written and what was lost.
+
+    Raises:
+        FormatError: a class, keypoint or attribute name, attribute value list, image path or split holds a
+            character XML can't hold (``check_text``); nothing is written.
     """
     dst = Path(dst)
     report = ExportReport(path=str(dst), format="cvat", n_images=ds.n_images)
     a = ds.annotations
     attr_cols = [k for k in a.attributes if k != "occluded"]
+    check_text(ds, attr_cols, dst)
     ids = ds.images.extra.get("cvat_id")
     if ids is None or len(np.unique(ids)) != ds.n_images or np.asarray(ids).dtype.kind not in "iu":
         ids = np.arange(ds.n_images)
@@ -241,8 +252,8 @@ def write(ds: Dataset, dst: Path, *, progress: Progress | None = None) -> Export
         f.write("<?xml version='1.0' encoding='utf-8'?>\n<annotations>")
         version = ET.Element("version")
         version.text = "1.1"
-        _put(f, version)
-        _put(f, meta)
+        _put(f, version, dst)
+        _put(f, meta, dst)
         for i in range(ds.n_images):
             img = ET.Element("image", {"id": str(int(ids[i])), "name": str(ds.images.path[i])})
             split = "" if ds.images.split is None else str(ds.images.split[i])
@@ -266,7 +277,7 @@ def write(ds: Dataset, dst: Path, *, progress: Progress | None = None) -> Export
                 next_group = after
                 for el in row.els if r not in group_at else ():
                     _emit(img, el, row)
-            _put(f, img)
+            _put(f, img, dst)
             tick(i + 1)
         del track_images
         scratch = ExportReport(path=str(dst), format="cvat")  # a track row's losses were counted above
@@ -276,7 +287,7 @@ def write(ds: Dataset, dst: Path, *, progress: Progress | None = None) -> Export
 
         promoted = [0]
         for node in _track_elements(ds, tracks, np.asarray(ids, np.int64), row_of, promoted):
-            _put(f, node)
+            _put(f, node, dst)
         f.write("\n</annotations>")
     tick.end()
     if promoted[0]:
@@ -285,15 +296,59 @@ def write(ds: Dataset, dst: Path, *, progress: Progress | None = None) -> Export
                             "keyframes, so CVAT's import keeps them")
     for k, n in later.lost.items():
         report.lost[k] += n
+    if report.lost.get("attributes"):
+        report.notes.append(f"{report.lost['attributes']} attribute values hold characters XML can't hold (control "
+                            "characters, lone surrogates): not written")
     report.n_annotations = len(a)
     return report
 
 
-def _put(f: Any, el: ET.Element) -> None:
-    """Write ``el`` as a child of the root, indented as ``ET.indent`` indents the whole document."""
+def _put(f: Any, el: ET.Element, dst: Path) -> None:
+    """Write ``el`` as a child of the root, indented as ``ET.indent`` indents the whole document. A carriage return
+    in text is written ``&#13;`` (XML reads a raw one as a line feed; ElementTree escapes only those in attributes).
+
+    Raises:
+        FormatError: ``el`` holds a character XML can't hold (``check_text`` refuses those it knows of first);
+            the temporary file is removed, so nothing is written.
+    """
     ET.indent(el, "  ", level=1)
+    text = ET.tostring(el, encoding="unicode")
+    bad = NOT_XML.search(text)
+    if bad:
+        where = " ".join(f"{k}={el.get(k)!r}" for k in ("id", "name", "label") if el.get(k) is not None)
+        raise FormatError(f"holds {bad.group()!r}, a character XML can't hold; nothing was written", path=dst,
+                          record=f"<{el.tag}{' ' + where if where else ''}>")
     f.write("\n  ")
-    f.write(ET.tostring(el, encoding="unicode"))
+    f.write(text.replace("\r", "&#13;"))
+
+
+def check_text(ds: Dataset, attr_cols: list[str], dst: Path) -> None:
+    """Refuse names and paths XML can't hold (``NOT_XML``: control characters, lone surrogates), which CVAT has
+    no other place for, before anything is written (an attribute value is left out and counted instead).
+
+    Raises:
+        FormatError: naming the first such class, keypoint, attribute, image path or split.
+    """
+    def refuse(text: str, record: str, fld: str) -> None:
+        bad = NOT_XML.search(text)
+        if bad:
+            raise FormatError(f"{text!r} holds {bad.group()!r}, a character XML can't hold; rename it, nothing was "
+                              "written", path=dst, record=record, field=fld)
+
+    for k, c in enumerate(ds.schema.classes):
+        refuse(c.name, f"schema.classes[{k}]", "name")
+        for name in c.keypoints:
+            refuse(name, f"schema.classes[{k}] ({c.name!r})", "keypoints")
+    for name in attr_cols:
+        refuse(name, f"attribute {name!r}", "name")
+    for k, spec in enumerate(ds.schema.attributes):
+        for v in (*spec.values, *((spec.default,) if isinstance(spec.default, str) else ())):
+            refuse(v, f"schema.attributes[{k}] ({spec.name!r})", "values")
+    for col, fld in ((ds.images.path, "path"), (ds.images.split, "split")):
+        texts = [str(v) for v in col.tolist()] if col is not None else []
+        if NOT_XML.search("".join(texts)):  # one scan of them all; then find the first
+            i = next(i for i, v in enumerate(texts) if NOT_XML.search(v))
+            refuse(texts[i], f"images[{i}] ({str(ds.images.path[i])!r})", fld)
 
 
 def _skeleton_labels(ds: Dataset) -> set[int]:
@@ -399,6 +454,9 @@ def _row(ds: Dataset, r: int, attr_cols: list[str], report: ExportReport, next_g
     if not els:
         els.append(_El("tag", {}))
     attrs = [(name, _value(v)) for name in attr_cols if (v := a.attributes[name][r]) is not None]
+    n_attrs = len(attrs)
+    attrs = [(name, text) for name, text in attrs if not NOT_XML.search(text)]
+    _lose(report, "attributes", n_attrs - len(attrs))  # a control character: the file would be malformed
     row = _Row(els, ds.schema.names[a.label[r]],
                cvat_source if _SOURCE_IN.get(cvat_source) == source else _SOURCE_OUT[source],
                "1" if occ is not None and bool(occ[r]) else "0", str(int(ex.get("cvat_z_order") or 0)), group, attrs)

@@ -44,6 +44,45 @@ def check_ids(ids: list[str], paths: list[str], dst: Any) -> None:
                           record=f"images[{i}] ({paths[i]!r})", field="path")
 
 
+def check_paths(paths: list[str], dst: Any) -> None:
+    """Refuse an image path XML can't hold (``NOT_XML``: a control character, a lone surrogate): ``<filename>``
+    would make the file malformed, and a file name can't hold a NUL.
+
+    Raises:
+        FormatError: naming the first such image (its row and path), before anything is written.
+    """
+    if NOT_XML.search("".join(paths)):  # one scan of them all; then find the first
+        i, bad = next((i, m.group()) for i, p in enumerate(paths) if (m := NOT_XML.search(p)))
+        raise FormatError(f"the image path holds {bad!r}, a character XML can't "
+                          "hold; rename the file, nothing was written", path=dst, record=f"images[{i}] ({paths[i]!r})",
+                          field="path")
+
+
+def class_texts(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The name each class is written as, in labelmap.txt and ``<name>``: itself when it reads back as itself,
+    else (the caller counts it in ``lost["class_names"]``) with control characters and line breaks made spaces,
+    spaces around it and a leading ``#`` (a comment line in labelmap.txt) removed, or ``class_<k>`` when that
+    leaves nothing or another class's name. Names stay unique, so every object keeps its class."""
+    used = {n for n in names if _class_ok(n)}
+    out = []
+    for k, name in enumerate(names):
+        if _class_ok(name):
+            out.append(name)
+            continue
+        clean = re.sub(r"^[#\s]+", "", " ".join(NOT_XML.sub(" ", name).split()))
+        n = 1
+        while not clean or clean in used or not _class_ok(clean):
+            clean, n = f"class_{k}" + (f"_{n}" if n > 1 else ""), n + 1
+        used.add(clean)
+        out.append(clean)
+    return out
+
+
+def _class_ok(name: str) -> bool:
+    """Whether a class name reads back as itself from labelmap.txt (one line, not a comment) and ``<name>``."""
+    return bool(name) and exact_text(name) and not name.startswith("#") and name.splitlines() == [name]
+
+
 def leaf(tag: str, text: str, depth: int) -> str:
     """``<tag>text</tag>`` on a new line indented ``depth`` tabs."""
     pad = "\n" + "\t" * depth
@@ -114,7 +153,7 @@ def object_texts(ds: Dataset, rows: np.ndarray, lost: Tally, integer: bool, orig
     rounding moves."""
     a = ds.annotations
     assert a.box is not None
-    names = [leaf("name", c.name, 2) for c in ds.schema.classes]
+    names = [leaf("name", n, 2) for n in class_texts(ds.schema.names)]
     labels = a.label[rows]
     head = [names[k] for k in labels.tolist()]
     tags: list[list[str]] = [[] for _ in range(len(rows))]  # VOC's own tags, then the <attributes> block

@@ -82,7 +82,8 @@ from maslow.io._voc_write import (
     BOOL_TAGS,
     FILE_EXTRA,
     check_ids,
-    exact_text,
+    check_paths,
+    class_texts,
     file_blocks,
     file_text,
     kept_names,
@@ -513,6 +514,7 @@ def write(
     w_all, h_all = known_sizes(ds)
     names = output_names([str(p) for p in ds.images.path])
     check_ids([PurePosixPath(n).stem for n in names], [str(p) for p in ds.images.path], dst)
+    check_paths([str(p) for p in ds.images.path], dst)
     splits = ds.images.split.tolist() if ds.images.split is not None else [""] * ds.n_images
     written = np.asarray(a.has_box, bool).copy()
     lost = Tally()
@@ -520,6 +522,7 @@ def write(
     ends = np.searchsorted(boxed, ds.image_slices()).tolist()  # image i's objects: boxed[ends[i]:ends[i + 1]]
     paths = ds.images.path.tolist()
     actions, parts = kept_names(ds, rep)
+    class_names = class_texts(ds.schema.names)
     blocks, segmented = file_blocks(ds, lost), segmented_texts(ds, lost)
     tick = Ticks(progress, ds.n_images)
     with atomic_dir(dst) as tmp:
@@ -551,12 +554,12 @@ def write(
             (main / f"{s}.txt").write_text("".join(PurePosixPath(names[i]).stem + "\n" for i in rows),
                                            encoding="utf-8")
         lines = ["# label:color_rgb:parts:actions", "background:0,0,0::"]
-        for c in ds.schema.classes:
+        for c, cname in zip(ds.schema.classes, class_names, strict=True):
             rgb = rgb_text(c.color)
             if rgb is None:
                 rep.lost["class_color"] += 1
                 rgb = ""
-            lines.append(f"{c.name}:{rgb}:{','.join(parts.get(c.name, ()))}:{','.join(actions.get(c.name, ()))}")
+            lines.append(f"{cname}:{rgb}:{','.join(parts.get(c.name, ()))}:{','.join(actions.get(c.name, ()))}")
         (tmp / "labelmap.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     tick.end()
     lost.into(rep.lost)
@@ -575,10 +578,11 @@ def write(
     if colon:
         rep.notes.append(f"labelmap.txt: CVAT and datumaro split its lines on every ':' and refuse class names "
                          f"holding one: {colon[:5]}")
-    bad = [c.name for c in ds.schema.classes if not exact_text(c.name) or c.name.startswith("#")]
+    bad = [(c.name, text) for c, text in zip(ds.schema.classes, class_names, strict=True) if c.name != text]
     if bad:  # labelmap.txt and <name> can't hold them (a leading '#' makes a comment line)
         rep.lost["class_names"] += len(bad)
-        rep.notes.append(f"class names that VOC can't hold as they are: {bad[:5]}")
+        rep.notes.append(f"class names that VOC can't hold as they are (control characters, line breaks, spaces "
+                         f"around them, a leading '#') were written changed: {bad[:5]}")
     if (~written).any():
         rep.lost["annotations"] += int((~written).sum())
         rep.notes.append(f"{int((~written).sum())} annotations without a box were not written")
