@@ -88,3 +88,24 @@ def test_gate_holds_back_isolated_images_not_a_sparser_group() -> None:
     # the global test alone (gate_ratio 0) is the old gate: it held back the sparse group
     old = select(x, budget=len(x), rng=0, gate_ratio=0.0)
     assert len(set(old.gated.tolist()) & set(range(30, 46))) >= 8
+
+
+def test_a_short_clip_unlike_every_other_video_is_not_held_back() -> None:
+    """Eight videos, each its own scene (200, 5, 5, 40, 3, 60, 10 and 2 frames): the outlier gate held back the
+    3- and 2-frame clips whole, so they came last (ranks 321-325 of 325) and the first picks missed two videos. A
+    glitch among its own video's frames, and an isolated still, are still held back."""
+    rng = np.random.default_rng(0)
+    sizes = [200, 5, 5, 40, 3, 60, 10, 2]
+    centres = rng.normal(size=(len(sizes), 16)) * 3
+    x = np.concatenate([c + rng.normal(size=(n, 16)) * 0.3 for c, n in zip(centres, sizes, strict=True)])
+    seq = np.repeat(np.array([f"v{k}" for k in range(len(sizes))], dtype=object), sizes)
+    glitch = np.array([0, 50])  # two frames of the long video, far from everything
+    x[glitch] += rng.normal(size=(2, 16)) * 25
+    still = np.concatenate([x, rng.normal(size=(1, 16)) * 3 + 40])  # an image without a video, far away
+    seq_still = np.concatenate([seq, np.array([None], dtype=object)])
+    sel = select(still, budget=len(still), sequence=seq_still, rng=0)
+    assert sorted(sel.gated.tolist()) == [0, 50, len(x)]  # the glitches and the still, not the clips
+    assert set(seq_still[sel.order[:len(sizes)]].tolist()) == set(seq.tolist())  # every video among the first picks
+    alone = select(x[:200], budget=200, sequence=seq[:200], rng=0)  # one video: its glitches are held back too
+    assert sorted(alone.gated.tolist()) == [0, 50]
+    assert not set(sel.order[:len(sizes)].tolist()) & {0, 50, len(x)}

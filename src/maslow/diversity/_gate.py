@@ -1,4 +1,5 @@
-"""Pixel checks of the selection quality gate: blank/uniform and very blurry images (small greyscale decode)."""
+"""The selection quality gate: pixel checks (blank/uniform and very blurry images, small greyscale decode) and the
+short clips its outlier test must not hold back."""
 
 from __future__ import annotations
 
@@ -46,3 +47,19 @@ def image_quality_flags(ds: Dataset, *, size: int = 64, min_std: float = 4.0, bl
         for j in np.flatnonzero(sharp < blur_factor * med):
             flags[int(j)] = f"blurry: Laplacian variance {sharp[j]:.3g} < {blur_factor:g} x median {med:.3g}"
     return flags
+
+
+def whole_clips(flagged: list[int], seq: np.ndarray | None) -> list[int]:
+    """The rows of ``flagged`` (outliers) that make up the whole of a sequence of two frames or more: a short clip
+    unlike every other video is a scene of its own, rare data to pick early, not a glitch frame (a glitch is an
+    outlier among its own video's frames). A single-frame sequence stays held back. ``seq``: (m,) sequence keys
+    (``select.sequence_keys``: a still is a sequence of its own)."""
+    if seq is None or not flagged:
+        return []
+    rows = np.asarray(flagged, np.int64)
+    keys, size = np.unique(seq, return_counts=True)
+    k_all = np.searchsorted(keys, seq[rows])
+    hit = np.bincount(k_all, minlength=len(keys))
+    whole = (hit == size) & (size >= 2)
+    out: list[int] = rows[whole[k_all]].tolist()
+    return out

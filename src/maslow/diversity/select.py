@@ -30,7 +30,8 @@ Glossary:
     quality gate: images whose outlier score (mean distance to the 3 nearest neighbours) exceeds a robust threshold
         and ``gate_ratio`` times their neighbours' scores (local density, so a sparser genuine group is not held
         back whole), and (for a Dataset) blank/uniform, very blurry or unreadable images, are moved behind every
-        other image: glitch frames are never among the first picks.
+        other image: glitch frames are never among the first picks (a whole short clip that is unlike the other
+        videos is a scene, not a glitch: it is not held back).
 """
 
 from __future__ import annotations
@@ -225,8 +226,11 @@ def select(
         # a MAD of 0 (over half the images are exact copies, at distance 0) gives no scale to judge by:
         # the threshold would be 0 and every image that is not a copy would be held back
         if float(np.median(np.abs(res.score - np.median(res.score)))) > 0:
-            for i in res.top():
-                gate_rows.setdefault(int(i), f"outlier: {res.reason(int(i))}")
+            from maslow.diversity._gate import whole_clips
+
+            flagged = [int(i) for i in res.top() if int(i) not in gate_rows]
+            scenes = set(whole_clips(flagged, None if sequence is None else sequence_keys(sequence)))
+            gate_rows.update({i: f"outlier: {res.reason(i)}" for i in flagged if i not in scenes})
     gated = np.array(sorted(gate_rows), dtype=np.int64)
     ok = np.ones(m, dtype=bool)
     ok[gated] = False
@@ -593,3 +597,4 @@ def folder_dataset(folder: str | Path) -> Dataset:
     return Dataset(LabelSchema.from_names([], task="classification"),
                    Images(path=obj_array(rel), width=wh[:, 0], height=wh[:, 1], extra=extra),
                    Annotations.empty(), root=root)
+
