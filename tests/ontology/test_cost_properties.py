@@ -47,7 +47,8 @@ def derived(rec: dict[str, Any]) -> bool:
 
 def brute_cost(ds: Dataset, rates: CostRates, label_types: Any) -> np.ndarray:
     """(k, 6) seconds: each annotation priced with the label types it carries (or the strategy's), polygons by
-    vertex (``vertices_per_polygon`` without any), keypoints by labelled point (the class's names without any).
+    vertex (``vertices_per_polygon`` without any), keypoints by labelled point (the class's names on a row without
+    keypoints).
     A mask that is the row's polygon rasterised is not carried on top of the polygon."""
     out = np.zeros((len(ds.schema.classes), 6))
     for rec in records(ds):
@@ -61,8 +62,9 @@ def brute_cost(ds: Dataset, rates: CostRates, label_types: Any) -> np.ndarray:
         else:
             use = set(label_types)
         n_vertices = sum(len(ring) // 2 for ring in rec["polygon"] or []) or rates.vertices_per_polygon
-        points = 0 if rec["keypoints"] is None else int((~np.isnan(rec["keypoints"][:, 0])).sum())
-        points = points or len(ds.schema.classes[j].keypoints)
+        kp = rec["keypoints"]  # a point is labelled with coordinates and a visibility not 0 (COCO's 0, 0, 0 is not)
+        points = len(ds.schema.classes[j].keypoints) if kp is None else sum(
+            1 for x, _, v in kp.tolist() if not np.isnan(x) and not v <= 0)
         out[j] += [rates.box * ("box" in use), rates.mask * ("mask" in use),
                    rates.polygon_vertex * n_vertices * ("polygon" in use), rates.keypoint * points * ("keypoints" in use),
                    rates.tag * ("tag" in use), rates.attribute_value * len(rec["attrs"])]

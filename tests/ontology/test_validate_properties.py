@@ -65,11 +65,13 @@ def brute_validate(ds: Dataset, schema: LabelSchema) -> set[tuple[str, int, str]
         if c.kind == "semantic":
             if sum(x["image"] == rec["image"] and x["class"] == name for x in recs) > 1:
                 out.add(("wrong_kind", r, "label"))
-            if rec["mask"] is None and (rec["box"] is not None or kp is not None):
+            region = rec["mask"] is not None or (rec["polygon"] is not None and (
+                not c.label_types or "polygon" in c.label_types))
+            if not region and (rec["box"] is not None or kp is not None):
                 out.add(("wrong_kind", r, "mask"))
         for a in schema.attributes:
             applies = not a.classes or name in a.classes
-            if a.required and applies and a.name not in rec["attrs"]:
+            if a.required and applies and a.name not in rec["attrs"] and not rec["iscrowd"]:
                 out.add(("missing_required_attribute", r, f"attributes.{a.name}"))
             if not applies and a.name in rec["attrs"]:
                 out.add(("attribute_not_for_class", r, f"attributes.{a.name}"))

@@ -87,6 +87,9 @@ def schema_diff_rows(d: Any) -> list[tuple[str, str, str]]:
     for key in ("tasks", "guidelines"):
         if dd[key] is not None:
             rows.append(("schema", "changed", f"{key} {dd[key][0]!r} -> {dd[key][1]!r}"))
+    rows += [("class guidelines", "changed", f"{n}: " + ", ".join(f"{f} {v['old']!r} -> {v['new']!r}"
+                                                                  for f, v in ch.items()))
+             for n, ch in dd["class_guidelines"].items()]
     return rows
 
 
@@ -159,13 +162,13 @@ def diff(
     rename_keypoint: RenameKpOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """What changed between two schemas, and the migration steps it implies (exit 2 when the hints can't be
-    planned)."""
-    from maslow.ontology import MergeClasses, diff_schemas, load_schema
+    """What changed between two schemas (class guidelines included), and the migration steps it implies (exit 2
+    when the hints can't be planned)."""
+    from maslow.ontology import MergeClasses, diff_schemas, read_schema_document
 
-    a, b = load_schema(old), load_schema(new)
-    d = diff_schemas(a, b)
-    plan = _plan(a, b, rename, rename_attribute, rename_keypoint)
+    da, db = read_schema_document(old), read_schema_document(new)
+    d = diff_schemas(da, db)
+    plan = _plan(da.schema, db.schema, rename, rename_attribute, rename_keypoint)
     if as_json:
         print_json({"diff": d, "migration": plan})
         return
@@ -174,7 +177,12 @@ def diff(
     else:
         console.print(table(f"Schema v{d.versions[0]} -> v{d.versions[1]}", ["what", "change", "name"],
                             schema_diff_rows(d)))
-    console.print(table("Planned migration", ["#", "step"], [(i, s.describe()) for i, s in enumerate(plan.steps)]))
+    if plan.steps:
+        console.print(table("Planned migration", ["#", "step"],
+                            [(i, s.describe()) for i, s in enumerate(plan.steps)]))
+    elif not d.empty:  # only notes for annotators differ: the data stays as it is
+        console.print("No migration step: the annotations stay as they are (`schema migrate --to` writes the new "
+                      "class guidelines beside the data).")
     merges = [s for s in plan.steps if isinstance(s, MergeClasses) and s.keep_as is None]
     if merges:
         what = ", ".join(f"{'+'.join(s.classes)} -> {s.into}" for s in merges)

@@ -44,7 +44,7 @@ class SetLabelTypes(Step):
 
     When ``box`` is allowed, a row of an ``object`` class that would be left with no geometry gets the box of the
     mask or polygon cleared from it (as ``BoxesFromMasks``), so a box-only target keeps every object's extent. A
-    ``semantic`` class gets no box (a region with a box and no mask is the wrong kind).
+    ``semantic`` class gets no box (a box without a region, mask or allowed polygon, is the wrong kind).
     """
 
     class_: str

@@ -9,7 +9,7 @@ Default rates (seconds; every one is a ``CostRates`` argument, set your own from
   ``vertices_per_polygon`` 12 is used when a strategy asks for polygons the data does not have.
 - ``mask`` 79.2 s per instance mask: COCO's 22 worker-hours per 1,000 instance segmentations (Lin et al.,
   "Microsoft COCO", ECCV 2014).
-- ``keypoint`` 2.4 s per point: one click, as for point supervision (Bearman et al., "What's the point", ECCV
+- ``keypoint`` 2.4 s per labelled point (visibility not 0): one click, as for point supervision (Bearman et al., "What's the point", ECCV
   2016, 2.4 s per point).
 - ``tag`` 1.0 s per image-level tag (Bearman et al. 2016: ~1 s per class for image-level labels).
 - ``attribute_value`` 1.0 s per attribute value set (an assumption: one click in a side panel).
@@ -30,9 +30,15 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
-from maslow.core.types import FloatArray
+from maslow.core.types import FloatArray, is_unset
 from maslow.errors import SchemaError
-from maslow.ontology._geometry import attribute_present, derived_masks, label_type_columns, polygon_vertices
+from maslow.ontology._geometry import (
+    attribute_present,
+    derived_masks,
+    keypoint_present,
+    label_type_columns,
+    polygon_vertices,
+)
 
 PARTS = ("box", "mask", "polygon", "keypoints", "tag", "attributes")
 
@@ -120,7 +126,8 @@ def estimate_cost(ds: Dataset, *, rates: CostRates | None = None, label_types: L
             rasterised counts as the polygon alone: one drawing, held twice). A list (e.g. ``["box"]``) prices every
             annotation with those label types; a mapping class name -> list does so per class (classes not
             named keep what they carry). Polygons the data lacks count ``rates.vertices_per_polygon``
-            vertices; keypoints count the class's keypoint names.
+            vertices. Keypoints count a row's labelled points (coordinates, visibility not 0: COCO's unlabelled
+            ``(0, 0, 0)`` is no click), or the class's keypoint names on a row without keypoints.
 
     Returns:
         CostEstimate with seconds and counts per class and part.
@@ -137,12 +144,11 @@ def estimate_cost(ds: Dataset, *, rates: CostRates | None = None, label_types: L
     geo = label_type_columns(ann)
     verts = polygon_vertices(ann).astype(np.float64)
     verts = np.where(verts > 0, verts, rates.vertices_per_polygon)
-    if ann.keypoints is not None and ann.keypoints.shape[1]:
-        n_kp_row = (~np.isnan(ann.keypoints[:, :, 0])).sum(1).astype(np.float64)
-    else:
-        n_kp_row = np.zeros(n)
+    n_kp_row = labelled_keypoints(ann.keypoints, n).astype(np.float64)
     n_kp_class = np.array([len(c.keypoints) for c in ds.schema.classes] or [0], np.float64)
-    n_kp_row = np.where(n_kp_row > 0, n_kp_row, n_kp_class[ann.label] if n else n_kp_row)
+    # rows without keypoints (a strategy that asks for them) count the class's keypoint names; a row that has
+    # keypoints counts its labelled points, none when all are unlabelled
+    n_kp_row = np.where(keypoint_present(ann), n_kp_row, n_kp_class[ann.label] if n else n_kp_row)
     n_attr = np.zeros(n)
     for col in ann.attributes.values():
         n_attr += attribute_present(col)
@@ -169,6 +175,16 @@ def estimate_cost(ds: Dataset, *, rates: CostRates | None = None, label_types: L
     return CostEstimate(names=ds.schema.names, seconds=counts * price, counts=counts, strategy=desc, rates=rates)
 
 
+def labelled_keypoints(kp: FloatArray | None, n: int) -> np.ndarray:
+    """(n,) int64 labelled points per row: a point with coordinates whose visibility is not 0. COCO's ``v = 0``
+    (read as ``(0, 0, 0)``) is an unlabelled point, not a click; a NaN point is none."""
+    if kp is None or kp.shape[1] == 0:
+        return np.zeros(n, np.int64)
+    with np.errstate(invalid="ignore"):
+        clicked = ~np.isnan(kp[:, :, 0]) & ~(kp[:, :, 2] <= 0)
+    return clicked.sum(1).astype(np.int64)  # type: ignore[no-any-return]
+
+
 def compare_strategies(ds: Dataset, strategies: Mapping[str, LabelTypes | None], *,
                        rates: CostRates | None = None) -> dict[str, CostEstimate]:
     """One CostEstimate per named strategy (None = as annotated), in the order given."""
@@ -184,9 +200,11 @@ class AnnotatorThroughput:
         n_annotations: (a,) int64 annotations with a timestamp.
         active_seconds: (a,) float64 sum of the gaps between consecutive annotations, gaps over ``max_gap_s``
             (breaks) left out.
-        per_hour: (a,) annotations per active hour (NaN when no active time).
+        per_hour: (a,) ``3600 / mean gap`` inside sessions: the annotations timed (each one after the first of
+            its session, whose gap is its time) per active hour (NaN when no active time). A session's first
+            annotation has no time measured, so it is not counted: two annotations 30 s apart give 120 per hour.
         median_gap_seconds: (a,) median gap between consecutive annotations (NaN with fewer than 2).
-        n_without_time: annotations skipped (no annotator or no parseable timestamp).
+        n_without_time: annotations skipped (no annotator, None or NaN, or no parseable timestamp).
     """
 
     annotators: tuple[str, ...]
@@ -225,8 +243,24 @@ def _seconds(v: Any) -> float:
 def annotator_throughput(ds: Dataset, *, time_field: str = "created", max_gap_s: float = 600.0) -> AnnotatorThroughput:
     """Annotations per hour for each annotator, from ``annotations.annotator`` and ``annotations.extra[time_field]``.
 
-    Timestamps may be ISO 8601 strings, datetimes or epoch seconds. Returns an empty result (no annotators)
-    when the dataset has no annotator column or no ``time_field``.
+    An annotator's annotations, in time order, form sessions split at gaps longer than ``max_gap_s`` (breaks).
+    Each annotation after the first of its session took the gap before it; ``per_hour`` is those annotations
+    over the time of those gaps (``3600 / mean gap``), so a session's first annotation, which has no time
+    measured, counts in ``n_annotations`` but not in the rate. Timestamps may be ISO 8601 strings, datetimes or
+    epoch seconds. An annotation without an annotator (None, NaN or empty text: nobody's, as everywhere in
+    maslow) or without a parseable timestamp is counted in ``n_without_time``. Returns an empty result (no
+    annotators) when the dataset has no annotator column or no ``time_field``.
+
+    Example:
+        >>> from maslow.sample import shapes
+        >>> from maslow.core.types import obj_array
+        >>> ds = shapes(2, seed=0)
+        >>> a = ds.annotations
+        >>> times = obj_array([30.0 * i for i in range(len(a))])  # one annotation every 30 s
+        >>> tp = annotator_throughput(ds.replace(annotations=a.with_columns(
+        ...     annotator=obj_array(["ann"] * len(a)), extra={"created": times})))
+        >>> float(tp.per_hour[0])
+        120.0
     """
     ann = ds.annotations
     col = ann.extra.get(time_field)
@@ -234,17 +268,18 @@ def annotator_throughput(ds: Dataset, *, time_field: str = "created", max_gap_s:
         e = np.zeros(0)
         return AnnotatorThroughput((), np.zeros(0, np.int64), e, e, e, len(ann))
     t = np.array([_seconds(v) for v in col], np.float64)
-    who = np.array(["" if a is None else str(a) for a in ann.annotator], dtype=object)
+    who = np.array(["" if is_unset(a) else str(a) for a in ann.annotator], dtype=object)
     ok = ~np.isnan(t) & (who != "")
     names = tuple(sorted(set(who[ok].tolist())))
     n, act, ph, med = [], [], [], []
     for a in names:
         ts = np.sort(t[ok & (who == a)])
         gaps = np.diff(ts)
-        active = float(gaps[gaps <= max_gap_s].sum())
+        timed = gaps[gaps <= max_gap_s]  # each the time of the annotation that ends it
+        active = float(timed.sum())
         n.append(len(ts))
         act.append(active)
-        ph.append(len(ts) / (active / 3600.0) if active > 0 else float("nan"))
+        ph.append(len(timed) / (active / 3600.0) if active > 0 else float("nan"))
         med.append(float(np.median(gaps)) if len(gaps) else float("nan"))
     return AnnotatorThroughput(names, np.array(n, np.int64), np.array(act), np.array(ph), np.array(med),
                                int((~ok).sum()))

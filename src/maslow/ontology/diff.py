@@ -1,6 +1,7 @@
 """Compare two label schemas and plan the migration between them.
 
-``diff_schemas(old, new)`` lists added, removed and changed classes and attributes (by name).
+``diff_schemas(old, new)`` lists added, removed and changed classes and attributes (by name), and, given the
+schema files' documents (``read_schema_document``), the changed per-class notes (``class_guidelines``).
 ``plan_migration(old, new, renames=...)`` turns the differences into migration steps: renames only come from
 the hints you give (a removed class and an added class are never guessed to be the same), then removed classes
 and attributes are dropped (lossy steps), added ones are added, changed kinds, label types and class fields are
@@ -15,7 +16,7 @@ A changed keypoint list moves the points by name (``UpdateClass``); a keypoint r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from maslow.core.dataset import Dataset
@@ -43,6 +44,7 @@ from maslow.ontology.migrate import (
     UpdateSchema,
     migrate,
 )
+from maslow.ontology.schema_file import ClassNotes, SchemaDocument
 
 
 def _fields_changed(a: Any, b: Any, skip: set[str]) -> dict[str, tuple[Any, Any]]:
@@ -62,6 +64,9 @@ class SchemaDiff:
         tasks: (old, new) when the tasks differ, else None.
         versions: (old, new) schema versions.
         guidelines: (old, new) when the schema's guidelines differ, else None.
+        class_guidelines: class name -> {note field: (old, new)} for the classes both schemas have whose
+            ``class_guidelines`` (description, guidelines, examples) differ; empty unless both sides are
+            ``SchemaDocument``s (a ``LabelSchema`` holds no per-class notes).
     """
 
     added_classes: tuple[str, ...]
@@ -74,12 +79,13 @@ class SchemaDiff:
     tasks: tuple[tuple[str, ...], tuple[str, ...]] | None
     versions: tuple[int, int]
     guidelines: tuple[str, str] | None = None
+    class_guidelines: Mapping[str, Mapping[str, tuple[Any, Any]]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
         return not (self.added_classes or self.removed_classes or self.changed_classes or self.added_attributes
                     or self.removed_attributes or self.changed_attributes or self.order_changed or self.tasks
-                    or self.guidelines)
+                    or self.guidelines or self.class_guidelines)
 
     def to_dict(self) -> dict[str, Any]:
         def ch(m: Mapping[str, Mapping[str, tuple[Any, Any]]]) -> dict[str, Any]:
@@ -90,7 +96,7 @@ class SchemaDiff:
                 "changed_attributes": ch(self.changed_attributes), "order_changed": self.order_changed,
                 "tasks": None if self.tasks is None else [list(t) for t in self.tasks],
                 "guidelines": None if self.guidelines is None else list(self.guidelines),
-                "versions": list(self.versions), "empty": self.empty}
+                "class_guidelines": ch(self.class_guidelines), "versions": list(self.versions), "empty": self.empty}
 
 
 def _plain(v: Any) -> Any:
@@ -99,8 +105,11 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def diff_schemas(old: LabelSchema, new: LabelSchema) -> SchemaDiff:
+def diff_schemas(old: LabelSchema | SchemaDocument, new: LabelSchema | SchemaDocument) -> SchemaDiff:
     """The differences between two schemas (classes and attributes matched by name).
+
+    Given two ``SchemaDocument``s (``read_schema_document``), the per-class notes (``class_guidelines``) of the
+    classes both have are compared too: what annotators read, which ``maslow schema migrate --to`` carries.
 
     Example:
         >>> from maslow.core import LabelSchema
@@ -108,6 +117,11 @@ def diff_schemas(old: LabelSchema, new: LabelSchema) -> SchemaDiff:
         >>> d.added_classes, d.removed_classes
         (('c',), ('b',))
     """
+    notes = _class_notes_changed(old, new)
+    if isinstance(old, SchemaDocument):
+        old = old.schema
+    if isinstance(new, SchemaDocument):
+        new = new.schema
     on, nn = old.names, new.names
     common = [n for n in on if n in new]
     changed = {n: c for n in common if (c := _fields_changed(old.classes[old.index(n)], new.classes[new.index(n)],
@@ -121,7 +135,19 @@ def diff_schemas(old: LabelSchema, new: LabelSchema) -> SchemaDiff:
         changed_classes=changed, added_attributes=tuple(n for n in na if n not in oa),
         removed_attributes=tuple(n for n in oa if n not in na), changed_attributes=achanged,
         order_changed=common != [n for n in nn if n in old], tasks=tasks, versions=(old.version, new.version),
-        guidelines=None if old.guidelines == new.guidelines else (old.guidelines, new.guidelines))
+        guidelines=None if old.guidelines == new.guidelines else (old.guidelines, new.guidelines),
+        class_guidelines=notes)
+
+
+def _class_notes_changed(old: LabelSchema | SchemaDocument, new: LabelSchema | SchemaDocument
+                         ) -> dict[str, dict[str, tuple[Any, Any]]]:
+    """Class name -> {note field: (old, new)} where the notes of a class both documents have differ (a missing
+    entry is empty notes); nothing unless both are documents."""
+    if not (isinstance(old, SchemaDocument) and isinstance(new, SchemaDocument)):
+        return {}
+    empty = ClassNotes()
+    return {n: c for n in old.schema.names if n in new.schema
+            and (c := _fields_changed(old.class_notes.get(n, empty), new.class_notes.get(n, empty), set()))}
 
 
 def _attr_dict(a: AttributeDef) -> dict[str, Any]:

@@ -6,9 +6,11 @@ Rules (the ``Issue.type`` of each violation):
 - ``label_type_not_allowed``: the annotation carries a geometry (box, mask, polygon, keypoints; ``tag`` = none)
   that the class's ``label_types`` does not list.
 - ``wrong_kind``: a ``semantic`` class annotated as instances (more than one annotation per image, or with a
-  box or keypoints but no mask).
+  box or keypoints but no region: no mask, and no polygon the class's ``label_types`` allow; a box beside a region,
+  as COCO writes one with every polygon, is the region's extent).
 - ``unknown_attribute``: a value in an attribute column the schema does not define.
-- ``missing_required_attribute``: a required attribute without a value on a class it applies to.
+- ``missing_required_attribute``: a required attribute without a value on a class it applies to (crowd regions
+  are exempt, as in ``maslow check``'s ``attribute_missing``).
 - ``value_not_allowed``: a value outside an enum's values, or not of the attribute's type (bool, number, text), by
   ``maslow.core.schema.attribute_value_ok`` (the rule ``maslow check`` uses too: text that reads as the type, such
   as ``"yes"`` for a bool or ``"3.5"`` for a number, fits, as XML formats can only write text). None and NaN are
@@ -136,8 +138,12 @@ def _check(ds: Dataset, schema: LabelSchema, rules: set[str], add: _Emit) -> Non
             rows = np.flatnonzero(sem & (cnt[inv] > 1))
             add("wrong_kind", rows, "class {cls!r} is semantic: one region per image, got several in this image",
                 "label")
-            rows = np.flatnonzero(sem & ~geo["mask"] & (geo["box"] | geo["keypoints"]))
-            add("wrong_kind", rows, "class {cls!r} is semantic: it must be a mask, got instance geometry", "mask")
+            # a region is a mask, or a polygon the class's label_types allow (COCO writes a box beside every
+            # polygon: that box is the region's extent, not an instance)
+            region = geo["mask"] | (geo["polygon"] & allowed[safe, LABEL_TYPES.index("polygon")])
+            rows = np.flatnonzero(sem & ~region & (geo["box"] | geo["keypoints"]))
+            add("wrong_kind", rows, "class {cls!r} is semantic: it must be a region (a mask, or a polygon its "
+                "label_types allow), got a box or keypoints without one", "mask")
     _attribute_issues(ds, schema, target, known, rules, add)
     if "keypoints_mismatch" in rules and n:
         k_of = np.array([len(c.keypoints) for c in schema.classes] + [0], np.int64)[safe]
@@ -189,7 +195,8 @@ def _attribute_issues(ds: Dataset, schema: LabelSchema, target: IntArray, known:
         else:
             applies = known.copy()
         if "missing_required_attribute" in rules and a.required:
-            emit("missing_required_attribute", np.flatnonzero(applies & ~present),
+            crowd = ann.iscrowd if ann.iscrowd is not None else np.zeros(n, bool)
+            emit("missing_required_attribute", np.flatnonzero(applies & ~present & ~crowd),
                  f"class {{cls!r}}: attribute {a.name!r} is required, got no value", f"attributes.{a.name}")
         if "attribute_not_for_class" in rules and a.classes:
             emit("attribute_not_for_class", np.flatnonzero(known & present & ~applies),
