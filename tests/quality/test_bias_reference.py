@@ -100,7 +100,16 @@ def _brute_table(ds: Dataset, values: list[object]) -> tuple[list[str], list[str
     return rows, cols, np.array([[pairs[r, c] for c in cols] for r in rows], np.int64).reshape(len(rows), len(cols))
 
 
-def _expected(ds: Dataset, config: CheckConfig) -> list[tuple[str, list[str], list[str], np.ndarray, float]]:
+def _one_value_per_image(ds: Dataset, values: list[object]) -> bool:
+    seen: dict[int, str] = {}
+    for i, v in zip(ds.annotations.image.tolist(), values, strict=True):
+        if not _unset(v) and seen.setdefault(i, str(v)) != str(v):
+            return False
+    return True
+
+
+def _expected(ds: Dataset, config: CheckConfig) -> list[tuple[str, list[str], list[str], np.ndarray, float, str]]:
+    """(variable, classes, values, table, V threshold, unit) per association the docstring promises."""
     a = ds.annotations
     variables: list[tuple[str, list[object], int]] = []
     for name, col in ds.images.extra.items():
@@ -119,7 +128,8 @@ def _expected(ds: Dataset, config: CheckConfig) -> list[tuple[str, list[str], li
             continue
         rows, cols, t = _brute_table(ds, values)
         if len(rows) >= 2 and len(cols) >= 2:
-            out.append((name, rows, cols, t, config.bias_cramers_v))
+            unit = "image" if name in ds.images.extra or _one_value_per_image(ds, values) else "annotation"
+            out.append((name, rows, cols, t, config.bias_cramers_v, unit))
     names = ds.schema.names
     team = [w for w in who if not _unset(w)]
     for person in sorted(set(team)):
@@ -129,7 +139,8 @@ def _expected(ds: Dataset, config: CheckConfig) -> list[tuple[str, list[str], li
         cols = [c for c in names if mine[c] + rest[c] > 0]
         if sum(rest.values()) and len(cols) >= 2:
             t = np.array([[mine[c] for c in cols], [rest[c] for c in cols]], np.int64)
-            out.append((f"annotator={person}", [person, "rest of the team"], cols, t, config.annotator_bias_v))
+            unit = "image" if _one_value_per_image(ds, who) else "annotation"
+            out.append((f"annotator={person}", [person, "rest of the team"], cols, t, config.annotator_bias_v, unit))
     return out
 
 
@@ -140,13 +151,19 @@ def test_associations_match_a_brute_force_reading_of_the_docstring(seed: int) ->
     got = label_associations(ds, config=config)
     want = _expected(ds, config)
     assert [s.variable for s in got] == [w[0] for w in want]
-    for s, (_, rows, cols, t, v_min) in zip(got, want, strict=True):
+    for s, (_, rows, cols, t, v_min, unit) in zip(got, want, strict=True):
         assert list(s.classes) == rows and list(s.values) == cols
         np.testing.assert_array_equal(s.table, t)
         chi2, p, v, dof = _scipy(t)
-        assert s.dof == dof
-        np.testing.assert_allclose([s.chi2, s.p_value, s.cramers_v], [chi2, p, v], rtol=1e-9, atol=1e-12)
-        assert s.flagged == (v >= v_min and p < config.bias_p)
+        assert s.dof == dof and s.unit == unit
+        np.testing.assert_allclose([s.chi2, s.cramers_v], [chi2, v], rtol=1e-9, atol=1e-12)
+        if unit == "annotation":
+            assert s.p_value == pytest.approx(p, rel=1e-9, abs=1e-12) and s.n_permutations == 0
+        else:  # (1 + exceedances) / (1 + shuffles)
+            assert 1 <= s.n_permutations <= 1999
+            hits = s.p_value * (s.n_permutations + 1)
+            assert hits == pytest.approx(round(hits)) and 1 <= round(hits) <= s.n_permutations + 1
+        assert s.flagged == (s.cramers_v >= v_min and s.p_value < config.bias_p)
     flagged = [s for s in got if s.flagged]
     assert len(check_bias(ds, config)) == len(flagged)
 
@@ -196,4 +213,7 @@ def test_id_like_image_columns_are_not_variables() -> None:
                                "date": np.array([f"2024-01-{d:02d}" for d in rng.permutation(m) + 1], dtype=object)}),
                  Annotations(image=image, label=label))
     found = {s.variable: s for s in label_associations(ds)}
-    assert set(found) == {"camera"} and found["camera"].flagged
+    assert set(found) == {"camera"}
+    # 12 images split 6/6 by camera: even a perfect split has an exact image-level p of 2 / C(12, 6) = 0.0022
+    assert found["camera"].unit == "image" and found["camera"].n_images == m and not found["camera"].flagged
+    assert found["camera"].p_value == pytest.approx(2 / math.comb(12, 6), abs=0.002)

@@ -10,7 +10,11 @@ Glossary:
   ``CheckConfig.agreement_iou``) come from the overlap sweep of ``maslow.quality.overlaps``; a pair whose boxes
   have no other candidate from each other's annotator is matched directly, the rest by a maximum-IoU assignment
   per image and pair of annotators (Hungarian, ``scipy.optimize.linear_sum_assignment``); matches are joined transitively (connected components). Rows without a box
-  (tags) of one image form one object per image, first tag per annotator;
+  (tags): single-label, each annotator's tag of one image is the same object (one per image, class compared);
+  multi-label (the schema lists the ``multilabel`` task, or some annotator gave two different tags to one image),
+  each class tagged on an image by anyone is an object, and an annotator of the image who did not give that tag
+  missed it, so identical answers agree whatever their order. A further row of one annotator in one object
+  (the same tag repeated) is an object of its own;
 - the *consensus* keeps an object when a strict majority of the image's annotators labelled it; its class is the
   strict majority of their classes (none on a tie);
 - Cohen's kappa is per pair of annotators over the objects both labelled; Fleiss' kappa allows a varying number
@@ -25,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from maslow.core.dataset import Dataset
+from maslow.core.schema import Task
 from maslow.core.types import BoolArray, FloatArray, IntArray, is_unset
 from maslow.quality.config import CheckConfig
 from maslow.quality.consistency import _norm, annotator_ids
@@ -246,6 +251,18 @@ def _match(ds: Dataset, who: IntArray, rows: IntArray, threshold: float) -> tupl
     return np.concatenate(mp), np.concatenate(mq)
 
 
+def _multilabel(ds: Dataset, who: IntArray) -> bool:
+    """Tags (rows without a box) are multi-label when the schema lists the multilabel task or some annotator gave
+    two different tags to one image; otherwise each annotator gives one class per image."""
+    if Task.MULTILABEL in ds.schema.tasks:
+        return True
+    a = ds.annotations
+    tag = np.flatnonzero(~a.has_box & (who >= 0))
+    k = len(ds.schema.classes)
+    trip = np.unique((a.image[tag] * (int(who.max(initial=0)) + 1) + who[tag]) * k + a.label[tag])
+    return bool(len(np.unique(trip // k)) < len(trip))
+
+
 def _units(ds: Dataset, who: IntArray, r: int, threshold: float) -> tuple[IntArray, IntArray]:
     """Matched objects of the shared images: (u,) image row and (u, r) annotation row per annotator (-1)."""
     a = ds.annotations
@@ -266,11 +283,14 @@ def _units(ds: Dataset, who: IntArray, r: int, threshold: float) -> tuple[IntArr
     first[1:] = (c_s[1:] != c_s[:-1]) | (w_s[1:] != w_s[:-1])
     unit_key = np.where(first, c_s, len(boxed) + np.arange(len(order)))
     tags = np.flatnonzero(in_shared & ~a.has_box)
-    t_order = np.lexsort((tags, who[tags], a.image[tags]))
-    t_rows = tags[t_order]
+    k = len(ds.schema.classes)
+    group = a.image[tags] * k + a.label[tags] if _multilabel(ds, who) else a.image[tags]
+    t_order = np.lexsort((tags, who[tags], group))
+    t_rows, g = tags[t_order], group[t_order]
     t_first = np.ones(len(t_rows), bool)
-    t_first[1:] = (a.image[t_rows][1:] != a.image[t_rows][:-1]) | (who[t_rows][1:] != who[t_rows][:-1])
-    t_key = np.where(t_first, 2 * len(a) + a.image[t_rows], 4 * len(a) + np.arange(len(t_rows)))
+    t_first[1:] = (g[1:] != g[:-1]) | (who[t_rows][1:] != who[t_rows][:-1])
+    base = 2 * len(a)  # above every box key
+    t_key = np.where(t_first, base + g, base + ds.n_images * k + np.arange(len(t_rows)))
     all_key = np.concatenate([unit_key, t_key])
     all_rows = np.concatenate([r_s, t_rows])
     ukeys, inv = np.unique(all_key, return_inverse=True)

@@ -3,16 +3,29 @@
 Glossary: for a *variable* (an ``images.extra`` column, an attribute ``attr:NAME`` or ``annotator``) the
 contingency table counts annotations per (class, value); unset values are left out, and so are classes and values
 with no annotation. Chi-square is Pearson's without continuity correction (``scipy.stats.chi2_contingency(...,
-correction=False)``), Cramér's V is ``sqrt(chi2 / (n (min(rows, cols) - 1)))`` in [0, 1]. An association is
-flagged when V >= ``CheckConfig.bias_cramers_v`` and p < ``bias_p``. An ``images.extra`` column with more
-distinct values than half the images that have one (ids, urls, capture times: with so few images per value any
-class looks tied to it) is not a variable. Each annotator's class distribution is also
-tested against the rest of the team (a 2 x k table), flagged when V >= ``annotator_bias_v`` and p < ``bias_p``;
+correction=False)``), Cramér's V is ``sqrt(chi2 / (n (min(rows, cols) - 1)))`` in [0, 1]; both are effect sizes of
+the annotation table. The p-value depends on the *unit* of the test:
+
+- ``image``: the variable takes one value per image: an ``images.extra`` column, or an attribute or the annotator
+  when no image has two different set values of it. Objects of one image share its value and usually its classes,
+  so they are not independent samples; p comes from a permutation test that shuffles the values across images,
+  each image keeping its annotations, with the chi-square as statistic (``maslow.quality._bias_perm``; seeded,
+  1,999 shuffles at ``bias_p`` 0.001, early stop once the flag is settled). Its smallest p is 1 / (shuffles + 1).
+- ``annotation``: the variable differs between annotations of one image (an attribute such as ``occluded``, or
+  annotators who labelled the same images); p is the chi-square test on annotations. Images there are compared
+  with themselves, but objects of one image are still not independent, so read this p as a screen: the Cramér's V
+  threshold is what keeps a large dataset from flagging trivia.
+
+An association is flagged when V >= ``CheckConfig.bias_cramers_v`` and p < ``bias_p``. An ``images.extra`` column
+with more distinct values than half the images that have one (ids, urls, capture times: with so few images per
+value any class looks tied to it) is not a variable. Each annotator's class distribution is also tested against
+the rest of the team (a 2 x k table, same unit rule), flagged when V >= ``annotator_bias_v`` and p < ``bias_p``;
 annotations without an annotator (None or NaN) belong to nobody and are left out of those tables.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +33,7 @@ import numpy as np
 
 from maslow.core.dataset import Dataset
 from maslow.core.types import IntArray, is_unset
+from maslow.quality._bias_perm import cells, chi2_tables, n_permutations, one_vs_rest_chi2, permutation_pvalues
 from maslow.quality.config import CheckConfig
 from maslow.quality.issues import QualityIssues
 
@@ -32,8 +46,12 @@ class Association:
         variable: ``images.extra`` column name, ``attr:NAME``, ``annotator`` or ``annotator=NAME`` (one vs rest).
         classes: row names of ``table``; values: column names.
         table: (rows, cols) int64 annotation counts.
-        chi2, p_value, cramers_v, dof: the test (p is NaN without scipy).
+        chi2, p_value, cramers_v, dof: the test; chi2, V and dof are those of ``table``, p is the permutation
+            p-value when ``unit`` is ``"image"``.
         flagged: above the thresholds.
+        n_images: images with an annotation in ``table``.
+        unit: ``"image"`` (values shuffled across images) or ``"annotation"`` (chi-square on annotations).
+        n_permutations: shuffles run for an image-level test (0 for ``"annotation"``).
     """
 
     variable: str
@@ -45,11 +63,15 @@ class Association:
     cramers_v: float
     dof: int
     flagged: bool
+    n_images: int = 0
+    unit: str = "annotation"
+    n_permutations: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"variable": self.variable, "classes": list(self.classes), "values": list(self.values),
                 "table": self.table.tolist(), "chi2": self.chi2, "p_value": self.p_value,
-                "cramers_v": self.cramers_v, "dof": self.dof, "flagged": self.flagged}
+                "cramers_v": self.cramers_v, "dof": self.dof, "flagged": self.flagged, "n_images": self.n_images,
+                "unit": self.unit, "n_permutations": self.n_permutations}
 
 
 def chi_square(table: Any) -> tuple[float, float, float, int]:
@@ -91,10 +113,21 @@ def _factorize(values: np.ndarray) -> tuple[IntArray, list[str]]:
     return codes, list(seen)
 
 
-def _variables(ds: Dataset, config: CheckConfig) -> list[tuple[str, IntArray, list[str]]]:
-    """(name, (n,) codes aligned with annotations (-1 unset), value names) per candidate variable."""
+def _per_image(codes: IntArray, image: IntArray, m: int) -> IntArray | None:
+    """(m,) the one set value code of each image (-1: none), or None when some image has two different ones."""
+    on = codes >= 0
+    lo = np.full(m, np.iinfo(np.int64).max)
+    hi = np.full(m, -1, np.int64)
+    np.minimum.at(lo, image[on], codes[on])
+    np.maximum.at(hi, image[on], codes[on])
+    return None if np.any((hi >= 0) & (lo != hi)) else hi
+
+
+def _variables(ds: Dataset, config: CheckConfig) -> list[tuple[str, IntArray, list[str], IntArray | None]]:
+    """(name, (n,) codes aligned with annotations (-1 unset), value names, (m,) code per image or None when the
+    variable differs within an image) per candidate variable."""
     a = ds.annotations
-    out: list[tuple[str, IntArray, list[str]]] = []
+    out: list[tuple[str, IntArray, list[str], IntArray | None]] = []
     wanted = config.bias_columns
 
     def want(name: str) -> bool:
@@ -106,12 +139,14 @@ def _variables(ds: Dataset, config: CheckConfig) -> list[tuple[str, IntArray, li
         codes, names = _factorize(np.asarray(col, dtype=object))  # per image, then broadcast
         if 2 * len(names) > int((codes >= 0).sum()):  # mostly one value per image: an id, a url, a timestamp
             continue
-        out.append((name, codes[a.image], names))
+        out.append((name, codes[a.image], names, codes))
     for name, col in a.attributes.items():
         if want(f"attr:{name}"):
-            out.append((f"attr:{name}", *_factorize(np.asarray(col, dtype=object))))
+            codes, names = _factorize(np.asarray(col, dtype=object))
+            out.append((f"attr:{name}", codes, names, _per_image(codes, a.image, ds.n_images)))
     if a.annotator is not None and want("annotator"):
-        out.append(("annotator", *_factorize(np.asarray(a.annotator, dtype=object))))
+        codes, names = _factorize(np.asarray(a.annotator, dtype=object))
+        out.append(("annotator", codes, names, _per_image(codes, a.image, ds.n_images)))
     return out
 
 
@@ -133,6 +168,18 @@ def _table(label: IntArray, codes: IntArray, names: list[str], k: int, max_categ
     return t[rows], cols, rows
 
 
+def _image_p(label: IntArray, image: IntArray, codes: IntArray, per_image: IntArray, rowmap: IntArray,
+             colmap: IntArray, n_rows: int, n_cols: int, one_vs_rest: bool, name: str, config: CheckConfig
+             ) -> tuple[np.ndarray, int]:
+    """Permutation p-values (values shuffled across images) of the annotations with a set code."""
+    on = np.flatnonzero(codes >= 0)
+    images, ii, cc, w = cells(image[on], rowmap[label[on]], n_rows)
+    n_perm, stop_at = n_permutations(config.bias_p)
+    return permutation_pvalues(ii, cc, w, colmap[per_image[images]], n_rows, n_cols,
+                               one_vs_rest_chi2 if one_vs_rest else chi2_tables, n_perm=n_perm,
+                               stop_at=stop_at, seed=zlib.crc32(name.encode()))
+
+
 def label_associations(ds: Dataset, *, config: CheckConfig = CheckConfig()) -> list[Association]:
     """Class vs every metadata column, attribute and the annotator; plus each annotator vs the rest of the team.
 
@@ -147,7 +194,7 @@ def label_associations(ds: Dataset, *, config: CheckConfig = CheckConfig()) -> l
     k = len(ds.schema.classes)
     names = ds.schema.names
     out: list[Association] = []
-    for var, codes, values in _variables(ds, config):
+    for var, codes, values, per_image in _variables(ds, config):
         built = _table(a.label, codes, values, k, config.max_categories)
         if built is None:
             continue
@@ -155,22 +202,52 @@ def label_associations(ds: Dataset, *, config: CheckConfig = CheckConfig()) -> l
         if len(rows) < 2:
             continue
         chi2, p, v, dof = chi_square(t)
+        n_img = len(np.unique(a.image[codes >= 0]))
+        unit, n_perm = "annotation", 0
+        if per_image is not None:
+            rowmap = np.full(k, -1, np.int64)
+            rowmap[rows] = np.arange(len(rows))
+            colmap = np.full(len(values), -1, np.int64)
+            colmap[[values.index(c) for c in cols]] = np.arange(len(cols))
+            ps, n_perm = _image_p(a.label, a.image, codes, per_image, rowmap, colmap, len(rows), len(cols), False,
+                                  var, config)
+            p, unit = float(ps[0]), "image"
         out.append(Association(var, tuple(names[r] for r in rows), tuple(cols), t, chi2, p, v, dof,
-                               bool(v >= config.bias_cramers_v and p < config.bias_p)))
+                               bool(v >= config.bias_cramers_v and p < config.bias_p), n_img, unit, n_perm))
     if a.annotator is not None:
         codes, people = _factorize(np.asarray(a.annotator, dtype=object))  # -1: no annotator, nobody's row
+        per_image = _per_image(codes, a.image, ds.n_images)
         team = np.bincount(a.label[codes >= 0], minlength=k)
         present = np.flatnonzero(team > 0)
+        n_img = len(np.unique(a.image[codes >= 0]))
+        perm_p: np.ndarray | None = None
+        n_perm = 0
         for j, name in sorted(enumerate(people), key=lambda jn: jn[1]):
             mine = np.bincount(a.label[codes == j], minlength=k)
             t = np.stack([mine, team - mine])[:, present]
             if t[1].sum() == 0 or len(present) < 2:
                 continue
             chi2, p, v, dof = chi_square(t)
+            unit = "annotation"
+            if per_image is not None:
+                if perm_p is None:  # one run of shuffles gives every annotator's p
+                    rowmap = np.full(k, -1, np.int64)
+                    rowmap[present] = np.arange(len(present))
+                    perm_p, n_perm = _image_p(a.label, a.image, codes, per_image, rowmap,
+                                              np.arange(len(people)), len(present), len(people), True,
+                                              "annotator=", config)
+                p, unit = float(perm_p[j]), "image"
             out.append(Association(f"annotator={name}", (name, "rest of the team"),
                                    tuple(names[c] for c in present), t.astype(np.int64), chi2, p, v, dof,
-                                   bool(v >= config.annotator_bias_v and p < config.bias_p)))
+                                   bool(v >= config.annotator_bias_v and p < config.bias_p), n_img, unit,
+                                   n_perm if unit == "image" else 0))
     return out
+
+
+def _evidence(s: Association) -> str:
+    if s.unit == "image":
+        return f"p {s.p_value:.2g} from {s.n_permutations} shuffles of the values across {s.n_images} images"
+    return f"p {s.p_value:.2g} treating {int(s.table.sum())} annotations on {s.n_images} images as independent"
 
 
 def bias_issues(associations: list[Association]) -> QualityIssues:
@@ -184,11 +261,11 @@ def bias_issues(associations: list[Association]) -> QualityIssues:
             diff = frac[0] - frac[1]
             j = int(np.argmax(np.abs(diff)))
             reason = (f"{s.classes[0]} labels {s.values[j]} {100 * frac[0, j]:.0f}% of the time, the rest of the team "
-                      f"{100 * frac[1, j]:.0f}% (Cramér's V {s.cramers_v:.2f}, p {s.p_value:.2g})")
+                      f"{100 * frac[1, j]:.0f}% (Cramér's V {s.cramers_v:.2f}, {_evidence(s)})")
             typ, sug = "annotator_label_bias", "review this annotator's labels of the classes that differ"
         else:
             reason = (f"class depends on {s.variable} (Cramér's V {s.cramers_v:.2f}, chi2 {s.chi2:.1f}, dof {s.dof}, "
-                      f"p {s.p_value:.2g}, {int(s.table.sum())} annotations)")
+                      f"{int(s.table.sum())} annotations; {_evidence(s)})")
             typ, sug = "label_bias", (f"check whether {s.variable} leaks into the labels; collect or rebalance data "
                                       "so each class appears across its values")
         parts.append(QualityIssues.block(typ, "warning", image=-1, score=min(1.0, 0.5 + 0.5 * s.cramers_v),
