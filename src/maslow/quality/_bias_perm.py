@@ -97,7 +97,7 @@ def permutation_pvalues(ii: IntArray, cc: IntArray, w: FloatArray, values: IntAr
         rng.permuted(perm, axis=1, out=perm)
         np.take(perm, ii, axis=1, out=idx)
         idx += offset
-        t = np.bincount(idx[:b].ravel(), weights=weight[: b * z], minlength=b * size)
+        t = np.bincount(idx[:b].ravel(), weights=weight[: b * z], minlength=b * size).astype(np.float64, copy=False)
         exceed += (stat(t.reshape(b, n_rows, n_cols)) >= obs - tol).sum(axis=0)
         done += b
         if np.all(exceed >= stop_at):
