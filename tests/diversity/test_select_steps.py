@@ -81,7 +81,7 @@ def test_without_the_gate_no_quality_or_outlier_step(tmp_path: Path) -> None:
 
 
 def test_the_cli_shows_a_bar_per_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import maslow.cli.select as cli_select
+    import maslow.cli.render as cli_render
 
     bars: list[tuple[str, list[tuple[int, int]]]] = []
 
@@ -91,7 +91,7 @@ def test_the_cli_shows_a_bar_per_step(tmp_path: Path, monkeypatch: pytest.Monkey
         bars.append((description, updates))
         yield lambda done, total: updates.append((done, total))
 
-    monkeypatch.setattr(cli_select, "progress_bar", progress_bar)
+    monkeypatch.setattr(cli_render, "progress_bar", progress_bar)  # step_bars opens one per step
     folder = _sequences(tmp_path / "v")
     code, out = run_cli(["select", str(folder), "--budget", "4", "--embedder", "light", "--no-cache"])
     assert code == 0, out

@@ -9,7 +9,17 @@ import numpy as np
 import typer
 from rich.text import Text
 
-from maslow.cli.render import console, either, lit, load_dataset, no_images, print_json, progress_bar, table
+from maslow.cli.render import (
+    console,
+    either,
+    lit,
+    load_dataset,
+    no_images,
+    print_json,
+    progress_bar,
+    step_bars,
+    table,
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 DatasetArg = Annotated[
@@ -134,10 +144,16 @@ def duplicates_cmd(
         no_images(dataset, fmt)
         if not as_json:
             return
+    from maslow.errors import FormatError
+
     feats = None if features is None else _read_features(features)
-    with progress_bar("hashing images", enabled=not as_json) as progress:
+    if feats is not None and len(feats) != ds.n_images:  # named here: the library has no file to name
+        raise FormatError(f"features must have one row per image ({ds.n_images}), got {len(feats)}", path=features)
+    # a bar per step (hashing images, searching near duplicates, comparing features, clustering): one "hashing
+    # images" bar sat at N/N while the search and the clustering ran
+    with step_bars(enabled=not as_json) as (step, progress):
         r = find_duplicates(ds, threshold=threshold, near=not exact_only, min_side=min_side, features=feats,
-                            cosine=cosine, progress=progress)
+                            cosine=cosine, progress=progress, step=step)
     written = plot_duplicates(r, ds, plot) if plot is not None else []
     if as_json:  # n_images: as the other level-1 commands' documents
         print_json({"n_images": ds.n_images, **r.to_dict(), "plots": [str(p) for p in written]})

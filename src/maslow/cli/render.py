@@ -178,6 +178,25 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable
         yield update
 
 
+@contextlib.contextmanager
+def step_bars(*, enabled: bool = True) -> Iterator[tuple[Callable[[str], None], Callable[[int, int], None]]]:
+    """``(step, progress)`` callbacks for an analysis made of steps (``select``'s ``step`` and ``progress``):
+    ``step(name)`` closes the bar of the step before and opens one named ``name`` (``render.progress_bar``: "0/?"
+    until the step gives its total); ``progress(done, total)`` moves the current bar. Silent when disabled."""
+    bars = contextlib.ExitStack()
+    current: list[Callable[[int, int], None]] = [lambda done, total: None]
+
+    def step(name: str) -> None:
+        bars.close()
+        current[0] = bars.enter_context(progress_bar(name, enabled=enabled))
+
+    def progress(done: int, total: int) -> None:
+        current[0](done, total)
+
+    with bars:
+        yield step, progress
+
+
 def render_report(report: Any, *, limit: int = 20, to: Console | None = None) -> None:
     """Issue counts and the first issues of a Report, on stdout (or the console ``to``: stderr for the import
     issues a command prints beside its own output)."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +18,7 @@ from maslow.cli.render import (
     no_images,
     print_json,
     progress_bar,
+    step_bars,
     table,
 )
 
@@ -232,25 +231,6 @@ def outliers_command(
         n = res.n_kept_by_ratio
         console.print(f"{n} more image{'s are' if n > 1 else ' is'} above the threshold but under {res.min_ratio:g} x "
                       "the neighbours' score: part of a sparser group, not isolated (--min-ratio 0 lists them).")
-
-
-@contextlib.contextmanager
-def step_bars(*, enabled: bool = True) -> Iterator[tuple[Callable[[str], None], Callable[[int, int], None]]]:
-    """``(step, progress)`` callbacks for an analysis made of steps (``select``'s ``step`` and ``progress``):
-    ``step(name)`` closes the bar of the step before and opens one named ``name`` (``render.progress_bar``: "0/?"
-    until the step gives its total); ``progress(done, total)`` moves the current bar. Silent when disabled."""
-    bars = contextlib.ExitStack()
-    current: list[Callable[[int, int], None]] = [lambda done, total: None]
-
-    def step(name: str) -> None:
-        bars.close()
-        current[0] = bars.enter_context(progress_bar(name, enabled=enabled))
-
-    def progress(done: int, total: int) -> None:
-        current[0](done, total)
-
-    with bars:
-        yield step, progress
 
 
 def _embedder(ds: Any, name: str, device: str | None) -> Any:

@@ -36,7 +36,6 @@ Glossary:
 from __future__ import annotations
 
 import hashlib
-import itertools
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -49,8 +48,9 @@ from PIL import Image
 from maslow.core.dataset import Dataset
 from maslow.core.types import FloatArray, IntArray
 from maslow.diversity._decode import open_grey
-from maslow.diversity._graph import star_clusters
+from maslow.diversity._graph import unit_stars
 from maslow.diversity._search import hamming as hamming
+from maslow.diversity._search import hash_pairs
 from maslow.diversity._search import search_hashes as search_hashes
 from maslow.errors import FormatError, MaslowError, MaslowWarning
 
@@ -218,37 +218,25 @@ def image_hashes(
     return HashTable(hashes=hashes, valid=valid, pixels=pixels, errors=tuple(errors), side=shorter)
 
 
-def near_pairs(table: HashTable, threshold: int = 8) -> tuple[IntArray, IntArray]:
+def near_pairs(table: HashTable, threshold: int = 8, *, progress: Progress | None = None) -> tuple[IntArray, IntArray]:
     """(i, j) image pairs with i < j whose full hash is within ``threshold`` of any variant of the other.
 
     Returns:
-        (pairs (p, 2) int64, distance (p,) int64): the smallest distance over the variants.
+        (pairs (p, 2) int64, distance (p,) int64): the smallest distance over the variants; sorted by i then j.
     """
     rows = np.flatnonzero(table.valid)
-    if len(rows) < 2:
-        return np.zeros((0, 2), np.int64), np.zeros(0, np.int64)
-    h = table.hashes[rows]
-    qi, si, d = search_hashes(h[:, 0], h.ravel(), threshold)
-    a, b = rows[qi], rows[si // h.shape[1]]
-    keep = a != b
-    a, b, d = a[keep], b[keep], d[keep]
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    m = max(int(hi.max(initial=0)) + 1, 1)
-    key = lo * m + hi
-    order = np.lexsort((d, key))
-    key, d = key[order], d[order]
-    first = np.ones(len(key), bool)
-    first[1:] = key[1:] != key[:-1]
-    key, d = key[first], d[first]
-    return np.stack([key // m, key % m], axis=1), d
+    pairs, d = hash_pairs(table.hashes[rows], threshold, progress=progress)
+    return rows[pairs].reshape(-1, 2), d
 
 
-def semantic_pairs(features: np.ndarray, *, threshold: float = 0.95, chunk: int = 2048) -> tuple[IntArray, FloatArray]:
+def semantic_pairs(features: np.ndarray, *, threshold: float = 0.95, chunk: int = 2048,
+                   progress: Progress | None = None) -> tuple[IntArray, FloatArray]:
     """(i, j) pairs (i < j) of rows of ``features`` (m, d) with cosine similarity >= ``threshold``.
 
     Rows are aligned with the images of a dataset; a zero row has no direction and never matches. Similarities
     within ``1e-12`` of ``threshold`` count as ties and match (rounding must not decide: identical rows match at
-    1.0, orthogonal ones at 0.0).
+    1.0, orthogonal ones at 0.0). Rows are compared ``chunk`` at a time (fewer when a chunk's similarities would
+    pass 16 million numbers); ``progress(done, total)`` counts the rows compared.
 
     Returns:
         (pairs (p, 2) int64, similarity (p,) float64), sorted by i then j.
@@ -262,6 +250,7 @@ def semantic_pairs(features: np.ndarray, *, threshold: float = 0.95, chunk: int 
     ok = norm[:, 0] > 0
     x = np.where(ok[:, None], x / np.where(norm > 0, norm, 1), 0.0)
     out_i, out_j, out_s = [], [], []
+    chunk = max(1, min(chunk, 16_000_000 // max(len(x), 1)))
     for s in range(0, len(x), chunk):
         sim = np.clip(x[s:s + chunk] @ x.T, -1.0, 1.0)
         i, j = np.nonzero(sim >= threshold - _COS_TOL)
@@ -270,6 +259,8 @@ def semantic_pairs(features: np.ndarray, *, threshold: float = 0.95, chunk: int 
         out_i.append(i[keep])
         out_j.append(j[keep])
         out_s.append(sim[i[keep] - s, j[keep]])
+        if progress is not None:
+            progress(min(s + chunk, len(x)), len(x))
     if not out_i:
         return np.zeros((0, 2), np.int64), np.zeros(0)
     return np.stack([np.concatenate(out_i), np.concatenate(out_j)], axis=1).astype(np.int64), np.concatenate(out_s)
@@ -396,6 +387,7 @@ def find_duplicates(
     features: np.ndarray | None = None,
     cosine: float = 0.95,
     progress: Progress | None = None,
+    step: Callable[[str], None] | None = None,
 ) -> DuplicateReport:
     """Exact (file bytes), near (pHash variants) and, given ``features``, semantic duplicates of ``ds``'s images.
 
@@ -408,7 +400,10 @@ def find_duplicates(
         crop, grid: crop variants hashed for crop robustness (see ``image_hashes``).
         features: optional (m, d) embeddings aligned with ``ds.images`` for semantic duplicates.
         cosine: cosine-similarity threshold for semantic duplicates.
-        progress: ``progress(done, total)`` over the images (called during hashing).
+        progress: ``progress(done, total)`` within each step: the images hashed, the pieces of the near search,
+            the feature rows compared, the images visited by the clustering.
+        step: called with the name of each step as it starts (``"hashing images"``, ``"searching near
+            duplicates"``, ``"comparing features"``, ``"clustering"``); ``progress`` then counts from 0.
 
     Returns:
         DuplicateReport: every pair, and star clusters (a kept image and its duplicates; see the module glossary).
@@ -439,33 +434,26 @@ def find_duplicates(
             warnings.warn(f"find_duplicates: features rows {', '.join(map(str, zero[:5]))}{', ...' * (len(zero) > 5)} "
                           f"({len(zero)} of {m}) are all zeros: a zero vector has no direction, so their images get "
                           "no semantic duplicate", MaslowWarning, stacklevel=2)
+    say = step if step is not None else (lambda _: None)
+    say("hashing images")
     paths = [image_path(ds, i) for i in range(m)]
     unreadable: dict[int, str] = {}
-    digests: list[str | None] = []
+    digests = np.full(m, "", dtype=object)
     sizes = np.zeros(m, np.int64)
     for i, p in enumerate(paths):
         try:
-            digests.append(file_digest(p))
+            digests[i] = file_digest(p)
             sizes[i] = p.stat().st_size if p.exists() else 0
         except OSError as e:
-            digests.append(None)
             unreadable[i] = f"{p}: {e.strerror or e}"
         except FormatError as e:
-            digests.append(None)
             unreadable[i] = str(e)
         if progress is not None and not near and (i % 64 == 63 or i == m - 1):
             progress(i + 1, m)
-    by_digest: dict[str, list[int]] = {}
-    for i, dg in enumerate(digests):
-        if dg is not None:
-            by_digest.setdefault(dg, []).append(i)
-    pair_kind: dict[tuple[int, int], tuple[str, float]] = {}
-    for group in by_digest.values():
-        for a, b in itertools.combinations(group, 2):
-            pair_kind[(a, b)] = ("exact", 0.0)
     w, h = ds.images.width.astype(np.int64), ds.images.height.astype(np.int64)
     pixels = w * h
     small = np.zeros(m, bool)
+    found = [_exact_pairs(digests)]  # (pairs, kind code, distance): exact pairs win over near, near over semantic
     if near and m:
         small = (w > 0) & (h > 0) & (np.minimum(w, h) < min_side)  # known from the headers: not even decoded
         readable = [i for i in range(m) if i not in unreadable and not small[i]]
@@ -476,25 +464,34 @@ def find_duplicates(
         pixels[rows] = np.where(pixels[rows] > 0, pixels[rows], table.pixels)
         late = table.valid & (table.side < min_side)  # sizes unknown before decoding
         small[rows[late]] = True
-        pr, dist = near_pairs(replace(table, valid=table.valid & ~late), threshold)
-        for (a, b), d in zip(rows[pr].tolist(), dist.tolist(), strict=True):
-            pair_kind.setdefault((a, b), ("near", float(d)))
+        say("searching near duplicates")
+        pr, dist = near_pairs(replace(table, valid=table.valid & ~late), threshold, progress=progress)
+        found.append((rows[pr].reshape(-1, 2), 1, dist.astype(np.float64)))
     if features is not None:
-        sp, sim = semantic_pairs(features, threshold=cosine)
-        for (a, b), s in zip(sp.tolist(), sim.tolist(), strict=True):
-            pair_kind.setdefault((a, b), ("semantic", 1.0 - float(s)))
-    keys = sorted(pair_kind)
-    pairs = np.asarray(keys, np.int64).reshape(-1, 2)
+        say("comparing features")
+        sp, sim = semantic_pairs(features, threshold=cosine, progress=progress)
+        found.append((sp, 2, 1.0 - sim))
+    key = np.concatenate([p[:, 0] * m + p[:, 1] for p, _, _ in found])
+    code = np.concatenate([np.full(len(p), c, np.int8) for p, c, _ in found])
+    distance = np.concatenate([d for _, _, d in found])
+    by = np.lexsort((code, key))  # each pair once, of the first kind that found it
+    key, code, distance = key[by], code[by], distance[by]
+    first = np.concatenate([[True], key[1:] != key[:-1]]) if len(key) else np.zeros(0, bool)
+    key, code, distance = key[first], code[first], distance[first]
+    pairs = np.stack([key // max(m, 1), key % max(m, 1)], axis=1).astype(np.int64)
     split = ds.images.split.astype(str) if ds.images.split is not None else np.full(m, "")
-    clusters = [DuplicateCluster(images=tuple(members), keep=keep, kind=kind,
-                                 splits=tuple(sorted({str(split[i]) for i in members})))
-                for members, keep, kind in _stars(m, keys, pair_kind, digests, pixels, sizes)]
+    say("clustering")
+    order = np.lexsort((np.arange(m), -sizes, -pixels)).astype(np.int64)  # the keep rule
+    clusters = [DuplicateCluster(images=tuple(members.tolist()), keep=keep, kind=kind,
+                                 splits=tuple(sorted({str(sp_) for sp_ in split[members]})))
+                for members, keep, kind in unit_stars(m, pairs, code == 1, _units(digests, order), order,
+                                                      progress=progress)]
     clusters.sort(key=lambda c: (-len(c.images), c.images[0]))
     return DuplicateReport(
         paths=tuple(str(p) for p in ds.images.path.tolist()),
         pairs=pairs,
-        kind=tuple(pair_kind[k][0] for k in keys),
-        distance=np.asarray([pair_kind[k][1] for k in keys], np.float64),
+        kind=tuple(np.asarray(_KINDS, dtype=object)[code].tolist()),
+        distance=distance,
         cross_split=split[pairs[:, 0]] != split[pairs[:, 1]],
         clusters=tuple(clusters),
         threshold=threshold,
@@ -504,39 +501,36 @@ def find_duplicates(
     )
 
 
-def _stars(m: int, keys: list[tuple[int, int]], pair_kind: dict[tuple[int, int], tuple[str, float]],
-           digests: list[str | None], pixels: IntArray, sizes: IntArray) -> list[tuple[list[int], int, str]]:
-    """(members ascending, keep, kind) of the star clusters; each group of identical files is one node."""
-    order = sorted(range(m), key=lambda i: (-pixels[i], -sizes[i], i))  # the keep rule
-    unit = np.arange(m, dtype=np.int64)  # an image's exact group, named by its first row in keep order
-    first: dict[str, int] = {}
-    for i in order:
-        if (dg := digests[i]) is not None:
-            unit[i] = first.setdefault(dg, i)
-    kinds: dict[tuple[int, int], set[str]] = {}
-    for a, b in keys:
-        ua, ub = int(unit[a]), int(unit[b])
-        if ua != ub:
-            kinds.setdefault((min(ua, ub), max(ua, ub)), set()).add(pair_kind[(a, b)][0])
-    edges = np.asarray(sorted(kinds), np.int64).reshape(-1, 2)
-    members_of: dict[int, list[int]] = {}
-    for i in range(m):
-        members_of.setdefault(int(unit[i]), []).append(i)
-    stars = star_clusters(m, edges, order=np.asarray(order, np.int64))
-    clustered = {u for star in stars for u in star.tolist()}
-    stars += [np.asarray([u]) for u in order if u == unit[u] and len(members_of[u]) > 1 and u not in clustered]
-    out = []
-    for star in stars:  # a star of one node: identical files no other free image is a duplicate of
-        keep = int(star[0])
-        members = sorted(i for u in star.tolist() for i in members_of[u])
-        found = {digests[i] for i in members}
-        if len(found) == 1 and None not in found:  # unreadable files have no bytes to compare
-            kind = "exact"
-        else:
-            linked = set().union(*(kinds[(min(keep, u), max(keep, u))] for u in star[1:].tolist()))
-            kind = "near" if "near" in linked else "semantic"
-        out.append((members, keep, kind))
-    return out
+_KINDS = ("exact", "near", "semantic")
+
+
+def _exact_pairs(digests: np.ndarray) -> tuple[IntArray, int, FloatArray]:
+    """(pairs i < j of files with equal digests, kind code 0, distances 0): built by numpy, a group size at a time
+    (no Python tuple per pair). ``digests`` holds "" for unreadable files."""
+    rows = np.flatnonzero(digests != "")
+    groups = np.unique(digests[rows].astype(str), return_inverse=True)[1] if len(rows) else np.zeros(0, np.int64)
+    by = np.argsort(groups, kind="stable")  # rows of each group, ascending
+    rows, groups = rows[by], groups[by]
+    size = np.bincount(groups)
+    out = [np.zeros((0, 2), np.int64)]
+    for g in np.unique(size[size > 1]).tolist():  # groups of one size at once: (k, g) rows, all pairs of columns
+        members = rows[np.isin(groups, np.flatnonzero(size == g))].reshape(-1, g)
+        a, b = np.triu_indices(g, 1)
+        out.append(np.stack([members[:, a].ravel(), members[:, b].ravel()], axis=1))
+    pairs = np.concatenate(out)
+    return pairs, 0, np.zeros(len(pairs))
+
+
+def _units(digests: np.ndarray, order: IntArray) -> IntArray:
+    """(m,) each image's group of identical files, named by its first row in keep ``order`` (itself when
+    unreadable)."""
+    m = len(digests)
+    unit = np.arange(m, dtype=np.int64)
+    o = order[digests[order] != ""]
+    if len(o):
+        _, first, inv = np.unique(digests[o].astype(str), return_index=True, return_inverse=True)
+        unit[o] = o[first][inv]
+    return unit
 
 
 def plot_rows(report: DuplicateReport, *, max_clusters: int = 12,
