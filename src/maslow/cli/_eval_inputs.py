@@ -85,6 +85,10 @@ def read_pred(src: Path, fmt: str, truth: Dataset, id_offset: int,
         where = ", ".join(str(v) for v in (first.file, first.record) if v)
         raise FormatError(f"{e.args[0]}; the import reported {len(errors)} errors (listed above), first: "
                           f"{where}: {first.message} [{first.type}]", path=src) from None
+    if truth.schema.task in LABEL_TASKS:  # on truth's images now: row i of pred.images is truth image i
+        same = np.arange(truth.n_images, dtype=np.int64)
+        notes += check_label_classes(truth, pred, src, spec.name, refuse_any=False)
+        check_label_shapes(truth, pred, src, same)
     if truth.schema.task == Task.SEMANTIC_SEGMENTATION:
         n, first_path = unpredicted_images(truth, imp.dataset)
         if n:  # its truth pixels are all misses (semantic_scores' rule for uncovered pixels): said, not silent
@@ -164,3 +168,67 @@ def align(truth: Dataset, pred: Dataset, src: Path, *, scored: bool = True) -> t
     order = keep[np.argsort(new[keep], kind="stable")]
     ann = a.take(order, image=new[order])
     return Dataset(schema=pred.schema, images=truth.images, annotations=ann, root=truth.root), notes
+
+
+def check_label_classes(truth: Dataset, pred: Dataset, src: Path, fmt: str, *, refuse_any: bool) -> list[str]:
+    """Label predictions (classification, multi-label, semantic) whose classes the truth lacks (matched by name,
+    case included). None on a truth class: refused, naming the file, the first record and ``label`` (every score
+    would be 0, saying nothing of why). Some: refused with ``refuse_any`` (``compare``: both models must predict
+    the truth's classes), else a note naming them (``eval`` scores them as the metric functions define: wrong
+    classes, false tags, missed pixels)."""
+    a = pred.annotations
+    if not len(a):
+        return []
+    known = np.asarray([n in truth.schema for n in pred.schema.names], bool)
+    bad = np.flatnonzero(~known[a.label])
+    if not bad.size:
+        return []
+    r = int(bad[0])
+    shown = ", ".join(repr(n) for n in truth.schema.names[:8]) + (", ..." if len(truth.schema.names) > 8 else "")
+    hint = (": a label map's values are named by the classes.txt beside it; copy the truth's there"
+            if fmt == "masks" else "")
+    record = f"annotations row {r} (image {pred.images.path[a.image[r]]!r})"
+    if bad.size == len(a):
+        raise FormatError(f"no prediction is of a truth class: class {pred.schema.names[a.label[r]]!r} is not a truth "
+                          f"class ({shown}; {bad.size} of {len(a)} predictions of other classes); classes are matched "
+                          f"by name, case included{hint}", path=src, record=record, field="label")
+    if refuse_any:
+        raise FormatError(f"class {pred.schema.names[a.label[r]]!r} is not a truth class ({shown}; {bad.size} "
+                          f"predictions); both models must predict the truth's classes, matched by name{hint}", path=src,
+                          record=record, field="label")
+    counts = np.bincount(a.label[bad], minlength=len(pred.schema.names))
+    named = ", ".join(f"{pred.schema.names[k]!r}: {int(counts[k])}" for k in np.flatnonzero(counts)[:8])
+    more = ", ..." if np.count_nonzero(counts) > 8 else ""
+    effect = {Task.CLASSIFICATION: "scored as wrong predictions (extra rows of the per-class table)",
+              Task.MULTILABEL: "scored as false tags (extra rows of the per-class table)",
+              Task.SEMANTIC_SEGMENTATION: "their pixels count as missed (unpredicted)"}[truth.schema.task]
+    return [f"{bad.size} of {len(a)} predictions are of classes the truth lacks ({named}{more}; classes are matched "
+            f"by name, case included): {effect}"]
+
+
+def check_label_shapes(truth: Dataset, pred: Dataset, src: Path, rows: np.ndarray) -> None:
+    """Refuse, naming the file, the image and the field, a classification truth image without exactly one
+    predicted class and a label map of another size than its image. ``rows``: (pred images,) each one's truth row
+    (``truth_rows``; every prediction is on a truth image)."""
+    a = pred.annotations
+    task = truth.schema.task
+    if task == Task.CLASSIFICATION:  # per truth image: two prediction images may carry the same file name
+        count = np.bincount(rows[a.image], minlength=truth.n_images) if len(a) else np.zeros(truth.n_images, np.int64)
+        wrong = np.flatnonzero(count != 1)
+        if wrong.size:
+            i = int(wrong[0])
+            raise FormatError(f"an image must have exactly one predicted class, got {int(count[i])} ({wrong.size} "
+                              "images)", path=src, record=f"image {truth.images.path[i]!r}", field="label")
+    if task == Task.SEMANTIC_SEGMENTATION and len(a):
+        if a.mask is None:
+            raise FormatError("predictions must be masks (label maps), got none", path=src, field="mask")
+        h, w = truth.images.height[rows[a.image]], truth.images.width[rows[a.image]]
+        size = np.asarray([(-1, -1) if m is None else tuple(m["size"]) for m in a.mask.tolist()], np.int64)
+        off = np.flatnonzero((size[:, 0] != h) | (size[:, 1] != w))
+        if off.size:
+            r = int(off[0])
+            got = "no mask" if size[r, 0] < 0 else f"{size[r, 1]}x{size[r, 0]}"
+            n_img = len(np.unique(a.image[off]))
+            raise FormatError(f"the label map's size must be the truth image's {w[r]}x{h[r]} (width x height), got "
+                              f"{got} ({n_img} images)", path=src,
+                              record=f"image {pred.images.path[a.image[r]]!r}", field="mask")

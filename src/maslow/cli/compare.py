@@ -15,7 +15,16 @@ import numpy as np
 import typer
 
 from maslow import io
-from maslow.cli._eval_inputs import LABEL_TASKS, align, read_pred, read_truth, truth_rows, unpredicted_images
+from maslow.cli._eval_inputs import (
+    LABEL_TASKS,
+    align,
+    check_label_classes,
+    check_label_shapes,
+    read_pred,
+    read_truth,
+    truth_rows,
+    unpredicted_images,
+)
 from maslow.cli._eval_inputs import render_issues as _render_issues
 from maslow.cli._located import located as _located
 from maslow.cli.metrics import IouType, _boundary_options
@@ -38,6 +47,7 @@ from maslow.errors import FormatError, MaslowError
 from maslow.metrics._compare_labels import CLASS_METRICS
 from maslow.metrics._compare_report import confidence_level, mcnemar_sentence
 from maslow.metrics.calibration import Calibration, detection_calibration
+from maslow.metrics.classification import classification_scores
 from maslow.metrics.coco import coco_map
 from maslow.metrics.compare import Comparison, LabelComparison, class_rows, compare_labels, compare_models, delta_order
 
@@ -287,6 +297,10 @@ def _compare_labels(truth: Dataset, gt: str, gt_report: Report, gt_fmt: str, pre
         if in_the_way:
             raise MaslowError(f"compare: --plot: {in_the_way[0]} is a folder; a plot is written to that name")
     models = [_read_label_model(src, pred_format, truth) for src in pred]
+    if truth.schema.task == Task.CLASSIFICATION:  # its checks (a nan in probs) named with the file: compare_labels
+        for src, (ds, report, _) in zip(pred, models, strict=True):  # names the model (pred_a), not the file
+            with _located({"truth": (gt, gt_report), "pred": (src, report)}):
+                classification_scores(truth, ds)
     located = _located({"truth": (gt, gt_report), "pred_a": (pred[0], models[0][1]), "pred_b": (pred[1], models[1][1])})
     with located, progress_bar("bootstrap replicates", enabled=bootstrap > 0) as update:
         c = compare_labels(truth, models[0][0], models[1][0], n_bootstrap=bootstrap, seed=seed, confidence=confidence,
@@ -355,38 +369,8 @@ def _check_labels(truth: Dataset, pred: Dataset, src: Path, fmt: str) -> None:
         raise FormatError(f"the truth image has no prediction ({n_missing} of {truth.n_images} truth images lack "
                           "one); both models must be evaluated on every image", path=src, record=f"image {first!r}",
                           field="image")
-    known = np.asarray([n in truth.schema for n in pred.schema.names], bool)
-    bad = np.flatnonzero(~known[a.label]) if len(a) else np.zeros(0, np.int64)
-    if bad.size:
-        r = int(bad[0])
-        shown = ", ".join(repr(n) for n in truth.schema.names[:8]) + (", ..." if len(truth.schema.names) > 8 else "")
-        hint = (": a label map's values are named by the classes.txt beside it; copy the truth's there"
-                if fmt == "masks" else "")
-        raise FormatError(f"class {pred.schema.names[a.label[r]]!r} is not a truth class ({shown}; {bad.size} "
-                          f"predictions); both models must predict the truth's classes, matched by name{hint}",
-                          path=src, record=f"annotations row {r} (image {pred.images.path[a.image[r]]!r})",
-                          field="label")
-    task = truth.schema.task
-    if task == Task.CLASSIFICATION:  # per truth image: two prediction images may carry the same file name
-        count = np.bincount(rows[a.image], minlength=truth.n_images) if len(a) else np.zeros(truth.n_images, np.int64)
-        wrong = np.flatnonzero(count != 1)
-        if wrong.size:
-            i = int(wrong[0])
-            raise FormatError(f"an image must have exactly one predicted class, got {int(count[i])} ({wrong.size} "
-                              "images)", path=src, record=f"image {truth.images.path[i]!r}", field="label")
-    if task == Task.SEMANTIC_SEGMENTATION and len(a):
-        if a.mask is None:
-            raise FormatError("predictions must be masks (label maps), got none", path=src, field="mask")
-        h, w = truth.images.height[rows[a.image]], truth.images.width[rows[a.image]]
-        size = np.asarray([(-1, -1) if m is None else tuple(m["size"]) for m in a.mask.tolist()], np.int64)
-        off = np.flatnonzero((size[:, 0] != h) | (size[:, 1] != w))
-        if off.size:
-            r = int(off[0])
-            got = "no mask" if size[r, 0] < 0 else f"{size[r, 1]}x{size[r, 0]}"
-            n_img = len(np.unique(a.image[off]))
-            raise FormatError(f"the label map's size must be the truth image's {w[r]}x{h[r]} (width x height), got "
-                              f"{got} ({n_img} images)", path=src,
-                              record=f"image {pred.images.path[a.image[r]]!r}", field="mask")
+    check_label_classes(truth, pred, src, fmt, refuse_any=True)
+    check_label_shapes(truth, pred, src, rows)
 
 
 def _p(v: float) -> str:

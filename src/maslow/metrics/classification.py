@@ -479,7 +479,8 @@ def classification_scores(truth: Dataset, pred: Dataset, *, beta: float = 1.0, k
 
     Raises:
         SchemaError: a dataset's task is not classification.
-        InvalidDatasetError: other images, an image with no label or several, a malformed ``probs`` column.
+        InvalidDatasetError: other images, an image with no label or several, a malformed ``probs`` column (not
+            an (n, K_pred) array of numbers: a nan is refused, naming its row and image).
 
     Example:
         >>> from maslow.core.schema import LabelSchema
@@ -514,6 +515,12 @@ def classification_scores(truth: Dataset, pred: Dataset, *, beta: float = 1.0, k
         if raw.ndim != 2 or raw.shape[1] != len(pred.schema.names):
             raise InvalidDatasetError(f"pred.annotations.extra[{PROBS_COLUMN!r}]: shape must be "
                                       f"({pred.n_annotations}, {len(pred.schema.names)}), got {raw.shape}")
+        nan = np.flatnonzero(np.isnan(raw).any(axis=1))
+        if nan.size:  # named as operating_point names it (the CLI adds the file), not y_score's plain ValueError
+            r = int(nan[0])
+            raise InvalidDatasetError(f"pred.annotations.extra[{PROBS_COLUMN!r}] row {r} (image "
+                                      f"{pred.images.path[pred.annotations.image[r]]!r}): must be numbers, got nan "
+                                      f"({nan.size} rows)")
         score = np.full((len(raw), len(names)), -np.inf)
         score[:, remap] = raw
         unscored = np.ones(len(names), bool)

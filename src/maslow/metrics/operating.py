@@ -221,7 +221,8 @@ def operating_point(
     Raises:
         ValueError: an option out of range, or both targets given.
         InvalidDatasetError: as ``coco_map`` (predictions without scores, another images table, ...); for
-            classification, predictions without a ``probs`` column or not one per image.
+            classification, predictions without a ``probs`` column or not one per image; an infinite score or
+            probability (no threshold keeps it apart from ``inf``, "keep nothing").
 
     Example:
         >>> from maslow.sample import shapes
@@ -262,6 +263,7 @@ def operating_point(
         hit = (p_status == MatchTable.TP) | ((p_status == MatchTable.FP) & (table.pred_match[:, 0] >= 0))
         score = pred.annotations.score
         assert score is not None  # coco_matches refuses predictions without scores
+        _check_finite(score, pred)
         for k in range(len(labels)):
             rows = np.flatnonzero(evaluated & (p_k == k))
             candidates.append((score[rows], hit[rows]))
@@ -298,6 +300,19 @@ def operating_point(
     )
 
 
+def _check_finite(score: FloatArray, pred: Dataset) -> None:
+    """Refuse an infinite score: no threshold keeps a score of ``inf`` apart from "keep nothing" (``inf``), and
+    ``-inf`` would be a threshold ``to_dict`` can't tell from it (both ``None``)."""
+    from maslow.errors import InvalidDatasetError
+
+    bad = np.flatnonzero(np.isinf(score))
+    if bad.size:
+        r = int(bad[0])
+        raise InvalidDatasetError(f"pred.annotations.score row {r} (image "
+                                  f"{pred.images.path[pred.annotations.image[r]]!r}): must be a finite number to "
+                                  f"choose a threshold on, got {score[r]} ({bad.size} rows)")
+
+
 def _classification_candidates(truth: Dataset, pred: Dataset, out: list[tuple[FloatArray, BoolArray]]
                                 ) -> tuple[tuple[str, ...], IntArray, IntArray]:
     """One-vs-rest candidates of each truth class (appended to ``out``): every image, scored by its probability."""
@@ -319,10 +334,13 @@ def _classification_candidates(truth: Dataset, pred: Dataset, out: list[tuple[Fl
         got = "no such column" if raw is None else f"shape {raw.shape}"
         raise InvalidDatasetError(f"pred.annotations.extra[{PROBS_COLUMN!r}]: per-class probabilities must be an "
                                   f"({pred.n_annotations}, {len(pred.schema.names)}) array, got {got}")
-    nan = np.flatnonzero(np.isnan(raw).any(axis=1))
-    if nan.size:
-        raise InvalidDatasetError(f"pred.annotations.extra[{PROBS_COLUMN!r}] row {nan[0]}: must be numbers, got nan "
-                                  f"({nan.size} rows)")
+    bad = np.flatnonzero(~np.isfinite(raw).all(axis=1))
+    if bad.size:  # an infinite score has no threshold that keeps it apart from "keep nothing" (inf)
+        r = int(bad[0])
+        got = raw[r][~np.isfinite(raw[r])][0]
+        raise InvalidDatasetError(f"pred.annotations.extra[{PROBS_COLUMN!r}] row {r} (image "
+                                  f"{pred.images.path[pred.annotations.image[r]]!r}): must be finite numbers, got "
+                                  f"{got} ({bad.size} rows)")
     probs_of_image = raw[np.argsort(pred.annotations.image, kind="stable")]
     truth_label = truth.annotations.label[np.argsort(truth.annotations.image, kind="stable")]
     col = {n: j for j, n in enumerate(pred.schema.names)}

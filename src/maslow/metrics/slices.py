@@ -4,8 +4,9 @@ test of whether a slice scores differently from random images.
 Glossary:
 
 - *slice*: the images sharing one value of an image column: ``images.extra[by]``, or ``split``, ``width``,
-  ``height`` (missing values, None or NaN, form one slice, ``None``). A slice holds its images' truth objects
-  and predictions.
+  ``height`` (missing values, None or NaN, form one slice, ``None``). Values of different types are different
+  slices, even where Python calls them equal (``True``, ``1`` and ``1.0``; a numpy scalar counts as the Python
+  type it holds). A slice holds its images' truth objects and predictions.
 - *bootstrap*: ``n_boot`` times, draw a slice's images with replacement (as many as it has) and compute the
   metric on the drawn images (a drawn image counts as often as it is drawn); the confidence interval is the
   percentile interval of those values (nan values, e.g. a draw without truth objects, are left out).
@@ -125,21 +126,25 @@ def _column(ds: Dataset, by: str) -> np.ndarray:
 
 
 def _norm(v: Any) -> Any:
+    if isinstance(v, np.generic):  # an object column's numpy scalar: the Python value it holds
+        v = v.item()
     if isinstance(v, float) and math.isnan(v):
         return None
     return v
 
 
 def _groups(col: np.ndarray) -> tuple[tuple[Any, ...], IntArray]:
-    """Sorted distinct values and the slice index of each image."""
+    """Sorted distinct values and the slice index of each image. Values are told apart by type too: ``True``,
+    ``1`` and ``1.0`` are equal in Python (one dict key), but three slices here."""
     vals = [_norm(v) for v in col.tolist()]
-    uniq = list(dict.fromkeys(vals))
+    keys = [(type(v).__name__, v) for v in vals]
+    uniq = list(dict.fromkeys(keys))
     try:
-        ordered = sorted(uniq, key=lambda v: (v is None, v if v is not None else 0))
+        ordered = sorted(uniq, key=lambda k: (k[1] is None, k[1] if k[1] is not None else 0, k[0]))
     except TypeError:
-        ordered = sorted(uniq, key=lambda v: (v is None, str(v)))
-    pos = {v: i for i, v in enumerate(ordered)}
-    return tuple(ordered), np.asarray([pos[v] for v in vals], dtype=np.int64)
+        ordered = sorted(uniq, key=lambda k: (k[1] is None, str(k[1]), k[0]))
+    pos = {k: i for i, k in enumerate(ordered)}
+    return tuple(k[1] for k in ordered), np.asarray([pos[k] for k in keys], dtype=np.int64)
 
 
 def slice_metrics(
