@@ -66,9 +66,22 @@ def _plain_stems(paths: list[str]) -> list[str] | None:
 
 
 def class_mids(ds: Dataset) -> list[str]:
-    """Each class's MID (``info["openimages"]["mids"]``), else its name."""
-    mids = held(ds).get("mids") or {}
-    return [str(mids.get(c.name, c.name)) for c in ds.schema.classes]
+    """Each class's MID (``info["openimages"]["mids"]``), else its name, without spaces around it (the reader
+    strips the MIDs of every file, as real MIDs have none) and unique: a MID that is then empty or another's gets
+    ``class_<position>`` (1..N). The class name itself is kept: it is the display name."""
+    held_mids = held(ds).get("mids") or {}
+    given = [str(held_mids.get(c.name, c.name)).strip() for c in ds.schema.classes]
+    out: list[str] = []
+    taken = set(given)
+    for k, m in enumerate(given, 1):
+        if not m or m in out:
+            n = k
+            while f"class_{n}" in taken:
+                n += len(given)
+            m = f"class_{n}"
+            taken.add(m)
+        out.append(m)
+    return out
 
 
 def fractions(ds: Dataset, rows: np.ndarray, w: np.ndarray, h: np.ndarray, style: dict[str, Any], rep: ExportReport

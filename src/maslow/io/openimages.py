@@ -271,8 +271,10 @@ def parse(
     n_rows = len(t) + (len(lt) if lt is not None else 0)
     image_code, box_ids = t.codes("ImageID")
     label_code, box_mids = t.codes("LabelName")
+    box_mids = [m.strip() for m in box_mids]  # as the class descriptions' MIDs (real MIDs have no spaces)
     lt_images = lt.codes("ImageID") if lt is not None else (np.zeros(0, np.int64), [])
     lt_labels = lt.codes("LabelName") if lt is not None else (np.zeros(0, np.int64), [])
+    lt_labels = (lt_labels[0], [m.strip() for m in lt_labels[1]])
     label_image_ids = lt_images[1]
     listed_ids = it.codes("ImageID")[1] if it is not None else []
     for tab, named in ((t, box_ids), (lt, label_image_ids), (it, listed_ids)):
@@ -478,8 +480,9 @@ def write(ds: Dataset, dst: Path, *, images: bool = True, copy_images: bool = Fa
     Boxes become fractions of the image size, printed as the shortest text that reads back as the same pixels (or
     with the fixed decimals the file read had, ``info["openimages"]["decimals"]``); the columns are those read
     (``info["openimages"]["columns"]``), else the 13 of V6. LabelName is the class's MID
-    (``info["openimages"]["mids"]``), else its name; the class descriptions list every class in the schema's
-    order. ImageID is the image file's stem. Flags come from ``iscrowd`` and the bool attributes (-1 where None or
+    (``info["openimages"]["mids"]``), else its name, without spaces around it (the reader strips the MIDs of
+    every CSV) and unique (else ``class_<position>``); the class name stays the display name, so it reads back as
+    it was. The class descriptions list every class in the schema's order. ImageID is the image file's stem. Flags come from ``iscrowd`` and the bool attributes (-1 where None or
     absent); Source and Confidence from what the reader kept, else ``annotations.source`` and 1.
 
     Args:

@@ -135,6 +135,7 @@ def parse(
     v = coordinates(t, col, swap=False)
     in_order = ordered(v, t, col)
     label_code, label_texts = t.codes("LabelName")
+    label_texts = [s.strip() for s in label_texts]  # as the truth reader strips MIDs
     image_code, id_texts = t.codes("ImageID")
     info: dict[str, Any] = {"results_layout": layout}
     if layout == "csv":

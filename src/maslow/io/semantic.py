@@ -6,7 +6,9 @@ Glossary:
   = class id. It belongs to the image with the same relative path and stem under ``images_root`` (default: the
   ``images/`` folder beside the labels folder), e.g. ``annotations/0016E5_07959.png`` <-> ``images/0016E5_07959.png``;
   of several such images (``a.jpg`` and ``a.png``) the one named like the label map is taken, and the
-  ambiguity reported (``ambiguous_image``).
+  ambiguity reported (``ambiguous_image``). A label map named after an image's whole name (``a.jpg.png``, the
+  writer's name for the second of two such images) belongs to that image (``a.jpg``) when no ``a.jpg.png`` image
+  exists; such images are left out of the others' matching.
 - Colour-coded (RGB) maps need ``palette={(r, g, b): id}``; without one they are refused.
 - Class names come from ``classes`` (a list, ``{id: name}``, or a text file), else ``classes.txt`` or
   ``labelmap.txt`` beside the label maps, else ``class_<id>``. Text files hold one class per line: ``name`` (id =
@@ -148,11 +150,27 @@ def _check_value(name: str, value: Any, where: Path, *, in_range: bool = True) -
 _SUFFIX_RANK = {s: k for k, s in enumerate(IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES))}
 
 
-def _find_image(images_root: Path, rel: Path, by_stem: dict[str, list[Path]]) -> tuple[Path | None, list[Path]]:
-    """The image of label map ``rel`` (``by_stem``: the image files under ``images_root`` by stem) and, when
-    several files share its relative path and stem, all of them: the one named like the label map (same suffix)
-    is taken, else the first in ``IMAGE_SUFFIXES`` order; else the only image with that stem anywhere."""
-    hits = by_stem.get(rel.stem, [])
+def _exact_image(images_root: Path, rel: Path, by_stem: dict[str, list[Path]]) -> Path | None:
+    """The image the writer named label map ``rel`` after in full, when no image is named like the label map:
+    ``a.jpg`` for ``a.jpg.png`` (maslow's name for the map of an image that shares its path and stem with another)."""
+    if not is_image_name(rel.stem) or (images_root / rel) in by_stem.get(rel.stem, ()):
+        return None
+    exact = images_root / rel.parent / rel.stem
+    return exact if exact in by_stem.get(exact.stem, ()) else None
+
+
+def _find_image(images_root: Path, rel: Path, by_stem: dict[str, list[Path]], claimed: set[Path]
+                ) -> tuple[Path | None, list[Path]]:
+    """The image of label map ``rel`` (``by_stem``: the image files under ``images_root`` by stem; ``claimed``: the
+    images other label maps name in full, left to them) and, when several files share its relative path and stem,
+    all of them: the one named like the label map (same suffix) is taken; else the image the map's stem names
+    in full (``a.jpg`` for ``a.jpg.png``); else the first in ``IMAGE_SUFFIXES`` order; else the only image with
+    that stem anywhere."""
+    exact = _exact_image(images_root, rel, by_stem)
+    if exact is not None:
+        return exact, []
+    named = images_root / rel
+    hits = [p for p in by_stem.get(rel.stem, []) if p == named or p not in claimed]
     folder = images_root / rel.parent
     here = [p for p in hits if p.parent == folder] if hits else hits
     if len(here) == 1:
@@ -236,6 +254,8 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
             p = root.joinpath(*parts)
             by_stem.setdefault(p.stem, []).append(p)
     skipped.report(col)
+    exact = [_exact_image(root, f.relative_to(src), by_stem) for f in files]  # maps named a.jpg.png: a.jpg's
+    claimed = {e for e in exact if e is not None}
     paths, widths, heights = [], [], []
     per_image: list[list[tuple[int, dict[str, Any]]]] = []
     pixels: Counter[int] = Counter()
@@ -246,7 +266,7 @@ def parse(src: Path, *, images_root: Path | None = None, strict: bool = False, c
         rel = f.relative_to(src)
         arr = _to_ids(load_path(f, exif=False), palette, f, colours)
         h, w = arr.shape
-        img, several = _find_image(root, rel, by_stem)
+        img, several = _find_image(root, rel, by_stem, claimed)
         if several and img is not None:
             why = "named like the label map" if img.name == rel.name else "first by suffix"
             col.add("ambiguous_image", f"{len(several)} images share the label map's path and stem "
@@ -340,7 +360,10 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None,
     smallest value no class has, 0 when free: never a class's id by accident); when that value is no class's id, ``classes.txt`` declares it (``# background N``) so the reader leaves those
     pixels unannotated.
     Maps are uint8 when every id is < 256, else uint16; each is named after its image's relative path with a
-    ``.png`` suffix. Lost: annotations with only a box (``box``) or no geometry (``tag``), the annotations merged
+    ``.png`` suffix; of images that would share that name (``a.png`` and ``a.jpg``) the one the reader pairs with it
+    keeps it and the others get their whole name with ``.png`` after it (``a.jpg.png``), which the reader pairs
+    with them; a map that can't be named so (a third record of one path) gets ``<stem>__<k>.png``, counted in
+    ``lost["image_names"]`` and noted. Lost: annotations with only a box (``box``) or no geometry (``tag``), the annotations merged
     into their class's region of an image (``instances``: all but one per class and image), scores, keypoints,
     crowd flags, attributes, annotators, sources and extra columns (``count_lost``), images of unknown size
     without masks (``unknown_size``), class ids other than the value written (``class_id``) and supercategories.
@@ -373,6 +396,8 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None,
     lost = count_lost(ds, keep=("box", "mask", "polygon", "iscrowd", "images.extra"))
     ignore = _ignore_value(ds, ids)
     lost.update(_read_back_losses(ds, ids, ignore))
+    names, unpaired = _map_names([str(p) for p in ds.images.path.tolist()])
+    lost["image_names"] += len(unpaired)
     slices = ds.image_slices()
     n_before = 0
     tick = Ticks(progress, ds.n_images)
@@ -403,7 +428,7 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None,
             lost["overlap_pixels"] += overlap
             lost["instances"] += report.n_annotations - n_before - len(classes)  # merged into a class's region
             n_before = report.n_annotations
-            out = tmp / Path(str(ds.images.path[i])).with_suffix(".png")
+            out = tmp / names[i]
             out.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(canvas).save(out, format="PNG")
         used = set(ds.schema.names)
@@ -420,6 +445,10 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None,
     if renamed:
         report.notes.append(f"class names that classes.txt can't hold as they are ('#', ':', line breaks, spaces "
                             f"around them) were written changed: {renamed[:5]}")
+    if unpaired:
+        report.notes.append(f"{len(unpaired)} label maps are named so that no image pairs with them on read (their "
+                            f"images share a path and stem with others): {unpaired[:5]}; read back, those rows keep "
+                            "the label map's name")
     if lost["instances"]:
         report.notes.append(f"{lost['instances']} annotations merged into the region of their class and image: a "
                             "label map holds one region per class, no instances (read back, each image has one "
@@ -427,6 +456,43 @@ def write(ds: Dataset, dst: Path, *, background_index: int | None = None,
     if lost["overlap_pixels"]:
         report.notes.append(f"{lost['overlap_pixels']} pixels covered by several annotations: the later one won")
     return report
+
+
+def _map_names(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Each image's label map name, and the names that pair with no image on read. A map is named after its
+    image's relative path with a ``.png`` suffix; where several images would share that name (``a.png`` and
+    ``a.jpg``, or one path listed twice), the image the reader pairs with it keeps it (the one named so, else the
+    first by suffix) and each other one gets its whole name with ``.png`` after it (``a.jpg.png``), which the
+    reader pairs with ``a.jpg``. Where that name is taken too (a third record of one path, an image named
+    ``a.jpg.png`` beside ``a.jpg``), the map gets ``<stem>__<k>.png``, a name no image has (counted as lost)."""
+    plain = [Path(p).with_suffix(".png").as_posix() for p in paths]
+    groups: dict[str, list[int]] = {}
+    for i, t in enumerate(plain):
+        groups.setdefault(t, []).append(i)
+    images = set(paths)
+    stems = {Path(p).stem for p in paths}
+    taken = set(groups)
+    out = list(plain)
+    unpaired: list[str] = []
+    for t, members in groups.items():
+        if len(members) == 1:
+            continue
+        keeper = next((i for i in members if paths[i] == t), None)
+        if keeper is None:  # the reader's pick among images of one path and stem: the first by suffix
+            keeper = min(members, key=lambda i: (_SUFFIX_RANK.get(Path(paths[i]).suffix, len(_SUFFIX_RANK)),
+                                                  Path(paths[i]).name))
+        for i in members:
+            if i == keeper:
+                continue
+            name = paths[i] + ".png"
+            if name in taken or name in images:
+                k = 2
+                while (name := f"{t[:-4]}__{k}.png") in taken or Path(name).stem in stems:
+                    k += 1
+                unpaired.append(name)
+            taken.add(name)
+            out[i] = name
+    return out, unpaired
 
 
 def _ignore_value(ds: Dataset, ids: list[int]) -> int:
