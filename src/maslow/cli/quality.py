@@ -48,7 +48,7 @@ def check_command(
     with progress_bar("checking", enabled=not as_json) as progress:
         issues = quality.check(ds, schema=schema, config=config, progress=progress)
     if outliers:
-        with progress_bar("embedding crops", enabled=not as_json) as progress:
+        with progress_bar("embedding crops, then ranking them", enabled=not as_json) as progress:
             issues = quality.QualityIssues.build([issues, quality.crop_outliers(ds, progress=progress)])
     # the figures behind the agreement findings (kappa, alpha, per annotator); null without shared images
     agreement = (quality.annotator_agreement(ds, config=config) if ds.annotations.annotator is not None

@@ -4,9 +4,13 @@ Glossary: ``features`` is an (n, d) array aligned with the annotation rows (for 
 are L2-normalised, so distances are chordal (monotone in cosine distance). An annotation's *kNN distance* is its
 mean distance to its ``k`` nearest neighbours of the same class; its *score* is the rank of that distance within
 its class, in [0, 1] (tied distances share their mean rank). Rows with NaN features, and classes with at most
-``k`` rows, get no score. The distances are computed brute force in blocks (O(n_c^2 d) per class), fine up to
-~100,000 annotations per class; the distances to the chosen neighbours are then computed exactly, so duplicates
-are at distance 0 (the expanded ``|x|^2 + |y|^2 - 2 x.y`` leaves ~1e-8 of rounding noise).
+``k`` rows, get no score. The kNN distances are exact (float64): the neighbours are ranked by brute force in blocks
+of ~64 MB (O(n_c^2 d) per class), and the distances to the chosen neighbours are then computed directly, so
+duplicates are at distance 0 (the expanded ``|x|^2 + |y|^2 - 2 x.y`` leaves ~1e-8 of rounding noise). The distance
+to another class (the same kNN mean, to that class's rows) is computed only where a lower bound from the class
+centroids (``_outliers_knn.centroid_bound``) does not already show it can't matter: where that class could be
+nearer than ``closer`` times the row's own distance, or for every class on a row reported by its robust z. Well
+separated classes cost little; classes that overlap (or random features) cost O(n_c n_other d), as every pair.
 """
 
 from __future__ import annotations
@@ -17,26 +21,9 @@ import numpy as np
 
 from maslow.core.dataset import Dataset
 from maslow.core.types import FloatArray, IntArray
+from maslow.quality._outliers_knn import BOUND_SLACK, centroid_bound, knn_mean
 from maslow.quality.geometry import robust_z
 from maslow.quality.issues import QualityIssues
-
-
-def _knn_mean(x: FloatArray, y: FloatArray, k: int, *, same: bool, block: int = 2048) -> FloatArray:
-    """Mean distance of each row of ``x`` to its ``k`` nearest rows of ``y`` (``same``: y is x, self excluded)."""
-    out = np.empty(len(x))
-    yy = (y**2).sum(axis=1)
-    for s in range(0, len(x), block):
-        xb = x[s: s + block]
-        d2 = (xb**2).sum(axis=1)[:, None] + yy[None, :] - 2 * xb @ y.T  # ranks the neighbours
-        if same:
-            d2[np.arange(len(xb)), np.arange(s, s + len(xb))] = np.inf
-        kk = min(k, d2.shape[1] - (1 if same else 0))
-        idx = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
-        step = max(1, 4_000_000 // max(kk * x.shape[1], 1))  # exact distances, a few MB at a time
-        for t in range(0, len(xb), step):
-            diff = xb[t: t + step, None, :] - y[idx[t: t + step]]
-            out[s + t: s + t + len(diff)] = np.sqrt((diff**2).sum(axis=2)).mean(axis=1)
-    return out
 
 
 def _rank01(d: FloatArray) -> FloatArray:
@@ -53,7 +40,8 @@ def _rank01(d: FloatArray) -> FloatArray:
 
 
 def embedding_outliers(ds: Dataset, features: FloatArray, *, k: int = 10, z: float = 3.0,
-                       closer: float = 0.8) -> QualityIssues:
+                       closer: float = 0.8,
+                       progress: Callable[[int, int], None] | None = None) -> QualityIssues:
     """Annotations whose features are far from their class (``embedding_outlier``), ranked.
 
     Args:
@@ -63,6 +51,7 @@ def embedding_outliers(ds: Dataset, features: FloatArray, *, k: int = 10, z: flo
         z: robust z of the log kNN distance, within the class, above which a row is reported.
         closer: a row is also reported when its kNN distance to another class is below ``closer`` times the
             distance to its own class (it sits among another class's objects: a likely wrong class).
+        progress: called as ``progress(done_rows, total_rows)`` after each class (rows with a score).
 
     Raises:
         ValueError: ``features`` is not (n, d) or holds an infinite value; ``k`` is not an integer >= 1.
@@ -100,18 +89,37 @@ def embedding_outliers(ds: Dataset, features: FloatArray, *, k: int = 10, z: flo
     near_cls = np.full(len(a), -1, np.int64)
     classes = [c for c in range(len(names)) if int((ok & (a.label == c)).sum()) > k]
     rows_of: dict[int, IntArray] = {c: np.flatnonzero(ok & (a.label == c)) for c in classes}
+    # class centroids and the sorted distances of each class's rows to theirs, for centroid_bound
+    mu = np.array([f[rows_of[c]].mean(axis=0) for c in classes]).reshape(len(classes), f.shape[1])
+    radii = [np.sort(np.linalg.norm(f[rows_of[c]] - mu[j], axis=1)) for j, c in enumerate(classes)]
+    mm = np.einsum("ij,ij->i", mu, mu)
+    total, done = sum(len(r) for r in rows_of.values()), 0
     for c in classes:
         rows = rows_of[c]
-        d = _knn_mean(f[rows], f[rows], k, same=True)
+        x = f[rows]
+        d = knn_mean(x, x, k, same=True)
         dist[rows] = d
         rank[rows] = _rank01(d)
-        for c2 in classes:
+        # another class matters to a row when it could be nearer than ``closer`` times its own kNN distance, or
+        # for every class when the row is reported anyway (its text names the nearest class and its distance)
+        hit_z = robust_z(np.log(np.maximum(d, 1e-12))) > z
+        need_below = np.where(hit_z, np.inf, closer * d)
+        xx = np.einsum("ij,ij->i", x, x)
+        to_mu = np.sqrt(np.maximum(xx[:, None] + mm[None, :] - 2 * x @ mu.T, 0))
+        for j2, c2 in enumerate(classes):
             if c2 == c:
                 continue
-            d2 = _knn_mean(f[rows], f[rows_of[c2]], k, same=False)
-            better = np.isnan(near_other[rows]) | (d2 < near_other[rows])
-            near_other[rows[better]] = d2[better]
-            near_cls[rows[better]] = c2
+            need = np.flatnonzero(centroid_bound(to_mu[:, j2], radii[j2], k) - BOUND_SLACK < need_below)
+            if not len(need):
+                continue
+            d2 = knn_mean(x[need], f[rows_of[c2]], k, same=False)
+            r = rows[need]
+            better = np.isnan(near_other[r]) | (d2 < near_other[r])
+            near_other[r[better]] = d2[better]
+            near_cls[r[better]] = c2
+        done += len(rows)
+        if progress is not None:
+            progress(done, total)
     parts = []
     for c in classes:
         rows = rows_of[c]
@@ -140,8 +148,9 @@ def crop_outliers(ds: Dataset, *, k: int = 10, z: float = 3.0, closer: float = 0
     """``embedding_outliers`` on the light embeddings of every annotation's box crop (``maslow.embed.crops``).
 
     Needs the image files (``ds.root``); annotations whose image can't be read are skipped (the technical import
-    checks report those).
+    checks report those). ``progress`` is called as ``progress(done, total)`` over the images while embedding,
+    then over the scored annotations while ranking them (``embedding_outliers``).
     """
     from maslow.embed.crops import embed_crops
 
-    return embedding_outliers(ds, embed_crops(ds, progress=progress), k=k, z=z, closer=closer)
+    return embedding_outliers(ds, embed_crops(ds, progress=progress), k=k, z=z, closer=closer, progress=progress)
