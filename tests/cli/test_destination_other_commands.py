@@ -276,3 +276,26 @@ def test_predict_walks_out_once(here: Path, squares: dict[str, Path], monkeypatc
 
 def test_crossval_walks_out_once(here: Path, squares: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     _walked_once(here, monkeypatch, ["crossval", "cfg.yaml", "--folds", "2", "--out", "oof"], "oof")
+
+
+@pytest.mark.parametrize("name", ["convert", "export", "schema-migrate"])
+def test_a_file_destination_that_is_an_image_read_is_refused(here: Path, name: str) -> None:
+    """``convert a.json shapes/images/x.png --to coco`` wrote the JSON over that image (exit 0): refused now, as
+    ``predict`` and ``crossval`` refuse it, also with --overwrite; a new file beside the images is still written."""
+    image = sorted((here / "shapes").rglob("*.png"))[1]
+    before = image.read_bytes()
+    rel = image.relative_to(here).as_posix()
+    if name == "export":
+        assert _run(["init"])[0] == 0 and _run(["import", "shapes/annotations.json", "--from", "coco"])[0] == 0
+    args = {"convert": ["convert", "shapes/annotations.json", "{dst}", "--from", "coco", "--to", "coco"],
+            "export": ["export", "{dst}", "--to", "coco"],
+            "schema-migrate": ["schema", "migrate", "shapes/annotations.json", "--from", "coco", "--to", "s.yaml",
+                               "-o", "{dst}", "--to-format", "coco"]}[name]
+    if name == "schema-migrate":
+        assert _run(["schema", "infer", "shapes/annotations.json", "--from", "coco", "-o", "s.yaml"])[0] == 0
+    for extra in ([], ["--overwrite"]):
+        _refused([a.replace("{dst}", rel) for a in args] + extra, "is the image", "of the data read")
+        assert image.read_bytes() == before
+    code, out, err = _run([a.replace("{dst}", "shapes/images/new.json") for a in args])
+    assert code == 0, (out, err)
+    assert (here / "shapes" / "images" / "new.json").is_file()

@@ -96,6 +96,6 @@ def test_tune_refuses_a_misspelt_metric_before_creating_the_study(data: Path) ->
     cfg = TrainConfig(data=str(data / "tv"), format="imagefolder", backbone="light", tracking="off",
                       out=str(data / "tune"), params={"cache_dir": str(data / "cache")})
     storage = f"sqlite:///{data / 'optuna.db'}"
-    with pytest.raises(MaslowError, match="config field 'metric' must be one of"):
+    with pytest.raises(MaslowError, match=r"metric \(--metric\) must be one of"):
         tune(cfg, trials=1, metric="accurcy", storage=storage, study_name="s")
     assert "s" not in optuna.get_all_study_names(storage)  # before: a study holding one failed trial

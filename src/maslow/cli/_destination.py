@@ -163,9 +163,13 @@ def empty_folder(path: Path) -> bool:
         return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
 
-def check_images_kept(folders: Sequence[Path], ds: Dataset, *, flag: str = "DST") -> None:
+def check_images_kept(folders: Sequence[Path], ds: Dataset, *, flag: str = "DST", dst: Path | str | None = None
+                      ) -> None:
     """Refuse (exit 2) to replace a folder that holds image files of ``ds``, the data read (its images, found
-    by the folders they are in, symlinks followed): the export would delete them. Runs once the data is read."""
+    by the folders they are in, symlinks followed): the export would delete them; with ``dst`` (the destination
+    given), also a file DST that is one of those images (``check_file_not_image``). Runs once the data is read."""
+    if dst is not None:
+        check_file_not_image(Path(dst), ds, flag=flag)
     if ds.root is None or not folders:
         return
     with _checking(folders[0], flag):
@@ -180,6 +184,46 @@ def check_images_kept(folders: Sequence[Path], ds: Dataset, *, flag: str = "DST"
             if real == target or target in real.parents:
                 raise MaslowError(f"{flag} {folder}: must not hold the data read, got its images in {real}; writing "
                                   f"{folder} would delete them (also with --overwrite). Give a new or empty folder")
+
+
+def check_not_in_model(dst: Path, model: Path, *, flag: str = "DST", allowed_suffix: str | None = None) -> None:
+    """Refuse (exit 2) a DST inside the model folder ``model`` (one with a ``model.json``; symlinks followed;
+    ``predict``'s ``--out``, ``export --onnx``'s DST): writing there replaced ``model.json`` or the weights (the model
+    was gone), and anything new there is deleted with the model (``train --overwrite``). ``allowed_suffix``: files of that suffix are allowed there
+    (``export --onnx`` writes ``MODEL/model.onnx`` by default)."""
+    with _checking(dst, flag):
+        real, folder = _real(dst), _real(model)
+        if not (folder / "model.json").is_file() or not (real == folder or folder in real.parents):
+            return  # not a model folder: loading it is refused as such
+        if allowed_suffix is not None and real != folder and real.suffix == allowed_suffix:
+            return
+    what = (f"the file {real.relative_to(folder)} of it" if real != folder and real.exists() else "a path in it"
+            if real != folder else "the folder itself")
+    allowed = "" if allowed_suffix is None else f"; only a {allowed_suffix} file may go there"
+    raise MaslowError(f"{_named(flag, dst)} is inside the model folder {model} ({what}{allowed}); writing it would "
+                      f"replace or mix with the model's own files: give a {flag} outside {model}")
+
+
+def check_file_not_image(dst: Path, ds: Dataset, *, flag: str = "DST") -> None:
+    """Refuse (exit 2) a file DST that is an image file of ``ds``, the data read (the same file: symlinks and hard
+    links followed): a file export there replaced the image (``predict imgs --out imgs/a.png --to coco``). Runs once
+    the data is read; a DST that doesn't exist is no image read."""
+    with _checking(dst, flag):
+        if not dst.is_file():
+            return
+        st = os.stat(dst)
+    key = (st.st_dev, st.st_ino)
+    root = Path(ds.root) if ds.root is not None else None
+    for p in ds.images.path.tolist():
+        for name in dict.fromkeys((str(p), str(p).split("#", 1)[0])):  # a frame "video.mp4#12" is in video.mp4
+            path = root / name if root is not None else Path(name)
+            try:
+                s = os.stat(path)
+            except (OSError, ValueError):
+                continue
+            if (s.st_dev, s.st_ino) == key:
+                raise MaslowError(f"{_named(flag, dst)} is the image {path} of the data read; writing it would "
+                                  f"replace that image (also with --overwrite): give another {flag}")
 
 
 @contextlib.contextmanager

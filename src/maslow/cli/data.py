@@ -378,7 +378,7 @@ def export(
                                 options=options)
     with walked(folders):  # the check looked through them for a workspace: the writer doesn't again
         ds = Workspace.find().load(ref)
-        check_images_kept(folders, ds)
+        check_images_kept(folders, ds, dst=dst)  # a file DST that is an image read: replaced by the export
         with _writing(fmt, dst, enabled=not as_json) as progress:
             rep = io.write(ds, Path(dst), fmt, progress=progress, **options)
     _note_images_left_behind(rep, ds, Path(dst), fmt)
@@ -466,7 +466,7 @@ def convert(
     with walked(folders):  # the check looked through them for a workspace: the writer doesn't again
         imp = _import(src, fmt_in, images_root, strict, check_files, False, as_json, r_opts)
         _refuse_nothing_read(imp, src, quiet=as_json)
-        check_images_kept(folders, imp.dataset)
+        check_images_kept(folders, imp.dataset, dst=dst)
         with _writing(fmt_out, dst, enabled=not as_json) as progress:
             rep = io.write(imp.dataset, dst, fmt_out, progress=progress, **w_opts)
     _note_images_left_behind(rep, imp.dataset, dst, fmt_out)

@@ -153,7 +153,12 @@ def predict(
     """Predict with a saved model on a folder of images or a dataset; writes a predictions dataset. An OUT folder that
     is not empty needs --overwrite; the model and the images or dataset read are never replaced."""
     from maslow import io
-    from maslow.cli._destination import check_destination, check_images_kept, read_paths
+    from maslow.cli._destination import (
+        check_destination,
+        check_images_kept,
+        check_not_in_model,
+        read_paths,
+    )
     from maslow.core.atomic import walked
     from maslow.models import load_model
 
@@ -164,10 +169,11 @@ def predict(
     # and OUT: a folder not empty (without --overwrite), the model or data read, a workspace, the current folder
     folders = check_destination(out, fmt_out, overwrite=overwrite, options={}, flag="--out", sources=[
         model_path, *read_paths(images, fmt_in, images_root=images_root)])
+    check_not_in_model(out, model_path, flag="--out")  # --out MODEL/model.json replaced the model
     checked = walked(folders)  # the check looked through them for a workspace: the writer doesn't again
     model = load_model(model_path)
     ds = load_dataset(images, fmt_in, images_root=images_root, folders=True)
-    check_images_kept(folders, ds, flag="--out")
+    check_images_kept(folders, ds, flag="--out", dst=out)  # --out IMAGES/a.png --to coco replaced the image
     schema = getattr(model, "schema", None)  # before predicting: a class the COCO file lacks is said first
     ids = None if schema is None else _input_category_ids(schema.names, ds, fmt_in=fmt_in, fmt_out=fmt_out,
                                                           src=images)
@@ -218,7 +224,13 @@ def crossval(
     import contextlib
 
     from maslow import io
-    from maslow.cli._destination import check_destination, check_images_kept, check_side_file, read_paths
+    from maslow.cli._destination import (
+        check_destination,
+        check_file_not_image,
+        check_images_kept,
+        check_side_file,
+        read_paths,
+    )
     from maslow.cli.train import read_train_config
     from maslow.core.atomic import atomic_path, walked
     from maslow.errors import FormatError, MaslowError, MissingDependencyError
@@ -240,7 +252,8 @@ def crossval(
     except MaslowError as e:
         raise FormatError(str(e), path=config) from None
     truth = load_data(cfg)
-    check_images_kept(folders, truth, flag="--out")
+    check_images_kept(folders, truth, flag="--out", dst=out)  # before training: --out a training image replaced it
+    check_file_not_image(_probs_path(out), truth, flag="--out")
     task = getattr(adapter, "task", None) or truth.schema.task  # a classifier's probabilities go beside OUT
     _check_probs_file(_probs_path(out), out=out, overwrite=overwrite,
                       writes=Task(task).value in ("classification", "multilabel"))

@@ -198,7 +198,7 @@ def apply(
             gt, fmt, images_root, issues, db, decisions_file), options={}, flag="--out")
     checked = walked(folders)  # the check looked through them for a workspace: the writer doesn't again
     truth, _, version = _truth(gt, fmt, images_root)
-    check_images_kept(folders, truth, flag="--out")
+    check_images_kept(folders, truth, flag="--out", dst=out)
     if commit and version is None:
         raise MaslowError("review apply: --commit applies to a workspace version or dataset --gt (omit --from)")
     findings = read_findings(issues)

@@ -250,7 +250,7 @@ def migrate(
         read_id = read_ws.resolve(dataset)
         read_ref = f"{read_ws.record(read_id).dataset}@{read_id}"
     ds = load_dataset(read_ref, fmt)
-    check_images_kept(folders, ds, flag="--out")
+    check_images_kept(folders, ds, flag="--out", dst=out)
     if current is not None:  # the data follows that schema (definitions, order and version), classes by name
         ds = adopt_schema(ds, load_schema(current), where=f"--current {current}")
     notes: dict[str, Any] = {}

@@ -205,7 +205,7 @@ def train_command(
     from maslow.models.base import build_model, load_data
     from maslow.models.checkpoint import CHECKPOINT_FILE, checkpoint_file, partial_folder, read_checkpoint, run_folder
     from maslow.models.evaluate import task_of
-    from maslow.models.train import split_for_training, train
+    from maslow.models.train import check_epochs, split_for_training, train
 
     cfg = read_train_config(config, sets, search=True)[0]
     _quiet_libraries(cfg)
@@ -226,6 +226,7 @@ def train_command(
     # adapter settings (params) are checked when the adapter is built: before any data is read
     with _config_errors(config):
         adapter = build_model(cfg)
+        check_epochs(cfg, adapter, resuming=resume is not None)  # epochs: 0 saved an untrained model
     ckpt = None  # read before the data: a missing or damaged checkpoint exits 2 naming the file
     if resume is not None and "resume" in inspect.signature(adapter.fit).parameters:  # else train says it has none
         ckpt = read_checkpoint(resume)
@@ -302,7 +303,7 @@ def tune_command(
     _quiet_libraries(cfg)
     with progress_bar("trials", enabled=not as_json) as progress:
         result = tune(cfg, trials=trials, metric=metric, space=space, storage=storage, study_name=study,
-                      timeout=timeout, progress=progress)
+                      timeout=timeout, progress=progress, where=f"{config}: search" if space is not None else "search")
     if as_json:
         print_json(result.to_dict())
         return
@@ -394,6 +395,7 @@ def export_onnx_command(args: Sequence[str], *, as_json: bool) -> None:
         raise MaslowError(f"export --onnx: arguments must be MODEL [DST], got {len(args)} arguments")
     model = Path(args[0])
     dst = Path(args[1]) if len(args) == 2 else model / "model.onnx"
+    _check_onnx_destination(dst, model)
     rep = export_onnx(model, dst)
     if as_json:
         print_json(rep)
@@ -410,6 +412,19 @@ def export_onnx_command(args: Sequence[str], *, as_json: bool) -> None:
     if rep.precise_sigmoid:
         console.print(f"{rep.precise_sigmoid} Sigmoid node{'' if rep.precise_sigmoid == 1 else 's'} written as "
                       "1 / (1 + exp(-x)) (onnxruntime's Sigmoid rounds small probabilities)")
+
+
+def _check_onnx_destination(dst: Path, model: Path) -> None:
+    """Refuse (exit 2), before the model is loaded, an ONNX DST that would replace data: a file of MODEL other than a
+    ``.onnx`` one (``export M M/weights.pt --onnx`` wrote ONNX over the weights), a folder, a workspace's own file.
+    A file elsewhere is replaced, as ``cp`` does (the other file exports do the same)."""
+    from maslow.cli._destination import check_not_in_model, check_side_file
+
+    check_not_in_model(dst, model, allowed_suffix=".onnx")
+    if dst.is_dir():
+        raise MaslowError(f"{dst} is a folder; export --onnx writes a file: give a file path such as "
+                          f"{dst / 'model.onnx'}")
+    check_side_file(dst, dst=dst, what="the ONNX file", sources=[model])
 
 
 def register(app: typer.Typer) -> None:

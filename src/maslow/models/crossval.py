@@ -77,7 +77,25 @@ def fold_assignments(ds: Dataset, folds: int = 5, seed: int = 0, groups: np.ndar
         raise MaslowError(f"crossval: folds must be <= the number of independent groups of images ({n_units}), "
                           f"got {folds}")
     names = assign_splits(ds, {str(f): 1.0 / folds for f in range(folds)}, rng=seed, groups=groups)
-    return np.asarray([int(s) for s in names.tolist()], np.int64)
+    fold = np.asarray([int(s) for s in names.tolist()], np.int64)
+    return _fill_empty_folds(fold, np.arange(m) if groups is None else _units(groups), folds)
+
+
+def _fill_empty_folds(fold: IntArray, unit: IntArray, folds: int) -> IntArray:
+    """``fold`` with no fold empty: the stratified assignment can put two groups in one fold and none in another
+    (5 groups, 5 folds: sizes 6/6/8/14/0), and crossval then ran fewer, larger folds than asked. While a fold is
+    empty, the smallest group of the fold holding the most groups moves there (groups stay whole; ties: lowest
+    fold, then lowest group). Needs at least ``folds`` groups (``fold_assignments`` checks)."""
+    fold = fold.copy()
+    while (empty := np.flatnonzero(np.bincount(fold, minlength=folds) == 0)).size:
+        units_of = [np.unique(unit[fold == f]) for f in range(folds)]
+        donor = max(range(folds), key=lambda f: (len(units_of[f]), -f))
+        if len(units_of[donor]) < 2:
+            break  # fewer groups than folds: cannot happen after fold_assignments' check
+        sizes = [int((unit == u).sum()) for u in units_of[donor]]
+        moved = units_of[donor][int(np.argmin(sizes))]
+        fold[unit == moved] = int(empty[0])
+    return fold
 
 
 def duplicate_groups(ds: Dataset, groups: np.ndarray | None = None, *, threshold: int = 8,

@@ -162,6 +162,8 @@ def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset 
     train_rows, val_rows = np.flatnonzero(is_train), np.flatnonzero(is_val)
     if not val_rows.size and cfg.val_fraction > 0 and train_rows.size > 1:
         val_rows, train_rows = _hold_out(ds, train_rows, cfg)
+    if not ds.n_images:
+        raise MaslowError(f"train: no image to train on: the dataset {cfg.data} has no images (config field 'data')")
     if not train_rows.size:
         raise MaslowError(f"train: no image to train on: no image has split {cfg.train_split!r} and every image is "
                           f"in {cfg.val_split!r} or {TEST_SPLIT!r} (config fields train_split / val_split)")
@@ -174,6 +176,15 @@ def split_for_training(ds: Dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset 
     val = ds.select_images(val_rows) if val_rows.size else None
     test = ds.select_images(test_rows) if test_rows.size else None
     return ds.select_images(train_rows), val, test
+
+
+def check_epochs(cfg: TrainConfig, model: Any, *, resuming: bool = False) -> None:
+    """Refuse (MaslowError) ``epochs: 0`` for an adapter that trains in epochs (a torch one) when not resuming: no
+    epoch would run, and an untrained model (a random head) was saved and logged as trained. An adapter that fits in
+    one pass (embed-logreg) ignores ``epochs``."""
+    if cfg.epochs == 0 and not resuming and "resume" in inspect.signature(model.fit).parameters:
+        raise MaslowError(f"config field 'epochs' must be >= 1 to train model {cfg.model!r}, got 0: no epoch would "
+                          "run and the model saved would be untrained (its head random)")
 
 
 def warn_unlearnable_classes(train: Dataset, val: Dataset | None, test: Dataset | None, task: Task) -> None:
@@ -405,6 +416,7 @@ def train(cfg: TrainConfig, *, on_epoch: Callable[[EpochResult], None] | None = 
 
     model = build_model(cfg)
     fit_params = inspect.signature(model.fit).parameters
+    check_epochs(cfg, model, resuming=resume is not None)
     ckpt: Checkpoint | None = None
     if resume is not None:
         if "resume" not in fit_params:

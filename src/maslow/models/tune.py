@@ -237,7 +237,7 @@ def check_keys(cfg: TrainConfig, space: Mapping[str, Any], *, where: str = "sear
 
 def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Mapping[str, Any] | None = None,
          storage: str | None = None, study_name: str | None = None, timeout: float | None = None,
-         progress: Callable[[int, int], None] | None = None) -> TuneResult:
+         progress: Callable[[int, int], None] | None = None, where: str = "search") -> TuneResult:
     """Search ``space`` for the settings that maximise ``metric``, ``trials`` more trials of the study.
 
     Args:
@@ -249,9 +249,11 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
         study_name: default ``<cfg.experiment>-<cfg.model>``.
         timeout: stop starting new trials after this many seconds.
         progress: ``progress(trials_done, trials)`` after each trial.
+        where: how messages name the space (``<config file>: search``).
 
     Raises:
-        MissingDependencyError: optuna is absent. MaslowError: a bad space, no validation data, a failed trial.
+        MissingDependencyError: optuna is absent. MaslowError: a bad space, no validation data, a failed trial, a
+            space a resumed study can't take (a key sampled before from other choices or another kind of range).
     """
     optuna = _optuna()
     from maslow.models.train import split_for_training, train
@@ -260,8 +262,8 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
     if not space:
         raise MaslowError(f"tune: the search space is empty (no default for model {cfg.model!r}); give a search: "
                           "mapping")
-    check_space(space)
-    check_keys(cfg, space)
+    check_space(space, where=where)
+    check_keys(cfg, space, where=where)
     ds = load_data(cfg)
     if split_for_training(ds, cfg)[1] is None:
         raise MaslowError(f"tune: trials are compared on validation data: the data needs a {cfg.val_split!r} split "
@@ -269,7 +271,12 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
     if metric is not None:
         cfg = cfg.with_overrides(metric=metric)
     # the model's task (a detector on data whose main task is keypoints), and a metric of it, before any trial
-    metric = cfg.key_metric(getattr(build_model(cfg), "task", None) or task_of(ds))
+    try:
+        metric = cfg.key_metric(getattr(build_model(cfg), "task", None) or task_of(ds))
+    except MaslowError as e:  # the metric given here (the CLI's --metric), not the config's field
+        if metric is None:
+            raise
+        raise MaslowError(str(e).replace("config field 'metric'", "tune: metric (--metric)")) from None
     cfg = cfg.with_overrides(metric=metric)
     storage = storage or default_storage()
     if (database := same_storage(storage)).startswith("sqlite:///"):
@@ -284,6 +291,7 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
     _claim(root, name, storage)
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
                                 direction="maximize", load_if_exists=True)
+    check_study_space(study, space, where=where, storage=storage)  # before a trial fails on it (a FAIL trial each)
     finished = [0]
 
     def objective(trial: Any) -> float:
@@ -298,6 +306,7 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
 
         folder = root / f"trial-{trial.number:04d}"
         trial.set_user_attr("model", str(folder))
+        trial.set_user_attr("config", _stored(tcfg))  # what it trains with: best.yaml is the best trial's own
         result = train(tcfg, dataset=ds, on_epoch=on_epoch, out=folder, run_name=f"{name}-trial-{trial.number}",
                        checkpoint=False)  # a trial is not resumed (the study is): no last.pt per trial
         trial.set_user_attr("run_id", result.run_id or "")
@@ -314,6 +323,85 @@ def tune(cfg: TrainConfig, *, trials: int, metric: str | None = None, space: Map
     log.info("study %r in %s: %d trials before, %d more", name, storage, done_before, trials)
     study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[callback], catch=())
     return _result(study, cfg, space, name, storage, metric, root)
+
+
+def _stored(cfg: TrainConfig) -> dict[str, Any]:
+    """``cfg`` as a trial's user attribute (JSON): its data and images_root absolute, as a later call from another
+    folder must read them."""
+    d = cfg.to_dict()
+    for k in ("data", "images_root"):
+        if d.get(k) is not None and (k != "data" or cfg.format is not None):
+            d[k] = str(Path(d[k]).resolve())
+    return d
+
+
+def _trial_config(trial: Any, name: str, root: Path) -> TrainConfig | None:
+    """The config ``trial`` trained with: its ``config`` user attribute, else (a study run before maslow stored it)
+    the config in its model folder's ``model.json``; None when neither is there. A trial of an earlier call may
+    differ from this call's config in more than the searched values (other fixed values, another base config)."""
+    from maslow.models.base import read_model_json
+
+    stored = trial.user_attrs.get("config")
+    where = f"study {name!r}: trial {trial.number}'s config"
+    if not isinstance(stored, Mapping):
+        folder = Path(trial.user_attrs.get("model") or root / f"trial-{trial.number:04d}")
+        try:
+            stored = read_model_json(folder).get("config")
+        except (MaslowError, OSError):
+            return None
+        where = f"{folder / 'model.json'}: config"
+        if not isinstance(stored, Mapping):
+            return None
+    return TrainConfig.from_dict(stored, where=where)
+
+
+def _distribution(optuna: Any, spec: Any) -> Any:
+    """The Optuna distribution ``_suggest`` samples ``spec`` from; None for a fixed value."""
+    d = optuna.distributions
+    if isinstance(spec, Mapping):
+        lo, hi, log_ = spec["low"], spec["high"], bool(spec.get("log", False))
+        if isinstance(lo, int) and isinstance(hi, int) and not isinstance(spec.get("step", 1), float):
+            return d.IntDistribution(lo, hi, log=log_, step=int(spec.get("step", 1)))
+        return d.FloatDistribution(float(lo), float(hi), log=log_, step=spec.get("step"))
+    return d.CategoricalDistribution(spec) if isinstance(spec, list) else None
+
+
+def _described(dist: Any) -> str:
+    """A distribution as a ``search:`` entry writes it: ``[0.5, 1.0]``, ``integers {low: 1, high: 10}``."""
+    if not hasattr(dist, "low"):
+        return f"choices {list(dist.choices)}"
+    step = getattr(dist, "step", None)
+    extra = (", log: true" if dist.log else "") + ("" if step in (None, 1) or dist.log else f", step: {step}")
+    kind = "integers" if type(dist).__name__ == "IntDistribution" else "floats"
+    return f"{kind} {{low: {dist.low}, high: {dist.high}{extra}}}"
+
+
+def check_study_space(study: Any, space: Mapping[str, Any], *, where: str = "search", storage: str = "") -> None:
+    """Refuse (MaslowError), before any trial, a space a resumed study can't sample: a key its trials sampled from
+    other choices, or from another kind of range (integers vs floats, log vs not, a range vs choices). Optuna
+    raised a ValueError inside each trial instead (a traceback, and a FAIL trial added per attempt). A range of the
+    same kind with other ends is allowed (Optuna allows it)."""
+    optuna = _optuna()
+    stored: dict[str, tuple[int, Any]] = {}
+    for t in study.get_trials(deepcopy=False):
+        for key, dist in t.distributions.items():
+            stored.setdefault(key, (t.number, dist))
+    for key, spec in space.items():
+        try:
+            new = _distribution(optuna, spec)
+        except ValueError as e:  # e.g. log with step: each trial failed on it
+            raise MaslowError(f"{where}.{key}: {e}") from None
+        if key not in stored or new is None:
+            continue
+        number, old = stored[key]
+        try:
+            optuna.distributions.check_distribution_compatibility(old, new)
+        except ValueError as e:
+            raise MaslowError(
+                f"{where}.{key}: study {study.study_name!r}{f' ({storage})' if storage else ''} sampled it from "
+                f"{_described(old)} (trial {number}), got {_described(new)}; one study can't sample a setting from "
+                f"both (Optuna: {str(e).rstrip('.')}). Keep the study's space for {key}, or start a new study: "
+                "another --study name (or --storage) and another out folder") from None
 
 
 #: The file in a tuning folder that names the study its trial folders belong to.
@@ -368,8 +456,12 @@ def _result(study: Any, cfg: TrainConfig, space: Mapping[str, Any], name: str, s
     if not complete:
         return TuneResult(name, storage, metric, {}, None, None, None, None, tuple(rows))
     best = study.best_trial
-    fixed = {k: v for k, v in space.items() if not isinstance(v, Mapping | list)}
-    best_cfg = cfg.with_overrides(**overrides_for(cfg, {**fixed, **best.params}))
+    best_cfg = _trial_config(best, name, root)
+    if best_cfg is None:  # a trial of a study run before configs were stored, its model folder gone
+        log.warning("tune: trial %d of study %r recorded no config and its model folder has none: best.yaml is this "
+                    "call's config with its sampled values", best.number, name)
+        fixed = {k: v for k, v in space.items() if not isinstance(v, Mapping | list)}
+        best_cfg = cfg.with_overrides(**overrides_for(cfg, {**fixed, **best.params}))
     # read_config resolves data/images_root against best.yaml's folder: write them absolute. The model folder
     # must not be `root` itself: retraining would replace the folder holding every trial and best.yaml.
     paths = {k: str(Path(v).resolve()) for k in ("data", "images_root")
