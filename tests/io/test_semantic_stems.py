@@ -109,3 +109,14 @@ def test_convert_to_masks_keeps_both_images(tmp_path: Path) -> None:
     back, report = parse(tmp_path / "out", images_root=tmp_path / "img")
     assert report.counts() == {}
     _same(ds, back)
+
+
+def test_a_path_paired_by_its_stem_listed_twice_is_counted(tmp_path: Path) -> None:
+    """``a.jpg`` twice: the repeat's map ``a.jpg.png`` claimed ``a.jpg``, so the first record's ``a.png`` read back
+    as an image named ``a.png``, and nothing was counted. The first record keeps its image; the repeat is counted."""
+    ds = _dataset(tmp_path / "img", ["a.jpg", "a.jpg"], [(10, 10), (10, 10)])
+    rep = io.write(ds, tmp_path / "out", "masks")
+    assert rep.lost == {"image_names": 1} and any("a__2.png" in n for n in rep.notes)
+    back, _ = parse(tmp_path / "out", images_root=tmp_path / "img")
+    got = _by_path(back)
+    assert sorted(got) == ["a.jpg", "a__2.png"] and [n for n, _ in got["a.jpg"][1]] == ["c0"]

@@ -109,3 +109,11 @@ def test_attributes_use_images_only_when_they_take_one_value_per_image() -> None
     assert occ.p_value == pytest.approx(stats.chi2_contingency(occ.table, correction=False).pvalue, rel=1e-9)
     assert found["annotator"].unit == "image"
     assert found["annotator=ann"].unit == "image" and 0 < found["annotator=ann"].p_value <= 1
+
+
+def test_a_bias_p_no_shuffle_test_can_reach_is_refused() -> None:
+    """Below 1/20,000 no image-level variable could ever flag (the smallest p of 19,999 shuffles), however strong,
+    and each one ran all 19,999 shuffles to say so."""
+    with pytest.raises(ValueError, match=r"CheckConfig.bias_p: must be at least 5e-05"):
+        CheckConfig(bias_p=1e-5)
+    assert CheckConfig(bias_p=1 / 20_000).bias_p == 1 / 20_000

@@ -463,7 +463,7 @@ def _map_names(paths: list[str]) -> tuple[list[str], list[str]]:
     image's relative path with a ``.png`` suffix; where several images would share that name (``a.png`` and
     ``a.jpg``, or one path listed twice), the image the reader pairs with it keeps it (the one named so, else the
     first by suffix) and each other one gets its whole name with ``.png`` after it (``a.jpg.png``), which the
-    reader pairs with ``a.jpg``. Where that name is taken too (a third record of one path, an image named
+    reader pairs with ``a.jpg``. Where that name is taken too (a third record of one path, ``a.jpg`` listed twice, an image named
     ``a.jpg.png`` beside ``a.jpg``), the map gets ``<stem>__<k>.png``, a name no image has (counted as lost)."""
     plain = [Path(p).with_suffix(".png").as_posix() for p in paths]
     groups: dict[str, list[int]] = {}
@@ -485,7 +485,9 @@ def _map_names(paths: list[str]) -> tuple[list[str], list[str]]:
             if i == keeper:
                 continue
             name = paths[i] + ".png"
-            if name in taken or name in images:
+            # a repeat of a keeper paired by its stem (``a.jpg`` twice): ``a.jpg.png`` would claim ``a.jpg`` and leave
+            # the keeper's ``a.png`` without its image
+            if name in taken or name in images or paths[i] == paths[keeper] != t:
                 k = 2
                 while (name := f"{t[:-4]}__{k}.png") in taken or Path(name).stem in stems:
                     k += 1

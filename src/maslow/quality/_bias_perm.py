@@ -23,7 +23,8 @@ import numpy as np
 
 from maslow.core.types import FloatArray, IntArray
 
-_CELLS_PER_BATCH = 1 << 22  # (shuffles x cells) per batch: about 100 MB of temporaries
+_CELLS_PER_BATCH = 1 << 22  # numbers per batch: about 100 MB of temporaries
+_TABLE_TEMPS = 8  # (b, rows, cols) temporaries the statistics make per table
 
 
 def n_permutations(bias_p: float) -> tuple[int, int]:
@@ -85,7 +86,9 @@ def permutation_pvalues(ii: IntArray, cc: IntArray, w: FloatArray, values: IntAr
     tol = 1e-9 * np.abs(obs) + 1e-12
     rng = np.random.default_rng(seed)
     size = n_rows * n_cols
-    batch = max(1, min(n_perm, _CELLS_PER_BATCH // max(z, m, 1)))
+    # by the larger of the shuffled cells and the tables' temporaries (80 classes x 500 annotators: 4 GB when the
+    # tables were left out)
+    batch = max(1, min(n_perm, _CELLS_PER_BATCH // max(z, m, _TABLE_TEMPS * size, 1)))
     perm = np.tile(values, (batch, 1))  # each row is reshuffled in place: still a uniform shuffle each time
     offset = np.arange(batch)[:, None] * size + (cc * n_cols)[None, :]  # (batch, z) flat table index less value
     weight = np.tile(w, batch)

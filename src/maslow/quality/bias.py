@@ -168,6 +168,13 @@ def _table(label: IntArray, codes: IntArray, names: list[str], k: int, max_categ
     return t[rows], cols, rows
 
 
+def _positions(n: int, chosen: Any) -> IntArray:
+    """(n,) position of each of ``chosen`` among them (a table's row or column), -1 for the others."""
+    out = np.full(n, -1, np.int64)
+    out[np.asarray(chosen, np.int64)] = np.arange(len(chosen))
+    return out
+
+
 def _image_p(label: IntArray, image: IntArray, codes: IntArray, per_image: IntArray, rowmap: IntArray,
              colmap: IntArray, n_rows: int, n_cols: int, one_vs_rest: bool, name: str, config: CheckConfig
              ) -> tuple[np.ndarray, int]:
@@ -205,12 +212,9 @@ def label_associations(ds: Dataset, *, config: CheckConfig = CheckConfig()) -> l
         n_img = len(np.unique(a.image[codes >= 0]))
         unit, n_perm = "annotation", 0
         if per_image is not None:
-            rowmap = np.full(k, -1, np.int64)
-            rowmap[rows] = np.arange(len(rows))
-            colmap = np.full(len(values), -1, np.int64)
-            colmap[[values.index(c) for c in cols]] = np.arange(len(cols))
-            ps, n_perm = _image_p(a.label, a.image, codes, per_image, rowmap, colmap, len(rows), len(cols), False,
-                                  var, config)
+            colmap = _positions(len(values), [values.index(c) for c in cols])
+            ps, n_perm = _image_p(a.label, a.image, codes, per_image, _positions(k, rows), colmap, len(rows),
+                                  len(cols), False, var, config)
             p, unit = float(ps[0]), "image"
         out.append(Association(var, tuple(names[r] for r in rows), tuple(cols), t, chi2, p, v, dof,
                                bool(v >= config.bias_cramers_v and p < config.bias_p), n_img, unit, n_perm))
@@ -231,9 +235,7 @@ def label_associations(ds: Dataset, *, config: CheckConfig = CheckConfig()) -> l
             unit = "annotation"
             if per_image is not None:
                 if perm_p is None:  # one run of shuffles gives every annotator's p
-                    rowmap = np.full(k, -1, np.int64)
-                    rowmap[present] = np.arange(len(present))
-                    perm_p, n_perm = _image_p(a.label, a.image, codes, per_image, rowmap,
+                    perm_p, n_perm = _image_p(a.label, a.image, codes, per_image, _positions(k, present),
                                               np.arange(len(people)), len(present), len(people), True,
                                               "annotator=", config)
                 p, unit = float(perm_p[j]), "image"

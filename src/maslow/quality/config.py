@@ -73,7 +73,8 @@ class CheckConfig:
             annotation, e.g. ``((("colour", "red"), ("occluded", True)),)``.
         agreement_iou: IoU at which boxes of two annotators are matched as the same object.
         bias_cramers_v: Cramér's V at or above which an association is ``label_bias`` (with ``bias_p``).
-        bias_p: chi-square p-value below which an association may be flagged.
+        bias_p: p-value below which an association may be flagged (at least 1/20,000, the smallest p the
+            shuffle test over images can give).
         annotator_bias_v: Cramér's V of one annotator's class distribution against the rest of the team.
         max_categories: metadata columns with more distinct values are not tested for bias.
         bias_columns: ``images.extra`` columns, attributes (``attr:NAME``) or ``annotator`` to test; None = all.
@@ -210,6 +211,8 @@ def _name(where: str, v: Any, what: str = "an attribute name") -> str:
     return v
 
 
+#: the smallest ``bias_p``: the permutation test over images runs at most 19,999 shuffles (``_bias_perm``)
+MIN_BIAS_P = 1 / 20_000
 _UNIT = ("duplicate_iou", "conflict_iou", "mask_box_iou", "agreement_iou", "presence_fraction", "bias_p")
 _NON_NEGATIVE = ("min_side", "min_area", "bounds_tolerance", "min_log_scale", "keypoint_tolerance", "obb_tolerance")
 _Z = ("size_z", "count_z")  # > 0; .inf turns the check off
@@ -229,6 +232,9 @@ def _checked(d: dict[str, Any]) -> dict[str, Any]:
             out[k] = tuple(fams)
         elif k in _UNIT:
             out[k] = _number(k, v, 0.0, lo_open=True, hi=1.0)
+            if k == "bias_p" and out[k] < MIN_BIAS_P:  # a test over images could never reach it
+                raise _Bad(k, f"must be at least {MIN_BIAS_P:g} (1/20,000: the smallest p of the shuffle test over "
+                              f"images, 19,999 shuffles at most), got {out[k]:g}")
         elif k in _NON_NEGATIVE:
             out[k] = _number(k, v, 0.0)
         elif k in _Z:

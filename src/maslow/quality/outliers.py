@@ -4,9 +4,9 @@ Glossary: ``features`` is an (n, d) array aligned with the annotation rows (for 
 are L2-normalised, so distances are chordal (monotone in cosine distance). An annotation's *kNN distance* is its
 mean distance to its ``k`` nearest neighbours of the same class; its *score* is the rank of that distance within
 its class, in [0, 1] (tied distances share their mean rank). Rows with NaN features, and classes with at most
-``k`` rows, get no score. The kNN distances are exact (float64): the neighbours are ranked by brute force in blocks
-of ~64 MB (O(n_c^2 d) per class), and the distances to the chosen neighbours are then computed directly, so
-duplicates are at distance 0 (the expanded ``|x|^2 + |y|^2 - 2 x.y`` leaves ~1e-8 of rounding noise). The distance
+``k`` rows, get no score. The kNN distances are float64 (ranked to ~1e-8 among near-duplicates): the neighbours
+are ranked by brute force in blocks of ~64 MB (O(n_c^2 d) per class), and the distances to the chosen neighbours
+are then computed directly, so duplicates are at distance 0 (the expanded ``|x|^2 + |y|^2 - 2 x.y`` leaves ~1e-8 of rounding noise). The distance
 to another class (the same kNN mean, to that class's rows) is computed only where a lower bound from the class
 centroids (``_outliers_knn.centroid_bound``) does not already show it can't matter: where that class could be
 nearer than ``closer`` times the row's own distance, or for every class on a row reported by its robust z. Well
