@@ -160,8 +160,9 @@ def spinner(text: str, *, enabled: bool = True) -> Any:
 
 @contextlib.contextmanager
 def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A ``progress(done, total)`` callback drawing a rich bar on stderr (silent when disabled)."""
-    if not enabled:
+    """A ``progress(done, total)`` callback drawing a rich bar on stderr (silent when disabled, and when stderr is
+    not a terminal: a log or a pipe got an empty line per bar, and a bar is nothing to read there)."""
+    if not enabled or not err_console.is_terminal:
         yield lambda done, total: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # 8 ms
