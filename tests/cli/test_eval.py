@@ -164,7 +164,7 @@ def test_off_by_one_ids_need_id_offset(files: dict[str, Path]) -> None:
 @pytest.mark.parametrize(("pred", "args", "message"), [
     pytest.param("bad.json", [], "bad.json", id="truncated-results"),
     pytest.param("nothing.json", [], "does not exist", id="missing-file"),
-    pytest.param(None, ["--slice-by", "site"], "slice_metrics: by must be an image column (split, width, height, "
+    pytest.param(None, ["--slice-by", "site"], "eval: --slice-by must be an image column (split, width, height, "
                  "coco_id, frame, sequence), got 'site'", id="unknown-column"),
     pytest.param("pred.parquet", ["--pred-format", "parquet", "--id-offset", "1"],
                  "--id-offset applies to --pred-format coco-results only", id="offset-other-format"),

@@ -160,7 +160,7 @@ def test_cli_issues_json_and_errors(planted: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["diversity", "issues", str(planted), "--blur-share", "0.5"])
     assert res.exit_code == 0 and "images have an issue" in res.stdout
     res = runner.invoke(app, ["diversity", "issues", str(planted), "--dark", "2"])
-    assert res.exit_code == 2 and "IssueRules.dark must be in [0, 1]" in res.output
+    assert res.exit_code == 2 and "diversity issues: --dark must be in [0, 1]" in res.output
     empty = tmp_path / "empty"
     empty.mkdir()
     res = runner.invoke(app, ["diversity", "issues", str(empty), "--json"])

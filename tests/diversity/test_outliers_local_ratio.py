@@ -125,7 +125,7 @@ def test_min_ratio_is_checked(tmp_path: Path) -> None:
     _slides_and_photos(tmp_path / "f", n_slides=3, n_photos=0, n_glitches=0)
     code, out = run_cli(["outliers", str(tmp_path / "f"), "--embedder", "light", "--cache-dir", str(tmp_path / "c"),
                          "--min-ratio", "-1"])
-    assert code == 2 and "min_ratio must be a number >= 0" in out
+    assert code == 2 and "--min-ratio must be a number >= 0" in out
 
 
 def test_unreadable_images_are_listed_as_outliers_not_fatal(tmp_path: Path) -> None:

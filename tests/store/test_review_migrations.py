@@ -253,6 +253,7 @@ def test_db_commands_report_and_upgrade(tmp_path: Path) -> None:
     con = sqlite3.connect(empty)
     assert con.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # left as it was
     con.close()
+    (tmp_path / "x.json").write_text("[]")
     code, out = run_cli(["review", "db", "current", str(tmp_path / "x.json"), "--json"])  # beside the ISSUES.json
     assert code == 0 and json.loads(out)["database"] == f"sqlite:///{tmp_path / 'x.review.db'}"
 

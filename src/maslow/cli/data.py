@@ -73,12 +73,33 @@ def _default_name(src: Path) -> str:
 
 def _clean_name(name: str) -> str:
     """``name`` as a dataset name: other characters than letters, digits, '-', '_' and '.' become '-'."""
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip(".-") or "dataset"
+    return _cleaned(name) or "dataset"
+
+
+def _cleaned(name: str) -> str:
+    """``_clean_name`` without its fallback: empty when ``name`` has no letter, digit or '_' to keep."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip(".-")
+
+
+def _given_name(name: str) -> str:
+    """The dataset name of ``import --name NAME``: NAME cleaned as a name derived from the source is, with a note
+    when that changed it (``'my set'`` became ``my-set`` without a word, and ``maslow log 'my set'`` then failed);
+    a NAME with nothing to keep (``'@@'``) is refused: every such name became the same dataset ``dataset``."""
+    from maslow.cli.render import err_console
+
+    dataset = _cleaned(name)
+    if not dataset:
+        raise MaslowError(f"import: --name {name!r}: a dataset name must use letters, digits, '-', '_' or '.' "
+                          "(and hold a letter, digit or '_')")
+    if dataset != name:
+        err_console.print(f"note: --name {name!r}: a dataset name uses letters, digits, '-', '_' and '.'; "
+                          f"imported as {dataset!r}", markup=False, highlight=False, soft_wrap=True)
+    return dataset
 
 
 def sample(
     dst: Annotated[Path, typer.Argument(help="Folder to write the sample into.")],
-    n_images: Annotated[int, typer.Option("--n-images", "-n")] = 48,
+    n_images: Annotated[int, typer.Option("--n-images", "-n", min=0)] = 48,  # min: named as the flag, not "shapes: n_images"
     seed: Annotated[int, typer.Option()] = 0,
     overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
@@ -212,9 +233,10 @@ def import_(
     fmt = format_name(fmt, "--from")
     ws = Workspace.find()
     options = parse_options(read_options, io.get_format(fmt).parse, flag="--read-option", what=f"{fmt} reader")
+    given = _given_name(name) if name else None  # before the data is read
     imp = _import(src, fmt, images_root, strict, check_files, deep, as_json, options)
     _refuse_nothing_read(imp, src, quiet=as_json)
-    dataset = _clean_name(name) if name else _default_name(src)
+    dataset = given or _default_name(src)
     # recorded relative to the workspace root (absolute when outside it): the same file imported from a subfolder
     # or from a moved copy of the workspace is the same source
     source = ws.relpath(src).as_posix()

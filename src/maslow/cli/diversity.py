@@ -9,6 +9,7 @@ import numpy as np
 import typer
 from rich.text import Text
 
+from maslow.cli._flags import flags_named
 from maslow.cli.render import (
     console,
     either,
@@ -69,8 +70,10 @@ def balance_cmd(
         no_images(dataset, fmt)
         if not as_json:
             return
-    r = balance(ds, split=split, beta=beta, rare_share=rare_share, target_share=target_share,
-                repeat_threshold=repeat_threshold, include_ignored=include_ignored)
+    with flags_named({f"balance: {p}": f"diversity balance: --{p.replace('_', '-')}"
+                      for p in ("beta", "rare_share", "target_share", "repeat_threshold", "split")}):
+        r = balance(ds, split=split, beta=beta, rare_share=rare_share, target_share=target_share,
+                    repeat_threshold=repeat_threshold, include_ignored=include_ignored)
     written = plot_balance(r, plot) if plot is not None and ds.n_images else []
     if as_json:
         print_json({**r.to_dict(), "plots": [str(p) for p in written]})
@@ -151,7 +154,8 @@ def duplicates_cmd(
         raise FormatError(f"features must have one row per image ({ds.n_images}), got {len(feats)}", path=features)
     # a bar per step (hashing images, searching near duplicates, comparing features, clustering): one "hashing
     # images" bar sat at N/N while the search and the clustering ran
-    with step_bars(enabled=not as_json) as (step, progress):
+    with step_bars(enabled=not as_json) as (step, progress), flags_named(
+            {"find_duplicates: threshold": "diversity duplicates: --threshold"}):
         r = find_duplicates(ds, threshold=threshold, near=not exact_only, min_side=min_side, features=feats,
                             cosine=cosine, progress=progress, step=step)
     written = plot_duplicates(r, ds, plot) if plot is not None else []
@@ -200,7 +204,7 @@ def _read_features(path: Path) -> np.ndarray:
 
     try:
         f = np.asarray(np.load(path, allow_pickle=False))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file (click would print "Aborted.", exit 1)
         raise FormatError(f"features must be a .npy (m, d) array: {e}", path=path) from None
     if f.dtype.kind not in "biuf" or f.ndim != 2:
         raise FormatError(f"features must be a numeric (m, d) array, got {f.dtype} of shape {f.shape}", path=path)
@@ -232,7 +236,9 @@ def coverage_cmd(
         if not as_json:
             return
     with progress_bar("measuring images", enabled=not as_json and not no_pixels) as progress:
-        r = coverage(ds, pixels=not no_pixels, rel_share=rel_share, grid=grid, progress=progress)
+        with flags_named({"coverage: rel_share": "diversity coverage: --rel-share",
+                          "coverage: grid": "diversity coverage: --grid"}):
+            r = coverage(ds, pixels=not no_pixels, rel_share=rel_share, grid=grid, progress=progress)
     written = plot_coverage(r, plot) if plot is not None and ds.n_images else []
     if as_json:  # n_images: as the other level-1 commands' documents
         print_json({"n_images": ds.n_images, **r.to_dict(), "plots": [str(p) for p in written]})
@@ -285,8 +291,10 @@ def issues_cmd(
 
     from maslow.diversity.issues import ISSUES, IssueRules, image_issues
 
-    rules = IssueRules(dark=dark, light=light, min_range=min_range, blur_share=blur_share,
-                       aspect_factor=aspect_factor, size_factor=size_factor, grey_spread=grey_spread)
+    with flags_named({f"IssueRules.{p}": f"diversity issues: --{p.replace('_', '-')}" for p in (
+            "dark", "light", "min_range", "blur_share", "aspect_factor", "size_factor", "grey_spread")}):
+        rules = IssueRules(dark=dark, light=light, min_range=min_range, blur_share=blur_share,
+                           aspect_factor=aspect_factor, size_factor=size_factor, grey_spread=grey_spread)
     ds = load_dataset(dataset, fmt, images_root=images_root, folders=True)
     if not ds.n_images:  # a note on stderr and exit 0, as every level-1 command
         no_images(dataset, fmt)

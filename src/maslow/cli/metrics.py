@@ -15,6 +15,7 @@ import typer
 
 from maslow.cli import _coco_params as cp
 from maslow.cli._eval_inputs import LABEL_TASKS, read_pred, read_truth, render_issues
+from maslow.cli._flags import flags_named
 from maslow.cli._located import located as _located
 from maslow.cli.render import (
     console,
@@ -372,7 +373,8 @@ def eval_(
                                  kpt_sigmas=sigmas, boundary_dilation=ratio)
         sl = None
         if slice_by is not None:
-            with progress_bar(f"slices by {slice_by}", enabled=n_boot > 0) as update:
+            with progress_bar(f"slices by {slice_by}", enabled=n_boot > 0) as update, \
+                    flags_named({"slice_metrics: by": "eval: --slice-by"}):
                 sl = slice_metrics(truth, preds, by=slice_by, n_boot=n_boot, rng=seed, iou_type=kind,
                                    kpt_sigmas=sigmas, boundary_dilation=ratio, progress=update)
             single = int((sl.n_images == 1).sum())

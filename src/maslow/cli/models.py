@@ -15,6 +15,7 @@ from maslow.cli.render import (
     format_name,
     lit,
     load_dataset,
+    no_images,
     print_json,
     progress_bar,
     render_export,
@@ -51,7 +52,7 @@ def _warn_if_empty(pred: Dataset, task: str | None, config: Any = None) -> None:
     """Say on stderr when a detector found nothing on any image: a model trained too briefly (or with a high
     ``score_threshold``) writes an empty file that mAP scores 0 and ``maslow qa`` would read as "every object is
     extra". ``config``: the model's ``TrainConfig``, whose ``params.score_threshold`` is said."""
-    if pred.n_annotations or (task or pred.schema.task.value) not in _OBJECT_TASKS:
+    if pred.n_annotations or not pred.n_images or (task or pred.schema.task.value) not in _OBJECT_TASKS:
         return
     from maslow.models.detect import SCORE_THRESHOLD
 
@@ -174,6 +175,8 @@ def predict(
     model = load_model(model_path)
     ds = load_dataset(images, fmt_in, images_root=images_root, folders=True)
     check_images_kept(folders, ds, flag="--out", dst=out)  # --out IMAGES/a.png --to coco replaced the image
+    if not ds.n_images:  # as select, embed, outliers say it: the (empty) predictions are still written, exit 0
+        no_images(str(images), fmt_in)
     schema = getattr(model, "schema", None)  # before predicting: a class the COCO file lacks is said first
     ids = None if schema is None else _input_category_ids(schema.names, ds, fmt_in=fmt_in, fmt_out=fmt_out,
                                                           src=images)

@@ -348,7 +348,7 @@ def qa_command(
     = "coco-results",
     model: Annotated[Path | None, typer.Option("--model", help="Training config (YAML): make out-of-fold predictions "
                                                "here instead of --pred.")] = None,
-    folds: Annotated[int, typer.Option("--folds", help="Folds for --model.")] = 5,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Folds for --model.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fold assignment (--model).")] = 0,
     images_root: Annotated[Path | None, typer.Option("--images-root", help="Folder the image paths are relative to.")] = None,
     id_offset: Annotated[int, typer.Option("--id-offset", help="Added to a COCO results file's image and category "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,11 +12,28 @@ from maslow.cli._gate import FailOnOpt, gate
 from maslow.cli.render import console, err_console, fold_columns, lit, load_dataset, print_json, progress_bar, table
 from maslow.core.schema import LabelSchema
 
+if TYPE_CHECKING:
+    from maslow.quality import CheckConfig
+
 
 def _read_schema(path: Path) -> LabelSchema:
     from maslow.ontology.schema_file import load_schema
 
     return load_schema(path)
+
+
+def _read_config(path: Path) -> CheckConfig:
+    """``--config``: ``CheckConfig.from_yaml``, but an empty file (or one of comments only) is refused as
+    ``--schema`` refuses one: likely a config saved empty or cut short, which ran every default without a word."""
+    from maslow.core.yamlfile import read_yaml
+    from maslow.errors import FormatError
+    from maslow.quality import CheckConfig
+
+    data = read_yaml(path, what="check config")
+    if data is None:
+        raise FormatError("--config must be a mapping of CheckConfig fields, got an empty document (leave out "
+                          "--config for the defaults)", path=path)
+    return CheckConfig.from_dict(data, path=path)
 
 
 def check_command(
@@ -40,7 +57,7 @@ def check_command(
     """Rule checks without a model: geometry, duplicates, consistency, annotator agreement, bias, crop outliers."""
     from maslow import quality
 
-    config = quality.CheckConfig.from_yaml(config_path) if config_path is not None else quality.CheckConfig()
+    config = _read_config(config_path) if config_path is not None else quality.CheckConfig()
     if oriented is not None:  # the flag over the config file's `oriented`
         config = dataclasses.replace(config, oriented=oriented)
     ds = load_dataset(dataset, fmt, images_root=images_root)

@@ -405,14 +405,34 @@ DbIssuesArg = Annotated[Path | None, typer.Argument(help="The ISSUES.json whose 
                                                     "workspace, without --db).")]
 
 
+def _db_url(issues: Path | None, db: str | None) -> str:
+    """The database of ``review db current|upgrade``. A given ISSUES.json must be one (``read_findings``: a mistyped
+    name made ``<stem>.review.db`` beside a file that does not exist, exit 0); when ``--db`` or the workspace picks
+    the database instead, a note says so (the argument was ignored without a word)."""
+    from maslow.quality.records import read_findings
+    from maslow.store.reviews import database_url
+
+    if issues is None:
+        return database_url(None, db=db)
+    read_findings(issues)
+    try:
+        url = database_url(None, db=db)  # what --db or the workspace picks, without the ISSUES.json
+    except MaslowError:  # neither: the database beside the ISSUES.json
+        return database_url(issues, db=db)
+    err_console.print(f"note: {issues} does not choose the database here: "
+                      f"{'--db' if db is not None else 'the workspace'} does ({_safe(url)})", markup=False,
+                      highlight=False, soft_wrap=True)
+    return url
+
+
 @db_app.command("current")
 def db_current(issues: DbIssuesArg = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """The revision of the database's review tables, the newest this maslow knows, and what upgrading would do
     (nothing is written; a SQLite file that does not exist is not created)."""
     from maslow.store.migrations import schema_state
-    from maslow.store.reviews import database_url, open_engine, sqlite_file
+    from maslow.store.reviews import open_engine, sqlite_file
 
-    url = database_url(issues, db=db)
+    url = _db_url(issues, db)
     file = sqlite_file(url)
     engine = None if file is not None and not file.is_file() else open_engine(url, create=False)
     try:
@@ -438,9 +458,9 @@ def db_current(issues: DbIssuesArg = None, db: DbOpt = None, as_json: JsonOpt = 
 def db_upgrade(issues: DbIssuesArg = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Upgrade the database's review tables to this maslow's revision (made when missing; tables made before
     migrations recorded as revision 0001 first). Refuses a database a newer maslow upgraded (exit code 2)."""
-    from maslow.store.reviews import ReviewStore, database_url
+    from maslow.store.reviews import ReviewStore
 
-    with ReviewStore(database_url(issues, db=db)) as store:
+    with ReviewStore(_db_url(issues, db)) as store:
         done = store.schema
     if as_json:
         print_json(done.to_dict())

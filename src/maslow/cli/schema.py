@@ -10,6 +10,7 @@ import typer
 
 from maslow import io
 from maslow.cli._destination import OverwriteOpt, check_images_kept, read_paths
+from maslow.cli._flags import flags_named
 from maslow.cli.render import console, either, format_name, lit, load_dataset, print_json, render_report, table
 from maslow.core.atomic import walked
 from maslow.core.yamlfile import read_yaml
@@ -63,12 +64,17 @@ RenameKpOpt = Annotated[list[str] | None, typer.Option(
 
 
 def _plan(old: Any, new: Any, rename: list[str] | None, rename_attribute: list[str] | None,
-          rename_keypoint: list[str] | None) -> Any:
+          rename_keypoint: list[str] | None, *, command: str) -> Any:
     from maslow.ontology import plan_migration
 
-    return plan_migration(old, new, renames=_pairs(rename or [], "--rename"),
-                          attribute_renames=_pairs(rename_attribute or [], "--rename-attribute"),
-                          keypoint_renames=_keypoint_pairs(rename_keypoint or []))
+    flags = {"plan_migration: rename": f"{command}: --rename",
+             "plan_migration: attribute rename": f"{command}: --rename-attribute",
+             "plan_migration: keypoint rename": f"{command}: --rename-keypoint",
+             "plan_migration: keypoint renames": f"{command}: --rename-keypoint values"}
+    with flags_named(flags):  # the hints' messages name the flag that gave them, not plan_migration's parameter
+        return plan_migration(old, new, renames=_pairs(rename or [], "--rename"),
+                              attribute_renames=_pairs(rename_attribute or [], "--rename-attribute"),
+                              keypoint_renames=_keypoint_pairs(rename_keypoint or []))
 
 
 def schema_diff_rows(d: Any) -> list[tuple[str, str, str]]:
@@ -168,7 +174,7 @@ def diff(
 
     da, db = read_schema_document(old), read_schema_document(new)
     d = diff_schemas(da, db)
-    plan = _plan(da.schema, db.schema, rename, rename_attribute, rename_keypoint)
+    plan = _plan(da.schema, db.schema, rename, rename_attribute, rename_keypoint, command="schema diff")
     if as_json:
         print_json({"diff": d, "migration": plan})
         return
@@ -260,7 +266,7 @@ def migrate(
         assert to is not None
         target = read_schema_document(to)
         notes = dict(target.class_notes)
-        plan = _plan(ds.schema, target.schema, rename, rename_attribute, rename_keypoint)
+        plan = _plan(ds.schema, target.schema, rename, rename_attribute, rename_keypoint, command="schema migrate")
     result = run(ds, plan, allow_lossy=allow_lossy, check_version=not any_version)
     written: dict[str, Any] = {}
     if out is not None:
@@ -375,7 +381,10 @@ def cost(
     ds = load_dataset(dataset, fmt)
     r = CostRates()
     if rates is not None:
-        data = read_yaml(rates, what="rates file") or {}  # an empty file: the default rates
+        data = read_yaml(rates, what="rates file")
+        if data is None:  # an empty file (or comments only): refused, as --schema refuses one
+            raise FormatError("--rates must be a mapping of label type: seconds, got an empty document (leave out "
+                              "--rates for the default rates)", path=rates)
         if not isinstance(data, dict):
             raise FormatError(f"must be a mapping of label type: seconds, got {type(data).__name__}", path=rates)
         try:
@@ -385,7 +394,8 @@ def cost(
     strategies: dict[str, Any] = {"as annotated": None}
     for name, types in _pairs(strategy or [], "--strategy", "NAME=TYPE[+TYPE...]").items():
         strategies[name] = [t for t in types.split("+") if t]
-    results = compare_strategies(ds, strategies, rates=r)
+    with flags_named({"estimate_cost: label type": "schema cost: --strategy: label type"}):
+        results = compare_strategies(ds, strategies, rates=r)
     tp = annotator_throughput(ds, time_field=time_field)
     if as_json:
         print_json({"strategies": results, "throughput": tp})

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from maslow.cli._flags import flags_named
 from maslow.cli.render import (
     console,
     either,
@@ -172,6 +173,11 @@ def embed_command(
                       f"-> {lit(output)}")
 
 
+#: dataset_outliers' parameters as the flags that give them (its messages name the parameter)
+_OUTLIER_FLAGS = {"outliers: k": "outliers: --k", "outliers: n_mads": "outliers: --mads",
+                  "outliers: min_ratio": "outliers: --min-ratio"}
+
+
 def outliers_command(
     dataset: DatasetArg = None,
     fmt: FromOpt = None,
@@ -198,7 +204,7 @@ def outliers_command(
         if not as_json:
             return
     emb = _embedder(ds, embedder, device)
-    with step_bars(enabled=not as_json) as (step, progress):
+    with step_bars(enabled=not as_json) as (step, progress), flags_named(_OUTLIER_FLAGS):
         res = dataset_outliers(ds, embedder=emb, k=k, n_mads=n_mads, min_ratio=min_ratio,
                                cache_dir=_cache(cache_dir, no_cache), use_cache=not no_cache, progress=progress,
                                step=step)

@@ -300,6 +300,8 @@ def tune_command(
     from maslow.models.tune import tune
 
     cfg, space = read_train_config(config, sets, search=True, check_search=True)  # before the data is looked at
+    if storage is not None:
+        check_storage(storage)
     _quiet_libraries(cfg)
     with progress_bar("trials", enabled=not as_json) as progress:
         result = tune(cfg, trials=trials, metric=metric, space=space, storage=storage, study_name=study,
@@ -322,6 +324,39 @@ def tune_command(
                   f"weights: {lit('; '.join(weights) or 'not recorded')}\nstorage: {lit(result.storage)}")
 
 
+def check_storage(url: str) -> None:
+    """Refuse a ``--storage`` Optuna can't use, before any data is read (it raised SQLAlchemy's traceback, exit 1):
+    a URL SQLAlchemy can't read or has no driver for (the check ``review --db`` makes), a SQLite path that is a
+    folder, and a database that can't be opened (a file that is not SQLite, a server that refuses). A SQLite file
+    that does not exist yet passes: the study makes it."""
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is None:  # tune says what to install
+        return
+    import sqlalchemy as sa
+
+    from maslow.store.reviews import open_engine, safe_url, sqlite_file, sqlite_url_parts
+
+    try:
+        engine = open_engine(url, create=False)
+    except MaslowError as e:
+        raise MaslowError(f"tune: --storage: {e}") from None
+    try:
+        file = sqlite_file(url)
+        if file is not None and file.exists() and not file.is_file():
+            raise MaslowError(f"tune: --storage {safe_url(url)}: {file} is a folder, not a SQLite database file")
+        if sqlite_url_parts(url) is not None and (file is None or not file.exists()):
+            return  # in memory, or a new file the study makes (with its folders)
+        try:
+            with engine.connect() as conn:
+                sa.inspect(conn).get_table_names()
+        except sa.exc.SQLAlchemyError as e:
+            raise MaslowError(f"tune: --storage {safe_url(url)}: could not open the database "
+                              f"({type(e).__name__}: {getattr(e, 'orig', None) or e})") from None
+    finally:
+        engine.dispose()
+
+
 def _fmt(v: Any) -> Any:
     return f"{v:.3g}" if isinstance(v, float) else ("-" if v is None else v)
 
@@ -342,13 +377,17 @@ def runs_command(
     limit: int = 20 if shown is None else shown
 
     runs = list_runs(experiment=experiment, tracking=tracking, max_results=limit)
-    if as_json:
-        print_json([r.to_dict() for r in runs])
-        return
     if not runs:  # listing nothing is not an error (exit 0); a store that is not there is said as such
         missing = missing_store(tracking)
-        console.print(lit(missing) if missing is not None
-                      else f"no runs in experiment {lit(repr(experiment))} in {lit(tracking_uri(tracking))}")
+        why = missing or f"no runs in experiment {experiment!r} in {tracking_uri(tracking)}"
+        if as_json:  # `[]` on stdout either way: the note on stderr tells the two apart, as the table's line does
+            print_json([])
+            err_console.print(f"note: {why}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            console.print(why, markup=False)
+        return
+    if as_json:
+        print_json([r.to_dict() for r in runs])
         return
     # compare what differs: the settings whose values vary between the runs, and the key metric on val and test
     skip = {"data", "out", "tracking", "experiment", "format", "images_root", "params.cache_dir"}

@@ -109,7 +109,7 @@ class EmbeddingCache:
                 data = (self.folder / f"shard-{s:05d}.npy").read_bytes()
                 if _digest(data) == self._digests.get(s):
                     arr = np.load(io.BytesIO(data), allow_pickle=False)
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):  # EOFError: an empty shard (np.load)
                 pass
             ok = arr is not None and arr.ndim == 2 and arr.dtype == np.float32
             self._shards[s] = arr if ok else None
