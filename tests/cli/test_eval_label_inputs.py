@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from maslow import io
 from maslow.core.dataset import Dataset
 from maslow.core.schema import LabelSchema
 from maslow.core.tables import Annotations, Images
+from tests.cli.test_compare_cli_labels import _maps
 from tests.helpers import run_cli_streams
 
 NAMES = ["cat", "dog", "fox"]
@@ -127,17 +127,6 @@ def test_duplicate_or_missing_classification_names_file_and_image(cls: dict[str,
 
 
 # -- semantic segmentation: label maps --------------------------------------------------------------------------
-
-
-def _maps(root: Path, maps: list[np.ndarray], names: list[str], images: bool) -> Path:
-    (root / "annotations").mkdir(parents=True)
-    for i, m in enumerate(maps):
-        Image.fromarray(m.astype(np.uint8)).save(root / "annotations" / f"f_{i:02d}.png")
-        if images:
-            (root / "images").mkdir(exist_ok=True)
-            Image.new("RGB", (m.shape[1], m.shape[0])).save(root / "images" / f"f_{i:02d}.png")
-    (root / "annotations" / "classes.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
-    return root / "annotations"
 
 
 def _sem_eval(gt: Path, pred: Path) -> tuple[int, str, str]:

@@ -272,15 +272,10 @@ def test_equal_hashes_are_verified_once_not_per_block_and_variant(monkeypatch: p
     """300 identical queries against 7,800 identical stored hashes (300 images x 26 variants): the old search
     verified 300 x 7,800 candidates in each of 5 blocks (11.7 million) before removing repeats; now equal values are
     searched once and expanded to the 2.34 million pairs of the output."""
+    from tests.diversity.test_search_scale import _count_candidates
+
     monkeypatch.setattr(_search, "_PIECE", 10_000)  # past the brute-force cut-off, as for large data
-    sizes: list[int] = []
-    real = _search.hamming
-
-    def counting(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        sizes.append(int(np.size(a)))
-        return real(a, b)
-
-    monkeypatch.setattr(_search, "hamming", counting)
+    sizes = _count_candidates(monkeypatch)
     h = np.full(300, 0x0123456789ABCDEF, np.uint64)
     qi, _, d = search_hashes(h, np.full(7_800, 0x0123456789ABCDEF, np.uint64), 8)
     assert len(qi) == 300 * 7_800 and not d.any()

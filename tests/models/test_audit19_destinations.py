@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from maslow import io
+from tests.cli.test_destination_safety import _refused
 from tests.helpers import flat_text
 from tests.helpers import run_cli_streams as _run
 
@@ -38,12 +39,6 @@ def _contents(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _refused(args: list[str], *needles: str) -> None:
-    code, out, err = _run(args)
-    text = flat_text(err)
-    assert code == 2 and not out, (code, out, err)
-    for needle in needles:
-        assert needle in text, text
 
 
 @pytest.mark.parametrize("dst", ["data/images/sq_004.png", "data/images/../images/sq_004.png", "link.png"])
