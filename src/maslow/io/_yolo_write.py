@@ -16,6 +16,7 @@ from maslow.core import masks as M
 from maslow.core.dataset import Dataset
 from maslow.core.polygons import offsets
 from maslow.core.tables import Annotations
+from maslow.errors import InvalidDatasetError
 from maslow.io._export import Tally
 
 #: Where each kind of loss is counted within a row (the order a row-by-row writer meets them).
@@ -246,6 +247,10 @@ def _shape_line(a: Annotations, r: int, w: float, h: float, lost: Counter[str], 
     assert a.box is not None
     label = int(a.label[r])
     poly = a.polygon[r] if a.polygon is not None else None
+    odd = next((len(p) for p in poly or () if len(p) % 2), None)
+    if odd is not None:  # reshape(-1, 2) raised a bare numpy error (a ring built by hand, not read from a file)
+        raise InvalidDatasetError(f"annotations.polygon row {r}: a ring must hold x, y pairs (an even number of "
+                                  f"values), got {odd}")
     parts = [np.asarray(p, np.float64) for p in poly or () if len(p) >= 6]
     if not parts and a.mask is not None and a.mask[r] is not None:
         ring, wrong, px = M.outer_ring(a.mask[r])
