@@ -203,4 +203,4 @@ def test_cli_json_equals_the_api(tmp_path: Path) -> None:
     assert f"{got['n_repeated_images']} of {got['n_images']} images repeated" in text
     assert f"epoch of {got['epoch_size']:.1f} images" in text
     code, out = run_cli([*args, "--repeat-threshold", "nan"])
-    assert code == 2 and "repeat_threshold must be a number >= 0" in out
+    assert code == 2 and "diversity balance: --repeat-threshold must be a number >= 0" in out
