@@ -18,3 +18,13 @@ def test_no_empty_lines_on_a_piped_stderr(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert lines and not [i for i, line in enumerate(lines) if not line.strip()], repr(proc.stderr)
+
+
+def test_a_note_on_a_piped_stderr_is_one_line(tmp_path: Path) -> None:
+    """Notes were wrapped at rich's 80 columns off a terminal, so a grep of a CI log for a note's text missed it."""
+    (tmp_path / "empty").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "maslow", "select", str(tmp_path / "empty"), "-e", "light"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    note = [line for line in proc.stderr.splitlines() if "no images found" in line]
+    assert len(note) == 1 and note[0].rstrip().endswith(".gif)"), repr(proc.stderr)

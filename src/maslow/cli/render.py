@@ -17,6 +17,9 @@ from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
+# notes and messages on a stderr that is a log or a pipe: one line each (rich wrapped them at 80 columns there, so a
+# grep of the log for a note's text missed it); a terminal still wraps them to its width
+err_console.soft_wrap = not err_console.is_terminal
 
 
 def _jsonable(o: Any) -> Any:
